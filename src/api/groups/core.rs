@@ -1,0 +1,57 @@
+//! Core group (`/api/v1`).
+
+use crate::api::*;
+
+pub const ROWS: &[ResourceDef] = &[
+    ResourceDef {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        singular: "namespace",
+        short_names: &["ns"],
+        categories: &[],
+        scope: Scope::Cluster,
+        verbs: NO_COLLECTION_DELETE,
+        subresources: &[
+            SubresourceDef { name: "finalize", response: None, verbs: &["update"], served: Served::Stored },
+            STATUS,
+        ],
+        storage: "namespaces",
+        served: Served::Stored,
+        name_rule: NameRule::Label,
+        generation: false,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        singular: "configmap",
+        short_names: &["cm"],
+        categories: &[],
+        scope: Scope::Namespaced,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "configmaps",
+        served: Served::Stored,
+        name_rule: NameRule::Subdomain,
+        generation: false,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        singular: "pod",
+        short_names: &["po"],
+        categories: &["all"],
+        scope: Scope::Namespaced,
+        verbs: ALL_VERBS,
+        subresources: &[STATUS],
+        storage: "pods",
+        served: Served::Stored,
+        name_rule: NameRule::Subdomain,
+        generation: false,
+    },
+];

@@ -1,0 +1,1 @@
+//! Command line: `capstan serve`, `capstan --version`; argv[0] `kube-apiserver` = serve.

@@ -1,0 +1,212 @@
+//! One error type for the whole API path; it renders as a Kubernetes `Status` object.
+
+use crate::api::field::FieldError;
+use serde_json::{json, Value};
+
+/// A Kubernetes API error: code, reason and message exactly as upstream's
+/// `k8s.io/apimachinery/pkg/api/errors` constructors produce them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// Extra response headers (e.g. `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `<resource>[.<group>]`, the qualified resource name upstream uses in messages.
+pub fn qualified(resource: &str, group: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+fn details(group: &str, kind: &str, name: &str) -> Value {
+    let mut d = serde_json::Map::new();
+    if !name.is_empty() {
+        d.insert("name".into(), json!(name));
+    }
+    if !group.is_empty() {
+        d.insert("group".into(), json!(group));
+    }
+    d.insert("kind".into(), json!(kind));
+    Value::Object(d)
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
+        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(resource, group)))
+            .with_details(details(group, resource, name))
+    }
+
+    pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
+        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(resource, group)))
+            .with_details(details(group, resource, name))
+    }
+
+    pub fn conflict(resource: &str, group: &str, name: &str, err: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {} \"{name}\": {err}", qualified(resource, group)),
+        )
+        .with_details(details(group, resource, name))
+    }
+
+    /// The optimistic-concurrency failure (stale resourceVersion).
+    pub fn stale(resource: &str, group: &str, name: &str) -> Self {
+        Self::conflict(
+            resource,
+            group,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 422 Invalid with one cause per field error; `details.kind` is the Kind here.
+    pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
+        let joined = if errors.len() == 1 {
+            errors[0].to_string()
+        } else {
+            format!("[{}]", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "))
+        };
+        let mut d = details(group, kind, name);
+        d["causes"] = Value::Array(errors.iter().map(FieldError::cause).collect());
+        Self::new(422, "Invalid", format!("{} \"{name}\" is invalid: {joined}", qualified(kind, group))).with_details(d)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn forbidden(resource: &str, group: &str, name: &str, why: &str) -> Self {
+        let q = qualified(resource, group);
+        let msg = if name.is_empty() {
+            format!("{q} is forbidden: {why}")
+        } else {
+            format!("{q} \"{name}\" is forbidden: {why}")
+        };
+        Self::new(403, "Forbidden", msg).with_details(details(group, resource, name))
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Gone", message)
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+            .with_details(json!({"causes": [{"message": message.to_string()}]}))
+    }
+
+    pub fn method_not_allowed(verb: &str, resource: &str, group: &str) -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("{verb} is not supported on resources of kind \"{}\"", qualified(resource, group)),
+        )
+    }
+
+    pub fn not_acceptable(accepted: &[&str]) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {}", accepted.join(", ")),
+        )
+    }
+
+    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
+        let _ = content_type;
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
+        )
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(413, "RequestEntityTooLarge", "the request is too large")
+    }
+
+    pub fn not_implemented(what: &str) -> Self {
+        Self::new(501, "NotImplemented", format!("{what} is not implemented yet in this server"))
+    }
+
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(504, "Timeout", message)
+    }
+
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            .with_details(json!({"retryAfterSeconds": retry_after}));
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// The `Status` object clients parse.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_matches_upstream_wording() {
+        let e = ApiError::not_found("deployments", "apps", "web");
+        let s = e.to_status();
+        assert_eq!(s["message"], "deployments.apps \"web\" not found");
+        assert_eq!(s["details"]["group"], "apps");
+        assert_eq!(s["details"]["kind"], "deployments");
+        assert_eq!(s["code"], 404);
+        let core = ApiError::not_found("pods", "", "p").to_status();
+        assert!(core["details"].get("group").is_none());
+        assert_eq!(core["message"], "pods \"p\" not found");
+    }
+}

@@ -1,0 +1,1 @@
+//! Certificate and kubeconfig bootstrap (rcgen), and the rustls server configuration.

@@ -1,0 +1,1 @@
+//! Listeners, routing, request info, content negotiation, errors → Status.

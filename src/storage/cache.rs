@@ -1,0 +1,1 @@
+//! The watch cache: one per storage prefix, serving lists and watches from memory.
