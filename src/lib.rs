@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod patch;
 pub mod pki;
 pub mod registry;
 pub mod server;

@@ -1,21 +1,394 @@
-//! Field-selector fields per kind (upstream's `GetAttrs`/`SelectableFields`).
+//! Field-selector fields per kind: upstream's field-label conversion (the check the apiserver
+//! runs on every `fieldSelector` term, `runtime.Scheme.ConvertFieldLabel`) and the selectable
+//! field sets (`GetAttrs`/`ToSelectableFields` in each registry strategy).
+//!
+//! How a list/watch handler uses this module:
+//! 1. `FieldSelector::parse` (400 with the parse error on failure),
+//! 2. `selector.transform(|l| convert_field_label(group, kind, l))` (400 `BadRequest` with the
+//!    returned message on failure; a term may be renamed, e.g. `spec.host` → `spec.nodeName`),
+//! 3. `selector.matches(|f| field_value(group, kind, obj, f))` per object.
+//!
+//! Values are taken from the served (external, JSON) object. A field the kind's conversion
+//! accepts but whose set lacks it (e.g. `status.podIPs` on pods, `metadata.namespace` on
+//! cluster-scoped kinds) matches as `""`, as upstream's `fields.Set.Get` does.
 
 use serde_json::Value;
 
-/// The value of `field` for `obj`, or None when the kind does not support that field.
-pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<String> {
-    let _ = (group, kind);
-    match field {
-        "metadata.name" => Some(obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string()),
-        "metadata.namespace" => {
-            Some(obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string())
+fn s(obj: &Value, ptr: &str) -> String {
+    match obj.pointer(ptr) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn int(obj: &Value, ptr: &str) -> String {
+    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0).to_string()
+}
+
+fn boolean(obj: &Value, ptr: &str) -> String {
+    obj.pointer(ptr).and_then(Value::as_bool).unwrap_or(false).to_string()
+}
+
+const POD_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.podIPs",
+    "status.nominatedNodeName",
+];
+const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable"];
+const RC_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.replicas"];
+const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+    "metadata.namespace",
+    "metadata.name",
+];
+/// events.k8s.io/v1 labels and the core field each maps to (`pkg/apis/events/v1/conversion.go`).
+const EVENTS_V1_MAPPING: &[(&str, &str)] = &[
+    ("reason", "reason"),
+    ("regarding.kind", "involvedObject.kind"),
+    ("regarding.namespace", "involvedObject.namespace"),
+    ("regarding.name", "involvedObject.name"),
+    ("regarding.uid", "involvedObject.uid"),
+    ("regarding.apiVersion", "involvedObject.apiVersion"),
+    ("regarding.resourceVersion", "involvedObject.resourceVersion"),
+    ("regarding.fieldPath", "involvedObject.fieldPath"),
+    ("reportingController", "reportingComponent"),
+    ("source", "source"),
+    ("type", "type"),
+    ("metadata.namespace", "metadata.namespace"),
+    ("metadata.name", "metadata.name"),
+];
+const NAMESPACE_FIELDS: &[&str] = &["status.phase", "metadata.name"];
+const SECRET_FIELDS: &[&str] = &["type", "metadata.namespace", "metadata.name"];
+const SERVICE_FIELDS: &[&str] = &["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"];
+const JOB_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.successful"];
+const CSR_FIELDS: &[&str] = &["metadata.name", "spec.signerName"];
+const DEFAULT_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// Upstream's field-label conversion for a built-in kind: `Ok(label)` with the label to match
+/// on, or `Err(message)` with upstream's exact text for the 400 `BadRequest`.
+pub fn convert_field_label(group: &str, kind: &str, label: &str) -> Result<String, String> {
+    let not_supported = || Err(format!("field label not supported: {label}"));
+    let accept = |list: &[&str]| {
+        if list.contains(&label) {
+            Ok(label.to_string())
+        } else {
+            not_supported()
         }
+    };
+    match (group, kind) {
+        ("", "Pod") => match label {
+            // Backwards compatibility with old v1 clients.
+            "spec.host" => Ok("spec.nodeName".to_string()),
+            _ => accept(POD_FIELDS),
+        },
+        ("", "Node") => accept(NODE_FIELDS),
+        ("", "ReplicationController") => accept(RC_FIELDS),
+        ("", "Event") => accept(EVENT_FIELDS),
+        ("", "Namespace") => accept(NAMESPACE_FIELDS),
+        ("", "Secret") => accept(SECRET_FIELDS),
+        ("", "Service") => accept(SERVICE_FIELDS),
+        ("events.k8s.io", "Event") => match EVENTS_V1_MAPPING.iter().find(|(l, _)| *l == label) {
+            Some((_, mapped)) => Ok(mapped.to_string()),
+            None => not_supported(),
+        },
+        ("batch", "Job") => {
+            if JOB_FIELDS.contains(&label) {
+                Ok(label.to_string())
+            } else {
+                Err(format!("field label {} not supported for batchv1.Job", go_quote(label)))
+            }
+        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => accept(CSR_FIELDS),
+        _ => default_conversion(label),
+    }
+}
+
+/// Upstream `runtime.DefaultMetaV1FieldSelectorConversion`, used by every kind without its own
+/// conversion (cluster-scoped ones included: they accept `metadata.namespace` and match it as
+/// `""`).
+pub fn default_conversion(label: &str) -> Result<String, String> {
+    match label {
+        "metadata.name" | "metadata.namespace" => Ok(label.to_string()),
+        _ => Err(format!(
+            "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+            go_quote(label)
+        )),
+    }
+}
+
+/// Field-label conversion for a custom resource (apiextensions `crConverter`): `metadata.name`,
+/// `metadata.namespace` for namespaced CRDs, and the version's `selectableFields` (given as
+/// field labels without the leading dot, e.g. `spec.color`).
+pub fn convert_custom_field_label(label: &str, cluster_scoped: bool, selectable: &[String]) -> Result<String, String> {
+    if label == "metadata.name"
+        || (!cluster_scoped && label == "metadata.namespace")
+        || selectable.iter().any(|f| f == label)
+    {
+        Ok(label.to_string())
+    } else {
+        Err(format!("field label not supported: {label}"))
+    }
+}
+
+/// The value at a dotted field path (`spec.color`) of a custom resource, formatted as upstream
+/// formats selectable-field values (strings as-is, integers and booleans in decimal/`true`).
+pub fn value_at_path(obj: &Value, path: &str) -> Option<String> {
+    let mut cur = obj;
+    for part in path.trim_start_matches('.').split('.') {
+        cur = cur.get(part)?;
+    }
+    match cur {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-/// Supported fields of a kind, for the 400 message on an unknown field.
+/// Labels a kind's conversion accepts, in upstream's order (for events.k8s.io the external
+/// `regarding.*` names).
 pub fn supported_fields(group: &str, kind: &str) -> Vec<&'static str> {
-    let _ = (group, kind);
-    vec!["metadata.name", "metadata.namespace"]
+    match (group, kind) {
+        ("", "Pod") => POD_FIELDS.to_vec(),
+        ("", "Node") => NODE_FIELDS.to_vec(),
+        ("", "ReplicationController") => RC_FIELDS.to_vec(),
+        ("", "Event") => EVENT_FIELDS.to_vec(),
+        ("", "Namespace") => NAMESPACE_FIELDS.to_vec(),
+        ("", "Secret") => SECRET_FIELDS.to_vec(),
+        ("", "Service") => SERVICE_FIELDS.to_vec(),
+        ("events.k8s.io", "Event") => EVENTS_V1_MAPPING.iter().map(|(l, _)| *l).collect(),
+        ("batch", "Job") => JOB_FIELDS.to_vec(),
+        ("certificates.k8s.io", "CertificateSigningRequest") => CSR_FIELDS.to_vec(),
+        _ => DEFAULT_FIELDS.to_vec(),
+    }
+}
+
+/// The value of (already converted) `field` in `obj`'s selectable field set, or `None` when the
+/// set lacks it (it then matches as `""`).
+pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<String> {
+    match field {
+        "metadata.name" => return Some(s(obj, "/metadata/name")),
+        "metadata.namespace" => {
+            // Cluster-scoped kinds have no namespace in their set; their objects carry none.
+            return obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        _ => {}
+    }
+    Some(match (group, kind, field) {
+        ("", "Pod", "spec.nodeName") => s(obj, "/spec/nodeName"),
+        ("", "Pod", "spec.restartPolicy") => s(obj, "/spec/restartPolicy"),
+        ("", "Pod", "spec.schedulerName") => s(obj, "/spec/schedulerName"),
+        ("", "Pod", "spec.serviceAccountName") => s(obj, "/spec/serviceAccountName"),
+        ("", "Pod", "spec.hostNetwork") => boolean(obj, "/spec/hostNetwork"),
+        ("", "Pod", "status.phase") => s(obj, "/status/phase"),
+        ("", "Pod", "status.podIP") => s(obj, "/status/podIPs/0/ip"),
+        ("", "Pod", "status.nominatedNodeName") => s(obj, "/status/nominatedNodeName"),
+        ("", "Node", "spec.unschedulable") => boolean(obj, "/spec/unschedulable"),
+        ("", "Namespace", "status.phase") => s(obj, "/status/phase"),
+        // Upstream keeps this (buggy) legacy field in the namespace set.
+        ("", "Namespace", "name") => s(obj, "/metadata/name"),
+        ("", "Secret", "type") => s(obj, "/type"),
+        ("", "Service", "spec.clusterIP") => s(obj, "/spec/clusterIP"),
+        ("", "Service", "spec.type") => s(obj, "/spec/type"),
+        ("", "ReplicationController", "status.replicas") | ("apps", "ReplicaSet", "status.replicas") => {
+            int(obj, "/status/replicas")
+        }
+        ("batch", "Job", "status.successful") => int(obj, "/status/succeeded"),
+        ("certificates.k8s.io", "CertificateSigningRequest", "spec.signerName") => s(obj, "/spec/signerName"),
+        ("" | "events.k8s.io", "Event", f) => return event_field(obj, f),
+        _ => return None,
+    })
+}
+
+/// Event fields (core names) from either a core/v1 or an events.k8s.io/v1 object.
+fn event_field(obj: &Value, field: &str) -> Option<String> {
+    let core = obj.get("involvedObject").is_some() || obj.get("regarding").is_none();
+    let reference = if core { "/involvedObject" } else { "/regarding" };
+    let reporting = if core {
+        "/reportingComponent"
+    } else {
+        "/reportingController"
+    };
+    Some(match field {
+        "involvedObject.kind" => s(obj, &format!("{reference}/kind")),
+        "involvedObject.namespace" => s(obj, &format!("{reference}/namespace")),
+        "involvedObject.name" => s(obj, &format!("{reference}/name")),
+        "involvedObject.uid" => s(obj, &format!("{reference}/uid")),
+        "involvedObject.apiVersion" => s(obj, &format!("{reference}/apiVersion")),
+        "involvedObject.resourceVersion" => s(obj, &format!("{reference}/resourceVersion")),
+        "involvedObject.fieldPath" => s(obj, &format!("{reference}/fieldPath")),
+        "reason" => s(obj, "/reason"),
+        "reportingComponent" => s(obj, reporting),
+        "source" => {
+            let component = if core {
+                s(obj, "/source/component")
+            } else {
+                s(obj, "/deprecatedSource/component")
+            };
+            if component.is_empty() {
+                s(obj, reporting)
+            } else {
+                component
+            }
+        }
+        "type" => s(obj, "/type"),
+        _ => return None,
+    })
+}
+
+fn go_quote(s: &str) -> String {
+    crate::registry::selector::go_quote(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn default_kinds_reject_unknown_fields_with_upstream_text() {
+        assert_eq!(
+            convert_field_label("networking.k8s.io", "Ingress", "foo.bar").unwrap_err(),
+            "\"foo.bar\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        );
+        // apps/v1 has no conversion: status.replicas on ReplicaSets is rejected (kubernetes#135136).
+        assert_eq!(
+            convert_field_label("apps", "ReplicaSet", "status.replicas").unwrap_err(),
+            "\"status.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        );
+        // cluster-scoped kinds without their own conversion still accept metadata.namespace
+        assert_eq!(
+            convert_field_label("rbac.authorization.k8s.io", "ClusterRole", "metadata.namespace").unwrap(),
+            "metadata.namespace"
+        );
+    }
+
+    #[test]
+    fn kinds_with_conversions() {
+        assert_eq!(convert_field_label("", "Pod", "spec.host").unwrap(), "spec.nodeName");
+        assert_eq!(
+            convert_field_label("", "Pod", "status.podIPs").unwrap(),
+            "status.podIPs"
+        );
+        assert_eq!(
+            convert_field_label("", "Pod", "foo.bar").unwrap_err(),
+            "field label not supported: foo.bar"
+        );
+        assert_eq!(
+            convert_field_label("", "Node", "metadata.namespace").unwrap_err(),
+            "field label not supported: metadata.namespace"
+        );
+        assert_eq!(
+            convert_field_label("batch", "Job", "status.succeeded").unwrap_err(),
+            "field label \"status.succeeded\" not supported for batchv1.Job"
+        );
+        assert_eq!(
+            convert_field_label("events.k8s.io", "Event", "regarding.name").unwrap(),
+            "involvedObject.name"
+        );
+        assert_eq!(
+            convert_field_label("events.k8s.io", "Event", "involvedObject.name").unwrap_err(),
+            "field label not supported: involvedObject.name"
+        );
+        assert_eq!(
+            convert_field_label("", "Service", "spec.clusterIP").unwrap(),
+            "spec.clusterIP"
+        );
+        assert_eq!(
+            supported_fields("", "Secret"),
+            vec!["type", "metadata.namespace", "metadata.name"]
+        );
+        assert_eq!(
+            supported_fields("apps", "Deployment"),
+            vec!["metadata.name", "metadata.namespace"]
+        );
+        assert_eq!(
+            convert_custom_field_label("metadata.namespace", true, &[]).unwrap_err(),
+            "field label not supported: metadata.namespace"
+        );
+        assert_eq!(
+            convert_custom_field_label("spec.color", false, &["spec.color".to_string()]).unwrap(),
+            "spec.color"
+        );
+    }
+
+    #[test]
+    fn pod_field_values() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"nodeName": "n1", "restartPolicy": "Always"},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}});
+        let v = |f: &str| field_value("", "Pod", &pod, f);
+        assert_eq!(v("metadata.namespace").as_deref(), Some("ns"));
+        assert_eq!(v("spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(v("spec.hostNetwork").as_deref(), Some("false"));
+        assert_eq!(v("status.podIP").as_deref(), Some("10.0.0.1"));
+        assert_eq!(v("status.nominatedNodeName").as_deref(), Some(""));
+        assert_eq!(v("status.podIPs"), None);
+    }
+
+    #[test]
+    fn event_field_values_from_both_apis() {
+        let core = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Started",
+            "source": {}, "reportingComponent": "kubelet", "type": "Normal"});
+        assert_eq!(
+            field_value("", "Event", &core, "involvedObject.name").as_deref(),
+            Some("p")
+        );
+        assert_eq!(field_value("", "Event", &core, "source").as_deref(), Some("kubelet"));
+        let v1 = json!({"regarding": {"kind": "Pod", "name": "q"}, "reportingController": "sched",
+            "deprecatedSource": {"component": "old"}});
+        assert_eq!(
+            field_value("events.k8s.io", "Event", &v1, "involvedObject.name").as_deref(),
+            Some("q")
+        );
+        assert_eq!(
+            field_value("events.k8s.io", "Event", &v1, "reportingComponent").as_deref(),
+            Some("sched")
+        );
+        assert_eq!(
+            field_value("events.k8s.io", "Event", &v1, "source").as_deref(),
+            Some("old")
+        );
+    }
+
+    #[test]
+    fn other_field_values() {
+        let job = json!({"status": {"succeeded": 3}});
+        assert_eq!(
+            field_value("batch", "Job", &job, "status.successful").as_deref(),
+            Some("3")
+        );
+        let node = json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}});
+        assert_eq!(
+            field_value("", "Node", &node, "spec.unschedulable").as_deref(),
+            Some("true")
+        );
+        assert_eq!(field_value("", "Node", &node, "metadata.namespace"), None);
+        assert_eq!(
+            value_at_path(&json!({"spec": {"n": 2}}), ".spec.n").as_deref(),
+            Some("2")
+        );
+    }
 }

@@ -1,1 +1,261 @@
 //! Listeners, routing, request info, content negotiation, errors → Status.
+//!
+//! The accept loop is ours (warp cannot take a TLS acceptor): TCP → rustls (ALPN h2 and
+//! http/1.1) → the peer certificate becomes the request's user → one warp catch-all route →
+//! `handler::handle`.
+
+pub mod bootstrap;
+pub mod discovery;
+pub mod encode;
+pub mod handler;
+pub mod health;
+pub mod negotiate;
+pub mod openapi;
+pub mod request;
+
+use crate::api::ResourceDef;
+use crate::auth::UserInfo;
+use crate::config::ServeOptions;
+use crate::registry::Registry;
+use crate::storage::cache::{CacheOptions, CacheSet};
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::Storage;
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use warp::Filter;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub registry: Registry,
+    pub discovery: discovery::Discovery,
+    pub openapi: openapi::OpenApi,
+    index: HashMap<(String, String, String), &'static ResourceDef>,
+    pub min_request_timeout: Duration,
+    pub max_body: usize,
+    pub ready: AtomicBool,
+    pub shutting_down: AtomicBool,
+}
+
+impl App {
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+        self.index.get(&(group.to_string(), version.to_string(), plural.to_string())).copied()
+    }
+}
+
+/// The Kubernetes version we answer as (the API level we target).
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "gitVersion": format!("v1.33.0+capstan.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": option_env!("CAPSTAN_GIT_COMMIT").unwrap_or("unknown"),
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "n/a (rust)",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+    })
+}
+
+/// Identity found on a connection (the TLS client certificate, or the insecure port).
+#[derive(Clone, Debug)]
+struct ConnUser(Option<UserInfo>);
+
+fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let max = app.max_body;
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<ConnUser>())
+        .and(warp::body::stream())
+        .then(move |method, path: warp::path::FullPath, query: String, headers, user: Option<ConnUser>, body| {
+            let app = app.clone();
+            async move {
+                let req = handler::RawRequest {
+                    method,
+                    path: path.as_str().to_string(),
+                    query,
+                    headers,
+                    user: user.and_then(|u| u.0),
+                };
+                let body = handler::read_body(Box::pin(body), max).await;
+                handler::handle(app, req, body).await
+            }
+        })
+}
+
+/// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2.
+fn serve_conn<IO>(io: IO, user: Option<UserInfo>, app: Arc<App>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = warp::service(routes(app));
+    let conn_user = ConnUser(user);
+    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(conn_user.clone());
+        let mut svc = svc.clone();
+        async move { tower_service::Service::call(&mut svc, req).await }
+    });
+    tokio::spawn(async move {
+        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(io), service).await {
+            tracing::debug!(error = %e, "connection ended with error");
+        }
+    });
+}
+
+fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) -> Option<UserInfo> {
+    let der = certs?.first()?;
+    let (name, mut groups) = crate::pki::identity_from_der(der)?;
+    groups.push("system:authenticated".into());
+    Some(UserInfo { name, groups })
+}
+
+async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, app: Arc<App>) {
+    loop {
+        let (tcp, _peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => {
+                    let user = user_from_cert(tls.get_ref().1.peer_certificates());
+                    serve_conn(tls, user, app);
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+async fn insecure_loop(listener: TcpListener, app: Arc<App>) {
+    let user = UserInfo {
+        name: "system:unsecured".into(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+    };
+    loop {
+        if let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            serve_conn(tcp, Some(user.clone()), app.clone());
+        }
+    }
+}
+
+/// Run the API server until SIGTERM/SIGINT.
+pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let data_dir = opts.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {} (set --data-dir to a writable directory)", data_dir.display()))?;
+    let first_service_ip = opts.first_service_ip().map_err(anyhow::Error::msg)?;
+    let advertise = opts.advertise_address.unwrap_or(opts.bind_address);
+    let host = if opts.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { opts.bind_address.to_string() };
+    let server_url = match opts.bind_address {
+        std::net::IpAddr::V6(a) if !a.is_unspecified() => format!("https://[{a}]:{}", opts.secure_port),
+        _ => format!("https://{host}:{}", opts.secure_port),
+    };
+
+    // PKI: use given files, or bootstrap a CA, serving cert and admin kubeconfig.
+    let (cert, key, client_ca) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone(), opts.client_ca_file.clone()),
+        (None, None) => {
+            let paths = crate::pki::bootstrap(&crate::pki::BootstrapOptions {
+                dir: data_dir.clone(),
+                hostname: hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into()),
+                advertise_address: Some(advertise),
+                first_service_ip,
+                dns_domain: "cluster.local".into(),
+                extra_sans: vec![],
+                server_url: server_url.clone(),
+            })?;
+            println!("capstan: admin kubeconfig written to {}", paths.kubeconfig.display());
+            (paths.serving_cert, paths.serving_key, Some(opts.client_ca_file.clone().unwrap_or(paths.ca_cert)))
+        }
+        _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
+    };
+    let tls = crate::pki::server_tls_config(&cert, &key, client_ca.as_deref())?;
+
+    // Storage and caches.
+    let db = data_dir.join("capstan.db");
+    if opts.storage_backend != "embedded" {
+        anyhow::bail!("--storage-backend={}: only \"embedded\" is available in this build", opts.storage_backend);
+    }
+    let sqlite = SqliteStorage::open(&db).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
+    if !opts.compaction_interval.is_zero() {
+        sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
+    }
+    let storage: Arc<dyn Storage> = sqlite;
+    let rows = crate::api::builtin();
+    let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
+    segments.sort();
+    segments.dedup();
+    let caches = CacheSet::start(storage.clone(), "/registry/", &segments, CacheOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
+    let index = rows.iter().map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r)).collect();
+    let app = Arc::new(App {
+        registry: Registry::new(storage, caches),
+        discovery: discovery::Discovery::build(rows, &format!("{advertise}:{}", opts.secure_port)),
+        openapi: openapi::OpenApi::build(rows),
+        index,
+        min_request_timeout: Duration::from_secs(opts.min_request_timeout),
+        max_body: opts.max_request_body_bytes,
+        ready: AtomicBool::new(false),
+        shutting_down: AtomicBool::new(false),
+    });
+
+    let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    tokio::spawn(tls_loop(listener, acceptor, app.clone()));
+    if opts.insecure_port != 0 {
+        let ip = opts.insecure_bind_address;
+        if !ip.is_loopback() && !opts.insecure_allow_non_loopback {
+            anyhow::bail!(
+                "--insecure-bind-address={ip} is not a loopback address; the insecure port grants full access without authentication. Use 127.0.0.1, or add --insecure-allow-non-loopback if you really mean it"
+            );
+        }
+        tracing::warn!("INSECURE PORT ENABLED on {ip}:{}: every request there has full cluster-admin access without authentication", opts.insecure_port);
+        let l = TcpListener::bind(SocketAddr::new(ip, opts.insecure_port)).await?;
+        tokio::spawn(insecure_loop(l, app.clone()));
+    }
+
+    bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
+    app.ready.store(true, Ordering::Release);
+    tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
+    println!("capstan: serving on {server_url} (ready in {} ms)", started.elapsed().as_millis());
+
+    shutdown_signal().await;
+    app.shutting_down.store(true, Ordering::Release);
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,1 +1,441 @@
-//! The watch cache: one per storage prefix, serving lists and watches from memory.
+//! The watch cache: every stored object in memory, fed by ONE storage watch on the whole key
+//! space, split into one `WatchCache` per resource. Lists and watches are served from here, so
+//! N watchers cost one storage subscription, and every cache is consistent through the same
+//! revision at once (the single feed is in revision order).
+//!
+//! Each cache keeps a bounded ring of recent events so a watch can resume from a
+//! resourceVersion; older versions get 410 Expired. Each watcher has a bounded queue; a watcher
+//! that falls behind is closed (the client re-lists), never buffered without bound.
+
+use super::{prefix_end, EventType, KeyValue, Storage, StorageError, WatchItem};
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// A stored object as served: parsed, with `metadata.resourceVersion` set, and its JSON
+/// encoding computed once and shared by every list and watcher.
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub value: Value,
+    pub json: Bytes,
+    pub revision: i64,
+}
+
+impl CachedObject {
+    /// Decode a stored value and stamp its resourceVersion.
+    pub fn decode(key: &str, raw: &[u8], revision: i64) -> Option<Arc<CachedObject>> {
+        let mut value: Value = serde_json::from_slice(raw).ok()?;
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        }
+        let json = Bytes::from(serde_json::to_vec(&value).ok()?);
+        Some(Arc::new(CachedObject { key: key.to_string(), value, json, revision }))
+    }
+
+    pub fn from_kv(kv: &KeyValue) -> Option<Arc<CachedObject>> {
+        Self::decode(&kv.key, &kv.value, kv.mod_revision)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl CacheEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheEventType::Added => "ADDED",
+            CacheEventType::Modified => "MODIFIED",
+            CacheEventType::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheEvent {
+    pub kind: CacheEventType,
+    /// The new object; for Deleted, the last state (stamped with the deletion revision).
+    pub object: Arc<CachedObject>,
+    /// The object before this change (None for Added).
+    pub prev: Option<Arc<CachedObject>>,
+    pub revision: i64,
+}
+
+/// What a watcher receives from its cache.
+#[derive(Debug, Clone)]
+pub enum WatchMsg {
+    Event(CacheEvent),
+    /// The cache is consistent through this revision (for bookmarks).
+    Progress(i64),
+}
+
+/// A registered watcher: its initial events (replayed history or a snapshot) and the live queue.
+pub struct Subscription {
+    pub initial: Vec<CacheEvent>,
+    /// Revision the subscription starts from (live events are newer).
+    pub revision: i64,
+    pub rx: mpsc::Receiver<WatchMsg>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheError {
+    /// The requested resourceVersion is older than the retained history.
+    TooOld { requested: i64, oldest: i64 },
+}
+
+struct Watcher {
+    id: u64,
+    tx: mpsc::Sender<WatchMsg>,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    events: VecDeque<CacheEvent>,
+    /// Watches may start from any revision >= this (all later events are buffered).
+    oldest: i64,
+    watchers: Vec<Watcher>,
+}
+
+/// One resource's cache (one storage key prefix).
+pub struct WatchCache {
+    pub prefix: String,
+    state: RwLock<State>,
+    capacity: usize,
+    queue: usize,
+    revision: watch::Receiver<i64>,
+    next_id: AtomicU64,
+}
+
+/// A consistent view of a cache at one revision.
+pub struct Snapshot {
+    pub revision: i64,
+    pub items: Vec<Arc<CachedObject>>,
+}
+
+impl WatchCache {
+    fn new(prefix: String, revision: watch::Receiver<i64>, capacity: usize, queue: usize) -> Self {
+        let oldest = *revision.borrow();
+        WatchCache {
+            prefix,
+            state: RwLock::new(State { objects: BTreeMap::new(), events: VecDeque::new(), oldest, watchers: Vec::new() }),
+            capacity,
+            queue,
+            revision,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Newest revision every cache has applied.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Objects under `key_prefix` (a namespace sub-prefix or the whole resource), in key order.
+    pub fn snapshot(&self, key_prefix: &str) -> Snapshot {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let revision = self.revision();
+        let end = prefix_end(key_prefix);
+        let items = st.objects.range(key_prefix.to_string()..end).map(|(_, v)| v.clone()).collect();
+        Snapshot { revision, items }
+    }
+
+    /// Objects under `key_prefix` strictly after `start_after`, at most `limit` (0 = all), with
+    /// the number of objects left after the page.
+    pub fn page(&self, key_prefix: &str, start_after: Option<&str>, limit: usize) -> (Snapshot, usize) {
+        use std::ops::Bound;
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let revision = self.revision();
+        let end = prefix_end(key_prefix);
+        let lower = match start_after {
+            Some(k) if k >= key_prefix => Bound::Excluded(k.to_string()),
+            _ => Bound::Included(key_prefix.to_string()),
+        };
+        let mut iter = st.objects.range((lower, Bound::Excluded(end))).map(|(_, v)| v.clone());
+        let items: Vec<_> = if limit == 0 { iter.by_ref().collect() } else { iter.by_ref().take(limit).collect() };
+        let remaining = iter.count();
+        (Snapshot { revision, items }, remaining)
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).objects.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Subscribe to changes after `after`. `None` = "start at most recent": the current
+    /// objects under `key_prefix` as synthetic ADDED events, then every later change.
+    pub fn subscribe(&self, key_prefix: &str, after: Option<i64>) -> Result<Subscription, CacheError> {
+        let (tx, rx) = mpsc::channel(self.queue);
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let current = self.revision();
+        let (initial, revision) = match after {
+            None => {
+                let end = prefix_end(key_prefix);
+                let initial = st
+                    .objects
+                    .range(key_prefix.to_string()..end)
+                    .map(|(_, o)| CacheEvent {
+                        kind: CacheEventType::Added,
+                        object: o.clone(),
+                        prev: None,
+                        revision: o.revision,
+                    })
+                    .collect();
+                (initial, current)
+            }
+            Some(rv) => {
+                if rv < st.oldest {
+                    return Err(CacheError::TooOld { requested: rv, oldest: st.oldest + 1 });
+                }
+                let initial = st
+                    .events
+                    .iter()
+                    .filter(|e| e.revision > rv && e.object.key.starts_with(key_prefix))
+                    .cloned()
+                    .collect();
+                (initial, current.max(rv))
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        st.watchers.push(Watcher { id, tx });
+        Ok(Subscription { initial, revision, rx })
+    }
+
+    /// Apply one change from the feed and fan it out. A watcher whose queue is full is
+    /// dropped (its stream ends; the client re-lists).
+    fn apply(&self, kind: EventType, key: &str, value: &Bytes, revision: i64) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let prev = st.objects.get(key).cloned();
+        let event = match kind {
+            EventType::Put => {
+                let Some(obj) = CachedObject::decode(key, value, revision) else {
+                    tracing::warn!(key, revision, "undecodable object in storage; skipped");
+                    return;
+                };
+                st.objects.insert(key.to_string(), obj.clone());
+                let kind = if prev.is_some() { CacheEventType::Modified } else { CacheEventType::Added };
+                CacheEvent { kind, object: obj, prev, revision }
+            }
+            EventType::Delete => {
+                st.objects.remove(key);
+                let last = match &prev {
+                    Some(p) => CachedObject::decode(key, &p.json, revision),
+                    None => CachedObject::decode(key, value, revision),
+                };
+                let Some(obj) = last else { return };
+                CacheEvent { kind: CacheEventType::Deleted, object: obj, prev, revision }
+            }
+        };
+        if st.events.len() >= self.capacity {
+            if let Some(dropped) = st.events.pop_front() {
+                st.oldest = dropped.revision;
+            }
+        }
+        st.events.push_back(event.clone());
+        st.watchers.retain(|w| match w.tx.try_send(WatchMsg::Event(event.clone())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(watcher = w.id, prefix = %self.prefix, "watcher too slow; closing its stream");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Tell watchers the cache is consistent through `revision` (bookmarks); closed watchers
+    /// are pruned here too.
+    fn progress(&self, revision: i64) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        st.watchers.retain(|w| !w.tx.is_closed() && !matches!(w.tx.try_send(WatchMsg::Progress(revision)), Err(mpsc::error::TrySendError::Closed(_))));
+    }
+
+    fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        st.objects = objects;
+        st.events.clear();
+        st.oldest = revision;
+        // Watchers cannot be resumed across a re-list: close them so clients re-list too.
+        st.watchers.clear();
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).watchers.len()
+    }
+}
+
+/// All caches, fed from one storage watch on `root` (e.g. `/registry/`).
+pub struct CacheSet {
+    root: String,
+    caches: RwLock<HashMap<String, Arc<WatchCache>>>,
+    revision_tx: watch::Sender<i64>,
+    capacity: usize,
+    queue: usize,
+}
+
+/// Tunables for the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheOptions {
+    /// Events kept per resource for watch resumption.
+    pub history: usize,
+    /// Queue length per watcher before it is cut off.
+    pub watcher_queue: usize,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions { history: 4096, watcher_queue: 1024 }
+    }
+}
+
+impl CacheSet {
+    /// Start the feed: list everything under `root`, then watch from that revision.
+    /// `segments` are the resources to cache (keys of other resources are ignored).
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        root: &str,
+        segments: &[&str],
+        opts: CacheOptions,
+    ) -> Result<Arc<CacheSet>, StorageError> {
+        let (revision_tx, _) = watch::channel(0);
+        let set = Arc::new(CacheSet {
+            root: root.to_string(),
+            caches: RwLock::new(HashMap::new()),
+            revision_tx,
+            capacity: opts.history,
+            queue: opts.watcher_queue,
+        });
+        for seg in segments {
+            set.cache(seg);
+        }
+        let rev = set.relist(storage.as_ref()).await?;
+        let feed = set.clone();
+        tokio::spawn(async move { feed.run(storage, rev).await });
+        Ok(set)
+    }
+
+    /// The cache for a resource storage segment (e.g. `pods`, `services/specs`), created on
+    /// first use (CRDs add resources at run time).
+    pub fn cache(&self, segment: &str) -> Arc<WatchCache> {
+        if let Some(c) = self.caches.read().unwrap_or_else(|e| e.into_inner()).get(segment) {
+            return c.clone();
+        }
+        let mut caches = self.caches.write().unwrap_or_else(|e| e.into_inner());
+        caches
+            .entry(segment.to_string())
+            .or_insert_with(|| {
+                Arc::new(WatchCache::new(
+                    format!("{}{}/", self.root, segment),
+                    self.revision_tx.subscribe(),
+                    self.capacity,
+                    self.queue,
+                ))
+            })
+            .clone()
+    }
+
+    /// The newest revision applied to every cache.
+    pub fn revision(&self) -> i64 {
+        *self.revision_tx.borrow()
+    }
+
+    /// Wait until the caches have applied `revision`; false on timeout.
+    pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
+        let mut rx = self.revision_tx.subscribe();
+        let ok = matches!(tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await, Ok(Ok(_)));
+        ok
+    }
+
+    /// Which cache a key belongs to: two-segment resources (`services/specs`,
+    /// `apiregistration.k8s.io/apiservices`) win over one-segment ones.
+    fn cache_for_key(&self, key: &str) -> Option<Arc<WatchCache>> {
+        let rest = key.strip_prefix(&self.root)?;
+        let mut parts = rest.splitn(3, '/');
+        let first = parts.next()?;
+        let second = parts.next();
+        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(second) = second {
+            if let Some(c) = caches.get(&format!("{first}/{second}")) {
+                return Some(c.clone());
+            }
+        }
+        caches.get(first).cloned()
+    }
+
+    async fn relist(&self, storage: &dyn Storage) -> Result<i64, StorageError> {
+        let page = storage.list(&self.root, None, 0, 0).await?;
+        let mut grouped: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
+        for kv in &page.items {
+            if let (Some(cache), Some(obj)) = (self.cache_for_key(&kv.key), CachedObject::from_kv(kv)) {
+                grouped.entry(cache.prefix.clone()).or_default().insert(kv.key.clone(), obj);
+            }
+        }
+        let caches: Vec<_> = self.caches.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for c in caches {
+            c.reset(grouped.remove(&c.prefix).unwrap_or_default(), page.revision);
+        }
+        self.revision_tx.send_replace(page.revision);
+        Ok(page.revision)
+    }
+
+    async fn run(self: Arc<Self>, storage: Arc<dyn Storage>, mut rev: i64) {
+        loop {
+            match storage.watch(&self.root, rev).await {
+                Ok(mut rx) => {
+                    while let Some(item) = rx.recv().await {
+                        match item {
+                            Ok(WatchItem::Event(ev)) => {
+                                if ev.revision <= rev {
+                                    continue;
+                                }
+                                if let Some(cache) = self.cache_for_key(&ev.key) {
+                                    cache.apply(ev.kind, &ev.key, &ev.value, ev.revision);
+                                }
+                                rev = ev.revision;
+                                self.revision_tx.send_replace(rev);
+                            }
+                            Ok(WatchItem::Progress(p)) => {
+                                if p > rev {
+                                    rev = p;
+                                    self.revision_tx.send_replace(rev);
+                                }
+                                let caches: Vec<_> =
+                                    self.caches.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                                for c in caches {
+                                    c.progress(rev);
+                                }
+                            }
+                            Err(StorageError::Compacted { .. }) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "storage watch failed; resuming");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(StorageError::Compacted { .. }) => {
+                    tracing::warn!(revision = rev, "cache fell behind compaction; re-listing");
+                    match self.relist(storage.as_ref()).await {
+                        Ok(r) => rev = r,
+                        Err(e) => tracing::warn!(error = %e, "re-list failed"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "storage watch could not start; retrying"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

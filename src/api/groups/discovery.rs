@@ -1,0 +1,19 @@
+//! `discovery.k8s.io/v1`.
+//!
+//! The EndpointSlice strategy starts generation at 1 and bumps it when anything but metadata
+//! changes (or the labels change) — broader than "spec" for other kinds.
+
+use super::def;
+use crate::api::*;
+
+pub const ROWS: &[ResourceDef] = &[ResourceDef {
+    generation: true,
+    ..def(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        Scope::Namespaced,
+    )
+}];

@@ -1,0 +1,288 @@
+//! Typed request options (`metav1.ListOptions`, `DeleteOptions`…) parsed from the query string
+//! and body, with upstream's validation messages.
+
+use super::selector::{FieldSelector, LabelSelector};
+use crate::error::{ApiError, ApiResult};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RvMatch {
+    Unset,
+    NotOlderThan,
+    Exact,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub label_selector: LabelSelector,
+    pub field_selector: FieldSelector,
+    pub resource_version: Option<String>,
+    pub rv_match: Option<RvMatch>,
+    pub limit: usize,
+    pub continue_token: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    pub allow_bookmarks: bool,
+    pub send_initial_events: Option<bool>,
+    pub watch: bool,
+}
+
+/// Decoded query parameters (last value wins, as Go's `url.Values.Get` takes the first; we
+/// follow Go and keep the first).
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: &str) -> Query {
+        let pairs = raw
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        Query(pairs)
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+    pub fn flag(&self, key: &str) -> ApiResult<bool> {
+        match self.get(key) {
+            None | Some("") | Some("false") | Some("0") | Some("False") | Some("FALSE") | Some("f") | Some("F") => {
+                Ok(false)
+            }
+            Some("true") | Some("1") | Some("True") | Some("TRUE") | Some("t") | Some("T") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "strconv.ParseBool: parsing \"{other}\": invalid syntax"
+            ))),
+        }
+    }
+    pub fn dry_run(&self) -> ApiResult<bool> {
+        let values = self.all("dryRun");
+        for v in &values {
+            if *v != "All" {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid dry run value: dryRun: Unsupported value: \"{v}\": supported values: \"All\""
+                )));
+            }
+        }
+        Ok(!values.is_empty())
+    }
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_int<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
+    v.parse::<T>().map_err(|_| ApiError::bad_request(format!("strconv.ParseInt: parsing \"{v}\": invalid syntax for {name}")))
+}
+
+impl ListOptions {
+    pub fn from_query(q: &Query, watch_path: bool) -> ApiResult<ListOptions> {
+        let label_selector = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let field_selector = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let resource_version = q.get("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
+        let rv_match = match q.get("resourceVersionMatch").unwrap_or("") {
+            "" => None,
+            "NotOlderThan" => Some(RvMatch::NotOlderThan),
+            "Exact" => Some(RvMatch::Exact),
+            other => {
+                return Err(invalid_list_options(&format!(
+                    "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+                )))
+            }
+        };
+        let limit = match q.get("limit").filter(|s| !s.is_empty()) {
+            Some(v) => parse_int::<i64>("limit", v)?.max(0) as usize,
+            None => 0,
+        };
+        let continue_token = q.get("continue").filter(|s| !s.is_empty()).map(str::to_string);
+        let timeout_seconds = match q.get("timeoutSeconds").filter(|s| !s.is_empty()) {
+            Some(v) => Some(parse_int::<i64>("timeoutSeconds", v)?.max(0) as u64),
+            None => None,
+        };
+        let send_initial_events = match q.get("sendInitialEvents") {
+            None | Some("") => None,
+            Some(_) => Some(q.flag("sendInitialEvents")?),
+        };
+        let opts = ListOptions {
+            label_selector,
+            field_selector,
+            resource_version,
+            rv_match,
+            limit,
+            continue_token,
+            timeout_seconds,
+            allow_bookmarks: q.flag("allowWatchBookmarks")?,
+            send_initial_events,
+            watch: watch_path || q.flag("watch")?,
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    /// Upstream's `ValidateListOptions`.
+    fn validate(&self) -> ApiResult<()> {
+        if let Some(m) = self.rv_match {
+            if self.watch {
+                return Err(invalid_list_options("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"));
+            }
+            if self.resource_version.is_none() {
+                return Err(invalid_list_options(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if self.continue_token.is_some() {
+                return Err(invalid_list_options(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            if m == RvMatch::Exact && self.resource_version.as_deref() == Some("0") {
+                return Err(invalid_list_options(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
+        }
+        if self.send_initial_events.is_some() {
+            if !self.watch {
+                return Err(invalid_list_options("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"));
+            }
+            // Upstream 1.33 ships with the WatchList feature gate off.
+            return Err(invalid_list_options(
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn parsed_rv(&self) -> ApiResult<Option<i64>> {
+        match &self.resource_version {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: strconv.ParseUint: parsing \"{v}\": invalid syntax"))
+            }),
+        }
+    }
+}
+
+fn invalid_list_options(detail: &str) -> ApiError {
+    ApiError::new(422, "Invalid", format!("ListOptions.meta.k8s.io \"\" is invalid: {detail}"))
+        .with_details(serde_json::json!({"group": "meta.k8s.io", "kind": "ListOptions"}))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub grace_period_seconds: Option<i64>,
+    pub propagation: Option<Propagation>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    /// From the body (a `DeleteOptions` object, may be empty) and query parameters.
+    pub fn parse(q: &Query, body: Option<&Value>) -> ApiResult<DeleteOptions> {
+        let mut o = DeleteOptions { dry_run: q.dry_run()?, ..Default::default() };
+        if let Some(b) = body {
+            o.grace_period_seconds = b.get("gracePeriodSeconds").and_then(Value::as_i64);
+            if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
+                o.propagation = Some(parse_propagation(p)?);
+            } else if let Some(orphan) = b.get("orphanDependents").and_then(Value::as_bool) {
+                o.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+            }
+            o.precondition_uid = b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+            o.precondition_rv = b.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
+            if let Some(dr) = b.get("dryRun").and_then(Value::as_array) {
+                if dr.iter().any(|v| v == "All") {
+                    o.dry_run = true;
+                }
+            }
+        }
+        if let Some(g) = q.get("gracePeriodSeconds").filter(|s| !s.is_empty()) {
+            o.grace_period_seconds = Some(parse_int("gracePeriodSeconds", g)?);
+        }
+        if let Some(p) = q.get("propagationPolicy").filter(|s| !s.is_empty()) {
+            o.propagation = Some(parse_propagation(p)?);
+        }
+        if let Some(g) = o.grace_period_seconds {
+            if g < 0 {
+                o.grace_period_seconds = Some(1);
+            }
+        }
+        Ok(o)
+    }
+}
+
+fn parse_propagation(p: &str) -> ApiResult<Propagation> {
+    match p {
+        "Orphan" => Ok(Propagation::Orphan),
+        "Background" => Ok(Propagation::Background),
+        "Foreground" => Ok(Propagation::Foreground),
+        other => Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_and_list_validation() {
+        let q = Query::parse("labelSelector=app%3Dweb&limit=5&resourceVersion=10&resourceVersionMatch=Exact");
+        assert_eq!(q.get("labelSelector"), Some("app=web"));
+        let o = ListOptions::from_query(&q, false).unwrap();
+        assert_eq!(o.limit, 5);
+        assert_eq!(o.rv_match, Some(RvMatch::Exact));
+        let bad = ListOptions::from_query(&Query::parse("resourceVersionMatch=Exact"), false).unwrap_err();
+        assert_eq!(bad.code, 422);
+        assert!(bad.message.contains("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+        let zero = ListOptions::from_query(&Query::parse("resourceVersion=0&resourceVersionMatch=Exact"), false);
+        assert_eq!(zero.unwrap_err().code, 422);
+    }
+
+    #[test]
+    fn delete_options_from_body_and_query() {
+        let body = serde_json::json!({"propagationPolicy": "Foreground", "preconditions": {"uid": "u1"}});
+        let o = DeleteOptions::parse(&Query::parse("gracePeriodSeconds=0"), Some(&body)).unwrap();
+        assert_eq!(o.propagation, Some(Propagation::Foreground));
+        assert_eq!(o.grace_period_seconds, Some(0));
+        assert_eq!(o.precondition_uid.as_deref(), Some("u1"));
+        assert!(DeleteOptions::parse(&Query::parse("dryRun=Some"), None).is_err());
+    }
+}

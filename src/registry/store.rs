@@ -1,0 +1,927 @@
+//! The generic store (upstream's `registry/generic/registry/store.go`): one implementation of
+//! create/get/list/update/delete/watch for every row of the resource table. Per-kind rules come
+//! from `api::strategy`; everything else is data on the row.
+
+use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
+use super::pager::{self, ContinueToken};
+use crate::api::field::{FieldError, FieldErrors};
+use crate::api::{fields, meta, strategy, ResourceDef};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, WatchCache, WatchMsg};
+use crate::storage::{Storage, StorageError};
+use crate::util;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a read at a future resourceVersion waits for the cache (upstream: 3s).
+const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+pub struct Registry {
+    pub storage: Arc<dyn Storage>,
+    pub caches: Arc<CacheSet>,
+    /// Storage key root, `/registry/`.
+    pub root: String,
+}
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+    /// Namespaces' `finalize`: only `spec.finalizers`.
+    Finalize,
+}
+
+/// Outcome of a delete.
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Arc<CachedObject>),
+    /// Deletion is pending (finalizers or graceful termination); the object as updated.
+    Pending(Arc<CachedObject>),
+}
+
+pub struct ListResult {
+    pub revision: i64,
+    pub items: Vec<Arc<CachedObject>>,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+/// What a watch stream yields.
+#[derive(Debug, Clone)]
+pub enum WatchOut {
+    Event(CacheEventType, Arc<CachedObject>),
+    Bookmark(i64),
+    Error(ApiError),
+}
+
+fn storage_err(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Compacted { requested, compacted } => {
+            ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
+        }
+        StorageError::FutureRevision { .. } => ApiError::timeout(
+            "Too large resource version: the requested resource version is newer than the server's data",
+        ),
+        other => ApiError::internal(other),
+    }
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"].as_object_mut().expect("metadata is an object")
+}
+
+/// Object bytes as stored: without `resourceVersion` (it is the storage revision).
+fn encode_for_storage(obj: &Value) -> ApiResult<Bytes> {
+    let mut v = obj.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        m.remove("selfLink");
+    }
+    serde_json::to_vec(&v).map(Bytes::from).map_err(ApiError::internal)
+}
+
+/// Everything but metadata and status: what a generation bump compares.
+fn spec_part(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status")).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn is_namespace(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.kind == "Namespace"
+}
+
+/// Finalizers that hold an object: metadata.finalizers, plus a namespace's spec.finalizers.
+fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
+    if !finalizers(obj).is_empty() {
+        return true;
+    }
+    is_namespace(def) && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
+/// Kinds whose delete answers with the object rather than a Status (upstream's
+/// `ReturnDeletedObject`).
+pub fn returns_deleted_object(def: &ResourceDef) -> bool {
+    matches!(
+        (def.group, def.plural),
+        ("", "pods") | ("", "serviceaccounts") | ("", "services") | ("", "namespaces") | ("storage.k8s.io", "storageclasses")
+    )
+}
+
+impl Registry {
+    pub fn new(storage: Arc<dyn Storage>, caches: Arc<CacheSet>) -> Registry {
+        Registry { storage, caches, root: "/registry/".into() }
+    }
+
+    pub fn key_prefix(&self, def: &ResourceDef, ns: Option<&str>) -> String {
+        match ns {
+            Some(ns) if def.namespaced() => format!("{}{}/{}/", self.root, def.storage, ns),
+            _ => format!("{}{}/", self.root, def.storage),
+        }
+    }
+
+    pub fn key(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> String {
+        format!("{}{}", self.key_prefix(def, ns), name)
+    }
+
+    fn cache(&self, def: &ResourceDef) -> Arc<WatchCache> {
+        self.caches.cache(def.storage)
+    }
+
+    /// A namespace's state for NamespaceLifecycle: 404 if missing, 403 if terminating.
+    fn check_namespace(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
+        let cache = self.caches.cache("namespaces");
+        let Some(nsobj) = cache.get(&format!("{}namespaces/{ns}", self.root)) else {
+            return Err(ApiError::not_found("namespaces", "", ns));
+        };
+        let terminating = nsobj.value.pointer("/metadata/deletionTimestamp").is_some()
+            || nsobj.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        if terminating {
+            let mut e = ApiError::forbidden(
+                def.plural,
+                def.group,
+                name,
+                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            );
+            if let Some(d) = e.details.as_mut() {
+                d["causes"] = json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+        let strat = strategy::strategy_for(def.group, def.kind);
+        let mut errs: FieldErrors = Vec::new();
+        meta::validate_object_meta(obj, def, &mut errs);
+        (strat.validate)(obj, &mut errs);
+        if let Some(old) = old {
+            meta::validate_object_meta_update(obj, old, &mut errs);
+            (strat.validate_update)(obj, old, &mut errs);
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(def.kind, def.group, name_of(obj), &errs))
+        }
+    }
+
+    /// Create an object. `obj` is the decoded body (kind/apiVersion already checked).
+    pub async fn create(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> ApiResult<Arc<CachedObject>> {
+        let strat = strategy::strategy_for(def.group, def.kind);
+        {
+            let m = meta_mut(&mut obj);
+            if def.namespaced() {
+                let url_ns = ns.unwrap_or("");
+                match m.get("namespace").and_then(Value::as_str) {
+                    Some(body_ns) if !body_ns.is_empty() && body_ns != url_ns => {
+                        return Err(ApiError::bad_request(
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                        ))
+                    }
+                    _ => {
+                        m.insert("namespace".into(), json!(url_ns));
+                    }
+                }
+            } else {
+                m.remove("namespace");
+            }
+            let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            if name.is_empty() {
+                if let Some(gen) = m.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
+                    let base: String = gen.chars().take(58).collect();
+                    m.insert("name".into(), json!(format!("{base}{}", util::random_suffix(5))));
+                }
+            }
+            m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
+            for k in ["resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                m.remove(k);
+            }
+            if def.generation {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        if def.has_status() && !strat.keep_status_on_create {
+            if let Some(o) = obj.as_object_mut() {
+                o.remove("status");
+            }
+        }
+        (strat.defaults)(&mut obj);
+        (strat.prepare_create)(&mut obj);
+        self.validate(def, &obj, None)?;
+        let name = name_of(&obj).to_string();
+        if let Some(ns) = ns.filter(|_| def.namespaced()) {
+            self.check_namespace(def, ns, &name)?;
+        }
+        let key = self.key(def, ns, &name);
+        let bytes = encode_for_storage(&obj)?;
+        if dry_run {
+            if self.storage.get(&key, 0).await.map_err(storage_err)?.is_some() {
+                return Err(ApiError::already_exists(def.plural, def.group, &name));
+            }
+            return CachedObject::decode(&key, &bytes, 0).ok_or_else(|| ApiError::internal("encode failed")).map(|o| {
+                strip_rv(o)
+            });
+        }
+        match self.storage.create(&key, bytes.clone()).await {
+            Ok(rev) => CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed")),
+            Err(StorageError::KeyExists { .. }) => Err(ApiError::already_exists(def.plural, def.group, &name)),
+            Err(e) => Err(storage_err(e)),
+        }
+    }
+
+    /// Get one object. `rv`: None = latest (from storage), Some(0) = any (cache),
+    /// Some(n) = not older than n.
+    pub async fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str, rv: Option<i64>) -> ApiResult<Arc<CachedObject>> {
+        let key = self.key(def, ns, name);
+        let found = match rv {
+            None => match self.storage.get(&key, 0).await.map_err(storage_err)? {
+                Some(kv) => CachedObject::from_kv(&kv),
+                None => None,
+            },
+            Some(n) => {
+                if n > 0 && !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+                    return Err(too_large_rv());
+                }
+                self.cache(def).get(&key)
+            }
+        };
+        found.ok_or_else(|| ApiError::not_found(def.plural, def.group, name))
+    }
+
+    /// Check that each field selector field is one the kind supports.
+    fn check_fields(&self, def: &ResourceDef, opts: &ListOptions, raw_fs: &str, raw_ls: &str) -> ApiResult<()> {
+        for r in &opts.field_selector.requirements {
+            if !fields::supported_fields(def.group, def.kind).contains(&r.field.as_str()) {
+                let gv = if def.group.is_empty() { format!("/{}", def.version) } else { def.api_version() };
+                return Err(ApiError::bad_request(format!(
+                    "Unable to find \"{gv}, Resource={}\" that match label selector \"{raw_ls}\", field selector \"{raw_fs}\": field label not supported: {}",
+                    def.plural, r.field
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matcher<'a>(&self, def: &'a ResourceDef, opts: &'a ListOptions) -> impl Fn(&Value) -> bool + Sync + 'a {
+        move |obj: &Value| {
+            let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+            opts.label_selector.matches(labels)
+                && opts.field_selector.matches(|f| fields::field_value(def.group, def.kind, obj, f))
+        }
+    }
+
+    pub async fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        raw_selectors: (&str, &str),
+    ) -> ApiResult<ListResult> {
+        self.check_fields(def, opts, raw_selectors.1, raw_selectors.0)?;
+        let prefix = self.key_prefix(def, ns);
+        let matches = self.matcher(def, opts);
+        let selecting = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
+
+        if let Some(token) = &opts.continue_token {
+            let tok = ContinueToken::decode(token)?;
+            let start_after = format!("{}{}", self.key_prefix(def, None), tok.start.trim_end_matches('\u{0}'));
+            return self.list_from_storage(def, &prefix, Some(&start_after), tok.rv, opts.limit, &matches, selecting).await;
+        }
+        let rv = opts.parsed_rv()?;
+        match (rv, opts.rv_match) {
+            (Some(n), Some(RvMatch::Exact)) => {
+                if self.caches.revision() == n {
+                    return Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting));
+                }
+                self.list_from_storage(def, &prefix, None, n, opts.limit, &matches, selecting).await
+            }
+            (Some(0), _) => {
+                // Any version: serve the cache as is; upstream ignores limit here.
+                Ok(self.list_from_cache(def, &prefix, 0, &matches, selecting))
+            }
+            (Some(n), _) => {
+                if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+                    return Err(too_large_rv());
+                }
+                Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting))
+            }
+            (None, _) => {
+                // Consistent read: the cache must have caught up with storage's newest revision.
+                let current = self.storage.current_revision().await.map_err(storage_err)?;
+                if !self.caches.wait_for(current, FRESHNESS_WAIT).await {
+                    return self.list_from_storage(def, &prefix, None, current, opts.limit, &matches, selecting).await;
+                }
+                Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting))
+            }
+        }
+    }
+
+    fn list_from_cache(
+        &self,
+        def: &ResourceDef,
+        prefix: &str,
+        limit: usize,
+        matches: &(dyn Fn(&Value) -> bool + Sync),
+        selecting: bool,
+    ) -> ListResult {
+        let cache = self.cache(def);
+        if limit == 0 {
+            let snap = cache.snapshot(prefix);
+            let items = snap.items.into_iter().filter(|o| matches(&o.value)).collect();
+            return ListResult { revision: snap.revision, items, continue_token: None, remaining: None };
+        }
+        let snap = cache.snapshot(prefix);
+        let resource_root = self.key_prefix(def, None);
+        let page = pager::take_page(snap.items.into_iter(), limit, matches);
+        let continue_token = page.last_key.as_ref().filter(|_| page.more).map(|k| {
+            ContinueToken { rv: snap.revision, start: format!("{}\u{0}", k.trim_start_matches(&resource_root)) }.encode()
+        });
+        let remaining = if selecting || continue_token.is_none() { None } else { Some(page.rest) };
+        ListResult { revision: snap.revision, items: page.items, continue_token, remaining }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn list_from_storage(
+        &self,
+        def: &ResourceDef,
+        prefix: &str,
+        start_after: Option<&str>,
+        rv: i64,
+        limit: usize,
+        matches: &(dyn Fn(&Value) -> bool + Sync),
+        _selecting: bool,
+    ) -> ApiResult<ListResult> {
+        let resource_root = self.key_prefix(def, None);
+        let mut items = Vec::new();
+        let mut cursor = start_after.map(str::to_string);
+        let batch = if limit == 0 { 0 } else { limit.max(100) };
+        loop {
+            let page = match self.storage.list(prefix, cursor.as_deref(), rv, batch).await {
+                Ok(p) => p,
+                Err(StorageError::Compacted { .. }) if start_after.is_some() => return Err(expired_continue(def, &resource_root, start_after)),
+                Err(e) => return Err(storage_err(e)),
+            };
+            let revision = page.revision;
+            let n = page.items.len();
+            for (i, kv) in page.items.iter().enumerate() {
+                let Some(obj) = CachedObject::from_kv(kv) else { continue };
+                if !matches(&obj.value) {
+                    continue;
+                }
+                items.push(obj);
+                if limit > 0 && items.len() == limit {
+                    let more = page.more || i + 1 < n;
+                    let continue_token = more.then(|| {
+                        ContinueToken { rv: revision, start: format!("{}\u{0}", kv.key.trim_start_matches(&resource_root)) }
+                            .encode()
+                    });
+                    return Ok(ListResult { revision, items, continue_token, remaining: None });
+                }
+            }
+            if !page.more || n == 0 {
+                return Ok(ListResult { revision, items, continue_token: None, remaining: None });
+            }
+            cursor = page.items.last().map(|kv| kv.key.clone());
+        }
+    }
+
+    /// Replace an object (PUT), or its status/finalizers part.
+    pub async fn update(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        part: Part,
+        dry_run: bool,
+    ) -> ApiResult<Arc<CachedObject>> {
+        if name_of(&body) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&body)
+            )));
+        }
+        if def.namespaced() {
+            if let Some(body_ns) = body.pointer("/metadata/namespace").and_then(Value::as_str) {
+                if !body_ns.is_empty() && Some(body_ns) != ns {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+        }
+        let wanted_rv = match body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: strconv.ParseUint: parsing \"{s}\": invalid syntax"))
+            })?),
+            None => None,
+        };
+        let key = self.key(def, ns, name);
+        let strat = strategy::strategy_for(def.group, def.kind);
+        // Unconditional updates retry on races; conditional ones fail with 409.
+        for _ in 0..16 {
+            let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
+                return Err(ApiError::not_found(def.plural, def.group, name));
+            };
+            if let Some(w) = wanted_rv {
+                if w != current.mod_revision {
+                    return Err(ApiError::stale(def.plural, def.group, name));
+                }
+            }
+            let old: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            let mut new = match part {
+                Part::Main => {
+                    let mut n = body.clone();
+                    if def.has_status() {
+                        match old.get("status") {
+                            Some(s) => n["status"] = s.clone(),
+                            None => {
+                                if let Some(o) = n.as_object_mut() {
+                                    o.remove("status");
+                                }
+                            }
+                        }
+                    }
+                    n
+                }
+                Part::Status => {
+                    let mut n = old.clone();
+                    match body.get("status") {
+                        Some(s) => n["status"] = s.clone(),
+                        None => {
+                            if let Some(o) = n.as_object_mut() {
+                                o.remove("status");
+                            }
+                        }
+                    }
+                    n
+                }
+                Part::Finalize => {
+                    let mut n = old.clone();
+                    n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                    n
+                }
+            };
+            {
+                // System-owned metadata carries over from the stored object.
+                let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+                let m = meta_mut(&mut new);
+                for k in ["uid", "creationTimestamp"] {
+                    if m.get(k).is_none_or(|v| v.as_str() == Some("") || v.is_null()) {
+                        if let Some(v) = old_meta.get(k) {
+                            m.insert(k.into(), v.clone());
+                        }
+                    }
+                }
+                for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                    match old_meta.get(k) {
+                        Some(v) => m.insert(k.into(), v.clone()),
+                        None => m.remove(k),
+                    };
+                }
+                if def.namespaced() {
+                    m.insert("namespace".into(), json!(ns.unwrap_or("")));
+                } else {
+                    m.remove("namespace");
+                }
+                m.remove("resourceVersion");
+            }
+            (strat.defaults)(&mut new);
+            self.validate(def, &new, Some(&old))?;
+            if def.generation && spec_part(&new) != spec_part(&old) {
+                let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+            }
+            let mut old_cmp = old.clone();
+            if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            if new == old_cmp {
+                // Nothing changed: no write, same resourceVersion (as upstream).
+                return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
+            }
+            let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
+            let bytes = encode_for_storage(&new)?;
+            if dry_run {
+                return CachedObject::decode(&key, &bytes, current.mod_revision)
+                    .ok_or_else(|| ApiError::internal("encode failed"));
+            }
+            if finishing {
+                // The last finalizer is gone from an object being deleted: delete it now.
+                return match self.storage.delete(&key, current.mod_revision).await {
+                    Ok((rev, _)) => {
+                        CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
+                    }
+                    Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
+                    Err(StorageError::Conflict { .. }) => Err(ApiError::stale(def.plural, def.group, name)),
+                    Err(e) => Err(storage_err(e)),
+                };
+            }
+            match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
+                Ok(rev) => {
+                    return CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
+                }
+                Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
+                Err(StorageError::Conflict { .. }) => return Err(ApiError::stale(def.plural, def.group, name)),
+                Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),
+                Err(e) => return Err(storage_err(e)),
+            }
+        }
+        Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": too many concurrent updates", crate::error::qualified(def.plural, def.group))))
+    }
+
+    /// Delete an object, honouring preconditions, finalizers, propagation and pods' graceful
+    /// termination.
+    pub async fn delete(&self, def: &ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+        let key = self.key(def, ns, name);
+        for _ in 0..16 {
+            let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
+                return Err(ApiError::not_found(def.plural, def.group, name));
+            };
+            let mut obj: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+            if let Some(p) = &opts.precondition_uid {
+                if *p != uid {
+                    return Err(ApiError::conflict(
+                        def.plural,
+                        def.group,
+                        name,
+                        &format!("Precondition failed: UID in precondition: {p}, UID in object meta: {uid}"),
+                    ));
+                }
+            }
+            if let Some(p) = &opts.precondition_rv {
+                if *p != current.mod_revision.to_string() {
+                    return Err(ApiError::conflict(
+                        def.plural,
+                        def.group,
+                        name,
+                        &format!(
+                            "Precondition failed: ResourceVersion in precondition: {p}, ResourceVersion in object meta: {}",
+                            current.mod_revision
+                        ),
+                    ));
+                }
+            }
+            let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+            let mut changed = false;
+            match opts.propagation {
+                Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
+                Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
+                _ => {}
+            }
+            let grace = graceful_period(def, &obj, opts.grace_period_seconds);
+            let hold = pending_finalizers(def, &obj) || grace.is_some();
+            if hold {
+                if !already_deleting {
+                    let secs = grace.unwrap_or(0);
+                    let at = std::time::SystemTime::now() + Duration::from_secs(secs.max(0) as u64);
+                    let m = meta_mut(&mut obj);
+                    m.insert("deletionTimestamp".into(), json!(util::rfc3339(at)));
+                    m.insert("deletionGracePeriodSeconds".into(), json!(secs));
+                    if def.generation {
+                        let g = m.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                        m.insert("generation".into(), json!(g + 1));
+                    }
+                    if is_namespace(def) {
+                        obj["status"]["phase"] = json!("Terminating");
+                    }
+                    changed = true;
+                }
+                if !changed {
+                    let o = CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
+                    return Ok(Deleted::Pending(o));
+                }
+                let bytes = encode_for_storage(&obj)?;
+                if opts.dry_run {
+                    let o = CachedObject::decode(&key, &bytes, current.mod_revision).ok_or_else(|| ApiError::internal("encode"))?;
+                    return Ok(Deleted::Pending(o));
+                }
+                match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
+                    Ok(rev) => {
+                        let o = CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode"))?;
+                        return Ok(Deleted::Pending(o));
+                    }
+                    Err(StorageError::Conflict { .. }) => continue,
+                    Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),
+                    Err(e) => return Err(storage_err(e)),
+                }
+            }
+            if opts.dry_run {
+                let o = CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
+                return Ok(Deleted::Gone(o));
+            }
+            match self.storage.delete(&key, current.mod_revision).await {
+                Ok((rev, kv)) => {
+                    let o = CachedObject::decode(&key, &kv.value, rev).ok_or_else(|| ApiError::internal("encode"))?;
+                    return Ok(Deleted::Gone(o));
+                }
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),
+                Err(e) => return Err(storage_err(e)),
+            }
+        }
+        Err(ApiError::conflict(def.plural, def.group, name, "too many concurrent updates"))
+    }
+
+    /// Delete every object matching the list options; returns the deleted (or pending) objects.
+    pub async fn delete_collection(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        list: &ListOptions,
+        raw_selectors: (&str, &str),
+        opts: &DeleteOptions,
+    ) -> ApiResult<ListResult> {
+        let mut all = list.clone();
+        all.limit = 0;
+        all.continue_token = None;
+        let found = self.list(def, ns, &all, raw_selectors).await?;
+        let mut out = Vec::with_capacity(found.items.len());
+        for obj in found.items {
+            let name = name_of(&obj.value).to_string();
+            let obj_ns = obj.value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+            match self.delete(def, obj_ns.as_deref().or(ns), &name, opts).await {
+                Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let revision = self.caches.revision();
+        Ok(ListResult { revision, items: out, continue_token: None, remaining: None })
+    }
+
+    /// Start a watch. The returned stream first replays (synthetic ADDED for "now", or history
+    /// after the given resourceVersion), then follows live changes, filtered by selectors.
+    pub async fn watch(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: ListOptions,
+        raw_selectors: (&str, &str),
+        timeout: Duration,
+    ) -> ApiResult<tokio::sync::mpsc::Receiver<WatchOut>> {
+        self.check_fields(def, &opts, raw_selectors.1, raw_selectors.0)?;
+        let prefix = self.key_prefix(def, ns);
+        let cache = self.cache(def);
+        let after = match opts.parsed_rv()? {
+            None | Some(0) => None,
+            Some(n) => {
+                if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+                    return Err(too_large_rv());
+                }
+                Some(n)
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let def = *def;
+        match cache.subscribe(&prefix, after) {
+            Err(crate::storage::cache::CacheError::TooOld { requested, oldest }) => {
+                let err = ApiError::expired(format!("too old resource version: {requested} ({oldest})"));
+                let _ = tx.try_send(WatchOut::Error(err));
+            }
+            Ok(sub) => {
+                tokio::spawn(run_watcher(def, opts, sub, tx, timeout));
+            }
+        }
+        Ok(rx)
+    }
+
+    /// Read-modify-write of `spec.replicas` through the `scale` subresource.
+    pub async fn scale(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+        let obj = self.get(def, ns, name, None).await?;
+        Ok(scale_of(def, &obj))
+    }
+
+    pub async fn update_scale(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: &Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
+        let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        if replicas < 0 {
+            let errs = vec![FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")];
+            return Err(ApiError::invalid("Scale", "autoscaling", name, &errs));
+        }
+        let current = self.get(def, ns, name, None).await?;
+        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            if rv != current.revision.to_string() {
+                return Err(ApiError::stale(def.plural, def.group, name));
+            }
+        }
+        let mut obj = current.value.clone();
+        obj["spec"]["replicas"] = json!(replicas);
+        let updated = self.update(def, ns, name, obj, Part::Main, dry_run).await?;
+        Ok(scale_of(def, &updated))
+    }
+}
+
+fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
+    let mut v = o.value.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    let json = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+    Arc::new(CachedObject { key: o.key.clone(), value: v, json, revision: 0 })
+}
+
+fn too_large_rv() -> ApiError {
+    ApiError::timeout("Too large resource version")
+        .with_details(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}))
+}
+
+fn expired_continue(def: &ResourceDef, root: &str, start_after: Option<&str>) -> ApiError {
+    let start = start_after.unwrap_or("").trim_start_matches(root).to_string();
+    let token = ContinueToken { rv: -1, start: format!("{start}\u{0}") }.encode();
+    let _ = def;
+    ApiError::expired(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+    )
+    .with_details(json!({"continue": token}))
+}
+
+fn add_finalizer(obj: &mut Value, f: &str) -> bool {
+    let m = meta_mut(obj);
+    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+    match list.as_array_mut() {
+        Some(a) if !a.iter().any(|v| v == f) => {
+            a.push(json!(f));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Pods bound to a node terminate gracefully (the kubelet finishes the delete); everything
+/// else is deleted at once. Returns the grace period when the delete must wait.
+fn graceful_period(def: &ResourceDef, obj: &Value, requested: Option<i64>) -> Option<i64> {
+    if !(def.group.is_empty() && def.kind == "Pod") {
+        return None;
+    }
+    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
+        return None;
+    }
+    let grace = requested
+        .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .unwrap_or(30);
+    (grace > 0).then_some(grace)
+}
+
+/// autoscaling/v1 Scale for an object with `spec.replicas`.
+pub fn scale_of(def: &ResourceDef, obj: &CachedObject) -> Value {
+    let v = &obj.value;
+    let m = &v["metadata"];
+    let selector = v.pointer("/spec/selector").map(selector_string).unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
+        },
+        "spec": {"replicas": v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(if def.kind == "ReplicationController" { 1 } else { 0 })},
+        "status": {
+            "replicas": v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector,
+        },
+    })
+}
+
+/// A label selector rendered as a selector string (`a=b,c in (d)`), as Scale's status carries.
+fn selector_string(sel: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let (labels, exprs) = match sel.get("matchLabels") {
+        Some(_) | None if sel.get("matchExpressions").is_some() || sel.get("matchLabels").is_some() => {
+            (sel.get("matchLabels"), sel.get("matchExpressions"))
+        }
+        // ReplicationController: a plain map.
+        _ => (Some(sel), None),
+    };
+    if let Some(Value::Object(m)) = labels {
+        for (k, v) in m {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
+        }
+    }
+    if let Some(Value::Array(es)) = exprs {
+        for e in es {
+            let key = e["key"].as_str().unwrap_or("");
+            let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            match e["operator"].as_str().unwrap_or("") {
+                "In" => parts.push(format!("{key} in ({})", vals.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
+                "Exists" => parts.push(key.to_string()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    parts.sort();
+    parts.join(",")
+}
+
+/// One watcher: applies selectors (objects moving in/out of the selection become
+/// ADDED/DELETED), bookmarks, and the timeout.
+async fn run_watcher(
+    def: ResourceDef,
+    opts: ListOptions,
+    sub: crate::storage::cache::Subscription,
+    tx: tokio::sync::mpsc::Sender<WatchOut>,
+    timeout: Duration,
+) {
+    let matches = |obj: &Value| {
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        opts.label_selector.matches(labels) && opts.field_selector.matches(|f| fields::field_value(def.group, def.kind, obj, f))
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let bookmark_every = Duration::from_secs(60).min(timeout.saturating_sub(Duration::from_secs(2)).max(Duration::from_secs(1)));
+    let mut last_rev = sub.revision;
+    let emit = |ev: &CacheEvent| -> Option<WatchOut> {
+        let now_in = matches(&ev.object.value);
+        let was_in = ev.prev.as_ref().is_some_and(|p| matches(&p.value));
+        match ev.kind {
+            CacheEventType::Added if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
+            CacheEventType::Modified if now_in && was_in => Some(WatchOut::Event(CacheEventType::Modified, ev.object.clone())),
+            CacheEventType::Modified if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
+            CacheEventType::Modified if was_in => {
+                let prev = ev.prev.as_ref()?;
+                let gone = CachedObject::decode(&prev.key, &prev.json, ev.revision)?;
+                Some(WatchOut::Event(CacheEventType::Deleted, gone))
+            }
+            CacheEventType::Deleted if was_in || (ev.prev.is_none() && now_in) => {
+                Some(WatchOut::Event(CacheEventType::Deleted, ev.object.clone()))
+            }
+            _ => None,
+        }
+    };
+    for ev in &sub.initial {
+        last_rev = last_rev.max(ev.revision);
+        let out = if ev.prev.is_none() && ev.kind == CacheEventType::Added {
+            matches(&ev.object.value).then(|| WatchOut::Event(CacheEventType::Added, ev.object.clone()))
+        } else {
+            emit(ev)
+        };
+        if let Some(out) = out {
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+    }
+    let mut rx = sub.rx;
+    let mut next_bookmark = tokio::time::Instant::now() + bookmark_every;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = tokio::time::sleep_until(next_bookmark), if opts.allow_bookmarks => {
+                next_bookmark = tokio::time::Instant::now() + bookmark_every;
+                if tx.send(WatchOut::Bookmark(last_rev)).await.is_err() { return; }
+            }
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(WatchMsg::Progress(r)) => { last_rev = last_rev.max(r); }
+                Some(WatchMsg::Event(ev)) => {
+                    if ev.revision <= last_rev { continue; }
+                    last_rev = last_rev.max(ev.revision);
+                    if let Some(out) = emit(&ev) {
+                        if tx.send(out).await.is_err() { return; }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Response encoders: objects, lists (streamed from cached JSON, never re-serialised),
+//! Tables, PartialObjectMetadata, watch events, Status errors.
+
+use super::negotiate::Output;
+use crate::api::table;
+use crate::api::ResourceDef;
+use crate::error::ApiError;
+use crate::registry::store::{ListResult, WatchOut};
+use crate::storage::cache::{CacheEventType, CachedObject};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Map, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+use warp::reply::Response;
+use warp::Reply;
+
+/// `?includeObject=` for Tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeObject {
+    None,
+    Metadata,
+    Object,
+}
+
+impl IncludeObject {
+    pub fn parse(s: Option<&str>) -> IncludeObject {
+        match s {
+            Some("None") => IncludeObject::None,
+            Some("Object") => IncludeObject::Object,
+            _ => IncludeObject::Metadata,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Encoding {
+    pub output: Output,
+    pub pretty: bool,
+    pub include: IncludeObject,
+}
+
+pub fn bytes_response(code: u16, content_type: &str, body: Bytes) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// Render a JSON value in the negotiated plain encoding (JSON or YAML).
+pub fn value_response(code: u16, v: &Value, enc: Encoding) -> Response {
+    match enc.output {
+        Output::Yaml => {
+            let text = yaml_serde::to_string(v).unwrap_or_default();
+            bytes_response(code, "application/yaml", Bytes::from(text))
+        }
+        _ => {
+            let body = if enc.pretty { serde_json::to_vec_pretty(v) } else { serde_json::to_vec(v) };
+            bytes_response(code, "application/json", Bytes::from(body.unwrap_or_default()))
+        }
+    }
+}
+
+pub fn error_response(e: &ApiError) -> Response {
+    let mut r = bytes_response(e.code, "application/json", Bytes::from(e.to_status().to_string()));
+    if let Some(secs) = e.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// The object as this row serves it (rows sharing storage across versions rewrite apiVersion).
+fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
+    let want = def.api_version();
+    if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str())
+        && obj.value.get("kind").and_then(Value::as_str) == Some(def.kind)
+    {
+        return None;
+    }
+    let mut v = obj.value.clone();
+    v["apiVersion"] = json!(want);
+    v["kind"] = json!(def.kind);
+    Some(v)
+}
+
+fn served_json(def: &ResourceDef, obj: &CachedObject) -> Bytes {
+    match served_value(def, obj) {
+        None => obj.json.clone(),
+        Some(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+    }
+}
+
+fn partial_metadata(obj: &Value, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, version: &str, now: SystemTime) -> Value {
+    let printer = table::printer_for(def.group, def.kind);
+    let mut row = json!({"cells": (printer.cells)(&obj.value, now)});
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => row["object"] = partial_metadata(&obj.value, version),
+        IncludeObject::Object => row["object"] = served_value(def, obj).unwrap_or_else(|| obj.value.clone()),
+    }
+    row
+}
+
+fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: IncludeObject, version: &str) -> Value {
+    let printer = table::printer_for(def.group, def.kind);
+    let now = SystemTime::now();
+    json!({
+        "kind": "Table",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": meta,
+        "columnDefinitions": printer.columns.iter().map(|c| c.definition()).collect::<Vec<_>>(),
+        "rows": items.iter().map(|o| table_row(def, o, include, version, now)).collect::<Vec<_>>(),
+    })
+}
+
+/// One object in the negotiated form.
+pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: Encoding) -> Response {
+    match enc.output {
+        Output::Json if !enc.pretty => match served_value(def, obj) {
+            None => bytes_response(code, "application/json", obj.json.clone()),
+            Some(v) => value_response(code, &v, enc),
+        },
+        Output::Table(v) => {
+            let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
+            value_response(code, &table(def, std::slice::from_ref(&Arc::new(clone_obj(obj))), meta, enc.include, v), enc)
+        }
+        Output::PartialMetadata(v) => value_response(code, &partial_metadata(&obj.value, v), enc),
+        _ => value_response(code, &served_value(def, obj).unwrap_or_else(|| obj.value.clone()), enc),
+    }
+}
+
+fn clone_obj(o: &CachedObject) -> CachedObject {
+    CachedObject { key: o.key.clone(), value: o.value.clone(), json: o.json.clone(), revision: o.revision }
+}
+
+fn list_meta(list: &ListResult) -> Value {
+    let mut m = Map::new();
+    m.insert("resourceVersion".into(), json!(list.revision.to_string()));
+    if let Some(c) = &list.continue_token {
+        m.insert("continue".into(), json!(c));
+    }
+    if let Some(r) = list.remaining {
+        m.insert("remainingItemCount".into(), json!(r));
+    }
+    Value::Object(m)
+}
+
+/// A list. Plain JSON is streamed from each object's cached encoding, so memory does not
+/// grow with the size of the result beyond the shared object references.
+pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Response {
+    let meta = list_meta(&list);
+    match enc.output {
+        Output::Table(v) => value_response(200, &table(def, &list.items, meta, enc.include, v), enc),
+        Output::PartialMetadata(v) => {
+            let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(&o.value, v)).collect();
+            let doc = json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": meta, "items": items});
+            value_response(200, &doc, enc)
+        }
+        Output::Json if !enc.pretty => {
+            let head = format!(
+                "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                def.kind,
+                def.api_version(),
+                meta
+            );
+            let def = *def;
+            let items = list.items;
+            let n = items.len();
+            let chunks = std::iter::once(Bytes::from(head))
+                .chain(items.into_iter().enumerate().flat_map(move |(i, o)| {
+                    let sep = if i + 1 < n { Some(Bytes::from_static(b",")) } else { None };
+                    std::iter::once(served_json(&def, &o)).chain(sep)
+                }))
+                .chain(std::iter::once(Bytes::from_static(b"]}")))
+                .map(Ok::<Bytes, Infallible>);
+            let mut r = warp::reply::stream(futures_util::stream::iter(chunks.collect::<Vec<_>>())).into_response();
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        _ => {
+            let items: Vec<Value> =
+                list.items.iter().map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone())).collect();
+            let doc = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
+            value_response(200, &doc, enc)
+        }
+    }
+}
+
+/// One watch event as a newline-terminated JSON frame.
+pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
+    let (ty, object) = match out {
+        WatchOut::Event(kind, obj) => {
+            let ty = kind.as_str();
+            let object = match enc.output {
+                Output::Table(v) => {
+                    let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
+                    table(def, std::slice::from_ref(obj), meta, enc.include, v)
+                }
+                Output::PartialMetadata(v) => partial_metadata(&obj.value, v),
+                _ => {
+                    // Fast path: splice the cached encoding without re-serialising.
+                    if served_value(def, obj).is_none() {
+                        let mut b = Vec::with_capacity(obj.json.len() + 32);
+                        b.extend_from_slice(b"{\"type\":\"");
+                        b.extend_from_slice(ty.as_bytes());
+                        b.extend_from_slice(b"\",\"object\":");
+                        b.extend_from_slice(&obj.json);
+                        b.extend_from_slice(b"}\n");
+                        return Bytes::from(b);
+                    }
+                    served_value(def, obj).unwrap_or(Value::Null)
+                }
+            };
+            (ty, object)
+        }
+        WatchOut::Bookmark(rv) => {
+            let object = match enc.output {
+                Output::Table(v) => json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": null, "rows": null}),
+                _ => json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}}),
+            };
+            ("BOOKMARK", object)
+        }
+        WatchOut::Error(e) => ("ERROR", e.to_status()),
+    };
+    let mut b = serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+/// Status `Success` returned by deletes of kinds that don't return the object.
+pub fn delete_status(def: &ResourceDef, obj: &CachedObject) -> Value {
+    let mut details = json!({"name": obj.value.pointer("/metadata/name"), "kind": def.plural, "uid": obj.value.pointer("/metadata/uid")});
+    if !def.group.is_empty() {
+        details["group"] = json!(def.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+pub fn is_deleted(kind: CacheEventType) -> bool {
+    kind == CacheEventType::Deleted
+}

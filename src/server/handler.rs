@@ -1,0 +1,444 @@
+//! The dispatcher: one entry for every request. Non-resource paths (health, version,
+//! discovery, openapi) are answered here; resource requests go to the generic registry.
+
+use super::encode::{self, Encoding, IncludeObject};
+use super::negotiate::{self, BodyType, Endpoint, Output};
+use super::request::RequestInfo;
+use super::App;
+use crate::api::{ResourceDef, Served};
+use crate::auth::UserInfo;
+use crate::error::{ApiError, ApiResult};
+use crate::patch;
+use crate::registry::options::{DeleteOptions, ListOptions, Query};
+use crate::registry::store::{returns_deleted_object, Deleted, Part};
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use warp::reply::Response;
+use warp::Reply;
+
+/// The raw request as the router hands it over.
+pub struct RawRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub user: Option<UserInfo>,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Read the body with the size limit: 413 beyond it, never an unbounded buffer.
+pub async fn read_body<S, B>(body: S, limit: usize) -> ApiResult<Bytes>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
+        if out.len() + chunk.remaining() > limit {
+            return Err(ApiError::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}")));
+        }
+        while chunk.has_remaining() {
+            let c = chunk.chunk();
+            out.extend_from_slice(c);
+            let n = c.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> Response {
+    let started = std::time::Instant::now();
+    let query = Query::parse(&req.query);
+    let watch_param = query.flag("watch").unwrap_or(false);
+    let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
+    let result = if info.is_resource {
+        resource(&app, &req, &info, &query, body).await
+    } else {
+        non_resource(&app, &req, &query).await
+    };
+    let resp = result.unwrap_or_else(|e| encode::error_response(&e));
+    tracing::debug!(
+        verb = %info.verb, path = %req.path, code = resp.status().as_u16(),
+        user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or("system:anonymous"),
+        latency_us = started.elapsed().as_micros() as u64, "request"
+    );
+    resp
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
+}
+
+async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiResult<Response> {
+    let accept = header(&req.headers, "accept");
+    let path = req.path.trim_end_matches('/');
+    if req.method != Method::GET && req.method != Method::HEAD {
+        return Err(ApiError::method_not_allowed(req.method.as_str(), path, ""));
+    }
+    let plain = |o: Output| Encoding { output: o, pretty: query.flag("pretty").unwrap_or(false), include: IncludeObject::Metadata };
+    match path {
+        "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(app, path, None, query)),
+        p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
+            let (root, check) = p[1..].split_once('/').unwrap_or((p, ""));
+            return Ok(super::health::respond(app, &format!("/{root}"), Some(check), query));
+        }
+        "/version" => {
+            let v = super::version_info();
+            return Ok(encode::value_response(200, &v, plain(Output::Json)));
+        }
+        "/api" | "/apis" => {
+            let root = if path == "/api" { "api" } else { "apis" };
+            let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot)?;
+            if let Output::Discovery(v) = out {
+                let (doc, etag) = &app.discovery.aggregated[&(root, v)];
+                let mut r = if header(&req.headers, "if-none-match") == Some(etag.as_str()) {
+                    encode::bytes_response(304, &out.content_type(), Bytes::new())
+                } else {
+                    encode::bytes_response(200, &out.content_type(), doc.clone())
+                };
+                if let Ok(v) = HeaderValue::from_str(etag) {
+                    r.headers_mut().insert(http::header::ETAG, v);
+                }
+                r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+                return Ok(r);
+            }
+            let doc = if root == "api" { &app.discovery.api_versions } else { &app.discovery.group_list };
+            return Ok(doc_response(doc, out));
+        }
+        p if p.starts_with("/openapi/") || p == "/openapi" => return super::openapi::respond(app, req, p),
+        _ => {}
+    }
+    let key = path.trim_start_matches("/apis/").trim_start_matches("/api/");
+    if path.starts_with("/api/") || path.starts_with("/apis/") {
+        if let Some(doc) = app.discovery.docs.get(key) {
+            let out = negotiate::negotiate(accept, Endpoint::Plain)?;
+            return Ok(doc_response(doc, out));
+        }
+    }
+    Err(not_found())
+}
+
+fn doc_response(doc: &Bytes, out: Output) -> Response {
+    match out {
+        Output::Yaml => {
+            let v: Value = serde_json::from_slice(doc).unwrap_or(Value::Null);
+            encode::value_response(200, &v, Encoding { output: Output::Yaml, pretty: false, include: IncludeObject::Metadata })
+        }
+        _ => encode::bytes_response(200, "application/json", doc.clone()),
+    }
+}
+
+/// Decode a request body (JSON or YAML) into an object of the row's kind.
+fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+    let bt = negotiate::body_type(header(headers, "content-type")).map_err(|ct| {
+        ApiError::unsupported_media_type(&ct, &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
+    })?;
+    let mut v: Value = match bt {
+        BodyType::Json => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
+        BodyType::Yaml => yaml_serde::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        _ => {
+            return Err(ApiError::unsupported_media_type(
+                "",
+                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
+            ))
+        }
+    };
+    check_kind(def, &mut v)?;
+    Ok(v)
+}
+
+/// The body's apiVersion/kind must match the URL (missing ones default from it).
+fn check_kind(def: &ResourceDef, v: &mut Value) -> ApiResult<()> {
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+    };
+    let want_av = def.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            obj.insert("apiVersion".into(), json!(want_av));
+        }
+        Some(av) if av != want_av => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )))
+        }
+        _ => {}
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            obj.insert("kind".into(), json!(def.kind));
+        }
+        Some(k) if k != def.kind => {
+            return Err(ApiError::bad_request(format!(
+                "{k} in version \"{}\" cannot be handled as a {}: the kind in the data ({k}) does not match the expected kind ({})",
+                def.version, def.kind, def.kind
+            )))
+        }
+        _ => {}
+    }
+    if obj.get("metadata").is_some_and(|m| !m.is_object() && !m.is_null()) {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
+            def.kind, def.version, def.kind
+        )));
+    }
+    Ok(())
+}
+
+async fn resource(
+    app: &Arc<App>,
+    req: &RawRequest,
+    info: &RequestInfo,
+    query: &Query,
+    body: ApiResult<Bytes>,
+) -> ApiResult<Response> {
+    if req.user.is_none() {
+        // Authorization is allow-all for authenticated users until RBAC lands; anonymous
+        // users only reach the public endpoints (health, version, discovery).
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} is forbidden: User \"system:anonymous\" cannot {} resource \"{}\" in API group \"{}\"{}",
+                info.resource,
+                info.verb,
+                info.resource,
+                info.group,
+                info.namespace.as_ref().map(|n| format!(" in the namespace \"{n}\"")).unwrap_or_else(|| " at the cluster scope".into())
+            ),
+        )
+        .with_details(json!({"kind": info.resource})));
+    }
+    let def = app.find(&info.group, &info.version, &info.resource).ok_or_else(not_found)?;
+    if let Served::NotYet(issue) = def.served {
+        return Err(ApiError::not_implemented(&format!("{} ({} issue)", crate::error::qualified(def.plural, def.group), issue)));
+    }
+    let ns = if def.namespaced() { info.namespace.as_deref() } else { None };
+    if !def.namespaced() && info.namespace.is_some() {
+        return Err(not_found());
+    }
+    let sub = info.subresource.as_deref();
+    if let Some(s) = sub {
+        let sdef = def.subresource(s).ok_or_else(not_found)?;
+        if let Served::NotYet(issue) = sdef.served {
+            return Err(ApiError::not_implemented(&format!("{}/{} ({} issue)", def.plural, s, issue)));
+        }
+        if !sdef.verbs.contains(&info.verb.as_str()) {
+            return Err(method_not_allowed());
+        }
+    } else if !def.has_verb(&info.verb) {
+        return Err(method_not_allowed());
+    }
+    if def.namespaced() && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
+        return Err(not_found());
+    }
+    let accept = header(&req.headers, "accept");
+    let reads = matches!(info.verb.as_str(), "get" | "list" | "watch");
+    let output = negotiate::negotiate(accept, if reads { Endpoint::Read } else { Endpoint::Plain })?;
+    let enc = Encoding {
+        output,
+        pretty: query.flag("pretty").unwrap_or(false),
+        include: IncludeObject::parse(query.get("includeObject")),
+    };
+    let reg = &app.registry;
+    let name = info.name.as_deref().unwrap_or("");
+    let selectors = (query.get("labelSelector").unwrap_or(""), query.get("fieldSelector").unwrap_or(""));
+    let dry_run = query.dry_run()?;
+    match (info.verb.as_str(), sub) {
+        ("get", Some("scale")) => Ok(encode::value_response(200, &reg.scale(def, ns, name).await?, enc)),
+        ("get", _) => {
+            let rv = match query.get("resourceVersion").filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?),
+            };
+            let obj = reg.get(def, ns, name, rv).await?;
+            Ok(encode::object_response(200, def, &obj, enc))
+        }
+        ("list", _) => {
+            let opts = ListOptions::from_query(query, false)?;
+            let list = reg.list(def, ns, &opts, selectors).await?;
+            Ok(encode::list_response(def, list, enc))
+        }
+        ("watch", _) => {
+            let mut opts = ListOptions::from_query(query, info.watch_path)?;
+            opts.watch = true;
+            if let Some(n) = info.name.as_deref() {
+                // A watch on a single object path: select it by name.
+                opts.field_selector.requirements.push(crate::registry::selector::FieldRequirement {
+                    field: "metadata.name".into(),
+                    op: crate::registry::selector::FieldOp::Equals,
+                    value: n.to_string(),
+                });
+            }
+            let timeout = match opts.timeout_seconds {
+                Some(t) => Duration::from_secs(t),
+                None => {
+                    let min = app.min_request_timeout.as_secs().max(1);
+                    Duration::from_secs(min + rand::random::<u64>() % min)
+                }
+            };
+            let rx = reg.watch(def, ns, opts, selectors, timeout).await?;
+            let def = *def;
+            let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+                .map(move |out| Ok::<Bytes, std::convert::Infallible>(encode::watch_frame(&def, &out, enc)));
+            let mut r = warp::reply::stream(stream).into_response();
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+            Ok(r)
+        }
+        ("create", None) => {
+            let body = body?;
+            let obj = decode_object(def, &req.headers, &body)?;
+            let created = reg.create(def, ns, obj, dry_run).await?;
+            Ok(encode::object_response(201, def, &created, enc))
+        }
+        ("update", Some("scale")) => {
+            let body = body?;
+            let v: Value = decode_any(&req.headers, &body)?;
+            Ok(encode::value_response(200, &reg.update_scale(def, ns, name, &v, dry_run).await?, enc))
+        }
+        ("update", s) => {
+            let body = body?;
+            let obj = decode_object(def, &req.headers, &body)?;
+            let part = part_of(s);
+            let updated = reg.update(def, ns, name, obj, part, dry_run).await?;
+            Ok(encode::object_response(200, def, &updated, enc))
+        }
+        ("patch", s) => {
+            let body = body?;
+            patch_resource(app, req, def, ns, name, s, &body, dry_run, enc).await
+        }
+        ("delete", None) => {
+            let body = body?;
+            let opts_body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                Some(decode_any(&req.headers, &body)?)
+            };
+            let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
+            match reg.delete(def, ns, name, &opts).await? {
+                Deleted::Gone(obj) => {
+                    if returns_deleted_object(def) {
+                        Ok(encode::object_response(200, def, &obj, enc))
+                    } else {
+                        Ok(encode::value_response(200, &encode::delete_status(def, &obj), enc))
+                    }
+                }
+                Deleted::Pending(obj) => Ok(encode::object_response(202, def, &obj, enc)),
+            }
+        }
+        ("deletecollection", None) => {
+            let body = body?;
+            let opts_body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                Some(decode_any(&req.headers, &body)?)
+            };
+            let list_opts = ListOptions::from_query(query, false)?;
+            let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
+            let deleted = reg.delete_collection(def, ns, &list_opts, selectors, &opts).await?;
+            Ok(encode::list_response(def, deleted, enc))
+        }
+        _ => Err(method_not_allowed()),
+    }
+}
+
+fn part_of(sub: Option<&str>) -> Part {
+    match sub {
+        Some("status") => Part::Status,
+        Some("finalize") => Part::Finalize,
+        _ => Part::Main,
+    }
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        .with_details(json!({}))
+}
+
+fn decode_any(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+    match negotiate::body_type(header(headers, "content-type")) {
+        Ok(BodyType::Yaml) => {
+            yaml_serde::from_slice(body).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+        }
+        _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}"))),
+    }
+}
+
+const PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+#[allow(clippy::too_many_arguments)]
+async fn patch_resource(
+    app: &Arc<App>,
+    req: &RawRequest,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
+    body: &Bytes,
+    dry_run: bool,
+    enc: Encoding,
+) -> ApiResult<Response> {
+    let bt = negotiate::body_type(header(&req.headers, "content-type"))
+        .map_err(|ct| ApiError::unsupported_media_type(&ct, PATCH_TYPES))?;
+    let patch_doc: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let apply = |target: &mut Value| -> ApiResult<()> {
+        match bt {
+            BodyType::MergePatch => {
+                patch::merge_patch(target, &patch_doc);
+                Ok(())
+            }
+            BodyType::JsonPatch => patch::json_patch(target, &patch_doc).map_err(|e| {
+                ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+            }),
+            // Strategic merge patch and server-side apply are built in the [patch] issue.
+            _ => Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "strategic merge patch and server-side apply are not supported by this server yet; use application/merge-patch+json or application/json-patch+json",
+            )),
+        }
+    };
+    if matches!(bt, BodyType::Json | BodyType::Yaml) {
+        return Err(ApiError::unsupported_media_type("", PATCH_TYPES));
+    }
+    let reg = &app.registry;
+    for _ in 0..8 {
+        if sub == Some("scale") {
+            let mut scale = reg.scale(def, ns, name).await?;
+            apply(&mut scale)?;
+            return Ok(encode::value_response(200, &reg.update_scale(def, ns, name, &scale, dry_run).await?, enc));
+        }
+        let current = reg.get(def, ns, name, None).await?;
+        let mut target = current.value.clone();
+        apply(&mut target)?;
+        check_kind(def, &mut target)?;
+        // The patch applies to what was read: keep that resourceVersion unless the patch set one.
+        if target.pointer("/metadata/resourceVersion").is_none() {
+            target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
+        }
+        let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
+        match reg.update(def, ns, name, target, part_of(sub), dry_run).await {
+            Ok(updated) => return Ok(encode::object_response(200, def, &updated, enc)),
+            Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(def.plural, def.group, name, "too many concurrent patches"))
+}

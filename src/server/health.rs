@@ -1,0 +1,66 @@
+//! `/healthz`, `/livez`, `/readyz`: per-check subpaths, `?verbose`, `?exclude=`, readable
+//! anonymously, in upstream's text format.
+
+use super::encode::bytes_response;
+use super::App;
+use crate::registry::options::Query;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use warp::reply::Response;
+
+fn checks(root: &str) -> &'static [&'static str] {
+    match root {
+        "/readyz" => &["ping", "log", "etcd", "etcd-readiness", "informer-sync", "poststarthook/start-capstan-bootstrap", "shutdown"],
+        _ => &["ping", "log", "etcd", "poststarthook/start-capstan-bootstrap"],
+    }
+}
+
+fn check_ok(app: &App, root: &str, check: &str) -> bool {
+    match check {
+        "etcd" | "etcd-readiness" | "informer-sync" => app.registry.caches.revision() >= 0,
+        "poststarthook/start-capstan-bootstrap" => app.ready.load(Ordering::Acquire),
+        "shutdown" => !(root == "/readyz" && app.shutting_down.load(Ordering::Acquire)),
+        _ => true,
+    }
+}
+
+pub fn respond(app: &Arc<App>, root: &str, check: Option<&str>, query: &Query) -> Response {
+    let name = root.trim_start_matches('/');
+    let all = checks(root);
+    if let Some(c) = check {
+        if !all.contains(&c) {
+            return bytes_response(404, "text/plain; charset=utf-8", Bytes::from("404 page not found\n"));
+        }
+        return if check_ok(app, root, c) {
+            bytes_response(200, "text/plain; charset=utf-8", Bytes::from("ok"))
+        } else {
+            bytes_response(500, "text/plain; charset=utf-8", Bytes::from(format!("internal server error: {c} check failed\n")))
+        };
+    }
+    let excluded = query.all("exclude");
+    let mut report = String::new();
+    let mut failed = false;
+    for c in all {
+        if excluded.contains(c) {
+            report.push_str(&format!("[+]{c} excluded: ok\n"));
+            continue;
+        }
+        if check_ok(app, root, c) {
+            report.push_str(&format!("[+]{c} ok\n"));
+        } else {
+            failed = true;
+            report.push_str(&format!("[-]{c} failed: reason withheld\n"));
+        }
+    }
+    let verbose = query.get("verbose").is_some();
+    if failed {
+        report.push_str(&format!("{name} check failed\n"));
+        return bytes_response(500, "text/plain; charset=utf-8", Bytes::from(report));
+    }
+    if verbose {
+        report.push_str(&format!("{name} check passed\n"));
+        return bytes_response(200, "text/plain; charset=utf-8", Bytes::from(report));
+    }
+    bytes_response(200, "text/plain; charset=utf-8", Bytes::from("ok"))
+}

@@ -1,0 +1,162 @@
+//! Content negotiation: which encoding a client accepts, and what a request body is.
+
+use crate::error::ApiError;
+
+/// The media types a response may be rendered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Json,
+    Yaml,
+    /// `meta.k8s.io` Table (v1 or v1beta1).
+    Table(&'static str),
+    /// `meta.k8s.io` PartialObjectMetadata(List).
+    PartialMetadata(&'static str),
+    /// Aggregated discovery `apidiscovery.k8s.io` (v2 or v2beta1).
+    Discovery(&'static str),
+}
+
+impl Output {
+    pub fn content_type(self) -> String {
+        match self {
+            Output::Json | Output::Table(_) | Output::PartialMetadata(_) => "application/json".into(),
+            Output::Yaml => "application/yaml".into(),
+            Output::Discovery(v) => {
+                format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct MediaRange {
+    ty: String,
+    params: Vec<(String, String)>,
+}
+
+impl MediaRange {
+    fn param(&self, k: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+}
+
+fn parse_accept(accept: &str) -> Vec<MediaRange> {
+    accept
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|part| {
+            let mut it = part.split(';');
+            let ty = it.next().unwrap_or("").trim().to_ascii_lowercase();
+            let params = it
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+                .collect();
+            MediaRange { ty, params }
+        })
+        .collect()
+}
+
+/// What the client may receive on a given endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Object reads (get/list/watch): Table and PartialObjectMetadata allowed.
+    Read,
+    /// Discovery roots `/api` and `/apis`: aggregated discovery allowed.
+    DiscoveryRoot,
+    /// Everything else.
+    Plain,
+}
+
+const ACCEPTED: &[&str] = &["application/json", "application/yaml"];
+
+/// Pick the first acceptable media range, as upstream's negotiation does.
+pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, ApiError> {
+    let accept = accept.unwrap_or("").trim();
+    if accept.is_empty() {
+        return Ok(Output::Json);
+    }
+    for m in parse_accept(accept) {
+        let as_ = m.param("as");
+        let g = m.param("g");
+        let v = m.param("v");
+        match m.ty.as_str() {
+            "application/json" | "application/*" | "*/*" => match (as_, g) {
+                (None, _) => return Ok(Output::Json),
+                (Some("Table"), Some("meta.k8s.io")) if endpoint == Endpoint::Read => match v {
+                    Some("v1") => return Ok(Output::Table("v1")),
+                    Some("v1beta1") => return Ok(Output::Table("v1beta1")),
+                    _ => continue,
+                },
+                (Some("PartialObjectMetadata") | Some("PartialObjectMetadataList"), Some("meta.k8s.io"))
+                    if endpoint == Endpoint::Read =>
+                {
+                    match v {
+                        Some("v1") => return Ok(Output::PartialMetadata("v1")),
+                        Some("v1beta1") => return Ok(Output::PartialMetadata("v1beta1")),
+                        _ => continue,
+                    }
+                }
+                (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io")) if endpoint == Endpoint::DiscoveryRoot => {
+                    match v {
+                        Some("v2") => return Ok(Output::Discovery("v2")),
+                        Some("v2beta1") => return Ok(Output::Discovery("v2beta1")),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            },
+            "application/yaml" if as_.is_none() => return Ok(Output::Yaml),
+            _ => continue,
+        }
+    }
+    if endpoint == Endpoint::Read {
+        return Err(ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ]));
+    }
+    Err(ApiError::not_acceptable(ACCEPTED))
+}
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyType {
+    Json,
+    Yaml,
+    JsonPatch,
+    MergePatch,
+    StrategicMergePatch,
+    ApplyPatch,
+}
+
+pub fn body_type(content_type: Option<&str>) -> Result<BodyType, String> {
+    let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match ct.as_str() {
+        "" | "application/json" | "*/*" => Ok(BodyType::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(BodyType::Yaml),
+        "application/json-patch+json" => Ok(BodyType::JsonPatch),
+        "application/merge-patch+json" => Ok(BodyType::MergePatch),
+        "application/strategic-merge-patch+json" => Ok(BodyType::StrategicMergePatch),
+        "application/apply-patch+yaml" => Ok(BodyType::ApplyPatch),
+        other => Err(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_accept_headers() {
+        let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(negotiate(Some(get), Endpoint::Read).unwrap(), Output::Table("v1"));
+        assert_eq!(negotiate(Some(get), Endpoint::Plain).unwrap(), Output::Json);
+        let disco = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(negotiate(Some(disco), Endpoint::DiscoveryRoot).unwrap(), Output::Discovery("v2"));
+        let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(), Output::Discovery("v2beta1"));
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read).unwrap(), Output::Json);
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf"), Endpoint::Read).unwrap_err().code, 406);
+        assert_eq!(negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read).unwrap_err().code, 406);
+    }
+}

@@ -1,0 +1,128 @@
+//! Request info: what a request is about, parsed once from method and path
+//! (upstream's `RequestInfoFactory`).
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestInfo {
+    pub is_resource: bool,
+    /// `get list watch create update patch delete deletecollection`, or the lower-case HTTP
+    /// method for non-resource paths.
+    pub verb: String,
+    pub api_prefix: String,
+    pub group: String,
+    pub version: String,
+    pub namespace: Option<String>,
+    pub resource: String,
+    pub subresource: Option<String>,
+    pub name: Option<String>,
+    /// Path segments after the subresource (proxy paths).
+    pub rest: Vec<String>,
+    /// The legacy `/watch/` path prefix was used.
+    pub watch_path: bool,
+    pub path: String,
+}
+
+const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+
+impl RequestInfo {
+    pub fn parse(method: &str, path: &str, watch_param: bool) -> RequestInfo {
+        let mut info = RequestInfo {
+            verb: method.to_ascii_lowercase(),
+            path: path.to_string(),
+            ..Default::default()
+        };
+        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let (prefix, rest) = match parts.as_slice() {
+            ["api", version, rest @ ..] => {
+                info.version = version.to_string();
+                ("api", rest)
+            }
+            ["apis", group, version, rest @ ..] => {
+                info.group = group.to_string();
+                info.version = version.to_string();
+                ("apis", rest)
+            }
+            _ => return info,
+        };
+        if rest.is_empty() {
+            // /api/v1 and /apis/g/v are discovery documents.
+            return info;
+        }
+        info.api_prefix = prefix.to_string();
+        info.is_resource = true;
+        let mut cur: Vec<&str> = rest.to_vec();
+        if cur[0] == "watch" {
+            info.watch_path = true;
+            cur.remove(0);
+        }
+        if cur.first() == Some(&"namespaces") && cur.len() > 1 {
+            info.namespace = Some(cur[1].to_string());
+            if cur.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&cur[2]) {
+                cur.drain(0..2);
+            }
+        }
+        if let Some(r) = cur.first() {
+            info.resource = r.to_string();
+        }
+        if let Some(n) = cur.get(1) {
+            info.name = Some(n.to_string());
+        }
+        if let Some(s) = cur.get(2) {
+            info.subresource = Some(s.to_string());
+        }
+        info.rest = cur.iter().skip(3).map(|s| s.to_string()).collect();
+        // The namespace object itself: /api/v1/namespaces/{name}[/status|/finalize].
+        if info.resource == "namespaces" {
+            info.namespace = None;
+        }
+        info.verb = match method {
+            "GET" | "HEAD" => {
+                if info.watch_path || watch_param {
+                    "watch"
+                } else if info.name.is_some() {
+                    "get"
+                } else {
+                    "list"
+                }
+            }
+            "POST" => "create",
+            "PUT" => "update",
+            "PATCH" => "patch",
+            "DELETE" => {
+                if info.name.is_some() {
+                    "delete"
+                } else {
+                    "deletecollection"
+                }
+            }
+            other => return RequestInfo { verb: other.to_ascii_lowercase(), ..info },
+        }
+        .to_string();
+        info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_resource_paths_like_upstream() {
+        let r = RequestInfo::parse("GET", "/api/v1/namespaces/default/pods/web/status", false);
+        assert_eq!((r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("get", Some("default"), "pods"));
+        assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("web"), Some("status")));
+
+        let r = RequestInfo::parse("GET", "/apis/apps/v1/deployments", true);
+        assert_eq!((r.verb.as_str(), r.group.as_str(), r.namespace), ("watch", "apps", None));
+
+        let r = RequestInfo::parse("GET", "/api/v1/watch/namespaces/ns1/configmaps", false);
+        assert_eq!((r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("watch", Some("ns1"), "configmaps"));
+
+        let r = RequestInfo::parse("PUT", "/api/v1/namespaces/ns1/finalize", false);
+        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("namespaces", Some("ns1"), Some("finalize")));
+
+        let r = RequestInfo::parse("DELETE", "/api/v1/namespaces/ns1/pods", false);
+        assert_eq!(r.verb, "deletecollection");
+        assert!(!RequestInfo::parse("GET", "/apis/apps/v1", false).is_resource);
+        assert!(!RequestInfo::parse("GET", "/healthz", false).is_resource);
+    }
+}
