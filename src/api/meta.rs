@@ -16,7 +16,11 @@ fn mask_trailing_dash(name: &str) -> String {
 
 /// The kind's name rule as messages; `prefix` for generateName.
 pub fn name_messages(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
-    let name = if prefix && rule != NameRule::PathSegment { mask_trailing_dash(name) } else { name.to_string() };
+    let name = if prefix && rule != NameRule::PathSegment {
+        mask_trailing_dash(name)
+    } else {
+        name.to_string()
+    };
     match rule {
         NameRule::Subdomain => v::is_dns1123_subdomain(&name),
         NameRule::Label => v::is_dns1123_label(&name),
@@ -31,7 +35,11 @@ fn meta_str<'a>(meta: &'a Value, key: &str, errs: &mut FieldErrors) -> &'a str {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s,
         Some(other) => {
-            errs.push(FieldError::type_invalid(format!("metadata.{key}"), other.clone(), "expected string"));
+            errs.push(FieldError::type_invalid(
+                format!("metadata.{key}"),
+                other.clone(),
+                "expected string",
+            ));
             ""
         }
     }
@@ -50,11 +58,19 @@ pub fn validate_object_meta(obj: &Value, def: &ResourceDef, errs: &mut FieldErro
     };
     let generate_name = meta_str(meta, "generateName", errs);
     if !generate_name.is_empty() {
-        v::push_msgs(errs, "metadata.generateName", generate_name, name_messages(def.name_rule, generate_name, true));
+        v::push_msgs(
+            errs,
+            "metadata.generateName",
+            generate_name,
+            name_messages(def.name_rule, generate_name, true),
+        );
     }
     let name = meta_str(meta, "name", errs);
     if name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         v::push_msgs(errs, "metadata.name", name, name_messages(def.name_rule, name, false));
     }
@@ -69,11 +85,17 @@ pub fn validate_object_meta(obj: &Value, def: &ResourceDef, errs: &mut FieldErro
         errs.push(FieldError::forbidden("metadata.namespace", "not allowed on this type"));
     }
     match meta.get("generation") {
-        Some(Value::Number(n)) if n.as_i64().is_some_and(|g| g < 0) => {
-            errs.push(FieldError::invalid("metadata.generation", n.clone(), "must be greater than or equal to 0"))
-        }
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|g| g < 0) => errs.push(FieldError::invalid(
+            "metadata.generation",
+            n.clone(),
+            "must be greater than or equal to 0",
+        )),
         None | Some(Value::Null) | Some(Value::Number(_)) => {}
-        Some(other) => errs.push(FieldError::type_invalid("metadata.generation", other.clone(), "expected integer")),
+        Some(other) => errs.push(FieldError::type_invalid(
+            "metadata.generation",
+            other.clone(),
+            "expected integer",
+        )),
     }
     if let Some(l) = meta.get("labels").filter(|x| !x.is_null()) {
         v::validate_labels(l, "metadata.labels", errs);
@@ -105,16 +127,32 @@ fn validate_owner_references(refs: Option<&Value>, errs: &mut FieldErrors) {
         let api_version = field("apiVersion");
         let version = api_version.rsplit('/').next().unwrap_or("");
         if version.is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.apiVersion"), api_version, "version must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.apiVersion"),
+                api_version,
+                "version must not be empty",
+            ));
         }
         if field("kind").is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.kind"), field("kind"), "must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.kind"),
+                field("kind"),
+                "must not be empty",
+            ));
         }
         if field("name").is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.name"), field("name"), "must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                field("name"),
+                "must not be empty",
+            ));
         }
         if field("uid").is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.uid"), field("uid"), "must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.uid"),
+                field("uid"),
+                "must not be empty",
+            ));
         }
         if r.get("controller").and_then(Value::as_bool) == Some(true) {
             controllers.push(format!("{}/{}", field("kind"), field("name")));
@@ -164,7 +202,11 @@ fn validate_finalizers(fins: Option<&Value>, errs: &mut FieldErrors) {
 
 /// Go's `%#v` of a `[]string`.
 fn go_string_slice(items: &[&str]) -> String {
-    let inner = items.iter().map(|s| serde_json::to_string(s).unwrap_or_default()).collect::<Vec<_>>().join(", ");
+    let inner = items
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("[]string{{{inner}}}")
 }
 
@@ -183,7 +225,12 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, errs: &mut FieldErr
             errs.push(FieldError::invalid(format!("metadata.{key}"), n, "field is immutable"));
         }
     }
-    for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         if let Some(n) = get(nm, key) {
             if Some(&n) != get(om, key).as_ref() {
                 errs.push(FieldError::invalid(format!("metadata.{key}"), n, "field is immutable"));
@@ -192,7 +239,11 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, errs: &mut FieldErr
     }
     let gen = |m: &Value| m.get("generation").and_then(Value::as_i64).unwrap_or(0);
     if gen(nm) < gen(om) {
-        errs.push(FieldError::invalid("metadata.generation", gen(nm), "must not be decremented"));
+        errs.push(FieldError::invalid(
+            "metadata.generation",
+            gen(nm),
+            "must not be decremented",
+        ));
     }
     // No new finalizers once deletion started.
     if get(om, "deletionTimestamp").is_some() {
@@ -256,18 +307,28 @@ mod tests {
             msgs(json!({"metadata": {"namespace": "default"}}), &ns),
             vec!["metadata.name: Required value: name or generateName is required"]
         );
-        assert_eq!(msgs(json!({"metadata": {"name": "a"}}), &ns), vec!["metadata.namespace: Required value"]);
+        assert_eq!(
+            msgs(json!({"metadata": {"name": "a"}}), &ns),
+            vec!["metadata.namespace: Required value"]
+        );
         assert_eq!(
             msgs(json!({"metadata": {"name": "Bad_Name", "namespace": "default"}}), &ns),
             vec!["metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]
         );
-        assert!(msgs(json!({"metadata": {"generateName": "web-", "name": "web-x1", "namespace": "d"}}), &ns).is_empty());
+        assert!(msgs(
+            json!({"metadata": {"generateName": "web-", "name": "web-x1", "namespace": "d"}}),
+            &ns
+        )
+        .is_empty());
         let cluster = def(Scope::Cluster, NameRule::Label);
         assert_eq!(
             msgs(json!({"metadata": {"name": "a", "namespace": "x"}}), &cluster),
             vec!["metadata.namespace: Forbidden: not allowed on this type"]
         );
-        assert_eq!(msgs(json!({"metadata": {"name": "a.b"}}), &cluster), vec!["metadata.name: Invalid value: \"a.b\": must not contain dots"]);
+        assert_eq!(
+            msgs(json!({"metadata": {"name": "a.b"}}), &cluster),
+            vec!["metadata.name: Invalid value: \"a.b\": must not contain dots"]
+        );
         let svc = def(Scope::Namespaced, NameRule::Rfc1035Label);
         assert!(msgs(json!({"metadata": {"name": "1svc", "namespace": "d"}}), &svc)[0]
             .starts_with("metadata.name: Invalid value: \"1svc\": a DNS-1035 label must consist"));
@@ -276,7 +337,10 @@ mod tests {
             msgs(json!({"metadata": {"name": "system:a/b"}}), &rbac),
             vec!["metadata.name: Invalid value: \"system:a/b\": may not contain '/'"]
         );
-        assert_eq!(msgs(json!({"metadata": {"name": 5, "namespace": "d"}}), &ns)[0], "metadata.name: Invalid value: 5: expected string");
+        assert_eq!(
+            msgs(json!({"metadata": {"name": 5, "namespace": "d"}}), &ns)[0],
+            "metadata.name: Invalid value: 5: expected string"
+        );
     }
 
     #[test]
@@ -288,7 +352,10 @@ mod tests {
             &ns,
         );
         assert!(out[0].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be an empty string"));
-        assert_eq!(out[1], "metadata.ownerReferences.uid: Invalid value: \"\": must not be empty");
+        assert_eq!(
+            out[1],
+            "metadata.ownerReferences.uid: Invalid value: \"\": must not be empty"
+        );
         assert!(out[2].starts_with("metadata.finalizers: Invalid value: \"a/b/c\": a qualified name must consist"));
     }
 
@@ -296,9 +363,17 @@ mod tests {
     fn update_immutables() {
         let old = json!({"metadata": {"name": "a", "namespace": "d", "uid": "u1", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 2}});
         let mut errs = Vec::new();
-        validate_object_meta_update(&json!({"metadata": {"name": "a", "namespace": "d", "generation": 2}}), &old, &mut errs);
+        validate_object_meta_update(
+            &json!({"metadata": {"name": "a", "namespace": "d", "generation": 2}}),
+            &old,
+            &mut errs,
+        );
         assert!(errs.is_empty());
-        validate_object_meta_update(&json!({"metadata": {"name": "b", "namespace": "d", "uid": "u2", "generation": 1}}), &old, &mut errs);
+        validate_object_meta_update(
+            &json!({"metadata": {"name": "b", "namespace": "d", "uid": "u2", "generation": 1}}),
+            &old,
+            &mut errs,
+        );
         let out: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             out,
@@ -308,9 +383,14 @@ mod tests {
                 "metadata.generation: Invalid value: 1: must not be decremented",
             ]
         );
-        let deleting = json!({"metadata": {"name": "a", "deletionTimestamp": "2024-01-01T00:00:00Z", "finalizers": ["x/a"]}});
+        let deleting =
+            json!({"metadata": {"name": "a", "deletionTimestamp": "2024-01-01T00:00:00Z", "finalizers": ["x/a"]}});
         let mut errs = Vec::new();
-        validate_object_meta_update(&json!({"metadata": {"name": "a", "finalizers": ["x/a", "x/b"]}}), &deleting, &mut errs);
+        validate_object_meta_update(
+            &json!({"metadata": {"name": "a", "finalizers": ["x/a", "x/b"]}}),
+            &deleting,
+            &mut errs,
+        );
         assert_eq!(
             errs[0].to_string(),
             "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"x/b\"}"

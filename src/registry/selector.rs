@@ -1036,7 +1036,10 @@ mod tests {
             LabelSelector::parse("a b").unwrap_err(),
             "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
         );
-        assert_eq!(LabelSelector::parse("a=b c").unwrap_err(), "found 'c', expected: ',' or 'end of string'");
+        assert_eq!(
+            LabelSelector::parse("a=b c").unwrap_err(),
+            "found 'c', expected: ',' or 'end of string'"
+        );
         assert_eq!(
             LabelSelector::parse("x=a,").unwrap_err(),
             "found '', expected: identifier after ','"

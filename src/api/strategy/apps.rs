@@ -770,7 +770,7 @@ pub(super) mod util {
     }
 
     pub fn type_error(path: impl Into<String>, v: &Value, ty: &str) -> FieldError {
-        FieldError::type_invalid(path, v.clone(), format!("must be of type {ty}"))
+        FieldError::type_invalid(path, v.clone(), format!("expected {ty}"))
     }
 
     /// `spec` of an object, reporting a wrong type. A missing spec reads as `{}`.
@@ -983,222 +983,13 @@ pub(super) mod util {
 
     // ------------------------------------------------------------ name/label checks
 
-    pub const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-    pub const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-    pub const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-    const QNAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-    const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-
-    pub fn max_len_error(n: usize) -> String {
-        format!("must be no more than {n} characters")
-    }
-
-    fn label_like(s: &str) -> bool {
-        let b = s.as_bytes();
-        !b.is_empty()
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-    }
-
-    pub fn is_dns1123_label(s: &str) -> Vec<String> {
-        let mut e = Vec::new();
-        if s.len() > 63 {
-            e.push(max_len_error(63));
-        }
-        if !label_like(s) {
-            e.push(DNS1123_LABEL_MSG.to_string());
-        }
-        e
-    }
-
-    pub fn is_dns1123_subdomain(s: &str) -> Vec<String> {
-        let mut e = Vec::new();
-        if s.len() > 253 {
-            e.push(max_len_error(253));
-        }
-        if !s.split('.').all(label_like) {
-            e.push(DNS1123_SUBDOMAIN_MSG.to_string());
-        }
-        e
-    }
-
-    pub fn is_dns1035_label(s: &str) -> Vec<String> {
-        let mut e = Vec::new();
-        if s.len() > 63 {
-            e.push(max_len_error(63));
-        }
-        if !(label_like(s) && s.as_bytes()[0].is_ascii_lowercase()) {
-            e.push(DNS1035_LABEL_MSG.to_string());
-        }
-        e
-    }
-
-    fn qname_part_ok(s: &str) -> bool {
-        let b = s.as_bytes();
-        !b.is_empty()
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    }
-
-    pub fn is_qualified_name(value: &str) -> Vec<String> {
-        let mut errs = Vec::new();
-        let parts: Vec<&str> = value.split('/').collect();
-        let name = match parts.as_slice() {
-            [n] => *n,
-            [prefix, n] => {
-                if prefix.is_empty() {
-                    errs.push("prefix part must be non-empty".to_string());
-                } else {
-                    for m in is_dns1123_subdomain(prefix) {
-                        errs.push(format!("prefix part {m}"));
-                    }
-                }
-                *n
-            }
-            _ => {
-                return vec![format!(
-                    "a qualified name {QNAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-                )]
-            }
-        };
-        if name.is_empty() {
-            errs.push("name part must be non-empty".to_string());
-        } else if name.len() > 63 {
-            errs.push(format!("name part {}", max_len_error(63)));
-        }
-        if !qname_part_ok(name) {
-            errs.push(format!("name part {QNAME_MSG}"));
-        }
-        errs
-    }
-
-    pub fn is_valid_label_value(v: &str) -> Vec<String> {
-        let mut e = Vec::new();
-        if v.len() > 63 {
-            e.push(max_len_error(63));
-        }
-        if !(v.is_empty() || qname_part_ok(v)) {
-            e.push(LABEL_VALUE_MSG.to_string());
-        }
-        e
-    }
-
-    /// `IsValidPathSegmentName` (RBAC names, kinds, resources).
-    pub fn path_segment_errors(name: &str) -> Vec<String> {
-        if name == "." || name == ".." {
-            return vec![format!("may not be '{name}'")];
-        }
-        let mut e = Vec::new();
-        for bad in ["/", "%"] {
-            if name.contains(bad) {
-                e.push(format!("may not contain '{bad}'"));
-            }
-        }
-        e
-    }
-
-    /// `ValidateLabels`: keys are qualified names, values label values (sorted order).
-    pub fn validate_labels(labels: &Value, path: &str, errs: &mut FieldErrors) {
-        let Some(m) = labels.as_object() else {
-            errs.push(type_error(path, labels, "object"));
-            return;
-        };
-        let mut keys: Vec<&String> = m.keys().collect();
-        keys.sort();
-        for k in keys {
-            for msg in is_qualified_name(k) {
-                errs.push(FieldError::invalid(path, k.as_str(), msg));
-            }
-            match &m[k.as_str()] {
-                Value::String(v) => {
-                    for msg in is_valid_label_value(v) {
-                        errs.push(FieldError::invalid(path, v.as_str(), msg));
-                    }
-                }
-                other => errs.push(type_error(format!("{path}.{k}"), other, "string")),
-            }
-        }
-    }
-
-    /// `ValidateAnnotations`: keys are (lower-cased) qualified names, total size ≤ 256 KiB.
-    pub fn validate_annotations(ann: &Value, path: &str, errs: &mut FieldErrors) {
-        let Some(m) = ann.as_object() else {
-            errs.push(type_error(path, ann, "object"));
-            return;
-        };
-        let mut keys: Vec<&String> = m.keys().collect();
-        keys.sort();
-        let mut total = 0usize;
-        for k in keys {
-            for msg in is_qualified_name(&k.to_lowercase()) {
-                errs.push(FieldError::invalid(path, k.as_str(), msg));
-            }
-            total += k.len() + m[k.as_str()].as_str().map_or(0, str::len);
-        }
-        if total > 256 * 1024 {
-            errs.push(FieldError::too_long(path, 256 * 1024));
-        }
-    }
+    pub use crate::api::validation::{
+        is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
+        is_valid_path_segment_name as path_segment_errors, max_len_error, validate_annotations,
+        validate_label_selector, validate_labels,
+    };
 
     // ------------------------------------------------------------ label selectors
-
-    /// `ValidateLabelSelector` (strict label values).
-    pub fn validate_label_selector(sel: &Value, path: &str, errs: &mut FieldErrors) {
-        if !sel.is_object() {
-            errs.push(type_error(path, sel, "object"));
-            return;
-        }
-        if let Some(ml) = sel.get("matchLabels").filter(|v| !v.is_null()) {
-            validate_labels(ml, &format!("{path}.matchLabels"), errs);
-        }
-        let Some(exprs) = get_arr(sel, "matchExpressions", path, errs) else {
-            return;
-        };
-        for (i, r) in exprs.iter().enumerate() {
-            let p = format!("{path}.matchExpressions[{i}]");
-            if !r.is_object() {
-                errs.push(type_error(p, r, "object"));
-                continue;
-            }
-            let values = get_str_list(r, "values", &p, errs);
-            match get_str(r, "operator", &p, errs).unwrap_or("") {
-                "In" | "NotIn" => {
-                    if values.is_empty() {
-                        errs.push(FieldError::required(
-                            format!("{p}.values"),
-                            "must be specified when `operator` is 'In' or 'NotIn'",
-                        ));
-                    }
-                }
-                "Exists" | "DoesNotExist" => {
-                    if !values.is_empty() {
-                        errs.push(FieldError::forbidden(
-                            format!("{p}.values"),
-                            "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                        ));
-                    }
-                }
-                other => errs.push(FieldError::invalid(
-                    format!("{p}.operator"),
-                    other,
-                    "not a valid selector operator",
-                )),
-            }
-            let key = get_str(r, "key", &p, errs).unwrap_or("");
-            for msg in is_qualified_name(key) {
-                errs.push(FieldError::invalid(format!("{p}.key"), key, msg));
-            }
-            for (j, v) in values.iter().enumerate() {
-                for msg in is_valid_label_value(v) {
-                    errs.push(FieldError::invalid(format!("{p}.values[{j}]"), *v, msg));
-                }
-            }
-        }
-    }
 
     /// Whether `metav1.LabelSelectorAsSelector` accepts the selector.
     pub fn selector_converts(sel: &Value) -> bool {
@@ -1426,7 +1217,7 @@ mod tests {
         (DEPLOYMENT.defaults)(&mut weird);
         assert_eq!(
             validate(&DEPLOYMENT, &weird),
-            vec!["spec: Invalid value: \"nope\": must be of type object"]
+            vec!["spec: Invalid value: \"nope\": expected object"]
         );
         let mut weird = json!([1, 2]);
         (DEPLOYMENT.defaults)(&mut weird);

@@ -1272,14 +1272,27 @@ pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
 // ---------------------------------------------------------------------------------------------
 
 fn no_op(_: &mut Value) {}
-fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 
 pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Pod" => Some(&POD),
-        _ => None,
-    }
+    Some(match kind {
+        "Pod" => &POD,
+        "Namespace" => &NAMESPACE,
+        "Service" => &SERVICE,
+        "ConfigMap" => &CONFIG_MAP,
+        "Secret" => &SECRET,
+        "ServiceAccount" => &SERVICE_ACCOUNT,
+        "Node" => &NODE,
+        "Event" => &EVENT,
+        "Endpoints" => &ENDPOINTS,
+        "PersistentVolume" => &PERSISTENT_VOLUME,
+        "PersistentVolumeClaim" => &PERSISTENT_VOLUME_CLAIM,
+        "ReplicationController" => &REPLICATION_CONTROLLER,
+        "PodTemplate" => &POD_TEMPLATE,
+        "LimitRange" => &LIMIT_RANGE,
+        "ResourceQuota" => &RESOURCE_QUOTA,
+        _ => return None,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1425,5 +1438,1813 @@ fn set_or_remove(m: &mut Map<String, Value>, key: &str, val: Option<&Value>) {
         None => {
             m.remove(key);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespace.
+// ---------------------------------------------------------------------------------------------
+
+static NAMESPACE: Strategy = Strategy {
+    defaults: namespace_defaults,
+    prepare_create: namespace_prepare_create,
+    validate: namespace_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+/// `SetDefaults_Namespace` (the `kubernetes.io/metadata.name` label) and
+/// `SetDefaults_NamespaceStatus`.
+fn namespace_defaults(obj: &mut Value) {
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from);
+    if let (Some(name), Some(meta)) = (name, obj_mut(obj, "metadata")) {
+        if let Some(labels) = ensure_obj(meta, "labels") {
+            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+        }
+    }
+    if let Some(status) = obj_mut(obj, "status") {
+        default_str(status, "phase", "Active");
+    }
+}
+
+/// Namespace strategy `PrepareForCreate`: phase Active, `kubernetes` finalizer present.
+fn namespace_prepare_create(obj: &mut Value) {
+    let Some(m) = obj.as_object_mut() else { return };
+    m.insert("status".into(), json!({"phase": "Active"}));
+    let Some(spec) = ensure_obj(m, "spec") else { return };
+    if !spec.get("finalizers").is_some_and(Value::is_array) {
+        spec.insert("finalizers".into(), json!([]));
+    }
+    if let Some(f) = spec.get_mut("finalizers").and_then(Value::as_array_mut) {
+        if !f.iter().any(|x| x == "kubernetes") {
+            f.push(json!("kubernetes"));
+        }
+    }
+}
+
+fn namespace_validate(obj: &Value, errs: &mut FieldErrors) {
+    let Some(spec) = obj.get("spec").filter(|s| !s.is_null()) else {
+        return;
+    };
+    if !is_obj(spec, "spec", errs) {
+        return;
+    }
+    for (i, f) in get_arr(spec, "finalizers", "spec", errs).iter().enumerate() {
+        let p = format!("spec.finalizers[{i}]");
+        match f.as_str() {
+            Some(s) => {
+                let msgs = v::is_qualified_name(s);
+                if !msgs.is_empty() {
+                    v::push_msgs(errs, &p, s, msgs);
+                } else if !s.contains('/') && !matches!(s, "kubernetes" | "orphan" | "foregroundDeletion") {
+                    errs.push(FieldError::invalid(
+                        &p,
+                        s,
+                        "name is neither a standard finalizer name nor is it fully qualified",
+                    ));
+                }
+            }
+            None => errs.push(FieldError::type_invalid(&p, f.clone(), "expected string")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service.
+// ---------------------------------------------------------------------------------------------
+
+static SERVICE: Strategy = Strategy {
+    defaults: service_defaults,
+    prepare_create: no_op,
+    validate: service_validate,
+    validate_update: service_validate_update,
+    keep_status_on_create: false,
+};
+
+/// `SetDefaults_Service`, plus `ipFamilyPolicy: SingleStack` which upstream's service REST
+/// sets before allocation (the allocator fills `clusterIP(s)`/`ipFamilies`).
+fn service_defaults(obj: &mut Value) {
+    let Some(spec) = obj_mut(obj, "spec") else { return };
+    default_str(spec, "sessionAffinity", "None");
+    if spec.get("sessionAffinity").and_then(Value::as_str) == Some("ClientIP") {
+        if let Some(cfg) = ensure_obj(spec, "sessionAffinityConfig") {
+            if let Some(cip) = ensure_obj(cfg, "clientIP") {
+                default_val(cip, "timeoutSeconds", json!(10800));
+            }
+        }
+    }
+    default_str(spec, "type", "ClusterIP");
+    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            default_str(p, "protocol", "TCP");
+            let unset = match p.get("targetPort") {
+                None | Some(Value::Null) => true,
+                Some(Value::Number(n)) => n.as_i64() == Some(0),
+                Some(Value::String(s)) => s.is_empty(),
+                _ => false,
+            };
+            if unset {
+                if let Some(port) = p.get("port").cloned() {
+                    p.insert("targetPort".into(), port);
+                }
+            }
+        }
+    }
+    let has_external_ips = spec
+        .get("externalIPs")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    let externally_accessible = ty == "LoadBalancer" || ty == "NodePort" || (ty == "ClusterIP" && has_external_ips);
+    if externally_accessible {
+        default_str(spec, "externalTrafficPolicy", "Cluster");
+    }
+    if matches!(ty.as_str(), "NodePort" | "LoadBalancer" | "ClusterIP") {
+        default_val(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if ty == "LoadBalancer" {
+        default_val(spec, "allocateLoadBalancerNodePorts", json!(true));
+    }
+    if ty != "ExternalName" {
+        default_val(spec, "ipFamilyPolicy", json!("SingleStack"));
+    }
+    if ty == "LoadBalancer" {
+        if let Some(ing) = obj
+            .pointer_mut("/status/loadBalancer/ingress")
+            .and_then(Value::as_array_mut)
+        {
+            for i in ing.iter_mut().filter_map(Value::as_object_mut) {
+                if !empty_str(i, "ip") {
+                    default_val(i, "ipMode", json!("VIP"));
+                }
+            }
+        }
+    }
+}
+
+fn service_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if !spec.is_null() && !is_obj(spec, "spec", errs) {
+        return;
+    }
+    let ty = get_str(spec, "type", "spec", errs).unwrap_or("");
+    let cluster_ip = get_str(spec, "clusterIP", "spec", errs).unwrap_or("");
+    let headless = cluster_ip == "None";
+    let ports = get_arr(spec, "ports", "spec", errs);
+    if ports.is_empty() && !headless && ty != "ExternalName" {
+        errs.push(FieldError::required("spec.ports", ""));
+    }
+    match ty {
+        "ClusterIP" | "ExternalName" | "LoadBalancer" | "NodePort" => {}
+        "" => errs.push(FieldError::required("spec.type", "")),
+        other => errs.push(FieldError::not_supported(
+            "spec.type",
+            other,
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        )),
+    }
+    if ty == "ExternalName" {
+        let en = str_or_empty(spec, "externalName", "spec", errs);
+        if en.is_empty() {
+            errs.push(FieldError::required("spec.externalName", ""));
+        } else {
+            let clean = en.strip_suffix('.').unwrap_or(en);
+            let msgs = v::is_dns1123_subdomain(clean);
+            if !msgs.is_empty() {
+                errs.push(FieldError::invalid("spec.externalName", clean, msgs.join(",")));
+            } else if clean.split('.').count() < 2 {
+                errs.push(FieldError::invalid(
+                    "spec.externalName",
+                    clean,
+                    "should be a domain with at least two segments separated by dots",
+                ));
+            }
+        }
+    }
+    let require_name = ports.len() > 1;
+    let mut names: Vec<&str> = Vec::new();
+    let mut seen: Vec<(i64, &str)> = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let ip = format!("spec.ports[{i}]");
+        if !is_obj(p, &ip, errs) {
+            continue;
+        }
+        let name = str_or_empty(p, "name", &ip, errs);
+        if require_name && name.is_empty() {
+            errs.push(FieldError::required(format!("{ip}.name"), ""));
+        } else if !name.is_empty() {
+            push_dns_label(errs, &format!("{ip}.name"), name);
+            if names.contains(&name) {
+                errs.push(FieldError::duplicate(format!("{ip}.name"), name));
+            } else {
+                names.push(name);
+            }
+        }
+        let port = get_int(p, "port", &ip, errs).unwrap_or(0);
+        for m in v::is_valid_port_num(port) {
+            errs.push(FieldError::invalid(format!("{ip}.port"), port, m));
+        }
+        validate_protocol(p, &ip, errs);
+        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("");
+        if ty != "ExternalName" || p.get("targetPort").is_some() {
+            validate_port_num_or_name(p.get("targetPort"), &format!("{ip}.targetPort"), errs);
+        }
+        if let Some(np) = get_int(p, "nodePort", &ip, errs).filter(|n| *n != 0) {
+            if ty == "ClusterIP" || ty == "ExternalName" {
+                errs.push(FieldError::forbidden(
+                    format!("{ip}.nodePort"),
+                    format!("may not be used when `type` is '{ty}'"),
+                ));
+            } else {
+                for m in v::is_valid_port_num(np) {
+                    errs.push(FieldError::invalid(format!("{ip}.nodePort"), np, m));
+                }
+            }
+        }
+        if let Some(ap) = get_str(p, "appProtocol", &ip, errs) {
+            v::push_msgs(errs, &format!("{ip}.appProtocol"), ap, v::is_qualified_name(ap));
+        }
+        if seen.contains(&(port, proto)) {
+            errs.push(FieldError::duplicate(&ip, json!({"port": port, "protocol": proto})));
+        } else {
+            seen.push((port, proto));
+        }
+    }
+    if let Some(sel) = spec.get("selector").filter(|x| !x.is_null()) {
+        v::validate_labels(sel, "spec.selector", errs);
+    }
+    match get_str(spec, "sessionAffinity", "spec", errs) {
+        None | Some("") => errs.push(FieldError::required("spec.sessionAffinity", "")),
+        Some("ClientIP" | "None") => {}
+        Some(other) => errs.push(FieldError::not_supported(
+            "spec.sessionAffinity",
+            other,
+            &["ClientIP", "None"],
+        )),
+    }
+    if let Some(t) = spec
+        .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
+        .and_then(Value::as_i64)
+    {
+        if !(1..=86400).contains(&t) {
+            errs.push(FieldError::invalid(
+                "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                t,
+                v::inclusive_range_error(1, 86400),
+            ));
+        }
+    }
+    if let Some(p) = get_str(spec, "ipFamilyPolicy", "spec", errs) {
+        if !matches!(p, "SingleStack" | "PreferDualStack" | "RequireDualStack") {
+            errs.push(FieldError::not_supported(
+                "spec.ipFamilyPolicy",
+                p,
+                &["PreferDualStack", "RequireDualStack", "SingleStack"],
+            ));
+        }
+    }
+    for key in ["externalTrafficPolicy", "internalTrafficPolicy"] {
+        if let Some(p) = get_str(spec, key, "spec", errs).filter(|s| !s.is_empty()) {
+            if p != "Cluster" && p != "Local" {
+                errs.push(FieldError::not_supported(
+                    format!("spec.{key}"),
+                    p,
+                    &["Cluster", "Local"],
+                ));
+            }
+        }
+    }
+    if !cluster_ip.is_empty() && !headless && !v::is_valid_ip(cluster_ip) {
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            cluster_ip,
+            "must be empty, 'None', or a valid IP address",
+        ));
+    }
+    for (i, ip) in get_arr(spec, "externalIPs", "spec", errs).iter().enumerate() {
+        let p = format!("spec.externalIPs[{i}]");
+        match ip.as_str() {
+            Some(s) => v::push_msgs(errs, &p, s, v::is_valid_ip_msgs(s)),
+            None => errs.push(FieldError::type_invalid(&p, ip.clone(), "expected string")),
+        }
+    }
+}
+
+fn service_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    let ip = |o: &Value| {
+        o.pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let ty = |o: &Value| {
+        o.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (n, o) = (ip(new), ip(old));
+    if !n.is_empty() && !o.is_empty() && n != o && ty(new) != "ExternalName" && ty(old) != "ExternalName" {
+        errs.push(FieldError::invalid("spec.clusterIPs[0]", n, "may not change once set"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConfigMap and Secret.
+// ---------------------------------------------------------------------------------------------
+
+/// `core.MaxSecretSize`.
+const MAX_SECRET_SIZE: usize = 1024 * 1024;
+
+static CONFIG_MAP: Strategy = Strategy {
+    defaults: no_op,
+    prepare_create: no_op,
+    validate: config_map_validate,
+    validate_update: config_map_validate_update,
+    keep_status_on_create: false,
+};
+
+fn config_map_validate(obj: &Value, errs: &mut FieldErrors) {
+    let empty = Map::new();
+    let data = get_obj(obj, "data", "", errs).unwrap_or(&empty);
+    let binary = get_obj(obj, "binaryData", "", errs).unwrap_or(&empty);
+    let mut total = 0usize;
+    for (k, val) in data {
+        let p = format!("data[{k}]");
+        v::push_msgs(errs, &p, k, v::is_config_map_key(k));
+        if binary.contains_key(k) {
+            errs.push(FieldError::invalid(
+                &p,
+                k.as_str(),
+                "duplicate of key present in binaryData",
+            ));
+        }
+        match val {
+            Value::String(s) => total += s.len(),
+            other => errs.push(FieldError::type_invalid(&p, other.clone(), "expected string")),
+        }
+    }
+    for (k, val) in binary {
+        let p = format!("binaryData[{k}]");
+        v::push_msgs(errs, &p, k, v::is_config_map_key(k));
+        if data.contains_key(k) {
+            errs.push(FieldError::invalid(&p, k.as_str(), "duplicate of key present in data"));
+        }
+        total += decoded_len(val, &p, errs);
+    }
+    if total > MAX_SECRET_SIZE {
+        errs.push(FieldError::too_long("", MAX_SECRET_SIZE));
+    }
+}
+
+/// Length of a base64 `[]byte` field; reports non-strings and bad base64.
+fn decoded_len(val: &Value, path: &str, errs: &mut FieldErrors) -> usize {
+    use base64::Engine;
+    match val {
+        Value::String(s) => match base64::engine::general_purpose::STANDARD.decode(s) {
+            Ok(b) => b.len(),
+            Err(e) => {
+                errs.push(FieldError::invalid(
+                    path,
+                    "<value omitted>",
+                    format!("illegal base64 data: {e}"),
+                ));
+                0
+            }
+        },
+        Value::Null => 0,
+        other => {
+            errs.push(FieldError::type_invalid(path, other.clone(), "expected base64 string"));
+            0
+        }
+    }
+}
+
+/// Immutable ConfigMaps/Secrets: `immutable` may not be unset, data may not change.
+fn validate_immutable_data(new: &Value, old: &Value, keys: &[&str], errs: &mut FieldErrors) {
+    if old.get("immutable").and_then(Value::as_bool) != Some(true) {
+        return;
+    }
+    const MSG: &str = "field is immutable when `immutable` is set";
+    if new.get("immutable").and_then(Value::as_bool) != Some(true) {
+        errs.push(FieldError::forbidden("immutable", MSG));
+    }
+    for key in keys {
+        let norm = |o: &Value| {
+            o.get(*key)
+                .filter(|x| !x.is_null() && x.as_object().is_none_or(|m| !m.is_empty()))
+                .cloned()
+        };
+        if norm(new) != norm(old) {
+            errs.push(FieldError::forbidden(*key, MSG));
+        }
+    }
+}
+
+fn config_map_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    validate_immutable_data(new, old, &["data", "binaryData"], errs);
+}
+
+static SECRET: Strategy = Strategy {
+    defaults: secret_defaults,
+    prepare_create: no_op,
+    validate: secret_validate,
+    validate_update: secret_validate_update,
+    keep_status_on_create: false,
+};
+
+/// v1 conversion folds `stringData` into `data` (stringData wins) and drops it;
+/// `SetDefaults_Secret` sets `type: Opaque`.
+fn secret_defaults(obj: &mut Value) {
+    use base64::Engine;
+    let Some(m) = obj.as_object_mut() else { return };
+    default_str(m, "type", "Opaque");
+    let Some(sd) = m.get("stringData").and_then(Value::as_object).cloned() else {
+        if m.get("stringData").is_some_and(Value::is_null) {
+            m.remove("stringData");
+        }
+        return;
+    };
+    // Non-string values are left in place so validation can report them.
+    if sd.values().any(|x| !x.is_string()) {
+        return;
+    }
+    m.remove("stringData");
+    if sd.is_empty() {
+        return;
+    }
+    let Some(data) = ensure_obj(m, "data") else { return };
+    for (k, val) in sd {
+        let s = val.as_str().unwrap_or("");
+        data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())));
+    }
+}
+
+fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
+    if let Some(sd) = get_obj(obj, "stringData", "", errs) {
+        for (k, val) in sd {
+            if !val.is_string() {
+                errs.push(FieldError::type_invalid(
+                    format!("stringData[{k}]"),
+                    val.clone(),
+                    "expected string",
+                ));
+            }
+        }
+    }
+    let empty = Map::new();
+    let data = get_obj(obj, "data", "", errs).unwrap_or(&empty);
+    let mut total = 0usize;
+    for (k, val) in data {
+        let p = format!("data[{k}]");
+        v::push_msgs(errs, &p, k, v::is_config_map_key(k));
+        total += decoded_len(val, &p, errs);
+    }
+    if total > MAX_SECRET_SIZE {
+        errs.push(FieldError::too_long("data", MAX_SECRET_SIZE));
+    }
+    let ty = get_str(obj, "type", "", errs).unwrap_or("");
+    let decoded = |k: &str| -> Option<Vec<u8>> {
+        use base64::Engine;
+        data.get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+    };
+    match ty {
+        "kubernetes.io/service-account-token" => {
+            let name = obj
+                .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
+                .and_then(Value::as_str);
+            if name.is_none_or(str::is_empty) {
+                errs.push(FieldError::required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                ));
+            }
+        }
+        "kubernetes.io/dockercfg" | "kubernetes.io/dockerconfigjson" => {
+            let key = if ty == "kubernetes.io/dockercfg" {
+                ".dockercfg"
+            } else {
+                ".dockerconfigjson"
+            };
+            let p = format!("data[{key}]");
+            if !data.contains_key(key) {
+                errs.push(FieldError::required(p, ""));
+            } else if let Some(bytes) = decoded(key) {
+                if let Err(e) = serde_json::from_slice::<Map<String, Value>>(&bytes) {
+                    errs.push(FieldError::invalid(p, "<secret contents redacted>", e.to_string()));
+                }
+            }
+        }
+        "kubernetes.io/basic-auth" if !data.contains_key("username") && !data.contains_key("password") => {
+            errs.push(FieldError::required("data[username]", ""));
+            errs.push(FieldError::required("data[password]", ""));
+        }
+        "kubernetes.io/ssh-auth" if decoded("ssh-privatekey").is_none_or(|b| b.is_empty()) => {
+            errs.push(FieldError::required("data[ssh-privatekey]", ""));
+        }
+        "kubernetes.io/tls" => {
+            if !data.contains_key("tls.crt") {
+                errs.push(FieldError::required("data[tls.crt]", ""));
+            }
+            if !data.contains_key("tls.key") {
+                errs.push(FieldError::required("data[tls.key]", ""));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn secret_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    let ty = |o: &Value| o.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    if ty(new) != ty(old) {
+        errs.push(FieldError::invalid("type", ty(new), "field is immutable"));
+    }
+    validate_immutable_data(new, old, &["data"], errs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ServiceAccount.
+// ---------------------------------------------------------------------------------------------
+
+static SERVICE_ACCOUNT: Strategy = Strategy {
+    defaults: no_op,
+    prepare_create: no_op,
+    validate: service_account_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+fn service_account_validate(obj: &Value, errs: &mut FieldErrors) {
+    for key in ["secrets", "imagePullSecrets"] {
+        for (i, s) in get_arr(obj, key, "", errs).iter().enumerate() {
+            let _ = is_obj(s, &format!("{key}[{i}]"), errs);
+        }
+    }
+    if let Some(x) = obj
+        .get("automountServiceAccountToken")
+        .filter(|x| !x.is_null() && !x.is_boolean())
+    {
+        errs.push(FieldError::type_invalid(
+            "automountServiceAccountToken",
+            x.clone(),
+            "expected boolean",
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node.
+// ---------------------------------------------------------------------------------------------
+
+static NODE: Strategy = Strategy {
+    defaults: node_defaults,
+    prepare_create: no_op,
+    validate: node_validate,
+    validate_update: node_validate_update,
+    keep_status_on_create: true,
+};
+
+/// `SetDefaults_NodeStatus` (allocatable = capacity) and the v1 `podCIDR`/`podCIDRs` pairing.
+fn node_defaults(obj: &mut Value) {
+    if let Some(spec) = obj_mut(obj, "spec") {
+        let cidrs_empty = spec
+            .get("podCIDRs")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty());
+        let cidr = spec
+            .get("podCIDR")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
+        if cidrs_empty {
+            if let Some(c) = cidr {
+                spec.insert("podCIDRs".into(), json!([c]));
+            }
+        } else if let Some(first) = spec.get("podCIDRs").and_then(|a| a.get(0)).cloned() {
+            spec.insert("podCIDR".into(), first);
+        }
+    }
+    if let Some(status) = obj_mut(obj, "status") {
+        if absent(status, "allocatable") {
+            if let Some(cap) = status.get("capacity").filter(|c| c.is_object()).cloned() {
+                status.insert("allocatable".into(), cap);
+            }
+        }
+    }
+}
+
+fn node_validate(obj: &Value, errs: &mut FieldErrors) {
+    let Some(spec) = obj.get("spec").filter(|s| !s.is_null()) else {
+        return;
+    };
+    if !is_obj(spec, "spec", errs) {
+        return;
+    }
+    let cidrs = get_arr(spec, "podCIDRs", "spec", errs);
+    for (i, c) in cidrs.iter().enumerate() {
+        let p = format!("spec.podCIDRs[{i}]");
+        match c.as_str() {
+            Some(s) if v::is_valid_cidr(s) => {}
+            Some(s) => errs.push(FieldError::invalid(
+                &p,
+                s,
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            )),
+            None => errs.push(FieldError::type_invalid(&p, c.clone(), "expected string")),
+        }
+    }
+    if cidrs.len() > 1 {
+        let v6 = cidrs
+            .iter()
+            .filter(|c| c.as_str().is_some_and(|s| s.contains(':')))
+            .count();
+        if cidrs.len() > 2 || v6 != 1 {
+            errs.push(FieldError::invalid(
+                "spec.podCIDRs",
+                Value::Array(cidrs.to_vec()),
+                "may specify no more than one CIDR for each IP family",
+            ));
+        }
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (i, t) in get_arr(spec, "taints", "spec", errs).iter().enumerate() {
+        let ip = format!("spec.taints[{i}]");
+        if !is_obj(t, &ip, errs) {
+            continue;
+        }
+        let key = str_or_empty(t, "key", &ip, errs);
+        v::push_msgs(errs, &format!("{ip}.key"), key, v::is_qualified_name(key));
+        let value = str_or_empty(t, "value", &ip, errs);
+        let msgs = v::is_valid_label_value(value);
+        if !msgs.is_empty() {
+            errs.push(FieldError::invalid(format!("{ip}.value"), value, msgs.join(";")));
+        }
+        let effect = str_or_empty(t, "effect", &ip, errs);
+        validate_taint_effect(effect, false, &format!("{ip}.effect"), errs);
+        let pair = (key.to_string(), effect.to_string());
+        if seen.contains(&pair) {
+            let mut e = FieldError::duplicate(&ip, t.clone());
+            e.detail = "taints must be unique by key and effect pair".into();
+            errs.push(e);
+        } else {
+            seen.push(pair);
+        }
+    }
+}
+
+fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    // podCIDRs may be set once, then never changed.
+    let cidrs = |o: &Value| {
+        o.pointer("/spec/podCIDRs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (n, o) = (cidrs(new), cidrs(old));
+    if !o.is_empty() && n != o {
+        errs.push(FieldError::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
+    }
+    let id = |o: &Value| {
+        o.pointer("/spec/providerID")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if !id(old).is_empty() && id(new) != id(old) {
+        errs.push(FieldError::forbidden(
+            "spec.providerID",
+            "node updates may not change providerID except from \"\" to valid",
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event (core/v1, legacy validation).
+// ---------------------------------------------------------------------------------------------
+
+static EVENT: Strategy = Strategy {
+    defaults: no_op,
+    prepare_create: no_op,
+    validate: event_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: true,
+};
+
+fn event_validate(obj: &Value, errs: &mut FieldErrors) {
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let involved = obj.get("involvedObject").unwrap_or(&Value::Null);
+    if !involved.is_null() && !is_obj(involved, "involvedObject", errs) {
+        return;
+    }
+    let ins = str_or_empty(involved, "namespace", "involvedObject", errs);
+    let event_time_set = obj
+        .get("eventTime")
+        .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+    if !event_time_set {
+        if ins.is_empty() {
+            if !ns.is_empty() && ns != "default" {
+                errs.push(FieldError::invalid(
+                    "involvedObject.namespace",
+                    ins,
+                    "does not match event.namespace",
+                ));
+            }
+        } else if ns != ins {
+            errs.push(FieldError::invalid(
+                "involvedObject.namespace",
+                ins,
+                "does not match event.namespace",
+            ));
+        }
+    } else {
+        if ins.is_empty() && ns != "default" && ns != "kube-system" {
+            errs.push(FieldError::invalid(
+                "involvedObject.namespace",
+                ins,
+                "does not match event.namespace",
+            ));
+        }
+        let rc = str_or_empty(obj, "reportingComponent", "", errs);
+        if rc.is_empty() {
+            errs.push(FieldError::required("source", ""));
+        }
+        v::push_msgs(errs, "source", rc, v::is_qualified_name(rc));
+        let ri = str_or_empty(obj, "reportingInstance", "", errs);
+        if ri.is_empty() {
+            errs.push(FieldError::required("reportingInstance", ""));
+        }
+        if ri.len() > 128 {
+            errs.push(FieldError::invalid(
+                "reportingInstance",
+                "",
+                "can have at most 128 characters",
+            ));
+        }
+    }
+    v::push_msgs(errs, "namespace", ns, v::is_dns1123_subdomain(ns));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints.
+// ---------------------------------------------------------------------------------------------
+
+static ENDPOINTS: Strategy = Strategy {
+    defaults: endpoints_defaults,
+    prepare_create: no_op,
+    validate: endpoints_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+fn endpoints_defaults(obj: &mut Value) {
+    let Some(subsets) = arr_mut(obj, "subsets") else { return };
+    for ss in subsets.iter_mut() {
+        if let Some(ports) = arr_mut(ss, "ports") {
+            for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                default_str(p, "protocol", "TCP");
+            }
+        }
+    }
+}
+
+fn non_special_ip(ip: &str) -> Option<&'static str> {
+    if let Ok(a) = ip.parse::<std::net::Ipv4Addr>() {
+        if a.is_unspecified() {
+            return Some("may not be unspecified (0.0.0.0)");
+        }
+        if a.is_loopback() {
+            return Some("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+        }
+        if a.is_link_local() {
+            return Some("may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+        }
+        if a.octets()[..3] == [224, 0, 0] {
+            return Some("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+        }
+    } else if let Ok(a) = ip.parse::<std::net::Ipv6Addr>() {
+        if a.is_unspecified() {
+            return Some("may not be unspecified (::)");
+        }
+        if a.is_loopback() {
+            return Some("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+        }
+        if a.segments()[0] & 0xffc0 == 0xfe80 {
+            return Some("may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+        }
+        if a.segments()[0] & 0xff0f == 0xff02 {
+            return Some("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+        }
+    }
+    None
+}
+
+fn endpoints_validate(obj: &Value, errs: &mut FieldErrors) {
+    for (i, ss) in get_arr(obj, "subsets", "", errs).iter().enumerate() {
+        let sp = format!("subsets[{i}]");
+        if !is_obj(ss, &sp, errs) {
+            continue;
+        }
+        let addrs = get_arr(ss, "addresses", &sp, errs);
+        let not_ready = get_arr(ss, "notReadyAddresses", &sp, errs);
+        if addrs.is_empty() && not_ready.is_empty() {
+            errs.push(FieldError::required(
+                &sp,
+                "must specify `addresses` or `notReadyAddresses`",
+            ));
+        }
+        for (key, list) in [("addresses", addrs), ("notReadyAddresses", not_ready)] {
+            for (j, a) in list.iter().enumerate() {
+                let ap = format!("{sp}.{key}[{j}]");
+                if !is_obj(a, &ap, errs) {
+                    continue;
+                }
+                let ip = str_or_empty(a, "ip", &ap, errs);
+                if !v::is_valid_ip(ip) {
+                    errs.push(FieldError::invalid(
+                        format!("{ap}.ip"),
+                        ip,
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    ));
+                } else if let Some(m) = non_special_ip(ip) {
+                    errs.push(FieldError::invalid(format!("{ap}.ip"), ip, m));
+                }
+                if let Some(h) = get_str(a, "hostname", &ap, errs).filter(|s| !s.is_empty()) {
+                    push_dns_label(errs, &format!("{ap}.hostname"), h);
+                }
+                if let Some(n) = get_str(a, "nodeName", &ap, errs) {
+                    push_subdomain(errs, &format!("{ap}.nodeName"), n);
+                }
+            }
+        }
+        let ports = get_arr(ss, "ports", &sp, errs);
+        let require_name = ports.len() > 1;
+        for (j, p) in ports.iter().enumerate() {
+            let pp = format!("{sp}.ports[{j}]");
+            if !is_obj(p, &pp, errs) {
+                continue;
+            }
+            let name = str_or_empty(p, "name", &pp, errs);
+            if require_name && name.is_empty() {
+                errs.push(FieldError::required(format!("{pp}.name"), ""));
+            } else if !name.is_empty() {
+                push_dns_label(errs, &format!("{pp}.name"), name);
+            }
+            let port = get_int(p, "port", &pp, errs).unwrap_or(0);
+            for m in v::is_valid_port_num(port) {
+                errs.push(FieldError::invalid(format!("{pp}.port"), port, m));
+            }
+            validate_protocol(p, &pp, errs);
+            if let Some(ap) = get_str(p, "appProtocol", &pp, errs) {
+                v::push_msgs(errs, &format!("{pp}.appProtocol"), ap, v::is_qualified_name(ap));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PersistentVolume and PersistentVolumeClaim.
+// ---------------------------------------------------------------------------------------------
+
+const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+
+const PV_SOURCES: &[&str] = &[
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "hostPath",
+    "glusterfs",
+    "nfs",
+    "rbd",
+    "quobyte",
+    "iscsi",
+    "cinder",
+    "cephfs",
+    "fc",
+    "flocker",
+    "flexVolume",
+    "azureFile",
+    "vsphereVolume",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "local",
+    "storageos",
+    "csi",
+];
+
+fn validate_access_modes(spec: &Value, required_detail: &str, errs: &mut FieldErrors) {
+    let modes = get_arr(spec, "accessModes", "spec", errs);
+    if modes.is_empty() {
+        errs.push(FieldError::required("spec.accessModes", required_detail));
+    }
+    let mut rwop = false;
+    for m in modes {
+        match m.as_str() {
+            Some(s) if ACCESS_MODES.contains(&s) => rwop |= s == "ReadWriteOncePod",
+            Some(s) => errs.push(FieldError::not_supported("spec.accessModes", s, ACCESS_MODES)),
+            None => errs.push(FieldError::type_invalid(
+                "spec.accessModes",
+                m.clone(),
+                "expected string",
+            )),
+        }
+    }
+    if rwop && modes.len() > 1 {
+        errs.push(FieldError::forbidden(
+            "spec.accessModes",
+            "may not use ReadWriteOncePod with other access modes",
+        ));
+    }
+}
+
+fn validate_volume_mode(spec: &Value, errs: &mut FieldErrors) {
+    if let Some(m) = get_str(spec, "volumeMode", "spec", errs) {
+        if m != "Block" && m != "Filesystem" {
+            errs.push(FieldError::not_supported(
+                "spec.volumeMode",
+                m,
+                &["Block", "Filesystem"],
+            ));
+        }
+    }
+}
+
+fn validate_storage_class_name(spec: &Value, errs: &mut FieldErrors) {
+    if let Some(sc) = get_str(spec, "storageClassName", "spec", errs).filter(|s| !s.is_empty()) {
+        push_subdomain(errs, "spec.storageClassName", sc);
+    }
+}
+
+static PERSISTENT_VOLUME: Strategy = Strategy {
+    defaults: pv_defaults,
+    prepare_create: pv_prepare_create,
+    validate: pv_validate,
+    validate_update: pv_validate_update,
+    keep_status_on_create: false,
+};
+
+fn pv_defaults(obj: &mut Value) {
+    if let Some(spec) = obj_mut(obj, "spec") {
+        default_str(spec, "persistentVolumeReclaimPolicy", "Retain");
+        default_val(spec, "volumeMode", json!("Filesystem"));
+    }
+    if let Some(status) = obj_mut(obj, "status") {
+        default_str(status, "phase", "Pending");
+    }
+}
+
+fn pv_prepare_create(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert(
+            "status".into(),
+            json!({"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}),
+        );
+    }
+}
+
+fn pv_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if !spec.is_null() && !is_obj(spec, "spec", errs) {
+        return;
+    }
+    validate_access_modes(spec, "", errs);
+    let empty = Map::new();
+    let cap = get_obj(spec, "capacity", "spec", errs).unwrap_or(&empty);
+    if cap.is_empty() {
+        errs.push(FieldError::required("spec.capacity", ""));
+    }
+    if !cap.contains_key("storage") || cap.len() > 1 {
+        errs.push(FieldError::not_supported(
+            "spec.capacity",
+            Value::Object(cap.clone()),
+            &["storage"],
+        ));
+    }
+    for (r, q) in cap {
+        let p = format!("spec.capacity[{r}]");
+        if let Some(x) = validate_quantity(q, &p, errs) {
+            if x <= 0.0 {
+                errs.push(FieldError::invalid(&p, quantity_text(q), "must be greater than zero"));
+            }
+        }
+    }
+    validate_storage_class_name(spec, errs);
+    validate_volume_mode(spec, errs);
+    if let Some(rp) = get_str(spec, "persistentVolumeReclaimPolicy", "spec", errs).filter(|s| !s.is_empty()) {
+        if !matches!(rp, "Delete" | "Recycle" | "Retain") {
+            errs.push(FieldError::not_supported(
+                "spec.persistentVolumeReclaimPolicy",
+                rp,
+                &["Delete", "Recycle", "Retain"],
+            ));
+        }
+    }
+    let present: Vec<&str> = PV_SOURCES
+        .iter()
+        .copied()
+        .filter(|s| spec.get(*s).is_some_and(|x| !x.is_null()))
+        .collect();
+    if present.is_empty() {
+        errs.push(FieldError::required("spec", "must specify a volume type"));
+    }
+    for extra in present.iter().skip(1) {
+        errs.push(FieldError::forbidden(
+            format!("spec.{extra}"),
+            "may not specify more than 1 volume type",
+        ));
+    }
+    if let Some(h) = spec.get("hostPath").filter(|x| x.is_object()) {
+        if str_or_empty(h, "path", "spec.hostPath", errs).is_empty() {
+            errs.push(FieldError::required("spec.hostPath.path", ""));
+        }
+    }
+    if let Some(l) = spec.get("local").filter(|x| x.is_object()) {
+        if str_or_empty(l, "path", "spec.local", errs).is_empty() {
+            errs.push(FieldError::required("spec.local.path", ""));
+        }
+        if spec.get("nodeAffinity").is_none_or(Value::is_null) {
+            errs.push(FieldError::required(
+                "spec.nodeAffinity",
+                "Local volume requires node affinity",
+            ));
+        }
+    }
+    if let Some(c) = spec.get("csi").filter(|x| x.is_object()) {
+        if str_or_empty(c, "driver", "spec.csi", errs).is_empty() {
+            errs.push(FieldError::required("spec.csi.driver", ""));
+        }
+        if str_or_empty(c, "volumeHandle", "spec.csi", errs).is_empty() {
+            errs.push(FieldError::required("spec.csi.volumeHandle", ""));
+        }
+    }
+}
+
+fn pv_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    let src = |o: &Value| -> Value {
+        let mut m = Map::new();
+        for s in PV_SOURCES {
+            if let Some(x) = o.pointer(&format!("/spec/{s}")).filter(|x| !x.is_null()) {
+                m.insert((*s).into(), x.clone());
+            }
+        }
+        Value::Object(m)
+    };
+    if src(new) != src(old) {
+        errs.push(FieldError::forbidden(
+            "spec.persistentvolumesource",
+            "spec.persistentvolumesource is forbidden.",
+        ));
+    }
+    let vm = |o: &Value| o.pointer("/spec/volumeMode").cloned().unwrap_or(Value::Null);
+    if vm(new) != vm(old) {
+        errs.push(FieldError::invalid("spec.volumeMode", vm(new), "field is immutable"));
+    }
+    let na = |o: &Value| o.pointer("/spec/nodeAffinity").filter(|x| !x.is_null()).cloned();
+    if na(old).is_some() && na(new) != na(old) {
+        errs.push(FieldError::invalid(
+            "spec.nodeAffinity",
+            na(new).unwrap_or(Value::Null),
+            "field is immutable",
+        ));
+    }
+}
+
+static PERSISTENT_VOLUME_CLAIM: Strategy = Strategy {
+    defaults: pvc_defaults,
+    prepare_create: pvc_prepare_create,
+    validate: pvc_validate,
+    validate_update: pvc_validate_update,
+    keep_status_on_create: false,
+};
+
+fn pvc_defaults(obj: &mut Value) {
+    if let Some(spec) = obj_mut(obj, "spec") {
+        default_val(spec, "volumeMode", json!("Filesystem"));
+    }
+    if let Some(status) = obj_mut(obj, "status") {
+        default_str(status, "phase", "Pending");
+    }
+}
+
+fn pvc_prepare_create(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("status".into(), json!({"phase": "Pending"}));
+    }
+}
+
+fn pvc_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if !spec.is_null() && !is_obj(spec, "spec", errs) {
+        return;
+    }
+    validate_access_modes(spec, "at least 1 access mode is required", errs);
+    if let Some(sel) = spec.get("selector").filter(|x| !x.is_null()) {
+        v::validate_label_selector(sel, "spec.selector", errs);
+    }
+    let storage = spec.pointer("/resources/requests/storage");
+    match storage {
+        None | Some(Value::Null) => errs.push(FieldError::required("spec.resources[storage]", "")),
+        Some(q) => {
+            if let Some(x) = validate_quantity(q, "spec.resources[storage]", errs) {
+                if x <= 0.0 {
+                    errs.push(FieldError::invalid(
+                        "spec.resources[storage]",
+                        quantity_text(q),
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
+    }
+    validate_storage_class_name(spec, errs);
+    validate_volume_mode(spec, errs);
+}
+
+fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    let (Some(ns), Some(os)) = (new.get("spec"), old.get("spec")) else {
+        return;
+    };
+    let mut n = ns.clone();
+    let mut o = os.clone();
+    // volumeName may be set once.
+    if os.get("volumeName").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if let (Some(om), Some(vn)) = (o.as_object_mut(), ns.get("volumeName")) {
+            om.insert("volumeName".into(), vn.clone());
+        }
+    }
+    let bound = new.pointer("/status/phase").and_then(Value::as_str) == Some("Bound");
+    if bound {
+        let old_storage = os.pointer("/resources/requests/storage").cloned();
+        if let Some(req) = n.pointer_mut("/resources/requests").and_then(Value::as_object_mut) {
+            match old_storage {
+                Some(s) => {
+                    req.insert("storage".into(), s);
+                }
+                None => {
+                    req.remove("storage");
+                }
+            }
+        }
+        if let (Some(nm), Some(om)) = (n.as_object_mut(), o.as_object()) {
+            set_or_remove(nm, "volumeAttributesClassName", om.get("volumeAttributesClassName"));
+        }
+    }
+    if n != o {
+        errs.push(FieldError::forbidden(
+            "spec",
+            "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+        ));
+    }
+    let q = |v: &Value, p: &str| v.pointer(p).and_then(parse_quantity);
+    if let (Some(new_size), Some(old_size)) = (
+        q(ns, "/resources/requests/storage"),
+        q(os, "/resources/requests/storage"),
+    ) {
+        if new_size < old_size {
+            let status_size = q(old, "/status/capacity/storage");
+            if status_size.is_none_or(|s| new_size <= s) {
+                errs.push(FieldError::forbidden(
+                    "spec.resources.requests.storage",
+                    "field can not be less than status.capacity",
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ReplicationController and PodTemplate.
+// ---------------------------------------------------------------------------------------------
+
+static REPLICATION_CONTROLLER: Strategy = Strategy {
+    defaults: rc_defaults,
+    prepare_create: no_op,
+    validate: rc_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+/// `SetDefaults_ReplicationController`: selector and metadata.labels from the template
+/// labels, replicas 1; pod template defaults.
+fn rc_defaults(obj: &mut Value) {
+    let tpl_labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .cloned();
+    if let Some(labels) = tpl_labels {
+        if let Some(spec) = obj_mut(obj, "spec") {
+            if spec
+                .get("selector")
+                .and_then(Value::as_object)
+                .is_none_or(|m| m.is_empty())
+            {
+                spec.insert("selector".into(), Value::Object(labels.clone()));
+            }
+        }
+        if let Some(meta) = obj_mut(obj, "metadata") {
+            if meta
+                .get("labels")
+                .and_then(Value::as_object)
+                .is_none_or(|m| m.is_empty())
+            {
+                meta.insert("labels".into(), Value::Object(labels));
+            }
+        }
+    }
+    if let Some(spec) = obj_mut(obj, "spec") {
+        default_val(spec, "replicas", json!(1));
+    }
+    if let Some(ps) = obj.pointer_mut("/spec/template/spec").filter(|s| s.is_object()) {
+        default_pod_spec(ps);
+    }
+}
+
+fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if !spec.is_null() && !is_obj(spec, "spec", errs) {
+        return;
+    }
+    nonnegative(errs, spec, "minReadySeconds", "spec");
+    let empty = Map::new();
+    let selector = get_obj(spec, "selector", "spec", errs).unwrap_or(&empty);
+    if selector.is_empty() {
+        errs.push(FieldError::required("spec.selector", ""));
+    } else {
+        v::validate_labels(&Value::Object(selector.clone()), "spec.selector", errs);
+    }
+    nonnegative(errs, spec, "replicas", "spec");
+    let tpl = spec.get("template").unwrap_or(&Value::Null);
+    if tpl.is_null() {
+        errs.push(FieldError::required("spec.template", ""));
+        return;
+    }
+    if !selector.is_empty() {
+        let labels = tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        let sel = json!({"matchLabels": selector});
+        if !v::selector_matches_labels(&sel, &labels) {
+            errs.push(FieldError::invalid(
+                "spec.template.metadata.labels",
+                labels,
+                "`selector` does not match template `labels`",
+            ));
+        }
+    }
+    validate_pod_template(tpl, "spec.template", errs);
+    if let Some(rp) = tpl.pointer("/spec/restartPolicy").and_then(Value::as_str) {
+        if rp != "Always" {
+            errs.push(FieldError::not_supported(
+                "spec.template.spec.restartPolicy",
+                rp,
+                &["Always"],
+            ));
+        }
+    }
+    if let Some(ads) = tpl.pointer("/spec/activeDeadlineSeconds").filter(|x| !x.is_null()) {
+        errs.push(FieldError::invalid(
+            "spec.template.spec.activeDeadlineSeconds",
+            ads.clone(),
+            "activeDeadlineSeconds in ReplicationController is not Supported",
+        ));
+    }
+}
+
+static POD_TEMPLATE: Strategy = Strategy {
+    defaults: pod_template_defaults,
+    prepare_create: no_op,
+    validate: pod_template_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+fn pod_template_defaults(obj: &mut Value) {
+    if let Some(ps) = obj.pointer_mut("/template/spec").filter(|s| s.is_object()) {
+        default_pod_spec(ps);
+    }
+}
+
+fn pod_template_validate(obj: &Value, errs: &mut FieldErrors) {
+    validate_pod_template(obj.get("template").unwrap_or(&Value::Null), "template", errs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LimitRange and ResourceQuota (basic shape).
+// ---------------------------------------------------------------------------------------------
+
+static LIMIT_RANGE: Strategy = Strategy {
+    defaults: limit_range_defaults,
+    prepare_create: no_op,
+    validate: limit_range_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+/// `SetDefaults_LimitRangeItem`: for Container items, default and defaultRequest fall back to
+/// max, and defaultRequest to default.
+fn limit_range_defaults(obj: &mut Value) {
+    let Some(limits) = obj.pointer_mut("/spec/limits").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for item in limits.iter_mut().filter_map(Value::as_object_mut) {
+        if item.get("type").and_then(Value::as_str) != Some("Container") {
+            continue;
+        }
+        let max = item.get("max").and_then(Value::as_object).cloned().unwrap_or_default();
+        if let Some(def) = ensure_obj(item, "default") {
+            for (k, q) in &max {
+                def.entry(k.clone()).or_insert_with(|| q.clone());
+            }
+        }
+        let def = item
+            .get("default")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(dr) = ensure_obj(item, "defaultRequest") {
+            for (k, q) in &def {
+                dr.entry(k.clone()).or_insert_with(|| q.clone());
+            }
+        }
+        for key in ["default", "defaultRequest"] {
+            if item.get(key).and_then(Value::as_object).is_some_and(|m| m.is_empty()) {
+                item.remove(key);
+            }
+        }
+    }
+}
+
+fn limit_range_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    for (i, item) in get_arr(spec, "limits", "spec", errs).iter().enumerate() {
+        let ip = format!("spec.limits[{i}]");
+        if !is_obj(item, &ip, errs) {
+            continue;
+        }
+        match str_or_empty(item, "type", &ip, errs) {
+            "Pod" | "Container" | "PersistentVolumeClaim" => {}
+            "" => errs.push(FieldError::required(format!("{ip}.type"), "")),
+            other => errs.push(FieldError::not_supported(
+                format!("{ip}.type"),
+                other,
+                &["Container", "PersistentVolumeClaim", "Pod"],
+            )),
+        }
+        for key in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
+            if let Some(m) = get_obj(item, key, &ip, errs) {
+                for (r, q) in m {
+                    let _ = validate_quantity(q, &format!("{ip}.{key}[{r}]"), errs);
+                }
+            }
+        }
+    }
+}
+
+static RESOURCE_QUOTA: Strategy = Strategy {
+    defaults: no_op,
+    prepare_create: no_op,
+    validate: resource_quota_validate,
+    validate_update: no_validate_update,
+    keep_status_on_create: false,
+};
+
+fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if !spec.is_null() && !is_obj(spec, "spec", errs) {
+        return;
+    }
+    if let Some(hard) = get_obj(spec, "hard", "spec", errs) {
+        for (r, q) in hard {
+            let p = format!("spec.hard[{r}]");
+            v::push_msgs(errs, &p, r, v::is_qualified_name(r));
+            let _ = validate_quantity(q, &p, errs);
+        }
+    }
+    const SCOPES: &[&str] = &[
+        "BestEffort",
+        "CrossNamespacePodAffinity",
+        "NotBestEffort",
+        "NotTerminating",
+        "PriorityClass",
+        "Terminating",
+        "VolumeAttributesClass",
+    ];
+    for s in get_arr(spec, "scopes", "spec", errs) {
+        match s.as_str() {
+            Some(x) if SCOPES.contains(&x) => {}
+            Some(x) => errs.push(FieldError::not_supported("spec.scopes", x, SCOPES)),
+            None => errs.push(FieldError::type_invalid("spec.scopes", s.clone(), "expected string")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strat(kind: &str) -> &'static Strategy {
+        strategy_for(kind).expect("strategy")
+    }
+
+    fn errors(kind: &str, obj: &Value) -> Vec<String> {
+        let mut errs = Vec::new();
+        (strat(kind).validate)(obj, &mut errs);
+        errs.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn defaulted(kind: &str, mut obj: Value) -> Value {
+        (strat(kind).defaults)(&mut obj);
+        obj
+    }
+
+    #[test]
+    fn pod_defaults_match_upstream() {
+        let mut pod = defaulted(
+            "Pod",
+            json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {
+                "containers": [
+                    {"name": "a", "image": "nginx", "ports": [{"containerPort": 80}]},
+                    {"name": "b", "image": "nginx:1.25"},
+                    {"name": "c", "image": "reg:5000/nginx@sha256:abc"},
+                    {"name": "d", "image": "nginx:latest", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
+                ],
+                "volumes": [{"name": "x"}, {"name": "y", "configMap": {"name": "cm"}}]
+            }}),
+        );
+        let spec = &pod["spec"];
+        assert_eq!(spec["restartPolicy"], "Always");
+        assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+        assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+        assert_eq!(spec["schedulerName"], "default-scheduler");
+        assert_eq!(spec["securityContext"], json!({}));
+        assert_eq!(spec["enableServiceLinks"], true);
+        assert_eq!(spec["preemptionPolicy"], "PreemptLowerPriority");
+        assert_eq!(spec["priority"], 0);
+        assert_eq!(spec["serviceAccountName"], "default");
+        assert_eq!(spec["serviceAccount"], "default");
+        let c = &spec["containers"];
+        assert_eq!(c[0]["imagePullPolicy"], "Always");
+        assert_eq!(c[1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c[2]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c[3]["imagePullPolicy"], "Always");
+        assert_eq!(c[0]["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(c[0]["terminationMessagePolicy"], "File");
+        assert_eq!(c[0]["resources"], json!({}));
+        assert_eq!(c[0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(c[3]["resources"]["requests"], json!({"cpu": "1", "memory": "1Gi"}));
+        assert_eq!(spec["volumes"][0]["emptyDir"], json!({}));
+        assert_eq!(spec["volumes"][1]["configMap"]["defaultMode"], 420);
+        assert!(errors("Pod", &pod).is_empty(), "{:?}", errors("Pod", &pod));
+        (strat("Pod").prepare_create)(&mut pod);
+        assert_eq!(pod["status"], json!({"phase": "Pending", "qosClass": "Burstable"}));
+    }
+
+    #[test]
+    fn qos_classes() {
+        let be = json!({"containers": [{"name": "a", "resources": {}}]});
+        assert_eq!(pod_qos_class(&be), "BestEffort");
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "0.5", "memory": "128Mi"}}}]});
+        assert_eq!(pod_qos_class(&g), "Guaranteed");
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "100m"}}}]});
+        assert_eq!(pod_qos_class(&b), "Burstable");
+    }
+
+    #[test]
+    fn template_defaults_skip_pod_only_fields() {
+        let mut spec = json!({"containers": [{"name": "a", "image": "busybox"}]});
+        default_pod_spec(&mut spec);
+        assert!(spec.get("enableServiceLinks").is_none());
+        assert!(spec.get("serviceAccountName").is_none());
+        assert_eq!(spec["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn pod_validation_messages() {
+        let mut errs = Vec::new();
+        validate_pod_spec(
+            &json!({"restartPolicy": "Always", "dnsPolicy": "ClusterFirst"}),
+            "spec",
+            &mut errs,
+        );
+        assert_eq!(errs[0].to_string(), "spec.containers: Required value");
+
+        let pod = defaulted(
+            "Pod",
+            json!({"spec": {"restartPolicy": "Sometimes", "dnsPolicy": "Weird", "containers": [
+                {"name": "Web", "image": "", "ports": [{"containerPort": 70000, "protocol": "HTTP", "name": "http"}, {"containerPort": 81, "name": "http"}],
+                 "env": [{"name": "A=B"}], "volumeMounts": [{"name": "missing", "mountPath": "/x"}]},
+                {"name": "Web", "image": " nginx"}
+            ]}}),
+        );
+        let out = errors("Pod", &pod);
+        let expect = [
+            "spec.containers[0].name: Invalid value: \"Web\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+            "spec.containers[0].image: Required value",
+            "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            "spec.containers[0].ports[1].name: Duplicate value: \"http\"",
+            "spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+            "spec.containers[0].volumeMounts[0].name: Not found: \"missing\"",
+            "spec.containers[1].name: Duplicate value: \"Web\"",
+            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+            "spec.dnsPolicy: Unsupported value: \"Weird\": supported values: \"ClusterFirstWithHostNet\", \"ClusterFirst\", \"Default\", \"None\"",
+            "spec.containers[1].image: Invalid value: \" nginx\": must not have leading or trailing whitespace",
+        ];
+        for e in expect {
+            assert!(out.iter().any(|o| o == e), "missing {e}\n got {out:#?}");
+        }
+
+        // Wrong JSON types do not panic.
+        let out = errors(
+            "Pod",
+            &json!({"spec": {"containers": [{"name": 5, "image": ["x"], "ports": "no"}], "volumes": 3}}),
+        );
+        assert!(
+            out.iter()
+                .any(|o| o == "spec.containers[0].name: Invalid value: 5: expected string"),
+            "{out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|o| o == "spec.volumes: Invalid value: 3: expected array"),
+            "{out:?}"
+        );
+        let _ = errors("Pod", &json!({"spec": "x"}));
+        let _ = errors("Pod", &json!([1, 2]));
+        let mut junk = json!({"spec": {"containers": "x", "volumes": [1]}});
+        (strat("Pod").defaults)(&mut junk);
+        (strat("Pod").prepare_create)(&mut junk);
+    }
+
+    #[test]
+    fn pod_resources_and_update() {
+        let pod = defaulted(
+            "Pod",
+            json!({"spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2", "memory": "-1"}}}]}}),
+        );
+        let out = errors("Pod", &pod);
+        assert!(out.contains(&"spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1".to_string()), "{out:?}");
+        assert!(out.contains(&"spec.containers[0].resources.requests[memory]: Invalid value: \"-1\": must be greater than or equal to 0".to_string()), "{out:?}");
+
+        let old = defaulted("Pod", json!({"spec": {"containers": [{"name": "a", "image": "x:1"}]}}));
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!("x:2");
+        let mut errs = Vec::new();
+        (strat("Pod").validate_update)(&new, &old, &mut errs);
+        assert!(errs.is_empty());
+        new["spec"]["restartPolicy"] = json!("Never");
+        (strat("Pod").validate_update)(&new, &old, &mut errs);
+        assert!(errs[0]
+            .to_string()
+            .starts_with("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"));
+    }
+
+    #[test]
+    fn namespace_defaults_and_finalizers() {
+        let mut ns = defaulted("Namespace", json!({"metadata": {"name": "team"}}));
+        (strat("Namespace").prepare_create)(&mut ns);
+        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team");
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        assert_eq!(ns["status"]["phase"], "Active");
+    }
+
+    #[test]
+    fn service_defaults_and_validation() {
+        let svc = defaulted(
+            "Service",
+            json!({"spec": {"ports": [{"port": 80}], "selector": {"app": "web"}}}),
+        );
+        let spec = &svc["spec"];
+        assert_eq!(spec["type"], "ClusterIP");
+        assert_eq!(spec["sessionAffinity"], "None");
+        assert_eq!(spec["ports"][0]["protocol"], "TCP");
+        assert_eq!(spec["ports"][0]["targetPort"], 80);
+        assert_eq!(spec["internalTrafficPolicy"], "Cluster");
+        assert_eq!(spec["ipFamilyPolicy"], "SingleStack");
+        assert!(spec.get("externalTrafficPolicy").is_none());
+        assert!(errors("Service", &svc).is_empty());
+        let np = defaulted(
+            "Service",
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "targetPort": "http"}]}}),
+        );
+        assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
+        assert_eq!(np["spec"]["ports"][0]["targetPort"], "http");
+
+        let bad = defaulted("Service", json!({"spec": {"type": "Weird"}}));
+        assert_eq!(
+            errors("Service", &bad),
+            vec![
+                "spec.ports: Required value",
+                "spec.type: Unsupported value: \"Weird\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+            ]
+        );
+        let bad = defaulted(
+            "Service",
+            json!({"spec": {"ports": [{"port": 0}, {"port": 80, "name": "a"}]}}),
+        );
+        let out = errors("Service", &bad);
+        assert!(
+            out.contains(&"spec.ports[0].name: Required value".to_string()),
+            "{out:?}"
+        );
+        assert!(
+            out.contains(&"spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive".to_string())
+        );
+        let en = defaulted("Service", json!({"spec": {"type": "ExternalName"}}));
+        assert_eq!(errors("Service", &en), vec!["spec.externalName: Required value"]);
+        assert!(en["spec"].get("ipFamilyPolicy").is_none());
+    }
+
+    #[test]
+    fn config_map_rules() {
+        assert_eq!(
+            errors("ConfigMap", &json!({"data": {"a b": "x", "k": "v"}, "binaryData": {"k": "dg=="}})),
+            vec![
+                "data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+                "data[k]: Invalid value: \"k\": duplicate of key present in binaryData",
+                "binaryData[k]: Invalid value: \"k\": duplicate of key present in data",
+            ]
+        );
+        let big = json!({"data": {"a": "x".repeat(MAX_SECRET_SIZE), "b": "y"}});
+        assert_eq!(
+            errors("ConfigMap", &big),
+            vec![": Too long: may not be more than 1048576 bytes"]
+        );
+        let mut errs = Vec::new();
+        (strat("ConfigMap").validate_update)(
+            &json!({"data": {"a": "2"}}),
+            &json!({"immutable": true, "data": {"a": "1"}}),
+            &mut errs,
+        );
+        let out: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            out,
+            vec![
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+                "data: Forbidden: field is immutable when `immutable` is set"
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_rules() {
+        let s = defaulted(
+            "Secret",
+            json!({"data": {"a": "eA=="}, "stringData": {"b": "hello", "a": "z"}}),
+        );
+        assert_eq!(s["type"], "Opaque");
+        assert_eq!(s["data"], json!({"a": "eg==", "b": "aGVsbG8="}));
+        assert!(s.get("stringData").is_none());
+        assert!(errors("Secret", &s).is_empty());
+        let sa = defaulted("Secret", json!({"type": "kubernetes.io/service-account-token"}));
+        assert_eq!(
+            errors("Secret", &sa),
+            vec!["metadata.annotations[kubernetes.io/service-account.name]: Required value"]
+        );
+        let dc = defaulted(
+            "Secret",
+            json!({"type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": "{"}}),
+        );
+        let out = errors("Secret", &dc);
+        assert!(
+            out[0].starts_with("data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": "),
+            "{out:?}"
+        );
+        let dc = defaulted("Secret", json!({"type": "kubernetes.io/dockerconfigjson"}));
+        assert_eq!(errors("Secret", &dc), vec!["data[.dockerconfigjson]: Required value"]);
+        let tls = defaulted("Secret", json!({"type": "kubernetes.io/tls", "data": {"tls.crt": ""}}));
+        assert_eq!(errors("Secret", &tls), vec!["data[tls.key]: Required value"]);
+        let mut errs = Vec::new();
+        (strat("Secret").validate_update)(
+            &json!({"type": "kubernetes.io/tls"}),
+            &json!({"type": "Opaque"}),
+            &mut errs,
+        );
+        assert_eq!(
+            errs[0].to_string(),
+            "type: Invalid value: \"kubernetes.io/tls\": field is immutable"
+        );
+    }
+
+    #[test]
+    fn node_rules() {
+        assert!(strat("Node").keep_status_on_create);
+        let n = defaulted(
+            "Node",
+            json!({"spec": {"podCIDR": "10.244.0.0/24"}, "status": {"capacity": {"cpu": "2"}}}),
+        );
+        assert_eq!(n["spec"]["podCIDRs"], json!(["10.244.0.0/24"]));
+        assert_eq!(n["status"]["allocatable"], json!({"cpu": "2"}));
+        assert!(errors("Node", &n).is_empty());
+        let bad = json!({"spec": {"podCIDRs": ["10.0.0.0/40"], "taints": [{"key": "k", "effect": "Sometimes"}, {"key": "k", "effect": "Sometimes"}]}});
+        let out = errors("Node", &bad);
+        assert_eq!(out[0], "spec.podCIDRs[0]: Invalid value: \"10.0.0.0/40\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
+        assert_eq!(out[1], "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"");
+        assert!(out[3].starts_with("spec.taints[1]: Duplicate value: "));
+        assert!(out[3].ends_with("taints must be unique by key and effect pair"));
+    }
+
+    #[test]
+    fn event_endpoints_rules() {
+        let ev =
+            json!({"metadata": {"name": "e", "namespace": "a"}, "involvedObject": {"kind": "Pod", "namespace": "b"}});
+        assert_eq!(
+            errors("Event", &ev),
+            vec!["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
+        );
+        let ev = json!({"metadata": {"name": "e", "namespace": "default"}, "involvedObject": {"kind": "Node"}});
+        assert!(errors("Event", &ev).is_empty());
+        let ep = defaulted(
+            "Endpoints",
+            json!({"subsets": [{"addresses": [{"ip": "10.0.0.300"}, {"ip": "127.0.0.1"}], "ports": [{"port": 80}]}, {}]}),
+        );
+        assert_eq!(ep["subsets"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            errors("Endpoints", &ep),
+            vec![
+                "subsets[0].addresses[0].ip: Invalid value: \"10.0.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                "subsets[0].addresses[1].ip: Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)",
+                "subsets[1]: Required value: must specify `addresses` or `notReadyAddresses`",
+            ]
+        );
+    }
+
+    #[test]
+    fn pv_pvc_rules() {
+        let mut pv = defaulted(
+            "PersistentVolume",
+            json!({"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/d"}}}),
+        );
+        assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+        assert_eq!(pv["spec"]["volumeMode"], "Filesystem");
+        assert!(errors("PersistentVolume", &pv).is_empty());
+        (strat("PersistentVolume").prepare_create)(&mut pv);
+        assert_eq!(pv["status"]["phase"], "Pending");
+        let bad = defaulted("PersistentVolume", json!({"spec": {}}));
+        assert_eq!(
+            errors("PersistentVolume", &bad),
+            vec![
+                "spec.accessModes: Required value",
+                "spec.capacity: Required value",
+                "spec.capacity: Unsupported value: {}: supported values: \"storage\"",
+                "spec: Required value: must specify a volume type",
+            ]
+        );
+        let mut pvc = defaulted(
+            "PersistentVolumeClaim",
+            json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        );
+        assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
+        assert!(errors("PersistentVolumeClaim", &pvc).is_empty());
+        (strat("PersistentVolumeClaim").prepare_create)(&mut pvc);
+        assert_eq!(pvc["status"], json!({"phase": "Pending"}));
+        let bad = defaulted("PersistentVolumeClaim", json!({"spec": {}}));
+        assert_eq!(
+            errors("PersistentVolumeClaim", &bad),
+            vec![
+                "spec.accessModes: Required value: at least 1 access mode is required",
+                "spec.resources[storage]: Required value",
+            ]
+        );
+        // Unbound claims: volumeName may be set, requests may not change.
+        let mut new = pvc.clone();
+        new["spec"]["volumeName"] = json!("pv1");
+        let mut errs = Vec::new();
+        (strat("PersistentVolumeClaim").validate_update)(&new, &pvc, &mut errs);
+        assert!(errs.is_empty());
+        new["spec"]["resources"]["requests"]["storage"] = json!("2Gi");
+        (strat("PersistentVolumeClaim").validate_update)(&new, &pvc, &mut errs);
+        assert_eq!(errs[0].to_string(), "spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims");
+        let mut errs = Vec::new();
+        new["status"]["phase"] = json!("Bound");
+        (strat("PersistentVolumeClaim").validate_update)(&new, &pvc, &mut errs);
+        assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
+    fn replication_controller_rules() {
+        let rc = defaulted(
+            "ReplicationController",
+            json!({"metadata": {"name": "r"}, "spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+        );
+        assert_eq!(rc["spec"]["replicas"], 1);
+        assert_eq!(rc["spec"]["selector"], json!({"app": "x"}));
+        assert_eq!(rc["metadata"]["labels"], json!({"app": "x"}));
+        assert_eq!(rc["spec"]["template"]["spec"]["restartPolicy"], "Always");
+        assert!(errors("ReplicationController", &rc).is_empty());
+        let mut bad = rc.clone();
+        bad["spec"]["selector"] = json!({"app": "y"});
+        bad["spec"]["template"]["spec"]["containers"][0]["image"] = json!("");
+        assert_eq!(
+            errors("ReplicationController", &bad),
+            vec![
+                "spec.template.metadata.labels: Invalid value: {\"app\":\"x\"}: `selector` does not match template `labels`",
+                "spec.template.spec.containers[0].image: Required value",
+            ]
+        );
     }
 }

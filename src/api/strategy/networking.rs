@@ -75,10 +75,19 @@ pub fn default_network_policy(obj: &mut Value) {
             }
         }
     }
-    let no_types = spec.get("policyTypes").is_none_or(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty));
+    let no_types = spec
+        .get("policyTypes")
+        .is_none_or(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty));
     if no_types {
-        let has_egress = spec.get("egress").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-        let types = if has_egress { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) };
+        let has_egress = spec
+            .get("egress")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        let types = if has_egress {
+            json!(["Ingress", "Egress"])
+        } else {
+            json!(["Ingress"])
+        };
         spec.insert("policyTypes".into(), types);
     }
 }
@@ -146,26 +155,7 @@ fn port_num_errors(n: i64) -> Vec<String> {
     }
 }
 
-/// `IsValidPortName`.
-pub fn port_name_errors(port: &str) -> Vec<String> {
-    let mut e = Vec::new();
-    if port.len() > 15 {
-        e.push(max_len_error(15));
-    }
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        e.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
-    }
-    if !port.bytes().any(|b| b.is_ascii_lowercase()) {
-        e.push("must contain at least one letter (a-z)".into());
-    }
-    if port.contains("--") {
-        e.push("must not contain consecutive hyphens".into());
-    }
-    if port.starts_with('-') || port.ends_with('-') {
-        e.push("must not begin or end with a hyphen".into());
-    }
-    e
-}
+use crate::api::validation::is_valid_port_name as port_name_errors;
 
 // ---------------------------------------------------------------- NetworkPolicy
 
@@ -175,7 +165,9 @@ fn validate_network_policy(obj: &Value, errs: &mut FieldErrors) {
         validate_label_selector(ps, "spec.podSelector", errs);
     }
     for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
-        let Some(rules) = get_arr(spec, dir, "spec", errs) else { continue };
+        let Some(rules) = get_arr(spec, dir, "spec", errs) else {
+            continue;
+        };
         for (i, rule) in rules.iter().enumerate() {
             let rp = format!("spec.{dir}[{i}]");
             if !rule.is_object() {
@@ -192,14 +184,24 @@ fn validate_network_policy(obj: &Value, errs: &mut FieldErrors) {
     }
     let types = get_str_list(spec, "policyTypes", "spec", errs);
     if types.len() > 2 {
-        let rendered =
-            format!("[]networking.PolicyType{{{}}}", types.iter().map(|t| go_quote(t)).collect::<Vec<_>>().join(", "));
-        errs.push(invalid_raw("spec.policyTypes", rendered, "may not specify more than two policyTypes"));
+        let rendered = format!(
+            "[]networking.PolicyType{{{}}}",
+            types.iter().map(|t| go_quote(t)).collect::<Vec<_>>().join(", ")
+        );
+        errs.push(invalid_raw(
+            "spec.policyTypes",
+            rendered,
+            "may not specify more than two policyTypes",
+        ));
         return;
     }
     for (i, t) in types.iter().enumerate() {
         if *t != "Ingress" && *t != "Egress" {
-            errs.push(FieldError::not_supported(format!("spec.policyTypes[{i}]"), *t, &["Ingress", "Egress"]));
+            errs.push(FieldError::not_supported(
+                format!("spec.policyTypes[{i}]"),
+                *t,
+                &["Ingress", "Egress"],
+            ));
         }
     }
 }
@@ -211,7 +213,11 @@ fn validate_np_port(port: &Value, p: &str, errs: &mut FieldErrors) {
     }
     if let Some(proto) = get_str(port, "protocol", p, errs) {
         if !["TCP", "UDP", "SCTP"].contains(&proto) {
-            errs.push(FieldError::not_supported(format!("{p}.protocol"), proto, &["TCP", "UDP", "SCTP"]));
+            errs.push(FieldError::not_supported(
+                format!("{p}.protocol"),
+                proto,
+                &["TCP", "UDP", "SCTP"],
+            ));
         }
     }
     let end = get_i64(port, "endPort", p, errs);
@@ -223,7 +229,11 @@ fn validate_np_port(port: &Value, p: &str, errs: &mut FieldErrors) {
             }
             if let Some(e) = end {
                 if e < n {
-                    errs.push(FieldError::invalid(format!("{p}.endPort"), n, "must be greater than or equal to `port`"));
+                    errs.push(FieldError::invalid(
+                        format!("{p}.endPort"),
+                        n,
+                        "must be greater than or equal to `port`",
+                    ));
                 }
                 for msg in port_num_errors(e) {
                     errs.push(FieldError::invalid(format!("{p}.endPort"), e, msg));
@@ -232,7 +242,11 @@ fn validate_np_port(port: &Value, p: &str, errs: &mut FieldErrors) {
         }
         Some(Value::String(s)) => {
             if let Some(e) = end {
-                errs.push(FieldError::invalid(format!("{p}.endPort"), e, "may not be specified when `port` is non-numeric"));
+                errs.push(FieldError::invalid(
+                    format!("{p}.endPort"),
+                    e,
+                    "may not be specified when `port` is non-numeric",
+                ));
             }
             for msg in port_name_errors(s) {
                 errs.push(FieldError::invalid(format!("{p}.port"), s.as_str(), msg));
@@ -241,7 +255,11 @@ fn validate_np_port(port: &Value, p: &str, errs: &mut FieldErrors) {
         Some(other) => errs.push(type_error(format!("{p}.port"), other, "integer or string")),
         None => {
             if let Some(e) = end {
-                errs.push(FieldError::invalid(format!("{p}.endPort"), e, "may not be specified when `port` is not specified"));
+                errs.push(FieldError::invalid(
+                    format!("{p}.endPort"),
+                    e,
+                    "may not be specified when `port` is not specified",
+                ));
             }
         }
     }
@@ -267,7 +285,10 @@ fn validate_np_peer(peer: &Value, p: &str, errs: &mut FieldErrors) {
     if n == 0 {
         errs.push(FieldError::required(p, "must specify a peer"));
     } else if n > 1 && ipb.is_some() {
-        errs.push(FieldError::forbidden(p, "may not specify both ipBlock and another peer"));
+        errs.push(FieldError::forbidden(
+            p,
+            "may not specify both ipBlock and another peer",
+        ));
     }
 }
 
@@ -306,7 +327,11 @@ fn validate_ingress(obj: &Value, errs: &mut FieldErrors) {
             Some(Value::Array(_)) => "[]networking.IngressRule{}",
             _ => "[]networking.IngressRule(nil)",
         };
-        errs.push(invalid_raw("spec", rendered.into(), "either `defaultBackend` or `rules` must be specified"));
+        errs.push(invalid_raw(
+            "spec",
+            rendered.into(),
+            "either `defaultBackend` or `rules` must be specified",
+        ));
     }
     if let Some(b) = default_backend {
         validate_backend(b, "spec.defaultBackend", errs);
@@ -320,9 +345,17 @@ fn validate_ingress(obj: &Value, errs: &mut FieldErrors) {
         let host = get_str(rule, "host", &rp, errs).unwrap_or("");
         if !host.is_empty() {
             if parse_ip_sloppy(host).is_some() {
-                errs.push(FieldError::invalid(format!("{rp}.host"), host, "must be a DNS name, not an IP address"));
+                errs.push(FieldError::invalid(
+                    format!("{rp}.host"),
+                    host,
+                    "must be a DNS name, not an IP address",
+                ));
             }
-            let msgs = if host.contains('*') { wildcard_subdomain_errors(host) } else { is_dns1123_subdomain(host) };
+            let msgs = if host.contains('*') {
+                wildcard_subdomain_errors(host)
+            } else {
+                is_dns1123_subdomain(host)
+            };
             for msg in msgs {
                 errs.push(FieldError::invalid(format!("{rp}.host"), host, msg));
             }
@@ -345,7 +378,11 @@ fn validate_ingress(obj: &Value, errs: &mut FieldErrors) {
             continue;
         }
         for (j, host) in get_str_list(tls, "hosts", &tp, errs).into_iter().enumerate() {
-            let msgs = if host.contains('*') { wildcard_subdomain_errors(host) } else { is_dns1123_subdomain(host) };
+            let msgs = if host.contains('*') {
+                wildcard_subdomain_errors(host)
+            } else {
+                is_dns1123_subdomain(host)
+            };
             for msg in msgs {
                 errs.push(FieldError::invalid(format!("{tp}.hosts[{j}]"), host, msg));
             }
@@ -363,9 +400,16 @@ fn validate_ingress(obj: &Value, errs: &mut FieldErrors) {
         }
     }
     const ANN: &str = "kubernetes.io/ingress.class";
-    if let (Some(a), Some(c)) = (at(obj, &["metadata", "annotations", ANN]).and_then(Value::as_str), class) {
+    if let (Some(a), Some(c)) = (
+        at(obj, &["metadata", "annotations", ANN]).and_then(Value::as_str),
+        class,
+    ) {
         if a != c {
-            errs.push(FieldError::invalid(format!("annotations.{ANN}"), a, "must match `ingressClassName` when both are specified"));
+            errs.push(FieldError::invalid(
+                format!("annotations.{ANN}"),
+                a,
+                "must match `ingressClassName` when both are specified",
+            ));
         }
     }
 }
@@ -375,7 +419,9 @@ fn wildcard_subdomain_errors(host: &str) -> Vec<String> {
     if host.len() > 253 {
         e.push(max_len_error(253));
     }
-    let ok = host.strip_prefix("*.").is_some_and(|rest| is_dns1123_subdomain(rest).is_empty());
+    let ok = host
+        .strip_prefix("*.")
+        .is_some_and(|rest| is_dns1123_subdomain(rest).is_empty());
     if !ok {
         e.push("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into());
     }
@@ -389,7 +435,10 @@ fn validate_http_path(path: &Value, p: &str, errs: &mut FieldErrors) {
     }
     let value = get_str(path, "path", p, errs).unwrap_or("");
     let Some(pt) = get_str(path, "pathType", p, errs) else {
-        errs.push(FieldError::required(format!("{p}.pathType"), "pathType must be specified"));
+        errs.push(FieldError::required(
+            format!("{p}.pathType"),
+            "pathType must be specified",
+        ));
         return;
     };
     let pp = format!("{p}.path");
@@ -401,12 +450,20 @@ fn validate_http_path(path: &Value, p: &str, errs: &mut FieldErrors) {
             if !value.is_empty() {
                 for seq in ["//", "/./", "/../", "%2f", "%2F"] {
                     if value.contains(seq) {
-                        errs.push(FieldError::invalid(pp.clone(), value, format!("must not contain '{seq}'")));
+                        errs.push(FieldError::invalid(
+                            pp.clone(),
+                            value,
+                            format!("must not contain '{seq}'"),
+                        ));
                     }
                 }
                 for suf in ["/..", "/."] {
                     if value.ends_with(suf) {
-                        errs.push(FieldError::invalid(pp.clone(), value, format!("cannot end with '{suf}'")));
+                        errs.push(FieldError::invalid(
+                            pp.clone(),
+                            value,
+                            format!("cannot end with '{suf}'"),
+                        ));
                     }
                 }
             }
@@ -431,7 +488,11 @@ fn validate_backend(b: &Value, p: &str, errs: &mut FieldErrors) {
     let resource = get_obj(b, "resource", p, errs);
     let service = get_obj(b, "service", p, errs);
     match (resource, service) {
-        (Some(_), Some(_)) => errs.push(FieldError::invalid(p, "", "cannot set both resource and service backends")),
+        (Some(_), Some(_)) => errs.push(FieldError::invalid(
+            p,
+            "",
+            "cannot set both resource and service backends",
+        )),
         (Some(r), None) => validate_typed_ref(r, &format!("{p}.resource"), errs),
         (None, Some(s)) => {
             let sp = format!("{p}.service");
@@ -493,7 +554,9 @@ fn validate_ingress_class(obj: &Value, errs: &mut FieldErrors) {
         errs.push(FieldError::too_long("spec.controller", 250));
     }
     validate_domain_prefixed_path(controller, "spec.controller", errs);
-    let Some(params) = get_obj(spec, "parameters", "spec", errs) else { return };
+    let Some(params) = get_obj(spec, "parameters", "spec", errs) else {
+        return;
+    };
     let p = "spec.parameters";
     validate_typed_ref(params, p, errs);
     let Some(scope) = get_str(params, "scope", p, errs) else {
@@ -503,7 +566,10 @@ fn validate_ingress_class(obj: &Value, errs: &mut FieldErrors) {
     let ns = get_str(params, "namespace", p, errs);
     match scope {
         "Namespace" => match ns {
-            None => errs.push(FieldError::required(format!("{p}.namespace"), "`parameters.scope` is set to 'Namespace'")),
+            None => errs.push(FieldError::required(
+                format!("{p}.namespace"),
+                "`parameters.scope` is set to 'Namespace'",
+            )),
             Some(n) => {
                 for msg in is_dns1123_label(n) {
                     errs.push(FieldError::invalid(format!("{p}.namespace"), n, msg));
@@ -512,10 +578,17 @@ fn validate_ingress_class(obj: &Value, errs: &mut FieldErrors) {
         },
         "Cluster" => {
             if ns.is_some() {
-                errs.push(FieldError::forbidden(format!("{p}.namespace"), "`parameters.scope` is set to 'Cluster'"));
+                errs.push(FieldError::forbidden(
+                    format!("{p}.namespace"),
+                    "`parameters.scope` is set to 'Cluster'",
+                ));
             }
         }
-        other => errs.push(FieldError::not_supported(format!("{p}.scope"), other, &["Cluster", "Namespace"])),
+        other => errs.push(FieldError::not_supported(
+            format!("{p}.scope"),
+            other,
+            &["Cluster", "Namespace"],
+        )),
     }
 }
 
@@ -525,13 +598,20 @@ fn validate_domain_prefixed_path(v: &str, path: &str, errs: &mut FieldErrors) {
         return;
     }
     let Some((host, rest)) = v.split_once('/').filter(|(h, r)| !h.is_empty() && !r.is_empty()) else {
-        errs.push(FieldError::invalid(path, v, "must be a domain-prefixed path (such as \"acme.io/foo\")"));
+        errs.push(FieldError::invalid(
+            path,
+            v,
+            "must be a domain-prefixed path (such as \"acme.io/foo\")",
+        ));
         return;
     };
     for msg in is_dns1123_subdomain(host) {
         errs.push(FieldError::invalid(path, host, msg));
     }
-    if !rest.chars().all(|c| c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:".contains(c)) {
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:".contains(c))
+    {
         errs.push(FieldError::invalid(
             path,
             rest,
@@ -541,7 +621,12 @@ fn validate_domain_prefixed_path(v: &str, path: &str, errs: &mut FieldErrors) {
 }
 
 fn validate_ingress_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
-    immutable(at(new, &["spec", "controller"]), at(old, &["spec", "controller"]), "spec.controller", errs);
+    immutable(
+        at(new, &["spec", "controller"]),
+        at(old, &["spec", "controller"]),
+        "spec.controller",
+        errs,
+    );
 }
 
 // ---------------------------------------------------------------- ServiceCIDR / IPAddress
@@ -550,8 +635,12 @@ fn validate_service_cidr(obj: &Value, errs: &mut FieldErrors) {
     let Some(spec) = spec_of(obj, errs) else { return };
     let path = "spec.cidrs";
     let cidrs = get_str_list(spec, "cidrs", "spec", errs);
-    let rendered =
-        || format!("networking.ServiceCIDRSpec{{CIDRs:[]string{{{}}}}}", cidrs.iter().map(|c| go_quote(c)).collect::<Vec<_>>().join(", "));
+    let rendered = || {
+        format!(
+            "networking.ServiceCIDRSpec{{CIDRs:[]string{{{}}}}}",
+            cidrs.iter().map(|c| go_quote(c)).collect::<Vec<_>>().join(", ")
+        )
+    };
     if cidrs.is_empty() {
         errs.push(FieldError::required(path, "at least one CIDR required"));
         return;
@@ -579,7 +668,11 @@ fn validate_service_cidr(obj: &Value, errs: &mut FieldErrors) {
             Some((ip, len)) => {
                 let canonical = format!("{}/{len}", masked(ip, len));
                 if *c != canonical {
-                    errs.push(FieldError::invalid(p, *c, format!("must be in canonical form ({})", go_quote(&canonical))));
+                    errs.push(FieldError::invalid(
+                        p,
+                        *c,
+                        format!("must be in canonical form ({})", go_quote(&canonical)),
+                    ));
                 }
             }
         }
@@ -590,7 +683,10 @@ fn validate_service_cidr_update(new: &Value, old: &Value, errs: &mut FieldErrors
     let (n, o) = (at(new, &["spec", "cidrs"]), at(old, &["spec", "cidrs"]));
     if n != o {
         let list = n.and_then(Value::as_array).map(|a| {
-            a.iter().map(|c| go_quote(c.as_str().unwrap_or_default())).collect::<Vec<_>>().join(", ")
+            a.iter()
+                .map(|c| go_quote(c.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
         });
         let rendered = match list {
             Some(l) => format!("[]string{{{l}}}"),
@@ -736,17 +832,27 @@ mod tests {
         );
         let mut errs = Vec::new();
         (INGRESS_CLASS.validate_update)(&bad, &ic, &mut errs);
-        assert_eq!(errs[0].to_string(), "spec.controller: Invalid value: \"nginx\": field is immutable");
+        assert_eq!(
+            errs[0].to_string(),
+            "spec.controller: Invalid value: \"nginx\": field is immutable"
+        );
     }
 
     #[test]
     fn service_cidr_and_ip_address() {
-        assert!(run(&SERVICE_CIDR, &json!({"spec": {"cidrs": ["10.96.0.0/12", "fd00::/108"]}})).is_empty());
+        assert!(run(
+            &SERVICE_CIDR,
+            &json!({"spec": {"cidrs": ["10.96.0.0/12", "fd00::/108"]}})
+        )
+        .is_empty());
         assert_eq!(
             run(&SERVICE_CIDR, &json!({"spec": {"cidrs": ["10.96.0.1/12"]}})),
             vec!["spec.cidrs[0]: Invalid value: \"10.96.0.1/12\": must be in canonical form (\"10.96.0.0/12\")"]
         );
-        assert_eq!(run(&SERVICE_CIDR, &json!({"spec": {}})), vec!["spec.cidrs: Required value: at least one CIDR required"]);
+        assert_eq!(
+            run(&SERVICE_CIDR, &json!({"spec": {}})),
+            vec!["spec.cidrs: Required value: at least one CIDR required"]
+        );
         assert_eq!(
             run(&IP_ADDRESS, &json!({"metadata": {"name": "10.0.0.1"}, "spec": {}})),
             vec!["spec.parentRef: Required value"]

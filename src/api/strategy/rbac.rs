@@ -61,7 +61,8 @@ pub fn default_binding(obj: &mut Value) {
     }
     if let Some(Value::Array(subjects)) = obj.get_mut("subjects") {
         for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
-            let empty = s.get("apiGroup").and_then(Value::as_str).is_none_or(str::is_empty) && is_absent_or_str(s, "apiGroup");
+            let empty =
+                s.get("apiGroup").and_then(Value::as_str).is_none_or(str::is_empty) && is_absent_or_str(s, "apiGroup");
             if !empty {
                 continue;
             }
@@ -79,7 +80,9 @@ pub fn default_binding(obj: &mut Value) {
 }
 
 fn validate_rules(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
-    let Some(rules) = get_arr(obj, "rules", "", errs) else { return };
+    let Some(rules) = get_arr(obj, "rules", "", errs) else {
+        return;
+    };
     for (i, rule) in rules.iter().enumerate() {
         let p = format!("rules[{i}]");
         if !rule.is_object() {
@@ -98,10 +101,16 @@ pub fn validate_policy_rule(rule: &Value, namespaced: bool, p: &str, errs: &mut 
     let resources = get_str_list(rule, "resources", p, errs);
     let names = get_str_list(rule, "resourceNames", p, errs);
     if verbs.is_empty() {
-        errs.push(FieldError::required(format!("{p}.verbs"), "verbs must contain at least one value"));
+        errs.push(FieldError::required(
+            format!("{p}.verbs"),
+            "verbs must contain at least one value",
+        ));
     }
     if !urls.is_empty() {
-        let rendered = format!("[]string{{{}}}", urls.iter().map(|u| go_quote(u)).collect::<Vec<_>>().join(", "));
+        let rendered = format!(
+            "[]string{{{}}}",
+            urls.iter().map(|u| go_quote(u)).collect::<Vec<_>>().join(", ")
+        );
         if namespaced {
             errs.push(invalid_raw(
                 format!("{p}.nonResourceURLs"),
@@ -119,10 +128,16 @@ pub fn validate_policy_rule(rule: &Value, namespaced: bool, p: &str, errs: &mut 
         return;
     }
     if groups.is_empty() {
-        errs.push(FieldError::required(format!("{p}.apiGroups"), "resource rules must supply at least one api group"));
+        errs.push(FieldError::required(
+            format!("{p}.apiGroups"),
+            "resource rules must supply at least one api group",
+        ));
     }
     if resources.is_empty() {
-        errs.push(FieldError::required(format!("{p}.resources"), "resource rules must supply at least one resource"));
+        errs.push(FieldError::required(
+            format!("{p}.resources"),
+            "resource rules must supply at least one resource",
+        ));
     }
 }
 
@@ -136,7 +151,10 @@ fn validate_cluster_role(obj: &Value, errs: &mut FieldErrors) {
         let path = "aggregationRule.clusterRoleSelectors";
         let sels = get_arr(ar, "clusterRoleSelectors", "aggregationRule", errs);
         if sels.is_none_or(Vec::is_empty) {
-            errs.push(FieldError::required(path, "at least one clusterRoleSelector required if aggregationRule is non-nil"));
+            errs.push(FieldError::required(
+                path,
+                "at least one clusterRoleSelector required if aggregationRule is non-nil",
+            ));
         }
         for (i, sel) in sels.into_iter().flatten().enumerate() {
             let p = format!("{path}[{i}]");
@@ -153,7 +171,11 @@ fn validate_binding(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
         errs.push(FieldError::not_supported("roleRef.apiGroup", group, &[GROUP]));
     }
     let kind = get_str(rr, "kind", "roleRef", errs).unwrap_or("");
-    let kinds: &[&str] = if namespaced { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
+    let kinds: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
     if !kinds.contains(&kind) {
         errs.push(FieldError::not_supported("roleRef.kind", kind, kinds));
     }
@@ -165,7 +187,9 @@ fn validate_binding(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
             }
         }
     }
-    let Some(subjects) = get_arr(obj, "subjects", "", errs) else { return };
+    let Some(subjects) = get_arr(obj, "subjects", "", errs) else {
+        return;
+    };
     for (i, s) in subjects.iter().enumerate() {
         let p = format!("subjects[{i}]");
         if !s.is_object() {
@@ -202,7 +226,11 @@ pub fn validate_subject(s: &Value, namespaced: bool, p: &str, errs: &mut FieldEr
                 errs.push(FieldError::not_supported(format!("{p}.apiGroup"), group, &[GROUP]));
             }
         }
-        other => errs.push(FieldError::not_supported(format!("{p}.kind"), other, &["ServiceAccount", "User", "Group"])),
+        other => errs.push(FieldError::not_supported(
+            format!("{p}.kind"),
+            other,
+            &["ServiceAccount", "User", "Group"],
+        )),
     }
 }
 
@@ -215,8 +243,12 @@ fn validate_cluster_role_binding(obj: &Value, errs: &mut FieldErrors) {
 }
 
 fn role_ref_parts(obj: &Value) -> [String; 3] {
-    ["apiGroup", "kind", "name"]
-        .map(|k| at(obj, &["roleRef", k]).and_then(Value::as_str).unwrap_or_default().to_string())
+    ["apiGroup", "kind", "name"].map(|k| {
+        at(obj, &["roleRef", k])
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 /// roleRef is immutable: `roleRef: Invalid value: rbac.RoleRef{…}: cannot change roleRef`.
