@@ -4,6 +4,7 @@
 //! `strategy`, `table` and `fields`, keyed by group and kind.
 
 pub mod field;
+pub mod convert;
 pub mod fields;
 pub mod groups;
 pub mod meta;

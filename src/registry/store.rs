@@ -5,7 +5,7 @@
 use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
 use super::pager::{self, ContinueToken};
 use crate::api::field::{FieldError, FieldErrors};
-use crate::api::{fields, meta, strategy, ResourceDef};
+use crate::api::{convert, fields, meta, strategy, ResourceDef};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, WatchCache, WatchMsg};
 use crate::storage::{Storage, StorageError};
@@ -244,6 +244,7 @@ impl Registry {
             self.check_namespace(def, ns, &name)?;
         }
         let key = self.key(def, ns, &name);
+        convert::to_storage(def, &mut obj);
         let bytes = encode_for_storage(&obj)?;
         if dry_run {
             if self.storage.get(&key, 0).await.map_err(storage_err)?.is_some() {
@@ -459,10 +460,15 @@ impl Registry {
                     return Err(ApiError::stale(def.plural, def.group, name));
                 }
             }
-            let old: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            let old = convert::from_storage(def, &stored).unwrap_or_else(|| stored.clone());
             let mut new = match part {
                 Part::Main => {
                     let mut n = body.clone();
+                    if is_namespace(def) {
+                        // Namespaces change spec.finalizers only through `finalize`.
+                        n["spec"]["finalizers"] = old.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                    }
                     if def.has_status() {
                         match old.get("status") {
                             Some(s) => n["status"] = s.clone(),
@@ -523,7 +529,8 @@ impl Registry {
                 let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
-            let mut old_cmp = old.clone();
+            convert::to_storage(def, &mut new);
+            let mut old_cmp = stored;
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }

@@ -75,7 +75,10 @@ pub fn error_response(e: &ApiError) -> Response {
 }
 
 /// The object as this row serves it (rows sharing storage across versions rewrite apiVersion).
-fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
+pub fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
+    if let Some(v) = crate::api::convert::from_storage(def, &obj.value) {
+        return Some(v);
+    }
     let want = def.api_version();
     if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str())
         && obj.value.get("kind").and_then(Value::as_str) == Some(def.kind)

@@ -426,7 +426,7 @@ async fn patch_resource(
             return Ok(encode::value_response(200, &reg.update_scale(def, ns, name, &scale, dry_run).await?, enc));
         }
         let current = reg.get(def, ns, name, None).await?;
-        let mut target = current.value.clone();
+        let mut target = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
         apply(&mut target)?;
         check_kind(def, &mut target)?;
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.

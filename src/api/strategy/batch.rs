@@ -627,6 +627,9 @@ fn valid_tz_name(tz: &str) -> bool {
     if tz == "UTC" || tz == "Local" {
         return true;
     }
+    if tz.starts_with('/') || tz.split('/').any(|p| p == ".." || p.is_empty()) {
+        return false;
+    }
     let dir = std::path::Path::new("/usr/share/zoneinfo");
     if dir.is_dir() {
         dir.join(tz).is_file()

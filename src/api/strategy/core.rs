@@ -824,7 +824,7 @@ fn validate_env(env: &[Value], path: &str, errs: &mut FieldErrors) {
                 errs.push(FieldError::required(format!("{rp}.resource"), ""));
             }
         }
-        for (key, what) in [("configMapKeyRef", "configMap"), ("secretKeyRef", "secret")] {
+        for key in ["configMapKeyRef", "secretKeyRef"] {
             if let Some(r) = vf.get(key).filter(|x| !x.is_null()) {
                 sources += 1;
                 let rp = format!("{vp}.{key}");
@@ -834,7 +834,6 @@ fn validate_env(env: &[Value], path: &str, errs: &mut FieldErrors) {
                 } else {
                     v::push_msgs(errs, &format!("{rp}.key"), k, v::is_config_map_key(k));
                 }
-                let _ = what;
             }
         }
         if sources == 0 {

@@ -1,0 +1,145 @@
+//! Version conversion for rows that share storage with another version: events.k8s.io/v1
+//! Events are stored as core v1 Events, autoscaling/v1 HorizontalPodAutoscalers as
+//! autoscaling/v2 (the storage version is the first row of a storage key in table order).
+//! Everything else is stored as served.
+
+use super::ResourceDef;
+use serde_json::{json, Map, Value};
+
+/// (events.k8s.io/v1 field, core/v1 field), as upstream's conversion pairs them.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("reportingController", "reportingComponent"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+];
+
+fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) {
+    if let Some(v) = obj.remove(from) {
+        obj.insert(to.to_string(), v);
+    }
+}
+
+fn is_events_v1(def: &ResourceDef) -> bool {
+    def.group == "events.k8s.io" && def.kind == "Event"
+}
+
+fn is_hpa_v1(def: &ResourceDef) -> bool {
+    def.group == "autoscaling" && def.version == "v1" && def.kind == "HorizontalPodAutoscaler"
+}
+
+/// Convert an object of `def`'s version to its storage version, in place.
+pub fn to_storage(def: &ResourceDef, v: &mut Value) {
+    if is_events_v1(def) {
+        if let Some(o) = v.as_object_mut() {
+            for (new, old) in EVENT_FIELDS {
+                rename(o, new, old);
+            }
+            o.insert("apiVersion".into(), json!("v1"));
+        }
+    } else if is_hpa_v1(def) {
+        hpa_v1_to_v2(v);
+    }
+}
+
+/// The object as `def`'s version serves it, when that differs from the stored form.
+pub fn from_storage(def: &ResourceDef, stored: &Value) -> Option<Value> {
+    if is_events_v1(def) {
+        let mut v = stored.clone();
+        if let Some(o) = v.as_object_mut() {
+            for (new, old) in EVENT_FIELDS {
+                rename(o, old, new);
+            }
+        }
+        v["apiVersion"] = json!(def.api_version());
+        return Some(v);
+    }
+    if is_hpa_v1(def) {
+        return Some(hpa_v2_to_v1(stored));
+    }
+    None
+}
+
+fn hpa_v1_to_v2(v: &mut Value) {
+    let Some(o) = v.as_object_mut() else { return };
+    o.insert("apiVersion".into(), json!("autoscaling/v2"));
+    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(target) = spec.remove("targetCPUUtilizationPercentage") {
+            spec.insert(
+                "metrics".into(),
+                json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}}}]),
+            );
+        }
+    }
+    if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
+        if let Some(cur) = status.remove("currentCPUUtilizationPercentage") {
+            status.insert(
+                "currentMetrics".into(),
+                json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cur}}}]),
+            );
+        }
+    }
+}
+
+fn hpa_v2_to_v1(stored: &Value) -> Value {
+    let mut v = stored.clone();
+    v["apiVersion"] = json!("autoscaling/v1");
+    let cpu = |list: Option<&Value>, field: &str| {
+        list.and_then(Value::as_array)?
+            .iter()
+            .find(|m| m["type"] == "Resource" && m.pointer("/resource/name") == Some(&json!("cpu")))
+            .and_then(|m| m.pointer(&format!("/resource/{field}/averageUtilization")).cloned())
+    };
+    if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+        let target = cpu(spec.get("metrics"), "target");
+        spec.remove("metrics");
+        spec.remove("behavior");
+        if let Some(t) = target {
+            spec.insert("targetCPUUtilizationPercentage".into(), t);
+        }
+    }
+    if let Some(status) = v.get_mut("status").and_then(Value::as_object_mut) {
+        let cur = cpu(status.get("currentMetrics"), "current");
+        status.remove("currentMetrics");
+        status.remove("conditions");
+        if let Some(c) = cur {
+            status.insert("currentCPUUtilizationPercentage".into(), c);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(group: &str, version: &str, kind: &str) -> ResourceDef {
+        *crate::api::builtin().iter().find(|r| r.group == group && r.version == version && r.kind == kind).unwrap()
+    }
+
+    #[test]
+    fn events_round_trip_through_core_storage() {
+        let def = row("events.k8s.io", "v1", "Event");
+        let mut v = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "hi", "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "me"});
+        let orig = v.clone();
+        to_storage(&def, &mut v);
+        assert_eq!(v["message"], "hi");
+        assert_eq!(v["involvedObject"]["name"], "p");
+        assert_eq!(v["apiVersion"], "v1");
+        assert_eq!(from_storage(&def, &v).unwrap(), orig);
+    }
+
+    #[test]
+    fn hpa_v1_cpu_target_maps_to_v2_metrics() {
+        let def = row("autoscaling", "v1", "HorizontalPodAutoscaler");
+        let mut v = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "spec": {"maxReplicas": 5, "targetCPUUtilizationPercentage": 70}});
+        to_storage(&def, &mut v);
+        assert_eq!(v.pointer("/spec/metrics/0/resource/target/averageUtilization"), Some(&json!(70)));
+        let back = from_storage(&def, &v).unwrap();
+        assert_eq!(back["spec"]["targetCPUUtilizationPercentage"], 70);
+        assert!(back["spec"].get("metrics").is_none());
+    }
+}
