@@ -5,7 +5,11 @@ use crate::config::ServeOptions;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "capstan", version, about = "A Kubernetes API server, drop-in for kube-apiserver")]
+#[command(
+    name = "capstan",
+    version,
+    about = "A Kubernetes API server, drop-in for kube-apiserver"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,13 +36,20 @@ fn init_logging(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("capstan={default},warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Entry point for the binary. Returns the process exit code.
 pub fn main() -> i32 {
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    let invoked_as = std::path::Path::new(&argv0).file_name().and_then(|s| s.to_str()).unwrap_or("capstan").to_string();
+    let invoked_as = std::path::Path::new(&argv0)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("capstan")
+        .to_string();
     let opts = if invoked_as == "kube-apiserver" {
         KubeApiserver::parse().serve
     } else {

@@ -40,7 +40,13 @@ fn details(group: &str, kind: &str, name: &str) -> Value {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -49,20 +55,31 @@ impl ApiError {
     }
 
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(resource, group)))
-            .with_details(details(group, resource, name))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(resource, group)),
+        )
+        .with_details(details(group, resource, name))
     }
 
     pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(resource, group)))
-            .with_details(details(group, resource, name))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(resource, group)),
+        )
+        .with_details(details(group, resource, name))
     }
 
     pub fn conflict(resource: &str, group: &str, name: &str, err: &str) -> Self {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {err}", qualified(resource, group)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {err}",
+                qualified(resource, group)
+            ),
         )
         .with_details(details(group, resource, name))
     }
@@ -82,11 +99,19 @@ impl ApiError {
         let joined = if errors.len() == 1 {
             errors[0].to_string()
         } else {
-            format!("[{}]", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+            )
         };
         let mut d = details(group, kind, name);
         d["causes"] = Value::Array(errors.iter().map(FieldError::cause).collect());
-        Self::new(422, "Invalid", format!("{} \"{name}\" is invalid: {joined}", qualified(kind, group))).with_details(d)
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {joined}", qualified(kind, group)),
+        )
+        .with_details(d)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -124,7 +149,10 @@ impl ApiError {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("{verb} is not supported on resources of kind \"{}\"", qualified(resource, group)),
+            format!(
+                "{verb} is not supported on resources of kind \"{}\"",
+                qualified(resource, group)
+            ),
         )
     }
 
@@ -153,7 +181,11 @@ impl ApiError {
     }
 
     pub fn not_implemented(what: &str) -> Self {
-        Self::new(501, "NotImplemented", format!("{what} is not implemented yet in this server"))
+        Self::new(
+            501,
+            "NotImplemented",
+            format!("{what} is not implemented yet in this server"),
+        )
     }
 
     pub fn timeout(message: impl Into<String>) -> Self {

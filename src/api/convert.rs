@@ -117,7 +117,10 @@ mod tests {
     use super::*;
 
     fn row(group: &str, version: &str, kind: &str) -> ResourceDef {
-        *crate::api::builtin().iter().find(|r| r.group == group && r.version == version && r.kind == kind).unwrap()
+        *crate::api::builtin()
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+            .unwrap()
     }
 
     #[test]
@@ -137,7 +140,10 @@ mod tests {
         let def = row("autoscaling", "v1", "HorizontalPodAutoscaler");
         let mut v = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "spec": {"maxReplicas": 5, "targetCPUUtilizationPercentage": 70}});
         to_storage(&def, &mut v);
-        assert_eq!(v.pointer("/spec/metrics/0/resource/target/averageUtilization"), Some(&json!(70)));
+        assert_eq!(
+            v.pointer("/spec/metrics/0/resource/target/averageUtilization"),
+            Some(&json!(70))
+        );
         let back = from_storage(&def, &v).unwrap();
         assert_eq!(back["spec"]["targetCPUUtilizationPercentage"], 70);
         assert!(back["spec"].get("metrics").is_none());

@@ -76,7 +76,12 @@ pub fn render_value(v: &Value) -> String {
 
 impl FieldError {
     fn make(kind: ErrorType, field: impl Into<String>, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.into(), value, detail: detail.into() }
+        FieldError {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }
     }
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::Required, field, None, detail)
@@ -94,18 +99,36 @@ impl FieldError {
         Self::make(ErrorType::NotFound, field, Some(value.into()), "")
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self::make(ErrorType::TooLong, field, None, format!("may not be more than {max} bytes"))
+        Self::make(
+            ErrorType::TooLong,
+            field,
+            None,
+            format!("may not be more than {max} bytes"),
+        )
     }
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
-        Self::make(ErrorType::TooMany, field, None, format!("{actual}: must have at most {max} items"))
+        Self::make(
+            ErrorType::TooMany,
+            field,
+            None,
+            format!("{actual}: must have at most {max} items"),
+        )
     }
     pub fn type_invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::TypeInvalid, field, Some(value.into()), detail)
     }
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
-        let detail = if supported.is_empty() { String::new() } else { format!("supported values: {list}") };
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let detail = if supported.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {list}")
+        };
         Self::make(ErrorType::NotSupported, field, Some(value.into()), detail)
     }
     pub fn internal(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -152,14 +175,24 @@ mod tests {
 
     #[test]
     fn renders_like_upstream() {
-        let e = FieldError::invalid("metadata.name", "Foo", "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters");
+        let e = FieldError::invalid(
+            "metadata.name",
+            "Foo",
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters",
+        );
         assert_eq!(
             e.to_string(),
             "metadata.name: Invalid value: \"Foo\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"
         );
-        assert_eq!(FieldError::required("spec.containers[0].image", "").to_string(), "spec.containers[0].image: Required value");
+        assert_eq!(
+            FieldError::required("spec.containers[0].image", "").to_string(),
+            "spec.containers[0].image: Required value"
+        );
         let ns = FieldError::not_supported("spec.restartPolicy", "Sometimes", &["Always", "OnFailure", "Never"]);
-        assert_eq!(ns.body(), "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"");
+        assert_eq!(
+            ns.body(),
+            "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""
+        );
         assert_eq!(ns.cause()["reason"], "FieldValueNotSupported");
     }
 }

@@ -3,8 +3,8 @@
 //! time. Per-kind behaviour (defaults, validation, table columns, field selectors) lives in
 //! `strategy`, `table` and `fields`, keyed by group and kind.
 
-pub mod field;
 pub mod convert;
+pub mod field;
 pub mod fields;
 pub mod groups;
 pub mod meta;
@@ -19,7 +19,16 @@ pub enum Scope {
 }
 
 /// Every verb a normal stored resource answers.
-pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 /// Namespaces: no deletecollection.
 pub const NO_COLLECTION_DELETE: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 /// Review-style virtual resources.
@@ -110,12 +119,21 @@ impl ResourceDef {
 }
 
 /// `status` subresource with the parent's kind.
-pub const STATUS: SubresourceDef = SubresourceDef { name: "status", response: None, verbs: STATUS_VERBS, served: Served::Stored };
+pub const STATUS: SubresourceDef = SubresourceDef {
+    name: "status",
+    response: None,
+    verbs: STATUS_VERBS,
+    served: Served::Stored,
+};
 
 /// `scale` subresource answering autoscaling/v1 Scale.
 pub const SCALE: SubresourceDef = SubresourceDef {
     name: "scale",
-    response: Some(Gvk { group: "autoscaling", version: "v1", kind: "Scale" }),
+    response: Some(Gvk {
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+    }),
     verbs: STATUS_VERBS,
     served: Served::Stored,
 };

@@ -1,14 +1,14 @@
 //! Per-kind behaviour beyond the generic registry: defaulting and validation, matching
 //! upstream's `pkg/apis/*/v1/defaults.go` and `pkg/apis/*/validation`.
 
-pub mod core;
 pub mod apps;
 pub mod batch;
-pub mod rbac;
-pub mod networking;
-pub mod storage;
 pub mod coordination;
+pub mod core;
 pub mod discovery;
+pub mod networking;
+pub mod rbac;
+pub mod storage;
 
 use super::field::FieldErrors;
 use serde_json::Value;

@@ -104,7 +104,9 @@ impl ServeOptions {
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
             return PathBuf::from(x).join("capstan");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         home.join(".local/share/capstan")
     }
 
@@ -114,8 +116,12 @@ impl ServeOptions {
         let (addr, bits) = primary
             .split_once('/')
             .ok_or_else(|| format!("--service-cluster-ip-range: {primary:?} is not a CIDR (e.g. 10.96.0.0/12)"))?;
-        let ip: IpAddr = addr.parse().map_err(|_| format!("--service-cluster-ip-range: invalid address {addr:?}"))?;
-        let _: u8 = bits.parse().map_err(|_| format!("--service-cluster-ip-range: invalid prefix length {bits:?}"))?;
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("--service-cluster-ip-range: invalid address {addr:?}"))?;
+        let _: u8 = bits
+            .parse()
+            .map_err(|_| format!("--service-cluster-ip-range: invalid prefix length {bits:?}"))?;
         Ok(match ip {
             IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 1)),
             IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) + 1)),

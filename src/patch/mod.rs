@@ -39,14 +39,20 @@ fn split_pointer(path: &str) -> Result<(String, String), String> {
 
 fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let (parent, last) = split_pointer(path)?;
-    let target = doc.pointer_mut(&parent).ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
+    let target = doc
+        .pointer_mut(&parent)
+        .ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
     match target {
         Value::Object(m) => {
             m.insert(last, value);
             Ok(())
         }
         Value::Array(a) => {
-            let i = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| format!("invalid index {last:?}"))? };
+            let i = if last == "-" {
+                a.len()
+            } else {
+                last.parse::<usize>().map_err(|_| format!("invalid index {last:?}"))?
+            };
             if i > a.len() {
                 return Err(format!("add operation does not apply: doc is missing path: \"{path}\""));
             }
@@ -79,8 +85,15 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     let mut work = doc.clone();
     for op in ops {
         let kind = op.get("op").and_then(Value::as_str).ok_or("missing op")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or_else(|| format!("missing path in {kind} operation"))?;
-        let value = || op.get("value").cloned().ok_or_else(|| format!("missing value in {kind} operation"));
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("missing path in {kind} operation"))?;
+        let value = || {
+            op.get("value")
+                .cloned()
+                .ok_or_else(|| format!("missing value in {kind} operation"))
+        };
         match kind {
             "add" => add(&mut work, path, value()?)?,
             "remove" => {
@@ -98,7 +111,9 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 let v = if kind == "move" {
                     remove(&mut work, from)?
                 } else {
-                    work.pointer(from).cloned().ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}"))?
+                    work.pointer(from)
+                        .cloned()
+                        .ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}"))?
                 };
                 add(&mut work, path, v)?;
             }
@@ -130,16 +145,23 @@ mod tests {
     #[test]
     fn json_patch_ops_and_atomicity() {
         let mut d = json!({"metadata": {"labels": {"a": "1"}}, "list": [1, 2]});
-        json_patch(&mut d, &json!([
-            {"op": "add", "path": "/metadata/labels/b", "value": "2"},
-            {"op": "remove", "path": "/list/0"},
-            {"op": "test", "path": "/list", "value": [2]},
-            {"op": "add", "path": "/list/-", "value": 3}
-        ]))
+        json_patch(
+            &mut d,
+            &json!([
+                {"op": "add", "path": "/metadata/labels/b", "value": "2"},
+                {"op": "remove", "path": "/list/0"},
+                {"op": "test", "path": "/list", "value": [2]},
+                {"op": "add", "path": "/list/-", "value": 3}
+            ]),
+        )
         .unwrap();
         assert_eq!(d, json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "list": [2, 3]}));
         let before = d.clone();
-        assert!(json_patch(&mut d, &json!([{"op": "remove", "path": "/list/0"}, {"op": "test", "path": "/x", "value": 1}])).is_err());
+        assert!(json_patch(
+            &mut d,
+            &json!([{"op": "remove", "path": "/list/0"}, {"op": "test", "path": "/x", "value": 1}])
+        )
+        .is_err());
         assert_eq!(d, before);
     }
 }

@@ -46,7 +46,11 @@ impl Query {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     pub fn flag(&self, key: &str) -> ApiResult<bool> {
         match self.get(key) {
@@ -80,7 +84,9 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -97,25 +103,24 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 fn parse_int<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
-    v.parse::<T>().map_err(|_| ApiError::bad_request(format!("strconv.ParseInt: parsing \"{v}\": invalid syntax for {name}")))
+    v.parse::<T>()
+        .map_err(|_| ApiError::bad_request(format!("strconv.ParseInt: parsing \"{v}\": invalid syntax for {name}")))
 }
 
 impl ListOptions {
     pub fn from_query(q: &Query, watch_path: bool) -> ApiResult<ListOptions> {
-        let label_selector = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
-        let field_selector = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
+        let label_selector =
+            LabelSelector::parse(q.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let field_selector =
+            FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
         let resource_version = q.get("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
         let rv_match = match q.get("resourceVersionMatch").unwrap_or("") {
             "" => None,
             "NotOlderThan" => Some(RvMatch::NotOlderThan),
             "Exact" => Some(RvMatch::Exact),
-            other => {
-                return Err(invalid_list_options(&format!(
-                    "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
-                )))
-            }
+            other => return Err(invalid_list_options(&format!(
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+            ))),
         };
         let limit = match q.get("limit").filter(|s| !s.is_empty()) {
             Some(v) => parse_int::<i64>("limit", v)?.max(0) as usize,
@@ -150,7 +155,9 @@ impl ListOptions {
     fn validate(&self) -> ApiResult<()> {
         if let Some(m) = self.rv_match {
             if self.watch {
-                return Err(invalid_list_options("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"));
+                return Err(invalid_list_options(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch",
+                ));
             }
             if self.resource_version.is_none() {
                 return Err(invalid_list_options(
@@ -170,7 +177,9 @@ impl ListOptions {
         }
         if self.send_initial_events.is_some() {
             if !self.watch {
-                return Err(invalid_list_options("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"));
+                return Err(invalid_list_options(
+                    "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list",
+                ));
             }
             // Upstream 1.33 ships with the WatchList feature gate off.
             return Err(invalid_list_options(
@@ -184,15 +193,21 @@ impl ListOptions {
         match &self.resource_version {
             None => Ok(None),
             Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: strconv.ParseUint: parsing \"{v}\": invalid syntax"))
+                ApiError::bad_request(format!(
+                    "invalid resource version: strconv.ParseUint: parsing \"{v}\": invalid syntax"
+                ))
             }),
         }
     }
 }
 
 fn invalid_list_options(detail: &str) -> ApiError {
-    ApiError::new(422, "Invalid", format!("ListOptions.meta.k8s.io \"\" is invalid: {detail}"))
-        .with_details(serde_json::json!({"group": "meta.k8s.io", "kind": "ListOptions"}))
+    ApiError::new(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {detail}"),
+    )
+    .with_details(serde_json::json!({"group": "meta.k8s.io", "kind": "ListOptions"}))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,16 +229,29 @@ pub struct DeleteOptions {
 impl DeleteOptions {
     /// From the body (a `DeleteOptions` object, may be empty) and query parameters.
     pub fn parse(q: &Query, body: Option<&Value>) -> ApiResult<DeleteOptions> {
-        let mut o = DeleteOptions { dry_run: q.dry_run()?, ..Default::default() };
+        let mut o = DeleteOptions {
+            dry_run: q.dry_run()?,
+            ..Default::default()
+        };
         if let Some(b) = body {
             o.grace_period_seconds = b.get("gracePeriodSeconds").and_then(Value::as_i64);
             if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
                 o.propagation = Some(parse_propagation(p)?);
             } else if let Some(orphan) = b.get("orphanDependents").and_then(Value::as_bool) {
-                o.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+                o.propagation = Some(if orphan {
+                    Propagation::Orphan
+                } else {
+                    Propagation::Background
+                });
             }
-            o.precondition_uid = b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
-            o.precondition_rv = b.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
+            o.precondition_uid = b
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            o.precondition_rv = b
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if let Some(dr) = b.get("dryRun").and_then(Value::as_array) {
                 if dr.iter().any(|v| v == "All") {
                     o.dry_run = true;
@@ -271,7 +299,9 @@ mod tests {
         assert_eq!(o.rv_match, Some(RvMatch::Exact));
         let bad = ListOptions::from_query(&Query::parse("resourceVersionMatch=Exact"), false).unwrap_err();
         assert_eq!(bad.code, 422);
-        assert!(bad.message.contains("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+        assert!(bad
+            .message
+            .contains("resourceVersionMatch is forbidden unless resourceVersion is provided"));
         let zero = ListOptions::from_query(&Query::parse("resourceVersion=0&resourceVersionMatch=Exact"), false);
         assert_eq!(zero.unwrap_err().code, 422);
     }

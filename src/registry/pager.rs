@@ -21,14 +21,20 @@ impl ContinueToken {
     }
 
     pub fn decode(token: &str) -> ApiResult<ContinueToken> {
-        let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+        let bad = || {
+            ApiError::bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            )
+        };
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token.trim_end_matches('='))
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(token))
             .map_err(|_| bad())?;
         let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
         if v["v"] != "meta.k8s.io/v1" {
-            return Err(ApiError::bad_request("continue key is not valid: server does not recognize this encoded key"));
+            return Err(ApiError::bad_request(
+                "continue key is not valid: server does not recognize this encoded key",
+            ));
         }
         let rv = v["rv"].as_i64().ok_or_else(bad)?;
         let start = v["start"].as_str().ok_or_else(bad)?.to_string();
@@ -69,7 +75,12 @@ pub fn take_page(
         }
     }
     let rest = iter.count();
-    Page { items, last_key, more: rest > 0, rest }
+    Page {
+        items,
+        last_key,
+        more: rest > 0,
+        rest,
+    }
 }
 
 #[cfg(test)]
@@ -78,7 +89,10 @@ mod tests {
 
     #[test]
     fn token_round_trip_and_rejects_garbage() {
-        let t = ContinueToken { rv: 42, start: "default/web\u{0}".into() };
+        let t = ContinueToken {
+            rv: 42,
+            start: "default/web\u{0}".into(),
+        };
         assert_eq!(ContinueToken::decode(&t.encode()).unwrap(), t);
         assert_eq!(ContinueToken::decode("!!!").unwrap_err().code, 400);
     }

@@ -94,7 +94,10 @@ fn encode_for_storage(obj: &Value) -> ApiResult<Bytes> {
 fn spec_part(obj: &Value) -> Value {
     match obj {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status")).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ),
         other => other.clone(),
     }
@@ -116,7 +119,11 @@ fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
     if !finalizers(obj).is_empty() {
         return true;
     }
-    is_namespace(def) && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+    is_namespace(def)
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// Kinds whose delete answers with the object rather than a Status (upstream's
@@ -124,13 +131,21 @@ fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
 pub fn returns_deleted_object(def: &ResourceDef) -> bool {
     matches!(
         (def.group, def.plural),
-        ("", "pods") | ("", "serviceaccounts") | ("", "services") | ("", "namespaces") | ("storage.k8s.io", "storageclasses")
+        ("", "pods")
+            | ("", "serviceaccounts")
+            | ("", "services")
+            | ("", "namespaces")
+            | ("storage.k8s.io", "storageclasses")
     )
 }
 
 impl Registry {
     pub fn new(storage: Arc<dyn Storage>, caches: Arc<CacheSet>) -> Registry {
-        Registry { storage, caches, root: "/registry/".into() }
+        Registry {
+            storage,
+            caches,
+            root: "/registry/".into(),
+        }
     }
 
     pub fn key_prefix(&self, def: &ResourceDef, ns: Option<&str>) -> String {
@@ -222,7 +237,12 @@ impl Registry {
             }
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
-            for k in ["resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+            for k in [
+                "resourceVersion",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
                 m.remove(k);
             }
             if def.generation {
@@ -250,9 +270,9 @@ impl Registry {
             if self.storage.get(&key, 0).await.map_err(storage_err)?.is_some() {
                 return Err(ApiError::already_exists(def.plural, def.group, &name));
             }
-            return CachedObject::decode(&key, &bytes, 0).ok_or_else(|| ApiError::internal("encode failed")).map(|o| {
-                strip_rv(o)
-            });
+            return CachedObject::decode(&key, &bytes, 0)
+                .ok_or_else(|| ApiError::internal("encode failed"))
+                .map(strip_rv);
         }
         match self.storage.create(&key, bytes.clone()).await {
             Ok(rev) => CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed")),
@@ -263,7 +283,13 @@ impl Registry {
 
     /// Get one object. `rv`: None = latest (from storage), Some(0) = any (cache),
     /// Some(n) = not older than n.
-    pub async fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str, rv: Option<i64>) -> ApiResult<Arc<CachedObject>> {
+    pub async fn get(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        rv: Option<i64>,
+    ) -> ApiResult<Arc<CachedObject>> {
         let key = self.key(def, ns, name);
         let found = match rv {
             None => match self.storage.get(&key, 0).await.map_err(storage_err)? {
@@ -280,36 +306,30 @@ impl Registry {
         found.ok_or_else(|| ApiError::not_found(def.plural, def.group, name))
     }
 
-    /// Check that each field selector field is one the kind supports.
-    fn check_fields(&self, def: &ResourceDef, opts: &ListOptions, raw_fs: &str, raw_ls: &str) -> ApiResult<()> {
-        for r in &opts.field_selector.requirements {
-            if !fields::supported_fields(def.group, def.kind).contains(&r.field.as_str()) {
-                let gv = if def.group.is_empty() { format!("/{}", def.version) } else { def.api_version() };
-                return Err(ApiError::bad_request(format!(
-                    "Unable to find \"{gv}, Resource={}\" that match label selector \"{raw_ls}\", field selector \"{raw_fs}\": field label not supported: {}",
-                    def.plural, r.field
-                )));
-            }
-        }
-        Ok(())
+    /// Convert field-selector labels the way the kind does (renames, and 400 for unsupported
+    /// fields with upstream's message).
+    fn convert_fields(&self, def: &ResourceDef, opts: &ListOptions) -> ApiResult<ListOptions> {
+        let mut out = opts.clone();
+        out.field_selector = opts
+            .field_selector
+            .transform(|l| fields::convert_field_label(def.group, def.kind, l))
+            .map_err(ApiError::bad_request)?;
+        Ok(out)
     }
 
     pub fn matcher<'a>(&self, def: &'a ResourceDef, opts: &'a ListOptions) -> impl Fn(&Value) -> bool + Sync + 'a {
         move |obj: &Value| {
             let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
             opts.label_selector.matches(labels)
-                && opts.field_selector.matches(|f| fields::field_value(def.group, def.kind, obj, f))
+                && opts
+                    .field_selector
+                    .matches(|f| fields::field_value(def.group, def.kind, obj, f))
         }
     }
 
-    pub async fn list(
-        &self,
-        def: &ResourceDef,
-        ns: Option<&str>,
-        opts: &ListOptions,
-        raw_selectors: (&str, &str),
-    ) -> ApiResult<ListResult> {
-        self.check_fields(def, opts, raw_selectors.1, raw_selectors.0)?;
+    pub async fn list(&self, def: &ResourceDef, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListResult> {
+        let converted = self.convert_fields(def, opts)?;
+        let opts = &converted;
         let prefix = self.key_prefix(def, ns);
         let matches = self.matcher(def, opts);
         let selecting = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
@@ -317,7 +337,17 @@ impl Registry {
         if let Some(token) = &opts.continue_token {
             let tok = ContinueToken::decode(token)?;
             let start_after = format!("{}{}", self.key_prefix(def, None), tok.start.trim_end_matches('\u{0}'));
-            return self.list_from_storage(def, &prefix, Some(&start_after), tok.rv, opts.limit, &matches, selecting).await;
+            return self
+                .list_from_storage(
+                    def,
+                    &prefix,
+                    Some(&start_after),
+                    tok.rv,
+                    opts.limit,
+                    &matches,
+                    selecting,
+                )
+                .await;
         }
         let rv = opts.parsed_rv()?;
         match (rv, opts.rv_match) {
@@ -325,7 +355,8 @@ impl Registry {
                 if self.caches.revision() == n {
                     return Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting));
                 }
-                self.list_from_storage(def, &prefix, None, n, opts.limit, &matches, selecting).await
+                self.list_from_storage(def, &prefix, None, n, opts.limit, &matches, selecting)
+                    .await
             }
             (Some(0), _) => {
                 // Any version: serve the cache as is; upstream ignores limit here.
@@ -341,7 +372,9 @@ impl Registry {
                 // Consistent read: the cache must have caught up with storage's newest revision.
                 let current = self.storage.current_revision().await.map_err(storage_err)?;
                 if !self.caches.wait_for(current, FRESHNESS_WAIT).await {
-                    return self.list_from_storage(def, &prefix, None, current, opts.limit, &matches, selecting).await;
+                    return self
+                        .list_from_storage(def, &prefix, None, current, opts.limit, &matches, selecting)
+                        .await;
                 }
                 Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting))
             }
@@ -360,16 +393,34 @@ impl Registry {
         if limit == 0 {
             let snap = cache.snapshot(prefix);
             let items = snap.items.into_iter().filter(|o| matches(&o.value)).collect();
-            return ListResult { revision: snap.revision, items, continue_token: None, remaining: None };
+            return ListResult {
+                revision: snap.revision,
+                items,
+                continue_token: None,
+                remaining: None,
+            };
         }
         let snap = cache.snapshot(prefix);
         let resource_root = self.key_prefix(def, None);
         let page = pager::take_page(snap.items.into_iter(), limit, matches);
         let continue_token = page.last_key.as_ref().filter(|_| page.more).map(|k| {
-            ContinueToken { rv: snap.revision, start: format!("{}\u{0}", k.trim_start_matches(&resource_root)) }.encode()
+            ContinueToken {
+                rv: snap.revision,
+                start: format!("{}\u{0}", k.trim_start_matches(&resource_root)),
+            }
+            .encode()
         });
-        let remaining = if selecting || continue_token.is_none() { None } else { Some(page.rest) };
-        ListResult { revision: snap.revision, items: page.items, continue_token, remaining }
+        let remaining = if selecting || continue_token.is_none() {
+            None
+        } else {
+            Some(page.rest)
+        };
+        ListResult {
+            revision: snap.revision,
+            items: page.items,
+            continue_token,
+            remaining,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -390,7 +441,9 @@ impl Registry {
         loop {
             let page = match self.storage.list(prefix, cursor.as_deref(), rv, batch).await {
                 Ok(p) => p,
-                Err(StorageError::Compacted { .. }) if start_after.is_some() => return Err(expired_continue(def, &resource_root, start_after)),
+                Err(StorageError::Compacted { .. }) if start_after.is_some() => {
+                    return Err(expired_continue(def, &resource_root, start_after))
+                }
                 Err(e) => return Err(storage_err(e)),
             };
             let revision = page.revision;
@@ -404,14 +457,27 @@ impl Registry {
                 if limit > 0 && items.len() == limit {
                     let more = page.more || i + 1 < n;
                     let continue_token = more.then(|| {
-                        ContinueToken { rv: revision, start: format!("{}\u{0}", kv.key.trim_start_matches(&resource_root)) }
-                            .encode()
+                        ContinueToken {
+                            rv: revision,
+                            start: format!("{}\u{0}", kv.key.trim_start_matches(&resource_root)),
+                        }
+                        .encode()
                     });
-                    return Ok(ListResult { revision, items, continue_token, remaining: None });
+                    return Ok(ListResult {
+                        revision,
+                        items,
+                        continue_token,
+                        remaining: None,
+                    });
                 }
             }
             if !page.more || n == 0 {
-                return Ok(ListResult { revision, items, continue_token: None, remaining: None });
+                return Ok(ListResult {
+                    revision,
+                    items,
+                    continue_token: None,
+                    remaining: None,
+                });
             }
             cursor = page.items.last().map(|kv| kv.key.clone());
         }
@@ -442,9 +508,15 @@ impl Registry {
                 }
             }
         }
-        let wanted_rv = match body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let wanted_rv = match body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             Some(s) => Some(s.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: strconv.ParseUint: parsing \"{s}\": invalid syntax"))
+                ApiError::bad_request(format!(
+                    "invalid resource version: strconv.ParseUint: parsing \"{s}\": invalid syntax"
+                ))
             })?),
             None => None,
         };
@@ -565,19 +637,36 @@ impl Registry {
                 Err(e) => return Err(storage_err(e)),
             }
         }
-        Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": too many concurrent updates", crate::error::qualified(def.plural, def.group))))
+        Err(ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": too many concurrent updates",
+                crate::error::qualified(def.plural, def.group)
+            ),
+        ))
     }
 
     /// Delete an object, honouring preconditions, finalizers, propagation and pods' graceful
     /// termination.
-    pub async fn delete(&self, def: &ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+    pub async fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
         let key = self.key(def, ns, name);
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
                 return Err(ApiError::not_found(def.plural, def.group, name));
             };
             let mut obj: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+            let uid = obj
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if let Some(p) = &opts.precondition_uid {
                 if *p != uid {
                     return Err(ApiError::conflict(
@@ -632,7 +721,8 @@ impl Registry {
                 }
                 let bytes = encode_for_storage(&obj)?;
                 if opts.dry_run {
-                    let o = CachedObject::decode(&key, &bytes, current.mod_revision).ok_or_else(|| ApiError::internal("encode"))?;
+                    let o = CachedObject::decode(&key, &bytes, current.mod_revision)
+                        .ok_or_else(|| ApiError::internal("encode"))?;
                     return Ok(Deleted::Pending(o));
                 }
                 match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
@@ -659,7 +749,12 @@ impl Registry {
                 Err(e) => return Err(storage_err(e)),
             }
         }
-        Err(ApiError::conflict(def.plural, def.group, name, "too many concurrent updates"))
+        Err(ApiError::conflict(
+            def.plural,
+            def.group,
+            name,
+            "too many concurrent updates",
+        ))
     }
 
     /// Delete every object matching the list options; returns the deleted (or pending) objects.
@@ -668,17 +763,20 @@ impl Registry {
         def: &ResourceDef,
         ns: Option<&str>,
         list: &ListOptions,
-        raw_selectors: (&str, &str),
         opts: &DeleteOptions,
     ) -> ApiResult<ListResult> {
         let mut all = list.clone();
         all.limit = 0;
         all.continue_token = None;
-        let found = self.list(def, ns, &all, raw_selectors).await?;
+        let found = self.list(def, ns, &all).await?;
         let mut out = Vec::with_capacity(found.items.len());
         for obj in found.items {
             let name = name_of(&obj.value).to_string();
-            let obj_ns = obj.value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+            let obj_ns = obj
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match self.delete(def, obj_ns.as_deref().or(ns), &name, opts).await {
                 Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
                 Err(e) if e.code == 404 => {}
@@ -686,7 +784,12 @@ impl Registry {
             }
         }
         let revision = self.caches.revision();
-        Ok(ListResult { revision, items: out, continue_token: None, remaining: None })
+        Ok(ListResult {
+            revision,
+            items: out,
+            continue_token: None,
+            remaining: None,
+        })
     }
 
     /// Start a watch. The returned stream first replays (synthetic ADDED for "now", or history
@@ -696,10 +799,9 @@ impl Registry {
         def: &ResourceDef,
         ns: Option<&str>,
         opts: ListOptions,
-        raw_selectors: (&str, &str),
         timeout: Duration,
     ) -> ApiResult<tokio::sync::mpsc::Receiver<WatchOut>> {
-        self.check_fields(def, &opts, raw_selectors.1, raw_selectors.0)?;
+        let opts = self.convert_fields(def, &opts)?;
         let prefix = self.key_prefix(def, ns);
         let cache = self.cache(def);
         let after = match opts.parsed_rv()? {
@@ -741,11 +843,19 @@ impl Registry {
     ) -> ApiResult<Value> {
         let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
         if replicas < 0 {
-            let errs = vec![FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")];
+            let errs = vec![FieldError::invalid(
+                "spec.replicas",
+                replicas,
+                "must be greater than or equal to 0",
+            )];
             return Err(ApiError::invalid("Scale", "autoscaling", name, &errs));
         }
         let current = self.get(def, ns, name, None).await?;
-        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(rv) = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             if rv != current.revision.to_string() {
                 return Err(ApiError::stale(def.plural, def.group, name));
             }
@@ -763,7 +873,12 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
         m.remove("resourceVersion");
     }
     let json = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-    Arc::new(CachedObject { key: o.key.clone(), value: v, json, revision: 0 })
+    Arc::new(CachedObject {
+        key: o.key.clone(),
+        value: v,
+        json,
+        revision: 0,
+    })
 }
 
 fn too_large_rv() -> ApiError {
@@ -773,7 +888,11 @@ fn too_large_rv() -> ApiError {
 
 fn expired_continue(def: &ResourceDef, root: &str, start_after: Option<&str>) -> ApiError {
     let start = start_after.unwrap_or("").trim_start_matches(root).to_string();
-    let token = ContinueToken { rv: -1, start: format!("{start}\u{0}") }.encode();
+    let token = ContinueToken {
+        rv: -1,
+        start: format!("{start}\u{0}"),
+    }
+    .encode();
     let _ = def;
     ApiError::expired(
         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
@@ -805,7 +924,10 @@ fn graceful_period(def: &ResourceDef, obj: &Value, requested: Option<i64>) -> Op
         return None;
     }
     let grace = requested
-        .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
         .unwrap_or(30);
     (grace > 0).then_some(grace)
 }
@@ -848,7 +970,10 @@ fn selector_string(sel: &Value) -> String {
     if let Some(Value::Array(es)) = exprs {
         for e in es {
             let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             match e["operator"].as_str().unwrap_or("") {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
@@ -873,17 +998,26 @@ async fn run_watcher(
 ) {
     let matches = |obj: &Value| {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
-        opts.label_selector.matches(labels) && opts.field_selector.matches(|f| fields::field_value(def.group, def.kind, obj, f))
+        opts.label_selector.matches(labels)
+            && opts
+                .field_selector
+                .matches(|f| fields::field_value(def.group, def.kind, obj, f))
     };
     let deadline = tokio::time::Instant::now() + timeout;
-    let bookmark_every = Duration::from_secs(60).min(timeout.saturating_sub(Duration::from_secs(2)).max(Duration::from_secs(1)));
+    let bookmark_every = Duration::from_secs(60).min(
+        timeout
+            .saturating_sub(Duration::from_secs(2))
+            .max(Duration::from_secs(1)),
+    );
     let mut last_rev = sub.revision;
     let emit = |ev: &CacheEvent| -> Option<WatchOut> {
         let now_in = matches(&ev.object.value);
         let was_in = ev.prev.as_ref().is_some_and(|p| matches(&p.value));
         match ev.kind {
             CacheEventType::Added if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
-            CacheEventType::Modified if now_in && was_in => Some(WatchOut::Event(CacheEventType::Modified, ev.object.clone())),
+            CacheEventType::Modified if now_in && was_in => {
+                Some(WatchOut::Event(CacheEventType::Modified, ev.object.clone()))
+            }
             CacheEventType::Modified if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
             CacheEventType::Modified if was_in => {
                 let prev = ev.prev.as_ref()?;

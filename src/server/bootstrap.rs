@@ -8,7 +8,10 @@ use std::net::IpAddr;
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u16) -> anyhow::Result<()> {
-    let find = |plural: &str| app.find("", "v1", plural).ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"));
+    let find = |plural: &str| {
+        app.find("", "v1", plural)
+            .ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"))
+    };
     let namespaces = find("namespaces")?;
     for ns in SYSTEM_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

@@ -37,7 +37,10 @@ fn groups(rows: &[ResourceDef]) -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 fn legacy_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec<Value> {
-    let mut defs: Vec<&ResourceDef> = rows.iter().filter(|r| r.group == group && r.version == version).collect();
+    let mut defs: Vec<&ResourceDef> = rows
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     defs.sort_by_key(|r| r.plural);
     let mut out = Vec::new();
     for r in defs {
@@ -78,7 +81,10 @@ fn legacy_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec<Val
 }
 
 fn aggregated_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec<Value> {
-    let mut defs: Vec<&ResourceDef> = rows.iter().filter(|r| r.group == group && r.version == version).collect();
+    let mut defs: Vec<&ResourceDef> = rows
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     defs.sort_by_key(|r| r.plural);
     defs.iter()
         .map(|r| {
@@ -139,7 +145,11 @@ impl Discovery {
         let mut agg_named = Vec::new();
         for (group, versions) in &gs {
             for v in versions {
-                let gv = if group.is_empty() { v.to_string() } else { format!("{group}/{v}") };
+                let gv = if group.is_empty() {
+                    v.to_string()
+                } else {
+                    format!("{group}/{v}")
+                };
                 let doc = json!({
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
@@ -157,8 +167,10 @@ impl Discovery {
                 continue;
             }
             agg_named.push(json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": agg_versions}));
-            let vs: Vec<Value> =
-                versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+            let vs: Vec<Value> = versions
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+                .collect();
             let entry = json!({
                 "name": group,
                 "versions": vs,
@@ -184,7 +196,12 @@ impl Discovery {
                 aggregated.insert((root, v), (doc, tag));
             }
         }
-        Discovery { api_versions, group_list, docs, aggregated }
+        Discovery {
+            api_versions,
+            group_list,
+            docs,
+            aggregated,
+        }
     }
 }
 
@@ -196,13 +213,31 @@ mod tests {
     fn documents_cover_the_table() {
         let d = Discovery::build(crate::api::builtin(), "127.0.0.1:6443");
         let core: Value = serde_json::from_slice(&d.docs["v1"]).unwrap();
-        let names: Vec<&str> = core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"pods") && names.contains(&"pods/status") && names.contains(&"namespaces/finalize"));
         let apps: Value = serde_json::from_slice(&d.docs["apps/v1"]).unwrap();
-        let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
-        assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
+        let scale = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/scale")
+            .unwrap();
+        assert_eq!(
+            (scale["group"].as_str(), scale["kind"].as_str()),
+            (Some("autoscaling"), Some("Scale"))
+        );
         let groups: Value = serde_json::from_slice(&d.group_list).unwrap();
-        let autoscaling = groups["groups"].as_array().unwrap().iter().find(|g| g["name"] == "autoscaling").unwrap();
+        let autoscaling = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "autoscaling")
+            .unwrap();
         assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
         let (agg, tag) = &d.aggregated[&("apis", "v2")];
         let agg: Value = serde_json::from_slice(agg).unwrap();

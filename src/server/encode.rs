@@ -58,7 +58,11 @@ pub fn value_response(code: u16, v: &Value, enc: Encoding) -> Response {
             bytes_response(code, "application/yaml", Bytes::from(text))
         }
         _ => {
-            let body = if enc.pretty { serde_json::to_vec_pretty(v) } else { serde_json::to_vec(v) };
+            let body = if enc.pretty {
+                serde_json::to_vec_pretty(v)
+            } else {
+                serde_json::to_vec(v)
+            };
             bytes_response(code, "application/json", Bytes::from(body.unwrap_or_default()))
         }
     }
@@ -138,7 +142,17 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
         },
         Output::Table(v) => {
             let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
-            value_response(code, &table(def, std::slice::from_ref(&Arc::new(clone_obj(obj))), meta, enc.include, v), enc)
+            value_response(
+                code,
+                &table(
+                    def,
+                    std::slice::from_ref(&Arc::new(clone_obj(obj))),
+                    meta,
+                    enc.include,
+                    v,
+                ),
+                enc,
+            )
         }
         Output::PartialMetadata(v) => value_response(code, &partial_metadata(&obj.value, v), enc),
         _ => value_response(code, &served_value(def, obj).unwrap_or_else(|| obj.value.clone()), enc),
@@ -146,7 +160,12 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
 }
 
 fn clone_obj(o: &CachedObject) -> CachedObject {
-    CachedObject { key: o.key.clone(), value: o.value.clone(), json: o.json.clone(), revision: o.revision }
+    CachedObject {
+        key: o.key.clone(),
+        value: o.value.clone(),
+        json: o.json.clone(),
+        revision: o.revision,
+    }
 }
 
 fn list_meta(list: &ListResult) -> Value {
@@ -184,18 +203,26 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
             let n = items.len();
             let chunks = std::iter::once(Bytes::from(head))
                 .chain(items.into_iter().enumerate().flat_map(move |(i, o)| {
-                    let sep = if i + 1 < n { Some(Bytes::from_static(b",")) } else { None };
+                    let sep = if i + 1 < n {
+                        Some(Bytes::from_static(b","))
+                    } else {
+                        None
+                    };
                     std::iter::once(served_json(&def, &o)).chain(sep)
                 }))
                 .chain(std::iter::once(Bytes::from_static(b"]}")))
                 .map(Ok::<Bytes, Infallible>);
             let mut r = warp::reply::stream(futures_util::stream::iter(chunks.collect::<Vec<_>>())).into_response();
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         _ => {
-            let items: Vec<Value> =
-                list.items.iter().map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone())).collect();
+            let items: Vec<Value> = list
+                .items
+                .iter()
+                .map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone()))
+                .collect();
             let doc = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
             value_response(200, &doc, enc)
         }
@@ -231,8 +258,12 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
         }
         WatchOut::Bookmark(rv) => {
             let object = match enc.output {
-                Output::Table(v) => json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": null, "rows": null}),
-                _ => json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}}),
+                Output::Table(v) => {
+                    json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": null, "rows": null})
+                }
+                _ => {
+                    json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}})
+                }
             };
             ("BOOKMARK", object)
         }

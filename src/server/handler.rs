@@ -44,7 +44,11 @@ where
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
         if out.len() + chunk.remaining() > limit {
-            return Err(ApiError::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}")));
+            return Err(ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {limit}"),
+            ));
         }
         while chunk.has_remaining() {
             let c = chunk.chunk();
@@ -85,7 +89,11 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(ApiError::method_not_allowed(req.method.as_str(), path, ""));
     }
-    let plain = |o: Output| Encoding { output: o, pretty: query.flag("pretty").unwrap_or(false), include: IncludeObject::Metadata };
+    let plain = |o: Output| Encoding {
+        output: o,
+        pretty: query.flag("pretty").unwrap_or(false),
+        include: IncludeObject::Metadata,
+    };
     match path {
         "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(app, path, None, query)),
         p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
@@ -109,10 +117,15 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
                 if let Ok(v) = HeaderValue::from_str(etag) {
                     r.headers_mut().insert(http::header::ETAG, v);
                 }
-                r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+                r.headers_mut()
+                    .insert(http::header::VARY, HeaderValue::from_static("Accept"));
                 return Ok(r);
             }
-            let doc = if root == "api" { &app.discovery.api_versions } else { &app.discovery.group_list };
+            let doc = if root == "api" {
+                &app.discovery.api_versions
+            } else {
+                &app.discovery.group_list
+            };
             return Ok(doc_response(doc, out));
         }
         p if p.starts_with("/openapi/") || p == "/openapi" => return super::openapi::respond(app, req, p),
@@ -132,7 +145,15 @@ fn doc_response(doc: &Bytes, out: Output) -> Response {
     match out {
         Output::Yaml => {
             let v: Value = serde_json::from_slice(doc).unwrap_or(Value::Null);
-            encode::value_response(200, &v, Encoding { output: Output::Yaml, pretty: false, include: IncludeObject::Metadata })
+            encode::value_response(
+                200,
+                &v,
+                Encoding {
+                    output: Output::Yaml,
+                    pretty: false,
+                    include: IncludeObject::Metadata,
+                },
+            )
         }
         _ => encode::bytes_response(200, "application/json", doc.clone()),
     }
@@ -141,17 +162,29 @@ fn doc_response(doc: &Bytes, out: Output) -> Response {
 /// Decode a request body (JSON or YAML) into an object of the row's kind.
 fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let bt = negotiate::body_type(header(headers, "content-type")).map_err(|ct| {
-        ApiError::unsupported_media_type(&ct, &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
+        ApiError::unsupported_media_type(
+            &ct,
+            &[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ],
+        )
     })?;
     let mut v: Value = match bt {
-        BodyType::Json => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
+        BodyType::Json => {
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?
+        }
         BodyType::Yaml => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         _ => {
             return Err(ApiError::unsupported_media_type(
                 "",
-                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
             ))
         }
     };
@@ -162,7 +195,9 @@ fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiRes
 /// The body's apiVersion/kind must match the URL (missing ones default from it).
 fn check_kind(def: &ResourceDef, v: &mut Value) -> ApiResult<()> {
     let Some(obj) = v.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
     };
     let want_av = def.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
@@ -216,16 +251,29 @@ async fn resource(
                 info.verb,
                 info.resource,
                 info.group,
-                info.namespace.as_ref().map(|n| format!(" in the namespace \"{n}\"")).unwrap_or_else(|| " at the cluster scope".into())
+                info.namespace
+                    .as_ref()
+                    .map(|n| format!(" in the namespace \"{n}\""))
+                    .unwrap_or_else(|| " at the cluster scope".into())
             ),
         )
         .with_details(json!({"kind": info.resource})));
     }
-    let def = app.find(&info.group, &info.version, &info.resource).ok_or_else(not_found)?;
+    let def = app
+        .find(&info.group, &info.version, &info.resource)
+        .ok_or_else(not_found)?;
     if let Served::NotYet(issue) = def.served {
-        return Err(ApiError::not_implemented(&format!("{} ({} issue)", crate::error::qualified(def.plural, def.group), issue)));
+        return Err(ApiError::not_implemented(&format!(
+            "{} ({} issue)",
+            crate::error::qualified(def.plural, def.group),
+            issue
+        )));
     }
-    let ns = if def.namespaced() { info.namespace.as_deref() } else { None };
+    let ns = if def.namespaced() {
+        info.namespace.as_deref()
+    } else {
+        None
+    };
     if !def.namespaced() && info.namespace.is_some() {
         return Err(not_found());
     }
@@ -233,7 +281,10 @@ async fn resource(
     if let Some(s) = sub {
         let sdef = def.subresource(s).ok_or_else(not_found)?;
         if let Served::NotYet(issue) = sdef.served {
-            return Err(ApiError::not_implemented(&format!("{}/{} ({} issue)", def.plural, s, issue)));
+            return Err(ApiError::not_implemented(&format!(
+                "{}/{} ({} issue)",
+                def.plural, s, issue
+            )));
         }
         if !sdef.verbs.contains(&info.verb.as_str()) {
             return Err(method_not_allowed());
@@ -254,21 +305,23 @@ async fn resource(
     };
     let reg = &app.registry;
     let name = info.name.as_deref().unwrap_or("");
-    let selectors = (query.get("labelSelector").unwrap_or(""), query.get("fieldSelector").unwrap_or(""));
     let dry_run = query.dry_run()?;
     match (info.verb.as_str(), sub) {
         ("get", Some("scale")) => Ok(encode::value_response(200, &reg.scale(def, ns, name).await?, enc)),
         ("get", _) => {
             let rv = match query.get("resourceVersion").filter(|s| !s.is_empty()) {
                 None => None,
-                Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?),
+                Some(s) => Some(
+                    s.parse::<i64>()
+                        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+                ),
             };
             let obj = reg.get(def, ns, name, rv).await?;
             Ok(encode::object_response(200, def, &obj, enc))
         }
         ("list", _) => {
             let opts = ListOptions::from_query(query, false)?;
-            let list = reg.list(def, ns, &opts, selectors).await?;
+            let list = reg.list(def, ns, &opts).await?;
             Ok(encode::list_response(def, list, enc))
         }
         ("watch", _) => {
@@ -276,11 +329,13 @@ async fn resource(
             opts.watch = true;
             if let Some(n) = info.name.as_deref() {
                 // A watch on a single object path: select it by name.
-                opts.field_selector.requirements.push(crate::registry::selector::FieldRequirement {
-                    field: "metadata.name".into(),
-                    op: crate::registry::selector::FieldOp::Equals,
-                    value: n.to_string(),
-                });
+                opts.field_selector
+                    .requirements
+                    .push(crate::registry::selector::FieldRequirement {
+                        field: "metadata.name".into(),
+                        op: crate::registry::selector::FieldOp::Equals,
+                        value: n.to_string(),
+                    });
             }
             let timeout = match opts.timeout_seconds {
                 Some(t) => Duration::from_secs(t),
@@ -289,13 +344,17 @@ async fn resource(
                     Duration::from_secs(min + rand::random::<u64>() % min)
                 }
             };
-            let rx = reg.watch(def, ns, opts, selectors, timeout).await?;
+            let rx = reg.watch(def, ns, opts, timeout).await?;
             let def = *def;
             let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
                 .map(move |out| Ok::<Bytes, std::convert::Infallible>(encode::watch_frame(&def, &out, enc)));
             let mut r = warp::reply::stream(stream).into_response();
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, private"),
+            );
             Ok(r)
         }
         ("create", None) => {
@@ -307,7 +366,11 @@ async fn resource(
         ("update", Some("scale")) => {
             let body = body?;
             let v: Value = decode_any(&req.headers, &body)?;
-            Ok(encode::value_response(200, &reg.update_scale(def, ns, name, &v, dry_run).await?, enc))
+            Ok(encode::value_response(
+                200,
+                &reg.update_scale(def, ns, name, &v, dry_run).await?,
+                enc,
+            ))
         }
         ("update", s) => {
             let body = body?;
@@ -348,7 +411,7 @@ async fn resource(
             };
             let list_opts = ListOptions::from_query(query, false)?;
             let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
-            let deleted = reg.delete_collection(def, ns, &list_opts, selectors, &opts).await?;
+            let deleted = reg.delete_collection(def, ns, &list_opts, &opts).await?;
             Ok(encode::list_response(def, deleted, enc))
         }
         _ => Err(method_not_allowed()),
@@ -364,15 +427,18 @@ fn part_of(sub: Option<&str>) -> Part {
 }
 
 fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-        .with_details(json!({}))
+    ApiError::new(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+    )
+    .with_details(json!({}))
 }
 
 fn decode_any(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     match negotiate::body_type(header(headers, "content-type")) {
-        Ok(BodyType::Yaml) => {
-            yaml_serde::from_slice(body).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
-        }
+        Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}"))),
     }
 }
@@ -397,7 +463,8 @@ async fn patch_resource(
 ) -> ApiResult<Response> {
     let bt = negotiate::body_type(header(&req.headers, "content-type"))
         .map_err(|ct| ApiError::unsupported_media_type(&ct, PATCH_TYPES))?;
-    let patch_doc: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let patch_doc: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let apply = |target: &mut Value| -> ApiResult<()> {
         match bt {
             BodyType::MergePatch => {
@@ -423,7 +490,11 @@ async fn patch_resource(
         if sub == Some("scale") {
             let mut scale = reg.scale(def, ns, name).await?;
             apply(&mut scale)?;
-            return Ok(encode::value_response(200, &reg.update_scale(def, ns, name, &scale, dry_run).await?, enc));
+            return Ok(encode::value_response(
+                200,
+                &reg.update_scale(def, ns, name, &scale, dry_run).await?,
+                enc,
+            ));
         }
         let current = reg.get(def, ns, name, None).await?;
         let mut target = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
@@ -440,5 +511,10 @@ async fn patch_resource(
             Err(e) => return Err(e),
         }
     }
-    Err(ApiError::conflict(def.plural, def.group, name, "too many concurrent patches"))
+    Err(ApiError::conflict(
+        def.plural,
+        def.group,
+        name,
+        "too many concurrent patches",
+    ))
 }

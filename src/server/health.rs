@@ -11,7 +11,15 @@ use warp::reply::Response;
 
 fn checks(root: &str) -> &'static [&'static str] {
     match root {
-        "/readyz" => &["ping", "log", "etcd", "etcd-readiness", "informer-sync", "poststarthook/start-capstan-bootstrap", "shutdown"],
+        "/readyz" => &[
+            "ping",
+            "log",
+            "etcd",
+            "etcd-readiness",
+            "informer-sync",
+            "poststarthook/start-capstan-bootstrap",
+            "shutdown",
+        ],
         _ => &["ping", "log", "etcd", "poststarthook/start-capstan-bootstrap"],
     }
 }
@@ -35,7 +43,11 @@ pub fn respond(app: &Arc<App>, root: &str, check: Option<&str>, query: &Query) -
         return if check_ok(app, root, c) {
             bytes_response(200, "text/plain; charset=utf-8", Bytes::from("ok"))
         } else {
-            bytes_response(500, "text/plain; charset=utf-8", Bytes::from(format!("internal server error: {c} check failed\n")))
+            bytes_response(
+                500,
+                "text/plain; charset=utf-8",
+                Bytes::from(format!("internal server error: {c} check failed\n")),
+            )
         };
     }
     let excluded = query.all("exclude");

@@ -45,7 +45,9 @@ pub struct App {
 
 impl App {
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-        self.index.get(&(group.to_string(), version.to_string(), plural.to_string())).copied()
+        self.index
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .copied()
     }
 }
 
@@ -76,20 +78,22 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ConnUser>())
         .and(warp::body::stream())
-        .then(move |method, path: warp::path::FullPath, query: String, headers, user: Option<ConnUser>, body| {
-            let app = app.clone();
-            async move {
-                let req = handler::RawRequest {
-                    method,
-                    path: path.as_str().to_string(),
-                    query,
-                    headers,
-                    user: user.and_then(|u| u.0),
-                };
-                let body = handler::read_body(Box::pin(body), max).await;
-                handler::handle(app, req, body).await
-            }
-        })
+        .then(
+            move |method, path: warp::path::FullPath, query: String, headers, user: Option<ConnUser>, body| {
+                let app = app.clone();
+                async move {
+                    let req = handler::RawRequest {
+                        method,
+                        path: path.as_str().to_string(),
+                        query,
+                        headers,
+                        user: user.and_then(|u| u.0),
+                    };
+                    let body = handler::read_body(Box::pin(body), max).await;
+                    handler::handle(app, req, body).await
+                }
+            },
+        )
 }
 
 /// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2.
@@ -162,11 +166,19 @@ async fn insecure_loop(listener: TcpListener, app: Arc<App>) {
 pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let data_dir = opts.data_dir();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data dir {} (set --data-dir to a writable directory)", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| {
+        format!(
+            "cannot create data dir {} (set --data-dir to a writable directory)",
+            data_dir.display()
+        )
+    })?;
     let first_service_ip = opts.first_service_ip().map_err(anyhow::Error::msg)?;
     let advertise = opts.advertise_address.unwrap_or(opts.bind_address);
-    let host = if opts.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { opts.bind_address.to_string() };
+    let host = if opts.bind_address.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        opts.bind_address.to_string()
+    };
     let server_url = match opts.bind_address {
         std::net::IpAddr::V6(a) if !a.is_unspecified() => format!("https://[{a}]:{}", opts.secure_port),
         _ => format!("https://{host}:{}", opts.secure_port),
@@ -178,7 +190,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         (None, None) => {
             let paths = crate::pki::bootstrap(&crate::pki::BootstrapOptions {
                 dir: data_dir.clone(),
-                hostname: hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into()),
+                hostname: hostname::get()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| "localhost".into()),
                 advertise_address: Some(advertise),
                 first_service_ip,
                 dns_domain: "cluster.local".into(),
@@ -186,7 +201,11 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
                 server_url: server_url.clone(),
             })?;
             println!("capstan: admin kubeconfig written to {}", paths.kubeconfig.display());
-            (paths.serving_cert, paths.serving_key, Some(opts.client_ca_file.clone().unwrap_or(paths.ca_cert)))
+            (
+                paths.serving_cert,
+                paths.serving_key,
+                Some(opts.client_ca_file.clone().unwrap_or(paths.ca_cert)),
+            )
         }
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
@@ -195,7 +214,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // Storage and caches.
     let db = data_dir.join("capstan.db");
     if opts.storage_backend != "embedded" {
-        anyhow::bail!("--storage-backend={}: only \"embedded\" is available in this build", opts.storage_backend);
+        anyhow::bail!(
+            "--storage-backend={}: only \"embedded\" is available in this build",
+            opts.storage_backend
+        );
     }
     let sqlite = SqliteStorage::open(&db).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
     if !opts.compaction_interval.is_zero() {
@@ -209,7 +231,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let caches = CacheSet::start(storage.clone(), "/registry/", &segments, CacheOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
-    let index = rows.iter().map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r)).collect();
+    let index = rows
+        .iter()
+        .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
+        .collect();
     let app = Arc::new(App {
         registry: Registry::new(storage, caches),
         discovery: discovery::Discovery::build(rows, &format!("{advertise}:{}", opts.secure_port)),
@@ -222,7 +247,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     tokio::spawn(tls_loop(listener, acceptor, app.clone()));
     if opts.insecure_port != 0 {
@@ -240,7 +267,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
     app.ready.store(true, Ordering::Release);
     tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
-    println!("capstan: serving on {server_url} (ready in {} ms)", started.elapsed().as_millis());
+    println!(
+        "capstan: serving on {server_url} (ready in {} ms)",
+        started.elapsed().as_millis()
+    );
 
     shutdown_signal().await;
     app.shutting_down.store(true, Ordering::Release);

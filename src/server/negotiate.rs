@@ -130,7 +130,13 @@ pub enum BodyType {
 }
 
 pub fn body_type(content_type: Option<&str>) -> Result<BodyType, String> {
-    let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match ct.as_str() {
         "" | "application/json" | "*/*" => Ok(BodyType::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(BodyType::Yaml),
@@ -152,11 +158,30 @@ mod tests {
         assert_eq!(negotiate(Some(get), Endpoint::Read).unwrap(), Output::Table("v1"));
         assert_eq!(negotiate(Some(get), Endpoint::Plain).unwrap(), Output::Json);
         let disco = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(negotiate(Some(disco), Endpoint::DiscoveryRoot).unwrap(), Output::Discovery("v2"));
+        assert_eq!(
+            negotiate(Some(disco), Endpoint::DiscoveryRoot).unwrap(),
+            Output::Discovery("v2")
+        );
         let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(), Output::Discovery("v2beta1"));
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read).unwrap(), Output::Json);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf"), Endpoint::Read).unwrap_err().code, 406);
-        assert_eq!(negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(),
+            Output::Discovery("v2beta1")
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read).unwrap(),
+            Output::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf"), Endpoint::Read)
+                .unwrap_err()
+                .code,
+            406
+        );
+        assert_eq!(
+            negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read)
+                .unwrap_err()
+                .code,
+            406
+        );
     }
 }

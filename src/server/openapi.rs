@@ -42,7 +42,11 @@ impl OpenApi {
     pub fn build(rows: &[ResourceDef]) -> OpenApi {
         let mut per_gv: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
         for r in rows {
-            let gv_path = if r.group.is_empty() { format!("api/{}", r.version) } else { format!("apis/{}/{}", r.group, r.version) };
+            let gv_path = if r.group.is_empty() {
+                format!("api/{}", r.version)
+            } else {
+                format!("apis/{}/{}", r.group, r.version)
+            };
             let base = if r.namespaced() {
                 format!("/{gv_path}/namespaces/{{namespace}}/{}", r.plural)
             } else {
@@ -59,7 +63,10 @@ impl OpenApi {
                 })
             };
             let paths = per_gv.entry(gv_path).or_default();
-            paths.insert(format!("{base}/{{name}}"), json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+            paths.insert(
+                format!("{base}/{{name}}"),
+                json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+            );
             paths.insert(base, json!({"get": op("list"), "post": op("post")}));
         }
         let mut docs = BTreeMap::new();
@@ -73,7 +80,10 @@ impl OpenApi {
             });
             let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
             let h = hash(&bytes);
-            index.insert(gv.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={h}")}));
+            index.insert(
+                gv.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={h}")}),
+            );
             docs.insert(gv, (bytes, h));
         }
         let index = Bytes::from(serde_json::to_vec(&json!({"paths": index})).unwrap_or_default());
@@ -90,7 +100,11 @@ pub fn respond(app: &Arc<App>, req: &RawRequest, path: &str) -> ApiResult<Respon
         if let Some((doc, h)) = openapi.docs.get(gv) {
             let mut r = bytes_response(200, "application/json", doc.clone());
             let immutable = req.query.split('&').any(|p| p == format!("hash={h}"));
-            let cc = if immutable { "public, immutable" } else { "no-cache, private" };
+            let cc = if immutable {
+                "public, immutable"
+            } else {
+                "no-cache, private"
+            };
             if let Ok(v) = http::HeaderValue::from_str(cc) {
                 r.headers_mut().insert(http::header::CACHE_CONTROL, v);
             }
@@ -100,5 +114,9 @@ pub fn respond(app: &Arc<App>, req: &RawRequest, path: &str) -> ApiResult<Respon
             return Ok(r);
         }
     }
-    Ok(error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")))
+    Ok(error_response(&ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )))
 }

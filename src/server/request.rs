@@ -94,7 +94,12 @@ impl RequestInfo {
                     "deletecollection"
                 }
             }
-            other => return RequestInfo { verb: other.to_ascii_lowercase(), ..info },
+            other => {
+                return RequestInfo {
+                    verb: other.to_ascii_lowercase(),
+                    ..info
+                }
+            }
         }
         .to_string();
         info
@@ -108,17 +113,32 @@ mod tests {
     #[test]
     fn parses_resource_paths_like_upstream() {
         let r = RequestInfo::parse("GET", "/api/v1/namespaces/default/pods/web/status", false);
-        assert_eq!((r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("get", Some("default"), "pods"));
-        assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("web"), Some("status")));
+        assert_eq!(
+            (r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()),
+            ("get", Some("default"), "pods")
+        );
+        assert_eq!(
+            (r.name.as_deref(), r.subresource.as_deref()),
+            (Some("web"), Some("status"))
+        );
 
         let r = RequestInfo::parse("GET", "/apis/apps/v1/deployments", true);
-        assert_eq!((r.verb.as_str(), r.group.as_str(), r.namespace), ("watch", "apps", None));
+        assert_eq!(
+            (r.verb.as_str(), r.group.as_str(), r.namespace),
+            ("watch", "apps", None)
+        );
 
         let r = RequestInfo::parse("GET", "/api/v1/watch/namespaces/ns1/configmaps", false);
-        assert_eq!((r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("watch", Some("ns1"), "configmaps"));
+        assert_eq!(
+            (r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()),
+            ("watch", Some("ns1"), "configmaps")
+        );
 
         let r = RequestInfo::parse("PUT", "/api/v1/namespaces/ns1/finalize", false);
-        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("namespaces", Some("ns1"), Some("finalize")));
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()),
+            ("namespaces", Some("ns1"), Some("finalize"))
+        );
 
         let r = RequestInfo::parse("DELETE", "/api/v1/namespaces/ns1/pods", false);
         assert_eq!(r.verb, "deletecollection");

@@ -34,7 +34,12 @@ impl CachedObject {
             meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         }
         let json = Bytes::from(serde_json::to_vec(&value).ok()?);
-        Some(Arc::new(CachedObject { key: key.to_string(), value, json, revision }))
+        Some(Arc::new(CachedObject {
+            key: key.to_string(),
+            value,
+            json,
+            revision,
+        }))
     }
 
     pub fn from_kv(kv: &KeyValue) -> Option<Arc<CachedObject>> {
@@ -125,7 +130,12 @@ impl WatchCache {
         let oldest = *revision.borrow();
         WatchCache {
             prefix,
-            state: RwLock::new(State { objects: BTreeMap::new(), events: VecDeque::new(), oldest, watchers: Vec::new() }),
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                events: VecDeque::new(),
+                oldest,
+                watchers: Vec::new(),
+            }),
             capacity,
             queue,
             revision,
@@ -143,7 +153,11 @@ impl WatchCache {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
         let end = prefix_end(key_prefix);
-        let items = st.objects.range(key_prefix.to_string()..end).map(|(_, v)| v.clone()).collect();
+        let items = st
+            .objects
+            .range(key_prefix.to_string()..end)
+            .map(|(_, v)| v.clone())
+            .collect();
         Snapshot { revision, items }
     }
 
@@ -159,13 +173,22 @@ impl WatchCache {
             _ => Bound::Included(key_prefix.to_string()),
         };
         let mut iter = st.objects.range((lower, Bound::Excluded(end))).map(|(_, v)| v.clone());
-        let items: Vec<_> = if limit == 0 { iter.by_ref().collect() } else { iter.by_ref().take(limit).collect() };
+        let items: Vec<_> = if limit == 0 {
+            iter.by_ref().collect()
+        } else {
+            iter.by_ref().take(limit).collect()
+        };
         let remaining = iter.count();
         (Snapshot { revision, items }, remaining)
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).objects.get(key).cloned()
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .objects
+            .get(key)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -199,7 +222,10 @@ impl WatchCache {
             }
             Some(rv) => {
                 if rv < st.oldest {
-                    return Err(CacheError::TooOld { requested: rv, oldest: st.oldest + 1 });
+                    return Err(CacheError::TooOld {
+                        requested: rv,
+                        oldest: st.oldest + 1,
+                    });
                 }
                 let initial = st
                     .events
@@ -227,8 +253,17 @@ impl WatchCache {
                     return;
                 };
                 st.objects.insert(key.to_string(), obj.clone());
-                let kind = if prev.is_some() { CacheEventType::Modified } else { CacheEventType::Added };
-                CacheEvent { kind, object: obj, prev, revision }
+                let kind = if prev.is_some() {
+                    CacheEventType::Modified
+                } else {
+                    CacheEventType::Added
+                };
+                CacheEvent {
+                    kind,
+                    object: obj,
+                    prev,
+                    revision,
+                }
             }
             EventType::Delete => {
                 st.objects.remove(key);
@@ -237,7 +272,12 @@ impl WatchCache {
                     None => CachedObject::decode(key, value, revision),
                 };
                 let Some(obj) = last else { return };
-                CacheEvent { kind: CacheEventType::Deleted, object: obj, prev, revision }
+                CacheEvent {
+                    kind: CacheEventType::Deleted,
+                    object: obj,
+                    prev,
+                    revision,
+                }
             }
         };
         if st.events.len() >= self.capacity {
@@ -246,21 +286,28 @@ impl WatchCache {
             }
         }
         st.events.push_back(event.clone());
-        st.watchers.retain(|w| match w.tx.try_send(WatchMsg::Event(event.clone())) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(watcher = w.id, prefix = %self.prefix, "watcher too slow; closing its stream");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        st.watchers
+            .retain(|w| match w.tx.try_send(WatchMsg::Event(event.clone())) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!(watcher = w.id, prefix = %self.prefix, "watcher too slow; closing its stream");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
     }
 
     /// Tell watchers the cache is consistent through `revision` (bookmarks); closed watchers
     /// are pruned here too.
     fn progress(&self, revision: i64) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        st.watchers.retain(|w| !w.tx.is_closed() && !matches!(w.tx.try_send(WatchMsg::Progress(revision)), Err(mpsc::error::TrySendError::Closed(_))));
+        st.watchers.retain(|w| {
+            !w.tx.is_closed()
+                && !matches!(
+                    w.tx.try_send(WatchMsg::Progress(revision)),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+        });
     }
 
     fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) {
@@ -297,7 +344,10 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions { history: 4096, watcher_queue: 1024 }
+        CacheOptions {
+            history: 4096,
+            watcher_queue: 1024,
+        }
     }
 }
 
@@ -355,7 +405,10 @@ impl CacheSet {
     /// Wait until the caches have applied `revision`; false on timeout.
     pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
         let mut rx = self.revision_tx.subscribe();
-        let ok = matches!(tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await, Ok(Ok(_)));
+        let ok = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await,
+            Ok(Ok(_))
+        );
         ok
     }
 
@@ -380,10 +433,19 @@ impl CacheSet {
         let mut grouped: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
         for kv in &page.items {
             if let (Some(cache), Some(obj)) = (self.cache_for_key(&kv.key), CachedObject::from_kv(kv)) {
-                grouped.entry(cache.prefix.clone()).or_default().insert(kv.key.clone(), obj);
+                grouped
+                    .entry(cache.prefix.clone())
+                    .or_default()
+                    .insert(kv.key.clone(), obj);
             }
         }
-        let caches: Vec<_> = self.caches.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let caches: Vec<_> = self
+            .caches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for c in caches {
             c.reset(grouped.remove(&c.prefix).unwrap_or_default(), page.revision);
         }
@@ -412,8 +474,13 @@ impl CacheSet {
                                     rev = p;
                                     self.revision_tx.send_replace(rev);
                                 }
-                                let caches: Vec<_> =
-                                    self.caches.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                                let caches: Vec<_> = self
+                                    .caches
+                                    .read()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .values()
+                                    .cloned()
+                                    .collect();
                                 for c in caches {
                                     c.progress(rev);
                                 }

@@ -79,7 +79,10 @@ impl fmt::Display for StorageError {
             StorageError::NotFound { key } => write!(f, "key not found: {key}"),
             StorageError::Conflict { key, .. } => write!(f, "revision conflict on {key}"),
             StorageError::Compacted { requested, compacted } => {
-                write!(f, "revision {requested} has been compacted (compacted revision {compacted})")
+                write!(
+                    f,
+                    "revision {requested} has been compacted (compacted revision {compacted})"
+                )
             }
             StorageError::FutureRevision { requested, current } => {
                 write!(f, "revision {requested} is newer than the current revision {current}")
@@ -113,8 +116,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Keys with `prefix`, strictly after `start_after` (when set), in key order, at
     /// `revision` (0 = latest), at most `limit` items (0 = all).
-    async fn list(&self, prefix: &str, start_after: Option<&str>, revision: i64, limit: usize)
-        -> StorageResult<ListPage>;
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        revision: i64,
+        limit: usize,
+    ) -> StorageResult<ListPage>;
 
     /// Create `key`; fails with `KeyExists` if it is live. Returns the new revision.
     async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64>;

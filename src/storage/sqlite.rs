@@ -1451,23 +1451,3 @@ mod tests {
         assert_eq!(range_end("a\u{7f}"), None);
     }
 }
-#[cfg(test)]
-mod tmpbench {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn tmpbench() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("db")).unwrap();
-        let t = std::time::Instant::now();
-        for i in 0..500 { s.create(&format!("/s/{i}"), Bytes::from_static(b"0123456789")).await.unwrap(); }
-        eprintln!("sequential 500: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let mut hs = vec![];
-        for j in 0..64 { let s = s.clone(); hs.push(tokio::spawn(async move { for i in 0..50 { s.create(&format!("/p/{j}/{i}"), Bytes::from_static(b"0123456789")).await.unwrap(); } })); }
-        for h in hs { h.await.unwrap(); }
-        eprintln!("64x50 concurrent: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let p = s.list("/p/", None, 0, 500).await.unwrap();
-        eprintln!("list 500 of 3200: {:?} {}", t.elapsed(), p.items.len());
-    }
-}
