@@ -13,6 +13,8 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Extra response headers (e.g. `Retry-After`).
     pub retry_after: Option<u64>,
+    /// The Status's ListMeta `continue` (a fresh token for an expired one).
+    pub continue_token: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -46,7 +48,13 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            continue_token: None,
         }
+    }
+
+    pub fn with_continue(mut self, token: String) -> Self {
+        self.continue_token = Some(token);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -212,6 +220,9 @@ impl ApiError {
         });
         if let Some(d) = &self.details {
             s["details"] = d.clone();
+        }
+        if let Some(c) = &self.continue_token {
+            s["metadata"] = json!({"continue": c});
         }
         s
     }

@@ -39,9 +39,22 @@ pub struct ServeOptions {
     /// Allow the insecure port on a non-loopback address (dangerous).
     #[arg(long = "insecure-allow-non-loopback", default_value_t = false)]
     pub insecure_allow_non_loopback: bool,
-    /// Storage backend: only `embedded` for now (`etcd3` comes with the [etcd] issue).
-    #[arg(long = "storage-backend", default_value = "embedded")]
-    pub storage_backend: String,
+    /// Storage backend: `embedded` (SQLite under the data dir) or `etcd3`. Unset: etcd3 when
+    /// --etcd-servers is given, else embedded.
+    #[arg(long = "storage-backend")]
+    pub storage_backend: Option<String>,
+    /// etcd endpoints (comma-separated or repeated).
+    #[arg(long = "etcd-servers", value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    /// Key prefix in etcd.
+    #[arg(long = "etcd-prefix", default_value = "/registry")]
+    pub etcd_prefix: String,
+    #[arg(long = "etcd-cafile")]
+    pub etcd_cafile: Option<PathBuf>,
+    #[arg(long = "etcd-certfile")]
+    pub etcd_certfile: Option<PathBuf>,
+    #[arg(long = "etcd-keyfile")]
+    pub etcd_keyfile: Option<PathBuf>,
     /// How often old revisions are compacted (upstream --etcd-compaction-interval).
     #[arg(long = "etcd-compaction-interval", default_value = "5m", value_parser = parse_duration)]
     pub compaction_interval: Duration,
@@ -93,6 +106,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl ServeOptions {
+    /// The storage backend in effect.
+    pub fn backend(&self) -> &str {
+        match self.storage_backend.as_deref() {
+            Some(b) => b,
+            None if !self.etcd_servers.is_empty() => "etcd3",
+            None => "embedded",
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         if let Some(d) = &self.data_dir {
             return d.clone();

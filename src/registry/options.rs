@@ -118,9 +118,11 @@ impl ListOptions {
             "" => None,
             "NotOlderThan" => Some(RvMatch::NotOlderThan),
             "Exact" => Some(RvMatch::Exact),
-            other => return Err(invalid_list_options(&format!(
+            other => {
+                return Err(invalid_list_options(&format!(
                 "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
-            ))),
+            )))
+            }
         };
         let limit = match q.get("limit").filter(|s| !s.is_empty()) {
             Some(v) => parse_int::<i64>("limit", v)?.max(0) as usize,

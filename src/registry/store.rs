@@ -897,7 +897,7 @@ fn expired_continue(def: &ResourceDef, root: &str, start_after: Option<&str>) ->
     ApiError::expired(
         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
     )
-    .with_details(json!({"continue": token}))
+    .with_continue(token)
 }
 
 fn add_finalizer(obj: &mut Value, f: &str) -> bool {

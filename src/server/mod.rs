@@ -212,18 +212,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let tls = crate::pki::server_tls_config(&cert, &key, client_ca.as_deref())?;
 
     // Storage and caches.
-    let db = data_dir.join("capstan.db");
-    if opts.storage_backend != "embedded" {
-        anyhow::bail!(
-            "--storage-backend={}: only \"embedded\" is available in this build",
-            opts.storage_backend
-        );
-    }
-    let sqlite = SqliteStorage::open(&db).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
-    if !opts.compaction_interval.is_zero() {
-        sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
-    }
-    let storage: Arc<dyn Storage> = sqlite;
+    let storage = open_storage(&opts, &data_dir).await?;
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     segments.sort();
@@ -276,6 +265,36 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     app.shutting_down.store(true, Ordering::Release);
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// The configured backend: the embedded SQLite log under the data dir, or etcd.
+async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Storage>> {
+    match opts.backend() {
+        "embedded" => {
+            let db = data_dir.join("capstan.db");
+            let sqlite = SqliteStorage::open(&db).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
+            if !opts.compaction_interval.is_zero() {
+                sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
+            }
+            Ok(sqlite)
+        }
+        "etcd3" => {
+            if opts.etcd_servers.is_empty() {
+                anyhow::bail!("--storage-backend=etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)");
+            }
+            let etcd = crate::storage::etcd::EtcdStorage::connect(&crate::storage::etcd::EtcdOptions {
+                endpoints: opts.etcd_servers.clone(),
+                prefix: opts.etcd_prefix.clone(),
+                ca_file: opts.etcd_cafile.clone(),
+                cert_file: opts.etcd_certfile.clone(),
+                key_file: opts.etcd_keyfile.clone(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach etcd at {}: {e}", opts.etcd_servers.join(",")))?;
+            Ok(etcd)
+        }
+        other => anyhow::bail!("--storage-backend={other}: supported values are \"embedded\" and \"etcd3\""),
+    }
 }
 
 async fn shutdown_signal() {

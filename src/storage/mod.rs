@@ -9,6 +9,7 @@
 //! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
 
 pub mod cache;
+pub mod etcd;
 pub mod sqlite;
 
 use async_trait::async_trait;
