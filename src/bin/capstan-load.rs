@@ -1,1 +1,1215 @@
-fn main() {}
+//! `capstan-load`: a small load generator for a kube-apiserver compatible server.
+//!
+//! It reads an admin kubeconfig (server URL, CA data, client certificate and key), opens one
+//! HTTP/1.1-over-TLS connection per worker and measures ConfigMap create/get/update/delete
+//! latency, LIST latency at two list sizes (full and `limit=500` pages) and watch-event latency
+//! (from an update's response to the matching MODIFIED event, matched by resourceVersion).
+//! Results are printed as Markdown tables on stdout; progress and errors go to stderr.
+//!
+//! The HTTP/1.1 client is deliberately tiny (Content-Length and chunked bodies, keep-alive) so
+//! that the tool needs no client features of hyper.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use clap::{Parser, ValueEnum};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Create,
+    Get,
+    List,
+    Watch,
+    All,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "capstan-load", about = "Load generator for Capstan (or any kube-apiserver)")]
+struct Args {
+    /// Kubeconfig with the server URL, CA data and client certificate/key (embedded data or files).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// Namespace for the test objects; created if missing.
+    #[arg(long, default_value = "capstan-load")]
+    namespace: String,
+    /// Concurrent workers, one connection each.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Large list size (objects created in total by `all`, `create` and `list`).
+    #[arg(long, default_value_t = 10_000)]
+    objects: usize,
+    /// Small list size; also the number of GETs, updates and watch events measured.
+    #[arg(long, default_value_t = 1_000)]
+    small_objects: usize,
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+    /// Sample this process's VmRSS (/proc/PID/status) before, during (peak) and after the load.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Size of the data value in each ConfigMap, in bytes.
+    #[arg(long, default_value_t = 256)]
+    value_bytes: usize,
+    /// How many times each full LIST (and each paged traversal) is repeated.
+    #[arg(long, default_value_t = 10)]
+    list_repeats: usize,
+    /// Page size for the paged LIST measurement.
+    #[arg(long, default_value_t = 500)]
+    page_size: usize,
+    /// Concurrent watchers during the watch measurement (each sees every event).
+    #[arg(long, default_value_t = 1)]
+    watchers: usize,
+    /// Per-request timeout in seconds (a request that takes longer counts as an error).
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+    /// Only wait until GET /readyz answers 200 (retrying while the kubeconfig or the port is not
+    /// there yet), then print `ready_epoch_ns=<ns since the epoch>` and exit.
+    #[arg(long)]
+    wait_ready: bool,
+    /// Give up waiting for readiness after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    ready_timeout: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubeconfig and TLS
+// ---------------------------------------------------------------------------------------------
+
+struct Target {
+    addr: String,
+    host_header: String,
+    server_name: ServerName<'static>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+fn named<'a>(list: &'a Value, name: &str, field: &str) -> anyhow::Result<&'a Value> {
+    list.as_array()
+        .and_then(|a| a.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name)))
+        .and_then(|e| e.get(field))
+        .ok_or_else(|| anyhow!("kubeconfig has no {field} named {name:?}"))
+}
+
+/// Bytes of `<key>-data` (base64) or of the file named by `<key>` (relative to the kubeconfig).
+fn data_or_file(obj: &Value, key: &str, base: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(d) = obj.get(format!("{key}-data")).and_then(Value::as_str) {
+        let bytes = STANDARD
+            .decode(d.trim())
+            .with_context(|| format!("{key}-data is not base64"))?;
+        return Ok(Some(bytes));
+    }
+    if let Some(f) = obj.get(key).and_then(Value::as_str) {
+        let p = base.join(f);
+        return Ok(Some(
+            std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+        ));
+    }
+    Ok(None)
+}
+
+fn load_target(path: &Path) -> anyhow::Result<Target> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cfg: Value = yaml_serde::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let ctx_name = cfg
+        .get("current-context")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("kubeconfig has no current-context"))?;
+    let ctx = named(&cfg["contexts"], ctx_name, "context")?;
+    let cluster_name = ctx.get("cluster").and_then(Value::as_str).unwrap_or_default();
+    let user_name = ctx.get("user").and_then(Value::as_str).unwrap_or_default();
+    let cluster = named(&cfg["clusters"], cluster_name, "cluster")?;
+    let user = named(&cfg["users"], user_name, "user")?;
+    let server = cluster
+        .get("server")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("cluster {cluster_name:?} has no server"))?;
+    let hostport = server
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow!("server {server:?} is not an https:// URL"))?
+        .trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h.to_string(), p.parse::<u16>().context("bad port in server URL")?),
+        _ => (hostport.to_string(), 443),
+    };
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let server_name = ServerName::try_from(bare_host.clone()).map_err(|e| anyhow!("bad server host: {e}"))?;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = data_or_file(cluster, "certificate-authority", base)?
+        .ok_or_else(|| anyhow!("cluster {cluster_name:?} has no certificate-authority(-data)"))?;
+    for c in rustls_pemfile::certs(&mut ca.as_slice()) {
+        roots.add(c.context("bad CA PEM")?).context("bad CA certificate")?;
+    }
+    let cert_pem = data_or_file(user, "client-certificate", base)?
+        .ok_or_else(|| anyhow!("user {user_name:?} has no client-certificate(-data)"))?;
+    let key_pem = data_or_file(user, "client-key", base)?
+        .ok_or_else(|| anyhow!("user {user_name:?} has no client-key(-data)"))?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .context("bad client certificate PEM")?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .context("bad client key PEM")?
+        .ok_or_else(|| anyhow!("no private key in client-key"))?;
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .context("client certificate/key rejected")?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Target {
+        addr: format!("{bare_host}:{port}"),
+        host_header: hostport.to_string(),
+        server_name,
+        tls: Arc::new(tls),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minimal HTTP/1.1 client
+// ---------------------------------------------------------------------------------------------
+
+struct Conn {
+    io: BufReader<TlsStream<TcpStream>>,
+    host: String,
+}
+
+struct Head {
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+    close: bool,
+}
+
+struct Response {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Target {
+    async fn connect(&self) -> std::io::Result<Conn> {
+        let addr: Vec<SocketAddr> = tokio::net::lookup_host(&self.addr).await?.collect();
+        let first = addr
+            .first()
+            .ok_or_else(|| std::io::Error::other(format!("{} does not resolve", self.addr)))?;
+        let tcp = TcpStream::connect(first).await?;
+        tcp.set_nodelay(true)?;
+        let tls = TlsConnector::from(self.tls.clone())
+            .connect(self.server_name.clone(), tcp)
+            .await?;
+        Ok(Conn {
+            io: BufReader::with_capacity(64 * 1024, tls),
+            host: self.host_header.clone(),
+        })
+    }
+}
+
+fn bad(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+}
+
+impl Conn {
+    async fn send(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<()> {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: capstan-load\r\nAccept: application/json\r\n",
+            self.host
+        )
+        .into_bytes();
+        if let Some(b) = body {
+            req.extend_from_slice(
+                format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len()).as_bytes(),
+            );
+            req.extend_from_slice(b);
+        } else {
+            req.extend_from_slice(b"\r\n");
+        }
+        let w = self.io.get_mut();
+        w.write_all(&req).await?;
+        w.flush().await
+    }
+
+    async fn line(&mut self) -> std::io::Result<String> {
+        let mut buf = Vec::new();
+        let n = self.io.read_until(b'\n', &mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by server",
+            ));
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        String::from_utf8(buf).map_err(|_| bad("non-UTF-8 header line"))
+    }
+
+    async fn read_head(&mut self) -> std::io::Result<Head> {
+        let status_line = self.line().await?;
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
+        let mut head = Head {
+            status,
+            content_length: None,
+            chunked: false,
+            close: status_line.starts_with("HTTP/1.0"),
+        };
+        loop {
+            let l = self.line().await?;
+            if l.is_empty() {
+                break;
+            }
+            let Some((k, v)) = l.split_once(':') else { continue };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
+            match k.as_str() {
+                "content-length" => head.content_length = v.parse().ok(),
+                "transfer-encoding" => head.chunked = v.contains("chunked"),
+                "connection" => head.close = v.contains("close"),
+                _ => {}
+            }
+        }
+        Ok(head)
+    }
+
+    /// Next chunk of a chunked body; `None` after the last (zero-sized) chunk.
+    async fn read_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let size_line = self.line().await?;
+        let hex = size_line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(hex, 16).map_err(|_| bad(format!("bad chunk size {size_line:?}")))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            while !self.line().await?.is_empty() {}
+            return Ok(None);
+        }
+        let mut data = vec![0u8; size];
+        self.io.read_exact(&mut data).await?;
+        let mut crlf = [0u8; 2];
+        self.io.read_exact(&mut crlf).await?;
+        Ok(Some(data))
+    }
+
+    async fn read_body(&mut self, head: &Head) -> std::io::Result<Vec<u8>> {
+        if head.status == 204 || head.status == 304 || (100..200).contains(&head.status) {
+            return Ok(Vec::new());
+        }
+        if head.chunked {
+            let mut body = Vec::new();
+            while let Some(c) = self.read_chunk().await? {
+                body.extend_from_slice(&c);
+            }
+            return Ok(body);
+        }
+        if let Some(n) = head.content_length {
+            let mut body = vec![0u8; n];
+            self.io.read_exact(&mut body).await?;
+            return Ok(body);
+        }
+        let mut body = Vec::new();
+        self.io.read_to_end(&mut body).await?;
+        Ok(body)
+    }
+
+    /// One request/response exchange. Returns whether the connection may be reused.
+    async fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(Response, bool)> {
+        self.send(method, path, body).await?;
+        let head = self.read_head().await?;
+        let body = self.read_body(&head).await?;
+        let reusable = !head.close && (head.chunked || head.content_length.is_some());
+        Ok((
+            Response {
+                status: head.status,
+                body,
+            },
+            reusable,
+        ))
+    }
+}
+
+/// A connection that reconnects lazily after errors or `Connection: close`.
+struct Client {
+    target: Arc<Target>,
+    conn: Option<Conn>,
+    timeout: Duration,
+}
+
+impl Client {
+    fn new(target: Arc<Target>, timeout: Duration) -> Self {
+        Client {
+            target,
+            conn: None,
+            timeout,
+        }
+    }
+
+    async fn call(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<Response> {
+        let fut = async {
+            if self.conn.is_none() {
+                self.conn = Some(self.target.connect().await?);
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Err(std::io::Error::other("no connection"));
+            };
+            conn.request(method, path, body).await
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok((resp, reusable))) => {
+                if !reusable {
+                    self.conn = None;
+                }
+                Ok(resp)
+            }
+            Ok(Err(e)) => {
+                self.conn = None;
+                Err(anyhow!("{method} {path}: {e}"))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(anyhow!("{method} {path}: no response within {:?}", self.timeout))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Stats {
+    name: String,
+    latencies: Vec<Duration>,
+    errors: u64,
+    wall: Duration,
+    concurrency: usize,
+    error_samples: Vec<String>,
+    note: String,
+}
+
+impl Stats {
+    fn new(name: &str, concurrency: usize) -> Self {
+        Stats {
+            name: name.to_string(),
+            concurrency,
+            ..Default::default()
+        }
+    }
+
+    fn error(&mut self, msg: String) {
+        self.errors += 1;
+        if self.error_samples.len() < 5 {
+            eprintln!("capstan-load: {}: {msg}", self.name);
+            self.error_samples.push(msg);
+        }
+    }
+
+    fn merge(&mut self, other: Stats) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.wall += other.wall;
+        for e in other.error_samples {
+            if self.error_samples.len() < 5 {
+                self.error_samples.push(e);
+            }
+        }
+    }
+
+    fn quantile(sorted: &[Duration], q: f64) -> Duration {
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        // Nearest-rank: the smallest value with at least q of the samples at or below it.
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted[rank.clamp(1, sorted.len()) - 1]
+    }
+
+    fn row(&self) -> String {
+        let mut s = self.latencies.clone();
+        s.sort();
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        let n = s.len() as u64 + self.errors;
+        let tput = if self.wall.is_zero() {
+            0.0
+        } else {
+            s.len() as f64 / self.wall.as_secs_f64()
+        };
+        format!(
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            self.name,
+            n,
+            self.errors,
+            self.concurrency,
+            tput,
+            ms(Self::quantile(&s, 0.5)),
+            ms(Self::quantile(&s, 0.9)),
+            ms(Self::quantile(&s, 0.99)),
+            ms(s.last().copied().unwrap_or_default()),
+            self.note
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load phases
+// ---------------------------------------------------------------------------------------------
+
+struct Ctx {
+    target: Arc<Target>,
+    ns: String,
+    concurrency: usize,
+    timeout: Duration,
+    value: String,
+    /// Last known resourceVersion per object index.
+    rvs: Vec<Mutex<String>>,
+}
+
+type BuildFn = dyn Fn(usize) -> (&'static str, String, Option<Vec<u8>>) + Send + Sync;
+type CheckFn = dyn Fn(usize, &Response) -> Result<(), String> + Send + Sync;
+
+fn name_of(i: usize) -> String {
+    format!("load-{i:05}")
+}
+
+fn rv_of(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/metadata/resourceVersion")?.as_str().map(str::to_string)
+}
+
+fn status_message(resp: &Response) -> String {
+    let msg = serde_json::from_slice::<Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).into_owned());
+    format!("HTTP {}: {msg}", resp.status)
+}
+
+impl Ctx {
+    fn cm_path(&self) -> String {
+        format!("/api/v1/namespaces/{}/configmaps", self.ns)
+    }
+
+    fn set_rv(&self, i: usize, rv: String) {
+        if let Some(m) = self.rvs.get(i) {
+            if let Ok(mut g) = m.lock() {
+                *g = rv;
+            }
+        }
+    }
+
+    fn get_rv(&self, i: usize) -> String {
+        self.rvs
+            .get(i)
+            .and_then(|m| m.lock().ok().map(|g| g.clone()))
+            .unwrap_or_default()
+    }
+
+    fn cm_body(&self, i: usize, rv: Option<String>, gen: u64) -> Vec<u8> {
+        let mut meta = json!({"name": name_of(i), "labels": {"app": "capstan-load"}});
+        if let Some(rv) = rv.filter(|r| !r.is_empty()) {
+            meta["resourceVersion"] = Value::String(rv);
+        }
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {"value": self.value, "generation": gen.to_string()},
+        });
+        serde_json::to_vec(&obj).unwrap_or_default()
+    }
+
+    /// Run `range` requests over `concurrency` workers; `build` makes each request and `check`
+    /// validates each 2xx-or-not response (a check error counts as an error, not a latency).
+    async fn phase(
+        self: &Arc<Self>,
+        name: &str,
+        range: std::ops::Range<usize>,
+        concurrency: usize,
+        build: Arc<BuildFn>,
+        check: Arc<CheckFn>,
+    ) -> Stats {
+        let next = Arc::new(AtomicUsize::new(range.start));
+        let end = range.end;
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (next, build, check, ctx) = (next.clone(), build.clone(), check.clone(), self.clone());
+            let name = name.to_string();
+            handles.push(tokio::spawn(async move {
+                let mut stats = Stats::new(&name, 0);
+                let mut client = Client::new(ctx.target.clone(), ctx.timeout);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        break;
+                    }
+                    let (method, path, body) = build(i);
+                    let t0 = Instant::now();
+                    match client.call(method, &path, body.as_deref()).await {
+                        Ok(resp) => {
+                            let dt = t0.elapsed();
+                            match check(i, &resp) {
+                                Ok(()) => stats.latencies.push(dt),
+                                Err(e) => stats.error(e),
+                            }
+                        }
+                        Err(e) => stats.error(e.to_string()),
+                    }
+                }
+                stats
+            }));
+        }
+        let mut total = Stats::new(name, concurrency.max(1));
+        for h in handles {
+            match h.await {
+                Ok(s) => total.merge(s),
+                Err(e) => total.error(format!("worker failed: {e}")),
+            }
+        }
+        total.wall = started.elapsed();
+        eprintln!(
+            "capstan-load: {name}: {} ok, {} errors in {:.2?}",
+            total.latencies.len(),
+            total.errors,
+            total.wall
+        );
+        total
+    }
+
+    async fn ensure_namespace(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut c = Client::new(self.target.clone(), self.timeout);
+        let path = format!("/api/v1/namespaces/{}", self.ns);
+        let resp = c.call("GET", &path, None).await?;
+        if resp.status == 200 {
+            return Ok(());
+        }
+        let body =
+            serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}}))?;
+        let resp = c.call("POST", "/api/v1/namespaces", Some(&body)).await?;
+        if resp.status != 201 && resp.status != 409 {
+            bail!("cannot create namespace {}: {}", self.ns, status_message(&resp));
+        }
+        Ok(())
+    }
+
+    async fn create(self: &Arc<Self>, name: &str, range: std::ops::Range<usize>) -> Stats {
+        let (c1, c2) = (self.clone(), self.clone());
+        self.phase(
+            name,
+            range,
+            self.concurrency,
+            Arc::new(move |i| ("POST", c1.cm_path(), Some(c1.cm_body(i, None, 0)))),
+            Arc::new(move |i, r| {
+                if r.status != 201 {
+                    return Err(status_message(r));
+                }
+                c2.set_rv(i, rv_of(&r.body).ok_or("create response has no resourceVersion")?);
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    /// Make sure objects `0..n` exist and their resourceVersions are known (not measured).
+    async fn ensure_objects(self: &Arc<Self>, n: usize) {
+        let missing = Arc::new(Mutex::new(Vec::new()));
+        let (c1, c2, m) = (self.clone(), self.clone(), missing.clone());
+        let s = self
+            .phase(
+                "(setup: get)",
+                0..n,
+                self.concurrency,
+                Arc::new(move |i| ("GET", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
+                Arc::new(move |i, r| {
+                    match r.status {
+                        200 => c2.set_rv(i, rv_of(&r.body).unwrap_or_default()),
+                        404 => {
+                            if let Ok(mut g) = m.lock() {
+                                g.push(i);
+                            }
+                        }
+                        _ => return Err(status_message(r)),
+                    }
+                    Ok(())
+                }),
+            )
+            .await;
+        let _ = s;
+        let missing = missing.lock().map(|g| g.clone()).unwrap_or_default();
+        if missing.is_empty() {
+            return;
+        }
+        let idx = Arc::new(missing);
+        let (c1, c2, i1, i2) = (self.clone(), self.clone(), idx.clone(), idx.clone());
+        let _ = self
+            .phase(
+                "(setup: create)",
+                0..idx.len(),
+                self.concurrency,
+                Arc::new(move |k| ("POST", c1.cm_path(), Some(c1.cm_body(i1[k], None, 0)))),
+                Arc::new(move |k, r| {
+                    if r.status != 201 {
+                        return Err(status_message(r));
+                    }
+                    c2.set_rv(i2[k], rv_of(&r.body).unwrap_or_default());
+                    Ok(())
+                }),
+            )
+            .await;
+    }
+
+    async fn get(self: &Arc<Self>, n: usize) -> Stats {
+        let c1 = self.clone();
+        self.phase(
+            "get configmap",
+            0..n,
+            self.concurrency,
+            Arc::new(move |i| ("GET", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
+            Arc::new(|_, r| {
+                if r.status == 200 {
+                    Ok(())
+                } else {
+                    Err(status_message(r))
+                }
+            }),
+        )
+        .await
+    }
+
+    async fn update(self: &Arc<Self>, name: &str, n: usize, gen: u64) -> Stats {
+        self.update_observed(name, n, gen, None).await
+    }
+
+    /// PUT objects `0..n`; when `seen` is given, record each new resourceVersion with the time
+    /// its response was complete.
+    async fn update_observed(
+        self: &Arc<Self>,
+        name: &str,
+        n: usize,
+        gen: u64,
+        seen: Option<Arc<Mutex<HashMap<String, Instant>>>>,
+    ) -> Stats {
+        let (c1, c2) = (self.clone(), self.clone());
+        self.phase(
+            name,
+            0..n,
+            self.concurrency,
+            Arc::new(move |i| {
+                (
+                    "PUT",
+                    format!("{}/{}", c1.cm_path(), name_of(i)),
+                    Some(c1.cm_body(i, Some(c1.get_rv(i)), gen)),
+                )
+            }),
+            Arc::new(move |i, r| {
+                let at = Instant::now();
+                if r.status != 200 {
+                    return Err(status_message(r));
+                }
+                let rv = rv_of(&r.body).ok_or("update response has no resourceVersion")?;
+                if let Some(seen) = &seen {
+                    if let Ok(mut g) = seen.lock() {
+                        g.insert(rv.clone(), at);
+                    }
+                }
+                c2.set_rv(i, rv);
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    async fn delete(self: &Arc<Self>, n: usize) -> Stats {
+        let c1 = self.clone();
+        self.phase(
+            "delete configmap",
+            0..n,
+            self.concurrency,
+            Arc::new(move |i| ("DELETE", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
+            Arc::new(|_, r| {
+                if r.status == 200 || r.status == 202 {
+                    Ok(())
+                } else {
+                    Err(status_message(r))
+                }
+            }),
+        )
+        .await
+    }
+
+    /// Full LISTs without a limit, `repeats` times, one at a time and then `concurrency` at once.
+    async fn list_full(self: &Arc<Self>, expect: usize, repeats: usize) -> Vec<Stats> {
+        let mut out = Vec::new();
+        for conc in [1, self.concurrency.min(4)] {
+            let c1 = self.clone();
+            let name = format!("list {expect} (full)");
+            let mut s = self
+                .phase(
+                    &name,
+                    0..repeats * conc,
+                    conc,
+                    Arc::new(move |_| ("GET", c1.cm_path(), None)),
+                    Arc::new(move |_, r| {
+                        if r.status != 200 {
+                            return Err(status_message(r));
+                        }
+                        let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("bad list JSON: {e}"))?;
+                        let got = v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
+                        if got != expect {
+                            return Err(format!("list returned {got} items, expected {expect}"));
+                        }
+                        Ok(())
+                    }),
+                )
+                .await;
+            s.note = format!("{:.1} MB per response", self.list_bytes(expect) as f64 / 1e6);
+            out.push(s);
+        }
+        out
+    }
+
+    fn list_bytes(&self, expect: usize) -> usize {
+        // Rough size, for the table note only: one object's JSON plus server-added metadata.
+        expect * (self.value.len() + 330)
+    }
+
+    /// Paged LIST traversals (`limit`, `continue`): per-page latency and per-traversal time.
+    async fn list_paged(self: &Arc<Self>, expect: usize, limit: usize, repeats: usize) -> Vec<Stats> {
+        let mut pages = Stats::new(&format!("list {expect} (limit={limit}, per page)"), 1);
+        let mut full = Stats::new(&format!("list {expect} (limit={limit}, whole traversal)"), 1);
+        let mut c = Client::new(self.target.clone(), self.timeout);
+        let started = Instant::now();
+        for _ in 0..repeats {
+            let t_all = Instant::now();
+            let mut cont = String::new();
+            let mut got = 0usize;
+            let mut ok = true;
+            loop {
+                let mut path = format!("{}?limit={limit}", self.cm_path());
+                if !cont.is_empty() {
+                    path.push_str("&continue=");
+                    path.push_str(&pct(&cont));
+                }
+                let t0 = Instant::now();
+                match c.call("GET", &path, None).await {
+                    Ok(r) if r.status == 200 => {
+                        pages.latencies.push(t0.elapsed());
+                        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                        got += v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
+                        cont = v
+                            .pointer("/metadata/continue")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
+                        if cont.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok(r) => {
+                        pages.error(status_message(&r));
+                        ok = false;
+                        break;
+                    }
+                    Err(e) => {
+                        pages.error(e.to_string());
+                        ok = false;
+                        break;
+                    }
+                }
+                if got > expect * 2 + limit {
+                    pages.error("paged list does not terminate".into());
+                    ok = false;
+                    break;
+                }
+            }
+            if ok && got != expect {
+                full.error(format!("paged list returned {got} items, expected {expect}"));
+            } else if ok {
+                full.latencies.push(t_all.elapsed());
+            } else {
+                full.errors += 1;
+            }
+        }
+        pages.wall = started.elapsed();
+        full.wall = pages.wall;
+        eprintln!(
+            "capstan-load: paged list {expect}: {} pages, {} traversals",
+            pages.latencies.len(),
+            full.latencies.len()
+        );
+        vec![pages, full]
+    }
+
+    /// Start `watchers` watches, update objects `0..n`, and measure from each update's response to
+    /// the MODIFIED event carrying the same resourceVersion.
+    async fn watch(self: &Arc<Self>, n: usize, watchers: usize, gen: u64) -> anyhow::Result<Vec<Stats>> {
+        // Current collection resourceVersion to start the watches from.
+        let mut c = Client::new(self.target.clone(), self.timeout);
+        let r = c.call("GET", &format!("{}?limit=1", self.cm_path()), None).await?;
+        if r.status != 200 {
+            bail!("list before watch: {}", status_message(&r));
+        }
+        let list_rv = rv_of(&r.body).unwrap_or_default();
+        let received: Arc<Mutex<Vec<HashMap<String, Instant>>>> =
+            Arc::new(Mutex::new(vec![HashMap::new(); watchers.max(1)]));
+        let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..watchers.max(1) {
+            let mut conn = self.target.connect().await.context("watch connect")?;
+            let path = format!(
+                "{}?watch=true&resourceVersion={list_rv}&allowWatchBookmarks=true&timeoutSeconds=600",
+                self.cm_path()
+            );
+            conn.send("GET", &path, None).await?;
+            let head = tokio::time::timeout(self.timeout, conn.read_head())
+                .await
+                .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
+            if head.status != 200 {
+                let body = conn.read_body(&head).await.unwrap_or_default();
+                bail!(
+                    "watch: {}",
+                    status_message(&Response {
+                        status: head.status,
+                        body
+                    })
+                );
+            }
+            let (received, errors) = (received.clone(), errors.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut pending: Vec<u8> = Vec::new();
+                loop {
+                    let chunk = if head.chunked {
+                        match conn.read_chunk().await {
+                            Ok(Some(c)) => c,
+                            Ok(None) => break,
+                            Err(e) => {
+                                if let Ok(mut g) = errors.lock() {
+                                    g.push(format!("watch stream: {e}"));
+                                }
+                                break;
+                            }
+                        }
+                    } else {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        match conn.io.read(&mut buf).await {
+                            Ok(0) => break,
+                            Ok(k) => {
+                                buf.truncate(k);
+                                buf
+                            }
+                            Err(e) => {
+                                if let Ok(mut g) = errors.lock() {
+                                    g.push(format!("watch stream: {e}"));
+                                }
+                                break;
+                            }
+                        }
+                    };
+                    let at = Instant::now();
+                    pending.extend_from_slice(&chunk);
+                    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                        let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                            if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                                if let Ok(mut g) = errors.lock() {
+                                    g.push(format!("bad watch line: {}", String::from_utf8_lossy(&line)));
+                                }
+                            }
+                            continue;
+                        };
+                        let ty = ev.get("type").and_then(Value::as_str).unwrap_or("");
+                        if ty == "ERROR" {
+                            if let Ok(mut g) = errors.lock() {
+                                g.push(format!("watch ERROR event: {ev}"));
+                            }
+                            continue;
+                        }
+                        if ty != "MODIFIED" {
+                            continue;
+                        }
+                        if let Some(rv) = ev.pointer("/object/metadata/resourceVersion").and_then(Value::as_str) {
+                            if let Ok(mut g) = received.lock() {
+                                if let Some(m) = g.get_mut(w) {
+                                    m.insert(rv.to_string(), at);
+                                }
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let upd = self
+            .update_observed("update (during watch)", n, gen, Some(seen.clone()))
+            .await;
+        // Wait for the events to arrive (at most 10 s after the last update).
+        let expected: Vec<String> = seen.lock().map(|g| g.keys().cloned().collect()).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = received
+                .lock()
+                .map(|g| g.iter().all(|m| expected.iter().all(|rv| m.contains_key(rv))))
+                .unwrap_or(true);
+            if done || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in &tasks {
+            t.abort();
+        }
+        let mut st = Stats::new(
+            &format!("watch event latency ({} watcher(s))", watchers.max(1)),
+            self.concurrency,
+        );
+        st.wall = upd.wall;
+        let seen = seen.lock().map(|g| g.clone()).unwrap_or_default();
+        let received = received.lock().map(|g| g.clone()).unwrap_or_default();
+        let mut early = 0usize;
+        for m in &received {
+            for (rv, t_resp) in &seen {
+                match m.get(rv) {
+                    Some(t_ev) => {
+                        if t_ev < t_resp {
+                            early += 1;
+                        }
+                        st.latencies.push(t_ev.saturating_duration_since(*t_resp));
+                    }
+                    None => st.error(format!("no MODIFIED event with resourceVersion {rv} within 10 s")),
+                }
+            }
+        }
+        for e in errors.lock().map(|g| g.clone()).unwrap_or_default() {
+            st.error(e);
+        }
+        st.note = format!("{early} event(s) arrived before the update response (counted as 0)");
+        Ok(vec![upd, st])
+    }
+}
+
+fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// RSS sampling
+// ---------------------------------------------------------------------------------------------
+
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn mib(kb: u64) -> String {
+    format!("{:.1}", kb as f64 / 1024.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+async fn wait_ready(args: &Args) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(args.ready_timeout);
+    let mut target: Option<Arc<Target>> = None;
+    let mut last_err = String::from("not tried");
+    while Instant::now() < deadline {
+        if target.is_none() {
+            match load_target(&args.kubeconfig) {
+                Ok(t) => target = Some(Arc::new(t)),
+                Err(e) => last_err = format!("{e:#}"),
+            }
+        }
+        if let Some(t) = &target {
+            let mut c = Client::new(t.clone(), Duration::from_secs(2));
+            match c.call("GET", "/readyz", None).await {
+                Ok(r) if r.status == 200 => {
+                    let ns = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_nanos();
+                    println!("ready_epoch_ns={ns}");
+                    return Ok(());
+                }
+                Ok(r) => last_err = format!("/readyz: HTTP {}", r.status),
+                Err(e) => last_err = e.to_string(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    bail!("not ready within {}s: {last_err}", args.ready_timeout)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.wait_ready {
+        return wait_ready(&args).await;
+    }
+    let target = Arc::new(load_target(&args.kubeconfig)?);
+    let small = args.small_objects.min(args.objects).max(1);
+    let big = args.objects.max(small);
+    let ctx = Arc::new(Ctx {
+        target,
+        ns: args.namespace.clone(),
+        concurrency: args.concurrency.max(1),
+        timeout: Duration::from_secs(args.request_timeout.max(1)),
+        value: "x".repeat(args.value_bytes),
+        rvs: (0..big).map(|_| Mutex::new(String::new())).collect(),
+    });
+    let rss_before = args.pid.and_then(|p| status_kb(p, "VmRSS:"));
+    let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
+    let sampler = args.pid.map(|pid| {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(kb) = status_kb(pid, "VmRSS:") {
+                    peak.fetch_max(kb, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    });
+
+    ctx.ensure_namespace().await?;
+    let started = Instant::now();
+    let mut rows: Vec<Stats> = Vec::new();
+    match args.scenario {
+        Scenario::Create => rows.push(ctx.create("create configmap", 0..big).await),
+        Scenario::Get => {
+            ctx.ensure_objects(small).await;
+            rows.push(ctx.get(small).await);
+        }
+        Scenario::List => {
+            ctx.ensure_objects(small).await;
+            rows.extend(ctx.list_full(small, args.list_repeats).await);
+            rows.extend(ctx.list_paged(small, args.page_size, args.list_repeats).await);
+            if big > small {
+                ctx.ensure_objects(big).await;
+                rows.extend(ctx.list_full(big, args.list_repeats).await);
+                rows.extend(ctx.list_paged(big, args.page_size, args.list_repeats).await);
+            }
+        }
+        Scenario::Watch => {
+            ctx.ensure_objects(small).await;
+            rows.extend(ctx.watch(small, args.watchers, 2).await?);
+        }
+        Scenario::All => {
+            let mut create = ctx.create("create configmap", 0..small).await;
+            rows.extend(ctx.list_full(small, args.list_repeats).await);
+            rows.extend(ctx.list_paged(small, args.page_size, args.list_repeats).await);
+            rows.push(ctx.get(small).await);
+            rows.push(ctx.update("update configmap (PUT)", small, 1).await);
+            rows.extend(ctx.watch(small, args.watchers, 2).await?);
+            if big > small {
+                create.merge(ctx.create("create configmap", small..big).await);
+                rows.extend(ctx.list_full(big, args.list_repeats).await);
+                rows.extend(ctx.list_paged(big, args.page_size, args.list_repeats).await);
+            }
+            rows.insert(0, create);
+            rows.push(ctx.delete(big).await);
+        }
+    }
+    let total = started.elapsed();
+    if let Some(s) = sampler {
+        s.abort();
+    }
+
+    println!("| Scenario | Requests | Errors | Concurrency | Throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | Notes |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        println!("{}", r.row());
+    }
+    println!();
+    println!(
+        "Total load time {:.1} s; {} bytes per ConfigMap value; {} object(s) for the large list.",
+        total.as_secs_f64(),
+        args.value_bytes,
+        big
+    );
+    if let Some(pid) = args.pid {
+        let after = status_kb(pid, "VmRSS:");
+        let hwm = status_kb(pid, "VmHWM:");
+        println!();
+        println!("| Server memory (pid {pid}) | MiB |");
+        println!("|---|---:|");
+        if let Some(b) = rss_before {
+            println!("| RSS before load | {} |", mib(b));
+        }
+        println!(
+            "| RSS peak during load (sampled every 50 ms) | {} |",
+            mib(peak.load(Ordering::Relaxed))
+        );
+        if let Some(a) = after {
+            println!("| RSS after load | {} |", mib(a));
+        }
+        if let Some(h) = hwm {
+            println!("| VmHWM (peak RSS since start) | {} |", mib(h));
+        }
+    }
+    let failed: Vec<&Stats> = rows.iter().filter(|r| r.errors > 0).collect();
+    if !failed.is_empty() {
+        println!();
+        println!("Errors (first samples per scenario):");
+        for r in failed {
+            for e in &r.error_samples {
+                println!("- {}: {}", r.name, e.replace('\n', " "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("capstan-load: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("capstan-load: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(Stats::quantile(&v, 0.5), Duration::from_millis(50));
+        assert_eq!(Stats::quantile(&v, 0.99), Duration::from_millis(99));
+        assert_eq!(Stats::quantile(&v, 1.0), Duration::from_millis(100));
+        assert_eq!(Stats::quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn continue_tokens_are_percent_encoded() {
+        assert_eq!(pct("eyJ2Ijoi+/=="), "eyJ2Ijoi%2B%2F%3D%3D");
+    }
+}
