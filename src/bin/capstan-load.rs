@@ -476,7 +476,8 @@ struct Ctx {
 }
 
 type BuildFn = dyn Fn(usize) -> (&'static str, String, Option<Vec<u8>>) + Send + Sync;
-type CheckFn = dyn Fn(usize, &Response) -> Result<(), String> + Send + Sync;
+/// Validates a response: object index, response, and the instant the request was started.
+type CheckFn = dyn Fn(usize, &Response, Instant) -> Result<(), String> + Send + Sync;
 
 fn name_of(i: usize) -> String {
     format!("load-{i:05}")
@@ -559,7 +560,7 @@ impl Ctx {
                     match client.call(method, &path, body.as_deref()).await {
                         Ok(resp) => {
                             let dt = t0.elapsed();
-                            match check(i, &resp) {
+                            match check(i, &resp, t0) {
                                 Ok(()) => stats.latencies.push(dt),
                                 Err(e) => stats.error(e),
                             }
@@ -610,7 +611,7 @@ impl Ctx {
             range,
             self.concurrency,
             Arc::new(move |i| ("POST", c1.cm_path(), Some(c1.cm_body(i, None, 0)))),
-            Arc::new(move |i, r| {
+            Arc::new(move |i, r, _| {
                 if r.status != 201 {
                     return Err(status_message(r));
                 }
@@ -631,7 +632,7 @@ impl Ctx {
                 0..n,
                 self.concurrency,
                 Arc::new(move |i| ("GET", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
-                Arc::new(move |i, r| {
+                Arc::new(move |i, r, _| {
                     match r.status {
                         200 => c2.set_rv(i, rv_of(&r.body).unwrap_or_default()),
                         404 => {
@@ -658,7 +659,7 @@ impl Ctx {
                 0..idx.len(),
                 self.concurrency,
                 Arc::new(move |k| ("POST", c1.cm_path(), Some(c1.cm_body(i1[k], None, 0)))),
-                Arc::new(move |k, r| {
+                Arc::new(move |k, r, _| {
                     if r.status != 201 {
                         return Err(status_message(r));
                     }
@@ -676,7 +677,7 @@ impl Ctx {
             0..n,
             self.concurrency,
             Arc::new(move |i| ("GET", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
-            Arc::new(|_, r| {
+            Arc::new(|_, r, _| {
                 if r.status == 200 {
                     Ok(())
                 } else {
@@ -698,7 +699,7 @@ impl Ctx {
         name: &str,
         n: usize,
         gen: u64,
-        seen: Option<Arc<Mutex<HashMap<String, Instant>>>>,
+        seen: Option<Arc<Mutex<HashMap<String, (Instant, Instant)>>>>,
     ) -> Stats {
         let (c1, c2) = (self.clone(), self.clone());
         self.phase(
@@ -712,7 +713,7 @@ impl Ctx {
                     Some(c1.cm_body(i, Some(c1.get_rv(i)), gen)),
                 )
             }),
-            Arc::new(move |i, r| {
+            Arc::new(move |i, r, sent| {
                 let at = Instant::now();
                 if r.status != 200 {
                     return Err(status_message(r));
@@ -720,7 +721,7 @@ impl Ctx {
                 let rv = rv_of(&r.body).ok_or("update response has no resourceVersion")?;
                 if let Some(seen) = &seen {
                     if let Ok(mut g) = seen.lock() {
-                        g.insert(rv.clone(), at);
+                        g.insert(rv.clone(), (sent, at));
                     }
                 }
                 c2.set_rv(i, rv);
@@ -737,7 +738,7 @@ impl Ctx {
             0..n,
             self.concurrency,
             Arc::new(move |i| ("DELETE", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
-            Arc::new(|_, r| {
+            Arc::new(|_, r, _| {
                 if r.status == 200 || r.status == 202 {
                     Ok(())
                 } else {
@@ -753,6 +754,8 @@ impl Ctx {
         let mut out = Vec::new();
         for conc in [1, self.concurrency.min(4)] {
             let c1 = self.clone();
+            let bytes = Arc::new(AtomicUsize::new(0));
+            let b2 = bytes.clone();
             let name = format!("list {expect} (full)");
             let mut s = self
                 .phase(
@@ -760,10 +763,11 @@ impl Ctx {
                     0..repeats * conc,
                     conc,
                     Arc::new(move |_| ("GET", c1.cm_path(), None)),
-                    Arc::new(move |_, r| {
+                    Arc::new(move |_, r, _| {
                         if r.status != 200 {
                             return Err(status_message(r));
                         }
+                        b2.store(r.body.len(), Ordering::Relaxed);
                         let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("bad list JSON: {e}"))?;
                         let got = v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
                         if got != expect {
@@ -773,15 +777,10 @@ impl Ctx {
                     }),
                 )
                 .await;
-            s.note = format!("{:.1} MB per response", self.list_bytes(expect) as f64 / 1e6);
+            s.note = format!("{:.2} MB per response", bytes.load(Ordering::Relaxed) as f64 / 1e6);
             out.push(s);
         }
         out
-    }
-
-    fn list_bytes(&self, expect: usize) -> usize {
-        // Rough size, for the table note only: one object's JSON plus server-added metadata.
-        expect * (self.value.len() + 330)
     }
 
     /// Paged LIST traversals (`limit`, `continue`): per-page latency and per-traversal time.
@@ -969,32 +968,44 @@ impl Ctx {
         for t in &tasks {
             t.abort();
         }
-        let mut st = Stats::new(
-            &format!("watch event latency ({} watcher(s))", watchers.max(1)),
+        let w = watchers.max(1);
+        let mut from_resp = Stats::new(
+            &format!("watch event latency from update response ({w} watcher(s))"),
             self.concurrency,
         );
-        st.wall = upd.wall;
+        let mut from_sent = Stats::new(
+            &format!("watch event latency from update request sent ({w} watcher(s))"),
+            self.concurrency,
+        );
+        from_resp.wall = upd.wall;
+        from_sent.wall = upd.wall;
         let seen = seen.lock().map(|g| g.clone()).unwrap_or_default();
         let received = received.lock().map(|g| g.clone()).unwrap_or_default();
         let mut early = 0usize;
         for m in &received {
-            for (rv, t_resp) in &seen {
+            for (rv, (t_sent, t_resp)) in &seen {
                 match m.get(rv) {
                     Some(t_ev) => {
                         if t_ev < t_resp {
                             early += 1;
                         }
-                        st.latencies.push(t_ev.saturating_duration_since(*t_resp));
+                        from_resp.latencies.push(t_ev.saturating_duration_since(*t_resp));
+                        from_sent.latencies.push(t_ev.saturating_duration_since(*t_sent));
                     }
-                    None => st.error(format!("no MODIFIED event with resourceVersion {rv} within 10 s")),
+                    None => {
+                        let msg = format!("no MODIFIED event with resourceVersion {rv} within 10 s");
+                        from_resp.error(msg.clone());
+                        from_sent.errors += 1;
+                    }
                 }
             }
         }
         for e in errors.lock().map(|g| g.clone()).unwrap_or_default() {
-            st.error(e);
+            from_resp.error(e);
         }
-        st.note = format!("{early} event(s) arrived before the update response (counted as 0)");
-        Ok(vec![upd, st])
+        from_resp.note = format!("{early} event(s) arrived before the update response was read (counted as 0)");
+        from_sent.note = "includes the update's own latency".into();
+        Ok(vec![upd, from_resp, from_sent])
     }
 }
 

@@ -60,17 +60,79 @@ where
     Ok(Bytes::from(out))
 }
 
+/// Requests that hold a connection open and are exempt from in-flight limits.
+fn long_running(info: &RequestInfo) -> bool {
+    info.verb == "watch"
+        || matches!(info.subresource.as_deref(), Some("proxy" | "exec" | "attach" | "portforward" | "log"))
+}
+
+/// Upstream's metric labels for a request.
+fn metric_labels(info: &RequestInfo, req: &RawRequest, query: &Query) -> super::metrics::RequestLabels {
+    let verb = if info.is_resource {
+        match info.verb.as_str() {
+            "create" => "POST",
+            "update" => "PUT",
+            "patch" if header(&req.headers, "content-type").is_some_and(|c| c.starts_with("application/apply-patch")) => {
+                "APPLY"
+            }
+            other => return labels_with(info, query, other.to_ascii_uppercase()),
+        }
+        .to_string()
+    } else {
+        req.method.as_str().to_string()
+    };
+    labels_with(info, query, verb)
+}
+
+fn labels_with(info: &RequestInfo, query: &Query, verb: String) -> super::metrics::RequestLabels {
+    let scope = if !info.is_resource {
+        ""
+    } else if info.name.is_some() {
+        "resource"
+    } else if info.namespace.is_some() {
+        "namespace"
+    } else {
+        "cluster"
+    };
+    super::metrics::RequestLabels {
+        verb,
+        dry_run: if query.get("dryRun").is_some() { "All".into() } else { String::new() },
+        group: info.group.clone(),
+        version: info.version.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone().unwrap_or_default(),
+        scope,
+    }
+}
+
 pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> Response {
     let started = std::time::Instant::now();
     let query = Query::parse(&req.query);
     let watch_param = query.flag("watch").unwrap_or(false);
     let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
+    let Some(permit) = app.inflight.try_acquire(&info.verb, long_running(&info) || !info.is_resource) else {
+        app.metrics.rejected();
+        return encode::error_response(&ApiError::too_many_requests(1));
+    };
+    let gauge = match &permit {
+        super::metrics::Permit::Held(_, true) => Some(&app.metrics.inflight_mutating),
+        super::metrics::Permit::Held(_, false) => Some(&app.metrics.inflight_readonly),
+        super::metrics::Permit::Exempt => None,
+    };
+    if let Some(g) = gauge {
+        g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let result = if info.is_resource {
         resource(&app, &req, &info, &query, body).await
     } else {
         non_resource(&app, &req, &query).await
     };
+    if let Some(g) = gauge {
+        g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    drop(permit);
     let resp = result.unwrap_or_else(|e| encode::error_response(&e));
+    app.metrics.observe_request(metric_labels(&info, &req, &query), resp.status().as_u16(), started.elapsed());
     tracing::debug!(
         verb = %info.verb, path = %req.path, code = resp.status().as_u16(),
         user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or("system:anonymous"),
@@ -129,6 +191,18 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
             return Ok(doc_response(doc, out));
         }
         p if p.starts_with("/openapi/") || p == "/openapi" => return super::openapi::respond(app, req, p),
+        "/metrics" => {
+            if req.user.is_none() {
+                return Err(ApiError::new(
+                    403,
+                    "Forbidden",
+                    "forbidden: User \"system:anonymous\" cannot get path \"/metrics\"",
+                )
+                .with_details(json!({})));
+            }
+            let text = app.metrics.render(&app.object_counts());
+            return Ok(encode::bytes_response(200, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(text)));
+        }
         _ => {}
     }
     let key = path.trim_start_matches("/apis/").trim_start_matches("/api/");

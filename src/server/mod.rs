@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod encode;
 pub mod handler;
 pub mod health;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod request;
@@ -41,15 +42,35 @@ pub struct App {
     pub max_body: usize,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
+    pub metrics: metrics::Metrics,
+    pub inflight: metrics::InflightLimits,
 }
 
 impl App {
+    /// `apiserver_storage_objects`: objects per resource (`<plural>[.<group>]`), from the caches.
+    pub fn object_counts(&self) -> Vec<(String, usize)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for r in crate::api::builtin() {
+            if r.storage.is_empty() || r.served != crate::api::Served::Stored || !seen.insert(r.storage) {
+                continue;
+            }
+            out.push((crate::error::qualified(r.plural, r.group), self.registry.caches.cache(r.storage).len()));
+        }
+        out.sort();
+        out
+    }
+
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
         self.index
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
             .copied()
     }
 }
+
+/// upstream's `--max-requests-inflight` / `--max-mutating-requests-inflight` defaults.
+pub const DEFAULT_MAX_INFLIGHT: usize = 400;
+pub const DEFAULT_MAX_MUTATING_INFLIGHT: usize = 200;
 
 /// The Kubernetes version we answer as (the API level we target).
 pub fn version_info() -> Value {
@@ -233,6 +254,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         max_body: opts.max_request_body_bytes,
         ready: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
+        metrics: metrics::Metrics::default(),
+        inflight: metrics::InflightLimits::new(DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_MUTATING_INFLIGHT),
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);

@@ -1,0 +1,284 @@
+//! `/metrics` in Prometheus text format (0.0.4) with upstream's metric names and labels,
+//! and the in-flight request limits (`--max-requests-inflight`,
+//! `--max-mutating-requests-inflight`) that answer 429 with `Retry-After`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// upstream `apiserver_request_duration_seconds` buckets (k8s.io/apiserver/pkg/endpoints/metrics).
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0,
+    45.0, 60.0,
+];
+/// upstream `etcd_request_duration_seconds` buckets.
+const STORAGE_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0,
+    45.0, 60.0,
+];
+
+/// Labels of one request, as upstream's `MonitorRequest` records them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestLabels {
+    pub verb: String,
+    pub dry_run: String,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub scope: &'static str,
+}
+
+struct Histogram {
+    buckets: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(buckets: &'static [f64]) -> Self {
+        Histogram { buckets, counts: vec![0; buckets.len()], sum: 0.0, count: 0 }
+    }
+    fn observe(&mut self, v: f64) {
+        for (i, b) in self.buckets.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+pub struct Metrics {
+    requests: Mutex<HashMap<(RequestLabels, u16), u64>>,
+    durations: Mutex<HashMap<RequestLabels, Histogram>>,
+    storage: Mutex<HashMap<(&'static str, String), Histogram>>,
+    pub inflight_readonly: AtomicI64,
+    pub inflight_mutating: AtomicI64,
+    rejected: AtomicU64,
+    started: std::time::SystemTime,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Mutex::default(),
+            durations: Mutex::default(),
+            storage: Mutex::default(),
+            inflight_readonly: AtomicI64::new(0),
+            inflight_mutating: AtomicI64::new(0),
+            rejected: AtomicU64::new(0),
+            started: std::time::SystemTime::now(),
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn labels_text(l: &RequestLabels) -> String {
+    format!(
+        "component=\"apiserver\",dry_run=\"{}\",group=\"{}\",resource=\"{}\",scope=\"{}\",subresource=\"{}\",verb=\"{}\",version=\"{}\"",
+        esc(&l.dry_run),
+        esc(&l.group),
+        esc(&l.resource),
+        l.scope,
+        esc(&l.subresource),
+        esc(&l.verb),
+        esc(&l.version)
+    )
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    for (i, b) in h.buckets.iter().enumerate() {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+impl Metrics {
+    /// Record one finished request (watches are recorded when their stream starts).
+    pub fn observe_request(&self, labels: RequestLabels, code: u16, elapsed: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((labels.clone(), code)).or_insert(0) += 1;
+        }
+        if let Ok(mut m) = self.durations.lock() {
+            m.entry(labels).or_insert_with(|| Histogram::new(DURATION_BUCKETS)).observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Record one storage operation (`etcd_request_duration_seconds{operation,type}`).
+    pub fn observe_storage(&self, operation: &'static str, ty: &str, elapsed: Duration) {
+        if let Ok(mut m) = self.storage.lock() {
+            m.entry((operation, ty.to_string()))
+                .or_insert_with(|| Histogram::new(STORAGE_BUCKETS))
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    pub fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition. `objects` is `apiserver_storage_objects` per resource.
+    pub fn render(&self, objects: &[(String, usize)]) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        out.push_str("# HELP apiserver_request_total [STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n# TYPE apiserver_request_total counter\n");
+        if let Ok(m) = self.requests.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+            for ((l, code), n) in rows {
+                let _ = writeln!(out, "apiserver_request_total{{code=\"{code}\",{}}} {n}", labels_text(l));
+            }
+        }
+        out.push_str("# HELP apiserver_request_duration_seconds [STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.\n# TYPE apiserver_request_duration_seconds histogram\n");
+        if let Ok(m) = self.durations.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+            for (l, h) in rows {
+                write_histogram(&mut out, "apiserver_request_duration_seconds", &labels_text(l), h);
+            }
+        }
+        out.push_str("# HELP apiserver_current_inflight_requests [STABLE] Maximal number of currently used inflight request limit of this apiserver per request kind in last second.\n# TYPE apiserver_current_inflight_requests gauge\n");
+        let _ = writeln!(
+            out,
+            "apiserver_current_inflight_requests{{request_kind=\"mutating\"}} {}",
+            self.inflight_mutating.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "apiserver_current_inflight_requests{{request_kind=\"readOnly\"}} {}",
+            self.inflight_readonly.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP apiserver_dropped_requests_total [ALPHA] Number of requests dropped with 'Try again later' response.\n# TYPE apiserver_dropped_requests_total counter\n");
+        let _ = writeln!(out, "apiserver_dropped_requests_total {}", self.rejected.load(Ordering::Relaxed));
+        out.push_str("# HELP apiserver_storage_objects [STABLE] Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
+        for (resource, n) in objects {
+            let _ = writeln!(out, "apiserver_storage_objects{{resource=\"{}\"}} {n}", esc(resource));
+        }
+        out.push_str("# HELP etcd_request_duration_seconds [ALPHA] Etcd request latency in seconds for each operation and object type.\n# TYPE etcd_request_duration_seconds histogram\n");
+        if let Ok(m) = self.storage.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for ((op, ty), h) in rows {
+                write_histogram(&mut out, "etcd_request_duration_seconds", &format!("operation=\"{op}\",type=\"{}\"", esc(ty)), h);
+            }
+        }
+        process_metrics(&mut out, self.started);
+        out
+    }
+}
+
+/// `process_*` metrics from /proc, as the Go client's process collector reports them.
+fn process_metrics(out: &mut String, started: std::time::SystemTime) {
+    let page = 4096u64;
+    let ticks = 100f64;
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        let f: Vec<u64> = statm.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        if f.len() >= 2 {
+            out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n");
+            let _ = writeln!(out, "process_resident_memory_bytes {}", f[1] * page);
+            out.push_str("# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n# TYPE process_virtual_memory_bytes gauge\n");
+            let _ = writeln!(out, "process_virtual_memory_bytes {}", f[0] * page);
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command name (which may contain spaces) start at index 2.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.len() > 13 {
+                let utime: f64 = f[11].parse().unwrap_or(0.0);
+                let stime: f64 = f[12].parse().unwrap_or(0.0);
+                out.push_str("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\n");
+                let _ = writeln!(out, "process_cpu_seconds_total {}", (utime + stime) / ticks);
+            }
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\n");
+        let _ = writeln!(out, "process_open_fds {}", fds.count());
+    }
+    let start = started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    out.push_str("# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n");
+    let _ = writeln!(out, "process_start_time_seconds {start}");
+}
+
+/// Upstream's max-in-flight filter: separate pools for read-only and mutating requests;
+/// long-running requests (watch, proxy, exec…) are exempt.
+pub struct InflightLimits {
+    readonly: std::sync::Arc<Semaphore>,
+    mutating: std::sync::Arc<Semaphore>,
+}
+
+pub enum Permit {
+    Exempt,
+    Held(#[allow(dead_code)] OwnedSemaphorePermit, bool),
+}
+
+impl InflightLimits {
+    /// 0 means unlimited (as upstream).
+    pub fn new(readonly: usize, mutating: usize) -> Self {
+        let cap = |n: usize| if n == 0 { Semaphore::MAX_PERMITS } else { n };
+        InflightLimits {
+            readonly: std::sync::Arc::new(Semaphore::new(cap(readonly))),
+            mutating: std::sync::Arc::new(Semaphore::new(cap(mutating))),
+        }
+    }
+
+    /// A permit, or None when the pool is exhausted (→ 429).
+    pub fn try_acquire(&self, verb: &str, long_running: bool) -> Option<Permit> {
+        if long_running {
+            return Some(Permit::Exempt);
+        }
+        let mutating = !matches!(verb, "get" | "list" | "watch" | "head" | "options");
+        let pool = if mutating { &self.mutating } else { &self.readonly };
+        pool.clone().try_acquire_owned().ok().map(|p| Permit::Held(p, mutating))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_upstream_names_and_histograms() {
+        let m = Metrics::default();
+        let l = RequestLabels {
+            verb: "LIST".into(),
+            dry_run: String::new(),
+            group: String::new(),
+            version: "v1".into(),
+            resource: "pods".into(),
+            subresource: String::new(),
+            scope: "namespace",
+        };
+        m.observe_request(l.clone(), 200, Duration::from_millis(30));
+        m.observe_request(l, 200, Duration::from_millis(3));
+        let text = m.render(&[("pods".into(), 3)]);
+        assert!(text.contains("apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"namespace\",subresource=\"\",verb=\"LIST\",version=\"v1\"} 2"));
+        assert!(text.contains("apiserver_request_duration_seconds_bucket{component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"namespace\",subresource=\"\",verb=\"LIST\",version=\"v1\",le=\"0.005\"} 1"));
+        assert!(text.contains("le=\"0.05\"} 2"));
+        assert!(text.contains("apiserver_storage_objects{resource=\"pods\"} 3"));
+        assert!(text.contains("process_resident_memory_bytes "));
+    }
+
+    #[test]
+    fn inflight_pools_are_separate_and_watch_is_exempt() {
+        let lim = InflightLimits::new(1, 1);
+        let a = lim.try_acquire("get", false);
+        assert!(a.is_some());
+        assert!(lim.try_acquire("list", false).is_none());
+        assert!(lim.try_acquire("create", false).is_some());
+        assert!(matches!(lim.try_acquire("watch", true), Some(Permit::Exempt)));
+        drop(a);
+        assert!(lim.try_acquire("get", false).is_some());
+    }
+}
