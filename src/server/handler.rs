@@ -63,7 +63,10 @@ where
 /// Requests that hold a connection open and are exempt from in-flight limits.
 fn long_running(info: &RequestInfo) -> bool {
     info.verb == "watch"
-        || matches!(info.subresource.as_deref(), Some("proxy" | "exec" | "attach" | "portforward" | "log"))
+        || matches!(
+            info.subresource.as_deref(),
+            Some("proxy" | "exec" | "attach" | "portforward" | "log")
+        )
 }
 
 /// Upstream's metric labels for a request.
@@ -72,7 +75,9 @@ fn metric_labels(info: &RequestInfo, req: &RawRequest, query: &Query) -> super::
         match info.verb.as_str() {
             "create" => "POST",
             "update" => "PUT",
-            "patch" if header(&req.headers, "content-type").is_some_and(|c| c.starts_with("application/apply-patch")) => {
+            "patch"
+                if header(&req.headers, "content-type").is_some_and(|c| c.starts_with("application/apply-patch")) =>
+            {
                 "APPLY"
             }
             other => return labels_with(info, query, other.to_ascii_uppercase()),
@@ -96,7 +101,11 @@ fn labels_with(info: &RequestInfo, query: &Query, verb: String) -> super::metric
     };
     super::metrics::RequestLabels {
         verb,
-        dry_run: if query.get("dryRun").is_some() { "All".into() } else { String::new() },
+        dry_run: if query.get("dryRun").is_some() {
+            "All".into()
+        } else {
+            String::new()
+        },
         group: info.group.clone(),
         version: info.version.clone(),
         resource: info.resource.clone(),
@@ -110,7 +119,10 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
     let query = Query::parse(&req.query);
     let watch_param = query.flag("watch").unwrap_or(false);
     let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
-    let Some(permit) = app.inflight.try_acquire(&info.verb, long_running(&info) || !info.is_resource) else {
+    let Some(permit) = app
+        .inflight
+        .try_acquire(&info.verb, long_running(&info) || !info.is_resource)
+    else {
         app.metrics.rejected();
         return encode::error_response(&ApiError::too_many_requests(1));
     };
@@ -132,7 +144,11 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
     }
     drop(permit);
     let resp = result.unwrap_or_else(|e| encode::error_response(&e));
-    app.metrics.observe_request(metric_labels(&info, &req, &query), resp.status().as_u16(), started.elapsed());
+    app.metrics.observe_request(
+        metric_labels(&info, &req, &query),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::debug!(
         verb = %info.verb, path = %req.path, code = resp.status().as_u16(),
         user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or("system:anonymous"),
@@ -201,7 +217,11 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
                 .with_details(json!({})));
             }
             let text = app.metrics.render(&app.object_counts());
-            return Ok(encode::bytes_response(200, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(text)));
+            return Ok(encode::bytes_response(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                Bytes::from(text),
+            ));
         }
         _ => {}
     }

@@ -41,7 +41,12 @@ struct Histogram {
 
 impl Histogram {
     fn new(buckets: &'static [f64]) -> Self {
-        Histogram { buckets, counts: vec![0; buckets.len()], sum: 0.0, count: 0 }
+        Histogram {
+            buckets,
+            counts: vec![0; buckets.len()],
+            sum: 0.0,
+            count: 0,
+        }
     }
     fn observe(&mut self, v: f64) {
         for (i, b) in self.buckets.iter().enumerate() {
@@ -111,7 +116,9 @@ impl Metrics {
             *m.entry((labels.clone(), code)).or_insert(0) += 1;
         }
         if let Ok(mut m) = self.durations.lock() {
-            m.entry(labels).or_insert_with(|| Histogram::new(DURATION_BUCKETS)).observe(elapsed.as_secs_f64());
+            m.entry(labels)
+                .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
+                .observe(elapsed.as_secs_f64());
         }
     }
 
@@ -159,7 +166,11 @@ impl Metrics {
             self.inflight_readonly.load(Ordering::Relaxed)
         );
         out.push_str("# HELP apiserver_dropped_requests_total [ALPHA] Number of requests dropped with 'Try again later' response.\n# TYPE apiserver_dropped_requests_total counter\n");
-        let _ = writeln!(out, "apiserver_dropped_requests_total {}", self.rejected.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "apiserver_dropped_requests_total {}",
+            self.rejected.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP apiserver_storage_objects [STABLE] Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
         for (resource, n) in objects {
             let _ = writeln!(out, "apiserver_storage_objects{{resource=\"{}\"}} {n}", esc(resource));
@@ -169,7 +180,12 @@ impl Metrics {
             let mut rows: Vec<_> = m.iter().collect();
             rows.sort_by(|a, b| a.0.cmp(b.0));
             for ((op, ty), h) in rows {
-                write_histogram(&mut out, "etcd_request_duration_seconds", &format!("operation=\"{op}\",type=\"{}\"", esc(ty)), h);
+                write_histogram(
+                    &mut out,
+                    "etcd_request_duration_seconds",
+                    &format!("operation=\"{op}\",type=\"{}\"", esc(ty)),
+                    h,
+                );
             }
         }
         process_metrics(&mut out, self.started);
@@ -206,7 +222,10 @@ fn process_metrics(out: &mut String, started: std::time::SystemTime) {
         out.push_str("# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\n");
         let _ = writeln!(out, "process_open_fds {}", fds.count());
     }
-    let start = started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let start = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     out.push_str("# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n");
     let _ = writeln!(out, "process_start_time_seconds {start}");
 }

@@ -42,7 +42,7 @@ pub struct App {
     pub max_body: usize,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     pub inflight: metrics::InflightLimits,
 }
 
@@ -55,7 +55,10 @@ impl App {
             if r.storage.is_empty() || r.served != crate::api::Served::Stored || !seen.insert(r.storage) {
                 continue;
             }
-            out.push((crate::error::qualified(r.plural, r.group), self.registry.caches.cache(r.storage).len()));
+            out.push((
+                crate::error::qualified(r.plural, r.group),
+                self.registry.caches.cache(r.storage).len(),
+            ));
         }
         out.sort();
         out
@@ -233,7 +236,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let tls = crate::pki::server_tls_config(&cert, &key, client_ca.as_deref())?;
 
     // Storage and caches.
-    let storage = open_storage(&opts, &data_dir).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let storage: Arc<dyn Storage> =
+        crate::storage::metered::Metered::new(open_storage(&opts, &data_dir).await?, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     segments.sort();
@@ -254,7 +259,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         max_body: opts.max_request_body_bytes,
         ready: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
-        metrics: metrics::Metrics::default(),
+        metrics,
         inflight: metrics::InflightLimits::new(DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_MUTATING_INFLIGHT),
     });
 

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod etcd;
+pub mod metered;
 pub mod sqlite;
 
 use async_trait::async_trait;
