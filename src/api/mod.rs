@@ -8,6 +8,7 @@ pub mod field;
 pub mod fields;
 pub mod groups;
 pub mod meta;
+pub mod schema;
 pub mod strategy;
 pub mod table;
 pub mod validation;
