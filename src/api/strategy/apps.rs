@@ -1013,38 +1013,7 @@ pub(super) mod util {
 
     /// Whether `sel` selects a set of labels (`labels` None = no labels).
     pub fn selector_matches(sel: &Value, labels: Option<&Value>) -> bool {
-        let empty = Map::new();
-        let labels = labels.and_then(Value::as_object).unwrap_or(&empty);
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-            for (k, v) in ml {
-                if get(k) != v.as_str() {
-                    return false;
-                }
-            }
-        }
-        if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-            for r in exprs {
-                let key = r.get("key").and_then(Value::as_str).unwrap_or("");
-                let values: Vec<&str> = r
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let have = get(key);
-                let ok = match r.get("operator").and_then(Value::as_str).unwrap_or("") {
-                    "In" => have.is_some_and(|h| values.contains(&h)),
-                    "NotIn" => have.is_none_or(|h| !values.contains(&h)),
-                    "Exists" => have.is_some(),
-                    "DoesNotExist" => have.is_none(),
-                    _ => false,
-                };
-                if !ok {
-                    return false;
-                }
-            }
-        }
-        true
+        crate::api::validation::selector_matches_labels(sel, labels.unwrap_or(&Value::Null))
     }
 
     // ------------------------------------------------------------ pod templates
