@@ -1,5 +1,6 @@
 //! The generic store: create/get/list/update/delete/watch for any row of the resource table.
 
+pub mod allocator;
 pub mod options;
 pub mod pager;
 pub mod selector;

@@ -2,6 +2,7 @@
 //! create/get/list/update/delete/watch for every row of the resource table. Per-kind rules come
 //! from `api::strategy`; everything else is data on the row.
 
+use super::allocator::{self, Allocation, ServiceAllocators};
 use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
 use super::pager::{self, ContinueToken};
 use crate::api::field::{FieldError, FieldErrors};
@@ -23,6 +24,8 @@ pub struct Registry {
     pub caches: Arc<CacheSet>,
     /// Storage key root, `/registry/`.
     pub root: String,
+    /// Service ClusterIP/NodePort allocation (None: Services are stored as given).
+    pub allocators: Option<Arc<ServiceAllocators>>,
 }
 
 /// Which part of an object a write may change.
@@ -145,6 +148,16 @@ impl Registry {
             storage,
             caches,
             root: "/registry/".into(),
+            allocators: None,
+        }
+    }
+
+    /// The Service allocators, for core Services only.
+    fn service_allocators(&self, def: &ResourceDef) -> Option<Arc<ServiceAllocators>> {
+        if def.group.is_empty() && def.kind == "Service" {
+            self.allocators.clone()
+        } else {
+            None
         }
     }
 
@@ -264,8 +277,25 @@ impl Registry {
             self.check_namespace(def, ns, &name)?;
         }
         let key = self.key(def, ns, &name);
+        let mut svc_alloc: Option<(Arc<ServiceAllocators>, Allocation)> = None;
+        if let Some(al) = self.service_allocators(def) {
+            // An existing name is a 409, not an "IP already allocated" 422.
+            if self.storage.get(&key, 0).await.map_err(storage_err)?.is_some() {
+                return Err(ApiError::already_exists(def.plural, def.group, &name));
+            }
+            let a = al.allocate_create(&mut obj, dry_run).await?;
+            svc_alloc = Some((al, a));
+        }
         convert::to_storage(def, &mut obj);
-        let bytes = encode_for_storage(&obj)?;
+        let bytes = match encode_for_storage(&obj) {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some((al, a)) = &svc_alloc {
+                    al.release(a).await;
+                }
+                return Err(e);
+            }
+        };
         if dry_run {
             if self.storage.get(&key, 0).await.map_err(storage_err)?.is_some() {
                 return Err(ApiError::already_exists(def.plural, def.group, &name));
@@ -274,7 +304,11 @@ impl Registry {
                 .ok_or_else(|| ApiError::internal("encode failed"))
                 .map(strip_rv);
         }
-        match self.storage.create(&key, bytes.clone()).await {
+        let res = self.storage.create(&key, bytes.clone()).await;
+        if let (Err(_), Some((al, a))) = (&res, &svc_alloc) {
+            al.release(a).await;
+        }
+        match res {
             Ok(rev) => CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed")),
             Err(StorageError::KeyExists { .. }) => Err(ApiError::already_exists(def.plural, def.group, &name)),
             Err(e) => Err(storage_err(e)),
@@ -596,7 +630,21 @@ impl Registry {
                 m.remove("resourceVersion");
             }
             (strat.defaults)(&mut new);
+            let svc_al = if part == Part::Main {
+                self.service_allocators(def)
+            } else {
+                None
+            };
+            if svc_al.is_some() {
+                allocator::prepare_update(&old, &mut new);
+            }
             self.validate(def, &new, Some(&old))?;
+            // (allocated now: release on failure, no longer used: release after success)
+            let mut svc_txn: Option<(Arc<ServiceAllocators>, Allocation, Allocation)> = None;
+            if let Some(al) = svc_al {
+                let (got, rel) = al.allocate_update(&old, &mut new, dry_run).await?;
+                svc_txn = Some((al, got, rel));
+            }
             if def.generation && spec_part(&new) != spec_part(&old) {
                 let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
@@ -611,14 +659,31 @@ impl Registry {
                 return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
             }
             let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
-            let bytes = encode_for_storage(&new)?;
+            let bytes = match encode_for_storage(&new) {
+                Ok(b) => b,
+                Err(e) => {
+                    if let Some((al, got, _)) = &svc_txn {
+                        al.release(got).await;
+                    }
+                    return Err(e);
+                }
+            };
             if dry_run {
                 return CachedObject::decode(&key, &bytes, current.mod_revision)
                     .ok_or_else(|| ApiError::internal("encode failed"));
             }
             if finishing {
                 // The last finalizer is gone from an object being deleted: delete it now.
-                return match self.storage.delete(&key, current.mod_revision).await {
+                let res = self.storage.delete(&key, current.mod_revision).await;
+                if let Some((al, got, rel)) = &svc_txn {
+                    if res.is_ok() {
+                        al.release_for(&new).await;
+                        al.release(rel).await;
+                    } else {
+                        al.release(got).await;
+                    }
+                }
+                return match res {
                     Ok((rev, _)) => {
                         CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
                     }
@@ -627,7 +692,11 @@ impl Registry {
                     Err(e) => Err(storage_err(e)),
                 };
             }
-            match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
+            let res = self.storage.update(&key, bytes.clone(), current.mod_revision).await;
+            if let Some((al, got, rel)) = &svc_txn {
+                al.release(if res.is_ok() { rel } else { got }).await;
+            }
+            match res {
                 Ok(rev) => {
                     return CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
                 }
@@ -742,6 +811,9 @@ impl Registry {
             match self.storage.delete(&key, current.mod_revision).await {
                 Ok((rev, kv)) => {
                     let o = CachedObject::decode(&key, &kv.value, rev).ok_or_else(|| ApiError::internal("encode"))?;
+                    if let Some(al) = self.service_allocators(def) {
+                        al.release_for(&o.value).await;
+                    }
                     return Ok(Deleted::Gone(o));
                 }
                 Err(StorageError::Conflict { .. }) => continue,

@@ -250,8 +250,21 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .iter()
         .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
         .collect();
+    let mut registry = Registry::new(storage.clone(), caches);
+    // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
+    // TODO(lead): pass --service-node-port-range once the config has it ("" = 30000-32767).
+    let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
+        storage,
+        &opts.service_cluster_ip_range,
+        "",
+    )?);
+    allocators
+        .repair_from_storage()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
+    registry.allocators = Some(allocators);
     let app = Arc::new(App {
-        registry: Registry::new(storage, caches),
+        registry,
         discovery: discovery::Discovery::build(rows, &format!("{advertise}:{}", opts.secure_port)),
         openapi: openapi::OpenApi::build(rows),
         index,
@@ -282,6 +295,13 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
 
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
+    if advertise.is_unspecified() {
+        tracing::warn!("no --advertise-address: not writing the default/kubernetes Endpoints");
+    } else if let Err(e) =
+        crate::registry::allocator::reconcile_kubernetes_endpoints(&app.registry, advertise, opts.secure_port).await
+    {
+        tracing::warn!(error = %e, "cannot write the default/kubernetes Endpoints and EndpointSlice");
+    }
     app.ready.store(true, Ordering::Release);
     tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
     println!(
