@@ -100,6 +100,7 @@ echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- commit: $COMMIT$DIRTY"
 echo "- machine: $(nproc) CPU(s), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr)"
 echo "- cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "- data dir filesystem: $(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')"
 echo "- load: objects=$OBJECTS small_objects=$SMALL_OBJECTS concurrency=$CONCURRENCY watchers=$WATCHERS"
 echo
 

@@ -475,6 +475,8 @@ struct Ctx {
     rvs: Vec<Mutex<String>>,
 }
 
+/// resourceVersion written by an update -> (request sent, response read).
+type UpdateTimes = Arc<Mutex<HashMap<String, (Instant, Instant)>>>;
 type BuildFn = dyn Fn(usize) -> (&'static str, String, Option<Vec<u8>>) + Send + Sync;
 /// Validates a response: object index, response, and the instant the request was started.
 type CheckFn = dyn Fn(usize, &Response, Instant) -> Result<(), String> + Send + Sync;
@@ -694,13 +696,7 @@ impl Ctx {
 
     /// PUT objects `0..n`; when `seen` is given, record each new resourceVersion with the time
     /// its response was complete.
-    async fn update_observed(
-        self: &Arc<Self>,
-        name: &str,
-        n: usize,
-        gen: u64,
-        seen: Option<Arc<Mutex<HashMap<String, (Instant, Instant)>>>>,
-    ) -> Stats {
+    async fn update_observed(self: &Arc<Self>, name: &str, n: usize, gen: u64, seen: Option<UpdateTimes>) -> Stats {
         let (c1, c2) = (self.clone(), self.clone());
         self.phase(
             name,
@@ -1043,15 +1039,17 @@ fn mib(kb: u64) -> String {
 
 async fn wait_ready(args: &Args) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.ready_timeout);
-    let mut target: Option<Arc<Target>> = None;
     let mut last_err = String::from("not tried");
     while Instant::now() < deadline {
-        if target.is_none() {
-            match load_target(&args.kubeconfig) {
-                Ok(t) => target = Some(Arc::new(t)),
-                Err(e) => last_err = format!("{e:#}"),
+        // Re-read the kubeconfig on every attempt: on a restart the server may rewrite it (for
+        // example with a new port) after this tool has started.
+        let target = match load_target(&args.kubeconfig) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                last_err = format!("{e:#}");
+                None
             }
-        }
+        };
         if let Some(t) = &target {
             let mut c = Client::new(t.clone(), Duration::from_secs(2));
             match c.call("GET", "/readyz", None).await {

@@ -177,10 +177,16 @@ impl Registry {
     }
 
     /// A namespace's state for NamespaceLifecycle: 404 if missing, 403 if terminating.
-    fn check_namespace(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
-        let cache = self.caches.cache("namespaces");
-        let Some(nsobj) = cache.get(&format!("{}namespaces/{ns}", self.root)) else {
-            return Err(ApiError::not_found("namespaces", "", ns));
+    /// Like upstream's NamespaceLifecycle, a cache miss is confirmed with a live read: the
+    /// namespace may have been created a moment ago and not be in the cache yet.
+    async fn check_namespace(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
+        let key = format!("{}namespaces/{ns}", self.root);
+        let nsobj = match self.caches.cache("namespaces").get(&key) {
+            Some(o) => o,
+            None => match self.storage.get(&key, 0).await.map_err(storage_err)? {
+                Some(kv) => CachedObject::from_kv(&kv).ok_or_else(|| ApiError::internal("undecodable namespace"))?,
+                None => return Err(ApiError::not_found("namespaces", "", ns)),
+            },
         };
         let terminating = nsobj.value.pointer("/metadata/deletionTimestamp").is_some()
             || nsobj.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
@@ -274,7 +280,7 @@ impl Registry {
         self.validate(def, &obj, None)?;
         let name = name_of(&obj).to_string();
         if let Some(ns) = ns.filter(|_| def.namespaced()) {
-            self.check_namespace(def, ns, &name)?;
+            self.check_namespace(def, ns, &name).await?;
         }
         let key = self.key(def, ns, &name);
         let mut svc_alloc: Option<(Arc<ServiceAllocators>, Allocation)> = None;
