@@ -112,7 +112,8 @@ pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, Api
         return Err(ApiError::not_acceptable(&[
             "application/json",
             "application/yaml",
-            "application/vnd.kubernetes.protobuf",
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
         ]));
     }
     Err(ApiError::not_acceptable(ACCEPTED))
