@@ -1,5 +1,12 @@
-//! Patches: JSON merge patch (RFC 7386) and JSON patch (RFC 6902). Strategic merge patch and
-//! server-side apply come with the [patch] issue.
+//! Patches: JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch
+//! ([`strategic`]) and server-side apply with `managedFields` ([`apply`], [`fieldpath`]).
+
+pub mod apply;
+pub mod fieldpath;
+pub mod strategic;
+
+pub use apply::{apply, record_update, ApplyError};
+pub use strategic::strategic_merge;
 
 use serde_json::Value;
 

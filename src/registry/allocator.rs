@@ -1915,6 +1915,7 @@ pub async fn reconcile_kubernetes_endpoints(registry: &Registry, advertise: IpAd
                             body,
                             crate::registry::store::Part::Main,
                             false,
+                            Some("kube-apiserver"),
                         )
                         .await?;
                 }

@@ -523,7 +523,9 @@ impl Registry {
         }
     }
 
-    /// Replace an object (PUT), or its status/finalizers part.
+    /// Replace an object (PUT), or its status/finalizers part. `manager`: record an `Update`
+    /// managedFields entry for it (patch and apply record their own and pass None).
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         def: &ResourceDef,
@@ -532,6 +534,7 @@ impl Registry {
         body: Value,
         part: Part,
         dry_run: bool,
+        manager: Option<&str>,
     ) -> ApiResult<Arc<CachedObject>> {
         if name_of(&body) != name {
             return Err(ApiError::bad_request(format!(
@@ -611,6 +614,22 @@ impl Registry {
                     n
                 }
             };
+            if part != Part::Main {
+                // Subresource writes keep the managedFields the patch/apply path recorded.
+                if let Some(mf) = body.pointer("/metadata/managedFields") {
+                    meta_mut(&mut new).insert("managedFields".into(), mf.clone());
+                }
+            }
+            if let Some(m) = manager {
+                let schemas = crate::api::schema::builtin();
+                let sub = match part {
+                    Part::Main => None,
+                    Part::Status => Some("status"),
+                    Part::Finalize => Some("finalize"),
+                };
+                let root = schemas.root_for(def.group, def.version, def.kind);
+                crate::patch::record_update(Some(&old), &mut new, m, &def.api_version(), sub, schemas, root);
+            }
             {
                 // System-owned metadata carries over from the stored object.
                 let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
@@ -940,7 +959,7 @@ impl Registry {
         }
         let mut obj = current.value.clone();
         obj["spec"]["replicas"] = json!(replicas);
-        let updated = self.update(def, ns, name, obj, Part::Main, dry_run).await?;
+        let updated = self.update(def, ns, name, obj, Part::Main, dry_run, None).await?;
         Ok(scale_of(def, &updated))
     }
 }

@@ -253,34 +253,20 @@ fn doc_response(doc: &Bytes, out: Output) -> Response {
     }
 }
 
+/// Request body encodings we decode (protobuf is not implemented yet, so it is not offered).
+const BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
+
 /// Decode a request body (JSON or YAML) into an object of the row's kind.
 fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
-    let bt = negotiate::body_type(header(headers, "content-type")).map_err(|ct| {
-        ApiError::unsupported_media_type(
-            &ct,
-            &[
-                "application/json",
-                "application/yaml",
-                "application/vnd.kubernetes.protobuf",
-            ],
-        )
-    })?;
+    let bt = negotiate::body_type(header(headers, "content-type"))
+        .map_err(|ct| ApiError::unsupported_media_type(&ct, BODY_TYPES))?;
     let mut v: Value = match bt {
         BodyType::Json => {
             serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?
         }
         BodyType::Yaml => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        _ => {
-            return Err(ApiError::unsupported_media_type(
-                "",
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ],
-            ))
-        }
+        _ => return Err(ApiError::unsupported_media_type("", BODY_TYPES)),
     };
     check_kind(def, &mut v)?;
     Ok(v)
@@ -453,7 +439,11 @@ async fn resource(
         }
         ("create", None) => {
             let body = body?;
-            let obj = decode_object(def, &req.headers, &body)?;
+            let mut obj = decode_object(def, &req.headers, &body)?;
+            let schemas = crate::api::schema::builtin();
+            let root = schemas.root_for(def.group, def.version, def.kind);
+            let manager = field_manager(req, query);
+            patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             let created = reg.create(def, ns, obj, dry_run).await?;
             Ok(encode::object_response(201, def, &created, enc))
         }
@@ -470,7 +460,8 @@ async fn resource(
             let body = body?;
             let obj = decode_object(def, &req.headers, &body)?;
             let part = part_of(s);
-            let updated = reg.update(def, ns, name, obj, part, dry_run).await?;
+            let manager = field_manager(req, query);
+            let updated = reg.update(def, ns, name, obj, part, dry_run, Some(&manager)).await?;
             Ok(encode::object_response(200, def, &updated, enc))
         }
         ("patch", s) => {
@@ -509,6 +500,14 @@ async fn resource(
             Ok(encode::list_response(def, deleted, enc))
         }
         _ => Err(method_not_allowed()),
+    }
+}
+
+/// `?fieldManager=`, else upstream's default: the User-Agent's program name.
+fn field_manager(req: &RawRequest, query: &Query) -> String {
+    match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => patch::apply::manager_from_user_agent(header(&req.headers, "user-agent")),
     }
 }
 
@@ -557,6 +556,58 @@ async fn patch_resource(
 ) -> ApiResult<Response> {
     let bt = negotiate::body_type(header(&req.headers, "content-type"))
         .map_err(|ct| ApiError::unsupported_media_type(&ct, PATCH_TYPES))?;
+    if matches!(bt, BodyType::Json | BodyType::Yaml) {
+        return Err(ApiError::unsupported_media_type("", PATCH_TYPES));
+    }
+    let is_apply = bt == BodyType::ApplyPatch;
+    // PatchOptions: fieldManager (required for apply), force (apply only).
+    let query = Query::parse(&req.query);
+    let field_manager = query.get("fieldManager").unwrap_or("");
+    let mut opt_errs = Vec::new();
+    if !is_apply && query.get("force").is_some() {
+        opt_errs.push(crate::api::field::FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        ));
+    }
+    if is_apply && field_manager.is_empty() {
+        opt_errs.push(crate::api::field::FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        ));
+    }
+    if field_manager.len() > 128 {
+        opt_errs.push(crate::api::field::FieldError::too_long("fieldManager", 128));
+    }
+    if !opt_errs.is_empty() {
+        return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", &opt_errs));
+    }
+    let force = query.flag("force")?;
+    let manager = if field_manager.is_empty() {
+        patch::apply::manager_from_user_agent(header(&req.headers, "user-agent"))
+    } else {
+        field_manager.to_string()
+    };
+    // The schema drives strategic merge patch and apply; kinds without one (custom resources)
+    // take no strategic merge patch, as upstream. (While no schema is built in at all, patches
+    // run schema-less.)
+    let schemas = crate::api::schema::builtin();
+    let root = if sub == Some("scale") {
+        schemas.root_for("autoscaling", "v1", "Scale")
+    } else {
+        schemas.root_for(def.group, def.version, def.kind)
+    };
+    if bt == BodyType::StrategicMergePatch && root.is_none() && sub != Some("scale") && !schemas.kinds.is_empty() {
+        return Err(ApiError::unsupported_media_type(
+            "application/strategic-merge-patch+json",
+            PATCH_TYPES,
+        ));
+    }
+    let api_version = def.api_version();
+    let reg = &app.registry;
+    if is_apply {
+        return apply_resource(app, def, ns, name, sub, body, dry_run, enc, &manager, force, root).await;
+    }
     let patch_doc: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let apply = |target: &mut Value| -> ApiResult<()> {
@@ -566,20 +617,19 @@ async fn patch_resource(
                 Ok(())
             }
             BodyType::JsonPatch => patch::json_patch(target, &patch_doc).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             }),
-            // Strategic merge patch and server-side apply are built in the [patch] issue.
-            _ => Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                "strategic merge patch and server-side apply are not supported by this server yet; use application/merge-patch+json or application/json-patch+json",
-            )),
+            BodyType::StrategicMergePatch => {
+                *target = patch::strategic_merge(target, &patch_doc, schemas, root).map_err(ApiError::bad_request)?;
+                Ok(())
+            }
+            _ => Err(ApiError::unsupported_media_type("", PATCH_TYPES)),
         }
     };
-    if matches!(bt, BodyType::Json | BodyType::Yaml) {
-        return Err(ApiError::unsupported_media_type("", PATCH_TYPES));
-    }
-    let reg = &app.registry;
     for _ in 0..8 {
         if sub == Some("scale") {
             let mut scale = reg.scale(def, ns, name).await?;
@@ -591,15 +641,115 @@ async fn patch_resource(
             ));
         }
         let current = reg.get(def, ns, name, None).await?;
-        let mut target = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
+        let live = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
+        let mut target = live.clone();
         apply(&mut target)?;
         check_kind(def, &mut target)?;
+        patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
         }
         let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
-        match reg.update(def, ns, name, target, part_of(sub), dry_run).await {
+        match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
+            Ok(updated) => return Ok(encode::object_response(200, def, &updated, enc)),
+            Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(
+        def.plural,
+        def.group,
+        name,
+        "too many concurrent patches",
+    ))
+}
+
+/// `application/apply-patch+yaml`: server-side apply; creates the object when it is missing.
+#[allow(clippy::too_many_arguments)]
+async fn apply_resource(
+    app: &Arc<App>,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
+    body: &Bytes,
+    dry_run: bool,
+    enc: Encoding,
+    manager: &str,
+    force: bool,
+    root: Option<&crate::api::schema::Node>,
+) -> ApiResult<Response> {
+    if sub == Some("scale") {
+        return Err(ApiError::unsupported_media_type(
+            "application/apply-patch+yaml",
+            PATCH_TYPES,
+        ));
+    }
+    let schemas = crate::api::schema::builtin();
+    let api_version = def.api_version();
+    let applied: Value =
+        yaml_serde::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            String::from_utf8_lossy(body).trim()
+        )));
+    }
+    let av = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            String::from_utf8_lossy(body).trim()
+        )));
+    }
+    if av != api_version {
+        return Err(ApiError::bad_request(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {av}, expected: {api_version}"
+        )));
+    }
+    let mut checked = applied.clone();
+    check_kind(def, &mut checked)?;
+    let obj_name = applied.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    if obj_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({obj_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let (Some(url_ns), Some(obj_ns)) = (ns, applied.pointer("/metadata/namespace").and_then(Value::as_str)) {
+        if !obj_ns.is_empty() && obj_ns != url_ns {
+            return Err(ApiError::bad_request(format!(
+                "the namespace of the object ({obj_ns}) does not match the namespace on the request ({url_ns})"
+            )));
+        }
+    }
+    let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
+    let reg = &app.registry;
+    for _ in 0..8 {
+        let live = match reg.get(def, ns, name, None).await {
+            Ok(current) => Some((
+                encode::served_value(def, &current).unwrap_or_else(|| current.value.clone()),
+                current.revision,
+            )),
+            Err(e) if e.code == 404 && sub.is_none() => None,
+            Err(e) => return Err(e),
+        };
+        let Some((live, revision)) = live else {
+            let obj = patch::apply(None, &applied, manager, force, &api_version, sub, schemas, root)
+                .map_err(|e| e.to_api_error())?;
+            match reg.create(def, ns, obj, dry_run).await {
+                Ok(created) => return Ok(encode::object_response(201, def, &created, enc)),
+                Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let mut target = patch::apply(Some(&live), &applied, manager, force, &api_version, sub, schemas, root)
+            .map_err(|e| e.to_api_error())?;
+        if !explicit_rv {
+            target["metadata"]["resourceVersion"] = json!(revision.to_string());
+        }
+        match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
             Ok(updated) => return Ok(encode::object_response(200, def, &updated, enc)),
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),
