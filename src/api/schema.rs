@@ -8,6 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod build;
+mod validate;
+
+pub use validate::{duplicate_fields, field_validation, field_validation_raw, prune, unknown_fields, FieldValidation};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ty {
     #[default]
@@ -81,6 +86,13 @@ pub struct Node {
     pub preserve_unknown: bool,
     /// `format` (int32, date-time, byte…).
     pub format: String,
+    /// Descriptions of fields whose schema is a named definition (the field's own text, e.g.
+    /// `livenessProbe`'s, as opposed to the definition's): what `kubectl explain` prints.
+    pub field_docs: BTreeMap<String, String>,
+    /// An inline node that is a copy of this named definition plus field-level metadata (e.g.
+    /// `DeploymentSpec.strategy`, `x-kubernetes-patch-strategy: retainKeys`); rendered as a
+    /// `$ref` with the metadata beside it.
+    pub copy_of: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +111,9 @@ impl Schemas {
     }
 
     pub fn root_for(&self, group: &str, version: &str, kind: &str) -> Option<&Node> {
-        let name = self.kinds.get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+        let name = self
+            .kinds
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
         self.defs.get(name)
     }
 
@@ -110,12 +124,27 @@ impl Schemas {
 
     /// The item node of an array node, or the value node of a map node.
     pub fn elem<'a>(&'a self, node: &'a Node) -> Option<&'a Node> {
-        node.items.as_deref().or(node.additional.as_deref()).and_then(|r| self.resolve(r))
+        node.items
+            .as_deref()
+            .or(node.additional.as_deref())
+            .and_then(|r| self.resolve(r))
     }
 }
 
-/// The schemas of every built-in kind (built once).
+impl Schemas {
+    /// The definition name of a kind (`io.k8s.api.apps.v1.Deployment`).
+    pub fn def_name(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
+        self.kinds
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))
+            .map(String::as_str)
+    }
+}
+
+/// The schemas of every built-in kind (built once, on first use: a few MB, some tens of ms).
 pub fn builtin() -> &'static Schemas {
     static S: std::sync::OnceLock<Schemas> = std::sync::OnceLock::new();
-    S.get_or_init(Schemas::default)
+    S.get_or_init(build::build)
 }
+
+#[cfg(test)]
+mod tests;

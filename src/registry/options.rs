@@ -226,6 +226,9 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
     pub dry_run: bool,
+    /// The deprecated `orphanDependents` as sent (upstream answers 202 for a pending delete
+    /// only when it is explicitly false).
+    pub orphan_dependents: Option<bool>,
 }
 
 impl DeleteOptions {
@@ -239,7 +242,9 @@ impl DeleteOptions {
             o.grace_period_seconds = b.get("gracePeriodSeconds").and_then(Value::as_i64);
             if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
                 o.propagation = Some(parse_propagation(p)?);
-            } else if let Some(orphan) = b.get("orphanDependents").and_then(Value::as_bool) {
+            }
+            o.orphan_dependents = b.get("orphanDependents").and_then(Value::as_bool);
+            if let (None, Some(orphan)) = (o.propagation, o.orphan_dependents) {
                 o.propagation = Some(if orphan {
                     Propagation::Orphan
                 } else {

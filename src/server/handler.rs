@@ -440,12 +440,13 @@ async fn resource(
         ("create", None) => {
             let body = body?;
             let mut obj = decode_object(def, &req.headers, &body)?;
+            let warnings = validate_fields(def, query, "CreateOptions", &mut obj, Some(&body))?;
             let schemas = crate::api::schema::builtin();
             let root = schemas.root_for(def.group, def.version, def.kind);
             let manager = field_manager(req, query);
             patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             let created = reg.create(def, ns, obj, dry_run).await?;
-            Ok(encode::object_response(201, def, &created, enc))
+            Ok(with_warnings(encode::object_response(201, def, &created, enc), &warnings))
         }
         ("update", Some("scale")) => {
             let body = body?;
@@ -458,11 +459,12 @@ async fn resource(
         }
         ("update", s) => {
             let body = body?;
-            let obj = decode_object(def, &req.headers, &body)?;
+            let mut obj = decode_object(def, &req.headers, &body)?;
+            let warnings = validate_fields(def, query, "UpdateOptions", &mut obj, Some(&body))?;
             let part = part_of(s);
             let manager = field_manager(req, query);
             let updated = reg.update(def, ns, name, obj, part, dry_run, Some(&manager)).await?;
-            Ok(encode::object_response(200, def, &updated, enc))
+            Ok(with_warnings(encode::object_response(200, def, &updated, enc), &warnings))
         }
         ("patch", s) => {
             let body = body?;
@@ -484,7 +486,10 @@ async fn resource(
                         Ok(encode::value_response(200, &encode::delete_status(def, &obj), enc))
                     }
                 }
-                Deleted::Pending(obj) => Ok(encode::object_response(202, def, &obj, enc)),
+                Deleted::Pending(obj) => {
+                    let code = if opts.orphan_dependents == Some(false) { 202 } else { 200 };
+                    Ok(encode::object_response(code, def, &obj, enc))
+                }
             }
         }
         ("deletecollection", None) => {
@@ -501,6 +506,39 @@ async fn resource(
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+/// Server-side field validation (`?fieldValidation=Strict|Warn|Ignore`, Warn by default):
+/// unknown fields are pruned; Strict fails with 400, Warn returns the warnings for the
+/// `Warning` header. `options` names the options kind for a bad directive.
+fn validate_fields(
+    def: &ResourceDef,
+    query: &Query,
+    options: &str,
+    obj: &mut Value,
+    raw_body: Option<&[u8]>,
+) -> ApiResult<Vec<String>> {
+    let directive = query.get("fieldValidation").unwrap_or("");
+    if crate::api::schema::FieldValidation::parse(directive).is_none() {
+        return Err(ApiError::invalid(
+            options,
+            "meta.k8s.io",
+            "",
+            &[crate::api::field::FieldError::not_supported("fieldValidation", directive, &["Ignore", "Strict", "Warn"])],
+        ));
+    }
+    crate::api::schema::field_validation_raw(def.group, def.version, def.kind, obj, raw_body, directive)
+}
+
+/// Add upstream's `Warning: 299 - "<text>"` headers.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
 }
 
 /// `?fieldManager=`, else upstream's default: the User-Agent's program name.
@@ -645,6 +683,7 @@ async fn patch_resource(
         let mut target = live.clone();
         apply(&mut target)?;
         check_kind(def, &mut target)?;
+        let warnings = validate_fields(def, &query, "PatchOptions", &mut target, None)?;
         patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
@@ -652,7 +691,7 @@ async fn patch_resource(
         }
         let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
         match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
-            Ok(updated) => return Ok(encode::object_response(200, def, &updated, enc)),
+            Ok(updated) => return Ok(with_warnings(encode::object_response(200, def, &updated, enc), &warnings)),
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),
         }

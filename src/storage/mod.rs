@@ -9,6 +9,8 @@
 //! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
 
 pub mod cache;
+#[cfg(test)]
+mod contract;
 pub mod etcd;
 pub mod metered;
 pub mod sqlite;

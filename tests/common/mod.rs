@@ -2,6 +2,8 @@
 //! port with its own data directory, plus helpers to drive it with kubectl and kube-rs.
 #![allow(dead_code)]
 
+pub mod http;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,315 @@
+//! Object lifecycle semantics against the real binary, as upstream kube-apiserver behaves:
+//! finalizers, namespace termination, status/scale subresources, generation, generateName,
+//! preconditions, deletecollection, dry run, graceful pod deletion, watch bookmarks and
+//! timeouts, the legacy /watch/ prefix, exact-revision lists and expired continue tokens.
+
+mod common;
+
+use common::http::{get, raw, Resp};
+use common::TestServer;
+use http::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn send(c: &kube::Client, method: Method, path: &str, body: Value) -> Resp {
+    let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
+    raw(c, method, path, &[("Content-Type", "application/json")], bytes).await
+}
+
+fn cm(name: &str, extra_meta: Value) -> Value {
+    let mut meta = json!({"name": name});
+    if let (Some(m), Some(e)) = (meta.as_object_mut(), extra_meta.as_object()) {
+        m.extend(e.clone());
+    }
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}})
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn finalizers_hold_an_object_until_removed() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let r = send(&c, Method::POST, CMS, cm("held", json!({"finalizers": ["example.com/hold"]}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let r = send(&c, Method::DELETE, &format!("{CMS}/held"), Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert!(v["metadata"]["deletionTimestamp"].is_string(), "{v}");
+    assert_eq!(v["metadata"]["deletionGracePeriodSeconds"], 0, "{v}");
+
+    // Still there, and a second delete changes nothing.
+    let live = get(&c, &format!("{CMS}/held"), None).await.json();
+    assert_eq!(live["metadata"]["finalizers"], json!(["example.com/hold"]));
+    let again = send(&c, Method::DELETE, &format!("{CMS}/held"), Value::Null).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["metadata"]["resourceVersion"], live["metadata"]["resourceVersion"]);
+
+    // New finalizers may not be added while deleting.
+    let mut more = live.clone();
+    more["metadata"]["finalizers"] = json!(["example.com/hold", "example.com/other"]);
+    let r = send(&c, Method::PUT, &format!("{CMS}/held"), more).await;
+    r.expect_status(422, "Invalid");
+
+    // Removing the last finalizer deletes it.
+    let mut done = live.clone();
+    done["metadata"]["finalizers"] = json!([]);
+    let r = send(&c, Method::PUT, &format!("{CMS}/held"), done).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    get(&c, &format!("{CMS}/held"), None).await.expect_status(404, "NotFound");
+}
+
+#[tokio::test]
+async fn namespace_termination_and_lifecycle_errors() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}});
+    let r = send(&c, Method::POST, "/api/v1/namespaces", ns).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"]["phase"], "Active");
+    assert_eq!(v["spec"]["finalizers"], json!(["kubernetes"]));
+    assert_eq!(v["metadata"]["labels"]["kubernetes.io/metadata.name"], "doomed");
+
+    let r = send(&c, Method::DELETE, "/api/v1/namespaces/doomed", Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"]["phase"], "Terminating");
+
+    let r = send(&c, Method::POST, "/api/v1/namespaces/doomed/configmaps", cm("x", json!({}))).await;
+    let st = r.expect_status(403, "Forbidden");
+    assert_eq!(
+        st["message"],
+        "configmaps \"x\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+    );
+
+    let r = send(&c, Method::POST, "/api/v1/namespaces/nowhere/configmaps", cm("x", json!({}))).await;
+    let st = r.expect_status(404, "NotFound");
+    assert_eq!(st["message"], "namespaces \"nowhere\" not found");
+
+    // The finalize subresource clears spec.finalizers; the namespace then goes away.
+    let mut fin = get(&c, "/api/v1/namespaces/doomed", None).await.json();
+    fin["spec"]["finalizers"] = json!([]);
+    let r = send(&c, Method::PUT, "/api/v1/namespaces/doomed/finalize", fin).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    get(&c, "/api/v1/namespaces/doomed", None).await.expect_status(404, "NotFound");
+
+    // System namespaces and the kubernetes Service exist from the first start.
+    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert_eq!(get(&c, &format!("/api/v1/namespaces/{n}"), None).await.status, 200, "{n}");
+    }
+    let svc = get(&c, "/api/v1/namespaces/default/services/kubernetes", None).await.json();
+    assert_eq!(svc["spec"]["ports"][0]["port"], 443, "{svc}");
+    assert_eq!(svc["metadata"]["labels"]["component"], "apiserver");
+}
+
+fn deployment(name: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}
+        },
+        "status": {"replicas": 7}
+    })
+}
+
+const DEPLOYS: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+#[tokio::test]
+async fn status_and_scale_subresources_and_generation() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let r = send(&c, Method::POST, DEPLOYS, deployment("web")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert!(created.get("status").is_none_or(|s| s.get("replicas").is_none()), "status reset on create: {created}");
+
+    // The main resource ignores status; a spec change bumps generation.
+    let mut upd = created.clone();
+    upd["spec"]["replicas"] = json!(2);
+    upd["status"] = json!({"replicas": 9});
+    let r = send(&c, Method::PUT, &format!("{DEPLOYS}/web"), upd).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["metadata"]["generation"], 2);
+    assert!(v["status"].get("replicas").is_none(), "{v}");
+
+    // The status subresource writes only status and does not bump generation.
+    let mut st = v.clone();
+    st["status"] = json!({"replicas": 2, "readyReplicas": 1});
+    st["spec"]["replicas"] = json!(99);
+    let r = send(&c, Method::PUT, &format!("{DEPLOYS}/web/status"), st).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"]["readyReplicas"], 1);
+    assert_eq!(v["spec"]["replicas"], 2);
+    assert_eq!(v["metadata"]["generation"], 2);
+
+    // Scale reads and writes spec.replicas as autoscaling/v1 Scale.
+    let scale = get(&c, &format!("{DEPLOYS}/web/scale"), None).await.json();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 2);
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let mut sc = scale.clone();
+    sc["spec"]["replicas"] = json!(5);
+    let r = send(&c, Method::PUT, &format!("{DEPLOYS}/web/scale"), sc).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["spec"]["replicas"], 5);
+    let d = get(&c, &format!("{DEPLOYS}/web"), None).await.json();
+    assert_eq!(d["spec"]["replicas"], 5);
+    assert_eq!(d["metadata"]["generation"], 3);
+
+    // An unchanged PUT writes nothing: same resourceVersion.
+    let r = send(&c, Method::PUT, &format!("{DEPLOYS}/web"), d.clone()).await;
+    assert_eq!(r.json()["metadata"]["resourceVersion"], d["metadata"]["resourceVersion"]);
+}
+
+#[tokio::test]
+async fn generate_name_immutability_preconditions_dry_run() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let mut g = cm("", json!({"generateName": "gen-"}));
+    g["metadata"].as_object_mut().unwrap().remove("name");
+    let r = send(&c, Method::POST, CMS, g).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(v["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+
+    // uid is immutable; the namespace in the body must match the URL.
+    let mut bad = v.clone();
+    bad["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    let st = send(&c, Method::PUT, &format!("{CMS}/{name}"), bad).await.expect_status(422, "Invalid");
+    assert!(st["message"].as_str().unwrap().contains("metadata.uid: Invalid value"), "{st}");
+    assert!(st["message"].as_str().unwrap().contains("field is immutable"), "{st}");
+    let mut other_ns = v.clone();
+    other_ns["metadata"]["namespace"] = json!("kube-system");
+    send(&c, Method::PUT, &format!("{CMS}/{name}"), other_ns).await.expect_status(400, "BadRequest");
+
+    // Preconditions on delete.
+    let st = send(&c, Method::DELETE, &format!("{CMS}/{name}"), json!({"preconditions": {"uid": "nope"}}))
+        .await
+        .expect_status(409, "Conflict");
+    assert!(st["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: nope"), "{st}");
+
+    // Dry run persists nothing.
+    let r = send(&c, Method::POST, &format!("{CMS}?dryRun=All"), cm("dry", json!({}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    get(&c, &format!("{CMS}/dry"), None).await.expect_status(404, "NotFound");
+    let r = send(&c, Method::DELETE, &format!("{CMS}/{name}?dryRun=All"), Value::Null).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
+    send(&c, Method::POST, &format!("{CMS}?dryRun=Some"), cm("dry", json!({})))
+        .await
+        .expect_status(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn deletecollection_with_selector_and_graceful_pods() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    for (n, l) in [("a1", "x"), ("a2", "x"), ("a3", "x"), ("b1", "y")] {
+        let r = send(&c, Method::POST, CMS, cm(n, json!({"labels": {"grp": l}}))).await;
+        assert_eq!(r.status, 201);
+    }
+    let r = send(&c, Method::DELETE, &format!("{CMS}?labelSelector=grp%3Dx"), Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 3);
+    let left = get(&c, &format!("{CMS}?labelSelector=grp"), None).await.json();
+    let names: Vec<&str> = left["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["b1"]);
+
+    // A pod bound to a node terminates gracefully; grace 0 removes it.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}});
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(send(&c, Method::POST, pods, pod).await.status, 201);
+    let byfield = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1"), None).await.json();
+    assert_eq!(byfield["items"].as_array().unwrap().len(), 1);
+    let none = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-2"), None).await.json();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let r = send(&c, Method::DELETE, &format!("{pods}/p"), Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["metadata"]["deletionGracePeriodSeconds"], 30, "{v}");
+    assert_eq!(get(&c, &format!("{pods}/p"), None).await.status, 200);
+    let r = send(&c, Method::DELETE, &format!("{pods}/p"), json!({"gracePeriodSeconds": 0})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    get(&c, &format!("{pods}/p"), None).await.expect_status(404, "NotFound");
+}
+
+#[tokio::test]
+async fn watch_bookmarks_timeout_and_legacy_prefix() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    assert_eq!(send(&c, Method::POST, CMS, cm("w1", json!({}))).await.status, 201);
+    let list = get(&c, CMS, None).await.json();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+
+    // The server ends the watch at timeoutSeconds and sends bookmarks when allowed.
+    let started = Instant::now();
+    let r = get(&c, &format!("{CMS}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=3"), None).await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(8), "{elapsed:?}");
+    let events: Vec<Value> = r.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!events.is_empty(), "expected at least one bookmark");
+    for e in &events {
+        assert_eq!(e["type"], "BOOKMARK", "{e}");
+        assert_eq!(e["object"]["kind"], "ConfigMap");
+        assert!(e["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse::<i64>().unwrap() >= rv.parse::<i64>().unwrap());
+    }
+
+    // Legacy /watch/ prefix without a resourceVersion: synthetic ADDED for what exists.
+    let r = get(&c, "/api/v1/watch/namespaces/default/configmaps?timeoutSeconds=1", None).await;
+    let events: Vec<Value> = r.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e["type"] == "ADDED" && e["object"]["metadata"]["name"] == "w1"), "{events:?}");
+
+    // Exact-revision list: the state at `rv`, before w2 existed.
+    assert_eq!(send(&c, Method::POST, CMS, cm("w2", json!({}))).await.status, 201);
+    let exact = get(&c, &format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=Exact"), None).await.json();
+    let names: Vec<&str> = exact["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"w1") && !names.contains(&"w2"), "{names:?}");
+    assert_eq!(exact["metadata"]["resourceVersion"], rv.as_str());
+    get(&c, &format!("{CMS}?resourceVersionMatch=Exact"), None).await.expect_status(422, "Invalid");
+}
+
+#[tokio::test]
+async fn continue_token_expires_after_compaction() {
+    let s = TestServer::start_with(&["--etcd-compaction-interval", "1s", "--storage-min-history", "5"]);
+    let c = s.kube_client().await;
+    for i in 0..12 {
+        assert_eq!(send(&c, Method::POST, CMS, cm(&format!("c{i:02}"), json!({}))).await.status, 201);
+    }
+    let page = get(&c, &format!("{CMS}?limit=5"), None).await.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    assert!(page["metadata"]["remainingItemCount"].as_i64().is_some_and(|n| n >= 7), "{page}");
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    // The next page right away is consistent with the first.
+    let next = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await.json();
+    assert_eq!(next["items"][0]["metadata"]["name"], "c05");
+    // Move history forward and let the compactor run past the token's revision.
+    for i in 0..20 {
+        let mut m = get(&c, &format!("{CMS}/c00"), None).await.json();
+        m["data"]["k"] = json!(format!("v{i}"));
+        assert_eq!(send(&c, Method::PUT, &format!("{CMS}/c00"), m).await.status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await;
+        if r.status == 410 {
+            let st = r.expect_status(410, "Expired");
+            assert!(st["message"].as_str().unwrap().starts_with("The provided continue parameter is too old"), "{st}");
+            assert!(st["metadata"]["continue"].is_string(), "a fresh inconsistent token: {st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "continue token never expired: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
