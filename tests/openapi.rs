@@ -62,7 +62,6 @@ fn explain_nested_fields() {
 const BAD_CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n  a: b\nspec:\n  foo: 1\n";
 
 #[test]
-#[ignore = "needs api::schema::field_validation_raw called from src/server/handler.rs (lead wires it)"]
 fn create_with_unknown_field() {
     let s = TestServer::start();
     for v in KUBECTL_VERSIONS {
