@@ -12,7 +12,11 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 async fn send(c: &kube::Client, method: Method, path: &str, body: Value) -> Resp {
-    let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
     raw(c, method, path, &[("Content-Type", "application/json")], bytes).await
 }
 
@@ -30,7 +34,13 @@ const CMS: &str = "/api/v1/namespaces/default/configmaps";
 async fn finalizers_hold_an_object_until_removed() {
     let s = TestServer::start();
     let c = s.kube_client().await;
-    let r = send(&c, Method::POST, CMS, cm("held", json!({"finalizers": ["example.com/hold"]}))).await;
+    let r = send(
+        &c,
+        Method::POST,
+        CMS,
+        cm("held", json!({"finalizers": ["example.com/hold"]})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
 
     let r = send(&c, Method::DELETE, &format!("{CMS}/held"), Value::Null).await;
@@ -44,7 +54,10 @@ async fn finalizers_hold_an_object_until_removed() {
     assert_eq!(live["metadata"]["finalizers"], json!(["example.com/hold"]));
     let again = send(&c, Method::DELETE, &format!("{CMS}/held"), Value::Null).await;
     assert_eq!(again.status, 200);
-    assert_eq!(again.json()["metadata"]["resourceVersion"], live["metadata"]["resourceVersion"]);
+    assert_eq!(
+        again.json()["metadata"]["resourceVersion"],
+        live["metadata"]["resourceVersion"]
+    );
 
     // New finalizers may not be added while deleting.
     let mut more = live.clone();
@@ -57,7 +70,9 @@ async fn finalizers_hold_an_object_until_removed() {
     done["metadata"]["finalizers"] = json!([]);
     let r = send(&c, Method::PUT, &format!("{CMS}/held"), done).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    get(&c, &format!("{CMS}/held"), None).await.expect_status(404, "NotFound");
+    get(&c, &format!("{CMS}/held"), None)
+        .await
+        .expect_status(404, "NotFound");
 }
 
 #[tokio::test]
@@ -76,14 +91,26 @@ async fn namespace_termination_and_lifecycle_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"]["phase"], "Terminating");
 
-    let r = send(&c, Method::POST, "/api/v1/namespaces/doomed/configmaps", cm("x", json!({}))).await;
+    let r = send(
+        &c,
+        Method::POST,
+        "/api/v1/namespaces/doomed/configmaps",
+        cm("x", json!({})),
+    )
+    .await;
     let st = r.expect_status(403, "Forbidden");
     assert_eq!(
         st["message"],
         "configmaps \"x\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
     );
 
-    let r = send(&c, Method::POST, "/api/v1/namespaces/nowhere/configmaps", cm("x", json!({}))).await;
+    let r = send(
+        &c,
+        Method::POST,
+        "/api/v1/namespaces/nowhere/configmaps",
+        cm("x", json!({})),
+    )
+    .await;
     let st = r.expect_status(404, "NotFound");
     assert_eq!(st["message"], "namespaces \"nowhere\" not found");
 
@@ -92,13 +119,21 @@ async fn namespace_termination_and_lifecycle_errors() {
     fin["spec"]["finalizers"] = json!([]);
     let r = send(&c, Method::PUT, "/api/v1/namespaces/doomed/finalize", fin).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    get(&c, "/api/v1/namespaces/doomed", None).await.expect_status(404, "NotFound");
+    get(&c, "/api/v1/namespaces/doomed", None)
+        .await
+        .expect_status(404, "NotFound");
 
     // System namespaces and the kubernetes Service exist from the first start.
     for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert_eq!(get(&c, &format!("/api/v1/namespaces/{n}"), None).await.status, 200, "{n}");
+        assert_eq!(
+            get(&c, &format!("/api/v1/namespaces/{n}"), None).await.status,
+            200,
+            "{n}"
+        );
     }
-    let svc = get(&c, "/api/v1/namespaces/default/services/kubernetes", None).await.json();
+    let svc = get(&c, "/api/v1/namespaces/default/services/kubernetes", None)
+        .await
+        .json();
     assert_eq!(svc["spec"]["ports"][0]["port"], 443, "{svc}");
     assert_eq!(svc["metadata"]["labels"]["component"], "apiserver");
 }
@@ -126,7 +161,10 @@ async fn status_and_scale_subresources_and_generation() {
     assert_eq!(r.status, 201, "{}", r.text());
     let created = r.json();
     assert_eq!(created["metadata"]["generation"], 1);
-    assert!(created.get("status").is_none_or(|s| s.get("replicas").is_none()), "status reset on create: {created}");
+    assert!(
+        created.get("status").is_none_or(|s| s.get("replicas").is_none()),
+        "status reset on create: {created}"
+    );
 
     // The main resource ignores status; a spec change bumps generation.
     let mut upd = created.clone();
@@ -166,7 +204,10 @@ async fn status_and_scale_subresources_and_generation() {
 
     // An unchanged PUT writes nothing: same resourceVersion.
     let r = send(&c, Method::PUT, &format!("{DEPLOYS}/web"), d.clone()).await;
-    assert_eq!(r.json()["metadata"]["resourceVersion"], d["metadata"]["resourceVersion"]);
+    assert_eq!(
+        r.json()["metadata"]["resourceVersion"],
+        d["metadata"]["resourceVersion"]
+    );
 }
 
 #[tokio::test]
@@ -185,23 +226,43 @@ async fn generate_name_immutability_preconditions_dry_run() {
     // uid is immutable; the namespace in the body must match the URL.
     let mut bad = v.clone();
     bad["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
-    let st = send(&c, Method::PUT, &format!("{CMS}/{name}"), bad).await.expect_status(422, "Invalid");
-    assert!(st["message"].as_str().unwrap().contains("metadata.uid: Invalid value"), "{st}");
+    let st = send(&c, Method::PUT, &format!("{CMS}/{name}"), bad)
+        .await
+        .expect_status(422, "Invalid");
+    assert!(
+        st["message"].as_str().unwrap().contains("metadata.uid: Invalid value"),
+        "{st}"
+    );
     assert!(st["message"].as_str().unwrap().contains("field is immutable"), "{st}");
     let mut other_ns = v.clone();
     other_ns["metadata"]["namespace"] = json!("kube-system");
-    send(&c, Method::PUT, &format!("{CMS}/{name}"), other_ns).await.expect_status(400, "BadRequest");
+    send(&c, Method::PUT, &format!("{CMS}/{name}"), other_ns)
+        .await
+        .expect_status(400, "BadRequest");
 
     // Preconditions on delete.
-    let st = send(&c, Method::DELETE, &format!("{CMS}/{name}"), json!({"preconditions": {"uid": "nope"}}))
-        .await
-        .expect_status(409, "Conflict");
-    assert!(st["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: nope"), "{st}");
+    let st = send(
+        &c,
+        Method::DELETE,
+        &format!("{CMS}/{name}"),
+        json!({"preconditions": {"uid": "nope"}}),
+    )
+    .await
+    .expect_status(409, "Conflict");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("Precondition failed: UID in precondition: nope"),
+        "{st}"
+    );
 
     // Dry run persists nothing.
     let r = send(&c, Method::POST, &format!("{CMS}?dryRun=All"), cm("dry", json!({}))).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    get(&c, &format!("{CMS}/dry"), None).await.expect_status(404, "NotFound");
+    get(&c, &format!("{CMS}/dry"), None)
+        .await
+        .expect_status(404, "NotFound");
     let r = send(&c, Method::DELETE, &format!("{CMS}/{name}?dryRun=All"), Value::Null).await;
     assert_eq!(r.status, 200);
     assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
@@ -222,7 +283,12 @@ async fn deletecollection_with_selector_and_graceful_pods() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 3);
     let left = get(&c, &format!("{CMS}?labelSelector=grp"), None).await.json();
-    let names: Vec<&str> = left["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["b1"]);
 
     // A pod bound to a node terminates gracefully; grace 0 removes it.
@@ -230,16 +296,26 @@ async fn deletecollection_with_selector_and_graceful_pods() {
         "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}});
     let pods = "/api/v1/namespaces/default/pods";
     assert_eq!(send(&c, Method::POST, pods, pod).await.status, 201);
-    let byfield = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1"), None).await.json();
+    let byfield = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1"), None)
+        .await
+        .json();
     assert_eq!(byfield["items"].as_array().unwrap().len(), 1);
-    let none = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-2"), None).await.json();
+    let none = get(&c, &format!("{pods}?fieldSelector=spec.nodeName%3Dnode-2"), None)
+        .await
+        .json();
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
     let r = send(&c, Method::DELETE, &format!("{pods}/p"), Value::Null).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["metadata"]["deletionGracePeriodSeconds"], 30, "{v}");
     assert_eq!(get(&c, &format!("{pods}/p"), None).await.status, 200);
-    let r = send(&c, Method::DELETE, &format!("{pods}/p"), json!({"gracePeriodSeconds": 0})).await;
+    let r = send(
+        &c,
+        Method::DELETE,
+        &format!("{pods}/p"),
+        json!({"gracePeriodSeconds": 0}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     get(&c, &format!("{pods}/p"), None).await.expect_status(404, "NotFound");
 }
@@ -254,30 +330,63 @@ async fn watch_bookmarks_timeout_and_legacy_prefix() {
 
     // The server ends the watch at timeoutSeconds and sends bookmarks when allowed.
     let started = Instant::now();
-    let r = get(&c, &format!("{CMS}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=3"), None).await;
+    let r = get(
+        &c,
+        &format!("{CMS}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=3"),
+        None,
+    )
+    .await;
     let elapsed = started.elapsed();
     assert_eq!(r.status, 200);
-    assert!(elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(8), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(8),
+        "{elapsed:?}"
+    );
     let events: Vec<Value> = r.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!events.is_empty(), "expected at least one bookmark");
     for e in &events {
         assert_eq!(e["type"], "BOOKMARK", "{e}");
         assert_eq!(e["object"]["kind"], "ConfigMap");
-        assert!(e["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse::<i64>().unwrap() >= rv.parse::<i64>().unwrap());
+        assert!(
+            e["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                >= rv.parse::<i64>().unwrap()
+        );
     }
 
     // Legacy /watch/ prefix without a resourceVersion: synthetic ADDED for what exists.
     let r = get(&c, "/api/v1/watch/namespaces/default/configmaps?timeoutSeconds=1", None).await;
     let events: Vec<Value> = r.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(events.iter().any(|e| e["type"] == "ADDED" && e["object"]["metadata"]["name"] == "w1"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "ADDED" && e["object"]["metadata"]["name"] == "w1"),
+        "{events:?}"
+    );
 
     // Exact-revision list: the state at `rv`, before w2 existed.
     assert_eq!(send(&c, Method::POST, CMS, cm("w2", json!({}))).await.status, 201);
-    let exact = get(&c, &format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=Exact"), None).await.json();
-    let names: Vec<&str> = exact["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    let exact = get(
+        &c,
+        &format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=Exact"),
+        None,
+    )
+    .await
+    .json();
+    let names: Vec<&str> = exact["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"w1") && !names.contains(&"w2"), "{names:?}");
     assert_eq!(exact["metadata"]["resourceVersion"], rv.as_str());
-    get(&c, &format!("{CMS}?resourceVersionMatch=Exact"), None).await.expect_status(422, "Invalid");
+    get(&c, &format!("{CMS}?resourceVersionMatch=Exact"), None)
+        .await
+        .expect_status(422, "Invalid");
 }
 
 #[tokio::test]
@@ -285,11 +394,19 @@ async fn continue_token_expires_after_compaction() {
     let s = TestServer::start_with(&["--etcd-compaction-interval", "1s", "--storage-min-history", "5"]);
     let c = s.kube_client().await;
     for i in 0..12 {
-        assert_eq!(send(&c, Method::POST, CMS, cm(&format!("c{i:02}"), json!({}))).await.status, 201);
+        assert_eq!(
+            send(&c, Method::POST, CMS, cm(&format!("c{i:02}"), json!({})))
+                .await
+                .status,
+            201
+        );
     }
     let page = get(&c, &format!("{CMS}?limit=5"), None).await.json();
     assert_eq!(page["items"].as_array().unwrap().len(), 5);
-    assert!(page["metadata"]["remainingItemCount"].as_i64().is_some_and(|n| n >= 7), "{page}");
+    assert!(
+        page["metadata"]["remainingItemCount"].as_i64().is_some_and(|n| n >= 7),
+        "{page}"
+    );
     let token = page["metadata"]["continue"].as_str().unwrap().to_string();
     // The next page right away is consistent with the first.
     let next = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await.json();
@@ -305,8 +422,17 @@ async fn continue_token_expires_after_compaction() {
         let r = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await;
         if r.status == 410 {
             let st = r.expect_status(410, "Expired");
-            assert!(st["message"].as_str().unwrap().starts_with("The provided continue parameter is too old"), "{st}");
-            assert!(st["metadata"]["continue"].is_string(), "a fresh inconsistent token: {st}");
+            assert!(
+                st["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("The provided continue parameter is too old"),
+                "{st}"
+            );
+            assert!(
+                st["metadata"]["continue"].is_string(),
+                "a fresh inconsistent token: {st}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "continue token never expired: {}", r.text());

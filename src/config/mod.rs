@@ -1,111 +1,247 @@
-//! Server configuration: the options `capstan serve` takes, with upstream kube-apiserver flag
-//! names. (Layered config files and environment come with the [config] issue.)
+//! Server configuration, layered (lowest to highest): built-in defaults < config file
+//! (`--config`, default `/etc/capstan/config.yaml`) < drop-ins (`<config>.d/`) < `CAPSTAN_*`
+//! environment < command-line flags with upstream kube-apiserver names.
+//!
+//! ```no_run
+//! let args: Vec<String> = vec!["--secure-port=7443".into()];
+//! let env: Vec<(String, String)> = std::env::vars().collect();
+//! let (_parsed, opts) = capstan::config::load(&args, &env, std::path::Path::new("/etc/capstan/config.yaml"))?;
+//! assert_eq!(opts.secure_port, 7443);
+//! # Ok::<(), capstan::config::ConfigError>(())
+//! ```
+//!
+//! The flag ↔ key ↔ type ↔ default table is [`flags::FLAGS`]; docs/config-reference.md is
+//! generated from it ([`show::reference_markdown`]).
 
+pub mod argv;
+pub mod flags;
+pub mod layers;
+pub mod show;
+pub mod value;
+
+pub use argv::{parse_args, ParsedArgs};
+pub use layers::{ConfigError, Merged, DEFAULT_CONFIG};
+pub use value::parse_duration;
+
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, Clone, clap::Args)]
+/// The resolved settings `capstan serve` runs with.
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where the embedded store and generated PKI live. Default: $XDG_DATA_HOME/capstan
-    /// (~/.local/share/capstan), or /var/lib/capstan for root.
-    #[arg(long = "data-dir")]
+    /// `--data-dir`; see [`ServeOptions::data_dir`] for the default.
     pub data_dir: Option<PathBuf>,
-    /// HTTPS port.
-    #[arg(long = "secure-port", default_value_t = 6443)]
     pub secure_port: u16,
-    /// Address the HTTPS listener binds to.
-    #[arg(long = "bind-address", default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
-    /// Address advertised to clients (discovery, kubernetes Service).
-    #[arg(long = "advertise-address")]
     pub advertise_address: Option<IpAddr>,
-    /// Serving certificate (PEM). Generated under DATA_DIR/pki when unset.
-    #[arg(long = "tls-cert-file")]
     pub tls_cert_file: Option<PathBuf>,
-    #[arg(long = "tls-private-key-file")]
     pub tls_private_key_file: Option<PathBuf>,
-    /// CA that signs client certificates (CN = user, O = groups).
-    #[arg(long = "client-ca-file")]
     pub client_ca_file: Option<PathBuf>,
-    /// Service ClusterIP range; its first address goes to the `kubernetes` Service.
-    #[arg(long = "service-cluster-ip-range", default_value = "10.0.0.0/24")]
+    /// `--service-cluster-ip-range`: one CIDR or an IPv4,IPv6 pair.
     pub service_cluster_ip_range: String,
-    /// Plain-HTTP port with full access (off unless set; loopback only unless overridden).
-    #[arg(long = "insecure-port", default_value_t = 0)]
+    /// `--service-node-port-range`, e.g. `30000-32767`.
+    pub service_node_port_range: String,
     pub insecure_port: u16,
-    #[arg(long = "insecure-bind-address", default_value = "127.0.0.1")]
     pub insecure_bind_address: IpAddr,
-    /// Allow the insecure port on a non-loopback address (dangerous).
-    #[arg(long = "insecure-allow-non-loopback", default_value_t = false)]
     pub insecure_allow_non_loopback: bool,
-    /// Storage backend: `embedded` (SQLite under the data dir) or `etcd3`. Unset: etcd3 when
-    /// --etcd-servers is given, else embedded.
-    #[arg(long = "storage-backend")]
     pub storage_backend: Option<String>,
-    /// etcd endpoints (comma-separated or repeated).
-    #[arg(long = "etcd-servers", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
-    /// Key prefix in etcd.
-    #[arg(long = "etcd-prefix", default_value = "/registry")]
     pub etcd_prefix: String,
-    #[arg(long = "etcd-cafile")]
     pub etcd_cafile: Option<PathBuf>,
-    #[arg(long = "etcd-certfile")]
     pub etcd_certfile: Option<PathBuf>,
-    #[arg(long = "etcd-keyfile")]
     pub etcd_keyfile: Option<PathBuf>,
-    /// How often old revisions are compacted (upstream --etcd-compaction-interval).
-    #[arg(long = "etcd-compaction-interval", default_value = "5m", value_parser = parse_duration)]
+    /// `--etcd-compaction-interval`.
     pub compaction_interval: Duration,
-    /// Revisions always kept by compaction.
-    #[arg(long = "storage-min-history", default_value_t = 1000)]
+    /// `--storage-min-history`.
     pub min_history: i64,
-    /// Watch timeouts are random in [min, 2*min) unless the client asks (seconds).
-    #[arg(long = "min-request-timeout", default_value_t = 1800)]
+    /// `--min-request-timeout` in seconds.
     pub min_request_timeout: u64,
-    /// Largest accepted request body.
-    #[arg(long = "max-request-body-bytes", default_value_t = 3 * 1024 * 1024)]
     pub max_request_body_bytes: usize,
-    /// Log verbosity (klog style).
-    #[arg(long = "v", short = 'v', default_value_t = 0)]
+    /// `--max-requests-inflight` (0: unlimited).
+    pub max_requests_inflight: usize,
+    /// `--max-mutating-requests-inflight` (0: unlimited).
+    pub max_mutating_requests_inflight: usize,
+    pub shutdown_delay_duration: Duration,
+    /// `--v`.
     pub verbosity: u8,
+    /// `--logging-format`: `text` or `json`.
+    pub logging_format: String,
+    pub log_file: Option<PathBuf>,
+    /// `--log-file-rotation`: never, minutely, hourly, daily.
+    pub log_file_rotation: String,
+    pub log_file_max_files: usize,
+    pub pid_file: Option<PathBuf>,
+    pub feature_gates: BTreeMap<String, bool>,
+    pub runtime_config: BTreeMap<String, String>,
+    /// Every setting by config key (including ones capstan does not implement yet), merged.
+    pub settings: BTreeMap<String, Json>,
+    /// Config key → the layer that set it.
+    pub sources: BTreeMap<String, String>,
+    /// Config files read, in merge order.
+    pub config_files: Vec<PathBuf>,
+    /// The command-line flags these options came from (to load again on SIGHUP).
+    pub args: Vec<String>,
+    /// The config file used when neither `--config` nor `CAPSTAN_CONFIG` names one.
+    pub default_config: PathBuf,
 }
 
-/// Go-style durations: `5m`, `30s`, `1h30m`, `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
+impl Default for ServeOptions {
+    /// The built-in defaults alone.
+    fn default() -> Self {
+        let merged = layers::defaults_layer()
+            .and_then(|d| layers::merge(&[d]))
+            .unwrap_or_default();
+        // The defaults are checked by unit tests; an error here would be a bug in the table.
+        ServeOptions::from_merged(&merged).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
     }
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
+}
+
+struct Get<'a>(&'a Merged);
+
+impl Get<'_> {
+    fn raw(&self, key: &str) -> Option<&Json> {
+        self.0.values.get(key)
+    }
+    fn err(&self, key: &str, what: &str) -> ConfigError {
+        let src = self.0.sources.get(key).map(String::as_str).unwrap_or("default");
+        ConfigError(vec![format!("{src}: key \"{key}\": {what}")])
+    }
+    fn str(&self, key: &str) -> String {
+        match self.raw(key) {
+            Some(Json::String(s)) => s.clone(),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => String::new(),
         }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next().unwrap_or('s'));
+    }
+    fn opt_str(&self, key: &str) -> Option<String> {
+        Some(self.str(key)).filter(|s| !s.is_empty())
+    }
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.opt_str(key).map(PathBuf::from)
+    }
+    fn int(&self, key: &str) -> Result<i64, ConfigError> {
+        self.raw(key)
+            .and_then(Json::as_i64)
+            .ok_or_else(|| self.err(key, "expected an integer"))
+    }
+    fn uint<T: TryFrom<i64>>(&self, key: &str) -> Result<T, ConfigError> {
+        T::try_from(self.int(key)?).map_err(|_| self.err(key, "value out of range"))
+    }
+    fn bool(&self, key: &str) -> bool {
+        self.raw(key).and_then(Json::as_bool).unwrap_or(false)
+    }
+    fn ip(&self, key: &str) -> Result<Option<IpAddr>, ConfigError> {
+        match self.opt_str(key) {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| self.err(key, &format!("invalid IP address {s:?}"))),
         }
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
-        };
     }
-    if !num.is_empty() {
-        return Err(format!("invalid duration {s:?}: missing unit"));
+    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        match self.opt_str(key) {
+            None => Ok(Duration::ZERO),
+            Some(s) => parse_duration(&s).map_err(|e| self.err(key, &e)),
+        }
     }
-    Ok(Duration::from_secs_f64(total))
+    fn list(&self, key: &str) -> Vec<String> {
+        match self.raw(key) {
+            Some(Json::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl ServeOptions {
+    /// Typed settings from merged layers.
+    pub fn from_merged(m: &Merged) -> Result<ServeOptions, ConfigError> {
+        let g = Get(m);
+        let feature_gates = match g.raw("feature-gates") {
+            Some(Json::Object(o)) => o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_bool()?))).collect(),
+            _ => BTreeMap::new(),
+        };
+        let runtime_config = match g.raw("runtime-config") {
+            Some(Json::Object(o)) => o
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        Ok(ServeOptions {
+            data_dir: g.path("data-dir"),
+            secure_port: g.uint("secure-port")?,
+            bind_address: g.ip("bind-address")?.unwrap_or(loopback),
+            advertise_address: g.ip("advertise-address")?,
+            tls_cert_file: g.path("tls.cert-file"),
+            tls_private_key_file: g.path("tls.private-key-file"),
+            client_ca_file: g.path("authentication.client-ca-file"),
+            service_cluster_ip_range: g.str("services.cluster-ip-range"),
+            service_node_port_range: g.str("services.node-port-range"),
+            insecure_port: g.uint("insecure.port")?,
+            insecure_bind_address: g.ip("insecure.bind-address")?.unwrap_or(loopback),
+            insecure_allow_non_loopback: g.bool("insecure.allow-non-loopback"),
+            storage_backend: g.opt_str("storage.backend"),
+            etcd_servers: g.list("etcd.servers"),
+            etcd_prefix: g.str("etcd.prefix"),
+            etcd_cafile: g.path("etcd.cafile"),
+            etcd_certfile: g.path("etcd.certfile"),
+            etcd_keyfile: g.path("etcd.keyfile"),
+            compaction_interval: g.duration("etcd.compaction-interval")?,
+            min_history: g.int("storage.min-history")?,
+            min_request_timeout: g.uint("min-request-timeout")?,
+            max_request_body_bytes: g.uint("max-request-body-bytes")?,
+            max_requests_inflight: g.uint("max-requests-inflight")?,
+            max_mutating_requests_inflight: g.uint("max-mutating-requests-inflight")?,
+            shutdown_delay_duration: g.duration("shutdown-delay-duration")?,
+            verbosity: g.uint("logging.verbosity")?,
+            logging_format: g.opt_str("logging.format").unwrap_or_else(|| "text".into()),
+            log_file: g.path("logging.file"),
+            log_file_rotation: g.opt_str("logging.file-rotation").unwrap_or_else(|| "daily".into()),
+            log_file_max_files: g.uint("logging.file-max-files")?,
+            pid_file: g.path("pid-file"),
+            feature_gates,
+            runtime_config,
+            settings: m.values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            sources: m.sources.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            config_files: m.files.clone(),
+            args: Vec::new(),
+            default_config: PathBuf::from(DEFAULT_CONFIG),
+        })
+    }
+
+    /// Any setting by config key (e.g. `audit.policy-file`), as merged from all layers.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        self.settings.get(key)
+    }
+
+    /// Settings capstan accepts but does not implement yet that some layer (not the defaults)
+    /// set, as flag names (`--authorization-mode`).
+    pub fn ignored_settings(&self) -> Vec<String> {
+        flags::FLAGS
+            .iter()
+            .filter(|f| !f.implemented())
+            .filter(|f| self.sources.get(f.key).is_some_and(|s| s != "default"))
+            .map(|f| format!("--{}", f.name))
+            .collect()
+    }
+
+    /// The one warning line for [`ServeOptions::ignored_settings`], if any.
+    pub fn ignored_warning(&self) -> Option<String> {
+        let ignored = self.ignored_settings();
+        if ignored.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "accepted but not implemented yet, ignoring: {}",
+            ignored.join(", ")
+        ))
+    }
+
     /// The storage backend in effect.
     pub fn backend(&self) -> &str {
         match self.storage_backend.as_deref() {
@@ -119,7 +255,7 @@ impl ServeOptions {
         if let Some(d) = &self.data_dir {
             return d.clone();
         }
-        // SAFETY-free check of root: geteuid never fails.
+        // SAFETY: geteuid has no preconditions and never fails.
         if unsafe { libc::geteuid() } == 0 {
             return PathBuf::from("/var/lib/capstan");
         }
@@ -145,21 +281,46 @@ impl ServeOptions {
             .parse()
             .map_err(|_| format!("--service-cluster-ip-range: invalid prefix length {bits:?}"))?;
         Ok(match ip {
-            IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 1)),
-            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) + 1)),
+            IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4).wrapping_add(1))),
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6).wrapping_add(1))),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("5").is_err());
-    }
+/// Parse `args` (the flags after `serve`), find the config files, read `env`, merge everything.
+pub fn load(
+    args: &[String],
+    env: &[(String, String)],
+    default_config: &Path,
+) -> Result<(ParsedArgs, ServeOptions), ConfigError> {
+    let parsed = parse_args(args).map_err(ConfigError::from)?;
+    let (_, merged) = layers::resolve(&parsed, env, default_config)?;
+    let mut opts = ServeOptions::from_merged(&merged)?;
+    opts.args = args.to_vec();
+    opts.default_config = default_config.to_path_buf();
+    Ok((parsed, opts))
 }
+
+/// Like [`load`], also returning the merge (for `config show`).
+pub fn load_merged(
+    args: &[String],
+    env: &[(String, String)],
+    default_config: &Path,
+) -> Result<(ParsedArgs, Merged), ConfigError> {
+    let parsed = parse_args(args).map_err(ConfigError::from)?;
+    let (_, merged) = layers::resolve(&parsed, env, default_config)?;
+    ServeOptions::from_merged(&merged)?;
+    Ok((parsed, merged))
+}
+
+/// `capstan config validate FILE`: check one file on its own. Returns the keys it sets.
+pub fn validate_file(path: &Path) -> Result<Vec<&'static str>, ConfigError> {
+    let layer = layers::file_layer(path)?;
+    let defaults = layers::defaults_layer()?;
+    let merged = layers::merge(&[defaults, layer.clone()])?;
+    ServeOptions::from_merged(&merged)?;
+    Ok(layer.values.keys().copied().collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,12 @@ fn storage_err(e: StorageError) -> ApiError {
         StorageError::FutureRevision { .. } => ApiError::timeout(
             "Too large resource version: the requested resource version is newer than the server's data",
         ),
+        StorageError::Unavailable(m) => {
+            tracing::warn!(error = %m, "storage unavailable");
+            ApiError::timeout(format!(
+                "Timeout: request did not complete within requested timeout - {m}"
+            ))
+        }
         other => ApiError::internal(other),
     }
 }

@@ -173,10 +173,10 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
         include: IncludeObject::Metadata,
     };
     match path {
-        "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(app, path, None, query)),
+        "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(app, path, None, query).await),
         p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
             let (root, check) = p[1..].split_once('/').unwrap_or((p, ""));
-            return Ok(super::health::respond(app, &format!("/{root}"), Some(check), query));
+            return Ok(super::health::respond(app, &format!("/{root}"), Some(check), query).await);
         }
         "/version" => {
             let v = super::version_info();
@@ -446,7 +446,10 @@ async fn resource(
             let manager = field_manager(req, query);
             patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             let created = reg.create(def, ns, obj, dry_run).await?;
-            Ok(with_warnings(encode::object_response(201, def, &created, enc), &warnings))
+            Ok(with_warnings(
+                encode::object_response(201, def, &created, enc),
+                &warnings,
+            ))
         }
         ("update", Some("scale")) => {
             let body = body?;
@@ -464,7 +467,10 @@ async fn resource(
             let part = part_of(s);
             let manager = field_manager(req, query);
             let updated = reg.update(def, ns, name, obj, part, dry_run, Some(&manager)).await?;
-            Ok(with_warnings(encode::object_response(200, def, &updated, enc), &warnings))
+            Ok(with_warnings(
+                encode::object_response(200, def, &updated, enc),
+                &warnings,
+            ))
         }
         ("patch", s) => {
             let body = body?;
@@ -487,7 +493,11 @@ async fn resource(
                     }
                 }
                 Deleted::Pending(obj) => {
-                    let code = if opts.orphan_dependents == Some(false) { 202 } else { 200 };
+                    let code = if opts.orphan_dependents == Some(false) {
+                        202
+                    } else {
+                        200
+                    };
                     Ok(encode::object_response(code, def, &obj, enc))
                 }
             }
@@ -524,7 +534,11 @@ fn validate_fields(
             options,
             "meta.k8s.io",
             "",
-            &[crate::api::field::FieldError::not_supported("fieldValidation", directive, &["Ignore", "Strict", "Warn"])],
+            &[crate::api::field::FieldError::not_supported(
+                "fieldValidation",
+                directive,
+                &["Ignore", "Strict", "Warn"],
+            )],
         ));
     }
     crate::api::schema::field_validation_raw(def.group, def.version, def.kind, obj, raw_body, directive)
@@ -691,7 +705,12 @@ async fn patch_resource(
         }
         let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
         match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
-            Ok(updated) => return Ok(with_warnings(encode::object_response(200, def, &updated, enc), &warnings)),
+            Ok(updated) => {
+                return Ok(with_warnings(
+                    encode::object_response(200, def, &updated, enc),
+                    &warnings,
+                ))
+            }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),
         }

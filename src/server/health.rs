@@ -24,23 +24,27 @@ fn checks(root: &str) -> &'static [&'static str] {
     }
 }
 
-fn check_ok(app: &App, root: &str, check: &str) -> bool {
+async fn check_ok(app: &App, root: &str, check: &str) -> bool {
     match check {
-        "etcd" | "etcd-readiness" | "informer-sync" => app.registry.caches.revision() >= 0,
+        "etcd" | "etcd-readiness" => match &app.etcd {
+            Some(etcd) => etcd.check_health().await.is_ok(),
+            None => true,
+        },
+        "informer-sync" => app.registry.caches.revision() >= 0,
         "poststarthook/start-capstan-bootstrap" => app.ready.load(Ordering::Acquire),
         "shutdown" => !(root == "/readyz" && app.shutting_down.load(Ordering::Acquire)),
         _ => true,
     }
 }
 
-pub fn respond(app: &Arc<App>, root: &str, check: Option<&str>, query: &Query) -> Response {
+pub async fn respond(app: &Arc<App>, root: &str, check: Option<&str>, query: &Query) -> Response {
     let name = root.trim_start_matches('/');
     let all = checks(root);
     if let Some(c) = check {
         if !all.contains(&c) {
             return bytes_response(404, "text/plain; charset=utf-8", Bytes::from("404 page not found\n"));
         }
-        return if check_ok(app, root, c) {
+        return if check_ok(app, root, c).await {
             bytes_response(200, "text/plain; charset=utf-8", Bytes::from("ok"))
         } else {
             bytes_response(
@@ -58,7 +62,7 @@ pub fn respond(app: &Arc<App>, root: &str, check: Option<&str>, query: &Query) -
             report.push_str(&format!("[+]{c} excluded: ok\n"));
             continue;
         }
-        if check_ok(app, root, c) {
+        if check_ok(app, root, c).await {
             report.push_str(&format!("[+]{c} ok\n"));
         } else {
             failed = true;

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod encode;
 pub mod handler;
 pub mod health;
+pub mod lifecycle;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
@@ -43,6 +44,8 @@ pub struct App {
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
     pub metrics: Arc<metrics::Metrics>,
+    /// The etcd backend, for the `etcd` health checks (None on the embedded store).
+    pub etcd: Option<Arc<crate::storage::etcd::EtcdStorage>>,
     pub inflight: metrics::InflightLimits,
 }
 
@@ -189,6 +192,7 @@ async fn insecure_loop(listener: TcpListener, app: Arc<App>) {
 /// Run the API server until SIGTERM/SIGINT.
 pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let _pid_file = opts.pid_file.as_deref().map(lifecycle::PidFile::create).transpose()?;
     let data_dir = opts.data_dir();
     std::fs::create_dir_all(&data_dir).with_context(|| {
         format!(
@@ -237,8 +241,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
 
     // Storage and caches.
     let metrics = Arc::new(metrics::Metrics::default());
-    let storage: Arc<dyn Storage> =
-        crate::storage::metered::Metered::new(open_storage(&opts, &data_dir).await?, metrics.clone());
+    let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     segments.sort();
@@ -252,11 +256,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .collect();
     let mut registry = Registry::new(storage.clone(), caches);
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
-    // TODO(lead): pass --service-node-port-range once the config has it ("" = 30000-32767).
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
         storage,
         &opts.service_cluster_ip_range,
-        "",
+        &opts.service_node_port_range,
     )?);
     allocators
         .repair_from_storage()
@@ -273,7 +276,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         ready: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
         metrics,
-        inflight: metrics::InflightLimits::new(DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_MUTATING_INFLIGHT),
+        etcd,
+        inflight: metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
@@ -309,14 +313,20 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
 
-    shutdown_signal().await;
-    app.shutting_down.store(true, Ordering::Release);
-    tracing::info!("shutting down");
+    lifecycle::notify_ready(&format!("serving on {server_url}"));
+    tokio::spawn(lifecycle::reload_on_sighup(opts.clone()));
+
+    let signal = lifecycle::wait_for_signal().await;
+    lifecycle::begin_shutdown(&app.shutting_down, opts.shutdown_delay_duration, signal).await;
+    tracing::info!("stopped");
     Ok(())
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.
-async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Storage>> {
+async fn open_storage(
+    opts: &ServeOptions,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Arc<dyn Storage>, Option<Arc<crate::storage::etcd::EtcdStorage>>)> {
     match opts.backend() {
         "embedded" => {
             let db = data_dir.join("capstan.db");
@@ -324,7 +334,7 @@ async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow
             if !opts.compaction_interval.is_zero() {
                 sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
             }
-            Ok(sqlite)
+            Ok((sqlite, None))
         }
         "etcd3" => {
             if opts.etcd_servers.is_empty() {
@@ -339,20 +349,12 @@ async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow
             })
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach etcd at {}: {e}", opts.etcd_servers.join(",")))?;
-            Ok(etcd)
+            // Upstream's compactor (--etcd-compaction-interval, 0 disables it).
+            if !opts.compaction_interval.is_zero() {
+                etcd.spawn_compactor(opts.compaction_interval);
+            }
+            Ok((etcd.clone(), Some(etcd)))
         }
         other => anyhow::bail!("--storage-backend={other}: supported values are \"embedded\" and \"etcd3\""),
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -151,7 +151,7 @@ impl EtcdStorage {
         let joined = endpoints.join(",");
         let client = tokio::time::timeout(tuning.request_timeout, Client::connect(&endpoints, Some(connect)))
             .await
-            .map_err(|_| StorageError::Internal(format!("etcd: timed out connecting to {joined}")))?
+            .map_err(|_| StorageError::Unavailable(format!("etcd: timed out connecting to {joined}")))?
             .map_err(|e| StorageError::Internal(format!("etcd: cannot connect to {joined}: {e}")))?;
         let root = opts.prefix.trim_end_matches('/').to_string();
         let store = Arc::new(EtcdStorage {
@@ -317,7 +317,7 @@ impl EtcdStorage {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => e,
                 Err(_) => {
-                    return Err(StorageError::Internal(format!(
+                    return Err(StorageError::Unavailable(format!(
                         "etcd {what} timed out after {:?} (etcd servers {}): etcd is unreachable or overloaded",
                         self.tuning.request_timeout, self.endpoints
                     )))
@@ -328,11 +328,16 @@ impl EtcdStorage {
             }
             let retry = if mutation { never_sent(&err) } else { is_transient(&err) };
             if !retry || Instant::now() + backoff >= deadline {
-                return Err(StorageError::Internal(format!(
+                let msg = format!(
                     "etcd {what} failed (etcd servers {}): {}",
                     self.endpoints,
                     describe(&err)
-                )));
+                );
+                return Err(if is_transient(&err) {
+                    StorageError::Unavailable(msg)
+                } else {
+                    StorageError::Internal(msg)
+                });
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -1128,7 +1133,7 @@ mod tests {
         let took = t.elapsed();
         assert!(took < Duration::from_secs(5), "took {took:?}");
         match &err {
-            StorageError::Internal(m) => assert!(m.contains("etcd read timed out after 3s"), "{m}"),
+            StorageError::Unavailable(m) => assert!(m.contains("etcd read timed out after 3s"), "{m}"),
             other => panic!("unexpected {other:?}"),
         }
         assert!(!s.healthy().await);
@@ -1299,7 +1304,7 @@ mod tests {
         .await;
         assert!(t.elapsed() < Duration::from_secs(5));
         match res {
-            Err(StorageError::Internal(m)) => assert!(m.contains("etcd"), "{m}"),
+            Err(StorageError::Internal(m)) | Err(StorageError::Unavailable(m)) => assert!(m.contains("etcd"), "{m}"),
             Err(other) => panic!("unexpected {other:?}"),
             Ok(_) => panic!("connected to nothing"),
         }

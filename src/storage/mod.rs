@@ -72,7 +72,9 @@ pub enum StorageError {
     Compacted { requested: i64, compacted: i64 },
     /// A revision in the future was asked for with an exact read.
     FutureRevision { requested: i64, current: i64 },
-    /// Backend failure (I/O, connection).
+    /// The backend did not answer in time or cannot be reached (clients get 504).
+    Unavailable(String),
+    /// Backend failure (I/O, corruption).
     Internal(String),
 }
 
@@ -91,6 +93,7 @@ impl fmt::Display for StorageError {
             StorageError::FutureRevision { requested, current } => {
                 write!(f, "revision {requested} is newer than the current revision {current}")
             }
+            StorageError::Unavailable(m) => write!(f, "storage unavailable: {m}"),
             StorageError::Internal(m) => write!(f, "storage error: {m}"),
         }
     }

@@ -1,0 +1,407 @@
+//! The one table of command-line flags: kube-apiserver's flag names (plus capstan's own), the
+//! config-file key each maps to, its type, its default and whether capstan implements it yet.
+//!
+//! Everything else reads this table: the argv pre-pass, the file/env validation, `config show`
+//! and the generated `docs/config-reference.md`.
+
+/// The type of a setting; drives parsing of flag/env text, validation of file values and docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true`/`false` (flags: Go's strconv.ParseBool; files and env also take YAML 1.1 `yes`/`on`…).
+    Bool,
+    /// A whole number within `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float,
+    Str,
+    Path,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// A Go duration: `30s`, `5m`, `1h30m`, `250ms`, `0`.
+    Duration,
+    /// A list of strings: comma-separated on the command line, repeated flags append.
+    List,
+    /// A list where each flag occurrence is one item (values may contain commas).
+    Repeated,
+    /// `key=true|false` pairs (`--feature-gates`).
+    BoolMap,
+    /// `key=value` pairs (`--runtime-config`).
+    StrMap,
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// `N1-N2` (or `N1+offset`, or a single port), inclusive.
+    PortRange,
+    /// One CIDR, or an IPv4,IPv6 dual-stack pair.
+    Cidrs,
+}
+
+impl Kind {
+    /// How the type is named in docs and error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Bool => "bool".into(),
+            Kind::Int { min, max } if *max == i64::MAX => format!("integer >= {min}"),
+            Kind::Int { min, max } => format!("integer {min}-{max}"),
+            Kind::Float => "number".into(),
+            Kind::Str => "string".into(),
+            Kind::Path => "path".into(),
+            Kind::Ip => "IP address".into(),
+            Kind::Duration => "duration (e.g. 30s, 5m, 1h30m)".into(),
+            Kind::List | Kind::Repeated => "list of strings".into(),
+            Kind::BoolMap => "map of name to bool".into(),
+            Kind::StrMap => "map of name to string".into(),
+            Kind::Enum(v) => format!("one of: {}", v.join(", ")),
+            Kind::PortRange => "port range N1-N2".into(),
+            Kind::Cidrs => "CIDR, or an IPv4,IPv6 pair of CIDRs".into(),
+        }
+    }
+
+    /// Lists and maps collect repeated flags instead of keeping the last one.
+    pub fn accumulates(&self) -> bool {
+        matches!(self, Kind::List | Kind::Repeated | Kind::BoolMap | Kind::StrMap)
+    }
+}
+
+/// Whether capstan acts on a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// An upstream kube-apiserver flag that capstan implements.
+    Implemented,
+    /// An upstream flag capstan accepts (and stores) but does not act on yet: warns when set.
+    Ignored,
+    /// A capstan-only setting (no kube-apiserver equivalent).
+    Capstan,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    /// Flag name without the leading `--`.
+    pub name: &'static str,
+    /// Dotted config-file key; the environment variable is `CAPSTAN_` + key with `.` → `__`, `-` → `_`.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// Default in command-line syntax; empty means unset.
+    pub default: &'static str,
+    pub status: Status,
+    pub help: &'static str,
+}
+
+impl Flag {
+    /// The environment variable that sets this key.
+    pub fn env_var(&self) -> String {
+        format!(
+            "CAPSTAN_{}",
+            self.key.replace('.', "__").replace('-', "_").to_ascii_uppercase()
+        )
+    }
+    pub fn implemented(&self) -> bool {
+        self.status != Status::Ignored
+    }
+}
+
+const U16: Kind = Kind::Int { min: 0, max: 65535 };
+const NAT: Kind = Kind::Int { min: 0, max: i64::MAX };
+const INT: Kind = Kind::Int {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+const POS: Kind = Kind::Int { min: 1, max: i64::MAX };
+const AUDIT_MODES: &[&str] = &["batch", "blocking", "blocking-strict"];
+
+macro_rules! flags {
+    ($( $name:literal => $key:literal, $kind:expr, $default:literal, $status:ident, $help:literal; )*) => {
+        /// Every accepted flag, sorted by flag name.
+        pub static FLAGS: &[Flag] = &[
+            $( Flag { name: $name, key: $key, kind: $kind, default: $default, status: Status::$status, help: $help }, )*
+        ];
+    };
+}
+
+flags! {
+    "admission-control" => "admission.control", Kind::List, "", Ignored, "Deprecated: use --enable-admission-plugins or --disable-admission-plugins instead.";
+    "admission-control-config-file" => "admission.config-file", Kind::Path, "", Ignored, "File with admission control configuration.";
+    "advertise-address" => "advertise-address", Kind::Ip, "", Implemented, "The IP address on which to advertise the apiserver to members of the cluster. If blank, --bind-address is used.";
+    "aggregator-reject-forwarding-redirect" => "aggregator-reject-forwarding-redirect", Kind::Bool, "true", Ignored, "Aggregator reject forwarding redirect response back to client.";
+    "allow-metric-labels" => "metrics.allow-labels", Kind::Str, "", Ignored, "The map from metric-label to value allow-list of this label.";
+    "allow-metric-labels-manifest" => "metrics.allow-labels-manifest", Kind::Path, "", Ignored, "The path to the manifest file that contains the allow-list mapping.";
+    "allow-privileged" => "allow-privileged", Kind::Bool, "false", Ignored, "If true, allow privileged containers.";
+    "anonymous-auth" => "authentication.anonymous-auth", Kind::Bool, "true", Ignored, "Enables anonymous requests to the secure port of the API server.";
+    "api-audiences" => "authentication.api-audiences", Kind::List, "", Ignored, "Identifiers of the API; service account tokens must be bound to at least one of them.";
+    "apiserver-count" => "apiserver-count", POS, "1", Ignored, "The number of apiservers running in the cluster (with --endpoint-reconciler-type=master-count).";
+    "audit-log-batch-buffer-size" => "audit.log.batch-buffer-size", NAT, "10000", Ignored, "The size of the buffer to store events before batching and writing. Only used in batch mode.";
+    "audit-log-batch-max-size" => "audit.log.batch-max-size", NAT, "1", Ignored, "The maximum size of a batch. Only used in batch mode.";
+    "audit-log-batch-max-wait" => "audit.log.batch-max-wait", Kind::Duration, "0s", Ignored, "The amount of time to wait before force writing the batch that hadn't reached the max size.";
+    "audit-log-batch-throttle-burst" => "audit.log.batch-throttle-burst", NAT, "0", Ignored, "Maximum number of requests sent at the same moment if ThrottleQPS was not utilized before.";
+    "audit-log-batch-throttle-enable" => "audit.log.batch-throttle-enable", Kind::Bool, "false", Ignored, "Whether batching throttling is enabled. Only used in batch mode.";
+    "audit-log-batch-throttle-qps" => "audit.log.batch-throttle-qps", Kind::Float, "0", Ignored, "Maximum average number of batches per second. Only used in batch mode.";
+    "audit-log-compress" => "audit.log.compress", Kind::Bool, "false", Ignored, "If set, the rotated log files will be compressed using gzip.";
+    "audit-log-format" => "audit.log.format", Kind::Enum(&["legacy", "json"]), "json", Ignored, "Format of saved audits.";
+    "audit-log-maxage" => "audit.log.maxage", NAT, "0", Ignored, "The maximum number of days to retain old audit log files.";
+    "audit-log-maxbackup" => "audit.log.maxbackup", NAT, "0", Ignored, "The maximum number of old audit log files to retain (0: no limit).";
+    "audit-log-maxsize" => "audit.log.maxsize", NAT, "0", Ignored, "The maximum size in megabytes of the audit log file before it gets rotated.";
+    "audit-log-mode" => "audit.log.mode", Kind::Enum(AUDIT_MODES), "blocking", Ignored, "Strategy for sending audit events.";
+    "audit-log-path" => "audit.log.path", Kind::Path, "", Ignored, "If set, all requests coming to the apiserver will be logged to this file. '-' means standard out.";
+    "audit-log-truncate-enabled" => "audit.log.truncate-enabled", Kind::Bool, "false", Ignored, "Whether event and batch truncating is enabled.";
+    "audit-log-truncate-max-batch-size" => "audit.log.truncate-max-batch-size", NAT, "10485760", Ignored, "Maximum size of the batch sent to the underlying backend.";
+    "audit-log-truncate-max-event-size" => "audit.log.truncate-max-event-size", NAT, "102400", Ignored, "Maximum size of the audit event sent to the underlying backend.";
+    "audit-log-version" => "audit.log.version", Kind::Str, "audit.k8s.io/v1", Ignored, "API group and version used for serializing audit events written to log.";
+    "audit-policy-file" => "audit.policy-file", Kind::Path, "", Ignored, "Path to the file that defines the audit policy configuration.";
+    "audit-webhook-batch-buffer-size" => "audit.webhook.batch-buffer-size", NAT, "10000", Ignored, "The size of the buffer to store events before batching and writing. Only used in batch mode.";
+    "audit-webhook-batch-initial-backoff" => "audit.webhook.batch-initial-backoff", Kind::Duration, "10s", Ignored, "Deprecated alias of --audit-webhook-initial-backoff.";
+    "audit-webhook-batch-max-size" => "audit.webhook.batch-max-size", NAT, "400", Ignored, "The maximum size of a batch. Only used in batch mode.";
+    "audit-webhook-batch-max-wait" => "audit.webhook.batch-max-wait", Kind::Duration, "30s", Ignored, "The amount of time to wait before force writing the batch that hadn't reached the max size.";
+    "audit-webhook-batch-throttle-burst" => "audit.webhook.batch-throttle-burst", NAT, "15", Ignored, "Maximum number of requests sent at the same moment if ThrottleQPS was not utilized before.";
+    "audit-webhook-batch-throttle-enable" => "audit.webhook.batch-throttle-enable", Kind::Bool, "true", Ignored, "Whether batching throttling is enabled. Only used in batch mode.";
+    "audit-webhook-batch-throttle-qps" => "audit.webhook.batch-throttle-qps", Kind::Float, "10", Ignored, "Maximum average number of batches per second. Only used in batch mode.";
+    "audit-webhook-config-file" => "audit.webhook.config-file", Kind::Path, "", Ignored, "Path to a kubeconfig formatted file that defines the audit webhook configuration.";
+    "audit-webhook-initial-backoff" => "audit.webhook.initial-backoff", Kind::Duration, "10s", Ignored, "The amount of time to wait before retrying the first failed request.";
+    "audit-webhook-mode" => "audit.webhook.mode", Kind::Enum(AUDIT_MODES), "batch", Ignored, "Strategy for sending audit events.";
+    "audit-webhook-truncate-enabled" => "audit.webhook.truncate-enabled", Kind::Bool, "false", Ignored, "Whether event and batch truncating is enabled.";
+    "audit-webhook-truncate-max-batch-size" => "audit.webhook.truncate-max-batch-size", NAT, "10485760", Ignored, "Maximum size of the batch sent to the underlying backend.";
+    "audit-webhook-truncate-max-event-size" => "audit.webhook.truncate-max-event-size", NAT, "102400", Ignored, "Maximum size of the audit event sent to the underlying backend.";
+    "audit-webhook-version" => "audit.webhook.version", Kind::Str, "audit.k8s.io/v1", Ignored, "API group and version used for serializing audit events written to webhook.";
+    "authentication-config" => "authentication.config-file", Kind::Path, "", Ignored, "File with Authentication Configuration (structured authentication).";
+    "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Ignored, "The duration to cache responses from the webhook token authenticator.";
+    "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration for token authentication in kubeconfig format.";
+    "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
+    "authorization-config" => "authorization.config-file", Kind::Path, "", Ignored, "File with Authorization Configuration (structured authorization).";
+    "authorization-mode" => "authorization.mode", Kind::List, "AlwaysAllow", Ignored, "Ordered list of plug-ins to do authorization on secure port: AlwaysAllow, AlwaysDeny, ABAC, Webhook, RBAC, Node.";
+    "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Ignored, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
+    "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Ignored, "The duration to cache 'authorized' responses from the webhook authorizer.";
+    "authorization-webhook-cache-unauthorized-ttl" => "authorization.webhook.cache-unauthorized-ttl", Kind::Duration, "30s", Ignored, "The duration to cache 'unauthorized' responses from the webhook authorizer.";
+    "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
+    "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
+    "bind-address" => "bind-address", Kind::Ip, "127.0.0.1", Implemented, "The IP address on which to listen for the --secure-port port (capstan's default is loopback; upstream's is 0.0.0.0).";
+    "cert-dir" => "tls.cert-dir", Kind::Path, "/var/run/kubernetes", Ignored, "The directory where the TLS certs are located (capstan generates its PKI under --data-dir).";
+    "client-ca-file" => "authentication.client-ca-file", Kind::Path, "", Implemented, "Client certificates signed by this CA are authenticated as CommonName (user) and Organization (groups).";
+    "cloud-config" => "cloud-config", Kind::Path, "", Ignored, "The path to the cloud provider configuration file.";
+    "cloud-provider" => "cloud-provider", Kind::Str, "", Ignored, "The provider for cloud services.";
+    "contention-profiling" => "contention-profiling", Kind::Bool, "false", Ignored, "Enable block profiling, if profiling is enabled.";
+    "cors-allowed-origins" => "cors-allowed-origins", Kind::List, "", Ignored, "List of allowed origins for CORS, comma separated.";
+    "data-dir" => "data-dir", Kind::Path, "", Capstan, "Where the embedded store and generated PKI live. Unset: $XDG_DATA_HOME/capstan (~/.local/share/capstan), or /var/lib/capstan for root.";
+    "debug-socket-path" => "debug-socket-path", Kind::Path, "", Ignored, "Use an unprotected (no authn/authz) unix-domain socket for profiling with the given path.";
+    "default-not-ready-toleration-seconds" => "default-not-ready-toleration-seconds", NAT, "300", Ignored, "The tolerationSeconds of the notReady:NoExecute toleration added to every pod.";
+    "default-unreachable-toleration-seconds" => "default-unreachable-toleration-seconds", NAT, "300", Ignored, "The tolerationSeconds of the unreachable:NoExecute toleration added to every pod.";
+    "default-watch-cache-size" => "storage.default-watch-cache-size", NAT, "100", Ignored, "Default watch cache size.";
+    "delete-collection-workers" => "storage.delete-collection-workers", POS, "1", Ignored, "Number of workers spawned for DeleteCollection call.";
+    "disable-admission-plugins" => "admission.disable-plugins", Kind::List, "", Ignored, "Admission plugins that should be disabled although they are in the default enabled plugins list.";
+    "disabled-metrics" => "metrics.disabled", Kind::List, "", Ignored, "Fully qualified metric names to disable.";
+    "egress-selector-config-file" => "egress-selector-config-file", Kind::Path, "", Ignored, "File with apiserver egress selector configuration.";
+    "emulated-version" => "emulated-version", Kind::List, "", Ignored, "The versions different components emulate their capabilities (APIs, features, ...) of, e.g. kube=1.31.";
+    "enable-admission-plugins" => "admission.enable-plugins", Kind::List, "", Ignored, "Admission plugins that should be enabled in addition to default enabled ones.";
+    "enable-aggregator-routing" => "enable-aggregator-routing", Kind::Bool, "false", Ignored, "Turns on aggregator routing requests to endpoints IP rather than cluster IP.";
+    "enable-bootstrap-token-auth" => "authentication.enable-bootstrap-token-auth", Kind::Bool, "false", Ignored, "Allow secrets of type 'bootstrap.kubernetes.io/token' in 'kube-system' to be used for TLS bootstrapping authentication.";
+    "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Ignored, "Enables the generic garbage collector.";
+    "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", Ignored, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
+    "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Ignored, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
+    "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Ignored, "The file containing configuration for encryption providers to be used for storing secrets.";
+    "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Ignored, "Reload the file set by --encryption-provider-config when it changes.";
+    "endpoint-reconciler-type" => "services.endpoint-reconciler-type", Kind::Enum(&["master-count", "lease", "none"]), "lease", Ignored, "Use an endpoint reconciler (master-count, lease, none).";
+    "etcd-cafile" => "etcd.cafile", Kind::Path, "", Implemented, "SSL Certificate Authority file used to secure etcd communication.";
+    "etcd-certfile" => "etcd.certfile", Kind::Path, "", Implemented, "SSL certification file used to secure etcd communication.";
+    "etcd-compaction-interval" => "etcd.compaction-interval", Kind::Duration, "5m0s", Implemented, "The interval of compaction requests. If 0, compaction is disabled.";
+    "etcd-count-metric-poll-period" => "etcd.count-metric-poll-period", Kind::Duration, "1m0s", Ignored, "Frequency of polling etcd for number of resources per type.";
+    "etcd-db-metric-poll-interval" => "etcd.db-metric-poll-interval", Kind::Duration, "30s", Ignored, "The interval of requests to poll etcd and update metric.";
+    "etcd-healthcheck-timeout" => "etcd.healthcheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd health.";
+    "etcd-keyfile" => "etcd.keyfile", Kind::Path, "", Implemented, "SSL key file used to secure etcd communication.";
+    "etcd-prefix" => "etcd.prefix", Kind::Str, "/registry", Implemented, "The prefix to prepend to all resource paths in etcd.";
+    "etcd-readycheck-timeout" => "etcd.readycheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd readiness.";
+    "etcd-servers" => "etcd.servers", Kind::List, "", Implemented, "List of etcd servers to connect with (scheme://ip:port), comma separated.";
+    "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Ignored, "Per-resource etcd servers overrides: group/resource#servers.";
+    "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Ignored, "Amount of time to retain events.";
+    "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
+    "feature-gates" => "feature-gates", Kind::BoolMap, "", Ignored, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
+    "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
+    "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Ignored, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
+    "identity-lease-duration-seconds" => "identity-lease-duration-seconds", POS, "3600", Ignored, "The duration of kube-apiserver lease in seconds.";
+    "identity-lease-renew-interval-seconds" => "identity-lease-renew-interval-seconds", POS, "10", Ignored, "The interval of kube-apiserver renewing its lease in seconds.";
+    "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";
+    "insecure-bind-address" => "insecure.bind-address", Kind::Ip, "127.0.0.1", Capstan, "Address of the plain-HTTP port.";
+    "insecure-port" => "insecure.port", U16, "0", Capstan, "Plain-HTTP port with full access, no authentication (0: off; loopback only unless --insecure-allow-non-loopback).";
+    "kubelet-certificate-authority" => "kubelet.certificate-authority", Kind::Path, "", Ignored, "Path to a cert file for the certificate authority of kubelets.";
+    "kubelet-client-certificate" => "kubelet.client-certificate", Kind::Path, "", Ignored, "Path to a client cert file for TLS to kubelets.";
+    "kubelet-client-key" => "kubelet.client-key", Kind::Path, "", Ignored, "Path to a client key file for TLS to kubelets.";
+    "kubelet-preferred-address-types" => "kubelet.preferred-address-types", Kind::List, "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP", Ignored, "List of the preferred NodeAddressTypes to use for kubelet connections.";
+    "kubelet-timeout" => "kubelet.timeout", Kind::Duration, "5s", Ignored, "Timeout for kubelet operations.";
+    "kubernetes-service-node-port" => "services.kubernetes-service-node-port", U16, "0", Ignored, "If non-zero, the kubernetes Service is of type NodePort, using this as the value of the port.";
+    "lease-reuse-duration-seconds" => "storage.lease-reuse-duration-seconds", POS, "60", Ignored, "The time in seconds that each lease is reused.";
+    "livez-grace-period" => "livez-grace-period", Kind::Duration, "0s", Ignored, "The maximum time it should take for apiserver to complete its startup sequence and become live.";
+    "log-file" => "logging.file", Kind::Path, "", Capstan, "Also write logs to this file, rotated as --log-file-rotation says.";
+    "log-file-max-files" => "logging.file-max-files", NAT, "7", Capstan, "Rotated log files kept (0: keep all).";
+    "log-file-rotation" => "logging.file-rotation", Kind::Enum(&["never", "minutely", "hourly", "daily"]), "daily", Capstan, "How often --log-file is rotated; rotated files get a date suffix.";
+    "log-flush-frequency" => "logging.flush-frequency", Kind::Duration, "5s", Ignored, "Maximum number of seconds between log flushes.";
+    "log-json-info-buffer-size" => "logging.json-info-buffer-size", Kind::Str, "0", Ignored, "[Alpha] In JSON format with split output streams, the info messages can be buffered for a while.";
+    "log-json-split-stream" => "logging.json-split-stream", Kind::Bool, "false", Ignored, "[Alpha] In JSON format, write error messages to stderr and info messages to stdout.";
+    "log-text-info-buffer-size" => "logging.text-info-buffer-size", Kind::Str, "0", Ignored, "[Alpha] In text format with split output streams, the info messages can be buffered for a while.";
+    "log-text-split-stream" => "logging.text-split-stream", Kind::Bool, "false", Ignored, "[Alpha] In text format, write error messages to stderr and info messages to stdout.";
+    "logging-format" => "logging.format", Kind::Enum(&["text", "json"]), "text", Implemented, "Sets the log format.";
+    "max-connection-bytes-per-sec" => "max-connection-bytes-per-sec", NAT, "0", Ignored, "If non-zero, throttle each user connection to this number of bytes/sec.";
+    "max-mutating-requests-inflight" => "max-mutating-requests-inflight", NAT, "200", Implemented, "The maximum number of mutating requests in flight (0: no limit).";
+    "max-request-body-bytes" => "max-request-body-bytes", NAT, "3145728", Capstan, "Largest accepted request body.";
+    "max-requests-inflight" => "max-requests-inflight", NAT, "400", Implemented, "The maximum number of non-mutating requests in flight (0: no limit).";
+    "min-request-timeout" => "min-request-timeout", NAT, "1800", Implemented, "Minimum number of seconds a watch is kept open; the timeout is random in [min, 2*min).";
+    "oidc-ca-file" => "authentication.oidc.ca-file", Kind::Path, "", Ignored, "The OpenID server's certificate is verified by one of the authorities in this file.";
+    "oidc-client-id" => "authentication.oidc.client-id", Kind::Str, "", Ignored, "The client ID for the OpenID Connect client, must be set if oidc-issuer-url is set.";
+    "oidc-groups-claim" => "authentication.oidc.groups-claim", Kind::Str, "", Ignored, "The name of a custom OpenID Connect claim for specifying user groups.";
+    "oidc-groups-prefix" => "authentication.oidc.groups-prefix", Kind::Str, "", Ignored, "All groups will be prefixed with this value.";
+    "oidc-issuer-url" => "authentication.oidc.issuer-url", Kind::Str, "", Ignored, "The URL of the OpenID issuer, only HTTPS scheme will be accepted.";
+    "oidc-required-claim" => "authentication.oidc.required-claim", Kind::StrMap, "", Ignored, "A key=value pair that describes a required claim in the ID Token.";
+    "oidc-signing-algs" => "authentication.oidc.signing-algs", Kind::List, "RS256", Ignored, "Allowed JOSE asymmetric signing algorithms.";
+    "oidc-username-claim" => "authentication.oidc.username-claim", Kind::Str, "sub", Ignored, "The OpenID claim to use as the user name.";
+    "oidc-username-prefix" => "authentication.oidc.username-prefix", Kind::Str, "", Ignored, "All usernames will be prefixed with this value.";
+    "peer-advertise-ip" => "peer.advertise-ip", Kind::Ip, "", Ignored, "The IP other API servers use to proxy requests to this one (mixed-version proxy).";
+    "peer-advertise-port" => "peer.advertise-port", Kind::Str, "", Ignored, "The port other API servers use to proxy requests to this one (mixed-version proxy).";
+    "peer-ca-file" => "peer.ca-file", Kind::Path, "", Ignored, "CA that verifies serving certificates of peer API servers (mixed-version proxy).";
+    "permit-address-sharing" => "permit-address-sharing", Kind::Bool, "false", Ignored, "If true, SO_REUSEADDR will be used when binding the port.";
+    "permit-port-sharing" => "permit-port-sharing", Kind::Bool, "false", Ignored, "If true, SO_REUSEPORT will be used when binding the port.";
+    "pid-file" => "pid-file", Kind::Path, "", Capstan, "Write the process id to this file while running (removed on exit).";
+    "profiling" => "profiling", Kind::Bool, "true", Ignored, "Enable profiling via web interface host:port/debug/pprof/.";
+    "proxy-client-cert-file" => "proxy-client.cert-file", Kind::Path, "", Ignored, "Client certificate used to prove the identity of the aggregator or kube-apiserver when it must call out during a request.";
+    "proxy-client-key-file" => "proxy-client.key-file", Kind::Path, "", Ignored, "Private key for the client certificate used by the aggregator.";
+    "request-timeout" => "request-timeout", Kind::Duration, "1m0s", Ignored, "The duration a handler must keep a request open before timing it out.";
+    "requestheader-allowed-names" => "authentication.requestheader.allowed-names", Kind::List, "", Ignored, "Client certificate common names allowed to provide usernames in request headers.";
+    "requestheader-client-ca-file" => "authentication.requestheader.client-ca-file", Kind::Path, "", Ignored, "Root certificate bundle to verify client certificates before trusting usernames in request headers.";
+    "requestheader-extra-headers-prefix" => "authentication.requestheader.extra-headers-prefix", Kind::List, "", Ignored, "List of request header prefixes to inspect. X-Remote-Extra- is suggested.";
+    "requestheader-group-headers" => "authentication.requestheader.group-headers", Kind::List, "", Ignored, "List of request headers to inspect for groups. X-Remote-Group is suggested.";
+    "requestheader-uid-headers" => "authentication.requestheader.uid-headers", Kind::List, "", Ignored, "List of request headers to inspect for UIDs. X-Remote-Uid is suggested.";
+    "requestheader-username-headers" => "authentication.requestheader.username-headers", Kind::List, "", Ignored, "List of request headers to inspect for usernames. X-Remote-User is common.";
+    "runtime-config" => "runtime-config", Kind::StrMap, "", Ignored, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
+    "secure-port" => "secure-port", U16, "6443", Implemented, "The port on which to serve HTTPS with authentication and authorization.";
+    "service-account-extend-token-expiration" => "service-account.extend-token-expiration", Kind::Bool, "true", Ignored, "Turns on projected service account expiration extension during token generation.";
+    "service-account-issuer" => "service-account.issuer", Kind::List, "", Ignored, "Identifier of the service account token issuer; repeat to accept several, the first signs.";
+    "service-account-jwks-uri" => "service-account.jwks-uri", Kind::Str, "", Ignored, "Overrides the URI for the JSON Web Key Set in the discovery doc.";
+    "service-account-key-file" => "service-account.key-file", Kind::List, "", Ignored, "Files containing PEM-encoded public or private keys used to verify ServiceAccount tokens.";
+    "service-account-lookup" => "service-account.lookup", Kind::Bool, "true", Ignored, "If true, validate ServiceAccount tokens exist in etcd as part of authentication.";
+    "service-account-max-token-expiration" => "service-account.max-token-expiration", Kind::Duration, "0s", Ignored, "The maximum validity duration of a token created by the service account token issuer.";
+    "service-account-signing-endpoint" => "service-account.signing-endpoint", Kind::Path, "", Ignored, "Path to a socket where an external JWT signer is listening.";
+    "service-account-signing-key-file" => "service-account.signing-key-file", Kind::Path, "", Ignored, "Path to the file that contains the current private key of the service account token issuer.";
+    "service-cluster-ip-range" => "services.cluster-ip-range", Kind::Cidrs, "10.0.0.0/24", Implemented, "A CIDR notation IP range from which to assign service cluster IPs (max two, dual-stack).";
+    "service-node-port-range" => "services.node-port-range", Kind::PortRange, "30000-32767", Implemented, "A port range to reserve for services with NodePort visibility, inclusive at both ends.";
+    "show-hidden-metrics-for-version" => "metrics.show-hidden-for-version", Kind::Str, "", Ignored, "The previous version for which you want to show hidden metrics.";
+    "shutdown-delay-duration" => "shutdown-delay-duration", Kind::Duration, "0s", Implemented, "Time to delay the termination: /readyz fails at once, requests are still served, then the server stops.";
+    "shutdown-send-retry-after" => "shutdown-send-retry-after", Kind::Bool, "false", Ignored, "Keep listening until in-flight requests drain, answering new ones with 429 and Retry-After.";
+    "shutdown-watch-termination-grace-period" => "shutdown-watch-termination-grace-period", Kind::Duration, "0s", Ignored, "The grace period the server waits for active watch requests to drain.";
+    "storage-backend" => "storage.backend", Kind::Enum(&["embedded", "etcd3"]), "", Implemented, "The storage backend: embedded (SQLite under --data-dir) or etcd3. Unset: etcd3 when --etcd-servers is given, else embedded.";
+    "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Ignored, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
+    "storage-media-type" => "storage.media-type", Kind::Str, "application/vnd.kubernetes.protobuf", Ignored, "The media type to use to store objects in storage (capstan stores JSON).";
+    "storage-min-history" => "storage.min-history", INT, "1000", Capstan, "Revisions always kept by compaction.";
+    "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Ignored, "List of directives for HSTS, comma separated.";
+    "tls-cert-file" => "tls.cert-file", Kind::Path, "", Implemented, "File containing the default x509 Certificate for HTTPS. Unset: generated under --data-dir/pki.";
+    "tls-cipher-suites" => "tls.cipher-suites", Kind::List, "", Ignored, "Comma-separated list of cipher suites for the server.";
+    "tls-min-version" => "tls.min-version", Kind::Enum(&["VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"]), "", Ignored, "Minimum TLS version supported.";
+    "tls-private-key-file" => "tls.private-key-file", Kind::Path, "", Implemented, "File containing the default x509 private key matching --tls-cert-file.";
+    "tls-sni-cert-key" => "tls.sni-cert-key", Kind::Repeated, "", Ignored, "A pair of x509 certificate and private key file paths, optionally suffixed with domain patterns; repeat for several.";
+    "token-auth-file" => "authentication.token-auth-file", Kind::Path, "", Ignored, "The file that will be used to secure the secure port of the API server via token authentication.";
+    "tracing-config-file" => "tracing-config-file", Kind::Path, "", Ignored, "File with apiserver tracing configuration.";
+    "v" => "logging.verbosity", Kind::Int { min: 0, max: 255 }, "0", Implemented, "Number for the log level verbosity (1: info, 2-4: debug, 5+: trace).";
+    "vmodule" => "logging.vmodule", Kind::Str, "", Ignored, "Comma-separated list of pattern=N settings for file-filtered logging.";
+    "watch-cache" => "storage.watch-cache", Kind::Bool, "true", Ignored, "Enable watch caching in the apiserver (capstan always caches).";
+    "watch-cache-sizes" => "storage.watch-cache-sizes", Kind::List, "", Ignored, "Watch cache size settings for some resources: resource[.group]#size.";
+}
+
+/// The row for a flag name (without `--`).
+pub fn by_name(name: &str) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.name == name)
+}
+
+/// The row for a dotted config key.
+pub fn by_key(key: &str) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.key == key)
+}
+
+/// Whether `prefix` names a section (a proper prefix of some key), e.g. `etcd` or `audit.log`.
+pub fn is_section(prefix: &str) -> bool {
+    FLAGS
+        .iter()
+        .any(|f| f.key.len() > prefix.len() && f.key.starts_with(prefix) && f.key.as_bytes()[prefix.len()] == b'.')
+}
+
+/// Edit distance, for "did you mean" suggestions.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to `word`, if it is close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// "did you mean" for an unknown flag name.
+pub fn suggest_flag(name: &str) -> Option<&'static str> {
+    closest(name, FLAGS.iter().map(|f| f.name))
+}
+
+/// "did you mean" for an unknown config key (full dotted path).
+pub fn suggest_key(key: &str) -> Option<&'static str> {
+    if let Some(f) = by_name(key) {
+        // Someone wrote the flag name as a key: point at the key that flag maps to.
+        return Some(f.key);
+    }
+    closest(key, FLAGS.iter().map(|f| f.key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_unique_and_keys_unique() {
+        for w in FLAGS.windows(2) {
+            assert!(w[0].name < w[1].name, "{} must sort before {}", w[0].name, w[1].name);
+        }
+        let mut keys: Vec<&str> = FLAGS.iter().map(|f| f.key).collect();
+        keys.sort();
+        for w in keys.windows(2) {
+            assert_ne!(w[0], w[1], "duplicate config key");
+        }
+        // No key may also be a section (a value and a table at the same path).
+        for f in FLAGS {
+            assert!(!is_section(f.key), "{} is both a key and a section", f.key);
+        }
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(
+            by_name("etcd-servers").map(|f| f.env_var()).as_deref(),
+            Some("CAPSTAN_ETCD__SERVERS")
+        );
+        assert_eq!(
+            by_name("secure-port").map(|f| f.env_var()).as_deref(),
+            Some("CAPSTAN_SECURE_PORT")
+        );
+        assert_eq!(
+            by_name("audit-log-maxage").map(|f| f.env_var()).as_deref(),
+            Some("CAPSTAN_AUDIT__LOG__MAXAGE")
+        );
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_flag("secure-prot"), Some("secure-port"));
+        assert_eq!(suggest_flag("etcd-server"), Some("etcd-servers"));
+        assert_eq!(suggest_flag("completely-unrelated-thing"), None);
+        assert_eq!(suggest_key("secure-prot"), Some("secure-port"));
+        assert_eq!(suggest_key("etcd.server"), Some("etcd.servers"));
+        assert_eq!(suggest_key("etcd-servers"), Some("etcd.servers"));
+    }
+}

@@ -1,0 +1,381 @@
+//! The real binary with layered configuration: a config file that sets the port and data dir,
+//! systemd notification, the pid file, log file, graceful shutdown, a kubeadm command line
+//! (as `kube-apiserver`), and the `capstan config` commands.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free loopback port")
+}
+
+/// A server process, killed and reaped on drop.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Server {
+        let out = std::fs::File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log");
+        // Keep the test environment's CAPSTAN_* variables out of the server's layers.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("CAPSTAN_") {
+                cmd.env_remove(&k);
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("spawn capstan");
+        Server { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self, kubeconfig: &Path) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.contains("capstan: serving on") && kubeconfig.exists() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited with {status}; log:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready after {READY_TIMEOUT:?}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill({sig})");
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn capstan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_capstan"))
+}
+
+fn kubectl_raw(kubeconfig: &Path, path: &str) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--request-timeout=10s", "get", "--raw", path])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn config_file_sets_port_and_data_dir_then_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let data = dir.path().join("data");
+    let pid_file = dir.path().join("run/capstan.pid");
+    let log_file = dir.path().join("logs/capstan.log");
+    let cfg = dir.path().join("capstan.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "secure-port: {port}\nbind-address: 127.0.0.1\ndata-dir: {}\npid-file: {}\nshutdown-delay-duration: 3s\nlogging:\n  format: json\n  file: {}\n  file-rotation: never\n",
+            data.display(),
+            pid_file.display(),
+            log_file.display()
+        ),
+    )
+    .unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+
+    let mut cmd = capstan();
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify_path);
+    let mut server = Server::spawn(cmd, dir.path().join("server.log"));
+    let kubeconfig = data.join("admin.kubeconfig");
+    server.wait_ready(&kubeconfig);
+    assert!(
+        server.log().contains(&format!("serving on https://127.0.0.1:{port}")),
+        "{}",
+        server.log()
+    );
+
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).expect("READY=1 from the server");
+    let msg = text(&buf[..n]);
+    assert!(msg.starts_with("READY=1\n"), "{msg}");
+    assert!(msg.contains(&format!("MAINPID={}", server.child.id())), "{msg}");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        server.child.id().to_string()
+    );
+
+    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    assert!(ready.status.success(), "readyz: {}", text(&ready.stderr));
+    assert_eq!(text(&ready.stdout), "ok");
+
+    // SIGHUP: the log level applies at once; a changed port needs a restart and says so.
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    let other_port = free_port();
+    std::fs::write(
+        &cfg,
+        text_cfg.replace(&format!("secure-port: {port}"), &format!("secure-port: {other_port}")) + "  verbosity: 3\n",
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .log()
+        .contains("restart required for changed settings: secure-port")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no restart-required warning; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    assert!(
+        ready.status.success(),
+        "still serving after SIGHUP: {}",
+        text(&ready.stderr)
+    );
+
+    // SIGTERM: readyz fails at once, the server keeps serving through the delay, then exits 0.
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    let n = notify.recv(&mut buf).expect("STOPPING=1 from the server");
+    assert_eq!(text(&buf[..n]), "STOPPING=1");
+    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    assert!(!ready.status.success(), "readyz must fail while shutting down");
+    let live = kubectl_raw(&kubeconfig, "/livez");
+    assert!(
+        live.status.success(),
+        "livez keeps passing during the delay: {}",
+        text(&live.stderr)
+    );
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}; log:\n{}", server.log());
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(3),
+        "exited before --shutdown-delay-duration"
+    );
+    assert!(!pid_file.exists(), "pid file removed on exit");
+
+    // Logs went to the file, as JSON.
+    let logged = std::fs::read_to_string(&log_file).unwrap_or_default();
+    let serving = logged
+        .lines()
+        .find(|l| l.contains("capstan is serving"))
+        .unwrap_or_else(|| panic!("no serving line in {}:\n{logged}", log_file.display()));
+    let v: serde_json::Value = serde_json::from_str(serving).expect("JSON log line");
+    assert_eq!(v["level"], "INFO");
+    let reloaded = logged
+        .lines()
+        .find(|l| l.contains("SIGHUP: configuration reloaded"))
+        .unwrap_or_else(|| panic!("no reload line:\n{logged}"));
+    assert!(reloaded.contains("logging.verbosity"), "{reloaded}");
+}
+
+#[test]
+fn kubeadm_flag_set_starts_as_kube_apiserver() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let data = dir.path().join("data");
+    let kubeconfig = data.join("admin.kubeconfig");
+
+    // First run: the server's own bootstrap writes a CA, serving cert and admin kubeconfig.
+    let mut cmd = capstan();
+    cmd.arg("serve")
+        .arg(format!("--data-dir={}", data.display()))
+        .arg(format!("--secure-port={port}"));
+    let mut first = Server::spawn(cmd, dir.path().join("first.log"));
+    first.wait_ready(&kubeconfig);
+    drop(first);
+
+    // Second run: kubeadm's command line (apiserver-facts.md §1.2), argv[0] = kube-apiserver.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_capstan"), bin.join("kube-apiserver")).unwrap();
+    let pki = data.join("pki");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let args = vec![
+        "--advertise-address=127.0.0.1".to_string(),
+        "--allow-privileged=true".into(),
+        "--authorization-mode=Node,RBAC".into(),
+        format!("--client-ca-file={}", p("ca.crt")),
+        "--enable-admission-plugins=NodeRestriction".into(),
+        "--enable-bootstrap-token-auth=true".into(),
+        "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt".into(),
+        "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt".into(),
+        "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key".into(),
+        "--etcd-servers=https://127.0.0.1:2379".into(),
+        "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt".into(),
+        "--kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key".into(),
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".into(),
+        "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt".into(),
+        "--proxy-client-key-file=/etc/kubernetes/pki/front-proxy-client.key".into(),
+        "--requestheader-allowed-names=front-proxy-client".into(),
+        "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt".into(),
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
+        "--requestheader-group-headers=X-Remote-Group".into(),
+        "--requestheader-username-headers=X-Remote-User".into(),
+        format!("--secure-port={port}"),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        "--service-account-key-file=/etc/kubernetes/pki/sa.pub".into(),
+        "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key".into(),
+        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        format!("--tls-cert-file={}", p("apiserver.crt")),
+        format!("--tls-private-key-file={}", p("apiserver.key")),
+        // Capstan's own: where the embedded store lives (no etcd runs in this test).
+        format!("--data-dir={}", data.display()),
+        "--storage-backend=embedded".into(),
+    ];
+    let mut cmd = Command::new(bin.join("kube-apiserver"));
+    cmd.args(&args);
+    let mut server = Server::spawn(cmd, dir.path().join("second.log"));
+    server.wait_ready(&kubeconfig);
+    let log = server.log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("not implemented yet")).collect();
+    assert_eq!(warnings.len(), 1, "one warning line:\n{log}");
+    assert!(
+        warnings[0].contains(
+            "accepted but not implemented yet, ignoring: --allow-privileged, --authorization-mode, --enable-admission-plugins"
+        ),
+        "{}",
+        warnings[0]
+    );
+    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    assert!(ready.status.success(), "readyz: {}\nlog:\n{log}", text(&ready.stderr));
+    assert_eq!(text(&ready.stdout), "ok");
+    drop(server);
+
+    // Not an upstream flag: refused, with a suggestion.
+    let out = Command::new(bin.join("kube-apiserver"))
+        .arg("--secure-prot=6443")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "Error: unknown flag: --secure-prot (did you mean --secure-port?)"
+    );
+    let out = Command::new(bin.join("kube-apiserver"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).starts_with("Kubernetes v1.33."),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn config_show_and_validate_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "etcd:\n  prefix: /kube\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("c.yaml.d")).unwrap();
+    std::fs::write(dir.path().join("c.yaml.d/10-port.toml"), "secure-port = 7000\n").unwrap();
+    let out = capstan()
+        .args(["config", "show", "--sources", "--config"])
+        .arg(&cfg)
+        .arg("--min-request-timeout=60")
+        .env("CAPSTAN_LOGGING__FORMAT", "json")
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        shown.contains(&format!("  prefix: /kube  # file {}\n", cfg.display())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "secure-port: 7000  # file {}\n",
+            dir.path().join("c.yaml.d/10-port.toml").display()
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  format: json  # environment variable CAPSTAN_LOGGING__FORMAT\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("min-request-timeout: 60  # flag --min-request-timeout\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("max-requests-inflight: 400  # default\n"), "{shown}");
+
+    let good = capstan().args(["config", "validate"]).arg(&cfg).output().unwrap();
+    assert!(good.status.success(), "{}", text(&good.stderr));
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "secure-port: 6443\nlogging:\n  verbosity: loud\nsecure-prot: 1\n").unwrap();
+    let out = capstan().args(["config", "validate"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let b = bad.display();
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "2 configuration errors:\n  {b}:3: key \"logging.verbosity\" (flag --v): expected integer 0-255, got \"loud\" (string)\n  {b}:4: unknown key \"secure-prot\" (did you mean \"secure-port\"?)"
+        )
+    );
+
+    // A broken config stops `serve` before anything starts, naming the layer.
+    let out = capstan().args(["serve", "--config"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("{b}:4: unknown key \"secure-prot\"")),
+        "{}",
+        text(&out.stderr)
+    );
+}
