@@ -74,10 +74,6 @@ impl App {
     }
 }
 
-/// upstream's `--max-requests-inflight` / `--max-mutating-requests-inflight` defaults.
-pub const DEFAULT_MAX_INFLIGHT: usize = 400;
-pub const DEFAULT_MAX_MUTATING_INFLIGHT: usize = 200;
-
 /// The Kubernetes version we answer as (the API level we target).
 pub fn version_info() -> Value {
     json!({

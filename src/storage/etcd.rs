@@ -1091,7 +1091,7 @@ mod tests {
         let err = s.create("/registry/pods/ns/down", b("v")).await.unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
         assert!(
-            matches!(&err, StorageError::Internal(m) if m.contains("etcd")),
+            matches!(&err, StorageError::Unavailable(m) if m.contains("etcd")),
             "{err:?}"
         );
         etcd.spawn();
