@@ -1,0 +1,72 @@
+//! The pinned command-line interface: `capstan --version`, the data-dir layout, and the
+//! insecure port (off unless set, loopback only unless explicitly overridden).
+
+mod common;
+
+use common::TestServer;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_capstan")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One plain HTTP/1.1 request; returns (status line, body).
+fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the insecure port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.lines().next().unwrap_or("").to_string(), body.to_string())
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let out = Command::new(bin()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("capstan {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn data_dir_holds_store_pki_and_kubeconfig() {
+    let s = TestServer::start();
+    let d = s.data_dir();
+    for f in ["admin.kubeconfig", "pki/ca.crt", "pki/ca.key", "pki/apiserver.crt", "pki/admin.crt", "capstan.db"] {
+        assert!(d.join(f).exists(), "{f} missing under the data dir");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("pki/ca.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "private keys are 0600");
+}
+
+#[test]
+fn insecure_port_is_loopback_only_and_serves_without_authentication() {
+    let port = free_port();
+    let s = TestServer::start_with(&["--insecure-port", &port.to_string()]);
+    let (status, body) = http_get(port, "/api/v1/namespaces");
+    assert!(status.contains(" 200 "), "{status}\n{body}");
+    assert!(body.contains("\"kind\":\"NamespaceList\""), "{body}");
+    assert!(body.contains("kube-system"), "{body}");
+    assert!(s.log().contains("INSECURE PORT ENABLED"), "a loud warning is logged");
+
+    // A non-loopback address is refused unless explicitly allowed.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--data-dir", dir.path().to_str().unwrap(), "--bind-address", "127.0.0.1"])
+        .args(["--secure-port", &free_port().to_string(), "--insecure-port", &free_port().to_string()])
+        .args(["--insecure-bind-address", "0.0.0.0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--insecure-bind-address=0.0.0.0 is not a loopback address"), "{err}");
+    assert!(err.contains("--insecure-allow-non-loopback"), "the error names the override: {err}");
+}
