@@ -14,7 +14,11 @@ fn bin() -> &'static str {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One plain HTTP/1.1 request; returns (status line, body).
@@ -32,14 +36,24 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 fn version_flag_prints_the_version() {
     let out = Command::new(bin()).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("capstan {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("capstan {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn data_dir_holds_store_pki_and_kubeconfig() {
     let s = TestServer::start();
     let d = s.data_dir();
-    for f in ["admin.kubeconfig", "pki/ca.crt", "pki/ca.key", "pki/apiserver.crt", "pki/admin.crt", "capstan.db"] {
+    for f in [
+        "admin.kubeconfig",
+        "pki/ca.crt",
+        "pki/ca.key",
+        "pki/apiserver.crt",
+        "pki/admin.crt",
+        "capstan.db",
+    ] {
         assert!(d.join(f).exists(), "{f} missing under the data dir");
     }
     use std::os::unix::fs::PermissionsExt;
@@ -60,13 +74,30 @@ fn insecure_port_is_loopback_only_and_serves_without_authentication() {
     // A non-loopback address is refused unless explicitly allowed.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
-        .args(["serve", "--data-dir", dir.path().to_str().unwrap(), "--bind-address", "127.0.0.1"])
-        .args(["--secure-port", &free_port().to_string(), "--insecure-port", &free_port().to_string()])
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--bind-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--secure-port",
+            &free_port().to_string(),
+            "--insecure-port",
+            &free_port().to_string(),
+        ])
         .args(["--insecure-bind-address", "0.0.0.0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--insecure-bind-address=0.0.0.0 is not a loopback address"), "{err}");
-    assert!(err.contains("--insecure-allow-non-loopback"), "the error names the override: {err}");
+    assert!(
+        err.contains("--insecure-bind-address=0.0.0.0 is not a loopback address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--insecure-allow-non-loopback"),
+        "the error names the override: {err}"
+    );
 }
