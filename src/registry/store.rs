@@ -321,7 +321,7 @@ impl Registry {
             al.release(a).await;
         }
         match res {
-            Ok(rev) => CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed")),
+            Ok(rev) => Ok(CachedObject::from_value(&key, obj, rev)),
             Err(StorageError::KeyExists { .. }) => Err(ApiError::already_exists(def.plural, def.group, &name)),
             Err(e) => Err(storage_err(e)),
         }
@@ -728,9 +728,7 @@ impl Registry {
                 al.release(if res.is_ok() { rel } else { got }).await;
             }
             match res {
-                Ok(rev) => {
-                    return CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
-                }
+                Ok(rev) => return Ok(CachedObject::from_value(&key, new, rev)),
                 Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
                 Err(StorageError::Conflict { .. }) => return Err(ApiError::stale(def.plural, def.group, name)),
                 Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),

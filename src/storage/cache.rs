@@ -42,6 +42,20 @@ impl CachedObject {
         }))
     }
 
+    /// Wrap an object just written (no re-parse): stamp its resourceVersion and encode once.
+    pub fn from_value(key: &str, mut value: Value, revision: i64) -> Arc<CachedObject> {
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        }
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        Arc::new(CachedObject {
+            key: key.to_string(),
+            value,
+            json,
+            revision,
+        })
+    }
+
     pub fn from_kv(kv: &KeyValue) -> Option<Arc<CachedObject>> {
         Self::decode(&kv.key, &kv.value, kv.mod_revision)
     }
