@@ -1,6 +1,8 @@
 //! Patches end to end: client-side `kubectl apply` (strategic merge patch), server-side apply
-//! with conflicts and `--force-conflicts`, `kubectl patch --type strategic`, `set image`,
-//! `edit`, and kube-rs `Patch::Apply`, against a real server.
+//! with conflicts and `--force-conflicts`, `kubectl patch --type json|merge|strategic`, `set image`,
+//! `edit`, `scale`, `label`, `annotate`, `rollout restart`, `diff -f`, dry-run applies, apply of
+//! undeclared fields, 404/422 from patches, `fieldValidation` on patches, and kube-rs
+//! `Patch::Apply`, against a real server with kubectl 1.27, 1.30 and 1.33.
 
 mod common;
 
@@ -405,4 +407,490 @@ async fn kube_rs_patch_apply() {
         }
         other => panic!("unexpected error {other:?}"),
     }
+}
+
+/// Run kubectl and return (exit code, stdout, stderr) whatever the outcome.
+fn kubectl_any(s: &TestServer, v: &str, args: &[&str]) -> (i32, String, String) {
+    let out = s.kubectl(v, args);
+    (
+        out.status.code().unwrap_or(-1),
+        common::text(&out.stdout),
+        common::text(&out.stderr),
+    )
+}
+
+fn rv_and_replicas(s: &TestServer, v: &str, ns: &str) -> (String, Value) {
+    let d = get_json(s, v, ns, "deployment/web");
+    (
+        d["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string(),
+        d["spec"]["replicas"].clone(),
+    )
+}
+
+#[test]
+fn json_merge_scale_label_annotate_restart() {
+    let s = TestServer::start();
+    for v in VERSIONS {
+        let ns = ns_for("imp", v);
+        create_ns(&s, v, &ns);
+        let f = s.write_file(
+            &format!("i-{ns}.yaml"),
+            &deployment(&ns, 1, &[("app", "web")], &[("nginx", "nginx:1.25")]),
+        );
+        s.kubectl_ok(v, &["create", "-f", f.to_str().unwrap()]);
+        let gen = |d: &Value| d["metadata"]["generation"].as_i64().unwrap_or(-1);
+
+        // RFC 6902, `test` included.
+        let out = s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "deployment/web",
+                "-n",
+                &ns,
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"test","path":"/spec/replicas","value":1},{"op":"replace","path":"/spec/replicas","value":2},{"op":"add","path":"/metadata/labels/tier","value":"front"}]"#,
+            ],
+        );
+        assert_eq!(out.trim(), "deployment.apps/web patched", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["spec"]["replicas"], 2, "kubectl {v}");
+        assert_eq!(
+            d["metadata"]["labels"],
+            json!({"app": "web", "tier": "front"}),
+            "kubectl {v}"
+        );
+        assert!(
+            managers(&d).contains(&("kubectl-patch".into(), "Update".into())),
+            "kubectl {v}"
+        );
+        // A failing `test` changes nothing.
+        let (rv, _) = rv_and_replicas(&s, v, &ns);
+        s.kubectl_err(
+            v,
+            &[
+                "patch",
+                "deployment/web",
+                "-n",
+                &ns,
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"test","path":"/spec/replicas","value":7},{"op":"replace","path":"/spec/replicas","value":3}]"#,
+            ],
+        );
+        assert_eq!(rv_and_replicas(&s, v, &ns), (rv, json!(2)), "kubectl {v}");
+
+        // RFC 7386: null deletes, objects merge, the containers list is replaced wholesale.
+        let out = s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "deployment/web",
+                "-n",
+                &ns,
+                "--type",
+                "merge",
+                "-p",
+                r#"{"metadata":{"labels":{"tier":null,"env":"dev"}},"spec":{"replicas":3}}"#,
+            ],
+        );
+        assert_eq!(out.trim(), "deployment.apps/web patched", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(
+            d["metadata"]["labels"],
+            json!({"app": "web", "env": "dev"}),
+            "kubectl {v}"
+        );
+        assert_eq!(d["spec"]["replicas"], 3, "kubectl {v}");
+
+        // Patches on a missing object: 404 for every patch type.
+        for (ty, p) in [
+            ("json", r#"[{"op":"replace","path":"/spec/replicas","value":2}]"#),
+            ("merge", r#"{"spec":{"replicas":2}}"#),
+            ("strategic", r#"{"spec":{"replicas":2}}"#),
+        ] {
+            let err = s.kubectl_err(v, &["patch", "deployment/nope", "-n", &ns, "--type", ty, "-p", p]);
+            assert!(
+                err.contains(r#"Error from server (NotFound): deployments.apps "nope" not found"#),
+                "kubectl {v} {ty}: {err}"
+            );
+        }
+        // Patches producing an invalid object: 422, nothing stored.
+        let (rv, _) = rv_and_replicas(&s, v, &ns);
+        for (ty, p) in [
+            ("json", r#"[{"op":"replace","path":"/spec/replicas","value":-1}]"#),
+            ("merge", r#"{"spec":{"replicas":-1}}"#),
+            ("strategic", r#"{"spec":{"replicas":-1}}"#),
+        ] {
+            let err = s.kubectl_err(v, &["patch", "deployment/web", "-n", &ns, "--type", ty, "-p", p]);
+            assert!(
+                err.contains(
+                    r#"The Deployment "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"#
+                ),
+                "kubectl {v} {ty}: {err}"
+            );
+        }
+        assert_eq!(rv_and_replicas(&s, v, &ns), (rv, json!(3)), "kubectl {v}");
+
+        // scale goes through the scale subresource and bumps the generation.
+        let g = gen(&get_json(&s, v, &ns, "deployment/web"));
+        let out = s.kubectl_ok(v, &["scale", "deployment/web", "-n", &ns, "--replicas=5"]);
+        assert_eq!(out.trim(), "deployment.apps/web scaled", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["spec"]["replicas"], 5, "kubectl {v}");
+        assert_eq!(gen(&d), g + 1, "kubectl {v}");
+
+        // label / annotate: metadata only, the generation stays.
+        let g = gen(&d);
+        let out = s.kubectl_ok(v, &["label", "deployment/web", "-n", &ns, "color=blue"]);
+        assert_eq!(out.trim(), "deployment.apps/web labeled", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["metadata"]["labels"]["color"], "blue", "kubectl {v}");
+        assert!(
+            managers(&d).contains(&("kubectl-label".into(), "Update".into())),
+            "kubectl {v}"
+        );
+        let err = s.kubectl_err(v, &["label", "deployment/web", "-n", &ns, "color=red"]);
+        assert!(
+            err.contains("'color' already has a value (blue), and --overwrite is false"),
+            "kubectl {v}: {err}"
+        );
+        let out = s.kubectl_ok(v, &["label", "deployment/web", "-n", &ns, "color-", "env-"]);
+        assert_eq!(out.trim(), "deployment.apps/web unlabeled", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["metadata"]["labels"], json!({"app": "web"}), "kubectl {v}");
+        assert_eq!(gen(&d), g, "kubectl {v}");
+
+        let out = s.kubectl_ok(v, &["annotate", "deployment/web", "-n", &ns, "note=hello world"]);
+        // kubectl 1.27 prints "annotate", later versions "annotated".
+        assert!(
+            out.trim().starts_with("deployment.apps/web annotate"),
+            "kubectl {v}: {out}"
+        );
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["metadata"]["annotations"]["note"], "hello world", "kubectl {v}");
+        assert!(
+            managers(&d).contains(&("kubectl-annotate".into(), "Update".into())),
+            "kubectl {v}"
+        );
+        s.kubectl_ok(v, &["annotate", "deployment/web", "-n", &ns, "note-"]);
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert!(d["metadata"]["annotations"].get("note").is_none(), "kubectl {v}: {d}");
+        assert_eq!(gen(&d), g, "kubectl {v}");
+
+        // rollout restart stamps the pod template, which bumps the generation.
+        let out = s.kubectl_ok(v, &["rollout", "restart", "deployment/web", "-n", &ns]);
+        assert_eq!(out.trim(), "deployment.apps/web restarted", "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        let at = d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("kubectl {v}: no restartedAt: {d}"));
+        assert!(humantime::parse_rfc3339_weak(&at[..19]).is_ok(), "kubectl {v}: {at}");
+        assert_eq!(gen(&d), g + 1, "kubectl {v}");
+        assert!(
+            managers(&d).contains(&("kubectl-rollout".into(), "Update".into())),
+            "kubectl {v}"
+        );
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25");
+    }
+}
+
+#[test]
+fn diff_shows_changes_without_persisting() {
+    let s = TestServer::start();
+    for v in VERSIONS {
+        let ns = ns_for("diff", v);
+        create_ns(&s, v, &ns);
+        let f1 = s.write_file(
+            &format!("df1-{ns}.yaml"),
+            &deployment(&ns, 1, &[("app", "web")], &[("nginx", "nginx:1.25")]),
+        );
+        let f2 = s.write_file(
+            &format!("df2-{ns}.yaml"),
+            &deployment(&ns, 2, &[("app", "web")], &[("nginx", "nginx:1.26")]),
+        );
+        // Nothing there yet: the whole object is new; diff creates nothing.
+        let (code, out, err) = kubectl_any(&s, v, &["diff", "-f", f1.to_str().unwrap()]);
+        assert_eq!(code, 1, "kubectl {v}: {out}{err}");
+        assert!(out.contains("+  replicas: 1"), "kubectl {v}: {out}");
+        let err = s.kubectl_err(v, &["get", "deployment/web", "-n", &ns]);
+        assert!(
+            err.contains(r#"deployments.apps "web" not found"#),
+            "kubectl {v}: {err}"
+        );
+
+        s.kubectl_ok(v, &["apply", "-f", f1.to_str().unwrap()]);
+        let before = rv_and_replicas(&s, v, &ns);
+        let (code, out, err) = kubectl_any(&s, v, &["diff", "-f", f1.to_str().unwrap()]);
+        assert_eq!((code, out.as_str()), (0, ""), "kubectl {v}: {err}");
+
+        let (code, out, err) = kubectl_any(&s, v, &["diff", "-f", f2.to_str().unwrap()]);
+        assert_eq!(code, 1, "kubectl {v}: {out}{err}");
+        assert!(out.contains("-  replicas: 1\n+  replicas: 2"), "kubectl {v}: {out}");
+        assert!(
+            out.contains("-      - image: nginx:1.25\n+      - image: nginx:1.26"),
+            "kubectl {v}: {out}"
+        );
+        // The server-side dry run bumped the generation in what it returned, not in storage.
+        assert!(out.contains("-  generation: 1\n+  generation: 2"), "kubectl {v}: {out}");
+        assert_eq!(rv_and_replicas(&s, v, &ns), before, "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert_eq!(d["metadata"]["generation"], 1, "kubectl {v}");
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25");
+    }
+}
+
+#[test]
+fn server_side_apply_rejects_undeclared_fields() {
+    let s = TestServer::start();
+    for v in VERSIONS {
+        let ns = ns_for("undecl", v);
+        create_ns(&s, v, &ns);
+        let manifest = deployment(&ns, 1, &[("app", "web")], &[("nginx", "nginx:1.25")])
+            .replace("  replicas: 1\n", "  replicas: 1\n  foo: bar\n");
+        let f = s.write_file(&format!("ud-{ns}.yaml"), &manifest);
+        let want = format!(
+            "failed to create typed patch object ({ns}/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema"
+        );
+        // Apply always needs the configuration to fit the schema: fieldValidation does not matter.
+        for extra in [None, Some("--validate=false")] {
+            let mut args = vec!["apply", "--server-side", "-f", f.to_str().unwrap()];
+            args.extend(extra);
+            let err = s.kubectl_err(v, &args);
+            assert!(err.contains(&want), "kubectl {v} {extra:?}: {err}");
+            let err = s.kubectl_err(v, &["get", "deployment/web", "-n", &ns]);
+            assert!(err.contains("not found"), "kubectl {v}: {err}");
+        }
+        // Several undeclared fields are listed one per line.
+        let two = manifest.replace(
+            "        image: nginx:1.25\n",
+            "        image: nginx:1.25\n        bogus: 1\n",
+        );
+        let f2 = s.write_file(&format!("ud2-{ns}.yaml"), &two);
+        let err = s.kubectl_err(v, &["apply", "--server-side", "-f", f2.to_str().unwrap()]);
+        assert!(
+            err.contains(&format!(
+                "failed to create typed patch object ({ns}/web; apps/v1, Kind=Deployment): errors:\n  .spec.foo: field not declared in schema\n  .spec.template.spec.containers[name=\"nginx\"].bogus: field not declared in schema"
+            )),
+            "kubectl {v}: {err}"
+        );
+
+        // Client-side apply (a create here) goes through strict field validation instead.
+        let err = s.kubectl_err(v, &["apply", "-f", f.to_str().unwrap()]);
+        assert!(
+            err.contains(r#"strict decoding error: unknown field "spec.foo""#),
+            "kubectl {v}: {err}"
+        );
+        // With --validate=false the unknown field is dropped.
+        s.kubectl_ok(v, &["apply", "--validate=false", "-f", f.to_str().unwrap()]);
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert!(d["spec"].get("foo").is_none(), "kubectl {v}: {d}");
+    }
+}
+
+#[test]
+fn dry_run_applies_persist_nothing() {
+    let s = TestServer::start();
+    for v in VERSIONS {
+        let ns = ns_for("dry", v);
+        create_ns(&s, v, &ns);
+        let f1 = s.write_file(
+            &format!("dr1-{ns}.yaml"),
+            &deployment(&ns, 1, &[("app", "web")], &[("nginx", "nginx:1.25")]),
+        );
+        let f2 = s.write_file(
+            &format!("dr2-{ns}.yaml"),
+            &deployment(&ns, 4, &[("app", "web")], &[("nginx", "nginx:1.25")]),
+        );
+        let out = s.kubectl_ok(
+            v,
+            &["apply", "--server-side", "--dry-run=server", "-f", f1.to_str().unwrap()],
+        );
+        assert_eq!(
+            out.trim(),
+            "deployment.apps/web serverside-applied (server dry run)",
+            "kubectl {v}"
+        );
+        let out = s.kubectl_ok(v, &["apply", "--dry-run=server", "-f", f1.to_str().unwrap()]);
+        assert_eq!(
+            out.trim(),
+            "deployment.apps/web created (server dry run)",
+            "kubectl {v}"
+        );
+        let err = s.kubectl_err(v, &["get", "deployment/web", "-n", &ns]);
+        assert!(
+            err.contains(r#"deployments.apps "web" not found"#),
+            "kubectl {v}: {err}"
+        );
+
+        s.kubectl_ok(v, &["apply", "--server-side", "-f", f1.to_str().unwrap()]);
+        let before = rv_and_replicas(&s, v, &ns);
+        let out = s.kubectl_ok(
+            v,
+            &["apply", "--server-side", "--dry-run=server", "-f", f2.to_str().unwrap()],
+        );
+        assert_eq!(
+            out.trim(),
+            "deployment.apps/web serverside-applied (server dry run)",
+            "kubectl {v}"
+        );
+        assert_eq!(rv_and_replicas(&s, v, &ns), before, "kubectl {v}");
+        let out = s.kubectl_ok(v, &["apply", "--dry-run=server", "-f", f2.to_str().unwrap()]);
+        assert_eq!(
+            out.trim(),
+            "deployment.apps/web configured (server dry run)",
+            "kubectl {v}"
+        );
+        assert_eq!(rv_and_replicas(&s, v, &ns), before, "kubectl {v}");
+        let d = get_json(&s, v, &ns, "deployment/web");
+        assert!(d["metadata"].get("annotations").is_none(), "kubectl {v}: {d}");
+        assert_eq!(
+            managers(&d),
+            vec![("kubectl".to_string(), "Apply".to_string())],
+            "kubectl {v}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_patch_status_codes_and_field_validation() {
+    use common::http::raw;
+    use http::Method;
+    let s = TestServer::start();
+    let client = s.kube_client().await;
+    let path = "/apis/apps/v1/namespaces/default/deployments/web";
+    let cfg = |replicas: i64, extra: Value| {
+        let mut d = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}}}
+        });
+        if let (Some(spec), Value::Object(m)) = (d["spec"].as_object_mut(), extra) {
+            spec.extend(m);
+        }
+        serde_json::to_vec(&d).unwrap()
+    };
+    let patch = |ct: &'static str, q: &'static str, body: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            raw(
+                &client,
+                Method::PATCH,
+                &format!("{path}{q}"),
+                &[("content-type", ct)],
+                body,
+            )
+            .await
+        }
+    };
+
+    // Every non-apply patch type on a missing object: 404.
+    for (ct, body) in [
+        (
+            "application/json-patch+json",
+            r#"[{"op":"add","path":"/spec/replicas","value":2}]"#,
+        ),
+        ("application/merge-patch+json", r#"{"spec":{"replicas":2}}"#),
+        ("application/strategic-merge-patch+json", r#"{"spec":{"replicas":2}}"#),
+    ] {
+        let r = patch(ct, "", body.as_bytes().to_vec()).await;
+        let st = r.expect_status(404, "NotFound");
+        assert_eq!(st["message"], r#"deployments.apps "web" not found"#, "{ct}");
+    }
+    // Apply creates (201), then updates (200).
+    let r = patch("application/apply-patch+yaml", "?fieldManager=me", cfg(1, json!({}))).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+    let r = patch("application/apply-patch+yaml", "?fieldManager=me", cfg(2, json!({}))).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    assert_eq!(r.json()["spec"]["replicas"], 2);
+
+    // Undeclared fields in an applied configuration fail whatever fieldValidation says.
+    for q in [
+        "?fieldManager=me",
+        "?fieldManager=me&fieldValidation=Ignore",
+        "?fieldManager=me&fieldValidation=Strict",
+    ] {
+        let r = patch("application/apply-patch+yaml", q, cfg(3, json!({"foo": "bar"}))).await;
+        assert_eq!(r.status.as_u16(), 500, "{q}: {}", r.text());
+        assert_eq!(
+            r.json()["message"],
+            "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema",
+            "{q}"
+        );
+    }
+    let r = patch(
+        "application/apply-patch+yaml",
+        "?fieldManager=me&fieldValidation=Bogus",
+        cfg(3, json!({})),
+    )
+    .await;
+    let st = r.expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn""#
+    );
+
+    // Unknown fields from other patch types: Strict 400, Warn (default) a Warning header, Ignore silent;
+    // the field is never stored.
+    let unknown = br#"{"spec":{"foo":1}}"#.to_vec();
+    for ct in ["application/merge-patch+json", "application/strategic-merge-patch+json"] {
+        let r = patch(ct, "?fieldValidation=Strict", unknown.clone()).await;
+        let st = r.expect_status(400, "BadRequest");
+        assert_eq!(
+            st["message"], r#"strict decoding error: unknown field "spec.foo""#,
+            "{ct}"
+        );
+        let r = patch(ct, "", unknown.clone()).await;
+        assert_eq!(r.status.as_u16(), 200, "{ct}: {}", r.text());
+        let warnings: Vec<_> = r
+            .headers
+            .get_all("warning")
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .collect();
+        assert_eq!(warnings, vec![r#"299 - "unknown field \"spec.foo\"""#], "{ct}");
+        assert!(r.json()["spec"].get("foo").is_none(), "{ct}");
+        let r = patch(ct, "?fieldValidation=Ignore", unknown.clone()).await;
+        assert_eq!(r.status.as_u16(), 200, "{ct}: {}", r.text());
+        assert!(r.headers.get("warning").is_none(), "{ct}");
+    }
+    let r = patch(
+        "application/json-patch+json",
+        "?fieldValidation=Strict",
+        br#"[{"op":"add","path":"/spec/foo","value":1}]"#.to_vec(),
+    )
+    .await;
+    let st = r.expect_status(400, "BadRequest");
+    assert_eq!(st["message"], r#"strict decoding error: unknown field "spec.foo""#);
+
+    // A patch producing an invalid object: 422 with the field error.
+    let r = patch(
+        "application/merge-patch+json",
+        "",
+        br#"{"spec":{"replicas":-1}}"#.to_vec(),
+    )
+    .await;
+    let st = r.expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"#
+    );
+    assert_eq!(st["details"]["causes"][0]["field"], "spec.replicas");
+
+    // dryRun=All on a patch returns the result without storing it.
+    let r = patch(
+        "application/merge-patch+json",
+        "?dryRun=All",
+        br#"{"spec":{"replicas":9}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    assert_eq!(r.json()["spec"]["replicas"], 9);
+    let r = common::http::get(&client, path, None).await;
+    assert_eq!(r.json()["spec"]["replicas"], 2);
 }

@@ -478,6 +478,85 @@ pub fn manager_from_user_agent(user_agent: Option<&str>) -> String {
     user_agent.unwrap_or("").split('/').next().unwrap_or("").to_string()
 }
 
+/// Fields of an applied configuration its schema does not declare, as structured-merge-diff's
+/// typed conversion names them (`.spec.foo`, `.spec.template.spec.containers[name="nginx"].bogus`),
+/// in document order. Apply always rejects them, whatever `fieldValidation` says.
+pub fn undeclared_fields(applied: &Value, schemas: &Schemas, node: Option<&Node>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = node {
+        walk_declared(applied, schemas, n, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+fn walk_declared(v: &Value, schemas: &Schemas, node: &Node, path: &mut Vec<String>, out: &mut Vec<String>) {
+    use crate::api::schema::Ty;
+    if node.preserve_unknown || matches!(node.ty, Ty::Any | Ty::IntOrString) {
+        return;
+    }
+    match v {
+        Value::Object(m) if node.ty == Ty::Object => {
+            let elem = node.additional.as_deref().and_then(|r| schemas.resolve(r));
+            if node.fields.is_empty() && elem.is_none() {
+                return;
+            }
+            for (k, fv) in m {
+                path.push(super::fieldpath::field_pe(k));
+                match node.fields.get(k).and_then(|r| schemas.resolve(r)).or(elem) {
+                    Some(child) => walk_declared(fv, schemas, child, path, out),
+                    None if node.fields.contains_key(k) => {}
+                    None => out.push(format!("{}: field not declared in schema", path_string(path))),
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) if node.ty == Ty::Array => {
+            let Some(item_node) = node.items.as_deref().and_then(|r| schemas.resolve(r)) else {
+                return;
+            };
+            let (kind, keys) = super::fieldpath::list_kind(Some(node));
+            for (i, item) in items.iter().enumerate() {
+                path.push(super::fieldpath::item_pe(item, kind, &keys, i));
+                walk_declared(item, schemas, item_node, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What upstream's field manager answers when an applied configuration does not fit its schema:
+/// a plain error (500, no reason) naming the object as `namespace/name; group/version, Kind=Kind`
+/// and listing the problems (`errors:` and one indented line each when there are several).
+pub fn typed_patch_error(applied: &Value, problems: &[String]) -> ApiError {
+    let meta = |k: &str| {
+        applied
+            .pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
+    let detail = if problems.len() == 1 {
+        problems[0].clone()
+    } else {
+        let mut lines = vec!["errors:".to_string()];
+        lines.extend(problems.iter().map(|p| format!("  {p}")));
+        lines.join("\n")
+    };
+    ApiError::new(
+        500,
+        "",
+        format!(
+            "failed to create typed patch object ({}/{}; {group}/{version}, Kind={kind}): {detail}",
+            meta("namespace"),
+            meta("name")
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,5 +796,50 @@ mod tests {
             "kubectl"
         );
         assert_eq!(manager_from_user_agent(None), "");
+    }
+
+    #[test]
+    fn undeclared_fields_are_named_as_structured_merge_diff_does() {
+        let s = crate::api::schema::builtin();
+        let root = s.root_for("apps", "v1", "Deployment");
+        let cfg = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns1", "labels": {"any-key": "ok"}},
+            "spec": {
+                "foo": "bar",
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                    {"name": "nginx", "image": "nginx", "bogus": 1,
+                     "ports": [{"containerPort": 80, "extra": true}]}
+                ]}}
+            }
+        });
+        let found = undeclared_fields(&cfg, s, root);
+        assert_eq!(
+            found,
+            vec![
+                ".spec.foo: field not declared in schema".to_string(),
+                r#".spec.template.spec.containers[name="nginx"].bogus: field not declared in schema"#.to_string(),
+                r#".spec.template.spec.containers[name="nginx"].ports[containerPort=80,protocol="TCP"].extra: field not declared in schema"#.to_string(),
+            ]
+        );
+        let e = typed_patch_error(&cfg, &found[..1]);
+        assert_eq!(e.code, 500);
+        assert_eq!(
+            e.message,
+            "failed to create typed patch object (ns1/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema"
+        );
+        let e = typed_patch_error(&cfg, &found[..2]);
+        assert_eq!(
+            e.message,
+            "failed to create typed patch object (ns1/web; apps/v1, Kind=Deployment): errors:\n  .spec.foo: field not declared in schema\n  .spec.template.spec.containers[name=\"nginx\"].bogus: field not declared in schema"
+        );
+        // The core group prints empty; a clean configuration has nothing to report.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+        assert!(undeclared_fields(&cm, s, s.root_for("", "v1", "ConfigMap")).is_empty());
+        assert!(typed_patch_error(&cm, &["x".to_string()])
+            .message
+            .starts_with("failed to create typed patch object (/c; /v1, Kind=ConfigMap): x"));
     }
 }

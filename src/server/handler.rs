@@ -631,6 +631,14 @@ async fn patch_resource(
     if field_manager.len() > 128 {
         opt_errs.push(crate::api::field::FieldError::too_long("fieldManager", 128));
     }
+    let directive = query.get("fieldValidation").unwrap_or("");
+    if crate::api::schema::FieldValidation::parse(directive).is_none() {
+        opt_errs.push(crate::api::field::FieldError::not_supported(
+            "fieldValidation",
+            directive,
+            &["Ignore", "Strict", "Warn"],
+        ));
+    }
     if !opt_errs.is_empty() {
         return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", &opt_errs));
     }
@@ -697,7 +705,29 @@ async fn patch_resource(
         let mut target = live.clone();
         apply(&mut target)?;
         check_kind(def, &mut target)?;
-        let warnings = validate_fields(def, &query, "PatchOptions", &mut target, None)?;
+        // Unknown fields in the patched object: pruned; Strict fails as upstream's patchers do
+        // (`strict decoding error: unknown field "spec.foo"`, 400), Warn returns warnings.
+        let mode =
+            crate::api::schema::FieldValidation::parse(directive).unwrap_or(crate::api::schema::FieldValidation::Warn);
+        let mut warnings = Vec::new();
+        if let Some(r) = root {
+            if mode != crate::api::schema::FieldValidation::Ignore {
+                warnings = crate::api::schema::unknown_fields(schemas, r, &target)
+                    .into_iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+            }
+            crate::api::schema::prune(schemas, r, &mut target);
+        }
+        if mode == crate::api::schema::FieldValidation::Strict && !warnings.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                warnings.join(", ")
+            )));
+        }
+        if mode != crate::api::schema::FieldValidation::Warn {
+            warnings.clear();
+        }
         patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
@@ -781,6 +811,12 @@ async fn apply_resource(
                 "the namespace of the object ({obj_ns}) does not match the namespace on the request ({url_ns})"
             )));
         }
+    }
+    // Apply always requires the configuration to fit the schema (structured-merge-diff's typed
+    // conversion), whatever `fieldValidation` says.
+    let undeclared = patch::apply::undeclared_fields(&applied, schemas, root);
+    if !undeclared.is_empty() {
+        return Err(patch::apply::typed_patch_error(&applied, &undeclared));
     }
     let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
     let reg = &app.registry;
