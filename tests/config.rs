@@ -379,3 +379,111 @@ fn config_show_and_validate_commands() {
         text(&out.stderr)
     );
 }
+
+/// Read an HTTP/1.1 response until the server closes the connection. A reset or a read error
+/// is a failure (the stream must end cleanly).
+fn read_to_close(stream: &mut std::net::TcpStream) -> Result<String, std::io::Error> {
+    use std::io::Read;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf)? {
+            0 => return Ok(text(&all)),
+            n => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Read until the response headers are complete.
+fn read_headers(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut all = Vec::new();
+    let mut byte = [0u8; 1];
+    while !all.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("read response headers");
+        assert!(n > 0, "connection closed before the headers: {}", text(&all));
+        all.push(byte[0]);
+    }
+    text(&all)
+}
+
+/// Graceful shutdown keeps no request hanging: after `--shutdown-delay-duration` the listener
+/// closes, a watch open during SIGTERM ends with a clean end of stream (the last chunk, then the
+/// connection closes; no reset), a request still uploading its body completes with its normal
+/// answer, and the process exits 0.
+#[test]
+fn graceful_shutdown_ends_watches_and_finishes_in_flight_requests() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let insecure = free_port();
+    let mut cmd = capstan();
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
+        .args([
+            "--insecure-port",
+            &insecure.to_string(),
+            "--shutdown-delay-duration",
+            "2s",
+        ]);
+    let mut server = Server::spawn(cmd, dir.path().join("server.log"));
+    server.wait_ready(&data.join("admin.kubeconfig"));
+    let addr = format!("127.0.0.1:{insecure}");
+
+    // A long watch (5 minutes), streaming.
+    let mut watch = TcpStream::connect(&addr).expect("connect for the watch");
+    watch.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    watch
+        .write_all(
+            b"GET /api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=300 HTTP/1.1\r\nHost: capstan\r\n\r\n",
+        )
+        .unwrap();
+    let head = read_headers(&mut watch);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+
+    // A create whose body is still being uploaded when the server begins to drain.
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"},"data":{"k":"v"}}"#;
+    let mut slow = TcpStream::connect(&addr).expect("connect for the slow create");
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: capstan\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    slow.write_all(&body[..20]).unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    // The watch streams through the delay and ends once the server drains.
+    let watched = read_to_close(&mut watch).expect("the watch must end cleanly, not with a reset");
+    let ended = signalled.elapsed();
+    assert!(
+        ended >= Duration::from_millis(1900),
+        "watch ended before the delay: {ended:?}"
+    );
+    assert!(ended < Duration::from_secs(10), "watch kept open: {ended:?}");
+    assert!(watched.ends_with("0\r\n\r\n"), "no final chunk: {watched:?}");
+    // Draining: no new connections.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(TcpStream::connect(&addr).is_err(), "still accepting after the delay");
+
+    // The in-flight create finishes with its normal answer.
+    slow.write_all(&body[20..]).unwrap();
+    let answer = read_to_close(&mut slow).expect("the in-flight request must complete");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"name\":\"late\""), "{answer}");
+
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}; log:\n{}", server.log());
+}

@@ -1,4 +1,10 @@
-//! Service ClusterIP / NodePort allocation through the real binary and a kube-rs client.
+//! Service ClusterIP / NodePort allocation through the real binary and a kube-rs client: one
+//! server on the embedded store, and two servers sharing one real etcd (tests/common_etcd).
+
+mod common_etcd;
+
+use common_etcd::EtcdCluster;
+use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -32,17 +38,24 @@ fn free_port() -> u16 {
 }
 
 async fn start() -> (Server, Client) {
+    // Endpoints may not hold loopback addresses (as upstream): advertise a routable one.
+    start_with(&["--advertise-address", "192.0.2.10"]).await
+}
+
+/// Start `capstan serve` with extra flags; returns once the `kubernetes` Service is served.
+async fn start_with(extra: &[&str]) -> (Server, Client) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
+    let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
     let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
         .args(["serve", "--data-dir"])
         .arg(dir.path())
         .args(["--secure-port", &port.to_string(), "--bind-address", "127.0.0.1"])
-        // Endpoints may not hold loopback addresses (as upstream): advertise a routable one.
-        .args(["--advertise-address", "192.0.2.10"])
+        .args(extra)
+        .env_remove("CAPSTAN_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("spawn capstan");
     let kubeconfig = dir.path().join("admin.kubeconfig");
@@ -169,5 +182,207 @@ async fn services_get_cluster_ips_and_node_ports() {
             .get("kubernetes.io/service-name")
             .map(String::as_str),
         Some("kubernetes")
+    );
+}
+
+/// Create `n` NodePort Services named `<prefix>-<i>` through `clients` (`tasks` concurrent
+/// tasks per client); returns every (name, clusterIP, nodePort) the API handed out.
+async fn create_concurrently(clients: &[Client], prefix: &str, n: usize, tasks: usize) -> Vec<(String, String, i32)> {
+    let mut handles = Vec::new();
+    let total = clients.len() * tasks;
+    for (ci, client) in clients.iter().enumerate() {
+        for t in 0..tasks {
+            let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+            let worker = ci * tasks + t;
+            let prefix = prefix.to_string();
+            handles.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in (worker..n).step_by(total) {
+                    let name = format!("{prefix}-{i}");
+                    let created = svcs
+                        .create(&PostParams::default(), &node_port_service(&name, None))
+                        .await
+                        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+                    let spec = created.spec.expect("spec");
+                    let ip = spec.cluster_ip.expect("clusterIP");
+                    let np = spec.ports.expect("ports")[0].node_port.expect("nodePort");
+                    out.push((name, ip, np));
+                }
+                out
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("create task"));
+    }
+    all
+}
+
+fn assert_unique(created: &[(String, String, i32)], n: usize, ip_prefix: &str) {
+    assert_eq!(created.len(), n);
+    let ips: HashSet<&str> = created.iter().map(|(_, ip, _)| ip.as_str()).collect();
+    let ports: HashSet<i32> = created.iter().map(|(_, _, np)| *np).collect();
+    assert_eq!(ips.len(), n, "duplicate cluster IPs");
+    assert_eq!(ports.len(), n, "duplicate node ports");
+    for (name, ip, np) in created {
+        assert!(ip.starts_with(ip_prefix), "{name}: {ip} outside the range");
+        assert_ne!(ip, &format!("{ip_prefix}0.1"), "{name} got the kubernetes Service IP");
+        assert!((30000..=32767).contains(np), "{name}: {np}");
+    }
+}
+
+/// 1,000 Services created concurrently (16 tasks) through the API get unique IPs and NodePorts,
+/// and what the Services hold matches what the creates returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_services_get_unique_ips_and_node_ports() {
+    let (_server, client) = start_with(&[
+        "--advertise-address",
+        "192.0.2.10",
+        "--service-cluster-ip-range",
+        "10.96.0.0/16",
+    ])
+    .await;
+    let started = Instant::now();
+    let created = create_concurrently(std::slice::from_ref(&client), "svc", 1000, 16).await;
+    assert_unique(&created, 1000, "10.96.");
+    let svcs: Api<Service> = Api::namespaced(client, "default");
+    let listed = svcs.list(&Default::default()).await.expect("list");
+    let stored: HashSet<String> = listed
+        .items
+        .iter()
+        .filter(|s| s.metadata.name.as_deref() != Some("kubernetes"))
+        .filter_map(|s| s.spec.as_ref()?.cluster_ip.clone())
+        .collect();
+    assert_eq!(stored.len(), 1000);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+async fn etcd_pair(etcd: &EtcdCluster) -> ((Server, Client), (Server, Client)) {
+    let servers = etcd.servers_flag();
+    let a = start_with(&[
+        "--etcd-servers",
+        &servers,
+        "--advertise-address",
+        "192.0.2.10",
+        "--service-cluster-ip-range",
+        "10.96.0.0/16",
+    ])
+    .await;
+    let b = start_with(&[
+        "--etcd-servers",
+        &servers,
+        "--advertise-address",
+        "192.0.2.11",
+        "--service-cluster-ip-range",
+        "10.96.0.0/16",
+    ])
+    .await;
+    (a, b)
+}
+
+/// Two servers on one etcd, creating Services at the same time through both: every ClusterIP
+/// and NodePort is handed out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_etcd_never_allocate_the_same_ip() {
+    let etcd = EtcdCluster::start(1);
+    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let ((_a, ca), (_b, cb)) = etcd_pair(&etcd).await;
+    let created = create_concurrently(&[ca.clone(), cb.clone()], "pair", 400, 8).await;
+    assert_unique(&created, 400, "10.96.");
+    // Both servers see the same 400 Services with the same allocations.
+    for client in [ca, cb] {
+        let svcs: Api<Service> = Api::namespaced(client, "default");
+        let listed = svcs.list(&Default::default()).await.expect("list");
+        let ips: HashSet<String> = listed
+            .items
+            .iter()
+            .filter(|s| s.metadata.name.as_deref() != Some("kubernetes"))
+            .filter_map(|s| s.spec.as_ref()?.cluster_ip.clone())
+            .collect();
+        let want: HashSet<String> = created.iter().map(|(_, ip, _)| ip.clone()).collect();
+        assert_eq!(ips, want);
+    }
+}
+
+async fn kubernetes_endpoint_ips(client: &Client) -> (Vec<String>, Vec<String>) {
+    let eps: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let ep = eps.get("kubernetes").await.expect("endpoints");
+    let ips = ep
+        .subsets
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|s| s.addresses.unwrap_or_default())
+        .map(|a| a.ip)
+        .collect();
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let slice = slices.get("kubernetes").await.expect("endpointslice");
+    let slice_ips = slice.endpoints.into_iter().flat_map(|e| e.addresses).collect();
+    (ips, slice_ips)
+}
+
+/// Per-server leases: with two servers on one etcd `default/kubernetes` lists both advertise
+/// addresses; after one is killed (no clean shutdown) its lease expires and only the live one
+/// stays listed (TTL 15 s, reconciled every 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_endpoints_follow_the_live_servers() {
+    let etcd = EtcdCluster::start(1);
+    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let ((mut a, _ca), (_b, cb)) = etcd_pair(&etcd).await;
+    let both = vec!["192.0.2.10".to_string(), "192.0.2.11".to_string()];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = kubernetes_endpoint_ips(&cb).await;
+        if got == (both.clone(), both.clone()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "endpoints never listed both servers: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut raw = etcd.client(&[0]).await;
+    let leases = raw
+        .get(
+            "/registry/masterleases/",
+            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await
+        .expect("leases");
+    let keys: Vec<String> = leases
+        .kvs()
+        .iter()
+        .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["/registry/masterleases/192.0.2.10", "/registry/masterleases/192.0.2.11"]
+    );
+
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let killed = Instant::now();
+    let only_b = vec!["192.0.2.11".to_string()];
+    loop {
+        let got = kubernetes_endpoint_ips(&cb).await;
+        if got == (only_b.clone(), only_b.clone()) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the killed server is still listed: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // TTL 15 s: not dropped before the dead server's lease expired.
+    assert!(
+        killed.elapsed() >= Duration::from_secs(4),
+        "dropped after {:?}",
+        killed.elapsed()
     );
 }

@@ -261,6 +261,10 @@ impl Drop for PidFile {
     }
 }
 
+/// After `--shutdown-delay-duration`, how long in-flight requests may take to finish before the
+/// remaining connections are closed (watches are ended at once).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Wait for SIGTERM or SIGINT; returns its name.
 pub async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
@@ -279,7 +283,8 @@ pub async fn wait_for_signal() -> &'static str {
 
 /// The shutdown sequence after a signal, as upstream: `/readyz` fails at once (`shutting_down`),
 /// systemd hears `STOPPING=1`, and the server keeps serving for `delay` so load balancers can
-/// drain it; a second signal cuts the delay short. The caller then stops the listeners.
+/// drain it; a second signal cuts the delay short. The caller then stops the listeners, ends
+/// the watches and waits up to [`DRAIN_TIMEOUT`] for in-flight requests.
 pub async fn begin_shutdown(shutting_down: &AtomicBool, delay: Duration, signal: &str) {
     shutting_down.store(true, Ordering::Release);
     if let Err(e) = sd_notify("STOPPING=1") {

@@ -119,21 +119,154 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
         )
 }
 
-/// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2.
-fn serve_conn<IO>(io: IO, user: Option<UserInfo>, app: Arc<App>)
+/// Connection draining on shutdown: stop accepting, end watch streams, let in-flight requests
+/// finish (hyper-util's graceful shutdown over every served connection).
+struct Drain {
+    /// Turns true when the listeners must stop and watch responses must end.
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    /// Taken by [`Drain::drain`]; a connection arriving after that is closed at once.
+    graceful: std::sync::Mutex<Option<hyper_util::server::graceful::GracefulShutdown>>,
+}
+
+impl Drain {
+    fn new() -> Arc<Drain> {
+        Arc::new(Drain {
+            stop_tx: tokio::sync::watch::channel(false).0,
+            graceful: std::sync::Mutex::new(Some(hyper_util::server::graceful::GracefulShutdown::new())),
+        })
+    }
+
+    fn stopped(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    fn watcher(&self) -> Option<hyper_util::server::graceful::Watcher> {
+        if *self.stop_tx.borrow() {
+            return None;
+        }
+        self.graceful
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|g| g.watcher())
+    }
+
+    /// Stop the listeners, end the watches and wait (up to `bound`) for the connections to
+    /// finish their in-flight requests. Returns whether every connection finished in time.
+    async fn drain(&self, bound: Duration) -> bool {
+        let _ = self.stop_tx.send(true);
+        let Some(graceful) = self.graceful.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return true;
+        };
+        tracing::info!(
+            connections = graceful.count(),
+            "not accepting connections; finishing in-flight requests, ending watches"
+        );
+        if tokio::time::timeout(bound, graceful.shutdown()).await.is_err() {
+            tracing::warn!(bound = ?bound, "in-flight requests did not finish in time; closing them");
+            return false;
+        }
+        true
+    }
+}
+
+/// A response body that ends cleanly (between two frames) once the server stops: used for
+/// watches, so a client sees the end of the stream rather than a reset.
+struct EndOnStop<B> {
+    inner: std::pin::Pin<Box<B>>,
+    stop: Option<futures_util::future::BoxFuture<'static, ()>>,
+    ended: bool,
+}
+
+impl<B> EndOnStop<B> {
+    fn new(inner: B, stop: Option<tokio::sync::watch::Receiver<bool>>) -> EndOnStop<B> {
+        EndOnStop {
+            inner: Box::pin(inner),
+            stop: stop.map(|mut rx| -> futures_util::future::BoxFuture<'static, ()> {
+                Box::pin(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+            }),
+            ended: false,
+        }
+    }
+}
+
+impl<B: hyper::body::Body> hyper::body::Body for EndOnStop<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        if let Some(stop) = self.stop.as_mut() {
+            if stop.as_mut().poll(cx).is_ready() {
+                self.ended = true;
+                return std::task::Poll::Ready(None);
+            }
+        }
+        self.inner.as_mut().poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether a request is a watch (`?watch=true|1` or a `/watch/` path): its stream is ended
+/// when the server stops instead of being waited for.
+fn is_watch_request<B>(req: &http::Request<B>) -> bool {
+    let segs: Vec<&str> = req.uri().path().split('/').collect();
+    let watch_path = match segs.get(1) {
+        Some(&"api") => segs.get(3) == Some(&"watch"),
+        Some(&"apis") => segs.get(4) == Some(&"watch"),
+        _ => false,
+    };
+    watch_path
+        || req.uri().query().is_some_and(|q| {
+            q.split('&').any(|kv| {
+                matches!(
+                    kv,
+                    "watch=true" | "watch=1" | "watch=True" | "watch=TRUE" | "watch=t" | "watch=T"
+                )
+            })
+        })
+}
+
+/// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2, watched by the
+/// graceful shutdown (a connection arriving after the drain began is closed at once).
+fn serve_conn<IO>(io: IO, user: Option<UserInfo>, app: Arc<App>, drain: &Drain)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Some(watcher) = drain.watcher() else {
+        return;
+    };
+    let stopped = drain.stopped();
     let svc = warp::service(routes(app));
     let conn_user = ConnUser(user);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(conn_user.clone());
+        let stop = is_watch_request(&req).then(|| stopped.clone());
         let mut svc = svc.clone();
-        async move { tower_service::Service::call(&mut svc, req).await }
+        async move {
+            tower_service::Service::call(&mut svc, req)
+                .await
+                .map(|resp| resp.map(|b| EndOnStop::new(b, stop)))
+        }
     });
     tokio::spawn(async move {
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(io), service).await {
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(error = %e, "connection ended with error");
         }
     });
@@ -146,24 +279,29 @@ fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) 
     Some(UserInfo { name, groups })
 }
 
-async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, app: Arc<App>) {
+async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, app: Arc<App>, drain: Arc<Drain>) {
+    let mut stopped = drain.stopped();
     loop {
-        let (tcp, _peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let (tcp, _peer) = tokio::select! {
+            _ = async { let _ = stopped.wait_for(|v| *v).await; } => return,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let drain = drain.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
                     let user = user_from_cert(tls.get_ref().1.peer_certificates());
-                    serve_conn(tls, user, app);
+                    serve_conn(tls, user, app, &drain);
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -172,15 +310,21 @@ async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, ap
     }
 }
 
-async fn insecure_loop(listener: TcpListener, app: Arc<App>) {
+async fn insecure_loop(listener: TcpListener, app: Arc<App>, drain: Arc<Drain>) {
     let user = UserInfo {
         name: "system:unsecured".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
     };
+    let mut stopped = drain.stopped();
     loop {
-        if let Ok((tcp, _)) = listener.accept().await {
-            let _ = tcp.set_nodelay(true);
-            serve_conn(tcp, Some(user.clone()), app.clone());
+        tokio::select! {
+            _ = async { let _ = stopped.wait_for(|v| *v).await; } => return,
+            r = listener.accept() => {
+                if let Ok((tcp, _)) = r {
+                    let _ = tcp.set_nodelay(true);
+                    serve_conn(tcp, Some(user.clone()), app.clone(), &drain);
+                }
+            }
         }
     }
 }
@@ -281,7 +425,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    tokio::spawn(tls_loop(listener, acceptor, app.clone()));
+    let drain = Drain::new();
+    tokio::spawn(tls_loop(listener, acceptor, app.clone(), drain.clone()));
     if opts.insecure_port != 0 {
         let ip = opts.insecure_bind_address;
         if !ip.is_loopback() && !opts.insecure_allow_non_loopback {
@@ -291,17 +436,28 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         }
         tracing::warn!("INSECURE PORT ENABLED on {ip}:{}: every request there has full cluster-admin access without authentication", opts.insecure_port);
         let l = TcpListener::bind(SocketAddr::new(ip, opts.insecure_port)).await?;
-        tokio::spawn(insecure_loop(l, app.clone()));
+        tokio::spawn(insecure_loop(l, app.clone(), drain.clone()));
     }
 
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
-    if advertise.is_unspecified() {
+    // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
+    // reconciler. The first pass runs before we report ready.
+    let leases = if advertise.is_unspecified() {
         tracing::warn!("no --advertise-address: not writing the default/kubernetes Endpoints");
-    } else if let Err(e) =
-        crate::registry::allocator::reconcile_kubernetes_endpoints(&app.registry, advertise, opts.secure_port).await
-    {
-        tracing::warn!(error = %e, "cannot write the default/kubernetes Endpoints and EndpointSlice");
-    }
+        None
+    } else {
+        let leases = crate::registry::allocator::EndpointLeases::new(advertise, opts.secure_port);
+        if let Err(e) = leases.reconcile(&app.registry).await {
+            tracing::warn!(error = %e.message, "cannot write the default/kubernetes Endpoints and EndpointSlice");
+        }
+        Some(leases)
+    };
+    // Periodic repair of the ClusterIP/NodePort bitmaps (startup already ran one pass).
+    let repair = app
+        .registry
+        .allocators
+        .clone()
+        .map(|a| crate::registry::allocator::spawn_repair_loop(a, crate::registry::allocator::REPAIR_INTERVAL));
     app.ready.store(true, Ordering::Release);
     tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
     println!(
@@ -311,10 +467,21 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
 
     lifecycle::notify_ready(&format!("serving on {server_url}"));
     tokio::spawn(lifecycle::reload_on_sighup(opts.clone()));
+    let (leases_stop, leases_stopped) = tokio::sync::watch::channel(false);
+    let lease_loop = leases.map(|l| tokio::spawn(l.run(app.clone(), |a: &App| &a.registry, leases_stopped)));
 
     let signal = lifecycle::wait_for_signal().await;
+    // Leave the default/kubernetes endpoints at once, while the delay runs.
+    let _ = leases_stop.send(true);
     lifecycle::begin_shutdown(&app.shutting_down, opts.shutdown_delay_duration, signal).await;
-    tracing::info!("stopped");
+    if let Some(r) = repair {
+        r.abort();
+    }
+    let clean = drain.drain(lifecycle::DRAIN_TIMEOUT).await;
+    if let Some(l) = lease_loop {
+        let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
+    }
+    tracing::info!(clean, "stopped");
     Ok(())
 }
 
