@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: build release run test unit fmt fmt-check lint bench setup clean
+.PHONY: build release run test unit fmt fmt-check lint bench setup clean conformance
 
 build:
 	$(CARGO) build --bins
@@ -31,6 +31,10 @@ fmt-check:
 
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Start Capstan on a temp dir and free port and run the conformance suite with every kubectl (conformance/README.md).
+conformance:
+	bash conformance/run.sh
 
 bench: release
 	bash scripts/bench.sh

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Start Capstan on a temp data dir and free port (embedded store), run capstan-conformance against it
+# with every kubectl version found, stop the server, and exit with the suite's status.
+# Extra arguments are passed to capstan-conformance (e.g. --focus Watchers).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
+CARGO="${CARGO:-cargo}"
+OUT="${CONFORMANCE_OUTPUT_DIR:-$CARGO_TARGET_DIR/conformance}"
+
+(cd "$ROOT" && $CARGO build --bins -p capstan -p capstan-conformance)
+
+DATA="$(mktemp -d)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+LOG="$DATA/capstan.log"
+"$CARGO_TARGET_DIR/debug/capstan" serve --data-dir "$DATA" --secure-port "$PORT" --bind-address 127.0.0.1 >"$LOG" 2>&1 &
+PID=$!
+cleanup() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 300); do
+  if grep -q "capstan: serving on" "$LOG" 2>/dev/null && [ -f "$DATA/admin.kubeconfig" ]; then break; fi
+  if ! kill -0 "$PID" 2>/dev/null; then echo "capstan exited:"; cat "$LOG"; exit 1; fi
+  sleep 0.1
+done
+grep "capstan: serving on" "$LOG" || { echo "capstan did not become ready:"; cat "$LOG"; exit 1; }
+
+mkdir -p "$OUT"
+set +e
+"$CARGO_TARGET_DIR/debug/capstan-conformance" --kubeconfig "$DATA/admin.kubeconfig" --output-dir "$OUT" \
+  --parallel "${CONFORMANCE_PARALLEL:-4}" "$@"
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then echo "--- capstan log (tail) ---"; tail -n 50 "$LOG"; fi
+exit $rc
