@@ -35,6 +35,7 @@ lint: fmt-check
 ## Start Capstan on a temp dir and free port and run the conformance suite with every kubectl (conformance/README.md).
 conformance:
 	bash conformance/run.sh
+	BACKEND=etcd bash conformance/run.sh
 
 bench: release
 	bash scripts/bench.sh

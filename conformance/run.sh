@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start Capstan on a temp data dir and free port (embedded store), run capstan-conformance against it
-# with every kubectl version found, stop the server, and exit with the suite's status.
+# Start Capstan on a temp data dir and free port, run capstan-conformance against it with every
+# kubectl version found, stop the server, and exit with the suite's status.
+# BACKEND=embedded (default) or BACKEND=etcd (a throwaway etcd on free loopback ports).
 # Extra arguments are passed to capstan-conformance (e.g. --focus Watchers).
 set -euo pipefail
 
@@ -12,16 +13,37 @@ OUT="${CONFORMANCE_OUTPUT_DIR:-$CARGO_TARGET_DIR/conformance}"
 (cd "$ROOT" && $CARGO build --bins -p capstan -p capstan-conformance)
 
 DATA="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+PORT="$(free_port)"
 LOG="$DATA/capstan.log"
-"$CARGO_TARGET_DIR/debug/capstan" serve --data-dir "$DATA" --secure-port "$PORT" --bind-address 127.0.0.1 >"$LOG" 2>&1 &
-PID=$!
+EXTRA=()
+ETCD_PID=""
+if [ "${BACKEND:-embedded}" = "etcd" ]; then
+  CP="$(free_port)"; PP="$(free_port)"
+  etcd --name conf --data-dir "$DATA/etcd" --listen-client-urls "http://127.0.0.1:$CP" \
+    --advertise-client-urls "http://127.0.0.1:$CP" --listen-peer-urls "http://127.0.0.1:$PP" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$PP" --initial-cluster "conf=http://127.0.0.1:$PP" \
+    >"$DATA/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  EXTRA=(--etcd-servers "http://127.0.0.1:$CP")
+fi
 cleanup() {
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
+  if [ -n "$ETCD_PID" ]; then kill "$ETCD_PID" 2>/dev/null || true; wait "$ETCD_PID" 2>/dev/null || true; fi
   rm -rf "$DATA"
 }
+PID=""
 trap cleanup EXIT
+if [ -n "$ETCD_PID" ]; then
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$CP/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+"$CARGO_TARGET_DIR/debug/capstan" serve --data-dir "$DATA" --secure-port "$PORT" --bind-address 127.0.0.1 \
+  "${EXTRA[@]}" >"$LOG" 2>&1 &
+PID=$!
 
 for _ in $(seq 1 300); do
   if grep -q "capstan: serving on" "$LOG" 2>/dev/null && [ -f "$DATA/admin.kubeconfig" ]; then break; fi

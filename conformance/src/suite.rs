@@ -284,12 +284,12 @@ pub fn summary(outcomes: &[Outcome], total: Duration) -> String {
     let count = |f: fn(&Status) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
     let _ = writeln!(
         s,
-        "\n{} cases: {} passed, {} failed, {} skipped in {:.1}s",
+        "\n{} cases in {:.1}s\nconformance: {} passed, {} failed, {} skipped",
         outcomes.len(),
+        total.as_secs_f64(),
         count(|s| *s == Status::Passed),
         count(|s| matches!(s, Status::Failed(_))),
         count(|s| matches!(s, Status::Skipped(_))),
-        total.as_secs_f64()
     );
     s
 }
