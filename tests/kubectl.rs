@@ -672,7 +672,6 @@ fn error_messages() {
 /// The imperative generators (`kubectl create namespace|configmap|secret|deployment|service`).
 /// kubectl 1.33 sends these through typed clients, with protobuf request bodies.
 #[test]
-#[ignore = "protobuf request bodies are not implemented yet: kubectl 1.32+ imperative create gets 415"]
 fn imperative_create() {
     let s = TestServer::start();
     for v in KUBECTL_VERSIONS {
@@ -708,4 +707,92 @@ fn imperative_create() {
         let err = s.kubectl_err(v, &["create", "configmap", "x", "-n", "nope"]);
         assert!(err.contains("namespaces \"nope\" not found"), "kubectl {v}: {err}");
     }
+}
+
+/// More typed-client creates (protobuf bodies from kubectl 1.33), read back as JSON.
+#[test]
+fn imperative_create_more_kinds() {
+    let s = TestServer::start();
+    let v = "1.33";
+    let ns = "pbmore";
+    assert_eq!(
+        s.kubectl_ok(v, &["create", "namespace", ns]).trim(),
+        "namespace/pbmore created"
+    );
+    let out = s.kubectl_ok(v, &["create", "serviceaccount", "robot", "-n", ns]);
+    assert_eq!(out.trim(), "serviceaccount/robot created");
+    let out = s.kubectl_ok(
+        v,
+        &[
+            "create",
+            "job",
+            "once",
+            "-n",
+            ns,
+            "--image=busybox:1.36",
+            "--",
+            "echo",
+            "hi",
+        ],
+    );
+    assert_eq!(out.trim(), "job.batch/once created");
+    let job = json_of(&s.kubectl_ok(v, &["get", "job", "once", "-n", ns, "-o", "json"]));
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "busybox:1.36");
+    assert_eq!(c["command"], serde_json::json!(["echo", "hi"]));
+    assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
+    let out = s.kubectl_ok(
+        v,
+        &[
+            "create",
+            "cronjob",
+            "tick",
+            "-n",
+            ns,
+            "--image=busybox:1.36",
+            "--schedule=*/5 * * * *",
+        ],
+    );
+    assert_eq!(out.trim(), "cronjob.batch/tick created");
+    let cj = json_of(&s.kubectl_ok(v, &["get", "cronjob", "tick", "-n", ns, "-o", "json"]));
+    assert_eq!(cj["spec"]["schedule"], "*/5 * * * *");
+    assert_eq!(
+        cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "busybox:1.36"
+    );
+    let out = s.kubectl_ok(
+        v,
+        &["create", "role", "reader", "-n", ns, "--verb=get", "--resource=pods"],
+    );
+    assert_eq!(out.trim(), "role.rbac.authorization.k8s.io/reader created");
+    let role = json_of(&s.kubectl_ok(v, &["get", "role", "reader", "-n", ns, "-o", "json"]));
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
+    );
+    let out = s.kubectl_ok(
+        v,
+        &[
+            "create",
+            "clusterrolebinding",
+            "u-view",
+            "--clusterrole=view",
+            "--user=u",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "clusterrolebinding.rbac.authorization.k8s.io/u-view created"
+    );
+    let crb = json_of(&s.kubectl_ok(v, &["get", "clusterrolebinding", "u-view", "-o", "json"]));
+    assert_eq!(
+        crb["roleRef"],
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"})
+    );
+    assert_eq!(
+        crb["subjects"],
+        serde_json::json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "u"}])
+    );
+    let err = s.kubectl_err(v, &["create", "serviceaccount", "robot", "-n", ns]);
+    assert!(err.contains("serviceaccounts \"robot\" already exists"), "{err}");
 }

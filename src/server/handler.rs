@@ -253,8 +253,12 @@ fn doc_response(doc: &Bytes, out: Output) -> Response {
     }
 }
 
-/// Request body encodings we decode (protobuf is not implemented yet, so it is not offered).
-const BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
+/// Request body encodings we decode.
+const BODY_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
 
 /// Decode a request body (JSON or YAML) into an object of the row's kind.
 fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
@@ -266,6 +270,7 @@ fn decode_object(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> ApiRes
         }
         BodyType::Yaml => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        BodyType::Protobuf => super::protobuf::decode_body(body).map_err(ApiError::bad_request)?,
         _ => return Err(ApiError::unsupported_media_type("", BODY_TYPES)),
     };
     check_kind(def, &mut v)?;
@@ -584,6 +589,7 @@ fn decode_any(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     match negotiate::body_type(header(headers, "content-type")) {
         Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
+        Ok(BodyType::Protobuf) => super::protobuf::decode_body(body).map_err(ApiError::bad_request),
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}"))),
     }
 }
@@ -608,7 +614,7 @@ async fn patch_resource(
 ) -> ApiResult<Response> {
     let bt = negotiate::body_type(header(&req.headers, "content-type"))
         .map_err(|ct| ApiError::unsupported_media_type(&ct, PATCH_TYPES))?;
-    if matches!(bt, BodyType::Json | BodyType::Yaml) {
+    if matches!(bt, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
         return Err(ApiError::unsupported_media_type("", PATCH_TYPES));
     }
     let is_apply = bt == BodyType::ApplyPatch;

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod protobuf;
 pub mod request;
 
 use crate::api::ResourceDef;

@@ -128,6 +128,8 @@ pub enum BodyType {
     MergePatch,
     StrategicMergePatch,
     ApplyPatch,
+    /// `application/vnd.kubernetes.protobuf` (kubectl 1.32+ typed clients).
+    Protobuf,
 }
 
 pub fn body_type(content_type: Option<&str>) -> Result<BodyType, String> {
@@ -145,6 +147,7 @@ pub fn body_type(content_type: Option<&str>) -> Result<BodyType, String> {
         "application/merge-patch+json" => Ok(BodyType::MergePatch),
         "application/strategic-merge-patch+json" => Ok(BodyType::StrategicMergePatch),
         "application/apply-patch+yaml" => Ok(BodyType::ApplyPatch),
+        "application/vnd.kubernetes.protobuf" => Ok(BodyType::Protobuf),
         other => Err(other.to_string()),
     }
 }
