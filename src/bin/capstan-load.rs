@@ -72,6 +72,10 @@ struct Args {
     /// Concurrent watchers during the watch measurement (each sees every event).
     #[arg(long, default_value_t = 1)]
     watchers: usize,
+    /// Updates per second during the watch measurement, over all workers (0 = as fast as the
+    /// workers go). With many watchers, an unpaced burst measures queueing, not event latency.
+    #[arg(long, default_value_t = 0.0)]
+    watch_rate: f64,
     /// Per-request timeout in seconds (a request that takes longer counts as an error).
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
@@ -473,6 +477,8 @@ struct Ctx {
     value: String,
     /// Last known resourceVersion per object index.
     rvs: Vec<Mutex<String>>,
+    /// Start interval between updates during the watch measurement (`--watch-rate`).
+    watch_pace: Option<Duration>,
 }
 
 /// resourceVersion written by an update -> (request sent, response read).
@@ -542,6 +548,20 @@ impl Ctx {
         build: Arc<BuildFn>,
         check: Arc<CheckFn>,
     ) -> Stats {
+        self.phase_paced(name, range, concurrency, None, build, check).await
+    }
+
+    /// `phase`, where request `k` of the range starts no earlier than `k * pace` after the start.
+    async fn phase_paced(
+        self: &Arc<Self>,
+        name: &str,
+        range: std::ops::Range<usize>,
+        concurrency: usize,
+        pace: Option<Duration>,
+        build: Arc<BuildFn>,
+        check: Arc<CheckFn>,
+    ) -> Stats {
+        let first = range.start;
         let next = Arc::new(AtomicUsize::new(range.start));
         let end = range.end;
         let started = Instant::now();
@@ -556,6 +576,10 @@ impl Ctx {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= end {
                         break;
+                    }
+                    if let Some(pace) = pace {
+                        let due = started + pace.saturating_mul((i - first) as u32);
+                        tokio::time::sleep_until(due.into()).await;
                     }
                     let (method, path, body) = build(i);
                     let t0 = Instant::now();
@@ -698,10 +722,12 @@ impl Ctx {
     /// its response was complete.
     async fn update_observed(self: &Arc<Self>, name: &str, n: usize, gen: u64, seen: Option<UpdateTimes>) -> Stats {
         let (c1, c2) = (self.clone(), self.clone());
-        self.phase(
+        let pace = if seen.is_some() { self.watch_pace } else { None };
+        self.phase_paced(
             name,
             0..n,
             self.concurrency,
+            pace,
             Arc::new(move |i| {
                 (
                     "PUT",
@@ -1084,6 +1110,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         timeout: Duration::from_secs(args.request_timeout.max(1)),
         value: "x".repeat(args.value_bytes),
         rvs: (0..big).map(|_| Mutex::new(String::new())).collect(),
+        watch_pace: (args.watch_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.watch_rate)),
     });
     let rss_before = args.pid.and_then(|p| status_kb(p, "VmRSS:"));
     let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
