@@ -443,8 +443,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
-    let leases = if advertise.is_unspecified() {
-        tracing::warn!("no --advertise-address: not writing the default/kubernetes Endpoints");
+    let leases = if advertise.is_unspecified() || advertise.is_loopback() {
+        // Endpoints may not hold loopback addresses (upstream validation), so a server that
+        // only advertises loopback has nothing to publish there.
+        tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
         None
     } else {
         let leases = crate::registry::allocator::EndpointLeases::new(advertise, opts.secure_port);
