@@ -46,3 +46,35 @@ setup:
 
 clean:
 	$(CARGO) clean
+
+# --- Deployment (certs, deb, install) -------------------------------------------------------
+.PHONY: certs deb install
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SYSCONF_DIR ?= /etc
+## kubeadm-style PKI and kubeconfigs: CERTS_DIR/pki and CERTS_DIR/*.conf (flags: CERTS_ARGS for
+## `certs init`, e.g. --node-name/--advertise-address/--apiserver-cert-extra-sans; KUBECONFIG_ARGS for `kubeconfig`).
+CERTS_DIR ?= /etc/kubernetes
+CERTS_ARGS ?=
+KUBECONFIG_ARGS ?=
+
+certs: build
+	$(CARGO_TARGET_DIR)/debug/capstan certs init --dir $(CERTS_DIR)/pki --kubeconfig-dir $(CERTS_DIR) $(CERTS_ARGS)
+	$(CARGO_TARGET_DIR)/debug/capstan kubeconfig --dir $(CERTS_DIR)/pki --kubeconfig-dir $(CERTS_DIR) $(KUBECONFIG_ARGS)
+
+## Debian package built with dpkg-deb from a staged tree (cargo-deb is not used: it takes ~13 min to compile).
+deb: release
+	bash packaging/build-deb.sh $(CARGO_TARGET_DIR)/release/capstan target/deb
+
+## Install the binary, the kube-apiserver symlink, the systemd units and (if absent) the default config.
+install: release
+	install -D -m 0755 $(CARGO_TARGET_DIR)/release/capstan $(DESTDIR)$(PREFIX)/bin/capstan
+	ln -sf capstan $(DESTDIR)$(PREFIX)/bin/kube-apiserver
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONF_DIR)/capstan
+	for u in capstan.service capstan-certs.service; do \
+		sed 's#/usr/bin/capstan#$(PREFIX)/bin/capstan#g' systemd/$$u > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u; \
+	done
+	[ -e $(DESTDIR)$(SYSCONF_DIR)/capstan/config.yaml ] || install -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONF_DIR)/capstan/config.yaml
+	[ -e $(DESTDIR)$(SYSCONF_DIR)/capstan/capstan.env ] || install -m 0644 systemd/capstan.env $(DESTDIR)$(SYSCONF_DIR)/capstan/capstan.env

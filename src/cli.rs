@@ -31,6 +31,85 @@ pub enum Command {
     /// Inspect the layered configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// kubeadm-style PKI: `certs init`, `certs check-expiration`, `certs renew <name>|all`.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Write kubeadm's kubeconfig files (admin.conf, super-admin.conf, kubelet.conf,
+    /// controller-manager.conf, scheduler.conf) with client certificates signed by the CA.
+    Kubeconfig(KubeconfigArgs),
+}
+
+/// Where the PKI and the kubeconfigs live.
+#[derive(Debug, clap::Args)]
+pub struct DirArgs {
+    /// Certificate directory.
+    #[arg(long = "dir", visible_alias = "cert-dir", default_value = crate::pki::certs::DEFAULT_CERT_DIR)]
+    pub dir: PathBuf,
+    /// Kubeconfig directory.
+    #[arg(long, default_value = crate::pki::certs::DEFAULT_KUBECONFIG_DIR)]
+    pub kubeconfig_dir: PathBuf,
+}
+
+/// Node identity and addresses used for SANs and kubeconfig server URLs.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Node name (default: the lower-cased host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Advertise address (default: the source address of the default route, else 127.0.0.1).
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
+    /// Stable host[:port] for the control plane (a SAN; server of admin/super-admin/kubelet kubeconfigs).
+    #[arg(long)]
+    pub control_plane_endpoint: Option<String>,
+    /// Regenerate files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create the kubeadm PKI (CAs, apiserver, kubelet/etcd/front-proxy clients, etcd, sa key pair).
+    Init {
+        #[command(flatten)]
+        dirs: DirArgs,
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Extra SANs (IPs or DNS names) for the apiserver serving certificate, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        apiserver_cert_extra_sans: Vec<String>,
+        /// Service CIDR; its first IP is an apiserver SAN.
+        #[arg(long, default_value = "10.96.0.0/12")]
+        service_cidr: String,
+        /// Cluster DNS domain.
+        #[arg(long, default_value = "cluster.local")]
+        dns_domain: String,
+    },
+    /// Print the expiry of every certificate and CA (like `kubeadm certs check-expiration`).
+    CheckExpiration {
+        #[command(flatten)]
+        dirs: DirArgs,
+    },
+    /// Renew a certificate (or `all`) with the existing CA, keeping subject and SANs.
+    Renew {
+        /// admin.conf, apiserver, apiserver-etcd-client, apiserver-kubelet-client,
+        /// controller-manager.conf, etcd-healthcheck-client, etcd-peer, etcd-server,
+        /// front-proxy-client, scheduler.conf, super-admin.conf or all.
+        name: String,
+        #[command(flatten)]
+        dirs: DirArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub dirs: DirArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Port of the API server in the kubeconfig server URLs.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +232,69 @@ fn config_validate(file: &Path) -> i32 {
     }
 }
 
+fn certs_options(dirs: DirArgs, node: NodeArgs) -> crate::pki::certs::CertsOptions {
+    let defaults = crate::pki::certs::CertsOptions::default();
+    crate::pki::certs::CertsOptions {
+        cert_dir: dirs.dir,
+        kubeconfig_dir: dirs.kubeconfig_dir,
+        node_name: node
+            .node_name
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or(defaults.node_name),
+        advertise_address: node.advertise_address.unwrap_or(defaults.advertise_address),
+        control_plane_endpoint: node.control_plane_endpoint,
+        force: node.force,
+        ..defaults
+    }
+}
+
+fn print_lines(result: anyhow::Result<Vec<String>>) -> i32 {
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+fn certs(cmd: CertsCommand) -> i32 {
+    use crate::pki::certs;
+    match cmd {
+        CertsCommand::Init {
+            dirs,
+            node,
+            apiserver_cert_extra_sans,
+            service_cidr,
+            dns_domain,
+        } => {
+            let opts = certs::CertsOptions {
+                extra_sans: apiserver_cert_extra_sans,
+                service_cidr,
+                dns_domain,
+                ..certs_options(dirs, node)
+            };
+            print_lines(certs::init(&opts))
+        }
+        CertsCommand::CheckExpiration { dirs } => match certs::check_expiration_now(&dirs.dir, &dirs.kubeconfig_dir) {
+            Ok(table) => {
+                print!("{table}");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
+        CertsCommand::Renew { name, dirs } => print_lines(certs::renew(&dirs.dir, &dirs.kubeconfig_dir, &name)),
+    }
+}
+
 /// Entry point for the binary. Returns the process exit code.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -180,6 +322,14 @@ pub fn main() -> i32 {
         Command::Config(ConfigCommand::Reference) => {
             print!("{}", config::show::reference_markdown());
             0
+        }
+        Command::Certs(cmd) => certs(cmd),
+        Command::Kubeconfig(args) => {
+            let opts = crate::pki::certs::CertsOptions {
+                secure_port: args.secure_port,
+                ..certs_options(args.dirs, args.node)
+            };
+            print_lines(crate::pki::certs::write_kubeconfigs(&opts))
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `DIR/admin.kubeconfig`. Keys are ECDSA P-256 in PKCS#8 PEM ("PRIVATE KEY"), mode 0600.
 
 mod bootstrap;
+pub mod certs;
 mod kubeconfig;
 mod tls;
 
