@@ -15,6 +15,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod protobuf;
 pub mod request;
+pub mod tls_reload;
 
 use crate::api::ResourceDef;
 use crate::auth::UserInfo;
@@ -48,6 +49,8 @@ pub struct App {
     /// The etcd backend, for the `etcd` health checks (None on the embedded store).
     pub etcd: Option<Arc<crate::storage::etcd::EtcdStorage>>,
     pub inflight: metrics::InflightLimits,
+    /// Auditing (`--audit-policy-file` + `--audit-log-path`); None when off.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl App {
@@ -280,7 +283,7 @@ fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) 
     Some(UserInfo { name, groups })
 }
 
-async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, app: Arc<App>, drain: Arc<Drain>) {
+async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app: Arc<App>, drain: Arc<Drain>) {
     let mut stopped = drain.stopped();
     loop {
         let (tcp, _peer) = tokio::select! {
@@ -295,7 +298,7 @@ async fn tls_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, ap
             },
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let acceptor = tls.acceptor();
         let app = app.clone();
         let drain = drain.clone();
         tokio::spawn(async move {
@@ -378,7 +381,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
-    let tls = crate::pki::server_tls_config(&cert, &key, client_ca.as_deref())?;
+    // Renewed serving certificates and client CAs are picked up without a restart.
+    let tls = tls_reload::ReloadingTls::new(cert, key, client_ca)?;
 
     // Storage and caches.
     let metrics = Arc::new(metrics::Metrics::default());
@@ -407,6 +411,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
     registry.allocators = Some(allocators);
+    let metrics_audit = metrics.audit.clone();
     let app = Arc::new(App {
         registry,
         discovery: discovery::Discovery::build(rows, &format!("{advertise}:{}", opts.secure_port)),
@@ -419,15 +424,16 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         metrics,
         etcd,
         inflight: metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
+        audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    tls.spawn_watcher(Duration::from_secs(2));
     let drain = Drain::new();
-    tokio::spawn(tls_loop(listener, acceptor, app.clone(), drain.clone()));
+    tokio::spawn(tls_loop(listener, tls.clone(), app.clone(), drain.clone()));
     if opts.insecure_port != 0 {
         let ip = opts.insecure_bind_address;
         if !ip.is_loopback() && !opts.insecure_allow_non_loopback {
