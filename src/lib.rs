@@ -5,6 +5,7 @@
 //! the `api` resource table) → `storage` (revision log + watch cache).
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

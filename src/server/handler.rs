@@ -119,31 +119,94 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
     let query = Query::parse(&req.query);
     let watch_param = query.flag("watch").unwrap_or(false);
     let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
-    let Some(permit) = app
+    // Auditing (upstream WithAuditInit + WithAudit, between authentication and the in-flight
+    // limit): every response carries an Audit-ID; the policy decides whether an event is written.
+    let anonymous = ["system:unauthenticated".to_string()];
+    let (user, groups) = match &req.user {
+        Some(u) => (u.name.as_str(), u.groups.as_slice()),
+        None => ("system:anonymous", &anonymous[..]),
+    };
+    let uri = if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    };
+    let (audit_id, mut audit) = match &app.audit {
+        Some(a) => a.begin(crate::audit::RequestMeta {
+            audit_id: header(&req.headers, "audit-id"),
+            uri: uri.clone(),
+            verb: &info.verb,
+            user,
+            groups,
+            source_ips: crate::audit::source_ips(&req.headers),
+            user_agent: header(&req.headers, "user-agent").unwrap_or(""),
+            is_resource: info.is_resource,
+            object_ref: crate::audit::ObjectRef {
+                resource: info.resource.clone(),
+                namespace: info.namespace.clone().unwrap_or_default(),
+                name: info.name.clone().unwrap_or_default(),
+                api_group: info.group.clone(),
+                api_version: info.version.clone(),
+                subresource: info.subresource.clone().unwrap_or_default(),
+            },
+            path: &req.path,
+        }),
+        None => (
+            header(&req.headers, "audit-id")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            None,
+        ),
+    };
+    let audit_header = HeaderValue::from_str(&audit_id).ok();
+    if let (Some(a), Some(ra)) = (&app.audit, audit.as_mut()) {
+        if !a.emit(ra, crate::audit::policy::Stage::RequestReceived)
+            && a.mode() == crate::audit::log::Mode::BlockingStrict
+        {
+            let mut r = encode::bytes_response(
+                500,
+                "text/plain; charset=utf-8",
+                Bytes::from(format!("Internal Server Error: {uri:?}: failed to store audit event\n")),
+            );
+            if let Some(v) = audit_header {
+                r.headers_mut().insert("audit-id", v);
+            }
+            return r;
+        }
+        if let Ok(b) = &body {
+            ra.set_request_object(b);
+        }
+    }
+    let resp = match app
         .inflight
         .try_acquire(&info.verb, long_running(&info) || !info.is_resource)
-    else {
-        app.metrics.rejected();
-        return encode::error_response(&ApiError::too_many_requests(1));
+    {
+        None => {
+            app.metrics.rejected();
+            encode::error_response(&ApiError::too_many_requests(1))
+        }
+        Some(permit) => {
+            let gauge = match &permit {
+                super::metrics::Permit::Held(_, true) => Some(&app.metrics.inflight_mutating),
+                super::metrics::Permit::Held(_, false) => Some(&app.metrics.inflight_readonly),
+                super::metrics::Permit::Exempt => None,
+            };
+            if let Some(g) = gauge {
+                g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let result = if info.is_resource {
+                resource(&app, &req, &info, &query, body).await
+            } else {
+                non_resource(&app, &req, &query).await
+            };
+            if let Some(g) = gauge {
+                g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            drop(permit);
+            result.unwrap_or_else(|e| encode::error_response(&e))
+        }
     };
-    let gauge = match &permit {
-        super::metrics::Permit::Held(_, true) => Some(&app.metrics.inflight_mutating),
-        super::metrics::Permit::Held(_, false) => Some(&app.metrics.inflight_readonly),
-        super::metrics::Permit::Exempt => None,
-    };
-    if let Some(g) = gauge {
-        g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    let result = if info.is_resource {
-        resource(&app, &req, &info, &query, body).await
-    } else {
-        non_resource(&app, &req, &query).await
-    };
-    if let Some(g) = gauge {
-        g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    drop(permit);
-    let resp = result.unwrap_or_else(|e| encode::error_response(&e));
     app.metrics.observe_request(
         metric_labels(&info, &req, &query),
         resp.status().as_u16(),
@@ -154,7 +217,14 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
         user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or("system:anonymous"),
         latency_us = started.elapsed().as_micros() as u64, "request"
     );
-    resp
+    let mut resp = resp;
+    if let Some(v) = audit_header {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    match (app.audit.clone(), audit) {
+        (Some(a), Some(ra)) => crate::audit::finish(a, ra, resp, long_running(&info)).await,
+        _ => resp,
+    }
 }
 
 fn not_found() -> ApiError {

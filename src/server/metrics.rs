@@ -67,6 +67,8 @@ pub struct Metrics {
     pub inflight_mutating: AtomicI64,
     rejected: AtomicU64,
     started: std::time::SystemTime,
+    /// Audit counters, shared with the audit backend.
+    pub audit: std::sync::Arc<crate::audit::log::Counters>,
 }
 
 impl Default for Metrics {
@@ -79,6 +81,7 @@ impl Default for Metrics {
             inflight_mutating: AtomicI64::new(0),
             rejected: AtomicU64::new(0),
             started: std::time::SystemTime::now(),
+            audit: std::sync::Arc::default(),
         }
     }
 }
@@ -171,6 +174,20 @@ impl Metrics {
             "apiserver_dropped_requests_total {}",
             self.rejected.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP apiserver_audit_event_total [ALPHA] Counter of audit events generated and sent to the audit backend.\n# TYPE apiserver_audit_event_total counter\n");
+        let _ = writeln!(
+            out,
+            "apiserver_audit_event_total {}",
+            self.audit.events.load(Ordering::Relaxed)
+        );
+        if let Some(plugin) = self.audit.plugin.get() {
+            out.push_str("# HELP apiserver_audit_error_total [ALPHA] Counter of audit events that failed to be audited properly. Plugin identifies the plugin affected by the error.\n# TYPE apiserver_audit_error_total counter\n");
+            let _ = writeln!(
+                out,
+                "apiserver_audit_error_total{{plugin=\"{plugin}\"}} {}",
+                self.audit.errors.load(Ordering::Relaxed)
+            );
+        }
         out.push_str("# HELP apiserver_storage_objects [STABLE] Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
         for (resource, n) in objects {
             let _ = writeln!(out, "apiserver_storage_objects{{resource=\"{}\"}} {n}", esc(resource));

@@ -1,0 +1,293 @@
+//! The webhook backend: batches of events POSTed as an `audit.k8s.io/v1` EventList to the
+//! server named by a kubeconfig (`--audit-webhook-config-file`), retried with exponential
+//! backoff (`--audit-webhook-initial-backoff`, factor 1.5, 5 steps, as upstream).
+//! Runs on the batch thread of [`super::log::Backend`], so it never blocks requests in batch mode.
+
+use super::log::Sink;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Webhook {
+    scheme_https: bool,
+    host: String,
+    port: u16,
+    path: String,
+    token: Option<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    initial_backoff: Duration,
+}
+
+fn field<'a>(v: &'a serde_json::Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// PEM from `<key>-data` (base64) or the file `<key>`.
+fn pem(v: &serde_json::Value, key: &str) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine;
+    if let Some(d) = field(v, &format!("{key}-data")) {
+        return base64::engine::general_purpose::STANDARD
+            .decode(d)
+            .map(Some)
+            .map_err(|e| format!("{key}-data: {e}"));
+    }
+    match field(v, key) {
+        Some(p) => std::fs::read(p).map(Some).map_err(|e| format!("{key} {p}: {e}")),
+        None => Ok(None),
+    }
+}
+
+impl Webhook {
+    /// Read the kubeconfig (its current context, else the first cluster and user).
+    pub fn from_kubeconfig(path: &std::path::Path, initial_backoff: Duration) -> Result<Webhook, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let kc: serde_json::Value =
+            yaml_serde::from_str(&text).map_err(|e| format!("invalid kubeconfig {}: {e}", path.display()))?;
+        let named = |list: &str, name: Option<&str>, inner: &str| -> serde_json::Value {
+            let items = kc
+                .get(list)
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let pick = match name {
+                Some(n) => items.iter().find(|i| field(i, "name") == Some(n)).cloned(),
+                None => items.first().cloned(),
+            };
+            pick.and_then(|i| i.get(inner).cloned())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let ctx = named("contexts", field(&kc, "current-context"), "context");
+        let cluster = named("clusters", field(&ctx, "cluster"), "cluster");
+        let user = named("users", field(&ctx, "user"), "user");
+        let server = field(&cluster, "server").ok_or_else(|| format!("{}: no cluster server", path.display()))?;
+        let (https, rest) = if let Some(r) = server.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = server.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{}: server {server:?} is not an http(s) URL", path.display()));
+        };
+        let (authority, path_part) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse().map_err(|_| format!("bad port in {server:?}"))?,
+            ),
+            _ => (
+                authority.trim_matches(['[', ']']).to_string(),
+                if https { 443 } else { 80 },
+            ),
+        };
+        let tls = if https {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let b = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?;
+            let mut roots = rustls::RootCertStore::empty();
+            if let Some(ca) = pem(&cluster, "certificate-authority")? {
+                for c in rustls_pemfile::certs(&mut ca.as_slice()).flatten() {
+                    roots.add(c).map_err(|e| format!("certificate-authority: {e}"))?;
+                }
+            }
+            let b = b.with_root_certificates(roots);
+            let cfg = match (pem(&user, "client-certificate")?, pem(&user, "client-key")?) {
+                (Some(cert), Some(key)) => {
+                    let certs: Vec<_> = rustls_pemfile::certs(&mut cert.as_slice()).flatten().collect();
+                    let key = rustls_pemfile::private_key(&mut key.as_slice())
+                        .ok()
+                        .flatten()
+                        .ok_or("client-key: no private key")?;
+                    b.with_client_auth_cert(certs, key).map_err(|e| e.to_string())?
+                }
+                _ => b.with_no_client_auth(),
+            };
+            Some(Arc::new(cfg))
+        } else {
+            None
+        };
+        Ok(Webhook {
+            scheme_https: https,
+            host,
+            port,
+            path: path_part.to_string(),
+            token: field(&user, "token").map(str::to_string),
+            tls,
+            initial_backoff,
+        })
+    }
+
+    fn post_once(&self, body: &[u8]) -> io::Result<()> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(30)))?;
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.path,
+            self.host,
+            self.port,
+            body.len()
+        );
+        if let Some(t) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut resp = Vec::new();
+        match (&self.tls, self.scheme_https) {
+            (Some(cfg), true) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+                let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                s.write_all(head.as_bytes())?;
+                s.write_all(body)?;
+                s.flush()?;
+                let _ = s.read_to_end(&mut resp);
+            }
+            _ => {
+                let mut s = tcp;
+                s.write_all(head.as_bytes())?;
+                s.write_all(body)?;
+                s.flush()?;
+                let _ = s.read_to_end(&mut resp);
+            }
+        }
+        let line = resp.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        if (200..300).contains(&code) {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("webhook answered {:?}", line.trim())))
+        }
+    }
+}
+
+/// `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[...]}`.
+pub fn event_list(lines: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["#.to_vec();
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(l);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+impl Sink for Webhook {
+    fn write_batch(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+        let body = event_list(lines);
+        let mut wait = self.initial_backoff;
+        let mut last = None;
+        for step in 0..5 {
+            if step > 0 {
+                std::thread::sleep(wait);
+                wait = wait.mul_f64(1.5);
+            }
+            match self.post_once(&body) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("webhook failed")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+
+    /// A one-thread HTTP receiver: answers `codes` in turn and hands over each body.
+    fn receiver(codes: Vec<u16>) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for code in codes {
+                let Ok((s, _)) = l.accept() else { return };
+                let mut r = io::BufReader::new(s);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let _ = tx.send(body);
+                let _ = r.get_mut().write_all(
+                    format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        (port, rx)
+    }
+
+    #[test]
+    fn posts_event_lists_and_retries() {
+        let (port, rx) = receiver(vec![500, 200]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kc = dir.path().join("webhook.kubeconfig");
+        std::fs::write(
+            &kc,
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: sink\n  cluster:\n    server: http://127.0.0.1:{port}/audit\ncontexts:\n- name: c\n  context: {{cluster: sink, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: secret}}\n"),
+        )
+        .expect("write");
+        let mut w = Webhook::from_kubeconfig(&kc, Duration::from_millis(10)).expect("kubeconfig");
+        assert_eq!(w.path, "/audit");
+        w.write_batch(&[br#"{"auditID":"a"}"#.to_vec(), br#"{"auditID":"b"}"#.to_vec()])
+            .expect("delivered after a retry");
+        let first = rx.recv().expect("first attempt");
+        let second = rx.recv().expect("retry");
+        assert_eq!(first, second);
+        let v: serde_json::Value = serde_json::from_slice(&second).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {},
+                "items": [{"auditID": "a"}, {"auditID": "b"}]})
+        );
+    }
+
+    #[test]
+    fn dead_webhook_in_batch_mode_never_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kc = dir.path().join("kc");
+        // Nothing listens on port 1.
+        std::fs::write(
+            &kc,
+            "clusters:\n- name: x\n  cluster:\n    server: http://127.0.0.1:1/\n",
+        )
+        .expect("write");
+        let w = Webhook::from_kubeconfig(&kc, Duration::from_millis(5)).expect("kubeconfig");
+        let b = super::super::log::Backend::new(
+            Box::new(w),
+            super::super::log::Mode::Batch,
+            super::super::log::BatchConfig {
+                buffer_size: 100,
+                max_size: 400,
+                max_wait: Duration::from_millis(10),
+                throttle: None,
+            },
+            Arc::default(),
+        );
+        let t = std::time::Instant::now();
+        let accepted = (0..1000).filter(|_| b.process(b"{}".to_vec())).count();
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!((100..=1000).contains(&accepted));
+        b.shutdown();
+        let c = &b.counters;
+        assert_eq!(c.events.load(std::sync::atomic::Ordering::Relaxed), 1000);
+        // Every event was either dropped at the buffer or failed delivery.
+        assert_eq!(c.errors.load(std::sync::atomic::Ordering::Relaxed), 1000);
+    }
+}
