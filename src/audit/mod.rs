@@ -2,8 +2,7 @@
 //! one [`Event`] per request and emits it at each stage, and the log backend writes it.
 //!
 //! Gaps (see the report in issue 7): the Panic stage, webhook truncation flags, impersonation
-//! and admission annotations; the policy is reloaded by polling the file, not on SIGHUP. `sourceIPs` comes from
-//! `X-Forwarded-For`/`X-Real-Ip` only (the handler does not see the peer address).
+//! and admission annotations; the policy is reloaded by polling the file, not on SIGHUP.
 
 pub mod log;
 pub mod policy;
@@ -600,8 +599,9 @@ fn strip_managed_fields(v: &mut Value) {
     }
 }
 
-/// `sourceIPs` from the proxy headers (upstream `utilnet.SourceIPs` without the peer address).
-pub fn source_ips(headers: &http::HeaderMap) -> Vec<String> {
+/// `sourceIPs` as upstream's `utilnet.SourceIPs`: `X-Forwarded-For`, then `X-Real-Ip`, then
+/// the connection's peer address.
+pub fn source_ips(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         for p in xff.split(',') {
@@ -614,6 +614,11 @@ pub fn source_ips(headers: &http::HeaderMap) -> Vec<String> {
     if let Some(x) = headers.get("x-real-ip").and_then(|v| v.to_str().ok()).map(str::trim) {
         if x.parse::<std::net::IpAddr>().is_ok() && !out.iter().any(|o| o == x) {
             out.push(x.to_string());
+        }
+    }
+    if let Some(p) = peer.map(|p| p.ip().to_string()) {
+        if !out.contains(&p) {
+            out.push(p);
         }
     }
     out
@@ -758,7 +763,11 @@ mod tests {
             http::HeaderValue::from_static("1.2.3.4, 5.6.7.8, bogus"),
         );
         h.insert("x-real-ip", http::HeaderValue::from_static("5.6.7.8"));
-        assert_eq!(source_ips(&h), vec!["1.2.3.4", "5.6.7.8"]);
+        assert_eq!(source_ips(&h, None), vec!["1.2.3.4", "5.6.7.8"]);
+        assert_eq!(
+            source_ips(&h, "9.9.9.9:1".parse().ok()),
+            vec!["1.2.3.4", "5.6.7.8", "9.9.9.9"]
+        );
     }
 
     #[test]

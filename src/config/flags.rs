@@ -139,7 +139,7 @@ flags! {
     "audit-log-batch-throttle-qps" => "audit.log.batch-throttle-qps", Kind::Float, "0", Implemented, "Maximum average number of batches per second. Only used in batch mode.";
     "audit-log-compress" => "audit.log.compress", Kind::Bool, "false", Implemented, "If set, the rotated log files will be compressed using gzip.";
     "audit-log-format" => "audit.log.format", Kind::Enum(&["legacy", "json"]), "json", Implemented, "Format of saved audits.";
-    "audit-log-maxage" => "audit.log.maxage", NAT, "0", Ignored, "The maximum number of days to retain old audit log files.";
+    "audit-log-maxage" => "audit.log.maxage", NAT, "0", Implemented, "The maximum number of days to retain old audit log files.";
     "audit-log-maxbackup" => "audit.log.maxbackup", NAT, "0", Implemented, "The maximum number of old audit log files to retain (0: no limit).";
     "audit-log-maxsize" => "audit.log.maxsize", NAT, "0", Implemented, "The maximum size in megabytes of the audit log file before it gets rotated.";
     "audit-log-mode" => "audit.log.mode", Kind::Enum(AUDIT_MODES), "blocking", Implemented, "Strategy for sending audit events.";

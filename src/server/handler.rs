@@ -27,6 +27,8 @@ pub struct RawRequest {
     pub query: String,
     pub headers: HeaderMap,
     pub user: Option<UserInfo>,
+    /// The connection's peer address.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -138,7 +140,7 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
             verb: &info.verb,
             user,
             groups,
-            source_ips: crate::audit::source_ips(&req.headers),
+            source_ips: crate::audit::source_ips(&req.headers, req.remote),
             user_agent: header(&req.headers, "user-agent").unwrap_or(""),
             is_resource: info.is_resource,
             object_ref: crate::audit::ObjectRef {

@@ -49,7 +49,7 @@ pub struct App {
     /// The etcd backend, for the `etcd` health checks (None on the embedded store).
     pub etcd: Option<Arc<crate::storage::etcd::EtcdStorage>>,
     pub inflight: metrics::InflightLimits,
-    /// Auditing (`--audit-policy-file` + `--audit-log-path`); None when off.
+    /// Auditing (`--audit-policy-file` with `--audit-log-path` and/or `--audit-webhook-config-file`); None when off.
     pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
@@ -93,9 +93,10 @@ pub fn version_info() -> Value {
     })
 }
 
-/// Identity found on a connection (the TLS client certificate, or the insecure port).
+/// Identity found on a connection (the TLS client certificate, or the insecure port) and the
+/// peer address.
 #[derive(Clone, Debug)]
-struct ConnUser(Option<UserInfo>);
+struct ConnUser(Option<UserInfo>, Option<SocketAddr>);
 
 fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let max = app.max_body;
@@ -114,6 +115,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                         path: path.as_str().to_string(),
                         query,
                         headers,
+                        remote: user.as_ref().and_then(|u| u.1),
                         user: user.and_then(|u| u.0),
                     };
                     let body = handler::read_body(Box::pin(body), max).await;
@@ -247,7 +249,7 @@ fn is_watch_request<B>(req: &http::Request<B>) -> bool {
 
 /// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2, watched by the
 /// graceful shutdown (a connection arriving after the drain began is closed at once).
-fn serve_conn<IO>(io: IO, user: Option<UserInfo>, app: Arc<App>, drain: &Drain)
+fn serve_conn<IO>(io: IO, user: Option<UserInfo>, peer: Option<SocketAddr>, app: Arc<App>, drain: &Drain)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -256,7 +258,7 @@ where
     };
     let stopped = drain.stopped();
     let svc = warp::service(routes(app));
-    let conn_user = ConnUser(user);
+    let conn_user = ConnUser(user, peer);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(conn_user.clone());
         let stop = is_watch_request(&req).then(|| stopped.clone());
@@ -286,7 +288,7 @@ fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) 
 async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app: Arc<App>, drain: Arc<Drain>) {
     let mut stopped = drain.stopped();
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = async { let _ = stopped.wait_for(|v| *v).await; } => return,
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -305,7 +307,7 @@ async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app
             match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
                     let user = user_from_cert(tls.get_ref().1.peer_certificates());
-                    serve_conn(tls, user, app, &drain);
+                    serve_conn(tls, user, Some(peer), app, &drain);
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -324,9 +326,9 @@ async fn insecure_loop(listener: TcpListener, app: Arc<App>, drain: Arc<Drain>) 
         tokio::select! {
             _ = async { let _ = stopped.wait_for(|v| *v).await; } => return,
             r = listener.accept() => {
-                if let Ok((tcp, _)) = r {
+                if let Ok((tcp, peer)) = r {
                     let _ = tcp.set_nodelay(true);
-                    serve_conn(tcp, Some(user.clone()), app.clone(), &drain);
+                    serve_conn(tcp, Some(user.clone()), Some(peer), app.clone(), &drain);
                 }
             }
         }
@@ -489,6 +491,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let clean = drain.drain(lifecycle::DRAIN_TIMEOUT).await;
     if let Some(l) = lease_loop {
         let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
+    }
+    // Flush audit events still buffered in batch mode.
+    if let Some(a) = app.audit.as_ref() {
+        a.shutdown();
     }
     tracing::info!(clean, "stopped");
     Ok(())
