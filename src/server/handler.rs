@@ -180,6 +180,7 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
             ra.set_request_object(b);
         }
     }
+    let mut panicked = false;
     let resp = match app
         .inflight
         .try_acquire(&info.verb, long_running(&info) || !info.is_resource)
@@ -197,10 +198,25 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
             if let Some(g) = gauge {
                 g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            let result = if info.is_resource {
-                resource(&app, &req, &info, &query, body).await
-            } else {
-                non_resource(&app, &req, &query).await
+            // A panic in a handler becomes a 500 and an audit `Panic` event, never a dropped
+            // connection (upstream's WithPanicRecovery).
+            let work = async {
+                if info.is_resource {
+                    resource(&app, &req, &info, &query, body).await
+                } else {
+                    non_resource(&app, &req, &query).await
+                }
+            };
+            let result = match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    panicked = true;
+                    tracing::error!(verb = %info.verb, path = %req.path, "handler panicked");
+                    Err(ApiError::internal(format!(
+                        "an error on the server (\"handler panicked serving {}\") has prevented the request from succeeding",
+                        req.path
+                    )))
+                }
             };
             if let Some(g) = gauge {
                 g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -224,6 +240,11 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
         resp.headers_mut().insert("audit-id", v);
     }
     match (app.audit.clone(), audit) {
+        (Some(a), Some(mut ra)) if panicked => {
+            ra.set_response(resp.status().as_u16(), None);
+            a.emit(&mut ra, crate::audit::policy::Stage::Panic);
+            resp
+        }
         (Some(a), Some(ra)) => crate::audit::finish(a, ra, resp, long_running(&info)).await,
         _ => resp,
     }
