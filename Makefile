@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: build release run test unit fmt fmt-check lint bench setup clean conformance
+.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance
 
 build:
 	$(CARGO) build --bins
@@ -66,6 +66,10 @@ certs: build
 ## Debian package built with dpkg-deb from a staged tree (cargo-deb is not used: it takes ~13 min to compile).
 deb: release
 	bash packaging/build-deb.sh $(CARGO_TARGET_DIR)/release/capstan target/deb
+
+## RPM built with rpmbuild from the prebuilt binary (cargo-generate-rpm takes ~21 min to compile).
+rpm: release
+	bash packaging/build-rpm.sh $(CARGO_TARGET_DIR)/release/capstan target/rpm
 
 ## Install the binary, the kube-apiserver symlink, the systemd units and (if absent) the default config.
 install: release

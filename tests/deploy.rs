@@ -721,3 +721,78 @@ fn certs_cli_init_is_idempotent_and_check_expiration_renew_work() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `packaging/build-rpm.sh` builds an .rpm whose payload extracts into a scratch root, with the
+/// files and modes the .deb has and a binary that runs.
+#[test]
+fn rpm_package_builds_and_extracts_into_scratch_root() {
+    for tool in ["rpmbuild", "rpm2cpio", "cpio"] {
+        if which(tool).is_none() {
+            eprintln!("SKIP: {tool} not installed (scripts/setup.sh installs it)");
+            return;
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let build = std::process::Command::new("bash")
+        .arg(repo_path("packaging/build-rpm.sh"))
+        .arg(env!("CARGO_BIN_EXE_capstan"))
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "build-rpm: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let rpm = String::from_utf8_lossy(&build.stdout).trim().to_string();
+    let q = std::process::Command::new("rpm")
+        .args(["-qp", "--qf", "%{NAME} %{VERSION} %{ARCH}", &rpm])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&q.stdout),
+        format!("capstan {} x86_64", env!("CARGO_PKG_VERSION"))
+    );
+    let cfg = std::process::Command::new("rpm").args(["-qpc", &rpm]).output().unwrap();
+    let cfg = String::from_utf8_lossy(&cfg.stdout).into_owned();
+    assert!(
+        cfg.contains("/etc/capstan/config.yaml") && cfg.contains("/etc/capstan/capstan.env"),
+        "{cfg}"
+    );
+    let scripts = std::process::Command::new("rpm")
+        .args(["-qp", "--scripts", &rpm])
+        .output()
+        .unwrap();
+    let scripts = String::from_utf8_lossy(&scripts.stdout).into_owned();
+    assert!(scripts.contains("useradd -r -g capstan"), "{scripts}");
+    assert!(
+        scripts.contains("update-alternatives --install /usr/bin/kube-apiserver"),
+        "{scripts}"
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let extract = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("rpm2cpio '{rpm}' | cpio -idm --quiet"))
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    assert!(extract.status.success(), "{}", String::from_utf8_lossy(&extract.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(root.path().join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("usr/bin/capstan"), 0o755);
+    assert_eq!(mode("etc/capstan/config.yaml"), 0o644);
+    assert_eq!(mode("usr/lib/systemd/system/capstan.service"), 0o644);
+    let v = std::process::Command::new(root.path().join("usr/bin/capstan"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        format!("capstan {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
