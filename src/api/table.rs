@@ -661,7 +661,9 @@ static RC_COLUMNS: &[Column] = &[
     w("Selector", "string", D_RC_SELECTOR),
 ];
 
-fn rc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+/// Desired/Current/Ready/Age/Containers/Images/Selector rows of RCs and ReplicaSets; they differ
+/// only in how the selector is printed (a plain map vs a LabelSelector).
+fn replica_cells(obj: &Value, now: SystemTime, selector: String) -> Vec<Value> {
     let (names, images) = layout_containers(obj, "/spec/template/spec/containers");
     vec![
         name(obj),
@@ -671,8 +673,12 @@ fn rc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         age(obj, now),
         names,
         images,
-        json!(format_labels(obj.pointer("/spec/selector"))),
+        json!(selector),
     ]
+}
+
+fn rc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    replica_cells(obj, now, format_labels(obj.pointer("/spec/selector")))
 }
 
 static REPLICATION_CONTROLLER: Printer = Printer {
@@ -692,17 +698,7 @@ static RS_COLUMNS: &[Column] = &[
 ];
 
 fn rs_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let (names, images) = layout_containers(obj, "/spec/template/spec/containers");
-    vec![
-        name(obj),
-        json!(spec_replicas(obj)),
-        json!(num(obj, "/status/replicas")),
-        json!(num(obj, "/status/readyReplicas")),
-        age(obj, now),
-        names,
-        images,
-        json!(format_label_selector(obj.pointer("/spec/selector"))),
-    ]
+    replica_cells(obj, now, format_label_selector(obj.pointer("/spec/selector")))
 }
 
 static REPLICA_SET: Printer = Printer {
