@@ -23,6 +23,28 @@ pub struct RequestInfo {
 
 const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 
+/// Percent-decode one path segment (`+` stays `+` in paths, unlike in queries).
+fn decode_segment(seg: &str) -> String {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl RequestInfo {
     pub fn parse(method: &str, path: &str, watch_param: bool) -> RequestInfo {
         let mut info = RequestInfo {
@@ -30,7 +52,13 @@ impl RequestInfo {
             path: path.to_string(),
             ..Default::default()
         };
-        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let decoded: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode_segment)
+            .collect();
+        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let (prefix, rest) = match parts.as_slice() {
             ["api", version, rest @ ..] => {
                 info.version = version.to_string();
@@ -143,6 +171,18 @@ mod tests {
         let r = RequestInfo::parse("DELETE", "/api/v1/namespaces/ns1/pods", false);
         assert_eq!(r.verb, "deletecollection");
         assert!(!RequestInfo::parse("GET", "/apis/apps/v1", false).is_resource);
+        let r = RequestInfo::parse(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Anode",
+            false,
+        );
+        assert_eq!(r.name.as_deref(), Some("system:node"));
+        assert_eq!(
+            RequestInfo::parse("GET", "/api/v1/namespaces/a/pods/x+y", false)
+                .name
+                .as_deref(),
+            Some("x+y")
+        );
         assert!(!RequestInfo::parse("GET", "/healthz", false).is_resource);
     }
 }
