@@ -786,59 +786,45 @@ pub(super) mod util {
         }
     }
 
-    /// Integer field (int32/int64 in Go); reports non-integers. None when absent.
-    pub fn get_i64(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<i64> {
+    /// A field of the expected JSON type; a value of another type is reported (as upstream's
+    /// decoder would reject it). None when absent or null.
+    fn typed<'a, T>(
+        parent: &'a Value,
+        key: &str,
+        ppath: &str,
+        errs: &mut FieldErrors,
+        ty: &str,
+        get: impl Fn(&'a Value) -> Option<T>,
+    ) -> Option<T> {
         let v = parent.get(key).filter(|v| !v.is_null())?;
-        match v.as_i64() {
-            Some(n) => Some(n),
-            None => {
-                errs.push(type_error(join(ppath, key), v, "integer"));
-                None
-            }
+        let out = get(v);
+        if out.is_none() {
+            errs.push(type_error(join(ppath, key), v, ty));
         }
+        out
+    }
+
+    /// Integer field (int32/int64 in Go).
+    pub fn get_i64(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<i64> {
+        typed(parent, key, ppath, errs, "integer", Value::as_i64)
     }
 
     pub fn get_str<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a str> {
-        let v = parent.get(key).filter(|v| !v.is_null())?;
-        match v.as_str() {
-            Some(s) => Some(s),
-            None => {
-                errs.push(type_error(join(ppath, key), v, "string"));
-                None
-            }
-        }
+        typed(parent, key, ppath, errs, "string", Value::as_str)
     }
 
     pub fn get_bool(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<bool> {
-        let v = parent.get(key).filter(|v| !v.is_null())?;
-        match v.as_bool() {
-            Some(b) => Some(b),
-            None => {
-                errs.push(type_error(join(ppath, key), v, "boolean"));
-                None
-            }
-        }
+        typed(parent, key, ppath, errs, "boolean", Value::as_bool)
     }
 
     pub fn get_obj<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Value> {
-        let v = parent.get(key).filter(|v| !v.is_null())?;
-        if v.is_object() {
-            Some(v)
-        } else {
-            errs.push(type_error(join(ppath, key), v, "object"));
-            None
-        }
+        typed(parent, key, ppath, errs, "object", |v: &'a Value| {
+            v.is_object().then_some(v)
+        })
     }
 
     pub fn get_arr<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Vec<Value>> {
-        let v = parent.get(key).filter(|v| !v.is_null())?;
-        match v.as_array() {
-            Some(a) => Some(a),
-            None => {
-                errs.push(type_error(join(ppath, key), v, "array"));
-                None
-            }
-        }
+        typed(parent, key, ppath, errs, "array", Value::as_array)
     }
 
     /// Strings of a `[]string` field; non-strings are reported and skipped.
