@@ -340,6 +340,20 @@ impl Range {
 
 /// `randomScanStrategyWithOffset`: a random start in the upper band, scanning forward and
 /// wrapping; then the same in the lower band. `skip_first` keeps offset 0 out of reach.
+/// A free node port (dynamic band first), or upstream's internal error when the range is full.
+fn allocate_dynamic_node_port(b: &mut Bits, r: &Range, allocated: &mut Vec<u16>) -> ApiResult<i64> {
+    let Some(off) = next_free(b, r, false) else {
+        return Err(ApiError::internal(format!(
+            "failed to allocate a nodePort: {}",
+            port_error_text(&AllocError::Full, r)
+        )));
+    };
+    b.set(off);
+    let np = r.value(off) as i64;
+    allocated.push(np as u16);
+    Ok(np)
+}
+
 fn next_free(bits: &Bits, range: &Range, skip_first: bool) -> Option<usize> {
     let max = range.max;
     if bits.count >= max {
@@ -1273,15 +1287,7 @@ impl ServiceAllocators {
                         out[i] = requested;
                         by_port.insert(p.port, requested);
                     } else {
-                        let Some(off) = next_free(b, r, false) else {
-                            return Err(ApiError::internal(format!(
-                                "failed to allocate a nodePort: {}",
-                                port_error_text(&AllocError::Full, r)
-                            )));
-                        };
-                        b.set(off);
-                        let np = r.value(off) as i64;
-                        allocated.push(np as u16);
+                        let np = allocate_dynamic_node_port(b, r, &mut allocated)?;
                         out[i] = np;
                         by_port.insert(p.port, np);
                     }
@@ -1376,15 +1382,7 @@ impl ServiceAllocators {
                     }
                     p.node_port
                 } else {
-                    let Some(off) = next_free(b, r, false) else {
-                        return Err(ApiError::internal(format!(
-                            "failed to allocate a nodePort: {}",
-                            port_error_text(&AllocError::Full, r)
-                        )));
-                    };
-                    b.set(off);
-                    let np = r.value(off) as i64;
-                    allocated.push(np as u16);
+                    let np = allocate_dynamic_node_port(b, r, &mut allocated)?;
                     out[i] = np;
                     np
                 };
