@@ -242,16 +242,18 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
                 Output::PartialMetadata(v) => partial_metadata(&obj.value, v),
                 _ => {
                     // Fast path: splice the cached encoding without re-serialising.
-                    if served_value(def, obj).is_none() {
-                        let mut b = Vec::with_capacity(obj.json.len() + 32);
-                        b.extend_from_slice(b"{\"type\":\"");
-                        b.extend_from_slice(ty.as_bytes());
-                        b.extend_from_slice(b"\",\"object\":");
-                        b.extend_from_slice(&obj.json);
-                        b.extend_from_slice(b"}\n");
-                        return Bytes::from(b);
+                    match served_value(def, obj) {
+                        Some(converted) => converted,
+                        None => {
+                            let mut b = Vec::with_capacity(obj.json.len() + 32);
+                            b.extend_from_slice(b"{\"type\":\"");
+                            b.extend_from_slice(ty.as_bytes());
+                            b.extend_from_slice(b"\",\"object\":");
+                            b.extend_from_slice(&obj.json);
+                            b.extend_from_slice(b"}\n");
+                            return Bytes::from(b);
+                        }
                     }
-                    served_value(def, obj).unwrap_or(Value::Null)
                 }
             };
             (ty, object)

@@ -572,7 +572,7 @@ async fn resource(
         }
         ("patch", s) => {
             let body = body?;
-            patch_resource(app, req, def, ns, name, s, &body, dry_run, enc).await
+            patch_resource(app, req, query, def, ns, name, s, &body, dry_run, enc).await
         }
         ("delete", None) => {
             let body = body?;
@@ -697,6 +697,7 @@ const PATCH_TYPES: &[&str] = &[
 async fn patch_resource(
     app: &Arc<App>,
     req: &RawRequest,
+    query: &Query,
     def: &ResourceDef,
     ns: Option<&str>,
     name: &str,
@@ -712,7 +713,6 @@ async fn patch_resource(
     }
     let is_apply = bt == BodyType::ApplyPatch;
     // PatchOptions: fieldManager (required for apply), force (apply only).
-    let query = Query::parse(&req.query);
     let field_manager = query.get("fieldManager").unwrap_or("");
     let mut opt_errs = Vec::new();
     if !is_apply && query.get("force").is_some() {
