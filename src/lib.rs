@@ -15,4 +15,6 @@ pub mod pki;
 pub mod registry;
 pub mod server;
 pub mod storage;
+#[doc(hidden)]
+pub mod testing;
 pub mod util;

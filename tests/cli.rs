@@ -3,6 +3,7 @@
 
 mod common;
 
+use capstan::testing::free_port;
 use common::TestServer;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,14 +12,6 @@ use std::time::Duration;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_capstan")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One plain HTTP/1.1 request; returns (status line, body).

@@ -2,19 +2,13 @@
 //! systemd notification, the pid file, log file, graceful shutdown, a kubeadm command line
 //! (as `kube-apiserver`), and the `capstan config` commands.
 
+use capstan::testing::free_port;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
-}
 
 /// A server process, killed and reaped on drop.
 struct Server {

@@ -3,6 +3,7 @@
 //! moved to free ones, `${...}` placeholders filled in) start Capstan as `kube-apiserver` with
 //! certificates from `capstan certs init` and answer the Pod's probes over HTTPS.
 
+use capstan::testing::free_port;
 use k8s_openapi::api::core::v1::{Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::path::{Path, PathBuf};
@@ -16,13 +17,6 @@ fn manifest(name: &str) -> Pod {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests").join(name);
     let text = std::fs::read_to_string(&path).expect("read manifest");
     yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{name} is not a Pod: {e}"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// kubeadm v1.33's default kube-apiserver flags (apiserver-facts.md §1.2), without values.

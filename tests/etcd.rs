@@ -259,7 +259,7 @@ async fn stopped_etcd_fails_fast_then_recovers() {
     let server = server_on(&etcd);
     let api = configmaps(&server).await;
     api.create(&PostParams::default(), &cm("before", "x")).await.unwrap();
-    etcd.signal(0, libc::SIGSTOP);
+    capstan::testing::stop_process(etcd.members[0].pid().unwrap());
     // kubectl sends the write once (kube-rs would retry a 504 on its own).
     let manifest = server.write_file(
         "during.json",

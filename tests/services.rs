@@ -3,6 +3,7 @@
 
 mod common_etcd;
 
+use capstan::testing::free_port;
 use common_etcd::EtcdCluster;
 use std::collections::HashSet;
 
@@ -28,13 +29,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 async fn start() -> (Server, Client) {

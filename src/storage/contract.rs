@@ -8,6 +8,7 @@
 use super::etcd::{EtcdOptions, EtcdStorage, EtcdTuning};
 use super::sqlite::{SqliteOptions, SqliteStorage};
 use super::*;
+use crate::testing::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -424,13 +425,6 @@ pub fn test_tuning() -> EtcdTuning {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
-
 /// A single-member etcd on free loopback ports, killed (and its data removed) on drop.
 pub struct TestEtcd {
     pub child: Option<Child>,
@@ -440,6 +434,8 @@ pub struct TestEtcd {
     /// Extra command-line flags (TLS).
     pub extra: Vec<String>,
     pub scheme: &'static str,
+    /// How many times the log has said "ready" so far (restarts append to it).
+    readies: usize,
 }
 
 impl TestEtcd {
@@ -455,9 +451,44 @@ impl TestEtcd {
             dir: tempfile::tempdir().expect("temp dir"),
             extra,
             scheme,
+            readies: 0,
         };
-        e.spawn();
-        e
+        // Ports free a moment ago may be taken by another process before etcd binds them:
+        // then this etcd exits, and a client would reach somebody else's. Retry on new ports.
+        for _ in 0..5 {
+            e.spawn();
+            if e.wait_ready() {
+                return e;
+            }
+            e.kill();
+            let _ = std::fs::remove_dir_all(e.data_dir());
+            e.client_port = free_port();
+            e.peer_port = free_port();
+        }
+        panic!("etcd did not start:\n{}", e.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+
+    /// Wait until this process (not another on the same port) logs that it serves clients.
+    /// `false`: it exited first.
+    pub fn wait_ready(&mut self) -> bool {
+        const READY: &str = "ready to serve client requests";
+        let before = self.readies;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if self.log().matches(READY).count() > before {
+                self.readies += 1;
+                return true;
+            }
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(None)) => std::thread::sleep(Duration::from_millis(20)),
+                _ => return false,
+            }
+        }
+        panic!("etcd not ready within 20 s:\n{}", self.log());
     }
 
     pub fn endpoint(&self) -> String {

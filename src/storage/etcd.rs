@@ -723,8 +723,22 @@ impl Storage for EtcdStorage {
             pending: None,
             last_progress_sent: None,
         };
-        tokio::spawn(task.run());
-        Ok(rx)
+        // Open the etcd watch before returning: once the caller holds the receiver, a compaction
+        // by anyone can no longer take the history it asked for.
+        let mut task = task;
+        match task.open().await {
+            Ok(Some(stream)) => {
+                tokio::spawn(task.run(Some(stream)));
+                Ok(rx)
+            }
+            Ok(None) => Err(StorageError::Compacted {
+                requested: after,
+                compacted: self.compacted.load(Ordering::Acquire),
+            }),
+            Err(reason) => Err(StorageError::Unavailable(format!(
+                "etcd watch could not be opened: {reason}"
+            ))),
+        }
     }
 
     async fn compact(&self, revision: i64) -> StorageResult<()> {
@@ -795,14 +809,19 @@ enum Flow {
 }
 
 impl WatchTask {
-    async fn run(mut self) {
+    /// Follow `first` (already created), then re-open and follow until the consumer leaves.
+    async fn run(mut self, mut first: Option<etcd_client::WatchStream>) {
         let mut backoff = Duration::from_millis(50);
         loop {
             if self.out.is_closed() {
                 return;
             }
             let before = self.last;
-            match self.open().await {
+            let opened = match first.take() {
+                Some(stream) => Ok(Some(stream)),
+                None => self.open().await,
+            };
+            match opened {
                 Ok(Some(stream)) => match self.follow(stream).await {
                     Flow::Stop => return,
                     Flow::Reconnect(reason) => {
@@ -1125,9 +1144,7 @@ mod tests {
         let s = etcd.storage().await;
         s.create("/registry/a/x", b("v")).await.unwrap();
         assert!(s.healthy().await);
-        unsafe {
-            libc::kill(etcd.pid(), libc::SIGSTOP);
-        }
+        crate::testing::stop_process(etcd.pid());
         let t = Instant::now();
         let err = s.get("/registry/a/x", 0).await.unwrap_err();
         let took = t.elapsed();
@@ -1137,7 +1154,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(!s.healthy().await);
-        assert!(s.check_health().await.unwrap_err().contains("did not answer"));
+        // Timed out, or the connection already dropped by the keepalive: either names etcd.
+        let err = s.check_health().await.unwrap_err();
+        assert!(err.contains("did not answer") || err.contains("is unhealthy"), "{err}");
+        assert!(err.contains(&etcd.endpoint()), "{err}");
         unsafe {
             libc::kill(etcd.pid(), libc::SIGCONT);
         }

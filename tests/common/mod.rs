@@ -4,6 +4,7 @@
 
 pub mod http;
 
+use capstan::testing::free_port;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,13 +30,6 @@ pub struct TestServer {
     port: u16,
     extra_args: Vec<String>,
     starts: usize,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
 }
 
 impl TestServer {

@@ -3,16 +3,10 @@
 //! on drop (continued first if it was stopped); the data dirs go with the temp dir.
 #![allow(dead_code)]
 
+use capstan::testing::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
-}
 
 pub struct Member {
     pub name: String,
