@@ -1,9 +1,62 @@
-//! Authentication: who is calling. x509 client certificates for now; tokens, RBAC and
-//! impersonation come with the [security] issue.
+//! Access control: who is calling (`authn`), what they may do (`authz`), and acting as someone
+//! else (impersonation, in `authz`). The handler calls [`Auth`] once per request, in upstream's
+//! filter order: authenticate → audit → impersonate → in-flight limit → authorize.
 
-/// The authenticated user of a request.
+pub mod authn;
+pub mod authz;
+
+use std::collections::BTreeMap;
+
+/// The authenticated user of a request (upstream `user.Info`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserInfo {
     pub name: String,
+    pub uid: String,
     pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+impl UserInfo {
+    pub fn new(name: impl Into<String>, groups: Vec<String>) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            groups,
+            ..Default::default()
+        }
+    }
+
+    /// `system:anonymous` in `system:unauthenticated`.
+    pub fn anonymous() -> UserInfo {
+        UserInfo::new(ANONYMOUS_USER, vec![UNAUTHENTICATED_GROUP.into()])
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.name == ANONYMOUS_USER
+    }
+
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// Access control as configured at startup.
+pub struct Auth {
+    pub authenticator: authn::Authenticator,
+    pub authorizer: authz::Authorizer,
+}
+
+impl Auth {
+    /// Build the authenticator and authorizer chains from the serve options.
+    pub fn from_options(opts: &crate::config::ServeOptions) -> anyhow::Result<Auth> {
+        Ok(Auth {
+            authenticator: authn::Authenticator {
+                anonymous: opts.get_bool("authentication.anonymous-auth"),
+            },
+            authorizer: authz::Authorizer {},
+        })
+    }
 }

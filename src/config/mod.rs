@@ -219,6 +219,38 @@ impl ServeOptions {
         self.settings.get(key)
     }
 
+    /// A string setting by config key ("" when unset).
+    pub fn get_str(&self, key: &str) -> String {
+        match self.get(key) {
+            Some(Json::String(s)) => s.clone(),
+            Some(v) if !v.is_null() => v.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// A path setting by config key (None when unset or empty).
+    pub fn get_path(&self, key: &str) -> Option<PathBuf> {
+        Some(self.get_str(key)).filter(|s| !s.is_empty()).map(PathBuf::from)
+    }
+
+    /// A list setting by config key (empty when unset).
+    pub fn get_list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Json::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A boolean setting by config key (false when unset).
+    pub fn get_bool(&self, key: &str) -> bool {
+        self.get(key).and_then(Json::as_bool).unwrap_or(false)
+    }
+
+    /// A duration setting by config key (zero when unset; the table validated its syntax).
+    pub fn get_duration(&self, key: &str) -> Duration {
+        parse_duration(&self.get_str(key)).unwrap_or(Duration::ZERO)
+    }
+
     /// Settings capstan accepts but does not implement yet that some layer (not the defaults)
     /// set, as flag names (`--authorization-mode`).
     pub fn ignored_settings(&self) -> Vec<String> {

@@ -6,6 +6,7 @@ use super::negotiate::{self, BodyType, Endpoint, Output};
 use super::request::RequestInfo;
 use super::App;
 use crate::api::{ResourceDef, Served};
+use crate::auth::authz::{forbidden, Attributes, Decision};
 use crate::auth::UserInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::patch;
@@ -26,6 +27,10 @@ pub struct RawRequest {
     pub path: String,
     pub query: String,
     pub headers: HeaderMap,
+    /// The identity the connection carried (a verified client certificate, or the insecure port).
+    pub conn_user: Option<UserInfo>,
+    /// The user the request acts as: set by authentication (and impersonation) before any
+    /// handler runs; None only before that.
     pub user: Option<UserInfo>,
     /// The connection's peer address.
     pub remote: Option<std::net::SocketAddr>,
@@ -116,18 +121,18 @@ fn labels_with(info: &RequestInfo, query: &Query, verb: String) -> super::metric
     }
 }
 
-pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> Response {
+pub async fn handle(app: Arc<App>, mut req: RawRequest, body: ApiResult<Bytes>) -> Response {
     let started = std::time::Instant::now();
     let query = Query::parse(&req.query);
     let watch_param = query.flag("watch").unwrap_or(false);
     let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
-    // Auditing (upstream WithAuditInit + WithAudit, between authentication and the in-flight
-    // limit): every response carries an Audit-ID; the policy decides whether an event is written.
-    let anonymous = ["system:unauthenticated".to_string()];
-    let (user, groups) = match &req.user {
-        Some(u) => (u.name.as_str(), u.groups.as_slice()),
-        None => ("system:anonymous", &anonymous[..]),
-    };
+    // Authentication first (upstream WithAuthentication); a failure is still audited and
+    // answered below, as the user nobody.
+    let authn = app.auth.authenticator.authenticate(&req).await;
+    req.user = authn.as_ref().ok().cloned();
+    let nobody = UserInfo::default();
+    let authn_user = req.user.as_ref().unwrap_or(&nobody);
+    let (user, groups) = (authn_user.name.as_str(), authn_user.groups.as_slice());
     let uri = if req.query.is_empty() {
         req.path.clone()
     } else {
@@ -181,7 +186,54 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
         }
     }
     let mut panicked = false;
-    let resp = match app
+    // Impersonation (upstream WithImpersonation) acts as another user from here on.
+    let access = match authn {
+        Ok(u) => app.auth.authorizer.impersonate(u, &req.headers).await,
+        Err(e) => Err(e),
+    };
+    let resp = match access {
+        Err(e) => encode::error_response(&e),
+        Ok(effective) => {
+            req.user = Some(effective);
+            serve_authenticated(&app, &req, &info, &query, body, &mut panicked).await
+        }
+    };
+    app.metrics.observe_request(
+        metric_labels(&info, &req, &query),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    tracing::debug!(
+        verb = %info.verb, path = %req.path, code = resp.status().as_u16(),
+        user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or(""),
+        latency_us = started.elapsed().as_micros() as u64, "request"
+    );
+    let mut resp = resp;
+    if let Some(v) = audit_header {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    match (app.audit.clone(), audit) {
+        (Some(a), Some(mut ra)) if panicked => {
+            ra.set_response(resp.status().as_u16(), None);
+            a.emit(&mut ra, crate::audit::policy::Stage::Panic);
+            resp
+        }
+        (Some(a), Some(ra)) => crate::audit::finish(a, ra, resp, long_running(&info)).await,
+        _ => resp,
+    }
+}
+
+/// In-flight limit, authorization (upstream WithMaxInFlightLimit + WithAuthorization), then the
+/// handler, with panics turned into 500s.
+async fn serve_authenticated(
+    app: &Arc<App>,
+    req: &RawRequest,
+    info: &RequestInfo,
+    query: &Query,
+    body: ApiResult<Bytes>,
+    panicked: &mut bool,
+) -> Response {
+    match app
         .inflight
         .try_acquire(&info.verb, long_running(&info) || !info.is_resource)
     {
@@ -201,16 +253,22 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
             // A panic in a handler becomes a 500 and an audit `Panic` event, never a dropped
             // connection (upstream's WithPanicRecovery).
             let work = async {
+                let nobody = UserInfo::default();
+                let attrs = Attributes::of(req.user.as_ref().unwrap_or(&nobody), info);
+                match app.auth.authorizer.authorize(&attrs).await {
+                    Decision::Allow => {}
+                    Decision::Deny(reason) | Decision::NoOpinion(reason) => return Err(forbidden(&attrs, &reason)),
+                }
                 if info.is_resource {
-                    resource(&app, &req, &info, &query, body).await
+                    resource(app, req, info, query, body).await
                 } else {
-                    non_resource(&app, &req, &query).await
+                    non_resource(app, req, query).await
                 }
             };
             let result = match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
                 Ok(r) => r,
                 Err(_) => {
-                    panicked = true;
+                    *panicked = true;
                     tracing::error!(verb = %info.verb, path = %req.path, "handler panicked");
                     Err(ApiError::internal(format!(
                         "an error on the server (\"handler panicked serving {}\") has prevented the request from succeeding",
@@ -224,29 +282,6 @@ pub async fn handle(app: Arc<App>, req: RawRequest, body: ApiResult<Bytes>) -> R
             drop(permit);
             result.unwrap_or_else(|e| encode::error_response(&e))
         }
-    };
-    app.metrics.observe_request(
-        metric_labels(&info, &req, &query),
-        resp.status().as_u16(),
-        started.elapsed(),
-    );
-    tracing::debug!(
-        verb = %info.verb, path = %req.path, code = resp.status().as_u16(),
-        user = req.user.as_ref().map(|u| u.name.as_str()).unwrap_or("system:anonymous"),
-        latency_us = started.elapsed().as_micros() as u64, "request"
-    );
-    let mut resp = resp;
-    if let Some(v) = audit_header {
-        resp.headers_mut().insert("audit-id", v);
-    }
-    match (app.audit.clone(), audit) {
-        (Some(a), Some(mut ra)) if panicked => {
-            ra.set_response(resp.status().as_u16(), None);
-            a.emit(&mut ra, crate::audit::policy::Stage::Panic);
-            resp
-        }
-        (Some(a), Some(ra)) => crate::audit::finish(a, ra, resp, long_running(&info)).await,
-        _ => resp,
     }
 }
 
@@ -301,14 +336,6 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
         }
         p if p.starts_with("/openapi/") || p == "/openapi" => return super::openapi::respond(app, req, p),
         "/metrics" => {
-            if req.user.is_none() {
-                return Err(ApiError::new(
-                    403,
-                    "Forbidden",
-                    "forbidden: User \"system:anonymous\" cannot get path \"/metrics\"",
-                )
-                .with_details(json!({})));
-            }
             let text = app.metrics.render(&app.object_counts());
             return Ok(encode::bytes_response(
                 200,
@@ -417,26 +444,6 @@ async fn resource(
     query: &Query,
     body: ApiResult<Bytes>,
 ) -> ApiResult<Response> {
-    if req.user.is_none() {
-        // Authorization is allow-all for authenticated users until RBAC lands; anonymous
-        // users only reach the public endpoints (health, version, discovery).
-        return Err(ApiError::new(
-            403,
-            "Forbidden",
-            format!(
-                "{} is forbidden: User \"system:anonymous\" cannot {} resource \"{}\" in API group \"{}\"{}",
-                info.resource,
-                info.verb,
-                info.resource,
-                info.group,
-                info.namespace
-                    .as_ref()
-                    .map(|n| format!(" in the namespace \"{n}\""))
-                    .unwrap_or_else(|| " at the cluster scope".into())
-            ),
-        )
-        .with_details(json!({"kind": info.resource})));
-    }
     let def = app
         .find(&info.group, &info.version, &info.resource)
         .ok_or_else(not_found)?;

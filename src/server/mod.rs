@@ -51,6 +51,8 @@ pub struct App {
     pub inflight: metrics::InflightLimits,
     /// Auditing (`--audit-policy-file` with `--audit-log-path` and/or `--audit-webhook-config-file`); None when off.
     pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// Authentication, impersonation and authorization.
+    pub auth: crate::auth::Auth,
 }
 
 impl App {
@@ -116,7 +118,8 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                         query,
                         headers,
                         remote: user.as_ref().and_then(|u| u.1),
-                        user: user.and_then(|u| u.0),
+                        conn_user: user.and_then(|u| u.0),
+                        user: None,
                     };
                     let body = handler::read_body(Box::pin(body), max).await;
                     handler::handle(app, req, body).await
@@ -282,7 +285,7 @@ fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) 
     let der = certs?.first()?;
     let (name, mut groups) = crate::pki::identity_from_der(der)?;
     groups.push("system:authenticated".into());
-    Some(UserInfo { name, groups })
+    Some(UserInfo::new(name, groups))
 }
 
 async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app: Arc<App>, drain: Arc<Drain>) {
@@ -317,10 +320,10 @@ async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app
 }
 
 async fn insecure_loop(listener: TcpListener, app: Arc<App>, drain: Arc<Drain>) {
-    let user = UserInfo {
-        name: "system:unsecured".into(),
-        groups: vec!["system:masters".into(), "system:authenticated".into()],
-    };
+    let user = UserInfo::new(
+        "system:unsecured",
+        vec!["system:masters".into(), "system:authenticated".into()],
+    );
     let mut stopped = drain.stopped();
     loop {
         tokio::select! {
@@ -427,6 +430,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         etcd,
         inflight: metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
+        auth: crate::auth::Auth::from_options(&opts)?,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
