@@ -44,6 +44,9 @@ pub enum Served {
     Stored,
     /// Listed in discovery but answered with 501 until the named issue builds it.
     NotYet(&'static str),
+    /// Not stored: answered by access control (`crate::auth::review`) — the review APIs and
+    /// `serviceaccounts/token`.
+    Review,
 }
 
 /// The name rule upstream applies to `metadata.name` of a kind.

@@ -60,3 +60,21 @@ impl Auth {
         })
     }
 }
+
+/// The review APIs (TokenReview, SelfSubjectReview, the SubjectAccessReviews) and
+/// `serviceaccounts/{name}/token`: create-only, answered here, never stored.
+pub async fn review(
+    app: &std::sync::Arc<crate::server::App>,
+    req: &crate::server::handler::RawRequest,
+    info: &crate::server::request::RequestInfo,
+    def: &'static crate::api::ResourceDef,
+    query: &crate::registry::options::Query,
+    body: bytes::Bytes,
+) -> crate::error::ApiResult<warp::reply::Response> {
+    let _ = (app, req, query, body);
+    Err(crate::error::ApiError::not_implemented(&format!(
+        "{}{} (security issue)",
+        crate::error::qualified(def.plural, def.group),
+        info.subresource.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+    )))
+}

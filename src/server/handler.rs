@@ -447,6 +447,15 @@ async fn resource(
     let def = app
         .find(&info.group, &info.version, &info.resource)
         .ok_or_else(not_found)?;
+    if def.served == Served::Review
+        || info
+            .subresource
+            .as_deref()
+            .and_then(|s| def.subresource(s))
+            .is_some_and(|s| s.served == Served::Review)
+    {
+        return crate::auth::review(app, req, info, def, query, body?).await;
+    }
     if let Served::NotYet(issue) = def.served {
         return Err(ApiError::not_implemented(&format!(
             "{} ({} issue)",

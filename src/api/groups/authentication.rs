@@ -7,7 +7,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authentication.k8s.io",
             "v1",
@@ -20,7 +20,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authentication.k8s.io",
             "v1",

@@ -7,7 +7,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authorization.k8s.io",
             "v1",
@@ -20,7 +20,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authorization.k8s.io",
             "v1",
@@ -33,7 +33,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authorization.k8s.io",
             "v1",
@@ -46,7 +46,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE_ONLY,
         storage: "",
-        served: Served::NotYet("security"),
+        served: Served::Review,
         ..def(
             "authorization.k8s.io",
             "v1",

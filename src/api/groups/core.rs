@@ -225,7 +225,7 @@ pub const ROWS: &[ResourceDef] = &[
                 kind: "TokenRequest",
             }),
             verbs: CREATE,
-            served: Served::NotYet("security"),
+            served: Served::Review,
         }],
         ..def(
             "",

@@ -297,7 +297,7 @@ mod tests {
             })
         );
         assert_eq!(sub(sa, "token").verbs, ["create"]);
-        assert_eq!(sub(sa, "token").served, Served::NotYet("security"));
+        assert_eq!(sub(sa, "token").served, Served::Review);
 
         let rc = find("", "v1", "replicationcontrollers");
         assert_eq!(sub_names(rc), ["scale", "status"]);
@@ -500,7 +500,7 @@ mod tests {
             let r = find(g, "v1", plural);
             assert_eq!(r.verbs, ["create"], "{plural}");
             assert_eq!(r.scope, scope, "{plural}");
-            assert_eq!(r.served, Served::NotYet("security"), "{plural}");
+            assert_eq!(r.served, Served::Review, "{plural}");
         }
     }
 
