@@ -52,11 +52,15 @@ pub struct Auth {
 impl Auth {
     /// Build the authenticator and authorizer chains from the serve options.
     pub fn from_options(opts: &crate::config::ServeOptions) -> anyhow::Result<Auth> {
+        let mut anonymous = opts.get_bool("authentication.anonymous-auth");
+        if anonymous && opts.get_list("authorization.mode").iter().any(|m| m == "AlwaysAllow") {
+            // Upstream's BuiltInAuthenticationOptions.ApplyAuthorization.
+            tracing::warn!("AnonymousAuth is not allowed with the AlwaysAllow authorizer. Resetting AnonymousAuth to false. You should use a different authorizer");
+            anonymous = false;
+        }
         Ok(Auth {
-            authenticator: authn::Authenticator {
-                anonymous: opts.get_bool("authentication.anonymous-auth"),
-            },
-            authorizer: authz::Authorizer {},
+            authenticator: authn::Authenticator::from_options(opts, anonymous)?,
+            authorizer: authz::Authorizer::new(&opts.get_list("authorization.mode"))?,
         })
     }
 }
@@ -71,7 +75,14 @@ pub async fn review(
     query: &crate::registry::options::Query,
     body: bytes::Bytes,
 ) -> crate::error::ApiResult<warp::reply::Response> {
-    let _ = (app, req, query, body);
+    let handled = match def.group {
+        "authentication.k8s.io" | "" => authn::reviews::review(app, req, info, query, body).await,
+        "authorization.k8s.io" => authz::reviews::review(app, req, info, def, body).await,
+        _ => None,
+    };
+    if let Some(r) = handled {
+        return r;
+    }
     Err(crate::error::ApiError::not_implemented(&format!(
         "{}{} (security issue)",
         crate::error::qualified(def.plural, def.group),

@@ -2,7 +2,11 @@
 //! connections use a TLS configuration rebuilt from them. A broken new file keeps the old
 //! configuration (and is logged), so a half-written renewal never takes the server down.
 
-use std::path::PathBuf;
+use crate::auth::UserInfo;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio_rustls::TlsAcceptor;
@@ -11,7 +15,10 @@ pub struct ReloadingTls {
     cert: PathBuf,
     key: PathBuf,
     client_ca: Option<PathBuf>,
+    /// `--requestheader-client-ca-file`: front-proxy certificates are accepted too, and marked.
+    requestheader_ca: Option<PathBuf>,
     acceptor: RwLock<TlsAcceptor>,
+    verifiers: RwLock<Verifiers>,
     stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
 }
 
@@ -20,15 +27,69 @@ fn stamp(p: &PathBuf) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
+/// Per-CA verifiers, to tell which CA a presented certificate chains to.
+#[derive(Default)]
+struct Verifiers {
+    client: Option<Arc<dyn ClientCertVerifier>>,
+    requestheader: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+fn verifier(cas: &[&Path]) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        for c in crate::pki::load_certs(ca)? {
+            roots.add(c)?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()?)
+}
+
+/// The TLS configuration; with a request-header CA, client certificates may chain to either CA.
+fn build(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    requestheader_ca: Option<&Path>,
+) -> anyhow::Result<(rustls::ServerConfig, Verifiers)> {
+    let Some(rh) = requestheader_ca else {
+        return Ok((
+            crate::pki::server_tls_config(cert, key, client_ca)?,
+            Verifiers::default(),
+        ));
+    };
+    let both: Vec<&Path> = client_ca.into_iter().chain([rh]).collect();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier(&both)?)
+        .with_single_cert(crate::pki::load_certs(cert)?, crate::pki::load_private_key(key)?)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let verifiers = Verifiers {
+        client: client_ca.map(|c| verifier(&[c])).transpose()?,
+        requestheader: Some(verifier(&[rh])?),
+    };
+    Ok((config, verifiers))
+}
+
 impl ReloadingTls {
-    pub fn new(cert: PathBuf, key: PathBuf, client_ca: Option<PathBuf>) -> anyhow::Result<Arc<ReloadingTls>> {
-        let config = crate::pki::server_tls_config(&cert, &key, client_ca.as_deref())?;
+    pub fn new(
+        cert: PathBuf,
+        key: PathBuf,
+        client_ca: Option<PathBuf>,
+        requestheader_ca: Option<PathBuf>,
+    ) -> anyhow::Result<Arc<ReloadingTls>> {
+        let (config, verifiers) = build(&cert, &key, client_ca.as_deref(), requestheader_ca.as_deref())?;
         let t = ReloadingTls {
             acceptor: RwLock::new(TlsAcceptor::from(Arc::new(config))),
+            verifiers: RwLock::new(verifiers),
             stamps: Mutex::new(Vec::new()),
             cert,
             key,
             client_ca,
+            requestheader_ca,
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.current_stamps();
         Ok(Arc::new(t))
@@ -36,10 +97,43 @@ impl ReloadingTls {
 
     fn current_stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
         let mut v = vec![stamp(&self.cert), stamp(&self.key)];
-        if let Some(ca) = &self.client_ca {
+        for ca in self.client_ca.iter().chain(&self.requestheader_ca) {
             v.push(stamp(ca));
         }
         v
+    }
+
+    /// The identity of a verified client certificate chain: CN/O as user/groups when it chains
+    /// to the client CA; marked with its CN for the request-header authenticator when it chains
+    /// to the request-header CA.
+    pub fn identify(&self, certs: Option<&[CertificateDer<'static>]>) -> Option<UserInfo> {
+        let certs = certs?;
+        let (leaf, rest) = certs.split_first()?;
+        let v = self.verifiers.read().unwrap_or_else(|e| e.into_inner());
+        let ok = |v: &Option<Arc<dyn ClientCertVerifier>>| {
+            v.as_ref()
+                .is_some_and(|v| v.verify_client_cert(leaf, rest, UnixTime::now()).is_ok())
+        };
+        let identity = crate::pki::identity_from_der(leaf);
+        let (by_client, by_proxy) = match &v.requestheader {
+            None => (true, false),
+            Some(_) => (ok(&v.client), ok(&v.requestheader)),
+        };
+        let mut user = match (&identity, by_client) {
+            (Some((name, groups)), true) => {
+                let mut groups = groups.clone();
+                groups.push(crate::auth::AUTHENTICATED_GROUP.into());
+                UserInfo::new(name.clone(), groups)
+            }
+            _ if by_proxy => UserInfo::default(),
+            _ => return None,
+        };
+        if by_proxy {
+            let cn = identity.map(|i| i.0).unwrap_or_default();
+            user.extra
+                .insert(crate::auth::authn::requestheader::VERIFIED_CN.into(), vec![cn]);
+        }
+        Some(user)
     }
 
     /// The acceptor for a new connection.
@@ -57,8 +151,14 @@ impl ReloadingTls {
             }
             *seen = now;
         }
-        let config = crate::pki::server_tls_config(&self.cert, &self.key, self.client_ca.as_deref())?;
+        let (config, verifiers) = build(
+            &self.cert,
+            &self.key,
+            self.client_ca.as_deref(),
+            self.requestheader_ca.as_deref(),
+        )?;
         *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(Arc::new(config));
+        *self.verifiers.write().unwrap_or_else(|e| e.into_inner()) = verifiers;
         Ok(true)
     }
 

@@ -1,0 +1,396 @@
+//! JWS compact tokens for ServiceAccounts: key loading (PEM RSA / ECDSA P-256, public or
+//! private), RS256/ES256 signing and verification with `ring`, key ids and JWKS as upstream
+//! (`kid` = base64url(sha256(PKIX DER of the public key))).
+
+use anyhow::{anyhow, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey};
+use serde_json::{json, Value};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    RS256,
+    ES256,
+}
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+        }
+    }
+}
+
+/// A verification key: PKCS#1 RSAPublicKey DER (RS256) or the uncompressed P-256 point (ES256).
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub alg: Alg,
+    pub kid: String,
+    raw: Vec<u8>,
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+/// The issuer's private key.
+pub struct SigningKey {
+    signer: Signer,
+    pub public: PublicKey,
+}
+
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = body.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Split one DER TLV off `input`: (tag, content, rest).
+fn der_take(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *input.first()?;
+    let first = *input.get(1)? as usize;
+    let (len, hdr) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        let mut len = 0usize;
+        for b in input.get(2..2 + n)? {
+            len = len.checked_mul(256)? + *b as usize;
+        }
+        (len, 2 + n)
+    };
+    let body = input.get(hdr..hdr.checked_add(len)?)?;
+    Some((tag, body, &input[hdr + len..]))
+}
+
+impl PublicKey {
+    fn new(alg: Alg, raw: Vec<u8>) -> PublicKey {
+        let mut k = PublicKey {
+            alg,
+            kid: String::new(),
+            raw,
+        };
+        k.kid = B64.encode(ring::digest::digest(&ring::digest::SHA256, &k.spki()));
+        k
+    }
+
+    /// PKIX SubjectPublicKeyInfo DER.
+    pub fn spki(&self) -> Vec<u8> {
+        let alg = match self.alg {
+            Alg::RS256 => [der(0x06, OID_RSA), vec![0x05, 0x00]].concat(),
+            Alg::ES256 => [der(0x06, OID_EC), der(0x06, OID_P256)].concat(),
+        };
+        let bits = [&[0u8][..], &self.raw].concat();
+        der(0x30, &[der(0x30, &alg), der(0x03, &bits)].concat())
+    }
+
+    /// From a PKIX SubjectPublicKeyInfo.
+    pub fn from_spki(spki: &[u8]) -> anyhow::Result<PublicKey> {
+        let (_, seq, _) = der_take(spki).ok_or_else(|| anyhow!("malformed public key"))?;
+        let (_, alg, rest) = der_take(seq).ok_or_else(|| anyhow!("malformed public key"))?;
+        let (_, bits, _) = der_take(rest).ok_or_else(|| anyhow!("malformed public key"))?;
+        let (_, oid, params) = der_take(alg).ok_or_else(|| anyhow!("malformed public key"))?;
+        let raw = bits.get(1..).ok_or_else(|| anyhow!("malformed public key"))?.to_vec();
+        if oid == OID_RSA {
+            return Ok(PublicKey::new(Alg::RS256, raw));
+        }
+        if oid == OID_EC && der_take(params).is_some_and(|(_, c, _)| c == OID_P256) {
+            return Ok(PublicKey::new(Alg::ES256, raw));
+        }
+        Err(anyhow!("unsupported public key type (want RSA or ECDSA P-256)"))
+    }
+
+    /// The JWK upstream publishes at `/openid/v1/jwks`.
+    pub fn jwk(&self) -> Value {
+        match self.alg {
+            Alg::RS256 => {
+                let (n, e) = rsa_components(&self.raw).unwrap_or_default();
+                json!({"use": "sig", "kty": "RSA", "kid": self.kid, "alg": "RS256", "n": B64.encode(n), "e": B64.encode(e)})
+            }
+            Alg::ES256 => {
+                let (x, y) = if self.raw.len() == 65 {
+                    (&self.raw[1..33], &self.raw[33..])
+                } else {
+                    (&[][..], &[][..])
+                };
+                json!({"use": "sig", "kty": "EC", "kid": self.kid, "crv": "P-256", "alg": "ES256", "x": B64.encode(x), "y": B64.encode(y)})
+            }
+        }
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
+            Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Alg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        };
+        UnparsedPublicKey::new(alg, &self.raw).verify(msg, sig).is_ok()
+    }
+}
+
+/// Modulus and exponent of a PKCS#1 RSAPublicKey, without leading zero bytes.
+fn rsa_components(pkcs1: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (_, seq, _) = der_take(pkcs1)?;
+    let (_, n, rest) = der_take(seq)?;
+    let (_, e, _) = der_take(rest)?;
+    let strip = |v: &[u8]| v.iter().copied().skip_while(|b| *b == 0).collect::<Vec<u8>>();
+    Some((strip(n), strip(e)))
+}
+
+/// SEC1 `EC PRIVATE KEY` wrapped as PKCS#8 (what ring reads).
+fn sec1_to_pkcs8(sec1: &[u8]) -> Vec<u8> {
+    let alg = der(0x30, &[der(0x06, OID_EC), der(0x06, OID_P256)].concat());
+    der(0x30, &[vec![0x02, 0x01, 0x00], alg, der(0x04, sec1)].concat())
+}
+
+impl SigningKey {
+    fn rsa(k: RsaKeyPair) -> SigningKey {
+        let public = PublicKey::new(Alg::RS256, k.public().as_ref().to_vec());
+        SigningKey {
+            signer: Signer::Rsa(k),
+            public,
+        }
+    }
+
+    fn ec(k: EcdsaKeyPair) -> SigningKey {
+        let public = PublicKey::new(Alg::ES256, k.public_key().as_ref().to_vec());
+        SigningKey {
+            signer: Signer::Ec(k),
+            public,
+        }
+    }
+
+    fn from_item(item: rustls_pemfile::Item) -> anyhow::Result<Option<SigningKey>> {
+        use rustls_pemfile::Item;
+        let rng = SystemRandom::new();
+        let ec = |pkcs8: &[u8]| {
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+                .map(SigningKey::ec)
+                .map_err(|e| anyhow!("unsupported EC private key (want P-256): {e}"))
+        };
+        Ok(Some(match item {
+            Item::Pkcs1Key(k) => SigningKey::rsa(
+                RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(|e| anyhow!("invalid RSA private key: {e}"))?,
+            ),
+            Item::Sec1Key(k) => ec(&sec1_to_pkcs8(k.secret_sec1_der()))?,
+            Item::Pkcs8Key(k) => match RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()) {
+                Ok(r) => SigningKey::rsa(r),
+                Err(_) => ec(k.secret_pkcs8_der())?,
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The first private key of a PEM file (`--service-account-signing-key-file`).
+    pub fn load(path: &Path) -> anyhow::Result<SigningKey> {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        for item in rustls_pemfile::read_all(&mut &pem[..]) {
+            let item = item.with_context(|| format!("parsing {}", path.display()))?;
+            if let Some(k) = SigningKey::from_item(item).with_context(|| path.display().to_string())? {
+                return Ok(k);
+            }
+        }
+        Err(anyhow!("no private key found in {}", path.display()))
+    }
+
+    /// Sign `claims` as a compact JWS (header `{"alg":..,"kid":..}`).
+    pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
+        let header = json!({"alg": self.public.alg.name(), "kid": self.public.kid});
+        let input = format!(
+            "{}.{}",
+            B64.encode(serde_json::to_vec(&header)?),
+            B64.encode(serde_json::to_vec(claims)?)
+        );
+        let rng = SystemRandom::new();
+        let sig = match &self.signer {
+            Signer::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .map_err(|_| anyhow!("RSA signing failed"))?;
+                sig
+            }
+            Signer::Ec(k) => k
+                .sign(&rng, input.as_bytes())
+                .map_err(|_| anyhow!("ECDSA signing failed"))?
+                .as_ref()
+                .to_vec(),
+        };
+        Ok(format!("{input}.{}", B64.encode(sig)))
+    }
+}
+
+/// Every key of the PEM files (`--service-account-key-file`): public keys, certificates, or
+/// private keys (their public half).
+pub fn load_public_keys(path: &Path) -> anyhow::Result<Vec<PublicKey>> {
+    use rustls_pemfile::Item;
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for item in rustls_pemfile::read_all(&mut &pem[..]) {
+        let item = item.with_context(|| format!("parsing {}", path.display()))?;
+        let key = match item {
+            Item::SubjectPublicKeyInfo(k) => PublicKey::from_spki(k.as_ref()),
+            Item::X509Certificate(c) => x509_parser::parse_x509_certificate(c.as_ref())
+                .map_err(|e| anyhow!("bad certificate: {e}"))
+                .and_then(|(_, c)| PublicKey::from_spki(c.tbs_certificate.subject_pki.raw)),
+            other => match SigningKey::from_item(other)? {
+                Some(k) => Ok(k.public),
+                None => continue,
+            },
+        };
+        out.push(key.with_context(|| path.display().to_string())?);
+    }
+    if out.is_empty() {
+        return Err(anyhow!("no public key found in {}", path.display()));
+    }
+    Ok(out)
+}
+
+/// A generated ECDSA P-256 key pair as PEM (private PKCS#8, public PKIX).
+pub fn generate_pem() -> anyhow::Result<(String, String)> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| anyhow!("cannot generate a key"))?;
+    let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|_| anyhow!("cannot read the generated key"))?;
+    let public = PublicKey::new(Alg::ES256, key.public_key().as_ref().to_vec());
+    Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &public.spki())))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The claims of a compact JWS, unverified (to pick the validator by issuer). None: not a JWT.
+pub fn peek_claims(token: &str) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (_, payload, _, extra) = (parts.next()?, parts.next()?, parts.next()?, parts.next());
+    if extra.is_some() {
+        return None;
+    }
+    serde_json::from_slice(&B64.decode(payload).ok()?).ok()
+}
+
+/// Verify the signature of `token` with any of `keys` (those matching the header's `alg`; the
+/// `kid` is a hint, as upstream tries every key). Returns the claims.
+pub fn verify(token: &str, keys: &[PublicKey]) -> Result<Value, String> {
+    let invalid = || "square/go-jose: error in cryptographic primitive".to_string();
+    let (input, sig) = token.rsplit_once('.').ok_or_else(invalid)?;
+    let (header, payload) = input.split_once('.').ok_or_else(invalid)?;
+    let header: Value = B64
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(invalid)?;
+    let sig = B64.decode(sig).map_err(|_| invalid())?;
+    let alg = header["alg"].as_str().unwrap_or("");
+    let ok = keys
+        .iter()
+        .filter(|k| k.alg.name() == alg)
+        .any(|k| k.verify(input.as_bytes(), &sig));
+    if !ok {
+        return Err(invalid());
+    }
+    B64.decode(payload)
+        .ok()
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn roundtrip(key: &SigningKey, public: &[PublicKey]) {
+        let claims = json!({"iss": "x", "sub": "y"});
+        let tok = key.sign(&claims).unwrap();
+        assert_eq!(verify(&tok, public).unwrap(), claims);
+        // A changed payload no longer verifies.
+        let mut parts: Vec<String> = tok.split('.').map(str::to_string).collect();
+        parts[1] = B64.encode(br#"{"iss":"x","sub":"z"}"#);
+        assert!(verify(&parts.join("."), public).is_err());
+        assert_eq!(peek_claims(&tok).unwrap()["sub"], "y");
+    }
+
+    #[test]
+    fn ecdsa_generated_sign_verify_and_jwk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = generate_pem().unwrap();
+        let key = SigningKey::load(&write(dir.path(), "sa.key", &private)).unwrap();
+        let pubs = load_public_keys(&write(dir.path(), "sa.pub", &public)).unwrap();
+        assert_eq!(pubs[0].kid, key.public.kid);
+        assert_eq!(key.public.alg, Alg::ES256);
+        roundtrip(&key, &pubs);
+        let jwk = pubs[0].jwk();
+        assert_eq!(jwk["kty"], "EC");
+        assert_eq!(B64.decode(jwk["x"].as_str().unwrap()).unwrap().len(), 32);
+        // A different key does not verify.
+        let (other, _) = generate_pem().unwrap();
+        let other = SigningKey::load(&write(dir.path(), "o.key", &other)).unwrap();
+        assert!(verify(&other.sign(&json!({})).unwrap(), &pubs).is_err());
+    }
+
+    #[test]
+    fn rsa_and_sec1_keys_from_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "openssl {args:?}");
+        };
+        run(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
+        run(&["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"]);
+        run(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]);
+        run(&["ec", "-in", "ec.key", "-pubout", "-out", "ec.pub"]);
+        let rsa = SigningKey::load(&dir.path().join("rsa.key")).unwrap();
+        assert_eq!(rsa.public.alg, Alg::RS256);
+        let rsa_pub = load_public_keys(&dir.path().join("rsa.pub")).unwrap();
+        assert_eq!(rsa_pub[0].kid, rsa.public.kid, "kid is the hash of the same PKIX DER");
+        roundtrip(&rsa, &rsa_pub);
+        assert_eq!(rsa_pub[0].jwk()["e"], "AQAB");
+        let ec = SigningKey::load(&dir.path().join("ec.key")).unwrap();
+        let ec_pub = load_public_keys(&dir.path().join("ec.pub")).unwrap();
+        assert_eq!(ec_pub[0].kid, ec.public.kid);
+        // Both keys in the verification set; an RSA token is not checked against the EC key.
+        let both = [ec_pub.clone(), rsa_pub.clone()].concat();
+        roundtrip(&ec, &both);
+        roundtrip(&rsa, &both);
+        // A private key in --service-account-key-file contributes its public half.
+        assert_eq!(
+            load_public_keys(&dir.path().join("rsa.key")).unwrap()[0].kid,
+            rsa.public.kid
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! RBAC escalation prevention (upstream registry/rbac/*/policybased): writing a Role or
+//! ClusterRole needs every permission it grants (or `escalate` on it); writing a binding needs
+//! the referenced role's permissions (or `bind` on it). `system:masters` bypasses both.
+
+use super::rules::{missing, rules_of, Rule};
+use super::{Attributes, PRIVILEGED_GROUP};
+use crate::api::ResourceDef;
+use crate::auth::{Auth, UserInfo};
+use crate::error::{ApiError, ApiResult};
+use serde_json::Value;
+
+const GROUP: &str = "rbac.authorization.k8s.io";
+
+fn allowed(auth: &Auth, user: &UserInfo, verb: &str, resource: &str, ns: &str, name: &str) -> bool {
+    let attrs = Attributes {
+        user,
+        verb,
+        is_resource: true,
+        api_group: GROUP,
+        api_version: "v1",
+        namespace: ns,
+        resource,
+        subresource: "",
+        name,
+        path: "",
+        field_selector: "",
+    };
+    auth.authorizer.decide(&attrs).allowed
+}
+
+/// Upstream ConfirmNoEscalation: Err(message) when `user` lacks some of `wanted` in `ns`.
+fn confirm_no_escalation(auth: &Auth, user: &UserInfo, ns: &str, wanted: &[Rule]) -> Result<(), String> {
+    let (owner, errors) = auth.authorizer.rbac.rules_for(user, ns);
+    let miss = missing(&owner, wanted);
+    if miss.is_empty() {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = miss.iter().map(Rule::compact_string).collect();
+    lines.sort();
+    lines.dedup();
+    let groups: Vec<String> = user
+        .groups
+        .iter()
+        .map(|g| crate::registry::selector::go_quote(g))
+        .collect();
+    let mut msg = format!(
+        "user {} (groups=[{}]) is attempting to grant RBAC permissions not currently held:\n{}",
+        crate::registry::selector::go_quote(&user.name),
+        groups.join(" "),
+        lines.join("\n")
+    );
+    if !errors.is_empty() {
+        msg.push_str(&format!("; resolution errors: [{}]", errors.join(" ")));
+    }
+    Err(msg)
+}
+
+/// Check a create/update of an RBAC object by `user` (a no-op for every other resource).
+pub fn check(auth: &Auth, user: Option<&UserInfo>, def: &ResourceDef, ns: Option<&str>, obj: &Value) -> ApiResult<()> {
+    if def.group != GROUP {
+        return Ok(());
+    }
+    let Some(user) = user else { return Ok(()) };
+    if user.in_group(PRIVILEGED_GROUP) {
+        return Ok(());
+    }
+    let ns = ns.unwrap_or("");
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let deny = |why: String| ApiError::forbidden(def.plural, def.group, name, &why);
+    match def.kind {
+        "Role" | "ClusterRole" => {
+            if allowed(auth, user, "escalate", def.plural, ns, name) {
+                return Ok(());
+            }
+            confirm_no_escalation(auth, user, ns, &rules_of(obj)).map_err(deny)?;
+            if def.kind == "ClusterRole" && obj.get("aggregationRule").is_some_and(|a| !a.is_null()) {
+                let full = [
+                    Rule {
+                        verbs: vec!["*".into()],
+                        api_groups: vec!["*".into()],
+                        resources: vec!["*".into()],
+                        ..Default::default()
+                    },
+                    Rule {
+                        verbs: vec!["*".into()],
+                        non_resource_urls: vec!["*".into()],
+                        ..Default::default()
+                    },
+                ];
+                confirm_no_escalation(auth, user, ns, &full)
+                    .map_err(|_| deny("must have cluster-admin privileges to use the aggregationRule".into()))?;
+            }
+            Ok(())
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let kind = obj.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
+            let role = obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            let resource = if kind == "Role" { "roles" } else { "clusterroles" };
+            if allowed(auth, user, "bind", resource, ns, role) {
+                return Ok(());
+            }
+            let rules = auth.authorizer.rbac.role_ref_rules(kind, role, ns).map_err(deny)?;
+            confirm_no_escalation(auth, user, ns, &rules).map_err(deny)
+        }
+        _ => Ok(()),
+    }
+}

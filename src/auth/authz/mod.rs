@@ -1,0 +1,355 @@
+//! Authorization: the `--authorization-mode` chain (upstream union authorizer behind the
+//! `system:masters` privileged-group authorizer). Each authorizer allows or has no opinion; the
+//! first Allow wins; no decision is a denial with every reason joined.
+
+pub mod aggregation;
+pub mod escalation;
+pub mod impersonation;
+pub mod informer;
+pub mod node;
+pub mod policy;
+pub mod rbac;
+pub mod reviews;
+pub mod rules;
+
+use super::UserInfo;
+use crate::error::ApiError;
+use crate::server::request::RequestInfo;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What is being asked (upstream `authorizer.Attributes`).
+#[derive(Debug, Clone)]
+pub struct Attributes<'a> {
+    pub user: &'a UserInfo,
+    pub verb: &'a str,
+    pub is_resource: bool,
+    pub api_group: &'a str,
+    pub api_version: &'a str,
+    pub namespace: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    pub name: &'a str,
+    /// The request path (non-resource requests).
+    pub path: &'a str,
+    /// The raw `fieldSelector` of a list/watch (the Node authorizer scopes pod lists by it).
+    pub field_selector: &'a str,
+}
+
+impl<'a> Attributes<'a> {
+    pub fn of(user: &'a UserInfo, info: &'a RequestInfo) -> Attributes<'a> {
+        Attributes {
+            user,
+            verb: &info.verb,
+            is_resource: info.is_resource,
+            api_group: &info.group,
+            api_version: &info.version,
+            namespace: info.namespace.as_deref().unwrap_or(""),
+            resource: &info.resource,
+            subresource: info.subresource.as_deref().unwrap_or(""),
+            name: info.name.as_deref().unwrap_or(""),
+            path: &info.path,
+            field_selector: "",
+        }
+    }
+
+    /// Attach a list/watch `fieldSelector`. As upstream's RequestInfoFactory, a nameless
+    /// list/watch selecting `metadata.name=<x>` is about the object `x`.
+    pub fn with_field_selector(mut self, selector: Option<&'a str>) -> Attributes<'a> {
+        self.field_selector = selector.unwrap_or("");
+        if self.is_resource && self.name.is_empty() && matches!(self.verb, "list" | "watch") {
+            if let Some(name) = exact_match(self.field_selector, "metadata.name") {
+                self.name = name;
+            }
+        }
+        self
+    }
+}
+
+/// The value `field` must equal in a field selector (`field=v` or `field==v`), if any.
+pub fn exact_match<'a>(selector: &'a str, field: &str) -> Option<&'a str> {
+    selector.split(',').find_map(|req| {
+        let (f, v) = req.split_once("==").or_else(|| req.split_once('='))?;
+        (f.trim() == field && !f.ends_with('!') && !v.is_empty()).then_some(v.trim())
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Denied, with the reason appended to the 403 message (may be empty).
+    Deny(String),
+    NoOpinion(String),
+}
+
+/// One `--authorization-mode` entry we implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AlwaysAllow,
+    AlwaysDeny,
+    Rbac,
+    Node,
+}
+
+/// The outcome of the chain with upstream's reason text (what SubjectAccessReviews report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+/// The configured authorizers.
+pub struct Authorizer {
+    pub modes: Vec<Mode>,
+    pub rbac: Arc<rbac::Rbac>,
+    pub node: Arc<node::NodeAuthorizer>,
+}
+
+pub const PRIVILEGED_GROUP: &str = "system:masters";
+
+impl Authorizer {
+    /// Parse `--authorization-mode` (upstream's validation messages).
+    pub fn new(modes: &[String]) -> anyhow::Result<Authorizer> {
+        let mut out = Vec::new();
+        if modes.is_empty() {
+            anyhow::bail!("at least one authorization-mode must be passed");
+        }
+        for m in modes {
+            let mode = match m.as_str() {
+                "AlwaysAllow" => Mode::AlwaysAllow,
+                "AlwaysDeny" => Mode::AlwaysDeny,
+                "RBAC" => Mode::Rbac,
+                "Node" => Mode::Node,
+                "ABAC" | "Webhook" => anyhow::bail!("authorization-mode {m:?} is not supported by capstan"),
+                _ => anyhow::bail!("authorization-mode {m:?} is not a valid mode"),
+            };
+            if out.contains(&mode) {
+                anyhow::bail!("authorization-mode {m:?} has mode specified more than once");
+            }
+            out.push(mode);
+        }
+        Ok(Authorizer {
+            modes: out,
+            rbac: Arc::new(rbac::Rbac::default()),
+            node: Arc::new(node::NodeAuthorizer::new(policy::node_rules())),
+        })
+    }
+
+    /// Run the chain (synchronously: every index is in memory).
+    pub fn decide(&self, attrs: &Attributes<'_>) -> Verdict {
+        if attrs.user.in_group(PRIVILEGED_GROUP) {
+            return Verdict {
+                allowed: true,
+                reason: String::new(),
+            };
+        }
+        let mut reasons = Vec::new();
+        for mode in &self.modes {
+            let (allowed, reason) = match mode {
+                Mode::AlwaysAllow => (true, String::new()),
+                Mode::AlwaysDeny => (false, "Everything is forbidden.".to_string()),
+                Mode::Rbac => self.rbac.authorize(attrs),
+                Mode::Node => self.node.authorize(attrs),
+            };
+            if allowed {
+                return Verdict { allowed, reason };
+            }
+            if !reason.is_empty() {
+                reasons.push(reason);
+            }
+        }
+        Verdict {
+            allowed: false,
+            reason: reasons.join("\n"),
+        }
+    }
+
+    pub async fn authorize(&self, attrs: &Attributes<'_>) -> Decision {
+        let v = self.decide(attrs);
+        if v.allowed {
+            Decision::Allow
+        } else {
+            Decision::NoOpinion(v.reason)
+        }
+    }
+
+    /// Upstream WithImpersonation: `Impersonate-*` headers make the request act as another
+    /// user when `user` may `impersonate` them; otherwise 403. No headers: `user` unchanged.
+    pub async fn impersonate(&self, user: UserInfo, headers: &http::HeaderMap) -> Result<UserInfo, ApiError> {
+        impersonation::impersonate(self, user, headers)
+    }
+
+    pub fn has(&self, mode: Mode) -> bool {
+        self.modes.contains(&mode)
+    }
+}
+
+/// Bootstrap policy, authorizer indexes and the clusterrole-aggregation controller; called once
+/// at startup before the server reports ready.
+pub async fn start(app: &crate::server::App) -> anyhow::Result<()> {
+    policy::ensure(app).await?;
+    let reg = informer::registry_handle(&app.registry);
+    let az = &app.auth.authorizer;
+    let find = |g: &str, p: &str| {
+        app.find(g, "v1", p)
+            .ok_or_else(|| anyhow::anyhow!("resource table lacks {p}"))
+    };
+    let rbac_group = "rbac.authorization.k8s.io";
+    let notify = Arc::new(tokio::sync::Notify::new());
+    for (plural, table) in [
+        ("roles", rbac::Table::Roles),
+        ("clusterroles", rbac::Table::ClusterRoles),
+        ("rolebindings", rbac::Table::RoleBindings),
+        ("clusterrolebindings", rbac::Table::ClusterRoleBindings),
+    ] {
+        let idx = az.rbac.clone();
+        let n = notify.clone();
+        let sink: informer::Sink = Arc::new(move |c| {
+            idx.apply(table, c);
+            if matches!(table, rbac::Table::ClusterRoles) {
+                n.notify_one();
+            }
+        });
+        informer::start(reg.clone(), find(rbac_group, plural)?, sink).await;
+    }
+    aggregation::spawn(reg.clone(), find(rbac_group, "clusterroles")?, notify);
+    if az.has(Mode::Node) {
+        for (plural, feed) in [("pods", node::Feed::Pods), ("persistentvolumeclaims", node::Feed::Pvcs)] {
+            let idx = az.node.clone();
+            let sink: informer::Sink = Arc::new(move |c| idx.apply(feed, c));
+            informer::start(reg.clone(), find("", plural)?, sink).await;
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's 403 for a denied request (`responsewriters.Forbidden`).
+pub fn forbidden(attrs: &Attributes<'_>, reason: &str) -> ApiError {
+    let user = &attrs.user.name;
+    let mut msg = if attrs.is_resource {
+        let resource = if attrs.subresource.is_empty() {
+            attrs.resource.to_string()
+        } else {
+            format!("{}/{}", attrs.resource, attrs.subresource)
+        };
+        // The qualified resource leaves the subresource out (apierrors.NewForbidden).
+        let what = if attrs.api_group.is_empty() {
+            attrs.resource.to_string()
+        } else {
+            format!("{}.{}", attrs.resource, attrs.api_group)
+        };
+        let what = if attrs.name.is_empty() {
+            what
+        } else {
+            format!("{what} \"{}\"", attrs.name)
+        };
+        let scope = if attrs.namespace.is_empty() {
+            " at the cluster scope".to_string()
+        } else {
+            format!(" in the namespace \"{}\"", attrs.namespace)
+        };
+        format!(
+            "{what} is forbidden: User \"{user}\" cannot {} resource \"{resource}\" in API group \"{}\"{scope}",
+            attrs.verb, attrs.api_group
+        )
+    } else {
+        format!(
+            "forbidden: User \"{user}\" cannot {} path \"{}\"",
+            attrs.verb, attrs.path
+        )
+    };
+    if !reason.is_empty() {
+        msg.push_str(": ");
+        msg.push_str(reason);
+    }
+    let mut details = json!({});
+    if attrs.is_resource {
+        details["kind"] = json!(attrs.resource);
+        if !attrs.api_group.is_empty() {
+            details["group"] = json!(attrs.api_group);
+        }
+        if !attrs.name.is_empty() {
+            details["name"] = json!(attrs.name);
+        }
+    }
+    ApiError::new(403, "Forbidden", msg).with_details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(user: &UserInfo) -> Attributes<'_> {
+        Attributes {
+            user,
+            verb: "get",
+            is_resource: true,
+            api_group: "",
+            api_version: "v1",
+            namespace: "default",
+            resource: "secrets",
+            subresource: "",
+            name: "s",
+            path: "",
+            field_selector: "",
+        }
+    }
+
+    fn chain(modes: &[&str]) -> Authorizer {
+        let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
+        Authorizer::new(&modes).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn modes_in_order_with_privileged_group_first() {
+        let bob = UserInfo::new("bob", vec!["system:authenticated".into()]);
+        let admin = UserInfo::new("root", vec![PRIVILEGED_GROUP.into()]);
+        assert!(chain(&["AlwaysAllow"]).decide(&attrs(&bob)).allowed);
+        let deny = chain(&["AlwaysDeny", "RBAC"]).decide(&attrs(&bob));
+        assert_eq!(
+            deny,
+            Verdict {
+                allowed: false,
+                reason: "Everything is forbidden.".into()
+            }
+        );
+        assert!(chain(&["AlwaysDeny"]).decide(&attrs(&admin)).allowed);
+        assert!(chain(&["RBAC", "AlwaysAllow"]).decide(&attrs(&bob)).allowed);
+        assert!(!chain(&["Node", "RBAC"]).decide(&attrs(&bob)).allowed);
+        for (modes, msg) in [
+            (
+                &["RBAC", "Magic"][..],
+                "authorization-mode \"Magic\" is not a valid mode",
+            ),
+            (
+                &["RBAC", "RBAC"][..],
+                "authorization-mode \"RBAC\" has mode specified more than once",
+            ),
+        ] {
+            let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
+            assert_eq!(
+                Authorizer::new(&modes).err().map(|e| e.to_string()),
+                Some(msg.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn forbidden_message_shapes() {
+        let bob = UserInfo::new("bob", vec![]);
+        let e = forbidden(&attrs(&bob), "");
+        assert_eq!(
+            e.message,
+            "secrets \"s\" is forbidden: User \"bob\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\""
+        );
+        let mut a = attrs(&bob);
+        a.is_resource = false;
+        a.path = "/metrics";
+        assert_eq!(
+            forbidden(&a, "r").message,
+            "forbidden: User \"bob\" cannot get path \"/metrics\": r"
+        );
+        assert_eq!(exact_match("a=b,metadata.name==x", "metadata.name"), Some("x"));
+        assert_eq!(exact_match("metadata.name!=x", "metadata.name"), None);
+    }
+}

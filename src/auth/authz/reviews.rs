@@ -1,0 +1,336 @@
+//! authorization.k8s.io/v1 review APIs, answered by the authorizer chain and never stored:
+//! SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview (what `kubectl auth
+//! can-i` sends) and SelfSubjectRulesReview (`kubectl auth can-i --list`).
+
+use super::rules::Rule;
+use super::{Attributes, Mode};
+use crate::api::field::FieldError;
+use crate::api::ResourceDef;
+use crate::auth::UserInfo;
+use crate::error::{ApiError, ApiResult};
+use crate::server::encode::{self, Encoding, IncludeObject};
+use crate::server::handler::RawRequest;
+use crate::server::negotiate::{self, Endpoint};
+use crate::server::request::RequestInfo;
+use crate::server::App;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn decode(req: &RawRequest, body: &[u8]) -> ApiResult<Value> {
+    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
+    let v: Value = match negotiate::body_type(ct) {
+        Ok(negotiate::BodyType::Yaml) => yaml_serde::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        Ok(negotiate::BodyType::Protobuf) => {
+            crate::server::protobuf::decode_body(body).map_err(ApiError::bad_request)?
+        }
+        _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
+    }
+    Ok(v)
+}
+
+fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Upstream ValidateSubjectAccessReviewSpec (the user/group check only for full SARs).
+fn validate_spec(spec: &Value, need_subject: bool, errs: &mut Vec<FieldError>) {
+    let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
+    let non = spec.get("nonResourceAttributes").filter(|v| !v.is_null());
+    if let (Some(_), Some(n)) = (res, non) {
+        errs.push(FieldError::invalid(
+            "spec.nonResourceAttributes",
+            n.clone(),
+            "cannot be specified in combination with resourceAttributes",
+        ));
+    }
+    if res.is_none() && non.is_none() {
+        errs.push(FieldError::invalid(
+            "spec.resourceAttributes",
+            Value::Null,
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        ));
+    }
+    if need_subject && s(spec, "/user").is_empty() && strings(spec.get("groups")).is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.user",
+            json!(""),
+            "at least one of user or group must be specified",
+        ));
+    }
+}
+
+/// The decision for `spec` as `user`: upstream SubjectAccessReviewStatus.
+fn status(app: &App, user: &UserInfo, spec: &Value) -> Value {
+    let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
+    let attrs = match res {
+        Some(r) => Attributes {
+            user,
+            verb: s(r, "/verb"),
+            is_resource: true,
+            api_group: s(r, "/group"),
+            api_version: s(r, "/version"),
+            namespace: s(r, "/namespace"),
+            resource: s(r, "/resource"),
+            subresource: s(r, "/subresource"),
+            name: s(r, "/name"),
+            path: "",
+            field_selector: s(r, "/fieldSelector/rawSelector"),
+        },
+        None => Attributes {
+            user,
+            verb: s(spec, "/nonResourceAttributes/verb"),
+            is_resource: false,
+            api_group: "",
+            api_version: "",
+            namespace: "",
+            resource: "",
+            subresource: "",
+            name: "",
+            path: s(spec, "/nonResourceAttributes/path"),
+            field_selector: "",
+        },
+    };
+    let v = app.auth.authorizer.decide(&attrs);
+    let mut st = json!({"allowed": v.allowed});
+    if !v.reason.is_empty() {
+        st["reason"] = json!(v.reason);
+    }
+    st
+}
+
+/// Upstream's union RuleResolver over the chain: (rules, incomplete, evaluation errors).
+fn rules_for(app: &App, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Vec<String>) {
+    let az = &app.auth.authorizer;
+    let (mut rules, mut incomplete, mut errors) = (Vec::new(), false, Vec::new());
+    for mode in &az.modes {
+        match mode {
+            Mode::AlwaysAllow => {
+                rules.push(Rule {
+                    verbs: vec!["*".into()],
+                    api_groups: vec!["*".into()],
+                    resources: vec!["*".into()],
+                    ..Default::default()
+                });
+                rules.push(Rule {
+                    verbs: vec!["*".into()],
+                    non_resource_urls: vec!["*".into()],
+                    ..Default::default()
+                });
+            }
+            Mode::AlwaysDeny => {}
+            Mode::Rbac => {
+                let (r, e) = az.rbac.rules_for(user, ns);
+                rules.extend(r);
+                if !e.is_empty() {
+                    errors.push(super::rbac::aggregate(&e));
+                }
+            }
+            Mode::Node => {
+                if super::node::node_identity(user).is_some() {
+                    incomplete = true;
+                    errors.push("node authorizer does not support user rule resolution".into());
+                }
+            }
+        }
+    }
+    (rules, incomplete, errors)
+}
+
+fn rules_review(app: &App, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
+    let ns = s(obj, "/spec/namespace").to_string();
+    if ns.is_empty() {
+        return Err(ApiError::bad_request("no namespace on request"));
+    }
+    let (rules, incomplete, errors) = rules_for(app, user, &ns);
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for r in rules {
+        if !r.non_resource_urls.is_empty() {
+            non_resource_rules.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        }
+        if !r.resources.is_empty() || !r.api_groups.is_empty() {
+            let mut o = json!({"verbs": r.verbs});
+            for (k, v) in [
+                ("apiGroups", &r.api_groups),
+                ("resources", &r.resources),
+                ("resourceNames", &r.resource_names),
+            ] {
+                if !v.is_empty() {
+                    o[k] = json!(v);
+                }
+            }
+            resource_rules.push(o);
+        }
+    }
+    obj["status"] = json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": incomplete,
+    });
+    if !errors.is_empty() {
+        obj["status"]["evaluationError"] = json!(super::rbac::aggregate(&errors));
+    }
+    Ok(())
+}
+
+/// Answer a review request; None for resources this module does not own.
+pub async fn review(
+    app: &Arc<App>,
+    req: &RawRequest,
+    info: &RequestInfo,
+    def: &'static ResourceDef,
+    body: bytes::Bytes,
+) -> Option<ApiResult<warp::reply::Response>> {
+    if !matches!(
+        def.plural,
+        "subjectaccessreviews" | "selfsubjectaccessreviews" | "localsubjectaccessreviews" | "selfsubjectrulesreviews"
+    ) {
+        return None;
+    }
+    Some(answer(app, req, info, def, &body))
+}
+
+fn answer(
+    app: &App,
+    req: &RawRequest,
+    info: &RequestInfo,
+    def: &ResourceDef,
+    body: &[u8],
+) -> ApiResult<warp::reply::Response> {
+    if info.verb != "create" {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({})));
+    }
+    let mut obj = decode(req, body)?;
+    let want_av = def.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(want_av),
+        Some(av) if av != want_av => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )))
+        }
+        _ => {}
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(def.kind),
+        Some(k) if k != def.kind => {
+            return Err(ApiError::bad_request(format!(
+                "{k} in version \"{}\" cannot be handled as a {}: the kind in the data ({k}) does not match the expected kind ({})",
+                def.version, def.kind, def.kind
+            )))
+        }
+        _ => {}
+    }
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]["creationTimestamp"] = Value::Null;
+    let nobody = UserInfo::default();
+    let me = req.user.as_ref().unwrap_or(&nobody);
+    let spec = obj.get("spec").cloned().unwrap_or(json!({}));
+    let mut errs = Vec::new();
+    match def.plural {
+        "selfsubjectrulesreviews" => {
+            rules_review(app, me, &mut obj)?;
+            return Ok(respond(req, &obj));
+        }
+        "subjectaccessreviews" => validate_spec(&spec, true, &mut errs),
+        "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
+        _ => {
+            let url_ns = info.namespace.as_deref().unwrap_or("");
+            match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+                None | Some("") => obj["metadata"]["namespace"] = json!(url_ns),
+                Some(ns) if ns != url_ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ))
+                }
+                _ => {}
+            }
+            validate_spec(&spec, true, &mut errs);
+            let meta_extra = obj["metadata"].as_object().is_some_and(|m| {
+                m.iter()
+                    .any(|(k, v)| k != "namespace" && k != "creationTimestamp" && !v.is_null())
+            });
+            if meta_extra {
+                errs.push(FieldError::invalid(
+                    "metadata",
+                    obj["metadata"].clone(),
+                    "must be empty except for namespace",
+                ));
+            }
+            if let Some(n) = spec.get("nonResourceAttributes").filter(|v| !v.is_null()) {
+                errs.push(FieldError::invalid(
+                    "spec.nonResourceAttributes",
+                    n.clone(),
+                    "disallowed on this kind of request",
+                ));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(def.kind, def.group, "", &errs));
+    }
+    if def.plural == "localsubjectaccessreviews" {
+        let url_ns = info.namespace.as_deref().unwrap_or("");
+        if url_ns.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "namespace is required on this type: {url_ns}"
+            )));
+        }
+        if s(&obj, "/metadata/namespace") != url_ns {
+            return Err(ApiError::bad_request(format!(
+                "spec.resourceAttributes.namespace must match namespace: {url_ns}"
+            )));
+        }
+    }
+    let subject = if def.plural == "selfsubjectaccessreviews" {
+        me.clone()
+    } else {
+        let extra: BTreeMap<String, Vec<String>> = spec
+            .get("extra")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(Some(v)))).collect())
+            .unwrap_or_default();
+        UserInfo {
+            name: s(&spec, "/user").to_string(),
+            uid: s(&spec, "/uid").to_string(),
+            groups: strings(spec.get("groups")),
+            extra,
+        }
+    };
+    obj["status"] = status(app, &subject, &spec);
+    Ok(respond(req, &obj))
+}
+
+fn respond(req: &RawRequest, obj: &Value) -> warp::reply::Response {
+    let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
+    let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
+    encode::value_response(
+        201,
+        obj,
+        Encoding {
+            output,
+            pretty: false,
+            include: IncludeObject::Metadata,
+        },
+    )
+}
