@@ -26,6 +26,8 @@ pub struct Registry {
     pub root: String,
     /// Service ClusterIP/NodePort allocation (None: Services are stored as given).
     pub allocators: Option<Arc<ServiceAllocators>>,
+    /// The admission chain (None: writes are not admitted, e.g. in unit tests).
+    pub admission: Option<crate::admission::SharedChain>,
 }
 
 /// Which part of an object a write may change.
@@ -155,6 +157,7 @@ impl Registry {
             caches,
             root: "/registry/".into(),
             allocators: None,
+            admission: None,
         }
     }
 
@@ -182,40 +185,13 @@ impl Registry {
         self.caches.cache(def.storage)
     }
 
-    /// A namespace's state for NamespaceLifecycle: 404 if missing, 403 if terminating.
-    /// Like upstream's NamespaceLifecycle, a cache miss is confirmed with a live read: the
-    /// namespace may have been created a moment ago and not be in the cache yet.
-    async fn check_namespace(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
-        let key = format!("{}namespaces/{ns}", self.root);
-        let nsobj = match self.caches.cache("namespaces").get(&key) {
-            Some(o) => o,
-            None => match self.storage.get(&key, 0).await.map_err(storage_err)? {
-                Some(kv) => CachedObject::from_kv(&kv).ok_or_else(|| ApiError::internal("undecodable namespace"))?,
-                None => return Err(ApiError::not_found("namespaces", "", ns)),
-            },
-        };
-        let terminating = nsobj.value.pointer("/metadata/deletionTimestamp").is_some()
-            || nsobj.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
-        if terminating {
-            let mut e = ApiError::forbidden(
-                def.plural,
-                def.group,
-                name,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
-            );
-            if let Some(d) = e.details.as_mut() {
-                d["causes"] = json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
     fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
         let strat = strategy::strategy_for(def.group, def.kind);
         let mut errs: FieldErrors = Vec::new();
         meta::validate_object_meta(obj, def, &mut errs);
         (strat.validate)(obj, &mut errs);
+        // CRDs and custom resources (openAPIV3Schema).
+        crate::apiext::validate(def, obj, old, &mut errs);
         if let Some(old) = old {
             meta::validate_object_meta_update(obj, old, &mut errs);
             (strat.validate_update)(obj, old, &mut errs);
@@ -227,14 +203,28 @@ impl Registry {
         }
     }
 
-    /// Create an object. `obj` is the decoded body (kind/apiVersion already checked).
+    /// Create an object without admission (internal writes).
     pub async fn create(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+    ) -> ApiResult<Arc<CachedObject>> {
+        self.create_with(def, ns, obj, dry_run, None).await
+    }
+
+    /// Create an object. `obj` is the decoded body (kind/apiVersion already checked); `actx`:
+    /// the request's admission context (None: not admitted).
+    pub async fn create_with(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
         mut obj: Value,
         dry_run: bool,
+        actx: Option<&crate::admission::Context>,
     ) -> ApiResult<Arc<CachedObject>> {
+        use crate::admission::Operation;
         let strat = strategy::strategy_for(def.group, def.kind);
         {
             let m = meta_mut(&mut obj);
@@ -282,12 +272,39 @@ impl Registry {
             }
         }
         (strat.defaults)(&mut obj);
+        crate::admission::mutate_object(self, actx, Operation::Create, def, ns, "", &mut obj, None, dry_run).await?;
+        crate::apiext::prepare(def, &mut obj);
         (strat.prepare_create)(&mut obj);
         self.validate(def, &obj, None)?;
         let name = name_of(&obj).to_string();
-        if let Some(ns) = ns.filter(|_| def.namespaced()) {
-            self.check_namespace(def, ns, &name).await?;
-        }
+        crate::admission::validate_object(
+            self,
+            actx,
+            Operation::Create,
+            def,
+            ns,
+            &name,
+            "",
+            Some(&obj),
+            None,
+            dry_run,
+        )
+        .await?;
+        let res = self.create_write(def, ns, obj, dry_run, &name).await;
+        crate::admission::finish(self, actx, res.is_ok()).await;
+        res
+    }
+
+    /// The storage half of create (after admission).
+    async fn create_write(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+        name: &str,
+    ) -> ApiResult<Arc<CachedObject>> {
+        let name = name.to_string();
         let key = self.key(def, ns, &name);
         let mut svc_alloc: Option<(Arc<ServiceAllocators>, Allocation)> = None;
         if let Some(al) = self.service_allocators(def) {
@@ -529,8 +546,7 @@ impl Registry {
         }
     }
 
-    /// Replace an object (PUT), or its status/finalizers part. `manager`: record an `Update`
-    /// managedFields entry for it (patch and apply record their own and pass None).
+    /// Replace an object without admission (internal writes).
     #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
@@ -542,6 +558,31 @@ impl Registry {
         dry_run: bool,
         manager: Option<&str>,
     ) -> ApiResult<Arc<CachedObject>> {
+        self.update_with(def, ns, name, body, part, dry_run, manager, None)
+            .await
+    }
+
+    /// Replace an object (PUT), or its status/finalizers part. `manager`: record an `Update`
+    /// managedFields entry for it (patch and apply record their own and pass None). `actx`:
+    /// the request's admission context (run against the stored object on every attempt).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_with(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        part: Part,
+        dry_run: bool,
+        manager: Option<&str>,
+        actx: Option<&crate::admission::Context>,
+    ) -> ApiResult<Arc<CachedObject>> {
+        use crate::admission::Operation;
+        let sub = match part {
+            Part::Main => "",
+            Part::Status => "status",
+            Part::Finalize => "finalize",
+        };
         if name_of(&body) != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -661,6 +702,19 @@ impl Registry {
                 m.remove("resourceVersion");
             }
             (strat.defaults)(&mut new);
+            crate::admission::mutate_object(
+                self,
+                actx,
+                Operation::Update,
+                def,
+                ns,
+                sub,
+                &mut new,
+                Some(&old),
+                dry_run,
+            )
+            .await?;
+            crate::apiext::prepare(def, &mut new);
             let svc_al = if part == Part::Main {
                 self.service_allocators(def)
             } else {
@@ -670,6 +724,19 @@ impl Registry {
                 allocator::prepare_update(&old, &mut new);
             }
             self.validate(def, &new, Some(&old))?;
+            crate::admission::validate_object(
+                self,
+                actx,
+                Operation::Update,
+                def,
+                ns,
+                name,
+                sub,
+                Some(&new),
+                Some(&old),
+                dry_run,
+            )
+            .await?;
             // (allocated now: release on failure, no longer used: release after success)
             let mut svc_txn: Option<(Arc<ServiceAllocators>, Allocation, Allocation)> = None;
             if let Some(al) = svc_al {
@@ -745,14 +812,26 @@ impl Registry {
         ))
     }
 
-    /// Delete an object, honouring preconditions, finalizers, propagation and pods' graceful
-    /// termination.
+    /// Delete an object without admission (internal writes).
     pub async fn delete(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
         name: &str,
         opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
+        self.delete_with(def, ns, name, opts, None).await
+    }
+
+    /// Delete an object, honouring preconditions, finalizers, propagation and pods' graceful
+    /// termination. `actx`: the request's admission context.
+    pub async fn delete_with(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+        actx: Option<&crate::admission::Context>,
     ) -> ApiResult<Deleted> {
         let key = self.key(def, ns, name);
         for _ in 0..16 {
@@ -788,6 +867,19 @@ impl Registry {
                     ));
                 }
             }
+            crate::admission::validate_object(
+                self,
+                actx,
+                crate::admission::Operation::Delete,
+                def,
+                ns,
+                name,
+                "",
+                None,
+                Some(&obj),
+                opts.dry_run,
+            )
+            .await?;
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let mut changed = false;
             match opts.propagation {
@@ -843,6 +935,7 @@ impl Registry {
                     if let Some(al) = self.service_allocators(def) {
                         al.release_for(&o.value).await;
                     }
+                    crate::admission::deleted(self, def, &o.value).await;
                     return Ok(Deleted::Gone(o));
                 }
                 Err(StorageError::Conflict { .. }) => continue,
@@ -866,6 +959,18 @@ impl Registry {
         list: &ListOptions,
         opts: &DeleteOptions,
     ) -> ApiResult<ListResult> {
+        self.delete_collection_with(def, ns, list, opts, None).await
+    }
+
+    /// delete_collection, admitting each delete with the request's context.
+    pub async fn delete_collection_with(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+        actx: Option<&crate::admission::Context>,
+    ) -> ApiResult<ListResult> {
         let mut all = list.clone();
         all.limit = 0;
         all.continue_token = None;
@@ -878,7 +983,7 @@ impl Registry {
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            match self.delete(def, obj_ns.as_deref().or(ns), &name, opts).await {
+            match self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, actx).await {
                 Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -931,7 +1036,7 @@ impl Registry {
     /// Read-modify-write of `spec.replicas` through the `scale` subresource.
     pub async fn scale(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Value> {
         let obj = self.get(def, ns, name, None).await?;
-        Ok(scale_of(def, &obj))
+        Ok(crate::apiext::scale_of(def, &obj).unwrap_or_else(|| scale_of(def, &obj)))
     }
 
     pub async fn update_scale(
@@ -962,9 +1067,11 @@ impl Registry {
             }
         }
         let mut obj = current.value.clone();
-        obj["spec"]["replicas"] = json!(replicas);
+        if !crate::apiext::set_replicas(def, &mut obj, replicas) {
+            obj["spec"]["replicas"] = json!(replicas);
+        }
         let updated = self.update(def, ns, name, obj, Part::Main, dry_run, None).await?;
-        Ok(scale_of(def, &updated))
+        Ok(crate::apiext::scale_of(def, &updated).unwrap_or_else(|| scale_of(def, &updated)))
     }
 }
 

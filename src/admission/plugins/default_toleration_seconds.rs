@@ -1,0 +1,68 @@
+//! DefaultTolerationSeconds: new pods tolerate `node.kubernetes.io/not-ready` and
+//! `node.kubernetes.io/unreachable` (NoExecute) for 300 seconds unless they say otherwise.
+
+use crate::admission::{Attributes, Env, Operation, Plugin};
+use crate::error::ApiResult;
+use serde_json::{json, Value};
+
+pub struct DefaultTolerationSeconds;
+
+const KEYS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+
+pub fn add_defaults(pod: &mut Value, seconds: i64) {
+    let mut tols = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut changed = false;
+    for key in KEYS {
+        let covered = tols.iter().any(|t| {
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+            (effect.is_empty() || effect == "NoExecute")
+                && (k == *key || (k.is_empty() && t.get("operator").and_then(Value::as_str) == Some("Exists")))
+        });
+        if !covered {
+            tols.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}));
+            changed = true;
+        }
+    }
+    if changed {
+        pod["spec"]["tolerations"] = Value::Array(tols);
+    }
+}
+
+#[async_trait::async_trait]
+impl Plugin for DefaultTolerationSeconds {
+    fn name(&self) -> &'static str {
+        "DefaultTolerationSeconds"
+    }
+    async fn admit(&self, a: &mut Attributes, _env: &Env<'_>) -> ApiResult<()> {
+        if !a.is_core("Pod") || a.operation != Operation::Create || !a.subresource.is_empty() {
+            return Ok(());
+        }
+        if let Some(pod) = a.object.as_mut() {
+            add_defaults(pod, 300);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_missing_tolerations_only() {
+        let mut pod = json!({"spec": {"tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]}});
+        add_defaults(&mut pod, 300);
+        let t = pod["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0]["tolerationSeconds"], 5);
+        assert_eq!(
+            t[1],
+            json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! ResourceQuota: every create is checked against the namespace's quotas and charged to their
+//! `status.used` with a compare-and-swap on the quota object, so concurrent creates can't both
+//! take the last unit. A failed write refunds the charge; a completed delete gives the object's
+//! usage back (capstan runs no quota controller to recount). A quota whose status has no
+//! entry for a resource yet is initialised from a live count.
+
+use super::str_at;
+use crate::admission::{quantity, row, Attributes, Charge, Env, Operation, Plugin};
+use crate::api::ResourceDef;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::store::Part;
+use crate::registry::Registry;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub struct ResourceQuota;
+
+/// Core resources that also have a legacy object-count name (`pods`, `configmaps`, …).
+const LEGACY_COUNTS: &[&str] = &[
+    "pods",
+    "services",
+    "replicationcontrollers",
+    "resourcequotas",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+];
+
+fn count_name(def: &ResourceDef) -> String {
+    if def.group.is_empty() {
+        format!("count/{}", def.plural)
+    } else {
+        format!("count/{}.{}", def.plural, def.group)
+    }
+}
+
+fn is_terminal_pod(pod: &Value) -> bool {
+    matches!(str_at(pod, "/status/phase"), "Succeeded" | "Failed")
+}
+
+/// Pod compute usage: sum over containers, at least the largest init container.
+fn pod_compute(pod: &Value) -> BTreeMap<String, i128> {
+    let mut out = BTreeMap::new();
+    let spec = &pod["spec"];
+    for (field, prefix) in [("requests", "requests."), ("limits", "limits.")] {
+        for res in ["cpu", "memory", "ephemeral-storage"] {
+            let get = |c: &Value| {
+                c.pointer(&format!("/resources/{field}/{res}"))
+                    .and_then(quantity::parse)
+            };
+            let sum: i128 = spec["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(get)
+                .sum();
+            let init = spec["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(get)
+                .max()
+                .unwrap_or(0);
+            let v = sum.max(init);
+            let any = spec["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| get(c).is_some())
+                || init > 0;
+            if any {
+                out.insert(format!("{prefix}{res}"), v);
+                if field == "requests" && res != "ephemeral-storage" {
+                    out.insert(res.to_string(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What one object uses of every quota-tracked resource (milli-units; counts are 1000).
+pub fn usage(def: &ResourceDef, obj: &Value) -> BTreeMap<String, i128> {
+    let mut u = BTreeMap::new();
+    if def.group.is_empty() && def.kind == "Pod" && is_terminal_pod(obj) {
+        return u;
+    }
+    u.insert(count_name(def), 1000);
+    if def.group.is_empty() && LEGACY_COUNTS.contains(&def.plural) {
+        u.insert(def.plural.to_string(), 1000);
+    }
+    if def.group.is_empty() {
+        match def.kind {
+            "Pod" => u.extend(pod_compute(obj)),
+            "Service" => {
+                let t = str_at(obj, "/spec/type");
+                if t == "LoadBalancer" {
+                    u.insert("services.loadbalancers".into(), 1000);
+                }
+                if t == "NodePort" || t == "LoadBalancer" {
+                    let n = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
+                    u.insert("services.nodeports".into(), n as i128 * 1000);
+                }
+            }
+            "PersistentVolumeClaim" => {
+                if let Some(s) = obj
+                    .pointer("/spec/resources/requests/storage")
+                    .and_then(quantity::parse)
+                {
+                    u.insert("requests.storage".into(), s);
+                    let class = str_at(obj, "/spec/storageClassName");
+                    if !class.is_empty() {
+                        u.insert(format!("{class}.storageclass.storage.k8s.io/requests.storage"), s);
+                        u.insert(
+                            format!("{class}.storageclass.storage.k8s.io/persistentvolumeclaims"),
+                            1000,
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    u
+}
+
+/// Go's quota `prettyPrint`: sorted `name=quantity` joined by commas.
+fn pretty(m: &BTreeMap<String, i128>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={}", quantity::format(*v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn quantities(m: Option<&Map<String, Value>>) -> BTreeMap<String, i128> {
+    m.into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), quantity::parse(v)?)))
+        .collect()
+}
+
+fn to_json(m: &BTreeMap<String, i128>) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), json!(quantity::format(*v))))
+            .collect(),
+    )
+}
+
+/// Usage of `resource` by everything already stored in the namespace (status initialisation).
+async fn live_usage(env: &Env<'_>, ns: &str, resource: &str) -> ApiResult<i128> {
+    let (group, plural) = match resource.strip_prefix("count/") {
+        Some(gr) => match gr.split_once('.') {
+            Some((p, g)) => (g.to_string(), p.to_string()),
+            None => (String::new(), gr.to_string()),
+        },
+        None if LEGACY_COUNTS.contains(&resource) => (String::new(), resource.to_string()),
+        None if resource.starts_with("services.") => (String::new(), "services".into()),
+        None if resource.contains("storage") || resource.contains("persistentvolumeclaims") => {
+            (String::new(), "persistentvolumeclaims".into())
+        }
+        None => (String::new(), "pods".into()),
+    };
+    let Some(def) = row(&group, &plural) else { return Ok(0) };
+    let items = env.list(&group, &plural, Some(ns)).await?;
+    Ok(items
+        .iter()
+        .map(|o| usage(def, o).get(resource).copied().unwrap_or(0))
+        .sum())
+}
+
+/// Resources a pod must declare because a quota tracks them (`must specify ...`).
+fn missing_pod_resources(obj: &Value, hard: &BTreeMap<String, i128>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, field, res) in [
+        ("requests.cpu", "requests", "cpu"),
+        ("cpu", "requests", "cpu"),
+        ("requests.memory", "requests", "memory"),
+        ("memory", "requests", "memory"),
+        ("limits.cpu", "limits", "cpu"),
+        ("limits.memory", "limits", "memory"),
+    ] {
+        if !hard.contains_key(name) {
+            continue;
+        }
+        let all = obj
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .all(|c| c.pointer(&format!("/resources/{field}/{res}")).is_some());
+        if !all {
+            out.push(name.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[async_trait::async_trait]
+impl Plugin for ResourceQuota {
+    fn name(&self) -> &'static str {
+        "ResourceQuota"
+    }
+    async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if a.operation != Operation::Create || !a.subresource.is_empty() || a.namespace.is_empty() {
+            return Ok(());
+        }
+        let Some(obj) = a.object.as_ref() else { return Ok(()) };
+        let Some(qdef) = row("", "resourcequotas") else {
+            return Ok(());
+        };
+        let requested = usage(&a.def, obj);
+        // Retry the whole check when a concurrent writer changed a quota under us.
+        'attempt: for _ in 0..10 {
+            let quotas = env.list("", "resourcequotas", Some(&a.namespace)).await?;
+            for q in &quotas {
+                if q.pointer("/spec/scopes").is_some() || q.pointer("/spec/scopeSelector").is_some() {
+                    continue; // scoped quotas are not evaluated by capstan
+                }
+                let qname = str_at(q, "/metadata/name").to_string();
+                let hard = quantities(q.pointer("/spec/hard").and_then(Value::as_object));
+                let tracked: Vec<&String> = requested.keys().filter(|k| hard.contains_key(*k)).collect();
+                if a.is_core("Pod") {
+                    let missing = missing_pod_resources(obj, &hard);
+                    if !missing.is_empty() {
+                        return Err(a.forbidden(&format!("failed quota: {qname}: must specify {}", missing.join(","))));
+                    }
+                }
+                if tracked.is_empty() {
+                    continue;
+                }
+                // Fresh read: the list came from the cache, the CAS needs the newest revision.
+                let Ok(live) = env.registry.get(qdef, Some(&a.namespace), &qname, None).await else {
+                    continue;
+                };
+                let q = &live.value;
+                let mut used = quantities(q.pointer("/status/used").and_then(Value::as_object));
+                for r in hard.keys() {
+                    if !used.contains_key(r) {
+                        let n = live_usage(env, &a.namespace, r).await?;
+                        used.insert(r.clone(), n);
+                    }
+                }
+                let mut exceeded = Vec::new();
+                for r in &tracked {
+                    let want = used.get(*r).copied().unwrap_or(0) + requested[*r];
+                    if want > hard[*r] {
+                        exceeded.push((*r).clone());
+                    }
+                }
+                if !exceeded.is_empty() {
+                    let mask = |m: &BTreeMap<String, i128>| -> BTreeMap<String, i128> {
+                        exceeded
+                            .iter()
+                            .map(|k| (k.clone(), m.get(k).copied().unwrap_or(0)))
+                            .collect()
+                    };
+                    return Err(a.forbidden(&format!(
+                        "exceeded quota: {qname}, requested: {}, used: {}, limited: {}",
+                        pretty(&mask(&requested)),
+                        pretty(&mask(&used)),
+                        pretty(&mask(&hard))
+                    )));
+                }
+                if a.dry_run {
+                    continue;
+                }
+                let delta: BTreeMap<String, i128> = tracked.iter().map(|k| ((*k).clone(), requested[*k])).collect();
+                for (k, v) in &delta {
+                    *used.entry(k.clone()).or_insert(0) += v;
+                }
+                let mut body = q.clone();
+                body["status"] = json!({"hard": to_json(&hard), "used": to_json(&used)});
+                body["metadata"]["resourceVersion"] = json!(live.revision.to_string());
+                match env
+                    .registry
+                    .update(qdef, Some(&a.namespace), &qname, body, Part::Status, false, None)
+                    .await
+                {
+                    Ok(_) => env.ctx.record_charge(Charge {
+                        namespace: a.namespace.clone(),
+                        quota: qname,
+                        delta,
+                    }),
+                    Err(e) if e.code == 409 => {
+                        crate::admission::rollback(env.registry, env.ctx).await;
+                        continue 'attempt;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
+        Err(ApiError::conflict(
+            "resourcequotas",
+            "",
+            "",
+            "too many concurrent quota updates",
+        ))
+    }
+}
+
+/// Give a charge back (failed write, or a deleted object).
+pub async fn refund(reg: &Registry, c: &Charge) {
+    let Some(qdef) = row("", "resourcequotas") else { return };
+    for _ in 0..10 {
+        let Ok(cur) = reg.get(qdef, Some(&c.namespace), &c.quota, None).await else {
+            return;
+        };
+        let mut body = cur.value.clone();
+        let mut used = quantities(body.pointer("/status/used").and_then(Value::as_object));
+        for (k, v) in &c.delta {
+            if let Some(u) = used.get_mut(k) {
+                *u = (*u - v).max(0);
+            }
+        }
+        body["status"]["used"] = to_json(&used);
+        body["metadata"]["resourceVersion"] = json!(cur.revision.to_string());
+        // Boxed: refund runs inside the registry's own write path.
+        match Box::pin(reg.update(qdef, Some(&c.namespace), &c.quota, body, Part::Status, false, None)).await {
+            Err(e) if e.code == 409 => continue,
+            _ => return,
+        }
+    }
+}
+
+/// A deleted object's usage goes back to every quota in its namespace that tracks it.
+pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
+    let ns = str_at(obj, "/metadata/namespace");
+    if ns.is_empty() || (def.group.is_empty() && def.kind == "ResourceQuota") {
+        return;
+    }
+    let Some(qdef) = row("", "resourcequotas") else { return };
+    let opts = crate::registry::options::ListOptions {
+        resource_version: Some("0".into()),
+        ..Default::default()
+    };
+    let Ok(list) = reg.list(qdef, Some(ns), &opts).await else {
+        return;
+    };
+    let u = usage(def, obj);
+    for q in list.items {
+        let used = quantities(q.value.pointer("/status/used").and_then(Value::as_object));
+        let delta: BTreeMap<String, i128> = u
+            .iter()
+            .filter(|(k, _)| used.contains_key(*k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        if delta.is_empty() {
+            continue;
+        }
+        let c = Charge {
+            namespace: ns.to_string(),
+            quota: str_at(&q.value, "/metadata/name").to_string(),
+            delta,
+        };
+        refund(reg, &c).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_of_pods_and_configmaps() {
+        let cm = row("", "configmaps").copied();
+        let Some(cm) = cm else { return };
+        let u = usage(&cm, &json!({}));
+        assert_eq!(u.get("count/configmaps"), Some(&1000));
+        assert_eq!(u.get("configmaps"), Some(&1000));
+        let Some(pods) = row("", "pods").copied() else { return };
+        let pod = json!({"spec": {"containers": [
+            {"resources": {"requests": {"cpu": "100m"}, "limits": {"memory": "1Gi"}}},
+            {"resources": {"requests": {"cpu": "250m"}}},
+        ], "initContainers": [{"resources": {"requests": {"cpu": "1"}}}]}});
+        let u = usage(&pods, &pod);
+        assert_eq!(u.get("requests.cpu"), Some(&1000));
+        assert_eq!(u.get("limits.memory"), Some(&1_073_741_824_000));
+        assert_eq!(pretty(&u.into_iter().filter(|(k, _)| k == "pods").collect()), "pods=1");
+        let hard: BTreeMap<String, i128> = [("limits.cpu".to_string(), 1000)].into_iter().collect();
+        assert_eq!(missing_pod_resources(&pod, &hard), ["limits.cpu"]);
+    }
+}

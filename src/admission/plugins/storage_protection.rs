@@ -1,0 +1,43 @@
+//! StorageObjectInUseProtection: new PVCs and PVs carry the `kubernetes.io/pvc-protection` /
+//! `kubernetes.io/pv-protection` finalizer so they outlive their users.
+
+use crate::admission::{Attributes, Env, Operation, Plugin};
+use crate::error::ApiResult;
+use serde_json::{json, Value};
+
+pub struct StorageObjectInUseProtection;
+
+pub fn add_finalizer(obj: &mut Value, f: &str) {
+    let mut list = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !list.iter().any(|v| v == f) {
+        list.push(json!(f));
+        obj["metadata"]["finalizers"] = Value::Array(list);
+    }
+}
+
+#[async_trait::async_trait]
+impl Plugin for StorageObjectInUseProtection {
+    fn name(&self) -> &'static str {
+        "StorageObjectInUseProtection"
+    }
+    async fn admit(&self, a: &mut Attributes, _env: &Env<'_>) -> ApiResult<()> {
+        if a.operation != Operation::Create || !a.subresource.is_empty() {
+            return Ok(());
+        }
+        let f = if a.is_core("PersistentVolumeClaim") {
+            "kubernetes.io/pvc-protection"
+        } else if a.is_core("PersistentVolume") {
+            "kubernetes.io/pv-protection"
+        } else {
+            return Ok(());
+        };
+        if let Some(o) = a.object.as_mut() {
+            add_finalizer(o, f);
+        }
+        Ok(())
+    }
+}

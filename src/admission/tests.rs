@@ -1,0 +1,220 @@
+//! Chain configuration: default set, enable/disable, legacy flag, unknown names, config file.
+
+use super::*;
+use serde_json::json;
+
+fn opts(pairs: &[(&str, Value)]) -> ServeOptions {
+    let mut o = ServeOptions::default();
+    for (k, v) in pairs {
+        o.settings.insert(k.to_string(), v.clone());
+        o.sources.insert(k.to_string(), "command line".into());
+    }
+    o
+}
+
+#[test]
+fn default_plugins_in_upstream_order() {
+    let c = AdmissionChain::from_options(&opts(&[])).map_err(|e| e.to_string());
+    let Ok(c) = c else { panic!("default chain") };
+    assert_eq!(c.enabled.first(), Some(&"NamespaceLifecycle"));
+    assert_eq!(c.enabled.last(), Some(&"ResourceQuota"));
+    assert!(c.enabled.contains(&"PodSecurity"));
+    assert!(!c.enabled.contains(&"NodeRestriction"));
+    assert!(!c.enabled.contains(&"AlwaysDeny"));
+    let pos = |n: &str| c.enabled.iter().position(|p| *p == n);
+    assert!(pos("MutatingAdmissionWebhook") < pos("ValidatingAdmissionWebhook"));
+    assert!(pos("LimitRanger") < pos("ServiceAccount"));
+}
+
+#[test]
+fn enable_disable_and_legacy() {
+    let c = AdmissionChain::from_options(&opts(&[
+        (
+            "admission.enable-plugins",
+            json!(["NodeRestriction", "AlwaysPullImages"]),
+        ),
+        ("admission.disable-plugins", json!(["PodSecurity"])),
+    ]));
+    let Ok(c) = c else { panic!("chain") };
+    assert!(c.enabled.contains(&"NodeRestriction") && c.enabled.contains(&"AlwaysPullImages"));
+    assert!(!c.enabled.contains(&"PodSecurity"));
+    let Ok(c) = AdmissionChain::from_options(&opts(&[(
+        "admission.control",
+        json!(["AlwaysDeny", "NamespaceLifecycle"]),
+    )])) else {
+        panic!("legacy chain")
+    };
+    assert_eq!(c.enabled, ["NamespaceLifecycle", "AlwaysDeny"]);
+}
+
+#[test]
+fn unknown_plugin_is_an_error_naming_it() {
+    let e = AdmissionChain::from_options(&opts(&[(
+        "admission.enable-plugins",
+        json!(["NamespaceLifecycle", "Bogus"]),
+    )]))
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        e.contains("enable-admission-plugins plugin \"Bogus\" is unknown"),
+        "{e}"
+    );
+    assert!(e.contains("admission.enable-plugins"), "{e}");
+    assert!(e.contains("command line"), "{e}");
+}
+
+#[test]
+fn config_file_per_plugin() {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string());
+    let Ok(dir) = dir else { panic!("tempdir") };
+    let cfg = dir.path().join("admission.yaml");
+    let ps = dir.path().join("ps.yaml");
+    std::fs::write(&ps, "defaults:\n  enforce: baseline\n").ok();
+    std::fs::write(
+        &cfg,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: PodSecurity\n  path: ps.yaml\n- name: ResourceQuota\n  configuration: {a: 1}\n",
+    )
+    .ok();
+    let m = load_config_file(&cfg).unwrap_or_default();
+    assert_eq!(
+        m.get("PodSecurity"),
+        Some(&json!({"defaults": {"enforce": "baseline"}}))
+    );
+    assert_eq!(m.get("ResourceQuota"), Some(&json!({"a": 1})));
+    std::fs::write(&cfg, "kind: AdmissionConfiguration\nplugins:\n- name: Nope\n").ok();
+    assert!(load_config_file(&cfg)
+        .err()
+        .unwrap_or_default()
+        .contains("plugin \"Nope\" is unknown"));
+}
+
+/// A registry over a fresh SQLite store with these plugins, plus one namespace.
+async fn registry(dir: &std::path::Path, plugins: &[&str]) -> Registry {
+    use crate::storage::cache::{CacheOptions, CacheSet};
+    use crate::storage::sqlite::SqliteStorage;
+    use crate::storage::Storage;
+    let storage: Arc<dyn Storage> = match SqliteStorage::open(&dir.join("db.sqlite")) {
+        Ok(s) => s,
+        Err(e) => panic!("open sqlite: {e}"),
+    };
+    let mut segs: Vec<&str> = crate::api::builtin()
+        .iter()
+        .map(|r| r.storage)
+        .filter(|s| !s.is_empty())
+        .collect();
+    segs.sort();
+    segs.dedup();
+    let caches = match CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default()).await {
+        Ok(c) => c,
+        Err(e) => panic!("caches: {e}"),
+    };
+    let mut reg = Registry::new(storage, caches);
+    reg.admission = Some(Arc::new(AdmissionChain::with_plugins(plugins, BTreeMap::new())));
+    let Some(ns) = row("", "namespaces") else {
+        panic!("namespaces row")
+    };
+    let made = reg
+        .create(
+            ns,
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t"}}),
+            false,
+        )
+        .await;
+    assert!(made.is_ok());
+    reg
+}
+
+fn admin() -> Context {
+    Context::new(UserInfo {
+        name: "admin".into(),
+        groups: vec!["system:masters".into()],
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn concurrent_creates_never_exceed_quota() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let reg = Arc::new(registry(dir.path(), &["NamespaceLifecycle", "ResourceQuota"]).await);
+    let (Some(q), Some(cm)) = (row("", "resourcequotas"), row("", "configmaps")) else {
+        panic!("rows")
+    };
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": {"configmaps": "3"}}});
+    assert!(reg
+        .create_with(q, Some("t"), quota, false, Some(&admin()))
+        .await
+        .is_ok());
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
+            reg.create_with(cm, Some("t"), obj, false, Some(&admin())).await
+        }));
+    }
+    let mut ok = 0;
+    let mut denied = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(_)) => ok += 1,
+            Ok(Err(e)) => denied.push(e),
+            Err(e) => panic!("join: {e}"),
+        }
+    }
+    assert_eq!(ok, 3, "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e.code == 403 && e.message.contains("exceeded quota: q")),
+        "{denied:?}"
+    );
+    let Ok(stored) = reg.get(q, Some("t"), "q", None).await else {
+        panic!("quota")
+    };
+    assert_eq!(stored.value.pointer("/status/used/configmaps"), Some(&json!("3")));
+    // A create into a missing namespace is refused by NamespaceLifecycle before quota.
+    let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+    let e = reg
+        .create_with(cm, Some("gone"), obj, false, Some(&admin()))
+        .await
+        .err();
+    assert_eq!(e.map(|e| e.message), Some("namespaces \"gone\" not found".to_string()));
+}
+
+#[tokio::test]
+async fn webhook_service_resolves_through_endpoint_slices() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let reg = registry(dir.path(), &[]).await;
+    let (Some(svc), Some(eps)) = (row("", "services"), row("discovery.k8s.io", "endpointslices")) else {
+        panic!("rows")
+    };
+    let s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hook"},
+        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 8443}]}});
+    assert!(reg.create(svc, Some("t"), s, false).await.is_ok());
+    let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "hook-1", "labels": {"kubernetes.io/service-name": "hook"}},
+        "addressType": "IPv4", "ports": [{"name": "https", "port": 8443}],
+        "endpoints": [{"addresses": ["10.1.2.3"], "conditions": {"ready": false}}, {"addresses": ["10.1.2.4"]}]});
+    let made = reg.create(eps, Some("t"), slice, false).await;
+    assert!(made.is_ok(), "{made:?}");
+    let ctx = admin();
+    let config = BTreeMap::new();
+    let env = Env {
+        registry: &reg,
+        ctx: &ctx,
+        config: &config,
+    };
+    let t = webhook::resolve_for_test(&json!({"namespace": "t", "name": "hook", "path": "/m"}), &env).await;
+    assert_eq!(
+        t,
+        Ok(("10.1.2.4:8443".to_string(), "hook.t.svc".to_string(), "/m".to_string()))
+    );
+    let t = webhook::resolve_for_test(&json!({"namespace": "t", "name": "nope"}), &env).await;
+    assert_eq!(t, Err("service \"nope\" not found".to_string()));
+}

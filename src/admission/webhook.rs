@@ -1,0 +1,691 @@
+//! Admission webhooks (MutatingWebhookConfiguration / ValidatingWebhookConfiguration,
+//! admissionregistration.k8s.io/v1): AdmissionReview v1 POSTed over HTTPS (hyper + rustls,
+//! the `caBundle` as the only root) to a URL or a Service resolved to an endpoint address.
+//!
+//! Matching: rules (operations, apiGroups, apiVersions, resources incl. `x/*` subresources,
+//! scope), namespaceSelector, objectSelector, matchConditions (CEL: `object`, `oldObject`,
+//! `request`). Calls honour `timeoutSeconds` (default 10), `failurePolicy` (default Fail),
+//! `sideEffects` on dry-run requests, and `reinvocationPolicy: IfNeeded`. Mutating responses
+//! are JSONPatch; warnings become Warning headers; auditAnnotations are recorded as
+//! `<webhook name>/<key>`. matchPolicy Equivalent matches the exact version only (capstan
+//! serves one version per resource).
+
+use super::{selector, Attributes, Env, Operation};
+use crate::error::{ApiError, ApiResult};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Dispatcher;
+
+/// A webhook definition with the configuration it came from.
+struct Hook {
+    name: String,
+    spec: Value,
+}
+
+async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
+    let mut configs = env.list("admissionregistration.k8s.io", plural, None).await?;
+    configs
+        .sort_by(|a, b| super::plugins::str_at(a, "/metadata/name").cmp(super::plugins::str_at(b, "/metadata/name")));
+    let mut out = Vec::new();
+    for c in configs {
+        for w in c.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
+            out.push(Hook {
+                name: w.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                spec: w.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn list_has(v: Option<&Value>, want: &str) -> bool {
+    v.and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("*") || x.as_str() == Some(want)))
+}
+
+fn resource_matches(pattern: &str, resource: &str, sub: &str) -> bool {
+    let (pr, ps) = pattern.split_once('/').unwrap_or((pattern, ""));
+    let res_ok = pr == "*" || pr == resource;
+    let sub_ok = if pattern.contains('/') {
+        ps == "*" || ps == sub
+    } else {
+        sub.is_empty()
+    };
+    res_ok && sub_ok
+}
+
+/// Does one rule match the request?
+pub fn rule_matches(rule: &Value, a: &Attributes) -> bool {
+    if !list_has(rule.get("operations"), a.operation.as_str()) {
+        return false;
+    }
+    if !list_has(rule.get("apiGroups"), a.def.group) || !list_has(rule.get("apiVersions"), a.def.version) {
+        return false;
+    }
+    let res_ok = rule.get("resources").and_then(Value::as_array).is_some_and(|rs| {
+        rs.iter()
+            .filter_map(Value::as_str)
+            .any(|p| resource_matches(p, a.def.plural, &a.subresource))
+    });
+    if !res_ok {
+        return false;
+    }
+    match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
+        "Cluster" => !a.def.namespaced(),
+        "Namespaced" => a.def.namespaced(),
+        _ => true,
+    }
+}
+
+/// Kinds webhooks never see (so a bad webhook can't lock itself in).
+fn exempt(a: &Attributes) -> bool {
+    a.def.group == "admissionregistration.k8s.io"
+}
+
+fn labels_of(v: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
+    v.and_then(|o| o.pointer("/metadata/labels")).and_then(Value::as_object)
+}
+
+async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
+    let rules_ok = h
+        .spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .is_some_and(|rs| rs.iter().any(|r| rule_matches(r, a)));
+    if !rules_ok {
+        return Ok(false);
+    }
+    // objectSelector: the new or the old object may match.
+    let osel = h.spec.get("objectSelector");
+    let new_ok = selector::matches(osel, labels_of(a.object.as_ref()));
+    let old_ok = a.old.is_some() && selector::matches(osel, labels_of(a.old.as_ref()));
+    if !new_ok && !old_ok {
+        return Ok(false);
+    }
+    let nsel = h
+        .spec
+        .get("namespaceSelector")
+        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()));
+    if let Some(nsel) = nsel {
+        let ns_labels = if a.is_core("Namespace") {
+            a.object
+                .as_ref()
+                .or(a.old.as_ref())
+                .and_then(|o| o.pointer("/metadata/labels"))
+                .cloned()
+        } else if a.def.namespaced() && !a.namespace.is_empty() {
+            env.get("", "namespaces", None, &a.namespace)
+                .await?
+                .and_then(|n| n.pointer("/metadata/labels").cloned())
+        } else {
+            // Cluster-scoped objects always match a namespaceSelector.
+            return Ok(true);
+        };
+        if !selector::matches(Some(nsel), ns_labels.as_ref().and_then(Value::as_object)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn to_cel(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => cel::Value::Int(i),
+            None => cel::Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(a) => cel::Value::List(Arc::new(a.iter().map(to_cel).collect())),
+        Value::Object(m) => {
+            let map: std::collections::HashMap<cel::objects::Key, cel::Value> = m
+                .iter()
+                .map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), to_cel(v)))
+                .collect();
+            cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
+        }
+    }
+}
+
+/// matchConditions: all must be true; an evaluation error follows the failure policy
+/// (Err carries upstream's message).
+pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
+    let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
+    for c in spec
+        .get("matchConditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
+        let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
+        let prog =
+            cel::Program::compile(expr).map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
+        let mut ctx = cel::Context::default();
+        ctx.add_variable_from_value("object", to_cel(&request["object"]));
+        ctx.add_variable_from_value("oldObject", to_cel(&request["oldObject"]));
+        ctx.add_variable_from_value("request", to_cel(request));
+        match prog.execute(&ctx) {
+            Ok(cel::Value::Bool(true)) => {}
+            Ok(cel::Value::Bool(false)) => return Ok(false),
+            Ok(other) => {
+                return Err(format!(
+                    "failed to evaluate match condition {cname:?}: expression must evaluate to bool, got {other:?}"
+                ))
+            }
+            Err(e) => return Err(format!("failed to evaluate match condition {cname:?}: {e}")),
+        }
+    }
+    Ok(true)
+}
+
+/// The AdmissionReview v1 request for these attributes.
+pub fn review(a: &Attributes, uid: &str) -> Value {
+    let d = &a.def;
+    let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
+    let gvr = json!({"group": d.group, "version": d.version, "resource": d.plural});
+    let options = match a.operation {
+        Operation::Create => json!({"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}),
+        Operation::Update => json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}),
+        Operation::Delete => json!({"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"}),
+        Operation::Connect => Value::Null,
+    };
+    let mut user = json!({"username": a.user.name, "groups": a.user.groups});
+    if !a.user.uid.is_empty() {
+        user["uid"] = json!(a.user.uid);
+    }
+    if !a.user.extra.is_empty() {
+        user["extra"] = json!(a.user.extra);
+    }
+    let mut req = json!({
+        "uid": uid,
+        "kind": gvk, "resource": gvr,
+        "requestKind": gvk, "requestResource": gvr,
+        "name": a.object_name(),
+        "operation": a.operation.as_str(),
+        "userInfo": user,
+        "object": a.object.clone().unwrap_or(Value::Null),
+        "oldObject": a.old.clone().unwrap_or(Value::Null),
+        "dryRun": a.dry_run,
+        "options": options,
+    });
+    if !a.namespace.is_empty() {
+        req["namespace"] = json!(a.namespace);
+    }
+    if !a.subresource.is_empty() {
+        req["subResource"] = json!(a.subresource);
+        req["requestSubResource"] = json!(a.subresource);
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req})
+}
+
+/// Where to send: host for TLS name, address to dial, path.
+struct Target {
+    url: String,
+    server_name: String,
+    addr: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("webhook URL {url:?} must be https"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, p) = v6.split_once(']').unwrap_or((v6, ""));
+        (h.to_string(), p.trim_start_matches(':').parse().unwrap_or(443u16))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("bad port in {url:?}"))?),
+            None => (authority.to_string(), 443),
+        }
+    };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok(Target {
+        url: url.to_string(),
+        server_name: host,
+        addr,
+        path: path.to_string(),
+    })
+}
+
+/// A Service reference → the first ready endpoint (EndpointSlices, then Endpoints).
+async fn resolve_service(svc: &Value, env: &Env<'_>) -> Result<Target, String> {
+    let ns = svc.get("namespace").and_then(Value::as_str).unwrap_or("");
+    let name = svc.get("name").and_then(Value::as_str).unwrap_or("");
+    let port = svc.get("port").and_then(Value::as_i64).unwrap_or(443);
+    let path = svc.get("path").and_then(Value::as_str).unwrap_or("/");
+    let server_name = format!("{name}.{ns}.svc");
+    let url = format!("https://{server_name}:{port}{path}");
+    let service = env
+        .get("", "services", Some(ns), name)
+        .await
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("service \"{name}\" not found"))?;
+    let sport = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("port").and_then(Value::as_i64) == Some(port))
+                .cloned()
+        })
+        .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
+    let port_name = sport.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let slices = env
+        .list("discovery.k8s.io", "endpointslices", Some(ns))
+        .await
+        .map_err(|e| e.message)?;
+    for s in slices.iter().filter(|s| {
+        s.pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+            == Some(name)
+    }) {
+        let p = s
+            .get("ports")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+            })
+            .and_then(|p| p.get("port").and_then(Value::as_i64));
+        let Some(p) = p else { continue };
+        for e in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+            if e.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            if let Some(ip) = e.pointer("/addresses/0").and_then(Value::as_str) {
+                let addr = if ip.contains(':') {
+                    format!("[{ip}]:{p}")
+                } else {
+                    format!("{ip}:{p}")
+                };
+                return Ok(Target {
+                    url,
+                    server_name,
+                    addr,
+                    path: path.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(ep) = env.get("", "endpoints", Some(ns), name).await.map_err(|e| e.message)? {
+        for sub in ep.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+            let p = sub
+                .get("ports")
+                .and_then(Value::as_array)
+                .and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+                })
+                .and_then(|p| p.get("port").and_then(Value::as_i64));
+            if let (Some(p), Some(ip)) = (p, sub.pointer("/addresses/0/ip").and_then(Value::as_str)) {
+                return Ok(Target {
+                    url,
+                    server_name,
+                    addr: format!("{ip}:{p}"),
+                    path: path.to_string(),
+                });
+            }
+        }
+    }
+    Err(format!("service \"{name}\" has no ready endpoints"))
+}
+
+fn tls_config(ca_bundle: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_bundle.trim())
+        .map_err(|e| format!("invalid caBundle: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
+        roots.add(c).map_err(|e| format!("invalid caBundle: {e}"))?;
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+/// POST the review; the response body as JSON.
+async fn post(t: &Target, ca_bundle: &str, body: Vec<u8>, timeout: Duration) -> Result<Value, String> {
+    let tls = tls_config(ca_bundle)?;
+    let tcp = tokio::net::TcpStream::connect(&t.addr)
+        .await
+        .map_err(|e| format!("dial tcp {}: {e}", t.addr))?;
+    let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::post(format!("{}?timeout={}s", t.path, timeout.as_secs()))
+        .header(http::header::HOST, t.server_name.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    if !status.is_success() {
+        return Err(format!("expected response status 200, got {}", status.as_u16()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("failed to decode response: {e}"))
+}
+
+/// The `reason` of a denial Status as a static string (ApiError keeps static reasons).
+fn static_reason(r: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "Forbidden",
+        "BadRequest",
+        "Invalid",
+        "NotFound",
+        "Conflict",
+        "AlreadyExists",
+        "Unauthorized",
+        "InternalError",
+        "TooManyRequests",
+        "ServiceUnavailable",
+    ];
+    KNOWN.iter().find(|k| **k == r).copied().unwrap_or("")
+}
+
+/// Upstream's `webhookerrors.ToStatusErr`.
+pub fn denial(name: &str, status: Option<&Value>) -> ApiError {
+    let st = status.cloned().unwrap_or(Value::Null);
+    let code = st.get("code").and_then(Value::as_u64).unwrap_or(0).clamp(400, 599) as u16;
+    let message = st.get("message").and_then(Value::as_str).unwrap_or("");
+    let reason = st.get("reason").and_then(Value::as_str).unwrap_or("");
+    let denied = format!("admission webhook {name:?} denied the request");
+    let text = if !message.is_empty() {
+        format!("{denied}: {message}")
+    } else if !reason.is_empty() {
+        format!("{denied}: {reason}")
+    } else {
+        format!("{denied} without explanation")
+    };
+    let mut e = ApiError::new(code, static_reason(reason), text);
+    if let Some(d) = st.get("details").filter(|d| d.is_object()) {
+        e = e.with_details(d.clone());
+    }
+    e
+}
+
+enum Outcome {
+    /// Allowed; Some(patched object) when a mutating webhook changed it.
+    Allowed(Option<Value>),
+    Skipped,
+}
+
+impl Dispatcher {
+    async fn call(&self, h: &Hook, a: &Attributes, env: &Env<'_>, mutating: bool) -> ApiResult<Outcome> {
+        let spec = &h.spec;
+        let uid = uuid::Uuid::new_v4().to_string();
+        let doc = review(a, &uid);
+        let fail_open = spec.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
+        match conditions_match(spec, &doc["request"]) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::Skipped),
+            Err(e) if fail_open => {
+                tracing::warn!(webhook = %h.name, error = %e, "matchConditions failed; ignored");
+                return Ok(Outcome::Skipped);
+            }
+            Err(e) => return Err(ApiError::internal(format!("failed calling webhook {:?}: {e}", h.name))),
+        }
+        if a.dry_run {
+            let se = spec.get("sideEffects").and_then(Value::as_str).unwrap_or("Unknown");
+            if !matches!(se, "None" | "NoneOnDryRun") {
+                return Err(ApiError::bad_request(format!(
+                    "admission webhook {:?} does not support dry run",
+                    h.name
+                )));
+            }
+        }
+        let timeout = Duration::from_secs(
+            spec.get("timeoutSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(10)
+                .clamp(1, 30),
+        );
+        let cc = spec.get("clientConfig").cloned().unwrap_or(Value::Null);
+        let ca = cc.get("caBundle").and_then(Value::as_str).unwrap_or("").to_string();
+        let target = match (cc.get("url").and_then(Value::as_str), cc.get("service")) {
+            (Some(u), _) => parse_url(u),
+            (None, Some(s)) => resolve_service(s, env).await.map_err(|e| {
+                let ns = s.get("namespace").and_then(Value::as_str).unwrap_or("");
+                let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+                let port = s.get("port").and_then(Value::as_i64).unwrap_or(443);
+                let path = s.get("path").and_then(Value::as_str).unwrap_or("/");
+                format!(
+                    "failed to call webhook: Post \"https://{name}.{ns}.svc:{port}{path}?timeout={}s\": {e}",
+                    timeout.as_secs()
+                )
+            }),
+            _ => Err("no clientConfig url or service".to_string()),
+        };
+        let body = serde_json::to_vec(&doc).map_err(ApiError::internal)?;
+        let result = match target {
+            Err(e) => Err(e),
+            Ok(t) => match tokio::time::timeout(timeout, post(&t, &ca, body, timeout)).await {
+                Ok(r) => r.map_err(|e| {
+                    format!(
+                        "failed to call webhook: Post \"{}?timeout={}s\": {e}",
+                        t.url,
+                        timeout.as_secs()
+                    )
+                }),
+                Err(_) => Err(format!(
+                    "failed to call webhook: Post \"{}?timeout={}s\": context deadline exceeded",
+                    t.url,
+                    timeout.as_secs()
+                )),
+            },
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) if fail_open => {
+                tracing::warn!(webhook = %h.name, error = %e, "failed calling webhook; failurePolicy Ignore");
+                env.ctx.annotate(
+                    format!(
+                        "failed-open.{}.admission.k8s.io/round_0_index_0",
+                        if mutating { "mutation" } else { "validating" }
+                    ),
+                    h.name.clone(),
+                );
+                return Ok(Outcome::Skipped);
+            }
+            Err(e) => return Err(ApiError::internal(format!("failed calling webhook {:?}: {e}", h.name))),
+        };
+        let r = resp.get("response").cloned().unwrap_or(Value::Null);
+        let bad = |why: &str| -> ApiResult<Outcome> {
+            if fail_open {
+                tracing::warn!(webhook = %h.name, why, "bad webhook response; failurePolicy Ignore");
+                Ok(Outcome::Skipped)
+            } else {
+                Err(ApiError::internal(format!(
+                    "failed calling webhook {:?}: {why}",
+                    h.name
+                )))
+            }
+        };
+        if r.get("uid").and_then(Value::as_str) != Some(uid.as_str()) {
+            return bad(&format!(
+                "expected response.uid={uid:?}, got {:?}",
+                r.get("uid").and_then(Value::as_str).unwrap_or("")
+            ));
+        }
+        for w in r.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(w) = w.as_str() {
+                env.ctx.warn(w);
+            }
+        }
+        for (k, v) in r
+            .get("auditAnnotations")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            env.ctx
+                .annotate(format!("{}/{k}", h.name), v.as_str().unwrap_or("").to_string());
+        }
+        if r.get("allowed").and_then(Value::as_bool) != Some(true) {
+            return Err(denial(&h.name, r.get("status")));
+        }
+        let Some(patch) = r.get("patch").and_then(Value::as_str).filter(|_| mutating) else {
+            return Ok(Outcome::Allowed(None));
+        };
+        if r.get("patchType").and_then(Value::as_str) != Some("JSONPatch") {
+            return bad("webhook returned a patch without patchType JSONPatch");
+        }
+        let ops: Value = match base64::engine::general_purpose::STANDARD
+            .decode(patch)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(v) => v,
+            None => return bad("webhook returned an undecodable patch"),
+        };
+        let mut obj = a.object.clone().unwrap_or(Value::Null);
+        if let Err(e) = crate::patch::json_patch(&mut obj, &ops) {
+            return Err(ApiError::internal(format!("JSON Patch: {e}")));
+        }
+        Ok(Outcome::Allowed(Some(obj)))
+    }
+
+    /// Mutating webhooks in order; IfNeeded webhooks run once more when a later one changed
+    /// the object.
+    pub async fn mutate(&self, a: &mut Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if exempt(a) {
+            return Ok(());
+        }
+        let all = hooks(env, "mutatingwebhookconfigurations").await?;
+        let mut called: Vec<(usize, bool)> = Vec::new(); // (index, changed the object since)
+        for (i, h) in all.iter().enumerate() {
+            if !matches(h, a, env).await? {
+                continue;
+            }
+            if let Outcome::Allowed(Some(obj)) = self.call(h, a, env, true).await? {
+                if a.object.as_ref() != Some(&obj) {
+                    a.object = Some(obj);
+                    for c in called.iter_mut() {
+                        c.1 = true;
+                    }
+                }
+            }
+            called.push((i, false));
+        }
+        for (i, changed_after) in called {
+            let h = &all[i];
+            if !changed_after || h.spec.get("reinvocationPolicy").and_then(Value::as_str) != Some("IfNeeded") {
+                continue;
+            }
+            if let Outcome::Allowed(Some(obj)) = self.call(h, a, env, true).await? {
+                a.object = Some(obj);
+            }
+        }
+        Ok(())
+    }
+
+    /// Validating webhooks (upstream calls them in parallel; the first denial wins — ours run
+    /// in order).
+    pub async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if exempt(a) {
+            return Ok(());
+        }
+        for h in hooks(env, "validatingwebhookconfigurations").await? {
+            if matches(&h, a, env).await? {
+                self.call(&h, a, env, false).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Service resolution for unit tests: (address, TLS server name, path).
+#[cfg(test)]
+pub(crate) async fn resolve_for_test(svc: &Value, env: &Env<'_>) -> Result<(String, String, String), String> {
+    resolve_service(svc, env).await.map(|t| (t.addr, t.server_name, t.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_patterns() {
+        assert!(resource_matches("pods", "pods", ""));
+        assert!(!resource_matches("pods", "pods", "status"));
+        assert!(resource_matches("pods/*", "pods", "status"));
+        assert!(resource_matches("*/status", "deployments", "status"));
+        assert!(resource_matches("*", "configmaps", ""));
+        assert!(!resource_matches("*", "configmaps", "status"));
+        assert!(resource_matches("*/*", "configmaps", "status"));
+    }
+
+    #[test]
+    fn denial_messages_as_upstream() {
+        let e = denial("deny.example.com", Some(&json!({"code": 403, "message": "no way"})));
+        assert_eq!(e.code, 403);
+        assert_eq!(
+            e.message,
+            "admission webhook \"deny.example.com\" denied the request: no way"
+        );
+        let e = denial("w", None);
+        assert_eq!(e.code, 400);
+        assert_eq!(
+            e.message,
+            "admission webhook \"w\" denied the request without explanation"
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let t = parse_url("https://127.0.0.1:8443/mutate").map_err(|e| e.to_string());
+        let Ok(t) = t else { panic!("parse") };
+        assert_eq!(
+            (t.addr.as_str(), t.path.as_str(), t.server_name.as_str()),
+            ("127.0.0.1:8443", "/mutate", "127.0.0.1")
+        );
+        assert!(parse_url("http://x").is_err());
+    }
+
+    #[test]
+    fn match_conditions_cel() {
+        let spec = json!({"name": "w", "matchConditions": [{"name": "skip", "expression": "object.metadata.name != 'skip-me'"}]});
+        assert_eq!(
+            conditions_match(
+                &spec,
+                &json!({"object": {"metadata": {"name": "a"}}, "oldObject": null})
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            conditions_match(
+                &spec,
+                &json!({"object": {"metadata": {"name": "skip-me"}}, "oldObject": null})
+            ),
+            Ok(false)
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! Admission chain against a running server with real kubectl: built-in plugins' allow and
+//! deny paths with upstream's messages, and real HTTPS admission webhooks served by the test.
+
+mod common;
+
+use base64::Engine;
+use common::TestServer;
+use std::sync::Arc;
+
+const K: &str = "1.33";
+
+fn apply(s: &TestServer, name: &str, yaml: &str) -> String {
+    let p = s.write_file(name, yaml);
+    s.kubectl_ok(K, &["apply", "-f", p.to_str().unwrap_or_default()])
+}
+
+/// `kubectl create -f` expecting failure; stderr.
+fn create_err(s: &TestServer, name: &str, yaml: &str) -> String {
+    let p = s.write_file(name, yaml);
+    s.kubectl_err(K, &["create", "-f", p.to_str().unwrap_or_default()])
+}
+
+/// `kubectl create -f`: (stdout, stderr), requiring success.
+fn create_ok(s: &TestServer, name: &str, yaml: &str) -> (String, String) {
+    let p = s.write_file(name, yaml);
+    let out = s.kubectl(K, &["create", "-f", p.to_str().unwrap_or_default()]);
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "create {name} failed: {e}\n{o}");
+    (o, e)
+}
+
+fn jsonpath(s: &TestServer, args: &[&str], path: &str) -> String {
+    let jp = format!("jsonpath={path}");
+    let mut a: Vec<&str> = vec!["get"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["-o", &jp]);
+    s.kubectl_ok(K, &a)
+}
+
+/// A quota's `status.used[resource]`.
+fn used(s: &TestServer, quota: &str, resource: &str) -> String {
+    let out = s.kubectl_ok(K, &["get", "quota", quota, "-n", "q", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v.pointer("/status/used")
+        .and_then(|u| u.get(resource))
+        .and_then(|x| x.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn pod(name: &str, ns: &str, extra_container: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{extra_spec}  containers:\n  - name: c\n    image: nginx\n{extra_container}"
+    )
+}
+
+#[test]
+fn quota_blocks_the_third_configmap_and_frees_on_delete() {
+    let s = TestServer::start();
+    s.kubectl_ok(K, &["create", "namespace", "q"]);
+    s.kubectl_ok(K, &["create", "quota", "q", "-n", "q", "--hard=count/configmaps=2"]);
+    s.kubectl_ok(K, &["create", "configmap", "c1", "-n", "q"]);
+    s.kubectl_ok(K, &["create", "configmap", "c2", "-n", "q"]);
+    let err = s.kubectl_err(K, &["create", "configmap", "c3", "-n", "q"]);
+    assert!(
+        err.contains("configmaps \"c3\" is forbidden: exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2"),
+        "{err}"
+    );
+    assert_eq!(used(&s, "q", "count/configmaps"), "2");
+    // A dry run is checked but not charged; a delete gives the unit back.
+    s.kubectl_ok(K, &["delete", "configmap", "c1", "-n", "q"]);
+    s.kubectl_ok(K, &["create", "configmap", "c3", "-n", "q", "--dry-run=server"]);
+    assert_eq!(used(&s, "q", "count/configmaps"), "1");
+    s.kubectl_ok(K, &["create", "configmap", "c3", "-n", "q"]);
+    // Compute quota: a pod must declare what the quota tracks.
+    s.kubectl_ok(K, &["create", "quota", "cpu", "-n", "q", "--hard=requests.cpu=1"]);
+    let err = create_err(&s, "p.yaml", &pod("p", "q", "", ""));
+    assert!(
+        err.contains("pods \"p\" is forbidden: failed quota: cpu: must specify requests.cpu"),
+        "{err}"
+    );
+    let big = "    resources:\n      requests:\n        cpu: \"2\"\n";
+    let err = create_err(&s, "p2.yaml", &pod("p2", "q", big, ""));
+    assert!(
+        err.contains("exceeded quota: cpu, requested: requests.cpu=2, used: requests.cpu=0, limited: requests.cpu=1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pod_security_enforce_and_warn() {
+    let s = TestServer::start();
+    s.kubectl_ok(K, &["create", "namespace", "strict"]);
+    s.kubectl_ok(
+        K,
+        &[
+            "label",
+            "namespace",
+            "strict",
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+    );
+    let privileged = "    securityContext:\n      privileged: true\n";
+    let err = create_err(&s, "priv.yaml", &pod("priv", "strict", privileged, ""));
+    assert!(
+        err.contains(
+            "pods \"priv\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"c\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"c\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"c\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+        ),
+        "{err}"
+    );
+    let good_c =
+        "    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities:\n        drop: [\"ALL\"]\n";
+    let good_s = "  securityContext:\n    runAsNonRoot: true\n    seccompProfile:\n      type: RuntimeDefault\n";
+    create_ok(&s, "good.yaml", &pod("good", "strict", good_c, good_s));
+    // warn: admitted with a Warning header kubectl prints.
+    s.kubectl_ok(K, &["create", "namespace", "lax"]);
+    s.kubectl_ok(
+        K,
+        &["label", "namespace", "lax", "pod-security.kubernetes.io/warn=baseline"],
+    );
+    let (_, stderr) = create_ok(&s, "w.yaml", &pod("w", "lax", privileged, ""));
+    assert!(
+        stderr.contains("Warning: would violate PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn namespace_lifecycle_service_account_and_pod_defaults() {
+    let s = TestServer::start_with(&["--enable-admission-plugins=AlwaysPullImages"]);
+    let err = s.kubectl_err(K, &["delete", "namespace", "kube-system"]);
+    assert!(
+        err.contains("namespaces \"kube-system\" is forbidden: this namespace may not be deleted"),
+        "{err}"
+    );
+    let err = s.kubectl_err(K, &["create", "configmap", "x", "-n", "nope"]);
+    assert!(err.contains("namespaces \"nope\" not found"), "{err}");
+
+    s.kubectl_ok(K, &["create", "namespace", "apps"]);
+    s.kubectl_ok(K, &["create", "serviceaccount", "default", "-n", "apps"]);
+    create_ok(
+        &s,
+        "p.yaml",
+        &pod("p", "apps", "    imagePullPolicy: IfNotPresent\n", ""),
+    );
+    let get = |path: &str| jsonpath(&s, &["pod", "p", "-n", "apps"], path);
+    assert_eq!(get("{.spec.serviceAccountName}"), "default");
+    assert!(get("{.spec.volumes[0].name}").starts_with("kube-api-access-"));
+    assert_eq!(
+        get("{.spec.containers[0].volumeMounts[0].mountPath}"),
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    assert_eq!(get("{.spec.containers[0].imagePullPolicy}"), "Always");
+    assert_eq!(
+        get("{.spec.tolerations[*].key}"),
+        "node.kubernetes.io/not-ready node.kubernetes.io/unreachable"
+    );
+    assert_eq!(get("{.spec.tolerations[0].tolerationSeconds}"), "300");
+    assert_eq!(get("{.spec.priority}"), "0");
+    // automountServiceAccountToken: false on the account: no token volume.
+    apply(
+        &s,
+        "sa.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: quiet\n  namespace: apps\nautomountServiceAccountToken: false\n",
+    );
+    create_ok(&s, "q.yaml", &pod("q", "apps", "", "  serviceAccountName: quiet\n"));
+    assert_eq!(jsonpath(&s, &["pod", "q", "-n", "apps"], "{.spec.volumes}"), "");
+    let err = create_err(&s, "m.yaml", &pod("m", "apps", "", "  serviceAccountName: missing\n"));
+    assert!(
+        err.contains("pods \"m\" is forbidden: error looking up service account apps/missing: serviceaccount \"missing\" not found"),
+        "{err}"
+    );
+    // Priority.
+    create_ok(
+        &s,
+        "crit.yaml",
+        &pod("crit", "apps", "", "  priorityClassName: system-cluster-critical\n"),
+    );
+    assert_eq!(
+        jsonpath(&s, &["pod", "crit", "-n", "apps"], "{.spec.priority}"),
+        "2000000000"
+    );
+    let err = create_err(&s, "np.yaml", &pod("np", "apps", "", "  priorityClassName: nope\n"));
+    assert!(
+        err.contains("pods \"np\" is forbidden: no PriorityClass with name nope was found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn limit_ranger_defaults_and_max() {
+    let s = TestServer::start();
+    s.kubectl_ok(K, &["create", "namespace", "lr"]);
+    apply(
+        &s,
+        "lr.yaml",
+        "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: lr\n  namespace: lr\nspec:\n  limits:\n  - type: Container\n    default:\n      cpu: 500m\n    defaultRequest:\n      cpu: 100m\n    max:\n      cpu: \"1\"\n",
+    );
+    create_ok(&s, "p.yaml", &pod("p", "lr", "", ""));
+    let get = |path: &str| jsonpath(&s, &["pod", "p", "-n", "lr"], path);
+    assert_eq!(get("{.spec.containers[0].resources.requests.cpu}"), "100m");
+    assert_eq!(get("{.spec.containers[0].resources.limits.cpu}"), "500m");
+    assert_eq!(
+        get("{.metadata.annotations.kubernetes\\.io/limit-ranger}"),
+        "LimitRanger plugin set: cpu request for container c; cpu limit for container c"
+    );
+    let big = "    resources:\n      limits:\n        cpu: \"2\"\n";
+    let err = create_err(&s, "big.yaml", &pod("big", "lr", big, ""));
+    assert!(
+        err.contains("pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"),
+        "{err}"
+    );
+    // DefaultStorageClass + StorageObjectInUseProtection on a new PVC.
+    apply(
+        &s,
+        "sc.yaml",
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  annotations:\n    storageclass.kubernetes.io/is-default-class: \"true\"\nprovisioner: example.com/fast\n",
+    );
+    create_ok(
+        &s,
+        "pvc.yaml",
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: lr\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n",
+    );
+    let get = |path: &str| jsonpath(&s, &["pvc", "data", "-n", "lr"], path);
+    assert_eq!(get("{.spec.storageClassName}"), "fast");
+    assert_eq!(get("{.metadata.finalizers}"), "[\"kubernetes.io/pvc-protection\"]");
+    // RuntimeClass: a missing class is refused.
+    let err = create_err(&s, "rc.yaml", &pod("rc", "lr", "", "  runtimeClassName: gvisor\n"));
+    assert!(
+        err.contains("pods \"rc\" is forbidden: pod rejected: RuntimeClass \"gvisor\" not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn always_deny_node_restriction_and_unknown_plugin() {
+    let s = TestServer::start_with(&["--enable-admission-plugins=NodeRestriction"]);
+    let node = |n: &str| format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {n}\n");
+    let p = s.write_file("n2.yaml", &node("n2"));
+    let as_node = ["--as=system:node:n1", "--as-group=system:nodes"];
+    let out = s.kubectl(
+        K,
+        &[&as_node[..], &["create", "-f", p.to_str().unwrap_or_default()]].concat(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(
+        err.contains("nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""),
+        "{err}"
+    );
+    let p = s.write_file("n1.yaml", &node("n1"));
+    let out = s.kubectl(
+        K,
+        &[&as_node[..], &["create", "-f", p.to_str().unwrap_or_default()]].concat(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // TaintNodesByCondition (default on) tainted the new node.
+    assert_eq!(
+        jsonpath(&s, &["node", "n1"], "{.spec.taints[0].key}"),
+        "node.kubernetes.io/not-ready"
+    );
+    drop(s);
+
+    let s = TestServer::start_with(&["--enable-admission-plugins=AlwaysDeny"]);
+    let err = s.kubectl_err(K, &["create", "configmap", "x"]);
+    assert!(
+        err.contains("configmaps \"x\" is forbidden: admission control is denying all modifications"),
+        "{err}"
+    );
+    drop(s);
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--secure-port",
+            &capstan::testing::free_port().to_string(),
+            "--bind-address",
+            "127.0.0.1",
+        ])
+        .arg("--enable-admission-plugins=NamespaceLifecycle,Bogus")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("enable-admission-plugins plugin \"Bogus\" is unknown"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real HTTPS admission webhook.
+
+struct Hook {
+    port: u16,
+    ca_pem: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn review_response(req: &serde_json::Value, path: &str) -> serde_json::Value {
+    let uid = req.pointer("/request/uid").cloned().unwrap_or_default();
+    let obj = req.pointer("/request/object").cloned().unwrap_or_default();
+    let name = obj.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("");
+    let mut resp = serde_json::json!({"uid": uid, "allowed": true});
+    if path.starts_with("/mutate") {
+        let ops = if obj.pointer("/metadata/labels").is_some() {
+            serde_json::json!([{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}])
+        } else {
+            serde_json::json!([{"op": "add", "path": "/metadata/labels", "value": {"mutated": "yes"}}])
+        };
+        let b = base64::engine::general_purpose::STANDARD.encode(ops.to_string());
+        resp["patch"] = serde_json::json!(b);
+        resp["patchType"] = serde_json::json!("JSONPatch");
+    } else if name.starts_with("deny-") {
+        resp["allowed"] = serde_json::json!(false);
+        resp["status"] = serde_json::json!({"code": 403, "message": "name not allowed"});
+    } else {
+        resp["warnings"] = serde_json::json!(["checked by test webhook"]);
+    }
+    serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+}
+
+fn start_hook() -> Hook {
+    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "hook.hooks.svc".to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cert = params.signed_by(&key, &issuer).unwrap_or_else(|e| panic!("{e}"));
+    let certs = vec![cert.der().clone()];
+    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_no_client_auth()
+        .with_single_cert(certs, pk)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    use http_body_util::BodyExt;
+                    let path = req.uri().path().to_string();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let out = review_response(&v, &path).to_string();
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from(out),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Hook {
+        port,
+        ca_pem: ca.pem(),
+        _rt: rt,
+    }
+}
+
+#[test]
+fn https_webhooks_mutate_deny_and_fail_policies() {
+    let hook = start_hook();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&hook.ca_pem);
+    let s = TestServer::start();
+    for ns in ["hooked", "down-fail", "down-ignore"] {
+        s.kubectl_ok(K, &["create", "namespace", ns]);
+        s.kubectl_ok(K, &["label", "namespace", ns, &format!("hook={ns}")]);
+    }
+    let rules = "  rules:\n  - operations: [\"CREATE\"]\n    apiGroups: [\"\"]\n    apiVersions: [\"v1\"]\n    resources: [\"configmaps\"]\n  sideEffects: None\n  admissionReviewVersions: [\"v1\"]\n";
+    let dead = capstan::testing::free_port();
+    apply(
+        &s,
+        "hooks.yaml",
+        &format!(
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata:\n  name: label\nwebhooks:\n- name: label.capstan.test\n  clientConfig:\n    url: https://127.0.0.1:{port}/mutate\n    caBundle: {ca}\n  namespaceSelector:\n    matchLabels: {{hook: hooked}}\n{rules}---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: deny\nwebhooks:\n- name: deny.capstan.test\n  clientConfig:\n    url: https://127.0.0.1:{port}/validate\n    caBundle: {ca}\n  namespaceSelector:\n    matchLabels: {{hook: hooked}}\n{rules}- name: down-fail.capstan.test\n  failurePolicy: Fail\n  timeoutSeconds: 2\n  clientConfig:\n    url: https://127.0.0.1:{dead}/validate\n    caBundle: {ca}\n  namespaceSelector:\n    matchLabels: {{hook: down-fail}}\n{rules}- name: down-ignore.capstan.test\n  failurePolicy: Ignore\n  timeoutSeconds: 2\n  clientConfig:\n    url: https://127.0.0.1:{dead}/validate\n    caBundle: {ca}\n  namespaceSelector:\n    matchLabels: {{hook: down-ignore}}\n{rules}",
+            port = hook.port
+        ),
+    );
+    // Mutation (JSONPatch adds a label) and the validating webhook's warning.
+    let out = s.kubectl(K, &["create", "configmap", "ok", "-n", "hooked"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}\n{}", s.log());
+    assert!(stderr.contains("Warning: checked by test webhook"), "{stderr}");
+    assert_eq!(
+        jsonpath(&s, &["configmap", "ok", "-n", "hooked"], "{.metadata.labels.mutated}"),
+        "yes"
+    );
+    // Denial with the webhook's code and upstream's wording.
+    let err = s.kubectl_err(K, &["create", "configmap", "deny-me", "-n", "hooked"]);
+    assert!(
+        err.contains("admission webhook \"deny.capstan.test\" denied the request: name not allowed"),
+        "{err}"
+    );
+    // Namespaces the selectors don't pick are untouched.
+    s.kubectl_ok(K, &["create", "configmap", "deny-me", "-n", "default"]);
+    assert_eq!(
+        jsonpath(&s, &["configmap", "deny-me", "-n", "default"], "{.metadata.labels}"),
+        ""
+    );
+    // Webhook down: Fail rejects, Ignore admits.
+    let err = s.kubectl_err(K, &["create", "configmap", "x", "-n", "down-fail"]);
+    assert!(
+        err.contains("Internal error occurred: failed calling webhook \"down-fail.capstan.test\""),
+        "{err}"
+    );
+    s.kubectl_ok(K, &["create", "configmap", "x", "-n", "down-ignore"]);
+}
