@@ -1,0 +1,230 @@
+//! `pods/{name}/ephemeralcontainers` (get/update/patch; `kubectl debug`): only
+//! `spec.ephemeralContainers` of the written Pod is taken (upstream's
+//! `dropNonEphemeralContainerUpdates`); existing ephemeral containers may not change or go.
+
+use super::binding::guaranteed_update;
+use crate::api::field::FieldError;
+use crate::error::{ApiError, ApiResult};
+use crate::server::handler::RawRequest;
+use crate::server::negotiate::{self, BodyType};
+use crate::server::request::RequestInfo;
+use crate::server::App;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use warp::reply::Response;
+
+fn json_response(code: u16, v: &Value) -> Response {
+    crate::server::encode::bytes_response(
+        code,
+        "application/json",
+        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    )
+}
+
+fn names(pod: &Value, field: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upstream's `ValidatePodEphemeralContainersUpdate` (the parts that concern the list itself).
+pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
+    let mut errs = Vec::new();
+    let old_list = old
+        .pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for o in &old_list {
+        let n = o.get("name").and_then(Value::as_str).unwrap_or("");
+        match new_list
+            .iter()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(n))
+        {
+            None => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers \"{n}\" may not be removed\n"),
+            )),
+            Some(c) if c != o => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers \"{n}\" may not be changed\n"),
+            )),
+            _ => {}
+        }
+    }
+    let mut taken = [names(old, "containers"), names(old, "initContainers")].concat();
+    for (i, c) in new_list.iter().enumerate() {
+        let path = format!("spec.ephemeralContainers[{i}]");
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{path}.name"), ""));
+        } else if taken.iter().any(|t| t == name) {
+            errs.push(FieldError::duplicate(format!("{path}.name"), name));
+        } else {
+            taken.push(name.to_string());
+        }
+        if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+            errs.push(FieldError::required(format!("{path}.image"), ""));
+        }
+        for forbidden in [
+            "ports",
+            "livenessProbe",
+            "readinessProbe",
+            "startupProbe",
+            "lifecycle",
+            "resources",
+        ] {
+            if c.get(forbidden).is_some_and(|v| !v.is_null())
+                && !(forbidden == "resources" && c[forbidden] == json!({}))
+            {
+                errs.push(FieldError::forbidden(
+                    format!("{path}.{forbidden}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("Pod", "", pod, &errs))
+    }
+}
+
+pub async fn serve(
+    app: &Arc<App>,
+    req: &RawRequest,
+    info: &RequestInfo,
+    body: ApiResult<Bytes>,
+) -> ApiResult<Response> {
+    let name = info.name.as_deref().unwrap_or("");
+    let ns = info.namespace.as_deref().unwrap_or("");
+    let pods = app
+        .find("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal("no pods resource"))?;
+    if info.verb == "get" {
+        return Ok(json_response(
+            200,
+            &app.registry.get(pods, Some(ns), name, None).await?.value,
+        ));
+    }
+    let body = super::need_body(body)?;
+    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
+    let bt = negotiate::body_type(ct).map_err(|c| {
+        ApiError::unsupported_media_type(&c, &["application/json", "application/strategic-merge-patch+json"])
+    })?;
+    let doc: Value = match bt {
+        BodyType::Yaml => yaml_serde::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        _ => serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
+    };
+    let verb = info.verb.clone();
+    let schemas = crate::api::schema::builtin();
+    let root = schemas.root_for("", "v1", "Pod");
+    let pod_name = name.to_string();
+    let updated = guaranteed_update(app, "", "v1", "pods", Some(ns), name, |pod| {
+        let target = match (verb.as_str(), bt) {
+            ("update", _) => doc.clone(),
+            ("patch", BodyType::MergePatch) => {
+                let mut t = pod.clone();
+                crate::patch::merge_patch(&mut t, &doc);
+                t
+            }
+            ("patch", BodyType::JsonPatch) => {
+                let mut t = pod.clone();
+                crate::patch::json_patch(&mut t, &doc).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!("the server rejected our request due to an error in our request: {e}"),
+                    )
+                })?;
+                t
+            }
+            ("patch", BodyType::StrategicMergePatch) => {
+                crate::patch::strategic_merge(pod, &doc, schemas, root).map_err(ApiError::bad_request)?
+            }
+            _ => {
+                return Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                ))
+            }
+        };
+        if verb == "update" {
+            let rv = target.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+            let cur = pod.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+            if rv.is_some_and(|r| !r.is_empty()) && rv != cur {
+                return Err(ApiError::stale("pods", "", &pod_name));
+            }
+        }
+        let list = target
+            .pointer("/spec/ephemeralContainers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut list = list;
+        for c in list.iter_mut() {
+            // Defaults the pod strategy would apply to a container.
+            if c.get("terminationMessagePath").is_none() {
+                c["terminationMessagePath"] = json!("/dev/termination-log");
+            }
+            if c.get("terminationMessagePolicy").is_none() {
+                c["terminationMessagePolicy"] = json!("File");
+            }
+            if c.get("imagePullPolicy").is_none() {
+                let latest = c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| !i.rsplit('/').next().unwrap_or("").contains(':') || i.ends_with(":latest"));
+                c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
+            }
+        }
+        validate(pod, &list, &pod_name)?;
+        pod["spec"]["ephemeralContainers"] = Value::Array(list);
+        Ok(())
+    })
+    .await?;
+    Ok(json_response(200, &updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_ephemeral_containers_are_immutable() {
+        let old = json!({"spec": {"containers": [{"name": "app"}],
+            "ephemeralContainers": [{"name": "dbg", "image": "busybox"}]}});
+        let e = validate(&old, &[], "web").err().map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some("Pod \"web\" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers \"dbg\" may not be removed\n")
+        );
+        let dup = [
+            json!({"name": "dbg", "image": "busybox"}),
+            json!({"name": "app", "image": "x"}),
+        ];
+        let e = validate(&old, &dup, "web").err().map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some("Pod \"web\" is invalid: spec.ephemeralContainers[1].name: Duplicate value: \"app\"")
+        );
+        assert!(validate(
+            &old,
+            &[
+                json!({"name": "dbg", "image": "busybox"}),
+                json!({"name": "d2", "image": "x"})
+            ],
+            "web"
+        )
+        .is_ok());
+    }
+}

@@ -1,0 +1,643 @@
+//! Forwarding: `nodes|pods|services/{name}/proxy/{path}` and the kubelet's
+//! `exec`/`attach`/`portForward`. Upgrade requests (WebSocket, SPDY/3.1) are sent to the
+//! target with the same upgrade headers; on 101 both connections are piped byte for byte.
+
+use super::kubelet::{self, Location};
+use super::logs::{container, kubelet_of};
+use super::ProxyConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::options::Query;
+use crate::server::handler::RawRequest;
+use crate::server::request::RequestInfo;
+use crate::server::App;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::sync::Arc;
+use warp::reply::Response;
+use warp::Reply;
+
+/// Hop-by-hop headers a proxy does not pass on (RFC 7230 §6.1), plus the client's credentials.
+const DROP_REQUEST: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "host",
+    "content-length",
+];
+const DROP_RESPONSE: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+fn is_upgrade(h: &HeaderMap) -> bool {
+    h.get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        && h.contains_key(http::header::UPGRADE)
+}
+
+/// A streamed response body: the target's body pumped through a bounded channel.
+pub fn stream_body(body: hyper::body::Incoming) -> impl Reply {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let item = match frame {
+                Ok(f) => match f.into_data() {
+                    Ok(d) => Ok(d),
+                    Err(_) => continue,
+                },
+                Err(e) => Err(std::io::Error::other(e)),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    warp::reply::stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Largest HTML body buffered for link rewriting; bigger ones pass through unchanged.
+const MAX_REWRITE: usize = 16 << 20;
+
+/// Send the request to `loc` and answer with its response: streamed, or upgraded and piped.
+/// `prepend`: the proxy path, for upstream's response rewriting (proxy subresources only).
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    cfg: &ProxyConfig,
+    req: &RawRequest,
+    loc: &Location,
+    tls: &Arc<rustls::ClientConfig>,
+    method: Method,
+    path_and_query: &str,
+    body: Bytes,
+    prepend: Option<&str>,
+) -> ApiResult<Response> {
+    let upgrade = is_upgrade(&req.headers);
+    let mut out = http::Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .body(Full::new(body))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    *out.headers_mut() = outbound_headers(&req.headers, upgrade);
+    let h = out.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
+        h.insert(http::header::HOST, v);
+    }
+    if let Some(ip) = req.remote.map(|r| r.ip().to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&ip) {
+            h.append("x-forwarded-for", v);
+        }
+    }
+    if prepend.is_some() {
+        if let Ok(v) = HeaderValue::from_str(&req.path) {
+            h.insert("x-forwarded-uri", v);
+        }
+    }
+    let io = kubelet::connect(loc, tls, cfg.timeout).await?;
+    let mut resp = kubelet::send(io, out).await?;
+    if upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        let client = req.upgrade.as_ref().and_then(|s| s.take());
+        let Some(client) = client else {
+            return Err(ApiError::internal("connection cannot be upgraded"));
+        };
+        let mut r = warp::reply::with_status(warp::reply(), http::StatusCode::SWITCHING_PROTOCOLS).into_response();
+        *r.headers_mut() = resp.headers().clone();
+        let backend = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (Ok(c), Ok(b)) = (client.await, backend.await) else {
+                tracing::debug!("upgrade did not complete");
+                return;
+            };
+            let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut b).await {
+                tracing::debug!(error = %e, "upgraded stream ended");
+            }
+        });
+        return Ok(r);
+    }
+    let status = resp.status();
+    let mut headers = resp.headers().clone();
+    if let Some(prepend) = prepend {
+        for h in super::rewrite::CORS_HEADERS {
+            headers.remove(*h);
+        }
+        let backend_host = loc.authority();
+        let request_host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if let Some(l) = headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
+            let new = super::rewrite::rewrite_url(l, prepend, &backend_host, &request_host);
+            if let Ok(v) = HeaderValue::from_str(&new) {
+                headers.insert(http::header::LOCATION, v);
+            }
+        } else if is_html(&headers) && !is_upgrade(&req.headers) {
+            let encoding = headers
+                .get(http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let limited = http_body_util::Limited::new(resp.into_body(), MAX_REWRITE);
+            let body = limited
+                .collect()
+                .await
+                .map_err(|e| ApiError::new(503, "ServiceUnavailable", format!("error trying to reach service: {e}")))?
+                .to_bytes();
+            let out = super::rewrite::rewrite_body(&body, encoding.as_deref(), prepend, &backend_host, &request_host)
+                .unwrap_or(body);
+            let mut r = crate::server::encode::bytes_response(status.as_u16(), "text/html", out);
+            copy_headers(&headers, r.headers_mut());
+            return Ok(r);
+        }
+    }
+    let mut r = stream_body(resp.into_body()).into_response();
+    *r.status_mut() = status;
+    copy_headers(&headers, r.headers_mut());
+    Ok(r)
+}
+
+/// The client's headers as sent on: never its credentials (Authorization, impersonation),
+/// never hop-by-hop headers except the upgrade pair on upgrade requests.
+fn outbound_headers(from: &HeaderMap, upgrade: bool) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in from.iter() {
+        let name = k.as_str();
+        if DROP_REQUEST.contains(&name) || name.starts_with("impersonate-") {
+            continue;
+        }
+        if !upgrade && (name == "connection" || name == "upgrade") {
+            continue;
+        }
+        h.append(k.clone(), v.clone());
+    }
+    h
+}
+
+fn is_html(h: &HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        })
+}
+
+/// The target's response headers minus hop-by-hop ones, replacing ours.
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    to.clear();
+    for (k, v) in from.iter() {
+        if !DROP_RESPONSE.contains(&k.as_str()) {
+            to.append(k.clone(), v.clone());
+        }
+    }
+}
+
+/// The raw path after the first `skip` segments (keeps a trailing slash).
+fn raw_rest(path: &str, skip: usize) -> String {
+    let trimmed = path.trim_start_matches('/');
+    let mut parts = trimmed.splitn(skip + 1, '/');
+    for _ in 0..skip {
+        parts.next();
+    }
+    parts.next().unwrap_or("").to_string()
+}
+
+/// `scheme:name:port`, `name:port` or `name` (upstream's `SplitSchemeNamePort`).
+fn split_scheme_name_port(id: &str) -> ApiResult<(String, String, String)> {
+    let parts: Vec<&str> = id.split(':').collect();
+    let (scheme, name, port) = match parts.as_slice() {
+        [n] => ("", *n, ""),
+        [n, p] => ("", *n, *p),
+        [s, n, p] => (*s, *n, *p),
+        _ => ("", "", ""),
+    };
+    if name.is_empty() || !matches!(scheme, "" | "http" | "https") {
+        return Err(ApiError::bad_request(format!("invalid request {id:?}")));
+    }
+    Ok((scheme.to_string(), name.to_string(), port.to_string()))
+}
+
+/// Upstream refuses loopback, link-local and multicast targets ("address not allowed").
+fn check_proxyable(cfg: &ProxyConfig, host: &str) -> ApiResult<()> {
+    if cfg.allow_loopback {
+        return Ok(());
+    }
+    let bad = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
+        Ok(IpAddr::V6(a)) => {
+            a.is_loopback() || a.is_multicast() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => host == "localhost",
+    };
+    if bad {
+        return Err(ApiError::bad_request("address not allowed"));
+    }
+    Ok(())
+}
+
+fn target_path(rest: &str, query: &str) -> String {
+    let mut p = format!("/{rest}");
+    if !query.is_empty() {
+        p.push('?');
+        p.push_str(query);
+    }
+    p
+}
+
+/// Answer a proxy request (also the legacy `/api/v1/proxy/...` form when enabled).
+pub async fn proxy(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    req: &RawRequest,
+    info: &RequestInfo,
+    body: ApiResult<Bytes>,
+) -> ApiResult<Response> {
+    let body = super::need_body(body)?;
+    let ns = info.namespace.as_deref().unwrap_or("");
+    let id = info.name.as_deref().unwrap_or("");
+    // Segments before the proxied path: api/v1/[namespaces/ns/]<resource>/<name>/proxy.
+    let skip = if info.resource == "nodes" { 5 } else { 7 };
+    let rest = raw_rest(&req.path, skip);
+    proxy_to(app, cfg, req, &info.resource, ns, id, &rest, body).await
+}
+
+/// `/api/v1/proxy/nodes/{name}/...`, `/api/v1/proxy/namespaces/{ns}/{pods|services}/{name}/...`
+/// (removed upstream in 1.10; served when `--proxy-legacy-paths` is on).
+pub async fn legacy(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    req: &RawRequest,
+    body: ApiResult<Bytes>,
+) -> ApiResult<Response> {
+    let body = super::need_body(body)?;
+    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["api", "v1", "proxy", "nodes", name, ..] => {
+            let rest = raw_rest(&req.path, 5);
+            proxy_to(app, cfg, req, "nodes", "", name, &rest, body).await
+        }
+        ["api", "v1", "proxy", "namespaces", ns, res @ ("pods" | "services"), name, ..] => {
+            let rest = raw_rest(&req.path, 7);
+            proxy_to(app, cfg, req, res, ns, name, &rest, body).await
+        }
+        _ => Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn proxy_to(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    req: &RawRequest,
+    resource: &str,
+    ns: &str,
+    id: &str,
+    rest: &str,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (scheme, name, port) = split_scheme_name_port(id)?;
+    let (loc, tls) = match resource {
+        "nodes" => node_location(app, cfg, &scheme, &name, &port).await?,
+        "pods" => (pod_location(app, cfg, ns, &scheme, &name, &port).await?, &cfg.plain_tls),
+        _ => (
+            service_location(app, cfg, ns, &scheme, &name, &port).await?,
+            &cfg.plain_tls,
+        ),
+    };
+    if rest.is_empty() && !req.path.ends_with('/') && !is_upgrade(&req.headers) {
+        // Upstream redirects an empty proxied path to the same path with a slash.
+        let q = if req.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", req.query)
+        };
+        let mut r = crate::server::encode::bytes_response(301, "text/html; charset=utf-8", Bytes::new());
+        if let Ok(v) = HeaderValue::from_str(&format!("{}/{q}", req.path)) {
+            r.headers_mut().insert(http::header::LOCATION, v);
+        }
+        return Ok(r);
+    }
+    // The proxy path before the target path (upstream's `PathPrepend`).
+    let prepend = req
+        .path
+        .strip_suffix(&format!("/{rest}"))
+        .unwrap_or(&req.path)
+        .trim_end_matches('/')
+        .to_string();
+    forward(
+        cfg,
+        req,
+        &loc,
+        tls,
+        req.method.clone(),
+        &target_path(rest, &req.query),
+        body,
+        Some(&prepend),
+    )
+    .await
+}
+
+async fn get(app: &Arc<App>, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+    let def = app
+        .find(group, "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
+    Ok(app.registry.get(def, ns, name, None).await?.value.clone())
+}
+
+/// The kubelet (its own port: client certificate) or another port on the node (plain).
+async fn node_location<'a>(
+    app: &Arc<App>,
+    cfg: &'a ProxyConfig,
+    scheme: &str,
+    name: &str,
+    port: &str,
+) -> ApiResult<(Location, &'a Arc<rustls::ClientConfig>)> {
+    let node = get(app, "", "nodes", None, name).await?;
+    let host = kubelet::node_address(&node, &cfg.address_types)?;
+    check_proxyable(cfg, &host)?;
+    let kport = kubelet::kubelet_port(&node);
+    if port.is_empty() || port == kport.to_string() {
+        let scheme = if scheme.is_empty() { "https" } else { scheme };
+        return Ok((
+            Location {
+                scheme: scheme.into(),
+                host,
+                port: kport,
+            },
+            &cfg.kubelet_tls,
+        ));
+    }
+    let p: u16 = port
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid port {port:?}")))?;
+    let scheme = if scheme.is_empty() { "http" } else { scheme };
+    Ok((
+        Location {
+            scheme: scheme.into(),
+            host,
+            port: p,
+        },
+        &cfg.plain_tls,
+    ))
+}
+
+/// The pod IP and the given (or first declared container) port.
+async fn pod_location(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    ns: &str,
+    scheme: &str,
+    name: &str,
+    port: &str,
+) -> ApiResult<Location> {
+    let pod = get(app, "", "pods", Some(ns), name).await?;
+    let mut port = port.to_string();
+    if port.is_empty() {
+        let first = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.pointer("/ports/0/containerPort").and_then(Value::as_u64));
+        port = first.map(|p| p.to_string()).unwrap_or_else(|| "80".into());
+    }
+    let ip = pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or("");
+    if ip.parse::<IpAddr>().is_err() {
+        return Err(ApiError::bad_request("address not allowed"));
+    }
+    check_proxyable(cfg, ip)?;
+    Ok(Location {
+        scheme: if scheme.is_empty() { "http" } else { scheme }.into(),
+        host: ip.into(),
+        port: port
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid port {port:?}")))?,
+    })
+}
+
+/// A ready endpoint of the service port named (or numbered) `port`, from its EndpointSlices.
+async fn service_location(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    ns: &str,
+    scheme: &str,
+    name: &str,
+    port: &str,
+) -> ApiResult<Location> {
+    let svc = get(app, "", "services", Some(ns), name).await?;
+    let ports = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let svc_port = ports.iter().find(|p| {
+        let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
+        pname == port || p.get("port").and_then(Value::as_u64).map(|n| n.to_string()).as_deref() == Some(port)
+    });
+    let Some(svc_port) = svc_port else {
+        return Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("no service port {port:?} found for service {name:?}"),
+        ));
+    };
+    let port_name = svc_port.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let slices_def = app
+        .find("discovery.k8s.io", "v1", "endpointslices")
+        .ok_or_else(|| ApiError::internal("no endpointslices resource"))?;
+    let list = app
+        .registry
+        .list(slices_def, Some(ns), &crate::registry::options::ListOptions::default())
+        .await?;
+    let mut candidates = Vec::new();
+    for s in list.items.iter().map(|o| &o.value) {
+        if s.pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+            != Some(name)
+        {
+            continue;
+        }
+        let Some(p) = s
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+        else {
+            continue;
+        };
+        let Some(num) = p.get("port").and_then(Value::as_u64) else {
+            continue;
+        };
+        for ep in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+            if ep.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            if let Some(ip) = ep.pointer("/addresses/0").and_then(Value::as_str) {
+                candidates.push((ip.to_string(), num as u16));
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("no endpoints available for service {name:?}"),
+        ));
+    }
+    let start = rand::random::<u32>() as usize % candidates.len();
+    for i in 0..candidates.len() {
+        let (ip, p) = &candidates[(start + i) % candidates.len()];
+        if check_proxyable(cfg, ip).is_ok() {
+            return Ok(Location {
+                scheme: if scheme.is_empty() { "http" } else { scheme }.into(),
+                host: ip.clone(),
+                port: *p,
+            });
+        }
+    }
+    Err(ApiError::bad_request("address not allowed"))
+}
+
+/// `exec`, `attach`, `portforward`: upgrade required; forwarded to the kubelet's
+/// `/exec|/attach/{ns}/{pod}/{container}` or `/portForward/{ns}/{pod}`.
+pub async fn kubelet_stream(
+    app: &Arc<App>,
+    cfg: &ProxyConfig,
+    req: &RawRequest,
+    info: &RequestInfo,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Response> {
+    let q = Query::parse(&req.query);
+    let pod = get(app, "", "pods", Some(ns), name).await?;
+    let sub = info.subresource.as_deref().unwrap_or("");
+    let mut params: Vec<(&str, String)> = Vec::new();
+    let path = if sub == "portforward" {
+        for p in q.all("ports") {
+            params.push(("port", p.to_string()));
+        }
+        format!("/portForward/{ns}/{name}")
+    } else {
+        let c = container(&pod, name, q.get("container"))?;
+        if sub == "exec" {
+            for c in q.all("command") {
+                params.push(("command", c.to_string()));
+            }
+        }
+        for (from, to) in [
+            ("stdin", "input"),
+            ("stdout", "output"),
+            ("stderr", "error"),
+            ("tty", "tty"),
+        ] {
+            if q.flag(from)? {
+                params.push((to, "1".into()));
+            }
+        }
+        format!("/{sub}/{ns}/{name}/{c}")
+    };
+    let Some(loc) = kubelet_of(app, cfg, &pod).await? else {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    };
+    if !is_upgrade(&req.headers) {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    }
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", percent(v))).collect();
+    let pq = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    };
+    forward(
+        cfg,
+        req,
+        &loc,
+        &cfg.kubelet_tls,
+        req.method.clone(),
+        &pq,
+        Bytes::new(),
+        None,
+    )
+    .await
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_are_not_forwarded() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer secret"),
+            ("impersonate-user", "bob"),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-protocol", "v5.channel.k8s.io"),
+            ("accept", "text/html"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        let up = outbound_headers(&h, true);
+        let names: Vec<&str> = up.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["connection", "upgrade", "sec-websocket-protocol", "accept"]);
+        let plain = outbound_headers(&h, false);
+        let names: Vec<&str> = plain.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["sec-websocket-protocol", "accept"]);
+    }
+
+    #[test]
+    fn scheme_name_port_and_paths() {
+        assert_eq!(
+            split_scheme_name_port("https:web:8443").ok(),
+            Some(("https".into(), "web".into(), "8443".into()))
+        );
+        assert_eq!(
+            split_scheme_name_port("web:http").ok(),
+            Some(("".into(), "web".into(), "http".into()))
+        );
+        assert!(split_scheme_name_port("ftp:web:1").is_err());
+        assert_eq!(raw_rest("/api/v1/nodes/n1/proxy/stats/summary", 5), "stats/summary");
+        assert_eq!(raw_rest("/api/v1/namespaces/d/pods/p/proxy/", 7), "");
+        assert_eq!(raw_rest("/api/v1/namespaces/d/pods/p/proxy/a/", 7), "a/");
+    }
+}

@@ -1,0 +1,417 @@
+//! The proxy subresources end to end with real kubectl: a Rust kubelet stand-in (HTTPS with a
+//! client-certificate check) registered as a Node, and a plain HTTP "pod", all on loopback.
+
+mod common;
+mod proxy_support;
+
+use common::TestServer;
+
+const NODE: &str = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}"#;
+
+fn pod(port: u16) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"web","namespace":"default","labels":{{"app":"web"}}}},
+"spec":{{"containers":[{{"name":"app","image":"x","ports":[{{"containerPort":{port}}}]}},{{"name":"side","image":"y"}}]}}}}"#
+    )
+}
+
+const BINDING: &str = r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"web"},"target":{"apiVersion":"v1","kind":"Node","name":"n1"}}"#;
+const EVICTION: &str =
+    r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"web","namespace":"default"}}"#;
+const PDB: &str = r#"{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web-pdb","namespace":"default"},"spec":{"minAvailable":1,"selector":{"matchLabels":{"app":"web"}}}}"#;
+const SVC: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"lonely","namespace":"default"},"spec":{"ports":[{"name":"http","port":80}]}}"#;
+
+#[test]
+fn kubelet_pod_and_service_proxying_with_kubectl() {
+    common::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let pki = proxy_support::pki(certs.path());
+    let kubelet = rt.block_on(proxy_support::start_kubelet(&pki));
+    let pod_addr = rt.block_on(proxy_support::start_pod());
+    let s = TestServer::start_with(&[
+        "--kubelet-client-certificate",
+        pki.client_cert.to_str().unwrap_or(""),
+        "--kubelet-client-key",
+        pki.client_key.to_str().unwrap_or(""),
+        "--kubelet-certificate-authority",
+        pki.ca.to_str().unwrap_or(""),
+        "--proxy-allow-loopback-targets=true",
+        "--proxy-legacy-paths=true",
+    ]);
+    let k = "1.33";
+    let f = |name: &str, body: &str| s.write_file(name, body).to_string_lossy().into_owned();
+
+    // The node and its kubelet endpoint.
+    s.kubectl_ok(k, &["create", "-f", &f("node.json", NODE)]);
+    let node_status = format!(
+        r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{}}}}}}}}}"#,
+        kubelet.port
+    );
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "node",
+            "n1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &node_status,
+        ],
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("pod.json", &pod(pod_addr.port()))]);
+
+    // Not scheduled: logs are an empty stream, exec names the missing host.
+    assert_eq!(s.kubectl_ok(k, &["logs", "web", "-c", "app"]), "");
+
+    // Binding: once, then 409 as upstream.
+    let binding = f("binding.json", BINDING);
+    s.kubectl_ok(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/binding",
+            "-f",
+            &binding,
+        ],
+    );
+    let err = s.kubectl_err(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/binding",
+            "-f",
+            &binding,
+        ],
+    );
+    assert!(
+        err.contains(r#"Operation cannot be fulfilled on pods "web": pod web is already assigned to node "n1""#),
+        "{err}"
+    );
+    assert_eq!(
+        s.kubectl_ok(k, &["get", "pod", "web", "-o", "jsonpath={.spec.nodeName}"]),
+        "n1"
+    );
+    let running = r#"{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"}]}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            running,
+        ],
+    );
+
+    // Logs through the kubelet (client certificate checked by the stand-in).
+    assert_eq!(
+        s.kubectl_ok(k, &["logs", "web", "-c", "app"]),
+        "hello from app\nsecond line\n"
+    );
+    assert_eq!(
+        s.kubectl_ok("1.27", &["logs", "web", "-c", "side", "--tail=1"]),
+        "second line\n"
+    );
+    assert_eq!(
+        s.kubectl_ok(k, &["logs", "-f", "web", "-c", "app"]),
+        "follow line 1\nfollow line 2\nfollow line 3\n"
+    );
+    let err = s.kubectl_err(k, &["get", "--raw", "/api/v1/namespaces/default/pods/web/log"]);
+    assert!(
+        err.contains("a container name must be specified for pod web, choose one of: [app side]"),
+        "{err}"
+    );
+    let err = s.kubectl_err(k, &["logs", "web", "-c", "nope"]);
+    assert!(err.contains("container nope is not valid for pod web"), "{err}");
+    {
+        let seen = kubelet.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|(p, _)| p == "/containerLogs/default/web/side?tailLines=1"),
+            "{seen:?}"
+        );
+        assert!(seen.iter().all(|(_, auth)| !auth));
+    }
+
+    // nodes/proxy (and the opt-in legacy path) to the kubelet.
+    let out = s.kubectl_ok(k, &["get", "--raw", "/api/v1/nodes/n1/proxy/stats/summary"]);
+    assert_eq!(out, r#"{"node":{"nodeName":"kubelet-standin"}}"#);
+    let out = s.kubectl_ok(k, &["get", "--raw", "/api/v1/proxy/nodes/n1/stats/summary"]);
+    assert_eq!(out, r#"{"node":{"nodeName":"kubelet-standin"}}"#);
+
+    // pods/proxy: default port from the first container port, explicit name:port, bodies both ways.
+    let out = s.kubectl_ok(
+        k,
+        &["get", "--raw", "/api/v1/namespaces/default/pods/web/proxy/hello?x=1"],
+    );
+    assert_eq!(out, "pod saw GET /hello?x=1 auth=false body=");
+    let path = format!(
+        "/api/v1/namespaces/default/pods/http:web:{}/proxy/submit",
+        pod_addr.port()
+    );
+    let out = s.kubectl_ok(k, &["create", "--raw", &path, "-f", &f("payload.json", r#"{"a":1}"#)]);
+    assert_eq!(out, r#"pod saw POST /submit auth=false body={"a":1}"#);
+
+    // Upstream's response rewriting: same-host links in HTML and redirects get the proxy path.
+    let out = s.kubectl_ok(k, &["get", "--raw", "/api/v1/namespaces/default/pods/web/proxy/page"]);
+    assert_eq!(
+        out,
+        r#"<html><a href="/api/v1/namespaces/default/pods/web/proxy/docs/">docs</a><img src="rel.png"></html>"#
+    );
+    let out = s.kubectl_ok(k, &["get", "--raw", "/api/v1/namespaces/default/pods/web/proxy/go"]);
+    assert_eq!(out, "pod saw GET /login auth=false body=");
+
+    // services/proxy with no endpoints: 503 as upstream.
+    s.kubectl_ok(k, &["create", "-f", &f("svc.json", SVC)]);
+    let err = s.kubectl_err(
+        k,
+        &["get", "--raw", "/api/v1/namespaces/default/services/lonely:http/proxy/"],
+    );
+    assert!(
+        err.contains(r#"no endpoints available for service \"lonely\""#)
+            || err.contains(r#"no endpoints available for service "lonely""#),
+        "{err}"
+    );
+
+    // exec over WebSocket (kubectl 1.30+), piped through to the kubelet.
+    let out = s.kubectl_ok(k, &["exec", "web", "-c", "app", "--", "echo", "hi"]);
+    assert_eq!(out, "ran: echo hi\n");
+    // exec over SPDY/3.1 (kubectl 1.27), piped through the same way.
+    let out = s.kubectl_ok("1.27", &["exec", "web", "-c", "app", "--", "uname", "-a"]);
+    assert_eq!(out, "ran: uname -a\n");
+    {
+        let seen = kubelet.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|(p, _)| p == "/exec/default/web/app?command=uname&command=-a&output=1&error=1"),
+            "{seen:?}"
+        );
+    }
+    // attach: the same pipe to the kubelet's /attach, with both protocols.
+    for v in ["1.27", "1.33"] {
+        assert_eq!(
+            s.kubectl_ok(v, &["attach", "web", "-c", "side"]),
+            "attached to side\n",
+            "kubectl {v}"
+        );
+    }
+    // port-forward: 1.33 tries the WebSocket tunnel, the kubelet refuses it, kubectl falls back
+    // to SPDY; 1.27 speaks SPDY. Bytes go both ways.
+    for v in ["1.27", "1.33"] {
+        assert_eq!(port_forward_roundtrip(&s, v), "pong:ping", "kubectl {v}");
+    }
+    // kubectl debug adds an ephemeral container through pods/ephemeralcontainers.
+    s.kubectl_ok(k, &["debug", "web", "--image=busybox", "--container=dbg"]);
+    assert_eq!(
+        s.kubectl_ok(
+            k,
+            &[
+                "get",
+                "pod",
+                "web",
+                "-o",
+                "jsonpath={.spec.ephemeralContainers[*].name}"
+            ]
+        ),
+        "dbg"
+    );
+    assert_eq!(
+        s.kubectl_ok(k, &["logs", "web", "-c", "dbg"]),
+        "hello from dbg\nsecond line\n"
+    );
+    // exec without an upgrade: upstream's 400.
+    let err = s.kubectl_err(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/exec?command=ls&container=app&stdout=true",
+            "-f",
+            &binding,
+        ],
+    );
+    assert!(err.contains("Upgrade request required"), "{err}");
+
+    // Eviction: blocked by a budget with no disruptions allowed (429), then allowed.
+    s.kubectl_ok(k, &["create", "-f", &f("pdb.json", PDB)]);
+    let blocked = r#"{"status":{"observedGeneration":1,"disruptionsAllowed":0,"currentHealthy":1,"desiredHealthy":1,"expectedPods":1}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pdb",
+            "web-pdb",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            blocked,
+        ],
+    );
+    let eviction = f("eviction.json", EVICTION);
+    let err = s.kubectl_err(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/eviction",
+            "-f",
+            &eviction,
+        ],
+    );
+    assert!(
+        err.contains("(TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
+    let allowed = r#"{"status":{"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1,"expectedPods":2}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pdb",
+            "web-pdb",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            allowed,
+        ],
+    );
+    s.kubectl_ok(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/eviction",
+            "-f",
+            &eviction,
+        ],
+    );
+    assert_eq!(
+        s.kubectl_ok(
+            k,
+            &[
+                "get",
+                "pdb",
+                "web-pdb",
+                "-o",
+                "jsonpath={.status.disruptionsAllowed} {.status.disruptedPods.web}"
+            ]
+        )
+        .split(' ')
+        .next(),
+        Some("0")
+    );
+    let reason = s.kubectl(
+        k,
+        &[
+            "get",
+            "pod",
+            "web",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="DisruptionTarget")].reason}"#,
+        ],
+    );
+    let (out, err) = (common::text(&reason.stdout), common::text(&reason.stderr));
+    assert!(
+        out == "EvictionByEvictionAPI" || err.contains("NotFound"),
+        "{out} {err}"
+    );
+    drop(rt);
+}
+
+/// Run `kubectl port-forward pod/web <free>:8080`, send "ping" through it and read the answer.
+fn port_forward_roundtrip(s: &TestServer, version: &str) -> String {
+    use std::io::{Read, Write};
+    let local = capstan::testing::free_port();
+    let mut child = s
+        .kubectl_command(version, &["port-forward", "pod/web", &format!("{local}:8080")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn kubectl port-forward");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut answer = String::new();
+    while std::time::Instant::now() < deadline {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", local)) else {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        };
+        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+        let _ = c.write_all(b"ping");
+        let mut buf = [0u8; 64];
+        if let Ok(n) = c.read(&mut buf) {
+            answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        break;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    answer
+}
+
+/// Without `--proxy-allow-loopback-targets`, loopback targets are refused as upstream does, and
+/// the legacy `/api/v1/proxy/...` paths are not served.
+#[test]
+fn loopback_targets_and_legacy_paths_are_refused_by_default() {
+    let s = TestServer::start();
+    let k = "1.33";
+    let f = |name: &str, body: &str| s.write_file(name, body).to_string_lossy().into_owned();
+    s.kubectl_ok(k, &["create", "-f", &f("node.json", NODE)]);
+    let status = r#"{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}]}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "node",
+            "n1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("pod.json", &pod(8080))]);
+    let running = r#"{"status":{"phase":"Running","podIP":"127.0.0.1"}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            running,
+        ],
+    );
+    for path in [
+        "/api/v1/namespaces/default/pods/web/proxy/",
+        "/api/v1/nodes/n1/proxy/stats/summary",
+    ] {
+        let err = s.kubectl_err(k, &["get", "--raw", path]);
+        assert!(err.contains("(BadRequest): address not allowed"), "{path}: {err}");
+    }
+    let err = s.kubectl_err(k, &["get", "--raw", "/api/v1/proxy/nodes/n1/stats/summary"]);
+    assert!(err.contains("(NotFound)"), "{err}");
+    // exec on a pod without a node.
+    let err = s.kubectl_err(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/exec?command=ls&container=app",
+            "-f",
+            &f("b.json", "{}"),
+        ],
+    );
+    assert!(err.contains("pod web does not have a host assigned"), "{err}");
+}
