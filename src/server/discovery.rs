@@ -205,6 +205,34 @@ impl Discovery {
     }
 }
 
+/// The served discovery documents, swapped whole when CRDs change the served rows. Readers take
+/// a snapshot (`current`), so a rebuild never blocks a request and old snapshots are freed when
+/// the last request using one finishes.
+pub struct Live {
+    current: std::sync::RwLock<std::sync::Arc<Discovery>>,
+    server_address: String,
+}
+
+impl Live {
+    pub fn new(rows: &[ResourceDef], server_address: &str) -> Live {
+        Live {
+            current: std::sync::RwLock::new(std::sync::Arc::new(Discovery::build(rows, server_address))),
+            server_address: server_address.to_string(),
+        }
+    }
+
+    /// Rebuild from the built-in rows plus the served custom rows.
+    pub fn rebuild(&self, rows: &[ResourceDef]) {
+        let d = std::sync::Arc::new(Discovery::build(rows, &self.server_address));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// The documents as of now.
+    pub fn current(&self) -> std::sync::Arc<Discovery> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

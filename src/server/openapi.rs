@@ -23,7 +23,49 @@ use warp::reply::Response;
 
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
 
+/// The documents of one set of rows; replaced as a whole when CRDs change the rows.
 pub struct OpenApi {
+    docs: std::sync::RwLock<Arc<Docs>>,
+}
+
+impl OpenApi {
+    pub fn build(rows: &[ResourceDef]) -> OpenApi {
+        OpenApi {
+            docs: std::sync::RwLock::new(Arc::new(Docs::build(rows))),
+        }
+    }
+
+    /// New rows (built-ins plus served CRD versions): documents are rendered afresh on demand.
+    pub fn set_rows(&self, rows: &[ResourceDef]) {
+        *self.docs.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Docs::build(rows));
+    }
+
+    fn current(&self) -> Arc<Docs> {
+        self.docs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn v3(&self, gv: &str) -> Option<Bytes> {
+        self.current().v3(gv)
+    }
+
+    pub fn hashes(&self) -> BTreeMap<String, String> {
+        self.current().hashes().clone()
+    }
+
+    pub fn index(&self) -> Bytes {
+        self.current().index()
+    }
+
+    pub fn v2_json(&self) -> Bytes {
+        self.current().v2_json()
+    }
+
+    pub fn v2_proto(&self) -> (Bytes, String) {
+        self.current().v2_proto()
+    }
+}
+
+struct Docs {
     rows: Vec<ResourceDef>,
     /// `api/v1`, `apis/apps/v1` → hash (content hash of the document), computed on first use.
     hashes: OnceLock<BTreeMap<String, String>>,
@@ -648,12 +690,20 @@ fn v3_doc(rows: &[&ResourceDef]) -> Bytes {
     let s = schema::builtin();
     let mut p = Map::new();
     paths(Dialect::V3, s, rows, &mut p);
-    let names = closure(s, roots_of(s, rows));
+    let names = closure(
+        s,
+        roots_of(s, rows)
+            .into_iter()
+            .chain(crate::apiext::openapi::meta_roots(rows)),
+    );
+    let mut defs = definitions(s, Dialect::V3, &names);
+    // Custom resources: their CRD's schema.
+    crate::apiext::openapi::extend(true, rows, &mut p, &mut defs);
     let doc = json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": version()},
         "paths": p,
-        "components": {"schemas": definitions(s, Dialect::V3, &names)},
+        "components": {"schemas": defs},
     });
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
@@ -664,11 +714,13 @@ fn v2_value(rows: &[ResourceDef]) -> Value {
     let mut p = Map::new();
     paths(Dialect::V2, s, &refs, &mut p);
     let names: BTreeSet<String> = s.defs.keys().cloned().collect();
+    let mut defs = definitions(s, Dialect::V2, &names);
+    crate::apiext::openapi::extend(false, &refs, &mut p, &mut defs);
     json!({
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": version()},
         "paths": p,
-        "definitions": definitions(s, Dialect::V2, &names),
+        "definitions": defs,
     })
 }
 
@@ -963,10 +1015,10 @@ fn v2_proto(doc: &Value) -> Bytes {
 
 // ---------------------------------------------------------------------------------------------
 
-impl OpenApi {
+impl Docs {
     /// Records the rows; documents are rendered on first request.
-    pub fn build(rows: &[ResourceDef]) -> OpenApi {
-        OpenApi {
+    fn build(rows: &[ResourceDef]) -> Docs {
+        Docs {
             rows: rows.to_vec(),
             hashes: OnceLock::new(),
             index: OnceLock::new(),

@@ -1,0 +1,403 @@
+//! The CRD controller: watches the stored CRDs (from the watch cache), resolves name conflicts
+//! (upstream's naming controller: earlier CRDs keep their names), sets `NamesAccepted` and
+//! `Established`, keeps `status.storedVersions`, installs the served versions as rows and
+//! removes the rows and the objects of CRDs that are gone.
+
+use super::{columns, CustomVersion, ScalePaths};
+use crate::api::{NameRule, ResourceDef, Scope, Served, SubresourceDef, SCALE, STATUS};
+use crate::registry::store::Part;
+use crate::server::App;
+use crate::storage::Storage;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SEGMENT: &str = "apiextensions.k8s.io/customresourcedefinitions";
+/// Upstream's verb order for custom resources.
+const CR_VERBS: &[&str] = &[
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "create",
+    "update",
+    "watch",
+];
+const SUBS_NONE: &[SubresourceDef] = &[];
+const SUBS_STATUS: &[SubresourceDef] = &[STATUS];
+const SUBS_SCALE: &[SubresourceDef] = &[SCALE];
+const SUBS_BOTH: &[SubresourceDef] = &[SCALE, STATUS];
+
+pub fn is_crd(def: &ResourceDef) -> bool {
+    def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition"
+}
+
+fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn strs(v: &Value, ptr: &str) -> Vec<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Storage segments (`<group>/<plural>`) of the stored CRDs, so the caches started at boot
+/// load their objects.
+pub async fn stored_segments(storage: &dyn Storage) -> Vec<String> {
+    let prefix = format!("/registry/{SEGMENT}/");
+    let Ok(page) = storage.list(&prefix, None, 0, 0).await else {
+        return vec![];
+    };
+    page.items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .map(|crd| format!("{}/{}", st(&crd, "/spec/group"), st(&crd, "/spec/names/plural")))
+        .collect()
+}
+
+/// Kubernetes version priority (`v2` > `v1` > `v1beta2` > `v1beta1` > `v1alpha1` > others).
+pub fn version_rank(v: &str) -> (u8, u64, u64, String) {
+    let parse = |s: &str| -> Option<(u8, u64, u64)> {
+        let rest = s.strip_prefix('v')?;
+        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let major: u64 = rest[..end].parse().ok()?;
+        let tail = &rest[end..];
+        if tail.is_empty() {
+            return Some((3, major, 0));
+        }
+        for (pre, rank) in [("beta", 2u8), ("alpha", 1u8)] {
+            if let Some(n) = tail.strip_prefix(pre) {
+                return n.parse().ok().map(|m| (rank, major, m));
+            }
+        }
+        None
+    };
+    match parse(v) {
+        Some((r, a, b)) => (r, a, b, String::new()),
+        None => (0, 0, 0, v.to_string()),
+    }
+}
+
+/// A leaked Table printer and its columns' (type, JSON path).
+type Built = (&'static crate::api::table::Printer, Vec<(String, String)>);
+
+#[derive(Default)]
+struct State {
+    fingerprint: Vec<(String, i64)>,
+    /// Leaked rows by their content, reused across syncs.
+    rows: HashMap<String, &'static ResourceDef>,
+    /// CRD name → storage prefix of its objects, for purging when the CRD is gone.
+    served: HashMap<String, String>,
+    /// Leaked Table printers by their columns, reused across syncs.
+    printers: HashMap<String, Built>,
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+fn leak_list(v: &[String]) -> &'static [&'static str] {
+    Box::leak(v.iter().map(|s| leak(s)).collect::<Vec<_>>().into_boxed_slice())
+}
+
+impl State {
+    #[allow(clippy::too_many_arguments)]
+    fn row(&mut self, crd: &Value, version: &str, has_status: bool, has_scale: bool) -> &'static ResourceDef {
+        let group = st(crd, "/spec/group");
+        let kind = st(crd, "/spec/names/kind");
+        let plural = st(crd, "/spec/names/plural");
+        let singular = st(crd, "/spec/names/singular");
+        let short = strs(crd, "/spec/names/shortNames");
+        let cats = strs(crd, "/spec/names/categories");
+        let scope = st(crd, "/spec/scope");
+        let key =
+            format!("{group}|{version}|{kind}|{plural}|{singular}|{short:?}|{cats:?}|{scope}|{has_status}|{has_scale}");
+        if let Some(r) = self.rows.get(&key) {
+            return r;
+        }
+        let row: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
+            group: leak(group),
+            version: leak(version),
+            kind: leak(kind),
+            plural: leak(plural),
+            singular: leak(singular),
+            short_names: leak_list(&short),
+            categories: leak_list(&cats),
+            scope: if scope == "Cluster" {
+                Scope::Cluster
+            } else {
+                Scope::Namespaced
+            },
+            verbs: CR_VERBS,
+            subresources: match (has_status, has_scale) {
+                (false, false) => SUBS_NONE,
+                (true, false) => SUBS_STATUS,
+                (false, true) => SUBS_SCALE,
+                (true, true) => SUBS_BOTH,
+            },
+            storage: leak(&format!("{group}/{plural}")),
+            served: Served::Stored,
+            name_rule: NameRule::Subdomain,
+            generation: true,
+        }));
+        self.rows.insert(key, row);
+        row
+    }
+}
+
+fn condition(ty: &str, ok: bool, reason: &str, message: &str, old: &Value, now: &str) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let prev = old
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ty));
+    let since = match prev {
+        Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+        _ => json!(now),
+    };
+    json!({"type": ty, "status": status, "lastTransitionTime": since, "reason": reason, "message": message})
+}
+
+/// Names a CRD asks for that an earlier CRD of the same group already holds.
+fn conflict(crd: &Value, taken: &[Value]) -> Option<(&'static str, String)> {
+    let plural = st(crd, "/spec/names/plural");
+    let singular = st(crd, "/spec/names/singular");
+    let kind = st(crd, "/spec/names/kind");
+    let list_kind = st(crd, "/spec/names/listKind");
+    let shorts = strs(crd, "/spec/names/shortNames");
+    for other in taken {
+        let op = st(other, "/spec/names/plural");
+        let os = st(other, "/spec/names/singular");
+        let resources = [op, os];
+        let mut other_short = strs(other, "/spec/names/shortNames");
+        other_short.extend(resources.iter().map(|s| s.to_string()));
+        if resources.contains(&plural) || other_short.iter().any(|s| s == plural) {
+            return Some(("PluralConflict", format!("\"{plural}\" is already in use")));
+        }
+        if resources.contains(&singular) || other_short.iter().any(|s| s == singular) {
+            return Some(("SingularConflict", format!("\"{singular}\" is already in use")));
+        }
+        for s in &shorts {
+            if other_short.contains(s) {
+                return Some(("ShortNamesConflict", format!("\"{s}\" is already in use")));
+            }
+        }
+        let kinds = [st(other, "/spec/names/kind"), st(other, "/spec/names/listKind")];
+        if kinds.contains(&kind) {
+            return Some(("KindConflict", format!("\"{kind}\" is already in use")));
+        }
+        if kinds.contains(&list_kind) {
+            return Some(("ListKindConflict", format!("\"{list_kind}\" is already in use")));
+        }
+    }
+    None
+}
+
+/// One reconcile pass over every CRD.
+async fn sync(app: &Arc<App>, state: &mut State) {
+    let cache = app.registry.caches.cache(SEGMENT);
+    let snap = cache.snapshot(&format!("/registry/{SEGMENT}/"));
+    let fp: Vec<(String, i64)> = snap.items.iter().map(|o| (o.key.clone(), o.revision)).collect();
+    if fp == state.fingerprint {
+        return;
+    }
+    let mut crds: Vec<Value> = snap.items.iter().map(|o| o.value.clone()).collect();
+    // Names already accepted are kept (upstream checks against other CRDs' acceptedNames);
+    // among new CRDs the older one wins.
+    let key = |c: &Value| {
+        (
+            st(c, "/status/acceptedNames/plural").is_empty(),
+            st(c, "/metadata/creationTimestamp").to_string(),
+            st(c, "/metadata/name").to_string(),
+        )
+    };
+    crds.sort_by_key(key);
+    let now = crate::util::now_rfc3339();
+    let mut by_group: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut rows: Vec<&'static ResourceDef> = Vec::new();
+    let mut versions: Vec<Arc<CustomVersion>> = Vec::new();
+    let mut served = HashMap::new();
+    let mut status_writes = Vec::new();
+    for crd in &crds {
+        let name = st(crd, "/metadata/name").to_string();
+        let group = st(crd, "/spec/group").to_string();
+        let taken = by_group.entry(group.clone()).or_default();
+        let clash = conflict(crd, taken);
+        let accepted = clash.is_none();
+        let mut status = crd.get("status").cloned().unwrap_or(json!({}));
+        if !status.is_object() {
+            status = json!({});
+        }
+        let names_cond = match &clash {
+            None => condition("NamesAccepted", true, "NoConflicts", "no conflicts found", crd, &now),
+            Some((reason, msg)) => condition("NamesAccepted", false, reason, msg, crd, &now),
+        };
+        let est = if accepted {
+            condition(
+                "Established",
+                true,
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+                crd,
+                &now,
+            )
+        } else {
+            condition(
+                "Established",
+                false,
+                "NotAccepted",
+                "not all names are accepted",
+                crd,
+                &now,
+            )
+        };
+        status["conditions"] = json!([names_cond, est]);
+        if accepted {
+            taken.push(crd.clone());
+            let mut names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+            if let Some(o) = names.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+            status["acceptedNames"] = names;
+        } else if status.get("acceptedNames").is_none() {
+            status["acceptedNames"] = json!({"plural": "", "kind": ""});
+        }
+        let vs = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let storage_version = vs
+            .iter()
+            .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+            .map(|v| st(v, "/name").to_string())
+            .unwrap_or_default();
+        let mut stored = strs(&status, "/storedVersions");
+        if !storage_version.is_empty() && !stored.contains(&storage_version) {
+            stored.push(storage_version.clone());
+        }
+        status["storedVersions"] = json!(stored);
+        if crd.get("status") != Some(&status) {
+            let mut updated = crd.clone();
+            updated["status"] = status;
+            status_writes.push((name.clone(), updated));
+        }
+        if !accepted {
+            continue;
+        }
+        served.insert(
+            name.clone(),
+            format!("/registry/{group}/{}/", st(crd, "/spec/names/plural")),
+        );
+        let mut served_vs: Vec<&Value> = vs
+            .iter()
+            .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+            .collect();
+        served_vs.sort_by_key(|v| std::cmp::Reverse(version_rank(st(v, "/name"))));
+        for v in served_vs {
+            let vname = st(v, "/name");
+            let has_status = v.pointer("/subresources/status").is_some();
+            let scale = v.pointer("/subresources/scale").map(|s| ScalePaths {
+                spec_replicas: st(s, "/specReplicasPath").to_string(),
+                status_replicas: st(s, "/statusReplicasPath").to_string(),
+                label_selector: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
+            });
+            let def = state.row(crd, vname, has_status, scale.is_some());
+            app.registry.caches.cache(def.storage);
+            let cols_key = v
+                .get("additionalPrinterColumns")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            let (printer, column_paths) = state
+                .printers
+                .entry(cols_key)
+                .or_insert_with(|| columns::build_printer(v))
+                .clone();
+            rows.push(def);
+            versions.push(Arc::new(CustomVersion {
+                def,
+                crd_name: name.clone(),
+                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                printer,
+                column_paths,
+                scale,
+                storage_version: storage_version.clone(),
+            }));
+        }
+    }
+    // Groups after the built-ins, sorted by name (upstream's CRD group priority).
+    rows.sort_by(|a, b| a.group.cmp(b.group));
+    super::set_table(versions);
+    app.set_custom_rows(&rows);
+    let gone: Vec<String> = state
+        .served
+        .iter()
+        .filter(|(n, p)| !served.contains_key(*n) && !served.values().any(|q| q == *p))
+        .map(|(_, p)| p.clone())
+        .collect();
+    state.served = served;
+    state.fingerprint = fp;
+    for prefix in gone {
+        purge(app.registry.storage.as_ref(), &prefix).await;
+    }
+    if let Some(def) = app.find("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
+        for (name, obj) in status_writes {
+            if let Err(e) = app
+                .registry
+                .update(def, None, &name, obj, Part::Status, false, None)
+                .await
+            {
+                tracing::debug!(crd = %name, error = %e.message, "CRD status update failed; retrying");
+                state.fingerprint.clear();
+            }
+        }
+    }
+}
+
+/// Delete every object under a custom resource's storage prefix (its CRD is gone).
+async fn purge(storage: &dyn Storage, prefix: &str) {
+    let Ok(page) = storage.list(prefix, None, 0, 0).await else {
+        return;
+    };
+    for kv in page.items {
+        let _ = storage.delete(&kv.key, kv.mod_revision).await;
+    }
+}
+
+/// Serve the stored CRDs now, then follow changes.
+pub async fn start(app: Arc<App>) {
+    let mut state = State::default();
+    sync(&app, &mut state).await;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sync(&app, &mut state).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_priority() {
+        let mut vs = vec!["v1alpha1", "v1", "v2beta1", "v2", "foo", "v1beta1"];
+        vs.sort_by_key(|v| std::cmp::Reverse(version_rank(v)));
+        assert_eq!(vs, vec!["v2", "v1", "v2beta1", "v1beta1", "v1alpha1", "foo"]);
+    }
+
+    #[test]
+    fn name_conflicts() {
+        let a = json!({"spec": {"names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList", "shortNames": ["wd"]}}});
+        let b = json!({"spec": {"names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList", "shortNames": ["wd"]}}});
+        assert_eq!(
+            conflict(&b, std::slice::from_ref(&a)),
+            Some(("ShortNamesConflict", "\"wd\" is already in use".to_string()))
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Defaulting and validation of CustomResourceDefinition objects (upstream's
+//! `apiextensions/validation` and v1 defaults), with upstream's field paths and messages.
+
+use crate::api::field::{FieldError, FieldErrors};
+use serde_json::{json, Value};
+
+/// v1 defaults: names.singular/listKind, conversion strategy, per-schema nothing else.
+pub fn default_crd(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(names) = spec.get_mut("names").and_then(Value::as_object_mut) {
+        let kind = names.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        if names.get("singular").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
+            names.insert("singular".into(), json!(kind.to_lowercase()));
+        }
+        if names.get("listKind").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
+            names.insert("listKind".into(), json!(format!("{kind}List")));
+        }
+    }
+    if !spec.get("conversion").is_some_and(Value::is_object) {
+        spec.insert("conversion".into(), json!({"strategy": "None"}));
+    }
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn dns1035_label(n: &str) -> bool {
+    let b = n.as_bytes();
+    !n.is_empty()
+        && n.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !n.ends_with('-')
+}
+
+fn dns1123_subdomain(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// `ValidateCustomResourceDefinition` (create) and the update rules we enforce.
+pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
+    let group = s(obj, "/spec/group");
+    let plural = s(obj, "/spec/names/plural");
+    let name = s(obj, "/metadata/name");
+    if name != format!("{plural}.{group}") {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if group.is_empty() {
+        errs.push(FieldError::required("spec.group", ""));
+    } else if !dns1123_subdomain(group) {
+        errs.push(FieldError::invalid("spec.group", group, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
+    } else if !group.contains('.') {
+        errs.push(FieldError::invalid(
+            "spec.group",
+            group,
+            "should be a domain with at least one dot",
+        ));
+    }
+    match s(obj, "/spec/scope") {
+        "" => errs.push(FieldError::required("spec.scope", "")),
+        "Cluster" | "Namespaced" => {}
+        other => errs.push(FieldError::not_supported(
+            "spec.scope",
+            other,
+            &["Cluster", "Namespaced"],
+        )),
+    }
+    let versions = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if versions.is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!([]),
+            "must have exactly one version marked as storage version",
+        ));
+    }
+    let mut storage = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut unique = true;
+    for (i, v) in versions.iter().enumerate() {
+        let vp = format!("spec.versions[{i}]");
+        let vn = s(v, "/name");
+        if !seen.insert(vn.to_string()) {
+            unique = false;
+        }
+        if !dns1035_label(vn) {
+            errs.push(FieldError::invalid(format!("{vp}.name"), vn, DNS1035));
+        }
+        if v.get("storage").and_then(Value::as_bool) == Some(true) {
+            storage += 1;
+        }
+        match v.pointer("/schema/openAPIV3Schema") {
+            None => errs.push(FieldError::required(
+                format!("{vp}.schema.openAPIV3Schema"),
+                "schemas are required",
+            )),
+            Some(sch) => structural(sch, &format!("{vp}.schema.openAPIV3Schema"), true, errs),
+        }
+        validate_columns(v, &vp, errs);
+        if let Some(scale) = v.pointer("/subresources/scale") {
+            let sp = format!("{vp}.subresources.scale");
+            for (k, req) in [
+                ("specReplicasPath", true),
+                ("statusReplicasPath", true),
+                ("labelSelectorPath", false),
+            ] {
+                let p = s(scale, &format!("/{k}"));
+                if p.is_empty() {
+                    if req {
+                        errs.push(FieldError::required(format!("{sp}.{k}"), ""));
+                    }
+                } else if !p.starts_with('.') {
+                    errs.push(FieldError::invalid(format!("{sp}.{k}"), p, "should be a json path"));
+                }
+            }
+        }
+    }
+    if !unique {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            Value::Array(versions.clone()),
+            "must contain unique version names",
+        ));
+    }
+    if storage != 1 && !versions.is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            Value::Array(versions.clone()),
+            "must have exactly one version marked as storage version",
+        ));
+    }
+    validate_names(obj, errs);
+    match s(obj, "/spec/conversion/strategy") {
+        "" | "None" | "Webhook" => {}
+        other => errs.push(FieldError::not_supported(
+            "spec.conversion.strategy",
+            other,
+            &["None", "Webhook"],
+        )),
+    }
+    if let Some(old) = old {
+        // Storage-affecting fields never change; scope and kind are fixed once established.
+        let established = old
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+        let mut fixed = vec![];
+        if established {
+            fixed.extend([("/spec/scope", "spec.scope"), ("/spec/names/kind", "spec.names.kind")]);
+        }
+        fixed.extend([
+            ("/spec/group", "spec.group"),
+            ("/spec/names/plural", "spec.names.plural"),
+        ]);
+        for (p, f) in fixed {
+            if old.pointer(p) != obj.pointer(p) {
+                errs.push(FieldError::invalid(f, s(obj, p), "field is immutable"));
+            }
+        }
+    }
+    // status.storedVersions must name declared versions.
+    if let Some(sv) = obj.pointer("/status/storedVersions").and_then(Value::as_array) {
+        for (i, v) in sv.iter().enumerate() {
+            let v = v.as_str().unwrap_or("");
+            if !versions.iter().any(|x| s(x, "/name") == v) && !versions.is_empty() {
+                errs.push(FieldError::invalid(
+                    format!("status.storedVersions[{i}]"),
+                    v,
+                    "must appear in spec.versions",
+                ));
+            }
+        }
+    }
+}
+
+const DNS1035: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+/// `spec.names`: required names, then `ValidateCustomResourceDefinitionNames`.
+fn validate_names(obj: &Value, errs: &mut FieldErrors) {
+    for f in ["plural", "singular", "kind", "listKind"] {
+        if s(obj, &format!("/spec/names/{f}")).is_empty() {
+            errs.push(FieldError::required(format!("spec.names.{f}"), ""));
+        }
+    }
+    for f in ["plural", "singular"] {
+        let v = s(obj, &format!("/spec/names/{f}"));
+        if !v.is_empty() && !dns1035_label(v) {
+            errs.push(FieldError::invalid(format!("spec.names.{f}"), v, DNS1035));
+        }
+    }
+    for f in ["kind", "listKind"] {
+        let v = s(obj, &format!("/spec/names/{f}"));
+        if !v.is_empty() && !dns1035_label(&v.to_lowercase()) {
+            errs.push(FieldError::invalid(
+                format!("spec.names.{f}"),
+                v,
+                format!("may have mixed case, but should otherwise match: {DNS1035}"),
+            ));
+        }
+    }
+    for list in ["shortNames", "categories"] {
+        for (i, n) in strs(obj, &format!("/spec/names/{list}")).iter().enumerate() {
+            if !dns1035_label(n) {
+                errs.push(FieldError::invalid(
+                    format!("spec.names.{list}[{i}]"),
+                    n.as_str(),
+                    DNS1035,
+                ));
+            }
+        }
+    }
+    let (kind, list_kind) = (s(obj, "/spec/names/kind"), s(obj, "/spec/names/listKind"));
+    if !kind.is_empty() && kind == list_kind {
+        errs.push(FieldError::invalid(
+            "spec.names.listKind",
+            list_kind,
+            "kind and listKind may not be the same",
+        ));
+    }
+}
+
+fn strs(v: &Value, ptr: &str) -> Vec<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// `additionalPrinterColumns[i]` (`ValidateCustomResourceColumnDefinition`).
+fn validate_columns(v: &Value, vp: &str, errs: &mut FieldErrors) {
+    const TYPES: &str = "boolean,date,integer,number,string";
+    let Some(cols) = v.get("additionalPrinterColumns").and_then(Value::as_array) else {
+        return;
+    };
+    for (i, c) in cols.iter().enumerate() {
+        let cp = format!("{vp}.additionalPrinterColumns[{i}]");
+        if s(c, "/name").is_empty() {
+            errs.push(FieldError::required(format!("{cp}.name"), ""));
+        }
+        match s(c, "/type") {
+            "" => errs.push(FieldError::required(
+                format!("{cp}.type"),
+                format!("must be one of {TYPES}"),
+            )),
+            t if !TYPES.split(',').any(|x| x == t) => errs.push(FieldError::invalid(
+                format!("{cp}.type"),
+                t,
+                format!("must be one of {TYPES}"),
+            )),
+            _ => {}
+        }
+        if s(c, "/jsonPath").is_empty() {
+            errs.push(FieldError::required(format!("{cp}.jsonPath"), ""));
+        }
+    }
+}
+
+/// Structural schema rules (the common subset): a type everywhere it matters.
+fn structural(s: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
+    let preserve = s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
+    let int_or_string = s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
+    let ty = s.get("type").and_then(Value::as_str).unwrap_or("");
+    if ty.is_empty() && !preserve && !int_or_string {
+        let msg = if root {
+            "must not be empty at the root"
+        } else {
+            "must not be empty for specified object fields"
+        };
+        errs.push(FieldError::required(format!("{path}.type"), msg));
+    }
+    if root && !ty.is_empty() && ty != "object" {
+        errs.push(FieldError::invalid(
+            format!("{path}.type"),
+            ty,
+            "must be object at the root",
+        ));
+    }
+    if ty == "array" && s.get("items").is_none() {
+        errs.push(FieldError::required(format!("{path}.items"), "must be specified"));
+    }
+    if let Some(rules) = s.get("x-kubernetes-validations").and_then(Value::as_array) {
+        for (i, r) in rules.iter().enumerate() {
+            let rule = r.get("rule").and_then(Value::as_str).unwrap_or("");
+            let rp = format!("{path}.x-kubernetes-validations[{i}].rule");
+            if rule.trim().is_empty() {
+                errs.push(FieldError::required(rp, ""));
+            } else if let Err(e) = super::cel::compile(rule) {
+                errs.push(FieldError::invalid(rp, rule, format!("compilation failed: {e}")));
+            }
+        }
+    }
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        for (k, ps) in props {
+            structural(ps, &format!("{path}.properties[{k}]"), false, errs);
+        }
+    }
+    if let Some(is) = s.get("items") {
+        if is.is_object() {
+            structural(is, &format!("{path}.items"), false, errs);
+        }
+    }
+    if let Some(a) = s.get("additionalProperties").filter(|a| a.is_object()) {
+        if s.get("properties").is_some() {
+            errs.push(FieldError::forbidden(
+                format!("{path}.additionalProperties"),
+                "additionalProperties and properties are mutual exclusive",
+            ));
+        }
+        structural(a, &format!("{path}.additionalProperties"), false, errs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_rules() {
+        let mut crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+            "group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+        default_crd(&mut crd);
+        let mut errs = Vec::new();
+        validate_crd(&crd, None, &mut errs);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(crd["spec"]["names"]["listKind"], "WidgetList");
+        crd["spec"]["versions"][0]["storage"] = json!(false);
+        crd["metadata"]["name"] = json!("x.example.com");
+        validate_crd(&crd, None, &mut errs);
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs[0],
+            "metadata.name: Invalid value: \"x.example.com\": must be spec.names.plural+\".\"+spec.group"
+        );
+        assert!(
+            msgs[1].starts_with("spec.versions: Invalid value: ")
+                && msgs[1].ends_with("must have exactly one version marked as storage version")
+        );
+    }
+}

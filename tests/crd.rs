@@ -1,0 +1,623 @@
+//! CustomResourceDefinitions with real kubectl (1.27 and 1.33) and kube-rs: a CRD is served
+//! within a second, with schema validation/pruning/defaults, printer columns, short names,
+//! status and scale subresources, two versions, patches and deletion.
+
+mod common;
+
+use common::{TestServer, KUBECTL_VERSIONS};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// A namespaced CRD `widgets.<group>` with two versions (v1 storage, v1beta1 served).
+fn crd_manifest(group: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+    categories: [all]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {{}}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
+    additionalPrinterColumns:
+    - name: Replicas
+      type: integer
+      jsonPath: .spec.replicas
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [replicas]
+            x-kubernetes-validations:
+            - rule: self.replicas != 7
+              message: seven is unlucky
+            properties:
+              replicas:
+                type: integer
+                minimum: 0
+                maximum: 10
+              color:
+                type: string
+                enum: [red, blue]
+                default: red
+              name:
+                type: string
+                pattern: '^[a-z]+$'
+                x-kubernetes-validations:
+                - rule: self == oldSelf
+                  message: name is immutable
+          status:
+            type: object
+            properties:
+              replicas:
+                type: integer
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#
+    )
+}
+
+fn wait_established(s: &TestServer, v: &str, name: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let out = s.kubectl(
+            v,
+            &[
+                "get",
+                "crd",
+                name,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+            ],
+        );
+        if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "CRD {name} never established"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An object as stored by the embedded backend (upstream's key layout), read with rusqlite.
+fn rusqlite_stored(s: &TestServer, key: &str) -> Value {
+    let db = rusqlite::Connection::open_with_flags(
+        s.data_dir().join("capstan.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open store");
+    let raw: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kine WHERE name = ?1 ORDER BY id DESC LIMIT 1",
+            [key],
+            |r| r.get(0),
+        )
+        .expect("stored row");
+    serde_json::from_slice(&raw).expect("stored json")
+}
+
+fn get_json(s: &TestServer, v: &str, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["-o", "json"]);
+    serde_json::from_str(&s.kubectl_ok(v, &a)).expect("json output")
+}
+
+#[test]
+fn crd_lifecycle_with_kubectl() {
+    let s = TestServer::start();
+    for v in KUBECTL_VERSIONS {
+        let group = format!("k{}.example.com", v.replace('.', ""));
+        let crd_name = format!("widgets.{group}");
+        let f = s.write_file(&format!("crd-{v}.yaml"), &crd_manifest(&group));
+        let out = s.kubectl_ok(v, &["create", "-f", f.to_str().expect("path")]);
+        assert_eq!(
+            out.trim(),
+            format!("customresourcedefinition.apiextensions.k8s.io/{crd_name} created")
+        );
+        let took = wait_established(&s, v, &crd_name);
+        assert!(took < Duration::from_secs(2), "established after {took:?}");
+        let crd = get_json(&s, v, &["get", "crd", &crd_name]);
+        let conds = crd["status"]["conditions"].as_array().expect("conditions");
+        let names = conds
+            .iter()
+            .find(|c| c["type"] == "NamesAccepted")
+            .expect("NamesAccepted");
+        assert_eq!(
+            (names["status"].as_str(), names["reason"].as_str()),
+            (Some("True"), Some("NoConflicts"))
+        );
+        assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
+        assert_eq!(crd["status"]["acceptedNames"]["listKind"], "WidgetList");
+
+        // Create with an unknown field (pruned; kubectl's default strict validation refuses it).
+        let w = s.write_file(
+            &format!("w-{v}.yaml"),
+            &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: one\n  namespace: default\nspec:\n  replicas: 2\n  bogus: true\n"),
+        );
+        let err = s.kubectl_err(v, &["create", "-f", w.to_str().expect("path")]);
+        assert!(
+            err.contains("strict decoding error: unknown field \"spec.bogus\""),
+            "{err}"
+        );
+        let out = s.kubectl_ok(v, &["create", "--validate=false", "-f", w.to_str().expect("path")]);
+        assert_eq!(out.trim(), format!("widget.{group}/one created"));
+        let obj = get_json(&s, v, &["get", "wd", "one", "-n", "default"]);
+        assert_eq!(
+            obj["spec"],
+            json!({"replicas": 2, "color": "red"}),
+            "pruned and defaulted"
+        );
+        assert_eq!(obj["metadata"]["generation"], 1);
+
+        // Table from additionalPrinterColumns, via the short name.
+        let table = s.kubectl_ok(v, &["get", "wd", "-n", "default"]);
+        let lines: Vec<&str> = table.lines().collect();
+        let head: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(head, vec!["NAME", "REPLICAS", "COLOR", "AGE"]);
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(&row[..3], &["one", "2", "red"]);
+        // Category `all`.
+        let all = s.kubectl_ok(v, &["get", "all", "-n", "default", "-o", "name"]);
+        assert!(all.contains(&format!("widget.{group}/one")), "{all}");
+
+        // Invalid objects: upstream's messages.
+        let bad = s.write_file(
+            &format!("bad-{v}.yaml"),
+            &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  replicas: 11\n  color: green\n  name: ABC\n"),
+        );
+        let err = s.kubectl_err(v, &["create", "-f", bad.to_str().expect("path")]);
+        assert!(err.contains("The Widget \"bad\" is invalid: "), "{err}");
+        for m in [
+            "spec.color: Unsupported value: \"green\": supported values: \"red\", \"blue\"",
+            "spec.name: Invalid value: \"ABC\": spec.name in body should match '^[a-z]+$'",
+            "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10",
+        ] {
+            assert!(err.contains(m), "missing {m:?} in {err}");
+        }
+        let bad2 = s.write_file(
+            &format!("bad2-{v}.yaml"),
+            &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  replicas: \"two\"\n"),
+        );
+        let err = s.kubectl_err(v, &["create", "-f", bad2.to_str().expect("path")]);
+        assert!(
+            err.contains(
+                "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+            ),
+            "{err}"
+        );
+
+        // Scale subresource through kubectl scale; status through --subresource (1.33).
+        let out = s.kubectl_ok(v, &["scale", "wd", "one", "-n", "default", "--replicas=5"]);
+        assert_eq!(out.trim(), format!("widget.{group}/one scaled"));
+        let obj = get_json(&s, v, &["get", "wd", "one", "-n", "default"]);
+        assert_eq!(obj["spec"]["replicas"], 5);
+        assert_eq!(obj["metadata"]["generation"], 2);
+        let scale = s.kubectl_ok(
+            v,
+            &[
+                "get",
+                "--raw",
+                &format!("/apis/{group}/v1/namespaces/default/widgets/one/scale"),
+            ],
+        );
+        let scale: Value = serde_json::from_str(&scale).expect("scale");
+        assert_eq!(
+            (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+            (Some("Scale"), Some(5))
+        );
+
+        // Merge patch and JSON patch; strategic merge patch is 415 as upstream.
+        s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"color":"blue"}}"#,
+            ],
+        );
+        s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "--type=json",
+                "-p",
+                r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#,
+            ],
+        );
+        let obj = get_json(&s, v, &["get", "wd", "one", "-n", "default"]);
+        assert_eq!(obj["spec"], json!({"replicas": 3, "color": "blue"}));
+        let err = s.kubectl_err(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "-p",
+                r#"{"spec":{"color":"red"}}"#,
+            ],
+        );
+        assert!(
+            err.contains(&format!("application/strategic-merge-patch+json is not supported by {group}/v1, Kind=Widget: the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")),
+            "{err}"
+        );
+
+        // CEL rules: a plain rule and a transition rule (oldSelf).
+        let err = s.kubectl_err(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"replicas":7}}"#,
+            ],
+        );
+        assert!(
+            err.contains("The Widget \"one\" is invalid: spec: Invalid value: \"object\": seven is unlucky"),
+            "{err}"
+        );
+        s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"name":"abc"}}"#,
+            ],
+        );
+        let err = s.kubectl_err(
+            v,
+            &[
+                "patch",
+                "wd",
+                "one",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"name":"xyz"}}"#,
+            ],
+        );
+        assert!(
+            err.contains("spec.name: Invalid value: \"string\": name is immutable"),
+            "{err}"
+        );
+
+        // Server-side apply creates and updates a custom resource.
+        let two = s.write_file(
+            &format!("two-{v}.yaml"),
+            &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: two\n  namespace: default\nspec:\n  replicas: 1\n"),
+        );
+        let out = s.kubectl_ok(v, &["apply", "--server-side", "-f", two.to_str().expect("path")]);
+        assert_eq!(out.trim(), format!("widget.{group}/two serverside-applied"));
+        let obj = get_json(&s, v, &["get", "wd", "two", "-n", "default", "--show-managed-fields"]);
+        assert_eq!(obj["spec"], json!({"replicas": 1, "color": "red"}));
+        assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "kubectl");
+
+        let three = s.write_file(
+            &format!("three-{v}.yaml"),
+            &format!(
+                "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: three\n  namespace: default\nspec:\n  replicas: 1\n  bogus: 1\n"
+            ),
+        );
+        let err = s.kubectl_err(v, &["apply", "--server-side", "-f", three.to_str().expect("path")]);
+        assert!(
+            err.contains(&format!(
+                "failed to create typed patch object (default/three; {group}/v1, Kind=Widget): .spec.bogus: field not declared in schema"
+            )),
+            "{err}"
+        );
+
+        // OpenAPI: kubectl explain reads the CRD's schema.
+        let explain = s.kubectl_ok(v, &["explain", &format!("widgets.{group}.spec.replicas")]);
+        assert!(
+            explain.contains("replicas") && explain.contains("<integer>"),
+            "{explain}"
+        );
+
+        // The other served version: same object, apiVersion rewritten (None conversion).
+        let beta = get_json(
+            &s,
+            v,
+            &["get", &format!("widgets.v1beta1.{group}"), "one", "-n", "default"],
+        );
+        assert_eq!(beta["apiVersion"], format!("{group}/v1beta1"));
+        assert_eq!(beta["spec"]["replicas"], 3);
+
+        // An invalid CRD: upstream's messages.
+        let bad_crd = crd_manifest(&group)
+            .replace(&format!("name: widgets.{group}"), &format!("name: bad.{group}"))
+            .replace("storage: false", "storage: true");
+        let f = s.write_file(&format!("badcrd-{v}.yaml"), &bad_crd);
+        let err = s.kubectl_err(v, &["create", "-f", f.to_str().expect("path")]);
+        assert!(
+            err.contains(&format!("The CustomResourceDefinition \"bad.{group}\" is invalid: ")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "metadata.name: Invalid value: \"bad.{group}\": must be spec.names.plural+\".\"+spec.group"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("must have exactly one version marked as storage version"),
+            "{err}"
+        );
+
+        // Deleting the CRD deletes its objects and stops serving.
+        s.kubectl_ok(v, &["delete", "crd", &crd_name]);
+        let start = Instant::now();
+        loop {
+            let out = s.kubectl(
+                v,
+                &["get", "--raw", &format!("/apis/{group}/v1/namespaces/default/widgets")],
+            );
+            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound") {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "still served after delete");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Raw HTTP through kube-rs: discovery, name conflicts, status subresource, restart.
+#[tokio::test]
+async fn crd_discovery_conflicts_and_restart() {
+    let mut s = TestServer::start();
+    let client = s.kube_client().await;
+    let group = "kube.example.com";
+    let f = s.write_file("crd.yaml", &crd_manifest(group));
+    s.kubectl_ok("1.33", &["create", "-f", f.to_str().expect("path")]);
+    wait_established(&s, "1.33", &format!("widgets.{group}"));
+
+    let req = |path: &str| http::Request::get(path).body(Vec::new()).expect("request");
+    let doc: Value = client.request(req(&format!("/apis/{group}"))).await.expect("group doc");
+    assert_eq!(doc["preferredVersion"]["version"], "v1");
+    assert_eq!(
+        doc["versions"],
+        json!([{"groupVersion": format!("{group}/v1"), "version": "v1"}, {"groupVersion": format!("{group}/v1beta1"), "version": "v1beta1"}])
+    );
+    let list: Value = client
+        .request(req(&format!("/apis/{group}/v1")))
+        .await
+        .expect("resource list");
+    let names: Vec<&str> = list["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["widgets", "widgets/scale", "widgets/status"]);
+    assert_eq!(list["resources"][0]["shortNames"], json!(["wd"]));
+    assert_eq!(list["resources"][0]["categories"], json!(["all"]));
+
+    // Aggregated discovery lists the group with its resource, subresources and short names.
+    let agg: Value = client
+        .request(
+            http::Request::get("/apis")
+                .header(
+                    "accept",
+                    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+                )
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .expect("aggregated discovery");
+    let g = agg["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|g| g["metadata"]["name"] == group)
+        .expect("group listed");
+    let v1 = &g["versions"][0];
+    assert_eq!(v1["version"], "v1");
+    let r = &v1["resources"][0];
+    assert_eq!(
+        (r["resource"].as_str(), r["scope"].as_str(), r["shortNames"].clone()),
+        (Some("widgets"), Some("Namespaced"), json!(["wd"]))
+    );
+    assert_eq!(r["subresources"].as_array().map(Vec::len), Some(2));
+
+    // OpenAPI v3 document of the group-version carries the schema.
+    let oa: Value = client
+        .request(req(&format!("/openapi/v3/apis/{group}/v1")))
+        .await
+        .expect("openapi v3");
+    let d = &oa["components"]["schemas"]["com.example.kube.v1.Widget"];
+    assert_eq!(d["properties"]["spec"]["properties"]["replicas"]["type"], "integer");
+    assert_eq!(d["x-kubernetes-group-version-kind"][0]["kind"], "Widget");
+
+    // A second CRD asking for a taken short name: NamesAccepted False, not established.
+    let other = crd_manifest(group)
+        .replace("widgets", "gadgets")
+        .replace("widget", "gadget")
+        .replace("Widget", "Gadget");
+    let f2 = s.write_file("crd2.yaml", &other);
+    s.kubectl_ok("1.33", &["create", "-f", f2.to_str().expect("path")]);
+    let start = Instant::now();
+    let names_cond = loop {
+        let crd: Value = client
+            .request(req(&format!(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}"
+            )))
+            .await
+            .expect("crd");
+        if let Some(c) = crd["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "NamesAccepted").cloned())
+        {
+            break c;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(names_cond["status"], "False");
+    assert_eq!(names_cond["reason"], "ShortNamesConflict");
+    assert_eq!(names_cond["message"], "\"wd\" is already in use");
+
+    // Status subresource: main writes keep status, status writes keep spec.
+    let w = json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
+        "metadata": {"name": "w1"}, "spec": {"replicas": 1}, "status": {"replicas": 9}});
+    let created: Value = client
+        .request(
+            http::Request::post(format!("/apis/{group}/v1/namespaces/default/widgets"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&w).expect("json"))
+                .expect("request"),
+        )
+        .await
+        .expect("create");
+    assert!(created.get("status").is_none(), "status dropped on create: {created}");
+    let patched: Value = client
+        .request(
+            http::Request::patch(format!("/apis/{group}/v1/namespaces/default/widgets/w1/status"))
+                .header("content-type", "application/merge-patch+json")
+                .body(br#"{"status":{"replicas":4},"spec":{"replicas":7}}"#.to_vec())
+                .expect("request"),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(
+        (
+            patched["status"]["replicas"].as_i64(),
+            patched["spec"]["replicas"].as_i64()
+        ),
+        (Some(4), Some(1))
+    );
+
+    // Watch through kube-rs's dynamic API sees a custom resource being added.
+    {
+        use futures_util::StreamExt;
+        use kube::api::{Api, ApiResource, DynamicObject, WatchEvent, WatchParams};
+        use kube::core::GroupVersionKind;
+        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", "Widget"), "widgets");
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+        let mut stream = api
+            .watch(&WatchParams::default().timeout(10), "0")
+            .await
+            .expect("watch")
+            .boxed();
+        let mut w2 = w.clone();
+        w2["metadata"]["name"] = json!("w2");
+        let obj: DynamicObject = serde_json::from_value(w2).expect("dynamic object");
+        api.create(&Default::default(), &obj).await.expect("create w2");
+        let mut seen = Vec::new();
+        while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("event")
+        {
+            if let WatchEvent::Added(o) = ev.expect("watch event") {
+                seen.push(o.metadata.name.unwrap_or_default());
+                if seen.contains(&"w2".to_string()) {
+                    break;
+                }
+            }
+        }
+        assert!(
+            seen.contains(&"w1".to_string()) && seen.contains(&"w2".to_string()),
+            "{seen:?}"
+        );
+    }
+
+    // A cluster-scoped CRD: served without namespaces, stored under /registry/<group>/<plural>/<name>.
+    let cluster = crd_manifest("cluster.example.com").replace("scope: Namespaced", "scope: Cluster");
+    let f3 = s.write_file("crd3.yaml", &cluster);
+    s.kubectl_ok("1.33", &["create", "-f", f3.to_str().expect("path")]);
+    wait_established(&s, "1.33", "widgets.cluster.example.com");
+    let cw = json!({"apiVersion": "cluster.example.com/v1", "kind": "Widget", "metadata": {"name": "c1"}, "spec": {"replicas": 0}});
+    let created: Value = client
+        .request(
+            http::Request::post("/apis/cluster.example.com/v1/widgets")
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&cw).expect("json"))
+                .expect("request"),
+        )
+        .await
+        .expect("create cluster-scoped");
+    assert!(created["metadata"].get("namespace").is_none());
+    let table = s.kubectl_ok("1.33", &["get", "widgets.cluster.example.com"]);
+    assert!(table.starts_with("NAME") && table.contains("c1"), "{table}");
+
+    // Written through v1beta1, stored as the storage version v1, served in both.
+    let b = json!({"apiVersion": format!("{group}/v1beta1"), "kind": "Widget",
+        "metadata": {"name": "beta"}, "spec": {"replicas": 2, "extra": "kept"}});
+    let created: Value = client
+        .request(
+            http::Request::post(format!("/apis/{group}/v1beta1/namespaces/default/widgets"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&b).expect("json"))
+                .expect("request"),
+        )
+        .await
+        .expect("create via v1beta1");
+    assert_eq!(created["apiVersion"], format!("{group}/v1beta1"));
+    assert_eq!(created["spec"]["extra"], "kept", "v1beta1 preserves unknown fields");
+    let as_v1: Value = client
+        .request(req(&format!("/apis/{group}/v1/namespaces/default/widgets/beta")))
+        .await
+        .expect("read via v1");
+    assert_eq!(as_v1["apiVersion"], format!("{group}/v1"));
+    let db = rusqlite_stored(&s, &format!("/registry/{group}/widgets/default/beta"));
+    assert_eq!(db["apiVersion"], format!("{group}/v1"));
+
+    // After a restart the CRD is served again with its objects.
+    s.restart();
+    let client = s.kube_client().await;
+    let got: Value = client
+        .request(req(&format!("/apis/{group}/v1/namespaces/default/widgets/w1")))
+        .await
+        .expect("served after restart");
+    assert_eq!(got["status"]["replicas"], 4);
+    let table = s.kubectl_ok("1.33", &["get", "widgets.kube.example.com", "-A"]);
+    assert!(table.contains("w1"), "{table}");
+}
