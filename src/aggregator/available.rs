@@ -1,0 +1,304 @@
+//! The availability controller (upstream's local and remote `AvailableConditionController`):
+//! keeps `status.conditions[type=Available]` of every APIService. Local ones are always
+//! available; a service-backed one must have its Service, a ready endpoint on the port, and
+//! answer `GET /apis/<group>/<version>` (which also gives us its discovery document).
+//! Re-checked when APIServices, Services or endpoints change, and every 10s.
+
+use super::proxy::{connect, join_host_port, ready_endpoints, resolve, send, set_user_headers};
+use super::{Aggregator, ApiService, ServiceRef, SEGMENT};
+use crate::registry::store::Part;
+use crate::server::App;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often every APIService is checked again, whatever changed.
+pub const RESYNC: Duration = Duration::from_secs(10);
+/// How often the watched objects are compared for changes.
+const POLL: Duration = Duration::from_millis(300);
+/// The discovery probe's bound (upstream: 5s client timeout).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest discovery document kept from a backend.
+const MAX_DOC: usize = 4 << 20;
+
+/// The outcome of one check: the Available condition's status, reason and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Verdict {
+    fn new(ok: bool, reason: &str, message: String) -> Verdict {
+        Verdict {
+            status: if ok { "True" } else { "False" },
+            reason: reason.to_string(),
+            message,
+        }
+    }
+}
+
+fn st<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The stored APIServices (from the watch cache).
+fn stored(app: &App) -> Vec<Arc<crate::storage::cache::CachedObject>> {
+    app.registry
+        .caches
+        .cache(SEGMENT)
+        .snapshot(&format!("/registry/{SEGMENT}/"))
+        .items
+}
+
+/// A cheap fingerprint of everything a check depends on: the APIServices and the Services,
+/// EndpointSlices and Endpoints of the namespaces they point into.
+fn fingerprint(app: &App, services: &[ApiService]) -> Vec<(String, i64)> {
+    let mut fp: Vec<(String, i64)> = stored(app).iter().map(|o| (o.key.clone(), o.revision)).collect();
+    let mut namespaces: Vec<&str> = services
+        .iter()
+        .filter_map(|s| s.service.as_ref().map(|r| r.namespace.as_str()))
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for (g, plural) in [
+        ("", "services"),
+        ("discovery.k8s.io", "endpointslices"),
+        ("", "endpoints"),
+    ] {
+        let Some(def) = app.find(g, "v1", plural) else { continue };
+        for ns in &namespaces {
+            let prefix = app.registry.key_prefix(def, Some(ns));
+            let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+            fp.extend(snap.items.iter().map(|o| (o.key.clone(), o.revision)));
+        }
+    }
+    fp
+}
+
+/// Run the controller: one pass now (so local APIServices are Available before we report
+/// ready), then follow changes.
+pub async fn start(app: Arc<App>, agg: Arc<Aggregator>) {
+    let mut last = Memory::default();
+    pass(&app, &agg, &mut last).await;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(POLL).await;
+            pass(&app, &agg, &mut last).await;
+        }
+    });
+}
+
+/// What the previous pass saw.
+#[derive(Default)]
+struct Memory {
+    /// Fingerprint of the checked objects and when the checks ran.
+    checked: Option<(Vec<(String, i64)>, Instant)>,
+    /// Fingerprint of the CRDs whose APIServices are registered.
+    crds: Vec<(String, i64)>,
+}
+
+async fn pass(app: &Arc<App>, agg: &Arc<Aggregator>, last: &mut Memory) {
+    super::autoregister::sync_crds(app, &mut last.crds).await;
+    let objs = stored(app);
+    let services: Vec<ApiService> = objs.iter().filter_map(|o| ApiService::from_value(&o.value)).collect();
+    agg.set_services(services.clone());
+    let fp = fingerprint(app, &services);
+    if let Some((old, at)) = last.checked.as_ref() {
+        if *old == fp && at.elapsed() < RESYNC {
+            return;
+        }
+    }
+    last.checked = Some((fp, Instant::now()));
+    let checks = objs.iter().map(|o| {
+        let app = app.clone();
+        let agg = agg.clone();
+        async move {
+            let Some(svc) = ApiService::from_value(&o.value) else {
+                return;
+            };
+            let (verdict, doc) = match &svc.service {
+                None => (
+                    Verdict::new(true, "Local", "Local APIServices are always available".into()),
+                    None,
+                ),
+                Some(r) => check(&app, &agg, &svc, r).await,
+            };
+            agg.set_available(&svc.name, verdict.status == "True", doc);
+            write_status(&app, &o.value, &verdict).await;
+        }
+    });
+    futures_util::future::join_all(checks).await;
+}
+
+/// Store the Available condition when it changed (lastTransitionTime moves only with the status).
+async fn write_status(app: &App, obj: &Value, v: &Verdict) {
+    let conds = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let old = conds.iter().find(|c| st(c, "/type") == "Available");
+    if let Some(o) = old {
+        if st(o, "/status") == v.status && st(o, "/reason") == v.reason && st(o, "/message") == v.message {
+            return;
+        }
+    }
+    let time = match old {
+        Some(o) if st(o, "/status") == v.status => o.get("lastTransitionTime").cloned().unwrap_or(Value::Null),
+        _ => json!(crate::util::now_rfc3339()),
+    };
+    let cond = json!({"type": "Available", "status": v.status, "lastTransitionTime": time, "reason": v.reason, "message": v.message});
+    let mut others: Vec<Value> = conds.into_iter().filter(|c| st(c, "/type") != "Available").collect();
+    others.insert(0, cond);
+    let mut next = obj.clone();
+    next["status"] = json!({"conditions": others});
+    let Some(def) = app.find("apiregistration.k8s.io", "v1", "apiservices") else {
+        return;
+    };
+    let name = st(obj, "/metadata/name").to_string();
+    if let Err(e) = app
+        .registry
+        .update(def, None, &name, next, Part::Status, false, None)
+        .await
+    {
+        // A conflict means someone changed it: the next pass sees the new object.
+        tracing::debug!(apiservice = %name, error = %e.message, "cannot update APIService status");
+    } else if v.status != "True" {
+        tracing::info!(apiservice = %name, reason = %v.reason, message = %v.message, "APIService not available");
+    }
+}
+
+/// Whether any EndpointSlice (or, for servers without slice mirroring, an Endpoints object)
+/// belongs to the service.
+async fn has_endpoint_objects(app: &App, r: &ServiceRef) -> bool {
+    if let Some(def) = app.find("discovery.k8s.io", "v1", "endpointslices") {
+        let prefix = app.registry.key_prefix(def, Some(&r.namespace));
+        let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+        if snap
+            .items
+            .iter()
+            .any(|o| st(&o.value, "/metadata/labels/kubernetes.io~1service-name") == r.name)
+        {
+            return true;
+        }
+    }
+    match app.find("", "v1", "endpoints") {
+        Some(def) => app
+            .registry
+            .get(def, Some(&r.namespace), &r.name, Some(0))
+            .await
+            .is_ok(),
+        None => false,
+    }
+}
+
+/// Upstream's remote checks, in order; on success the backend's discovery document.
+pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> (Verdict, Option<Value>) {
+    let fail = |reason: &str, message: String| (Verdict::new(false, reason, message), None);
+    let def = app.find("", "v1", "services");
+    let service = match def {
+        Some(d) => app.registry.get(d, Some(&r.namespace), &r.name, Some(0)).await.ok(),
+        None => None,
+    };
+    let Some(service) = service.map(|s| s.value.clone()) else {
+        return fail(
+            "ServiceNotFound",
+            format!("service/{} in \"{}\" is not present", r.name, r.namespace),
+        );
+    };
+    if matches!(st(&service, "/spec/type"), "" | "ClusterIP") {
+        let port = service
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| p.get("port").and_then(Value::as_u64) == Some(r.port as u64));
+        let Some(port) = port else {
+            return fail(
+                "ServicePortError",
+                format!(
+                    "service/{} in \"{}\" is not listening on port {}",
+                    r.name, r.namespace, r.port
+                ),
+            );
+        };
+        let port_name = st(port, "/name");
+        if !has_endpoint_objects(app, r).await {
+            return fail(
+                "EndpointsNotFound",
+                format!(
+                    "cannot find endpointslices for service/{} in \"{}\"",
+                    r.name, r.namespace
+                ),
+            );
+        }
+        if ready_endpoints(app, &r.namespace, &r.name, port_name).await.is_empty() {
+            return fail(
+                "MissingEndpoints",
+                format!(
+                    "endpointslices for service/{} in \"{}\" have no addresses with port name \"{port_name}\"",
+                    r.name, r.namespace
+                ),
+            );
+        }
+    }
+    match probe(app, agg, svc, r).await {
+        Ok(doc) => (Verdict::new(true, "Passed", "all checks passed".into()), doc),
+        Err(e) => fail("FailedDiscoveryCheck", e),
+    }
+}
+
+/// `GET /apis/<group>/<version>` as `system:kube-aggregator` (group system:masters), without
+/// verifying the server (as upstream), with the proxy client certificate.
+async fn probe(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> Result<Option<Value>, String> {
+    let (host, port) = resolve(app, agg.routing, r).await?;
+    let path = if svc.name == "v1." {
+        format!("/api/{}", svc.version)
+    } else {
+        format!("/apis/{}/{}", svc.group, svc.version)
+    };
+    let url = format!("https://{}{path}", join_host_port(&host, port));
+    let tls = agg
+        .client_config(None, true, &svc.name)
+        .map_err(|e| format!("failing or missing response from {url}: {e}"))?;
+    let work = async {
+        let server_name = format!("{}.{}.svc", r.name, r.namespace);
+        let io = connect(&host, port, &server_name, Arc::new(tls), PROBE_TIMEOUT).await?;
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(&path)
+            .header("host", join_host_port(&host, port))
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        set_user_headers(
+            req.headers_mut(),
+            "system:kube-aggregator",
+            &["system:masters".into()],
+            &[],
+        );
+        let resp = send(io, req).await?;
+        let code = resp.status().as_u16();
+        if !(200..300).contains(&code) {
+            return Err(format!("bad status from {url}: {code}"));
+        }
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_DOC)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok(serde_json::from_slice::<Value>(&body)
+            .ok()
+            .filter(|d| d.get("resources").is_some()))
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT + Duration::from_secs(1), work).await {
+        Err(_) => Err(format!("timed out waiting for {url}")),
+        Ok(Err(e)) if e.starts_with("bad status") => Err(format!("failing or missing response from {url}: {e}")),
+        Ok(Err(e)) => Err(format!("failing or missing response from {url}: Get \"{url}\": {e}")),
+        Ok(Ok(doc)) => Ok(doc),
+    }
+}

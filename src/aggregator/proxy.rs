@@ -1,0 +1,399 @@
+//! Proxying a request for a service-backed APIService to its extension API server
+//! (upstream's `proxyHandler`): resolve the backend, open TLS with the proxy client
+//! certificate, pass the authenticated user in `X-Remote-*` headers, stream the answer back.
+
+use super::{Aggregator, ApiService, ServiceRef};
+use crate::error::ApiError;
+use crate::server::handler::RawRequest;
+use crate::server::App;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use warp::reply::Response;
+use warp::Reply;
+
+/// Dial and TLS handshake bound (upstream's proxy dialer uses 30s; the probe 5s).
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Hop-by-hop headers, the client's credentials and any user headers it tried to send
+/// (upstream's authentication filter drops Authorization, the round tripper replaces X-Remote-*).
+fn dropped_request_header(name: &str, upgrade: bool) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "proxy-authorization"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "host"
+            | "content-length"
+    ) || name.starts_with("impersonate-")
+        || name.starts_with("x-remote-")
+        || (!upgrade && (name == "connection" || name == "upgrade"))
+}
+
+const DROP_RESPONSE: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// Upstream's `http.Error`: a plain-text body with a newline.
+pub fn plain_error(code: u16, text: &str) -> Response {
+    let mut r =
+        crate::server::encode::bytes_response(code, "text/plain; charset=utf-8", Bytes::from(format!("{text}\n")));
+    r.headers_mut()
+        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// client-go's `headerKeyEscape`: bytes that are not legal in a header name (and `%`) become `%XX`.
+pub fn header_key_escape(key: &str) -> String {
+    let legal = |b: u8| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b);
+    key.bytes()
+        .map(|b| {
+            if legal(b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `X-Remote-*` headers for a user (client-go's `SetAuthProxyHeaders`; the uid header
+/// is behind the alpha RemoteRequestHeaderUID gate upstream, off in 1.33).
+pub fn set_user_headers(h: &mut HeaderMap, user: &str, groups: &[String], extra: &[(String, Vec<String>)]) {
+    if let Ok(v) = HeaderValue::from_str(user) {
+        h.insert("X-Remote-User", v);
+    }
+    for g in groups {
+        if let Ok(v) = HeaderValue::from_str(g) {
+            h.append("X-Remote-Group", v);
+        }
+    }
+    for (k, vs) in extra {
+        let Ok(name) = http::HeaderName::from_bytes(format!("X-Remote-Extra-{}", header_key_escape(k)).as_bytes())
+        else {
+            continue;
+        };
+        for v in vs {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.append(name.clone(), v);
+            }
+        }
+    }
+}
+
+fn st<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+async fn get(app: &App, plural: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
+    let def = app
+        .find("", "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
+    Ok(app.registry.get(def, Some(ns), name, Some(0)).await?.value.clone())
+}
+
+/// The service's port entry whose `port` is the APIService's port.
+fn service_port(svc: &Value, port: u16) -> Option<&Value> {
+    svc.pointer("/spec/ports")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|p| p.get("port").and_then(Value::as_u64) == Some(port as u64))
+}
+
+/// Ready `(ip, port)` pairs of the service port named `port_name`: EndpointSlices
+/// (`kubernetes.io/service-name`), else the Endpoints object.
+pub async fn ready_endpoints(app: &App, ns: &str, name: &str, port_name: &str) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    if let Some(def) = app.find("discovery.k8s.io", "v1", "endpointslices") {
+        let prefix = app.registry.key_prefix(def, Some(ns));
+        let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+        for s in snap.items.iter().map(|o| &o.value) {
+            if st(s, "/metadata/labels/kubernetes.io~1service-name") != name {
+                continue;
+            }
+            let ports = s.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            let Some(num) = ports
+                .iter()
+                .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+                .and_then(|p| p.get("port").and_then(Value::as_u64))
+            else {
+                continue;
+            };
+            for ep in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+                if ep.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
+                    continue;
+                }
+                for a in ep.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(ip) = a.as_str() {
+                        out.push((ip.to_string(), num as u16));
+                    }
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        if let Ok(eps) = get(app, "endpoints", ns, name).await {
+            for ss in eps.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+                let ports = ss.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+                let Some(num) = ports
+                    .iter()
+                    .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+                    .and_then(|p| p.get("port").and_then(Value::as_u64))
+                else {
+                    continue;
+                };
+                for a in ss.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(ip) = a.get("ip").and_then(Value::as_str) {
+                        out.push((ip.to_string(), num as u16));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where the backend is: the ClusterIP and service port (upstream's `ResolveCluster`), or with
+/// `--enable-aggregator-routing` a random ready endpoint (`ResolveEndpoint`).
+pub async fn resolve(app: &App, routing: bool, r: &ServiceRef) -> Result<(String, u16), String> {
+    let svc = get(app, "services", &r.namespace, &r.name)
+        .await
+        .map_err(|e| e.message)?;
+    let ty = match st(&svc, "/spec/type") {
+        "" => "ClusterIP",
+        t => t,
+    };
+    let no_port = || format!("no service port {} found for service \"{}\"", r.port, r.name);
+    if routing {
+        if !matches!(ty, "ClusterIP" | "NodePort" | "LoadBalancer") {
+            return Err(format!("unsupported service type \"{ty}\""));
+        }
+        let port = service_port(&svc, r.port).ok_or_else(no_port)?;
+        let port_name = port.get("name").and_then(Value::as_str).unwrap_or("");
+        let eps = ready_endpoints(app, &r.namespace, &r.name, port_name).await;
+        if eps.is_empty() {
+            return Err(format!("no endpoints available for service \"{}\"", r.name));
+        }
+        let i = rand::random::<u32>() as usize % eps.len();
+        return Ok(eps[i].clone());
+    }
+    match ty {
+        "ExternalName" => Ok((st(&svc, "/spec/externalName").to_string(), r.port)),
+        "ClusterIP" | "NodePort" | "LoadBalancer" => {
+            let ip = st(&svc, "/spec/clusterIP");
+            if ip == "None" {
+                return Err("cannot route to service with ClusterIP \"None\"".into());
+            }
+            service_port(&svc, r.port).ok_or_else(no_port)?;
+            Ok((ip.to_string(), r.port))
+        }
+        t => Err(format!("unsupported service type \"{t}\"")),
+    }
+}
+
+/// Go's `net.JoinHostPort`.
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A Go-like rendering of a dial error (`dial tcp 10.0.0.1:443: connect: connection refused`).
+fn dial_error(addr: &str, e: &std::io::Error) -> String {
+    let what = match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
+        std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
+        _ => format!("connect: {e}"),
+    };
+    format!("dial tcp {addr}: {what}")
+}
+
+/// Open TCP + TLS to `host:port`, verifying the server as `<service>.<namespace>.svc`.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    server_name: &str,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<Box<dyn crate::proxy::kubelet::Io>, String> {
+    let addr = join_host_port(host, port);
+    let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
+        .await
+        .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
+        .map_err(|e| dial_error(&addr, &e))?;
+    let _ = tcp.set_nodelay(true);
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
+    let stream = tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(tls).connect(name, tcp))
+        .await
+        .map_err(|_| "net/http: TLS handshake timeout".to_string())?
+        .map_err(|e| format!("tls: {e}"))?;
+    Ok(Box::new(stream))
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (upgrades supported).
+pub async fn send(
+    io: Box<dyn crate::proxy::kubelet::Io>,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "aggregated API connection ended with error");
+        }
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+fn is_upgrade(h: &HeaderMap) -> bool {
+    h.get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        && h.contains_key(http::header::UPGRADE)
+}
+
+/// Proxy `req` to the backend of `svc` and answer with its response.
+pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &ApiService, body: Bytes) -> Response {
+    let Some(sref) = svc.service.as_ref() else {
+        return plain_error(404, "");
+    };
+    if !svc.available {
+        return plain_error(503, "service unavailable");
+    }
+    let Some(user) = req.user.as_ref() else {
+        return plain_error(500, "missing user");
+    };
+    let tls = match agg.client_config(svc.ca_bundle.as_deref(), svc.insecure, &svc.name) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return plain_error(500, &e.to_string()),
+    };
+    let (host, port) = match resolve(app, agg.routing, sref).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(apiservice = %svc.name, error = %e, "cannot resolve the aggregated API's service");
+            return plain_error(503, "service unavailable");
+        }
+    };
+    let upgrade = is_upgrade(&req.headers);
+    let pq = if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    };
+    let mut out = match http::Request::builder()
+        .method(req.method.clone())
+        .uri(pq)
+        .body(Full::new(body))
+    {
+        Ok(r) => r,
+        Err(e) => return plain_error(400, &e.to_string()),
+    };
+    let h = out.headers_mut();
+    for (k, v) in req.headers.iter() {
+        if !dropped_request_header(k.as_str(), upgrade) {
+            h.append(k.clone(), v.clone());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&join_host_port(&host, port)) {
+        h.insert(http::header::HOST, v);
+    }
+    if let Some(Ok(v)) = req.remote.map(|r| HeaderValue::from_str(&r.ip().to_string())) {
+        h.append("x-forwarded-for", v);
+    }
+    // Keys of our own (connection facts such as the front-proxy CN) never leave the server.
+    let extra: Vec<(String, Vec<String>)> = user
+        .extra
+        .iter()
+        .filter(|(k, _)| !k.starts_with("capstan.internal/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    set_user_headers(h, &user.name, &user.groups, &extra);
+    let server_name = format!("{}.{}.svc", sref.name, sref.namespace);
+    let io = match connect(&host, port, &server_name, tls, DIAL_TIMEOUT).await {
+        Ok(io) => io,
+        Err(e) => return plain_error(503, &e),
+    };
+    let mut resp = match send(io, out).await {
+        Ok(r) => r,
+        Err(e) => return plain_error(503, &e),
+    };
+    if upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client) = req.upgrade.as_ref().and_then(|s| s.take()) else {
+            return plain_error(500, "connection cannot be upgraded");
+        };
+        let mut r = warp::reply::with_status(warp::reply(), http::StatusCode::SWITCHING_PROTOCOLS).into_response();
+        *r.headers_mut() = resp.headers().clone();
+        let backend = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (Ok(c), Ok(b)) = (client.await, backend.await) else {
+                return;
+            };
+            let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+            let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
+        });
+        return r;
+    }
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let mut r = crate::proxy::forward::stream_body(resp.into_body()).into_response();
+    *r.status_mut() = status;
+    let rh = r.headers_mut();
+    rh.clear();
+    for (k, v) in headers.iter() {
+        if !DROP_RESPONSE.contains(&k.as_str()) {
+            rh.append(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_headers_like_client_go() {
+        let mut h = HeaderMap::new();
+        set_user_headers(
+            &mut h,
+            "alice",
+            &["system:masters".into(), "dev".into()],
+            &[("scopes.example.com/a b".into(), vec!["x".into(), "y".into()])],
+        );
+        assert_eq!(h.get("x-remote-user").and_then(|v| v.to_str().ok()), Some("alice"));
+        let groups: Vec<&str> = h
+            .get_all("x-remote-group")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(groups, ["system:masters", "dev"]);
+        let extra: Vec<&str> = h
+            .get_all("x-remote-extra-scopes.example.com%2Fa%20b")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(extra, ["x", "y"]);
+        assert!(dropped_request_header("authorization", false));
+        assert!(dropped_request_header("x-remote-user", false));
+        assert!(!dropped_request_header("upgrade", true));
+        assert_eq!(join_host_port("::1", 443), "[::1]:443");
+    }
+}
