@@ -14,7 +14,7 @@ release:
 
 ## Start the API server on the embedded store (TLS on 127.0.0.1:6443, admin kubeconfig in the data dir).
 run: build
-	$(CARGO_TARGET_DIR)/debug/capstan serve $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
+	$(CARGO_TARGET_DIR)/debug/capstan serve --authorization-mode=Node,RBAC $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
 ## Every test: unit tests, integration tests against the real binary with real kubectl and kube-rs.
 test:

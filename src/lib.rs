@@ -4,7 +4,10 @@
 //! `server` (listeners, routing, negotiation) → `auth` → `registry` (generic store driven by
 //! the `api` resource table) → `storage` (revision log + watch cache).
 
+pub mod admission;
+pub mod aggregator;
 pub mod api;
+pub mod apiext;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -12,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod patch;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod storage;

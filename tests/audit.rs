@@ -404,3 +404,61 @@ async fn webhook_receives_batches() {
         ]
     );
 }
+
+/// A handler panic (injected in debug builds through `TEST_INJECT_PANIC_PATH`) answers 500,
+/// writes a `Panic`-stage event instead of ResponseComplete, and the server keeps serving.
+#[tokio::test]
+async fn handler_panic_is_audited_at_the_panic_stage() {
+    const PANIC_PATH: &str = "/api/v1/namespaces/default/configmaps/panic-injected";
+    // Only this path panics, so setting it for the whole test process is harmless.
+    std::env::set_var("TEST_INJECT_PANIC_PATH", PANIC_PATH);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
+    )
+    .expect("write policy");
+    let log = dir.path().join("audit.log");
+    let s = TestServer::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf-8"),
+        "--audit-log-path",
+        log.to_str().expect("utf-8"),
+    ]);
+    let client = s.kube_client().await;
+    let r = common::http::raw(&client, http::Method::GET, PANIC_PATH, &[], Vec::new()).await;
+    assert_eq!(r.status.as_u16(), 500, "{}", r.text());
+    let status: Value = serde_json::from_slice(&r.body).expect("Status JSON");
+    assert_eq!(status["reason"], "InternalError", "{status}");
+    let id = r
+        .headers
+        .get("audit-id")
+        .and_then(|h| h.to_str().ok())
+        .expect("Audit-ID")
+        .to_string();
+    // Still serving.
+    let ok = common::http::raw(
+        &client,
+        http::Method::GET,
+        "/api/v1/namespaces/default/configmaps",
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(ok.status.as_u16(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let panic_event = loop {
+        let all = events(&log);
+        if let Some(e) = all.iter().find(|e| e["auditID"] == id.as_str()) {
+            break e.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no event for {id}: {all:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(panic_event["stage"], "Panic", "{panic_event}");
+    assert_eq!(panic_event["responseStatus"]["code"], 500, "{panic_event}");
+    assert_eq!(panic_event["objectRef"]["name"], "panic-injected");
+    // Exactly one event for that request: Panic replaces ResponseComplete.
+    assert_eq!(events(&log).iter().filter(|e| e["auditID"] == id.as_str()).count(), 1);
+}

@@ -360,28 +360,55 @@ fn embedded_static_pod_command_line_starts_and_answers_probes() {
     let port = rw.port(6443);
     let _server = run_apiserver(&manifest("kube-apiserver.yaml"), &rw, &[], None);
     // A client certificate from `capstan certs init` is accepted in the TLS handshake
-    // (--client-ca-file) and the API answers.
+    // (--client-ca-file) and authenticates its CN; under Node,RBAC its group
+    // kubeadm:cluster-admins has no rights until kubeadm's binding exists, exactly as upstream.
     let pki = tmp.path().join("etc/kubernetes/pki");
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "5",
-            "--cacert",
-        ])
-        .arg(pki.join("ca.crt"))
-        .arg("--cert")
-        .arg(pki.join("apiserver-kubelet-client.crt"))
-        .arg("--key")
-        .arg(pki.join("apiserver-kubelet-client.key"))
-        .arg(format!("https://127.0.0.1:{port}/api/v1/namespaces/default"))
+    let get_default = || {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--max-time", "5", "--cacert"])
+            .arg(pki.join("ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("apiserver-kubelet-client.crt"))
+            .arg("--key")
+            .arg(pki.join("apiserver-kubelet-client.key"))
+            .arg(format!("https://127.0.0.1:{port}/api/v1/namespaces/default"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = get_default();
+    assert!(before.ends_with("\n403"), "{before}");
+    assert!(
+        before.contains(r#"User \"kube-apiserver-kubelet-client\" cannot get resource \"namespaces\""#),
+        "{before}"
+    );
+    // What `kubeadm init` does next: the kubeconfig phase, then the binding made with
+    // super-admin.conf (group system:masters).
+    let kubeconfigs = tmp.path().join("etc/kubernetes");
+    let out = Command::new(CAPSTAN)
+        .args(["kubeconfig", "--advertise-address", "127.0.0.1", "--node-name", NODE])
+        .args(["--secure-port", &port.to_string(), "--dir"])
+        .arg(&pki)
+        .arg("--kubeconfig-dir")
+        .arg(&kubeconfigs)
         .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+        .expect("capstan kubeconfig");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfigs.join("super-admin.conf"))
+        .args([
+            "create",
+            "clusterrolebinding",
+            "kubeadm:cluster-admins",
+            "--clusterrole=cluster-admin",
+            "--group=kubeadm:cluster-admins",
+        ])
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = get_default();
+    assert!(after.ends_with("\n200"), "{after}");
     // The embedded store lives in the hostPath volume.
     assert!(tmp
         .path()

@@ -44,6 +44,8 @@ pub enum Served {
     Stored,
     /// Listed in discovery but answered with 501 until the named issue builds it.
     NotYet(&'static str),
+    /// By `src/proxy`: kubelet/pod/service proxying, logs, exec/attach/portforward, binding, eviction.
+    Connect,
     /// Not stored: answered by access control (`crate::auth::review`) — the review APIs and
     /// `serviceaccounts/token`.
     Review,

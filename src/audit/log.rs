@@ -260,6 +260,9 @@ pub struct BatchConfig {
     pub max_wait: Duration,
     /// `(qps, burst)` when `--audit-log-batch-throttle-enable` is set.
     pub throttle: Option<(f64, u64)>,
+    /// `--audit-<backend>-truncate-max-batch-size` when truncation is on: a batch is written in
+    /// pieces of at most this many bytes.
+    pub max_bytes: Option<usize>,
 }
 
 impl BatchConfig {
@@ -382,6 +385,7 @@ impl Backend {
             max_size: 1,
             max_wait: Duration::ZERO,
             throttle: None,
+            max_bytes: None,
         };
         Backend::new(Box::new(Discard), Mode::Blocking, cfg, counters)
     }
@@ -438,7 +442,9 @@ impl Backend {
 
     /// Count an event that was generated but could not be handed over (e.g. too large).
     pub fn drop_event(&self) {
-        self.counters.events.fetch_add(1, Ordering::Relaxed);
+        if self.count_events {
+            self.counters.events.fetch_add(1, Ordering::Relaxed);
+        }
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -486,14 +492,37 @@ fn batch_loop(rx: Receiver<Vec<u8>>, mut sink: Box<dyn Sink>, cfg: BatchConfig, 
         if let Some(b) = bucket.as_mut() {
             b.accept();
         }
-        if let Err(e) = sink.write_batch(&batch) {
-            tracing::error!(
-                "Error in audit plugin 'buffered' affecting {} audit events: {e}",
-                batch.len()
-            );
-            counters.errors.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for piece in split_by_bytes(&batch, cfg.max_bytes) {
+            if let Err(e) = sink.write_batch(piece) {
+                tracing::error!(
+                    "Error in audit plugin 'buffered' affecting {} audit events: {e}",
+                    piece.len()
+                );
+                counters.errors.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
         }
     }
+}
+
+/// Consecutive runs of `batch` whose sizes add up to at most `max` bytes (one event per run
+/// at least; events were already truncated to fit).
+fn split_by_bytes(batch: &[Vec<u8>], max: Option<usize>) -> Vec<&[Vec<u8>]> {
+    let Some(max) = max else {
+        return vec![batch];
+    };
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, e) in batch.iter().enumerate() {
+        if i > start && size + e.len() > max {
+            out.push(&batch[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += e.len();
+    }
+    if start < batch.len() {
+        out.push(&batch[start..]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -595,6 +624,7 @@ mod tests {
             max_size: 400,
             max_wait: Duration::from_millis(20),
             throttle: None,
+            max_bytes: None,
         };
         (
             Backend::new(Box::new(sink), Mode::Batch, cfg, Arc::default()),
@@ -611,6 +641,7 @@ mod tests {
             max_size: 1,
             max_wait: Duration::ZERO,
             throttle: None,
+            max_bytes: None,
         };
         assert_eq!(ok.validate(), Ok(()));
         let bad = BatchConfig {
@@ -681,5 +712,17 @@ mod tests {
         assert_eq!(b.counters.errors.load(Ordering::Relaxed), 4000);
         // After shutdown nothing is accepted, and that counts as an error too.
         assert!(!b.process(b"late".to_vec()));
+    }
+
+    #[test]
+    fn batches_split_at_the_byte_limit() {
+        let batch: Vec<Vec<u8>> = [40, 40, 30, 100, 10].iter().map(|n| vec![b'x'; *n]).collect();
+        let sizes = |max| -> Vec<usize> { split_by_bytes(&batch, max).iter().map(|p| p.len()).collect() };
+        assert_eq!(sizes(None), vec![5]);
+        // 40+40 ≤ 100 and +30 would exceed; 30+100 and 100+10 exceed too.
+        assert_eq!(sizes(Some(100)), vec![2, 1, 1, 1]);
+        assert_eq!(sizes(Some(110)), vec![3, 2]);
+        // An event larger than the limit still goes out alone.
+        assert_eq!(sizes(Some(35)), vec![1, 1, 1, 1, 1]);
     }
 }

@@ -1,8 +1,9 @@
 //! Auditing (`audit.k8s.io/v1`): the policy decides a level per request, the handler builds
 //! one [`Event`] per request and emits it at each stage, and the log backend writes it.
 //!
-//! Gaps (see the report in issue 7): the Panic stage, webhook truncation flags, impersonation
-//! and admission annotations; the policy is reloaded by polling the file, not on SIGHUP.
+//! Each backend (log, webhook) has its own truncation (`--audit-<backend>-truncate-*`). The
+//! handler adds the authorization decision, impersonated user and admission annotations as the
+//! request passes those filters. The policy is reloaded when its file changes.
 
 pub mod log;
 pub mod policy;
@@ -34,6 +35,8 @@ pub struct Event {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub user_agent: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonated_user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub object_ref: Option<ObjectRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_status: Option<Value>,
@@ -50,8 +53,23 @@ pub struct Event {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct User {
     pub username: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub uid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl From<&crate::auth::UserInfo> for User {
+    fn from(u: &crate::auth::UserInfo) -> User {
+        User {
+            username: u.name.clone(),
+            uid: u.uid.clone(),
+            groups: u.groups.clone(),
+            extra: u.extra.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -90,13 +108,15 @@ pub struct Auditor {
     policy: std::sync::RwLock<Arc<Policy>>,
     backend: log::Backend,
     truncate: Option<Truncate>,
+    /// `--audit-webhook-truncate-*`.
+    webhook_truncate: Option<Truncate>,
     /// `--audit-log-format=legacy`: one text line per event instead of JSON (log backend only).
     legacy: bool,
     /// The webhook backend, if configured (JSON, does not count events twice).
     webhook: Option<log::Backend>,
 }
 
-/// `--audit-log-truncate-*` (upstream `plugin/pkg/audit/truncate`).
+/// `--audit-<backend>-truncate-*` (upstream `plugin/pkg/audit/truncate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Truncate {
     pub max_event_size: usize,
@@ -104,15 +124,17 @@ pub struct Truncate {
 }
 
 impl Truncate {
-    pub fn new(max_event_size: u64, max_batch_size: u64) -> Result<Truncate, String> {
+    /// Upstream's `AuditTruncateOptions.Validate` for `plugin` (`log` or `webhook`).
+    pub fn new(plugin: &str, max_event_size: u64, max_batch_size: u64) -> Result<Truncate, String> {
         if max_event_size == 0 {
-            return Err("--audit-log-truncate-max-event-size must be a positive number".into());
+            return Err(format!(
+                "invalid audit truncate {plugin} max event size {max_event_size}, must be a positive number"
+            ));
         }
         if max_batch_size < max_event_size {
-            return Err(
-                "--audit-log-truncate-max-batch-size must be greater than or equal to --audit-log-truncate-max-event-size"
-                    .into(),
-            );
+            return Err(format!(
+                "invalid audit truncate {plugin} max batch size {max_batch_size}, must be greater than max event size ({max_event_size})"
+            ));
         }
         Ok(Truncate {
             max_event_size: max_event_size as usize,
@@ -130,6 +152,7 @@ impl Auditor {
             policy: std::sync::RwLock::new(Arc::new(policy)),
             backend,
             truncate,
+            webhook_truncate: None,
             legacy: false,
             webhook: None,
         }
@@ -220,6 +243,7 @@ impl Auditor {
                         n(&format!("{prefix}.batch-throttle-burst"), burst),
                     )
                 }),
+                max_bytes: None,
             })
         };
         let policy_file = s("audit.policy-file");
@@ -234,24 +258,37 @@ impl Auditor {
             "legacy" => true,
             f => anyhow::bail!("invalid audit log format {f:?}, allowed formats are \"legacy,json\""),
         };
-        let truncate = if b("audit.log.truncate-enabled", false) {
-            Some(
-                Truncate::new(
-                    n("audit.log.truncate-max-event-size", 102400),
-                    n("audit.log.truncate-max-batch-size", 10485760),
-                )
-                .map_err(anyhow::Error::msg)?,
+        for (key, flag) in [
+            ("audit.log.version", "--audit-log-version"),
+            ("audit.webhook.version", "--audit-webhook-version"),
+        ] {
+            match s(key).as_str() {
+                "" | "audit.k8s.io/v1" => {}
+                v => anyhow::bail!("{flag}: unsupported audit API version {v:?}, supported: audit.k8s.io/v1"),
+            }
+        }
+        let truncate_of = |plugin: &str| -> anyhow::Result<Option<Truncate>> {
+            if !b(&format!("audit.{plugin}.truncate-enabled"), false) {
+                return Ok(None);
+            }
+            Truncate::new(
+                plugin,
+                n(&format!("audit.{plugin}.truncate-max-event-size"), 102400),
+                n(&format!("audit.{plugin}.truncate-max-batch-size"), 10485760),
             )
-        } else {
-            None
+            .map(Some)
+            .map_err(anyhow::Error::msg)
         };
+        let truncate = truncate_of("log")?;
+        let webhook_truncate = truncate_of("webhook")?;
         let backend = if log_path.is_empty() {
             // Webhook only: a log backend that is never written to would skew nothing, but keep
             // one so the Auditor shape stays simple.
             log::Backend::discard(counters.clone())
         } else {
             let mode = mode_of("audit.log.mode", log::Mode::Blocking)?;
-            let batch = batch_of("audit.log", 1, Duration::ZERO, false, 0.0, 0)?;
+            let mut batch = batch_of("audit.log", 1, Duration::ZERO, false, 0.0, 0)?;
+            batch.max_bytes = truncate.map(|t| t.max_batch_size);
             if mode == log::Mode::Batch {
                 batch.validate().map_err(anyhow::Error::msg)?;
             }
@@ -270,19 +307,34 @@ impl Auditor {
             None
         } else {
             let mode = mode_of("audit.webhook.mode", log::Mode::Batch)?;
-            let batch = batch_of("audit.webhook", 400, Duration::from_secs(30), true, 10.0, 15)?;
+            let mut batch = batch_of("audit.webhook", 400, Duration::from_secs(30), true, 10.0, 15)?;
+            batch.max_bytes = webhook_truncate.map(|t| t.max_batch_size);
             if mode == log::Mode::Batch {
                 batch
                     .validate()
                     .map_err(|e| anyhow::anyhow!(e.replace(" log ", " webhook ")))?;
             }
-            let backoff = dur("audit.webhook.initial-backoff", Duration::from_secs(10))?;
+            // The deprecated --audit-webhook-batch-initial-backoff counts when only it was set.
+            let alias_set = opts
+                .sources
+                .get("audit.webhook.batch-initial-backoff")
+                .is_some_and(|l| l != "default");
+            let main_set = opts
+                .sources
+                .get("audit.webhook.initial-backoff")
+                .is_some_and(|l| l != "default");
+            let backoff = if alias_set && !main_set {
+                dur("audit.webhook.batch-initial-backoff", Duration::from_secs(10))?
+            } else {
+                dur("audit.webhook.initial-backoff", Duration::from_secs(10))?
+            };
             let sink = webhook::Webhook::from_kubeconfig(std::path::Path::new(&webhook_file), backoff)
                 .map_err(|e| anyhow::anyhow!("audit webhook: {e}"))?;
             tracing::info!("audit: webhook {webhook_file}, mode {mode:?}");
             Some(log::Backend::new(Box::new(sink), mode, batch, counters.clone()))
         };
         let mut a = Auditor::new(policy, backend, truncate).with_legacy_format(legacy);
+        a.webhook_truncate = webhook_truncate;
         if let Some(w) = webhook {
             a = a.with_webhook(w);
         }
@@ -327,9 +379,7 @@ impl Auditor {
             return (audit_id, None);
         }
         let now = crate::util::rfc3339_micros(SystemTime::now());
-        let mut annotations = serde_json::Map::new();
-        annotations.insert("authorization.k8s.io/decision".into(), Value::String("allow".into()));
-        annotations.insert("authorization.k8s.io/reason".into(), Value::String(String::new()));
+        let annotations = serde_json::Map::new();
         let mut ua = m.user_agent.to_string();
         if ua.len() > 1024 {
             let mut cut = 1024;
@@ -350,9 +400,11 @@ impl Auditor {
             user: User {
                 username: m.user.to_string(),
                 groups: m.groups.to_vec(),
+                ..Default::default()
             },
             source_ips: m.source_ips,
             user_agent: ua,
+            impersonated_user: None,
             object_ref: m.is_resource.then_some(m.object_ref),
             response_status: None,
             request_object: None,
@@ -375,37 +427,51 @@ impl Auditor {
         let Ok(json) = serde_json::to_vec(&ra.event) else {
             return false;
         };
-        let (event, json) = match self.truncate {
-            Some(t) if json.len() > t.max_event_size => {
-                // Drop the request/response objects first; still too large: drop the event.
-                let mut small = ra.event.clone();
-                small.request_object = None;
-                small.response_object = None;
-                small
-                    .annotations
-                    .insert(TRUNCATED_ANNOTATION.into(), Value::String("true".into()));
-                match serde_json::to_vec(&small) {
-                    Ok(l) if l.len() <= t.max_event_size => (std::borrow::Cow::Owned(small), l),
-                    _ => {
-                        tracing::error!(
-                            "Error in audit plugin 'truncate' affecting 1 audit events: event is too large even after truncation"
-                        );
-                        self.backend.drop_event();
-                        return false;
-                    }
-                }
-            }
-            _ => (std::borrow::Cow::Borrowed(&ra.event), json),
-        };
         if let Some(w) = &self.webhook {
-            w.process(json.clone());
+            match truncated(&ra.event, &json, self.webhook_truncate) {
+                Some((_, j)) => {
+                    w.process(j);
+                }
+                None => w.drop_event(),
+            }
         }
+        let Some((event, json)) = truncated(&ra.event, &json, self.truncate) else {
+            self.backend.drop_event();
+            return false;
+        };
         let line = if self.legacy {
             legacy_line(&event).into_bytes()
         } else {
             json
         };
         self.backend.process(line)
+    }
+}
+
+/// `event` as `json`, or without its request/response objects when it exceeds the backend's
+/// event size limit; None when even that is too large (upstream drops it with an error).
+fn truncated<'e>(
+    event: &'e Event,
+    json: &[u8],
+    limit: Option<Truncate>,
+) -> Option<(std::borrow::Cow<'e, Event>, Vec<u8>)> {
+    let Some(t) = limit.filter(|t| json.len() > t.max_event_size) else {
+        return Some((std::borrow::Cow::Borrowed(event), json.to_vec()));
+    };
+    let mut small = event.clone();
+    small.request_object = None;
+    small.response_object = None;
+    small
+        .annotations
+        .insert(TRUNCATED_ANNOTATION.into(), Value::String("true".into()));
+    match serde_json::to_vec(&small) {
+        Ok(l) if l.len() <= t.max_event_size => Some((std::borrow::Cow::Owned(small), l)),
+        _ => {
+            tracing::error!(
+                "Error in audit plugin 'truncate' affecting 1 audit events: event is too large even after truncation"
+            );
+            None
+        }
     }
 }
 
@@ -418,6 +484,21 @@ pub struct RequestAudit {
 impl RequestAudit {
     pub fn level(&self) -> Level {
         self.decision.level
+    }
+
+    /// Add an annotation (authorization decision, admission plugins…) to later stages.
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        self.event.annotations.insert(key.into(), Value::String(value.into()));
+    }
+
+    /// The full authenticated user (uid, extra) replaces the name/groups from `begin`.
+    pub fn set_user(&mut self, user: &crate::auth::UserInfo) {
+        self.event.user = user.into();
+    }
+
+    /// The user the request acts as through `Impersonate-*` headers.
+    pub fn set_impersonated_user(&mut self, user: &crate::auth::UserInfo) {
+        self.event.impersonated_user = Some(user.into());
     }
 
     /// Record the request body (JSON only) at level Request and above.
@@ -653,6 +734,7 @@ mod tests {
                 max_size: 1,
                 max_wait: Duration::ZERO,
                 throttle: None,
+                max_bytes: None,
             },
             Arc::default(),
         );
@@ -720,7 +802,8 @@ mod tests {
         );
         assert_eq!(v["responseObject"]["data"], serde_json::json!({"a": "b"}));
         assert!(v["responseObject"]["metadata"].get("managedFields").is_none());
-        assert_eq!(v["annotations"]["authorization.k8s.io/decision"], "allow");
+        // The authorization filter adds its decision later; `begin` does not invent one.
+        assert!(v.get("annotations").is_none(), "{v}");
         let ts = v["stageTimestamp"].as_str().unwrap_or_default();
         assert_eq!(ts.len(), "2026-11-24T09:40:30.123456Z".len(), "{ts}");
         assert!(v["requestReceivedTimestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
@@ -771,13 +854,50 @@ mod tests {
     }
 
     #[test]
+    fn each_backend_truncates_by_its_own_limits() {
+        let policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n";
+        let (mut a, log_lines) = auditor_with(policy, None);
+        let hook_lines = Arc::new(Mutex::new(Vec::new()));
+        let hook = log::Backend::new(
+            Box::new(Mem(hook_lines.clone())),
+            log::Mode::Blocking,
+            log::BatchConfig {
+                buffer_size: 1,
+                max_size: 1,
+                max_wait: Duration::ZERO,
+                throttle: None,
+                max_bytes: None,
+            },
+            Arc::default(),
+        );
+        a = a.with_webhook(hook);
+        a.webhook_truncate = Some(Truncate::new("webhook", 2000, 2000).expect("valid"));
+        let big =
+            serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"k": "x".repeat(5000)}});
+        let big = serde_json::to_vec(&big).expect("json");
+        let (_, ra) = a.begin(meta("create", &[]));
+        let mut ra = ra.expect("audited");
+        ra.set_request_object(&big);
+        assert!(a.emit(&mut ra, Stage::ResponseComplete));
+        let logged: Value = serde_json::from_slice(&log_lines.lock().expect("lock")[0]).expect("json");
+        assert_eq!(logged["requestObject"]["data"]["k"].as_str().map(str::len), Some(5000));
+        assert!(logged["annotations"].get(TRUNCATED_ANNOTATION).is_none());
+        let hooked: Value = serde_json::from_slice(&hook_lines.lock().expect("lock")[0]).expect("json");
+        assert!(hooked.get("requestObject").is_none(), "{hooked}");
+        assert_eq!(hooked["annotations"][TRUNCATED_ANNOTATION], "true");
+    }
+
+    #[test]
     fn truncation_drops_objects_then_the_event() {
         assert_eq!(
-            Truncate::new(0, 10).unwrap_err(),
-            "--audit-log-truncate-max-event-size must be a positive number"
+            Truncate::new("log", 0, 10).unwrap_err(),
+            "invalid audit truncate log max event size 0, must be a positive number"
         );
-        assert!(Truncate::new(200, 100).is_err());
-        let t = Truncate::new(102400, 10485760).expect("defaults are valid");
+        assert_eq!(
+            Truncate::new("webhook", 200, 100).unwrap_err(),
+            "invalid audit truncate webhook max batch size 100, must be greater than max event size (200)"
+        );
+        let t = Truncate::new("log", 102400, 10485760).expect("defaults are valid");
         let policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n";
         let (a, got) = auditor_with(policy, Some(t));
         let big =
@@ -805,7 +925,7 @@ mod tests {
         assert_eq!(v["requestObject"]["metadata"]["name"], "small");
 
         // Too large even without objects: dropped and counted.
-        let (a, got) = auditor_with(policy, Some(Truncate::new(100, 100).expect("valid")));
+        let (a, got) = auditor_with(policy, Some(Truncate::new("log", 100, 100).expect("valid")));
         let (_, ra) = a.begin(meta("get", &[]));
         let mut ra = ra.expect("audited");
         assert!(!a.emit(&mut ra, Stage::ResponseComplete));

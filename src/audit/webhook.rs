@@ -277,6 +277,7 @@ mod tests {
                 max_size: 400,
                 max_wait: Duration::from_millis(10),
                 throttle: None,
+                max_bytes: None,
             },
             Arc::default(),
         );

@@ -392,15 +392,7 @@ fn kubeadm_flag_set_parses() {
     );
     assert_eq!(
         o.ignored_warning().as_deref(),
-        Some(
-            "accepted but not implemented yet, ignoring: --allow-privileged, --authorization-mode, \
-             --enable-admission-plugins, --enable-bootstrap-token-auth, --kubelet-client-certificate, \
-             --kubelet-client-key, --kubelet-preferred-address-types, --proxy-client-cert-file, \
-             --proxy-client-key-file, --requestheader-allowed-names, --requestheader-client-ca-file, \
-             --requestheader-extra-headers-prefix, --requestheader-group-headers, \
-             --requestheader-username-headers, --service-account-issuer, --service-account-key-file, \
-             --service-account-signing-key-file"
-        )
+        Some("accepted but not implemented yet, ignoring: --allow-privileged")
     );
 }
 

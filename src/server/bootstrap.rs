@@ -21,6 +21,7 @@ pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u
             Err(e) => anyhow::bail!("cannot create namespace {ns}: {e}"),
         }
     }
+    crate::auth::authz::start(app).await?;
     let services = find("services")?;
     let family = if first_service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
     let svc = json!({

@@ -6,7 +6,7 @@ use super::negotiate::{self, BodyType, Endpoint, Output};
 use super::request::RequestInfo;
 use super::App;
 use crate::api::{ResourceDef, Served};
-use crate::auth::authz::{forbidden, Attributes, Decision};
+use crate::auth::authz::{forbidden, Attributes};
 use crate::auth::UserInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::patch;
@@ -34,6 +34,8 @@ pub struct RawRequest {
     pub user: Option<UserInfo>,
     /// The connection's peer address.
     pub remote: Option<std::net::SocketAddr>,
+    /// The pending connection upgrade of a `Connection: Upgrade` request (src/proxy).
+    pub upgrade: Option<crate::proxy::Stash>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -188,14 +190,25 @@ pub async fn handle(app: Arc<App>, mut req: RawRequest, body: ApiResult<Bytes>) 
     let mut panicked = false;
     // Impersonation (upstream WithImpersonation) acts as another user from here on.
     let access = match authn {
-        Ok(u) => app.auth.authorizer.impersonate(u, &req.headers).await,
+        Ok(u) => {
+            if let Some(ra) = audit.as_mut() {
+                ra.set_user(&u);
+            }
+            let as_user = app.auth.authorizer.impersonate(u.clone(), &req.headers).await;
+            if let (Ok(imp), Some(ra)) = (&as_user, audit.as_mut()) {
+                if *imp != u {
+                    ra.set_impersonated_user(imp);
+                }
+            }
+            as_user
+        }
         Err(e) => Err(e),
     };
     let resp = match access {
         Err(e) => encode::error_response(&e),
         Ok(effective) => {
             req.user = Some(effective);
-            serve_authenticated(&app, &req, &info, &query, body, &mut panicked).await
+            serve_authenticated(&app, &req, &info, &query, body, audit.as_mut(), &mut panicked).await
         }
     };
     app.metrics.observe_request(
@@ -231,11 +244,12 @@ async fn serve_authenticated(
     info: &RequestInfo,
     query: &Query,
     body: ApiResult<Bytes>,
+    mut audit: Option<&mut crate::audit::RequestAudit>,
     panicked: &mut bool,
 ) -> Response {
     match app
         .inflight
-        .try_acquire(&info.verb, long_running(&info) || !info.is_resource)
+        .try_acquire(&info.verb, long_running(info) || !info.is_resource)
     {
         None => {
             app.metrics.rejected();
@@ -254,10 +268,23 @@ async fn serve_authenticated(
             // connection (upstream's WithPanicRecovery).
             let work = async {
                 let nobody = UserInfo::default();
-                let attrs = Attributes::of(req.user.as_ref().unwrap_or(&nobody), info);
-                match app.auth.authorizer.authorize(&attrs).await {
-                    Decision::Allow => {}
-                    Decision::Deny(reason) | Decision::NoOpinion(reason) => return Err(forbidden(&attrs, &reason)),
+                let attrs = Attributes::of(req.user.as_ref().unwrap_or(&nobody), info)
+                    .with_field_selector(query.get("fieldSelector"));
+                // Upstream's WithAuthorization: the decision and its reason (for an allow too,
+                // e.g. which RBAC binding granted it) become audit annotations.
+                let verdict = app.auth.authorizer.decide(&attrs);
+                if let Some(ra) = audit.as_mut() {
+                    let decision = if verdict.allowed { "allow" } else { "forbid" };
+                    ra.annotate("authorization.k8s.io/decision", decision);
+                    ra.annotate("authorization.k8s.io/reason", &verdict.reason);
+                }
+                if !verdict.allowed {
+                    return Err(forbidden(&attrs, &verdict.reason));
+                }
+                // Fault injection for the Panic-stage audit test; compiled into debug builds only.
+                #[cfg(debug_assertions)]
+                if std::env::var_os("TEST_INJECT_PANIC_PATH").is_some_and(|p| p == req.path.as_str()) {
+                    panic!("injected panic for {}", req.path);
                 }
                 if info.is_resource {
                     resource(app, req, info, query, body).await
@@ -291,9 +318,13 @@ fn not_found() -> ApiError {
 
 async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiResult<Response> {
     let accept = header(&req.headers, "accept");
+    let disco = app.discovery.current();
     let path = req.path.trim_end_matches('/');
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(ApiError::method_not_allowed(req.method.as_str(), path, ""));
+    }
+    if let Some(r) = crate::auth::authn::reviews::discovery(app, path) {
+        return r;
     }
     let plain = |o: Output| Encoding {
         output: o,
@@ -314,7 +345,8 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
             let root = if path == "/api" { "api" } else { "apis" };
             let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot)?;
             if let Output::Discovery(v) = out {
-                let (doc, etag) = &app.discovery.aggregated[&(root, v)];
+                // APIService ordering and aggregated APIs' groups (src/aggregator).
+                let (doc, etag) = &crate::aggregator::aggregated(app, root, v, &disco.aggregated[&(root, v)]);
                 let mut r = if header(&req.headers, "if-none-match") == Some(etag.as_str()) {
                     encode::bytes_response(304, &out.content_type(), Bytes::new())
                 } else {
@@ -328,9 +360,9 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
                 return Ok(r);
             }
             let doc = if root == "api" {
-                &app.discovery.api_versions
+                &disco.api_versions
             } else {
-                &app.discovery.group_list
+                &crate::aggregator::group_list(app, &disco.group_list)
             };
             return Ok(doc_response(doc, out));
         }
@@ -345,9 +377,13 @@ async fn non_resource(app: &Arc<App>, req: &RawRequest, query: &Query) -> ApiRes
         }
         _ => {}
     }
+    // `/apis/<group>[/<version>]` of aggregated APIs: served or proxied by src/aggregator.
+    if let Some(r) = crate::aggregator::non_resource(app, req, path).await {
+        return r;
+    }
     let key = path.trim_start_matches("/apis/").trim_start_matches("/api/");
     if path.starts_with("/api/") || path.starts_with("/apis/") {
-        if let Some(doc) = app.discovery.docs.get(key) {
+        if let Some(doc) = disco.docs.get(key) {
             let out = negotiate::negotiate(accept, Endpoint::Plain)?;
             return Ok(doc_response(doc, out));
         }
@@ -444,6 +480,15 @@ async fn resource(
     query: &Query,
     body: ApiResult<Bytes>,
 ) -> ApiResult<Response> {
+    // Connect-style subresources, binding and eviction: src/proxy.
+    let body = match crate::proxy::serve(app, req, info, body).await {
+        crate::proxy::Outcome::Done(r) => return r,
+        crate::proxy::Outcome::Pass(b) => b,
+    };
+    // Group/versions of service-backed APIServices: proxied to the extension API server.
+    if let Some(r) = crate::aggregator::resource(app, req, &info.group, &info.version, &body).await {
+        return r;
+    }
     let def = app
         .find(&info.group, &info.version, &info.resource)
         .ok_or_else(not_found)?;
@@ -559,10 +604,12 @@ async fn resource(
             let root = schemas.root_for(def.group, def.version, def.kind);
             let manager = field_manager(req, query);
             patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
-            let created = reg.create(def, ns, obj, dry_run).await?;
+            crate::auth::authz::escalation::check(&app.auth, req.user.as_ref(), def, ns, &obj)?;
+            let actx = admission_context(req);
+            let created = reg.create_with(def, ns, obj, dry_run, Some(&actx)).await?;
             Ok(with_warnings(
                 encode::object_response(201, def, &created, enc),
-                &warnings,
+                &[warnings, actx.warnings()].concat(),
             ))
         }
         ("update", Some("scale")) => {
@@ -580,10 +627,14 @@ async fn resource(
             let warnings = validate_fields(def, query, "UpdateOptions", &mut obj, Some(&body))?;
             let part = part_of(s);
             let manager = field_manager(req, query);
-            let updated = reg.update(def, ns, name, obj, part, dry_run, Some(&manager)).await?;
+            crate::auth::authz::escalation::check(&app.auth, req.user.as_ref(), def, ns, &obj)?;
+            let actx = admission_context(req);
+            let updated = reg
+                .update_with(def, ns, name, obj, part, dry_run, Some(&manager), Some(&actx))
+                .await?;
             Ok(with_warnings(
                 encode::object_response(200, def, &updated, enc),
-                &warnings,
+                &[warnings, actx.warnings()].concat(),
             ))
         }
         ("patch", s) => {
@@ -598,7 +649,10 @@ async fn resource(
                 Some(decode_any(&req.headers, &body)?)
             };
             let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
-            match reg.delete(def, ns, name, &opts).await? {
+            match reg
+                .delete_with(def, ns, name, &opts, Some(&admission_context(req)))
+                .await?
+            {
                 Deleted::Gone(obj) => {
                     if returns_deleted_object(def) {
                         Ok(encode::object_response(200, def, &obj, enc))
@@ -625,7 +679,10 @@ async fn resource(
             };
             let list_opts = ListOptions::from_query(query, false)?;
             let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
-            let deleted = reg.delete_collection(def, ns, &list_opts, &opts).await?;
+            let actx = admission_context(req);
+            let deleted = reg
+                .delete_collection_with(def, ns, &list_opts, &opts, Some(&actx))
+                .await?;
             Ok(encode::list_response(def, deleted, enc))
         }
         _ => Err(method_not_allowed()),
@@ -655,7 +712,15 @@ fn validate_fields(
             )],
         ));
     }
+    if let Some(r) = crate::apiext::field_validation(def, obj, directive) {
+        return r; // custom resources: their CRD's schema
+    }
     crate::api::schema::field_validation_raw(def.group, def.version, def.kind, obj, raw_body, directive)
+}
+
+/// The admission context of a write: the effective user (after impersonation).
+fn admission_context(req: &RawRequest) -> crate::admission::Context {
+    crate::admission::Context::new(req.user.clone().unwrap_or_default())
 }
 
 /// Add upstream's `Warning: 299 - "<text>"` headers.
@@ -781,7 +846,11 @@ async fn patch_resource(
     let api_version = def.api_version();
     let reg = &app.registry;
     if is_apply {
-        return apply_resource(app, def, ns, name, sub, body, dry_run, enc, &manager, force, root).await;
+        let actx = admission_context(req);
+        return apply_resource(
+            app, def, ns, name, sub, body, dry_run, enc, &manager, force, root, &actx,
+        )
+        .await;
     }
     let patch_doc: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
@@ -834,6 +903,12 @@ async fn patch_resource(
             }
             crate::api::schema::prune(schemas, r, &mut target);
         }
+        if mode != crate::api::schema::FieldValidation::Ignore {
+            // Custom resources: unknown to their CRD's schema.
+            if let Some(unknown) = crate::apiext::unknown_fields(def, &target) {
+                warnings.extend(unknown.into_iter().map(|p| format!("unknown field \"{p}\"")));
+            }
+        }
         if mode == crate::api::schema::FieldValidation::Strict && !warnings.is_empty() {
             return Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
@@ -844,16 +919,21 @@ async fn patch_resource(
             warnings.clear();
         }
         patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
+        crate::auth::authz::escalation::check(&app.auth, req.user.as_ref(), def, ns, &target)?;
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
         }
         let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
-        match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
+        let actx = admission_context(req);
+        match reg
+            .update_with(def, ns, name, target, part_of(sub), dry_run, None, Some(&actx))
+            .await
+        {
             Ok(updated) => {
                 return Ok(with_warnings(
                     encode::object_response(200, def, &updated, enc),
-                    &warnings,
+                    &[warnings, actx.warnings()].concat(),
                 ))
             }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
@@ -882,6 +962,7 @@ async fn apply_resource(
     manager: &str,
     force: bool,
     root: Option<&crate::api::schema::Node>,
+    actx: &crate::admission::Context,
 ) -> ApiResult<Response> {
     if sub == Some("scale") {
         return Err(ApiError::unsupported_media_type(
@@ -929,7 +1010,11 @@ async fn apply_resource(
     }
     // Apply always requires the configuration to fit the schema (structured-merge-diff's typed
     // conversion), whatever `fieldValidation` says.
-    let undeclared = patch::apply::undeclared_fields(&applied, schemas, root);
+    let mut undeclared = patch::apply::undeclared_fields(&applied, schemas, root);
+    if let Some(unknown) = crate::apiext::unknown_fields(def, &applied) {
+        // Custom resources: fields their CRD's schema does not declare.
+        undeclared.extend(unknown.iter().map(|p| format!(".{p}: field not declared in schema")));
+    }
     if !undeclared.is_empty() {
         return Err(patch::apply::typed_patch_error(&applied, &undeclared));
     }
@@ -947,19 +1032,34 @@ async fn apply_resource(
         let Some((live, revision)) = live else {
             let obj = patch::apply(None, &applied, manager, force, &api_version, sub, schemas, root)
                 .map_err(|e| e.to_api_error())?;
-            match reg.create(def, ns, obj, dry_run).await {
-                Ok(created) => return Ok(encode::object_response(201, def, &created, enc)),
+            crate::auth::authz::escalation::check(&app.auth, Some(&actx.user), def, ns, &obj)?;
+            match reg.create_with(def, ns, obj, dry_run, Some(actx)).await {
+                Ok(created) => {
+                    return Ok(with_warnings(
+                        encode::object_response(201, def, &created, enc),
+                        &actx.warnings(),
+                    ))
+                }
                 Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
                 Err(e) => return Err(e),
             }
         };
         let mut target = patch::apply(Some(&live), &applied, manager, force, &api_version, sub, schemas, root)
             .map_err(|e| e.to_api_error())?;
+        crate::auth::authz::escalation::check(&app.auth, Some(&actx.user), def, ns, &target)?;
         if !explicit_rv {
             target["metadata"]["resourceVersion"] = json!(revision.to_string());
         }
-        match reg.update(def, ns, name, target, part_of(sub), dry_run, None).await {
-            Ok(updated) => return Ok(encode::object_response(200, def, &updated, enc)),
+        match reg
+            .update_with(def, ns, name, target, part_of(sub), dry_run, None, Some(actx))
+            .await
+        {
+            Ok(updated) => {
+                return Ok(with_warnings(
+                    encode::object_response(200, def, &updated, enc),
+                    &actx.warnings(),
+                ))
+            }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),
         }

@@ -38,9 +38,10 @@ use warp::Filter;
 /// Everything a request handler needs.
 pub struct App {
     pub registry: Registry,
-    pub discovery: discovery::Discovery,
+    pub discovery: discovery::Live,
     pub openapi: openapi::OpenApi,
-    index: HashMap<(String, String, String), &'static ResourceDef>,
+    /// Built-in rows plus the served CRD versions (replaced by `set_custom_rows`).
+    index: std::sync::RwLock<HashMap<(String, String, String), &'static ResourceDef>>,
     pub min_request_timeout: Duration,
     pub max_body: usize,
     pub ready: AtomicBool,
@@ -53,6 +54,10 @@ pub struct App {
     pub audit: Option<Arc<crate::audit::Auditor>>,
     /// Authentication, impersonation and authorization.
     pub auth: crate::auth::Auth,
+    /// Kubelet/pod/service proxying (src/proxy); None only in tests that build an App by hand.
+    pub proxy: Option<Arc<crate::proxy::ProxyConfig>>,
+    /// The aggregation layer (src/aggregator); None only in tests that build an App by hand.
+    pub aggregator: Option<Arc<crate::aggregator::Aggregator>>,
 }
 
 impl App {
@@ -75,8 +80,39 @@ impl App {
 
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
         self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
             .copied()
+    }
+
+    /// Serve these custom rows (CRD versions) next to the built-ins: routing, discovery and
+    /// OpenAPI. Called by `apiext::crd` whenever the served CRDs change.
+    pub fn set_custom_rows(&self, custom: &[&'static ResourceDef]) {
+        let builtin = crate::api::builtin();
+        let mut index: HashMap<_, &'static ResourceDef> = builtin
+            .iter()
+            .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
+            .collect();
+        for r in custom {
+            index.insert((r.group.to_string(), r.version.to_string(), r.plural.to_string()), *r);
+        }
+        let mut all: Vec<ResourceDef> = builtin.to_vec();
+        all.extend(custom.iter().map(|r| **r));
+        let mut idx = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let changed = idx.len() != index.len()
+            || index
+                .iter()
+                .any(|(k, v)| idx.get(k).is_none_or(|o| !std::ptr::eq(*o, *v)));
+        // OpenAPI renders lazily, so a reset is cheap (schemas may change under the same rows).
+        if changed {
+            *idx = index;
+        }
+        drop(idx);
+        if changed {
+            self.discovery.rebuild(&all);
+        }
+        self.openapi.set_rows(&all);
     }
 }
 
@@ -107,9 +143,16 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ConnUser>())
+        .and(warp::ext::optional::<crate::proxy::Stash>())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, query: String, headers, user: Option<ConnUser>, body| {
+            move |method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers,
+                  user: Option<ConnUser>,
+                  upgrade: Option<crate::proxy::Stash>,
+                  body| {
                 let app = app.clone();
                 async move {
                     let req = handler::RawRequest {
@@ -120,6 +163,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                         remote: user.as_ref().and_then(|u| u.1),
                         conn_user: user.and_then(|u| u.0),
                         user: None,
+                        upgrade,
                     };
                     let body = handler::read_body(Box::pin(body), max).await;
                     handler::handle(app, req, body).await
@@ -264,6 +308,7 @@ where
     let conn_user = ConnUser(user, peer);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(conn_user.clone());
+        crate::proxy::stash_upgrade(&mut req);
         let stop = is_watch_request(&req).then(|| stopped.clone());
         let mut svc = svc.clone();
         async move {
@@ -279,13 +324,6 @@ where
             tracing::debug!(error = %e, "connection ended with error");
         }
     });
-}
-
-fn user_from_cert(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) -> Option<UserInfo> {
-    let der = certs?.first()?;
-    let (name, mut groups) = crate::pki::identity_from_der(der)?;
-    groups.push("system:authenticated".into());
-    Some(UserInfo::new(name, groups))
 }
 
 async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app: Arc<App>, drain: Arc<Drain>) {
@@ -306,10 +344,12 @@ async fn tls_loop(listener: TcpListener, tls: Arc<tls_reload::ReloadingTls>, app
         let acceptor = tls.acceptor();
         let app = app.clone();
         let drain = drain.clone();
+        let verifiers = tls.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
-                    let user = user_from_cert(tls.get_ref().1.peer_certificates());
+                    // Which CA the certificate chains to decides x509 vs request-header auth.
+                    let user = verifiers.identify(tls.get_ref().1.peer_certificates());
                     serve_conn(tls, user, Some(peer), app, &drain);
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
@@ -387,7 +427,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
     // Renewed serving certificates and client CAs are picked up without a restart.
-    let tls = tls_reload::ReloadingTls::new(cert, key, client_ca)?;
+    let tls = tls_reload::ReloadingTls::new(
+        cert,
+        key,
+        client_ca,
+        opts.get_path("authentication.requestheader.client-ca-file"),
+    )?;
 
     // Storage and caches.
     let metrics = Arc::new(metrics::Metrics::default());
@@ -395,15 +440,19 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
+    // Custom resources of stored CRDs: cached from the start, so their objects load.
+    let crd_segments = crate::apiext::crd::stored_segments(storage.as_ref()).await;
+    segments.extend(crd_segments.iter().map(String::as_str));
     segments.sort();
     segments.dedup();
     let caches = CacheSet::start(storage.clone(), "/registry/", &segments, CacheOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
-    let index = rows
-        .iter()
-        .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
-        .collect();
+    let index = std::sync::RwLock::new(
+        rows.iter()
+            .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
+            .collect(),
+    );
     let mut registry = Registry::new(storage.clone(), caches);
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
@@ -416,10 +465,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
     registry.allocators = Some(allocators);
+    // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file).
+    registry.admission = Some(Arc::new(crate::admission::AdmissionChain::from_options(&opts)?));
     let metrics_audit = metrics.audit.clone();
     let app = Arc::new(App {
         registry,
-        discovery: discovery::Discovery::build(rows, &format!("{advertise}:{}", opts.secure_port)),
+        discovery: discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)),
         openapi: openapi::OpenApi::build(rows),
         index,
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
@@ -431,7 +482,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         inflight: metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
         auth: crate::auth::Auth::from_options(&opts)?,
+        proxy: Some(Arc::new(crate::proxy::ProxyConfig::from_options(&opts)?)),
+        aggregator: Some(Arc::new(crate::aggregator::Aggregator::from_options(&opts)?)),
     });
+    app.auth.authenticator.attach(&app);
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr)
@@ -453,6 +507,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
 
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
+    // Serve the stored CRDs before reporting ready, then follow CRD changes.
+    crate::apiext::crd::start(app.clone()).await;
+    // Local APIServices and the availability controller (kube-aggregator).
+    crate::aggregator::start(app.clone()).await?;
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
     let leases = if advertise.is_unspecified() || advertise.is_loopback() {

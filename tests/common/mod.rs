@@ -72,6 +72,11 @@ impl TestServer {
                 .arg("--data-dir")
                 .arg(self.data_dir())
                 .args(["--secure-port", &self.port.to_string(), "--bind-address", "127.0.0.1"])
+                // Authorize as kubeadm configures it, unless the test picks its own modes.
+                .args(
+                    (!self.extra_args.iter().any(|a| a.starts_with("--authorization-mode")))
+                        .then_some("--authorization-mode=Node,RBAC"),
+                )
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))

@@ -259,7 +259,7 @@ mod tests {
         );
         assert_eq!(sub(pods, "log").response, None);
         assert_eq!(sub(pods, "status").served, Served::Stored);
-        assert_eq!(sub(pods, "exec").served, Served::NotYet("proxy"));
+        assert_eq!(sub(pods, "exec").served, Served::Connect);
         assert_eq!(sub(pods, "resize").served, Served::NotYet("core-pods"));
 
         let ns = find("", "v1", "namespaces");
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(cs.served, Served::NotYet("core"));
         let bindings = find("", "v1", "bindings");
         assert_eq!(bindings.verbs, ["create"]);
-        assert_eq!(bindings.served, Served::NotYet("proxy"));
+        assert_eq!(bindings.served, Served::Connect);
     }
 
     /// `ExpectedEtcdPath` in test/integration/etcd/data.go.
