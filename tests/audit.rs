@@ -462,3 +462,50 @@ async fn handler_panic_is_audited_at_the_panic_stage() {
     // Exactly one event for that request: Panic replaces ResponseComplete.
     assert_eq!(events(&log).iter().filter(|e| e["auditID"] == id.as_str()).count(), 1);
 }
+
+/// SIGHUP re-reads the audit policy at once (the file is also polled): a configmap create after
+/// the reload is audited under the new policy.
+#[tokio::test]
+async fn sighup_reloads_the_audit_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n",
+    )
+    .expect("policy");
+    let log = dir.path().join("audit.log");
+    let pid_file = dir.path().join("capstan.pid");
+    let s = TestServer::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf-8"),
+        "--audit-log-path",
+        log.to_str().expect("utf-8"),
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]);
+    s.kubectl_ok("1.33", &["create", "configmap", "before-hup", "-n", "default"]);
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
+    )
+    .expect("policy");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.log().contains("SIGHUP: audit policy reloaded") {
+        assert!(std::time::Instant::now() < deadline, "no reload line:\n{}", s.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.kubectl_ok("1.33", &["create", "configmap", "after-hup", "-n", "default"]);
+    let names: Vec<String> = events(&log)
+        .iter()
+        .filter(|e| e["verb"] == "create")
+        .map(|e| e["objectRef"]["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, vec!["after-hup"], "only the create after the reload is audited");
+}

@@ -507,7 +507,14 @@ impl RequestAudit {
         if body.is_empty() {
             return;
         }
-        if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+        if let Ok(v) = serde_json::from_slice::<Value>(body) {
+            self.set_request_value(v);
+        }
+    }
+
+    /// [`RequestAudit::set_request_object`] for a body already decoded (YAML, protobuf).
+    pub fn set_request_value(&mut self, mut v: Value) {
+        {
             if let Some(or) = self.event.object_ref.as_mut() {
                 let md = v.get("metadata");
                 let field = |k: &str| {

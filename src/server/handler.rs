@@ -183,8 +183,14 @@ pub async fn handle(app: Arc<App>, mut req: RawRequest, body: ApiResult<Bytes>) 
             }
             return r;
         }
+        // Decoded as the handler will (JSON, YAML or protobuf), so objectRef and requestObject
+        // are filled whatever the client sent, as upstream logs the decoded object.
         if let Ok(b) = &body {
-            ra.set_request_object(b);
+            if !b.is_empty() {
+                if let Ok(v) = decode_any(&req.headers, b) {
+                    ra.set_request_value(v);
+                }
+            }
         }
     }
     let mut panicked = false;

@@ -119,15 +119,27 @@ pub fn reload_changes(old: &ServeOptions, new: &ServeOptions) -> (Vec<String>, V
     (applied, restart)
 }
 
+/// Something re-read on SIGHUP besides the config (audit policy, certificates): a name for the
+/// log and a reload that reports whether anything changed.
+pub type FileReloader = (&'static str, Box<dyn Fn() -> Result<bool, String> + Send + Sync>);
+
 /// On SIGHUP, read the configuration again (same flags, current environment and files), apply
-/// what can change safely (the log level) and name the changed settings that need a restart.
-pub async fn reload_on_sighup(mut current: ServeOptions) {
+/// what can change safely (the log level), run `reloaders` (files that are also polled, re-read
+/// at once) and name the changed settings that need a restart.
+pub async fn reload_on_sighup(mut current: ServeOptions, reloaders: Vec<FileReloader>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler; configuration reload is off");
         return;
     };
     while hup.recv().await.is_some() {
+        for (what, reload) in &reloaders {
+            match reload() {
+                Ok(true) => tracing::info!("SIGHUP: {what} reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("SIGHUP: {what} not reloaded, keeping the previous one: {e}"),
+            }
+        }
         let env: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();

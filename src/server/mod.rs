@@ -539,7 +539,20 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     );
 
     lifecycle::notify_ready(&format!("serving on {server_url}"));
-    tokio::spawn(lifecycle::reload_on_sighup(opts.clone()));
+    let mut reloaders: Vec<lifecycle::FileReloader> = Vec::new();
+    let policy_file = opts.get_path("audit.policy-file");
+    if let (Some(audit), Some(path)) = (app.audit.clone(), policy_file) {
+        reloaders.push((
+            "audit policy",
+            Box::new(move || audit.reload_policy(&path).map(|()| true)),
+        ));
+    }
+    let certs = tls.clone();
+    reloaders.push((
+        "serving certificates and client CAs",
+        Box::new(move || certs.reload_if_changed().map_err(|e| e.to_string())),
+    ));
+    tokio::spawn(lifecycle::reload_on_sighup(opts.clone(), reloaders));
     let (leases_stop, leases_stopped) = tokio::sync::watch::channel(false);
     let lease_loop = leases.map(|l| tokio::spawn(l.run(app.clone(), |a: &App| &a.registry, leases_stopped)));
 
