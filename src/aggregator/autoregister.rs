@@ -98,37 +98,46 @@ pub fn wanted() -> Vec<Value> {
 
 /// Create (or repair) the local APIServices.
 pub async fn ensure(app: &App) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
     let def = app
         .find("apiregistration.k8s.io", "v1", "apiservices")
         .ok_or_else(|| anyhow::anyhow!("resource table lacks apiservices"))?;
-    for want in wanted() {
-        let name = want
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        match app.registry.get(def, None, &name, None).await {
-            Err(e) if e.code == 404 => match app.registry.create(def, None, want, false).await {
-                Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => {}
-                Err(e) => anyhow::bail!("cannot create APIService {name}: {e}"),
-            },
-            Err(e) => anyhow::bail!("cannot read APIService {name}: {e}"),
-            Ok(cur) => {
-                let managed = cur
-                    .value
-                    .pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged");
-                if managed.is_none() || cur.value.get("spec") == want.get("spec") {
-                    continue;
-                }
-                let mut next = cur.value.clone();
-                next["spec"] = want["spec"].clone();
-                if let Err(e) = app
-                    .registry
-                    .update(def, None, &name, next, crate::registry::store::Part::Main, false, None)
-                    .await
-                {
-                    tracing::warn!(apiservice = %name, error = %e.message, "cannot repair automanaged APIService");
-                }
+    // Concurrent, so a first start commits them in a few group commits.
+    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(wanted())
+        .map(|want| ensure_one(app, def, want))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<()>>()
+}
+
+async fn ensure_one(app: &App, def: &'static crate::api::ResourceDef, want: Value) -> anyhow::Result<()> {
+    let name = want
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    match app.registry.get(def, None, &name, None).await {
+        Err(e) if e.code == 404 => match app.registry.create(def, None, want, false).await {
+            Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => {}
+            Err(e) => anyhow::bail!("cannot create APIService {name}: {e}"),
+        },
+        Err(e) => anyhow::bail!("cannot read APIService {name}: {e}"),
+        Ok(cur) => {
+            let managed = cur
+                .value
+                .pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged");
+            if managed.is_none() || cur.value.get("spec") == want.get("spec") {
+                return Ok(());
+            }
+            let mut next = cur.value.clone();
+            next["spec"] = want["spec"].clone();
+            if let Err(e) = app
+                .registry
+                .update(def, None, &name, next, crate::registry::store::Part::Main, false, None)
+                .await
+            {
+                tracing::warn!(apiservice = %name, error = %e.message, "cannot repair automanaged APIService");
             }
         }
     }

@@ -273,69 +273,86 @@ fn reconcile(existing: &Value, want: &Value) -> Option<Value> {
 
 /// Create or reconcile every bootstrap object (idempotent; run on every start).
 pub async fn ensure(app: &App) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    // Concurrently: the embedded store commits concurrent writes in one transaction, so a
+    // first start writes the whole policy with a few fsyncs instead of one per object.
+    let results: Vec<anyhow::Result<(u32, u32)>> = futures_util::stream::iter(objects())
+        .map(|want| ensure_one(app, want))
+        .buffer_unordered(32)
+        .collect()
+        .await;
     let (mut created, mut updated) = (0, 0);
-    for want in objects() {
-        let kind = want["kind"].as_str().unwrap_or("");
-        let plural = match kind {
-            "ClusterRole" => "clusterroles",
-            "Role" => "roles",
-            "ClusterRoleBinding" => "clusterrolebindings",
-            _ => "rolebindings",
-        };
-        let def = app
-            .find(RBAC_GROUP, "v1", plural)
-            .ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))?;
-        let ns = want.pointer("/metadata/namespace").and_then(Value::as_str);
-        let name = want.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        for _ in 0..3 {
-            match app.registry.get(def, ns, name, None).await {
-                Err(e) if e.code == 404 => match app.registry.create(def, ns, want.clone(), false).await {
+    for r in results {
+        let (c, u) = r?;
+        created += c;
+        updated += u;
+    }
+    tracing::info!(created, updated, "bootstrap RBAC policy reconciled");
+    Ok(())
+}
+
+/// Create `want` if missing, or reconcile it; (created, updated) as 0/1.
+async fn ensure_one(app: &App, want: Value) -> anyhow::Result<(u32, u32)> {
+    let (mut created, mut updated) = (0, 0);
+    let kind = want["kind"].as_str().unwrap_or("");
+    let plural = match kind {
+        "ClusterRole" => "clusterroles",
+        "Role" => "roles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        _ => "rolebindings",
+    };
+    let def = app
+        .find(RBAC_GROUP, "v1", plural)
+        .ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))?;
+    let ns = want.pointer("/metadata/namespace").and_then(Value::as_str);
+    let name = want.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    for _ in 0..3 {
+        match app.registry.get(def, ns, name, None).await {
+            Err(e) if e.code == 404 => match app.registry.create(def, ns, want.clone(), false).await {
+                Ok(_) => {
+                    created = 1;
+                    break;
+                }
+                Err(e) if e.code == 409 => continue,
+                Err(e) => anyhow::bail!("cannot create {kind} {name}: {e}"),
+            },
+            Err(e) => anyhow::bail!("cannot read {kind} {name}: {e}"),
+            Ok(cur) => {
+                // A binding whose roleRef changed is recreated (roleRef is immutable).
+                if want.get("roleRef").is_some()
+                    && cur.value.get("roleRef") != want.get("roleRef")
+                    && cur
+                        .value
+                        .pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
+                        != Some(&json!("false"))
+                {
+                    let opts = crate::registry::options::DeleteOptions::parse(
+                        &crate::registry::options::Query::parse(""),
+                        None,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let _ = app.registry.delete(def, ns, name, &opts).await;
+                    continue;
+                }
+                let Some(next) = reconcile(&cur.value, &want) else {
+                    break;
+                };
+                match app
+                    .registry
+                    .update(def, ns, name, next, crate::registry::store::Part::Main, false, None)
+                    .await
+                {
                     Ok(_) => {
-                        created += 1;
+                        updated = 1;
                         break;
                     }
                     Err(e) if e.code == 409 => continue,
-                    Err(e) => anyhow::bail!("cannot create {kind} {name}: {e}"),
-                },
-                Err(e) => anyhow::bail!("cannot read {kind} {name}: {e}"),
-                Ok(cur) => {
-                    // A binding whose roleRef changed is recreated (roleRef is immutable).
-                    if want.get("roleRef").is_some()
-                        && cur.value.get("roleRef") != want.get("roleRef")
-                        && cur
-                            .value
-                            .pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
-                            != Some(&json!("false"))
-                    {
-                        let opts = crate::registry::options::DeleteOptions::parse(
-                            &crate::registry::options::Query::parse(""),
-                            None,
-                        )
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                        let _ = app.registry.delete(def, ns, name, &opts).await;
-                        continue;
-                    }
-                    let Some(next) = reconcile(&cur.value, &want) else {
-                        break;
-                    };
-                    match app
-                        .registry
-                        .update(def, ns, name, next, crate::registry::store::Part::Main, false, None)
-                        .await
-                    {
-                        Ok(_) => {
-                            updated += 1;
-                            break;
-                        }
-                        Err(e) if e.code == 409 => continue,
-                        Err(e) => anyhow::bail!("cannot reconcile {kind} {name}: {e}"),
-                    }
+                    Err(e) => anyhow::bail!("cannot reconcile {kind} {name}: {e}"),
                 }
             }
         }
     }
-    tracing::info!(created, updated, "bootstrap RBAC policy reconciled");
-    Ok(())
+    Ok((created, updated))
 }
 
 #[cfg(test)]
