@@ -509,3 +509,46 @@ async fn sighup_reloads_the_audit_policy() {
         .collect();
     assert_eq!(names, vec!["after-hup"], "only the create after the reload is audited");
 }
+
+/// `kubectl --as`: the event names the authenticated user and the impersonated one, and carries
+/// the authorization decision for the impersonated user.
+#[tokio::test]
+async fn impersonated_requests_record_both_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
+    )
+    .expect("policy");
+    let log = dir.path().join("audit.log");
+    let s = TestServer::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf-8"),
+        "--audit-log-path",
+        log.to_str().expect("utf-8"),
+    ]);
+    let err = s.kubectl_err(
+        "1.33",
+        &["get", "configmaps", "-n", "default", "--as=jane", "--as-group=devs"],
+    );
+    assert!(
+        err.contains(r#"User "jane" cannot list resource "configmaps""#),
+        "{err}"
+    );
+    s.kubectl_ok("1.33", &["get", "configmaps", "-n", "default"]);
+    let all = events(&log);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let (denied, allowed) = (&all[0], &all[1]);
+    assert_eq!(denied["user"]["username"], "kubernetes-admin");
+    assert_eq!(denied["impersonatedUser"]["username"], "jane", "{denied}");
+    assert_eq!(
+        denied["impersonatedUser"]["groups"],
+        serde_json::json!(["devs", "system:authenticated"]),
+        "{denied}"
+    );
+    assert_eq!(denied["annotations"]["authorization.k8s.io/decision"], "forbid");
+    assert_eq!(denied["responseStatus"]["code"], 403);
+    assert!(allowed.get("impersonatedUser").is_none(), "{allowed}");
+    assert_eq!(allowed["annotations"]["authorization.k8s.io/decision"], "allow");
+}

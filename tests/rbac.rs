@@ -554,3 +554,38 @@ fn unknown_authorization_mode_is_a_startup_error() {
         "{text}"
     );
 }
+
+/// `/metrics` is authorized like upstream: the non-resource URL, granted by the bootstrap
+/// ClusterRole `system:monitoring`.
+#[test]
+fn metrics_need_get_on_the_metrics_url() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let tokens = scratch.path().join("tokens.csv");
+    std::fs::write(&tokens, "prom-token,prom,4001\nbob-token,bob,2001\n").expect("write tokens");
+    let ts = TestServer::start_with(&["--token-auth-file", tokens.to_str().unwrap_or("")]);
+    apply(
+        &ts,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prom-monitoring}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:monitoring}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: prom}
+"#,
+    );
+    let prom = token_kubeconfig(&ts, "prom", "prom-token");
+    let bob = token_kubeconfig(&ts, "bob", "bob-token");
+    wait_until("the binding reaches the RBAC index", || {
+        kubectl_as(&ts, "1.33", &prom, &["get", "--raw", "/metrics"]).0
+    });
+    let (_, metrics, _) = kubectl_as(&ts, "1.33", &prom, &["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("apiserver_request_total"), "{metrics}");
+    let (ok, _, err) = kubectl_as(&ts, "1.33", &bob, &["get", "--raw", "/metrics"]);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"forbidden: User \"bob\" cannot get path \"/metrics\""#)
+            || err.contains(r#"forbidden: User "bob" cannot get path "/metrics""#),
+        "{err}"
+    );
+}
