@@ -584,8 +584,7 @@ subjects:
     let (ok, _, err) = kubectl_as(&ts, "1.33", &bob, &["get", "--raw", "/metrics"]);
     assert!(!ok);
     assert!(
-        err.contains(r#"forbidden: User \"bob\" cannot get path \"/metrics\""#)
-            || err.contains(r#"forbidden: User "bob" cannot get path "/metrics""#),
+        err.contains(r#"Error from server (Forbidden): forbidden: User "bob" cannot get path "/metrics""#),
         "{err}"
     );
 }
