@@ -30,6 +30,24 @@ fn events(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// A server auditing to `<tmp>/audit.log` under `policy`, plus `extra` flags. Keep the returned
+/// dir alive for the test (the policy and log live there).
+fn audited(policy: &str, extra: &[&str]) -> (TestServer, tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy_path = dir.path().join("policy.yaml");
+    std::fs::write(&policy_path, policy).expect("write policy");
+    let log = dir.path().join("audit.log");
+    let mut args = vec![
+        "--audit-policy-file",
+        policy_path.to_str().expect("utf-8"),
+        "--audit-log-path",
+        log.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let s = TestServer::start_with(&args);
+    (s, dir, policy_path, log)
+}
+
 #[tokio::test]
 async fn kubectl_configmap_lifecycle_is_audited() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -167,26 +185,10 @@ async fn kubectl_configmap_lifecycle_is_audited() {
 /// ResponseComplete, each with the same auditID.
 #[tokio::test]
 async fn watch_stages_in_batch_mode() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
+    let (s, _dir, _, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n",
-    )
-    .expect("write policy");
-    let log = dir.path().join("audit.log");
-    let s = TestServer::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf-8"),
-        "--audit-log-path",
-        log.to_str().expect("utf-8"),
-        "--audit-log-mode",
-        "batch",
-        "--audit-log-batch-max-size",
-        "100",
-        "--audit-log-batch-max-wait",
-        "50ms",
-    ]);
+        &["--audit-log-mode", "batch", "--audit-log-batch-max-size", "100", "--audit-log-batch-max-wait", "50ms"],
+    );
     let client = s.kube_client().await;
     let r = common::http::get(
         &client,
@@ -243,22 +245,10 @@ async fn watch_stages_in_batch_mode() {
 /// acknowledged request loses none of them.
 #[tokio::test]
 async fn blocking_mode_survives_kill9() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
+    let (mut s, _dir, _, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Request\n    verbs: [create]\n",
-    )
-    .expect("write policy");
-    let log = dir.path().join("audit.log");
-    let mut s = TestServer::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf-8"),
-        "--audit-log-path",
-        log.to_str().expect("utf-8"),
-        "--audit-log-mode",
-        "blocking",
-    ]);
+        &["--audit-log-mode", "blocking"],
+    );
     let client = s.kube_client().await;
     let mut ids = Vec::new();
     for i in 0..50 {
@@ -412,20 +402,10 @@ async fn handler_panic_is_audited_at_the_panic_stage() {
     const PANIC_PATH: &str = "/api/v1/namespaces/default/configmaps/panic-injected";
     // Only this path panics, so setting it for the whole test process is harmless.
     std::env::set_var("TEST_INJECT_PANIC_PATH", PANIC_PATH);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
+    let (s, _dir, _, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
-    )
-    .expect("write policy");
-    let log = dir.path().join("audit.log");
-    let s = TestServer::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf-8"),
-        "--audit-log-path",
-        log.to_str().expect("utf-8"),
-    ]);
+        &[],
+    );
     let client = s.kube_client().await;
     let r = common::http::raw(&client, http::Method::GET, PANIC_PATH, &[], Vec::new()).await;
     assert_eq!(r.status.as_u16(), 500, "{}", r.text());
@@ -467,23 +447,12 @@ async fn handler_panic_is_audited_at_the_panic_stage() {
 /// the reload is audited under the new policy.
 #[tokio::test]
 async fn sighup_reloads_the_audit_policy() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
+    let pids = tempfile::tempdir().expect("tempdir");
+    let pid_file = pids.path().join("capstan.pid");
+    let (s, _dir, policy, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n",
-    )
-    .expect("policy");
-    let log = dir.path().join("audit.log");
-    let pid_file = dir.path().join("capstan.pid");
-    let s = TestServer::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf-8"),
-        "--audit-log-path",
-        log.to_str().expect("utf-8"),
-        "--pid-file",
-        pid_file.to_str().expect("utf-8"),
-    ]);
+        &["--pid-file", pid_file.to_str().expect("utf-8")],
+    );
     s.kubectl_ok("1.33", &["create", "configmap", "before-hup", "-n", "default"]);
     std::fs::write(
         &policy,
@@ -514,20 +483,10 @@ async fn sighup_reloads_the_audit_policy() {
 /// the authorization decision for the impersonated user.
 #[tokio::test]
 async fn impersonated_requests_record_both_users() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
+    let (s, _dir, _, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
-    )
-    .expect("policy");
-    let log = dir.path().join("audit.log");
-    let s = TestServer::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf-8"),
-        "--audit-log-path",
-        log.to_str().expect("utf-8"),
-    ]);
+        &[],
+    );
     let err = s.kubectl_err(
         "1.33",
         &["get", "configmaps", "-n", "default", "--as=jane", "--as-group=devs"],
