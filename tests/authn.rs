@@ -14,20 +14,12 @@ use std::time::{Duration, Instant};
 const UNAUTHORIZED: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
 
 fn ca(ts: &TestServer) -> PathBuf {
-    ts.data_dir().join("pki/ca.crt")
+    ts.ca_file()
 }
 
 /// A kubeconfig that authenticates with `token` only.
 fn token_kubeconfig(ts: &TestServer, name: &str, token: &str) -> PathBuf {
-    let cfg = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": ts.url(), "certificate-authority": ca(ts)}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "x",
-    });
-    ts.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
+    ts.token_kubeconfig(name, token)
 }
 
 /// `kubectl auth whoami -o json` as the holder of `token` (kubectl 1.33: whoami uses v1).

@@ -12,22 +12,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn ca(ts: &TestServer) -> PathBuf {
-    ts.data_dir().join("pki/ca.crt")
+    ts.ca_file()
 }
 
 /// A kubeconfig that authenticates with `token` only.
 fn token_kubeconfig(ts: &TestServer, name: &str, token: &str) -> String {
-    let cfg = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": ts.url(), "certificate-authority": ca(ts)}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "x",
-    });
-    ts.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
-        .to_string_lossy()
-        .into_owned()
+    ts.token_kubeconfig(name, token).to_string_lossy().into_owned()
 }
 
 /// kubectl with another kubeconfig: (success, stdout, stderr).

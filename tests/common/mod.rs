@@ -156,6 +156,24 @@ impl TestServer {
     }
 
     /// Write a file into the scratch dir and return its path.
+    /// The server's CA certificate (generated PKI).
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("pki/ca.crt")
+    }
+
+    /// A kubeconfig in the scratch dir that authenticates with the bearer `token` only.
+    pub fn token_kubeconfig(&self, name: &str, token: &str) -> PathBuf {
+        let cfg = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": self.url(), "certificate-authority": self.ca_file()}}],
+            "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        });
+        self.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
+    }
+
     pub fn write_file(&self, name: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(name);
         std::fs::write(&p, content).expect("write scratch file");
