@@ -21,6 +21,14 @@ const EVICTION: &str =
 const PDB: &str = r#"{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web-pdb","namespace":"default"},"spec":{"minAvailable":1,"selector":{"matchLabels":{"app":"web"}}}}"#;
 const SVC: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"lonely","namespace":"default"},"spec":{"ports":[{"name":"http","port":80}]}}"#;
 
+/// Verb `proxy` on nodes for bob (the legacy path's attributes), nothing on `nodes/proxy`.
+const LEGACY_PROXY_RBAC: &str = r#"{"apiVersion":"v1","kind":"List","items":[
+{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"legacy-proxy"},
+ "rules":[{"apiGroups":[""],"resources":["nodes"],"verbs":["proxy"]}]},
+{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"legacy-proxy"},
+ "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"legacy-proxy"},
+ "subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"bob"}]}]}"#;
+
 #[test]
 fn kubelet_pod_and_service_proxying_with_kubectl() {
     common::install_crypto_provider();
@@ -148,6 +156,16 @@ fn kubelet_pod_and_service_proxying_with_kubectl() {
     assert_eq!(out, r#"{"node":{"nodeName":"kubelet-standin"}}"#);
     let out = s.kubectl_ok(k, &["get", "--raw", "/api/v1/proxy/nodes/n1/stats/summary"]);
     assert_eq!(out, r#"{"node":{"nodeName":"kubelet-standin"}}"#);
+    // RBAC sees the legacy path as upstream's RequestInfo does: verb `proxy` on `nodes`, which
+    // is not `get` on `nodes/proxy`.
+    s.kubectl_ok(k, &["create", "-f", &f("legacy-rbac.json", LEGACY_PROXY_RBAC)]);
+    let out = s.kubectl_ok(k, &["--as=bob", "get", "--raw", "/api/v1/proxy/nodes/n1/stats/summary"]);
+    assert_eq!(out, r#"{"node":{"nodeName":"kubelet-standin"}}"#);
+    let err = s.kubectl_err(k, &["--as=bob", "get", "--raw", "/api/v1/nodes/n1/proxy/stats/summary"]);
+    assert!(
+        err.contains(r#"User "bob" cannot get resource "nodes/proxy" in API group "" at the cluster scope"#),
+        "{err}"
+    );
 
     // pods/proxy: default port from the first container port, explicit name:port, bodies both ways.
     let out = s.kubectl_ok(
@@ -414,4 +432,144 @@ fn loopback_targets_and_legacy_paths_are_refused_by_default() {
         ],
     );
     assert!(err.contains("pod web does not have a host assigned"), "{err}");
+}
+
+/// Proxied bodies stream both ways, unbuffered and not limited by --max-request-body-bytes (as
+/// upstream), while other requests keep the limit; services/proxy reaches a live endpoint
+/// through its Endpoints (non-loopback, so no loopback allowance is needed).
+#[test]
+fn proxied_bodies_stream_and_services_reach_endpoints() {
+    use std::io::{Read, Write};
+    common::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ip = proxy_support::local_ip();
+    let pod_addr = rt.block_on(proxy_support::start_pod_on(ip));
+    let insecure = capstan::testing::free_port();
+    let s = TestServer::start_with(&[
+        "--max-request-body-bytes=1024",
+        "--insecure-port",
+        &insecure.to_string(),
+    ]);
+    let k = "1.33";
+    let f = |name: &str, body: &str| s.write_file(name, body).to_string_lossy().into_owned();
+    s.kubectl_ok(k, &["create", "-f", &f("pod.json", &pod(pod_addr.port()))]);
+    let running = format!(
+        r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+    );
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &running,
+        ],
+    );
+
+    // A 64 KiB body through pods/proxy, echoed back intact; the same size elsewhere is a 413.
+    let big: String = (0..65536).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let big_file = f("big.txt", &big);
+    let out = s.kubectl_ok(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/proxy/submit",
+            "-f",
+            &big_file,
+        ],
+    );
+    assert_eq!(out, format!("pod saw POST /submit auth=false body={big}"));
+    let cm = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"k":"{big}"}}}}"#);
+    let err = s.kubectl_err(k, &["create", "-f", &f("cm.json", &cm)]);
+    assert!(err.contains("Request entity too large: limit is 1024"), "{err}");
+
+    // A slow chunked upload: its first chunk reaches the pod (and comes back) before the rest
+    // is sent, so the proxy forwarded it without waiting for the end of the body.
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", insecure)).expect("connect insecure port");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(
+        b"POST /api/v1/namespaces/default/pods/web/proxy/duplex HTTP/1.1\r\nHost: capstan\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+    )
+    .expect("send head and first chunk");
+    let read_until = |c: &mut std::net::TcpStream, seen: &mut String, want: &str| {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(want) {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    };
+    let mut seen = String::new();
+    read_until(&mut c, &mut seen, "first");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(
+        seen.contains("first"),
+        "first chunk not echoed before the upload ended: {seen:?}"
+    );
+    c.write_all(b"6\r\nsecond\r\n0\r\n\r\n").expect("send the rest");
+    read_until(&mut c, &mut seen, "second");
+    assert!(seen.contains("second"), "{seen:?}");
+
+    // services/proxy via the Endpoints object (upstream's ResourceLocation): the address must
+    // point at a pod holding that IP; an address without a pod target is skipped.
+    let svc = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},"spec":{"ports":[{"name":"http","port":80}]}}"#;
+    s.kubectl_ok(k, &["create", "-f", &f("svc.json", svc)]);
+    let eps = format!(
+        r#"{{"apiVersion":"v1","kind":"Endpoints","metadata":{{"name":"web","namespace":"default"}},"subsets":[{{"addresses":[{{"ip":"{ip}","targetRef":{{"kind":"Pod","namespace":"default","name":"web"}}}}],"ports":[{{"name":"http","port":{}}}]}}]}}"#,
+        pod_addr.port()
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("eps.json", &eps)]);
+    for path in [
+        "/api/v1/namespaces/default/services/web:http/proxy/hello?x=1",
+        "/api/v1/namespaces/default/services/web/proxy/hello?x=1",
+    ] {
+        assert_eq!(
+            s.kubectl_ok(k, &["get", "--raw", path]),
+            "pod saw GET /hello?x=1 auth=false body=",
+            "{path}"
+        );
+    }
+    let bare = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"bare","namespace":"default"},"spec":{"ports":[{"name":"http","port":80}]}}"#;
+    s.kubectl_ok(k, &["create", "-f", &f("bare.json", bare)]);
+    let bare_eps = format!(
+        r#"{{"apiVersion":"v1","kind":"Endpoints","metadata":{{"name":"bare","namespace":"default"}},"subsets":[{{"addresses":[{{"ip":"{ip}"}}],"ports":[{{"name":"http","port":{}}}]}}]}}"#,
+        pod_addr.port()
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("bare-eps.json", &bare_eps)]);
+    let err = s.kubectl_err(k, &["get", "--raw", "/api/v1/namespaces/default/services/bare/proxy/"]);
+    assert!(
+        err.contains(r#"no endpoints available for service \"bare\""#)
+            || err.contains(r#"no endpoints available for service "bare""#),
+        "{err}"
+    );
+    // Without an Endpoints object, the service's EndpointSlices stand in.
+    let sliced = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"sliced","namespace":"default"},"spec":{"ports":[{"name":"http","port":80}]}}"#;
+    s.kubectl_ok(k, &["create", "-f", &f("sliced.json", sliced)]);
+    let slice = format!(
+        r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"sliced-1","namespace":"default","labels":{{"kubernetes.io/service-name":"sliced"}}}},"addressType":"IPv4","endpoints":[{{"addresses":["{ip}"],"conditions":{{"ready":true}}}}],"ports":[{{"name":"http","port":{}}}]}}"#,
+        pod_addr.port()
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("slice.json", &slice)]);
+    assert_eq!(
+        s.kubectl_ok(
+            k,
+            &[
+                "get",
+                "--raw",
+                "/api/v1/namespaces/default/services/sliced:http/proxy/x"
+            ]
+        ),
+        "pod saw GET /x auth=false body="
+    );
+    drop(rt);
 }

@@ -8,7 +8,6 @@ use crate::server::handler::RawRequest;
 use crate::server::App;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::sync::Arc;
@@ -248,10 +247,15 @@ pub async fn connect(
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (upgrades supported).
-pub async fn send(
+pub async fn send<B>(
     io: Box<dyn crate::proxy::kubelet::Io>,
-    req: http::Request<Full<Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, String> {
+    req: http::Request<B>,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| e.to_string())?;
@@ -298,15 +302,19 @@ pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &Api
     } else {
         format!("{}?{}", req.path, req.query)
     };
-    let mut out = match http::Request::builder()
-        .method(req.method.clone())
-        .uri(pq)
-        .body(Full::new(body))
-    {
+    // The client's body streams through unbuffered (the router left it unread).
+    let body = match crate::proxy::forward::outbound_body(req, body).await {
+        Ok(b) => b,
+        Err(e) => return plain_error(400, &format!("error reading request body: {e}")),
+    };
+    let mut headers = HeaderMap::new();
+    crate::proxy::forward::keep_content_length(&body, &req.headers, &mut headers);
+    let mut out = match http::Request::builder().method(req.method.clone()).uri(pq).body(body) {
         Ok(r) => r,
         Err(e) => return plain_error(400, &e.to_string()),
     };
     let h = out.headers_mut();
+    *h = headers;
     for (k, v) in req.headers.iter() {
         if !dropped_request_header(k.as_str(), upgrade) {
             h.append(k.clone(), v.clone());

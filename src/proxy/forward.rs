@@ -11,8 +11,10 @@ use crate::server::handler::RawRequest;
 use crate::server::request::RequestInfo;
 use crate::server::App;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Body, Frame};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::net::IpAddr;
@@ -72,6 +74,46 @@ pub fn stream_body(body: hyper::body::Incoming) -> impl Reply {
     warp::reply::stream(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// A request body as sent on: the client's stream, or bytes already read.
+pub type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn full(b: Bytes) -> OutBody {
+    Full::new(b).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// The body to send on: the client's stream when the router left it unread (proxied requests,
+/// never buffered, no size limit as upstream), else `buffered`. A stream of undeclared length
+/// is peeked so that an empty body goes out as none rather than as an empty chunked one.
+pub async fn outbound_body(req: &RawRequest, buffered: Bytes) -> Result<OutBody, std::io::Error> {
+    let Some(mut stream) = req.take_body_stream() else {
+        return Ok(full(buffered));
+    };
+    let declared = req
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let first = match declared {
+        Some(0) => return Ok(full(Bytes::new())),
+        Some(_) => None,
+        None => match stream.next().await {
+            None => return Ok(full(Bytes::new())),
+            Some(chunk) => Some(chunk?),
+        },
+    };
+    let chained = futures_util::stream::iter(first.map(Ok)).chain(stream);
+    Ok(StreamBody::new(chained.map(|r| r.map(Frame::data))).boxed_unsync())
+}
+
+/// Send on the client's declared length with a streamed body (hyper chunks it otherwise).
+pub fn keep_content_length(body: &OutBody, from: &HeaderMap, to: &mut HeaderMap) {
+    if body.size_hint().exact().is_none() {
+        if let Some(v) = from.get(http::header::CONTENT_LENGTH) {
+            to.insert(http::header::CONTENT_LENGTH, v.clone());
+        }
+    }
+}
+
 /// Largest HTML body buffered for link rewriting; bigger ones pass through unchanged.
 const MAX_REWRITE: usize = 16 << 20;
 
@@ -85,16 +127,18 @@ async fn forward(
     tls: &Arc<rustls::ClientConfig>,
     method: Method,
     path_and_query: &str,
-    body: Bytes,
+    body: OutBody,
     prepend: Option<&str>,
 ) -> ApiResult<Response> {
     let upgrade = is_upgrade(&req.headers);
+    let mut headers = outbound_headers(&req.headers, upgrade);
+    keep_content_length(&body, &req.headers, &mut headers);
     let mut out = http::Request::builder()
         .method(method)
         .uri(path_and_query)
-        .body(Full::new(body))
+        .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    *out.headers_mut() = outbound_headers(&req.headers, upgrade);
+    *out.headers_mut() = headers;
     let h = out.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
         h.insert(http::header::HOST, v);
@@ -348,6 +392,9 @@ async fn proxy_to(
         .unwrap_or(&req.path)
         .trim_end_matches('/')
         .to_string();
+    let body = outbound_body(req, body)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
     forward(
         cfg,
         req,
@@ -439,7 +486,8 @@ async fn pod_location(
     })
 }
 
-/// A ready endpoint of the service port named (or numbered) `port`, from its EndpointSlices.
+/// A ready endpoint of the service port named (or numbered) `port` (the first when empty),
+/// from its Endpoints (upstream's `ResourceLocation`).
 async fn service_location(
     app: &Arc<App>,
     cfg: &ProxyConfig,
@@ -456,7 +504,9 @@ async fn service_location(
         .unwrap_or_default();
     let svc_port = ports.iter().find(|p| {
         let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
-        pname == port || p.get("port").and_then(Value::as_u64).map(|n| n.to_string()).as_deref() == Some(port)
+        port.is_empty()
+            || pname == port
+            || p.get("port").and_then(Value::as_u64).map(|n| n.to_string()).as_deref() == Some(port)
     });
     let Some(svc_port) = svc_port else {
         return Err(ApiError::new(
@@ -466,6 +516,77 @@ async fn service_location(
         ));
     };
     let port_name = svc_port.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    // Upstream reads the Endpoints object; without one (no endpoints controller mirrors them
+    // here) the EndpointSlices of the service stand in.
+    let candidates = match get(app, "", "endpoints", Some(ns), name).await {
+        Ok(eps) => endpoints_candidates(app, ns, &eps, &port_name).await,
+        Err(e) if e.code == 404 => slice_candidates(app, ns, name, &port_name).await?,
+        Err(e) => return Err(e),
+    };
+    if candidates.is_empty() {
+        return Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("no endpoints available for service {name:?}"),
+        ));
+    }
+    let start = rand::random::<u32>() as usize % candidates.len();
+    for i in 0..candidates.len() {
+        let (ip, p) = &candidates[(start + i) % candidates.len()];
+        if check_proxyable(cfg, ip).is_ok() {
+            return Ok(Location {
+                scheme: if scheme.is_empty() { "http" } else { scheme }.into(),
+                host: ip.clone(),
+                port: *p,
+            });
+        }
+    }
+    Err(ApiError::bad_request("address not allowed"))
+}
+
+/// Ready addresses of the Endpoints subsets serving `port_name`, each checked as upstream's
+/// `isValidAddress`: a Pod target in this namespace whose pod IPs hold the address.
+async fn endpoints_candidates(app: &Arc<App>, ns: &str, eps: &Value, port_name: &str) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    for ss in eps.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+        let ports = ss.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        let Some(num) = ports
+            .iter()
+            .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+            .and_then(|p| p.get("port").and_then(Value::as_u64))
+        else {
+            continue;
+        };
+        for a in ss.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+            let ip = a.get("ip").and_then(Value::as_str).unwrap_or("");
+            if valid_address(app, ns, a, ip).await {
+                out.push((ip.to_string(), num as u16));
+            }
+        }
+    }
+    out
+}
+
+async fn valid_address(app: &Arc<App>, ns: &str, addr: &Value, ip: &str) -> bool {
+    let Some(target) = addr.get("targetRef") else {
+        return false;
+    };
+    if target.get("namespace").and_then(Value::as_str).unwrap_or("") != ns {
+        return false;
+    }
+    let pod_name = target.get("name").and_then(Value::as_str).unwrap_or("");
+    let Ok(pod) = get(app, "", "pods", Some(ns), pod_name).await else {
+        return false;
+    };
+    pod.pointer("/status/podIPs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| p.get("ip").and_then(Value::as_str) == Some(ip))
+}
+
+/// Ready endpoints of the service's EndpointSlices serving `port_name`.
+async fn slice_candidates(app: &Arc<App>, ns: &str, name: &str, port_name: &str) -> ApiResult<Vec<(String, u16)>> {
     let slices_def = app
         .find("discovery.k8s.io", "v1", "endpointslices")
         .ok_or_else(|| ApiError::internal("no endpointslices resource"))?;
@@ -502,25 +623,7 @@ async fn service_location(
             }
         }
     }
-    if candidates.is_empty() {
-        return Err(ApiError::new(
-            503,
-            "ServiceUnavailable",
-            format!("no endpoints available for service {name:?}"),
-        ));
-    }
-    let start = rand::random::<u32>() as usize % candidates.len();
-    for i in 0..candidates.len() {
-        let (ip, p) = &candidates[(start + i) % candidates.len()];
-        if check_proxyable(cfg, ip).is_ok() {
-            return Ok(Location {
-                scheme: if scheme.is_empty() { "http" } else { scheme }.into(),
-                host: ip.clone(),
-                port: *p,
-            });
-        }
-    }
-    Err(ApiError::bad_request("address not allowed"))
+    Ok(candidates)
 }
 
 /// `exec`, `attach`, `portforward`: upgrade required; forwarded to the kubelet's
@@ -582,7 +685,7 @@ pub async fn kubelet_stream(
         &cfg.kubelet_tls,
         req.method.clone(),
         &pq,
-        Bytes::new(),
+        full(Bytes::new()),
         None,
     )
     .await

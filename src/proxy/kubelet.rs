@@ -3,8 +3,6 @@
 //! transport). One HTTP/1.1 connection per request, with upgrades for exec/attach/portforward.
 
 use crate::error::{ApiError, ApiResult};
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -142,10 +140,12 @@ pub async fn connect(loc: &Location, tls: &Arc<rustls::ClientConfig>, timeout: D
 }
 
 /// Send one request over a fresh connection; the connection task supports upgrades.
-pub async fn send(
-    io: Box<dyn Io>,
-    req: http::Request<Full<Bytes>>,
-) -> ApiResult<http::Response<hyper::body::Incoming>> {
+pub async fn send<B>(io: Box<dyn Io>, req: http::Request<B>) -> ApiResult<http::Response<hyper::body::Incoming>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| unavailable(e.to_string()))?;

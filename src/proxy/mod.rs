@@ -108,9 +108,14 @@ pub async fn serve(app: &Arc<App>, req: &RawRequest, info: &RequestInfo, body: A
     let group_ok = info.group.is_empty() && info.version == "v1";
     let name = info.name.as_deref().unwrap_or("");
     let ns = info.namespace.as_deref();
-    if info.resource == "proxy" && info.group.is_empty() && info.version == "v1" {
-        if !cfg.legacy_paths {
-            return Outcome::Pass(body);
+    if info.verb == "proxy" {
+        // `/api/v1/proxy/...` (verb `proxy` in upstream's RequestInfo): removed upstream.
+        if !cfg.legacy_paths || !group_ok {
+            return Outcome::Done(Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )));
         }
         return Outcome::Done(forward::legacy(app, cfg, req, body).await);
     }
@@ -132,6 +137,39 @@ pub async fn serve(app: &Arc<App>, req: &RawRequest, info: &RequestInfo, body: A
         _ => return Outcome::Pass(body),
     };
     Outcome::Done(r)
+}
+
+/// Whether the request is proxied (pods/services/nodes proxy, the legacy proxy paths, an
+/// APIService's backend), so its body is streamed to the target rather than read up front.
+pub fn streams_body(app: &App, req: &RawRequest) -> bool {
+    let info = RequestInfo::parse(req.method.as_str(), &req.path, false);
+    if !info.is_resource {
+        return false;
+    }
+    if info.group.is_empty() && info.version == "v1" {
+        let Some(cfg) = app.proxy.as_ref() else {
+            return false;
+        };
+        return (matches!(info.resource.as_str(), "pods" | "services" | "nodes")
+            && info.subresource.as_deref() == Some("proxy"))
+            || (info.verb == "proxy" && cfg.legacy_paths);
+    }
+    app.aggregator
+        .as_ref()
+        .is_some_and(|a| a.remote(&info.group, &info.version).is_some())
+}
+
+/// The router's body as a [`BodyStream`](crate::server::handler::BodyStream).
+pub fn body_stream<S, B>(body: S) -> crate::server::handler::BodyStream
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt;
+    Box::pin(body.map(|r| match r {
+        Ok(mut b) => Ok(b.copy_to_bytes(b.remaining())),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }))
 }
 
 /// A Kubernetes error for a body that could not be read.

@@ -36,6 +36,19 @@ pub struct RawRequest {
     pub remote: Option<std::net::SocketAddr>,
     /// The pending connection upgrade of a `Connection: Upgrade` request (src/proxy).
     pub upgrade: Option<crate::proxy::Stash>,
+    /// The body not read yet: set (and the buffered body left empty) for requests that are
+    /// proxied, which stream it to the target without the size limit, as upstream.
+    pub body_stream: std::sync::Mutex<Option<BodyStream>>,
+}
+
+/// A request body as it arrives.
+pub type BodyStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+impl RawRequest {
+    /// The unread body, once (proxying takes it; anything else reads it with the limit).
+    pub fn take_body_stream(&self) -> Option<BodyStream> {
+        self.body_stream.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -43,10 +56,11 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Read the body with the size limit: 413 beyond it, never an unbounded buffer.
-pub async fn read_body<S, B>(body: S, limit: usize) -> ApiResult<Bytes>
+pub async fn read_body<S, B, E>(body: S, limit: usize) -> ApiResult<Bytes>
 where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    S: Stream<Item = Result<B, E>> + Unpin,
     B: Buf,
+    E: std::fmt::Display,
 {
     let mut body = body;
     let mut out = Vec::new();
@@ -71,7 +85,7 @@ where
 
 /// Requests that hold a connection open and are exempt from in-flight limits.
 fn long_running(info: &RequestInfo) -> bool {
-    info.verb == "watch"
+    matches!(info.verb.as_str(), "watch" | "proxy")
         || matches!(
             info.subresource.as_deref(),
             Some("proxy" | "exec" | "attach" | "portforward" | "log")
@@ -495,6 +509,11 @@ async fn resource(
     if let Some(r) = crate::aggregator::resource(app, req, &info.group, &info.version, &body).await {
         return r;
     }
+    // Predicted to be proxied but not (an APIService changed meanwhile): read it as usual.
+    let body = match req.take_body_stream() {
+        Some(s) => read_body(s, app.max_body).await,
+        None => body,
+    };
     let def = app
         .find(&info.group, &info.version, &info.resource)
         .ok_or_else(not_found)?;

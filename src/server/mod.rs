@@ -155,7 +155,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                   body| {
                 let app = app.clone();
                 async move {
-                    let req = handler::RawRequest {
+                    let mut req = handler::RawRequest {
                         method,
                         path: path.as_str().to_string(),
                         query,
@@ -164,8 +164,16 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                         conn_user: user.and_then(|u| u.0),
                         user: None,
                         upgrade,
+                        body_stream: Default::default(),
                     };
-                    let body = handler::read_body(Box::pin(body), max).await;
+                    // Proxied requests stream their body to the target (no limit, as upstream);
+                    // every other body is read here with --max-request-body-bytes.
+                    let body = if crate::proxy::streams_body(&app, &req) {
+                        req.body_stream = std::sync::Mutex::new(Some(crate::proxy::body_stream(body)));
+                        Ok(bytes::Bytes::new())
+                    } else {
+                        handler::read_body(Box::pin(body), max).await
+                    };
                     handler::handle(app, req, body).await
                 }
             },

@@ -82,6 +82,11 @@ impl RequestInfo {
             info.watch_path = true;
             cur.remove(0);
         }
+        // The deprecated `/proxy/` prefix is a verb upstream (`proxy`, no subresource).
+        let proxy_verb = !info.watch_path && cur[0] == "proxy" && cur.len() >= 2;
+        if proxy_verb {
+            cur.remove(0);
+        }
         if cur.first() == Some(&"namespaces") && cur.len() > 1 {
             info.namespace = Some(cur[1].to_string());
             if cur.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&cur[2]) {
@@ -94,13 +99,21 @@ impl RequestInfo {
         if let Some(n) = cur.get(1) {
             info.name = Some(n.to_string());
         }
-        if let Some(s) = cur.get(2) {
+        if let Some(s) = cur.get(2).filter(|_| !proxy_verb) {
             info.subresource = Some(s.to_string());
         }
-        info.rest = cur.iter().skip(3).map(|s| s.to_string()).collect();
+        info.rest = cur
+            .iter()
+            .skip(if proxy_verb { 2 } else { 3 })
+            .map(|s| s.to_string())
+            .collect();
         // The namespace object itself: /api/v1/namespaces/{name}[/status|/finalize].
         if info.resource == "namespaces" {
             info.namespace = None;
+        }
+        if proxy_verb {
+            info.verb = "proxy".into();
+            return info;
         }
         info.verb = match method {
             "GET" | "HEAD" => {
@@ -184,5 +197,19 @@ mod tests {
             Some("x+y")
         );
         assert!(!RequestInfo::parse("GET", "/healthz", false).is_resource);
+
+        // The deprecated proxy prefix: verb `proxy` on the resource, no subresource.
+        let r = RequestInfo::parse("POST", "/api/v1/proxy/namespaces/ns1/pods/web/a/b", false);
+        assert_eq!(
+            (r.verb.as_str(), r.namespace.as_deref(), r.resource.as_str()),
+            ("proxy", Some("ns1"), "pods")
+        );
+        assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("web"), None));
+        assert_eq!(r.rest, ["a", "b"]);
+        let r = RequestInfo::parse("GET", "/api/v1/proxy/nodes/n1/stats/summary", false);
+        assert_eq!(
+            (r.verb.as_str(), r.resource.as_str(), r.name.as_deref()),
+            ("proxy", "nodes", Some("n1"))
+        );
     }
 }

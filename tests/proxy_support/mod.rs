@@ -254,9 +254,15 @@ fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// A plain HTTP "pod": answers `pod saw <METHOD> <path?query> auth=<bool> body=<body>`.
+/// A plain HTTP "pod" on loopback: answers `pod saw <METHOD> <path?query> auth=<bool> body=<body>`;
+/// `/duplex` echoes each request body chunk as it arrives (a streamed response).
 pub async fn start_pod() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind pod");
+    start_pod_on(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)).await
+}
+
+/// The same "pod" on `ip`.
+pub async fn start_pod_on(ip: std::net::IpAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind pod");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
@@ -272,6 +278,14 @@ pub async fn start_pod() -> SocketAddr {
                         r.headers_mut()
                             .insert("access-control-allow-origin", http::HeaderValue::from_static("*"));
                         return Ok(r);
+                    }
+                    if req.uri().path() == "/duplex" {
+                        // Every chunk goes back at once: the sender sees its first bytes echoed
+                        // only if the proxy forwarded them before the upload ended.
+                        let frames = req.into_body().into_data_stream();
+                        let echoed =
+                            futures_util::StreamExt::map(frames, |r| r.map(Frame::data).map_err(std::io::Error::other));
+                        return Ok(http::Response::new(StreamBody::new(echoed).boxed()));
                     }
                     if req.uri().path() == "/go" {
                         let mut r = http::Response::new(full(""));
@@ -417,5 +431,50 @@ async fn serve_spdy_portforward<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite
                 }
             }
         }
+    }
+}
+
+/// A non-loopback address of this machine: Endpoints may not hold loopback addresses
+/// (upstream validation), so service backends listen there.
+pub fn local_ip() -> std::net::IpAddr {
+    interface_ipv4().unwrap_or_else(|| {
+        // No global address on any interface: ask the routing table instead.
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
+        s.connect("10.255.255.255:1")
+            .expect("a non-loopback address or a default route (Endpoints may not hold loopback addresses)");
+        let ip = s.local_addr().expect("local addr").ip();
+        assert!(
+            !ip.is_loopback() && !ip.is_unspecified(),
+            "no non-loopback address: {ip}"
+        );
+        ip
+    })
+}
+
+/// The first IPv4 address of an interface that is up and not loopback (getifaddrs).
+fn interface_ipv4() -> Option<std::net::IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, which is walked read-only and freed once below.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut cur = list;
+        while !cur.is_null() && found.is_none() {
+            let ifa = &*cur;
+            let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
+            let lo = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
+            if up && !lo && !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() && !ip.is_unspecified() && !ip.is_link_local() {
+                    found = Some(std::net::IpAddr::V4(ip));
+                }
+            }
+            cur = ifa.ifa_next;
+        }
+        libc::freeifaddrs(list);
+        found
     }
 }
