@@ -1,15 +1,23 @@
 //! Serving certificate and client CA hot reload: the files are polled for changes, and new
 //! connections use a TLS configuration rebuilt from them. A broken new file keeps the old
 //! configuration (and is logged), so a half-written renewal never takes the server down.
+//! `--tls-sni-cert-key` certificates are watched and reloaded the same way.
 
 use crate::auth::UserInfo;
+use anyhow::Context;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio_rustls::TlsAcceptor;
+
+mod options;
+mod sni;
+pub use options::{supported_suite_names, TlsOptions};
 
 pub struct ReloadingTls {
     cert: PathBuf,
@@ -17,6 +25,8 @@ pub struct ReloadingTls {
     client_ca: Option<PathBuf>,
     /// `--requestheader-client-ca-file`: front-proxy certificates are accepted too, and marked.
     requestheader_ca: Option<PathBuf>,
+    /// Versions, cipher suites and SNI certificates (`--tls-*`).
+    opts: TlsOptions,
     acceptor: RwLock<TlsAcceptor>,
     verifiers: RwLock<Verifiers>,
     stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
@@ -47,29 +57,58 @@ fn verifier(cas: &[&Path]) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
         .build()?)
 }
 
-/// The TLS configuration; with a request-header CA, client certificates may chain to either CA.
+/// A certificate chain and key as rustls serves them; the key must match the leaf.
+fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Result<Arc<CertifiedKey>> {
+    let ck = CertifiedKey::from_der(
+        crate::pki::load_certs(cert)?,
+        crate::pki::load_private_key(key)?,
+        provider,
+    )
+    .with_context(|| {
+        format!(
+            "certificate {} does not match private key {}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Arc::new(ck))
+}
+
+/// The TLS configuration: versions and suites from the options, the certificate chosen by SNI,
+/// and with a request-header CA, client certificates may chain to either CA.
 fn build(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
     requestheader_ca: Option<&Path>,
+    opts: &TlsOptions,
 ) -> anyhow::Result<(rustls::ServerConfig, Verifiers)> {
-    let Some(rh) = requestheader_ca else {
-        return Ok((
-            crate::pki::server_tls_config(cert, key, client_ca)?,
-            Verifiers::default(),
-        ));
+    let provider = opts.provider();
+    let mut named = Vec::new();
+    for s in &opts.sni {
+        named.push((s.names.clone(), certified_key(&s.cert, &s.key, &provider)?));
+    }
+    let resolver = sni::SniResolver {
+        default: certified_key(cert, key, &provider)?,
+        by_name: sni::name_map(&named),
     };
-    let both: Vec<&Path> = client_ca.into_iter().chain([rh]).collect();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier(&both)?)
-        .with_single_cert(crate::pki::load_certs(cert)?, crate::pki::load_private_key(key)?)?;
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&opts.versions)
+        .context("--tls-min-version/--tls-cipher-suites leave no usable cipher suite")?;
+    let cas: Vec<&Path> = client_ca.into_iter().chain(requestheader_ca).collect();
+    let builder = if cas.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(verifier(&cas)?)
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let verifiers = Verifiers {
-        client: client_ca.map(|c| verifier(&[c])).transpose()?,
-        requestheader: Some(verifier(&[rh])?),
+    let verifiers = match requestheader_ca {
+        None => Verifiers::default(),
+        Some(rh) => Verifiers {
+            client: client_ca.map(|c| verifier(&[c])).transpose()?,
+            requestheader: Some(verifier(&[rh])?),
+        },
     };
     Ok((config, verifiers))
 }
@@ -80,8 +119,9 @@ impl ReloadingTls {
         key: PathBuf,
         client_ca: Option<PathBuf>,
         requestheader_ca: Option<PathBuf>,
+        opts: TlsOptions,
     ) -> anyhow::Result<Arc<ReloadingTls>> {
-        let (config, verifiers) = build(&cert, &key, client_ca.as_deref(), requestheader_ca.as_deref())?;
+        let (config, verifiers) = build(&cert, &key, client_ca.as_deref(), requestheader_ca.as_deref(), &opts)?;
         let t = ReloadingTls {
             acceptor: RwLock::new(TlsAcceptor::from(Arc::new(config))),
             verifiers: RwLock::new(verifiers),
@@ -90,6 +130,7 @@ impl ReloadingTls {
             key,
             client_ca,
             requestheader_ca,
+            opts,
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.current_stamps();
         Ok(Arc::new(t))
@@ -99,6 +140,10 @@ impl ReloadingTls {
         let mut v = vec![stamp(&self.cert), stamp(&self.key)];
         for ca in self.client_ca.iter().chain(&self.requestheader_ca) {
             v.push(stamp(ca));
+        }
+        for s in &self.opts.sni {
+            v.push(stamp(&s.cert));
+            v.push(stamp(&s.key));
         }
         v
     }
@@ -156,6 +201,7 @@ impl ReloadingTls {
             &self.key,
             self.client_ca.as_deref(),
             self.requestheader_ca.as_deref(),
+            &self.opts,
         )?;
         *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(Arc::new(config));
         *self.verifiers.write().unwrap_or_else(|e| e.into_inner()) = verifiers;
