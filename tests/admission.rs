@@ -307,7 +307,15 @@ fn review_response(req: &serde_json::Value, path: &str) -> serde_json::Value {
     let obj = req.pointer("/request/object").cloned().unwrap_or_default();
     let name = obj.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("");
     let mut resp = serde_json::json!({"uid": uid, "allowed": true});
-    if path.starts_with("/mutate") {
+    let replicas = obj.pointer("/spec/replicas").and_then(|r| r.as_i64()).unwrap_or(0);
+    if path == "/connect" {
+        let cmd = obj.pointer("/command/0").and_then(|c| c.as_str()).unwrap_or("");
+        resp["allowed"] = serde_json::json!(false);
+        resp["status"] = serde_json::json!({"code": 403, "message": format!("exec of {cmd} not allowed")});
+    } else if path == "/scale" && obj.get("kind").and_then(|k| k.as_str()) == Some("Scale") && replicas > 5 {
+        resp["allowed"] = serde_json::json!(false);
+        resp["status"] = serde_json::json!({"code": 403, "message": "too many replicas"});
+    } else if path.starts_with("/mutate") {
         let ops = if obj.pointer("/metadata/labels").is_some() {
             serde_json::json!([{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}])
         } else {
@@ -432,4 +440,158 @@ fn https_webhooks_mutate_deny_and_fail_policies() {
         "{err}"
     );
     s.kubectl_ok(K, &["create", "configmap", "x", "-n", "down-ignore"]);
+}
+
+#[test]
+fn webhooks_on_connect_scale_and_equivalent_resources() {
+    let hook = start_hook();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&hook.ca_pem);
+    let s = TestServer::start();
+    let hookdef = |name: &str, path: &str, policy: &str, rule: &str| {
+        format!(
+            "- name: {name}\n  matchPolicy: {policy}\n  clientConfig:\n    url: https://127.0.0.1:{port}{path}\n    caBundle: {ca}\n  rules:\n  - {rule}\n  sideEffects: None\n  admissionReviewVersions: [\"v1\"]\n",
+            port = hook.port
+        )
+    };
+    let yaml = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: v\nwebhooks:\n{}{}{}{}",
+        hookdef("connect.capstan.test", "/connect", "Equivalent", "{operations: [CONNECT], apiGroups: [\"\"], apiVersions: [v1], resources: [pods/exec]}"),
+        hookdef("scale.capstan.test", "/scale", "Equivalent", "{operations: [UPDATE], apiGroups: [apps], apiVersions: [v1], resources: [deployments/scale]}"),
+        hookdef("events-eq.capstan.test", "/validate", "Equivalent", "{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}"),
+        hookdef("events-exact.capstan.test", "/validate", "Exact", "{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}"),
+    );
+    apply(&s, "v.yaml", &yaml);
+    // CONNECT: the exec is refused by the webhook before any kubelet is dialled.
+    create_ok(&s, "p.yaml", &pod("p", "default", "", ""));
+    let err = s.kubectl_err(K, &["exec", "p", "--", "whoami"]);
+    assert!(
+        err.contains("admission webhook \"connect.capstan.test\" denied the request: exec of whoami not allowed"),
+        "{err}"
+    );
+    // deployments/scale: the webhook sees the Scale.
+    s.kubectl_ok(K, &["create", "deployment", "d", "--image=nginx"]);
+    s.kubectl_ok(K, &["scale", "deployment", "d", "--replicas=3"]);
+    let err = s.kubectl_err(K, &["scale", "deployment", "d", "--replicas=9"]);
+    assert!(
+        err.contains("admission webhook \"scale.capstan.test\" denied the request: too many replicas"),
+        "{err}"
+    );
+    assert_eq!(jsonpath(&s, &["deployment", "d"], "{.spec.replicas}"), "3");
+    // matchPolicy: a rule on events.k8s.io events also sees core/v1 events (Equivalent), the
+    // Exact one does not.
+    let ev = "apiVersion: v1\nkind: Event\nmetadata:\n  name: deny-ev\n  namespace: default\ninvolvedObject:\n  kind: Pod\n  name: p\n  namespace: default\nreason: X\nmessage: m\n";
+    let err = create_err(&s, "ev.yaml", ev);
+    assert!(
+        err.contains("admission webhook \"events-eq.capstan.test\" denied the request: name not allowed"),
+        "{err}"
+    );
+    s.kubectl_ok(K, &["delete", "validatingwebhookconfiguration", "v"]);
+    let yaml = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: exact\nwebhooks:\n{}",
+        hookdef("events-exact.capstan.test", "/validate", "Exact", "{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}"),
+    );
+    apply(&s, "exact.yaml", &yaml);
+    create_ok(&s, "ev2.yaml", ev);
+}
+
+#[test]
+fn csr_approve_needs_approve_on_the_signer() {
+    let s = TestServer::start();
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    params.distinguished_name.push(rcgen::DnType::CommonName, "someone");
+    let pem = params
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let req = base64::engine::general_purpose::STANDARD.encode(pem);
+    create_ok(
+        &s,
+        "csr.yaml",
+        &format!("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: csr1\nspec:\n  signerName: example.com/my-signer\n  usages: [client auth]\n  request: {req}\n"),
+    );
+    // alice may update approvals, but not approve for this signer yet.
+    apply(
+        &s,
+        "rbac.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: csr-approver\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [certificatesigningrequests]\n  verbs: [get, list]\n- apiGroups: [certificates.k8s.io]\n  resources: [certificatesigningrequests/approval]\n  verbs: [update]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: csr-approver\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: csr-approver}\nsubjects:\n- {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}\n",
+    );
+    let err = s.kubectl_err(K, &["certificate", "approve", "csr1", "--as=alice"]);
+    assert!(
+        err.contains("certificatesigningrequests.certificates.k8s.io \"csr1\" is forbidden: user not permitted to approve requests with signerName \"example.com/my-signer\""),
+        "{err}"
+    );
+    // `approve` on the signer's domain wildcard is enough.
+    apply(
+        &s,
+        "signer.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: signer-approve\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [signers]\n  resourceNames: [\"example.com/*\"]\n  verbs: [approve]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: signer-approve\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: signer-approve}\nsubjects:\n- {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}\n",
+    );
+    let out = s.kubectl_ok(K, &["certificate", "approve", "csr1", "--as=alice"]);
+    assert!(
+        out.contains("certificatesigningrequest.certificates.k8s.io/csr1 approved"),
+        "{out}"
+    );
+    // The approval subresource stored the condition (and only the conditions).
+    let cond = s.kubectl_ok(
+        K,
+        &[
+            "get",
+            "csr",
+            "csr1",
+            "-o",
+            "jsonpath={.status.conditions[0].type}/{.status.conditions[0].status}",
+        ],
+    );
+    assert_eq!(cond, "Approved/True");
+}
+
+#[test]
+fn quota_charges_updates_and_scoped_quotas() {
+    let s = TestServer::start();
+    s.kubectl_ok(K, &["create", "namespace", "q"]);
+    // An update charges what it adds: a Service turned NodePort takes its node ports.
+    s.kubectl_ok(K, &["create", "quota", "np", "-n", "q", "--hard=services.nodeports=1"]);
+    s.kubectl_ok(K, &["create", "service", "clusterip", "s1", "-n", "q", "--tcp=80:80"]);
+    s.kubectl_ok(K, &["create", "service", "clusterip", "s2", "-n", "q", "--tcp=80:80"]);
+    let to_node_port = ["-n", "q", "--type=merge", "-p", r#"{"spec":{"type":"NodePort"}}"#];
+    s.kubectl_ok(K, &[&["patch", "service", "s1"][..], &to_node_port[..]].concat());
+    assert_eq!(used(&s, "np", "services.nodeports"), "1");
+    let err = s.kubectl_err(K, &[&["patch", "service", "s2"][..], &to_node_port[..]].concat());
+    assert!(
+        err.contains("services \"s2\" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"),
+        "{err}"
+    );
+    // Back to ClusterIP gives the port back (capstan has no quota controller to recount).
+    s.kubectl_ok(
+        K,
+        &[
+            "patch",
+            "service",
+            "s1",
+            "-n",
+            "q",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"type":"ClusterIP","ports":[{"port":80,"targetPort":80,"nodePort":null}]}}"#,
+        ],
+    );
+    assert_eq!(used(&s, "np", "services.nodeports"), "0");
+    s.kubectl_ok(K, &[&["patch", "service", "s2"][..], &to_node_port[..]].concat());
+    assert_eq!(used(&s, "np", "services.nodeports"), "1");
+    let burst = "    resources:\n      requests:\n        cpu: 200m\n";
+    // A BestEffort-scoped quota counts only BestEffort pods.
+    apply(
+        &s,
+        "be.yaml",
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: be\n  namespace: q\nspec:\n  hard: {pods: \"1\"}\n  scopes: [BestEffort]\n",
+    );
+    create_ok(&s, "b1.yaml", &pod("b1", "q", "", ""));
+    let err = create_err(&s, "b2.yaml", &pod("b2", "q", "", ""));
+    assert!(
+        err.contains("pods \"b2\" is forbidden: exceeded quota: be, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{err}"
+    );
+    create_ok(&s, "nb.yaml", &pod("nb", "q", burst, ""));
+    assert_eq!(used(&s, "be", "pods"), "1");
 }

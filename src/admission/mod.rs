@@ -7,6 +7,7 @@
 //! handler ─► Registry::create_with(.., Some(&ctx)) ─► chain.mutate ─► strategy ─► chain.validate ─► storage
 //! ```
 
+pub mod connect;
 pub mod plugins;
 pub mod quantity;
 pub mod selector;
@@ -105,10 +106,24 @@ pub struct Charge {
     pub delta: BTreeMap<String, i128>,
 }
 
-/// Per-request admission state the handler creates and reads back (warnings).
+/// The authorizer as plugins see it (CertificateApproval/Signing ask it about signers).
+#[derive(Clone)]
+pub struct AuthzHandle(pub Arc<crate::auth::authz::Authorizer>);
+
+impl std::fmt::Debug for AuthzHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthzHandle")
+    }
+}
+
+/// Per-request admission state the handler creates and reads back (warnings, annotations).
 #[derive(Debug, Default)]
 pub struct Context {
     pub user: UserInfo,
+    /// The subresource the URL named when the store writes it as another part (`approval`
+    /// is stored as a main update); admission sees this name, as upstream.
+    pub subresource: Option<String>,
+    authorizer: Option<AuthzHandle>,
     warnings: Mutex<Vec<String>>,
     annotations: Mutex<BTreeMap<String, String>>,
     charges: Mutex<Vec<Charge>>,
@@ -120,6 +135,49 @@ impl Context {
             user,
             ..Default::default()
         }
+    }
+    /// The context of an API request: the effective user, the URL's subresource and the
+    /// server's authorizer.
+    pub fn for_request(app: &crate::server::App, user: Option<&UserInfo>, sub: Option<&str>) -> Context {
+        let a = &app.auth.authorizer;
+        // A handle sharing the authorizer's indexes (the App owns the Authorizer itself).
+        let handle = crate::auth::authz::Authorizer {
+            modes: a.modes.clone(),
+            rbac: a.rbac.clone(),
+            node: a.node.clone(),
+        };
+        Context {
+            user: user.cloned().unwrap_or_default(),
+            subresource: sub.map(str::to_string),
+            authorizer: Some(AuthzHandle(Arc::new(handle))),
+            ..Default::default()
+        }
+    }
+    pub fn with_authorizer(mut self, a: Arc<crate::auth::authz::Authorizer>) -> Context {
+        self.authorizer = Some(AuthzHandle(a));
+        self
+    }
+    /// May this request's user `verb` the resource `group/resource` named `name`
+    /// (cluster-wide, any version)? Without an authorizer (internal writes, unit tests):
+    /// yes.
+    pub fn authorized(&self, verb: &str, group: &str, resource: &str, name: &str) -> bool {
+        let Some(AuthzHandle(az)) = self.authorizer.as_ref() else {
+            return true;
+        };
+        az.decide(&crate::auth::authz::Attributes {
+            user: &self.user,
+            verb,
+            is_resource: true,
+            api_group: group,
+            api_version: "*",
+            namespace: "",
+            resource,
+            subresource: "",
+            name,
+            path: "",
+            field_selector: "",
+        })
+        .allowed
     }
     pub fn warn(&self, w: impl Into<String>) {
         if let Ok(mut v) = self.warnings.lock() {
@@ -138,6 +196,17 @@ impl Context {
     /// Audit annotations plugins and webhooks added.
     pub fn annotations(&self) -> BTreeMap<String, String> {
         self.annotations.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+    /// The annotations for the audit event, as the response extension the server reads.
+    pub fn audit_annotations(&self) -> crate::audit::AuditAnnotations {
+        crate::audit::AuditAnnotations(self.annotations().into_iter().collect())
+    }
+    /// Attach the audit annotations to a response (nothing when there are none).
+    pub fn annotate_response<B>(&self, resp: &mut http::Response<B>) {
+        let a = self.audit_annotations();
+        if !a.0.is_empty() {
+            resp.extensions_mut().insert(a);
+        }
     }
     pub(crate) fn record_charge(&self, c: Charge) {
         if let Ok(mut v) = self.charges.lock() {
@@ -402,6 +471,15 @@ pub async fn admit_connect(reg: &Registry, ctx: &Context, a: &mut Attributes) ->
     Ok(())
 }
 
+/// The subresource admission reports: the URL's when the store writes it as the main
+/// resource (`approval`), else the store's.
+fn request_subresource(ctx: &Context, store_sub: &str) -> String {
+    match ctx.subresource.as_deref() {
+        Some(s) if store_sub.is_empty() && !s.is_empty() => s.to_string(),
+        _ => store_sub.to_string(),
+    }
+}
+
 /// Store hook: mutating admission of an incoming object (create/update). Without a chain or
 /// a request context (internal writes) it does nothing. The kind's defaults run again when
 /// admission changed the object, as upstream decodes and defaults webhook output.
@@ -426,7 +504,7 @@ pub async fn mutate_object(
         .unwrap_or("")
         .to_string();
     let mut a = Attributes::new(ctx, op, def, ns, &name);
-    a.subresource = subresource.to_string();
+    a.subresource = request_subresource(ctx, subresource);
     a.dry_run = dry_run;
     a.old = old.cloned();
     a.object = Some(obj.clone());
@@ -459,7 +537,7 @@ pub async fn validate_object(
         return Ok(());
     };
     let mut a = Attributes::new(ctx, op, def, ns, name);
-    a.subresource = subresource.to_string();
+    a.subresource = request_subresource(ctx, subresource);
     a.dry_run = dry_run;
     a.old = old.cloned();
     a.object = obj.cloned();

@@ -218,3 +218,174 @@ async fn webhook_service_resolves_through_endpoint_slices() {
     let t = webhook::resolve_for_test(&json!({"namespace": "t", "name": "nope"}), &env).await;
     assert_eq!(t, Err("service \"nope\" not found".to_string()));
 }
+
+#[tokio::test]
+async fn pod_security_audit_annotations_reach_the_response() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let reg = registry(dir.path(), &["PodSecurity"]).await;
+    let (Some(nsd), Some(pods)) = (row("", "namespaces"), row("", "pods")) else {
+        panic!("rows")
+    };
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "audited",
+        "labels": {"pod-security.kubernetes.io/audit": "restricted"}}});
+    assert!(reg.create(nsd, None, ns, false).await.is_ok());
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]}});
+    let ctx = admin();
+    let made = reg.create_with(pods, Some("audited"), pod, false, Some(&ctx)).await;
+    assert!(made.is_ok(), "{made:?}");
+    let ann = ctx.annotations();
+    assert_eq!(
+        ann.get("pod-security.kubernetes.io/enforce-policy").map(String::as_str),
+        Some("privileged:latest")
+    );
+    let Some(v) = ann.get("pod-security.kubernetes.io/audit-violations") else {
+        panic!("no audit-violations: {ann:?}")
+    };
+    assert!(
+        v.starts_with("would violate PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"),
+        "{v}"
+    );
+    // The handler hands them to the audit layer as a response extension.
+    let mut resp = http::Response::new(());
+    ctx.annotate_response(&mut resp);
+    let Some(ext) = resp.extensions().get::<crate::audit::AuditAnnotations>() else {
+        panic!("no extension")
+    };
+    assert!(ext
+        .0
+        .iter()
+        .any(|(k, v)| k == "pod-security.kubernetes.io/enforce-policy" && v == "privileged:latest"));
+    // No annotations: no extension.
+    let mut resp = http::Response::new(());
+    admin().annotate_response(&mut resp);
+    assert!(resp.extensions().get::<crate::audit::AuditAnnotations>().is_none());
+}
+
+fn user_ctx(name: &str, modes: &[&str]) -> Context {
+    let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
+    let Ok(az) = crate::auth::authz::Authorizer::new(&modes) else {
+        panic!("authorizer")
+    };
+    Context::new(UserInfo {
+        name: name.into(),
+        groups: vec!["system:authenticated".into()],
+        ..Default::default()
+    })
+    .with_authorizer(Arc::new(az))
+}
+
+#[tokio::test]
+async fn certificate_approval_and_signing_ask_the_authorizer() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let reg = registry(dir.path(), &[]).await;
+    let Some(def) = row("certificates.k8s.io", "certificatesigningrequests") else {
+        panic!("csr row")
+    };
+    let csr = json!({"metadata": {"name": "x"}, "spec": {"signerName": "example.com/s"}});
+    let signed = json!({"metadata": {"name": "x"}, "spec": {"signerName": "example.com/s"}, "status": {"certificate": "Y2VydA=="}});
+    let config = BTreeMap::new();
+    let run = |plugin: &'static str, sub: &'static str, ctx: Context, obj: Value| {
+        let reg = &reg;
+        let config = &config;
+        let csr = csr.clone();
+        async move {
+            let env = Env {
+                registry: reg,
+                ctx: &ctx,
+                config,
+            };
+            let mut a = Attributes::new(&ctx, Operation::Update, def, None, "x");
+            a.subresource = sub.into();
+            a.old = Some(csr);
+            a.object = Some(obj);
+            let Some(p) = plugins::build(plugin) else {
+                panic!("{plugin}")
+            };
+            p.validate(&a, &env).await.err().map(|e| (e.code, e.message))
+        }
+    };
+    let denied = run(
+        "CertificateApproval",
+        "approval",
+        user_ctx("alice", &["RBAC"]),
+        csr.clone(),
+    )
+    .await;
+    assert_eq!(
+        denied,
+        Some((
+            403,
+            "certificatesigningrequests.certificates.k8s.io \"x\" is forbidden: user not permitted to approve requests with signerName \"example.com/s\"".to_string()
+        ))
+    );
+    let allowed = run(
+        "CertificateApproval",
+        "approval",
+        user_ctx("alice", &["AlwaysAllow"]),
+        csr.clone(),
+    )
+    .await;
+    assert_eq!(allowed, None);
+    // Signing: only a changed certificate is checked.
+    let denied = run("CertificateSigning", "status", user_ctx("bob", &["RBAC"]), signed).await;
+    assert_eq!(
+        denied.map(|d| d.1),
+        Some("certificatesigningrequests.certificates.k8s.io \"x\" is forbidden: user not permitted to sign requests with signerName \"example.com/s\"".to_string())
+    );
+    assert_eq!(
+        run("CertificateSigning", "status", user_ctx("bob", &["RBAC"]), csr.clone()).await,
+        None
+    );
+}
+
+#[test]
+fn match_policy_equivalent_and_subresource_kinds() {
+    let (Some(core_ev), Some(deploy)) = (row("", "events"), row("apps", "deployments")) else {
+        panic!("rows")
+    };
+    let ctx = admin();
+    let mut a = Attributes::new(&ctx, Operation::Create, core_ev, Some("t"), "e");
+    a.object = Some(json!({"metadata": {"name": "e"}}));
+    let rule = json!({"operations": ["CREATE"], "apiGroups": ["events.k8s.io"], "apiVersions": ["v1"], "resources": ["events"]});
+    assert!(!webhook::rule_matches(&rule, &a));
+    let eq = webhook::equivalents(&a);
+    assert!(
+        eq.iter().any(|g| g.group == "events.k8s.io" && g.version == "v1"),
+        "{eq:?}"
+    );
+    let hook = |policy: &str| json!({"matchPolicy": policy, "rules": [rule.clone()]});
+    assert_eq!(
+        webhook::matched_resource(&hook("Equivalent"), &a).map(|g| g.group),
+        Some("events.k8s.io".to_string())
+    );
+    assert_eq!(webhook::matched_resource(&hook("Exact"), &a), None);
+    // Another version of the same group/resource (as a CRD's versions) is equivalent.
+    let mut d = Attributes::new(&ctx, Operation::Create, deploy, Some("t"), "d");
+    d.object = Some(json!({}));
+    let old_version = json!({"rules": [{"operations": ["*"], "apiGroups": ["apps"], "apiVersions": ["v1beta2"], "resources": ["deployments"]}]});
+    assert_eq!(
+        webhook::matched_resource(&old_version, &d).map(|g| g.version),
+        Some("v1beta2".to_string())
+    );
+    // The review names the matched resource; requestResource the one requested.
+    let m = eq.iter().find(|g| g.group == "events.k8s.io");
+    let r = webhook::review_as(&a, "u", m);
+    assert_eq!(r.pointer("/request/resource/group"), Some(&json!("events.k8s.io")));
+    assert_eq!(r.pointer("/request/requestResource/group"), Some(&json!("")));
+    // The scale subresource is reviewed as autoscaling/v1 Scale.
+    let mut a = Attributes::new(&ctx, Operation::Update, deploy, Some("t"), "d");
+    a.subresource = "scale".into();
+    a.object = Some(json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 3}}));
+    let r = webhook::review(&a, "u");
+    assert_eq!(
+        r.pointer("/request/kind"),
+        Some(&json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}))
+    );
+    assert_eq!(r.pointer("/request/resource/resource"), Some(&json!("deployments")));
+    assert_eq!(r.pointer("/request/subResource"), Some(&json!("scale")));
+}

@@ -7,8 +7,10 @@
 //! `request`). Calls honour `timeoutSeconds` (default 10), `failurePolicy` (default Fail),
 //! `sideEffects` on dry-run requests, and `reinvocationPolicy: IfNeeded`. Mutating responses
 //! are JSONPatch; warnings become Warning headers; auditAnnotations are recorded as
-//! `<webhook name>/<key>`. matchPolicy Equivalent matches the exact version only (capstan
-//! serves one version per resource).
+//! `<webhook name>/<key>`. matchPolicy Equivalent (the default) also matches a rule naming
+//! another version of the group/resource or a built-in sharing its storage; the object is
+//! sent as requested (not converted to the rule's version). Validating webhooks run in
+//! parallel.
 
 use super::{selector, Attributes, Env, Operation};
 use crate::error::{ApiError, ApiResult};
@@ -24,6 +26,10 @@ pub struct Dispatcher;
 /// A webhook definition with the configuration it came from.
 struct Hook {
     name: String,
+    /// The configuration object it belongs to, and its position among all webhooks of its
+    /// kind (the `index` of upstream's audit annotation keys).
+    config: String,
+    index: usize,
     spec: Value,
 }
 
@@ -36,6 +42,8 @@ async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
         for w in c.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
             out.push(Hook {
                 name: w.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                config: super::plugins::str_at(&c, "/metadata/name").to_string(),
+                index: out.len(),
                 spec: w.clone(),
             });
         }
@@ -59,18 +67,43 @@ fn resource_matches(pattern: &str, resource: &str, sub: &str) -> bool {
     res_ok && sub_ok
 }
 
+/// A resource as a rule names it: group, version, plural and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gvr {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub kind: String,
+}
+
+impl Gvr {
+    fn of(d: &crate::api::ResourceDef) -> Gvr {
+        Gvr {
+            group: d.group.into(),
+            version: d.version.into(),
+            resource: d.plural.into(),
+            kind: d.kind.into(),
+        }
+    }
+}
+
 /// Does one rule match the request?
 pub fn rule_matches(rule: &Value, a: &Attributes) -> bool {
+    rule_matches_as(rule, a, &Gvr::of(&a.def))
+}
+
+/// Does one rule match the request made as `r` (the requested resource or an equivalent)?
+fn rule_matches_as(rule: &Value, a: &Attributes, r: &Gvr) -> bool {
     if !list_has(rule.get("operations"), a.operation.as_str()) {
         return false;
     }
-    if !list_has(rule.get("apiGroups"), a.def.group) || !list_has(rule.get("apiVersions"), a.def.version) {
+    if !list_has(rule.get("apiGroups"), &r.group) || !list_has(rule.get("apiVersions"), &r.version) {
         return false;
     }
     let res_ok = rule.get("resources").and_then(Value::as_array).is_some_and(|rs| {
         rs.iter()
             .filter_map(Value::as_str)
-            .any(|p| resource_matches(p, a.def.plural, &a.subresource))
+            .any(|p| resource_matches(p, &r.resource, &a.subresource))
     });
     if !res_ok {
         return false;
@@ -91,15 +124,76 @@ fn labels_of(v: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
     v.and_then(|o| o.pointer("/metadata/labels")).and_then(Value::as_object)
 }
 
-async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
-    let rules_ok = h
-        .spec
+/// Resources upstream treats as the same as the requested one (`matchPolicy: Equivalent`):
+/// other versions of the same group and resource (custom resources, multi-version built-ins)
+/// and built-ins sharing its storage (core and events.k8s.io events).
+pub fn equivalents(a: &Attributes) -> Vec<Gvr> {
+    let d = &a.def;
+    let mut out: Vec<Gvr> = crate::api::builtin()
+        .iter()
+        .filter(|r| !d.storage.is_empty() && r.storage == d.storage && (r.group, r.version) != (d.group, d.version))
+        .map(Gvr::of)
+        .collect();
+    // Another version of the same group/resource, whether served or not (a CRD's versions).
+    out.push(Gvr {
+        group: d.group.into(),
+        version: "*".into(),
+        resource: d.plural.into(),
+        kind: d.kind.into(),
+    });
+    out
+}
+
+/// The resource a webhook's rules match the request as: the requested one, or (unless
+/// `matchPolicy: Exact`) an equivalent. None: no rule matches.
+pub(crate) fn matched_resource(spec: &Value, a: &Attributes) -> Option<Gvr> {
+    let rules: Vec<&Value> = spec
         .get("rules")
         .and_then(Value::as_array)
-        .is_some_and(|rs| rs.iter().any(|r| rule_matches(r, a)));
-    if !rules_ok {
-        return Ok(false);
+        .into_iter()
+        .flatten()
+        .collect();
+    let own = Gvr::of(&a.def);
+    if rules.iter().any(|r| rule_matches_as(r, a, &own)) {
+        return Some(own);
     }
+    if spec.get("matchPolicy").and_then(Value::as_str) == Some("Exact") {
+        return None;
+    }
+    for eq in equivalents(a) {
+        if eq.version != "*" {
+            if rules.iter().any(|r| rule_matches_as(r, a, &eq)) {
+                return Some(eq);
+            }
+            continue;
+        }
+        // Any other version a rule names for this group/resource.
+        for r in &rules {
+            for v in r.get("apiVersions").and_then(Value::as_array).into_iter().flatten() {
+                let Some(v) = v.as_str().filter(|v| *v != "*" && *v != a.def.version) else {
+                    continue;
+                };
+                let cand = Gvr {
+                    version: v.to_string(),
+                    ..eq.clone()
+                };
+                if rule_matches_as(r, a, &cand) {
+                    return Some(cand);
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Gvr>> {
+    let Some(gvr) = matched_resource(&h.spec, a) else {
+        return Ok(None);
+    };
+    Ok(selectors_match(h, a, env).await?.then_some(gvr))
+}
+
+async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
     // objectSelector: the new or the old object may match.
     let osel = h.spec.get("objectSelector");
     let new_ok = selector::matches(osel, labels_of(a.object.as_ref()));
@@ -185,11 +279,50 @@ pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The group/version/kind of a subresource's object when it is not the resource's kind.
+fn subresource_kind(a: &Attributes) -> Option<(String, String, String)> {
+    if a.subresource.is_empty() {
+        return None;
+    }
+    let o = a.object.as_ref()?;
+    let kind = o.get("kind").and_then(Value::as_str)?;
+    let av = o.get("apiVersion").and_then(Value::as_str)?;
+    if kind == a.def.kind {
+        return None;
+    }
+    let (g, v) = av.split_once('/').unwrap_or(("", av));
+    Some((g.to_string(), v.to_string(), kind.to_string()))
+}
+
 /// The AdmissionReview v1 request for these attributes.
 pub fn review(a: &Attributes, uid: &str) -> Value {
+    review_as(a, uid, None)
+}
+
+/// The AdmissionReview for a webhook that matched the request as `matched` (an equivalent
+/// resource): `kind`/`resource` name it, `requestKind`/`requestResource` the request.
+pub fn review_as(a: &Attributes, uid: &str, matched: Option<&Gvr>) -> Value {
     let d = &a.def;
-    let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
+    let mut gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
+    // Subresources with their own kind (Scale, PodExecOptions…): the object's kind.
+    if let Some((g, v, k)) = subresource_kind(a) {
+        gvk = json!({"group": g, "version": v, "kind": k});
+    }
     let gvr = json!({"group": d.group, "version": d.version, "resource": d.plural});
+    let (req_gvk, req_gvr) = (gvk.clone(), gvr.clone());
+    let (gvk, gvr) = match matched {
+        Some(m) if (m.group.as_str(), m.version.as_str(), m.resource.as_str()) != (d.group, d.version, d.plural) => {
+            let mut k = json!({"group": m.group, "version": m.version, "kind": m.kind});
+            if subresource_kind(a).is_some() {
+                k = gvk;
+            }
+            (
+                k,
+                json!({"group": m.group, "version": m.version, "resource": m.resource}),
+            )
+        }
+        _ => (gvk, gvr),
+    };
     let options = match a.operation {
         Operation::Create => json!({"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}),
         Operation::Update => json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}),
@@ -206,7 +339,7 @@ pub fn review(a: &Attributes, uid: &str) -> Value {
     let mut req = json!({
         "uid": uid,
         "kind": gvk, "resource": gvr,
-        "requestKind": gvk, "requestResource": gvr,
+        "requestKind": req_gvk, "requestResource": req_gvr,
         "name": a.object_name(),
         "operation": a.operation.as_str(),
         "userInfo": user,
@@ -438,11 +571,41 @@ enum Outcome {
     Skipped,
 }
 
+/// Upstream's `mutation.webhook.admission.k8s.io/round_<r>_index_<i>` audit annotation of a
+/// mutating webhook that answered: its configuration, name and whether it changed the object.
+fn annotate_mutation(env: &Env<'_>, h: &Hook, round: usize, outcome: &Outcome, before: Option<&Value>) {
+    let mutated = match outcome {
+        Outcome::Allowed(Some(obj)) => before != Some(obj),
+        Outcome::Allowed(None) => false,
+        Outcome::Skipped => return,
+    };
+    // Field order as Go's struct (configuration, webhook, mutated).
+    let info = format!(
+        "{{\"configuration\":{},\"webhook\":{},\"mutated\":{mutated}}}",
+        Value::from(h.config.as_str()),
+        Value::from(h.name.as_str())
+    );
+    env.ctx.annotate(
+        format!("mutation.webhook.admission.k8s.io/round_{round}_index_{}", h.index),
+        info,
+    );
+}
+
 impl Dispatcher {
-    async fn call(&self, h: &Hook, a: &Attributes, env: &Env<'_>, mutating: bool) -> ApiResult<Outcome> {
+    /// One call; `round` is 0, or 1 for a reinvocation (audit annotation keys).
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        h: &Hook,
+        m: &Gvr,
+        a: &Attributes,
+        env: &Env<'_>,
+        mutating: bool,
+        round: usize,
+    ) -> ApiResult<Outcome> {
         let spec = &h.spec;
         let uid = uuid::Uuid::new_v4().to_string();
-        let doc = review(a, &uid);
+        let doc = review_as(a, &uid, Some(m));
         let fail_open = spec.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
         match conditions_match(spec, &doc["request"]) {
             Ok(true) => {}
@@ -508,8 +671,9 @@ impl Dispatcher {
                 tracing::warn!(webhook = %h.name, error = %e, "failed calling webhook; failurePolicy Ignore");
                 env.ctx.annotate(
                     format!(
-                        "failed-open.{}.admission.k8s.io/round_0_index_0",
-                        if mutating { "mutation" } else { "validating" }
+                        "failed-open.{}.webhook.admission.k8s.io/round_{round}_index_{}",
+                        if mutating { "mutation" } else { "validating" },
+                        h.index
                     ),
                     h.name.clone(),
                 );
@@ -581,11 +745,16 @@ impl Dispatcher {
         }
         let all = hooks(env, "mutatingwebhookconfigurations").await?;
         let mut called: Vec<(usize, bool)> = Vec::new(); // (index, changed the object since)
+        let mut matched: Vec<Option<Gvr>> = Vec::new();
         for (i, h) in all.iter().enumerate() {
-            if !matches(h, a, env).await? {
+            let Some(m) = matches(h, a, env).await? else {
+                matched.push(None);
                 continue;
-            }
-            if let Outcome::Allowed(Some(obj)) = self.call(h, a, env, true).await? {
+            };
+            let outcome = self.call(h, &m, a, env, true, 0).await?;
+            matched.push(Some(m));
+            annotate_mutation(env, h, 0, &outcome, a.object.as_ref());
+            if let Outcome::Allowed(Some(obj)) = outcome {
                 if a.object.as_ref() != Some(&obj) {
                     a.object = Some(obj);
                     for c in called.iter_mut() {
@@ -600,23 +769,31 @@ impl Dispatcher {
             if !changed_after || h.spec.get("reinvocationPolicy").and_then(Value::as_str) != Some("IfNeeded") {
                 continue;
             }
-            if let Outcome::Allowed(Some(obj)) = self.call(h, a, env, true).await? {
+            let Some(Some(m)) = matched.get(i) else { continue };
+            let outcome = self.call(h, m, a, env, true, 1).await?;
+            annotate_mutation(env, h, 1, &outcome, a.object.as_ref());
+            if let Outcome::Allowed(Some(obj)) = outcome {
                 a.object = Some(obj);
             }
         }
         Ok(())
     }
 
-    /// Validating webhooks (upstream calls them in parallel; the first denial wins — ours run
-    /// in order).
+    /// Validating webhooks, called in parallel as upstream; any denial fails the request
+    /// (the first in configuration order is reported).
     pub async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
         if exempt(a) {
             return Ok(());
         }
+        let mut relevant = Vec::new();
         for h in hooks(env, "validatingwebhookconfigurations").await? {
-            if matches(&h, a, env).await? {
-                self.call(&h, a, env, false).await?;
+            if let Some(m) = matches(&h, a, env).await? {
+                relevant.push((h, m));
             }
+        }
+        let calls = relevant.iter().map(|(h, m)| self.call(h, m, a, env, false, 0));
+        for r in futures_util::future::join_all(calls).await {
+            r?;
         }
         Ok(())
     }

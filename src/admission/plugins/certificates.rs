@@ -1,7 +1,11 @@
-//! CertificateSubjectRestriction: no CSR for the `kubernetes.io/kube-apiserver-client` signer
-//! may ask for the `system:masters` group (Organization).
-//! (CertificateApproval/CertificateSigning need the authorizer's `approve`/`sign` checks on
-//! signers; they are accepted names without effect here.)
+//! The certificates.k8s.io plugins:
+//! - CertificateApproval: approving/denying (`csr/approval`) needs `approve` on the signer;
+//! - CertificateSigning: setting `status.certificate` (`csr/status`) needs `sign` on it;
+//! - CertificateSubjectRestriction: no CSR for the `kubernetes.io/kube-apiserver-client`
+//!   signer may ask for the `system:masters` group (Organization).
+//!
+//! Signer permissions are the `signers` resource of certificates.k8s.io named `<signerName>`
+//! or `<domain>/*` (upstream's `IsAuthorizedForSignerName`).
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
@@ -10,6 +14,73 @@ use serde_json::Value;
 use x509_parser::prelude::FromDer;
 
 pub struct CertificateSubjectRestriction;
+pub struct CertificateApproval;
+pub struct CertificateSigning;
+
+/// May the request's user `verb` (approve/sign) requests for `signer`: on the exact name, or
+/// on the wildcard of its domain.
+pub fn authorized_for_signer(ctx: &crate::admission::Context, verb: &str, signer: &str) -> bool {
+    let domain = signer.split('/').next().unwrap_or("");
+    ctx.authorized(verb, "certificates.k8s.io", "signers", signer)
+        || ctx.authorized(verb, "certificates.k8s.io", "signers", &format!("{domain}/*"))
+}
+
+fn is_csr(a: &Attributes) -> bool {
+    a.def.group == "certificates.k8s.io" && a.def.kind == "CertificateSigningRequest"
+}
+
+#[async_trait::async_trait]
+impl Plugin for CertificateApproval {
+    fn name(&self) -> &'static str {
+        "CertificateApproval"
+    }
+    async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if !is_csr(a) || a.operation != Operation::Update || a.subresource != "approval" {
+            return Ok(());
+        }
+        let signer = a
+            .object
+            .as_ref()
+            .and_then(|o| o.pointer("/spec/signerName"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !authorized_for_signer(env.ctx, "approve", signer) {
+            return Err(a.forbidden(&format!(
+                "user not permitted to approve requests with signerName {signer:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Plugin for CertificateSigning {
+    fn name(&self) -> &'static str {
+        "CertificateSigning"
+    }
+    async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if !is_csr(a) || a.operation != Operation::Update || a.subresource != "status" {
+            return Ok(());
+        }
+        let cert = |o: Option<&Value>| o.and_then(|o| o.pointer("/status/certificate")).cloned();
+        // Only a change of the issued certificate is signing.
+        if cert(a.object.as_ref()) == cert(a.old.as_ref()) {
+            return Ok(());
+        }
+        let signer = a
+            .old
+            .as_ref()
+            .and_then(|o| o.pointer("/spec/signerName"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !authorized_for_signer(env.ctx, "sign", signer) {
+            return Err(a.forbidden(&format!(
+                "user not permitted to sign requests with signerName {signer:?}"
+            )));
+        }
+        Ok(())
+    }
+}
 
 const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 

@@ -11,6 +11,7 @@ pub mod node_restriction;
 pub mod pod_security;
 pub mod priority;
 pub mod pvc_resize;
+pub mod quota_scope;
 pub mod resource_quota;
 pub mod runtime_class;
 pub mod service_account;
@@ -39,6 +40,8 @@ pub fn build(name: &str) -> Option<Box<dyn Plugin>> {
         "StorageObjectInUseProtection" => Box::new(storage_protection::StorageObjectInUseProtection),
         "PersistentVolumeClaimResize" => Box::new(pvc_resize::PersistentVolumeClaimResize),
         "RuntimeClass" => Box::new(runtime_class::RuntimeClass),
+        "CertificateApproval" => Box::new(certificates::CertificateApproval),
+        "CertificateSigning" => Box::new(certificates::CertificateSigning),
         "CertificateSubjectRestriction" => Box::new(certificates::CertificateSubjectRestriction),
         "ResourceQuota" => Box::new(resource_quota::ResourceQuota),
         _ => return None,

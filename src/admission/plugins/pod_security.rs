@@ -517,17 +517,32 @@ impl Plugin for PodSecurity {
             }
         }
         let cfg = env.plugin_config("PodSecurity");
-        if listed(&cfg, "namespaces", &a.namespace)
-            || listed(&cfg, "usernames", &a.user.name)
-            || listed(&cfg, "runtimeClasses", str_at(spec, "/runtimeClassName"))
-        {
-            return Ok(());
+        // Exempt requests carry the reason as an audit annotation (upstream's `exempt`).
+        for (key, reason, v) in [
+            ("namespaces", "namespace", a.namespace.as_str()),
+            ("usernames", "user", a.user.name.as_str()),
+            ("runtimeClasses", "runtimeClass", str_at(spec, "/runtimeClassName")),
+        ] {
+            if listed(&cfg, key, v) {
+                env.ctx.annotate("pod-security.kubernetes.io/exempt", reason);
+                return Ok(());
+            }
         }
         let Some(ns) = env.get("", "namespaces", None, &a.namespace).await? else {
             return Ok(());
         };
         let defaults = cfg.get("defaults").cloned().unwrap_or(Value::Null);
-        for p in policies(&ns, &defaults) {
+        let all = policies(&ns, &defaults);
+        if is_pod {
+            // The enforced policy of every evaluated pod (`<level>:<version>`).
+            if let Some(p) = all.iter().find(|p| p.mode == "enforce") {
+                env.ctx.annotate(
+                    "pod-security.kubernetes.io/enforce-policy",
+                    format!("{}:{}", p.level.as_str(), p.version),
+                );
+            }
+        }
+        for p in all {
             let failures = evaluate(p.level, spec);
             if failures.is_empty() {
                 continue;

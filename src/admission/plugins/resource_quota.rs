@@ -148,7 +148,7 @@ fn to_json(m: &BTreeMap<String, i128>) -> Value {
 }
 
 /// Usage of `resource` by everything already stored in the namespace (status initialisation).
-async fn live_usage(env: &Env<'_>, ns: &str, resource: &str) -> ApiResult<i128> {
+async fn live_usage(env: &Env<'_>, quota: &Value, ns: &str, resource: &str) -> ApiResult<i128> {
     let (group, plural) = match resource.strip_prefix("count/") {
         Some(gr) => match gr.split_once('.') {
             Some((p, g)) => (g.to_string(), p.to_string()),
@@ -165,6 +165,7 @@ async fn live_usage(env: &Env<'_>, ns: &str, resource: &str) -> ApiResult<i128> 
     let items = env.list(&group, &plural, Some(ns)).await?;
     Ok(items
         .iter()
+        .filter(|o| super::quota_scope::matches(quota, def, o))
         .map(|o| usage(def, o).get(resource).copied().unwrap_or(0))
         .sum())
 }
@@ -204,25 +205,51 @@ impl Plugin for ResourceQuota {
         "ResourceQuota"
     }
     async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {
-        if a.operation != Operation::Create || !a.subresource.is_empty() || a.namespace.is_empty() {
+        // Creates, and updates of the main resource or a pod resize (a PVC storage increase,
+        // new pod requests) charge what they add.
+        let handled = match a.operation {
+            Operation::Create => a.subresource.is_empty(),
+            Operation::Update => a.subresource.is_empty() || a.subresource == "resize",
+            _ => false,
+        };
+        if !handled || a.namespace.is_empty() {
             return Ok(());
         }
         let Some(obj) = a.object.as_ref() else { return Ok(()) };
         let Some(qdef) = row("", "resourcequotas") else {
             return Ok(());
         };
-        let requested = usage(&a.def, obj);
+        let old = a.old.as_ref().filter(|_| a.operation == Operation::Update);
+        let mut requested = usage(&a.def, obj);
+        if let Some(old) = old {
+            // Upstream charges the non-negative delta; capstan has no quota controller to
+            // recount, so a decrease is given back (charged negative) instead.
+            for (k, v) in usage(&a.def, old) {
+                *requested.entry(k).or_insert(0) -= v;
+            }
+            requested.retain(|_, v| *v != 0);
+            if requested.is_empty() {
+                return Ok(());
+            }
+        }
         // Retry the whole check when a concurrent writer changed a quota under us.
         'attempt: for _ in 0..10 {
             let quotas = env.list("", "resourcequotas", Some(&a.namespace)).await?;
             for q in &quotas {
-                if q.pointer("/spec/scopes").is_some() || q.pointer("/spec/scopeSelector").is_some() {
-                    continue; // scoped quotas are not evaluated by capstan
-                }
+                // A scoped quota tracks only the objects its scopes match (the new object;
+                // on update the old one too, so usage moves when a scope stops matching).
+                let now = super::quota_scope::matches(q, &a.def, obj);
+                let before = old.is_some_and(|o| super::quota_scope::matches(q, &a.def, o));
+                let requested = match (old, now, before) {
+                    (_, false, false) => continue,
+                    (Some(_), true, false) => usage(&a.def, obj),
+                    (Some(o), false, true) => usage(&a.def, o).into_iter().map(|(k, v)| (k, -v)).collect(),
+                    _ => requested.clone(),
+                };
                 let qname = str_at(q, "/metadata/name").to_string();
                 let hard = quantities(q.pointer("/spec/hard").and_then(Value::as_object));
                 let tracked: Vec<&String> = requested.keys().filter(|k| hard.contains_key(*k)).collect();
-                if a.is_core("Pod") {
+                if a.is_core("Pod") && now {
                     let missing = missing_pod_resources(obj, &hard);
                     if !missing.is_empty() {
                         return Err(a.forbidden(&format!("failed quota: {qname}: must specify {}", missing.join(","))));
@@ -239,14 +266,14 @@ impl Plugin for ResourceQuota {
                 let mut used = quantities(q.pointer("/status/used").and_then(Value::as_object));
                 for r in hard.keys() {
                     if !used.contains_key(r) {
-                        let n = live_usage(env, &a.namespace, r).await?;
+                        let n = live_usage(env, q, &a.namespace, r).await?;
                         used.insert(r.clone(), n);
                     }
                 }
                 let mut exceeded = Vec::new();
                 for r in &tracked {
                     let want = used.get(*r).copied().unwrap_or(0) + requested[*r];
-                    if want > hard[*r] {
+                    if requested[*r] > 0 && want > hard[*r] {
                         exceeded.push((*r).clone());
                     }
                 }
@@ -269,7 +296,8 @@ impl Plugin for ResourceQuota {
                 }
                 let delta: BTreeMap<String, i128> = tracked.iter().map(|k| ((*k).clone(), requested[*k])).collect();
                 for (k, v) in &delta {
-                    *used.entry(k.clone()).or_insert(0) += v;
+                    let u = used.entry(k.clone()).or_insert(0);
+                    *u = (*u + v).max(0);
                 }
                 let mut body = q.clone();
                 body["status"] = json!({"hard": to_json(&hard), "used": to_json(&used)});
@@ -342,6 +370,9 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
     };
     let u = usage(def, obj);
     for q in list.items {
+        if !super::quota_scope::matches(&q.value, def, obj) {
+            continue;
+        }
         let used = quantities(q.value.pointer("/status/used").and_then(Value::as_object));
         let delta: BTreeMap<String, i128> = u
             .iter()

@@ -1,0 +1,149 @@
+//! ResourceQuota scopes (upstream's pod evaluator `podMatchesScopeFunc`): a quota with
+//! `spec.scopes` or `spec.scopeSelector` only tracks the pods every scope matches; other
+//! kinds never match a scoped quota (the generic evaluator matches no scope).
+
+use super::str_at;
+use crate::api::ResourceDef;
+use serde_json::Value;
+
+/// One scope requirement: (scopeName, operator, values). `spec.scopes` entries are `Exists`.
+fn requirements(quota: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out: Vec<(String, String, Vec<String>)> = quota
+        .pointer("/spec/scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|s| (s.to_string(), "Exists".to_string(), Vec::new()))
+        .collect();
+    for e in quota
+        .pointer("/spec/scopeSelector/matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let values = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        out.push((str_at(e, "/scopeName").into(), str_at(e, "/operator").into(), values));
+    }
+    out
+}
+
+pub fn is_scoped(quota: &Value) -> bool {
+    !requirements(quota).is_empty()
+}
+
+/// A pod with `activeDeadlineSeconds` set runs for a bounded time.
+fn is_terminating(pod: &Value) -> bool {
+    pod.pointer("/spec/activeDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|d| d >= 0)
+}
+
+/// QoS BestEffort: no container (init included) requests or limits cpu or memory.
+pub fn is_best_effort(pod: &Value) -> bool {
+    !super::containers(&pod["spec"]).iter().any(|(_, _, c)| {
+        ["requests", "limits"].iter().any(|f| {
+            ["cpu", "memory"]
+                .iter()
+                .any(|r| c.pointer(&format!("/resources/{f}/{r}")).is_some())
+        })
+    })
+}
+
+/// Pod (anti-)affinity terms naming other namespaces (`namespaces` or `namespaceSelector`).
+fn cross_namespace_affinity(pod: &Value) -> bool {
+    let Some(aff) = pod.pointer("/spec/affinity") else {
+        return false;
+    };
+    ["podAffinity", "podAntiAffinity"].iter().any(|kind| {
+        let required = aff
+            .pointer(&format!("/{kind}/requiredDuringSchedulingIgnoredDuringExecution"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        let preferred = aff
+            .pointer(&format!("/{kind}/preferredDuringSchedulingIgnoredDuringExecution"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("podAffinityTerm"));
+        required.chain(preferred).any(|t| {
+            t.get("namespaceSelector").is_some()
+                || t.get("namespaces")
+                    .and_then(Value::as_array)
+                    .is_some_and(|n| !n.is_empty())
+        })
+    })
+}
+
+fn pod_matches(pod: &Value, scope: &str, op: &str, values: &[String]) -> bool {
+    match scope {
+        "Terminating" => is_terminating(pod),
+        "NotTerminating" => !is_terminating(pod),
+        "BestEffort" => is_best_effort(pod),
+        "NotBestEffort" => !is_best_effort(pod),
+        "CrossNamespacePodAffinity" => cross_namespace_affinity(pod),
+        "PriorityClass" => {
+            let pc = str_at(pod, "/spec/priorityClassName");
+            match op {
+                "In" => values.iter().any(|v| v == pc),
+                "NotIn" => !values.iter().any(|v| v == pc),
+                "Exists" => !pc.is_empty(),
+                "DoesNotExist" => pc.is_empty(),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Does the quota track this object? Unscoped quotas track everything.
+pub fn matches(quota: &Value, def: &ResourceDef, obj: &Value) -> bool {
+    let reqs = requirements(quota);
+    if reqs.is_empty() {
+        return true;
+    }
+    let is_pod = def.group.is_empty() && def.kind == "Pod";
+    is_pod && reqs.iter().all(|(s, op, vals)| pod_matches(obj, s, op, vals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pod_scopes() {
+        let Some(pods) = crate::admission::row("", "pods").copied() else {
+            return;
+        };
+        let Some(cms) = crate::admission::row("", "configmaps").copied() else {
+            return;
+        };
+        let be = json!({"spec": {"containers": [{"name": "c"}]}});
+        let burst = json!({"spec": {"activeDeadlineSeconds": 30, "priorityClassName": "high",
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}});
+        let q = |spec: Value| json!({"spec": spec});
+        assert!(matches(&q(json!({"scopes": ["BestEffort"]})), &pods, &be));
+        assert!(!matches(&q(json!({"scopes": ["BestEffort"]})), &pods, &burst));
+        assert!(matches(
+            &q(json!({"scopes": ["Terminating", "NotBestEffort"]})),
+            &pods,
+            &burst
+        ));
+        assert!(matches(&q(json!({"scopes": ["NotTerminating"]})), &pods, &be));
+        let pc = q(json!({"scopeSelector": {"matchExpressions": [
+            {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}));
+        assert!(matches(&pc, &pods, &burst));
+        assert!(!matches(&pc, &pods, &be));
+        assert!(!matches(&pc, &cms, &json!({})));
+        assert!(matches(&q(json!({"hard": {"pods": "1"}})), &cms, &json!({})));
+    }
+}
