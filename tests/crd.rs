@@ -621,3 +621,590 @@ async fn crd_discovery_conflicts_and_restart() {
     let table = s.kubectl_ok("1.33", &["get", "widgets.kube.example.com", "-A"]);
     assert!(table.contains("w1"), "{table}");
 }
+
+/// `gadgets.<group>`: v1 (storage) with `selectableFields` on `.spec.color`, v2 served with
+/// its own printer columns; `size_default` adds a default for `spec.size` to v1.
+fn gadget_manifest(group: &str, size_default: bool) -> String {
+    let default = if size_default {
+        "\n                default: medium"
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: gadgets, singular: gadget, kind: Gadget}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    selectableFields:
+    - jsonPath: .spec.color
+    additionalPrinterColumns:
+    - {{name: Color, type: string, jsonPath: .spec.color}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              color: {{type: string}}
+              size:
+                type: string{default}
+  - name: v2
+    served: true
+    storage: false
+    additionalPrinterColumns:
+    - {{name: Size, type: string, jsonPath: .spec.size}}
+    - {{name: Shade, type: string, jsonPath: .spec.color}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#
+    )
+}
+
+fn condition_of(crd: &Value, ty: &str) -> Option<Value> {
+    crd["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ty).cloned())
+}
+
+/// Defaults on read, selectable fields, per-version Table columns, deletion through
+/// `Terminating`, and the APIService / CRD Table columns, with kubectl 1.27 and 1.33.
+#[test]
+fn crd_read_defaults_selectors_and_termination() {
+    let s = TestServer::start();
+    for v in KUBECTL_VERSIONS {
+        let group = format!("g{}.example.com", v.replace('.', ""));
+        let crd_name = format!("gadgets.{group}");
+        let f = s.write_file(&format!("gadget-crd-{v}.yaml"), &gadget_manifest(&group, false));
+        s.kubectl_ok(v, &["create", "-f", f.to_str().expect("path")]);
+        wait_established(&s, v, &crd_name);
+        for (name, color, size) in [("a", "red", Some("small")), ("b", "blue", None)] {
+            let size = size.map(|z| format!("\n  size: {z}")).unwrap_or_default();
+            let obj = s.write_file(
+                &format!("gadget-{name}-{v}.yaml"),
+                &format!("apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  color: {color}{size}\n"),
+            );
+            s.kubectl_ok(v, &["create", "-f", obj.to_str().expect("path")]);
+        }
+
+        // A default added later shows on read; storage keeps the object as written.
+        let f2 = s.write_file(&format!("gadget-crd2-{v}.yaml"), &gadget_manifest(&group, true));
+        s.kubectl_ok(v, &["replace", "-f", f2.to_str().expect("path")]);
+        let start = Instant::now();
+        loop {
+            let b = get_json(&s, v, &["get", &format!("gadgets.v1.{group}"), "b", "-n", "default"]);
+            if b["spec"]["size"] == "medium" {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "default never applied on read: {b}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let stored = rusqlite_stored(&s, &format!("/registry/{group}/gadgets/default/b"));
+        assert_eq!(
+            stored["spec"],
+            json!({"color": "blue"}),
+            "defaults are not written back"
+        );
+        let list = get_json(&s, v, &["get", &format!("gadgets.v1.{group}"), "-n", "default"]);
+        let sizes: Vec<&str> = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|i| i["spec"]["size"].as_str())
+            .collect();
+        assert_eq!(sizes, vec!["small", "medium"], "list items defaulted");
+
+        // fieldSelector on the declared field; undeclared fields are 400 with upstream's text.
+        let gv1 = format!("gadgets.v1.{group}");
+        let red = s.kubectl_ok(
+            v,
+            &[
+                "get",
+                &gv1,
+                "-n",
+                "default",
+                "--field-selector",
+                "spec.color=red",
+                "-o",
+                "name",
+            ],
+        );
+        assert_eq!(red.trim(), format!("gadget.{group}/a"));
+        let not_red = s.kubectl_ok(
+            v,
+            &[
+                "get",
+                &gv1,
+                "-n",
+                "default",
+                "--field-selector",
+                "spec.color!=red",
+                "-o",
+                "name",
+            ],
+        );
+        assert_eq!(not_red.trim(), format!("gadget.{group}/b"));
+        let err = s.kubectl_err(
+            v,
+            &["get", &gv1, "-n", "default", "--field-selector", "spec.size=small"],
+        );
+        assert!(err.contains("field label not supported: spec.size"), "{err}");
+        assert!(err.contains("BadRequest"), "{err}");
+        // Watch filtered on the selectable field (ends after timeoutSeconds).
+        let watch = s.kubectl_ok(
+            v,
+            &[
+                "get",
+                "--raw",
+                &format!("/apis/{group}/v1/namespaces/default/gadgets?watch=1&timeoutSeconds=1&fieldSelector=spec.color%3Dblue"),
+            ],
+        );
+        let names: Vec<String> = watch
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|e| e["object"]["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(names, vec!["b"], "{watch}");
+        // Advertised in OpenAPI v3 as upstream does.
+        let oa: Value =
+            serde_json::from_str(&s.kubectl_ok(v, &["get", "--raw", &format!("/openapi/v3/apis/{group}/v1")]))
+                .expect("openapi json");
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        let d = &oa["components"]["schemas"][format!("{}.v1.Gadget", reversed.join("."))];
+        assert_eq!(
+            d["x-kubernetes-selectable-fields"],
+            json!([{"fieldPath": "spec.color"}]),
+            "{d}"
+        );
+
+        // Tables use the requested version's printer columns (defaults included).
+        let t1 = s.kubectl_ok(v, &["get", &gv1, "-n", "default"]);
+        let head: Vec<&str> = t1.lines().next().unwrap_or("").split_whitespace().collect();
+        assert_eq!(head, vec!["NAME", "COLOR"]);
+        let t2 = s.kubectl_ok(v, &["get", &format!("gadgets.v2.{group}"), "-n", "default"]);
+        let lines: Vec<Vec<&str>> = t2.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0], vec!["NAME", "SIZE", "SHADE"]);
+        assert_eq!(lines[2], vec!["b", "medium", "blue"]);
+
+        // `kubectl get crd`: NAME, CREATED AT.
+        let crds = s.kubectl_ok(v, &["get", "crd", &crd_name]);
+        let head: Vec<&str> = crds.lines().next().unwrap_or("").split_whitespace().collect();
+        assert_eq!(head, vec!["NAME", "CREATED", "AT"]);
+
+        // Deletion: an instance finalizer holds the CRD in Terminating; creates are refused
+        // (405); once the instance goes, so does the CRD.
+        s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                &gv1,
+                "a",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+            ],
+        );
+        // Upstream adds the cleanup finalizer when the CRD is deleted, not before.
+        let crd = get_json(&s, v, &["get", "crd", &crd_name]);
+        assert!(crd["metadata"].get("finalizers").is_none(), "{crd}");
+        s.kubectl_ok(v, &["delete", "crd", &crd_name, "--wait=false"]);
+        let crd = get_json(&s, v, &["get", "crd", &crd_name]);
+        assert_eq!(
+            crd["metadata"]["finalizers"],
+            json!(["customresourcecleanup.apiextensions.k8s.io"])
+        );
+        assert!(crd["metadata"]["deletionTimestamp"].is_string(), "{crd}");
+        // Marked pending by the delete, then in progress once the controller starts.
+        let start = Instant::now();
+        let cond = loop {
+            let crd = get_json(&s, v, &["get", "crd", &crd_name]);
+            let c = condition_of(&crd, "Terminating").unwrap_or_else(|| panic!("no Terminating: {crd}"));
+            if c["reason"] == "InstanceDeletionInProgress" {
+                break c;
+            }
+            assert_eq!(c["reason"], "InstanceDeletionPending", "{crd}");
+            assert!(start.elapsed() < Duration::from_secs(5), "never in progress: {crd}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            (
+                cond["status"].as_str(),
+                cond["reason"].as_str(),
+                cond["message"].as_str()
+            ),
+            (
+                Some("True"),
+                Some("InstanceDeletionInProgress"),
+                Some("CustomResource deletion is in progress")
+            )
+        );
+        let c = s.write_file(
+            &format!("gadget-c-{v}.yaml"),
+            &format!("apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: c\n  namespace: default\n"),
+        );
+        let err = s.kubectl_err(v, &["create", "-f", c.to_str().expect("path")]);
+        assert!(
+            err.contains("create not allowed while custom resource definition is terminating"),
+            "{err}"
+        );
+        assert!(err.contains("MethodNotAllowed"), "{err}");
+        // "b" is gone already; "a" waits for its finalizer.
+        let start = Instant::now();
+        loop {
+            let left = s.kubectl_ok(v, &["get", &gv1, "-n", "default", "-o", "name"]);
+            if left.trim() == format!("gadget.{group}/a") {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "instances left: {left}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let a = get_json(&s, v, &["get", &gv1, "a", "-n", "default"]);
+        assert!(a["metadata"]["deletionTimestamp"].is_string(), "{a}");
+        s.kubectl_ok(
+            v,
+            &[
+                "patch",
+                &gv1,
+                "a",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ],
+        );
+        let start = Instant::now();
+        loop {
+            let out = s.kubectl(v, &["get", "crd", &crd_name]);
+            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound") {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "CRD not removed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // `kubectl get apiservices`: SERVICE is Local or namespace/name, AVAILABLE the condition.
+    let apis = s.write_file(
+        "apiservice.yaml",
+        "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: v1beta1.missing.example.com\nspec:\n  group: missing.example.com\n  version: v1beta1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service:\n    namespace: default\n    name: nope\n",
+    );
+    s.kubectl_ok("1.33", &["create", "-f", apis.to_str().expect("path")]);
+    for v in KUBECTL_VERSIONS {
+        let start = Instant::now();
+        loop {
+            let out = s.kubectl_ok(v, &["get", "apiservices"]);
+            let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+            assert_eq!(rows[0], vec!["NAME", "SERVICE", "AVAILABLE", "AGE"]);
+            let local = rows.iter().find(|r| r[0] == "v1.").expect("v1. listed");
+            assert_eq!(&local[1..3], &["Local", "True"]);
+            let ext = rows
+                .iter()
+                .find(|r| r[0] == "v1beta1.missing.example.com")
+                .expect("listed");
+            if ext[2] == "False" {
+                assert_eq!(&ext[1..4], &["default/nope", "False", "(ServiceNotFound)"]);
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A conversion webhook (TLS from an rcgen CA) renaming `spec.color` (v1) ↔ `spec.colour`
+/// (v2); records the object count of each review. Objects coloured `fail` are refused.
+struct Converter {
+    port: u16,
+    ca_pem: String,
+    batches: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn convert_review(req: &Value) -> Value {
+    let uid = req.pointer("/request/uid").cloned().unwrap_or_default();
+    let desired = req
+        .pointer("/request/desiredAPIVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let (from, to) = if desired.ends_with("/v2") {
+        ("color", "colour")
+    } else {
+        ("colour", "color")
+    };
+    let mut out = Vec::new();
+    for o in req
+        .pointer("/request/objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let mut o = o.clone();
+        if o.pointer("/spec/color") == Some(&json!("fail")) {
+            return json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                "response": {"uid": uid, "result": {"status": "Failure", "message": "refusing to convert"}}});
+        }
+        if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+            if let Some(v) = spec.remove(from) {
+                spec.insert(to.to_string(), v);
+            }
+        }
+        o["apiVersion"] = json!(desired);
+        out.push(o);
+    }
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+        "response": {"uid": uid, "result": {"status": "Success"}, "convertedObjects": out}})
+}
+
+fn start_converter() -> Converter {
+    use std::sync::Arc;
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+    let cert = params.signed_by(&key, &issuer).expect("cert");
+    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("private key");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], pk)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let port = listener.local_addr().map(|a| a.port()).expect("port");
+    let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                        let n = v
+                            .pointer("/request/objects")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len);
+                        if let Ok(mut s) = seen.lock() {
+                            s.push(n);
+                        }
+                        let out = convert_review(&v).to_string();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from(out),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Converter {
+        port,
+        ca_pem: ca.pem(),
+        batches,
+        _rt: rt,
+    }
+}
+
+fn paint_manifest(group: &str, port: u16, ca_b64: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: paints.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: paints, singular: paint, kind: Paint}}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1]
+      clientConfig:
+        url: https://127.0.0.1:{port}/convert
+        caBundle: {ca_b64}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              color: {{type: string}}
+  - name: v2
+    served: true
+    storage: false
+    additionalPrinterColumns:
+    - {{name: Colour, type: string, jsonPath: .spec.colour}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              colour: {{type: string}}
+"#
+    )
+}
+
+/// Webhook conversion with real kubectl: objects written as v1 read as v2 and the other way
+/// round, lists converted in one review, writes stored as v1, failures are upstream's 500.
+#[test]
+fn crd_webhook_conversion() {
+    use base64::Engine;
+    let hook = start_converter();
+    let s = TestServer::start();
+    let group = "conv.example.com";
+    let ca = base64::engine::general_purpose::STANDARD.encode(&hook.ca_pem);
+    let f = s.write_file("paint-crd.yaml", &paint_manifest(group, hook.port, &ca));
+    s.kubectl_ok("1.33", &["create", "-f", f.to_str().expect("path")]);
+    wait_established(&s, "1.33", &format!("paints.{group}"));
+    let p1 = s.write_file(
+        "p1.yaml",
+        &format!(
+            "apiVersion: {group}/v1\nkind: Paint\nmetadata:\n  name: p1\n  namespace: default\nspec:\n  color: red\n"
+        ),
+    );
+    s.kubectl_ok("1.33", &["create", "-f", p1.to_str().expect("path")]);
+    let p2 = s.write_file(
+        "p2.yaml",
+        &format!(
+            "apiVersion: {group}/v2\nkind: Paint\nmetadata:\n  name: p2\n  namespace: default\nspec:\n  colour: blue\n"
+        ),
+    );
+    let out = s.kubectl_ok("1.33", &["create", "-f", p2.to_str().expect("path")]);
+    assert_eq!(out.trim(), format!("paint.{group}/p2 created"));
+    // Written as v2, stored as the storage version v1.
+    let stored = rusqlite_stored(&s, &format!("/registry/{group}/paints/default/p2"));
+    assert_eq!(stored["apiVersion"], format!("{group}/v1"));
+    assert_eq!(stored["spec"], json!({"color": "blue"}));
+
+    let (v1, v2) = (format!("paints.v1.{group}"), format!("paints.v2.{group}"));
+    for v in KUBECTL_VERSIONS {
+        let got = get_json(&s, v, &["get", &v2, "p1", "-n", "default"]);
+        assert_eq!(
+            (got["apiVersion"].clone(), got["spec"].clone()),
+            (json!(format!("{group}/v2")), json!({"colour": "red"}))
+        );
+        let got = get_json(&s, v, &["get", &v1, "p2", "-n", "default"]);
+        assert_eq!(
+            (got["apiVersion"].clone(), got["spec"].clone()),
+            (json!(format!("{group}/v1")), json!({"color": "blue"}))
+        );
+    }
+
+    // A list in the non-storage version: one review with both objects.
+    hook.batches.lock().expect("lock").clear();
+    let list = get_json(&s, "1.33", &["get", &v2, "-n", "default"]);
+    let colours: Vec<(&str, &str)> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["apiVersion"].as_str().unwrap_or(""),
+                i["spec"]["colour"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let want = format!("{group}/v2");
+    assert_eq!(colours, vec![(want.as_str(), "red"), (want.as_str(), "blue")]);
+    assert_eq!(*hook.batches.lock().expect("lock"), vec![2], "one review for the list");
+    // Table of v2 (its own columns, from the converted objects).
+    let table = s.kubectl_ok("1.33", &["get", &v2, "-n", "default"]);
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows,
+        vec![vec!["NAME", "COLOUR"], vec!["p1", "red"], vec!["p2", "blue"]]
+    );
+
+    // An update through v2 is stored converted.
+    s.kubectl_ok(
+        "1.33",
+        &[
+            "patch",
+            &v2,
+            "p1",
+            "-n",
+            "default",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"colour":"green"}}"#,
+        ],
+    );
+    let stored = rusqlite_stored(&s, &format!("/registry/{group}/paints/default/p1"));
+    assert_eq!(stored["spec"], json!({"color": "green"}));
+
+    // Watch in v2 converts each event.
+    let watch = s.kubectl_ok(
+        "1.33",
+        &[
+            "get",
+            "--raw",
+            &format!("/apis/{group}/v2/namespaces/default/paints?watch=1&timeoutSeconds=1"),
+        ],
+    );
+    let seen: Vec<String> = watch
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["object"]["spec"]["colour"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(seen, vec!["green", "blue"], "{watch}");
+
+    // A refused conversion: 500 with upstream's message.
+    let bad = s.write_file(
+        "bad.yaml",
+        &format!(
+            "apiVersion: {group}/v1\nkind: Paint\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  color: fail\n"
+        ),
+    );
+    s.kubectl_ok("1.33", &["create", "-f", bad.to_str().expect("path")]);
+    let err = s.kubectl_err("1.33", &["get", &v2, "bad", "-n", "default"]);
+    assert!(
+        err.contains(&format!(
+            "Internal error occurred: conversion webhook for {group}/v1, Kind=Paint failed: refusing to convert"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("InternalError"), "{err}");
+}

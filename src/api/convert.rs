@@ -47,6 +47,10 @@ pub fn to_storage(def: &ResourceDef, v: &mut Value) {
 
 /// The object as `def`'s version serves it, when that differs from the stored form.
 pub fn from_storage(def: &ResourceDef, stored: &Value) -> Option<Value> {
+    // Custom resources: the requested version's apiVersion and schema defaults.
+    if let Some(v) = crate::apiext::from_storage(def, stored) {
+        return v;
+    }
     if is_events_v1(def) {
         let mut v = stored.clone();
         if let Some(o) = v.as_object_mut() {

@@ -218,7 +218,8 @@ pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<
         ("batch", "Job", "status.successful") => int(obj, "/status/succeeded"),
         ("certificates.k8s.io", "CertificateSigningRequest", "spec.signerName") => s(obj, "/spec/signerName"),
         ("" | "events.k8s.io", "Event", f) => return event_field(obj, f),
-        _ => return None,
+        // Labels reaching here passed conversion: a custom resource's `selectableFields`.
+        _ => return value_at_path(obj, field),
     })
 }
 

@@ -2025,6 +2025,50 @@ static LEASE: Printer = Printer {
     cells: lease_cells,
 };
 
+// kube-aggregator's APIService printer: SERVICE is `Local` or `namespace/name`, AVAILABLE the
+// `Available` condition (`False (Reason)` when not true and a reason is set, `Unknown` without).
+static API_SERVICE_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "Service",
+        "string",
+        "The reference to the service that hosts this API endpoint.",
+    ),
+    c("Available", "string", "Whether this service is available."),
+    AGE,
+];
+
+fn api_service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let service = match obj.pointer("/spec/service").filter(|s| s.is_object()) {
+        Some(_) => format!(
+            "{}/{}",
+            st(obj, "/spec/service/namespace"),
+            st(obj, "/spec/service/name")
+        ),
+        None => "Local".to_string(),
+    };
+    let available = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+        .map(|c| {
+            let status = st(c, "/status");
+            let reason = st(c, "/reason");
+            if status == "True" || reason.is_empty() {
+                status
+            } else {
+                format!("{status} ({reason})")
+            }
+        })
+        .unwrap_or_else(|| "Unknown".to_string());
+    vec![name(obj), json!(service), json!(available), age(obj, now)]
+}
+
+static API_SERVICE: Printer = Printer {
+    columns: API_SERVICE_COLUMNS,
+    cells: api_service_cells,
+};
+
 static PRIORITY_CLASS_COLUMNS: &[Column] = &[
     NAME,
     c("Value", "integer", D_PC_VALUE),
@@ -2245,6 +2289,7 @@ pub fn printer_for(group: &str, kind: &str) -> &'static Printer {
         ("rbac.authorization.k8s.io", "RoleBinding") => &ROLE_BINDING,
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &CLUSTER_ROLE_BINDING,
         ("coordination.k8s.io", "Lease") => &LEASE,
+        ("apiregistration.k8s.io", "APIService") => &API_SERVICE,
         ("scheduling.k8s.io", "PriorityClass") => &PRIORITY_CLASS,
         ("node.k8s.io", "RuntimeClass") => &RUNTIME_CLASS,
         ("storage.k8s.io", "StorageClass") => &STORAGE_CLASS,

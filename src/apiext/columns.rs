@@ -57,7 +57,7 @@ pub fn build_printer(version: &Value) -> (&'static Printer, Vec<(String, String)
     (printer, paths)
 }
 
-/// Cells of a custom resource: the columns are found from the object's group and kind.
+/// Cells of a custom resource: the columns are found from the object's apiVersion and kind.
 fn custom_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let name = obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
     let (group, version) = match obj.get("apiVersion").and_then(Value::as_str) {
@@ -65,8 +65,8 @@ fn custom_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         None => ("", ""),
     };
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let Some(cv) = super::lookup_kind(group, None, kind).or_else(|| super::lookup_kind(group, Some(version), kind))
-    else {
+    // The served object's version picks the columns (each version has its own).
+    let Some(cv) = super::lookup_kind(group, Some(version), kind) else {
         return vec![name];
     };
     let mut out = vec![name];

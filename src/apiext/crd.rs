@@ -222,6 +222,7 @@ async fn sync(app: &Arc<App>, state: &mut State) {
     let mut versions: Vec<Arc<CustomVersion>> = Vec::new();
     let mut served = HashMap::new();
     let mut status_writes = Vec::new();
+    let mut cleanups = Vec::new();
     for crd in &crds {
         let name = st(crd, "/metadata/name").to_string();
         let group = st(crd, "/spec/group").to_string();
@@ -255,7 +256,12 @@ async fn sync(app: &Arc<App>, state: &mut State) {
                 &now,
             )
         };
-        status["conditions"] = json!([names_cond, est]);
+        let deleting = crd.pointer("/metadata/deletionTimestamp").is_some();
+        let mut conds = vec![names_cond, est];
+        if let Some(t) = terminating_condition(crd, deleting, &now) {
+            conds.push(t);
+        }
+        status["conditions"] = json!(conds);
         if accepted {
             taken.push(crd.clone());
             let mut names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
@@ -276,23 +282,30 @@ async fn sync(app: &Arc<App>, state: &mut State) {
             .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
             .map(|v| st(v, "/name").to_string())
             .unwrap_or_default();
+        let storage_schema = vs
+            .iter()
+            .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+            .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
+            .map(|s| Arc::new(s.clone()));
         let mut stored = strs(&status, "/storedVersions");
         if !storage_version.is_empty() && !stored.contains(&storage_version) {
             stored.push(storage_version.clone());
         }
         status["storedVersions"] = json!(stored);
+        let prefix = format!("/registry/{group}/{}/", st(crd, "/spec/names/plural"));
         if crd.get("status") != Some(&status) {
             let mut updated = crd.clone();
             updated["status"] = status;
             status_writes.push((name.clone(), updated));
+        } else if deleting {
+            // Terminating was recorded on an earlier pass: delete the instances, then let
+            // the CRD go (the instance row is filled in below once known).
+            cleanups.push((name.clone(), prefix.clone(), crd.clone(), None));
         }
         if !accepted {
             continue;
         }
-        served.insert(
-            name.clone(),
-            format!("/registry/{group}/{}/", st(crd, "/spec/names/plural")),
-        );
+        served.insert(name.clone(), prefix);
         let mut served_vs: Vec<&Value> = vs
             .iter()
             .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
@@ -307,6 +320,9 @@ async fn sync(app: &Arc<App>, state: &mut State) {
                 label_selector: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
             });
             let def = state.row(crd, vname, has_status, scale.is_some());
+            if let Some(c) = cleanups.last_mut().filter(|c| c.0 == name && c.3.is_none()) {
+                c.3 = Some(def);
+            }
             app.registry.caches.cache(def.storage);
             let cols_key = v
                 .get("additionalPrinterColumns")
@@ -326,6 +342,10 @@ async fn sync(app: &Arc<App>, state: &mut State) {
                 column_paths,
                 scale,
                 storage_version: storage_version.clone(),
+                selectable: selectable_fields(v),
+                terminating: deleting,
+                storage_schema: storage_schema.clone(),
+                conversion: super::conversion::Webhook::of(crd),
             }));
         }
     }
@@ -355,6 +375,121 @@ async fn sync(app: &Arc<App>, state: &mut State) {
                 state.fingerprint.clear();
             }
         }
+        for (name, prefix, crd, row) in cleanups {
+            if !finish_deletion(app, def, &name, &prefix, crd, row).await {
+                state.fingerprint.clear();
+            }
+        }
+    }
+}
+
+/// `selectableFields[].jsonPath` as field labels (`.spec.color` → `spec.color`).
+fn selectable_fields(version: &Value) -> Vec<String> {
+    version
+        .get("selectableFields")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                .map(|p| p.trim_start_matches('.').to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upstream's `Terminating` condition of a deleted CRD: in progress until the finalizer
+/// controller has removed the instances (`InstanceDeletionCompleted` is written with the
+/// finalizer's removal). None for live CRDs.
+fn terminating_condition(crd: &Value, deleting: bool, now: &str) -> Option<Value> {
+    if !deleting {
+        return None;
+    }
+    let prev = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Terminating"));
+    // The delete marked it pending; this controller moves it to in progress.
+    if let Some(p) = prev.filter(|p| p["reason"] != "InstanceDeletionPending") {
+        return Some(p.clone());
+    }
+    Some(condition(
+        "Terminating",
+        true,
+        "InstanceDeletionInProgress",
+        "CustomResource deletion is in progress",
+        crd,
+        now,
+    ))
+}
+
+/// The finalizer controller: delete the instances through the registry (their own
+/// finalizers hold them, as upstream's DeleteCollection does), and once none is left record
+/// `InstanceDeletionCompleted` and drop the cleanup finalizer (the store then removes the CRD).
+/// False while instances remain or a write failed (retried on the next pass).
+async fn finish_deletion(
+    app: &Arc<App>,
+    def: &ResourceDef,
+    name: &str,
+    prefix: &str,
+    mut crd: Value,
+    row: Option<&'static ResourceDef>,
+) -> bool {
+    use crate::registry::options::{DeleteOptions, ListOptions};
+    let has_finalizer = crd
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|f| f == super::CLEANUP_FINALIZER));
+    if !has_finalizer {
+        return true;
+    }
+    match row {
+        Some(row) => {
+            let all = ListOptions::default();
+            if let Err(e) = app
+                .registry
+                .delete_collection(row, None, &all, &DeleteOptions::default())
+                .await
+            {
+                tracing::debug!(crd = %name, error = %e.message, "deleting custom resources failed");
+                return false;
+            }
+            match app.registry.list(row, None, &all).await {
+                Ok(left) if left.items.is_empty() => {}
+                _ => return false,
+            }
+        }
+        // Never served (names not accepted): nothing can hold its objects.
+        None => purge(app.registry.storage.as_ref(), prefix).await,
+    }
+    let now = crate::util::now_rfc3339();
+    if let Some(cs) = crd.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
+        cs.retain(|c| c["type"] != "Terminating");
+        cs.push(
+            json!({"type": "Terminating", "status": "False", "lastTransitionTime": now,
+            "reason": "InstanceDeletionCompleted", "message": "removed all instances"}),
+        );
+    }
+    let updated = match app
+        .registry
+        .update(def, None, name, crd, Part::Status, false, None)
+        .await
+    {
+        Ok(o) => o.value.clone(),
+        Err(e) => {
+            tracing::debug!(crd = %name, error = %e.message, "CRD terminating status update failed");
+            return false;
+        }
+    };
+    let mut obj = updated;
+    if let Some(fs) = obj.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
+        fs.retain(|f| f != super::CLEANUP_FINALIZER);
+    }
+    match app.registry.update(def, None, name, obj, Part::Main, false, None).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(crd = %name, error = %e.message, "CRD finalizer removal failed");
+            false
+        }
     }
 }
 
@@ -371,6 +506,10 @@ async fn purge(storage: &dyn Storage, prefix: &str) {
 /// Serve the stored CRDs now, then follow changes.
 pub async fn start(app: Arc<App>) {
     let mut state = State::default();
+    super::conversion::set_registry(crate::registry::store::Registry::new(
+        app.registry.storage.clone(),
+        app.registry.caches.clone(),
+    ));
     sync(&app, &mut state).await;
     tokio::spawn(async move {
         loop {

@@ -13,6 +13,7 @@
 
 pub mod cel;
 pub mod columns;
+pub mod conversion;
 pub mod crd;
 pub mod openapi;
 pub mod schema;
@@ -44,9 +45,22 @@ pub struct CustomVersion {
     pub column_paths: Vec<(String, String)>,
     pub scale: Option<ScalePaths>,
     pub storage_version: String,
+    /// `selectableFields` as field labels (`spec.color`).
+    pub selectable: Vec<String>,
+    /// The CRD is being deleted: instances are purged and creates refused.
+    pub terminating: bool,
+    /// The storage version's schema (its defaults apply to what is read from storage).
+    pub storage_schema: Option<Arc<Value>>,
+    /// `Webhook` conversion (None: `None` conversion, apiVersion rewritten).
+    pub conversion: Option<Arc<conversion::Webhook>>,
 }
 
-type Table = HashMap<(String, String, String), Arc<CustomVersion>>;
+/// Upstream's finalizer holding a deleted CRD until its instances are gone.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// Keyed by the rows' (leaked, `'static`) group, version and plural: lookups on every read
+/// allocate nothing.
+type Table = HashMap<(&'static str, &'static str, &'static str), Arc<CustomVersion>>;
 
 static TABLE: RwLock<Option<Table>> = RwLock::new(None);
 
@@ -54,16 +68,7 @@ static TABLE: RwLock<Option<Table>> = RwLock::new(None);
 pub fn set_table(versions: Vec<Arc<CustomVersion>>) {
     let t: Table = versions
         .into_iter()
-        .map(|v| {
-            (
-                (
-                    v.def.group.to_string(),
-                    v.def.version.to_string(),
-                    v.def.plural.to_string(),
-                ),
-                v,
-            )
-        })
+        .map(|v| ((v.def.group, v.def.version, v.def.plural), v))
         .collect();
     *TABLE.write().unwrap_or_else(|e| e.into_inner()) = Some(t);
 }
@@ -72,8 +77,7 @@ pub fn set_table(versions: Vec<Arc<CustomVersion>>) {
 pub fn lookup(def: &ResourceDef) -> Option<Arc<CustomVersion>> {
     let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
     let t = t.as_ref()?;
-    t.get(&(def.group.to_string(), def.version.to_string(), def.plural.to_string()))
-        .cloned()
+    t.get(&(def.group, def.version, def.plural)).cloned()
 }
 
 /// A custom kind's version (any served one) by group/version/kind.
@@ -100,6 +104,69 @@ pub fn printer(group: &str, kind: &str) -> Option<&'static Printer> {
     lookup_kind(group, None, kind).map(|v| v.printer)
 }
 
+/// The Table printer of the version a row serves (None for built-ins).
+pub fn version_printer(def: &ResourceDef) -> Option<&'static Printer> {
+    lookup(def).map(|v| v.printer)
+}
+
+/// Read hook (`convert::from_storage`): None for built-ins; for a custom resource the object as
+/// the requested version serves it — its apiVersion, and the storage version's defaults
+/// (upstream defaults when decoding from storage, so objects stored before a default was
+/// added come back defaulted). `Some(None)`: the stored form is already what is served.
+pub fn from_storage(def: &ResourceDef, stored: &Value) -> Option<Option<Value>> {
+    let cv = lookup(def)?;
+    let want = def.api_version();
+    if cv.conversion.is_some() {
+        // Already converted by the encoder, or converted here (the webhook is called).
+        if stored.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+            return Some(None);
+        }
+        return Some(conversion::served_value_lossy(def, stored));
+    }
+    let mut v = storage_defaulted(&cv, stored);
+    if v.get("apiVersion").and_then(Value::as_str) != Some(want.as_str()) {
+        v["apiVersion"] = Value::String(want);
+    }
+    Some((v != *stored).then_some(v))
+}
+
+/// A stored object with the storage version's defaults (upstream defaults what it reads from
+/// etcd with the storage version's schema, before any conversion).
+pub fn storage_defaulted(cv: &CustomVersion, stored: &Value) -> Value {
+    let mut v = stored.clone();
+    if let Some(s) = &cv.storage_schema {
+        schema::default(s, &mut v, true);
+    }
+    v
+}
+
+/// Field-label conversion for a custom resource's version (upstream's `crConverter`: name,
+/// namespace when namespaced, and the version's `selectableFields`); None for built-ins.
+pub fn convert_field_label(def: &ResourceDef, label: &str) -> Option<Result<String, String>> {
+    let cv = lookup(def)?;
+    Some(crate::api::fields::convert_custom_field_label(
+        label,
+        !def.namespaced(),
+        &cv.selectable,
+    ))
+}
+
+/// Store hook before a create: a terminating CRD takes no new instances (405, upstream's text).
+pub fn check_create(def: &ResourceDef) -> crate::error::ApiResult<()> {
+    match lookup(def) {
+        Some(cv) if cv.terminating => {
+            let mut e = crate::error::ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            );
+            e.details = Some(serde_json::json!({"group": def.group, "kind": def.plural}));
+            Err(e)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Store hook, before validation on create and update: CRDs get their defaults; custom
 /// resources are pruned of unknown fields and defaulted from their schema.
 pub fn prepare(def: &ResourceDef, obj: &mut Value) {
@@ -112,7 +179,11 @@ pub fn prepare(def: &ResourceDef, obj: &mut Value) {
             schema::prune(s, obj, true);
             schema::default(s, obj, true);
         }
-        // `None` conversion: stored as the storage version (reads rewrite apiVersion back).
+        // `None` conversion: stored as the storage version (reads rewrite apiVersion back);
+        // webhook conversion happens in the store just before writing.
+        if cv.conversion.is_some() {
+            return;
+        }
         if let Some(o) = obj.as_object_mut() {
             o.insert(
                 "apiVersion".into(),
@@ -226,4 +297,41 @@ pub fn field_validation(
         FieldValidation::Warn => Ok(problems),
         _ => Ok(Vec::new()),
     })
+}
+
+/// Store hook, on the first delete of a CRD (upstream's CRD REST Delete): the cleanup
+/// finalizer and `Terminating=True` (InstanceDeletionPending), so the delete marks the CRD and
+/// the controller purges its instances before the CRD goes. False for anything else.
+pub fn mark_crd_for_deletion(def: &ResourceDef, obj: &mut Value) -> bool {
+    if !crd::is_crd(def) || obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return false;
+    }
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let fins = meta.entry("finalizers").or_insert_with(|| Value::Array(Vec::new()));
+    if !fins.is_array() {
+        *fins = Value::Array(Vec::new());
+    }
+    if let Some(a) = fins.as_array_mut() {
+        if !a.iter().any(|f| f == CLEANUP_FINALIZER) {
+            a.push(Value::String(CLEANUP_FINALIZER.into()));
+        }
+    }
+    let condition = serde_json::json!({
+        "type": "Terminating", "status": "True", "lastTransitionTime": crate::util::now_rfc3339(),
+        "reason": "InstanceDeletionPending",
+        "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+    });
+    if !obj["status"].is_object() {
+        obj["status"] = serde_json::json!({});
+    }
+    match obj["status"]["conditions"].as_array_mut() {
+        Some(cs) => {
+            cs.retain(|c| c["type"] != "Terminating");
+            cs.push(condition);
+        }
+        None => obj["status"]["conditions"] = serde_json::json!([condition]),
+    }
+    true
 }

@@ -169,7 +169,17 @@ pub fn extend(v3: bool, rows: &[&ResourceDef], paths: &mut Map<String, Value>, d
         let Some(cv) = super::lookup(def) else { continue };
         let obj = def_name(def, def.kind);
         let list = def_name(def, &format!("{}List", def.kind));
-        defs.insert(obj.clone(), object_schema(v3, def, cv.schema.as_ref()));
+        let mut schema = object_schema(v3, def, cv.schema.as_ref());
+        if !cv.selectable.is_empty() {
+            // Upstream advertises the version's selectableFields as field labels.
+            schema["x-kubernetes-selectable-fields"] = cv
+                .selectable
+                .iter()
+                .map(|f| json!({"fieldPath": f}))
+                .collect::<Vec<_>>()
+                .into();
+        }
+        defs.insert(obj.clone(), schema);
         defs.insert(list.clone(), list_schema(v3, def));
         let camel = format!(
             "{}{}",

@@ -157,6 +157,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
             &["None", "Webhook"],
         )),
     }
+    validate_conversion(obj, errs);
     if let Some(old) = old {
         // Storage-affecting fields never change; scope and kind are fixed once established.
         let established = old
@@ -329,9 +330,106 @@ fn structural(s: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
     }
 }
 
+/// Upstream's `validateCustomResourceConversion`; paths are the internal ones upstream reports
+/// (`webhook.clientConfig` → `webhookClientConfig`, `webhook.conversionReviewVersions` →
+/// `conversionReviewVersions`).
+fn validate_conversion(obj: &Value, errs: &mut FieldErrors) {
+    const CC: &str = "spec.conversion.webhookClientConfig";
+    const CRV: &str = "spec.conversion.conversionReviewVersions";
+    let cc = obj
+        .pointer("/spec/conversion/webhook/clientConfig")
+        .filter(|v| v.is_object());
+    let versions = obj
+        .pointer("/spec/conversion/webhook/conversionReviewVersions")
+        .and_then(Value::as_array);
+    if s(obj, "/spec/conversion/strategy") != "Webhook" {
+        if cc.is_some() {
+            errs.push(FieldError::forbidden(
+                CC,
+                "should not be set when strategy is not set to Webhook",
+            ));
+        }
+        if versions.is_some_and(|v| !v.is_empty()) {
+            errs.push(FieldError::forbidden(
+                CRV,
+                "should not be set when strategy is not set to Webhook",
+            ));
+        }
+        return;
+    }
+    match cc {
+        None => errs.push(FieldError::required(CC, "required when strategy is set to Webhook")),
+        Some(cc) => match (cc.get("url").and_then(Value::as_str), cc.get("service")) {
+            (Some(url), None) => {
+                if !url.starts_with("https://") {
+                    errs.push(FieldError::invalid(
+                        format!("{CC}.url"),
+                        url,
+                        "'https' is the only allowed URL scheme",
+                    ));
+                }
+            }
+            (None, Some(_)) => {}
+            _ => errs.push(FieldError::required(CC, "exactly one of url or service is required")),
+        },
+    }
+    let versions = versions.cloned().unwrap_or_default();
+    if versions.is_empty() {
+        errs.push(FieldError::required(CRV, ""));
+        return;
+    }
+    let mut seen = Vec::new();
+    for (i, v) in versions.iter().enumerate() {
+        let v = v.as_str().unwrap_or("");
+        if seen.contains(&v) {
+            errs.push(FieldError::invalid(format!("{CRV}[{i}]"), v, "duplicate version"));
+        }
+        seen.push(v);
+    }
+    if !seen.iter().any(|v| matches!(*v, "v1" | "v1beta1")) {
+        errs.push(FieldError::invalid(
+            CRV,
+            Value::Array(versions),
+            "must include at least one of v1, v1beta1",
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conversion_rules() {
+        let check = |conv: Value| {
+            let crd = json!({"spec": {"conversion": conv}});
+            let mut errs = Vec::new();
+            validate_conversion(&crd, &mut errs);
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            check(json!({"strategy": "Webhook"})),
+            vec![
+                "spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook",
+                "spec.conversion.conversionReviewVersions: Required value",
+            ]
+        );
+        assert_eq!(
+            check(json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "http://x"}, "conversionReviewVersions": ["v9"]}})),
+            vec![
+                "spec.conversion.webhookClientConfig.url: Invalid value: \"http://x\": 'https' is the only allowed URL scheme",
+                // (upstream prints the list as Go does, `[]string{"v9"}`; the shared renderer uses JSON)
+                "spec.conversion.conversionReviewVersions: Invalid value: [\"v9\"]: must include at least one of v1, v1beta1",
+            ]
+        );
+        assert!(check(json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "https://x/c"}, "conversionReviewVersions": ["v1"]}})).is_empty());
+        assert_eq!(
+            check(json!({"strategy": "None", "webhook": {"clientConfig": {"url": "https://x"}}})),
+            vec![
+                "spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook"
+            ]
+        );
+    }
 
     #[test]
     fn crd_rules() {

@@ -110,19 +110,31 @@ fn partial_metadata(obj: &Value, version: &str) -> Value {
     })
 }
 
+/// The row's printer: a custom resource's requested version has its own columns.
+fn printer_of(def: &ResourceDef) -> &'static table::Printer {
+    crate::apiext::version_printer(def).unwrap_or_else(|| table::printer_for(def.group, def.kind))
+}
+
 fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, version: &str, now: SystemTime) -> Value {
-    let printer = table::printer_for(def.group, def.kind);
-    let mut row = json!({"cells": (printer.cells)(&obj.value, now)});
+    let printer = printer_of(def);
+    let served = served_value(def, obj);
+    // Built-in printers read the stored form (core Events); custom columns the served one
+    // (schema defaults applied on read).
+    let cells_from = match &served {
+        Some(v) if crate::apiext::lookup(def).is_some() => v,
+        _ => &obj.value,
+    };
+    let mut row = json!({"cells": (printer.cells)(cells_from, now)});
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => row["object"] = partial_metadata(&obj.value, version),
-        IncludeObject::Object => row["object"] = served_value(def, obj).unwrap_or_else(|| obj.value.clone()),
+        IncludeObject::Object => row["object"] = served.unwrap_or_else(|| obj.value.clone()),
     }
     row
 }
 
 fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: IncludeObject, version: &str) -> Value {
-    let printer = table::printer_for(def.group, def.kind);
+    let printer = printer_of(def);
     let now = SystemTime::now();
     json!({
         "kind": "Table",
@@ -135,6 +147,12 @@ fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: I
 
 /// One object in the negotiated form.
 pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: Encoding) -> Response {
+    // Custom resources with a conversion webhook: converted first (its failure is a 500).
+    let converted = match crate::apiext::conversion::served_object(def, obj) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let obj = converted.as_deref().unwrap_or(obj);
     match enc.output {
         Output::Json if !enc.pretty => match served_value(def, obj) {
             None => bytes_response(code, "application/json", obj.json.clone()),
@@ -183,6 +201,11 @@ fn list_meta(list: &ListResult) -> Value {
 /// A list. Plain JSON is streamed from each object's cached encoding, so memory does not
 /// grow with the size of the result beyond the shared object references.
 pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Response {
+    // Custom resources with a conversion webhook: all items in one ConversionReview.
+    let list = match crate::apiext::conversion::served_list(def, list) {
+        Ok(l) => l,
+        Err(e) => return error_response(&e),
+    };
     let meta = list_meta(&list);
     match enc.output {
         Output::Table(v) => value_response(200, &table(def, &list.items, meta, enc.include, v), enc),
@@ -234,6 +257,11 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
     let (ty, object) = match out {
         WatchOut::Event(kind, obj) => {
             let ty = kind.as_str();
+            let converted = match crate::apiext::conversion::served_object(def, obj) {
+                Ok(c) => c,
+                Err(e) => return watch_frame(def, &WatchOut::Error(e), enc),
+            };
+            let obj = converted.as_ref().unwrap_or(obj);
             let object = match enc.output {
                 Output::Table(v) => {
                     let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
