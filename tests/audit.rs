@@ -511,3 +511,35 @@ async fn impersonated_requests_record_both_users() {
     assert!(allowed.get("impersonatedUser").is_none(), "{allowed}");
     assert_eq!(allowed["annotations"]["authorization.k8s.io/decision"], "allow");
 }
+
+/// Admission annotates the event: PodSecurity's policy and audit-mode violations.
+#[tokio::test]
+async fn admission_annotations_reach_the_event() {
+    let (s, _dir, _, log) = audited(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    verbs: [create]\n    resources: [{group: \"\", resources: [pods]}]\n  - level: None\n",
+        &[],
+    );
+    let manifest = s.write_file(
+        "ns-pod.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: psa\n  labels:\n    pod-security.kubernetes.io/audit: restricted\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: loose\n  namespace: psa\nspec:\n  containers:\n  - name: c\n    image: busybox\n",
+    );
+    s.kubectl_ok("1.33", &["create", "-f", manifest.to_str().expect("utf-8")]);
+    let all = events(&log);
+    let pod = all
+        .iter()
+        .find(|e| e["objectRef"]["name"] == "loose")
+        .unwrap_or_else(|| panic!("no pod event: {all:#?}"));
+    let ann = &pod["annotations"];
+    assert_eq!(
+        ann["pod-security.kubernetes.io/enforce-policy"], "privileged:latest",
+        "{pod}"
+    );
+    let violations = ann["pod-security.kubernetes.io/audit-violations"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        violations.starts_with(r#"would violate PodSecurity "restricted:latest": "#),
+        "{pod}"
+    );
+    assert_eq!(ann["authorization.k8s.io/decision"], "allow");
+}

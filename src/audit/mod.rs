@@ -475,6 +475,11 @@ fn truncated<'e>(
     }
 }
 
+/// Audit annotations a handler attaches to its response (admission plugins and webhooks);
+/// the server copies them into the request's audit event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditAnnotations(pub Vec<(String, String)>);
+
 /// One request's event in progress.
 pub struct RequestAudit {
     pub event: Event,

@@ -215,7 +215,7 @@ flags! {
     "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
     "feature-gates" => "feature-gates", Kind::BoolMap, "", Ignored, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
     "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
-    "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Ignored, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
+    "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Implemented, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
     "identity-lease-duration-seconds" => "identity-lease-duration-seconds", POS, "3600", Ignored, "The duration of kube-apiserver lease in seconds.";
     "identity-lease-renew-interval-seconds" => "identity-lease-renew-interval-seconds", POS, "10", Ignored, "The interval of kube-apiserver renewing its lease in seconds.";
     "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";
@@ -263,7 +263,7 @@ flags! {
     "proxy-client-cert-file" => "proxy-client.cert-file", Kind::Path, "", Implemented, "Client certificate used to prove the identity of the aggregator or kube-apiserver when it must call out during a request.";
     "proxy-client-key-file" => "proxy-client.key-file", Kind::Path, "", Implemented, "Private key for the client certificate used by the aggregator.";
     "proxy-legacy-paths" => "proxy.legacy-paths", Kind::Bool, "false", Capstan, "Also serve the pre-1.10 proxy paths /api/v1/proxy/nodes/{name}/... and /api/v1/proxy/namespaces/{ns}/{pods|services}/{name}/... (removed upstream; off by default).";
-    "request-timeout" => "request-timeout", Kind::Duration, "1m0s", Ignored, "The duration a handler must keep a request open before timing it out.";
+    "request-timeout" => "request-timeout", Kind::Duration, "1m0s", Implemented, "The duration a handler must keep a request open before timing it out.";
     "requestheader-allowed-names" => "authentication.requestheader.allowed-names", Kind::List, "", Implemented, "Client certificate common names allowed to provide usernames in request headers.";
     "requestheader-client-ca-file" => "authentication.requestheader.client-ca-file", Kind::Path, "", Implemented, "Root certificate bundle to verify client certificates before trusting usernames in request headers.";
     "requestheader-extra-headers-prefix" => "authentication.requestheader.extra-headers-prefix", Kind::List, "", Implemented, "List of request header prefixes to inspect. X-Remote-Extra- is suggested.";
@@ -292,10 +292,10 @@ flags! {
     "storage-min-history" => "storage.min-history", INT, "1000", Capstan, "Revisions always kept by compaction.";
     "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Ignored, "List of directives for HSTS, comma separated.";
     "tls-cert-file" => "tls.cert-file", Kind::Path, "", Implemented, "File containing the default x509 Certificate for HTTPS. Unset: generated under --data-dir/pki.";
-    "tls-cipher-suites" => "tls.cipher-suites", Kind::List, "", Ignored, "Comma-separated list of cipher suites for the server.";
-    "tls-min-version" => "tls.min-version", Kind::Enum(&["VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"]), "", Ignored, "Minimum TLS version supported.";
+    "tls-cipher-suites" => "tls.cipher-suites", Kind::List, "", Implemented, "Comma-separated list of cipher suites for the server.";
+    "tls-min-version" => "tls.min-version", Kind::Enum(&["VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"]), "", Implemented, "Minimum TLS version supported.";
     "tls-private-key-file" => "tls.private-key-file", Kind::Path, "", Implemented, "File containing the default x509 private key matching --tls-cert-file.";
-    "tls-sni-cert-key" => "tls.sni-cert-key", Kind::Repeated, "", Ignored, "A pair of x509 certificate and private key file paths, optionally suffixed with domain patterns; repeat for several.";
+    "tls-sni-cert-key" => "tls.sni-cert-key", Kind::Repeated, "", Implemented, "A pair of x509 certificate and private key file paths, optionally suffixed with domain patterns; repeat for several.";
     "token-auth-file" => "authentication.token-auth-file", Kind::Path, "", Implemented, "The file that will be used to secure the secure port of the API server via token authentication.";
     "tracing-config-file" => "tracing-config-file", Kind::Path, "", Ignored, "File with apiserver tracing configuration.";
     "v" => "logging.verbosity", Kind::Int { min: 0, max: 255 }, "0", Implemented, "Number for the log level verbosity (1: info, 2-4: debug, 5+: trace).";

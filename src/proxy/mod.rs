@@ -119,6 +119,9 @@ pub async fn serve(app: &Arc<App>, req: &RawRequest, info: &RequestInfo, body: A
         }
         return Outcome::Done(forward::legacy(app, cfg, req, body).await);
     }
+    if let Some(e) = crate::admission::connect::admit_connect_request(app, req, info).await {
+        return Outcome::Done(Err(e)); // CONNECT admission (pods/exec|attach|portforward|proxy…)
+    }
     let r = match (info.resource.as_str(), info.subresource.as_deref()) {
         ("pods", Some("binding")) | ("bindings", None) if group_ok && info.verb == "create" => {
             binding::create(app, req, info, body).await

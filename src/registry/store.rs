@@ -37,6 +37,21 @@ pub enum Part {
     Status,
     /// Namespaces' `finalize`: only `spec.finalizers`.
     Finalize,
+    /// CertificateSigningRequests' `approval`: only `status.conditions` (upstream's
+    /// csrApprovalStrategy).
+    Approval,
+}
+
+impl Part {
+    /// The subresource this part is written through (None for the object itself).
+    pub fn subresource(self) -> Option<&'static str> {
+        match self {
+            Part::Main => None,
+            Part::Status => Some("status"),
+            Part::Finalize => Some("finalize"),
+            Part::Approval => Some("approval"),
+        }
+    }
 }
 
 /// Outcome of a delete.
@@ -225,6 +240,7 @@ impl Registry {
         actx: Option<&crate::admission::Context>,
     ) -> ApiResult<Arc<CachedObject>> {
         use crate::admission::Operation;
+        crate::apiext::check_create(def)?;
         let strat = strategy::strategy_for(def.group, def.kind);
         {
             let m = meta_mut(&mut obj);
@@ -316,6 +332,7 @@ impl Registry {
             svc_alloc = Some((al, a));
         }
         convert::to_storage(def, &mut obj);
+        crate::apiext::conversion::to_storage(def, &mut obj).await?;
         let bytes = match encode_for_storage(&obj) {
             Ok(b) => b,
             Err(e) => {
@@ -375,7 +392,10 @@ impl Registry {
         let mut out = opts.clone();
         out.field_selector = opts
             .field_selector
-            .transform(|l| fields::convert_field_label(def.group, def.kind, l))
+            .transform(|l| {
+                crate::apiext::convert_field_label(def, l)
+                    .unwrap_or_else(|| fields::convert_field_label(def.group, def.kind, l))
+            })
             .map_err(ApiError::bad_request)?;
         Ok(out)
     }
@@ -578,11 +598,7 @@ impl Registry {
         actx: Option<&crate::admission::Context>,
     ) -> ApiResult<Arc<CachedObject>> {
         use crate::admission::Operation;
-        let sub = match part {
-            Part::Main => "",
-            Part::Status => "status",
-            Part::Finalize => "finalize",
-        };
+        let sub = part.subresource().unwrap_or("");
         if name_of(&body) != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -660,6 +676,11 @@ impl Registry {
                     n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
                     n
                 }
+                Part::Approval => {
+                    let mut n = old.clone();
+                    n["status"]["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    n
+                }
             };
             if part != Part::Main {
                 // Subresource writes keep the managedFields the patch/apply path recorded.
@@ -669,11 +690,7 @@ impl Registry {
             }
             if let Some(m) = manager {
                 let schemas = crate::api::schema::builtin();
-                let sub = match part {
-                    Part::Main => None,
-                    Part::Status => Some("status"),
-                    Part::Finalize => Some("finalize"),
-                };
+                let sub = part.subresource();
                 let root = schemas.root_for(def.group, def.version, def.kind);
                 crate::patch::record_update(Some(&old), &mut new, m, &def.api_version(), sub, schemas, root);
             }
@@ -748,6 +765,7 @@ impl Registry {
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
             convert::to_storage(def, &mut new);
+            crate::apiext::conversion::to_storage(def, &mut new).await?;
             let mut old_cmp = stored;
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
@@ -886,6 +904,9 @@ impl Registry {
                 Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
                 Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
                 _ => {}
+            }
+            if !already_deleting {
+                changed |= crate::apiext::mark_crd_for_deletion(def, &mut obj);
             }
             let grace = graceful_period(def, &obj, opts.grace_period_seconds);
             let hold = pending_finalizers(def, &obj) || grace.is_some();
@@ -1046,7 +1067,14 @@ impl Registry {
         name: &str,
         body: &Value,
         dry_run: bool,
+        actx: Option<&crate::admission::Context>,
     ) -> ApiResult<Value> {
+        // Admission sees the Scale (subresource `scale`), as upstream; it may change replicas.
+        let mut body = body.clone();
+        if actx.is_some() && self.admission.is_some() {
+            let old = self.scale(def, ns, name).await?;
+            crate::admission::connect::admit_scale(self, actx, def, ns, name, &mut body, &old, dry_run).await?;
+        }
         let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
         if replicas < 0 {
             let errs = vec![FieldError::invalid(
@@ -1070,7 +1098,9 @@ impl Registry {
         if !crate::apiext::set_replicas(def, &mut obj, replicas) {
             obj["spec"]["replicas"] = json!(replicas);
         }
-        let updated = self.update(def, ns, name, obj, Part::Main, dry_run, None).await?;
+        let res = self.update(def, ns, name, obj, Part::Main, dry_run, None).await;
+        crate::admission::finish(self, actx, res.is_ok()).await;
+        let updated = res?;
         Ok(crate::apiext::scale_of(def, &updated).unwrap_or_else(|| scale_of(def, &updated)))
     }
 }

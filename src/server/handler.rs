@@ -245,6 +245,14 @@ pub async fn handle(app: Arc<App>, mut req: RawRequest, body: ApiResult<Bytes>) 
     if let Some(v) = audit_header {
         resp.headers_mut().insert("audit-id", v);
     }
+    // Admission plugins and webhooks annotate the event through the response.
+    if let Some(crate::audit::AuditAnnotations(annotations)) = resp.extensions_mut().remove() {
+        if let Some(ra) = audit.as_mut() {
+            for (k, v) in &annotations {
+                ra.annotate(k, v);
+            }
+        }
+    }
     match (app.audit.clone(), audit) {
         (Some(a), Some(mut ra)) if panicked => {
             ra.set_response(resp.status().as_u16(), None);
@@ -312,7 +320,17 @@ async fn serve_authenticated(
                     non_resource(app, req, query).await
                 }
             };
-            let result = match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
+            let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // --request-timeout (upstream WithTimeoutForNonLongRunningRequests): a 504 Status.
+            let deadline = super::hardening::request_deadline(app.limits.request_timeout, query.get("timeout"))
+                .filter(|_| !long_running(info));
+            let outcome = match deadline {
+                Some(d) => tokio::time::timeout(d, work)
+                    .await
+                    .unwrap_or_else(|_| Ok(Err(super::hardening::timed_out()))),
+                None => work.await,
+            };
+            let result = match outcome {
                 Ok(r) => r,
                 Err(_) => {
                     *panicked = true;
@@ -630,21 +648,23 @@ async fn resource(
             let manager = field_manager(req, query);
             patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             crate::auth::authz::escalation::check(&app.auth, req.user.as_ref(), def, ns, &obj)?;
-            let actx = admission_context(req);
+            let actx = crate::admission::Context::for_request(app, req.user.as_ref(), None);
             let created = reg.create_with(def, ns, obj, dry_run, Some(&actx)).await?;
-            Ok(with_warnings(
+            let mut resp = with_warnings(
                 encode::object_response(201, def, &created, enc),
                 &[warnings, actx.warnings()].concat(),
-            ))
+            );
+            actx.annotate_response(&mut resp);
+            Ok(resp)
         }
         ("update", Some("scale")) => {
             let body = body?;
             let v: Value = decode_any(&req.headers, &body)?;
-            Ok(encode::value_response(
-                200,
-                &reg.update_scale(def, ns, name, &v, dry_run).await?,
-                enc,
-            ))
+            let actx = crate::admission::Context::for_request(app, req.user.as_ref(), Some("scale"));
+            let scale = reg.update_scale(def, ns, name, &v, dry_run, Some(&actx)).await?;
+            let mut resp = with_warnings(encode::value_response(200, &scale, enc), &actx.warnings());
+            actx.annotate_response(&mut resp);
+            Ok(resp)
         }
         ("update", s) => {
             let body = body?;
@@ -653,14 +673,16 @@ async fn resource(
             let part = part_of(s);
             let manager = field_manager(req, query);
             crate::auth::authz::escalation::check(&app.auth, req.user.as_ref(), def, ns, &obj)?;
-            let actx = admission_context(req);
+            let actx = crate::admission::Context::for_request(app, req.user.as_ref(), s);
             let updated = reg
                 .update_with(def, ns, name, obj, part, dry_run, Some(&manager), Some(&actx))
                 .await?;
-            Ok(with_warnings(
+            let mut resp = with_warnings(
                 encode::object_response(200, def, &updated, enc),
                 &[warnings, actx.warnings()].concat(),
-            ))
+            );
+            actx.annotate_response(&mut resp);
+            Ok(resp)
         }
         ("patch", s) => {
             let body = body?;
@@ -675,7 +697,13 @@ async fn resource(
             };
             let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
             match reg
-                .delete_with(def, ns, name, &opts, Some(&admission_context(req)))
+                .delete_with(
+                    def,
+                    ns,
+                    name,
+                    &opts,
+                    Some(&crate::admission::Context::for_request(app, req.user.as_ref(), None)),
+                )
                 .await?
             {
                 Deleted::Gone(obj) => {
@@ -704,7 +732,7 @@ async fn resource(
             };
             let list_opts = ListOptions::from_query(query, false)?;
             let opts = DeleteOptions::parse(query, opts_body.as_ref())?;
-            let actx = admission_context(req);
+            let actx = crate::admission::Context::for_request(app, req.user.as_ref(), None);
             let deleted = reg
                 .delete_collection_with(def, ns, &list_opts, &opts, Some(&actx))
                 .await?;
@@ -743,11 +771,6 @@ fn validate_fields(
     crate::api::schema::field_validation_raw(def.group, def.version, def.kind, obj, raw_body, directive)
 }
 
-/// The admission context of a write: the effective user (after impersonation).
-fn admission_context(req: &RawRequest) -> crate::admission::Context {
-    crate::admission::Context::new(req.user.clone().unwrap_or_default())
-}
-
 /// Add upstream's `Warning: 299 - "<text>"` headers.
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
@@ -771,6 +794,7 @@ fn part_of(sub: Option<&str>) -> Part {
     match sub {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
+        Some("approval") => Part::Approval,
         _ => Part::Main,
     }
 }
@@ -871,7 +895,7 @@ async fn patch_resource(
     let api_version = def.api_version();
     let reg = &app.registry;
     if is_apply {
-        let actx = admission_context(req);
+        let actx = crate::admission::Context::for_request(app, req.user.as_ref(), sub);
         return apply_resource(
             app, def, ns, name, sub, body, dry_run, enc, &manager, force, root, &actx,
         )
@@ -903,11 +927,11 @@ async fn patch_resource(
         if sub == Some("scale") {
             let mut scale = reg.scale(def, ns, name).await?;
             apply(&mut scale)?;
-            return Ok(encode::value_response(
-                200,
-                &reg.update_scale(def, ns, name, &scale, dry_run).await?,
-                enc,
-            ));
+            let actx = crate::admission::Context::for_request(app, req.user.as_ref(), sub);
+            let scale = reg.update_scale(def, ns, name, &scale, dry_run, Some(&actx)).await?;
+            let mut resp = with_warnings(encode::value_response(200, &scale, enc), &actx.warnings());
+            actx.annotate_response(&mut resp);
+            return Ok(resp);
         }
         let current = reg.get(def, ns, name, None).await?;
         let live = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
@@ -950,16 +974,18 @@ async fn patch_resource(
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
         }
         let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
-        let actx = admission_context(req);
+        let actx = crate::admission::Context::for_request(app, req.user.as_ref(), sub);
         match reg
             .update_with(def, ns, name, target, part_of(sub), dry_run, None, Some(&actx))
             .await
         {
             Ok(updated) => {
-                return Ok(with_warnings(
+                let mut resp = with_warnings(
                     encode::object_response(200, def, &updated, enc),
                     &[warnings, actx.warnings()].concat(),
-                ))
+                );
+                actx.annotate_response(&mut resp);
+                return Ok(resp);
             }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),
@@ -1060,10 +1086,9 @@ async fn apply_resource(
             crate::auth::authz::escalation::check(&app.auth, Some(&actx.user), def, ns, &obj)?;
             match reg.create_with(def, ns, obj, dry_run, Some(actx)).await {
                 Ok(created) => {
-                    return Ok(with_warnings(
-                        encode::object_response(201, def, &created, enc),
-                        &actx.warnings(),
-                    ))
+                    let mut resp = with_warnings(encode::object_response(201, def, &created, enc), &actx.warnings());
+                    actx.annotate_response(&mut resp);
+                    return Ok(resp);
                 }
                 Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
                 Err(e) => return Err(e),
@@ -1080,10 +1105,9 @@ async fn apply_resource(
             .await
         {
             Ok(updated) => {
-                return Ok(with_warnings(
-                    encode::object_response(200, def, &updated, enc),
-                    &actx.warnings(),
-                ))
+                let mut resp = with_warnings(encode::object_response(200, def, &updated, enc), &actx.warnings());
+                actx.annotate_response(&mut resp);
+                return Ok(resp);
             }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
             Err(e) => return Err(e),

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod encode;
 pub mod handler;
+pub mod hardening;
 pub mod health;
 pub mod lifecycle;
 pub mod metrics;
@@ -25,7 +26,7 @@ use crate::storage::cache::{CacheOptions, CacheSet};
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::Storage;
 use anyhow::Context;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub struct App {
     /// Built-in rows plus the served CRD versions (replaced by `set_custom_rows`).
     index: std::sync::RwLock<HashMap<(String, String, String), &'static ResourceDef>>,
     pub min_request_timeout: Duration,
+    /// `--request-timeout` and the HTTP/1 and HTTP/2 connection limits.
+    pub limits: hardening::Limits,
     pub max_body: usize,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
@@ -312,6 +315,7 @@ where
         return;
     };
     let stopped = drain.stopped();
+    let limits = app.limits;
     let svc = warp::service(routes(app));
     let conn_user = ConnUser(user, peer);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
@@ -326,7 +330,7 @@ where
         }
     });
     tokio::spawn(async move {
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let builder = limits.builder();
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(error = %e, "connection ended with error");
@@ -440,6 +444,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         key,
         client_ca,
         opts.get_path("authentication.requestheader.client-ca-file"),
+        tls_reload::TlsOptions::from_options(&opts)?,
     )?;
 
     // Storage and caches.
@@ -482,6 +487,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         openapi: openapi::OpenApi::build(rows),
         index,
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
+        limits: hardening::Limits::from_options(&opts),
         max_body: opts.max_request_body_bytes,
         ready: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
