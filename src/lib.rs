@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod outbound;
 pub mod patch;
 pub mod pki;
 pub mod proxy;

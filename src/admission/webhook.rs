@@ -15,8 +15,6 @@
 use super::{selector, Attributes, Env, Operation};
 use crate::error::{ApiError, ApiResult};
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -358,171 +356,18 @@ pub fn review_as(a: &Attributes, uid: &str, matched: Option<&Gvr>) -> Value {
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req})
 }
 
-/// Where to send: host for TLS name, address to dial, path.
-struct Target {
-    url: String,
-    server_name: String,
-    addr: String,
-    path: String,
-}
+use crate::outbound::webhook::{parse_url, post_json, Target};
 
-fn parse_url(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| format!("webhook URL {url:?} must be https"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, p) = v6.split_once(']').unwrap_or((v6, ""));
-        (h.to_string(), p.trim_start_matches(':').parse().unwrap_or(443u16))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("bad port in {url:?}"))?),
-            None => (authority.to_string(), 443),
-        }
-    };
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    Ok(Target {
-        url: url.to_string(),
-        server_name: host,
-        addr,
-        path: path.to_string(),
-    })
-}
-
-/// A Service reference → the first ready endpoint (EndpointSlices, then Endpoints).
+/// A Service reference → its first ready endpoint.
 async fn resolve_service(svc: &Value, env: &Env<'_>) -> Result<Target, String> {
-    let ns = svc.get("namespace").and_then(Value::as_str).unwrap_or("");
-    let name = svc.get("name").and_then(Value::as_str).unwrap_or("");
-    let port = svc.get("port").and_then(Value::as_i64).unwrap_or(443);
-    let path = svc.get("path").and_then(Value::as_str).unwrap_or("/");
-    let server_name = format!("{name}.{ns}.svc");
-    let url = format!("https://{server_name}:{port}{path}");
-    let service = env
-        .get("", "services", Some(ns), name)
-        .await
-        .map_err(|e| e.message)?
-        .ok_or_else(|| format!("service \"{name}\" not found"))?;
-    let sport = service
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p.get("port").and_then(Value::as_i64) == Some(port))
-                .cloned()
-        })
-        .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
-    let port_name = sport.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-    let slices = env
-        .list("discovery.k8s.io", "endpointslices", Some(ns))
-        .await
-        .map_err(|e| e.message)?;
-    for s in slices.iter().filter(|s| {
-        s.pointer("/metadata/labels/kubernetes.io~1service-name")
-            .and_then(Value::as_str)
-            == Some(name)
-    }) {
-        let p = s
-            .get("ports")
-            .and_then(Value::as_array)
-            .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-            })
-            .and_then(|p| p.get("port").and_then(Value::as_i64));
-        let Some(p) = p else { continue };
-        for e in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-            if e.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
-                continue;
-            }
-            if let Some(ip) = e.pointer("/addresses/0").and_then(Value::as_str) {
-                let addr = if ip.contains(':') {
-                    format!("[{ip}]:{p}")
-                } else {
-                    format!("{ip}:{p}")
-                };
-                return Ok(Target {
-                    url,
-                    server_name,
-                    addr,
-                    path: path.to_string(),
-                });
-            }
-        }
-    }
-    if let Some(ep) = env.get("", "endpoints", Some(ns), name).await.map_err(|e| e.message)? {
-        for sub in ep.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-            let p = sub
-                .get("ports")
-                .and_then(Value::as_array)
-                .and_then(|ps| {
-                    ps.iter()
-                        .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-                })
-                .and_then(|p| p.get("port").and_then(Value::as_i64));
-            if let (Some(p), Some(ip)) = (p, sub.pointer("/addresses/0/ip").and_then(Value::as_str)) {
-                return Ok(Target {
-                    url,
-                    server_name,
-                    addr: format!("{ip}:{p}"),
-                    path: path.to_string(),
-                });
-            }
-        }
-    }
-    Err(format!("service \"{name}\" has no ready endpoints"))
-}
-
-fn tls_config(ca_bundle: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(ca_bundle.trim())
-        .map_err(|e| format!("invalid caBundle: {e}"))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-        roots.add(c).map_err(|e| format!("invalid caBundle: {e}"))?;
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
+    crate::outbound::webhook::resolve_service(env.registry, svc).await
 }
 
 /// POST the review; the response body as JSON.
 async fn post(t: &Target, ca_bundle: &str, body: Vec<u8>, timeout: Duration) -> Result<Value, String> {
-    let tls = tls_config(ca_bundle)?;
-    let tcp = tokio::net::TcpStream::connect(&t.addr)
-        .await
-        .map_err(|e| format!("dial tcp {}: {e}", t.addr))?;
-    let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let req = http::Request::post(format!("{}?timeout={}s", t.path, timeout.as_secs()))
-        .header(http::header::HOST, t.server_name.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    if !status.is_success() {
-        return Err(format!("expected response status 200, got {}", status.as_u16()));
+    let (status, bytes) = post_json(t, ca_bundle, body, timeout).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("expected response status 200, got {status}"));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("failed to decode response: {e}"))
 }
@@ -834,17 +679,6 @@ mod tests {
             e.message,
             "admission webhook \"w\" denied the request without explanation"
         );
-    }
-
-    #[test]
-    fn urls() {
-        let t = parse_url("https://127.0.0.1:8443/mutate").map_err(|e| e.to_string());
-        let Ok(t) = t else { panic!("parse") };
-        assert_eq!(
-            (t.addr.as_str(), t.path.as_str(), t.server_name.as_str()),
-            ("127.0.0.1:8443", "/mutate", "127.0.0.1")
-        );
-        assert!(parse_url("http://x").is_err());
     }
 
     #[test]

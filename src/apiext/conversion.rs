@@ -10,9 +10,6 @@ use super::CustomVersion;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::store::ListResult;
 use crate::storage::cache::CachedObject;
-use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -128,157 +125,27 @@ fn converted_objects(uid: &str, resp: &Value) -> Result<Vec<Value>, String> {
         .unwrap_or_default())
 }
 
-/// Where to POST: TLS server name, address to dial, path.
-struct Target {
-    server_name: String,
-    addr: String,
-    path: String,
-}
-
-fn parse_url(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| format!("webhook URL {url:?} must be https"))?;
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (h, p) = v6.split_once(']').unwrap_or((v6, ""));
-            (h.to_string(), p.trim_start_matches(':').parse().unwrap_or(443u16))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("bad port in {url:?}"))?),
-            None => (authority.to_string(), 443),
-        },
-    };
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    Ok(Target {
-        server_name: host,
-        addr,
-        path: path.to_string(),
-    })
-}
-
-/// A Service reference → its first ready endpoint (Endpoints of the service's port).
-async fn resolve_service(reg: &crate::registry::store::Registry, svc: &Value) -> Result<Target, String> {
-    let ns = svc.get("namespace").and_then(Value::as_str).unwrap_or("");
-    let name = svc.get("name").and_then(Value::as_str).unwrap_or("");
-    let port = svc.get("port").and_then(Value::as_i64).unwrap_or(443);
-    let path = svc.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
-    let server_name = format!("{name}.{ns}.svc");
-    let row = |plural: &str| crate::admission::row("", plural).ok_or_else(|| format!("no {plural} resource"));
-    let service = reg
-        .get(row("services")?, Some(ns), name, None)
-        .await
-        .map_err(|_| format!("service \"{name}\" not found"))?;
-    let port_name = service
-        .value
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .and_then(|ps| ps.iter().find(|p| p.get("port").and_then(Value::as_i64) == Some(port)))
-        .map(|p| p.get("name").and_then(Value::as_str).unwrap_or("").to_string())
-        .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
-    let ep = reg
-        .get(row("endpoints")?, Some(ns), name, None)
-        .await
-        .map_err(|_| format!("service \"{name}\" has no ready endpoints"))?;
-    for sub in ep.value.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-        let p = sub
-            .get("ports")
-            .and_then(Value::as_array)
-            .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-            })
-            .and_then(|p| p.get("port").and_then(Value::as_i64));
-        if let (Some(p), Some(ip)) = (p, sub.pointer("/addresses/0/ip").and_then(Value::as_str)) {
-            let addr = if ip.contains(':') {
-                format!("[{ip}]:{p}")
-            } else {
-                format!("{ip}:{p}")
-            };
-            return Ok(Target {
-                server_name,
-                addr,
-                path,
-            });
-        }
-    }
-    Err(format!("service \"{name}\" has no ready endpoints"))
-}
-
-fn tls_config(ca_bundle: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(ca_bundle.trim())
-        .map_err(|e| format!("invalid caBundle: {e}"))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-        roots.add(c).map_err(|e| format!("invalid caBundle: {e}"))?;
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
-}
-
 /// POST the review to the webhook; the response body as JSON.
 async fn call(wh: &Webhook, review: Value) -> Result<Value, String> {
     let cc = &wh.client_config;
-    let t = match (cc.get("url").and_then(Value::as_str), cc.get("service")) {
-        (Some(u), _) => parse_url(u)?,
-        (None, Some(s)) => {
-            let reg = REGISTRY
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or("no registry")?;
-            resolve_service(&reg, s).await?
-        }
-        (None, None) => return Err("webhook has no url or service".into()),
-    };
+    let reg = REGISTRY
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or("no registry")?;
+    let t = crate::outbound::webhook::target(&reg, cc).await?;
     let url = format!("https://{}{}", t.server_name, t.path);
-    let post = async {
-        let tls = tls_config(cc.get("caBundle").and_then(Value::as_str).unwrap_or(""))?;
-        let tcp = tokio::net::TcpStream::connect(&t.addr)
-            .await
-            .map_err(|e| format!("Post \"{url}\": dial tcp {}: {e}", t.addr))?;
-        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("Post \"{url}\": tls: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
-        let req = http::Request::post(format!("{}?timeout={}s", t.path, TIMEOUT.as_secs()))
-            .header(http::header::HOST, t.server_name.as_str())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("Post \"{url}\": {e}"))?;
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        if !status.is_success() {
-            return Err(format!("the server responded with status code {}", status.as_u16()));
-        }
-        serde_json::from_slice::<Value>(&bytes).map_err(|e| format!("failed to decode response: {e}"))
-    };
-    tokio::time::timeout(TIMEOUT, post)
+    let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
+    let ca = cc.get("caBundle").and_then(Value::as_str).unwrap_or("");
+    let post = crate::outbound::webhook::post_json(&t, ca, body, TIMEOUT);
+    let (status, bytes) = tokio::time::timeout(TIMEOUT, post)
         .await
         .map_err(|_| format!("Post \"{url}\": context deadline exceeded"))?
+        .map_err(|e| format!("Post \"{url}\": {e}"))?;
+    if !(200..300).contains(&status) {
+        return Err(format!("the server responded with status code {status}"));
+    }
+    serde_json::from_slice::<Value>(&bytes).map_err(|e| format!("failed to decode response: {e}"))
 }
 
 /// Run a conversion from synchronous code (the encoder) on the current multi-threaded runtime.
@@ -376,54 +243,5 @@ mod tests {
             converted_objects("u", &json!({"kind": "Foo"})).unwrap_err(),
             "expected webhook response of apiextensions.k8s.io/v1, Kind=ConversionReview, got , Kind=Foo"
         );
-    }
-
-    #[tokio::test]
-    async fn service_references_resolve_to_an_endpoint() {
-        use crate::storage::cache::{CacheOptions, CacheSet};
-        use crate::storage::Storage;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage: Arc<dyn Storage> =
-            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite")).expect("sqlite");
-        let row = |p: &str| crate::admission::row("", p).expect("row");
-        let segs = [row("services").storage, row("endpoints").storage];
-        let caches = CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default())
-            .await
-            .expect("caches");
-        let reg = crate::registry::store::Registry::new(storage, caches);
-        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "conv"},
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 9443}]}});
-        reg.create(row("services"), Some("t"), svc, false)
-            .await
-            .expect("service");
-        let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "conv"},
-            "subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"name": "https", "port": 9443}]}]});
-        reg.create(row("endpoints"), Some("t"), ep, false)
-            .await
-            .expect("endpoints");
-        let t = resolve_service(&reg, &json!({"namespace": "t", "name": "conv", "path": "/c"}))
-            .await
-            .expect("resolved");
-        assert_eq!(
-            (t.addr.as_str(), t.server_name.as_str(), t.path.as_str()),
-            ("10.1.2.3:9443", "conv.t.svc", "/c")
-        );
-        let missing = resolve_service(&reg, &json!({"namespace": "t", "name": "nope"})).await;
-        assert_eq!(missing.err().as_deref(), Some("service \"nope\" not found"));
-        let wrong_port = resolve_service(&reg, &json!({"namespace": "t", "name": "conv", "port": 8443})).await;
-        assert_eq!(
-            wrong_port.err().as_deref(),
-            Some("no service port 8443 found for service \"conv\"")
-        );
-    }
-
-    #[test]
-    fn urls() {
-        let t = parse_url("https://127.0.0.1:8443/convert").unwrap();
-        assert_eq!(
-            (t.addr.as_str(), t.path.as_str(), t.server_name.as_str()),
-            ("127.0.0.1:8443", "/convert", "127.0.0.1")
-        );
-        assert!(parse_url("http://x/").is_err());
     }
 }

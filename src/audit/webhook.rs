@@ -83,28 +83,10 @@ impl Webhook {
             ),
         };
         let tls = if https {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let b = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?;
-            let mut roots = rustls::RootCertStore::empty();
-            if let Some(ca) = pem(&cluster, "certificate-authority")? {
-                for c in rustls_pemfile::certs(&mut ca.as_slice()).flatten() {
-                    roots.add(c).map_err(|e| format!("certificate-authority: {e}"))?;
-                }
-            }
-            let b = b.with_root_certificates(roots);
-            let cfg = match (pem(&user, "client-certificate")?, pem(&user, "client-key")?) {
-                (Some(cert), Some(key)) => {
-                    let certs: Vec<_> = rustls_pemfile::certs(&mut cert.as_slice()).flatten().collect();
-                    let key = rustls_pemfile::private_key(&mut key.as_slice())
-                        .ok()
-                        .flatten()
-                        .ok_or("client-key: no private key")?;
-                    b.with_client_auth_cert(certs, key).map_err(|e| e.to_string())?
-                }
-                _ => b.with_no_client_auth(),
-            };
+            let ca = pem(&cluster, "certificate-authority")?.unwrap_or_default();
+            let (cert, key) = (pem(&user, "client-certificate")?, pem(&user, "client-key")?);
+            let identity = cert.as_deref().zip(key.as_deref());
+            let cfg = crate::outbound::tls::client_config(crate::outbound::tls::Trust::Roots(&ca), identity)?;
             Some(Arc::new(cfg))
         } else {
             None

@@ -4,9 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,43 +30,6 @@ impl Location {
     }
 }
 
-/// A TLS verifier that accepts any server certificate: kubelets without
-/// `--kubelet-certificate-authority`, and pod/service HTTPS targets (upstream skips verification there too).
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
@@ -76,31 +37,19 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Build the client TLS config toward kubelets (or, with no files, the anonymous
 /// no-verify config used toward pods and services). HTTP/1.1 only: upgrades need it.
 pub fn tls_config(cert: Option<&Path>, key: Option<&Path>, ca: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
-    let builder = match ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut read_pem(ca)?.as_slice()) {
-                roots.add(c?)?;
-            }
-            builder.with_root_certificates(roots)
-        }
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+    use crate::outbound::tls::{client_config, Trust};
+    let ca_pem = ca.map(read_pem).transpose()?;
+    let trust = match &ca_pem {
+        Some(pem) => Trust::Roots(pem),
+        None => Trust::SkipVerify,
     };
-    let mut cfg = match (cert, key) {
-        (Some(c), Some(k)) => {
-            let chain = rustls_pemfile::certs(&mut read_pem(c)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
-            let key = rustls_pemfile::private_key(&mut read_pem(k)?.as_slice())?
-                .ok_or_else(|| anyhow::anyhow!("no private key in {}", k.display()))?;
-            builder.with_client_auth_cert(chain, key)?
-        }
-        (None, None) => builder.with_no_client_auth(),
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => Some((read_pem(c)?, read_pem(k)?)),
+        (None, None) => None,
         _ => anyhow::bail!("--kubelet-client-certificate and --kubelet-client-key must be given together"),
     };
+    let mut cfg = client_config(trust, identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))
+        .map_err(|e| anyhow::anyhow!("kubelet client TLS: {e}"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -1,0 +1,6 @@
+//! Calls the API server makes to other servers: admission and conversion webhooks, kubelets,
+//! extension API servers, the audit webhook. One TLS client builder and one webhook client, so
+//! every caller verifies certificates, resolves Services and reports errors the same way.
+
+pub mod tls;
+pub mod webhook;

@@ -1,0 +1,245 @@
+//! Webhook targets (`clientConfig.url` or `clientConfig.service`) and one JSON POST over HTTPS
+//! with the `caBundle` as the only root, as upstream's webhook client does.
+
+use crate::registry::store::Registry;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where to POST: the URL (for messages), the TLS server name, the address to dial, the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub server_name: String,
+    pub addr: String,
+    pub path: String,
+}
+
+fn host_port(host: &str, port: i64) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `https://host[:port][/path]`.
+pub fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("webhook URL {url:?} must be https"))?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, p) = v6.split_once(']').unwrap_or((v6, ""));
+            (h.to_string(), p.trim_start_matches(':').parse().unwrap_or(443))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("bad port in {url:?}"))?),
+            None => (authority.to_string(), 443),
+        },
+    };
+    Ok(Target {
+        url: url.to_string(),
+        addr: host_port(&host, port),
+        server_name: host,
+        path: path.to_string(),
+    })
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The port named like the service port in an EndpointSlice's or Endpoints subset's `ports`.
+fn named_port(ports: Option<&Value>, name: &str) -> Option<i64> {
+    ports?
+        .as_array()?
+        .iter()
+        .find(|p| str_at(p, "name") == name)?
+        .get("port")?
+        .as_i64()
+}
+
+/// A Service reference (`namespace`, `name`, `port` default 443, `path`) → its first ready
+/// endpoint, from EndpointSlices, then the Endpoints object.
+pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, String> {
+    let (ns, name) = (str_at(svc, "namespace"), str_at(svc, "name"));
+    let port = svc.get("port").and_then(Value::as_i64).unwrap_or(443);
+    let path = svc.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
+    let server_name = format!("{name}.{ns}.svc");
+    let url = format!("https://{server_name}:{port}{path}");
+    let row = |group: &str, plural: &str| {
+        crate::api::builtin()
+            .iter()
+            .find(|r| r.group == group && r.plural == plural)
+            .ok_or_else(|| format!("no {plural} resource"))
+    };
+    let service = reg
+        .get(row("", "services")?, Some(ns), name, None)
+        .await
+        .map_err(|_| format!("service \"{name}\" not found"))?;
+    let port_name = service
+        .value
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .and_then(|ps| ps.iter().find(|p| p.get("port").and_then(Value::as_i64) == Some(port)))
+        .map(|p| str_at(p, "name").to_string())
+        .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
+    let target = |ip: &str, p: i64| Target {
+        url: url.clone(),
+        server_name: server_name.clone(),
+        addr: host_port(ip, p),
+        path: path.clone(),
+    };
+    let slices = reg
+        .list(
+            row("discovery.k8s.io", "endpointslices")?,
+            Some(ns),
+            &Default::default(),
+        )
+        .await
+        .map_err(|e| e.message)?;
+    for s in slices.items.iter().map(|o| &o.value) {
+        if s.pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+            != Some(name)
+        {
+            continue;
+        }
+        let Some(p) = named_port(s.get("ports"), &port_name) else {
+            continue;
+        };
+        for e in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+            if e.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            if let Some(ip) = e.pointer("/addresses/0").and_then(Value::as_str) {
+                return Ok(target(ip, p));
+            }
+        }
+    }
+    if let Ok(ep) = reg.get(row("", "endpoints")?, Some(ns), name, None).await {
+        for sub in ep.value.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+            let ip = sub.pointer("/addresses/0/ip").and_then(Value::as_str);
+            if let (Some(p), Some(ip)) = (named_port(sub.get("ports"), &port_name), ip) {
+                return Ok(target(ip, p));
+            }
+        }
+    }
+    Err(format!("service \"{name}\" has no ready endpoints"))
+}
+
+/// The target of a webhook `clientConfig`.
+pub async fn target(reg: &Registry, client_config: &Value) -> Result<Target, String> {
+    match (
+        client_config.get("url").and_then(Value::as_str),
+        client_config.get("service"),
+    ) {
+        (Some(u), _) => parse_url(u),
+        (None, Some(s)) => resolve_service(reg, s).await,
+        (None, None) => Err("webhook has no url or service".into()),
+    }
+}
+
+/// TLS trusting only the base64 `caBundle`.
+pub fn tls_for_ca_bundle(ca_bundle: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_bundle.trim())
+        .map_err(|e| format!("invalid caBundle: {e}"))?;
+    super::tls::client_config(super::tls::Trust::Roots(&pem), None)
+        .map(Arc::new)
+        .map_err(|e| format!("invalid caBundle: {e}"))
+}
+
+/// POST `body` (JSON) to `t` with `?timeout=`: the response status and body. Dial and TLS
+/// errors read like Go's (`dial tcp <addr>: …`); the caller bounds the time.
+pub async fn post_json(t: &Target, ca_bundle: &str, body: Vec<u8>, timeout: Duration) -> Result<(u16, Bytes), String> {
+    let tls = tls_for_ca_bundle(ca_bundle)?;
+    let tcp = tokio::net::TcpStream::connect(&t.addr)
+        .await
+        .map_err(|e| format!("dial tcp {}: {e}", t.addr))?;
+    let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::post(format!("{}?timeout={}s", t.path, timeout.as_secs()))
+        .header(http::header::HOST, t.server_name.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((status, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls() {
+        let t = parse_url("https://127.0.0.1:8443/mutate").expect("valid");
+        assert_eq!(
+            (t.addr.as_str(), t.path.as_str(), t.server_name.as_str()),
+            ("127.0.0.1:8443", "/mutate", "127.0.0.1")
+        );
+        let t = parse_url("https://[::1]/x").expect("valid");
+        assert_eq!((t.addr.as_str(), t.server_name.as_str()), ("[::1]:443", "::1"));
+        assert!(parse_url("http://x").is_err());
+        assert!(parse_url("https://h:notaport/").is_err());
+    }
+
+    #[tokio::test]
+    async fn service_references_resolve_to_an_endpoint() {
+        use crate::storage::cache::{CacheOptions, CacheSet};
+        use crate::storage::Storage;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage: Arc<dyn Storage> =
+            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite")).expect("sqlite");
+        let row = |p: &str| crate::admission::row("", p).expect("row");
+        let slices = crate::admission::row("discovery.k8s.io", "endpointslices").expect("row");
+        let segs = [row("services").storage, row("endpoints").storage, slices.storage];
+        let caches = CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default())
+            .await
+            .expect("caches");
+        let reg = crate::registry::store::Registry::new(storage, caches);
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "conv"},
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 9443}]}});
+        reg.create(row("services"), Some("t"), svc, false)
+            .await
+            .expect("service");
+        let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "conv"},
+            "subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"name": "https", "port": 9443}]}]});
+        reg.create(row("endpoints"), Some("t"), ep, false)
+            .await
+            .expect("endpoints");
+        let t = resolve_service(&reg, &json!({"namespace": "t", "name": "conv", "path": "/c"}))
+            .await
+            .expect("resolved");
+        assert_eq!(
+            (t.addr.as_str(), t.server_name.as_str(), t.path.as_str()),
+            ("10.1.2.3:9443", "conv.t.svc", "/c")
+        );
+        let missing = resolve_service(&reg, &json!({"namespace": "t", "name": "nope"})).await;
+        assert_eq!(missing.err().as_deref(), Some("service \"nope\" not found"));
+        let wrong_port = resolve_service(&reg, &json!({"namespace": "t", "name": "conv", "port": 8443})).await;
+        assert_eq!(
+            wrong_port.err().as_deref(),
+            Some("no service port 8443 found for service \"conv\"")
+        );
+    }
+}
