@@ -117,51 +117,19 @@ fn service_port(svc: &Value, port: u16) -> Option<&Value> {
 /// Ready `(ip, port)` pairs of the service port named `port_name`: EndpointSlices
 /// (`kubernetes.io/service-name`), else the Endpoints object.
 pub async fn ready_endpoints(app: &App, ns: &str, name: &str, port_name: &str) -> Vec<(String, u16)> {
+    use crate::outbound::endpoints::{from_endpoints, from_slices};
     let mut out = Vec::new();
     if let Some(def) = app.find("discovery.k8s.io", "v1", "endpointslices") {
         let prefix = app.registry.key_prefix(def, Some(ns));
         let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
-        for s in snap.items.iter().map(|o| &o.value) {
-            if st(s, "/metadata/labels/kubernetes.io~1service-name") != name {
-                continue;
-            }
-            let ports = s.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
-            let Some(num) = ports
-                .iter()
-                .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-                .and_then(|p| p.get("port").and_then(Value::as_u64))
-            else {
-                continue;
-            };
-            for ep in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-                if ep.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
-                    continue;
-                }
-                for a in ep.get("addresses").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(ip) = a.as_str() {
-                        out.push((ip.to_string(), num as u16));
-                    }
-                }
-            }
-        }
+        out = from_slices(snap.items.iter().map(|o| &o.value), name, port_name);
     }
     if out.is_empty() {
         if let Ok(eps) = get(app, "endpoints", ns, name).await {
-            for ss in eps.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-                let ports = ss.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
-                let Some(num) = ports
-                    .iter()
-                    .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-                    .and_then(|p| p.get("port").and_then(Value::as_u64))
-                else {
-                    continue;
-                };
-                for a in ss.get("addresses").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(ip) = a.get("ip").and_then(Value::as_str) {
-                        out.push((ip.to_string(), num as u16));
-                    }
-                }
-            }
+            out = from_endpoints(&eps, port_name)
+                .into_iter()
+                .map(|(_, ip, p)| (ip, p))
+                .collect();
         }
     }
     out

@@ -2,5 +2,6 @@
 //! extension API servers, the audit webhook. One TLS client builder and one webhook client, so
 //! every caller verifies certificates, resolves Services and reports errors the same way.
 
+pub mod endpoints;
 pub mod tls;
 pub mod webhook;

@@ -54,16 +54,6 @@ fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The port named like the service port in an EndpointSlice's or Endpoints subset's `ports`.
-fn named_port(ports: Option<&Value>, name: &str) -> Option<i64> {
-    ports?
-        .as_array()?
-        .iter()
-        .find(|p| str_at(p, "name") == name)?
-        .get("port")?
-        .as_i64()
-}
-
 /// A Service reference (`namespace`, `name`, `port` default 443, `path`) → its first ready
 /// endpoint, from EndpointSlices, then the Endpoints object.
 pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, String> {
@@ -103,31 +93,19 @@ pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, Stri
         )
         .await
         .map_err(|e| e.message)?;
-    for s in slices.items.iter().map(|o| &o.value) {
-        if s.pointer("/metadata/labels/kubernetes.io~1service-name")
-            .and_then(Value::as_str)
-            != Some(name)
-        {
-            continue;
-        }
-        let Some(p) = named_port(s.get("ports"), &port_name) else {
-            continue;
-        };
-        for e in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-            if e.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
-                continue;
-            }
-            if let Some(ip) = e.pointer("/addresses/0").and_then(Value::as_str) {
-                return Ok(target(ip, p));
-            }
-        }
+    let slices = slices.items.iter().map(|o| &o.value);
+    if let Some((ip, p)) = super::endpoints::from_slices(slices, name, &port_name)
+        .into_iter()
+        .next()
+    {
+        return Ok(target(&ip, p.into()));
     }
     if let Ok(ep) = reg.get(row("", "endpoints")?, Some(ns), name, None).await {
-        for sub in ep.value.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-            let ip = sub.pointer("/addresses/0/ip").and_then(Value::as_str);
-            if let (Some(p), Some(ip)) = (named_port(sub.get("ports"), &port_name), ip) {
-                return Ok(target(ip, p));
-            }
+        if let Some((_, ip, p)) = super::endpoints::from_endpoints(&ep.value, &port_name)
+            .into_iter()
+            .next()
+        {
+            return Ok(target(&ip, p.into()));
         }
     }
     Err(format!("service \"{name}\" has no ready endpoints"))

@@ -548,20 +548,9 @@ async fn service_location(
 /// `isValidAddress`: a Pod target in this namespace whose pod IPs hold the address.
 async fn endpoints_candidates(app: &Arc<App>, ns: &str, eps: &Value, port_name: &str) -> Vec<(String, u16)> {
     let mut out = Vec::new();
-    for ss in eps.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-        let ports = ss.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
-        let Some(num) = ports
-            .iter()
-            .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-            .and_then(|p| p.get("port").and_then(Value::as_u64))
-        else {
-            continue;
-        };
-        for a in ss.get("addresses").and_then(Value::as_array).into_iter().flatten() {
-            let ip = a.get("ip").and_then(Value::as_str).unwrap_or("");
-            if valid_address(app, ns, a, ip).await {
-                out.push((ip.to_string(), num as u16));
-            }
+    for (addr, ip, port) in crate::outbound::endpoints::from_endpoints(eps, port_name) {
+        if valid_address(app, ns, addr, &ip).await {
+            out.push((ip, port));
         }
     }
     out
@@ -594,36 +583,11 @@ async fn slice_candidates(app: &Arc<App>, ns: &str, name: &str, port_name: &str)
         .registry
         .list(slices_def, Some(ns), &crate::registry::options::ListOptions::default())
         .await?;
-    let mut candidates = Vec::new();
-    for s in list.items.iter().map(|o| &o.value) {
-        if s.pointer("/metadata/labels/kubernetes.io~1service-name")
-            .and_then(Value::as_str)
-            != Some(name)
-        {
-            continue;
-        }
-        let Some(p) = s
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-        else {
-            continue;
-        };
-        let Some(num) = p.get("port").and_then(Value::as_u64) else {
-            continue;
-        };
-        for ep in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-            if ep.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
-                continue;
-            }
-            if let Some(ip) = ep.pointer("/addresses/0").and_then(Value::as_str) {
-                candidates.push((ip.to_string(), num as u16));
-            }
-        }
-    }
-    Ok(candidates)
+    Ok(crate::outbound::endpoints::from_slices(
+        list.items.iter().map(|o| &o.value),
+        name,
+        port_name,
+    ))
 }
 
 /// `exec`, `attach`, `portforward`: upgrade required; forwarded to the kubelet's
