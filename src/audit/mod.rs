@@ -736,20 +736,26 @@ mod tests {
         auditor_with(policy, None)
     }
 
+    /// A blocking backend writing into `lines`.
+    fn mem_backend(lines: &Arc<Mutex<Vec<Vec<u8>>>>) -> log::Backend {
+        let one_at_a_time = log::BatchConfig {
+            buffer_size: 1,
+            max_size: 1,
+            max_wait: Duration::ZERO,
+            throttle: None,
+            max_bytes: None,
+        };
+        log::Backend::new(
+            Box::new(Mem(lines.clone())),
+            log::Mode::Blocking,
+            one_at_a_time,
+            Arc::default(),
+        )
+    }
+
     fn auditor_with(policy: &str, truncate: Option<Truncate>) -> (Auditor, Arc<Mutex<Vec<Vec<u8>>>>) {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let b = log::Backend::new(
-            Box::new(Mem(got.clone())),
-            log::Mode::Blocking,
-            log::BatchConfig {
-                buffer_size: 1,
-                max_size: 1,
-                max_wait: Duration::ZERO,
-                throttle: None,
-                max_bytes: None,
-            },
-            Arc::default(),
-        );
+        let b = mem_backend(&got);
         (Auditor::new(Policy::parse(policy).expect("policy"), b, truncate), got)
     }
 
@@ -870,19 +876,7 @@ mod tests {
         let policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n";
         let (mut a, log_lines) = auditor_with(policy, None);
         let hook_lines = Arc::new(Mutex::new(Vec::new()));
-        let hook = log::Backend::new(
-            Box::new(Mem(hook_lines.clone())),
-            log::Mode::Blocking,
-            log::BatchConfig {
-                buffer_size: 1,
-                max_size: 1,
-                max_wait: Duration::ZERO,
-                throttle: None,
-                max_bytes: None,
-            },
-            Arc::default(),
-        );
-        a = a.with_webhook(hook);
+        a = a.with_webhook(mem_backend(&hook_lines));
         a.webhook_truncate = Some(Truncate::new("webhook", 2000, 2000).expect("valid"));
         let big =
             serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"k": "x".repeat(5000)}});
