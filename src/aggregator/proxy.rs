@@ -37,17 +37,6 @@ fn dropped_request_header(name: &str, upgrade: bool) -> bool {
         || (!upgrade && (name == "connection" || name == "upgrade"))
 }
 
-const DROP_RESPONSE: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
 /// Upstream's `http.Error`: a plain-text body with a newline.
 pub fn plain_error(code: u16, text: &str) -> Response {
     let mut r =
@@ -235,13 +224,6 @@ where
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
-fn is_upgrade(h: &HeaderMap) -> bool {
-    h.get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
-        && h.contains_key(http::header::UPGRADE)
-}
-
 /// Proxy `req` to the backend of `svc` and answer with its response.
 pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &ApiService, body: Bytes) -> Response {
     let Some(sref) = svc.service.as_ref() else {
@@ -264,7 +246,7 @@ pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &Api
             return plain_error(503, "service unavailable");
         }
     };
-    let upgrade = is_upgrade(&req.headers);
+    let upgrade = crate::proxy::forward::is_upgrade(&req.headers);
     let pq = if req.query.is_empty() {
         req.path.clone()
     } else {
@@ -334,7 +316,7 @@ pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &Api
     let rh = r.headers_mut();
     rh.clear();
     for (k, v) in headers.iter() {
-        if !DROP_RESPONSE.contains(&k.as_str()) {
+        if !crate::proxy::forward::DROP_RESPONSE.contains(&k.as_str()) {
             rh.append(k.clone(), v.clone());
         }
     }

@@ -34,7 +34,8 @@ const DROP_REQUEST: &[&str] = &[
     "host",
     "content-length",
 ];
-const DROP_RESPONSE: &[&str] = &[
+/// Response headers a proxy does not pass back (hop-by-hop, and the length it re-frames).
+pub const DROP_RESPONSE: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -45,7 +46,8 @@ const DROP_RESPONSE: &[&str] = &[
     "content-length",
 ];
 
-fn is_upgrade(h: &HeaderMap) -> bool {
+/// `Connection: upgrade` with an `Upgrade` header.
+pub fn is_upgrade(h: &HeaderMap) -> bool {
     h.get(http::header::CONNECTION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))

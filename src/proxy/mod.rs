@@ -144,8 +144,7 @@ pub async fn serve(app: &Arc<App>, req: &RawRequest, info: &RequestInfo, body: A
 
 /// Whether the request is proxied (pods/services/nodes proxy, the legacy proxy paths, an
 /// APIService's backend), so its body is streamed to the target rather than read up front.
-pub fn streams_body(app: &App, req: &RawRequest) -> bool {
-    let info = RequestInfo::parse(req.method.as_str(), &req.path, false);
+pub fn streams_body(app: &App, info: &RequestInfo) -> bool {
     if !info.is_resource {
         return false;
     }

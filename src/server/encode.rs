@@ -117,11 +117,14 @@ fn printer_of(def: &ResourceDef) -> &'static table::Printer {
 
 fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, version: &str, now: SystemTime) -> Value {
     let printer = printer_of(def);
-    let served = served_value(def, obj);
     // Built-in printers read the stored form (core Events); custom columns the served one
-    // (schema defaults applied on read).
+    // (schema defaults applied on read). The served form is built only when something uses it.
+    let custom = crate::apiext::lookup(def).is_some();
+    let served = (custom || include == IncludeObject::Object)
+        .then(|| served_value(def, obj))
+        .flatten();
     let cells_from = match &served {
-        Some(v) if crate::apiext::lookup(def).is_some() => v,
+        Some(v) if custom => v,
         _ => &obj.value,
     };
     let mut row = json!({"cells": (printer.cells)(cells_from, now)});

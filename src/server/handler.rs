@@ -137,11 +137,21 @@ fn labels_with(info: &RequestInfo, query: &Query, verb: String) -> super::metric
     }
 }
 
-pub async fn handle(app: Arc<App>, mut req: RawRequest, body: ApiResult<Bytes>) -> Response {
+pub async fn handle(app: Arc<App>, mut req: RawRequest) -> Response {
     let started = std::time::Instant::now();
     let query = Query::parse(&req.query);
     let watch_param = query.flag("watch").unwrap_or(false);
     let info = RequestInfo::parse(req.method.as_str(), &req.path, watch_param);
+    // Proxied requests stream their body to the target (no limit, as upstream); every other
+    // body is read now, with --max-request-body-bytes.
+    let body = if crate::proxy::streams_body(&app, &info) {
+        Ok(Bytes::new())
+    } else {
+        match req.take_body_stream() {
+            Some(s) => read_body(s, app.max_body).await,
+            None => Ok(Bytes::new()),
+        }
+    };
     // Authentication first (upstream WithAuthentication); a failure is still audited and
     // answered below, as the user nobody.
     let authn = app.auth.authenticator.authenticate(&req).await;

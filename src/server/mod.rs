@@ -140,7 +140,6 @@ pub fn version_info() -> Value {
 struct ConnUser(Option<UserInfo>, Option<SocketAddr>);
 
 fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let max = app.max_body;
     warp::method()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -158,7 +157,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                   body| {
                 let app = app.clone();
                 async move {
-                    let mut req = handler::RawRequest {
+                    let req = handler::RawRequest {
                         method,
                         path: path.as_str().to_string(),
                         query,
@@ -167,17 +166,10 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                         conn_user: user.and_then(|u| u.0),
                         user: None,
                         upgrade,
-                        body_stream: Default::default(),
+                        // The handler reads it (with the limit) or, when proxying, streams it.
+                        body_stream: std::sync::Mutex::new(Some(crate::proxy::body_stream(body))),
                     };
-                    // Proxied requests stream their body to the target (no limit, as upstream);
-                    // every other body is read here with --max-request-body-bytes.
-                    let body = if crate::proxy::streams_body(&app, &req) {
-                        req.body_stream = std::sync::Mutex::new(Some(crate::proxy::body_stream(body)));
-                        Ok(bytes::Bytes::new())
-                    } else {
-                        handler::read_body(Box::pin(body), max).await
-                    };
-                    handler::handle(app, req, body).await
+                    handler::handle(app, req).await
                 }
             },
         )
