@@ -107,6 +107,9 @@ impl ApiService {
 #[derive(Default)]
 struct State {
     services: Vec<ApiService>,
+    /// (group, version) → index in `services` of the service-backed ones: every resource
+    /// request asks whether its group/version is remote.
+    remote: HashMap<(String, String), usize>,
     /// (group, version) → the backend's `APIResourceList`, from its last successful check.
     discovery: HashMap<(String, String), Value>,
     /// Bumped on every change, so merged discovery documents know when to re-render.
@@ -169,10 +172,11 @@ impl Aggregator {
     /// The remote (service-backed) APIService serving `group/version`, if any.
     pub fn remote(&self, group: &str, version: &str) -> Option<ApiService> {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-        st.services
-            .iter()
-            .find(|s| s.group == group && s.version == version && s.service.is_some())
-            .cloned()
+        if st.remote.is_empty() {
+            return None;
+        }
+        let i = *st.remote.get(&(group.to_string(), version.to_string()))?;
+        st.services.get(i).cloned()
     }
 
     /// All known APIServices.
@@ -195,6 +199,12 @@ impl Aggregator {
                 .iter()
                 .any(|s| &s.group == g && &s.version == v && s.service.is_some())
         });
+        st.remote = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.service.is_some())
+            .map(|(i, s)| ((s.group.clone(), s.version.clone()), i))
+            .collect();
         st.services = services;
         st.generation += 1;
     }
