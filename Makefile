@@ -82,3 +82,16 @@ install: release
 	done
 	[ -e $(DESTDIR)$(SYSCONF_DIR)/capstan/config.yaml ] || install -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONF_DIR)/capstan/config.yaml
 	[ -e $(DESTDIR)$(SYSCONF_DIR)/capstan/capstan.env ] || install -m 0644 systemd/capstan.env $(DESTDIR)$(SYSCONF_DIR)/capstan/capstan.env
+
+# --- Upstream components and upstream's e2e suite (scripts/upstream.sh, scripts/e2e.sh) ---------
+.PHONY: upstream e2e
+## Build and cache upstream v1.33 kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+## e2e.test, ginkgo and kwok under ~/.cache/capstan/upstream (CAPSTAN_UPSTREAM_DIR); seconds when cached.
+upstream:
+	bash scripts/upstream.sh build
+
+## Upstream's e2e [Conformance] suite (minus [Serial]/[Disruptive]) against SERVER=capstan|upstream
+## on BACKEND=embedded|etcd with real kube-controller-manager, kube-scheduler and kwok nodes.
+## FOCUS/SKIP/PARALLEL/NODES override; Capstan's results are diffed against conformance/baseline-v1.33.txt.
+e2e: upstream build
+	E2E_SKIP_BUILD=1 bash scripts/e2e.sh
