@@ -77,7 +77,7 @@ pub trait Strategy: Send + Sync + 'static {
         Ok(())
     }
     /// The stored object as `def`'s version serves it, when that differs from the stored form.
-    fn from_storage(&self, _def: &ResourceDef, _stored: &Value) -> Option<Value> {
+    fn served_form(&self, _def: &ResourceDef, _stored: &Value) -> Option<Value> {
         None
     }
     /// Objects converted for serving by a conversion webhook, all in one call (custom
@@ -148,7 +148,7 @@ pub struct Builtin {
     pub keep_status_on_create: bool,
     /// Storage-version conversion for rows that share storage with another version.
     pub to_storage: fn(&mut Value),
-    pub from_storage: fn(&ResourceDef, &Value) -> Option<Value>,
+    pub served_form: fn(&ResourceDef, &Value) -> Option<Value>,
     pub before_delete: fn(&mut Value) -> bool,
     pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
     pub returns_deleted_object: bool,
@@ -180,7 +180,7 @@ impl Builtin {
         validate_update: no_validate_update,
         keep_status_on_create: false,
         to_storage: no_op,
-        from_storage: stored_as_served,
+        served_form: stored_as_served,
         before_delete: unchanged,
         grace_period: immediate,
         returns_deleted_object: false,
@@ -220,8 +220,8 @@ impl Strategy for Builtin {
         (self.to_storage)(obj);
         Ok(())
     }
-    fn from_storage(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
-        (self.from_storage)(def, stored)
+    fn served_form(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
+        (self.served_form)(def, stored)
     }
     fn column_definitions(&self) -> Vec<Value> {
         self.printer.columns.iter().map(|c| c.definition()).collect()

@@ -164,7 +164,7 @@ impl Strategy for CustomResource {
     /// The object as the requested version serves it: its apiVersion, and the storage
     /// version's defaults (upstream defaults when decoding from storage, so objects stored
     /// before a default was added come back defaulted).
-    fn from_storage(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
+    fn served_form(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
         let cv = self.current()?;
         let want = def.api_version();
         if cv.conversion.is_some() {

@@ -79,7 +79,7 @@ pub fn error_response(e: &ApiError) -> Response {
 
 /// The object as this row serves it (rows sharing storage across versions rewrite apiVersion).
 pub fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
-    if let Some(v) = def.strategy.from_storage(def, &obj.value) {
+    if let Some(v) = def.strategy.served_form(def, &obj.value) {
         return Some(v);
     }
     let want = def.api_version();

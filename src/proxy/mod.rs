@@ -94,7 +94,7 @@ pub async fn proxy(cfg: &ProxyConfig, reg: &Registry, admit: Admit<'_>, req: &Re
 /// `/api/v1/proxy/...` (verb `proxy` in upstream's RequestInfo): removed upstream in 1.10,
 /// served again with `--proxy-legacy-paths`.
 pub async fn legacy(cfg: &ProxyConfig, reg: &Registry, req: &Request) -> ApiResult<Response> {
-    if !cfg.legacy_paths || !(req.info.group.is_empty() && req.info.version == "v1") {
+    if !(cfg.legacy_paths && req.info.group.is_empty() && req.info.version == "v1") {
         return Err(ApiError::new(
             404,
             "NotFound",

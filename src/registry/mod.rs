@@ -1,6 +1,6 @@
 //! The registry: one cloneable [`Registry`] handle on everything stored — the generic store
 //! (create/get/list/update/delete/watch for any row of the resource table), the index of served
-//! rows, request options and selectors, paging, the Service IP/port allocators — and the
+//! rows, request options, paging, the Service IP/port allocators — and the
 //! registry writes with their own semantics (`pods`: binding, eviction, ephemeral containers).
 //! Admission plugs in through [`admission::Admission`]; the registry never calls up.
 

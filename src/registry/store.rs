@@ -635,7 +635,7 @@ impl Registry {
                 }
             }
             let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            let old = strat.from_storage(def, &stored).unwrap_or_else(|| stored.clone());
+            let old = strat.served_form(def, &stored).unwrap_or_else(|| stored.clone());
             let mut new = match part {
                 Part::Main => {
                     let mut n = body.clone();
@@ -1052,7 +1052,7 @@ impl Registry {
                 .map_err(ApiError::internal)?
                 .ok_or_else(|| ApiError::not_found(def.plural, def.group, name))?;
             let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            let mut obj = def.strategy.from_storage(def, &stored).unwrap_or(stored);
+            let mut obj = def.strategy.served_form(def, &stored).unwrap_or(stored);
             f(&mut obj)?;
             def.strategy.to_storage(def, &mut obj).await?;
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -16,6 +16,6 @@ const EVENT: Builtin = Builtin {
     printer: &table::EVENT,
     fields: &fields::EVENT_V1,
     to_storage: convert::events_v1_to_storage,
-    from_storage: convert::events_v1_from_storage,
+    served_form: convert::events_v1_from_storage,
     ..Builtin::DEFAULT
 };
