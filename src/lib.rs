@@ -1,8 +1,16 @@
 //! Capstan: a Kubernetes API server, drop-in for kube-apiserver.
 //!
-//! Each module is one layer of the request path (see DESIGN.md):
-//! `server` (listeners, routing, negotiation) → `auth` → `registry` (generic store driven by
-//! the `api` resource table) → `storage` (revision log + watch cache).
+//! The modules form layers and dependencies point down (`tests/layers.rs` checks it; the
+//! picture and the path of a request are in `docs/architecture.md`):
+//!
+//! - top: `cli`, then `server` (listeners, filter chain, dispatch, the App);
+//! - dispatchers: `rest` (REST handlers), `proxy` (kubelet/pod/service), `aggregator`;
+//! - `admission`, `audit`, then `apiext` (CRDs) and `auth` (authn, authz, reviews);
+//! - `codec` (negotiation, encoders, decoding) and `outbound` (the client for outgoing calls);
+//! - `registry` (the cloneable handle on everything stored), `patch`, `api` (the resource table
+//!   with per-kind behaviour on each row), `storage` (revision log, etcd, watch cache);
+//! - `request` (the request parsed once) and the leaves: `util`, `error`, `config`, `pki`,
+//!   `metrics`, `cel`, `testing`.
 
 pub mod admission;
 pub mod aggregator;
@@ -10,14 +18,19 @@ pub mod api;
 pub mod apiext;
 pub mod audit;
 pub mod auth;
+pub mod cel;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod outbound;
 pub mod patch;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub mod request;
+pub mod rest;
 pub mod server;
 pub mod storage;
 #[doc(hidden)]

@@ -1,13 +1,11 @@
-//! Admission of requests that have no strategy step: CONNECT (`pods/exec|attach|portforward|
-//! proxy`, `services/proxy`, `nodes/proxy`) and the `scale` subresource, whose object is an
-//! `autoscaling/v1` Scale rather than the stored kind (as upstream's scale REST storage).
+//! Admission of CONNECT requests, which have no strategy step (`pods/exec|attach|portforward|
+//! proxy`, `services/proxy`, `nodes/proxy`): the object admission sees is the connect options
+//! kind built from the query, as upstream's connect REST storage decodes it.
 
-use super::{row, Attributes, Context, Operation};
-use crate::error::{ApiError, ApiResult};
-use crate::registry::options::Query;
+use super::{Attributes, Context, Operation};
+use crate::error::ApiError;
 use crate::registry::Registry;
-use crate::server::handler::RawRequest;
-use crate::server::request::RequestInfo;
+use crate::request::{Query, Request};
 use serde_json::{json, Value};
 
 /// The options object a CONNECT request carries (upstream's `*Options` kinds, built from the
@@ -40,15 +38,20 @@ pub fn connect_options(resource: &str, sub: &str, q: &Query) -> Option<Value> {
 
 /// Run the chain for a CONNECT request (mutation, then validation). None: admitted (or
 /// not a connect request).
-pub async fn admit_connect_request(app: &crate::server::App, req: &RawRequest, info: &RequestInfo) -> Option<ApiError> {
+pub async fn admit_connect_request(
+    chain: &super::AdmissionChain,
+    reg: &Registry,
+    authorizer: &std::sync::Arc<crate::auth::authz::Authorizer>,
+    req: &Request,
+) -> Option<ApiError> {
+    let info = &req.info;
     if !info.group.is_empty() || !info.is_resource {
         return None;
     }
     let sub = info.subresource.as_deref()?;
-    let q = Query::parse(&req.query);
-    let object = connect_options(&info.resource, sub, &q)?;
-    let def = row("", &info.resource)?;
-    let ctx = Context::for_request(app, req.user.as_ref(), Some(sub));
+    let object = connect_options(&info.resource, sub, &req.query)?;
+    let def = crate::api::builtin_row("", &info.resource)?;
+    let ctx = Context::for_request(authorizer, req.user.as_ref(), Some(sub));
     let mut a = Attributes::new(
         &ctx,
         Operation::Connect,
@@ -58,36 +61,7 @@ pub async fn admit_connect_request(app: &crate::server::App, req: &RawRequest, i
     );
     a.subresource = sub.to_string();
     a.object = Some(object);
-    super::admit_connect(&app.registry, &ctx, &mut a).await.err()
-}
-
-/// Admission of an update through `*/scale`: `scale` (the new Scale) may be changed by
-/// mutating admission; `old` is the Scale before.
-#[allow(clippy::too_many_arguments)]
-pub async fn admit_scale(
-    reg: &Registry,
-    ctx: Option<&Context>,
-    def: &crate::api::ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-    scale: &mut Value,
-    old: &Value,
-    dry_run: bool,
-) -> ApiResult<()> {
-    let (Some(chain), Some(ctx)) = (reg.admission.as_ref(), ctx) else {
-        return Ok(());
-    };
-    let mut a = Attributes::new(ctx, Operation::Update, def, ns, name);
-    a.subresource = "scale".into();
-    a.dry_run = dry_run;
-    a.old = Some(old.clone());
-    a.object = Some(scale.clone());
-    chain.mutate(reg, ctx, &mut a).await?;
-    chain.validate(reg, ctx, &a).await?;
-    if let Some(new) = a.object {
-        *scale = new;
-    }
-    Ok(())
+    chain.admit_connect(reg, &ctx, &mut a).await.err()
 }
 
 #[cfg(test)]

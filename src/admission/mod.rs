@@ -4,8 +4,11 @@
 //! strategy's validation, both with the stored object available on update/delete.
 //!
 //! ```text
-//! handler ─► Registry::create_with(.., Some(&ctx)) ─► chain.mutate ─► strategy ─► chain.validate ─► storage
+//! handler ─► Registry::create_with(.., Some(&chain.request(&ctx))) ─► chain.mutate ─► strategy ─► chain.validate ─► storage
 //! ```
+//!
+//! The store knows admission only as `registry::admission::Admission`, which [`Request`]
+//! (a chain bound to one request's [`Context`]) implements.
 
 pub mod connect;
 pub mod plugins;
@@ -14,34 +17,17 @@ pub mod selector;
 pub mod webhook;
 
 use crate::api::ResourceDef;
-use crate::auth::UserInfo;
 use crate::config::{ConfigError, ServeOptions};
 use crate::error::{ApiError, ApiResult};
+use crate::registry::admission::Write;
 use crate::registry::options::ListOptions;
 use crate::registry::Registry;
+use crate::request::UserInfo;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`, as AdmissionReview spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
-    Connect,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "CREATE",
-            Operation::Update => "UPDATE",
-            Operation::Delete => "DELETE",
-            Operation::Connect => "CONNECT",
-        }
-    }
-}
+pub use crate::registry::admission::Operation;
 
 /// One admission request: who does what to which object.
 #[derive(Debug, Clone)]
@@ -138,18 +124,15 @@ impl Context {
     }
     /// The context of an API request: the effective user, the URL's subresource and the
     /// server's authorizer.
-    pub fn for_request(app: &crate::server::App, user: Option<&UserInfo>, sub: Option<&str>) -> Context {
-        let a = &app.auth.authorizer;
-        // A handle sharing the authorizer's indexes (the App owns the Authorizer itself).
-        let handle = crate::auth::authz::Authorizer {
-            modes: a.modes.clone(),
-            rbac: a.rbac.clone(),
-            node: a.node.clone(),
-        };
+    pub fn for_request(
+        authorizer: &Arc<crate::auth::authz::Authorizer>,
+        user: Option<&UserInfo>,
+        sub: Option<&str>,
+    ) -> Context {
         Context {
             user: user.cloned().unwrap_or_default(),
             subresource: sub.map(str::to_string),
-            authorizer: Some(AuthzHandle(Arc::new(handle))),
+            authorizer: Some(AuthzHandle(authorizer.clone())),
             ..Default::default()
         }
     }
@@ -232,17 +215,12 @@ pub struct Env<'a> {
     pub config: &'a BTreeMap<String, Value>,
 }
 
-/// The built-in row for a core/group resource.
-pub fn row(group: &str, plural: &str) -> Option<&'static ResourceDef> {
-    crate::api::builtin()
-        .iter()
-        .find(|r| r.group == group && r.plural == plural)
-}
-
 impl Env<'_> {
     /// One object (live read), None if missing.
     pub async fn get(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Option<Value>> {
-        let Some(def) = row(group, plural) else { return Ok(None) };
+        let Some(def) = crate::api::builtin_row(group, plural) else {
+            return Ok(None);
+        };
         match self.registry.get(def, ns, name, None).await {
             Ok(o) => Ok(Some(o.value.clone())),
             Err(e) if e.code == 404 => Ok(None),
@@ -251,7 +229,7 @@ impl Env<'_> {
     }
     /// Every object of a resource (from the watch cache), optionally in one namespace.
     pub async fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {
-        let Some(def) = row(group, plural) else {
+        let Some(def) = crate::api::builtin_row(group, plural) else {
             return Ok(Vec::new());
         };
         // A consistent read (the cache once caught up): an object created just before is seen.
@@ -460,15 +438,19 @@ pub async fn rollback(reg: &Registry, ctx: &Context) {
     }
 }
 
-/// Run mutation then validation for a request that has no strategy step (CONNECT).
-pub async fn admit_connect(reg: &Registry, ctx: &Context, a: &mut Attributes) -> ApiResult<()> {
-    let Some(chain) = reg.admission.as_ref() else {
-        return Ok(());
-    };
-    chain.mutate(reg, ctx, a).await?;
-    chain.validate(reg, ctx, a).await?;
-    ctx.commit();
-    Ok(())
+impl AdmissionChain {
+    /// The chain bound to one request: what the store runs on that request's writes.
+    pub fn request<'a>(&'a self, ctx: &'a Context) -> Request<'a> {
+        Request { chain: self, ctx }
+    }
+
+    /// Run mutation then validation for a request that has no strategy step (CONNECT).
+    pub async fn admit_connect(&self, reg: &Registry, ctx: &Context, a: &mut Attributes) -> ApiResult<()> {
+        self.mutate(reg, ctx, a).await?;
+        self.validate(reg, ctx, a).await?;
+        ctx.commit();
+        Ok(())
+    }
 }
 
 /// The subresource admission reports: the URL's when the store writes it as the main
@@ -480,90 +462,87 @@ fn request_subresource(ctx: &Context, store_sub: &str) -> String {
     }
 }
 
-/// Store hook: mutating admission of an incoming object (create/update). Without a chain or
-/// a request context (internal writes) it does nothing. The kind's defaults run again when
-/// admission changed the object, as upstream decodes and defaults webhook output.
-#[allow(clippy::too_many_arguments)]
-pub async fn mutate_object(
-    reg: &Registry,
-    ctx: Option<&Context>,
-    op: Operation,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    subresource: &str,
-    obj: &mut Value,
-    old: Option<&Value>,
-    dry_run: bool,
-) -> ApiResult<()> {
-    let (Some(chain), Some(ctx)) = (reg.admission.as_ref(), ctx) else {
-        return Ok(());
-    };
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut a = Attributes::new(ctx, op, def, ns, &name);
-    a.subresource = request_subresource(ctx, subresource);
-    a.dry_run = dry_run;
-    a.old = old.cloned();
-    a.object = Some(obj.clone());
-    chain.mutate(reg, ctx, &mut a).await?;
-    if let Some(new) = a.object {
-        if new != *obj {
-            *obj = new;
-            (crate::api::strategy::strategy_for(def.group, def.kind).defaults)(obj);
+/// The chain bound to one request's context.
+pub struct Request<'a> {
+    chain: &'a AdmissionChain,
+    ctx: &'a Context,
+}
+
+impl Request<'_> {
+    fn attributes(&self, w: &Write<'_>, name: &str, old: Option<&Value>) -> Attributes {
+        let mut a = Attributes::new(self.ctx, w.operation, w.def, w.namespace, name);
+        a.subresource = request_subresource(self.ctx, w.subresource);
+        a.dry_run = w.dry_run;
+        a.old = old.cloned();
+        a
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::registry::admission::Admission for Request<'_> {
+    /// Mutating admission of an incoming object. The kind's defaults run again when admission
+    /// changed the object, as upstream decodes and defaults webhook output.
+    async fn mutate(&self, reg: &Registry, w: &Write<'_>, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+        // RBAC escalation prevention (upstream's policy-based RBAC storage) before any plugin.
+        if let Some(AuthzHandle(az)) = &self.ctx.authorizer {
+            crate::auth::authz::escalation::check(az, Some(&self.ctx.user), w.def, w.namespace, obj)?;
+        }
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut a = self.attributes(w, &name, old);
+        a.object = Some(obj.clone());
+        self.chain.mutate(reg, self.ctx, &mut a).await?;
+        if let Some(new) = a.object {
+            if new != *obj {
+                *obj = new;
+                w.def.strategy.defaults(obj);
+            }
+        }
+        Ok(())
+    }
+
+    async fn validate(&self, reg: &Registry, w: &Write<'_>, obj: Option<&Value>, old: Option<&Value>) -> ApiResult<()> {
+        let mut a = self.attributes(w, w.name, old);
+        a.object = obj.cloned();
+        if w.operation == Operation::Delete {
+            self.chain.mutate(reg, self.ctx, &mut a).await?;
+        }
+        self.chain.validate(reg, self.ctx, &a).await
+    }
+
+    async fn finish(&self, reg: &Registry, ok: bool) {
+        if ok {
+            self.ctx.commit();
+        } else {
+            rollback(reg, self.ctx).await;
         }
     }
-    Ok(())
-}
 
-/// Store hook: validating admission after the strategy's validation (create/update), or the
-/// whole chain for a delete (`obj` None, `old` the stored object).
-#[allow(clippy::too_many_arguments)]
-pub async fn validate_object(
-    reg: &Registry,
-    ctx: Option<&Context>,
-    op: Operation,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-    subresource: &str,
-    obj: Option<&Value>,
-    old: Option<&Value>,
-    dry_run: bool,
-) -> ApiResult<()> {
-    let (Some(chain), Some(ctx)) = (reg.admission.as_ref(), ctx) else {
-        return Ok(());
-    };
-    let mut a = Attributes::new(ctx, op, def, ns, name);
-    a.subresource = request_subresource(ctx, subresource);
-    a.dry_run = dry_run;
-    a.old = old.cloned();
-    a.object = obj.cloned();
-    if op == Operation::Delete {
-        chain.mutate(reg, ctx, &mut a).await?;
-    }
-    chain.validate(reg, ctx, &a).await
-}
-
-/// Store hook after the write: keep the charges on success, refund them on failure.
-pub async fn finish(reg: &Registry, ctx: Option<&Context>, ok: bool) {
-    match ctx {
-        Some(c) if ok => c.commit(),
-        Some(c) => rollback(reg, c).await,
-        None => {}
+    async fn admit_scale(&self, reg: &Registry, w: &Write<'_>, scale: &mut Value, old: &Value) -> ApiResult<()> {
+        let mut a = Attributes::new(self.ctx, Operation::Update, w.def, w.namespace, w.name);
+        a.subresource = "scale".into();
+        a.dry_run = w.dry_run;
+        a.old = Some(old.clone());
+        a.object = Some(scale.clone());
+        self.chain.mutate(reg, self.ctx, &mut a).await?;
+        self.chain.validate(reg, self.ctx, &a).await?;
+        if let Some(new) = a.object {
+            *scale = new;
+        }
+        Ok(())
     }
 }
 
-/// Store hook after an object is gone for good: its quota usage is released.
-pub async fn deleted(reg: &Registry, def: &ResourceDef, obj: &Value) {
-    if reg
-        .admission
-        .as_ref()
-        .is_some_and(|c| c.enabled.contains(&"ResourceQuota"))
-    {
-        plugins::resource_quota::release(reg, def, obj).await;
+/// After an object is gone for good: its quota usage is released.
+#[async_trait::async_trait]
+impl crate::registry::admission::DeleteHook for AdmissionChain {
+    async fn deleted(&self, reg: &Registry, def: &ResourceDef, obj: &Value) {
+        if self.enabled.contains(&"ResourceQuota") {
+            plugins::resource_quota::release(reg, def, obj).await;
+        }
     }
 }
 
@@ -600,9 +579,6 @@ pub fn load_config_file(path: &std::path::Path) -> Result<BTreeMap<String, Value
     }
     Ok(out)
 }
-
-/// Shared handle type the registry keeps.
-pub type SharedChain = Arc<AdmissionChain>;
 
 #[cfg(test)]
 mod tests;

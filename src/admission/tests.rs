@@ -1,6 +1,7 @@
 //! Chain configuration: default set, enable/disable, legacy flag, unknown names, config file.
 
 use super::*;
+use crate::api::builtin_row as row;
 use serde_json::json;
 
 fn opts(pairs: &[(&str, Value)]) -> ServeOptions {
@@ -89,8 +90,8 @@ fn config_file_per_plugin() {
         .contains("plugin \"Nope\" is unknown"));
 }
 
-/// A registry over a fresh SQLite store with these plugins, plus one namespace.
-async fn registry(dir: &std::path::Path, plugins: &[&str]) -> Registry {
+/// A registry over a fresh SQLite store, a chain of these plugins, and one namespace.
+async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<AdmissionChain>) {
     use crate::storage::cache::{CacheOptions, CacheSet};
     use crate::storage::sqlite::SqliteStorage;
     use crate::storage::Storage;
@@ -109,8 +110,8 @@ async fn registry(dir: &std::path::Path, plugins: &[&str]) -> Registry {
         Ok(c) => c,
         Err(e) => panic!("caches: {e}"),
     };
-    let mut reg = Registry::new(storage, caches);
-    reg.admission = Some(Arc::new(AdmissionChain::with_plugins(plugins, BTreeMap::new())));
+    let chain = Arc::new(AdmissionChain::with_plugins(plugins, BTreeMap::new()));
+    let reg = Registry::new(storage, caches).with_delete_hook(chain.clone());
     let Some(ns) = row("", "namespaces") else {
         panic!("namespaces row")
     };
@@ -123,7 +124,7 @@ async fn registry(dir: &std::path::Path, plugins: &[&str]) -> Registry {
         )
         .await;
     assert!(made.is_ok());
-    reg
+    (reg, chain)
 }
 
 fn admin() -> Context {
@@ -139,21 +140,22 @@ async fn concurrent_creates_never_exceed_quota() {
     let Ok(dir) = tempfile::tempdir() else {
         panic!("tempdir")
     };
-    let reg = Arc::new(registry(dir.path(), &["NamespaceLifecycle", "ResourceQuota"]).await);
+    let (reg, chain) = registry(dir.path(), &["NamespaceLifecycle", "ResourceQuota"]).await;
     let (Some(q), Some(cm)) = (row("", "resourcequotas"), row("", "configmaps")) else {
         panic!("rows")
     };
     let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": {"configmaps": "3"}}});
     assert!(reg
-        .create_with(q, Some("t"), quota, false, Some(&admin()))
+        .create_with(q, Some("t"), quota, false, Some(&chain.request(&admin())))
         .await
         .is_ok());
     let mut tasks = Vec::new();
     for i in 0..8 {
-        let reg = reg.clone();
+        let (reg, chain) = (reg.clone(), chain.clone());
         tasks.push(tokio::spawn(async move {
             let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
-            reg.create_with(cm, Some("t"), obj, false, Some(&admin())).await
+            reg.create_with(cm, Some("t"), obj, false, Some(&chain.request(&admin())))
+                .await
         }));
     }
     let mut ok = 0;
@@ -179,7 +181,7 @@ async fn concurrent_creates_never_exceed_quota() {
     // A create into a missing namespace is refused by NamespaceLifecycle before quota.
     let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
     let e = reg
-        .create_with(cm, Some("gone"), obj, false, Some(&admin()))
+        .create_with(cm, Some("gone"), obj, false, Some(&chain.request(&admin())))
         .await
         .err();
     assert_eq!(e.map(|e| e.message), Some("namespaces \"gone\" not found".to_string()));
@@ -190,7 +192,7 @@ async fn webhook_service_resolves_through_endpoint_slices() {
     let Ok(dir) = tempfile::tempdir() else {
         panic!("tempdir")
     };
-    let reg = registry(dir.path(), &[]).await;
+    let (reg, _) = registry(dir.path(), &[]).await;
     let (Some(svc), Some(eps)) = (row("", "services"), row("discovery.k8s.io", "endpointslices")) else {
         panic!("rows")
     };
@@ -224,7 +226,7 @@ async fn pod_security_audit_annotations_reach_the_response() {
     let Ok(dir) = tempfile::tempdir() else {
         panic!("tempdir")
     };
-    let reg = registry(dir.path(), &["PodSecurity"]).await;
+    let (reg, chain) = registry(dir.path(), &["PodSecurity"]).await;
     let (Some(nsd), Some(pods)) = (row("", "namespaces"), row("", "pods")) else {
         panic!("rows")
     };
@@ -234,7 +236,9 @@ async fn pod_security_audit_annotations_reach_the_response() {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]}});
     let ctx = admin();
-    let made = reg.create_with(pods, Some("audited"), pod, false, Some(&ctx)).await;
+    let made = reg
+        .create_with(pods, Some("audited"), pod, false, Some(&chain.request(&ctx)))
+        .await;
     assert!(made.is_ok(), "{made:?}");
     let ann = ctx.annotations();
     assert_eq!(
@@ -282,7 +286,7 @@ async fn certificate_approval_and_signing_ask_the_authorizer() {
     let Ok(dir) = tempfile::tempdir() else {
         panic!("tempdir")
     };
-    let reg = registry(dir.path(), &[]).await;
+    let (reg, _) = registry(dir.path(), &[]).await;
     let Some(def) = row("certificates.k8s.io", "certificatesigningrequests") else {
         panic!("csr row")
     };

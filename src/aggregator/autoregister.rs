@@ -3,7 +3,7 @@
 //! `kube-aggregator.kubernetes.io/automanaged: onstart`). Idempotent: existing automanaged
 //! objects are brought back to the table's spec; objects without the label are left alone.
 
-use crate::server::App;
+use crate::registry::Registry;
 use serde_json::{json, Value};
 
 pub const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
@@ -97,28 +97,27 @@ pub fn wanted() -> Vec<Value> {
 }
 
 /// Create (or repair) the local APIServices.
-pub async fn ensure(app: &App) -> anyhow::Result<()> {
+pub async fn ensure(reg: &Registry) -> anyhow::Result<()> {
     use futures_util::StreamExt;
-    let def = app
-        .find("apiregistration.k8s.io", "v1", "apiservices")
+    let def = crate::api::builtin_row("apiregistration.k8s.io", "apiservices")
         .ok_or_else(|| anyhow::anyhow!("resource table lacks apiservices"))?;
     // Concurrent, so a first start commits them in a few group commits.
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(wanted())
-        .map(|want| ensure_one(app, def, want))
+        .map(|want| ensure_one(reg, def, want))
         .buffer_unordered(32)
         .collect()
         .await;
     results.into_iter().collect::<anyhow::Result<()>>()
 }
 
-async fn ensure_one(app: &App, def: &'static crate::api::ResourceDef, want: Value) -> anyhow::Result<()> {
+async fn ensure_one(reg: &Registry, def: &'static crate::api::ResourceDef, want: Value) -> anyhow::Result<()> {
     let name = want
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    match app.registry.get(def, None, &name, None).await {
-        Err(e) if e.code == 404 => match app.registry.create(def, None, want, false).await {
+    match reg.get(def, None, &name, None).await {
+        Err(e) if e.code == 404 => match reg.create(def, None, want, false).await {
             Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => {}
             Err(e) => anyhow::bail!("cannot create APIService {name}: {e}"),
         },
@@ -132,8 +131,7 @@ async fn ensure_one(app: &App, def: &'static crate::api::ResourceDef, want: Valu
             }
             let mut next = cur.value.clone();
             next["spec"] = want["spec"].clone();
-            if let Err(e) = app
-                .registry
+            if let Err(e) = reg
                 .update(def, None, &name, next, crate::registry::store::Part::Main, false, None)
                 .await
             {
@@ -150,9 +148,8 @@ const CRD_SEGMENT: &str = "apiextensions.k8s.io/customresourcedefinitions";
 /// APIServices for the served versions of CRDs (upstream's crdRegistrationController):
 /// `<version>.<group>`, priorities 1000/100, label `automanaged: "true"`; ones whose version is
 /// no longer served are deleted. `last` holds the CRD fingerprint of the previous call.
-pub async fn sync_crds(app: &App, last: &mut Vec<(String, i64)>) {
-    let snap = app
-        .registry
+pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
+    let snap = reg
         .caches
         .cache(CRD_SEGMENT)
         .snapshot(&format!("/registry/{CRD_SEGMENT}/"));
@@ -160,7 +157,7 @@ pub async fn sync_crds(app: &App, last: &mut Vec<(String, i64)>) {
     if fp == *last {
         return;
     }
-    let Some(def) = app.find("apiregistration.k8s.io", "v1", "apiservices") else {
+    let Some(def) = crate::api::builtin_row("apiregistration.k8s.io", "apiservices") else {
         return;
     };
     let mut wanted: Vec<(String, String)> = Vec::new();
@@ -186,7 +183,7 @@ pub async fn sync_crds(app: &App, last: &mut Vec<(String, i64)>) {
             "metadata": {"name": name_of(g, v), "labels": {AUTOMANAGED: "true"}},
             "spec": {"group": g, "version": v, "groupPriorityMinimum": 1000, "versionPriority": 100},
         });
-        match app.registry.create(def, None, obj, false).await {
+        match reg.create(def, None, obj, false).await {
             Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => {}
             Err(e) => {
                 ok = false;
@@ -194,8 +191,7 @@ pub async fn sync_crds(app: &App, last: &mut Vec<(String, i64)>) {
             }
         }
     }
-    let stored = app
-        .registry
+    let stored = reg
         .caches
         .cache(super::SEGMENT)
         .snapshot(&format!("/registry/{}/", super::SEGMENT));
@@ -209,8 +205,7 @@ pub async fn sync_crds(app: &App, last: &mut Vec<(String, i64)>) {
             continue;
         }
         let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        if let Err(e) = app
-            .registry
+        if let Err(e) = reg
             .delete(def, None, name, &crate::registry::options::DeleteOptions::default())
             .await
         {

@@ -7,7 +7,7 @@
 use super::proxy::{connect, join_host_port, ready_endpoints, resolve, send, set_user_headers};
 use super::{Aggregator, ApiService, ServiceRef, SEGMENT};
 use crate::registry::store::Part;
-use crate::server::App;
+use crate::registry::Registry;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
@@ -46,9 +46,8 @@ fn st<'a>(v: &'a Value, p: &str) -> &'a str {
 }
 
 /// The stored APIServices (from the watch cache).
-fn stored(app: &App) -> Vec<Arc<crate::storage::cache::CachedObject>> {
-    app.registry
-        .caches
+fn stored(reg: &Registry) -> Vec<Arc<crate::storage::cache::CachedObject>> {
+    reg.caches
         .cache(SEGMENT)
         .snapshot(&format!("/registry/{SEGMENT}/"))
         .items
@@ -56,8 +55,8 @@ fn stored(app: &App) -> Vec<Arc<crate::storage::cache::CachedObject>> {
 
 /// A cheap fingerprint of everything a check depends on: the APIServices and the Services,
 /// EndpointSlices and Endpoints of the namespaces they point into.
-fn fingerprint(app: &App, services: &[ApiService]) -> Vec<(String, i64)> {
-    let mut fp: Vec<(String, i64)> = stored(app).iter().map(|o| (o.key.clone(), o.revision)).collect();
+fn fingerprint(reg: &Registry, services: &[ApiService]) -> Vec<(String, i64)> {
+    let mut fp: Vec<(String, i64)> = stored(reg).iter().map(|o| (o.key.clone(), o.revision)).collect();
     let mut namespaces: Vec<&str> = services
         .iter()
         .filter_map(|s| s.service.as_ref().map(|r| r.namespace.as_str()))
@@ -69,10 +68,12 @@ fn fingerprint(app: &App, services: &[ApiService]) -> Vec<(String, i64)> {
         ("discovery.k8s.io", "endpointslices"),
         ("", "endpoints"),
     ] {
-        let Some(def) = app.find(g, "v1", plural) else { continue };
+        let Some(def) = crate::api::builtin_row(g, plural) else {
+            continue;
+        };
         for ns in &namespaces {
-            let prefix = app.registry.key_prefix(def, Some(ns));
-            let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+            let prefix = reg.key_prefix(def, Some(ns));
+            let snap = reg.caches.cache(def.storage).snapshot(&prefix);
             fp.extend(snap.items.iter().map(|o| (o.key.clone(), o.revision)));
         }
     }
@@ -81,13 +82,13 @@ fn fingerprint(app: &App, services: &[ApiService]) -> Vec<(String, i64)> {
 
 /// Run the controller: one pass now (so local APIServices are Available before we report
 /// ready), then follow changes.
-pub async fn start(app: Arc<App>, agg: Arc<Aggregator>) {
+pub async fn start(reg: Registry, agg: Arc<Aggregator>) {
     let mut last = Memory::default();
-    pass(&app, &agg, &mut last).await;
+    pass(&reg, &agg, &mut last).await;
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(POLL).await;
-            pass(&app, &agg, &mut last).await;
+            pass(&reg, &agg, &mut last).await;
         }
     });
 }
@@ -101,12 +102,12 @@ struct Memory {
     crds: Vec<(String, i64)>,
 }
 
-async fn pass(app: &Arc<App>, agg: &Arc<Aggregator>, last: &mut Memory) {
-    super::autoregister::sync_crds(app, &mut last.crds).await;
-    let objs = stored(app);
+async fn pass(reg: &Registry, agg: &Arc<Aggregator>, last: &mut Memory) {
+    super::autoregister::sync_crds(reg, &mut last.crds).await;
+    let objs = stored(reg);
     let services: Vec<ApiService> = objs.iter().filter_map(|o| ApiService::from_value(&o.value)).collect();
     agg.set_services(services.clone());
-    let fp = fingerprint(app, &services);
+    let fp = fingerprint(reg, &services);
     if let Some((old, at)) = last.checked.as_ref() {
         if *old == fp && at.elapsed() < RESYNC {
             return;
@@ -114,7 +115,7 @@ async fn pass(app: &Arc<App>, agg: &Arc<Aggregator>, last: &mut Memory) {
     }
     last.checked = Some((fp, Instant::now()));
     let checks = objs.iter().map(|o| {
-        let app = app.clone();
+        let reg = reg.clone();
         let agg = agg.clone();
         async move {
             let Some(svc) = ApiService::from_value(&o.value) else {
@@ -125,17 +126,17 @@ async fn pass(app: &Arc<App>, agg: &Arc<Aggregator>, last: &mut Memory) {
                     Verdict::new(true, "Local", "Local APIServices are always available".into()),
                     None,
                 ),
-                Some(r) => check(&app, &agg, &svc, r).await,
+                Some(r) => check(&reg, &agg, &svc, r).await,
             };
             agg.set_available(&svc.name, verdict.status == "True", doc);
-            write_status(&app, &o.value, &verdict).await;
+            write_status(&reg, &o.value, &verdict).await;
         }
     });
     futures_util::future::join_all(checks).await;
 }
 
 /// Store the Available condition when it changed (lastTransitionTime moves only with the status).
-async fn write_status(app: &App, obj: &Value, v: &Verdict) {
+async fn write_status(reg: &Registry, obj: &Value, v: &Verdict) {
     let conds = obj
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -156,15 +157,11 @@ async fn write_status(app: &App, obj: &Value, v: &Verdict) {
     others.insert(0, cond);
     let mut next = obj.clone();
     next["status"] = json!({"conditions": others});
-    let Some(def) = app.find("apiregistration.k8s.io", "v1", "apiservices") else {
+    let Some(def) = crate::api::builtin_row("apiregistration.k8s.io", "apiservices") else {
         return;
     };
     let name = st(obj, "/metadata/name").to_string();
-    if let Err(e) = app
-        .registry
-        .update(def, None, &name, next, Part::Status, false, None)
-        .await
-    {
+    if let Err(e) = reg.update(def, None, &name, next, Part::Status, false, None).await {
         // A conflict means someone changed it: the next pass sees the new object.
         tracing::debug!(apiservice = %name, error = %e.message, "cannot update APIService status");
     } else if v.status != "True" {
@@ -174,10 +171,10 @@ async fn write_status(app: &App, obj: &Value, v: &Verdict) {
 
 /// Whether any EndpointSlice (or, for servers without slice mirroring, an Endpoints object)
 /// belongs to the service.
-async fn has_endpoint_objects(app: &App, r: &ServiceRef) -> bool {
-    if let Some(def) = app.find("discovery.k8s.io", "v1", "endpointslices") {
-        let prefix = app.registry.key_prefix(def, Some(&r.namespace));
-        let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+async fn has_endpoint_objects(reg: &Registry, r: &ServiceRef) -> bool {
+    if let Some(def) = crate::api::builtin_row("discovery.k8s.io", "endpointslices") {
+        let prefix = reg.key_prefix(def, Some(&r.namespace));
+        let snap = reg.caches.cache(def.storage).snapshot(&prefix);
         if snap
             .items
             .iter()
@@ -186,22 +183,18 @@ async fn has_endpoint_objects(app: &App, r: &ServiceRef) -> bool {
             return true;
         }
     }
-    match app.find("", "v1", "endpoints") {
-        Some(def) => app
-            .registry
-            .get(def, Some(&r.namespace), &r.name, Some(0))
-            .await
-            .is_ok(),
+    match crate::api::builtin_row("", "endpoints") {
+        Some(def) => reg.get(def, Some(&r.namespace), &r.name, Some(0)).await.is_ok(),
         None => false,
     }
 }
 
 /// Upstream's remote checks, in order; on success the backend's discovery document.
-pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> (Verdict, Option<Value>) {
+pub async fn check(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> (Verdict, Option<Value>) {
     let fail = |reason: &str, message: String| (Verdict::new(false, reason, message), None);
-    let def = app.find("", "v1", "services");
+    let def = crate::api::builtin_row("", "services");
     let service = match def {
-        Some(d) => app.registry.get(d, Some(&r.namespace), &r.name, Some(0)).await.ok(),
+        Some(d) => reg.get(d, Some(&r.namespace), &r.name, Some(0)).await.ok(),
         None => None,
     };
     let Some(service) = service.map(|s| s.value.clone()) else {
@@ -227,7 +220,7 @@ pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef
             );
         };
         let port_name = st(port, "/name");
-        if !has_endpoint_objects(app, r).await {
+        if !has_endpoint_objects(reg, r).await {
             return fail(
                 "EndpointsNotFound",
                 format!(
@@ -236,7 +229,7 @@ pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef
                 ),
             );
         }
-        if ready_endpoints(app, &r.namespace, &r.name, port_name).await.is_empty() {
+        if ready_endpoints(reg, &r.namespace, &r.name, port_name).await.is_empty() {
             return fail(
                 "MissingEndpoints",
                 format!(
@@ -246,7 +239,7 @@ pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef
             );
         }
     }
-    match probe(app, agg, svc, r).await {
+    match probe(reg, agg, svc, r).await {
         Ok(doc) => (Verdict::new(true, "Passed", "all checks passed".into()), doc),
         Err(e) => fail("FailedDiscoveryCheck", e),
     }
@@ -254,8 +247,8 @@ pub async fn check(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef
 
 /// `GET /apis/<group>/<version>` as `system:kube-aggregator` (group system:masters), without
 /// verifying the server (as upstream), with the proxy client certificate.
-async fn probe(app: &App, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> Result<Option<Value>, String> {
-    let (host, port) = resolve(app, agg.routing, r).await?;
+async fn probe(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &ServiceRef) -> Result<Option<Value>, String> {
+    let (host, port) = resolve(reg, agg.routing, r).await?;
     let path = if svc.name == "v1." {
         format!("/api/{}", svc.version)
     } else {

@@ -5,7 +5,7 @@
 //! trust us (upstream's ClusterAuthenticationTrustController).
 
 use crate::config::ServeOptions;
-use crate::server::App;
+use crate::registry::Registry;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -134,35 +134,30 @@ pub fn authentication_data(opts: &ServeOptions, generated_ca: Option<&Path>) -> 
 }
 
 /// Create or update `kube-system/extension-apiserver-authentication`.
-pub async fn publish(app: &App, data: serde_json::Map<String, Value>) {
-    let Some(def) = app.find("", "v1", "configmaps") else {
+pub async fn publish(reg: &Registry, data: serde_json::Map<String, Value>) {
+    let Some(def) = crate::api::builtin_row("", "configmaps") else {
         return;
     };
     let name = "extension-apiserver-authentication";
     let want = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "kube-system"}, "data": data});
-    let r = match app.registry.get(def, Some("kube-system"), name, None).await {
+    let r = match reg.get(def, Some("kube-system"), name, None).await {
         Ok(cur) if cur.value.get("data") == want.get("data") => Ok(()),
         Ok(cur) => {
             let mut next = cur.value.clone();
             next["data"] = want["data"].clone();
-            app.registry
-                .update(
-                    def,
-                    Some("kube-system"),
-                    name,
-                    next,
-                    crate::registry::store::Part::Main,
-                    false,
-                    None,
-                )
-                .await
-                .map(|_| ())
-        }
-        Err(_) => app
-            .registry
-            .create(def, Some("kube-system"), want, false)
+            reg.update(
+                def,
+                Some("kube-system"),
+                name,
+                next,
+                crate::registry::store::Part::Main,
+                false,
+                None,
+            )
             .await
-            .map(|_| ()),
+            .map(|_| ())
+        }
+        Err(_) => reg.create(def, Some("kube-system"), want, false).await.map(|_| ()),
     };
     if let Err(e) = r {
         tracing::warn!(error = %e.message, "cannot publish kube-system/extension-apiserver-authentication");

@@ -14,8 +14,8 @@ pub mod proxy;
 
 use crate::config::ServeOptions;
 use crate::error::ApiResult;
-use crate::server::handler::RawRequest;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::Request;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -246,63 +246,47 @@ mod tls;
 
 /// Start the aggregator: local APIServices for the built-ins, then the availability controller
 /// (its first pass runs before we report ready).
-pub async fn start(app: Arc<App>) -> anyhow::Result<()> {
-    let Some(agg) = app.aggregator.clone() else {
-        return Ok(());
-    };
-    autoregister::ensure(&app).await?;
-    frontproxy::publish(&app, agg.authentication.clone()).await;
-    available::start(app, agg).await;
+pub async fn start(reg: Registry, agg: Arc<Aggregator>) -> anyhow::Result<()> {
+    autoregister::ensure(&reg).await?;
+    frontproxy::publish(&reg, agg.authentication.clone()).await;
+    available::start(reg, agg).await;
     Ok(())
 }
 
-/// Resource requests under a service-backed APIService's group/version: proxied.
-/// None: served locally.
-pub async fn resource(
-    app: &Arc<App>,
-    req: &RawRequest,
-    group: &str,
-    version: &str,
-    body: &ApiResult<Bytes>,
-) -> Option<ApiResult<Response>> {
-    let agg = app.aggregator.as_ref()?;
-    let svc = agg.remote(group, version)?;
-    let body = match body {
-        Ok(b) => b.clone(),
-        Err(e) => return Some(Err(e.clone())),
-    };
-    Some(Ok(proxy::serve(app, agg, req, &svc, body).await))
-}
-
-/// `/apis/<group>` and `/apis/<group>/<version>` of service-backed APIServices.
-pub async fn non_resource(app: &Arc<App>, req: &RawRequest, path: &str) -> Option<ApiResult<Response>> {
-    let agg = app.aggregator.as_ref()?;
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["apis", group] => {
-            let doc = discovery::group_doc(agg, group)?;
-            Some(Ok(crate::server::encode::bytes_response(200, "application/json", doc)))
+impl Aggregator {
+    /// `/apis/<group>` and `/apis/<group>/<version>` of service-backed APIServices: the group
+    /// document, or the request proxied. None: not an aggregated group.
+    pub async fn non_resource(&self, reg: &Registry, req: &Request) -> Option<ApiResult<Response>> {
+        let segs: Vec<&str> = req.path.trim_end_matches('/').trim_matches('/').split('/').collect();
+        match segs.as_slice() {
+            ["apis", group] => {
+                let doc = discovery::group_doc(self, group)?;
+                Some(Ok(crate::codec::encode::bytes_response(200, "application/json", doc)))
+            }
+            ["apis", group, version] => {
+                let svc = self.remote(group, version)?;
+                Some(Ok(proxy::serve(reg, self, req, &svc).await))
+            }
+            _ => None,
         }
-        ["apis", group, version] => {
-            let svc = agg.remote(group, version)?;
-            Some(Ok(proxy::serve(app, agg, req, &svc, Bytes::new()).await))
+    }
+
+    /// Proxy a request to the backend of the service-backed APIService `svc`.
+    pub async fn proxy(&self, reg: &Registry, req: &Request, svc: &ApiService) -> Response {
+        proxy::serve(reg, self, req, svc).await
+    }
+
+    /// The `/apis` group list (legacy) with APIService ordering and remote groups.
+    pub fn group_list(&self, local: &Bytes) -> Bytes {
+        discovery::group_list(self, local)
+    }
+
+    /// The aggregated `/apis` document (`/api` is never aggregated).
+    pub fn aggregated(&self, root: &str, version: &str, local: &(Bytes, String)) -> (Bytes, String) {
+        if root == "apis" {
+            discovery::aggregated(self, local, version)
+        } else {
+            local.clone()
         }
-        _ => None,
-    }
-}
-
-/// The `/apis` group list (legacy) with APIService ordering and remote groups.
-pub fn group_list(app: &App, local: &Bytes) -> Bytes {
-    match app.aggregator.as_ref() {
-        Some(agg) => discovery::group_list(agg, local),
-        None => local.clone(),
-    }
-}
-
-/// The aggregated `/apis` document (`/api` is never aggregated).
-pub fn aggregated(app: &App, root: &str, version: &str, local: &(Bytes, String)) -> (Bytes, String) {
-    match app.aggregator.as_ref() {
-        Some(agg) if root == "apis" => discovery::aggregated(agg, local, version),
-        _ => local.clone(),
     }
 }

@@ -4,8 +4,8 @@
 
 use super::{Aggregator, ApiService, ServiceRef};
 use crate::error::ApiError;
-use crate::server::handler::RawRequest;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::Request;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use hyper_util::rt::TokioIo;
@@ -40,7 +40,7 @@ fn dropped_request_header(name: &str, upgrade: bool) -> bool {
 /// Upstream's `http.Error`: a plain-text body with a newline.
 pub fn plain_error(code: u16, text: &str) -> Response {
     let mut r =
-        crate::server::encode::bytes_response(code, "text/plain; charset=utf-8", Bytes::from(format!("{text}\n")));
+        crate::codec::encode::bytes_response(code, "text/plain; charset=utf-8", Bytes::from(format!("{text}\n")));
     r.headers_mut()
         .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     r
@@ -88,11 +88,9 @@ fn st<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-async fn get(app: &App, plural: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
-    let def = app
-        .find("", "v1", plural)
-        .ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
-    Ok(app.registry.get(def, Some(ns), name, Some(0)).await?.value.clone())
+async fn get(reg: &Registry, plural: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
+    let def = crate::api::builtin_row("", plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
+    Ok(reg.get(def, Some(ns), name, Some(0)).await?.value.clone())
 }
 
 /// The service's port entry whose `port` is the APIService's port.
@@ -105,16 +103,16 @@ fn service_port(svc: &Value, port: u16) -> Option<&Value> {
 
 /// Ready `(ip, port)` pairs of the service port named `port_name`: EndpointSlices
 /// (`kubernetes.io/service-name`), else the Endpoints object.
-pub async fn ready_endpoints(app: &App, ns: &str, name: &str, port_name: &str) -> Vec<(String, u16)> {
+pub async fn ready_endpoints(reg: &Registry, ns: &str, name: &str, port_name: &str) -> Vec<(String, u16)> {
     use crate::outbound::endpoints::{from_endpoints, from_slices};
     let mut out = Vec::new();
-    if let Some(def) = app.find("discovery.k8s.io", "v1", "endpointslices") {
-        let prefix = app.registry.key_prefix(def, Some(ns));
-        let snap = app.registry.caches.cache(def.storage).snapshot(&prefix);
+    if let Some(def) = crate::api::builtin_row("discovery.k8s.io", "endpointslices") {
+        let prefix = reg.key_prefix(def, Some(ns));
+        let snap = reg.caches.cache(def.storage).snapshot(&prefix);
         out = from_slices(snap.items.iter().map(|o| &o.value), name, port_name);
     }
     if out.is_empty() {
-        if let Ok(eps) = get(app, "endpoints", ns, name).await {
+        if let Ok(eps) = get(reg, "endpoints", ns, name).await {
             out = from_endpoints(&eps, port_name)
                 .into_iter()
                 .map(|(_, ip, p)| (ip, p))
@@ -126,8 +124,8 @@ pub async fn ready_endpoints(app: &App, ns: &str, name: &str, port_name: &str) -
 
 /// Where the backend is: the ClusterIP and service port (upstream's `ResolveCluster`), or with
 /// `--enable-aggregator-routing` a random ready endpoint (`ResolveEndpoint`).
-pub async fn resolve(app: &App, routing: bool, r: &ServiceRef) -> Result<(String, u16), String> {
-    let svc = get(app, "services", &r.namespace, &r.name)
+pub async fn resolve(reg: &Registry, routing: bool, r: &ServiceRef) -> Result<(String, u16), String> {
+    let svc = get(reg, "services", &r.namespace, &r.name)
         .await
         .map_err(|e| e.message)?;
     let ty = match st(&svc, "/spec/type") {
@@ -141,7 +139,7 @@ pub async fn resolve(app: &App, routing: bool, r: &ServiceRef) -> Result<(String
         }
         let port = service_port(&svc, r.port).ok_or_else(no_port)?;
         let port_name = port.get("name").and_then(Value::as_str).unwrap_or("");
-        let eps = ready_endpoints(app, &r.namespace, &r.name, port_name).await;
+        let eps = ready_endpoints(reg, &r.namespace, &r.name, port_name).await;
         if eps.is_empty() {
             return Err(format!("no endpoints available for service \"{}\"", r.name));
         }
@@ -225,7 +223,7 @@ where
 }
 
 /// Proxy `req` to the backend of `svc` and answer with its response.
-pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &ApiService, body: Bytes) -> Response {
+pub async fn serve(reg: &Registry, agg: &Aggregator, req: &Request, svc: &ApiService) -> Response {
     let Some(sref) = svc.service.as_ref() else {
         return plain_error(404, "");
     };
@@ -239,7 +237,7 @@ pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &Api
         Ok(c) => Arc::new(c),
         Err(e) => return plain_error(500, &e.to_string()),
     };
-    let (host, port) = match resolve(app, agg.routing, sref).await {
+    let (host, port) = match resolve(reg, agg.routing, sref).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(apiservice = %svc.name, error = %e, "cannot resolve the aggregated API's service");
@@ -247,13 +245,9 @@ pub async fn serve(app: &Arc<App>, agg: &Aggregator, req: &RawRequest, svc: &Api
         }
     };
     let upgrade = crate::proxy::forward::is_upgrade(&req.headers);
-    let pq = if req.query.is_empty() {
-        req.path.clone()
-    } else {
-        format!("{}?{}", req.path, req.query)
-    };
-    // The client's body streams through unbuffered (the router left it unread).
-    let body = match crate::proxy::forward::outbound_body(req, body).await {
+    let pq = req.uri();
+    // The client's body streams through unbuffered.
+    let body = match crate::proxy::forward::outbound_body(req).await {
         Ok(b) => b,
         Err(e) => return plain_error(400, &format!("error reading request body: {e}")),
     };

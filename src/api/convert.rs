@@ -1,7 +1,7 @@
 //! Version conversion for rows that share storage with another version: events.k8s.io/v1
 //! Events are stored as core v1 Events, autoscaling/v1 HorizontalPodAutoscalers as
 //! autoscaling/v2 (the storage version is the first row of a storage key in table order).
-//! Everything else is stored as served.
+//! Everything else is stored as served. The rows of those kinds carry these functions.
 
 use super::ResourceDef;
 use serde_json::{json, Map, Value};
@@ -23,51 +23,35 @@ fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) {
     }
 }
 
-fn is_events_v1(def: &ResourceDef) -> bool {
-    def.group == "events.k8s.io" && def.kind == "Event"
-}
-
-fn is_hpa_v1(def: &ResourceDef) -> bool {
-    def.group == "autoscaling" && def.version == "v1" && def.kind == "HorizontalPodAutoscaler"
-}
-
-/// Convert an object of `def`'s version to its storage version, in place.
-pub fn to_storage(def: &ResourceDef, v: &mut Value) {
-    if is_events_v1(def) {
-        if let Some(o) = v.as_object_mut() {
-            for (new, old) in EVENT_FIELDS {
-                rename(o, new, old);
-            }
-            o.insert("apiVersion".into(), json!("v1"));
+/// events.k8s.io/v1 Event → core/v1 Event (the storage version).
+pub fn events_v1_to_storage(v: &mut Value) {
+    if let Some(o) = v.as_object_mut() {
+        for (new, old) in EVENT_FIELDS {
+            rename(o, new, old);
         }
-    } else if is_hpa_v1(def) {
-        hpa_v1_to_v2(v);
+        o.insert("apiVersion".into(), json!("v1"));
     }
 }
 
-/// The object as `def`'s version serves it, when that differs from the stored form.
-pub fn from_storage(def: &ResourceDef, stored: &Value) -> Option<Value> {
-    // Custom resources: the requested version's apiVersion and schema defaults.
-    if let Some(v) = crate::apiext::from_storage(def, stored) {
-        return v;
-    }
-    if is_events_v1(def) {
-        let mut v = stored.clone();
-        if let Some(o) = v.as_object_mut() {
-            for (new, old) in EVENT_FIELDS {
-                rename(o, old, new);
-            }
+/// A stored core/v1 Event as events.k8s.io/v1 serves it.
+pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value> {
+    let mut v = stored.clone();
+    if let Some(o) = v.as_object_mut() {
+        for (new, old) in EVENT_FIELDS {
+            rename(o, old, new);
         }
-        v["apiVersion"] = json!(def.api_version());
-        return Some(v);
     }
-    if is_hpa_v1(def) {
-        return Some(hpa_v2_to_v1(stored));
-    }
-    None
+    v["apiVersion"] = json!(def.api_version());
+    Some(v)
 }
 
-fn hpa_v1_to_v2(v: &mut Value) {
+/// A stored autoscaling/v2 HorizontalPodAutoscaler as autoscaling/v1 serves it.
+pub fn hpa_v1_from_storage(_def: &ResourceDef, stored: &Value) -> Option<Value> {
+    Some(hpa_v2_to_v1(stored))
+}
+
+/// autoscaling/v1 HorizontalPodAutoscaler → autoscaling/v2 (the storage version).
+pub fn hpa_v1_to_v2(v: &mut Value) {
     let Some(o) = v.as_object_mut() else { return };
     o.insert("apiVersion".into(), json!("autoscaling/v2"));
     if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
@@ -132,23 +116,23 @@ mod tests {
         let def = row("events.k8s.io", "v1", "Event");
         let mut v = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "hi", "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "me"});
         let orig = v.clone();
-        to_storage(&def, &mut v);
+        events_v1_to_storage(&mut v);
         assert_eq!(v["message"], "hi");
         assert_eq!(v["involvedObject"]["name"], "p");
         assert_eq!(v["apiVersion"], "v1");
-        assert_eq!(from_storage(&def, &v).unwrap(), orig);
+        assert_eq!(events_v1_from_storage(&def, &v).unwrap(), orig);
     }
 
     #[test]
     fn hpa_v1_cpu_target_maps_to_v2_metrics() {
         let def = row("autoscaling", "v1", "HorizontalPodAutoscaler");
         let mut v = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "spec": {"maxReplicas": 5, "targetCPUUtilizationPercentage": 70}});
-        to_storage(&def, &mut v);
+        hpa_v1_to_v2(&mut v);
         assert_eq!(
             v.pointer("/spec/metrics/0/resource/target/averageUtilization"),
             Some(&json!(70))
         );
-        let back = from_storage(&def, &v).unwrap();
+        let back = hpa_v1_from_storage(&def, &v).unwrap();
         assert_eq!(back["spec"]["targetCPUUtilizationPercentage"], 70);
         assert!(back["spec"].get("metrics").is_none());
     }

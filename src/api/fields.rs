@@ -2,11 +2,12 @@
 //! runs on every `fieldSelector` term, `runtime.Scheme.ConvertFieldLabel`) and the selectable
 //! field sets (`GetAttrs`/`ToSelectableFields` in each registry strategy).
 //!
-//! How a list/watch handler uses this module:
+//! Each built-in kind's row carries one [`Fields`] table (through its strategy). How a
+//! list/watch handler uses it:
 //! 1. `FieldSelector::parse` (400 with the parse error on failure),
-//! 2. `selector.transform(|l| convert_field_label(group, kind, l))` (400 `BadRequest` with the
-//!    returned message on failure; a term may be renamed, e.g. `spec.host` → `spec.nodeName`),
-//! 3. `selector.matches(|f| field_value(group, kind, obj, f))` per object.
+//! 2. `selector.transform(|l| def.strategy.convert_field_label(def, l))` (400 `BadRequest` with
+//!    the returned message on failure; a term may be renamed, e.g. `spec.host` → `spec.nodeName`),
+//! 3. `selector.matches(|f| def.strategy.field_value(obj, f))` per object.
 //!
 //! Values are taken from the served (external, JSON) object. A field the kind's conversion
 //! accepts but whose set lacks it (e.g. `status.podIPs` on pods, `metadata.namespace` on
@@ -81,45 +82,43 @@ const SECRET_FIELDS: &[&str] = &["type", "metadata.namespace", "metadata.name"];
 const SERVICE_FIELDS: &[&str] = &["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"];
 const JOB_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.successful"];
 const CSR_FIELDS: &[&str] = &["metadata.name", "spec.signerName"];
-const DEFAULT_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 
-/// Upstream's field-label conversion for a built-in kind: `Ok(label)` with the label to match
-/// on, or `Err(message)` with upstream's exact text for the 400 `BadRequest`.
-pub fn convert_field_label(group: &str, kind: &str, label: &str) -> Result<String, String> {
-    let not_supported = || Err(format!("field label not supported: {label}"));
-    let accept = |list: &[&str]| {
-        if list.contains(&label) {
-            Ok(label.to_string())
-        } else {
-            not_supported()
-        }
-    };
-    match (group, kind) {
-        ("", "Pod") => match label {
-            // Backwards compatibility with old v1 clients.
-            "spec.host" => Ok("spec.nodeName".to_string()),
-            _ => accept(POD_FIELDS),
-        },
-        ("", "Node") => accept(NODE_FIELDS),
-        ("", "ReplicationController") => accept(RC_FIELDS),
-        ("", "Event") => accept(EVENT_FIELDS),
-        ("", "Namespace") => accept(NAMESPACE_FIELDS),
-        ("", "Secret") => accept(SECRET_FIELDS),
-        ("", "Service") => accept(SERVICE_FIELDS),
-        ("events.k8s.io", "Event") => match EVENTS_V1_MAPPING.iter().find(|(l, _)| *l == label) {
-            Some((_, mapped)) => Ok(mapped.to_string()),
-            None => not_supported(),
-        },
-        ("batch", "Job") => {
-            if JOB_FIELDS.contains(&label) {
-                Ok(label.to_string())
-            } else {
-                Err(format!("field label {} not supported for batchv1.Job", go_quote(label)))
-            }
-        }
-        ("certificates.k8s.io", "CertificateSigningRequest") => accept(CSR_FIELDS),
-        _ => default_conversion(label),
+/// A kind's selectable fields: upstream's field-label conversion and field set.
+pub struct Fields {
+    /// `Ok(label)` with the label to match on, or `Err(message)` with upstream's exact text.
+    pub convert: fn(&str) -> Result<String, String>,
+    /// Values of the kind's own fields (`metadata.name`/`metadata.namespace` are common).
+    pub value: fn(&Value, &str) -> Option<String>,
+}
+
+/// The value of (already converted) `field` in `obj`'s selectable field set, or `None` when the
+/// set lacks it (it then matches as `""`).
+pub fn value(fields: &Fields, obj: &Value, field: &str) -> Option<String> {
+    match field {
+        "metadata.name" => Some(s(obj, "/metadata/name")),
+        // Cluster-scoped kinds have no namespace in their set; their objects carry none.
+        "metadata.namespace" => obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => (fields.value)(obj, field),
     }
+}
+
+fn not_supported(label: &str) -> Result<String, String> {
+    Err(format!("field label not supported: {label}"))
+}
+
+fn accept(list: &[&str], label: &str) -> Result<String, String> {
+    if list.contains(&label) {
+        Ok(label.to_string())
+    } else {
+        not_supported(label)
+    }
+}
+
+fn no_fields(_: &Value, _: &str) -> Option<String> {
+    None
 }
 
 /// Upstream `runtime.DefaultMetaV1FieldSelectorConversion`, used by every kind without its own
@@ -135,6 +134,95 @@ pub fn default_conversion(label: &str) -> Result<String, String> {
     }
 }
 
+pub const DEFAULT: Fields = Fields {
+    convert: default_conversion,
+    value: no_fields,
+};
+
+pub const POD: Fields = Fields {
+    convert: |label| match label {
+        // Backwards compatibility with old v1 clients.
+        "spec.host" => Ok("spec.nodeName".to_string()),
+        _ => accept(POD_FIELDS, label),
+    },
+    value: |obj, field| {
+        Some(match field {
+            "spec.nodeName" => s(obj, "/spec/nodeName"),
+            "spec.restartPolicy" => s(obj, "/spec/restartPolicy"),
+            "spec.schedulerName" => s(obj, "/spec/schedulerName"),
+            "spec.serviceAccountName" => s(obj, "/spec/serviceAccountName"),
+            "spec.hostNetwork" => boolean(obj, "/spec/hostNetwork"),
+            "status.phase" => s(obj, "/status/phase"),
+            "status.podIP" => s(obj, "/status/podIPs/0/ip"),
+            "status.nominatedNodeName" => s(obj, "/status/nominatedNodeName"),
+            _ => return None,
+        })
+    },
+};
+
+pub const NODE: Fields = Fields {
+    convert: |label| accept(NODE_FIELDS, label),
+    value: |obj, field| (field == "spec.unschedulable").then(|| boolean(obj, "/spec/unschedulable")),
+};
+
+pub const REPLICATION_CONTROLLER: Fields = Fields {
+    convert: |label| accept(RC_FIELDS, label),
+    value: |obj, field| (field == "status.replicas").then(|| int(obj, "/status/replicas")),
+};
+
+pub const EVENT: Fields = Fields {
+    convert: |label| accept(EVENT_FIELDS, label),
+    value: event_field,
+};
+
+pub const EVENT_V1: Fields = Fields {
+    convert: |label| match EVENTS_V1_MAPPING.iter().find(|(l, _)| *l == label) {
+        Some((_, mapped)) => Ok(mapped.to_string()),
+        None => not_supported(label),
+    },
+    value: event_field,
+};
+
+pub const NAMESPACE: Fields = Fields {
+    convert: |label| accept(NAMESPACE_FIELDS, label),
+    value: |obj, field| match field {
+        "status.phase" => Some(s(obj, "/status/phase")),
+        // Upstream keeps this (buggy) legacy field in the namespace set.
+        "name" => Some(s(obj, "/metadata/name")),
+        _ => None,
+    },
+};
+
+pub const SECRET: Fields = Fields {
+    convert: |label| accept(SECRET_FIELDS, label),
+    value: |obj, field| (field == "type").then(|| s(obj, "/type")),
+};
+
+pub const SERVICE: Fields = Fields {
+    convert: |label| accept(SERVICE_FIELDS, label),
+    value: |obj, field| match field {
+        "spec.clusterIP" => Some(s(obj, "/spec/clusterIP")),
+        "spec.type" => Some(s(obj, "/spec/type")),
+        _ => None,
+    },
+};
+
+pub const JOB: Fields = Fields {
+    convert: |label| {
+        if JOB_FIELDS.contains(&label) {
+            Ok(label.to_string())
+        } else {
+            Err(format!("field label {} not supported for batchv1.Job", go_quote(label)))
+        }
+    },
+    value: |obj, field| (field == "status.successful").then(|| int(obj, "/status/succeeded")),
+};
+
+pub const CERTIFICATE_SIGNING_REQUEST: Fields = Fields {
+    convert: |label| accept(CSR_FIELDS, label),
+    value: |obj, field| (field == "spec.signerName").then(|| s(obj, "/spec/signerName")),
+};
+
 /// Field-label conversion for a custom resource (apiextensions `crConverter`): `metadata.name`,
 /// `metadata.namespace` for namespaced CRDs, and the version's `selectableFields` (given as
 /// field labels without the leading dot, e.g. `spec.color`).
@@ -145,7 +233,7 @@ pub fn convert_custom_field_label(label: &str, cluster_scoped: bool, selectable:
     {
         Ok(label.to_string())
     } else {
-        Err(format!("field label not supported: {label}"))
+        not_supported(label)
     }
 }
 
@@ -162,65 +250,6 @@ pub fn value_at_path(obj: &Value, path: &str) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// Labels a kind's conversion accepts, in upstream's order (for events.k8s.io the external
-/// `regarding.*` names).
-pub fn supported_fields(group: &str, kind: &str) -> Vec<&'static str> {
-    match (group, kind) {
-        ("", "Pod") => POD_FIELDS.to_vec(),
-        ("", "Node") => NODE_FIELDS.to_vec(),
-        ("", "ReplicationController") => RC_FIELDS.to_vec(),
-        ("", "Event") => EVENT_FIELDS.to_vec(),
-        ("", "Namespace") => NAMESPACE_FIELDS.to_vec(),
-        ("", "Secret") => SECRET_FIELDS.to_vec(),
-        ("", "Service") => SERVICE_FIELDS.to_vec(),
-        ("events.k8s.io", "Event") => EVENTS_V1_MAPPING.iter().map(|(l, _)| *l).collect(),
-        ("batch", "Job") => JOB_FIELDS.to_vec(),
-        ("certificates.k8s.io", "CertificateSigningRequest") => CSR_FIELDS.to_vec(),
-        _ => DEFAULT_FIELDS.to_vec(),
-    }
-}
-
-/// The value of (already converted) `field` in `obj`'s selectable field set, or `None` when the
-/// set lacks it (it then matches as `""`).
-pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<String> {
-    match field {
-        "metadata.name" => return Some(s(obj, "/metadata/name")),
-        "metadata.namespace" => {
-            // Cluster-scoped kinds have no namespace in their set; their objects carry none.
-            return obj
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-        }
-        _ => {}
-    }
-    Some(match (group, kind, field) {
-        ("", "Pod", "spec.nodeName") => s(obj, "/spec/nodeName"),
-        ("", "Pod", "spec.restartPolicy") => s(obj, "/spec/restartPolicy"),
-        ("", "Pod", "spec.schedulerName") => s(obj, "/spec/schedulerName"),
-        ("", "Pod", "spec.serviceAccountName") => s(obj, "/spec/serviceAccountName"),
-        ("", "Pod", "spec.hostNetwork") => boolean(obj, "/spec/hostNetwork"),
-        ("", "Pod", "status.phase") => s(obj, "/status/phase"),
-        ("", "Pod", "status.podIP") => s(obj, "/status/podIPs/0/ip"),
-        ("", "Pod", "status.nominatedNodeName") => s(obj, "/status/nominatedNodeName"),
-        ("", "Node", "spec.unschedulable") => boolean(obj, "/spec/unschedulable"),
-        ("", "Namespace", "status.phase") => s(obj, "/status/phase"),
-        // Upstream keeps this (buggy) legacy field in the namespace set.
-        ("", "Namespace", "name") => s(obj, "/metadata/name"),
-        ("", "Secret", "type") => s(obj, "/type"),
-        ("", "Service", "spec.clusterIP") => s(obj, "/spec/clusterIP"),
-        ("", "Service", "spec.type") => s(obj, "/spec/type"),
-        ("", "ReplicationController", "status.replicas") | ("apps", "ReplicaSet", "status.replicas") => {
-            int(obj, "/status/replicas")
-        }
-        ("batch", "Job", "status.successful") => int(obj, "/status/succeeded"),
-        ("certificates.k8s.io", "CertificateSigningRequest", "spec.signerName") => s(obj, "/spec/signerName"),
-        ("" | "events.k8s.io", "Event", f) => return event_field(obj, f),
-        // Labels reaching here passed conversion: a custom resource's `selectableFields`.
-        _ => return value_at_path(obj, field),
-    })
 }
 
 /// Event fields (core names) from either a core/v1 or an events.k8s.io/v1 object.
@@ -260,7 +289,7 @@ fn event_field(obj: &Value, field: &str) -> Option<String> {
 }
 
 fn go_quote(s: &str) -> String {
-    crate::registry::selector::go_quote(s)
+    crate::util::go_quote(s)
 }
 
 #[cfg(test)]
@@ -271,60 +300,35 @@ mod tests {
     #[test]
     fn default_kinds_reject_unknown_fields_with_upstream_text() {
         assert_eq!(
-            convert_field_label("networking.k8s.io", "Ingress", "foo.bar").unwrap_err(),
+            (DEFAULT.convert)("foo.bar").unwrap_err(),
             "\"foo.bar\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
         );
-        // apps/v1 has no conversion: status.replicas on ReplicaSets is rejected (kubernetes#135136).
-        assert_eq!(
-            convert_field_label("apps", "ReplicaSet", "status.replicas").unwrap_err(),
-            "\"status.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
-        );
         // cluster-scoped kinds without their own conversion still accept metadata.namespace
-        assert_eq!(
-            convert_field_label("rbac.authorization.k8s.io", "ClusterRole", "metadata.namespace").unwrap(),
-            "metadata.namespace"
-        );
+        assert_eq!((DEFAULT.convert)("metadata.namespace").unwrap(), "metadata.namespace");
     }
 
     #[test]
     fn kinds_with_conversions() {
-        assert_eq!(convert_field_label("", "Pod", "spec.host").unwrap(), "spec.nodeName");
+        assert_eq!((POD.convert)("spec.host").unwrap(), "spec.nodeName");
+        assert_eq!((POD.convert)("status.podIPs").unwrap(), "status.podIPs");
         assert_eq!(
-            convert_field_label("", "Pod", "status.podIPs").unwrap(),
-            "status.podIPs"
-        );
-        assert_eq!(
-            convert_field_label("", "Pod", "foo.bar").unwrap_err(),
+            (POD.convert)("foo.bar").unwrap_err(),
             "field label not supported: foo.bar"
         );
         assert_eq!(
-            convert_field_label("", "Node", "metadata.namespace").unwrap_err(),
+            (NODE.convert)("metadata.namespace").unwrap_err(),
             "field label not supported: metadata.namespace"
         );
         assert_eq!(
-            convert_field_label("batch", "Job", "status.succeeded").unwrap_err(),
+            (JOB.convert)("status.succeeded").unwrap_err(),
             "field label \"status.succeeded\" not supported for batchv1.Job"
         );
+        assert_eq!((EVENT_V1.convert)("regarding.name").unwrap(), "involvedObject.name");
         assert_eq!(
-            convert_field_label("events.k8s.io", "Event", "regarding.name").unwrap(),
-            "involvedObject.name"
-        );
-        assert_eq!(
-            convert_field_label("events.k8s.io", "Event", "involvedObject.name").unwrap_err(),
+            (EVENT_V1.convert)("involvedObject.name").unwrap_err(),
             "field label not supported: involvedObject.name"
         );
-        assert_eq!(
-            convert_field_label("", "Service", "spec.clusterIP").unwrap(),
-            "spec.clusterIP"
-        );
-        assert_eq!(
-            supported_fields("", "Secret"),
-            vec!["type", "metadata.namespace", "metadata.name"]
-        );
-        assert_eq!(
-            supported_fields("apps", "Deployment"),
-            vec!["metadata.name", "metadata.namespace"]
-        );
+        assert_eq!((SERVICE.convert)("spec.clusterIP").unwrap(), "spec.clusterIP");
         assert_eq!(
             convert_custom_field_label("metadata.namespace", true, &[]).unwrap_err(),
             "field label not supported: metadata.namespace"
@@ -340,7 +344,7 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "namespace": "ns"},
             "spec": {"nodeName": "n1", "restartPolicy": "Always"},
             "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}});
-        let v = |f: &str| field_value("", "Pod", &pod, f);
+        let v = |f: &str| value(&POD, &pod, f);
         assert_eq!(v("metadata.namespace").as_deref(), Some("ns"));
         assert_eq!(v("spec.nodeName").as_deref(), Some("n1"));
         assert_eq!(v("spec.hostNetwork").as_deref(), Some("false"));
@@ -353,40 +357,22 @@ mod tests {
     fn event_field_values_from_both_apis() {
         let core = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Started",
             "source": {}, "reportingComponent": "kubelet", "type": "Normal"});
-        assert_eq!(
-            field_value("", "Event", &core, "involvedObject.name").as_deref(),
-            Some("p")
-        );
-        assert_eq!(field_value("", "Event", &core, "source").as_deref(), Some("kubelet"));
+        assert_eq!(value(&EVENT, &core, "involvedObject.name").as_deref(), Some("p"));
+        assert_eq!(value(&EVENT, &core, "source").as_deref(), Some("kubelet"));
         let v1 = json!({"regarding": {"kind": "Pod", "name": "q"}, "reportingController": "sched",
             "deprecatedSource": {"component": "old"}});
-        assert_eq!(
-            field_value("events.k8s.io", "Event", &v1, "involvedObject.name").as_deref(),
-            Some("q")
-        );
-        assert_eq!(
-            field_value("events.k8s.io", "Event", &v1, "reportingComponent").as_deref(),
-            Some("sched")
-        );
-        assert_eq!(
-            field_value("events.k8s.io", "Event", &v1, "source").as_deref(),
-            Some("old")
-        );
+        assert_eq!(value(&EVENT_V1, &v1, "involvedObject.name").as_deref(), Some("q"));
+        assert_eq!(value(&EVENT_V1, &v1, "reportingComponent").as_deref(), Some("sched"));
+        assert_eq!(value(&EVENT_V1, &v1, "source").as_deref(), Some("old"));
     }
 
     #[test]
     fn other_field_values() {
         let job = json!({"status": {"succeeded": 3}});
-        assert_eq!(
-            field_value("batch", "Job", &job, "status.successful").as_deref(),
-            Some("3")
-        );
+        assert_eq!(value(&JOB, &job, "status.successful").as_deref(), Some("3"));
         let node = json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}});
-        assert_eq!(
-            field_value("", "Node", &node, "spec.unschedulable").as_deref(),
-            Some("true")
-        );
-        assert_eq!(field_value("", "Node", &node, "metadata.namespace"), None);
+        assert_eq!(value(&NODE, &node, "spec.unschedulable").as_deref(), Some("true"));
+        assert_eq!(value(&NODE, &node, "metadata.namespace"), None);
         assert_eq!(
             value_at_path(&json!({"spec": {"n": 2}}), ".spec.n").as_deref(),
             Some("2")

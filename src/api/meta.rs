@@ -1,8 +1,8 @@
 //! ObjectMeta validation common to every kind (`apimachinery/pkg/api/validation/objectmeta.go`).
 
-use super::field::{FieldError, FieldErrors};
 use super::validation as v;
 use super::{NameRule, ResourceDef};
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::Value;
 
 /// Upstream `maskTrailingDash`: a generateName prefix may end in `-`.
@@ -288,9 +288,10 @@ mod tests {
             verbs: crate::api::ALL_VERBS,
             subresources: &[],
             storage: "things",
-            served: Served::Stored,
+            served: Served::Store,
             name_rule: rule,
             generation: false,
+            strategy: &crate::api::Builtin::DEFAULT,
         }
     }
 

@@ -1,17 +1,22 @@
-//! The resource table: every built-in resource as one row of data. Routing, discovery, the
-//! generic registry and (later) RBAC and OpenAPI all read these rows; CRDs will add rows at run
-//! time. Per-kind behaviour (defaults, validation, table columns, field selectors) lives in
-//! `strategy`, `table` and `fields`, keyed by group and kind.
+//! The resource table: every built-in resource as one row of data, carrying everything per
+//! kind — names, scope, verbs, subresources, storage key, how it is served, and its
+//! [`Strategy`] (defaults, validation, storage conversion, Table columns, field selectors).
+//! Routing, discovery, OpenAPI, RBAC, the generic registry and the encoders read the rows;
+//! CRDs add rows at run time (`crate::apiext`). Adding a built-in kind is one row in
+//! `groups/<group>.rs` (plus, when it has rules, their functions in `strategy/<group>.rs`).
 
 pub mod convert;
-pub mod field;
 pub mod fields;
 pub mod groups;
 pub mod meta;
+pub mod scale;
 pub mod schema;
+pub mod selector;
 pub mod strategy;
 pub mod table;
 pub mod validation;
+
+pub use strategy::{Builtin, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -37,18 +42,36 @@ pub const CREATE_ONLY: &[&str] = &["create"];
 /// `status` subresources.
 pub const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
-/// How a row (or subresource) is served.
+/// How a row (or subresource) is served: the dispatcher switches on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served {
-    /// By the generic registry over storage.
-    Stored,
-    /// Listed in discovery but answered with 501 until the named issue builds it.
-    NotYet(&'static str),
-    /// By `src/proxy`: kubelet/pod/service proxying, logs, exec/attach/portforward, binding, eviction.
+    /// By the REST handlers over the generic registry: CRUD, watch, `status`, `scale`,
+    /// `finalize`, `approval`.
+    Store,
+    /// A pod write with its own semantics (`crate::registry::pods`, upstream's dedicated REST
+    /// storages).
+    Pod(PodWrite),
+    /// A stream to the kubelet (`pods/log|exec|attach|portforward`): `crate::proxy`, after
+    /// CONNECT admission.
     Connect,
+    /// Proxied to a node, pod or service with the body streamed (`*/proxy`): `crate::proxy`.
+    Proxy,
     /// Not stored: answered by access control (`crate::auth::review`) — the review APIs and
     /// `serviceaccounts/token`.
     Review,
+    /// Listed in discovery but answered with 501 until the named issue builds it.
+    NotYet(&'static str),
+}
+
+/// The pod writes beside the generic store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodWrite {
+    /// `pods/binding` and the legacy `bindings` resource: the scheduler sets `spec.nodeName`.
+    Binding,
+    /// `pods/eviction`: a delete guarded by PodDisruptionBudgets.
+    Eviction,
+    /// `pods/ephemeralcontainers`: `kubectl debug`.
+    EphemeralContainers,
 }
 
 /// The name rule upstream applies to `metadata.name` of a kind.
@@ -81,7 +104,7 @@ pub struct SubresourceDef {
     pub served: Served,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct ResourceDef {
     pub group: &'static str,
     pub version: &'static str,
@@ -100,7 +123,35 @@ pub struct ResourceDef {
     pub name_rule: NameRule,
     /// Upstream bumps `metadata.generation` on spec changes for this kind.
     pub generation: bool,
+    /// Everything else the kind does differently.
+    pub strategy: &'static dyn Strategy,
 }
+
+impl std::fmt::Debug for ResourceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ResourceDef({}/{} {})", self.group, self.version, self.plural)
+    }
+}
+
+/// Rows are equal when they describe the same resource with the same behaviour.
+impl PartialEq for ResourceDef {
+    fn eq(&self, o: &ResourceDef) -> bool {
+        (self.group, self.version, self.kind, self.plural, self.singular)
+            == (o.group, o.version, o.kind, o.plural, o.singular)
+            && (self.short_names, self.categories, self.scope, self.verbs)
+                == (o.short_names, o.categories, o.scope, o.verbs)
+            && (
+                self.subresources,
+                self.storage,
+                self.served,
+                self.name_rule,
+                self.generation,
+            ) == (o.subresources, o.storage, o.served, o.name_rule, o.generation)
+            && std::ptr::addr_eq(self.strategy, o.strategy)
+    }
+}
+
+impl Eq for ResourceDef {}
 
 impl ResourceDef {
     pub fn namespaced(&self) -> bool {
@@ -129,7 +180,7 @@ pub const STATUS: SubresourceDef = SubresourceDef {
     name: "status",
     response: None,
     verbs: STATUS_VERBS,
-    served: Served::Stored,
+    served: Served::Store,
 };
 
 /// `scale` subresource answering autoscaling/v1 Scale.
@@ -141,10 +192,26 @@ pub const SCALE: SubresourceDef = SubresourceDef {
         kind: "Scale",
     }),
     verbs: STATUS_VERBS,
-    served: Served::Stored,
+    served: Served::Store,
 };
 
 /// All built-in rows, in discovery order (core first, then groups in upstream's priority order).
 pub fn builtin() -> &'static [ResourceDef] {
     groups::all()
+}
+
+/// The built-in row of `group`'s resource `plural`, in the group's preferred version (the
+/// first row in table order).
+pub fn builtin_row(group: &str, plural: &str) -> Option<&'static ResourceDef> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static INDEX: OnceLock<HashMap<(&'static str, &'static str), &'static ResourceDef>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        for r in builtin() {
+            m.entry((r.group, r.plural)).or_insert(r);
+        }
+        m
+    });
+    index.get(&(group, plural)).copied()
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 mod build;
+pub mod structural;
 mod validate;
 
 pub use validate::{duplicate_fields, field_validation, field_validation_raw, prune, unknown_fields, FieldValidation};

@@ -1,6 +1,13 @@
-//! Per-kind behaviour beyond the generic registry: defaulting and validation, matching
-//! upstream's `pkg/apis/*/v1/defaults.go` and `pkg/apis/*/validation`.
+//! Per-kind behaviour, carried by the kind's rows ([`ResourceDef::strategy`]): upstream's
+//! create/update strategies (defaults, validation), storage-version conversion, Table columns,
+//! field selectors and delete rules, in one trait. Built-in kinds are a [`Builtin`] of plain
+//! functions and data (one per kind, in `api/groups/<group>.rs`); custom resources implement
+//! the trait in `apiext`, reading their CRD's current version.
+//!
+//! The defaulting and validation functions match upstream's `pkg/apis/*/v1/defaults.go` and
+//! `pkg/apis/*/validation`.
 
+pub mod apiextensions;
 pub mod apps;
 pub mod batch;
 pub mod coordination;
@@ -10,48 +17,231 @@ pub mod networking;
 pub mod rbac;
 pub mod storage;
 
-use super::field::FieldErrors;
+use super::fields::Fields;
+use super::table::Printer;
+use super::ResourceDef;
+use crate::error::field::FieldErrors;
+use crate::error::ApiResult;
+use crate::storage::cache::CachedObject;
 use serde_json::Value;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-pub struct Strategy {
+/// Everything the generic store, the encoders and the field selectors ask of a kind. Every
+/// hook has the behaviour of a kind without special rules as its default.
+#[async_trait::async_trait]
+pub trait Strategy: Send + Sync + 'static {
+    // --- Writes ------------------------------------------------------------------------------
+
     /// Defaults applied to every incoming object (create and update), like upstream's
-    /// defaulting on decode.
-    pub defaults: fn(&mut Value),
+    /// defaulting on decode; run again when mutating admission changed the object.
+    fn defaults(&self, _obj: &mut Value) {}
     /// Create-only preparation after the generic status reset (e.g. `status.phase`).
+    fn prepare_create(&self, _obj: &mut Value) {}
+    /// Keep `status` from the request on create (nodes, events…); otherwise the store clears
+    /// it for kinds with a status subresource.
+    fn keep_status_on_create(&self) -> bool {
+        false
+    }
+    /// After mutating admission, before validation, on create and update: custom resources
+    /// are pruned and defaulted from their schema, CRDs get their defaults.
+    fn normalize(&self, _def: &ResourceDef, _obj: &mut Value) {}
+    /// Validation beyond ObjectMeta (which the store checks for every kind). `old`: the stored
+    /// object on update (transition rules).
+    fn validate(&self, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
+    /// Extra update rules (immutable fields).
+    fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
+    /// May an object be created now (a terminating CRD takes no new instances)?
+    fn check_create(&self, _def: &ResourceDef) -> ApiResult<()> {
+        Ok(())
+    }
+    /// On the first delete of an object (upstream's `BeforeDelete`): mark it (a CRD gets its
+    /// cleanup finalizer). Returns whether the object changed.
+    fn before_delete(&self, _obj: &mut Value) -> bool {
+        false
+    }
+    /// Whether a delete must wait, and for how many seconds (pods bound to a node terminate
+    /// gracefully; the kubelet finishes the delete).
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+    /// Upstream's `ReturnDeletedObject`: a delete answers with the object, not a Status.
+    fn returns_deleted_object(&self) -> bool {
+        false
+    }
+
+    // --- Versions ----------------------------------------------------------------------------
+
+    /// Convert an object of `def`'s version to the storage version, in place.
+    async fn to_storage(&self, _def: &ResourceDef, _obj: &mut Value) -> ApiResult<()> {
+        Ok(())
+    }
+    /// The stored object as `def`'s version serves it, when that differs from the stored form.
+    fn served_form(&self, _def: &ResourceDef, _stored: &Value) -> Option<Value> {
+        None
+    }
+    /// Objects converted for serving by a conversion webhook, all in one call (custom
+    /// resources with `Webhook` conversion); None when no webhook applies.
+    fn convert_for_serving(
+        &self,
+        _def: &ResourceDef,
+        _objs: &[&CachedObject],
+    ) -> ApiResult<Option<Vec<Arc<CachedObject>>>> {
+        Ok(None)
+    }
+
+    // --- Reads -------------------------------------------------------------------------------
+
+    /// Table `columnDefinitions` (default: Name and Created At).
+    fn column_definitions(&self) -> Vec<Value> {
+        super::table::DEFAULT.columns.iter().map(|c| c.definition()).collect()
+    }
+    /// One Table row's cells, in column order.
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        (super::table::DEFAULT.cells)(obj, now)
+    }
+    /// Whether cells are read from the served object (custom resources: schema defaults
+    /// applied on read) rather than the stored one.
+    fn cells_from_served(&self) -> bool {
+        false
+    }
+    /// `rows[].conditions` of a Table row.
+    fn row_conditions(&self, _obj: &Value) -> Option<Value> {
+        None
+    }
+    /// Upstream's field-label conversion: the label to match on, or the 400 message.
+    fn convert_field_label(&self, _def: &ResourceDef, label: &str) -> Result<String, String> {
+        super::fields::default_conversion(label)
+    }
+    /// The value of a (converted) field in the object's selectable field set; None when the
+    /// set lacks it (it then matches as `""`).
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        super::fields::value(&super::fields::DEFAULT, obj, field)
+    }
+    /// Fields unknown to the kind's schema, for `fieldValidation` (custom resources; None for
+    /// kinds whose built-in schema is used instead).
+    fn unknown_fields(&self, _obj: &Value) -> Option<Vec<String>> {
+        None
+    }
+
+    // --- Scale -------------------------------------------------------------------------------
+
+    /// The object's autoscaling/v1 Scale.
+    fn scale(&self, _def: &ResourceDef, obj: &CachedObject) -> Value {
+        super::scale::of(obj, 0)
+    }
+    /// Set the replicas the `scale` subresource writes.
+    fn set_replicas(&self, obj: &mut Value, replicas: i64) {
+        obj["spec"]["replicas"] = serde_json::json!(replicas);
+    }
+
+    /// For the module that defines a strategy to find its own type behind a row.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// A built-in kind's behaviour as plain functions and data.
+pub struct Builtin {
+    pub defaults: fn(&mut Value),
     pub prepare_create: fn(&mut Value),
-    /// Validation of the object beyond ObjectMeta (which `meta` checks for every kind).
     pub validate: fn(&Value, &mut FieldErrors),
-    /// Extra update rules (immutable fields): `(new, old)`.
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
-    /// Keep `status` from the request on create (nodes, events…); otherwise the registry
-    /// clears it for kinds with a status subresource.
     pub keep_status_on_create: bool,
+    /// Storage-version conversion for rows that share storage with another version.
+    pub to_storage: fn(&mut Value),
+    pub served_form: fn(&ResourceDef, &Value) -> Option<Value>,
+    pub before_delete: fn(&mut Value) -> bool,
+    pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
+    pub returns_deleted_object: bool,
+    pub printer: &'static Printer,
+    pub fields: &'static Fields,
+    /// `spec.replicas` when unset (ReplicationControllers default to 1).
+    pub default_replicas: i64,
 }
 
 fn no_op(_: &mut Value) {}
 fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
+fn stored_as_served(_: &ResourceDef, _: &Value) -> Option<Value> {
+    None
+}
+fn unchanged(_: &mut Value) -> bool {
+    false
+}
+fn immediate(_: &Value, _: Option<i64>) -> Option<i64> {
+    None
+}
 
-pub static DEFAULT: Strategy = Strategy {
-    defaults: no_op,
-    prepare_create: no_op,
-    validate: no_validate,
-    validate_update: no_validate_update,
-    keep_status_on_create: false,
-};
-
-/// The strategy for a kind; `DEFAULT` for kinds without special rules.
-pub fn strategy_for(group: &str, kind: &str) -> &'static Strategy {
-    let found = match group {
-        "" => core::strategy_for(kind),
-        "apps" => apps::strategy_for(kind),
-        "batch" => batch::strategy_for(kind),
-        "rbac.authorization.k8s.io" => rbac::strategy_for(kind),
-        "networking.k8s.io" => networking::strategy_for(kind),
-        "storage.k8s.io" => storage::strategy_for(kind),
-        "coordination.k8s.io" => coordination::strategy_for(kind),
-        "discovery.k8s.io" => discovery::strategy_for(kind),
-        _ => None,
+impl Builtin {
+    /// A kind without special rules.
+    pub const DEFAULT: Builtin = Builtin {
+        defaults: no_op,
+        prepare_create: no_op,
+        validate: no_validate,
+        validate_update: no_validate_update,
+        keep_status_on_create: false,
+        to_storage: no_op,
+        served_form: stored_as_served,
+        before_delete: unchanged,
+        grace_period: immediate,
+        returns_deleted_object: false,
+        printer: &super::table::DEFAULT,
+        fields: &super::fields::DEFAULT,
+        default_replicas: 0,
     };
-    found.unwrap_or(&DEFAULT)
+}
+
+#[async_trait::async_trait]
+impl Strategy for Builtin {
+    fn defaults(&self, obj: &mut Value) {
+        (self.defaults)(obj)
+    }
+    fn prepare_create(&self, obj: &mut Value) {
+        (self.prepare_create)(obj)
+    }
+    fn keep_status_on_create(&self) -> bool {
+        self.keep_status_on_create
+    }
+    fn validate(&self, obj: &Value, _old: Option<&Value>, errs: &mut FieldErrors) {
+        (self.validate)(obj, errs)
+    }
+    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
+        (self.validate_update)(new, old, errs)
+    }
+    fn before_delete(&self, obj: &mut Value) -> bool {
+        (self.before_delete)(obj)
+    }
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        (self.grace_period)(obj, requested)
+    }
+    fn returns_deleted_object(&self) -> bool {
+        self.returns_deleted_object
+    }
+    async fn to_storage(&self, _def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+        (self.to_storage)(obj);
+        Ok(())
+    }
+    fn served_form(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
+        (self.served_form)(def, stored)
+    }
+    fn column_definitions(&self) -> Vec<Value> {
+        self.printer.columns.iter().map(|c| c.definition()).collect()
+    }
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        (self.printer.cells)(obj, now)
+    }
+    fn row_conditions(&self, obj: &Value) -> Option<Value> {
+        (self.printer.conditions)(obj)
+    }
+    fn convert_field_label(&self, _def: &ResourceDef, label: &str) -> Result<String, String> {
+        (self.fields.convert)(label)
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        super::fields::value(self.fields, obj, field)
+    }
+    fn scale(&self, _def: &ResourceDef, obj: &CachedObject) -> Value {
+        super::scale::of(obj, self.default_replicas)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

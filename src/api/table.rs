@@ -7,16 +7,16 @@
 //! strings, except where upstream puts an integer or a boolean in the cell.
 //!
 //! ```
-//! use capstan::api::table::{printer_for, human_duration};
+//! use capstan::api::table::{human_duration, CONFIG_MAP};
 //! use std::time::{Duration, SystemTime};
-//! let p = printer_for("", "ConfigMap");
+//! let p = &CONFIG_MAP;
 //! assert_eq!(p.columns[1].name, "Data");
 //! let cm = serde_json::json!({"metadata": {"name": "c"}, "data": {"a": "1"}});
 //! assert_eq!((p.cells)(&cm, SystemTime::now())[1], 1);
 //! assert_eq!(human_duration(Duration::from_secs(200)), "3m20s");
 //! ```
 
-use crate::registry::selector::{format_label_selector, format_labels, label_selector_string};
+use crate::api::selector::{format_label_selector, format_labels, label_selector_string};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -41,6 +41,12 @@ pub struct Printer {
     pub columns: &'static [Column],
     /// Cells of one row, in column order.
     pub cells: fn(&Value, SystemTime) -> Vec<Value>,
+    /// `rows[].conditions` upstream sets for the row (None: no conditions).
+    pub conditions: fn(&Value) -> Option<Value>,
+}
+
+fn no_conditions(_: &Value) -> Option<Value> {
+    None
 }
 
 const fn c(name: &'static str, type_: &'static str, description: &'static str) -> Column {
@@ -203,6 +209,7 @@ fn default_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
 pub static DEFAULT: Printer = Printer {
     columns: DEFAULT_COLUMNS,
     cells: default_cells,
+    conditions: no_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -610,9 +617,10 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static POD: Printer = Printer {
+pub static POD: Printer = Printer {
     columns: POD_COLUMNS,
     cells: pod_cells,
+    conditions: pod_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -640,9 +648,10 @@ fn pod_template_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static POD_TEMPLATE: Printer = Printer {
+pub static POD_TEMPLATE: Printer = Printer {
     columns: POD_TEMPLATE_COLUMNS,
     cells: pod_template_cells,
+    conditions: no_conditions,
 };
 
 /// `spec.replicas` as decoded with defaults (1 when unset).
@@ -681,9 +690,10 @@ fn rc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     replica_cells(obj, now, format_labels(obj.pointer("/spec/selector")))
 }
 
-static REPLICATION_CONTROLLER: Printer = Printer {
+pub static REPLICATION_CONTROLLER: Printer = Printer {
     columns: RC_COLUMNS,
     cells: rc_cells,
+    conditions: no_conditions,
 };
 
 static RS_COLUMNS: &[Column] = &[
@@ -701,9 +711,10 @@ fn rs_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     replica_cells(obj, now, format_label_selector(obj.pointer("/spec/selector")))
 }
 
-static REPLICA_SET: Printer = Printer {
+pub static REPLICA_SET: Printer = Printer {
     columns: RS_COLUMNS,
     cells: rs_cells,
+    conditions: no_conditions,
 };
 
 static DEPLOYMENT_COLUMNS: &[Column] = &[
@@ -732,9 +743,10 @@ fn deployment_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static DEPLOYMENT: Printer = Printer {
+pub static DEPLOYMENT: Printer = Printer {
     columns: DEPLOYMENT_COLUMNS,
     cells: deployment_cells,
+    conditions: no_conditions,
 };
 
 static STATEFUL_SET_COLUMNS: &[Column] = &[
@@ -756,9 +768,10 @@ fn stateful_set_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static STATEFUL_SET: Printer = Printer {
+pub static STATEFUL_SET: Printer = Printer {
     columns: STATEFUL_SET_COLUMNS,
     cells: stateful_set_cells,
+    conditions: no_conditions,
 };
 
 static DAEMON_SET_COLUMNS: &[Column] = &[
@@ -792,9 +805,10 @@ fn daemon_set_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static DAEMON_SET: Printer = Printer {
+pub static DAEMON_SET: Printer = Printer {
     columns: DAEMON_SET_COLUMNS,
     cells: daemon_set_cells,
+    conditions: no_conditions,
 };
 
 static CONTROLLER_REVISION_COLUMNS: &[Column] = &[
@@ -832,9 +846,10 @@ fn controller_revision_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static CONTROLLER_REVISION: Printer = Printer {
+pub static CONTROLLER_REVISION: Printer = Printer {
     columns: CONTROLLER_REVISION_COLUMNS,
     cells: controller_revision_cells,
+    conditions: no_conditions,
 };
 
 static JOB_COLUMNS: &[Column] = &[
@@ -894,9 +909,10 @@ fn job_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static JOB: Printer = Printer {
+pub static JOB: Printer = Printer {
     columns: JOB_COLUMNS,
     cells: job_cells,
+    conditions: no_conditions,
 };
 
 static CRON_JOB_COLUMNS: &[Column] = &[
@@ -932,9 +948,10 @@ fn cron_job_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static CRON_JOB: Printer = Printer {
+pub static CRON_JOB: Printer = Printer {
     columns: CRON_JOB_COLUMNS,
     cells: cron_job_cells,
+    conditions: no_conditions,
 };
 
 static PDB_COLUMNS: &[Column] = &[
@@ -973,9 +990,10 @@ fn pdb_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static POD_DISRUPTION_BUDGET: Printer = Printer {
+pub static POD_DISRUPTION_BUDGET: Printer = Printer {
     columns: PDB_COLUMNS,
     cells: pdb_cells,
+    conditions: no_conditions,
 };
 
 static HPA_COLUMNS: &[Column] = &[
@@ -1113,9 +1131,10 @@ fn hpa_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static HORIZONTAL_POD_AUTOSCALER: Printer = Printer {
+pub static HORIZONTAL_POD_AUTOSCALER: Printer = Printer {
     columns: HPA_COLUMNS,
     cells: hpa_cells,
+    conditions: no_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1196,9 +1215,10 @@ fn service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static SERVICE: Printer = Printer {
+pub static SERVICE: Printer = Printer {
     columns: SERVICE_COLUMNS,
     cells: service_cells,
+    conditions: no_conditions,
 };
 
 static ENDPOINTS_COLUMNS: &[Column] = &[NAME, c("Endpoints", "string", D_EP_SUBSETS), AGE];
@@ -1250,9 +1270,10 @@ fn endpoints_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(format_endpoints(obj)), age(obj, now)]
 }
 
-static ENDPOINTS: Printer = Printer {
+pub static ENDPOINTS: Printer = Printer {
     columns: ENDPOINTS_COLUMNS,
     cells: endpoints_cells,
+    conditions: no_conditions,
 };
 
 static ENDPOINT_SLICE_COLUMNS: &[Column] = &[
@@ -1301,9 +1322,10 @@ fn endpoint_slice_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static ENDPOINT_SLICE: Printer = Printer {
+pub static ENDPOINT_SLICE: Printer = Printer {
     columns: ENDPOINT_SLICE_COLUMNS,
     cells: endpoint_slice_cells,
+    conditions: no_conditions,
 };
 
 static INGRESS_COLUMNS: &[Column] = &[
@@ -1363,9 +1385,10 @@ fn ingress_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static INGRESS: Printer = Printer {
+pub static INGRESS: Printer = Printer {
     columns: INGRESS_COLUMNS,
     cells: ingress_cells,
+    conditions: no_conditions,
 };
 
 static INGRESS_CLASS_COLUMNS: &[Column] = &[
@@ -1402,9 +1425,10 @@ fn ingress_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static INGRESS_CLASS: Printer = Printer {
+pub static INGRESS_CLASS: Printer = Printer {
     columns: INGRESS_CLASS_COLUMNS,
     cells: ingress_class_cells,
+    conditions: no_conditions,
 };
 
 static NETWORK_POLICY_COLUMNS: &[Column] = &[NAME, c("Pod-Selector", "string", D_NP_POD_SELECTOR), AGE];
@@ -1419,9 +1443,10 @@ fn network_policy_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(format_label_selector(Some(sel))), age(obj, now)]
 }
 
-static NETWORK_POLICY: Printer = Printer {
+pub static NETWORK_POLICY: Printer = Printer {
     columns: NETWORK_POLICY_COLUMNS,
     cells: network_policy_cells,
+    conditions: no_conditions,
 };
 
 static SERVICE_CIDR_COLUMNS: &[Column] = &[NAME, c("CIDRs", "string", D_SVCCIDR_CIDRS), AGE];
@@ -1431,9 +1456,10 @@ fn service_cidr_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(cidrs.join(",")), age(obj, now)]
 }
 
-static SERVICE_CIDR: Printer = Printer {
+pub static SERVICE_CIDR: Printer = Printer {
     columns: SERVICE_CIDR_COLUMNS,
     cells: service_cidr_cells,
+    conditions: no_conditions,
 };
 
 // Upstream declares only two columns but prints an Age cell too; we keep the declared columns
@@ -1462,9 +1488,10 @@ fn ip_address_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(parent)]
 }
 
-static IP_ADDRESS: Printer = Printer {
+pub static IP_ADDRESS: Printer = Printer {
     columns: IP_ADDRESS_COLUMNS,
     cells: ip_address_cells,
+    conditions: no_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1542,9 +1569,10 @@ fn node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static NODE: Printer = Printer {
+pub static NODE: Printer = Printer {
     columns: NODE_COLUMNS,
     cells: node_cells,
+    conditions: no_conditions,
 };
 
 static NAMESPACE_COLUMNS: &[Column] = &[NAME, c("Status", "string", "The status of the namespace"), AGE];
@@ -1553,9 +1581,10 @@ fn namespace_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(st(obj, "/status/phase")), age(obj, now)]
 }
 
-static NAMESPACE: Printer = Printer {
+pub static NAMESPACE: Printer = Printer {
     columns: NAMESPACE_COLUMNS,
     cells: namespace_cells,
+    conditions: no_conditions,
 };
 
 static EVENT_COLUMNS: &[Column] = &[
@@ -1643,9 +1672,10 @@ fn event_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static EVENT: Printer = Printer {
+pub static EVENT: Printer = Printer {
     columns: EVENT_COLUMNS,
     cells: event_cells,
+    conditions: no_conditions,
 };
 
 static COMPONENT_STATUS_COLUMNS: &[Column] = &[
@@ -1670,9 +1700,10 @@ fn component_status_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(status), json!(message), json!(error)]
 }
 
-static COMPONENT_STATUS: Printer = Printer {
+pub static COMPONENT_STATUS: Printer = Printer {
     columns: COMPONENT_STATUS_COLUMNS,
     cells: component_status_cells,
+    conditions: no_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1689,9 +1720,10 @@ fn config_map_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static CONFIG_MAP: Printer = Printer {
+pub static CONFIG_MAP: Printer = Printer {
     columns: CONFIG_MAP_COLUMNS,
     cells: config_map_cells,
+    conditions: no_conditions,
 };
 
 static SECRET_COLUMNS: &[Column] = &[
@@ -1710,9 +1742,10 @@ fn secret_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static SECRET: Printer = Printer {
+pub static SECRET: Printer = Printer {
     columns: SECRET_COLUMNS,
     cells: secret_cells,
+    conditions: no_conditions,
 };
 
 static SERVICE_ACCOUNT_COLUMNS: &[Column] = &[NAME, c("Secrets", "string", D_SA_SECRETS), AGE];
@@ -1721,9 +1754,10 @@ fn service_account_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(len_of(obj, "/secrets")), age(obj, now)]
 }
 
-static SERVICE_ACCOUNT: Printer = Printer {
+pub static SERVICE_ACCOUNT: Printer = Printer {
     columns: SERVICE_ACCOUNT_COLUMNS,
     cells: service_account_cells,
+    conditions: no_conditions,
 };
 
 static RESOURCE_QUOTA_COLUMNS: &[Column] = &[
@@ -1767,9 +1801,10 @@ fn resource_quota_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static RESOURCE_QUOTA: Printer = Printer {
+pub static RESOURCE_QUOTA: Printer = Printer {
     columns: RESOURCE_QUOTA_COLUMNS,
     cells: resource_quota_cells,
+    conditions: no_conditions,
 };
 
 /// Upstream `helper.GetAccessModesAsString`.
@@ -1832,9 +1867,10 @@ fn pv_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static PERSISTENT_VOLUME: Printer = Printer {
+pub static PERSISTENT_VOLUME: Printer = Printer {
     columns: PV_COLUMNS,
     cells: pv_cells,
+    conditions: no_conditions,
 };
 
 static PVC_COLUMNS: &[Column] = &[
@@ -1876,9 +1912,10 @@ fn pvc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static PERSISTENT_VOLUME_CLAIM: Printer = Printer {
+pub static PERSISTENT_VOLUME_CLAIM: Printer = Printer {
     columns: PVC_COLUMNS,
     cells: pvc_cells,
+    conditions: no_conditions,
 };
 
 static STORAGE_CLASS_COLUMNS: &[Column] = &[
@@ -1908,9 +1945,10 @@ fn storage_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static STORAGE_CLASS: Printer = Printer {
+pub static STORAGE_CLASS: Printer = Printer {
     columns: STORAGE_CLASS_COLUMNS,
     cells: storage_class_cells,
+    conditions: no_conditions,
 };
 
 static CSI_NODE_COLUMNS: &[Column] = &[
@@ -1927,9 +1965,10 @@ fn csi_node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(len_of(obj, "/spec/drivers")), age(obj, now)]
 }
 
-static CSI_NODE: Printer = Printer {
+pub static CSI_NODE: Printer = Printer {
     columns: CSI_NODE_COLUMNS,
     cells: csi_node_cells,
+    conditions: no_conditions,
 };
 
 static VOLUME_ATTACHMENT_COLUMNS: &[Column] = &[
@@ -1958,9 +1997,10 @@ fn volume_attachment_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static VOLUME_ATTACHMENT: Printer = Printer {
+pub static VOLUME_ATTACHMENT: Printer = Printer {
     columns: VOLUME_ATTACHMENT_COLUMNS,
     cells: volume_attachment_cells,
+    conditions: no_conditions,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -2005,13 +2045,15 @@ fn binding_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static ROLE_BINDING: Printer = Printer {
+pub static ROLE_BINDING: Printer = Printer {
     columns: ROLE_BINDING_COLUMNS,
     cells: binding_cells,
+    conditions: no_conditions,
 };
-static CLUSTER_ROLE_BINDING: Printer = Printer {
+pub static CLUSTER_ROLE_BINDING: Printer = Printer {
     columns: CLUSTER_ROLE_BINDING_COLUMNS,
     cells: binding_cells,
+    conditions: no_conditions,
 };
 
 static LEASE_COLUMNS: &[Column] = &[NAME, c("Holder", "string", D_LEASE_HOLDER), AGE];
@@ -2020,9 +2062,10 @@ fn lease_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(st(obj, "/spec/holderIdentity")), age(obj, now)]
 }
 
-static LEASE: Printer = Printer {
+pub static LEASE: Printer = Printer {
     columns: LEASE_COLUMNS,
     cells: lease_cells,
+    conditions: no_conditions,
 };
 
 // kube-aggregator's APIService printer: SERVICE is `Local` or `namespace/name`, AVAILABLE the
@@ -2064,9 +2107,10 @@ fn api_service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(service), json!(available), age(obj, now)]
 }
 
-static API_SERVICE: Printer = Printer {
+pub static API_SERVICE: Printer = Printer {
     columns: API_SERVICE_COLUMNS,
     cells: api_service_cells,
+    conditions: no_conditions,
 };
 
 static PRIORITY_CLASS_COLUMNS: &[Column] = &[
@@ -2087,9 +2131,10 @@ fn priority_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static PRIORITY_CLASS: Printer = Printer {
+pub static PRIORITY_CLASS: Printer = Printer {
     columns: PRIORITY_CLASS_COLUMNS,
     cells: priority_class_cells,
+    conditions: no_conditions,
 };
 
 // Upstream describes Handler with `ObjectMeta{}.SwaggerDoc()["handler"]`, which is empty.
@@ -2099,9 +2144,10 @@ fn runtime_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(st(obj, "/handler")), age(obj, now)]
 }
 
-static RUNTIME_CLASS: Printer = Printer {
+pub static RUNTIME_CLASS: Printer = Printer {
     columns: RUNTIME_CLASS_COLUMNS,
     cells: runtime_class_cells,
+    conditions: no_conditions,
 };
 
 static CSR_COLUMNS: &[Column] = &[
@@ -2145,9 +2191,10 @@ fn csr_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static CERTIFICATE_SIGNING_REQUEST: Printer = Printer {
+pub static CERTIFICATE_SIGNING_REQUEST: Printer = Printer {
     columns: CSR_COLUMNS,
     cells: csr_cells,
+    conditions: no_conditions,
 };
 
 static WEBHOOK_CONFIGURATION_COLUMNS: &[Column] = &[
@@ -2164,9 +2211,10 @@ fn webhook_configuration_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![name(obj), json!(len_of(obj, "/webhooks")), age(obj, now)]
 }
 
-static WEBHOOK_CONFIGURATION: Printer = Printer {
+pub static WEBHOOK_CONFIGURATION: Printer = Printer {
     columns: WEBHOOK_CONFIGURATION_COLUMNS,
     cells: webhook_configuration_cells,
+    conditions: no_conditions,
 };
 
 static VAP_COLUMNS: &[Column] = &[
@@ -2197,9 +2245,10 @@ fn vap_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static VALIDATING_ADMISSION_POLICY: Printer = Printer {
+pub static VALIDATING_ADMISSION_POLICY: Printer = Printer {
     columns: VAP_COLUMNS,
     cells: vap_cells,
+    conditions: no_conditions,
 };
 
 static VAP_BINDING_COLUMNS: &[Column] = &[
@@ -2244,73 +2293,14 @@ fn vap_binding_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-static VALIDATING_ADMISSION_POLICY_BINDING: Printer = Printer {
+pub static VALIDATING_ADMISSION_POLICY_BINDING: Printer = Printer {
     columns: VAP_BINDING_COLUMNS,
     cells: vap_binding_cells,
+    conditions: no_conditions,
 };
 
-// ---------------------------------------------------------------------------------------------
-// Lookup
-// ---------------------------------------------------------------------------------------------
-
-/// The printer for a kind; `DEFAULT` when upstream has no special columns.
-pub fn printer_for(group: &str, kind: &str) -> &'static Printer {
-    match (group, kind) {
-        ("", "Pod") => &POD,
-        ("", "PodTemplate") => &POD_TEMPLATE,
-        ("", "ReplicationController") => &REPLICATION_CONTROLLER,
-        ("", "Service") => &SERVICE,
-        ("", "Endpoints") => &ENDPOINTS,
-        ("", "Node") => &NODE,
-        ("", "Event") | ("events.k8s.io", "Event") => &EVENT,
-        ("", "Namespace") => &NAMESPACE,
-        ("", "Secret") => &SECRET,
-        ("", "ServiceAccount") => &SERVICE_ACCOUNT,
-        ("", "PersistentVolume") => &PERSISTENT_VOLUME,
-        ("", "PersistentVolumeClaim") => &PERSISTENT_VOLUME_CLAIM,
-        ("", "ComponentStatus") => &COMPONENT_STATUS,
-        ("", "ConfigMap") => &CONFIG_MAP,
-        ("", "ResourceQuota") => &RESOURCE_QUOTA,
-        ("apps", "Deployment") => &DEPLOYMENT,
-        ("apps", "ReplicaSet") => &REPLICA_SET,
-        ("apps", "StatefulSet") => &STATEFUL_SET,
-        ("apps", "DaemonSet") => &DAEMON_SET,
-        ("apps", "ControllerRevision") => &CONTROLLER_REVISION,
-        ("batch", "Job") => &JOB,
-        ("batch", "CronJob") => &CRON_JOB,
-        ("policy", "PodDisruptionBudget") => &POD_DISRUPTION_BUDGET,
-        ("autoscaling", "HorizontalPodAutoscaler") => &HORIZONTAL_POD_AUTOSCALER,
-        ("networking.k8s.io", "Ingress") => &INGRESS,
-        ("networking.k8s.io", "IngressClass") => &INGRESS_CLASS,
-        ("networking.k8s.io", "NetworkPolicy") => &NETWORK_POLICY,
-        ("networking.k8s.io", "ServiceCIDR") => &SERVICE_CIDR,
-        ("networking.k8s.io", "IPAddress") => &IP_ADDRESS,
-        ("discovery.k8s.io", "EndpointSlice") => &ENDPOINT_SLICE,
-        ("rbac.authorization.k8s.io", "RoleBinding") => &ROLE_BINDING,
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &CLUSTER_ROLE_BINDING,
-        ("coordination.k8s.io", "Lease") => &LEASE,
-        ("apiregistration.k8s.io", "APIService") => &API_SERVICE,
-        ("scheduling.k8s.io", "PriorityClass") => &PRIORITY_CLASS,
-        ("node.k8s.io", "RuntimeClass") => &RUNTIME_CLASS,
-        ("storage.k8s.io", "StorageClass") => &STORAGE_CLASS,
-        ("storage.k8s.io", "CSINode") => &CSI_NODE,
-        ("storage.k8s.io", "VolumeAttachment") => &VOLUME_ATTACHMENT,
-        ("certificates.k8s.io", "CertificateSigningRequest") => &CERTIFICATE_SIGNING_REQUEST,
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration") => {
-            &WEBHOOK_CONFIGURATION
-        }
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => &VALIDATING_ADMISSION_POLICY,
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => &VALIDATING_ADMISSION_POLICY_BINDING,
-        // Custom resources: their CRD's additionalPrinterColumns.
-        _ => crate::apiext::printer(group, kind).unwrap_or(&DEFAULT),
-    }
-}
-
-/// `rows[].conditions` upstream sets: pods in a terminal phase are marked `Completed`.
-pub fn row_conditions(group: &str, kind: &str, obj: &Value) -> Option<Value> {
-    if (group, kind) != ("", "Pod") {
-        return None;
-    }
+/// Pods in a terminal phase are marked `Completed`, as upstream's row conditions.
+fn pod_conditions(obj: &Value) -> Option<Value> {
     let (reason, message) = match st(obj, "/status/phase").as_str() {
         "Succeeded" => ("Succeeded", "The pod has completed successfully."),
         "Failed" => ("Failed", "The pod failed."),
@@ -2366,71 +2356,35 @@ mod tests {
 
     #[test]
     fn every_printer_has_one_cell_per_column() {
-        let kinds = [
-            ("", "Pod"),
-            ("", "PodTemplate"),
-            ("", "ReplicationController"),
-            ("", "Service"),
-            ("", "Endpoints"),
-            ("", "Node"),
-            ("", "Event"),
-            ("events.k8s.io", "Event"),
-            ("", "Namespace"),
-            ("", "Secret"),
-            ("", "ServiceAccount"),
-            ("", "PersistentVolume"),
-            ("", "PersistentVolumeClaim"),
-            ("", "ComponentStatus"),
-            ("", "ConfigMap"),
-            ("", "ResourceQuota"),
-            ("", "LimitRange"),
-            ("apps", "Deployment"),
-            ("apps", "ReplicaSet"),
-            ("apps", "StatefulSet"),
-            ("apps", "DaemonSet"),
-            ("apps", "ControllerRevision"),
-            ("batch", "Job"),
-            ("batch", "CronJob"),
-            ("policy", "PodDisruptionBudget"),
-            ("autoscaling", "HorizontalPodAutoscaler"),
-            ("networking.k8s.io", "Ingress"),
-            ("networking.k8s.io", "IngressClass"),
-            ("networking.k8s.io", "NetworkPolicy"),
-            ("networking.k8s.io", "ServiceCIDR"),
-            ("networking.k8s.io", "IPAddress"),
-            ("discovery.k8s.io", "EndpointSlice"),
-            ("rbac.authorization.k8s.io", "Role"),
-            ("rbac.authorization.k8s.io", "RoleBinding"),
-            ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-            ("coordination.k8s.io", "Lease"),
-            ("scheduling.k8s.io", "PriorityClass"),
-            ("node.k8s.io", "RuntimeClass"),
-            ("storage.k8s.io", "StorageClass"),
-            ("storage.k8s.io", "CSINode"),
-            ("storage.k8s.io", "VolumeAttachment"),
-            ("certificates.k8s.io", "CertificateSigningRequest"),
-            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
-        ];
-        for (g, k) in kinds {
-            let p = printer_for(g, k);
+        for r in crate::api::builtin() {
+            let s = r.strategy;
             for obj in [
                 json!({}),
                 json!({"metadata": {"name": "x", "creationTimestamp": T0S}}),
                 json!(null),
             ] {
-                assert_eq!((p.cells)(&obj, at(T0)).len(), p.columns.len(), "{g}/{k}");
+                assert_eq!(
+                    s.cells(&obj, at(T0)).len(),
+                    s.column_definitions().len(),
+                    "{}/{}",
+                    r.group,
+                    r.kind
+                );
             }
             assert!(
-                p.columns.iter().any(|c| c.name == "Name" && c.format == "name"),
-                "{g}/{k}"
+                s.column_definitions()
+                    .iter()
+                    .any(|c| c["name"] == "Name" && c["format"] == "name"),
+                "{}/{}",
+                r.group,
+                r.kind
             );
         }
-        assert_eq!(
-            printer_for("rbac.authorization.k8s.io", "ClusterRole").columns[1].name,
-            "Created At"
-        );
+        let role = crate::api::builtin()
+            .iter()
+            .find(|r| r.kind == "ClusterRole")
+            .expect("row");
+        assert_eq!(role.strategy.column_definitions()[1]["name"], "Created At");
     }
 
     fn pod(status: Value) -> Value {
@@ -2493,7 +2447,7 @@ mod tests {
             "state": {"terminated": {"exitCode": 137}}}]}));
         assert_eq!(status(&p), json!("ExitCode:137"));
         assert_eq!(
-            row_conditions("", "Pod", &p),
+            pod_conditions(&p),
             Some(json!([{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]))
         );
         // Init containers

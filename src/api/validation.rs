@@ -4,7 +4,7 @@
 //! The `is_*` functions return upstream's message strings (empty = valid); the `validate_*`
 //! functions push [`FieldError`]s at a path.
 
-use super::field::{FieldError, FieldErrors};
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::Value;
 
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;

@@ -3,77 +3,84 @@
 //! Cells follow `cellForJSONValue`: integers, numbers, booleans typed; dates as a human age;
 //! strings as JSONPath prints them.
 
-use crate::api::table::{Column, Printer};
 use serde_json::{json, Value};
 use std::time::SystemTime;
 
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
+/// One printer column of a CRD version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i64,
+    pub json_path: String,
 }
 
-/// The Table printer for one CRD version. Leaked (bounded by distinct CRD versions).
-pub fn build_printer(version: &Value) -> (&'static Printer, Vec<(String, String)>) {
-    let mut cols = vec![Column {
-        name: "Name",
-        type_: "string",
-        format: "name",
-        description: crate::api::table::D_NAME,
-        priority: 0,
-    }];
-    let mut paths = Vec::new();
-    let given = version
-        .get("additionalPrinterColumns")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty());
-    match given {
-        Some(list) => {
-            for c in list {
-                let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
-                cols.push(Column {
-                    name: leak(s("name")),
-                    type_: leak(s("type")),
-                    format: leak(s("format")),
-                    description: leak(s("description")),
-                    priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0) as i32,
-                });
-                paths.push((s("type").to_string(), s("jsonPath").to_string()));
-            }
-        }
-        None => {
-            cols.push(Column {
-                name: "Age",
-                type_: "date",
-                format: "",
-                description: crate::api::table::D_AGE,
-                priority: 0,
-            });
-            paths.push(("date".to_string(), ".metadata.creationTimestamp".to_string()));
-        }
-    }
-    let printer = Box::leak(Box::new(Printer {
-        columns: Box::leak(cols.into_boxed_slice()),
-        cells: custom_cells,
-    }));
-    (printer, paths)
-}
+/// A CRD version's Table columns after Name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns(pub Vec<Column>);
 
-/// Cells of a custom resource: the columns are found from the object's apiVersion and kind.
-fn custom_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let name = obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
-    let (group, version) = match obj.get("apiVersion").and_then(Value::as_str) {
-        Some(av) => av.split_once('/').unwrap_or(("", av)),
-        None => ("", ""),
-    };
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    // The served object's version picks the columns (each version has its own).
-    let Some(cv) = super::lookup_kind(group, Some(version), kind) else {
-        return vec![name];
-    };
-    let mut out = vec![name];
-    for (ty, path) in &cv.column_paths {
-        out.push(cell(ty, find(obj, path).as_ref(), now));
+impl Columns {
+    /// The version's `additionalPrinterColumns`, or `Age` when it has none.
+    pub fn of(version: &Value) -> Columns {
+        let given = version
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        let Some(list) = given else { return Columns::age() };
+        Columns(
+            list.iter()
+                .map(|c| {
+                    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    Column {
+                        name: s("name"),
+                        type_: s("type"),
+                        format: s("format"),
+                        description: s("description"),
+                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                        json_path: s("jsonPath"),
+                    }
+                })
+                .collect(),
+        )
     }
-    out
+
+    /// The single `Age` column of versions without printer columns.
+    pub fn age() -> Columns {
+        Columns(vec![Column {
+            name: "Age".into(),
+            type_: "date".into(),
+            format: String::new(),
+            description: crate::api::table::D_AGE.into(),
+            priority: 0,
+            json_path: ".metadata.creationTimestamp".into(),
+        }])
+    }
+
+    /// `columnDefinitions`: Name, then these.
+    pub fn definitions(&self) -> Vec<Value> {
+        let name = json!({"name": "Name", "type": "string", "format": "name",
+            "description": crate::api::table::D_NAME, "priority": 0});
+        std::iter::once(name)
+            .chain(self.0.iter().map(|c| {
+                json!({"name": c.name, "type": c.type_, "format": c.format,
+                    "description": c.description, "priority": c.priority})
+            }))
+            .collect()
+    }
+
+    /// One row's cells: the name, then each column's value.
+    pub fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let name = obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
+        std::iter::once(name)
+            .chain(
+                self.0
+                    .iter()
+                    .map(|c| cell(&c.type_, find(obj, &c.json_path).as_ref(), now)),
+            )
+            .collect()
+    }
 }
 
 fn cell(ty: &str, v: Option<&Value>, now: SystemTime) -> Value {

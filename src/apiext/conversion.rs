@@ -7,11 +7,12 @@
 //! encoder is synchronous, so reads block the worker in place (multi-threaded runtime only).
 
 use super::CustomVersion;
+use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::store::ListResult;
+use crate::registry::Registry;
 use crate::storage::cache::CachedObject;
 use serde_json::{json, Value};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Upstream's default (and maximum) webhook timeout.
@@ -36,13 +37,6 @@ impl Webhook {
     }
 }
 
-/// The registry for Service lookups (set once the CRD controller starts).
-static REGISTRY: RwLock<Option<Arc<crate::registry::store::Registry>>> = RwLock::new(None);
-
-pub fn set_registry(r: crate::registry::store::Registry) {
-    *REGISTRY.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(r));
-}
-
 fn api_version(v: &Value) -> &str {
     v.get("apiVersion").and_then(Value::as_str).unwrap_or("")
 }
@@ -58,7 +52,7 @@ fn gvk(v: &Value) -> String {
 
 /// Convert `objs` to `desired` (`group/version`). One review for every object not already
 /// there; errors are upstream's 500s.
-pub async fn convert(wh: &Webhook, mut objs: Vec<Value>, desired: &str) -> ApiResult<Vec<Value>> {
+pub async fn convert(reg: &Registry, wh: &Webhook, mut objs: Vec<Value>, desired: &str) -> ApiResult<Vec<Value>> {
     let todo: Vec<usize> = (0..objs.len()).filter(|&i| api_version(&objs[i]) != desired).collect();
     let Some(&first) = todo.first() else { return Ok(objs) };
     let what = gvk(&objs[first]);
@@ -70,7 +64,7 @@ pub async fn convert(wh: &Webhook, mut objs: Vec<Value>, desired: &str) -> ApiRe
             "objects": todo.iter().map(|&i| objs[i].clone()).collect::<Vec<_>>()},
     });
     let fail = |e: String| ApiError::internal(format!("conversion webhook for {what} failed: {e}"));
-    let resp = call(wh, review).await.map_err(fail)?;
+    let resp = call(reg, wh, review).await.map_err(fail)?;
     let converted = converted_objects(&uid, &resp).map_err(fail)?;
     if converted.len() != todo.len() {
         return Err(ApiError::internal(format!(
@@ -126,14 +120,9 @@ fn converted_objects(uid: &str, resp: &Value) -> Result<Vec<Value>, String> {
 }
 
 /// POST the review to the webhook; the response body as JSON.
-async fn call(wh: &Webhook, review: Value) -> Result<Value, String> {
+async fn call(reg: &Registry, wh: &Webhook, review: Value) -> Result<Value, String> {
     let cc = &wh.client_config;
-    let reg = REGISTRY
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or("no registry")?;
-    let t = crate::outbound::webhook::target(&reg, cc).await?;
+    let t = crate::outbound::webhook::target(reg, cc).await?;
     let url = format!("https://{}{}", t.server_name, t.path);
     let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
     let ca = cc.get("caBundle").and_then(Value::as_str).unwrap_or("");
@@ -157,70 +146,52 @@ fn block_on<T>(f: impl std::future::Future<Output = ApiResult<T>>) -> ApiResult<
     tokio::task::block_in_place(|| h.block_on(f))
 }
 
-/// The version's webhook, when objects read for it must go through it.
-fn webhook_for(cv: &CustomVersion) -> Option<Arc<Webhook>> {
-    cv.conversion.clone()
-}
-
 /// Storage → served objects for a webhook-converted version (storage-version defaults first,
 /// as upstream decodes before converting). None: nothing to convert.
-fn served_values(def: &crate::api::ResourceDef, stored: &[&Value]) -> ApiResult<Option<Vec<Value>>> {
-    let Some(cv) = super::lookup(def) else { return Ok(None) };
-    let Some(wh) = webhook_for(&cv) else { return Ok(None) };
+fn served_values(
+    reg: &Registry,
+    cv: &CustomVersion,
+    def: &ResourceDef,
+    stored: &[&Value],
+) -> ApiResult<Option<Vec<Value>>> {
+    let Some(wh) = cv.conversion.clone() else {
+        return Ok(None);
+    };
     let want = def.api_version();
     if stored.iter().all(|v| api_version(v) == want) {
         return Ok(None);
     }
-    let objs: Vec<Value> = stored.iter().map(|v| super::storage_defaulted(&cv, v)).collect();
-    block_on(convert(&wh, objs, &want)).map(Some)
+    let objs: Vec<Value> = stored.iter().map(|v| super::storage_defaulted(cv, v)).collect();
+    block_on(convert(reg, &wh, objs, &want)).map(Some)
 }
 
-/// One object for the encoder: converted (None: serve as is) or the webhook's 500.
-pub fn served_object(def: &crate::api::ResourceDef, obj: &CachedObject) -> ApiResult<Option<Arc<CachedObject>>> {
-    Ok(served_values(def, &[&obj.value])?
-        .and_then(|mut v| v.pop())
-        .map(|v| CachedObject::from_value(&obj.key, v, obj.revision)))
-}
-
-/// A list for the encoder: every item converted in one review.
-pub fn served_list(def: &crate::api::ResourceDef, mut list: ListResult) -> ApiResult<ListResult> {
-    let values: Vec<&Value> = list.items.iter().map(|o| &o.value).collect();
-    if let Some(converted) = served_values(def, &values)? {
-        list.items = list
-            .items
-            .iter()
+/// Objects for the encoder, all converted in one review (None: serve them as they are), or
+/// the webhook's 500.
+pub fn served_objects(
+    reg: &Registry,
+    cv: &CustomVersion,
+    def: &ResourceDef,
+    objs: &[&CachedObject],
+) -> ApiResult<Option<Vec<Arc<CachedObject>>>> {
+    let values: Vec<&Value> = objs.iter().map(|o| &o.value).collect();
+    Ok(served_values(reg, cv, def, &values)?.map(|converted| {
+        objs.iter()
             .zip(converted)
             .map(|(o, v)| CachedObject::from_value(&o.key, v, o.revision))
-            .collect();
-    }
-    Ok(list)
+            .collect()
+    }))
 }
 
 /// Synchronous single-object conversion for the generic read hook; errors are logged and the
 /// object left as stored (the encoder entry points convert first and report errors).
-pub fn served_value_lossy(def: &crate::api::ResourceDef, stored: &Value) -> Option<Value> {
-    match served_values(def, &[stored]) {
+pub fn served_value_lossy(reg: &Registry, cv: &CustomVersion, def: &ResourceDef, stored: &Value) -> Option<Value> {
+    match served_values(reg, cv, def, &[stored]) {
         Ok(v) => v.and_then(|mut v| v.pop()),
         Err(e) => {
             tracing::warn!(error = %e.message, "conversion webhook failed");
             None
         }
     }
-}
-
-/// Store hook before writing: a webhook-converted version's object becomes the storage version.
-pub async fn to_storage(def: &crate::api::ResourceDef, obj: &mut Value) -> ApiResult<()> {
-    let Some(cv) = super::lookup(def) else { return Ok(()) };
-    let Some(wh) = webhook_for(&cv) else { return Ok(()) };
-    let want = format!("{}/{}", def.group, cv.storage_version);
-    if api_version(obj) == want {
-        return Ok(());
-    }
-    let mut out = convert(&wh, vec![obj.clone()], &want).await?;
-    if let Some(v) = out.pop() {
-        *obj = v;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

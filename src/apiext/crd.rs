@@ -3,10 +3,11 @@
 //! `Established`, keeps `status.storedVersions`, installs the served versions as rows and
 //! removes the rows and the objects of CRDs that are gone.
 
-use super::{columns, CustomVersion, ScalePaths};
+use super::{columns, CustomResource, CustomVersion, ScalePaths};
+use crate::api::strategy::apiextensions::CLEANUP_FINALIZER;
 use crate::api::{NameRule, ResourceDef, Scope, Served, SubresourceDef, SCALE, STATUS};
 use crate::registry::store::Part;
-use crate::server::App;
+use crate::registry::Registry;
 use crate::storage::Storage;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -29,10 +30,6 @@ const SUBS_NONE: &[SubresourceDef] = &[];
 const SUBS_STATUS: &[SubresourceDef] = &[STATUS];
 const SUBS_SCALE: &[SubresourceDef] = &[SCALE];
 const SUBS_BOTH: &[SubresourceDef] = &[SCALE, STATUS];
-
-pub fn is_crd(def: &ResourceDef) -> bool {
-    def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition"
-}
 
 fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
@@ -82,18 +79,15 @@ pub fn version_rank(v: &str) -> (u8, u64, u64, String) {
     }
 }
 
-/// A leaked Table printer and its columns' (type, JSON path).
-type Built = (&'static crate::api::table::Printer, Vec<(String, String)>);
-
 #[derive(Default)]
 struct State {
     fingerprint: Vec<(String, i64)>,
-    /// Leaked rows by their content, reused across syncs.
-    rows: HashMap<String, &'static ResourceDef>,
+    /// Leaked rows (and the strategy each carries) by their content, reused across syncs.
+    rows: HashMap<String, (&'static ResourceDef, &'static CustomResource)>,
     /// CRD name → storage prefix of its objects, for purging when the CRD is gone.
     served: HashMap<String, String>,
-    /// Leaked Table printers by their columns, reused across syncs.
-    printers: HashMap<String, Built>,
+    /// Printer columns by their definition, shared by the versions that define the same ones.
+    columns: HashMap<String, Arc<columns::Columns>>,
 }
 
 fn leak(s: &str) -> &'static str {
@@ -106,7 +100,14 @@ fn leak_list(v: &[String]) -> &'static [&'static str] {
 
 impl State {
     #[allow(clippy::too_many_arguments)]
-    fn row(&mut self, crd: &Value, version: &str, has_status: bool, has_scale: bool) -> &'static ResourceDef {
+    fn row(
+        &mut self,
+        reg: &Registry,
+        crd: &Value,
+        version: &str,
+        has_status: bool,
+        has_scale: bool,
+    ) -> (&'static ResourceDef, &'static CustomResource) {
         let group = st(crd, "/spec/group");
         let kind = st(crd, "/spec/names/kind");
         let plural = st(crd, "/spec/names/plural");
@@ -117,8 +118,9 @@ impl State {
         let key =
             format!("{group}|{version}|{kind}|{plural}|{singular}|{short:?}|{cats:?}|{scope}|{has_status}|{has_scale}");
         if let Some(r) = self.rows.get(&key) {
-            return r;
+            return *r;
         }
+        let strategy: &'static CustomResource = Box::leak(Box::new(CustomResource::new(reg.clone())));
         let row: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
             group: leak(group),
             version: leak(version),
@@ -140,12 +142,13 @@ impl State {
                 (true, true) => SUBS_BOTH,
             },
             storage: leak(&format!("{group}/{plural}")),
-            served: Served::Stored,
+            served: Served::Store,
             name_rule: NameRule::Subdomain,
             generation: true,
+            strategy,
         }));
-        self.rows.insert(key, row);
-        row
+        self.rows.insert(key, (row, strategy));
+        (row, strategy)
     }
 }
 
@@ -198,8 +201,8 @@ fn conflict(crd: &Value, taken: &[Value]) -> Option<(&'static str, String)> {
 }
 
 /// One reconcile pass over every CRD.
-async fn sync(app: &Arc<App>, state: &mut State) {
-    let cache = app.registry.caches.cache(SEGMENT);
+async fn sync(reg: &Registry, state: &mut State) {
+    let cache = reg.caches.cache(SEGMENT);
     let snap = cache.snapshot(&format!("/registry/{SEGMENT}/"));
     let fp: Vec<(String, i64)> = snap.items.iter().map(|o| (o.key.clone(), o.revision)).collect();
     if fp == state.fingerprint {
@@ -219,7 +222,7 @@ async fn sync(app: &Arc<App>, state: &mut State) {
     let now = crate::util::now_rfc3339();
     let mut by_group: HashMap<String, Vec<Value>> = HashMap::new();
     let mut rows: Vec<&'static ResourceDef> = Vec::new();
-    let mut versions: Vec<Arc<CustomVersion>> = Vec::new();
+    let mut versions: Vec<(&'static CustomResource, Arc<CustomVersion>)> = Vec::new();
     let mut served = HashMap::new();
     let mut status_writes = Vec::new();
     let mut cleanups = Vec::new();
@@ -319,40 +322,49 @@ async fn sync(app: &Arc<App>, state: &mut State) {
                 status_replicas: st(s, "/statusReplicasPath").to_string(),
                 label_selector: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
             });
-            let def = state.row(crd, vname, has_status, scale.is_some());
+            let (def, strategy) = state.row(reg, crd, vname, has_status, scale.is_some());
             if let Some(c) = cleanups.last_mut().filter(|c| c.0 == name && c.3.is_none()) {
                 c.3 = Some(def);
             }
-            app.registry.caches.cache(def.storage);
+            reg.caches.cache(def.storage);
             let cols_key = v
                 .get("additionalPrinterColumns")
                 .map(Value::to_string)
                 .unwrap_or_default();
-            let (printer, column_paths) = state
-                .printers
+            let columns = state
+                .columns
                 .entry(cols_key)
-                .or_insert_with(|| columns::build_printer(v))
+                .or_insert_with(|| Arc::new(columns::Columns::of(v)))
                 .clone();
             rows.push(def);
-            versions.push(Arc::new(CustomVersion {
-                def,
-                crd_name: name.clone(),
-                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
-                printer,
-                column_paths,
-                scale,
-                storage_version: storage_version.clone(),
-                selectable: selectable_fields(v),
-                terminating: deleting,
-                storage_schema: storage_schema.clone(),
-                conversion: super::conversion::Webhook::of(crd),
-            }));
+            versions.push((
+                strategy,
+                Arc::new(CustomVersion {
+                    crd_name: name.clone(),
+                    schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                    columns,
+                    scale,
+                    storage_version: storage_version.clone(),
+                    selectable: selectable_fields(v),
+                    terminating: deleting,
+                    storage_schema: storage_schema.clone(),
+                    conversion: super::conversion::Webhook::of(crd),
+                }),
+            ));
         }
     }
     // Groups after the built-ins, sorted by name (upstream's CRD group priority).
     rows.sort_by(|a, b| a.group.cmp(b.group));
-    super::set_table(versions);
-    app.set_custom_rows(&rows);
+    // Rows no longer served stop serving their old version; then the new ones take effect.
+    for (_, strategy) in state.rows.values() {
+        if !versions.iter().any(|(s, _)| std::ptr::eq(*s, *strategy)) {
+            strategy.set(None);
+        }
+    }
+    for (strategy, v) in versions {
+        strategy.set(Some(v));
+    }
+    reg.resources.set_custom_rows(&rows);
     let gone: Vec<String> = state
         .served
         .iter()
@@ -362,21 +374,17 @@ async fn sync(app: &Arc<App>, state: &mut State) {
     state.served = served;
     state.fingerprint = fp;
     for prefix in gone {
-        purge(app.registry.storage.as_ref(), &prefix).await;
+        purge(reg.storage.as_ref(), &prefix).await;
     }
-    if let Some(def) = app.find("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
+    if let Some(def) = crate::api::builtin_row("apiextensions.k8s.io", "customresourcedefinitions") {
         for (name, obj) in status_writes {
-            if let Err(e) = app
-                .registry
-                .update(def, None, &name, obj, Part::Status, false, None)
-                .await
-            {
+            if let Err(e) = reg.update(def, None, &name, obj, Part::Status, false, None).await {
                 tracing::debug!(crd = %name, error = %e.message, "CRD status update failed; retrying");
                 state.fingerprint.clear();
             }
         }
         for (name, prefix, crd, row) in cleanups {
-            if !finish_deletion(app, def, &name, &prefix, crd, row).await {
+            if !finish_deletion(reg, def, &name, &prefix, crd, row).await {
                 state.fingerprint.clear();
             }
         }
@@ -427,7 +435,7 @@ fn terminating_condition(crd: &Value, deleting: bool, now: &str) -> Option<Value
 /// `InstanceDeletionCompleted` and drop the cleanup finalizer (the store then removes the CRD).
 /// False while instances remain or a write failed (retried on the next pass).
 async fn finish_deletion(
-    app: &Arc<App>,
+    reg: &Registry,
     def: &ResourceDef,
     name: &str,
     prefix: &str,
@@ -438,28 +446,24 @@ async fn finish_deletion(
     let has_finalizer = crd
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|f| f == super::CLEANUP_FINALIZER));
+        .is_some_and(|a| a.iter().any(|f| f == CLEANUP_FINALIZER));
     if !has_finalizer {
         return true;
     }
     match row {
         Some(row) => {
             let all = ListOptions::default();
-            if let Err(e) = app
-                .registry
-                .delete_collection(row, None, &all, &DeleteOptions::default())
-                .await
-            {
+            if let Err(e) = reg.delete_collection(row, None, &all, &DeleteOptions::default()).await {
                 tracing::debug!(crd = %name, error = %e.message, "deleting custom resources failed");
                 return false;
             }
-            match app.registry.list(row, None, &all).await {
+            match reg.list(row, None, &all).await {
                 Ok(left) if left.items.is_empty() => {}
                 _ => return false,
             }
         }
         // Never served (names not accepted): nothing can hold its objects.
-        None => purge(app.registry.storage.as_ref(), prefix).await,
+        None => purge(reg.storage.as_ref(), prefix).await,
     }
     let now = crate::util::now_rfc3339();
     if let Some(cs) = crd.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
@@ -469,11 +473,7 @@ async fn finish_deletion(
             "reason": "InstanceDeletionCompleted", "message": "removed all instances"}),
         );
     }
-    let updated = match app
-        .registry
-        .update(def, None, name, crd, Part::Status, false, None)
-        .await
-    {
+    let updated = match reg.update(def, None, name, crd, Part::Status, false, None).await {
         Ok(o) => o.value.clone(),
         Err(e) => {
             tracing::debug!(crd = %name, error = %e.message, "CRD terminating status update failed");
@@ -482,9 +482,9 @@ async fn finish_deletion(
     };
     let mut obj = updated;
     if let Some(fs) = obj.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
-        fs.retain(|f| f != super::CLEANUP_FINALIZER);
+        fs.retain(|f| f != CLEANUP_FINALIZER);
     }
-    match app.registry.update(def, None, name, obj, Part::Main, false, None).await {
+    match reg.update(def, None, name, obj, Part::Main, false, None).await {
         Ok(_) => true,
         Err(e) => {
             tracing::debug!(crd = %name, error = %e.message, "CRD finalizer removal failed");
@@ -504,17 +504,13 @@ async fn purge(storage: &dyn Storage, prefix: &str) {
 }
 
 /// Serve the stored CRDs now, then follow changes.
-pub async fn start(app: Arc<App>) {
+pub async fn start(reg: Registry) {
     let mut state = State::default();
-    super::conversion::set_registry(crate::registry::store::Registry::new(
-        app.registry.storage.clone(),
-        app.registry.caches.clone(),
-    ));
-    sync(&app, &mut state).await;
+    sync(&reg, &mut state).await;
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            sync(&app, &mut state).await;
+            sync(&reg, &mut state).await;
         }
     });
 }

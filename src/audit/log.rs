@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -312,16 +312,7 @@ impl Bucket {
     }
 }
 
-/// Counters shared with `/metrics`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// `apiserver_audit_event_total`.
-    pub events: AtomicU64,
-    /// `apiserver_audit_error_total{plugin}` (events that failed to be audited).
-    pub errors: AtomicU64,
-    /// The `plugin` label of the error counter (`log`, or `buffered` in batch mode).
-    pub plugin: std::sync::OnceLock<&'static str>,
-}
+use crate::metrics::AuditCounters as Counters;
 
 /// A backend in one of the three modes.
 pub struct Backend {

@@ -61,8 +61,8 @@ pub struct User {
     pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-impl From<&crate::auth::UserInfo> for User {
-    fn from(u: &crate::auth::UserInfo) -> User {
+impl From<&crate::request::UserInfo> for User {
+    fn from(u: &crate::request::UserInfo) -> User {
         User {
             username: u.name.clone(),
             uid: u.uid.clone(),
@@ -212,7 +212,10 @@ impl Auditor {
 
     /// From `--audit-policy-file` and `--audit-log-*`. None when auditing is off (no policy
     /// file, or no log path: the webhook backend is not implemented).
-    pub fn from_options(opts: &ServeOptions, counters: Arc<log::Counters>) -> anyhow::Result<Option<Arc<Auditor>>> {
+    pub fn from_options(
+        opts: &ServeOptions,
+        counters: Arc<crate::metrics::AuditCounters>,
+    ) -> anyhow::Result<Option<Arc<Auditor>>> {
         let s = |k: &str| opts.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let n = |k: &str, d: u64| opts.get(k).and_then(Value::as_u64).unwrap_or(d);
         let b = |k: &str, d: bool| opts.get(k).and_then(Value::as_bool).unwrap_or(d);
@@ -497,12 +500,12 @@ impl RequestAudit {
     }
 
     /// The full authenticated user (uid, extra) replaces the name/groups from `begin`.
-    pub fn set_user(&mut self, user: &crate::auth::UserInfo) {
+    pub fn set_user(&mut self, user: &crate::request::UserInfo) {
         self.event.user = user.into();
     }
 
     /// The user the request acts as through `Impersonate-*` headers.
-    pub fn set_impersonated_user(&mut self, user: &crate::auth::UserInfo) {
+    pub fn set_impersonated_user(&mut self, user: &crate::request::UserInfo) {
         self.event.impersonated_user = Some(user.into());
     }
 

@@ -5,53 +5,24 @@
 pub mod authn;
 pub mod authz;
 
-use std::collections::BTreeMap;
+use crate::api::ResourceDef;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::Registry;
+use crate::request::Request;
+use bytes::Bytes;
+use std::sync::Arc;
 
-/// The authenticated user of a request (upstream `user.Info`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-pub const ANONYMOUS_USER: &str = "system:anonymous";
-pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
-pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
-
-impl UserInfo {
-    pub fn new(name: impl Into<String>, groups: Vec<String>) -> UserInfo {
-        UserInfo {
-            name: name.into(),
-            groups,
-            ..Default::default()
-        }
-    }
-
-    /// `system:anonymous` in `system:unauthenticated`.
-    pub fn anonymous() -> UserInfo {
-        UserInfo::new(ANONYMOUS_USER, vec![UNAUTHENTICATED_GROUP.into()])
-    }
-
-    pub fn is_anonymous(&self) -> bool {
-        self.name == ANONYMOUS_USER
-    }
-
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
-    }
-}
-
-/// Access control as configured at startup.
+/// Access control as configured at startup, shared by the filter chain, admission and the
+/// review APIs.
 pub struct Auth {
-    pub authenticator: authn::Authenticator,
-    pub authorizer: authz::Authorizer,
+    pub authenticator: Arc<authn::Authenticator>,
+    pub authorizer: Arc<authz::Authorizer>,
 }
 
 impl Auth {
-    /// Build the authenticator and authorizer chains from the serve options.
-    pub fn from_options(opts: &crate::config::ServeOptions) -> anyhow::Result<Auth> {
+    /// Build the authenticator and authorizer chains from the serve options; `registry` is
+    /// what tokens are checked against (None without storage).
+    pub fn from_options(opts: &crate::config::ServeOptions, registry: Option<Registry>) -> anyhow::Result<Auth> {
         let mut anonymous = opts.get_bool("authentication.anonymous-auth");
         if anonymous && opts.get_list("authorization.mode").iter().any(|m| m == "AlwaysAllow") {
             // Upstream's BuiltInAuthenticationOptions.ApplyAuthorization.
@@ -59,8 +30,8 @@ impl Auth {
             anonymous = false;
         }
         Ok(Auth {
-            authenticator: authn::Authenticator::from_options(opts, anonymous)?,
-            authorizer: authz::Authorizer::new(&opts.get_list("authorization.mode"))?,
+            authenticator: Arc::new(authn::Authenticator::from_options(opts, anonymous, registry)?),
+            authorizer: Arc::new(authz::Authorizer::new(&opts.get_list("authorization.mode"))?),
         })
     }
 }
@@ -68,24 +39,27 @@ impl Auth {
 /// The review APIs (TokenReview, SelfSubjectReview, the SubjectAccessReviews) and
 /// `serviceaccounts/{name}/token`: create-only, answered here, never stored.
 pub async fn review(
-    app: &std::sync::Arc<crate::server::App>,
-    req: &crate::server::handler::RawRequest,
-    info: &crate::server::request::RequestInfo,
-    def: &'static crate::api::ResourceDef,
-    query: &crate::registry::options::Query,
-    body: bytes::Bytes,
-) -> crate::error::ApiResult<warp::reply::Response> {
+    auth: &Auth,
+    reg: &Registry,
+    req: &Request,
+    def: &'static ResourceDef,
+    body: Bytes,
+) -> ApiResult<warp::reply::Response> {
     let handled = match def.group {
-        "authentication.k8s.io" | "" => authn::reviews::review(app, req, info, query, body).await,
-        "authorization.k8s.io" => authz::reviews::review(app, req, info, def, body).await,
+        "authentication.k8s.io" | "" => authn::reviews::review(&auth.authenticator, reg, req, body).await,
+        "authorization.k8s.io" => authz::reviews::review(&auth.authorizer, req, def, body).await,
         _ => None,
     };
     if let Some(r) = handled {
         return r;
     }
-    Err(crate::error::ApiError::not_implemented(&format!(
+    Err(ApiError::not_implemented(&format!(
         "{}{} (security issue)",
         crate::error::qualified(def.plural, def.group),
-        info.subresource.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+        req.info
+            .subresource
+            .as_deref()
+            .map(|s| format!("/{s}"))
+            .unwrap_or_default()
     )))
 }

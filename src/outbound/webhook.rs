@@ -63,10 +63,7 @@ pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, Stri
     let server_name = format!("{name}.{ns}.svc");
     let url = format!("https://{server_name}:{port}{path}");
     let row = |group: &str, plural: &str| {
-        crate::api::builtin()
-            .iter()
-            .find(|r| r.group == group && r.plural == plural)
-            .ok_or_else(|| format!("no {plural} resource"))
+        crate::api::builtin_row(group, plural).ok_or_else(|| format!("no {plural} resource"))
     };
     let service = reg
         .get(row("", "services")?, Some(ns), name, None)
@@ -188,8 +185,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage: Arc<dyn Storage> =
             crate::storage::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite")).expect("sqlite");
-        let row = |p: &str| crate::admission::row("", p).expect("row");
-        let slices = crate::admission::row("discovery.k8s.io", "endpointslices").expect("row");
+        let row = |p: &str| crate::api::builtin_row("", p).expect("row");
+        let slices = crate::api::builtin_row("discovery.k8s.io", "endpointslices").expect("row");
         let segs = [row("services").storage, row("endpoints").storage, slices.storage];
         let caches = CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default())
             .await

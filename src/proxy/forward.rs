@@ -6,10 +6,8 @@ use super::kubelet::{self, Location};
 use super::logs::{container, kubelet_of};
 use super::ProxyConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::options::Query;
-use crate::server::handler::RawRequest;
-use crate::server::request::RequestInfo;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::Request;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
@@ -83,12 +81,12 @@ fn full(b: Bytes) -> OutBody {
     Full::new(b).map_err(|never| match never {}).boxed_unsync()
 }
 
-/// The body to send on: the client's stream when the router left it unread (proxied requests,
-/// never buffered, no size limit as upstream), else `buffered`. A stream of undeclared length
+/// The body to send on: the client's stream (proxied requests are never buffered and have no
+/// size limit, as upstream), else what was read already. A stream of undeclared length
 /// is peeked so that an empty body goes out as none rather than as an empty chunked one.
-pub async fn outbound_body(req: &RawRequest, buffered: Bytes) -> Result<OutBody, std::io::Error> {
+pub async fn outbound_body(req: &Request) -> Result<OutBody, std::io::Error> {
     let Some(mut stream) = req.take_body_stream() else {
-        return Ok(full(buffered));
+        return Ok(full(req.body_if_read().cloned().unwrap_or_default()));
     };
     let declared = req
         .headers
@@ -124,7 +122,7 @@ const MAX_REWRITE: usize = 16 << 20;
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     cfg: &ProxyConfig,
-    req: &RawRequest,
+    req: &Request,
     loc: &Location,
     tls: &Arc<rustls::ClientConfig>,
     method: Method,
@@ -208,7 +206,7 @@ async fn forward(
                 .to_bytes();
             let out = super::rewrite::rewrite_body(&body, encoding.as_deref(), prepend, &backend_host, &request_host)
                 .unwrap_or(body);
-            let mut r = crate::server::encode::bytes_response(status.as_u16(), "text/html", out);
+            let mut r = crate::codec::encode::bytes_response(status.as_u16(), "text/html", out);
             copy_headers(&headers, r.headers_mut());
             return Ok(r);
         }
@@ -311,40 +309,28 @@ fn target_path(rest: &str, query: &str) -> String {
 }
 
 /// Answer a proxy request (also the legacy `/api/v1/proxy/...` form when enabled).
-pub async fn proxy(
-    app: &Arc<App>,
-    cfg: &ProxyConfig,
-    req: &RawRequest,
-    info: &RequestInfo,
-    body: ApiResult<Bytes>,
-) -> ApiResult<Response> {
-    let body = super::need_body(body)?;
+pub async fn proxy(reg: &Registry, cfg: &ProxyConfig, req: &Request) -> ApiResult<Response> {
+    let info = &req.info;
     let ns = info.namespace.as_deref().unwrap_or("");
     let id = info.name.as_deref().unwrap_or("");
     // Segments before the proxied path: api/v1/[namespaces/ns/]<resource>/<name>/proxy.
     let skip = if info.resource == "nodes" { 5 } else { 7 };
     let rest = raw_rest(&req.path, skip);
-    proxy_to(app, cfg, req, &info.resource, ns, id, &rest, body).await
+    proxy_to(reg, cfg, req, &info.resource, ns, id, &rest).await
 }
 
 /// `/api/v1/proxy/nodes/{name}/...`, `/api/v1/proxy/namespaces/{ns}/{pods|services}/{name}/...`
 /// (removed upstream in 1.10; served when `--proxy-legacy-paths` is on).
-pub async fn legacy(
-    app: &Arc<App>,
-    cfg: &ProxyConfig,
-    req: &RawRequest,
-    body: ApiResult<Bytes>,
-) -> ApiResult<Response> {
-    let body = super::need_body(body)?;
+pub async fn legacy(reg: &Registry, cfg: &ProxyConfig, req: &Request) -> ApiResult<Response> {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["api", "v1", "proxy", "nodes", name, ..] => {
             let rest = raw_rest(&req.path, 5);
-            proxy_to(app, cfg, req, "nodes", "", name, &rest, body).await
+            proxy_to(reg, cfg, req, "nodes", "", name, &rest).await
         }
         ["api", "v1", "proxy", "namespaces", ns, res @ ("pods" | "services"), name, ..] => {
             let rest = raw_rest(&req.path, 7);
-            proxy_to(app, cfg, req, res, ns, name, &rest, body).await
+            proxy_to(reg, cfg, req, res, ns, name, &rest).await
         }
         _ => Err(ApiError::new(
             404,
@@ -356,32 +342,31 @@ pub async fn legacy(
 
 #[allow(clippy::too_many_arguments)]
 async fn proxy_to(
-    app: &Arc<App>,
+    reg: &Registry,
     cfg: &ProxyConfig,
-    req: &RawRequest,
+    req: &Request,
     resource: &str,
     ns: &str,
     id: &str,
     rest: &str,
-    body: Bytes,
 ) -> ApiResult<Response> {
     let (scheme, name, port) = split_scheme_name_port(id)?;
     let (loc, tls) = match resource {
-        "nodes" => node_location(app, cfg, &scheme, &name, &port).await?,
-        "pods" => (pod_location(app, cfg, ns, &scheme, &name, &port).await?, &cfg.plain_tls),
+        "nodes" => node_location(reg, cfg, &scheme, &name, &port).await?,
+        "pods" => (pod_location(reg, cfg, ns, &scheme, &name, &port).await?, &cfg.plain_tls),
         _ => (
-            service_location(app, cfg, ns, &scheme, &name, &port).await?,
+            service_location(reg, cfg, ns, &scheme, &name, &port).await?,
             &cfg.plain_tls,
         ),
     };
     if rest.is_empty() && !req.path.ends_with('/') && !is_upgrade(&req.headers) {
         // Upstream redirects an empty proxied path to the same path with a slash.
-        let q = if req.query.is_empty() {
+        let q = if req.raw_query.is_empty() {
             String::new()
         } else {
-            format!("?{}", req.query)
+            format!("?{}", req.raw_query)
         };
-        let mut r = crate::server::encode::bytes_response(301, "text/html; charset=utf-8", Bytes::new());
+        let mut r = crate::codec::encode::bytes_response(301, "text/html; charset=utf-8", Bytes::new());
         if let Ok(v) = HeaderValue::from_str(&format!("{}/{q}", req.path)) {
             r.headers_mut().insert(http::header::LOCATION, v);
         }
@@ -394,7 +379,7 @@ async fn proxy_to(
         .unwrap_or(&req.path)
         .trim_end_matches('/')
         .to_string();
-    let body = outbound_body(req, body)
+    let body = outbound_body(req)
         .await
         .map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
     forward(
@@ -403,29 +388,28 @@ async fn proxy_to(
         &loc,
         tls,
         req.method.clone(),
-        &target_path(rest, &req.query),
+        &target_path(rest, &req.raw_query),
         body,
         Some(&prepend),
     )
     .await
 }
 
-async fn get(app: &Arc<App>, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Value> {
-    let def = app
-        .find(group, "v1", plural)
-        .ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
-    Ok(app.registry.get(def, ns, name, None).await?.value.clone())
+async fn get(reg: &Registry, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+    let def =
+        crate::api::builtin_row(group, plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
+    Ok(reg.get(def, ns, name, None).await?.value.clone())
 }
 
 /// The kubelet (its own port: client certificate) or another port on the node (plain).
 async fn node_location<'a>(
-    app: &Arc<App>,
+    reg: &Registry,
     cfg: &'a ProxyConfig,
     scheme: &str,
     name: &str,
     port: &str,
 ) -> ApiResult<(Location, &'a Arc<rustls::ClientConfig>)> {
-    let node = get(app, "", "nodes", None, name).await?;
+    let node = get(reg, "", "nodes", None, name).await?;
     let host = kubelet::node_address(&node, &cfg.address_types)?;
     check_proxyable(cfg, &host)?;
     let kport = kubelet::kubelet_port(&node);
@@ -456,14 +440,14 @@ async fn node_location<'a>(
 
 /// The pod IP and the given (or first declared container) port.
 async fn pod_location(
-    app: &Arc<App>,
+    reg: &Registry,
     cfg: &ProxyConfig,
     ns: &str,
     scheme: &str,
     name: &str,
     port: &str,
 ) -> ApiResult<Location> {
-    let pod = get(app, "", "pods", Some(ns), name).await?;
+    let pod = get(reg, "", "pods", Some(ns), name).await?;
     let mut port = port.to_string();
     if port.is_empty() {
         let first = pod
@@ -491,14 +475,14 @@ async fn pod_location(
 /// A ready endpoint of the service port named (or numbered) `port` (the first when empty),
 /// from its Endpoints (upstream's `ResourceLocation`).
 async fn service_location(
-    app: &Arc<App>,
+    reg: &Registry,
     cfg: &ProxyConfig,
     ns: &str,
     scheme: &str,
     name: &str,
     port: &str,
 ) -> ApiResult<Location> {
-    let svc = get(app, "", "services", Some(ns), name).await?;
+    let svc = get(reg, "", "services", Some(ns), name).await?;
     let ports = svc
         .pointer("/spec/ports")
         .and_then(Value::as_array)
@@ -520,9 +504,9 @@ async fn service_location(
     let port_name = svc_port.get("name").and_then(Value::as_str).unwrap_or("").to_string();
     // Upstream reads the Endpoints object; without one (no endpoints controller mirrors them
     // here) the EndpointSlices of the service stand in.
-    let candidates = match get(app, "", "endpoints", Some(ns), name).await {
-        Ok(eps) => endpoints_candidates(app, ns, &eps, &port_name).await,
-        Err(e) if e.code == 404 => slice_candidates(app, ns, name, &port_name).await?,
+    let candidates = match get(reg, "", "endpoints", Some(ns), name).await {
+        Ok(eps) => endpoints_candidates(reg, ns, &eps, &port_name).await,
+        Err(e) if e.code == 404 => slice_candidates(reg, ns, name, &port_name).await?,
         Err(e) => return Err(e),
     };
     if candidates.is_empty() {
@@ -548,17 +532,17 @@ async fn service_location(
 
 /// Ready addresses of the Endpoints subsets serving `port_name`, each checked as upstream's
 /// `isValidAddress`: a Pod target in this namespace whose pod IPs hold the address.
-async fn endpoints_candidates(app: &Arc<App>, ns: &str, eps: &Value, port_name: &str) -> Vec<(String, u16)> {
+async fn endpoints_candidates(reg: &Registry, ns: &str, eps: &Value, port_name: &str) -> Vec<(String, u16)> {
     let mut out = Vec::new();
     for (addr, ip, port) in crate::outbound::endpoints::from_endpoints(eps, port_name) {
-        if valid_address(app, ns, addr, &ip).await {
+        if valid_address(reg, ns, addr, &ip).await {
             out.push((ip, port));
         }
     }
     out
 }
 
-async fn valid_address(app: &Arc<App>, ns: &str, addr: &Value, ip: &str) -> bool {
+async fn valid_address(reg: &Registry, ns: &str, addr: &Value, ip: &str) -> bool {
     let Some(target) = addr.get("targetRef") else {
         return false;
     };
@@ -566,7 +550,7 @@ async fn valid_address(app: &Arc<App>, ns: &str, addr: &Value, ip: &str) -> bool
         return false;
     }
     let pod_name = target.get("name").and_then(Value::as_str).unwrap_or("");
-    let Ok(pod) = get(app, "", "pods", Some(ns), pod_name).await else {
+    let Ok(pod) = get(reg, "", "pods", Some(ns), pod_name).await else {
         return false;
     };
     pod.pointer("/status/podIPs")
@@ -577,12 +561,10 @@ async fn valid_address(app: &Arc<App>, ns: &str, addr: &Value, ip: &str) -> bool
 }
 
 /// Ready endpoints of the service's EndpointSlices serving `port_name`.
-async fn slice_candidates(app: &Arc<App>, ns: &str, name: &str, port_name: &str) -> ApiResult<Vec<(String, u16)>> {
-    let slices_def = app
-        .find("discovery.k8s.io", "v1", "endpointslices")
+async fn slice_candidates(reg: &Registry, ns: &str, name: &str, port_name: &str) -> ApiResult<Vec<(String, u16)>> {
+    let slices_def = crate::api::builtin_row("discovery.k8s.io", "endpointslices")
         .ok_or_else(|| ApiError::internal("no endpointslices resource"))?;
-    let list = app
-        .registry
+    let list = reg
         .list(slices_def, Some(ns), &crate::registry::options::ListOptions::default())
         .await?;
     Ok(crate::outbound::endpoints::from_slices(
@@ -594,16 +576,12 @@ async fn slice_candidates(app: &Arc<App>, ns: &str, name: &str, port_name: &str)
 
 /// `exec`, `attach`, `portforward`: upgrade required; forwarded to the kubelet's
 /// `/exec|/attach/{ns}/{pod}/{container}` or `/portForward/{ns}/{pod}`.
-pub async fn kubelet_stream(
-    app: &Arc<App>,
-    cfg: &ProxyConfig,
-    req: &RawRequest,
-    info: &RequestInfo,
-    ns: &str,
-    name: &str,
-) -> ApiResult<Response> {
-    let q = Query::parse(&req.query);
-    let pod = get(app, "", "pods", Some(ns), name).await?;
+pub async fn kubelet_stream(reg: &Registry, cfg: &ProxyConfig, req: &Request) -> ApiResult<Response> {
+    let info = &req.info;
+    let ns = info.namespace.as_deref().unwrap_or("");
+    let name = info.name.as_deref().unwrap_or("");
+    let q = &req.query;
+    let pod = get(reg, "", "pods", Some(ns), name).await?;
     let sub = info.subresource.as_deref().unwrap_or("");
     let mut params: Vec<(&str, String)> = Vec::new();
     let path = if sub == "portforward" {
@@ -630,7 +608,7 @@ pub async fn kubelet_stream(
         }
         format!("/{sub}/{ns}/{name}/{c}")
     };
-    let Some(loc) = kubelet_of(app, cfg, &pod).await? else {
+    let Some(loc) = kubelet_of(reg, cfg, &pod).await? else {
         return Err(ApiError::bad_request(format!(
             "pod {name} does not have a host assigned"
         )));

@@ -3,16 +3,15 @@
 
 use super::kubelet::{self, Location};
 use super::ProxyConfig;
-use crate::api::field::FieldError;
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::options::Query;
-use crate::server::request::RequestInfo;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::Query;
+use crate::request::Request;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use std::sync::Arc;
 use warp::reply::Response;
 use warp::Reply;
 
@@ -68,15 +67,13 @@ pub fn container(pod: &Value, name: &str, given: Option<&str>) -> ApiResult<Stri
 }
 
 /// The kubelet of the node a pod runs on (None: not scheduled yet).
-pub async fn kubelet_of(app: &Arc<App>, cfg: &ProxyConfig, pod: &Value) -> ApiResult<Option<Location>> {
+pub async fn kubelet_of(reg: &Registry, cfg: &ProxyConfig, pod: &Value) -> ApiResult<Option<Location>> {
     let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
     if node_name.is_empty() {
         return Ok(None);
     }
-    let nodes = app
-        .find("", "v1", "nodes")
-        .ok_or_else(|| ApiError::internal("no nodes resource"))?;
-    let node = app.registry.get(nodes, None, node_name, Some(0)).await?;
+    let nodes = crate::api::builtin_row("", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
+    let node = reg.get(nodes, None, node_name, Some(0)).await?;
     Ok(Some(Location {
         scheme: "https".into(),
         host: kubelet::node_address(&node.value, &cfg.address_types)?,
@@ -136,22 +133,21 @@ fn encode(s: &str) -> String {
     out
 }
 
-pub async fn serve(app: &Arc<App>, cfg: &ProxyConfig, info: &RequestInfo, raw_query: &str) -> ApiResult<Response> {
+pub async fn serve(reg: &Registry, cfg: &ProxyConfig, req: &Request) -> ApiResult<Response> {
+    let info = &req.info;
     if info.verb != "get" {
         return Err(ApiError::method_not_allowed(&info.verb, "pods/log", ""));
     }
-    let q = Query::parse(raw_query);
+    let q = &req.query;
     let name = info.name.as_deref().unwrap_or("");
     let ns = info.namespace.as_deref().unwrap_or("");
-    let params = validate(&q)?;
-    let pods = app
-        .find("", "v1", "pods")
-        .ok_or_else(|| ApiError::internal("no pods resource"))?;
-    let pod = app.registry.get(pods, Some(ns), name, None).await?.value.clone();
+    let params = validate(q)?;
+    let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
+    let pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
     let c = container(&pod, name, q.get("container"))?;
-    let Some(loc) = kubelet_of(app, cfg, &pod).await? else {
+    let Some(loc) = kubelet_of(reg, cfg, &pod).await? else {
         // Not scheduled: upstream answers an empty stream.
-        return Ok(crate::server::encode::bytes_response(200, "text/plain", Bytes::new()));
+        return Ok(crate::codec::encode::bytes_response(200, "text/plain", Bytes::new()));
     };
     let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
     let path = format!(

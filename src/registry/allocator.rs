@@ -14,7 +14,7 @@
 //! `min(max(16, size/32), 128)` for ports) and falls back to the lower, static band; the first
 //! IP of the primary range is kept for the `kubernetes` Service (never handed out dynamically).
 
-use crate::api::field::FieldError;
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::storage::{KeyValue, Storage, StorageError};
@@ -2106,17 +2106,12 @@ impl EndpointLeases {
 
     /// Reconcile every `interval` until `stop` turns true, then remove our lease (bounded by
     /// twice the interval, as upstream).
-    pub async fn run<A: Send + Sync + 'static>(
-        self,
-        owner: Arc<A>,
-        registry: fn(&A) -> &Registry,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, registry: Registry, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             if *stop.borrow() {
                 break;
             }
-            if let Err(e) = self.reconcile(registry(&owner)).await {
+            if let Err(e) = self.reconcile(&registry).await {
                 tracing::warn!(error = %e.message, "cannot reconcile the default/kubernetes endpoints");
             }
             tokio::select! {
@@ -2124,7 +2119,7 @@ impl EndpointLeases {
                 _ = async { let _ = stop.wait_for(|v| *v).await; } => {}
             }
         }
-        match tokio::time::timeout(2 * self.interval, self.remove(registry(&owner))).await {
+        match tokio::time::timeout(2 * self.interval, self.remove(&registry)).await {
             Ok(Ok(())) => tracing::info!(ip = %self.ip, "removed this server from the default/kubernetes endpoints"),
             Ok(Err(e)) => tracing::warn!(error = %e.message, "cannot remove this server's endpoint lease"),
             Err(_) => tracing::warn!("timed out removing this server's endpoint lease"),
@@ -2169,7 +2164,7 @@ mod tests {
 
     fn svc(name: &str, spec: Value) -> Value {
         let mut s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"}, "spec": spec});
-        (crate::api::strategy::strategy_for("", "Service").defaults)(&mut s);
+        (crate::api::strategy::core::SERVICE.defaults)(&mut s);
         s
     }
 

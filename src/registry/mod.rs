@@ -1,9 +1,15 @@
-//! The generic store: create/get/list/update/delete/watch for any row of the resource table.
+//! The registry: one cloneable [`Registry`] handle on everything stored — the generic store
+//! (create/get/list/update/delete/watch for any row of the resource table), the index of served
+//! rows, request options, paging, the Service IP/port allocators — and the
+//! registry writes with their own semantics (`pods`: binding, eviction, ephemeral containers).
+//! Admission plugs in through [`admission::Admission`]; the registry never calls up.
 
+pub mod admission;
 pub mod allocator;
 pub mod options;
 pub mod pager;
-pub mod selector;
+pub mod pods;
+pub mod resources;
 pub mod store;
 
 pub use store::Registry;

@@ -1,8 +1,9 @@
 //! Typed request options (`metav1.ListOptions`, `DeleteOptions`…) parsed from the query string
 //! and body, with upstream's validation messages.
 
-use super::selector::{FieldSelector, LabelSelector};
+use crate::api::selector::{FieldSelector, LabelSelector};
 use crate::error::{ApiError, ApiResult};
+use crate::request::Query;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,82 +25,6 @@ pub struct ListOptions {
     pub allow_bookmarks: bool,
     pub send_initial_events: Option<bool>,
     pub watch: bool,
-}
-
-/// Decoded query parameters (last value wins, as Go's `url.Values.Get` takes the first; we
-/// follow Go and keep the first).
-pub struct Query(Vec<(String, String)>);
-
-impl Query {
-    pub fn parse(raw: &str) -> Query {
-        let pairs = raw
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect();
-        Query(pairs)
-    }
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-    pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-    pub fn flag(&self, key: &str) -> ApiResult<bool> {
-        match self.get(key) {
-            None | Some("") | Some("false") | Some("0") | Some("False") | Some("FALSE") | Some("f") | Some("F") => {
-                Ok(false)
-            }
-            Some("true") | Some("1") | Some("True") | Some("TRUE") | Some("t") | Some("T") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "strconv.ParseBool: parsing \"{other}\": invalid syntax"
-            ))),
-        }
-    }
-    pub fn dry_run(&self) -> ApiResult<bool> {
-        let values = self.all("dryRun");
-        for v in &values {
-            if *v != "All" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid dry run value: dryRun: Unsupported value: \"{v}\": supported values: \"All\""
-                )));
-            }
-        }
-        Ok(!values.is_empty())
-    }
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_int<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {

@@ -1,12 +1,14 @@
 //! The generic store (upstream's `registry/generic/registry/store.go`): one implementation of
 //! create/get/list/update/delete/watch for every row of the resource table. Per-kind rules come
-//! from `api::strategy`; everything else is data on the row.
+//! from the row's strategy; everything else is data on the row.
 
+use super::admission::{Admission, DeleteHook, Operation, Write};
 use super::allocator::{self, Allocation, ServiceAllocators};
 use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
 use super::pager::{self, ContinueToken};
-use crate::api::field::{FieldError, FieldErrors};
-use crate::api::{convert, fields, meta, strategy, ResourceDef};
+use super::resources::Resources;
+use crate::api::{meta, ResourceDef};
+use crate::error::field::{FieldError, FieldErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, WatchCache, WatchMsg};
 use crate::storage::{Storage, StorageError};
@@ -19,15 +21,20 @@ use std::time::Duration;
 /// How long a read at a future resourceVersion waits for the cache (upstream: 3s).
 const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
 
+/// A cheap, cloneable handle on everything stored: the storage, its watch caches, the served
+/// rows, and the Service IP/port allocators. Controllers and access control hold one.
+#[derive(Clone)]
 pub struct Registry {
     pub storage: Arc<dyn Storage>,
     pub caches: Arc<CacheSet>,
     /// Storage key root, `/registry/`.
     pub root: String,
+    /// The rows served now (built-ins and CRD versions).
+    pub resources: Arc<Resources>,
     /// Service ClusterIP/NodePort allocation (None: Services are stored as given).
     pub allocators: Option<Arc<ServiceAllocators>>,
-    /// The admission chain (None: writes are not admitted, e.g. in unit tests).
-    pub admission: Option<crate::admission::SharedChain>,
+    /// Told of every object gone for good (None: nobody listens).
+    on_delete: Option<Arc<dyn DeleteHook>>,
 }
 
 /// Which part of an object a write may change.
@@ -152,28 +159,27 @@ fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
             .is_some_and(|a| !a.is_empty())
 }
 
-/// Kinds whose delete answers with the object rather than a Status (upstream's
-/// `ReturnDeletedObject`).
-pub fn returns_deleted_object(def: &ResourceDef) -> bool {
-    matches!(
-        (def.group, def.plural),
-        ("", "pods")
-            | ("", "serviceaccounts")
-            | ("", "services")
-            | ("", "namespaces")
-            | ("storage.k8s.io", "storageclasses")
-    )
-}
-
 impl Registry {
     pub fn new(storage: Arc<dyn Storage>, caches: Arc<CacheSet>) -> Registry {
         Registry {
             storage,
             caches,
             root: "/registry/".into(),
+            resources: Arc::new(Resources::builtin()),
             allocators: None,
-            admission: None,
+            on_delete: None,
         }
+    }
+
+    /// Tell `hook` of every object gone for good.
+    pub fn with_delete_hook(mut self, hook: Arc<dyn DeleteHook>) -> Registry {
+        self.on_delete = Some(hook);
+        self
+    }
+
+    /// The row serving `group/version` `plural`.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+        self.resources.find(group, version, plural)
     }
 
     /// The Service allocators, for core Services only.
@@ -201,15 +207,12 @@ impl Registry {
     }
 
     fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
-        let strat = strategy::strategy_for(def.group, def.kind);
         let mut errs: FieldErrors = Vec::new();
         meta::validate_object_meta(obj, def, &mut errs);
-        (strat.validate)(obj, &mut errs);
-        // CRDs and custom resources (openAPIV3Schema).
-        crate::apiext::validate(def, obj, old, &mut errs);
+        def.strategy.validate(obj, old, &mut errs);
         if let Some(old) = old {
             meta::validate_object_meta_update(obj, old, &mut errs);
-            (strat.validate_update)(obj, old, &mut errs);
+            def.strategy.validate_update(obj, old, &mut errs);
         }
         if errs.is_empty() {
             Ok(())
@@ -237,11 +240,10 @@ impl Registry {
         ns: Option<&str>,
         mut obj: Value,
         dry_run: bool,
-        actx: Option<&crate::admission::Context>,
+        adm: Option<&dyn Admission>,
     ) -> ApiResult<Arc<CachedObject>> {
-        use crate::admission::Operation;
-        crate::apiext::check_create(def)?;
-        let strat = strategy::strategy_for(def.group, def.kind);
+        let strat = def.strategy;
+        strat.check_create(def)?;
         {
             let m = meta_mut(&mut obj);
             if def.namespaced() {
@@ -282,32 +284,29 @@ impl Registry {
                 m.remove("generation");
             }
         }
-        if def.has_status() && !strat.keep_status_on_create {
+        if def.has_status() && !strat.keep_status_on_create() {
             if let Some(o) = obj.as_object_mut() {
                 o.remove("status");
             }
         }
-        (strat.defaults)(&mut obj);
-        crate::admission::mutate_object(self, actx, Operation::Create, def, ns, "", &mut obj, None, dry_run).await?;
-        crate::apiext::prepare(def, &mut obj);
-        (strat.prepare_create)(&mut obj);
+        strat.defaults(&mut obj);
+        if let Some(a) = adm {
+            let name = name_of(&obj).to_string();
+            let w = write(Operation::Create, def, ns, &name, "", dry_run);
+            a.mutate(self, &w, &mut obj, None).await?;
+        }
+        strat.normalize(def, &mut obj);
+        strat.prepare_create(&mut obj);
         self.validate(def, &obj, None)?;
         let name = name_of(&obj).to_string();
-        crate::admission::validate_object(
-            self,
-            actx,
-            Operation::Create,
-            def,
-            ns,
-            &name,
-            "",
-            Some(&obj),
-            None,
-            dry_run,
-        )
-        .await?;
+        if let Some(a) = adm {
+            let w = write(Operation::Create, def, ns, &name, "", dry_run);
+            a.validate(self, &w, Some(&obj), None).await?;
+        }
         let res = self.create_write(def, ns, obj, dry_run, &name).await;
-        crate::admission::finish(self, actx, res.is_ok()).await;
+        if let Some(a) = adm {
+            a.finish(self, res.is_ok()).await;
+        }
         res
     }
 
@@ -331,8 +330,12 @@ impl Registry {
             let a = al.allocate_create(&mut obj, dry_run).await?;
             svc_alloc = Some((al, a));
         }
-        convert::to_storage(def, &mut obj);
-        crate::apiext::conversion::to_storage(def, &mut obj).await?;
+        if let Err(e) = def.strategy.to_storage(def, &mut obj).await {
+            if let Some((al, a)) = &svc_alloc {
+                al.release(a).await;
+            }
+            return Err(e);
+        }
         let bytes = match encode_for_storage(&obj) {
             Ok(b) => b,
             Err(e) => {
@@ -392,10 +395,7 @@ impl Registry {
         let mut out = opts.clone();
         out.field_selector = opts
             .field_selector
-            .transform(|l| {
-                crate::apiext::convert_field_label(def, l)
-                    .unwrap_or_else(|| fields::convert_field_label(def.group, def.kind, l))
-            })
+            .transform(|l| def.strategy.convert_field_label(def, l))
             .map_err(ApiError::bad_request)?;
         Ok(out)
     }
@@ -403,10 +403,7 @@ impl Registry {
     pub fn matcher<'a>(&self, def: &'a ResourceDef, opts: &'a ListOptions) -> impl Fn(&Value) -> bool + Sync + 'a {
         move |obj: &Value| {
             let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
-            opts.label_selector.matches(labels)
-                && opts
-                    .field_selector
-                    .matches(|f| fields::field_value(def.group, def.kind, obj, f))
+            opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
         }
     }
 
@@ -595,9 +592,8 @@ impl Registry {
         part: Part,
         dry_run: bool,
         manager: Option<&str>,
-        actx: Option<&crate::admission::Context>,
+        adm: Option<&dyn Admission>,
     ) -> ApiResult<Arc<CachedObject>> {
-        use crate::admission::Operation;
         let sub = part.subresource().unwrap_or("");
         if name_of(&body) != name {
             return Err(ApiError::bad_request(format!(
@@ -627,7 +623,7 @@ impl Registry {
             None => None,
         };
         let key = self.key(def, ns, name);
-        let strat = strategy::strategy_for(def.group, def.kind);
+        let strat = def.strategy;
         // Unconditional updates retry on races; conditional ones fail with 409.
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
@@ -639,7 +635,7 @@ impl Registry {
                 }
             }
             let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            let old = convert::from_storage(def, &stored).unwrap_or_else(|| stored.clone());
+            let old = strat.served_form(def, &stored).unwrap_or_else(|| stored.clone());
             let mut new = match part {
                 Part::Main => {
                     let mut n = body.clone();
@@ -718,20 +714,12 @@ impl Registry {
                 }
                 m.remove("resourceVersion");
             }
-            (strat.defaults)(&mut new);
-            crate::admission::mutate_object(
-                self,
-                actx,
-                Operation::Update,
-                def,
-                ns,
-                sub,
-                &mut new,
-                Some(&old),
-                dry_run,
-            )
-            .await?;
-            crate::apiext::prepare(def, &mut new);
+            strat.defaults(&mut new);
+            let w = write(Operation::Update, def, ns, name, sub, dry_run);
+            if let Some(a) = adm {
+                a.mutate(self, &w, &mut new, Some(&old)).await?;
+            }
+            strat.normalize(def, &mut new);
             let svc_al = if part == Part::Main {
                 self.service_allocators(def)
             } else {
@@ -741,19 +729,9 @@ impl Registry {
                 allocator::prepare_update(&old, &mut new);
             }
             self.validate(def, &new, Some(&old))?;
-            crate::admission::validate_object(
-                self,
-                actx,
-                Operation::Update,
-                def,
-                ns,
-                name,
-                sub,
-                Some(&new),
-                Some(&old),
-                dry_run,
-            )
-            .await?;
+            if let Some(a) = adm {
+                a.validate(self, &w, Some(&new), Some(&old)).await?;
+            }
             // (allocated now: release on failure, no longer used: release after success)
             let mut svc_txn: Option<(Arc<ServiceAllocators>, Allocation, Allocation)> = None;
             if let Some(al) = svc_al {
@@ -764,8 +742,12 @@ impl Registry {
                 let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
-            convert::to_storage(def, &mut new);
-            crate::apiext::conversion::to_storage(def, &mut new).await?;
+            if let Err(e) = strat.to_storage(def, &mut new).await {
+                if let Some((al, got, _)) = &svc_txn {
+                    al.release(got).await;
+                }
+                return Err(e);
+            }
             let mut old_cmp = stored;
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
@@ -849,7 +831,7 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
         opts: &DeleteOptions,
-        actx: Option<&crate::admission::Context>,
+        adm: Option<&dyn Admission>,
     ) -> ApiResult<Deleted> {
         let key = self.key(def, ns, name);
         for _ in 0..16 {
@@ -885,19 +867,10 @@ impl Registry {
                     ));
                 }
             }
-            crate::admission::validate_object(
-                self,
-                actx,
-                crate::admission::Operation::Delete,
-                def,
-                ns,
-                name,
-                "",
-                None,
-                Some(&obj),
-                opts.dry_run,
-            )
-            .await?;
+            if let Some(a) = adm {
+                let w = write(Operation::Delete, def, ns, name, "", opts.dry_run);
+                a.validate(self, &w, None, Some(&obj)).await?;
+            }
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let mut changed = false;
             match opts.propagation {
@@ -906,9 +879,9 @@ impl Registry {
                 _ => {}
             }
             if !already_deleting {
-                changed |= crate::apiext::mark_crd_for_deletion(def, &mut obj);
+                changed |= def.strategy.before_delete(&mut obj);
             }
-            let grace = graceful_period(def, &obj, opts.grace_period_seconds);
+            let grace = def.strategy.grace_period(&obj, opts.grace_period_seconds);
             let hold = pending_finalizers(def, &obj) || grace.is_some();
             if hold {
                 if !already_deleting {
@@ -956,7 +929,9 @@ impl Registry {
                     if let Some(al) = self.service_allocators(def) {
                         al.release_for(&o.value).await;
                     }
-                    crate::admission::deleted(self, def, &o.value).await;
+                    if let Some(h) = &self.on_delete {
+                        h.deleted(self, def, &o.value).await;
+                    }
                     return Ok(Deleted::Gone(o));
                 }
                 Err(StorageError::Conflict { .. }) => continue,
@@ -990,7 +965,7 @@ impl Registry {
         ns: Option<&str>,
         list: &ListOptions,
         opts: &DeleteOptions,
-        actx: Option<&crate::admission::Context>,
+        adm: Option<&dyn Admission>,
     ) -> ApiResult<ListResult> {
         let mut all = list.clone();
         all.limit = 0;
@@ -1004,7 +979,7 @@ impl Registry {
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            match self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, actx).await {
+            match self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, adm).await {
                 Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -1054,10 +1029,58 @@ impl Registry {
         Ok(rx)
     }
 
+    /// Read-modify-write of one stored object with compare-and-swap, retried on races
+    /// (upstream's GuaranteedUpdate), bypassing the kind's update rules: for writes with their
+    /// own semantics (binding, eviction, ephemeral containers). `f` sees the served form;
+    /// returns the object as written.
+    pub async fn guaranteed_update<F>(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        mut f: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(&mut Value) -> ApiResult<()>,
+    {
+        let key = self.key(def, ns, name);
+        for _ in 0..16 {
+            let current = self
+                .storage
+                .get(&key, 0)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::not_found(def.plural, def.group, name))?;
+            let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            let mut obj = def.strategy.served_form(def, &stored).unwrap_or(stored);
+            f(&mut obj)?;
+            def.strategy.to_storage(def, &mut obj).await?;
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            let bytes = Bytes::from(serde_json::to_vec(&obj).map_err(ApiError::internal)?);
+            match self.storage.update(&key, bytes, current.mod_revision).await {
+                Ok(rev) => {
+                    obj["metadata"]["resourceVersion"] = json!(rev.to_string());
+                    return Ok(obj);
+                }
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        }
+        Err(ApiError::conflict(
+            def.plural,
+            def.group,
+            name,
+            "too many concurrent updates",
+        ))
+    }
+
     /// Read-modify-write of `spec.replicas` through the `scale` subresource.
     pub async fn scale(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Value> {
         let obj = self.get(def, ns, name, None).await?;
-        Ok(crate::apiext::scale_of(def, &obj).unwrap_or_else(|| scale_of(def, &obj)))
+        Ok(def.strategy.scale(def, &obj))
     }
 
     pub async fn update_scale(
@@ -1067,13 +1090,14 @@ impl Registry {
         name: &str,
         body: &Value,
         dry_run: bool,
-        actx: Option<&crate::admission::Context>,
+        adm: Option<&dyn Admission>,
     ) -> ApiResult<Value> {
         // Admission sees the Scale (subresource `scale`), as upstream; it may change replicas.
         let mut body = body.clone();
-        if actx.is_some() && self.admission.is_some() {
+        if let Some(a) = adm {
             let old = self.scale(def, ns, name).await?;
-            crate::admission::connect::admit_scale(self, actx, def, ns, name, &mut body, &old, dry_run).await?;
+            let w = write(Operation::Update, def, ns, name, "scale", dry_run);
+            a.admit_scale(self, &w, &mut body, &old).await?;
         }
         let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
         if replicas < 0 {
@@ -1095,13 +1119,32 @@ impl Registry {
             }
         }
         let mut obj = current.value.clone();
-        if !crate::apiext::set_replicas(def, &mut obj, replicas) {
-            obj["spec"]["replicas"] = json!(replicas);
-        }
+        def.strategy.set_replicas(&mut obj, replicas);
         let res = self.update(def, ns, name, obj, Part::Main, dry_run, None).await;
-        crate::admission::finish(self, actx, res.is_ok()).await;
+        if let Some(a) = adm {
+            a.finish(self, res.is_ok()).await;
+        }
         let updated = res?;
-        Ok(crate::apiext::scale_of(def, &updated).unwrap_or_else(|| scale_of(def, &updated)))
+        Ok(def.strategy.scale(def, &updated))
+    }
+}
+
+/// Admission's view of a write.
+fn write<'a>(
+    operation: Operation,
+    def: &'a ResourceDef,
+    ns: Option<&'a str>,
+    name: &'a str,
+    subresource: &'a str,
+    dry_run: bool,
+) -> Write<'a> {
+    Write {
+        operation,
+        def,
+        namespace: ns,
+        name,
+        subresource,
+        dry_run,
     }
 }
 
@@ -1150,81 +1193,6 @@ fn add_finalizer(obj: &mut Value, f: &str) -> bool {
     }
 }
 
-/// Pods bound to a node terminate gracefully (the kubelet finishes the delete); everything
-/// else is deleted at once. Returns the grace period when the delete must wait.
-fn graceful_period(def: &ResourceDef, obj: &Value, requested: Option<i64>) -> Option<i64> {
-    if !(def.group.is_empty() && def.kind == "Pod") {
-        return None;
-    }
-    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-    if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
-        return None;
-    }
-    let grace = requested
-        .or_else(|| {
-            obj.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
-        .unwrap_or(30);
-    (grace > 0).then_some(grace)
-}
-
-/// autoscaling/v1 Scale for an object with `spec.replicas`.
-pub fn scale_of(def: &ResourceDef, obj: &CachedObject) -> Value {
-    let v = &obj.value;
-    let m = &v["metadata"];
-    let selector = v.pointer("/spec/selector").map(selector_string).unwrap_or_default();
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
-        },
-        "spec": {"replicas": v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(if def.kind == "ReplicationController" { 1 } else { 0 })},
-        "status": {
-            "replicas": v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-            "selector": selector,
-        },
-    })
-}
-
-/// A label selector rendered as a selector string (`a=b,c in (d)`), as Scale's status carries.
-fn selector_string(sel: &Value) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let (labels, exprs) = match sel.get("matchLabels") {
-        Some(_) | None if sel.get("matchExpressions").is_some() || sel.get("matchLabels").is_some() => {
-            (sel.get("matchLabels"), sel.get("matchExpressions"))
-        }
-        // ReplicationController: a plain map.
-        _ => (Some(sel), None),
-    };
-    if let Some(Value::Object(m)) = labels {
-        for (k, v) in m {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
-        }
-    }
-    if let Some(Value::Array(es)) = exprs {
-        for e in es {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            match e["operator"].as_str().unwrap_or("") {
-                "In" => parts.push(format!("{key} in ({})", vals.join(","))),
-                "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
-                "Exists" => parts.push(key.to_string()),
-                "DoesNotExist" => parts.push(format!("!{key}")),
-                _ => {}
-            }
-        }
-    }
-    parts.sort();
-    parts.join(",")
-}
-
 /// One watcher: applies selectors (objects moving in/out of the selection become
 /// ADDED/DELETED), bookmarks, and the timeout.
 async fn run_watcher(
@@ -1236,10 +1204,7 @@ async fn run_watcher(
 ) {
     let matches = |obj: &Value| {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
-        opts.label_selector.matches(labels)
-            && opts
-                .field_selector
-                .matches(|f| fields::field_value(def.group, def.kind, obj, f))
+        opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
     };
     let deadline = tokio::time::Instant::now() + timeout;
     let bookmark_every = Duration::from_secs(60).min(

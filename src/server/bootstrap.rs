@@ -9,8 +9,7 @@ pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"
 
 pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u16) -> anyhow::Result<()> {
     let find = |plural: &str| {
-        app.find("", "v1", plural)
-            .ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"))
+        crate::api::builtin_row("", plural).ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"))
     };
     let namespaces = find("namespaces")?;
     for ns in SYSTEM_NAMESPACES {
@@ -21,7 +20,7 @@ pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u
             Err(e) => anyhow::bail!("cannot create namespace {ns}: {e}"),
         }
     }
-    crate::auth::authz::start(app).await?;
+    crate::auth::authz::start(&app.registry, &app.auth.authorizer).await?;
     let services = find("services")?;
     let family = if first_service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
     let svc = json!({

@@ -1,9 +1,9 @@
 //! `/healthz`, `/livez`, `/readyz`: per-check subpaths, `?verbose`, `?exclude=`, readable
 //! anonymously, in upstream's text format.
 
-use super::encode::bytes_response;
 use super::App;
-use crate::registry::options::Query;
+use crate::codec::encode::bytes_response;
+use crate::request::Query;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -1,34 +1,31 @@
-//! Listeners, routing, request info, content negotiation, errors → Status.
+//! The top of the house: listeners, the filter chain, the dispatcher and the [`App`] that wires
+//! every layer together. Only this module knows the App; everything below takes the narrow
+//! handle it needs (a `Registry`, the authorizer, the admission chain).
 //!
 //! The accept loop is ours (warp cannot take a TLS acceptor): TCP → rustls (ALPN h2 and
 //! http/1.1) → the peer certificate becomes the request's user → one warp catch-all route →
-//! `handler::handle`.
+//! [`filters::handle`] → [`dispatch::dispatch`].
 
 pub mod bootstrap;
 pub mod discovery;
-pub mod encode;
-pub mod handler;
+pub mod dispatch;
+pub mod filters;
 pub mod hardening;
 pub mod health;
 pub mod lifecycle;
-pub mod metrics;
-pub mod negotiate;
+pub mod nonresource;
 pub mod openapi;
-pub mod protobuf;
-pub mod request;
 pub mod tls_reload;
 
-use crate::api::ResourceDef;
-use crate::auth::UserInfo;
 use crate::config::ServeOptions;
 use crate::registry::Registry;
+use crate::request::{Request, UserInfo};
 use crate::storage::cache::{CacheOptions, CacheSet};
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::Storage;
 use anyhow::Context;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,31 +33,31 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use warp::Filter;
 
-/// Everything a request handler needs.
+/// The server, wired: what the filter chain and the dispatcher use.
 pub struct App {
     pub registry: Registry,
-    pub discovery: discovery::Live,
-    pub openapi: openapi::OpenApi,
-    /// Built-in rows plus the served CRD versions (replaced by `set_custom_rows`).
-    index: std::sync::RwLock<HashMap<(String, String, String), &'static ResourceDef>>,
+    pub discovery: Arc<discovery::Live>,
+    pub openapi: Arc<openapi::OpenApi>,
     pub min_request_timeout: Duration,
     /// `--request-timeout` and the HTTP/1 and HTTP/2 connection limits.
     pub limits: hardening::Limits,
     pub max_body: usize,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The etcd backend, for the `etcd` health checks (None on the embedded store).
     pub etcd: Option<Arc<crate::storage::etcd::EtcdStorage>>,
-    pub inflight: metrics::InflightLimits,
+    pub inflight: crate::metrics::InflightLimits,
     /// Auditing (`--audit-policy-file` with `--audit-log-path` and/or `--audit-webhook-config-file`); None when off.
     pub audit: Option<Arc<crate::audit::Auditor>>,
     /// Authentication, impersonation and authorization.
     pub auth: crate::auth::Auth,
-    /// Kubelet/pod/service proxying (src/proxy); None only in tests that build an App by hand.
-    pub proxy: Option<Arc<crate::proxy::ProxyConfig>>,
-    /// The aggregation layer (src/aggregator); None only in tests that build an App by hand.
-    pub aggregator: Option<Arc<crate::aggregator::Aggregator>>,
+    /// The admission chain every write runs.
+    pub admission: Arc<crate::admission::AdmissionChain>,
+    /// Kubelet/pod/service proxying (src/proxy).
+    pub proxy: crate::proxy::ProxyConfig,
+    /// The aggregation layer (src/aggregator).
+    pub aggregator: Arc<crate::aggregator::Aggregator>,
 }
 
 impl App {
@@ -69,7 +66,7 @@ impl App {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for r in crate::api::builtin() {
-            if r.storage.is_empty() || r.served != crate::api::Served::Stored || !seen.insert(r.storage) {
+            if r.storage.is_empty() || r.served != crate::api::Served::Store || !seen.insert(r.storage) {
                 continue;
             }
             out.push((
@@ -81,41 +78,23 @@ impl App {
         out
     }
 
-    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-        self.index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(group.to_string(), version.to_string(), plural.to_string()))
-            .copied()
+    /// What the REST handlers need.
+    pub fn rest(&self) -> crate::rest::Rest<'_> {
+        crate::rest::Rest {
+            registry: &self.registry,
+            admission: &self.admission,
+            authorizer: &self.auth.authorizer,
+            max_body: self.max_body,
+            min_request_timeout: self.min_request_timeout,
+        }
     }
 
-    /// Serve these custom rows (CRD versions) next to the built-ins: routing, discovery and
-    /// OpenAPI. Called by `apiext::crd` whenever the served CRDs change.
-    pub fn set_custom_rows(&self, custom: &[&'static ResourceDef]) {
-        let builtin = crate::api::builtin();
-        let mut index: HashMap<_, &'static ResourceDef> = builtin
-            .iter()
-            .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
-            .collect();
-        for r in custom {
-            index.insert((r.group.to_string(), r.version.to_string(), r.plural.to_string()), *r);
+    /// CONNECT admission for the proxy.
+    pub fn connect_admission(&self) -> crate::proxy::Admit<'_> {
+        crate::proxy::Admit {
+            chain: &self.admission,
+            authorizer: &self.auth.authorizer,
         }
-        let mut all: Vec<ResourceDef> = builtin.to_vec();
-        all.extend(custom.iter().map(|r| **r));
-        let mut idx = self.index.write().unwrap_or_else(|e| e.into_inner());
-        let changed = idx.len() != index.len()
-            || index
-                .iter()
-                .any(|(k, v)| idx.get(k).is_none_or(|o| !std::ptr::eq(*o, *v)));
-        // OpenAPI renders lazily, so a reset is cheap (schemas may change under the same rows).
-        if changed {
-            *idx = index;
-        }
-        drop(idx);
-        if changed {
-            self.discovery.rebuild(&all);
-        }
-        self.openapi.set_rows(&all);
     }
 }
 
@@ -145,7 +124,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ConnUser>())
-        .and(warp::ext::optional::<crate::proxy::Stash>())
+        .and(warp::ext::optional::<crate::request::Upgrade>())
         .and(warp::body::stream())
         .then(
             move |method,
@@ -153,23 +132,18 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                   query: String,
                   headers,
                   user: Option<ConnUser>,
-                  upgrade: Option<crate::proxy::Stash>,
+                  upgrade: Option<crate::request::Upgrade>,
                   body| {
                 let app = app.clone();
                 async move {
-                    let req = handler::RawRequest {
-                        method,
-                        path: path.as_str().to_string(),
-                        query,
-                        headers,
-                        remote: user.as_ref().and_then(|u| u.1),
-                        conn_user: user.and_then(|u| u.0),
-                        user: None,
-                        upgrade,
-                        // The handler reads it (with the limit) or, when proxying, streams it.
-                        body_stream: std::sync::Mutex::new(Some(crate::proxy::body_stream(body))),
-                    };
-                    handler::handle(app, req).await
+                    // Path and query are parsed once here; a handler reads the body (with the
+                    // limit) or, when proxying, streams it.
+                    let body = crate::request::body_stream(body);
+                    let mut req = Request::new(method, path.as_str().to_string(), query, headers, Some(body));
+                    req.remote = user.as_ref().and_then(|u| u.1);
+                    req.conn_user = user.and_then(|u| u.0);
+                    req.upgrade = upgrade;
+                    filters::handle(app, req).await
                 }
             },
         )
@@ -312,7 +286,7 @@ where
     let conn_user = ConnUser(user, peer);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(conn_user.clone());
-        crate::proxy::stash_upgrade(&mut req);
+        crate::request::Upgrade::stash(&mut req);
         let stop = is_watch_request(&req).then(|| stopped.clone());
         let mut svc = svc.clone();
         async move {
@@ -440,7 +414,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     )?;
 
     // Storage and caches.
-    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
@@ -453,12 +427,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let caches = CacheSet::start(storage.clone(), "/registry/", &segments, CacheOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
-    let index = std::sync::RwLock::new(
-        rows.iter()
-            .map(|r| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), r))
-            .collect(),
-    );
-    let mut registry = Registry::new(storage.clone(), caches);
+    // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file);
+    // it also hears of every object gone for good (quota).
+    let admission = Arc::new(crate::admission::AdmissionChain::from_options(&opts)?);
+    let mut registry = Registry::new(storage.clone(), caches).with_delete_hook(admission.clone());
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
         storage,
@@ -470,14 +442,26 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
     registry.allocators = Some(allocators);
-    // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file).
-    registry.admission = Some(Arc::new(crate::admission::AdmissionChain::from_options(&opts)?));
     let metrics_audit = metrics.audit.clone();
+    // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
+    let discovery = Arc::new(discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)));
+    let openapi = Arc::new(openapi::OpenApi::build(rows));
+    {
+        let (discovery, openapi) = (discovery.clone(), openapi.clone());
+        registry.resources.on_change(move |all, changed| {
+            if changed {
+                discovery.rebuild(all);
+            }
+            // OpenAPI renders lazily, so a reset is cheap (schemas may change under the same rows).
+            openapi.set_rows(all);
+        });
+    }
     let app = Arc::new(App {
+        auth: crate::auth::Auth::from_options(&opts, Some(registry.clone()))?,
         registry,
-        discovery: discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)),
-        openapi: openapi::OpenApi::build(rows),
-        index,
+        discovery,
+        openapi,
+        admission,
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
         limits: hardening::Limits::from_options(&opts),
         max_body: opts.max_request_body_bytes,
@@ -485,13 +469,11 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         shutting_down: AtomicBool::new(false),
         metrics,
         etcd,
-        inflight: metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
+        inflight: crate::metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
-        auth: crate::auth::Auth::from_options(&opts)?,
-        proxy: Some(Arc::new(crate::proxy::ProxyConfig::from_options(&opts)?)),
-        aggregator: Some(Arc::new(crate::aggregator::Aggregator::from_options(&opts)?)),
+        proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
+        aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
     });
-    app.auth.authenticator.attach(&app);
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr)
@@ -514,9 +496,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
 
     bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
     // Serve the stored CRDs before reporting ready, then follow CRD changes.
-    crate::apiext::crd::start(app.clone()).await;
+    crate::apiext::crd::start(app.registry.clone()).await;
     // Local APIServices and the availability controller (kube-aggregator).
-    crate::aggregator::start(app.clone()).await?;
+    crate::aggregator::start(app.registry.clone(), app.aggregator.clone()).await?;
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
     let leases = if advertise.is_unspecified() || advertise.is_loopback() {
@@ -560,7 +542,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     ));
     tokio::spawn(lifecycle::reload_on_sighup(opts.clone(), reloaders));
     let (leases_stop, leases_stopped) = tokio::sync::watch::channel(false);
-    let lease_loop = leases.map(|l| tokio::spawn(l.run(app.clone(), |a: &App| &a.registry, leases_stopped)));
+    let lease_loop = leases.map(|l| tokio::spawn(l.run(app.registry.clone(), leases_stopped)));
 
     let signal = lifecycle::wait_for_signal().await;
     // Leave the default/kubernetes endpoints at once, while the delay runs.

@@ -9,12 +9,12 @@
 //! v3 documents are addressed by `?hash=<ETag>`; a request with that hash gets the immutable
 //! caching headers upstream sends, a stale hash a 301 to the current one.
 
-use super::encode::{bytes_response, error_response};
-use super::handler::RawRequest;
 use super::App;
 use crate::api::schema::{self, ListType, MapType, Node, PatchStrategy, Schemas, Ty, TypeRef};
 use crate::api::ResourceDef;
+use crate::codec::encode::{bytes_response, error_response};
 use crate::error::{ApiError, ApiResult};
+use crate::request::Request;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1158,14 +1158,14 @@ fn set(r: &mut Response, name: http::header::HeaderName, value: &str) {
     }
 }
 
-fn not_modified(req: &RawRequest, etag: &str) -> bool {
+fn not_modified(req: &Request, etag: &str) -> bool {
     req.headers
         .get(http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
 }
 
-pub fn respond(app: &Arc<App>, req: &RawRequest, path: &str) -> ApiResult<Response> {
+pub fn respond(app: &Arc<App>, req: &Request, path: &str) -> ApiResult<Response> {
     let openapi = &app.openapi;
     if path == "/openapi/v2" {
         let accept = req.headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -1192,11 +1192,7 @@ pub fn respond(app: &Arc<App>, req: &RawRequest, path: &str) -> ApiResult<Respon
         if let Some(doc) = openapi.v3(gv) {
             let h = openapi.hashes().get(gv).cloned().unwrap_or_else(|| hash(&doc));
             let etag = format!("\"{h}\"");
-            let asked = req
-                .query
-                .split('&')
-                .find_map(|p| p.strip_prefix("hash="))
-                .filter(|v| !v.is_empty());
+            let asked = req.query.get("hash").filter(|v| !v.is_empty());
             if let Some(asked) = asked {
                 if asked != h {
                     let mut r = bytes_response(301, "text/html; charset=utf-8", Bytes::new());

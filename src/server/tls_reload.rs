@@ -3,7 +3,7 @@
 //! configuration (and is logged), so a half-written renewal never takes the server down.
 //! `--tls-sni-cert-key` certificates are watched and reloaded the same way.
 
-use crate::auth::UserInfo;
+use crate::request::UserInfo;
 use anyhow::Context;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -167,7 +167,7 @@ impl ReloadingTls {
         let mut user = match (&identity, by_client) {
             (Some((name, groups)), true) => {
                 let mut groups = groups.clone();
-                groups.push(crate::auth::AUTHENTICATED_GROUP.into());
+                groups.push(crate::request::AUTHENTICATED_GROUP.into());
                 UserInfo::new(name.clone(), groups)
             }
             _ if by_proxy => UserInfo::default(),

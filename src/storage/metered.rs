@@ -2,7 +2,7 @@
 //! call, whatever the backend (upstream names the metric after etcd; we keep the name).
 
 use super::*;
-use crate::server::metrics::Metrics;
+use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
 

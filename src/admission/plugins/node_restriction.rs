@@ -9,7 +9,7 @@ use serde_json::Value;
 pub struct NodeRestriction;
 
 /// The node name of a node identity; Some("") for a member of system:nodes without a usable name.
-pub fn node_name(user: &crate::auth::UserInfo) -> Option<&str> {
+pub fn node_name(user: &crate::request::UserInfo) -> Option<&str> {
     if !user.groups.iter().any(|g| g == "system:nodes") {
         return None;
     }

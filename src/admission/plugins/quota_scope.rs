@@ -121,10 +121,10 @@ mod tests {
 
     #[test]
     fn pod_scopes() {
-        let Some(pods) = crate::admission::row("", "pods").copied() else {
+        let Some(pods) = crate::api::builtin_row("", "pods").copied() else {
             return;
         };
-        let Some(cms) = crate::admission::row("", "configmaps").copied() else {
+        let Some(cms) = crate::api::builtin_row("", "configmaps").copied() else {
             return;
         };
         let be = json!({"spec": {"containers": [{"name": "c"}]}});

@@ -5,7 +5,8 @@
 //! entry for a resource yet is initialised from a live count.
 
 use super::str_at;
-use crate::admission::{quantity, row, Attributes, Charge, Env, Operation, Plugin};
+use crate::admission::{quantity, Attributes, Charge, Env, Operation, Plugin};
+use crate::api::builtin_row as row;
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::store::Part;

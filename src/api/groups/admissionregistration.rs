@@ -10,6 +10,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         categories: EXT,
         generation: true,
+        strategy: &MUTATING_WEBHOOK_CONFIGURATION,
         ..def(
             G,
             "v1",
@@ -23,6 +24,7 @@ pub const ROWS: &[ResourceDef] = &[
         categories: EXT,
         subresources: &[STATUS],
         generation: true,
+        strategy: &VALIDATING_ADMISSION_POLICY,
         ..def(
             G,
             "v1",
@@ -35,6 +37,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         categories: EXT,
         generation: true,
+        strategy: &VALIDATING_ADMISSION_POLICY_BINDING,
         ..def(
             G,
             "v1",
@@ -47,6 +50,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         categories: EXT,
         generation: true,
+        strategy: &VALIDATING_WEBHOOK_CONFIGURATION,
         ..def(
             G,
             "v1",
@@ -57,3 +61,25 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
+    printer: &table::WEBHOOK_CONFIGURATION,
+    ..Builtin::DEFAULT
+};
+
+const VALIDATING_ADMISSION_POLICY: Builtin = Builtin {
+    printer: &table::VALIDATING_ADMISSION_POLICY,
+    ..Builtin::DEFAULT
+};
+
+const VALIDATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
+    printer: &table::VALIDATING_ADMISSION_POLICY_BINDING,
+    ..Builtin::DEFAULT
+};
+
+const VALIDATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
+    printer: &table::WEBHOOK_CONFIGURATION,
+    ..Builtin::DEFAULT
+};

@@ -1,6 +1,5 @@
-//! `apiextensions.k8s.io/v1`. CRDs are stored objects here; serving the custom resources they
-//! define is a later step. Name must be `spec.names.plural + "." + spec.group` (on top of the
-//! subdomain rule).
+//! `apiextensions.k8s.io/v1`. Name must be `spec.names.plural + "." + spec.group` (on top of the
+//! subdomain rule); `crate::apiext` serves the custom resources the CRDs define.
 
 use super::def;
 use crate::api::*;
@@ -11,6 +10,7 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
     subresources: &[STATUS],
     storage: "apiextensions.k8s.io/customresourcedefinitions",
     generation: true,
+    strategy: &strategy::apiextensions::CUSTOM_RESOURCE_DEFINITION,
     ..def(
         "apiextensions.k8s.io",
         "v1",

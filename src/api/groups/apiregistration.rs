@@ -10,6 +10,7 @@ pub const ROWS: &[ResourceDef] = &[
         subresources: &[STATUS],
         storage: "apiregistration.k8s.io/apiservices",
         name_rule: NameRule::PathSegment,
+        strategy: &API_SERVICE,
         ..def(
             "apiregistration.k8s.io",
             "v1",
@@ -20,3 +21,10 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const API_SERVICE: Builtin = Builtin {
+    printer: &table::API_SERVICE,
+    ..Builtin::DEFAULT
+};

@@ -4,19 +4,23 @@ use super::def;
 use crate::api::*;
 
 pub const ROWS: &[ResourceDef] = &[
-    def(
-        "apps",
-        "v1",
-        "ControllerRevision",
-        "controllerrevisions",
-        "controllerrevision",
-        Scope::Namespaced,
-    ),
+    ResourceDef {
+        strategy: &CONTROLLER_REVISION,
+        ..def(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            "controllerrevision",
+            Scope::Namespaced,
+        )
+    },
     ResourceDef {
         short_names: &["ds"],
         categories: &["all"],
         subresources: &[STATUS],
         generation: true,
+        strategy: &DAEMON_SET,
         ..def("apps", "v1", "DaemonSet", "daemonsets", "daemonset", Scope::Namespaced)
     },
     ResourceDef {
@@ -24,6 +28,7 @@ pub const ROWS: &[ResourceDef] = &[
         categories: &["all"],
         subresources: &[SCALE, STATUS],
         generation: true,
+        strategy: &DEPLOYMENT,
         ..def(
             "apps",
             "v1",
@@ -38,6 +43,7 @@ pub const ROWS: &[ResourceDef] = &[
         categories: &["all"],
         subresources: &[SCALE, STATUS],
         generation: true,
+        strategy: &REPLICA_SET,
         ..def(
             "apps",
             "v1",
@@ -54,6 +60,7 @@ pub const ROWS: &[ResourceDef] = &[
         subresources: &[SCALE, STATUS],
         name_rule: NameRule::Label,
         generation: true,
+        strategy: &STATEFUL_SET,
         ..def(
             "apps",
             "v1",
@@ -64,3 +71,30 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const CONTROLLER_REVISION: Builtin = Builtin {
+    printer: &table::CONTROLLER_REVISION,
+    ..strategy::apps::CONTROLLER_REVISION
+};
+
+const DAEMON_SET: Builtin = Builtin {
+    printer: &table::DAEMON_SET,
+    ..strategy::apps::DAEMON_SET
+};
+
+const DEPLOYMENT: Builtin = Builtin {
+    printer: &table::DEPLOYMENT,
+    ..strategy::apps::DEPLOYMENT
+};
+
+const REPLICA_SET: Builtin = Builtin {
+    printer: &table::REPLICA_SET,
+    ..strategy::apps::REPLICA_SET
+};
+
+const STATEFUL_SET: Builtin = Builtin {
+    printer: &table::STATEFUL_SET,
+    ..strategy::apps::STATEFUL_SET
+};

@@ -11,6 +11,7 @@ pub const ROWS: &[ResourceDef] = &[
         short_names: &["hpa"],
         categories: &["all"],
         subresources: &[STATUS],
+        strategy: &HORIZONTAL_POD_AUTOSCALER,
         ..def(
             "autoscaling",
             "v2",
@@ -24,6 +25,7 @@ pub const ROWS: &[ResourceDef] = &[
         short_names: &["hpa"],
         categories: &["all"],
         subresources: &[STATUS],
+        strategy: &HORIZONTAL_POD_AUTOSCALER_V1,
         ..def(
             "autoscaling",
             "v1",
@@ -34,3 +36,17 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const HORIZONTAL_POD_AUTOSCALER: Builtin = Builtin {
+    printer: &table::HORIZONTAL_POD_AUTOSCALER,
+    ..Builtin::DEFAULT
+};
+
+const HORIZONTAL_POD_AUTOSCALER_V1: Builtin = Builtin {
+    printer: &table::HORIZONTAL_POD_AUTOSCALER,
+    to_storage: convert::hpa_v1_to_v2,
+    served_form: convert::hpa_v1_from_storage,
+    ..Builtin::DEFAULT
+};

@@ -15,11 +15,12 @@ pub const ROWS: &[ResourceDef] = &[
                 name: "approval",
                 response: None,
                 verbs: STATUS_VERBS,
-                served: Served::Stored,
+                served: Served::Store,
             },
             STATUS,
         ],
         name_rule: NameRule::PathSegment,
+        strategy: &CERTIFICATE_SIGNING_REQUEST,
         ..def(
             "certificates.k8s.io",
             "v1",
@@ -30,3 +31,11 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const CERTIFICATE_SIGNING_REQUEST: Builtin = Builtin {
+    printer: &table::CERTIFICATE_SIGNING_REQUEST,
+    fields: &fields::CERTIFICATE_SIGNING_REQUEST,
+    ..Builtin::DEFAULT
+};

@@ -3,11 +3,21 @@
 use super::def;
 use crate::api::*;
 
-pub const ROWS: &[ResourceDef] = &[def(
-    "coordination.k8s.io",
-    "v1",
-    "Lease",
-    "leases",
-    "lease",
-    Scope::Namespaced,
-)];
+pub const ROWS: &[ResourceDef] = &[ResourceDef {
+    strategy: &LEASE,
+    ..def(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        Scope::Namespaced,
+    )
+}];
+
+// Per-kind behaviour of this group's rows.
+
+const LEASE: Builtin = Builtin {
+    printer: &table::LEASE,
+    ..strategy::coordination::LEASE
+};

@@ -19,13 +19,13 @@ const POD_SUBRESOURCES: &[SubresourceDef] = &[
         name: "binding",
         response: core_kind("Binding"),
         verbs: CREATE,
-        served: Served::Connect,
+        served: Served::Pod(PodWrite::Binding),
     },
     SubresourceDef {
         name: "ephemeralcontainers",
         response: None,
         verbs: STATUS_VERBS,
-        served: Served::Connect,
+        served: Served::Pod(PodWrite::EphemeralContainers),
     },
     SubresourceDef {
         name: "eviction",
@@ -35,7 +35,7 @@ const POD_SUBRESOURCES: &[SubresourceDef] = &[
             kind: "Eviction",
         }),
         verbs: CREATE,
-        served: Served::Connect,
+        served: Served::Pod(PodWrite::Eviction),
     },
     SubresourceDef {
         name: "exec",
@@ -59,7 +59,7 @@ const POD_SUBRESOURCES: &[SubresourceDef] = &[
         name: "proxy",
         response: core_kind("PodProxyOptions"),
         verbs: PROXY_VERBS,
-        served: Served::Connect,
+        served: Served::Proxy,
     },
     SubresourceDef {
         name: "resize",
@@ -75,7 +75,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         verbs: CREATE,
         storage: "",
-        served: Served::Connect,
+        served: Served::Pod(PodWrite::Binding),
         ..def("", "v1", "Binding", "bindings", "binding", Scope::Namespaced)
     },
     // Deprecated; computed from health probes, never stored.
@@ -84,6 +84,7 @@ pub const ROWS: &[ResourceDef] = &[
         verbs: GET_LIST,
         storage: "",
         served: Served::NotYet("core"),
+        strategy: &COMPONENT_STATUS,
         ..def(
             "",
             "v1",
@@ -95,11 +96,13 @@ pub const ROWS: &[ResourceDef] = &[
     },
     ResourceDef {
         short_names: &["cm"],
+        strategy: &CONFIG_MAP,
         ..def("", "v1", "ConfigMap", "configmaps", "configmap", Scope::Namespaced)
     },
     ResourceDef {
         short_names: &["ep"],
         storage: "services/endpoints",
+        strategy: &ENDPOINTS,
         ..def("", "v1", "Endpoints", "endpoints", "endpoints", Scope::Namespaced)
     },
     // Core events skip metadata.name validation (legacy rules only), so only the path-segment
@@ -107,10 +110,12 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         short_names: &["ev"],
         name_rule: NameRule::PathSegment,
+        strategy: &EVENT,
         ..def("", "v1", "Event", "events", "event", Scope::Namespaced)
     },
     ResourceDef {
         short_names: &["limits"],
+        strategy: &LIMIT_RANGE,
         ..def("", "v1", "LimitRange", "limitranges", "limitrange", Scope::Namespaced)
     },
     ResourceDef {
@@ -122,11 +127,12 @@ pub const ROWS: &[ResourceDef] = &[
                 name: "finalize",
                 response: None,
                 verbs: UPDATE,
-                served: Served::Stored,
+                served: Served::Store,
             },
             STATUS,
         ],
         name_rule: NameRule::Label,
+        strategy: &NAMESPACE,
         ..def("", "v1", "Namespace", "namespaces", "namespace", Scope::Cluster)
     },
     ResourceDef {
@@ -136,16 +142,18 @@ pub const ROWS: &[ResourceDef] = &[
                 name: "proxy",
                 response: core_kind("NodeProxyOptions"),
                 verbs: PROXY_VERBS,
-                served: Served::Connect,
+                served: Served::Proxy,
             },
             STATUS,
         ],
         storage: "minions",
+        strategy: &NODE,
         ..def("", "v1", "Node", "nodes", "node", Scope::Cluster)
     },
     ResourceDef {
         short_names: &["pvc"],
         subresources: &[STATUS],
+        strategy: &PERSISTENT_VOLUME_CLAIM,
         ..def(
             "",
             "v1",
@@ -158,6 +166,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         short_names: &["pv"],
         subresources: &[STATUS],
+        strategy: &PERSISTENT_VOLUME,
         ..def(
             "",
             "v1",
@@ -173,11 +182,13 @@ pub const ROWS: &[ResourceDef] = &[
         categories: &["all"],
         subresources: POD_SUBRESOURCES,
         generation: true,
+        strategy: &POD,
         ..def("", "v1", "Pod", "pods", "pod", Scope::Namespaced)
     },
     // The pod template strategy starts generation at 1 and bumps it on template changes.
     ResourceDef {
         generation: true,
+        strategy: &POD_TEMPLATE,
         ..def(
             "",
             "v1",
@@ -193,6 +204,7 @@ pub const ROWS: &[ResourceDef] = &[
         subresources: &[SCALE, STATUS],
         storage: "controllers",
         generation: true,
+        strategy: &REPLICATION_CONTROLLER,
         ..def(
             "",
             "v1",
@@ -205,6 +217,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         short_names: &["quota"],
         subresources: &[STATUS],
+        strategy: &RESOURCE_QUOTA,
         ..def(
             "",
             "v1",
@@ -214,7 +227,10 @@ pub const ROWS: &[ResourceDef] = &[
             Scope::Namespaced,
         )
     },
-    def("", "v1", "Secret", "secrets", "secret", Scope::Namespaced),
+    ResourceDef {
+        strategy: &SECRET,
+        ..def("", "v1", "Secret", "secrets", "secret", Scope::Namespaced)
+    },
     ResourceDef {
         short_names: &["sa"],
         subresources: &[SubresourceDef {
@@ -227,6 +243,7 @@ pub const ROWS: &[ResourceDef] = &[
             verbs: CREATE,
             served: Served::Review,
         }],
+        strategy: &SERVICE_ACCOUNT,
         ..def(
             "",
             "v1",
@@ -244,12 +261,107 @@ pub const ROWS: &[ResourceDef] = &[
                 name: "proxy",
                 response: core_kind("ServiceProxyOptions"),
                 verbs: PROXY_VERBS,
-                served: Served::Connect,
+                served: Served::Proxy,
             },
             STATUS,
         ],
         storage: "services/specs",
         name_rule: NameRule::Rfc1035Label,
+        strategy: &SERVICE,
         ..def("", "v1", "Service", "services", "service", Scope::Namespaced)
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const COMPONENT_STATUS: Builtin = Builtin {
+    printer: &table::COMPONENT_STATUS,
+    ..Builtin::DEFAULT
+};
+
+const CONFIG_MAP: Builtin = Builtin {
+    printer: &table::CONFIG_MAP,
+    ..strategy::core::CONFIG_MAP
+};
+
+const ENDPOINTS: Builtin = Builtin {
+    printer: &table::ENDPOINTS,
+    ..strategy::core::ENDPOINTS
+};
+
+const EVENT: Builtin = Builtin {
+    printer: &table::EVENT,
+    fields: &fields::EVENT,
+    ..strategy::core::EVENT
+};
+
+const LIMIT_RANGE: Builtin = Builtin {
+    ..strategy::core::LIMIT_RANGE
+};
+
+const NAMESPACE: Builtin = Builtin {
+    printer: &table::NAMESPACE,
+    fields: &fields::NAMESPACE,
+    returns_deleted_object: true,
+    ..strategy::core::NAMESPACE
+};
+
+const NODE: Builtin = Builtin {
+    printer: &table::NODE,
+    fields: &fields::NODE,
+    ..strategy::core::NODE
+};
+
+const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
+    printer: &table::PERSISTENT_VOLUME_CLAIM,
+    ..strategy::core::PERSISTENT_VOLUME_CLAIM
+};
+
+const PERSISTENT_VOLUME: Builtin = Builtin {
+    printer: &table::PERSISTENT_VOLUME,
+    ..strategy::core::PERSISTENT_VOLUME
+};
+
+const POD: Builtin = Builtin {
+    printer: &table::POD,
+    fields: &fields::POD,
+    returns_deleted_object: true,
+    grace_period: strategy::core::pod_grace_period,
+    ..strategy::core::POD
+};
+
+const POD_TEMPLATE: Builtin = Builtin {
+    printer: &table::POD_TEMPLATE,
+    ..strategy::core::POD_TEMPLATE
+};
+
+const REPLICATION_CONTROLLER: Builtin = Builtin {
+    printer: &table::REPLICATION_CONTROLLER,
+    fields: &fields::REPLICATION_CONTROLLER,
+    default_replicas: 1,
+    ..strategy::core::REPLICATION_CONTROLLER
+};
+
+const RESOURCE_QUOTA: Builtin = Builtin {
+    printer: &table::RESOURCE_QUOTA,
+    ..strategy::core::RESOURCE_QUOTA
+};
+
+const SECRET: Builtin = Builtin {
+    printer: &table::SECRET,
+    fields: &fields::SECRET,
+    ..strategy::core::SECRET
+};
+
+const SERVICE_ACCOUNT: Builtin = Builtin {
+    printer: &table::SERVICE_ACCOUNT,
+    returns_deleted_object: true,
+    ..strategy::core::SERVICE_ACCOUNT
+};
+
+const SERVICE: Builtin = Builtin {
+    printer: &table::SERVICE,
+    fields: &fields::SERVICE,
+    returns_deleted_object: true,
+    ..strategy::core::SERVICE
+};

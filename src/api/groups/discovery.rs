@@ -8,6 +8,7 @@ use crate::api::*;
 
 pub const ROWS: &[ResourceDef] = &[ResourceDef {
     generation: true,
+    strategy: &ENDPOINT_SLICE,
     ..def(
         "discovery.k8s.io",
         "v1",
@@ -17,3 +18,10 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
         Scope::Namespaced,
     )
 }];
+
+// Per-kind behaviour of this group's rows.
+
+const ENDPOINT_SLICE: Builtin = Builtin {
+    printer: &table::ENDPOINT_SLICE,
+    ..strategy::discovery::ENDPOINT_SLICE
+};

@@ -6,5 +6,16 @@ use crate::api::*;
 
 pub const ROWS: &[ResourceDef] = &[ResourceDef {
     short_names: &["ev"],
+    strategy: &EVENT,
     ..def("events.k8s.io", "v1", "Event", "events", "event", Scope::Namespaced)
 }];
+
+// Per-kind behaviour of this group's rows.
+
+const EVENT: Builtin = Builtin {
+    printer: &table::EVENT,
+    fields: &fields::EVENT_V1,
+    to_storage: convert::events_v1_to_storage,
+    served_form: convert::events_v1_from_storage,
+    ..Builtin::DEFAULT
+};

@@ -28,7 +28,7 @@ mod rbac;
 mod scheduling;
 mod storage;
 
-use super::{Gvk, NameRule, ResourceDef, Scope, Served, ALL_VERBS};
+use super::{Builtin, Gvk, NameRule, ResourceDef, Scope, Served, ALL_VERBS};
 use std::sync::OnceLock;
 
 /// Verbs of connect-style and other non-standard subresources, as upstream's discovery lists them.
@@ -72,9 +72,10 @@ const fn def(
         verbs: ALL_VERBS,
         subresources: &[],
         storage: plural,
-        served: Served::Stored,
+        served: Served::Store,
         name_rule: NameRule::Subdomain,
         generation: false,
+        strategy: &Builtin::DEFAULT,
     }
 }
 
@@ -258,7 +259,7 @@ mod tests {
             })
         );
         assert_eq!(sub(pods, "log").response, None);
-        assert_eq!(sub(pods, "status").served, Served::Stored);
+        assert_eq!(sub(pods, "status").served, Served::Store);
         assert_eq!(sub(pods, "exec").served, Served::Connect);
         assert_eq!(sub(pods, "resize").served, Served::NotYet("core-pods"));
 
@@ -270,7 +271,7 @@ mod tests {
         assert!(!ns.has_verb("deletecollection"));
         assert_eq!(sub_names(ns), ["finalize", "status"]);
         assert_eq!(sub(ns, "finalize").verbs, ["update"]);
-        assert_eq!(sub(ns, "finalize").served, Served::Stored);
+        assert_eq!(sub(ns, "finalize").served, Served::Store);
 
         let nodes = find("", "v1", "nodes");
         assert_eq!(sub_names(nodes), ["proxy", "status"]);
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(cs.served, Served::NotYet("core"));
         let bindings = find("", "v1", "bindings");
         assert_eq!(bindings.verbs, ["create"]);
-        assert_eq!(bindings.served, Served::Connect);
+        assert_eq!(bindings.served, Served::Pod(crate::api::PodWrite::Binding));
     }
 
     /// `ExpectedEtcdPath` in test/integration/etcd/data.go.
@@ -378,11 +379,11 @@ mod tests {
     fn storage_keys_are_consistent() {
         let mut by_storage: BTreeMap<&str, (&str, Scope)> = BTreeMap::new();
         for r in all() {
-            if r.served == Served::Stored {
+            if r.served == Served::Store {
                 assert!(!r.storage.is_empty(), "{} has no storage key", r.plural);
             }
             if r.storage.is_empty() {
-                assert!(r.subresources.is_empty() && r.served != Served::Stored, "{}", r.plural);
+                assert!(r.subresources.is_empty() && r.served != Served::Store, "{}", r.plural);
                 continue;
             }
             assert!(

@@ -6,6 +6,7 @@ use crate::api::*;
 pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         generation: true,
+        strategy: &INGRESS_CLASS,
         ..def(
             "networking.k8s.io",
             "v1",
@@ -20,6 +21,7 @@ pub const ROWS: &[ResourceDef] = &[
         subresources: &[STATUS],
         storage: "ingress",
         generation: true,
+        strategy: &INGRESS,
         ..def(
             "networking.k8s.io",
             "v1",
@@ -34,6 +36,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         short_names: &["ip"],
         name_rule: NameRule::PathSegment,
+        strategy: &IP_ADDRESS,
         ..def(
             "networking.k8s.io",
             "v1",
@@ -46,6 +49,7 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         short_names: &["netpol"],
         generation: true,
+        strategy: &NETWORK_POLICY,
         ..def(
             "networking.k8s.io",
             "v1",
@@ -57,6 +61,7 @@ pub const ROWS: &[ResourceDef] = &[
     },
     ResourceDef {
         subresources: &[STATUS],
+        strategy: &SERVICE_CIDR,
         ..def(
             "networking.k8s.io",
             "v1",
@@ -67,3 +72,30 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const INGRESS_CLASS: Builtin = Builtin {
+    printer: &table::INGRESS_CLASS,
+    ..strategy::networking::INGRESS_CLASS
+};
+
+const INGRESS: Builtin = Builtin {
+    printer: &table::INGRESS,
+    ..strategy::networking::INGRESS
+};
+
+const IP_ADDRESS: Builtin = Builtin {
+    printer: &table::IP_ADDRESS,
+    ..strategy::networking::IP_ADDRESS
+};
+
+const NETWORK_POLICY: Builtin = Builtin {
+    printer: &table::NETWORK_POLICY,
+    ..strategy::networking::NETWORK_POLICY
+};
+
+const SERVICE_CIDR: Builtin = Builtin {
+    printer: &table::SERVICE_CIDR,
+    ..strategy::networking::SERVICE_CIDR
+};

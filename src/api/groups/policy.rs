@@ -7,6 +7,7 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
     short_names: &["pdb"],
     subresources: &[STATUS],
     generation: true,
+    strategy: &POD_DISRUPTION_BUDGET,
     ..def(
         "policy",
         "v1",
@@ -16,3 +17,10 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
         Scope::Namespaced,
     )
 }];
+
+// Per-kind behaviour of this group's rows.
+
+const POD_DISRUPTION_BUDGET: Builtin = Builtin {
+    printer: &table::POD_DISRUPTION_BUDGET,
+    ..Builtin::DEFAULT
+};

@@ -5,6 +5,7 @@ use crate::api::*;
 
 pub const ROWS: &[ResourceDef] = &[ResourceDef {
     short_names: &["pc"],
+    strategy: &PRIORITY_CLASS,
     ..def(
         "scheduling.k8s.io",
         "v1",
@@ -14,3 +15,10 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
         Scope::Cluster,
     )
 }];
+
+// Per-kind behaviour of this group's rows.
+
+const PRIORITY_CLASS: Builtin = Builtin {
+    printer: &table::PRIORITY_CLASS,
+    ..Builtin::DEFAULT
+};

@@ -9,8 +9,14 @@ use crate::api::*;
 const G: &str = "storage.k8s.io";
 
 pub const ROWS: &[ResourceDef] = &[
-    def(G, "v1", "CSIDriver", "csidrivers", "csidriver", Scope::Cluster),
-    def(G, "v1", "CSINode", "csinodes", "csinode", Scope::Cluster),
+    ResourceDef {
+        strategy: &CSI_DRIVER,
+        ..def(G, "v1", "CSIDriver", "csidrivers", "csidriver", Scope::Cluster)
+    },
+    ResourceDef {
+        strategy: &CSI_NODE,
+        ..def(G, "v1", "CSINode", "csinodes", "csinode", Scope::Cluster)
+    },
     def(
         G,
         "v1",
@@ -21,6 +27,7 @@ pub const ROWS: &[ResourceDef] = &[
     ),
     ResourceDef {
         short_names: &["sc"],
+        strategy: &STORAGE_CLASS,
         ..def(
             G,
             "v1",
@@ -32,6 +39,7 @@ pub const ROWS: &[ResourceDef] = &[
     },
     ResourceDef {
         subresources: &[STATUS],
+        strategy: &VOLUME_ATTACHMENT,
         ..def(
             G,
             "v1",
@@ -42,3 +50,25 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const CSI_DRIVER: Builtin = Builtin {
+    ..strategy::storage::CSI_DRIVER
+};
+
+const CSI_NODE: Builtin = Builtin {
+    printer: &table::CSI_NODE,
+    ..Builtin::DEFAULT
+};
+
+const STORAGE_CLASS: Builtin = Builtin {
+    printer: &table::STORAGE_CLASS,
+    returns_deleted_object: true,
+    ..strategy::storage::STORAGE_CLASS
+};
+
+const VOLUME_ATTACHMENT: Builtin = Builtin {
+    printer: &table::VOLUME_ATTACHMENT,
+    ..strategy::storage::VOLUME_ATTACHMENT
+};

@@ -5,58 +5,52 @@
 //! `util` holds JSON access, Go-style value rendering and the small validators the other
 //! non-core strategy files share.
 
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
 use util::*;
 
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Deployment" => Some(&DEPLOYMENT),
-        "ReplicaSet" => Some(&REPLICA_SET),
-        "StatefulSet" => Some(&STATEFUL_SET),
-        "DaemonSet" => Some(&DAEMON_SET),
-        "ControllerRevision" => Some(&CONTROLLER_REVISION),
-        _ => None,
-    }
-}
-
 fn no_op(_: &mut Value) {}
 
-static DEPLOYMENT: Strategy = Strategy {
+pub const DEPLOYMENT: Builtin = Builtin {
     defaults: default_deployment,
     prepare_create: no_op,
     validate: validate_deployment,
     validate_update: validate_deployment_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static REPLICA_SET: Strategy = Strategy {
+pub const REPLICA_SET: Builtin = Builtin {
     defaults: default_replica_set,
     prepare_create: no_op,
     validate: validate_replica_set,
     validate_update: validate_selector_immutable,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static STATEFUL_SET: Strategy = Strategy {
+pub const STATEFUL_SET: Builtin = Builtin {
     defaults: default_stateful_set,
     prepare_create: no_op,
     validate: validate_stateful_set,
     validate_update: validate_stateful_set_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static DAEMON_SET: Strategy = Strategy {
+pub const DAEMON_SET: Builtin = Builtin {
     defaults: default_daemon_set,
     prepare_create: prepare_daemon_set,
     validate: validate_daemon_set,
     validate_update: validate_selector_immutable,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static CONTROLLER_REVISION: Strategy = Strategy {
+pub const CONTROLLER_REVISION: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_controller_revision,
     validate_update: validate_controller_revision_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 // ---------------------------------------------------------------- defaults
@@ -717,7 +711,7 @@ fn go_sts_rolling_update(ru: &Value) -> String {
 
 /// Shared helpers for the non-core strategy files.
 pub(super) mod util {
-    use crate::api::field::{ErrorType, FieldError, FieldErrors};
+    use crate::error::field::{ErrorType, FieldError, FieldErrors};
     use serde_json::{Map, Value};
 
     // ------------------------------------------------------------ JSON access
@@ -1061,7 +1055,7 @@ mod tests {
         })
     }
 
-    fn validate(s: &Strategy, obj: &Value) -> Vec<String> {
+    fn validate(s: &Builtin, obj: &Value) -> Vec<String> {
         let mut errs = Vec::new();
         (s.validate)(obj, &mut errs);
         msgs(&errs)

@@ -2,33 +2,27 @@
 //! `pkg/apis/batch/validation/validation.go`, `pkg/registry/batch/job/strategy.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Map, Value};
-
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Job" => Some(&JOB),
-        "CronJob" => Some(&CRON_JOB),
-        _ => None,
-    }
-}
 
 fn no_op(_: &mut Value) {}
 
-static JOB: Strategy = Strategy {
+pub const JOB: Builtin = Builtin {
     defaults: default_job,
     prepare_create: prepare_job,
     validate: validate_job,
     validate_update: validate_job_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static CRON_JOB: Strategy = Strategy {
+pub const CRON_JOB: Builtin = Builtin {
     defaults: default_cron_job,
     prepare_create: no_op,
     validate: validate_cron_job,
     validate_update: validate_cron_job_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 const LEGACY_UID_LABEL: &str = "controller-uid";

@@ -2,26 +2,20 @@
 //! `pkg/apis/coordination/validation/validation.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::Value;
-
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Lease" => Some(&LEASE),
-        _ => None,
-    }
-}
 
 fn no_op(_: &mut Value) {}
 fn no_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 
-static LEASE: Strategy = Strategy {
+pub const LEASE: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_lease,
     validate_update: no_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 const LEASE_STRATEGIES: &[&str] = &["OldestEmulationVersion"];

@@ -2,9 +2,9 @@
 //! the registry strategies and admission plugins we stand in for) and validation
 //! (`pkg/apis/core/validation/validation.go`).
 
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
 use crate::api::validation as v;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -1273,38 +1273,35 @@ pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
 fn no_op(_: &mut Value) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    Some(match kind {
-        "Pod" => &POD,
-        "Namespace" => &NAMESPACE,
-        "Service" => &SERVICE,
-        "ConfigMap" => &CONFIG_MAP,
-        "Secret" => &SECRET,
-        "ServiceAccount" => &SERVICE_ACCOUNT,
-        "Node" => &NODE,
-        "Event" => &EVENT,
-        "Endpoints" => &ENDPOINTS,
-        "PersistentVolume" => &PERSISTENT_VOLUME,
-        "PersistentVolumeClaim" => &PERSISTENT_VOLUME_CLAIM,
-        "ReplicationController" => &REPLICATION_CONTROLLER,
-        "PodTemplate" => &POD_TEMPLATE,
-        "LimitRange" => &LIMIT_RANGE,
-        "ResourceQuota" => &RESOURCE_QUOTA,
-        _ => return None,
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pod.
 // ---------------------------------------------------------------------------------------------
 
-static POD: Strategy = Strategy {
+pub const POD: Builtin = Builtin {
     defaults: pod_defaults,
     prepare_create: pod_prepare_create,
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
+
+/// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
+/// finished pods go at once. The grace period when the delete must wait.
+pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
+    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
+        return None;
+    }
+    let grace = requested
+        .or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30);
+    (grace > 0).then_some(grace)
+}
 
 fn pod_defaults(obj: &mut Value) {
     let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
@@ -1444,12 +1441,13 @@ fn set_or_remove(m: &mut Map<String, Value>, key: &str, val: Option<&Value>) {
 // Namespace.
 // ---------------------------------------------------------------------------------------------
 
-static NAMESPACE: Strategy = Strategy {
+pub const NAMESPACE: Builtin = Builtin {
     defaults: namespace_defaults,
     prepare_create: namespace_prepare_create,
     validate: namespace_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 /// `SetDefaults_Namespace` (the `kubernetes.io/metadata.name` label) and
@@ -1512,12 +1510,13 @@ fn namespace_validate(obj: &Value, errs: &mut FieldErrors) {
 // Service.
 // ---------------------------------------------------------------------------------------------
 
-static SERVICE: Strategy = Strategy {
+pub const SERVICE: Builtin = Builtin {
     defaults: service_defaults,
     prepare_create: no_op,
     validate: service_validate,
     validate_update: service_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 /// `SetDefaults_Service`, plus `ipFamilyPolicy: SingleStack` which upstream's service REST
@@ -1755,12 +1754,13 @@ fn service_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 /// `core.MaxSecretSize`.
 const MAX_SECRET_SIZE: usize = 1024 * 1024;
 
-static CONFIG_MAP: Strategy = Strategy {
+pub const CONFIG_MAP: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: config_map_validate,
     validate_update: config_map_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn config_map_validate(obj: &Value, errs: &mut FieldErrors) {
@@ -1844,12 +1844,13 @@ fn config_map_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) 
     validate_immutable_data(new, old, &["data", "binaryData"], errs);
 }
 
-static SECRET: Strategy = Strategy {
+pub const SECRET: Builtin = Builtin {
     defaults: secret_defaults,
     prepare_create: no_op,
     validate: secret_validate,
     validate_update: secret_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 /// v1 conversion folds `stringData` into `data` (stringData wins) and drops it;
@@ -1967,12 +1968,13 @@ fn secret_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // ServiceAccount.
 // ---------------------------------------------------------------------------------------------
 
-static SERVICE_ACCOUNT: Strategy = Strategy {
+pub const SERVICE_ACCOUNT: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: service_account_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn service_account_validate(obj: &Value, errs: &mut FieldErrors) {
@@ -1997,12 +1999,13 @@ fn service_account_validate(obj: &Value, errs: &mut FieldErrors) {
 // Node.
 // ---------------------------------------------------------------------------------------------
 
-static NODE: Strategy = Strategy {
+pub const NODE: Builtin = Builtin {
     defaults: node_defaults,
     prepare_create: no_op,
     validate: node_validate,
     validate_update: node_validate_update,
     keep_status_on_create: true,
+    ..Builtin::DEFAULT
 };
 
 /// `SetDefaults_NodeStatus` (allocatable = capacity) and the v1 `podCIDR`/`podCIDRs` pairing.
@@ -2126,12 +2129,13 @@ fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // Event (core/v1, legacy validation).
 // ---------------------------------------------------------------------------------------------
 
-static EVENT: Strategy = Strategy {
+pub const EVENT: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: event_validate,
     validate_update: no_validate_update,
     keep_status_on_create: true,
+    ..Builtin::DEFAULT
 };
 
 fn event_validate(obj: &Value, errs: &mut FieldErrors) {
@@ -2192,12 +2196,13 @@ fn event_validate(obj: &Value, errs: &mut FieldErrors) {
 // Endpoints.
 // ---------------------------------------------------------------------------------------------
 
-static ENDPOINTS: Strategy = Strategy {
+pub const ENDPOINTS: Builtin = Builtin {
     defaults: endpoints_defaults,
     prepare_create: no_op,
     validate: endpoints_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn endpoints_defaults(obj: &mut Value) {
@@ -2379,12 +2384,13 @@ fn validate_storage_class_name(spec: &Value, errs: &mut FieldErrors) {
     }
 }
 
-static PERSISTENT_VOLUME: Strategy = Strategy {
+pub const PERSISTENT_VOLUME: Builtin = Builtin {
     defaults: pv_defaults,
     prepare_create: pv_prepare_create,
     validate: pv_validate,
     validate_update: pv_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn pv_defaults(obj: &mut Value) {
@@ -2513,12 +2519,13 @@ fn pv_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
     }
 }
 
-static PERSISTENT_VOLUME_CLAIM: Strategy = Strategy {
+pub const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
     defaults: pvc_defaults,
     prepare_create: pvc_prepare_create,
     validate: pvc_validate,
     validate_update: pvc_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn pvc_defaults(obj: &mut Value) {
@@ -2620,12 +2627,13 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // ReplicationController and PodTemplate.
 // ---------------------------------------------------------------------------------------------
 
-static REPLICATION_CONTROLLER: Strategy = Strategy {
+pub const REPLICATION_CONTROLLER: Builtin = Builtin {
     defaults: rc_defaults,
     prepare_create: no_op,
     validate: rc_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 /// `SetDefaults_ReplicationController`: selector and metadata.labels from the template
@@ -2713,12 +2721,13 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
     }
 }
 
-static POD_TEMPLATE: Strategy = Strategy {
+pub const POD_TEMPLATE: Builtin = Builtin {
     defaults: pod_template_defaults,
     prepare_create: no_op,
     validate: pod_template_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn pod_template_defaults(obj: &mut Value) {
@@ -2735,12 +2744,13 @@ fn pod_template_validate(obj: &Value, errs: &mut FieldErrors) {
 // LimitRange and ResourceQuota (basic shape).
 // ---------------------------------------------------------------------------------------------
 
-static LIMIT_RANGE: Strategy = Strategy {
+pub const LIMIT_RANGE: Builtin = Builtin {
     defaults: limit_range_defaults,
     prepare_create: no_op,
     validate: limit_range_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 /// `SetDefaults_LimitRangeItem`: for Container items, default and defaultRequest fall back to
@@ -2803,12 +2813,13 @@ fn limit_range_validate(obj: &Value, errs: &mut FieldErrors) {
     }
 }
 
-static RESOURCE_QUOTA: Strategy = Strategy {
+pub const RESOURCE_QUOTA: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: resource_quota_validate,
     validate_update: no_validate_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
@@ -2845,8 +2856,25 @@ fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
 mod tests {
     use super::*;
 
-    fn strat(kind: &str) -> &'static Strategy {
-        strategy_for(kind).expect("strategy")
+    fn strat(kind: &str) -> &'static Builtin {
+        match kind {
+            "Pod" => &POD,
+            "Namespace" => &NAMESPACE,
+            "Service" => &SERVICE,
+            "ConfigMap" => &CONFIG_MAP,
+            "Secret" => &SECRET,
+            "ServiceAccount" => &SERVICE_ACCOUNT,
+            "Node" => &NODE,
+            "Event" => &EVENT,
+            "Endpoints" => &ENDPOINTS,
+            "PersistentVolume" => &PERSISTENT_VOLUME,
+            "PersistentVolumeClaim" => &PERSISTENT_VOLUME_CLAIM,
+            "ReplicationController" => &REPLICATION_CONTROLLER,
+            "PodTemplate" => &POD_TEMPLATE,
+            "LimitRange" => &LIMIT_RANGE,
+            "ResourceQuota" => &RESOURCE_QUOTA,
+            other => panic!("no rules for {other}"),
+        }
     }
 
     fn errors(kind: &str, obj: &Value) -> Vec<String> {

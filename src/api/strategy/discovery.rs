@@ -2,26 +2,20 @@
 //! `pkg/apis/discovery/v1/defaults.go`, `pkg/apis/discovery/validation/validation.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "EndpointSlice" => Some(&ENDPOINT_SLICE),
-        _ => None,
-    }
-}
-
 fn no_op(_: &mut Value) {}
 
-static ENDPOINT_SLICE: Strategy = Strategy {
+pub const ENDPOINT_SLICE: Builtin = Builtin {
     defaults: default_endpoint_slice,
     prepare_create: no_op,
     validate: validate_endpoint_slice,
     validate_update: validate_endpoint_slice_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 const ADDRESS_TYPES: &[&str] = &["FQDN", "IPv4", "IPv6"];

@@ -3,58 +3,52 @@
 //! `pkg/apis/networking/validation/validation.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Ingress" => Some(&INGRESS),
-        "IngressClass" => Some(&INGRESS_CLASS),
-        "NetworkPolicy" => Some(&NETWORK_POLICY),
-        "ServiceCIDR" => Some(&SERVICE_CIDR),
-        "IPAddress" => Some(&IP_ADDRESS),
-        _ => None,
-    }
-}
-
 fn no_op(_: &mut Value) {}
 
-static INGRESS: Strategy = Strategy {
+pub const INGRESS: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_ingress,
     validate_update: no_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static INGRESS_CLASS: Strategy = Strategy {
+pub const INGRESS_CLASS: Builtin = Builtin {
     defaults: default_ingress_class,
     prepare_create: no_op,
     validate: validate_ingress_class,
     validate_update: validate_ingress_class_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static NETWORK_POLICY: Strategy = Strategy {
+pub const NETWORK_POLICY: Builtin = Builtin {
     defaults: default_network_policy,
     prepare_create: no_op,
     validate: validate_network_policy,
     validate_update: no_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static SERVICE_CIDR: Strategy = Strategy {
+pub const SERVICE_CIDR: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_service_cidr,
     validate_update: validate_service_cidr_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static IP_ADDRESS: Strategy = Strategy {
+pub const IP_ADDRESS: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_ip_address,
     validate_update: validate_ip_address_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn no_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
@@ -763,7 +757,7 @@ fn validate_ip_address_update(new: &Value, old: &Value, errs: &mut FieldErrors) 
 mod tests {
     use super::*;
 
-    fn run(s: &Strategy, obj: &Value) -> Vec<String> {
+    fn run(s: &Builtin, obj: &Value) -> Vec<String> {
         let mut errs = Vec::new();
         (s.validate)(obj, &mut errs);
         errs.iter().map(|e| e.to_string()).collect()

@@ -3,51 +3,45 @@
 //! `pkg/apis/rbac/validation/validation.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
 
 pub const GROUP: &str = "rbac.authorization.k8s.io";
 
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "Role" => Some(&ROLE),
-        "ClusterRole" => Some(&CLUSTER_ROLE),
-        "RoleBinding" => Some(&ROLE_BINDING),
-        "ClusterRoleBinding" => Some(&CLUSTER_ROLE_BINDING),
-        _ => None,
-    }
-}
-
 fn no_op(_: &mut Value) {}
 
-static ROLE: Strategy = Strategy {
+pub const ROLE: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_role,
     validate_update: no_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static CLUSTER_ROLE: Strategy = Strategy {
+pub const CLUSTER_ROLE: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_cluster_role,
     validate_update: no_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static ROLE_BINDING: Strategy = Strategy {
+pub const ROLE_BINDING: Builtin = Builtin {
     defaults: default_binding,
     prepare_create: no_op,
     validate: validate_role_binding,
     validate_update: validate_binding_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static CLUSTER_ROLE_BINDING: Strategy = Strategy {
+pub const CLUSTER_ROLE_BINDING: Builtin = Builtin {
     defaults: default_binding,
     prepare_create: no_op,
     validate: validate_cluster_role_binding,
     validate_update: validate_binding_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 fn no_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
@@ -269,7 +263,7 @@ fn validate_binding_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 mod tests {
     use super::*;
 
-    fn run(s: &Strategy, obj: &Value) -> Vec<String> {
+    fn run(s: &Builtin, obj: &Value) -> Vec<String> {
         let mut errs = Vec::new();
         (s.validate)(obj, &mut errs);
         errs.iter().map(|e| e.to_string()).collect()

@@ -2,41 +2,35 @@
 //! `pkg/apis/storage/v1/defaults.go`, `pkg/apis/storage/validation/validation.go`).
 
 use super::apps::util::*;
-use super::Strategy;
-use crate::api::field::{FieldError, FieldErrors};
+use super::Builtin;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
-
-pub fn strategy_for(kind: &str) -> Option<&'static Strategy> {
-    match kind {
-        "StorageClass" => Some(&STORAGE_CLASS),
-        "CSIDriver" => Some(&CSI_DRIVER),
-        "VolumeAttachment" => Some(&VOLUME_ATTACHMENT),
-        _ => None,
-    }
-}
 
 fn no_op(_: &mut Value) {}
 
-static STORAGE_CLASS: Strategy = Strategy {
+pub const STORAGE_CLASS: Builtin = Builtin {
     defaults: default_storage_class,
     prepare_create: no_op,
     validate: validate_storage_class,
     validate_update: validate_storage_class_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static CSI_DRIVER: Strategy = Strategy {
+pub const CSI_DRIVER: Builtin = Builtin {
     defaults: default_csi_driver,
     prepare_create: no_op,
     validate: validate_csi_driver,
     validate_update: validate_csi_driver_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
-static VOLUME_ATTACHMENT: Strategy = Strategy {
+pub const VOLUME_ATTACHMENT: Builtin = Builtin {
     defaults: no_op,
     prepare_create: no_op,
     validate: validate_volume_attachment,
     validate_update: validate_volume_attachment_update,
     keep_status_on_create: false,
+    ..Builtin::DEFAULT
 };
 
 // ---------------------------------------------------------------- defaults
@@ -342,7 +336,7 @@ fn validate_volume_attachment_update(new: &Value, old: &Value, errs: &mut FieldE
 mod tests {
     use super::*;
 
-    fn run(s: &Strategy, obj: &Value) -> Vec<String> {
+    fn run(s: &Builtin, obj: &Value) -> Vec<String> {
         let mut errs = Vec::new();
         (s.validate)(obj, &mut errs);
         errs.iter().map(|e| e.to_string()).collect()

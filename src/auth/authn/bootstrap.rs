@@ -1,8 +1,8 @@
 //! Bootstrap tokens (`--enable-bootstrap-token-auth`): `<id>.<secret>` checked against the
 //! `bootstrap-token-<id>` Secret (type `bootstrap.kubernetes.io/token`) in kube-system.
 
-use crate::auth::UserInfo;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::UserInfo;
 use base64::Engine;
 use serde_json::Value;
 
@@ -24,11 +24,10 @@ fn data(secret: &Value, key: &str) -> Option<String> {
 
 /// The bootstrap user for `token`, or None when it is not a valid bootstrap token (upstream
 /// never errors here: the request falls through to the next authenticator, then 401).
-pub async fn authenticate(app: &App, token: &str) -> Option<UserInfo> {
+pub async fn authenticate(reg: &Registry, token: &str) -> Option<UserInfo> {
     let (id, secret) = split(token)?;
-    let def = app.find("", "v1", "secrets")?;
-    let obj = app
-        .registry
+    let def = crate::api::builtin_row("", "secrets")?;
+    let obj = reg
         .get(def, Some("kube-system"), &format!("bootstrap-token-{id}"), Some(0))
         .await
         .ok()?;

@@ -11,14 +11,13 @@ pub mod serviceaccount;
 pub mod token_file;
 pub mod token_request_pb;
 
-use super::{UserInfo, AUTHENTICATED_GROUP};
 use crate::config::ServeOptions;
 use crate::error::ApiError;
-use crate::server::handler::RawRequest;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::{Request, UserInfo, AUTHENTICATED_GROUP};
 use anyhow::Context;
 use base64::Engine;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The configured authenticators.
@@ -33,8 +32,9 @@ pub struct Authenticator {
     pub requestheader: Option<requestheader::RequestHeader>,
     /// `--api-audiences` (default: the issuers): what request tokens must be meant for.
     pub api_audiences: Vec<String>,
-    /// The server, for checks against live objects (bound tokens, bootstrap Secrets).
-    app: OnceLock<Weak<App>>,
+    /// Live objects that tokens are checked against (bound tokens, bootstrap Secrets); None
+    /// when the authenticator runs without storage (unit tests).
+    pub registry: Option<Registry>,
 }
 
 /// A bearer token's result: the user and the audiences it was accepted for.
@@ -45,7 +45,11 @@ const WS_PROTOCOL_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";
 
 impl Authenticator {
     /// Build from the serve options; `anonymous` is already reconciled with the authorizer.
-    pub fn from_options(opts: &ServeOptions, anonymous: bool) -> anyhow::Result<Authenticator> {
+    pub fn from_options(
+        opts: &ServeOptions,
+        anonymous: bool,
+        registry: Option<Registry>,
+    ) -> anyhow::Result<Authenticator> {
         let tokens = match opts.get_path("authentication.token-auth-file") {
             Some(p) => {
                 let t = token_file::TokenFile::load(&p)?;
@@ -79,13 +83,8 @@ impl Authenticator {
             bootstrap_tokens: opts.get_bool("authentication.enable-bootstrap-token-auth"),
             requestheader,
             api_audiences,
-            app: OnceLock::new(),
+            registry,
         })
-    }
-
-    /// Give the authenticator the server (for lookups of live objects); called once at startup.
-    pub fn attach(&self, app: &Arc<App>) {
-        let _ = self.app.set(Arc::downgrade(app));
     }
 
     /// Re-read reloadable credentials (the token file); also done on SIGHUP and file change.
@@ -97,7 +96,7 @@ impl Authenticator {
 
     /// Who sent `req`: `Ok(user)` (possibly anonymous), or a 401 `Unauthorized` Status when a
     /// credential was presented but is invalid, or none was and anonymous access is off.
-    pub async fn authenticate(&self, req: &RawRequest) -> Result<UserInfo, ApiError> {
+    pub async fn authenticate(&self, req: &Request) -> Result<UserInfo, ApiError> {
         if let Some(u) = &req.conn_user {
             let mut u = u.clone();
             // Front proxy: a certificate from the request-header CA may name the user.
@@ -116,11 +115,7 @@ impl Authenticator {
             }
         }
         if let Some(token) = bearer_token(&req.headers) {
-            let app = self.app.get().and_then(Weak::upgrade);
-            return match self
-                .authenticate_token(app.as_deref(), &token, &self.api_audiences)
-                .await
-            {
+            return match self.authenticate_token(&token, &self.api_audiences).await {
                 Ok(Some((user, _))) => Ok(with_authenticated(user)),
                 Ok(None) => Err(unauthorized()),
                 Err(e) => {
@@ -137,20 +132,21 @@ impl Authenticator {
 
     /// The token authenticators in upstream's order: token file, ServiceAccount (legacy and
     /// bound), bootstrap tokens. Ok(None): no authenticator recognised the token.
-    pub async fn authenticate_token(&self, app: Option<&App>, token: &str, audiences: &[String]) -> TokenResult {
+    pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> TokenResult {
+        let reg = self.registry.as_ref();
         if let Some(u) = self.tokens.as_ref().and_then(|t| t.lookup(token)) {
             return Ok(Some((u, audiences.to_vec())));
         }
         if let Some(sa) = &self.service_accounts {
             if let Some(claims) = jwt::peek_claims(token) {
                 if sa.owns(&claims) {
-                    return sa.authenticate(app, token, audiences).await.map(Some);
+                    return sa.authenticate(reg, token, audiences).await.map(Some);
                 }
             }
         }
         if self.bootstrap_tokens {
-            if let Some(app) = app {
-                if let Some(u) = bootstrap::authenticate(app, token).await {
+            if let Some(reg) = reg {
+                if let Some(u) = bootstrap::authenticate(reg, token).await {
                     return Ok(Some((u, audiences.to_vec())));
                 }
             }

@@ -2,7 +2,7 @@
 //! `--requestheader-client-ca-file` (and has an allowed CN, when the list is non-empty) may
 //! name the user in headers (`--requestheader-username-headers` etc.), as the aggregator does.
 
-use crate::auth::UserInfo;
+use crate::request::UserInfo;
 use http::HeaderMap;
 
 /// Key the TLS layer puts in the connection identity's `extra` when the certificate chains to

@@ -2,31 +2,29 @@
 //! (`serviceaccounts/{name}/token`) and the ServiceAccount issuer discovery documents.
 
 use super::serviceaccount::Binding;
-use crate::api::field::FieldError;
-use crate::auth::UserInfo;
+use super::Authenticator;
+use crate::codec::encode::{self, Encoding, IncludeObject};
+use crate::codec::negotiate::{self, BodyType, Endpoint};
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
-use crate::server::encode::{self, Encoding, IncludeObject};
-use crate::server::handler::RawRequest;
-use crate::server::negotiate::{self, BodyType, Endpoint};
-use crate::server::request::RequestInfo;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::{Request, UserInfo};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use warp::reply::Response;
 
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
-fn decode(req: &RawRequest, body: &Bytes) -> ApiResult<Value> {
+fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
     let v: Value = match negotiate::body_type(ct) {
         Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         Ok(BodyType::Protobuf) => match super::token_request_pb::decode(body) {
             Some(r) => r.map_err(ApiError::bad_request)?,
-            None => crate::server::protobuf::decode_body(body).map_err(ApiError::bad_request)?,
+            None => crate::codec::protobuf::decode_body(body).map_err(ApiError::bad_request)?,
         },
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
     };
@@ -36,7 +34,8 @@ fn decode(req: &RawRequest, body: &Bytes) -> ApiResult<Value> {
     Ok(v)
 }
 
-fn respond(req: &RawRequest, query: &crate::registry::options::Query, v: &Value) -> ApiResult<Response> {
+fn respond(req: &Request, v: &Value) -> ApiResult<Response> {
+    let query = &req.query;
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
     let output = negotiate::negotiate(accept, Endpoint::Plain)?;
     let enc = Encoding {
@@ -73,28 +72,18 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// Dispatch for `crate::auth::review`: the authentication.k8s.io resources and
 /// `serviceaccounts/token`.
-pub async fn review(
-    app: &Arc<App>,
-    req: &RawRequest,
-    info: &RequestInfo,
-    query: &crate::registry::options::Query,
-    body: Bytes,
-) -> Option<ApiResult<Response>> {
+pub async fn review(authn: &Authenticator, reg: &Registry, req: &Request, body: Bytes) -> Option<ApiResult<Response>> {
+    let info = &req.info;
     let out = match (info.group.as_str(), info.resource.as_str(), info.subresource.as_deref()) {
-        (GROUP, "tokenreviews", None) => token_review(app, req, query, &body).await,
-        (GROUP, "selfsubjectreviews", None) => self_subject_review(req, query, &body),
-        ("", "serviceaccounts", Some("token")) => token_request(app, req, info, query, &body).await,
+        (GROUP, "tokenreviews", None) => token_review(authn, req, &body).await,
+        (GROUP, "selfsubjectreviews", None) => self_subject_review(req, &body),
+        ("", "serviceaccounts", Some("token")) => token_request(authn, reg, req, &body).await,
         _ => return None,
     };
     Some(out)
 }
 
-async fn token_review(
-    app: &Arc<App>,
-    req: &RawRequest,
-    query: &crate::registry::options::Query,
-    body: &Bytes,
-) -> ApiResult<Response> {
+async fn token_review(authn: &Authenticator, req: &Request, body: &Bytes) -> ApiResult<Response> {
     let mut v = decode(req, body)?;
     let token = v["spec"]["token"].as_str().unwrap_or("").to_string();
     if token.is_empty() {
@@ -102,13 +91,12 @@ async fn token_review(
             "token is required for TokenReview in authentication",
         ));
     }
-    let authn = &app.auth.authenticator;
     let mut auds = strings(&v["spec"]["audiences"]);
     if auds.is_empty() {
         auds = authn.api_audiences.clone();
     }
     let mut status = json!({"user": {}});
-    match authn.authenticate_token(Some(app), &token, &auds).await {
+    match authn.authenticate_token(&token, &auds).await {
         Ok(Some((user, got))) => {
             status["authenticated"] = json!(true);
             status["user"] = user_json(&super::with_authenticated(user));
@@ -124,10 +112,10 @@ async fn token_review(
     v["kind"] = json!("TokenReview");
     v["metadata"] = json!({"creationTimestamp": null});
     v["status"] = status;
-    respond(req, query, &v)
+    respond(req, &v)
 }
 
-fn self_subject_review(req: &RawRequest, query: &crate::registry::options::Query, body: &Bytes) -> ApiResult<Response> {
+fn self_subject_review(req: &Request, body: &Bytes) -> ApiResult<Response> {
     let _ = decode(req, body)?;
     let nobody = UserInfo::default();
     let user = req.user.as_ref().unwrap_or(&nobody);
@@ -137,27 +125,20 @@ fn self_subject_review(req: &RawRequest, query: &crate::registry::options::Query
         "metadata": {"creationTimestamp": null},
         "status": {"userInfo": user_json(user)},
     });
-    respond(req, query, &v)
+    respond(req, &v)
 }
 
 /// Live object `(name, uid)` of a core/v1 resource, or its 404.
-async fn live(app: &App, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<(String, String, Value)> {
-    let def = app
-        .find("", "v1", plural)
-        .ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
-    let obj = app.registry.get(def, ns, name, None).await?;
+async fn live(reg: &Registry, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<(String, String, Value)> {
+    let def = crate::api::builtin_row("", plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
+    let obj = reg.get(def, ns, name, None).await?;
     let uid = obj.value["metadata"]["uid"].as_str().unwrap_or("").to_string();
     Ok((name.to_string(), uid, obj.value.clone()))
 }
 
-async fn token_request(
-    app: &Arc<App>,
-    req: &RawRequest,
-    info: &RequestInfo,
-    query: &crate::registry::options::Query,
-    body: &Bytes,
-) -> ApiResult<Response> {
-    let sa = app.auth.authenticator.service_accounts.as_ref().ok_or_else(|| {
+async fn token_request(authn: &Authenticator, reg: &Registry, req: &Request, body: &Bytes) -> ApiResult<Response> {
+    let info = &req.info;
+    let sa = authn.service_accounts.as_ref().ok_or_else(|| {
         ApiError::not_implemented("serviceaccounts/token (no service account signing key configured)")
     })?;
     let ns = info.namespace.clone().unwrap_or_default();
@@ -196,7 +177,7 @@ async fn token_request(
             "may not specify a duration larger than 2^32 seconds",
         )));
     }
-    let (sa_name, sa_uid, _) = live(app, "serviceaccounts", Some(&ns), &name).await?;
+    let (sa_name, sa_uid, _) = live(reg, "serviceaccounts", Some(&ns), &name).await?;
     let mut audiences = strings(&v["spec"]["audiences"]);
     if audiences.is_empty() {
         audiences = sa.audiences.clone();
@@ -219,7 +200,7 @@ async fn token_request(
                 )));
             }
         };
-        let (n, uid, obj) = live(app, plural, namespaced.then_some(ns.as_str()), ref_name).await?;
+        let (n, uid, obj) = live(reg, plural, namespaced.then_some(ns.as_str()), ref_name).await?;
         if !ref_uid.is_empty() && ref_uid != uid {
             return Err(ApiError::new(
                 409,
@@ -240,7 +221,7 @@ async fn token_request(
                 }
                 // The pod's node is recorded too (ServiceAccountTokenPodNodeInfo).
                 if let Some(node) = obj["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-                    if let Ok((nn, nu, _)) = live(app, "nodes", None, node).await {
+                    if let Ok((nn, nu, _)) = live(reg, "nodes", None, node).await {
                         bound.node = Some((nn, nu));
                     }
                 }
@@ -270,12 +251,12 @@ async fn token_request(
         v["spec"]["boundObjectRef"] = Value::Null;
     }
     v["status"] = json!({"token": token, "expirationTimestamp": crate::util::rfc3339(expires)});
-    respond(req, query, &v)
+    respond(req, &v)
 }
 
 /// `/.well-known/openid-configuration` and `/openid/v1/jwks`; None for other paths.
-pub fn discovery(app: &App, path: &str) -> Option<ApiResult<Response>> {
-    let sa = app.auth.authenticator.service_accounts.as_ref();
+pub fn discovery(authn: &Authenticator, path: &str) -> Option<ApiResult<Response>> {
+    let sa = authn.service_accounts.as_ref();
     let (doc, ct) = match path {
         "/.well-known/openid-configuration" => (sa?.openid_configuration(), "application/json"),
         "/openid/v1/jwks" => (sa?.jwks(), "application/jwk-set+json"),

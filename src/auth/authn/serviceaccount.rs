@@ -2,9 +2,9 @@
 //! live ServiceAccount / Pod / Secret / Node, and the issuer discovery documents.
 
 use super::jwt::{self, PublicKey, SigningKey};
-use crate::auth::UserInfo;
 use crate::error::ApiError;
-use crate::server::App;
+use crate::registry::Registry;
+use crate::request::UserInfo;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -137,13 +137,13 @@ impl ServiceAccounts {
     /// Returns the user and the token's audiences that matched `want`.
     pub async fn authenticate(
         &self,
-        app: Option<&App>,
+        reg: Option<&Registry>,
         token: &str,
         want: &[String],
     ) -> Result<(UserInfo, Vec<String>), String> {
         let claims = jwt::verify(token, &self.keys)?;
         if claims["iss"] == LEGACY_ISSUER {
-            return self.legacy(app, token, &claims, want).await;
+            return self.legacy(reg, token, &claims, want).await;
         }
         let t = now();
         let leeway = 60;
@@ -176,15 +176,15 @@ impl ServiceAccounts {
         if ns.is_empty() || sa_name.is_empty() || claims["sub"].as_str() != Some(&username(ns, sa_name)) {
             return Err("service account token claims are invalid".into());
         }
-        if let Some(app) = app {
-            check_live(app, "serviceaccounts", Some(ns), sa_name, sa_uid, "serviceaccount").await?;
+        if let Some(reg) = reg {
+            check_live(reg, "serviceaccounts", Some(ns), sa_name, sa_uid, "serviceaccount").await?;
             for (plural, key, namespaced) in [
                 ("pods", "pod", true),
                 ("secrets", "secret", true),
                 ("nodes", "node", false),
             ] {
                 if let (Some(n), Some(u)) = (k[key]["name"].as_str(), k[key]["uid"].as_str()) {
-                    check_live(app, plural, namespaced.then_some(ns), n, u, key).await?;
+                    check_live(reg, plural, namespaced.then_some(ns), n, u, key).await?;
                 }
             }
         }
@@ -216,7 +216,7 @@ impl ServiceAccounts {
     /// Secret holds this token and the ServiceAccount exists (`--service-account-lookup`).
     async fn legacy(
         &self,
-        app: Option<&App>,
+        reg: Option<&Registry>,
         token: &str,
         claims: &Value,
         want: &[String],
@@ -236,10 +236,9 @@ impl ServiceAccounts {
         if ns.is_empty() || secret.is_empty() || sa.is_empty() || claims["sub"].as_str() != Some(&username(&ns, &sa)) {
             return Err("service account token claims are invalid".into());
         }
-        if let (Some(app), true) = (app, self.lookup) {
-            let def = app.find("", "v1", "secrets").ok_or("no secrets resource")?;
-            let obj = app
-                .registry
+        if let (Some(reg), true) = (reg, self.lookup) {
+            let def = crate::api::builtin_row("", "secrets").ok_or("no secrets resource")?;
+            let obj = reg
                 .get(def, Some(&ns), &secret, None)
                 .await
                 .map_err(|_| format!("secrets \"{secret}\" not found"))?;
@@ -249,7 +248,7 @@ impl ServiceAccounts {
             if decoded != token.as_bytes() || obj.value["metadata"]["deletionTimestamp"].is_string() {
                 return Err("token does not match secret, or secret is being deleted".into());
             }
-            check_live(app, "serviceaccounts", Some(&ns), &sa, &uid, "serviceaccount").await?;
+            check_live(reg, "serviceaccounts", Some(&ns), &sa, &uid, "serviceaccount").await?;
         }
         let mut user = UserInfo::new(
             username(&ns, &sa),
@@ -287,17 +286,15 @@ fn go_quote_list(v: &[String]) -> String {
 
 /// The named object must exist with `uid` (when given) and not be terminating.
 async fn check_live(
-    app: &App,
+    reg: &Registry,
     plural: &str,
     ns: Option<&str>,
     name: &str,
     uid: &str,
     what: &str,
 ) -> Result<(), String> {
-    let def = app
-        .find("", "v1", plural)
-        .ok_or_else(|| format!("no {plural} resource"))?;
-    let obj = match app.registry.get(def, ns, name, None).await {
+    let def = crate::api::builtin_row("", plural).ok_or_else(|| format!("no {plural} resource"))?;
+    let obj = match reg.get(def, ns, name, None).await {
         Ok(o) => o,
         Err(e) if e.code == 404 => return Err(format!("{what} {name} has been deleted")),
         Err(e) => return Err(e.message),

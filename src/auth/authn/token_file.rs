@@ -2,7 +2,7 @@
 //! The file is re-read when its mtime/size changes (polled) and on SIGHUP; a broken new file
 //! keeps the previous tokens. Tokens never appear in logs.
 
-use crate::auth::UserInfo;
+use crate::request::UserInfo;
 use anyhow::anyhow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

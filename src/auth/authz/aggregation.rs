@@ -2,9 +2,9 @@
 //! inside the server: a ClusterRole with an `aggregationRule` gets the rules of every ClusterRole
 //! its selectors match, in name order, without duplicates.
 
+use crate::api::selector::label_selector_from_json;
 use crate::api::ResourceDef;
 use crate::registry::options::ListOptions;
-use crate::registry::selector::label_selector_from_json;
 use crate::registry::store::{Part, Registry};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -68,7 +68,7 @@ async fn pass(reg: &Registry, def: &ResourceDef) {
 }
 
 /// Run a pass now and after every ClusterRole change (debounced).
-pub fn spawn(reg: Arc<Registry>, def: &'static ResourceDef, notify: Arc<Notify>) {
+pub fn spawn(reg: Registry, def: &'static ResourceDef, notify: Arc<Notify>) {
     tokio::spawn(async move {
         loop {
             pass(&reg, def).await;

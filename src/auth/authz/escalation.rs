@@ -3,15 +3,15 @@
 //! the referenced role's permissions (or `bind` on it). `system:masters` bypasses both.
 
 use super::rules::{missing, rules_of, Rule};
-use super::{Attributes, PRIVILEGED_GROUP};
+use super::{Attributes, Authorizer, PRIVILEGED_GROUP};
 use crate::api::ResourceDef;
-use crate::auth::{Auth, UserInfo};
 use crate::error::{ApiError, ApiResult};
+use crate::request::UserInfo;
 use serde_json::Value;
 
 const GROUP: &str = "rbac.authorization.k8s.io";
 
-fn allowed(auth: &Auth, user: &UserInfo, verb: &str, resource: &str, ns: &str, name: &str) -> bool {
+fn allowed(az: &Authorizer, user: &UserInfo, verb: &str, resource: &str, ns: &str, name: &str) -> bool {
     let attrs = Attributes {
         user,
         verb,
@@ -25,12 +25,12 @@ fn allowed(auth: &Auth, user: &UserInfo, verb: &str, resource: &str, ns: &str, n
         path: "",
         field_selector: "",
     };
-    auth.authorizer.decide(&attrs).allowed
+    az.decide(&attrs).allowed
 }
 
 /// Upstream ConfirmNoEscalation: Err(message) when `user` lacks some of `wanted` in `ns`.
-fn confirm_no_escalation(auth: &Auth, user: &UserInfo, ns: &str, wanted: &[Rule]) -> Result<(), String> {
-    let (owner, errors) = auth.authorizer.rbac.rules_for(user, ns);
+fn confirm_no_escalation(az: &Authorizer, user: &UserInfo, ns: &str, wanted: &[Rule]) -> Result<(), String> {
+    let (owner, errors) = az.rbac.rules_for(user, ns);
     let miss = missing(&owner, wanted);
     if miss.is_empty() {
         return Ok(());
@@ -38,14 +38,10 @@ fn confirm_no_escalation(auth: &Auth, user: &UserInfo, ns: &str, wanted: &[Rule]
     let mut lines: Vec<String> = miss.iter().map(Rule::compact_string).collect();
     lines.sort();
     lines.dedup();
-    let groups: Vec<String> = user
-        .groups
-        .iter()
-        .map(|g| crate::registry::selector::go_quote(g))
-        .collect();
+    let groups: Vec<String> = user.groups.iter().map(|g| crate::util::go_quote(g)).collect();
     let mut msg = format!(
         "user {} (groups=[{}]) is attempting to grant RBAC permissions not currently held:\n{}",
-        crate::registry::selector::go_quote(&user.name),
+        crate::util::go_quote(&user.name),
         groups.join(" "),
         lines.join("\n")
     );
@@ -56,7 +52,13 @@ fn confirm_no_escalation(auth: &Auth, user: &UserInfo, ns: &str, wanted: &[Rule]
 }
 
 /// Check a create/update of an RBAC object by `user` (a no-op for every other resource).
-pub fn check(auth: &Auth, user: Option<&UserInfo>, def: &ResourceDef, ns: Option<&str>, obj: &Value) -> ApiResult<()> {
+pub fn check(
+    az: &Authorizer,
+    user: Option<&UserInfo>,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    obj: &Value,
+) -> ApiResult<()> {
     if def.group != GROUP {
         return Ok(());
     }
@@ -69,10 +71,10 @@ pub fn check(auth: &Auth, user: Option<&UserInfo>, def: &ResourceDef, ns: Option
     let deny = |why: String| ApiError::forbidden(def.plural, def.group, name, &why);
     match def.kind {
         "Role" | "ClusterRole" => {
-            if allowed(auth, user, "escalate", def.plural, ns, name) {
+            if allowed(az, user, "escalate", def.plural, ns, name) {
                 return Ok(());
             }
-            confirm_no_escalation(auth, user, ns, &rules_of(obj)).map_err(deny)?;
+            confirm_no_escalation(az, user, ns, &rules_of(obj)).map_err(deny)?;
             if def.kind == "ClusterRole" && obj.get("aggregationRule").is_some_and(|a| !a.is_null()) {
                 let full = [
                     Rule {
@@ -87,7 +89,7 @@ pub fn check(auth: &Auth, user: Option<&UserInfo>, def: &ResourceDef, ns: Option
                         ..Default::default()
                     },
                 ];
-                confirm_no_escalation(auth, user, ns, &full)
+                confirm_no_escalation(az, user, ns, &full)
                     .map_err(|_| deny("must have cluster-admin privileges to use the aggregationRule".into()))?;
             }
             Ok(())
@@ -96,11 +98,11 @@ pub fn check(auth: &Auth, user: Option<&UserInfo>, def: &ResourceDef, ns: Option
             let kind = obj.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
             let role = obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
             let resource = if kind == "Role" { "roles" } else { "clusterroles" };
-            if allowed(auth, user, "bind", resource, ns, role) {
+            if allowed(az, user, "bind", resource, ns, role) {
                 return Ok(());
             }
-            let rules = auth.authorizer.rbac.role_ref_rules(kind, role, ns).map_err(deny)?;
-            confirm_no_escalation(auth, user, ns, &rules).map_err(deny)
+            let rules = az.rbac.role_ref_rules(kind, role, ns).map_err(deny)?;
+            confirm_no_escalation(az, user, ns, &rules).map_err(deny)
         }
         _ => Ok(()),
     }

@@ -3,8 +3,8 @@
 //! uids / userextras/<key> (authentication.k8s.io) before the request acts as that user.
 
 use super::{forbidden, Attributes, Authorizer};
-use crate::auth::{UserInfo, ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP};
 use crate::error::ApiError;
+use crate::request::{UserInfo, ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP};
 use std::collections::BTreeMap;
 
 /// One thing to impersonate: (resource, api group, namespace, name, extra key).
@@ -41,7 +41,7 @@ pub fn impersonate(az: &Authorizer, requestor: UserInfo, headers: &http::HeaderM
     let mut extras: Vec<(String, String)> = Vec::new();
     for (name, v) in headers {
         if let Some(key) = name.as_str().strip_prefix("impersonate-extra-") {
-            let key = crate::registry::options::percent_decode(&key.to_ascii_lowercase());
+            let key = crate::request::percent_decode(&key.to_ascii_lowercase());
             extras.push((key, value(v)));
         }
     }

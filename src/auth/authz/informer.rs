@@ -20,13 +20,6 @@ pub enum Change {
 
 pub type Sink = Arc<dyn Fn(Change) + Send + Sync>;
 
-/// A registry handle that tasks can own (same storage and caches as the server's).
-pub fn registry_handle(reg: &Registry) -> Arc<Registry> {
-    let mut r = Registry::new(reg.storage.clone(), reg.caches.clone());
-    r.root = reg.root.clone();
-    Arc::new(r)
-}
-
 async fn list(reg: &Registry, def: &ResourceDef, sink: &Sink) -> Option<i64> {
     match reg.list(def, None, &ListOptions::default()).await {
         Ok(l) => {
@@ -41,7 +34,7 @@ async fn list(reg: &Registry, def: &ResourceDef, sink: &Sink) -> Option<i64> {
 }
 
 /// List now (so the index is complete when this returns), then follow changes in the background.
-pub async fn start(reg: Arc<Registry>, def: &'static ResourceDef, sink: Sink) {
+pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
     let first = list(&reg, def, &sink).await;
     tokio::spawn(async move {
         let mut rev = first;

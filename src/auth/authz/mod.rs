@@ -12,9 +12,10 @@ pub mod rbac;
 pub mod reviews;
 pub mod rules;
 
-use super::UserInfo;
 use crate::error::ApiError;
-use crate::server::request::RequestInfo;
+use crate::registry::Registry;
+use crate::request::RequestInfo;
+use crate::request::UserInfo;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -186,14 +187,10 @@ impl Authorizer {
 
 /// Bootstrap policy, authorizer indexes and the clusterrole-aggregation controller; called once
 /// at startup before the server reports ready.
-pub async fn start(app: &crate::server::App) -> anyhow::Result<()> {
-    policy::ensure(app).await?;
-    let reg = informer::registry_handle(&app.registry);
-    let az = &app.auth.authorizer;
-    let find = |g: &str, p: &str| {
-        app.find(g, "v1", p)
-            .ok_or_else(|| anyhow::anyhow!("resource table lacks {p}"))
-    };
+pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
+    policy::ensure(reg).await?;
+    let find =
+        |g: &str, p: &str| crate::api::builtin_row(g, p).ok_or_else(|| anyhow::anyhow!("resource table lacks {p}"));
     let rbac_group = "rbac.authorization.k8s.io";
     let notify = Arc::new(tokio::sync::Notify::new());
     for (plural, table) in [

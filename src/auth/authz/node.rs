@@ -6,7 +6,7 @@
 use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
-use crate::auth::UserInfo;
+use crate::request::UserInfo;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -448,7 +448,7 @@ mod tests {
         assert!(n.authorize(&list).0);
         // A list/watch scoped to one object by metadata.name is about that object.
         let one = UserInfo::default();
-        let info = crate::server::request::RequestInfo::parse("GET", "/api/v1/namespaces/app/configmaps", false);
+        let info = crate::request::RequestInfo::parse("GET", "/api/v1/namespaces/app/configmaps", false);
         let scoped = Attributes::of(&one, &info).with_field_selector(Some("metadata.name=cfg"));
         assert_eq!((scoped.verb, scoped.name), ("list", "cfg"));
         let mut scoped = scoped;

@@ -4,7 +4,7 @@
 //! annotated `rbac.authorization.kubernetes.io/autoupdate: "false"`; nothing is removed.
 
 use super::rules::{rules_of, Rule};
-use crate::server::App;
+use crate::registry::Registry;
 use serde_json::{json, Map, Value};
 
 const TABLE: &str = include_str!("policy.txt");
@@ -272,12 +272,12 @@ fn reconcile(existing: &Value, want: &Value) -> Option<Value> {
 }
 
 /// Create or reconcile every bootstrap object (idempotent; run on every start).
-pub async fn ensure(app: &App) -> anyhow::Result<()> {
+pub async fn ensure(reg: &Registry) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     // Concurrently: the embedded store commits concurrent writes in one transaction, so a
     // first start writes the whole policy with a few fsyncs instead of one per object.
     let results: Vec<anyhow::Result<(u32, u32)>> = futures_util::stream::iter(objects())
-        .map(|want| ensure_one(app, want))
+        .map(|want| ensure_one(reg, want))
         .buffer_unordered(32)
         .collect()
         .await;
@@ -292,7 +292,7 @@ pub async fn ensure(app: &App) -> anyhow::Result<()> {
 }
 
 /// Create `want` if missing, or reconcile it; (created, updated) as 0/1.
-async fn ensure_one(app: &App, want: Value) -> anyhow::Result<(u32, u32)> {
+async fn ensure_one(reg: &Registry, want: Value) -> anyhow::Result<(u32, u32)> {
     let (mut created, mut updated) = (0, 0);
     let kind = want["kind"].as_str().unwrap_or("");
     let plural = match kind {
@@ -301,14 +301,13 @@ async fn ensure_one(app: &App, want: Value) -> anyhow::Result<(u32, u32)> {
         "ClusterRoleBinding" => "clusterrolebindings",
         _ => "rolebindings",
     };
-    let def = app
-        .find(RBAC_GROUP, "v1", plural)
-        .ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))?;
+    let def =
+        crate::api::builtin_row(RBAC_GROUP, plural).ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))?;
     let ns = want.pointer("/metadata/namespace").and_then(Value::as_str);
     let name = want.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     for _ in 0..3 {
-        match app.registry.get(def, ns, name, None).await {
-            Err(e) if e.code == 404 => match app.registry.create(def, ns, want.clone(), false).await {
+        match reg.get(def, ns, name, None).await {
+            Err(e) if e.code == 404 => match reg.create(def, ns, want.clone(), false).await {
                 Ok(_) => {
                     created = 1;
                     break;
@@ -326,19 +325,15 @@ async fn ensure_one(app: &App, want: Value) -> anyhow::Result<(u32, u32)> {
                         .pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
                         != Some(&json!("false"))
                 {
-                    let opts = crate::registry::options::DeleteOptions::parse(
-                        &crate::registry::options::Query::parse(""),
-                        None,
-                    )
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let _ = app.registry.delete(def, ns, name, &opts).await;
+                    let opts = crate::registry::options::DeleteOptions::parse(&crate::request::Query::parse(""), None)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let _ = reg.delete(def, ns, name, &opts).await;
                     continue;
                 }
                 let Some(next) = reconcile(&cur.value, &want) else {
                     break;
                 };
-                match app
-                    .registry
+                match reg
                     .update(def, ns, name, next, crate::registry::store::Part::Main, false, None)
                     .await
                 {

@@ -5,7 +5,7 @@
 use super::informer::{key_of, Change};
 use super::rules::{rules_of, Rule};
 use super::Attributes;
-use crate::auth::UserInfo;
+use crate::request::UserInfo;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -94,7 +94,7 @@ fn binding_of(obj: &Value, cluster: bool) -> Binding {
 }
 
 fn quote(s: &str) -> String {
-    crate::registry::selector::go_quote(s)
+    crate::util::go_quote(s)
 }
 
 impl State {

@@ -3,27 +3,23 @@
 //! can-i` sends) and SelfSubjectRulesReview (`kubectl auth can-i --list`).
 
 use super::rules::Rule;
-use super::{Attributes, Mode};
-use crate::api::field::FieldError;
+use super::{Attributes, Authorizer, Mode};
 use crate::api::ResourceDef;
-use crate::auth::UserInfo;
+use crate::codec::encode::{self, Encoding, IncludeObject};
+use crate::codec::negotiate::{self, Endpoint};
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
-use crate::server::encode::{self, Encoding, IncludeObject};
-use crate::server::handler::RawRequest;
-use crate::server::negotiate::{self, Endpoint};
-use crate::server::request::RequestInfo;
-use crate::server::App;
+use crate::request::{Request, UserInfo};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-fn decode(req: &RawRequest, body: &[u8]) -> ApiResult<Value> {
+fn decode(req: &Request, body: &[u8]) -> ApiResult<Value> {
     let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
     let v: Value = match negotiate::body_type(ct) {
         Ok(negotiate::BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         Ok(negotiate::BodyType::Protobuf) => {
-            crate::server::protobuf::decode_body(body).map_err(ApiError::bad_request)?
+            crate::codec::protobuf::decode_body(body).map_err(ApiError::bad_request)?
         }
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
     };
@@ -73,7 +69,7 @@ fn validate_spec(spec: &Value, need_subject: bool, errs: &mut Vec<FieldError>) {
 }
 
 /// The decision for `spec` as `user`: upstream SubjectAccessReviewStatus.
-fn status(app: &App, user: &UserInfo, spec: &Value) -> Value {
+fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
     let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
     let attrs = match res {
         Some(r) => Attributes {
@@ -103,7 +99,7 @@ fn status(app: &App, user: &UserInfo, spec: &Value) -> Value {
             field_selector: "",
         },
     };
-    let v = app.auth.authorizer.decide(&attrs);
+    let v = az.decide(&attrs);
     let mut st = json!({"allowed": v.allowed});
     if !v.reason.is_empty() {
         st["reason"] = json!(v.reason);
@@ -112,8 +108,7 @@ fn status(app: &App, user: &UserInfo, spec: &Value) -> Value {
 }
 
 /// Upstream's union RuleResolver over the chain: (rules, incomplete, evaluation errors).
-fn rules_for(app: &App, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Vec<String>) {
-    let az = &app.auth.authorizer;
+fn rules_for(az: &Authorizer, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Vec<String>) {
     let (mut rules, mut incomplete, mut errors) = (Vec::new(), false, Vec::new());
     for mode in &az.modes {
         match mode {
@@ -149,12 +144,12 @@ fn rules_for(app: &App, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Vec<Stri
     (rules, incomplete, errors)
 }
 
-fn rules_review(app: &App, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
+fn rules_review(az: &Authorizer, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
     let ns = s(obj, "/spec/namespace").to_string();
     if ns.is_empty() {
         return Err(ApiError::bad_request("no namespace on request"));
     }
-    let (rules, incomplete, errors) = rules_for(app, user, &ns);
+    let (rules, incomplete, errors) = rules_for(az, user, &ns);
     let mut resource_rules = Vec::new();
     let mut non_resource_rules = Vec::new();
     for r in rules {
@@ -188,9 +183,8 @@ fn rules_review(app: &App, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
 
 /// Answer a review request; None for resources this module does not own.
 pub async fn review(
-    app: &Arc<App>,
-    req: &RawRequest,
-    info: &RequestInfo,
+    az: &Authorizer,
+    req: &Request,
     def: &'static ResourceDef,
     body: bytes::Bytes,
 ) -> Option<ApiResult<warp::reply::Response>> {
@@ -200,16 +194,11 @@ pub async fn review(
     ) {
         return None;
     }
-    Some(answer(app, req, info, def, &body))
+    Some(answer(az, req, def, &body))
 }
 
-fn answer(
-    app: &App,
-    req: &RawRequest,
-    info: &RequestInfo,
-    def: &ResourceDef,
-    body: &[u8],
-) -> ApiResult<warp::reply::Response> {
+fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> ApiResult<warp::reply::Response> {
+    let info = &req.info;
     if info.verb != "create" {
         return Err(ApiError::new(
             405,
@@ -249,7 +238,7 @@ fn answer(
     let mut errs = Vec::new();
     match def.plural {
         "selfsubjectrulesreviews" => {
-            rules_review(app, me, &mut obj)?;
+            rules_review(az, me, &mut obj)?;
             return Ok(respond(req, &obj));
         }
         "subjectaccessreviews" => validate_spec(&spec, true, &mut errs),
@@ -317,11 +306,11 @@ fn answer(
             extra,
         }
     };
-    obj["status"] = status(app, &subject, &spec);
+    obj["status"] = status(az, &subject, &spec);
     Ok(respond(req, &obj))
 }
 
-fn respond(req: &RawRequest, obj: &Value) -> warp::reply::Response {
+fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
     let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
     encode::value_response(

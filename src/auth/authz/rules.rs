@@ -136,7 +136,7 @@ impl Rule {
     /// Upstream `CompactString`: `{APIGroups:["apps"], Resources:["deployments"], Verbs:["get" "list"]}`.
     pub fn compact_string(&self) -> String {
         let q = |v: &[String]| {
-            let items: Vec<String> = v.iter().map(|s| crate::registry::selector::go_quote(s)).collect();
+            let items: Vec<String> = v.iter().map(|s| crate::util::go_quote(s)).collect();
             format!("[{}]", items.join(" "))
         };
         let mut parts = Vec::new();
@@ -187,7 +187,7 @@ pub fn missing(owner: &[Rule], wanted: &[Rule]) -> Vec<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::UserInfo;
+    use crate::request::UserInfo;
 
     fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Rule {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();

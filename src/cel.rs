@@ -9,7 +9,7 @@
 //! worker thread with a time budget ([`BUDGET`]); past it the write fails with upstream's
 //! "running out of cost budget" error.
 
-use crate::api::field::{ErrorType, FieldError, FieldErrors};
+use crate::error::field::{ErrorType, FieldError, FieldErrors};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,72 +3,57 @@
 //! `status.disruptionsAllowed`, record the pod in `status.disruptedPods`, mark the pod with a
 //! `DisruptionTarget` condition, then delete it.
 
-use super::binding::{guaranteed_update, set_condition, success};
+use super::set_condition;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::options::{DeleteOptions, ListOptions, Query};
-use crate::server::handler::RawRequest;
-use crate::server::request::RequestInfo;
-use crate::server::App;
-use bytes::Bytes;
+use crate::registry::options::{DeleteOptions, ListOptions};
+use crate::registry::Registry;
+use crate::request::Query;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use warp::reply::Response;
 
 /// Upstream's bound on `status.disruptedPods` entries not yet confirmed by the controller.
 const MAX_DISRUPTED_PODS: usize = 2000;
 
-pub async fn create(
-    app: &Arc<App>,
-    req: &RawRequest,
-    info: &RequestInfo,
-    body: ApiResult<Bytes>,
-) -> ApiResult<Response> {
-    let body = super::need_body(body)?;
-    let eviction: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?;
-    let name = info.name.as_deref().unwrap_or("");
-    let ns = info.namespace.as_deref().unwrap_or("");
+/// Evict pod `ns/name` as the Eviction object asks (its `deleteOptions`, and the query's).
+pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query: &Query) -> ApiResult<()> {
     if eviction.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("") != name {
         return Err(ApiError::bad_request(
             "name in URL does not match name in Eviction object",
         ));
     }
-    let query = Query::parse(&req.query);
     let del_body = eviction.get("deleteOptions").filter(|v| v.is_object());
-    let opts = DeleteOptions::parse(&query, del_body)?;
+    let opts = DeleteOptions::parse(query, del_body)?;
     let dry_run = query.get("dryRun").is_some()
         || del_body
             .and_then(|d| d.get("dryRun"))
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
-    let pods = app
-        .find("", "v1", "pods")
-        .ok_or_else(|| ApiError::internal("no pods resource"))?;
-    let pod = app.registry.get(pods, Some(ns), name, None).await?.value.clone();
+    let pods = super::pods()?;
+    let pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
     if !can_ignore_pdb(&pod) {
-        check_budgets(app, ns, name, &pod, dry_run).await?;
+        check_budgets(reg, ns, name, &pod, dry_run).await?;
     }
     if !dry_run {
         // The condition tells controllers why the pod goes (PodDisruptionConditions, GA in 1.31).
-        let marked = guaranteed_update(app, "", "v1", "pods", Some(ns), name, |p| {
-            set_condition(
-                p,
-                "DisruptionTarget",
-                "True",
-                Some("EvictionByEvictionAPI"),
-                Some("Eviction API: evicting"),
-            );
-            Ok(())
-        })
-        .await;
+        let marked = reg
+            .guaranteed_update(pods, Some(ns), name, |p| {
+                set_condition(
+                    p,
+                    "DisruptionTarget",
+                    "True",
+                    Some("EvictionByEvictionAPI"),
+                    Some("Eviction API: evicting"),
+                );
+                Ok(())
+            })
+            .await;
         if let Err(e) = marked {
             if e.code != 404 {
                 return Err(e);
             }
         }
-        app.registry.delete(pods, Some(ns), name, &opts).await?;
+        reg.delete(pods, Some(ns), name, &opts).await?;
     }
-    Ok(success(201))
+    Ok(())
 }
 
 /// Terminal, pending or terminating pods are evicted without consulting budgets.
@@ -89,12 +74,11 @@ fn pod_ready(pod: &Value) -> bool {
         })
 }
 
-async fn check_budgets(app: &Arc<App>, ns: &str, pod_name: &str, pod: &Value, dry_run: bool) -> ApiResult<()> {
-    let pdb_def = app
-        .find("policy", "v1", "poddisruptionbudgets")
+async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dry_run: bool) -> ApiResult<()> {
+    let pdb_def = crate::api::builtin_row("policy", "poddisruptionbudgets")
         .ok_or_else(|| ApiError::internal("no poddisruptionbudgets resource"))?;
     let labels = pod.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
-    let all = app.registry.list(pdb_def, Some(ns), &ListOptions::default()).await?;
+    let all = reg.list(pdb_def, Some(ns), &ListOptions::default()).await?;
     let matching: Vec<Value> = all
         .items
         .iter()
@@ -131,7 +115,7 @@ async fn check_budgets(app: &Arc<App>, ns: &str, pod_name: &str, pod: &Value, dr
         // Checked, never written.
         return check_and_decrement(&mut pdb.clone(), &pdb_name, pod_name);
     }
-    guaranteed_update(app, "policy", "v1", "poddisruptionbudgets", Some(ns), &pdb_name, |p| {
+    reg.guaranteed_update(pdb_def, Some(ns), &pdb_name, |p| {
         check_and_decrement(p, &pdb_name, pod_name)
     })
     .await

@@ -2,25 +2,10 @@
 //! `spec.ephemeralContainers` of the written Pod is taken (upstream's
 //! `dropNonEphemeralContainerUpdates`); existing ephemeral containers may not change or go.
 
-use super::binding::guaranteed_update;
-use crate::api::field::FieldError;
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
-use crate::server::handler::RawRequest;
-use crate::server::negotiate::{self, BodyType};
-use crate::server::request::RequestInfo;
-use crate::server::App;
-use bytes::Bytes;
+use crate::registry::Registry;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use warp::reply::Response;
-
-fn json_response(code: u16, v: &Value) -> Response {
-    crate::server::encode::bytes_response(
-        code,
-        "application/json",
-        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-    )
-}
 
 fn names(pod: &Value, field: &str) -> Vec<String> {
     pod.pointer(&format!("/spec/{field}"))
@@ -97,68 +82,18 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     }
 }
 
-pub async fn serve(
-    app: &Arc<App>,
-    req: &RawRequest,
-    info: &RequestInfo,
-    body: ApiResult<Bytes>,
-) -> ApiResult<Response> {
-    let name = info.name.as_deref().unwrap_or("");
-    let ns = info.namespace.as_deref().unwrap_or("");
-    let pods = app
-        .find("", "v1", "pods")
-        .ok_or_else(|| ApiError::internal("no pods resource"))?;
-    if info.verb == "get" {
-        return Ok(json_response(
-            200,
-            &app.registry.get(pods, Some(ns), name, None).await?.value,
-        ));
-    }
-    let body = super::need_body(body)?;
-    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
-    let bt = negotiate::body_type(ct).map_err(|c| {
-        ApiError::unsupported_media_type(&c, &["application/json", "application/strategic-merge-patch+json"])
-    })?;
-    let doc: Value = match bt {
-        BodyType::Yaml => yaml_serde::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        _ => serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
-    };
-    let verb = info.verb.clone();
-    let schemas = crate::api::schema::builtin();
-    let root = schemas.root_for("", "v1", "Pod");
+/// Write pod `ns/name`'s ephemeral containers: `change` turns the stored pod into the one
+/// written (the PUT body, or the patched pod); `update` marks a PUT, whose resourceVersion must
+/// match. Only `spec.ephemeralContainers` of the result is taken.
+pub async fn update<F>(reg: &Registry, ns: &str, name: &str, update: bool, change: F) -> ApiResult<Value>
+where
+    F: Fn(&Value) -> ApiResult<Value>,
+{
+    let pods = super::pods()?;
     let pod_name = name.to_string();
-    let updated = guaranteed_update(app, "", "v1", "pods", Some(ns), name, |pod| {
-        let target = match (verb.as_str(), bt) {
-            ("update", _) => doc.clone(),
-            ("patch", BodyType::MergePatch) => {
-                let mut t = pod.clone();
-                crate::patch::merge_patch(&mut t, &doc);
-                t
-            }
-            ("patch", BodyType::JsonPatch) => {
-                let mut t = pod.clone();
-                crate::patch::json_patch(&mut t, &doc).map_err(|e| {
-                    ApiError::new(
-                        422,
-                        "Invalid",
-                        format!("the server rejected our request due to an error in our request: {e}"),
-                    )
-                })?;
-                t
-            }
-            ("patch", BodyType::StrategicMergePatch) => {
-                crate::patch::strategic_merge(pod, &doc, schemas, root).map_err(ApiError::bad_request)?
-            }
-            _ => {
-                return Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                ))
-            }
-        };
-        if verb == "update" {
+    reg.guaranteed_update(pods, Some(ns), name, |pod| {
+        let target = change(pod)?;
+        if update {
             let rv = target.pointer("/metadata/resourceVersion").and_then(Value::as_str);
             let cur = pod.pointer("/metadata/resourceVersion").and_then(Value::as_str);
             if rv.is_some_and(|r| !r.is_empty()) && rv != cur {
@@ -191,8 +126,7 @@ pub async fn serve(
         pod["spec"]["ephemeralContainers"] = Value::Array(list);
         Ok(())
     })
-    .await?;
-    Ok(json_response(200, &updated))
+    .await
 }
 
 #[cfg(test)]

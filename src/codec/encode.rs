@@ -2,7 +2,6 @@
 //! Tables, PartialObjectMetadata, watch events, Status errors.
 
 use super::negotiate::Output;
-use crate::api::table;
 use crate::api::ResourceDef;
 use crate::error::ApiError;
 use crate::registry::store::{ListResult, WatchOut};
@@ -80,7 +79,7 @@ pub fn error_response(e: &ApiError) -> Response {
 
 /// The object as this row serves it (rows sharing storage across versions rewrite apiVersion).
 pub fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
-    if let Some(v) = crate::api::convert::from_storage(def, &obj.value) {
+    if let Some(v) = def.strategy.served_form(def, &obj.value) {
         return Some(v);
     }
     let want = def.api_version();
@@ -110,24 +109,21 @@ fn partial_metadata(obj: &Value, version: &str) -> Value {
     })
 }
 
-/// The row's printer: a custom resource's requested version has its own columns.
-fn printer_of(def: &ResourceDef) -> &'static table::Printer {
-    crate::apiext::version_printer(def).unwrap_or_else(|| table::printer_for(def.group, def.kind))
-}
-
 fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, version: &str, now: SystemTime) -> Value {
-    let printer = printer_of(def);
     // Built-in printers read the stored form (core Events); custom columns the served one
     // (schema defaults applied on read). The served form is built only when something uses it.
-    let custom = crate::apiext::lookup(def).is_some();
-    let served = (custom || include == IncludeObject::Object)
+    let from_served = def.strategy.cells_from_served();
+    let served = (from_served || include == IncludeObject::Object)
         .then(|| served_value(def, obj))
         .flatten();
     let cells_from = match &served {
-        Some(v) if custom => v,
+        Some(v) if from_served => v,
         _ => &obj.value,
     };
-    let mut row = json!({"cells": (printer.cells)(cells_from, now)});
+    let mut row = json!({"cells": def.strategy.cells(cells_from, now)});
+    if let Some(c) = def.strategy.row_conditions(&obj.value) {
+        row["conditions"] = c;
+    }
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => row["object"] = partial_metadata(&obj.value, version),
@@ -137,13 +133,12 @@ fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, vers
 }
 
 fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: IncludeObject, version: &str) -> Value {
-    let printer = printer_of(def);
     let now = SystemTime::now();
     json!({
         "kind": "Table",
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": meta,
-        "columnDefinitions": printer.columns.iter().map(|c| c.definition()).collect::<Vec<_>>(),
+        "columnDefinitions": def.strategy.column_definitions(),
         "rows": items.iter().map(|o| table_row(def, o, include, version, now)).collect::<Vec<_>>(),
     })
 }
@@ -151,7 +146,7 @@ fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: I
 /// One object in the negotiated form.
 pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: Encoding) -> Response {
     // Custom resources with a conversion webhook: converted first (its failure is a 500).
-    let converted = match crate::apiext::conversion::served_object(def, obj) {
+    let converted = match convert_for_serving(def, obj) {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
@@ -180,6 +175,11 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
     }
 }
 
+/// One object converted by the row's conversion webhook (None: serve it as stored).
+fn convert_for_serving(def: &ResourceDef, obj: &CachedObject) -> Result<Option<Arc<CachedObject>>, ApiError> {
+    Ok(def.strategy.convert_for_serving(def, &[obj])?.and_then(|mut v| v.pop()))
+}
+
 fn clone_obj(o: &CachedObject) -> CachedObject {
     CachedObject {
         key: o.key.clone(),
@@ -205,10 +205,13 @@ fn list_meta(list: &ListResult) -> Value {
 /// grow with the size of the result beyond the shared object references.
 pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Response {
     // Custom resources with a conversion webhook: all items in one ConversionReview.
-    let list = match crate::apiext::conversion::served_list(def, list) {
-        Ok(l) => l,
+    let mut list = list;
+    let items: Vec<&CachedObject> = list.items.iter().map(|o| o.as_ref()).collect();
+    match def.strategy.convert_for_serving(def, &items) {
+        Ok(Some(items)) => list.items = items,
+        Ok(None) => {}
         Err(e) => return error_response(&e),
-    };
+    }
     let meta = list_meta(&list);
     match enc.output {
         Output::Table(v) => value_response(200, &table(def, &list.items, meta, enc.include, v), enc),
@@ -260,7 +263,7 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
     let (ty, object) = match out {
         WatchOut::Event(kind, obj) => {
             let ty = kind.as_str();
-            let converted = match crate::apiext::conversion::served_object(def, obj) {
+            let converted = match convert_for_serving(def, obj) {
                 Ok(c) => c,
                 Err(e) => return watch_frame(def, &WatchOut::Error(e), enc),
             };

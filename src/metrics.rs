@@ -59,6 +59,17 @@ impl Histogram {
     }
 }
 
+/// The audit backends' counters, shared with `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuditCounters {
+    /// `apiserver_audit_event_total`.
+    pub events: AtomicU64,
+    /// `apiserver_audit_error_total{plugin}` (events that failed to be audited).
+    pub errors: AtomicU64,
+    /// The `plugin` label of the error counter (`log`, or `buffered` in batch mode).
+    pub plugin: std::sync::OnceLock<&'static str>,
+}
+
 pub struct Metrics {
     requests: Mutex<HashMap<(RequestLabels, u16), u64>>,
     durations: Mutex<HashMap<RequestLabels, Histogram>>,
@@ -68,7 +79,7 @@ pub struct Metrics {
     rejected: AtomicU64,
     started: std::time::SystemTime,
     /// Audit counters, shared with the audit backend.
-    pub audit: std::sync::Arc<crate::audit::log::Counters>,
+    pub audit: std::sync::Arc<AuditCounters>,
 }
 
 impl Default for Metrics {

@@ -1,6 +1,8 @@
 //! One error type for the whole API path; it renders as a Kubernetes `Status` object.
 
-use crate::api::field::FieldError;
+pub mod field;
+
+use field::FieldError;
 use serde_json::{json, Value};
 
 /// A Kubernetes API error: code, reason and message exactly as upstream's

@@ -4,7 +4,7 @@
 //! Error texts are upstream's exactly, ready to be sent as a 400 `BadRequest` message.
 //!
 //! ```
-//! use capstan::registry::selector::{FieldSelector, LabelSelector};
+//! use capstan::api::selector::{FieldSelector, LabelSelector};
 //! let l = LabelSelector::parse("app=web,tier notin (db)").unwrap();
 //! let labels = serde_json::json!({"app": "web"});
 //! assert!(l.matches(labels.as_object()));
@@ -12,6 +12,7 @@
 //! assert_eq!(f.exact_name(), Some("a,b"));
 //! ```
 
+use crate::util::go_quote;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -663,36 +664,6 @@ fn new_requirement(key: &str, op: LabelOp, vals: Vec<String>, path: Path) -> Res
         1 => Err(dedup.remove(0)),
         _ => Err(format!("[{}]", dedup.join(", "))),
     }
-}
-
-/// Go's `%q` (`strconv.Quote`) for the strings that can reach an error message.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! `metadata` at the root is ObjectMeta (validated by the generic store), `apiVersion`/`kind`
 //! are always kept.
 
-use crate::api::field::{FieldError, FieldErrors};
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::Value;
 
 fn flag(s: &Value, key: &str) -> bool {
@@ -246,7 +246,7 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
         if !e.contains(v) {
-            let list: Vec<String> = e.iter().map(crate::api::field::render_value).collect();
+            let list: Vec<String> = e.iter().map(crate::error::field::render_value).collect();
             let mut fe = FieldError::not_supported(path, v.clone(), &[]);
             fe.detail = format!("supported values: {}", list.join(", "));
             errs.push(fe);
@@ -366,7 +366,7 @@ fn string_checks(s: &Value, st: &str, v: &Value, path: &str, bp: &str, errs: &mu
                 v.clone(),
                 format!(
                     "{bp} in body must be of type {f}: {}",
-                    crate::api::field::render_value(v)
+                    crate::error::field::render_value(v)
                 ),
             ));
         }

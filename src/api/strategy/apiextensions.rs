@@ -1,8 +1,72 @@
-//! Defaulting and validation of CustomResourceDefinition objects (upstream's
-//! `apiextensions/validation` and v1 defaults), with upstream's field paths and messages.
+//! The CustomResourceDefinition kind: defaulting and validation (upstream's
+//! `apiextensions/validation` and v1 defaults, with upstream's field paths and messages), and
+//! the cleanup finalizer its first delete adds. Serving the defined custom resources is
+//! `crate::apiext`.
 
-use crate::api::field::{FieldError, FieldErrors};
+use super::Strategy;
+use crate::api::ResourceDef;
+use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
+
+/// Upstream's finalizer holding a deleted CRD until its instances are gone.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// The CRD kind's behaviour (the row of `apiextensions.k8s.io/v1 customresourcedefinitions`).
+pub struct CustomResourceDefinitions;
+
+pub static CUSTOM_RESOURCE_DEFINITION: CustomResourceDefinitions = CustomResourceDefinitions;
+
+impl Strategy for CustomResourceDefinitions {
+    fn normalize(&self, _def: &ResourceDef, obj: &mut Value) {
+        default_crd(obj);
+    }
+    fn validate(&self, obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
+        validate_crd(obj, old, errs);
+    }
+    fn before_delete(&self, obj: &mut Value) -> bool {
+        mark_for_deletion(obj)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// On the first delete of a CRD (upstream's CRD REST Delete): the cleanup finalizer and
+/// `Terminating=True` (InstanceDeletionPending), so the delete marks the CRD and the
+/// controller purges its instances before the CRD goes.
+fn mark_for_deletion(obj: &mut Value) -> bool {
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return false;
+    }
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let fins = meta.entry("finalizers").or_insert_with(|| Value::Array(Vec::new()));
+    if !fins.is_array() {
+        *fins = Value::Array(Vec::new());
+    }
+    if let Some(a) = fins.as_array_mut() {
+        if !a.iter().any(|f| f == CLEANUP_FINALIZER) {
+            a.push(Value::String(CLEANUP_FINALIZER.into()));
+        }
+    }
+    let condition = json!({
+        "type": "Terminating", "status": "True", "lastTransitionTime": crate::util::now_rfc3339(),
+        "reason": "InstanceDeletionPending",
+        "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+    });
+    if !obj["status"].is_object() {
+        obj["status"] = json!({});
+    }
+    match obj["status"]["conditions"].as_array_mut() {
+        Some(cs) => {
+            cs.retain(|c| c["type"] != "Terminating");
+            cs.push(condition);
+        }
+        None => obj["status"]["conditions"] = json!([condition]),
+    }
+    true
+}
 
 /// v1 defaults: names.singular/listKind, conversion strategy, per-schema nothing else.
 pub fn default_crd(obj: &mut Value) {
@@ -304,7 +368,7 @@ fn structural(s: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
             let rp = format!("{path}.x-kubernetes-validations[{i}].rule");
             if rule.trim().is_empty() {
                 errs.push(FieldError::required(rp, ""));
-            } else if let Err(e) = super::cel::compile(rule) {
+            } else if let Err(e) = crate::cel::compile(rule) {
                 errs.push(FieldError::invalid(rp, rule, format!("compilation failed: {e}")));
             }
         }

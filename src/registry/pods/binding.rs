@@ -1,0 +1,114 @@
+//! `pods/{name}/binding` and the legacy `bindings` resource: the scheduler's write of
+//! `spec.nodeName` (upstream `BindingREST.Create` / `setPodHostAndAnnotations`). Pod updates may
+//! not change `spec.nodeName`, so this writes through storage with compare-and-swap
+//! ([`Registry::guaranteed_update`]).
+
+use crate::error::{ApiError, ApiResult};
+use crate::registry::Registry;
+use serde_json::{json, Value};
+
+/// Bind a pod to the Binding's target node. `url_pod`: the pod named by `pods/{name}/binding`
+/// (None for the legacy `bindings` resource, which names it in the Binding).
+pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Value, dry_run: bool) -> ApiResult<()> {
+    let obj_name = binding.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let pod = match url_pod {
+        Some(url_name) => {
+            if obj_name != url_name {
+                return Err(ApiError::bad_request(
+                    "name in URL does not match name in Binding object",
+                ));
+            }
+            url_name
+        }
+        None => obj_name,
+    };
+    if let Some(obj_ns) = binding.pointer("/metadata/namespace").and_then(Value::as_str) {
+        if !obj_ns.is_empty() && obj_ns != ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    }
+    validate(binding, pod)?;
+    if dry_run {
+        return Ok(());
+    }
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let annotations = binding.pointer("/metadata/annotations").cloned();
+    let pods = super::pods()?;
+    reg.guaranteed_update(pods, Some(ns), pod, |p| {
+        let name = p
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if p.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::conflict(
+                "pods",
+                "",
+                &name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
+        }
+        let current = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        if !current.is_empty() {
+            return Err(ApiError::conflict(
+                "pods",
+                "",
+                &name,
+                &format!("pod {name} is already assigned to node \"{current}\""),
+            ));
+        }
+        if p.pointer("/spec/schedulingGates")
+            .and_then(Value::as_array)
+            .is_some_and(|g| !g.is_empty())
+        {
+            return Err(ApiError::conflict(
+                "pods",
+                "",
+                &name,
+                &format!("pod {name} has non-empty .spec.schedulingGates"),
+            ));
+        }
+        p["spec"]["nodeName"] = json!(node);
+        if let Some(Value::Object(a)) = &annotations {
+            if !p["metadata"].get("annotations").is_some_and(Value::is_object) {
+                p["metadata"]["annotations"] = json!({});
+            }
+            for (k, v) in a {
+                p["metadata"]["annotations"][k] = v.clone();
+            }
+        }
+        super::set_condition(p, "PodScheduled", "True", None, None);
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Upstream's `ValidatePodBinding`.
+fn validate(binding: &Value, pod: &str) -> ApiResult<()> {
+    use crate::error::field::FieldError;
+    let mut errs = Vec::new();
+    let kind = binding.pointer("/target/kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != "Node" {
+        errs.push(FieldError::not_supported("target.kind", kind, &["Node", "<empty>"]));
+    }
+    if binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        errs.push(FieldError::required("target.name", ""));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("Binding", "", pod, &errs))
+    }
+}

@@ -1,0 +1,92 @@
+//! The resource index: every row served now — the built-ins plus the custom rows the CRD
+//! controller installs — looked up by group, version and plural. Listeners (discovery and
+//! OpenAPI, wired by the server) are told synchronously when the served rows change, so a CRD
+//! is in discovery by the time it reports `Established`.
+
+use crate::api::ResourceDef;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+type Key = (String, String, String);
+/// Told the served rows, and whether the set of rows changed (schemas may change under the
+/// same rows).
+type Listener = Box<dyn Fn(&[ResourceDef], bool) + Send + Sync>;
+
+pub struct Resources {
+    index: RwLock<HashMap<Key, &'static ResourceDef>>,
+    /// The custom rows, in the order the CRD controller gave them.
+    custom: RwLock<Vec<&'static ResourceDef>>,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+fn key(r: &ResourceDef) -> Key {
+    (r.group.to_string(), r.version.to_string(), r.plural.to_string())
+}
+
+fn builtin_index() -> HashMap<Key, &'static ResourceDef> {
+    crate::api::builtin().iter().map(|r| (key(r), r)).collect()
+}
+
+impl Resources {
+    /// The built-in rows.
+    pub fn builtin() -> Resources {
+        Resources {
+            index: RwLock::new(builtin_index()),
+            custom: RwLock::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The row serving `group/version` `plural`.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .copied()
+    }
+
+    /// Every served row: built-ins first, then custom rows.
+    pub fn all(&self) -> Vec<ResourceDef> {
+        let mut all: Vec<ResourceDef> = crate::api::builtin().to_vec();
+        all.extend(
+            self.custom
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|r| **r),
+        );
+        all
+    }
+
+    /// Call `f` with every served row whenever they may have changed.
+    pub fn on_change(&self, f: impl Fn(&[ResourceDef], bool) + Send + Sync + 'static) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Serve these custom rows (CRD versions, in discovery order) next to the built-ins, and
+    /// tell the listeners.
+    pub fn set_custom_rows(&self, custom: &[&'static ResourceDef]) {
+        let mut index = builtin_index();
+        for r in custom {
+            index.insert(key(r), *r);
+        }
+        let mut idx = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let changed = idx.len() != index.len()
+            || index
+                .iter()
+                .any(|(k, v)| idx.get(k).is_none_or(|o| !std::ptr::eq(*o, *v)));
+        if changed {
+            *idx = index;
+            *self.custom.write().unwrap_or_else(|e| e.into_inner()) = custom.to_vec();
+        }
+        drop(idx);
+        let all = self.all();
+        for l in self.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            l(&all, changed);
+        }
+    }
+}

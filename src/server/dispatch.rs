@@ -1,0 +1,47 @@
+//! Where an authorized request goes: non-resource paths to the server's own endpoints; a
+//! group/version of a service-backed APIService to the aggregator; everything else by its
+//! row (or subresource) — `Served::Store`/`Pod` to the REST handlers, `Connect`/`Proxy` to the
+//! proxy, `Review` to access control.
+
+use super::App;
+use crate::api::Served;
+use crate::error::{ApiError, ApiResult};
+use crate::request::Request;
+use std::sync::Arc;
+use warp::reply::Response;
+
+pub async fn dispatch(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
+    let info = &req.info;
+    if !info.is_resource {
+        return super::nonresource::serve(app, req).await;
+    }
+    if info.verb == "proxy" {
+        return crate::proxy::legacy(&app.proxy, &app.registry, req).await;
+    }
+    if let Some(svc) = app.aggregator.remote(&info.group, &info.version) {
+        return Ok(app.aggregator.proxy(&app.registry, req, &svc).await);
+    }
+    let def = app
+        .registry
+        .find(&info.group, &info.version, &info.resource)
+        .ok_or_else(crate::rest::not_found)?;
+    let served = match info.subresource.as_deref() {
+        Some(s) => def.subresource(s).map(|s| s.served).unwrap_or(def.served),
+        None => def.served,
+    };
+    match served {
+        Served::Store | Served::Pod(_) => crate::rest::serve(&app.rest(), req, def).await,
+        Served::Connect => crate::proxy::connect(&app.proxy, &app.registry, app.connect_admission(), req).await,
+        Served::Proxy => crate::proxy::proxy(&app.proxy, &app.registry, app.connect_admission(), req).await,
+        Served::Review => {
+            let body = req.body(app.max_body).await?;
+            crate::auth::review(&app.auth, &app.registry, req, def, body).await
+        }
+        Served::NotYet(issue) => Err(ApiError::not_implemented(&format!(
+            "{}{} ({} issue)",
+            crate::error::qualified(def.plural, def.group),
+            info.subresource.as_deref().map(|s| format!("/{s}")).unwrap_or_default(),
+            issue
+        ))),
+    }
+}
