@@ -181,7 +181,7 @@ fn require_tool_in(name: &str, ci: bool) -> bool {
     }
     let test = std::thread::current().name().unwrap_or("this test").to_string();
     let why =
-        format!("{test} needs `{name}`, which is not on PATH (scripts/setup.sh installs the tools the tests use)");
+        format!("{test} needs `{name}`, which is not on PATH (install it; scripts/setup.sh installs etcd and the packaging tools)");
     if ci {
         panic!("{why}; CI is set, so a missing tool is a failure, not a skip");
     }

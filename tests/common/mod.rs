@@ -37,7 +37,7 @@ pub const fn secs(s: u64) -> Duration {
 /// use [`require_tool`] first where a skip is acceptable).
 pub fn tool_path(name: &str) -> PathBuf {
     capstan::testing::find_tool(name).unwrap_or_else(|| {
-        panic!("this test needs `{name}`, which is not on PATH (scripts/setup.sh installs the tools the tests use)")
+        panic!("this test needs `{name}`, which is not on PATH (install it; scripts/setup.sh installs etcd and the packaging tools)")
     })
 }
 
