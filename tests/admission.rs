@@ -4,8 +4,7 @@
 mod common;
 
 use base64::Engine;
-use common::TestServer;
-use std::sync::Arc;
+use common::{pki, TestServer};
 
 const K: &str = "1.33";
 
@@ -272,21 +271,10 @@ fn always_deny_node_restriction_and_unknown_plugin() {
     );
     drop(s);
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--secure-port",
-            &capstan::testing::free_port().to_string(),
-            "--bind-address",
-            "127.0.0.1",
-        ])
+    let err = TestServer::builder()
+        .arg("--authorization-mode=AlwaysAllow")
         .arg("--enable-admission-plugins=NamespaceLifecycle,Bogus")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+        .start_fails();
     assert!(
         err.contains("enable-admission-plugins plugin \"Bogus\" is unknown"),
         "{err}"
@@ -334,24 +322,8 @@ fn review_response(req: &serde_json::Value, path: &str) -> serde_json::Value {
 }
 
 fn start_hook() -> Hook {
-    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap_or_else(|e| panic!("{e}"));
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "hook.hooks.svc".to_string()])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cert = params.signed_by(&key, &issuer).unwrap_or_else(|e| panic!("{e}"));
-    let certs = vec![cert.der().clone()];
-    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap_or_else(|e| panic!("{e}"));
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .with_no_client_auth()
-        .with_single_cert(certs, pk)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let ca = pki::Ca::new("webhook-ca");
+    let acceptor = pki::tls_acceptor(&ca.server_cert(&["127.0.0.1", "hook.hooks.svc"]), None, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -388,7 +360,7 @@ fn start_hook() -> Hook {
     });
     Hook {
         port,
-        ca_pem: ca.pem(),
+        ca_pem: ca.pem,
         _rt: rt,
     }
 }
@@ -497,14 +469,7 @@ fn webhooks_on_connect_scale_and_equivalent_resources() {
 #[test]
 fn csr_approve_needs_approve_on_the_signer() {
     let s = TestServer::start();
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    params.distinguished_name.push(rcgen::DnType::CommonName, "someone");
-    let pem = params
-        .serialize_request(&key)
-        .and_then(|r| r.pem())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let req = base64::engine::general_purpose::STANDARD.encode(pem);
+    let req = base64::engine::general_purpose::STANDARD.encode(pki::csr("someone"));
     create_ok(
         &s,
         "csr.yaml",

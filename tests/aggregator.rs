@@ -6,17 +6,13 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::TestServer;
+use common::pki::{tls_acceptor, Ca, Cert};
+use common::{eventually, local_ip, matching, secs, TestServer};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    SanType,
-};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const GROUP: &str = "wardle.example.com";
 const VERSION: &str = "v1alpha1";
@@ -35,93 +31,23 @@ struct Pki {
     proxy_key: PathBuf,
     front_proxy_ca: String,
     serving_ca: String,
-    serving_cert: String,
-    serving_key: String,
-}
-
-fn ca(cn: &str) -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().expect("ca key");
-    let mut p = CertificateParams::new(vec![]).expect("ca params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    let cert = p.self_signed(&key).expect("self-sign");
-    (cert, Issuer::new(p, key))
+    serving: Cert,
 }
 
 /// kubeadm's front-proxy pair (front-proxy-ca → front-proxy-client) and the backend's serving
 /// certificate for `api.wardle.svc`, signed by its own CA (the APIService's caBundle).
 fn pki(dir: &Path) -> Pki {
-    let (fp_ca, fp_issuer) = ca("front-proxy-ca");
-    let ckey = KeyPair::generate().expect("client key");
-    let mut cp = CertificateParams::new(vec![]).expect("client params");
-    cp.distinguished_name = DistinguishedName::new();
-    cp.distinguished_name.push(DnType::CommonName, "front-proxy-client");
-    cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let ccert = cp.signed_by(&ckey, &fp_issuer).expect("sign client");
-    let (s_ca, s_issuer) = ca("wardle-ca");
-    let skey = KeyPair::generate().expect("serving key");
-    let mut sp = CertificateParams::new(vec![]).expect("serving params");
-    sp.subject_alt_names = vec![SanType::DnsName("api.wardle.svc".try_into().expect("dns name"))];
-    sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let scert = sp.signed_by(&skey, &s_issuer).expect("sign serving");
-    let write = |n: &str, s: &str| {
-        let p = dir.join(n);
-        std::fs::write(&p, s).expect("write pem");
-        p
-    };
+    let front_proxy = Ca::new("front-proxy-ca");
+    let (proxy_cert, proxy_key) = front_proxy
+        .client_cert("front-proxy-client")
+        .write(dir, "front-proxy-client");
+    let wardle = Ca::new("wardle-ca");
     Pki {
-        proxy_cert: write("front-proxy-client.crt", &ccert.pem()),
-        proxy_key: write("front-proxy-client.key", &ckey.serialize_pem()),
-        front_proxy_ca: fp_ca.pem(),
-        serving_ca: s_ca.pem(),
-        serving_cert: scert.pem(),
-        serving_key: skey.serialize_pem(),
-    }
-}
-
-/// A non-loopback address of this machine: Endpoints and EndpointSlices may not hold loopback
-/// addresses (upstream validation), so the backend listens there.
-fn local_ip() -> IpAddr {
-    interface_ipv4().unwrap_or_else(|| {
-        // No global address on any interface: ask the routing table instead.
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
-        s.connect("10.255.255.255:1")
-            .expect("a non-loopback address or a default route (Endpoints may not hold loopback addresses)");
-        let ip = s.local_addr().expect("local addr").ip();
-        assert!(
-            !ip.is_loopback() && !ip.is_unspecified(),
-            "no non-loopback address: {ip}"
-        );
-        ip
-    })
-}
-
-/// The first IPv4 address of an interface that is up and not loopback (getifaddrs).
-fn interface_ipv4() -> Option<IpAddr> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list`, which is walked read-only and freed once below.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return None;
-        }
-        let mut found = None;
-        let mut cur = list;
-        while !cur.is_null() && found.is_none() {
-            let ifa = &*cur;
-            let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
-            let lo = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
-            if up && !lo && !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                if !ip.is_loopback() && !ip.is_unspecified() && !ip.is_link_local() {
-                    found = Some(IpAddr::V4(ip));
-                }
-            }
-            cur = ifa.ifa_next;
-        }
-        libc::freeifaddrs(list);
-        found
+        proxy_cert,
+        proxy_key,
+        front_proxy_ca: front_proxy.pem,
+        serving_ca: wardle.pem.clone(),
+        serving: wardle.server_cert(&["api.wardle.svc"]),
     }
 }
 
@@ -174,29 +100,8 @@ async fn answer(
 
 /// Start the extension API server stand-in on `ip`; returns its port and the accept task.
 async fn start_backend(pki: &Pki, ip: IpAddr, seen: Arc<Mutex<Vec<Seen>>>) -> (u16, tokio::task::JoinHandle<()>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pki.front_proxy_ca.as_bytes()) {
-        roots.add(c.expect("ca pem")).expect("add root");
-    }
     // Only the aggregator's front-proxy client certificate gets in.
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .expect("client verifier");
-    let chain: Vec<_> = rustls_pemfile::certs(&mut pki.serving_cert.as_bytes())
-        .collect::<Result<_, _>>()
-        .expect("serving pem");
-    let key = rustls_pemfile::private_key(&mut pki.serving_key.as_bytes())
-        .expect("key pem")
-        .expect("a key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .expect("server config");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = tls_acceptor(&pki.serving, Some(&pki.front_proxy_ca), &[b"http/1.1"]);
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind backend");
     let port = listener.local_addr().expect("addr").port();
     let task = tokio::spawn(async move {
@@ -231,19 +136,6 @@ fn registration(ip: IpAddr, port: u16, serving_ca: &str) -> String {
  "service":{{"namespace":"wardle","name":"api","port":443}},"caBundle":"{ca}"}}}}]}}"#,
         ca = base64::engine::general_purpose::STANDARD.encode(serving_ca)
     )
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<String>, last: impl Fn() -> String) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f().is_some() {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("{what} did not happen within {timeout:?}; last: {}", last());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -302,16 +194,9 @@ fn extension_api_server_behind_an_apiservice() {
     let name = format!("{VERSION}.{GROUP}");
     let jp = AVAILABLE_JSONPATH;
     let status = || s.kubectl_ok(k, &["get", "apiservice", &name, "-o", jp]);
-    wait_until(
-        "Available=True",
-        Duration::from_secs(20),
-        || {
-            status()
-                .starts_with("True/Passed/all checks passed")
-                .then_some(String::new())
-        },
-        status,
-    );
+    eventually("Available=True", secs(20), || {
+        matching(status(), |s| s.starts_with("True/Passed/all checks passed"))
+    });
     // Proxied resource request, with the admin's identity in the request headers.
     seen.lock().expect("seen").clear();
     let raw = s.kubectl_ok(
@@ -376,17 +261,11 @@ fn extension_api_server_behind_an_apiservice() {
 
     // The backend goes away: Available turns False and requests get 503.
     backend.abort();
-    rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
-    wait_until(
-        "Available=False",
-        Duration::from_secs(30),
-        || {
-            status()
-                .starts_with("False/FailedDiscoveryCheck/failing or missing response from https://")
-                .then_some(String::new())
-        },
-        status,
-    );
+    eventually("Available=False", secs(30), || {
+        matching(status(), |s| {
+            s.starts_with("False/FailedDiscoveryCheck/failing or missing response from https://")
+        })
+    });
     let msg = status();
     assert!(msg.contains("connection refused"), "{msg}");
     let err = s.kubectl_err(
@@ -411,15 +290,11 @@ fn extension_api_server_behind_an_apiservice() {
  "service":{"namespace":"wardle","name":"missing","port":443},"insecureSkipTLSVerify":true}}"#;
     s.kubectl_ok(k, &["create", "-f", &f("missing.json", missing)]);
     let missing_status = || s.kubectl_ok(k, &["get", "apiservice", "v1beta1.nowhere.example.com", "-o", jp]);
-    wait_until(
-        "ServiceNotFound",
-        Duration::from_secs(20),
-        || {
-            (missing_status() == "False/ServiceNotFound/service/missing in \"wardle\" is not present")
-                .then_some(String::new())
-        },
-        missing_status,
-    );
+    eventually("ServiceNotFound", secs(20), || {
+        matching(missing_status(), |s| {
+            s == "False/ServiceNotFound/service/missing in \"wardle\" is not present"
+        })
+    });
     let out = s.kubectl(k, &["get", "--raw", "/apis/nowhere.example.com/v1beta1/things", "-v=8"]);
     assert!(common::text(&out.stderr).contains("503 Service Unavailable"));
 
@@ -440,28 +315,21 @@ fn extension_api_server_behind_an_apiservice() {
             ],
         )
     };
-    wait_until(
-        "CRD APIService",
-        Duration::from_secs(10),
-        || (common::text(&crd_svc().stdout) == "true/1000/100").then_some(String::new()),
-        || common::text(&crd_svc().stdout),
-    );
+    eventually("the CRD's APIService", secs(10), || {
+        matching(common::text(&crd_svc().stdout), |s| s == "true/1000/100")
+    });
     s.kubectl_ok(k, &["delete", "crd", "gizmos.stable.example.com"]);
-    wait_until(
-        "CRD APIService removed",
-        Duration::from_secs(10),
-        || (!crd_svc().status.success()).then_some(String::new()),
-        || common::text(&crd_svc().stdout),
-    );
+    eventually("the CRD's APIService removed", secs(10), || {
+        matching(crd_svc(), |out| !out.status.success())
+    });
 
     // Removing the APIService removes the group.
     s.kubectl_ok(k, &["delete", "apiservice", &name]);
-    wait_until(
-        "group removed from /apis",
-        Duration::from_secs(10),
-        || (!s.kubectl_ok(k, &["get", "--raw", "/apis"]).contains(GROUP)).then_some(String::new()),
-        || s.kubectl_ok(k, &["get", "--raw", "/apis"]),
-    );
+    eventually("the group removed from /apis", secs(10), || {
+        matching(s.kubectl_ok(k, &["get", "--raw", "/apis"]), |apis| {
+            !apis.contains(GROUP)
+        })
+    });
     let gone = s.kubectl_err(k, &["get", "--raw", &format!("/apis/{GROUP}/{VERSION}/flunders")]);
     assert!(gone.contains("NotFound"), "{gone}");
 }
@@ -516,12 +384,9 @@ fn generated_front_proxy_identity_and_published_trust() {
     s.kubectl_ok(k, &["create", "-f", &f.to_string_lossy()]);
     let name = format!("{VERSION}.{GROUP}");
     let status = || s.kubectl_ok(k, &["get", "apiservice", &name, "-o", AVAILABLE_JSONPATH]);
-    wait_until(
-        "Available=True",
-        Duration::from_secs(20),
-        || status().starts_with("True/Passed/").then_some(String::new()),
-        status,
-    );
+    eventually("Available=True", secs(20), || {
+        matching(status(), |s| s.starts_with("True/Passed/"))
+    });
     let raw = s.kubectl_ok(k, &["get", "--raw", &format!("/apis/{GROUP}/{VERSION}/flunders")]);
     assert!(raw.contains("from-the-backend"), "{raw}");
     let got = seen.lock().expect("seen").clone();

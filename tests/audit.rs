@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{eventually_async, matching, secs, TestServer};
 use serde_json::Value;
 
 const POLICY: &str = r#"apiVersion: audit.k8s.io/v1
@@ -203,14 +203,10 @@ async fn watch_stages_in_batch_mode() {
         .and_then(|h| h.to_str().ok())
         .expect("Audit-ID header")
         .to_string();
-    let mut all = Vec::new();
-    for _ in 0..100 {
-        all = events(&log);
-        if all.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let all = eventually_async("three audit events for the watch", secs(5), || async {
+        matching(events(&log), |all| all.len() >= 3)
+    })
+    .await;
     let stages: Vec<(&str, &str, &str)> = all
         .iter()
         .map(|e| {
@@ -427,15 +423,12 @@ async fn handler_panic_is_audited_at_the_panic_stage() {
     )
     .await;
     assert_eq!(ok.status.as_u16(), 200);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let panic_event = loop {
+    let panic_event = eventually_async(&format!("an audit event for {id}"), secs(5), || async {
         let all = events(&log);
-        if let Some(e) = all.iter().find(|e| e["auditID"] == id.as_str()) {
-            break e.clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "no event for {id}: {all:#?}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        let event = all.iter().find(|e| e["auditID"] == id.as_str()).cloned();
+        event.ok_or(format!("{all:#?}"))
+    })
+    .await;
     assert_eq!(panic_event["stage"], "Panic", "{panic_event}");
     assert_eq!(panic_event["responseStatus"]["code"], 500, "{panic_event}");
     assert_eq!(panic_event["objectRef"]["name"], "panic-injected");
@@ -447,11 +440,9 @@ async fn handler_panic_is_audited_at_the_panic_stage() {
 /// the reload is audited under the new policy.
 #[tokio::test]
 async fn sighup_reloads_the_audit_policy() {
-    let pids = tempfile::tempdir().expect("tempdir");
-    let pid_file = pids.path().join("capstan.pid");
     let (s, _dir, policy, log) = audited(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n",
-        &["--pid-file", pid_file.to_str().expect("utf-8")],
+        &[],
     );
     s.kubectl_ok("1.33", &["create", "configmap", "before-hup", "-n", "default"]);
     std::fs::write(
@@ -459,17 +450,11 @@ async fn sighup_reloads_the_audit_policy() {
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    resources: [{group: \"\", resources: [configmaps]}]\n  - level: None\n",
     )
     .expect("policy");
-    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", pid.trim()])
-        .status()
-        .expect("kill");
-    assert!(hup.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !s.log().contains("SIGHUP: audit policy reloaded") {
-        assert!(std::time::Instant::now() < deadline, "no reload line:\n{}", s.log());
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    s.signal(libc::SIGHUP);
+    eventually_async("the SIGHUP reload line", secs(10), || async {
+        matching(s.log(), |log| log.contains("SIGHUP: audit policy reloaded"))
+    })
+    .await;
     s.kubectl_ok("1.33", &["create", "configmap", "after-hup", "-n", "default"]);
     let names: Vec<String> = events(&log)
         .iter()

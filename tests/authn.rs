@@ -5,17 +5,12 @@
 
 mod common;
 
-use common::TestServer;
+use common::pki::Ca;
+use common::{eventually, secs, TestServer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 const UNAUTHORIZED: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
-
-fn ca(ts: &TestServer) -> PathBuf {
-    ts.ca_file()
-}
 
 /// A kubeconfig that authenticates with `token` only.
 fn token_kubeconfig(ts: &TestServer, name: &str, token: &str) -> PathBuf {
@@ -38,16 +33,7 @@ fn whoami_token(ts: &TestServer, token: &str) -> Result<Value, String> {
 
 /// curl against the server: (status, body).
 fn curl(ts: &TestServer, args: &[&str], path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10", "--cacert"])
-        .arg(ca(ts))
-        .args(args)
-        .arg(format!("{}{path}", ts.url()))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    ts.curl_status(args, path)
 }
 
 fn json_of(s: &str) -> Value {
@@ -61,101 +47,13 @@ fn groups(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A front-proxy CA and a client certificate with `cn` signed by it (clientAuth).
+/// A front-proxy CA (`front-proxy-ca.crt`) and client certificates signed by it: `fp` for `cn`
+/// and `other` for `intruder`.
 fn front_proxy_pki(dir: &Path, cn: &str) {
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "fp-ca.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "fp-ca.key",
-            "-subj",
-            "/CN=front-proxy-ca",
-            "-days",
-            "2",
-            "-out",
-            "front-proxy-ca.crt",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n",
-    )
-    .unwrap();
-    for (name, subject) in [("fp", format!("/CN={cn}")), ("other", "/CN=intruder".to_string())] {
-        openssl(
-            dir,
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-subj",
-                &subject,
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "front-proxy-ca.crt",
-                "-CAkey",
-                "fp-ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-    }
+    let ca = Ca::new("front-proxy-ca");
+    ca.write(dir, "front-proxy-ca.crt");
+    ca.client_cert(cn).write(dir, "fp");
+    ca.client_cert("intruder").write(dir, "other");
 }
 
 /// A compact ES256 JWS signed with the PKCS#8 P-256 key in `key` (the generated sa.key).
@@ -171,14 +69,6 @@ fn sign_es256(key: &Path, claims: &Value) -> String {
     let input = format!("{}.{}", enc(br#"{"alg":"ES256"}"#), enc(claims.to_string().as_bytes()));
     let sig = kp.sign(&rng, input.as_bytes()).unwrap();
     format!("{input}.{}", enc(sig.as_ref()))
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -229,7 +119,9 @@ fn bearer_tokens_reviews_and_discovery() {
     assert_eq!(alice["status"]["userInfo"]["uid"], "1001");
     assert_eq!(groups(&alice), vec!["dev", "ops", "system:authenticated"]);
     std::fs::write(&tokens, "static-token-2,bob,1002\n").unwrap();
-    wait_until("the token file reload", || whoami_token(&ts, "static-token-2").is_ok());
+    eventually("the token file reload", secs(15), || {
+        whoami_token(&ts, "static-token-2")
+    });
     assert_eq!(
         whoami_token(&ts, "static-token-2").unwrap()["status"]["userInfo"]["username"],
         "bob"
@@ -369,7 +261,7 @@ fn bearer_tokens_reviews_and_discovery() {
         "1.33",
         &["delete", "pod", "p1", "--grace-period=0", "--force", "--wait=false"],
     );
-    wait_until("the pod's deletion", || {
+    eventually("the pod's deletion", secs(15), || {
         !ts.kubectl("1.33", &["get", "pod", "p1"]).status.success()
     });
     assert!(whoami_token(&ts, &bound).is_err());
@@ -509,14 +401,11 @@ fn anonymous_stays_on_with_another_authorizer_and_sighup_reloads_tokens() {
     let scratch = tempfile::tempdir().unwrap();
     let tokens = scratch.path().join("tokens.csv");
     std::fs::write(&tokens, "t1,alice,1\n").unwrap();
-    let pid_file = scratch.path().join("capstan.pid");
     let ts = TestServer::start_with(&[
         "--authorization-mode",
         "Node,RBAC",
         "--token-auth-file",
         tokens.to_str().unwrap(),
-        "--pid-file",
-        pid_file.to_str().unwrap(),
     ]);
     assert!(!ts.log().contains("AnonymousAuth is not allowed"));
     // Anonymous health probe is allowed; a bad token is still a 401 (not anonymous).
@@ -548,8 +437,7 @@ fn anonymous_stays_on_with_another_authorizer_and_sighup_reloads_tokens() {
     );
     // SIGHUP reloads the token file at once (mtime polling would too, within 2s).
     std::fs::write(&tokens, "t2,bob,2\n").unwrap();
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    Command::new("kill").args(["-HUP", pid.trim()]).status().unwrap();
-    wait_until("SIGHUP reload", || whoami_token(&ts, "t2").is_ok());
+    ts.signal(libc::SIGHUP);
+    eventually("the SIGHUP reload", secs(15), || whoami_token(&ts, "t2"));
     assert!(whoami_token(&ts, "t1").is_err());
 }

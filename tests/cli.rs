@@ -4,7 +4,7 @@
 mod common;
 
 use capstan::testing::free_port;
-use common::TestServer;
+use common::{eventually, matching, secs, TestServer};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -65,26 +65,11 @@ fn insecure_port_is_loopback_only_and_serves_without_authentication() {
     assert!(s.log().contains("INSECURE PORT ENABLED"), "a loud warning is logged");
 
     // A non-loopback address is refused unless explicitly allowed.
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args([
-            "serve",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--bind-address",
-            "127.0.0.1",
-        ])
-        .args([
-            "--secure-port",
-            &free_port().to_string(),
-            "--insecure-port",
-            &free_port().to_string(),
-        ])
+    let err = TestServer::builder()
+        .arg("--authorization-mode=AlwaysAllow")
+        .args(["--insecure-port", &free_port().to_string()])
         .args(["--insecure-bind-address", "0.0.0.0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        .start_fails();
     assert!(
         err.contains("--insecure-bind-address=0.0.0.0 is not a loopback address"),
         "{err}"
@@ -97,7 +82,7 @@ fn insecure_port_is_loopback_only_and_serves_without_authentication() {
 
 /// The serial of the certificate the server presents.
 fn served_serial(port: u16) -> String {
-    let out = Command::new("sh")
+    let out = common::tool("sh")
         .arg("-c")
         .arg(format!(
             "openssl s_client -connect 127.0.0.1:{port} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -serial"
@@ -109,8 +94,7 @@ fn served_serial(port: u16) -> String {
 
 #[test]
 fn renewed_serving_certificate_is_picked_up_without_restart() {
-    if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("SKIP: openssl CLI not available");
+    if !common::require_tool("openssl") {
         return;
     }
     let s = TestServer::start();
@@ -124,18 +108,11 @@ fn renewed_serving_certificate_is_picked_up_without_restart() {
         .output()
         .unwrap();
     assert!(out.status.success(), "renew: {}", String::from_utf8_lossy(&out.stderr));
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = served_serial(s.port());
-        if now != before && now.starts_with("serial=") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still serving {now} after renewal"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    eventually("the renewed serving certificate", secs(15), || {
+        matching(served_serial(s.port()), |now| {
+            *now != before && now.starts_with("serial=")
+        })
+    });
     // Same CA: clients keep working.
     let ns = s.kubectl_ok("1.33", &["get", "ns", "default", "-o", "name"]);
     assert_eq!(ns.trim(), "namespace/default");

@@ -129,10 +129,24 @@ async fn list_then_watch_sees_every_update_once() {
             ),
         }
     }
-    // Anything duplicated would arrive right behind: give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(s) = rx.try_recv() {
-        events.push(s);
+    let last = api.get("counter").await.expect("get");
+    assert_eq!(
+        last.data.as_ref().and_then(|d| d.get("i")).map(String::as_str),
+        Some("999")
+    );
+    assert_eq!(rv_of(&last), final_rv);
+
+    // Anything duplicated would arrive before a later event: delete the object and read up to
+    // its DELETED event, which is not one of the updates.
+    api.delete("counter", &Default::default()).await.expect("delete");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(s)) if s.0 == "DELETED" => break,
+            Ok(Some(s)) => events.push(s),
+            Ok(None) => panic!("watch ended before the DELETED event"),
+            Err(_) => panic!("watcher did not see the DELETED event within 30s"),
+        }
     }
     watcher.abort();
 
@@ -157,13 +171,6 @@ async fn list_then_watch_sees_every_update_once() {
     let values: Vec<String> = modified.iter().map(|e| e.2.clone().unwrap_or_default()).collect();
     let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
     assert_eq!(values, want, "watch carried the wrong data");
-
-    let last = api.get("counter").await.expect("get");
-    assert_eq!(
-        last.data.as_ref().and_then(|d| d.get("i")).map(String::as_str),
-        Some("999")
-    );
-    assert_eq!(rv_of(&last), final_rv);
 }
 
 #[tokio::test]

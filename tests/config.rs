@@ -2,138 +2,41 @@
 //! systemd notification, the pid file, log file, graceful shutdown, a kubeadm command line
 //! (as `kube-apiserver`), and the `capstan config` commands.
 
-use capstan::testing::free_port;
+mod common;
+
+use common::{eventually, free_port, matching, secs, text, TestServer};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A server process, killed and reaped on drop.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Server {
-        let out = std::fs::File::create(&log).expect("create log");
-        let err = out.try_clone().expect("clone log");
-        // Keep the test environment's CAPSTAN_* variables out of the server's layers.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("CAPSTAN_") {
-                cmd.env_remove(&k);
-            }
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn capstan");
-        Server { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self, kubeconfig: &Path) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let log = self.log();
-            if log.contains("capstan: serving on") && kubeconfig.exists() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited with {status}; log:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready after {READY_TIMEOUT:?}; log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: sending a signal to our own child process.
-        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
-        assert_eq!(rc, 0, "kill({sig})");
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit within {timeout:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn capstan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_capstan"))
 }
 
-fn kubectl_raw(kubeconfig: &Path, path: &str) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--request-timeout=10s", "get", "--raw", path])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn kubectl_raw(server: &TestServer, path: &str) -> Output {
+    server.kubectl("1.33", &["--request-timeout=10s", "get", "--raw", path])
 }
 
 #[test]
 fn config_file_sets_port_and_data_dir_then_graceful_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let data = dir.path().join("data");
-    let pid_file = dir.path().join("run/capstan.pid");
-    let log_file = dir.path().join("logs/capstan.log");
-    let cfg = dir.path().join("capstan.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
+    // Only `serve --config <file>`: the port and data dir come from the file.
+    let b = TestServer::builder().bare();
+    let (port, data, dir) = (b.server_port(), b.server_data_dir(), b.scratch().to_path_buf());
+    let pid_file = dir.join("run/capstan.pid");
+    let log_file = dir.join("logs/capstan.log");
+    let notify_path = dir.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut server = b
+        .config(&format!(
             "secure-port: {port}\nbind-address: 127.0.0.1\ndata-dir: {}\npid-file: {}\nshutdown-delay-duration: 3s\nlogging:\n  format: json\n  file: {}\n  file-rotation: never\n",
             data.display(),
             pid_file.display(),
             log_file.display()
-        ),
-    )
-    .unwrap();
-    let notify_path = dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-
-    let mut cmd = capstan();
-    cmd.arg("serve")
-        .arg("--config")
-        .arg(&cfg)
-        .env("NOTIFY_SOCKET", &notify_path);
-    let mut server = Server::spawn(cmd, dir.path().join("server.log"));
-    let kubeconfig = data.join("admin.kubeconfig");
-    server.wait_ready(&kubeconfig);
+        ))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .start();
+    let cfg = server.scratch().join("capstan.yaml");
     assert!(
         server.log().contains(&format!("serving on https://127.0.0.1:{port}")),
         "{}",
@@ -144,13 +47,13 @@ fn config_file_sets_port_and_data_dir_then_graceful_shutdown() {
     let n = notify.recv(&mut buf).expect("READY=1 from the server");
     let msg = text(&buf[..n]);
     assert!(msg.starts_with("READY=1\n"), "{msg}");
-    assert!(msg.contains(&format!("MAINPID={}", server.child.id())), "{msg}");
+    assert!(msg.contains(&format!("MAINPID={}", server.pid())), "{msg}");
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),
-        server.child.id().to_string()
+        server.pid().to_string()
     );
 
-    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    let ready = kubectl_raw(&server, "/readyz");
     assert!(ready.status.success(), "readyz: {}", text(&ready.stderr));
     assert_eq!(text(&ready.stdout), "ok");
 
@@ -163,19 +66,12 @@ fn config_file_sets_port_and_data_dir_then_graceful_shutdown() {
     )
     .unwrap();
     server.signal(libc::SIGHUP);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server
-        .log()
-        .contains("restart required for changed settings: secure-port")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no restart-required warning; log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    eventually("the restart-required warning", secs(10), || {
+        matching(server.log(), |log| {
+            log.contains("restart required for changed settings: secure-port")
+        })
+    });
+    let ready = kubectl_raw(&server, "/readyz");
     assert!(
         ready.status.success(),
         "still serving after SIGHUP: {}",
@@ -187,9 +83,9 @@ fn config_file_sets_port_and_data_dir_then_graceful_shutdown() {
     server.signal(libc::SIGTERM);
     let n = notify.recv(&mut buf).expect("STOPPING=1 from the server");
     assert_eq!(text(&buf[..n]), "STOPPING=1");
-    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    let ready = kubectl_raw(&server, "/readyz");
     assert!(!ready.status.success(), "readyz must fail while shutting down");
-    let live = kubectl_raw(&kubeconfig, "/livez");
+    let live = kubectl_raw(&server, "/livez");
     assert!(
         live.status.success(),
         "livez keeps passing during the delay: {}",
@@ -223,15 +119,15 @@ fn kubeadm_flag_set_starts_as_kube_apiserver() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let data = dir.path().join("data");
-    let kubeconfig = data.join("admin.kubeconfig");
 
     // First run: the server's own bootstrap writes a CA, serving cert and admin kubeconfig.
-    let mut cmd = capstan();
-    cmd.arg("serve")
+    let first = TestServer::builder()
+        .bare()
+        .data_dir(&data)
+        .port(port)
         .arg(format!("--data-dir={}", data.display()))
-        .arg(format!("--secure-port={port}"));
-    let mut first = Server::spawn(cmd, dir.path().join("first.log"));
-    first.wait_ready(&kubeconfig);
+        .arg(format!("--secure-port={port}"))
+        .start();
     drop(first);
 
     // Second run: kubeadm's command line (apiserver-facts.md §1.2), argv[0] = kube-apiserver.
@@ -284,10 +180,13 @@ fn kubeadm_flag_set_starts_as_kube_apiserver() {
         format!("--data-dir={}", data.display()),
         "--storage-backend=embedded".into(),
     ];
-    let mut cmd = Command::new(bin.join("kube-apiserver"));
-    cmd.args(&args);
-    let mut server = Server::spawn(cmd, dir.path().join("second.log"));
-    server.wait_ready(&kubeconfig);
+    let server = TestServer::builder()
+        .bare()
+        .program_name("kube-apiserver")
+        .data_dir(&data)
+        .port(port)
+        .args(&args)
+        .start();
     let log = server.log();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("not implemented yet")).collect();
     assert_eq!(warnings.len(), 1, "one warning line:\n{log}");
@@ -296,7 +195,7 @@ fn kubeadm_flag_set_starts_as_kube_apiserver() {
         "{}",
         warnings[0]
     );
-    let ready = kubectl_raw(&kubeconfig, "/readyz");
+    let ready = kubectl_raw(&server, "/readyz");
     assert!(ready.status.success(), "readyz: {}\nlog:\n{log}", text(&ready.stderr));
     assert_eq!(text(&ready.stdout), "ok");
     drop(server);
@@ -419,23 +318,16 @@ fn read_headers(stream: &mut std::net::TcpStream) -> String {
 fn graceful_shutdown_ends_watches_and_finishes_in_flight_requests() {
     use std::io::Write;
     use std::net::TcpStream;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let port = free_port();
     let insecure = free_port();
-    let mut cmd = capstan();
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
+    let mut server = TestServer::builder()
+        .arg("--authorization-mode=AlwaysAllow")
         .args([
             "--insecure-port",
             &insecure.to_string(),
             "--shutdown-delay-duration",
             "2s",
-        ]);
-    let mut server = Server::spawn(cmd, dir.path().join("server.log"));
-    server.wait_ready(&data.join("admin.kubeconfig"));
+        ])
+        .start();
     let addr = format!("127.0.0.1:{insecure}");
 
     // A long watch (5 minutes), streaming.
@@ -453,19 +345,22 @@ fn graceful_shutdown_ends_watches_and_finishes_in_flight_requests() {
         "{head}"
     );
 
-    // A create whose body is still being uploaded when the server begins to drain.
+    // A create whose body is still being uploaded when the server begins to drain. With
+    // `Expect: 100-continue` the server says when it reads the body: the request is in flight.
     let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"},"data":{"k":"v"}}"#;
     let mut slow = TcpStream::connect(&addr).expect("connect for the slow create");
     slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         slow,
-        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: capstan\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: capstan\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         body.len()
     )
     .unwrap();
+    slow.flush().unwrap();
+    let go_on = read_headers(&mut slow);
+    assert!(go_on.starts_with("HTTP/1.1 100"), "{go_on}");
     slow.write_all(&body[..20]).unwrap();
     slow.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
 
     let signalled = Instant::now();
     server.signal(libc::SIGTERM);
@@ -479,8 +374,9 @@ fn graceful_shutdown_ends_watches_and_finishes_in_flight_requests() {
     assert!(ended < Duration::from_secs(10), "watch kept open: {ended:?}");
     assert!(watched.ends_with("0\r\n\r\n"), "no final chunk: {watched:?}");
     // Draining: no new connections.
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(TcpStream::connect(&addr).is_err(), "still accepting after the delay");
+    eventually("the listener to close after the delay", secs(5), || {
+        TcpStream::connect(&addr).is_err()
+    });
 
     // The in-flight create finishes with its normal answer.
     slow.write_all(&body[20..]).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, KUBECTL_VERSIONS};
+use common::{eventually, eventually_async, matching, secs, TestServer, KUBECTL_VERSIONS};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ spec:
 
 fn wait_established(s: &TestServer, v: &str, name: &str) -> Duration {
     let start = Instant::now();
-    loop {
+    eventually(&format!("CRD {name} to be established"), secs(10), || {
         let out = s.kubectl(
             v,
             &[
@@ -97,15 +97,9 @@ fn wait_established(s: &TestServer, v: &str, name: &str) -> Duration {
                 "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
             ],
         );
-        if String::from_utf8_lossy(&out.stdout).trim() == "True" {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "CRD {name} never established"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        matching(common::text(&out.stdout), |st| st.trim() == "True")
+    });
+    start.elapsed()
 }
 
 /// An object as stored by the embedded backend (upstream's key layout), read with rusqlite.
@@ -394,18 +388,14 @@ fn crd_lifecycle_with_kubectl() {
 
         // Deleting the CRD deletes its objects and stops serving.
         s.kubectl_ok(v, &["delete", "crd", &crd_name]);
-        let start = Instant::now();
-        loop {
+        eventually("widgets no longer served after the CRD's deletion", secs(5), || {
             let out = s.kubectl(
                 v,
                 &["get", "--raw", &format!("/apis/{group}/v1/namespaces/default/widgets")],
             );
-            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound") {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(5), "still served after delete");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            let err = common::text(&out.stderr);
+            matching(err, |err| !out.status.success() && err.contains("NotFound"))
+        });
     }
 }
 
@@ -484,23 +474,19 @@ async fn crd_discovery_conflicts_and_restart() {
         .replace("Widget", "Gadget");
     let f2 = s.write_file("crd2.yaml", &other);
     s.kubectl_ok("1.33", &["create", "-f", f2.to_str().expect("path")]);
-    let start = Instant::now();
-    let names_cond = loop {
+    let names_cond = eventually_async("the NamesAccepted condition", secs(5), || async {
         let crd: Value = client
             .request(req(&format!(
                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}"
             )))
             .await
             .expect("crd");
-        if let Some(c) = crd["status"]["conditions"]
+        let cond = crd["status"]["conditions"]
             .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == "NamesAccepted").cloned())
-        {
-            break c;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "NamesAccepted").cloned());
+        cond.ok_or(format!("no NamesAccepted condition: {crd}"))
+    })
+    .await;
     assert_eq!(names_cond["status"], "False");
     assert_eq!(names_cond["reason"], "ShortNamesConflict");
     assert_eq!(names_cond["message"], "\"wd\" is already in use");
@@ -700,18 +686,10 @@ fn crd_read_defaults_selectors_and_termination() {
         // A default added later shows on read; storage keeps the object as written.
         let f2 = s.write_file(&format!("gadget-crd2-{v}.yaml"), &gadget_manifest(&group, true));
         s.kubectl_ok(v, &["replace", "-f", f2.to_str().expect("path")]);
-        let start = Instant::now();
-        loop {
+        eventually("the default applied on read", secs(5), || {
             let b = get_json(&s, v, &["get", &format!("gadgets.v1.{group}"), "b", "-n", "default"]);
-            if b["spec"]["size"] == "medium" {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "default never applied on read: {b}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            (b["spec"]["size"] == "medium").then_some(()).ok_or(b)
+        });
         let stored = rusqlite_stored(&s, &format!("/registry/{group}/gadgets/default/b"));
         assert_eq!(
             stored["spec"],
@@ -830,17 +808,15 @@ fn crd_read_defaults_selectors_and_termination() {
         );
         assert!(crd["metadata"]["deletionTimestamp"].is_string(), "{crd}");
         // Marked pending by the delete, then in progress once the controller starts.
-        let start = Instant::now();
-        let cond = loop {
+        let cond = eventually("Terminating: InstanceDeletionInProgress", secs(5), || {
             let crd = get_json(&s, v, &["get", "crd", &crd_name]);
             let c = condition_of(&crd, "Terminating").unwrap_or_else(|| panic!("no Terminating: {crd}"));
             if c["reason"] == "InstanceDeletionInProgress" {
-                break c;
+                return Ok(c);
             }
             assert_eq!(c["reason"], "InstanceDeletionPending", "{crd}");
-            assert!(start.elapsed() < Duration::from_secs(5), "never in progress: {crd}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+            Err(crd)
+        });
         assert_eq!(
             (
                 cond["status"].as_str(),
@@ -864,15 +840,10 @@ fn crd_read_defaults_selectors_and_termination() {
         );
         assert!(err.contains("MethodNotAllowed"), "{err}");
         // "b" is gone already; "a" waits for its finalizer.
-        let start = Instant::now();
-        loop {
+        eventually("only the finalized instance left", secs(5), || {
             let left = s.kubectl_ok(v, &["get", &gv1, "-n", "default", "-o", "name"]);
-            if left.trim() == format!("gadget.{group}/a") {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(5), "instances left: {left}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            matching(left, |left| left.trim() == format!("gadget.{group}/a"))
+        });
         let a = get_json(&s, v, &["get", &gv1, "a", "-n", "default"]);
         assert!(a["metadata"]["deletionTimestamp"].is_string(), "{a}");
         s.kubectl_ok(
@@ -888,15 +859,11 @@ fn crd_read_defaults_selectors_and_termination() {
                 r#"{"metadata":{"finalizers":null}}"#,
             ],
         );
-        let start = Instant::now();
-        loop {
+        eventually("the CRD to be removed", secs(5), || {
             let out = s.kubectl(v, &["get", "crd", &crd_name]);
-            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound") {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(5), "CRD not removed");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            let err = common::text(&out.stderr);
+            matching(err, |err| !out.status.success() && err.contains("NotFound"))
+        });
     }
 
     // `kubectl get apiservices`: SERVICE is Local or namespace/name, AVAILABLE the condition.
@@ -906,8 +873,7 @@ fn crd_read_defaults_selectors_and_termination() {
     );
     s.kubectl_ok("1.33", &["create", "-f", apis.to_str().expect("path")]);
     for v in KUBECTL_VERSIONS {
-        let start = Instant::now();
-        loop {
+        eventually("the missing Service reported in `get apiservices`", secs(10), || {
             let out = s.kubectl_ok(v, &["get", "apiservices"]);
             let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
             assert_eq!(rows[0], vec!["NAME", "SERVICE", "AVAILABLE", "AGE"]);
@@ -919,11 +885,10 @@ fn crd_read_defaults_selectors_and_termination() {
                 .expect("listed");
             if ext[2] == "False" {
                 assert_eq!(&ext[1..4], &["default/nope", "False", "(ServiceNotFound)"]);
-                break;
+                return Ok(());
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "{out}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            Err(out.clone())
+        });
     }
 }
 
@@ -973,22 +938,8 @@ fn convert_review(req: &Value) -> Value {
 
 fn start_converter() -> Converter {
     use std::sync::Arc;
-    let ca_key = rcgen::KeyPair::generate().expect("ca key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().expect("key");
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
-    let cert = params.signed_by(&key, &issuer).expect("cert");
-    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("private key");
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("tls versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], pk)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let ca = common::pki::Ca::new("converter-ca");
+    let acceptor = common::pki::tls_acceptor(&ca.server_cert(&["127.0.0.1"]), None, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let port = listener.local_addr().map(|a| a.port()).expect("port");
@@ -1035,7 +986,7 @@ fn start_converter() -> Converter {
     });
     Converter {
         port,
-        ca_pem: ca.pem(),
+        ca_pem: ca.pem,
         batches,
         _rt: rt,
     }

@@ -3,12 +3,14 @@
 //! moved to free ones, `${...}` placeholders filled in) start Capstan as `kube-apiserver` with
 //! certificates from `capstan certs init` and answer the Pod's probes over HTTPS.
 
-use capstan::testing::free_port;
+mod common;
+
+use capstan::testing::LoggedChild;
+use common::{eventually, free_port, require_tool, require_tools, secs, TestServer};
 use k8s_openapi::api::core::v1::{Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const CAPSTAN: &str = env!("CARGO_BIN_EXE_capstan");
 const NODE: &str = "capstan-test";
@@ -221,32 +223,6 @@ impl Rewriter {
     }
 }
 
-struct Proc(Child, PathBuf);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.1).unwrap_or_default()
-    }
-}
-
-fn spawn(program: &Path, args: &[String], log: PathBuf, env: &[(&str, String)]) -> Proc {
-    let out = std::fs::File::create(&log).expect("log file");
-    let err = out.try_clone().expect("clone log");
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdout(Stdio::from(out)).stderr(Stdio::from(err));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Proc(cmd.spawn().expect("spawn"), log)
-}
-
 fn certs_init(root: &Path) {
     let pki = root.join("etc/kubernetes/pki");
     let out = Command::new(CAPSTAN)
@@ -270,7 +246,7 @@ fn certs_init(root: &Path) {
 
 /// GET https://host:port/path with the generated CA (curl); returns the status code.
 fn https_status(ca: &Path, host: &str, port: u16, path: &str) -> Option<u16> {
-    let out = Command::new("curl")
+    let out = common::tool("curl")
         .args([
             "-s",
             "-o",
@@ -288,28 +264,22 @@ fn https_status(ca: &Path, host: &str, port: u16, path: &str) -> Option<u16> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// Runs the manifest's kube-apiserver command line and waits until all three probes answer 200.
-fn run_apiserver(pod: &Pod, rw: &Rewriter, env: &[(&str, String)], etcd: Option<&Proc>) -> Proc {
-    let bin = rw.root.join("bin");
-    std::fs::create_dir_all(&bin).expect("bin dir");
-    let link = bin.join("kube-apiserver");
-    if !link.exists() {
-        std::os::unix::fs::symlink(CAPSTAN, &link).expect("symlink kube-apiserver");
-    }
+fn run_apiserver(pod: &Pod, rw: &Rewriter, env: &[(&str, String)], etcd: Option<&LoggedChild>) -> TestServer {
     rw.volumes(pod);
     let cmd: Vec<String> = command(pod).iter().map(|a| rw.arg(a)).collect();
-    let server = spawn(&bin.join(&cmd[0]), &cmd[1..], rw.root.join("apiserver.log"), env);
+    let mut builder = TestServer::builder()
+        .bare()
+        .program_name(&cmd[0])
+        .port(rw.port(6443))
+        .data_dir(rw.root.join("var/lib/capstan"))
+        .args(&cmd[1..]);
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    let server = builder.start();
     let c = &pod.spec.as_ref().expect("spec").containers[0];
     let ca = rw.root.join("etc/kubernetes/pki/ca.crt");
-    let deadline = Instant::now() + Duration::from_secs(60);
     for probe in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe] {
         let g = probe.as_ref().and_then(|p| p.http_get.clone()).expect("httpGet probe");
         assert_eq!(g.scheme.as_deref(), Some("HTTPS"));
@@ -319,33 +289,27 @@ fn run_apiserver(pod: &Pod, rw: &Rewriter, env: &[(&str, String)], etcd: Option<
         let host = rw.arg(g.host.as_deref().unwrap_or("127.0.0.1"));
         let path = g.path.unwrap_or_default();
         let port = rw.port(port as u16);
-        loop {
-            if https_status(&ca, &host, port, &path) == Some(200) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "probe {path} on {host}:{port} never answered 200\nserver log:\n{}\netcd log:\n{}",
-                server.log(),
-                etcd.map(Proc::log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        eventually(
+            &format!("probe {path} on {host}:{port} to answer 200"),
+            secs(60),
+            || {
+                let status = https_status(&ca, &host, port, &path);
+                (status == Some(200)).then_some(()).ok_or_else(|| {
+                    format!(
+                        "{status:?}\nserver log:\n{}\netcd log:\n{}",
+                        server.log(),
+                        etcd.map(LoggedChild::log).unwrap_or_default()
+                    )
+                })
+            },
+        );
     }
     server
 }
 
-fn have_curl() -> bool {
-    if which("curl").is_none() {
-        eprintln!("skipping: curl is not on PATH");
-        return false;
-    }
-    true
-}
-
 #[test]
 fn embedded_static_pod_command_line_starts_and_answers_probes() {
-    if !have_curl() {
+    if !require_tools(&["curl", "kubectl"]) {
         return;
     }
     let tmp = tempfile::Builder::new()
@@ -364,7 +328,7 @@ fn embedded_static_pod_command_line_starts_and_answers_probes() {
     // kubeadm:cluster-admins has no rights until kubeadm's binding exists, exactly as upstream.
     let pki = tmp.path().join("etc/kubernetes/pki");
     let get_default = || {
-        let out = Command::new("curl")
+        let out = common::tool("curl")
             .args(["-s", "-w", "\n%{http_code}", "--max-time", "5", "--cacert"])
             .arg(pki.join("ca.crt"))
             .arg("--cert")
@@ -394,7 +358,7 @@ fn embedded_static_pod_command_line_starts_and_answers_probes() {
         .output()
         .expect("capstan kubeconfig");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("kubectl")
+    let out = common::tool("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfigs.join("super-admin.conf"))
         .args([
@@ -421,13 +385,10 @@ fn embedded_static_pod_command_line_starts_and_answers_probes() {
 
 #[test]
 fn etcd_static_pods_command_lines_start_and_answer_probes() {
-    let Some(etcd_bin) = which("etcd") else {
-        eprintln!("skipping: etcd is not on PATH");
-        return;
-    };
-    if !have_curl() {
+    if !require_tools(&["etcd", "curl"]) {
         return;
     }
+    let etcd_bin = common::tool_path("etcd");
     let tmp = tempfile::Builder::new()
         .prefix("capstan-deploy-etcd-")
         .tempdir()
@@ -445,7 +406,9 @@ fn etcd_static_pods_command_lines_start_and_answer_probes() {
     let etcd_pod = manifest("etcd.yaml");
     rw.volumes(&etcd_pod);
     let etcd_cmd: Vec<String> = command(&etcd_pod).iter().map(|a| rw.arg(a)).collect();
-    let etcd = spawn(&etcd_bin, &etcd_cmd[1..], tmp.path().join("etcd.log"), &[]);
+    let mut etcd = Command::new(&etcd_bin);
+    etcd.args(&etcd_cmd[1..]);
+    let etcd = LoggedChild::spawn(etcd, &tmp.path().join("etcd.log"));
     // Without --data-dir the server would pick /var/lib/capstan as root: keep it in the scratch dir.
     let env = [(
         "CAPSTAN_DATA_DIR",
@@ -520,10 +483,10 @@ fn systemd_units_verify_and_env_file_is_accepted() {
         .expect("capstan certs init");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let Some(analyze) = which("systemd-analyze") else {
-        eprintln!("skipping systemd-analyze verify: systemd-analyze is not installed (apt-get install systemd)");
+    if !require_tool("systemd-analyze") {
         return;
-    };
+    }
+    let analyze = common::tool_path("systemd-analyze");
     // verify needs ExecStart binaries to exist: point them at the built binary.
     for unit in ["capstan.service", "capstan-certs.service"] {
         let text = repo_file(&format!("systemd/{unit}")).replace("/usr/bin/capstan", CAPSTAN);
@@ -559,11 +522,8 @@ fn resolve_in_root(root: &Path, path: &str) -> PathBuf {
 fn deb_package_unpacks_into_scratch_root() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    for tool in ["dpkg-deb", "dpkg", "update-alternatives"] {
-        if which(tool).is_none() {
-            eprintln!("skipping: {tool} is not installed");
-            return;
-        }
+    if !require_tools(&["dpkg-deb", "dpkg", "update-alternatives"]) {
+        return;
     }
     let tmp = tempfile::Builder::new()
         .prefix("capstan-deb-")
@@ -747,11 +707,8 @@ fn certs_cli_init_is_idempotent_and_check_expiration_renew_work() {
 /// files and modes the .deb has and a binary that runs.
 #[test]
 fn rpm_package_builds_and_extracts_into_scratch_root() {
-    for tool in ["rpmbuild", "rpm2cpio", "cpio"] {
-        if which(tool).is_none() {
-            eprintln!("SKIP: {tool} not installed (scripts/setup.sh installs it)");
-            return;
-        }
+    if !require_tools(&["rpmbuild", "rpm", "rpm2cpio", "cpio"]) {
+        return;
     }
     let out = tempfile::tempdir().unwrap();
     let build = std::process::Command::new("bash")

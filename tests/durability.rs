@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{eventually, eventually_async, secs, TestServer};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PostParams};
@@ -31,10 +31,47 @@ fn rv_of(c: &ConfigMap) -> u64 {
         .unwrap_or_else(|| panic!("resourceVersion is not an integer: {:?}", c.metadata.resource_version))
 }
 
+fn unlabelled(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Wait until the server's log (this run) shows a compaction pass up to at least `revision`.
+fn wait_for_compaction(server: &TestServer, revision: u64) {
+    eventually(&format!("a compaction up to revision {revision}"), secs(20), || {
+        let log = server.log();
+        let done = log
+            .lines()
+            .filter(|l| l.contains("compacted storage history"))
+            .filter_map(|l| {
+                l.split("revision=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .any(|r| r >= revision);
+        done.then_some(()).ok_or("no such compaction logged yet")
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_data() {
     // Compaction running often with a short history must not touch the latest revision of any key.
-    let mut server = TestServer::start_with(&["--etcd-compaction-interval", "1s", "--storage-min-history", "10"]);
+    // (`--v=2`: the compactor logs each pass at debug level; the test waits for those lines.)
+    let mut server = TestServer::start_with(&[
+        "--etcd-compaction-interval",
+        "1s",
+        "--storage-min-history",
+        "10",
+        "--v=2",
+    ]);
     let api: Api<ConfigMap> = Api::namespaced(server.kube_client().await, "default");
     let mut before = BTreeMap::new();
     for i in 0..50 {
@@ -71,12 +108,25 @@ async fn restart_keeps_data() {
     before.insert("keep-00".to_string(), (rv_of(&c), c.metadata.uid.clone()));
     let max_before = max_before.max(rv_of(&c));
     let list_rv_before = list_rv_before.max(rv_of(&c));
-    // Let at least one compaction pass run before and after the restart.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A compaction pass up to the last writes (the history kept is 10 revisions) before the
+    // restart, and another after it, over 11 more writes (to objects outside the suite).
+    wait_for_compaction(&server, max_before - 10);
 
     server.restart();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let api: Api<ConfigMap> = Api::namespaced(server.kube_client().await, "default");
+    let other: Api<ConfigMap> = Api::namespaced(server.kube_client().await, "kube-system");
+    let mut churn = other
+        .create(&PostParams::default(), &unlabelled("churn"))
+        .await
+        .expect("create churn");
+    for i in 0..10 {
+        churn.data = Some(BTreeMap::from([("value".to_string(), format!("c{i}"))]));
+        churn = other
+            .replace("churn", &PostParams::default(), &churn)
+            .await
+            .expect("update churn");
+    }
+    wait_for_compaction(&server, rv_of(&churn) - 10);
     let list = api
         .list(&ListParams::default().labels("suite=durability"))
         .await
@@ -142,14 +192,17 @@ async fn kill9_loses_no_acknowledged_write() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    // The writer keeps going while the process dies.
+    // Kill once the stream of writes is flowing; the writer keeps going while the process dies.
+    eventually_async("10 acknowledged creates", secs(20), || async {
+        acked.lock().map(|a| a.len() >= 10).unwrap_or(false)
+    })
+    .await;
     server.kill9();
     let _ = tokio::time::timeout(Duration::from_secs(20), writer).await;
     let acked: Vec<(String, u64)> = acked.lock().map(|a| a.clone()).unwrap_or_default();
     assert!(
         acked.len() >= 10,
-        "only {} creates acknowledged in 1 s; the test needs a stream of writes",
+        "only {} creates acknowledged; the test needs a stream of writes",
         acked.len()
     );
     let max_before = acked.iter().map(|(_, rv)| *rv).max().unwrap_or(0);

@@ -3,14 +3,14 @@
 //! removed at the end; each scenario is bounded in time.
 
 mod common;
-mod common_etcd;
 
-use common::TestServer;
-use common_etcd::EtcdCluster;
+use common::{eventually_async, secs, TestEtcd, TestServer};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn cm(name: &str, data: &str) -> ConfigMap {
@@ -20,8 +20,8 @@ fn cm(name: &str, data: &str) -> ConfigMap {
     cm
 }
 
-fn server_on(etcd: &EtcdCluster) -> TestServer {
-    TestServer::start_with(&["--etcd-servers", &etcd.servers_flag()])
+fn server_on(etcd: &TestEtcd) -> TestServer {
+    TestServer::start_on_etcd(etcd, &[])
 }
 
 async fn configmaps(s: &TestServer) -> Api<ConfigMap> {
@@ -36,8 +36,7 @@ fn rv(o: &ConfigMap) -> String {
 /// etcd mod revision).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_are_stored_under_registry_keys() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let server = server_on(&etcd);
     let api = configmaps(&server).await;
     let created = api.create(&PostParams::default(), &cm("cm1", "one")).await.unwrap();
@@ -68,8 +67,7 @@ async fn objects_are_stored_under_registry_keys() {
 /// optimistic concurrency holds across them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_one_etcd() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let a = server_on(&etcd);
     let b = server_on(&etcd);
     let (api_a, api_b) = (configmaps(&a).await, configmaps(&b).await);
@@ -135,8 +133,8 @@ async fn two_servers_share_one_etcd() {
 /// watcher run: the watcher sees every acknowledged write exactly once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_kill_loses_and_duplicates_nothing() {
-    let mut etcd = EtcdCluster::start(3);
-    let leader = etcd.wait_healthy(Duration::from_secs(20)).await;
+    let mut etcd = TestEtcd::cluster(3);
+    let leader = etcd.wait_healthy(secs(20)).await;
     let server = server_on(&etcd);
     let api = configmaps(&server).await;
     let start_rv = api
@@ -153,12 +151,14 @@ async fn leader_kill_loses_and_duplicates_nothing() {
         tokio::spawn(async move {
             let mut seen: Vec<(String, i64)> = Vec::new();
             let mut last = start_rv;
-            let deadline = Instant::now() + Duration::from_secs(60);
+            // Longer than the writer may take (120 s) plus the stop marker.
+            let deadline = Instant::now() + Duration::from_secs(180);
             while Instant::now() < deadline {
-                let Ok(stream) = api.watch(&WatchParams::default().timeout(30), &last).await else {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                };
+                let wp = WatchParams::default().timeout(30);
+                let stream = eventually_async("the watch to be re-established", secs(60), || async {
+                    api.watch(&wp, &last).await
+                })
+                .await;
                 let mut stream = stream.boxed();
                 while let Ok(Some(item)) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
                     match item {
@@ -181,22 +181,36 @@ async fn leader_kill_loses_and_duplicates_nothing() {
         })
     };
 
-    // Writer: sequential creates; only acknowledged ones count.
+    // Writer: sequential creates; only acknowledged ones count. Each phase ends on a condition:
+    // 30 writes acknowledged with the leader up; SIGKILL it; 30 more (a new leader serves); restart
+    // it; then until it has rejoined (every member agrees on a leader) and 30 more were acknowledged.
     let mut acked: Vec<(String, i64)> = Vec::new();
     let mut failed = 0;
     let begin = Instant::now();
-    let mut killed = false;
-    let mut restarted = false;
+    let mut killed_at = None;
+    let mut restarted_at = None;
+    let mut rejoined = false;
     let mut i = 0;
-    while begin.elapsed() < Duration::from_secs(12) {
-        if !killed && begin.elapsed() > Duration::from_secs(3) {
-            etcd.kill(leader);
-            killed = true;
+    loop {
+        match (killed_at, restarted_at) {
+            (None, _) if acked.len() >= 30 => {
+                etcd.kill_member(leader);
+                killed_at = Some(acked.len());
+            }
+            (Some(k), None) if acked.len() >= k + 30 => {
+                etcd.spawn_member(leader, "existing");
+                restarted_at = Some(acked.len());
+            }
+            (_, Some(_)) if i % 10 == 0 && !rejoined => rejoined = etcd.leader().await.is_some(),
+            (_, Some(r)) if rejoined && acked.len() >= r + 30 => break,
+            _ => {}
         }
-        if killed && !restarted && begin.elapsed() > Duration::from_secs(7) {
-            etcd.spawn_member(leader, "existing");
-            restarted = true;
-        }
+        assert!(
+            begin.elapsed() < secs(120),
+            "writes stalled: {} acknowledged, {failed} failed, killed after {killed_at:?}, restarted after {restarted_at:?}, rejoined {rejoined}\n{}",
+            acked.len(),
+            etcd.log()
+        );
         let name = format!("w{i:04}");
         i += 1;
         match tokio::time::timeout(
@@ -208,6 +222,7 @@ async fn leader_kill_loses_and_duplicates_nothing() {
             Ok(Ok(o)) => acked.push((name, rv(&o).parse().unwrap())),
             _ => failed += 1,
         }
+        // Pacing, not synchronisation: a steady stream of writes across the phases.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
@@ -217,17 +232,10 @@ async fn leader_kill_loses_and_duplicates_nothing() {
     );
     eprintln!("leader kill: {} writes acknowledged, {failed} failed", acked.len());
     // A final marker, retried until acknowledged.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match api.create(&PostParams::default(), &cm("stop", "x")).await {
-            Ok(_) => break,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("cannot write the stop marker: {e}"),
-        }
-    }
+    eventually_async("the stop marker to be acknowledged", secs(20), || async {
+        api.create(&PostParams::default(), &cm("stop", "x")).await
+    })
+    .await;
     let seen = tokio::time::timeout(Duration::from_secs(60), watcher)
         .await
         .unwrap()
@@ -254,12 +262,11 @@ async fn leader_kill_loses_and_duplicates_nothing() {
 /// A stopped etcd: requests fail fast with a Status, and the server recovers on SIGCONT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_etcd_fails_fast_then_recovers() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let server = server_on(&etcd);
     let api = configmaps(&server).await;
     api.create(&PostParams::default(), &cm("before", "x")).await.unwrap();
-    capstan::testing::stop_process(etcd.members[0].pid().unwrap());
+    capstan::testing::stop_process(etcd.pid());
     // kubectl sends the write once (kube-rs would retry a 504 on its own).
     let manifest = server.write_file(
         "during.json",
@@ -294,18 +301,12 @@ async fn stopped_etcd_fails_fast_then_recovers() {
     assert!(!out.status.success(), "readyz passed while etcd was stopped: {text}");
     let out = server.kubectl("1.33", &["get", "--raw", "/livez/etcd"]);
     assert!(!out.status.success(), "livez/etcd passed while etcd was stopped");
-    etcd.signal(0, libc::SIGCONT);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match api.create(&PostParams::default(), &cm("after", "x")).await {
-            Ok(_) => break,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("server did not recover after SIGCONT: {e}\n{}", server.log()),
-        }
-    }
+    etcd.signal_member(0, libc::SIGCONT);
+    eventually_async("the server to recover after SIGCONT", secs(20), || async {
+        let created = api.create(&PostParams::default(), &cm("after", "x")).await;
+        created.map_err(|e| format!("{e}\nserver log:\n{}", server.log()))
+    })
+    .await;
     let out = server.kubectl("1.33", &["get", "--raw", "/readyz/etcd"]);
     assert!(
         out.status.success(),
@@ -338,8 +339,7 @@ fn storage_ops(server: &TestServer, operation: &str, ty: &str) -> u64 {
 /// and watches: that client sees no error, and its one watch delivers every write, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_one_server_of_two_other_clients_see_no_error() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let mut a = server_on(&etcd);
     let b = server_on(&etcd);
     let (api_a, api_b) = (configmaps(&a).await, configmaps(&b).await);
@@ -381,32 +381,49 @@ async fn kill9_one_server_of_two_other_clients_see_no_error() {
     });
 
     // A writes too until it dies (its errors do not matter); B writes throughout.
-    let a_writer = tokio::spawn(async move {
-        let mut acked = Vec::new();
-        for i in 0.. {
-            match api_a
-                .create(&PostParams::default(), &cm(&format!("a{i:04}"), "x"))
-                .await
-            {
-                Ok(o) => acked.push((
-                    o.metadata.name.clone().unwrap_or_default(),
-                    rv(&o).parse::<i64>().unwrap(),
-                )),
-                Err(_) => return acked,
+    let a_count = Arc::new(AtomicUsize::new(0));
+    let a_writer = {
+        let a_count = a_count.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                match api_a
+                    .create(&PostParams::default(), &cm(&format!("a{i:04}"), "x"))
+                    .await
+                {
+                    Ok(o) => {
+                        acked.push((
+                            o.metadata.name.clone().unwrap_or_default(),
+                            rv(&o).parse::<i64>().unwrap(),
+                        ));
+                        a_count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => return acked,
+                }
+                // Pacing, not synchronisation: a steady stream of writes.
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        acked
-    });
+            acked
+        })
+    };
+    // A is killed once both servers have acknowledged writes (B 30, A at least one); then B
+    // keeps writing for 4 s, the window in which A's death could disturb B's clients.
     let mut acked: Vec<(String, i64)> = Vec::new();
     let begin = Instant::now();
-    let mut killed = false;
+    let mut killed: Option<Instant> = None;
     let mut i = 0;
-    while begin.elapsed() < Duration::from_secs(6) {
-        if !killed && begin.elapsed() > Duration::from_secs(2) {
+    while killed.is_none_or(|k| k.elapsed() < Duration::from_secs(4)) {
+        if killed.is_none() && acked.len() >= 30 && a_count.load(Ordering::Relaxed) > 0 {
             a.kill9();
-            killed = true;
+            killed = Some(Instant::now());
         }
+        assert!(
+            killed.is_some() || begin.elapsed() < secs(60),
+            "no writes through A and B: A {}, B {}",
+            a_count.load(Ordering::Relaxed),
+            acked.len()
+        );
+        let killed = killed.is_some();
         let name = format!("b{i:04}");
         i += 1;
         let created = tokio::time::timeout(
@@ -422,6 +439,7 @@ async fn kill9_one_server_of_two_other_clients_see_no_error() {
             api_b.get(&acked[acked.len() - 1].0).await.expect("get on B");
             api_b.list(&Default::default()).await.expect("consistent list on B");
         }
+        // Pacing, not synchronisation: a steady stream of writes.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let a_acked = tokio::time::timeout(Duration::from_secs(15), a_writer)
@@ -469,8 +487,7 @@ async fn kill9_one_server_of_two_other_clients_see_no_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_from_the_watch_cache_do_not_touch_etcd() {
     const N: u64 = 20;
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let server = server_on(&etcd);
     let api = configmaps(&server).await;
     for i in 0..5 {

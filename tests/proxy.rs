@@ -4,7 +4,7 @@
 mod common;
 mod proxy_support;
 
-use common::TestServer;
+use common::{eventually, secs, TestServer};
 
 const NODE: &str = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}"#;
 
@@ -349,30 +349,23 @@ fn kubelet_pod_and_service_proxying_with_kubectl() {
 /// Run `kubectl port-forward pod/web <free>:8080`, send "ping" through it and read the answer.
 fn port_forward_roundtrip(s: &TestServer, version: &str) -> String {
     use std::io::{Read, Write};
-    let local = capstan::testing::free_port();
-    let mut child = s
-        .kubectl_command(version, &["port-forward", "pod/web", &format!("{local}:8080")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn kubectl port-forward");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let local = common::free_port();
+    // Killed on return (or panic).
+    let forward = capstan::testing::LoggedChild::spawn(
+        s.kubectl_command(version, &["port-forward", "pod/web", &format!("{local}:8080")]),
+        &s.scratch().join(format!("port-forward-{version}-{local}.log")),
+    );
+    let mut c = eventually("kubectl port-forward to listen", secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", local)).map_err(|e| format!("{e}; kubectl: {}", forward.log()))
+    });
     let mut answer = String::new();
-    while std::time::Instant::now() < deadline {
-        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", local)) else {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            continue;
-        };
-        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-        let _ = c.write_all(b"ping");
-        let mut buf = [0u8; 64];
-        if let Ok(n) = c.read(&mut buf) {
-            answer = String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-        break;
+    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let _ = c.write_all(b"ping");
+    let mut buf = [0u8; 64];
+    if let Ok(n) = c.read(&mut buf) {
+        answer = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(forward);
     answer
 }
 

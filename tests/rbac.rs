@@ -5,15 +5,8 @@
 
 mod common;
 
-use common::TestServer;
+use common::{eventually, secs, TestServer};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn ca(ts: &TestServer) -> PathBuf {
-    ts.ca_file()
-}
 
 /// A kubeconfig that authenticates with `token` only.
 fn token_kubeconfig(ts: &TestServer, name: &str, token: &str) -> String {
@@ -34,28 +27,12 @@ fn kubectl_as(ts: &TestServer, version: &str, kc: &str, args: &[&str]) -> (bool,
 
 /// curl without credentials: (status, body).
 fn curl_anonymous(ts: &TestServer, path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10", "--cacert"])
-        .arg(ca(ts))
-        .arg(format!("{}{path}", ts.url()))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    ts.curl_status(&[], path)
 }
 
 fn apply(ts: &TestServer, manifest: &str) {
     let path = ts.write_file(&format!("m{}.yaml", manifest.len()), manifest);
     ts.kubectl_ok("1.33", &["apply", "-f", path.to_str().unwrap_or("")]);
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 const SETUP: &str = r#"
@@ -154,7 +131,7 @@ fn anonymous_admin_and_a_role_bound_service_account() {
         crb["metadata"]["labels"]["kubernetes.io/bootstrapping"],
         "rbac-defaults"
     );
-    wait_until("view aggregates system:aggregate-to-view", || {
+    eventually("view aggregates system:aggregate-to-view", secs(15), || {
         ts.kubectl_ok("1.33", &["get", "clusterrole", "view", "-o", "jsonpath={.rules}"])
             .contains("configmaps")
     });
@@ -408,7 +385,7 @@ rules:
   verbs: [get, list, watch]
 "#,
     );
-    wait_until("monitoring aggregates monitoring-endpoints", || {
+    eventually("monitoring aggregates monitoring-endpoints", secs(15), || {
         let rules = ts.kubectl_ok("1.33", &["get", "clusterrole", "monitoring", "-o", "jsonpath={.rules}"]);
         rules.contains("endpoints") && rules.contains("services")
     });
@@ -452,7 +429,7 @@ spec:
             "{err}"
         );
     }
-    wait_until("the pod is in the node graph", || {
+    eventually("the pod is in the node graph", secs(15), || {
         kubectl_as(&ts, "1.33", &n1, &["get", "secret", "web-tls", "-n", "team"]).0
     });
     let (ok, _, err) = kubectl_as(&ts, "1.33", &n2, &["get", "secret", "web-tls", "-n", "team"]);
@@ -518,27 +495,9 @@ spec:
 
 #[test]
 fn unknown_authorization_mode_is_a_startup_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = capstan::testing::free_port().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args([
-            "serve",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            &port,
-            "--authorization-mode=RBAC,Magic",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .expect("run capstan");
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = TestServer::builder()
+        .arg("--authorization-mode=RBAC,Magic")
+        .start_fails();
     assert!(
         text.contains("authorization-mode \"Magic\" is not a valid mode"),
         "{text}"
@@ -566,7 +525,7 @@ subjects:
     );
     let prom = token_kubeconfig(&ts, "prom", "prom-token");
     let bob = token_kubeconfig(&ts, "bob", "bob-token");
-    wait_until("the binding reaches the RBAC index", || {
+    eventually("the binding reaches the RBAC index", secs(15), || {
         kubectl_as(&ts, "1.33", &prom, &["get", "--raw", "/metrics"]).0
     });
     let (_, metrics, _) = kubectl_as(&ts, "1.33", &prom, &["get", "--raw", "/metrics"]);

@@ -6,7 +6,7 @@
 mod common;
 
 use common::http::{get, raw, Resp};
-use common::TestServer;
+use common::{eventually_async, secs, TestServer};
 use http::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -417,25 +417,25 @@ async fn continue_token_expires_after_compaction() {
         m["data"]["k"] = json!(format!("v{i}"));
         assert_eq!(send(&c, Method::PUT, &format!("{CMS}/c00"), m).await.status, 200);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let r = eventually_async("the continue token to expire", secs(10), || async {
         let r = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await;
         if r.status == 410 {
-            let st = r.expect_status(410, "Expired");
-            assert!(
-                st["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("The provided continue parameter is too old"),
-                "{st}"
-            );
-            assert!(
-                st["metadata"]["continue"].is_string(),
-                "a fresh inconsistent token: {st}"
-            );
-            break;
+            Ok(r)
+        } else {
+            Err(r.text())
         }
-        assert!(Instant::now() < deadline, "continue token never expired: {}", r.text());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await;
+    let st = r.expect_status(410, "Expired");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The provided continue parameter is too old"),
+        "{st}"
+    );
+    assert!(
+        st["metadata"]["continue"].is_string(),
+        "a fresh inconsistent token: {st}"
+    );
 }

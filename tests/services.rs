@@ -1,80 +1,35 @@
 //! Service ClusterIP / NodePort allocation through the real binary and a kube-rs client: one
-//! server on the embedded store, and two servers sharing one real etcd (tests/common_etcd).
+//! server on the embedded store, and two servers sharing one real etcd.
 
-mod common_etcd;
+mod common;
 
-use capstan::testing::free_port;
-use common_etcd::EtcdCluster;
+use common::{eventually_async, secs, TestEtcd, TestServer};
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::Client;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start() -> (Server, Client) {
+async fn start() -> (TestServer, Client) {
     // Endpoints may not hold loopback addresses (as upstream): advertise a routable one.
     start_with(&["--advertise-address", "192.0.2.10"]).await
 }
 
-/// Start `capstan serve` with extra flags; returns once the `kubernetes` Service is served.
-async fn start_with(extra: &[&str]) -> (Server, Client) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
-    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .args(["--secure-port", &port.to_string(), "--bind-address", "127.0.0.1"])
+/// Start `capstan serve` (the default authorizer) with extra flags; returns once the
+/// `kubernetes` Service is served.
+async fn start_with(extra: &[&str]) -> (TestServer, Client) {
+    let server = TestServer::builder()
+        .arg("--authorization-mode=AlwaysAllow")
         .args(extra)
-        .env_remove("CAPSTAN_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn capstan");
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    let server = Server {
-        child,
-        _dir: dir,
-        kubeconfig,
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "capstan did not become ready");
-        if server.kubeconfig.exists() {
-            if let Ok(kc) = Kubeconfig::read_from(&server.kubeconfig) {
-                if let Ok(cfg) = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await {
-                    if let Ok(client) = Client::try_from(cfg) {
-                        let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
-                        if svcs.get("kubernetes").await.is_ok() {
-                            return (server, client);
-                        }
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        .start();
+    let client = server.kube_client().await;
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    eventually_async("the kubernetes Service", secs(90), || svcs.get("kubernetes")).await;
+    (server, client)
 }
 
 fn node_port_service(name: &str, node_port: Option<i32>) -> Service {
@@ -256,7 +211,7 @@ async fn thousand_concurrent_services_get_unique_ips_and_node_ports() {
     );
 }
 
-async fn etcd_pair(etcd: &EtcdCluster) -> ((Server, Client), (Server, Client)) {
+async fn etcd_pair(etcd: &TestEtcd) -> ((TestServer, Client), (TestServer, Client)) {
     let servers = etcd.servers_flag();
     let a = start_with(&[
         "--etcd-servers",
@@ -283,8 +238,7 @@ async fn etcd_pair(etcd: &EtcdCluster) -> ((Server, Client), (Server, Client)) {
 /// and NodePort is handed out once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_etcd_never_allocate_the_same_ip() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let ((_a, ca), (_b, cb)) = etcd_pair(&etcd).await;
     let created = create_concurrently(&[ca.clone(), cb.clone()], "pair", 400, 8).await;
     assert_unique(&created, 400, "10.96.");
@@ -324,22 +278,16 @@ async fn kubernetes_endpoint_ips(client: &Client) -> (Vec<String>, Vec<String>) 
 /// stays listed (TTL 15 s, reconciled every 10 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_endpoints_follow_the_live_servers() {
-    let etcd = EtcdCluster::start(1);
-    etcd.wait_healthy(Duration::from_secs(15)).await;
+    let etcd = TestEtcd::start();
     let ((mut a, _ca), (_b, cb)) = etcd_pair(&etcd).await;
     let both = vec!["192.0.2.10".to_string(), "192.0.2.11".to_string()];
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually_async("endpoints listing both servers", secs(15), || async {
         let got = kubernetes_endpoint_ips(&cb).await;
-        if got == (both.clone(), both.clone()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "endpoints never listed both servers: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        (got == (both.clone(), both.clone()))
+            .then_some(())
+            .ok_or(format!("{got:?}"))
+    })
+    .await;
     let mut raw = etcd.client(&[0]).await;
     let leases = raw
         .get(
@@ -358,21 +306,20 @@ async fn kubernetes_endpoints_follow_the_live_servers() {
         vec!["/registry/masterleases/192.0.2.10", "/registry/masterleases/192.0.2.11"]
     );
 
-    let _ = a.child.kill();
-    let _ = a.child.wait();
+    a.kill9();
     let killed = Instant::now();
     let only_b = vec!["192.0.2.11".to_string()];
-    loop {
-        let got = kubernetes_endpoint_ips(&cb).await;
-        if got == (only_b.clone(), only_b.clone()) {
-            break;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(30),
-            "the killed server is still listed: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually_async(
+        "the killed server to be dropped from the endpoints",
+        secs(30),
+        || async {
+            let got = kubernetes_endpoint_ips(&cb).await;
+            (got == (only_b.clone(), only_b.clone()))
+                .then_some(())
+                .ok_or(format!("{got:?}"))
+        },
+    )
+    .await;
     // TTL 15 s: not dropped before the dead server's lease expired.
     assert!(
         killed.elapsed() >= Duration::from_secs(4),

@@ -3,38 +3,33 @@
 
 mod common;
 
-use common::TestServer;
+use common::pki::Cert;
+use common::{eventually, matching, secs, TestServer};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn curl(s: &TestServer, extra: &[&str], path: &str) -> Output {
-    Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--cacert"])
-        .arg(s.ca_file())
-        .args(extra)
-        .arg(format!("{}{path}", s.url()))
-        .output()
-        .expect("run curl")
+    s.curl(extra, path)
 }
 
 /// The admin client certificate flags for curl.
 fn admin(s: &TestServer) -> Vec<String> {
-    let pki = s.data_dir().join("pki");
+    let (cert, key) = s.admin_cert();
     vec![
         "--cert".into(),
-        pki.join("admin.crt").display().to_string(),
+        cert.display().to_string(),
         "--key".into(),
-        pki.join("admin.key").display().to_string(),
+        key.display().to_string(),
     ]
 }
 
 /// `openssl s_client` against the server; returns its combined output.
 fn s_client(s: &TestServer, extra: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
+    let out = common::tool("openssl")
         .args(["s_client", "-connect", &format!("127.0.0.1:{}", s.port())])
         .args(extra)
         .stdin(Stdio::null())
@@ -110,30 +105,11 @@ fn cipher_suites_restrict_tls12_and_leave_tls13_alone() {
 }
 
 fn serve_fails(args: &[&str]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = capstan::testing::free_port().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--secure-port", &port, "--bind-address", "127.0.0.1"])
+    // The server's default authorizer, as before the harness defaulted to Node,RBAC.
+    TestServer::builder()
+        .arg("--authorization-mode=AlwaysAllow")
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn capstan");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("capstan {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(!out.status.success());
-    format!("{}{}", common::text(&out.stdout), common::text(&out.stderr))
+        .start_fails()
 }
 
 #[test]
@@ -159,29 +135,7 @@ fn bad_cipher_suite_names_fail_startup() {
 
 /// A self-signed ECDSA certificate with subject CN `cn` and DNS SANs `sans`.
 fn make_cert(dir: &Path, stem: &str, cn: &str, sans: &[&str]) -> (PathBuf, PathBuf) {
-    let (crt, key) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ])
-    .args(["-days", "2", "-subj", &format!("/CN={cn}")])
-    .arg("-keyout")
-    .arg(&key)
-    .arg("-out")
-    .arg(&crt);
-    if !sans.is_empty() {
-        let list: Vec<String> = sans.iter().map(|s| format!("DNS:{s}")).collect();
-        cmd.args(["-addext", &format!("subjectAltName={}", list.join(","))]);
-    }
-    let out = cmd.output().expect("openssl req");
-    assert!(out.status.success(), "{}", common::text(&out.stderr));
-    (crt, key)
+    Cert::self_signed(cn, sans).write(dir, stem)
 }
 
 #[test]
@@ -214,15 +168,11 @@ fn sni_certificates_are_chosen_by_name_and_reloaded() {
     let (n_crt, n_key) = make_cert(fresh.path(), "a", "sni-a-renewed", &["api.example.test"]);
     std::fs::copy(&n_key, &a_key).expect("replace key");
     std::fs::copy(&n_crt, &a_crt).expect("replace cert");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let subject = served_subject(&s, Some("api.example.test"));
-        if subject.contains("CN = sni-a-renewed") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still serving {subject}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    eventually("the renewed SNI certificate", secs(20), || {
+        matching(served_subject(&s, Some("api.example.test")), |subject| {
+            subject.contains("CN = sni-a-renewed")
+        })
+    });
     assert_eq!(served_subject(&s, Some("unknown.test")), default);
 }
 

@@ -533,19 +533,14 @@ async fn tls_handshake_rejects_client_certificate_from_foreign_ca() {
     assert!(result.is_err(), "foreign client certificate accepted: {result:?}");
 }
 
+/// kubectl on PATH; missing, the test fails under CI and is skipped (loudly) elsewhere.
 fn kubectl_available() -> bool {
-    std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    crate::testing::require_tool("kubectl")
 }
 
 #[test]
 fn kubectl_reads_the_admin_kubeconfig() {
     if !kubectl_available() {
-        eprintln!("kubectl not on PATH; skipping");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -572,7 +567,6 @@ fn kubectl_reads_the_admin_kubeconfig() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_talks_tls_to_a_server_using_the_bootstrap_pki() {
     if !kubectl_available() {
-        eprintln!("kubectl not on PATH; skipping");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,15 +6,12 @@
 
 mod spdy;
 
+use crate::common::pki::{tls_acceptor, Ca, Cert};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    SanType,
-};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,43 +23,21 @@ pub struct Pki {
     pub ca: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
-    server_cert: String,
-    server_key: String,
+    server: Cert,
     ca_pem: String,
 }
 
 pub fn pki(dir: &Path) -> Pki {
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca = CertificateParams::new(vec![]).expect("ca params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name = DistinguishedName::new();
-    ca.distinguished_name.push(DnType::CommonName, "kubelet-test-ca");
-    let ca_cert = ca.self_signed(&ca_key).expect("self-sign");
-    let issuer = Issuer::new(ca, ca_key);
-    let skey = KeyPair::generate().expect("server key");
-    let mut sp = CertificateParams::new(vec![]).expect("server params");
-    sp.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
-    sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let scert = sp.signed_by(&skey, &issuer).expect("sign server");
-    let ckey = KeyPair::generate().expect("client key");
-    let mut cp = CertificateParams::new(vec![]).expect("client params");
-    cp.distinguished_name = DistinguishedName::new();
-    cp.distinguished_name
-        .push(DnType::CommonName, "kube-apiserver-kubelet-client");
-    cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let ccert = cp.signed_by(&ckey, &issuer).expect("sign client");
-    let write = |n: &str, s: &str| {
-        let p = dir.join(n);
-        std::fs::write(&p, s).expect("write pem");
-        p
-    };
+    let ca = Ca::new("kubelet-test-ca");
+    let (client_cert, client_key) = ca
+        .client_cert("kube-apiserver-kubelet-client")
+        .write(dir, "kubelet-client");
     Pki {
-        ca: write("kubelet-ca.crt", &ca_cert.pem()),
-        client_cert: write("kubelet-client.crt", &ccert.pem()),
-        client_key: write("kubelet-client.key", &ckey.serialize_pem()),
-        server_cert: scert.pem(),
-        server_key: skey.serialize_pem(),
-        ca_pem: ca_cert.pem(),
+        ca: ca.write(dir, "kubelet-ca.crt"),
+        client_cert,
+        client_key,
+        server: ca.server_cert(&["127.0.0.1"]),
+        ca_pem: ca.pem,
     }
 }
 
@@ -82,28 +57,7 @@ fn full(s: impl Into<Bytes>) -> Body {
 
 /// Start the kubelet stand-in on a free loopback port (TLS, client certificate required).
 pub async fn start_kubelet(pki: &Pki) -> Kubelet {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
-        roots.add(c.expect("ca pem")).expect("add root");
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .expect("client verifier");
-    let chain: Vec<_> = rustls_pemfile::certs(&mut pki.server_cert.as_bytes())
-        .collect::<Result<_, _>>()
-        .expect("server pem");
-    let key = rustls_pemfile::private_key(&mut pki.server_key.as_bytes())
-        .expect("key pem")
-        .expect("a key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .expect("server config");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = tls_acceptor(&pki.server, Some(&pki.ca_pem), &[b"http/1.1"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind kubelet");
@@ -141,7 +95,8 @@ async fn kubelet_request(
     let query = req.uri().query().unwrap_or("").to_string();
     if path.starts_with("/containerLogs/") {
         if query.contains("follow=true") {
-            // Three lines, spaced out, then the end of the stream.
+            // Three lines, spaced out, then the end of the stream (a stand-in for a log that is
+            // still being written: the spacing is the behaviour under test, not a wait).
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
             tokio::spawn(async move {
                 for i in 1..=3 {
@@ -212,6 +167,8 @@ async fn kubelet_request(
             let _ = io.write_all(&ws_frame(2, &[&[3u8][..], &status[..]].concat())).await;
             let _ = io.write_all(&ws_frame(8, &1000u16.to_be_bytes())).await;
             let _ = io.flush().await;
+            // Like a kubelet, keep the connection a moment after the close frame rather than
+            // resetting it under the client's last read (stand-in behaviour, not a wait).
             tokio::time::sleep(Duration::from_millis(200)).await;
         });
         let r = http::Response::builder()
@@ -434,47 +391,5 @@ async fn serve_spdy_portforward<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite
     }
 }
 
-/// A non-loopback address of this machine: Endpoints may not hold loopback addresses
-/// (upstream validation), so service backends listen there.
-pub fn local_ip() -> std::net::IpAddr {
-    interface_ipv4().unwrap_or_else(|| {
-        // No global address on any interface: ask the routing table instead.
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
-        s.connect("10.255.255.255:1")
-            .expect("a non-loopback address or a default route (Endpoints may not hold loopback addresses)");
-        let ip = s.local_addr().expect("local addr").ip();
-        assert!(
-            !ip.is_loopback() && !ip.is_unspecified(),
-            "no non-loopback address: {ip}"
-        );
-        ip
-    })
-}
-
-/// The first IPv4 address of an interface that is up and not loopback (getifaddrs).
-fn interface_ipv4() -> Option<std::net::IpAddr> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list`, which is walked read-only and freed once below.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return None;
-        }
-        let mut found = None;
-        let mut cur = list;
-        while !cur.is_null() && found.is_none() {
-            let ifa = &*cur;
-            let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
-            let lo = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
-            if up && !lo && !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                if !ip.is_loopback() && !ip.is_unspecified() && !ip.is_link_local() {
-                    found = Some(std::net::IpAddr::V4(ip));
-                }
-            }
-            cur = ifa.ifa_next;
-        }
-        libc::freeifaddrs(list);
-        found
-    }
-}
+/// A non-loopback address of this machine (service backends listen there).
+pub use crate::common::local_ip;
