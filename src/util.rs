@@ -1,4 +1,5 @@
-//! Small shared helpers: time formatting, random names, Go-style quoting.
+//! Small shared helpers: time formatting, random names, Go-style quoting, and the debug-build
+//! fault switches tests use ([`fault`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,88 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch (wall clock: deadlines that survive a restart).
+pub fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Go's `time.Duration.String()`: "1h0m0s", "1m30s", "1.5s", "500ms", "0s".
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let frac = |v: u64, unit: u64, prec: usize| -> String {
+        let whole = v / unit;
+        let f = v % unit;
+        if f == 0 {
+            return whole.to_string();
+        }
+        let s = format!("{f:0prec$}");
+        format!("{whole}.{}", s.trim_end_matches('0'))
+    };
+    let body = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}µs", frac(u, 1_000, 3))
+    } else if u < 1_000_000_000 {
+        format!("{}ms", frac(u, 1_000_000, 6))
+    } else {
+        let secs = u / 1_000_000_000;
+        let sub = u % 1_000_000_000;
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        let s = frac(s * 1_000_000_000 + sub, 1_000_000_000, 9);
+        if h > 0 {
+            format!("{h}h{m}m{s}s")
+        } else if m > 0 {
+            format!("{m}m{s}s")
+        } else {
+            format!("{s}s")
+        }
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+/// Fault switches for tests, compiled into debug builds only: a fault named `n` is on while the
+/// file `$TEST_FAULT_DIR/n` exists, so a test turns it on and off from outside the process (a
+/// wedged storage writer, a start-up hook that does not finish). Release builds never check.
+pub mod fault {
+    use std::time::Duration;
+
+    /// Whether the fault `name` is on now.
+    #[cfg(debug_assertions)]
+    pub fn on(name: &str) -> bool {
+        std::env::var_os("TEST_FAULT_DIR").is_some_and(|d| std::path::Path::new(&d).join(name).exists())
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub fn on(_name: &str) -> bool {
+        false
+    }
+
+    /// Block this thread while the fault `name` is on.
+    pub fn block_while(name: &str) {
+        while on(name) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait while the fault `name` is on.
+    pub async fn wait_while(name: &str) {
+        while on(name) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// The 5-character random suffix upstream appends to `generateName` (no vowels, no

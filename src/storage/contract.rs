@@ -398,6 +398,50 @@ pub async fn watch_stops_when_dropped(s: Arc<dyn Storage>) {
     assert_eq!(next_event(&mut w).await.key, "/registry/d/0");
 }
 
+/// Keys written with a time to live are deleted once it passes, and watches see a DELETE with
+/// the last value; a later write without a TTL keeps a key, and keys without one stay.
+pub async fn ttl_expiry(s: Arc<dyn Storage>) {
+    let start = s.current_revision().await.unwrap();
+    let mut w = s.watch("/registry/events/", start).await.unwrap();
+    // `kept` had a TTL first, then an update without one (an etcd put without a lease).
+    let kept = "/registry/events/ns/kept";
+    let r = s.create_with_ttl(kept, b("k1"), 1).await.unwrap();
+    s.update(kept, b("k2"), r).await.unwrap();
+    s.create("/registry/events/ns/plain", b("p")).await.unwrap();
+    let gone = "/registry/events/ns/gone";
+    let r = s.create_with_ttl(gone, b("g1"), 1).await.unwrap();
+    // An update with a TTL keeps the key's deadline (the last write's TTL counts).
+    let r = s.update_with_ttl(gone, b("g2"), r, 1).await.unwrap();
+    assert_eq!(s.get(gone, 0).await.unwrap().unwrap().value, b("g2"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deleted = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, w.recv()).await {
+            Ok(Some(Ok(WatchItem::Event(ev)))) if ev.kind == EventType::Delete => break ev,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected the expiry of {gone} within 20 s, got {other:?}"),
+        }
+    };
+    assert_eq!((deleted.key.as_str(), deleted.value.clone()), (gone, b("g2")));
+    assert!(deleted.revision > r);
+    assert_eq!(s.get(gone, 0).await.unwrap(), None);
+    // `kept` was written before `gone`: its first deadline has passed too, yet it stays.
+    assert_eq!(s.get(kept, 0).await.unwrap().unwrap().value, b("k2"));
+    assert!(s.get("/registry/events/ns/plain", 0).await.unwrap().is_some());
+    let listed = s.list("/registry/events/", None, 0, 0).await.unwrap();
+    assert_eq!(keys(&listed), vec![kept, "/registry/events/ns/plain"]);
+    // The key can be created again, and the deletion is in history for a replaying watch.
+    s.create(gone, b("again")).await.unwrap();
+    let mut replay = s.watch("/registry/events/ns/gone", r).await.unwrap();
+    let ev = next_event(&mut replay).await;
+    assert_eq!((ev.kind, ev.revision), (EventType::Delete, deleted.revision));
+}
+
+/// The health probe answers for a reachable store.
+pub async fn health_ok(s: Arc<dyn Storage>) {
+    s.health().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backends under test
 
@@ -612,5 +656,7 @@ contract_tests!(
     compaction,
     watch_replay_then_follow,
     watch_concurrent_writers,
-    watch_stops_when_dropped
+    watch_stops_when_dropped,
+    ttl_expiry,
+    health_ok
 );

@@ -19,11 +19,16 @@
 //!   is a logical clock, so several API servers on one etcd compact once per interval.
 //! - Every request has a deadline: an unreachable or stopped etcd fails requests within
 //!   `request_timeout` with an `Internal` error that names etcd, never a hang.
+//! - A write with a time to live attaches an etcd lease, shared between keys as upstream's
+//!   `leaseManager` does (`pkg/storage/etcd3/lease_manager.go`): a lease granted for
+//!   `ttl + reuse` seconds serves every write asking for `ttl` within the reuse window (5% of the
+//!   TTL, at most 60 s) and at most 1000 keys, so a busy Event stream costs few leases. etcd
+//!   deletes the keys when the lease expires; watches see the deletions.
 
 use super::*;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, GetResponse, Identity,
-    KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
+    KvClient, LeaseClient, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -92,10 +97,27 @@ const LOGICAL_ROOT: &str = "/registry";
 /// Largest response accepted from etcd (big lists, watch catch-up batches).
 const MAX_DECODING: usize = 512 * 1024 * 1024;
 
+/// Upstream's lease reuse: at most this share of the TTL, at most [`LEASE_REUSE_MAX`] seconds, and
+/// at most [`LEASE_MAX_KEYS`] keys per lease.
+const LEASE_REUSE_PERCENT: f64 = 0.05;
+const LEASE_REUSE_MAX: i64 = 60;
+const LEASE_MAX_KEYS: u32 = 1000;
+
+/// The lease most recently granted, reused by later writes with a similar TTL.
+#[derive(Default)]
+struct Leases {
+    id: i64,
+    /// When it expires.
+    expires: Option<Instant>,
+    keys: u32,
+}
+
 /// The etcd-backed revision log.
 pub struct EtcdStorage {
     kv: KvClient,
     watch: WatchClient,
+    lease: LeaseClient,
+    leases: tokio::sync::Mutex<Leases>,
     endpoints: String,
     /// Physical root replacing `/registry` (no trailing slash; may be empty).
     root: Arc<str>,
@@ -157,6 +179,8 @@ impl EtcdStorage {
         let store = Arc::new(EtcdStorage {
             kv: client.kv_client().max_decoding_message_size(MAX_DECODING),
             watch: client.watch_client().max_decoding_message_size(MAX_DECODING),
+            lease: client.lease_client(),
+            leases: tokio::sync::Mutex::new(Leases::default()),
             endpoints: joined,
             root: Arc::from(root.as_str()),
             tuning,
@@ -275,6 +299,44 @@ impl EtcdStorage {
 
     fn note_compacted(&self, rev: i64) {
         self.compacted.fetch_max(rev, Ordering::AcqRel);
+    }
+
+    /// A lease that lives at least `ttl` seconds, reused while that holds (upstream's
+    /// `leaseManager.GetLease`).
+    async fn lease_for(&self, ttl: i64) -> StorageResult<i64> {
+        let mut leases = self.leases.lock().await;
+        let now = Instant::now();
+        let reuse = ((LEASE_REUSE_PERCENT * ttl as f64) as i64).min(LEASE_REUSE_MAX);
+        let secs = |n: i64| Duration::from_secs(n.max(0) as u64);
+        leases.keys += 1;
+        if let Some(exp) = leases.expires {
+            let valid = now + secs(ttl) < exp;
+            let sufficient = now + secs(ttl + reuse) > exp;
+            if valid && sufficient && leases.keys <= LEASE_MAX_KEYS {
+                return Ok(leases.id);
+            }
+        }
+        let granted = self
+            .call("lease grant", true, || {
+                let mut lease = self.lease.clone();
+                async move { lease.grant(ttl + reuse, None).await }
+            })
+            .await?;
+        *leases = Leases {
+            id: granted.id(),
+            expires: Some(now + secs(ttl + reuse)),
+            keys: 1,
+        };
+        Ok(granted.id())
+    }
+
+    /// Put options for a write with `ttl` seconds to live (none for 0).
+    async fn put_options(&self, ttl: u64) -> StorageResult<Option<PutOptions>> {
+        if ttl == 0 {
+            return Ok(None);
+        }
+        let id = self.lease_for(i64::try_from(ttl).unwrap_or(i64::MAX)).await?;
+        Ok(Some(PutOptions::new().with_lease(id)))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -608,11 +670,12 @@ impl Storage for EtcdStorage {
         }
     }
 
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64> {
         let k = self.physical(key);
+        let put = self.put_options(ttl).await?;
         let txn = Txn::new()
             .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(k, value.to_vec(), None)]);
+            .and_then([TxnOp::put(k, value.to_vec(), put)]);
         let resp = self.txn(txn).await?;
         if !resp.succeeded() {
             return Err(StorageError::KeyExists { key: key.to_string() });
@@ -620,8 +683,9 @@ impl Storage for EtcdStorage {
         header_revision(&resp)
     }
 
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
         let k = self.physical(key);
+        let put = self.put_options(ttl).await?;
         // mod_revision == 0 would match an absent key (and create it): an update needs a live key.
         let mut compares = vec![Compare::mod_revision(k.clone(), CompareOp::Equal, expected)];
         if expected <= 0 {
@@ -629,7 +693,7 @@ impl Storage for EtcdStorage {
         }
         let txn = Txn::new()
             .when(compares)
-            .and_then([TxnOp::put(k.clone(), value.to_vec(), None)])
+            .and_then([TxnOp::put(k.clone(), value.to_vec(), put)])
             .or_else([TxnOp::get(k, None)]);
         let resp = self.txn(txn).await?;
         if resp.succeeded() {
@@ -773,6 +837,10 @@ impl Storage for EtcdStorage {
             self.note_compacted(rev);
         }
         Ok(self.compacted.load(Ordering::Acquire))
+    }
+
+    async fn health(&self) -> Result<(), String> {
+        self.check_health().await
     }
 }
 

@@ -53,11 +53,16 @@ impl Storage for Metered {
             self.inner.list(prefix, start_after, revision, limit).await
         )
     }
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
-        timed!(self, "create", key, self.inner.create(key, value).await)
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64> {
+        timed!(self, "create", key, self.inner.create_with_ttl(key, value, ttl).await)
     }
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
-        timed!(self, "update", key, self.inner.update(key, value, expected).await)
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
+        timed!(
+            self,
+            "update",
+            key,
+            self.inner.update_with_ttl(key, value, expected, ttl).await
+        )
     }
     async fn delete(&self, key: &str, expected: i64) -> StorageResult<(i64, KeyValue)> {
         timed!(self, "delete", key, self.inner.delete(key, expected).await)
@@ -70,6 +75,9 @@ impl Storage for Metered {
     }
     async fn compacted_revision(&self) -> StorageResult<i64> {
         self.inner.compacted_revision().await
+    }
+    async fn health(&self) -> Result<(), String> {
+        self.inner.health().await
     }
 }
 

@@ -7,6 +7,9 @@
 //!
 //! Keys are full etcd-style keys (`/registry/pods/default/web`); values are opaque bytes
 //! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
+//!
+//! A write may give its key a time to live (etcd's leases; the embedded store's expiry index):
+//! once it has passed, the backend deletes the key and watches see an ordinary deletion.
 
 pub mod cache;
 #[cfg(test)]
@@ -132,10 +135,22 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<ListPage>;
 
     /// Create `key`; fails with `KeyExists` if it is live. Returns the new revision.
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64>;
+    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
+        self.create_with_ttl(key, value, 0).await
+    }
+
+    /// [`create`](Storage::create) with a time to live of `ttl` whole seconds (0: none).
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64>;
 
     /// Replace `key` only if its mod revision is `expected` (CAS). Returns the new revision.
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64>;
+    /// The key keeps no time to live (as an etcd put without a lease).
+    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
+        self.update_with_ttl(key, value, expected, 0).await
+    }
+
+    /// [`update`](Storage::update) that gives the key a new time to live of `ttl` seconds
+    /// from now (0: none).
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64>;
 
     /// Delete `key` only if its mod revision is `expected` (0 = unconditionally).
     /// Returns the revision of the deletion and the deleted value.
@@ -151,6 +166,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The revision up to which history has been compacted (0 = none).
     async fn compacted_revision(&self) -> StorageResult<i64>;
+
+    /// Whether the backend is reachable and answering now (the `etcd` health checks): a read
+    /// within a short deadline, and for the embedded store a writer that is not stuck. The
+    /// error says what is wrong.
+    async fn health(&self) -> Result<(), String>;
 }
 
 /// The exclusive end of a prefix range (etcd's `GetPrefixRangeEnd`).

@@ -26,6 +26,15 @@
 //! A watch subscribes to the broadcast first, replays history from the database, then follows
 //! the broadcast, skipping what it already delivered; when it lags behind the broadcast it
 //! reads the database again from its last position. It never skips or repeats a revision.
+//!
+//! Time to live: a write with a TTL records the key's wall-clock deadline in the `expiry` table
+//! (one row per key, indexed by deadline; a write without a TTL removes the row, as an etcd put
+//! without a lease detaches the key). A ticker asks the writer to expire keys once the earliest
+//! deadline has passed: each is deleted like any other key (a tombstone row, a DELETE event), so
+//! watches and the watch cache see it go. Deadlines survive restarts.
+//!
+//! The writer records when its current batch began, so [`Storage::health`] can tell a writer
+//! stuck in a transaction (a dead disk, a lock held by another process) from an idle one.
 
 use super::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -55,6 +64,12 @@ pub struct SqliteOptions {
     pub write_queue: usize,
     /// SQLite busy timeout.
     pub busy_timeout: Duration,
+    /// How often expired keys are looked for.
+    pub expiry_interval: Duration,
+    /// A writer busy with one batch for longer than this is reported stuck by `health`.
+    pub stall_after: Duration,
+    /// Deadline of the health read.
+    pub health_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -68,6 +83,9 @@ impl Default for SqliteOptions {
             max_write_batch: 256,
             write_queue: 4096,
             busy_timeout: Duration::from_secs(30),
+            expiry_interval: Duration::from_secs(1),
+            stall_after: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -87,7 +105,17 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS expiry (
+    name TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS expiry_expires_index ON expiry (expires);
 ";
+
+/// Keys expired per write transaction.
+const EXPIRE_BATCH: i64 = 500;
+/// `next_expiry` when no key has a deadline.
+const NO_EXPIRY: i64 = i64::MAX;
 
 const COMPACTED_KEY: &str = "compacted_revision";
 /// Read connections kept idle in the pool.
@@ -105,6 +133,8 @@ pub struct SqliteStorage {
     events: broadcast::Sender<Arc<Event>>,
     current: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
+    /// When the writer began its current batch (ms since the epoch; 0 = idle).
+    busy_since: Arc<AtomicI64>,
 }
 
 impl SqliteStorage {
@@ -124,6 +154,9 @@ impl SqliteStorage {
         opts.write_queue = opts.write_queue.max(1);
         if opts.progress_interval.is_zero() {
             opts.progress_interval = Duration::from_secs(1);
+        }
+        if opts.expiry_interval.is_zero() {
+            opts.expiry_interval = Duration::from_secs(1);
         }
 
         let conn = Connection::open(path).map_err(sql_err)?;
@@ -149,6 +182,7 @@ impl SqliteStorage {
             .query_row("SELECT COALESCE(MAX(id), 0) FROM kine", [], |r| r.get(0))
             .map_err(sql_err)?;
         let current = current.max(max_id);
+        let next_expiry = earliest_expiry(&conn).map_err(sql_err)?;
 
         let readers = Arc::new(Readers {
             path: path.to_path_buf(),
@@ -157,21 +191,29 @@ impl SqliteStorage {
         });
         let current_a = Arc::new(AtomicI64::new(current));
         let compacted_a = Arc::new(AtomicI64::new(compacted));
+        let next_expiry_a = Arc::new(AtomicI64::new(next_expiry));
+        let busy_since = Arc::new(AtomicI64::new(0));
         let (events, _) = broadcast::channel(opts.broadcast_capacity);
         let (requests, rx) = mpsc::channel(opts.write_queue);
         let writer = Writer {
             conn,
-            rev: current,
-            compacted,
+            tx: TxState {
+                rev: current,
+                compacted,
+                next_expiry,
+            },
             events: events.clone(),
             current: current_a.clone(),
             compacted_a: compacted_a.clone(),
+            next_expiry: next_expiry_a.clone(),
+            busy_since: busy_since.clone(),
             max_batch: opts.max_write_batch,
         };
         std::thread::Builder::new()
             .name("capstan-sqlite-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StorageError::Internal(format!("cannot start the sqlite writer thread: {e}")))?;
+        spawn_expiry_ticker(requests.downgrade(), next_expiry_a, opts.expiry_interval)?;
         Ok(Arc::new(SqliteStorage {
             opts,
             readers,
@@ -179,6 +221,7 @@ impl SqliteStorage {
             events,
             current: current_a,
             compacted: compacted_a,
+            busy_since,
         }))
     }
 
@@ -255,11 +298,12 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64> {
         match self
             .write(WriteOp::Create {
                 key: key.to_owned(),
                 value,
+                ttl,
             })
             .await?
         {
@@ -268,12 +312,13 @@ impl Storage for SqliteStorage {
         }
     }
 
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
         match self
             .write(WriteOp::Update {
                 key: key.to_owned(),
                 value,
                 expected,
+                ttl,
             })
             .await?
         {
@@ -350,6 +395,90 @@ impl Storage for SqliteStorage {
     async fn compacted_revision(&self) -> StorageResult<i64> {
         Ok(self.compacted.load(Ordering::Acquire))
     }
+
+    async fn health(&self) -> Result<(), String> {
+        if self.requests.is_closed() {
+            return Err("the embedded store's writer thread has stopped".into());
+        }
+        let busy = self.busy_since.load(Ordering::Acquire);
+        let stuck_ms = if busy == 0 {
+            0
+        } else {
+            crate::util::unix_millis() - busy
+        };
+        if stuck_ms > self.opts.stall_after.as_millis() as i64 {
+            return Err(format!(
+                "the embedded store's writer has been stuck in one write transaction for {:.1}s",
+                stuck_ms as f64 / 1000.0
+            ));
+        }
+        // A read through the pool, with a busy timeout no longer than the check's deadline (a
+        // lock held by another process fails the check instead of piling up blocked readers).
+        let (deadline, normal) = (self.opts.health_timeout, self.opts.busy_timeout);
+        let read = self.readers.run(move |conn| {
+            conn.busy_timeout(deadline).map_err(sql_err)?;
+            let out = conn
+                .transaction()
+                .map_err(sql_err)
+                .and_then(|tx| read_meta(&tx).map_err(sql_err));
+            conn.busy_timeout(normal).map_err(sql_err)?;
+            out
+        });
+        match tokio::time::timeout(deadline + Duration::from_millis(500), read).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("reading the embedded store failed: {e}")),
+            Err(_) => Err(format!("the embedded store did not answer a read within {deadline:?}")),
+        }
+    }
+}
+
+/// Ask the writer to expire keys whenever the earliest deadline has passed. The thread ends
+/// with the storage (the writer's queue closes).
+fn spawn_expiry_ticker(
+    requests: mpsc::WeakSender<Request>,
+    next_expiry: Arc<AtomicI64>,
+    every: Duration,
+) -> StorageResult<()> {
+    std::thread::Builder::new()
+        .name("capstan-sqlite-expiry".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(tx) = requests.upgrade() else { return };
+            let now = crate::util::unix_millis();
+            if now < next_expiry.load(Ordering::Acquire) {
+                continue;
+            }
+            // Nobody waits for the answer; a full queue just means the next tick tries again.
+            let (reply, _) = oneshot::channel();
+            let _ = tx.try_send(Request {
+                op: WriteOp::Expire { now },
+                reply,
+            });
+        })
+        .map(|_| ())
+        .map_err(|e| StorageError::Internal(format!("cannot start the sqlite expiry thread: {e}")))
+}
+
+/// The earliest deadline in the expiry index ([`NO_EXPIRY`] when empty).
+fn earliest_expiry(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COALESCE(MIN(expires), ?1) FROM expiry")?
+        .query_row(params![NO_EXPIRY], |r| r.get(0))
+}
+
+/// Record (ttl > 0) or clear the deadline of `key`.
+fn set_expiry(conn: &Connection, key: &str, ttl: u64, next: &mut i64) -> rusqlite::Result<()> {
+    if ttl == 0 {
+        conn.prepare_cached("DELETE FROM expiry WHERE name = ?1")?
+            .execute(params![key])?;
+        return Ok(());
+    }
+    let at = crate::util::unix_millis().saturating_add((ttl as i64).saturating_mul(1000));
+    conn.prepare_cached(
+        "INSERT INTO expiry (name, expires) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET expires = ?2",
+    )?
+    .execute(params![key, at])?;
+    *next = (*next).min(at);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,16 +748,35 @@ fn replay_batch(
 // Writes
 
 enum WriteOp {
-    Create { key: String, value: Bytes },
-    Update { key: String, value: Bytes, expected: i64 },
-    Delete { key: String, expected: i64 },
-    Compact { target: i64 },
+    Create {
+        key: String,
+        value: Bytes,
+        ttl: u64,
+    },
+    Update {
+        key: String,
+        value: Bytes,
+        expected: i64,
+        ttl: u64,
+    },
+    Delete {
+        key: String,
+        expected: i64,
+    },
+    Compact {
+        target: i64,
+    },
+    /// Delete the keys whose deadline is at or before `now` (ms since the epoch).
+    Expire {
+        now: i64,
+    },
 }
 
 enum Outcome {
     Rev(i64),
     Deleted(i64, KeyValue),
     Compacted,
+    Expired,
 }
 
 struct Request {
@@ -636,14 +784,24 @@ struct Request {
     reply: oneshot::Sender<StorageResult<Outcome>>,
 }
 
-struct Writer {
-    conn: Connection,
+/// What a write transaction changes besides rows (restored when it rolls back).
+#[derive(Clone, Copy)]
+struct TxState {
     /// Newest revision written (inside the open transaction while a batch runs).
     rev: i64,
     compacted: i64,
+    /// Earliest deadline in the expiry index.
+    next_expiry: i64,
+}
+
+struct Writer {
+    conn: Connection,
+    tx: TxState,
     events: broadcast::Sender<Arc<Event>>,
     current: Arc<AtomicI64>,
     compacted_a: Arc<AtomicI64>,
+    next_expiry: Arc<AtomicI64>,
+    busy_since: Arc<AtomicI64>,
     max_batch: usize,
 }
 
@@ -717,18 +875,22 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.busy_since.store(crate::util::unix_millis(), Ordering::Release);
+            // Tests wedge the writer here (debug builds only) to see the health check fail.
+            crate::util::fault::block_while("sqlite-writer-wedge");
             self.commit_batch(batch);
+            self.busy_since.store(0, Ordering::Release);
         }
     }
 
     fn commit_batch(&mut self, batch: Vec<Request>) {
-        let (start_rev, start_compacted) = (self.rev, self.compacted);
+        let start = self.tx;
         let mut results = Vec::with_capacity(batch.len());
         let mut events = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for req in &batch {
-                results.push(apply(&tx, &mut self.rev, &mut self.compacted, &req.op, &mut events)?);
+                results.push(apply(&tx, &mut self.tx, &req.op, &mut events)?);
             }
             tx.commit()
         })();
@@ -739,15 +901,15 @@ impl Writer {
                 for ev in events {
                     let _ = self.events.send(Arc::new(ev));
                 }
-                self.current.store(self.rev, Ordering::Release);
-                self.compacted_a.store(self.compacted, Ordering::Release);
+                self.current.store(self.tx.rev, Ordering::Release);
+                self.compacted_a.store(self.tx.compacted, Ordering::Release);
+                self.next_expiry.store(self.tx.next_expiry, Ordering::Release);
                 for (req, res) in batch.into_iter().zip(results) {
                     let _ = req.reply.send(res);
                 }
             }
             Err(e) => {
-                self.rev = start_rev;
-                self.compacted = start_compacted;
+                self.tx = start;
                 tracing::error!(error = %e, "sqlite write transaction failed");
                 let msg = format!("sqlite: {e}");
                 for req in batch {
@@ -762,13 +924,17 @@ impl Writer {
 /// inner one is the request's own (logical) failure.
 fn apply(
     conn: &Connection,
-    rev: &mut i64,
-    compacted: &mut i64,
+    st: &mut TxState,
     op: &WriteOp,
     events: &mut Vec<Event>,
 ) -> rusqlite::Result<StorageResult<Outcome>> {
+    let TxState {
+        rev,
+        compacted,
+        next_expiry,
+    } = st;
     match op {
-        WriteOp::Create { key, value } => {
+        WriteOp::Create { key, value, ttl } => {
             let latest = latest_row(conn, key)?;
             if matches!(&latest, Some(l) if !l.deleted) {
                 return Ok(Err(StorageError::KeyExists { key: key.clone() }));
@@ -776,6 +942,7 @@ fn apply(
             let id = *rev + 1;
             let prev = latest.map(|l| l.id).unwrap_or(0);
             insert_row(conn, id, key, true, false, id, prev, value)?;
+            set_expiry(conn, key, *ttl, next_expiry)?;
             *rev = id;
             events.push(Event {
                 kind: EventType::Put,
@@ -787,7 +954,12 @@ fn apply(
             });
             Ok(Ok(Outcome::Rev(id)))
         }
-        WriteOp::Update { key, value, expected } => {
+        WriteOp::Update {
+            key,
+            value,
+            expected,
+            ttl,
+        } => {
             let latest = match latest_row(conn, key)? {
                 Some(l) if !l.deleted => l,
                 _ => return Ok(Err(StorageError::NotFound { key: key.clone() })),
@@ -800,6 +972,7 @@ fn apply(
             }
             let id = *rev + 1;
             insert_row(conn, id, key, false, false, latest.create_revision, latest.id, value)?;
+            set_expiry(conn, key, *ttl, next_expiry)?;
             *rev = id;
             events.push(Event {
                 kind: EventType::Put,
@@ -822,19 +995,24 @@ fn apply(
                     current: Some(latest.key_value(key)),
                 }));
             }
-            let id = *rev + 1;
-            insert_row(conn, id, key, false, true, latest.create_revision, latest.id, &[])?;
-            *rev = id;
             let kv = latest.key_value(key);
-            events.push(Event {
-                kind: EventType::Delete,
-                key: key.clone(),
-                value: latest.value.clone(),
-                prev_value: Some(latest.value),
-                revision: id,
-                created: false,
-            });
+            let id = tombstone(conn, rev, key, latest, events)?;
+            set_expiry(conn, key, 0, next_expiry)?;
             Ok(Ok(Outcome::Deleted(id, kv)))
+        }
+        WriteOp::Expire { now } => {
+            let names: Vec<String> = conn
+                .prepare_cached("SELECT name FROM expiry WHERE expires <= ?1 ORDER BY expires LIMIT ?2")?
+                .query_map(params![now, EXPIRE_BATCH], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for name in &names {
+                set_expiry(conn, name, 0, next_expiry)?;
+                if let Some(latest) = latest_row(conn, name)?.filter(|l| !l.deleted) {
+                    tombstone(conn, rev, name, latest, events)?;
+                }
+            }
+            *next_expiry = earliest_expiry(conn)?;
+            Ok(Ok(Outcome::Expired))
         }
         WriteOp::Compact { target } => {
             let target = *target;
@@ -864,6 +1042,29 @@ fn apply(
             Ok(Ok(Outcome::Compacted))
         }
     }
+}
+
+/// Append the deletion of `key` (whose live row is `latest`) and its DELETE event; returns the
+/// deletion's revision.
+fn tombstone(
+    conn: &Connection,
+    rev: &mut i64,
+    key: &str,
+    latest: Latest,
+    events: &mut Vec<Event>,
+) -> rusqlite::Result<i64> {
+    let id = *rev + 1;
+    insert_row(conn, id, key, false, true, latest.create_revision, latest.id, &[])?;
+    *rev = id;
+    events.push(Event {
+        kind: EventType::Delete,
+        key: key.to_owned(),
+        value: latest.value.clone(),
+        prev_value: Some(latest.value),
+        revision: id,
+        created: false,
+    });
+    Ok(id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1001,6 +1202,40 @@ mod tests {
                 return ev;
             }
         }
+    }
+
+    /// Another process holding the write lock: reads still answer (WAL), but a write stuck
+    /// behind the lock is reported as a stuck writer until the lock goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_fails_while_the_database_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let s = SqliteStorage::open_with(
+            &path,
+            SqliteOptions {
+                health_timeout: Duration::from_millis(300),
+                stall_after: Duration::from_millis(500),
+                ..opts_fast()
+            },
+        )
+        .unwrap();
+        s.create("/registry/pods/a", b("v")).await.unwrap();
+        s.health().await.unwrap();
+        let lock = Connection::open(&path).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('x', 1);")
+            .unwrap();
+        s.health().await.unwrap();
+        let writer = s.clone();
+        let write = tokio::spawn(async move { writer.create("/registry/pods/b", b("v")).await });
+        crate::testing::eventually_async("the stuck writer to be reported", Duration::from_secs(10), || async {
+            let e = s.health().await.err().unwrap_or_default();
+            crate::testing::matching(e, |e| e.contains("stuck in one write transaction"))
+        })
+        .await;
+        lock.execute_batch("ROLLBACK;").unwrap();
+        drop(lock);
+        write.await.unwrap().unwrap();
+        crate::testing::eventually_async("health to recover", Duration::from_secs(10), || s.health()).await;
     }
 
     #[tokio::test]
