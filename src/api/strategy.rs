@@ -13,6 +13,7 @@ pub mod batch;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
+pub mod flowcontrol;
 pub mod networking;
 pub mod rbac;
 pub mod storage;
@@ -69,6 +70,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn returns_deleted_object(&self) -> bool {
         false
     }
+    /// Whether stored objects expire on their own (upstream's `TTLFunc`).
+    fn expiry(&self) -> Expiry {
+        Expiry::Never
+    }
 
     // --- Versions ----------------------------------------------------------------------------
 
@@ -109,6 +114,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn row_conditions(&self, _obj: &Value) -> Option<Value> {
         None
     }
+    /// How a Table of many objects orders its rows (None: storage order).
+    fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
+        None
+    }
     /// Upstream's field-label conversion: the label to match on, or the 400 message.
     fn convert_field_label(&self, _def: &ResourceDef, label: &str) -> Result<String, String> {
         super::fields::default_conversion(label)
@@ -139,6 +148,16 @@ pub trait Strategy: Send + Sync + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// How long a kind's objects live in storage without being deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Until deleted.
+    Never,
+    /// `--event-ttl` after the last write (Events), as upstream's event registry sets its
+    /// TTLFunc on create and update.
+    EventTtl,
+}
+
 /// A built-in kind's behaviour as plain functions and data.
 pub struct Builtin {
     pub defaults: fn(&mut Value),
@@ -156,6 +175,10 @@ pub struct Builtin {
     pub fields: &'static Fields,
     /// `spec.replicas` when unset (ReplicationControllers default to 1).
     pub default_replicas: i64,
+    pub expiry: Expiry,
+    /// How a Table of many objects orders its rows (None: storage order), as upstream's list
+    /// printers do for FlowSchemas.
+    pub table_order: Option<fn(&Value, &Value) -> std::cmp::Ordering>,
 }
 
 fn no_op(_: &mut Value) {}
@@ -187,6 +210,8 @@ impl Builtin {
         printer: &super::table::DEFAULT,
         fields: &super::fields::DEFAULT,
         default_replicas: 0,
+        expiry: Expiry::Never,
+        table_order: None,
     };
 }
 
@@ -215,6 +240,12 @@ impl Strategy for Builtin {
     }
     fn returns_deleted_object(&self) -> bool {
         self.returns_deleted_object
+    }
+    fn expiry(&self) -> Expiry {
+        self.expiry
+    }
+    fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
+        self.table_order
     }
     async fn to_storage(&self, _def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
         (self.to_storage)(obj);

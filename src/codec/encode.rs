@@ -134,12 +134,16 @@ fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, vers
 
 fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: IncludeObject, version: &str) -> Value {
     let now = SystemTime::now();
+    let mut ordered: Vec<&Arc<CachedObject>> = items.iter().collect();
+    if let Some(order) = def.strategy.table_order() {
+        ordered.sort_by(|a, b| order(&a.value, &b.value));
+    }
     json!({
         "kind": "Table",
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": meta,
         "columnDefinitions": def.strategy.column_definitions(),
-        "rows": items.iter().map(|o| table_row(def, o, include, version, now)).collect::<Vec<_>>(),
+        "rows": ordered.iter().map(|o| table_row(def, o, include, version, now)).collect::<Vec<_>>(),
     })
 }
 

@@ -292,6 +292,7 @@ const ENDPOINTS: Builtin = Builtin {
 const EVENT: Builtin = Builtin {
     printer: &table::EVENT,
     fields: &fields::EVENT,
+    expiry: Expiry::EventTtl,
     ..strategy::core::EVENT
 };
 

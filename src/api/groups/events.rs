@@ -14,6 +14,7 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
 
 const EVENT: Builtin = Builtin {
     printer: &table::EVENT,
+    expiry: Expiry::EventTtl,
     fields: &fields::EVENT_V1,
     to_storage: convert::events_v1_to_storage,
     served_form: convert::events_v1_from_storage,

@@ -9,11 +9,13 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         subresources: &[STATUS],
         generation: true,
+        strategy: &FLOW_SCHEMA,
         ..def(G, "v1", "FlowSchema", "flowschemas", "flowschema", Scope::Cluster)
     },
     ResourceDef {
         subresources: &[STATUS],
         generation: true,
+        strategy: &PRIORITY_LEVEL,
         ..def(
             G,
             "v1",
@@ -24,3 +26,20 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+// Per-kind behaviour of this group's rows.
+
+const FLOW_SCHEMA: Builtin = Builtin {
+    defaults: strategy::flowcontrol::default_flow_schema,
+    validate: strategy::flowcontrol::validate_flow_schema,
+    printer: &table::FLOW_SCHEMA,
+    table_order: Some(strategy::flowcontrol::by_precedence),
+    ..Builtin::DEFAULT
+};
+
+const PRIORITY_LEVEL: Builtin = Builtin {
+    defaults: strategy::flowcontrol::default_priority_level,
+    validate: strategy::flowcontrol::validate_priority_level,
+    printer: &table::PRIORITY_LEVEL,
+    ..Builtin::DEFAULT
+};
