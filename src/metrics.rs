@@ -1,13 +1,10 @@
-//! `/metrics` in Prometheus text format (0.0.4) with upstream's metric names and labels,
-//! and the in-flight request limits (`--max-requests-inflight`,
-//! `--max-mutating-requests-inflight`) that answer 429 with `Retry-After`.
+//! `/metrics` in Prometheus text format (0.0.4) with upstream's metric names and labels.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// upstream `apiserver_request_duration_seconds` buckets (k8s.io/apiserver/pkg/endpoints/metrics).
 const DURATION_BUCKETS: &[f64] = &[
@@ -32,7 +29,9 @@ pub struct RequestLabels {
     pub scope: &'static str,
 }
 
-struct Histogram {
+/// A Prometheus histogram (cumulative buckets, sum, count).
+#[derive(Debug, Clone)]
+pub struct Histogram {
     buckets: &'static [f64],
     counts: Vec<u64>,
     sum: f64,
@@ -40,7 +39,7 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn new(buckets: &'static [f64]) -> Self {
+    pub fn new(buckets: &'static [f64]) -> Self {
         Histogram {
             buckets,
             counts: vec![0; buckets.len()],
@@ -48,7 +47,7 @@ impl Histogram {
             count: 0,
         }
     }
-    fn observe(&mut self, v: f64) {
+    pub fn observe(&mut self, v: f64) {
         for (i, b) in self.buckets.iter().enumerate() {
             if v <= *b {
                 self.counts[i] += 1;
@@ -97,7 +96,8 @@ impl Default for Metrics {
     }
 }
 
-fn esc(s: &str) -> String {
+/// A label value escaped for the exposition format.
+pub fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
@@ -114,7 +114,8 @@ fn labels_text(l: &RequestLabels) -> String {
     )
 }
 
-fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+/// Write `h` as `name_bucket`/`_sum`/`_count` lines with `labels` (already rendered).
+pub fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     for (i, b) in h.buckets.iter().enumerate() {
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
     }
@@ -258,39 +259,6 @@ fn process_metrics(out: &mut String, started: std::time::SystemTime) {
     let _ = writeln!(out, "process_start_time_seconds {start}");
 }
 
-/// Upstream's max-in-flight filter: separate pools for read-only and mutating requests;
-/// long-running requests (watch, proxy, exec…) are exempt.
-pub struct InflightLimits {
-    readonly: std::sync::Arc<Semaphore>,
-    mutating: std::sync::Arc<Semaphore>,
-}
-
-pub enum Permit {
-    Exempt,
-    Held(#[allow(dead_code)] OwnedSemaphorePermit, bool),
-}
-
-impl InflightLimits {
-    /// 0 means unlimited (as upstream).
-    pub fn new(readonly: usize, mutating: usize) -> Self {
-        let cap = |n: usize| if n == 0 { Semaphore::MAX_PERMITS } else { n };
-        InflightLimits {
-            readonly: std::sync::Arc::new(Semaphore::new(cap(readonly))),
-            mutating: std::sync::Arc::new(Semaphore::new(cap(mutating))),
-        }
-    }
-
-    /// A permit, or None when the pool is exhausted (→ 429).
-    pub fn try_acquire(&self, verb: &str, long_running: bool) -> Option<Permit> {
-        if long_running {
-            return Some(Permit::Exempt);
-        }
-        let mutating = !matches!(verb, "get" | "list" | "watch" | "head" | "options");
-        let pool = if mutating { &self.mutating } else { &self.readonly };
-        pool.clone().try_acquire_owned().ok().map(|p| Permit::Held(p, mutating))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,17 +283,5 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 2"));
         assert!(text.contains("apiserver_storage_objects{resource=\"pods\"} 3"));
         assert!(text.contains("process_resident_memory_bytes "));
-    }
-
-    #[test]
-    fn inflight_pools_are_separate_and_watch_is_exempt() {
-        let lim = InflightLimits::new(1, 1);
-        let a = lim.try_acquire("get", false);
-        assert!(a.is_some());
-        assert!(lim.try_acquire("list", false).is_none());
-        assert!(lim.try_acquire("create", false).is_some());
-        assert!(matches!(lim.try_acquire("watch", true), Some(Permit::Exempt)));
-        drop(a);
-        assert!(lim.try_acquire("get", false).is_some());
     }
 }

@@ -196,7 +196,7 @@ flags! {
     "enable-bootstrap-token-auth" => "authentication.enable-bootstrap-token-auth", Kind::Bool, "false", Implemented, "Allow secrets of type 'bootstrap.kubernetes.io/token' in 'kube-system' to be used for TLS bootstrapping authentication.";
     "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Ignored, "Enables the generic garbage collector.";
     "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", Ignored, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
-    "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Ignored, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
+    "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Implemented, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
     "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Ignored, "The file containing configuration for encryption providers to be used for storing secrets.";
     "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Ignored, "Reload the file set by --encryption-provider-config when it changes.";
     "endpoint-reconciler-type" => "services.endpoint-reconciler-type", Kind::Enum(&["master-count", "lease", "none"]), "lease", Ignored, "Use an endpoint reconciler (master-count, lease, none).";
@@ -211,7 +211,7 @@ flags! {
     "etcd-readycheck-timeout" => "etcd.readycheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd readiness.";
     "etcd-servers" => "etcd.servers", Kind::List, "", Implemented, "List of etcd servers to connect with (scheme://ip:port), comma separated.";
     "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Ignored, "Per-resource etcd servers overrides: group/resource#servers.";
-    "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Ignored, "Amount of time to retain events.";
+    "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Implemented, "Amount of time to retain events.";
     "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
     "feature-gates" => "feature-gates", Kind::BoolMap, "", Ignored, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
     "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";

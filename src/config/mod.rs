@@ -64,6 +64,10 @@ pub struct ServeOptions {
     pub max_requests_inflight: usize,
     /// `--max-mutating-requests-inflight` (0: unlimited).
     pub max_mutating_requests_inflight: usize,
+    /// `--enable-priority-and-fairness`: API Priority and Fairness instead of the two limits.
+    pub enable_priority_and_fairness: bool,
+    /// `--event-ttl`: how long Events live after their last write.
+    pub event_ttl: Duration,
     pub shutdown_delay_duration: Duration,
     /// `--v`.
     pub verbosity: u8,
@@ -197,6 +201,8 @@ impl ServeOptions {
             max_request_body_bytes: g.uint("max-request-body-bytes")?,
             max_requests_inflight: g.uint("max-requests-inflight")?,
             max_mutating_requests_inflight: g.uint("max-mutating-requests-inflight")?,
+            enable_priority_and_fairness: g.bool("enable-priority-and-fairness"),
+            event_ttl: g.duration("event-ttl")?,
             shutdown_delay_duration: g.duration("shutdown-delay-duration")?,
             verbosity: g.uint("logging.verbosity")?,
             logging_format: g.opt_str("logging.format").unwrap_or_else(|| "text".into()),

@@ -1,14 +1,50 @@
 //! A minimal informer: list a resource once, then follow its watch, feeding an in-memory index.
-//! Authorizers answer from such indexes, never from storage. A watch that ends (timeout, slow
-//! consumer, compaction) resumes from the last revision, or re-lists and resets the index.
+//! Authorizers and the flow-control configuration answer from such indexes, never from storage.
+//! A watch that ends (timeout, slow consumer, compaction) resumes from the last revision, or
+//! re-lists and resets the index. [`Synced`] knows which informers have finished their first
+//! list (the `informer-sync` health check).
 
+use super::options::ListOptions;
+use super::store::{Registry, WatchOut};
 use crate::api::ResourceDef;
-use crate::registry::options::ListOptions;
-use crate::registry::store::{Registry, WatchOut};
 use crate::storage::cache::CacheEventType;
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The informers of one registry and whether each has finished its first list.
+#[derive(Default)]
+pub struct Synced {
+    informers: Mutex<Vec<(String, Arc<AtomicBool>)>>,
+}
+
+impl Synced {
+    /// Track one more informer (named like upstream's informer types, `*v1.Pod`).
+    pub fn register(&self, name: String) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.informers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name, flag.clone()));
+        flag
+    }
+
+    /// Informers that have not finished their first list, sorted.
+    pub fn pending(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .informers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, f)| !f.load(Ordering::Acquire))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
 
 /// What an index is told.
 pub enum Change {
@@ -34,14 +70,26 @@ async fn list(reg: &Registry, def: &ResourceDef, sink: &Sink) -> Option<i64> {
 }
 
 /// List now (so the index is complete when this returns), then follow changes in the background.
+/// A failed first list is retried in the background; [`Synced`] tells when it succeeded.
 pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
-    let first = list(&reg, def, &sink).await;
+    let synced = reg.informers.register(format!("*{}.{}", def.version, def.kind));
+    // Tests hold the first list back (debug builds only) to see `informer-sync` fail.
+    let first = if crate::util::fault::on("informer-sync-hold") {
+        None
+    } else {
+        list(&reg, def, &sink).await
+    };
+    synced.store(first.is_some(), Ordering::Release);
     tokio::spawn(async move {
         let mut rev = first;
         loop {
             let Some(from) = rev else {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                crate::util::fault::wait_while("informer-sync-hold").await;
                 rev = list(&reg, def, &sink).await;
+                if rev.is_some() {
+                    synced.store(true, Ordering::Release);
+                }
                 continue;
             };
             let opts = ListOptions {

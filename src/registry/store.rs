@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// How long a read at a future resourceVersion waits for the cache (upstream: 3s).
 const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+/// Upstream's `--event-ttl` default: one hour.
+pub const DEFAULT_EVENT_TTL: u64 = 3600;
 
 /// A cheap, cloneable handle on everything stored: the storage, its watch caches, the served
 /// rows, and the Service IP/port allocators. Controllers and access control hold one.
@@ -35,6 +37,11 @@ pub struct Registry {
     pub allocators: Option<Arc<ServiceAllocators>>,
     /// Told of every object gone for good (None: nobody listens).
     on_delete: Option<Arc<dyn DeleteHook>>,
+    /// `--event-ttl` in whole seconds: how long the kinds whose rows say
+    /// [`Expiry::EventTtl`](crate::api::strategy::Expiry) live after their last write.
+    pub event_ttl: u64,
+    /// The informers started on this registry, for the `informer-sync` health check.
+    pub informers: Arc<super::informer::Synced>,
 }
 
 /// Which part of an object a write may change.
@@ -168,6 +175,16 @@ impl Registry {
             resources: Arc::new(Resources::builtin()),
             allocators: None,
             on_delete: None,
+            event_ttl: DEFAULT_EVENT_TTL,
+            informers: Arc::default(),
+        }
+    }
+
+    /// The time to live of `def`'s objects, in seconds (0: they live until deleted).
+    pub fn ttl_of(&self, def: &ResourceDef) -> u64 {
+        match def.strategy.expiry() {
+            crate::api::strategy::Expiry::Never => 0,
+            crate::api::strategy::Expiry::EventTtl => self.event_ttl,
         }
     }
 
@@ -353,7 +370,10 @@ impl Registry {
                 .ok_or_else(|| ApiError::internal("encode failed"))
                 .map(strip_rv);
         }
-        let res = self.storage.create(&key, bytes.clone()).await;
+        let res = self
+            .storage
+            .create_with_ttl(&key, bytes.clone(), self.ttl_of(def))
+            .await;
         if let (Err(_), Some((al, a))) = (&res, &svc_alloc) {
             al.release(a).await;
         }
@@ -790,7 +810,10 @@ impl Registry {
                     Err(e) => Err(storage_err(e)),
                 };
             }
-            let res = self.storage.update(&key, bytes.clone(), current.mod_revision).await;
+            let res = self
+                .storage
+                .update_with_ttl(&key, bytes.clone(), current.mod_revision, self.ttl_of(def))
+                .await;
             if let Some((al, got, rel)) = &svc_txn {
                 al.release(if res.is_ok() { rel } else { got }).await;
             }
@@ -909,7 +932,11 @@ impl Registry {
                         .ok_or_else(|| ApiError::internal("encode"))?;
                     return Ok(Deleted::Pending(o));
                 }
-                match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
+                match self
+                    .storage
+                    .update_with_ttl(&key, bytes.clone(), current.mod_revision, self.ttl_of(def))
+                    .await
+                {
                     Ok(rev) => {
                         let o = CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode"))?;
                         return Ok(Deleted::Pending(o));
@@ -1059,7 +1086,11 @@ impl Registry {
                 m.remove("resourceVersion");
             }
             let bytes = Bytes::from(serde_json::to_vec(&obj).map_err(ApiError::internal)?);
-            match self.storage.update(&key, bytes, current.mod_revision).await {
+            match self
+                .storage
+                .update_with_ttl(&key, bytes, current.mod_revision, self.ttl_of(def))
+                .await
+            {
                 Ok(rev) => {
                     obj["metadata"]["resourceVersion"] = json!(rev.to_string());
                     return Ok(obj);

@@ -5,7 +5,6 @@
 pub mod aggregation;
 pub mod escalation;
 pub mod impersonation;
-pub mod informer;
 pub mod node;
 pub mod policy;
 pub mod rbac;
@@ -201,20 +200,20 @@ pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
     ] {
         let idx = az.rbac.clone();
         let n = notify.clone();
-        let sink: informer::Sink = Arc::new(move |c| {
+        let sink: crate::registry::informer::Sink = Arc::new(move |c| {
             idx.apply(table, c);
             if matches!(table, rbac::Table::ClusterRoles) {
                 n.notify_one();
             }
         });
-        informer::start(reg.clone(), find(rbac_group, plural)?, sink).await;
+        crate::registry::informer::start(reg.clone(), find(rbac_group, plural)?, sink).await;
     }
     aggregation::spawn(reg.clone(), find(rbac_group, "clusterroles")?, notify);
     if az.has(Mode::Node) {
         for (plural, feed) in [("pods", node::Feed::Pods), ("persistentvolumeclaims", node::Feed::Pvcs)] {
             let idx = az.node.clone();
-            let sink: informer::Sink = Arc::new(move |c| idx.apply(feed, c));
-            informer::start(reg.clone(), find("", plural)?, sink).await;
+            let sink: crate::registry::informer::Sink = Arc::new(move |c| idx.apply(feed, c));
+            crate::registry::informer::start(reg.clone(), find("", plural)?, sink).await;
         }
     }
     Ok(())

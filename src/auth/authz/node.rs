@@ -3,9 +3,9 @@
 //! of pods by `spec.nodeName` with the secrets, configmaps, PVCs and service accounts each pod
 //! references, plus PVC → PV bindings, fed by registry watches.
 
-use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
+use crate::registry::informer::{key_of, Change};
 use crate::request::UserInfo;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};

@@ -2,9 +2,9 @@
 //! ClusterRoleBindings fed by registry watches. Bindings are indexed by subject, so a check
 //! costs O(bindings naming the user or one of its groups).
 
-use super::informer::{key_of, Change};
 use super::rules::{rules_of, Rule};
 use super::Attributes;
+use crate::registry::informer::{key_of, Change};
 use crate::request::UserInfo;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
