@@ -23,6 +23,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod flowcontrol;
 pub mod metrics;
 pub mod outbound;
 pub mod patch;

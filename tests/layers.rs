@@ -21,8 +21,9 @@ const LAYERS: &[&[&str]] = &[
     &["registry"],
     // Bytes in and out; the one client for outgoing calls.
     &["codec", "outbound"],
-    // Custom resources, access control, admission, audit.
-    &["apiext", "auth"],
+    // Custom resources, access control, overload protection (API Priority and Fairness),
+    // admission, audit.
+    &["apiext", "auth", "flowcontrol"],
     &["admission", "audit"],
     // The dispatchers.
     &["rest", "proxy", "aggregator"],

@@ -7,7 +7,12 @@ use std::net::IpAddr;
 
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u16) -> anyhow::Result<()> {
+pub(super) async fn ensure_defaults(
+    app: &App,
+    hooks: &super::StartupHooks,
+    first_service_ip: IpAddr,
+    secure_port: u16,
+) -> anyhow::Result<()> {
     let find = |plural: &str| {
         crate::api::builtin_row("", plural).ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"))
     };
@@ -20,7 +25,11 @@ pub async fn ensure_defaults(app: &App, first_service_ip: IpAddr, secure_port: u
             Err(e) => anyhow::bail!("cannot create namespace {ns}: {e}"),
         }
     }
+    hooks.namespaces.done();
+    // Tests hold this back (debug builds only) to see `poststarthook/rbac/bootstrap-roles` fail.
+    crate::util::fault::wait_while("rbac-bootstrap-hold").await;
     crate::auth::authz::start(&app.registry, &app.auth.authorizer).await?;
+    hooks.rbac.done();
     let services = find("services")?;
     let family = if first_service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
     let svc = json!({

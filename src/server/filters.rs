@@ -1,15 +1,20 @@
 //! The filter chain every request passes, in upstream's order (`pkg/server/filters`):
-//! authenticate → audit (RequestReceived) → impersonate → in-flight limit → authorize →
-//! dispatch, then metrics and audit (ResponseComplete). Panics become 500s.
+//! authenticate → audit (RequestReceived) → impersonate → API Priority and Fairness (or the
+//! max-in-flight limit) → authorize → dispatch, then metrics and audit (ResponseComplete).
+//! Panics become 500s.
 
 use super::App;
 use crate::auth::authz::{forbidden, Attributes};
 use crate::codec::encode;
 use crate::error::ApiError;
+use crate::flowcontrol::queueset::Seat;
+use crate::flowcontrol::{Classification, Decision, Gate, Inflight};
 use crate::request::{Query, Request, RequestInfo, UserInfo};
 use bytes::Bytes;
 use http::HeaderValue;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use warp::reply::Response;
 
 /// Requests that hold a connection open and are exempt from in-flight limits.
@@ -151,7 +156,7 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
         Err(e) => encode::error_response(&e),
         Ok(effective) => {
             req.user = Some(effective);
-            serve_authenticated(&app, &req, audit.as_mut(), &mut panicked).await
+            serve_authenticated(&app, &req, audit.as_mut(), &mut panicked, started).await
         }
     };
     // A body nobody read (an error or a timeout came first) is drained, not reset.
@@ -191,82 +196,189 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
     }
 }
 
-/// In-flight limit, authorization (upstream WithMaxInFlightLimit + WithAuthorization), then the
-/// handler, with panics turned into 500s.
+/// A request the overload filter let through, holding what it occupies until it is dropped.
+enum Admitted {
+    /// Not limited: long-running requests, and `system:masters` past the in-flight limit.
+    Free,
+    /// APF: the FlowSchema and level (named in the response headers) and the seats.
+    Apf(Classification, Seat),
+    /// Max-in-flight: the permit, counted in `apiserver_current_inflight_requests`.
+    Inflight(Inflight, bool),
+}
+
+/// How long a request may wait in an APF queue: a quarter of its deadline, at most a minute
+/// (upstream `getRequestWaitContext`; `--request-timeout`/4 for requests without a deadline).
+fn queue_wait(app: &App, deadline: Option<Duration>) -> Duration {
+    let base = deadline.unwrap_or(app.limits.request_timeout);
+    let base = if base.is_zero() { Duration::from_secs(60) } else { base };
+    (base / 4).min(Duration::from_secs(60))
+}
+
+/// Upstream's 429 from either filter: plain text, `Retry-After`, and the APF headers.
+fn too_many_requests(class: Option<&Classification>, retry_after: i64) -> Response {
+    let mut r = encode::bytes_response(
+        429,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(crate::flowcontrol::TOO_MANY_REQUESTS.as_bytes()),
+    );
+    let h = r.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        h.insert(http::header::RETRY_AFTER, v);
+    }
+    if let Some(c) = class {
+        set_apf_headers(&mut r, c);
+    }
+    r
+}
+
+/// `X-Kubernetes-PF-FlowSchema-UID` and `X-Kubernetes-PF-PriorityLevel-UID`.
+fn set_apf_headers(r: &mut Response, c: &Classification) {
+    for (name, v) in [
+        ("x-kubernetes-pf-flowschema-uid", &c.flow_schema_uid),
+        ("x-kubernetes-pf-prioritylevel-uid", &c.priority_level_uid),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            r.headers_mut().insert(name, v);
+        }
+    }
+}
+
+/// The overload filter (upstream WithPriorityAndFairness, or WithMaxInFlightLimit when APF is
+/// off): the request runs, or the client gets a 429.
+async fn admit(app: &App, req: &Request, deadline: Option<Duration>) -> Result<Admitted, Response> {
+    let info = &req.info;
+    let nobody = UserInfo::default();
+    let user = req.user.as_ref().unwrap_or(&nobody);
+    match &app.flow {
+        // Long-running requests other than watches bypass APF; watches hold a seat while they
+        // start.
+        Gate::Apf(_) if long_running(info) && info.verb != "watch" => Ok(Admitted::Free),
+        Gate::Apf(apf) => match apf.admit(user, info, &req.query, queue_wait(app, deadline)).await {
+            Decision::Run(class, seat) => Ok(Admitted::Apf(class, seat)),
+            Decision::Reject(class, retry_after) => {
+                app.metrics.rejected();
+                Err(too_many_requests(Some(&class), retry_after))
+            }
+        },
+        Gate::MaxInflight(limits) => match limits.admit(&info.verb, long_running(info), user) {
+            Inflight::Rejected { .. } => {
+                app.metrics.rejected();
+                Err(too_many_requests(None, 1))
+            }
+            i @ Inflight::Held(_, mutating) => {
+                let gauge = if mutating {
+                    &app.metrics.inflight_mutating
+                } else {
+                    &app.metrics.inflight_readonly
+                };
+                gauge.fetch_add(1, Ordering::Relaxed);
+                Ok(Admitted::Inflight(i, mutating))
+            }
+            Inflight::Exempt => Ok(Admitted::Free),
+        },
+    }
+}
+
+/// A watch's response body that keeps `guard` alive while it streams (the watch counts for
+/// the cost of writes to what it watches).
+fn hold_while_streaming<G: Send + Sync + 'static>(resp: Response, guard: G) -> Response {
+    let (parts, body) = resp.into_parts();
+    let stream = futures_util::StreamExt::map(http_body_util::BodyDataStream::new(body), move |chunk| {
+        let _ = &guard;
+        chunk
+    });
+    let mut r = warp::Reply::into_response(warp::reply::stream(stream));
+    *r.status_mut() = parts.status;
+    *r.headers_mut() = parts.headers;
+    r
+}
+
+/// The overload filter, authorization (upstream WithPriorityAndFairness or
+/// WithMaxInFlightLimit, then WithAuthorization), then the handler, with panics turned into
+/// 500s, under `--request-timeout`.
 async fn serve_authenticated(
     app: &Arc<App>,
     req: &Request,
     mut audit: Option<&mut crate::audit::RequestAudit>,
     panicked: &mut bool,
+    started: std::time::Instant,
 ) -> Response {
     let info = &req.info;
-    match app
-        .inflight
-        .try_acquire(&info.verb, long_running(info) || !info.is_resource)
-    {
-        None => {
-            app.metrics.rejected();
-            encode::error_response(&ApiError::too_many_requests(1))
+    // --request-timeout (upstream WithTimeoutForNonLongRunningRequests), counted from arrival.
+    let deadline = super::hardening::request_deadline(app.limits.request_timeout, req.query.get("timeout"))
+        .filter(|_| !long_running(info));
+    let admitted = match admit(app, req, deadline).await {
+        Ok(a) => a,
+        Err(rejected) => return rejected,
+    };
+    // A panic in a handler becomes a 500 and an audit `Panic` event, never a dropped
+    // connection (upstream's WithPanicRecovery).
+    let work = async {
+        let nobody = UserInfo::default();
+        let attrs = Attributes::of(req.user.as_ref().unwrap_or(&nobody), info)
+            .with_field_selector(req.query.get("fieldSelector"));
+        // Upstream's WithAuthorization: the decision and its reason (for an allow too,
+        // e.g. which RBAC binding granted it) become audit annotations.
+        let verdict = app.auth.authorizer.decide(&attrs);
+        if let Some(ra) = audit.as_mut() {
+            let decision = if verdict.allowed { "allow" } else { "forbid" };
+            ra.annotate("authorization.k8s.io/decision", decision);
+            ra.annotate("authorization.k8s.io/reason", &verdict.reason);
         }
-        Some(permit) => {
-            let gauge = match &permit {
-                crate::metrics::Permit::Held(_, true) => Some(&app.metrics.inflight_mutating),
-                crate::metrics::Permit::Held(_, false) => Some(&app.metrics.inflight_readonly),
-                crate::metrics::Permit::Exempt => None,
-            };
-            if let Some(g) = gauge {
-                g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !verdict.allowed {
+            return Err(forbidden(&attrs, &verdict.reason));
+        }
+        // Fault injection for the Panic-stage audit test; compiled into debug builds only.
+        #[cfg(debug_assertions)]
+        if std::env::var_os("TEST_INJECT_PANIC_PATH").is_some_and(|p| p == req.path.as_str()) {
+            panic!("injected panic for {}", req.path);
+        }
+        super::dispatch::dispatch(app, req).await
+    };
+    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
+    let outcome = match deadline {
+        Some(d) => tokio::time::timeout_at((started + d).into(), work)
+            .await
+            .unwrap_or_else(|_| Ok(Err(super::hardening::timed_out()))),
+        None => work.await,
+    };
+    let result = match outcome {
+        Ok(r) => r,
+        Err(_) => {
+            *panicked = true;
+            tracing::error!(verb = %info.verb, path = %req.path, "handler panicked");
+            Err(ApiError::internal(format!(
+                "an error on the server (\"handler panicked serving {}\") has prevented the request from succeeding",
+                req.path
+            )))
+        }
+    };
+    let mut resp = result.unwrap_or_else(|e| encode::error_response(&e));
+    match admitted {
+        Admitted::Apf(class, seat) => {
+            set_apf_headers(&mut resp, &class);
+            // A watch gives its seat back once started (its initial events are in the
+            // response) and stays counted for the cost of writes while it streams.
+            if info.verb == "watch" && resp.status().is_success() {
+                if let Gate::Apf(apf) = &app.flow {
+                    if let Some(g) = apf.register_watch(info) {
+                        resp = hold_while_streaming(resp, g);
+                    }
+                }
             }
-            // A panic in a handler becomes a 500 and an audit `Panic` event, never a dropped
-            // connection (upstream's WithPanicRecovery).
-            let work = async {
-                let nobody = UserInfo::default();
-                let attrs = Attributes::of(req.user.as_ref().unwrap_or(&nobody), info)
-                    .with_field_selector(req.query.get("fieldSelector"));
-                // Upstream's WithAuthorization: the decision and its reason (for an allow too,
-                // e.g. which RBAC binding granted it) become audit annotations.
-                let verdict = app.auth.authorizer.decide(&attrs);
-                if let Some(ra) = audit.as_mut() {
-                    let decision = if verdict.allowed { "allow" } else { "forbid" };
-                    ra.annotate("authorization.k8s.io/decision", decision);
-                    ra.annotate("authorization.k8s.io/reason", &verdict.reason);
-                }
-                if !verdict.allowed {
-                    return Err(forbidden(&attrs, &verdict.reason));
-                }
-                // Fault injection for the Panic-stage audit test; compiled into debug builds only.
-                #[cfg(debug_assertions)]
-                if std::env::var_os("TEST_INJECT_PANIC_PATH").is_some_and(|p| p == req.path.as_str()) {
-                    panic!("injected panic for {}", req.path);
-                }
-                super::dispatch::dispatch(app, req).await
+            drop(seat);
+        }
+        Admitted::Inflight(permit, mutating) => {
+            let gauge = if mutating {
+                &app.metrics.inflight_mutating
+            } else {
+                &app.metrics.inflight_readonly
             };
-            let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
-            // --request-timeout (upstream WithTimeoutForNonLongRunningRequests): a 504 Status.
-            let deadline = super::hardening::request_deadline(app.limits.request_timeout, req.query.get("timeout"))
-                .filter(|_| !long_running(info));
-            let outcome = match deadline {
-                Some(d) => tokio::time::timeout(d, work)
-                    .await
-                    .unwrap_or_else(|_| Ok(Err(super::hardening::timed_out()))),
-                None => work.await,
-            };
-            let result = match outcome {
-                Ok(r) => r,
-                Err(_) => {
-                    *panicked = true;
-                    tracing::error!(verb = %info.verb, path = %req.path, "handler panicked");
-                    Err(ApiError::internal(format!(
-                        "an error on the server (\"handler panicked serving {}\") has prevented the request from succeeding",
-                        req.path
-                    )))
-                }
-            };
-            if let Some(g) = gauge {
-                g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            }
+            gauge.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
-            result.unwrap_or_else(|e| encode::error_response(&e))
         }
+        Admitted::Free => {}
     }
+    resp
 }

@@ -31,7 +31,7 @@ pub fn init_logging(opts: &ServeOptions) -> anyhow::Result<LogGuard> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("capstan={},warn", level_for(opts.verbosity))));
     let (writer, guard, ansi) = match &opts.log_file {
         None => (
-            BoxMakeWriter::new(std::io::stderr),
+            BoxMakeWriter::new(Watched(std::io::stderr)),
             None,
             std::io::stderr().is_terminal(),
         ),
@@ -57,7 +57,7 @@ pub fn init_logging(opts: &ServeOptions) -> anyhow::Result<LogGuard> {
                 .with_context(|| format!("--log-file: cannot open {}", path.display()))?;
             let (nb, guard) = tracing_appender::non_blocking(appender);
             let w = std::io::stderr.with_max_level(tracing::Level::WARN).and(nb);
-            (BoxMakeWriter::new(w), Some(guard), false)
+            (BoxMakeWriter::new(Watched(w)), Some(guard), false)
         }
     };
     let builder = tracing_subscriber::fmt()
@@ -79,6 +79,92 @@ pub fn init_logging(opts: &ServeOptions) -> anyhow::Result<LogGuard> {
         }
     }
     Ok(guard)
+}
+
+/// Log writes in progress, for the `log` health check (upstream's `LogHealthz`): logging is
+/// blocked when a write has not returned for [`LOG_BLOCKED_AFTER`] (a stderr pipe nobody reads,
+/// a stuck disk), and every request that logs would hang behind it.
+pub struct LogWatch {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// When the oldest write still in progress began (ms since the epoch; 0: none).
+    since_ms: std::sync::atomic::AtomicI64,
+}
+
+/// Upstream fails `log` after two minutes without a completed flush.
+pub const LOG_BLOCKED_AFTER: Duration = Duration::from_secs(120);
+
+pub static LOG_WATCH: LogWatch = LogWatch::new();
+
+impl LogWatch {
+    pub const fn new() -> LogWatch {
+        LogWatch {
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            since_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    fn begin(&self) -> LogWrite<'_> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.since_ms.store(crate::util::unix_millis(), Ordering::Release);
+        }
+        LogWrite(self)
+    }
+
+    /// Ok, or "logging blocked" when a write has been in progress for longer than `limit`.
+    pub fn check(&self, now_ms: i64, limit: Duration) -> Result<(), String> {
+        let since = self.since_ms.load(Ordering::Acquire);
+        if since != 0 && now_ms - since > limit.as_millis() as i64 {
+            return Err("logging blocked".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for LogWatch {
+    fn default() -> Self {
+        LogWatch::new()
+    }
+}
+
+/// One log write in progress.
+struct LogWrite<'a>(&'a LogWatch);
+
+impl Drop for LogWrite<'_> {
+    fn drop(&mut self) {
+        // The last writer out clears the mark; otherwise the remaining ones restart it.
+        let now = if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            0
+        } else {
+            crate::util::unix_millis()
+        };
+        self.0.since_ms.store(now, Ordering::Release);
+    }
+}
+
+/// A log writer whose writes [`LOG_WATCH`] times.
+struct Watched<M>(M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a> for Watched<M> {
+    type Writer = WatchedWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        WatchedWriter(self.0.make_writer())
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        WatchedWriter(self.0.make_writer_for(meta))
+    }
+}
+
+struct WatchedWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for WatchedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _w = LOG_WATCH.begin();
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _w = LOG_WATCH.begin();
+        self.0.flush()
+    }
 }
 
 type Reloader = Box<dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync>;
@@ -373,6 +459,41 @@ mod tests {
         assert_eq!(applied, vec!["logging.verbosity"]);
         assert_eq!(restart, vec!["audit.policy-file", "secure-port"]);
         assert_eq!(reload_changes(&old, &old), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_log_write_that_does_not_return_fails_the_log_check() {
+        use std::io::{Read, Write};
+        use std::os::fd::FromRawFd;
+        // A pipe nobody reads: the write blocks once the pipe buffer is full.
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (mut rx, tx) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+        let start = crate::util::unix_millis();
+        assert!(LOG_WATCH.check(start, LOG_BLOCKED_AFTER).is_ok());
+        let writer = std::thread::spawn(move || {
+            let mut w = WatchedWriter(tx);
+            w.write_all(&vec![b'x'; 1 << 20]).unwrap();
+        });
+        crate::testing::eventually("the log write to block", Duration::from_secs(10), || {
+            LOG_WATCH
+                .check(crate::util::unix_millis() + 121_000, LOG_BLOCKED_AFTER)
+                .is_err()
+        });
+        assert_eq!(
+            LOG_WATCH.check(crate::util::unix_millis() + 121_000, LOG_BLOCKED_AFTER),
+            Err("logging blocked".into())
+        );
+        // Within the two minutes it still passes.
+        assert!(LOG_WATCH.check(crate::util::unix_millis(), LOG_BLOCKED_AFTER).is_ok());
+        // Drain the pipe: the write returns and the check passes again.
+        let mut sink = Vec::new();
+        rx.read_to_end(&mut sink).unwrap();
+        writer.join().unwrap();
+        assert_eq!(sink.len(), 1 << 20);
+        assert!(LOG_WATCH
+            .check(crate::util::unix_millis() + 121_000, LOG_BLOCKED_AFTER)
+            .is_ok());
     }
 
     #[test]

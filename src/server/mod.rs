@@ -42,12 +42,13 @@ pub struct App {
     /// `--request-timeout` and the HTTP/1 and HTTP/2 connection limits.
     pub limits: hardening::Limits,
     pub max_body: usize,
-    pub ready: AtomicBool,
-    pub shutting_down: AtomicBool,
+    /// Turns true when shutdown begins (`/readyz` fails from then on).
+    pub shutting_down: Arc<AtomicBool>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// The etcd backend, for the `etcd` health checks (None on the embedded store).
-    pub etcd: Option<Arc<crate::storage::etcd::EtcdStorage>>,
-    pub inflight: crate::metrics::InflightLimits,
+    /// `/healthz`, `/livez`, `/readyz`.
+    pub health: Arc<health::Health>,
+    /// API Priority and Fairness, or the max-in-flight limits when it is off.
+    pub flow: crate::flowcontrol::Gate,
     /// Auditing (`--audit-policy-file` with `--audit-log-path` and/or `--audit-webhook-config-file`); None when off.
     pub audit: Option<Arc<crate::audit::Auditor>>,
     /// Authentication, impersonation and authorization.
@@ -415,7 +416,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
 
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    let backend = open_storage(&opts, &data_dir).await?;
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
@@ -431,9 +432,15 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // it also hears of every object gone for good (quota).
     let admission = Arc::new(crate::admission::AdmissionChain::from_options(&opts)?);
     let mut registry = Registry::new(storage.clone(), caches).with_delete_hook(admission.clone());
+    // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
+    registry.event_ttl = opts.event_ttl.as_secs();
+    let health = Arc::new(health::Health::default());
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let hooks = startup_checks(&health, &registry, opts.enable_priority_and_fairness);
+    hooks.ip_repair.done();
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
-        storage,
+        storage.clone(),
         &opts.service_cluster_ip_range,
         &opts.service_node_port_range,
     )?);
@@ -456,6 +463,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
             openapi.set_rows(all);
         });
     }
+    let flow = flow_gate(&opts, &registry)?;
     let app = Arc::new(App {
         auth: crate::auth::Auth::from_options(&opts, Some(registry.clone()))?,
         registry,
@@ -465,11 +473,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
         limits: hardening::Limits::from_options(&opts),
         max_body: opts.max_request_body_bytes,
-        ready: AtomicBool::new(false),
-        shutting_down: AtomicBool::new(false),
+        shutting_down: shutting_down.clone(),
         metrics,
-        etcd,
-        inflight: crate::metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
+        health: health.clone(),
+        flow,
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
         proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
@@ -480,6 +487,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     tls.spawn_watcher(Duration::from_secs(2));
+    println!("capstan: listening on {server_url}");
     let drain = Drain::new();
     tokio::spawn(tls_loop(listener, tls.clone(), app.clone(), drain.clone()));
     if opts.insecure_port != 0 {
@@ -494,11 +502,48 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tokio::spawn(insecure_loop(l, app.clone(), drain.clone()));
     }
 
-    bootstrap::ensure_defaults(&app, first_service_ip, opts.secure_port).await?;
+    // The shutdown check is the last of /readyz, after the start-up hooks.
+    {
+        let down = shutting_down.clone();
+        health.add(
+            "shutdown",
+            health::Scope::Ready,
+            health::probe(move || {
+                let down = down.load(Ordering::Acquire);
+                async move {
+                    if down {
+                        Err("process is shutting down".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            }),
+        );
+    }
+    // API Priority and Fairness: the consumer (informers → configuration), the filter, and the
+    // producer of the bootstrap objects (in the background; start-up waits for its first round).
+    let producer_done = match &app.flow {
+        crate::flowcontrol::Gate::Apf(apf) => {
+            apf.start(&app.registry).await?;
+            hooks.apf_consumer.as_ref().map(health::Hook::done);
+            hooks.apf_filter.as_ref().map(health::Hook::done);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let hook = hooks.apf_producer.clone();
+            crate::flowcontrol::bootstrap::spawn(app.registry.clone(), move || {
+                hook.as_ref().map(health::Hook::done);
+                let _ = tx.send(());
+            });
+            Some(rx)
+        }
+        crate::flowcontrol::Gate::MaxInflight(_) => None,
+    };
+    bootstrap::ensure_defaults(&app, &hooks, first_service_ip, opts.secure_port).await?;
     // Serve the stored CRDs before reporting ready, then follow CRD changes.
     crate::apiext::crd::start(app.registry.clone()).await;
+    hooks.crd.done();
     // Local APIServices and the availability controller (kube-aggregator).
     crate::aggregator::start(app.registry.clone(), app.aggregator.clone()).await?;
+    hooks.autoregistration.done();
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
     let leases = if advertise.is_unspecified() || advertise.is_loopback() {
@@ -513,13 +558,16 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         }
         Some(leases)
     };
+    hooks.bootstrap_controller.done();
+    if let Some(rx) = producer_done {
+        let _ = rx.await;
+    }
     // Periodic repair of the ClusterIP/NodePort bitmaps (startup already ran one pass).
     let repair = app
         .registry
         .allocators
         .clone()
         .map(|a| crate::registry::allocator::spawn_repair_loop(a, crate::registry::allocator::REPAIR_INTERVAL));
-    app.ready.store(true, Ordering::Release);
     tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
     println!(
         "capstan: serving on {server_url} (ready in {} ms)",
@@ -547,7 +595,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let signal = lifecycle::wait_for_signal().await;
     // Leave the default/kubernetes endpoints at once, while the delay runs.
     let _ = leases_stop.send(true);
-    lifecycle::begin_shutdown(&app.shutting_down, opts.shutdown_delay_duration, signal).await;
+    lifecycle::begin_shutdown(&shutting_down, opts.shutdown_delay_duration, signal).await;
     if let Some(r) = repair {
         r.abort();
     }
@@ -563,11 +611,100 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `poststarthook/*` checks of the start-up tasks, in upstream's order (the APF ones only
+/// when APF is on).
+struct StartupHooks {
+    apf_consumer: Option<health::Hook>,
+    apf_filter: Option<health::Hook>,
+    crd: health::Hook,
+    namespaces: health::Hook,
+    ip_repair: health::Hook,
+    rbac: health::Hook,
+    apf_producer: Option<health::Hook>,
+    bootstrap_controller: health::Hook,
+    autoregistration: health::Hook,
+}
+
+/// Register `ping`, `log`, `etcd`, `etcd-readiness`, `informer-sync` and the start-up hooks.
+fn startup_checks(health: &health::Health, registry: &Registry, apf: bool) -> StartupHooks {
+    use health::{probe, Scope};
+    health.add("ping", Scope::All, probe(|| async { Ok(()) }));
+    health.add(
+        "log",
+        Scope::All,
+        probe(|| async { lifecycle::LOG_WATCH.check(crate::util::unix_millis(), lifecycle::LOG_BLOCKED_AFTER) }),
+    );
+    for (name, scope) in [("etcd", Scope::All), ("etcd-readiness", Scope::Ready)] {
+        let storage = registry.storage.clone();
+        health.add(
+            name,
+            scope,
+            probe(move || {
+                let storage = storage.clone();
+                async move { storage.health().await }
+            }),
+        );
+    }
+    let informers = registry.informers.clone();
+    health.add(
+        "informer-sync",
+        Scope::Ready,
+        probe(move || {
+            let pending = informers.pending();
+            async move {
+                if pending.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} informers not started yet: [{}]",
+                        pending.len(),
+                        pending.join(" ")
+                    ))
+                }
+            }
+        }),
+    );
+    let apf_hook = |name: &str| apf.then(|| health.hook(name));
+    StartupHooks {
+        apf_consumer: apf_hook("priority-and-fairness-config-consumer"),
+        apf_filter: apf_hook("priority-and-fairness-filter"),
+        crd: health.hook("crd-informer-synced"),
+        namespaces: health.hook("start-system-namespaces-controller"),
+        ip_repair: health.hook("start-service-ip-repair-controllers"),
+        rbac: health.hook("rbac/bootstrap-roles"),
+        apf_producer: apf_hook("priority-and-fairness-config-producer"),
+        bootstrap_controller: health.hook("bootstrap-controller"),
+        autoregistration: health.hook("kube-apiserver-autoregistration"),
+    }
+}
+
+/// API Priority and Fairness sharing both in-flight limits (`--enable-priority-and-fairness`),
+/// or the two limits alone. LIST costs come from the watch caches' object counts.
+fn flow_gate(opts: &ServeOptions, registry: &Registry) -> anyhow::Result<crate::flowcontrol::Gate> {
+    let (readonly, mutating) = (opts.max_requests_inflight, opts.max_mutating_requests_inflight);
+    if !opts.enable_priority_and_fairness {
+        return Ok(crate::flowcontrol::Gate::MaxInflight(
+            crate::flowcontrol::MaxInflight::new(readonly, mutating),
+        ));
+    }
+    if readonly + mutating == 0 {
+        anyhow::bail!(
+            "--max-requests-inflight={readonly} and --max-mutating-requests-inflight={mutating} cannot sum to 0 or less when --enable-priority-and-fairness is true"
+        );
+    }
+    let reg = registry.clone();
+    let counts: crate::flowcontrol::estimate::ObjectCounts = Arc::new(move |info| {
+        let def = reg.find(&info.group, &info.version, &info.resource)?;
+        (!def.storage.is_empty()).then(|| reg.caches.cache(def.storage).len() as i64)
+    });
+    Ok(crate::flowcontrol::Gate::Apf(crate::flowcontrol::Apf::new(
+        (readonly + mutating) as u64,
+        counts,
+    )))
+}
+
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.
-async fn open_storage(
-    opts: &ServeOptions,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<(Arc<dyn Storage>, Option<Arc<crate::storage::etcd::EtcdStorage>>)> {
+async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Storage>> {
     match opts.backend() {
         "embedded" => {
             let db = data_dir.join("capstan.db");
@@ -575,7 +712,7 @@ async fn open_storage(
             if !opts.compaction_interval.is_zero() {
                 sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
             }
-            Ok((sqlite, None))
+            Ok(sqlite)
         }
         "etcd3" => {
             if opts.etcd_servers.is_empty() {
@@ -594,7 +731,7 @@ async fn open_storage(
             if !opts.compaction_interval.is_zero() {
                 etcd.spawn_compactor(opts.compaction_interval);
             }
-            Ok((etcd.clone(), Some(etcd)))
+            Ok(etcd)
         }
         other => anyhow::bail!("--storage-backend={other}: supported values are \"embedded\" and \"etcd3\""),
     }

@@ -1,5 +1,6 @@
 //! Non-resource paths (upstream's `NonGoRestfulMux`): `/healthz` `/livez` `/readyz`,
-//! `/version`, discovery (`/api`, `/apis`, per group/version), `/openapi/*`, `/metrics`.
+//! `/version`, discovery (`/api`, `/apis`, per group/version), `/openapi/*`, `/metrics`, and
+//! `/debug/api_priority_and_fairness/dump_*`.
 
 use super::App;
 use crate::codec::encode::{self, Encoding, IncludeObject};
@@ -31,10 +32,35 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         include: IncludeObject::Metadata,
     };
     match path {
-        "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(app, path, None, query).await),
+        "/healthz" | "/livez" | "/readyz" => return Ok(super::health::respond(&app.health, path, None, query).await),
         p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
             let (root, check) = p[1..].split_once('/').unwrap_or((p, ""));
-            return Ok(super::health::respond(app, &format!("/{root}"), Some(check), query).await);
+            return Ok(super::health::respond(&app.health, &format!("/{root}"), Some(check), query).await);
+        }
+        p if p.starts_with("/debug/api_priority_and_fairness/") => {
+            if let crate::flowcontrol::Gate::Apf(apf) = &app.flow {
+                let dump = match p.trim_start_matches("/debug/api_priority_and_fairness/") {
+                    "dump_priority_levels" => Some(crate::flowcontrol::debug::priority_levels(apf)),
+                    "dump_queues" => Some(crate::flowcontrol::debug::queues(apf)),
+                    "dump_requests" => Some(crate::flowcontrol::debug::requests(
+                        apf,
+                        query.get("includeRequestDetails").is_some_and(|v| !v.is_empty()),
+                    )),
+                    _ => None,
+                };
+                if let Some(text) = dump {
+                    return Ok(encode::bytes_response(
+                        200,
+                        "text/plain; charset=utf-8",
+                        Bytes::from(text),
+                    ));
+                }
+            }
+            return Ok(encode::bytes_response(
+                404,
+                "text/plain; charset=utf-8",
+                Bytes::from_static(b"404 page not found\n"),
+            ));
         }
         "/version" => {
             let v = super::version_info();
@@ -67,7 +93,10 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         }
         p if p.starts_with("/openapi/") || p == "/openapi" => return super::openapi::respond(app, req, p),
         "/metrics" => {
-            let text = app.metrics.render(&app.object_counts());
+            let mut text = app.metrics.render(&app.object_counts());
+            if let crate::flowcontrol::Gate::Apf(apf) = &app.flow {
+                apf.metrics.render(&mut text);
+            }
             return Ok(encode::bytes_response(
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
