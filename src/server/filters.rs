@@ -152,8 +152,8 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
         }
         Err(e) => Err(e),
     };
-    let resp = match access {
-        Err(e) => encode::error_response(&e),
+    let (resp, hold) = match access {
+        Err(e) => (encode::error_response(&e), None),
         Ok(effective) => {
             req.user = Some(effective);
             serve_authenticated(&app, &req, audit.as_mut(), &mut panicked, started).await
@@ -185,7 +185,7 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
             }
         }
     }
-    match (app.audit.clone(), audit) {
+    let mut resp = match (app.audit.clone(), audit) {
         (Some(a), Some(mut ra)) if panicked => {
             ra.set_response(resp.status().as_u16(), None);
             a.emit(&mut ra, crate::audit::policy::Stage::Panic);
@@ -193,7 +193,11 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
         }
         (Some(a), Some(ra)) => crate::audit::finish(a, ra, resp, long_running(&req.info)).await,
         _ => resp,
+    };
+    if let Some(h) = hold {
+        resp.extensions_mut().insert(h);
     }
+    resp
 }
 
 /// A request the overload filter let through, holding what it occupies until it is dropped.
@@ -280,19 +284,11 @@ async fn admit(app: &App, req: &Request, deadline: Option<Duration>) -> Result<A
     }
 }
 
-/// A watch's response body that keeps `guard` alive while it streams (the watch counts for
-/// the cost of writes to what it watches).
-fn hold_while_streaming<G: Send + Sync + 'static>(resp: Response, guard: G) -> Response {
-    let (parts, body) = resp.into_parts();
-    let stream = futures_util::StreamExt::map(http_body_util::BodyDataStream::new(body), move |chunk| {
-        let _ = &guard;
-        chunk
-    });
-    let mut r = warp::Reply::into_response(warp::reply::stream(stream));
-    *r.status_mut() = parts.status;
-    *r.headers_mut() = parts.headers;
-    r
-}
+/// What a response holds until its body has been sent (or the connection dropped): the seats
+/// of a request (upstream frees them when the handler has written the response), or a watch's
+/// registration. The connection layer moves it from the response's extensions into the body.
+#[derive(Clone)]
+pub struct HoldUntilSent(pub Arc<dyn std::any::Any + Send + Sync>);
 
 /// The overload filter, authorization (upstream WithPriorityAndFairness or
 /// WithMaxInFlightLimit, then WithAuthorization), then the handler, with panics turned into
@@ -303,14 +299,14 @@ async fn serve_authenticated(
     mut audit: Option<&mut crate::audit::RequestAudit>,
     panicked: &mut bool,
     started: std::time::Instant,
-) -> Response {
+) -> (Response, Option<HoldUntilSent>) {
     let info = &req.info;
     // --request-timeout (upstream WithTimeoutForNonLongRunningRequests), counted from arrival.
     let deadline = super::hardening::request_deadline(app.limits.request_timeout, req.query.get("timeout"))
         .filter(|_| !long_running(info));
     let admitted = match admit(app, req, deadline).await {
         Ok(a) => a,
-        Err(rejected) => return rejected,
+        Err(rejected) => return (rejected, None),
     };
     // A panic in a handler becomes a 500 and an audit `Panic` event, never a dropped
     // connection (upstream's WithPanicRecovery).
@@ -355,30 +351,47 @@ async fn serve_authenticated(
         }
     };
     let mut resp = result.unwrap_or_else(|e| encode::error_response(&e));
-    match admitted {
+    let hold = match admitted {
         Admitted::Apf(class, seat) => {
             set_apf_headers(&mut resp, &class);
             // A watch gives its seat back once started (its initial events are in the
             // response) and stays counted for the cost of writes while it streams.
-            if info.verb == "watch" && resp.status().is_success() {
-                if let Gate::Apf(apf) = &app.flow {
-                    if let Some(g) = apf.register_watch(info) {
-                        resp = hold_while_streaming(resp, g);
+            if info.verb == "watch" {
+                drop(seat);
+                match &app.flow {
+                    Gate::Apf(apf) if resp.status().is_success() => {
+                        apf.register_watch(info).map(|g| HoldUntilSent(Arc::new(g)))
                     }
+                    _ => None,
                 }
-            }
-            drop(seat);
-        }
-        Admitted::Inflight(permit, mutating) => {
-            let gauge = if mutating {
-                &app.metrics.inflight_mutating
             } else {
-                &app.metrics.inflight_readonly
-            };
-            gauge.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+                Some(HoldUntilSent(Arc::new(seat)))
+            }
         }
-        Admitted::Free => {}
+        Admitted::Inflight(permit, mutating) => Some(HoldUntilSent(Arc::new(InflightHeld {
+            _permit: permit,
+            gauge: app.metrics.clone(),
+            mutating,
+        }))),
+        Admitted::Free => None,
+    };
+    (resp, hold)
+}
+
+/// A max-in-flight permit counted in `apiserver_current_inflight_requests` while held.
+struct InflightHeld {
+    _permit: Inflight,
+    gauge: Arc<crate::metrics::Metrics>,
+    mutating: bool,
+}
+
+impl Drop for InflightHeld {
+    fn drop(&mut self) {
+        let gauge = if self.mutating {
+            &self.gauge.inflight_mutating
+        } else {
+            &self.gauge.inflight_readonly
+        };
+        gauge.fetch_sub(1, Ordering::Relaxed);
     }
-    resp
 }

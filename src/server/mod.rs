@@ -202,15 +202,22 @@ impl Drain {
 }
 
 /// A response body that ends cleanly (between two frames) once the server stops: used for
-/// watches, so a client sees the end of the stream rather than a reset.
+/// watches, so a client sees the end of the stream rather than a reset. It also keeps what the
+/// request holds until the body is sent ([`filters::HoldUntilSent`]: APF seats, a watch's
+/// registration).
 struct EndOnStop<B> {
     inner: std::pin::Pin<Box<B>>,
     stop: Option<futures_util::future::BoxFuture<'static, ()>>,
     ended: bool,
+    _hold: Option<filters::HoldUntilSent>,
 }
 
 impl<B> EndOnStop<B> {
-    fn new(inner: B, stop: Option<tokio::sync::watch::Receiver<bool>>) -> EndOnStop<B> {
+    fn new(
+        inner: B,
+        stop: Option<tokio::sync::watch::Receiver<bool>>,
+        hold: Option<filters::HoldUntilSent>,
+    ) -> EndOnStop<B> {
         EndOnStop {
             inner: Box::pin(inner),
             stop: stop.map(|mut rx| -> futures_util::future::BoxFuture<'static, ()> {
@@ -219,6 +226,7 @@ impl<B> EndOnStop<B> {
                 })
             }),
             ended: false,
+            _hold: hold,
         }
     }
 }
@@ -291,9 +299,10 @@ where
         let stop = is_watch_request(&req).then(|| stopped.clone());
         let mut svc = svc.clone();
         async move {
-            tower_service::Service::call(&mut svc, req)
-                .await
-                .map(|resp| resp.map(|b| EndOnStop::new(b, stop)))
+            tower_service::Service::call(&mut svc, req).await.map(|mut resp| {
+                let hold = resp.extensions_mut().remove::<filters::HoldUntilSent>();
+                resp.map(|b| EndOnStop::new(b, stop, hold))
+            })
         }
     });
     tokio::spawn(async move {

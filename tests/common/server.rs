@@ -16,6 +16,8 @@ use std::time::Duration;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the server prints once it serves.
 const READY_LINE: &str = "capstan: serving on";
+/// What the server prints once its port is bound (before its start-up tasks finish).
+const LISTENING_LINE: &str = "capstan: listening on";
 
 /// How a server is started; kept by the [`TestServer`] for restarts.
 #[derive(Clone)]
@@ -30,6 +32,8 @@ struct Spec {
     /// Only the test's own arguments: no `--data-dir`, `--secure-port`, `--bind-address` or
     /// default `--authorization-mode` (a config file or a kubeadm command line sets them).
     bare: bool,
+    /// The log line a start waits for.
+    ready_line: &'static str,
 }
 
 /// Builds a [`TestServer`]. Every server gets a scratch dir (logs, files the test writes, the
@@ -55,6 +59,7 @@ impl Default for TestServerBuilder {
                 port: free_port(),
                 fixed_port: false,
                 bare: false,
+                ready_line: READY_LINE,
             },
             dir,
         }
@@ -122,6 +127,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Return from `start` once the port is bound instead of once the server is ready (for
+    /// tests that hold a start-up task back and watch `/readyz` fail).
+    pub fn until_listening(mut self) -> Self {
+        self.spec.ready_line = LISTENING_LINE;
+        self
+    }
+
     /// The port the server will serve on.
     pub fn server_port(&self) -> u16 {
         self.spec.port
@@ -140,6 +152,12 @@ impl TestServerBuilder {
     /// Write a file into the scratch dir (subdirectories are created) and return its path.
     pub fn write_file(&self, name: &str, content: &str) -> PathBuf {
         write_scratch(self.dir.path(), name, content)
+    }
+
+    /// Start with `--token-auth-file` holding `csv` (`token,user,uid,"group1,group2"` lines).
+    pub fn start_with_tokens(self, csv: &str) -> TestServer {
+        let tokens = self.write_file("tokens.csv", csv);
+        self.arg("--token-auth-file").arg(tokens.to_string_lossy()).start()
     }
 
     /// Start the server and wait until it serves; panics with its log if it does not.
@@ -284,9 +302,10 @@ impl TestServer {
 
     fn wait_ready(&mut self) -> Result<(), String> {
         let child = self.child.as_mut().expect("spawned");
+        let line = self.spec.ready_line;
         eventually("capstan to serve", READY_TIMEOUT, || {
             let log = child.log();
-            if log.contains(READY_LINE) {
+            if log.contains(line) {
                 return Ok(Ok(()));
             }
             match child.try_wait() {
@@ -472,11 +491,27 @@ impl TestServer {
 
     /// A kube-rs client built from the admin kubeconfig.
     pub async fn kube_client(&self) -> kube::Client {
+        self.kube_client_for(&self.kubeconfig()).await
+    }
+
+    /// A kube-rs client built from `kubeconfig` (e.g. a [`token_kubeconfig`](Self::token_kubeconfig)).
+    pub async fn kube_client_for(&self, kubeconfig: &Path) -> kube::Client {
+        self.kube_client_with(kubeconfig, true).await
+    }
+
+    /// [`kube_client_for`](Self::kube_client_for) without kube-rs' retries of 429/503/504, for
+    /// tests that look at those answers themselves.
+    pub async fn kube_client_without_retries(&self, kubeconfig: &Path) -> kube::Client {
+        self.kube_client_with(kubeconfig, false).await
+    }
+
+    async fn kube_client_with(&self, kubeconfig: &Path, retries: bool) -> kube::Client {
         super::install_crypto_provider();
-        let kc = Kubeconfig::read_from(self.kubeconfig()).expect("read admin.kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        let kc = Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig");
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
-            .expect("kube config from admin.kubeconfig");
+            .expect("kube config from the kubeconfig");
+        cfg.default_retry = retries;
         kube::Client::try_from(cfg).expect("build kube client")
     }
 }

@@ -31,6 +31,7 @@ pub const ROWS: &[ResourceDef] = &[
 
 const FLOW_SCHEMA: Builtin = Builtin {
     defaults: strategy::flowcontrol::default_flow_schema,
+    prepare_create: strategy::flowcontrol::empty_status,
     validate: strategy::flowcontrol::validate_flow_schema,
     printer: &table::FLOW_SCHEMA,
     table_order: Some(strategy::flowcontrol::by_precedence),
@@ -39,6 +40,7 @@ const FLOW_SCHEMA: Builtin = Builtin {
 
 const PRIORITY_LEVEL: Builtin = Builtin {
     defaults: strategy::flowcontrol::default_priority_level,
+    prepare_create: strategy::flowcontrol::empty_status,
     validate: strategy::flowcontrol::validate_priority_level,
     printer: &table::PRIORITY_LEVEL,
     ..Builtin::DEFAULT

@@ -104,6 +104,16 @@ pub fn default_priority_level(obj: &mut Value) {
     }
 }
 
+/// A new object's status is an empty object when nothing set it, as upstream's typed encoding
+/// writes the (non-pointer) status struct.
+pub fn empty_status(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        if !m.get("status").is_some_and(Value::is_object) {
+            m.insert("status".into(), json!({}));
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Validation
 
