@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance
+.PHONY: rpm build release run test unit fmt fmt-check lint bench soak setup clean conformance
 
 build:
 	$(CARGO) build --bins
@@ -39,6 +39,10 @@ conformance:
 
 bench: release
 	bash scripts/bench.sh
+
+## Soak and fault test: mixed load while Capstan (embedded) or the etcd leader is killed (BENCHMARKS.md).
+soak: release
+	SOAK_SKIP_BUILD=1 bash scripts/soak.sh
 
 ## Install what the build and tests need on a Debian machine (etcd-server, protobuf-compiler).
 setup:

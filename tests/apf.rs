@@ -55,6 +55,15 @@ fn uid(ts: &TestServer, kind: &str, name: &str) -> String {
     ts.kubectl_ok(K, &["get", kind, name, "-o", "jsonpath={.metadata.uid}"])
 }
 
+/// `raw` with a JSON body of `content_type`.
+async fn send_json(c: &kube::Client, method: Method, path: &str, content_type: &str, body: &Value) -> Resp {
+    raw(c, method, path, &[("content-type", content_type)], body.to_string().into_bytes()).await
+}
+
+async fn get(c: &kube::Client, path: &str) -> Resp {
+    common::http::get(c, path, None).await
+}
+
 fn header(r: &Resp, name: &str) -> String {
     r.headers
         .get(name)
@@ -126,7 +135,7 @@ async fn bootstrap_configuration_and_response_headers() {
     // system:masters → exempt; anonymous probes → probes/exempt; a plain user → global-default
     // (for a 403 too: classification comes before authorization).
     let admin = ts.kube_client().await;
-    let r = raw(&admin, Method::GET, "/api/v1/namespaces", &[], vec![]).await;
+    let r = get(&admin, "/api/v1/namespaces").await;
     assert_eq!(r.status, 200);
     assert_eq!(
         header(&r, "x-kubernetes-pf-flowschema-uid"),
@@ -144,7 +153,7 @@ async fn bootstrap_configuration_and_response_headers() {
         "{headers}"
     );
     let tenant = ts.kube_client_for(&ts.token_kubeconfig("tenant", "tenant-token")).await;
-    let r = raw(&tenant, Method::GET, "/api/v1/namespaces/default/secrets", &[], vec![]).await;
+    let r = get(&tenant, "/api/v1/namespaces/default/secrets").await;
     assert_eq!(r.status, 403);
     assert_eq!(
         header(&r, "x-kubernetes-pf-flowschema-uid"),
@@ -215,14 +224,7 @@ spec:
     });
     let tenant = ts.kube_client_for(&ts.token_kubeconfig("tenant", "tenant-token")).await;
     let global = uid(&ts, "flowschema", "global-default");
-    let r = raw(
-        &tenant,
-        Method::GET,
-        "/api/v1/namespaces/default/configmaps",
-        &[],
-        vec![],
-    )
-    .await;
+    let r = get(&tenant, "/api/v1/namespaces/default/configmaps").await;
     assert_eq!(
         header(&r, "x-kubernetes-pf-flowschema-uid"),
         global,
@@ -252,14 +254,7 @@ spec:
     );
     let mine = uid(&ts, "flowschema", "tenant");
     eventually_async("the tenant schema to classify", secs(20), || async {
-        let r = raw(
-            &tenant,
-            Method::GET,
-            "/api/v1/namespaces/default/configmaps",
-            &[],
-            vec![],
-        )
-        .await;
+        let r = get(&tenant, "/api/v1/namespaces/default/configmaps").await;
         matching(header(&r, "x-kubernetes-pf-flowschema-uid"), |h| *h == mine)
     })
     .await;
@@ -392,7 +387,7 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
         creates.push(tokio::spawn(async move {
             for i in (w..3_000).step_by(8) {
                 let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i:05}")}, "data": {"v": payload}});
-                let r = raw(&admin, Method::POST, "/api/v1/namespaces/flood/configmaps", &[("content-type", "application/json")], cm.to_string().into_bytes()).await;
+                let r = send_json(&admin, Method::POST, "/api/v1/namespaces/flood/configmaps", "application/json", &cm).await;
                 assert_eq!(r.status, 201, "{}", r.text());
             }
         }));
@@ -421,7 +416,7 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
         let (stop, codes, rej) = (stop.clone(), flood_codes.clone(), rejections.clone());
         flood.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let r = raw(&tenant, Method::GET, "/api/v1/namespaces/flood/configmaps", &[], vec![]).await;
+                let r = get(&tenant, "/api/v1/namespaces/flood/configmaps").await;
                 codes.lock().unwrap().push(r.status.as_u16());
                 if r.status == 429 {
                     let mut v = rej.lock().unwrap();
@@ -440,14 +435,7 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "n1", "namespace": "kube-node-lease"},
         "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40}});
-    let r = raw(
-        &kubelet,
-        Method::POST,
-        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-        &[("content-type", "application/json")],
-        lease.to_string().into_bytes(),
-    )
-    .await;
+    let r = send_json(&kubelet, Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", "application/json", &lease).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let (mut node_lat, mut admin_lat) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(12);
@@ -456,47 +444,19 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
         i += 1;
         let t = Instant::now();
         let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": format!("beat {i}")}]}});
-        let r = raw(
-            &kubelet,
-            Method::PATCH,
-            "/api/v1/nodes/n1/status",
-            &[("content-type", "application/strategic-merge-patch+json")],
-            patch.to_string().into_bytes(),
-        )
-        .await;
+        let r = send_json(&kubelet, Method::PATCH, "/api/v1/nodes/n1/status", "application/strategic-merge-patch+json", &patch).await;
         assert_eq!(r.status, 200, "node status: {}", r.text());
         node_lat.push(t.elapsed());
         let t = Instant::now();
-        let r = raw(
-            &kubelet,
-            Method::GET,
-            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
-            &[],
-            vec![],
-        )
-        .await;
+        let r = get(&kubelet, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1").await;
         assert_eq!(r.status, 200, "lease get: {}", r.text());
         let mut l = r.json();
         l["spec"]["renewTime"] = json!(format!("2026-01-01T00:00:{:02}.000000Z", i % 60));
-        let r = raw(
-            &kubelet,
-            Method::PUT,
-            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
-            &[("content-type", "application/json")],
-            l.to_string().into_bytes(),
-        )
-        .await;
+        let r = send_json(&kubelet, Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1", "application/json", &l).await;
         assert_eq!(r.status, 200, "lease update: {}", r.text());
         node_lat.push(t.elapsed());
         let t = Instant::now();
-        let r = raw(
-            &admin,
-            Method::GET,
-            "/api/v1/namespaces/flood/configmaps/cm-00001",
-            &[],
-            vec![],
-        )
-        .await;
+        let r = get(&admin, "/api/v1/namespaces/flood/configmaps/cm-00001").await;
         assert_eq!(r.status, 200);
         admin_lat.push(t.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -565,25 +525,11 @@ async fn max_inflight_exempts_masters_when_apf_is_off() {
     let (c, s) = (ts.kube_client_without_retries(&kubeconfig).await, stop.clone());
     let holder = tokio::spawn(async move {
         while !s.load(Ordering::Relaxed) {
-            raw(
-                &c,
-                Method::GET,
-                "/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan",
-                &[],
-                vec![],
-            )
-            .await;
+            get(&c, "/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan").await;
         }
     });
     let rejected = eventually_async("a tenant request to be rejected", secs(30), || async {
-        let r = raw(
-            &tenant,
-            Method::GET,
-            "/api/v1/namespaces/default/configmaps",
-            &[],
-            vec![],
-        )
-        .await;
+        let r = get(&tenant, "/api/v1/namespaces/default/configmaps").await;
         (r.status == 429).then_some(r)
     })
     .await;
@@ -591,14 +537,7 @@ async fn max_inflight_exempts_masters_when_apf_is_off() {
     assert_eq!(rejected.text(), "Too many requests, please try again later.\n");
     assert!(rejected.headers.get("x-kubernetes-pf-flowschema-uid").is_none());
     for _ in 0..20 {
-        let r = raw(
-            &admin,
-            Method::GET,
-            "/api/v1/namespaces/default/configmaps",
-            &[],
-            vec![],
-        )
-        .await;
+        let r = get(&admin, "/api/v1/namespaces/default/configmaps").await;
         assert_eq!(r.status, 200, "system:masters is never rejected: {}", r.text());
     }
     stop.store(true, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! - Objects that carry `autoupdate-spec: true` but are no longer part of the bootstrap set are
 //!   deleted.
 
-use crate::api::strategy::flowcontrol::{bootstrap, spec_equal, AUTO_UPDATE_ANNOTATION};
+use crate::api::strategy::flowcontrol::{bootstrap, spec_equal, AUTO_UPDATE_ANNOTATION, EXEMPT};
 use crate::api::ResourceDef;
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::store::Part;
@@ -46,7 +46,20 @@ pub fn revise(current: &Value, boot: &Value, mandatory: bool) -> Option<Value> {
             None => current.pointer("/metadata/generation").and_then(Value::as_i64) == Some(1),
         };
     let update_annotation = annotation(current).and_then(parse_bool) != Some(auto);
-    let boot_spec = boot.get("spec").cloned().unwrap_or(Value::Null);
+    let mut boot_spec = boot.get("spec").cloned().unwrap_or(Value::Null);
+    // The exempt level's shares and lending are the operator's to tune (upstream's
+    // `plcSpecEqualish`): compared and kept as they are.
+    if boot.get("kind").and_then(Value::as_str) == Some("PriorityLevelConfiguration")
+        && boot.pointer("/metadata/name").and_then(Value::as_str) == Some(EXEMPT)
+    {
+        if let Some(theirs) = current.pointer("/spec/exempt").filter(|e| e.is_object()) {
+            for k in ["nominalConcurrencyShares", "lendablePercent"] {
+                if let Some(v) = theirs.get(k) {
+                    boot_spec["exempt"][k] = v.clone();
+                }
+            }
+        }
+    }
     let spec_changed = auto && !spec_equal(&boot_spec, current.get("spec").unwrap_or(&Value::Null));
     if !update_annotation && !spec_changed {
         return None;
@@ -194,6 +207,19 @@ mod tests {
 
     fn boot() -> Value {
         bootstrap().suggested_priority_levels[0].clone()
+    }
+
+    #[test]
+    fn the_exempt_levels_tuning_is_kept() {
+        let b = bootstrap().mandatory("PriorityLevelConfiguration", EXEMPT).unwrap().clone();
+        let mut current = b.clone();
+        current["metadata"]["annotations"] = json!({AUTO_UPDATE_ANNOTATION: "true"});
+        current["spec"]["exempt"]["nominalConcurrencyShares"] = json!(10);
+        assert_eq!(revise(&current, &b, true), None);
+        current["spec"]["type"] = json!("Limited");
+        let r = revise(&current, &b, true).unwrap();
+        assert_eq!(r["spec"]["type"], "Exempt");
+        assert_eq!(r["spec"]["exempt"]["nominalConcurrencyShares"], 10);
     }
 
     #[test]

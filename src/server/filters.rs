@@ -205,9 +205,42 @@ enum Admitted {
     /// Not limited: long-running requests, and `system:masters` past the in-flight limit.
     Free,
     /// APF: the FlowSchema and level (named in the response headers) and the seats.
-    Apf(Classification, Seat),
-    /// Max-in-flight: the permit, counted in `apiserver_current_inflight_requests`.
-    Inflight(Inflight, bool),
+    Apf(Classification, Executing<Seat>),
+    /// Max-in-flight: the permit.
+    Inflight(Executing<Inflight>),
+}
+
+/// What a running request holds, counted in `apiserver_current_inflight_requests` while held.
+struct Executing<T> {
+    _held: T,
+    metrics: Arc<crate::metrics::Metrics>,
+    mutating: bool,
+}
+
+impl<T> Executing<T> {
+    fn new(held: T, metrics: &Arc<crate::metrics::Metrics>, verb: &str) -> Executing<T> {
+        let mutating = crate::flowcontrol::maxinflight::is_mutating(verb);
+        Self::gauge(metrics, mutating).fetch_add(1, Ordering::Relaxed);
+        Executing {
+            _held: held,
+            metrics: metrics.clone(),
+            mutating,
+        }
+    }
+
+    fn gauge(metrics: &crate::metrics::Metrics, mutating: bool) -> &std::sync::atomic::AtomicI64 {
+        if mutating {
+            &metrics.inflight_mutating
+        } else {
+            &metrics.inflight_readonly
+        }
+    }
+}
+
+impl<T> Drop for Executing<T> {
+    fn drop(&mut self) {
+        Self::gauge(&self.metrics, self.mutating).fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How long a request may wait in an APF queue: a quarter of its deadline, at most a minute
@@ -259,7 +292,7 @@ async fn admit(app: &App, req: &Request, deadline: Option<Duration>) -> Result<A
         // start.
         Gate::Apf(_) if long_running(info) && info.verb != "watch" => Ok(Admitted::Free),
         Gate::Apf(apf) => match apf.admit(user, info, &req.query, queue_wait(app, deadline)).await {
-            Decision::Run(class, seat) => Ok(Admitted::Apf(class, seat)),
+            Decision::Run(class, seat) => Ok(Admitted::Apf(class, Executing::new(seat, &app.metrics, &info.verb))),
             Decision::Reject(class, retry_after) => {
                 app.metrics.rejected();
                 Err(too_many_requests(Some(&class), retry_after))
@@ -270,15 +303,7 @@ async fn admit(app: &App, req: &Request, deadline: Option<Duration>) -> Result<A
                 app.metrics.rejected();
                 Err(too_many_requests(None, 1))
             }
-            i @ Inflight::Held(_, mutating) => {
-                let gauge = if mutating {
-                    &app.metrics.inflight_mutating
-                } else {
-                    &app.metrics.inflight_readonly
-                };
-                gauge.fetch_add(1, Ordering::Relaxed);
-                Ok(Admitted::Inflight(i, mutating))
-            }
+            held @ Inflight::Held(..) => Ok(Admitted::Inflight(Executing::new(held, &app.metrics, &info.verb))),
             Inflight::Exempt => Ok(Admitted::Free),
         },
     }
@@ -368,30 +393,8 @@ async fn serve_authenticated(
                 Some(HoldUntilSent(Arc::new(seat)))
             }
         }
-        Admitted::Inflight(permit, mutating) => Some(HoldUntilSent(Arc::new(InflightHeld {
-            _permit: permit,
-            gauge: app.metrics.clone(),
-            mutating,
-        }))),
+        Admitted::Inflight(held) => Some(HoldUntilSent(Arc::new(held))),
         Admitted::Free => None,
     };
     (resp, hold)
-}
-
-/// A max-in-flight permit counted in `apiserver_current_inflight_requests` while held.
-struct InflightHeld {
-    _permit: Inflight,
-    gauge: Arc<crate::metrics::Metrics>,
-    mutating: bool,
-}
-
-impl Drop for InflightHeld {
-    fn drop(&mut self) {
-        let gauge = if self.mutating {
-            &self.gauge.inflight_mutating
-        } else {
-            &self.gauge.inflight_readonly
-        };
-        gauge.fetch_sub(1, Ordering::Relaxed);
-    }
 }

@@ -5,6 +5,7 @@
 //! latency, LIST latency at two list sizes (full and `limit=500` pages) and watch-event latency
 //! (from an update's response to the matching MODIFIED event, matched by resourceVersion).
 //! Results are printed as Markdown tables on stdout; progress and errors go to stderr.
+//! `--scenario soak` runs the mixed, fault-tolerant workload of `soak.rs` instead.
 //!
 //! The HTTP/1.1 client is deliberately tiny (Content-Length and chunked bodies, keep-alive) so
 //! that the tool needs no client features of hyper.
@@ -27,6 +28,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+mod soak;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     Create,
@@ -34,6 +37,8 @@ enum Scenario {
     List,
     Watch,
     All,
+    /// A mixed workload with correctness checks that survives faults (see `soak.rs`).
+    Soak,
 }
 
 #[derive(Debug, Parser)]
@@ -86,6 +91,31 @@ struct Args {
     /// Give up waiting for readiness after this many seconds.
     #[arg(long, default_value_t = 60)]
     ready_timeout: u64,
+    /// Soak: how long the workload runs, in seconds.
+    #[arg(long, default_value_t = 300)]
+    duration: u64,
+    /// Soak: kubelet-like clients (node status and lease every `--node-period-ms`).
+    #[arg(long, default_value_t = 50)]
+    nodes: usize,
+    #[arg(long, default_value_t = 1000)]
+    node_period_ms: u64,
+    /// Soak: ConfigMaps in the namespace the misbehaving tenant LISTs.
+    #[arg(long, default_value_t = 10_000)]
+    flood_objects: usize,
+    /// Soak: the tenant's concurrent LIST loops.
+    #[arg(long, default_value_t = 16)]
+    flood_workers: usize,
+    /// Soak: writers (creates, and conflicting updates of `--write-keys` shared ConfigMaps).
+    #[arg(long, default_value_t = 4)]
+    writers: usize,
+    #[arg(long, default_value_t = 10)]
+    write_keys: usize,
+    /// Soak: the server's pid file, re-read for every RSS sample (follows restarts).
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Soak: write the report as JSON here too.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,11 +224,24 @@ struct Head {
     content_length: Option<usize>,
     chunked: bool,
     close: bool,
+    retry_after: bool,
 }
 
 struct Response {
     status: u16,
     body: Vec<u8>,
+    /// The response carried `Retry-After`.
+    retry_after: bool,
+}
+
+impl Response {
+    fn new(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            body,
+            retry_after: false,
+        }
+    }
 }
 
 impl Target {
@@ -224,16 +267,19 @@ fn bad(msg: impl Into<String>) -> std::io::Error {
 }
 
 impl Conn {
-    async fn send(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<()> {
+    /// Send one request; `extra` is more header lines, each ending in CRLF.
+    async fn send(&mut self, method: &str, path: &str, body: Option<&[u8]>, extra: &str) -> std::io::Result<()> {
         let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: capstan-load\r\nAccept: application/json\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: capstan-load\r\nAccept: application/json\r\n{extra}",
             self.host
         )
         .into_bytes();
         if let Some(b) = body {
-            req.extend_from_slice(
-                format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len()).as_bytes(),
-            );
+            // JSON unless the caller's header lines name another type (patches).
+            if !extra.contains("Content-Type:") {
+                req.extend_from_slice(b"Content-Type: application/json\r\n");
+            }
+            req.extend_from_slice(format!("Content-Length: {}\r\n\r\n", b.len()).as_bytes());
             req.extend_from_slice(b);
         } else {
             req.extend_from_slice(b"\r\n");
@@ -270,6 +316,7 @@ impl Conn {
             content_length: None,
             chunked: false,
             close: status_line.starts_with("HTTP/1.0"),
+            retry_after: false,
         };
         loop {
             let l = self.line().await?;
@@ -282,6 +329,7 @@ impl Conn {
                 "content-length" => head.content_length = v.parse().ok(),
                 "transfer-encoding" => head.chunked = v.contains("chunked"),
                 "connection" => head.close = v.contains("close"),
+                "retry-after" => head.retry_after = true,
                 _ => {}
             }
         }
@@ -327,8 +375,14 @@ impl Conn {
     }
 
     /// One request/response exchange. Returns whether the connection may be reused.
-    async fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(Response, bool)> {
-        self.send(method, path, body).await?;
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &str,
+    ) -> std::io::Result<(Response, bool)> {
+        self.send(method, path, body, extra).await?;
         let head = self.read_head().await?;
         let body = self.read_body(&head).await?;
         let reusable = !head.close && (head.chunked || head.content_length.is_some());
@@ -336,6 +390,7 @@ impl Conn {
             Response {
                 status: head.status,
                 body,
+                retry_after: head.retry_after,
             },
             reusable,
         ))
@@ -347,6 +402,8 @@ struct Client {
     target: Arc<Target>,
     conn: Option<Conn>,
     timeout: Duration,
+    /// Header lines sent with every request (impersonation).
+    extra: String,
 }
 
 impl Client {
@@ -355,7 +412,29 @@ impl Client {
             target,
             conn: None,
             timeout,
+            extra: String::new(),
         }
+    }
+
+    /// A client that acts as `user` in `groups` (`Impersonate-User`/`Impersonate-Group`).
+    fn impersonating(target: Arc<Target>, timeout: Duration, user: &str, groups: &[&str]) -> Self {
+        let mut extra = format!("Impersonate-User: {user}\r\n");
+        for g in groups {
+            extra.push_str(&format!("Impersonate-Group: {g}\r\n"));
+        }
+        Client {
+            extra,
+            ..Client::new(target, timeout)
+        }
+    }
+
+    /// A request with a JSON body of the given content type (merge/strategic patches, objects).
+    async fn call_json(&mut self, method: &str, path: &str, body: &Value, content_type: &str) -> anyhow::Result<Response> {
+        let saved = self.extra.clone();
+        self.extra.push_str(&format!("Content-Type: {content_type}\r\n"));
+        let out = self.call(method, path, Some(&serde_json::to_vec(body)?)).await;
+        self.extra = saved;
+        out
     }
 
     async fn call(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<Response> {
@@ -366,7 +445,7 @@ impl Client {
             let Some(conn) = self.conn.as_mut() else {
                 return Err(std::io::Error::other("no connection"));
             };
-            conn.request(method, path, body).await
+            conn.request(method, path, body, &self.extra).await
         };
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok((resp, reusable))) => {
@@ -892,7 +971,7 @@ impl Ctx {
                 "{}?watch=true&resourceVersion={list_rv}&allowWatchBookmarks=true&timeoutSeconds=600",
                 self.cm_path()
             );
-            conn.send("GET", &path, None).await?;
+            conn.send("GET", &path, None, "").await?;
             let head = tokio::time::timeout(self.timeout, conn.read_head())
                 .await
                 .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
@@ -900,10 +979,7 @@ impl Ctx {
                 let body = conn.read_body(&head).await.unwrap_or_default();
                 bail!(
                     "watch: {}",
-                    status_message(&Response {
-                        status: head.status,
-                        body
-                    })
+                    status_message(&Response::new(head.status, body))
                 );
             }
             let (received, errors) = (received.clone(), errors.clone());
@@ -1100,6 +1176,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.wait_ready {
         return wait_ready(&args).await;
     }
+    if args.scenario == Scenario::Soak {
+        return soak::run(&args).await;
+    }
     let target = Arc::new(load_target(&args.kubeconfig)?);
     let small = args.small_objects.min(args.objects).max(1);
     let big = args.objects.max(small);
@@ -1149,6 +1228,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ctx.ensure_objects(small).await;
             rows.extend(ctx.watch(small, args.watchers, 2).await?);
         }
+        Scenario::Soak => unreachable!("handled above"),
         Scenario::All => {
             let mut create = ctx.create("create configmap", 0..small).await;
             rows.extend(ctx.list_full(small, args.list_repeats).await);
