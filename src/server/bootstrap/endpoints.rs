@@ -56,12 +56,6 @@ pub fn kubernetes_endpoint_slice(addresses: &[IpAddr], port: u16) -> Value {
     })
 }
 
-fn find_def(group: &str, plural: &str) -> Option<&'static crate::api::ResourceDef> {
-    crate::api::builtin()
-        .iter()
-        .find(|d| d.group == group && d.plural == plural && d.version == "v1")
-}
-
 /// Create or refresh `Endpoints default/kubernetes` and `EndpointSlice default/kubernetes`
 /// with this server's advertise address only (single-server form; see [`EndpointLeases`] for
 /// the multi-server lease reconciler).
@@ -87,7 +81,7 @@ pub async fn write_kubernetes_endpoints(registry: &Registry, addresses: &[IpAddr
         ),
     ];
     for (group, plural, want) in pairs {
-        let Some(def) = find_def(group, plural) else {
+        let Some(def) = crate::api::builtin_row(group, plural) else {
             return Err(ApiError::internal(format!("resource table lacks {plural}")));
         };
         match registry.get(def, Some("default"), "kubernetes", None).await {
@@ -396,12 +390,12 @@ mod tests {
     }
 
     async fn endpoint_ips(reg: &Registry) -> Vec<String> {
-        let def = find_def("", "endpoints").expect("endpoints def");
+        let def = crate::api::builtin_row("", "endpoints").expect("endpoints def");
         let ep = reg
             .get(def, Some("default"), "kubernetes", None)
             .await
             .expect("endpoints");
-        let slice_def = find_def("discovery.k8s.io", "endpointslices").expect("slice def");
+        let slice_def = crate::api::builtin_row("discovery.k8s.io", "endpointslices").expect("slice def");
         let slice = reg
             .get(slice_def, Some("default"), "kubernetes", None)
             .await
@@ -452,7 +446,7 @@ mod tests {
         .expect("stale lease");
         a.reconcile(&reg).await.expect("a again");
         assert_eq!(endpoint_ips(&reg).await, vec!["192.0.2.10", "192.0.2.11"]);
-        let def = find_def("", "endpoints").expect("def");
+        let def = crate::api::builtin_row("", "endpoints").expect("def");
         let ep = reg.get(def, Some("default"), "kubernetes", None).await.expect("ep");
         // The port of the lowest IP's lease.
         assert_eq!(ep.value["subsets"][0]["ports"][0]["port"], 6444);
