@@ -40,7 +40,7 @@ pub use service::{prepare_update, Allocation};
 
 use crate::storage::Storage;
 use persist::Persisted;
-use range::{Range, Space};
+use range::Range;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -83,11 +83,8 @@ impl ServiceAllocators {
         let mut ranges = Vec::new();
         for (i, c) in cidrs.iter().enumerate() {
             let r = Range::cidr(c).map_err(|e| anyhow::anyhow!("--service-cluster-ip-range[{i}]: {e}"))?;
-            let (width, prefix) = match r.space {
-                Space::Ip { v6, prefix, .. } => (if v6 { 128u32 } else { 32 }, u32::from(prefix)),
-                Space::Port => (32, 32),
-            };
-            if width - prefix > 20 {
+            let width = r.addr_bits();
+            if r.host_bits() > 20 {
                 anyhow::bail!(
                     "specified --service-cluster-ip-range[{i}] is too large; for {width}-bit addresses, the mask must be >= {}",
                     width - 20

@@ -4,7 +4,7 @@
 //! storage never hand out the same value.
 
 use super::bitmap::{bit_positions, Bits};
-use super::range::{u128_to_ip, Range, Space};
+use super::range::Range;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{KeyValue, Storage, StorageError};
 use base64::Engine;
@@ -82,12 +82,7 @@ impl Persisted {
             return Ok(bits);
         }
         for p in bit_positions(&bytes) {
-            let value = old.value(p);
-            let off = match self.range.space {
-                Space::Port => self.range.offset_of(value),
-                Space::Ip { .. } => self.range.ip_offset(u128_to_ip(value, self.range.is_v6())),
-            };
-            if let Some(off) = off {
+            if let Some(off) = self.range.carry(&old, p) {
                 bits.set(off);
             }
         }

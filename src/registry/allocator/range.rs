@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Space {
+enum Space {
     Ip { net: u128, prefix: u8, v6: bool },
     Port,
 }
@@ -13,7 +13,7 @@ pub(super) enum Space {
 /// A contiguous block of allocatable values (IPs as integers, or ports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Range {
-    pub(super) space: Space,
+    space: Space,
     /// The range specifier as upstream prints it (`10.0.0.0/24`, `30000-32767`).
     pub(super) spec: String,
     /// The value of offset 0.
@@ -31,7 +31,7 @@ fn ip_to_u128(ip: IpAddr) -> u128 {
     }
 }
 
-pub(super) fn u128_to_ip(v: u128, v6: bool) -> IpAddr {
+fn u128_to_ip(v: u128, v6: bool) -> IpAddr {
     if v6 {
         IpAddr::V6(Ipv6Addr::from(v))
     } else {
@@ -39,12 +39,28 @@ pub(super) fn u128_to_ip(v: u128, v6: bool) -> IpAddr {
     }
 }
 
-/// `min(max(lo, size/step), hi)`, 0 when the range is no bigger than `lo`.
-fn band_offset(size: u128, lo: u128, step: u128, hi: u128) -> usize {
+/// Bits of an address: 32 for IPv4, 128 for IPv6.
+fn addr_bits(v6: bool) -> u32 {
+    if v6 {
+        128
+    } else {
+        32
+    }
+}
+
+/// Size of the static band of a range of `size` values, `max` of them allocatable:
+/// `min(max(lo, size/step), hi)`; 0 when the range is no bigger than `lo` or the band would
+/// leave no dynamic values.
+fn band_offset(size: u128, max: usize, lo: u128, step: u128, hi: u128) -> usize {
     if size <= lo {
         return 0;
     }
-    (size / step).clamp(lo, hi) as usize
+    let offset = (size / step).clamp(lo, hi) as usize;
+    if offset >= max {
+        0
+    } else {
+        offset
+    }
 }
 
 impl Range {
@@ -62,11 +78,10 @@ impl Range {
         let ip: IpAddr = addr.parse().map_err(|_| format!("invalid CIDR address: {s}"))?;
         let prefix: u8 = bits.parse().map_err(|_| format!("invalid CIDR address: {s}"))?;
         let v6 = ip.is_ipv6();
-        let width: u8 = if v6 { 128 } else { 32 };
-        if prefix > width {
+        if u32::from(prefix) > addr_bits(v6) {
             return Err(format!("invalid CIDR address: {s}"));
         }
-        let host_bits = u32::from(width - prefix);
+        let host_bits = addr_bits(v6) - u32::from(prefix);
         let mask: u128 = if host_bits >= 128 {
             0
         } else {
@@ -90,16 +105,12 @@ impl Range {
         }
         max -= 1; // network address
         let max = max.max(0) as usize;
-        let mut offset = band_offset(size, 16, 16, 256);
-        if offset >= max {
-            offset = 0;
-        }
         Ok(Range {
             space: Space::Ip { net, prefix, v6 },
             spec: format!("{}/{prefix}", u128_to_ip(net, v6)),
             base: net + 1,
             max,
-            offset,
+            offset: band_offset(size, max, 16, 16, 256),
         })
     }
 
@@ -125,21 +136,30 @@ impl Range {
         if base > 65535 || (base + size).saturating_sub(1) > 65535 || size == 0 {
             return Err(bad());
         }
-        let mut offset = band_offset(size as u128, 16, 32, 128);
-        if offset >= size as usize {
-            offset = 0;
-        }
         Ok(Range {
             space: Space::Port,
             spec: format!("{base}-{}", base + size - 1),
             base: base as u128,
             max: size as usize,
-            offset,
+            offset: band_offset(size as u128, size as usize, 16, 32, 128),
         })
     }
 
     pub(super) fn is_v6(&self) -> bool {
         matches!(self.space, Space::Ip { v6: true, .. })
+    }
+
+    /// Bits of an address of this range (32 for a port range).
+    pub(super) fn addr_bits(&self) -> u32 {
+        addr_bits(self.is_v6())
+    }
+
+    /// Bits of the host part of an IP range (0 for a port range).
+    pub(super) fn host_bits(&self) -> u32 {
+        match self.space {
+            Space::Ip { prefix, v6, .. } => addr_bits(v6) - u32::from(prefix),
+            Space::Port => 0,
+        }
     }
 
     pub(super) fn family(&self) -> &'static str {
@@ -150,7 +170,7 @@ impl Range {
         }
     }
 
-    pub(super) fn offset_of(&self, v: u128) -> Option<usize> {
+    fn offset_of(&self, v: u128) -> Option<usize> {
         if v < self.base {
             return None;
         }
@@ -164,14 +184,13 @@ impl Range {
 
     /// The offset of an IP of this range (network/broadcast excluded, family checked).
     pub(super) fn ip_offset(&self, ip: IpAddr) -> Option<usize> {
-        let Space::Ip { net, prefix, v6 } = self.space else {
+        let Space::Ip { net, v6, .. } = self.space else {
             return None;
         };
         if ip.is_ipv6() != v6 {
             return None;
         }
-        let width = if v6 { 128 } else { 32 };
-        let host_bits = width - u32::from(prefix);
+        let host_bits = self.host_bits();
         let v = ip_to_u128(ip);
         let in_net = host_bits >= 128 || (v >> host_bits) == (net >> host_bits);
         if !in_net {
@@ -196,6 +215,24 @@ impl Range {
             return None;
         }
         self.offset_of(port as u128)
+    }
+
+    /// The value at `off` as upstream prints it: an IP, or a port number.
+    pub(super) fn show(&self, off: usize) -> String {
+        match self.space {
+            Space::Port => self.value(off).to_string(),
+            Space::Ip { .. } => self.ip_at(off).to_string(),
+        }
+    }
+
+    /// The offset in this range of the value at `off` of `old` (the same value space, e.g.
+    /// the range before a flag change); None when this range does not hold it.
+    pub(super) fn carry(&self, old: &Range, off: usize) -> Option<usize> {
+        let value = old.value(off);
+        match self.space {
+            Space::Port => self.offset_of(value),
+            Space::Ip { v6, .. } => self.ip_offset(u128_to_ip(value, v6)),
+        }
     }
 
     /// Same value space (an IP range of the same family, or ports).
@@ -230,5 +267,15 @@ mod tests {
         let tiny = Range::ports("30000-30002").expect("ports");
         assert_eq!((tiny.max, tiny.offset), (3, 0));
         assert_eq!(Range::ports("30000+100").expect("ports").spec, "30000-30099");
+        assert_eq!(
+            (r.addr_bits(), r.host_bits(), r.show(0)),
+            (32, 8, "10.0.0.1".to_string())
+        );
+        assert_eq!((v6.addr_bits(), v6.host_bits()), (128, 20));
+        assert_eq!((p.host_bits(), p.show(0)), (0, "30000".to_string()));
+        // A value carried into a wider range keeps its address.
+        let wide = Range::cidr("10.0.0.0/16").expect("cidr");
+        assert_eq!(wide.carry(&r, 9).map(|o| wide.ip_at(o)), Some(r.ip_at(9)));
+        assert_eq!(r.carry(&wide, 300), None);
     }
 }

@@ -7,7 +7,6 @@ use super::fields::{
     hc_node_port, is_headless, needs_health_check, node_port_numbers, ns_name, sstr, str_list, svc_type,
 };
 use super::persist::Persisted;
-use super::range::Space;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
 use serde_json::Value;
@@ -155,10 +154,7 @@ impl ServiceAllocators {
                     if n < REPAIRS_BEFORE_LEAK_CLEANUP {
                         fresh.insert((p.key, *off), n);
                     } else {
-                        let value = match p.range.space {
-                            Space::Port => p.range.value(*off).to_string(),
-                            Space::Ip { .. } => p.range.ip_at(*off).to_string(),
-                        };
+                        let value = p.range.show(*off);
                         tracing::info!(range = p.key, value = %value, "freed an allocation no Service uses");
                     }
                 }
