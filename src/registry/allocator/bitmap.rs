@@ -1,6 +1,7 @@
 //! The allocation bitmap (upstream `pkg/registry/core/service/allocator/bitmap.go`): one bit per
 //! offset of a [`Range`], its `big.Int` byte form, and the random scan for a free offset.
 
+use super::errors::AllocError;
 use super::range::Range;
 use rand::Rng;
 
@@ -62,6 +63,25 @@ impl Bits {
         out
     }
 
+    /// Take a requested offset (`None`: the value is outside the range), as upstream's
+    /// `Allocate`.
+    pub(super) fn take(&mut self, off: Option<usize>) -> Result<usize, AllocError> {
+        let off = off.ok_or(AllocError::NotInRange)?;
+        if self.set(off) {
+            Ok(off)
+        } else {
+            Err(AllocError::Allocated)
+        }
+    }
+
+    /// Take a free offset, the dynamic band first (upstream's `AllocateNext`); None when the
+    /// range is full. `skip_first` keeps offset 0 out of reach.
+    pub(super) fn take_free(&mut self, range: &Range, skip_first: bool) -> Option<usize> {
+        let off = next_free(self, range, skip_first)?;
+        self.set(off);
+        Some(off)
+    }
+
     /// Big-endian bytes of the bitmap as an integer, without leading zeros (`big.Int.Bytes()`).
     pub(super) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.words.len() * 8);
@@ -88,7 +108,7 @@ pub(super) fn bit_positions(bytes: &[u8]) -> Vec<usize> {
 
 /// `randomScanStrategyWithOffset`: a random start in the upper band, scanning forward and
 /// wrapping; then the same in the lower band. `skip_first` keeps offset 0 out of reach.
-pub(super) fn next_free(bits: &Bits, range: &Range, skip_first: bool) -> Option<usize> {
+fn next_free(bits: &Bits, range: &Range, skip_first: bool) -> Option<usize> {
     let max = range.max;
     if bits.count >= max {
         return None;
@@ -137,5 +157,23 @@ mod tests {
         pos.sort_unstable();
         assert_eq!(pos, vec![0, 9, 257]);
         assert!(Bits::new(10).to_bytes().is_empty());
+        assert_eq!(b.take(Some(9)), Err(AllocError::Allocated));
+        assert_eq!(b.take(None), Err(AllocError::NotInRange));
+        assert_eq!(b.take(Some(10)), Ok(10));
+    }
+
+    #[test]
+    fn take_free_fills_the_upper_band_first_and_can_skip_offset_0() {
+        let r = Range::ports("30000-30019").expect("ports");
+        assert_eq!(r.offset, 16);
+        let mut b = Bits::new(r.max);
+        let mut got: Vec<usize> = (0..4).filter_map(|_| b.take_free(&r, true)).collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![16, 17, 18, 19]);
+        let rest: Vec<usize> = (0..20).filter_map(|_| b.take_free(&r, true)).collect();
+        assert_eq!(rest.len(), 15);
+        assert!(!b.get(0));
+        assert_eq!(b.take_free(&r, false), Some(0));
+        assert_eq!(b.take_free(&r, false), None);
     }
 }

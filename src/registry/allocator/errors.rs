@@ -62,3 +62,15 @@ pub(super) fn invalid_raw(name: &str, field: &str, rendered: &str, detail: &str)
 pub(super) fn invalid(name: &str, errs: &[FieldError]) -> ApiError {
     ApiError::invalid("Service", "", name, errs)
 }
+
+/// A requested node port refused: upstream's `spec.ports[i].nodePort` field error.
+pub(super) fn node_port_invalid(name: &str, i: usize, np: i64, e: &AllocError, range: &Range) -> ApiError {
+    invalid(
+        name,
+        &[FieldError::invalid(
+            format!("spec.ports[{i}].nodePort"),
+            np,
+            port_error_text(e, range),
+        )],
+    )
+}

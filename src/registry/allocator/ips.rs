@@ -2,7 +2,6 @@
 //! dynamic band first (the primary range's first IP is kept for the `kubernetes` Service),
 //! dual-stack upgrades and downgrades on update, and release.
 
-use super::bitmap::next_free;
 use super::errors::{go_string_slice, invalid_raw, ip_error_text, AllocError};
 use super::families::matching_prefer_dual_stack;
 use super::fields::{is_headless, name_of, set_str_list, spec_mut, str_list, svc_type};
@@ -44,11 +43,8 @@ impl ServiceAllocators {
             }
             let reserve = p.reserve_first;
             return p
-                .modify(self.storage(), |r, b| match next_free(b, r, reserve) {
-                    Some(off) => {
-                        b.set(off);
-                        Ok(Step::Done(r.ip_at(off)))
-                    }
+                .modify(self.storage(), |r, b| match b.take_free(r, reserve) {
+                    Some(off) => Ok(Step::Done(r.ip_at(off))),
                     None => Err(ApiError::internal(format!(
                         "failed to allocate a serviceIP: {}",
                         ip_error_text(&AllocError::Full, r.network_ip(), r)
@@ -75,13 +71,9 @@ impl ServiceAllocators {
                 None => Err(fail(AllocError::NotInRange, &p.range)),
             };
         }
-        p.modify(self.storage(), |r, b| match r.ip_offset(ip) {
-            None => Err(fail(AllocError::NotInRange, r)),
-            Some(off) if b.get(off) => Err(fail(AllocError::Allocated, r)),
-            Some(off) => {
-                b.set(off);
-                Ok(Step::Done(ip))
-            }
+        p.modify(self.storage(), |r, b| match b.take(r.ip_offset(ip)) {
+            Ok(_) => Ok(Step::Done(ip)),
+            Err(e) => Err(fail(e, r)),
         })
         .await
     }

@@ -2,8 +2,8 @@
 //! `updateNodePorts`, `allocHealthCheckNodePort`): one plan per create or update, computed
 //! against the port bitmap (persisted, or on a copy for a dry run), then applied to the Service.
 
-use super::bitmap::{next_free, Bits};
-use super::errors::{invalid, port_error_text, AllocError};
+use super::bitmap::Bits;
+use super::errors::{node_port_invalid, port_error_text, AllocError};
 use super::fields::{
     hc_node_port, needs_health_check, needs_node_ports, node_port_numbers, ports_of, set_node_port,
     should_allocate_node_ports, spec_mut,
@@ -11,7 +11,6 @@ use super::fields::{
 use super::persist::Step;
 use super::range::Range;
 use super::ServiceAllocators;
-use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -23,18 +22,28 @@ pub(super) struct PortPlan {
     pub(super) allocated: Vec<u16>,
 }
 
+/// Take the requested node port `np`, recording it in `allocated`.
+fn take_port(np: i64, r: &Range, b: &mut Bits, allocated: &mut Vec<u16>) -> Result<(), AllocError> {
+    b.take(r.port_offset(np))?;
+    allocated.push(np as u16);
+    Ok(())
+}
+
+/// Take a free node port (dynamic band first), recording it in `allocated`; None when full.
+fn take_free_port(r: &Range, b: &mut Bits, allocated: &mut Vec<u16>) -> Option<i64> {
+    let np = r.value(b.take_free(r, false)?) as i64;
+    allocated.push(np as u16);
+    Some(np)
+}
+
 /// A free node port (dynamic band first), or upstream's internal error when the range is full.
 fn allocate_dynamic_node_port(b: &mut Bits, r: &Range, allocated: &mut Vec<u16>) -> ApiResult<i64> {
-    let Some(off) = next_free(b, r, false) else {
-        return Err(ApiError::internal(format!(
+    take_free_port(r, b, allocated).ok_or_else(|| {
+        ApiError::internal(format!(
             "failed to allocate a nodePort: {}",
             port_error_text(&AllocError::Full, r)
-        )));
-    };
-    b.set(off);
-    let np = r.value(off) as i64;
-    allocated.push(np as u16);
-    Ok(np)
+        ))
+    })
 }
 
 impl ServiceAllocators {
@@ -59,25 +68,8 @@ impl ServiceAllocators {
         let mut out: Vec<i64> = ports.iter().map(|p| p.node_port).collect();
         let mut allocated: Vec<u16> = Vec::new();
         let mut by_port: HashMap<i64, i64> = HashMap::new();
-        let take = |np: i64, i: usize, b: &mut Bits, allocated: &mut Vec<u16>| -> ApiResult<()> {
-            let err = |e: AllocError| {
-                invalid(
-                    name,
-                    &[FieldError::invalid(
-                        format!("spec.ports[{i}].nodePort"),
-                        np,
-                        port_error_text(&e, r),
-                    )],
-                )
-            };
-            match r.port_offset(np) {
-                None => Err(err(AllocError::NotInRange)),
-                Some(off) if !b.set(off) => Err(err(AllocError::Allocated)),
-                Some(_) => {
-                    allocated.push(np as u16);
-                    Ok(())
-                }
-            }
+        let take = |np: i64, i: usize, b: &mut Bits, allocated: &mut Vec<u16>| {
+            take_port(np, r, b, allocated).map_err(|e| node_port_invalid(name, i, np, &e, r))
         };
         if needs_node_ports(svc) {
             for (i, p) in ports.iter().enumerate() {
@@ -124,33 +116,19 @@ impl ServiceAllocators {
     /// `allocHealthCheckNodePort` (its failures are internal errors upstream).
     fn alloc_health_check(hc: i64, r: &Range, b: &mut Bits, allocated: &mut Vec<u16>) -> ApiResult<i64> {
         if hc != 0 {
-            return match r.port_offset(hc) {
-                None => Err(ApiError::internal(format!(
+            return take_port(hc, r, b, allocated).map(|()| hc).map_err(|e| {
+                ApiError::internal(format!(
                     "failed to allocate requested HealthCheck NodePort {hc}: {}",
-                    port_error_text(&AllocError::NotInRange, r)
-                ))),
-                Some(off) if !b.set(off) => Err(ApiError::internal(format!(
-                    "failed to allocate requested HealthCheck NodePort {hc}: {}",
-                    port_error_text(&AllocError::Allocated, r)
-                ))),
-                Some(_) => {
-                    allocated.push(hc as u16);
-                    Ok(hc)
-                }
-            };
+                    port_error_text(&e, r)
+                ))
+            });
         }
-        match next_free(b, r, false) {
-            Some(off) => {
-                b.set(off);
-                let np = r.value(off) as i64;
-                allocated.push(np as u16);
-                Ok(np)
-            }
-            None => Err(ApiError::internal(format!(
+        take_free_port(r, b, allocated).ok_or_else(|| {
+            ApiError::internal(format!(
                 "failed to allocate a HealthCheck NodePort 0: {}",
                 port_error_text(&AllocError::Full, r)
-            ))),
-        }
+            ))
+        })
     }
 
     /// `updateNodePorts` + `updateHealthCheckNodePort` for an update: allocations only; what
@@ -176,24 +154,9 @@ impl ServiceAllocators {
                 }
                 let np = if p.node_port != 0 {
                     if !old_numbers.contains(&p.node_port) && !taken_here.contains(&p.node_port) {
-                        let err = |e: AllocError| {
-                            invalid(
-                                name,
-                                &[FieldError::invalid(
-                                    format!("spec.ports[{i}].nodePort"),
-                                    p.node_port,
-                                    port_error_text(&e, r),
-                                )],
-                            )
-                        };
-                        match r.port_offset(p.node_port) {
-                            None => return Err(err(AllocError::NotInRange)),
-                            Some(off) if !b.set(off) => return Err(err(AllocError::Allocated)),
-                            Some(_) => {
-                                allocated.push(p.node_port as u16);
-                                taken_here.insert(p.node_port);
-                            }
-                        }
+                        take_port(p.node_port, r, b, &mut allocated)
+                            .map_err(|e| node_port_invalid(name, i, p.node_port, &e, r))?;
+                        taken_here.insert(p.node_port);
                     }
                     p.node_port
                 } else {
