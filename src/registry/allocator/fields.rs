@@ -49,6 +49,14 @@ pub(super) fn str_list(svc: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The entries of `spec.clusterIPs` that are IPs.
+pub(super) fn cluster_ips(svc: &Value) -> Vec<IpAddr> {
+    str_list(svc, "clusterIPs")
+        .iter()
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .collect()
+}
+
 pub(super) fn set_str_list(svc: &mut Value, key: &str, items: &[String]) {
     spec_mut(svc).insert(key.into(), json!(items));
 }

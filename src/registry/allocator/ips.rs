@@ -4,8 +4,7 @@
 
 use super::errors::{go_string_slice, invalid_raw, ip_error_text, AllocError};
 use super::families::matching_prefer_dual_stack;
-use super::fields::{is_headless, name_of, set_str_list, spec_mut, str_list, svc_type};
-use super::persist::Step;
+use super::fields::{cluster_ips, is_headless, name_of, set_str_list, spec_mut, str_list, svc_type};
 use super::range::Range;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
@@ -44,7 +43,7 @@ impl ServiceAllocators {
             let reserve = p.reserve_first;
             return p
                 .modify(self.storage(), |r, b| match b.take_free(r, reserve) {
-                    Some(off) => Ok(Step::Done(r.ip_at(off))),
+                    Some(off) => Ok(r.ip_at(off)),
                     None => Err(ApiError::internal(format!(
                         "failed to allocate a serviceIP: {}",
                         ip_error_text(&AllocError::Full, r.network_ip(), r)
@@ -72,7 +71,7 @@ impl ServiceAllocators {
             };
         }
         p.modify(self.storage(), |r, b| match b.take(r.ip_offset(ip)) {
-            Ok(_) => Ok(Step::Done(ip)),
+            Ok(_) => Ok(ip),
             Err(e) => Err(fail(e, r)),
         })
         .await
@@ -84,15 +83,7 @@ impl ServiceAllocators {
             if offs.is_empty() {
                 continue;
             }
-            let res = p
-                .modify(self.storage(), |_, b| {
-                    for o in &offs {
-                        b.clear(*o);
-                    }
-                    Ok(Step::Done(()))
-                })
-                .await;
-            if let Err(e) = res {
+            if let Err(e) = p.clear(self.storage(), &offs).await {
                 tracing::error!(range = p.key, error = %e, "failed to release service IPs; the repair will free them");
             }
         }
@@ -134,12 +125,6 @@ impl ServiceAllocators {
         if matching_prefer_dual_stack(svc, old) {
             return Ok((Vec::new(), Vec::new()));
         }
-        let parse_all = |v: &Value| -> Vec<IpAddr> {
-            str_list(v, "clusterIPs")
-                .iter()
-                .filter_map(|s| s.parse::<IpAddr>().ok())
-                .collect()
-        };
         // A: ExternalName -> a type with cluster IPs.
         if svc_type(old) == "ExternalName" && svc_type(svc) != "ExternalName" {
             let got = self.alloc_cluster_ips(svc, dry_run).await?;
@@ -150,7 +135,7 @@ impl ServiceAllocators {
         }
         // B: to ExternalName: release everything.
         if svc_type(old) != "ExternalName" && svc_type(svc) == "ExternalName" {
-            return Ok((Vec::new(), parse_all(old)));
+            return Ok((Vec::new(), cluster_ips(old)));
         }
         let old_fams = str_list(old, "ipFamilies");
         let new_fams = str_list(svc, "ipFamilies");

@@ -8,7 +8,6 @@ use super::fields::{
     hc_node_port, needs_health_check, needs_node_ports, node_port_numbers, ports_of, set_node_port,
     should_allocate_node_ports, spec_mut,
 };
-use super::persist::Step;
 use super::range::Range;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
@@ -56,9 +55,7 @@ impl ServiceAllocators {
         if dry_run {
             return self.ports.peek(self.storage(), |r, b| plan(r, b)).await;
         }
-        self.ports
-            .modify(self.storage(), |r, b| plan(r, b).map(Step::Done))
-            .await
+        self.ports.modify(self.storage(), |r, b| plan(r, b)).await
     }
 
     /// `initNodePorts` + `allocHealthCheckNodePort` for a create.
@@ -189,18 +186,9 @@ impl ServiceAllocators {
         if ports.is_empty() {
             return;
         }
-        let res = self
-            .ports
-            .modify(self.storage(), |r, b| {
-                for p in ports {
-                    if let Some(off) = r.port_offset(i64::from(*p)) {
-                        b.clear(off);
-                    }
-                }
-                Ok(Step::Done(()))
-            })
-            .await;
-        if let Err(e) = res {
+        let r = &self.ports.range;
+        let offs: Vec<usize> = ports.iter().filter_map(|p| r.port_offset(i64::from(*p))).collect();
+        if let Err(e) = self.ports.clear(self.storage(), &offs).await {
             tracing::error!(error = %e, "failed to release node ports; the repair will free them");
         }
     }

@@ -28,11 +28,6 @@ pub(super) struct Persisted {
     state: tokio::sync::Mutex<Option<(i64, Bits)>>,
 }
 
-pub(super) enum Step<T> {
-    /// Done; the bitmap may have been changed and must be written.
-    Done(T),
-}
-
 impl Persisted {
     pub(super) fn new(key: &'static str, range: Range, reserve_first: bool) -> Persisted {
         Persisted {
@@ -108,7 +103,7 @@ impl Persisted {
     pub(super) async fn modify<T>(
         &self,
         storage: &dyn Storage,
-        mut f: impl FnMut(&Range, &mut Bits) -> ApiResult<Step<T>>,
+        mut f: impl FnMut(&Range, &mut Bits) -> ApiResult<T>,
     ) -> ApiResult<T> {
         let mut guard = self.state.lock().await;
         let mut fresh = false;
@@ -129,7 +124,7 @@ impl Persisted {
                     *guard = None;
                     continue;
                 }
-                return out.map(|Step::Done(t)| t);
+                return out;
             }
             let bytes = self.encode(&work);
             let res = if rev == 0 {
@@ -140,7 +135,7 @@ impl Persisted {
             match res {
                 Ok(new_rev) => {
                     *guard = Some((new_rev, work));
-                    return out.map(|Step::Done(t)| t);
+                    return out;
                 }
                 Err(StorageError::Conflict { current: Some(kv), .. }) => {
                     *guard = Some(self.decode_kv(&kv)?);
@@ -181,7 +176,18 @@ impl Persisted {
     ) -> ApiResult<()> {
         self.modify(storage, |r, b| {
             *b = f(r, &b.clone());
-            Ok(Step::Done(()))
+            Ok(())
+        })
+        .await
+    }
+
+    /// Clear the bits at `offs` (a release).
+    pub(super) async fn clear(&self, storage: &dyn Storage, offs: &[usize]) -> ApiResult<()> {
+        self.modify(storage, |_, b| {
+            for o in offs {
+                b.clear(*o);
+            }
+            Ok(())
         })
         .await
     }

@@ -3,7 +3,7 @@
 //! ports; a failed step gives back what the earlier ones took.
 
 use super::fields::{
-    hc_node_port, is_headless, name_of, needs_health_check, needs_node_ports, node_port_numbers, ports_of,
+    cluster_ips, hc_node_port, is_headless, name_of, needs_health_check, needs_node_ports, node_port_numbers, ports_of,
     set_node_port, set_str_list, spec, spec_mut, sstr, str_list, svc_type,
 };
 use super::ServiceAllocators;
@@ -176,10 +176,7 @@ impl ServiceAllocators {
     pub async fn release_for(&self, svc: &Value) {
         let mut alloc = Allocation::default();
         if svc_type(svc) != "ExternalName" && !is_headless(svc) {
-            alloc.ips = str_list(svc, "clusterIPs")
-                .iter()
-                .filter_map(|s| s.parse::<IpAddr>().ok())
-                .collect();
+            alloc.ips = cluster_ips(svc);
             if alloc.ips.is_empty() {
                 if let Ok(ip) = sstr(svc, "clusterIP").parse::<IpAddr>() {
                     alloc.ips.push(ip);
