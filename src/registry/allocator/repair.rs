@@ -10,7 +10,6 @@ use super::persist::Persisted;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -116,52 +115,39 @@ impl ServiceAllocators {
         let mut targets: Vec<(&Persisted, Bits)> = self.ips.iter().zip(ip_sets).collect();
         targets.push((&self.ports, port_set));
         for (p, used) in targets {
-            let mut kept = 0usize;
-            let mut freed = 0usize;
-            let mut seen_leaks: Vec<usize> = Vec::new();
+            // Values stored but used by no Service, with the passes that saw them (this one
+            // included), as of the bitmap the write replaced.
+            let mut leaked: Vec<(usize, u32)> = Vec::new();
             p.replace(self.storage(), |_, stored| {
-                let mut next = used.clone();
-                seen_leaks.clear();
-                kept = 0;
-                for off in stored.ones() {
-                    if !used.get(off) {
-                        seen_leaks.push(off);
-                    }
-                }
                 let leaks = self.leaks.lock().unwrap_or_else(|e| e.into_inner());
-                freed = 0;
-                for off in &seen_leaks {
-                    let n = leaks.get(&(p.key, *off)).copied().unwrap_or(0) + 1;
-                    if n < REPAIRS_BEFORE_LEAK_CLEANUP {
+                leaked = stored
+                    .ones()
+                    .into_iter()
+                    .filter(|off| !used.get(*off))
+                    .map(|off| (off, leaks.get(&(p.key, off)).copied().unwrap_or(0) + 1))
+                    .collect();
+                let mut next = used.clone();
+                for (off, n) in &leaked {
+                    if *n < REPAIRS_BEFORE_LEAK_CLEANUP {
                         next.set(*off);
-                        kept += 1;
-                    } else {
-                        freed += 1;
                     }
                 }
                 next
             })
             .await?;
+            let (kept, freed): (Vec<_>, Vec<_>) =
+                leaked.into_iter().partition(|(_, n)| *n < REPAIRS_BEFORE_LEAK_CLEANUP);
             {
                 let mut leaks = self.leaks.lock().unwrap_or_else(|e| e.into_inner());
-                let mut fresh: HashMap<(&'static str, usize), u32> = leaks
-                    .iter()
-                    .filter(|((k, _), _)| *k != p.key)
-                    .map(|(k, v)| (*k, *v))
-                    .collect();
-                for off in &seen_leaks {
-                    let n = leaks.get(&(p.key, *off)).copied().unwrap_or(0) + 1;
-                    if n < REPAIRS_BEFORE_LEAK_CLEANUP {
-                        fresh.insert((p.key, *off), n);
-                    } else {
-                        let value = p.range.show(*off);
-                        tracing::info!(range = p.key, value = %value, "freed an allocation no Service uses");
-                    }
-                }
-                *leaks = fresh;
+                leaks.retain(|(k, _), _| *k != p.key);
+                leaks.extend(kept.iter().map(|(off, n)| ((p.key, *off), *n)));
             }
-            report.leaked_kept += kept;
-            report.leaked_freed += freed;
+            for (off, _) in &freed {
+                let value = p.range.show(*off);
+                tracing::info!(range = p.key, value = %value, "freed an allocation no Service uses");
+            }
+            report.leaked_kept += kept.len();
+            report.leaked_freed += freed.len();
         }
         Ok(report)
     }
