@@ -14,6 +14,7 @@
 
 use super::{selector, Attributes, Env, Operation};
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -33,14 +34,13 @@ struct Hook {
 
 async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
     let mut configs = env.list("admissionregistration.k8s.io", plural, None).await?;
-    configs
-        .sort_by(|a, b| super::plugins::str_at(a, "/metadata/name").cmp(super::plugins::str_at(b, "/metadata/name")));
+    configs.sort_by(|a, b| a.str_at("/metadata/name").cmp(b.str_at("/metadata/name")));
     let mut out = Vec::new();
     for c in configs {
         for w in c.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
             out.push(Hook {
                 name: w.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                config: super::plugins::str_at(&c, "/metadata/name").to_string(),
+                config: c.str_at("/metadata/name").to_string(),
                 index: out.len(),
                 spec: w.clone(),
             });

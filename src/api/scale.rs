@@ -1,6 +1,7 @@
 //! The `scale` subresource's autoscaling/v1 Scale of an object with `spec.replicas`.
 
 use crate::storage::cache::CachedObject;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// autoscaling/v1 Scale for an object with `spec.replicas`.
@@ -15,9 +16,9 @@ pub fn of(obj: &CachedObject, default_replicas: i64) -> Value {
             "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
             "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
         },
-        "spec": {"replicas": v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(default_replicas)},
+        "spec": {"replicas": v.i64_at("/spec/replicas").unwrap_or(default_replicas)},
         "status": {
-            "replicas": v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "replicas": v.i64_at("/status/replicas").unwrap_or(0),
             "selector": selector,
         },
     })

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::request::Query;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
@@ -68,7 +69,7 @@ pub fn container(pod: &Value, name: &str, given: Option<&str>) -> ApiResult<Stri
 
 /// The kubelet of the node a pod runs on (None: not scheduled yet).
 pub async fn kubelet_of(reg: &Registry, cfg: &ProxyConfig, pod: &Value) -> ApiResult<Option<Location>> {
-    let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let node_name = pod.str_at("/spec/nodeName");
     if node_name.is_empty() {
         return Ok(None);
     }

@@ -6,6 +6,7 @@ use super::containers_mut;
 use crate::admission::quantity;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 
 pub struct LimitRanger;
@@ -19,12 +20,7 @@ async fn container_items(env: &Env<'_>, ns: &str) -> ApiResult<Vec<Value>> {
     let ranges = env.list("", "limitranges", Some(ns)).await?;
     Ok(ranges
         .iter()
-        .flat_map(|r| {
-            r.pointer("/spec/limits")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
+        .flat_map(|r| r.arr_at("/spec/limits").to_vec())
         .filter(|l| l.get("type").and_then(Value::as_str) == Some("Container"))
         .collect())
 }
@@ -66,7 +62,7 @@ pub fn apply_defaults(pod: &mut Value, items: &[Value]) -> Vec<String> {
             }
         }
         // A limit without a request: the request defaults to the limit (upstream's API defaulting).
-        if let Some(lims) = c.pointer("/resources/limits").and_then(Value::as_object).cloned() {
+        if let Some(lims) = c.obj_at("/resources/limits").cloned() {
             for (res, q) in lims {
                 if c.pointer(&format!("/resources/requests/{res}")).is_none() {
                     if !c["resources"]["requests"].is_object() {

@@ -5,6 +5,7 @@
 use super::Builtin;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -1289,16 +1290,13 @@ pub const POD: Builtin = Builtin {
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
 /// finished pods go at once. The grace period when the delete must wait.
 pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
-    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let node = obj.str_at("/spec/nodeName");
+    let phase = obj.str_at("/status/phase");
     if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
         return None;
     }
     let grace = requested
-        .or_else(|| {
-            obj.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
+        .or_else(|| obj.i64_at("/spec/terminationGracePeriodSeconds"))
         .unwrap_or(30);
     (grace > 0).then_some(grace)
 }
@@ -1453,7 +1451,7 @@ pub const NAMESPACE: Builtin = Builtin {
 /// `SetDefaults_Namespace` (the `kubernetes.io/metadata.name` label) and
 /// `SetDefaults_NamespaceStatus`.
 fn namespace_defaults(obj: &mut Value) {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from);
+    let name = obj.opt_str_at("/metadata/name").map(String::from);
     if let (Some(name), Some(meta)) = (name, obj_mut(obj, "metadata")) {
         if let Some(labels) = ensure_obj(meta, "labels") {
             labels.insert("kubernetes.io/metadata.name".into(), json!(name));
@@ -1680,10 +1678,7 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
             &["ClientIP", "None"],
         )),
     }
-    if let Some(t) = spec
-        .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
-        .and_then(Value::as_i64)
-    {
+    if let Some(t) = spec.i64_at("/sessionAffinityConfig/clientIP/timeoutSeconds") {
         if !(1..=86400).contains(&t) {
             errs.push(FieldError::invalid(
                 "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
@@ -1729,18 +1724,8 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 fn service_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
-    let ip = |o: &Value| {
-        o.pointer("/spec/clusterIP")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let ty = |o: &Value| {
-        o.pointer("/spec/type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let ip = |o: &Value| o.str_at("/spec/clusterIP").to_string();
+    let ty = |o: &Value| o.str_at("/spec/type").to_string();
     let (n, o) = (ip(new), ip(old));
     if !n.is_empty() && !o.is_empty() && n != o && ty(new) != "ExternalName" && ty(old) != "ExternalName" {
         errs.push(FieldError::invalid("spec.clusterIPs[0]", n, "may not change once set"));
@@ -1912,9 +1897,7 @@ fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
     };
     match ty {
         "kubernetes.io/service-account-token" => {
-            let name = obj
-                .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
-                .and_then(Value::as_str);
+            let name = obj.opt_str_at("/metadata/annotations/kubernetes.io~1service-account.name");
             if name.is_none_or(str::is_empty) {
                 errs.push(FieldError::required(
                     "metadata.annotations[kubernetes.io/service-account.name]",
@@ -2098,12 +2081,7 @@ fn node_validate(obj: &Value, errs: &mut FieldErrors) {
 
 fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
     // podCIDRs may be set once, then never changed.
-    let cidrs = |o: &Value| {
-        o.pointer("/spec/podCIDRs")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let cidrs = |o: &Value| o.arr_at("/spec/podCIDRs").to_vec();
     let (n, o) = (cidrs(new), cidrs(old));
     if !o.is_empty() && n != o {
         errs.push(FieldError::forbidden(
@@ -2111,12 +2089,7 @@ fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "node updates may not change podCIDR except from \"\" to valid",
         ));
     }
-    let id = |o: &Value| {
-        o.pointer("/spec/providerID")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let id = |o: &Value| o.str_at("/spec/providerID").to_string();
     if !id(old).is_empty() && id(new) != id(old) {
         errs.push(FieldError::forbidden(
             "spec.providerID",
@@ -2139,7 +2112,7 @@ pub const EVENT: Builtin = Builtin {
 };
 
 fn event_validate(obj: &Value, errs: &mut FieldErrors) {
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let ns = obj.str_at("/metadata/namespace");
     let involved = obj.get("involvedObject").unwrap_or(&Value::Null);
     if !involved.is_null() && !is_obj(involved, "involvedObject", errs) {
         return;
@@ -2583,7 +2556,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             om.insert("volumeName".into(), vn.clone());
         }
     }
-    let bound = new.pointer("/status/phase").and_then(Value::as_str) == Some("Bound");
+    let bound = new.opt_str_at("/status/phase") == Some("Bound");
     if bound {
         let old_storage = os.pointer("/resources/requests/storage").cloned();
         if let Some(req) = n.pointer_mut("/resources/requests").and_then(Value::as_object_mut) {
@@ -2640,8 +2613,7 @@ pub const REPLICATION_CONTROLLER: Builtin = Builtin {
 /// labels, replicas 1; pod template defaults.
 fn rc_defaults(obj: &mut Value) {
     let tpl_labels = obj
-        .pointer("/spec/template/metadata/labels")
-        .and_then(Value::as_object)
+        .obj_at("/spec/template/metadata/labels")
         .filter(|m| !m.is_empty())
         .cloned();
     if let Some(labels) = tpl_labels {
@@ -2703,7 +2675,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
         }
     }
     validate_pod_template(tpl, "spec.template", errs);
-    if let Some(rp) = tpl.pointer("/spec/restartPolicy").and_then(Value::as_str) {
+    if let Some(rp) = tpl.opt_str_at("/spec/restartPolicy") {
         if rp != "Always" {
             errs.push(FieldError::not_supported(
                 "spec.template.spec.restartPolicy",

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::Registry;
 use crate::request::Query;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Upstream's bound on `status.disruptedPods` entries not yet confirmed by the controller.
@@ -15,7 +16,7 @@ const MAX_DISRUPTED_PODS: usize = 2000;
 
 /// Evict pod `ns/name` as the Eviction object asks (its `deleteOptions`, and the query's).
 pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query: &Query) -> ApiResult<()> {
-    if eviction.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("") != name {
+    if eviction.str_at("/metadata/name") != name {
         return Err(ApiError::bad_request(
             "name in URL does not match name in Eviction object",
         ));
@@ -58,7 +59,7 @@ pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query
 
 /// Terminal, pending or terminating pods are evicted without consulting budgets.
 fn can_ignore_pdb(pod: &Value) -> bool {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod.str_at("/status/phase");
     matches!(phase, "Succeeded" | "Failed" | "Pending")
         || pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
@@ -96,21 +97,17 @@ async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dr
     let Some(pdb) = matching.first() else {
         return Ok(());
     };
-    let status_i = |p: &Value, f: &str| p.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
+    let status_i = |p: &Value, f: &str| p.i64_at(&format!("/status/{f}")).unwrap_or(0);
     if !pod_ready(pod) {
         // An unhealthy pod does not count toward the budget: evict it when the budget is met
         // (or always, with unhealthyPodEvictionPolicy AlwaysAllow).
-        let always = pdb.pointer("/spec/unhealthyPodEvictionPolicy").and_then(Value::as_str) == Some("AlwaysAllow");
+        let always = pdb.opt_str_at("/spec/unhealthyPodEvictionPolicy") == Some("AlwaysAllow");
         let desired = status_i(pdb, "desiredHealthy");
         if always || (status_i(pdb, "currentHealthy") >= desired && desired > 0) {
             return Ok(());
         }
     }
-    let pdb_name = pdb
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let pdb_name = pdb.str_at("/metadata/name").to_string();
     if dry_run {
         // Checked, never written.
         return check_and_decrement(&mut pdb.clone(), &pdb_name, pod_name);
@@ -125,7 +122,7 @@ async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dr
 /// Upstream's `checkAndDecrement` on the freshest budget.
 fn check_and_decrement(pdb: &mut Value, name: &str, pod: &str) -> ApiResult<()> {
     let snapshot = pdb.clone();
-    let get = |f: &str| snapshot.pointer(f).and_then(Value::as_i64).unwrap_or(0);
+    let get = |f: &str| snapshot.i64_at(f).unwrap_or(0);
     if get("/status/observedGeneration") < get("/metadata/generation") {
         return Err(too_many_requests(
             10,
@@ -141,11 +138,7 @@ fn check_and_decrement(pdb: &mut Value, name: &str, pod: &str) -> ApiResult<()> 
             "pdb disruptions allowed is negative",
         ));
     }
-    let disrupted = pdb
-        .pointer("/status/disruptedPods")
-        .and_then(Value::as_object)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let disrupted = pdb.obj_at("/status/disruptedPods").map(|m| m.len()).unwrap_or(0);
     if disrupted > MAX_DISRUPTED_PODS {
         return Err(ApiError::forbidden(
             "poddisruptionbudget",

@@ -1,4 +1,9 @@
-//! Small shared helpers: time formatting, random names, Go-style quoting.
+//! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
+//!
+//! - [`json`]: typed reads of JSON fields by pointer.
+//! - here: time formatting, random names, Go-style quoting.
+
+pub mod json;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
