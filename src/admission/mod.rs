@@ -13,7 +13,6 @@
 pub mod connect;
 pub mod plugins;
 pub mod quantity;
-pub mod selector;
 pub mod webhook;
 
 use crate::api::ResourceDef;

@@ -978,22 +978,11 @@ pub(super) mod util {
         e.is_empty()
     }
 
-    /// A non-nil selector with no requirements (selects everything).
-    pub fn selector_is_empty(sel: &Value) -> bool {
-        let ml = sel
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .is_none_or(|m| m.is_empty());
-        let me = sel
-            .get("matchExpressions")
-            .and_then(Value::as_array)
-            .is_none_or(|a| a.is_empty());
-        ml && me
-    }
+    pub use crate::api::selector::selector_is_empty;
 
-    /// Whether `sel` selects a set of labels (`labels` None = no labels).
+    /// Whether the LabelSelector `sel` selects the label map `labels` (None = no labels).
     pub fn selector_matches(sel: &Value, labels: Option<&Value>) -> bool {
-        crate::api::validation::selector_matches_labels(sel, labels.unwrap_or(&Value::Null))
+        crate::api::selector::selects(Some(sel), labels.and_then(Value::as_object))
     }
 
     // ------------------------------------------------------------ pod templates

@@ -3,6 +3,7 @@
 //! (`pkg/apis/core/validation/validation.go`).
 
 use super::Builtin;
+use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
@@ -2665,8 +2666,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
     }
     if !selector.is_empty() {
         let labels = tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
-        let sel = json!({"matchLabels": selector});
-        if !v::selector_matches_labels(&sel, &labels) {
+        if !LabelSelector::from_set(selector).matches(labels.as_object()) {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",
                 labels,

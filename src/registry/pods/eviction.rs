@@ -4,6 +4,7 @@
 //! `DisruptionTarget` condition, then delete it.
 
 use super::set_condition;
+use crate::api::selector::selects;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::Registry;
@@ -78,16 +79,13 @@ fn pod_ready(pod: &Value) -> bool {
 async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dry_run: bool) -> ApiResult<()> {
     let pdb_def = crate::api::builtin_row("policy", "poddisruptionbudgets")
         .ok_or_else(|| ApiError::internal("no poddisruptionbudgets resource"))?;
-    let labels = pod.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let labels = pod.obj_at("/metadata/labels");
     let all = reg.list(pdb_def, Some(ns), &ListOptions::default()).await?;
     let matching: Vec<Value> = all
         .items
         .iter()
         .map(|o| o.value.clone())
-        .filter(|p| {
-            p.pointer("/spec/selector")
-                .is_some_and(|s| selector_matches(s, &labels))
-        })
+        .filter(|p| selects(p.pointer("/spec/selector"), labels))
         .collect();
     if matching.len() > 1 {
         return Err(ApiError::internal(
@@ -211,32 +209,6 @@ fn too_many_requests(retry_after: u64, cause: String) -> ApiError {
     e
 }
 
-/// A LabelSelector (`matchLabels` + `matchExpressions`) against a label map; `{}` matches all.
-pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-        if ml.iter().any(|(k, v)| label(k) != v.as_str()) {
-            return false;
-        }
-    }
-    let exprs = sel.get("matchExpressions").and_then(Value::as_array);
-    exprs.into_iter().flatten().all(|e| {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let values: Vec<&str> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => label(key).is_some_and(|v| values.contains(&v)),
-            "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
-            "Exists" => label(key).is_some(),
-            "DoesNotExist" => label(key).is_none(),
-            _ => false,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,21 +246,5 @@ mod tests {
                 .and_then(|e| e.retry_after),
             Some(10)
         );
-    }
-
-    #[test]
-    fn selectors() {
-        let labels = json!({"app": "web", "tier": "fe"});
-        assert!(selector_matches(&json!({}), &labels));
-        assert!(selector_matches(&json!({"matchLabels": {"app": "web"}}), &labels));
-        assert!(!selector_matches(&json!({"matchLabels": {"app": "db"}}), &labels));
-        assert!(selector_matches(
-            &json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]}),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}),
-            &labels
-        ));
     }
 }
