@@ -12,7 +12,6 @@
 
 pub mod connect;
 pub mod plugins;
-pub mod quantity;
 pub mod webhook;
 
 use crate::api::ResourceDef;

@@ -1,9 +1,11 @@
 //! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
 //!
 //! - [`json`]: typed reads of JSON fields by pointer.
+//! - [`quantity`]: `resource.Quantity`, exact.
 //! - here: time formatting, random names, Go-style quoting.
 
 pub mod json;
+pub mod quantity;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,10 +3,10 @@
 //! maxLimitRequestRatio are enforced with upstream's messages.
 
 use super::containers_mut;
-use crate::admission::quantity;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
 use crate::util::json::JsonExt;
+use crate::util::quantity;
 use serde_json::{json, Map, Value};
 
 pub struct LimitRanger;
@@ -94,13 +94,13 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let q = |field: &str, res: &str| {
         c.pointer(&format!("/resources/{field}/{res}"))
-            .and_then(quantity::parse)
+            .and_then(quantity::milli)
     };
     // One error per constraint, in upstream's order (minConstraint / maxConstraint).
     if let Some(min) = obj(item, "min") {
         for (res, m) in min {
-            let Some(m) = quantity::parse(m) else { continue };
-            let ms = quantity::format(m);
+            let Some(m) = quantity::milli(m) else { continue };
+            let ms = quantity::format_milli(m);
             let (r, l) = (q("requests", res), q("limits", res));
             match (r, l) {
                 (None, _) => errs.push(format!(
@@ -108,11 +108,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
                 )),
                 (Some(r), _) if r < m => errs.push(format!(
                     "minimum {res} usage per Container is {ms}, but request is {}",
-                    quantity::format(r)
+                    quantity::format_milli(r)
                 )),
                 (_, Some(l)) if l < m => errs.push(format!(
                     "minimum {res} usage per Container is {ms}, but limit is {}",
-                    quantity::format(l)
+                    quantity::format_milli(l)
                 )),
                 _ => {}
             }
@@ -120,8 +120,8 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     }
     if let Some(max) = obj(item, "max") {
         for (res, m) in max {
-            let Some(m) = quantity::parse(m) else { continue };
-            let ms = quantity::format(m);
+            let Some(m) = quantity::milli(m) else { continue };
+            let ms = quantity::format_milli(m);
             let (r, l) = (q("requests", res), q("limits", res));
             match (l, r) {
                 (None, _) => errs.push(format!(
@@ -129,11 +129,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
                 )),
                 (Some(l), _) if l > m => errs.push(format!(
                     "maximum {res} usage per Container is {ms}, but limit is {}",
-                    quantity::format(l)
+                    quantity::format_milli(l)
                 )),
                 (_, Some(r)) if r > m => errs.push(format!(
                     "maximum {res} usage per Container is {ms}, but request is {}",
-                    quantity::format(r)
+                    quantity::format_milli(r)
                 )),
                 _ => {}
             }
@@ -141,11 +141,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     }
     if let Some(ratio) = obj(item, "maxLimitRequestRatio") {
         for (res, m) in ratio {
-            let Some(m) = quantity::parse(m) else { continue };
+            let Some(m) = quantity::milli(m) else { continue };
             let (Some(l), r) = (q("limits", res), q("requests", res)) else {
                 continue;
             };
-            let ms = quantity::format(m);
+            let ms = quantity::format_milli(m);
             match r.filter(|r| *r > 0) {
                 None => errs.push(format!(
                     "{res} max limit to request ratio per Container is {ms}, but no request is specified or request is 0"

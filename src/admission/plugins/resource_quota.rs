@@ -4,13 +4,14 @@
 //! usage back (capstan runs no quota controller to recount). A quota whose status has no
 //! entry for a resource yet is initialised from a live count.
 
-use crate::admission::{quantity, Attributes, Charge, Env, Operation, Plugin};
+use crate::admission::{Attributes, Charge, Env, Operation, Plugin};
 use crate::api::builtin_row as row;
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::store::Part;
 use crate::registry::Registry;
 use crate::util::json::JsonExt;
+use crate::util::quantity;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -47,7 +48,7 @@ fn pod_compute(pod: &Value) -> BTreeMap<String, i128> {
         for res in ["cpu", "memory", "ephemeral-storage"] {
             let get = |c: &Value| {
                 c.pointer(&format!("/resources/{field}/{res}"))
-                    .and_then(quantity::parse)
+                    .and_then(quantity::milli)
             };
             let sum: i128 = spec["containers"]
                 .as_array()
@@ -106,7 +107,7 @@ pub fn usage(def: &ResourceDef, obj: &Value) -> BTreeMap<String, i128> {
             "PersistentVolumeClaim" => {
                 if let Some(s) = obj
                     .pointer("/spec/resources/requests/storage")
-                    .and_then(quantity::parse)
+                    .and_then(quantity::milli)
                 {
                     u.insert("requests.storage".into(), s);
                     let class = obj.str_at("/spec/storageClassName");
@@ -128,7 +129,7 @@ pub fn usage(def: &ResourceDef, obj: &Value) -> BTreeMap<String, i128> {
 /// Go's quota `prettyPrint`: sorted `name=quantity` joined by commas.
 fn pretty(m: &BTreeMap<String, i128>) -> String {
     m.iter()
-        .map(|(k, v)| format!("{k}={}", quantity::format(*v)))
+        .map(|(k, v)| format!("{k}={}", quantity::format_milli(*v)))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -136,14 +137,14 @@ fn pretty(m: &BTreeMap<String, i128>) -> String {
 fn quantities(m: Option<&Map<String, Value>>) -> BTreeMap<String, i128> {
     m.into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), quantity::parse(v)?)))
+        .filter_map(|(k, v)| Some((k.clone(), quantity::milli(v)?)))
         .collect()
 }
 
 fn to_json(m: &BTreeMap<String, i128>) -> Value {
     Value::Object(
         m.iter()
-            .map(|(k, v)| (k.clone(), json!(quantity::format(*v))))
+            .map(|(k, v)| (k.clone(), json!(quantity::format_milli(*v))))
             .collect(),
     )
 }

@@ -7,6 +7,7 @@ use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
+use crate::util::quantity::{self, Quantity};
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -156,57 +157,6 @@ fn now_rfc3339() -> String {
 // Quantities (`resource.Quantity`), enough for validation and QoS comparisons.
 // ---------------------------------------------------------------------------------------------
 
-const QUANTITY_REGEX_MSG: &str =
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-
-/// Parse a quantity (string or JSON number) into a float value.
-pub fn parse_quantity(val: &Value) -> Option<f64> {
-    match val {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_quantity_str(s),
-        _ => None,
-    }
-}
-
-fn parse_quantity_str(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    if num.is_empty() || num.matches('.').count() > 1 || num[1..].contains(['+', '-']) {
-        return None;
-    }
-    if !num.bytes().any(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let base: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0f64.powi(2),
-        "Gi" => 1024.0f64.powi(3),
-        "Ti" => 1024.0f64.powi(4),
-        "Pi" => 1024.0f64.powi(5),
-        "Ei" => 1024.0f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => {
-            let e: i32 = exp[1..].parse().ok()?;
-            10f64.powi(e)
-        }
-        _ => return None,
-    };
-    Some(base * mult)
-}
-
 fn quantity_text(val: &Value) -> Value {
     match val {
         Value::Number(n) => Value::String(n.to_string()),
@@ -215,13 +165,13 @@ fn quantity_text(val: &Value) -> Value {
 }
 
 /// Validate a quantity value; returns the parsed value when valid and ≥ 0.
-fn validate_quantity(val: &Value, path: &str, errs: &mut FieldErrors) -> Option<f64> {
-    match parse_quantity(val) {
+fn validate_quantity(val: &Value, path: &str, errs: &mut FieldErrors) -> Option<Quantity> {
+    match Quantity::from_json(val) {
         None => {
-            errs.push(FieldError::invalid(path, quantity_text(val), QUANTITY_REGEX_MSG));
+            errs.push(FieldError::invalid(path, quantity_text(val), quantity::FORMAT_ERROR));
             None
         }
-        Some(q) if q < 0.0 => {
+        Some(q) if q.signum() < 0 => {
             errs.push(FieldError::invalid(
                 path,
                 quantity_text(val),
@@ -266,19 +216,19 @@ fn validate_container_resources(res: &Value, path: &str, errs: &mut FieldErrors)
         let Some(x) = validate_quantity(q, &p, errs) else {
             continue;
         };
-        if let Some(&l) = lim_vals.get(name) {
+        if let Some(l) = lim_vals.get(name) {
             let lim_text = limits
                 .get(name)
                 .map(quantity_text)
                 .and_then(|v| v.as_str().map(String::from));
             let lim_text = lim_text.unwrap_or_default();
-            if x != l && !overcommit_allowed(name) {
+            if &x != l && !overcommit_allowed(name) {
                 errs.push(FieldError::invalid(
                     &req_path,
                     quantity_text(q),
                     format!("must be equal to {name} limit of {lim_text}"),
                 ));
-            } else if x > l {
+            } else if &x > l {
                 errs.push(FieldError::invalid(
                     &req_path,
                     quantity_text(q),
@@ -547,10 +497,18 @@ fn default_requests_from_limits(spec: &mut Value) {
     }
 }
 
+fn add_to<'a>(sums: &mut std::collections::BTreeMap<&'a str, Quantity>, name: &'a str, q: &Quantity) {
+    let sum = match sums.get(name) {
+        Some(s) => s.add(q),
+        None => q.clone(),
+    };
+    sums.insert(name, sum);
+}
+
 /// `qos.GetPodQOS` over containers and init containers (cpu and memory only).
 pub fn pod_qos_class(spec: &Value) -> &'static str {
-    let mut requests: std::collections::BTreeMap<&str, f64> = Default::default();
-    let mut limits: std::collections::BTreeMap<&str, f64> = Default::default();
+    let mut requests: std::collections::BTreeMap<&str, Quantity> = Default::default();
+    let mut limits: std::collections::BTreeMap<&str, Quantity> = Default::default();
     let mut guaranteed = true;
     let all = ["initContainers", "containers"].iter().flat_map(|k| {
         spec.get(*k)
@@ -562,9 +520,9 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
         let res = c.get("resources");
         if let Some(req) = res.and_then(|r| r.get("requests")).and_then(Value::as_object) {
             for (name, q) in req {
-                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), parse_quantity(q)) {
-                    if x > 0.0 {
-                        *requests.entry(n).or_default() += x;
+                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), Quantity::from_json(q)) {
+                    if x.signum() > 0 {
+                        add_to(&mut requests, n, &x);
                     }
                 }
             }
@@ -572,14 +530,14 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
         let mut found = (false, false);
         if let Some(lim) = res.and_then(|r| r.get("limits")).and_then(Value::as_object) {
             for (name, q) in lim {
-                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), parse_quantity(q)) {
-                    if x > 0.0 {
+                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), Quantity::from_json(q)) {
+                    if x.signum() > 0 {
                         if n == "cpu" {
                             found.0 = true;
                         } else {
                             found.1 = true;
                         }
-                        *limits.entry(n).or_default() += x;
+                        add_to(&mut limits, n, &x);
                     }
                 }
             }
@@ -594,7 +552,7 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
     if guaranteed {
         for (name, req) in &requests {
             match limits.get(name) {
-                Some(l) if (l - req).abs() <= f64::EPSILON * l.abs().max(1.0) => {}
+                Some(l) if l == req => {}
                 _ => {
                     guaranteed = false;
                     break;
@@ -2407,7 +2365,7 @@ fn pv_validate(obj: &Value, errs: &mut FieldErrors) {
     for (r, q) in cap {
         let p = format!("spec.capacity[{r}]");
         if let Some(x) = validate_quantity(q, &p, errs) {
-            if x <= 0.0 {
+            if x.signum() <= 0 {
                 errs.push(FieldError::invalid(&p, quantity_text(q), "must be greater than zero"));
             }
         }
@@ -2531,7 +2489,7 @@ fn pvc_validate(obj: &Value, errs: &mut FieldErrors) {
         None | Some(Value::Null) => errs.push(FieldError::required("spec.resources[storage]", "")),
         Some(q) => {
             if let Some(x) = validate_quantity(q, "spec.resources[storage]", errs) {
-                if x <= 0.0 {
+                if x.signum() <= 0 {
                     errs.push(FieldError::invalid(
                         "spec.resources[storage]",
                         quantity_text(q),
@@ -2580,7 +2538,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
         ));
     }
-    let q = |v: &Value, p: &str| v.pointer(p).and_then(parse_quantity);
+    let q = |v: &Value, p: &str| v.pointer(p).and_then(Quantity::from_json);
     if let (Some(new_size), Some(old_size)) = (
         q(ns, "/resources/requests/storage"),
         q(os, "/resources/requests/storage"),
