@@ -149,10 +149,6 @@ fn nonnegative(errs: &mut FieldErrors, val: &Value, key: &str, path: &str) {
     }
 }
 
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Quantities (`resource.Quantity`), enough for validation and QoS comparisons.
 // ---------------------------------------------------------------------------------------------
@@ -2339,7 +2335,7 @@ fn pv_prepare_create(obj: &mut Value) {
     if let Some(m) = obj.as_object_mut() {
         m.insert(
             "status".into(),
-            json!({"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}),
+            json!({"phase": "Pending", "lastPhaseTransitionTime": crate::util::now_rfc3339()}),
         );
     }
 }
