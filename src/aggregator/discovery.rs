@@ -93,15 +93,6 @@ fn ordered(services: &[ApiService], local: &[(String, Vec<String>)]) -> Vec<(Str
         .collect()
 }
 
-fn etag(b: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for x in b {
-        h ^= *x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("\"{h:016X}\"")
-}
-
 fn to_bytes(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
@@ -116,7 +107,7 @@ impl MergedCache {
             }
         }
         let b = render();
-        let t = etag(&b);
+        let t = crate::util::hash::etag(&b);
         m.insert(key.to_string(), (ptr, gen, b.clone(), t.clone()));
         (b, t)
     }

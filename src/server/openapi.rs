@@ -724,18 +724,6 @@ fn v2_value(rows: &[ResourceDef]) -> Value {
     })
 }
 
-fn hash(b: &[u8]) -> String {
-    // Two FNV-1a lanes: stable, dependency-free; the ETag only has to change with the content.
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut h2: u64 = 0x84222325cbf29ce4;
-    for x in b {
-        h ^= *x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-        h2 = (h2 ^ (*x as u64).rotate_left(3)).wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016X}{h2:016X}")
-}
-
 // ---------------------------------------------------------------------------------------------
 // gnostic protobuf (openapi.v2.Document)
 
@@ -1059,8 +1047,8 @@ impl Docs {
                 .into_iter()
                 .map(|(gv, rows)| {
                     let h = match cached.get(&gv) {
-                        Some(b) => hash(b),
-                        None => hash(&v3_doc(&rows)),
+                        Some(b) => crate::util::hash::content_hash(b),
+                        None => crate::util::hash::content_hash(&v3_doc(&rows)),
                     };
                     (gv, h)
                 })
@@ -1095,7 +1083,7 @@ impl Docs {
             let proto = v2_proto(&doc);
             drop(doc);
             trim_heap();
-            let h = hash(&proto);
+            let h = crate::util::hash::content_hash(&proto);
             (json, proto, h)
         })
     }
@@ -1173,7 +1161,11 @@ pub fn respond(app: &Arc<App>, req: &Request, path: &str) -> ApiResult<Response>
     }
     if let Some(gv) = path.strip_prefix("/openapi/v3/") {
         if let Some(doc) = openapi.v3(gv) {
-            let h = openapi.hashes().get(gv).cloned().unwrap_or_else(|| hash(&doc));
+            let h = openapi
+                .hashes()
+                .get(gv)
+                .cloned()
+                .unwrap_or_else(|| crate::util::hash::content_hash(&doc));
             let etag = format!("\"{h}\"");
             let asked = req.query.get("hash").filter(|v| !v.is_empty());
             if let Some(asked) = asked {

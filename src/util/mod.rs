@@ -1,10 +1,12 @@
 //! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
 //!
+//! - [`hash`]: content hashes for ETags.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
 //! - here: random names, Go-style quoting.
 
+pub mod hash;
 pub mod json;
 pub mod quantity;
 pub mod time;
