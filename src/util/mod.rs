@@ -2,12 +2,14 @@
 //!
 //! - [`hash`]: content hashes for ETags.
 //! - [`json`]: typed reads of JSON fields by pointer.
+//! - [`keys`]: the range end of a key prefix.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
 //! - here: random names, Go-style quoting.
 
 pub mod hash;
 pub mod json;
+pub mod keys;
 pub mod quantity;
 pub mod time;
 
