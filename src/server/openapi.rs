@@ -727,36 +727,8 @@ fn v2_value(rows: &[ResourceDef]) -> Value {
 // ---------------------------------------------------------------------------------------------
 // gnostic protobuf (openapi.v2.Document)
 
-/// Minimal protobuf writer for the gnostic OpenAPIv2 messages we emit.
-#[derive(Default)]
-struct Pb(Vec<u8>);
-
-impl Pb {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-    fn bytes(&mut self, field: u32, b: &[u8]) -> &mut Self {
-        self.varint(((field as u64) << 3) | 2);
-        self.varint(b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
-    }
-    fn string(&mut self, field: u32, s: &str) -> &mut Self {
-        self.bytes(field, s.as_bytes())
-    }
-    fn msg(&mut self, field: u32, m: Pb) -> &mut Self {
-        self.bytes(field, &m.0)
-    }
-    fn bool(&mut self, field: u32, b: bool) -> &mut Self {
-        self.varint((field as u64) << 3);
-        self.varint(b as u64);
-        self
-    }
-}
+/// The gnostic OpenAPIv2 messages are written with the shared wire writer.
+type Pb = crate::util::protowire::Writer;
 
 fn pb(f: impl FnOnce(&mut Pb)) -> Pb {
     let mut p = Pb::default();
@@ -888,7 +860,7 @@ fn param_pb(v: &Value) -> Pb {
                 if is_body {
                     p.msg(1, inner);
                 } else {
-                    p.0.extend_from_slice(&inner.0);
+                    p.append(&inner);
                 }
             }),
         );
@@ -998,7 +970,7 @@ fn v2_proto(doc: &Value) -> Bytes {
             }),
         );
     });
-    Bytes::from(d.0)
+    Bytes::from(d.into_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------

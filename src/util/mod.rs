@@ -3,6 +3,7 @@
 //! - [`hash`]: content hashes for ETags.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
+//! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
 //! - here: random names, Go-style quoting.
@@ -10,6 +11,7 @@
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod protowire;
 pub mod quantity;
 pub mod time;
 
