@@ -987,39 +987,8 @@ pub(super) mod util {
 
     // ------------------------------------------------------------ pod templates
 
-    /// `ValidatePodTemplateSpec`: template labels/annotations, the PodSpec (core's
-    /// validator) and no ephemeral containers.
-    pub fn validate_pod_template(template: &Value, path: &str, errs: &mut FieldErrors) {
-        if let Some(meta) = get_obj(template, "metadata", path, errs) {
-            if let Some(l) = meta.get("labels").filter(|v| !v.is_null()) {
-                validate_labels(l, &format!("{path}.labels"), errs);
-            }
-            if let Some(a) = meta.get("annotations").filter(|v| !v.is_null()) {
-                validate_annotations(a, &format!("{path}.annotations"), errs);
-            }
-        }
-        let spec_path = format!("{path}.spec");
-        let empty = Value::Object(Map::new());
-        let spec = match template.get("spec").filter(|v| !v.is_null()) {
-            None => &empty,
-            Some(s) if s.is_object() => s,
-            Some(s) => {
-                errs.push(type_error(spec_path, s, "object"));
-                return;
-            }
-        };
-        super::super::core::validate_pod_spec(spec, &spec_path, errs);
-        if spec
-            .get("ephemeralContainers")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-        {
-            errs.push(FieldError::forbidden(
-                format!("{spec_path}.ephemeralContainers"),
-                "ephemeral containers not allowed in pod template",
-            ));
-        }
-    }
+    /// Upstream `ValidatePodTemplateSpec` (core's, shared by every kind with a template).
+    pub use super::super::core::validate_pod_template;
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the registry strategies and admission plugins we stand in for) and validation
 //! (`pkg/apis/core/validation/validation.go`).
 
+use super::apps::util as apps_util;
 use super::Builtin;
 use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
@@ -1200,17 +1201,22 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     let _ = get_int(spec, "terminationGracePeriodSeconds", path, errs);
 }
 
-/// `ValidatePodTemplateSpec`: template labels/annotations (upstream reports them at
-/// `<path>.labels`, without `metadata`) and the pod spec.
+/// Upstream `ValidatePodTemplateSpec`, the one check of a pod template for every kind that
+/// holds one (ReplicationController, PodTemplate, Deployment, ReplicaSet, StatefulSet,
+/// DaemonSet, Job, CronJob): the template's labels and annotations (reported at
+/// `<path>.labels`, without `metadata`, as upstream does), its pod spec, and no ephemeral
+/// containers.
+///
+/// Every Go type but the ReplicationController's holds its template by value, so a missing or
+/// null template reads as the zero template `{}`; the ReplicationController reports its nil
+/// template itself (`ValidatePodTemplateSpecForRC`).
 pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
-    if tpl.is_null() {
-        errs.push(FieldError::required(path, ""));
-        return;
-    }
+    let empty = Value::Object(Map::new());
+    let tpl = if tpl.is_null() { &empty } else { tpl };
     if !is_obj(tpl, path, errs) {
         return;
     }
-    if let Some(meta) = tpl.get("metadata").filter(|x| x.is_object()) {
+    if let Some(meta) = get_obj(tpl, "metadata", path, errs) {
         if let Some(l) = meta.get("labels").filter(|x| !x.is_null()) {
             v::validate_labels(l, &join(path, "labels"), errs);
         }
@@ -1218,8 +1224,19 @@ pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
             v::validate_annotations(a, &join(path, "annotations"), errs);
         }
     }
+    let spec_path = join(path, "spec");
     let spec = tpl.get("spec").unwrap_or(&Value::Null);
-    validate_pod_spec(spec, &join(path, "spec"), errs);
+    validate_pod_spec(spec, &spec_path, errs);
+    if spec
+        .get("ephemeralContainers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            join(&spec_path, "ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2619,11 +2636,12 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
         return;
     }
     if !selector.is_empty() {
-        let labels = tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
-        if !LabelSelector::from_set(selector).matches(labels.as_object()) {
-            errs.push(FieldError::invalid(
+        let labels = tpl.pointer("/metadata/labels");
+        if !LabelSelector::from_set(selector).matches(labels.and_then(Value::as_object)) {
+            // Upstream renders the label map as Go's `%#v`, as for every controller.
+            errs.push(apps_util::invalid_raw(
                 "spec.template.metadata.labels",
-                labels,
+                apps_util::go_string_map(labels),
                 "`selector` does not match template `labels`",
             ));
         }
@@ -2638,10 +2656,9 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
             ));
         }
     }
-    if let Some(ads) = tpl.pointer("/spec/activeDeadlineSeconds").filter(|x| !x.is_null()) {
-        errs.push(FieldError::invalid(
+    if tpl.pointer("/spec/activeDeadlineSeconds").is_some_and(|x| !x.is_null()) {
+        errs.push(FieldError::forbidden(
             "spec.template.spec.activeDeadlineSeconds",
-            ads.clone(),
             "activeDeadlineSeconds in ReplicationController is not Supported",
         ));
     }
@@ -2812,6 +2829,99 @@ mod tests {
     fn defaulted(kind: &str, mut obj: Value) -> Value {
         (strat(kind).defaults)(&mut obj);
         obj
+    }
+
+    /// The `spec.template` errors of a controller, after its defaults, sorted.
+    fn template_errors(s: &Builtin, mut obj: Value) -> Vec<String> {
+        (s.defaults)(&mut obj);
+        let mut errs = Vec::new();
+        (s.validate)(&obj, &mut errs);
+        let mut out: Vec<String> = errs
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|e| e.starts_with("spec.template"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// One `ValidatePodTemplateSpec` for every kind: a ReplicationController and a Deployment
+    /// with the same bad template get the same template errors. (There were two validators:
+    /// only the Deployment's rejected ephemeral containers or a non-object `metadata`.)
+    #[test]
+    fn rc_and_deployment_templates_get_the_same_errors() {
+        let bad_templates = [
+            json!({
+                "metadata": {"labels": {"app": "x"}, "annotations": {"bad key!": "v"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "nginx"}],
+                    "ephemeralContainers": [{"name": "debug", "image": "busybox"}],
+                },
+            }),
+            json!({
+                "metadata": {"labels": {"app": "x", "tier": "not a label value!"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "restartPolicy": "OnFailure"},
+            }),
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}),
+            json!({"metadata": "labels", "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+        ];
+        for template in bad_templates {
+            let rc = json!({
+                "apiVersion": "v1", "kind": "ReplicationController",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"selector": {"app": "x"}, "template": template},
+            });
+            let deployment = json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template},
+            });
+            let rc_errs = template_errors(&REPLICATION_CONTROLLER, rc);
+            let deployment_errs = template_errors(&super::super::apps::DEPLOYMENT, deployment);
+            assert!(!rc_errs.is_empty(), "{template}");
+            assert_eq!(rc_errs, deployment_errs, "{template}");
+        }
+        let rc = json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "x"}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "ephemeralContainers": [{"name": "e", "image": "busybox"}]},
+            }},
+        });
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template.spec.ephemeralContainers: Forbidden: ephemeral containers not allowed in pod template"]
+        );
+    }
+
+    /// A ReplicationController's template is a pointer upstream (nil is `Required`); a
+    /// PodTemplate's is a value, so a missing one is the zero template.
+    #[test]
+    fn missing_templates_are_upstreams() {
+        let rc = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "x"}}});
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template: Required value"]
+        );
+        let pt = defaulted(
+            "PodTemplate",
+            json!({"metadata": {"name": "t", "namespace": "default"}}),
+        );
+        assert_eq!(
+            errors("PodTemplate", &pt),
+            vec!["template.spec.containers: Required value"]
+        );
+        let rc = json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "x"}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "activeDeadlineSeconds": 5},
+            }},
+        });
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicationController is not Supported"]
+        );
     }
 
     #[test]
@@ -3195,7 +3305,7 @@ mod tests {
         assert_eq!(
             errors("ReplicationController", &bad),
             vec![
-                "spec.template.metadata.labels: Invalid value: {\"app\":\"x\"}: `selector` does not match template `labels`",
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`",
                 "spec.template.spec.containers[0].image: Required value",
             ]
         );
