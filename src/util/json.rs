@@ -30,6 +30,9 @@ pub trait JsonExt {
     fn text_at(&self, ptr: &str) -> String;
     /// The strings of the array at `ptr` (other items skipped).
     fn strings_at(&self, ptr: &str) -> Vec<String>;
+    /// The `name` of each object in the array at `ptr` (containers, ports, volumes…; items
+    /// without one skipped).
+    fn names_at(&self, ptr: &str) -> Vec<String>;
 }
 
 impl JsonExt for Value {
@@ -75,6 +78,14 @@ impl JsonExt for Value {
             .map(str::to_string)
             .collect()
     }
+
+    fn names_at(&self, ptr: &str) -> Vec<String> {
+        self.arr_at(ptr)
+            .iter()
+            .filter_map(|item| item.opt_str_at("/name"))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +108,7 @@ mod tests {
         assert_eq!(v.text_at("/a/z"), "");
         assert_eq!(v.text_at("/a/s"), "x");
         assert_eq!(v.strings_at("/a/l"), vec!["p", "q"]);
+        let pod = json!({"spec": {"containers": [{"name": "a"}, {"image": "x"}, {"name": "b"}]}});
+        assert_eq!(pod.names_at("/spec/containers"), vec!["a", "b"]);
     }
 }

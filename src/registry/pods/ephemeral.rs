@@ -8,17 +8,6 @@ use crate::registry::Registry;
 use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
-fn names(pod: &Value, field: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{field}"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Upstream's `ValidatePodEphemeralContainersUpdate` (the parts that concern the list itself).
 pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     let mut errs = Vec::new();
@@ -40,7 +29,7 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
             _ => {}
         }
     }
-    let mut taken = [names(old, "containers"), names(old, "initContainers")].concat();
+    let mut taken = [old.names_at("/spec/containers"), old.names_at("/spec/initContainers")].concat();
     for (i, c) in new_list.iter().enumerate() {
         let path = format!("spec.ephemeralContainers[{i}]");
         let name = c.get("name").and_then(Value::as_str).unwrap_or("");
