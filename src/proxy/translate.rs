@@ -72,7 +72,7 @@ pub fn serve(cfg: &ProxyConfig, req: &Request, target: Target, opts: Options) ->
         Ok(r) => r,
         Err(r) => {
             cfg.streams.translated(400);
-            return Ok(r);
+            return Ok(*r);
         }
     };
     let Some(on) = req.upgrade.as_ref().and_then(|u| u.take()) else {

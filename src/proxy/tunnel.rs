@@ -109,7 +109,7 @@ pub async fn serve(
         Ok(r) => r,
         Err(r) => {
             cfg.streams.tunneled(500);
-            return Ok(r);
+            return Ok(*r);
         }
     };
     let Some(client) = req.upgrade.as_ref().and_then(|u| u.take()) else {

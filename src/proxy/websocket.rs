@@ -68,7 +68,7 @@ fn plain(code: u16, msg: &str) -> Response {
 
 /// The 101 answer to the client's handshake choosing `protocol`, or the 400 a Go WebSocket
 /// server gives a malformed handshake.
-pub fn accept(h: &HeaderMap, protocol: Option<&str>) -> Result<Response, Response> {
+pub fn accept(h: &HeaderMap, protocol: Option<&str>) -> Result<Response, Box<Response>> {
     let version_ok = h
         .get_all(http::header::SEC_WEBSOCKET_VERSION)
         .iter()
@@ -81,7 +81,7 @@ pub fn accept(h: &HeaderMap, protocol: Option<&str>) -> Result<Response, Respons
         );
         r.headers_mut()
             .insert(http::header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(r);
+        return Err(Box::new(r));
     }
     let key = h
         .get(http::header::SEC_WEBSOCKET_KEY)
@@ -93,10 +93,10 @@ pub fn accept(h: &HeaderMap, protocol: Option<&str>) -> Result<Response, Respons
                 .is_ok_and(|b| b.len() == 16)
         });
     let Some(key) = key else {
-        return Err(plain(
+        return Err(Box::new(plain(
             400,
             "Bad Request: websocket: not a websocket handshake: 'Sec-WebSocket-Key' header must be Base64 encoded value of 16-byte in length",
-        ));
+        )));
     };
     let mut r = crate::codec::encode::bytes_response(101, "", bytes::Bytes::new());
     let out = r.headers_mut();

@@ -1248,10 +1248,11 @@ async fn run_watcher(
             }
         }
     }
-    if opts.send_initial_events == Some(true) && opts.allow_bookmarks {
-        if tx.send(WatchOut::Bookmark(last_rev, true)).await.is_err() {
-            return;
-        }
+    if opts.send_initial_events == Some(true)
+        && opts.allow_bookmarks
+        && tx.send(WatchOut::Bookmark(last_rev, true)).await.is_err()
+    {
+        return;
     }
     let mut rx = sub.rx;
     let mut next_bookmark = tokio::time::Instant::now() + bookmark_every;
