@@ -8,6 +8,7 @@ use super::options::ListOptions;
 use super::store::{Registry, WatchOut};
 use crate::api::ResourceDef;
 use crate::storage::cache::CacheEventType;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,7 +117,7 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
                             _ => sink(Change::Upsert(obj.value.clone())),
                         }
                     }
-                    WatchOut::Bookmark(r) => last = last.max(r),
+                    WatchOut::Bookmark(r, _) => last = last.max(r),
                     WatchOut::Error(_) => {
                         failed = true;
                         break;
@@ -130,8 +131,8 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
 
 /// `namespace/name` (or `name` for cluster-scoped objects).
 pub fn key_of(obj: &Value) -> String {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+    let name = obj.str_at("/metadata/name");
+    match obj.opt_str_at("/metadata/namespace") {
         Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
         _ => name.to_string(),
     }

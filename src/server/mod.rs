@@ -459,6 +459,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
     registry.allocators = Some(allocators);
     let metrics_audit = metrics.audit.clone();
+    let metrics_streams = metrics.streams.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
     let discovery = Arc::new(discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)));
     let openapi = Arc::new(openapi::OpenApi::build(rows));
@@ -487,7 +488,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         health: health.clone(),
         flow,
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
-        proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
+        proxy: crate::proxy::ProxyConfig::from_options(&opts, metrics_streams)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
     });
 
@@ -561,7 +562,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
         None
     } else {
-        let leases = crate::registry::allocator::EndpointLeases::new(advertise, opts.secure_port);
+        let leases = bootstrap::endpoints::EndpointLeases::new(advertise, opts.secure_port);
         if let Err(e) = leases.reconcile(&app.registry).await {
             tracing::warn!(error = %e.message, "cannot write the default/kubernetes Endpoints and EndpointSlice");
         }
