@@ -15,8 +15,8 @@
 #   FLOOD_OBJECTS=10000 FLOOD_WORKERS=32 WRITERS=8 WRITE_KEYS=20 WATCHERS=3
 #   SOAK_SKIP_BUILD=1                 use the release binaries already built
 #   OUT=/tmp/capstan-soak-...         where reports and logs go (kept)
-# Exit status: non-zero when writes were lost, a watcher saw a gap or a duplicate, or the load
-# failed. Only 127.0.0.1 is used.
+# Exit status: non-zero when writes were lost, a watcher saw a gap or a duplicate, the
+# kubelet-like traffic's p99 was 1 s or more, or the load failed. Only 127.0.0.1 is used.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -153,7 +153,14 @@ run_backend() {
     python3 - "$RUN/report.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-bad = r["writes_lost"] or r["watch_gaps"] or r["watch_duplicates"]
+p99 = r["classes"].get("kubelet", {}).get("p99_ms", 0)
+bad = []
+if r["writes_lost"] or r["watch_gaps"] or r["watch_duplicates"]:
+    bad.append("writes lost, watch gaps or duplicates")
+if p99 >= 1000:
+    bad.append(f"kubelet p99 {p99} ms is not under 1 s")
+for b in bad:
+    print(f"soak: FAILED: {b}", file=sys.stderr)
 sys.exit(1 if bad else 0)
 EOF
 }

@@ -57,7 +57,14 @@ fn uid(ts: &TestServer, kind: &str, name: &str) -> String {
 
 /// `raw` with a JSON body of `content_type`.
 async fn send_json(c: &kube::Client, method: Method, path: &str, content_type: &str, body: &Value) -> Resp {
-    raw(c, method, path, &[("content-type", content_type)], body.to_string().into_bytes()).await
+    raw(
+        c,
+        method,
+        path,
+        &[("content-type", content_type)],
+        body.to_string().into_bytes(),
+    )
+    .await
 }
 
 async fn get(c: &kube::Client, path: &str) -> Resp {
@@ -435,7 +442,14 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "n1", "namespace": "kube-node-lease"},
         "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40}});
-    let r = send_json(&kubelet, Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", "application/json", &lease).await;
+    let r = send_json(
+        &kubelet,
+        Method::POST,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        "application/json",
+        &lease,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let (mut node_lat, mut admin_lat) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(12);
@@ -444,15 +458,33 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
         i += 1;
         let t = Instant::now();
         let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": format!("beat {i}")}]}});
-        let r = send_json(&kubelet, Method::PATCH, "/api/v1/nodes/n1/status", "application/strategic-merge-patch+json", &patch).await;
+        let r = send_json(
+            &kubelet,
+            Method::PATCH,
+            "/api/v1/nodes/n1/status",
+            "application/strategic-merge-patch+json",
+            &patch,
+        )
+        .await;
         assert_eq!(r.status, 200, "node status: {}", r.text());
         node_lat.push(t.elapsed());
         let t = Instant::now();
-        let r = get(&kubelet, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1").await;
+        let r = get(
+            &kubelet,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+        )
+        .await;
         assert_eq!(r.status, 200, "lease get: {}", r.text());
         let mut l = r.json();
         l["spec"]["renewTime"] = json!(format!("2026-01-01T00:00:{:02}.000000Z", i % 60));
-        let r = send_json(&kubelet, Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1", "application/json", &l).await;
+        let r = send_json(
+            &kubelet,
+            Method::PUT,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+            "application/json",
+            &l,
+        )
+        .await;
         assert_eq!(r.status, 200, "lease update: {}", r.text());
         node_lat.push(t.elapsed());
         let t = Instant::now();
@@ -525,7 +557,11 @@ async fn max_inflight_exempts_masters_when_apf_is_off() {
     let (c, s) = (ts.kube_client_without_retries(&kubeconfig).await, stop.clone());
     let holder = tokio::spawn(async move {
         while !s.load(Ordering::Relaxed) {
-            get(&c, "/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan").await;
+            get(
+                &c,
+                "/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan",
+            )
+            .await;
         }
     });
     let rejected = eventually_async("a tenant request to be rejected", secs(30), || async {

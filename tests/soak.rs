@@ -63,7 +63,11 @@ fn finish(ts: &TestServer, mut load: Child, report: &std::path::Path) -> Value {
     };
     let log = std::fs::read_to_string(ts.scratch().join("load.log")).unwrap_or_default();
     eprintln!("{log}");
-    assert!(status.success(), "capstan-load failed:\n{log}\nserver log:\n{}", ts.log());
+    assert!(
+        status.success(),
+        "capstan-load failed:\n{log}\nserver log:\n{}",
+        ts.log()
+    );
     serde_json::from_slice(&std::fs::read(report).expect("the soak report")).unwrap()
 }
 
@@ -123,5 +127,8 @@ async fn soak_with_the_etcd_leader_killed() {
     assert_sound(&r);
     // One process for the whole run: memory at the end stays near memory after warm-up.
     let (start, end) = (r["rss_start_kib"].as_u64().unwrap(), r["rss_end_kib"].as_u64().unwrap());
-    assert!(end < start * 3 / 2 + 64 * 1024, "RSS grew from {start} KiB to {end} KiB");
+    assert!(
+        end < start * 3 / 2 + 64 * 1024,
+        "RSS grew from {start} KiB to {end} KiB"
+    );
 }

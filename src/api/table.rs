@@ -2069,7 +2069,8 @@ static FLOW_SCHEMA_COLUMNS: &[Column] = &[
 
 fn flow_schema_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let method = opt_st(obj, "/spec/distinguisherMethod/type").unwrap_or_else(|| "<none>".into());
-    let missing = obj.arr_at("/status/conditions")
+    let missing = obj
+        .arr_at("/status/conditions")
         .iter()
         .find(|c| c.text_at("/type") == "Dangling")
         .map(|c| c.text_at("/status"))

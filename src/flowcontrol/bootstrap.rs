@@ -211,7 +211,10 @@ mod tests {
 
     #[test]
     fn the_exempt_levels_tuning_is_kept() {
-        let b = bootstrap().mandatory("PriorityLevelConfiguration", EXEMPT).unwrap().clone();
+        let b = bootstrap()
+            .mandatory("PriorityLevelConfiguration", EXEMPT)
+            .unwrap()
+            .clone();
         let mut current = b.clone();
         current["metadata"]["annotations"] = json!({AUTO_UPDATE_ANNOTATION: "true"});
         current["spec"]["exempt"]["nominalConcurrencyShares"] = json!(10);

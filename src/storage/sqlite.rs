@@ -1247,9 +1247,13 @@ mod tests {
         {
             let s = SqliteStorage::open_with(&path, opts_fast()).unwrap();
             for i in 0..n {
-                s.create_with_ttl(&format!("/registry/events/ns/e{i}"), b("v"), 1).await.unwrap();
+                s.create_with_ttl(&format!("/registry/events/ns/e{i}"), b("v"), 1)
+                    .await
+                    .unwrap();
             }
-            s.create_with_ttl("/registry/events/ns/later", b("v"), 600).await.unwrap();
+            s.create_with_ttl("/registry/events/ns/later", b("v"), 600)
+                .await
+                .unwrap();
         }
         let s = SqliteStorage::open_with(&path, opts_fast()).unwrap();
         let start = s.current_revision().await.unwrap();
@@ -1261,7 +1265,11 @@ mod tests {
             deleted += 1;
         }
         let left = s.list("/registry/events/", None, 0, 0).await.unwrap();
-        assert_eq!(keys_of(&left), vec!["/registry/events/ns/later"], "only the key with the longer TTL is left");
+        assert_eq!(
+            keys_of(&left),
+            vec!["/registry/events/ns/later"],
+            "only the key with the longer TTL is left"
+        );
     }
 
     fn keys_of(page: &ListPage) -> Vec<&str> {

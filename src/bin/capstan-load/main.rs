@@ -430,7 +430,13 @@ impl Client {
     }
 
     /// A request with a JSON body of the given content type (merge/strategic patches, objects).
-    async fn call_json(&mut self, method: &str, path: &str, body: &Value, content_type: &str) -> anyhow::Result<Response> {
+    async fn call_json(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        content_type: &str,
+    ) -> anyhow::Result<Response> {
         let saved = self.extra.clone();
         self.extra.push_str(&format!("Content-Type: {content_type}\r\n"));
         let out = self.call(method, path, Some(&serde_json::to_vec(body)?)).await;
@@ -974,10 +980,7 @@ impl Ctx {
                 .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
             if head.status != 200 {
                 let body = conn.read_body(&head).await.unwrap_or_default();
-                bail!(
-                    "watch: {}",
-                    status_message(&Response::new(head.status, body))
-                );
+                bail!("watch: {}", status_message(&Response::new(head.status, body)));
             }
             let (received, errors) = (received.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {

@@ -66,7 +66,12 @@ impl Recorder {
     }
 
     fn with(&self, class: &'static str, f: impl FnOnce(&mut Class)) {
-        f(self.classes.lock().unwrap_or_else(|e| e.into_inner()).entry(class).or_default())
+        f(self
+            .classes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(class)
+            .or_default())
     }
 
     /// Record one response: 2xx as latency, 429 as rejected, anything else as failure.
@@ -112,7 +117,10 @@ fn rv_num(v: &Value) -> u64 {
 }
 
 fn name_of(v: &Value) -> String {
-    v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string()
+    v.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The identities of the traffic classes.
@@ -194,11 +202,17 @@ async fn setup(args: &Args, target: &Arc<Target>, timeout: Duration) -> anyhow::
     }
     // The flood's objects: created once (a later run reuses them).
     let r = admin
-        .call("GET", &format!("/api/v1/namespaces/{FLOOD_NS}/configmaps?limit=1"), None)
+        .call(
+            "GET",
+            &format!("/api/v1/namespaces/{FLOOD_NS}/configmaps?limit=1"),
+            None,
+        )
         .await?;
     let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     let have = v["items"].as_array().map(Vec::len).unwrap_or(0) as u64
-        + v.pointer("/metadata/remainingItemCount").and_then(Value::as_u64).unwrap_or(0);
+        + v.pointer("/metadata/remainingItemCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
     if have < args.flood_objects as u64 {
         eprintln!("capstan-load: soak: creating {} flood objects", args.flood_objects);
         let next = Arc::new(AtomicU64::new(0));
@@ -227,7 +241,14 @@ async fn setup(args: &Args, target: &Arc<Target>, timeout: Duration) -> anyhow::
 }
 
 /// One kubelet: its node's status and its lease, every `period`.
-async fn run_kubelet(target: Arc<Target>, timeout: Duration, node: String, period: Duration, stop: Arc<AtomicBool>, rec: Arc<Recorder>) {
+async fn run_kubelet(
+    target: Arc<Target>,
+    timeout: Duration,
+    node: String,
+    period: Duration,
+    stop: Arc<AtomicBool>,
+    rec: Arc<Recorder>,
+) {
     let mut c = kubelet(&target, timeout, &node);
     let lease_path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}");
     let mut beat = 0u64;
@@ -238,7 +259,12 @@ async fn run_kubelet(target: Arc<Target>, timeout: Duration, node: String, perio
         let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": format!("heartbeat {beat}")}]}});
         let t = Instant::now();
         let r = c
-            .call_json("PATCH", &format!("/api/v1/nodes/{node}/status"), &patch, "application/strategic-merge-patch+json")
+            .call_json(
+                "PATCH",
+                &format!("/api/v1/nodes/{node}/status"),
+                &patch,
+                "application/strategic-merge-patch+json",
+            )
             .await;
         rec.response("kubelet", "node status", t.elapsed(), &r);
         let t = Instant::now();
@@ -248,8 +274,13 @@ async fn run_kubelet(target: Arc<Target>, timeout: Duration, node: String, perio
                 let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": node, "namespace": "kube-node-lease"},
                     "spec": {"holderIdentity": node, "leaseDurationSeconds": 40}});
-                c.call_json("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", &lease, "application/json")
-                    .await
+                c.call_json(
+                    "POST",
+                    "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                    &lease,
+                    "application/json",
+                )
+                .await
             }
             Ok(r) if r.status == 200 => {
                 let mut l: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
@@ -282,7 +313,13 @@ async fn run_flood(target: Arc<Target>, timeout: Duration, stop: Arc<AtomicBool>
 }
 
 /// The admin: a read every `period`.
-async fn run_masters(target: Arc<Target>, timeout: Duration, period: Duration, stop: Arc<AtomicBool>, rec: Arc<Recorder>) {
+async fn run_masters(
+    target: Arc<Target>,
+    timeout: Duration,
+    period: Duration,
+    stop: Arc<AtomicBool>,
+    rec: Arc<Recorder>,
+) {
     let mut c = Client::new(target, timeout);
     let path = format!("/api/v1/namespaces/{WRITE_NS}/configmaps/shared-0");
     while !stop.load(Ordering::Relaxed) {
@@ -316,7 +353,11 @@ async fn run_writer(
         if let Ok(r) = &r {
             if r.status == 201 {
                 let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-                acked.creates.lock().unwrap_or_else(|e| e.into_inner()).push((name, rv_num(&v)));
+                acked
+                    .creates
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((name, rv_num(&v)));
             }
         }
         let key = format!("shared-{}", rand::random_range(0..keys.max(1)));
@@ -340,7 +381,9 @@ async fn run_writer(
             .unwrap_or(0)
             + 1;
         v["data"]["counter"] = json!(counter.to_string());
-        let r = c.call_json("PUT", &format!("{base}/{key}"), &v, "application/json").await;
+        let r = c
+            .call_json("PUT", &format!("{base}/{key}"), &v, "application/json")
+            .await;
         match &r {
             Ok(resp) if resp.status == 409 => {
                 acked.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -362,7 +405,13 @@ async fn run_writer(
 
 /// A controller: list, then watch from the list's resourceVersion; resume from the last one
 /// seen after a stream ends, re-list only on 410.
-async fn run_watcher(target: Arc<Target>, timeout: Duration, stop: Arc<AtomicBool>, rec: Arc<Recorder>, out: Arc<Mutex<Watched>>) {
+async fn run_watcher(
+    target: Arc<Target>,
+    timeout: Duration,
+    stop: Arc<AtomicBool>,
+    rec: Arc<Recorder>,
+    out: Arc<Mutex<Watched>>,
+) {
     let mut c = service_account(&target, timeout, "kube-system", "soak-controller");
     let base = format!("/api/v1/namespaces/{WRITE_NS}/configmaps");
     let mut need_list = true;
@@ -455,7 +504,9 @@ async fn watch_once(
         pending.extend_from_slice(&chunk);
         while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=nl).collect();
-            let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
+            let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
             let obj = &ev["object"];
             let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
             match ev["type"].as_str().unwrap_or("") {
@@ -486,9 +537,16 @@ async fn watch_once(
 }
 
 /// The server's RSS over time, following restarts (the pid file is re-read).
-async fn sample_rss(pid_file: std::path::PathBuf, stop: Arc<AtomicBool>, samples: Arc<Mutex<Vec<(f64, u32, u64)>>>, t0: Instant) {
+async fn sample_rss(
+    pid_file: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<(f64, u32, u64)>>>,
+    t0: Instant,
+) {
     while !stop.load(Ordering::Relaxed) {
-        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
         if let Some(pid) = pid {
             if let Some(kb) = status_kb(pid, "VmRSS:") {
                 samples
@@ -534,7 +592,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let watched: Vec<Arc<Mutex<Watched>>> = (0..args.watchers.max(1)).map(|_| Arc::default()).collect();
     let mut watcher_tasks = Vec::new();
     for w in &watched {
-        watcher_tasks.push(tokio::spawn(run_watcher(target.clone(), timeout, stop_watchers.clone(), rec.clone(), w.clone())));
+        watcher_tasks.push(tokio::spawn(run_watcher(
+            target.clone(),
+            timeout,
+            stop_watchers.clone(),
+            rec.clone(),
+            w.clone(),
+        )));
     }
     // Let the watchers take their first list before writing.
     for w in &watched {
@@ -547,18 +611,49 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     }
     let period = Duration::from_millis(args.node_period_ms.max(10));
     for n in 0..args.nodes {
-        tasks.push(tokio::spawn(run_kubelet(target.clone(), timeout, format!("soak-node-{n}"), period, stop.clone(), rec.clone())));
+        tasks.push(tokio::spawn(run_kubelet(
+            target.clone(),
+            timeout,
+            format!("soak-node-{n}"),
+            period,
+            stop.clone(),
+            rec.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(run_masters(target.clone(), timeout, Duration::from_millis(200), stop.clone(), rec.clone())));
+    tasks.push(tokio::spawn(run_masters(
+        target.clone(),
+        timeout,
+        Duration::from_millis(200),
+        stop.clone(),
+        rec.clone(),
+    )));
     for _ in 0..args.flood_workers {
-        tasks.push(tokio::spawn(run_flood(target.clone(), timeout, stop.clone(), rec.clone())));
+        tasks.push(tokio::spawn(run_flood(
+            target.clone(),
+            timeout,
+            stop.clone(),
+            rec.clone(),
+        )));
     }
     for id in 0..args.writers {
-        tasks.push(tokio::spawn(run_writer(target.clone(), timeout, id, args.write_keys, stop.clone(), rec.clone(), acked.clone())));
+        tasks.push(tokio::spawn(run_writer(
+            target.clone(),
+            timeout,
+            id,
+            args.write_keys,
+            stop.clone(),
+            rec.clone(),
+            acked.clone(),
+        )));
     }
     eprintln!(
         "capstan-load: soak: running for {} s ({} kubelets, {} flood workers on {} objects, {} writers, {} watchers)",
-        args.duration, args.nodes, args.flood_workers, args.flood_objects, args.writers, watched.len()
+        args.duration,
+        args.nodes,
+        args.flood_workers,
+        args.flood_objects,
+        args.writers,
+        watched.len()
     );
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     stop.store(true, Ordering::Relaxed);
@@ -570,9 +665,17 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     wait_ready(&target, Duration::from_secs(180)).await?;
     let creates = acked.creates.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let updates = acked.updates.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let max_rv = creates.iter().map(|c| c.1).chain(updates.iter().map(|u| u.1)).max().unwrap_or(0);
+    let max_rv = creates
+        .iter()
+        .map(|c| c.1)
+        .chain(updates.iter().map(|u| u.1))
+        .max()
+        .unwrap_or(0);
     let catch_up = Instant::now();
-    while watched.iter().any(|w| w.lock().unwrap_or_else(|e| e.into_inner()).last_rv < max_rv) {
+    while watched
+        .iter()
+        .any(|w| w.lock().unwrap_or_else(|e| e.into_inner()).last_rv < max_rv)
+    {
         if catch_up.elapsed() > Duration::from_secs(120) {
             eprintln!("capstan-load: soak: watchers did not reach resourceVersion {max_rv} within 120 s");
             break;
@@ -639,13 +742,19 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
                 continue;
             }
             if !w.seen.get(name).is_some_and(|s| s.contains(&rv)) {
-                gaps.push(format!("watcher {i} never saw {name} at resourceVersion {rv} (it reached {})", w.last_rv));
+                gaps.push(format!(
+                    "watcher {i} never saw {name} at resourceVersion {rv} (it reached {})",
+                    w.last_rv
+                ));
             }
         }
     }
     let classes = rec.classes.lock().unwrap_or_else(|e| e.into_inner());
     let rss = rss.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    report(args, load_secs, &classes, &creates, &updates, &acked, &lost, &gaps, duplicates, relists, events, reconnects, &rss)
+    report(
+        args, load_secs, &classes, &creates, &updates, &acked, &lost, &gaps, duplicates, relists, events, reconnects,
+        &rss,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -689,7 +798,10 @@ fn report(
                    "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "failure_samples": c.samples}),
         );
     }
-    let operations: u64 = classes.values().map(|c| c.ok.len() as u64 + c.rejected + c.failed).sum();
+    let operations: u64 = classes
+        .values()
+        .map(|c| c.ok.len() as u64 + c.rejected + c.failed)
+        .sum();
     // RSS: the first sample after 10% of the run (warm caches) and the last, of the last process.
     let last_pid = rss.last().map(|r| r.1);
     let segment: Vec<&(f64, u32, u64)> = rss.iter().filter(|r| Some(r.1) == last_pid).collect();
@@ -713,7 +825,11 @@ fn report(
         gaps.len()
     );
     if let (Some(a), Some(b)) = (rss_start, rss_end) {
-        println!("Server RSS: {:.1} MiB after warm-up, {:.1} MiB at the end.", a as f64 / 1024.0, b as f64 / 1024.0);
+        println!(
+            "Server RSS: {:.1} MiB after warm-up, {:.1} MiB at the end.",
+            a as f64 / 1024.0,
+            b as f64 / 1024.0
+        );
     }
     for l in lost.iter().take(10) {
         println!("- LOST: {l}");

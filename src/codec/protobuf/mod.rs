@@ -386,7 +386,9 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
         }
         "io.k8s.apimachinery.pkg.apis.meta.v1.Duration" => {
             let fs = fields(buf)?;
-            return Ok(Value::String(crate::util::go_duration(varint_of(&fs, 1).unwrap_or(0) as i64)));
+            return Ok(Value::String(crate::util::go_duration(
+                varint_of(&fs, 1).unwrap_or(0) as i64
+            )));
         }
         "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
             let fs = fields(buf)?;
