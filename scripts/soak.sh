@@ -126,11 +126,14 @@ run_backend() {
                 leader="$(etcd_leader)" || { log "no etcd leader found"; leader=0; }
                 log "fault $((faults + 1)): SIGKILL of the etcd leader m$leader"
                 kill -KILL "${ETCD_PIDS[$leader]}"
+                wait "${ETCD_PIDS[$leader]}" 2>/dev/null || true
                 sleep 5
                 etcd_start "$leader" existing
             else
                 log "fault $((faults + 1)): SIGKILL of capstan (pid $CAPSTAN_PID)"
                 kill -KILL "$CAPSTAN_PID"
+                # Reaped first: a zombie still counts as running for --pid-file.
+                wait "$CAPSTAN_PID" 2>/dev/null || true
                 capstan_start
             fi
             faults=$((faults + 1))

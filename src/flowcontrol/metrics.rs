@@ -245,7 +245,8 @@ impl ApfMetrics {
                 h,
             );
         }
-        let limits: [(&str, &str, fn(&Limits) -> u64); 4] = [
+        type Gauge = (&'static str, &'static str, fn(&Limits) -> u64);
+        let limits: [Gauge; 4] = [
             (
                 "nominal_limit_seats",
                 "[BETA] Nominal number of execution seats configured for each priority level",
