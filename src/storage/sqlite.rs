@@ -1191,8 +1191,10 @@ mod tests {
 
     /// Next event, skipping progress notifications.
     async fn next_event(rx: &mut mpsc::Receiver<StorageResult<WatchItem>>) -> Event {
+        // One deadline for the event: progress notifications do not extend it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let item = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            let item = tokio::time::timeout_at(deadline, rx.recv())
                 .await
                 .expect("watch timed out")
                 .expect("watch closed")
@@ -1245,7 +1247,12 @@ mod tests {
         let path = dir.path().join("db");
         let n = EXPIRE_BATCH as usize * 2 + 100;
         {
-            let s = SqliteStorage::open_with(&path, opts_fast()).unwrap();
+            // No expiry pass while writing: every deadline is due when the store reopens.
+            let quiet = SqliteOptions {
+                expiry_interval: Duration::from_secs(3600),
+                ..opts_fast()
+            };
+            let s = SqliteStorage::open_with(&path, quiet).unwrap();
             for i in 0..n {
                 s.create_with_ttl(&format!("/registry/events/ns/e{i}"), b("v"), 1)
                     .await
