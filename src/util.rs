@@ -38,6 +38,28 @@ pub fn random_suffix(n: usize) -> String {
         .collect()
 }
 
+/// Go's `%v` of a decoded JSON value (`map[a:1 b:[x y]]`, keys sorted, `<nil>` for null), as
+/// upstream prints a patch map in error messages.
+pub fn go_sprint(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_sprint).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_sprint(&m[*k]))).collect();
+            format!("map[{}]", items.join(" "))
+        }
+    }
+}
+
 /// Go's `%q` (`strconv.Quote`) for the strings that can reach an error message.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

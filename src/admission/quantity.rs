@@ -1,5 +1,6 @@
 //! Resource quantities as exact integers of milli-units, for quota and limit arithmetic
-//! (`100m` = 100, `1` = 1000, `1Gi` = 1073741824000).
+//! (`100m` = 100, `1` = 1000, `1Gi` = 1073741824000); parsing is upstream's
+//! ([`crate::api::typed::quantity`]).
 
 use serde_json::Value;
 
@@ -12,55 +13,9 @@ pub fn parse(v: &Value) -> Option<i128> {
     }
 }
 
+/// The value of a quantity string in milli-units, rounded up (upstream's `MilliValue`).
 pub fn parse_str(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let (neg, num) = match num.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, num.strip_prefix('+').unwrap_or(num)),
-    };
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    // Value in units of 10^-9 (nano) to keep `n`/`u` exact before rounding up to milli.
-    let (mul_num, mul_exp10): (i128, i32) = match suffix {
-        "" => (1, 0),
-        "n" => (1, -9),
-        "u" => (1, -6),
-        "m" => (1, -3),
-        "k" => (1, 3),
-        "M" => (1, 6),
-        "G" => (1, 9),
-        "T" => (1, 12),
-        "P" => (1, 15),
-        "E" => (1, 18),
-        "Ki" => (1 << 10, 0),
-        "Mi" => (1 << 20, 0),
-        "Gi" => (1 << 30, 0),
-        "Ti" => (1 << 40, 0),
-        "Pi" => (1 << 50, 0),
-        "Ei" => (1 << 60, 0),
-        e if e.starts_with(['e', 'E']) => (1, e[1..].parse().ok()?),
-        _ => return None,
-    };
-    let digits = format!("{int}{frac}");
-    let mut n: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-    let mut exp = mul_exp10 - frac.len() as i32 + 3; // to milli
-    n = n.checked_mul(mul_num)?;
-    while exp > 0 {
-        n = n.checked_mul(10)?;
-        exp -= 1;
-    }
-    while exp < 0 {
-        // Round up, as upstream's MilliValue does.
-        n = n / 10 + i128::from(n % 10 != 0);
-        exp += 1;
-    }
-    Some(if neg { -n } else { n })
+    crate::api::typed::quantity::Quantity::parse(s.trim()).ok()?.milli()
 }
 
 /// Canonical text for milli-units: `500m`, `2`, `1Gi` (binary when it divides evenly).

@@ -579,6 +579,8 @@ impl Dispatcher {
         if let Err(e) = crate::patch::json_patch(&mut obj, &ops) {
             return Err(ApiError::internal(format!("JSON Patch: {e}")));
         }
+        // The patched object is decoded into its kind: typed values as the decoder leaves them.
+        crate::api::typed::normalize_any(&mut obj).map_err(ApiError::internal)?;
         Ok(Outcome::Allowed(Some(obj)))
     }
 

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod selector;
 pub mod strategy;
 pub mod table;
+pub mod typed;
 pub mod validation;
 
 pub use strategy::{Builtin, Strategy};

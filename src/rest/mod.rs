@@ -61,6 +61,14 @@ impl Rest<'_> {
         }
     }
 
+    /// A subresource body that names its own kind (`Scale`, `Binding`, `Eviction`), with its
+    /// typed values normalised as upstream's decoder of that kind does.
+    async fn decoded_typed(&self, req: &Request) -> ApiResult<Value> {
+        let mut v = self.decoded(req).await?;
+        crate::codec::normalize_any(&mut v)?;
+        Ok(v)
+    }
+
     /// An object body of the row's kind, decoded once per request.
     async fn decoded_object(&self, req: &Request, def: &ResourceDef) -> ApiResult<(Value, Bytes)> {
         let body = self.body(req).await?;
@@ -171,7 +179,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             ))
         }
         ("update", Some("scale")) => {
-            let v = rest.decoded(req).await?;
+            let v = rest.decoded_typed(req).await?;
             let ctx = rest.admission_context(req, Some("scale"));
             let scale = reg
                 .update_scale(def, ns, name, &v, dry_run, Some(&rest.admission.request(&ctx)))
@@ -308,12 +316,11 @@ fn validate_fields(
     if let Some(unknown) = def.strategy.unknown_fields(obj) {
         let problems: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
         return match mode {
-            FieldValidation::Strict if !problems.is_empty() => Err(ApiError::bad_request(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                problems.join(", "),
-                kind = def.kind,
-                version = def.version,
-            ))),
+            FieldValidation::Strict if !problems.is_empty() => Err(ApiError::cannot_handle(
+                def.kind,
+                def.version,
+                &format!("strict decoding error: {}", problems.join(", ")),
+            )),
             FieldValidation::Warn => Ok(problems),
             _ => Ok(Vec::new()),
         };

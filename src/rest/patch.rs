@@ -149,6 +149,8 @@ pub async fn patch(
         let mut target = live.clone();
         apply(&mut target)?;
         crate::codec::check_kind(def, &mut target)?;
+        let strategic = (bt == BodyType::StrategicMergePatch).then_some(&patch_doc);
+        crate::codec::normalize_patched(def, &mut target, strategic)?;
         // Unknown fields in the patched object: pruned; Strict fails as upstream's patchers do
         // (`strict decoding error: unknown field "spec.foo"`, 400), Warn returns warnings.
         let mode =
@@ -319,8 +321,9 @@ async fn apply_resource(
             Err(e) => return Err(e),
         };
         let Some((live, revision)) = live else {
-            let obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, root)
+            let mut obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, root)
                 .map_err(|e| e.to_api_error())?;
+            crate::codec::normalize_applied(def, &mut obj, applied)?;
             match reg.create_with(def, ns, obj, dry_run, Some(&adm)).await {
                 Ok(created) => {
                     return Ok(respond(
@@ -335,6 +338,7 @@ async fn apply_resource(
         };
         let mut target = patch::apply(Some(&live), applied, manager, force, &api_version, sub, schemas, root)
             .map_err(|e| e.to_api_error())?;
+        crate::codec::normalize_applied(def, &mut target, applied)?;
         if !explicit_rv {
             target["metadata"]["resourceVersion"] = json!(revision.to_string());
         }

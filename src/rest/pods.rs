@@ -20,13 +20,13 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, write: PodWrite) -> ApiResult
     let reg = rest.registry;
     match write {
         PodWrite::Binding => {
-            let binding = rest.decoded(req).await?;
+            let binding = rest.decoded_typed(req).await?;
             let url_pod = info.subresource.as_ref().map(|_| name);
             pods::binding::bind(reg, ns, url_pod, &binding, req.query.get("dryRun").is_some()).await?;
             Ok(success(201))
         }
         PodWrite::Eviction => {
-            let eviction = rest.decoded(req).await?;
+            let eviction = rest.decoded_typed(req).await?;
             pods::eviction::evict(reg, ns, name, &eviction, &req.query).await?;
             Ok(success(201))
         }
@@ -52,8 +52,8 @@ fn json_response(code: u16, v: &Value) -> Response {
 /// strategic merge patch of the pod.
 async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &str) -> ApiResult<Response> {
     let reg = rest.registry;
+    let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
     if req.info.verb == "get" {
-        let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
         return Ok(json_response(200, &reg.get(pods, Some(ns), name, None).await?.value));
     }
     let bt = negotiate::body_type(req.header("content-type")).map_err(|c| {
@@ -63,7 +63,7 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
     let schemas = crate::api::schema::builtin();
     let root = schemas.root_for("", "v1", "Pod");
     let update = req.info.verb == "update";
-    let change = |pod: &Value| -> ApiResult<Value> {
+    let patched = |pod: &Value| -> ApiResult<Value> {
         match (update, bt) {
             (true, _) => Ok(doc.clone()),
             (false, BodyType::MergePatch) => {
@@ -91,6 +91,17 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
                 "the server does not allow this method on the requested resource",
             )),
         }
+    };
+    let change = |pod: &Value| -> ApiResult<Value> {
+        let mut changed = patched(pod)?;
+        if update {
+            crate::api::typed::normalize("", "v1", "Pod", &mut changed)
+                .map_err(|e| ApiError::cannot_handle("Pod", "v1", &e))?;
+        } else {
+            let strategic = (bt == BodyType::StrategicMergePatch).then_some(&doc);
+            crate::codec::normalize_patched(pods, &mut changed, strategic)?;
+        }
+        Ok(changed)
     };
     let updated = pods::ephemeral::update(reg, ns, name, update, change).await?;
     Ok(json_response(200, &updated))

@@ -14,6 +14,7 @@
 pub mod http;
 pub mod kubectl;
 pub mod pki;
+pub mod python;
 pub mod server;
 
 #[allow(unused_imports)]

@@ -302,10 +302,11 @@ pub fn field_validation_raw(
     }
     prune(schemas, root, obj);
     match mode {
-        FieldValidation::Strict if !problems.is_empty() => Err(ApiError::bad_request(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-            problems.join(", ")
-        ))),
+        FieldValidation::Strict if !problems.is_empty() => Err(ApiError::cannot_handle(
+            kind,
+            version,
+            &format!("strict decoding error: {}", problems.join(", ")),
+        )),
         FieldValidation::Strict | FieldValidation::Ignore => Ok(Vec::new()),
         FieldValidation::Warn => Ok(problems),
     }
