@@ -12,7 +12,8 @@
 #                               (Debian's etcd) on free loopback ports (the only one for upstream)
 #   FOCUS='\[Conformance\]'     ginkgo --focus regexp
 #   SKIP='\[Serial\]|\[Disruptive\]'   ginkgo --skip regexp
-#   PARALLEL=4                  ginkgo processes (the specs mostly wait; 4 suits 2 cores)
+#   PARALLEL=16                 ginkgo processes: the specs mostly wait (no kubelet: many wait out
+#                               5-minute timeouts), so more processes than cores; upstream uses 25
 #   NODES=3                     kwok-faked nodes
 #   E2E_TIMEOUT=3h              ginkgo suite timeout
 #   E2E_OUTPUT_DIR=DIR          results (default $CARGO_TARGET_DIR/e2e/<server>-<backend>-<time>)
@@ -47,7 +48,7 @@ case "$SERVER/$BACKEND" in
 esac
 FOCUS="${FOCUS:-\[Conformance\]}"
 SKIP="${SKIP:-\[Serial\]|\[Disruptive\]}"
-PARALLEL="${PARALLEL:-4}"
+PARALLEL="${PARALLEL:-16}"
 NODES="${NODES:-3}"
 E2E_TIMEOUT="${E2E_TIMEOUT:-3h}"
 BASELINE="${BASELINE:-$ROOT/conformance/baseline-v1.33.txt}"

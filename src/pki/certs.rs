@@ -36,7 +36,8 @@ use rcgen::{
     KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 
-use super::bootstrap::{key_pair_from_pem, write_file};
+use super::bootstrap::key_pair_from_pem;
+use super::files::write_file;
 
 /// Default certificate directory (kubeadm `certificatesDir`).
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";

@@ -13,16 +13,13 @@ use crate::request::{Request, UserInfo};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn decode(req: &Request, body: &[u8]) -> ApiResult<Value> {
-    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
-    let v: Value = match negotiate::body_type(ct) {
-        Ok(negotiate::BodyType::Yaml) => yaml_serde::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        Ok(negotiate::BodyType::Protobuf) => {
-            crate::codec::protobuf::decode_body(body).map_err(ApiError::bad_request)?
-        }
-        _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
-    };
+/// The body decoded once for the request (the audit log reads the same value).
+fn decode(req: &Request, body: &bytes::Bytes) -> ApiResult<Value> {
+    let ct = req.header("content-type");
+    let v = req
+        .decode_with(|b| crate::codec::decode_body(ct, b))
+        .cloned()
+        .unwrap_or_else(|| crate::codec::decode_body(ct, body))?;
     if !v.is_object() {
         return Err(ApiError::bad_request(
             "the body of the request must be a JSON or YAML object",
@@ -197,7 +194,7 @@ pub async fn review(
     Some(answer(az, req, def, &body))
 }
 
-fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> ApiResult<warp::reply::Response> {
+fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes) -> ApiResult<warp::reply::Response> {
     let info = &req.info;
     if info.verb != "create" {
         return Err(ApiError::new(
