@@ -60,6 +60,12 @@ pub fn go_sprint(v: &serde_json::Value) -> String {
     }
 }
 
+/// Go's `%#v` of a `[]string`: `[]string{"a", "b"}`.
+pub fn go_string_slice<S: AsRef<str>>(items: &[S]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| go_quote(s.as_ref())).collect();
+    format!("[]string{{{}}}", inner.join(", "))
+}
+
 /// Go's `%q` (`strconv.Quote`) for the strings that can reach an error message.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

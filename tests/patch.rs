@@ -832,7 +832,7 @@ async fn raw_patch_status_codes_and_field_validation() {
     let st = r.expect_status(422, "Invalid");
     assert_eq!(
         st["message"],
-        r#"PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn""#
+        r#"PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "", "Ignore", "Strict", "Warn""#
     );
 
     // Unknown fields from other patch types: Strict 400, Warn (default) a Warning header, Ignore silent;

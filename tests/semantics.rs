@@ -266,9 +266,60 @@ async fn generate_name_immutability_preconditions_dry_run() {
     let r = send(&c, Method::DELETE, &format!("{CMS}/{name}?dryRun=All"), Value::Null).await;
     assert_eq!(r.status, 200);
     assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
-    send(&c, Method::POST, &format!("{CMS}?dryRun=Some"), cm("dry", json!({})))
+    // Any other dryRun value is 422 Invalid on the write's options kind, as upstream 1.33.
+    let st = send(&c, Method::POST, &format!("{CMS}?dryRun=Some"), cm("dry", json!({})))
         .await
-        .expect_status(400, "BadRequest");
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Some"}: supported values: "All""#
+    );
+    assert_eq!(st["details"]["kind"], "CreateOptions");
+    assert_eq!(st["details"]["causes"][0]["field"], "dryRun");
+    let st = send(&c, Method::PUT, &format!("{CMS}/{name}?dryRun="), cm(&name, json!({})))
+        .await
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"UpdateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{""}: supported values: "All""#
+    );
+    let r = raw(
+        &c,
+        Method::PATCH,
+        &format!("{CMS}/{name}?dryRun=x&force=true"),
+        &[("Content-Type", "application/merge-patch+json")],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        r.expect_status(422, "Invalid")["message"],
+        r#"PatchOptions.meta.k8s.io "" is invalid: [force: Forbidden: may not be specified for non-apply patch, dryRun: Unsupported value: []string{"x"}: supported values: "All"]"#
+    );
+    let st = send(
+        &c,
+        Method::DELETE,
+        &format!("{CMS}/{name}?dryRun=All&dryRun=x"),
+        Value::Null,
+    )
+    .await
+    .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"All", "x"}: supported values: "All""#
+    );
+    let st = send(
+        &c,
+        Method::DELETE,
+        &format!("{CMS}/{name}"),
+        json!({"dryRun": ["Nope"]}),
+    )
+    .await
+    .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Nope"}: supported values: "All""#
+    );
+    assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
 }
 
 #[tokio::test]

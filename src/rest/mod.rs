@@ -141,7 +141,12 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
     };
     let reg = rest.registry;
     let name = info.name.as_deref().unwrap_or("");
-    let dry_run = query.dry_run()?;
+    let dry_run = match info.verb.as_str() {
+        "create" => write_options(query, "CreateOptions", Vec::new())?,
+        "update" => write_options(query, "UpdateOptions", Vec::new())?,
+        // PatchOptions are checked with the patch's own rules; DeleteOptions with the body.
+        _ => false,
+    };
     match (info.verb.as_str(), sub) {
         ("get", Some("scale")) => Ok(encode::value_response(200, &reg.scale(def, ns, name).await?, enc)),
         ("get", _) => {
@@ -163,7 +168,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         ("watch", _) => watch(rest, req, def, ns, enc).await,
         ("create", None) => {
             let (mut obj, body) = rest.decoded_object(req, def).await?;
-            let warnings = validate_fields(def, query, "CreateOptions", &mut obj, Some(&body))?;
+            let warnings = validate_fields(def, query, &mut obj, Some(&body))?;
             let schemas = crate::api::schema::builtin();
             let root = schemas.root_for(def.group, def.version, def.kind);
             let manager = field_manager(req);
@@ -188,7 +193,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
         ("update", s) => {
             let (mut obj, body) = rest.decoded_object(req, def).await?;
-            let warnings = validate_fields(def, query, "UpdateOptions", &mut obj, Some(&body))?;
+            let warnings = validate_fields(def, query, &mut obj, Some(&body))?;
             let manager = field_manager(req);
             let ctx = rest.admission_context(req, s);
             let adm = rest.admission.request(&ctx);
@@ -201,7 +206,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
                 &ctx,
             ))
         }
-        ("patch", s) => patch::patch(rest, req, def, ns, name, s, dry_run, enc).await,
+        ("patch", s) => patch::patch(rest, req, def, ns, name, s, enc).await,
         ("delete", None) => {
             let opts = delete_options(rest, req).await?;
             let ctx = rest.admission_context(req, None);
@@ -288,30 +293,49 @@ async fn watch(
     Ok(r)
 }
 
+/// `CreateOptions`/`UpdateOptions`/`PatchOptions` from the query, checked as upstream's
+/// `Validate*Options` (with `errs`, the checks of the caller's own, first): `fieldManager` at
+/// most 128 characters, `dryRun` only `All`, a known `fieldValidation`; every problem in one 422
+/// on the options kind. Returns whether the write is a dry run.
+pub(crate) fn write_options(
+    query: &crate::request::Query,
+    options: &str,
+    mut errs: Vec<crate::error::field::FieldError>,
+) -> ApiResult<bool> {
+    use crate::error::field::FieldError;
+    if query.get("fieldManager").is_some_and(|m| m.len() > 128) {
+        errs.push(FieldError::too_long("fieldManager", 128));
+    }
+    let dry_run = query.all("dryRun");
+    errs.extend(crate::request::dry_run_error(&dry_run));
+    let directive = query.get("fieldValidation").unwrap_or("");
+    if crate::api::schema::FieldValidation::parse(directive).is_none() {
+        errs.push(FieldError::not_supported(
+            "fieldValidation",
+            directive,
+            &["", "Ignore", "Strict", "Warn"],
+        ));
+    }
+    if errs.is_empty() {
+        Ok(!dry_run.is_empty())
+    } else {
+        Err(ApiError::invalid(options, "meta.k8s.io", "", &errs))
+    }
+}
+
 /// Server-side field validation (`?fieldValidation=Strict|Warn|Ignore`, Warn by default):
 /// unknown fields are pruned; Strict fails with 400, Warn returns the warnings for the
-/// `Warning` header. `options` names the options kind for a bad directive.
+/// `Warning` header.
 fn validate_fields(
     def: &ResourceDef,
     query: &crate::request::Query,
-    options: &str,
     obj: &mut Value,
     raw_body: Option<&[u8]>,
 ) -> ApiResult<Vec<String>> {
     use crate::api::schema::FieldValidation;
     let directive = query.get("fieldValidation").unwrap_or("");
-    let Some(mode) = FieldValidation::parse(directive) else {
-        return Err(ApiError::invalid(
-            options,
-            "meta.k8s.io",
-            "",
-            &[crate::error::field::FieldError::not_supported(
-                "fieldValidation",
-                directive,
-                &["Ignore", "Strict", "Warn"],
-            )],
-        ));
-    };
+    // An unknown directive was refused with the other options (`write_options`).
+    let mode = FieldValidation::parse(directive).unwrap_or(FieldValidation::Warn);
     // Custom resources: unknown to their CRD's schema (the store prunes them later).
     if let Some(unknown) = def.strategy.unknown_fields(obj) {
         let problems: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();

@@ -28,7 +28,6 @@ pub async fn patch(
     ns: Option<&str>,
     name: &str,
     sub: Option<&str>,
-    dry_run: bool,
     enc: Encoding,
 ) -> ApiResult<Response> {
     let query = &req.query;
@@ -53,20 +52,8 @@ pub async fn patch(
             "is required for apply patch",
         ));
     }
-    if field_manager.len() > 128 {
-        opt_errs.push(crate::error::field::FieldError::too_long("fieldManager", 128));
-    }
+    let dry_run = super::write_options(query, "PatchOptions", opt_errs)?;
     let directive = query.get("fieldValidation").unwrap_or("");
-    if crate::api::schema::FieldValidation::parse(directive).is_none() {
-        opt_errs.push(crate::error::field::FieldError::not_supported(
-            "fieldValidation",
-            directive,
-            &["Ignore", "Strict", "Warn"],
-        ));
-    }
-    if !opt_errs.is_empty() {
-        return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", &opt_errs));
-    }
     let force = query.flag("force")?;
     let manager = if field_manager.is_empty() {
         patch::apply::manager_from_user_agent(req.header("user-agent"))

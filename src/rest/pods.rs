@@ -20,12 +20,14 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, write: PodWrite) -> ApiResult
     let reg = rest.registry;
     match write {
         PodWrite::Binding => {
+            let dry_run = super::write_options(&req.query, "CreateOptions", Vec::new())?;
             let binding = rest.decoded_typed(req).await?;
             let url_pod = info.subresource.as_ref().map(|_| name);
-            pods::binding::bind(reg, ns, url_pod, &binding, req.query.get("dryRun").is_some()).await?;
+            pods::binding::bind(reg, ns, url_pod, &binding, dry_run).await?;
             Ok(success(201))
         }
         PodWrite::Eviction => {
+            super::write_options(&req.query, "CreateOptions", Vec::new())?;
             let eviction = rest.decoded_typed(req).await?;
             pods::eviction::evict(reg, ns, name, &eviction, &req.query).await?;
             Ok(success(201))
@@ -56,6 +58,12 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
     if req.info.verb == "get" {
         return Ok(json_response(200, &reg.get(pods, Some(ns), name, None).await?.value));
     }
+    let options = if req.info.verb == "update" {
+        "UpdateOptions"
+    } else {
+        "PatchOptions"
+    };
+    let dry_run = super::write_options(&req.query, options, Vec::new())?;
     let bt = negotiate::body_type(req.header("content-type")).map_err(|c| {
         ApiError::unsupported_media_type(&c, &["application/json", "application/strategic-merge-patch+json"])
     })?;
@@ -103,6 +111,6 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
         }
         Ok(changed)
     };
-    let updated = pods::ephemeral::update(reg, ns, name, update, change).await?;
+    let updated = pods::ephemeral::update(reg, ns, name, update, dry_run, change).await?;
     Ok(json_response(200, &updated))
 }

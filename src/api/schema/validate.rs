@@ -17,7 +17,7 @@ pub enum FieldValidation {
 
 impl FieldValidation {
     /// `""` → Warn; anything other than `Strict`/`Warn`/`Ignore` → None (upstream rejects it:
-    /// `fieldValidation: Unsupported value: "x": supported values: "Ignore", "Strict", "Warn"`).
+    /// `fieldValidation: Unsupported value: "x": supported values: "", "Ignore", "Strict", "Warn"`).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "" | "Warn" => Some(Self::Warn),

@@ -84,14 +84,15 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
 
 /// Write pod `ns/name`'s ephemeral containers: `change` turns the stored pod into the one
 /// written (the PUT body, or the patched pod); `update` marks a PUT, whose resourceVersion must
-/// match. Only `spec.ephemeralContainers` of the result is taken.
-pub async fn update<F>(reg: &Registry, ns: &str, name: &str, update: bool, change: F) -> ApiResult<Value>
+/// match. Only `spec.ephemeralContainers` of the result is taken. A dry run answers the pod
+/// as it would be written and writes nothing.
+pub async fn update<F>(reg: &Registry, ns: &str, name: &str, update: bool, dry_run: bool, change: F) -> ApiResult<Value>
 where
     F: Fn(&Value) -> ApiResult<Value>,
 {
     let pods = super::pods()?;
     let pod_name = name.to_string();
-    reg.guaranteed_update(pods, Some(ns), name, |pod| {
+    let write = |pod: &mut Value| -> ApiResult<()> {
         let target = change(pod)?;
         if update {
             let rv = target.pointer("/metadata/resourceVersion").and_then(Value::as_str);
@@ -125,8 +126,13 @@ where
         validate(pod, &list, &pod_name)?;
         pod["spec"]["ephemeralContainers"] = Value::Array(list);
         Ok(())
-    })
-    .await
+    };
+    if dry_run {
+        let mut pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
+        write(&mut pod)?;
+        return Ok(pod);
+    }
+    reg.guaranteed_update(pods, Some(ns), name, write).await
 }
 
 #[cfg(test)]
