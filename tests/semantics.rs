@@ -490,3 +490,66 @@ async fn continue_token_expires_after_compaction() {
         "a fresh inconsistent token: {st}"
     );
 }
+
+/// A second DELETE of a terminating pod may only shorten its grace period (upstream's
+/// `BeforeDelete`): a longer or no period changes nothing; a shorter one moves
+/// `deletionTimestamp` back and sets `deletionGracePeriodSeconds`; zero (kubectl's `--force`)
+/// deletes it.
+#[tokio::test]
+async fn second_delete_only_shortens_a_pods_grace_period() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"}, "spec": {
+        "nodeName": "n1", "terminationGracePeriodSeconds": 60,
+        "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(send(&c, Method::POST, pods, pod).await.status, 201);
+    let meta = |r: Resp| {
+        let v = r.json();
+        assert_eq!(v["kind"], "Pod", "{v}");
+        (
+            v["metadata"]["deletionTimestamp"].as_str().unwrap().to_string(),
+            v["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap(),
+            v["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+        )
+    };
+    let secs = |t: &str| capstan::util::parse_rfc3339(t).unwrap();
+    let (ts, grace, rv) = meta(send(&c, Method::DELETE, &format!("{pods}/g"), Value::Null).await);
+    assert_eq!(grace, 60);
+    for longer in ["?gracePeriodSeconds=100", "?gracePeriodSeconds=60", ""] {
+        let again = meta(send(&c, Method::DELETE, &format!("{pods}/g{longer}"), Value::Null).await);
+        assert_eq!(again, (ts.clone(), 60, rv.clone()), "{longer}");
+    }
+    let dry = meta(
+        send(
+            &c,
+            Method::DELETE,
+            &format!("{pods}/g?gracePeriodSeconds=20&dryRun=All"),
+            Value::Null,
+        )
+        .await,
+    );
+    assert_eq!(dry.1, 20);
+    let (ts2, grace2, rv2) = meta(
+        send(
+            &c,
+            Method::DELETE,
+            &format!("{pods}/g?gracePeriodSeconds=30"),
+            Value::Null,
+        )
+        .await,
+    );
+    assert_eq!(grace2, 30);
+    assert_ne!(rv2, rv);
+    assert_eq!(secs(&ts).duration_since(secs(&ts2)).unwrap(), Duration::from_secs(30));
+    let stored = get(&c, &format!("{pods}/g"), None).await.json();
+    assert_eq!(stored["metadata"]["deletionGracePeriodSeconds"], 30);
+
+    // kubectl's force delete (grace period 0) removes the terminating pod at once.
+    let out = s.kubectl_ok(
+        "1.33",
+        &["delete", "pod", "g", "--grace-period=0", "--force", "--timeout=20s"],
+    );
+    assert!(out.contains("pod \"g\" force deleted"), "{out}");
+    get(&c, &format!("{pods}/g"), None).await.expect_status(404, "NotFound");
+}

@@ -147,6 +147,32 @@ fn is_namespace(def: &ResourceDef) -> bool {
     def.group.is_empty() && def.kind == "Namespace"
 }
 
+/// Upstream's shortening of a pending graceful deletion: the deletion timestamp moves back by
+/// the old period and forward by the new one, never into the past (then a non-zero period
+/// becomes 1 s, so someone still performs the final delete).
+fn shorten_grace_period(obj: &mut Value, existing: i64, requested: i64) {
+    let now = std::time::SystemTime::now();
+    let at = obj
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .and_then(util::parse_rfc3339)
+        .unwrap_or(now);
+    let mut period = requested;
+    let mut at = at
+        .checked_sub(Duration::from_secs(existing.max(0) as u64))
+        .and_then(|t| t.checked_add(Duration::from_secs(requested.max(0) as u64)))
+        .unwrap_or(now);
+    if at < now {
+        at = now;
+        if period != 0 {
+            period = 1;
+        }
+    }
+    let m = meta_mut(obj);
+    m.insert("deletionTimestamp".into(), json!(util::rfc3339(at)));
+    m.insert("deletionGracePeriodSeconds".into(), json!(period));
+}
+
 /// Finalizers that hold an object: metadata.finalizers, plus a namespace's spec.finalizers.
 fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
     if !finalizers(obj).is_empty() {
@@ -834,6 +860,8 @@ impl Registry {
         adm: Option<&dyn Admission>,
     ) -> ApiResult<Deleted> {
         let key = self.key(def, ns, name);
+        // The revision of a write this delete made itself (a grace period shortened to zero).
+        let mut own_revision = None;
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
                 return Err(ApiError::not_found(def.plural, def.group, name));
@@ -855,7 +883,7 @@ impl Registry {
                 }
             }
             if let Some(p) = &opts.precondition_rv {
-                if *p != current.mod_revision.to_string() {
+                if *p != current.mod_revision.to_string() && own_revision != Some(current.mod_revision) {
                     return Err(ApiError::conflict(
                         def.plural,
                         def.group,
@@ -873,18 +901,43 @@ impl Registry {
             }
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let mut changed = false;
-            match opts.propagation {
-                Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
-                Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
-                _ => {}
-            }
-            if !already_deleting {
-                changed |= def.strategy.before_delete(&mut obj);
-            }
-            let grace = def.strategy.grace_period(&obj, opts.grace_period_seconds);
-            let hold = pending_finalizers(def, &obj) || grace.is_some();
-            if hold {
+            let hold;
+            let mut delete_after_write = false;
+            // In graceful deletion already (a pod with a grace period left): upstream's
+            // BeforeDelete lets a delete only shorten the period; anything else changes nothing.
+            let terminating = obj
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .filter(|g| already_deleting && *g != 0)
+                .map(|g| g.max(1));
+            if let Some(existing) = terminating {
+                match opts.grace_period_seconds {
+                    Some(p) if p < existing => {
+                        shorten_grace_period(&mut obj, existing, p);
+                        changed = true;
+                        hold = true;
+                        // Shortened to zero: written, then deleted (the next round), unless
+                        // finalizers hold it.
+                        delete_after_write = p == 0 && !pending_finalizers(def, &obj);
+                    }
+                    _ => {
+                        let o =
+                            CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
+                        return Ok(Deleted::Pending(o));
+                    }
+                }
+            } else {
+                match opts.propagation {
+                    Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
+                    Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
+                    _ => {}
+                }
                 if !already_deleting {
+                    changed |= def.strategy.before_delete(&mut obj);
+                }
+                let grace = def.strategy.grace_period(&obj, opts.grace_period_seconds);
+                hold = pending_finalizers(def, &obj) || grace.is_some();
+                if hold && !already_deleting {
                     let secs = grace.unwrap_or(0);
                     let at = std::time::SystemTime::now() + Duration::from_secs(secs.max(0) as u64);
                     let m = meta_mut(&mut obj);
@@ -899,6 +952,8 @@ impl Registry {
                     }
                     changed = true;
                 }
+            }
+            if hold {
                 if !changed {
                     let o = CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
                     return Ok(Deleted::Pending(o));
@@ -910,6 +965,11 @@ impl Registry {
                     return Ok(Deleted::Pending(o));
                 }
                 match self.storage.update(&key, bytes.clone(), current.mod_revision).await {
+                    Ok(rev) if delete_after_write => {
+                        // Our own write moved the resourceVersion a precondition names.
+                        own_revision = Some(rev);
+                        continue;
+                    }
                     Ok(rev) => {
                         let o = CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode"))?;
                         return Ok(Deleted::Pending(o));
