@@ -38,6 +38,14 @@ pub fn random_suffix(n: usize) -> String {
         .collect()
 }
 
+/// The quoted ETag upstream puts on a rendered document: the SHA-512 of its bytes in
+/// upper-case hex.
+pub fn etag(doc: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA512, doc);
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    format!("\"{hex}\"")
+}
+
 /// Go's `%v` of a decoded JSON value (`map[a:1 b:[x y]]`, keys sorted, `<nil>` for null), as
 /// upstream prints a patch map in error messages.
 pub fn go_sprint(v: &serde_json::Value) -> String {

@@ -29,7 +29,8 @@ const CR_VERBS: &[&str] = &[
 const SUBS_NONE: &[SubresourceDef] = &[];
 const SUBS_STATUS: &[SubresourceDef] = &[STATUS];
 const SUBS_SCALE: &[SubresourceDef] = &[SCALE];
-const SUBS_BOTH: &[SubresourceDef] = &[SCALE, STATUS];
+// Upstream lists a custom resource's subresources as status, then scale.
+const SUBS_BOTH: &[SubresourceDef] = &[STATUS, SCALE];
 
 fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")

@@ -11,7 +11,8 @@ pub enum Output {
     Table(&'static str),
     /// `meta.k8s.io` PartialObjectMetadata(List).
     PartialMetadata(&'static str),
-    /// Aggregated discovery `apidiscovery.k8s.io` (v2 or v2beta1).
+    /// Aggregated discovery `apidiscovery.k8s.io/v2` (v2beta1 is no longer served in 1.33:
+    /// `AggregatedDiscoveryRemoveBetaType`).
     Discovery(&'static str),
 }
 
@@ -98,7 +99,6 @@ pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, Api
                 (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io")) if endpoint == Endpoint::DiscoveryRoot => {
                     match v {
                         Some("v2") => return Ok(Output::Discovery("v2")),
-                        Some("v2beta1") => return Ok(Output::Discovery("v2beta1")),
                         _ => continue,
                     }
                 }
@@ -166,10 +166,13 @@ mod tests {
             negotiate(Some(disco), Endpoint::DiscoveryRoot).unwrap(),
             Output::Discovery("v2")
         );
+        // kubectl 1.27 asks for v2beta1 first: a 1.33 server answers the legacy document.
         let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(), Output::Json);
+        let only_beta = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
         assert_eq!(
-            negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(),
-            Output::Discovery("v2beta1")
+            negotiate(Some(only_beta), Endpoint::DiscoveryRoot).unwrap_err().code,
+            406
         );
         assert_eq!(
             negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read).unwrap(),
