@@ -211,10 +211,14 @@ pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
     }
     aggregation::spawn(reg.clone(), find(rbac_group, "clusterroles")?, notify);
     if az.has(Mode::Node) {
-        for (plural, feed) in [("pods", node::Feed::Pods), ("persistentvolumeclaims", node::Feed::Pvcs)] {
+        for (group, plural, feed) in [
+            ("", "pods", node::Feed::Pods),
+            ("", "persistentvolumes", node::Feed::PersistentVolumes),
+            ("storage.k8s.io", "volumeattachments", node::Feed::VolumeAttachments),
+        ] {
             let idx = az.node.clone();
             let sink: informer::Sink = Arc::new(move |c| idx.apply(feed, c));
-            informer::start(reg.clone(), find("", plural)?, sink).await;
+            informer::start(reg.clone(), find(group, plural)?, sink).await;
         }
     }
     Ok(())
