@@ -15,6 +15,7 @@ pub mod core;
 pub mod discovery;
 pub mod networking;
 pub mod rbac;
+pub mod scheduling;
 pub mod storage;
 
 use super::fields::Fields;
@@ -53,6 +54,11 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
     /// May an object be created now (a terminating CRD takes no new instances)?
     fn check_create(&self, _def: &ResourceDef) -> ApiResult<()> {
+        Ok(())
+    }
+    /// May the object named `name` be deleted (the system PriorityClasses may not)? Checked by
+    /// a DELETE of one object, before anything else, as upstream's REST wrappers do.
+    fn check_delete(&self, _name: &str) -> ApiResult<()> {
         Ok(())
     }
     /// On the first delete of an object (upstream's `BeforeDelete`): mark it (a CRD gets its
@@ -150,6 +156,7 @@ pub struct Builtin {
     pub to_storage: fn(&mut Value),
     pub served_form: fn(&ResourceDef, &Value) -> Option<Value>,
     pub before_delete: fn(&mut Value) -> bool,
+    pub check_delete: fn(&str) -> ApiResult<()>,
     pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
     pub returns_deleted_object: bool,
     pub printer: &'static Printer,
@@ -167,6 +174,9 @@ fn stored_as_served(_: &ResourceDef, _: &Value) -> Option<Value> {
 fn unchanged(_: &mut Value) -> bool {
     false
 }
+fn deletable(_: &str) -> ApiResult<()> {
+    Ok(())
+}
 fn immediate(_: &Value, _: Option<i64>) -> Option<i64> {
     None
 }
@@ -182,6 +192,7 @@ impl Builtin {
         to_storage: no_op,
         served_form: stored_as_served,
         before_delete: unchanged,
+        check_delete: deletable,
         grace_period: immediate,
         returns_deleted_object: false,
         printer: &super::table::DEFAULT,
@@ -209,6 +220,9 @@ impl Strategy for Builtin {
     }
     fn before_delete(&self, obj: &mut Value) -> bool {
         (self.before_delete)(obj)
+    }
+    fn check_delete(&self, name: &str) -> ApiResult<()> {
+        (self.check_delete)(name)
     }
     fn grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
         (self.grace_period)(obj, requested)

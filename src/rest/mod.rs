@@ -208,6 +208,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
         ("patch", s) => patch::patch(rest, req, def, ns, name, s, enc).await,
         ("delete", None) => {
+            def.strategy.check_delete(name)?;
             let opts = delete_options(rest, req).await?;
             let ctx = rest.admission_context(req, None);
             match reg
