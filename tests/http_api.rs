@@ -30,6 +30,30 @@ async fn version_and_health() {
     assert_eq!(v["major"], "1", "{v}");
     assert_eq!(v["minor"], "33", "{v}");
     assert!(v["gitVersion"].as_str().is_some_and(|s| s.starts_with("v1.33.")), "{v}");
+    assert_eq!(
+        (&v["emulationMinor"], &v["minCompatibilityMinor"]),
+        (&json!("33"), &json!("32")),
+        "{v}"
+    );
+    // The real build: commit and tree state of this checkout, the date of the build.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(v["gitCommit"], head.as_str(), "{v}");
+        assert!(matches!(v["gitTreeState"].as_str(), Some("clean" | "dirty")), "{v}");
+    }
+    let built = capstan::util::parse_rfc3339(v["buildDate"].as_str().unwrap_or("")).expect("buildDate");
+    let age = std::time::SystemTime::now().duration_since(built).unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(365 * 86_400), "buildDate {v}");
+    // kubectl shows what the server reports.
+    let kv: Value = serde_json::from_str(&server.kubectl_ok("1.33", &["version", "-o", "json"])).expect("json");
+    assert_eq!(kv["serverVersion"]["gitCommit"], v["gitCommit"]);
+    assert_eq!(kv["serverVersion"]["buildDate"], v["buildDate"]);
 
     let r = get(&c, "/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);

@@ -103,10 +103,16 @@ pub fn version_info() -> Value {
     json!({
         "major": "1",
         "minor": "33",
+        // 1.33's compatibility versions: it emulates itself and can run beside 1.32.
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
         "gitVersion": format!("v1.33.0+capstan.{}", env!("CARGO_PKG_VERSION")),
-        "gitCommit": option_env!("CAPSTAN_GIT_COMMIT").unwrap_or("unknown"),
-        "gitTreeState": "clean",
-        "buildDate": "1970-01-01T00:00:00Z",
+        // Stamped by build.rs from the checkout (empty outside one).
+        "gitCommit": env!("CAPSTAN_GIT_COMMIT"),
+        "gitTreeState": env!("CAPSTAN_GIT_TREE_STATE"),
+        "buildDate": env!("CAPSTAN_BUILD_DATE"),
         "goVersion": "n/a (rust)",
         "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
