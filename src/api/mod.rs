@@ -60,6 +60,9 @@ pub enum Served {
     /// Not stored: answered by access control (`crate::auth::review`) — the review APIs and
     /// `serviceaccounts/token`.
     Review,
+    /// Not stored: computed from health probes of the control plane at each read
+    /// (`componentstatuses`, deprecated; `crate::server` answers it).
+    Probed,
     /// Listed in discovery but answered with 501 until the named issue builds it.
     NotYet(&'static str),
 }

@@ -15,6 +15,7 @@ pub mod core;
 pub mod discovery;
 pub mod networking;
 pub mod rbac;
+pub mod resize;
 pub mod scheduling;
 pub mod storage;
 
@@ -74,6 +75,11 @@ pub trait Strategy: Send + Sync + 'static {
     /// Upstream's `ReturnDeletedObject`: a delete answers with the object, not a Status.
     fn returns_deleted_object(&self) -> bool {
         false
+    }
+    /// The `Warning` every request of a deprecated kind gets (its prerelease-lifecycle tags:
+    /// `v1 ComponentStatus is deprecated in v1.19+`).
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        None
     }
 
     // --- Versions ----------------------------------------------------------------------------
@@ -159,6 +165,8 @@ pub struct Builtin {
     pub check_delete: fn(&str) -> ApiResult<()>,
     pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
     pub returns_deleted_object: bool,
+    /// [`Strategy::deprecation_warning`].
+    pub deprecation: Option<&'static str>,
     pub printer: &'static Printer,
     pub fields: &'static Fields,
     /// `spec.replicas` when unset (ReplicationControllers default to 1).
@@ -195,6 +203,7 @@ impl Builtin {
         check_delete: deletable,
         grace_period: immediate,
         returns_deleted_object: false,
+        deprecation: None,
         printer: &super::table::DEFAULT,
         fields: &super::fields::DEFAULT,
         default_replicas: 0,
@@ -229,6 +238,9 @@ impl Strategy for Builtin {
     }
     fn returns_deleted_object(&self) -> bool {
         self.returns_deleted_object
+    }
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        self.deprecation
     }
     async fn to_storage(&self, _def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
         (self.to_storage)(obj);

@@ -191,7 +191,10 @@ fn clone_obj(o: &CachedObject) -> CachedObject {
 
 fn list_meta(list: &ListResult) -> Value {
     let mut m = Map::new();
-    m.insert("resourceVersion".into(), json!(list.revision.to_string()));
+    // Revision 0: a list not read from storage (componentstatuses) carries none.
+    if list.revision != 0 {
+        m.insert("resourceVersion".into(), json!(list.revision.to_string()));
+    }
     if let Some(c) = &list.continue_token {
         m.insert("continue".into(), json!(c));
     }

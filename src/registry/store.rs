@@ -47,6 +47,9 @@ pub enum Part {
     /// CertificateSigningRequests' `approval`: only `status.conditions` (upstream's
     /// csrApprovalStrategy).
     Approval,
+    /// Pods' `resize`: only the containers' resources and resize policies (upstream's
+    /// podResizeStrategy), validated by `ValidatePodResize`.
+    Resize,
 }
 
 impl Part {
@@ -57,6 +60,7 @@ impl Part {
             Part::Status => Some("status"),
             Part::Finalize => Some("finalize"),
             Part::Approval => Some("approval"),
+            Part::Resize => Some("resize"),
         }
     }
 }
@@ -232,13 +236,17 @@ impl Registry {
         self.caches.cache(def.storage)
     }
 
-    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>, part: Part) -> ApiResult<()> {
         let mut errs: FieldErrors = Vec::new();
         meta::validate_object_meta(obj, def, &mut errs);
         def.strategy.validate(obj, old, &mut errs);
         if let Some(old) = old {
             meta::validate_object_meta_update(obj, old, &mut errs);
-            def.strategy.validate_update(obj, old, &mut errs);
+            match part {
+                // The resize rules replace the pod's update rules (its spec is otherwise immutable).
+                Part::Resize => crate::api::strategy::resize::validate(obj, old, &mut errs),
+                _ => def.strategy.validate_update(obj, old, &mut errs),
+            }
         }
         if errs.is_empty() {
             Ok(())
@@ -323,7 +331,7 @@ impl Registry {
         }
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
-        self.validate(def, &obj, None)?;
+        self.validate(def, &obj, None, Part::Main)?;
         let name = name_of(&obj).to_string();
         if let Some(a) = adm {
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
@@ -703,6 +711,7 @@ impl Registry {
                     n["status"]["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
                     n
                 }
+                Part::Resize => crate::api::strategy::resize::merge(&old, &body),
             };
             if part != Part::Main {
                 // Subresource writes keep the managedFields the patch/apply path recorded.
@@ -754,7 +763,7 @@ impl Registry {
             if svc_al.is_some() {
                 allocator::prepare_update(&old, &mut new);
             }
-            self.validate(def, &new, Some(&old))?;
+            self.validate(def, &new, Some(&old), part)?;
             if let Some(a) = adm {
                 a.validate(self, &w, Some(&new), Some(&old)).await?;
             }

@@ -380,6 +380,7 @@ fn part_of(sub: Option<&str>) -> Part {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
         Some("approval") => Part::Approval,
+        Some("resize") => Part::Resize,
         _ => Part::Main,
     }
 }

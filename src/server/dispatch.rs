@@ -1,7 +1,7 @@
 //! Where an authorized request goes: non-resource paths to the server's own endpoints; a
 //! group/version of a service-backed APIService to the aggregator; everything else by its
 //! row (or subresource) — `Served::Store`/`Pod` to the REST handlers, `Connect`/`Proxy` to the
-//! proxy, `Review` to access control.
+//! proxy, `Review` to access control, `Probed` to the component status probes.
 
 use super::App;
 use crate::api::Served;
@@ -29,7 +29,7 @@ pub async fn dispatch(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         Some(s) => def.subresource(s).map(|s| s.served).unwrap_or(def.served),
         None => def.served,
     };
-    match served {
+    let resp = match served {
         Served::Store | Served::Pod(_) => crate::rest::serve(&app.rest(), req, def).await,
         Served::Connect => crate::proxy::connect(&app.proxy, &app.registry, app.connect_admission(), req).await,
         Served::Proxy => crate::proxy::proxy(&app.proxy, &app.registry, app.connect_admission(), req).await,
@@ -37,11 +37,23 @@ pub async fn dispatch(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
             let body = req.body(app.max_body).await?;
             crate::auth::review(&app.auth, &app.registry, req, def, body).await
         }
+        Served::Probed => super::component_status::serve(app, req, def).await,
         Served::NotYet(issue) => Err(ApiError::not_implemented(&format!(
             "{}{} ({} issue)",
             crate::error::qualified(def.plural, def.group),
             info.subresource.as_deref().map(|s| format!("/{s}")).unwrap_or_default(),
             issue
         ))),
+    };
+    // A deprecated kind: every request of it says so, as upstream's deprecation filter does.
+    match (def.strategy.deprecation_warning(), resp) {
+        (Some(w), Ok(mut r)) if info.subresource.is_none() => {
+            let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
+            if let Ok(v) = http::HeaderValue::from_str(&text) {
+                r.headers_mut().append("warning", v);
+            }
+            Ok(r)
+        }
+        (_, resp) => resp,
     }
 }

@@ -7,6 +7,7 @@
 //! [`filters::handle`] → [`dispatch::dispatch`].
 
 pub mod bootstrap;
+pub mod component_status;
 pub mod discovery;
 pub mod dispatch;
 pub mod filters;

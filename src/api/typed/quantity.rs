@@ -321,7 +321,7 @@ impl Quantity {
         let mut format = self.format;
         if format == Format::BinarySI {
             match v.integer() {
-                Some((n, false)) if n >= 1024 && n <= MAX_INT64 => {
+                Some((n, false)) if (1024..=MAX_INT64).contains(&n) => {
                     let (mut n, mut k) = (n, 0);
                     while n >= 1024 && n % 1024 == 0 {
                         n /= 1024;

@@ -208,7 +208,7 @@ enum Bad {
 fn quote(v: &[u8]) -> String {
     let mut out = String::from("\"");
     for &b in v {
-        if b >= 0x80 || b < b' ' {
+        if !(b' '..0x80).contains(&b) {
             out.push_str(&format!("\\x{b:02x}"));
         } else {
             if b == b'"' || b == b'\\' {
