@@ -214,7 +214,7 @@ impl Discovery {
                     "metadata": {},
                     "items": items,
                 }));
-                let tag = crate::util::etag(&doc);
+                let tag = crate::util::hash::etag(&doc);
                 aggregated.insert((root, v), (doc, tag));
             }
         }

@@ -4,8 +4,8 @@
 //! `ValidatePodResize`.
 
 use super::core::pod_qos_class;
-use crate::api::typed::quantity::Quantity;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::quantity;
 use serde_json::{Map, Value};
 
 fn containers<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
@@ -70,10 +70,6 @@ fn list<'a>(c: &'a Value, which: &str) -> Option<&'a Map<String, Value>> {
     c.pointer(&format!("/resources/{which}")).and_then(Value::as_object)
 }
 
-fn milli(v: &Value) -> Option<i128> {
-    Quantity::parse(v.as_str()?).ok()?.milli()
-}
-
 /// `validateContainerResize`: nothing removed, memory limits not lowered (or added) unless
 /// the container restarts for memory.
 fn validate_container(new: &Value, old: &Value, path: &str, errs: &mut FieldErrors) {
@@ -105,7 +101,7 @@ fn validate_container(new: &Value, old: &Value, path: &str, errs: &mut FieldErro
     if matches!(memory_policy, "" | "NotRequired") {
         let lim = |c: &Value| list(c, "limits").and_then(|l| l.get("memory")).cloned();
         match (lim(new), lim(old)) {
-            (Some(n), Some(o)) if milli(&n) < milli(&o) => errs.push(FieldError::forbidden(
+            (Some(n), Some(o)) if quantity::milli(&n) < quantity::milli(&o) => errs.push(FieldError::forbidden(
                 format!("{path}.limits[memory]"),
                 "memory limits cannot be decreased unless resizePolicy is RestartContainer",
             )),

@@ -102,49 +102,18 @@ pub fn canonical(value: &str, p: Precision) -> Result<Option<String>, String> {
 /// The UTC text of a Unix time: `2006-01-02T15:04:05Z` or `2006-01-02T15:04:05.000000Z`
 /// (fraction truncated), years as Go prints them (at least four digits, `-` before negatives).
 pub fn format(secs: i64, nanos: u32, p: Precision) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil(days);
+    let (y, mo, d, h, mi, sec) = crate::util::time::civil_from_unix(secs);
     let year = if y < 0 {
         format!("-{:04}", -y)
     } else {
         format!("{y:04}")
     };
-    let mut out = format!(
-        "{year}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let mut out = format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}");
     if p == Precision::Micros {
         out.push_str(&format!(".{:06}", nanos.min(999_999_999) / 1000));
     }
     out.push('Z');
     out
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn days_in(month: u32, year: i64) -> u32 {
@@ -357,7 +326,8 @@ pub fn parse(value: &str, p: Precision) -> Result<(i64, u32), String> {
     if day < 1 || day > days_in(month, year) {
         return Err(range("day"));
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + min * 60 + sec) - offset;
+    let secs = crate::util::time::days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + min * 60 + sec)
+        - offset;
     Ok((secs, nsec))
 }
 

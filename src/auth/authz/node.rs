@@ -16,6 +16,7 @@ use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -63,12 +64,13 @@ pub enum Feed {
     VolumeAttachments,
 }
 
-fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty())
+/// The non-empty string at `p`: a reference the pod makes, or none.
+fn ref_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.opt_str_at(p).filter(|s| !s.is_empty())
 }
 
 fn arr(v: &Value, p: &str) -> Vec<Value> {
-    v.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default()
+    v.arr_at(p).to_vec()
 }
 
 /// Everything a pod references that its kubelet needs to read (upstream's
@@ -80,28 +82,28 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
     {
         return Vec::new();
     }
-    let ns = str_at(pod, "/metadata/namespace").unwrap_or("");
-    let pod_name = str_at(pod, "/metadata/name").unwrap_or("");
+    let ns = ref_at(pod, "/metadata/namespace").unwrap_or("");
+    let pod_name = ref_at(pod, "/metadata/name").unwrap_or("");
     let mut out = Vec::new();
     let mut add = |k: Kind, name: Option<&str>| {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             out.push((k, format!("{ns}/{n}")));
         }
     };
-    add(Kind::ServiceAccount, str_at(pod, "/spec/serviceAccountName"));
+    add(Kind::ServiceAccount, ref_at(pod, "/spec/serviceAccountName"));
     for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, str_at(&s, "/name"));
+        add(Kind::Secret, ref_at(&s, "/name"));
     }
     for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, str_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, str_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, str_at(&vol, "/persistentVolumeClaim/claimName"));
+        add(Kind::Secret, ref_at(&vol, "/secret/secretName"));
+        add(Kind::ConfigMap, ref_at(&vol, "/configMap/name"));
+        add(Kind::Pvc, ref_at(&vol, "/persistentVolumeClaim/claimName"));
         if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = str_at(&vol, "/name") {
+            if let Some(v) = ref_at(&vol, "/name") {
                 add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
             }
         }
-        add(Kind::Secret, str_at(&vol, "/azureFile/secretName"));
+        add(Kind::Secret, ref_at(&vol, "/azureFile/secretName"));
         for p in [
             "/csi/nodePublishSecretRef/name",
             "/cephfs/secretRef/name",
@@ -112,22 +114,22 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
             "/storageos/secretRef/name",
             "/cinder/secretRef/name",
         ] {
-            add(Kind::Secret, str_at(&vol, p));
+            add(Kind::Secret, ref_at(&vol, p));
         }
         for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, str_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, str_at(&src, "/configMap/name"));
+            add(Kind::Secret, ref_at(&src, "/secret/name"));
+            add(Kind::ConfigMap, ref_at(&src, "/configMap/name"));
         }
     }
     for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
         for c in arr(pod, list) {
             for e in arr(&c, "/env") {
-                add(Kind::Secret, str_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/valueFrom/configMapKeyRef/name"));
+                add(Kind::Secret, ref_at(&e, "/valueFrom/secretKeyRef/name"));
+                add(Kind::ConfigMap, ref_at(&e, "/valueFrom/configMapKeyRef/name"));
             }
             for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, str_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/configMapRef/name"));
+                add(Kind::Secret, ref_at(&e, "/secretRef/name"));
+                add(Kind::ConfigMap, ref_at(&e, "/configMapRef/name"));
             }
         }
     }
@@ -135,13 +137,13 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
     // the pod's status records it (none yet: no edge).
     let statuses = arr(pod, "/status/resourceClaimStatuses");
     for c in arr(pod, "/spec/resourceClaims") {
-        if let Some(name) = str_at(&c, "/resourceClaimName") {
+        if let Some(name) = ref_at(&c, "/resourceClaimName") {
             add(Kind::ResourceClaim, Some(name));
-        } else if str_at(&c, "/resourceClaimTemplateName").is_some() {
+        } else if ref_at(&c, "/resourceClaimTemplateName").is_some() {
             let generated = statuses
                 .iter()
-                .find(|s| str_at(s, "/name") == str_at(&c, "/name"))
-                .and_then(|s| str_at(s, "/resourceClaimName"));
+                .find(|s| ref_at(s, "/name") == ref_at(&c, "/name"))
+                .and_then(|s| ref_at(s, "/resourceClaimName"));
             add(Kind::ResourceClaim, generated);
         }
     }
@@ -152,7 +154,7 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
 
 /// The namespace a PV's secret lives in when its reference names none: the bound claim's.
 fn claim_namespace(pv: &Value) -> &str {
-    str_at(pv, "/spec/claimRef/namespace").unwrap_or("")
+    ref_at(pv, "/spec/claimRef/namespace").unwrap_or("")
 }
 
 /// The secrets of a PV a kubelet may read (upstream's `VisitPVSecretNames`, kubelet-visible
@@ -169,14 +171,14 @@ fn pv_secrets(pv: &Value) -> Vec<String> {
     for src in ["cephfs", "flexVolume", "rbd", "scaleIO", "iscsi"] {
         if let Some(r) = spec.get(src).and_then(|s| s.get("secretRef")) {
             add(
-                str_at(r, "/namespace").unwrap_or(claim_namespace(pv)),
-                str_at(r, "/name"),
+                ref_at(r, "/namespace").unwrap_or(claim_namespace(pv)),
+                ref_at(r, "/name"),
             );
         }
     }
     if let Some(af) = spec.get("azureFile") {
-        let ns = str_at(af, "/secretNamespace").unwrap_or(claim_namespace(pv));
-        add(ns, str_at(af, "/secretName"));
+        let ns = ref_at(af, "/secretNamespace").unwrap_or(claim_namespace(pv));
+        add(ns, ref_at(af, "/secretName"));
     }
     // Secret refs that carry their namespace.
     for p in [
@@ -187,7 +189,7 @@ fn pv_secrets(pv: &Value) -> Vec<String> {
         "/csi/nodeExpandSecretRef",
     ] {
         if let Some(r) = spec.pointer(p) {
-            add(str_at(r, "/namespace").unwrap_or(""), str_at(r, "/name"));
+            add(ref_at(r, "/namespace").unwrap_or(""), ref_at(r, "/name"));
         }
     }
     out
@@ -216,7 +218,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = str_at(pod, "/spec/nodeName") else {
+        let Some(node) = ref_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
@@ -242,7 +244,7 @@ impl Graph {
     fn add_pv(&mut self, pv: &Value) {
         let name = key_of(pv);
         self.remove_pv(&name);
-        let Some(claim_name) = str_at(pv, "/spec/claimRef/name") else {
+        let Some(claim_name) = ref_at(pv, "/spec/claimRef/name") else {
             return;
         };
         let claim = format!("{}/{claim_name}", claim_namespace(pv));
@@ -261,7 +263,7 @@ impl Graph {
 
     fn set_attachment(&mut self, va: &Value, present: bool) {
         let name = key_of(va);
-        match str_at(va, "/spec/nodeName").filter(|_| present) {
+        match ref_at(va, "/spec/nodeName").filter(|_| present) {
             Some(node) => self.attachments.insert(name, node.to_string()),
             None => self.attachments.remove(&name),
         };
