@@ -174,6 +174,9 @@ fn serve(program: &str, args: &[String]) -> i32 {
     for f in &opts.config_files {
         tracing::info!(file = %f.display(), "read config file");
     }
+    for w in &opts.config_warnings {
+        tracing::warn!("{w}");
+    }
     if let Some(w) = opts.ignored_warning() {
         tracing::warn!("{w}");
     }
@@ -209,6 +212,9 @@ fn config_show(args: &[String]) -> i32 {
     let rest: Vec<String> = args.iter().filter(|a| !a.starts_with("--sources")).cloned().collect();
     match config::load_merged(&rest, &process_env(), Path::new(DEFAULT_CONFIG)) {
         Ok((_, merged)) => {
+            for w in &merged.warnings {
+                eprintln!("Warning: {w}");
+            }
             print!("{}", config::show::render_yaml(&merged, sources));
             0
         }

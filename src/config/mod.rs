@@ -82,6 +82,8 @@ pub struct ServeOptions {
     pub sources: BTreeMap<String, String>,
     /// Config files read, in merge order.
     pub config_files: Vec<PathBuf>,
+    /// What the configuration ignored (unknown `CAPSTAN_*` variables), logged at start.
+    pub config_warnings: Vec<String>,
     /// The command-line flags these options came from (to load again on SIGHUP).
     pub args: Vec<String>,
     /// The config file used when neither `--config` nor `CAPSTAN_CONFIG` names one.
@@ -209,6 +211,7 @@ impl ServeOptions {
             settings: m.values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             sources: m.sources.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             config_files: m.files.clone(),
+            config_warnings: m.warnings.clone(),
             args: Vec::new(),
             default_config: PathBuf::from(DEFAULT_CONFIG),
         })

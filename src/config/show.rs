@@ -108,11 +108,14 @@ has a config-file key and an environment variable. Settings are layered, lowest 
 4. environment variables `CAPSTAN_<KEY>`: the config key upper-cased, `.` written as `__` and `-` as `_`\n   (`etcd.servers` → `CAPSTAN_ETCD__SERVERS`);\n\
 5. command-line flags.\n\n\
 Files are YAML (or JSON) unless the name ends in `.toml`. Keys are nested by their dots; a dotted key is also\n\
-accepted as written (`etcd.servers: [...]`). Lists take a YAML list or a comma-separated string; repeated list\n\
+accepted as written (`etcd.servers: [...]`), and at the top level so is the flag's name (`etcd-servers: [...]`,\n\
+`service-node-port-range: ...`, as a k3s config file writes them; `config show` prints the key). Lists take a YAML list or a comma-separated string; repeated list\n\
 flags append and repeated map flags (`--feature-gates`) merge. Booleans in files and the environment also\n\
 accept YAML 1.1 words (`yes`/`no`, `on`/`off`); on the command line they follow Go's strconv.ParseBool.\n\
-Unknown keys, flags and `CAPSTAN_*` variables are errors, with a suggestion. A value set to `null` in a file\n\
-leaves the key to the lower layers.\n\n\
+Unknown keys and flags are errors, with a suggestion. A `CAPSTAN_*` variable that is no setting is logged as a\n\
+warning and ignored (a kubelet defines `CAPSTAN_PORT`, `CAPSTAN_SERVICE_HOST`, ... in pods beside a Service named\n\
+`capstan`); a malformed value of a setting is an error. A value set to `null` in a file leaves the key to the\n\
+lower layers.\n\n\
 `capstan config show [--sources] [flags]` prints the effective configuration (and which layer set each\n\
 value); `capstan config validate FILE` checks one file.\n\n\
 Example (`/etc/capstan/config.yaml`):\n\n\
