@@ -16,11 +16,13 @@ release:
 run: build
 	$(CARGO_TARGET_DIR)/debug/capstan serve --authorization-mode=Node,RBAC $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
-## Every test: unit tests, integration tests against the real binary with real kubectl and kube-rs.
-test:
+## Every test: unit tests, integration tests against the real binary with real kubectl, kube-rs,
+## client-go and the Python client. Installs what is missing first (scripts/setup.sh; a no-op
+## once everything is there), so on a fresh Debian machine this is the only set-up step.
+test: setup
 	$(CARGO) test --workspace --all-targets
 
-unit:
+unit: setup
 	$(CARGO) test --workspace --lib
 
 fmt:
@@ -40,7 +42,7 @@ conformance:
 bench: release
 	bash scripts/bench.sh
 
-## Install what the build and tests need on a Debian machine (etcd-server, protobuf-compiler).
+## Install what the build and tests need on a Debian machine (etcd, protoc, python3-venv, Go, kubectl 1.27-1.33).
 setup:
 	bash scripts/setup.sh
 
