@@ -21,24 +21,7 @@ fn client_go_read_modify_write_watch_apply_patch() {
         out.status,
         s.log()
     );
-    for kind in [
-        "Namespace",
-        "ConfigMap",
-        "Secret",
-        "ServiceAccount",
-        "Service",
-        "ResourceQuota",
-        "Deployment",
-        "Job",
-        "CronJob",
-        "Ingress",
-        "PodDisruptionBudget",
-        "PriorityClass",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ] {
+    for kind in common::KUBECTL_CREATE_KINDS {
         assert!(stdout.contains(&format!("rmw {kind}\n")), "{kind}: {stdout}");
     }
     assert!(stdout.contains("paged list: 7 items in 3 pages\n"), "{stdout}");

@@ -165,24 +165,7 @@ fn python_client_read_modify_write_watch_apply_patch() {
     let s = TestServer::start();
     let out = python::run_ok(&py, &s, SCRIPT);
     assert!(out.ends_with("OK\n"), "{out}");
-    for kind in [
-        "Namespace",
-        "ConfigMap",
-        "Secret",
-        "ServiceAccount",
-        "Service",
-        "ResourceQuota",
-        "Deployment",
-        "Job",
-        "CronJob",
-        "Ingress",
-        "PodDisruptionBudget",
-        "PriorityClass",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ] {
+    for kind in common::KUBECTL_CREATE_KINDS {
         assert!(out.contains(&format!("rmw {kind}\n")), "{kind}: {out}");
     }
     assert!(out.contains("paged list: 7 items in 3 pages\n"), "{out}");

@@ -31,6 +31,26 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+/// The kinds `kubectl create` makes, which each client tier takes through a read-modify-write.
+pub const KUBECTL_CREATE_KINDS: &[&str] = &[
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+    "Service",
+    "ResourceQuota",
+    "Deployment",
+    "Job",
+    "CronJob",
+    "Ingress",
+    "PodDisruptionBudget",
+    "PriorityClass",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
+
 /// `Duration::from_secs`, for timeouts.
 pub const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
