@@ -477,7 +477,7 @@ fn list_at(
     };
     let end = prefix_end_str(prefix);
     let sql = format!(
-        "SELECT name, MAX(id) FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
+        "SELECT name, MAX(id), deleted FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
         if end.is_some() {
             "AND name < ?3"
         } else {
@@ -490,11 +490,19 @@ fn list_at(
         .map_err(sql_err)?;
     let mut rows = names.query(params![lower, rev, end]).map_err(sql_err)?;
     let mut items = Vec::new();
-    let mut more = false;
+    let mut remaining = 0;
     while let Some(row) = rows.next().map_err(sql_err)? {
         let name: String = row.get(0).map_err(sql_err)?;
         if !name.starts_with(prefix) {
             break;
+        }
+        // SQLite takes `deleted` from the row holding MAX(id): the key's state at `rev`.
+        if row.get::<_, bool>(2).map_err(sql_err)? {
+            continue;
+        }
+        if limit > 0 && items.len() >= limit {
+            remaining += 1;
+            continue;
         }
         let id: i64 = row.get(1).map_err(sql_err)?;
         let found = row_by_id
@@ -509,10 +517,6 @@ fn list_at(
         if deleted {
             continue;
         }
-        if limit > 0 && items.len() >= limit {
-            more = true;
-            break;
-        }
         items.push(KeyValue {
             key: name,
             value: Bytes::from(value),
@@ -523,7 +527,8 @@ fn list_at(
     Ok(ListPage {
         items,
         revision: rev,
-        more,
+        more: remaining > 0,
+        remaining,
     })
 }
 
@@ -1207,7 +1212,8 @@ mod tests {
             ListPage {
                 items: vec![],
                 revision: 6,
-                more: false
+                more: false,
+                remaining: 0
             }
         );
         assert_eq!(s.create("/r/a", b("again")).await.unwrap(), 7);
