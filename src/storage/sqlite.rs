@@ -183,8 +183,10 @@ impl SqliteStorage {
         }))
     }
 
-    /// Periodically compact history to `current - min_retain` (skipped when that is ≤ 0 or
-    /// already compacted), followed by a WAL checkpoint. The task ends when the storage is dropped.
+    /// Upstream's compactor: every `interval`, compact history to the revision seen at the
+    /// previous tick (so at least one interval of history stays, and a continue token or watch
+    /// position older than two intervals expires), keeping `min_retain` more revisions when
+    /// set; a WAL checkpoint follows. The task ends when the storage is dropped.
     pub fn spawn_compactor(self: &Arc<Self>, interval: Duration, min_retain: i64) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         let interval = if interval.is_zero() {
@@ -195,10 +197,13 @@ impl SqliteStorage {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seen_last_tick = 0;
             loop {
                 ticker.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                let target = store.current.load(Ordering::Acquire).saturating_sub(min_retain.max(0));
+                let current = store.current.load(Ordering::Acquire);
+                let target = seen_last_tick.min(current.saturating_sub(min_retain.max(0)));
+                seen_last_tick = current;
                 if target <= 0 || target <= store.compacted.load(Ordering::Acquire) {
                     continue;
                 }
