@@ -17,7 +17,7 @@ pub mod table;
 pub mod typed;
 pub mod validation;
 
-pub use strategy::{Builtin, Strategy};
+pub use strategy::{Builtin, StatusWrite, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 /// The binary of `tests/clients/go/<program>`; None (after a loud message) when Go is missing
 /// outside CI.
-pub fn binary(program: &str) -> Option<PathBuf> {
+pub fn program(program: &str) -> Option<PathBuf> {
     if !super::require_tool("go") {
         return None;
     }
