@@ -9,6 +9,7 @@
 //! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
 
 pub mod cache;
+pub mod encryption;
 #[cfg(test)]
 mod contract;
 pub mod etcd;
@@ -29,6 +30,9 @@ pub struct KeyValue {
     pub create_revision: i64,
     /// Revision of the last modification: the object's resourceVersion.
     pub mod_revision: i64,
+    /// Read through an encryption provider or key other than the one that writes now: a
+    /// rewrite must store it again even when the object is unchanged (upstream's `stale`).
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

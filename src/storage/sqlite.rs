@@ -469,6 +469,7 @@ fn get_at(conn: &mut Connection, key: &str, revision: i64) -> StorageResult<Opti
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         }),
         _ => None,
     })
@@ -531,6 +532,7 @@ fn list_at(
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         });
     }
     Ok(ListPage {
@@ -661,6 +663,7 @@ impl Latest {
             value: self.value.clone(),
             create_revision: self.create_revision,
             mod_revision: self.id,
+            stale: false,
         }
     }
 }
