@@ -197,8 +197,8 @@ flags! {
     "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Ignored, "Enables the generic garbage collector.";
     "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", Ignored, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
     "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Ignored, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
-    "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Ignored, "The file containing configuration for encryption providers to be used for storing secrets.";
-    "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Ignored, "Reload the file set by --encryption-provider-config when it changes.";
+    "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Implemented, "The file containing configuration for encryption providers to be used for storing secrets.";
+    "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Implemented, "Reload the file set by --encryption-provider-config when it changes.";
     "endpoint-reconciler-type" => "services.endpoint-reconciler-type", Kind::Enum(&["master-count", "lease", "none"]), "lease", Ignored, "Use an endpoint reconciler (master-count, lease, none).";
     "etcd-cafile" => "etcd.cafile", Kind::Path, "", Implemented, "SSL Certificate Authority file used to secure etcd communication.";
     "etcd-certfile" => "etcd.certfile", Kind::Path, "", Implemented, "SSL certification file used to secure etcd communication.";

@@ -752,8 +752,9 @@ impl Registry {
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            if new == old_cmp {
-                // Nothing changed: no write, same resourceVersion (as upstream).
+            if new == old_cmp && !current.stale {
+                // Nothing changed: no write, same resourceVersion (as upstream). A value read
+                // through an old encryption key or provider is written again (re-encrypted).
                 return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
             }
             let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);

@@ -9,6 +9,7 @@
 pub mod bootstrap;
 pub mod discovery;
 pub mod dispatch;
+pub mod encryption;
 pub mod filters;
 pub mod hardening;
 pub mod health;
@@ -58,6 +59,8 @@ pub struct App {
     pub proxy: crate::proxy::ProxyConfig,
     /// The aggregation layer (src/aggregator).
     pub aggregator: Arc<crate::aggregator::Aggregator>,
+    /// Encryption at rest (`--encryption-provider-config`), for the `kms-providers` check.
+    pub encryption: Option<Arc<crate::storage::encryption::Encryption>>,
 }
 
 impl App {
@@ -417,6 +420,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
+    // Encryption at rest sits between the registry's encoding and the backend.
+    let (storage, encryption) = encryption::wrap(&opts, storage).await?;
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     // Custom resources of stored CRDs: cached from the start, so their objects load.
@@ -473,6 +478,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
         proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
+        encryption,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);

@@ -9,9 +9,9 @@
 //! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
 
 pub mod cache;
-pub mod encryption;
 #[cfg(test)]
 mod contract;
+pub mod encryption;
 pub mod etcd;
 pub mod metered;
 pub mod sqlite;

@@ -147,8 +147,11 @@ pub fn parse(data: &[u8], reload: bool) -> Result<EncryptionConfig, Vec<String>>
         )]);
     }
     let text = std::str::from_utf8(data).map_err(|_| vec!["the file is not UTF-8 text".to_string()])?;
-    let doc: Json = yaml_serde::from_str(text)
-        .map_err(|e| vec![format!("error decoding encryption provider configuration file: {e} (fix: write valid YAML or JSON)")])?;
+    let doc: Json = yaml_serde::from_str(text).map_err(|e| {
+        vec![format!(
+            "error decoding encryption provider configuration file: {e} (fix: write valid YAML or JSON)"
+        )]
+    })?;
     let mut d = Decoder::default();
     let cfg = d.config(&doc);
     if !d.errors.is_empty() {
@@ -182,17 +185,26 @@ impl Decoder {
     fn object<'a>(&mut self, v: &'a Json, path: &str, known: &[&str]) -> Option<&'a Map<String, Json>> {
         let Json::Object(o) = v else {
             if !v.is_null() {
-                self.fail(format!("{path}: expected an object, got {}", crate::config::value::show(v)));
+                self.fail(format!(
+                    "{path}: expected an object, got {}",
+                    crate::config::value::show(v)
+                ));
             }
             return None;
         };
         for k in o.keys() {
             if !known.contains(&k.as_str()) {
-                let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let at = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 let hint = crate::config::flags::closest(k, known.iter().copied())
                     .map(|s| format!("did you mean {s:?}?"))
                     .unwrap_or_else(|| format!("known fields: {}", known.join(", ")));
-                self.fail(format!("strict decoding error: unknown field {at:?} (fix: remove it; {hint})"));
+                self.fail(format!(
+                    "strict decoding error: unknown field {at:?} (fix: remove it; {hint})"
+                ));
             }
         }
         Some(o)
@@ -235,14 +247,18 @@ impl Decoder {
         };
         let Some(o) = self.object(doc, "", &["kind", "apiVersion", "resources"]) else {
             if doc.is_null() {
-                self.fail(format!("the file holds no object (fix: write an EncryptionConfiguration, apiVersion: {API_VERSION})"));
+                self.fail(format!(
+                    "the file holds no object (fix: write an EncryptionConfiguration, apiVersion: {API_VERSION})"
+                ));
             }
             return cfg;
         };
         let api_version = self.string(o, "apiVersion", "");
         let kind = self.string(o, "kind", "");
         if api_version.is_empty() {
-            self.fail(format!("Object 'apiVersion' is missing (fix: add apiVersion: {API_VERSION})"));
+            self.fail(format!(
+                "Object 'apiVersion' is missing (fix: add apiVersion: {API_VERSION})"
+            ));
         } else if kind.is_empty() {
             self.fail(format!("Object 'Kind' is missing (fix: add kind: {KIND})"));
         } else if api_version != API_VERSION || kind != KIND {
@@ -560,7 +576,10 @@ fn validate_names(resources: &[String], path: &str) -> Vec<String> {
             "resource name should not contain capital letters (fix: use the lower-case plural, e.g. secrets, deployments.apps)"
         } else if res == "*" {
             "use '*.' to encrypt all the resources from core API group or *.* to encrypt all resources"
-        } else if matches!(res.as_str(), "apiserveripinfo" | "serviceipallocations" | "servicenodeportallocations") {
+        } else if matches!(
+            res.as_str(),
+            "apiserveripinfo" | "serviceipallocations" | "servicenodeportallocations"
+        ) {
             "resources which do not have REST API/s cannot be encrypted (fix: remove it)"
         } else if gr.group == "events.k8s.io" {
             "'*.events.k8s.io' objects are stored using the 'events' API group in etcd. Use 'events' instead in the config file"
@@ -642,20 +661,35 @@ mod tests {
         ));
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("resources[0].providers[0].aescbc.keys[0].secret: Invalid value: \"REDACTED\": secret is not of the expected length, got 33, expected one of [16 24 32] (fix: "), "{e:?}");
-        let e = errs(&format!("{head}resources:\n- resources: [secrets]\n  providers:\n  - aescbc: {{kyes: []}}\n"));
-        assert!(e[0].contains("unknown field \"resources[0].providers[0].aescbc.kyes\"") && e[0].contains("did you mean \"keys\"?"), "{e:?}");
-        let e = errs(&format!("{head}resources:\n- resources: [Secrets, '*', '*.events.k8s.io']\n  providers: [{{identity: {{}}}}]\n"));
+        let e = errs(&format!(
+            "{head}resources:\n- resources: [secrets]\n  providers:\n  - aescbc: {{kyes: []}}\n"
+        ));
+        assert!(
+            e[0].contains("unknown field \"resources[0].providers[0].aescbc.kyes\"")
+                && e[0].contains("did you mean \"keys\"?"),
+            "{e:?}"
+        );
+        let e = errs(&format!(
+            "{head}resources:\n- resources: [Secrets, '*', '*.events.k8s.io']\n  providers: [{{identity: {{}}}}]\n"
+        ));
         // Upstream also calls `Secrets` and `*` (both core) an overlap.
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("overlapping"));
         assert!(e[2].starts_with("resources[0].resources[1]: Invalid value: \"*\": use '*.' to encrypt"));
-        let e = errs(&format!("{head}resources:\n- resources: [secrets, '*.']\n  providers: [{{identity: {{}}}}]\n"));
+        let e = errs(&format!(
+            "{head}resources:\n- resources: [secrets, '*.']\n  providers: [{{identity: {{}}}}]\n"
+        ));
         assert!(e[0].contains("overlapping resources"), "{e:?}");
         let e = errs(&format!(
             "{head}resources:\n- resources: ['*.*']\n  providers: [{{identity: {{}}}}]\n- resources: [secrets]\n  providers: [{{identity: {{}}}}]\n"
         ));
-        assert!(e[0].starts_with("resources[1].resources[0]: resource \"secrets\" is masked by earlier rule \"*.*\""), "{e:?}");
-        let e = errs(&format!("{head}resources:\n- resources: [secrets]\n  providers:\n  - kms: {{name: k, endpoint: 'tcp://x'}}\n"));
+        assert!(
+            e[0].starts_with("resources[1].resources[0]: resource \"secrets\" is masked by earlier rule \"*.*\""),
+            "{e:?}"
+        );
+        let e = errs(&format!(
+            "{head}resources:\n- resources: [secrets]\n  providers:\n  - kms: {{name: k, endpoint: 'tcp://x'}}\n"
+        ));
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].contains("unsupported scheme \"tcp\""));
         assert!(e[1].contains("KMSv1 is deprecated"));

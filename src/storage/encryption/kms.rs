@@ -105,7 +105,9 @@ impl KmsClient {
     {
         let mut grpc = self.grpc.clone();
         let call = async move {
-            grpc.ready().await.map_err(|e| format!("rpc error: code = Unavailable desc = {e}"))?;
+            grpc.ready()
+                .await
+                .map_err(|e| format!("rpc error: code = Unavailable desc = {e}"))?;
             grpc.unary(
                 tonic::Request::new(req),
                 http::uri::PathAndQuery::from_static(path),
@@ -137,7 +139,9 @@ impl KmsClient {
     }
 
     pub async fn decrypt(&self, req: DecryptRequest) -> Result<Vec<u8>, String> {
-        self.unary::<_, DecryptResponse>(DECRYPT_PATH, req).await.map(|r| r.plaintext)
+        self.unary::<_, DecryptResponse>(DECRYPT_PATH, req)
+            .await
+            .map(|r| r.plaintext)
     }
 }
 
@@ -233,7 +237,8 @@ fn is_fqdn(s: &str) -> bool {
         && labels.iter().all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
@@ -242,7 +247,10 @@ fn is_fqdn(s: &str) -> bool {
 /// Upstream's `ValidateEncryptedObject`.
 fn validate_object(o: &EncryptedObject) -> Result<(), String> {
     if DekSourceType::try_from(o.encrypted_dek_source_type).is_err() {
-        return Err(format!("unknown encryptedDEKSourceType: {}", o.encrypted_dek_source_type));
+        return Err(format!(
+            "unknown encryptedDEKSourceType: {}",
+            o.encrypted_dek_source_type
+        ));
     }
     if o.encrypted_data.is_empty() {
         return Err("encrypted data is empty".into());
@@ -569,7 +577,10 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -589,7 +600,10 @@ mod tests {
         assert!(validate_object(&o).unwrap_err().contains("annotations"));
         o.annotations.clear();
         o.key_id.clear();
-        assert_eq!(validate_object(&o).unwrap_err(), "failed to validate key id: keyID is empty");
+        assert_eq!(
+            validate_object(&o).unwrap_err(),
+            "failed to validate key id: keyID is empty"
+        );
         o.key_id = "k".into();
         o.encrypted_dek_source_type = 7;
         assert_eq!(validate_object(&o).unwrap_err(), "unknown encryptedDEKSourceType: 7");
@@ -601,7 +615,10 @@ mod tests {
         let seed = vec![5u8; 32];
         let info = [9u8; 32];
         let key = derive_key(&seed, &info).unwrap();
-        let sealed = AesGcm::new(&key).unwrap().seal(b"payload", b"/registry/secrets/a/b").unwrap();
+        let sealed = AesGcm::new(&key)
+            .unwrap()
+            .seal(b"payload", b"/registry/secrets/a/b")
+            .unwrap();
         let mut data = info.to_vec();
         data.extend_from_slice(&sealed);
         let rk = ReadKey::Seed(seed);

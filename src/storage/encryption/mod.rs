@@ -125,9 +125,12 @@ impl Encryption {
     /// and the fix.
     pub async fn load(path: &Path, reload: bool) -> Result<Arc<Encryption>, String> {
         let cfg = config::load(path, reload).map_err(|e| e.to_string())?;
-        let active = Active::build(&cfg)
-            .await
-            .map_err(|e| format!("--encryption-provider-config {}: error while building transformers: {e}", path.display()))?;
+        let active = Active::build(&cfg).await.map_err(|e| {
+            format!(
+                "--encryption-provider-config {}: error while building transformers: {e}",
+                path.display()
+            )
+        })?;
         Ok(Arc::new(Encryption {
             path: path.to_path_buf(),
             reload,
@@ -163,8 +166,12 @@ impl Encryption {
     /// Load the file again if its content changed; the new transformers take over only when
     /// their KMS providers are healthy. Ok(true) when a new config is in force.
     pub async fn reload_if_changed(&self) -> Result<bool, String> {
-        let data = std::fs::read(&self.path)
-            .map_err(|e| format!("error reading encryption provider configuration file {:?}: {e}", self.path))?;
+        let data = std::fs::read(&self.path).map_err(|e| {
+            format!(
+                "error reading encryption provider configuration file {:?}: {e}",
+                self.path
+            )
+        })?;
         if config::content_hash(&data) == self.active().hash {
             return Ok(false);
         }
@@ -365,7 +372,10 @@ impl Storage for Encrypted {
         // The key is gone whatever happens here; an undecryptable last value is reported empty.
         let kv = match self.open_kv(kv.clone()).await {
             Ok(kv) => kv,
-            Err(_) => KeyValue { value: Bytes::new(), ..kv },
+            Err(_) => KeyValue {
+                value: Bytes::new(),
+                ..kv
+            },
         };
         Ok((rev, kv))
     }

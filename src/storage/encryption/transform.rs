@@ -344,7 +344,10 @@ mod tests {
     use super::*;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
@@ -352,8 +355,10 @@ mod tests {
         run(async {
             for len in [16, 24, 32] {
                 let key = vec![3u8; len];
-                let ts: Vec<Arc<dyn Transformer>> =
-                    vec![Arc::new(AesCbc::new(&key).unwrap()), Arc::new(AesGcm::new(&key).unwrap())];
+                let ts: Vec<Arc<dyn Transformer>> = vec![
+                    Arc::new(AesCbc::new(&key).unwrap()),
+                    Arc::new(AesGcm::new(&key).unwrap()),
+                ];
                 for t in ts {
                     for msg in [&b""[..], b"x", b"0123456789abcdef", b"{\"kind\":\"Secret\"}"] {
                         let c = t.to_storage(msg, b"/registry/secrets/a/b").await.unwrap();
@@ -404,7 +409,10 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -412,7 +420,16 @@ mod tests {
         run(async {
             let (p1, t1) = keyed(
                 "aescbc",
-                &[Key { name: "new".into(), secret: vec![1; 32] }, Key { name: "old".into(), secret: vec![2; 32] }],
+                &[
+                    Key {
+                        name: "new".into(),
+                        secret: vec![1; 32],
+                    },
+                    Key {
+                        name: "old".into(),
+                        secret: vec![2; 32],
+                    },
+                ],
                 |k| Ok(Arc::new(AesCbc::new(k)?) as Arc<dyn Transformer>),
                 "no matching key was found for the provided AES transformer",
             )
@@ -443,7 +460,10 @@ mod tests {
                 entries: vec![(vec![], Arc::new(Identity))],
                 no_match: "no matching prefix found",
             };
-            assert_eq!(plain_only.from_storage(&c, b"k").await.unwrap_err(), "no matching prefix found");
+            assert_eq!(
+                plain_only.from_storage(&c, b"k").await.unwrap_err(),
+                "no matching prefix found"
+            );
         });
     }
 }
