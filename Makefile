@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance
+.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance interop
 
 build:
 	$(CARGO) build --bins
@@ -36,6 +36,11 @@ lint: fmt-check
 conformance:
 	bash conformance/run.sh
 	BACKEND=etcd bash conformance/run.sh
+
+## Tests against real upstream kube-apiserver (opt-in: builds/caches the upstream binaries first).
+interop:
+	bash scripts/upstream.sh build
+	$(CARGO) test --test encryption_upstream -- --ignored
 
 bench: release
 	bash scripts/bench.sh
