@@ -80,6 +80,8 @@ pub enum StorageError {
     Unavailable(String),
     /// Backend failure (I/O, corruption).
     Internal(String),
+    /// A value could not be encrypted or decrypted (encryption at rest); reported as is.
+    Transform(String),
 }
 
 impl fmt::Display for StorageError {
@@ -99,6 +101,7 @@ impl fmt::Display for StorageError {
             }
             StorageError::Unavailable(m) => write!(f, "storage unavailable: {m}"),
             StorageError::Internal(m) => write!(f, "storage error: {m}"),
+            StorageError::Transform(m) => f.write_str(m),
         }
     }
 }

@@ -340,15 +340,22 @@ impl KmsProvider {
                 return r.clone();
             }
         }
-        let r = match self.client.status().await {
-            Err(e) => Err(format!(
-                "failed to perform status section of the healthz check for KMS Provider {}, error: {e}",
-                self.name
-            )),
-            Ok(st) => self.healthy_and_rotate(&mut probe, st).await,
+        // As upstream, a failed Status call is reported wrapped once and memoized bare.
+        let (r, memo) = match self.client.status().await {
+            Err(e) => (
+                Err(format!(
+                    "failed to perform status section of the healthz check for KMS Provider {}, error: {e}",
+                    self.name
+                )),
+                Err(e),
+            ),
+            Ok(st) => {
+                let r = self.healthy_and_rotate(&mut probe, st).await;
+                (r.clone(), r)
+            }
         };
         probe.ttl = if r.is_ok() { POSITIVE_TTL } else { NEGATIVE_TTL };
-        probe.last = Some((Instant::now(), r.clone()));
+        probe.last = Some((Instant::now(), memo));
         r
     }
 

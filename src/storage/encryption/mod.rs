@@ -297,7 +297,7 @@ impl Encrypted {
             .map(Bytes::from)
             .map_err(|e| {
                 tracing::error!(key, error = %e, "failed to encrypt data");
-                StorageError::Internal(e)
+                StorageError::Transform(e)
             })
     }
 
@@ -308,7 +308,7 @@ impl Encrypted {
             .map(|(v, stale)| (Bytes::from(v), stale))
             .map_err(|e| {
                 tracing::error!(key, error = %e, "failed to decrypt data");
-                StorageError::Internal(format!("unable to transform key {key:?}: {e}"))
+                StorageError::Transform(format!("unable to transform key {key:?}: {e}"))
             })
     }
 
