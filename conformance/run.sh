@@ -42,7 +42,7 @@ if [ -n "$ETCD_PID" ]; then
   done
 fi
 "$CARGO_TARGET_DIR/debug/capstan" serve --data-dir "$DATA" --secure-port "$PORT" --bind-address 127.0.0.1 \
-  --authorization-mode=Node,RBAC \
+  --allow-privileged=true --authorization-mode=Node,RBAC \
   "${EXTRA[@]}" >"$LOG" 2>&1 &
 PID=$!
 

@@ -352,7 +352,7 @@ impl AdmissionChain {
             })
             .map(|(n, _)| *n)
             .collect();
-        let config = match opts.get_path("admission.config-file") {
+        let mut config = match opts.get_path("admission.config-file") {
             Some(p) => load_config_file(&p).map_err(|e| {
                 let src = opts
                     .sources
@@ -363,6 +363,15 @@ impl AdmissionChain {
             })?,
             None => BTreeMap::new(),
         };
+        // Plugins' own flags, as upstream registers them with the plugin.
+        let secs = |key: &str| opts.get(key).and_then(Value::as_i64).unwrap_or(300);
+        config.insert(
+            "DefaultTolerationSeconds".into(),
+            serde_json::json!({
+                "notReady": secs("default-not-ready-toleration-seconds"),
+                "unreachable": secs("default-unreachable-toleration-seconds"),
+            }),
+        );
         Ok(AdmissionChain::with_plugins(&names, config))
     }
 

@@ -234,7 +234,7 @@ async fn pod_security_audit_annotations_reach_the_response() {
         "labels": {"pod-security.kubernetes.io/audit": "restricted"}}});
     assert!(reg.create(nsd, None, ns, false).await.is_ok());
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-        "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]}});
+        "spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "nginx"}]}});
     let ctx = admin();
     let made = reg
         .create_with(pods, Some("audited"), pod, false, Some(&chain.request(&ctx)))
@@ -249,7 +249,7 @@ async fn pod_security_audit_annotations_reach_the_response() {
         panic!("no audit-violations: {ann:?}")
     };
     assert!(
-        v.starts_with("would violate PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"),
+        v.starts_with("would violate PodSecurity \"restricted:latest\": host namespaces (hostNetwork=true)"),
         "{v}"
     );
     // The handler hands them to the audit layer as a response extension.

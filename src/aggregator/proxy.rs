@@ -304,6 +304,13 @@ pub async fn serve(reg: &Registry, agg: &Aggregator, req: &Request, svc: &ApiSer
         return r;
     }
     let status = resp.status();
+    if agg.reject_redirects && status.is_redirection() && resp.headers().contains_key(http::header::LOCATION) {
+        // Upstream's UpgradeAwareHandler with RejectForwardingRedirects.
+        return plain_error(
+            502,
+            "the backend attempted to redirect this request, which is not permitted",
+        );
+    }
     let headers = resp.headers().clone();
     let mut r = crate::proxy::forward::stream_body(resp.into_body()).into_response();
     *r.status_mut() = status;

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod encryption;
 pub mod filters;
 pub mod hardening;
+pub mod headers;
 pub mod health;
 pub mod lifecycle;
 pub mod nonresource;
@@ -59,6 +60,8 @@ pub struct App {
     pub proxy: crate::proxy::ProxyConfig,
     /// The aggregation layer (src/aggregator).
     pub aggregator: Arc<crate::aggregator::Aggregator>,
+    /// `--cors-allowed-origins` and `--strict-transport-security-directives`.
+    pub headers: headers::SecurityHeaders,
     /// Encryption at rest (`--encryption-provider-config`), for the `kms-providers` check.
     pub encryption: Option<Arc<crate::storage::encryption::Encryption>>,
 }
@@ -141,12 +144,19 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                 async move {
                     // Path and query are parsed once here; a handler reads the body (with the
                     // limit) or, when proxying, streams it.
+                    // CORS and HSTS wrap the whole chain (upstream's WithCORS, WithHSTS).
+                    let origin = app.headers.allowed_origin(&headers);
+                    if let Some(r) = app.headers.preflight(&method, origin.as_ref()) {
+                        return r;
+                    }
                     let body = crate::request::body_stream(body);
                     let mut req = Request::new(method, path.as_str().to_string(), query, headers, Some(body));
                     req.remote = user.as_ref().and_then(|u| u.1);
                     req.conn_user = user.and_then(|u| u.0);
                     req.upgrade = upgrade;
-                    filters::handle(app, req).await
+                    let mut resp = filters::handle(app.clone(), req).await;
+                    app.headers.apply(origin, &mut resp);
+                    resp
                 }
             },
         )
@@ -416,6 +426,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tls_reload::TlsOptions::from_options(&opts)?,
     )?;
 
+    let security_headers = headers::SecurityHeaders::from_options(&opts)?;
+    // `--allow-privileged`: privileged and HostProcess containers (process-wide, as upstream).
+    crate::api::strategy::core::set_allow_privileged(opts.get_bool("allow-privileged"));
+
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
@@ -479,11 +493,11 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
         encryption,
+        headers: security_headers,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = listen(addr, opts.get_bool("permit-port-sharing"))
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     tls.spawn_watcher(Duration::from_secs(2));
     let drain = Drain::new();
@@ -507,7 +521,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     crate::aggregator::start(app.registry.clone(), app.aggregator.clone()).await?;
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
-    let leases = if advertise.is_unspecified() || advertise.is_loopback() {
+    let leases = if opts.get_str("services.endpoint-reconciler-type") == "none" {
+        tracing::info!("--endpoint-reconciler-type=none: not publishing default/kubernetes Endpoints");
+        None
+    } else if advertise.is_unspecified() || advertise.is_loopback() {
         // Endpoints may not hold loopback addresses (upstream validation), so a server that
         // only advertises loopback has nothing to publish there.
         tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
@@ -567,6 +584,22 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     tracing::info!(clean, "stopped");
     Ok(())
+}
+
+/// The secure port's socket. SO_REUSEADDR is always set (as Go's listeners do on Linux, which
+/// is what `--permit-address-sharing` asks for); `--permit-port-sharing` adds SO_REUSEPORT.
+fn listen(addr: SocketAddr, port_sharing: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if port_sharing {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.

@@ -986,6 +986,54 @@ fn validate_port_num_or_name(port: Option<&Value>, path: &str, errs: &mut FieldE
 }
 
 /// Common container checks (`validateContainerCommon` + `validateContainers`).
+/// `--allow-privileged`: process-wide, as upstream's `capabilities.AllowPrivileged` (set once
+/// at startup; upstream's default is false).
+static ALLOW_PRIVILEGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set `--allow-privileged` for this process.
+pub fn set_allow_privileged(allow: bool) {
+    ALLOW_PRIVILEGED.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn allow_privileged() -> bool {
+    ALLOW_PRIVILEGED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Upstream's `ValidateSecurityContext` privileged rule: `securityContext.privileged: true` is
+/// "disallowed by cluster policy" unless `--allow-privileged`.
+pub fn validate_privileged(c: &Value, container_path: &str, allow: bool, errs: &mut FieldErrors) {
+    if !allow && c.pointer("/securityContext/privileged").and_then(Value::as_bool) == Some(true) {
+        errs.push(FieldError::forbidden(
+            format!("{container_path}.securityContext.privileged"),
+            "disallowed by cluster policy",
+        ));
+    }
+}
+
+/// Upstream's Windows HostProcess rule for `--allow-privileged`: a pod with any HostProcess
+/// container (set on the container or inherited from the pod) is refused unless it is set.
+fn validate_host_process(spec: &Value, path: &str, allow: bool, errs: &mut FieldErrors) {
+    if allow {
+        return;
+    }
+    let hp = |v: &Value| {
+        v.pointer("/securityContext/windowsOptions/hostProcess")
+            .and_then(Value::as_bool)
+    };
+    let pod_level = hp(spec).unwrap_or(false);
+    let any = ["containers", "initContainers", "ephemeralContainers"].iter().any(|k| {
+        spec.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| hp(c).unwrap_or(pod_level)))
+    });
+    if any {
+        errs.push(FieldError::forbidden(
+            path,
+            "hostProcess containers are disallowed by cluster policy",
+        ));
+    }
+}
+
 fn validate_container_list(
     list: &[Value],
     path: &str,
@@ -1046,6 +1094,7 @@ fn validate_container_list(
         if let Some(res) = c.get("resources").filter(|x| !x.is_null()) {
             validate_container_resources(res, &format!("{ip}.resources"), errs);
         }
+        validate_privileged(c, &ip, allow_privileged(), errs);
         let sidecar = init && c.get("restartPolicy").and_then(Value::as_str) == Some("Always");
         if init {
             if let Some(rp) = get_str(c, "restartPolicy", &ip, errs) {
@@ -1242,6 +1291,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
         }
     }
     let _ = get_int(spec, "terminationGracePeriodSeconds", path, errs);
+    validate_host_process(spec, path, allow_privileged(), errs);
 }
 
 /// `ValidatePodTemplateSpec`: template labels/annotations (upstream reports them at
@@ -2855,6 +2905,32 @@ fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileged_and_host_process_need_allow_privileged() {
+        let c = json!({"name": "c", "securityContext": {"privileged": true}});
+        let mut errs = Vec::new();
+        validate_privileged(&c, "spec.containers[0]", false, &mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "spec.containers[0].securityContext.privileged");
+        assert_eq!(errs[0].detail, "disallowed by cluster policy");
+        let mut errs = Vec::new();
+        validate_privileged(&c, "spec.containers[0]", true, &mut errs);
+        assert!(errs.is_empty());
+        // HostProcess, set on the pod and inherited.
+        let spec = json!({"securityContext": {"windowsOptions": {"hostProcess": true}}, "containers": [{"name": "c"}]});
+        let mut errs = Vec::new();
+        validate_host_process(&spec, "spec", false, &mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].detail,
+            "hostProcess containers are disallowed by cluster policy"
+        );
+        let spec = json!({"securityContext": {"windowsOptions": {"hostProcess": true}}, "containers": [{"name": "c", "securityContext": {"windowsOptions": {"hostProcess": false}}}]});
+        let mut errs = Vec::new();
+        validate_host_process(&spec, "spec", false, &mut errs);
+        assert!(errs.is_empty());
+    }
 
     fn strat(kind: &str) -> &'static Builtin {
         match kind {

@@ -57,6 +57,12 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
         if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
             errs.push(FieldError::required(format!("{path}.image"), ""));
         }
+        crate::api::strategy::core::validate_privileged(
+            c,
+            &path,
+            crate::api::strategy::core::allow_privileged(),
+            &mut errs,
+        );
         for forbidden in [
             "ports",
             "livenessProbe",
