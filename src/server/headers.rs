@@ -90,7 +90,8 @@ impl SecurityHeaders {
         let origin = origin?.clone();
         let mut r = Response::new(Default::default());
         *r.status_mut() = http::StatusCode::NO_CONTENT;
-        self.add_cors(r.headers_mut(), origin);
+        // HSTS wraps CORS upstream, so the preflight carries it too.
+        self.apply(Some(origin), &mut r);
         Some(r)
     }
 
