@@ -4,6 +4,7 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct DefaultTolerationSeconds;
@@ -12,11 +13,7 @@ const KEYS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unre
 
 /// Add the missing tolerations: `seconds` for not-ready and unreachable, in that order.
 pub fn add_defaults(pod: &mut Value, seconds: [i64; 2]) {
-    let mut tols = pod
-        .pointer("/spec/tolerations")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut tols = pod.arr_at("/spec/tolerations").to_vec();
     let mut changed = false;
     for (key, seconds) in KEYS.iter().zip(seconds) {
         let covered = tols.iter().any(|t| {
