@@ -1,6 +1,6 @@
 //! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
 //!
-//! - [`hash`]: content hashes for ETags.
+//! - [`hash`]: content hashes for ETags, SHA-256 hex.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
 //! - [`protowire`]: the protobuf wire format.

@@ -959,7 +959,7 @@ pub fn allow_privileged() -> bool {
 /// Upstream's `ValidateSecurityContext` privileged rule: `securityContext.privileged: true` is
 /// "disallowed by cluster policy" unless `--allow-privileged`.
 pub fn validate_privileged(c: &Value, container_path: &str, allow: bool, errs: &mut FieldErrors) {
-    if !allow && c.pointer("/securityContext/privileged").and_then(Value::as_bool) == Some(true) {
+    if !allow && c.bool_at("/securityContext/privileged") == Some(true) {
         errs.push(FieldError::forbidden(
             format!("{container_path}.securityContext.privileged"),
             "disallowed by cluster policy",
@@ -973,10 +973,7 @@ fn validate_host_process(spec: &Value, path: &str, allow: bool, errs: &mut Field
     if allow {
         return;
     }
-    let hp = |v: &Value| {
-        v.pointer("/securityContext/windowsOptions/hostProcess")
-            .and_then(Value::as_bool)
-    };
+    let hp = |v: &Value| v.bool_at("/securityContext/windowsOptions/hostProcess");
     let pod_level = hp(spec).unwrap_or(false);
     let any = ["containers", "initContainers", "ephemeralContainers"].iter().any(|k| {
         spec.get(*k)

@@ -116,9 +116,7 @@ const KEY_FIX: &str = "generate one with `head -c 32 /dev/urandom | base64`";
 
 /// Upstream's hash of the file content.
 pub fn content_hash(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("k8s:enc:unstable:1:{hex}")
+    format!("k8s:enc:unstable:1:{}", crate::util::hash::sha256_hex(data))
 }
 
 /// Read, decode and validate the file. `reload`: validation as for automatic reload (KMS

@@ -212,9 +212,7 @@ fn key_id_hash(id: &str) -> String {
     if id.is_empty() {
         return String::new();
     }
-    let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::util::hash::sha256_hex(id.as_bytes()))
 }
 
 fn validate_key_id(id: &str) -> Result<(), String> {
