@@ -1210,7 +1210,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "Total load time {:.1} s; {} bytes per {} value; {} object(s) for the large list.",
         total.as_secs_f64(),
         args.value_bytes,
-        if args.resource == Resource::Secrets { "Secret" } else { "ConfigMap" },
+        if args.resource == Resource::Secrets {
+            "Secret"
+        } else {
+            "ConfigMap"
+        },
         big
     );
     if let Some(pid) = args.pid {
