@@ -663,8 +663,13 @@ impl Registry {
                     n
                 }
                 Part::Approval => {
-                    let mut n = old.clone();
-                    n["status"]["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    // Upstream's approval strategy: metadata as sent, spec and status as stored
+                    // but for the conditions.
+                    let mut n = body.clone();
+                    n["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+                    let mut status = old.get("status").cloned().unwrap_or(json!({}));
+                    status["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    n["status"] = status;
                     n
                 }
             };
