@@ -22,10 +22,7 @@ fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let v: Value = match negotiate::body_type(ct) {
         Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        Ok(BodyType::Protobuf) => match super::token_request_pb::decode(body) {
-            Some(r) => r.map_err(ApiError::bad_request)?,
-            None => crate::codec::protobuf::decode_body(body).map_err(ApiError::bad_request)?,
-        },
+        Ok(BodyType::Protobuf) => crate::protobuf::decode(body).map_err(ApiError::bad_request)?,
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
     };
     if !v.is_object() {

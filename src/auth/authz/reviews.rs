@@ -19,7 +19,7 @@ fn decode(req: &Request, body: &[u8]) -> ApiResult<Value> {
         Ok(negotiate::BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         Ok(negotiate::BodyType::Protobuf) => {
-            crate::codec::protobuf::decode_body(body).map_err(ApiError::bad_request)?
+            crate::protobuf::decode(body).map_err(ApiError::bad_request)?
         }
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
     };
