@@ -188,5 +188,10 @@ pub fn has_kind(api_version: &str, kind: &str) -> bool {
     table().kinds.contains_key(&(group, version, kind))
 }
 
+/// True when the group/version has kinds with a protobuf form (built-in API groups).
+pub fn has_group_version(group: &str, version: &str) -> bool {
+    table().kinds.keys().any(|(g, v, _)| *g == group && *v == version)
+}
+
 #[cfg(test)]
 mod tests;

@@ -1159,6 +1159,7 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
         value: v,
         json,
         revision: 0,
+        protobuf: Default::default(),
     })
 }
 

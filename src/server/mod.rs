@@ -416,6 +416,14 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    // etcd holds built-in kinds in `--storage-media-type` (protobuf, as upstream); the embedded
+    // store keeps JSON (no other server reads it, and JSON is cheaper for us to serve). Both
+    // read values in either encoding.
+    let media = match etcd {
+        Some(_) => crate::storage::transcode::MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?,
+        None => crate::storage::transcode::MediaType::Json,
+    };
+    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, media);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();

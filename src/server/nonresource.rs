@@ -42,7 +42,7 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         }
         "/api" | "/apis" => {
             let root = if path == "/api" { "api" } else { "apis" };
-            let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot)?;
+            let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot, false)?;
             if let Output::Discovery(v) = out {
                 // APIService ordering and aggregated APIs' groups (src/aggregator).
                 let (doc, etag) = &app.aggregator.aggregated(root, v, &disco.aggregated[&(root, v)]);
@@ -83,7 +83,7 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
     let key = path.trim_start_matches("/apis/").trim_start_matches("/api/");
     if path.starts_with("/api/") || path.starts_with("/apis/") {
         if let Some(doc) = disco.docs.get(key) {
-            let out = negotiate::negotiate(accept, Endpoint::Plain)?;
+            let out = negotiate::negotiate(accept, Endpoint::Plain, false)?;
             return Ok(doc_response(doc, out));
         }
     }

@@ -34,7 +34,7 @@ fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
 fn respond(req: &Request, v: &Value) -> ApiResult<Response> {
     let query = &req.query;
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true)?;
     let enc = Encoding {
         output,
         pretty: query.flag("pretty").unwrap_or(false),

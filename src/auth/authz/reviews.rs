@@ -312,7 +312,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> Api
 
 fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true).unwrap_or(negotiate::Output::Json);
     encode::value_response(
         201,
         obj,
