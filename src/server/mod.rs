@@ -419,11 +419,14 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // etcd holds built-in kinds in `--storage-media-type` (protobuf, as upstream); the embedded
     // store keeps JSON (no other server reads it, and JSON is cheaper for us to serve). Both
     // read values in either encoding.
-    let media = match etcd {
-        Some(_) => crate::storage::transcode::MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?,
-        None => crate::storage::transcode::MediaType::Json,
+    let layout = match etcd {
+        Some(_) => {
+            use crate::storage::transcode::{Layout, MediaType};
+            Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?)
+        }
+        None => crate::storage::transcode::Layout::JSON,
     };
-    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, media);
+    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, layout);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();

@@ -10,6 +10,7 @@
 //! [`transcode::Transcoding`] every value is JSON; below it, etcd holds upstream's encoding.
 
 pub mod cache;
+mod crd_v1beta1;
 #[cfg(test)]
 mod contract;
 pub mod etcd;

@@ -7,6 +7,7 @@
 //! rewrites them all at once).
 
 use super::*;
+use super::crd_v1beta1;
 use crate::protobuf;
 use serde_json::Value;
 use std::sync::Arc;
@@ -30,39 +31,84 @@ impl MediaType {
     }
 }
 
+/// How values are written: the encoding of built-in kinds, and whether kinds whose upstream
+/// storage version nobody serves any more are written in it (CRDs as v1beta1; etcd shared with
+/// upstream) or as served (the embedded store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub media: MediaType,
+    pub upstream_versions: bool,
+}
+
+impl Layout {
+    /// etcd: byte-compatible with kube-apiserver's.
+    pub fn upstream(media: MediaType) -> Layout {
+        Layout { media, upstream_versions: true }
+    }
+    /// The embedded store: JSON as served.
+    pub const JSON: Layout = Layout {
+        media: MediaType::Json,
+        upstream_versions: false,
+    };
+}
+
 pub struct Transcoding {
     inner: Arc<dyn Storage>,
-    media: MediaType,
+    layout: Layout,
 }
 
 impl Transcoding {
-    pub fn new(inner: Arc<dyn Storage>, media: MediaType) -> Arc<Transcoding> {
-        Arc::new(Transcoding { inner, media })
+    pub fn new(inner: Arc<dyn Storage>, layout: Layout) -> Arc<Transcoding> {
+        Arc::new(Transcoding { inner, layout })
     }
 }
 
-/// A stored value as JSON: protobuf values are decoded, anything else is passed through.
+/// A stored value as JSON: protobuf values are decoded, v1beta1 CRDs converted to v1,
+/// anything else is passed through.
 pub fn to_json(raw: &Bytes) -> StorageResult<Bytes> {
-    if !raw.starts_with(protobuf::MAGIC) {
-        return Ok(raw.clone());
+    if raw.starts_with(protobuf::MAGIC) {
+        let v = protobuf::decode(raw).map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
+        return serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(|e| StorageError::Internal(e.to_string()));
     }
-    let v = protobuf::decode(raw).map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
-    serde_json::to_vec(&v)
-        .map(Bytes::from)
-        .map_err(|e| StorageError::Internal(e.to_string()))
+    // Cheap test before parsing: only CRDs are stored in an unserved version.
+    if memchr_v1beta1_crd(raw) {
+        if let Ok(mut v) = serde_json::from_slice::<Value>(raw) {
+            if crd_v1beta1::is_crd(&v, crd_v1beta1::V1BETA1) {
+                crd_v1beta1::to_v1(&mut v);
+                return serde_json::to_vec(&v)
+                    .map(Bytes::from)
+                    .map_err(|e| StorageError::Internal(e.to_string()));
+            }
+        }
+    }
+    Ok(raw.clone())
 }
 
-/// A JSON value in the encoding it is stored in: protobuf for built-in kinds when asked for.
-pub fn to_stored(media: MediaType, json: Bytes) -> StorageResult<Bytes> {
-    if media == MediaType::Json || !json.starts_with(b"{") {
+fn memchr_v1beta1_crd(raw: &[u8]) -> bool {
+    let needle = crd_v1beta1::V1BETA1.as_bytes();
+    raw.len() < 4 << 20 && raw.windows(needle.len()).take(400).any(|w| w == needle)
+}
+
+/// A JSON value in the layout it is stored in: protobuf for built-in kinds when asked for,
+/// CRDs in their v1beta1 storage version when sharing etcd with upstream.
+pub fn to_stored(layout: Layout, json: Bytes) -> StorageResult<Bytes> {
+    if (layout.media == MediaType::Json && !layout.upstream_versions) || !json.starts_with(b"{") {
         return Ok(json);
     }
-    let Ok(v) = serde_json::from_slice::<Value>(&json) else {
+    let Ok(mut v) = serde_json::from_slice::<Value>(&json) else {
         return Ok(json);
     };
+    if layout.upstream_versions && crd_v1beta1::is_crd(&v, crd_v1beta1::V1) {
+        crd_v1beta1::to_v1beta1(&mut v);
+        return serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(|e| StorageError::Internal(e.to_string()));
+    }
     let av = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-    if !protobuf::stored_as_protobuf(av, kind) {
+    if layout.media == MediaType::Json || !protobuf::stored_as_protobuf(av, kind) {
         return Ok(json);
     }
     protobuf::encode(&v)
@@ -112,11 +158,11 @@ impl Storage for Transcoding {
         Ok(page)
     }
     async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
-        let value = to_stored(self.media, value)?;
+        let value = to_stored(self.layout, value)?;
         self.inner.create(key, value).await.map_err(err_json)
     }
     async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
-        let value = to_stored(self.media, value)?;
+        let value = to_stored(self.layout, value)?;
         self.inner.update(key, value, expected).await.map_err(err_json)
     }
     async fn delete(&self, key: &str, expected: i64) -> StorageResult<(i64, KeyValue)> {
@@ -170,7 +216,7 @@ mod tests {
     async fn built_ins_are_stored_as_protobuf_and_read_as_json() {
         let dir = tempfile::tempdir().unwrap();
         let raw: Arc<dyn Storage> = SqliteStorage::open(&dir.path().join("db")).unwrap();
-        let s = Transcoding::new(raw.clone(), MediaType::Protobuf);
+        let s = Transcoding::new(raw.clone(), Layout::upstream(MediaType::Protobuf));
         s.create("/registry/configmaps/d/a", cm("a")).await.unwrap();
         let stored = raw.get("/registry/configmaps/d/a", 0).await.unwrap().unwrap();
         assert!(stored.value.starts_with(b"k8s\0"), "{:?}", stored.value);
@@ -197,7 +243,7 @@ mod tests {
         let Some(Ok(WatchItem::Event(ev))) = w.recv().await else { panic!("no event") };
         assert!(ev.value.starts_with(b"{") && ev.prev_value.unwrap().starts_with(b"{"));
         // JSON media type writes JSON.
-        let j = Transcoding::new(raw.clone(), MediaType::Json);
+        let j = Transcoding::new(raw.clone(), Layout::JSON);
         j.create("/registry/configmaps/d/j", cm("j")).await.unwrap();
         assert!(raw.get("/registry/configmaps/d/j", 0).await.unwrap().unwrap().value.starts_with(b"{"));
     }
