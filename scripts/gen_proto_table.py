@@ -12,6 +12,7 @@ protobuf field number, what the .proto does not carry:
   omitempty  a value (non-pointer) scalar with `json:",omitempty"`: zero on the wire means unset
   inline     an embedded field without a JSON name (Volume.volumeSource): its fields belong to
              the parent JSON object
+  jsonnull   a slice, map or pointer without omitempty: Go marshals it unset as JSON null
 Kinds are the structs embedding `metav1.TypeMeta`; their group is the package's `GroupName`.
 
 Output, one line per field (ascending field number within a message):
@@ -117,6 +118,8 @@ def parse_go(dirpath):
                     fl.add("inline")
                 if "omitempty" in jparts[1:] and not ty.startswith(("*", "[]", "map[")):
                     fl.add("omitempty")
+                if "omitempty" not in jparts[1:] and jname != "":
+                    fl.add("jsonnull")
                 fields[cur][int(pm.group(2))] = (jname or "-", fl)
     return fields, kinds
 
@@ -190,6 +193,10 @@ def main():
                     fl = fl - {"omitempty"}
                 if fd["label"] == "repeated":
                     fl = fl - {"ptr"}
+                # `jsonnull`: Go marshals the unset field as JSON null (a slice, map or pointer
+                # without omitempty); value fields are always on the wire anyway.
+                if fd["label"] == "optional" and "ptr" not in fl:
+                    fl = fl - {"jsonnull"}
                 rows.append([str(fd["num"]), ty, fd["label"], jname] + ([ref] if ref else []) + sorted(fl))
             msgs[full] = rows
             if name in gokinds and group is not None and rel.split("/")[-2:-1] != ["meta"]:

@@ -88,6 +88,22 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
+thread_local! {
+    /// Set while decoding a stored object: unset slices, maps and pointers without omitempty
+    /// become JSON null, as kube-apiserver serves them.
+    static NULLS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`decode`] of a stored object, with the JSON nulls kube-apiserver's Go types marshal for
+/// unset fields (`status.currentMetrics: null`), so both servers serve the same JSON. Request
+/// bodies use [`decode`], where absent stays absent.
+pub fn decode_stored(body: &[u8]) -> Result<Value, String> {
+    NULLS.with(|n| n.set(true));
+    let out = decode(body);
+    NULLS.with(|n| n.set(false));
+    out
+}
+
 /// Decode one message (no envelope) of the named type.
 pub fn decode_message_json(msg: &str, raw: &[u8]) -> Result<Value, String> {
     decode_message(msg, raw, 0)
@@ -306,8 +322,14 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
         return Ok(v);
     }
     let mut out = Map::new();
+    let nulls = NULLS.with(|n| n.get());
     for (f, v) in fields.iter().zip(vals) {
-        let Some(v) = v else { continue };
+        let Some(v) = v else {
+            if nulls && f.json_null && !f.inline {
+                out.insert(f.json.clone(), Value::Null);
+            }
+            continue;
+        };
         // A zero `Time` or nil `RawExtension` in a Go value field marshals as JSON null
         // (`template.metadata.creationTimestamp: null`); behind a nil pointer it is omitted.
         if v.is_null() && (f.ptr || f.label != Label::Optional || !null_in_json(f.msg)) {

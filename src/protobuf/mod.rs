@@ -17,7 +17,7 @@ mod decode;
 mod encode;
 mod wire;
 
-pub use decode::{decode, decode_message_json, unwrap_envelope, Envelope};
+pub use decode::{decode, decode_message_json, decode_stored, unwrap_envelope, Envelope};
 pub use encode::{encode, encode_envelope, encode_message, watch_event};
 
 use std::collections::HashMap;
@@ -82,6 +82,8 @@ pub(crate) struct Field {
     pub inline: bool,
     /// A Go pointer (or `[]byte`): written only when set.
     pub ptr: bool,
+    /// A slice, map or pointer without omitempty: Go marshals it unset as JSON null.
+    pub json_null: bool,
 }
 
 #[derive(Debug, Default)]
@@ -133,12 +135,14 @@ fn build_table(text: &'static str) -> Table {
             omitempty: false,
             inline: false,
             ptr: false,
+            json_null: false,
         };
         for r in rest {
             match *r {
                 "omitempty" => f.omitempty = true,
                 "inline" => f.inline = true,
                 "ptr" => f.ptr = true,
+                "jsonnull" => f.json_null = true,
                 r => match r.strip_prefix("map:") {
                     Some(kv) => {
                         let v = kv.split_once(',').map_or("string", |(_, v)| v);

@@ -67,7 +67,7 @@ impl Transcoding {
 /// anything else is passed through.
 pub fn to_json(raw: &Bytes) -> StorageResult<Bytes> {
     if raw.starts_with(protobuf::MAGIC) {
-        let v = protobuf::decode(raw).map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
+        let v = protobuf::decode_stored(raw).map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
         return serde_json::to_vec(&v)
             .map(Bytes::from)
             .map_err(|e| StorageError::Internal(e.to_string()));
