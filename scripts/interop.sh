@@ -265,11 +265,12 @@ EOF
     kc create namespace comp >/dev/null
     # The namespace's default ServiceAccount comes from the controller-manager.
     local i ok=0
-    for i in $(seq 1 300); do kc -n comp get serviceaccount default >/dev/null 2>&1 && { ok=1; break; }; sleep 0.2; done
+    for i in $(seq 1 600); do kc -n comp get serviceaccount default >/dev/null 2>&1 && { ok=1; break; }; sleep 0.2; done
     [ "$ok" = 1 ] && pass "kube-controller-manager created the default ServiceAccount" || fail "no default ServiceAccount (kcm.log)"
     kc -n comp create deployment web --image=nginx --replicas=3 >/dev/null
     ok=0
-    for i in $(seq 1 600); do
+    local deadline=$(($(date +%s) + 180))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
         if [ "$(kc -n comp get pods -l app=web -o jsonpath='{range .items[*]}{.spec.nodeName}{"/"}{.status.phase}{" "}{end}' | tr ' ' '\n' | grep -c '^kwok-node-[01]/Running$')" = 3 ]; then ok=1; break; fi
         sleep 0.2
     done

@@ -574,6 +574,19 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `capstan storage migrate`: rewrite every stored value in the layout the server writes
+/// (`--storage-media-type` protobuf for built-in kinds in etcd, CRDs in v1beta1).
+pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storage::transcode::Migrated> {
+    use crate::storage::transcode::{Layout, MediaType};
+    let data_dir = opts.data_dir();
+    let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    let layout = match etcd {
+        Some(_) => Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?),
+        None => Layout::JSON,
+    };
+    Ok(crate::storage::transcode::migrate(backend.as_ref(), "/registry/", layout).await?)
+}
+
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.
 async fn open_storage(
     opts: &ServeOptions,
