@@ -243,7 +243,7 @@ phase_components() {
     cl_start scheduler "$WORK/scheduler.log" "$SCHED" --authentication-kubeconfig="$WORK/scheduler.conf" \
         --authorization-kubeconfig="$WORK/scheduler.conf" --bind-address=127.0.0.1 \
         --kubeconfig="$WORK/scheduler.conf" --leader-elect=true --secure-port="$sp"
-    cl_start kwok "$WORK/kwok.log" "$KWOK" --kubeconfig="$WORK/admin.conf" --manage-all-nodes=false \
+    cl_start kwok "$WORK/kwok.log" "$KWOK" --kubeconfig="$WORK/super-admin.conf" --manage-all-nodes=false \
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --manage-nodes-with-label-selector= \
         --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom --disregard-status-with-label-selector= \
         --cidr=10.244.0.0/16 --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kp"

@@ -50,7 +50,14 @@ func fail(format string, args ...interface{}) {
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig")
 	ns := flag.String("namespace", "default", "namespace to work in")
+	benchPods := flag.Int("bench-pods", 0, "benchmark mode: create this many pods, then time LISTs and a watch in protobuf and JSON (bench.go)")
+	benchUpdates := flag.Int("bench-updates", 1000, "benchmark mode: pod updates the watch measurement streams")
+	serverPID := flag.Int("server-pid", 0, "benchmark mode: the server's pid, for its CPU time")
 	flag.Parse()
+	if *benchPods > 0 {
+		runBench(*kubeconfig, *ns, *benchPods, *benchUpdates, *serverPID)
+		return
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		fail("kubeconfig: %v", err)
