@@ -150,5 +150,5 @@ pub fn write_kubeconfig(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    super::bootstrap::write_file(path, text.as_bytes(), 0o600)
+    super::files::write_file(path, text.as_bytes(), 0o600)
 }

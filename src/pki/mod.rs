@@ -6,6 +6,7 @@
 
 mod bootstrap;
 pub mod certs;
+mod files;
 mod kubeconfig;
 mod tls;
 

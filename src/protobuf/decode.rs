@@ -5,7 +5,7 @@
 //! Go marshaller writes those unconditionally, so zero means unset), a zero `Time` is omitted, and
 //! fields embedded in Go (`Volume.volumeSource`) are merged into their parent object.
 
-use super::wire::{Wire, WireVal};
+use super::wire::{read_varint, Wire, WireVal};
 use super::{message_for, table, Field, Label, Scalar, MAGIC};
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -158,9 +158,9 @@ fn field_value(f: &Field, v: WireVal<'_>, depth: usize) -> Result<Value, String>
 /// Packed repeated scalars (`[packed]` varints) as well as one-per-entry encoding.
 fn push_repeated(f: &Field, v: WireVal<'_>, out: &mut Vec<Value>, depth: usize) -> Result<(), String> {
     if let (Scalar::Int32 | Scalar::Int64 | Scalar::Bool, WireVal::Len(b)) = (f.ty, v) {
-        let mut w = Wire::new(b);
-        while !w.buf.is_empty() {
-            out.push(scalar_value(f.ty, WireVal::Varint(w.varint()?))?);
+        let mut rest = b;
+        while !rest.is_empty() {
+            out.push(scalar_value(f.ty, WireVal::Varint(read_varint(&mut rest)?))?);
         }
         return Ok(());
     }

@@ -8,6 +8,7 @@ use super::ProxyConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
@@ -451,14 +452,12 @@ async fn pod_location(
     let mut port = port.to_string();
     if port.is_empty() {
         let first = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .arr_at("/spec/containers")
+            .iter()
             .find_map(|c| c.pointer("/ports/0/containerPort").and_then(Value::as_u64));
         port = first.map(|p| p.to_string()).unwrap_or_else(|| "80".into());
     }
-    let ip = pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or("");
+    let ip = pod.str_at("/status/podIP");
     if ip.parse::<IpAddr>().is_err() {
         return Err(ApiError::bad_request("address not allowed"));
     }
@@ -483,11 +482,7 @@ async fn service_location(
     port: &str,
 ) -> ApiResult<Location> {
     let svc = get(reg, "", "services", Some(ns), name).await?;
-    let ports = svc
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let ports = svc.arr_at("/spec/ports").to_vec();
     let svc_port = ports.iter().find(|p| {
         let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
         port.is_empty()
@@ -553,10 +548,8 @@ async fn valid_address(reg: &Registry, ns: &str, addr: &Value, ip: &str) -> bool
     let Ok(pod) = get(reg, "", "pods", Some(ns), pod_name).await else {
         return false;
     };
-    pod.pointer("/status/podIPs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    pod.arr_at("/status/podIPs")
+        .iter()
         .any(|p| p.get("ip").and_then(Value::as_str) == Some(ip))
 }
 

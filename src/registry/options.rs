@@ -4,6 +4,7 @@
 use crate::api::selector::{FieldSelector, LabelSelector};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Query;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,14 +177,8 @@ impl DeleteOptions {
                     Propagation::Background
                 });
             }
-            o.precondition_uid = b
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            o.precondition_rv = b
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            o.precondition_uid = b.opt_str_at("/preconditions/uid").map(str::to_string);
+            o.precondition_rv = b.opt_str_at("/preconditions/resourceVersion").map(str::to_string);
             if let Some(dr) = b.get("dryRun").and_then(Value::as_array) {
                 if dr.iter().any(|v| v == "All") {
                     o.dry_run = true;

@@ -518,7 +518,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
         None
     } else {
-        let leases = crate::registry::allocator::EndpointLeases::new(advertise, opts.secure_port);
+        let leases = bootstrap::endpoints::EndpointLeases::new(advertise, opts.secure_port);
         if let Err(e) = leases.reconcile(&app.registry).await {
             tracing::warn!(error = %e.message, "cannot write the default/kubernetes Endpoints and EndpointSlice");
         }

@@ -7,10 +7,12 @@
 //! resourceVersion; older versions get 410 Expired. Each watcher has a bounded queue; a watcher
 //! that falls behind is closed (the client re-lists), never buffered without bound.
 
-use super::{prefix_end, EventType, KeyValue, Storage, StorageError, WatchItem};
+use super::{EventType, KeyValue, Storage, StorageError, WatchItem};
+use crate::util::keys::prefix_end_str;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -27,6 +29,12 @@ pub struct CachedObject {
     /// The protobuf encoding (`k8s\0` envelope), made on first use and then shared like
     /// `json`; `None` inside when the kind has no protobuf form.
     pub protobuf: std::sync::OnceLock<Option<Bytes>>,
+}
+
+/// The exclusive upper bound of the keys under `prefix` (unbounded when its range end is not a
+/// string; the callers stop at the first key without the prefix).
+fn upper_bound(prefix: &str) -> Bound<String> {
+    prefix_end_str(prefix).map_or(Bound::Unbounded, Bound::Excluded)
 }
 
 impl CachedObject {
@@ -178,10 +186,10 @@ impl WatchCache {
     pub fn snapshot(&self, key_prefix: &str) -> Snapshot {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
-        let end = prefix_end(key_prefix);
         let items = st
             .objects
-            .range(key_prefix.to_string()..end)
+            .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
+            .take_while(|(k, _)| k.starts_with(key_prefix))
             .map(|(_, v)| v.clone())
             .collect();
         Snapshot { revision, items }
@@ -190,15 +198,17 @@ impl WatchCache {
     /// Objects under `key_prefix` strictly after `start_after`, at most `limit` (0 = all), with
     /// the number of objects left after the page.
     pub fn page(&self, key_prefix: &str, start_after: Option<&str>, limit: usize) -> (Snapshot, usize) {
-        use std::ops::Bound;
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
-        let end = prefix_end(key_prefix);
         let lower = match start_after {
             Some(k) if k >= key_prefix => Bound::Excluded(k.to_string()),
             _ => Bound::Included(key_prefix.to_string()),
         };
-        let mut iter = st.objects.range((lower, Bound::Excluded(end))).map(|(_, v)| v.clone());
+        let mut iter = st
+            .objects
+            .range((lower, upper_bound(key_prefix)))
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, v)| v.clone());
         let items: Vec<_> = if limit == 0 {
             iter.by_ref().collect()
         } else {
@@ -233,10 +243,10 @@ impl WatchCache {
         let current = self.revision();
         let (initial, revision) = match after {
             None => {
-                let end = prefix_end(key_prefix);
                 let initial = st
                     .objects
-                    .range(key_prefix.to_string()..end)
+                    .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
+                    .take_while(|(k, _)| k.starts_with(key_prefix))
                     .map(|(_, o)| CacheEvent {
                         kind: CacheEventType::Added,
                         object: o.clone(),

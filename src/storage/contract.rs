@@ -2,15 +2,14 @@
 //! etcd). Each case takes a fresh, empty store as `Arc<dyn Storage>`; revisions are checked
 //! relative to the store's starting revision (etcd starts at 1, SQLite at 0).
 //!
-//! Also [`TestEtcd`]: a real `etcd` process on free loopback ports with a temp data dir,
-//! killed on drop (Debian's `etcd-server`, installed by `scripts/setup.sh`).
+//! The etcd cases run against `crate::testing::TestEtcd` (a real etcd on free loopback ports);
+//! [`etcd_storage`] connects a store to it.
 
 use super::etcd::{EtcdOptions, EtcdStorage, EtcdTuning};
 use super::sqlite::{SqliteOptions, SqliteStorage};
 use super::*;
-use crate::testing::free_port;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use crate::testing::TestEtcd;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -369,8 +368,12 @@ pub async fn watch_concurrent_writers(s: Arc<dyn Storage>) {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let mid = s.current_revision().await.unwrap();
+    // Start the second watch once the writers are under way (a few revisions past the start).
+    let mut mid = s.current_revision().await.unwrap();
+    while mid < start + 5 {
+        tokio::task::yield_now().await;
+        mid = s.current_revision().await.unwrap();
+    }
     let mut from_mid = s.watch("/registry/c/", mid).await.unwrap();
     for t in tasks {
         t.await.unwrap();
@@ -425,162 +428,31 @@ pub fn test_tuning() -> EtcdTuning {
     }
 }
 
-/// A single-member etcd on free loopback ports, killed (and its data removed) on drop.
-pub struct TestEtcd {
-    pub child: Option<Child>,
-    pub client_port: u16,
-    pub peer_port: u16,
-    pub dir: tempfile::TempDir,
-    /// Extra command-line flags (TLS).
-    pub extra: Vec<String>,
-    pub scheme: &'static str,
-    /// How many times the log has said "ready" so far (restarts append to it).
-    readies: usize,
-}
-
-impl TestEtcd {
-    pub fn start() -> TestEtcd {
-        Self::start_with(Vec::new(), "http")
-    }
-
-    pub fn start_with(extra: Vec<String>, scheme: &'static str) -> TestEtcd {
-        let mut e = TestEtcd {
-            child: None,
-            client_port: free_port(),
-            peer_port: free_port(),
-            dir: tempfile::tempdir().expect("temp dir"),
-            extra,
-            scheme,
-            readies: 0,
-        };
-        // Ports free a moment ago may be taken by another process before etcd binds them:
-        // then this etcd exits, and a client would reach somebody else's. Retry on new ports.
-        for _ in 0..5 {
-            e.spawn();
-            if e.wait_ready() {
-                return e;
-            }
-            e.kill();
-            let _ = std::fs::remove_dir_all(e.data_dir());
-            e.client_port = free_port();
-            e.peer_port = free_port();
-        }
-        panic!("etcd did not start:\n{}", e.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
-    }
-
-    /// Wait until this process (not another on the same port) logs that it serves clients.
-    /// `false`: it exited first.
-    pub fn wait_ready(&mut self) -> bool {
-        const READY: &str = "ready to serve client requests";
-        let before = self.readies;
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if self.log().matches(READY).count() > before {
-                self.readies += 1;
-                return true;
-            }
-            match self.child.as_mut().map(|c| c.try_wait()) {
-                Some(Ok(None)) => std::thread::sleep(Duration::from_millis(20)),
-                _ => return false,
-            }
-        }
-        panic!("etcd not ready within 20 s:\n{}", self.log());
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("{}://127.0.0.1:{}", self.scheme, self.client_port)
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// (Re)start the process on the same ports and data dir.
-    pub fn spawn(&mut self) {
-        let client = self.endpoint();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("etcd.log"))
-            .expect("etcd log file");
-        let child = Command::new("etcd")
-            .args(["--name", "default", "--data-dir"])
-            .arg(self.data_dir())
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .args(&self.extra)
-            .env(
-                "ETCD_UNSUPPORTED_ARCH",
-                std::env::consts::ARCH
-                    .replace("x86_64", "amd64")
-                    .replace("aarch64", "arm64"),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("cannot start etcd: run scripts/setup.sh (Debian package etcd-server)");
-        self.child = Some(child);
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
-    }
-
-    pub fn options(&self) -> EtcdOptions {
-        EtcdOptions {
-            endpoints: vec![self.endpoint()],
-            prefix: "/registry".into(),
-            ..EtcdOptions::default()
-        }
-    }
-
-    /// Connect (retrying while etcd starts, up to 15 s).
-    pub async fn storage_with(&self, opts: &EtcdOptions) -> Arc<EtcdStorage> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            match EtcdStorage::connect_with(opts, test_tuning()).await {
-                Ok(s) => return s,
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => {
-                    let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
-                    panic!("etcd did not come up: {e}\n{log}");
-                }
-            }
-        }
-    }
-
-    pub async fn storage(&self) -> Arc<EtcdStorage> {
-        self.storage_with(&self.options()).await
+/// Client options for a test etcd.
+pub fn etcd_options(etcd: &TestEtcd) -> EtcdOptions {
+    EtcdOptions {
+        endpoints: vec![etcd.endpoint()],
+        prefix: "/registry".into(),
+        ..EtcdOptions::default()
     }
 }
 
-impl Drop for TestEtcd {
-    fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A stopped process must be continued to die promptly.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGCONT);
+/// Connect to a test etcd (retrying while it starts, up to 15 s).
+pub async fn etcd_storage_with(etcd: &TestEtcd, opts: &EtcdOptions) -> Arc<EtcdStorage> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match EtcdStorage::connect_with(opts, test_tuning()).await {
+            Ok(s) => return s,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            Err(e) => panic!("etcd did not come up: {e}\n{}", etcd.log()),
         }
-        self.kill();
     }
+}
+
+pub async fn etcd_storage(etcd: &TestEtcd) -> Arc<EtcdStorage> {
+    etcd_storage_with(etcd, &etcd_options(etcd)).await
 }
 
 macro_rules! contract_tests {
@@ -599,7 +471,7 @@ macro_rules! contract_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let etcd = super::TestEtcd::start();
-                    super::$case(etcd.storage().await).await;
+                    super::$case(super::etcd_storage(&etcd).await).await;
                 }
             )*
         }

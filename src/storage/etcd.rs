@@ -21,6 +21,7 @@
 //!   `request_timeout` with an `Internal` error that names etcd, never a hang.
 
 use super::*;
+use crate::util::keys::prefix_end;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, GetResponse, Identity,
     KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
@@ -429,19 +430,6 @@ fn to_logical(root: &str, key: &str) -> String {
     }
 }
 
-/// The exclusive end of the keys starting with `prefix` (etcd's `GetPrefixRangeEnd`, on bytes;
-/// `\0` = to the end of the key space).
-fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 fn tls_options(opts: &EtcdOptions) -> StorageResult<TlsOptions> {
     let read = |p: &PathBuf, what: &str| {
         std::fs::read(p).map_err(|e| StorageError::Internal(format!("cannot read etcd {what} {}: {e}", p.display())))
@@ -557,7 +545,7 @@ impl Storage for EtcdStorage {
         limit: usize,
     ) -> StorageResult<ListPage> {
         let phys_prefix = self.physical(prefix);
-        let end = range_end(&phys_prefix);
+        let end = prefix_end(&phys_prefix);
         let mut start = match start_after {
             Some(sa) if sa >= prefix => {
                 let mut k = self.physical(sa);
@@ -709,7 +697,7 @@ impl Storage for EtcdStorage {
             Err(e) => return Err(e),
         }
         let key = self.physical(prefix);
-        let end = range_end(&key);
+        let end = prefix_end(&key);
         let (out, rx) = mpsc::channel(self.tuning.watch_channel_capacity.max(1));
         let task = WatchTask {
             client: self.watch.clone(),
@@ -1024,8 +1012,11 @@ impl WatchTask {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contract::{b, next_event, next_item, test_tuning, TestEtcd};
+    use super::super::contract::{
+        b, etcd_options, etcd_storage, etcd_storage_with, next_event, next_item, test_tuning,
+    };
     use super::*;
+    use crate::testing::TestEtcd;
 
     #[test]
     fn key_mapping_replaces_the_registry_root() {
@@ -1041,14 +1032,6 @@ mod tests {
         assert_eq!(to_logical("", "/pods/a"), "/registry/pods/a");
     }
 
-    #[test]
-    fn range_end_is_the_prefix_successor() {
-        assert_eq!(range_end(b"/registry/"), b"/registry0".to_vec());
-        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(range_end(b""), vec![0]);
-        assert_eq!(range_end(b"\xff\xff"), vec![0]);
-    }
-
     /// A raw client, to see what operators see with etcdctl.
     async fn raw(endpoint: &str) -> Client {
         Client::connect([endpoint], None).await.unwrap()
@@ -1057,12 +1040,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn custom_prefix_is_physical_and_hidden_from_callers() {
         let etcd = TestEtcd::start();
-        let s = etcd
-            .storage_with(&EtcdOptions {
-                prefix: "/capstan/".into(),
-                ..etcd.options()
-            })
-            .await;
+        let opts = EtcdOptions {
+            prefix: "/capstan/".into(),
+            ..etcd_options(&etcd)
+        };
+        let s = etcd_storage_with(&etcd, &opts).await;
         let mut w = s.watch("/registry/configmaps/", 0).await.unwrap();
         let rev = s.create("/registry/configmaps/ns/a", b("{}")).await.unwrap();
         let mut c = raw(&etcd.endpoint()).await;
@@ -1097,7 +1079,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn watch_resumes_after_etcd_restart() {
         let mut etcd = TestEtcd::start();
-        let s = etcd.storage().await;
+        let s = etcd_storage(&etcd).await;
         let start = s.current_revision().await.unwrap();
         let mut w = s.watch("/registry/pods/", start).await.unwrap();
         let mut acked = Vec::new();
@@ -1141,7 +1123,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stopped_etcd_fails_fast_and_recovers() {
         let etcd = TestEtcd::start();
-        let s = etcd.storage().await;
+        let s = etcd_storage(&etcd).await;
         s.create("/registry/a/x", b("v")).await.unwrap();
         assert!(s.healthy().await);
         crate::testing::stop_process(etcd.pid());
@@ -1172,8 +1154,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn compactor_follows_upstream_protocol() {
         let etcd = TestEtcd::start();
-        let s = etcd.storage().await;
-        let s2 = etcd.storage().await;
+        let s = etcd_storage(&etcd).await;
+        let s2 = etcd_storage(&etcd).await;
         let mut rev = s.create("/registry/x/a", b("0")).await.unwrap();
         let first = rev;
         let h1 = s.spawn_compactor(Duration::from_millis(300));
@@ -1211,7 +1193,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn watch_learns_compaction_while_disconnected() {
         let etcd = TestEtcd::start();
-        let s = etcd.storage().await;
+        let s = etcd_storage(&etcd).await;
         let mut rev = s.create("/registry/y/a", b("0")).await.unwrap();
         let mut w = s.watch("/registry/y/", rev).await.unwrap();
         for _ in 0..5 {
@@ -1220,7 +1202,7 @@ mod tests {
         // Another server compacts; a fresh watch from an old revision is refused by etcd.
         let mut c = raw(&etcd.endpoint()).await;
         c.compact(rev, None).await.unwrap();
-        let s2 = etcd.storage().await;
+        let s2 = etcd_storage(&etcd).await;
         assert!(matches!(
             s2.watch("/registry/y/", rev - 3).await,
             Err(StorageError::Compacted { requested, .. }) if requested == rev - 3
@@ -1277,9 +1259,9 @@ mod tests {
             ca_file: Some(path("ca.crt")),
             cert_file: Some(path("apiserver-etcd-client.crt")),
             key_file: Some(path("apiserver-etcd-client.key")),
-            ..etcd.options()
+            ..etcd_options(&etcd)
         };
-        let s = etcd.storage_with(&opts).await;
+        let s = etcd_storage_with(&etcd, &opts).await;
         let rev = s.create("/registry/secrets/ns/s", b("x")).await.unwrap();
         assert_eq!(
             s.get("/registry/secrets/ns/s", 0).await.unwrap().unwrap().mod_revision,
@@ -1341,9 +1323,9 @@ mod tests {
             .port();
         let opts = EtcdOptions {
             endpoints: vec![format!("http://127.0.0.1:{dead}"), etcd.endpoint()],
-            ..etcd.options()
+            ..etcd_options(&etcd)
         };
-        let s = etcd.storage_with(&opts).await;
+        let s = etcd_storage_with(&etcd, &opts).await;
         let t = Instant::now();
         for i in 0..20 {
             s.create(&format!("/registry/z/{i}"), b("v")).await.unwrap();

@@ -28,6 +28,7 @@
 //! reads the database again from its last position. It never skips or repeats a revision.
 
 use super::*;
+use crate::util::keys::prefix_end_str;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -310,7 +311,7 @@ impl Storage for SqliteStorage {
         let task = WatchTask {
             readers: self.readers.clone(),
             prefix: Arc::from(prefix),
-            end: range_end(prefix).map(Arc::from),
+            end: prefix_end_str(prefix).map(Arc::from),
             position: after,
             rx,
             out,
@@ -354,20 +355,6 @@ impl Storage for SqliteStorage {
 
 // ---------------------------------------------------------------------------------------------
 // Key ranges
-
-/// The exclusive upper bound of keys starting with `prefix`, when it is a valid string
-/// (None for the empty prefix and the rare prefixes whose byte successor is not UTF-8; callers
-/// then filter with `starts_with`).
-fn range_end(prefix: &str) -> Option<String> {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0xff {
-            bytes.push(last + 1);
-            return String::from_utf8(bytes).ok();
-        }
-    }
-    None
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reads
@@ -488,7 +475,7 @@ fn list_at(
         Some(sa) if sa >= prefix => (sa, ">"),
         _ => (prefix, ">="),
     };
-    let end = range_end(prefix);
+    let end = prefix_end_str(prefix);
     let sql = format!(
         "SELECT name, MAX(id) FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
         if end.is_some() {
@@ -1004,101 +991,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_get_update_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("db")).unwrap();
-        assert_eq!(s.current_revision().await.unwrap(), 0);
-        let r1 = s.create("/registry/pods/a", b("v1")).await.unwrap();
-        assert_eq!(r1, 1);
-        assert_eq!(
-            s.create("/registry/pods/a", b("again")).await,
-            Err(StorageError::KeyExists {
-                key: "/registry/pods/a".into()
-            })
-        );
-        let kv = s.get("/registry/pods/a", 0).await.unwrap().unwrap();
-        assert_eq!(
-            kv,
-            KeyValue {
-                key: "/registry/pods/a".into(),
-                value: b("v1"),
-                create_revision: 1,
-                mod_revision: 1
-            }
-        );
-        let r2 = s.update("/registry/pods/a", b("v2"), r1).await.unwrap();
-        assert_eq!(r2, 2);
-        match s.update("/registry/pods/a", b("v3"), r1).await {
-            Err(StorageError::Conflict {
-                key,
-                current: Some(cur),
-            }) => {
-                assert_eq!(key, "/registry/pods/a");
-                assert_eq!(cur.mod_revision, 2);
-                assert_eq!(cur.create_revision, 1);
-                assert_eq!(cur.value, b("v2"));
-            }
-            other => panic!("expected conflict, got {other:?}"),
-        }
-        assert_eq!(
-            s.update("/registry/pods/missing", b("x"), 1).await,
-            Err(StorageError::NotFound {
-                key: "/registry/pods/missing".into()
-            })
-        );
-        // Read at the past revision.
-        assert_eq!(s.get("/registry/pods/a", 1).await.unwrap().unwrap().value, b("v1"));
-        assert_eq!(
-            s.get("/registry/pods/a", 9).await,
-            Err(StorageError::FutureRevision {
-                requested: 9,
-                current: 2
-            })
-        );
-        // Delete with a stale revision conflicts, then succeeds.
-        assert!(matches!(
-            s.delete("/registry/pods/a", 1).await,
-            Err(StorageError::Conflict { .. })
-        ));
-        let (r3, last) = s.delete("/registry/pods/a", 2).await.unwrap();
-        assert_eq!(r3, 3);
-        assert_eq!(
-            last,
-            KeyValue {
-                key: "/registry/pods/a".into(),
-                value: b("v2"),
-                create_revision: 1,
-                mod_revision: 2
-            }
-        );
-        assert_eq!(s.get("/registry/pods/a", 0).await.unwrap(), None);
-        assert_eq!(s.get("/registry/pods/a", 2).await.unwrap().unwrap().value, b("v2"));
-        assert_eq!(
-            s.delete("/registry/pods/a", 0).await,
-            Err(StorageError::NotFound {
-                key: "/registry/pods/a".into()
-            })
-        );
-        assert_eq!(
-            s.update("/registry/pods/a", b("x"), 3).await,
-            Err(StorageError::NotFound {
-                key: "/registry/pods/a".into()
-            })
-        );
-        // Re-create gets a new create revision; unconditional delete works.
-        let r4 = s.create("/registry/pods/a", b("new")).await.unwrap();
-        assert_eq!(r4, 4);
-        assert_eq!(s.get("/registry/pods/a", 0).await.unwrap().unwrap().create_revision, 4);
-        let (r5, last) = s.delete("/registry/pods/a", 0).await.unwrap();
-        assert_eq!((r5, last.mod_revision, last.value), (5, 4, b("new")));
-        assert_eq!(s.current_revision().await.unwrap(), 5);
-        // Values are stored as given (binary included).
-        let raw = Bytes::from_static(&[0, 159, 146, 150, 255]);
-        s.create("/registry/secrets/x", raw.clone()).await.unwrap();
-        assert_eq!(s.get("/registry/secrets/x", 0).await.unwrap().unwrap().value, raw);
-    }
-
-    #[tokio::test]
     async fn list_prefix_pagination_and_past_revision() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("db")).unwrap();
@@ -1244,106 +1136,6 @@ mod tests {
         assert_eq!(s.update("/k/a", b("a6"), 6).await.unwrap(), 11);
     }
 
-    #[tokio::test]
-    async fn watch_replays_history_then_follows() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open_with(&dir.path().join("db"), opts_fast()).unwrap();
-        s.create("/registry/pods/a", b("1")).await.unwrap(); // 1
-        s.create("/registry/other/x", b("o")).await.unwrap(); // 2
-        s.update("/registry/pods/a", b("2"), 1).await.unwrap(); // 3
-        let mut w = s.watch("/registry/pods/", 0).await.unwrap();
-        let e1 = next_event(&mut w).await;
-        assert_eq!(
-            e1,
-            Event {
-                kind: EventType::Put,
-                key: "/registry/pods/a".into(),
-                value: b("1"),
-                prev_value: None,
-                revision: 1,
-                created: true
-            }
-        );
-        let e2 = next_event(&mut w).await;
-        assert_eq!(
-            (e2.revision, e2.value, e2.prev_value, e2.created),
-            (3, b("2"), Some(b("1")), false)
-        );
-        s.delete("/registry/pods/a", 3).await.unwrap(); // 4
-        s.create("/registry/other/y", b("o")).await.unwrap(); // 5
-        s.create("/registry/pods/b", b("b")).await.unwrap(); // 6
-        let e3 = next_event(&mut w).await;
-        assert_eq!(
-            e3,
-            Event {
-                kind: EventType::Delete,
-                key: "/registry/pods/a".into(),
-                value: b("2"),
-                prev_value: Some(b("2")),
-                revision: 4,
-                created: false
-            }
-        );
-        let e4 = next_event(&mut w).await;
-        assert_eq!(
-            (e4.revision, e4.key.as_str(), e4.created),
-            (6, "/registry/pods/b", true)
-        );
-        // Replay from history yields the same delete shape as the live path.
-        let mut w2 = s.watch("/registry/pods/", 3).await.unwrap();
-        assert_eq!(next_event(&mut w2).await, e3);
-        // Idle: a progress notification reports the current revision.
-        s.create("/registry/other/z", b("o")).await.unwrap(); // 7
-        let progress = loop {
-            match tokio::time::timeout(Duration::from_secs(5), w.recv())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                WatchItem::Progress(rev) if rev >= 7 => break rev,
-                WatchItem::Progress(_) => continue,
-                WatchItem::Event(ev) => panic!("unexpected event {ev:?}"),
-            }
-        };
-        assert_eq!(progress, 7);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_watch_sees_every_revision_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open_with(&dir.path().join("db"), opts_fast()).unwrap();
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let s = s.clone();
-            tasks.push(tokio::spawn(async move {
-                for i in 0..500 {
-                    let key = format!("/c/{t}/{}", i % 7);
-                    match s.get(&key, 0).await.unwrap() {
-                        Some(kv) => s.update(&key, b(&format!("{i}")), kv.mod_revision).await.unwrap(),
-                        None => s.create(&key, b(&format!("{i}"))).await.unwrap(),
-                    };
-                }
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut from_zero = s.watch("/c/", 0).await.unwrap();
-        let mid = s.current_revision().await.unwrap();
-        let mut from_mid = s.watch("/c/", mid).await.unwrap();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(s.current_revision().await.unwrap(), 2000);
-        for (w, start) in [(&mut from_zero, 0), (&mut from_mid, mid)] {
-            let mut expect = start + 1;
-            while expect <= 2000 {
-                let ev = next_event(w).await;
-                assert_eq!(ev.revision, expect, "watch from {start}");
-                expect += 1;
-            }
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lagging_watch_falls_back_to_history() {
         let dir = tempfile::tempdir().unwrap();
@@ -1370,6 +1162,7 @@ mod tests {
         while seen.len() < 300 {
             let ev = next_event(&mut w).await;
             if seen.len() % 50 == 0 {
+                // A slow consumer on purpose: the watch must fall behind the live feed.
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
             seen.push(ev);
@@ -1442,12 +1235,5 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-    }
-
-    #[test]
-    fn range_end_handles_edges() {
-        assert_eq!(range_end("/a/"), Some("/a0".to_owned()));
-        assert_eq!(range_end(""), None);
-        assert_eq!(range_end("a\u{7f}"), None);
     }
 }

@@ -79,7 +79,3 @@ pub fn containers_mut(spec: &mut Value, mut f: impl FnMut(&'static str, &mut Val
         }
     }
 }
-
-pub fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}

@@ -1,9 +1,9 @@
 //! NodeRestriction: a kubelet (`system:node:<name>` in `system:nodes`) may only modify its own
 //! Node object, mirror pods bound to itself, the status of its own pods, and its own Lease.
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 pub struct NodeRestriction;
@@ -20,8 +20,7 @@ const MIRROR: &str = "kubernetes.io/config.mirror";
 
 fn pod_node(a: &Attributes) -> String {
     let from = a.object.as_ref().or(a.old.as_ref());
-    from.map(|p| str_at(p, "/spec/nodeName").to_string())
-        .unwrap_or_default()
+    from.map(|p| p.str_at("/spec/nodeName").to_string()).unwrap_or_default()
 }
 
 fn check(a: &Attributes, node: &str) -> Result<(), String> {

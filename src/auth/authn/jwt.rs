@@ -360,6 +360,9 @@ mod tests {
 
     #[test]
     fn rsa_and_sec1_keys_from_openssl() {
+        if !crate::testing::require_tool("openssl") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let run = |args: &[&str]| {
             let ok = std::process::Command::new("openssl")

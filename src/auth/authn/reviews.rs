@@ -4,7 +4,7 @@
 use super::serviceaccount::Binding;
 use super::Authenticator;
 use crate::codec::encode::{self, Encoding, IncludeObject};
-use crate::codec::negotiate::{self, BodyType, Endpoint};
+use crate::codec::negotiate::{self, Endpoint};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
@@ -17,14 +17,12 @@ use warp::reply::Response;
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
+/// The body decoded once for the request (the audit log reads the same value); protobuf
+/// bodies (TokenRequest too) through the generated table.
 fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
-    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
-    let v: Value = match negotiate::body_type(ct) {
-        Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        Ok(BodyType::Protobuf) => crate::protobuf::decode(body).map_err(ApiError::bad_request)?,
-        _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
-    };
+    let ct = req.header("content-type");
+    let decode = |b: &Bytes| -> ApiResult<Value> { crate::codec::decode_body(ct, b) };
+    let v = req.decode_with(decode).cloned().unwrap_or_else(|| decode(body))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body must be an object"));
     }

@@ -7,6 +7,7 @@ use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -45,14 +46,15 @@ pub enum Feed {
     Pvcs,
 }
 
-fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty())
+/// The non-empty string at `p`: a reference the pod makes, or none.
+fn ref_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.opt_str_at(p).filter(|s| !s.is_empty())
 }
 
 /// Everything a pod references that its kubelet needs to read.
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
-    let ns = str_at(pod, "/metadata/namespace").unwrap_or("");
-    let pod_name = str_at(pod, "/metadata/name").unwrap_or("");
+    let ns = pod.str_at("/metadata/namespace");
+    let pod_name = pod.str_at("/metadata/name");
     let mut out = Vec::new();
     let mut add = |k: Kind, name: Option<&str>| {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
@@ -61,22 +63,22 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
     };
     add(
         Kind::ServiceAccount,
-        Some(str_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+        Some(ref_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
     );
-    let arr = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
+    let arr = |v: &Value, p: &str| v.arr_at(p).to_vec();
     for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, str_at(&s, "/name"));
+        add(Kind::Secret, ref_at(&s, "/name"));
     }
     for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, str_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, str_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, str_at(&vol, "/persistentVolumeClaim/claimName"));
+        add(Kind::Secret, ref_at(&vol, "/secret/secretName"));
+        add(Kind::ConfigMap, ref_at(&vol, "/configMap/name"));
+        add(Kind::Pvc, ref_at(&vol, "/persistentVolumeClaim/claimName"));
         if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = str_at(&vol, "/name") {
+            if let Some(v) = ref_at(&vol, "/name") {
                 add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
             }
         }
-        add(Kind::Secret, str_at(&vol, "/azureFile/secretName"));
+        add(Kind::Secret, ref_at(&vol, "/azureFile/secretName"));
         for p in [
             "/csi/nodePublishSecretRef/name",
             "/cephfs/secretRef/name",
@@ -87,22 +89,22 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
             "/storageos/secretRef/name",
             "/cinder/secretRef/name",
         ] {
-            add(Kind::Secret, str_at(&vol, p));
+            add(Kind::Secret, ref_at(&vol, p));
         }
         for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, str_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, str_at(&src, "/configMap/name"));
+            add(Kind::Secret, ref_at(&src, "/secret/name"));
+            add(Kind::ConfigMap, ref_at(&src, "/configMap/name"));
         }
     }
     for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
         for c in arr(pod, list) {
             for e in arr(&c, "/env") {
-                add(Kind::Secret, str_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/valueFrom/configMapKeyRef/name"));
+                add(Kind::Secret, ref_at(&e, "/valueFrom/secretKeyRef/name"));
+                add(Kind::ConfigMap, ref_at(&e, "/valueFrom/configMapKeyRef/name"));
             }
             for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, str_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/configMapRef/name"));
+                add(Kind::Secret, ref_at(&e, "/secretRef/name"));
+                add(Kind::ConfigMap, ref_at(&e, "/configMapRef/name"));
             }
         }
     }
@@ -134,7 +136,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = str_at(pod, "/spec/nodeName") else {
+        let Some(node) = ref_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
@@ -206,11 +208,11 @@ impl NodeAuthorizer {
                 g.pvc_volume.clear();
                 g.pv_claims.clear();
                 for p in items {
-                    g.set_pvc(key_of(&p), str_at(&p, "/spec/volumeName").map(str::to_string));
+                    g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string));
                 }
             }
             (Feed::Pvcs, Change::Upsert(p)) => {
-                g.set_pvc(key_of(&p), str_at(&p, "/spec/volumeName").map(str::to_string))
+                g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string))
             }
             (Feed::Pvcs, Change::Delete(p)) => g.set_pvc(key_of(&p), None),
         }

@@ -10,35 +10,23 @@ use crate::codec::negotiate::{self, Endpoint};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{Request, UserInfo};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn decode(req: &Request, body: &[u8]) -> ApiResult<Value> {
-    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
-    let v: Value = match negotiate::body_type(ct) {
-        Ok(negotiate::BodyType::Yaml) => yaml_serde::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        Ok(negotiate::BodyType::Protobuf) => {
-            crate::protobuf::decode(body).map_err(ApiError::bad_request)?
-        }
-        _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
-    };
+/// The body decoded once for the request (the audit log reads the same value).
+fn decode(req: &Request, body: &bytes::Bytes) -> ApiResult<Value> {
+    let ct = req.header("content-type");
+    let v = req
+        .decode_with(|b| crate::codec::decode_body(ct, b))
+        .cloned()
+        .unwrap_or_else(|| crate::codec::decode_body(ct, body))?;
     if !v.is_object() {
         return Err(ApiError::bad_request(
             "the body of the request must be a JSON or YAML object",
         ));
     }
     Ok(v)
-}
-
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }
 
 /// Upstream ValidateSubjectAccessReviewSpec (the user/group check only for full SARs).
@@ -59,7 +47,7 @@ fn validate_spec(spec: &Value, need_subject: bool, errs: &mut Vec<FieldError>) {
             "exactly one of nonResourceAttributes or resourceAttributes must be specified",
         ));
     }
-    if need_subject && s(spec, "/user").is_empty() && strings(spec.get("groups")).is_empty() {
+    if need_subject && spec.str_at("/user").is_empty() && spec.strings_at("/groups").is_empty() {
         errs.push(FieldError::invalid(
             "spec.user",
             json!(""),
@@ -74,20 +62,20 @@ fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
     let attrs = match res {
         Some(r) => Attributes {
             user,
-            verb: s(r, "/verb"),
+            verb: r.str_at("/verb"),
             is_resource: true,
-            api_group: s(r, "/group"),
-            api_version: s(r, "/version"),
-            namespace: s(r, "/namespace"),
-            resource: s(r, "/resource"),
-            subresource: s(r, "/subresource"),
-            name: s(r, "/name"),
+            api_group: r.str_at("/group"),
+            api_version: r.str_at("/version"),
+            namespace: r.str_at("/namespace"),
+            resource: r.str_at("/resource"),
+            subresource: r.str_at("/subresource"),
+            name: r.str_at("/name"),
             path: "",
-            field_selector: s(r, "/fieldSelector/rawSelector"),
+            field_selector: r.str_at("/fieldSelector/rawSelector"),
         },
         None => Attributes {
             user,
-            verb: s(spec, "/nonResourceAttributes/verb"),
+            verb: spec.str_at("/nonResourceAttributes/verb"),
             is_resource: false,
             api_group: "",
             api_version: "",
@@ -95,7 +83,7 @@ fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
             resource: "",
             subresource: "",
             name: "",
-            path: s(spec, "/nonResourceAttributes/path"),
+            path: spec.str_at("/nonResourceAttributes/path"),
             field_selector: "",
         },
     };
@@ -145,7 +133,7 @@ fn rules_for(az: &Authorizer, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Ve
 }
 
 fn rules_review(az: &Authorizer, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
-    let ns = s(obj, "/spec/namespace").to_string();
+    let ns = obj.str_at("/spec/namespace").to_string();
     if ns.is_empty() {
         return Err(ApiError::bad_request("no namespace on request"));
     }
@@ -197,7 +185,7 @@ pub async fn review(
     Some(answer(az, req, def, &body))
 }
 
-fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> ApiResult<warp::reply::Response> {
+fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes) -> ApiResult<warp::reply::Response> {
     let info = &req.info;
     if info.verb != "create" {
         return Err(ApiError::new(
@@ -245,7 +233,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> Api
         "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
         _ => {
             let url_ns = info.namespace.as_deref().unwrap_or("");
-            match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+            match obj.opt_str_at("/metadata/namespace") {
                 None | Some("") => obj["metadata"]["namespace"] = json!(url_ns),
                 Some(ns) if ns != url_ns => {
                     return Err(ApiError::bad_request(
@@ -285,7 +273,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> Api
                 "namespace is required on this type: {url_ns}"
             )));
         }
-        if s(&obj, "/metadata/namespace") != url_ns {
+        if obj.str_at("/metadata/namespace") != url_ns {
             return Err(ApiError::bad_request(format!(
                 "spec.resourceAttributes.namespace must match namespace: {url_ns}"
             )));
@@ -297,12 +285,12 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &[u8]) -> Api
         let extra: BTreeMap<String, Vec<String>> = spec
             .get("extra")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(Some(v)))).collect())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.strings_at(""))).collect())
             .unwrap_or_default();
         UserInfo {
-            name: s(&spec, "/user").to_string(),
-            uid: s(&spec, "/uid").to_string(),
-            groups: strings(spec.get("groups")),
+            name: spec.str_at("/user").to_string(),
+            uid: spec.str_at("/uid").to_string(),
+            groups: spec.strings_at("/groups"),
             extra,
         }
     };

@@ -1,5 +1,9 @@
 //! What upstream's bootstrap controller creates on first start: the system namespaces and the
-//! `default/kubernetes` Service (its IP allocation is finished in the [config] issue).
+//! `default/kubernetes` Service (its IP allocation is finished in the [config] issue); and, in
+//! [`endpoints`], the reconciler that keeps that Service's Endpoints and EndpointSlice pointing
+//! at the live API servers.
+
+pub mod endpoints;
 
 use super::App;
 use serde_json::json;
