@@ -23,8 +23,12 @@ fn go_client() -> Option<PathBuf> {
         key.push_str(&std::fs::read_to_string(src.join(f)).expect("client source"));
     }
     let hash = format!("{:016x}", fnv(key.as_bytes()));
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let bin = home.join(".cache/capstan/clients").join(format!("protobuf-client-{hash}"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let bin = home
+        .join(".cache/capstan/clients")
+        .join(format!("protobuf-client-{hash}"));
     if bin.is_file() {
         return Some(bin);
     }
@@ -40,13 +44,19 @@ fn go_client() -> Option<PathBuf> {
         .env("GOFLAGS", "-mod=readonly")
         .output()
         .expect("run go build");
-    assert!(out.status.success(), "go build of tests/clients/go failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go build of tests/clients/go failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::rename(&tmp, &bin).unwrap();
     Some(bin)
 }
 
 fn fnv(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
+        (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// client-go with `ContentType: application/vnd.kubernetes.protobuf` (the default of kubelet,
@@ -105,16 +115,23 @@ async fn negotiation() {
     assert_eq!(r.status, 404);
     assert_eq!(r.content_type(), PB);
     let st = capstan::protobuf::decode(&r.body).unwrap();
-    assert_eq!((st["kind"].as_str(), st["reason"].as_str(), st["code"].as_i64()), (Some("Status"), Some("NotFound"), Some(404)));
+    assert_eq!(
+        (st["kind"].as_str(), st["reason"].as_str(), st["code"].as_i64()),
+        (Some("Status"), Some("NotFound"), Some(404))
+    );
     // Table stays JSON even when protobuf is listed first.
-    let table = "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json;as=Table;g=meta.k8s.io;v=v1";
+    let table =
+        "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json;as=Table;g=meta.k8s.io;v=v1";
     let r = get(&c, "/api/v1/namespaces", Some(table)).await;
     assert_eq!(r.json()["kind"], "Table");
     // PartialObjectMetadataList in protobuf.
     let meta = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
     let r = get(&c, "/api/v1/namespaces", Some(meta)).await;
     assert_eq!(r.content_type(), PB);
-    assert_eq!(capstan::protobuf::decode(&r.body).unwrap()["kind"], "PartialObjectMetadataList");
+    assert_eq!(
+        capstan::protobuf::decode(&r.body).unwrap()["kind"],
+        "PartialObjectMetadataList"
+    );
     // A protobuf POST answered in protobuf.
     let body = capstan::protobuf::encode(&serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pb", "namespace": "default"}, "data": {"k": "v"},
@@ -142,7 +159,9 @@ async fn negotiation() {
     .await;
     assert_eq!(r.content_type(), "application/vnd.kubernetes.protobuf;stream=watch");
     let n = u32::from_be_bytes(r.body[..4].try_into().unwrap()) as usize;
-    let ev = capstan::protobuf::decode_message_json("io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", &r.body[4..4 + n]).unwrap();
+    let ev =
+        capstan::protobuf::decode_message_json("io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", &r.body[4..4 + n])
+            .unwrap();
     assert_eq!(ev["type"], "ADDED");
     // Custom resources: JSON when acceptable, else 406.
     let crd = serde_json::json!({
@@ -163,12 +182,17 @@ async fn negotiation() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let path = "/apis/example.com/v1/namespaces/default/gizmos";
-    common::eventually_async("the custom resource is served", std::time::Duration::from_secs(20), || async {
-        get(&c, path, None).await.status == 200
-    })
+    common::eventually_async(
+        "the custom resource is served",
+        std::time::Duration::from_secs(20),
+        || async { get(&c, path, None).await.status == 200 },
+    )
     .await;
     let r = get(&c, path, Some(&format!("{PB}, application/json"))).await;
-    assert_eq!((r.status.as_u16(), r.content_type().as_str()), (200, "application/json"));
+    assert_eq!(
+        (r.status.as_u16(), r.content_type().as_str()),
+        (200, "application/json")
+    );
     get(&c, path, Some(PB)).await.expect_status(406, "NotAcceptable");
 }
 
@@ -180,7 +204,8 @@ async fn etcd_values_are_upstreams() {
     let etcd = TestEtcd::start();
     let server = TestServer::start_on_etcd(&etcd, &[]);
     let c = server.kube_client().await;
-    let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+    let body =
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
     let r = raw(
         &c,
         Method::POST,
@@ -201,10 +226,18 @@ async fn etcd_values_are_upstreams() {
     assert!(ranges.kvs()[0].value().starts_with(b"k8s\0"));
     // A JSON value an earlier Capstan wrote is still read.
     let old = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "default", "uid": "0b1f7d8c-0000-4000-8000-000000000001", "creationTimestamp": "2024-01-01T00:00:00Z"}, "data": {"x": "y"}});
-    kv.put("/registry/configmaps/default/old", serde_json::to_vec(&old).unwrap(), None).await.unwrap();
-    common::eventually_async("the JSON value is served", std::time::Duration::from_secs(10), || async {
-        get(&c, "/api/v1/namespaces/default/configmaps/old", None).await.status == 200
-    })
+    kv.put(
+        "/registry/configmaps/default/old",
+        serde_json::to_vec(&old).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    common::eventually_async(
+        "the JSON value is served",
+        std::time::Duration::from_secs(10),
+        || async { get(&c, "/api/v1/namespaces/default/configmaps/old", None).await.status == 200 },
+    )
     .await;
     drop(server);
     let json = TestServer::start_on_etcd(&etcd, &["--storage-media-type=application/json"]);
@@ -220,5 +253,8 @@ async fn etcd_values_are_upstreams() {
     assert_eq!(r.status, 201, "{}", r.text());
     let stored = kv.get("/registry/configmaps/default/j", None).await.unwrap();
     assert!(stored.kvs()[0].value().starts_with(b"{"));
-    assert_eq!(get(&c, "/api/v1/namespaces/default/configmaps/a", None).await.json()["data"]["k"], "v");
+    assert_eq!(
+        get(&c, "/api/v1/namespaces/default/configmaps/a", None).await.json()["data"]["k"],
+        "v"
+    );
 }

@@ -41,7 +41,14 @@ pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value
             rename(o, old, new);
         }
         // events.k8s.io/v1 tags these omitempty (core/v1 does not).
-        for k in ["reportingController", "reportingInstance", "action", "reason", "note", "type"] {
+        for k in [
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "note",
+            "type",
+        ] {
             if o.get(k).is_some_and(|v| v == "") {
                 o.remove(k);
             }
@@ -59,14 +66,16 @@ pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value
 /// protobuf has no place for them.
 pub fn statefulset_claim_type_meta(_def: &ResourceDef, stored: &Value) -> Option<Value> {
     let templates = stored.pointer("/spec/volumeClaimTemplates")?.as_array()?;
-    if templates
-        .iter()
-        .all(|t| t.get("apiVersion").is_some_and(|v| v == "v1") && t.get("kind").is_some_and(|k| k == "PersistentVolumeClaim"))
-    {
+    if templates.iter().all(|t| {
+        t.get("apiVersion").is_some_and(|v| v == "v1") && t.get("kind").is_some_and(|k| k == "PersistentVolumeClaim")
+    }) {
         return None;
     }
     let mut v = stored.clone();
-    if let Some(ts) = v.pointer_mut("/spec/volumeClaimTemplates").and_then(Value::as_array_mut) {
+    if let Some(ts) = v
+        .pointer_mut("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    {
         for t in ts.iter_mut().filter_map(Value::as_object_mut) {
             t.insert("apiVersion".into(), json!("v1"));
             t.insert("kind".into(), json!("PersistentVolumeClaim"));

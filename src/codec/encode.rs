@@ -58,7 +58,14 @@ pub fn value_response(code: u16, v: &Value, enc: Encoding) -> Response {
             // decode by the Content-Type.
             Err(e) => {
                 tracing::warn!(error = %e, "no protobuf encoding; answering JSON");
-                value_response(code, v, Encoding { output: Output::Json, ..enc })
+                value_response(
+                    code,
+                    v,
+                    Encoding {
+                        output: Output::Json,
+                        ..enc
+                    },
+                )
             }
         },
         Output::Yaml => {
@@ -84,7 +91,11 @@ pub fn error_response(e: &ApiError) -> Response {
 /// as upstream's `ErrorNegotiated`), else JSON.
 pub fn error_response_as(e: &ApiError, output: Output) -> Response {
     let status = e.to_status();
-    let mut r = match output.is_protobuf().then(|| crate::protobuf::encode(&status).ok()).flatten() {
+    let mut r = match output
+        .is_protobuf()
+        .then(|| crate::protobuf::encode(&status).ok())
+        .flatten()
+    {
         Some(b) => bytes_response(e.code, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
         None => bytes_response(e.code, "application/json", Bytes::from(status.to_string())),
     };
@@ -291,7 +302,10 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
 /// stored.
 fn protobuf_raw(def: &ResourceDef, obj: &CachedObject) -> Result<Bytes, String> {
     let enveloped = match served_value(def, obj) {
-        None => obj.protobuf().cloned().ok_or_else(|| format!("{} has no protobuf form", def.kind))?,
+        None => obj
+            .protobuf()
+            .cloned()
+            .ok_or_else(|| format!("{} has no protobuf form", def.kind))?,
         Some(v) => Bytes::from(crate::protobuf::encode(&v)?),
     };
     let env = crate::protobuf::unwrap_envelope(&enveloped)?;
@@ -315,9 +329,19 @@ fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, e
         Ok(b) => bytes_response(200, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
         Err(e) => {
             tracing::warn!(error = %e, kind = def.kind, "no protobuf encoding for a list; answering JSON");
-            let items: Vec<Value> = items.iter().map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone())).collect();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone()))
+                .collect();
             let doc = json!({"kind": list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": items});
-            value_response(200, &doc, Encoding { output: Output::Json, ..enc })
+            value_response(
+                200,
+                &doc,
+                Encoding {
+                    output: Output::Json,
+                    ..enc
+                },
+            )
         }
     }
 }
@@ -344,9 +368,14 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
             };
             let obj = converted.as_ref().unwrap_or(obj);
             let object = match enc.output {
-                Output::ProtobufPartialMetadata(v) => crate::protobuf::encode(&partial_metadata(&obj.value, v)).map(Bytes::from),
+                Output::ProtobufPartialMetadata(v) => {
+                    crate::protobuf::encode(&partial_metadata(&obj.value, v)).map(Bytes::from)
+                }
                 _ => match served_value(def, obj) {
-                    None => obj.protobuf().cloned().ok_or_else(|| format!("{} has no protobuf form", def.kind)),
+                    None => obj
+                        .protobuf()
+                        .cloned()
+                        .ok_or_else(|| format!("{} has no protobuf form", def.kind)),
                     Some(v) => crate::protobuf::encode(&v).map(Bytes::from),
                 },
             };
@@ -357,7 +386,9 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
                 Output::ProtobufPartialMetadata(v) => {
                     json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}})
                 }
-                _ => json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}}),
+                _ => {
+                    json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}})
+                }
             };
             ("BOOKMARK", crate::protobuf::encode(&v).map(Bytes::from))
         }

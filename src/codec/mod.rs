@@ -5,7 +5,6 @@
 pub mod encode;
 pub mod negotiate;
 
-
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use negotiate::BodyType;

@@ -215,23 +215,56 @@ mod tests {
         // Built-in kinds: protobuf alone or first; custom resources fall back to JSON, or 406
         // when nothing else is acceptable.
         let pb = "application/vnd.kubernetes.protobuf";
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, true).unwrap(), Output::Protobuf);
-        assert_eq!(negotiate(Some(pb), Endpoint::Read, true).unwrap(), Output::Protobuf);
-        assert_eq!(negotiate(Some(pb), Endpoint::Plain, true).unwrap(), Output::Protobuf);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, false).unwrap(), Output::Json);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf,application/json"), Endpoint::Read, false).unwrap(), Output::Json);
-        assert_eq!(negotiate(Some(pb), Endpoint::Read, false).unwrap_err().code, 406);
         assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf;stream=watch"), Endpoint::Read, true).unwrap(),
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, true).unwrap(),
             Output::Protobuf
         );
-        assert_eq!(negotiate(Some("application/json, application/vnd.kubernetes.protobuf"), Endpoint::Read, true).unwrap(), Output::Json);
+        assert_eq!(negotiate(Some(pb), Endpoint::Read, true).unwrap(), Output::Protobuf);
+        assert_eq!(negotiate(Some(pb), Endpoint::Plain, true).unwrap(), Output::Protobuf);
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, false).unwrap(),
+            Output::Json
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf,application/json"),
+                Endpoint::Read,
+                false
+            )
+            .unwrap(),
+            Output::Json
+        );
+        assert_eq!(negotiate(Some(pb), Endpoint::Read, false).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf;stream=watch"),
+                Endpoint::Read,
+                true
+            )
+            .unwrap(),
+            Output::Protobuf
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/json, application/vnd.kubernetes.protobuf"),
+                Endpoint::Read,
+                true
+            )
+            .unwrap(),
+            Output::Json
+        );
         // client-go's metadata client: PartialObjectMetadata in protobuf, for any kind.
         let meta = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-        assert_eq!(negotiate(Some(meta), Endpoint::Read, false).unwrap(), Output::ProtobufPartialMetadata("v1"));
+        assert_eq!(
+            negotiate(Some(meta), Endpoint::Read, false).unwrap(),
+            Output::ProtobufPartialMetadata("v1")
+        );
         // Table stays JSON.
         let table = "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json;as=Table;g=meta.k8s.io;v=v1";
-        assert_eq!(negotiate(Some(table), Endpoint::Read, true).unwrap(), Output::Table("v1"));
+        assert_eq!(
+            negotiate(Some(table), Endpoint::Read, true).unwrap(),
+            Output::Table("v1")
+        );
         assert_eq!(
             negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read, true)
                 .unwrap_err()

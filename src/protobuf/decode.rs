@@ -63,7 +63,10 @@ pub fn unwrap_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
 pub fn decode(body: &[u8]) -> Result<Value, String> {
     let env = unwrap_envelope(body)?;
     if !env.content_encoding.is_empty() {
-        return Err(format!("unsupported protobuf content encoding {:?}", env.content_encoding));
+        return Err(format!(
+            "unsupported protobuf content encoding {:?}",
+            env.content_encoding
+        ));
     }
     if env.kind.is_empty() {
         return Err("Object 'Kind' is missing in protobuf data".into());

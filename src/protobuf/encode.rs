@@ -68,7 +68,9 @@ fn body(msg: &str, v: Option<&Value>, out: &mut Vec<u8>, depth: usize) -> Res {
         match short {
             "Time" | "MicroTime" => {
                 if let Some(v) = v {
-                    let s = v.as_str().ok_or_else(|| format!("{short}: expected a string, got {v}"))?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| format!("{short}: expected a string, got {v}"))?;
                     let (secs, nanos) = parse_time(s).ok_or_else(|| format!("{short}: cannot parse {s:?}"))?;
                     let nanos = if short == "Time" { nanos } else { nanos / 1000 * 1000 };
                     // Go's zero time marshals as an empty message.
@@ -84,7 +86,9 @@ fn body(msg: &str, v: Option<&Value>, out: &mut Vec<u8>, depth: usize) -> Res {
             "Duration" => {
                 let ns = match v {
                     None => 0,
-                    Some(Value::String(s)) => parse_duration(s).ok_or_else(|| format!("Duration: cannot parse {s:?}"))?,
+                    Some(Value::String(s)) => {
+                        parse_duration(s).ok_or_else(|| format!("Duration: cannot parse {s:?}"))?
+                    }
                     Some(v) => return Err(format!("Duration: expected a string, got {v}")),
                 };
                 put_key(out, 1, 0);
@@ -101,7 +105,12 @@ fn body(msg: &str, v: Option<&Value>, out: &mut Vec<u8>, depth: usize) -> Res {
             let (ty, i, s) = match v {
                 None => (0, 0, ""),
                 Some(Value::String(s)) => (1, 0, s.as_str()),
-                Some(Value::Number(n)) => (0, n.as_i64().ok_or_else(|| format!("IntOrString: {n} is not an integer"))?, ""),
+                Some(Value::Number(n)) => (
+                    0,
+                    n.as_i64()
+                        .ok_or_else(|| format!("IntOrString: {n} is not an integer"))?,
+                    "",
+                ),
                 Some(v) => return Err(format!("IntOrString: expected a string or an integer, got {v}")),
             };
             put_key(out, 1, 0);
@@ -121,9 +130,9 @@ fn body(msg: &str, v: Option<&Value>, out: &mut Vec<u8>, depth: usize) -> Res {
             put_bytes(out, 1, s.as_bytes());
             return Ok(());
         }
-        "io.k8s.apimachinery.pkg.runtime.RawExtension" | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON" | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.JSON" => {
-            return raw_json(v, out)
-        }
+        "io.k8s.apimachinery.pkg.runtime.RawExtension"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.JSON" => return raw_json(v, out),
         _ => {}
     }
     let short = msg.rsplit('.').next().unwrap_or(msg);
@@ -150,7 +159,10 @@ fn fields_of(fields: &[Field], obj: &Map<String, Value>, out: &mut Vec<u8>, dept
     for f in fields {
         if f.inline {
             let m = f.msg.ok_or("protobuf table: inline field without a type")?;
-            let fs = table().msgs.get(m).ok_or_else(|| format!("no protobuf description of {m}"))?;
+            let fs = table()
+                .msgs
+                .get(m)
+                .ok_or_else(|| format!("no protobuf description of {m}"))?;
             put_nested(out, f.tag, |o| fields_of(fs, obj, o, depth + 1))?;
             continue;
         }
@@ -158,14 +170,18 @@ fn fields_of(fields: &[Field], obj: &Map<String, Value>, out: &mut Vec<u8>, dept
         match f.label {
             Label::Repeated => {
                 let Some(v) = v else { continue };
-                let a = v.as_array().ok_or_else(|| format!("{}: expected an array, got {v}", f.json))?;
+                let a = v
+                    .as_array()
+                    .ok_or_else(|| format!("{}: expected an array, got {v}", f.json))?;
                 for e in a {
                     single(f, Some(e), out, depth)?;
                 }
             }
             Label::Map => {
                 let Some(v) = v else { continue };
-                let m = v.as_object().ok_or_else(|| format!("{}: expected an object, got {v}", f.json))?;
+                let m = v
+                    .as_object()
+                    .ok_or_else(|| format!("{}: expected an object, got {v}", f.json))?;
                 // serde_json's map is ordered by key: Go's sortkeys order (bytewise).
                 for (k, e) in m {
                     put_nested(out, f.tag, |o| {
@@ -272,7 +288,9 @@ fn raw_json(v: Option<&Value>, out: &mut Vec<u8>) -> Res {
 /// `ExtraValue`, `Verbs`: a string list, {1 repeated string}.
 fn string_items(msg: &str, v: Option<&Value>, out: &mut Vec<u8>) -> Res {
     let Some(v) = v else { return Ok(()) };
-    let a = v.as_array().ok_or_else(|| format!("{msg}: expected an array, got {v}"))?;
+    let a = v
+        .as_array()
+        .ok_or_else(|| format!("{msg}: expected an array, got {v}"))?;
     for e in a {
         let s = e.as_str().ok_or_else(|| format!("{msg}: expected strings, got {e}"))?;
         put_bytes(out, 1, s.as_bytes());
@@ -347,7 +365,14 @@ pub(crate) fn parse_time(s: &str) -> Option<(i64, i32)> {
         let t = s.get(r)?;
         t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
     };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -402,13 +427,17 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return None;
         }
         let x: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,

@@ -118,8 +118,10 @@ fn build_table(text: &'static str) -> Table {
         let [msg, tag, ty, label, json, rest @ ..] = &cols[..] else {
             continue;
         };
-        let (Ok(tag), Some(ty)) = (tag.parse::<u64>(), Scalar::parse(ty).or((*ty == "map").then_some(Scalar::String)))
-        else {
+        let (Ok(tag), Some(ty)) = (
+            tag.parse::<u64>(),
+            Scalar::parse(ty).or((*ty == "map").then_some(Scalar::String)),
+        ) else {
             continue;
         };
         let mut f = Field {

@@ -289,25 +289,76 @@ fn errors() {
     );
     // Unknown tags are skipped.
     let body = envelope("v1", "ConfigMap", vec![(1, meta("x", vec![])), (99, P::Str("?"))]);
-    assert_eq!(decode(&body).unwrap()["metadata"], json!({"name": "x", "creationTimestamp": null}));
+    assert_eq!(
+        decode(&body).unwrap()["metadata"],
+        json!({"name": "x", "creationTimestamp": null})
+    );
 }
 
 /// Objects as upstream kube-apiserver v1.33.13 served them, in JSON and in protobuf (captured
 /// with `Accept: application/json` and `Accept: application/vnd.kubernetes.protobuf` at the
 /// same resourceVersion; see tests/data/protobuf/README.md).
 const GOLDEN: &[(&str, &[u8], &[u8])] = &[
-    ("configmaps-cm", include_bytes!("../../tests/data/protobuf/configmaps-cm.json"), include_bytes!("../../tests/data/protobuf/configmaps-cm.pb")),
-    ("secrets-sec", include_bytes!("../../tests/data/protobuf/secrets-sec.json"), include_bytes!("../../tests/data/protobuf/secrets-sec.pb")),
-    ("deployments-web", include_bytes!("../../tests/data/protobuf/deployments-web.json"), include_bytes!("../../tests/data/protobuf/deployments-web.pb")),
-    ("services-svc", include_bytes!("../../tests/data/protobuf/services-svc.json"), include_bytes!("../../tests/data/protobuf/services-svc.pb")),
-    ("pods-pod", include_bytes!("../../tests/data/protobuf/pods-pod.json"), include_bytes!("../../tests/data/protobuf/pods-pod.pb")),
-    ("roles-r", include_bytes!("../../tests/data/protobuf/roles-r.json"), include_bytes!("../../tests/data/protobuf/roles-r.pb")),
-    ("leases-l", include_bytes!("../../tests/data/protobuf/leases-l.json"), include_bytes!("../../tests/data/protobuf/leases-l.pb")),
-    ("cronjobs-cj", include_bytes!("../../tests/data/protobuf/cronjobs-cj.json"), include_bytes!("../../tests/data/protobuf/cronjobs-cj.pb")),
-    ("crd", include_bytes!("../../tests/data/protobuf/customresourcedefinitions-widgets.example.com.json"), include_bytes!("../../tests/data/protobuf/customresourcedefinitions-widgets.example.com.pb")),
-    ("endpoints-kubernetes", include_bytes!("../../tests/data/protobuf/endpoints-kubernetes.json"), include_bytes!("../../tests/data/protobuf/endpoints-kubernetes.pb")),
-    ("configmaps-list", include_bytes!("../../tests/data/protobuf/configmaps-list.json"), include_bytes!("../../tests/data/protobuf/configmaps-list.pb")),
-    ("status-404", include_bytes!("../../tests/data/protobuf/status-404.json"), include_bytes!("../../tests/data/protobuf/status-404.pb")),
+    (
+        "configmaps-cm",
+        include_bytes!("../../tests/data/protobuf/configmaps-cm.json"),
+        include_bytes!("../../tests/data/protobuf/configmaps-cm.pb"),
+    ),
+    (
+        "secrets-sec",
+        include_bytes!("../../tests/data/protobuf/secrets-sec.json"),
+        include_bytes!("../../tests/data/protobuf/secrets-sec.pb"),
+    ),
+    (
+        "deployments-web",
+        include_bytes!("../../tests/data/protobuf/deployments-web.json"),
+        include_bytes!("../../tests/data/protobuf/deployments-web.pb"),
+    ),
+    (
+        "services-svc",
+        include_bytes!("../../tests/data/protobuf/services-svc.json"),
+        include_bytes!("../../tests/data/protobuf/services-svc.pb"),
+    ),
+    (
+        "pods-pod",
+        include_bytes!("../../tests/data/protobuf/pods-pod.json"),
+        include_bytes!("../../tests/data/protobuf/pods-pod.pb"),
+    ),
+    (
+        "roles-r",
+        include_bytes!("../../tests/data/protobuf/roles-r.json"),
+        include_bytes!("../../tests/data/protobuf/roles-r.pb"),
+    ),
+    (
+        "leases-l",
+        include_bytes!("../../tests/data/protobuf/leases-l.json"),
+        include_bytes!("../../tests/data/protobuf/leases-l.pb"),
+    ),
+    (
+        "cronjobs-cj",
+        include_bytes!("../../tests/data/protobuf/cronjobs-cj.json"),
+        include_bytes!("../../tests/data/protobuf/cronjobs-cj.pb"),
+    ),
+    (
+        "crd",
+        include_bytes!("../../tests/data/protobuf/customresourcedefinitions-widgets.example.com.json"),
+        include_bytes!("../../tests/data/protobuf/customresourcedefinitions-widgets.example.com.pb"),
+    ),
+    (
+        "endpoints-kubernetes",
+        include_bytes!("../../tests/data/protobuf/endpoints-kubernetes.json"),
+        include_bytes!("../../tests/data/protobuf/endpoints-kubernetes.pb"),
+    ),
+    (
+        "configmaps-list",
+        include_bytes!("../../tests/data/protobuf/configmaps-list.json"),
+        include_bytes!("../../tests/data/protobuf/configmaps-list.pb"),
+    ),
+    (
+        "status-404",
+        include_bytes!("../../tests/data/protobuf/status-404.json"),
+        include_bytes!("../../tests/data/protobuf/status-404.pb"),
+    ),
 ];
 
 /// The paths where two JSON values differ.
@@ -316,19 +367,32 @@ fn json_diff(at: &str, a: &Value, b: &Value) -> String {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             keys.into_iter()
-                .map(|k| json_diff(&format!("{at}/{k}"), x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null)))
+                .map(|k| {
+                    json_diff(
+                        &format!("{at}/{k}"),
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    )
+                })
                 .collect()
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().map(|(i, (p, q))| json_diff(&format!("{at}/{i}"), p, q)).collect()
-        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .map(|(i, (p, q))| json_diff(&format!("{at}/{i}"), p, q))
+            .collect(),
         _ if a == b => String::new(),
         _ => format!("\n  {at}: ours {a} upstream {b}"),
     }
 }
 
 fn hex_diff(a: &[u8], b: &[u8]) -> String {
-    let at = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let at = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
     let from = at.saturating_sub(16);
     format!(
         "first difference at byte {at} (len {} vs {}):\n ours {:02x?}\n them {:02x?}",
@@ -362,18 +426,42 @@ fn golden_upstream_json_encodes_to_upstream_bytes() {
 #[test]
 fn golden_etcd_values() {
     let pb: &[(&str, &[u8])] = &[
-        ("configmap", include_bytes!("../../tests/data/protobuf/etcd-configmaps_gold_cm.bin")),
-        ("pod", include_bytes!("../../tests/data/protobuf/etcd-pods_gold_pod.bin")),
-        ("service", include_bytes!("../../tests/data/protobuf/etcd-services_specs_gold_svc.bin")),
-        ("deployment", include_bytes!("../../tests/data/protobuf/etcd-deployments_gold_web.bin")),
-        ("lease", include_bytes!("../../tests/data/protobuf/etcd-leases_gold_l.bin")),
-        ("secret", include_bytes!("../../tests/data/protobuf/etcd-secrets_gold_sec.bin")),
-        ("nodeports", include_bytes!("../../tests/data/protobuf/etcd-ranges_servicenodeports.bin")),
+        (
+            "configmap",
+            include_bytes!("../../tests/data/protobuf/etcd-configmaps_gold_cm.bin"),
+        ),
+        (
+            "pod",
+            include_bytes!("../../tests/data/protobuf/etcd-pods_gold_pod.bin"),
+        ),
+        (
+            "service",
+            include_bytes!("../../tests/data/protobuf/etcd-services_specs_gold_svc.bin"),
+        ),
+        (
+            "deployment",
+            include_bytes!("../../tests/data/protobuf/etcd-deployments_gold_web.bin"),
+        ),
+        (
+            "lease",
+            include_bytes!("../../tests/data/protobuf/etcd-leases_gold_l.bin"),
+        ),
+        (
+            "secret",
+            include_bytes!("../../tests/data/protobuf/etcd-secrets_gold_sec.bin"),
+        ),
+        (
+            "nodeports",
+            include_bytes!("../../tests/data/protobuf/etcd-ranges_servicenodeports.bin"),
+        ),
     ];
     for (name, raw) in pb {
         let v = decode(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(v.pointer("/metadata/resourceVersion").is_none(), "{name}");
-        assert!(stored_as_protobuf(v["apiVersion"].as_str().unwrap(), v["kind"].as_str().unwrap()), "{name}");
+        assert!(
+            stored_as_protobuf(v["apiVersion"].as_str().unwrap(), v["kind"].as_str().unwrap()),
+            "{name}"
+        );
         let again = encode(&v).unwrap();
         assert!(again == *raw, "{name}: {}", hex_diff(&again, raw));
     }
@@ -381,13 +469,27 @@ fn golden_etcd_values() {
     assert_eq!(nodeports["kind"], "RangeAllocation");
     assert_eq!(nodeports["range"], "30000-32767");
     let json: &[(&str, &[u8])] = &[
-        ("crd", include_bytes!("../../tests/data/protobuf/etcd-apiextensions.k8s.io_customresourcedefinitions_widgets.example.com.bin")),
-        ("apiservice", include_bytes!("../../tests/data/protobuf/etcd-apiregistration.k8s.io_apiservices_v1.apps.bin")),
-        ("cr", include_bytes!("../../tests/data/protobuf/etcd-example.com_widgets_gold_w1.bin")),
+        (
+            "crd",
+            include_bytes!(
+                "../../tests/data/protobuf/etcd-apiextensions.k8s.io_customresourcedefinitions_widgets.example.com.bin"
+            ),
+        ),
+        (
+            "apiservice",
+            include_bytes!("../../tests/data/protobuf/etcd-apiregistration.k8s.io_apiservices_v1.apps.bin"),
+        ),
+        (
+            "cr",
+            include_bytes!("../../tests/data/protobuf/etcd-example.com_widgets_gold_w1.bin"),
+        ),
     ];
     for (name, raw) in json {
         let v: Value = serde_json::from_slice(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!stored_as_protobuf(v["apiVersion"].as_str().unwrap(), v["kind"].as_str().unwrap()), "{name}");
+        assert!(
+            !stored_as_protobuf(v["apiVersion"].as_str().unwrap(), v["kind"].as_str().unwrap()),
+            "{name}"
+        );
     }
 }
 
@@ -397,7 +499,11 @@ fn golden_etcd_values() {
 fn golden_watch_frames() {
     let pb: &[u8] = include_bytes!("../../tests/data/protobuf/watch-configmaps.pb");
     let json: &[u8] = include_bytes!("../../tests/data/protobuf/watch-configmaps.json");
-    let events: Vec<Value> = json.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let events: Vec<Value> = json
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     let mut rest = pb;
     let mut i = 0;
     while !rest.is_empty() {
@@ -419,7 +525,10 @@ fn times_and_durations_parse_as_go_does() {
     use super::encode::{parse_duration, parse_time};
     assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some((0, 0)));
     assert_eq!(parse_time("0001-01-01T00:00:00Z"), Some((-62_135_596_800, 0)));
-    assert_eq!(parse_time("2024-05-06T07:08:09.123456Z"), Some((1_714_979_289, 123_456_000)));
+    assert_eq!(
+        parse_time("2024-05-06T07:08:09.123456Z"),
+        Some((1_714_979_289, 123_456_000))
+    );
     assert_eq!(parse_time("2024-05-06T09:08:09+02:00"), Some((1_714_979_289, 0)));
     assert_eq!(parse_time("2024-05-06 07:08:09Z"), None);
     assert_eq!(parse_duration("1h0m0s"), Some(3_600_000_000_000));

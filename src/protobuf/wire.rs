@@ -15,7 +15,11 @@ pub(crate) fn put_bytes(out: &mut Vec<u8>, tag: u64, b: &[u8]) {
 
 /// A length-delimited field whose body `f` writes in place: the body is written after the key,
 /// then its length is inserted before it (one move of the body, no temporary buffer).
-pub(crate) fn put_nested<E>(out: &mut Vec<u8>, tag: u64, f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+pub(crate) fn put_nested<E>(
+    out: &mut Vec<u8>,
+    tag: u64,
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
     put_key(out, tag, 2);
     let start = out.len();
     f(out)?;

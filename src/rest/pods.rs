@@ -41,7 +41,8 @@ fn success(req: &Request, code: u16) -> Response {
 
 /// JSON, or protobuf when the client asks for it (the scheduler's binding POST does).
 fn json_response(req: &Request, code: u16, v: &Value) -> Response {
-    let output = negotiate::negotiate(req.header("accept"), negotiate::Endpoint::Plain, true).unwrap_or(negotiate::Output::Json);
+    let output =
+        negotiate::negotiate(req.header("accept"), negotiate::Endpoint::Plain, true).unwrap_or(negotiate::Output::Json);
     let enc = encode::Encoding {
         output,
         pretty: false,
@@ -56,7 +57,11 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
     let reg = rest.registry;
     if req.info.verb == "get" {
         let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
-        return Ok(json_response(req, 200, &reg.get(pods, Some(ns), name, None).await?.value));
+        return Ok(json_response(
+            req,
+            200,
+            &reg.get(pods, Some(ns), name, None).await?.value,
+        ));
     }
     let bt = negotiate::body_type(req.header("content-type")).map_err(|c| {
         ApiError::unsupported_media_type(&c, &["application/json", "application/strategic-merge-patch+json"])

@@ -121,7 +121,10 @@ pub fn to_v1beta1(v: &mut Value) {
             }
         }
     }
-    let keep = spec.get("preserveUnknownFields").and_then(Value::as_bool).unwrap_or(false);
+    let keep = spec
+        .get("preserveUnknownFields")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     spec.insert("preserveUnknownFields".into(), Value::Bool(keep));
 }
 

@@ -10,9 +10,9 @@
 //! [`transcode::Transcoding`] every value is JSON; below it, etcd holds upstream's encoding.
 
 pub mod cache;
-mod crd_v1beta1;
 #[cfg(test)]
 mod contract;
+mod crd_v1beta1;
 pub mod etcd;
 pub mod metered;
 pub mod sqlite;

@@ -6,8 +6,8 @@
 //! value is rewritten in the configured encoding on its next write (`capstan storage migrate`
 //! rewrites them all at once).
 
-use super::*;
 use super::crd_v1beta1;
+use super::*;
 use crate::protobuf;
 use serde_json::Value;
 use std::sync::Arc;
@@ -43,7 +43,10 @@ pub struct Layout {
 impl Layout {
     /// etcd: byte-compatible with kube-apiserver's.
     pub fn upstream(media: MediaType) -> Layout {
-        Layout { media, upstream_versions: true }
+        Layout {
+            media,
+            upstream_versions: true,
+        }
     }
     /// The embedded store: JSON as served.
     pub const JSON: Layout = Layout {
@@ -67,7 +70,8 @@ impl Transcoding {
 /// anything else is passed through.
 pub fn to_json(raw: &Bytes) -> StorageResult<Bytes> {
     if raw.starts_with(protobuf::MAGIC) {
-        let v = protobuf::decode_stored(raw).map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
+        let v = protobuf::decode_stored(raw)
+            .map_err(|e| StorageError::Internal(format!("decoding a protobuf value: {e}")))?;
         return serde_json::to_vec(&v)
             .map(Bytes::from)
             .map_err(|e| StorageError::Internal(e.to_string()));
@@ -123,10 +127,7 @@ fn kv_json(mut kv: KeyValue) -> StorageResult<KeyValue> {
 
 fn err_json(e: StorageError) -> StorageError {
     match e {
-        StorageError::Conflict {
-            key,
-            current: Some(kv),
-        } => match kv_json(kv) {
+        StorageError::Conflict { key, current: Some(kv) } => match kv_json(kv) {
             Ok(kv) => StorageError::Conflict { key, current: Some(kv) },
             Err(e) => e,
         },
@@ -150,7 +151,13 @@ impl Storage for Transcoding {
     async fn get(&self, key: &str, revision: i64) -> StorageResult<Option<KeyValue>> {
         self.inner.get(key, revision).await?.map(kv_json).transpose()
     }
-    async fn list(&self, prefix: &str, start_after: Option<&str>, revision: i64, limit: usize) -> StorageResult<ListPage> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        revision: i64,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
         let mut page = self.inner.list(prefix, start_after, revision, limit).await?;
         for kv in &mut page.items {
             kv.value = to_json(&kv.value)?;
@@ -262,31 +269,60 @@ mod tests {
         // Custom resources stay JSON; JSON values written before are read as they are.
         let cr = Bytes::from_static(br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}"#);
         s.create("/registry/example.com/widgets/w", cr.clone()).await.unwrap();
-        assert_eq!(raw.get("/registry/example.com/widgets/w", 0).await.unwrap().unwrap().value, cr);
+        assert_eq!(
+            raw.get("/registry/example.com/widgets/w", 0)
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+            cr
+        );
         raw.create("/registry/configmaps/d/old", cm("old")).await.unwrap();
         let page = s.list("/registry/configmaps/", None, 0, 0).await.unwrap();
         assert_eq!(page.items.len(), 2);
         assert!(page.items.iter().all(|kv| kv.value.starts_with(b"{")));
         // Conflicts carry the current value as JSON.
-        let Err(StorageError::Conflict { current: Some(kv), .. }) = s.update("/registry/configmaps/d/a", cm("a"), 12_345).await else {
+        let Err(StorageError::Conflict { current: Some(kv), .. }) =
+            s.update("/registry/configmaps/d/a", cm("a"), 12_345).await
+        else {
             panic!("expected a conflict")
         };
         assert!(kv.value.starts_with(b"{"));
         // Watches see JSON.
         let rev = s.current_revision().await.unwrap();
         let mut w = s.watch("/registry/configmaps/", rev).await.unwrap();
-        s.update("/registry/configmaps/d/a", cm("a"), got.mod_revision).await.unwrap();
-        let Some(Ok(WatchItem::Event(ev))) = w.recv().await else { panic!("no event") };
+        s.update("/registry/configmaps/d/a", cm("a"), got.mod_revision)
+            .await
+            .unwrap();
+        let Some(Ok(WatchItem::Event(ev))) = w.recv().await else {
+            panic!("no event")
+        };
         assert!(ev.value.starts_with(b"{") && ev.prev_value.unwrap().starts_with(b"{"));
         // JSON media type writes JSON.
         let j = Transcoding::new(raw.clone(), Layout::JSON);
         j.create("/registry/configmaps/d/j", cm("j")).await.unwrap();
-        assert!(raw.get("/registry/configmaps/d/j", 0).await.unwrap().unwrap().value.starts_with(b"{"));
+        assert!(raw
+            .get("/registry/configmaps/d/j", 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .starts_with(b"{"));
         // `storage migrate` rewrites the JSON built-ins, once.
-        let m = migrate(raw.as_ref(), "/registry/", Layout::upstream(MediaType::Protobuf)).await.unwrap();
+        let m = migrate(raw.as_ref(), "/registry/", Layout::upstream(MediaType::Protobuf))
+            .await
+            .unwrap();
         assert_eq!((m.checked, m.rewritten, m.conflicts), (4, 2, 0));
-        assert!(raw.get("/registry/configmaps/d/old", 0).await.unwrap().unwrap().value.starts_with(b"k8s\0"));
-        let again = migrate(raw.as_ref(), "/registry/", Layout::upstream(MediaType::Protobuf)).await.unwrap();
+        assert!(raw
+            .get("/registry/configmaps/d/old", 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .starts_with(b"k8s\0"));
+        let again = migrate(raw.as_ref(), "/registry/", Layout::upstream(MediaType::Protobuf))
+            .await
+            .unwrap();
         assert_eq!(again.rewritten, 0);
     }
 }

@@ -134,7 +134,10 @@ impl ServiceAllocators {
     /// its repair loop "repairs" (with ClusterIPNotAllocated events) every Service IP that has
     /// none: write them as it does, so an upstream server sharing the etcd finds them.
     async fn record_ip_addresses(&self, svc: &Value, ips: &[IpAddr]) {
-        let ns = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+        let ns = svc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let name = name_of(svc);
         for ip in ips {
             let family = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
