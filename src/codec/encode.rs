@@ -312,20 +312,15 @@ fn protobuf_raw(def: &ResourceDef, obj: &CachedObject) -> Result<Bytes, String> 
     Ok(enveloped.slice_ref(env.raw))
 }
 
-/// `<Kind>List` in protobuf: {1 ListMeta, 2 each item's message}, items from their cached
-/// encodings.
+/// `<Kind>List` in protobuf, items from their cached encodings.
 fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, enc: Encoding) -> Response {
     let list_kind = format!("{}List", def.kind);
-    let build = || -> Result<Vec<u8>, String> {
-        let meta = crate::protobuf::encode_message("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", meta)?;
-        let mut raw = Vec::with_capacity(meta.len() + items.iter().map(|o| o.json.len() / 2).sum::<usize>());
-        put_len_field(&mut raw, 1, &meta);
-        for o in items {
-            put_len_field(&mut raw, 2, &protobuf_raw(def, o)?);
-        }
-        Ok(crate::protobuf::encode_envelope(&def.api_version(), &list_kind, &raw))
-    };
-    match build() {
+    let encoded = items
+        .iter()
+        .map(|o| protobuf_raw(def, o))
+        .collect::<Result<Vec<Bytes>, String>>()
+        .and_then(|raws| crate::protobuf::encode_list(&def.api_version(), &list_kind, meta, &raws));
+    match encoded {
         Ok(b) => bytes_response(200, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
         Err(e) => {
             tracing::warn!(error = %e, kind = def.kind, "no protobuf encoding for a list; answering JSON");
@@ -344,17 +339,6 @@ fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, e
             )
         }
     }
-}
-
-fn put_len_field(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
-    out.push(tag << 3 | 2);
-    let mut n = b.len() as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out.extend_from_slice(b);
 }
 
 /// One watch event in protobuf: a 4-byte big-endian length, then a `metav1.WatchEvent` whose

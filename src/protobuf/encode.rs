@@ -43,6 +43,23 @@ pub fn encode_message(msg: &str, v: &Value) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// A `<Kind>List` in its envelope: {1 ListMeta from `meta`, 2 each item's own message}, the
+/// items already encoded (a list is assembled from per-object cached encodings).
+pub fn encode_list<T: AsRef<[u8]>>(
+    api_version: &str,
+    list_kind: &str,
+    meta: &Value,
+    items: &[T],
+) -> Result<Vec<u8>, String> {
+    let items_len: usize = items.iter().map(|i| i.as_ref().len() + 6).sum();
+    let mut raw = Vec::with_capacity(items_len + 64);
+    put_nested(&mut raw, 1, |o| body(&format!("{META}ListMeta"), Some(meta), o, 0))?;
+    for item in items {
+        put_bytes(&mut raw, 2, item.as_ref());
+    }
+    Ok(encode_envelope(api_version, list_kind, &raw))
+}
+
 /// A `metav1.WatchEvent` message (no envelope): {1 type, 2 RawExtension{1 the object's envelope}}.
 pub fn watch_event(ty: &str, object: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(object.len() + ty.len() + 12);

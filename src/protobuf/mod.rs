@@ -18,7 +18,7 @@ mod encode;
 mod wire;
 
 pub use decode::{decode, decode_message_json, decode_stored, unwrap_envelope, Envelope};
-pub use encode::{encode, encode_envelope, encode_message, watch_event};
+pub use encode::{encode, encode_envelope, encode_list, encode_message, watch_event};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

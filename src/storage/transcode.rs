@@ -77,7 +77,7 @@ pub fn to_json(raw: &Bytes) -> StorageResult<Bytes> {
             .map_err(|e| StorageError::Internal(e.to_string()));
     }
     // Cheap test before parsing: only CRDs are stored in an unserved version.
-    if memchr_v1beta1_crd(raw) {
+    if may_be_v1beta1_crd(raw) {
         if let Ok(mut v) = serde_json::from_slice::<Value>(raw) {
             if crd_v1beta1::is_crd(&v, crd_v1beta1::V1BETA1) {
                 crd_v1beta1::to_v1(&mut v);
@@ -90,7 +90,7 @@ pub fn to_json(raw: &Bytes) -> StorageResult<Bytes> {
     Ok(raw.clone())
 }
 
-fn memchr_v1beta1_crd(raw: &[u8]) -> bool {
+fn may_be_v1beta1_crd(raw: &[u8]) -> bool {
     let needle = crd_v1beta1::V1BETA1.as_bytes();
     raw.len() < 4 << 20 && raw.windows(needle.len()).take(400).any(|w| w == needle)
 }
