@@ -7,57 +7,9 @@ mod common;
 use common::http::{get, raw};
 use common::{TestEtcd, TestServer};
 use http::Method;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PB: &str = "application/vnd.kubernetes.protobuf";
-
-/// The client-go program, built with the machine's Go into a cache keyed by its sources.
-fn go_client() -> Option<PathBuf> {
-    if !capstan::testing::require_tool("go") {
-        return None;
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/go");
-    let mut key = String::new();
-    for f in ["main.go", "go.mod", "go.sum"] {
-        key.push_str(&std::fs::read_to_string(src.join(f)).expect("client source"));
-    }
-    let hash = format!("{:016x}", fnv(key.as_bytes()));
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let bin = home
-        .join(".cache/capstan/clients")
-        .join(format!("protobuf-client-{hash}"));
-    if bin.is_file() {
-        return Some(bin);
-    }
-    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    let tmp = bin.with_extension("tmp");
-    let out = Command::new("go")
-        .args(["build", "-trimpath", "-o"])
-        .arg(&tmp)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-mod=readonly")
-        .output()
-        .expect("run go build");
-    assert!(
-        out.status.success(),
-        "go build of tests/clients/go failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &bin).unwrap();
-    Some(bin)
-}
-
-fn fnv(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
-        (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3)
-    })
-}
 
 /// client-go with `ContentType: application/vnd.kubernetes.protobuf` (the default of kubelet,
 /// kube-scheduler, kube-controller-manager): create, list, watch frames, update, delete,
@@ -65,7 +17,9 @@ fn fnv(b: &[u8]) -> u64 {
 /// response it got was protobuf. On etcd, so the stored values are protobuf too.
 #[test]
 fn client_go_speaks_protobuf() {
-    let Some(client) = go_client() else { return };
+    let Some(client) = common::go::go_program(".") else {
+        return;
+    };
     let etcd = TestEtcd::start();
     let server = TestServer::start_on_etcd(&etcd, &[]);
     let out = Command::new(&client)

@@ -365,8 +365,8 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
             };
             (kind.as_str(), object)
         }
-        WatchOut::Bookmark(rv) => {
-            let v = match enc.output {
+        WatchOut::Bookmark(rv, initial_events_end) => {
+            let mut v = match enc.output {
                 Output::ProtobufPartialMetadata(v) => {
                     json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}})
                 }
@@ -374,6 +374,9 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
                     json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}})
                 }
             };
+            if *initial_events_end {
+                v["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
             ("BOOKMARK", crate::protobuf::encode(&v).map(Bytes::from))
         }
         WatchOut::Error(e) => ("ERROR", crate::protobuf::encode(&e.to_status()).map(Bytes::from)),
@@ -429,8 +432,8 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
             };
             (ty, object)
         }
-        WatchOut::Bookmark(rv) => {
-            let object = match enc.output {
+        WatchOut::Bookmark(rv, initial_events_end) => {
+            let mut object = match enc.output {
                 Output::Table(v) => {
                     json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": null, "rows": null})
                 }
@@ -438,6 +441,9 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
                     json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}})
                 }
             };
+            if *initial_events_end {
+                object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
             ("BOOKMARK", object)
         }
         WatchOut::Error(e) => ("ERROR", e.to_status()),

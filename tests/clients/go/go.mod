@@ -1,4 +1,4 @@
-module capstan/tests/clients/go
+module capstan.test/clients
 
 go 1.24.0
 
