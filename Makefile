@@ -46,8 +46,9 @@ bench-wire: release
 
 ## Capstan and upstream kube-apiserver v1.33 on one etcd, and the real scheduler/controller-manager
 ## against Capstan (scripts/interop.sh; needs Go for scripts/upstream.sh, skips loudly without it).
+# Built as conformance builds it (same packages, same features): in .ci/run no rebuild.
 interop:
-	$(CARGO) build --bin capstan
+	$(CARGO) build --bins -p capstan -p capstan-conformance
 	INTEROP_REQUIRED=$${INTEROP_REQUIRED:-} bash scripts/interop.sh
 
 ## Install what the build and tests need on a Debian machine (etcd-server, protobuf-compiler).

@@ -176,21 +176,25 @@ phase_handoff() {
 phase_sidebyside() {
     cl_log "=== sidebyside: upstream and capstan at once on one etcd"
     fresh sidebyside
-    local p2
+    local p2 i
     p2="$(cl_free_port)"
     cl_upstream up "$PORT" 192.0.2.10 || { fail "upstream did not start"; return; }
     cl_capstan cap "$p2" 192.0.2.11 || { tail -20 "$WORK/cap.log" >&2; fail "capstan did not start beside upstream"; return; }
     local capsrv="https://127.0.0.1:$p2"
     kc create namespace sbs >/dev/null
-    # Watches on each server.
+    kc -n sbs create configmap sentinel >/dev/null
+    # Watches on each server; each is established once its initial list printed the sentinel.
     "$KUBECTL" --kubeconfig="$WORK/super-admin.conf" -n sbs get configmaps --watch -o name >"$WORK/watch-up.txt" 2>&1 &
     local w1=$!
     "$KUBECTL" --kubeconfig="$WORK/super-admin.conf" --server "$capsrv" -n sbs get configmaps --watch -o name >"$WORK/watch-cap.txt" 2>&1 &
     local w2=$!
-    sleep 1
+    for i in $(seq 1 150); do
+        grep -q sentinel "$WORK/watch-up.txt" && grep -q sentinel "$WORK/watch-cap.txt" && break
+        sleep 0.2
+    done
     kc -n sbs create configmap from-upstream >/dev/null
     kc --server "$capsrv" -n sbs create configmap from-capstan >/dev/null
-    local ok=0 i
+    local ok=0
     for i in $(seq 1 100); do
         if grep -q from-capstan "$WORK/watch-up.txt" && grep -q from-upstream "$WORK/watch-cap.txt"; then ok=1; break; fi
         sleep 0.2
@@ -239,10 +243,10 @@ phase_components() {
         --cluster-signing-key-file="$p/ca.key" --controllers='*,bootstrapsigner,tokencleaner' \
         --kubeconfig="$WORK/controller-manager.conf" --leader-elect=true \
         --requestheader-client-ca-file="$p/front-proxy-ca.crt" --root-ca-file="$p/ca.crt" \
-        --secure-port="$kcmp" --service-account-private-key-file="$p/sa.key" --use-service-account-credentials=true
+        --secure-port="$kcmp" --service-account-private-key-file="$p/sa.key" --use-service-account-credentials=true --v=8
     cl_start scheduler "$WORK/scheduler.log" "$SCHED" --authentication-kubeconfig="$WORK/scheduler.conf" \
         --authorization-kubeconfig="$WORK/scheduler.conf" --bind-address=127.0.0.1 \
-        --kubeconfig="$WORK/scheduler.conf" --leader-elect=true --secure-port="$sp"
+        --kubeconfig="$WORK/scheduler.conf" --leader-elect=true --secure-port="$sp" --v=8
     cl_start kwok "$WORK/kwok.log" "$KWOK" --kubeconfig="$WORK/super-admin.conf" --manage-all-nodes=false \
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --manage-nodes-with-label-selector= \
         --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom --disregard-status-with-label-selector= \
@@ -281,6 +285,30 @@ EOF
         tail -5 "$WORK/scheduler.log" "$WORK/kcm.log" >&2
         fail "pods were not scheduled and bound"
     fi
+    # Both run at --v=8, so client-go logs each request's and response's headers: the bindings
+    # went out in protobuf and were answered 201 in protobuf; most answers were protobuf.
+    if python3 - "$WORK/scheduler.log" "$WORK/kcm.log" <<'EOF'; then
+import re, sys
+PB = "application/vnd.kubernetes.protobuf"
+def blocks(f):
+    text = open(f, errors="replace").read()
+    for m in re.finditer(r'"(Request|Response)" (.*?) headers=<\n(.*?)\n >', text, re.S):
+        ct = re.search(r"^\tContent-Type: (\S+)", m.group(3), re.M)
+        yield m.group(1), m.group(2), ct.group(1) if ct else ""
+sched = list(blocks(sys.argv[1]))
+binds = [a for k, a, ct in sched if k == "Request" and "/binding" in a and ct == PB]
+bound = [a for k, a, ct in sched if k == "Response" and 'logger="Bind.DefaultBinder"' in a and "201" in a and ct == PB]
+for f in sys.argv[1:]:
+    resp = [ct for k, a, ct in blocks(f) if k == "Response"]
+    pb = sum(ct.startswith(PB) for ct in resp)
+    print("interop: %s: %d of %d responses in protobuf" % (f.rsplit("/", 1)[-1], pb, len(resp)), file=sys.stderr)
+    assert resp and pb * 2 > len(resp), f
+assert len(binds) >= 3 and len(bound) >= 3, (len(binds), len(bound))
+EOF
+        pass "kube-scheduler POSTed its bindings in protobuf and got 201 in protobuf; both components were answered mostly in protobuf"
+    else
+        fail "the components did not speak protobuf with capstan"
+    fi
     if grep -E "error decoding|no protobuf|Unsupported|unable to decode" "$WORK/scheduler.log" "$WORK/kcm.log" | head -5 >&2; then
         fail "decode errors in the components' logs"
     else
@@ -293,9 +321,13 @@ PHASES=("$@")
 [ ${#PHASES[@]} -gt 0 ] || PHASES=(handoff sidebyside components)
 for ph in "${PHASES[@]}"; do
     case "$ph" in
-        handoff | sidebyside | components) "phase_$ph" ;;
+        handoff | sidebyside | components)
+            start=$SECONDS
+            "phase_$ph"
+            cl_log "--- $ph took $((SECONDS - start))s"
+            ;;
         *) echo "interop: unknown phase $ph" >&2; exit 2 ;;
     esac
 done
-echo "interop: $PASSED passed, $FAILED failed"
+echo "interop: $PASSED passed, $FAILED failed in ${SECONDS}s"
 [ "$FAILED" = 0 ]

@@ -73,6 +73,30 @@ async fn negotiation() {
         (st["kind"].as_str(), st["reason"].as_str(), st["code"].as_i64()),
         (Some("Status"), Some("NotFound"), Some(404))
     );
+    // Discovery documents in protobuf (upstream serves all four kinds so); /version is JSON
+    // only: a protobuf-only Accept gets 406 with a protobuf Status, as upstream.
+    for (path, kind) in [
+        ("/api", "APIVersions"),
+        ("/apis", "APIGroupList"),
+        ("/apis/apps", "APIGroup"),
+        ("/api/v1", "APIResourceList"),
+        ("/apis/apps/v1", "APIResourceList"),
+    ] {
+        let r = get(&c, path, Some(PB)).await;
+        assert_eq!((r.status.as_u16(), r.content_type()), (200, PB.to_string()), "{path}");
+        let doc = capstan::protobuf::decode(&r.body).expect("a protobuf discovery document");
+        let json = get(&c, path, None).await.json();
+        assert_eq!(doc["kind"], kind, "{path}");
+        assert_eq!(doc, json, "{path}: protobuf and JSON documents differ");
+    }
+    let r = get(&c, "/version", Some(PB)).await;
+    assert_eq!((r.status.as_u16(), r.content_type()), (406, PB.to_string()));
+    assert_eq!(capstan::protobuf::decode(&r.body).unwrap()["reason"], "NotAcceptable");
+    let r = get(&c, "/version", Some(&format!("{PB}, */*"))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.content_type()),
+        (200, "application/json".to_string())
+    );
     // Table stays JSON even when protobuf is listed first.
     let table =
         "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json;as=Table;g=meta.k8s.io;v=v1";

@@ -79,7 +79,10 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     })?;
     let obj = decode_message(msg, env.raw, 0)?;
     let mut out = Map::new();
-    out.insert("apiVersion".into(), Value::String(env.api_version.to_string()));
+    // Go's TypeMeta omits an empty apiVersion (`/api`'s APIVersions has none).
+    if !env.api_version.is_empty() {
+        out.insert("apiVersion".into(), Value::String(env.api_version.to_string()));
+    }
     out.insert("kind".into(), Value::String(env.kind.to_string()));
     if let Value::Object(o) = obj {
         for (k, v) in o {

@@ -355,6 +355,21 @@ const GOLDEN: &[(&str, &[u8], &[u8])] = &[
         include_bytes!("../../tests/data/protobuf/configmaps-list.pb"),
     ),
     (
+        "discovery-api",
+        include_bytes!("../../tests/data/protobuf/discovery-api.json"),
+        include_bytes!("../../tests/data/protobuf/discovery-api.pb"),
+    ),
+    (
+        "discovery-apis-apps",
+        include_bytes!("../../tests/data/protobuf/discovery-apis-apps.json"),
+        include_bytes!("../../tests/data/protobuf/discovery-apis-apps.pb"),
+    ),
+    (
+        "discovery-apis-events.k8s.io-v1",
+        include_bytes!("../../tests/data/protobuf/discovery-apis-events.k8s.io-v1.json"),
+        include_bytes!("../../tests/data/protobuf/discovery-apis-events.k8s.io-v1.pb"),
+    ),
+    (
         "status-404",
         include_bytes!("../../tests/data/protobuf/status-404.json"),
         include_bytes!("../../tests/data/protobuf/status-404.pb"),

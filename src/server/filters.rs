@@ -276,6 +276,14 @@ async fn serve_authenticated(
 fn error_output(req: &Request) -> crate::codec::negotiate::Output {
     use crate::codec::negotiate::{negotiate, Endpoint, Output};
     let info = &req.info;
-    let pb = info.is_resource && crate::protobuf::has_group_version(&info.group, &info.version);
+    // Status has a protobuf form wherever upstream's serializer is the built-in codecs: built-in
+    // resources, discovery and /version (custom resources answer errors in JSON).
+    let discovery =
+        req.path == "/version" || req.path == "/api" || req.path.starts_with("/api/") || req.path.starts_with("/apis");
+    let pb = if info.is_resource {
+        crate::protobuf::has_group_version(&info.group, &info.version)
+    } else {
+        discovery
+    };
     negotiate(req.header("accept"), Endpoint::Plain, pb).unwrap_or(Output::Json)
 }
