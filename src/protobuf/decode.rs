@@ -380,20 +380,6 @@ fn json_schema_union(short: &str, msg: &str, fields: &[Field], vals: &[Option<Va
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day) (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// RFC 3339 in UTC, second precision (`metav1.Time`) or microseconds (`metav1.MicroTime`).
 pub(crate) fn format_time(secs: i64, nanos: i32, micros: bool) -> Result<String, String> {
     // Go's time range for RFC 3339: years 0000-9999.
@@ -402,7 +388,7 @@ pub(crate) fn format_time(secs: i64, nanos: i32, micros: bool) -> Result<String,
     }
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil(days);
+    let (y, mo, d) = crate::util::time::civil_from_days(days);
     let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let mut out = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
     if micros {
