@@ -6,7 +6,7 @@
 #   - for each: wall time seen by the client (client-go decodes), bytes on the wire, and the
 #     server's CPU seconds (/proc/<pid>/stat)
 #   - etcd: bytes per pod value under /registry/pods/
-# The client is tests/clients/go (bench.go). Prints JSON lines and a Markdown table.
+# The client is tests/clients/go/protobuf (bench.go). Prints JSON lines and a Markdown table.
 #
 # Usage: scripts/bench_wire.sh            (PODS=10000 UPDATES=1000 by default)
 # Env:   CAPSTAN=path (default: $CARGO_TARGET_DIR/release/capstan, else debug)
@@ -24,7 +24,7 @@ command -v etcd >/dev/null || { echo "bench-wire: needs etcd" >&2; exit 1; }
 bash "$ROOT/scripts/upstream.sh" build >&2
 KAS="$(bash "$ROOT/scripts/upstream.sh" path kube-apiserver)"
 CLIENT="$HOME/.cache/capstan/clients/bench-client"
-(cd "$ROOT/tests/clients/go" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -o "$CLIENT" .)
+(cd "$ROOT/tests/clients/go" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -o "$CLIENT" ./protobuf)
 BASE="$(mktemp -d /tmp/capstan-bench-wire.XXXXXX)"
 trap 'cl_stop_all; rm -rf "$BASE"' EXIT
 OUT="$BASE/results.jsonl"

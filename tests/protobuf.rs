@@ -17,7 +17,7 @@ const PB: &str = "application/vnd.kubernetes.protobuf";
 /// response it got was protobuf. On etcd, so the stored values are protobuf too.
 #[test]
 fn client_go_speaks_protobuf() {
-    let Some(client) = common::go::go_program(".") else {
+    let Some(client) = common::go::program("protobuf") else {
         return;
     };
     let etcd = TestEtcd::start();
