@@ -183,7 +183,6 @@ static NOTES: &[(&str, &str)] = &[
     ("shutdown-send-retry-after", "On shutdown capstan stops accepting connections after --shutdown-delay-duration instead of answering 429 with Retry-After."),
     ("shutdown-watch-termination-grace-period", "Watches end at shutdown; clients re-list."),
     ("storage-initialization-timeout", "Capstan reports ready once its caches are loaded."),
-    ("storage-media-type", "Capstan stores JSON for now (protobuf: issue 17); upstream reads JSON from etcd, so the data stays readable."),
     ("tracing-config-file", "OpenTelemetry tracing is not implemented."),
     ("vmodule", "Per-file log levels of klog: use CAPSTAN_LOG (a tracing filter) instead."),
     ("watch-cache", "Capstan always serves lists and watches from its watch cache (consistent with etcd)."),
@@ -428,7 +427,7 @@ flags! {
     "shutdown-watch-termination-grace-period" => "shutdown-watch-termination-grace-period", Kind::Duration, "0s", Ignored, "The grace period the server waits for active watch requests to drain.";
     "storage-backend" => "storage.backend", Kind::Enum(&["embedded", "etcd3"]), "", Implemented, "The storage backend: embedded (SQLite under --data-dir) or etcd3. Unset: etcd3 when --etcd-servers is given, else embedded.";
     "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Ignored, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
-    "storage-media-type" => "storage.media-type", Kind::Str, "application/vnd.kubernetes.protobuf", Ignored, "The media type to use to store objects in storage (capstan stores JSON).";
+    "storage-media-type" => "storage.media-type", Kind::Enum(&["application/vnd.kubernetes.protobuf", "application/json"]), "application/vnd.kubernetes.protobuf", Implemented, "The media type to use to store built-in objects in etcd (custom resources, CRDs and APIServices are JSON, as upstream; the embedded store keeps JSON). Values in either encoding are read.";
     "storage-min-history" => "storage.min-history", INT, "0", Capstan, "Revisions the embedded store's compactor keeps beyond upstream's rule (history back to the revision seen one compaction interval earlier).";
     "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Implemented, "List of directives for HSTS, comma separated.";
     "tls-cert-file" => "tls.cert-file", Kind::Path, "", Implemented, "File containing the default x509 Certificate for HTTPS. Unset: generated under --data-dir/pki.";

@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub storage_backend: Option<String>,
     pub etcd_servers: Vec<String>,
     pub etcd_prefix: String,
+    /// `--storage-media-type`: how built-in kinds are written to etcd.
+    pub storage_media_type: String,
     pub etcd_cafile: Option<PathBuf>,
     pub etcd_certfile: Option<PathBuf>,
     pub etcd_keyfile: Option<PathBuf>,
@@ -207,6 +209,7 @@ impl ServeOptions {
             storage_backend: g.opt_str("storage.backend"),
             etcd_servers: g.list("etcd.servers"),
             etcd_prefix: g.str("etcd.prefix"),
+            storage_media_type: g.str("storage.media-type"),
             etcd_cafile: g.path("etcd.cafile"),
             etcd_certfile: g.path("etcd.certfile"),
             etcd_keyfile: g.path("etcd.keyfile"),

@@ -1158,6 +1158,7 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
         value: v,
         json,
         revision: 0,
+        protobuf: Default::default(),
     })
 }
 

@@ -9,7 +9,6 @@ use crate::codec::negotiate::{self, BodyType};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::pods;
 use crate::request::Request;
-use bytes::Bytes;
 use serde_json::{json, Value};
 use warp::reply::Response;
 
@@ -23,29 +22,33 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, write: PodWrite) -> ApiResult
             let binding = rest.decoded(req).await?;
             let url_pod = info.subresource.as_ref().map(|_| name);
             pods::binding::bind(reg, ns, url_pod, &binding, req.query.get("dryRun").is_some()).await?;
-            Ok(success(201))
+            Ok(success(req, 201))
         }
         PodWrite::Eviction => {
             let eviction = rest.decoded(req).await?;
             pods::eviction::evict(reg, ns, name, &eviction, &req.query).await?;
-            Ok(success(201))
+            Ok(success(req, 201))
         }
         PodWrite::EphemeralContainers => ephemeral_containers(rest, req, ns, name).await,
     }
 }
 
 /// Upstream's `Success` Status.
-fn success(code: u16) -> Response {
+fn success(req: &Request, code: u16) -> Response {
     let v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code});
-    json_response(code, &v)
+    json_response(req, code, &v)
 }
 
-fn json_response(code: u16, v: &Value) -> Response {
-    encode::bytes_response(
-        code,
-        "application/json",
-        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-    )
+/// JSON, or protobuf when the client asks for it (the scheduler's binding POST does).
+fn json_response(req: &Request, code: u16, v: &Value) -> Response {
+    let output =
+        negotiate::negotiate(req.header("accept"), negotiate::Endpoint::Plain, true).unwrap_or(negotiate::Output::Json);
+    let enc = encode::Encoding {
+        output,
+        pretty: false,
+        include: encode::IncludeObject::Metadata,
+    };
+    encode::value_response(code, v, enc)
 }
 
 /// `pods/{name}/ephemeralcontainers` (`kubectl debug`): get, update (PUT), or a JSON, merge or
@@ -54,7 +57,11 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
     let reg = rest.registry;
     if req.info.verb == "get" {
         let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
-        return Ok(json_response(200, &reg.get(pods, Some(ns), name, None).await?.value));
+        return Ok(json_response(
+            req,
+            200,
+            &reg.get(pods, Some(ns), name, None).await?.value,
+        ));
     }
     let bt = negotiate::body_type(req.header("content-type")).map_err(|c| {
         ApiError::unsupported_media_type(&c, &["application/json", "application/strategic-merge-patch+json"])
@@ -93,5 +100,5 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
         }
     };
     let updated = pods::ephemeral::update(reg, ns, name, update, change).await?;
-    Ok(json_response(200, &updated))
+    Ok(json_response(req, 200, &updated))
 }

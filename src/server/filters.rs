@@ -148,7 +148,7 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
         Err(e) => Err(e),
     };
     let resp = match access {
-        Err(e) => encode::error_response(&e),
+        Err(e) => encode::error_response_as(&e, error_output(&req)),
         Ok(effective) => {
             req.user = Some(effective);
             serve_authenticated(&app, &req, audit.as_mut(), &mut panicked).await
@@ -266,7 +266,24 @@ async fn serve_authenticated(
                 g.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             }
             drop(permit);
-            result.unwrap_or_else(|e| encode::error_response(&e))
+            result.unwrap_or_else(|e| encode::error_response_as(&e, error_output(req)))
         }
     }
+}
+
+/// The encoding of an error `Status`: protobuf when the client negotiated it for a built-in
+/// API group (upstream's `ErrorNegotiated`), else JSON.
+fn error_output(req: &Request) -> crate::codec::negotiate::Output {
+    use crate::codec::negotiate::{negotiate, Endpoint, Output};
+    let info = &req.info;
+    // Status has a protobuf form wherever upstream's serializer is the built-in codecs: built-in
+    // resources, discovery and /version (custom resources answer errors in JSON).
+    let discovery =
+        req.path == "/version" || req.path == "/api" || req.path.starts_with("/api/") || req.path.starts_with("/apis");
+    let pb = if info.is_resource {
+        crate::protobuf::has_group_version(&info.group, &info.version)
+    } else {
+        discovery
+    };
+    negotiate(req.header("accept"), Endpoint::Plain, pb).unwrap_or(Output::Json)
 }

@@ -433,9 +433,21 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    // Encryption at rest applies to the bytes as stored (after transcoding), as upstream's
+    // transformers do, so an etcd upstream encrypted reads here and back.
+    let (backend, encryption) = encryption::wrap(&opts, backend).await?;
+    // etcd holds built-in kinds in `--storage-media-type` (protobuf, as upstream); the embedded
+    // store keeps JSON (no other server reads it, and JSON is cheaper for us to serve). Both
+    // read values in either encoding.
+    let layout = match etcd {
+        Some(_) => {
+            use crate::storage::transcode::{Layout, MediaType};
+            Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?)
+        }
+        None => crate::storage::transcode::Layout::JSON,
+    };
+    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, layout);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
-    // Encryption at rest sits between the registry's encoding and the backend.
-    let (storage, encryption) = encryption::wrap(&opts, storage).await?;
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     // Custom resources of stored CRDs: cached from the start, so their objects load.
@@ -601,6 +613,20 @@ fn listen(addr: SocketAddr, port_sharing: bool) -> std::io::Result<TcpListener> 
     }
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// `capstan storage migrate`: rewrite every stored value in the layout the server writes
+/// (`--storage-media-type` protobuf for built-in kinds in etcd, CRDs in v1beta1).
+pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storage::transcode::Migrated> {
+    use crate::storage::transcode::{Layout, MediaType};
+    let data_dir = opts.data_dir();
+    let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    let (backend, _) = encryption::wrap(&opts, backend).await?;
+    let layout = match etcd {
+        Some(_) => Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?),
+        None => Layout::JSON,
+    };
+    Ok(crate::storage::transcode::migrate(backend.as_ref(), "/registry/", layout).await?)
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.

@@ -6,15 +6,18 @@
 //! - watches deliver every change after a given revision, in order, with no gap.
 //!
 //! Keys are full etcd-style keys (`/registry/pods/default/web`); values are opaque bytes
-//! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
+//! (objects without `metadata.resourceVersion`, which is derived from the revision). Above
+//! [`transcode::Transcoding`] every value is JSON; below it, etcd holds upstream's encoding.
 
 pub mod cache;
 #[cfg(test)]
 mod contract;
+mod crd_v1beta1;
 pub mod encryption;
 pub mod etcd;
 pub mod metered;
 pub mod sqlite;
+pub mod transcode;
 
 use async_trait::async_trait;
 use bytes::Bytes;

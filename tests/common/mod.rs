@@ -8,7 +8,8 @@
 //! - [`eventually`] / [`eventually_async`]: wait for a condition, with a timeout and a clear failure;
 //!   never a fixed sleep. A sleep belongs only in a test about time itself, and says so;
 //! - [`pki`]: certificate authorities and certificates for stand-in servers and clients;
-//! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`.
+//! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`;
+//! - [`go::go_program`]: the client-go programs under `tests/clients/go`, built and cached.
 #![allow(dead_code)]
 
 pub mod go;

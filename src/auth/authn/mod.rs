@@ -9,7 +9,6 @@ pub mod requestheader;
 pub mod reviews;
 pub mod serviceaccount;
 pub mod token_file;
-pub mod token_request_pb;
 
 use crate::config::ServeOptions;
 use crate::error::ApiError;

@@ -301,7 +301,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
 fn respond(req: &Request, obj: &Value) -> ApiResult<warp::reply::Response> {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
     // A review has no Table or metadata form: `as=Table` alone is 406, as upstream.
-    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true)?;
     Ok(encode::value_response(
         201,
         obj,

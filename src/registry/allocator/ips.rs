@@ -8,8 +8,12 @@ use super::fields::{cluster_ips, is_headless, name_of, set_str_list, spec_mut, s
 use super::range::Range;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
+use crate::storage::StorageError;
 use serde_json::{json, Value};
 use std::net::IpAddr;
+
+/// Where upstream keeps one IPAddress object per allocated Service IP.
+const IP_ADDRESSES_PREFIX: &str = "/registry/ipaddresses/";
 
 impl ServiceAllocators {
     /// Allocate (or, dry run, check) one IP per (family, requested-or-empty).
@@ -78,6 +82,13 @@ impl ServiceAllocators {
     }
 
     pub(super) async fn release_ips(&self, ips: &[IpAddr]) {
+        for ip in ips {
+            let key = format!("{IP_ADDRESSES_PREFIX}{ip}");
+            match self.storage().delete(&key, 0).await {
+                Ok(_) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(ip = %ip, error = %e, "cannot delete the IPAddress object"),
+            }
+        }
         for p in &self.ips {
             let offs: Vec<usize> = ips.iter().filter_map(|ip| p.range.ip_offset(*ip)).collect();
             if offs.is_empty() {
@@ -111,8 +122,45 @@ impl ServiceAllocators {
         if let Some(first) = cips.first() {
             spec_mut(svc).insert("clusterIP".into(), json!(first));
         }
+        if !dry_run {
+            self.record_ip_addresses(svc, &got).await;
+        }
         // A dry run reserved nothing; report only what must be rolled back.
         Ok(if dry_run { Vec::new() } else { got })
+    }
+
+    /// v1.33's allocator (MultiCIDRServiceAllocator, dual write) keeps one
+    /// `networking.k8s.io` IPAddress object per allocated ClusterIP beside the bitmap, and
+    /// its repair loop "repairs" (with ClusterIPNotAllocated events) every Service IP that has
+    /// none: write them as it does, so an upstream server sharing the etcd finds them.
+    async fn record_ip_addresses(&self, svc: &Value, ips: &[IpAddr]) {
+        let ns = svc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let name = name_of(svc);
+        for ip in ips {
+            let family = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
+            let obj = json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "IPAddress",
+                "metadata": {
+                    "name": ip.to_string(),
+                    "uid": uuid::Uuid::new_v4().to_string(),
+                    "creationTimestamp": crate::util::time::now_rfc3339(),
+                    "labels": {
+                        "ipaddress.kubernetes.io/ip-family": family,
+                        "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io",
+                    },
+                },
+                "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": name}},
+            });
+            let key = format!("{IP_ADDRESSES_PREFIX}{ip}");
+            match self.storage().create(&key, bytes::Bytes::from(obj.to_string())).await {
+                Ok(_) | Err(StorageError::KeyExists { .. }) => {}
+                Err(e) => tracing::warn!(ip = %ip, error = %e, "cannot record the IPAddress object"),
+            }
+        }
     }
 
     /// `updateClusterIPs`: (newly allocated, to release after success).
