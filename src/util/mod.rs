@@ -3,6 +3,7 @@
 //! - [`hash`]: content hashes for ETags.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
+//! - [`names`]: name and value rules with upstream's messages.
 //! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
@@ -11,6 +12,7 @@
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod names;
 pub mod protowire;
 pub mod quantity;
 pub mod time;
