@@ -312,7 +312,8 @@ async fn sync(reg: &Registry, state: &mut State) {
             if let Some(c) = cleanups.last_mut().filter(|c| c.0 == name && c.3.is_none()) {
                 c.3 = Some(def);
             }
-            reg.caches.cache(def.storage);
+            // Rows are served only once their cache holds what is already stored.
+            reg.caches.ensure(def.storage).await;
             let cols_key = v
                 .get("additionalPrinterColumns")
                 .map(Value::to_string)

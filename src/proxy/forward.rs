@@ -132,7 +132,7 @@ async fn forward(
     prepend: Option<&str>,
 ) -> ApiResult<Response> {
     let upgrade = is_upgrade(&req.headers);
-    let mut headers = outbound_headers(&req.headers, upgrade);
+    let mut headers = request_headers(req, loc, upgrade, prepend.is_some());
     keep_content_length(&body, &req.headers, &mut headers);
     let mut out = http::Request::builder()
         .method(method)
@@ -140,20 +140,6 @@ async fn forward(
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     *out.headers_mut() = headers;
-    let h = out.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
-        h.insert(http::header::HOST, v);
-    }
-    if let Some(ip) = req.remote.map(|r| r.ip().to_string()) {
-        if let Ok(v) = HeaderValue::from_str(&ip) {
-            h.append("x-forwarded-for", v);
-        }
-    }
-    if prepend.is_some() {
-        if let Ok(v) = HeaderValue::from_str(&req.path) {
-            h.insert("x-forwarded-uri", v);
-        }
-    }
     let io = kubelet::connect(loc, tls, cfg.timeout).await?;
     let mut resp = kubelet::send(io, out).await?;
     if upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -216,6 +202,26 @@ async fn forward(
     *r.status_mut() = status;
     copy_headers(&headers, r.headers_mut());
     Ok(r)
+}
+
+/// The headers sent to `loc`: the client's (see `outbound_headers`), `Host`, the client's
+/// address appended to `X-Forwarded-For`, and on proxy paths `X-Forwarded-Uri`.
+fn request_headers(req: &Request, loc: &Location, upgrade: bool, forwarded_uri: bool) -> HeaderMap {
+    let mut h = outbound_headers(&req.headers, upgrade);
+    if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
+        h.insert(http::header::HOST, v);
+    }
+    if let Some(ip) = req.remote.map(|r| r.ip().to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&ip) {
+            h.append("x-forwarded-for", v);
+        }
+    }
+    if forwarded_uri {
+        if let Ok(v) = HeaderValue::from_str(&req.path) {
+            h.insert("x-forwarded-uri", v);
+        }
+    }
+    h
 }
 
 /// The client's headers as sent on: never its credentials (Authorization, impersonation),
@@ -615,6 +621,27 @@ pub async fn kubelet_stream(reg: &Registry, cfg: &ProxyConfig, req: &Request) ->
     } else {
         format!("{path}?{}", query.join("&"))
     };
+    // WebSocket forms a kubelet does not serve: translated (exec/attach v5) or tunnelled
+    // (port-forward); everything else, SPDY included, is piped as it comes.
+    if sub == "portforward" && super::websocket::wants_tunnel(&req.headers) {
+        let headers = request_headers(req, &loc, true, false);
+        return super::tunnel::serve(cfg, req, &loc, headers, &pq, full(Bytes::new())).await;
+    }
+    if sub != "portforward" && super::websocket::wants_v5(&req.headers) {
+        let opts = super::translate::Options {
+            stdin: q.flag("stdin")?,
+            stdout: q.flag("stdout")?,
+            stderr: q.flag("stderr")?,
+            tty: q.flag("tty")?,
+        };
+        let target = super::translate::Target {
+            loc,
+            tls: cfg.kubelet_tls.clone(),
+            timeout: cfg.timeout,
+            path_and_query: pq,
+        };
+        return super::translate::serve(cfg, req, target, opts);
+    }
     forward(
         cfg,
         req,

@@ -81,7 +81,9 @@ pub struct ListResult {
 #[derive(Debug, Clone)]
 pub enum WatchOut {
     Event(CacheEventType, Arc<CachedObject>),
-    Bookmark(i64),
+    /// A bookmark at this revision; `true` marks the end of a WatchList's initial events
+    /// (annotation `k8s.io/initial-events-end`).
+    Bookmark(i64, bool),
     Error(ApiError),
 }
 
@@ -995,14 +997,29 @@ impl Registry {
         let opts = self.convert_fields(def, &opts)?;
         let prefix = self.key_prefix(def, ns);
         let cache = self.cache(def);
-        let after = match opts.parsed_rv()? {
-            None | Some(0) => None,
-            Some(n) => {
-                if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+        let rv = opts.parsed_rv()?;
+        if let Some(n) = rv.filter(|n| *n > 0) {
+            if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+                return Err(too_large_rv());
+            }
+        }
+        // None: the current state as synthetic ADDED events first; Some(n): changes after n.
+        let after = match (opts.send_initial_events, rv) {
+            (None, None | Some(0)) => None,
+            (None, Some(n)) => Some(n),
+            // WatchList: the state at least as new as `resourceVersion` (a consistent read when
+            // unset), then the bookmark that ends the initial events, then changes.
+            (Some(true), Some(_)) => None,
+            (Some(true), None) => {
+                let current = self.storage.current_revision().await.map_err(storage_err)?;
+                if !self.caches.wait_for(current, FRESHNESS_WAIT).await {
                     return Err(too_large_rv());
                 }
-                Some(n)
+                None
             }
+            // No initial events: changes after `resourceVersion`, or after now.
+            (Some(false), Some(n)) if n > 0 => Some(n),
+            (Some(false), _) => Some(self.caches.revision()),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let def = *def;
@@ -1231,6 +1248,12 @@ async fn run_watcher(
             }
         }
     }
+    if opts.send_initial_events == Some(true)
+        && opts.allow_bookmarks
+        && tx.send(WatchOut::Bookmark(last_rev, true)).await.is_err()
+    {
+        return;
+    }
     let mut rx = sub.rx;
     let mut next_bookmark = tokio::time::Instant::now() + bookmark_every;
     loop {
@@ -1238,7 +1261,7 @@ async fn run_watcher(
             _ = tokio::time::sleep_until(deadline) => return,
             _ = tokio::time::sleep_until(next_bookmark), if opts.allow_bookmarks => {
                 next_bookmark = tokio::time::Instant::now() + bookmark_every;
-                if tx.send(WatchOut::Bookmark(last_rev)).await.is_err() { return; }
+                if tx.send(WatchOut::Bookmark(last_rev, false)).await.is_err() { return; }
             }
             msg = rx.recv() => match msg {
                 None => return,

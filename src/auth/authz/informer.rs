@@ -69,7 +69,7 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
                             _ => sink(Change::Upsert(obj.value.clone())),
                         }
                     }
-                    WatchOut::Bookmark(r) => last = last.max(r),
+                    WatchOut::Bookmark(r, _) => last = last.max(r),
                     WatchOut::Error(_) => {
                         failed = true;
                         break;
