@@ -25,6 +25,7 @@ pub mod decls;
 pub mod eval;
 pub mod lib;
 pub mod macros;
+pub mod policy;
 pub mod schema;
 pub mod time;
 pub mod types;
