@@ -153,6 +153,13 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
     let mut storage = 0;
     let mut seen = std::collections::HashSet::new();
     let mut unique = true;
+    // Upstream converts a CRD whose versions all carry the same schema to one top-level
+    // `spec.validation` and reports its errors there.
+    let first_schema = versions.first().and_then(|v| v.pointer("/schema/openAPIV3Schema"));
+    let shared_schema = first_schema.is_some()
+        && versions
+            .iter()
+            .all(|v| v.pointer("/schema/openAPIV3Schema") == first_schema);
     for (i, v) in versions.iter().enumerate() {
         let vp = format!("spec.versions[{i}]");
         let vn = v.str_at("/name");
@@ -170,8 +177,15 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
                 format!("{vp}.schema.openAPIV3Schema"),
                 "schemas are required",
             )),
+            // One schema shared by every version is checked once, at the path upstream's
+            // internal form gives it (`spec.validation`).
+            Some(_) if shared_schema && i > 0 => {}
             Some(sch) => {
-                let path = format!("{vp}.schema.openAPIV3Schema");
+                let path = if shared_schema {
+                    "spec.validation.openAPIV3Schema".to_string()
+                } else {
+                    format!("{vp}.schema.openAPIV3Schema")
+                };
                 let before = errs.len();
                 structural(sch, &path, true, errs);
                 // CEL rules are only checked on an otherwise valid schema (as upstream).
