@@ -472,7 +472,7 @@ impl Checker<'_> {
         if let Some(prefix) = qualified_name(target) {
             let q = format!("{prefix}.{name}");
             let shadowed = self.lookup_ident(prefix.split('.').next().unwrap_or("")).is_some()
-                && self.reg.funcs.get(q.as_str()).is_none();
+                && !self.reg.funcs.contains_key(q.as_str());
             if !shadowed {
                 if let Some(f) = self.lookup_fn(&q) {
                     self.resolve(e, f, None, &call.args);

@@ -30,12 +30,14 @@ impl Est {
         Est { min: n, max: n }
     }
     pub const UNKNOWN: Est = Est { min: 0, max: u64::MAX };
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, o: Est) -> Est {
         Est {
             min: self.min.saturating_add(o.min),
             max: self.max.saturating_add(o.max),
         }
     }
+    #[allow(clippy::should_implement_trait)]
     pub fn mul(self, o: Est) -> Est {
         Est {
             min: self.min.saturating_mul(o.min),

@@ -683,7 +683,7 @@ fn observe(t: &mut Total, path: String, cost: u64) {
         return;
     }
     t.expensive.push((path, cost));
-    t.expensive.sort_by(|a, b| b.1.cmp(&a.1));
+    t.expensive.sort_by_key(|e| std::cmp::Reverse(e.1));
     t.expensive.truncate(4);
 }
 

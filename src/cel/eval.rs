@@ -659,7 +659,7 @@ fn select_test<'a>(v: &Value<'a>, field: &str) -> Res<'a> {
     match v {
         Value::Map(m) => Ok(Value::Bool(m.get(&string(field)).is_some())),
         Value::Struct(s) => Ok(Value::Bool(s.fields.iter().any(|(k, _)| &**k == field))),
-        _ => Err(EvalError::new(format!("invalid type for field selection."))),
+        _ => Err(EvalError::new("invalid type for field selection.".to_string())),
     }
 }
 

@@ -420,9 +420,9 @@ pub fn unescape(escaped: &str) -> String {
             ("__dash__", "-"),
             ("__slash__", "/"),
         ] {
-            if tail.starts_with(pat) {
+            if let Some(after) = tail.strip_prefix(pat) {
                 out.push_str(rep);
-                rest = &tail[pat.len()..];
+                rest = after;
                 matched = true;
                 break;
             }

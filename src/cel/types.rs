@@ -51,6 +51,7 @@ pub struct StructType {
 }
 
 impl StructType {
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(name: impl Into<String>, fields: Fields) -> Type {
         Type::Struct(Arc::new(StructType {
             name: name.into(),

@@ -45,7 +45,7 @@ pub fn register(r: &mut Registry) {
         "getEscapedPath",
         "url_get_escaped_path",
         "kubernetes.URL -> string",
-        |a| url(&a).map(|u| string(escaped_path(&u))),
+        |a| url(&a).map(|u| string(escaped_path(u))),
     );
     r.member(
         "getQuery",
@@ -318,7 +318,7 @@ fn parse_host(host: &str) -> Result<String, String> {
             return Err("missing ']' in host".into());
         };
         let port = &host[i + 1..];
-        if !port.is_empty() && !(port.starts_with(':') && port[1..].bytes().all(|c| c.is_ascii_digit())) {
+        if !(port.is_empty() || port.starts_with(':') && port[1..].bytes().all(|c| c.is_ascii_digit())) {
             return Err(format!("invalid port {} after host", crate::util::go_quote(port)));
         }
         return Ok(host.to_string());
