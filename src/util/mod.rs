@@ -9,6 +9,7 @@
 //! - [`time`]: RFC 3339 times and civil dates.
 //! - here: random names, Go-style quoting.
 
+pub mod gofmt;
 pub mod hash;
 pub mod json;
 pub mod keys;

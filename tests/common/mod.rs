@@ -11,6 +11,7 @@
 //! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`.
 #![allow(dead_code)]
 
+pub mod go;
 pub mod http;
 pub mod kubectl;
 pub mod pki;

@@ -73,6 +73,7 @@ const VALIDATING_ADMISSION_POLICY: Builtin = Builtin {
     printer: &table::VALIDATING_ADMISSION_POLICY,
     validate: crate::api::strategy::admissionregistration::validate_policy,
     validate_update: crate::api::strategy::admissionregistration::validate_policy_update,
+    status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };
 

@@ -227,7 +227,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
     match def.plural {
         "selfsubjectrulesreviews" => {
             rules_review(az, me, &mut obj)?;
-            return Ok(respond(req, &obj));
+            return respond(req, &obj);
         }
         "subjectaccessreviews" => validate_spec(&spec, true, &mut errs),
         "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
@@ -295,13 +295,14 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
         }
     };
     obj["status"] = status(az, &subject, &spec);
-    Ok(respond(req, &obj))
+    respond(req, &obj)
 }
 
-fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
+fn respond(req: &Request, obj: &Value) -> ApiResult<warp::reply::Response> {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
-    encode::value_response(
+    // A review has no Table or metadata form: `as=Table` alone is 406, as upstream.
+    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    Ok(encode::value_response(
         201,
         obj,
         Encoding {
@@ -309,5 +310,5 @@ fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
             pretty: false,
             include: IncludeObject::Metadata,
         },
-    )
+    ))
 }
