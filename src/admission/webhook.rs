@@ -76,7 +76,7 @@ pub struct Gvr {
 }
 
 impl Gvr {
-    fn of(d: &crate::api::ResourceDef) -> Gvr {
+    pub fn of(d: &crate::api::ResourceDef) -> Gvr {
         Gvr {
             group: d.group.into(),
             version: d.version.into(),
@@ -189,7 +189,7 @@ async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Gv
     let Some(gvr) = matched_resource(&h.spec, a) else {
         return Ok(None);
     };
-    Ok(selectors_match(h, a, env).await?.then_some(gvr))
+    Ok(selectors_match(&h.spec, a, env).await?.then_some(gvr))
 }
 
 /// A webhook's objectSelector or namespaceSelector: unset (upstream defaults it to `{}`)
@@ -198,16 +198,17 @@ fn hook_selects(sel: Option<&Value>, labels: Option<&serde_json::Map<String, Val
     sel.filter(|s| s.is_object()).is_none_or(|s| selects(Some(s), labels))
 }
 
-async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
+/// The `objectSelector` and `namespaceSelector` of a webhook or an admission policy's
+/// match resources.
+pub(crate) async fn selectors_match(spec: &Value, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
     // objectSelector: the new or the old object may match.
-    let osel = h.spec.get("objectSelector");
+    let osel = spec.get("objectSelector");
     let new_ok = hook_selects(osel, labels_of(a.object.as_ref()));
     let old_ok = a.old.is_some() && hook_selects(osel, labels_of(a.old.as_ref()));
     if !new_ok && !old_ok {
         return Ok(false);
     }
-    let nsel = h
-        .spec
+    let nsel = spec
         .get("namespaceSelector")
         .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()));
     if let Some(nsel) = nsel {

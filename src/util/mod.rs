@@ -3,6 +3,7 @@
 //! - [`hash`]: content hashes for ETags, SHA-256 hex.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
+//! - [`names`]: name and value rules with upstream's messages.
 //! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
@@ -12,6 +13,7 @@ pub mod gofmt;
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod names;
 pub mod protowire;
 pub mod quantity;
 pub mod time;
