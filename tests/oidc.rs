@@ -116,7 +116,7 @@ fn oidc_login_with_kubectl_maps_claims_and_follows_key_rotation() {
         let out = run(&tok.expect("sign"), &["get", "configmaps", "-n", "default"]);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
-            !out.status.success() && err.contains("You must be logged in to the server (Unauthorized)"),
+            !out.status.success() && err.contains("You must be logged in to the server"),
             "{what}: {err}"
         );
     }
