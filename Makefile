@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance interop
+.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance conformance-upstream interop
 
 build:
 	$(CARGO) build --bins
@@ -36,6 +36,10 @@ lint: fmt-check
 conformance:
 	bash conformance/run.sh
 	BACKEND=etcd bash conformance/run.sh
+
+## The same cases against upstream kube-apiserver (needs `make upstream` first): they must pass there too.
+conformance-upstream:
+	SERVER=upstream bash conformance/run.sh
 
 ## Tests against real upstream kube-apiserver (opt-in: builds/caches the upstream binaries first).
 interop:

@@ -16,7 +16,7 @@ pub mod strategy;
 pub mod table;
 pub mod validation;
 
-pub use strategy::{Builtin, Strategy};
+pub use strategy::{Builtin, StatusWrite, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod networking;
 pub mod rbac;
 pub mod storage;
+pub mod sysctls;
 
 use super::fields::Fields;
 use super::table::Printer;
@@ -51,6 +52,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate(&self, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
     /// Extra update rules (immutable fields).
     fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
+    /// What a write to the `status` subresource takes from the request.
+    fn status_write(&self) -> StatusWrite {
+        StatusWrite::StatusOnly
+    }
     /// May an object be created now (a terminating CRD takes no new instances)?
     fn check_create(&self, _def: &ResourceDef) -> ApiResult<()> {
         Ok(())
@@ -156,6 +161,93 @@ pub struct Builtin {
     pub fields: &'static Fields,
     /// `spec.replicas` when unset (ReplicationControllers default to 1).
     pub default_replicas: i64,
+    pub status_write: StatusWrite,
+}
+
+/// What a write to the `status` subresource takes from the request besides `status`:
+/// upstream's per-kind status `PrepareForUpdate`. System metadata (uid, generation,
+/// deletionTimestamp…) is the store's, whatever the mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusWrite {
+    /// Only `status`; everything else stays as stored (custom resources).
+    StatusOnly,
+    /// Everything but `spec` (most built-in kinds: labels and annotations may change).
+    AllButSpec,
+    /// As `AllButSpec`, labels stay as stored (Deployments).
+    KeepLabels,
+    /// As `AllButSpec`, ownerReferences stay (old kubelets corrupt them) and an empty
+    /// `status.qosClass` keeps the stored one (pods).
+    Pod,
+    /// As `AllButSpec`, labels, annotations, finalizers and ownerReferences stay
+    /// (`metav1.ResetObjectMetaForStatus`).
+    KeepUserMeta,
+    /// As `AllButSpec`, all metadata stays (FlowSchemas, PriorityLevelConfigurations).
+    KeepMeta,
+}
+
+impl StatusWrite {
+    /// The object a status write stores, from the stored object and the request's.
+    pub fn apply(self, old: &Value, body: &Value) -> Value {
+        let mut new = match self {
+            StatusWrite::StatusOnly => old.clone(),
+            _ => {
+                let mut n = body.clone();
+                if let Some(o) = n.as_object_mut() {
+                    match old.get("spec") {
+                        Some(spec) => o.insert("spec".into(), spec.clone()),
+                        None => o.remove("spec"),
+                    };
+                }
+                n
+            }
+        };
+        match body.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        let kept: &[&str] = match self {
+            StatusWrite::StatusOnly | StatusWrite::AllButSpec => &[],
+            StatusWrite::KeepLabels => &["labels"],
+            StatusWrite::Pod => &["ownerReferences"],
+            StatusWrite::KeepUserMeta => &["labels", "annotations", "finalizers", "ownerReferences"],
+            StatusWrite::KeepMeta => {
+                if let (Some(m), Some(o)) = (old.get("metadata"), new.as_object_mut()) {
+                    o.insert("metadata".into(), m.clone());
+                }
+                &[]
+            }
+        };
+        if !kept.is_empty() {
+            let old_meta = old.get("metadata").and_then(Value::as_object);
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in kept {
+                    match old_meta.and_then(|o| o.get(*k)) {
+                        Some(v) => m.insert((*k).to_string(), v.clone()),
+                        None => m.remove(*k),
+                    };
+                }
+            }
+        }
+        if self == StatusWrite::Pod
+            && new
+                .pointer("/status/qosClass")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+        {
+            if let (Some(q), Some(st)) = (
+                old.pointer("/status/qosClass").cloned(),
+                new.get_mut("status").and_then(Value::as_object_mut),
+            ) {
+                st.insert("qosClass".into(), q);
+            }
+        }
+        new
+    }
 }
 
 fn no_op(_: &mut Value) {}
@@ -187,6 +279,7 @@ impl Builtin {
         printer: &super::table::DEFAULT,
         fields: &super::fields::DEFAULT,
         default_replicas: 0,
+        status_write: StatusWrite::AllButSpec,
     };
 }
 
@@ -206,6 +299,9 @@ impl Strategy for Builtin {
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         (self.validate_update)(new, old, errs)
+    }
+    fn status_write(&self) -> StatusWrite {
+        self.status_write
     }
     fn before_delete(&self, obj: &mut Value) -> bool {
         (self.before_delete)(obj)

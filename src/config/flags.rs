@@ -422,7 +422,7 @@ flags! {
     "storage-backend" => "storage.backend", Kind::Enum(&["embedded", "etcd3"]), "", Implemented, "The storage backend: embedded (SQLite under --data-dir) or etcd3. Unset: etcd3 when --etcd-servers is given, else embedded.";
     "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Ignored, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
     "storage-media-type" => "storage.media-type", Kind::Str, "application/vnd.kubernetes.protobuf", Ignored, "The media type to use to store objects in storage (capstan stores JSON).";
-    "storage-min-history" => "storage.min-history", INT, "1000", Capstan, "Revisions always kept by compaction.";
+    "storage-min-history" => "storage.min-history", INT, "0", Capstan, "Revisions the embedded store's compactor keeps beyond upstream's rule (history back to the revision seen one compaction interval earlier).";
     "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Implemented, "List of directives for HSTS, comma separated.";
     "tls-cert-file" => "tls.cert-file", Kind::Path, "", Implemented, "File containing the default x509 Certificate for HTTPS. Unset: generated under --data-dir/pki.";
     "tls-cipher-suites" => "tls.cipher-suites", Kind::List, "", Implemented, "Comma-separated list of cipher suites for the server.";

@@ -38,7 +38,9 @@ fn details(group: &str, kind: &str, name: &str) -> Value {
     if !group.is_empty() {
         d.insert("group".into(), json!(group));
     }
-    d.insert("kind".into(), json!(kind));
+    if !kind.is_empty() {
+        d.insert("kind".into(), json!(kind));
+    }
     Value::Object(d)
 }
 

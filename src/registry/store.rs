@@ -515,7 +515,7 @@ impl Registry {
         rv: i64,
         limit: usize,
         matches: &(dyn Fn(&Value) -> bool + Sync),
-        _selecting: bool,
+        selecting: bool,
     ) -> ApiResult<ListResult> {
         let resource_root = self.key_prefix(def, None);
         let mut items = Vec::new();
@@ -546,11 +546,13 @@ impl Registry {
                         }
                         .encode()
                     });
+                    // Upstream counts what follows only when every key is an item (no selector).
+                    let remaining = (more && !selecting).then(|| n - (i + 1) + page.remaining);
                     return Ok(ListResult {
                         revision,
                         items,
                         continue_token,
-                        remaining: None,
+                        remaining,
                     });
                 }
             }
@@ -654,18 +656,7 @@ impl Registry {
                     }
                     n
                 }
-                Part::Status => {
-                    let mut n = old.clone();
-                    match body.get("status") {
-                        Some(s) => n["status"] = s.clone(),
-                        None => {
-                            if let Some(o) = n.as_object_mut() {
-                                o.remove("status");
-                            }
-                        }
-                    }
-                    n
-                }
+                Part::Status => strat.status_write().apply(&old, &body),
                 Part::Finalize => {
                     let mut n = old.clone();
                     n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));

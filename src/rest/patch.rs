@@ -151,9 +151,16 @@ pub async fn patch(
         apply(&mut target)?;
         crate::codec::check_kind(def, &mut target)?;
         // Unknown fields in the patched object: pruned; Strict fails as upstream's patchers do
-        // (`strict decoding error: unknown field "spec.foo"`, 400), Warn returns warnings.
+        // (422 on field `patch`), Warn returns warnings.
         let mode =
             crate::api::schema::FieldValidation::parse(directive).unwrap_or(crate::api::schema::FieldValidation::Warn);
+        let strict = mode == crate::api::schema::FieldValidation::Strict;
+        // Upstream shows the document it decoded: the patch itself for a strategic merge, the
+        // patched object otherwise.
+        let decoded = strict.then(|| match bt {
+            BodyType::StrategicMergePatch => crate::util::gofmt::value(&patch_doc),
+            _ => target.to_string(),
+        });
         let mut warnings = Vec::new();
         if let Some(r) = root {
             if mode != crate::api::schema::FieldValidation::Ignore {
@@ -170,11 +177,14 @@ pub async fn patch(
                 warnings.extend(unknown.into_iter().map(|p| format!("unknown field \"{p}\"")));
             }
         }
-        if mode == crate::api::schema::FieldValidation::Strict && !warnings.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                warnings.join(", ")
-            )));
+        if let Some(decoded) = decoded.filter(|_| !warnings.is_empty()) {
+            let detail = format!("strict decoding error: {}", warnings.join(", "));
+            return Err(ApiError::invalid(
+                "",
+                "",
+                "",
+                &[crate::error::field::FieldError::invalid("patch", decoded, detail)],
+            ));
         }
         if mode != crate::api::schema::FieldValidation::Warn {
             warnings.clear();

@@ -22,7 +22,7 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(ApiError::method_not_allowed(req.method.as_str(), path, ""));
     }
-    if let Some(r) = crate::auth::authn::reviews::discovery(&app.auth.authenticator, path) {
+    if let Some(r) = crate::auth::authn::reviews::discovery(&app.auth.authenticator, path, accept) {
         return r;
     }
     let plain = |o: Output| Encoding {

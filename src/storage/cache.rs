@@ -126,6 +126,8 @@ pub enum CacheError {
 
 struct Watcher {
     id: u64,
+    /// The keys it watches (a namespace's, or the whole resource's): only their events are sent.
+    prefix: String,
     tx: mpsc::Sender<WatchMsg>,
 }
 
@@ -313,7 +315,11 @@ impl WatchCache {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        st.watchers.push(Watcher { id, tx });
+        st.watchers.push(Watcher {
+            id,
+            prefix: key_prefix.to_string(),
+            tx,
+        });
         Ok(Subscription { initial, revision, rx })
     }
 
@@ -375,15 +381,19 @@ impl WatchCache {
             }
         }
         st.events.push_back(event.clone());
-        st.watchers
-            .retain(|w| match w.tx.try_send(WatchMsg::Event(event.clone())) {
+        st.watchers.retain(|w| {
+            if !key.starts_with(&w.prefix) {
+                return true;
+            }
+            match w.tx.try_send(WatchMsg::Event(event.clone())) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(watcher = w.id, prefix = %self.prefix, "watcher too slow; closing its stream");
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            }
+        });
     }
 
     /// Tell watchers the cache is consistent through `revision` (bookmarks); closed watchers
@@ -701,6 +711,29 @@ mod tests {
             c.subscribe("/registry/x/", Some(11)).is_err(),
             "older than the list: expired"
         );
+    }
+
+    /// A namespace's watcher gets that namespace's changes only, live as from history (events
+    /// of another namespace once leaked into live streams).
+    #[test]
+    fn a_watcher_gets_only_its_prefix() {
+        let (_tx, rx) = watch::channel(0);
+        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, false);
+        c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 1), 1);
+        c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 1), 2);
+        let mut sub = c
+            .subscribe("/registry/x/a/", Some(0))
+            .map_err(|e| format!("{e:?}"))
+            .expect("subscribe");
+        assert_eq!(sub.initial.iter().map(|e| e.revision).collect::<Vec<_>>(), [1]);
+        c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 2), 3);
+        c.apply(EventType::Put, "/registry/x/ab/three", &obj("three", 1), 4);
+        c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 2), 5);
+        let mut live = Vec::new();
+        while let Ok(WatchMsg::Event(e)) = sub.rx.try_recv() {
+            live.push(e.revision);
+        }
+        assert_eq!(live, [5]);
     }
 
     #[test]

@@ -579,6 +579,8 @@ impl Storage for EtcdStorage {
                 items.push(self.key_value(kv));
             }
             let more = resp.more();
+            // `count` is every key in [start, end) at this revision, the returned ones included.
+            let remaining = usize::try_from(resp.count()).unwrap_or(0).saturating_sub(kvs.len());
             let done = match want {
                 Some(n) => items.len() >= n,
                 None => false,
@@ -588,6 +590,7 @@ impl Storage for EtcdStorage {
                     items,
                     revision: read_rev,
                     more,
+                    remaining,
                 });
             }
             if let Some(last) = kvs.last() {

@@ -118,6 +118,8 @@ pub struct ListPage {
     pub revision: i64,
     /// True when more keys follow the last returned one.
     pub more: bool,
+    /// How many live keys follow the page (a list's `remainingItemCount`).
+    pub remaining: usize,
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@
 //! - [`ttl_cache`]: a bounded map of expiring entries (webhook answer caches).
 //! - here: random names, Go-style quoting.
 
+pub mod gofmt;
 pub mod hash;
 pub mod json;
 pub mod keys;

@@ -152,7 +152,7 @@ fn encrypt(st: &PluginState, req: EncryptRequest) -> Result<EncryptResponse, ton
     let key_id = st.key_id.lock().unwrap().clone();
     let ciphertext = PluginState::wrap_key(&key_id)
         .seal(&req.plaintext, key_id.as_bytes())
-        .map_err(|e| tonic::Status::internal(e))?;
+        .map_err(tonic::Status::internal)?;
     Ok(EncryptResponse {
         ciphertext,
         key_id,

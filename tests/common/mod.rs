@@ -12,6 +12,7 @@
 //! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`.
 #![allow(dead_code)]
 
+pub mod go;
 pub mod http;
 pub mod https_stub;
 pub mod kubectl;

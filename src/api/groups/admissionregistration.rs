@@ -71,6 +71,7 @@ const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
 
 const VALIDATING_ADMISSION_POLICY: Builtin = Builtin {
     printer: &table::VALIDATING_ADMISSION_POLICY,
+    status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };
 

@@ -9,11 +9,13 @@ pub const ROWS: &[ResourceDef] = &[
     ResourceDef {
         subresources: &[STATUS],
         generation: true,
+        strategy: &STATUS_KEEPS_META,
         ..def(G, "v1", "FlowSchema", "flowschemas", "flowschema", Scope::Cluster)
     },
     ResourceDef {
         subresources: &[STATUS],
         generation: true,
+        strategy: &STATUS_KEEPS_META,
         ..def(
             G,
             "v1",
@@ -24,3 +26,9 @@ pub const ROWS: &[ResourceDef] = &[
         )
     },
 ];
+
+/// Status writes (the APF controller's) change only status, metadata included.
+const STATUS_KEEPS_META: Builtin = Builtin {
+    status_write: StatusWrite::KeepMeta,
+    ..Builtin::DEFAULT
+};

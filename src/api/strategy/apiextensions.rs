@@ -3,7 +3,7 @@
 //! the cleanup finalizer its first delete adds. Serving the defined custom resources is
 //! `crate::apiext`.
 
-use super::Strategy;
+use super::{StatusWrite, Strategy};
 use crate::api::ResourceDef;
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
@@ -26,6 +26,10 @@ impl Strategy for CustomResourceDefinitions {
     }
     fn before_delete(&self, obj: &mut Value) -> bool {
         mark_for_deletion(obj)
+    }
+    fn status_write(&self) -> StatusWrite {
+        // Upstream resets the metadata against itself here, so status writes keep its changes.
+        StatusWrite::AllButSpec
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self

@@ -3,7 +3,7 @@
 //! (`pkg/apis/core/validation/validation.go`).
 
 use super::apps::util as apps_util;
-use super::Builtin;
+use super::{Builtin, StatusWrite};
 use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
@@ -1175,6 +1175,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     validate_container_list(inits, &join(path, "initContainers"), &volumes, &mut names, true, errs);
     validate_restart_policy(spec, path, errs);
     validate_dns_policy(spec, path, errs);
+    super::sysctls::validate(spec, path, false, errs);
     if let Some(ns) = spec.get("nodeSelector").filter(|x| !x.is_null()) {
         v::validate_labels(ns, &join(path, "nodeSelector"), errs);
     }
@@ -1303,6 +1304,7 @@ pub const POD: Builtin = Builtin {
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
+    status_write: StatusWrite::Pod,
     ..Builtin::DEFAULT
 };
 

@@ -258,17 +258,36 @@ async fn token_request(authn: &Authenticator, reg: &Registry, req: &Request, bod
 }
 
 /// `/.well-known/openid-configuration` and `/openid/v1/jwks`; None for other paths.
-pub fn discovery(authn: &Authenticator, path: &str) -> Option<ApiResult<Response>> {
+pub fn discovery(authn: &Authenticator, path: &str, accept: Option<&str>) -> Option<ApiResult<Response>> {
     let sa = authn.service_accounts.as_ref();
     let (doc, ct) = match path {
         "/.well-known/openid-configuration" => (sa?.openid_configuration(), "application/json"),
         "/openid/v1/jwks" => (sa?.jwks(), "application/jwk-set+json"),
         _ => return None,
     };
+    if !accepts_exactly(accept, ct) {
+        return Some(Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            format!("406: Not Acceptable\n\nAvailable representations: {ct}"),
+        )
+        .with_details(json!({}))));
+    }
     let mut r = encode::bytes_response(200, ct, Bytes::from(doc.to_string()));
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     );
     Some(Ok(r))
+}
+
+/// Upstream serves these two documents through go-restful, which takes a request only when its
+/// Accept is empty, holds `*/*`, or names the document's media type exactly (no `application/*`).
+fn accepts_exactly(accept: Option<&str>, media_type: &str) -> bool {
+    let accept = accept.unwrap_or("").trim();
+    accept.is_empty()
+        || accept.contains("*/*")
+        || accept
+            .split(',')
+            .any(|part| part.split(';').next().unwrap_or("").trim() == media_type)
 }

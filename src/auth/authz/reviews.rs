@@ -242,7 +242,7 @@ async fn answer(
     match def.plural {
         "selfsubjectrulesreviews" => {
             rules_review(az, me, &mut obj)?;
-            return Ok(respond(req, &obj));
+            return respond(req, &obj);
         }
         "subjectaccessreviews" => validate_spec(&spec, true, &mut errs),
         "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
@@ -310,13 +310,14 @@ async fn answer(
         }
     };
     obj["status"] = status(az, &subject, &spec).await;
-    Ok(respond(req, &obj))
+    respond(req, &obj)
 }
 
-fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
+fn respond(req: &Request, obj: &Value) -> ApiResult<warp::reply::Response> {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
-    encode::value_response(
+    // A review has no Table or metadata form: `as=Table` alone is 406, as upstream.
+    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    Ok(encode::value_response(
         201,
         obj,
         Encoding {
@@ -324,5 +325,5 @@ fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
             pretty: false,
             include: IncludeObject::Metadata,
         },
-    )
+    ))
 }

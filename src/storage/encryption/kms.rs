@@ -204,8 +204,11 @@ pub struct KmsProvider {
     client: KmsClient,
     state: RwLock<Option<Arc<WriteState>>>,
     probe: tokio::sync::Mutex<Probe>,
-    cache: Mutex<HashMap<Vec<u8>, (Arc<ReadKey>, Instant)>>,
+    cache: Mutex<DekCache>,
 }
+
+/// Decrypted DEKs by their encrypted form, with when each was last used.
+type DekCache = HashMap<Vec<u8>, (Arc<ReadKey>, Instant)>;
 
 /// `sha256:<hex>` of a key ID, as upstream logs and reports it.
 fn key_id_hash(id: &str) -> String {

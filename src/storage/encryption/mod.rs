@@ -34,6 +34,9 @@ use transform::{Identity, Prefixed, Transformer};
 /// The logical root of every key.
 const ROOT: &str = "/registry/";
 
+/// Transformers with the stored-data prefix each reads.
+type Readers = Vec<(Vec<u8>, Arc<dyn Transformer>)>;
+
 /// The transformers of one loaded config.
 struct Active {
     by_resource: HashMap<GroupResource, Arc<dyn Transformer>>,
@@ -43,10 +46,10 @@ struct Active {
 
 impl Active {
     async fn build(cfg: &EncryptionConfig) -> Result<Active, String> {
-        let mut lists: HashMap<GroupResource, Vec<(Vec<u8>, Arc<dyn Transformer>)>> = HashMap::new();
+        let mut lists: HashMap<GroupResource, Readers> = HashMap::new();
         let mut kms = Vec::new();
         for rule in &cfg.resources {
-            let mut entries: Vec<(Vec<u8>, Arc<dyn Transformer>)> = Vec::new();
+            let mut entries: Readers = Vec::new();
             for p in &rule.providers {
                 entries.push(match p {
                     Provider::Identity => (Vec::new(), Arc::new(Identity)),

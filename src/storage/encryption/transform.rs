@@ -19,7 +19,9 @@ pub type TransformError = String;
 #[async_trait]
 pub trait Transformer: Send + Sync {
     /// The plain bytes, and whether they were written by anything other than the transformer
-    /// that writes now (a rewrite re-encrypts them: "stale").
+    /// that writes now (a rewrite re-encrypts them: "stale"). Upstream's name
+    /// (TransformFromStorage), hence the allow.
+    #[allow(clippy::wrong_self_convention)]
     async fn from_storage(&self, data: &[u8], aad: &[u8]) -> Result<(Vec<u8>, bool), TransformError>;
     async fn to_storage(&self, data: &[u8], aad: &[u8]) -> Result<Vec<u8>, TransformError>;
 }
