@@ -24,7 +24,7 @@ pub struct TokenWebhook {
     ttl: Duration,
     /// What a review without `status.audiences` is taken to be valid for (`--api-audiences`).
     implicit_audiences: Vec<String>,
-    cache: TtlCache<Result<Option<(UserInfo, Vec<String>)>, String>>,
+    cache: TtlCache<TokenResult>,
 }
 
 impl TokenWebhook {
