@@ -147,7 +147,7 @@ impl Context {
         let Some(AuthzHandle(az)) = self.authorizer.as_ref() else {
             return true;
         };
-        az.decide(&crate::auth::authz::Attributes {
+        az.decide_blocking(&crate::auth::authz::Attributes {
             user: &self.user,
             verb,
             is_resource: true,

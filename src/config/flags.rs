@@ -121,16 +121,8 @@ static NOTES: &[(&str, &str)] = &[
     ("allow-metric-labels", "Metric label allow-lists: capstan exposes its own metric set."),
     ("allow-metric-labels-manifest", "Metric label allow-lists: capstan exposes its own metric set."),
     ("apiserver-count", "Deprecated upstream; only read by the master-count endpoint reconciler, which capstan refuses (the lease reconciler, upstream's default, ignores it too)."),
-    ("authentication-config", "Not implemented yet: structured authentication (issue 20, authentication part)."),
-    ("authentication-token-webhook-cache-ttl", "Not implemented yet: webhook token authentication (issue 20, authentication part)."),
-    ("authentication-token-webhook-config-file", "Not implemented yet: webhook token authentication (issue 20, authentication part)."),
-    ("authentication-token-webhook-version", "Not implemented yet: webhook token authentication (issue 20, authentication part)."),
-    ("authorization-config", "Not implemented yet: structured authorization (issue 20, authorization part)."),
-    ("authorization-policy-file", "Not implemented yet: ABAC (issue 20, authorization part)."),
-    ("authorization-webhook-cache-authorized-ttl", "Not implemented yet: webhook authorization (issue 20, authorization part)."),
-    ("authorization-webhook-cache-unauthorized-ttl", "Not implemented yet: webhook authorization (issue 20, authorization part)."),
-    ("authorization-webhook-config-file", "Not implemented yet: webhook authorization (issue 20, authorization part)."),
-    ("authorization-webhook-version", "Not implemented yet: webhook authorization (issue 20, authorization part)."),
+    ("authentication-config", "Refused: structured authentication (AuthenticationConfiguration: JWT issuers with CEL claim rules and mappings, anonymous config) is not implemented; use the --oidc-* flags or --authentication-token-webhook-config-file."),
+    ("authorization-policy-file", "Refused: ABAC is not implemented; use RBAC, Webhook or --authorization-config."),
     ("cert-dir", "Only used upstream when no --tls-cert-file is given; capstan then generates its PKI under --data-dir/pki."),
     ("contention-profiling", "Go profiling; capstan has no /debug/pprof."),
     ("debug-socket-path", "Go profiling socket; capstan opens none (nothing is exposed)."),
@@ -150,7 +142,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
     ("event-ttl", "Events are not expired through etcd leases (they are kept until deleted)."),
     ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
-    ("feature-gates", "Not implemented yet (issue 20, API enablement part)."),
+    ("feature-gates", "Refused: feature gates are not implemented; capstan serves what 1.33 serves with every gate at its default."),
     ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
     ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
@@ -163,20 +155,11 @@ static NOTES: &[(&str, &str)] = &[
     ("log-text-info-buffer-size", "Log buffering of klog's split streams: capstan logs with tracing."),
     ("log-text-split-stream", "Log stream splitting of klog: capstan logs with tracing (see --log-file)."),
     ("max-connection-bytes-per-sec", "Refused when non-zero: per-connection bandwidth limits on proxy, exec, attach and port-forward streams are not implemented."),
-    ("oidc-ca-file", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-client-id", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-groups-claim", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-groups-prefix", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-issuer-url", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-required-claim", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-signing-algs", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-username-claim", "Not implemented yet: OIDC (issue 20, authentication part)."),
-    ("oidc-username-prefix", "Not implemented yet: OIDC (issue 20, authentication part)."),
     ("peer-advertise-ip", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("peer-advertise-port", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("peer-ca-file", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("profiling", "Go profiling; capstan has no /debug/pprof (nothing is exposed)."),
-    ("runtime-config", "Not implemented yet (issue 20, API enablement part)."),
+    ("runtime-config", "Refused: API enablement is not implemented; capstan serves the APIs 1.33 serves by default (no alpha or off-by-default beta API)."),
     ("runtime-config-emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
     ("service-account-signing-endpoint", "Refused: the external JWT signer (ExternalJWTSigner gRPC API, alpha ExternalServiceAccountTokenSigner gate in 1.33) is not implemented; use --service-account-signing-key-file."),
     ("show-hidden-metrics-for-version", "Capstan hides no deprecated metrics."),
@@ -204,6 +187,16 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","),
         serde_json::Value::Null => String::new(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     };
     let harmless = match flag.name {
@@ -301,17 +294,17 @@ flags! {
     "audit-webhook-truncate-max-batch-size" => "audit.webhook.truncate-max-batch-size", NAT, "10485760", Implemented, "Maximum size of the batch sent to the underlying backend.";
     "audit-webhook-truncate-max-event-size" => "audit.webhook.truncate-max-event-size", NAT, "102400", Implemented, "Maximum size of the audit event sent to the underlying backend.";
     "audit-webhook-version" => "audit.webhook.version", Kind::Str, "audit.k8s.io/v1", Implemented, "API group and version used for serializing audit events written to webhook.";
-    "authentication-config" => "authentication.config-file", Kind::Path, "", Ignored, "File with Authentication Configuration (structured authentication).";
-    "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Ignored, "The duration to cache responses from the webhook token authenticator.";
-    "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration for token authentication in kubeconfig format.";
-    "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
-    "authorization-config" => "authorization.config-file", Kind::Path, "", Ignored, "File with Authorization Configuration (structured authorization).";
+    "authentication-config" => "authentication.config-file", Kind::Path, "", Refused, "File with Authentication Configuration (structured authentication).";
+    "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Implemented, "The duration to cache responses from the webhook token authenticator.";
+    "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration for token authentication in kubeconfig format.";
+    "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
+    "authorization-config" => "authorization.config-file", Kind::Path, "", Implemented, "File with Authorization Configuration (structured authorization).";
     "authorization-mode" => "authorization.mode", Kind::List, "AlwaysAllow", Implemented, "Ordered list of plug-ins to do authorization on secure port: AlwaysAllow, AlwaysDeny, ABAC, Webhook, RBAC, Node.";
-    "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Ignored, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
-    "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Ignored, "The duration to cache 'authorized' responses from the webhook authorizer.";
-    "authorization-webhook-cache-unauthorized-ttl" => "authorization.webhook.cache-unauthorized-ttl", Kind::Duration, "30s", Ignored, "The duration to cache 'unauthorized' responses from the webhook authorizer.";
-    "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
-    "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
+    "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Refused, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
+    "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Implemented, "The duration to cache 'authorized' responses from the webhook authorizer.";
+    "authorization-webhook-cache-unauthorized-ttl" => "authorization.webhook.cache-unauthorized-ttl", Kind::Duration, "30s", Implemented, "The duration to cache 'unauthorized' responses from the webhook authorizer.";
+    "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
+    "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
     "bind-address" => "bind-address", Kind::Ip, "127.0.0.1", Implemented, "The IP address on which to listen for the --secure-port port (capstan's default is loopback; upstream's is 0.0.0.0).";
     "cert-dir" => "tls.cert-dir", Kind::Path, "/var/run/kubernetes", Ignored, "The directory where the TLS certs are located (capstan generates its PKI under --data-dir).";
     "client-ca-file" => "authentication.client-ca-file", Kind::Path, "", Implemented, "Client certificates signed by this CA are authenticated as CommonName (user) and Organization (groups).";
@@ -351,7 +344,7 @@ flags! {
     "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Refused, "Per-resource etcd servers overrides: group/resource#servers.";
     "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Ignored, "Amount of time to retain events.";
     "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
-    "feature-gates" => "feature-gates", Kind::BoolMap, "", Ignored, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
+    "feature-gates" => "feature-gates", Kind::BoolMap, "", Refused, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
     "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
     "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Implemented, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
     "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";
@@ -381,15 +374,15 @@ flags! {
     "max-request-body-bytes" => "max-request-body-bytes", NAT, "3145728", Capstan, "Largest accepted request body.";
     "max-requests-inflight" => "max-requests-inflight", NAT, "400", Implemented, "The maximum number of non-mutating requests in flight (0: no limit).";
     "min-request-timeout" => "min-request-timeout", NAT, "1800", Implemented, "Minimum number of seconds a watch is kept open; the timeout is random in [min, 2*min).";
-    "oidc-ca-file" => "authentication.oidc.ca-file", Kind::Path, "", Ignored, "The OpenID server's certificate is verified by one of the authorities in this file.";
-    "oidc-client-id" => "authentication.oidc.client-id", Kind::Str, "", Ignored, "The client ID for the OpenID Connect client, must be set if oidc-issuer-url is set.";
-    "oidc-groups-claim" => "authentication.oidc.groups-claim", Kind::Str, "", Ignored, "The name of a custom OpenID Connect claim for specifying user groups.";
-    "oidc-groups-prefix" => "authentication.oidc.groups-prefix", Kind::Str, "", Ignored, "All groups will be prefixed with this value.";
-    "oidc-issuer-url" => "authentication.oidc.issuer-url", Kind::Str, "", Ignored, "The URL of the OpenID issuer, only HTTPS scheme will be accepted.";
-    "oidc-required-claim" => "authentication.oidc.required-claim", Kind::StrMap, "", Ignored, "A key=value pair that describes a required claim in the ID Token.";
-    "oidc-signing-algs" => "authentication.oidc.signing-algs", Kind::List, "RS256", Ignored, "Allowed JOSE asymmetric signing algorithms.";
-    "oidc-username-claim" => "authentication.oidc.username-claim", Kind::Str, "sub", Ignored, "The OpenID claim to use as the user name.";
-    "oidc-username-prefix" => "authentication.oidc.username-prefix", Kind::Str, "", Ignored, "All usernames will be prefixed with this value.";
+    "oidc-ca-file" => "authentication.oidc.ca-file", Kind::Path, "", Implemented, "The OpenID server's certificate is verified by one of the authorities in this file.";
+    "oidc-client-id" => "authentication.oidc.client-id", Kind::Str, "", Implemented, "The client ID for the OpenID Connect client, must be set if oidc-issuer-url is set.";
+    "oidc-groups-claim" => "authentication.oidc.groups-claim", Kind::Str, "", Implemented, "The name of a custom OpenID Connect claim for specifying user groups.";
+    "oidc-groups-prefix" => "authentication.oidc.groups-prefix", Kind::Str, "", Implemented, "All groups will be prefixed with this value.";
+    "oidc-issuer-url" => "authentication.oidc.issuer-url", Kind::Str, "", Implemented, "The URL of the OpenID issuer, only HTTPS scheme will be accepted.";
+    "oidc-required-claim" => "authentication.oidc.required-claim", Kind::StrMap, "", Implemented, "A key=value pair that describes a required claim in the ID Token.";
+    "oidc-signing-algs" => "authentication.oidc.signing-algs", Kind::List, "RS256", Implemented, "Allowed JOSE asymmetric signing algorithms.";
+    "oidc-username-claim" => "authentication.oidc.username-claim", Kind::Str, "sub", Implemented, "The OpenID claim to use as the user name.";
+    "oidc-username-prefix" => "authentication.oidc.username-prefix", Kind::Str, "", Implemented, "All usernames will be prefixed with this value.";
     "peer-advertise-ip" => "peer.advertise-ip", Kind::Ip, "", NoEffect, "The IP other API servers use to proxy requests to this one (mixed-version proxy).";
     "peer-advertise-port" => "peer.advertise-port", Kind::Str, "", NoEffect, "The port other API servers use to proxy requests to this one (mixed-version proxy).";
     "peer-ca-file" => "peer.ca-file", Kind::Path, "", NoEffect, "CA that verifies serving certificates of peer API servers (mixed-version proxy).";
@@ -408,7 +401,7 @@ flags! {
     "requestheader-group-headers" => "authentication.requestheader.group-headers", Kind::List, "", Implemented, "List of request headers to inspect for groups. X-Remote-Group is suggested.";
     "requestheader-uid-headers" => "authentication.requestheader.uid-headers", Kind::List, "", Implemented, "List of request headers to inspect for UIDs. X-Remote-Uid is suggested.";
     "requestheader-username-headers" => "authentication.requestheader.username-headers", Kind::List, "", Implemented, "List of request headers to inspect for usernames. X-Remote-User is common.";
-    "runtime-config" => "runtime-config", Kind::StrMap, "", Ignored, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
+    "runtime-config" => "runtime-config", Kind::StrMap, "", Refused, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
     "runtime-config-emulation-forward-compatible" => "runtime-config-emulation-forward-compatible", Kind::Bool, "false", Refused, "If true, APIs identified by group/version that are enabled in the --runtime-config flag will be installed even if it is introduced after the emulation version.";
     "secure-port" => "secure-port", U16, "6443", Implemented, "The port on which to serve HTTPS with authentication and authorization.";
     "service-account-extend-token-expiration" => "service-account.extend-token-expiration", Kind::Bool, "true", Implemented, "Turns on projected service account expiration extension during token generation.";

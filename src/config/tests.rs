@@ -153,7 +153,7 @@ fn env_nested_keys() {
         ("CAPSTAN_ETCD__SERVERS", "https://a:2379,https://b:2379"),
         ("CAPSTAN_AUDIT__LOG__MAXAGE", "7"),
         ("CAPSTAN_INSECURE__ALLOW_NON_LOOPBACK", "yes"),
-        ("CAPSTAN_FEATURE_GATES", "A=true,B=false"),
+        ("CAPSTAN_PROFILING", "false"),
         // Not settings: reserved names, and other programs' variables.
         ("CAPSTAN_LOG", "capstan=trace"),
         ("CAPSTAN_CONFIG", ""),
@@ -164,9 +164,7 @@ fn env_nested_keys() {
     assert_eq!(o.backend(), "etcd3");
     assert_eq!(o.get("audit.log.maxage"), Some(&json!(7)));
     assert!(o.insecure_allow_non_loopback);
-    assert_eq!(o.feature_gates.get("A"), Some(&true));
-    assert_eq!(o.feature_gates.get("B"), Some(&false));
-    assert_eq!(o.ignored_settings(), vec!["--feature-gates"]);
+    assert_eq!(o.ignored_settings(), vec!["--profiling"]);
 
     assert_eq!(
         err_of(load(&[], &env(&[("CAPSTAN_SECURE_PROT", "1")]), &nowhere(dir.path()))),
@@ -437,6 +435,17 @@ fn refused_flags_fail_unless_default() {
         e.contains("--max-connection-bytes-per-sec=1000") && e.contains("--etcd-servers-overrides="),
         "{e}"
     );
+    let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=api/beta=true"]);
+    assert!(
+        e.contains("--feature-gates=A=true,B=false: feature gates are not implemented")
+            && e.contains("--runtime-config=api/beta=true: API enablement is not implemented"),
+        "{e}"
+    );
+    let e = err(&["--authorization-policy-file=/etc/abac.jsonl"]);
+    assert!(
+        e.contains("--authorization-policy-file=/etc/abac.jsonl: ABAC is not implemented"),
+        "{e}"
+    );
     let e = err(&["--endpoint-reconciler-type=master-count"]);
     assert!(
         e.contains("capstan implements the lease (default) and none reconcilers"),
@@ -466,13 +475,13 @@ fn refused_flags_fail_unless_default() {
 fn show_renders_a_valid_config_with_sources() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.yaml");
-    write(&cfg, "etcd:\n  prefix: /kube\nruntime-config:\n  api/all: \"true\"\n");
+    write(&cfg, "etcd:\n  prefix: /kube\n");
     let (_, m) = load_merged(
         &s(&[
             "--config",
             cfg.to_str().unwrap(),
             "--secure-port=7443",
-            "--feature-gates=X=true",
+            "--goaway-chance=0.01",
         ]),
         &env(&[("CAPSTAN_ETCD__SERVERS", "https://e:2379")]),
         &nowhere(dir.path()),
@@ -499,7 +508,7 @@ fn show_renders_a_valid_config_with_sources() {
         "{with}"
     );
     assert!(with.contains("min-request-timeout: 1800  # default\n"), "{with}");
-    assert!(with.contains("feature-gates:  # flag --feature-gates\n"), "{with}");
+    assert!(with.contains("goaway-chance: 0.01  # flag --goaway-chance\n"), "{with}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Calls the API server makes to other servers: admission and conversion webhooks, kubelets,
-//! extension API servers, the audit webhook. One TLS client builder and one webhook client, so
+//! extension API servers, the audit, token-authentication and authorization webhooks. One TLS client builder and one webhook client, so
 //! every caller verifies certificates, resolves Services and reports errors the same way.
 
 pub mod endpoints;
+pub mod kubeconfig;
 pub mod tls;
 pub mod webhook;

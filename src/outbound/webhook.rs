@@ -157,6 +157,32 @@ pub async fn post_json(t: &Target, ca_bundle: &str, body: Vec<u8>, timeout: Dura
     Ok((status, bytes))
 }
 
+/// GET an `https://` URL trusting `tls` (OIDC discovery and JWKS): the status and body,
+/// bounded by `timeout`; errors read like Go's (`Get "<url>": <cause>`).
+pub async fn get(url: &str, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Result<(u16, Bytes), String> {
+    let t = parse_url(url)?;
+    let fetch = async {
+        let tcp = tokio::net::TcpStream::connect(&t.addr)
+            .await
+            .map_err(|e| format!("dial tcp {}: connect: {e}", t.addr))?;
+        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        let req = http::Request::get(t.path.as_str())
+            .header(http::header::HOST, t.server_name.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        super::kubeconfig::send(stream, req).await
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(r) => r.map_err(|e| format!("Get {url:?}: {e}")),
+        Err(_) => Err(format!("Get {url:?}: context deadline exceeded")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

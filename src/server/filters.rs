@@ -225,7 +225,18 @@ async fn serve_authenticated(
                     .with_field_selector(req.query.get("fieldSelector"));
                 // Upstream's WithAuthorization: the decision and its reason (for an allow too,
                 // e.g. which RBAC binding granted it) become audit annotations.
-                let verdict = app.auth.authorizer.decide(&attrs);
+                let verdict = app.auth.authorizer.decide(&attrs).await;
+                if let (false, Some(e)) = (verdict.allowed, &verdict.error) {
+                    // An authorizer failed and none allowed: upstream's InternalError, plain text.
+                    if let Some(ra) = audit.as_mut() {
+                        ra.annotate("authorization.k8s.io/reason", "internal error");
+                    }
+                    return Ok(encode::bytes_response(
+                        500,
+                        "text/plain; charset=utf-8",
+                        Bytes::from(format!("Internal Server Error: {:?}: {e}\n", req.uri())),
+                    ));
+                }
                 if let Some(ra) = audit.as_mut() {
                     let decision = if verdict.allowed { "allow" } else { "forbid" };
                     ra.annotate("authorization.k8s.io/decision", decision);

@@ -7,6 +7,7 @@
 //! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
+//! - [`ttl_cache`]: a bounded map of expiring entries (webhook answer caches).
 //! - here: random names, Go-style quoting.
 
 pub mod gofmt;
@@ -17,6 +18,7 @@ pub mod names;
 pub mod protowire;
 pub mod quantity;
 pub mod time;
+pub mod ttl_cache;
 
 pub use self::time::{now_rfc3339, parse_rfc3339, rfc3339, rfc3339_micros, unix_now};
 

@@ -212,7 +212,11 @@ fn command(spec: &Spec, scratch: &Path) -> Command {
             "127.0.0.1",
         ]);
         // Authorize as kubeadm configures it, unless the test picks its own modes.
-        if !spec.args.iter().any(|a| a.starts_with("--authorization-mode")) {
+        if !spec
+            .args
+            .iter()
+            .any(|a| a.starts_with("--authorization-mode") || a.starts_with("--authorization-config"))
+        {
             cmd.arg("--authorization-mode=Node,RBAC");
         }
     }
