@@ -3,6 +3,7 @@
 //! evaluate against JSON variables (`claims`, `user`, `request`). A small adapter over the `cel`
 //! crate so that a fuller Kubernetes CEL environment in `crate::cel` can replace its insides.
 
+use crate::cel::{Activation, Env, Type, PER_CALL_LIMIT};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -10,13 +11,15 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Expr {
     pub source: String,
-    program: Arc<cel::Program>,
+    program: Arc<crate::cel::Program>,
 }
 
 impl Expr {
-    pub fn compile(source: &str) -> Result<Expr, String> {
-        crate::cel::compile(source).map_err(|e| format!("compilation failed: {e}"))?;
-        let program = cel::Program::compile(source).map_err(|e| format!("compilation failed: {e}"))?;
+    /// Compile against the variables `vars` (each dynamically typed, as upstream declares
+    /// `claims`, `user` and `request` for these configs).
+    pub fn compile(vars: &[&str], source: &str) -> Result<Expr, String> {
+        let env = vars.iter().fold(Env::new(), |env, v| env.var(v, Type::Dyn));
+        let program = env.compile(source).map_err(|e| format!("compilation failed: {e}"))?;
         Ok(Expr {
             source: source.to_string(),
             program: Arc::new(program),
@@ -25,13 +28,11 @@ impl Expr {
 
     /// Evaluate with `vars` bound; the result as JSON.
     pub fn eval(&self, vars: &[(&str, &Value)]) -> Result<Value, String> {
-        let mut ctx = cel::Context::default();
-        for (name, v) in vars {
-            let v = cel::to_value(v).map_err(|e| e.to_string())?;
-            ctx.add_variable_from_value(*name, v);
-        }
-        let out = self.program.execute(&ctx).map_err(|e| e.to_string())?;
-        out.json().map_err(|e| e.to_string())
+        let act = vars
+            .iter()
+            .fold(Activation::new(), |act, (name, v)| act.with(name, crate::cel::Value::json(v, None)));
+        let (out, _cost) = self.program.eval(&act, Some(PER_CALL_LIMIT));
+        Ok(out.map_err(|e| e.to_string())?.to_json())
     }
 
     /// Evaluate to a bool (anything else is an error naming the type).
@@ -50,13 +51,13 @@ mod tests {
 
     #[test]
     fn compiles_and_evaluates_against_json() {
-        let e = Expr::compile("has(request.resourceAttributes) && request.user != 'root'").expect("compiles");
+        let e = Expr::compile(&["request"], "has(request.resourceAttributes) && request.user != 'root'").expect("compiles");
         let req = json!({"user": "jane", "resourceAttributes": {"verb": "get"}});
         assert_eq!(e.eval_bool(&[("request", &req)]), Ok(true));
-        let s = Expr::compile("claims.sub + ':' + claims.groups[0]").expect("compiles");
+        let s = Expr::compile(&["claims"], "claims.sub + ':' + claims.groups[0]").expect("compiles");
         let claims = json!({"sub": "a", "groups": ["g"]});
         assert_eq!(s.eval(&[("claims", &claims)]), Ok(json!("a:g")));
         assert!(s.eval_bool(&[("claims", &claims)]).is_err());
-        assert!(Expr::compile("claims.(").is_err());
+        assert!(Expr::compile(&["claims"], "claims.(").is_err());
     }
 }

@@ -20,7 +20,7 @@ impl MatchConditions {
             if !seen.insert(e.as_str()) {
                 return Err(format!("{path}: Duplicate value: {e:?}"));
             }
-            out.push(Expr::compile(e).map_err(|m| format!("{path}: Invalid value: {e:?}: {m}"))?);
+            out.push(Expr::compile(&["request"], e).map_err(|m| format!("{path}: Invalid value: {e:?}: {m}"))?);
         }
         Ok(MatchConditions(out))
     }
