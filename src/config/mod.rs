@@ -14,6 +14,7 @@
 //! generated from it ([`show::reference_markdown`]).
 
 pub mod argv;
+pub mod features;
 pub mod flags;
 pub mod layers;
 pub mod show;
@@ -252,13 +253,20 @@ impl ServeOptions {
     }
 
     /// Settings capstan accepts but does not implement yet that some layer (not the defaults)
-    /// set, as flag names (`--authorization-mode`).
+    /// set, as flag names (`--authorization-mode`); `--feature-gates` names the gates capstan
+    /// does not act on (those in [`features::HONOURED`] work).
     pub fn ignored_settings(&self) -> Vec<String> {
         flags::FLAGS
             .iter()
             .filter(|f| !f.implemented())
             .filter(|f| self.sources.get(f.key).is_some_and(|s| s != "default"))
-            .map(|f| format!("--{}", f.name))
+            .filter_map(|f| match f.key {
+                "feature-gates" => {
+                    let gates = features::ignored(self);
+                    (!gates.is_empty()).then(|| format!("--{} ({})", f.name, gates.join(", ")))
+                }
+                _ => Some(format!("--{}", f.name)),
+            })
             .collect()
     }
 

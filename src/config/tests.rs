@@ -166,7 +166,7 @@ fn env_nested_keys() {
     assert!(o.insecure_allow_non_loopback);
     assert_eq!(o.feature_gates.get("A"), Some(&true));
     assert_eq!(o.feature_gates.get("B"), Some(&false));
-    assert_eq!(o.ignored_settings(), vec!["--feature-gates"]);
+    assert_eq!(o.ignored_settings(), vec!["--feature-gates (A, B)"]);
 
     assert_eq!(
         err_of(load(&[], &env(&[("CAPSTAN_SECURE_PROT", "1")]), &nowhere(dir.path()))),

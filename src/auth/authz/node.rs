@@ -51,61 +51,20 @@ fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
 
 /// Everything a pod references that its kubelet needs to read.
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
+    use crate::api::podrefs;
     let ns = str_at(pod, "/metadata/namespace").unwrap_or("");
-    let pod_name = str_at(pod, "/metadata/name").unwrap_or("");
-    let mut out = Vec::new();
-    let mut add = |k: Kind, name: Option<&str>| {
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            out.push((k, format!("{ns}/{n}")));
-        }
-    };
-    add(
+    let key = |n: &str| format!("{ns}/{n}");
+    let mut out = vec![(
         Kind::ServiceAccount,
-        Some(str_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+        key(str_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+    )];
+    out.extend(podrefs::secret_names(pod).into_iter().map(|n| (Kind::Secret, key(n))));
+    out.extend(
+        podrefs::configmap_names(pod)
+            .into_iter()
+            .map(|n| (Kind::ConfigMap, key(n))),
     );
-    let arr = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
-    for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, str_at(&s, "/name"));
-    }
-    for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, str_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, str_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, str_at(&vol, "/persistentVolumeClaim/claimName"));
-        if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = str_at(&vol, "/name") {
-                add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
-            }
-        }
-        add(Kind::Secret, str_at(&vol, "/azureFile/secretName"));
-        for p in [
-            "/csi/nodePublishSecretRef/name",
-            "/cephfs/secretRef/name",
-            "/rbd/secretRef/name",
-            "/flexVolume/secretRef/name",
-            "/iscsi/secretRef/name",
-            "/scaleIO/secretRef/name",
-            "/storageos/secretRef/name",
-            "/cinder/secretRef/name",
-        ] {
-            add(Kind::Secret, str_at(&vol, p));
-        }
-        for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, str_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, str_at(&src, "/configMap/name"));
-        }
-    }
-    for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
-        for c in arr(pod, list) {
-            for e in arr(&c, "/env") {
-                add(Kind::Secret, str_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/valueFrom/configMapKeyRef/name"));
-            }
-            for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, str_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, str_at(&e, "/configMapRef/name"));
-            }
-        }
-    }
+    out.extend(podrefs::pvc_names(pod).iter().map(|n| (Kind::Pvc, key(n))));
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out.dedup();
     out

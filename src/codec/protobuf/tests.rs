@@ -1,4 +1,5 @@
 use super::*;
+use crate::util::go_duration;
 use serde_json::json;
 
 /// A tiny protobuf encoder: a message is a list of (field number, value).
