@@ -1080,7 +1080,8 @@ fn validate_container_list(
     }
 }
 
-fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
+/// Upstream's `ValidateTolerations` (pod specs, PodTolerationRestriction's configuration).
+pub fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
     for (i, t) in tols.iter().enumerate() {
         let ip = format!("{path}[{i}]");
         if !is_obj(t, &ip, errs) {
