@@ -17,9 +17,9 @@ use warp::reply::Response;
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
-/// The body decoded once for the request (the audit log reads the same value); TokenRequest
-/// in protobuf has its own decoder.
-fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
+/// The body decoded once for the request (the audit log and admission read the same value);
+/// TokenRequest in protobuf has its own decoder.
+pub fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let ct = req.header("content-type");
     let decode = |b: &Bytes| -> ApiResult<Value> {
         match negotiate::body_type(ct) {

@@ -8,8 +8,16 @@ use crate::registry::Registry;
 use serde_json::{json, Value};
 
 /// Bind a pod to the Binding's target node. `url_pod`: the pod named by `pods/{name}/binding`
-/// (None for the legacy `bindings` resource, which names it in the Binding).
-pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Value, dry_run: bool) -> ApiResult<()> {
+/// (None for the legacy `bindings` resource, which names it in the Binding). `copy_labels`:
+/// the Binding's labels go onto the pod (the PodTopologyLabelsAdmission gate).
+pub async fn bind(
+    reg: &Registry,
+    ns: &str,
+    url_pod: Option<&str>,
+    binding: &Value,
+    dry_run: bool,
+    copy_labels: bool,
+) -> ApiResult<()> {
     let obj_name = binding.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     let pod = match url_pod {
         Some(url_name) => {
@@ -39,6 +47,7 @@ pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Val
         .unwrap_or("")
         .to_string();
     let annotations = binding.pointer("/metadata/annotations").cloned();
+    let labels = binding.pointer("/metadata/labels").cloned().filter(|_| copy_labels);
     let pods = super::pods()?;
     reg.guaranteed_update(pods, Some(ns), pod, |p| {
         let name = p
@@ -81,6 +90,14 @@ pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Val
             }
             for (k, v) in a {
                 p["metadata"]["annotations"][k] = v.clone();
+            }
+        }
+        if let Some(Value::Object(l)) = &labels {
+            if !p["metadata"].get("labels").is_some_and(Value::is_object) {
+                p["metadata"]["labels"] = json!({});
+            }
+            for (k, v) in l {
+                p["metadata"]["labels"][k] = v.clone();
             }
         }
         super::set_condition(p, "PodScheduled", "True", None, None);
