@@ -420,7 +420,11 @@ impl AdmissionChain {
                 config: config.get(*n),
                 features: &features,
             };
-            let step = match plugins::build(n, &init).map_err(|e| (*n, e))? {
+            if let Some(why) = plugins::refusal(n) {
+                return Err((*n, format!("admission plugin {n:?} is not supported by capstan: {why}")));
+            }
+            let built = plugins::build(n, &init).map_err(|e| (*n, format!("couldn't init admission plugin {n:?}: {e}")))?;
+            let step = match built {
                 plugins::Built::Plugin(p) => Step::Builtin(p),
                 plugins::Built::MutatingWebhooks => Step::MutatingWebhooks,
                 plugins::Built::ValidatingWebhooks => Step::ValidatingWebhooks,
@@ -442,8 +446,7 @@ impl AdmissionChain {
 
     /// A chain of these plugins with default feature gates (tests, tools).
     pub fn with_plugins(names: &[&str], config: BTreeMap<String, Value>) -> Result<AdmissionChain, String> {
-        AdmissionChain::build(names, config, Default::default())
-            .map_err(|(n, e)| format!("couldn't init admission plugin {n:?}: {e}"))
+        AdmissionChain::build(names, config, Default::default()).map_err(|(_, e)| e)
     }
 
     /// Run the mutating half of the chain; `a.object` is changed in place.

@@ -55,9 +55,19 @@ pub enum Built {
     Policy(&'static str),
 }
 
+/// Upstream plugin names capstan refuses to start with, and why (a name here never becomes a
+/// silent no-op). Every name of [`super::ORDERED_PLUGINS`] is either here or built by [`build`]
+/// (a unit test checks both, `tests/admission_reference.rs` checks the code and the docs).
+pub const REFUSED: &[(&str, &str)] = &[];
+
+/// Why capstan refuses `name`, if it does.
+pub fn refusal(name: &str) -> Option<&'static str> {
+    REFUSED.iter().find(|(n, _)| *n == name).map(|(_, why)| *why)
+}
+
 /// The plugin behind an upstream name, built from its configuration. Err: the name cannot
-/// start — its configuration is invalid (upstream's message), or capstan refuses it (a name
-/// with no arm here). The chain turns Err into a startup error naming the layer, key and plugin.
+/// start: its configuration is invalid (upstream's message), or it is no upstream name. The
+/// chain turns Err into a startup error naming the layer, key and plugin.
 pub fn build(name: &str, init: &Init<'_>) -> Result<Built, String> {
     let p: Box<dyn Plugin> = match name {
         "MutatingAdmissionWebhook" => return Ok(Built::MutatingWebhooks),
@@ -96,7 +106,7 @@ pub fn build(name: &str, init: &Init<'_>) -> Result<Built, String> {
         "DenyServiceExternalIPs" => Box::new(deny_external_ips::DenyServiceExternalIPs),
         "PodTopologyLabels" => Box::new(pod_topology_labels::PodTopologyLabels::new(init.features)),
         "ResourceQuota" => Box::new(resource_quota::ResourceQuota),
-        other => return Err(format!("admission plugin {other:?} is not supported by capstan")),
+        other => return Err(format!("admission plugin {other:?} is unknown")),
     };
     Ok(Built::Plugin(p))
 }
