@@ -30,6 +30,7 @@
 # sorted), failures.txt (<test> TAB <first failure line>), diff-vs-baseline.txt (tests that pass
 # in the baseline and not here), and the logs of every component (apiserver, etcd,
 # kube-controller-manager, kube-scheduler, kwok). Prints "N passed, N failed".
+# `scripts/e2e.sh report DIR` rewrites those result files from DIR/junit_01.xml.
 # Exit status: 0 when the suite ran (whatever the counts), 1 when the cluster could not start.
 # Every process started here is stopped on exit. Only 127.0.0.1 is used; ports are free ones.
 set -euo pipefail
@@ -59,6 +60,85 @@ if [ "$BACKEND" = etcd ] && ! command -v etcd >/dev/null; then
 fi
 
 log() { echo "e2e: $*" >&2; }
+
+# report: results.txt, failures.txt, diff-vs-baseline.txt (SERVER=capstan) and the optional
+# baseline file from $OUT/junit_01.xml; prints "N passed, N failed".
+report() {
+    [ -f "$OUT/junit_01.xml" ] || { log "no JUnit report ($OUT/junit_01.xml); tail of e2e.log:"; tail -n 40 "$OUT/e2e.log" >&2; exit 1; }
+python3 - "$OUT" "$BASELINE" "$SERVER" "${WRITE_BASELINE:-}" <<'PY'
+import os, sys, xml.etree.ElementTree as ET
+out, baseline, server, write_baseline = sys.argv[1:5]
+results, first = {}, {}
+for case in ET.parse(os.path.join(out, "junit_01.xml")).getroot().iter("testcase"):
+    name = case.get("name", "")
+    if name.startswith("[It] "):
+        name = name[len("[It] "):]
+    if name.startswith("[SynchronizedBeforeSuite]") or name.startswith("[SynchronizedAfterSuite]") \
+            or name.startswith("[ReportAfterSuite]") or name.startswith("[ReportBeforeSuite]"):
+        continue
+    if case.find("skipped") is not None:
+        continue
+    bad = case.find("failure")
+    if bad is None:
+        bad = case.find("error")
+    if bad is None:
+        results[name] = "PASS"
+    else:
+        results[name] = "FAIL"
+        text = (bad.get("message") or "") + "\n" + (bad.text or "")
+        lines = [l.strip() for l in text.splitlines() if l.strip()]
+        first[name] = lines[0] if lines else "(no failure message)"
+with open(os.path.join(out, "results.txt"), "w") as f:
+    for name in sorted(results):
+        f.write(f"{results[name]} {name}\n")
+with open(os.path.join(out, "failures.txt"), "w") as f:
+    for name in sorted(first):
+        f.write(f"{name}\t{first[name]}\n")
+npass = sum(1 for v in results.values() if v == "PASS")
+nfail = len(results) - npass
+if write_baseline:
+    info = open(os.path.join(out, "run-info.txt")).read().splitlines()
+    with open(write_baseline, "w") as f:
+        f.write("# Upstream e2e [Conformance] results (PASS|FAIL <test>, sorted), written by scripts/e2e.sh.\n")
+        f.write("# Nodes are kwok fakes (no kubelet, no pod network): tests that need a running container fail.\n")
+        for line in info:
+            f.write(f"# {line}\n")
+        f.write(f"# {npass} passed, {nfail} failed\n")
+        for name in sorted(results):
+            f.write(f"{results[name]} {name}\n")
+    print(f"e2e: wrote baseline {write_baseline}", file=sys.stderr)
+if server == "capstan" and os.path.exists(baseline):
+    base = {}
+    for line in open(baseline):
+        if line.startswith("#") or not line.strip():
+            continue
+        status, name = line.rstrip("\n").split(" ", 1)
+        base[name] = status
+    lost = sorted(n for n, s in base.items() if s == "PASS" and results.get(n) != "PASS")
+    gained = sorted(n for n, s in results.items() if s == "PASS" and base.get(n) != "PASS")
+    with open(os.path.join(out, "diff-vs-baseline.txt"), "w") as f:
+        f.write(f"# {len(lost)} tests pass in {os.path.basename(baseline)} and not here; first failure line of each\n")
+        for n in lost:
+            why = first.get(n, "not run" if n not in results else "")
+            f.write(f"{n}\n    {why}\n")
+        if gained:
+            f.write(f"# {len(gained)} tests pass here and not in the baseline\n")
+            for n in gained:
+                f.write(f"{n}\n")
+    print(f"e2e: {len(lost)} tests pass in the baseline and not here: {os.path.join(out, 'diff-vs-baseline.txt')}", file=sys.stderr)
+print(f"{npass} passed, {nfail} failed")
+PY
+    log "results: $OUT/results.txt, failures: $OUT/failures.txt"
+}
+
+# `scripts/e2e.sh report DIR`: redo the results of an earlier run's output dir.
+if [ "${1:-}" = report ]; then
+    OUT="${2:?usage: scripts/e2e.sh report OUTPUT_DIR}"
+    SERVER="$(sed -n 's/^invocation: SERVER=\([a-z]*\).*/\1/p' "$OUT/run-info.txt" 2>/dev/null || true)"
+    SERVER="${SERVER:-capstan}"
+    report
+    exit 0
+fi
 
 if [ "${E2E_SKIP_BUILD:-}" != "1" ]; then
     log "building upstream binaries (cached after the first build)"
@@ -387,65 +467,4 @@ echo "duration: ${ELAPSED}s (ginkgo exit $RC)" >>"$OUT/run-info.txt"
 log "e2e.test finished in ${ELAPSED}s (ginkgo exit $RC)"
 
 # --- results ---------------------------------------------------------------------------------
-[ -f "$OUT/junit_01.xml" ] || { log "no JUnit report ($OUT/junit_01.xml); tail of e2e.log:"; tail -n 40 "$OUT/e2e.log" >&2; exit 1; }
-python3 - "$OUT" "$BASELINE" "$SERVER" "${WRITE_BASELINE:-}" <<'PY'
-import os, sys, xml.etree.ElementTree as ET
-out, baseline, server, write_baseline = sys.argv[1:5]
-results, first = {}, {}
-for case in ET.parse(os.path.join(out, "junit_01.xml")).getroot().iter("testcase"):
-    name = case.get("name", "")
-    if name.startswith("[SynchronizedBeforeSuite]") or name.startswith("[SynchronizedAfterSuite]") \
-            or name.startswith("[ReportAfterSuite]") or name.startswith("[ReportBeforeSuite]"):
-        continue
-    if case.find("skipped") is not None:
-        continue
-    bad = case.find("failure")
-    if bad is None:
-        bad = case.find("error")
-    if bad is None:
-        results[name] = "PASS"
-    else:
-        results[name] = "FAIL"
-        text = (bad.get("message") or "") + "\n" + (bad.text or "")
-        lines = [l.strip() for l in text.splitlines() if l.strip()]
-        first[name] = lines[0] if lines else "(no failure message)"
-with open(os.path.join(out, "results.txt"), "w") as f:
-    for name in sorted(results):
-        f.write(f"{results[name]} {name}\n")
-with open(os.path.join(out, "failures.txt"), "w") as f:
-    for name in sorted(first):
-        f.write(f"{name}\t{first[name]}\n")
-npass = sum(1 for v in results.values() if v == "PASS")
-nfail = len(results) - npass
-if write_baseline:
-    info = open(os.path.join(out, "run-info.txt")).read().splitlines()
-    with open(write_baseline, "w") as f:
-        f.write("# Upstream e2e [Conformance] results (PASS|FAIL <test>, sorted), written by scripts/e2e.sh.\n")
-        for line in info:
-            f.write(f"# {line}\n")
-        f.write(f"# {npass} passed, {nfail} failed\n")
-        for name in sorted(results):
-            f.write(f"{results[name]} {name}\n")
-    print(f"e2e: wrote baseline {write_baseline}", file=sys.stderr)
-if server == "capstan" and os.path.exists(baseline):
-    base = {}
-    for line in open(baseline):
-        if line.startswith("#") or not line.strip():
-            continue
-        status, name = line.rstrip("\n").split(" ", 1)
-        base[name] = status
-    lost = sorted(n for n, s in base.items() if s == "PASS" and results.get(n) != "PASS")
-    gained = sorted(n for n, s in results.items() if s == "PASS" and base.get(n) != "PASS")
-    with open(os.path.join(out, "diff-vs-baseline.txt"), "w") as f:
-        f.write(f"# {len(lost)} tests pass in {os.path.basename(baseline)} and not here; first failure line of each\n")
-        for n in lost:
-            why = first.get(n, "not run" if n not in results else "")
-            f.write(f"{n}\n    {why}\n")
-        if gained:
-            f.write(f"# {len(gained)} tests pass here and not in the baseline\n")
-            for n in gained:
-                f.write(f"{n}\n")
-    print(f"e2e: {len(lost)} tests pass in the baseline and not here: {os.path.join(out, 'diff-vs-baseline.txt')}", file=sys.stderr)
-print(f"{npass} passed, {nfail} failed")
-PY
-log "results: $OUT/results.txt, failures: $OUT/failures.txt"
+report

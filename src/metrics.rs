@@ -70,6 +70,44 @@ pub struct AuditCounters {
     pub plugin: std::sync::OnceLock<&'static str>,
 }
 
+/// Requests handled by the exec/attach translator and the port-forward tunnel, by code
+/// (`apiserver_stream_translator_requests_total`, `apiserver_stream_tunnel_requests_total`).
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    translator: Mutex<std::collections::BTreeMap<u16, u64>>,
+    tunnel: Mutex<std::collections::BTreeMap<u16, u64>>,
+}
+
+impl StreamCounters {
+    pub fn translated(&self, code: u16) {
+        if let Ok(mut m) = self.translator.lock() {
+            *m.entry(code).or_insert(0) += 1;
+        }
+    }
+
+    pub fn tunneled(&self, code: u16) {
+        if let Ok(mut m) = self.tunnel.lock() {
+            *m.entry(code).or_insert(0) += 1;
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        for (name, help, m) in [
+            ("apiserver_stream_translator_requests_total", "Total number of requests that were handled by the StreamTranslatorProxy, which processes streaming RemoteCommand/V5", &self.translator),
+            ("apiserver_stream_tunnel_requests_total", "Total number of requests that were handled by the StreamTunnelProxy, which processes streaming PortForward/V2", &self.tunnel),
+        ] {
+            let Ok(m) = m.lock() else { continue };
+            if m.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} [ALPHA] {help}\n# TYPE {name} counter");
+            for (code, n) in m.iter() {
+                let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
+            }
+        }
+    }
+}
+
 pub struct Metrics {
     requests: Mutex<HashMap<(RequestLabels, u16), u64>>,
     durations: Mutex<HashMap<RequestLabels, Histogram>>,
@@ -80,6 +118,8 @@ pub struct Metrics {
     started: std::time::SystemTime,
     /// Audit counters, shared with the audit backend.
     pub audit: std::sync::Arc<AuditCounters>,
+    /// Stream translation counters, shared with the proxy.
+    pub streams: std::sync::Arc<StreamCounters>,
 }
 
 impl Default for Metrics {
@@ -93,6 +133,7 @@ impl Default for Metrics {
             rejected: AtomicU64::new(0),
             started: std::time::SystemTime::now(),
             audit: std::sync::Arc::default(),
+            streams: std::sync::Arc::default(),
         }
     }
 }
@@ -216,6 +257,7 @@ impl Metrics {
                 );
             }
         }
+        self.streams.render(&mut out);
         process_metrics(&mut out, self.started);
         out
     }

@@ -70,9 +70,18 @@ fn pod_and_service_plugins() {
 
     // PodNodeSelector: the cluster default, a namespace's annotation, conflicts, the whitelist.
     create(&s, "p1.yaml", &pod("p1", "dev", "", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(jsonpath(&s, &["pod", "p1", "-n", "dev"], "{.spec.nodeSelector}"), "{\"env\":\"dev\"}");
+    assert_eq!(
+        jsonpath(&s, &["pod", "p1", "-n", "dev"], "{.spec.nodeSelector}"),
+        "{\"env\":\"dev\"}"
+    );
     annotate("sel", "scheduler.alpha.kubernetes.io/node-selector=team=a");
-    create(&s, "p2.yaml", &pod("p2", "sel", "  nodeSelector: {disk: ssd}\n", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &s,
+        "p2.yaml",
+        &pod("p2", "sel", "  nodeSelector: {disk: ssd}\n", ""),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         jsonpath(&s, &["pod", "p2", "-n", "sel"], "{.spec.nodeSelector}"),
         "{\"disk\":\"ssd\",\"team\":\"a\"}"
@@ -82,9 +91,20 @@ fn pod_and_service_plugins() {
         "pods \"p3\" is forbidden: pod node label selector conflicts with its namespace node label selector",
     );
     annotate("restricted", "scheduler.alpha.kubernetes.io/node-selector=env=prod");
-    create(&s, "p4.yaml", &pod("p4", "restricted", "  nodeSelector: {team: a}\n", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &s,
+        "p4.yaml",
+        &pod("p4", "restricted", "  nodeSelector: {team: a}\n", ""),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     expect_err(
-        create(&s, "p5.yaml", &pod("p5", "restricted", "  nodeSelector: {team: b}\n", ""), &[]),
+        create(
+            &s,
+            "p5.yaml",
+            &pod("p5", "restricted", "  nodeSelector: {team: b}\n", ""),
+            &[],
+        ),
         "pods \"p5\" is forbidden: pod node label selector labels conflict with its namespace whitelist",
     );
 
@@ -105,14 +125,21 @@ fn pod_and_service_plugins() {
     create(&s, "t2.yaml", &pod("t2", "tol", "", burstable), &[]).unwrap_or_else(|e| panic!("{e}"));
     let keys = jsonpath(&s, &["pod", "t2", "-n", "tol"], "{.spec.tolerations[*].key}");
     assert!(
-        keys.contains("ns-default") && keys.contains("node.kubernetes.io/memory-pressure") && !keys.contains("cluster-default"),
+        keys.contains("ns-default")
+            && keys.contains("node.kubernetes.io/memory-pressure")
+            && !keys.contains("cluster-default"),
         "{keys}"
     );
     expect_err(
         create(
             &s,
             "t3.yaml",
-            &pod("t3", "tol", "  tolerations: [{key: gpu, operator: Exists, effect: NoSchedule}]\n", ""),
+            &pod(
+                "t3",
+                "tol",
+                "  tolerations: [{key: gpu, operator: Exists, effect: NoSchedule}]\n",
+                "",
+            ),
             &[],
         ),
         "pod tolerations (possibly merged with namespace default tolerations) conflict with its namespace whitelist",
@@ -135,10 +162,22 @@ fn pod_and_service_plugins() {
     );
 
     // DenyServiceExternalIPs: no new external IPs; keeping or dropping old ones is fine.
-    s.kubectl_ok(K, &["create", "service", "clusterip", "web", "-n", "dev", "--tcp=80:80"]);
+    s.kubectl_ok(
+        K,
+        &["create", "service", "clusterip", "web", "-n", "dev", "--tcp=80:80"],
+    );
     let err = s.kubectl_err(
         K,
-        &["patch", "service", "web", "-n", "dev", "--type=merge", "-p", r#"{"spec":{"externalIPs":["192.0.2.1"]}}"#],
+        &[
+            "patch",
+            "service",
+            "web",
+            "-n",
+            "dev",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"externalIPs":["192.0.2.1"]}}"#,
+        ],
     );
     assert!(
         err.contains("services \"web\" is forbidden: Use of external IPs is denied by admission control"),
@@ -153,8 +192,14 @@ fn pod_and_service_plugins() {
         &[],
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    s.kubectl_ok(K, &["create", "ingress", "web", "-n", "dev", "--rule=example.com/=web:80"]);
-    assert_eq!(jsonpath(&s, &["ingress", "web", "-n", "dev"], "{.spec.ingressClassName}"), "nginx");
+    s.kubectl_ok(
+        K,
+        &["create", "ingress", "web", "-n", "dev", "--rule=example.com/=web:80"],
+    );
+    assert_eq!(
+        jsonpath(&s, &["ingress", "web", "-n", "dev"], "{.spec.ingressClassName}"),
+        "nginx"
+    );
 
     // PodTopologyLabels is on by default but acts only under its (alpha) gate.
     create(
@@ -219,7 +264,9 @@ fn owner_references_and_event_rate_limit() {
         ],
     );
     assert!(
-        err.contains("configmaps \"plain\" is forbidden: cannot set an ownerRef on a resource you can't delete: , <nil>"),
+        err.contains(
+            "configmaps \"plain\" is forbidden: cannot set an ownerRef on a resource you can't delete: , <nil>"
+        ),
         "{err}"
     );
     // The admin may (all of it).
@@ -232,7 +279,9 @@ fn owner_references_and_event_rate_limit() {
             format!("apiVersion: v1\nkind: Event\nmetadata:\n  name: e{i}\n  namespace: o\ninvolvedObject:\n  kind: ConfigMap\n  name: owner\n  namespace: o\nreason: Test\nmessage: m\n")
         })
         .collect();
-    let err = create(&s, "events.yaml", &events.join("---\n"), &[]).err().unwrap_or_default();
+    let err = create(&s, "events.yaml", &events.join("---\n"), &[])
+        .err()
+        .unwrap_or_default();
     assert!(
         err.contains("Error from server (TooManyRequests): error when creating")
             && err.contains("Too many requests: limit reached on type Namespace for key o"),
@@ -304,7 +353,11 @@ fn namespace_plugins_and_refusals_at_startup() {
 #[test]
 fn pod_topology_labels_under_its_gate() {
     let s = TestServer::start_with(&["--feature-gates=PodTopologyLabelsAdmission=true"]);
-    assert!(!s.log().contains("--feature-gates"), "the gate is honoured, not ignored:\n{}", s.log());
+    assert!(
+        !s.log().contains("--feature-gates"),
+        "the gate is honoured, not ignored:\n{}",
+        s.log()
+    );
     create(
         &s,
         "node.yaml",
@@ -319,7 +372,16 @@ fn pod_topology_labels_under_its_gate() {
         "binding.json",
         r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n1"}}"#,
     );
-    s.kubectl_ok(K, &["create", "--raw", "/api/v1/namespaces/default/pods/p/binding", "-f", &binding]);
+    s.kubectl_ok(
+        K,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/p/binding",
+            "-f",
+            &binding,
+        ],
+    );
     assert_eq!(jsonpath(&s, &["pod", "p"], "{.spec.nodeName}"), "n1");
     assert_eq!(
         jsonpath(&s, &["pod", "p"], "{.metadata.labels}"),
@@ -327,7 +389,10 @@ fn pod_topology_labels_under_its_gate() {
     );
     // Created already bound.
     create(&s, "q.yaml", &pod("q", "default", "  nodeName: n1\n", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(jsonpath(&s, &["pod", "q"], "{.metadata.labels.topology\\.k8s\\.io/zone}"), "z1");
+    assert_eq!(
+        jsonpath(&s, &["pod", "q"], "{.metadata.labels.topology\\.k8s\\.io/zone}"),
+        "z1"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,7 +505,10 @@ fn image_policy_webhook() {
     create(&s, "ok.yaml", &pod("ok", "default", "", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
     let log = audit_log(&s);
-    assert!(log.contains("\"imagepolicywebhook.image-policy.k8s.io/checked\":\"allowed\""), "{log}");
+    assert!(
+        log.contains("\"imagepolicywebhook.image-policy.k8s.io/checked\":\"allowed\""),
+        "{log}"
+    );
     // The same images in the same namespace: answered from the cache (allowTTL).
     create(&s, "ok2.yaml", &pod("ok2", "default", "", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
@@ -475,7 +543,10 @@ fn image_policy_webhook() {
     let s = image_policy_server(dead, &backend.ca.pem, true);
     create(&s, "open.yaml", &pod("open", "default", "", ""), &[]).unwrap_or_else(|e| panic!("{e}"));
     let log = audit_log(&s);
-    assert!(log.contains("\"imagepolicywebhook.image-policy.k8s.io/failed-open\":\"true\""), "{log}");
+    assert!(
+        log.contains("\"imagepolicywebhook.image-policy.k8s.io/failed-open\":\"true\""),
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,7 +562,11 @@ fn node_restriction_for_a_kubelet_certificate() {
     let as_node = |args: &[&str]| s.kubectl(K, &[&node[..], args].concat());
     let node_err = |args: &[&str]| {
         let out = as_node(args);
-        assert!(!out.status.success(), "{args:?} succeeded: {}", common::text(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}",
+            common::text(&out.stdout)
+        );
         common::text(&out.stderr)
     };
     let node_ok = |args: &[&str]| {
@@ -508,20 +583,47 @@ fn node_restriction_for_a_kubelet_certificate() {
         create(&s, "n1-bad.yaml", &n1("kubernetes.io/hostname: n1, node-restriction.kubernetes.io/pool: a"), &node),
         "nodes \"n1\" is forbidden: node \"n1\" is not allowed to set the following labels: node-restriction.kubernetes.io/pool",
     );
-    create(&s, "n1.yaml", &n1("kubernetes.io/hostname: n1, kubernetes.io/os: linux"), &node).unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &s,
+        "n1.yaml",
+        &n1("kubernetes.io/hostname: n1, kubernetes.io/os: linux"),
+        &node,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     // Its own taints and restricted labels stay the admin's.
     let err = node_err(&["taint", "node", "n1", "dedicated=x:NoSchedule"]);
-    assert!(err.contains("nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify taints"), "{err}");
+    assert!(
+        err.contains("nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify taints"),
+        "{err}"
+    );
     let err = node_err(&["label", "node", "n1", "node-role.kubernetes.io/control-plane="]);
     assert!(
-        err.contains("nodes \"n1\" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/control-plane"),
+        err.contains(
+            "nodes \"n1\" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/control-plane"
+        ),
         "{err}"
     );
     node_ok(&["label", "node", "n1", "example.com/rack=r1"]);
     // Another node is not its to change.
-    create(&s, "n2.yaml", "apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n", &[]).unwrap_or_else(|e| panic!("{e}"));
-    let err = node_err(&["patch", "node", "n2", "--type=merge", "-p", r#"{"metadata":{"labels":{"a":"b"}}}"#]);
-    assert!(err.contains("nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""), "{err}");
+    create(
+        &s,
+        "n2.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = node_err(&[
+        "patch",
+        "node",
+        "n2",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"a":"b"}}}"#,
+    ]);
+    assert!(
+        err.contains("nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""),
+        "{err}"
+    );
 
     // Mirror pods: owned by its Node, referencing nothing else.
     let uid = jsonpath(&s, &["node", "n1"], "{.metadata.uid}");
@@ -532,7 +634,12 @@ fn node_restriction_for_a_kubelet_certificate() {
     };
     create(&s, "m1.yaml", &mirror("static-web", ""), &node).unwrap_or_else(|e| panic!("{e}"));
     expect_err(
-        create(&s, "m2.yaml", &mirror("static-db", "    envFrom: [{secretRef: {name: db}}]\n"), &node),
+        create(
+            &s,
+            "m2.yaml",
+            &mirror("static-db", "    envFrom: [{secretRef: {name: db}}]\n"),
+            &node,
+        ),
         "pods \"static-db\" is forbidden: node \"n1\" can not create pods that reference secrets",
     );
     expect_err(
@@ -543,19 +650,49 @@ fn node_restriction_for_a_kubelet_certificate() {
     // Pods of other nodes: no evictions; tokens only for pods on itself.
     s.kubectl_ok(K, &["create", "serviceaccount", "sa1"]);
     for (p, n) in [("p1", "n1"), ("p2", "n2")] {
-        create(&s, &format!("{p}.yaml"), &pod(p, "default", &format!("  nodeName: {n}\n  serviceAccountName: sa1\n"), ""), &[])
-            .unwrap_or_else(|e| panic!("{e}"));
+        create(
+            &s,
+            &format!("{p}.yaml"),
+            &pod(
+                p,
+                "default",
+                &format!("  nodeName: {n}\n  serviceAccountName: sa1\n"),
+                "",
+            ),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
-    let eviction = file(&s, "evict.json", r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"p2","namespace":"default"}}"#);
-    let err = node_err(&["create", "--raw", "/api/v1/namespaces/default/pods/p2/eviction", "-f", &eviction]);
-    assert!(err.contains("node n1 can only evict pods with spec.nodeName set to itself"), "{err}");
+    let eviction = file(
+        &s,
+        "evict.json",
+        r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"p2","namespace":"default"}}"#,
+    );
+    let err = node_err(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/p2/eviction",
+        "-f",
+        &eviction,
+    ]);
+    assert!(
+        err.contains("node n1 can only evict pods with spec.nodeName set to itself"),
+        "{err}"
+    );
     let (u1, u2) = (
         jsonpath(&s, &["pod", "p1"], "{.metadata.uid}"),
         jsonpath(&s, &["pod", "p2"], "{.metadata.uid}"),
     );
     let token = |pod: &str, uid: &str, extra: &[&str]| {
         [
-            &["create", "token", "sa1", "--bound-object-kind=Pod", &format!("--bound-object-name={pod}"), &format!("--bound-object-uid={uid}")][..],
+            &[
+                "create",
+                "token",
+                "sa1",
+                "--bound-object-kind=Pod",
+                &format!("--bound-object-name={pod}"),
+                &format!("--bound-object-uid={uid}"),
+            ][..],
             extra,
         ]
         .concat()
@@ -569,7 +706,9 @@ fn node_restriction_for_a_kubelet_certificate() {
     let out = run(token("p2", &u2, &[]));
     let err = common::text(&out.stderr);
     assert!(
-        err.contains("serviceaccounts \"sa1\" is forbidden: node requested token bound to a pod scheduled on a different node"),
+        err.contains(
+            "serviceaccounts \"sa1\" is forbidden: node requested token bound to a pod scheduled on a different node"
+        ),
         "{err}"
     );
     let out = run(token("p1", &u1, &["--audience=vault"]));

@@ -47,7 +47,10 @@ fn the_reference_lists_every_upstream_plugin_with_its_default_and_state() {
     let rows = reference_rows();
     let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let upstream: Vec<&str> = ORDERED_PLUGINS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, upstream, "the reference lists upstream's names in upstream's order");
+    assert_eq!(
+        names, upstream,
+        "the reference lists upstream's names in upstream's order"
+    );
     let arms = build_arms();
     for ((name, default, state), (_, on)) in rows.iter().zip(ORDERED_PLUGINS) {
         assert_eq!(default, if *on { "on" } else { "off" }, "{name}: default");
@@ -99,6 +102,9 @@ fn every_built_name_runs_real_code() {
             body.contains("fn admit") || body.contains("fn validate") || name == "AlwaysAdmit",
             "{name}: {ty} neither admits nor validates"
         );
-        assert!(body.contains(&format!("\"{name}\"")), "{name}: {ty} does not report its name");
+        assert!(
+            body.contains(&format!("\"{name}\"")),
+            "{name}: {ty} does not report its name"
+        );
     }
 }

@@ -537,3 +537,129 @@ async fn lists_from_the_watch_cache_do_not_touch_etcd() {
     assert_eq!(storage_ops(&server, "list", "configmaps"), lists_before);
     assert_eq!(storage_ops(&server, "getRevision", ""), revs_before + 2 * N);
 }
+
+/// Custom resources written through server A before server B has noticed their CRD — B frozen
+/// (SIGSTOP) while the CRD and a first burst go through A, then a second burst while B catches
+/// up — all reach B's cache: a list and a watch from its resourceVersion on B together see every
+/// object A created, each once, with A's resourceVersions, the watch in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_written_before_another_server_serves_their_crd_reach_it() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    const BURST: usize = 60;
+    let etcd = TestEtcd::start();
+    let a = server_on(&etcd);
+    let b = server_on(&etcd);
+    let (ca, cb) = (a.kube_client().await, b.kube_client().await);
+    // B is up and caching everything there is; now it stops reading its storage feed.
+    Api::<ConfigMap>::namespaced(cb.clone(), "default")
+        .list(&Default::default())
+        .await
+        .unwrap();
+    b.signal(libc::SIGSTOP);
+    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.race.example.com"},
+        "spec": {"group": "race.example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(ca.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("race.example.com", "v1", "Widget"), "widgets");
+    let (wa, wb) = (
+        Api::<DynamicObject>::namespaced_with(ca, "default", &ar),
+        Api::<DynamicObject>::namespaced_with(cb, "default", &ar),
+    );
+    let ar = ar.clone();
+    let widget = move |i: usize| {
+        let mut o = DynamicObject::new(&format!("w-{i:03}"), &ar);
+        o.data = serde_json::json!({"spec": {"n": i}});
+        o
+    };
+    // A serves the CRD; the first burst lands while B cannot know of it.
+    eventually_async("A to serve widgets", Duration::from_secs(20), || async {
+        wa.list(&Default::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let mut created: BTreeMap<String, String> = BTreeMap::new();
+    for i in 0..BURST {
+        let o = wa.create(&PostParams::default(), &widget(i)).await.unwrap();
+        created.insert(
+            o.metadata.name.clone().unwrap(),
+            o.metadata.resource_version.clone().unwrap(),
+        );
+    }
+    b.signal(libc::SIGCONT);
+    // The second burst runs while B notices the CRD and builds the widgets cache.
+    let writer = {
+        let wa = wa.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in BURST..2 * BURST {
+                let o = wa.create(&PostParams::default(), &widget(i)).await.unwrap();
+                out.push((
+                    o.metadata.name.clone().unwrap(),
+                    o.metadata.resource_version.clone().unwrap(),
+                ));
+            }
+            out
+        })
+    };
+    let listed = eventually_async("B to serve widgets", Duration::from_secs(20), || async {
+        wb.list(&Default::default()).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let list_rv: u64 = listed.metadata.resource_version.clone().unwrap().parse().unwrap();
+    let mut seen: BTreeMap<String, String> = listed
+        .items
+        .iter()
+        .map(|o| {
+            (
+                o.metadata.name.clone().unwrap(),
+                o.metadata.resource_version.clone().unwrap(),
+            )
+        })
+        .collect();
+    for (name, rv) in writer.await.unwrap() {
+        created.insert(name, rv);
+    }
+    let mut watch = wb
+        .watch(&WatchParams::default().timeout(60), &list_rv.to_string())
+        .await
+        .unwrap()
+        .boxed();
+    let mut last = list_rv;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < created.len() && Instant::now() < deadline {
+        let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(10), watch.next()).await else {
+            break;
+        };
+        match ev.unwrap() {
+            WatchEvent::Added(o) => {
+                let rv = o.metadata.resource_version.clone().unwrap();
+                let n: u64 = rv.parse().unwrap();
+                assert!(n > last, "watch out of order: {n} after {last}");
+                last = n;
+                let name = o.metadata.name.clone().unwrap();
+                assert!(seen.insert(name.clone(), rv).is_none(), "{name} seen twice");
+            }
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        created.len(),
+        "missing on B: {:?}",
+        created.keys().filter(|k| !seen.contains_key(*k)).collect::<Vec<_>>()
+    );
+    assert_eq!(seen, created, "B serves A's resourceVersions");
+}

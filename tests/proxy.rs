@@ -201,33 +201,6 @@ fn kubelet_pod_and_service_proxying_with_kubectl() {
         "{err}"
     );
 
-    // exec over WebSocket (kubectl 1.30+), piped through to the kubelet.
-    let out = s.kubectl_ok(k, &["exec", "web", "-c", "app", "--", "echo", "hi"]);
-    assert_eq!(out, "ran: echo hi\n");
-    // exec over SPDY/3.1 (kubectl 1.27), piped through the same way.
-    let out = s.kubectl_ok("1.27", &["exec", "web", "-c", "app", "--", "uname", "-a"]);
-    assert_eq!(out, "ran: uname -a\n");
-    {
-        let seen = kubelet.seen.lock().unwrap();
-        assert!(
-            seen.iter()
-                .any(|(p, _)| p == "/exec/default/web/app?command=uname&command=-a&output=1&error=1"),
-            "{seen:?}"
-        );
-    }
-    // attach: the same pipe to the kubelet's /attach, with both protocols.
-    for v in ["1.27", "1.33"] {
-        assert_eq!(
-            s.kubectl_ok(v, &["attach", "web", "-c", "side"]),
-            "attached to side\n",
-            "kubectl {v}"
-        );
-    }
-    // port-forward: 1.33 tries the WebSocket tunnel, the kubelet refuses it, kubectl falls back
-    // to SPDY; 1.27 speaks SPDY. Bytes go both ways.
-    for v in ["1.27", "1.33"] {
-        assert_eq!(port_forward_roundtrip(&s, v), "pong:ping", "kubectl {v}");
-    }
     // kubectl debug adds an ephemeral container through pods/ephemeralcontainers.
     s.kubectl_ok(k, &["debug", "web", "--image=busybox", "--container=dbg"]);
     assert_eq!(
@@ -343,6 +316,220 @@ fn kubelet_pod_and_service_proxying_with_kubectl() {
         out == "EvictionByEvictionAPI" || err.contains("NotFound"),
         "{out} {err}"
     );
+    drop(rt);
+}
+
+/// A node whose kubelet is the SPDY-only stand-in, and a pod `web` bound to it.
+fn node_and_pod(s: &TestServer, kubelet_port: u16) {
+    let k = "1.33";
+    let f = |name: &str, body: &str| s.write_file(name, body).to_string_lossy().into_owned();
+    s.kubectl_ok(k, &["create", "-f", &f("node.json", NODE)]);
+    let node_status = format!(
+        r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{kubelet_port}}}}}}}}}"#
+    );
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "node",
+            "n1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &node_status,
+        ],
+    );
+    s.kubectl_ok(k, &["create", "-f", &f("pod.json", &pod(8080))]);
+    let binding = f("binding.json", BINDING);
+    s.kubectl_ok(
+        k,
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/binding",
+            "-f",
+            &binding,
+        ],
+    );
+    let running = r#"{"status":{"phase":"Running","podIP":"127.0.0.1"}}"#;
+    s.kubectl_ok(
+        k,
+        &[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            running,
+        ],
+    );
+}
+
+/// kubectl with `input` on its stdin.
+fn kubectl_fed(s: &TestServer, version: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    let path = s.scratch().join(format!("stdin-{}", common::free_port()));
+    std::fs::write(&path, input).expect("write stdin");
+    let mut cmd = s.kubectl_command(version, args);
+    cmd.stdin(std::fs::File::open(&path).expect("open stdin"));
+    common::kubectl::run_with_timeout(cmd, s.scratch(), secs(60)).unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
+}
+
+/// The value of a counter line in `/metrics` (0 when absent).
+fn counter(s: &TestServer, line_prefix: &str) -> u64 {
+    let metrics = s.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// kubectl 1.33 speaks WebSocket for exec/attach (`v5.channel.k8s.io`) and port-forward (SPDY
+/// tunnelled in WebSocket); the kubelet speaks SPDY/3.1 only, so the API server translates.
+/// kubectl 1.27 upgrades straight to SPDY and is piped through. The translator and tunnel
+/// counters prove 1.33 did not fall back to SPDY.
+#[test]
+fn exec_attach_port_forward_and_cp_reach_an_spdy_only_kubelet() {
+    common::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let pki = proxy_support::pki(certs.path());
+    let kubelet = rt.block_on(proxy_support::start_kubelet(&pki));
+    let s = TestServer::start_with(&[
+        "--kubelet-client-certificate",
+        pki.client_cert.to_str().unwrap_or(""),
+        "--kubelet-client-key",
+        pki.client_key.to_str().unwrap_or(""),
+        "--kubelet-certificate-authority",
+        pki.ca.to_str().unwrap_or(""),
+    ]);
+    node_and_pod(&s, kubelet.port);
+    let translated = |code: &str| {
+        counter(
+            &s,
+            &format!("apiserver_stream_translator_requests_total{{code=\"{code}\"}}"),
+        )
+    };
+    let tunneled = |code: &str| {
+        counter(
+            &s,
+            &format!("apiserver_stream_tunnel_requests_total{{code=\"{code}\"}}"),
+        )
+    };
+
+    for v in ["1.33", "1.27"] {
+        // exec without stdin; stdout and stderr kept apart.
+        let out = s.kubectl(
+            v,
+            &["exec", "web", "-c", "app", "--", "sh", "-c", "echo out; echo err >&2"],
+        );
+        assert!(out.status.success(), "kubectl {v}: {}", common::text(&out.stderr));
+        assert_eq!(common::text(&out.stdout), "out\n", "kubectl {v}");
+        assert_eq!(common::text(&out.stderr), "err\n", "kubectl {v}");
+        // exec with stdin: everything sent arrives, and stdin's end (v5: the close signal) ends `cat`.
+        let input: Vec<u8> = (0..200_000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let out = kubectl_fed(
+            &s,
+            v,
+            &["exec", "-i", "web", "-c", "app", "--", "sh", "-c", "cat | wc -c"],
+            &input,
+        );
+        assert!(out.status.success(), "kubectl {v}: {}", common::text(&out.stderr));
+        assert_eq!(common::text(&out.stdout).trim(), input.len().to_string(), "kubectl {v}");
+        // The command's exit code comes back through the error stream.
+        let out = s.kubectl(v, &["exec", "web", "-c", "app", "--", "sh", "-c", "exit 3"]);
+        assert_eq!(out.status.code(), Some(3), "kubectl {v}: {}", common::text(&out.stderr));
+        assert!(
+            common::text(&out.stderr).contains("command terminated with exit code 3"),
+            "kubectl {v}: {}",
+            common::text(&out.stderr)
+        );
+        // attach, without and with stdin.
+        assert_eq!(
+            s.kubectl_ok(v, &["attach", "web", "-c", "side"]),
+            "attached to side\n",
+            "kubectl {v}"
+        );
+        let out = kubectl_fed(&s, v, &["attach", "-i", "web", "-c", "side"], b"typed\n");
+        assert_eq!(
+            common::text(&out.stdout),
+            "attached to side\ntyped\n",
+            "kubectl {v}: {}",
+            common::text(&out.stderr)
+        );
+        // port-forward: bytes both ways.
+        assert_eq!(port_forward_roundtrip(&s, v), "pong:ping", "kubectl {v}");
+        // cp both ways (tar over exec, with stdin for the upload).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join("local.txt");
+        let content = format!("copied by kubectl {v}\n").repeat(5000);
+        std::fs::write(&local, &content).expect("write");
+        let remote = dir.path().join("in-pod");
+        std::fs::create_dir(&remote).expect("mkdir");
+        let target = format!("web:{}/copy.txt", remote.display());
+        s.kubectl_ok(v, &["cp", "-c", "app", local.to_str().unwrap_or(""), &target]);
+        assert_eq!(
+            std::fs::read_to_string(remote.join("copy.txt")).ok().as_deref(),
+            Some(content.as_str())
+        );
+        let back = dir.path().join("back.txt");
+        s.kubectl_ok(v, &["cp", "-c", "app", &target, back.to_str().unwrap_or("")]);
+        assert_eq!(
+            std::fs::read_to_string(&back).ok().as_deref(),
+            Some(content.as_str()),
+            "kubectl {v}"
+        );
+    }
+    // 1.33 went through the translator (exit codes count as 200) and the tunnel; 1.27 did not:
+    // five exec/attach sessions and three for cp (`test -d`, `tar x`, `tar c`).
+    assert_eq!(
+        translated("200"),
+        8,
+        "{}",
+        s.kubectl_ok("1.33", &["get", "--raw", "/metrics"])
+    );
+    assert_eq!(tunneled("101"), 1);
+    {
+        let seen = kubelet.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|(p, _)| p == "/exec/default/web/app?command=sh&command=-c&command=exit%203&output=1&error=1"),
+            "{seen:?}"
+        );
+    }
+
+    // A TTY (kubectl needs a terminal: `script` gives it one): the terminal size reaches the
+    // kubelet's resize stream, and stdin and output flow.
+    if !common::require_tool("script") {
+        return;
+    }
+    for v in ["1.33", "1.27"] {
+        let kubectl = common::kubectl::kubectl_path(v);
+        let line = format!(
+            "stty cols 91 rows 27; {} --kubeconfig {} exec -it web -c app -- sh -c 'read x; echo got $x'",
+            kubectl.display(),
+            s.kubeconfig().display()
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env("HOME", s.scratch());
+        let before = kubelet.resizes.lock().unwrap().len();
+        let path = s.scratch().join(format!("tty-{v}"));
+        std::fs::write(&path, "hello\n").expect("write");
+        cmd.stdin(std::fs::File::open(&path).expect("open"));
+        let out = common::kubectl::run_with_timeout(cmd, s.scratch(), secs(60)).expect("script");
+        assert!(
+            common::text(&out.stdout).contains("got hello"),
+            "kubectl {v}: {} {}",
+            common::text(&out.stdout),
+            common::text(&out.stderr)
+        );
+        let resizes = kubelet.resizes.lock().unwrap().clone();
+        assert!(resizes[before..].contains(&(91, 27)), "kubectl {v}: {resizes:?}");
+    }
     drop(rt);
 }
 

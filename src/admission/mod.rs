@@ -13,8 +13,6 @@
 pub mod connect;
 pub mod lru;
 pub mod plugins;
-pub mod quantity;
-pub mod selector;
 pub mod webhook;
 
 use crate::api::ResourceDef;
@@ -24,6 +22,7 @@ use crate::registry::admission::Write;
 use crate::registry::options::ListOptions;
 use crate::registry::Registry;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,7 +73,7 @@ impl Attributes {
         }
         self.object
             .as_ref()
-            .and_then(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+            .and_then(|o| o.opt_str_at("/metadata/name"))
             .unwrap_or("")
             .to_string()
     }
@@ -423,7 +422,8 @@ impl AdmissionChain {
             if let Some(why) = plugins::refusal(n) {
                 return Err((*n, format!("admission plugin {n:?} is not supported by capstan: {why}")));
             }
-            let built = plugins::build(n, &init).map_err(|e| (*n, format!("couldn't init admission plugin {n:?}: {e}")))?;
+            let built =
+                plugins::build(n, &init).map_err(|e| (*n, format!("couldn't init admission plugin {n:?}: {e}")))?;
             let step = match built {
                 plugins::Built::Plugin(p) => Step::Builtin(p),
                 plugins::Built::MutatingWebhooks => Step::MutatingWebhooks,
@@ -556,11 +556,7 @@ impl crate::registry::admission::Admission for Request<'_> {
         if let Some(AuthzHandle(az)) = &self.ctx.authorizer {
             crate::auth::authz::escalation::check(az, Some(&self.ctx.user), w.def, w.namespace, obj)?;
         }
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = obj.str_at("/metadata/name").to_string();
         let mut a = self.attributes(w, &name, old);
         a.object = Some(obj.clone());
         self.chain.mutate(reg, self.ctx, &mut a).await?;

@@ -82,19 +82,28 @@ fn every_upstream_name_is_built_or_refused() {
         "EventRateLimit".to_string(),
         json!({"apiVersion": "eventratelimit.admission.k8s.io/v1alpha1", "kind": "Configuration", "limits": [{"type": "Server", "qps": 1, "burst": 1}]}),
     );
-    config.insert("ImagePolicyWebhook".to_string(), json!({"imagePolicy": {"kubeConfigFile": kc}}));
+    config.insert(
+        "ImagePolicyWebhook".to_string(),
+        json!({"imagePolicy": {"kubeConfigFile": kc}}),
+    );
     for (name, _) in ORDERED_PLUGINS {
         let built = AdmissionChain::build(&[name], config.clone(), Default::default());
         match plugins::refusal(name) {
             Some(why) => {
                 let e = built.err().map(|e| e.1).unwrap_or_default();
-                assert!(e.contains("is not supported by capstan") && e.contains(why), "{name}: {e}");
+                assert!(
+                    e.contains("is not supported by capstan") && e.contains(why),
+                    "{name}: {e}"
+                );
             }
             None => assert!(built.is_ok(), "{name}: {:?}", built.err()),
         }
     }
     for (name, want) in [
-        ("EventRateLimit", "limits: Invalid value: []eventratelimit.Limit(nil): must not be empty"),
+        (
+            "EventRateLimit",
+            "limits: Invalid value: []eventratelimit.Limit(nil): must not be empty",
+        ),
         ("ImagePolicyWebhook", "no config specified"),
     ] {
         let e = AdmissionChain::from_options(&opts(&[("admission.enable-plugins", json!([name]))]))
@@ -102,13 +111,23 @@ fn every_upstream_name_is_built_or_refused() {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            e.contains(&format!("command line: key \"admission.enable-plugins\": couldn't init admission plugin \"{name}\": {want}")),
+            e.contains(&format!(
+                "command line: key \"admission.enable-plugins\": couldn't init admission plugin \"{name}\": {want}"
+            )),
             "{e}"
         );
     }
     // Default-on plugins are in the default chain, policies included (their hook).
-    let Ok(c) = AdmissionChain::from_options(&opts(&[])) else { panic!("default chain") };
-    for n in ["DefaultIngressClass", "ClusterTrustBundleAttest", "PodTopologyLabels", "ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"] {
+    let Ok(c) = AdmissionChain::from_options(&opts(&[])) else {
+        panic!("default chain")
+    };
+    for n in [
+        "DefaultIngressClass",
+        "ClusterTrustBundleAttest",
+        "PodTopologyLabels",
+        "ValidatingAdmissionPolicy",
+        "MutatingAdmissionPolicy",
+    ] {
         assert!(c.enabled.contains(&n), "{n}");
     }
 }

@@ -12,8 +12,10 @@
 //! sent as requested (not converted to the rule's version). Validating webhooks run in
 //! parallel.
 
-use super::{selector, Attributes, Env, Operation};
+use super::{Attributes, Env, Operation};
+use crate::api::selector::selects;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -33,14 +35,13 @@ struct Hook {
 
 async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
     let mut configs = env.list("admissionregistration.k8s.io", plural, None).await?;
-    configs
-        .sort_by(|a, b| super::plugins::str_at(a, "/metadata/name").cmp(super::plugins::str_at(b, "/metadata/name")));
+    configs.sort_by(|a, b| a.str_at("/metadata/name").cmp(b.str_at("/metadata/name")));
     let mut out = Vec::new();
     for c in configs {
         for w in c.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
             out.push(Hook {
                 name: w.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                config: super::plugins::str_at(&c, "/metadata/name").to_string(),
+                config: c.str_at("/metadata/name").to_string(),
                 index: out.len(),
                 spec: w.clone(),
             });
@@ -191,11 +192,17 @@ async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Gv
     Ok(selectors_match(h, a, env).await?.then_some(gvr))
 }
 
+/// A webhook's objectSelector or namespaceSelector: unset (upstream defaults it to `{}`)
+/// selects everything.
+fn hook_selects(sel: Option<&Value>, labels: Option<&serde_json::Map<String, Value>>) -> bool {
+    sel.filter(|s| s.is_object()).is_none_or(|s| selects(Some(s), labels))
+}
+
 async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
     // objectSelector: the new or the old object may match.
     let osel = h.spec.get("objectSelector");
-    let new_ok = selector::matches(osel, labels_of(a.object.as_ref()));
-    let old_ok = a.old.is_some() && selector::matches(osel, labels_of(a.old.as_ref()));
+    let new_ok = hook_selects(osel, labels_of(a.object.as_ref()));
+    let old_ok = a.old.is_some() && hook_selects(osel, labels_of(a.old.as_ref()));
     if !new_ok && !old_ok {
         return Ok(false);
     }
@@ -218,7 +225,7 @@ async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<b
             // Cluster-scoped objects always match a namespaceSelector.
             return Ok(true);
         };
-        if !selector::matches(Some(nsel), ns_labels.as_ref().and_then(Value::as_object)) {
+        if !hook_selects(Some(nsel), ns_labels.as_ref().and_then(Value::as_object)) {
             return Ok(false);
         }
     }

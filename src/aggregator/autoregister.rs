@@ -4,6 +4,7 @@
 //! objects are brought back to the table's spec; objects without the label are left alone.
 
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
@@ -111,11 +112,7 @@ pub async fn ensure(reg: &Registry) -> anyhow::Result<()> {
 }
 
 async fn ensure_one(reg: &Registry, def: &'static crate::api::ResourceDef, want: Value) -> anyhow::Result<()> {
-    let name = want
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = want.str_at("/metadata/name").to_string();
     match reg.get(def, None, &name, None).await {
         Err(e) if e.code == 404 => match reg.create(def, None, want, false).await {
             Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => {}
@@ -162,13 +159,8 @@ pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
     };
     let mut wanted: Vec<(String, String)> = Vec::new();
     for crd in snap.items.iter().map(|o| &o.value) {
-        let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        for v in crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        let group = crd.str_at("/spec/group");
+        for v in crd.arr_at("/spec/versions").iter() {
             let name = v.get("name").and_then(Value::as_str).unwrap_or("");
             if v.get("served").and_then(Value::as_bool) == Some(true) && !group.is_empty() && !name.is_empty() {
                 wanted.push((group.to_string(), name.to_string()));
@@ -196,15 +188,13 @@ pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
         .cache(super::SEGMENT)
         .snapshot(&format!("/registry/{}/", super::SEGMENT));
     for o in stored.items.iter().map(|o| &o.value) {
-        let managed = o
-            .pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged")
-            .and_then(Value::as_str);
-        let g = o.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        let v = o.pointer("/spec/version").and_then(Value::as_str).unwrap_or("");
+        let managed = o.opt_str_at("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged");
+        let g = o.str_at("/spec/group");
+        let v = o.str_at("/spec/version");
         if managed != Some("true") || wanted.iter().any(|(wg, wv)| wg == g && wv == v) {
             continue;
         }
-        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let name = o.str_at("/metadata/name");
         if let Err(e) = reg
             .delete(def, None, name, &crate::registry::options::DeleteOptions::default())
             .await
@@ -227,7 +217,7 @@ mod tests {
     fn every_builtin_group_version_gets_a_local_apiservice() {
         let names: Vec<String> = wanted()
             .iter()
-            .filter_map(|v| v.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|v| v.opt_str_at("/metadata/name").map(str::to_string))
             .collect();
         for n in [
             "v1.",

@@ -8,6 +8,7 @@ use super::proxy::{connect, join_host_port, ready_endpoints, resolve, send, set_
 use super::{Aggregator, ApiService, ServiceRef, SEGMENT};
 use crate::registry::store::Part;
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
@@ -39,10 +40,6 @@ impl Verdict {
             message,
         }
     }
-}
-
-fn st<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The stored APIServices (from the watch cache).
@@ -137,30 +134,26 @@ async fn pass(reg: &Registry, agg: &Arc<Aggregator>, last: &mut Memory) {
 
 /// Store the Available condition when it changed (lastTransitionTime moves only with the status).
 async fn write_status(reg: &Registry, obj: &Value, v: &Verdict) {
-    let conds = obj
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let old = conds.iter().find(|c| st(c, "/type") == "Available");
+    let conds = obj.arr_at("/status/conditions").to_vec();
+    let old = conds.iter().find(|c| c.str_at("/type") == "Available");
     if let Some(o) = old {
-        if st(o, "/status") == v.status && st(o, "/reason") == v.reason && st(o, "/message") == v.message {
+        if o.str_at("/status") == v.status && o.str_at("/reason") == v.reason && o.str_at("/message") == v.message {
             return;
         }
     }
     let time = match old {
-        Some(o) if st(o, "/status") == v.status => o.get("lastTransitionTime").cloned().unwrap_or(Value::Null),
+        Some(o) if o.str_at("/status") == v.status => o.get("lastTransitionTime").cloned().unwrap_or(Value::Null),
         _ => json!(crate::util::now_rfc3339()),
     };
     let cond = json!({"type": "Available", "status": v.status, "lastTransitionTime": time, "reason": v.reason, "message": v.message});
-    let mut others: Vec<Value> = conds.into_iter().filter(|c| st(c, "/type") != "Available").collect();
+    let mut others: Vec<Value> = conds.into_iter().filter(|c| c.str_at("/type") != "Available").collect();
     others.insert(0, cond);
     let mut next = obj.clone();
     next["status"] = json!({"conditions": others});
     let Some(def) = crate::api::builtin_row("apiregistration.k8s.io", "apiservices") else {
         return;
     };
-    let name = st(obj, "/metadata/name").to_string();
+    let name = obj.str_at("/metadata/name").to_string();
     if let Err(e) = reg.update(def, None, &name, next, Part::Status, false, None).await {
         // A conflict means someone changed it: the next pass sees the new object.
         tracing::debug!(apiservice = %name, error = %e.message, "cannot update APIService status");
@@ -178,7 +171,7 @@ async fn has_endpoint_objects(reg: &Registry, r: &ServiceRef) -> bool {
         if snap
             .items
             .iter()
-            .any(|o| st(&o.value, "/metadata/labels/kubernetes.io~1service-name") == r.name)
+            .any(|o| o.value.str_at("/metadata/labels/kubernetes.io~1service-name") == r.name)
         {
             return true;
         }
@@ -203,12 +196,10 @@ pub async fn check(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &Servi
             format!("service/{} in \"{}\" is not present", r.name, r.namespace),
         );
     };
-    if matches!(st(&service, "/spec/type"), "" | "ClusterIP") {
+    if matches!(service.str_at("/spec/type"), "" | "ClusterIP") {
         let port = service
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .arr_at("/spec/ports")
+            .iter()
             .find(|p| p.get("port").and_then(Value::as_u64) == Some(r.port as u64));
         let Some(port) = port else {
             return fail(
@@ -219,7 +210,7 @@ pub async fn check(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &Servi
                 ),
             );
         };
-        let port_name = st(port, "/name");
+        let port_name = port.str_at("/name");
         if !has_endpoint_objects(reg, r).await {
             return fail(
                 "EndpointsNotFound",

@@ -3,6 +3,7 @@
 //! groups of service-backed APIServices merged in; `/apis/<group>` of such groups.
 
 use super::{Aggregator, ApiService};
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
@@ -92,15 +93,6 @@ fn ordered(services: &[ApiService], local: &[(String, Vec<String>)]) -> Vec<(Str
         .collect()
 }
 
-fn etag(b: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for x in b {
-        h ^= *x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("\"{h:016X}\"")
-}
-
 fn to_bytes(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
@@ -115,7 +107,7 @@ impl MergedCache {
             }
         }
         let b = render();
-        let t = etag(&b);
+        let t = crate::util::hash::etag(&b);
         m.insert(key.to_string(), (ptr, gen, b.clone(), t.clone()));
         (b, t)
     }
@@ -232,11 +224,7 @@ pub fn aggregated(agg: &Aggregator, local: &(Bytes, String), version: &str) -> (
         let mut by_group: Vec<(String, Map<String, Value>, Vec<Value>)> = items
             .into_iter()
             .map(|mut it| {
-                let name = it
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let name = it.str_at("/metadata/name").to_string();
                 let versions = it
                     .get_mut("versions")
                     .map(Value::take)

@@ -16,6 +16,7 @@ use crate::config::ServeOptions;
 use crate::error::ApiResult;
 use crate::registry::Registry;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -53,7 +54,7 @@ pub struct ApiService {
 
 impl ApiService {
     pub fn from_value(v: &Value) -> Option<ApiService> {
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| v.str_at(p).to_string();
         let name = s("/metadata/name");
         if name.is_empty() {
             return None;
@@ -66,38 +67,23 @@ impl ApiService {
                 name: svc.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
                 port: svc.get("port").and_then(Value::as_u64).unwrap_or(443) as u16,
             });
-        let ca_bundle = v
-            .pointer("/spec/caBundle")
-            .and_then(Value::as_str)
-            .filter(|b| !b.is_empty())
-            .and_then(|b| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.decode(b).ok()
-            });
-        let available = v
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Available")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            });
+        let ca_bundle = v.opt_str_at("/spec/caBundle").filter(|b| !b.is_empty()).and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        });
+        let available = v.arr_at("/status/conditions").iter().any(|c| {
+            c.get("type").and_then(Value::as_str) == Some("Available")
+                && c.get("status").and_then(Value::as_str) == Some("True")
+        });
         Some(ApiService {
             name,
             group: s("/spec/group"),
             version: s("/spec/version"),
-            group_priority: v
-                .pointer("/spec/groupPriorityMinimum")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            version_priority: v.pointer("/spec/versionPriority").and_then(Value::as_i64).unwrap_or(0),
+            group_priority: v.i64_at("/spec/groupPriorityMinimum").unwrap_or(0),
+            version_priority: v.i64_at("/spec/versionPriority").unwrap_or(0),
             service,
             ca_bundle,
-            insecure: v
-                .pointer("/spec/insecureSkipTLSVerify")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            insecure: v.bool_at("/spec/insecureSkipTLSVerify").unwrap_or(false),
             available,
             resource_version: s("/metadata/resourceVersion"),
         })

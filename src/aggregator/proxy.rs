@@ -6,6 +6,7 @@ use super::{Aggregator, ApiService, ServiceRef};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use hyper_util::rt::TokioIo;
@@ -84,10 +85,6 @@ pub fn set_user_headers(h: &mut HeaderMap, user: &str, groups: &[String], extra:
     }
 }
 
-fn st<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
-
 async fn get(reg: &Registry, plural: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
     let def = crate::api::builtin_row("", plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
     Ok(reg.get(def, Some(ns), name, Some(0)).await?.value.clone())
@@ -128,7 +125,7 @@ pub async fn resolve(reg: &Registry, routing: bool, r: &ServiceRef) -> Result<(S
     let svc = get(reg, "services", &r.namespace, &r.name)
         .await
         .map_err(|e| e.message)?;
-    let ty = match st(&svc, "/spec/type") {
+    let ty = match svc.str_at("/spec/type") {
         "" => "ClusterIP",
         t => t,
     };
@@ -147,9 +144,9 @@ pub async fn resolve(reg: &Registry, routing: bool, r: &ServiceRef) -> Result<(S
         return Ok(eps[i].clone());
     }
     match ty {
-        "ExternalName" => Ok((st(&svc, "/spec/externalName").to_string(), r.port)),
+        "ExternalName" => Ok((svc.str_at("/spec/externalName").to_string(), r.port)),
         "ClusterIP" | "NodePort" | "LoadBalancer" => {
-            let ip = st(&svc, "/spec/clusterIP");
+            let ip = svc.str_at("/spec/clusterIP");
             if ip == "None" {
                 return Err("cannot route to service with ClusterIP \"None\"".into());
             }

@@ -13,22 +13,15 @@
 //! accepts but whose set lacks it (e.g. `status.podIPs` on pods, `metadata.namespace` on
 //! cluster-scoped kinds) matches as `""`, as upstream's `fields.Set.Get` does.
 
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
-fn s(obj: &Value, ptr: &str) -> String {
-    match obj.pointer(ptr) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 fn int(obj: &Value, ptr: &str) -> String {
-    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0).to_string()
+    obj.i64_at(ptr).unwrap_or(0).to_string()
 }
 
 fn boolean(obj: &Value, ptr: &str) -> String {
-    obj.pointer(ptr).and_then(Value::as_bool).unwrap_or(false).to_string()
+    obj.bool_at(ptr).unwrap_or(false).to_string()
 }
 
 const POD_FIELDS: &[&str] = &[
@@ -95,12 +88,9 @@ pub struct Fields {
 /// set lacks it (it then matches as `""`).
 pub fn value(fields: &Fields, obj: &Value, field: &str) -> Option<String> {
     match field {
-        "metadata.name" => Some(s(obj, "/metadata/name")),
+        "metadata.name" => Some(obj.text_at("/metadata/name")),
         // Cluster-scoped kinds have no namespace in their set; their objects carry none.
-        "metadata.namespace" => obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        "metadata.namespace" => obj.opt_str_at("/metadata/namespace").map(str::to_string),
         _ => (fields.value)(obj, field),
     }
 }
@@ -147,14 +137,14 @@ pub const POD: Fields = Fields {
     },
     value: |obj, field| {
         Some(match field {
-            "spec.nodeName" => s(obj, "/spec/nodeName"),
-            "spec.restartPolicy" => s(obj, "/spec/restartPolicy"),
-            "spec.schedulerName" => s(obj, "/spec/schedulerName"),
-            "spec.serviceAccountName" => s(obj, "/spec/serviceAccountName"),
+            "spec.nodeName" => obj.text_at("/spec/nodeName"),
+            "spec.restartPolicy" => obj.text_at("/spec/restartPolicy"),
+            "spec.schedulerName" => obj.text_at("/spec/schedulerName"),
+            "spec.serviceAccountName" => obj.text_at("/spec/serviceAccountName"),
             "spec.hostNetwork" => boolean(obj, "/spec/hostNetwork"),
-            "status.phase" => s(obj, "/status/phase"),
-            "status.podIP" => s(obj, "/status/podIPs/0/ip"),
-            "status.nominatedNodeName" => s(obj, "/status/nominatedNodeName"),
+            "status.phase" => obj.text_at("/status/phase"),
+            "status.podIP" => obj.text_at("/status/podIPs/0/ip"),
+            "status.nominatedNodeName" => obj.text_at("/status/nominatedNodeName"),
             _ => return None,
         })
     },
@@ -186,23 +176,23 @@ pub const EVENT_V1: Fields = Fields {
 pub const NAMESPACE: Fields = Fields {
     convert: |label| accept(NAMESPACE_FIELDS, label),
     value: |obj, field| match field {
-        "status.phase" => Some(s(obj, "/status/phase")),
+        "status.phase" => Some(obj.text_at("/status/phase")),
         // Upstream keeps this (buggy) legacy field in the namespace set.
-        "name" => Some(s(obj, "/metadata/name")),
+        "name" => Some(obj.text_at("/metadata/name")),
         _ => None,
     },
 };
 
 pub const SECRET: Fields = Fields {
     convert: |label| accept(SECRET_FIELDS, label),
-    value: |obj, field| (field == "type").then(|| s(obj, "/type")),
+    value: |obj, field| (field == "type").then(|| obj.text_at("/type")),
 };
 
 pub const SERVICE: Fields = Fields {
     convert: |label| accept(SERVICE_FIELDS, label),
     value: |obj, field| match field {
-        "spec.clusterIP" => Some(s(obj, "/spec/clusterIP")),
-        "spec.type" => Some(s(obj, "/spec/type")),
+        "spec.clusterIP" => Some(obj.text_at("/spec/clusterIP")),
+        "spec.type" => Some(obj.text_at("/spec/type")),
         _ => None,
     },
 };
@@ -220,7 +210,7 @@ pub const JOB: Fields = Fields {
 
 pub const CERTIFICATE_SIGNING_REQUEST: Fields = Fields {
     convert: |label| accept(CSR_FIELDS, label),
-    value: |obj, field| (field == "spec.signerName").then(|| s(obj, "/spec/signerName")),
+    value: |obj, field| (field == "spec.signerName").then(|| obj.text_at("/spec/signerName")),
 };
 
 /// Field-label conversion for a custom resource (apiextensions `crConverter`): `metadata.name`,
@@ -262,28 +252,28 @@ fn event_field(obj: &Value, field: &str) -> Option<String> {
         "/reportingController"
     };
     Some(match field {
-        "involvedObject.kind" => s(obj, &format!("{reference}/kind")),
-        "involvedObject.namespace" => s(obj, &format!("{reference}/namespace")),
-        "involvedObject.name" => s(obj, &format!("{reference}/name")),
-        "involvedObject.uid" => s(obj, &format!("{reference}/uid")),
-        "involvedObject.apiVersion" => s(obj, &format!("{reference}/apiVersion")),
-        "involvedObject.resourceVersion" => s(obj, &format!("{reference}/resourceVersion")),
-        "involvedObject.fieldPath" => s(obj, &format!("{reference}/fieldPath")),
-        "reason" => s(obj, "/reason"),
-        "reportingComponent" => s(obj, reporting),
+        "involvedObject.kind" => obj.text_at(&format!("{reference}/kind")),
+        "involvedObject.namespace" => obj.text_at(&format!("{reference}/namespace")),
+        "involvedObject.name" => obj.text_at(&format!("{reference}/name")),
+        "involvedObject.uid" => obj.text_at(&format!("{reference}/uid")),
+        "involvedObject.apiVersion" => obj.text_at(&format!("{reference}/apiVersion")),
+        "involvedObject.resourceVersion" => obj.text_at(&format!("{reference}/resourceVersion")),
+        "involvedObject.fieldPath" => obj.text_at(&format!("{reference}/fieldPath")),
+        "reason" => obj.text_at("/reason"),
+        "reportingComponent" => obj.text_at(reporting),
         "source" => {
             let component = if core {
-                s(obj, "/source/component")
+                obj.text_at("/source/component")
             } else {
-                s(obj, "/deprecatedSource/component")
+                obj.text_at("/deprecatedSource/component")
             };
             if component.is_empty() {
-                s(obj, reporting)
+                obj.text_at(reporting)
             } else {
                 component
             }
         }
-        "type" => s(obj, "/type"),
+        "type" => obj.text_at("/type"),
         _ => return None,
     })
 }

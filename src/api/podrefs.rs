@@ -2,37 +2,40 @@
 //! `VisitPodConfigmapNames`, all containers): what the Node authorizer lets a kubelet read and
 //! what NodeRestriction forbids in mirror pods.
 
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
-fn arr<'a>(v: &'a Value, p: &str) -> &'a [Value] {
-    v.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-}
-
-fn name_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty())
+/// The non-empty string at `p`: a reference, or none.
+pub fn name_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.opt_str_at(p).filter(|s| !s.is_empty())
 }
 
 fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
     ["/spec/initContainers", "/spec/containers", "/spec/ephemeralContainers"]
         .into_iter()
-        .flat_map(move |l| arr(pod, l))
+        .flat_map(move |l| pod.arr_at(l))
 }
 
 /// Secrets: image pull secrets, container env/envFrom, and volume sources.
 pub fn secret_names(pod: &Value) -> Vec<&str> {
-    let mut out: Vec<&str> = arr(pod, "/spec/imagePullSecrets")
+    let mut out: Vec<&str> = pod
+        .arr_at("/spec/imagePullSecrets")
         .iter()
         .filter_map(|s| name_at(s, "/name"))
         .collect();
     for c in containers(pod) {
-        out.extend(arr(c, "/envFrom").iter().filter_map(|e| name_at(e, "/secretRef/name")));
         out.extend(
-            arr(c, "/env")
+            c.arr_at("/envFrom")
+                .iter()
+                .filter_map(|e| name_at(e, "/secretRef/name")),
+        );
+        out.extend(
+            c.arr_at("/env")
                 .iter()
                 .filter_map(|e| name_at(e, "/valueFrom/secretKeyRef/name")),
         );
     }
-    for vol in arr(pod, "/spec/volumes") {
+    for vol in pod.arr_at("/spec/volumes") {
         for p in [
             "/azureFile/secretName",
             "/cephfs/secretRef/name",
@@ -48,7 +51,7 @@ pub fn secret_names(pod: &Value) -> Vec<&str> {
             out.extend(name_at(vol, p));
         }
         out.extend(
-            arr(vol, "/projected/sources")
+            vol.arr_at("/projected/sources")
                 .iter()
                 .filter_map(|s| name_at(s, "/secret/name")),
         );
@@ -61,20 +64,20 @@ pub fn configmap_names(pod: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     for c in containers(pod) {
         out.extend(
-            arr(c, "/envFrom")
+            c.arr_at("/envFrom")
                 .iter()
                 .filter_map(|e| name_at(e, "/configMapRef/name")),
         );
         out.extend(
-            arr(c, "/env")
+            c.arr_at("/env")
                 .iter()
                 .filter_map(|e| name_at(e, "/valueFrom/configMapKeyRef/name")),
         );
     }
-    for vol in arr(pod, "/spec/volumes") {
+    for vol in pod.arr_at("/spec/volumes") {
         out.extend(name_at(vol, "/configMap/name"));
         out.extend(
-            arr(vol, "/projected/sources")
+            vol.arr_at("/projected/sources")
                 .iter()
                 .filter_map(|s| name_at(s, "/configMap/name")),
         );
@@ -86,7 +89,7 @@ pub fn configmap_names(pod: &Value) -> Vec<&str> {
 pub fn pvc_names(pod: &Value) -> Vec<String> {
     let pod_name = name_at(pod, "/metadata/name").unwrap_or("");
     let mut out = Vec::new();
-    for vol in arr(pod, "/spec/volumes") {
+    for vol in pod.arr_at("/spec/volumes") {
         if let Some(c) = name_at(vol, "/persistentVolumeClaim/claimName") {
             out.push(c.to_string());
         }

@@ -1,6 +1,8 @@
 //! The `scale` subresource's autoscaling/v1 Scale of an object with `spec.replicas`.
 
+use crate::api::selector::{label_selector_string, LabelSelector};
 use crate::storage::cache::CachedObject;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// autoscaling/v1 Scale for an object with `spec.replicas`.
@@ -15,45 +17,42 @@ pub fn of(obj: &CachedObject, default_replicas: i64) -> Value {
             "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
             "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
         },
-        "spec": {"replicas": v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(default_replicas)},
+        "spec": {"replicas": v.i64_at("/spec/replicas").unwrap_or(default_replicas)},
         "status": {
-            "replicas": v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "replicas": v.i64_at("/status/replicas").unwrap_or(0),
             "selector": selector,
         },
     })
 }
 
-/// A label selector rendered as a selector string (`a=b,c in (d)`), as Scale's status carries.
+/// The selector as Scale's `status.selector` carries it: upstream
+/// `LabelSelectorAsSelector(spec.selector).String()` for a `LabelSelector` object, and
+/// `labels.SelectorFromSet(spec.selector).String()` for a ReplicationController's plain map.
 fn selector_string(sel: &Value) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let (labels, exprs) = match sel.get("matchLabels") {
-        Some(_) | None if sel.get("matchExpressions").is_some() || sel.get("matchLabels").is_some() => {
-            (sel.get("matchLabels"), sel.get("matchExpressions"))
-        }
-        // ReplicationController: a plain map.
-        _ => (Some(sel), None),
-    };
-    if let Some(Value::Object(m)) = labels {
-        for (k, v) in m {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
-        }
+    if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() {
+        return label_selector_string(Some(sel)).unwrap_or_default();
     }
-    if let Some(Value::Array(es)) = exprs {
-        for e in es {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            match e["operator"].as_str().unwrap_or("") {
-                "In" => parts.push(format!("{key} in ({})", vals.join(","))),
-                "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
-                "Exists" => parts.push(key.to_string()),
-                "DoesNotExist" => parts.push(format!("!{key}")),
-                _ => {}
-            }
-        }
+    sel.as_object()
+        .map(|m| LabelSelector::from_set(m).to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selector_strings_are_upstreams() {
+        let sel = json!({
+            "matchLabels": {"b": "2"},
+            "matchExpressions": [
+                {"key": "z", "operator": "DoesNotExist"},
+                {"key": "a", "operator": "In", "values": ["y", "x"]},
+            ],
+        });
+        assert_eq!(selector_string(&sel), "a in (x,y),b=2,!z");
+        assert_eq!(selector_string(&json!({"app": "web", "tier": "fe"})), "app=web,tier=fe");
+        assert_eq!(selector_string(&json!({})), "");
     }
-    parts.sort();
-    parts.join(",")
 }

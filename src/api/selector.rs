@@ -225,6 +225,45 @@ pub fn label_selector_from_json(sel: Option<&Value>) -> Result<Option<LabelSelec
     Ok(Some(LabelSelector { requirements: reqs }))
 }
 
+/// Does the `metav1.LabelSelector` object `sel` select `labels`? Upstream
+/// `LabelSelectorAsSelector(sel).Matches(labels)`: a missing or null selector selects nothing,
+/// `{}` selects everything, and a selector that does not convert (an unknown operator, an
+/// invalid key or value) selects nothing.
+pub fn selects(sel: Option<&Value>, labels: Option<&Map<String, Value>>) -> bool {
+    matches!(label_selector_from_json(sel), Ok(Some(s)) if s.matches(labels))
+}
+
+/// A `LabelSelector` object with no requirements (`{}`, or null): upstream's
+/// `len(MatchLabels)+len(MatchExpressions) == 0`.
+pub fn selector_is_empty(sel: &Value) -> bool {
+    let no_labels = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(Map::is_empty);
+    let no_exprs = sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    no_labels && no_exprs
+}
+
+impl LabelSelector {
+    /// Upstream `labels.SelectorFromSet` for a plain `map[string]string` selector (a
+    /// ReplicationController's, a Service's): one `key=value` requirement a pair, not validated.
+    pub fn from_set(set: &Map<String, Value>) -> LabelSelector {
+        let mut requirements: Vec<LabelRequirement> = set
+            .iter()
+            .map(|(k, v)| LabelRequirement {
+                key: k.clone(),
+                op: LabelOp::Equals,
+                values: vec![label_text(v)],
+            })
+            .collect();
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        LabelSelector { requirements }
+    }
+}
+
 // --- lexer (upstream `Lexer`, byte based) ---------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -853,6 +892,37 @@ mod tests {
 
     fn labels(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn json_selector_semantics() {
+        let l = labels(json!({"a": "1", "b": "2"}));
+        let l = Some(&l);
+        assert!(!selects(None, l), "a missing selector selects nothing");
+        assert!(!selects(Some(&Value::Null), l), "a null selector selects nothing");
+        assert!(selects(Some(&json!({})), l), "{{}} selects everything");
+        assert!(selects(Some(&json!({"matchLabels": {"a": "1"}})), l));
+        assert!(!selects(Some(&json!({"matchLabels": {"a": "2"}})), l));
+        let expr = |op: &str, vals: Value| json!({"matchExpressions": [{"key": "b", "operator": op, "values": vals}]});
+        assert!(selects(Some(&expr("In", json!(["2", "3"]))), l));
+        assert!(!selects(Some(&expr("NotIn", json!(["2"]))), l));
+        assert!(selects(Some(&expr("Exists", json!([]))), l));
+        assert!(!selects(Some(&expr("DoesNotExist", json!([]))), l));
+        assert!(selects(Some(&expr("NotIn", json!(["2"]))), None));
+        assert!(
+            !selects(Some(&expr("Foo", json!([]))), l),
+            "an unknown operator selects nothing"
+        );
+        let sel = json!({"matchLabels": {"app": "x"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]});
+        assert!(selects(Some(&sel), Some(&labels(json!({"app": "x", "tier": "web"})))));
+        assert!(!selects(Some(&sel), Some(&labels(json!({"app": "x", "tier": "db"})))));
+        assert!(!selects(Some(&sel), Some(&labels(json!({"app": "y"})))));
+        assert!(selector_is_empty(&json!({})));
+        assert!(selector_is_empty(&json!({"matchLabels": {}})));
+        assert!(!selector_is_empty(&sel));
+        let set = LabelSelector::from_set(&labels(json!({"b": "2", "a": "1"})));
+        assert_eq!(set.to_string(), "a=1,b=2");
+        assert!(set.matches(l));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! ```
 
 use crate::api::selector::{format_label_selector, format_labels, label_selector_string};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -282,9 +283,7 @@ fn nanos_between(later: SystemTime, earlier: SystemTime) -> i128 {
 }
 
 fn time_at(obj: &Value, ptr: &str) -> Option<SystemTime> {
-    obj.pointer(ptr)
-        .and_then(Value::as_str)
-        .and_then(crate::util::parse_rfc3339)
+    obj.opt_str_at(ptr).and_then(crate::util::parse_rfc3339)
 }
 
 /// Upstream `translateTimestampSince`: `<unknown>` for a missing time.
@@ -300,14 +299,6 @@ pub fn age(obj: &Value, now: SystemTime) -> Value {
     json!(since(time_at(obj, "/metadata/creationTimestamp"), now))
 }
 
-fn st(obj: &Value, ptr: &str) -> String {
-    match obj.pointer(ptr) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 fn opt_st(obj: &Value, ptr: &str) -> Option<String> {
     obj.pointer(ptr).filter(|v| !v.is_null()).map(|v| match v {
         Value::String(s) => s.clone(),
@@ -316,18 +307,11 @@ fn opt_st(obj: &Value, ptr: &str) -> Option<String> {
 }
 
 fn num(obj: &Value, ptr: &str) -> i64 {
-    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+    obj.i64_at(ptr).unwrap_or(0)
 }
 
 fn flag(obj: &Value, ptr: &str) -> bool {
-    obj.pointer(ptr).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn arr<'a>(obj: &'a Value, ptr: &str) -> &'a [Value] {
-    obj.pointer(ptr)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    obj.bool_at(ptr).unwrap_or(false)
 }
 
 fn len_of(obj: &Value, ptr: &str) -> usize {
@@ -339,7 +323,7 @@ fn len_of(obj: &Value, ptr: &str) -> usize {
 }
 
 fn name(obj: &Value) -> Value {
-    json!(st(obj, "/metadata/name"))
+    json!(obj.text_at("/metadata/name"))
 }
 
 fn or_none(s: String) -> String {
@@ -366,9 +350,9 @@ fn int_or_string(v: &Value) -> String {
 
 /// Upstream `layoutContainerCells`: names and images joined by `,`.
 fn layout_containers(obj: &Value, ptr: &str) -> (Value, Value) {
-    let cs = arr(obj, ptr);
-    let names: Vec<String> = cs.iter().map(|c| st(c, "/name")).collect();
-    let images: Vec<String> = cs.iter().map(|c| st(c, "/image")).collect();
+    let cs = obj.arr_at(ptr);
+    let names: Vec<String> = cs.iter().map(|c| c.text_at("/name")).collect();
+    let images: Vec<String> = cs.iter().map(|c| c.text_at("/image")).collect();
     (json!(names.join(",")), json!(images.join(",")))
 }
 
@@ -405,9 +389,9 @@ fn join_host_port(host: &str, port: i64) -> String {
 /// `sets.NewString(ips or hostnames).List()` joined — the load-balancer column, wide (unclipped).
 fn load_balancer_status(obj: &Value, ptr: &str) -> String {
     let mut set = BTreeSet::new();
-    for ing in arr(obj, ptr) {
-        let ip = st(ing, "/ip");
-        let host = st(ing, "/hostname");
+    for ing in obj.arr_at(ptr) {
+        let ip = ing.text_at("/ip");
+        let host = ing.text_at("/hostname");
         if !ip.is_empty() {
             set.insert(ip);
         } else if !host.is_empty() {
@@ -420,8 +404,8 @@ fn load_balancer_status(obj: &Value, ptr: &str) -> String {
 fn condition_true(conds: &[Value], type_: &str) -> bool {
     conds
         .iter()
-        .find(|c| st(c, "/type") == type_)
-        .is_some_and(|c| st(c, "/status") == "True")
+        .find(|c| c.text_at("/type") == type_)
+        .is_some_and(|c| c.text_at("/status") == "True")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,7 +438,7 @@ fn later(candidate: Option<SystemTime>, current: Option<SystemTime>) -> Option<S
 }
 
 fn terminated_reason(t: &Value, prefix: &str) -> String {
-    let reason = st(t, "/reason");
+    let reason = t.text_at("/reason");
     if !reason.is_empty() {
         return format!("{prefix}{reason}");
     }
@@ -467,28 +451,28 @@ fn terminated_reason(t: &Value, prefix: &str) -> String {
 }
 
 fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
-    let init_specs = arr(pod, "/spec/initContainers");
+    let init_specs = pod.arr_at("/spec/initContainers");
     let is_restartable = |name: &str| {
         init_specs
             .iter()
-            .any(|c| st(c, "/name") == name && st(c, "/restartPolicy") == "Always")
+            .any(|c| c.text_at("/name") == name && c.text_at("/restartPolicy") == "Always")
     };
-    let mut total = arr(pod, "/spec/containers").len();
+    let mut total = pod.arr_at("/spec/containers").len();
     total += init_specs
         .iter()
-        .filter(|c| st(c, "/restartPolicy") == "Always")
+        .filter(|c| c.text_at("/restartPolicy") == "Always")
         .count();
-    let conditions = arr(pod, "/status/conditions");
+    let conditions = pod.arr_at("/status/conditions");
 
-    let phase = st(pod, "/status/phase");
+    let phase = pod.text_at("/status/phase");
     let mut reason = phase.clone();
-    let status_reason = st(pod, "/status/reason");
+    let status_reason = pod.text_at("/status/reason");
     if !status_reason.is_empty() {
         reason = status_reason.clone();
     }
     if conditions
         .iter()
-        .any(|c| st(c, "/type") == "PodScheduled" && st(c, "/reason") == "SchedulingGated")
+        .any(|c| c.text_at("/type") == "PodScheduled" && c.text_at("/reason") == "SchedulingGated")
     {
         reason = "SchedulingGated".to_string();
     }
@@ -499,7 +483,7 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
     let mut last_restartable_restart: Option<SystemTime> = None;
     let mut ready = 0;
     let mut initializing = false;
-    for (i, cs) in arr(pod, "/status/initContainerStatuses").iter().enumerate() {
+    for (i, cs) in pod.arr_at("/status/initContainerStatuses").iter().enumerate() {
         let count = num(cs, "/restartCount");
         restarts += count;
         let finished = cs
@@ -509,7 +493,7 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
         if let Some(f) = finished {
             last_restart = later(f, last_restart);
         }
-        let restartable = is_restartable(&st(cs, "/name"));
+        let restartable = is_restartable(&cs.text_at("/name"));
         if restartable {
             restartable_restarts += count;
             if let Some(f) = finished {
@@ -520,7 +504,7 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
         let waiting_reason = cs
             .pointer("/state/waiting")
             .filter(|w| w.is_object())
-            .map(|w| st(w, "/reason"));
+            .map(|w| w.text_at("/reason"));
         if terminated.is_some_and(|t| num(t, "/exitCode") == 0) {
             continue;
         }
@@ -543,13 +527,13 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
 
     let initialized = conditions
         .iter()
-        .find(|c| st(c, "/type") == "Initialized")
-        .is_some_and(|c| st(c, "/status") == "True");
+        .find(|c| c.text_at("/type") == "Initialized")
+        .is_some_and(|c| c.text_at("/status") == "True");
     if !initializing || initialized {
         restarts = restartable_restarts;
         last_restart = last_restartable_restart;
         let mut has_running = false;
-        for cs in arr(pod, "/status/containerStatuses").iter().rev() {
+        for cs in pod.arr_at("/status/containerStatuses").iter().rev() {
             restarts += num(cs, "/restartCount");
             if let Some(t) = cs.pointer("/lastState/terminated").filter(|t| t.is_object()) {
                 last_restart = later(time_at(t, "/finishedAt"), last_restart);
@@ -557,7 +541,7 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
             let waiting = cs.pointer("/state/waiting").filter(|w| w.is_object());
             let terminated = cs.pointer("/state/terminated").filter(|t| t.is_object());
             let running = cs.pointer("/state/running").is_some_and(|r| r.is_object());
-            if let Some(wr) = waiting.map(|w| st(w, "/reason")).filter(|r| !r.is_empty()) {
+            if let Some(wr) = waiting.map(|w| w.text_at("/reason")).filter(|r| !r.is_empty()) {
                 reason = wr;
             } else if let Some(t) = terminated {
                 reason = terminated_reason(t, "");
@@ -587,18 +571,18 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
         _ => restarts.to_string(),
     };
 
-    let gates = arr(pod, "/spec/readinessGates");
+    let gates = pod.arr_at("/spec/readinessGates");
     let readiness_gates = if gates.is_empty() {
         "<none>".to_string()
     } else {
         let true_count = gates
             .iter()
             .filter(|g| {
-                let t = st(g, "/conditionType");
+                let t = g.text_at("/conditionType");
                 conditions
                     .iter()
-                    .find(|c| st(c, "/type") == t)
-                    .is_some_and(|c| st(c, "/status") == "True")
+                    .find(|c| c.text_at("/type") == t)
+                    .is_some_and(|c| c.text_at("/status") == "True")
             })
             .count();
         format!("{true_count}/{}", gates.len())
@@ -610,9 +594,9 @@ fn pod_cells(pod: &Value, now: SystemTime) -> Vec<Value> {
         json!(reason),
         json!(restarts_str),
         age(pod, now),
-        json!(or_none(st(pod, "/status/podIPs/0/ip"))),
-        json!(or_none(st(pod, "/spec/nodeName"))),
-        json!(or_none(st(pod, "/status/nominatedNodeName"))),
+        json!(or_none(pod.text_at("/status/podIPs/0/ip"))),
+        json!(or_none(pod.text_at("/spec/nodeName"))),
+        json!(or_none(pod.text_at("/status/nominatedNodeName"))),
         json!(readiness_gates),
     ]
 }
@@ -656,7 +640,7 @@ pub static POD_TEMPLATE: Printer = Printer {
 
 /// `spec.replicas` as decoded with defaults (1 when unset).
 fn spec_replicas(obj: &Value) -> i64 {
-    obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+    obj.i64_at("/spec/replicas").unwrap_or(1)
 }
 
 static RC_COLUMNS: &[Column] = &[
@@ -819,22 +803,23 @@ static CONTROLLER_REVISION_COLUMNS: &[Column] = &[
 ];
 
 fn controller_revision_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let controller = arr(obj, "/metadata/ownerReferences")
+    let controller = obj
+        .arr_at("/metadata/ownerReferences")
         .iter()
         .find(|r| flag(r, "/controller"))
         .map(|r| {
-            let api_version = st(r, "/apiVersion");
+            let api_version = r.text_at("/apiVersion");
             let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            let kind = st(r, "/kind");
+            let kind = r.text_at("/kind");
             let gk = if group.is_empty() {
                 kind
             } else {
                 format!("{kind}.{group}")
             };
             if gk.is_empty() {
-                st(r, "/name")
+                r.text_at("/name")
             } else {
-                format!("{}/{}", gk.to_lowercase(), st(r, "/name"))
+                format!("{}/{}", gk.to_lowercase(), r.text_at("/name"))
             }
         })
         .unwrap_or_else(|| "<none>".to_string());
@@ -865,7 +850,7 @@ static JOB_COLUMNS: &[Column] = &[
 
 fn job_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let succeeded = num(obj, "/status/succeeded");
-    let completions = match obj.pointer("/spec/completions").and_then(Value::as_i64) {
+    let completions = match obj.i64_at("/spec/completions") {
         Some(c) => format!("{succeeded}/{c}"),
         None => {
             let parallelism = num(obj, "/spec/parallelism");
@@ -882,7 +867,7 @@ fn job_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         (Some(s), None) => human_duration_nanos(nanos_between(now, s)),
         (Some(s), Some(c)) => human_duration_nanos(nanos_between(c, s)),
     };
-    let conds = arr(obj, "/status/conditions");
+    let conds = obj.arr_at("/status/conditions");
     let status = if condition_true(conds, "Complete") {
         "Complete"
     } else if condition_true(conds, "Failed") {
@@ -936,10 +921,10 @@ fn cron_job_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let (names, images) = layout_containers(obj, "/spec/jobTemplate/spec/template/spec/containers");
     vec![
         name(obj),
-        json!(st(obj, "/spec/schedule")),
+        json!(obj.text_at("/spec/schedule")),
         json!(opt_st(obj, "/spec/timeZone").unwrap_or_else(|| "<none>".to_string())),
         json!(print_bool_ptr(obj.pointer("/spec/suspend"))),
-        json!(arr(obj, "/status/active").len()),
+        json!(obj.arr_at("/status/active").len()),
         json!(last),
         age(obj, now),
         names,
@@ -1011,19 +996,13 @@ static HPA_COLUMNS: &[Column] = &[
 fn format_hpa_metrics(obj: &Value) -> String {
     let (specs, statuses): (Vec<Value>, Vec<Value>) = if obj.pointer("/spec/metrics").is_some() {
         (
-            arr(obj, "/spec/metrics").to_vec(),
-            arr(obj, "/status/currentMetrics").to_vec(),
+            obj.arr_at("/spec/metrics").to_vec(),
+            obj.arr_at("/status/currentMetrics").to_vec(),
         )
-    } else if let Some(cpu) = obj
-        .pointer("/spec/targetCPUUtilizationPercentage")
-        .and_then(Value::as_i64)
-    {
+    } else if let Some(cpu) = obj.i64_at("/spec/targetCPUUtilizationPercentage") {
         let spec = json!({"type": "Resource", "resource": {"name": "cpu",
             "target": {"type": "Utilization", "averageUtilization": cpu}}});
-        let status = match obj
-            .pointer("/status/currentCPUUtilizationPercentage")
-            .and_then(Value::as_i64)
-        {
+        let status = match obj.i64_at("/status/currentCPUUtilizationPercentage") {
             Some(cur) => vec![json!({"type": "Resource", "resource": {"name": "cpu",
                 "current": {"averageUtilization": cur}}})],
             None => Vec::new(),
@@ -1040,9 +1019,9 @@ fn format_hpa_metrics(obj: &Value) -> String {
     for (i, spec) in specs.iter().enumerate() {
         let status = statuses.get(i);
         let status_src = |key: &str| status.and_then(|s| s.get(key)).filter(|v| v.is_object());
-        let entry = match st(spec, "/type").as_str() {
+        let entry = match spec.text_at("/type").as_str() {
             "External" | "Object" => {
-                let key = if st(spec, "/type") == "External" {
+                let key = if spec.text_at("/type") == "External" {
                     "external"
                 } else {
                     "object"
@@ -1077,7 +1056,7 @@ fn format_hpa_metrics(obj: &Value) -> String {
                     "containerResource"
                 };
                 let m = spec.get(key).cloned().unwrap_or(Value::Null);
-                let res = st(&m, "/name");
+                let res = m.text_at("/name");
                 if let Some(avg) = opt_st(&m, "/target/averageValue") {
                     let cur = status_src(key)
                         .map(|s| quantity(s, "/current/averageValue"))
@@ -1085,12 +1064,11 @@ fn format_hpa_metrics(obj: &Value) -> String {
                     format!("{res}: {cur}/{avg}")
                 } else {
                     let cur = status_src(key)
-                        .and_then(|s| s.pointer("/current/averageUtilization").and_then(Value::as_i64))
+                        .and_then(|s| s.i64_at("/current/averageUtilization"))
                         .map(|u| format!("{u}%"))
                         .unwrap_or_else(unknown);
                     let target = m
-                        .pointer("/target/averageUtilization")
-                        .and_then(Value::as_i64)
+                        .i64_at("/target/averageUtilization")
                         .map(|u| format!("{u}%"))
                         .unwrap_or_else(|| "<auto>".to_string());
                     format!("{res}: {cur}/{target}")
@@ -1112,12 +1090,11 @@ fn format_hpa_metrics(obj: &Value) -> String {
 fn hpa_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let reference = format!(
         "{}/{}",
-        st(obj, "/spec/scaleTargetRef/kind"),
-        st(obj, "/spec/scaleTargetRef/name")
+        obj.text_at("/spec/scaleTargetRef/kind"),
+        obj.text_at("/spec/scaleTargetRef/name")
     );
     let min = obj
-        .pointer("/spec/minReplicas")
-        .and_then(Value::as_i64)
+        .i64_at("/spec/minReplicas")
         .map(|m| m.to_string())
         .unwrap_or_else(|| "<unset>".to_string());
     vec![
@@ -1152,8 +1129,8 @@ static SERVICE_COLUMNS: &[Column] = &[
 ];
 
 fn service_external_ip(svc: &Value) -> String {
-    let external: Vec<String> = arr(svc, "/spec/externalIPs").iter().map(|v| st(v, "")).collect();
-    match st(svc, "/spec/type").as_str() {
+    let external: Vec<String> = svc.arr_at("/spec/externalIPs").iter().map(|v| v.text_at("")).collect();
+    match svc.text_at("/spec/type").as_str() {
         "ClusterIP" | "NodePort" => {
             if external.is_empty() {
                 "<none>".to_string()
@@ -1177,18 +1154,18 @@ fn service_external_ip(svc: &Value) -> String {
                 "<pending>".to_string()
             }
         }
-        "ExternalName" => st(svc, "/spec/externalName"),
+        "ExternalName" => svc.text_at("/spec/externalName"),
         _ => "<unknown>".to_string(),
     }
 }
 
 /// Upstream `makePortString`: `80/TCP` or `80:30080/TCP`, joined by `,`.
 pub fn service_ports(svc: &Value) -> String {
-    arr(svc, "/spec/ports")
+    svc.arr_at("/spec/ports")
         .iter()
         .map(|p| {
             let port = num(p, "/port");
-            let proto = st(p, "/protocol");
+            let proto = p.text_at("/protocol");
             let node_port = num(p, "/nodePort");
             if node_port > 0 {
                 format!("{port}:{node_port}/{proto}")
@@ -1206,7 +1183,7 @@ fn service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         .unwrap_or_else(|| "<none>".to_string());
     vec![
         name(obj),
-        json!(st(obj, "/spec/type")),
+        json!(obj.text_at("/spec/type")),
         json!(cluster_ip),
         json!(service_external_ip(obj)),
         json!(or_none(service_ports(obj))),
@@ -1225,7 +1202,7 @@ static ENDPOINTS_COLUMNS: &[Column] = &[NAME, c("Endpoints", "string", D_EP_SUBS
 
 /// Upstream `formatEndpoints` (all ports): up to 3 `ip:port`, then ` + N more...`.
 pub fn format_endpoints(obj: &Value) -> String {
-    let subsets = arr(obj, "/subsets");
+    let subsets = obj.arr_at("/subsets");
     if subsets.is_empty() {
         return "<none>".to_string();
     }
@@ -1234,8 +1211,8 @@ pub fn format_endpoints(obj: &Value) -> String {
     let mut more = false;
     let mut count = 0;
     for ss in subsets {
-        let addrs = arr(ss, "/addresses");
-        let ports = arr(ss, "/ports");
+        let addrs = ss.arr_at("/addresses");
+        let ports = ss.arr_at("/ports");
         if ports.is_empty() {
             count += addrs.len();
             for a in addrs {
@@ -1243,7 +1220,7 @@ pub fn format_endpoints(obj: &Value) -> String {
                     more = true;
                     break;
                 }
-                list.push(st(a, "/ip"));
+                list.push(a.text_at("/ip"));
             }
             continue;
         }
@@ -1254,7 +1231,7 @@ pub fn format_endpoints(obj: &Value) -> String {
                     more = true;
                     break;
                 }
-                list.push(join_host_port(&st(a, "/ip"), num(p, "/port")));
+                list.push(join_host_port(&a.text_at("/ip"), num(p, "/port")));
             }
         }
     }
@@ -1287,7 +1264,7 @@ static ENDPOINT_SLICE_COLUMNS: &[Column] = &[
 fn endpoint_slice_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let max = 3;
     let (mut ports, mut more, mut count) = (Vec::new(), false, 0);
-    for p in arr(obj, "/ports") {
+    for p in obj.arr_at("/ports") {
         if ports.len() < max {
             let n = match (p.get("port").and_then(Value::as_i64), opt_st(p, "/name")) {
                 (Some(n), _) => n.to_string(),
@@ -1302,10 +1279,10 @@ fn endpoint_slice_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     }
     let ports = list_with_more(&ports, more, count, max);
     let (mut addrs, mut more, mut count) = (Vec::new(), false, 0);
-    for ep in arr(obj, "/endpoints") {
-        for a in arr(ep, "/addresses") {
+    for ep in obj.arr_at("/endpoints") {
+        for a in ep.arr_at("/addresses") {
             if addrs.len() < max {
-                addrs.push(st(a, ""));
+                addrs.push(a.text_at(""));
             } else if addrs.len() == max {
                 more = true;
             }
@@ -1315,7 +1292,7 @@ fn endpoint_slice_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let endpoints = list_with_more(&addrs, more, count, max);
     vec![
         name(obj),
-        json!(st(obj, "/addressType")),
+        json!(obj.text_at("/addressType")),
         json!(ports),
         json!(endpoints),
         age(obj, now),
@@ -1350,7 +1327,7 @@ static INGRESS_COLUMNS: &[Column] = &[
 ];
 
 fn ingress_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let rules = arr(obj, "/spec/rules");
+    let rules = obj.arr_at("/spec/rules");
     let max = 3;
     let mut hosts: Vec<String> = Vec::new();
     let mut more = false;
@@ -1358,7 +1335,7 @@ fn ingress_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         if hosts.len() == max {
             more = true;
         }
-        let h = st(r, "/host");
+        let h = r.text_at("/host");
         if !more && !h.is_empty() {
             hosts.push(h);
         }
@@ -1370,7 +1347,7 @@ fn ingress_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     } else {
         hosts.join(",")
     };
-    let ports = if arr(obj, "/spec/tls").is_empty() {
+    let ports = if obj.arr_at("/spec/tls").is_empty() {
         "80"
     } else {
         "80, 443"
@@ -1409,17 +1386,17 @@ static INGRESS_CLASS_COLUMNS: &[Column] = &[
 fn ingress_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let params = match obj.pointer("/spec/parameters").filter(|v| v.is_object()) {
         Some(p) => {
-            let mut s = st(p, "/kind");
+            let mut s = p.text_at("/kind");
             if let Some(g) = opt_st(p, "/apiGroup") {
                 s = format!("{s}.{g}");
             }
-            format!("{s}/{}", st(p, "/name"))
+            format!("{s}/{}", p.text_at("/name"))
         }
         None => "<none>".to_string(),
     };
     vec![
         name(obj),
-        json!(st(obj, "/spec/controller")),
+        json!(obj.text_at("/spec/controller")),
         json!(params),
         age(obj, now),
     ]
@@ -1452,7 +1429,7 @@ pub static NETWORK_POLICY: Printer = Printer {
 static SERVICE_CIDR_COLUMNS: &[Column] = &[NAME, c("CIDRs", "string", D_SVCCIDR_CIDRS), AGE];
 
 fn service_cidr_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let cidrs: Vec<String> = arr(obj, "/spec/cidrs").iter().map(|v| st(v, "")).collect();
+    let cidrs: Vec<String> = obj.arr_at("/spec/cidrs").iter().map(|v| v.text_at("")).collect();
     vec![name(obj), json!(cidrs.join(",")), age(obj, now)]
 }
 
@@ -1469,19 +1446,19 @@ static IP_ADDRESS_COLUMNS: &[Column] = &[NAME, c("ParentRef", "string", D_IPADDR
 fn ip_address_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
     let parent = match obj.pointer("/spec/parentRef").filter(|v| v.is_object()) {
         Some(p) => {
-            let group = st(p, "/group");
-            let resource = st(p, "/resource");
+            let group = p.text_at("/group");
+            let resource = p.text_at("/resource");
             let mut s = if group.is_empty() {
                 resource
             } else {
                 format!("{resource}.{group}")
             }
             .to_lowercase();
-            let ns = st(p, "/namespace");
+            let ns = p.text_at("/namespace");
             if !ns.is_empty() {
                 s = format!("{s}/{ns}");
             }
-            format!("{s}/{}", st(p, "/name"))
+            format!("{s}/{}", p.text_at("/name"))
         }
         None => "<none>".to_string(),
     };
@@ -1513,12 +1490,13 @@ static NODE_COLUMNS: &[Column] = &[
 
 fn node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     // The last condition of a type wins (upstream builds a map).
-    let ready = arr(obj, "/status/conditions")
+    let ready = obj
+        .arr_at("/status/conditions")
         .iter()
         .rev()
-        .find(|c| st(c, "/type") == "Ready");
+        .find(|c| c.text_at("/type") == "Ready");
     let mut status = vec![match ready {
-        Some(c) if st(c, "/status") == "True" => "Ready".to_string(),
+        Some(c) if c.text_at("/status") == "True" => "Ready".to_string(),
         Some(_) => "NotReady".to_string(),
         None => "Unknown".to_string(),
     }];
@@ -1526,7 +1504,7 @@ fn node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         status.push("SchedulingDisabled".to_string());
     }
     let mut roles = BTreeSet::new();
-    if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
+    if let Some(labels) = obj.obj_at("/metadata/labels") {
         for (k, v) in labels {
             if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
                 if !role.is_empty() {
@@ -1541,14 +1519,14 @@ fn node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     }
     let roles = or_none(roles.into_iter().collect::<Vec<_>>().join(","));
     let address = |t: &str| {
-        arr(obj, "/status/addresses")
+        obj.arr_at("/status/addresses")
             .iter()
-            .find(|a| st(a, "/type") == t)
-            .map(|a| st(a, "/address"))
+            .find(|a| a.text_at("/type") == t)
+            .map(|a| a.text_at("/address"))
             .unwrap_or_else(|| "<none>".to_string())
     };
     let unknown = |p: &str| {
-        let v = st(obj, p);
+        let v = obj.text_at(p);
         if v.is_empty() {
             "<unknown>".to_string()
         } else {
@@ -1560,7 +1538,7 @@ fn node_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         json!(status.join(",")),
         json!(roles),
         age(obj, now),
-        json!(st(obj, "/status/nodeInfo/kubeletVersion")),
+        json!(obj.text_at("/status/nodeInfo/kubeletVersion")),
         json!(address("InternalIP")),
         json!(address("ExternalIP")),
         json!(unknown("/status/nodeInfo/osImage")),
@@ -1578,7 +1556,7 @@ pub static NODE: Printer = Printer {
 static NAMESPACE_COLUMNS: &[Column] = &[NAME, c("Status", "string", "The status of the namespace"), AGE];
 
 fn namespace_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    vec![name(obj), json!(st(obj, "/status/phase")), age(obj, now)]
+    vec![name(obj), json!(obj.text_at("/status/phase")), age(obj, now)]
 }
 
 pub static NAMESPACE: Printer = Printer {
@@ -1636,8 +1614,8 @@ fn event_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     } else if count == 0 {
         count = 1;
     }
-    let kind = st(&reference, "/kind").to_lowercase();
-    let ref_name = st(&reference, "/name");
+    let kind = reference.text_at("/kind").to_lowercase();
+    let ref_name = reference.text_at("/name");
     let target = if ref_name.is_empty() {
         kind
     } else {
@@ -1647,12 +1625,12 @@ fn event_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         .get(if core { "source" } else { "deprecatedSource" })
         .cloned()
         .unwrap_or(Value::Null);
-    let component = Some(st(&source, "/component"))
+    let component = Some(source.text_at("/component"))
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| st(obj, &pick("/reportingComponent", "/reportingController")));
-    let instance = Some(st(&source, "/host"))
+        .unwrap_or_else(|| obj.text_at(&pick("/reportingComponent", "/reportingController")));
+    let instance = Some(source.text_at("/host"))
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| st(obj, "/reportingInstance"));
+        .unwrap_or_else(|| obj.text_at("/reportingInstance"));
     let source = if instance.is_empty() {
         component
     } else {
@@ -1660,12 +1638,12 @@ fn event_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     };
     vec![
         json!(last),
-        json!(st(obj, "/type")),
-        json!(st(obj, "/reason")),
+        json!(obj.text_at("/type")),
+        json!(obj.text_at("/reason")),
         json!(target),
-        json!(st(&reference, "/fieldPath")),
+        json!(reference.text_at("/fieldPath")),
         json!(source),
-        json!(st(obj, &pick("/message", "/note")).trim()),
+        json!(obj.text_at(&pick("/message", "/note")).trim()),
         json!(first),
         json!(count),
         name(obj),
@@ -1687,15 +1665,19 @@ static COMPONENT_STATUS_COLUMNS: &[Column] = &[
 
 fn component_status_cells(obj: &Value, _now: SystemTime) -> Vec<Value> {
     let (mut status, mut message, mut error) = ("Unknown".to_string(), String::new(), String::new());
-    if let Some(c) = arr(obj, "/conditions").iter().find(|c| st(c, "/type") == "Healthy") {
-        status = if st(c, "/status") == "True" {
+    if let Some(c) = obj
+        .arr_at("/conditions")
+        .iter()
+        .find(|c| c.text_at("/type") == "Healthy")
+    {
+        status = if c.text_at("/status") == "True" {
             "Healthy"
         } else {
             "Unhealthy"
         }
         .to_string();
-        message = st(c, "/message");
-        error = st(c, "/error");
+        message = c.text_at("/message");
+        error = c.text_at("/error");
     }
     vec![name(obj), json!(status), json!(message), json!(error)]
 }
@@ -1736,7 +1718,7 @@ static SECRET_COLUMNS: &[Column] = &[
 fn secret_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![
         name(obj),
-        json!(st(obj, "/type")),
+        json!(obj.text_at("/type")),
         json!(len_of(obj, "/data")),
         age(obj, now),
     ]
@@ -1773,8 +1755,7 @@ static RESOURCE_QUOTA_COLUMNS: &[Column] = &[
 
 fn resource_quota_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let mut resources: Vec<String> = obj
-        .pointer("/status/hard")
-        .and_then(Value::as_object)
+        .obj_at("/status/hard")
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     resources.sort();
@@ -1826,7 +1807,7 @@ fn access_modes(modes: &[Value]) -> String {
 /// The beta storage-class annotation wins over `spec.storageClassName`.
 fn storage_class(obj: &Value) -> String {
     opt_st(obj, "/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
-        .unwrap_or_else(|| st(obj, "/spec/storageClassName"))
+        .unwrap_or_else(|| obj.text_at("/spec/storageClassName"))
 }
 
 static PV_COLUMNS: &[Column] = &[
@@ -1845,23 +1826,23 @@ static PV_COLUMNS: &[Column] = &[
 
 fn pv_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let claim = match obj.pointer("/spec/claimRef").filter(|v| v.is_object()) {
-        Some(r) => format!("{}/{}", st(r, "/namespace"), st(r, "/name")),
+        Some(r) => format!("{}/{}", r.text_at("/namespace"), r.text_at("/name")),
         None => String::new(),
     };
-    let mut phase = st(obj, "/status/phase");
+    let mut phase = obj.text_at("/status/phase");
     if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
         phase = "Terminating".to_string();
     }
     vec![
         name(obj),
         json!(quantity(obj, "/spec/capacity/storage")),
-        json!(access_modes(arr(obj, "/spec/accessModes"))),
-        json!(st(obj, "/spec/persistentVolumeReclaimPolicy")),
+        json!(access_modes(obj.arr_at("/spec/accessModes"))),
+        json!(obj.text_at("/spec/persistentVolumeReclaimPolicy")),
         json!(phase),
         json!(claim),
         json!(storage_class(obj)),
         json!(opt_st(obj, "/spec/volumeAttributesClassName").unwrap_or_else(|| "<unset>".to_string())),
-        json!(st(obj, "/status/reason")),
+        json!(obj.text_at("/status/reason")),
         age(obj, now),
         json!(opt_st(obj, "/spec/volumeMode").unwrap_or_else(|| "<unset>".to_string())),
     ]
@@ -1886,17 +1867,17 @@ static PVC_COLUMNS: &[Column] = &[
 ];
 
 fn pvc_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let mut phase = st(obj, "/status/phase");
+    let mut phase = obj.text_at("/status/phase");
     if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
         phase = "Terminating".to_string();
     }
-    let volume = st(obj, "/spec/volumeName");
+    let volume = obj.text_at("/spec/volumeName");
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
     } else {
         (
             quantity(obj, "/status/capacity/storage"),
-            access_modes(arr(obj, "/status/accessModes")),
+            access_modes(obj.arr_at("/status/accessModes")),
         )
     };
     vec![
@@ -1928,16 +1909,16 @@ static STORAGE_CLASS_COLUMNS: &[Column] = &[
 ];
 
 fn storage_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let annotation = |k: &str| st(obj, &format!("/metadata/annotations/{}", k.replace('/', "~1")));
+    let annotation = |k: &str| obj.text_at(&format!("/metadata/annotations/{}", k.replace('/', "~1")));
     let default = annotation("storageclass.kubernetes.io/is-default-class") == "true"
         || annotation("storageclass.beta.kubernetes.io/is-default-class") == "true";
-    let mut n = st(obj, "/metadata/name");
+    let mut n = obj.text_at("/metadata/name");
     if default {
         n.push_str(" (default)");
     }
     vec![
         json!(n),
-        json!(st(obj, "/provisioner")),
+        json!(obj.text_at("/provisioner")),
         json!(opt_st(obj, "/reclaimPolicy").unwrap_or_else(|| "Delete".to_string())),
         json!(opt_st(obj, "/volumeBindingMode").unwrap_or_else(|| "Immediate".to_string())),
         json!(flag(obj, "/allowVolumeExpansion")),
@@ -1989,9 +1970,9 @@ static VOLUME_ATTACHMENT_COLUMNS: &[Column] = &[
 fn volume_attachment_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     vec![
         name(obj),
-        json!(st(obj, "/spec/attacher")),
-        json!(st(obj, "/spec/source/persistentVolumeName")),
-        json!(st(obj, "/spec/nodeName")),
+        json!(obj.text_at("/spec/attacher")),
+        json!(obj.text_at("/spec/source/persistentVolumeName")),
+        json!(obj.text_at("/spec/nodeName")),
         json!(flag(obj, "/status/attached")),
         age(obj, now),
     ]
@@ -2027,17 +2008,21 @@ static CLUSTER_ROLE_BINDING_COLUMNS: &[Column] = &[
 
 fn binding_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
-    for s in arr(obj, "/subjects") {
-        match st(s, "/kind").as_str() {
-            "ServiceAccount" => sas.push(format!("{}/{}", st(s, "/namespace"), st(s, "/name"))),
-            "User" => users.push(st(s, "/name")),
-            "Group" => groups.push(st(s, "/name")),
+    for s in obj.arr_at("/subjects") {
+        match s.text_at("/kind").as_str() {
+            "ServiceAccount" => sas.push(format!("{}/{}", s.text_at("/namespace"), s.text_at("/name"))),
+            "User" => users.push(s.text_at("/name")),
+            "Group" => groups.push(s.text_at("/name")),
             _ => {}
         }
     }
     vec![
         name(obj),
-        json!(format!("{}/{}", st(obj, "/roleRef/kind"), st(obj, "/roleRef/name"))),
+        json!(format!(
+            "{}/{}",
+            obj.text_at("/roleRef/kind"),
+            obj.text_at("/roleRef/name")
+        )),
         age(obj, now),
         json!(users.join(", ")),
         json!(groups.join(", ")),
@@ -2059,7 +2044,7 @@ pub static CLUSTER_ROLE_BINDING: Printer = Printer {
 static LEASE_COLUMNS: &[Column] = &[NAME, c("Holder", "string", D_LEASE_HOLDER), AGE];
 
 fn lease_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    vec![name(obj), json!(st(obj, "/spec/holderIdentity")), age(obj, now)]
+    vec![name(obj), json!(obj.text_at("/spec/holderIdentity")), age(obj, now)]
 }
 
 pub static LEASE: Printer = Printer {
@@ -2085,8 +2070,8 @@ fn api_service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let service = match obj.pointer("/spec/service").filter(|s| s.is_object()) {
         Some(_) => format!(
             "{}/{}",
-            st(obj, "/spec/service/namespace"),
-            st(obj, "/spec/service/name")
+            obj.text_at("/spec/service/namespace"),
+            obj.text_at("/spec/service/name")
         ),
         None => "Local".to_string(),
     };
@@ -2095,8 +2080,8 @@ fn api_service_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
         .map(|c| {
-            let status = st(c, "/status");
-            let reason = st(c, "/reason");
+            let status = c.text_at("/status");
+            let reason = c.text_at("/reason");
             if status == "True" || reason.is_empty() {
                 status
             } else {
@@ -2127,7 +2112,7 @@ fn priority_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
         json!(num(obj, "/value")),
         json!(flag(obj, "/globalDefault")),
         age(obj, now),
-        json!(st(obj, "/preemptionPolicy")),
+        json!(obj.text_at("/preemptionPolicy")),
     ]
 }
 
@@ -2141,7 +2126,7 @@ pub static PRIORITY_CLASS: Printer = Printer {
 static RUNTIME_CLASS_COLUMNS: &[Column] = &[NAME, c("Handler", "string", ""), AGE];
 
 fn runtime_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    vec![name(obj), json!(st(obj, "/handler")), age(obj, now)]
+    vec![name(obj), json!(obj.text_at("/handler")), age(obj, now)]
 }
 
 pub static RUNTIME_CLASS: Printer = Printer {
@@ -2160,8 +2145,8 @@ static CSR_COLUMNS: &[Column] = &[
 ];
 
 fn csr_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
-    let conds = arr(obj, "/status/conditions");
-    let has = |t: &str| conds.iter().any(|c| st(c, "/type") == t);
+    let conds = obj.arr_at("/status/conditions");
+    let has = |t: &str| conds.iter().any(|c| c.text_at("/type") == t);
     let mut status = if has("Denied") {
         "Denied"
     } else if has("Approved") {
@@ -2173,19 +2158,18 @@ fn csr_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     if has("Failed") {
         status.push_str(",Failed");
     }
-    if !st(obj, "/status/certificate").is_empty() {
+    if !obj.text_at("/status/certificate").is_empty() {
         status.push_str(",Issued");
     }
     let duration = obj
-        .pointer("/spec/expirationSeconds")
-        .and_then(Value::as_i64)
+        .i64_at("/spec/expirationSeconds")
         .map(|s| human_duration_nanos(i128::from(s) * 1_000_000_000))
         .unwrap_or_else(|| "<none>".to_string());
     vec![
         name(obj),
         age(obj, now),
-        json!(or_none(st(obj, "/spec/signerName"))),
-        json!(st(obj, "/spec/username")),
+        json!(or_none(obj.text_at("/spec/signerName"))),
+        json!(obj.text_at("/spec/username")),
         json!(duration),
         json!(status),
     ]
@@ -2234,7 +2218,7 @@ static VAP_COLUMNS: &[Column] = &[
 
 fn vap_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let param_kind = match obj.pointer("/spec/paramKind").filter(|v| v.is_object()) {
-        Some(p) => format!("{}/{}", st(p, "/apiVersion"), st(p, "/kind")),
+        Some(p) => format!("{}/{}", p.text_at("/apiVersion"), p.text_at("/kind")),
         None => "<unset>".to_string(),
     };
     vec![
@@ -2269,9 +2253,9 @@ static VAP_BINDING_COLUMNS: &[Column] = &[
 fn vap_binding_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     let param = match obj.pointer("/spec/paramRef").filter(|v| v.is_object()) {
         Some(p) => {
-            let n = st(p, "/name");
+            let n = p.text_at("/name");
             if !n.is_empty() {
-                let ns = st(p, "/namespace");
+                let ns = p.text_at("/namespace");
                 if ns.is_empty() {
                     format!("*/{n}")
                 } else {
@@ -2287,7 +2271,7 @@ fn vap_binding_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
     };
     vec![
         name(obj),
-        json!(st(obj, "/spec/policyName")),
+        json!(obj.text_at("/spec/policyName")),
         json!(param),
         age(obj, now),
     ]
@@ -2301,7 +2285,7 @@ pub static VALIDATING_ADMISSION_POLICY_BINDING: Printer = Printer {
 
 /// Pods in a terminal phase are marked `Completed`, as upstream's row conditions.
 fn pod_conditions(obj: &Value) -> Option<Value> {
-    let (reason, message) = match st(obj, "/status/phase").as_str() {
+    let (reason, message) = match obj.text_at("/status/phase").as_str() {
         "Succeeded" => ("Succeeded", "The pod has completed successfully."),
         "Failed" => ("Failed", "The pod failed."),
         _ => return None,

@@ -546,54 +546,6 @@ fn validate_selector_requirement(req: &Value, path: &str, errs: &mut FieldErrors
     }
 }
 
-/// Whether a metav1.LabelSelector matches a label map. A selector with neither matchLabels
-/// nor matchExpressions matches everything (like `LabelSelectorAsSelector` of `{}`).
-pub fn selector_matches_labels(sel: &Value, labels: &Value) -> bool {
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in ml {
-            if label(k) != v.as_str() || v.as_str().is_none() {
-                return false;
-            }
-        }
-    }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let vals: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let have = label(key);
-            let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => have.is_some_and(|h| vals.contains(&h)),
-                "NotIn" => have.is_none_or(|h| !vals.contains(&h)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Whether a selector has no requirements at all (`{}` or null).
-pub fn selector_is_empty(sel: &Value) -> bool {
-    let ml = sel
-        .get("matchLabels")
-        .and_then(Value::as_object)
-        .is_none_or(|m| m.is_empty());
-    let me = sel
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .is_none_or(|a| a.is_empty());
-    ml && me
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,9 +664,5 @@ mod tests {
             errs[1].to_string(),
             "spec.selector.matchExpressions[1].operator: Invalid value: \"Foo\": not a valid selector operator"
         );
-        let sel = json!({"matchLabels": {"app": "x"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]});
-        assert!(selector_matches_labels(&sel, &json!({"app": "x", "tier": "web"})));
-        assert!(!selector_matches_labels(&sel, &json!({"app": "x", "tier": "db"})));
-        assert!(!selector_matches_labels(&sel, &json!({"app": "y"})));
     }
 }

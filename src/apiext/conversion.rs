@@ -11,6 +11,7 @@ use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::storage::cache::CachedObject;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,9 +106,9 @@ fn converted_objects(uid: &str, resp: &Value) -> Result<Vec<Value>, String> {
     if ruid != uid {
         return Err(format!("expected response.uid={uid:?}, got {ruid:?}"));
     }
-    let status = r.pointer("/result/status").and_then(Value::as_str).unwrap_or("");
+    let status = r.str_at("/result/status");
     if status != "Success" {
-        let msg = r.pointer("/result/message").and_then(Value::as_str).unwrap_or("");
+        let msg = r.str_at("/result/message");
         if !msg.is_empty() {
             return Err(msg.to_string());
         }

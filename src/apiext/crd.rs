@@ -9,6 +9,7 @@ use crate::api::{NameRule, ResourceDef, Scope, Served, SubresourceDef, SCALE, ST
 use crate::registry::store::Part;
 use crate::registry::Registry;
 use crate::storage::Storage;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,17 +32,6 @@ const SUBS_STATUS: &[SubresourceDef] = &[STATUS];
 const SUBS_SCALE: &[SubresourceDef] = &[SCALE];
 const SUBS_BOTH: &[SubresourceDef] = &[SCALE, STATUS];
 
-fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strs(v: &Value, ptr: &str) -> Vec<String> {
-    v.pointer(ptr)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// Storage segments (`<group>/<plural>`) of the stored CRDs, so the caches started at boot
 /// load their objects.
 pub async fn stored_segments(storage: &dyn Storage) -> Vec<String> {
@@ -52,7 +42,7 @@ pub async fn stored_segments(storage: &dyn Storage) -> Vec<String> {
     page.items
         .iter()
         .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
-        .map(|crd| format!("{}/{}", st(&crd, "/spec/group"), st(&crd, "/spec/names/plural")))
+        .map(|crd| format!("{}/{}", crd.str_at("/spec/group"), crd.str_at("/spec/names/plural")))
         .collect()
 }
 
@@ -108,13 +98,13 @@ impl State {
         has_status: bool,
         has_scale: bool,
     ) -> (&'static ResourceDef, &'static CustomResource) {
-        let group = st(crd, "/spec/group");
-        let kind = st(crd, "/spec/names/kind");
-        let plural = st(crd, "/spec/names/plural");
-        let singular = st(crd, "/spec/names/singular");
-        let short = strs(crd, "/spec/names/shortNames");
-        let cats = strs(crd, "/spec/names/categories");
-        let scope = st(crd, "/spec/scope");
+        let group = crd.str_at("/spec/group");
+        let kind = crd.str_at("/spec/names/kind");
+        let plural = crd.str_at("/spec/names/plural");
+        let singular = crd.str_at("/spec/names/singular");
+        let short = crd.strings_at("/spec/names/shortNames");
+        let cats = crd.strings_at("/spec/names/categories");
+        let scope = crd.str_at("/spec/scope");
         let key =
             format!("{group}|{version}|{kind}|{plural}|{singular}|{short:?}|{cats:?}|{scope}|{has_status}|{has_scale}");
         if let Some(r) = self.rows.get(&key) {
@@ -167,16 +157,16 @@ fn condition(ty: &str, ok: bool, reason: &str, message: &str, old: &Value, now: 
 
 /// Names a CRD asks for that an earlier CRD of the same group already holds.
 fn conflict(crd: &Value, taken: &[Value]) -> Option<(&'static str, String)> {
-    let plural = st(crd, "/spec/names/plural");
-    let singular = st(crd, "/spec/names/singular");
-    let kind = st(crd, "/spec/names/kind");
-    let list_kind = st(crd, "/spec/names/listKind");
-    let shorts = strs(crd, "/spec/names/shortNames");
+    let plural = crd.str_at("/spec/names/plural");
+    let singular = crd.str_at("/spec/names/singular");
+    let kind = crd.str_at("/spec/names/kind");
+    let list_kind = crd.str_at("/spec/names/listKind");
+    let shorts = crd.strings_at("/spec/names/shortNames");
     for other in taken {
-        let op = st(other, "/spec/names/plural");
-        let os = st(other, "/spec/names/singular");
+        let op = other.str_at("/spec/names/plural");
+        let os = other.str_at("/spec/names/singular");
         let resources = [op, os];
-        let mut other_short = strs(other, "/spec/names/shortNames");
+        let mut other_short = other.strings_at("/spec/names/shortNames");
         other_short.extend(resources.iter().map(|s| s.to_string()));
         if resources.contains(&plural) || other_short.iter().any(|s| s == plural) {
             return Some(("PluralConflict", format!("\"{plural}\" is already in use")));
@@ -189,7 +179,7 @@ fn conflict(crd: &Value, taken: &[Value]) -> Option<(&'static str, String)> {
                 return Some(("ShortNamesConflict", format!("\"{s}\" is already in use")));
             }
         }
-        let kinds = [st(other, "/spec/names/kind"), st(other, "/spec/names/listKind")];
+        let kinds = [other.str_at("/spec/names/kind"), other.str_at("/spec/names/listKind")];
         if kinds.contains(&kind) {
             return Some(("KindConflict", format!("\"{kind}\" is already in use")));
         }
@@ -213,9 +203,9 @@ async fn sync(reg: &Registry, state: &mut State) {
     // among new CRDs the older one wins.
     let key = |c: &Value| {
         (
-            st(c, "/status/acceptedNames/plural").is_empty(),
-            st(c, "/metadata/creationTimestamp").to_string(),
-            st(c, "/metadata/name").to_string(),
+            c.str_at("/status/acceptedNames/plural").is_empty(),
+            c.str_at("/metadata/creationTimestamp").to_string(),
+            c.str_at("/metadata/name").to_string(),
         )
     };
     crds.sort_by_key(key);
@@ -227,8 +217,8 @@ async fn sync(reg: &Registry, state: &mut State) {
     let mut status_writes = Vec::new();
     let mut cleanups = Vec::new();
     for crd in &crds {
-        let name = st(crd, "/metadata/name").to_string();
-        let group = st(crd, "/spec/group").to_string();
+        let name = crd.str_at("/metadata/name").to_string();
+        let group = crd.str_at("/spec/group").to_string();
         let taken = by_group.entry(group.clone()).or_default();
         let clash = conflict(crd, taken);
         let accepted = clash.is_none();
@@ -275,27 +265,23 @@ async fn sync(reg: &Registry, state: &mut State) {
         } else if status.get("acceptedNames").is_none() {
             status["acceptedNames"] = json!({"plural": "", "kind": ""});
         }
-        let vs = crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let vs = crd.arr_at("/spec/versions").to_vec();
         let storage_version = vs
             .iter()
             .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-            .map(|v| st(v, "/name").to_string())
+            .map(|v| v.str_at("/name").to_string())
             .unwrap_or_default();
         let storage_schema = vs
             .iter()
             .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
             .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
             .map(|s| Arc::new(s.clone()));
-        let mut stored = strs(&status, "/storedVersions");
+        let mut stored = status.strings_at("/storedVersions");
         if !storage_version.is_empty() && !stored.contains(&storage_version) {
             stored.push(storage_version.clone());
         }
         status["storedVersions"] = json!(stored);
-        let prefix = format!("/registry/{group}/{}/", st(crd, "/spec/names/plural"));
+        let prefix = format!("/registry/{group}/{}/", crd.str_at("/spec/names/plural"));
         if crd.get("status") != Some(&status) {
             let mut updated = crd.clone();
             updated["status"] = status;
@@ -313,20 +299,21 @@ async fn sync(reg: &Registry, state: &mut State) {
             .iter()
             .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
             .collect();
-        served_vs.sort_by_key(|v| std::cmp::Reverse(version_rank(st(v, "/name"))));
+        served_vs.sort_by_key(|v| std::cmp::Reverse(version_rank(v.str_at("/name"))));
         for v in served_vs {
-            let vname = st(v, "/name");
+            let vname = v.str_at("/name");
             let has_status = v.pointer("/subresources/status").is_some();
             let scale = v.pointer("/subresources/scale").map(|s| ScalePaths {
-                spec_replicas: st(s, "/specReplicasPath").to_string(),
-                status_replicas: st(s, "/statusReplicasPath").to_string(),
+                spec_replicas: s.str_at("/specReplicasPath").to_string(),
+                status_replicas: s.str_at("/statusReplicasPath").to_string(),
                 label_selector: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
             });
             let (def, strategy) = state.row(reg, crd, vname, has_status, scale.is_some());
             if let Some(c) = cleanups.last_mut().filter(|c| c.0 == name && c.3.is_none()) {
                 c.3 = Some(def);
             }
-            reg.caches.cache(def.storage);
+            // Rows are served only once their cache holds what is already stored.
+            reg.caches.ensure(def.storage).await;
             let cols_key = v
                 .get("additionalPrinterColumns")
                 .map(Value::to_string)

@@ -20,6 +20,7 @@ use crate::error::field::FieldErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::storage::cache::CachedObject;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -247,7 +248,7 @@ impl Strategy for CustomResource {
             .and_then(Value::as_str)
             .unwrap_or("");
         let mut status = json!({
-            "replicas": v.pointer(&json_ptr(&sp.status_replicas)).and_then(Value::as_i64).unwrap_or(0),
+            "replicas": v.i64_at(&json_ptr(&sp.status_replicas)).unwrap_or(0),
         });
         if !selector.is_empty() {
             status["selector"] = json!(selector);
@@ -259,7 +260,7 @@ impl Strategy for CustomResource {
                 "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
                 "resourceVersion": obj.revision.to_string(), "creationTimestamp": m["creationTimestamp"],
             },
-            "spec": {"replicas": v.pointer(&json_ptr(&sp.spec_replicas)).and_then(Value::as_i64).unwrap_or(0)},
+            "spec": {"replicas": v.i64_at(&json_ptr(&sp.spec_replicas)).unwrap_or(0)},
             "status": status,
         })
     }

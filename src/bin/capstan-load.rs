@@ -9,6 +9,7 @@
 //! The HTTP/1.1 client is deliberately tiny (Content-Length and chunked bodies, keep-alive) so
 //! that the tool needs no client features of hyper.
 
+use capstan::util::json::JsonExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -828,11 +829,7 @@ impl Ctx {
                         pages.latencies.push(t0.elapsed());
                         let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
                         got += v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
-                        cont = v
-                            .pointer("/metadata/continue")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
+                        cont = v.str_at("/metadata/continue").to_string();
                         if cont.is_empty() {
                             break;
                         }
@@ -959,7 +956,7 @@ impl Ctx {
                         if ty != "MODIFIED" {
                             continue;
                         }
-                        if let Some(rv) = ev.pointer("/object/metadata/resourceVersion").and_then(Value::as_str) {
+                        if let Some(rv) = ev.opt_str_at("/object/metadata/resourceVersion") {
                             if let Ok(mut g) = received.lock() {
                                 if let Some(m) = g.get_mut(w) {
                                     m.insert(rv.to_string(), at);

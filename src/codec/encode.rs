@@ -292,8 +292,8 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
             };
             (ty, object)
         }
-        WatchOut::Bookmark(rv) => {
-            let object = match enc.output {
+        WatchOut::Bookmark(rv, initial_events_end) => {
+            let mut object = match enc.output {
                 Output::Table(v) => {
                     json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": null, "rows": null})
                 }
@@ -301,6 +301,9 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
                     json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}})
                 }
             };
+            if *initial_events_end {
+                object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
             ("BOOKMARK", object)
         }
         WatchOut::Error(e) => ("ERROR", e.to_status()),

@@ -2,6 +2,7 @@
 //! EndpointSlices or an Endpoints object. Webhooks, the aggregator and the services proxy all
 //! resolve Services this way.
 
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 /// The `port` of the entry named `port_name` in a slice's or subset's `ports`.
@@ -24,17 +25,14 @@ pub fn from_slices<'a>(
 ) -> Vec<(String, u16)> {
     let mut out = Vec::new();
     for s in slices {
-        if s.pointer("/metadata/labels/kubernetes.io~1service-name")
-            .and_then(Value::as_str)
-            != Some(service)
-        {
+        if s.opt_str_at("/metadata/labels/kubernetes.io~1service-name") != Some(service) {
             continue;
         }
         let Some(port) = named_port(s.get("ports"), port_name) else {
             continue;
         };
         for ep in s.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-            if ep.pointer("/conditions/ready").and_then(Value::as_bool) == Some(false) {
+            if ep.bool_at("/conditions/ready") == Some(false) {
                 continue;
             }
             for ip in ep.get("addresses").and_then(Value::as_array).into_iter().flatten() {

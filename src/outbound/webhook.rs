@@ -2,6 +2,7 @@
 //! with the `caBundle` as the only root, as upstream's webhook client does.
 
 use crate::registry::store::Registry;
+use crate::util::json::JsonExt;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -50,14 +51,10 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     })
 }
 
-fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 /// A Service reference (`namespace`, `name`, `port` default 443, `path`) → its first ready
 /// endpoint, from EndpointSlices, then the Endpoints object.
 pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, String> {
-    let (ns, name) = (str_at(svc, "namespace"), str_at(svc, "name"));
+    let (ns, name) = (svc.str_at("/namespace"), svc.str_at("/name"));
     let port = svc.get("port").and_then(Value::as_i64).unwrap_or(443);
     let path = svc.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
     let server_name = format!("{name}.{ns}.svc");
@@ -74,7 +71,7 @@ pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, Stri
         .pointer("/spec/ports")
         .and_then(Value::as_array)
         .and_then(|ps| ps.iter().find(|p| p.get("port").and_then(Value::as_i64) == Some(port)))
-        .map(|p| str_at(p, "name").to_string())
+        .map(|p| p.str_at("/name").to_string())
         .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
     let target = |ip: &str, p: i64| Target {
         url: url.clone(),

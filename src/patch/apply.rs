@@ -20,6 +20,7 @@
 use super::fieldpath::{compare, merge, path_string, remove_path, to_field_set, FieldSet};
 use crate::api::schema::{Node, Schemas};
 use crate::error::ApiError;
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 
 /// The annotation client-side `kubectl apply` keeps its configuration in.
@@ -529,13 +530,7 @@ fn walk_declared(v: &Value, schemas: &Schemas, node: &Node, path: &mut Vec<Strin
 /// a plain error (500, no reason) naming the object as `namespace/name; group/version, Kind=Kind`
 /// and listing the problems (`errors:` and one indented line each when there are several).
 pub fn typed_patch_error(applied: &Value, problems: &[String]) -> ApiError {
-    let meta = |k: &str| {
-        applied
-            .pointer(&format!("/metadata/{k}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let meta = |k: &str| applied.str_at(&format!("/metadata/{k}")).to_string();
     let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");

@@ -851,27 +851,9 @@ pub fn short_human_duration(seconds: i64) -> String {
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 pub fn format_expiry(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let name = MONTHS.get((month - 1) as usize).copied().unwrap_or("???");
-    format!(
-        "{name} {day:02}, {year} {:02}:{:02} UTC",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
+    let (year, month, day, h, mi, _) = crate::util::time::civil_from_unix(unix);
+    let name = crate::util::time::month_abbrev(month);
+    format!("{name} {day:02}, {year} {h:02}:{mi:02} UTC")
 }
 
 /// Columns padded like Go's `tabwriter.NewWriter(out, 10, 4, 3, ' ', 0)`.

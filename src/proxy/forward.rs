@@ -8,6 +8,7 @@ use super::ProxyConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
@@ -131,7 +132,7 @@ async fn forward(
     prepend: Option<&str>,
 ) -> ApiResult<Response> {
     let upgrade = is_upgrade(&req.headers);
-    let mut headers = outbound_headers(&req.headers, upgrade);
+    let mut headers = request_headers(req, loc, upgrade, prepend.is_some());
     keep_content_length(&body, &req.headers, &mut headers);
     let mut out = http::Request::builder()
         .method(method)
@@ -139,20 +140,6 @@ async fn forward(
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     *out.headers_mut() = headers;
-    let h = out.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
-        h.insert(http::header::HOST, v);
-    }
-    if let Some(ip) = req.remote.map(|r| r.ip().to_string()) {
-        if let Ok(v) = HeaderValue::from_str(&ip) {
-            h.append("x-forwarded-for", v);
-        }
-    }
-    if prepend.is_some() {
-        if let Ok(v) = HeaderValue::from_str(&req.path) {
-            h.insert("x-forwarded-uri", v);
-        }
-    }
     let io = kubelet::connect(loc, tls, cfg.timeout).await?;
     let mut resp = kubelet::send(io, out).await?;
     if upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -215,6 +202,26 @@ async fn forward(
     *r.status_mut() = status;
     copy_headers(&headers, r.headers_mut());
     Ok(r)
+}
+
+/// The headers sent to `loc`: the client's (see `outbound_headers`), `Host`, the client's
+/// address appended to `X-Forwarded-For`, and on proxy paths `X-Forwarded-Uri`.
+fn request_headers(req: &Request, loc: &Location, upgrade: bool, forwarded_uri: bool) -> HeaderMap {
+    let mut h = outbound_headers(&req.headers, upgrade);
+    if let Ok(v) = HeaderValue::from_str(&loc.authority()) {
+        h.insert(http::header::HOST, v);
+    }
+    if let Some(ip) = req.remote.map(|r| r.ip().to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&ip) {
+            h.append("x-forwarded-for", v);
+        }
+    }
+    if forwarded_uri {
+        if let Ok(v) = HeaderValue::from_str(&req.path) {
+            h.insert("x-forwarded-uri", v);
+        }
+    }
+    h
 }
 
 /// The client's headers as sent on: never its credentials (Authorization, impersonation),
@@ -451,14 +458,12 @@ async fn pod_location(
     let mut port = port.to_string();
     if port.is_empty() {
         let first = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .arr_at("/spec/containers")
+            .iter()
             .find_map(|c| c.pointer("/ports/0/containerPort").and_then(Value::as_u64));
         port = first.map(|p| p.to_string()).unwrap_or_else(|| "80".into());
     }
-    let ip = pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or("");
+    let ip = pod.str_at("/status/podIP");
     if ip.parse::<IpAddr>().is_err() {
         return Err(ApiError::bad_request("address not allowed"));
     }
@@ -483,11 +488,7 @@ async fn service_location(
     port: &str,
 ) -> ApiResult<Location> {
     let svc = get(reg, "", "services", Some(ns), name).await?;
-    let ports = svc
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let ports = svc.arr_at("/spec/ports").to_vec();
     let svc_port = ports.iter().find(|p| {
         let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
         port.is_empty()
@@ -553,10 +554,8 @@ async fn valid_address(reg: &Registry, ns: &str, addr: &Value, ip: &str) -> bool
     let Ok(pod) = get(reg, "", "pods", Some(ns), pod_name).await else {
         return false;
     };
-    pod.pointer("/status/podIPs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    pod.arr_at("/status/podIPs")
+        .iter()
         .any(|p| p.get("ip").and_then(Value::as_str) == Some(ip))
 }
 
@@ -622,6 +621,27 @@ pub async fn kubelet_stream(reg: &Registry, cfg: &ProxyConfig, req: &Request) ->
     } else {
         format!("{path}?{}", query.join("&"))
     };
+    // WebSocket forms a kubelet does not serve: translated (exec/attach v5) or tunnelled
+    // (port-forward); everything else, SPDY included, is piped as it comes.
+    if sub == "portforward" && super::websocket::wants_tunnel(&req.headers) {
+        let headers = request_headers(req, &loc, true, false);
+        return super::tunnel::serve(cfg, req, &loc, headers, &pq, full(Bytes::new())).await;
+    }
+    if sub != "portforward" && super::websocket::wants_v5(&req.headers) {
+        let opts = super::translate::Options {
+            stdin: q.flag("stdin")?,
+            stdout: q.flag("stdout")?,
+            stderr: q.flag("stderr")?,
+            tty: q.flag("tty")?,
+        };
+        let target = super::translate::Target {
+            loc,
+            tls: cfg.kubelet_tls.clone(),
+            timeout: cfg.timeout,
+            path_and_query: pq,
+        };
+        return super::translate::serve(cfg, req, target, opts);
+    }
     forward(
         cfg,
         req,

@@ -3,6 +3,7 @@
 //! transport). One HTTP/1.1 connection per request, with upgrades for exec/attach/portforward.
 
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
@@ -124,10 +125,7 @@ pub fn node_address(node: &Value, preferred: &[String]) -> ApiResult<String> {
             return Ok(a.to_string());
         }
         if t == "Hostname" {
-            if let Some(h) = node
-                .pointer("/metadata/labels/kubernetes.io~1hostname")
-                .and_then(Value::as_str)
-            {
+            if let Some(h) = node.opt_str_at("/metadata/labels/kubernetes.io~1hostname") {
                 return Ok(h.to_string());
             }
         }

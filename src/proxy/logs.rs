@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::request::Query;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
@@ -15,27 +16,15 @@ use serde_json::Value;
 use warp::reply::Response;
 use warp::Reply;
 
-/// Names of the containers in `spec.<field>`, space-separated as upstream prints them.
-fn names(pod: &Value, field: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{field}"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The container a request is about: given and present, or the only one.
 pub fn container(pod: &Value, name: &str, given: Option<&str>) -> ApiResult<String> {
-    let containers = names(pod, "containers");
+    let containers = pod.names_at("/spec/containers");
     match given.filter(|c| !c.is_empty()) {
         Some(c) => {
             let all = [
                 containers.clone(),
-                names(pod, "initContainers"),
-                names(pod, "ephemeralContainers"),
+                pod.names_at("/spec/initContainers"),
+                pod.names_at("/spec/ephemeralContainers"),
             ]
             .concat();
             if all.iter().any(|n| n == c) {
@@ -56,7 +45,7 @@ pub fn container(pod: &Value, name: &str, given: Option<&str>) -> ApiResult<Stri
                     "a container name must be specified for pod {name}, choose one of: [{}]",
                     many.join(" ")
                 );
-                let init = names(pod, "initContainers");
+                let init = pod.names_at("/spec/initContainers");
                 if !init.is_empty() {
                     msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
                 }
@@ -68,7 +57,7 @@ pub fn container(pod: &Value, name: &str, given: Option<&str>) -> ApiResult<Stri
 
 /// The kubelet of the node a pod runs on (None: not scheduled yet).
 pub async fn kubelet_of(reg: &Registry, cfg: &ProxyConfig, pod: &Value) -> ApiResult<Option<Location>> {
-    let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let node_name = pod.str_at("/spec/nodeName");
     if node_name.is_empty() {
         return Ok(None);
     }

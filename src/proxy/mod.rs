@@ -2,13 +2,19 @@
 //! services — `Served::Connect` rows (`log`, `exec`, `attach`, `portforward`) and
 //! `Served::Proxy` rows (`nodes|pods|services/proxy`).
 //!
-//! Upgraded connections (WebSocket, SPDY/3.1) are piped byte for byte to the kubelet, which
-//! answers the same upgrade (upstream's UpgradeAwareHandler); frames are never parsed here.
+//! Upgraded connections are piped byte for byte to the target, which answers the same upgrade
+//! (upstream's UpgradeAwareHandler) — except the WebSocket forms a kubelet does not serve:
+//! `v5.channel.k8s.io` exec/attach, translated to SPDY/3.1 (`translate`), and port-forward's
+//! `SPDY/3.1+portforward.k8s.io` tunnel, unwrapped onto a SPDY upgrade (`tunnel`).
 
 pub mod forward;
 pub mod kubelet;
 pub mod logs;
 pub mod rewrite;
+pub mod spdy;
+pub mod translate;
+pub mod tunnel;
+pub mod websocket;
 
 use crate::config::ServeOptions;
 use crate::error::{ApiError, ApiResult};
@@ -34,10 +40,15 @@ pub struct ProxyConfig {
     pub kubelet_insecure_tls: Arc<rustls::ClientConfig>,
     /// Toward pods and services: no client identity, no verification (as upstream).
     pub plain_tls: Arc<rustls::ClientConfig>,
+    /// Counts of translated exec/attach and tunnelled port-forward requests (`/metrics`).
+    pub streams: Arc<crate::metrics::StreamCounters>,
 }
 
 impl ProxyConfig {
-    pub fn from_options(opts: &ServeOptions) -> anyhow::Result<ProxyConfig> {
+    pub fn from_options(
+        opts: &ServeOptions,
+        streams: Arc<crate::metrics::StreamCounters>,
+    ) -> anyhow::Result<ProxyConfig> {
         let cert = opts.get_path("kubelet.client-certificate");
         let key = opts.get_path("kubelet.client-key");
         let ca = opts.get_path("kubelet.certificate-authority");
@@ -58,6 +69,7 @@ impl ProxyConfig {
             kubelet_tls: Arc::new(kubelet::tls_config(cert.as_deref(), key.as_deref(), ca.as_deref())?),
             kubelet_insecure_tls: Arc::new(kubelet::tls_config(cert.as_deref(), key.as_deref(), None)?),
             plain_tls: Arc::new(kubelet::tls_config(None, None, None)?),
+            streams,
         })
     }
 }

@@ -4,6 +4,7 @@
 use crate::api::selector::{FieldSelector, LabelSelector};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Query;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,42 +79,55 @@ impl ListOptions {
         Ok(opts)
     }
 
-    /// Upstream's `ValidateListOptions`.
+    /// Upstream's `ValidateListOptions` (1.33, WatchList served: `sendInitialEvents` is a
+    /// watch option that needs `resourceVersionMatch=NotOlderThan`).
     fn validate(&self) -> ApiResult<()> {
-        if let Some(m) = self.rv_match {
-            if self.watch {
-                return Err(invalid_list_options(
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch",
-                ));
+        let mut errs: Vec<String> = Vec::new();
+        let m = self.rv_match;
+        if self.watch {
+            if self.send_initial_events.is_some() && m != Some(RvMatch::NotOlderThan) {
+                errs.push("resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into());
             }
-            if self.resource_version.is_none() {
-                return Err(invalid_list_options(
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
-                ));
+            if let Some(m) = m {
+                if self.send_initial_events.is_none() {
+                    errs.push("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".into());
+                }
+                if m != RvMatch::NotOlderThan {
+                    errs.push(
+                        "resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\"".into(),
+                    );
+                }
+                if self.continue_token.is_some() {
+                    errs.push(
+                        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided"
+                            .into(),
+                    );
+                }
             }
-            if self.continue_token.is_some() {
-                return Err(invalid_list_options(
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided",
-                ));
+        } else {
+            if let Some(m) = m {
+                if self.resource_version.is_none() {
+                    errs.push("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into());
+                }
+                if self.continue_token.is_some() {
+                    errs.push(
+                        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided"
+                            .into(),
+                    );
+                }
+                if m == RvMatch::Exact && self.resource_version.as_deref() == Some("0") {
+                    errs.push("resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into());
+                }
             }
-            if m == RvMatch::Exact && self.resource_version.as_deref() == Some("0") {
-                return Err(invalid_list_options(
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-                ));
+            if self.send_initial_events.is_some() {
+                errs.push("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list".into());
             }
         }
-        if self.send_initial_events.is_some() {
-            if !self.watch {
-                return Err(invalid_list_options(
-                    "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list",
-                ));
-            }
-            // Upstream 1.33 ships with the WatchList feature gate off.
-            return Err(invalid_list_options(
-                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
-            ));
+        match errs.len() {
+            0 => Ok(()),
+            1 => Err(invalid_list_options(&errs[0])),
+            _ => Err(invalid_list_options(&format!("[{}]", errs.join(", ")))),
         }
-        Ok(())
     }
 
     pub fn parsed_rv(&self) -> ApiResult<Option<i64>> {
@@ -176,14 +190,8 @@ impl DeleteOptions {
                     Propagation::Background
                 });
             }
-            o.precondition_uid = b
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            o.precondition_rv = b
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            o.precondition_uid = b.opt_str_at("/preconditions/uid").map(str::to_string);
+            o.precondition_rv = b.opt_str_at("/preconditions/resourceVersion").map(str::to_string);
             if let Some(dr) = b.get("dryRun").and_then(Value::as_array) {
                 if dr.iter().any(|v| v == "All") {
                     o.dry_run = true;
@@ -236,6 +244,37 @@ mod tests {
             .contains("resourceVersionMatch is forbidden unless resourceVersion is provided"));
         let zero = ListOptions::from_query(&Query::parse("resourceVersion=0&resourceVersionMatch=Exact"), false);
         assert_eq!(zero.unwrap_err().code, 422);
+    }
+
+    /// WatchList's options, with upstream 1.33's messages (checked against kube-apiserver with
+    /// `--feature-gates=WatchList=true`).
+    #[test]
+    fn watch_list_options_validate_like_upstream() {
+        let msg = |q: &str, watch: bool| {
+            ListOptions::from_query(&Query::parse(q), watch)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default()
+        };
+        let ok = "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true";
+        assert_eq!(msg(ok, true), "");
+        assert_eq!(msg(&format!("{ok}&resourceVersion=5"), true), "");
+        assert_eq!(
+            msg("sendInitialEvents=true", true),
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+        );
+        assert_eq!(
+            msg("resourceVersionMatch=NotOlderThan&resourceVersion=1", true),
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+        );
+        assert_eq!(
+            msg("sendInitialEvents=true&resourceVersionMatch=Exact&resourceVersion=1", true),
+            "ListOptions.meta.k8s.io \"\" is invalid: [resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan, resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\"]"
+        );
+        assert_eq!(
+            msg("sendInitialEvents=true", false),
+            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
+        );
     }
 
     #[test]

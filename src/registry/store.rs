@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, WatchCache, WatchMsg};
 use crate::storage::{Storage, StorageError};
 use crate::util;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -80,7 +81,9 @@ pub struct ListResult {
 #[derive(Debug, Clone)]
 pub enum WatchOut {
     Event(CacheEventType, Arc<CachedObject>),
-    Bookmark(i64),
+    /// A bookmark at this revision; `true` marks the end of a WatchList's initial events
+    /// (annotation `k8s.io/initial-events-end`).
+    Bookmark(i64, bool),
     Error(ApiError),
 }
 
@@ -103,7 +106,7 @@ fn storage_err(e: StorageError) -> ApiError {
 }
 
 fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    obj.str_at("/metadata/name")
 }
 
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
@@ -402,7 +405,7 @@ impl Registry {
 
     pub fn matcher<'a>(&self, def: &'a ResourceDef, opts: &'a ListOptions) -> impl Fn(&Value) -> bool + Sync + 'a {
         move |obj: &Value| {
-            let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+            let labels = obj.obj_at("/metadata/labels");
             opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
         }
     }
@@ -602,7 +605,7 @@ impl Registry {
             )));
         }
         if def.namespaced() {
-            if let Some(body_ns) = body.pointer("/metadata/namespace").and_then(Value::as_str) {
+            if let Some(body_ns) = body.opt_str_at("/metadata/namespace") {
                 if !body_ns.is_empty() && Some(body_ns) != ns {
                     return Err(ApiError::bad_request(
                         "the namespace of the provided object does not match the namespace sent on the request",
@@ -610,11 +613,7 @@ impl Registry {
                 }
             }
         }
-        let wanted_rv = match body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+        let wanted_rv = match body.opt_str_at("/metadata/resourceVersion").filter(|s| !s.is_empty()) {
             Some(s) => Some(s.parse::<i64>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "invalid resource version: strconv.ParseUint: parsing \"{s}\": invalid syntax"
@@ -739,7 +738,7 @@ impl Registry {
                 svc_txn = Some((al, got, rel));
             }
             if def.generation && spec_part(&new) != spec_part(&old) {
-                let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let g = old.i64_at("/metadata/generation").unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
             if let Err(e) = strat.to_storage(def, &mut new).await {
@@ -839,11 +838,7 @@ impl Registry {
                 return Err(ApiError::not_found(def.plural, def.group, name));
             };
             let mut obj: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            let uid = obj
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let uid = obj.str_at("/metadata/uid").to_string();
             if let Some(p) = &opts.precondition_uid {
                 if *p != uid {
                     return Err(ApiError::conflict(
@@ -974,11 +969,7 @@ impl Registry {
         let mut out = Vec::with_capacity(found.items.len());
         for obj in found.items {
             let name = name_of(&obj.value).to_string();
-            let obj_ns = obj
-                .value
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let obj_ns = obj.value.opt_str_at("/metadata/namespace").map(str::to_string);
             match self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, adm).await {
                 Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
                 Err(e) if e.code == 404 => {}
@@ -1006,14 +997,29 @@ impl Registry {
         let opts = self.convert_fields(def, &opts)?;
         let prefix = self.key_prefix(def, ns);
         let cache = self.cache(def);
-        let after = match opts.parsed_rv()? {
-            None | Some(0) => None,
-            Some(n) => {
-                if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+        let rv = opts.parsed_rv()?;
+        if let Some(n) = rv.filter(|n| *n > 0) {
+            if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
+                return Err(too_large_rv());
+            }
+        }
+        // None: the current state as synthetic ADDED events first; Some(n): changes after n.
+        let after = match (opts.send_initial_events, rv) {
+            (None, None | Some(0)) => None,
+            (None, Some(n)) => Some(n),
+            // WatchList: the state at least as new as `resourceVersion` (a consistent read when
+            // unset), then the bookmark that ends the initial events, then changes.
+            (Some(true), Some(_)) => None,
+            (Some(true), None) => {
+                let current = self.storage.current_revision().await.map_err(storage_err)?;
+                if !self.caches.wait_for(current, FRESHNESS_WAIT).await {
                     return Err(too_large_rv());
                 }
-                Some(n)
+                None
             }
+            // No initial events: changes after `resourceVersion`, or after now.
+            (Some(false), Some(n)) if n > 0 => Some(n),
+            (Some(false), _) => Some(self.caches.revision()),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let def = *def;
@@ -1099,7 +1105,7 @@ impl Registry {
             let w = write(Operation::Update, def, ns, name, "scale", dry_run);
             a.admit_scale(self, &w, &mut body, &old).await?;
         }
-        let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = body.i64_at("/spec/replicas").unwrap_or(0);
         if replicas < 0 {
             let errs = vec![FieldError::invalid(
                 "spec.replicas",
@@ -1109,11 +1115,7 @@ impl Registry {
             return Err(ApiError::invalid("Scale", "autoscaling", name, &errs));
         }
         let current = self.get(def, ns, name, None).await?;
-        if let Some(rv) = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(rv) = body.opt_str_at("/metadata/resourceVersion").filter(|s| !s.is_empty()) {
             if rv != current.revision.to_string() {
                 return Err(ApiError::stale(def.plural, def.group, name));
             }
@@ -1203,7 +1205,7 @@ async fn run_watcher(
     timeout: Duration,
 ) {
     let matches = |obj: &Value| {
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        let labels = obj.obj_at("/metadata/labels");
         opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
     };
     let deadline = tokio::time::Instant::now() + timeout;
@@ -1246,6 +1248,12 @@ async fn run_watcher(
             }
         }
     }
+    if opts.send_initial_events == Some(true)
+        && opts.allow_bookmarks
+        && tx.send(WatchOut::Bookmark(last_rev, true)).await.is_err()
+    {
+        return;
+    }
     let mut rx = sub.rx;
     let mut next_bookmark = tokio::time::Instant::now() + bookmark_every;
     loop {
@@ -1253,7 +1261,7 @@ async fn run_watcher(
             _ = tokio::time::sleep_until(deadline) => return,
             _ = tokio::time::sleep_until(next_bookmark), if opts.allow_bookmarks => {
                 next_bookmark = tokio::time::Instant::now() + bookmark_every;
-                if tx.send(WatchOut::Bookmark(last_rev)).await.is_err() { return; }
+                if tx.send(WatchOut::Bookmark(last_rev, false)).await.is_err() { return; }
             }
             msg = rx.recv() => match msg {
                 None => return,

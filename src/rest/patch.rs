@@ -9,6 +9,7 @@ use crate::codec::negotiate::{self, BodyType};
 use crate::error::{ApiError, ApiResult};
 use crate::patch;
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use warp::reply::Response;
@@ -283,13 +284,13 @@ async fn apply_resource(
     }
     let mut checked = applied.clone();
     crate::codec::check_kind(def, &mut checked)?;
-    let obj_name = applied.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let obj_name = applied.str_at("/metadata/name");
     if obj_name != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({obj_name}) does not match the name on the URL ({name})"
         )));
     }
-    if let (Some(url_ns), Some(obj_ns)) = (ns, applied.pointer("/metadata/namespace").and_then(Value::as_str)) {
+    if let (Some(url_ns), Some(obj_ns)) = (ns, applied.opt_str_at("/metadata/namespace")) {
         if !obj_ns.is_empty() && obj_ns != url_ns {
             return Err(ApiError::bad_request(format!(
                 "the namespace of the object ({obj_ns}) does not match the namespace on the request ({url_ns})"

@@ -121,16 +121,6 @@ fn aggregated_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec
         .collect()
 }
 
-fn etag(b: &[u8]) -> String {
-    // FNV-1a: a stable content hash; discovery only needs change detection.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for x in b {
-        h ^= *x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("\"{h:016X}\"")
-}
-
 impl Discovery {
     pub fn build(rows: &[ResourceDef], server_address: &str) -> Discovery {
         let gs = groups(rows);
@@ -192,7 +182,7 @@ impl Discovery {
                     "metadata": {},
                     "items": items,
                 }));
-                let tag = etag(&doc);
+                let tag = crate::util::hash::etag(&doc);
                 aggregated.insert((root, v), (doc, tag));
             }
         }

@@ -443,6 +443,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot repair service allocations: {e}"))?;
     registry.allocators = Some(allocators);
     let metrics_audit = metrics.audit.clone();
+    let metrics_streams = metrics.streams.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
     let discovery = Arc::new(discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)));
     let openapi = Arc::new(openapi::OpenApi::build(rows));
@@ -471,7 +472,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         etcd,
         inflight: crate::metrics::InflightLimits::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
-        proxy: crate::proxy::ProxyConfig::from_options(&opts)?,
+        proxy: crate::proxy::ProxyConfig::from_options(&opts, metrics_streams)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
     });
 

@@ -724,51 +724,11 @@ fn v2_value(rows: &[ResourceDef]) -> Value {
     })
 }
 
-fn hash(b: &[u8]) -> String {
-    // Two FNV-1a lanes: stable, dependency-free; the ETag only has to change with the content.
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut h2: u64 = 0x84222325cbf29ce4;
-    for x in b {
-        h ^= *x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-        h2 = (h2 ^ (*x as u64).rotate_left(3)).wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016X}{h2:016X}")
-}
-
 // ---------------------------------------------------------------------------------------------
 // gnostic protobuf (openapi.v2.Document)
 
-/// Minimal protobuf writer for the gnostic OpenAPIv2 messages we emit.
-#[derive(Default)]
-struct Pb(Vec<u8>);
-
-impl Pb {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-    fn bytes(&mut self, field: u32, b: &[u8]) -> &mut Self {
-        self.varint(((field as u64) << 3) | 2);
-        self.varint(b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
-    }
-    fn string(&mut self, field: u32, s: &str) -> &mut Self {
-        self.bytes(field, s.as_bytes())
-    }
-    fn msg(&mut self, field: u32, m: Pb) -> &mut Self {
-        self.bytes(field, &m.0)
-    }
-    fn bool(&mut self, field: u32, b: bool) -> &mut Self {
-        self.varint((field as u64) << 3);
-        self.varint(b as u64);
-        self
-    }
-}
+/// The gnostic OpenAPIv2 messages are written with the shared wire writer.
+type Pb = crate::util::protowire::Writer;
 
 fn pb(f: impl FnOnce(&mut Pb)) -> Pb {
     let mut p = Pb::default();
@@ -900,7 +860,7 @@ fn param_pb(v: &Value) -> Pb {
                 if is_body {
                     p.msg(1, inner);
                 } else {
-                    p.0.extend_from_slice(&inner.0);
+                    p.append(&inner);
                 }
             }),
         );
@@ -1010,7 +970,7 @@ fn v2_proto(doc: &Value) -> Bytes {
             }),
         );
     });
-    Bytes::from(d.0)
+    Bytes::from(d.into_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1059,8 +1019,8 @@ impl Docs {
                 .into_iter()
                 .map(|(gv, rows)| {
                     let h = match cached.get(&gv) {
-                        Some(b) => hash(b),
-                        None => hash(&v3_doc(&rows)),
+                        Some(b) => crate::util::hash::content_hash(b),
+                        None => crate::util::hash::content_hash(&v3_doc(&rows)),
                     };
                     (gv, h)
                 })
@@ -1095,7 +1055,7 @@ impl Docs {
             let proto = v2_proto(&doc);
             drop(doc);
             trim_heap();
-            let h = hash(&proto);
+            let h = crate::util::hash::content_hash(&proto);
             (json, proto, h)
         })
     }
@@ -1129,27 +1089,10 @@ fn expires_in_a_year() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d, h, mi, s) = crate::util::time::civil_from_unix(secs as i64);
     let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days.rem_euclid(7)) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let mon = crate::util::time::month_abbrev(m);
+    format!("{wd}, {d:02} {mon} {y} {h:02}:{mi:02}:{s:02} GMT")
 }
 
 fn set(r: &mut Response, name: http::header::HeaderName, value: &str) {
@@ -1190,7 +1133,11 @@ pub fn respond(app: &Arc<App>, req: &Request, path: &str) -> ApiResult<Response>
     }
     if let Some(gv) = path.strip_prefix("/openapi/v3/") {
         if let Some(doc) = openapi.v3(gv) {
-            let h = openapi.hashes().get(gv).cloned().unwrap_or_else(|| hash(&doc));
+            let h = openapi
+                .hashes()
+                .get(gv)
+                .cloned()
+                .unwrap_or_else(|| crate::util::hash::content_hash(&doc));
             let etag = format!("\"{h}\"");
             let asked = req.query.get("hash").filter(|v| !v.is_empty());
             if let Some(asked) = asked {

@@ -3,14 +3,22 @@
 //! N watchers cost one storage subscription, and every cache is consistent through the same
 //! revision at once (the single feed is in revision order).
 //!
+//! A cache created at run time (a CRD's resource, first seen after start) starts from its own
+//! consistent list at a known revision: while that list is read, the feed's events for it are
+//! held (bounded; on overflow the list is read again), then the ones newer than the list are
+//! applied on top, so no write made meanwhile — by this server or another on the same storage —
+//! is lost. [`CacheSet::ensure`] waits for that.
+//!
 //! Each cache keeps a bounded ring of recent events so a watch can resume from a
 //! resourceVersion; older versions get 410 Expired. Each watcher has a bounded queue; a watcher
 //! that falls behind is closed (the client re-lists), never buffered without bound.
 
-use super::{prefix_end, EventType, KeyValue, Storage, StorageError, WatchItem};
+use super::{EventType, KeyValue, Storage, StorageError, WatchItem};
+use crate::util::keys::prefix_end_str;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -24,6 +32,12 @@ pub struct CachedObject {
     pub value: Value,
     pub json: Bytes,
     pub revision: i64,
+}
+
+/// The exclusive upper bound of the keys under `prefix` (unbounded when its range end is not a
+/// string; the callers stop at the first key without the prefix).
+fn upper_bound(prefix: &str) -> Bound<String> {
+    prefix_end_str(prefix).map_or(Bound::Unbounded, Bound::Excluded)
 }
 
 impl CachedObject {
@@ -115,7 +129,13 @@ struct Watcher {
     tx: mpsc::Sender<WatchMsg>,
 }
 
+/// A raw change from the feed, held while a new cache reads its first list.
+type Pending = (EventType, String, Bytes, i64);
+
 struct State {
+    /// While the first list of a cache created at run time is read: the feed's changes for it
+    /// (None once loaded; `overflowed` when more arrived than the history holds).
+    loading: Option<(Vec<Pending>, bool)>,
     objects: BTreeMap<String, Arc<CachedObject>>,
     events: VecDeque<CacheEvent>,
     /// Watches may start from any revision >= this (all later events are buffered).
@@ -131,6 +151,16 @@ pub struct WatchCache {
     queue: usize,
     revision: watch::Receiver<i64>,
     next_id: AtomicU64,
+    /// True once the cache holds its resource's objects (at once for caches listed at start).
+    ready: watch::Sender<bool>,
+}
+
+/// The outcome of merging a cache's first list.
+#[derive(Debug, PartialEq)]
+enum Loaded {
+    Done,
+    /// More changes arrived during the list than can be held: list again.
+    Overflowed,
 }
 
 /// A consistent view of a cache at one revision.
@@ -140,11 +170,12 @@ pub struct Snapshot {
 }
 
 impl WatchCache {
-    fn new(prefix: String, revision: watch::Receiver<i64>, capacity: usize, queue: usize) -> Self {
+    fn new(prefix: String, revision: watch::Receiver<i64>, capacity: usize, queue: usize, loading: bool) -> Self {
         let oldest = *revision.borrow();
         WatchCache {
             prefix,
             state: RwLock::new(State {
+                loading: loading.then(|| (Vec::new(), false)),
                 objects: BTreeMap::new(),
                 events: VecDeque::new(),
                 oldest,
@@ -154,7 +185,36 @@ impl WatchCache {
             queue,
             revision,
             next_id: AtomicU64::new(1),
+            ready: watch::channel(!loading).0,
         }
+    }
+
+    /// Merge the first list (objects at `revision`) with the changes held meanwhile: those
+    /// the list already reflects are dropped, newer ones applied on top in feed order.
+    fn finish_load(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) -> Loaded {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let pending = match st.loading.take() {
+            // A re-list of every cache got here first: it is consistent already.
+            None => return Loaded::Done,
+            Some((_, true)) => {
+                st.loading = Some((Vec::new(), false));
+                return Loaded::Overflowed;
+            }
+            Some((pending, false)) => pending,
+        };
+        st.objects = objects;
+        st.events.clear();
+        st.oldest = revision;
+        for (kind, key, value, rev) in pending.into_iter().filter(|p| p.3 > revision) {
+            self.apply_locked(&mut st, kind, &key, &value, rev);
+        }
+        Loaded::Done
+    }
+
+    /// Wait until the cache holds its resource's objects.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// Newest revision every cache has applied.
@@ -166,10 +226,10 @@ impl WatchCache {
     pub fn snapshot(&self, key_prefix: &str) -> Snapshot {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
-        let end = prefix_end(key_prefix);
         let items = st
             .objects
-            .range(key_prefix.to_string()..end)
+            .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
+            .take_while(|(k, _)| k.starts_with(key_prefix))
             .map(|(_, v)| v.clone())
             .collect();
         Snapshot { revision, items }
@@ -178,15 +238,17 @@ impl WatchCache {
     /// Objects under `key_prefix` strictly after `start_after`, at most `limit` (0 = all), with
     /// the number of objects left after the page.
     pub fn page(&self, key_prefix: &str, start_after: Option<&str>, limit: usize) -> (Snapshot, usize) {
-        use std::ops::Bound;
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
-        let end = prefix_end(key_prefix);
         let lower = match start_after {
             Some(k) if k >= key_prefix => Bound::Excluded(k.to_string()),
             _ => Bound::Included(key_prefix.to_string()),
         };
-        let mut iter = st.objects.range((lower, Bound::Excluded(end))).map(|(_, v)| v.clone());
+        let mut iter = st
+            .objects
+            .range((lower, upper_bound(key_prefix)))
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, v)| v.clone());
         let items: Vec<_> = if limit == 0 {
             iter.by_ref().collect()
         } else {
@@ -221,10 +283,10 @@ impl WatchCache {
         let current = self.revision();
         let (initial, revision) = match after {
             None => {
-                let end = prefix_end(key_prefix);
                 let initial = st
                     .objects
-                    .range(key_prefix.to_string()..end)
+                    .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
+                    .take_while(|(k, _)| k.starts_with(key_prefix))
                     .map(|(_, o)| CacheEvent {
                         kind: CacheEventType::Added,
                         object: o.clone(),
@@ -259,6 +321,19 @@ impl WatchCache {
     /// dropped (its stream ends; the client re-lists).
     fn apply(&self, kind: EventType, key: &str, value: &Bytes, revision: i64) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((pending, overflowed)) = st.loading.as_mut() {
+            if pending.len() >= self.capacity {
+                *overflowed = true;
+                pending.clear();
+            } else if !*overflowed {
+                pending.push((kind, key.to_string(), value.clone(), revision));
+            }
+            return;
+        }
+        self.apply_locked(&mut st, kind, key, value, revision);
+    }
+
+    fn apply_locked(&self, st: &mut State, kind: EventType, key: &str, value: &Bytes, revision: i64) {
         let prev = st.objects.get(key).cloned();
         let event = match kind {
             EventType::Put => {
@@ -326,11 +401,14 @@ impl WatchCache {
 
     fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        st.loading = None;
         st.objects = objects;
         st.events.clear();
         st.oldest = revision;
         // Watchers cannot be resumed across a re-list: close them so clients re-list too.
         st.watchers.clear();
+        drop(st);
+        self.ready.send_replace(true);
     }
 
     pub fn watcher_count(&self) -> usize {
@@ -338,9 +416,40 @@ impl WatchCache {
     }
 }
 
+/// A cache's first list, merged with what the feed held meanwhile; ready once the feed has
+/// caught up with the list (so its revision covers every object listed).
+async fn load(storage: Arc<dyn Storage>, cache: Arc<WatchCache>, mut feed: watch::Receiver<i64>) {
+    loop {
+        match storage.list(&cache.prefix, None, 0, 0).await {
+            Ok(page) => {
+                let objects = page
+                    .items
+                    .iter()
+                    .filter_map(CachedObject::from_kv)
+                    .map(|o| (o.key.clone(), o))
+                    .collect();
+                if cache.finish_load(objects, page.revision) == Loaded::Done {
+                    let _ = feed.wait_for(|r| *r >= page.revision).await;
+                    cache.ready.send_replace(true);
+                    return;
+                }
+                tracing::info!(prefix = %cache.prefix, "changes outran the first list; listing again");
+            }
+            Err(e) => {
+                tracing::warn!(prefix = %cache.prefix, error = %e, "first list failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 /// All caches, fed from one storage watch on `root` (e.g. `/registry/`).
 pub struct CacheSet {
     root: String,
+    /// Read by caches created at run time for their first list.
+    storage: Arc<dyn Storage>,
+    /// Set once the first list of everything is in: caches created later load themselves.
+    started: std::sync::atomic::AtomicBool,
     caches: RwLock<HashMap<String, Arc<WatchCache>>>,
     revision_tx: watch::Sender<i64>,
     capacity: usize,
@@ -377,6 +486,8 @@ impl CacheSet {
         let (revision_tx, _) = watch::channel(0);
         let set = Arc::new(CacheSet {
             root: root.to_string(),
+            storage: storage.clone(),
+            started: std::sync::atomic::AtomicBool::new(false),
             caches: RwLock::new(HashMap::new()),
             revision_tx,
             capacity: opts.history,
@@ -386,29 +497,45 @@ impl CacheSet {
             set.cache(seg);
         }
         let rev = set.relist(storage.as_ref()).await?;
+        set.started.store(true, Ordering::SeqCst);
         let feed = set.clone();
         tokio::spawn(async move { feed.run(storage, rev).await });
         Ok(set)
     }
 
     /// The cache for a resource storage segment (e.g. `pods`, `services/specs`), created on
-    /// first use (CRDs add resources at run time).
+    /// first use (CRDs add resources at run time). A cache created after start loads in the
+    /// background: await [`CacheSet::ensure`] before serving from it.
     pub fn cache(&self, segment: &str) -> Arc<WatchCache> {
         if let Some(c) = self.caches.read().unwrap_or_else(|e| e.into_inner()).get(segment) {
             return c.clone();
         }
         let mut caches = self.caches.write().unwrap_or_else(|e| e.into_inner());
-        caches
-            .entry(segment.to_string())
-            .or_insert_with(|| {
-                Arc::new(WatchCache::new(
-                    format!("{}{}/", self.root, segment),
-                    self.revision_tx.subscribe(),
-                    self.capacity,
-                    self.queue,
-                ))
-            })
-            .clone()
+        if let Some(c) = caches.get(segment) {
+            return c.clone();
+        }
+        let late = self.started.load(Ordering::SeqCst);
+        let cache = Arc::new(WatchCache::new(
+            format!("{}{}/", self.root, segment),
+            self.revision_tx.subscribe(),
+            self.capacity,
+            self.queue,
+            late,
+        ));
+        // Registered before its list is read, so the feed holds every later change for it.
+        caches.insert(segment.to_string(), cache.clone());
+        drop(caches);
+        if late {
+            tokio::spawn(load(self.storage.clone(), cache.clone(), self.revision_tx.subscribe()));
+        }
+        cache
+    }
+
+    /// The cache for `segment`, once it holds its resource's objects.
+    pub async fn ensure(&self, segment: &str) -> Arc<WatchCache> {
+        let cache = self.cache(segment);
+        cache.wait_ready().await;
+        cache
     }
 
     /// The newest revision applied to every cache.
@@ -518,5 +645,74 @@ impl CacheSet {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(name: &str, v: u32) -> Bytes {
+        Bytes::from(format!(r#"{{"metadata":{{"name":"{name}"}},"v":{v}}}"#))
+    }
+
+    /// A cache created late merges its first list with the changes held while it was read:
+    /// older ones are already in the list, newer ones land on top, in order, as events.
+    #[test]
+    fn a_late_cache_merges_its_list_with_what_arrived_meanwhile() {
+        let (_tx, rx) = watch::channel(10);
+        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, true);
+        // Changes the feed delivered while the list (at revision 12) was read.
+        c.apply(EventType::Put, "/registry/x/a", &obj("a", 1), 11);
+        c.apply(EventType::Put, "/registry/x/b", &obj("b", 1), 13);
+        c.apply(EventType::Put, "/registry/x/a", &obj("a", 2), 14);
+        c.apply(EventType::Delete, "/registry/x/c", &obj("c", 1), 15);
+        assert!(c.is_empty(), "nothing is served before the list is in");
+        let listed: BTreeMap<_, _> = [("a", 1, 11), ("c", 1, 12)]
+            .into_iter()
+            .filter_map(|(n, v, r)| CachedObject::decode(&format!("/registry/x/{n}"), &obj(n, v), r))
+            .map(|o| (o.key.clone(), o))
+            .collect();
+        assert_eq!(c.finish_load(listed, 12), Loaded::Done);
+        let names: Vec<(String, i64)> = c
+            .snapshot("/registry/x/")
+            .items
+            .iter()
+            .map(|o| (o.key.clone(), o.revision))
+            .collect();
+        assert_eq!(
+            names,
+            [("/registry/x/a".to_string(), 14), ("/registry/x/b".to_string(), 13)]
+        );
+        let sub = c
+            .subscribe("/registry/x/", Some(12))
+            .map_err(|e| format!("{e:?}"))
+            .expect("subscribe");
+        let seen: Vec<(CacheEventType, i64)> = sub.initial.iter().map(|e| (e.kind, e.revision)).collect();
+        assert_eq!(
+            seen,
+            [
+                (CacheEventType::Added, 13),
+                (CacheEventType::Modified, 14),
+                (CacheEventType::Deleted, 15)
+            ]
+        );
+        assert!(
+            c.subscribe("/registry/x/", Some(11)).is_err(),
+            "older than the list: expired"
+        );
+    }
+
+    #[test]
+    fn a_late_cache_lists_again_when_changes_outrun_it() {
+        let (_tx, rx) = watch::channel(0);
+        let c = WatchCache::new("/registry/x/".into(), rx, 2, 8, true);
+        for r in 1..=3 {
+            c.apply(EventType::Put, "/registry/x/a", &obj("a", r as u32), r);
+        }
+        assert_eq!(c.finish_load(BTreeMap::new(), 1), Loaded::Overflowed);
+        c.apply(EventType::Put, "/registry/x/a", &obj("a", 4), 4);
+        assert_eq!(c.finish_load(BTreeMap::new(), 3), Loaded::Done);
+        assert_eq!(c.get("/registry/x/a").map(|o| o.revision), Some(4));
     }
 }

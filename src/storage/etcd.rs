@@ -21,6 +21,7 @@
 //!   `request_timeout` with an `Internal` error that names etcd, never a hang.
 
 use super::*;
+use crate::util::keys::prefix_end;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, GetResponse, Identity,
     KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
@@ -429,19 +430,6 @@ fn to_logical(root: &str, key: &str) -> String {
     }
 }
 
-/// The exclusive end of the keys starting with `prefix` (etcd's `GetPrefixRangeEnd`, on bytes;
-/// `\0` = to the end of the key space).
-fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 fn tls_options(opts: &EtcdOptions) -> StorageResult<TlsOptions> {
     let read = |p: &PathBuf, what: &str| {
         std::fs::read(p).map_err(|e| StorageError::Internal(format!("cannot read etcd {what} {}: {e}", p.display())))
@@ -557,7 +545,7 @@ impl Storage for EtcdStorage {
         limit: usize,
     ) -> StorageResult<ListPage> {
         let phys_prefix = self.physical(prefix);
-        let end = range_end(&phys_prefix);
+        let end = prefix_end(&phys_prefix);
         let mut start = match start_after {
             Some(sa) if sa >= prefix => {
                 let mut k = self.physical(sa);
@@ -709,7 +697,7 @@ impl Storage for EtcdStorage {
             Err(e) => return Err(e),
         }
         let key = self.physical(prefix);
-        let end = range_end(&key);
+        let end = prefix_end(&key);
         let (out, rx) = mpsc::channel(self.tuning.watch_channel_capacity.max(1));
         let task = WatchTask {
             client: self.watch.clone(),
@@ -1042,14 +1030,6 @@ mod tests {
         assert_eq!(to_logical("/capstan", "/capstanx/a"), "/capstanx/a");
         assert_eq!(to_logical("/registry", "/registry/x"), "/registry/x");
         assert_eq!(to_logical("", "/pods/a"), "/registry/pods/a");
-    }
-
-    #[test]
-    fn range_end_is_the_prefix_successor() {
-        assert_eq!(range_end(b"/registry/"), b"/registry0".to_vec());
-        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(range_end(b""), vec![0]);
-        assert_eq!(range_end(b"\xff\xff"), vec![0]);
     }
 
     /// A raw client, to see what operators see with etcdctl.

@@ -152,15 +152,3 @@ pub trait Storage: Send + Sync + 'static {
     /// The revision up to which history has been compacted (0 = none).
     async fn compacted_revision(&self) -> StorageResult<i64>;
 }
-
-/// The exclusive end of a prefix range (etcd's `GetPrefixRangeEnd`).
-pub fn prefix_end(prefix: &str) -> String {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0xff {
-            bytes.push(last + 1);
-            return String::from_utf8_lossy(&bytes).into_owned();
-        }
-    }
-    "\u{0}".into()
-}

@@ -28,6 +28,7 @@
 //! reads the database again from its last position. It never skips or repeats a revision.
 
 use super::*;
+use crate::util::keys::prefix_end_str;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -310,7 +311,7 @@ impl Storage for SqliteStorage {
         let task = WatchTask {
             readers: self.readers.clone(),
             prefix: Arc::from(prefix),
-            end: range_end(prefix).map(Arc::from),
+            end: prefix_end_str(prefix).map(Arc::from),
             position: after,
             rx,
             out,
@@ -354,20 +355,6 @@ impl Storage for SqliteStorage {
 
 // ---------------------------------------------------------------------------------------------
 // Key ranges
-
-/// The exclusive upper bound of keys starting with `prefix`, when it is a valid string
-/// (None for the empty prefix and the rare prefixes whose byte successor is not UTF-8; callers
-/// then filter with `starts_with`).
-fn range_end(prefix: &str) -> Option<String> {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0xff {
-            bytes.push(last + 1);
-            return String::from_utf8(bytes).ok();
-        }
-    }
-    None
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reads
@@ -488,7 +475,7 @@ fn list_at(
         Some(sa) if sa >= prefix => (sa, ">"),
         _ => (prefix, ">="),
     };
-    let end = range_end(prefix);
+    let end = prefix_end_str(prefix);
     let sql = format!(
         "SELECT name, MAX(id) FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
         if end.is_some() {
@@ -1248,12 +1235,5 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-    }
-
-    #[test]
-    fn range_end_handles_edges() {
-        assert_eq!(range_end("/a/"), Some("/a0".to_owned()));
-        assert_eq!(range_end(""), None);
-        assert_eq!(range_end("a\u{7f}"), None);
     }
 }

@@ -1,13 +1,14 @@
 //! A kubelet stand-in for the proxy tests: HTTPS on loopback that requires a client certificate
-//! from our CA, serving `/containerLogs`, `/stats/summary` and `/exec` over WebSocket
-//! (`v5.channel.k8s.io`/`v4.channel.k8s.io`); plus a plain HTTP "pod". Every request's path
-//! and whether it carried an Authorization header are recorded for assertions.
+//! from our CA, serving `/containerLogs`, `/stats/summary`, and `/exec`, `/attach` and
+//! `/portForward` over SPDY/3.1 only, as a 1.33 kubelet does (exec runs the command for real on
+//! this machine); plus a plain HTTP "pod". Every request's path and whether it carried an
+//! Authorization header are recorded for assertions, and every terminal size received.
 #![allow(dead_code)]
 
+mod exec;
 mod spdy;
 
 use crate::common::pki::{tls_acceptor, Ca, Cert};
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -16,7 +17,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Certificates: a CA, the kubelet's serving cert (IP SAN 127.0.0.1), the API server's client cert.
 pub struct Pki {
@@ -43,10 +43,13 @@ pub fn pki(dir: &Path) -> Pki {
 
 /// What the stand-in saw: (path with query, had Authorization header).
 pub type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+/// Terminal sizes received on resize streams: (width, height).
+pub type Resizes = Arc<Mutex<Vec<(u16, u16)>>>;
 
 pub struct Kubelet {
     pub port: u16,
     pub seen: Seen,
+    pub resizes: Resizes,
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -64,15 +67,18 @@ pub async fn start_kubelet(pki: &Pki) -> Kubelet {
     let port = listener.local_addr().expect("addr").port();
     let seen: Seen = Arc::default();
     let seen2 = seen.clone();
+    let resizes: Resizes = Arc::default();
+    let resizes2 = resizes.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let seen = seen2.clone();
+            let resizes = resizes2.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = hyper::service::service_fn(move |req| kubelet_request(req, seen.clone()));
+                let svc = hyper::service::service_fn(move |req| kubelet_request(req, seen.clone(), resizes.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .with_upgrades()
@@ -80,12 +86,13 @@ pub async fn start_kubelet(pki: &Pki) -> Kubelet {
             });
         }
     });
-    Kubelet { port, seen }
+    Kubelet { port, seen, resizes }
 }
 
 async fn kubelet_request(
     mut req: http::Request<hyper::body::Incoming>,
     seen: Seen,
+    resizes: Resizes,
 ) -> Result<http::Response<Body>, std::convert::Infallible> {
     let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     seen.lock()
@@ -125,90 +132,19 @@ async fn kubelet_request(
         .get("upgrade")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|u| u.eq_ignore_ascii_case("SPDY/3.1"));
-    // exec answers "ran: <argv>", attach "attached to <container>".
     let streams = path.starts_with("/exec/") || path.starts_with("/attach/");
-    let greeting = match path.strip_prefix("/attach/") {
-        Some(rest) => format!("attached to {}\n", rest.rsplit('/').next().unwrap_or("")),
-        None => {
-            let words: Vec<String> = query
-                .split('&')
-                .filter_map(|kv| kv.strip_prefix("command="))
-                .map(|c| c.replace("%20", " "))
-                .collect();
-            format!("ran: {}\n", words.join(" "))
-        }
-    };
-    if spdy_upgrade && (streams || path.starts_with("/portForward/")) {
-        return Ok(spdy_upgrade_response(&mut req, streams, query, greeting));
-    }
-    if streams {
-        let protocols = req
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let chosen = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
-            .into_iter()
-            .find(|p| protocols.split(',').any(|o| o.trim() == *p));
-        let (Some(chosen), Some(key)) = (chosen, req.headers().get("sec-websocket-key").cloned()) else {
-            let mut r = http::Response::new(full("stand-in kubelet: only WebSocket exec is served\n"));
+    if streams || path.starts_with("/portForward/") {
+        if !spdy_upgrade {
+            // A 1.33 kubelet serves these over SPDY/3.1 only: a WebSocket upgrade is refused.
+            let mut r = http::Response::new(full("stand-in kubelet: only SPDY/3.1 upgrades are served\n"));
             *r.status_mut() = http::StatusCode::BAD_REQUEST;
             return Ok(r);
-        };
-        let accept = websocket_accept(key.as_bytes());
-        let on = hyper::upgrade::on(&mut req);
-        tokio::spawn(async move {
-            let Ok(up) = on.await else { return };
-            let mut io = TokioIo::new(up);
-            let out = greeting;
-            let _ = io.write_all(&ws_frame(2, &[&[1u8][..], out.as_bytes()].concat())).await;
-            let status = br#"{"metadata":{},"status":"Success"}"#;
-            let _ = io.write_all(&ws_frame(2, &[&[3u8][..], &status[..]].concat())).await;
-            let _ = io.write_all(&ws_frame(8, &1000u16.to_be_bytes())).await;
-            let _ = io.flush().await;
-            // Like a kubelet, keep the connection a moment after the close frame rather than
-            // resetting it under the client's last read (stand-in behaviour, not a wait).
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        });
-        let r = http::Response::builder()
-            .status(101)
-            .header("connection", "Upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-accept", accept)
-            .header("sec-websocket-protocol", chosen)
-            .body(full(""))
-            .unwrap_or_else(|_| http::Response::new(full("")));
-        return Ok(r);
+        }
+        return Ok(spdy_upgrade_response(&mut req, path, query, resizes));
     }
     let mut r = http::Response::new(full("not found\n"));
     *r.status_mut() = http::StatusCode::NOT_FOUND;
     Ok(r)
-}
-
-fn websocket_accept(key: &[u8]) -> String {
-    let mut data = key.to_vec();
-    data.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &data);
-    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
-}
-
-/// One unmasked server frame with FIN set.
-fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(n as u8),
-        n if n < 65536 => {
-            f.push(126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(payload);
-    f
 }
 
 /// A plain HTTP "pod" on loopback: answers `pod saw <METHOD> <path?query> auth=<bool> body=<body>`;
@@ -275,12 +211,12 @@ pub async fn start_pod_on(ip: std::net::IpAddr) -> SocketAddr {
     addr
 }
 
-/// Answer a SPDY/3.1 upgrade for exec (`v4.channel.k8s.io`) or port-forward and serve it.
+/// Answer a SPDY/3.1 upgrade for exec/attach (`v4.channel.k8s.io`) or port-forward and serve it.
 fn spdy_upgrade_response(
     req: &mut http::Request<hyper::body::Incoming>,
-    exec: bool,
+    path: String,
     query: String,
-    greeting: String,
+    resizes: Resizes,
 ) -> http::Response<Body> {
     let offered: Vec<String> = req
         .headers()
@@ -289,10 +225,11 @@ fn spdy_upgrade_response(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
         .collect();
-    let want = if exec {
-        "v4.channel.k8s.io"
-    } else {
+    let forward = path.starts_with("/portForward/");
+    let want = if forward {
         "portforward.k8s.io"
+    } else {
+        "v4.channel.k8s.io"
     };
     if !offered.iter().any(|p| p == want) {
         let mut r = http::Response::new(full(format!("stand-in kubelet: none of {offered:?} supported\n")));
@@ -303,10 +240,10 @@ fn spdy_upgrade_response(
     tokio::spawn(async move {
         let Ok(up) = on.await else { return };
         let io = TokioIo::new(up);
-        if exec {
-            serve_spdy_exec(io, &query, &greeting).await;
-        } else {
+        if forward {
             serve_spdy_portforward(io).await;
+        } else {
+            exec::serve(io, &path, &query, resizes).await;
         }
     });
     http::Response::builder()
@@ -318,59 +255,24 @@ fn spdy_upgrade_response(
         .unwrap_or_else(|_| http::Response::new(full("")))
 }
 
-async fn serve_spdy_exec<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    io: IO,
-    query: &str,
-    greeting: &str,
-) {
-    let mut expected = vec!["error"];
-    for (param, ty) in [
-        ("input=1", "stdin"),
-        ("output=1", "stdout"),
-        ("error=1", "stderr"),
-        ("tty=1", "resize"),
-    ] {
-        if query.split('&').any(|kv| kv == param) {
-            expected.push(ty);
-        }
-    }
-    let mut streams: std::collections::HashMap<String, u32> = Default::default();
-    let mut done = false;
-    let mut conn = spdy::Conn::new(io);
-    while let Some(ev) = conn.next().await {
-        let w = &mut conn.w;
-        if let spdy::Event::Stream(id, h) = ev {
-            streams.insert(h.get("streamtype").cloned().unwrap_or_default(), id);
-        }
-        if !done && expected.iter().all(|t| streams.contains_key(*t)) {
-            done = true;
-            if let Some(id) = streams.get("stdout") {
-                let _ = w.data(*id, greeting.as_bytes(), true).await;
-            }
-            if let Some(id) = streams.get("stderr") {
-                let _ = w.data(*id, b"", true).await;
-            }
-            if let Some(id) = streams.get("error") {
-                let _ = w.data(*id, br#"{"metadata":{},"status":"Success"}"#, true).await;
-            }
-        }
-    }
-}
-
 /// Port-forward: every chunk on a data stream comes back as `pong:<chunk>`.
 async fn serve_spdy_portforward<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(io: IO) {
     // stream id -> (type, requestid)
     let mut streams: std::collections::HashMap<u32, (String, String)> = Default::default();
     let mut conn = spdy::Conn::new(io);
     while let Some(ev) = conn.next().await {
-        let w = &mut conn.w;
         match ev {
             spdy::Event::Stream(id, h) => {
-                let ty = h.get("streamtype").cloned().unwrap_or_default();
-                let rid = h.get("requestid").cloned().unwrap_or_default();
-                streams.insert(id, (ty, rid));
+                let get = |k: &str| {
+                    h.iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                streams.insert(id, (get("streamtype"), get("requestid")));
             }
             spdy::Event::Data(id, data, fin) => {
+                let mut w = conn.w.lock().await;
                 let is_data = streams.get(&id).is_some_and(|(t, _)| t == "data");
                 if is_data && !data.is_empty() {
                     let _ = w.data(id, &[&b"pong:"[..], &data[..]].concat(), false).await;
@@ -387,6 +289,7 @@ async fn serve_spdy_portforward<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite
                     }
                 }
             }
+            spdy::Event::Reset(_) => {}
         }
     }
 }

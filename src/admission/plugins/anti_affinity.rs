@@ -1,9 +1,9 @@
 //! LimitPodHardAntiAffinityTopology: a pod's required anti-affinity terms may only use the
 //! `kubernetes.io/hostname` topology key.
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 pub struct LimitPodHardAntiAffinityTopology;
@@ -15,7 +15,7 @@ fn forbidden_key(pod: &Value) -> Option<&str> {
     pod.pointer("/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution")
         .and_then(Value::as_array)?
         .iter()
-        .map(|t| str_at(t, "/topologyKey"))
+        .map(|t| t.str_at("/topologyKey"))
         .find(|k| *k != HOSTNAME)
 }
 

@@ -9,6 +9,7 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use base64::Engine;
 use serde_json::Value;
 use x509_parser::prelude::FromDer;
@@ -127,10 +128,10 @@ impl Plugin for CertificateSubjectRestriction {
             return Ok(());
         }
         let Some(csr) = a.object.as_ref() else { return Ok(()) };
-        if csr.pointer("/spec/signerName").and_then(Value::as_str) != Some(SIGNER) {
+        if csr.opt_str_at("/spec/signerName") != Some(SIGNER) {
             return Ok(());
         }
-        let raw = csr.pointer("/spec/request").and_then(Value::as_str).unwrap_or("");
+        let raw = csr.str_at("/spec/request");
         let Ok(pem) = base64::engine::general_purpose::STANDARD.decode(raw) else {
             return Ok(());
         };

@@ -1,9 +1,9 @@
 //! DefaultStorageClass: a new PVC without `storageClassName` gets the default StorageClass
 //! (annotation `storageclass.kubernetes.io/is-default-class: "true"`; the newest wins).
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct DefaultStorageClass;
@@ -23,11 +23,11 @@ pub fn pick_default(classes: &[Value], annotation: &str) -> Option<String> {
         })
         .collect();
     defaults.sort_by(|a, b| {
-        let ka = (str_at(a, "/metadata/creationTimestamp"), str_at(a, "/metadata/name"));
-        let kb = (str_at(b, "/metadata/creationTimestamp"), str_at(b, "/metadata/name"));
+        let ka = (a.str_at("/metadata/creationTimestamp"), a.str_at("/metadata/name"));
+        let kb = (b.str_at("/metadata/creationTimestamp"), b.str_at("/metadata/name"));
         kb.0.cmp(ka.0).then(ka.1.cmp(kb.1))
     });
-    defaults.first().map(|c| str_at(c, "/metadata/name").to_string())
+    defaults.first().map(|c| c.str_at("/metadata/name").to_string())
 }
 
 #[async_trait::async_trait]

@@ -3,6 +3,7 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct DefaultTolerationSeconds;
@@ -10,11 +11,7 @@ pub struct DefaultTolerationSeconds;
 const KEYS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
 
 pub fn add_defaults(pod: &mut Value, seconds: i64) {
-    let mut tols = pod
-        .pointer("/spec/tolerations")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut tols = pod.arr_at("/spec/tolerations").to_vec();
     let mut changed = false;
     for key in KEYS {
         let covered = tols.iter().any(|t| {

@@ -3,7 +3,8 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::{ApiError, ApiResult};
-use serde_json::{json, Value};
+use crate::util::json::JsonExt;
+use serde_json::json;
 
 const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
 
@@ -30,7 +31,7 @@ impl Plugin for NamespaceLifecycle {
             return Err(ApiError::not_found("namespaces", "", ns));
         };
         let terminating = nsobj.pointer("/metadata/deletionTimestamp").is_some()
-            || nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+            || nsobj.opt_str_at("/status/phase") == Some("Terminating");
         if terminating {
             let mut e = a.forbidden(&format!(
                 "unable to create new content in namespace {ns} because it is being terminated"

@@ -3,9 +3,10 @@
 //! maxLimitRequestRatio are enforced with upstream's messages.
 
 use super::containers_mut;
-use crate::admission::quantity;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
+use crate::util::quantity;
 use serde_json::{json, Map, Value};
 
 pub struct LimitRanger;
@@ -19,12 +20,7 @@ async fn container_items(env: &Env<'_>, ns: &str) -> ApiResult<Vec<Value>> {
     let ranges = env.list("", "limitranges", Some(ns)).await?;
     Ok(ranges
         .iter()
-        .flat_map(|r| {
-            r.pointer("/spec/limits")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
+        .flat_map(|r| r.arr_at("/spec/limits").to_vec())
         .filter(|l| l.get("type").and_then(Value::as_str) == Some("Container"))
         .collect())
 }
@@ -66,7 +62,7 @@ pub fn apply_defaults(pod: &mut Value, items: &[Value]) -> Vec<String> {
             }
         }
         // A limit without a request: the request defaults to the limit (upstream's API defaulting).
-        if let Some(lims) = c.pointer("/resources/limits").and_then(Value::as_object).cloned() {
+        if let Some(lims) = c.obj_at("/resources/limits").cloned() {
             for (res, q) in lims {
                 if c.pointer(&format!("/resources/requests/{res}")).is_none() {
                     if !c["resources"]["requests"].is_object() {
@@ -98,13 +94,13 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let q = |field: &str, res: &str| {
         c.pointer(&format!("/resources/{field}/{res}"))
-            .and_then(quantity::parse)
+            .and_then(quantity::milli)
     };
     // One error per constraint, in upstream's order (minConstraint / maxConstraint).
     if let Some(min) = obj(item, "min") {
         for (res, m) in min {
-            let Some(m) = quantity::parse(m) else { continue };
-            let ms = quantity::format(m);
+            let Some(m) = quantity::milli(m) else { continue };
+            let ms = quantity::format_milli(m);
             let (r, l) = (q("requests", res), q("limits", res));
             match (r, l) {
                 (None, _) => errs.push(format!(
@@ -112,11 +108,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
                 )),
                 (Some(r), _) if r < m => errs.push(format!(
                     "minimum {res} usage per Container is {ms}, but request is {}",
-                    quantity::format(r)
+                    quantity::format_milli(r)
                 )),
                 (_, Some(l)) if l < m => errs.push(format!(
                     "minimum {res} usage per Container is {ms}, but limit is {}",
-                    quantity::format(l)
+                    quantity::format_milli(l)
                 )),
                 _ => {}
             }
@@ -124,8 +120,8 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     }
     if let Some(max) = obj(item, "max") {
         for (res, m) in max {
-            let Some(m) = quantity::parse(m) else { continue };
-            let ms = quantity::format(m);
+            let Some(m) = quantity::milli(m) else { continue };
+            let ms = quantity::format_milli(m);
             let (r, l) = (q("requests", res), q("limits", res));
             match (l, r) {
                 (None, _) => errs.push(format!(
@@ -133,11 +129,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
                 )),
                 (Some(l), _) if l > m => errs.push(format!(
                     "maximum {res} usage per Container is {ms}, but limit is {}",
-                    quantity::format(l)
+                    quantity::format_milli(l)
                 )),
                 (_, Some(r)) if r > m => errs.push(format!(
                     "maximum {res} usage per Container is {ms}, but request is {}",
-                    quantity::format(r)
+                    quantity::format_milli(r)
                 )),
                 _ => {}
             }
@@ -145,11 +141,11 @@ pub fn check_container(c: &Value, item: &Value) -> Vec<String> {
     }
     if let Some(ratio) = obj(item, "maxLimitRequestRatio") {
         for (res, m) in ratio {
-            let Some(m) = quantity::parse(m) else { continue };
+            let Some(m) = quantity::milli(m) else { continue };
             let (Some(l), r) = (q("limits", res), q("requests", res)) else {
                 continue;
             };
-            let ms = quantity::format(m);
+            let ms = quantity::format_milli(m);
             match r.filter(|r| *r > 0) {
                 None => errs.push(format!(
                     "{res} max limit to request ratio per Container is {ms}, but no request is specified or request is 0"

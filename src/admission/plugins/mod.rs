@@ -142,10 +142,6 @@ pub fn containers_mut(spec: &mut Value, mut f: impl FnMut(&'static str, &mut Val
     }
 }
 
-pub fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
 /// A plugin configuration of a versioned kind (`apiVersion: <group>/v1alpha1`, `kind: <kind>`)
 /// as upstream's universal decoder accepts it; Err with its message otherwise.
 pub fn typed_config<'a>(config: &'a Value, group: &str, kind: &str) -> Result<&'a Value, String> {

@@ -14,11 +14,11 @@
 //!
 //! It runs in the mutating phase, as upstream (before a TokenRequest's audiences are defaulted).
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::auth::authz::node::node_identity;
 use crate::config::features::FeatureGates;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -129,7 +129,7 @@ impl NodeRestriction {
                     Some(p) => p,
                     None => get_pod(a, env, &a.name).await?,
                 };
-                if str_at(&existing, "/spec/nodeName") != node {
+                if existing.str_at("/spec/nodeName") != node {
                     return Err(a.forbidden(&format!(
                         "node {node:?} can only delete pods with spec.nodeName set to itself"
                     )));
@@ -237,13 +237,13 @@ impl NodeRestriction {
             return Err(a.forbidden("node requested token with a pod binding without a uid"));
         }
         let pod = get_pod(a, env, field("name")).await?;
-        if field("uid") != str_at(&pod, "/metadata/uid") {
+        if field("uid") != pod.str_at("/metadata/uid") {
             return Err(a.forbidden(&format!(
                 "the UID in the bound object reference ({}) does not match the UID in record. The object might have been deleted and then recreated",
                 field("uid")
             )));
         }
-        if str_at(&pod, "/spec/nodeName") != node {
+        if pod.str_at("/spec/nodeName") != node {
             return Err(a.forbidden("node requested token bound to a pod scheduled on a different node"));
         }
         if self.audience_restriction {
@@ -281,7 +281,7 @@ async fn pod_create(node: &str, a: &Attributes, env: &Env<'_>) -> Check {
             "pod does not have {MIRROR:?} annotation, node {node:?} can only create mirror pods"
         )));
     }
-    if str_at(pod, "/spec/nodeName") != node {
+    if pod.str_at("/spec/nodeName") != node {
         return Err(a.forbidden(&format!(
             "node {node:?} can only create pods with spec.nodeName set to itself"
         )));
@@ -317,7 +317,7 @@ async fn pod_create(node: &str, a: &Attributes, env: &Env<'_>) -> Check {
                 .get("", "nodes", None, node)
                 .await?
                 .ok_or_else(|| ApiError::not_found("nodes", "", node))?;
-            let uid = str_at(&n, "/metadata/uid");
+            let uid = n.str_at("/metadata/uid");
             if s("uid") != uid {
                 return Err(a.forbidden(&format!("node {node} UID mismatch: expected {} got {uid}", s("uid"))));
             }
@@ -329,7 +329,7 @@ async fn pod_create(node: &str, a: &Attributes, env: &Env<'_>) -> Check {
         }
     }
     let refuse = |what: &str| Err(a.forbidden(&format!("node {node:?} can not create pods that reference {what}")));
-    if !str_at(pod, "/spec/serviceAccountName").is_empty() {
+    if !pod.str_at("/spec/serviceAccountName").is_empty() {
         return Err(a.forbidden(&format!(
             "node {node:?} can not create pods that reference a service account"
         )));
@@ -377,7 +377,7 @@ fn pod_status(node: &str, a: &Attributes) -> Check {
         return Err(a.forbidden(&format!("unexpected operation {:?}", a.operation.as_str())));
     }
     let (old, new) = (a.old.as_ref(), a.object.as_ref());
-    if old.map(|o| str_at(o, "/spec/nodeName")) != Some(node) {
+    if old.map(|o| o.str_at("/spec/nodeName")) != Some(node) {
         return Err(a.forbidden(&format!(
             "node {node:?} can only update pod status for pods with spec.nodeName set to itself"
         )));
@@ -393,7 +393,7 @@ fn pod_status(node: &str, a: &Attributes) -> Check {
             .flatten()
             .map(|c| {
                 (
-                    str_at(c, "/name").to_string(),
+                    c.str_at("/name").to_string(),
                     c.get("resourceClaimName").and_then(Value::as_str).map(str::to_string),
                 )
             })
@@ -414,14 +414,14 @@ async fn pod_eviction(node: &str, a: &Attributes, env: &Env<'_>) -> Check {
         pod_name = a
             .object
             .as_ref()
-            .map(|e| str_at(e, "/metadata/name").to_string())
+            .map(|e| e.str_at("/metadata/name").to_string())
             .unwrap_or_default();
         if pod_name.is_empty() {
             return Err(a.forbidden("could not determine pod from request data"));
         }
     }
     let pod = get_pod(a, env, &pod_name).await?;
-    if str_at(&pod, "/spec/nodeName") != node {
+    if pod.str_at("/spec/nodeName") != node {
         return Err(a.forbidden(&format!(
             "node {node} can only evict pods with spec.nodeName set to itself"
         )));
@@ -467,13 +467,13 @@ fn csr(node: &str, a: &Attributes) -> Check {
         return Ok(());
     }
     let Some(csr) = a.object.as_ref() else { return Ok(()) };
-    let signer = str_at(csr, "/spec/signerName");
+    let signer = csr.str_at("/spec/signerName");
     if signer != "kubernetes.io/kubelet-serving" && signer != "kubernetes.io/kube-apiserver-client-kubelet" {
         return Ok(());
     }
     use base64::Engine;
     let pem = base64::engine::general_purpose::STANDARD
-        .decode(str_at(csr, "/spec/request"))
+        .decode(csr.str_at("/spec/request"))
         .unwrap_or_default();
     let (cn, _) =
         super::certificates::csr_subject(&pem).map_err(|e| a.forbidden(&format!("unable to parse csr: {e}")))?;
@@ -508,14 +508,14 @@ async fn driver_of_claim(env: &Env<'_>, ns: &str, claim: &str) -> Result<String,
         .await
         .map_err(|e| e.message)?
         .ok_or_else(|| format!("persistentvolumeclaim {claim:?} not found"))?;
-    let pv_name = str_at(&pvc, "/spec/volumeName");
+    let pv_name = pvc.str_at("/spec/volumeName");
     let pv = env
         .get("", "persistentvolumes", None, pv_name)
         .await
         .map_err(|e| e.message)?
         .ok_or_else(|| format!("persistentvolume {pv_name:?} not found"))?;
     let spec = &pv["spec"];
-    let driver = str_at(spec, "/csi/driver");
+    let driver = spec.str_at("/csi/driver");
     if !driver.is_empty() {
         return Ok(driver.to_string());
     }
@@ -525,8 +525,8 @@ async fn driver_of_claim(env: &Env<'_>, ns: &str, claim: &str) -> Result<String,
 /// Is `audience` one the pod uses: a projected token with it, or a volume whose CSI driver
 /// requests tokens for it? Errors met along the way are returned when nothing matched.
 async fn pod_uses_audience(env: &Env<'_>, pod: &Value, audience: &str) -> Result<bool, String> {
-    let ns = str_at(pod, "/metadata/namespace");
-    let pod_name = str_at(pod, "/metadata/name");
+    let ns = pod.str_at("/metadata/namespace");
+    let pod_name = pod.str_at("/metadata/name");
     let mut errs = Vec::new();
     for v in pod
         .pointer("/spec/volumes")
@@ -537,7 +537,7 @@ async fn pod_uses_audience(env: &Env<'_>, pod: &Value, audience: &str) -> Result
         let sources = v.pointer("/projected/sources").and_then(Value::as_array);
         if sources.into_iter().flatten().any(|s| {
             s.get("serviceAccountToken")
-                .is_some_and(|t| t.is_object() && str_at(t, "/audience") == audience)
+                .is_some_and(|t| t.is_object() && t.str_at("/audience") == audience)
         }) {
             return Ok(true);
         }
@@ -545,7 +545,7 @@ async fn pod_uses_audience(env: &Env<'_>, pod: &Value, audience: &str) -> Result
             .pointer("/ephemeral/volumeClaimTemplate")
             .is_some_and(|t| !t.is_null())
         {
-            driver_of_claim(env, ns, &format!("{pod_name}-{}", str_at(v, "/name"))).await
+            driver_of_claim(env, ns, &format!("{pod_name}-{}", v.str_at("/name"))).await
         } else if let Some(claim) = v.pointer("/persistentVolumeClaim/claimName").and_then(Value::as_str) {
             driver_of_claim(env, ns, claim).await
         } else if let Some(d) = v.pointer("/csi/driver").and_then(Value::as_str) {
@@ -567,7 +567,7 @@ async fn pod_uses_audience(env: &Env<'_>, pod: &Value, audience: &str) -> Result
                 if requests
                     .into_iter()
                     .flatten()
-                    .any(|r| str_at(r, "/audience") == audience)
+                    .any(|r| r.str_at("/audience") == audience)
                 {
                     return Ok(true);
                 }

@@ -6,9 +6,9 @@
 //! are only warned/audited, as upstream. Defaults and exemptions come from the plugin's
 //! AdmissionConfiguration (`defaults`, `exemptions.{usernames,namespaces,runtimeClasses}`).
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 pub struct PodSecurity;
@@ -159,7 +159,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
     let host_paths: Vec<String> = vols
         .iter()
         .filter(|v| v.get("hostPath").is_some())
-        .map(|v| str_at(v, "/name").to_string())
+        .map(|v| v.str_at("/name").to_string())
         .collect();
     if !host_paths.is_empty() {
         let noun = if host_paths.len() == 1 { "volume" } else { "volumes" };
@@ -229,11 +229,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
         ));
     }
     // seccompProfile_baseline (overridden by the restricted check)
-    let seccomp = |v: &Value| {
-        v.pointer("/securityContext/seccompProfile/type")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
+    let seccomp = |v: &Value| v.opt_str_at("/securityContext/seccompProfile/type").map(str::to_string);
     if !restricted {
         let mut parts = Vec::new();
         if seccomp(spec).as_deref() == Some("Unconfined") {
@@ -256,11 +252,9 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
     }
     // sysctls
     let bad: Vec<String> = spec
-        .pointer("/securityContext/sysctls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|s| str_at(s, "/name").to_string())
+        .arr_at("/securityContext/sysctls")
+        .iter()
+        .map(|s| s.str_at("/name").to_string())
         .filter(|n| !SAFE_SYSCTLS.contains(&n.as_str()))
         .collect();
     if !bad.is_empty() {
@@ -340,7 +334,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
             if !RESTRICTED_VOLUMES_OK.contains(&t.as_str()) {
                 parts.push(format!(
                     "volume {:?} uses restricted volume type {t:?}",
-                    str_at(v, "/name")
+                    v.str_at("/name")
                 ));
             }
         }
@@ -349,7 +343,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
         out.push(("restricted volume types".into(), parts.join("; ")));
     }
     // runAsNonRoot
-    let pod_nonroot = spec.pointer("/securityContext/runAsNonRoot").and_then(Value::as_bool);
+    let pod_nonroot = spec.bool_at("/securityContext/runAsNonRoot");
     let mut parts = Vec::new();
     if pod_nonroot == Some(false) {
         parts.push("pod must not set securityContext.runAsNonRoot=false".to_string());
@@ -383,7 +377,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
     }
     // runAsUser
     let mut parts = Vec::new();
-    if spec.pointer("/securityContext/runAsUser").and_then(Value::as_i64) == Some(0) {
+    if spec.i64_at("/securityContext/runAsUser") == Some(0) {
         parts.push("pod must not set runAsUser=0".to_string());
     }
     let zero: Vec<String> = all
@@ -521,7 +515,7 @@ impl Plugin for PodSecurity {
         for (key, reason, v) in [
             ("namespaces", "namespace", a.namespace.as_str()),
             ("usernames", "user", a.user.name.as_str()),
-            ("runtimeClasses", "runtimeClass", str_at(spec, "/runtimeClassName")),
+            ("runtimeClasses", "runtimeClass", spec.str_at("/runtimeClassName")),
         ] {
             if listed(&cfg, key, v) {
                 env.ctx.annotate("pod-security.kubernetes.io/exempt", reason);

@@ -2,9 +2,9 @@
 //! without one, the `globalDefault` class applies, else priority 0. The two system classes
 //! exist even when not stored. Also: only one PriorityClass may be the global default.
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct Priority;
@@ -37,7 +37,7 @@ impl Plugin for Priority {
             return Ok(());
         }
         let Some(pod) = a.object.as_ref() else { return Ok(()) };
-        let mut name = str_at(pod, "/spec/priorityClassName").to_string();
+        let mut name = pod.str_at("/spec/priorityClassName").to_string();
         let (value, preemption) = if name.is_empty() {
             let classes = env.list("scheduling.k8s.io", "priorityclasses", None).await?;
             let mut defaults: Vec<&Value> = classes
@@ -48,7 +48,7 @@ impl Plugin for Priority {
             defaults.sort_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0));
             match defaults.first() {
                 Some(d) => {
-                    name = str_at(d, "/metadata/name").to_string();
+                    name = d.str_at("/metadata/name").to_string();
                     (
                         d.get("value").and_then(Value::as_i64).unwrap_or(0),
                         d.get("preemptionPolicy").and_then(Value::as_str).map(str::to_string),
@@ -63,18 +63,14 @@ impl Plugin for Priority {
             }
         };
         // Capstan's pod defaults already set `priority: 0`, so 0 counts as unset here.
-        if let Some(given) = pod
-            .pointer("/spec/priority")
-            .and_then(Value::as_i64)
-            .filter(|p| *p != 0)
-        {
+        if let Some(given) = pod.i64_at("/spec/priority").filter(|p| *p != 0) {
             if given != value {
                 return Err(a.forbidden(&format!(
                     "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
                 )));
             }
         }
-        let given_policy = str_at(pod, "/spec/preemptionPolicy").to_string();
+        let given_policy = pod.str_at("/spec/preemptionPolicy").to_string();
         if let Some(p) = &preemption {
             if !given_policy.is_empty() && given_policy != *p {
                 return Err(a.forbidden(&format!(
@@ -104,9 +100,9 @@ impl Plugin for Priority {
         if pc.get("globalDefault").and_then(Value::as_bool) != Some(true) {
             return Ok(());
         }
-        let me = str_at(pc, "/metadata/name");
+        let me = pc.str_at("/metadata/name");
         for other in env.list("scheduling.k8s.io", "priorityclasses", None).await? {
-            let n = str_at(&other, "/metadata/name");
+            let n = other.str_at("/metadata/name");
             if n != me && other.get("globalDefault").and_then(Value::as_bool) == Some(true) {
                 return Err(a.forbidden(&format!(
                     "PriorityClass {n} is already marked as default. Only one default can exist"

@@ -1,9 +1,10 @@
 //! PersistentVolumeClaimResize: growing a bound PVC's storage request needs a StorageClass
 //! with `allowVolumeExpansion: true`.
 
-use super::str_at;
-use crate::admission::{quantity, Attributes, Env, Operation, Plugin};
+use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
+use crate::util::quantity;
 use serde_json::Value;
 
 pub struct PersistentVolumeClaimResize;
@@ -20,14 +21,14 @@ impl Plugin for PersistentVolumeClaimResize {
         let (Some(new), Some(old)) = (a.object.as_ref(), a.old.as_ref()) else {
             return Ok(());
         };
-        let size = |o: &Value| o.pointer("/spec/resources/requests/storage").and_then(quantity::parse);
+        let size = |o: &Value| o.pointer("/spec/resources/requests/storage").and_then(quantity::milli);
         let (Some(n), Some(o)) = (size(new), size(old)) else {
             return Ok(());
         };
-        if n <= o || str_at(old, "/status/phase") != "Bound" {
+        if n <= o || old.str_at("/status/phase") != "Bound" {
             return Ok(());
         }
-        let class = str_at(new, "/spec/storageClassName");
+        let class = new.str_at("/spec/storageClassName");
         let allowed = if class.is_empty() {
             false
         } else {

@@ -2,26 +2,19 @@
 //! `spec.scopes` or `spec.scopeSelector` only tracks the pods every scope matches; other
 //! kinds never match a scoped quota (the generic evaluator matches no scope).
 
-use super::str_at;
 use crate::api::ResourceDef;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 /// One scope requirement: (scopeName, operator, values). `spec.scopes` entries are `Exists`.
 fn requirements(quota: &Value) -> Vec<(String, String, Vec<String>)> {
     let mut out: Vec<(String, String, Vec<String>)> = quota
-        .pointer("/spec/scopes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .arr_at("/spec/scopes")
+        .iter()
         .filter_map(Value::as_str)
         .map(|s| (s.to_string(), "Exists".to_string(), Vec::new()))
         .collect();
-    for e in quota
-        .pointer("/spec/scopeSelector/matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in quota.arr_at("/spec/scopeSelector/matchExpressions").iter() {
         let values = e
             .get("values")
             .and_then(Value::as_array)
@@ -30,7 +23,7 @@ fn requirements(quota: &Value) -> Vec<(String, String, Vec<String>)> {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
-        out.push((str_at(e, "/scopeName").into(), str_at(e, "/operator").into(), values));
+        out.push((e.str_at("/scopeName").into(), e.str_at("/operator").into(), values));
     }
     out
 }
@@ -41,9 +34,7 @@ pub fn is_scoped(quota: &Value) -> bool {
 
 /// A pod with `activeDeadlineSeconds` set runs for a bounded time.
 fn is_terminating(pod: &Value) -> bool {
-    pod.pointer("/spec/activeDeadlineSeconds")
-        .and_then(Value::as_i64)
-        .is_some_and(|d| d >= 0)
+    pod.i64_at("/spec/activeDeadlineSeconds").is_some_and(|d| d >= 0)
 }
 
 /// QoS BestEffort: no container (init included) requests or limits cpu or memory.
@@ -64,15 +55,11 @@ fn cross_namespace_affinity(pod: &Value) -> bool {
     };
     ["podAffinity", "podAntiAffinity"].iter().any(|kind| {
         let required = aff
-            .pointer(&format!("/{kind}/requiredDuringSchedulingIgnoredDuringExecution"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
+            .arr_at(&format!("/{kind}/requiredDuringSchedulingIgnoredDuringExecution"))
+            .iter();
         let preferred = aff
-            .pointer(&format!("/{kind}/preferredDuringSchedulingIgnoredDuringExecution"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .arr_at(&format!("/{kind}/preferredDuringSchedulingIgnoredDuringExecution"))
+            .iter()
             .filter_map(|t| t.get("podAffinityTerm"));
         required.chain(preferred).any(|t| {
             t.get("namespaceSelector").is_some()
@@ -91,7 +78,7 @@ fn pod_matches(pod: &Value, scope: &str, op: &str, values: &[String]) -> bool {
         "NotBestEffort" => !is_best_effort(pod),
         "CrossNamespacePodAffinity" => cross_namespace_affinity(pod),
         "PriorityClass" => {
-            let pc = str_at(pod, "/spec/priorityClassName");
+            let pc = pod.str_at("/spec/priorityClassName");
             match op {
                 "In" => values.iter().any(|v| v == pc),
                 "NotIn" => !values.iter().any(|v| v == pc),

@@ -4,13 +4,14 @@
 //! usage back (capstan runs no quota controller to recount). A quota whose status has no
 //! entry for a resource yet is initialised from a live count.
 
-use super::str_at;
-use crate::admission::{quantity, Attributes, Charge, Env, Operation, Plugin};
+use crate::admission::{Attributes, Charge, Env, Operation, Plugin};
 use crate::api::builtin_row as row;
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::store::Part;
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
+use crate::util::quantity;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -36,7 +37,7 @@ fn count_name(def: &ResourceDef) -> String {
 }
 
 fn is_terminal_pod(pod: &Value) -> bool {
-    matches!(str_at(pod, "/status/phase"), "Succeeded" | "Failed")
+    matches!(pod.str_at("/status/phase"), "Succeeded" | "Failed")
 }
 
 /// Pod compute usage: sum over containers, at least the largest init container.
@@ -47,7 +48,7 @@ fn pod_compute(pod: &Value) -> BTreeMap<String, i128> {
         for res in ["cpu", "memory", "ephemeral-storage"] {
             let get = |c: &Value| {
                 c.pointer(&format!("/resources/{field}/{res}"))
-                    .and_then(quantity::parse)
+                    .and_then(quantity::milli)
             };
             let sum: i128 = spec["containers"]
                 .as_array()
@@ -94,22 +95,22 @@ pub fn usage(def: &ResourceDef, obj: &Value) -> BTreeMap<String, i128> {
         match def.kind {
             "Pod" => u.extend(pod_compute(obj)),
             "Service" => {
-                let t = str_at(obj, "/spec/type");
+                let t = obj.str_at("/spec/type");
                 if t == "LoadBalancer" {
                     u.insert("services.loadbalancers".into(), 1000);
                 }
                 if t == "NodePort" || t == "LoadBalancer" {
-                    let n = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
+                    let n = obj.arr_at("/spec/ports").len();
                     u.insert("services.nodeports".into(), n as i128 * 1000);
                 }
             }
             "PersistentVolumeClaim" => {
                 if let Some(s) = obj
                     .pointer("/spec/resources/requests/storage")
-                    .and_then(quantity::parse)
+                    .and_then(quantity::milli)
                 {
                     u.insert("requests.storage".into(), s);
-                    let class = str_at(obj, "/spec/storageClassName");
+                    let class = obj.str_at("/spec/storageClassName");
                     if !class.is_empty() {
                         u.insert(format!("{class}.storageclass.storage.k8s.io/requests.storage"), s);
                         u.insert(
@@ -128,7 +129,7 @@ pub fn usage(def: &ResourceDef, obj: &Value) -> BTreeMap<String, i128> {
 /// Go's quota `prettyPrint`: sorted `name=quantity` joined by commas.
 fn pretty(m: &BTreeMap<String, i128>) -> String {
     m.iter()
-        .map(|(k, v)| format!("{k}={}", quantity::format(*v)))
+        .map(|(k, v)| format!("{k}={}", quantity::format_milli(*v)))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -136,14 +137,14 @@ fn pretty(m: &BTreeMap<String, i128>) -> String {
 fn quantities(m: Option<&Map<String, Value>>) -> BTreeMap<String, i128> {
     m.into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), quantity::parse(v)?)))
+        .filter_map(|(k, v)| Some((k.clone(), quantity::milli(v)?)))
         .collect()
 }
 
 fn to_json(m: &BTreeMap<String, i128>) -> Value {
     Value::Object(
         m.iter()
-            .map(|(k, v)| (k.clone(), json!(quantity::format(*v))))
+            .map(|(k, v)| (k.clone(), json!(quantity::format_milli(*v))))
             .collect(),
     )
 }
@@ -186,10 +187,8 @@ fn missing_pod_resources(obj: &Value, hard: &BTreeMap<String, i128>) -> Vec<Stri
             continue;
         }
         let all = obj
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .arr_at("/spec/containers")
+            .iter()
             .all(|c| c.pointer(&format!("/resources/{field}/{res}")).is_some());
         if !all {
             out.push(name.to_string());
@@ -247,8 +246,8 @@ impl Plugin for ResourceQuota {
                     (Some(o), false, true) => usage(&a.def, o).into_iter().map(|(k, v)| (k, -v)).collect(),
                     _ => requested.clone(),
                 };
-                let qname = str_at(q, "/metadata/name").to_string();
-                let hard = quantities(q.pointer("/spec/hard").and_then(Value::as_object));
+                let qname = q.str_at("/metadata/name").to_string();
+                let hard = quantities(q.obj_at("/spec/hard"));
                 let tracked: Vec<&String> = requested.keys().filter(|k| hard.contains_key(*k)).collect();
                 if a.is_core("Pod") && now {
                     let missing = missing_pod_resources(obj, &hard);
@@ -264,7 +263,7 @@ impl Plugin for ResourceQuota {
                     continue;
                 };
                 let q = &live.value;
-                let mut used = quantities(q.pointer("/status/used").and_then(Value::as_object));
+                let mut used = quantities(q.obj_at("/status/used"));
                 for r in hard.keys() {
                     if !used.contains_key(r) {
                         let n = live_usage(env, q, &a.namespace, r).await?;
@@ -339,7 +338,7 @@ pub async fn refund(reg: &Registry, c: &Charge) {
             return;
         };
         let mut body = cur.value.clone();
-        let mut used = quantities(body.pointer("/status/used").and_then(Value::as_object));
+        let mut used = quantities(body.obj_at("/status/used"));
         for (k, v) in &c.delta {
             if let Some(u) = used.get_mut(k) {
                 *u = (*u - v).max(0);
@@ -357,7 +356,7 @@ pub async fn refund(reg: &Registry, c: &Charge) {
 
 /// A deleted object's usage goes back to every quota in its namespace that tracks it.
 pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
-    let ns = str_at(obj, "/metadata/namespace");
+    let ns = obj.str_at("/metadata/namespace");
     if ns.is_empty() || (def.group.is_empty() && def.kind == "ResourceQuota") {
         return;
     }
@@ -374,7 +373,7 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
         if !super::quota_scope::matches(&q.value, def, obj) {
             continue;
         }
-        let used = quantities(q.value.pointer("/status/used").and_then(Value::as_object));
+        let used = quantities(q.value.obj_at("/status/used"));
         let delta: BTreeMap<String, i128> = u
             .iter()
             .filter(|(k, _)| used.contains_key(*k))
@@ -385,7 +384,7 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
         }
         let c = Charge {
             namespace: ns.to_string(),
-            quota: str_at(&q.value, "/metadata/name").to_string(),
+            quota: q.value.str_at("/metadata/name").to_string(),
             delta,
         };
         refund(reg, &c).await;

@@ -1,9 +1,9 @@
 //! RuntimeClass: a pod naming a RuntimeClass gets its pod overhead and scheduling
 //! (nodeSelector, tolerations); a missing class or a conflicting overhead is rejected.
 
-use super::str_at;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct RuntimeClass;
@@ -18,7 +18,7 @@ impl Plugin for RuntimeClass {
             return Ok(());
         }
         let Some(pod) = a.object.as_ref() else { return Ok(()) };
-        let name = str_at(pod, "/spec/runtimeClassName").to_string();
+        let name = pod.str_at("/spec/runtimeClassName").to_string();
         if name.is_empty() {
             return Ok(());
         }
@@ -47,7 +47,7 @@ impl Plugin for RuntimeClass {
         if let Some(o) = overhead {
             pod["spec"]["overhead"] = o;
         }
-        if let Some(sel) = rc.pointer("/scheduling/nodeSelector").and_then(Value::as_object) {
+        if let Some(sel) = rc.obj_at("/scheduling/nodeSelector") {
             if !pod["spec"]["nodeSelector"].is_object() {
                 pod["spec"]["nodeSelector"] = json!({});
             }

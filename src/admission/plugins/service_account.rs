@@ -6,9 +6,10 @@
 //! Capstan runs no service-account controller, so a missing `default` account is tolerated
 //! (nothing is mounted); a missing named account is rejected as upstream.
 
-use super::{containers_mut, str_at};
+use super::containers_mut;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -21,8 +22,7 @@ fn applies(a: &Attributes) -> bool {
 }
 
 fn is_mirror(pod: &Value) -> bool {
-    pod.pointer("/metadata/annotations")
-        .and_then(Value::as_object)
+    pod.obj_at("/metadata/annotations")
         .is_some_and(|m| m.contains_key(MIRROR_ANNOTATION))
 }
 
@@ -49,14 +49,14 @@ pub fn mount_token(pod: &mut Value, suffix: &str) {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if vols.iter().any(|v| str_at(v, "/name").starts_with("kube-api-access-")) {
+    if vols.iter().any(|v| v.str_at("/name").starts_with("kube-api-access-")) {
         return;
     }
     let name = format!("kube-api-access-{suffix}");
     let mut mounted = false;
     containers_mut(spec, |_, c| {
         let mounts = c.get("volumeMounts").and_then(Value::as_array);
-        if mounts.is_some_and(|m| m.iter().any(|m| str_at(m, "/mountPath") == TOKEN_MOUNT_PATH)) {
+        if mounts.is_some_and(|m| m.iter().any(|m| m.str_at("/mountPath") == TOKEN_MOUNT_PATH)) {
             return;
         }
         if !c.get("volumeMounts").is_some_and(Value::is_array) {
@@ -77,9 +77,7 @@ pub fn mount_token(pod: &mut Value, suffix: &str) {
 /// With `kubernetes.io/enforce-mountable-secrets: "true"` on the account, a pod may only use
 /// secrets the account lists: upstream's message for the first one it doesn't.
 pub fn unmountable_secret(pod: &Value, sa: &Value, sa_name: &str) -> Option<String> {
-    let enforce = sa
-        .pointer("/metadata/annotations/kubernetes.io~1enforce-mountable-secrets")
-        .and_then(Value::as_str);
+    let enforce = sa.opt_str_at("/metadata/annotations/kubernetes.io~1enforce-mountable-secrets");
     if enforce != Some("true") {
         return None;
     }
@@ -91,13 +89,8 @@ pub fn unmountable_secret(pod: &Value, sa: &Value, sa_name: &str) -> Option<Stri
         .filter_map(|s| s.get("name").and_then(Value::as_str))
         .collect();
     let tail = format!("is not allowed because service account {sa_name} does not reference that secret");
-    for v in pod
-        .pointer("/spec/volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let name = str_at(v, "/secret/secretName");
+    for v in pod.arr_at("/spec/volumes").iter() {
+        let name = v.str_at("/secret/secretName");
         if !name.is_empty() && !allowed.contains(&name) {
             return Some(format!("volume with secret.secretName=\"{name}\" {tail}"));
         }
@@ -108,18 +101,18 @@ pub fn unmountable_secret(pod: &Value, sa: &Value, sa_name: &str) -> Option<Stri
             "ephemeralContainers" => "ephemeral container",
             _ => "container",
         };
-        let cname = str_at(c, "/name");
+        let cname = c.str_at("/name");
         for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-            let name = str_at(e, "/valueFrom/secretKeyRef/name");
+            let name = e.str_at("/valueFrom/secretKeyRef/name");
             if !name.is_empty() && !allowed.contains(&name) {
                 return Some(format!(
                     "{kind} {cname} with envVar {} referencing secret.secretName=\"{name}\" {tail}",
-                    str_at(e, "/name")
+                    e.str_at("/name")
                 ));
             }
         }
         for e in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
-            let name = str_at(e, "/secretRef/name");
+            let name = e.str_at("/secretRef/name");
             if !name.is_empty() && !allowed.contains(&name) {
                 return Some(format!(
                     "{kind} {cname} with envFrom referencing secret.secretName=\"{name}\" {tail}"
@@ -144,10 +137,10 @@ impl Plugin for ServiceAccount {
         if is_mirror(pod) {
             return Ok(());
         }
-        if str_at(pod, "/spec/serviceAccountName").is_empty() {
+        if pod.str_at("/spec/serviceAccountName").is_empty() {
             pod["spec"]["serviceAccountName"] = json!("default");
         }
-        let sa_name = str_at(pod, "/spec/serviceAccountName").to_string();
+        let sa_name = pod.str_at("/spec/serviceAccountName").to_string();
         let Some(sa) = env.get("", "serviceaccounts", Some(&ns), &sa_name).await? else {
             return Ok(()); // validate() rejects a missing named account
         };
@@ -165,8 +158,7 @@ impl Plugin for ServiceAccount {
             }
         }
         let automount = pod
-            .pointer("/spec/automountServiceAccountToken")
-            .and_then(Value::as_bool)
+            .bool_at("/spec/automountServiceAccountToken")
             .or_else(|| sa.get("automountServiceAccountToken").and_then(Value::as_bool))
             .unwrap_or(true);
         if automount {
@@ -180,12 +172,12 @@ impl Plugin for ServiceAccount {
         }
         let Some(pod) = a.object.as_ref() else { return Ok(()) };
         if is_mirror(pod) {
-            if !str_at(pod, "/spec/serviceAccountName").is_empty() {
+            if !pod.str_at("/spec/serviceAccountName").is_empty() {
                 return Err(a.forbidden("a mirror pod may not reference service accounts"));
             }
             return Ok(());
         }
-        let sa = str_at(pod, "/spec/serviceAccountName");
+        let sa = pod.str_at("/spec/serviceAccountName");
         if sa.is_empty() {
             return Ok(());
         }

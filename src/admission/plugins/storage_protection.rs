@@ -3,16 +3,13 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct StorageObjectInUseProtection;
 
 pub fn add_finalizer(obj: &mut Value, f: &str) {
-    let mut list = obj
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut list = obj.arr_at("/metadata/finalizers").to_vec();
     if !list.iter().any(|v| v == f) {
         list.push(json!(f));
         obj["metadata"]["finalizers"] = Value::Array(list);

@@ -3,16 +3,13 @@
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 pub struct TaintNodesByCondition;
 
 pub fn add_not_ready(node: &mut Value) {
-    let mut taints = node
-        .pointer("/spec/taints")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut taints = node.arr_at("/spec/taints").to_vec();
     let present = taints.iter().any(|t| {
         t.get("key").and_then(Value::as_str) == Some("node.kubernetes.io/not-ready")
             && t.get("effect").and_then(Value::as_str) == Some("NoSchedule")

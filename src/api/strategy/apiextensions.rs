@@ -6,6 +6,7 @@
 use super::Strategy;
 use crate::api::ResourceDef;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Upstream's finalizer holding a deleted CRD until its instances are gone.
@@ -87,10 +88,6 @@ pub fn default_crd(obj: &mut Value) {
     }
 }
 
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
 fn dns1035_label(n: &str) -> bool {
     let b = n.as_bytes();
     !n.is_empty()
@@ -115,9 +112,9 @@ fn dns1123_subdomain(n: &str) -> bool {
 
 /// `ValidateCustomResourceDefinition` (create) and the update rules we enforce.
 pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
-    let group = s(obj, "/spec/group");
-    let plural = s(obj, "/spec/names/plural");
-    let name = s(obj, "/metadata/name");
+    let group = obj.str_at("/spec/group");
+    let plural = obj.str_at("/spec/names/plural");
+    let name = obj.str_at("/metadata/name");
     if name != format!("{plural}.{group}") {
         errs.push(FieldError::invalid(
             "metadata.name",
@@ -136,7 +133,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
             "should be a domain with at least one dot",
         ));
     }
-    match s(obj, "/spec/scope") {
+    match obj.str_at("/spec/scope") {
         "" => errs.push(FieldError::required("spec.scope", "")),
         "Cluster" | "Namespaced" => {}
         other => errs.push(FieldError::not_supported(
@@ -145,11 +142,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
             &["Cluster", "Namespaced"],
         )),
     }
-    let versions = obj
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let versions = obj.arr_at("/spec/versions").to_vec();
     if versions.is_empty() {
         errs.push(FieldError::invalid(
             "spec.versions",
@@ -162,7 +155,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
     let mut unique = true;
     for (i, v) in versions.iter().enumerate() {
         let vp = format!("spec.versions[{i}]");
-        let vn = s(v, "/name");
+        let vn = v.str_at("/name");
         if !seen.insert(vn.to_string()) {
             unique = false;
         }
@@ -187,7 +180,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
                 ("statusReplicasPath", true),
                 ("labelSelectorPath", false),
             ] {
-                let p = s(scale, &format!("/{k}"));
+                let p = scale.str_at(&format!("/{k}"));
                 if p.is_empty() {
                     if req {
                         errs.push(FieldError::required(format!("{sp}.{k}"), ""));
@@ -213,7 +206,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
         ));
     }
     validate_names(obj, errs);
-    match s(obj, "/spec/conversion/strategy") {
+    match obj.str_at("/spec/conversion/strategy") {
         "" | "None" | "Webhook" => {}
         other => errs.push(FieldError::not_supported(
             "spec.conversion.strategy",
@@ -238,7 +231,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
         ]);
         for (p, f) in fixed {
             if old.pointer(p) != obj.pointer(p) {
-                errs.push(FieldError::invalid(f, s(obj, p), "field is immutable"));
+                errs.push(FieldError::invalid(f, obj.str_at(p), "field is immutable"));
             }
         }
     }
@@ -246,7 +239,7 @@ pub fn validate_crd(obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
     if let Some(sv) = obj.pointer("/status/storedVersions").and_then(Value::as_array) {
         for (i, v) in sv.iter().enumerate() {
             let v = v.as_str().unwrap_or("");
-            if !versions.iter().any(|x| s(x, "/name") == v) && !versions.is_empty() {
+            if !versions.iter().any(|x| x.str_at("/name") == v) && !versions.is_empty() {
                 errs.push(FieldError::invalid(
                     format!("status.storedVersions[{i}]"),
                     v,
@@ -262,18 +255,18 @@ const DNS1035: &str = "a DNS-1035 label must consist of lower case alphanumeric 
 /// `spec.names`: required names, then `ValidateCustomResourceDefinitionNames`.
 fn validate_names(obj: &Value, errs: &mut FieldErrors) {
     for f in ["plural", "singular", "kind", "listKind"] {
-        if s(obj, &format!("/spec/names/{f}")).is_empty() {
+        if obj.str_at(&format!("/spec/names/{f}")).is_empty() {
             errs.push(FieldError::required(format!("spec.names.{f}"), ""));
         }
     }
     for f in ["plural", "singular"] {
-        let v = s(obj, &format!("/spec/names/{f}"));
+        let v = obj.str_at(&format!("/spec/names/{f}"));
         if !v.is_empty() && !dns1035_label(v) {
             errs.push(FieldError::invalid(format!("spec.names.{f}"), v, DNS1035));
         }
     }
     for f in ["kind", "listKind"] {
-        let v = s(obj, &format!("/spec/names/{f}"));
+        let v = obj.str_at(&format!("/spec/names/{f}"));
         if !v.is_empty() && !dns1035_label(&v.to_lowercase()) {
             errs.push(FieldError::invalid(
                 format!("spec.names.{f}"),
@@ -293,7 +286,7 @@ fn validate_names(obj: &Value, errs: &mut FieldErrors) {
             }
         }
     }
-    let (kind, list_kind) = (s(obj, "/spec/names/kind"), s(obj, "/spec/names/listKind"));
+    let (kind, list_kind) = (obj.str_at("/spec/names/kind"), obj.str_at("/spec/names/listKind"));
     if !kind.is_empty() && kind == list_kind {
         errs.push(FieldError::invalid(
             "spec.names.listKind",
@@ -318,10 +311,10 @@ fn validate_columns(v: &Value, vp: &str, errs: &mut FieldErrors) {
     };
     for (i, c) in cols.iter().enumerate() {
         let cp = format!("{vp}.additionalPrinterColumns[{i}]");
-        if s(c, "/name").is_empty() {
+        if c.str_at("/name").is_empty() {
             errs.push(FieldError::required(format!("{cp}.name"), ""));
         }
-        match s(c, "/type") {
+        match c.str_at("/type") {
             "" => errs.push(FieldError::required(
                 format!("{cp}.type"),
                 format!("must be one of {TYPES}"),
@@ -333,7 +326,7 @@ fn validate_columns(v: &Value, vp: &str, errs: &mut FieldErrors) {
             )),
             _ => {}
         }
-        if s(c, "/jsonPath").is_empty() {
+        if c.str_at("/jsonPath").is_empty() {
             errs.push(FieldError::required(format!("{cp}.jsonPath"), ""));
         }
     }
@@ -406,7 +399,7 @@ fn validate_conversion(obj: &Value, errs: &mut FieldErrors) {
     let versions = obj
         .pointer("/spec/conversion/webhook/conversionReviewVersions")
         .and_then(Value::as_array);
-    if s(obj, "/spec/conversion/strategy") != "Webhook" {
+    if obj.str_at("/spec/conversion/strategy") != "Webhook" {
         if cc.is_some() {
             errs.push(FieldError::forbidden(
                 CC,

@@ -978,59 +978,17 @@ pub(super) mod util {
         e.is_empty()
     }
 
-    /// A non-nil selector with no requirements (selects everything).
-    pub fn selector_is_empty(sel: &Value) -> bool {
-        let ml = sel
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .is_none_or(|m| m.is_empty());
-        let me = sel
-            .get("matchExpressions")
-            .and_then(Value::as_array)
-            .is_none_or(|a| a.is_empty());
-        ml && me
-    }
+    pub use crate::api::selector::selector_is_empty;
 
-    /// Whether `sel` selects a set of labels (`labels` None = no labels).
+    /// Whether the LabelSelector `sel` selects the label map `labels` (None = no labels).
     pub fn selector_matches(sel: &Value, labels: Option<&Value>) -> bool {
-        crate::api::validation::selector_matches_labels(sel, labels.unwrap_or(&Value::Null))
+        crate::api::selector::selects(Some(sel), labels.and_then(Value::as_object))
     }
 
     // ------------------------------------------------------------ pod templates
 
-    /// `ValidatePodTemplateSpec`: template labels/annotations, the PodSpec (core's
-    /// validator) and no ephemeral containers.
-    pub fn validate_pod_template(template: &Value, path: &str, errs: &mut FieldErrors) {
-        if let Some(meta) = get_obj(template, "metadata", path, errs) {
-            if let Some(l) = meta.get("labels").filter(|v| !v.is_null()) {
-                validate_labels(l, &format!("{path}.labels"), errs);
-            }
-            if let Some(a) = meta.get("annotations").filter(|v| !v.is_null()) {
-                validate_annotations(a, &format!("{path}.annotations"), errs);
-            }
-        }
-        let spec_path = format!("{path}.spec");
-        let empty = Value::Object(Map::new());
-        let spec = match template.get("spec").filter(|v| !v.is_null()) {
-            None => &empty,
-            Some(s) if s.is_object() => s,
-            Some(s) => {
-                errs.push(type_error(spec_path, s, "object"));
-                return;
-            }
-        };
-        super::super::core::validate_pod_spec(spec, &spec_path, errs);
-        if spec
-            .get("ephemeralContainers")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-        {
-            errs.push(FieldError::forbidden(
-                format!("{spec_path}.ephemeralContainers"),
-                "ephemeral containers not allowed in pod template",
-            ));
-        }
-    }
+    /// Upstream `ValidatePodTemplateSpec` (core's, shared by every kind with a template).
+    pub use super::super::core::validate_pod_template;
 }
 
 #[cfg(test)]

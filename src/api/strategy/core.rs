@@ -2,9 +2,13 @@
 //! the registry strategies and admission plugins we stand in for) and validation
 //! (`pkg/apis/core/validation/validation.go`).
 
+use super::apps::util as apps_util;
 use super::Builtin;
+use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
+use crate::util::quantity::{self, Quantity};
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -146,64 +150,9 @@ fn nonnegative(errs: &mut FieldErrors, val: &Value, key: &str, path: &str) {
     }
 }
 
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Quantities (`resource.Quantity`), enough for validation and QoS comparisons.
 // ---------------------------------------------------------------------------------------------
-
-const QUANTITY_REGEX_MSG: &str =
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-
-/// Parse a quantity (string or JSON number) into a float value.
-pub fn parse_quantity(val: &Value) -> Option<f64> {
-    match val {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_quantity_str(s),
-        _ => None,
-    }
-}
-
-fn parse_quantity_str(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    if num.is_empty() || num.matches('.').count() > 1 || num[1..].contains(['+', '-']) {
-        return None;
-    }
-    if !num.bytes().any(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let base: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0f64.powi(2),
-        "Gi" => 1024.0f64.powi(3),
-        "Ti" => 1024.0f64.powi(4),
-        "Pi" => 1024.0f64.powi(5),
-        "Ei" => 1024.0f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => {
-            let e: i32 = exp[1..].parse().ok()?;
-            10f64.powi(e)
-        }
-        _ => return None,
-    };
-    Some(base * mult)
-}
 
 fn quantity_text(val: &Value) -> Value {
     match val {
@@ -213,13 +162,13 @@ fn quantity_text(val: &Value) -> Value {
 }
 
 /// Validate a quantity value; returns the parsed value when valid and ≥ 0.
-fn validate_quantity(val: &Value, path: &str, errs: &mut FieldErrors) -> Option<f64> {
-    match parse_quantity(val) {
+fn validate_quantity(val: &Value, path: &str, errs: &mut FieldErrors) -> Option<Quantity> {
+    match Quantity::from_json(val) {
         None => {
-            errs.push(FieldError::invalid(path, quantity_text(val), QUANTITY_REGEX_MSG));
+            errs.push(FieldError::invalid(path, quantity_text(val), quantity::FORMAT_ERROR));
             None
         }
-        Some(q) if q < 0.0 => {
+        Some(q) if q.signum() < 0 => {
             errs.push(FieldError::invalid(
                 path,
                 quantity_text(val),
@@ -264,19 +213,19 @@ fn validate_container_resources(res: &Value, path: &str, errs: &mut FieldErrors)
         let Some(x) = validate_quantity(q, &p, errs) else {
             continue;
         };
-        if let Some(&l) = lim_vals.get(name) {
+        if let Some(l) = lim_vals.get(name) {
             let lim_text = limits
                 .get(name)
                 .map(quantity_text)
                 .and_then(|v| v.as_str().map(String::from));
             let lim_text = lim_text.unwrap_or_default();
-            if x != l && !overcommit_allowed(name) {
+            if &x != l && !overcommit_allowed(name) {
                 errs.push(FieldError::invalid(
                     &req_path,
                     quantity_text(q),
                     format!("must be equal to {name} limit of {lim_text}"),
                 ));
-            } else if x > l {
+            } else if &x > l {
                 errs.push(FieldError::invalid(
                     &req_path,
                     quantity_text(q),
@@ -545,10 +494,18 @@ fn default_requests_from_limits(spec: &mut Value) {
     }
 }
 
+fn add_to<'a>(sums: &mut std::collections::BTreeMap<&'a str, Quantity>, name: &'a str, q: &Quantity) {
+    let sum = match sums.get(name) {
+        Some(s) => s.add(q),
+        None => q.clone(),
+    };
+    sums.insert(name, sum);
+}
+
 /// `qos.GetPodQOS` over containers and init containers (cpu and memory only).
 pub fn pod_qos_class(spec: &Value) -> &'static str {
-    let mut requests: std::collections::BTreeMap<&str, f64> = Default::default();
-    let mut limits: std::collections::BTreeMap<&str, f64> = Default::default();
+    let mut requests: std::collections::BTreeMap<&str, Quantity> = Default::default();
+    let mut limits: std::collections::BTreeMap<&str, Quantity> = Default::default();
     let mut guaranteed = true;
     let all = ["initContainers", "containers"].iter().flat_map(|k| {
         spec.get(*k)
@@ -560,9 +517,9 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
         let res = c.get("resources");
         if let Some(req) = res.and_then(|r| r.get("requests")).and_then(Value::as_object) {
             for (name, q) in req {
-                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), parse_quantity(q)) {
-                    if x > 0.0 {
-                        *requests.entry(n).or_default() += x;
+                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), Quantity::from_json(q)) {
+                    if x.signum() > 0 {
+                        add_to(&mut requests, n, &x);
                     }
                 }
             }
@@ -570,14 +527,14 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
         let mut found = (false, false);
         if let Some(lim) = res.and_then(|r| r.get("limits")).and_then(Value::as_object) {
             for (name, q) in lim {
-                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), parse_quantity(q)) {
-                    if x > 0.0 {
+                if let (n @ ("cpu" | "memory"), Some(x)) = (name.as_str(), Quantity::from_json(q)) {
+                    if x.signum() > 0 {
                         if n == "cpu" {
                             found.0 = true;
                         } else {
                             found.1 = true;
                         }
-                        *limits.entry(n).or_default() += x;
+                        add_to(&mut limits, n, &x);
                     }
                 }
             }
@@ -592,7 +549,7 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
     if guaranteed {
         for (name, req) in &requests {
             match limits.get(name) {
-                Some(l) if (l - req).abs() <= f64::EPSILON * l.abs().max(1.0) => {}
+                Some(l) if l == req => {}
                 _ => {
                     guaranteed = false;
                     break;
@@ -1245,17 +1202,22 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     let _ = get_int(spec, "terminationGracePeriodSeconds", path, errs);
 }
 
-/// `ValidatePodTemplateSpec`: template labels/annotations (upstream reports them at
-/// `<path>.labels`, without `metadata`) and the pod spec.
+/// Upstream `ValidatePodTemplateSpec`, the one check of a pod template for every kind that
+/// holds one (ReplicationController, PodTemplate, Deployment, ReplicaSet, StatefulSet,
+/// DaemonSet, Job, CronJob): the template's labels and annotations (reported at
+/// `<path>.labels`, without `metadata`, as upstream does), its pod spec, and no ephemeral
+/// containers.
+///
+/// Every Go type but the ReplicationController's holds its template by value, so a missing or
+/// null template reads as the zero template `{}`; the ReplicationController reports its nil
+/// template itself (`ValidatePodTemplateSpecForRC`).
 pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
-    if tpl.is_null() {
-        errs.push(FieldError::required(path, ""));
-        return;
-    }
+    let empty = Value::Object(Map::new());
+    let tpl = if tpl.is_null() { &empty } else { tpl };
     if !is_obj(tpl, path, errs) {
         return;
     }
-    if let Some(meta) = tpl.get("metadata").filter(|x| x.is_object()) {
+    if let Some(meta) = get_obj(tpl, "metadata", path, errs) {
         if let Some(l) = meta.get("labels").filter(|x| !x.is_null()) {
             v::validate_labels(l, &join(path, "labels"), errs);
         }
@@ -1263,8 +1225,19 @@ pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
             v::validate_annotations(a, &join(path, "annotations"), errs);
         }
     }
+    let spec_path = join(path, "spec");
     let spec = tpl.get("spec").unwrap_or(&Value::Null);
-    validate_pod_spec(spec, &join(path, "spec"), errs);
+    validate_pod_spec(spec, &spec_path, errs);
+    if spec
+        .get("ephemeralContainers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            join(&spec_path, "ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1290,16 +1263,13 @@ pub const POD: Builtin = Builtin {
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
 /// finished pods go at once. The grace period when the delete must wait.
 pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
-    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let node = obj.str_at("/spec/nodeName");
+    let phase = obj.str_at("/status/phase");
     if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
         return None;
     }
     let grace = requested
-        .or_else(|| {
-            obj.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
+        .or_else(|| obj.i64_at("/spec/terminationGracePeriodSeconds"))
         .unwrap_or(30);
     (grace > 0).then_some(grace)
 }
@@ -1454,7 +1424,7 @@ pub const NAMESPACE: Builtin = Builtin {
 /// `SetDefaults_Namespace` (the `kubernetes.io/metadata.name` label) and
 /// `SetDefaults_NamespaceStatus`.
 fn namespace_defaults(obj: &mut Value) {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from);
+    let name = obj.opt_str_at("/metadata/name").map(String::from);
     if let (Some(name), Some(meta)) = (name, obj_mut(obj, "metadata")) {
         if let Some(labels) = ensure_obj(meta, "labels") {
             labels.insert("kubernetes.io/metadata.name".into(), json!(name));
@@ -1681,10 +1651,7 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
             &["ClientIP", "None"],
         )),
     }
-    if let Some(t) = spec
-        .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
-        .and_then(Value::as_i64)
-    {
+    if let Some(t) = spec.i64_at("/sessionAffinityConfig/clientIP/timeoutSeconds") {
         if !(1..=86400).contains(&t) {
             errs.push(FieldError::invalid(
                 "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
@@ -1730,18 +1697,8 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 fn service_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
-    let ip = |o: &Value| {
-        o.pointer("/spec/clusterIP")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let ty = |o: &Value| {
-        o.pointer("/spec/type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let ip = |o: &Value| o.str_at("/spec/clusterIP").to_string();
+    let ty = |o: &Value| o.str_at("/spec/type").to_string();
     let (n, o) = (ip(new), ip(old));
     if !n.is_empty() && !o.is_empty() && n != o && ty(new) != "ExternalName" && ty(old) != "ExternalName" {
         errs.push(FieldError::invalid("spec.clusterIPs[0]", n, "may not change once set"));
@@ -1913,9 +1870,7 @@ fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
     };
     match ty {
         "kubernetes.io/service-account-token" => {
-            let name = obj
-                .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
-                .and_then(Value::as_str);
+            let name = obj.opt_str_at("/metadata/annotations/kubernetes.io~1service-account.name");
             if name.is_none_or(str::is_empty) {
                 errs.push(FieldError::required(
                     "metadata.annotations[kubernetes.io/service-account.name]",
@@ -2099,12 +2054,7 @@ fn node_validate(obj: &Value, errs: &mut FieldErrors) {
 
 fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
     // podCIDRs may be set once, then never changed.
-    let cidrs = |o: &Value| {
-        o.pointer("/spec/podCIDRs")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let cidrs = |o: &Value| o.arr_at("/spec/podCIDRs").to_vec();
     let (n, o) = (cidrs(new), cidrs(old));
     if !o.is_empty() && n != o {
         errs.push(FieldError::forbidden(
@@ -2112,12 +2062,7 @@ fn node_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "node updates may not change podCIDR except from \"\" to valid",
         ));
     }
-    let id = |o: &Value| {
-        o.pointer("/spec/providerID")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let id = |o: &Value| o.str_at("/spec/providerID").to_string();
     if !id(old).is_empty() && id(new) != id(old) {
         errs.push(FieldError::forbidden(
             "spec.providerID",
@@ -2140,7 +2085,7 @@ pub const EVENT: Builtin = Builtin {
 };
 
 fn event_validate(obj: &Value, errs: &mut FieldErrors) {
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let ns = obj.str_at("/metadata/namespace");
     let involved = obj.get("involvedObject").unwrap_or(&Value::Null);
     if !involved.is_null() && !is_obj(involved, "involvedObject", errs) {
         return;
@@ -2408,7 +2353,7 @@ fn pv_prepare_create(obj: &mut Value) {
     if let Some(m) = obj.as_object_mut() {
         m.insert(
             "status".into(),
-            json!({"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}),
+            json!({"phase": "Pending", "lastPhaseTransitionTime": crate::util::now_rfc3339()}),
         );
     }
 }
@@ -2434,7 +2379,7 @@ fn pv_validate(obj: &Value, errs: &mut FieldErrors) {
     for (r, q) in cap {
         let p = format!("spec.capacity[{r}]");
         if let Some(x) = validate_quantity(q, &p, errs) {
-            if x <= 0.0 {
+            if x.signum() <= 0 {
                 errs.push(FieldError::invalid(&p, quantity_text(q), "must be greater than zero"));
             }
         }
@@ -2558,7 +2503,7 @@ fn pvc_validate(obj: &Value, errs: &mut FieldErrors) {
         None | Some(Value::Null) => errs.push(FieldError::required("spec.resources[storage]", "")),
         Some(q) => {
             if let Some(x) = validate_quantity(q, "spec.resources[storage]", errs) {
-                if x <= 0.0 {
+                if x.signum() <= 0 {
                     errs.push(FieldError::invalid(
                         "spec.resources[storage]",
                         quantity_text(q),
@@ -2584,7 +2529,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             om.insert("volumeName".into(), vn.clone());
         }
     }
-    let bound = new.pointer("/status/phase").and_then(Value::as_str) == Some("Bound");
+    let bound = new.opt_str_at("/status/phase") == Some("Bound");
     if bound {
         let old_storage = os.pointer("/resources/requests/storage").cloned();
         if let Some(req) = n.pointer_mut("/resources/requests").and_then(Value::as_object_mut) {
@@ -2607,7 +2552,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
         ));
     }
-    let q = |v: &Value, p: &str| v.pointer(p).and_then(parse_quantity);
+    let q = |v: &Value, p: &str| v.pointer(p).and_then(Quantity::from_json);
     if let (Some(new_size), Some(old_size)) = (
         q(ns, "/resources/requests/storage"),
         q(os, "/resources/requests/storage"),
@@ -2641,8 +2586,7 @@ pub const REPLICATION_CONTROLLER: Builtin = Builtin {
 /// labels, replicas 1; pod template defaults.
 fn rc_defaults(obj: &mut Value) {
     let tpl_labels = obj
-        .pointer("/spec/template/metadata/labels")
-        .and_then(Value::as_object)
+        .obj_at("/spec/template/metadata/labels")
         .filter(|m| !m.is_empty())
         .cloned();
     if let Some(labels) = tpl_labels {
@@ -2693,18 +2637,18 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
         return;
     }
     if !selector.is_empty() {
-        let labels = tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
-        let sel = json!({"matchLabels": selector});
-        if !v::selector_matches_labels(&sel, &labels) {
-            errs.push(FieldError::invalid(
+        let labels = tpl.pointer("/metadata/labels");
+        if !LabelSelector::from_set(selector).matches(labels.and_then(Value::as_object)) {
+            // Upstream renders the label map as Go's `%#v`, as for every controller.
+            errs.push(apps_util::invalid_raw(
                 "spec.template.metadata.labels",
-                labels,
+                apps_util::go_string_map(labels),
                 "`selector` does not match template `labels`",
             ));
         }
     }
     validate_pod_template(tpl, "spec.template", errs);
-    if let Some(rp) = tpl.pointer("/spec/restartPolicy").and_then(Value::as_str) {
+    if let Some(rp) = tpl.opt_str_at("/spec/restartPolicy") {
         if rp != "Always" {
             errs.push(FieldError::not_supported(
                 "spec.template.spec.restartPolicy",
@@ -2713,10 +2657,9 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
             ));
         }
     }
-    if let Some(ads) = tpl.pointer("/spec/activeDeadlineSeconds").filter(|x| !x.is_null()) {
-        errs.push(FieldError::invalid(
+    if tpl.pointer("/spec/activeDeadlineSeconds").is_some_and(|x| !x.is_null()) {
+        errs.push(FieldError::forbidden(
             "spec.template.spec.activeDeadlineSeconds",
-            ads.clone(),
             "activeDeadlineSeconds in ReplicationController is not Supported",
         ));
     }
@@ -2887,6 +2830,99 @@ mod tests {
     fn defaulted(kind: &str, mut obj: Value) -> Value {
         (strat(kind).defaults)(&mut obj);
         obj
+    }
+
+    /// The `spec.template` errors of a controller, after its defaults, sorted.
+    fn template_errors(s: &Builtin, mut obj: Value) -> Vec<String> {
+        (s.defaults)(&mut obj);
+        let mut errs = Vec::new();
+        (s.validate)(&obj, &mut errs);
+        let mut out: Vec<String> = errs
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|e| e.starts_with("spec.template"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// One `ValidatePodTemplateSpec` for every kind: a ReplicationController and a Deployment
+    /// with the same bad template get the same template errors. (There were two validators:
+    /// only the Deployment's rejected ephemeral containers or a non-object `metadata`.)
+    #[test]
+    fn rc_and_deployment_templates_get_the_same_errors() {
+        let bad_templates = [
+            json!({
+                "metadata": {"labels": {"app": "x"}, "annotations": {"bad key!": "v"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "nginx"}],
+                    "ephemeralContainers": [{"name": "debug", "image": "busybox"}],
+                },
+            }),
+            json!({
+                "metadata": {"labels": {"app": "x", "tier": "not a label value!"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "restartPolicy": "OnFailure"},
+            }),
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}),
+            json!({"metadata": "labels", "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+        ];
+        for template in bad_templates {
+            let rc = json!({
+                "apiVersion": "v1", "kind": "ReplicationController",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"selector": {"app": "x"}, "template": template},
+            });
+            let deployment = json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template},
+            });
+            let rc_errs = template_errors(&REPLICATION_CONTROLLER, rc);
+            let deployment_errs = template_errors(&super::super::apps::DEPLOYMENT, deployment);
+            assert!(!rc_errs.is_empty(), "{template}");
+            assert_eq!(rc_errs, deployment_errs, "{template}");
+        }
+        let rc = json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "x"}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "ephemeralContainers": [{"name": "e", "image": "busybox"}]},
+            }},
+        });
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template.spec.ephemeralContainers: Forbidden: ephemeral containers not allowed in pod template"]
+        );
+    }
+
+    /// A ReplicationController's template is a pointer upstream (nil is `Required`); a
+    /// PodTemplate's is a value, so a missing one is the zero template.
+    #[test]
+    fn missing_templates_are_upstreams() {
+        let rc = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "x"}}});
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template: Required value"]
+        );
+        let pt = defaulted(
+            "PodTemplate",
+            json!({"metadata": {"name": "t", "namespace": "default"}}),
+        );
+        assert_eq!(
+            errors("PodTemplate", &pt),
+            vec!["template.spec.containers: Required value"]
+        );
+        let rc = json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "x"}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "activeDeadlineSeconds": 5},
+            }},
+        });
+        assert_eq!(
+            template_errors(&REPLICATION_CONTROLLER, rc),
+            vec!["spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicationController is not Supported"]
+        );
     }
 
     #[test]
@@ -3270,7 +3306,7 @@ mod tests {
         assert_eq!(
             errors("ReplicationController", &bad),
             vec![
-                "spec.template.metadata.labels: Invalid value: {\"app\":\"x\"}: `selector` does not match template `labels`",
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`",
                 "spec.template.spec.containers[0].image: Required value",
             ]
         );

@@ -3,60 +3,10 @@
 //! the API reads are decoded: metadata name/namespace, spec audiences / expirationSeconds /
 //! boundObjectRef.
 
+use crate::util::protowire::{fields, WireValue};
 use serde_json::{json, Map, Value};
 
 const MAGIC: &[u8] = b"k8s\x00";
-
-enum Field<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-}
-
-fn varint(b: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos).ok_or("truncated protobuf varint")?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("protobuf varint too long".into())
-}
-
-/// The fields of one message, in order.
-fn fields(b: &[u8]) -> Result<Vec<(u64, Field<'_>)>, String> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < b.len() {
-        let key = varint(b, &mut pos)?;
-        let f = match key & 7 {
-            0 => Field::Varint(varint(b, &mut pos)?),
-            2 => {
-                let n = usize::try_from(varint(b, &mut pos)?).map_err(|_| "protobuf length overflow")?;
-                let end = pos
-                    .checked_add(n)
-                    .filter(|e| *e <= b.len())
-                    .ok_or("truncated protobuf field")?;
-                let s = &b[pos..end];
-                pos = end;
-                Field::Bytes(s)
-            }
-            1 => {
-                pos += 8;
-                continue;
-            }
-            5 => {
-                pos += 4;
-                continue;
-            }
-            t => return Err(format!("unsupported protobuf wire type {t}")),
-        };
-        out.push((key >> 3, f));
-    }
-    Ok(out)
-}
 
 fn text(b: &[u8]) -> Result<String, String> {
     String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in protobuf string".to_string())
@@ -66,7 +16,7 @@ fn text(b: &[u8]) -> Result<String, String> {
 fn strings_of(b: &[u8], names: &[&str]) -> Result<Map<String, Value>, String> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
-        if let (Some(name), Field::Bytes(s)) = (names.get((n as usize).wrapping_sub(1)), f) {
+        if let (Some(name), WireValue::Len(s)) = (names.get((n as usize).wrapping_sub(1)), f) {
             if !name.is_empty() {
                 m.insert(name.to_string(), json!(text(s)?));
             }
@@ -83,8 +33,8 @@ pub fn decode(body: &[u8]) -> Option<Result<Value, String>> {
     let mut type_meta = Map::new();
     for (n, f) in fields(rest).ok()? {
         match (n, f) {
-            (1, Field::Bytes(tm)) => type_meta = strings_of(tm, &["apiVersion", "kind"]).ok()?,
-            (2, Field::Bytes(r)) => raw = r,
+            (1, WireValue::Len(tm)) => type_meta = strings_of(tm, &["apiVersion", "kind"]).ok()?,
+            (2, WireValue::Len(r)) => raw = r,
             _ => {}
         }
     }
@@ -100,20 +50,20 @@ fn decode_raw(raw: &[u8], type_meta: Map<String, Value>) -> Result<Value, String
     v["spec"] = json!({});
     for (n, f) in fields(raw)? {
         match (n, f) {
-            (1, Field::Bytes(m)) => {
+            (1, WireValue::Len(m)) => {
                 // ObjectMeta: 1 name, 3 namespace.
                 v["metadata"] = Value::Object(strings_of(m, &["name", "", "namespace"])?);
             }
-            (2, Field::Bytes(spec)) => {
+            (2, WireValue::Len(spec)) => {
                 let mut auds = Vec::new();
                 for (sn, sf) in fields(spec)? {
                     match (sn, sf) {
-                        (1, Field::Bytes(a)) => auds.push(json!(text(a)?)),
-                        (3, Field::Bytes(r)) => {
+                        (1, WireValue::Len(a)) => auds.push(json!(text(a)?)),
+                        (3, WireValue::Len(r)) => {
                             v["spec"]["boundObjectRef"] =
                                 Value::Object(strings_of(r, &["kind", "apiVersion", "name", "uid"])?)
                         }
-                        (4, Field::Varint(e)) => v["spec"]["expirationSeconds"] = json!(e as i64),
+                        (4, WireValue::Varint(e)) => v["spec"]["expirationSeconds"] = json!(e as i64),
                         _ => {}
                     }
                 }

@@ -6,6 +6,7 @@ use crate::api::selector::label_selector_from_json;
 use crate::api::ResourceDef;
 use crate::registry::options::ListOptions;
 use crate::registry::store::{Part, Registry};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +15,21 @@ use tokio::sync::Notify;
 /// The aggregated rules for `role` given every ClusterRole, or None when it has no rule.
 pub fn aggregate(role: &Value, all: &[Value]) -> Option<Vec<Value>> {
     let selectors = role.pointer("/aggregationRule/clusterRoleSelectors")?.as_array()?;
-    let name = role.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = role.str_at("/metadata/name");
     let parsed: Vec<_> = selectors
         .iter()
         .filter_map(|s| label_selector_from_json(Some(s)).ok().flatten())
         .collect();
     let mut matching: Vec<&Value> = all
         .iter()
-        .filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) != Some(name))
+        .filter(|o| o.opt_str_at("/metadata/name") != Some(name))
         .filter(|o| {
-            let labels = o.pointer("/metadata/labels").and_then(Value::as_object);
+            let labels = o.obj_at("/metadata/labels");
             // An empty selector selects nothing here, as upstream's controller skips it.
             !parsed.is_empty() && parsed.iter().any(|s| !s.is_empty() && s.matches(labels))
         })
         .collect();
-    matching.sort_by_key(|o| {
-        o.pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    });
+    matching.sort_by_key(|o| o.str_at("/metadata/name").to_string());
     let mut rules: Vec<Value> = Vec::new();
     for o in matching {
         for r in o.get("rules").and_then(Value::as_array).into_iter().flatten() {
@@ -59,7 +55,7 @@ async fn pass(reg: &Registry, def: &ResourceDef) {
         }
         let mut next = role.clone();
         next["rules"] = json!(rules);
-        let name = role.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let name = role.str_at("/metadata/name");
         if let Err(e) = reg.update(def, None, name, next, Part::Main, false, None).await {
             // A conflict means another change arrived: the next pass retries.
             tracing::debug!(role = name, error = %e, "clusterrole aggregation update failed");

@@ -7,6 +7,7 @@ use super::{Attributes, Authorizer, PRIVILEGED_GROUP};
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 const GROUP: &str = "rbac.authorization.k8s.io";
@@ -67,7 +68,7 @@ pub fn check(
         return Ok(());
     }
     let ns = ns.unwrap_or("");
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj.str_at("/metadata/name");
     let deny = |why: String| ApiError::forbidden(def.plural, def.group, name, &why);
     match def.kind {
         "Role" | "ClusterRole" => {
@@ -95,8 +96,8 @@ pub fn check(
             Ok(())
         }
         "RoleBinding" | "ClusterRoleBinding" => {
-            let kind = obj.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
-            let role = obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            let kind = obj.str_at("/roleRef/kind");
+            let role = obj.str_at("/roleRef/name");
             let resource = if kind == "Role" { "roles" } else { "clusterroles" };
             if allowed(az, user, "bind", resource, ns, role) {
                 return Ok(());

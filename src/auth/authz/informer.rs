@@ -6,6 +6,7 @@ use crate::api::ResourceDef;
 use crate::registry::options::ListOptions;
 use crate::registry::store::{Registry, WatchOut};
 use crate::storage::cache::CacheEventType;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +69,7 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
                             _ => sink(Change::Upsert(obj.value.clone())),
                         }
                     }
-                    WatchOut::Bookmark(r) => last = last.max(r),
+                    WatchOut::Bookmark(r, _) => last = last.max(r),
                     WatchOut::Error(_) => {
                         failed = true;
                         break;
@@ -82,8 +83,8 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
 
 /// `namespace/name` (or `name` for cluster-scoped objects).
 pub fn key_of(obj: &Value) -> String {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+    let name = obj.str_at("/metadata/name");
+    match obj.opt_str_at("/metadata/namespace") {
         Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
         _ => name.to_string(),
     }

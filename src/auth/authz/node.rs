@@ -6,7 +6,9 @@
 use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
+use crate::api::podrefs::name_at;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -45,18 +47,14 @@ pub enum Feed {
     Pvcs,
 }
 
-fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
 /// Everything a pod references that its kubelet needs to read.
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
     use crate::api::podrefs;
-    let ns = str_at(pod, "/metadata/namespace").unwrap_or("");
+    let ns = pod.str_at("/metadata/namespace");
     let key = |n: &str| format!("{ns}/{n}");
     let mut out = vec![(
         Kind::ServiceAccount,
-        key(str_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+        key(name_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
     )];
     out.extend(podrefs::secret_names(pod).into_iter().map(|n| (Kind::Secret, key(n))));
     out.extend(
@@ -93,7 +91,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = str_at(pod, "/spec/nodeName") else {
+        let Some(node) = name_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
@@ -165,11 +163,11 @@ impl NodeAuthorizer {
                 g.pvc_volume.clear();
                 g.pv_claims.clear();
                 for p in items {
-                    g.set_pvc(key_of(&p), str_at(&p, "/spec/volumeName").map(str::to_string));
+                    g.set_pvc(key_of(&p), name_at(&p, "/spec/volumeName").map(str::to_string));
                 }
             }
             (Feed::Pvcs, Change::Upsert(p)) => {
-                g.set_pvc(key_of(&p), str_at(&p, "/spec/volumeName").map(str::to_string))
+                g.set_pvc(key_of(&p), name_at(&p, "/spec/volumeName").map(str::to_string))
             }
             (Feed::Pvcs, Change::Delete(p)) => g.set_pvc(key_of(&p), None),
         }

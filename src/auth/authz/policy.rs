@@ -5,6 +5,7 @@
 
 use super::rules::{rules_of, Rule};
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 
 const TABLE: &str = include_str!("policy.txt");
@@ -159,7 +160,7 @@ pub fn objects() -> Vec<Value> {
     let controllers: Vec<String> = out
         .iter()
         .filter(|o| o["kind"] == "ClusterRole")
-        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .filter_map(|o| o.opt_str_at("/metadata/name"))
         .filter(|n| n.starts_with("system:controller:"))
         .map(str::to_string)
         .collect();
@@ -232,11 +233,7 @@ fn reconcile(existing: &Value, want: &Value) -> Option<Value> {
         .pointer("/aggregationRule/clusterRoleSelectors")
         .and_then(Value::as_array)
     {
-        let have = out
-            .pointer("/aggregationRule/clusterRoleSelectors")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let have = out.arr_at("/aggregationRule/clusterRoleSelectors").to_vec();
         let mut all = have.clone();
         for s in sel {
             if !have.contains(s) {
@@ -303,8 +300,8 @@ async fn ensure_one(reg: &Registry, want: Value) -> anyhow::Result<(u32, u32)> {
     };
     let def =
         crate::api::builtin_row(RBAC_GROUP, plural).ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))?;
-    let ns = want.pointer("/metadata/namespace").and_then(Value::as_str);
-    let name = want.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let ns = want.opt_str_at("/metadata/namespace");
+    let name = want.str_at("/metadata/name");
     for _ in 0..3 {
         match reg.get(def, ns, name, None).await {
             Err(e) if e.code == 404 => match reg.create(def, ns, want.clone(), false).await {

@@ -6,6 +6,7 @@ use super::informer::{key_of, Change};
 use super::rules::{rules_of, Rule};
 use super::Attributes;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -52,7 +53,7 @@ pub enum Table {
 }
 
 fn binding_of(obj: &Value, cluster: bool) -> Binding {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |p: &str| obj.str_at(p).to_string();
     let namespace = (!cluster).then(|| s("/metadata/namespace"));
     let subjects = obj
         .get("subjects")

@@ -10,6 +10,7 @@ use crate::codec::negotiate::{self, Endpoint};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{Request, UserInfo};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -26,16 +27,6 @@ fn decode(req: &Request, body: &bytes::Bytes) -> ApiResult<Value> {
         ));
     }
     Ok(v)
-}
-
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }
 
 /// Upstream ValidateSubjectAccessReviewSpec (the user/group check only for full SARs).
@@ -56,7 +47,7 @@ fn validate_spec(spec: &Value, need_subject: bool, errs: &mut Vec<FieldError>) {
             "exactly one of nonResourceAttributes or resourceAttributes must be specified",
         ));
     }
-    if need_subject && s(spec, "/user").is_empty() && strings(spec.get("groups")).is_empty() {
+    if need_subject && spec.str_at("/user").is_empty() && spec.strings_at("/groups").is_empty() {
         errs.push(FieldError::invalid(
             "spec.user",
             json!(""),
@@ -71,20 +62,20 @@ fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
     let attrs = match res {
         Some(r) => Attributes {
             user,
-            verb: s(r, "/verb"),
+            verb: r.str_at("/verb"),
             is_resource: true,
-            api_group: s(r, "/group"),
-            api_version: s(r, "/version"),
-            namespace: s(r, "/namespace"),
-            resource: s(r, "/resource"),
-            subresource: s(r, "/subresource"),
-            name: s(r, "/name"),
+            api_group: r.str_at("/group"),
+            api_version: r.str_at("/version"),
+            namespace: r.str_at("/namespace"),
+            resource: r.str_at("/resource"),
+            subresource: r.str_at("/subresource"),
+            name: r.str_at("/name"),
             path: "",
-            field_selector: s(r, "/fieldSelector/rawSelector"),
+            field_selector: r.str_at("/fieldSelector/rawSelector"),
         },
         None => Attributes {
             user,
-            verb: s(spec, "/nonResourceAttributes/verb"),
+            verb: spec.str_at("/nonResourceAttributes/verb"),
             is_resource: false,
             api_group: "",
             api_version: "",
@@ -92,7 +83,7 @@ fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
             resource: "",
             subresource: "",
             name: "",
-            path: s(spec, "/nonResourceAttributes/path"),
+            path: spec.str_at("/nonResourceAttributes/path"),
             field_selector: "",
         },
     };
@@ -142,7 +133,7 @@ fn rules_for(az: &Authorizer, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Ve
 }
 
 fn rules_review(az: &Authorizer, user: &UserInfo, obj: &mut Value) -> ApiResult<()> {
-    let ns = s(obj, "/spec/namespace").to_string();
+    let ns = obj.str_at("/spec/namespace").to_string();
     if ns.is_empty() {
         return Err(ApiError::bad_request("no namespace on request"));
     }
@@ -242,7 +233,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
         "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
         _ => {
             let url_ns = info.namespace.as_deref().unwrap_or("");
-            match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+            match obj.opt_str_at("/metadata/namespace") {
                 None | Some("") => obj["metadata"]["namespace"] = json!(url_ns),
                 Some(ns) if ns != url_ns => {
                     return Err(ApiError::bad_request(
@@ -282,7 +273,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
                 "namespace is required on this type: {url_ns}"
             )));
         }
-        if s(&obj, "/metadata/namespace") != url_ns {
+        if obj.str_at("/metadata/namespace") != url_ns {
             return Err(ApiError::bad_request(format!(
                 "spec.resourceAttributes.namespace must match namespace: {url_ns}"
             )));
@@ -294,12 +285,12 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
         let extra: BTreeMap<String, Vec<String>> = spec
             .get("extra")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(Some(v)))).collect())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.strings_at(""))).collect())
             .unwrap_or_default();
         UserInfo {
-            name: s(&spec, "/user").to_string(),
-            uid: s(&spec, "/uid").to_string(),
-            groups: strings(spec.get("groups")),
+            name: spec.str_at("/user").to_string(),
+            uid: spec.str_at("/uid").to_string(),
+            groups: spec.strings_at("/groups"),
             extra,
         }
     };

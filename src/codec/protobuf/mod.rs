@@ -12,6 +12,7 @@
 //! Go marshaller writes those unconditionally, so zero means unset), a zero `Time` is omitted, and
 //! fields embedded in Go (`Volume.volumeSource`) are merged into their parent object.
 
+use crate::util::protowire::{fields, read_varint, Reader, WireValue};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -194,20 +195,20 @@ pub fn decode_body(body: &[u8]) -> Result<Value, String> {
     let mut kind = String::new();
     let mut raw: &[u8] = &[];
     let mut encoding = String::new();
-    for item in Wire::new(rest) {
+    for item in Reader::new(rest) {
         let (tag, v) = item?;
         match (tag, v) {
-            (1, WireVal::Len(tm)) => {
-                for item in Wire::new(tm) {
+            (1, WireValue::Len(tm)) => {
+                for item in Reader::new(tm) {
                     match item? {
-                        (1, WireVal::Len(b)) => api_version = utf8(b)?,
-                        (2, WireVal::Len(b)) => kind = utf8(b)?,
+                        (1, WireValue::Len(b)) => api_version = utf8(b)?,
+                        (2, WireValue::Len(b)) => kind = utf8(b)?,
                         _ => {}
                     }
                 }
             }
-            (2, WireVal::Len(b)) => raw = b,
-            (3, WireVal::Len(b)) => encoding = utf8(b)?,
+            (2, WireValue::Len(b)) => raw = b,
+            (3, WireValue::Len(b)) => encoding = utf8(b)?,
             _ => {}
         }
     }
@@ -254,98 +255,14 @@ fn utf8(b: &[u8]) -> Result<String, String> {
     String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in protobuf string field".to_string())
 }
 
-#[derive(Debug, Clone, Copy)]
-enum WireVal<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Fixed32,
-    Len(&'a [u8]),
-}
-
-/// Iterates (field number, value) over a message's bytes.
-struct Wire<'a> {
-    buf: &'a [u8],
-    failed: bool,
-}
-
-impl<'a> Wire<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Wire { buf, failed: false }
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some((&b, rest)) = self.buf.split_first() else {
-                return Err("unexpected end of protobuf data".into());
-            };
-            self.buf = rest;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err("protobuf varint overflow".into())
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if n > self.buf.len() {
-            return Err("unexpected end of protobuf data".into());
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Ok(a)
-    }
-
-    fn next_item(&mut self) -> Result<(u64, WireVal<'a>), String> {
-        let key = self.varint()?;
-        let tag = key >> 3;
-        if tag == 0 {
-            return Err("illegal protobuf field number 0".into());
-        }
-        let v = match key & 7 {
-            0 => WireVal::Varint(self.varint()?),
-            1 => {
-                let b = self.take(8)?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                WireVal::Fixed64(u64::from_le_bytes(a))
-            }
-            2 => {
-                let n = usize::try_from(self.varint()?).map_err(|_| "protobuf length overflow".to_string())?;
-                WireVal::Len(self.take(n)?)
-            }
-            5 => {
-                // No k8s field is fixed32/float; skip the value.
-                self.take(4)?;
-                WireVal::Fixed32
-            }
-            w => return Err(format!("unsupported protobuf wire type {w}")),
-        };
-        Ok((tag, v))
-    }
-}
-
-impl<'a> Iterator for Wire<'a> {
-    type Item = Result<(u64, WireVal<'a>), String>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.buf.is_empty() {
-            return None;
-        }
-        let r = self.next_item();
-        self.failed = r.is_err();
-        Some(r)
-    }
-}
-
-fn scalar_value(ty: Scalar, v: WireVal<'_>) -> Result<Value, String> {
+fn scalar_value(ty: Scalar, v: WireValue<'_>) -> Result<Value, String> {
     Ok(match (ty, v) {
-        (Scalar::String, WireVal::Len(b)) => Value::String(utf8(b)?),
-        (Scalar::Bytes, WireVal::Len(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        (Scalar::Int32, WireVal::Varint(n)) => Value::from(n as i64 as i32),
-        (Scalar::Int64, WireVal::Varint(n)) => Value::from(n as i64),
-        (Scalar::Bool, WireVal::Varint(n)) => Value::Bool(n != 0),
-        (Scalar::Double, WireVal::Fixed64(n)) => {
+        (Scalar::String, WireValue::Len(b)) => Value::String(utf8(b)?),
+        (Scalar::Bytes, WireValue::Len(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        (Scalar::Int32, WireValue::Varint(n)) => Value::from(n as i64 as i32),
+        (Scalar::Int64, WireValue::Varint(n)) => Value::from(n as i64),
+        (Scalar::Bool, WireValue::Varint(n)) => Value::Bool(n != 0),
+        (Scalar::Double, WireValue::Fixed64(n)) => {
             serde_json::Number::from_f64(f64::from_bits(n)).map_or(Value::Null, Value::Number)
         }
         (ty, v) => return Err(format!("protobuf wire type mismatch: {ty:?} field got {v:?}")),
@@ -363,10 +280,10 @@ fn is_zero(v: &Value) -> bool {
 }
 
 /// A field's value: a scalar, or a decoded message.
-fn field_value(f: &Field, v: WireVal<'_>, depth: usize) -> Result<Value, String> {
+fn field_value(f: &Field, v: WireValue<'_>, depth: usize) -> Result<Value, String> {
     match (f.ty, &f.msg) {
         (Scalar::Message, Some(m)) => match v {
-            WireVal::Len(b) => decode_message(m, b, depth + 1),
+            WireValue::Len(b) => decode_message(m, b, depth + 1),
             v => Err(format!("protobuf wire type mismatch: message field got {v:?}")),
         },
         (Scalar::Message, None) => Err("protobuf table: message field without a type".into()),
@@ -375,22 +292,22 @@ fn field_value(f: &Field, v: WireVal<'_>, depth: usize) -> Result<Value, String>
 }
 
 /// Packed repeated scalars (`[packed]` varints) as well as one-per-entry encoding.
-fn push_repeated(f: &Field, v: WireVal<'_>, out: &mut Vec<Value>, depth: usize) -> Result<(), String> {
-    if let (Scalar::Int32 | Scalar::Int64 | Scalar::Bool, WireVal::Len(b)) = (f.ty, v) {
-        let mut w = Wire::new(b);
-        while !w.buf.is_empty() {
-            out.push(scalar_value(f.ty, WireVal::Varint(w.varint()?))?);
+fn push_repeated(f: &Field, v: WireValue<'_>, out: &mut Vec<Value>, depth: usize) -> Result<(), String> {
+    if let (Scalar::Int32 | Scalar::Int64 | Scalar::Bool, WireValue::Len(b)) = (f.ty, v) {
+        let mut rest = b;
+        while !rest.is_empty() {
+            out.push(scalar_value(f.ty, WireValue::Varint(read_varint(&mut rest)?))?);
         }
         return Ok(());
     }
-    if let (Scalar::Double, WireVal::Len(b)) = (f.ty, v) {
+    if let (Scalar::Double, WireValue::Len(b)) = (f.ty, v) {
         for c in b.chunks(8) {
             let mut a = [0u8; 8];
             if c.len() != 8 {
                 return Err("unexpected end of protobuf data".into());
             }
             a.copy_from_slice(c);
-            out.push(scalar_value(f.ty, WireVal::Fixed64(u64::from_le_bytes(a)))?);
+            out.push(scalar_value(f.ty, WireValue::Fixed64(u64::from_le_bytes(a)))?);
         }
         return Ok(());
     }
@@ -398,15 +315,15 @@ fn push_repeated(f: &Field, v: WireVal<'_>, out: &mut Vec<Value>, depth: usize) 
     Ok(())
 }
 
-fn map_entry(f: &Field, v: WireVal<'_>, depth: usize) -> Result<(String, Value), String> {
-    let WireVal::Len(b) = v else {
+fn map_entry(f: &Field, v: WireValue<'_>, depth: usize) -> Result<(String, Value), String> {
+    let WireValue::Len(b) = v else {
         return Err("protobuf wire type mismatch: map entry".into());
     };
     let mut key = String::new();
     let mut val = None;
-    for item in Wire::new(b) {
+    for item in Reader::new(b) {
         match item? {
-            (1, WireVal::Len(k)) => key = utf8(k)?,
+            (1, WireValue::Len(k)) => key = utf8(k)?,
             (2, v) => val = Some(field_value(f, v, depth)?),
             _ => {}
         }
@@ -426,21 +343,16 @@ fn map_entry(f: &Field, v: WireVal<'_>, depth: usize) -> Result<(String, Value),
     Ok((key, val))
 }
 
-/// Scalar fields of a small message by tag (for the special types).
-fn fields_of(buf: &[u8]) -> Result<Vec<(u64, WireVal<'_>)>, String> {
-    Wire::new(buf).collect()
-}
-
-fn varint_of(fs: &[(u64, WireVal<'_>)], tag: u64) -> Option<u64> {
+fn varint_of(fs: &[(u64, WireValue<'_>)], tag: u64) -> Option<u64> {
     fs.iter().rev().find_map(|(t, v)| match v {
-        WireVal::Varint(n) if *t == tag => Some(*n),
+        WireValue::Varint(n) if *t == tag => Some(*n),
         _ => None,
     })
 }
 
-fn bytes_of<'a>(fs: &[(u64, WireVal<'a>)], tag: u64) -> Option<&'a [u8]> {
+fn bytes_of<'a>(fs: &[(u64, WireValue<'a>)], tag: u64) -> Option<&'a [u8]> {
     fs.iter().rev().find_map(|(t, v)| match v {
-        WireVal::Len(b) if *t == tag => Some(*b),
+        WireValue::Len(b) if *t == tag => Some(*b),
         _ => None,
     })
 }
@@ -464,7 +376,7 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
     let short = msg.rsplit('.').next().unwrap_or(msg);
     match msg {
         "io.k8s.apimachinery.pkg.apis.meta.v1.Time" | "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime" => {
-            let fs = fields_of(buf)?;
+            let fs = fields(buf)?;
             let secs = varint_of(&fs, 1).unwrap_or(0) as i64;
             let nanos = varint_of(&fs, 2).unwrap_or(0) as i64 as i32;
             if secs == 0 && nanos == 0 {
@@ -473,13 +385,13 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
             return Ok(Value::String(format_time(secs, nanos, short == "MicroTime")?));
         }
         "io.k8s.apimachinery.pkg.apis.meta.v1.Duration" => {
-            let fs = fields_of(buf)?;
+            let fs = fields(buf)?;
             return Ok(Value::String(crate::util::go_duration(
                 varint_of(&fs, 1).unwrap_or(0) as i64
             )));
         }
         "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
-            let fs = fields_of(buf)?;
+            let fs = fields(buf)?;
             return Ok(if varint_of(&fs, 1).unwrap_or(0) == 1 {
                 Value::String(utf8(bytes_of(&fs, 3).unwrap_or_default())?)
             } else {
@@ -487,13 +399,13 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
             });
         }
         "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
-            let fs = fields_of(buf)?;
+            let fs = fields(buf)?;
             return Ok(Value::String(utf8(bytes_of(&fs, 1).unwrap_or_default())?));
         }
         "io.k8s.apimachinery.pkg.runtime.RawExtension"
         | "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1"
         | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON" => {
-            let fs = fields_of(buf)?;
+            let fs = fields(buf)?;
             return raw_json(bytes_of(&fs, 1).unwrap_or_default());
         }
         _ => {}
@@ -504,7 +416,7 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
         .ok_or_else(|| format!("no protobuf description of {msg}"))?;
     // Collect values per field first (repeated fields and maps span several entries).
     let mut vals: Vec<Option<Value>> = fields.iter().map(|_| None).collect();
-    for item in Wire::new(buf) {
+    for item in Reader::new(buf) {
         let (tag, v) = item?;
         let Some(i) = fields.iter().position(|f| f.tag == tag) else {
             continue;
@@ -572,30 +484,13 @@ fn json_schema_union(short: &str, msg: &str, fields: &[Field], vals: &[Option<Va
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day) (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// RFC 3339 in UTC, second precision (`metav1.Time`) or microseconds (`metav1.MicroTime`).
 fn format_time(secs: i64, nanos: i32, micros: bool) -> Result<String, String> {
     // Go's time range for RFC 3339: years 0000-9999.
     if !(-62_135_596_800..=253_402_300_799).contains(&secs) {
         return Err(format!("timestamp out of range: {secs}"));
     }
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil(days);
-    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let (y, mo, d, h, mi, s) = crate::util::time::civil_from_unix(secs);
     let mut out = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
     if micros {
         out.push_str(&format!(".{:06}", nanos.clamp(0, 999_999_999) / 1000));

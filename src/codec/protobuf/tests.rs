@@ -1,5 +1,6 @@
 use super::*;
 use crate::util::go_duration;
+use crate::util::protowire::Writer;
 use serde_json::json;
 
 /// A tiny protobuf encoder: a message is a list of (field number, value).
@@ -10,53 +11,30 @@ enum P {
     Msg(Vec<(u64, P)>),
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn enc(fields: &[(u64, P)]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut w = Writer::default();
     for (tag, v) in fields {
+        let tag = *tag as u32;
         match v {
-            P::Int(n) => {
-                varint(tag << 3, &mut out);
-                varint(*n as u64, &mut out);
-            }
-            P::Str(s) => {
-                varint(tag << 3 | 2, &mut out);
-                varint(s.len() as u64, &mut out);
-                out.extend_from_slice(s.as_bytes());
-            }
-            P::Bytes(b) => {
-                varint(tag << 3 | 2, &mut out);
-                varint(b.len() as u64, &mut out);
-                out.extend_from_slice(b);
-            }
-            P::Msg(m) => {
-                let b = enc(m);
-                varint(tag << 3 | 2, &mut out);
-                varint(b.len() as u64, &mut out);
-                out.extend_from_slice(&b);
-            }
-        }
+            P::Int(n) => w.uint(tag, *n as u64),
+            P::Str(s) => w.string(tag, s),
+            P::Bytes(b) => w.bytes(tag, b),
+            P::Msg(m) => w.bytes(tag, &enc(m)),
+        };
     }
-    out
+    w.into_bytes()
 }
 
 /// `k8s\0` + runtime.Unknown{typeMeta, raw}.
 fn envelope(api_version: &'static str, kind: &'static str, raw: Vec<(u64, P)>) -> Vec<u8> {
-    let raw = enc(&raw);
+    let mut unknown = Writer::default();
+    unknown
+        .bytes(1, &enc(&[(1, P::Str(api_version)), (2, P::Str(kind))]))
+        .bytes(2, &enc(&raw))
+        .string(3, "")
+        .string(4, "");
     let mut out = b"k8s\0".to_vec();
-    let mut unknown = enc(&[(1, P::Msg(vec![(1, P::Str(api_version)), (2, P::Str(kind))]))]);
-    varint(2 << 3 | 2, &mut unknown);
-    varint(raw.len() as u64, &mut unknown);
-    unknown.extend_from_slice(&raw);
-    unknown.extend(enc(&[(3, P::Str("")), (4, P::Str(""))]));
-    out.extend(unknown);
+    out.extend(unknown.into_bytes());
     out
 }
 

@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Bind a pod to the Binding's target node. `url_pod`: the pod named by `pods/{name}/binding`
@@ -18,7 +19,7 @@ pub async fn bind(
     dry_run: bool,
     copy_labels: bool,
 ) -> ApiResult<()> {
-    let obj_name = binding.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let obj_name = binding.str_at("/metadata/name");
     let pod = match url_pod {
         Some(url_name) => {
             if obj_name != url_name {
@@ -30,7 +31,7 @@ pub async fn bind(
         }
         None => obj_name,
     };
-    if let Some(obj_ns) = binding.pointer("/metadata/namespace").and_then(Value::as_str) {
+    if let Some(obj_ns) = binding.opt_str_at("/metadata/namespace") {
         if !obj_ns.is_empty() && obj_ns != ns {
             return Err(ApiError::bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request",
@@ -41,20 +42,12 @@ pub async fn bind(
     if dry_run {
         return Ok(());
     }
-    let node = binding
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let node = binding.str_at("/target/name").to_string();
     let annotations = binding.pointer("/metadata/annotations").cloned();
     let labels = binding.pointer("/metadata/labels").cloned().filter(|_| copy_labels);
     let pods = super::pods()?;
     reg.guaranteed_update(pods, Some(ns), pod, |p| {
-        let name = p
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = p.str_at("/metadata/name").to_string();
         if p.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
             return Err(ApiError::conflict(
                 "pods",
@@ -63,7 +56,7 @@ pub async fn bind(
                 &format!("pod {name} is being deleted, cannot be assigned to a host"),
             ));
         }
-        let current = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let current = p.str_at("/spec/nodeName");
         if !current.is_empty() {
             return Err(ApiError::conflict(
                 "pods",
@@ -111,16 +104,11 @@ pub async fn bind(
 fn validate(binding: &Value, pod: &str) -> ApiResult<()> {
     use crate::error::field::FieldError;
     let mut errs = Vec::new();
-    let kind = binding.pointer("/target/kind").and_then(Value::as_str).unwrap_or("");
+    let kind = binding.str_at("/target/kind");
     if !kind.is_empty() && kind != "Node" {
         errs.push(FieldError::not_supported("target.kind", kind, &["Node", "<empty>"]));
     }
-    if binding
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty()
-    {
+    if binding.str_at("/target/name").is_empty() {
         errs.push(FieldError::required("target.name", ""));
     }
     if errs.is_empty() {

@@ -5,27 +5,13 @@
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
-
-fn names(pod: &Value, field: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{field}"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Upstream's `ValidatePodEphemeralContainersUpdate` (the parts that concern the list itself).
 pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     let mut errs = Vec::new();
-    let old_list = old
-        .pointer("/spec/ephemeralContainers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let old_list = old.arr_at("/spec/ephemeralContainers").to_vec();
     for o in &old_list {
         let n = o.get("name").and_then(Value::as_str).unwrap_or("");
         match new_list
@@ -43,7 +29,7 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
             _ => {}
         }
     }
-    let mut taken = [names(old, "containers"), names(old, "initContainers")].concat();
+    let mut taken = [old.names_at("/spec/containers"), old.names_at("/spec/initContainers")].concat();
     for (i, c) in new_list.iter().enumerate() {
         let path = format!("spec.ephemeralContainers[{i}]");
         let name = c.get("name").and_then(Value::as_str).unwrap_or("");
@@ -87,17 +73,13 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
 /// validated; `update` marks a PUT, whose resourceVersion must match.
 pub fn apply(pod: &Value, target: &Value, update: bool, name: &str) -> ApiResult<Value> {
     if update {
-        let rv = target.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-        let cur = pod.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+        let rv = target.opt_str_at("/metadata/resourceVersion");
+        let cur = pod.opt_str_at("/metadata/resourceVersion");
         if rv.is_some_and(|r| !r.is_empty()) && rv != cur {
             return Err(ApiError::stale("pods", "", name));
         }
     }
-    let mut list = target
-        .pointer("/spec/ephemeralContainers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut list = target.arr_at("/spec/ephemeralContainers").to_vec();
     for c in list.iter_mut() {
         // Defaults the pod strategy would apply to a container.
         if c.get("terminationMessagePath").is_none() {

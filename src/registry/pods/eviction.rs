@@ -4,10 +4,12 @@
 //! `DisruptionTarget` condition, then delete it.
 
 use super::set_condition;
+use crate::api::selector::selects;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::Registry;
 use crate::request::Query;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Upstream's bound on `status.disruptedPods` entries not yet confirmed by the controller.
@@ -15,7 +17,7 @@ const MAX_DISRUPTED_PODS: usize = 2000;
 
 /// Evict pod `ns/name` as the Eviction object asks (its `deleteOptions`, and the query's).
 pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query: &Query) -> ApiResult<()> {
-    if eviction.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("") != name {
+    if eviction.str_at("/metadata/name") != name {
         return Err(ApiError::bad_request(
             "name in URL does not match name in Eviction object",
         ));
@@ -58,7 +60,7 @@ pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query
 
 /// Terminal, pending or terminating pods are evicted without consulting budgets.
 fn can_ignore_pdb(pod: &Value) -> bool {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod.str_at("/status/phase");
     matches!(phase, "Succeeded" | "Failed" | "Pending")
         || pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
@@ -77,16 +79,13 @@ fn pod_ready(pod: &Value) -> bool {
 async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dry_run: bool) -> ApiResult<()> {
     let pdb_def = crate::api::builtin_row("policy", "poddisruptionbudgets")
         .ok_or_else(|| ApiError::internal("no poddisruptionbudgets resource"))?;
-    let labels = pod.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let labels = pod.obj_at("/metadata/labels");
     let all = reg.list(pdb_def, Some(ns), &ListOptions::default()).await?;
     let matching: Vec<Value> = all
         .items
         .iter()
         .map(|o| o.value.clone())
-        .filter(|p| {
-            p.pointer("/spec/selector")
-                .is_some_and(|s| selector_matches(s, &labels))
-        })
+        .filter(|p| selects(p.pointer("/spec/selector"), labels))
         .collect();
     if matching.len() > 1 {
         return Err(ApiError::internal(
@@ -96,21 +95,17 @@ async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dr
     let Some(pdb) = matching.first() else {
         return Ok(());
     };
-    let status_i = |p: &Value, f: &str| p.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
+    let status_i = |p: &Value, f: &str| p.i64_at(&format!("/status/{f}")).unwrap_or(0);
     if !pod_ready(pod) {
         // An unhealthy pod does not count toward the budget: evict it when the budget is met
         // (or always, with unhealthyPodEvictionPolicy AlwaysAllow).
-        let always = pdb.pointer("/spec/unhealthyPodEvictionPolicy").and_then(Value::as_str) == Some("AlwaysAllow");
+        let always = pdb.opt_str_at("/spec/unhealthyPodEvictionPolicy") == Some("AlwaysAllow");
         let desired = status_i(pdb, "desiredHealthy");
         if always || (status_i(pdb, "currentHealthy") >= desired && desired > 0) {
             return Ok(());
         }
     }
-    let pdb_name = pdb
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let pdb_name = pdb.str_at("/metadata/name").to_string();
     if dry_run {
         // Checked, never written.
         return check_and_decrement(&mut pdb.clone(), &pdb_name, pod_name);
@@ -125,7 +120,7 @@ async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dr
 /// Upstream's `checkAndDecrement` on the freshest budget.
 fn check_and_decrement(pdb: &mut Value, name: &str, pod: &str) -> ApiResult<()> {
     let snapshot = pdb.clone();
-    let get = |f: &str| snapshot.pointer(f).and_then(Value::as_i64).unwrap_or(0);
+    let get = |f: &str| snapshot.i64_at(f).unwrap_or(0);
     if get("/status/observedGeneration") < get("/metadata/generation") {
         return Err(too_many_requests(
             10,
@@ -141,11 +136,7 @@ fn check_and_decrement(pdb: &mut Value, name: &str, pod: &str) -> ApiResult<()> 
             "pdb disruptions allowed is negative",
         ));
     }
-    let disrupted = pdb
-        .pointer("/status/disruptedPods")
-        .and_then(Value::as_object)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let disrupted = pdb.obj_at("/status/disruptedPods").map(|m| m.len()).unwrap_or(0);
     if disrupted > MAX_DISRUPTED_PODS {
         return Err(ApiError::forbidden(
             "poddisruptionbudget",
@@ -218,32 +209,6 @@ fn too_many_requests(retry_after: u64, cause: String) -> ApiError {
     e
 }
 
-/// A LabelSelector (`matchLabels` + `matchExpressions`) against a label map; `{}` matches all.
-pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-        if ml.iter().any(|(k, v)| label(k) != v.as_str()) {
-            return false;
-        }
-    }
-    let exprs = sel.get("matchExpressions").and_then(Value::as_array);
-    exprs.into_iter().flatten().all(|e| {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let values: Vec<&str> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => label(key).is_some_and(|v| values.contains(&v)),
-            "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
-            "Exists" => label(key).is_some(),
-            "DoesNotExist" => label(key).is_none(),
-            _ => false,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,21 +246,5 @@ mod tests {
                 .and_then(|e| e.retry_after),
             Some(10)
         );
-    }
-
-    #[test]
-    fn selectors() {
-        let labels = json!({"app": "web", "tier": "fe"});
-        assert!(selector_matches(&json!({}), &labels));
-        assert!(selector_matches(&json!({"matchLabels": {"app": "web"}}), &labels));
-        assert!(!selector_matches(&json!({"matchLabels": {"app": "db"}}), &labels));
-        assert!(selector_matches(
-            &json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]}),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}),
-            &labels
-        ));
     }
 }

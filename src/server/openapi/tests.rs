@@ -1,40 +1,20 @@
 use super::*;
+use crate::util::protowire::WireValue;
 
-/// A tiny protobuf reader: (field, wire type, payload) of each top-level field.
+/// (field, payload) of each top-level field; a varint's payload is its low byte.
 fn fields(b: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    fn varint(b: &[u8], i: &mut usize) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        while *i < b.len() {
-            let x = b[*i];
-            *i += 1;
-            v |= ((x & 0x7f) as u64) << shift;
-            if x < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
-        v
-    }
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let key = varint(b, &mut i);
-        let (field, wt) = ((key >> 3) as u32, key & 7);
-        match wt {
-            0 => {
-                let v = varint(b, &mut i);
-                out.push((field, vec![v as u8]));
-            }
-            2 => {
-                let n = varint(b, &mut i) as usize;
-                out.push((field, b[i..i + n].to_vec()));
-                i += n;
-            }
-            _ => panic!("unexpected wire type {wt}"),
-        }
-    }
-    out
+    crate::util::protowire::fields(b)
+        .expect("protobuf")
+        .into_iter()
+        .map(|(f, v)| {
+            let payload = match v {
+                WireValue::Varint(n) => vec![n as u8],
+                WireValue::Len(b) => b.to_vec(),
+                other => panic!("unexpected wire value {other:?}"),
+            };
+            (f as u32, payload)
+        })
+        .collect()
 }
 
 fn get(b: &[u8], field: u32) -> Vec<Vec<u8>> {
@@ -128,7 +108,10 @@ fn v3_documents_per_group_version() {
     assert_eq!(url, format!("/openapi/v3/apis/apps/v1?hash={h}"));
     assert!(index["paths"]["api/v1"].is_object());
     let doc: Value = serde_json::from_slice(&api.v3("apis/apps/v1").expect("doc")).expect("json");
-    assert_eq!(hash(&api.v3("apis/apps/v1").expect("doc")), h);
+    assert_eq!(
+        crate::util::hash::content_hash(&api.v3("apis/apps/v1").expect("doc")),
+        h
+    );
     let schemas = &doc["components"]["schemas"];
     let d = &schemas["io.k8s.api.apps.v1.Deployment"];
     assert_eq!(

@@ -1,31 +1,21 @@
-//! Small shared helpers: time formatting, random names, Go-style quoting.
+//! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
+//!
+//! - [`hash`]: content hashes for ETags.
+//! - [`json`]: typed reads of JSON fields by pointer.
+//! - [`keys`]: the range end of a key prefix.
+//! - [`protowire`]: the protobuf wire format.
+//! - [`quantity`]: `resource.Quantity`, exact.
+//! - [`time`]: RFC 3339 times and civil dates.
+//! - here: random names, Go-style quoting.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod hash;
+pub mod json;
+pub mod keys;
+pub mod protowire;
+pub mod quantity;
+pub mod time;
 
-/// RFC 3339 with second precision in UTC, as Kubernetes `metav1.Time` serialises.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-pub fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now())
-}
-
-/// RFC 3339 with microseconds (`metav1.MicroTime`).
-pub fn rfc3339_micros(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
-}
-
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s).ok()
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use self::time::{now_rfc3339, parse_rfc3339, rfc3339, rfc3339_micros, unix_now};
 
 /// The 5-character random suffix upstream appends to `generateName` (no vowels, no
 /// look-alike characters: `bcdfghjklmnpqrstvwxz2456789`).

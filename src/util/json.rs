@@ -1,0 +1,114 @@
+//! Reading fields of a JSON object by JSON pointer (`/spec/nodeName`), with the defaults the
+//! code wants everywhere: `""` for a missing string, an empty slice for a missing array.
+//!
+//! ```
+//! use capstan::util::json::JsonExt;
+//! let pod = serde_json::json!({"spec": {"nodeName": "n1", "containers": [{"name": "c"}]}});
+//! assert_eq!(pod.str_at("/spec/nodeName"), "n1");
+//! assert_eq!(pod.str_at("/spec/missing"), "");
+//! assert_eq!(pod.arr_at("/spec/containers").len(), 1);
+//! ```
+
+use serde_json::{Map, Value};
+
+/// Typed reads at a JSON pointer. A value of another type reads as absent.
+pub trait JsonExt {
+    /// The string at `ptr`; `""` when absent or not a string.
+    fn str_at(&self, ptr: &str) -> &str;
+    /// The string at `ptr`; None when absent or not a string.
+    fn opt_str_at(&self, ptr: &str) -> Option<&str>;
+    /// The integer at `ptr`.
+    fn i64_at(&self, ptr: &str) -> Option<i64>;
+    /// The boolean at `ptr`.
+    fn bool_at(&self, ptr: &str) -> Option<bool>;
+    /// The array at `ptr`; empty when absent or not an array.
+    fn arr_at(&self, ptr: &str) -> &[Value];
+    /// The object at `ptr`.
+    fn obj_at(&self, ptr: &str) -> Option<&Map<String, Value>>;
+    /// The value at `ptr` as text: a string as it is, `""` for absent or null, anything else
+    /// as its JSON text (`3`, `true`).
+    fn text_at(&self, ptr: &str) -> String;
+    /// The strings of the array at `ptr` (other items skipped).
+    fn strings_at(&self, ptr: &str) -> Vec<String>;
+    /// The `name` of each object in the array at `ptr` (containers, ports, volumes…; items
+    /// without one skipped).
+    fn names_at(&self, ptr: &str) -> Vec<String>;
+}
+
+impl JsonExt for Value {
+    fn str_at(&self, ptr: &str) -> &str {
+        self.opt_str_at(ptr).unwrap_or("")
+    }
+
+    fn opt_str_at(&self, ptr: &str) -> Option<&str> {
+        self.pointer(ptr).and_then(Value::as_str)
+    }
+
+    fn i64_at(&self, ptr: &str) -> Option<i64> {
+        self.pointer(ptr).and_then(Value::as_i64)
+    }
+
+    fn bool_at(&self, ptr: &str) -> Option<bool> {
+        self.pointer(ptr).and_then(Value::as_bool)
+    }
+
+    fn arr_at(&self, ptr: &str) -> &[Value] {
+        self.pointer(ptr)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn obj_at(&self, ptr: &str) -> Option<&Map<String, Value>> {
+        self.pointer(ptr).and_then(Value::as_object)
+    }
+
+    fn text_at(&self, ptr: &str) -> String {
+        match self.pointer(ptr) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    }
+
+    fn strings_at(&self, ptr: &str) -> Vec<String> {
+        self.arr_at(ptr)
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn names_at(&self, ptr: &str) -> Vec<String> {
+        self.arr_at(ptr)
+            .iter()
+            .filter_map(|item| item.opt_str_at("/name"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_with_defaults() {
+        let v = json!({"a": {"s": "x", "n": 3, "b": true, "l": ["p", 1, "q"], "o": {}, "z": null}});
+        assert_eq!(v.str_at("/a/s"), "x");
+        assert_eq!(v.str_at("/a/n"), "");
+        assert_eq!(v.opt_str_at("/a/missing"), None);
+        assert_eq!(v.i64_at("/a/n"), Some(3));
+        assert_eq!(v.bool_at("/a/b"), Some(true));
+        assert_eq!(v.arr_at("/a/l").len(), 3);
+        assert!(v.arr_at("/a/s").is_empty());
+        assert!(v.obj_at("/a/o").is_some_and(Map::is_empty));
+        assert_eq!(v.text_at("/a/n"), "3");
+        assert_eq!(v.text_at("/a/z"), "");
+        assert_eq!(v.text_at("/a/s"), "x");
+        assert_eq!(v.strings_at("/a/l"), vec!["p", "q"]);
+        let pod = json!({"spec": {"containers": [{"name": "a"}, {"image": "x"}, {"name": "b"}]}});
+        assert_eq!(pod.names_at("/spec/containers"), vec!["a", "b"]);
+    }
+}
