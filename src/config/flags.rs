@@ -142,7 +142,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
     ("event-ttl", "Events are not expired through etcd leases (they are kept until deleted)."),
     ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
-    ("feature-gates", "Refused: feature gates are not implemented; capstan serves what 1.33 serves with every gate at its default."),
+    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
     ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
     ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
@@ -200,6 +200,8 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         other => other.to_string(),
     };
     let harmless = match flag.name {
+        // Gates capstan acts on (`config::features::HONOURED`) are accepted.
+        "feature-gates" => super::features::unhonoured(value).is_empty(),
         // `kube=1.33` (or `1.33`): the version capstan is.
         "emulated-version" => text
             .split(',')
@@ -213,6 +215,11 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         "emulation-forward-compatible" => {
             "ServerRunOptions.EmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
         }
+        "feature-gates" => format!(
+            "capstan does not implement the feature gates {} (it acts on {}; every other gate keeps its 1.33 default)",
+            super::features::unhonoured(value).join(", "),
+            super::features::HONOURED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
         "runtime-config-emulation-forward-compatible" => {
             "ServerRunOptions.RuntimeConfigEmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
         }

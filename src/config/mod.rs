@@ -14,6 +14,7 @@
 //! generated from it ([`show::reference_markdown`]).
 
 pub mod argv;
+pub mod features;
 pub mod flags;
 pub mod layers;
 pub mod show;

@@ -262,7 +262,7 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
         }
         "io.k8s.apimachinery.pkg.apis.meta.v1.Duration" => {
             let fs = fields_of(buf)?;
-            return Ok(Value::String(go_duration(varint_of(&fs, 1).unwrap_or(0) as i64)));
+            return Ok(Value::String(crate::util::go_duration(varint_of(&fs, 1).unwrap_or(0) as i64)));
         }
         "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
             let fs = fields_of(buf)?;
@@ -396,46 +396,4 @@ pub(crate) fn format_time(secs: i64, nanos: i32, micros: bool) -> Result<String,
     }
     out.push('Z');
     Ok(out)
-}
-
-/// Go's `time.Duration.String()`: "1h0m0s", "1m30s", "1.5s", "500ms", "0s".
-pub(crate) fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let frac = |v: u64, unit: u64, prec: usize| -> String {
-        let whole = v / unit;
-        let f = v % unit;
-        if f == 0 {
-            return whole.to_string();
-        }
-        let s = format!("{f:0prec$}");
-        format!("{whole}.{}", s.trim_end_matches('0'))
-    };
-    let body = if u < 1_000 {
-        format!("{u}ns")
-    } else if u < 1_000_000 {
-        format!("{}µs", frac(u, 1_000, 3))
-    } else if u < 1_000_000_000 {
-        format!("{}ms", frac(u, 1_000_000, 6))
-    } else {
-        let secs = u / 1_000_000_000;
-        let sub = u % 1_000_000_000;
-        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-        let s = frac(s * 1_000_000_000 + sub, 1_000_000_000, 9);
-        if h > 0 {
-            format!("{h}h{m}m{s}s")
-        } else if m > 0 {
-            format!("{m}m{s}s")
-        } else {
-            format!("{s}s")
-        }
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
 }

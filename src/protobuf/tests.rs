@@ -1,4 +1,5 @@
-use super::decode::{format_time, go_duration};
+use super::decode::format_time;
+use crate::util::go_duration;
 use super::*;
 use serde_json::{json, Value};
 

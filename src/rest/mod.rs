@@ -116,7 +116,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
     };
     if let Served::Pod(write) = served {
-        return pods::serve(rest, req, write).await;
+        return pods::serve(rest, req, def, write).await;
     }
     if def.namespaced() && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
         return Err(not_found());

@@ -390,6 +390,27 @@ impl TestServer {
         self.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
     }
 
+    /// The server's generated CA (certificate and key), to sign client certificates with.
+    pub fn ca(&self) -> super::pki::Ca {
+        let pki = self.data_dir().join("pki");
+        let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap_or_else(|e| panic!("read {f}: {e}"));
+        super::pki::Ca::load(&read("ca.crt"), &read("ca.key"))
+    }
+
+    /// A kubeconfig in the scratch dir that authenticates with this client certificate.
+    pub fn cert_kubeconfig(&self, name: &str, cert: &super::pki::Cert) -> PathBuf {
+        let (crt, key) = cert.write(self.scratch(), name);
+        let cfg = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": self.url(), "certificate-authority": self.ca_file()}}],
+            "users": [{"name": "u", "user": {"client-certificate": crt, "client-key": key}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        });
+        self.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
+    }
+
     /// Write a file into the scratch dir and return its path.
     pub fn write_file(&self, name: &str, content: &str) -> PathBuf {
         write_scratch(self.dir.path(), name, content)

@@ -1083,7 +1083,8 @@ fn validate_container_list(
     }
 }
 
-fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
+/// Upstream's `ValidateTolerations` (pod specs, PodTolerationRestriction's configuration).
+pub fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
     for (i, t) in tols.iter().enumerate() {
         let ip = format!("{path}[{i}]");
         if !is_obj(t, &ip, errs) {
@@ -1323,6 +1324,9 @@ pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
 }
 
 fn pod_defaults(obj: &mut Value) {
+    let is_mirror = obj
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some();
     let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -1331,9 +1335,12 @@ fn pod_defaults(obj: &mut Value) {
     let Some(m) = spec.as_object_mut() else { return };
     default_val(m, "enableServiceLinks", json!(true));
     // Stand-ins for admission plugins we do not run yet: ServiceAccount (serviceAccountName),
-    // Priority (priority, preemptionPolicy).
-    default_str(m, "serviceAccountName", "default");
-    default_str(m, "serviceAccount", "default");
+    // Priority (priority, preemptionPolicy). Mirror pods get no account, as upstream's
+    // ServiceAccount plugin leaves them (NodeRestriction refuses mirror pods that name one).
+    if !is_mirror {
+        default_str(m, "serviceAccountName", "default");
+        default_str(m, "serviceAccount", "default");
+    }
     default_val(m, "priority", json!(0));
     default_val(m, "preemptionPolicy", json!("PreemptLowerPriority"));
 }

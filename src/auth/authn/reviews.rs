@@ -17,9 +17,9 @@ use warp::reply::Response;
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
-/// The body decoded once for the request (the audit log reads the same value); protobuf
-/// bodies (TokenRequest too) through the generated table.
-fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
+/// The body decoded once for the request (the audit log and admission read the same value);
+/// protobuf bodies (TokenRequest too) through the generated table.
+pub fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let ct = req.header("content-type");
     let decode = |b: &Bytes| -> ApiResult<Value> { crate::codec::decode_body(ct, b) };
     let v = req.decode_with(decode).cloned().unwrap_or_else(|| decode(body))?;

@@ -6,6 +6,7 @@
 use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
+use crate::api::podrefs::name_at;
 use crate::request::UserInfo;
 use crate::util::json::JsonExt;
 use serde_json::Value;
@@ -46,68 +47,22 @@ pub enum Feed {
     Pvcs,
 }
 
-/// The non-empty string at `p`: a reference the pod makes, or none.
-fn ref_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.opt_str_at(p).filter(|s| !s.is_empty())
-}
-
 /// Everything a pod references that its kubelet needs to read.
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
+    use crate::api::podrefs;
     let ns = pod.str_at("/metadata/namespace");
-    let pod_name = pod.str_at("/metadata/name");
-    let mut out = Vec::new();
-    let mut add = |k: Kind, name: Option<&str>| {
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            out.push((k, format!("{ns}/{n}")));
-        }
-    };
-    add(
+    let key = |n: &str| format!("{ns}/{n}");
+    let mut out = vec![(
         Kind::ServiceAccount,
-        Some(ref_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+        key(name_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+    )];
+    out.extend(podrefs::secret_names(pod).into_iter().map(|n| (Kind::Secret, key(n))));
+    out.extend(
+        podrefs::configmap_names(pod)
+            .into_iter()
+            .map(|n| (Kind::ConfigMap, key(n))),
     );
-    let arr = |v: &Value, p: &str| v.arr_at(p).to_vec();
-    for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, ref_at(&s, "/name"));
-    }
-    for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, ref_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, ref_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, ref_at(&vol, "/persistentVolumeClaim/claimName"));
-        if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = ref_at(&vol, "/name") {
-                add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
-            }
-        }
-        add(Kind::Secret, ref_at(&vol, "/azureFile/secretName"));
-        for p in [
-            "/csi/nodePublishSecretRef/name",
-            "/cephfs/secretRef/name",
-            "/rbd/secretRef/name",
-            "/flexVolume/secretRef/name",
-            "/iscsi/secretRef/name",
-            "/scaleIO/secretRef/name",
-            "/storageos/secretRef/name",
-            "/cinder/secretRef/name",
-        ] {
-            add(Kind::Secret, ref_at(&vol, p));
-        }
-        for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, ref_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, ref_at(&src, "/configMap/name"));
-        }
-    }
-    for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
-        for c in arr(pod, list) {
-            for e in arr(&c, "/env") {
-                add(Kind::Secret, ref_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/valueFrom/configMapKeyRef/name"));
-            }
-            for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, ref_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/configMapRef/name"));
-            }
-        }
-    }
+    out.extend(podrefs::pvc_names(pod).iter().map(|n| (Kind::Pvc, key(n))));
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out.dedup();
     out
@@ -136,7 +91,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = ref_at(pod, "/spec/nodeName") else {
+        let Some(node) = name_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
@@ -208,11 +163,11 @@ impl NodeAuthorizer {
                 g.pvc_volume.clear();
                 g.pv_claims.clear();
                 for p in items {
-                    g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string));
+                    g.set_pvc(key_of(&p), name_at(&p, "/spec/volumeName").map(str::to_string));
                 }
             }
             (Feed::Pvcs, Change::Upsert(p)) => {
-                g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string))
+                g.set_pvc(key_of(&p), name_at(&p, "/spec/volumeName").map(str::to_string))
             }
             (Feed::Pvcs, Change::Delete(p)) => g.set_pvc(key_of(&p), None),
         }
