@@ -176,13 +176,10 @@ impl Context {
     }
     /// The authorizer's verdict on `attrs` (whose user should be this request's). Without an
     /// authorizer (internal writes, unit tests): allowed.
-    pub fn decide(&self, attrs: &crate::auth::authz::Attributes<'_>) -> crate::auth::authz::Verdict {
+    pub async fn decide(&self, attrs: &crate::auth::authz::Attributes<'_>) -> crate::auth::authz::Verdict {
         match self.authorizer.as_ref() {
-            Some(AuthzHandle(az)) => az.decide(attrs),
-            None => crate::auth::authz::Verdict {
-                allowed: true,
-                reason: String::new(),
-            },
+            Some(AuthzHandle(az)) => az.decide(attrs).await,
+            None => crate::auth::authz::Verdict::allow(""),
         }
     }
     pub fn warn(&self, w: impl Into<String>) {

@@ -603,7 +603,7 @@ async fn audience_allowed(a: &Attributes, env: &Env<'_>, pod: &Value, audience: 
         name: &a.name,
         path: "",
         field_selector: "",
-    });
+    }).await;
     if v.allowed {
         return Ok(());
     }

@@ -85,7 +85,7 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
                 &a.subresource,
                 &a.namespace,
                 &a.name,
-            ));
+            )).await;
             if !v.allowed {
                 return Err(a.forbidden(&format!(
                     "cannot set an ownerRef on a resource you can't delete: {}",
@@ -100,7 +100,7 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
         // One check covers the common case: may the user finalize anything?
         if env
             .ctx
-            .decide(&authz("update", "*", "*", "*", "finalizers", "", "*"))
+            .decide(&authz("update", "*", "*", "*", "finalizers", "", "*")).await
             .allowed
         {
             return Ok(());
@@ -123,7 +123,7 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
                     "finalizers",
                     ns,
                     name,
-                ));
+                )).await;
                 if !v.allowed {
                     return Err(a.forbidden(&format!(
                         "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: {}",
