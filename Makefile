@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: rpm build release run test unit fmt fmt-check lint bench setup clean conformance conformance-upstream
+.PHONY: rpm build release run test unit fmt fmt-check lint bench bench-wire setup clean conformance conformance-upstream interop
 
 build:
 	$(CARGO) build --bins
@@ -45,6 +45,18 @@ conformance-upstream:
 
 bench: release
 	bash scripts/bench.sh
+
+## Protobuf vs JSON (LIST 10,000 pods, watch 1,000 updates) and etcd bytes per object, Capstan beside upstream.
+bench-wire: release
+	bash scripts/bench_wire.sh
+
+## Capstan and upstream kube-apiserver v1.33 on one etcd, and the real scheduler/controller-manager
+## against Capstan (scripts/interop.sh; needs Go for scripts/upstream.sh, skips loudly without it).
+# Built as conformance builds it (same packages, same features): in .ci/run no rebuild.
+interop:
+	$(CARGO) build --bins -p capstan -p capstan-conformance
+	INTEROP_REQUIRED=$${INTEROP_REQUIRED:-} bash scripts/interop.sh
+	$(CARGO) test --test encryption_upstream -- --ignored
 
 ## Install what the build and tests need on a Debian machine (etcd, protoc, python3-venv, Go, kubectl 1.27-1.33).
 setup:

@@ -71,7 +71,7 @@ if [ "${SERVER:-capstan}" = upstream ]; then
     --clusterrole=cluster-admin --group=kubeadm:cluster-admins >/dev/null
 else
   "$CARGO_TARGET_DIR/debug/capstan" serve --data-dir "$DATA" --secure-port "$PORT" --bind-address 127.0.0.1 \
-    --authorization-mode=Node,RBAC \
+    --allow-privileged=true --authorization-mode=Node,RBAC \
     "${EXTRA[@]}" >"$LOG" 2>&1 &
   PID=$!
 

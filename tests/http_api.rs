@@ -323,8 +323,11 @@ async fn request_errors() {
     .await;
     r.expect_status(413, "RequestEntityTooLarge");
 
-    // Protobuf only on a list: this server cannot encode it.
+    // Protobuf only on a list: served in protobuf (tests/protobuf.rs covers the encodings);
+    // an Accept that names nothing we serve is 406.
     let r = get(&c, CM_PATH, Some("application/vnd.kubernetes.protobuf")).await;
+    assert_eq!(r.content_type(), "application/vnd.kubernetes.protobuf");
+    let r = get(&c, CM_PATH, Some("application/cbor")).await;
     r.expect_status(406, "NotAcceptable");
 
     // Unknown resource.

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod fields;
 pub mod groups;
 pub mod meta;
+pub mod podrefs;
 pub mod scale;
 pub mod schema;
 pub mod selector;

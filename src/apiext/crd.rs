@@ -330,6 +330,10 @@ async fn sync(reg: &Registry, state: &mut State) {
                 Arc::new(CustomVersion {
                     crd_name: name.clone(),
                     schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                    rules: v
+                        .pointer("/schema/openAPIV3Schema")
+                        .map(crate::cel::crd::Rules::of)
+                        .filter(|r| !r.is_empty()),
                     columns,
                     scale,
                     storage_version: storage_version.clone(),

@@ -4,7 +4,6 @@
 
 pub mod encode;
 pub mod negotiate;
-pub mod protobuf;
 
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
@@ -24,7 +23,7 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value> 
     match negotiate::body_type(content_type) {
         Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
-        Ok(BodyType::Protobuf) => protobuf::decode_body(body).map_err(ApiError::bad_request),
+        Ok(BodyType::Protobuf) => crate::protobuf::decode(body).map_err(ApiError::bad_request),
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}"))),
     }
 }

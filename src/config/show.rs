@@ -127,9 +127,15 @@ etcd:\n  servers: [https://127.0.0.1:2379]\n  cafile: /etc/kubernetes/pki/etcd/c
 logging:\n  format: json\n  verbosity: 2\n\
 feature-gates:\n  SomeGate: true\n\
 ```\n\n\
-*Status*: **yes** — implemented; **capstan** — capstan-only setting; **accepted** — an upstream flag capstan\n\
-accepts and stores but does not act on yet: setting it logs one warning line naming it at startup.\n\
-`--config`, `--help` and `--version` are command-line only.\n\n\
+*Status* — every upstream kube-apiserver 1.33 flag is listed:\n\n\
+- **yes** — implemented as upstream;\n\
+- **capstan** — a capstan-only setting;\n\
+- **no effect** — has no effect upstream either in what capstan runs (deprecated no-ops, flags of alpha\n  features that are off); accepted silently;\n\
+- **ignored** — accepted and not acted on, because ignoring it neither weakens security nor loses data\n  (tuning, observability); setting it logs one warning line naming it at startup;\n\
+- **refused** — not implemented, and ignoring it would weaken security or lose data: startup fails with a\n  message naming the flag when it is set to anything but its default (or a value capstan handles);\n\
+- **not yet** — accepted, not implemented yet, and being built (issue 20's authentication, authorization and\n  API enablement parts).\n\n\
+The *Description* says why for every flag that is not implemented. `--config`, `--help` and `--version` are\n\
+command-line only.\n\n\
 | Flag | Config key | Environment variable | Type | Default | Status | Description |\n\
 |---|---|---|---|---|---|---|\n",
     );
@@ -139,10 +145,19 @@ accepts and stores but does not act on yet: setting it logs one warning line nam
         } else {
             format!("`--{}`", f.name)
         };
+        let note = f.note().unwrap_or("");
         let status = match f.status {
             Status::Implemented => "yes",
             Status::Capstan => "capstan",
-            Status::Ignored => "accepted",
+            Status::NoEffect => "no effect",
+            Status::Refused => "refused",
+            Status::Ignored if note.starts_with("Not implemented yet") => "not yet",
+            Status::Ignored => "ignored",
+        };
+        let help = if note.is_empty() {
+            f.help.to_string()
+        } else {
+            format!("{} *Capstan:* {note}", f.help)
         };
         let ty = match f.kind {
             Kind::Enum(v) => format!("enum: {}", v.join(", ")),
@@ -159,7 +174,7 @@ accepts and stores but does not act on yet: setting it logs one warning line nam
             f.env_var(),
             cell(&ty),
             cell(&default),
-            cell(f.help)
+            cell(&help)
         ));
     }
     s

@@ -697,8 +697,13 @@ impl Registry {
                     n
                 }
                 Part::Approval => {
-                    let mut n = old.clone();
-                    n["status"]["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    // Upstream's approval strategy: metadata as sent, spec and status as stored
+                    // but for the conditions.
+                    let mut n = body.clone();
+                    n["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+                    let mut status = old.get("status").cloned().unwrap_or(json!({}));
+                    status["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    n["status"] = status;
                     n
                 }
                 Part::Resize => crate::api::strategy::resize::merge(&old, &body),
@@ -777,8 +782,9 @@ impl Registry {
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            if new == old_cmp {
-                // Nothing changed: no write, same resourceVersion (as upstream).
+            if new == old_cmp && !current.stale {
+                // Nothing changed: no write, same resourceVersion (as upstream). A value read
+                // through an old encryption key or provider is written again (re-encrypted).
                 return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
             }
             let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
@@ -1221,6 +1227,7 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
         value: v,
         json,
         revision: 0,
+        protobuf: Default::default(),
     })
 }
 

@@ -124,7 +124,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
     };
     if let Served::Pod(write) = served {
-        return pods::serve(rest, req, write).await;
+        return pods::serve(rest, req, def, write).await;
     }
     if def.namespaced() && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
         return Err(not_found());
@@ -133,6 +133,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
     let output = negotiate::negotiate(
         req.header("accept"),
         if reads { Endpoint::Read } else { Endpoint::Plain },
+        crate::protobuf::has_kind(&def.api_version(), def.kind),
     )?;
     let enc = Encoding {
         output,
@@ -285,8 +286,13 @@ async fn watch(
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
         .map(move |out| Ok::<Bytes, std::convert::Infallible>(encode::watch_frame(def, &out, enc)));
     let mut r = warp::reply::stream(stream).into_response();
+    let ct = if enc.output.is_protobuf() {
+        crate::protobuf::MEDIA_TYPE_WATCH
+    } else {
+        "application/json"
+    };
     r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, private"),

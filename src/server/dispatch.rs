@@ -35,6 +35,16 @@ pub async fn dispatch(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         Served::Proxy => crate::proxy::proxy(&app.proxy, &app.registry, app.connect_admission(), req).await,
         Served::Review => {
             let body = req.body(app.max_body).await?;
+            if def.group.is_empty() && def.plural == "serviceaccounts" && info.subresource.as_deref() == Some("token") {
+                // TokenRequests are admitted (NodeRestriction binds a kubelet's tokens to its pods).
+                let ctx = admit_token_request(app, req, def, &body).await?;
+                let res = crate::auth::review(&app.auth, &app.registry, req, def, body).await;
+                match &res {
+                    Ok(_) => ctx.commit(),
+                    Err(_) => crate::admission::rollback(&app.registry, &ctx).await,
+                }
+                return res;
+            }
             crate::auth::review(&app.auth, &app.registry, req, def, body).await
         }
         Served::Probed => super::component_status::serve(app, req, def).await,
@@ -56,4 +66,29 @@ pub async fn dispatch(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
         }
         (_, resp) => resp,
     }
+}
+
+/// CREATE admission of `serviceaccounts/<name>/token` with the decoded TokenRequest, before it
+/// is issued. (Mutations by admission webhooks are not applied to the request.)
+async fn admit_token_request(
+    app: &Arc<App>,
+    req: &Request,
+    def: &crate::api::ResourceDef,
+    body: &bytes::Bytes,
+) -> ApiResult<crate::admission::Context> {
+    let info = &req.info;
+    let obj = crate::auth::authn::reviews::decode(req, body)?;
+    let ctx = crate::admission::Context::for_request(&app.auth.authorizer, req.user.as_ref(), Some("token"));
+    let mut a = crate::admission::Attributes::new(
+        &ctx,
+        crate::admission::Operation::Create,
+        def,
+        info.namespace.as_deref(),
+        info.name.as_deref().unwrap_or(""),
+    );
+    a.subresource = "token".into();
+    a.dry_run = req.query.get("dryRun").is_some();
+    a.object = Some(obj);
+    app.admission.admit_write(&app.registry, &ctx, &mut a).await?;
+    Ok(ctx)
 }

@@ -10,8 +10,10 @@ pub mod bootstrap;
 pub mod component_status;
 pub mod discovery;
 pub mod dispatch;
+pub mod encryption;
 pub mod filters;
 pub mod hardening;
+pub mod headers;
 pub mod health;
 pub mod lifecycle;
 pub mod nonresource;
@@ -59,6 +61,10 @@ pub struct App {
     pub proxy: crate::proxy::ProxyConfig,
     /// The aggregation layer (src/aggregator).
     pub aggregator: Arc<crate::aggregator::Aggregator>,
+    /// `--cors-allowed-origins` and `--strict-transport-security-directives`.
+    pub headers: headers::SecurityHeaders,
+    /// Encryption at rest (`--encryption-provider-config`), for the `kms-providers` check.
+    pub encryption: Option<Arc<crate::storage::encryption::Encryption>>,
 }
 
 impl App {
@@ -145,12 +151,19 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                 async move {
                     // Path and query are parsed once here; a handler reads the body (with the
                     // limit) or, when proxying, streams it.
+                    // CORS and HSTS wrap the whole chain (upstream's WithCORS, WithHSTS).
+                    let origin = app.headers.allowed_origin(&headers);
+                    if let Some(r) = app.headers.preflight(&method, origin.as_ref()) {
+                        return r;
+                    }
                     let body = crate::request::body_stream(body);
                     let mut req = Request::new(method, path.as_str().to_string(), query, headers, Some(body));
                     req.remote = user.as_ref().and_then(|u| u.1);
                     req.conn_user = user.and_then(|u| u.0);
                     req.upgrade = upgrade;
-                    filters::handle(app, req).await
+                    let mut resp = filters::handle(app.clone(), req).await;
+                    app.headers.apply(origin, &mut resp);
+                    resp
                 }
             },
         )
@@ -420,9 +433,27 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tls_reload::TlsOptions::from_options(&opts)?,
     )?;
 
+    let security_headers = headers::SecurityHeaders::from_options(&opts)?;
+    // `--allow-privileged`: privileged and HostProcess containers (process-wide, as upstream).
+    crate::api::strategy::core::set_allow_privileged(opts.get_bool("allow-privileged"));
+
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    // Encryption at rest applies to the bytes as stored (after transcoding), as upstream's
+    // transformers do, so an etcd upstream encrypted reads here and back.
+    let (backend, encryption) = encryption::wrap(&opts, backend).await?;
+    // etcd holds built-in kinds in `--storage-media-type` (protobuf, as upstream); the embedded
+    // store keeps JSON (no other server reads it, and JSON is cheaper for us to serve). Both
+    // read values in either encoding.
+    let layout = match etcd {
+        Some(_) => {
+            use crate::storage::transcode::{Layout, MediaType};
+            Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?)
+        }
+        None => crate::storage::transcode::Layout::JSON,
+    };
+    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, layout);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
@@ -481,11 +512,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
         proxy: crate::proxy::ProxyConfig::from_options(&opts, metrics_streams)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
+        encryption,
+        headers: security_headers,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = listen(addr, opts.get_bool("permit-port-sharing"))
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     tls.spawn_watcher(Duration::from_secs(2));
     let drain = Drain::new();
@@ -509,7 +541,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     crate::aggregator::start(app.registry.clone(), app.aggregator.clone()).await?;
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
-    let leases = if advertise.is_unspecified() || advertise.is_loopback() {
+    let leases = if opts.get_str("services.endpoint-reconciler-type") == "none" {
+        tracing::info!("--endpoint-reconciler-type=none: not publishing default/kubernetes Endpoints");
+        None
+    } else if advertise.is_unspecified() || advertise.is_loopback() {
         // Endpoints may not hold loopback addresses (upstream validation), so a server that
         // only advertises loopback has nothing to publish there.
         tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
@@ -569,6 +604,36 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     tracing::info!(clean, "stopped");
     Ok(())
+}
+
+/// The secure port's socket. SO_REUSEADDR is always set (as Go's listeners do on Linux, which
+/// is what `--permit-address-sharing` asks for); `--permit-port-sharing` adds SO_REUSEPORT.
+fn listen(addr: SocketAddr, port_sharing: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if port_sharing {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// `capstan storage migrate`: rewrite every stored value in the layout the server writes
+/// (`--storage-media-type` protobuf for built-in kinds in etcd, CRDs in v1beta1).
+pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storage::transcode::Migrated> {
+    use crate::storage::transcode::{Layout, MediaType};
+    let data_dir = opts.data_dir();
+    let (backend, etcd) = open_storage(&opts, &data_dir).await?;
+    let (backend, _) = encryption::wrap(&opts, backend).await?;
+    let layout = match etcd {
+        Some(_) => Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?),
+        None => Layout::JSON,
+    };
+    Ok(crate::storage::transcode::migrate(backend.as_ref(), "/registry/", layout).await?)
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.

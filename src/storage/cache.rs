@@ -32,6 +32,9 @@ pub struct CachedObject {
     pub value: Value,
     pub json: Bytes,
     pub revision: i64,
+    /// The protobuf encoding (`k8s\0` envelope), made on first use and then shared like
+    /// `json`; `None` inside when the kind has no protobuf form.
+    pub protobuf: std::sync::OnceLock<Option<Bytes>>,
 }
 
 /// The exclusive upper bound of the keys under `prefix` (unbounded when its range end is not a
@@ -41,6 +44,13 @@ fn upper_bound(prefix: &str) -> Bound<String> {
 }
 
 impl CachedObject {
+    /// The object's protobuf encoding, encoded once per object (None: the kind has none).
+    pub fn protobuf(&self) -> Option<&Bytes> {
+        self.protobuf
+            .get_or_init(|| crate::protobuf::encode(&self.value).ok().map(Bytes::from))
+            .as_ref()
+    }
+
     /// Decode a stored value and stamp its resourceVersion.
     pub fn decode(key: &str, raw: &[u8], revision: i64) -> Option<Arc<CachedObject>> {
         let mut value: Value = serde_json::from_slice(raw).ok()?;
@@ -53,6 +63,7 @@ impl CachedObject {
             value,
             json,
             revision,
+            protobuf: Default::default(),
         }))
     }
 
@@ -67,6 +78,7 @@ impl CachedObject {
             value,
             json,
             revision,
+            protobuf: Default::default(),
         })
     }
 

@@ -54,7 +54,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
             key: k.into(),
             value: b("v1"),
             create_revision: r1,
-            mod_revision: r1
+            mod_revision: r1,
+            stale: false,
         })
     );
     let r2 = s.update(k, b("v2"), r1).await.unwrap();
@@ -67,7 +68,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
                 key: k.into(),
                 value: b("v2"),
                 create_revision: r1,
-                mod_revision: r2
+                mod_revision: r2,
+                stale: false,
             })
         })
     );
@@ -112,7 +114,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
             key: k.into(),
             value: b("v2"),
             create_revision: r1,
-            mod_revision: r2
+            mod_revision: r2,
+            stale: false,
         }
     );
     assert_eq!(s.get(k, 0).await.unwrap(), None);

@@ -297,6 +297,7 @@ impl EtcdStorage {
             value: Bytes::copy_from_slice(kv.value()),
             create_revision: kv.create_revision(),
             mod_revision: kv.mod_revision(),
+            stale: false,
         }
     }
 

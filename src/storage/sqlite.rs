@@ -461,6 +461,7 @@ fn get_at(conn: &mut Connection, key: &str, revision: i64) -> StorageResult<Opti
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         }),
         _ => None,
     })
@@ -527,6 +528,7 @@ fn list_at(
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         });
     }
     Ok(ListPage {
@@ -658,6 +660,7 @@ impl Latest {
             value: self.value.clone(),
             create_revision: self.create_revision,
             mod_revision: self.id,
+            stale: false,
         }
     }
 }

@@ -1,20 +1,24 @@
 //! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
 //!
-//! - [`hash`]: content hashes for ETags.
+//! - [`hash`]: content hashes for ETags, SHA-256 hex.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
+//! - [`names`]: name and value rules with upstream's messages.
 //! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
 //! - [`time`]: RFC 3339 times and civil dates.
+//! - [`ttl_cache`]: a bounded map of expiring entries (webhook answer caches).
 //! - here: random names, Go-style quoting.
 
 pub mod gofmt;
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod names;
 pub mod protowire;
 pub mod quantity;
 pub mod time;
+pub mod ttl_cache;
 
 pub use self::time::{now_rfc3339, parse_rfc3339, rfc3339, rfc3339_micros, unix_now};
 
@@ -85,4 +89,69 @@ pub fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// An I/O error as Go prints it (`no such file or directory`, `permission denied`,
+/// `connection refused`), for messages that should read like upstream's.
+pub fn go_io_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "no such file or directory".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionReset => "connection reset by peer".into(),
+        K::TimedOut => "i/o timeout".into(),
+        _ => {
+            // Rust's "<text> (os error N)": Go prints the text, lower-cased.
+            let s = e.to_string();
+            let text = s.split(" (os error").next().unwrap_or(&s);
+            let mut c = text.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => String::new(),
+            }
+        }
+    }
+}
+
+/// Go's `time.Duration.String()`: "1h0m0s", "1m30s", "1.5s", "500ms", "0s".
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let frac = |v: u64, unit: u64, prec: usize| -> String {
+        let whole = v / unit;
+        let f = v % unit;
+        if f == 0 {
+            return whole.to_string();
+        }
+        let s = format!("{f:0prec$}");
+        format!("{whole}.{}", s.trim_end_matches('0'))
+    };
+    let body = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}µs", frac(u, 1_000, 3))
+    } else if u < 1_000_000_000 {
+        format!("{}ms", frac(u, 1_000_000, 6))
+    } else {
+        let secs = u / 1_000_000_000;
+        let sub = u % 1_000_000_000;
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        let s = frac(s * 1_000_000_000 + sub, 1_000_000_000, 9);
+        if h > 0 {
+            format!("{h}h{m}m{s}s")
+        } else if m > 0 {
+            format!("{m}m{s}s")
+        } else {
+            format!("{s}s")
+        }
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
 }

@@ -7,6 +7,7 @@
 //! - [`TestEtcd`]: real etcd, one member or a cluster (shared with the unit tests: `capstan::testing`);
 //! - [`eventually`] / [`eventually_async`]: wait for a condition, with a timeout and a clear failure;
 //!   never a fixed sleep. A sleep belongs only in a test about time itself, and says so;
+//! - [`https_stub`]: a stand-in HTTPS server (webhooks, OIDC issuers) that records requests;
 //! - [`pki`]: certificate authorities and certificates for stand-in servers and clients;
 //! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`;
 //! - [`python`] and [`go`]: the official Python client and client-go programs as test clients.
@@ -14,6 +15,7 @@
 
 pub mod go;
 pub mod http;
+pub mod https_stub;
 pub mod kubectl;
 pub mod pki;
 pub mod python;

@@ -4,7 +4,7 @@
 use super::serviceaccount::Binding;
 use super::Authenticator;
 use crate::codec::encode::{self, Encoding, IncludeObject};
-use crate::codec::negotiate::{self, BodyType, Endpoint};
+use crate::codec::negotiate::{self, Endpoint};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
@@ -17,19 +17,11 @@ use warp::reply::Response;
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
-/// The body decoded once for the request (the audit log reads the same value); TokenRequest
-/// in protobuf has its own decoder.
-fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
+/// The body decoded once for the request (the audit log and admission read the same value);
+/// protobuf bodies (TokenRequest too) through the generated table.
+pub fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let ct = req.header("content-type");
-    let decode = |b: &Bytes| -> ApiResult<Value> {
-        match negotiate::body_type(ct) {
-            Ok(BodyType::Protobuf) => match super::token_request_pb::decode(b) {
-                Some(r) => r.map_err(ApiError::bad_request),
-                None => crate::codec::decode_body(ct, b),
-            },
-            _ => crate::codec::decode_body(ct, b),
-        }
-    };
+    let decode = |b: &Bytes| -> ApiResult<Value> { crate::codec::decode_body(ct, b) };
     let v = req.decode_with(decode).cloned().unwrap_or_else(|| decode(body))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body must be an object"));
@@ -40,7 +32,7 @@ fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
 fn respond(req: &Request, v: &Value) -> ApiResult<Response> {
     let query = &req.query;
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true)?;
     let enc = Encoding {
         output,
         pretty: query.flag("pretty").unwrap_or(false),

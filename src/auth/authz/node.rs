@@ -15,6 +15,7 @@
 use super::informer::{key_of, Change};
 use super::rules::Rule;
 use super::Attributes;
+use crate::api::podrefs::name_at;
 use crate::request::UserInfo;
 use crate::util::json::JsonExt;
 use serde_json::Value;
@@ -73,9 +74,10 @@ fn arr(v: &Value, p: &str) -> Vec<Value> {
     v.arr_at(p).to_vec()
 }
 
-/// Everything a pod references that its kubelet needs to read (upstream's
-/// `VisitPodSecretNames`, `VisitPodConfigmapNames`, claims and the service account).
+/// Everything a pod references that its kubelet needs to read (upstream's graph populator:
+/// the service account, `VisitPodSecretNames`, `VisitPodConfigmapNames`, claims).
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
+    use crate::api::podrefs;
     if pod
         .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
         .is_some()
@@ -83,68 +85,34 @@ fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
         return Vec::new();
     }
     let ns = ref_at(pod, "/metadata/namespace").unwrap_or("");
-    let pod_name = ref_at(pod, "/metadata/name").unwrap_or("");
+    let key = |n: &str| format!("{ns}/{n}");
     let mut out = Vec::new();
-    let mut add = |k: Kind, name: Option<&str>| {
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            out.push((k, format!("{ns}/{n}")));
-        }
-    };
-    add(Kind::ServiceAccount, ref_at(pod, "/spec/serviceAccountName"));
-    for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, ref_at(&s, "/name"));
+    if let Some(sa) = ref_at(pod, "/spec/serviceAccountName") {
+        out.push((Kind::ServiceAccount, key(sa)));
     }
-    for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, ref_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, ref_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, ref_at(&vol, "/persistentVolumeClaim/claimName"));
-        if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = ref_at(&vol, "/name") {
-                add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
-            }
-        }
-        add(Kind::Secret, ref_at(&vol, "/azureFile/secretName"));
-        for p in [
-            "/csi/nodePublishSecretRef/name",
-            "/cephfs/secretRef/name",
-            "/rbd/secretRef/name",
-            "/flexVolume/secretRef/name",
-            "/iscsi/secretRef/name",
-            "/scaleIO/secretRef/name",
-            "/storageos/secretRef/name",
-            "/cinder/secretRef/name",
-        ] {
-            add(Kind::Secret, ref_at(&vol, p));
-        }
-        for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, ref_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, ref_at(&src, "/configMap/name"));
-        }
-    }
-    for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
-        for c in arr(pod, list) {
-            for e in arr(&c, "/env") {
-                add(Kind::Secret, ref_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/valueFrom/configMapKeyRef/name"));
-            }
-            for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, ref_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/configMapRef/name"));
-            }
-        }
-    }
+    out.extend(podrefs::secret_names(pod).into_iter().map(|n| (Kind::Secret, key(n))));
+    out.extend(
+        podrefs::configmap_names(pod)
+            .into_iter()
+            .map(|n| (Kind::ConfigMap, key(n))),
+    );
+    out.extend(podrefs::pvc_names(pod).iter().map(|n| (Kind::Pvc, key(n))));
     // Upstream's resourceclaim.Name: a named claim, or the one generated from a template as
     // the pod's status records it (none yet: no edge).
     let statuses = arr(pod, "/status/resourceClaimStatuses");
     for c in arr(pod, "/spec/resourceClaims") {
-        if let Some(name) = ref_at(&c, "/resourceClaimName") {
-            add(Kind::ResourceClaim, Some(name));
+        let name = if let Some(name) = ref_at(&c, "/resourceClaimName") {
+            Some(name)
         } else if ref_at(&c, "/resourceClaimTemplateName").is_some() {
-            let generated = statuses
+            statuses
                 .iter()
                 .find(|s| ref_at(s, "/name") == ref_at(&c, "/name"))
-                .and_then(|s| ref_at(s, "/resourceClaimName"));
-            add(Kind::ResourceClaim, generated);
+                .and_then(|s| ref_at(s, "/resourceClaimName"))
+        } else {
+            None
+        };
+        if let Some(n) = name {
+            out.push((Kind::ResourceClaim, key(n)));
         }
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -218,7 +186,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = ref_at(pod, "/spec/nodeName") else {
+        let Some(node) = name_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
