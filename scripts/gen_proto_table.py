@@ -1,205 +1,98 @@
 #!/usr/bin/env python3
-"""Generate src/server/protobuf/fields.txt: the protobuf field table of the built-in kinds.
+"""Generate src/protobuf/fields.txt: the protobuf field table of every built-in kind.
 
-Source of the field numbers and types: the prost-generated Rust sources of the `k8s-pb` crate
-(crates.io k8s-pb 0.9.0, unpacked by cargo under ~/.cargo/registry/src/*/k8s-pb-0.9.0/src).
-Proper (upstream) message names come from the definition names in k8s-openapi's sources (prost
-renames `APIService` to `ApiService`); we match them case-insensitively.
+Source: the Go API modules at the release we match (k8s.io/api, k8s.io/apimachinery,
+k8s.io/apiextensions-apiserver, k8s.io/kube-aggregator, all v0.33.13), read from the Go module
+cache that `scripts/upstream.sh build` fills. Each package's `generated.proto` gives messages,
+field numbers, types and labels; the Go struct tags in the package's `*.go` give, matched by
+protobuf field number, what the .proto does not carry:
+  json name  the field's JSON property (`-` for an embedded field without one)
+  ptr        the Go field is a pointer (or []byte): gogo's marshaller writes it only when set;
+             every other singular field is always written (zero values and empty messages too)
+  omitempty  a value (non-pointer) scalar with `json:",omitempty"`: zero on the wire means unset
+  inline     an embedded field without a JSON name (Volume.volumeSource): its fields belong to
+             the parent JSON object
+  jsonnull   a slice, map or pointer without omitempty: Go marshals it unset as JSON null
+Kinds are the structs embedding `metav1.TypeMeta`; their group is the package's `GroupName`.
 
-Optionally (--go-repo, recommended) the Go API types (git mirrors of k8s.io/api,
-k8s.io/apimachinery, k8s.io/apiextensions-apiserver, k8s.io/kube-aggregator) add two facts the
-.proto does not carry, matched by protobuf tag number:
-  omitempty  the Go field is a value (non-pointer) scalar with `json:",omitempty"`: the Go
-             protobuf marshaller always writes it, so a zero value on the wire means "unset"
-  inline     the Go field is embedded without a JSON name (Volume.volumeSource): its fields
-             belong to the parent JSON object
+Output, one line per field (ascending field number within a message):
+  <Message> <number> <type> <label> <json> [<Message>|map:string,<value type or Message>] [flags]
+type: string bytes int32 int64 bool double message map; label: optional repeated map.
+A message without fields is one line `<Message> - empty`. One line per kind:
+  kind <group|-> <version> <Kind> <Message>
 
-Output, one line per field:
-  <MessageFullName> <tag> <proto_type> <label> <rust_field_name> [<message full name>|map:<k>,<v>] [omitempty] [inline]
-label is optional|repeated|map. Plus one line per kind: `kind <group|-> <version> <Kind> <MessageFullName>`.
-
-Usage:
-  scripts/gen_proto_table.py [--k8s-pb DIR] [--k8s-openapi DIR] \
-      [--go-repo api=/path/to/kubernetes+api/repo ...] > src/server/protobuf/fields.txt
-where a --go-repo path is a git directory (bare or not) read at HEAD.
+Usage: scripts/gen_proto_table.py [--modcache DIR] [--version v0.33.13] > src/protobuf/fields.txt
 """
 
 import argparse
-import glob
 import os
 import re
 import subprocess
 import sys
 
-PREFIX = {
-    "api": "io.k8s.api",
-    "apimachinery": "io.k8s.apimachinery",
-    "apiextensions_apiserver": "io.k8s.apiextensions-apiserver",
-    "kube_aggregator": "io.k8s.kube-aggregator",
-}
+MODULES = ["api", "apimachinery", "apiextensions-apiserver", "kube-aggregator"]
+# apimachinery packages that hold messages the API kinds use.
+APIMACHINERY = ["pkg/apis/meta/v1", "pkg/apis/meta/v1beta1", "pkg/runtime", "pkg/util/intstr", "pkg/api/resource"]
 
-# Go repository → (package prefix, path prefix inside the repository to strip).
-GO_REPOS = {
-    "api": ("io.k8s.api", ""),
-    "apimachinery": ("io.k8s.apimachinery", ""),
-    "apiextensions-apiserver": ("io.k8s.apiextensions-apiserver", ""),
-    "kube-aggregator": ("io.k8s.kube-aggregator", ""),
-}
-
-ATTR = re.compile(r'#\[prost\((.*)\)\]')
-STRUCT = re.compile(r'^pub struct (\w+) \{')
-FIELD = re.compile(r'^\s*pub (?:r#)?(\w+): (.*),\s*$')
-IMPL_RES = re.compile(r'^impl crate::Resource for (\w+) \{')
-CONST = re.compile(r'const (GROUP|VERSION|KIND): &\'static str = "([^"]*)";')
+MESSAGE = re.compile(r'^message (\w+) \{')
+PFIELD = re.compile(r'^\s*(optional|repeated)?\s*(map<\s*string\s*,\s*([\w.]+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)')
+PACKAGE = re.compile(r'^package ([\w.]+);')
+GO_STRUCT = re.compile(r'^type (\w+) struct \{')
+GO_FIELD = re.compile(r'^\s*(?:(\w+)\s+)?([\*\[\]\w\.]+(?:\[[\w\.]+\][\*\w\.]+)?)\s+`(.*)`')
+GROUP = re.compile(r'^const GroupName = "([^"]*)"', re.M)
+SCALARS = {"string", "bytes", "int32", "int64", "bool", "double"}
 
 
-def module_path(src, path):
-    rel = os.path.relpath(path, src)
-    parts = rel.split(os.sep)[:-1]  # drop mod.rs
-    return parts
+def our_name(proto_full):
+    """`k8s.io.api.core.v1.Pod` → `io.k8s.api.core.v1.Pod` (the OpenAPI definition name)."""
+    parts = proto_full.lstrip(".").split(".")
+    assert parts[0] == "k8s" and parts[1] == "io", proto_full
+    return ".".join(["io", "k8s", parts[2].replace("_", "-")] + parts[3:])
 
 
-def package(parts):
-    if not parts or parts[0] not in PREFIX:
-        return None
-    return ".".join([PREFIX[parts[0]]] + parts[1:])
+def parse_proto(path):
+    pkg = None
+    msgs = {}
+    cur = None
+    depth = 0
+    with open(path) as f:
+        for line in f:
+            s = line.split("//", 1)[0]
+            m = PACKAGE.match(s)
+            if m:
+                pkg = m.group(1)
+                continue
+            if cur is None:
+                m = MESSAGE.match(s)
+                if m:
+                    cur = m.group(1)
+                    msgs[cur] = []
+                    depth = 1
+                continue
+            depth += s.count("{") - s.count("}")
+            if depth <= 0:
+                cur = None
+                continue
+            m = PFIELD.match(s)
+            if m:
+                label, ty, mapval, name, num = m.groups()
+                msgs[cur].append({"label": label or "optional", "type": ty, "map": mapval, "name": name, "num": int(num)})
+    return pkg, msgs
 
 
-def resolve_type(parts, ty):
-    """A Rust type path (relative to module `parts`) → (module parts, struct name)."""
-    ty = ty.strip()
-    for wrap in ("::core::option::Option<", "::prost::alloc::vec::Vec<", "::prost::alloc::boxed::Box<"):
-        while ty.startswith(wrap):
-            ty = ty[len(wrap):-1].strip()
-    segs = ty.split("::")
-    mod = list(parts)
-    while segs and segs[0] == "super":
-        mod.pop()
-        segs.pop(0)
-    if segs and segs[0] == "crate":
-        mod = []
-        segs.pop(0)
-    return mod + segs[:-1], segs[-1]
-
-
-def parse_pb(src):
-    msgs = {}  # full name (prost casing) → list of fields
-    kinds = []
-    for path in sorted(glob.glob(os.path.join(src, "**", "mod.rs"), recursive=True)):
-        parts = module_path(src, path)
-        pkg = package(parts)
-        if pkg is None:
+def parse_go(dirpath):
+    """struct → {number → (json name, flags)}; the set of kinds (structs embedding TypeMeta)."""
+    fields, kinds = {}, set()
+    for fn in sorted(os.listdir(dirpath)):
+        if not fn.endswith(".go") or fn.endswith("_test.go") or fn.startswith(("zz_", "generated")):
             continue
         cur = None
-        attr = None
-        res = None
-        pending = None
-        with open(path) as f:
+        with open(os.path.join(dirpath, fn)) as f:
             for line in f:
-                m = STRUCT.match(line)
-                if m:
-                    cur = pkg + "." + m.group(1)
-                    msgs[cur] = []
-                    continue
-                if line.startswith("}"):
-                    cur = None
-                    if res is not None and len(res) == 4:
-                        kinds.append((res["GROUP"], res["VERSION"], res["KIND"], pkg + "." + res["name"]))
-                    res = None
-                    continue
-                m = IMPL_RES.match(line)
-                if m:
-                    res = {"name": m.group(1)}
-                    continue
-                if res is not None:
-                    m = CONST.search(line)
-                    if m:
-                        res[m.group(1)] = m.group(2)
-                    continue
-                if cur is None:
-                    continue
-                m = ATTR.search(line)
-                if m:
-                    attr = m.group(1)
-                    continue
-                if pending is not None:
-                    # A field type split over several lines (rustfmt): join until balanced.
-                    pending += " " + line.strip()
-                    line = pending
-                elif not line.lstrip().startswith("pub "):
-                    continue
-                if line.count("<") != line.count(">") or not line.rstrip().endswith(","):
-                    pending = line.rstrip("\n")
-                    continue
-                pending = None
-                line = re.sub(r'<\s+', '<', re.sub(r',?\s*>', '>', line.strip()))
-                m = FIELD.match(line)
-                if m and attr is not None:
-                    msgs[cur].append(parse_field(parts, attr, m.group(1), m.group(2)))
-                    attr = None
-    return msgs, kinds
-
-
-def parse_field(parts, attr, name, rust_ty):
-    tag = re.search(r'tag = "(\d+)"', attr).group(1)
-    m = re.match(r'btree_map = "(\w+), (\w+)"', attr)
-    if m:
-        k, v = m.group(1), m.group(2)
-        ref = None
-        if v == "message":
-            inner = rust_ty.split(",", 1)[1].rsplit(">", 1)[0]
-            ref = resolve_type(parts, inner)
-        return {"tag": int(tag), "type": "map", "label": "map", "name": name, "map": (k, v), "ref": ref}
-    kind = attr.split(",")[0].strip()
-    if kind.startswith("bytes"):
-        kind = "bytes"
-    label = "repeated" if "repeated" in attr else "optional"
-    ref = resolve_type(parts, rust_ty) if kind == "message" else None
-    return {"tag": int(tag), "type": kind, "label": label, "name": name, "map": None, "ref": ref}
-
-
-def proper_names(openapi_src):
-    names = {}
-    if not openapi_src:
-        return names
-    pat = re.compile(r'"(io\.k8s\.[A-Za-z0-9.-]+)"')
-    for path in glob.glob(os.path.join(openapi_src, "**", "*.rs"), recursive=True):
-        with open(path) as f:
-            for n in pat.findall(f.read()):
-                names[n.lower()] = n
-    return names
-
-
-def git(repo, *args):
-    return subprocess.run(["git", "--git-dir", repo] + list(args), check=True, capture_output=True, text=True).stdout
-
-
-GO_STRUCT = re.compile(r'^type (\w+) struct \{')
-GO_FIELD = re.compile(r'^\s*(?:(\w+)\s+)?([\*\[\]\w\.]+)\s+`(.*)`')
-
-
-def parse_go(repos):
-    """(package, message, tag) → set of flags."""
-    flags = {}
-    for spec in repos:
-        key, path = spec.split("=", 1)
-        prefix, strip = GO_REPOS[key]
-        gitdir = path if os.path.isdir(os.path.join(path, "objects")) else os.path.join(path, ".git")
-        for f in git(gitdir, "ls-tree", "-r", "--name-only", "HEAD").split("\n"):
-            if not f.endswith(".go") or f.endswith("_test.go") or "generated" in f or "/internal" in f:
-                continue
-            d = os.path.dirname(f)
-            if not re.search(r'/v\d+((alpha|beta)\d+)?$', d):
-                continue
-            text = git(gitdir, "show", "HEAD:" + f)
-            if "protobuf:\"" not in text:
-                continue
-            pkg = prefix + "." + d[len(strip):].replace("/", ".")
-            cur = None
-            for line in text.split("\n"):
                 m = GO_STRUCT.match(line)
                 if m:
                     cur = m.group(1)
+                    fields.setdefault(cur, {})
                     continue
                 if line.startswith("}"):
                     cur = None
@@ -209,78 +102,113 @@ def parse_go(repos):
                 m = GO_FIELD.match(line)
                 if not m:
                     continue
-                tags = m.group(3)
-                pm = re.search(r'protobuf:"[^,"]*,(\d+),', tags)
+                name, ty, tags = m.groups()
                 jm = re.search(r'json:"([^"]*)"', tags)
-                if not pm or not jm:
+                if name is None and ty.endswith("TypeMeta") and jm and ",inline" in jm.group(1):
+                    kinds.add(cur)
+                pm = re.search(r'protobuf:"(\w+),(\d+),', tags)
+                if not pm:
                     continue
-                ty = m.group(2)
-                opts = jm.group(1).split(",")[1:]
+                jparts = (jm.group(1) if jm else "").split(",")
+                jname = jparts[0]
                 fl = set()
-                jname = jm.group(1).split(",")[0]
-                if "inline" in opts or (m.group(1) is None and jname == ""):
+                if ty.startswith("*") or ty == "[]byte":
+                    fl.add("ptr")
+                if jname == "" and ("inline" in jparts[1:] or name is None):
                     fl.add("inline")
-                # Proto scalars are Go scalars or named scalars; messages are filtered out later.
-                if "omitempty" in opts and not ty.startswith(("*", "[]", "map[")):
+                if "omitempty" in jparts[1:] and not ty.startswith(("*", "[]", "map[")):
                     fl.add("omitempty")
-                flags[(pkg, cur, int(pm.group(1)))] = fl
-    return flags
+                if "omitempty" not in jparts[1:] and jname != "":
+                    fl.add("jsonnull")
+                fields[cur][int(pm.group(2))] = (jname or "-", fl)
+    return fields, kinds
+
+
+def packages(modcache, version):
+    """(module dir, package dir relative to it) of every package with a generated.proto."""
+    out = []
+    for mod in MODULES:
+        root = os.path.join(modcache, "k8s.io", "%s@%s" % (mod, version))
+        if not os.path.isdir(root):
+            sys.exit("gen_proto_table: %s is missing; run scripts/upstream.sh build (fills the Go module cache)" % root)
+        if mod == "apimachinery":
+            rels = APIMACHINERY
+        else:
+            rels = []
+            for d, _, files in os.walk(root):
+                if "generated.proto" in files and "/testdata" not in d and "/internal" not in d:
+                    rels.append(os.path.relpath(d, root))
+        out += [(root, r) for r in sorted(rels)]
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
-    reg = os.path.expanduser("~/.cargo/registry/src")
-    ap.add_argument("--k8s-pb", default=next(iter(glob.glob(reg + "/*/k8s-pb-0.9.0/src")), None))
-    ap.add_argument("--k8s-openapi", default=next(iter(sorted(glob.glob(reg + "/*/k8s-openapi-0.*/src"))), None))
-    ap.add_argument("--go-repo", action="append", default=[])
+    ap.add_argument("--modcache", default=None)
+    ap.add_argument("--version", default="v0.33.13")
     a = ap.parse_args()
-    msgs, kinds = parse_pb(a.k8s_pb)
-    proper = proper_names(a.k8s_openapi)
-    gof = parse_go(a.go_repo)
-
-    def fix(n):
-        return proper.get(n.lower(), n)
-
-    def ref_name(ref):
-        mod, name = ref
-        return package(mod) + "." + name
-
-    # Reachability from every kind (and the meta kinds a body may carry).
-    meta = "io.k8s.apimachinery.pkg.apis.meta.v1."
-    roots = [k[3] for k in kinds] + [meta + "DeleteOptions", meta + "Status"]
-    seen = set()
-    stack = list(roots)
-    while stack:
-        n = stack.pop()
-        if n in seen or n not in msgs:
-            continue
-        seen.add(n)
-        for fd in msgs[n]:
-            if fd["ref"]:
-                stack.append(ref_name(fd["ref"]))
-    out = []
-    for n in sorted(seen, key=fix):
-        full = fix(n)
-        pkg, short = full.rsplit(".", 1)
-        for fd in sorted(msgs[n], key=lambda x: x["tag"]):
-            cols = [full, str(fd["tag"]), fd["type"], fd["label"], fd["name"]]
-            if fd["map"]:
-                k, v = fd["map"]
-                cols.append("map:%s,%s" % (k, fix(ref_name(fd["ref"])) if v == "message" else v))
-            elif fd["ref"]:
-                cols.append(fix(ref_name(fd["ref"])))
-            fl = gof.get((pkg, short, fd["tag"]), set())
-            if fd["type"] in ("message", "map") or fd["label"] != "optional":
-                fl = fl - {"omitempty"}
-            cols += sorted(fl)
-            out.append(" ".join(cols))
-    for g, v, k, n in sorted(kinds):
-        out.append("kind %s %s %s %s" % (g or "-", v, k, fix(n)))
-    sys.stdout.write("# Generated by scripts/gen_proto_table.py from k8s-pb 0.9.0; do not edit.\n")
-    for spec in a.go_repo:
-        key, path = spec.split("=", 1)
-        gitdir = path if os.path.isdir(os.path.join(path, "objects")) else os.path.join(path, ".git")
-        sys.stdout.write("# Go types: k8s.io/%s@%s\n" % (key, git(gitdir, "rev-parse", "HEAD").strip()))
+    modcache = a.modcache or subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    msgs = {}  # our full name → fields
+    kinds = []
+    pkgs = packages(modcache, a.version)
+    parsed = {rel: parse_go(os.path.join(root, rel)) for root, rel in pkgs}
+    # Aliases of another version's struct (`type MatchCondition v1.MatchCondition`): that version's tags.
+    by_name = {}
+    for rel, (gof, _) in sorted(parsed.items()):
+        for name, fds in gof.items():
+            if fds:
+                by_name.setdefault((rel.split("/")[0], name), fds)
+    for root, rel in pkgs:
+        d = os.path.join(root, rel)
+        pkg, pmsgs = parse_proto(os.path.join(d, "generated.proto"))
+        gof, gokinds = parsed[rel]
+        for name in pmsgs:
+            if not gof.get(name):
+                gof[name] = by_name.get((rel.split("/")[0], name), {})
+        group = None
+        reg = os.path.join(d, "register.go")
+        if os.path.exists(reg):
+            m = GROUP.search(open(reg).read())
+            group = m.group(1) if m else None
+        version = os.path.basename(rel)
+        for name, fds in pmsgs.items():
+            full = our_name(pkg + "." + name)
+            rows = []
+            for fd in sorted(fds, key=lambda x: x["num"]):
+                jname, fl = gof.get(name, {}).get(fd["num"], (None, set()))
+                if jname is None:
+                    # Wrapper messages of non-struct Go types (ExtraValue []string: `items`).
+                    print("gen_proto_table: no Go field for %s.%s in %s" % (name, fd["name"], rel), file=sys.stderr)
+                    jname = fd["name"]
+                ty, ref = fd["type"], None
+                if fd["map"]:
+                    v = fd["map"]
+                    vref = v if v in SCALARS else our_name(v if "." in v else pkg + "." + v)
+                    rows.append([str(fd["num"]), "map", "map", jname, "map:string," + vref] + sorted(fl - {"omitempty", "ptr"}))
+                    continue
+                if ty not in SCALARS:
+                    ref = our_name(ty if "." in ty else pkg + "." + ty)
+                    ty = "message"
+                if fd["label"] == "repeated" or ty == "message":
+                    fl = fl - {"omitempty"}
+                if fd["label"] == "repeated":
+                    fl = fl - {"ptr"}
+                # `jsonnull`: Go marshals the unset field as JSON null (a slice, map or pointer
+                # without omitempty); value fields are always on the wire anyway.
+                if fd["label"] == "optional" and "ptr" not in fl:
+                    fl = fl - {"jsonnull"}
+                rows.append([str(fd["num"]), ty, fd["label"], jname] + ([ref] if ref else []) + sorted(fl))
+            msgs[full] = rows
+            if name in gokinds and group is not None and rel.split("/")[-2:-1] != ["meta"]:
+                kinds.append((group, version, name, full))
+    out = ["# Generated by scripts/gen_proto_table.py from the Go API modules at %s; do not edit." % a.version]
+    for full in sorted(msgs):
+        if not msgs[full]:
+            out.append("%s - empty" % full)
+        for r in msgs[full]:
+            out.append(" ".join([full] + r))
+    for g, v, k, n in sorted(set(kinds)):
+        out.append("kind %s %s %s %s" % (g or "-", v, k, n))
     sys.stdout.write("\n".join(out) + "\n")
 
 

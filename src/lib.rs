@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod proxy;
 pub mod registry;
 pub mod request;

@@ -91,7 +91,8 @@ fn quota_blocks_the_third_configmap_and_frees_on_delete() {
 
 #[test]
 fn pod_security_enforce_and_warn() {
-    let s = TestServer::start();
+    // Privileged containers pass validation only with --allow-privileged (kubeadm sets it).
+    let s = TestServer::start_with(&["--allow-privileged=true"]);
     s.kubectl_ok(K, &["create", "namespace", "strict"]);
     s.kubectl_ok(
         K,

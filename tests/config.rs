@@ -188,13 +188,8 @@ fn kubeadm_flag_set_starts_as_kube_apiserver() {
         .args(&args)
         .start();
     let log = server.log();
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("not implemented yet")).collect();
-    assert_eq!(warnings.len(), 1, "one warning line:\n{log}");
-    assert!(
-        warnings[0].contains("accepted but not implemented yet, ignoring: --allow-privileged"),
-        "{}",
-        warnings[0]
-    );
+    // Every flag kubeadm sets is implemented: nothing is reported as accepted and ignored.
+    assert!(!log.contains("accepted and ignored"), "{log}");
     let ready = kubectl_raw(&server, "/readyz");
     assert!(ready.status.success(), "readyz: {}\nlog:\n{log}", text(&ready.stderr));
     assert_eq!(text(&ready.stdout), "ok");
@@ -386,4 +381,73 @@ fn graceful_shutdown_ends_watches_and_finishes_in_flight_requests() {
 
     let status = server.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status}; log:\n{}", server.log());
+}
+
+/// As in a pod beside a Service named `capstan`: the kubelet's `CAPSTAN_PORT`,
+/// `CAPSTAN_SERVICE_HOST`, … are warned about and ignored, and a config file written with
+/// kube-apiserver flag names as keys (k3s style) is read as the nested keys.
+#[test]
+fn kubelet_service_variables_and_flag_named_keys() {
+    let b = TestServer::builder();
+    let server = b
+        .config("service-node-port-range: 31000-31100\nmax-requests-inflight: 123\n")
+        .env("CAPSTAN_PORT", "tcp://10.96.0.7:443")
+        .env("CAPSTAN_SERVICE_HOST", "10.96.0.7")
+        .env("CAPSTAN_PORT_443_TCP_PROTO", "tcp")
+        .start();
+    let log = server.log();
+    assert!(
+        log.contains("environment variable CAPSTAN_SERVICE_HOST is not a setting, ignoring it"),
+        "{log}"
+    );
+    // The alias took effect: a NodePort outside 31000-31100 is refused with upstream's message.
+    let err = server.kubectl_err(
+        "1.33",
+        &[
+            "create",
+            "service",
+            "nodeport",
+            "np",
+            "--tcp=80:80",
+            "--node-port=30001",
+        ],
+    );
+    assert!(
+        err.contains("spec.ports[0].nodePort: Invalid value: 30001: provided port is not in the valid range. The range of valid ports is 31000-31100"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k3s.yaml");
+    std::fs::write(&cfg, "service-node-port-range: 31000-31100\netcd-prefix: /k\n").unwrap();
+    let out = capstan()
+        .args(["config", "show", "--sources", "--config"])
+        .arg(&cfg)
+        .env("CAPSTAN_SERVICE_PORT", "443")
+        .output()
+        .unwrap();
+    let (shown, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: environment variable CAPSTAN_SERVICE_PORT is not a setting, ignoring it"),
+        "{stderr}"
+    );
+    let file = format!("# file {}\n", cfg.display());
+    assert!(
+        shown.contains(&format!("  node-port-range: 31000-31100  {file}")),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("  prefix: /k  {file}")), "{shown}");
+    // A malformed value of a real setting still stops the server.
+    let out = capstan()
+        .args(["serve"])
+        .env("CAPSTAN_SECURE_PORT", "https")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("environment variable CAPSTAN_SECURE_PORT (key \"secure-port\")"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -426,7 +426,8 @@ async fn crd_discovery_conflicts_and_restart() {
         .iter()
         .filter_map(|r| r["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["widgets", "widgets/scale", "widgets/status"]);
+    // Upstream's order for a custom resource: status, then scale.
+    assert_eq!(names, vec!["widgets", "widgets/status", "widgets/scale"]);
     assert_eq!(list["resources"][0]["shortNames"], json!(["wd"]));
     assert_eq!(list["resources"][0]["categories"], json!(["all"]));
 
@@ -456,7 +457,19 @@ async fn crd_discovery_conflicts_and_restart() {
         (r["resource"].as_str(), r["scope"].as_str(), r["shortNames"].clone()),
         (Some("widgets"), Some("Namespaced"), json!(["wd"]))
     );
-    assert_eq!(r["subresources"].as_array().map(Vec::len), Some(2));
+    // Custom resources name their group and version in responseKind (apiextensions'
+    // discovery controller), subresources as declared: status, then scale.
+    assert_eq!(
+        r["responseKind"],
+        json!({"group": group, "version": "v1", "kind": "Widget"})
+    );
+    assert_eq!(
+        r["subresources"],
+        json!([
+            {"subresource": "status", "responseKind": {"group": group, "version": "v1", "kind": "Widget"}, "verbs": ["get", "patch", "update"]},
+            {"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}
+        ])
+    );
 
     // OpenAPI v3 document of the group-version carries the schema.
     let oa: Value = client

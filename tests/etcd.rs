@@ -32,8 +32,8 @@ fn rv(o: &ConfigMap) -> String {
     o.metadata.resource_version.clone().unwrap_or_default()
 }
 
-/// Objects live under upstream's key layout, as JSON without a resourceVersion (it is the
-/// etcd mod revision).
+/// Objects live under upstream's key layout, without a resourceVersion (it is the etcd mod
+/// revision).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_are_stored_under_registry_keys() {
     let etcd = TestEtcd::start();
@@ -54,7 +54,8 @@ async fn objects_are_stored_under_registry_keys() {
         .find(|kv| kv.key() == b"/registry/configmaps/default/cm1")
         .expect("key /registry/configmaps/default/cm1 in etcd");
     assert_eq!(kv.mod_revision().to_string(), rv(&created));
-    let stored: serde_json::Value = serde_json::from_slice(kv.value()).unwrap();
+    // Built-in kinds are protobuf in etcd, as upstream stores them (tests/protobuf.rs).
+    let stored = capstan::protobuf::decode(kv.value()).unwrap();
     assert_eq!(stored["metadata"]["name"], "cm1");
     assert_eq!(stored["data"]["v"], "one");
     assert!(stored["metadata"].get("resourceVersion").is_none(), "{stored}");

@@ -30,6 +30,30 @@ async fn version_and_health() {
     assert_eq!(v["major"], "1", "{v}");
     assert_eq!(v["minor"], "33", "{v}");
     assert!(v["gitVersion"].as_str().is_some_and(|s| s.starts_with("v1.33.")), "{v}");
+    assert_eq!(
+        (&v["emulationMinor"], &v["minCompatibilityMinor"]),
+        (&json!("33"), &json!("32")),
+        "{v}"
+    );
+    // The real build: commit and tree state of this checkout, the date of the build.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(v["gitCommit"], head.as_str(), "{v}");
+        assert!(matches!(v["gitTreeState"].as_str(), Some("clean" | "dirty")), "{v}");
+    }
+    let built = capstan::util::parse_rfc3339(v["buildDate"].as_str().unwrap_or("")).expect("buildDate");
+    let age = std::time::SystemTime::now().duration_since(built).unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(365 * 86_400), "buildDate {v}");
+    // kubectl shows what the server reports.
+    let kv: Value = serde_json::from_str(&server.kubectl_ok("1.33", &["version", "-o", "json"])).expect("json");
+    assert_eq!(kv["serverVersion"]["gitCommit"], v["gitCommit"]);
+    assert_eq!(kv["serverVersion"]["buildDate"], v["buildDate"]);
 
     let r = get(&c, "/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -59,16 +83,19 @@ async fn discovery_negotiation() {
     let c = server.kube_client().await;
 
     for root in ["/api", "/apis"] {
+        // kubectl 1.27 asks for v2beta1 first, which 1.33 no longer serves: the legacy document.
         let r = get(&c, root, Some(ACCEPT_127)).await;
         assert_eq!(r.status, StatusCode::OK, "{root}: {}", r.text());
-        assert_eq!(
-            r.content_type(),
-            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
-            "{root} with kubectl 1.27 Accept"
-        );
-        let v = r.json();
-        assert_eq!(v["kind"], "APIGroupDiscoveryList", "{root}");
-        assert_eq!(v["apiVersion"], "apidiscovery.k8s.io/v2beta1", "{root}");
+        assert_eq!(r.content_type(), "application/json", "{root} with kubectl 1.27 Accept");
+        let want = if root == "/api" { "APIVersions" } else { "APIGroupList" };
+        assert_eq!(r.json()["kind"], want, "{root}");
+        let r = get(
+            &c,
+            root,
+            Some("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE, "{root}: {}", r.text());
 
         let r = get(&c, root, Some(ACCEPT_133)).await;
         assert_eq!(r.status, StatusCode::OK, "{root}: {}", r.text());
@@ -77,12 +104,82 @@ async fn discovery_negotiation() {
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
             "{root} with kubectl 1.33 Accept"
         );
+        // Upstream's ETag: the SHA-512 of the document, upper-case hex; a match is 304.
+        let etag = r.headers["etag"].to_str().unwrap().to_string();
+        assert!(etag.len() == 130 && etag.starts_with('"'), "{etag}");
+        let again = raw(
+            &c,
+            Method::GET,
+            root,
+            &[("Accept", ACCEPT_133), ("If-None-Match", &etag)],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
         let v = r.json();
         assert_eq!(v["kind"], "APIGroupDiscoveryList", "{root}");
         assert_eq!(v["apiVersion"], "apidiscovery.k8s.io/v2", "{root}");
         let items = v["items"].as_array().expect("items");
         assert!(!items.is_empty(), "{root}: no groups");
     }
+
+    // responseKind as a v1.33 server has it: group and version empty when they are the
+    // resource's own; subresources answering in another group name it.
+    let apis = get(&c, "/apis", Some(ACCEPT_133)).await.json();
+    let core = get(&c, "/api", Some(ACCEPT_133)).await.json();
+    let resource = |doc: &Value, group: &str, version: &str, plural: &str| -> Value {
+        let g = doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"].as_str().unwrap_or("") == group)
+            .unwrap_or_else(|| panic!("group {group:?}"))
+            .clone();
+        let v = g["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .unwrap()
+            .clone();
+        v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == plural)
+            .unwrap()
+            .clone()
+    };
+    let sub = |r: &Value, name: &str| -> Value {
+        r["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == name)
+            .unwrap()["responseKind"]
+            .clone()
+    };
+    let pods = resource(&core, "", "v1", "pods");
+    assert_eq!(pods["responseKind"], json!({"group": "", "version": "", "kind": "Pod"}));
+    assert_eq!(sub(&pods, "status"), json!({"group": "", "version": "", "kind": "Pod"}));
+    assert_eq!(
+        sub(&pods, "eviction"),
+        json!({"group": "policy", "version": "v1", "kind": "Eviction"})
+    );
+    let deployments = resource(&apis, "apps", "v1", "deployments");
+    assert_eq!(
+        deployments["responseKind"],
+        json!({"group": "", "version": "", "kind": "Deployment"})
+    );
+    assert_eq!(
+        sub(&deployments, "scale"),
+        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+    );
+    let hpa = resource(&apis, "autoscaling", "v2", "horizontalpodautoscalers");
+    assert_eq!(
+        hpa["responseKind"],
+        json!({"group": "", "version": "", "kind": "HorizontalPodAutoscaler"})
+    );
 
     // The legacy (unaggregated) documents for a plain JSON client.
     let v = get(&c, "/api", Some("application/json")).await.json();
@@ -108,6 +205,12 @@ async fn discovery_negotiation() {
     let v = get(&c, "/api/v1", None).await.json();
     assert_eq!(v["kind"], "APIResourceList", "{v}");
     assert_eq!(v["groupVersion"], "v1", "{v}");
+    assert!(
+        v.get("apiVersion").is_none(),
+        "upstream's /api/v1 has no apiVersion: {v}"
+    );
+    let v = get(&c, "/apis/apps/v1", None).await.json();
+    assert_eq!(v["apiVersion"], "v1", "{v}");
 }
 
 #[tokio::test]
@@ -220,8 +323,11 @@ async fn request_errors() {
     .await;
     r.expect_status(413, "RequestEntityTooLarge");
 
-    // Protobuf only on a list: this server cannot encode it.
+    // Protobuf only on a list: served in protobuf (tests/protobuf.rs covers the encodings);
+    // an Accept that names nothing we serve is 406.
     let r = get(&c, CM_PATH, Some("application/vnd.kubernetes.protobuf")).await;
+    assert_eq!(r.content_type(), "application/vnd.kubernetes.protobuf");
+    let r = get(&c, CM_PATH, Some("application/cbor")).await;
     r.expect_status(406, "NotAcceptable");
 
     // Unknown resource.

@@ -9,7 +9,9 @@ use std::path::Path;
 /// Bottom to top. Within a layer, modules may use each other as long as there is no cycle.
 const LAYERS: &[&[&str]] = &[
     // Shared helpers and leaves: no knowledge of requests or storage.
-    &["util", "error", "config", "pki", "metrics", "testing", "cel"],
+    &[
+        "util", "error", "config", "pki", "metrics", "testing", "cel", "protobuf",
+    ],
     // The request as parsed at the door.
     &["request"],
     // The revision log and the watch cache.

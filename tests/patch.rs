@@ -832,19 +832,27 @@ async fn raw_patch_status_codes_and_field_validation() {
     let st = r.expect_status(422, "Invalid");
     assert_eq!(
         st["message"],
-        r#"PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn""#
+        r#"PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "", "Ignore", "Strict", "Warn""#
     );
 
     // Unknown fields from other patch types: Strict 400, Warn (default) a Warning header, Ignore silent;
     // the field is never stored.
     let unknown = br#"{"spec":{"foo":1}}"#.to_vec();
     for ct in ["application/merge-patch+json", "application/strategic-merge-patch+json"] {
+        // Upstream's patchers: 422 on `patch`, showing the patch (strategic merge, as Go's
+        // `%v` of the decoded map) or the patched object (merge patch).
         let r = patch(ct, "?fieldValidation=Strict", unknown.clone()).await;
-        let st = r.expect_status(400, "BadRequest");
-        assert_eq!(
-            st["message"], r#"strict decoding error: unknown field "spec.foo""#,
-            "{ct}"
+        let st = r.expect_status(422, "Invalid");
+        let msg = st["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with(r#" "" is invalid: patch: Invalid value: ""#)
+                && msg.ends_with(r#"": strict decoding error: unknown field "spec.foo""#),
+            "{ct}: {msg}"
         );
+        if ct == "application/strategic-merge-patch+json" {
+            assert!(msg.contains(r#"Invalid value: "map[spec:map[foo:1]]""#), "{msg}");
+        }
+        assert_eq!(st["details"]["causes"][0]["field"], "patch", "{ct}");
         let r = patch(ct, "", unknown.clone()).await;
         assert_eq!(r.status.as_u16(), 200, "{ct}: {}", r.text());
         let warnings: Vec<_> = r
@@ -865,8 +873,13 @@ async fn raw_patch_status_codes_and_field_validation() {
         br#"[{"op":"add","path":"/spec/foo","value":1}]"#.to_vec(),
     )
     .await;
-    let st = r.expect_status(400, "BadRequest");
-    assert_eq!(st["message"], r#"strict decoding error: unknown field "spec.foo""#);
+    let st = r.expect_status(422, "Invalid");
+    assert!(
+        st["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(r#"strict decoding error: unknown field "spec.foo""#)),
+        "{st}"
+    );
 
     // A patch producing an invalid object: 422 with the field error.
     let r = patch(

@@ -537,3 +537,145 @@ subjects:
         "{err}"
     );
 }
+
+/// The Node authorizer's graph beyond pods, with a kubelet's own client certificate
+/// (`system:node:n1` in `system:nodes`, kubeadm's kubelet.conf): the VolumeAttachments of its
+/// node, the PersistentVolumes bound to its pods' claims (through `claimRef`) and the secrets
+/// those PVs give the kubelet (CSI node stage/publish/expand, not the controller's).
+#[test]
+fn node_authorizer_follows_volumes_and_attachments() {
+    let ts = TestServer::start();
+    let kdir = ts.scratch().join("kubelet");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args(["kubeconfig", "--dir"])
+        .arg(ts.data_dir().join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(&kdir)
+        .args(["--node-name", "n1", "--advertise-address", "127.0.0.1"])
+        .args(["--secure-port", &ts.port().to_string()])
+        .output()
+        .expect("capstan kubeconfig");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kubelet = kdir.join("kubelet.conf").to_string_lossy().into_owned();
+    apply(
+        &ts,
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: storage}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: csi-stage, namespace: storage}
+stringData: {k: v}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: csi-controller, namespace: storage}
+stringData: {k: v}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  claimRef: {namespace: team, name: data}
+  csi:
+    driver: csi.example.com
+    volumeHandle: vol-1
+    nodeStageSecretRef: {namespace: storage, name: csi-stage}
+    controllerPublishSecretRef: {namespace: storage, name: csi-controller}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv2}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  hostPath: {path: /tmp/pv2}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: team}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+  volumeName: pv1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: team}
+spec:
+  nodeName: n1
+  containers: [{name: c, image: postgres}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: va-n1}
+spec:
+  attacher: csi.example.com
+  nodeName: n1
+  source: {persistentVolumeName: pv1}
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: va-n2}
+spec:
+  attacher: csi.example.com
+  nodeName: n2
+  source: {persistentVolumeName: pv2}
+"#,
+    );
+    let as_kubelet = |args: &[&str]| kubectl_as(&ts, "1.33", &kubelet, args);
+    let (ok, out, err) = as_kubelet(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "system:node:n1");
+    eventually(
+        "the node graph has the attachment, the PV and its secret",
+        secs(15),
+        || {
+            as_kubelet(&["get", "volumeattachment", "va-n1", "-o", "name"]).0
+                && as_kubelet(&["get", "pv", "pv1", "-o", "name"]).0
+                && as_kubelet(&["get", "secret", "csi-stage", "-n", "storage", "-o", "name"]).0
+        },
+    );
+    let denied = |args: &[&str], what: &str| {
+        let (ok, _, err) = as_kubelet(args);
+        assert!(!ok, "{args:?} was allowed");
+        assert!(
+            err.contains(&format!("{what} is forbidden: User \"system:node:n1\""))
+                && err.contains("no relationship found between node 'n1' and this object"),
+            "{err}"
+        );
+    };
+    denied(
+        &["get", "volumeattachment", "va-n2"],
+        "volumeattachments.storage.k8s.io \"va-n2\"",
+    );
+    denied(&["get", "pv", "pv2"], "persistentvolumes \"pv2\"");
+    denied(
+        &["get", "secret", "csi-controller", "-n", "storage"],
+        "secrets \"csi-controller\"",
+    );
+    // Only individual gets: no listing of attachments.
+    let (ok, _, err) = as_kubelet(&["get", "volumeattachments"]);
+    assert!(
+        !ok && err.contains("can only get individual resources of this type"),
+        "{err}"
+    );
+    // The pod goes: its PV and the PV's secret go with it.
+    ts.kubectl_ok(
+        "1.33",
+        &["delete", "pod", "db", "-n", "team", "--grace-period=0", "--force"],
+    );
+    eventually("the PV's secret leaves the graph", secs(15), || {
+        !as_kubelet(&["get", "secret", "csi-stage", "-n", "storage"]).0
+    });
+    assert!(!as_kubelet(&["get", "pv", "pv1"]).0);
+}

@@ -266,9 +266,60 @@ async fn generate_name_immutability_preconditions_dry_run() {
     let r = send(&c, Method::DELETE, &format!("{CMS}/{name}?dryRun=All"), Value::Null).await;
     assert_eq!(r.status, 200);
     assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
-    send(&c, Method::POST, &format!("{CMS}?dryRun=Some"), cm("dry", json!({})))
+    // Any other dryRun value is 422 Invalid on the write's options kind, as upstream 1.33.
+    let st = send(&c, Method::POST, &format!("{CMS}?dryRun=Some"), cm("dry", json!({})))
         .await
-        .expect_status(400, "BadRequest");
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Some"}: supported values: "All""#
+    );
+    assert_eq!(st["details"]["kind"], "CreateOptions");
+    assert_eq!(st["details"]["causes"][0]["field"], "dryRun");
+    let st = send(&c, Method::PUT, &format!("{CMS}/{name}?dryRun="), cm(&name, json!({})))
+        .await
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"UpdateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{""}: supported values: "All""#
+    );
+    let r = raw(
+        &c,
+        Method::PATCH,
+        &format!("{CMS}/{name}?dryRun=x&force=true"),
+        &[("Content-Type", "application/merge-patch+json")],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        r.expect_status(422, "Invalid")["message"],
+        r#"PatchOptions.meta.k8s.io "" is invalid: [force: Forbidden: may not be specified for non-apply patch, dryRun: Unsupported value: []string{"x"}: supported values: "All"]"#
+    );
+    let st = send(
+        &c,
+        Method::DELETE,
+        &format!("{CMS}/{name}?dryRun=All&dryRun=x"),
+        Value::Null,
+    )
+    .await
+    .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"All", "x"}: supported values: "All""#
+    );
+    let st = send(
+        &c,
+        Method::DELETE,
+        &format!("{CMS}/{name}"),
+        json!({"dryRun": ["Nope"]}),
+    )
+    .await
+    .expect_status(422, "Invalid");
+    assert_eq!(
+        st["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Nope"}: supported values: "All""#
+    );
+    assert_eq!(get(&c, &format!("{CMS}/{name}"), None).await.status, 200);
 }
 
 #[tokio::test]
@@ -391,7 +442,9 @@ async fn watch_bookmarks_timeout_and_legacy_prefix() {
 
 #[tokio::test]
 async fn continue_token_expires_after_compaction() {
-    let s = TestServer::start_with(&["--etcd-compaction-interval", "1s", "--storage-min-history", "5"]);
+    // Upstream's compactor rule alone: history goes back to the revision seen one interval ago,
+    // so one later write is enough for a token to expire within two intervals.
+    let s = TestServer::start_with(&["--etcd-compaction-interval", "1s"]);
     let c = s.kube_client().await;
     for i in 0..12 {
         assert_eq!(
@@ -411,8 +464,8 @@ async fn continue_token_expires_after_compaction() {
     // The next page right away is consistent with the first.
     let next = get(&c, &format!("{CMS}?limit=5&continue={token}"), None).await.json();
     assert_eq!(next["items"][0]["metadata"]["name"], "c05");
-    // Move history forward and let the compactor run past the token's revision.
-    for i in 0..20 {
+    // Move history past the token's revision and let the compactor catch up.
+    for i in 0..1 {
         let mut m = get(&c, &format!("{CMS}/c00"), None).await.json();
         m["data"]["k"] = json!(format!("v{i}"));
         assert_eq!(send(&c, Method::PUT, &format!("{CMS}/c00"), m).await.status, 200);
@@ -438,4 +491,67 @@ async fn continue_token_expires_after_compaction() {
         st["metadata"]["continue"].is_string(),
         "a fresh inconsistent token: {st}"
     );
+}
+
+/// A second DELETE of a terminating pod may only shorten its grace period (upstream's
+/// `BeforeDelete`): a longer or no period changes nothing; a shorter one moves
+/// `deletionTimestamp` back and sets `deletionGracePeriodSeconds`; zero (kubectl's `--force`)
+/// deletes it.
+#[tokio::test]
+async fn second_delete_only_shortens_a_pods_grace_period() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"}, "spec": {
+        "nodeName": "n1", "terminationGracePeriodSeconds": 60,
+        "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(send(&c, Method::POST, pods, pod).await.status, 201);
+    let meta = |r: Resp| {
+        let v = r.json();
+        assert_eq!(v["kind"], "Pod", "{v}");
+        (
+            v["metadata"]["deletionTimestamp"].as_str().unwrap().to_string(),
+            v["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap(),
+            v["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+        )
+    };
+    let secs = |t: &str| capstan::util::parse_rfc3339(t).unwrap();
+    let (ts, grace, rv) = meta(send(&c, Method::DELETE, &format!("{pods}/g"), Value::Null).await);
+    assert_eq!(grace, 60);
+    for longer in ["?gracePeriodSeconds=100", "?gracePeriodSeconds=60", ""] {
+        let again = meta(send(&c, Method::DELETE, &format!("{pods}/g{longer}"), Value::Null).await);
+        assert_eq!(again, (ts.clone(), 60, rv.clone()), "{longer}");
+    }
+    let dry = meta(
+        send(
+            &c,
+            Method::DELETE,
+            &format!("{pods}/g?gracePeriodSeconds=20&dryRun=All"),
+            Value::Null,
+        )
+        .await,
+    );
+    assert_eq!(dry.1, 20);
+    let (ts2, grace2, rv2) = meta(
+        send(
+            &c,
+            Method::DELETE,
+            &format!("{pods}/g?gracePeriodSeconds=30"),
+            Value::Null,
+        )
+        .await,
+    );
+    assert_eq!(grace2, 30);
+    assert_ne!(rv2, rv);
+    assert_eq!(secs(&ts).duration_since(secs(&ts2)).unwrap(), Duration::from_secs(30));
+    let stored = get(&c, &format!("{pods}/g"), None).await.json();
+    assert_eq!(stored["metadata"]["deletionGracePeriodSeconds"], 30);
+
+    // kubectl's force delete (grace period 0) removes the terminating pod at once.
+    let out = s.kubectl_ok(
+        "1.33",
+        &["delete", "pod", "g", "--grace-period=0", "--force", "--timeout=20s"],
+    );
+    assert!(out.contains("pod \"g\" force deleted"), "{out}");
+    get(&c, &format!("{pods}/g"), None).await.expect_status(404, "NotFound");
 }

@@ -327,3 +327,104 @@ async fn kubernetes_endpoints_follow_the_live_servers() {
         killed.elapsed()
     );
 }
+
+/// What a v1.33 kube-apiserver creates on start and beside every ClusterIP: the system
+/// PriorityClasses, the default ServiceCIDR `kubernetes` (Ready) from
+/// `--service-cluster-ip-range`, and one IPAddress per allocated IP (parentRef the Service) that
+/// goes with it; an IP an IPAddress holds is taken. Checked with kubectl 1.33; compared against
+/// `kubectl get servicecidrs,ipaddresses,priorityclasses -o yaml` of a real v1.33 server.
+#[tokio::test]
+async fn system_priority_classes_default_service_cidr_and_ipaddresses() {
+    let (mut server, _client) = start_with(&["--service-cluster-ip-range", "10.96.0.0/12"]).await;
+    let get = |s: &TestServer, what: &str| -> serde_json::Value {
+        serde_json::from_str(&s.kubectl_ok("1.33", &["get", what, "-o", "json"])).expect("json")
+    };
+    let pcs = get(&server, "priorityclasses");
+    let mut classes: Vec<(String, i64, String)> = pcs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+                p["value"].as_i64().unwrap(),
+                p["description"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    classes.sort();
+    assert_eq!(
+        classes,
+        [
+            ("system-cluster-critical".to_string(), 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.".to_string()),
+            ("system-node-critical".to_string(), 2_000_001_000, "Used for system critical pods that must not be moved from their current node.".to_string()),
+        ]
+    );
+    assert_eq!(pcs["items"][0]["preemptionPolicy"], "PreemptLowerPriority");
+    assert_eq!(pcs["items"][0]["metadata"]["generation"], 1);
+    let err = server.kubectl_err("1.33", &["delete", "priorityclass", "system-node-critical"]);
+    assert!(
+        err.contains("priorityclasses.scheduling.k8s.io \"system-node-critical\" is forbidden: this is a system priority class and cannot be deleted"),
+        "{err}"
+    );
+
+    let cidr = get(&server, "servicecidr/kubernetes");
+    assert_eq!(cidr["spec"]["cidrs"], serde_json::json!(["10.96.0.0/12"]));
+    let ready = &cidr["status"]["conditions"][0];
+    assert_eq!(
+        (&ready["type"], &ready["status"], &ready["reason"], &ready["message"]),
+        (
+            &serde_json::json!("Ready"),
+            &serde_json::json!("True"),
+            &serde_json::json!(""),
+            &serde_json::json!("Kubernetes default Service CIDR is ready")
+        )
+    );
+
+    let ip = get(&server, "ipaddress/10.96.0.1");
+    assert_eq!(
+        ip["metadata"]["labels"],
+        serde_json::json!({"ipaddress.kubernetes.io/ip-family": "IPv4", "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io"})
+    );
+    assert_eq!(
+        ip["spec"]["parentRef"],
+        serde_json::json!({"resource": "services", "namespace": "default", "name": "kubernetes"})
+    );
+
+    // A Service's IP gets its IPAddress; deleting the Service deletes it.
+    server.kubectl_ok("1.33", &["create", "service", "clusterip", "web", "--tcp=80:80"]);
+    let web_ip = server.kubectl_ok("1.33", &["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let addr = get(&server, &format!("ipaddress/{web_ip}"));
+    assert_eq!(addr["spec"]["parentRef"]["name"], "web");
+    server.kubectl_ok("1.33", &["delete", "service", "web"]);
+    let out = server.kubectl("1.33", &["get", "ipaddress", &web_ip]);
+    assert!(!out.status.success(), "the IPAddress outlived its Service");
+
+    // An IP another IPAddress holds is taken.
+    let held = server.write_file(
+        "held.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata: {name: 10.96.0.50}\nspec:\n  parentRef: {group: gateway.networking.k8s.io, resource: gateways, namespace: default, name: gw}\n",
+    );
+    server.kubectl_ok("1.33", &["create", "-f", held.to_str().unwrap()]);
+    let err = server.kubectl_err(
+        "1.33",
+        &[
+            "create",
+            "service",
+            "clusterip",
+            "db",
+            "--tcp=5432:5432",
+            "--clusterip=10.96.0.50",
+        ],
+    );
+    assert!(
+        err.contains("spec.clusterIPs: Invalid value: []string{\"10.96.0.50\"}: failed to allocate IP 10.96.0.50: provided IP is already allocated"),
+        "{err}"
+    );
+
+    // A restart creates nothing twice.
+    server.restart();
+    let _ = server.kube_client().await;
+    assert_eq!(get(&server, "priorityclasses")["items"].as_array().unwrap().len(), 2);
+    assert_eq!(get(&server, "servicecidrs")["items"].as_array().unwrap().len(), 1);
+}

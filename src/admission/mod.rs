@@ -11,7 +11,9 @@
 //! (a chain bound to one request's [`Context`]) implements.
 
 pub mod connect;
+pub mod lru;
 pub mod plugins;
+pub mod policy;
 pub mod webhook;
 
 use crate::api::ResourceDef;
@@ -77,9 +79,20 @@ impl Attributes {
             .to_string()
     }
 
-    /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.
+    /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`, the
+    /// name being the request's, else the object's name or generateName, else "Unknown".
     pub fn forbidden(&self, why: &str) -> ApiError {
-        ApiError::forbidden(self.def.plural, self.def.group, &self.object_name(), why)
+        let mut name = self.object_name();
+        if name.is_empty() {
+            name = self
+                .object
+                .as_ref()
+                .and_then(|o| o.pointer("/metadata/generateName").and_then(Value::as_str))
+                .filter(|g| !g.is_empty())
+                .unwrap_or("Unknown")
+                .to_string();
+        }
+        ApiError::forbidden(self.def.plural, self.def.group, &name, why)
     }
 }
 
@@ -146,7 +159,7 @@ impl Context {
         let Some(AuthzHandle(az)) = self.authorizer.as_ref() else {
             return true;
         };
-        az.decide(&crate::auth::authz::Attributes {
+        az.decide_blocking(&crate::auth::authz::Attributes {
             user: &self.user,
             verb,
             is_resource: true,
@@ -160,6 +173,14 @@ impl Context {
             field_selector: "",
         })
         .allowed
+    }
+    /// The authorizer's verdict on `attrs` (whose user should be this request's). Without an
+    /// authorizer (internal writes, unit tests): allowed.
+    pub async fn decide(&self, attrs: &crate::auth::authz::Attributes<'_>) -> crate::auth::authz::Verdict {
+        match self.authorizer.as_ref() {
+            Some(AuthzHandle(az)) => az.decide(attrs).await,
+            None => crate::auth::authz::Verdict::allow(""),
+        }
     }
     pub fn warn(&self, w: impl Into<String>) {
         if let Ok(mut v) = self.warnings.lock() {
@@ -254,7 +275,8 @@ pub trait Plugin: Send + Sync {
 }
 
 /// Every plugin name upstream v1.33 knows, in its execution order (`AllOrderedPlugins`), and
-/// whether it is on by default.
+/// whether it is on by default (`DefaultOffAdmissionPlugins`). Each name is built by
+/// [`plugins::build`]: implemented, or refused at startup — never accepted and ignored.
 pub const ORDERED_PLUGINS: &[(&str, bool)] = &[
     ("AlwaysAdmit", false),
     ("NamespaceAutoProvision", false),
@@ -286,7 +308,7 @@ pub const ORDERED_PLUGINS: &[(&str, bool)] = &[
     ("DefaultIngressClass", true),
     ("DenyServiceExternalIPs", false),
     ("PodTopologyLabels", true),
-    ("MutatingAdmissionPolicy", false),
+    ("MutatingAdmissionPolicy", true),
     ("MutatingAdmissionWebhook", true),
     ("ValidatingAdmissionPolicy", true),
     ("ValidatingAdmissionWebhook", true),
@@ -299,6 +321,11 @@ enum Step {
     Builtin(Box<dyn Plugin>),
     MutatingWebhooks,
     ValidatingWebhooks,
+    /// `ValidatingAdmissionPolicy` / `MutatingAdmissionPolicy`, at upstream's place in the
+    /// order. `mutating`: MutatingAdmissionPolicy (else ValidatingAdmissionPolicy).
+    Policy {
+        mutating: bool,
+    },
 }
 
 /// The configured chain, in upstream order.
@@ -309,18 +336,22 @@ pub struct AdmissionChain {
     /// Per-plugin configuration from `--admission-control-config-file`.
     config: BTreeMap<String, Value>,
     webhooks: webhook::Dispatcher,
+    /// The ValidatingAdmissionPolicy engine (its index follows the watch cache).
+    policies: Arc<policy::Engine>,
+    /// The feature gates in effect (the binding storage asks about PodTopologyLabelsAdmission).
+    pub features: crate::config::features::FeatureGates,
 }
 
-fn unknown(layer_key: &str, opts: &ServeOptions, flag: &str, name: &str) -> ConfigError {
-    let src = opts.sources.get(layer_key).map(String::as_str).unwrap_or("default");
-    ConfigError(vec![format!(
-        "{src}: key \"{layer_key}\": {flag} plugin \"{name}\" is unknown"
-    )])
+/// `<layer>: key "<key>": <what>`, naming the layer that set `key`.
+fn config_error(opts: &ServeOptions, key: &str, what: &str) -> ConfigError {
+    let src = opts.sources.get(key).map(String::as_str).unwrap_or("default");
+    ConfigError(vec![format!("{src}: key \"{key}\": {what}")])
 }
 
 impl AdmissionChain {
     /// From `admission.enable-plugins` / `admission.disable-plugins` / the legacy
-    /// `admission.control` and `admission.config-file`. Unknown names are errors.
+    /// `admission.control` and `admission.config-file`. Unknown names, plugins capstan refuses
+    /// and invalid plugin configurations are errors naming the layer, the key and the plugin.
     pub fn from_options(opts: &ServeOptions) -> Result<AdmissionChain, ConfigError> {
         let enable = opts.get_list("admission.enable-plugins");
         let disable = opts.get_list("admission.disable-plugins");
@@ -331,7 +362,7 @@ impl AdmissionChain {
             ("admission.control", "admission-control", &legacy),
         ] {
             if let Some(n) = list.iter().find(|n| !ORDERED_PLUGINS.iter().any(|(p, _)| p == n)) {
-                return Err(unknown(key, opts, flag, n));
+                return Err(config_error(opts, key, &format!("{flag} plugin \"{n}\" is unknown")));
             }
         }
         if let Some(n) = enable.iter().find(|n| disable.contains(n)) {
@@ -351,44 +382,79 @@ impl AdmissionChain {
             })
             .map(|(n, _)| *n)
             .collect();
-        let config = match opts.get_path("admission.config-file") {
-            Some(p) => load_config_file(&p).map_err(|e| {
-                let src = opts
-                    .sources
-                    .get("admission.config-file")
-                    .map(String::as_str)
-                    .unwrap_or("default");
-                ConfigError(vec![format!("{src}: key \"admission.config-file\": {e}")])
-            })?,
+        let mut config = match opts.get_path("admission.config-file") {
+            Some(p) => load_config_file(&p).map_err(|e| config_error(opts, "admission.config-file", &e))?,
             None => BTreeMap::new(),
         };
-        Ok(AdmissionChain::with_plugins(&names, config))
+        // Plugins' own flags, as upstream registers them with the plugin.
+        let secs = |key: &str| opts.get(key).and_then(Value::as_i64).unwrap_or(300);
+        config.insert(
+            "DefaultTolerationSeconds".into(),
+            serde_json::json!({
+                "notReady": secs("default-not-ready-toleration-seconds"),
+                "unreachable": secs("default-unreachable-toleration-seconds"),
+            }),
+        );
+        let features = crate::config::features::FeatureGates::from_options(opts);
+        AdmissionChain::build(&names, config, features).map_err(|(name, e)| {
+            // The key that brought the plugin in: its configuration, else the list naming it.
+            let key = if opts.get_path("admission.config-file").is_some() {
+                "admission.config-file"
+            } else if !legacy.is_empty() && legacy.iter().any(|n| n == name) {
+                "admission.control"
+            } else {
+                "admission.enable-plugins"
+            };
+            config_error(opts, key, &e)
+        })
     }
 
-    /// A chain of exactly these plugins (upstream order is applied).
-    pub fn with_plugins(names: &[&str], config: BTreeMap<String, Value>) -> AdmissionChain {
+    /// A chain of exactly these plugins (upstream order is applied); Err names the plugin
+    /// that cannot start and why.
+    pub fn build(
+        names: &[&str],
+        config: BTreeMap<String, Value>,
+        features: crate::config::features::FeatureGates,
+    ) -> Result<AdmissionChain, (&'static str, String)> {
         let mut steps = Vec::new();
         let mut enabled = Vec::new();
         for (n, _) in ORDERED_PLUGINS {
             if !names.contains(n) {
                 continue;
             }
-            enabled.push(*n);
-            match *n {
-                "MutatingAdmissionWebhook" => steps.push(Step::MutatingWebhooks),
-                "ValidatingAdmissionWebhook" => steps.push(Step::ValidatingWebhooks),
-                other => match plugins::build(other) {
-                    Some(p) => steps.push(Step::Builtin(p)),
-                    None => tracing::debug!(plugin = other, "admission plugin has no effect in capstan"),
-                },
+            let init = plugins::Init {
+                config: config.get(*n),
+                features: &features,
+            };
+            if let Some(why) = plugins::refusal(n) {
+                return Err((*n, format!("admission plugin {n:?} is not supported by capstan: {why}")));
             }
+            let built =
+                plugins::build(n, &init).map_err(|e| (*n, format!("couldn't init admission plugin {n:?}: {e}")))?;
+            let step = match built {
+                plugins::Built::Plugin(p) => Step::Builtin(p),
+                plugins::Built::MutatingWebhooks => Step::MutatingWebhooks,
+                plugins::Built::ValidatingWebhooks => Step::ValidatingWebhooks,
+                plugins::Built::Policy(kind) => Step::Policy {
+                    mutating: kind == "MutatingAdmissionPolicy",
+                },
+            };
+            steps.push(step);
+            enabled.push(*n);
         }
-        AdmissionChain {
+        Ok(AdmissionChain {
             steps,
             enabled,
             config,
             webhooks: webhook::Dispatcher,
-        }
+            features,
+            policies: Arc::default(),
+        })
+    }
+
+    /// A chain of these plugins with default feature gates (tests, tools).
+    pub fn with_plugins(names: &[&str], config: BTreeMap<String, Value>) -> Result<AdmissionChain, String> {
+        AdmissionChain::build(names, config, Default::default()).map_err(|(_, e)| e)
     }
 
     /// Run the mutating half of the chain; `a.object` is changed in place.
@@ -402,7 +468,7 @@ impl AdmissionChain {
             match s {
                 Step::Builtin(p) => p.admit(a, &env).await?,
                 Step::MutatingWebhooks => self.webhooks.mutate(a, &env).await?,
-                Step::ValidatingWebhooks => {}
+                Step::Policy { .. } | Step::ValidatingWebhooks => {}
             }
         }
         Ok(())
@@ -419,7 +485,8 @@ impl AdmissionChain {
             let res = match s {
                 Step::Builtin(p) => p.validate(a, &env).await,
                 Step::ValidatingWebhooks => self.webhooks.validate(a, &env).await,
-                Step::MutatingWebhooks => Ok(()),
+                Step::Policy { mutating: false } => self.policies.validate(a, &env).await,
+                Step::Policy { mutating: true } | Step::MutatingWebhooks => Ok(()),
             };
             if let Err(e) = res {
                 rollback(reg, ctx).await;
@@ -445,10 +512,18 @@ impl AdmissionChain {
 
     /// Run mutation then validation for a request that has no strategy step (CONNECT).
     pub async fn admit_connect(&self, reg: &Registry, ctx: &Context, a: &mut Attributes) -> ApiResult<()> {
-        self.mutate(reg, ctx, a).await?;
-        self.validate(reg, ctx, a).await?;
+        self.admit_write(reg, ctx, a).await?;
         ctx.commit();
         Ok(())
+    }
+
+    /// Mutation then validation of a write the store does not admit itself (`pods/binding`,
+    /// `pods/eviction`, `pods/ephemeralcontainers`, `serviceaccounts/token`); `a.object` comes
+    /// back as admitted. The caller ends with `ctx.commit()` once the write is done, or
+    /// [`rollback`] when it fails.
+    pub async fn admit_write(&self, reg: &Registry, ctx: &Context, a: &mut Attributes) -> ApiResult<()> {
+        self.mutate(reg, ctx, a).await?;
+        self.validate(reg, ctx, a).await
     }
 }
 
@@ -576,4 +651,4 @@ pub fn load_config_file(path: &std::path::Path) -> Result<BTreeMap<String, Value
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -65,6 +65,73 @@ fn unknown_plugin_is_an_error_naming_it() {
     assert!(e.contains("command line"), "{e}");
 }
 
+/// Every upstream name is built (with a configuration where upstream requires one) or
+/// refused; the plugins needing a configuration refuse to start without one, naming the
+/// layer, the key and the plugin.
+#[test]
+fn every_upstream_name_is_built_or_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let kc = dir.path().join("kc.yaml");
+    std::fs::write(
+        &kc,
+        "clusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1/'}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut config = BTreeMap::new();
+    config.insert(
+        "EventRateLimit".to_string(),
+        json!({"apiVersion": "eventratelimit.admission.k8s.io/v1alpha1", "kind": "Configuration", "limits": [{"type": "Server", "qps": 1, "burst": 1}]}),
+    );
+    config.insert(
+        "ImagePolicyWebhook".to_string(),
+        json!({"imagePolicy": {"kubeConfigFile": kc}}),
+    );
+    for (name, _) in ORDERED_PLUGINS {
+        let built = AdmissionChain::build(&[name], config.clone(), Default::default());
+        match plugins::refusal(name) {
+            Some(why) => {
+                let e = built.err().map(|e| e.1).unwrap_or_default();
+                assert!(
+                    e.contains("is not supported by capstan") && e.contains(why),
+                    "{name}: {e}"
+                );
+            }
+            None => assert!(built.is_ok(), "{name}: {:?}", built.err()),
+        }
+    }
+    for (name, want) in [
+        (
+            "EventRateLimit",
+            "limits: Invalid value: []eventratelimit.Limit(nil): must not be empty",
+        ),
+        ("ImagePolicyWebhook", "no config specified"),
+    ] {
+        let e = AdmissionChain::from_options(&opts(&[("admission.enable-plugins", json!([name]))]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains(&format!(
+                "command line: key \"admission.enable-plugins\": couldn't init admission plugin \"{name}\": {want}"
+            )),
+            "{e}"
+        );
+    }
+    // Default-on plugins are in the default chain, policies included (their hook).
+    let Ok(c) = AdmissionChain::from_options(&opts(&[])) else {
+        panic!("default chain")
+    };
+    for n in [
+        "DefaultIngressClass",
+        "ClusterTrustBundleAttest",
+        "PodTopologyLabels",
+        "ValidatingAdmissionPolicy",
+        "MutatingAdmissionPolicy",
+    ] {
+        assert!(c.enabled.contains(&n), "{n}");
+    }
+}
+
 #[test]
 fn config_file_per_plugin() {
     let dir = tempfile::tempdir().map_err(|e| e.to_string());
@@ -90,6 +157,11 @@ fn config_file_per_plugin() {
         .contains("plugin \"Nope\" is unknown"));
 }
 
+/// A registry over a fresh SQLite store (every built-in resource cached), with namespace `t`.
+pub(crate) async fn registry_for(dir: &std::path::Path) -> Registry {
+    registry(dir, &[]).await.0
+}
+
 /// A registry over a fresh SQLite store, a chain of these plugins, and one namespace.
 async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<AdmissionChain>) {
     use crate::storage::cache::{CacheOptions, CacheSet};
@@ -110,7 +182,10 @@ async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<Adm
         Ok(c) => c,
         Err(e) => panic!("caches: {e}"),
     };
-    let chain = Arc::new(AdmissionChain::with_plugins(plugins, BTreeMap::new()));
+    let chain = match AdmissionChain::with_plugins(plugins, BTreeMap::new()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => panic!("{e}"),
+    };
     let reg = Registry::new(storage, caches).with_delete_hook(chain.clone());
     let Some(ns) = row("", "namespaces") else {
         panic!("namespaces row")
@@ -125,6 +200,20 @@ async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<Adm
         .await;
     assert!(made.is_ok());
     (reg, chain)
+}
+
+/// The built-in plugin behind `name`, with no configuration and default gates.
+pub(crate) fn builtin(name: &str) -> Box<dyn Plugin> {
+    let features = Default::default();
+    let init = plugins::Init {
+        config: None,
+        features: &features,
+    };
+    match plugins::build(name, &init) {
+        Ok(plugins::Built::Plugin(p)) => p,
+        Ok(_) => panic!("{name} is not a built-in plugin"),
+        Err(e) => panic!("{name}: {e}"),
+    }
 }
 
 fn admin() -> Context {
@@ -234,7 +323,7 @@ async fn pod_security_audit_annotations_reach_the_response() {
         "labels": {"pod-security.kubernetes.io/audit": "restricted"}}});
     assert!(reg.create(nsd, None, ns, false).await.is_ok());
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-        "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]}});
+        "spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "nginx"}]}});
     let ctx = admin();
     let made = reg
         .create_with(pods, Some("audited"), pod, false, Some(&chain.request(&ctx)))
@@ -249,7 +338,7 @@ async fn pod_security_audit_annotations_reach_the_response() {
         panic!("no audit-violations: {ann:?}")
     };
     assert!(
-        v.starts_with("would violate PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"),
+        v.starts_with("would violate PodSecurity \"restricted:latest\": host namespaces (hostNetwork=true)"),
         "{v}"
     );
     // The handler hands them to the audit layer as a response extension.
@@ -307,9 +396,7 @@ async fn certificate_approval_and_signing_ask_the_authorizer() {
             a.subresource = sub.into();
             a.old = Some(csr);
             a.object = Some(obj);
-            let Some(p) = plugins::build(plugin) else {
-                panic!("{plugin}")
-            };
+            let p = builtin(plugin);
             p.validate(&a, &env).await.err().map(|e| (e.code, e.message))
         }
     };

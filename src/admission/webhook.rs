@@ -18,7 +18,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::util::json::JsonExt;
 use base64::Engine;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Dispatcher;
@@ -76,7 +75,7 @@ pub struct Gvr {
 }
 
 impl Gvr {
-    fn of(d: &crate::api::ResourceDef) -> Gvr {
+    pub fn of(d: &crate::api::ResourceDef) -> Gvr {
         Gvr {
             group: d.group.into(),
             version: d.version.into(),
@@ -189,7 +188,7 @@ async fn matches(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Gv
     let Some(gvr) = matched_resource(&h.spec, a) else {
         return Ok(None);
     };
-    Ok(selectors_match(h, a, env).await?.then_some(gvr))
+    Ok(selectors_match(&h.spec, a, env).await?.then_some(gvr))
 }
 
 /// A webhook's objectSelector or namespaceSelector: unset (upstream defaults it to `{}`)
@@ -198,16 +197,17 @@ fn hook_selects(sel: Option<&Value>, labels: Option<&serde_json::Map<String, Val
     sel.filter(|s| s.is_object()).is_none_or(|s| selects(Some(s), labels))
 }
 
-async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
+/// The `objectSelector` and `namespaceSelector` of a webhook or an admission policy's
+/// match resources.
+pub(crate) async fn selectors_match(spec: &Value, a: &Attributes, env: &Env<'_>) -> ApiResult<bool> {
     // objectSelector: the new or the old object may match.
-    let osel = h.spec.get("objectSelector");
+    let osel = spec.get("objectSelector");
     let new_ok = hook_selects(osel, labels_of(a.object.as_ref()));
     let old_ok = a.old.is_some() && hook_selects(osel, labels_of(a.old.as_ref()));
     if !new_ok && !old_ok {
         return Ok(false);
     }
-    let nsel = h
-        .spec
+    let nsel = spec
         .get("namespaceSelector")
         .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()));
     if let Some(nsel) = nsel {
@@ -232,24 +232,12 @@ async fn selectors_match(h: &Hook, a: &Attributes, env: &Env<'_>) -> ApiResult<b
     Ok(true)
 }
 
-fn to_cel(v: &Value) -> cel::Value {
-    match v {
-        Value::Null => cel::Value::Null,
-        Value::Bool(b) => cel::Value::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => cel::Value::Int(i),
-            None => cel::Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
-        Value::Array(a) => cel::Value::List(Arc::new(a.iter().map(to_cel).collect())),
-        Value::Object(m) => {
-            let map: std::collections::HashMap<cel::objects::Key, cel::Value> = m
-                .iter()
-                .map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), to_cel(v)))
-                .collect();
-            cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
-        }
-    }
+/// Upstream's environment of webhook matchConditions: `object`, `oldObject`, `request`.
+fn match_env() -> crate::cel::Env {
+    crate::cel::Env::new()
+        .var("object", crate::cel::Type::Dyn)
+        .var("oldObject", crate::cel::Type::Dyn)
+        .var("request", crate::cel::request_type())
 }
 
 /// matchConditions: all must be true; an evaluation error follows the failure policy
@@ -264,18 +252,23 @@ pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
     {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
         let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
-        let prog =
-            cel::Program::compile(expr).map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
-        let mut ctx = cel::Context::default();
-        ctx.add_variable_from_value("object", to_cel(&request["object"]));
-        ctx.add_variable_from_value("oldObject", to_cel(&request["oldObject"]));
-        ctx.add_variable_from_value("request", to_cel(request));
-        match prog.execute(&ctx) {
-            Ok(cel::Value::Bool(true)) => {}
-            Ok(cel::Value::Bool(false)) => return Ok(false),
+        let prog = crate::cel::policy::compile(&match_env(), expr, &[])
+            .map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
+        let j = |v: &'static str| match &request[v] {
+            Value::Null => crate::cel::Value::Null,
+            v => crate::cel::Value::json(v, None),
+        };
+        let act = crate::cel::Activation::new()
+            .with("object", j("object"))
+            .with("oldObject", j("oldObject"))
+            .with("request", crate::cel::Value::json(request, None));
+        match prog.eval(&act, Some(crate::cel::PER_CALL_LIMIT)).0 {
+            Ok(crate::cel::Value::Bool(true)) => {}
+            Ok(crate::cel::Value::Bool(false)) => return Ok(false),
             Ok(other) => {
                 return Err(format!(
-                    "failed to evaluate match condition {cname:?}: expression must evaluate to bool, got {other:?}"
+                    "failed to evaluate match condition {cname:?}: expression must evaluate to bool, got {}",
+                    other.to_json()
                 ))
             }
             Err(e) => return Err(format!("failed to evaluate match condition {cname:?}: {e}")),
@@ -586,6 +579,8 @@ impl Dispatcher {
         if let Err(e) = crate::patch::json_patch(&mut obj, &ops) {
             return Err(ApiError::internal(format!("JSON Patch: {e}")));
         }
+        // The patched object is decoded into its kind: typed values as the decoder leaves them.
+        crate::api::typed::normalize_any(&mut obj).map_err(ApiError::internal)?;
         Ok(Outcome::Allowed(Some(obj)))
     }
 

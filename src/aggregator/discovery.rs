@@ -170,18 +170,16 @@ pub fn group_doc(agg: &Aggregator, group: &str) -> Option<Bytes> {
 }
 
 /// A backend's `APIResourceList` as an aggregated-discovery version entry.
-pub fn aggregated_version(group: &str, version: &str, list: &Value, freshness: &str) -> Value {
+pub fn aggregated_version(version: &str, list: &Value, freshness: &str) -> Value {
     let items: Vec<&Value> = list
         .get("resources")
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default();
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let kind_of = |r: &Value| {
-        let g = r.get("group").and_then(Value::as_str).unwrap_or(group);
-        let v = r.get("version").and_then(Value::as_str).unwrap_or(version);
-        json!({"group": g, "version": v, "kind": s(r, "kind")})
-    };
+    // As upstream's ConvertGroupVersionIntoToDiscovery: the legacy entry's own group and
+    // version (empty unless it names another).
+    let kind_of = |r: &Value| json!({"group": s(r, "group"), "version": s(r, "version"), "kind": s(r, "kind")});
     let mut resources: Vec<Value> = Vec::new();
     for r in items.iter().filter(|r| !s(r, "name").contains('/')) {
         let mut e = json!({
@@ -239,7 +237,7 @@ pub fn aggregated(agg: &Aggregator, local: &(Bytes, String), version: &str) -> (
                 continue;
             };
             let fresh = if s.available { "Current" } else { "Stale" };
-            let entry = aggregated_version(&s.group, &s.version, &list, fresh);
+            let entry = aggregated_version(&s.version, &list, fresh);
             match by_group.iter_mut().find(|(n, _, _)| *n == s.group) {
                 Some((_, _, vs)) => {
                     vs.retain(|v| v["version"] != s.version.as_str());
@@ -346,9 +344,12 @@ mod tests {
             {"name": "flunders", "singularName": "flunder", "namespaced": true, "kind": "Flunder", "verbs": ["get", "list"], "shortNames": ["fl"]},
             {"name": "flunders/status", "singularName": "", "namespaced": true, "kind": "Flunder", "verbs": ["get"]}
         ]});
-        let v = aggregated_version("w.example.com", "v1", &list, "Current");
+        let v = aggregated_version("v1", &list, "Current");
         assert_eq!(v["resources"][0]["scope"], "Namespaced");
-        assert_eq!(v["resources"][0]["responseKind"]["kind"], "Flunder");
+        assert_eq!(
+            v["resources"][0]["responseKind"],
+            json!({"group": "", "version": "", "kind": "Flunder"})
+        );
         assert_eq!(v["resources"][0]["subresources"][0]["subresource"], "status");
         assert_eq!(v["freshness"], "Current");
     }

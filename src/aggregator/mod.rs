@@ -106,6 +106,9 @@ struct State {
 pub struct Aggregator {
     /// `--enable-aggregator-routing`: endpoints instead of the ClusterIP.
     pub routing: bool,
+    /// `--aggregator-reject-forwarding-redirect` (default true): a redirect from an aggregated
+    /// API server is not passed on to the client.
+    pub reject_redirects: bool,
     /// `--proxy-client-cert-file`/`--proxy-client-key-file` (PEM chain, PEM key).
     identity: Option<(Vec<u8>, Vec<u8>)>,
     state: RwLock<State>,
@@ -139,6 +142,7 @@ impl Aggregator {
             other => other,
         };
         let mut agg = Aggregator::new(opts.get_bool("enable-aggregator-routing"), identity);
+        agg.reject_redirects = opts.get_bool("aggregator-reject-forwarding-redirect");
         agg.authentication = frontproxy::authentication_data(opts, generated_ca.as_deref());
         // Fail at start on unreadable PEM, not on the first proxied request.
         agg.client_config(None, true, "check")?;
@@ -148,6 +152,7 @@ impl Aggregator {
     pub fn new(routing: bool, identity: Option<(Vec<u8>, Vec<u8>)>) -> Aggregator {
         Aggregator {
             routing,
+            reject_redirects: true,
             identity,
             state: RwLock::new(State::default()),
             merged: discovery::MergedCache::default(),

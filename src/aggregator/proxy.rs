@@ -166,16 +166,6 @@ pub fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-/// A Go-like rendering of a dial error (`dial tcp 10.0.0.1:443: connect: connection refused`).
-fn dial_error(addr: &str, e: &std::io::Error) -> String {
-    let what = match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
-        std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
-        _ => format!("connect: {e}"),
-    };
-    format!("dial tcp {addr}: {what}")
-}
-
 /// Open TCP + TLS to `host:port`, verifying the server as `<service>.<namespace>.svc`.
 pub async fn connect(
     host: &str,
@@ -188,7 +178,7 @@ pub async fn connect(
     let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
         .await
         .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
-        .map_err(|e| dial_error(&addr, &e))?;
+        .map_err(|e| crate::outbound::dial_error(&addr, &e))?;
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
     let stream = tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(tls).connect(name, tcp))
@@ -301,6 +291,13 @@ pub async fn serve(reg: &Registry, agg: &Aggregator, req: &Request, svc: &ApiSer
         return r;
     }
     let status = resp.status();
+    if agg.reject_redirects && status.is_redirection() && resp.headers().contains_key(http::header::LOCATION) {
+        // Upstream's UpgradeAwareHandler with RejectForwardingRedirects.
+        return plain_error(
+            502,
+            "the backend attempted to redirect this request, which is not permitted",
+        );
+    }
     let headers = resp.headers().clone();
     let mut r = crate::proxy::forward::stream_body(resp.into_body()).into_response();
     *r.status_mut() = status;

@@ -40,8 +40,47 @@ pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value
         for (new, old) in EVENT_FIELDS {
             rename(o, old, new);
         }
+        // events.k8s.io/v1 tags these omitempty (core/v1 does not).
+        for k in [
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "note",
+            "type",
+        ] {
+            if o.get(k).is_some_and(|v| v == "") {
+                o.remove(k);
+            }
+        }
+        if o.get("deprecatedCount").is_some_and(|v| v == 0) {
+            o.remove("deprecatedCount");
+        }
     }
     v["apiVersion"] = json!(def.api_version());
+    Some(v)
+}
+
+/// apps/v1 StatefulSets: upstream's conversion stamps `apiVersion: v1` and
+/// `kind: PersistentVolumeClaim` on every volumeClaimTemplate (kubernetes#87583); the stored
+/// protobuf has no place for them.
+pub fn statefulset_claim_type_meta(_def: &ResourceDef, stored: &Value) -> Option<Value> {
+    let templates = stored.pointer("/spec/volumeClaimTemplates")?.as_array()?;
+    if templates.iter().all(|t| {
+        t.get("apiVersion").is_some_and(|v| v == "v1") && t.get("kind").is_some_and(|k| k == "PersistentVolumeClaim")
+    }) {
+        return None;
+    }
+    let mut v = stored.clone();
+    if let Some(ts) = v
+        .pointer_mut("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    {
+        for t in ts.iter_mut().filter_map(Value::as_object_mut) {
+            t.insert("apiVersion".into(), json!("v1"));
+            t.insert("kind".into(), json!("PersistentVolumeClaim"));
+        }
+    }
     Some(v)
 }
 

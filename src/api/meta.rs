@@ -200,16 +200,6 @@ fn validate_finalizers(fins: Option<&Value>, errs: &mut FieldErrors) {
     }
 }
 
-/// Go's `%#v` of a `[]string`.
-fn go_string_slice(items: &[&str]) -> String {
-    let inner = items
-        .iter()
-        .map(|s| serde_json::to_string(s).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("[]string{{{inner}}}")
-}
-
 /// Validate `metadata` changes on update (immutable fields). `uid`, `creationTimestamp`,
 /// `deletionTimestamp` and `deletionGracePeriodSeconds` are compared only when the new object
 /// sets them (the registry carries them over from the old object otherwise).
@@ -262,7 +252,7 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, errs: &mut FieldErr
                 "metadata.finalizers",
                 format!(
                     "no new finalizers can be added if the object is being deleted, found new finalizers {}",
-                    go_string_slice(&extra)
+                    crate::util::go_string_slice(&extra)
                 ),
             ));
         }

@@ -9,14 +9,16 @@ pub mod convert;
 pub mod fields;
 pub mod groups;
 pub mod meta;
+pub mod podrefs;
 pub mod scale;
 pub mod schema;
 pub mod selector;
 pub mod strategy;
 pub mod table;
+pub mod typed;
 pub mod validation;
 
-pub use strategy::{Builtin, Expiry, Strategy};
+pub use strategy::{Builtin, Expiry, StatusWrite, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -59,6 +61,9 @@ pub enum Served {
     /// Not stored: answered by access control (`crate::auth::review`) — the review APIs and
     /// `serviceaccounts/token`.
     Review,
+    /// Not stored: computed from health probes of the control plane at each read
+    /// (`componentstatuses`, deprecated; `crate::server` answers it).
+    Probed,
     /// Listed in discovery but answered with 501 until the named issue builds it.
     NotYet(&'static str),
 }

@@ -7,6 +7,7 @@
 //! The defaulting and validation functions match upstream's `pkg/apis/*/v1/defaults.go` and
 //! `pkg/apis/*/validation`.
 
+pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;
 pub mod batch;
@@ -16,7 +17,10 @@ pub mod discovery;
 pub mod flowcontrol;
 pub mod networking;
 pub mod rbac;
+pub mod resize;
+pub mod scheduling;
 pub mod storage;
+pub mod sysctls;
 
 use super::fields::Fields;
 use super::table::Printer;
@@ -52,8 +56,17 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate(&self, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
     /// Extra update rules (immutable fields).
     fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
+    /// What a write to the `status` subresource takes from the request.
+    fn status_write(&self) -> StatusWrite {
+        StatusWrite::StatusOnly
+    }
     /// May an object be created now (a terminating CRD takes no new instances)?
     fn check_create(&self, _def: &ResourceDef) -> ApiResult<()> {
+        Ok(())
+    }
+    /// May the object named `name` be deleted (the system PriorityClasses may not)? Checked by
+    /// a DELETE of one object, before anything else, as upstream's REST wrappers do.
+    fn check_delete(&self, _name: &str) -> ApiResult<()> {
         Ok(())
     }
     /// On the first delete of an object (upstream's `BeforeDelete`): mark it (a CRD gets its
@@ -73,6 +86,10 @@ pub trait Strategy: Send + Sync + 'static {
     /// Whether stored objects expire on their own (upstream's `TTLFunc`).
     fn expiry(&self) -> Expiry {
         Expiry::Never
+    /// The `Warning` every request of a deprecated kind gets (its prerelease-lifecycle tags:
+    /// `v1 ComponentStatus is deprecated in v1.19+`).
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        None
     }
 
     // --- Versions ----------------------------------------------------------------------------
@@ -169,8 +186,11 @@ pub struct Builtin {
     pub to_storage: fn(&mut Value),
     pub served_form: fn(&ResourceDef, &Value) -> Option<Value>,
     pub before_delete: fn(&mut Value) -> bool,
+    pub check_delete: fn(&str) -> ApiResult<()>,
     pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
     pub returns_deleted_object: bool,
+    /// [`Strategy::deprecation_warning`].
+    pub deprecation: Option<&'static str>,
     pub printer: &'static Printer,
     pub fields: &'static Fields,
     /// `spec.replicas` when unset (ReplicationControllers default to 1).
@@ -179,6 +199,93 @@ pub struct Builtin {
     /// How a Table of many objects orders its rows (None: storage order), as upstream's list
     /// printers do for FlowSchemas.
     pub table_order: Option<fn(&Value, &Value) -> std::cmp::Ordering>,
+    pub status_write: StatusWrite,
+}
+
+/// What a write to the `status` subresource takes from the request besides `status`:
+/// upstream's per-kind status `PrepareForUpdate`. System metadata (uid, generation,
+/// deletionTimestamp…) is the store's, whatever the mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusWrite {
+    /// Only `status`; everything else stays as stored (custom resources).
+    StatusOnly,
+    /// Everything but `spec` (most built-in kinds: labels and annotations may change).
+    AllButSpec,
+    /// As `AllButSpec`, labels stay as stored (Deployments).
+    KeepLabels,
+    /// As `AllButSpec`, ownerReferences stay (old kubelets corrupt them) and an empty
+    /// `status.qosClass` keeps the stored one (pods).
+    Pod,
+    /// As `AllButSpec`, labels, annotations, finalizers and ownerReferences stay
+    /// (`metav1.ResetObjectMetaForStatus`).
+    KeepUserMeta,
+    /// As `AllButSpec`, all metadata stays (FlowSchemas, PriorityLevelConfigurations).
+    KeepMeta,
+}
+
+impl StatusWrite {
+    /// The object a status write stores, from the stored object and the request's.
+    pub fn apply(self, old: &Value, body: &Value) -> Value {
+        let mut new = match self {
+            StatusWrite::StatusOnly => old.clone(),
+            _ => {
+                let mut n = body.clone();
+                if let Some(o) = n.as_object_mut() {
+                    match old.get("spec") {
+                        Some(spec) => o.insert("spec".into(), spec.clone()),
+                        None => o.remove("spec"),
+                    };
+                }
+                n
+            }
+        };
+        match body.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        let kept: &[&str] = match self {
+            StatusWrite::StatusOnly | StatusWrite::AllButSpec => &[],
+            StatusWrite::KeepLabels => &["labels"],
+            StatusWrite::Pod => &["ownerReferences"],
+            StatusWrite::KeepUserMeta => &["labels", "annotations", "finalizers", "ownerReferences"],
+            StatusWrite::KeepMeta => {
+                if let (Some(m), Some(o)) = (old.get("metadata"), new.as_object_mut()) {
+                    o.insert("metadata".into(), m.clone());
+                }
+                &[]
+            }
+        };
+        if !kept.is_empty() {
+            let old_meta = old.get("metadata").and_then(Value::as_object);
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in kept {
+                    match old_meta.and_then(|o| o.get(*k)) {
+                        Some(v) => m.insert((*k).to_string(), v.clone()),
+                        None => m.remove(*k),
+                    };
+                }
+            }
+        }
+        if self == StatusWrite::Pod
+            && new
+                .pointer("/status/qosClass")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+        {
+            if let (Some(q), Some(st)) = (
+                old.pointer("/status/qosClass").cloned(),
+                new.get_mut("status").and_then(Value::as_object_mut),
+            ) {
+                st.insert("qosClass".into(), q);
+            }
+        }
+        new
+    }
 }
 
 fn no_op(_: &mut Value) {}
@@ -189,6 +296,9 @@ fn stored_as_served(_: &ResourceDef, _: &Value) -> Option<Value> {
 }
 fn unchanged(_: &mut Value) -> bool {
     false
+}
+fn deletable(_: &str) -> ApiResult<()> {
+    Ok(())
 }
 fn immediate(_: &Value, _: Option<i64>) -> Option<i64> {
     None
@@ -205,13 +315,16 @@ impl Builtin {
         to_storage: no_op,
         served_form: stored_as_served,
         before_delete: unchanged,
+        check_delete: deletable,
         grace_period: immediate,
         returns_deleted_object: false,
+        deprecation: None,
         printer: &super::table::DEFAULT,
         fields: &super::fields::DEFAULT,
         default_replicas: 0,
         expiry: Expiry::Never,
         table_order: None,
+        status_write: StatusWrite::AllButSpec,
     };
 }
 
@@ -232,8 +345,14 @@ impl Strategy for Builtin {
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         (self.validate_update)(new, old, errs)
     }
+    fn status_write(&self) -> StatusWrite {
+        self.status_write
+    }
     fn before_delete(&self, obj: &mut Value) -> bool {
         (self.before_delete)(obj)
+    }
+    fn check_delete(&self, name: &str) -> ApiResult<()> {
+        (self.check_delete)(name)
     }
     fn grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
         (self.grace_period)(obj, requested)
@@ -246,6 +365,8 @@ impl Strategy for Builtin {
     }
     fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
         self.table_order
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        self.deprecation
     }
     async fn to_storage(&self, _def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
         (self.to_storage)(obj);

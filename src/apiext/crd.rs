@@ -30,7 +30,8 @@ const CR_VERBS: &[&str] = &[
 const SUBS_NONE: &[SubresourceDef] = &[];
 const SUBS_STATUS: &[SubresourceDef] = &[STATUS];
 const SUBS_SCALE: &[SubresourceDef] = &[SCALE];
-const SUBS_BOTH: &[SubresourceDef] = &[SCALE, STATUS];
+// Upstream lists a custom resource's subresources as status, then scale.
+const SUBS_BOTH: &[SubresourceDef] = &[STATUS, SCALE];
 
 /// Storage segments (`<group>/<plural>`) of the stored CRDs, so the caches started at boot
 /// load their objects.
@@ -329,6 +330,10 @@ async fn sync(reg: &Registry, state: &mut State) {
                 Arc::new(CustomVersion {
                     crd_name: name.clone(),
                     schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                    rules: v
+                        .pointer("/schema/openAPIV3Schema")
+                        .map(crate::cel::crd::Rules::of)
+                        .filter(|r| !r.is_empty()),
                     columns,
                     scale,
                     storage_version: storage_version.clone(),

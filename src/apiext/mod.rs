@@ -38,6 +38,8 @@ pub struct CustomVersion {
     pub crd_name: String,
     /// The version's `schema.openAPIV3Schema` (None: no schema, everything is kept).
     pub schema: Option<Value>,
+    /// Its `x-kubernetes-validations` rules, compiled once.
+    pub rules: Option<Arc<crate::cel::crd::Rules>>,
     /// Table columns after Name (`additionalPrinterColumns`, or Age).
     pub columns: Arc<columns::Columns>,
     pub scale: Option<ScalePaths>,
@@ -142,7 +144,9 @@ impl Strategy for CustomResource {
         if let Some(s) = &cv.schema {
             schema::validate(s, obj, errs);
             if errs.is_empty() {
-                crate::cel::validate(s, obj, old, errs);
+                if let Some(r) = &cv.rules {
+                    r.validate(obj, old, errs);
+                }
             }
         }
     }

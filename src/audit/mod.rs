@@ -551,7 +551,10 @@ impl RequestAudit {
     /// Record the response: its status (and a Status body's fields), and at level
     /// RequestResponse the body itself (JSON only).
     pub fn set_response(&mut self, code: u16, body: Option<&[u8]>) {
-        let parsed = body.and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        let parsed = body.and_then(|b| match b.starts_with(crate::protobuf::MAGIC) {
+            true => crate::protobuf::decode(b).ok(),
+            false => serde_json::from_slice::<Value>(b).ok(),
+        });
         let mut status = serde_json::Map::new();
         status.insert("metadata".into(), Value::Object(Default::default()));
         if let Some(Value::Object(o)) = &parsed {

@@ -6,121 +6,42 @@
 use super::log::Sink;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Webhook {
-    scheme_https: bool,
-    host: String,
-    port: u16,
-    path: String,
-    token: Option<String>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    server: crate::outbound::kubeconfig::Server,
     initial_backoff: Duration,
-}
-
-fn field<'a>(v: &'a serde_json::Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty())
-}
-
-/// PEM from `<key>-data` (base64) or the file `<key>`.
-fn pem(v: &serde_json::Value, key: &str) -> Result<Option<Vec<u8>>, String> {
-    use base64::Engine;
-    if let Some(d) = field(v, &format!("{key}-data")) {
-        return base64::engine::general_purpose::STANDARD
-            .decode(d)
-            .map(Some)
-            .map_err(|e| format!("{key}-data: {e}"));
-    }
-    match field(v, key) {
-        Some(p) => std::fs::read(p).map(Some).map_err(|e| format!("{key} {p}: {e}")),
-        None => Ok(None),
-    }
 }
 
 impl Webhook {
     /// Read the kubeconfig (its current context, else the first cluster and user).
     pub fn from_kubeconfig(path: &std::path::Path, initial_backoff: Duration) -> Result<Webhook, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let kc: serde_json::Value =
-            yaml_serde::from_str(&text).map_err(|e| format!("invalid kubeconfig {}: {e}", path.display()))?;
-        let named = |list: &str, name: Option<&str>, inner: &str| -> serde_json::Value {
-            let items = kc
-                .get(list)
-                .and_then(serde_json::Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let pick = match name {
-                Some(n) => items.iter().find(|i| field(i, "name") == Some(n)).cloned(),
-                None => items.first().cloned(),
-            };
-            pick.and_then(|i| i.get(inner).cloned())
-                .unwrap_or(serde_json::Value::Null)
-        };
-        let ctx = named("contexts", field(&kc, "current-context"), "context");
-        let cluster = named("clusters", field(&ctx, "cluster"), "cluster");
-        let user = named("users", field(&ctx, "user"), "user");
-        let server = field(&cluster, "server").ok_or_else(|| format!("{}: no cluster server", path.display()))?;
-        let (https, rest) = if let Some(r) = server.strip_prefix("https://") {
-            (true, r)
-        } else if let Some(r) = server.strip_prefix("http://") {
-            (false, r)
-        } else {
-            return Err(format!("{}: server {server:?} is not an http(s) URL", path.display()));
-        };
-        let (authority, path_part) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h.trim_matches(['[', ']']).to_string(),
-                p.parse().map_err(|_| format!("bad port in {server:?}"))?,
-            ),
-            _ => (
-                authority.trim_matches(['[', ']']).to_string(),
-                if https { 443 } else { 80 },
-            ),
-        };
-        let tls = if https {
-            let ca = pem(&cluster, "certificate-authority")?.unwrap_or_default();
-            let (cert, key) = (pem(&user, "client-certificate")?, pem(&user, "client-key")?);
-            let identity = cert.as_deref().zip(key.as_deref());
-            let cfg = crate::outbound::tls::client_config(crate::outbound::tls::Trust::Roots(&ca), identity)?;
-            Some(Arc::new(cfg))
-        } else {
-            None
-        };
         Ok(Webhook {
-            scheme_https: https,
-            host,
-            port,
-            path: path_part.to_string(),
-            token: field(&user, "token").map(str::to_string),
-            tls,
+            server: crate::outbound::kubeconfig::load(path)?,
             initial_backoff,
         })
     }
 
     fn post_once(&self, body: &[u8]) -> io::Result<()> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))?;
+        let srv = &self.server;
+        let tcp = TcpStream::connect((srv.host.as_str(), srv.port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
         tcp.set_write_timeout(Some(Duration::from_secs(30)))?;
         let mut head = format!(
             "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.path,
-            self.host,
-            self.port,
+            srv.path,
+            srv.host,
+            srv.port,
             body.len()
         );
-        if let Some(t) = &self.token {
+        if let Some(t) = &srv.token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         head.push_str("\r\n");
         let mut resp = Vec::new();
-        match (&self.tls, self.scheme_https) {
+        match (&srv.tls, srv.https) {
             (Some(cfg), true) => {
-                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                let name = rustls::pki_types::ServerName::try_from(srv.host.clone())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
                 let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
                 let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -226,7 +147,7 @@ mod tests {
         )
         .expect("write");
         let mut w = Webhook::from_kubeconfig(&kc, Duration::from_millis(10)).expect("kubeconfig");
-        assert_eq!(w.path, "/audit");
+        assert_eq!(w.server.path, "/audit");
         w.write_batch(&[br#"{"auditID":"a"}"#.to_vec(), br#"{"auditID":"b"}"#.to_vec()])
             .expect("delivered after a retry");
         let first = rx.recv().expect("first attempt");
@@ -261,7 +182,7 @@ mod tests {
                 throttle: None,
                 max_bytes: None,
             },
-            Arc::default(),
+            std::sync::Arc::default(),
         );
         let t = std::time::Instant::now();
         let accepted = (0..1000).filter(|_| b.process(b"{}".to_vec())).count();

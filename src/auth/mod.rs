@@ -4,6 +4,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod expressions;
 
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
@@ -24,14 +25,15 @@ impl Auth {
     /// what tokens are checked against (None without storage).
     pub fn from_options(opts: &crate::config::ServeOptions, registry: Option<Registry>) -> anyhow::Result<Auth> {
         let mut anonymous = opts.get_bool("authentication.anonymous-auth");
-        if anonymous && opts.get_list("authorization.mode").iter().any(|m| m == "AlwaysAllow") {
+        let legacy_modes = opts.get_path("authorization.config-file").is_none();
+        if anonymous && legacy_modes && opts.get_list("authorization.mode").iter().any(|m| m == "AlwaysAllow") {
             // Upstream's BuiltInAuthenticationOptions.ApplyAuthorization.
             tracing::warn!("AnonymousAuth is not allowed with the AlwaysAllow authorizer. Resetting AnonymousAuth to false. You should use a different authorizer");
             anonymous = false;
         }
         Ok(Auth {
             authenticator: Arc::new(authn::Authenticator::from_options(opts, anonymous, registry)?),
-            authorizer: Arc::new(authz::Authorizer::new(&opts.get_list("authorization.mode"))?),
+            authorizer: Arc::new(authz::config::from_options(opts)?),
         })
     }
 }

@@ -49,9 +49,25 @@ pub fn bytes_response(code: u16, content_type: &str, body: Bytes) -> Response {
     r
 }
 
-/// Render a JSON value in the negotiated plain encoding (JSON or YAML).
+/// Render a JSON value in the negotiated plain encoding (JSON, YAML or protobuf).
 pub fn value_response(code: u16, v: &Value, enc: Encoding) -> Response {
     match enc.output {
+        Output::Protobuf | Output::ProtobufPartialMetadata(_) => match crate::protobuf::encode(v) {
+            Ok(b) => bytes_response(code, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
+            // A document without a protobuf form (none is expected): JSON, which clients
+            // decode by the Content-Type.
+            Err(e) => {
+                tracing::warn!(error = %e, "no protobuf encoding; answering JSON");
+                value_response(
+                    code,
+                    v,
+                    Encoding {
+                        output: Output::Json,
+                        ..enc
+                    },
+                )
+            }
+        },
         Output::Yaml => {
             let text = yaml_serde::to_string(v).unwrap_or_default();
             bytes_response(code, "application/yaml", Bytes::from(text))
@@ -68,7 +84,21 @@ pub fn value_response(code: u16, v: &Value, enc: Encoding) -> Response {
 }
 
 pub fn error_response(e: &ApiError) -> Response {
-    let mut r = bytes_response(e.code, "application/json", Bytes::from(e.to_status().to_string()));
+    error_response_as(e, Output::Json)
+}
+
+/// The error's `Status` in the negotiated encoding (protobuf when the client negotiated it,
+/// as upstream's `ErrorNegotiated`), else JSON.
+pub fn error_response_as(e: &ApiError, output: Output) -> Response {
+    let status = e.to_status();
+    let mut r = match output
+        .is_protobuf()
+        .then(|| crate::protobuf::encode(&status).ok())
+        .flatten()
+    {
+        Some(b) => bytes_response(e.code, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
+        None => bytes_response(e.code, "application/json", Bytes::from(status.to_string())),
+    };
     if let Some(secs) = e.retry_after {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             r.headers_mut().insert(http::header::RETRY_AFTER, v);
@@ -160,6 +190,14 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
             None => bytes_response(code, "application/json", obj.json.clone()),
             Some(v) => value_response(code, &v, enc),
         },
+        Output::Protobuf => match served_value(def, obj) {
+            None => match obj.protobuf() {
+                Some(b) => bytes_response(code, crate::protobuf::MEDIA_TYPE, b.clone()),
+                None => value_response(code, &obj.value, enc),
+            },
+            Some(v) => value_response(code, &v, enc),
+        },
+        Output::ProtobufPartialMetadata(v) => value_response(code, &partial_metadata(&obj.value, v), enc),
         Output::Table(v) => {
             let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
             value_response(
@@ -190,12 +228,16 @@ fn clone_obj(o: &CachedObject) -> CachedObject {
         value: o.value.clone(),
         json: o.json.clone(),
         revision: o.revision,
+        protobuf: o.protobuf.clone(),
     }
 }
 
 fn list_meta(list: &ListResult) -> Value {
     let mut m = Map::new();
-    m.insert("resourceVersion".into(), json!(list.revision.to_string()));
+    // Revision 0: a list not read from storage (componentstatuses) carries none.
+    if list.revision != 0 {
+        m.insert("resourceVersion".into(), json!(list.revision.to_string()));
+    }
     if let Some(c) = &list.continue_token {
         m.insert("continue".into(), json!(c));
     }
@@ -219,7 +261,8 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
     let meta = list_meta(&list);
     match enc.output {
         Output::Table(v) => value_response(200, &table(def, &list.items, meta, enc.include, v), enc),
-        Output::PartialMetadata(v) => {
+        Output::Protobuf => protobuf_list(def, &list.items, &meta, enc),
+        Output::PartialMetadata(v) | Output::ProtobufPartialMetadata(v) => {
             let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(&o.value, v)).collect();
             let doc = json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": meta, "items": items});
             value_response(200, &doc, enc)
@@ -262,8 +305,108 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
     }
 }
 
-/// One watch event as a newline-terminated JSON frame.
+/// An object's own protobuf message (no envelope), from its cached encoding when served as
+/// stored.
+fn protobuf_raw(def: &ResourceDef, obj: &CachedObject) -> Result<Bytes, String> {
+    let enveloped = match served_value(def, obj) {
+        None => obj
+            .protobuf()
+            .cloned()
+            .ok_or_else(|| format!("{} has no protobuf form", def.kind))?,
+        Some(v) => Bytes::from(crate::protobuf::encode(&v)?),
+    };
+    let env = crate::protobuf::unwrap_envelope(&enveloped)?;
+    Ok(enveloped.slice_ref(env.raw))
+}
+
+/// `<Kind>List` in protobuf, items from their cached encodings.
+fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, enc: Encoding) -> Response {
+    let list_kind = format!("{}List", def.kind);
+    let encoded = items
+        .iter()
+        .map(|o| protobuf_raw(def, o))
+        .collect::<Result<Vec<Bytes>, String>>()
+        .and_then(|raws| crate::protobuf::encode_list(&def.api_version(), &list_kind, meta, &raws));
+    match encoded {
+        Ok(b) => bytes_response(200, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
+        Err(e) => {
+            tracing::warn!(error = %e, kind = def.kind, "no protobuf encoding for a list; answering JSON");
+            let items: Vec<Value> = items
+                .iter()
+                .map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone()))
+                .collect();
+            let doc = json!({"kind": list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": items});
+            value_response(
+                200,
+                &doc,
+                Encoding {
+                    output: Output::Json,
+                    ..enc
+                },
+            )
+        }
+    }
+}
+
+/// One watch event in protobuf: a 4-byte big-endian length, then a `metav1.WatchEvent` whose
+/// object is the enveloped object (upstream's length-delimited framer).
+fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
+    let (ty, object): (&str, Result<Bytes, String>) = match out {
+        WatchOut::Event(kind, obj) => {
+            let converted = match convert_for_serving(def, obj) {
+                Ok(c) => c,
+                Err(e) => return protobuf_watch_frame(def, &WatchOut::Error(e), enc),
+            };
+            let obj = converted.as_ref().unwrap_or(obj);
+            let object = match enc.output {
+                Output::ProtobufPartialMetadata(v) => {
+                    crate::protobuf::encode(&partial_metadata(&obj.value, v)).map(Bytes::from)
+                }
+                _ => match served_value(def, obj) {
+                    None => obj
+                        .protobuf()
+                        .cloned()
+                        .ok_or_else(|| format!("{} has no protobuf form", def.kind)),
+                    Some(v) => crate::protobuf::encode(&v).map(Bytes::from),
+                },
+            };
+            (kind.as_str(), object)
+        }
+        WatchOut::Bookmark(rv, initial_events_end) => {
+            let mut v = match enc.output {
+                Output::ProtobufPartialMetadata(v) => {
+                    json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv.to_string()}})
+                }
+                _ => {
+                    json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}})
+                }
+            };
+            if *initial_events_end {
+                v["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            ("BOOKMARK", crate::protobuf::encode(&v).map(Bytes::from))
+        }
+        WatchOut::Error(e) => ("ERROR", crate::protobuf::encode(&e.to_status()).map(Bytes::from)),
+    };
+    let object = match object {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ApiError::internal(format!("encoding a watch event: {e}"));
+            Bytes::from(crate::protobuf::encode(&err.to_status()).unwrap_or_default())
+        }
+    };
+    let ev = crate::protobuf::watch_event(ty, &object);
+    let mut b = Vec::with_capacity(ev.len() + 4);
+    b.extend_from_slice(&(ev.len() as u32).to_be_bytes());
+    b.extend_from_slice(&ev);
+    Bytes::from(b)
+}
+
+/// One watch event as a newline-terminated JSON frame, or a length-prefixed protobuf frame.
 pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
+    if enc.output.is_protobuf() {
+        return protobuf_watch_frame(def, out, enc);
+    }
     let (ty, object) = match out {
         WatchOut::Event(kind, obj) => {
             let ty = kind.as_str();

@@ -4,7 +4,6 @@
 
 pub mod encode;
 pub mod negotiate;
-pub mod protobuf;
 
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
@@ -24,7 +23,7 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value> 
     match negotiate::body_type(content_type) {
         Ok(BodyType::Yaml) => yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
-        Ok(BodyType::Protobuf) => protobuf::decode_body(body).map_err(ApiError::bad_request),
+        Ok(BodyType::Protobuf) => crate::protobuf::decode(body).map_err(ApiError::bad_request),
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}"))),
     }
 }
@@ -38,7 +37,55 @@ pub fn decode_object(def: &ResourceDef, content_type: Option<&str>, body: &[u8])
     }
     let mut v = decode_body(content_type, body)?;
     check_kind(def, &mut v)?;
+    crate::api::typed::normalize(def.group, def.version, def.kind, &mut v)
+        .map_err(|e| ApiError::cannot_handle(def.kind, def.version, &e))?;
     Ok(v)
+}
+
+/// A body that names its own kind (a subresource's `Scale`, `Binding`, `Eviction`): typed values
+/// normalised as the decoder of that kind does ([`crate::api::typed`]).
+pub fn normalize_any(v: &mut Value) -> ApiResult<()> {
+    crate::api::typed::normalize_any(v).map_err(|e| {
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        let av = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        ApiError::cannot_handle(kind, av.rsplit('/').next().unwrap_or(av), &e)
+    })
+}
+
+/// The result of a JSON, merge or strategic merge patch decoded into the row's kind: typed
+/// values normalised; a value the decoder rejects is upstream's 422 on the field `patch`, whose
+/// value is the patched object (JSON and merge patch) or Go's print of the patch (strategic).
+pub fn normalize_patched(def: &ResourceDef, v: &mut Value, strategic_patch: Option<&Value>) -> ApiResult<()> {
+    crate::api::typed::normalize(def.group, def.version, def.kind, v).map_err(|e| {
+        let shown = match strategic_patch {
+            Some(p) => crate::util::go_sprint(p),
+            None => serde_json::to_string(v).unwrap_or_default(),
+        };
+        ApiError::invalid(
+            "",
+            "",
+            "",
+            &[crate::error::field::FieldError::invalid("patch", shown, e)],
+        )
+    })
+}
+
+/// The object a server-side apply produced, decoded into the row's kind: typed values
+/// normalised; a value the decoder rejects is upstream's reason-less 500 from the field manager.
+pub fn normalize_applied(def: &ResourceDef, v: &mut Value, applied: &Value) -> ApiResult<()> {
+    crate::api::typed::normalize(def.group, def.version, def.kind, v).map_err(|e| {
+        let s = |p: &str| applied.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let gvk = format!("{}/{}, Kind={}", def.group, def.version, def.kind);
+        ApiError::new(
+            500,
+            "",
+            format!(
+                "failed to convert new object ({}/{}; {gvk}) to proper version: unable to convert unstructured object to {gvk}: {e}",
+                s("/metadata/namespace"),
+                s("/metadata/name"),
+            ),
+        )
+    })
 }
 
 /// The body's apiVersion/kind must match the URL (missing ones default from it), and
@@ -74,10 +121,11 @@ pub fn check_kind(def: &ResourceDef, v: &mut Value) -> ApiResult<()> {
         _ => {}
     }
     if obj.get("metadata").is_some_and(|m| !m.is_object() && !m.is_null()) {
-        return Err(ApiError::bad_request(format!(
-            "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
-            def.kind, def.version, def.kind
-        )));
+        return Err(ApiError::cannot_handle(
+            def.kind,
+            def.version,
+            "metadata must be an object",
+        ));
     }
     Ok(())
 }

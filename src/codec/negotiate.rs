@@ -11,14 +11,24 @@ pub enum Output {
     Table(&'static str),
     /// `meta.k8s.io` PartialObjectMetadata(List).
     PartialMetadata(&'static str),
-    /// Aggregated discovery `apidiscovery.k8s.io` (v2 or v2beta1).
+    /// Aggregated discovery `apidiscovery.k8s.io/v2` (v2beta1 is no longer served in 1.33:
+    /// `AggregatedDiscoveryRemoveBetaType`).
     Discovery(&'static str),
+    /// `application/vnd.kubernetes.protobuf` (built-in kinds; watches `;stream=watch`).
+    Protobuf,
+    /// `meta.k8s.io` PartialObjectMetadata(List) in protobuf (any kind, custom resources too).
+    ProtobufPartialMetadata(&'static str),
 }
 
 impl Output {
+    pub fn is_protobuf(self) -> bool {
+        matches!(self, Output::Protobuf | Output::ProtobufPartialMetadata(_))
+    }
+
     pub fn content_type(self) -> String {
         match self {
             Output::Json | Output::Table(_) | Output::PartialMetadata(_) => "application/json".into(),
+            Output::Protobuf | Output::ProtobufPartialMetadata(_) => crate::protobuf::MEDIA_TYPE.into(),
             Output::Yaml => "application/yaml".into(),
             Output::Discovery(v) => {
                 format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList")
@@ -68,8 +78,10 @@ pub enum Endpoint {
 
 const ACCEPTED: &[&str] = &["application/json", "application/yaml"];
 
-/// Pick the first acceptable media range, as upstream's negotiation does.
-pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, ApiError> {
+/// Pick the first acceptable media range, as upstream's negotiation does. `protobuf`: the
+/// target kind has a protobuf form (built-in kinds; custom resources have none, but their
+/// PartialObjectMetadata has).
+pub fn negotiate(accept: Option<&str>, endpoint: Endpoint, protobuf: bool) -> Result<Output, ApiError> {
     let accept = accept.unwrap_or("").trim();
     if accept.is_empty() {
         return Ok(Output::Json);
@@ -78,7 +90,25 @@ pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, Api
         let as_ = m.param("as");
         let g = m.param("g");
         let v = m.param("v");
+        // `;stream=watch` only names the watch framing of the same encoding.
+        if m.param("stream").is_some_and(|s| s != "watch") {
+            continue;
+        }
         match m.ty.as_str() {
+            "application/vnd.kubernetes.protobuf" => match (as_, g) {
+                (None, _) if protobuf => return Ok(Output::Protobuf),
+                (Some("PartialObjectMetadata") | Some("PartialObjectMetadataList"), Some("meta.k8s.io"))
+                    if endpoint == Endpoint::Read =>
+                {
+                    match v {
+                        Some("v1") => return Ok(Output::ProtobufPartialMetadata("v1")),
+                        Some("v1beta1") => return Ok(Output::ProtobufPartialMetadata("v1beta1")),
+                        _ => continue,
+                    }
+                }
+                // Table has no protobuf form (upstream serves it as JSON only).
+                _ => continue,
+            },
             "application/json" | "application/*" | "*/*" => match (as_, g) {
                 (None, _) => return Ok(Output::Json),
                 (Some("Table"), Some("meta.k8s.io")) if endpoint == Endpoint::Read => match v {
@@ -98,7 +128,6 @@ pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, Api
                 (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io")) if endpoint == Endpoint::DiscoveryRoot => {
                     match v {
                         Some("v2") => return Ok(Output::Discovery("v2")),
-                        Some("v2beta1") => return Ok(Output::Discovery("v2beta1")),
                         _ => continue,
                     }
                 }
@@ -108,15 +137,27 @@ pub fn negotiate(accept: Option<&str>, endpoint: Endpoint) -> Result<Output, Api
             _ => continue,
         }
     }
-    if endpoint == Endpoint::Read {
-        return Err(ApiError::not_acceptable(&[
+    match (endpoint, protobuf) {
+        (Endpoint::Read, true) => Err(ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
+        ])),
+        (Endpoint::Read, false) => Err(ApiError::not_acceptable(&[
             "application/json",
             "application/yaml",
             "application/json;as=Table;v=v1;g=meta.k8s.io",
             "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
-        ]));
+        ])),
+        (_, true) => Err(ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ])),
+        _ => Err(ApiError::not_acceptable(ACCEPTED)),
     }
-    Err(ApiError::not_acceptable(ACCEPTED))
 }
 
 /// How a request body is encoded.
@@ -159,30 +200,76 @@ mod tests {
     #[test]
     fn kubectl_accept_headers() {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(negotiate(Some(get), Endpoint::Read).unwrap(), Output::Table("v1"));
-        assert_eq!(negotiate(Some(get), Endpoint::Plain).unwrap(), Output::Json);
+        assert_eq!(negotiate(Some(get), Endpoint::Read, true).unwrap(), Output::Table("v1"));
+        assert_eq!(negotiate(Some(get), Endpoint::Plain, true).unwrap(), Output::Json);
         let disco = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
         assert_eq!(
-            negotiate(Some(disco), Endpoint::DiscoveryRoot).unwrap(),
+            negotiate(Some(disco), Endpoint::DiscoveryRoot, false).unwrap(),
             Output::Discovery("v2")
         );
+        // kubectl 1.27 asks for v2beta1 first: a 1.33 server answers the legacy document.
         let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(negotiate(Some(old), Endpoint::DiscoveryRoot, false).unwrap(), Output::Json);
+        let only_beta = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
         assert_eq!(
-            negotiate(Some(old), Endpoint::DiscoveryRoot).unwrap(),
-            Output::Discovery("v2beta1")
+            negotiate(Some(only_beta), Endpoint::DiscoveryRoot, false).unwrap_err().code,
+            406
         );
+        // Built-in kinds: protobuf alone or first; custom resources fall back to JSON, or 406
+        // when nothing else is acceptable.
+        let pb = "application/vnd.kubernetes.protobuf";
         assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read).unwrap(),
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, true).unwrap(),
+            Output::Protobuf
+        );
+        assert_eq!(negotiate(Some(pb), Endpoint::Read, true).unwrap(), Output::Protobuf);
+        assert_eq!(negotiate(Some(pb), Endpoint::Plain, true).unwrap(), Output::Protobuf);
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), Endpoint::Read, false).unwrap(),
             Output::Json
         );
         assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf"), Endpoint::Read)
-                .unwrap_err()
-                .code,
-            406
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf,application/json"),
+                Endpoint::Read,
+                false
+            )
+            .unwrap(),
+            Output::Json
+        );
+        assert_eq!(negotiate(Some(pb), Endpoint::Read, false).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf;stream=watch"),
+                Endpoint::Read,
+                true
+            )
+            .unwrap(),
+            Output::Protobuf
         );
         assert_eq!(
-            negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read)
+            negotiate(
+                Some("application/json, application/vnd.kubernetes.protobuf"),
+                Endpoint::Read,
+                true
+            )
+            .unwrap(),
+            Output::Json
+        );
+        // client-go's metadata client: PartialObjectMetadata in protobuf, for any kind.
+        let meta = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(
+            negotiate(Some(meta), Endpoint::Read, false).unwrap(),
+            Output::ProtobufPartialMetadata("v1")
+        );
+        // Table stays JSON.
+        let table = "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json;as=Table;g=meta.k8s.io;v=v1";
+        assert_eq!(
+            negotiate(Some(table), Endpoint::Read, true).unwrap(),
+            Output::Table("v1")
+        );
+        assert_eq!(
+            negotiate(Some("application/json;as=Foo;g=meta.k8s.io;v=v1"), Endpoint::Read, true)
                 .unwrap_err()
                 .code,
             406

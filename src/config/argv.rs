@@ -155,8 +155,11 @@ pub fn help_text(program: &str) -> String {
         if !f.default.is_empty() {
             line.push_str(&format!(" (default {})", f.default));
         }
-        if !f.implemented() {
-            line.push_str(" [accepted, not implemented yet]");
+        match f.status {
+            flags::Status::Ignored => line.push_str(" [accepted, ignored]"),
+            flags::Status::NoEffect => line.push_str(" [no effect]"),
+            flags::Status::Refused => line.push_str(" [not supported: refused unless default]"),
+            _ => {}
         }
         s.push_str(&line);
         s.push('\n');

@@ -64,13 +64,21 @@ impl Kind {
     }
 }
 
-/// Whether capstan acts on a setting.
+/// Whether capstan acts on a setting. Every status but `Implemented` and `Capstan` has a
+/// [`note`] saying why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// An upstream kube-apiserver flag that capstan implements.
     Implemented,
-    /// An upstream flag capstan accepts (and stores) but does not act on yet: warns when set.
+    /// An upstream flag capstan accepts (and stores) but does not act on: ignoring it neither
+    /// weakens security nor loses data (tuning, observability). Warns when set.
     Ignored,
+    /// Has no effect upstream either in what capstan runs (deprecated no-ops, flags of alpha
+    /// features that are off). Accepted silently.
+    NoEffect,
+    /// Not implemented, and ignoring it would weaken security or lose data: startup fails when
+    /// it is set to anything but its default (see [`refusal`]).
+    Refused,
     /// A capstan-only setting (no kube-apiserver equivalent).
     Capstan,
 }
@@ -97,9 +105,137 @@ impl Flag {
             self.key.replace('.', "__").replace('-', "_").to_ascii_uppercase()
         )
     }
+    /// Whether setting it changes what capstan does (or would, upstream too).
     pub fn implemented(&self) -> bool {
-        self.status != Status::Ignored
+        !matches!(self.status, Status::Ignored | Status::Refused)
     }
+
+    /// Why capstan does not implement it (None for implemented and capstan-only flags).
+    pub fn note(&self) -> Option<&'static str> {
+        note(self.name)
+    }
+}
+
+/// Why a flag is not implemented, for every flag whose status is not `Implemented`/`Capstan`.
+static NOTES: &[(&str, &str)] = &[
+    ("allow-metric-labels", "Metric label allow-lists: capstan exposes its own metric set."),
+    ("allow-metric-labels-manifest", "Metric label allow-lists: capstan exposes its own metric set."),
+    ("apiserver-count", "Deprecated upstream; only read by the master-count endpoint reconciler, which capstan refuses (the lease reconciler, upstream's default, ignores it too)."),
+    ("authentication-config", "Refused: structured authentication (AuthenticationConfiguration: JWT issuers with CEL claim rules and mappings, anonymous config) is not implemented; use the --oidc-* flags or --authentication-token-webhook-config-file."),
+    ("authorization-policy-file", "Refused: ABAC is not implemented; use RBAC, Webhook or --authorization-config."),
+    ("cert-dir", "Only used upstream when no --tls-cert-file is given; capstan then generates its PKI under --data-dir/pki."),
+    ("contention-profiling", "Go profiling; capstan has no /debug/pprof."),
+    ("debug-socket-path", "Go profiling socket; capstan opens none (nothing is exposed)."),
+    ("default-watch-cache-size", "Deprecated upstream: watch caches are sized automatically (no effect)."),
+    ("delete-collection-workers", "Parallelism of DeleteCollection; capstan deletes sequentially with the same result."),
+    ("disabled-metrics", "Metric selection: capstan exposes its own metric set."),
+    ("egress-selector-config-file", "Refused: egress selection (konnectivity) is not implemented; connections to kubelets, webhooks and aggregated APIs would bypass the configured proxies."),
+    ("emulated-version", "Refused unless it names 1.33 (kube=1.33): capstan serves the 1.33 API and cannot emulate another version."),
+    ("emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
+    ("enable-garbage-collector", "Refused when false: capstan always runs deletion propagation as with the garbage collector on; with it off, orphan/foreground finalizers would wait for a collector that is not there."),
+    ("enable-logs-handler", "Deprecated upstream (/logs); capstan serves no /logs (nothing is exposed)."),
+    ("etcd-count-metric-poll-period", "Object counts come from the watch cache (apiserver_storage_objects), not from polling etcd."),
+    ("etcd-db-metric-poll-interval", "Etcd database size metrics are not exported."),
+    ("etcd-healthcheck-timeout", "Capstan's etcd health check uses its own short timeout."),
+    ("etcd-readycheck-timeout", "Capstan's etcd readiness check uses its own short timeout."),
+    ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
+    ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
+    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
+    ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
+    ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
+    ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
+    ("kubernetes-service-node-port", "The default/kubernetes Service stays ClusterIP (not exposed on a node port)."),
+    ("lease-reuse-duration-seconds", "Capstan attaches no etcd leases to objects."),
+    ("livez-grace-period", "Capstan reports live as soon as it serves."),
+    ("log-flush-frequency", "Logs are written as they come."),
+    ("log-json-info-buffer-size", "Log buffering of klog's split streams: capstan logs with tracing."),
+    ("log-json-split-stream", "Log stream splitting of klog: capstan logs with tracing (see --log-file)."),
+    ("log-text-info-buffer-size", "Log buffering of klog's split streams: capstan logs with tracing."),
+    ("log-text-split-stream", "Log stream splitting of klog: capstan logs with tracing (see --log-file)."),
+    ("max-connection-bytes-per-sec", "Refused when non-zero: per-connection bandwidth limits on proxy, exec, attach and port-forward streams are not implemented."),
+    ("peer-advertise-ip", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
+    ("peer-advertise-port", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
+    ("peer-ca-file", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
+    ("profiling", "Go profiling; capstan has no /debug/pprof (nothing is exposed)."),
+    ("runtime-config", "Refused: API enablement is not implemented; capstan serves the APIs 1.33 serves by default (no alpha or off-by-default beta API)."),
+    ("runtime-config-emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
+    ("service-account-signing-endpoint", "Refused: the external JWT signer (ExternalJWTSigner gRPC API, alpha ExternalServiceAccountTokenSigner gate in 1.33) is not implemented; use --service-account-signing-key-file."),
+    ("show-hidden-metrics-for-version", "Capstan hides no deprecated metrics."),
+    ("shutdown-send-retry-after", "On shutdown capstan stops accepting connections after --shutdown-delay-duration instead of answering 429 with Retry-After."),
+    ("shutdown-watch-termination-grace-period", "Watches end at shutdown; clients re-list."),
+    ("storage-initialization-timeout", "Capstan reports ready once its caches are loaded."),
+    ("tracing-config-file", "OpenTelemetry tracing is not implemented."),
+    ("vmodule", "Per-file log levels of klog: use CAPSTAN_LOG (a tracing filter) instead."),
+    ("watch-cache", "Capstan always serves lists and watches from its watch cache (consistent with etcd)."),
+    ("watch-cache-sizes", "Watch cache history is sized by capstan."),
+];
+
+/// Why `name` is not implemented.
+pub fn note(name: &str) -> Option<&'static str> {
+    NOTES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Why capstan refuses to start with `flag` set to `value` (a `Refused` flag set to anything
+/// but its default or a value capstan handles), or None.
+pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_json::Value) -> Option<String> {
+    if flag.status != Status::Refused {
+        return None;
+    }
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    let harmless = match flag.name {
+        // Gates capstan acts on (`config::features::HONOURED`) are accepted.
+        "feature-gates" => super::features::unhonoured(value).is_empty(),
+        // `kube=1.33` (or `1.33`): the version capstan is.
+        "emulated-version" => text
+            .split(',')
+            .all(|v| v.is_empty() || matches!(v.trim(), "1.33" | "kube=1.33" | "kube=v1.33")),
+        _ => text == flag.default || text.is_empty() && flag.default.is_empty(),
+    };
+    if harmless {
+        return None;
+    }
+    let why = match flag.name {
+        "emulation-forward-compatible" => {
+            "ServerRunOptions.EmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
+        }
+        "feature-gates" => format!(
+            "capstan does not implement the feature gates {} (it acts on {}; every other gate keeps its 1.33 default)",
+            super::features::unhonoured(value).join(", "),
+            super::features::HONOURED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
+        "runtime-config-emulation-forward-compatible" => {
+            "ServerRunOptions.RuntimeConfigEmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
+        }
+        "service-account-signing-endpoint"
+            if feature_gates.get("ExternalServiceAccountTokenSigner").and_then(serde_json::Value::as_bool) != Some(true) =>
+        {
+            "setting `--service-account-signing-endpoint` requires enabling ExternalServiceAccountTokenSigner feature gate (capstan does not implement the external signer either: use --service-account-signing-key-file)".to_string()
+        }
+        _ => {
+            let n = note(flag.name).unwrap_or("not implemented");
+            // The note says when it is refused ("Refused when …: why"); the message says why.
+            match n.split_once(": ") {
+                Some((head, why)) if head.starts_with("Refused") => why.to_string(),
+                _ => n.to_string(),
+            }
+        }
+    };
+    Some(format!("--{}={text}: {why}", flag.name))
 }
 
 const U16: Kind = Kind::Int { min: 0, max: 65535 };
@@ -124,13 +260,13 @@ flags! {
     "admission-control" => "admission.control", Kind::List, "", Implemented, "Deprecated: use --enable-admission-plugins or --disable-admission-plugins instead.";
     "admission-control-config-file" => "admission.config-file", Kind::Path, "", Implemented, "File with admission control configuration.";
     "advertise-address" => "advertise-address", Kind::Ip, "", Implemented, "The IP address on which to advertise the apiserver to members of the cluster. If blank, --bind-address is used.";
-    "aggregator-reject-forwarding-redirect" => "aggregator-reject-forwarding-redirect", Kind::Bool, "true", Ignored, "Aggregator reject forwarding redirect response back to client.";
+    "aggregator-reject-forwarding-redirect" => "aggregator-reject-forwarding-redirect", Kind::Bool, "true", Implemented, "Aggregator reject forwarding redirect response back to client.";
     "allow-metric-labels" => "metrics.allow-labels", Kind::Str, "", Ignored, "The map from metric-label to value allow-list of this label.";
     "allow-metric-labels-manifest" => "metrics.allow-labels-manifest", Kind::Path, "", Ignored, "The path to the manifest file that contains the allow-list mapping.";
-    "allow-privileged" => "allow-privileged", Kind::Bool, "false", Ignored, "If true, allow privileged containers.";
+    "allow-privileged" => "allow-privileged", Kind::Bool, "false", Implemented, "If true, allow privileged containers (securityContext.privileged, Windows HostProcess); refused with \"disallowed by cluster policy\" otherwise.";
     "anonymous-auth" => "authentication.anonymous-auth", Kind::Bool, "true", Implemented, "Enables anonymous requests to the secure port of the API server.";
     "api-audiences" => "authentication.api-audiences", Kind::List, "", Implemented, "Identifiers of the API; service account tokens must be bound to at least one of them.";
-    "apiserver-count" => "apiserver-count", POS, "1", Ignored, "The number of apiservers running in the cluster (with --endpoint-reconciler-type=master-count).";
+    "apiserver-count" => "apiserver-count", POS, "1", NoEffect, "The number of apiservers running in the cluster (with --endpoint-reconciler-type=master-count).";
     "audit-log-batch-buffer-size" => "audit.log.batch-buffer-size", NAT, "10000", Implemented, "The size of the buffer to store events before batching and writing. Only used in batch mode.";
     "audit-log-batch-max-size" => "audit.log.batch-max-size", NAT, "1", Implemented, "The maximum size of a batch. Only used in batch mode.";
     "audit-log-batch-max-wait" => "audit.log.batch-max-wait", Kind::Duration, "0s", Implemented, "The amount of time to wait before force writing the batch that hadn't reached the max size.";
@@ -163,43 +299,43 @@ flags! {
     "audit-webhook-truncate-max-batch-size" => "audit.webhook.truncate-max-batch-size", NAT, "10485760", Implemented, "Maximum size of the batch sent to the underlying backend.";
     "audit-webhook-truncate-max-event-size" => "audit.webhook.truncate-max-event-size", NAT, "102400", Implemented, "Maximum size of the audit event sent to the underlying backend.";
     "audit-webhook-version" => "audit.webhook.version", Kind::Str, "audit.k8s.io/v1", Implemented, "API group and version used for serializing audit events written to webhook.";
-    "authentication-config" => "authentication.config-file", Kind::Path, "", Ignored, "File with Authentication Configuration (structured authentication).";
-    "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Ignored, "The duration to cache responses from the webhook token authenticator.";
-    "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration for token authentication in kubeconfig format.";
-    "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
-    "authorization-config" => "authorization.config-file", Kind::Path, "", Ignored, "File with Authorization Configuration (structured authorization).";
+    "authentication-config" => "authentication.config-file", Kind::Path, "", Refused, "File with Authentication Configuration (structured authentication).";
+    "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Implemented, "The duration to cache responses from the webhook token authenticator.";
+    "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration for token authentication in kubeconfig format.";
+    "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
+    "authorization-config" => "authorization.config-file", Kind::Path, "", Implemented, "File with Authorization Configuration (structured authorization).";
     "authorization-mode" => "authorization.mode", Kind::List, "AlwaysAllow", Implemented, "Ordered list of plug-ins to do authorization on secure port: AlwaysAllow, AlwaysDeny, ABAC, Webhook, RBAC, Node.";
-    "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Ignored, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
-    "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Ignored, "The duration to cache 'authorized' responses from the webhook authorizer.";
-    "authorization-webhook-cache-unauthorized-ttl" => "authorization.webhook.cache-unauthorized-ttl", Kind::Duration, "30s", Ignored, "The duration to cache 'unauthorized' responses from the webhook authorizer.";
-    "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Ignored, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
-    "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Ignored, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
+    "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Refused, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
+    "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Implemented, "The duration to cache 'authorized' responses from the webhook authorizer.";
+    "authorization-webhook-cache-unauthorized-ttl" => "authorization.webhook.cache-unauthorized-ttl", Kind::Duration, "30s", Implemented, "The duration to cache 'unauthorized' responses from the webhook authorizer.";
+    "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
+    "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
     "bind-address" => "bind-address", Kind::Ip, "127.0.0.1", Implemented, "The IP address on which to listen for the --secure-port port (capstan's default is loopback; upstream's is 0.0.0.0).";
     "cert-dir" => "tls.cert-dir", Kind::Path, "/var/run/kubernetes", Ignored, "The directory where the TLS certs are located (capstan generates its PKI under --data-dir).";
     "client-ca-file" => "authentication.client-ca-file", Kind::Path, "", Implemented, "Client certificates signed by this CA are authenticated as CommonName (user) and Organization (groups).";
-    "cloud-config" => "cloud-config", Kind::Path, "", Ignored, "The path to the cloud provider configuration file.";
-    "cloud-provider" => "cloud-provider", Kind::Str, "", Ignored, "The provider for cloud services.";
     "contention-profiling" => "contention-profiling", Kind::Bool, "false", Ignored, "Enable block profiling, if profiling is enabled.";
-    "cors-allowed-origins" => "cors-allowed-origins", Kind::List, "", Ignored, "List of allowed origins for CORS, comma separated.";
+    "cors-allowed-origins" => "cors-allowed-origins", Kind::List, "", Implemented, "List of allowed origins for CORS, comma separated.";
     "data-dir" => "data-dir", Kind::Path, "", Capstan, "Where the embedded store and generated PKI live. Unset: $XDG_DATA_HOME/capstan (~/.local/share/capstan), or /var/lib/capstan for root.";
     "debug-socket-path" => "debug-socket-path", Kind::Path, "", Ignored, "Use an unprotected (no authn/authz) unix-domain socket for profiling with the given path.";
-    "default-not-ready-toleration-seconds" => "default-not-ready-toleration-seconds", NAT, "300", Ignored, "The tolerationSeconds of the notReady:NoExecute toleration added to every pod.";
-    "default-unreachable-toleration-seconds" => "default-unreachable-toleration-seconds", NAT, "300", Ignored, "The tolerationSeconds of the unreachable:NoExecute toleration added to every pod.";
-    "default-watch-cache-size" => "storage.default-watch-cache-size", NAT, "100", Ignored, "Default watch cache size.";
+    "default-not-ready-toleration-seconds" => "default-not-ready-toleration-seconds", NAT, "300", Implemented, "The tolerationSeconds of the notReady:NoExecute toleration added to every pod.";
+    "default-unreachable-toleration-seconds" => "default-unreachable-toleration-seconds", NAT, "300", Implemented, "The tolerationSeconds of the unreachable:NoExecute toleration added to every pod.";
+    "default-watch-cache-size" => "storage.default-watch-cache-size", NAT, "100", NoEffect, "Default watch cache size.";
     "delete-collection-workers" => "storage.delete-collection-workers", POS, "1", Ignored, "Number of workers spawned for DeleteCollection call.";
     "disable-admission-plugins" => "admission.disable-plugins", Kind::List, "", Implemented, "Admission plugins that should be disabled although they are in the default enabled plugins list.";
+    "disable-http2-serving" => "disable-http2-serving", Kind::Bool, "false", Implemented, "If true, HTTP2 serving will be disabled.";
     "disabled-metrics" => "metrics.disabled", Kind::List, "", Ignored, "Fully qualified metric names to disable.";
-    "egress-selector-config-file" => "egress-selector-config-file", Kind::Path, "", Ignored, "File with apiserver egress selector configuration.";
-    "emulated-version" => "emulated-version", Kind::List, "", Ignored, "The versions different components emulate their capabilities (APIs, features, ...) of, e.g. kube=1.31.";
+    "egress-selector-config-file" => "egress-selector-config-file", Kind::Path, "", Refused, "File with apiserver egress selector configuration.";
+    "emulated-version" => "emulated-version", Kind::List, "", Refused, "The versions different components emulate their capabilities (APIs, features, ...) of, e.g. kube=1.31.";
+    "emulation-forward-compatible" => "emulation-forward-compatible", Kind::Bool, "false", Refused, "If true, for any beta+ APIs enabled by default or by --runtime-config at the emulation version, their future versions with higher priority/stability will be auto enabled even if they introduced after the emulation version.";
     "enable-admission-plugins" => "admission.enable-plugins", Kind::List, "", Implemented, "Admission plugins that should be enabled in addition to default enabled ones.";
     "enable-aggregator-routing" => "enable-aggregator-routing", Kind::Bool, "false", Implemented, "Turns on aggregator routing requests to endpoints IP rather than cluster IP.";
     "enable-bootstrap-token-auth" => "authentication.enable-bootstrap-token-auth", Kind::Bool, "false", Implemented, "Allow secrets of type 'bootstrap.kubernetes.io/token' in 'kube-system' to be used for TLS bootstrapping authentication.";
-    "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Ignored, "Enables the generic garbage collector.";
+    "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Refused, "Enables the generic garbage collector.";
     "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", Ignored, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
     "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Implemented, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
-    "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Ignored, "The file containing configuration for encryption providers to be used for storing secrets.";
-    "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Ignored, "Reload the file set by --encryption-provider-config when it changes.";
-    "endpoint-reconciler-type" => "services.endpoint-reconciler-type", Kind::Enum(&["master-count", "lease", "none"]), "lease", Ignored, "Use an endpoint reconciler (master-count, lease, none).";
+    "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Implemented, "The file containing configuration for encryption providers to be used for storing secrets.";
+    "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Implemented, "Reload the file set by --encryption-provider-config when it changes.";
+    "endpoint-reconciler-type" => "services.endpoint-reconciler-type", Kind::Enum(&["master-count", "lease", "none"]), "lease", Implemented, "Use an endpoint reconciler (master-count, lease, none).";
     "etcd-cafile" => "etcd.cafile", Kind::Path, "", Implemented, "SSL Certificate Authority file used to secure etcd communication.";
     "etcd-certfile" => "etcd.certfile", Kind::Path, "", Implemented, "SSL certification file used to secure etcd communication.";
     "etcd-compaction-interval" => "etcd.compaction-interval", Kind::Duration, "5m0s", Implemented, "The interval of compaction requests. If 0, compaction is disabled.";
@@ -210,21 +346,21 @@ flags! {
     "etcd-prefix" => "etcd.prefix", Kind::Str, "/registry", Implemented, "The prefix to prepend to all resource paths in etcd.";
     "etcd-readycheck-timeout" => "etcd.readycheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd readiness.";
     "etcd-servers" => "etcd.servers", Kind::List, "", Implemented, "List of etcd servers to connect with (scheme://ip:port), comma separated.";
-    "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Ignored, "Per-resource etcd servers overrides: group/resource#servers.";
+    "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Refused, "Per-resource etcd servers overrides: group/resource#servers.";
     "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Implemented, "Amount of time to retain events.";
     "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
-    "feature-gates" => "feature-gates", Kind::BoolMap, "", Ignored, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
+    "feature-gates" => "feature-gates", Kind::BoolMap, "", Refused, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
     "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
     "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Implemented, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
-    "identity-lease-duration-seconds" => "identity-lease-duration-seconds", POS, "3600", Ignored, "The duration of kube-apiserver lease in seconds.";
-    "identity-lease-renew-interval-seconds" => "identity-lease-renew-interval-seconds", POS, "10", Ignored, "The interval of kube-apiserver renewing its lease in seconds.";
     "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";
     "insecure-bind-address" => "insecure.bind-address", Kind::Ip, "127.0.0.1", Capstan, "Address of the plain-HTTP port.";
     "insecure-port" => "insecure.port", U16, "0", Capstan, "Plain-HTTP port with full access, no authentication (0: off; loopback only unless --insecure-allow-non-loopback).";
     "kubelet-certificate-authority" => "kubelet.certificate-authority", Kind::Path, "", Implemented, "Path to a cert file for the certificate authority of kubelets.";
     "kubelet-client-certificate" => "kubelet.client-certificate", Kind::Path, "", Implemented, "Path to a client cert file for TLS to kubelets.";
     "kubelet-client-key" => "kubelet.client-key", Kind::Path, "", Implemented, "Path to a client key file for TLS to kubelets.";
+    "kubelet-port" => "kubelet.port", U16, "10250", Ignored, "DEPRECATED: kubelet port.";
     "kubelet-preferred-address-types" => "kubelet.preferred-address-types", Kind::List, "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP", Implemented, "List of the preferred NodeAddressTypes to use for kubelet connections.";
+    "kubelet-read-only-port" => "kubelet.read-only-port", U16, "10255", NoEffect, "DEPRECATED: kubelet read-only port.";
     "kubelet-timeout" => "kubelet.timeout", Kind::Duration, "5s", Implemented, "Timeout for kubelet operations.";
     "kubernetes-service-node-port" => "services.kubernetes-service-node-port", U16, "0", Ignored, "If non-zero, the kubernetes Service is of type NodePort, using this as the value of the port.";
     "lease-reuse-duration-seconds" => "storage.lease-reuse-duration-seconds", POS, "60", Ignored, "The time in seconds that each lease is reused.";
@@ -238,25 +374,25 @@ flags! {
     "log-text-info-buffer-size" => "logging.text-info-buffer-size", Kind::Str, "0", Ignored, "[Alpha] In text format with split output streams, the info messages can be buffered for a while.";
     "log-text-split-stream" => "logging.text-split-stream", Kind::Bool, "false", Ignored, "[Alpha] In text format, write error messages to stderr and info messages to stdout.";
     "logging-format" => "logging.format", Kind::Enum(&["text", "json"]), "text", Implemented, "Sets the log format.";
-    "max-connection-bytes-per-sec" => "max-connection-bytes-per-sec", NAT, "0", Ignored, "If non-zero, throttle each user connection to this number of bytes/sec.";
+    "max-connection-bytes-per-sec" => "max-connection-bytes-per-sec", NAT, "0", Refused, "If non-zero, throttle each user connection to this number of bytes/sec.";
     "max-mutating-requests-inflight" => "max-mutating-requests-inflight", NAT, "200", Implemented, "The maximum number of mutating requests in flight (0: no limit).";
     "max-request-body-bytes" => "max-request-body-bytes", NAT, "3145728", Capstan, "Largest accepted request body.";
     "max-requests-inflight" => "max-requests-inflight", NAT, "400", Implemented, "The maximum number of non-mutating requests in flight (0: no limit).";
     "min-request-timeout" => "min-request-timeout", NAT, "1800", Implemented, "Minimum number of seconds a watch is kept open; the timeout is random in [min, 2*min).";
-    "oidc-ca-file" => "authentication.oidc.ca-file", Kind::Path, "", Ignored, "The OpenID server's certificate is verified by one of the authorities in this file.";
-    "oidc-client-id" => "authentication.oidc.client-id", Kind::Str, "", Ignored, "The client ID for the OpenID Connect client, must be set if oidc-issuer-url is set.";
-    "oidc-groups-claim" => "authentication.oidc.groups-claim", Kind::Str, "", Ignored, "The name of a custom OpenID Connect claim for specifying user groups.";
-    "oidc-groups-prefix" => "authentication.oidc.groups-prefix", Kind::Str, "", Ignored, "All groups will be prefixed with this value.";
-    "oidc-issuer-url" => "authentication.oidc.issuer-url", Kind::Str, "", Ignored, "The URL of the OpenID issuer, only HTTPS scheme will be accepted.";
-    "oidc-required-claim" => "authentication.oidc.required-claim", Kind::StrMap, "", Ignored, "A key=value pair that describes a required claim in the ID Token.";
-    "oidc-signing-algs" => "authentication.oidc.signing-algs", Kind::List, "RS256", Ignored, "Allowed JOSE asymmetric signing algorithms.";
-    "oidc-username-claim" => "authentication.oidc.username-claim", Kind::Str, "sub", Ignored, "The OpenID claim to use as the user name.";
-    "oidc-username-prefix" => "authentication.oidc.username-prefix", Kind::Str, "", Ignored, "All usernames will be prefixed with this value.";
-    "peer-advertise-ip" => "peer.advertise-ip", Kind::Ip, "", Ignored, "The IP other API servers use to proxy requests to this one (mixed-version proxy).";
-    "peer-advertise-port" => "peer.advertise-port", Kind::Str, "", Ignored, "The port other API servers use to proxy requests to this one (mixed-version proxy).";
-    "peer-ca-file" => "peer.ca-file", Kind::Path, "", Ignored, "CA that verifies serving certificates of peer API servers (mixed-version proxy).";
-    "permit-address-sharing" => "permit-address-sharing", Kind::Bool, "false", Ignored, "If true, SO_REUSEADDR will be used when binding the port.";
-    "permit-port-sharing" => "permit-port-sharing", Kind::Bool, "false", Ignored, "If true, SO_REUSEPORT will be used when binding the port.";
+    "oidc-ca-file" => "authentication.oidc.ca-file", Kind::Path, "", Implemented, "The OpenID server's certificate is verified by one of the authorities in this file.";
+    "oidc-client-id" => "authentication.oidc.client-id", Kind::Str, "", Implemented, "The client ID for the OpenID Connect client, must be set if oidc-issuer-url is set.";
+    "oidc-groups-claim" => "authentication.oidc.groups-claim", Kind::Str, "", Implemented, "The name of a custom OpenID Connect claim for specifying user groups.";
+    "oidc-groups-prefix" => "authentication.oidc.groups-prefix", Kind::Str, "", Implemented, "All groups will be prefixed with this value.";
+    "oidc-issuer-url" => "authentication.oidc.issuer-url", Kind::Str, "", Implemented, "The URL of the OpenID issuer, only HTTPS scheme will be accepted.";
+    "oidc-required-claim" => "authentication.oidc.required-claim", Kind::StrMap, "", Implemented, "A key=value pair that describes a required claim in the ID Token.";
+    "oidc-signing-algs" => "authentication.oidc.signing-algs", Kind::List, "RS256", Implemented, "Allowed JOSE asymmetric signing algorithms.";
+    "oidc-username-claim" => "authentication.oidc.username-claim", Kind::Str, "sub", Implemented, "The OpenID claim to use as the user name.";
+    "oidc-username-prefix" => "authentication.oidc.username-prefix", Kind::Str, "", Implemented, "All usernames will be prefixed with this value.";
+    "peer-advertise-ip" => "peer.advertise-ip", Kind::Ip, "", NoEffect, "The IP other API servers use to proxy requests to this one (mixed-version proxy).";
+    "peer-advertise-port" => "peer.advertise-port", Kind::Str, "", NoEffect, "The port other API servers use to proxy requests to this one (mixed-version proxy).";
+    "peer-ca-file" => "peer.ca-file", Kind::Path, "", NoEffect, "CA that verifies serving certificates of peer API servers (mixed-version proxy).";
+    "permit-address-sharing" => "permit-address-sharing", Kind::Bool, "false", Implemented, "If true, SO_REUSEADDR will be used when binding the port.";
+    "permit-port-sharing" => "permit-port-sharing", Kind::Bool, "false", Implemented, "If true, SO_REUSEPORT will be used when binding the port.";
     "pid-file" => "pid-file", Kind::Path, "", Capstan, "Write the process id to this file while running (removed on exit).";
     "profiling" => "profiling", Kind::Bool, "true", Ignored, "Enable profiling via web interface host:port/debug/pprof/.";
     "proxy-allow-loopback-targets" => "proxy.allow-loopback-targets", Kind::Bool, "false", Capstan, "Allow nodes/pods/services proxy to loopback and link-local addresses, which upstream refuses (\"address not allowed\"). For single-host test setups only.";
@@ -270,7 +406,8 @@ flags! {
     "requestheader-group-headers" => "authentication.requestheader.group-headers", Kind::List, "", Implemented, "List of request headers to inspect for groups. X-Remote-Group is suggested.";
     "requestheader-uid-headers" => "authentication.requestheader.uid-headers", Kind::List, "", Implemented, "List of request headers to inspect for UIDs. X-Remote-Uid is suggested.";
     "requestheader-username-headers" => "authentication.requestheader.username-headers", Kind::List, "", Implemented, "List of request headers to inspect for usernames. X-Remote-User is common.";
-    "runtime-config" => "runtime-config", Kind::StrMap, "", Ignored, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
+    "runtime-config" => "runtime-config", Kind::StrMap, "", Refused, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
+    "runtime-config-emulation-forward-compatible" => "runtime-config-emulation-forward-compatible", Kind::Bool, "false", Refused, "If true, APIs identified by group/version that are enabled in the --runtime-config flag will be installed even if it is introduced after the emulation version.";
     "secure-port" => "secure-port", U16, "6443", Implemented, "The port on which to serve HTTPS with authentication and authorization.";
     "service-account-extend-token-expiration" => "service-account.extend-token-expiration", Kind::Bool, "true", Implemented, "Turns on projected service account expiration extension during token generation.";
     "service-account-issuer" => "service-account.issuer", Kind::List, "", Implemented, "Identifier of the service account token issuer; repeat to accept several, the first signs. Default (capstan): https://kubernetes.default.svc.cluster.local.";
@@ -278,7 +415,7 @@ flags! {
     "service-account-key-file" => "service-account.key-file", Kind::List, "", Implemented, "Files containing PEM-encoded public or private keys used to verify ServiceAccount tokens.";
     "service-account-lookup" => "service-account.lookup", Kind::Bool, "true", Implemented, "If true, validate ServiceAccount tokens exist in etcd as part of authentication.";
     "service-account-max-token-expiration" => "service-account.max-token-expiration", Kind::Duration, "0s", Implemented, "The maximum validity duration of a token created by the service account token issuer.";
-    "service-account-signing-endpoint" => "service-account.signing-endpoint", Kind::Path, "", Ignored, "Path to a socket where an external JWT signer is listening.";
+    "service-account-signing-endpoint" => "service-account.signing-endpoint", Kind::Path, "", Refused, "Path to a socket where an external JWT signer is listening.";
     "service-account-signing-key-file" => "service-account.signing-key-file", Kind::Path, "", Implemented, "Path to the file that contains the current private key of the service account token issuer. Without any service account key flag and with the generated PKI, capstan uses <data-dir>/pki/sa.key (ECDSA P-256, created on first start) and sa.pub.";
     "service-cluster-ip-range" => "services.cluster-ip-range", Kind::Cidrs, "10.0.0.0/24", Implemented, "A CIDR notation IP range from which to assign service cluster IPs (max two, dual-stack).";
     "service-node-port-range" => "services.node-port-range", Kind::PortRange, "30000-32767", Implemented, "A port range to reserve for services with NodePort visibility, inclusive at both ends.";
@@ -288,9 +425,9 @@ flags! {
     "shutdown-watch-termination-grace-period" => "shutdown-watch-termination-grace-period", Kind::Duration, "0s", Ignored, "The grace period the server waits for active watch requests to drain.";
     "storage-backend" => "storage.backend", Kind::Enum(&["embedded", "etcd3"]), "", Implemented, "The storage backend: embedded (SQLite under --data-dir) or etcd3. Unset: etcd3 when --etcd-servers is given, else embedded.";
     "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Ignored, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
-    "storage-media-type" => "storage.media-type", Kind::Str, "application/vnd.kubernetes.protobuf", Ignored, "The media type to use to store objects in storage (capstan stores JSON).";
-    "storage-min-history" => "storage.min-history", INT, "1000", Capstan, "Revisions always kept by compaction.";
-    "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Ignored, "List of directives for HSTS, comma separated.";
+    "storage-media-type" => "storage.media-type", Kind::Enum(&["application/vnd.kubernetes.protobuf", "application/json"]), "application/vnd.kubernetes.protobuf", Implemented, "The media type to use to store built-in objects in etcd (custom resources, CRDs and APIServices are JSON, as upstream; the embedded store keeps JSON). Values in either encoding are read.";
+    "storage-min-history" => "storage.min-history", INT, "0", Capstan, "Revisions the embedded store's compactor keeps beyond upstream's rule (history back to the revision seen one compaction interval earlier).";
+    "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Implemented, "List of directives for HSTS, comma separated.";
     "tls-cert-file" => "tls.cert-file", Kind::Path, "", Implemented, "File containing the default x509 Certificate for HTTPS. Unset: generated under --data-dir/pki.";
     "tls-cipher-suites" => "tls.cipher-suites", Kind::List, "", Implemented, "Comma-separated list of cipher suites for the server.";
     "tls-min-version" => "tls.min-version", Kind::Enum(&["VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"]), "", Implemented, "Minimum TLS version supported.";

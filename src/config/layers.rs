@@ -205,7 +205,19 @@ fn walk(
                 None => name.to_string(),
             }
         };
-        if let Some(flag) = flags::by_key(&full) {
+        // A key, or at the top level a kube-apiserver flag name standing for its key
+        // (`service-node-port-range` for `services.node-port-range`, the k3s convention).
+        let setting = flags::by_key(&full).or_else(|| flags::by_name(&full).filter(|_| prefix.is_empty()));
+        if let Some(flag) = setting {
+            if out.contains_key(flag.key) {
+                errors.push(format!(
+                    "{}: key \"{full}\" sets --{} (key \"{}\") a second time",
+                    at(),
+                    flag.name,
+                    flag.key
+                ));
+                continue;
+            }
             match value::from_json(&flag.kind, v) {
                 Ok(Some(norm)) => {
                     out.insert(flag.key, norm);
@@ -226,9 +238,6 @@ fn walk(
         } else {
             let mut msg = format!("{}: unknown key \"{full}\"", at());
             match flags::suggest_key(&full) {
-                Some(s) if flags::by_name(&full).is_some() => msg.push_str(&format!(
-                    " (the flag --{full} is set in a config file with the key \"{s}\")"
-                )),
                 Some(s) => msg.push_str(&format!(" (did you mean \"{s}\"?)")),
                 None => msg.push_str(" (see docs/config-reference.md for the accepted keys)"),
             }
@@ -361,26 +370,30 @@ pub fn config_files(
     Ok(files)
 }
 
-/// One layer per `CAPSTAN_*` variable (sorted by name), so sources name the variable.
-pub fn env_layers(env: &[(String, String)]) -> Result<Vec<Layer>, ConfigError> {
+/// One layer per `CAPSTAN_*` variable (sorted by name), so sources name the variable, and a
+/// warning for each variable that is no setting: a kubelet injects `CAPSTAN_PORT`,
+/// `CAPSTAN_SERVICE_HOST`, … into pods beside a Service named `capstan`, so such a name is no
+/// reason to refuse to start. A malformed value of a real setting is an error.
+pub fn env_layers(env: &[(String, String)]) -> Result<(Vec<Layer>, Vec<String>), ConfigError> {
     let mut vars: Vec<&(String, String)> = env
         .iter()
         .filter(|(k, v)| k.starts_with("CAPSTAN_") && !RESERVED_ENV.contains(&k.as_str()) && !v.is_empty())
         .collect();
     vars.sort();
     let mut layers = Vec::new();
+    let mut warnings = Vec::new();
     let mut errors = Vec::new();
     for (k, v) in vars {
         let Some(flag) = flags::FLAGS.iter().find(|f| f.env_var() == *k) else {
             let names: Vec<String> = flags::FLAGS.iter().map(Flag::env_var).collect();
-            let mut msg = format!("environment variable {k}: unknown setting");
+            let mut msg = format!("environment variable {k} is not a setting, ignoring it");
             match flags::closest(k, names.iter().map(String::as_str)) {
                 Some(s) => msg.push_str(&format!(" (did you mean {s}?)")),
-                None => {
-                    msg.push_str(" (CAPSTAN_<KEY> with '.' written as '__' and '-' as '_', e.g. CAPSTAN_ETCD__SERVERS)")
-                }
+                None => msg.push_str(
+                    " (settings are CAPSTAN_<KEY> with '.' written as '__' and '-' as '_', e.g. CAPSTAN_ETCD__SERVERS)",
+                ),
             }
-            errors.push(msg);
+            warnings.push(msg);
             continue;
         };
         match value::from_text(&flag.kind, v, false) {
@@ -392,7 +405,7 @@ pub fn env_layers(env: &[(String, String)]) -> Result<Vec<Layer>, ConfigError> {
         }
     }
     if errors.is_empty() {
-        Ok(layers)
+        Ok((layers, warnings))
     } else {
         Err(ConfigError(errors))
     }
@@ -419,6 +432,8 @@ pub struct Merged {
     pub sources: BTreeMap<&'static str, String>,
     /// Files read, in merge order.
     pub files: Vec<PathBuf>,
+    /// What was ignored (unknown `CAPSTAN_*` variables), for the log.
+    pub warnings: Vec<String>,
 }
 
 /// Merge layers (lowest first) with figment.
@@ -493,8 +508,12 @@ pub fn resolve(
             Err(e) => errors.extend(e.0),
         }
     }
+    let mut warnings = Vec::new();
     match env_layers(env) {
-        Ok(ls) => layers.extend(ls),
+        Ok((ls, w)) => {
+            layers.extend(ls);
+            warnings = w;
+        }
         Err(e) => errors.extend(e.0),
     }
     if !errors.is_empty() {
@@ -503,6 +522,7 @@ pub fn resolve(
     layers.extend(flag_layers(parsed));
     let mut merged = merge(&layers)?;
     merged.files = files;
+    merged.warnings = warnings;
     Ok((layers, merged))
 }
 

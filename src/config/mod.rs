@@ -14,6 +14,7 @@
 //! generated from it ([`show::reference_markdown`]).
 
 pub mod argv;
+pub mod features;
 pub mod flags;
 pub mod layers;
 pub mod show;
@@ -50,6 +51,8 @@ pub struct ServeOptions {
     pub storage_backend: Option<String>,
     pub etcd_servers: Vec<String>,
     pub etcd_prefix: String,
+    /// `--storage-media-type`: how built-in kinds are written to etcd.
+    pub storage_media_type: String,
     pub etcd_cafile: Option<PathBuf>,
     pub etcd_certfile: Option<PathBuf>,
     pub etcd_keyfile: Option<PathBuf>,
@@ -86,6 +89,8 @@ pub struct ServeOptions {
     pub sources: BTreeMap<String, String>,
     /// Config files read, in merge order.
     pub config_files: Vec<PathBuf>,
+    /// What the configuration ignored (unknown `CAPSTAN_*` variables), logged at start.
+    pub config_warnings: Vec<String>,
     /// The command-line flags these options came from (to load again on SIGHUP).
     pub args: Vec<String>,
     /// The config file used when neither `--config` nor `CAPSTAN_CONFIG` names one.
@@ -175,6 +180,25 @@ impl ServeOptions {
                 .collect(),
             _ => BTreeMap::new(),
         };
+        // Flags whose being ignored would weaken security or lose data fail here, naming the
+        // flag and the layer that set it.
+        let gates = g.raw("feature-gates").cloned().unwrap_or(Json::Null);
+        let mut refused = Vec::new();
+        for f in flags::FLAGS {
+            if let Some(why) = g.raw(f.key).and_then(|v| flags::refusal(f, v, &gates)) {
+                let src = m.sources.get(f.key).map(String::as_str).unwrap_or("default");
+                refused.push(format!("{src}: {why}"));
+            }
+        }
+        if g.str("services.endpoint-reconciler-type") == "master-count" {
+            refused.push(format!(
+                "{}: --endpoint-reconciler-type=master-count: capstan implements the lease (default) and none reconcilers",
+                m.sources.get("services.endpoint-reconciler-type").map(String::as_str).unwrap_or("default")
+            ));
+        }
+        if !refused.is_empty() {
+            return Err(ConfigError(refused));
+        }
         let loopback = IpAddr::from([127, 0, 0, 1]);
         Ok(ServeOptions {
             data_dir: g.path("data-dir"),
@@ -192,6 +216,7 @@ impl ServeOptions {
             storage_backend: g.opt_str("storage.backend"),
             etcd_servers: g.list("etcd.servers"),
             etcd_prefix: g.str("etcd.prefix"),
+            storage_media_type: g.str("storage.media-type"),
             etcd_cafile: g.path("etcd.cafile"),
             etcd_certfile: g.path("etcd.certfile"),
             etcd_keyfile: g.path("etcd.keyfile"),
@@ -215,6 +240,7 @@ impl ServeOptions {
             settings: m.values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             sources: m.sources.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             config_files: m.files.clone(),
+            config_warnings: m.warnings.clone(),
             args: Vec::new(),
             default_config: PathBuf::from(DEFAULT_CONFIG),
         })
@@ -257,12 +283,12 @@ impl ServeOptions {
         parse_duration(&self.get_str(key)).unwrap_or(Duration::ZERO)
     }
 
-    /// Settings capstan accepts but does not implement yet that some layer (not the defaults)
-    /// set, as flag names (`--authorization-mode`).
+    /// Settings capstan accepts and ignores that some layer (not the defaults) set, as flag
+    /// names (`--profiling`).
     pub fn ignored_settings(&self) -> Vec<String> {
         flags::FLAGS
             .iter()
-            .filter(|f| !f.implemented())
+            .filter(|f| f.status == flags::Status::Ignored)
             .filter(|f| self.sources.get(f.key).is_some_and(|s| s != "default"))
             .map(|f| format!("--{}", f.name))
             .collect()
@@ -275,7 +301,7 @@ impl ServeOptions {
             return None;
         }
         Some(format!(
-            "accepted but not implemented yet, ignoring: {}",
+            "accepted and ignored (docs/config-reference.md says why for each): {}",
             ignored.join(", ")
         ))
     }

@@ -108,11 +108,14 @@ has a config-file key and an environment variable. Settings are layered, lowest 
 4. environment variables `CAPSTAN_<KEY>`: the config key upper-cased, `.` written as `__` and `-` as `_`\n   (`etcd.servers` → `CAPSTAN_ETCD__SERVERS`);\n\
 5. command-line flags.\n\n\
 Files are YAML (or JSON) unless the name ends in `.toml`. Keys are nested by their dots; a dotted key is also\n\
-accepted as written (`etcd.servers: [...]`). Lists take a YAML list or a comma-separated string; repeated list\n\
+accepted as written (`etcd.servers: [...]`), and at the top level so is the flag's name (`etcd-servers: [...]`,\n\
+`service-node-port-range: ...`, as a k3s config file writes them; `config show` prints the key). Lists take a YAML list or a comma-separated string; repeated list\n\
 flags append and repeated map flags (`--feature-gates`) merge. Booleans in files and the environment also\n\
 accept YAML 1.1 words (`yes`/`no`, `on`/`off`); on the command line they follow Go's strconv.ParseBool.\n\
-Unknown keys, flags and `CAPSTAN_*` variables are errors, with a suggestion. A value set to `null` in a file\n\
-leaves the key to the lower layers.\n\n\
+Unknown keys and flags are errors, with a suggestion. A `CAPSTAN_*` variable that is no setting is logged as a\n\
+warning and ignored (a kubelet defines `CAPSTAN_PORT`, `CAPSTAN_SERVICE_HOST`, ... in pods beside a Service named\n\
+`capstan`); a malformed value of a setting is an error. A value set to `null` in a file leaves the key to the\n\
+lower layers.\n\n\
 `capstan config show [--sources] [flags]` prints the effective configuration (and which layer set each\n\
 value); `capstan config validate FILE` checks one file.\n\n\
 Example (`/etc/capstan/config.yaml`):\n\n\
@@ -124,9 +127,15 @@ etcd:\n  servers: [https://127.0.0.1:2379]\n  cafile: /etc/kubernetes/pki/etcd/c
 logging:\n  format: json\n  verbosity: 2\n\
 feature-gates:\n  SomeGate: true\n\
 ```\n\n\
-*Status*: **yes** — implemented; **capstan** — capstan-only setting; **accepted** — an upstream flag capstan\n\
-accepts and stores but does not act on yet: setting it logs one warning line naming it at startup.\n\
-`--config`, `--help` and `--version` are command-line only.\n\n\
+*Status* — every upstream kube-apiserver 1.33 flag is listed:\n\n\
+- **yes** — implemented as upstream;\n\
+- **capstan** — a capstan-only setting;\n\
+- **no effect** — has no effect upstream either in what capstan runs (deprecated no-ops, flags of alpha\n  features that are off); accepted silently;\n\
+- **ignored** — accepted and not acted on, because ignoring it neither weakens security nor loses data\n  (tuning, observability); setting it logs one warning line naming it at startup;\n\
+- **refused** — not implemented, and ignoring it would weaken security or lose data: startup fails with a\n  message naming the flag when it is set to anything but its default (or a value capstan handles);\n\
+- **not yet** — accepted, not implemented yet, and being built (issue 20's authentication, authorization and\n  API enablement parts).\n\n\
+The *Description* says why for every flag that is not implemented. `--config`, `--help` and `--version` are\n\
+command-line only.\n\n\
 | Flag | Config key | Environment variable | Type | Default | Status | Description |\n\
 |---|---|---|---|---|---|---|\n",
     );
@@ -136,10 +145,19 @@ accepts and stores but does not act on yet: setting it logs one warning line nam
         } else {
             format!("`--{}`", f.name)
         };
+        let note = f.note().unwrap_or("");
         let status = match f.status {
             Status::Implemented => "yes",
             Status::Capstan => "capstan",
-            Status::Ignored => "accepted",
+            Status::NoEffect => "no effect",
+            Status::Refused => "refused",
+            Status::Ignored if note.starts_with("Not implemented yet") => "not yet",
+            Status::Ignored => "ignored",
+        };
+        let help = if note.is_empty() {
+            f.help.to_string()
+        } else {
+            format!("{} *Capstan:* {note}", f.help)
         };
         let ty = match f.kind {
             Kind::Enum(v) => format!("enum: {}", v.join(", ")),
@@ -156,7 +174,7 @@ accepts and stores but does not act on yet: setting it logs one warning line nam
             f.env_var(),
             cell(&ty),
             cell(&default),
-            cell(f.help)
+            cell(&help)
         ));
     }
     s

@@ -153,7 +153,7 @@ fn env_nested_keys() {
         ("CAPSTAN_ETCD__SERVERS", "https://a:2379,https://b:2379"),
         ("CAPSTAN_AUDIT__LOG__MAXAGE", "7"),
         ("CAPSTAN_INSECURE__ALLOW_NON_LOOPBACK", "yes"),
-        ("CAPSTAN_FEATURE_GATES", "A=true,B=false"),
+        ("CAPSTAN_PROFILING", "false"),
         // Not settings: reserved names, and other programs' variables.
         ("CAPSTAN_LOG", "capstan=trace"),
         ("CAPSTAN_CONFIG", ""),
@@ -164,14 +164,31 @@ fn env_nested_keys() {
     assert_eq!(o.backend(), "etcd3");
     assert_eq!(o.get("audit.log.maxage"), Some(&json!(7)));
     assert!(o.insecure_allow_non_loopback);
-    assert_eq!(o.feature_gates.get("A"), Some(&true));
-    assert_eq!(o.feature_gates.get("B"), Some(&false));
-    assert_eq!(o.ignored_settings(), vec!["--feature-gates"]);
+    assert_eq!(o.ignored_settings(), vec!["--profiling"]);
 
-    assert_eq!(
-        err_of(load(&[], &env(&[("CAPSTAN_SECURE_PROT", "1")]), &nowhere(dir.path()))),
-        "environment variable CAPSTAN_SECURE_PROT: unknown setting (did you mean CAPSTAN_SECURE_PORT?)"
-    );
+    // Unknown names are warned about, not refused: the variables a kubelet injects for a
+    // Service named `capstan` must not stop the server in a pod.
+    let (_, o) = load(
+        &[],
+        &env(&[
+            ("CAPSTAN_SECURE_PROT", "1"),
+            ("CAPSTAN_SERVICE_HOST", "10.96.0.7"),
+            ("CAPSTAN_PORT_443_TCP", "tcp://10.96.0.7:443"),
+            ("CAPSTAN_SECURE_PORT", "7443"),
+        ]),
+        &nowhere(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(o.secure_port, 7443);
+    assert_eq!(o.config_warnings.len(), 3, "{:?}", o.config_warnings);
+    assert!(o.config_warnings.contains(
+        &"environment variable CAPSTAN_SECURE_PROT is not a setting, ignoring it (did you mean CAPSTAN_SECURE_PORT?)"
+            .to_string()
+    ));
+    assert!(o
+        .config_warnings
+        .iter()
+        .any(|w| w.starts_with("environment variable CAPSTAN_SERVICE_HOST is not a setting, ignoring it")));
     assert_eq!(
         err_of(load(&[], &env(&[("CAPSTAN_SECURE_PORT", "https")]), &nowhere(dir.path()))),
         "environment variable CAPSTAN_SECURE_PORT (key \"secure-port\"): expected integer 0-65535, got \"https\" (string)"
@@ -287,11 +304,6 @@ fn unknown_keys_suggest_the_right_one() {
         e,
         "c.yaml:3: unknown key \"etcd.serverz\" (did you mean \"etcd.servers\"?)"
     );
-    let e = err_of(layers::file_layer_from_str("c.yaml", "etcd-servers: [a]\n", false));
-    assert_eq!(
-        e,
-        "c.yaml:1: unknown key \"etcd-servers\" (the flag --etcd-servers is set in a config file with the key \"etcd.servers\")"
-    );
     let e = err_of(layers::file_layer_from_str(
         "c.yaml",
         "frobnicate-everything: 1\n",
@@ -333,8 +345,8 @@ fn explicit_config_must_exist_and_default_is_optional() {
     assert_eq!(o.sources["secure-port"], format!("file {}", def.display()));
 }
 
-/// kubeadm's kube-apiserver command line (apiserver-facts.md §1.2) parses; what capstan does not
-/// implement yet is stored and named in one warning line.
+/// kubeadm's kube-apiserver command line (apiserver-facts.md §1.2) parses, and capstan acts on
+/// every flag of it.
 #[test]
 fn kubeadm_flag_set_parses() {
     let dir = tempfile::tempdir().unwrap();
@@ -390,23 +402,100 @@ fn kubeadm_flag_set_parses() {
         o.get("kubelet.preferred-address-types"),
         Some(&json!(["InternalIP", "ExternalIP", "Hostname"]))
     );
+    assert_eq!(o.ignored_warning(), None);
+    // What is accepted and ignored is named in one warning line.
+    let (_, o) = load(
+        &s(&["--profiling=false", "--goaway-chance=0.01"]),
+        &[],
+        &nowhere(dir.path()),
+    )
+    .unwrap();
     assert_eq!(
         o.ignored_warning().as_deref(),
-        Some("accepted but not implemented yet, ignoring: --allow-privileged")
+        Some("accepted and ignored (docs/config-reference.md says why for each): --goaway-chance, --profiling")
     );
+}
+
+/// Flags whose being ignored would weaken security or lose data fail at load, naming the flag,
+/// the layer and why; their defaults and harmless values pass.
+#[test]
+fn refused_flags_fail_unless_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |args: &[&str]| load(&s(args), &[], &nowhere(dir.path())).unwrap_err().to_string();
+    let e = err(&["--egress-selector-config-file=/etc/egress.yaml"]);
+    assert!(e.contains("flag --egress-selector-config-file: --egress-selector-config-file=/etc/egress.yaml: egress selection (konnectivity) is not implemented"), "{e}");
+    let e = err(&["--service-account-signing-endpoint=/run/signer.sock"]);
+    assert!(
+        e.contains("requires enabling ExternalServiceAccountTokenSigner feature gate"),
+        "{e}"
+    );
+    let e = err(&["--emulation-forward-compatible=true"]);
+    assert!(e.contains("EmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version"), "{e}");
+    let e = err(&["--emulated-version=kube=1.31"]);
+    assert!(
+        e.contains("--emulated-version=kube=1.31: capstan serves the 1.33 API"),
+        "{e}"
+    );
+    let e = err(&["--enable-garbage-collector=false"]);
+    assert!(
+        e.contains("--enable-garbage-collector=false: capstan always runs deletion propagation"),
+        "{e}"
+    );
+    let e = err(&[
+        "--max-connection-bytes-per-sec=1000",
+        "--etcd-servers-overrides=/events#http://127.0.0.1:4002",
+    ]);
+    assert!(
+        e.contains("--max-connection-bytes-per-sec=1000") && e.contains("--etcd-servers-overrides="),
+        "{e}"
+    );
+    let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=api/beta=true"]);
+    assert!(
+        e.contains("--feature-gates=A=true,B=false: feature gates are not implemented")
+            && e.contains("--runtime-config=api/beta=true: API enablement is not implemented"),
+        "{e}"
+    );
+    let e = err(&["--authorization-policy-file=/etc/abac.jsonl"]);
+    assert!(
+        e.contains("--authorization-policy-file=/etc/abac.jsonl: ABAC is not implemented"),
+        "{e}"
+    );
+    let e = err(&["--endpoint-reconciler-type=master-count"]);
+    assert!(
+        e.contains("capstan implements the lease (default) and none reconcilers"),
+        "{e}"
+    );
+    for ok in [
+        &[
+            "--emulated-version=kube=1.33",
+            "--enable-garbage-collector=true",
+            "--max-connection-bytes-per-sec=0",
+        ][..],
+        &[
+            "--emulation-forward-compatible=false",
+            "--endpoint-reconciler-type=none",
+        ],
+    ] {
+        assert!(load(&s(ok), &[], &nowhere(dir.path())).is_ok(), "{ok:?}");
+    }
+    // Every flag that is not implemented says why; no implemented flag has a note.
+    for f in flags::FLAGS {
+        let needs = !matches!(f.status, flags::Status::Implemented | flags::Status::Capstan);
+        assert_eq!(f.note().is_some(), needs, "--{}: note and status disagree", f.name);
+    }
 }
 
 #[test]
 fn show_renders_a_valid_config_with_sources() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.yaml");
-    write(&cfg, "etcd:\n  prefix: /kube\nruntime-config:\n  api/all: \"true\"\n");
+    write(&cfg, "etcd:\n  prefix: /kube\n");
     let (_, m) = load_merged(
         &s(&[
             "--config",
             cfg.to_str().unwrap(),
             "--secure-port=7443",
-            "--feature-gates=X=true",
+            "--goaway-chance=0.01",
         ]),
         &env(&[("CAPSTAN_ETCD__SERVERS", "https://e:2379")]),
         &nowhere(dir.path()),
@@ -433,7 +522,7 @@ fn show_renders_a_valid_config_with_sources() {
         "{with}"
     );
     assert!(with.contains("min-request-timeout: 1800  # default\n"), "{with}");
-    assert!(with.contains("feature-gates:  # flag --feature-gates\n"), "{with}");
+    assert!(with.contains("goaway-chance: 0.01  # flag --goaway-chance\n"), "{with}");
 }
 
 #[test]
@@ -479,5 +568,41 @@ fn flag_table_covers_the_issue_list() {
         "admission-control-config-file",
     ] {
         assert!(flags::by_name(name).is_some(), "--{name} missing from the flag table");
+    }
+}
+
+#[test]
+fn flag_names_are_keys_in_files() {
+    let l = layers::file_layer_from_str(
+        "c.yaml",
+        "service-node-port-range: 30000-31000\netcd-servers: [https://e:2379]\nsecure-port: 7443\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!(l.values["services.node-port-range"], json!("30000-31000"));
+    assert_eq!(l.values["etcd.servers"], json!(["https://e:2379"]));
+    assert_eq!(l.values["secure-port"], json!(7443));
+    let l = layers::file_layer_from_str("c.toml", "etcd-prefix = \"/k\"\n", true).unwrap();
+    assert_eq!(l.values["etcd.prefix"], json!("/k"));
+    // The same setting twice (flag name and key) is refused, naming both.
+    let e = layers::file_layer_from_str(
+        "c.yaml",
+        "services:\n  node-port-range: 30000-31000\nservice-node-port-range: 30000-32000\n",
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("sets --service-node-port-range (key \"services.node-port-range\") a second time"),
+        "{e}"
+    );
+    // Inside a section a flag name is no key.
+    let e = layers::file_layer_from_str("c.yaml", "etcd:\n  etcd-servers: [a]\n", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown key \"etcd.etcd-servers\""), "{e}");
+    // No flag's name is another flag's key, so an alias never shadows a key.
+    for f in flags::FLAGS {
+        assert!(flags::by_key(f.name).is_none_or(|k| k.name == f.name), "--{}", f.name);
     }
 }

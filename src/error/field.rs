@@ -131,6 +131,14 @@ impl FieldError {
         };
         Self::make(ErrorType::NotSupported, field, Some(value.into()), detail)
     }
+    /// [`FieldError::not_supported`] with the value already rendered as upstream prints it
+    /// (`[]string{"x"}`).
+    pub fn not_supported_raw(field: impl Into<String>, rendered: &str, supported: &[&str]) -> Self {
+        let mut e = Self::not_supported(field, Value::Null, supported);
+        e.value = None;
+        e.detail = format!("{rendered}: {}", e.detail);
+        e
+    }
     pub fn internal(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::Internal, field, None, detail)
     }

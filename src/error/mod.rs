@@ -38,7 +38,9 @@ fn details(group: &str, kind: &str, name: &str) -> Value {
     if !group.is_empty() {
         d.insert("group".into(), json!(group));
     }
-    d.insert("kind".into(), json!(kind));
+    if !kind.is_empty() {
+        d.insert("kind".into(), json!(kind));
+    }
     Value::Object(d)
 }
 
@@ -126,6 +128,13 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
+    }
+
+    /// A body the decoder rejects: 400 `<Kind> in version "<v>" cannot be handled as a <Kind>: <why>`.
+    pub fn cannot_handle(kind: &str, version: &str, why: &str) -> Self {
+        Self::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}"
+        ))
     }
 
     pub fn forbidden(resource: &str, group: &str, name: &str, why: &str) -> Self {

@@ -131,30 +131,98 @@ pub fn tls_for_ca_bundle(ca_bundle: &str) -> Result<Arc<rustls::ClientConfig>, S
 /// errors read like Go's (`dial tcp <addr>: …`); the caller bounds the time.
 pub async fn post_json(t: &Target, ca_bundle: &str, body: Vec<u8>, timeout: Duration) -> Result<(u16, Bytes), String> {
     let tls = tls_for_ca_bundle(ca_bundle)?;
-    let tcp = tokio::net::TcpStream::connect(&t.addr)
+    let path = format!("{}?timeout={}s", t.path, timeout.as_secs());
+    let (status, _, bytes) = post(&t.addr, Some((&t.server_name, tls)), &path, &[], Bytes::from(body)).await?;
+    Ok((status, bytes))
+}
+
+/// The largest response body read from a webhook.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// One HTTP/1.1 JSON POST to `addr` (over TLS verified as `server_name` when `tls` is given):
+/// the status, headers and body. Errors read like Go's; the caller bounds the time.
+pub async fn post(
+    addr: &str,
+    tls: Option<(&str, Arc<rustls::ClientConfig>)>,
+    path: &str,
+    headers: &[(http::HeaderName, String)],
+    body: Bytes,
+) -> Result<(u16, http::HeaderMap, Bytes), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("dial tcp {}: {e}", t.addr))?;
-    let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .map_err(|e| super::dial_error(addr, &e))?;
+    let host = tls
+        .as_ref()
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_else(|| addr.to_string());
+    let req = {
+        let mut b = http::Request::post(path)
+            .header(http::header::HOST, host.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json");
+        for (k, v) in headers {
+            b = b.header(k, v.as_str());
+        }
+        b.body(Full::new(body)).map_err(|e| e.to_string())?
+    };
+    match tls {
+        Some((server_name, cfg)) => {
+            let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
+            let stream = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            send(hyper_util::rt::TokioIo::new(stream), req).await
+        }
+        None => send(hyper_util::rt::TokioIo::new(tcp), req).await,
+    }
+}
+
+async fn send<I>(io: I, req: http::Request<Full<Bytes>>) -> Result<(u16, http::HeaderMap, Bytes), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = http::Request::post(format!("{}?timeout={}s", t.path, timeout.as_secs()))
-        .header(http::header::HOST, t.server_name.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, bytes))
+    let headers = resp.headers().clone();
+    let bytes = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, headers, bytes))
+}
+
+/// GET an `https://` URL trusting `tls` (OIDC discovery and JWKS): the status and body,
+/// bounded by `timeout`; errors read like Go's (`Get "<url>": <cause>`).
+pub async fn get(url: &str, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Result<(u16, Bytes), String> {
+    let t = parse_url(url)?;
+    let fetch = async {
+        let tcp = tokio::net::TcpStream::connect(&t.addr)
+            .await
+            .map_err(|e| format!("dial tcp {}: connect: {e}", t.addr))?;
+        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        let req = http::Request::get(t.path.as_str())
+            .header(http::header::HOST, t.server_name.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        super::kubeconfig::send(stream, req).await
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(r) => r.map_err(|e| format!("Get {url:?}: {e}")),
+        Err(_) => Err(format!("Get {url:?}: context deadline exceeded")),
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,9 @@ fn merge_list(orig: Vec<Value>, patch: &[Value], schemas: &Schemas, node: Option
         return Ok(out);
     }
     let merge_key = node.and_then(|n| n.merge_key.as_deref());
+    // Upstream orders the result as `mergeSlice` does: the patch's items in patch order, the
+    // server-only items woven in where the server had them (so a new item comes first).
+    let server = orig.clone();
     let mut out = orig;
     for p in patch {
         match (p, merge_key) {
@@ -243,7 +246,8 @@ fn merge_list(orig: Vec<Value>, patch: &[Value], schemas: &Schemas, node: Option
             }
         }
     }
-    Ok(out)
+    let order: Vec<Value> = patch.iter().filter(|p| p.get(PATCH).is_none()).cloned().collect();
+    Ok(reorder(out, &server, &order, merge_key))
 }
 
 /// `$setElementOrder`: items named in `order` come in that order; the others keep their place
@@ -268,11 +272,9 @@ fn reorder(merged: Vec<Value>, server: &[Value], order: &[Value], mk: Option<&st
     loop {
         match (l.peek(), r.peek()) {
             (Some(lv), Some(rv)) => {
-                let take_left = match (pos(server, lv), pos(server, rv)) {
-                    (Some(a), Some(b)) => a < b,
-                    (Some(_), None) => true,
-                    _ => false,
-                };
+                // Go's `mergeSortedSlice`: the server-only item first only when the server
+                // had both and it came first.
+                let take_left = matches!((pos(server, lv), pos(server, rv)), (Some(a), Some(b)) if a < b);
                 let next = if take_left { l.next() } else { r.next() };
                 out.extend(next);
             }
@@ -413,10 +415,36 @@ mod tests {
             out,
             json!({"spec": {"containers": [
                 {"name": "nginx", "image": "nginx:1.16"},
-                {"name": "side", "image": "busybox"},
-                {"name": "new", "image": "redis"}
+                {"name": "new", "image": "redis"},
+                {"name": "side", "image": "busybox"}
             ]}})
         );
+        // Upstream's order (checked with apimachinery v0.33's StrategicMergePatch): the patch's
+        // items in patch order, server-only ones where the server had them.
+        let names = |out: Value| -> Vec<String> {
+            out["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let abc = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}});
+        let out = smp(
+            abc.clone(),
+            json!({"spec": {"containers": [{"name": "d"}, {"name": "b", "image": "x"}]}}),
+        );
+        assert_eq!(names(out.unwrap()), ["d", "a", "b", "c"]);
+        let out = smp(
+            abc,
+            json!({"spec": {"containers": [{"name": "c", "$patch": "delete"}, {"name": "d"}]}}),
+        );
+        assert_eq!(names(out.unwrap()), ["d", "a", "b"]);
+        let out = smp(
+            json!({"metadata": {"finalizers": ["a", "b"]}}),
+            json!({"metadata": {"finalizers": ["c", "a"]}}),
+        );
+        assert_eq!(out.unwrap(), json!({"metadata": {"finalizers": ["c", "a", "b"]}}));
     }
 
     #[test]
@@ -429,7 +457,7 @@ mod tests {
         assert_eq!(
             out,
             json!({"spec": {"containers": [{"name": "a", "args": ["z"], "ports": [
-                {"containerPort": 80}, {"containerPort": 443, "name": "https"}
+                {"containerPort": 443, "name": "https"}, {"containerPort": 80}
             ]}]}})
         );
     }
@@ -480,7 +508,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            json!({"metadata": {"labels": {"b": "2"}, "finalizers": ["x", "y"]}})
+            json!({"metadata": {"labels": {"b": "2"}, "finalizers": ["y", "x"]}})
         );
     }
 

@@ -173,10 +173,10 @@ pub struct DeleteOptions {
 impl DeleteOptions {
     /// From the body (a `DeleteOptions` object, may be empty) and query parameters.
     pub fn parse(q: &Query, body: Option<&Value>) -> ApiResult<DeleteOptions> {
-        let mut o = DeleteOptions {
-            dry_run: q.dry_run()?,
-            ..Default::default()
-        };
+        let mut o = DeleteOptions::default();
+        // dryRun: the body's list, replaced by the query's when it has one (upstream decodes
+        // the query into the same options), then validated.
+        let mut dry_run: Vec<String> = q.all("dryRun").into_iter().map(str::to_string).collect();
         if let Some(b) = body {
             o.grace_period_seconds = b.get("gracePeriodSeconds").and_then(Value::as_i64);
             if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
@@ -192,12 +192,14 @@ impl DeleteOptions {
             }
             o.precondition_uid = b.opt_str_at("/preconditions/uid").map(str::to_string);
             o.precondition_rv = b.opt_str_at("/preconditions/resourceVersion").map(str::to_string);
-            if let Some(dr) = b.get("dryRun").and_then(Value::as_array) {
-                if dr.iter().any(|v| v == "All") {
-                    o.dry_run = true;
-                }
+            if let (true, Some(dr)) = (dry_run.is_empty(), b.get("dryRun").and_then(Value::as_array)) {
+                dry_run = dr.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
             }
         }
+        if let Some(e) = crate::request::dry_run_error(&dry_run) {
+            return Err(ApiError::invalid("DeleteOptions", "meta.k8s.io", "", &[e]));
+        }
+        o.dry_run = !dry_run.is_empty();
         if let Some(g) = q.get("gracePeriodSeconds").filter(|s| !s.is_empty()) {
             o.grace_period_seconds = Some(parse_int("gracePeriodSeconds", g)?);
         }

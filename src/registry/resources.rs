@@ -8,12 +8,15 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
 type Key = (String, String, String);
+/// (group, version, kind) → the rows serving that kind (upstream's RESTMapper direction).
+type KindIndex = HashMap<(String, String, String), Vec<&'static ResourceDef>>;
 /// Told the served rows, and whether the set of rows changed (schemas may change under the
 /// same rows).
 type Listener = Box<dyn Fn(&[ResourceDef], bool) + Send + Sync>;
 
 pub struct Resources {
     index: RwLock<HashMap<Key, &'static ResourceDef>>,
+    kinds: RwLock<KindIndex>,
     /// The custom rows, in the order the CRD controller gave them.
     custom: RwLock<Vec<&'static ResourceDef>>,
     listeners: Mutex<Vec<Listener>>,
@@ -27,11 +30,26 @@ fn builtin_index() -> HashMap<Key, &'static ResourceDef> {
     crate::api::builtin().iter().map(|r| (key(r), r)).collect()
 }
 
+fn kind_index<'a>(rows: impl Iterator<Item = &'a &'static ResourceDef>) -> KindIndex {
+    let mut out = KindIndex::new();
+    for r in rows {
+        out.entry((r.group.to_string(), r.version.to_string(), r.kind.to_string()))
+            .or_default()
+            .push(*r);
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|r| r.plural);
+    }
+    out
+}
+
 impl Resources {
     /// The built-in rows.
     pub fn builtin() -> Resources {
+        let index = builtin_index();
         Resources {
-            index: RwLock::new(builtin_index()),
+            kinds: RwLock::new(kind_index(index.values())),
+            index: RwLock::new(index),
             custom: RwLock::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
         }
@@ -44,6 +62,16 @@ impl Resources {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
             .copied()
+    }
+
+    /// The rows serving `kind` of `group/version` (one per resource serving the kind).
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Vec<&'static ResourceDef> {
+        self.kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every served row: built-ins first, then custom rows.
@@ -80,6 +108,7 @@ impl Resources {
                 .iter()
                 .any(|(k, v)| idx.get(k).is_none_or(|o| !std::ptr::eq(*o, *v)));
         if changed {
+            *self.kinds.write().unwrap_or_else(|e| e.into_inner()) = kind_index(index.values());
             *idx = index;
             *self.custom.write().unwrap_or_else(|e| e.into_inner()) = custom.to_vec();
         }

@@ -55,6 +55,9 @@ pub enum Part {
     /// CertificateSigningRequests' `approval`: only `status.conditions` (upstream's
     /// csrApprovalStrategy).
     Approval,
+    /// Pods' `resize`: only the containers' resources and resize policies (upstream's
+    /// podResizeStrategy), validated by `ValidatePodResize`.
+    Resize,
 }
 
 impl Part {
@@ -65,6 +68,7 @@ impl Part {
             Part::Status => Some("status"),
             Part::Finalize => Some("finalize"),
             Part::Approval => Some("approval"),
+            Part::Resize => Some("resize"),
         }
     }
 }
@@ -157,6 +161,32 @@ fn is_namespace(def: &ResourceDef) -> bool {
     def.group.is_empty() && def.kind == "Namespace"
 }
 
+/// Upstream's shortening of a pending graceful deletion: the deletion timestamp moves back by
+/// the old period and forward by the new one, never into the past (then a non-zero period
+/// becomes 1 s, so someone still performs the final delete).
+fn shorten_grace_period(obj: &mut Value, existing: i64, requested: i64) {
+    let now = std::time::SystemTime::now();
+    let at = obj
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .and_then(util::parse_rfc3339)
+        .unwrap_or(now);
+    let mut period = requested;
+    let mut at = at
+        .checked_sub(Duration::from_secs(existing.max(0) as u64))
+        .and_then(|t| t.checked_add(Duration::from_secs(requested.max(0) as u64)))
+        .unwrap_or(now);
+    if at < now {
+        at = now;
+        if period != 0 {
+            period = 1;
+        }
+    }
+    let m = meta_mut(obj);
+    m.insert("deletionTimestamp".into(), json!(util::rfc3339(at)));
+    m.insert("deletionGracePeriodSeconds".into(), json!(period));
+}
+
 /// Finalizers that hold an object: metadata.finalizers, plus a namespace's spec.finalizers.
 fn pending_finalizers(def: &ResourceDef, obj: &Value) -> bool {
     if !finalizers(obj).is_empty() {
@@ -226,13 +256,17 @@ impl Registry {
         self.caches.cache(def.storage)
     }
 
-    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>, part: Part) -> ApiResult<()> {
         let mut errs: FieldErrors = Vec::new();
         meta::validate_object_meta(obj, def, &mut errs);
         def.strategy.validate(obj, old, &mut errs);
         if let Some(old) = old {
             meta::validate_object_meta_update(obj, old, &mut errs);
-            def.strategy.validate_update(obj, old, &mut errs);
+            match part {
+                // The resize rules replace the pod's update rules (its spec is otherwise immutable).
+                Part::Resize => crate::api::strategy::resize::validate(obj, old, &mut errs),
+                _ => def.strategy.validate_update(obj, old, &mut errs),
+            }
         }
         if errs.is_empty() {
             Ok(())
@@ -317,7 +351,7 @@ impl Registry {
         }
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
-        self.validate(def, &obj, None)?;
+        self.validate(def, &obj, None, Part::Main)?;
         let name = name_of(&obj).to_string();
         if let Some(a) = adm {
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
@@ -535,7 +569,7 @@ impl Registry {
         rv: i64,
         limit: usize,
         matches: &(dyn Fn(&Value) -> bool + Sync),
-        _selecting: bool,
+        selecting: bool,
     ) -> ApiResult<ListResult> {
         let resource_root = self.key_prefix(def, None);
         let mut items = Vec::new();
@@ -566,11 +600,13 @@ impl Registry {
                         }
                         .encode()
                     });
+                    // Upstream counts what follows only when every key is an item (no selector).
+                    let remaining = (more && !selecting).then(|| n - (i + 1) + page.remaining);
                     return Ok(ListResult {
                         revision,
                         items,
                         continue_token,
-                        remaining: None,
+                        remaining,
                     });
                 }
             }
@@ -674,28 +710,23 @@ impl Registry {
                     }
                     n
                 }
-                Part::Status => {
-                    let mut n = old.clone();
-                    match body.get("status") {
-                        Some(s) => n["status"] = s.clone(),
-                        None => {
-                            if let Some(o) = n.as_object_mut() {
-                                o.remove("status");
-                            }
-                        }
-                    }
-                    n
-                }
+                Part::Status => strat.status_write().apply(&old, &body),
                 Part::Finalize => {
                     let mut n = old.clone();
                     n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
                     n
                 }
                 Part::Approval => {
-                    let mut n = old.clone();
-                    n["status"]["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    // Upstream's approval strategy: metadata as sent, spec and status as stored
+                    // but for the conditions.
+                    let mut n = body.clone();
+                    n["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+                    let mut status = old.get("status").cloned().unwrap_or(json!({}));
+                    status["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                    n["status"] = status;
                     n
                 }
+                Part::Resize => crate::api::strategy::resize::merge(&old, &body),
             };
             if part != Part::Main {
                 // Subresource writes keep the managedFields the patch/apply path recorded.
@@ -747,7 +778,7 @@ impl Registry {
             if svc_al.is_some() {
                 allocator::prepare_update(&old, &mut new);
             }
-            self.validate(def, &new, Some(&old))?;
+            self.validate(def, &new, Some(&old), part)?;
             if let Some(a) = adm {
                 a.validate(self, &w, Some(&new), Some(&old)).await?;
             }
@@ -771,8 +802,9 @@ impl Registry {
             if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            if new == old_cmp {
-                // Nothing changed: no write, same resourceVersion (as upstream).
+            if new == old_cmp && !current.stale {
+                // Nothing changed: no write, same resourceVersion (as upstream). A value read
+                // through an old encryption key or provider is written again (re-encrypted).
                 return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
             }
             let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
@@ -856,6 +888,8 @@ impl Registry {
         adm: Option<&dyn Admission>,
     ) -> ApiResult<Deleted> {
         let key = self.key(def, ns, name);
+        // The revision of a write this delete made itself (a grace period shortened to zero).
+        let mut own_revision = None;
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
                 return Err(ApiError::not_found(def.plural, def.group, name));
@@ -873,7 +907,7 @@ impl Registry {
                 }
             }
             if let Some(p) = &opts.precondition_rv {
-                if *p != current.mod_revision.to_string() {
+                if *p != current.mod_revision.to_string() && own_revision != Some(current.mod_revision) {
                     return Err(ApiError::conflict(
                         def.plural,
                         def.group,
@@ -891,18 +925,43 @@ impl Registry {
             }
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let mut changed = false;
-            match opts.propagation {
-                Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
-                Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
-                _ => {}
-            }
-            if !already_deleting {
-                changed |= def.strategy.before_delete(&mut obj);
-            }
-            let grace = def.strategy.grace_period(&obj, opts.grace_period_seconds);
-            let hold = pending_finalizers(def, &obj) || grace.is_some();
-            if hold {
+            let hold;
+            let mut delete_after_write = false;
+            // In graceful deletion already (a pod with a grace period left): upstream's
+            // BeforeDelete lets a delete only shorten the period; anything else changes nothing.
+            let terminating = obj
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .filter(|g| already_deleting && *g != 0)
+                .map(|g| g.max(1));
+            if let Some(existing) = terminating {
+                match opts.grace_period_seconds {
+                    Some(p) if p < existing => {
+                        shorten_grace_period(&mut obj, existing, p);
+                        changed = true;
+                        hold = true;
+                        // Shortened to zero: written, then deleted (the next round), unless
+                        // finalizers hold it.
+                        delete_after_write = p == 0 && !pending_finalizers(def, &obj);
+                    }
+                    _ => {
+                        let o =
+                            CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
+                        return Ok(Deleted::Pending(o));
+                    }
+                }
+            } else {
+                match opts.propagation {
+                    Some(Propagation::Foreground) => changed |= add_finalizer(&mut obj, "foregroundDeletion"),
+                    Some(Propagation::Orphan) => changed |= add_finalizer(&mut obj, "orphan"),
+                    _ => {}
+                }
                 if !already_deleting {
+                    changed |= def.strategy.before_delete(&mut obj);
+                }
+                let grace = def.strategy.grace_period(&obj, opts.grace_period_seconds);
+                hold = pending_finalizers(def, &obj) || grace.is_some();
+                if hold && !already_deleting {
                     let secs = grace.unwrap_or(0);
                     let at = std::time::SystemTime::now() + Duration::from_secs(secs.max(0) as u64);
                     let m = meta_mut(&mut obj);
@@ -917,6 +976,8 @@ impl Registry {
                     }
                     changed = true;
                 }
+            }
+            if hold {
                 if !changed {
                     let o = CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"))?;
                     return Ok(Deleted::Pending(o));
@@ -932,6 +993,11 @@ impl Registry {
                     .update_with_ttl(&key, bytes.clone(), current.mod_revision, self.ttl_of(def))
                     .await
                 {
+                    Ok(rev) if delete_after_write => {
+                        // Our own write moved the resourceVersion a precondition names.
+                        own_revision = Some(rev);
+                        continue;
+                    }
                     Ok(rev) => {
                         let o = CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode"))?;
                         return Ok(Deleted::Pending(o));
@@ -1192,6 +1258,7 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
         value: v,
         json,
         revision: 0,
+        protobuf: Default::default(),
     })
 }
 

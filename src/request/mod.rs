@@ -10,7 +10,7 @@ mod user;
 
 pub use body::{body_stream, read_body, BodyStream};
 pub use info::RequestInfo;
-pub use query::{percent_decode, Query};
+pub use query::{dry_run_error, percent_decode, Query};
 pub use user::{UserInfo, ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP};
 
 use crate::error::ApiResult;

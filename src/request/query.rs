@@ -1,5 +1,6 @@
 //! The query string, decoded once per request.
 
+use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 
 /// Decoded query parameters (last value wins, as Go's `url.Values.Get` takes the first; we
@@ -39,17 +40,23 @@ impl Query {
             ))),
         }
     }
-    pub fn dry_run(&self) -> ApiResult<bool> {
+    /// `dryRun` of a write: true for `All`; any other value is upstream's 422 on the write's
+    /// options kind (`CreateOptions`, `UpdateOptions`, `PatchOptions`, `DeleteOptions`).
+    pub fn dry_run(&self, options: &str) -> ApiResult<bool> {
         let values = self.all("dryRun");
-        for v in &values {
-            if *v != "All" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid dry run value: dryRun: Unsupported value: \"{v}\": supported values: \"All\""
-                )));
-            }
+        match dry_run_error(&values) {
+            Some(e) => Err(ApiError::invalid(options, "meta.k8s.io", "", &[e])),
+            None => Ok(!values.is_empty()),
         }
-        Ok(!values.is_empty())
     }
+}
+
+/// Upstream's `ValidateDryRun`: every value must be `All`.
+pub fn dry_run_error<S: AsRef<str>>(values: &[S]) -> Option<FieldError> {
+    values
+        .iter()
+        .any(|v| v.as_ref() != "All")
+        .then(|| FieldError::not_supported_raw("dryRun", &crate::util::go_string_slice(values), &["All"]))
 }
 
 pub fn percent_decode(s: &str) -> String {

@@ -61,6 +61,14 @@ impl Rest<'_> {
         }
     }
 
+    /// A subresource body that names its own kind (`Scale`, `Binding`, `Eviction`), with its
+    /// typed values normalised as upstream's decoder of that kind does.
+    async fn decoded_typed(&self, req: &Request) -> ApiResult<Value> {
+        let mut v = self.decoded(req).await?;
+        crate::codec::normalize_any(&mut v)?;
+        Ok(v)
+    }
+
     /// An object body of the row's kind, decoded once per request.
     async fn decoded_object(&self, req: &Request, def: &ResourceDef) -> ApiResult<(Value, Bytes)> {
         let body = self.body(req).await?;
@@ -116,7 +124,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
     };
     if let Served::Pod(write) = served {
-        return pods::serve(rest, req, write).await;
+        return pods::serve(rest, req, def, write).await;
     }
     if def.namespaced() && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
         return Err(not_found());
@@ -125,6 +133,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
     let output = negotiate::negotiate(
         req.header("accept"),
         if reads { Endpoint::Read } else { Endpoint::Plain },
+        crate::protobuf::has_kind(&def.api_version(), def.kind),
     )?;
     let enc = Encoding {
         output,
@@ -133,7 +142,12 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
     };
     let reg = rest.registry;
     let name = info.name.as_deref().unwrap_or("");
-    let dry_run = query.dry_run()?;
+    let dry_run = match info.verb.as_str() {
+        "create" => write_options(query, "CreateOptions", Vec::new())?,
+        "update" => write_options(query, "UpdateOptions", Vec::new())?,
+        // PatchOptions are checked with the patch's own rules; DeleteOptions with the body.
+        _ => false,
+    };
     match (info.verb.as_str(), sub) {
         ("get", Some("scale")) => Ok(encode::value_response(200, &reg.scale(def, ns, name).await?, enc)),
         ("get", _) => {
@@ -155,7 +169,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         ("watch", _) => watch(rest, req, def, ns, enc).await,
         ("create", None) => {
             let (mut obj, body) = rest.decoded_object(req, def).await?;
-            let warnings = validate_fields(def, query, "CreateOptions", &mut obj, Some(&body))?;
+            let warnings = validate_fields(def, query, &mut obj, Some(&body))?;
             let schemas = crate::api::schema::builtin();
             let root = schemas.root_for(def.group, def.version, def.kind);
             let manager = field_manager(req);
@@ -171,7 +185,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             ))
         }
         ("update", Some("scale")) => {
-            let v = rest.decoded(req).await?;
+            let v = rest.decoded_typed(req).await?;
             let ctx = rest.admission_context(req, Some("scale"));
             let scale = reg
                 .update_scale(def, ns, name, &v, dry_run, Some(&rest.admission.request(&ctx)))
@@ -180,7 +194,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
         }
         ("update", s) => {
             let (mut obj, body) = rest.decoded_object(req, def).await?;
-            let warnings = validate_fields(def, query, "UpdateOptions", &mut obj, Some(&body))?;
+            let warnings = validate_fields(def, query, &mut obj, Some(&body))?;
             let manager = field_manager(req);
             let ctx = rest.admission_context(req, s);
             let adm = rest.admission.request(&ctx);
@@ -193,8 +207,9 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
                 &ctx,
             ))
         }
-        ("patch", s) => patch::patch(rest, req, def, ns, name, s, dry_run, enc).await,
+        ("patch", s) => patch::patch(rest, req, def, ns, name, s, enc).await,
         ("delete", None) => {
+            def.strategy.check_delete(name)?;
             let opts = delete_options(rest, req).await?;
             let ctx = rest.admission_context(req, None);
             match reg
@@ -271,8 +286,13 @@ async fn watch(
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
         .map(move |out| Ok::<Bytes, std::convert::Infallible>(encode::watch_frame(def, &out, enc)));
     let mut r = warp::reply::stream(stream).into_response();
+    let ct = if enc.output.is_protobuf() {
+        crate::protobuf::MEDIA_TYPE_WATCH
+    } else {
+        "application/json"
+    };
     r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, private"),
@@ -280,40 +300,58 @@ async fn watch(
     Ok(r)
 }
 
+/// `CreateOptions`/`UpdateOptions`/`PatchOptions` from the query, checked as upstream's
+/// `Validate*Options` (with `errs`, the checks of the caller's own, first): `fieldManager` at
+/// most 128 characters, `dryRun` only `All`, a known `fieldValidation`; every problem in one 422
+/// on the options kind. Returns whether the write is a dry run.
+pub(crate) fn write_options(
+    query: &crate::request::Query,
+    options: &str,
+    mut errs: Vec<crate::error::field::FieldError>,
+) -> ApiResult<bool> {
+    use crate::error::field::FieldError;
+    if query.get("fieldManager").is_some_and(|m| m.len() > 128) {
+        errs.push(FieldError::too_long("fieldManager", 128));
+    }
+    let dry_run = query.all("dryRun");
+    errs.extend(crate::request::dry_run_error(&dry_run));
+    let directive = query.get("fieldValidation").unwrap_or("");
+    if crate::api::schema::FieldValidation::parse(directive).is_none() {
+        errs.push(FieldError::not_supported(
+            "fieldValidation",
+            directive,
+            &["", "Ignore", "Strict", "Warn"],
+        ));
+    }
+    if errs.is_empty() {
+        Ok(!dry_run.is_empty())
+    } else {
+        Err(ApiError::invalid(options, "meta.k8s.io", "", &errs))
+    }
+}
+
 /// Server-side field validation (`?fieldValidation=Strict|Warn|Ignore`, Warn by default):
 /// unknown fields are pruned; Strict fails with 400, Warn returns the warnings for the
-/// `Warning` header. `options` names the options kind for a bad directive.
+/// `Warning` header.
 fn validate_fields(
     def: &ResourceDef,
     query: &crate::request::Query,
-    options: &str,
     obj: &mut Value,
     raw_body: Option<&[u8]>,
 ) -> ApiResult<Vec<String>> {
     use crate::api::schema::FieldValidation;
     let directive = query.get("fieldValidation").unwrap_or("");
-    let Some(mode) = FieldValidation::parse(directive) else {
-        return Err(ApiError::invalid(
-            options,
-            "meta.k8s.io",
-            "",
-            &[crate::error::field::FieldError::not_supported(
-                "fieldValidation",
-                directive,
-                &["Ignore", "Strict", "Warn"],
-            )],
-        ));
-    };
+    // An unknown directive was refused with the other options (`write_options`).
+    let mode = FieldValidation::parse(directive).unwrap_or(FieldValidation::Warn);
     // Custom resources: unknown to their CRD's schema (the store prunes them later).
     if let Some(unknown) = def.strategy.unknown_fields(obj) {
         let problems: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
         return match mode {
-            FieldValidation::Strict if !problems.is_empty() => Err(ApiError::bad_request(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                problems.join(", "),
-                kind = def.kind,
-                version = def.version,
-            ))),
+            FieldValidation::Strict if !problems.is_empty() => Err(ApiError::cannot_handle(
+                def.kind,
+                def.version,
+                &format!("strict decoding error: {}", problems.join(", ")),
+            )),
             FieldValidation::Warn => Ok(problems),
             _ => Ok(Vec::new()),
         };
@@ -348,6 +386,7 @@ fn part_of(sub: Option<&str>) -> Part {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
         Some("approval") => Part::Approval,
+        Some("resize") => Part::Resize,
         _ => Part::Main,
     }
 }

@@ -29,7 +29,6 @@ pub async fn patch(
     ns: Option<&str>,
     name: &str,
     sub: Option<&str>,
-    dry_run: bool,
     enc: Encoding,
 ) -> ApiResult<Response> {
     let query = &req.query;
@@ -54,20 +53,8 @@ pub async fn patch(
             "is required for apply patch",
         ));
     }
-    if field_manager.len() > 128 {
-        opt_errs.push(crate::error::field::FieldError::too_long("fieldManager", 128));
-    }
+    let dry_run = super::write_options(query, "PatchOptions", opt_errs)?;
     let directive = query.get("fieldValidation").unwrap_or("");
-    if crate::api::schema::FieldValidation::parse(directive).is_none() {
-        opt_errs.push(crate::error::field::FieldError::not_supported(
-            "fieldValidation",
-            directive,
-            &["Ignore", "Strict", "Warn"],
-        ));
-    }
-    if !opt_errs.is_empty() {
-        return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", &opt_errs));
-    }
     let force = query.flag("force")?;
     let manager = if field_manager.is_empty() {
         patch::apply::manager_from_user_agent(req.header("user-agent"))
@@ -150,10 +137,19 @@ pub async fn patch(
         let mut target = live.clone();
         apply(&mut target)?;
         crate::codec::check_kind(def, &mut target)?;
+        let strategic = (bt == BodyType::StrategicMergePatch).then_some(&patch_doc);
+        crate::codec::normalize_patched(def, &mut target, strategic)?;
         // Unknown fields in the patched object: pruned; Strict fails as upstream's patchers do
-        // (`strict decoding error: unknown field "spec.foo"`, 400), Warn returns warnings.
+        // (422 on field `patch`), Warn returns warnings.
         let mode =
             crate::api::schema::FieldValidation::parse(directive).unwrap_or(crate::api::schema::FieldValidation::Warn);
+        let strict = mode == crate::api::schema::FieldValidation::Strict;
+        // Upstream shows the document it decoded: the patch itself for a strategic merge, the
+        // patched object otherwise.
+        let decoded = strict.then(|| match bt {
+            BodyType::StrategicMergePatch => crate::util::gofmt::value(&patch_doc),
+            _ => target.to_string(),
+        });
         let mut warnings = Vec::new();
         if let Some(r) = root {
             if mode != crate::api::schema::FieldValidation::Ignore {
@@ -170,11 +166,14 @@ pub async fn patch(
                 warnings.extend(unknown.into_iter().map(|p| format!("unknown field \"{p}\"")));
             }
         }
-        if mode == crate::api::schema::FieldValidation::Strict && !warnings.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                warnings.join(", ")
-            )));
+        if let Some(decoded) = decoded.filter(|_| !warnings.is_empty()) {
+            let detail = format!("strict decoding error: {}", warnings.join(", "));
+            return Err(ApiError::invalid(
+                "",
+                "",
+                "",
+                &[crate::error::field::FieldError::invalid("patch", decoded, detail)],
+            ));
         }
         if mode != crate::api::schema::FieldValidation::Warn {
             warnings.clear();
@@ -320,8 +319,9 @@ async fn apply_resource(
             Err(e) => return Err(e),
         };
         let Some((live, revision)) = live else {
-            let obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, root)
+            let mut obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, root)
                 .map_err(|e| e.to_api_error())?;
+            crate::codec::normalize_applied(def, &mut obj, applied)?;
             match reg.create_with(def, ns, obj, dry_run, Some(&adm)).await {
                 Ok(created) => {
                     return Ok(respond(
@@ -336,6 +336,7 @@ async fn apply_resource(
         };
         let mut target = patch::apply(Some(&live), applied, manager, force, &api_version, sub, schemas, root)
             .map_err(|e| e.to_api_error())?;
+        crate::codec::normalize_applied(def, &mut target, applied)?;
         if !explicit_rv {
             target["metadata"]["resourceVersion"] = json!(revision.to_string());
         }

@@ -1,6 +1,11 @@
 //! Discovery documents, legacy (`/api`, `/apis`, `/api/v1`, `/apis/G`, `/apis/G/V`) and
-//! aggregated (`apidiscovery.k8s.io` v2 and v2beta1), all derived from the resource table and
-//! rendered once.
+//! aggregated (`apidiscovery.k8s.io/v2`), all derived from the resource table and rendered once.
+//!
+//! As upstream, a built-in resource's aggregated `responseKind` names only its kind (group and
+//! version are the resource's own, left empty); a subresource answering in another group names
+//! it (`scale` → autoscaling/v1 Scale, `eviction` → policy/v1 Eviction). Custom resources come
+//! from the apiextensions discovery controller, which names their group and version, and list
+//! their subresources as the CRD declares them (`status`, then `scale`).
 
 use crate::api::{ResourceDef, Scope};
 use bytes::Bytes;
@@ -36,6 +41,21 @@ fn groups(rows: &[ResourceDef]) -> Vec<(&'static str, Vec<&'static str>)> {
     out
 }
 
+/// A custom resource's row (added at run time by the CRD controller), not a built-in one.
+fn is_custom(r: &ResourceDef) -> bool {
+    crate::api::builtin_row(r.group, r.plural).is_none()
+}
+
+/// Subresources as discovery lists them: sorted for built-in kinds (the installer's order), as
+/// declared for custom resources (`status`, `scale`).
+fn subresources_in_order(r: &ResourceDef) -> Vec<&'static crate::api::SubresourceDef> {
+    let mut subs: Vec<_> = r.subresources.iter().collect();
+    if !is_custom(r) {
+        subs.sort_by_key(|s| s.name);
+    }
+    subs
+}
+
 fn legacy_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec<Value> {
     let mut defs: Vec<&ResourceDef> = rows
         .iter()
@@ -58,9 +78,7 @@ fn legacy_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec<Val
             e["categories"] = json!(r.categories);
         }
         out.push(e);
-        let mut subs: Vec<_> = r.subresources.iter().collect();
-        subs.sort_by_key(|s| s.name);
-        for s in subs {
+        for s in subresources_in_order(r) {
             let mut e = json!({
                 "name": format!("{}/{}", r.plural, s.name),
                 "singularName": "",
@@ -88,9 +106,19 @@ fn aggregated_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec
     defs.sort_by_key(|r| r.plural);
     defs.iter()
         .map(|r| {
+            let custom = is_custom(r);
+            // (group, version) as the response kind shows them: empty when the resource's own.
+            let shown = |g: &'static str, v: &'static str| {
+                if custom || (g, v) != (r.group, r.version) {
+                    (g, v)
+                } else {
+                    ("", "")
+                }
+            };
+            let (g, v) = shown(r.group, r.version);
             let mut e = json!({
                 "resource": r.plural,
-                "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                "responseKind": {"group": g, "version": v, "kind": r.kind},
                 "scope": if r.scope == Scope::Namespaced { "Namespaced" } else { "Cluster" },
                 "singularResource": r.singular,
                 "verbs": r.verbs,
@@ -102,15 +130,15 @@ fn aggregated_resources(rows: &[ResourceDef], group: &str, version: &str) -> Vec
                 e["categories"] = json!(r.categories);
             }
             if !r.subresources.is_empty() {
-                let mut subs: Vec<_> = r.subresources.iter().collect();
-                subs.sort_by_key(|s| s.name);
                 e["subresources"] = Value::Array(
-                    subs.iter()
+                    subresources_in_order(r)
+                        .into_iter()
                         .map(|s| {
                             let (g, v, k) = match s.response {
                                 Some(gvk) => (gvk.group, gvk.version, gvk.kind),
                                 None => (r.group, r.version, r.kind),
                             };
+                            let (g, v) = shown(g, v);
                             json!({"subresource": s.name, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": s.verbs})
                         })
                         .collect(),
@@ -140,12 +168,16 @@ impl Discovery {
                 } else {
                     format!("{group}/{v}")
                 };
-                let doc = json!({
+                let mut doc = json!({
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
                     "groupVersion": gv,
                     "resources": legacy_resources(rows, group, v),
                 });
+                if group.is_empty() {
+                    // Upstream's `/api/v1` carries no apiVersion.
+                    doc.as_object_mut().map(|o| o.remove("apiVersion"));
+                }
                 docs.insert(gv, to_bytes(&doc));
             }
             let agg_versions: Vec<Value> = versions
@@ -174,7 +206,7 @@ impl Discovery {
         }
         let group_list = to_bytes(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": group_entries}));
         let mut aggregated = HashMap::new();
-        for v in ["v2", "v2beta1"] {
+        for v in ["v2"] {
             for (root, items) in [("api", &agg_core), ("apis", &agg_named)] {
                 let doc = to_bytes(&json!({
                     "kind": "APIGroupDiscoveryList",

@@ -153,7 +153,7 @@ pub async fn handle(app: Arc<App>, mut req: Request) -> Response {
         Err(e) => Err(e),
     };
     let (resp, hold) = match access {
-        Err(e) => (encode::error_response(&e), None),
+        Err(e) => (encode::error_response_as(&e, error_output(&req)), None),
         Ok(effective) => {
             req.user = Some(effective);
             serve_authenticated(&app, &req, audit.as_mut(), &mut panicked, started).await
@@ -341,7 +341,18 @@ async fn serve_authenticated(
             .with_field_selector(req.query.get("fieldSelector"));
         // Upstream's WithAuthorization: the decision and its reason (for an allow too,
         // e.g. which RBAC binding granted it) become audit annotations.
-        let verdict = app.auth.authorizer.decide(&attrs);
+        let verdict = app.auth.authorizer.decide(&attrs).await;
+        if let (false, Some(e)) = (verdict.allowed, &verdict.error) {
+            // An authorizer failed and none allowed: upstream's InternalError, plain text.
+            if let Some(ra) = audit.as_mut() {
+                ra.annotate("authorization.k8s.io/reason", "internal error");
+            }
+            return Ok(encode::bytes_response(
+                500,
+                "text/plain; charset=utf-8",
+                Bytes::from(format!("Internal Server Error: {:?}: {e}\n", req.uri())),
+            ));
+        }
         if let Some(ra) = audit.as_mut() {
             let decision = if verdict.allowed { "allow" } else { "forbid" };
             ra.annotate("authorization.k8s.io/decision", decision);
@@ -375,7 +386,7 @@ async fn serve_authenticated(
             )))
         }
     };
-    let mut resp = result.unwrap_or_else(|e| encode::error_response(&e));
+    let mut resp = result.unwrap_or_else(|e| encode::error_response_as(&e, error_output(req)));
     let hold = match admitted {
         Admitted::Apf(class, seat) => {
             set_apf_headers(&mut resp, &class);
@@ -397,4 +408,21 @@ async fn serve_authenticated(
         Admitted::Free => None,
     };
     (resp, hold)
+}
+
+/// The encoding of an error `Status`: protobuf when the client negotiated it for a built-in
+/// API group (upstream's `ErrorNegotiated`), else JSON.
+fn error_output(req: &Request) -> crate::codec::negotiate::Output {
+    use crate::codec::negotiate::{negotiate, Endpoint, Output};
+    let info = &req.info;
+    // Status has a protobuf form wherever upstream's serializer is the built-in codecs: built-in
+    // resources, discovery and /version (custom resources answer errors in JSON).
+    let discovery =
+        req.path == "/version" || req.path == "/api" || req.path.starts_with("/api/") || req.path.starts_with("/apis");
+    let pb = if info.is_resource {
+        crate::protobuf::has_group_version(&info.group, &info.version)
+    } else {
+        discovery
+    };
+    negotiate(req.header("accept"), Endpoint::Plain, pb).unwrap_or(Output::Json)
 }

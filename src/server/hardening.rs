@@ -23,6 +23,8 @@ pub struct Limits {
     /// `--request-timeout`; zero disables it.
     pub request_timeout: Duration,
     pub h2_max_streams: u32,
+    /// `--disable-http2-serving`: HTTP/1.1 only (also for prior-knowledge h2 on plain ports).
+    pub http1_only: bool,
 }
 
 impl Limits {
@@ -34,6 +36,7 @@ impl Limits {
         Limits {
             request_timeout: opts.get_duration("request-timeout"),
             h2_max_streams: if streams == 0 { DEFAULT_H2_STREAMS } else { streams },
+            http1_only: opts.get_bool("disable-http2-serving"),
         }
     }
 
@@ -51,6 +54,9 @@ impl Limits {
             .initial_connection_window_size(H2_WINDOW.saturating_mul(self.h2_max_streams))
             .keep_alive_interval(H2_PING_EVERY)
             .keep_alive_timeout(H2_PING_TIMEOUT);
+        if self.http1_only {
+            return b.http1_only();
+        }
         b
     }
 }

@@ -31,6 +31,8 @@ pub enum Scope {
     All,
     /// `/readyz` only (`AddReadyzChecks`).
     Ready,
+    /// `/healthz` and `/readyz`, not `/livez` (upstream's KMS check).
+    NotLive,
 }
 
 struct Check {
@@ -92,7 +94,11 @@ impl Health {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|c| c.scope == Scope::All || root == "/readyz")
+            .filter(|c| match c.scope {
+                Scope::All => true,
+                Scope::Ready => root == "/readyz",
+                Scope::NotLive => root != "/livez",
+            })
             .map(|c| (c.name.clone(), c.probe.clone()))
             .collect()
     }

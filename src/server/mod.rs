@@ -7,10 +7,13 @@
 //! [`filters::handle`] → [`dispatch::dispatch`].
 
 pub mod bootstrap;
+pub mod component_status;
 pub mod discovery;
 pub mod dispatch;
+pub mod encryption;
 pub mod filters;
 pub mod hardening;
+pub mod headers;
 pub mod health;
 pub mod lifecycle;
 pub mod nonresource;
@@ -59,6 +62,10 @@ pub struct App {
     pub proxy: crate::proxy::ProxyConfig,
     /// The aggregation layer (src/aggregator).
     pub aggregator: Arc<crate::aggregator::Aggregator>,
+    /// `--cors-allowed-origins` and `--strict-transport-security-directives`.
+    pub headers: headers::SecurityHeaders,
+    /// Encryption at rest (`--encryption-provider-config`), for the `kms-providers` check.
+    pub encryption: Option<Arc<crate::storage::encryption::Encryption>>,
 }
 
 impl App {
@@ -104,10 +111,16 @@ pub fn version_info() -> Value {
     json!({
         "major": "1",
         "minor": "33",
+        // 1.33's compatibility versions: it emulates itself and can run beside 1.32.
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
         "gitVersion": format!("v1.33.0+capstan.{}", env!("CARGO_PKG_VERSION")),
-        "gitCommit": option_env!("CAPSTAN_GIT_COMMIT").unwrap_or("unknown"),
-        "gitTreeState": "clean",
-        "buildDate": "1970-01-01T00:00:00Z",
+        // Stamped by build.rs from the checkout (empty outside one).
+        "gitCommit": env!("CAPSTAN_GIT_COMMIT"),
+        "gitTreeState": env!("CAPSTAN_GIT_TREE_STATE"),
+        "buildDate": env!("CAPSTAN_BUILD_DATE"),
         "goVersion": "n/a (rust)",
         "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
@@ -139,12 +152,19 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                 async move {
                     // Path and query are parsed once here; a handler reads the body (with the
                     // limit) or, when proxying, streams it.
+                    // CORS and HSTS wrap the whole chain (upstream's WithCORS, WithHSTS).
+                    let origin = app.headers.allowed_origin(&headers);
+                    if let Some(r) = app.headers.preflight(&method, origin.as_ref()) {
+                        return r;
+                    }
                     let body = crate::request::body_stream(body);
                     let mut req = Request::new(method, path.as_str().to_string(), query, headers, Some(body));
                     req.remote = user.as_ref().and_then(|u| u.1);
                     req.conn_user = user.and_then(|u| u.0);
                     req.upgrade = upgrade;
-                    filters::handle(app, req).await
+                    let mut resp = filters::handle(app.clone(), req).await;
+                    app.headers.apply(origin, &mut resp);
+                    resp
                 }
             },
         )
@@ -423,9 +443,27 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         tls_reload::TlsOptions::from_options(&opts)?,
     )?;
 
+    let security_headers = headers::SecurityHeaders::from_options(&opts)?;
+    // `--allow-privileged`: privileged and HostProcess containers (process-wide, as upstream).
+    crate::api::strategy::core::set_allow_privileged(opts.get_bool("allow-privileged"));
+
     // Storage and caches.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let backend = open_storage(&opts, &data_dir).await?;
+    // Encryption at rest applies to the bytes as stored (after transcoding), as upstream's
+    // transformers do, so an etcd upstream encrypted reads here and back.
+    let (backend, encryption) = encryption::wrap(&opts, backend).await?;
+    // etcd holds built-in kinds in `--storage-media-type` (protobuf, as upstream); the embedded
+    // store keeps JSON (no other server reads it, and JSON is cheaper for us to serve). Both
+    // read values in either encoding.
+    let layout = match opts.backend() {
+        "etcd3" => {
+            use crate::storage::transcode::{Layout, MediaType};
+            Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?)
+        }
+        _ => crate::storage::transcode::Layout::JSON,
+    };
+    let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, layout);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
     let rows = crate::api::builtin();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
@@ -445,7 +483,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     registry.event_ttl = opts.event_ttl.as_secs();
     let health = Arc::new(health::Health::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let hooks = startup_checks(&health, &registry, opts.enable_priority_and_fairness);
+    let hooks = startup_checks(&health, &registry, encryption.as_ref(), opts.enable_priority_and_fairness);
     hooks.ip_repair.done();
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(
@@ -490,11 +528,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         audit: crate::audit::Auditor::from_options(&opts, metrics_audit)?,
         proxy: crate::proxy::ProxyConfig::from_options(&opts, metrics_streams)?,
         aggregator: Arc::new(crate::aggregator::Aggregator::from_options(&opts)?),
+        encryption,
+        headers: security_headers,
     });
 
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = listen(addr, opts.get_bool("permit-port-sharing"))
         .with_context(|| format!("cannot listen on {addr} (--bind-address/--secure-port)"))?;
     tls.spawn_watcher(Duration::from_secs(2));
     println!("capstan: listening on {server_url}");
@@ -556,7 +595,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     hooks.autoregistration.done();
     // default/kubernetes Endpoints/EndpointSlice: per-server leases, as upstream's lease
     // reconciler. The first pass runs before we report ready.
-    let leases = if advertise.is_unspecified() || advertise.is_loopback() {
+    let leases = if opts.get_str("services.endpoint-reconciler-type") == "none" {
+        tracing::info!("--endpoint-reconciler-type=none: not publishing default/kubernetes Endpoints");
+        None
+    } else if advertise.is_unspecified() || advertise.is_loopback() {
         // Endpoints may not hold loopback addresses (upstream validation), so a server that
         // only advertises loopback has nothing to publish there.
         tracing::info!(%advertise, "advertise address is loopback or unset: not publishing default/kubernetes Endpoints (set --advertise-address)");
@@ -636,7 +678,12 @@ struct StartupHooks {
 }
 
 /// Register `ping`, `log`, `etcd`, `etcd-readiness`, `informer-sync` and the start-up hooks.
-fn startup_checks(health: &health::Health, registry: &Registry, apf: bool) -> StartupHooks {
+fn startup_checks(
+    health: &health::Health,
+    registry: &Registry,
+    encryption: Option<&Arc<crate::storage::encryption::Encryption>>,
+    apf: bool,
+) -> StartupHooks {
     use health::{probe, Scope};
     health.add("ping", Scope::All, probe(|| async { Ok(()) }));
     health.add(
@@ -652,6 +699,18 @@ fn startup_checks(health: &health::Health, registry: &Registry, apf: bool) -> St
             probe(move || {
                 let storage = storage.clone();
                 async move { storage.health().await }
+            }),
+        );
+    }
+    // Encryption's KMS check follows etcd's, on /healthz and /readyz only (as upstream).
+    if let Some(enc) = encryption.filter(|e| e.has_health_check()) {
+        let enc = enc.clone();
+        health.add(
+            "kms-providers",
+            Scope::NotLive,
+            probe(move || {
+                let enc = enc.clone();
+                async move { enc.check().await }
             }),
         );
     }
@@ -711,6 +770,36 @@ fn flow_gate(opts: &ServeOptions, registry: &Registry) -> anyhow::Result<crate::
         (readonly + mutating) as u64,
         counts,
     )))
+}
+
+/// The secure port's socket. SO_REUSEADDR is always set (as Go's listeners do on Linux, which
+/// is what `--permit-address-sharing` asks for); `--permit-port-sharing` adds SO_REUSEPORT.
+fn listen(addr: SocketAddr, port_sharing: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if port_sharing {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// `capstan storage migrate`: rewrite every stored value in the layout the server writes
+/// (`--storage-media-type` protobuf for built-in kinds in etcd, CRDs in v1beta1).
+pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storage::transcode::Migrated> {
+    use crate::storage::transcode::{Layout, MediaType};
+    let data_dir = opts.data_dir();
+    let backend = open_storage(&opts, &data_dir).await?;
+    let (backend, _) = encryption::wrap(&opts, backend).await?;
+    let layout = match opts.backend() {
+        "etcd3" => Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?),
+        _ => Layout::JSON,
+    };
+    Ok(crate::storage::transcode::migrate(backend.as_ref(), "/registry/", layout).await?)
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.

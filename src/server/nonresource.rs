@@ -23,7 +23,7 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(ApiError::method_not_allowed(req.method.as_str(), path, ""));
     }
-    if let Some(r) = crate::auth::authn::reviews::discovery(&app.auth.authenticator, path) {
+    if let Some(r) = crate::auth::authn::reviews::discovery(&app.auth.authenticator, path, accept) {
         return r;
     }
     let plain = |o: Output| Encoding {
@@ -63,12 +63,14 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
             ));
         }
         "/version" => {
+            // JSON only, as upstream's route: a protobuf-only Accept gets 406.
+            negotiate::negotiate(accept, Endpoint::Plain, false)?;
             let v = super::version_info();
             return Ok(encode::value_response(200, &v, plain(Output::Json)));
         }
         "/api" | "/apis" => {
             let root = if path == "/api" { "api" } else { "apis" };
-            let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot)?;
+            let out = negotiate::negotiate(accept, Endpoint::DiscoveryRoot, true)?;
             if let Output::Discovery(v) = out {
                 // APIService ordering and aggregated APIs' groups (src/aggregator).
                 let (doc, etag) = &app.aggregator.aggregated(root, v, &disco.aggregated[&(root, v)]);
@@ -112,15 +114,27 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
     let key = path.trim_start_matches("/apis/").trim_start_matches("/api/");
     if path.starts_with("/api/") || path.starts_with("/apis/") {
         if let Some(doc) = disco.docs.get(key) {
-            let out = negotiate::negotiate(accept, Endpoint::Plain)?;
+            let out = negotiate::negotiate(accept, Endpoint::Plain, true)?;
             return Ok(doc_response(doc, out));
         }
     }
     Err(crate::rest::not_found())
 }
 
+/// A discovery document (`APIVersions`, `APIGroupList`, `APIGroup`, `APIResourceList`, kept as
+/// JSON) in the negotiated encoding; upstream serves all of them in protobuf too.
 fn doc_response(doc: &Bytes, out: Output) -> Response {
     match out {
+        Output::Protobuf => {
+            let v: Value = serde_json::from_slice(doc).unwrap_or(Value::Null);
+            match crate::protobuf::encode(&v) {
+                Ok(b) => encode::bytes_response(200, crate::protobuf::MEDIA_TYPE, Bytes::from(b)),
+                Err(e) => encode::error_response_as(
+                    &ApiError::internal(format!("encoding a discovery document: {e}")),
+                    Output::Json,
+                ),
+            }
+        }
         Output::Yaml => {
             let v: Value = serde_json::from_slice(doc).unwrap_or(Value::Null);
             encode::value_response(

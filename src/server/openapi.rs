@@ -364,10 +364,14 @@ fn ok_response(d: Dialect, def: Option<&str>, code: &str) -> Value {
             }
             Dialect::V3 => {
                 let s = json!({"schema": {"$ref": d.reference(def)}});
-                r.insert(
-                    "content".into(),
-                    json!({"application/json": s, "application/yaml": s, "application/vnd.kubernetes.protobuf": s}),
-                );
+                // Protobuf only where it is served: built-in kinds (`io.k8s.…`), not custom
+                // resources.
+                let content = if def.starts_with("io.k8s.") {
+                    json!({"application/json": s, "application/yaml": s, "application/vnd.kubernetes.protobuf": s})
+                } else {
+                    json!({"application/json": s, "application/yaml": s})
+                };
+                r.insert("content".into(), content);
             }
         }
     }

@@ -102,7 +102,11 @@ fn build(
         builder.with_client_cert_verifier(verifier(&cas)?)
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if opts.disable_http2 {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     let verifiers = match requestheader_ca {
         None => Verifiers::default(),
         Some(rh) => Verifiers {

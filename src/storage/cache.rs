@@ -32,6 +32,9 @@ pub struct CachedObject {
     pub value: Value,
     pub json: Bytes,
     pub revision: i64,
+    /// The protobuf encoding (`k8s\0` envelope), made on first use and then shared like
+    /// `json`; `None` inside when the kind has no protobuf form.
+    pub protobuf: std::sync::OnceLock<Option<Bytes>>,
 }
 
 /// The exclusive upper bound of the keys under `prefix` (unbounded when its range end is not a
@@ -41,6 +44,13 @@ fn upper_bound(prefix: &str) -> Bound<String> {
 }
 
 impl CachedObject {
+    /// The object's protobuf encoding, encoded once per object (None: the kind has none).
+    pub fn protobuf(&self) -> Option<&Bytes> {
+        self.protobuf
+            .get_or_init(|| crate::protobuf::encode(&self.value).ok().map(Bytes::from))
+            .as_ref()
+    }
+
     /// Decode a stored value and stamp its resourceVersion.
     pub fn decode(key: &str, raw: &[u8], revision: i64) -> Option<Arc<CachedObject>> {
         let mut value: Value = serde_json::from_slice(raw).ok()?;
@@ -53,6 +63,7 @@ impl CachedObject {
             value,
             json,
             revision,
+            protobuf: Default::default(),
         }))
     }
 
@@ -67,6 +78,7 @@ impl CachedObject {
             value,
             json,
             revision,
+            protobuf: Default::default(),
         })
     }
 
@@ -126,6 +138,8 @@ pub enum CacheError {
 
 struct Watcher {
     id: u64,
+    /// The keys it watches (a namespace's, or the whole resource's): only their events are sent.
+    prefix: String,
     tx: mpsc::Sender<WatchMsg>,
 }
 
@@ -313,7 +327,11 @@ impl WatchCache {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        st.watchers.push(Watcher { id, tx });
+        st.watchers.push(Watcher {
+            id,
+            prefix: key_prefix.to_string(),
+            tx,
+        });
         Ok(Subscription { initial, revision, rx })
     }
 
@@ -375,15 +393,19 @@ impl WatchCache {
             }
         }
         st.events.push_back(event.clone());
-        st.watchers
-            .retain(|w| match w.tx.try_send(WatchMsg::Event(event.clone())) {
+        st.watchers.retain(|w| {
+            if !key.starts_with(&w.prefix) {
+                return true;
+            }
+            match w.tx.try_send(WatchMsg::Event(event.clone())) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(watcher = w.id, prefix = %self.prefix, "watcher too slow; closing its stream");
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            }
+        });
     }
 
     /// Tell watchers the cache is consistent through `revision` (bookmarks); closed watchers
@@ -701,6 +723,29 @@ mod tests {
             c.subscribe("/registry/x/", Some(11)).is_err(),
             "older than the list: expired"
         );
+    }
+
+    /// A namespace's watcher gets that namespace's changes only, live as from history (events
+    /// of another namespace once leaked into live streams).
+    #[test]
+    fn a_watcher_gets_only_its_prefix() {
+        let (_tx, rx) = watch::channel(0);
+        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, false);
+        c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 1), 1);
+        c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 1), 2);
+        let mut sub = c
+            .subscribe("/registry/x/a/", Some(0))
+            .map_err(|e| format!("{e:?}"))
+            .expect("subscribe");
+        assert_eq!(sub.initial.iter().map(|e| e.revision).collect::<Vec<_>>(), [1]);
+        c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 2), 3);
+        c.apply(EventType::Put, "/registry/x/ab/three", &obj("three", 1), 4);
+        c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 2), 5);
+        let mut live = Vec::new();
+        while let Ok(WatchMsg::Event(e)) = sub.rx.try_recv() {
+            live.push(e.revision);
+        }
+        assert_eq!(live, [5]);
     }
 
     #[test]

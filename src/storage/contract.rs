@@ -54,7 +54,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
             key: k.into(),
             value: b("v1"),
             create_revision: r1,
-            mod_revision: r1
+            mod_revision: r1,
+            stale: false,
         })
     );
     let r2 = s.update(k, b("v2"), r1).await.unwrap();
@@ -67,7 +68,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
                 key: k.into(),
                 value: b("v2"),
                 create_revision: r1,
-                mod_revision: r2
+                mod_revision: r2,
+                stale: false,
             })
         })
     );
@@ -112,7 +114,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
             key: k.into(),
             value: b("v2"),
             create_revision: r1,
-            mod_revision: r2
+            mod_revision: r2,
+            stale: false,
         }
     );
     assert_eq!(s.get(k, 0).await.unwrap(), None);
@@ -139,7 +142,8 @@ pub async fn crud(s: Arc<dyn Storage>) {
     assert_eq!(s.get("/registry/secrets/ns/x", 0).await.unwrap().unwrap().value, raw);
 }
 
-/// Prefix ranges, `start_after`, `limit`/`more`, at the latest and at a past revision.
+/// Prefix ranges, `start_after`, `limit`/`more`/`remaining`, at the latest and at a past
+/// revision.
 pub async fn list(s: Arc<dyn Storage>) {
     for k in ["a", "b", "c", "d"] {
         s.create(&format!("/registry/pods/ns/{k}"), b(k)).await.unwrap();
@@ -171,14 +175,14 @@ pub async fn list(s: Arc<dyn Storage>) {
 
     // At the past revision, two at a time.
     let p1 = s.list("/registry/pods/", None, past, 2).await.unwrap();
-    assert_eq!((p1.revision, p1.more), (past, true));
+    assert_eq!((p1.revision, p1.more, p1.remaining), (past, true, 2));
     let got: Vec<_> = p1.items.iter().map(|kv| (kv.key.as_str(), kv.value.clone())).collect();
     assert_eq!(got, [("/registry/pods/ns/a", b("a")), ("/registry/pods/ns/b", b("b"))]);
     let p2 = s
         .list("/registry/pods/", Some("/registry/pods/ns/b"), past, 2)
         .await
         .unwrap();
-    assert_eq!((p2.revision, p2.more), (past, false));
+    assert_eq!((p2.revision, p2.more, p2.remaining), (past, false, 0));
     assert_eq!(keys(&p2), ["/registry/pods/ns/c", "/registry/pods/ns/d"]);
     // Exactly `limit` left: no more.
     let p3 = s
@@ -190,7 +194,7 @@ pub async fn list(s: Arc<dyn Storage>) {
         (vec!["/registry/pods/ns/d", "/registry/pods/ns/e"], false)
     );
     let p4 = s.list("/registry/pods/ns/", None, 0, 3).await.unwrap();
-    assert!(p4.more);
+    assert_eq!((p4.more, p4.remaining), (true, 1), "the deleted key is not counted");
     let p5 = s
         .list("/registry/pods/ns/", Some("/registry/pods/ns/d"), 0, 1)
         .await

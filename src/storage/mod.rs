@@ -6,7 +6,8 @@
 //! - watches deliver every change after a given revision, in order, with no gap.
 //!
 //! Keys are full etcd-style keys (`/registry/pods/default/web`); values are opaque bytes
-//! (JSON objects without `metadata.resourceVersion`, which is derived from the revision).
+//! (objects without `metadata.resourceVersion`, which is derived from the revision). Above
+//! [`transcode::Transcoding`] every value is JSON; below it, etcd holds upstream's encoding.
 //!
 //! A write may give its key a time to live (etcd's leases; the embedded store's expiry index):
 //! once it has passed, the backend deletes the key and watches see an ordinary deletion.
@@ -14,9 +15,12 @@
 pub mod cache;
 #[cfg(test)]
 mod contract;
+mod crd_v1beta1;
+pub mod encryption;
 pub mod etcd;
 pub mod metered;
 pub mod sqlite;
+pub mod transcode;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,6 +36,9 @@ pub struct KeyValue {
     pub create_revision: i64,
     /// Revision of the last modification: the object's resourceVersion.
     pub mod_revision: i64,
+    /// Read through an encryption provider or key other than the one that writes now: a
+    /// rewrite must store it again even when the object is unchanged (upstream's `stale`).
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +86,8 @@ pub enum StorageError {
     Unavailable(String),
     /// Backend failure (I/O, corruption).
     Internal(String),
+    /// A value could not be encrypted or decrypted (encryption at rest); reported as is.
+    Transform(String),
 }
 
 impl fmt::Display for StorageError {
@@ -98,6 +107,7 @@ impl fmt::Display for StorageError {
             }
             StorageError::Unavailable(m) => write!(f, "storage unavailable: {m}"),
             StorageError::Internal(m) => write!(f, "storage error: {m}"),
+            StorageError::Transform(m) => f.write_str(m),
         }
     }
 }
@@ -114,6 +124,8 @@ pub struct ListPage {
     pub revision: i64,
     /// True when more keys follow the last returned one.
     pub more: bool,
+    /// How many live keys follow the page (a list's `remainingItemCount`).
+    pub remaining: usize,
 }
 
 #[async_trait]

@@ -226,8 +226,10 @@ impl SqliteStorage {
         }))
     }
 
-    /// Periodically compact history to `current - min_retain` (skipped when that is ≤ 0 or
-    /// already compacted), followed by a WAL checkpoint. The task ends when the storage is dropped.
+    /// Upstream's compactor: every `interval`, compact history to the revision seen at the
+    /// previous tick (so at least one interval of history stays, and a continue token or watch
+    /// position older than two intervals expires), keeping `min_retain` more revisions when
+    /// set; a WAL checkpoint follows. The task ends when the storage is dropped.
     pub fn spawn_compactor(self: &Arc<Self>, interval: Duration, min_retain: i64) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         let interval = if interval.is_zero() {
@@ -238,10 +240,13 @@ impl SqliteStorage {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seen_last_tick = 0;
             loop {
                 ticker.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                let target = store.current.load(Ordering::Acquire).saturating_sub(min_retain.max(0));
+                let current = store.current.load(Ordering::Acquire);
+                let target = seen_last_tick.min(current.saturating_sub(min_retain.max(0)));
+                seen_last_tick = current;
                 if target <= 0 || target <= store.compacted.load(Ordering::Acquire) {
                     continue;
                 }
@@ -597,6 +602,7 @@ fn get_at(conn: &mut Connection, key: &str, revision: i64) -> StorageResult<Opti
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         }),
         _ => None,
     })
@@ -618,7 +624,7 @@ fn list_at(
     };
     let end = prefix_end_str(prefix);
     let sql = format!(
-        "SELECT name, MAX(id) FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
+        "SELECT name, MAX(id), deleted FROM kine WHERE name {lower_op} ?1 {} AND id <= ?2 GROUP BY name ORDER BY name",
         if end.is_some() {
             "AND name < ?3"
         } else {
@@ -631,11 +637,19 @@ fn list_at(
         .map_err(sql_err)?;
     let mut rows = names.query(params![lower, rev, end]).map_err(sql_err)?;
     let mut items = Vec::new();
-    let mut more = false;
+    let mut remaining = 0;
     while let Some(row) = rows.next().map_err(sql_err)? {
         let name: String = row.get(0).map_err(sql_err)?;
         if !name.starts_with(prefix) {
             break;
+        }
+        // SQLite takes `deleted` from the row holding MAX(id): the key's state at `rev`.
+        if row.get::<_, bool>(2).map_err(sql_err)? {
+            continue;
+        }
+        if limit > 0 && items.len() >= limit {
+            remaining += 1;
+            continue;
         }
         let id: i64 = row.get(1).map_err(sql_err)?;
         let found = row_by_id
@@ -650,21 +664,19 @@ fn list_at(
         if deleted {
             continue;
         }
-        if limit > 0 && items.len() >= limit {
-            more = true;
-            break;
-        }
         items.push(KeyValue {
             key: name,
             value: Bytes::from(value),
             create_revision,
             mod_revision: id,
+            stale: false,
         });
     }
     Ok(ListPage {
         items,
         revision: rev,
-        more,
+        more: remaining > 0,
+        remaining,
     })
 }
 
@@ -818,6 +830,7 @@ impl Latest {
             value: self.value.clone(),
             create_revision: self.create_revision,
             mod_revision: self.id,
+            stale: false,
         }
     }
 }
@@ -1500,7 +1513,8 @@ mod tests {
             ListPage {
                 items: vec![],
                 revision: 6,
-                more: false
+                more: false,
+                remaining: 0
             }
         );
         assert_eq!(s.create("/r/a", b("again")).await.unwrap(), 7);

@@ -13,6 +13,16 @@ pub fn content_hash(data: &[u8]) -> String {
     out
 }
 
+/// SHA-256 of `data` in lower-case hex (`fmt.Sprintf("%x", sha256.Sum256(data))`).
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = String::with_capacity(64);
+    for b in digest.as_ref() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// The `ETag` header value of a body: its content hash, quoted (`strconv.Quote`).
 pub fn etag(data: &[u8]) -> String {
     format!("\"{}\"", content_hash(data))
@@ -29,5 +39,9 @@ mod tests {
         assert!(h.starts_with("DDAF35A193617ABACC417349AE204131"));
         assert_eq!(etag(b"abc"), format!("\"{h}\""));
         assert_ne!(content_hash(b"abd"), h);
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

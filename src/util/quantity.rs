@@ -255,6 +255,67 @@ impl Quantity {
         }
     }
 
+    /// `-q` (upstream `Neg`), keeping the format.
+    pub fn neg(&self) -> Quantity {
+        Quantity {
+            neg: !self.neg && !self.is_zero(),
+            ..self.clone()
+        }
+    }
+
+    /// Upstream `Sub`.
+    pub fn sub(&self, other: &Quantity) -> Quantity {
+        let mut r = self.add(&other.neg());
+        if self.is_zero() {
+            r.format = other.format;
+        }
+        r
+    }
+
+    /// A whole number as a quantity in `DecimalExponent` format (upstream
+    /// `NewQuantity(n, DecimalExponent)`).
+    pub fn from_i64(n: i64) -> Quantity {
+        let mut q = Quantity::from_int_digits(n.unsigned_abs().to_string().as_bytes());
+        q.neg = n < 0;
+        q.format = Format::DecimalExponent;
+        q
+    }
+
+    /// Upstream `AsInt64`: the value when it is a whole number within an int64.
+    pub fn as_i64(&self) -> Option<i64> {
+        if self.is_zero() {
+            return Some(0);
+        }
+        if self.exp < 0 || self.digits.len() as i64 + i64::from(self.exp) > 19 {
+            return None;
+        }
+        let mut n: i128 = 0;
+        for d in self
+            .digits
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(0, self.exp as usize))
+        {
+            n = n * 10 + i128::from(d);
+        }
+        let n = if self.neg { -n } else { n };
+        i64::try_from(n).ok()
+    }
+
+    /// Upstream `AsApproximateFloat64`.
+    pub fn approx_f64(&self) -> f64 {
+        let text: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
+        let v: f64 = format!(
+            "{}{}e{}",
+            if self.neg { "-" } else { "" },
+            if text.is_empty() { "0" } else { &text },
+            self.exp
+        )
+        .parse()
+        .unwrap_or(0.0);
+        v
+    }
+
     fn cmp_magnitude(&self, other: &Quantity) -> Ordering {
         match (self.is_zero(), other.is_zero()) {
             (true, true) => return Ordering::Equal,

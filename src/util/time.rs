@@ -92,6 +92,17 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// (year, month 1-12, day 1-31) → days since 1970-01-01, the inverse of [`civil_from_days`].
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Seconds since the epoch → (year, month, day, hour, minute, second) in UTC.
 pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
@@ -117,6 +128,10 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
+        for days in [-719_528, -1, 0, 11_016, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
         assert_eq!(civil_from_unix(1_700_000_000), (2023, 11, 14, 22, 13, 20));
         assert_eq!(civil_from_unix(253_402_300_799), (9999, 12, 31, 23, 59, 59));
         assert_eq!(month_abbrev(1), "Jan");

@@ -7,13 +7,18 @@
 //! - [`TestEtcd`]: real etcd, one member or a cluster (shared with the unit tests: `capstan::testing`);
 //! - [`eventually`] / [`eventually_async`]: wait for a condition, with a timeout and a clear failure;
 //!   never a fixed sleep. A sleep belongs only in a test about time itself, and says so;
+//! - [`https_stub`]: a stand-in HTTPS server (webhooks, OIDC issuers) that records requests;
 //! - [`pki`]: certificate authorities and certificates for stand-in servers and clients;
-//! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`.
+//! - [`tool`] / [`require_tool`]: external tools; a missing one fails the test under `CI=true`;
+//! - [`python`] and [`go`]: the official Python client and client-go programs as test clients.
 #![allow(dead_code)]
 
+pub mod go;
 pub mod http;
+pub mod https_stub;
 pub mod kubectl;
 pub mod pki;
+pub mod python;
 pub mod server;
 
 #[allow(unused_imports)]
@@ -27,6 +32,26 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
+
+/// The kinds `kubectl create` makes, which each client tier takes through a read-modify-write.
+pub const KUBECTL_CREATE_KINDS: &[&str] = &[
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+    "Service",
+    "ResourceQuota",
+    "Deployment",
+    "Job",
+    "CronJob",
+    "Ingress",
+    "PodDisruptionBudget",
+    "PriorityClass",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
 
 /// `Duration::from_secs`, for timeouts.
 pub const fn secs(s: u64) -> Duration {

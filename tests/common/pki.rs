@@ -77,6 +77,28 @@ impl Ca {
         }
     }
 
+    /// An existing CA from its certificate and key (PEM), e.g. a test server's generated one.
+    pub fn load(cert_pem: &str, key_pem: &str) -> Ca {
+        let key = KeyPair::from_pem(key_pem).expect("ca key pem");
+        Ca {
+            pem: cert_pem.to_string(),
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key).expect("ca certificate pem"),
+        }
+    }
+
+    /// A client certificate for user `cn` in `groups` (the Organization values).
+    pub fn client_cert_in(&self, cn: &str, groups: &[&str]) -> Cert {
+        let key = KeyPair::generate().expect("key");
+        let mut p = params(&[]);
+        p.distinguished_name = dn(cn);
+        for g in groups {
+            p.distinguished_name.push(DnType::OrganizationName, *g);
+        }
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        Cert::new(p.signed_by(&key, &self.issuer).expect("sign"), &key)
+    }
+
     /// A certificate signed by this CA. `cn`: its common name (none: rcgen's default subject);
     /// `sans`: DNS names or IP addresses.
     pub fn issue(&self, cn: Option<&str>, sans: &[&str], usage: Usage) -> Cert {

@@ -230,7 +230,11 @@ fn command(spec: &Spec, scratch: &Path) -> Command {
             "127.0.0.1",
         ]);
         // Authorize as kubeadm configures it, unless the test picks its own modes.
-        if !spec.args.iter().any(|a| a.starts_with("--authorization-mode")) {
+        if !spec
+            .args
+            .iter()
+            .any(|a| a.starts_with("--authorization-mode") || a.starts_with("--authorization-config"))
+        {
             cmd.arg("--authorization-mode=Node,RBAC");
         }
     }
@@ -399,6 +403,27 @@ impl TestServer {
             "kind": "Config",
             "clusters": [{"name": "c", "cluster": {"server": self.url(), "certificate-authority": self.ca_file()}}],
             "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        });
+        self.write_file(&format!("{name}.kubeconfig"), &cfg.to_string())
+    }
+
+    /// The server's generated CA (certificate and key), to sign client certificates with.
+    pub fn ca(&self) -> super::pki::Ca {
+        let pki = self.data_dir().join("pki");
+        let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap_or_else(|e| panic!("read {f}: {e}"));
+        super::pki::Ca::load(&read("ca.crt"), &read("ca.key"))
+    }
+
+    /// A kubeconfig in the scratch dir that authenticates with this client certificate.
+    pub fn cert_kubeconfig(&self, name: &str, cert: &super::pki::Cert) -> PathBuf {
+        let (crt, key) = cert.write(self.scratch(), name);
+        let cfg = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": self.url(), "certificate-authority": self.ca_file()}}],
+            "users": [{"name": "u", "user": {"client-certificate": crt, "client-key": key}}],
             "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
             "current-context": "x",
         });

@@ -210,7 +210,12 @@ async fn oidc_discovery(c: Ctx) -> Result<()> {
         json!(["public"]),
         "subject_types_supported",
     )?;
-    let jwks = c.get("/openid/v1/jwks").await?.expect(200)?;
+    // Served as `application/jwk-set+json` only: an Accept of JSON alone is 406, as upstream.
+    c.get("/openid/v1/jwks").await?.expect(406)?;
+    let jwks = c
+        .get_accept("/openid/v1/jwks", "application/jwk-set+json")
+        .await?
+        .expect(200)?;
     let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
     check(!keys.is_empty(), || format!("no keys: {jwks}"))?;
     for k in keys {

@@ -85,17 +85,34 @@ impl Plugin for CertificateSigning {
 
 const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 
+/// The subject of a PEM-encoded CSR: (common name, organizations); Err as upstream's
+/// `ParseCSR` words it.
+pub fn csr_subject(pem: &[u8]) -> Result<(String, Vec<String>), String> {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(pem) else {
+        return Err("PEM block type must be CERTIFICATE REQUEST".into());
+    };
+    if pem.label != "CERTIFICATE REQUEST" {
+        return Err("PEM block type must be CERTIFICATE REQUEST".into());
+    }
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&pem.contents)
+        .map_err(|e| format!("x509: malformed certificate request: {e}"))?;
+    let subject = &csr.certification_request_info.subject;
+    let cn = subject
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let orgs = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_string))
+        .collect();
+    Ok((cn, orgs))
+}
+
 /// The Organization values of a PEM-encoded CSR (None if it does not parse).
 pub fn csr_organizations(pem: &[u8]) -> Option<Vec<String>> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&pem.contents).ok()?;
-    Some(
-        csr.certification_request_info
-            .subject
-            .iter_organization()
-            .filter_map(|o| o.as_str().ok().map(str::to_string))
-            .collect(),
-    )
+    csr_subject(pem).ok().map(|(_, orgs)| orgs)
 }
 
 #[async_trait::async_trait]

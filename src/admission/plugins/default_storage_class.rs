@@ -10,13 +10,14 @@ pub struct DefaultStorageClass;
 
 const DEFAULT_ANN: &str = "storageclass.kubernetes.io/is-default-class";
 
-/// The default class among `classes`: newest creationTimestamp, then name (as upstream).
-pub fn pick_default(classes: &[Value]) -> Option<String> {
+/// The default class among `classes` (StorageClasses, IngressClasses): those annotated
+/// `<annotation>: "true"`, the newest creationTimestamp first, then by name (as upstream).
+pub fn pick_default(classes: &[Value], annotation: &str) -> Option<String> {
     let mut defaults: Vec<&Value> = classes
         .iter()
         .filter(|c| {
             c.pointer("/metadata/annotations")
-                .and_then(|a| a.get(DEFAULT_ANN))
+                .and_then(|a| a.get(annotation))
                 .and_then(Value::as_str)
                 == Some("true")
         })
@@ -47,7 +48,7 @@ impl Plugin for DefaultStorageClass {
             return Ok(());
         }
         let classes = env.list("storage.k8s.io", "storageclasses", None).await?;
-        if let (Some(name), Some(pvc)) = (pick_default(&classes), a.object.as_mut()) {
+        if let (Some(name), Some(pvc)) = (pick_default(&classes, DEFAULT_ANN), a.object.as_mut()) {
             pvc["spec"]["storageClassName"] = json!(name);
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! DefaultTolerationSeconds: new pods tolerate `node.kubernetes.io/not-ready` and
-//! `node.kubernetes.io/unreachable` (NoExecute) for 300 seconds unless they say otherwise.
+//! `node.kubernetes.io/unreachable` (NoExecute) for `--default-not-ready-toleration-seconds` and
+//! `--default-unreachable-toleration-seconds` (300 each) unless they say otherwise.
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
@@ -10,10 +11,11 @@ pub struct DefaultTolerationSeconds;
 
 const KEYS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
 
-pub fn add_defaults(pod: &mut Value, seconds: i64) {
+/// Add the missing tolerations: `seconds` for not-ready and unreachable, in that order.
+pub fn add_defaults(pod: &mut Value, seconds: [i64; 2]) {
     let mut tols = pod.arr_at("/spec/tolerations").to_vec();
     let mut changed = false;
-    for key in KEYS {
+    for (key, seconds) in KEYS.iter().zip(seconds) {
         let covered = tols.iter().any(|t| {
             let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
             let k = t.get("key").and_then(Value::as_str).unwrap_or("");
@@ -35,12 +37,14 @@ impl Plugin for DefaultTolerationSeconds {
     fn name(&self) -> &'static str {
         "DefaultTolerationSeconds"
     }
-    async fn admit(&self, a: &mut Attributes, _env: &Env<'_>) -> ApiResult<()> {
+    async fn admit(&self, a: &mut Attributes, env: &Env<'_>) -> ApiResult<()> {
         if !a.is_core("Pod") || a.operation != Operation::Create || !a.subresource.is_empty() {
             return Ok(());
         }
+        let cfg = env.plugin_config(self.name());
+        let secs = |k: &str| cfg.get(k).and_then(Value::as_i64).unwrap_or(300);
         if let Some(pod) = a.object.as_mut() {
-            add_defaults(pod, 300);
+            add_defaults(pod, [secs("notReady"), secs("unreachable")]);
         }
         Ok(())
     }
@@ -53,7 +57,7 @@ mod tests {
     #[test]
     fn adds_missing_tolerations_only() {
         let mut pod = json!({"spec": {"tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]}});
-        add_defaults(&mut pod, 300);
+        add_defaults(&mut pod, [300, 300]);
         let t = pod["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
         assert_eq!(t.len(), 2);
         assert_eq!(t[0]["tolerationSeconds"], 5);

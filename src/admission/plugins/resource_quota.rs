@@ -40,45 +40,95 @@ fn is_terminal_pod(pod: &Value) -> bool {
     matches!(pod.str_at("/status/phase"), "Succeeded" | "Failed")
 }
 
-/// Pod compute usage: sum over containers, at least the largest init container.
+/// A pod's total `requests` or `limits` as upstream's `resourcehelper.PodRequests`/`PodLimits`:
+/// app containers and sidecars (restartable init containers) add up, a regular init container
+/// counts with the sidecars started before it, the larger of the two wins, overhead is added
+/// (to limits only where one is set).
+fn pod_totals(spec: &Value, field: &str) -> BTreeMap<String, i128> {
+    fn of(c: &Value, field: &str) -> BTreeMap<String, i128> {
+        c.pointer(&format!("/resources/{field}"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), quantity::milli(v)?)))
+            .collect()
+    }
+    fn add(to: &mut BTreeMap<String, i128>, from: &BTreeMap<String, i128>) {
+        for (k, v) in from {
+            *to.entry(k.clone()).or_default() += v;
+        }
+    }
+    fn max(to: &mut BTreeMap<String, i128>, from: &BTreeMap<String, i128>) {
+        for (k, v) in from {
+            let e = to.entry(k.clone()).or_insert(*v);
+            *e = (*e).max(*v);
+        }
+    }
+    let list = |key: &str| spec[key].as_array().cloned().unwrap_or_default();
+    let mut total = BTreeMap::new();
+    for c in list("containers") {
+        add(&mut total, &of(&c, field));
+    }
+    let (mut sidecars, mut inits) = (BTreeMap::new(), BTreeMap::new());
+    for c in list("initContainers") {
+        let own = of(&c, field);
+        let counted = if c.str_at("/restartPolicy") == "Always" {
+            add(&mut total, &own);
+            add(&mut sidecars, &own);
+            sidecars.clone()
+        } else {
+            let mut with_sidecars = own;
+            add(&mut with_sidecars, &sidecars);
+            with_sidecars
+        };
+        max(&mut inits, &counted);
+    }
+    max(&mut total, &inits);
+    if let Some(overhead) = spec.get("overhead").filter(|o| o.is_object()) {
+        let mut overhead = of(&json!({"resources": {field: overhead}}), field);
+        if field == "limits" {
+            // Only limits that are set (and not zero) carry the overhead.
+            overhead.retain(|k, _| total.get(k).is_some_and(|v| *v != 0));
+        }
+        add(&mut total, &overhead);
+    }
+    total
+}
+
+/// Pod compute usage as upstream's pod evaluator: cpu, memory and ephemeral-storage requests
+/// under their bare and `requests.` names, limits under `limits.`, hugepages under both names,
+/// extended resources under `requests.` only.
 fn pod_compute(pod: &Value) -> BTreeMap<String, i128> {
     let mut out = BTreeMap::new();
     let spec = &pod["spec"];
-    for (field, prefix) in [("requests", "requests."), ("limits", "limits.")] {
-        for res in ["cpu", "memory", "ephemeral-storage"] {
-            let get = |c: &Value| {
-                c.pointer(&format!("/resources/{field}/{res}"))
-                    .and_then(quantity::milli)
-            };
-            let sum: i128 = spec["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(get)
-                .sum();
-            let init = spec["initContainers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(get)
-                .max()
-                .unwrap_or(0);
-            let v = sum.max(init);
-            let any = spec["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| get(c).is_some())
-                || init > 0;
-            if any {
-                out.insert(format!("{prefix}{res}"), v);
-                if field == "requests" && res != "ephemeral-storage" {
-                    out.insert(res.to_string(), v);
-                }
+    for (name, v) in pod_totals(spec, "requests") {
+        match name.as_str() {
+            "cpu" | "memory" | "ephemeral-storage" => {
+                out.insert(format!("requests.{name}"), v);
+                out.insert(name, v);
             }
+            n if n.starts_with("hugepages-") => {
+                out.insert(format!("requests.{name}"), v);
+                out.insert(name, v);
+            }
+            n if is_extended_resource(n) => {
+                out.insert(format!("requests.{name}"), v);
+            }
+            _ => {}
+        }
+    }
+    for (name, v) in pod_totals(spec, "limits") {
+        if matches!(name.as_str(), "cpu" | "memory" | "ephemeral-storage") {
+            out.insert(format!("limits.{name}"), v);
         }
     }
     out
+}
+
+/// Upstream's `IsExtendedResourceName`: a domain-qualified name outside `kubernetes.io/`, not
+/// already `requests.`-prefixed.
+fn is_extended_resource(name: &str) -> bool {
+    name.contains('/') && !name.contains("kubernetes.io/") && !name.starts_with("requests.")
 }
 
 /// What one object uses of every quota-tracked resource (milli-units; counts are 1000).
@@ -413,5 +463,29 @@ mod tests {
         assert_eq!(pretty(&u.into_iter().filter(|(k, _)| k == "pods").collect()), "pods=1");
         let hard: BTreeMap<String, i128> = [("limits.cpu".to_string(), 1000)].into_iter().collect();
         assert_eq!(missing_pod_resources(&pod, &hard), ["limits.cpu"]);
+    }
+
+    /// The pod of upstream's "capture the life of a pod" conformance test, plus a sidecar and
+    /// overhead: ephemeral storage under both names, extended resources under `requests.`.
+    #[test]
+    fn pod_usage_as_upstreams_evaluator() {
+        let Some(pods) = row("", "pods").copied() else { return };
+        let pod = json!({"spec": {
+            "containers": [{"resources": {
+                "requests": {"cpu": "500m", "memory": "252Mi", "ephemeral-storage": "30Gi", "example.com/dongle": "2"},
+                "limits": {"cpu": "500m", "memory": "252Mi", "ephemeral-storage": "30Gi", "example.com/dongle": "2"}}}],
+            "initContainers": [
+                {"restartPolicy": "Always", "resources": {"requests": {"cpu": "100m"}}},
+                {"resources": {"requests": {"cpu": "1"}}}],
+            "overhead": {"cpu": "10m"}}});
+        let u = usage(&pods, &pod);
+        assert_eq!(u.get("ephemeral-storage"), Some(&(30 * (1 << 30) * 1000)));
+        assert_eq!(u.get("requests.ephemeral-storage"), u.get("ephemeral-storage"));
+        assert_eq!(u.get("requests.example.com/dongle"), Some(&2000));
+        assert_eq!(u.get("example.com/dongle"), None);
+        // max(500m app + 100m sidecar, 1 init + 100m sidecar) + 10m overhead.
+        assert_eq!(u.get("requests.cpu"), Some(&1110));
+        assert_eq!(u.get("cpu"), Some(&1110));
+        assert_eq!(u.get("limits.cpu"), Some(&510));
     }
 }

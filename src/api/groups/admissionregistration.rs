@@ -71,6 +71,9 @@ const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
 
 const VALIDATING_ADMISSION_POLICY: Builtin = Builtin {
     printer: &table::VALIDATING_ADMISSION_POLICY,
+    validate: crate::api::strategy::admissionregistration::validate_policy,
+    validate_update: crate::api::strategy::admissionregistration::validate_policy_update,
+    status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };
 

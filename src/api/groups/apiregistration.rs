@@ -26,5 +26,6 @@ pub const ROWS: &[ResourceDef] = &[
 
 const API_SERVICE: Builtin = Builtin {
     printer: &table::API_SERVICE,
+    status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };

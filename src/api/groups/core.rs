@@ -65,7 +65,7 @@ const POD_SUBRESOURCES: &[SubresourceDef] = &[
         name: "resize",
         response: None,
         verbs: STATUS_VERBS,
-        served: Served::NotYet("core-pods"),
+        served: Served::Store,
     },
     STATUS,
 ];
@@ -83,7 +83,7 @@ pub const ROWS: &[ResourceDef] = &[
         short_names: &["cs"],
         verbs: GET_LIST,
         storage: "",
-        served: Served::NotYet("core"),
+        served: Served::Probed,
         strategy: &COMPONENT_STATUS,
         ..def(
             "",
@@ -276,6 +276,7 @@ pub const ROWS: &[ResourceDef] = &[
 
 const COMPONENT_STATUS: Builtin = Builtin {
     printer: &table::COMPONENT_STATUS,
+    deprecation: Some("v1 ComponentStatus is deprecated in v1.19+"),
     ..Builtin::DEFAULT
 };
 
@@ -286,6 +287,7 @@ const CONFIG_MAP: Builtin = Builtin {
 
 const ENDPOINTS: Builtin = Builtin {
     printer: &table::ENDPOINTS,
+    deprecation: Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
     ..strategy::core::ENDPOINTS
 };
 

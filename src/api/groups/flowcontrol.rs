@@ -35,6 +35,7 @@ const FLOW_SCHEMA: Builtin = Builtin {
     validate: strategy::flowcontrol::validate_flow_schema,
     printer: &table::FLOW_SCHEMA,
     table_order: Some(strategy::flowcontrol::by_precedence),
+    status_write: StatusWrite::KeepMeta,
     ..Builtin::DEFAULT
 };
 
@@ -43,5 +44,6 @@ const PRIORITY_LEVEL: Builtin = Builtin {
     prepare_create: strategy::flowcontrol::empty_status,
     validate: strategy::flowcontrol::validate_priority_level,
     printer: &table::PRIORITY_LEVEL,
+    status_write: StatusWrite::KeepMeta,
     ..Builtin::DEFAULT
 };

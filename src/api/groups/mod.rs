@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(sub(pods, "log").response, None);
         assert_eq!(sub(pods, "status").served, Served::Store);
         assert_eq!(sub(pods, "exec").served, Served::Connect);
-        assert_eq!(sub(pods, "resize").served, Served::NotYet("core-pods"));
+        assert_eq!(sub(pods, "resize").served, Served::Store);
 
         let ns = find("", "v1", "namespaces");
         assert_eq!(
@@ -313,7 +313,7 @@ mod tests {
 
         let cs = find("", "v1", "componentstatuses");
         assert_eq!(cs.verbs, ["get", "list"]);
-        assert_eq!(cs.served, Served::NotYet("core"));
+        assert_eq!(cs.served, Served::Probed);
         let bindings = find("", "v1", "bindings");
         assert_eq!(bindings.verbs, ["create"]);
         assert_eq!(bindings.served, Served::Pod(crate::api::PodWrite::Binding));

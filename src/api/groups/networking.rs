@@ -97,5 +97,6 @@ const NETWORK_POLICY: Builtin = Builtin {
 
 const SERVICE_CIDR: Builtin = Builtin {
     printer: &table::SERVICE_CIDR,
+    status_write: StatusWrite::KeepUserMeta,
     ..strategy::networking::SERVICE_CIDR
 };

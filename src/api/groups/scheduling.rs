@@ -20,5 +20,5 @@ pub const ROWS: &[ResourceDef] = &[ResourceDef {
 
 const PRIORITY_CLASS: Builtin = Builtin {
     printer: &table::PRIORITY_CLASS,
-    ..Builtin::DEFAULT
+    ..strategy::scheduling::PRIORITY_CLASS
 };

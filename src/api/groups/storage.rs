@@ -70,5 +70,6 @@ const STORAGE_CLASS: Builtin = Builtin {
 
 const VOLUME_ATTACHMENT: Builtin = Builtin {
     printer: &table::VOLUME_ATTACHMENT,
+    status_write: StatusWrite::KeepUserMeta,
     ..strategy::storage::VOLUME_ATTACHMENT
 };

@@ -227,6 +227,21 @@ fn duplicate_fields_from_raw_body() {
     );
 }
 
+/// Upstream's decoder reports unknown and duplicate fields in the order it meets them
+/// (the "unknown and duplicate fields of a typed object" conformance test).
+#[test]
+fn strict_problems_in_body_order() {
+    let raw = br#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"unknownField": "foo", "replicas": 2, "replicas": 3,
+                 "selector": {"matchLabels": {"app": "x"}}, "bogus": 1}}"#;
+    let mut o = serde_json::from_slice::<Value>(raw).expect("json");
+    let e = field_validation_raw("apps", "v1", "Deployment", &mut o, Some(raw), "Strict").expect_err("strict");
+    assert_eq!(
+        e.message,
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.unknownField\", duplicate field \"spec.replicas\", unknown field \"spec.bogus\""
+    );
+}
+
 #[test]
 fn building_costs_little_memory() {
     fn rss_kb() -> u64 {

@@ -6,6 +6,7 @@
 use super::{Node, Schemas, Ty, TypeRef};
 use crate::error::ApiError;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// The `fieldValidation` directive. An empty directive means `Warn` (the server default since 1.27).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum FieldValidation {
 
 impl FieldValidation {
     /// `""` → Warn; anything other than `Strict`/`Warn`/`Ignore` → None (upstream rejects it:
-    /// `fieldValidation: Unsupported value: "x": supported values: "Ignore", "Strict", "Warn"`).
+    /// `fieldValidation: Unsupported value: "x": supported values: "", "Ignore", "Strict", "Warn"`).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "" | "Warn" => Some(Self::Warn),
@@ -123,23 +124,57 @@ fn resolve<'a>(s: &'a Schemas, r: &'a TypeRef) -> Option<&'a Node> {
 /// Duplicate keys in a JSON body (`metadata.labels.a`, `spec.containers[0].name`), as upstream's
 /// strict decoder reports them. Non-JSON (YAML) or malformed bodies give none.
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    scan(body, false)
+        .map(|s| s.out.into_iter().map(|(_, p)| p).collect())
+        .unwrap_or_default()
+}
+
+/// The problems of a strict decode in the order upstream's decoder meets them in the body: an
+/// unknown field where its key first appears, a duplicate where the key repeats.
+fn in_body_order(body: &[u8], unknown: Vec<String>) -> Vec<String> {
+    let Some(s) = scan(body, true) else {
+        return unknown.into_iter().map(|p| format!("unknown field \"{p}\"")).collect();
+    };
+    let mut all: Vec<(usize, String)> = unknown
+        .into_iter()
+        .map(|p| {
+            (
+                s.first.as_ref().and_then(|f| f.get(&p)).copied().unwrap_or(usize::MAX),
+                format!("unknown field \"{p}\""),
+            )
+        })
+        .collect();
+    all.extend(
+        s.out
+            .into_iter()
+            .map(|(at, p)| (at, format!("duplicate field \"{p}\""))),
+    );
+    all.sort_by_key(|(at, _)| *at);
+    all.into_iter().map(|(_, m)| m).collect()
+}
+
+fn scan(body: &[u8], positions: bool) -> Option<Scan<'_>> {
     let mut p = Scan {
         b: body,
         i: 0,
         out: Vec::new(),
+        first: positions.then(HashMap::new),
         depth: 0,
     };
     p.ws();
     if p.peek() != Some(b'{') || p.value("").is_none() {
-        return Vec::new();
+        return None;
     }
-    p.out
+    Some(p)
 }
 
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
-    out: Vec<String>,
+    /// Duplicate keys: where the repeat starts, and the path.
+    out: Vec<(usize, String)>,
+    /// Where each key path first appears (only when asked for).
+    first: Option<HashMap<String, usize>>,
     depth: usize,
 }
 
@@ -191,10 +226,14 @@ impl Scan<'_> {
                         if self.peek()? != b'"' {
                             return None;
                         }
+                        let at = self.i;
                         let k = self.string()?;
                         let p = child(path, &k);
-                        if !seen.insert(k) && self.out.len() < 100 && !self.out.contains(&p) {
-                            self.out.push(p.clone());
+                        if let Some(first) = self.first.as_mut() {
+                            first.entry(p.clone()).or_insert(at);
+                        }
+                        if !seen.insert(k) && self.out.len() < 100 && !self.out.iter().any(|(_, q)| *q == p) {
+                            self.out.push((at, p.clone()));
                         }
                         self.ws();
                         if self.peek()? != b':' {
@@ -287,25 +326,19 @@ pub fn field_validation_raw(
     let mode = FieldValidation::parse(directive).unwrap_or(FieldValidation::Warn);
     let mut problems = Vec::new();
     if mode != FieldValidation::Ignore {
-        if let Some(b) = body {
-            problems.extend(
-                duplicate_fields(b)
-                    .into_iter()
-                    .map(|p| format!("duplicate field \"{p}\"")),
-            );
-        }
-        problems.extend(
-            unknown_fields(schemas, root, obj)
-                .into_iter()
-                .map(|p| format!("unknown field \"{p}\"")),
-        );
+        let unknown = unknown_fields(schemas, root, obj);
+        problems = match body {
+            Some(b) => in_body_order(b, unknown),
+            None => unknown.into_iter().map(|p| format!("unknown field \"{p}\"")).collect(),
+        };
     }
     prune(schemas, root, obj);
     match mode {
-        FieldValidation::Strict if !problems.is_empty() => Err(ApiError::bad_request(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-            problems.join(", ")
-        ))),
+        FieldValidation::Strict if !problems.is_empty() => Err(ApiError::cannot_handle(
+            kind,
+            version,
+            &format!("strict decoding error: {}", problems.join(", ")),
+        )),
         FieldValidation::Strict | FieldValidation::Ignore => Ok(Vec::new()),
         FieldValidation::Warn => Ok(problems),
     }

@@ -5,7 +5,7 @@
 //! `util` holds JSON access, Go-style value rendering and the small validators the other
 //! non-core strategy files share.
 
-use super::Builtin;
+use super::{Builtin, StatusWrite};
 use crate::error::field::{FieldError, FieldErrors};
 use serde_json::{json, Value};
 use util::*;
@@ -18,6 +18,7 @@ pub const DEPLOYMENT: Builtin = Builtin {
     validate: validate_deployment,
     validate_update: validate_deployment_update,
     keep_status_on_create: false,
+    status_write: StatusWrite::KeepLabels,
     ..Builtin::DEFAULT
 };
 pub const REPLICA_SET: Builtin = Builtin {

@@ -3,7 +3,7 @@
 //! (`pkg/apis/core/validation/validation.go`).
 
 use super::apps::util as apps_util;
-use super::Builtin;
+use super::{Builtin, StatusWrite};
 use crate::api::selector::LabelSelector;
 use crate::api::validation as v;
 use crate::error::field::{FieldError, FieldErrors};
@@ -943,6 +943,51 @@ fn validate_port_num_or_name(port: Option<&Value>, path: &str, errs: &mut FieldE
 }
 
 /// Common container checks (`validateContainerCommon` + `validateContainers`).
+/// `--allow-privileged`: process-wide, as upstream's `capabilities.AllowPrivileged` (set once
+/// at startup; upstream's default is false).
+static ALLOW_PRIVILEGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set `--allow-privileged` for this process.
+pub fn set_allow_privileged(allow: bool) {
+    ALLOW_PRIVILEGED.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn allow_privileged() -> bool {
+    ALLOW_PRIVILEGED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Upstream's `ValidateSecurityContext` privileged rule: `securityContext.privileged: true` is
+/// "disallowed by cluster policy" unless `--allow-privileged`.
+pub fn validate_privileged(c: &Value, container_path: &str, allow: bool, errs: &mut FieldErrors) {
+    if !allow && c.bool_at("/securityContext/privileged") == Some(true) {
+        errs.push(FieldError::forbidden(
+            format!("{container_path}.securityContext.privileged"),
+            "disallowed by cluster policy",
+        ));
+    }
+}
+
+/// Upstream's Windows HostProcess rule for `--allow-privileged`: a pod with any HostProcess
+/// container (set on the container or inherited from the pod) is refused unless it is set.
+fn validate_host_process(spec: &Value, path: &str, allow: bool, errs: &mut FieldErrors) {
+    if allow {
+        return;
+    }
+    let hp = |v: &Value| v.bool_at("/securityContext/windowsOptions/hostProcess");
+    let pod_level = hp(spec).unwrap_or(false);
+    let any = ["containers", "initContainers", "ephemeralContainers"].iter().any(|k| {
+        spec.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| hp(c).unwrap_or(pod_level)))
+    });
+    if any {
+        errs.push(FieldError::forbidden(
+            path,
+            "hostProcess containers are disallowed by cluster policy",
+        ));
+    }
+}
+
 fn validate_container_list(
     list: &[Value],
     path: &str,
@@ -1003,6 +1048,7 @@ fn validate_container_list(
         if let Some(res) = c.get("resources").filter(|x| !x.is_null()) {
             validate_container_resources(res, &format!("{ip}.resources"), errs);
         }
+        validate_privileged(c, &ip, allow_privileged(), errs);
         let sidecar = init && c.get("restartPolicy").and_then(Value::as_str) == Some("Always");
         if init {
             if let Some(rp) = get_str(c, "restartPolicy", &ip, errs) {
@@ -1037,7 +1083,8 @@ fn validate_container_list(
     }
 }
 
-fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
+/// Upstream's `ValidateTolerations` (pod specs, PodTolerationRestriction's configuration).
+pub fn validate_tolerations(tols: &[Value], path: &str, errs: &mut FieldErrors) {
     for (i, t) in tols.iter().enumerate() {
         let ip = format!("{path}[{i}]");
         if !is_obj(t, &ip, errs) {
@@ -1129,6 +1176,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     validate_container_list(inits, &join(path, "initContainers"), &volumes, &mut names, true, errs);
     validate_restart_policy(spec, path, errs);
     validate_dns_policy(spec, path, errs);
+    super::sysctls::validate(spec, path, false, errs);
     if let Some(ns) = spec.get("nodeSelector").filter(|x| !x.is_null()) {
         v::validate_labels(ns, &join(path, "nodeSelector"), errs);
     }
@@ -1199,6 +1247,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
         }
     }
     let _ = get_int(spec, "terminationGracePeriodSeconds", path, errs);
+    validate_host_process(spec, path, allow_privileged(), errs);
 }
 
 /// Upstream `ValidatePodTemplateSpec`, the one check of a pod template for every kind that
@@ -1256,6 +1305,7 @@ pub const POD: Builtin = Builtin {
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
+    status_write: StatusWrite::Pod,
     ..Builtin::DEFAULT
 };
 
@@ -1274,6 +1324,9 @@ pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
 }
 
 fn pod_defaults(obj: &mut Value) {
+    let is_mirror = obj
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some();
     let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -1282,9 +1335,12 @@ fn pod_defaults(obj: &mut Value) {
     let Some(m) = spec.as_object_mut() else { return };
     default_val(m, "enableServiceLinks", json!(true));
     // Stand-ins for admission plugins we do not run yet: ServiceAccount (serviceAccountName),
-    // Priority (priority, preemptionPolicy).
-    default_str(m, "serviceAccountName", "default");
-    default_str(m, "serviceAccount", "default");
+    // Priority (priority, preemptionPolicy). Mirror pods get no account, as upstream's
+    // ServiceAccount plugin leaves them (NodeRestriction refuses mirror pods that name one).
+    if !is_mirror {
+        default_str(m, "serviceAccountName", "default");
+        default_str(m, "serviceAccount", "default");
+    }
     default_val(m, "priority", json!(0));
     default_val(m, "preemptionPolicy", json!("PreemptLowerPriority"));
 }
@@ -2798,6 +2854,32 @@ fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileged_and_host_process_need_allow_privileged() {
+        let c = json!({"name": "c", "securityContext": {"privileged": true}});
+        let mut errs = Vec::new();
+        validate_privileged(&c, "spec.containers[0]", false, &mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "spec.containers[0].securityContext.privileged");
+        assert_eq!(errs[0].detail, "disallowed by cluster policy");
+        let mut errs = Vec::new();
+        validate_privileged(&c, "spec.containers[0]", true, &mut errs);
+        assert!(errs.is_empty());
+        // HostProcess, set on the pod and inherited.
+        let spec = json!({"securityContext": {"windowsOptions": {"hostProcess": true}}, "containers": [{"name": "c"}]});
+        let mut errs = Vec::new();
+        validate_host_process(&spec, "spec", false, &mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].detail,
+            "hostProcess containers are disallowed by cluster policy"
+        );
+        let spec = json!({"securityContext": {"windowsOptions": {"hostProcess": true}}, "containers": [{"name": "c", "securityContext": {"windowsOptions": {"hostProcess": false}}}]});
+        let mut errs = Vec::new();
+        validate_host_process(&spec, "spec", false, &mut errs);
+        assert!(errs.is_empty());
+    }
 
     fn strat(kind: &str) -> &'static Builtin {
         match kind {

@@ -61,8 +61,9 @@ pub fn default_binding(obj: &mut Value) {
                 continue;
             }
             match s.get("kind").and_then(Value::as_str) {
+                // Defaulted to "", which upstream's encoder omits.
                 Some("ServiceAccount") => {
-                    s.insert("apiGroup".into(), json!(""));
+                    s.remove("apiGroup");
                 }
                 Some("User") | Some("Group") => {
                     s.insert("apiGroup".into(), json!(GROUP));
@@ -276,7 +277,10 @@ mod tests {
         (ROLE_BINDING.defaults)(&mut b);
         assert_eq!(b["roleRef"]["apiGroup"], GROUP);
         assert_eq!(b["subjects"][0]["apiGroup"], GROUP);
-        assert_eq!(b["subjects"][1]["apiGroup"], "");
+        assert!(
+            b["subjects"][1].get("apiGroup").is_none(),
+            "omitted when empty, as upstream serves it"
+        );
         assert_eq!(b["subjects"][2]["apiGroup"], GROUP);
         assert!(run(&ROLE_BINDING, &b).is_empty());
     }

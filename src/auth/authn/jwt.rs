@@ -144,6 +144,51 @@ impl PublicKey {
     }
 }
 
+impl PublicKey {
+    /// From a JWK (`kty` RSA with `n`/`e`, or EC P-256 with `x`/`y`), as an OIDC issuer
+    /// publishes them; the `kid` is the JWK's. Other key types: an error naming them.
+    pub fn from_jwk(jwk: &Value) -> Result<PublicKey, String> {
+        let field = |k: &str| -> Result<Vec<u8>, String> {
+            let v = jwk
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("JWK lacks {k:?}"))?;
+            B64.decode(v.trim_end_matches('='))
+                .map_err(|e| format!("JWK {k:?}: {e}"))
+        };
+        let mut key = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
+            (Some("RSA"), _) => {
+                let int = |mut v: Vec<u8>| {
+                    if v.first().is_some_and(|b| *b >= 0x80) {
+                        v.insert(0, 0);
+                    }
+                    der(0x02, &v)
+                };
+                let body = [int(field("n")?), int(field("e")?)].concat();
+                PublicKey::new(Alg::RS256, der(0x30, &body))
+            }
+            (Some("EC"), Some("P-256")) => {
+                let (x, y) = (field("x")?, field("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err("JWK: bad P-256 point".into());
+                }
+                PublicKey::new(Alg::ES256, [&[4u8][..], &x, &y].concat())
+            }
+            (kty, crv) => return Err(format!("unsupported JWK kty={kty:?} crv={crv:?} (RSA or EC P-256)")),
+        };
+        if let Some(kid) = jwk.get("kid").and_then(Value::as_str) {
+            key.kid = kid.to_string();
+        }
+        Ok(key)
+    }
+}
+
+/// The JOSE header of a compact JWS (None: not a JWT).
+pub fn peek_header(token: &str) -> Option<Value> {
+    let header = token.split('.').next()?;
+    serde_json::from_slice(&B64.decode(header).ok()?).ok()
+}
+
 /// Modulus and exponent of a PKCS#1 RSAPublicKey, without leading zero bytes.
 fn rsa_components(pkcs1: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let (_, seq, _) = der_take(pkcs1)?;
@@ -338,6 +383,18 @@ mod tests {
         parts[1] = B64.encode(br#"{"iss":"x","sub":"z"}"#);
         assert!(verify(&parts.join("."), public).is_err());
         assert_eq!(peek_claims(&tok).unwrap()["sub"], "y");
+    }
+
+    #[test]
+    fn keys_round_trip_through_jwks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, _) = generate_pem().unwrap();
+        let key = SigningKey::load(&write(dir.path(), "k", &private)).unwrap();
+        let back = PublicKey::from_jwk(&key.public.jwk()).unwrap();
+        assert_eq!(back.kid, key.public.kid);
+        roundtrip(&key, &[back]);
+        assert!(PublicKey::from_jwk(&json!({"kty": "oct", "k": "x"})).is_err());
+        assert_eq!(peek_header(&key.sign(&json!({})).unwrap()).unwrap()["alg"], "ES256");
     }
 
     #[test]

@@ -5,11 +5,12 @@
 
 pub mod bootstrap;
 pub mod jwt;
+pub mod oidc;
 pub mod requestheader;
 pub mod reviews;
 pub mod serviceaccount;
 pub mod token_file;
-pub mod token_request_pb;
+pub mod webhook;
 
 use crate::config::ServeOptions;
 use crate::error::ApiError;
@@ -32,6 +33,10 @@ pub struct Authenticator {
     pub requestheader: Option<requestheader::RequestHeader>,
     /// `--api-audiences` (default: the issuers): what request tokens must be meant for.
     pub api_audiences: Vec<String>,
+    /// `--oidc-*`: ID tokens of one OpenID Connect issuer.
+    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// `--authentication-token-webhook-config-file`: asked last.
+    pub webhook: Option<webhook::TokenWebhook>,
     /// Live objects that tokens are checked against (bound tokens, bootstrap Secrets); None
     /// when the authenticator runs without storage (unit tests).
     pub registry: Option<Registry>,
@@ -76,7 +81,25 @@ impl Authenticator {
             s.audiences = api_audiences.clone();
             s
         });
+        let webhook = match opts.get_path("authentication.token-webhook.config-file") {
+            Some(p) => Some(
+                webhook::TokenWebhook::new(
+                    &p,
+                    &opts.get_str("authentication.token-webhook.version"),
+                    opts.get_duration("authentication.token-webhook.cache-ttl"),
+                    &api_audiences,
+                )
+                .map_err(|e| anyhow::anyhow!("--authentication-token-webhook-config-file: {e}"))?,
+            ),
+            None => None,
+        };
+        let oidc = oidc::Oidc::from_options(opts)?;
+        if let (Some(o), Ok(_)) = (&oidc, tokio::runtime::Handle::try_current()) {
+            o.spawn_discovery();
+        }
         Ok(Authenticator {
+            oidc,
+            webhook,
             anonymous,
             tokens,
             service_accounts,
@@ -131,7 +154,7 @@ impl Authenticator {
     }
 
     /// The token authenticators in upstream's order: token file, ServiceAccount (legacy and
-    /// bound), bootstrap tokens. Ok(None): no authenticator recognised the token.
+    /// bound), bootstrap tokens, OIDC, the webhook. Ok(None): no authenticator recognised the token.
     pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> TokenResult {
         let reg = self.registry.as_ref();
         if let Some(u) = self.tokens.as_ref().and_then(|t| t.lookup(token)) {
@@ -150,6 +173,17 @@ impl Authenticator {
                     return Ok(Some((u, audiences.to_vec())));
                 }
             }
+        }
+        if let Some(o) = &self.oidc {
+            if jwt::peek_claims(token).is_some_and(|c| o.owns(&c)) {
+                return o
+                    .authenticate(token)
+                    .await
+                    .map(|r| r.map(|(u, _)| (u, audiences.to_vec())));
+            }
+        }
+        if let Some(w) = &self.webhook {
+            return w.authenticate(token, audiences).await;
         }
         Ok(None)
     }

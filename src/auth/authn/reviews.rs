@@ -4,7 +4,7 @@
 use super::serviceaccount::Binding;
 use super::Authenticator;
 use crate::codec::encode::{self, Encoding, IncludeObject};
-use crate::codec::negotiate::{self, BodyType, Endpoint};
+use crate::codec::negotiate::{self, Endpoint};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
@@ -17,19 +17,11 @@ use warp::reply::Response;
 const GROUP: &str = "authentication.k8s.io";
 const API_VERSION: &str = "authentication.k8s.io/v1";
 
-/// The body decoded once for the request (the audit log reads the same value); TokenRequest
-/// in protobuf has its own decoder.
-fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
+/// The body decoded once for the request (the audit log and admission read the same value);
+/// protobuf bodies (TokenRequest too) through the generated table.
+pub fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
     let ct = req.header("content-type");
-    let decode = |b: &Bytes| -> ApiResult<Value> {
-        match negotiate::body_type(ct) {
-            Ok(BodyType::Protobuf) => match super::token_request_pb::decode(b) {
-                Some(r) => r.map_err(ApiError::bad_request),
-                None => crate::codec::decode_body(ct, b),
-            },
-            _ => crate::codec::decode_body(ct, b),
-        }
-    };
+    let decode = |b: &Bytes| -> ApiResult<Value> { crate::codec::decode_body(ct, b) };
     let v = req.decode_with(decode).cloned().unwrap_or_else(|| decode(body))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body must be an object"));
@@ -40,7 +32,7 @@ fn decode(req: &Request, body: &Bytes) -> ApiResult<Value> {
 fn respond(req: &Request, v: &Value) -> ApiResult<Response> {
     let query = &req.query;
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain)?;
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true)?;
     let enc = Encoding {
         output,
         pretty: query.flag("pretty").unwrap_or(false),
@@ -258,17 +250,36 @@ async fn token_request(authn: &Authenticator, reg: &Registry, req: &Request, bod
 }
 
 /// `/.well-known/openid-configuration` and `/openid/v1/jwks`; None for other paths.
-pub fn discovery(authn: &Authenticator, path: &str) -> Option<ApiResult<Response>> {
+pub fn discovery(authn: &Authenticator, path: &str, accept: Option<&str>) -> Option<ApiResult<Response>> {
     let sa = authn.service_accounts.as_ref();
     let (doc, ct) = match path {
         "/.well-known/openid-configuration" => (sa?.openid_configuration(), "application/json"),
         "/openid/v1/jwks" => (sa?.jwks(), "application/jwk-set+json"),
         _ => return None,
     };
+    if !accepts_exactly(accept, ct) {
+        return Some(Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            format!("406: Not Acceptable\n\nAvailable representations: {ct}"),
+        )
+        .with_details(json!({}))));
+    }
     let mut r = encode::bytes_response(200, ct, Bytes::from(doc.to_string()));
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     );
     Some(Ok(r))
+}
+
+/// Upstream serves these two documents through go-restful, which takes a request only when its
+/// Accept is empty, holds `*/*`, or names the document's media type exactly (no `application/*`).
+fn accepts_exactly(accept: Option<&str>, media_type: &str) -> bool {
+    let accept = accept.unwrap_or("").trim();
+    accept.is_empty()
+        || accept.contains("*/*")
+        || accept
+            .split(',')
+            .any(|part| part.split(';').next().unwrap_or("").trim() == media_type)
 }

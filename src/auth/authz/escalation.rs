@@ -26,7 +26,7 @@ fn allowed(az: &Authorizer, user: &UserInfo, verb: &str, resource: &str, ns: &st
         path: "",
         field_selector: "",
     };
-    az.decide(&attrs).allowed
+    az.decide_blocking(&attrs).allowed
 }
 
 /// Upstream ConfirmNoEscalation: Err(message) when `user` lacks some of `wanted` in `ns`.

@@ -33,7 +33,11 @@ fn split_sa(user: &str) -> Option<(&str, &str)> {
     (!ns.is_empty() && !name.is_empty() && !name.contains(':')).then_some((ns, name))
 }
 
-pub fn impersonate(az: &Authorizer, requestor: UserInfo, headers: &http::HeaderMap) -> Result<UserInfo, ApiError> {
+pub async fn impersonate(
+    az: &Authorizer,
+    requestor: UserInfo,
+    headers: &http::HeaderMap,
+) -> Result<UserInfo, ApiError> {
     let value = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).to_string();
     let user = headers.get("impersonate-user").map(value).filter(|s| !s.is_empty());
     let uid = headers.get("impersonate-uid").map(value).filter(|s| !s.is_empty());
@@ -98,7 +102,7 @@ pub fn impersonate(az: &Authorizer, requestor: UserInfo, headers: &http::HeaderM
             path: "",
             field_selector: "",
         };
-        let v = az.decide(&attrs);
+        let v = az.decide(&attrs).await;
         if !v.allowed {
             return Err(forbidden(&attrs, &v.reason));
         }
@@ -146,8 +150,8 @@ mod tests {
         h
     }
 
-    #[test]
-    fn impersonation_checks_each_target() {
+    #[tokio::test]
+    async fn impersonation_checks_each_target() {
         let az = Authorizer::new(&["RBAC".to_string()]).unwrap_or_else(|e| panic!("{e}"));
         let admin = UserInfo::new("admin", vec!["system:masters".into()]);
         let u = impersonate(
@@ -158,6 +162,7 @@ mod tests {
                 ("Impersonate-Extra-Scopes", "a"),
             ]),
         )
+        .await
         .unwrap_or_default();
         assert_eq!(u.name, "system:serviceaccount:ns:bot");
         assert_eq!(
@@ -170,7 +175,9 @@ mod tests {
         );
         assert_eq!(u.extra.get("scopes"), Some(&vec!["a".to_string()]));
         let bob = UserInfo::new("bob", vec!["system:authenticated".into()]);
-        let err = impersonate(&az, bob, &headers(&[("Impersonate-User", "alice")])).err();
+        let err = impersonate(&az, bob, &headers(&[("Impersonate-User", "alice")]))
+            .await
+            .err();
         assert_eq!(
             err.map(|e| e.message),
             Some(
@@ -178,9 +185,13 @@ mod tests {
                     .to_string()
             )
         );
-        let e = impersonate(&az, admin.clone(), &headers(&[("Impersonate-Group", "g")])).err();
+        let e = impersonate(&az, admin.clone(), &headers(&[("Impersonate-Group", "g")]))
+            .await
+            .err();
         assert_eq!(e.map(|e| e.code), Some(500));
-        let anon = impersonate(&az, admin, &headers(&[("Impersonate-User", "system:anonymous")])).unwrap_or_default();
+        let anon = impersonate(&az, admin, &headers(&[("Impersonate-User", "system:anonymous")]))
+            .await
+            .unwrap_or_default();
         assert_eq!(anon.groups, vec!["system:unauthenticated"]);
     }
 }

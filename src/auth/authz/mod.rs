@@ -3,6 +3,8 @@
 //! first Allow wins; no decision is a denial with every reason joined.
 
 pub mod aggregation;
+pub mod conditions;
+pub mod config;
 pub mod escalation;
 pub mod impersonation;
 pub mod node;
@@ -10,6 +12,7 @@ pub mod policy;
 pub mod rbac;
 pub mod reviews;
 pub mod rules;
+pub mod webhook;
 
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -82,20 +85,50 @@ pub enum Decision {
     NoOpinion(String),
 }
 
-/// One `--authorization-mode` entry we implement.
+/// One authorizer of the chain (`--authorization-mode` entry or AuthorizationConfiguration
+/// `authorizers[]` item).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     AlwaysAllow,
     AlwaysDeny,
     Rbac,
     Node,
+    /// The webhook at this index of [`Authorizer::webhooks`].
+    Webhook(usize),
 }
 
-/// The outcome of the chain with upstream's reason text (what SubjectAccessReviews report).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of one authorizer or of the chain, with upstream's reason text (what
+/// SubjectAccessReviews report). Neither allowed nor denied: no opinion.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verdict {
     pub allowed: bool,
+    pub denied: bool,
     pub reason: String,
+    /// An authorizer failed (a webhook call); with no allow, upstream answers 500.
+    pub error: Option<String>,
+}
+
+impl Verdict {
+    pub fn allow(reason: &str) -> Verdict {
+        Verdict {
+            allowed: true,
+            reason: reason.to_string(),
+            ..Default::default()
+        }
+    }
+    pub fn deny(reason: &str) -> Verdict {
+        Verdict {
+            denied: true,
+            reason: reason.to_string(),
+            ..Default::default()
+        }
+    }
+    pub fn no_opinion(reason: &str) -> Verdict {
+        Verdict {
+            reason: reason.to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// The configured authorizers.
@@ -103,6 +136,7 @@ pub struct Authorizer {
     pub modes: Vec<Mode>,
     pub rbac: Arc<rbac::Rbac>,
     pub node: Arc<node::NodeAuthorizer>,
+    pub webhooks: Vec<Arc<webhook::WebhookAuthorizer>>,
 }
 
 pub const PRIVILEGED_GROUP: &str = "system:masters";
@@ -120,7 +154,10 @@ impl Authorizer {
                 "AlwaysDeny" => Mode::AlwaysDeny,
                 "RBAC" => Mode::Rbac,
                 "Node" => Mode::Node,
-                "ABAC" | "Webhook" => anyhow::bail!("authorization-mode {m:?} is not supported by capstan"),
+                "Webhook" => Mode::Webhook(0),
+                "ABAC" => anyhow::bail!(
+                    "authorization-mode \"ABAC\" is not supported by capstan (--authorization-policy-file): use RBAC or Webhook"
+                ),
                 _ => anyhow::bail!("authorization-mode {m:?} is not a valid mode"),
             };
             if out.contains(&mode) {
@@ -132,40 +169,69 @@ impl Authorizer {
             modes: out,
             rbac: Arc::new(rbac::Rbac::default()),
             node: Arc::new(node::NodeAuthorizer::new(policy::node_rules())),
+            webhooks: Vec::new(),
         })
     }
 
-    /// Run the chain (synchronously: every index is in memory).
-    pub fn decide(&self, attrs: &Attributes<'_>) -> Verdict {
+    /// Run the chain (upstream's union authorizer): the first Allow or Deny decides; reasons
+    /// and errors of the authorizers without an opinion are joined.
+    pub async fn decide(&self, attrs: &Attributes<'_>) -> Verdict {
         if attrs.user.in_group(PRIVILEGED_GROUP) {
-            return Verdict {
-                allowed: true,
-                reason: String::new(),
-            };
+            return Verdict::allow("");
         }
-        let mut reasons = Vec::new();
+        let (mut reasons, mut errors) = (Vec::new(), Vec::new());
         for mode in &self.modes {
-            let (allowed, reason) = match mode {
-                Mode::AlwaysAllow => (true, String::new()),
-                Mode::AlwaysDeny => (false, "Everything is forbidden.".to_string()),
-                Mode::Rbac => self.rbac.authorize(attrs),
-                Mode::Node => self.node.authorize(attrs),
+            let v = match mode {
+                Mode::AlwaysAllow => Verdict::allow(""),
+                Mode::AlwaysDeny => Verdict::no_opinion("Everything is forbidden."),
+                Mode::Rbac => no_opinion_unless(self.rbac.authorize(attrs)),
+                Mode::Node => no_opinion_unless(self.node.authorize(attrs)),
+                Mode::Webhook(i) => match self.webhooks.get(*i) {
+                    Some(w) => w.authorize(attrs).await,
+                    None => Verdict::no_opinion(""),
+                },
             };
-            if allowed {
-                return Verdict { allowed, reason };
+            if let Some(e) = &v.error {
+                errors.push(e.clone());
             }
-            if !reason.is_empty() {
-                reasons.push(reason);
+            if !v.reason.is_empty() {
+                reasons.push(v.reason.clone());
+            }
+            // Upstream returns the deciding authorizer's own reason and error.
+            if v.allowed || v.denied {
+                return v;
             }
         }
         Verdict {
             allowed: false,
+            denied: false,
             reason: reasons.join("\n"),
+            error: (!errors.is_empty()).then(|| join_errors(&errors)),
+        }
+    }
+
+    /// [`Authorizer::decide`] for synchronous callers (admission plugins, escalation checks).
+    /// In-memory authorizers answer at once; a webhook call blocks this worker thread (the
+    /// server's runtime is multi-threaded). Where blocking is impossible (a current-thread
+    /// runtime), the webhook's part is an evaluation error.
+    pub fn decide_blocking(&self, attrs: &Attributes<'_>) -> Verdict {
+        use futures_util::FutureExt;
+        if let Some(v) = self.decide(attrs).now_or_never() {
+            return v;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(self.decide(attrs)))
+            }
+            _ => Verdict {
+                error: Some("webhook authorizers cannot be consulted outside the server's runtime".into()),
+                ..Verdict::no_opinion("")
+            },
         }
     }
 
     pub async fn authorize(&self, attrs: &Attributes<'_>) -> Decision {
-        let v = self.decide(attrs);
+        let v = self.decide(attrs).await;
         if v.allowed {
             Decision::Allow
         } else {
@@ -176,11 +242,27 @@ impl Authorizer {
     /// Upstream WithImpersonation: `Impersonate-*` headers make the request act as another
     /// user when `user` may `impersonate` them; otherwise 403. No headers: `user` unchanged.
     pub async fn impersonate(&self, user: UserInfo, headers: &http::HeaderMap) -> Result<UserInfo, ApiError> {
-        impersonation::impersonate(self, user, headers)
+        impersonation::impersonate(self, user, headers).await
     }
 
     pub fn has(&self, mode: Mode) -> bool {
         self.modes.contains(&mode)
+    }
+}
+
+fn no_opinion_unless((allowed, reason): (bool, String)) -> Verdict {
+    if allowed {
+        Verdict::allow(&reason)
+    } else {
+        Verdict::no_opinion(&reason)
+    }
+}
+
+/// utilerrors.NewAggregate's text: one error as is, several as `[e1, e2]`.
+fn join_errors(errors: &[String]) -> String {
+    match errors {
+        [one] => one.clone(),
+        _ => format!("[{}]", errors.join(", ")),
     }
 }
 
@@ -210,10 +292,14 @@ pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
     }
     aggregation::spawn(reg.clone(), find(rbac_group, "clusterroles")?, notify);
     if az.has(Mode::Node) {
-        for (plural, feed) in [("pods", node::Feed::Pods), ("persistentvolumeclaims", node::Feed::Pvcs)] {
+        for (group, plural, feed) in [
+            ("", "pods", node::Feed::Pods),
+            ("", "persistentvolumes", node::Feed::PersistentVolumes),
+            ("storage.k8s.io", "volumeattachments", node::Feed::VolumeAttachments),
+        ] {
             let idx = az.node.clone();
             let sink: crate::registry::informer::Sink = Arc::new(move |c| idx.apply(feed, c));
-            crate::registry::informer::start(reg.clone(), find("", plural)?, sink).await;
+            crate::registry::informer::start(reg.clone(), find(group, plural)?, sink).await;
         }
     }
     Ok(())
@@ -296,22 +382,16 @@ mod tests {
         Authorizer::new(&modes).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    #[test]
-    fn modes_in_order_with_privileged_group_first() {
+    #[tokio::test]
+    async fn modes_in_order_with_privileged_group_first() {
         let bob = UserInfo::new("bob", vec!["system:authenticated".into()]);
         let admin = UserInfo::new("root", vec![PRIVILEGED_GROUP.into()]);
-        assert!(chain(&["AlwaysAllow"]).decide(&attrs(&bob)).allowed);
-        let deny = chain(&["AlwaysDeny", "RBAC"]).decide(&attrs(&bob));
-        assert_eq!(
-            deny,
-            Verdict {
-                allowed: false,
-                reason: "Everything is forbidden.".into()
-            }
-        );
-        assert!(chain(&["AlwaysDeny"]).decide(&attrs(&admin)).allowed);
-        assert!(chain(&["RBAC", "AlwaysAllow"]).decide(&attrs(&bob)).allowed);
-        assert!(!chain(&["Node", "RBAC"]).decide(&attrs(&bob)).allowed);
+        assert!(chain(&["AlwaysAllow"]).decide(&attrs(&bob)).await.allowed);
+        let deny = chain(&["AlwaysDeny", "RBAC"]).decide(&attrs(&bob)).await;
+        assert_eq!(deny, Verdict::no_opinion("Everything is forbidden."));
+        assert!(chain(&["AlwaysDeny"]).decide(&attrs(&admin)).await.allowed);
+        assert!(chain(&["RBAC", "AlwaysAllow"]).decide(&attrs(&bob)).await.allowed);
+        assert!(!chain(&["Node", "RBAC"]).decide(&attrs(&bob)).await.allowed);
         for (modes, msg) in [
             (
                 &["RBAC", "Magic"][..],

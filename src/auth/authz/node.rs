@@ -1,10 +1,20 @@
 //! The Node authorizer (upstream plugin/pkg/auth/authorizer/node): kubelets (`system:node:<name>`
-//! in `system:nodes`) may read only what the pods bound to them reference. The graph is an index
-//! of pods by `spec.nodeName` with the secrets, configmaps, PVCs and service accounts each pod
-//! references, plus PVC → PV bindings, fed by registry watches.
+//! in `system:nodes`) may read only what the pods bound to them reference. The graph follows
+//! upstream's (`graph.go`), fed by registry watches of pods, PersistentVolumes and
+//! VolumeAttachments:
+//!
+//! ```text
+//! secret, configmap, serviceaccount, pvc, resourceclaim ─► pod ─► node
+//! secret (kubelet-visible PV secret refs) ─► pv ─► pvc (pv.spec.claimRef)
+//! volumeattachment ─► node (spec.nodeName)
+//! ```
+//!
+//! A path to the node grants `get` (and, for secrets and configmaps, list/watch of the object).
+//! Mirror pods only link themselves: a node must not gain access by creating one.
 
 use super::rules::Rule;
 use super::Attributes;
+use crate::api::podrefs::name_at;
 use crate::registry::informer::{key_of, Change};
 use crate::request::UserInfo;
 use crate::util::json::JsonExt;
@@ -19,8 +29,14 @@ enum Kind {
     ConfigMap,
     Pvc,
     ServiceAccount,
-    /// Kinds the graph does not track (VolumeAttachments, ResourceClaims, ResourceSlices).
-    Unindexed,
+    ResourceClaim,
+}
+
+/// A PersistentVolume's edges: the claim it is bound to and the secrets its kubelet reads.
+#[derive(Default)]
+struct Pv {
+    claim: Option<String>,
+    secrets: Vec<String>,
 }
 
 #[derive(Default)]
@@ -29,9 +45,11 @@ struct Graph {
     pods: HashMap<String, (String, Vec<(Kind, String)>)>,
     /// (kind, "ns/name") → node → number of pods on that node referencing it.
     edges: HashMap<(Kind, String), HashMap<String, usize>>,
-    /// PVC key → bound PV name; PV name → PVC keys.
-    pvc_volume: HashMap<String, String>,
-    pv_claims: HashMap<String, BTreeSet<String>>,
+    /// PV name → its edges; secret key → PVs naming it.
+    pvs: HashMap<String, Pv>,
+    secret_pvs: HashMap<String, BTreeSet<String>>,
+    /// VolumeAttachment name → node.
+    attachments: HashMap<String, String>,
 }
 
 pub struct NodeAuthorizer {
@@ -43,7 +61,8 @@ pub struct NodeAuthorizer {
 #[derive(Clone, Copy)]
 pub enum Feed {
     Pods,
-    Pvcs,
+    PersistentVolumes,
+    VolumeAttachments,
 }
 
 /// The non-empty string at `p`: a reference the pod makes, or none.
@@ -51,65 +70,96 @@ fn ref_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
     v.opt_str_at(p).filter(|s| !s.is_empty())
 }
 
-/// Everything a pod references that its kubelet needs to read.
+fn arr(v: &Value, p: &str) -> Vec<Value> {
+    v.arr_at(p).to_vec()
+}
+
+/// Everything a pod references that its kubelet needs to read (upstream's graph populator:
+/// the service account, `VisitPodSecretNames`, `VisitPodConfigmapNames`, claims).
 fn pod_refs(pod: &Value) -> Vec<(Kind, String)> {
-    let ns = pod.str_at("/metadata/namespace");
-    let pod_name = pod.str_at("/metadata/name");
+    use crate::api::podrefs;
+    if pod
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some()
+    {
+        return Vec::new();
+    }
+    let ns = ref_at(pod, "/metadata/namespace").unwrap_or("");
+    let key = |n: &str| format!("{ns}/{n}");
     let mut out = Vec::new();
-    let mut add = |k: Kind, name: Option<&str>| {
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            out.push((k, format!("{ns}/{n}")));
-        }
-    };
-    add(
-        Kind::ServiceAccount,
-        Some(ref_at(pod, "/spec/serviceAccountName").unwrap_or("default")),
+    if let Some(sa) = ref_at(pod, "/spec/serviceAccountName") {
+        out.push((Kind::ServiceAccount, key(sa)));
+    }
+    out.extend(podrefs::secret_names(pod).into_iter().map(|n| (Kind::Secret, key(n))));
+    out.extend(
+        podrefs::configmap_names(pod)
+            .into_iter()
+            .map(|n| (Kind::ConfigMap, key(n))),
     );
-    let arr = |v: &Value, p: &str| v.arr_at(p).to_vec();
-    for s in arr(pod, "/spec/imagePullSecrets") {
-        add(Kind::Secret, ref_at(&s, "/name"));
-    }
-    for vol in arr(pod, "/spec/volumes") {
-        add(Kind::Secret, ref_at(&vol, "/secret/secretName"));
-        add(Kind::ConfigMap, ref_at(&vol, "/configMap/name"));
-        add(Kind::Pvc, ref_at(&vol, "/persistentVolumeClaim/claimName"));
-        if vol.pointer("/ephemeral").is_some() {
-            if let Some(v) = ref_at(&vol, "/name") {
-                add(Kind::Pvc, Some(&format!("{pod_name}-{v}")));
-            }
-        }
-        add(Kind::Secret, ref_at(&vol, "/azureFile/secretName"));
-        for p in [
-            "/csi/nodePublishSecretRef/name",
-            "/cephfs/secretRef/name",
-            "/rbd/secretRef/name",
-            "/flexVolume/secretRef/name",
-            "/iscsi/secretRef/name",
-            "/scaleIO/secretRef/name",
-            "/storageos/secretRef/name",
-            "/cinder/secretRef/name",
-        ] {
-            add(Kind::Secret, ref_at(&vol, p));
-        }
-        for src in arr(&vol, "/projected/sources") {
-            add(Kind::Secret, ref_at(&src, "/secret/name"));
-            add(Kind::ConfigMap, ref_at(&src, "/configMap/name"));
-        }
-    }
-    for list in ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"] {
-        for c in arr(pod, list) {
-            for e in arr(&c, "/env") {
-                add(Kind::Secret, ref_at(&e, "/valueFrom/secretKeyRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/valueFrom/configMapKeyRef/name"));
-            }
-            for e in arr(&c, "/envFrom") {
-                add(Kind::Secret, ref_at(&e, "/secretRef/name"));
-                add(Kind::ConfigMap, ref_at(&e, "/configMapRef/name"));
-            }
+    out.extend(podrefs::pvc_names(pod).iter().map(|n| (Kind::Pvc, key(n))));
+    // Upstream's resourceclaim.Name: a named claim, or the one generated from a template as
+    // the pod's status records it (none yet: no edge).
+    let statuses = arr(pod, "/status/resourceClaimStatuses");
+    for c in arr(pod, "/spec/resourceClaims") {
+        let name = if let Some(name) = ref_at(&c, "/resourceClaimName") {
+            Some(name)
+        } else if ref_at(&c, "/resourceClaimTemplateName").is_some() {
+            statuses
+                .iter()
+                .find(|s| ref_at(s, "/name") == ref_at(&c, "/name"))
+                .and_then(|s| ref_at(s, "/resourceClaimName"))
+        } else {
+            None
+        };
+        if let Some(n) = name {
+            out.push((Kind::ResourceClaim, key(n)));
         }
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out.dedup();
+    out
+}
+
+/// The namespace a PV's secret lives in when its reference names none: the bound claim's.
+fn claim_namespace(pv: &Value) -> &str {
+    ref_at(pv, "/spec/claimRef/namespace").unwrap_or("")
+}
+
+/// The secrets of a PV a kubelet may read (upstream's `VisitPVSecretNames`, kubelet-visible
+/// only), as "ns/name"; a PV has one volume source.
+fn pv_secrets(pv: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |ns: &str, name: Option<&str>| {
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            out.push(format!("{ns}/{n}"));
+        }
+    };
+    let spec = pv.get("spec").unwrap_or(&Value::Null);
+    // Secret refs whose namespace defaults to the bound claim's.
+    for src in ["cephfs", "flexVolume", "rbd", "scaleIO", "iscsi"] {
+        if let Some(r) = spec.get(src).and_then(|s| s.get("secretRef")) {
+            add(
+                ref_at(r, "/namespace").unwrap_or(claim_namespace(pv)),
+                ref_at(r, "/name"),
+            );
+        }
+    }
+    if let Some(af) = spec.get("azureFile") {
+        let ns = ref_at(af, "/secretNamespace").unwrap_or(claim_namespace(pv));
+        add(ns, ref_at(af, "/secretName"));
+    }
+    // Secret refs that carry their namespace.
+    for p in [
+        "/cinder/secretRef",
+        "/storageos/secretRef",
+        "/csi/nodePublishSecretRef",
+        "/csi/nodeStageSecretRef",
+        "/csi/nodeExpandSecretRef",
+    ] {
+        if let Some(r) = spec.pointer(p) {
+            add(ref_at(r, "/namespace").unwrap_or(""), ref_at(r, "/name"));
+        }
+    }
     out
 }
 
@@ -136,7 +186,7 @@ impl Graph {
     fn add_pod(&mut self, pod: &Value) {
         let key = key_of(pod);
         self.remove_pod(&key);
-        let Some(node) = ref_at(pod, "/spec/nodeName") else {
+        let Some(node) = name_at(pod, "/spec/nodeName") else {
             return;
         };
         let refs = pod_refs(pod);
@@ -146,25 +196,68 @@ impl Graph {
         self.pods.insert(key, (node.to_string(), refs));
     }
 
-    fn set_pvc(&mut self, key: String, volume: Option<String>) {
-        if let Some(old) = self.pvc_volume.remove(&key) {
-            if let Some(s) = self.pv_claims.get_mut(&old) {
-                s.remove(&key);
-                if s.is_empty() {
-                    self.pv_claims.remove(&old);
+    fn remove_pv(&mut self, name: &str) {
+        let Some(pv) = self.pvs.remove(name) else { return };
+        for s in pv.secrets {
+            if let Some(set) = self.secret_pvs.get_mut(&s) {
+                set.remove(name);
+                if set.is_empty() {
+                    self.secret_pvs.remove(&s);
                 }
             }
         }
-        if let Some(v) = volume {
-            self.pv_claims.entry(v.clone()).or_default().insert(key.clone());
-            self.pvc_volume.insert(key, v);
+    }
+
+    /// Upstream's AddPV: edges only while the PV names a claim.
+    fn add_pv(&mut self, pv: &Value) {
+        let name = key_of(pv);
+        self.remove_pv(&name);
+        let Some(claim_name) = ref_at(pv, "/spec/claimRef/name") else {
+            return;
+        };
+        let claim = format!("{}/{claim_name}", claim_namespace(pv));
+        let secrets = pv_secrets(pv);
+        for s in &secrets {
+            self.secret_pvs.entry(s.clone()).or_default().insert(name.clone());
         }
+        self.pvs.insert(
+            name,
+            Pv {
+                claim: Some(claim),
+                secrets,
+            },
+        );
+    }
+
+    fn set_attachment(&mut self, va: &Value, present: bool) {
+        let name = key_of(va);
+        match ref_at(va, "/spec/nodeName").filter(|_| present) {
+            Some(node) => self.attachments.insert(name, node.to_string()),
+            None => self.attachments.remove(&name),
+        };
     }
 
     fn linked(&self, kind: Kind, key: &str, node: &str) -> bool {
         self.edges
             .get(&(kind, key.to_string()))
             .is_some_and(|nodes| nodes.contains_key(node))
+    }
+
+    /// PV → claim → pod → node.
+    fn pv_linked(&self, pv: &str, node: &str) -> bool {
+        self.pvs
+            .get(pv)
+            .and_then(|p| p.claim.as_deref())
+            .is_some_and(|c| self.linked(Kind::Pvc, c, node))
+    }
+
+    /// A secret a pod on the node references, or one a PV bound to such a pod's claim needs.
+    fn secret_linked(&self, key: &str, node: &str) -> bool {
+        self.linked(Kind::Secret, key, node)
+            || self
+                .secret_pvs
+                .get(key)
+                .is_some_and(|pvs| pvs.iter().any(|pv| self.pv_linked(pv, node)))
     }
 }
 
@@ -175,6 +268,19 @@ pub fn node_identity(user: &UserInfo) -> Option<&str> {
 }
 
 type Verdict = (bool, String);
+
+/// What a request names, for the path search.
+#[derive(Clone, Copy)]
+enum Target {
+    /// An object pods link to the node directly.
+    Indexed(Kind),
+    /// A secret: linked by a pod, or by a PV bound to a pod's claim.
+    Secret,
+    Pv,
+    VolumeAttachment,
+    /// A kind no object of which is ever in the graph.
+    None,
+}
 
 fn no(reason: impl Into<String>) -> Verdict {
     (false, reason.into())
@@ -204,32 +310,39 @@ impl NodeAuthorizer {
             }
             (Feed::Pods, Change::Upsert(p)) => g.add_pod(&p),
             (Feed::Pods, Change::Delete(p)) => g.remove_pod(&key_of(&p)),
-            (Feed::Pvcs, Change::Reset(items)) => {
-                g.pvc_volume.clear();
-                g.pv_claims.clear();
+            (Feed::PersistentVolumes, Change::Reset(items)) => {
+                g.pvs.clear();
+                g.secret_pvs.clear();
                 for p in items {
-                    g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string));
+                    g.add_pv(&p);
                 }
             }
-            (Feed::Pvcs, Change::Upsert(p)) => {
-                g.set_pvc(key_of(&p), ref_at(&p, "/spec/volumeName").map(str::to_string))
+            (Feed::PersistentVolumes, Change::Upsert(p)) => g.add_pv(&p),
+            (Feed::PersistentVolumes, Change::Delete(p)) => g.remove_pv(&key_of(&p)),
+            (Feed::VolumeAttachments, Change::Reset(items)) => {
+                g.attachments.clear();
+                for va in items {
+                    g.set_attachment(&va, true);
+                }
             }
-            (Feed::Pvcs, Change::Delete(p)) => g.set_pvc(key_of(&p), None),
+            (Feed::VolumeAttachments, Change::Upsert(va)) => g.set_attachment(&va, true),
+            (Feed::VolumeAttachments, Change::Delete(va)) => g.set_attachment(&va, false),
         }
     }
 
-    fn related(&self, node: &str, kind: Option<Kind>, a: &Attributes<'_>) -> Verdict {
+    /// Is there a path from the object `a` names (of `target`) to the node?
+    fn related(&self, node: &str, target: Target, a: &Attributes<'_>) -> Verdict {
         if a.name.is_empty() {
             return no("No Object name found");
         }
         let Ok(g) = self.graph.read() else { return no("") };
-        let ok = match kind {
-            Some(k) => g.linked(k, &format!("{}/{}", a.namespace, a.name), node),
-            // A PV: bound to a claim some pod on this node uses.
-            None => g
-                .pv_claims
-                .get(a.name)
-                .is_some_and(|claims| claims.iter().any(|c| g.linked(Kind::Pvc, c, node))),
+        let key = format!("{}/{}", a.namespace, a.name);
+        let ok = match target {
+            Target::Secret => g.secret_linked(&key, node),
+            Target::Indexed(k) => g.linked(k, &key, node),
+            Target::Pv => g.pv_linked(a.name, node),
+            Target::VolumeAttachment => g.attachments.get(a.name).is_some_and(|n| n == node),
+            Target::None => false,
         };
         if ok {
             YES()
@@ -238,14 +351,14 @@ impl NodeAuthorizer {
         }
     }
 
-    fn get_only(&self, node: &str, kind: Option<Kind>, a: &Attributes<'_>) -> Verdict {
+    fn get_only(&self, node: &str, target: Target, a: &Attributes<'_>) -> Verdict {
         if a.verb != "get" {
             return no("can only get individual resources of this type");
         }
         if !a.subresource.is_empty() {
             return no("cannot get subresource");
         }
-        self.related(node, kind, a)
+        self.related(node, target, a)
     }
 
     /// Upstream NodeAuthorizer.Authorize: (allowed, reason).
@@ -268,31 +381,35 @@ impl NodeAuthorizer {
                     if a.namespace.is_empty() {
                         return no("can only read namespaced object of this type");
                     }
-                    let kind = if a.resource == "secrets" {
-                        Kind::Secret
+                    let target = if a.resource == "secrets" {
+                        Target::Secret
                     } else {
-                        Kind::ConfigMap
+                        Target::Indexed(Kind::ConfigMap)
                     };
-                    return self.related(node, Some(kind), a);
+                    return self.related(node, target, a);
                 }
                 ("", "persistentvolumeclaims") => {
                     if a.subresource == "status" {
                         if !matches!(a.verb, "update" | "patch") {
                             return no("can only get/update/patch this type");
                         }
-                        return self.related(node, Some(Kind::Pvc), a);
+                        return self.related(node, Target::Indexed(Kind::Pvc), a);
                     }
-                    return self.get_only(node, Some(Kind::Pvc), a);
+                    return self.get_only(node, Target::Indexed(Kind::Pvc), a);
                 }
-                ("", "persistentvolumes") => return self.get_only(node, None, a),
+                ("", "persistentvolumes") => return self.get_only(node, Target::Pv, a),
                 ("", "serviceaccounts") => {
+                    // KubeletServiceAccountTokenForCredentialProviders is alpha (off) in 1.33.
+                    if a.verb == "get" && a.subresource.is_empty() {
+                        return no("not allowed to get service accounts");
+                    }
                     if a.verb != "create" || a.name.is_empty() {
                         return no("can only create tokens for individual service accounts");
                     }
                     if a.subresource != "token" {
                         return no("can only create token subresource of serviceaccount");
                     }
-                    return self.related(node, Some(Kind::ServiceAccount), a);
+                    return self.related(node, Target::Indexed(Kind::ServiceAccount), a);
                 }
                 ("coordination.k8s.io", "leases") => {
                     if !matches!(a.verb, "get" | "create" | "update" | "patch" | "delete") {
@@ -318,10 +435,9 @@ impl NodeAuthorizer {
                     }
                     return YES();
                 }
-                // Not indexed here: no object of these kinds is ever related to a node, so
-                // the checks deny as upstream's do for an unrelated object.
-                ("storage.k8s.io", "volumeattachments") | ("resource.k8s.io", "resourceclaims") => {
-                    return self.get_only(node, Some(Kind::Unindexed), a)
+                ("storage.k8s.io", "volumeattachments") => return self.get_only(node, Target::VolumeAttachment, a),
+                ("resource.k8s.io", "resourceclaims") => {
+                    return self.get_only(node, Target::Indexed(Kind::ResourceClaim), a)
                 }
                 ("resource.k8s.io", "resourceslices") => {
                     if !a.subresource.is_empty() {
@@ -329,7 +445,8 @@ impl NodeAuthorizer {
                     }
                     return match a.verb {
                         "create" => YES(),
-                        "get" | "update" | "patch" | "delete" => self.related(node, Some(Kind::Unindexed), a),
+                        // resource.k8s.io is not served in 1.33 (beta, off): no slice exists.
+                        "get" | "update" | "patch" | "delete" => self.related(node, Target::None, a),
                         "watch" | "list" | "deletecollection" if selects(a.field_selector, "nodeName", node) => YES(),
                         "watch" | "list" | "deletecollection" => {
                             no("can only list/watch/deletecollection resourceslices with nodeName field selector")
@@ -351,13 +468,13 @@ impl NodeAuthorizer {
 
     fn authorize_pod(&self, node: &str, a: &Attributes<'_>) -> Verdict {
         match (a.subresource, a.verb) {
-            ("", "get") => self.get_only(node, Some(Kind::Pod), a),
+            ("", "get") => self.get_only(node, Target::Indexed(Kind::Pod), a),
             ("", "list" | "watch") => {
                 if selects(a.field_selector, "spec.nodeName", node) {
                     return YES();
                 }
                 if !a.name.is_empty() {
-                    return self.related(node, Some(Kind::Pod), a);
+                    return self.related(node, Target::Indexed(Kind::Pod), a);
                 }
                 no("can only list/watch pods with spec.nodeName field selector")
             }
@@ -425,8 +542,13 @@ mod tests {
             })]),
         );
         n.apply(
-            Feed::Pvcs,
-            Change::Upsert(json!({"metadata": {"name": "data", "namespace": "app"}, "spec": {"volumeName": "pv1"}})),
+            Feed::PersistentVolumes,
+            Change::Upsert(
+                json!({"metadata": {"name": "pv1"}, "spec": {"claimRef": {"namespace": "app", "name": "data"},
+                "csi": {"driver": "d", "volumeHandle": "h",
+                    "nodeStageSecretRef": {"namespace": "storage", "name": "stage"},
+                    "controllerPublishSecretRef": {"namespace": "storage", "name": "controller"}}}}),
+            ),
         );
         let k1 = UserInfo::new("system:node:n1", vec!["system:nodes".into()]);
         let k2 = UserInfo::new("system:node:n2", vec!["system:nodes".into()]);
@@ -434,7 +556,6 @@ mod tests {
         assert!(n.authorize(&attrs(&k1, "get", "app", "configmaps", "cfg")).0);
         assert!(n.authorize(&attrs(&k1, "get", "app", "pods", "web")).0);
         assert!(n.authorize(&attrs(&k1, "get", "", "persistentvolumes", "pv1")).0);
-        assert!(!n.authorize(&attrs(&k1, "get", "app", "serviceaccounts", "default")).0);
         assert_eq!(
             n.authorize(&attrs(&k2, "get", "app", "secrets", "tls")),
             (false, "no relationship found between node 'n2' and this object".into())
@@ -456,12 +577,29 @@ mod tests {
         let mut scoped = scoped;
         scoped.user = &k1;
         assert!(n.authorize(&scoped).0);
-        // VolumeAttachments are not readable through the static rules.
+        // PV secrets the kubelet uses (not the controller's), through the bound claim's pod.
+        let mut stage = attrs(&k1, "get", "storage", "secrets", "stage");
+        assert!(n.authorize(&stage).0);
+        stage.user = &k2;
+        assert!(!n.authorize(&stage).0);
+        assert!(!n.authorize(&attrs(&k1, "get", "storage", "secrets", "controller")).0);
+        // VolumeAttachments of the node's own.
+        n.apply(
+            Feed::VolumeAttachments,
+            Change::Reset(vec![json!({"metadata": {"name": "va1"}, "spec": {"nodeName": "n1"}})]),
+        );
         let mut va = attrs(&k1, "get", "", "volumeattachments", "va1");
         va.api_group = "storage.k8s.io";
+        assert_eq!(n.authorize(&va), (true, String::new()));
+        va.user = &k2;
         assert_eq!(
             n.authorize(&va),
-            (false, "no relationship found between node 'n1' and this object".into())
+            (false, "no relationship found between node 'n2' and this object".into())
+        );
+        // The service account object itself is not readable (only tokens of it).
+        assert_eq!(
+            n.authorize(&attrs(&k1, "get", "app", "serviceaccounts", "default")),
+            (false, "not allowed to get service accounts".into())
         );
         // Static rules: services are readable by every node.
         assert!(n.authorize(&attrs(&k1, "list", "", "services", "")).0);
@@ -475,5 +613,34 @@ mod tests {
             n.authorize(&attrs(&other, "get", "", "nodes", "n1")),
             (false, String::new())
         );
+    }
+
+    #[test]
+    fn mirror_pods_link_nothing_and_resource_claims_follow_the_pod() {
+        let n = NodeAuthorizer::new(Vec::new());
+        n.apply(
+            Feed::Pods,
+            Change::Reset(vec![
+                json!({"metadata": {"name": "static", "namespace": "kube-system",
+                        "annotations": {"kubernetes.io/config.mirror": "x"}},
+                    "spec": {"nodeName": "n1", "volumes": [{"name": "v", "secret": {"secretName": "stolen"}}]}}),
+                json!({"metadata": {"name": "dra", "namespace": "app"},
+                    "spec": {"nodeName": "n1", "resourceClaims": [
+                        {"name": "gpu", "resourceClaimName": "shared-gpu"},
+                        {"name": "tmp", "resourceClaimTemplateName": "t"},
+                        {"name": "later", "resourceClaimTemplateName": "t"}]},
+                    "status": {"resourceClaimStatuses": [{"name": "tmp", "resourceClaimName": "dra-tmp-x7"}]}}),
+            ]),
+        );
+        let k1 = UserInfo::new("system:node:n1", vec!["system:nodes".into()]);
+        assert!(!n.authorize(&attrs(&k1, "get", "kube-system", "secrets", "stolen")).0);
+        assert!(n.authorize(&attrs(&k1, "get", "kube-system", "pods", "static")).0);
+        let claim = |name| {
+            let mut a = attrs(&k1, "get", "app", "resourceclaims", name);
+            a.api_group = "resource.k8s.io";
+            n.authorize(&a).0
+        };
+        assert!(claim("shared-gpu") && claim("dra-tmp-x7"));
+        assert!(!claim("dra-later"));
     }
 }

@@ -12,25 +12,6 @@ const TABLE: &str = include_str!("policy.txt");
 pub const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-fn verbs(spec: &str) -> Vec<String> {
-    let expand: &[&str] = match spec {
-        "R" => &["get", "list", "watch"],
-        "RW" => &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ],
-        "W" => &["create", "delete", "deletecollection", "patch", "update"],
-        other => return list(other),
-    };
-    expand.iter().map(|s| s.to_string()).collect()
-}
-
 fn list(s: &str) -> Vec<String> {
     s.split(',')
         .map(|x| if x == "core" { String::new() } else { x.to_string() })
@@ -112,7 +93,7 @@ pub fn objects() -> Vec<Value> {
                     }
                     ["rule", v, g, r, rest @ ..] => {
                         let rule = Rule {
-                            verbs: verbs(v),
+                            verbs: list(v),
                             api_groups: list(g),
                             resources: list(r),
                             resource_names: rest.first().map(|n| list(n)).unwrap_or_default(),
@@ -122,17 +103,8 @@ pub fn objects() -> Vec<Value> {
                     }
                     ["url", v, u] => {
                         let rule = Rule {
-                            verbs: verbs(v),
+                            verbs: list(v),
                             non_resource_urls: list(u),
-                            ..Default::default()
-                        };
-                        push(cur, "rules", json!(rule));
-                    }
-                    ["events"] => {
-                        let rule = Rule {
-                            verbs: verbs("create,patch,update"),
-                            api_groups: list("core,events.k8s.io"),
-                            resources: list("events"),
                             ..Default::default()
                         };
                         push(cur, "rules", json!(rule));
@@ -155,28 +127,6 @@ pub fn objects() -> Vec<Value> {
                 }
             }
         }
-    }
-    // Each controller role is bound to its service account in kube-system.
-    let controllers: Vec<String> = out
-        .iter()
-        .filter(|o| o["kind"] == "ClusterRole")
-        .filter_map(|o| o.opt_str_at("/metadata/name"))
-        .filter(|n| n.starts_with("system:controller:"))
-        .map(str::to_string)
-        .collect();
-    for name in controllers {
-        let sa = name.trim_start_matches("system:controller:");
-        out.push(json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {
-                "name": name,
-                "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
-                "annotations": {AUTOUPDATE: "true"},
-            },
-            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": "kube-system"}],
-        }));
     }
     out
 }

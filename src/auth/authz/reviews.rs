@@ -57,7 +57,7 @@ fn validate_spec(spec: &Value, need_subject: bool, errs: &mut Vec<FieldError>) {
 }
 
 /// The decision for `spec` as `user`: upstream SubjectAccessReviewStatus.
-fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
+async fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
     let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
     let attrs = match res {
         Some(r) => Attributes {
@@ -87,10 +87,16 @@ fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
             field_selector: "",
         },
     };
-    let v = az.decide(&attrs);
+    let v = az.decide(&attrs).await;
     let mut st = json!({"allowed": v.allowed});
+    if v.denied {
+        st["denied"] = json!(true);
+    }
     if !v.reason.is_empty() {
         st["reason"] = json!(v.reason);
+    }
+    if let Some(e) = v.error {
+        st["evaluationError"] = json!(e);
     }
     st
 }
@@ -126,6 +132,10 @@ fn rules_for(az: &Authorizer, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Ve
                     incomplete = true;
                     errors.push("node authorizer does not support user rule resolution".into());
                 }
+            }
+            Mode::Webhook(_) => {
+                incomplete = true;
+                errors.push("webhook authorizer does not support user rule resolution".into());
             }
         }
     }
@@ -182,10 +192,15 @@ pub async fn review(
     ) {
         return None;
     }
-    Some(answer(az, req, def, &body))
+    Some(answer(az, req, def, &body).await)
 }
 
-fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes) -> ApiResult<warp::reply::Response> {
+async fn answer(
+    az: &Authorizer,
+    req: &Request,
+    def: &ResourceDef,
+    body: &bytes::Bytes,
+) -> ApiResult<warp::reply::Response> {
     let info = &req.info;
     if info.verb != "create" {
         return Err(ApiError::new(
@@ -227,7 +242,7 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
     match def.plural {
         "selfsubjectrulesreviews" => {
             rules_review(az, me, &mut obj)?;
-            return Ok(respond(req, &obj));
+            return respond(req, &obj);
         }
         "subjectaccessreviews" => validate_spec(&spec, true, &mut errs),
         "selfsubjectaccessreviews" => validate_spec(&spec, false, &mut errs),
@@ -294,14 +309,15 @@ fn answer(az: &Authorizer, req: &Request, def: &ResourceDef, body: &bytes::Bytes
             extra,
         }
     };
-    obj["status"] = status(az, &subject, &spec);
-    Ok(respond(req, &obj))
+    obj["status"] = status(az, &subject, &spec).await;
+    respond(req, &obj)
 }
 
-fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
+fn respond(req: &Request, obj: &Value) -> ApiResult<warp::reply::Response> {
     let accept = req.headers.get("accept").and_then(|v| v.to_str().ok());
-    let output = negotiate::negotiate(accept, Endpoint::Plain).unwrap_or(negotiate::Output::Json);
-    encode::value_response(
+    // A review has no Table or metadata form: `as=Table` alone is 406, as upstream.
+    let output = negotiate::negotiate(accept, Endpoint::Plain, true)?;
+    Ok(encode::value_response(
         201,
         obj,
         Encoding {
@@ -309,5 +325,5 @@ fn respond(req: &Request, obj: &Value) -> warp::reply::Response {
             pretty: false,
             include: IncludeObject::Metadata,
         },
-    )
+    ))
 }

@@ -42,6 +42,14 @@ enum Scenario {
     Soak,
 }
 
+/// The kind the load is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Resource {
+    Configmaps,
+    /// Secrets (the value base64 in `data`): what encryption at rest transforms by default.
+    Secrets,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "capstan-load", about = "Load generator for Capstan (or any kube-apiserver)")]
 struct Args {
@@ -66,9 +74,12 @@ struct Args {
     /// Sample this process's VmRSS (/proc/PID/status) before, during (peak) and after the load.
     #[arg(long)]
     pid: Option<u32>,
-    /// Size of the data value in each ConfigMap, in bytes.
+    /// Size of the data value in each object, in bytes.
     #[arg(long, default_value_t = 256)]
     value_bytes: usize,
+    /// The objects: ConfigMaps or Secrets.
+    #[arg(long, value_enum, default_value_t = Resource::Configmaps)]
+    resource: Resource,
     /// How many times each full LIST (and each paged traversal) is repeated.
     #[arg(long, default_value_t = 10)]
     list_repeats: usize,
@@ -561,6 +572,7 @@ struct Ctx {
     concurrency: usize,
     timeout: Duration,
     value: String,
+    resource: Resource,
     /// Last known resourceVersion per object index.
     rvs: Vec<Mutex<String>>,
     /// Start interval between updates during the watch measurement (`--watch-rate`).
@@ -591,8 +603,20 @@ fn status_message(resp: &Response) -> String {
 }
 
 impl Ctx {
+    /// How the report names one object ("create configmap", "get secret").
+    fn noun(&self) -> &'static str {
+        match self.resource {
+            Resource::Configmaps => "configmap",
+            Resource::Secrets => "secret",
+        }
+    }
+
     fn cm_path(&self) -> String {
-        format!("/api/v1/namespaces/{}/configmaps", self.ns)
+        let plural = match self.resource {
+            Resource::Configmaps => "configmaps",
+            Resource::Secrets => "secrets",
+        };
+        format!("/api/v1/namespaces/{}/{plural}", self.ns)
     }
 
     fn set_rv(&self, i: usize, rv: String) {
@@ -615,12 +639,20 @@ impl Ctx {
         if let Some(rv) = rv.filter(|r| !r.is_empty()) {
             meta["resourceVersion"] = Value::String(rv);
         }
-        let obj = json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": meta,
-            "data": {"value": self.value, "generation": gen.to_string()},
-        });
+        let obj = match self.resource {
+            Resource::Configmaps => json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta,
+                "data": {"value": self.value, "generation": gen.to_string()},
+            }),
+            Resource::Secrets => json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": meta,
+                "data": {"value": STANDARD.encode(&self.value), "generation": STANDARD.encode(gen.to_string())},
+            }),
+        };
         serde_json::to_vec(&obj).unwrap_or_default()
     }
 
@@ -785,7 +817,7 @@ impl Ctx {
     async fn get(self: &Arc<Self>, n: usize) -> Stats {
         let c1 = self.clone();
         self.phase(
-            "get configmap",
+            &format!("get {}", self.noun()),
             0..n,
             self.concurrency,
             Arc::new(move |i| ("GET", format!("{}/{}", c1.cm_path(), name_of(i)), None)),
@@ -1188,6 +1220,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         timeout: Duration::from_secs(args.request_timeout.max(1)),
         value: "x".repeat(args.value_bytes),
+        resource: args.resource,
         rvs: (0..big).map(|_| Mutex::new(String::new())).collect(),
         watch_pace: (args.watch_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.watch_rate)),
     });
@@ -1209,7 +1242,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut rows: Vec<Stats> = Vec::new();
     match args.scenario {
-        Scenario::Create => rows.push(ctx.create("create configmap", 0..big).await),
+        Scenario::Create => rows.push(ctx.create(&format!("create {}", ctx.noun()), 0..big).await),
         Scenario::Get => {
             ctx.ensure_objects(small).await;
             rows.push(ctx.get(small).await);
@@ -1230,14 +1263,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Scenario::Soak => unreachable!("handled above"),
         Scenario::All => {
-            let mut create = ctx.create("create configmap", 0..small).await;
+            let mut create = ctx.create(&format!("create {}", ctx.noun()), 0..small).await;
             rows.extend(ctx.list_full(small, args.list_repeats).await);
             rows.extend(ctx.list_paged(small, args.page_size, args.list_repeats).await);
             rows.push(ctx.get(small).await);
             rows.push(ctx.update("update configmap (PUT)", small, 1).await);
             rows.extend(ctx.watch(small, args.watchers, 2).await?);
             if big > small {
-                create.merge(ctx.create("create configmap", small..big).await);
+                create.merge(ctx.create(&format!("create {}", ctx.noun()), small..big).await);
                 rows.extend(ctx.list_full(big, args.list_repeats).await);
                 rows.extend(ctx.list_paged(big, args.page_size, args.list_repeats).await);
             }
@@ -1257,9 +1290,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "Total load time {:.1} s; {} bytes per ConfigMap value; {} object(s) for the large list.",
+        "Total load time {:.1} s; {} bytes per {} value; {} object(s) for the large list.",
         total.as_secs_f64(),
         args.value_bytes,
+        if args.resource == Resource::Secrets {
+            "Secret"
+        } else {
+            "ConfigMap"
+        },
         big
     );
     if let Some(pid) = args.pid {

@@ -2,6 +2,7 @@
 //! dynamic band first (the primary range's first IP is kept for the `kubernetes` Service),
 //! dual-stack upgrades and downgrades on update, and release.
 
+use super::addresses::Claim;
 use super::errors::{go_string_slice, invalid_raw, ip_error_text, AllocError};
 use super::families::matching_prefer_dual_stack;
 use super::fields::{cluster_ips, is_headless, name_of, set_str_list, spec_mut, str_list, svc_type};
@@ -10,6 +11,9 @@ use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
 use serde_json::{json, Value};
 use std::net::IpAddr;
+
+/// Free IPs tried when IPAddress objects of other parents hold the ones picked.
+const CLAIM_ATTEMPTS: usize = 16;
 
 impl ServiceAllocators {
     /// Allocate (or, dry run, check) one IP per (family, requested-or-empty).
@@ -41,15 +45,30 @@ impl ServiceAllocators {
                 return Ok(p.range.network_ip());
             }
             let reserve = p.reserve_first;
-            return p
-                .modify(self.storage(), |r, b| match b.take_free(r, reserve) {
-                    Some(off) => Ok(r.ip_at(off)),
-                    None => Err(ApiError::internal(format!(
-                        "failed to allocate a serviceIP: {}",
-                        ip_error_text(&AllocError::Full, r.network_ip(), r)
-                    ))),
-                })
-                .await;
+            for _ in 0..CLAIM_ATTEMPTS {
+                let ip = p
+                    .modify(self.storage(), |r, b| match b.take_free(r, reserve) {
+                        Some(off) => Ok(r.ip_at(off)),
+                        None => Err(ApiError::internal(format!(
+                            "failed to allocate a serviceIP: {}",
+                            ip_error_text(&AllocError::Full, r.network_ip(), r)
+                        ))),
+                    })
+                    .await?;
+                match self.claim_address(svc, ip).await {
+                    Ok(Claim::Ours) => return Ok(ip),
+                    // An IPAddress of another parent holds it: its bit stays set; pick again.
+                    Ok(Claim::Taken) => continue,
+                    Err(e) => {
+                        self.release_ips(&[ip]).await;
+                        return Err(e);
+                    }
+                }
+            }
+            return Err(ApiError::internal(format!(
+                "failed to allocate a serviceIP: {}",
+                ip_error_text(&AllocError::Allocated, p.range.network_ip(), &p.range)
+            )));
         }
         let Ok(ip) = want.parse::<IpAddr>() else {
             return Err(ApiError::internal(format!("failed to parse service IP {want:?}")));
@@ -74,7 +93,16 @@ impl ServiceAllocators {
             Ok(_) => Ok(ip),
             Err(e) => Err(fail(e, r)),
         })
-        .await
+        .await?;
+        match self.claim_address(svc, ip).await {
+            Ok(Claim::Ours) => Ok(ip),
+            // Held by an IPAddress of another parent: taken (its bit stays set).
+            Ok(Claim::Taken) => Err(fail(AllocError::Allocated, &p.range)),
+            Err(e) => {
+                self.release_ips(&[ip]).await;
+                Err(e)
+            }
+        }
     }
 
     pub(super) async fn release_ips(&self, ips: &[IpAddr]) {
@@ -87,6 +115,7 @@ impl ServiceAllocators {
                 tracing::error!(range = p.key, error = %e, "failed to release service IPs; the repair will free them");
             }
         }
+        self.drop_addresses(ips).await;
     }
 
     /// `allocClusterIPs`: fill `clusterIPs`/`clusterIP` for the service's families.

@@ -18,11 +18,14 @@
 //! - `fields.rs`, `errors.rs`: the Service fields read and written, and upstream's messages;
 //! - `families.rs`, `ips.rs`, `node_ports.rs`: IP families, cluster IPs, node ports;
 //! - `service.rs`: what a Service create, update or delete allocates and releases;
+//! - `addresses.rs`: the IPAddress objects 1.33 writes beside the bitmaps (an IP is taken when
+//!   either holds it);
 //! - `repair.rs`: rebuild the bitmaps from the stored Services, and the periodic loop.
 //!
 //! The `default/kubernetes` Endpoints reconciler is not here: it is bootstrap work
 //! (`server::bootstrap::endpoints`).
 
+mod addresses;
 mod bitmap;
 mod errors;
 mod families;
@@ -121,6 +124,11 @@ impl ServiceAllocators {
             ports: Persisted::new(KEY_NODE_PORTS, ports, false),
             leaks: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `--service-cluster-ip-range` as configured (primary first): the default ServiceCIDR's.
+    pub fn cluster_ip_ranges(&self) -> Vec<String> {
+        self.ips.iter().map(|p| p.range.spec.clone()).collect()
     }
 
     /// The first IP of the primary range: the `kubernetes` Service's.

@@ -40,6 +40,9 @@ impl ServiceAllocators {
     /// [`REPAIRS_BEFORE_LEAK_CLEANUP`] passes (they may belong to a create in flight).
     pub async fn repair(&self, services: &[Value]) -> ApiResult<RepairReport> {
         let mut report = RepairReport::default();
+        let addresses = self.addresses().await?;
+        // Service IPs in range, for the IPAddress objects they need.
+        let mut owners: Vec<(IpAddr, &Value)> = Vec::new();
         let mut ip_sets: Vec<Bits> = self.ips.iter().map(|p| Bits::new(p.range.max)).collect();
         let mut port_set = Bits::new(self.ports.range.max);
         for svc in services {
@@ -63,6 +66,7 @@ impl ServiceAllocators {
                         .find_map(|(i, p)| p.range.ip_offset(ip).map(|o| (i, o)));
                     match hit {
                         Some((i, off)) => {
+                            owners.push((ip, svc));
                             if !ip_sets[i].set(off) {
                                 let m = format!(
                                     "the cluster IP {ip} for service {who} was assigned to multiple services; please recreate"
@@ -112,9 +116,33 @@ impl ServiceAllocators {
                 }
             }
         }
+        self.ensure_addresses(&owners, &addresses).await;
+        // IPs an IPAddress object holds are taken: a user's, or the allocator's for a Service
+        // that exists. The allocator's for a Service that is gone are leaks like unused bits
+        // (upstream's RepairIPAddress deletes them), and go with the bit.
+        let live: std::collections::HashSet<String> = services.iter().map(ns_name).collect();
+        let mut held: Vec<Bits> = self.ips.iter().map(|p| Bits::new(p.range.max)).collect();
+        let mut orphans: Vec<IpAddr> = Vec::new();
+        for a in &addresses {
+            if a.managed && !live.contains(&a.parent) {
+                orphans.push(a.ip);
+                continue;
+            }
+            for (i, p) in self.ips.iter().enumerate() {
+                if let Some(off) = p.range.ip_offset(a.ip) {
+                    held[i].set(off);
+                }
+            }
+        }
+        // IPs whose leaked bit is kept for now (their orphan IPAddress waits with them).
+        let mut waiting: Vec<IpAddr> = Vec::new();
+        held.push(Bits::new(self.ports.range.max));
         let mut targets: Vec<(&Persisted, Bits)> = self.ips.iter().zip(ip_sets).collect();
         targets.push((&self.ports, port_set));
-        for (p, used) in targets {
+        for ((p, mut used), held) in targets.into_iter().zip(held) {
+            for off in held.ones() {
+                used.set(off);
+            }
             // Values stored but used by no Service, with the passes that saw them (this one
             // included), as of the bitmap the write replaced.
             let mut leaked: Vec<(usize, u32)> = Vec::new();
@@ -142,6 +170,9 @@ impl ServiceAllocators {
                 leaks.retain(|(k, _), _| *k != p.key);
                 leaks.extend(kept.iter().map(|(off, n)| ((p.key, *off), *n)));
             }
+            if p.key != self.ports.key {
+                waiting.extend(kept.iter().map(|(off, _)| p.range.ip_at(*off)));
+            }
             for (off, _) in &freed {
                 let value = p.range.show(*off);
                 tracing::info!(range = p.key, value = %value, "freed an allocation no Service uses");
@@ -149,6 +180,8 @@ impl ServiceAllocators {
             report.leaked_kept += kept.len();
             report.leaked_freed += freed.len();
         }
+        let gone: Vec<IpAddr> = orphans.into_iter().filter(|ip| !waiting.contains(ip)).collect();
+        self.drop_addresses(&gone).await;
         Ok(report)
     }
 

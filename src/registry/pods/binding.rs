@@ -9,8 +9,16 @@ use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Bind a pod to the Binding's target node. `url_pod`: the pod named by `pods/{name}/binding`
-/// (None for the legacy `bindings` resource, which names it in the Binding).
-pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Value, dry_run: bool) -> ApiResult<()> {
+/// (None for the legacy `bindings` resource, which names it in the Binding). `copy_labels`:
+/// the Binding's labels go onto the pod (the PodTopologyLabelsAdmission gate).
+pub async fn bind(
+    reg: &Registry,
+    ns: &str,
+    url_pod: Option<&str>,
+    binding: &Value,
+    dry_run: bool,
+    copy_labels: bool,
+) -> ApiResult<()> {
     let obj_name = binding.str_at("/metadata/name");
     let pod = match url_pod {
         Some(url_name) => {
@@ -36,6 +44,7 @@ pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Val
     }
     let node = binding.str_at("/target/name").to_string();
     let annotations = binding.pointer("/metadata/annotations").cloned();
+    let labels = binding.pointer("/metadata/labels").cloned().filter(|_| copy_labels);
     let pods = super::pods()?;
     reg.guaranteed_update(pods, Some(ns), pod, |p| {
         let name = p.str_at("/metadata/name").to_string();
@@ -74,6 +83,14 @@ pub async fn bind(reg: &Registry, ns: &str, url_pod: Option<&str>, binding: &Val
             }
             for (k, v) in a {
                 p["metadata"]["annotations"][k] = v.clone();
+            }
+        }
+        if let Some(Value::Object(l)) = &labels {
+            if !p["metadata"].get("labels").is_some_and(Value::is_object) {
+                p["metadata"]["labels"] = json!({});
+            }
+            for (k, v) in l {
+                p["metadata"]["labels"][k] = v.clone();
             }
         }
         super::set_condition(p, "PodScheduled", "True", None, None);

@@ -43,6 +43,12 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
         if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
             errs.push(FieldError::required(format!("{path}.image"), ""));
         }
+        crate::api::strategy::core::validate_privileged(
+            c,
+            &path,
+            crate::api::strategy::core::allow_privileged(),
+            &mut errs,
+        );
         for forbidden in [
             "ports",
             "livenessProbe",
@@ -68,47 +74,78 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     }
 }
 
-/// Write pod `ns/name`'s ephemeral containers: `change` turns the stored pod into the one
-/// written (the PUT body, or the patched pod); `update` marks a PUT, whose resourceVersion must
-/// match. Only `spec.ephemeralContainers` of the result is taken.
-pub async fn update<F>(reg: &Registry, ns: &str, name: &str, update: bool, change: F) -> ApiResult<Value>
-where
-    F: Fn(&Value) -> ApiResult<Value>,
-{
+/// The pod `pod` would become when `target` (the PUT body, or the patched pod) is written to
+/// its `ephemeralcontainers`: only `spec.ephemeralContainers` is taken, defaulted and
+/// validated; `update` marks a PUT, whose resourceVersion must match.
+pub fn apply(pod: &Value, target: &Value, update: bool, name: &str) -> ApiResult<Value> {
+    if update {
+        let rv = target.opt_str_at("/metadata/resourceVersion");
+        let cur = pod.opt_str_at("/metadata/resourceVersion");
+        if rv.is_some_and(|r| !r.is_empty()) && rv != cur {
+            return Err(ApiError::stale("pods", "", name));
+        }
+    }
+    let mut list = target.arr_at("/spec/ephemeralContainers").to_vec();
+    for c in list.iter_mut() {
+        // Defaults the pod strategy would apply to a container.
+        if c.get("terminationMessagePath").is_none() {
+            c["terminationMessagePath"] = json!("/dev/termination-log");
+        }
+        if c.get("terminationMessagePolicy").is_none() {
+            c["terminationMessagePolicy"] = json!("File");
+        }
+        if c.get("imagePullPolicy").is_none() {
+            let latest = c
+                .get("image")
+                .and_then(Value::as_str)
+                .is_some_and(|i| !i.rsplit('/').next().unwrap_or("").contains(':') || i.ends_with(":latest"));
+            c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
+        }
+    }
+    validate(pod, &list, name)?;
+    let mut out = pod.clone();
+    out["spec"]["ephemeralContainers"] = Value::Array(list);
+    Ok(out)
+}
+
+/// Store `admitted`'s ephemeral containers on pod `ns/name`, provided the rest of its spec is
+/// still what `admitted` was computed from (`base`); a 409 Conflict otherwise (the caller
+/// computes and admits again). A dry run answers the pod as it would be written and writes
+/// nothing.
+pub async fn store(
+    reg: &Registry,
+    ns: &str,
+    name: &str,
+    base: &Value,
+    admitted: &Value,
+    dry_run: bool,
+) -> ApiResult<Value> {
     let pods = super::pods()?;
-    let pod_name = name.to_string();
-    reg.guaranteed_update(pods, Some(ns), name, |pod| {
-        let target = change(pod)?;
-        if update {
-            let rv = target.opt_str_at("/metadata/resourceVersion");
-            let cur = pod.opt_str_at("/metadata/resourceVersion");
-            if rv.is_some_and(|r| !r.is_empty()) && rv != cur {
-                return Err(ApiError::stale("pods", "", &pod_name));
-            }
+    let without = |p: &Value| {
+        let mut spec = p.get("spec").cloned().unwrap_or(Value::Null);
+        if let Some(m) = spec.as_object_mut() {
+            m.remove("ephemeralContainers");
         }
-        let list = target.arr_at("/spec/ephemeralContainers").to_vec();
-        let mut list = list;
-        for c in list.iter_mut() {
-            // Defaults the pod strategy would apply to a container.
-            if c.get("terminationMessagePath").is_none() {
-                c["terminationMessagePath"] = json!("/dev/termination-log");
-            }
-            if c.get("terminationMessagePolicy").is_none() {
-                c["terminationMessagePolicy"] = json!("File");
-            }
-            if c.get("imagePullPolicy").is_none() {
-                let latest = c
-                    .get("image")
-                    .and_then(Value::as_str)
-                    .is_some_and(|i| !i.rsplit('/').next().unwrap_or("").contains(':') || i.ends_with(":latest"));
-                c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
-            }
+        spec
+    };
+    let base_spec = without(base);
+    let list = admitted
+        .pointer("/spec/ephemeralContainers")
+        .cloned()
+        .unwrap_or(json!([]));
+    let write = |pod: &mut Value| -> ApiResult<()> {
+        if without(pod) != base_spec {
+            return Err(ApiError::stale("pods", "", name));
         }
-        validate(pod, &list, &pod_name)?;
-        pod["spec"]["ephemeralContainers"] = Value::Array(list);
+        pod["spec"]["ephemeralContainers"] = list.clone();
         Ok(())
-    })
-    .await
+    };
+    if dry_run {
+        let mut pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
+        write(&mut pod)?;
+        return Ok(pod);
+    }
+    reg.guaranteed_update(pods, Some(ns), name, write).await
 }
 
 #[cfg(test)]

@@ -24,11 +24,7 @@ pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query
     }
     let del_body = eviction.get("deleteOptions").filter(|v| v.is_object());
     let opts = DeleteOptions::parse(query, del_body)?;
-    let dry_run = query.get("dryRun").is_some()
-        || del_body
-            .and_then(|d| d.get("dryRun"))
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
+    let dry_run = opts.dry_run;
     let pods = super::pods()?;
     let pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
     if !can_ignore_pdb(&pod) {

@@ -1,12 +1,17 @@
-//! What upstream's bootstrap controller creates on first start: the system namespaces and the
-//! `default/kubernetes` Service (its IP allocation is finished in the [config] issue); and, in
-//! [`endpoints`], the reconciler that keeps that Service's Endpoints and EndpointSlice pointing
-//! at the live API servers.
+//! What upstream's kube-apiserver creates on start: the system namespaces and the
+//! `default/kubernetes` Service (bootstrap controller), the system PriorityClasses
+//! (`scheduling/bootstrap-system-priority-classes`), the default ServiceCIDR `kubernetes` from
+//! `--service-cluster-ip-range` (default-servicecidr controller; the Service's IPAddress comes
+//! with its allocation); and, in [`endpoints`], the reconciler that keeps the Service's
+//! Endpoints and EndpointSlice pointing at the live API servers.
 
 pub mod endpoints;
 
 use super::App;
-use serde_json::json;
+use crate::api::ResourceDef;
+use crate::error::ApiResult;
+use crate::registry::store::Part;
+use serde_json::{json, Value};
 use std::net::IpAddr;
 
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -34,6 +39,10 @@ pub(super) async fn ensure_defaults(
     crate::util::fault::wait_while("rbac-bootstrap-hold").await;
     crate::auth::authz::start(&app.registry, &app.auth.authorizer).await?;
     hooks.rbac.done();
+    ensure_system_priority_classes(app).await?;
+    if let Some(al) = &app.registry.allocators {
+        ensure_default_service_cidr(app, al.cluster_ip_ranges()).await?;
+    }
     let services = find("services")?;
     let family = if first_service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
     let svc = json!({
@@ -55,4 +64,94 @@ pub(super) async fn ensure_defaults(
         Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => Ok(()),
         Err(e) => anyhow::bail!("cannot create the kubernetes Service: {e}"),
     }
+}
+
+/// A create by the kube-apiserver itself: decoded (defaulted), its `Update` managedFields entry,
+/// then the registry.
+async fn create_as_apiserver(app: &App, def: &ResourceDef, mut obj: Value) -> ApiResult<()> {
+    def.strategy.defaults(&mut obj);
+    let schemas = crate::api::schema::builtin();
+    let root = schemas.root_for(def.group, def.version, def.kind);
+    crate::patch::record_update(
+        None,
+        &mut obj,
+        "kube-apiserver",
+        &def.api_version(),
+        None,
+        schemas,
+        root,
+    );
+    app.registry.create(def, None, obj, false).await.map(|_| ())
+}
+
+fn row(group: &str, plural: &str) -> anyhow::Result<&'static ResourceDef> {
+    crate::api::builtin_row(group, plural).ok_or_else(|| anyhow::anyhow!("resource table lacks {plural}"))
+}
+
+/// `system-node-critical` and `system-cluster-critical`, created when missing.
+async fn ensure_system_priority_classes(app: &App) -> anyhow::Result<()> {
+    use crate::api::strategy::scheduling::{system_priority_class, SYSTEM_PRIORITY_CLASSES};
+    let def = row("scheduling.k8s.io", "priorityclasses")?;
+    for (name, value, description) in SYSTEM_PRIORITY_CLASSES {
+        match create_as_apiserver(app, def, system_priority_class(name, *value, description)).await {
+            Ok(()) => tracing::info!(priority_class = name, "created system priority class"),
+            Err(e) if e.code == 409 => {}
+            Err(e) => anyhow::bail!("cannot create priority class {name}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's message on the default ServiceCIDR's Ready condition.
+const DEFAULT_SERVICE_CIDR_READY: &str = "Kubernetes default Service CIDR is ready";
+
+/// The ServiceCIDR `kubernetes` holding `--service-cluster-ip-range`, Ready. An existing one
+/// with other CIDRs is left as it is (upstream reports the inconsistency and changes nothing).
+async fn ensure_default_service_cidr(app: &App, cidrs: Vec<String>) -> anyhow::Result<()> {
+    let def = row("networking.k8s.io", "servicecidrs")?;
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": cidrs},
+    });
+    match create_as_apiserver(app, def, obj).await {
+        Ok(()) => tracing::info!(?cidrs, "created the default ServiceCIDR"),
+        Err(e) if e.code == 409 => {}
+        Err(e) => anyhow::bail!("cannot create the default ServiceCIDR: {e}"),
+    }
+    let current = app.registry.get(def, None, "kubernetes", None).await?.value.clone();
+    if current.pointer("/spec/cidrs") != Some(&json!(cidrs)) {
+        tracing::warn!(
+            configured = ?cidrs,
+            stored = %current.pointer("/spec/cidrs").unwrap_or(&serde_json::Value::Null),
+            "the default ServiceCIDR \"kubernetes\" does not match --service-cluster-ip-range; leaving it unchanged"
+        );
+    }
+    let ready = current
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+    if !ready {
+        let mut with_status = current;
+        with_status["status"] = json!({"conditions": [{
+            "type": "Ready",
+            "status": "True",
+            "lastTransitionTime": crate::util::now_rfc3339(),
+            "reason": "",
+            "message": DEFAULT_SERVICE_CIDR_READY,
+        }]});
+        app.registry
+            .update(
+                def,
+                None,
+                "kubernetes",
+                with_status,
+                Part::Status,
+                false,
+                Some("kubernetes-service-cidr-controller"),
+            )
+            .await?;
+    }
+    Ok(())
 }

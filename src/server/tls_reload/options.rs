@@ -134,6 +134,8 @@ pub struct TlsOptions {
     /// TLS 1.2 suites to offer; None keeps all of them. TLS 1.3 suites are always on (as in Go).
     pub tls12_suites: Option<Vec<SupportedCipherSuite>>,
     pub sni: Vec<SniCertKey>,
+    /// `--disable-http2-serving`: offer only http/1.1 in ALPN.
+    pub disable_http2: bool,
 }
 
 impl Default for TlsOptions {
@@ -142,6 +144,7 @@ impl Default for TlsOptions {
             versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
             tls12_suites: None,
             sni: Vec::new(),
+            disable_http2: false,
         }
     }
 }
@@ -177,6 +180,7 @@ impl TlsOptions {
             versions,
             tls12_suites,
             sni,
+            disable_http2: opts.get_bool("disable-http2-serving"),
         })
     }
 

@@ -1,0 +1,359 @@
+//! The authorizer chain from the serve options: `--authorization-mode` with the
+//! `--authorization-webhook-*` flags, or the structured `--authorization-config`
+//! (AuthorizationConfiguration `apiserver.config.k8s.io/v1`, `v1beta1`, `v1alpha1`), with
+//! upstream's validation messages. The file is read at startup (no automatic reload: a changed
+//! file takes effect on restart).
+
+use super::webhook::{FailurePolicy, Settings, WebhookAuthorizer};
+use super::{Authorizer, Mode};
+use crate::config::ServeOptions;
+use anyhow::bail;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether some layer (flag, env, file) set `key`, not just the built-in default.
+fn is_set(opts: &ServeOptions, key: &str) -> bool {
+    opts.sources.get(key).is_some_and(|s| s != "default")
+}
+
+pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Authorizer> {
+    if let Some(file) = opts.get_path("authorization.config-file") {
+        let legacy = [
+            "authorization.mode",
+            "authorization.webhook.config-file",
+            "authorization.webhook.version",
+            "authorization.webhook.cache-authorized-ttl",
+            "authorization.webhook.cache-unauthorized-ttl",
+        ];
+        if legacy.iter().any(|k| is_set(opts, k)) {
+            bail!("--authorization-config can not be specified when --authorization-mode or --authorization-webhook-* flags are defined");
+        }
+        return from_file(&file);
+    }
+    let modes = opts.get_list("authorization.mode");
+    let webhook_file = opts.get_path("authorization.webhook.config-file");
+    let mut errs = Vec::new();
+    if modes.iter().any(|m| m == "Webhook") && webhook_file.is_none() {
+        errs.push("authorization-mode Webhook's authorization config file not passed".to_string());
+    }
+    if modes.iter().any(|m| m == "ABAC") && opts.get_path("authorization.policy-file").is_none() {
+        errs.push("authorization-mode ABAC's authorization policy file not passed".to_string());
+    }
+    if webhook_file.is_some() && !modes.iter().any(|m| m == "Webhook") {
+        errs.push("cannot specify --authorization-webhook-config-file without mode Webhook".to_string());
+    }
+    if opts.get_path("authorization.policy-file").is_some() && !modes.iter().any(|m| m == "ABAC") {
+        errs.push("cannot specify --authorization-policy-file without mode ABAC".to_string());
+    }
+    if !errs.is_empty() {
+        bail!("{}", errs.join(", "));
+    }
+    let mut az = Authorizer::new(&modes)?;
+    if let Some(f) = webhook_file {
+        let settings = Settings {
+            version: opts.get_str("authorization.webhook.version"),
+            authorized_ttl: opts.get_duration("authorization.webhook.cache-authorized-ttl"),
+            unauthorized_ttl: opts.get_duration("authorization.webhook.cache-unauthorized-ttl"),
+            timeout: Duration::from_secs(30),
+            failure_policy: FailurePolicy::NoOpinion,
+        };
+        let w = WebhookAuthorizer::new("webhook", &f, settings)
+            .map_err(|e| anyhow::anyhow!("--authorization-webhook-config-file: {e}"))?;
+        az.webhooks.push(Arc::new(w));
+    }
+    Ok(az)
+}
+
+const KINDS: &[&str] = &[
+    "apiserver.config.k8s.io/v1",
+    "apiserver.config.k8s.io/v1beta1",
+    "apiserver.config.k8s.io/v1alpha1",
+];
+
+/// Load and validate an AuthorizationConfiguration; errors start with the file name.
+pub fn from_file(path: &Path) -> anyhow::Result<Authorizer> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("failed to load config from file {}: {e}", path.display()))?;
+    let doc: Value = yaml_serde::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("failed to load config from file {}: {e}", path.display()))?;
+    let av = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !KINDS.contains(&av) || kind != "AuthorizationConfiguration" {
+        bail!(
+            "failed to load config from file {}: no kind \"{kind}\" is registered for version \"{av}\" (want kind AuthorizationConfiguration in {})",
+            path.display(),
+            KINDS.join(", ")
+        );
+    }
+    build(&doc).map_err(|errs| anyhow::anyhow!("{}: {}", path.display(), aggregate(&errs)))
+}
+
+/// utilerrors.NewAggregate's text.
+fn aggregate(errs: &[String]) -> String {
+    match errs {
+        [one] => one.clone(),
+        _ => format!("[{}]", errs.join(", ")),
+    }
+}
+
+fn dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn duration(v: Option<&Value>) -> Result<Duration, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Duration::ZERO),
+        Some(Value::String(s)) => crate::config::parse_duration(s).map_err(|_| format!("invalid duration {s:?}")),
+        Some(other) => Err(format!("invalid duration {other}")),
+    }
+}
+
+/// ValidateAuthorizationConfiguration, then the chain.
+fn build(doc: &Value) -> Result<Authorizer, Vec<String>> {
+    let mut errs = Vec::new();
+    let items = doc
+        .get("authorizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if items.is_empty() {
+        errs.push("authorizers: Required value: at least one authorization mode must be defined".to_string());
+    }
+    let (mut modes, mut webhooks) = (Vec::new(), Vec::new());
+    let (mut seen_types, mut seen_names) = (Vec::new(), Vec::new());
+    for (i, a) in items.iter().enumerate() {
+        let p = format!("authorizers[{i}]");
+        let ty = a.get("type").and_then(Value::as_str).unwrap_or("");
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            errs.push(format!("{p}.name: Required value"));
+        } else if !dns1123_subdomain(name) {
+            errs.push(format!("{p}.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
+        } else if seen_names.contains(&name) {
+            errs.push(format!("{p}.name: Duplicate value: {name:?}"));
+        } else {
+            seen_names.push(name);
+        }
+        let mode = match ty {
+            "" => {
+                errs.push(format!("{p}.type: Required value"));
+                continue;
+            }
+            "AlwaysAllow" => Mode::AlwaysAllow,
+            "AlwaysDeny" => Mode::AlwaysDeny,
+            "RBAC" => Mode::Rbac,
+            "Node" => Mode::Node,
+            "Webhook" => Mode::Webhook(webhooks.len()),
+            "ABAC" => {
+                errs.push(format!("{p}.type: Unsupported value: \"ABAC\": capstan does not implement ABAC (--authorization-policy-file); use RBAC or Webhook"));
+                continue;
+            }
+            other => {
+                errs.push(format!("{p}.type: Unsupported value: {other:?}: supported values: \"AlwaysAllow\", \"AlwaysDeny\", \"Node\", \"RBAC\", \"Webhook\""));
+                continue;
+            }
+        };
+        let webhook = a.get("webhook").filter(|w| !w.is_null());
+        if ty != "Webhook" {
+            if seen_types.contains(&ty) {
+                errs.push(format!("{p}.type: Duplicate value: {ty:?}"));
+            }
+            seen_types.push(ty);
+            if webhook.is_some() {
+                errs.push(format!(
+                    "{p}.webhook: Invalid value: \"non-null\": may only be specified when type=Webhook"
+                ));
+            }
+            modes.push(mode);
+            continue;
+        }
+        let Some(w) = webhook else {
+            errs.push(format!("{p}.webhook: Required value: required when type=Webhook"));
+            continue;
+        };
+        match webhook_from(&format!("{p}.webhook"), name, w) {
+            Ok(w) => {
+                webhooks.push(Arc::new(w));
+                modes.push(mode);
+            }
+            Err(e) => errs.extend(e),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let mut az = Authorizer::new(&["AlwaysDeny".to_string()]).map_err(|e| vec![e.to_string()])?;
+    az.modes = modes;
+    az.webhooks = webhooks;
+    Ok(az)
+}
+
+fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec<String>> {
+    let mut errs = Vec::new();
+    let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut ttl = |k: &str, default: Duration| match duration(w.get(k)) {
+        Ok(d) if d.is_zero() => default,
+        Ok(d) => d,
+        Err(e) => {
+            errs.push(format!("{p}.{k}: Invalid value: {e}"));
+            default
+        }
+    };
+    let authorized_ttl = ttl("authorizedTTL", Duration::from_secs(300));
+    let unauthorized_ttl = ttl("unauthorizedTTL", Duration::from_secs(30));
+    let timeout = match duration(w.get("timeout")) {
+        Ok(d) if d.is_zero() => {
+            errs.push(format!("{p}.timeout: Required value"));
+            d
+        }
+        Ok(d) if d > Duration::from_secs(30) => {
+            errs.push(format!(
+                "{p}.timeout: Invalid value: \"{}\": must be > 0s and <= 30s",
+                w.get("timeout").and_then(Value::as_str).unwrap_or("")
+            ));
+            d
+        }
+        Ok(d) => d,
+        Err(e) => {
+            errs.push(format!("{p}.timeout: Invalid value: {e}"));
+            Duration::ZERO
+        }
+    };
+    let version = s("subjectAccessReviewVersion");
+    match version.as_str() {
+        "" => errs.push(format!("{p}.subjectAccessReviewVersion: Required value")),
+        "v1" | "v1beta1" => {}
+        v => errs.push(format!(
+            "{p}.subjectAccessReviewVersion: Unsupported value: {v:?}: supported values: \"v1\", \"v1beta1\""
+        )),
+    }
+    let failure_policy = match s("failurePolicy").as_str() {
+        "NoOpinion" => FailurePolicy::NoOpinion,
+        "Deny" => FailurePolicy::Deny,
+        "" => {
+            errs.push(format!("{p}.failurePolicy: Required value"));
+            FailurePolicy::NoOpinion
+        }
+        v => {
+            errs.push(format!(
+                "{p}.failurePolicy: Unsupported value: {v:?}: supported values: \"Deny\", \"NoOpinion\""
+            ));
+            FailurePolicy::NoOpinion
+        }
+    };
+    let ci = w.get("connectionInfo").cloned().unwrap_or(Value::Null);
+    let ci_type = ci.get("type").and_then(Value::as_str).unwrap_or("");
+    let kubeconfig = ci.get("kubeConfigFile").and_then(Value::as_str).unwrap_or("");
+    match ci_type {
+        "KubeConfigFile" if kubeconfig.is_empty() => {
+            errs.push(format!("{p}.connectionInfo.kubeConfigFile: Required value"))
+        }
+        "KubeConfigFile" if !Path::new(kubeconfig).is_absolute() => errs.push(format!(
+            "{p}.connectionInfo.kubeConfigFile: Invalid value: {kubeconfig:?}: must be an absolute path"
+        )),
+        "KubeConfigFile" => {}
+        "InClusterConfig" => errs.push(format!(
+            "{p}.connectionInfo.type: Unsupported value: \"InClusterConfig\": capstan does not implement in-cluster webhook connections; use KubeConfigFile"
+        )),
+        "" => errs.push(format!("{p}.connectionInfo.type: Required value")),
+        v => errs.push(format!(
+            "{p}.connectionInfo.type: Unsupported value: {v:?}: supported values: \"InClusterConfig\", \"KubeConfigFile\""
+        )),
+    }
+    let exprs: Vec<String> = w
+        .get("matchConditions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|c| c.get("expression").and_then(Value::as_str).unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !exprs.is_empty() {
+        let mv = s("matchConditionSubjectAccessReviewVersion");
+        match mv.as_str() {
+            "" => errs.push(format!("{p}.matchConditionSubjectAccessReviewVersion: Required value")),
+            "v1" => {}
+            v => errs.push(format!(
+                "{p}.matchConditionSubjectAccessReviewVersion: Unsupported value: {v:?}: supported values: \"v1\""
+            )),
+        }
+    }
+    let conditions = if exprs.is_empty() {
+        None
+    } else {
+        match super::conditions::MatchConditions::compile(&format!("{p}.matchConditions"), &exprs) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        }
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let settings = Settings {
+        version,
+        authorized_ttl,
+        unauthorized_ttl,
+        timeout,
+        failure_policy,
+    };
+    let mut hook = WebhookAuthorizer::new(name, Path::new(kubeconfig), settings)
+        .map_err(|e| vec![format!("{p}.connectionInfo.kubeConfigFile: {e}")])?;
+    hook.conditions = conditions;
+    Ok(hook)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> String {
+        let doc: Value = yaml_serde::from_str(yaml).expect("yaml");
+        match build(&doc) {
+            Ok(_) => String::new(),
+            Err(e) => aggregate(&e),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        assert_eq!(
+            errors("authorizers: []"),
+            "authorizers: Required value: at least one authorization mode must be defined"
+        );
+        assert_eq!(
+            errors("authorizers: [{type: RBAC, name: rbac}, {type: RBAC, name: rbac2}]"),
+            "authorizers[1].type: Duplicate value: \"RBAC\""
+        );
+        assert_eq!(
+            errors("authorizers: [{type: Webhook, name: w}]"),
+            "authorizers[0].webhook: Required value: required when type=Webhook"
+        );
+        let e = errors(
+            "authorizers: [{type: Webhook, name: w, webhook: {timeout: 40s, failurePolicy: Maybe, subjectAccessReviewVersion: v1, connectionInfo: {type: KubeConfigFile, kubeConfigFile: rel.yaml}, matchConditions: [{expression: 'request.('}]}}]",
+        );
+        for want in [
+            "authorizers[0].webhook.timeout: Invalid value: \"40s\": must be > 0s and <= 30s",
+            "authorizers[0].webhook.failurePolicy: Unsupported value: \"Maybe\"",
+            "authorizers[0].webhook.connectionInfo.kubeConfigFile: Invalid value: \"rel.yaml\": must be an absolute path",
+            "authorizers[0].webhook.matchConditionSubjectAccessReviewVersion: Required value",
+            "authorizers[0].webhook.matchConditions[0].expression: Invalid value",
+        ] {
+            assert!(e.contains(want), "{want} in {e}");
+        }
+        assert!(errors("authorizers: [{type: Node, name: node}, {type: RBAC, name: rbac}]").is_empty());
+    }
+}

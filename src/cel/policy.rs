@@ -1,0 +1,58 @@
+//! The environment of admission policy expressions (upstream `plugin/cel` compilation):
+//! `object`, `oldObject`, `params`, `request`, `namespaceObject` and the policy's
+//! `variables`, and the result types each expression must have.
+
+use super::{types, Env, Mode, Program, Type};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A compiled expression or upstream's error detail.
+pub type Compiled = Result<Arc<Program>, String>;
+
+/// Upstream's environment for admission policy expressions, with the policy's variables and
+/// params declared; `mode` New for expressions being written, Stored for evaluation.
+pub fn env(variables: &[String], mode: Mode) -> Env {
+    let vars: BTreeMap<String, Type> = variables.iter().map(|v| (v.clone(), Type::Dyn)).collect();
+    Env::new()
+        .mode(mode)
+        .var("object", Type::Dyn)
+        .var("oldObject", Type::Dyn)
+        .var("params", Type::Dyn)
+        .var("request", super::request_type())
+        .var("namespaceObject", super::namespace_type())
+        .var(
+            "variables",
+            types::StructType::new("kubernetes.variables", types::Fields::Fixed(vars)),
+        )
+}
+
+/// Upstream `CompileCELExpression`: compile, then the result type must be one of `want`
+/// (dyn always passes).
+pub fn compile(env: &Env, src: &str, want: &[Type]) -> Compiled {
+    let p = env
+        .compile_cached(src)
+        .map_err(|e| format!("compilation failed: {e}"))?;
+    output(p, want)
+}
+
+/// [`compile`] without the process-wide cache (schema-typed environments whose declarations
+/// the cache key does not tell apart).
+pub fn compile_fresh(env: &Env, src: &str, want: &[Type]) -> Compiled {
+    let p = env.compile(src).map_err(|e| format!("compilation failed: {e}"))?;
+    output(Arc::new(p), want)
+}
+
+fn output(p: Arc<Program>, want: &[Type]) -> Compiled {
+    if want.is_empty() || p.output.is_dyn() || want.iter().any(|t| t.to_string() == p.output.to_string()) {
+        return Ok(p);
+    }
+    Err(if want.len() == 1 {
+        format!("must evaluate to {} but got {}", want[0], p.output)
+    } else {
+        format!(
+            "must evaluate to one of [{}] but got {}",
+            want.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "),
+            p.output
+        )
+    })
+}

@@ -1,0 +1,72 @@
+//! The feature gates capstan acts on (`--feature-gates`), with upstream 1.33's defaults. Setting
+//! any other gate is refused at startup, naming it (see `flags::refusal`).
+
+use super::ServeOptions;
+
+/// Gate name and its default in kube-apiserver 1.33 (`pkg/features/kube_features.go`).
+pub const HONOURED: &[(&str, bool)] = &[
+    // PodTopologyLabels admission and the binding storage copying the Binding's labels (alpha).
+    ("PodTopologyLabelsAdmission", false),
+    // NodeRestriction: a node's token audiences must come from its pods' volumes (beta).
+    ("ServiceAccountNodeAudienceRestriction", true),
+    // NodeRestriction: nodes may create kubelet CSRs for any CN (deprecated).
+    ("AllowInsecureKubeletCertificateSigningRequests", false),
+    // NodeRestriction: PVC status updates may also change allocatedResource(Statuse)s (beta).
+    ("RecoverVolumeExpansionFailure", true),
+];
+
+/// The gates in effect: the operator's `--feature-gates` over upstream's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureGates {
+    set: std::collections::BTreeMap<String, bool>,
+}
+
+impl FeatureGates {
+    pub fn from_options(opts: &ServeOptions) -> FeatureGates {
+        FeatureGates {
+            set: opts.feature_gates.clone(),
+        }
+    }
+
+    /// These gates set, the rest at their defaults.
+    pub fn with(gates: &[(&str, bool)]) -> FeatureGates {
+        FeatureGates {
+            set: gates.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    /// Is the honoured gate `name` on? (A name outside [`HONOURED`] is a programming error
+    /// caught by the unit tests: it reads as off.)
+    pub fn enabled(&self, name: &str) -> bool {
+        let default = HONOURED.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
+        debug_assert!(default.is_some(), "feature gate {name} is not in HONOURED");
+        self.set.get(name).copied().or(default).unwrap_or(false)
+    }
+}
+
+/// The gates in `--feature-gates` (a JSON map) that capstan does not act on.
+pub fn unhonoured(gates: &serde_json::Value) -> Vec<String> {
+    gates
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| !HONOURED.iter().any(|(n, _)| n == k))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let g = FeatureGates::default();
+        assert!(!g.enabled("PodTopologyLabelsAdmission"));
+        assert!(g.enabled("ServiceAccountNodeAudienceRestriction"));
+        let g = FeatureGates::with(&[("PodTopologyLabelsAdmission", true)]);
+        assert!(g.enabled("PodTopologyLabelsAdmission"));
+        let set = serde_json::json!({"PodTopologyLabelsAdmission": true, "SomethingElse": true});
+        assert_eq!(unhonoured(&set), vec!["SomethingElse"]);
+    }
+}

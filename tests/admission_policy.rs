@@ -1,0 +1,310 @@
+//! ValidatingAdmissionPolicy end to end with real kubectl 1.33: Deny (status, reason and
+//! message as upstream v1.33.13 prints them), Warn (kubectl prints the warning), Audit (the
+//! audit log carries `validation.policy.admission.k8s.io/validation_failure` and the policy's
+//! audit annotations), params from a ConfigMap and from a custom resource, write-time
+//! compilation errors, status.typeChecking against a CRD's schema, and a CRD rule whose
+//! estimated cost is over budget. Every expected text below was taken from upstream
+//! kube-apiserver v1.33.13 (and its kube-controller-manager for typeChecking) on the same
+//! fixtures (`tests/fixtures/policy`).
+
+mod common;
+
+use common::{eventually, matching, secs, TestServer};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const V: &str = "1.33";
+
+fn fixture(name: &str) -> String {
+    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "policy", name]
+        .iter()
+        .collect();
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+fn deployment(s: &TestServer, name: &str, ns: &str, replicas: u32) -> String {
+    let y = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: x}}}}\n  template:\n    metadata: {{labels: {{app: x}}}}\n    spec: {{containers: [{{name: c, image: nginx}}]}}\n"
+    );
+    s.write_file(&format!("{name}-{ns}.yaml"), &y)
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+/// kubectl's exit status, stdout and stderr.
+fn run(s: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let o = s.kubectl(V, args);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The last response body `kubectl -v=8` logged (a Go-quoted string holding JSON).
+fn last_response_body(log: &str) -> Value {
+    let at = log.rfind("\"Response Body\" body=\"").expect("a logged response body") + "\"Response Body\" body=".len();
+    let mut quoted = serde_json::Deserializer::from_str(&log[at..]).into_iter::<String>();
+    let body = quoted.next().expect("a quoted body").expect("JSON-compatible quoting");
+    serde_json::from_str(&body).expect("a JSON body")
+}
+
+fn audit_events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn deny_warn_and_audit_through_kubectl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("audit-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+    )
+    .expect("write");
+    let log = dir.path().join("audit.log");
+    let s = TestServer::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf-8"),
+        "--audit-log-path",
+        log.to_str().expect("utf-8"),
+    ]);
+    s.kubectl_ok(V, &["apply", "-f", &fixture("deny_warn_audit.yaml")]);
+
+    // Deny with the validation's reason (Forbidden) and its messageExpression.
+    let web = deployment(&s, "web", "deny-ns", 10);
+    // Probed with server-side dry runs, so nothing is created before the policy is in force.
+    eventually("the policy denies", secs(10), || {
+        let (ok, _, err) = run(&s, &["create", "-f", &web, "--dry-run=server"]);
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    let (ok, _, err) = run(&s, &["create", "-f", &web]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "Error from server (Forbidden): error when creating \"".to_string()
+            + &web
+            + "\": deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-deny' denied request: replicas must be at most 5, got 10"
+    );
+    // The raw Status: upstream's code, reason, details and cause.
+    let status = s.kubectl(V, &["create", "-f", &web, "-v=8"]);
+    let text = String::from_utf8_lossy(&status.stderr).into_owned();
+    assert_eq!(
+        last_response_body(&text),
+        serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-deny' denied request: replicas must be at most 5, got 10","reason":"Forbidden","details":{"name":"web","group":"apps","kind":"deployments","causes":[{"message":"ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-deny' denied request: replicas must be at most 5, got 10"}]},"code":403})
+    );
+    // No reason: Invalid (422), and the failed expression as the message.
+    let bad = deployment(&s, "bad", "deny-ns", 1);
+    let (ok, _, err) = run(&s, &["create", "-f", &bad]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "The deployments \"bad\" is invalid: : ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-deny' denied request: failed expression: object.metadata.name != 'bad'"
+    );
+    // Within the limits: admitted.
+    s.kubectl_ok(V, &["create", "-f", &deployment(&s, "small", "deny-ns", 2)]);
+
+    // Warn + Audit: admitted, kubectl prints the warning, the audit log has the annotations.
+    let (ok, out, err) = run(&s, &["create", "-f", &deployment(&s, "web", "warn-ns", 10)]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "deployment.apps/web created");
+    assert_eq!(
+        err.trim(),
+        "Warning: Validation failed for ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-warn': replicas must be at most 5, got 10"
+    );
+    let event = eventually("the audited create", secs(10), || {
+        audit_events(&log).into_iter().find(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["verb"] == "create"
+                && e["objectRef"]["resource"] == "deployments"
+                && e["objectRef"]["namespace"] == "warn-ns"
+        })
+    });
+    assert_eq!(
+        event["annotations"]["validation.policy.admission.k8s.io/validation_failure"],
+        r#"[{"message":"replicas must be at most 5, got 10","policy":"max-replicas","binding":"max-replicas-warn","expressionIndex":0,"validationActions":["Warn","Audit"]}]"#
+    );
+    assert_eq!(event["annotations"]["max-replicas/replicas"], "replicas=10");
+
+    // Expressions are compiled when the policy is written.
+    let err = s.kubectl_err(V, &["apply", "-f", &fixture("bad_expressions.yaml")]);
+    assert_eq!(
+        err.trim(),
+        r#"The ValidatingAdmissionPolicy "bad-expr" is invalid: 
+* spec.validations[0].expression: Invalid value: "object.data.x + 1": must evaluate to bool but got int
+* spec.validations[1].expression: Invalid value: "1 + 'a' == 2": compilation failed: ERROR: <input>:1:3: found no matching overload for '_+_' applied to '(int, string)'
+ | 1 + 'a' == 2
+ | ..^
+* spec.validations[2].expression: Invalid value: "object.foo(": compilation failed: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', ')', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}
+ | object.foo(
+ | ...........^"#
+    );
+
+    // Deleting the binding lifts the denial.
+    s.kubectl_ok(V, &["delete", "validatingadmissionpolicybinding", "max-replicas-deny"]);
+    eventually("the binding is gone", secs(10), || {
+        run(&s, &["create", "-f", &deployment(&s, "web", "deny-ns", 10)]).0
+    });
+}
+
+#[test]
+fn params_from_a_configmap_and_a_custom_resource() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("params_configmap.yaml")]);
+    s.kubectl_ok(V, &["create", "namespace", "pns"]);
+    // No ConfigMap yet: parameterNotFoundAction Deny.
+    let err = eventually("no params denies", secs(10), || {
+        let (ok, _, err) = run(
+            &s,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "foo",
+                "-n",
+                "pns",
+                "--from-literal=a=b",
+                "--dry-run=server",
+            ],
+        );
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create secret secrets \"foo\" is forbidden: ValidatingAdmissionPolicy 'cm-limit' with binding 'cm-limit' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction"
+    );
+    s.kubectl_ok(
+        V,
+        &[
+            "create",
+            "configmap",
+            "limits",
+            "-n",
+            "pns",
+            "--from-literal=prefix=ok-",
+        ],
+    );
+    let err = eventually("the ConfigMap's prefix is enforced", secs(10), || {
+        let (ok, _, err) = run(
+            &s,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "foo",
+                "-n",
+                "pns",
+                "--from-literal=a=b",
+                "--dry-run=server",
+            ],
+        );
+        matching(err, |e| !ok && e.contains("must start with"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create secret secrets \"foo\" is forbidden: ValidatingAdmissionPolicy 'cm-limit' with binding 'cm-limit' denied request: name must start with ok-"
+    );
+    s.kubectl_ok(
+        V,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "ok-foo",
+            "-n",
+            "pns",
+            "--from-literal=a=b",
+        ],
+    );
+
+    // Params of a CRD kind, selected by label; none selected: Allow.
+    s.kubectl_ok(V, &["apply", "-f", &fixture("limits_crd.yaml")]);
+    eventually("the Limit kind is served", secs(20), || {
+        run(&s, &["get", "limits.example.com", "-A"]).0
+    });
+    s.kubectl_ok(V, &["apply", "-f", &fixture("params_crd.yaml")]);
+    s.kubectl_ok(
+        V,
+        &[
+            "create",
+            "cm",
+            "a",
+            "-n",
+            "sized",
+            "--from-literal=a=1",
+            "--from-literal=b=2",
+            "--from-literal=c=3",
+        ],
+    );
+    s.kubectl_ok(V, &["apply", "-f", &fixture("limit_params.yaml")]);
+    let err = eventually("the selected Limit is enforced", secs(10), || {
+        let (ok, _, err) = run(
+            &s,
+            &[
+                "create",
+                "cm",
+                "b",
+                "-n",
+                "sized",
+                "--from-literal=a=1",
+                "--from-literal=b=2",
+                "--from-literal=c=3",
+                "--dry-run=server",
+            ],
+        );
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"b\" is forbidden: ValidatingAdmissionPolicy 'data-size' with binding 'data-size' denied request: at most 2 keys (two)"
+    );
+    s.kubectl_ok(
+        V,
+        &[
+            "create",
+            "cm",
+            "c",
+            "-n",
+            "sized",
+            "--from-literal=a=1",
+            "--from-literal=b=2",
+        ],
+    );
+}
+
+#[test]
+fn type_checking_status_and_cost_overrun() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("limits_crd.yaml")]);
+    eventually("the Limit kind is served", secs(20), || {
+        run(&s, &["get", "limits.example.com", "-A"]).0
+    });
+    s.kubectl_ok(V, &["apply", "-f", &fixture("typed.yaml")]);
+    let status = eventually("status.typeChecking", secs(10), || {
+        let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", "typed", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).expect("json");
+        matching(v["status"].clone(), |st| st.get("typeChecking").is_some())
+    });
+    assert_eq!(
+        status,
+        serde_json::json!({"observedGeneration": 1, "typeChecking": {"expressionWarnings": [
+            {"fieldRef": "spec.validations[0].expression", "warning": "example.com/v1, Kind=Limit: ERROR: <input>:1:12: undefined field 'maxSiz'\n | object.spec.maxSiz > 1\n | ...........^\n"},
+            {"fieldRef": "spec.validations[1].expression", "warning": "example.com/v1, Kind=Limit: ERROR: <input>:1:21: found no matching overload for '_>_' applied to '(int, string)'\n | object.spec.maxSize > 'a'\n | ....................^\n"}
+        ]}})
+    );
+
+    // A CRD rule over the cost budget is refused when the CRD is written.
+    let err = s.kubectl_err(V, &["apply", "-f", &fixture("costly_crd.yaml")]);
+    assert_eq!(
+        err.trim(),
+        r#"The CustomResourceDefinition "costly.example.com" is invalid: 
+* spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)
+* spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema
+* spec.validation.openAPIV3Schema: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"#
+    );
+}
