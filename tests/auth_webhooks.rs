@@ -268,7 +268,7 @@ fn bad_authorization_settings_are_refused_at_startup() {
         ),
         (
             vec!["--authentication-token-webhook-config-file=/nonexistent/kc".into()],
-            "--authentication-token-webhook-config-file: /nonexistent/kc",
+            "--authentication-token-webhook-config-file: stat /nonexistent/kc: no such file or directory",
         ),
     ];
     for (args, want) in cases {

@@ -86,6 +86,7 @@ pub trait Strategy: Send + Sync + 'static {
     /// Whether stored objects expire on their own (upstream's `TTLFunc`).
     fn expiry(&self) -> Expiry {
         Expiry::Never
+    }
     /// The `Warning` every request of a deprecated kind gets (its prerelease-lifecycle tags:
     /// `v1 ComponentStatus is deprecated in v1.19+`).
     fn deprecation_warning(&self) -> Option<&'static str> {
@@ -365,6 +366,7 @@ impl Strategy for Builtin {
     }
     fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
         self.table_order
+    }
     fn deprecation_warning(&self) -> Option<&'static str> {
         self.deprecation
     }

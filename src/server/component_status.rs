@@ -51,17 +51,7 @@ async fn probe_component(name: &str, port: u16) -> Value {
 }
 
 async fn probe_storage(app: &App) -> Value {
-    let health = match &app.etcd {
-        Some(etcd) => etcd.check_health().await,
-        None => app
-            .registry
-            .storage
-            .current_revision()
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    };
-    match health {
+    match app.registry.storage.health().await {
         Ok(()) => component_status("etcd-0", "True", "ok", ""),
         Err(e) => component_status("etcd-0", "False", "", &e),
     }
@@ -89,6 +79,7 @@ fn as_cached(v: Value) -> Arc<CachedObject> {
         value: v,
         json,
         revision: 0,
+        protobuf: Default::default(),
     })
 }
 
@@ -99,7 +90,7 @@ pub async fn serve(app: &Arc<App>, req: &Request, def: &'static ResourceDef) -> 
     if info.namespace.is_some() {
         return Err(crate::rest::not_found());
     }
-    let output = negotiate::negotiate(req.header("accept"), Endpoint::Read)?;
+    let output = negotiate::negotiate(req.header("accept"), Endpoint::Read, true)?;
     let enc = Encoding {
         output,
         pretty: req.query.flag("pretty").unwrap_or(false),

@@ -164,13 +164,13 @@ impl Storage for Transcoding {
         }
         Ok(page)
     }
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64> {
         let value = to_stored(self.layout, value)?;
-        self.inner.create(key, value).await.map_err(err_json)
+        self.inner.create_with_ttl(key, value, ttl).await.map_err(err_json)
     }
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
         let value = to_stored(self.layout, value)?;
-        self.inner.update(key, value, expected).await.map_err(err_json)
+        self.inner.update_with_ttl(key, value, expected, ttl).await.map_err(err_json)
     }
     async fn delete(&self, key: &str, expected: i64) -> StorageResult<(i64, KeyValue)> {
         let (rev, kv) = self.inner.delete(key, expected).await.map_err(err_json)?;
@@ -200,6 +200,9 @@ impl Storage for Transcoding {
     }
     async fn compacted_revision(&self) -> StorageResult<i64> {
         self.inner.compacted_revision().await
+    }
+    async fn health(&self) -> Result<(), String> {
+        self.inner.health().await
     }
 }
 

@@ -360,14 +360,14 @@ impl Storage for Encrypted {
         Ok(page)
     }
 
-    async fn create(&self, key: &str, value: Bytes) -> StorageResult<i64> {
+    async fn create_with_ttl(&self, key: &str, value: Bytes, ttl: u64) -> StorageResult<i64> {
         let sealed = self.seal(key, &value).await?;
-        self.inner.create(key, sealed).await
+        self.inner.create_with_ttl(key, sealed, ttl).await
     }
 
-    async fn update(&self, key: &str, value: Bytes, expected: i64) -> StorageResult<i64> {
+    async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
         let sealed = self.seal(key, &value).await?;
-        self.inner.update(key, sealed, expected).await
+        self.inner.update_with_ttl(key, sealed, expected, ttl).await
     }
 
     async fn delete(&self, key: &str, expected: i64) -> StorageResult<(i64, KeyValue)> {
@@ -414,6 +414,10 @@ impl Storage for Encrypted {
 
     async fn compacted_revision(&self) -> StorageResult<i64> {
         self.inner.compacted_revision().await
+    }
+
+    async fn health(&self) -> Result<(), String> {
+        self.inner.health().await
     }
 }
 
