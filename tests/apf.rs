@@ -452,6 +452,7 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let (mut node_lat, mut admin_lat) = (Vec::new(), Vec::new());
+    let mut kubelet_classes = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(12);
     let mut i = 0;
     while Instant::now() < deadline {
@@ -467,6 +468,10 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
         )
         .await;
         assert_eq!(r.status, 200, "node status: {}", r.text());
+        kubelet_classes.insert((
+            header(&r, "x-kubernetes-pf-flowschema-uid"),
+            header(&r, "x-kubernetes-pf-prioritylevel-uid"),
+        ));
         node_lat.push(t.elapsed());
         let t = Instant::now();
         let r = get(
@@ -514,8 +519,18 @@ async fn a_flooding_tenant_is_throttled_while_nodes_and_masters_proceed() {
     }
     let (node_p99, admin_p99) = (p99(&mut node_lat), p99(&mut admin_lat));
     eprintln!("flood: {served} served, {rejected} rejected; kubelet p99 {node_p99:?} over {} requests; admin p99 {admin_p99:?}", node_lat.len());
-    assert!(node_p99 < Duration::from_secs(1), "kubelet p99 {node_p99:?}");
-    assert!(admin_p99 < Duration::from_secs(1), "admin p99 {admin_p99:?}");
+    // Isolation, not timing (latency belongs to the soak benchmark): every kubelet request was
+    // served (asserted above), always in its own flow schema and priority level, never the
+    // flooded global-default's.
+    let system_nodes = (
+        uid(&ts, "flowschema", "system-nodes"),
+        uid(&ts, "prioritylevelconfiguration", "system"),
+    );
+    assert_eq!(
+        kubelet_classes.into_iter().collect::<Vec<_>>(),
+        vec![system_nodes],
+        "kubelet requests classified elsewhere"
+    );
     let metrics = ts.kubectl_ok(K, &["get", "--raw", "/metrics"]);
     assert!(
         metrics
