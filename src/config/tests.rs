@@ -437,7 +437,7 @@ fn refused_flags_fail_unless_default() {
     );
     let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=api/beta=true"]);
     assert!(
-        e.contains("--feature-gates=A=true,B=false: feature gates are not implemented")
+        e.contains("--feature-gates=A=true,B=false: capstan does not implement the feature gates A, B (it acts on PodTopologyLabelsAdmission,")
             && e.contains("--runtime-config=api/beta=true: API enablement is not implemented"),
         "{e}"
     );
@@ -456,6 +456,7 @@ fn refused_flags_fail_unless_default() {
             "--emulated-version=kube=1.33",
             "--enable-garbage-collector=true",
             "--max-connection-bytes-per-sec=0",
+            "--feature-gates=PodTopologyLabelsAdmission=true",
         ][..],
         &[
             "--emulation-forward-compatible=false",
