@@ -28,9 +28,9 @@ impl Expr {
 
     /// Evaluate with `vars` bound; the result as JSON.
     pub fn eval(&self, vars: &[(&str, &Value)]) -> Result<Value, String> {
-        let act = vars
-            .iter()
-            .fold(Activation::new(), |act, (name, v)| act.with(name, crate::cel::Value::json(v, None)));
+        let act = vars.iter().fold(Activation::new(), |act, (name, v)| {
+            act.with(name, crate::cel::Value::json(v, None))
+        });
         let (out, _cost) = self.program.eval(&act, Some(PER_CALL_LIMIT));
         Ok(out.map_err(|e| e.to_string())?.to_json())
     }
@@ -51,7 +51,11 @@ mod tests {
 
     #[test]
     fn compiles_and_evaluates_against_json() {
-        let e = Expr::compile(&["request"], "has(request.resourceAttributes) && request.user != 'root'").expect("compiles");
+        let e = Expr::compile(
+            &["request"],
+            "has(request.resourceAttributes) && request.user != 'root'",
+        )
+        .expect("compiles");
         let req = json!({"user": "jane", "resourceAttributes": {"verb": "get"}});
         assert_eq!(e.eval_bool(&[("request", &req)]), Ok(true));
         let s = Expr::compile(&["claims"], "claims.sub + ':' + claims.groups[0]").expect("compiles");

@@ -209,10 +209,15 @@ mod tests {
         );
         // kubectl 1.27 asks for v2beta1 first: a 1.33 server answers the legacy document.
         let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(negotiate(Some(old), Endpoint::DiscoveryRoot, false).unwrap(), Output::Json);
+        assert_eq!(
+            negotiate(Some(old), Endpoint::DiscoveryRoot, false).unwrap(),
+            Output::Json
+        );
         let only_beta = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
         assert_eq!(
-            negotiate(Some(only_beta), Endpoint::DiscoveryRoot, false).unwrap_err().code,
+            negotiate(Some(only_beta), Endpoint::DiscoveryRoot, false)
+                .unwrap_err()
+                .code,
             406
         );
         // Built-in kinds: protobuf alone or first; custom resources fall back to JSON, or 406

@@ -262,7 +262,9 @@ fn decode_message(msg: &str, buf: &[u8], depth: usize) -> Result<Value, String> 
         }
         "io.k8s.apimachinery.pkg.apis.meta.v1.Duration" => {
             let fs = fields_of(buf)?;
-            return Ok(Value::String(crate::util::go_duration(varint_of(&fs, 1).unwrap_or(0) as i64)));
+            return Ok(Value::String(crate::util::go_duration(
+                varint_of(&fs, 1).unwrap_or(0) as i64
+            )));
         }
         "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
             let fs = fields_of(buf)?;
@@ -382,11 +384,13 @@ fn json_schema_union(short: &str, msg: &str, fields: &[Field], vals: &[Option<Va
 
 /// RFC 3339 in UTC, second precision (`metav1.Time`) or microseconds (`metav1.MicroTime`).
 pub(crate) fn format_time(secs: i64, nanos: i32, micros: bool) -> Result<String, String> {
-    use crate::api::typed::time::{format, Precision};
     // Go's time range for RFC 3339: years 0000-9999.
     if !(-62_135_596_800..=253_402_300_799).contains(&secs) {
         return Err(format!("timestamp out of range: {secs}"));
     }
-    let p = if micros { Precision::Micros } else { Precision::Seconds };
-    Ok(format(secs, nanos.clamp(0, 999_999_999) as u32, p))
+    Ok(crate::util::time::format_utc(
+        secs,
+        nanos.clamp(0, 999_999_999) as u32,
+        micros,
+    ))
 }

@@ -1,6 +1,6 @@
 use super::decode::format_time;
-use crate::util::go_duration;
 use super::*;
+use crate::util::go_duration;
 use serde_json::{json, Value};
 
 /// A tiny protobuf encoder: a message is a list of (field number, value).

@@ -483,7 +483,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     registry.event_ttl = opts.event_ttl.as_secs();
     let health = Arc::new(health::Health::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let hooks = startup_checks(&health, &registry, encryption.as_ref(), opts.enable_priority_and_fairness);
+    let hooks = startup_checks(
+        &health,
+        &registry,
+        encryption.as_ref(),
+        opts.enable_priority_and_fairness,
+    );
     hooks.ip_repair.done();
     // Service ClusterIP/NodePort allocation; repair rebuilds the bitmaps from stored Services.
     let allocators = Arc::new(crate::registry::allocator::ServiceAllocators::new(

@@ -170,7 +170,10 @@ impl Storage for Transcoding {
     }
     async fn update_with_ttl(&self, key: &str, value: Bytes, expected: i64, ttl: u64) -> StorageResult<i64> {
         let value = to_stored(self.layout, value)?;
-        self.inner.update_with_ttl(key, value, expected, ttl).await.map_err(err_json)
+        self.inner
+            .update_with_ttl(key, value, expected, ttl)
+            .await
+            .map_err(err_json)
     }
     async fn delete(&self, key: &str, expected: i64) -> StorageResult<(i64, KeyValue)> {
         let (rev, kv) = self.inner.delete(key, expected).await.map_err(err_json)?;

@@ -115,4 +115,3 @@ pub fn go_io_error(e: &std::io::Error) -> String {
         }
     }
 }
-

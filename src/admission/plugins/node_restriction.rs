@@ -591,19 +591,22 @@ async fn audience_allowed(a: &Attributes, env: &Env<'_>, pod: &Value, audience: 
         Ok(false) => {}
         Err(e) => return Err(format!("error validating audience {audience:?}: {e}")),
     }
-    let v = env.ctx.decide(&crate::auth::authz::Attributes {
-        user: &a.user,
-        verb: "request-serviceaccounts-token-audience",
-        is_resource: true,
-        api_group: "",
-        api_version: "v1",
-        namespace: &a.namespace,
-        resource: audience,
-        subresource: "",
-        name: &a.name,
-        path: "",
-        field_selector: "",
-    }).await;
+    let v = env
+        .ctx
+        .decide(&crate::auth::authz::Attributes {
+            user: &a.user,
+            verb: "request-serviceaccounts-token-audience",
+            is_resource: true,
+            api_group: "",
+            api_version: "v1",
+            namespace: &a.namespace,
+            resource: audience,
+            subresource: "",
+            name: &a.name,
+            path: "",
+            field_selector: "",
+        })
+        .await;
     if v.allowed {
         return Ok(());
     }

@@ -77,15 +77,18 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
         };
         // Creating is allowed (the creator could have not created it); anything else needs delete.
         if a.operation != Operation::Create {
-            let v = env.ctx.decide(&authz(
-                "delete",
-                a.def.group,
-                a.def.version,
-                a.def.plural,
-                &a.subresource,
-                &a.namespace,
-                &a.name,
-            )).await;
+            let v = env
+                .ctx
+                .decide(&authz(
+                    "delete",
+                    a.def.group,
+                    a.def.version,
+                    a.def.plural,
+                    &a.subresource,
+                    &a.namespace,
+                    &a.name,
+                ))
+                .await;
             if !v.allowed {
                 return Err(a.forbidden(&format!(
                     "cannot set an ownerRef on a resource you can't delete: {}",
@@ -100,7 +103,8 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
         // One check covers the common case: may the user finalize anything?
         if env
             .ctx
-            .decide(&authz("update", "*", "*", "*", "finalizers", "", "*")).await
+            .decide(&authz("update", "*", "*", "*", "finalizers", "", "*"))
+            .await
             .allowed
         {
             return Ok(());
@@ -115,15 +119,18 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
             })?;
             for row in rows {
                 let ns = if row.namespaced() { a.namespace.as_str() } else { "" };
-                let v = env.ctx.decide(&authz(
-                    "update",
-                    row.group,
-                    row.version,
-                    row.plural,
-                    "finalizers",
-                    ns,
-                    name,
-                )).await;
+                let v = env
+                    .ctx
+                    .decide(&authz(
+                        "update",
+                        row.group,
+                        row.version,
+                        row.plural,
+                        "finalizers",
+                        ns,
+                        name,
+                    ))
+                    .await;
                 if !v.allowed {
                     return Err(a.forbidden(&format!(
                         "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: {}",

@@ -99,21 +99,9 @@ pub fn canonical(value: &str, p: Precision) -> Result<Option<String>, String> {
     Ok(Some(format(secs, nanos, p)))
 }
 
-/// The UTC text of a Unix time: `2006-01-02T15:04:05Z` or `2006-01-02T15:04:05.000000Z`
-/// (fraction truncated), years as Go prints them (at least four digits, `-` before negatives).
+/// The UTC text of a Unix time at `p`'s precision ([`crate::util::time::format_utc`]).
 pub fn format(secs: i64, nanos: u32, p: Precision) -> String {
-    let (y, mo, d, h, mi, sec) = crate::util::time::civil_from_unix(secs);
-    let year = if y < 0 {
-        format!("-{:04}", -y)
-    } else {
-        format!("{y:04}")
-    };
-    let mut out = format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}");
-    if p == Precision::Micros {
-        out.push_str(&format!(".{:06}", nanos.min(999_999_999) / 1000));
-    }
-    out.push('Z');
-    out
+    crate::util::time::format_utc(secs, nanos, p == Precision::Micros)
 }
 
 fn days_in(month: u32, year: i64) -> u32 {
