@@ -118,6 +118,24 @@ pub fn month_abbrev(month: u32) -> &'static str {
     MONTHS.get((month as usize).wrapping_sub(1)).copied().unwrap_or("???")
 }
 
+/// The UTC text of a Unix time as metav1 encodes it: `2006-01-02T15:04:05Z`, or with `micros`
+/// `2006-01-02T15:04:05.000000Z` (fraction truncated); years as Go prints them (at least four
+/// digits, `-` before negatives).
+pub fn format_utc(secs: i64, nanos: u32, micros: bool) -> String {
+    let (y, mo, d, h, mi, sec) = civil_from_unix(secs);
+    let year = if y < 0 {
+        format!("-{:04}", -y)
+    } else {
+        format!("{y:04}")
+    };
+    let mut out = format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}");
+    if micros {
+        out.push_str(&format!(".{:06}", nanos.min(999_999_999) / 1000));
+    }
+    out.push('Z');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,22 +155,4 @@ mod tests {
         assert_eq!(month_abbrev(1), "Jan");
         assert_eq!(month_abbrev(12), "Dec");
     }
-}
-
-/// The UTC text of a Unix time as metav1 encodes it: `2006-01-02T15:04:05Z`, or with `micros`
-/// `2006-01-02T15:04:05.000000Z` (fraction truncated); years as Go prints them (at least four
-/// digits, `-` before negatives).
-pub fn format_utc(secs: i64, nanos: u32, micros: bool) -> String {
-    let (y, mo, d, h, mi, sec) = civil_from_unix(secs);
-    let year = if y < 0 {
-        format!("-{:04}", -y)
-    } else {
-        format!("{y:04}")
-    };
-    let mut out = format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}");
-    if micros {
-        out.push_str(&format!(".{:06}", nanos.min(999_999_999) / 1000));
-    }
-    out.push('Z');
-    out
 }

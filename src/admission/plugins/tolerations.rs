@@ -131,9 +131,15 @@ mod tests {
         let a = json!({"key": "foo", "operator": "Exists"});
         let b = json!({"key": "foo", "operator": "Equal", "value": "x", "effect": "NoSchedule"});
         let c = json!({"key": "bar", "operator": "Exists"});
-        assert_eq!(merge(&[b.clone()], &[a.clone(), c.clone()]), vec![a.clone(), c.clone()]);
+        assert_eq!(
+            merge(std::slice::from_ref(&b), &[a.clone(), c.clone()]),
+            vec![a.clone(), c.clone()]
+        );
         assert_eq!(merge(&[a.clone(), a.clone()], &[]), vec![a.clone()]);
-        assert!(verify_against_whitelist(&[b.clone()], &[a.clone()]));
+        assert!(verify_against_whitelist(
+            std::slice::from_ref(&b),
+            std::slice::from_ref(&a)
+        ));
         assert!(!verify_against_whitelist(&[c], &[a]));
     }
 

@@ -106,7 +106,8 @@ async fn mirror_pods() {
     };
     let good = mirror_pod(&f.node_uid);
     assert_eq!(f.admit(&ctx, create(good.clone())).await, Ok(()));
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Mutation, &str)> = vec![
         (
             Box::new(|p| p["metadata"]["annotations"] = json!({})),
             "pod does not have \"kubernetes.io/config.mirror\" annotation, node \"mynode\" can only create mirror pods",
