@@ -110,14 +110,23 @@ fn decode(data: &str) -> Result<Value, String> {
     if data.is_empty() {
         return Err("empty config data".into());
     }
-    let doc: Value = yaml_serde::from_str(data).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
+    let mut doc: Value = yaml_serde::from_str(data).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
+    // Go reads the file as YAML 1.1: `enabled: yes` is a boolean there.
+    if let Some(e) = doc.pointer_mut("/anonymous/enabled") {
+        if let Some(b) = e.as_str().and_then(crate::config::parse_loose_bool) {
+            *e = Value::Bool(b);
+        }
+    }
     let Value::Object(obj) = &doc else {
         return Err("couldn't get version/kind; json parse error: json: cannot unmarshal into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }".into());
     };
     let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
-        return Err(format!("Object 'Kind' is missing in '{}'", data.trim_end()));
+        return Err(format!("Object 'Kind' is missing in '{data}'"));
+    }
+    if av.is_empty() {
+        return Err(format!("Object 'apiVersion' is missing in '{data}'"));
     }
     if !VERSIONS.contains(&av) || kind != "AuthenticationConfiguration" {
         return Err(format!(
@@ -900,6 +909,12 @@ mod tests {
             "json: cannot unmarshal string into Go struct field Issuer.jwt.issuer.audiences of type []string"
         );
         assert_eq!(errors(&format!("{HEAD}anonymous:\n  enabled: true\n")), "");
+        let c = from_data(&format!("{HEAD}anonymous:\n  enabled: yes\n"), &[]).expect("YAML 1.1 bool");
+        assert!(c.anonymous.is_some_and(|a| a.enabled));
+        assert_eq!(
+            errors("kind: AuthenticationConfiguration\n"),
+            "Object 'apiVersion' is missing in 'kind: AuthenticationConfiguration\n'"
+        );
     }
 
     #[test]
