@@ -277,12 +277,13 @@ impl Program {
         let mut found = false;
         check::walk(&self.ast, &mut |e| match &e.expr {
             Expr::Select(s) if s.field == field && is_var(&s.operand) => found = true,
-            Expr::Call(c) if c.func_name == "_?._" && c.args.len() == 2 => {
-                if is_var(&c.args[0])
-                    && matches!(&c.args[1].expr, Expr::Literal(LiteralValue::String(f)) if f.inner() == field)
-                {
-                    found = true;
-                }
+            Expr::Call(c)
+                if c.func_name == "_?._"
+                    && c.args.len() == 2
+                    && is_var(&c.args[0])
+                    && matches!(&c.args[1].expr, Expr::Literal(LiteralValue::String(f)) if f.inner() == field) =>
+            {
+                found = true
             }
             _ => {}
         });

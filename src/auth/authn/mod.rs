@@ -29,7 +29,7 @@ pub struct Authenticator {
     /// `anonymous` section of `--authentication-config`.
     pub anonymous: bool,
     /// With the file's `anonymous.conditions`: the only paths anonymous requests may use.
-    pub anonymous_paths: Vec<String>,
+    pub anonymous_paths: std::collections::HashSet<String>,
     pub tokens: Option<Arc<token_file::TokenFile>>,
     pub service_accounts: Option<serviceaccount::ServiceAccounts>,
     /// `--enable-bootstrap-token-auth`.
@@ -105,7 +105,7 @@ impl Authenticator {
             }
             None => {
                 let jwt = oidc::Oidc::from_options(opts)?.map(|o| Arc::new(config::JwtSet::new(vec![o])));
-                (jwt, anonymous, Vec::new())
+                (jwt, anonymous, Default::default())
             }
         };
         if let Some(j) = &jwt {
@@ -162,7 +162,7 @@ impl Authenticator {
                 }
             };
         }
-        if self.anonymous && (self.anonymous_paths.is_empty() || self.anonymous_paths.iter().any(|p| *p == req.path)) {
+        if self.anonymous && (self.anonymous_paths.is_empty() || self.anonymous_paths.contains(&req.path)) {
             return Ok(UserInfo::anonymous());
         }
         Err(unauthorized())
@@ -213,7 +213,7 @@ fn from_config_file(
     path: &std::path::Path,
     disallowed: &[String],
     flag_anonymous: bool,
-) -> anyhow::Result<(Arc<config::JwtSet>, bool, Vec<String>)> {
+) -> anyhow::Result<(Arc<config::JwtSet>, bool, std::collections::HashSet<String>)> {
     let gates = crate::config::features::FeatureGates::from_options(opts);
     if !gates.enabled("StructuredAuthenticationConfiguration") {
         anyhow::bail!(
@@ -239,8 +239,8 @@ fn from_config_file(
         }
     }
     let (anonymous, paths) = match &cfg.anonymous {
-        Some(a) => (a.enabled, a.paths.clone()),
-        None => (flag_anonymous, Vec::new()),
+        Some(a) => (a.enabled, a.paths.iter().cloned().collect()),
+        None => (flag_anonymous, Default::default()),
     };
     let set = Arc::new(config::JwtSet::new(cfg.jwt));
     config::spawn_reload(
