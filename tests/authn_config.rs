@@ -6,26 +6,13 @@
 
 mod common;
 
-use capstan::auth::authn::jwt::{generate_pem, SigningKey};
-use common::https_stub::HttpsStub;
+use common::https_stub::{signing_key as key, unix_now as now, HttpsStub};
 use common::{eventually, secs, TestServer};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-fn key(dir: &Path, name: &str) -> SigningKey {
-    let (private, _) = generate_pem().expect("key");
-    let p = dir.join(name);
-    std::fs::write(&p, private).expect("write key");
-    SigningKey::load(&p).expect("load key")
-}
-
-fn now() -> i64 {
-    capstan::util::unix_now() as i64
-}
-
 /// A test issuer serving discovery at `discovery_path` and its JWKS at `/keys`.
-fn issuer(signer: &SigningKey, discovery_path: &'static str) -> (HttpsStub, String) {
+fn issuer(signer: &capstan::auth::authn::jwt::SigningKey, discovery_path: &'static str) -> (HttpsStub, String) {
     let url = Arc::new(Mutex::new(String::new()));
     let (u, jwks) = (url.clone(), json!({"keys": [signer.public.jwk()]}));
     let stub = HttpsStub::start(move |s| {

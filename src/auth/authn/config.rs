@@ -240,17 +240,6 @@ fn go_type(s: &Shape, version: &str) -> String {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Walk `obj` against `fields`: unknown fields (with indices, as the strict decoder reports
 /// them) and type mismatches (as encoding/json reports them).
 fn check_fields(
@@ -311,7 +300,7 @@ fn check_value(
         };
         types.push(format!(
             "json: cannot unmarshal {} into Go struct field {owner}.{plain} of type {}",
-            json_type(v),
+            crate::util::json::go_json_type(v),
             go_type(shape, version)
         ));
         return;
