@@ -3,22 +3,10 @@
 
 mod common;
 
-use capstan::auth::authn::jwt::{generate_pem, SigningKey};
-use common::https_stub::HttpsStub;
+use common::https_stub::{signing_key as key, unix_now as now, HttpsStub};
 use common::{eventually, secs, TestServer};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-
-fn key(dir: &std::path::Path, name: &str) -> SigningKey {
-    let (private, _) = generate_pem().expect("key");
-    let p = dir.join(name);
-    std::fs::write(&p, private).expect("write key");
-    SigningKey::load(&p).expect("load key")
-}
-
-fn now() -> i64 {
-    capstan::util::unix_now() as i64
-}
 
 #[test]
 fn oidc_login_with_kubectl_maps_claims_and_follows_key_rotation() {

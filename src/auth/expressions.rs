@@ -26,6 +26,29 @@ impl Expr {
         })
     }
 
+    /// Compile against typed variables, as upstream's authentication compiler: `claims` is a
+    /// `map(string, dyn)`, `user` a `kubernetes.UserInfo`. With `want`, the checked output
+    /// type must be it (upstream's `must evaluate to bool`); the error is the field detail.
+    pub fn compile_typed(vars: &[(&str, Type)], source: &str, want: Option<Type>) -> Result<Expr, String> {
+        let env = vars.iter().fold(Env::new(), |env, (v, t)| env.var(v, t.clone()));
+        let program = env.compile(source).map_err(|e| format!("compilation failed: {e}"))?;
+        if let Some(t) = want {
+            if program.output.to_string() != t.to_string() {
+                return Err(format!("must evaluate to {t}"));
+            }
+        }
+        Ok(Expr {
+            source: source.to_string(),
+            program: Arc::new(program),
+        })
+    }
+
+    /// Whether the expression selects `var.field` (upstream's check that `claims.email` is
+    /// paired with `claims.email_verified`).
+    pub fn selects(&self, var: &str, field: &str) -> bool {
+        self.program.selects(var, field)
+    }
+
     /// Evaluate with `vars` bound; the result as JSON.
     pub fn eval(&self, vars: &[(&str, &Value)]) -> Result<Value, String> {
         let act = vars.iter().fold(Activation::new(), |act, (name, v)| {

@@ -269,6 +269,27 @@ impl Program {
         cost::estimate(&self.ast, &self.checked, roots)
     }
 
+    /// Whether the expression selects `field` of variable `var` anywhere (`var.field`,
+    /// `has(var.field)`, `var.?field`), as upstream's `hasSelectExp`.
+    pub fn selects(&self, var: &str, field: &str) -> bool {
+        use cel::common::ast::{Expr, LiteralValue};
+        let is_var = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(n) if n == var);
+        let mut found = false;
+        check::walk(&self.ast, &mut |e| match &e.expr {
+            Expr::Select(s) if s.field == field && is_var(&s.operand) => found = true,
+            Expr::Call(c)
+                if c.func_name == "_?._"
+                    && c.args.len() == 2
+                    && is_var(&c.args[0])
+                    && matches!(&c.args[1].expr, Expr::Literal(LiteralValue::String(f)) if f.inner() == field) =>
+            {
+                found = true
+            }
+            _ => {}
+        });
+        found
+    }
+
     /// Whether the expression reads variable `name`.
     pub fn references(&self, name: &str) -> bool {
         self.checked
@@ -294,7 +315,7 @@ pub fn cost_error_message(what: &str, cost: u64, limit: u64) -> String {
 /// Declarations of `kubernetes.AdmissionRequest`, `kubernetes.Namespace` (upstream
 /// `BuildRequestType`/`BuildNamespaceType`), for admission expressions.
 pub fn request_type() -> Type {
-    use types::{list, map, Fields, StructType};
+    use types::{Fields, StructType};
     let f = |pairs: &[(&str, Type)]| -> BTreeMap<String, Type> {
         pairs.iter().map(|(k, t)| (k.to_string(), t.clone())).collect()
     };
@@ -314,15 +335,7 @@ pub fn request_type() -> Type {
             ("resource", Type::String),
         ])),
     );
-    let user = StructType::new(
-        "kubernetes.UserInfo",
-        Fields::Fixed(f(&[
-            ("username", Type::String),
-            ("uid", Type::String),
-            ("groups", list(Type::String)),
-            ("extra", map(Type::String, list(Type::String))),
-        ])),
-    );
+    let user = user_info_type();
     StructType::new(
         "kubernetes.AdmissionRequest",
         Fields::Fixed(f(&[
@@ -339,6 +352,21 @@ pub fn request_type() -> Type {
             ("dryRun", Type::Bool),
             ("options", Type::Dyn),
         ])),
+    )
+}
+
+/// `kubernetes.UserInfo`: the admission request's `userInfo` and authentication's `user`.
+pub fn user_info_type() -> Type {
+    use types::{list, map, Fields, StructType};
+    let fields = [
+        ("username", Type::String),
+        ("uid", Type::String),
+        ("groups", list(Type::String)),
+        ("extra", map(Type::String, list(Type::String))),
+    ];
+    StructType::new(
+        "kubernetes.UserInfo",
+        Fields::Fixed(fields.into_iter().map(|(k, t)| (k.to_string(), t)).collect()),
     )
 }
 

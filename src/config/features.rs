@@ -13,6 +13,10 @@ pub const HONOURED: &[(&str, bool)] = &[
     ("AllowInsecureKubeletCertificateSigningRequests", false),
     // NodeRestriction: PVC status updates may also change allocatedResource(Statuse)s (beta).
     ("RecoverVolumeExpansionFailure", true),
+    // --authentication-config (beta); off refuses the flag.
+    ("StructuredAuthenticationConfiguration", true),
+    // The `anonymous` section of --authentication-config (beta); off refuses the section.
+    ("AnonymousAuthConfigurableEndpoints", true),
 ];
 
 /// The gates in effect: the operator's `--feature-gates` over upstream's defaults.

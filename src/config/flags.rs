@@ -121,7 +121,6 @@ static NOTES: &[(&str, &str)] = &[
     ("allow-metric-labels", "Metric label allow-lists: capstan exposes its own metric set."),
     ("allow-metric-labels-manifest", "Metric label allow-lists: capstan exposes its own metric set."),
     ("apiserver-count", "Deprecated upstream; only read by the master-count endpoint reconciler, which capstan refuses (the lease reconciler, upstream's default, ignores it too)."),
-    ("authentication-config", "Refused: structured authentication (AuthenticationConfiguration: JWT issuers with CEL claim rules and mappings, anonymous config) is not implemented; use the --oidc-* flags or --authentication-token-webhook-config-file."),
     ("authorization-policy-file", "Refused: ABAC is not implemented; use RBAC, Webhook or --authorization-config."),
     ("cert-dir", "Only used upstream when no --tls-cert-file is given; capstan then generates its PKI under --data-dir/pki."),
     ("contention-profiling", "Go profiling; capstan has no /debug/pprof."),
@@ -140,7 +139,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-readycheck-timeout", "Capstan's etcd readiness check uses its own short timeout."),
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
     ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
-    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
+    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
     ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
     ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
@@ -299,7 +298,7 @@ flags! {
     "audit-webhook-truncate-max-batch-size" => "audit.webhook.truncate-max-batch-size", NAT, "10485760", Implemented, "Maximum size of the batch sent to the underlying backend.";
     "audit-webhook-truncate-max-event-size" => "audit.webhook.truncate-max-event-size", NAT, "102400", Implemented, "Maximum size of the audit event sent to the underlying backend.";
     "audit-webhook-version" => "audit.webhook.version", Kind::Str, "audit.k8s.io/v1", Implemented, "API group and version used for serializing audit events written to webhook.";
-    "authentication-config" => "authentication.config-file", Kind::Path, "", Refused, "File with Authentication Configuration (structured authentication).";
+    "authentication-config" => "authentication.config-file", Kind::Path, "", Implemented, "File with Authentication Configuration to configure the JWT Token authenticator or the anonymous authenticator (apiserver.config.k8s.io/v1beta1 or v1alpha1; reloaded when it changes).";
     "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Implemented, "The duration to cache responses from the webhook token authenticator.";
     "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration for token authentication in kubeconfig format.";
     "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";

@@ -22,7 +22,7 @@ pub mod value;
 
 pub use argv::{parse_args, ParsedArgs};
 pub use layers::{ConfigError, Merged, DEFAULT_CONFIG};
-pub use value::parse_duration;
+pub use value::{parse_duration, parse_loose_bool};
 
 use serde_json::Value as Json;
 use std::collections::BTreeMap;

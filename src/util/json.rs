@@ -88,6 +88,18 @@ impl JsonExt for Value {
     }
 }
 
+/// The JSON type name Go's `encoding/json` reports in `cannot unmarshal <type> into …`.
+pub fn go_json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

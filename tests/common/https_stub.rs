@@ -1,4 +1,4 @@
-//! A stand-in HTTPS server for webhooks and OIDC issuers: each request's method, path and JSON
+//! A stand-in HTTPS server for webhooks and OIDC issuers (and signing keys for test tokens): each request's method, path and JSON
 //! body go to a handler that returns (status, JSON body); every request is recorded. Runs on
 //! its own runtime so synchronous (kubectl) tests can use it.
 
@@ -124,4 +124,17 @@ impl HttpsStub {
         })
         .to_string()
     }
+}
+
+/// A fresh ES256 signing key for a test token issuer, its PEM written to `dir/name`.
+pub fn signing_key(dir: &Path, name: &str) -> capstan::auth::authn::jwt::SigningKey {
+    let (private, _) = capstan::auth::authn::jwt::generate_pem().expect("key");
+    let p = dir.join(name);
+    std::fs::write(&p, private).expect("write key");
+    capstan::auth::authn::jwt::SigningKey::load(&p).expect("load key")
+}
+
+/// Seconds since the epoch, for token claims.
+pub fn unix_now() -> i64 {
+    capstan::util::unix_now() as i64
 }

@@ -64,18 +64,6 @@ fn short(def: &str) -> &str {
     def.rsplit('.').next().unwrap_or(def)
 }
 
-/// The JSON type name Go's decoder reports.
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 struct Walk<'a> {
     s: &'a Schemas,
     round_lists: bool,
@@ -91,7 +79,7 @@ impl<'a> Walk<'a> {
     fn type_error(&self, v: &Value, go_type: &str) -> String {
         format!(
             "json: cannot unmarshal {} into Go struct field {}.{} of type {go_type}",
-            json_type(v),
+            crate::util::json::go_json_type(v),
             self.strukt,
             self.path.join(".")
         )

@@ -4,6 +4,7 @@
 //! bearer token is a 401 even when anonymous access is on (upstream's FailOnError union).
 
 pub mod bootstrap;
+pub mod config;
 pub mod jwt;
 pub mod oidc;
 pub mod requestheader;
@@ -24,8 +25,11 @@ use std::time::Duration;
 /// The configured authenticators.
 #[derive(Default)]
 pub struct Authenticator {
-    /// `--anonymous-auth` (after upstream's reset to false under AlwaysAllow).
+    /// `--anonymous-auth` (after upstream's reset to false under AlwaysAllow), or the
+    /// `anonymous` section of `--authentication-config`.
     pub anonymous: bool,
+    /// With the file's `anonymous.conditions`: the only paths anonymous requests may use.
+    pub anonymous_paths: std::collections::HashSet<String>,
     pub tokens: Option<Arc<token_file::TokenFile>>,
     pub service_accounts: Option<serviceaccount::ServiceAccounts>,
     /// `--enable-bootstrap-token-auth`.
@@ -33,8 +37,8 @@ pub struct Authenticator {
     pub requestheader: Option<requestheader::RequestHeader>,
     /// `--api-audiences` (default: the issuers): what request tokens must be meant for.
     pub api_audiences: Vec<String>,
-    /// `--oidc-*`: ID tokens of one OpenID Connect issuer.
-    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// JWT issuers: the `--oidc-*` flags' one, or `--authentication-config`'s (reloadable).
+    pub jwt: Option<Arc<config::JwtSet>>,
     /// `--authentication-token-webhook-config-file`: asked last.
     pub webhook: Option<webhook::TokenWebhook>,
     /// Live objects that tokens are checked against (bound tokens, bootstrap Secrets); None
@@ -93,14 +97,25 @@ impl Authenticator {
             ),
             None => None,
         };
-        let oidc = oidc::Oidc::from_options(opts)?;
-        if let (Some(o), Ok(_)) = (&oidc, tokio::runtime::Handle::try_current()) {
-            o.spawn_discovery();
+        let disallowed = service_accounts.as_ref().map(|s| s.issuers.clone()).unwrap_or_default();
+        let (jwt, anonymous, anonymous_paths) = match opts.get_path("authentication.config-file") {
+            Some(path) => {
+                let (j, a, p) = from_config_file(opts, &path, &disallowed, anonymous)?;
+                (Some(j), a, p)
+            }
+            None => {
+                let jwt = oidc::Oidc::from_options(opts)?.map(|o| Arc::new(config::JwtSet::new(vec![o])));
+                (jwt, anonymous, Default::default())
+            }
+        };
+        if let Some(j) = &jwt {
+            j.spawn_discovery();
         }
         Ok(Authenticator {
-            oidc,
+            jwt,
             webhook,
             anonymous,
+            anonymous_paths,
             tokens,
             service_accounts,
             bootstrap_tokens: opts.get_bool("authentication.enable-bootstrap-token-auth"),
@@ -147,7 +162,7 @@ impl Authenticator {
                 }
             };
         }
-        if self.anonymous {
+        if self.anonymous && (self.anonymous_paths.is_empty() || self.anonymous_paths.contains(&req.path)) {
             return Ok(UserInfo::anonymous());
         }
         Err(unauthorized())
@@ -174,12 +189,14 @@ impl Authenticator {
                 }
             }
         }
-        if let Some(o) = &self.oidc {
-            if jwt::peek_claims(token).is_some_and(|c| o.owns(&c)) {
-                return o
-                    .authenticate(token)
-                    .await
-                    .map(|r| r.map(|(u, _)| (u, audiences.to_vec())));
+        if let Some(set) = &self.jwt {
+            if let Some(claims) = jwt::peek_claims(token) {
+                if let Some(o) = set.current().iter().find(|o| o.owns(&claims)) {
+                    return o
+                        .authenticate(token)
+                        .await
+                        .map(|r| r.map(|(u, _)| (u, audiences.to_vec())));
+                }
             }
         }
         if let Some(w) = &self.webhook {
@@ -187,6 +204,53 @@ impl Authenticator {
         }
         Ok(None)
     }
+}
+
+/// `--authentication-config`: upstream's checks against the flags, the file (errors name it),
+/// its reload; the JWT set and the anonymous setting in effect.
+fn from_config_file(
+    opts: &ServeOptions,
+    path: &std::path::Path,
+    disallowed: &[String],
+    flag_anonymous: bool,
+) -> anyhow::Result<(Arc<config::JwtSet>, bool, std::collections::HashSet<String>)> {
+    let gates = crate::config::features::FeatureGates::from_options(opts);
+    if !gates.enabled("StructuredAuthenticationConfiguration") {
+        anyhow::bail!(
+            "set --feature-gates=StructuredAuthenticationConfiguration=true to use authentication-config file"
+        );
+    }
+    if oidc::any_set(opts) {
+        anyhow::bail!("authentication-config file and oidc-* flags are mutually exclusive");
+    }
+    let fail = |e: String| anyhow::anyhow!("--authentication-config {}: {e}", path.display());
+    let (cfg, data) = config::load(path, disallowed).map_err(fail)?;
+    let anonymous_flag_set = opts
+        .sources
+        .get("authentication.anonymous-auth")
+        .is_some_and(|s| s != "default");
+    if cfg.anonymous.is_some() {
+        if !gates.enabled("AnonymousAuthConfigurableEndpoints") {
+            return Err(fail("anonymous: Forbidden: anonymous is not supported when AnonymousAuthConfigurableEnpoints feature gate is disabled".into()));
+        }
+        if anonymous_flag_set {
+            // Upstream's text, typo included.
+            return Err(fail("anonymous: Forbidden: --anonynous-auth flag cannot be set when anonymous field is configured in authentication configuration file".into()));
+        }
+    }
+    let (anonymous, paths) = match &cfg.anonymous {
+        Some(a) => (a.enabled, a.paths.iter().cloned().collect()),
+        None => (flag_anonymous, Default::default()),
+    };
+    let set = Arc::new(config::JwtSet::new(cfg.jwt));
+    config::spawn_reload(
+        path.to_path_buf(),
+        data,
+        set.clone(),
+        cfg.anonymous,
+        disallowed.to_vec(),
+    );
+    Ok((set, anonymous, paths))
 }
 
 /// Every authenticated user is in `system:authenticated`.

@@ -9,9 +9,10 @@
 
 use super::jwt::{self, PublicKey};
 use super::TokenResult;
+use crate::auth::expressions::Expr;
 use crate::config::ServeOptions;
 use crate::request::UserInfo;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,22 +27,47 @@ const SUPPORTED_ALGS: &[&str] = &["RS256", "ES256"];
 /// Algorithms upstream accepts that capstan cannot verify.
 const UPSTREAM_ONLY_ALGS: &[&str] = &["RS384", "RS512", "ES384", "ES512", "PS256", "PS384", "PS512"];
 
+/// How a user attribute comes from the claims: a claim (with a prefix) or a CEL expression.
+#[derive(Clone)]
+pub enum Mapping {
+    Claim { claim: String, prefix: String },
+    Cel(Expr),
+}
+
+/// A claim validation rule: a claim with a required string value, or a CEL condition.
+#[derive(Clone)]
+pub enum ClaimRule {
+    Required { claim: String, value: String },
+    Cel { expr: Expr, message: String },
+}
+
+/// One JWT issuer (a `jwt[]` entry of AuthenticationConfiguration, or the `--oidc-*` flags).
+pub struct Jwt {
+    pub issuer: String,
+    /// Where discovery is read instead of `<issuer>/.well-known/openid-configuration`.
+    pub discovery_url: Option<String>,
+    /// Tokens must name at least one (`audienceMatchPolicy: MatchAny`).
+    pub audiences: Vec<String>,
+    pub username: Mapping,
+    pub groups: Option<Mapping>,
+    pub uid: Option<Mapping>,
+    pub extra: Vec<(String, Expr)>,
+    pub claim_rules: Vec<ClaimRule>,
+    /// CEL conditions over `user` with their messages.
+    pub user_rules: Vec<(Expr, String)>,
+    pub signing_algs: Vec<String>,
+}
+
+/// A JWT authenticator: the issuer's settings and its keys.
 pub struct Oidc {
-    issuer: String,
-    client_id: String,
-    username_claim: String,
-    username_prefix: String,
-    groups_claim: String,
-    groups_prefix: String,
-    required_claims: Vec<(String, String)>,
-    signing_algs: Vec<String>,
+    cfg: Jwt,
     tls: Arc<rustls::ClientConfig>,
     keys: RwLock<Option<Vec<PublicKey>>>,
     last_fetch: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Whether any `--oidc-*` flag was set by a layer (not the built-in defaults).
-fn any_set(opts: &ServeOptions) -> bool {
+pub fn any_set(opts: &ServeOptions) -> bool {
     opts.sources
         .iter()
         .any(|(k, src)| k.starts_with("authentication.oidc.") && src != "default")
@@ -63,6 +89,23 @@ fn system_roots() -> Vec<u8> {
 }
 
 impl Oidc {
+    /// An authenticator trusting `ca` (PEM; empty: the system roots) for discovery and JWKS.
+    pub fn new(cfg: Jwt, ca: &[u8]) -> Result<Oidc, String> {
+        let roots = if ca.is_empty() { system_roots() } else { ca.to_vec() };
+        let tls = crate::outbound::tls::client_config(crate::outbound::tls::Trust::Roots(&roots), None)
+            .map_err(|e| e.to_string())?;
+        Ok(Oidc {
+            cfg,
+            tls: Arc::new(tls),
+            keys: RwLock::new(None),
+            last_fetch: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.cfg.issuer
+    }
+
     /// From the flags; None when no `--oidc-*` flag is set. Errors as upstream's validation.
     pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Option<Arc<Oidc>>> {
         let key = |k: &str| format!("authentication.oidc.{k}");
@@ -108,33 +151,42 @@ impl Oidc {
         if username_prefix == "-" {
             username_prefix.clear();
         }
-        let mut required_claims: Vec<(String, String)> = match opts.get(&key("required-claim")) {
+        let mut required: Vec<(String, String)> = match opts.get(&key("required-claim")) {
             Some(Value::Object(m)) => m
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
                 .collect(),
             _ => Vec::new(),
         };
-        required_claims.sort();
+        required.sort();
         let ca = match opts.get_path(&key("ca-file")) {
             Some(p) => std::fs::read(&p).map_err(|e| anyhow::anyhow!("--oidc-ca-file {}: {e}", p.display()))?,
-            None => system_roots(),
+            None => Vec::new(),
         };
-        let tls = crate::outbound::tls::client_config(crate::outbound::tls::Trust::Roots(&ca), None)
-            .map_err(|e| anyhow::anyhow!("--oidc-ca-file: {e}"))?;
-        Ok(Some(Arc::new(Oidc {
+        let groups_claim = opts.get_str(&key("groups-claim"));
+        let cfg = Jwt {
             issuer,
-            client_id,
-            username_claim,
-            username_prefix,
-            groups_claim: opts.get_str(&key("groups-claim")),
-            groups_prefix: opts.get_str(&key("groups-prefix")),
-            required_claims,
+            discovery_url: None,
+            audiences: vec![client_id],
+            username: Mapping::Claim {
+                claim: username_claim,
+                prefix: username_prefix,
+            },
+            groups: (!groups_claim.is_empty()).then(|| Mapping::Claim {
+                claim: groups_claim,
+                prefix: opts.get_str(&key("groups-prefix")),
+            }),
+            uid: None,
+            extra: Vec::new(),
+            claim_rules: required
+                .into_iter()
+                .map(|(claim, value)| ClaimRule::Required { claim, value })
+                .collect(),
+            user_rules: Vec::new(),
             signing_algs,
-            tls: Arc::new(tls),
-            keys: RwLock::new(None),
-            last_fetch: std::sync::Mutex::new(None),
-        })))
+        };
+        let o = Oidc::new(cfg, &ca).map_err(|e| anyhow::anyhow!("--oidc-ca-file: {e}"))?;
+        Ok(Some(Arc::new(o)))
     }
 
     /// Discover the issuer and load its keys, retrying until it answers.
@@ -146,7 +198,7 @@ impl Oidc {
                 match o.fetch_keys().await {
                     Ok(()) => return,
                     Err(e) => {
-                        tracing::error!(issuer = %o.issuer, error = %e, "oidc authenticator: initializing plugin")
+                        tracing::error!(issuer = %o.cfg.issuer, error = %e, "oidc authenticator: initializing plugin")
                     }
                 }
                 drop(o);
@@ -163,19 +215,19 @@ impl Oidc {
         serde_json::from_slice(&body).map_err(|e| format!("oidc: failed to decode provider discovery object: {e}"))
     }
 
-    async fn fetch_keys(&self) -> Result<(), String> {
+    /// Fetch discovery and the JWKS once.
+    pub async fn fetch_keys(&self) -> Result<(), String> {
         *self.last_fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        let disco = self
-            .get_json(&format!(
-                "{}/.well-known/openid-configuration",
-                self.issuer.trim_end_matches('/')
-            ))
-            .await?;
+        let issuer = &self.cfg.issuer;
+        let url = match &self.cfg.discovery_url {
+            Some(u) => u.clone(),
+            None => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+        };
+        let disco = self.get_json(&url).await?;
         let got = disco.get("issuer").and_then(Value::as_str).unwrap_or("");
-        if got != self.issuer {
+        if got != issuer {
             return Err(format!(
-                "oidc: issuer did not match the issuer returned by provider, expected {:?} got {got:?}",
-                self.issuer
+                "oidc: issuer did not match the issuer returned by provider, expected {issuer:?} got {got:?}"
             ));
         }
         let jwks_uri = disco
@@ -194,16 +246,16 @@ impl Oidc {
 
     /// Whether this authenticator owns the token (its `iss` is the issuer URL).
     pub fn owns(&self, claims: &Value) -> bool {
-        claims.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str())
+        claims.get("iss").and_then(Value::as_str) == Some(self.cfg.issuer.as_str())
     }
 
     pub async fn authenticate(&self, token: &str) -> TokenResult {
         let header = jwt::peek_header(token).unwrap_or(Value::Null);
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-        if !self.signing_algs.iter().any(|a| a == alg) {
+        if !self.cfg.signing_algs.iter().any(|a| a == alg) {
             return Err(format!(
                 "oidc: verify token: oidc: id token signed with unsupported algorithm, expected {:?} got {alg:?}",
-                self.signing_algs
+                self.cfg.signing_algs
             ));
         }
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -232,7 +284,8 @@ impl Oidc {
         last.is_none_or(|t| t.elapsed() >= REFRESH_MIN)
     }
 
-    /// Everything after the signature: time, audience, required claims, the user.
+    /// Everything after the signature, in upstream's order: time and audience (the verifier),
+    /// username, groups, uid, extra, required claims, claim validation rules, user rules.
     fn check(&self, c: &Value, now: i64) -> TokenResult {
         let num = |k: &str| c.get(k).and_then(Value::as_f64).map(|f| f as i64);
         let exp = num("exp").unwrap_or(0);
@@ -256,40 +309,133 @@ impl Oidc {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
-        if !auds.contains(&self.client_id.as_str()) {
+        if !self.cfg.audiences.iter().any(|a| auds.contains(&a.as_str())) {
+            let mut want: Vec<&str> = self.cfg.audiences.iter().map(String::as_str).collect();
+            want.sort();
             return Err(format!(
-                "oidc: verify token: oidc: expected audience {:?} got {auds:?}",
-                self.client_id
+                "oidc: verify token: oidc: expected audience in {} got {}",
+                go_q_list(&want),
+                go_q_list(&auds)
             ));
         }
-        for (k, want) in &self.required_claims {
-            match c.get(k) {
-                None => return Err(format!("oidc: required claim {k} not present in ID token")),
-                Some(Value::String(got)) if got == want => {}
-                Some(got) => {
-                    let got = got.as_str().map(str::to_string).unwrap_or_else(|| got.to_string());
+        let cel_claims = [("claims", c)];
+        let name = self.username(c)?;
+        let groups = match &self.cfg.groups {
+            None => Vec::new(),
+            Some(Mapping::Claim { claim, prefix }) => match c.get(claim) {
+                None => Vec::new(),
+                Some(Value::String(g)) => vec![format!("{prefix}{g}")],
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|g| format!("{prefix}{g}"))
+                    .collect(),
+                Some(_) => {
                     return Err(format!(
-                        "oidc: required claim {k} value does not match. Got = {got}, want = {want}"
-                    ));
+                        "oidc: parse groups claim {claim:?}: json: cannot unmarshal into Go value of type []string"
+                    ))
                 }
+            },
+            Some(Mapping::Cel(e)) => e
+                .eval(&cel_claims)
+                .and_then(string_list)
+                .map_err(|e| format!("oidc: error evaluating group claim expression: {e}"))?,
+        };
+        let uid = match &self.cfg.uid {
+            None => String::new(),
+            Some(Mapping::Claim { claim, .. }) => match c.get(claim) {
+                Some(Value::String(s)) => s.clone(),
+                Some(_) => {
+                    return Err(format!(
+                        "oidc: parse uid claim {claim:?}: json: cannot unmarshal into Go value of type string"
+                    ))
+                }
+                None => return Err(format!("oidc: parse uid claim {claim:?}: claim not present")),
+            },
+            Some(Mapping::Cel(e)) => match e.eval(&cel_claims) {
+                Ok(Value::String(s)) => s,
+                Ok(_) => {
+                    return Err(
+                        "oidc: error evaluating uid claim expression: uid claim expression must return a string".into(),
+                    )
+                }
+                Err(e) => return Err(format!("oidc: error evaluating uid claim expression: {e}")),
+            },
+        };
+        let mut extra = std::collections::BTreeMap::new();
+        if let Some(Value::String(jti)) = c.get("jti") {
+            extra.insert(CREDENTIAL_ID_KEY.to_string(), vec![format!("JTI={jti}")]);
+        }
+        for (key, e) in &self.cfg.extra {
+            let values = e
+                .eval(&cel_claims)
+                .and_then(string_list)
+                .map_err(|err| format!("oidc: error evaluating extra claim expression: {}: {err}", e.source))?;
+            if !values.is_empty() {
+                extra.insert(key.clone(), values);
             }
         }
-        let username = match c.get(&self.username_claim) {
+        for rule in &self.cfg.claim_rules {
+            match rule {
+                ClaimRule::Required { claim, value } => match c.get(claim) {
+                    None => return Err(format!("oidc: required claim {claim} not present in ID token")),
+                    Some(Value::String(got)) if got == value => {}
+                    Some(Value::String(got)) => {
+                        return Err(format!(
+                            "oidc: required claim {claim} value does not match. Got = {got}, want = {value}"
+                        ))
+                    }
+                    Some(_) => {
+                        return Err(format!(
+                            "oidc: parse claim {claim}: json: cannot unmarshal into Go value of type string"
+                        ))
+                    }
+                },
+                ClaimRule::Cel { expr, message } => validation_rule(expr, message, &cel_claims)
+                    .map_err(|e| format!("oidc: error evaluating claim validation expression: {e}"))?,
+            }
+        }
+        let user = UserInfo {
+            name,
+            uid,
+            groups,
+            extra,
+        };
+        if !self.cfg.user_rules.is_empty() {
+            let u = json!({"username": user.name, "uid": user.uid, "groups": user.groups, "extra": user.extra});
+            for (expr, message) in &self.cfg.user_rules {
+                validation_rule(expr, message, &[("user", &u)])
+                    .map_err(|e| format!("oidc: error evaluating user info validation rule: {e}"))?;
+            }
+        }
+        Ok(Some((user, Vec::new())))
+    }
+
+    fn username(&self, c: &Value) -> Result<String, String> {
+        let (claim, prefix) = match &self.cfg.username {
+            Mapping::Cel(e) => return match e.eval(&[("claims", c)]) {
+                Ok(Value::String(s)) if s.is_empty() => {
+                    Err("oidc: empty username via CEL expression is not allowed".into())
+                }
+                Ok(Value::String(s)) => Ok(s),
+                Ok(_) => Err(
+                    "oidc: error evaluating username claim expression: username claim expression must return a string"
+                        .into(),
+                ),
+                Err(e) => Err(format!("oidc: error evaluating username claim expression: {e}")),
+            },
+            Mapping::Claim { claim, prefix } => (claim, prefix),
+        };
+        let username = match c.get(claim) {
             Some(Value::String(s)) => s.clone(),
             Some(_) => {
                 return Err(format!(
-                    "oidc: parse username claims {:?}: json: cannot unmarshal into Go value of type string",
-                    self.username_claim
+                    "oidc: parse username claims {claim:?}: json: cannot unmarshal into Go value of type string"
                 ))
             }
-            None => {
-                return Err(format!(
-                    "oidc: parse username claims {:?}: claim not present",
-                    self.username_claim
-                ))
-            }
+            None => return Err(format!("oidc: parse username claims {claim:?}: claim not present")),
         };
-        if self.username_claim == "email" {
+        if claim == "email" {
             match c.get("email_verified") {
                 None | Some(Value::Bool(true)) => {}
                 Some(Value::Bool(false)) => return Err("oidc: email not verified".into()),
@@ -300,31 +446,44 @@ impl Oidc {
                 }
             }
         }
-        let groups: Vec<String> = if self.groups_claim.is_empty() {
-            Vec::new()
-        } else {
-            match c.get(&self.groups_claim) {
-                None => Vec::new(),
-                Some(Value::String(g)) => vec![g.clone()],
-                Some(Value::Array(a)) => a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect(),
-                Some(_) => {
-                    return Err(format!(
-                        "oidc: parse groups claim {:?}: json: cannot unmarshal into Go value of type []string",
-                        self.groups_claim
-                    ))
-                }
-            }
-        };
-        let user = UserInfo {
-            name: format!("{}{username}", self.username_prefix),
-            uid: String::new(),
-            groups: groups
-                .into_iter()
-                .map(|g| format!("{}{g}", self.groups_prefix))
-                .collect(),
-            extra: Default::default(),
-        };
-        Ok(Some((user, Vec::new())))
+        Ok(format!("{prefix}{username}"))
+    }
+}
+
+/// The user's extra key for the token's `jti` (upstream `user.CredentialIDKey`).
+const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
+
+/// Go's `%q` of a `[]string`: `["a" "b"]`.
+fn go_q_list(items: &[&str]) -> String {
+    let q: Vec<String> = items.iter().map(|s| crate::util::go_quote(s)).collect();
+    format!("[{}]", q.join(" "))
+}
+
+/// A CEL result as upstream's `convertCELValueToStringList`: a string or a list of strings;
+/// empty strings and null are absent.
+fn string_list(v: Value) -> Result<Vec<String>, String> {
+    const MSG: &str = "expression must return a string or a list of strings";
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(if s.is_empty() { Vec::new() } else { vec![s] }),
+        Value::Array(a) => a
+            .into_iter()
+            .filter(|v| v.as_str() != Some(""))
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(MSG.to_string()),
+            })
+            .collect(),
+        _ => Err(MSG.into()),
+    }
+}
+
+/// One validation condition: false is an error naming the expression and its message.
+fn validation_rule(expr: &Expr, message: &str, vars: &[(&str, &Value)]) -> Result<(), String> {
+    match expr.eval(vars)? {
+        Value::Bool(true) => Ok(()),
+        Value::Bool(false) => Err(format!("validation expression '{}' failed: {message}", expr.source)),
+        _ => Err("validation expression must return a boolean".into()),
     }
 }
 
@@ -338,21 +497,83 @@ mod tests {
     use serde_json::json;
 
     fn oidc(claim: &str, prefix: &str) -> Oidc {
-        Oidc {
+        let cfg = Jwt {
             issuer: "https://idp".into(),
-            client_id: "kube".into(),
-            username_claim: claim.into(),
-            username_prefix: prefix.into(),
-            groups_claim: "groups".into(),
-            groups_prefix: "oidc:".into(),
-            required_claims: vec![("hd".into(), "example.com".into())],
+            discovery_url: None,
+            audiences: vec!["kube".into()],
+            username: Mapping::Claim {
+                claim: claim.into(),
+                prefix: prefix.into(),
+            },
+            groups: Some(Mapping::Claim {
+                claim: "groups".into(),
+                prefix: "oidc:".into(),
+            }),
+            uid: None,
+            extra: Vec::new(),
+            claim_rules: vec![ClaimRule::Required {
+                claim: "hd".into(),
+                value: "example.com".into(),
+            }],
+            user_rules: Vec::new(),
             signing_algs: vec!["RS256".into()],
-            tls: Arc::new(
-                crate::outbound::tls::client_config(crate::outbound::tls::Trust::Roots(b""), None).expect("tls"),
-            ),
-            keys: RwLock::new(None),
-            last_fetch: std::sync::Mutex::new(None),
-        }
+        };
+        Oidc::new(cfg, b"").expect("oidc")
+    }
+
+    fn claims_expr(src: &str, want: Option<crate::cel::Type>) -> Expr {
+        let claims = crate::cel::types::map(crate::cel::Type::String, crate::cel::Type::Dyn);
+        Expr::compile_typed(&[("claims", claims)], src, want).expect("compiles")
+    }
+
+    #[test]
+    fn cel_mappings_and_rules_as_upstream() {
+        let mut o = oidc("sub", "");
+        o.cfg.audiences = vec!["b".into(), "a".into()];
+        o.cfg.username = Mapping::Cel(claims_expr("'u:' + claims.sub", None));
+        o.cfg.groups = Some(Mapping::Cel(claims_expr("claims.roles.map(r, 'r:' + r)", None)));
+        o.cfg.uid = Some(Mapping::Cel(claims_expr("claims.sub", None)));
+        o.cfg.extra = vec![("example.com/tier".into(), claims_expr("claims.tier", None))];
+        o.cfg.claim_rules = vec![ClaimRule::Cel {
+            expr: claims_expr("claims.tier != 'banned'", Some(crate::cel::Type::Bool)),
+            message: "banned tier".into(),
+        }];
+        let user = crate::cel::user_info_type();
+        o.cfg.user_rules = vec![(
+            Expr::compile_typed(&[("user", user)], "!user.username.startsWith('u:root')", None).expect("compiles"),
+            "no root".into(),
+        )];
+        let now = 1_000_000;
+        let c = json!({"iss": "https://idp", "aud": "a", "exp": now + 60, "sub": "42", "roles": ["x", ""],
+            "tier": "gold", "jti": "j1"});
+        let (u, _) = o.check(&c, now).expect("ok").expect("user");
+        assert_eq!((u.name.as_str(), u.uid.as_str()), ("u:42", "42"));
+        assert_eq!(u.groups, vec!["r:x", "r:"]);
+        assert_eq!(u.extra["example.com/tier"], vec!["gold"]);
+        assert_eq!(u.extra[CREDENTIAL_ID_KEY], vec!["JTI=j1"]);
+        let mut bad = c.clone();
+        bad["tier"] = json!("banned");
+        assert_eq!(
+            o.check(&bad, now).unwrap_err(),
+            "oidc: error evaluating claim validation expression: validation expression 'claims.tier != 'banned'' failed: banned tier"
+        );
+        bad = c.clone();
+        bad["sub"] = json!("root");
+        assert_eq!(
+            o.check(&bad, now).unwrap_err(),
+            "oidc: error evaluating user info validation rule: validation expression '!user.username.startsWith('u:root')' failed: no root"
+        );
+        bad = c.clone();
+        bad["aud"] = json!(["z", "y"]);
+        assert_eq!(
+            o.check(&bad, now).unwrap_err(),
+            r#"oidc: verify token: oidc: expected audience in ["a" "b"] got ["z" "y"]"#
+        );
+        o.cfg.username = Mapping::Cel(claims_expr("claims.tier == 'gold' ? '' : 'x'", None));
+        assert_eq!(
+            o.check(&c, now).unwrap_err(),
+            "oidc: empty username via CEL expression is not allowed"
+        );
     }
 
     #[test]
@@ -369,7 +590,10 @@ mod tests {
         assert!(o.check(&c, now).unwrap_err().contains("oidc: token is expired"));
         let mut c = good.clone();
         c["aud"] = json!("other");
-        assert!(o.check(&c, now).unwrap_err().contains("expected audience \"kube\""));
+        assert!(o
+            .check(&c, now)
+            .unwrap_err()
+            .contains(r#"expected audience in ["kube"] got ["other"]"#));
         let mut c = good.clone();
         c["hd"] = json!("evil.com");
         assert_eq!(
