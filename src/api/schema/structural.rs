@@ -343,6 +343,8 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) ->
                 type_name(v),
                 format!("{bp} in body must be of type integer,string: \"{}\"", type_name(v)),
             ));
+            // kube-openapi still runs the compositions (int-or-string's `anyOf` of both types).
+            compositions(s, v, path, root, errs);
             return 0;
         }
         checks += 1;
@@ -354,6 +356,7 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) ->
                 type_name(v),
                 format!("{bp} in body must be of type {t}: \"{}\"", type_name(v)),
             ));
+            compositions(s, v, path, root, errs);
             return 0;
         }
         checks += 1;
@@ -733,6 +736,21 @@ mod tests {
             ]
         );
         assert!(composition_messages(json!({"top": 1})).is_empty());
+        // controller-gen's int-or-string: the type error, then the anyOf's first alternative.
+        let port = json!({"type": "object", "properties": {"port":
+            {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}});
+        let mut errs = Vec::new();
+        validate(&port, &json!({"port": true}), &mut errs);
+        validate(&port, &json!({"port": 80}), &mut errs);
+        validate(&port, &json!({"port": "http"}), &mut errs);
+        assert_eq!(
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            vec![
+                "port: Invalid value: \"boolean\": port in body must be of type integer,string: \"boolean\"",
+                "<nil>: Invalid value: \"\": \"port\" must validate at least one schema (anyOf)",
+                "port: Invalid value: \"boolean\": port in body must be of type integer: \"boolean\"",
+            ]
+        );
         assert!(composition_messages(json!({"spec": {"a": "x", "c": 1, "name": "abc"}})).is_empty());
     }
 
