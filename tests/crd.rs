@@ -1288,21 +1288,34 @@ fn crd_schema_compositions_with_kubectl() {
     ];
     for v in KUBECTL_VERSIONS {
         for (i, (body, want)) in cases.iter().enumerate() {
-            let body = if *body == "{}" { String::new() } else { format!("{body}\n") };
+            let body = if *body == "{}" {
+                String::new()
+            } else {
+                format!("{body}\n")
+            };
             let f = s.write_file(&format!("composed-bad-{v}-{i}.yaml"), &format!("{head}{body}"));
             let err = s.kubectl_err(v, &["create", "-f", f.to_str().expect("path")]);
             assert_eq!(err.trim_end(), format!("{want}").trim_end(), "kubectl {v}, case {i}");
         }
     }
     // Valid alternatives are stored; an update is checked as a create is.
-    let ok = s.write_file("composed-ok.yaml", &format!("{head}spec: {{a: x, c: 1, name: abc, port: http}}\n"));
+    let ok = s.write_file(
+        "composed-ok.yaml",
+        &format!("{head}spec: {{a: x, c: 1, name: abc, port: http}}\n"),
+    );
     s.kubectl_ok("1.33", &["create", "-f", ok.to_str().expect("path")]);
-    let both = s.write_file("composed-both.yaml", &format!("{head}spec: {{a: x, c: 1, name: abc, size: 12}}\n"));
+    let both = s.write_file(
+        "composed-both.yaml",
+        &format!("{head}spec: {{a: x, c: 1, name: abc, size: 12}}\n"),
+    );
     let err = s.kubectl_err("1.33", &["replace", "-f", both.to_str().expect("path")]);
     assert_eq!(
         err.trim_end(),
         "The Composed \"c\" is invalid: <nil>: Invalid value: \"\": \"spec\" must not validate the schema (not)"
     );
-    let top = s.write_file("composed-top.yaml", "apiVersion: example.com/v1\nkind: Composed\nmetadata: {name: t, namespace: default}\ntop: 1\n");
+    let top = s.write_file(
+        "composed-top.yaml",
+        "apiVersion: example.com/v1\nkind: Composed\nmetadata: {name: t, namespace: default}\ntop: 1\n",
+    );
     s.kubectl_ok("1.33", &["create", "-f", top.to_str().expect("path")]);
 }

@@ -217,7 +217,12 @@ fn go_quote(s: &str) -> String {
 /// checks (kube-openapi's MatchCount, the first on a tie) contributes its errors after the
 /// composition's own error. Returns the passed checks merged in.
 fn compositions(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) -> usize {
-    let subs = |k: &str| s.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let subs = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
     let run = |sub: &Value| {
         let mut e = Vec::new();
         let m = walk(sub, v, path, root, &mut e);
