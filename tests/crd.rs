@@ -1295,7 +1295,7 @@ fn crd_schema_compositions_with_kubectl() {
             };
             let f = s.write_file(&format!("composed-bad-{v}-{i}.yaml"), &format!("{head}{body}"));
             let err = s.kubectl_err(v, &["create", "-f", f.to_str().expect("path")]);
-            assert_eq!(err.trim_end(), format!("{want}").trim_end(), "kubectl {v}, case {i}");
+            assert_eq!(err.trim_end(), want.trim_end(), "kubectl {v}, case {i}");
         }
     }
     // Valid alternatives are stored; an update is checked as a create is.
