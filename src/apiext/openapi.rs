@@ -42,37 +42,80 @@ fn reference(v3: bool, name: &str) -> Value {
     }
 }
 
-/// v2 has no `nullable` and no `x-kubernetes-*` validations to interpret: drop what v2
-/// cannot say (as upstream's v2 conversion does for nullable).
+/// The schema as published: v3 as written; v2 through upstream's `ToStructuralOpenAPIV2`
+/// (no junctors or CEL rules; nullable and preserve-unknown-fields nodes lose what kubectl
+/// cannot cope with).
 fn for_dialect(v3: bool, s: &Value) -> Value {
-    match s {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| v3 || !matches!(k.as_str(), "nullable" | "x-kubernetes-validations"))
-                .map(|(k, v)| {
-                    let v = match k.as_str() {
-                        "properties" => Value::Object(
-                            v.as_object()
-                                .map(|p| p.iter().map(|(pk, pv)| (pk.clone(), for_dialect(v3, pv))).collect())
-                                .unwrap_or_default(),
-                        ),
-                        "items" | "additionalProperties" if v.is_object() => for_dialect(v3, v),
-                        _ => v.clone(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
+    if v3 {
+        s.clone()
+    } else {
+        v2_schema(s)
     }
+}
+
+fn v2_schema(s: &Value) -> Value {
+    let Value::Object(m) = s else {
+        return s.clone();
+    };
+    let mut o = m.clone();
+    for k in ["allOf", "oneOf", "anyOf", "not", "x-kubernetes-validations"] {
+        o.remove(k);
+    }
+    let truthy = |v: Option<&Value>| v == Some(&Value::Bool(true));
+    let preserve = truthy(o.get("x-kubernetes-preserve-unknown-fields"));
+    if truthy(o.remove("nullable").as_ref()) {
+        for k in ["type", "items", "properties"] {
+            o.remove(k);
+        }
+    }
+    if preserve {
+        o.remove("items");
+        o.remove("properties");
+    }
+    let ty = o.get("type").and_then(Value::as_str).map(str::to_string);
+    if (ty.as_deref() == Some("array") && !o.contains_key("items")) || (preserve && ty.as_deref() == Some("object")) {
+        o.remove("type");
+    }
+    // Nullable properties are not required in v2; a nullable additionalProperties drops them all.
+    let nullable_props: Vec<String> = o
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, v)| truthy(v.get("nullable")))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if o.get("additionalProperties").is_some_and(|a| truthy(a.get("nullable"))) {
+        o.remove("required");
+    } else if let Some(Value::Array(req)) = o.get_mut("required") {
+        req.retain(|r| !r.as_str().is_some_and(|r| nullable_props.iter().any(|n| n == r)));
+    }
+    if let Some(Value::Object(p)) = o.get_mut("properties") {
+        for v in p.values_mut() {
+            *v = v2_schema(v);
+        }
+    }
+    for k in ["items", "additionalProperties"] {
+        if let Some(v) = o.get_mut(k).filter(|v| v.is_object()) {
+            *v = v2_schema(v);
+        }
+    }
+    Value::Object(o)
 }
 
 fn object_schema(v3: bool, def: &ResourceDef, schema: Option<&Value>) -> Value {
     let mut s = schema
         .map(|s| for_dialect(v3, s))
         .unwrap_or_else(|| json!({"type": "object"}));
-    if !s.is_object() {
+    // v2 of a root that keeps unknown fields is a bare object (upstream's buildKubeNative:
+    // published properties would make kubectl refuse the unknown ones).
+    let root_preserves = schema.and_then(|s| s.get("x-kubernetes-preserve-unknown-fields")) == Some(&json!(true));
+    if !s.is_object() || (!v3 && root_preserves) {
         s = json!({"type": "object"});
+        s["x-kubernetes-group-version-kind"] = json!([{"group": def.group, "kind": def.kind, "version": def.version}]);
+        return s;
     }
     let props = s
         .as_object_mut()
@@ -284,5 +327,40 @@ pub fn extend(v3: bool, rows: &[&ResourceDef], paths: &mut Map<String, Value>, d
             m.insert("parameters".into(), Value::Array(named.clone()));
             paths.insert(format!("{base}/{{name}}/{}", sub.name), Value::Object(m));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upstream's `ToStructuralOpenAPIV2` cases (apiextensions-apiserver `openapi/v2`).
+    #[test]
+    fn v2_drops_what_kubectl_cannot_use() {
+        let s = json!({
+            "type": "object",
+            "required": ["a", "n"],
+            "properties": {
+                "a": {"type": "string", "anyOf": [{"minLength": 1}], "x-kubernetes-validations": [{"rule": "true"}]},
+                "n": {"type": "object", "nullable": true, "properties": {"x": {"type": "string"}}},
+                "p": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"y": {"type": "string"}}},
+                "l": {"type": "array", "x-kubernetes-preserve-unknown-fields": true, "items": {"type": "string"}},
+            }
+        });
+        assert_eq!(
+            v2_schema(&s),
+            json!({
+                "type": "object",
+                "required": ["a"],
+                "properties": {
+                    "a": {"type": "string"},
+                    "n": {},
+                    "p": {"x-kubernetes-preserve-unknown-fields": true},
+                    "l": {"x-kubernetes-preserve-unknown-fields": true},
+                }
+            })
+        );
+        // v3 publishes the schema as written.
+        assert_eq!(for_dialect(true, &s), s);
     }
 }

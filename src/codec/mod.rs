@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod negotiate;
+pub mod yaml_strict;
 
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};

@@ -91,6 +91,7 @@ pub async fn patch(
             manager: &manager,
             force,
             root,
+            directive,
         };
         return apply_resource(rest, req, &apply, &body, &ctx).await;
     }
@@ -228,6 +229,33 @@ struct Apply<'a> {
     manager: &'a str,
     force: bool,
     root: Option<&'a crate::api::schema::Node>,
+    /// `fieldValidation` as given.
+    directive: &'a str,
+}
+
+/// Upstream's strict YAML check of an apply body (after the typed conversion): keys repeated in
+/// a mapping refuse a `Strict` apply (400) and become one warning each under `Warn` (the
+/// default).
+fn strict_yaml(body: &Bytes, directive: &str, ctx: &crate::admission::Context) -> ApiResult<()> {
+    use crate::api::schema::FieldValidation;
+    let mode = FieldValidation::parse(directive).unwrap_or(FieldValidation::Warn);
+    if mode == FieldValidation::Ignore {
+        return Ok(());
+    }
+    let repeats = crate::codec::yaml_strict::duplicate_keys(body);
+    if repeats.is_empty() {
+        return Ok(());
+    }
+    if mode == FieldValidation::Strict {
+        let lines: String = repeats.iter().map(|l| format!("\n  {l}")).collect();
+        return Err(ApiError::bad_request(format!(
+            "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:{lines}"
+        )));
+    }
+    for l in repeats {
+        ctx.warn(l);
+    }
+    Ok(())
 }
 
 /// `application/apply-patch+yaml`: server-side apply; creates the object when it is missing.
@@ -248,6 +276,7 @@ async fn apply_resource(
         manager,
         force,
         root,
+        directive,
     } = *a;
     if sub == Some("scale") {
         return Err(ApiError::unsupported_media_type(
@@ -306,6 +335,7 @@ async fn apply_resource(
     if !undeclared.is_empty() {
         return Err(patch::apply::typed_patch_error(applied, &undeclared));
     }
+    strict_yaml(body, directive, ctx)?;
     let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
     let reg = rest.registry;
     let adm = rest.admission.request(ctx);

@@ -75,27 +75,29 @@ pub fn prune(s: &Value, v: &mut Value, root: bool) {
     }
 }
 
+/// ObjectMeta's JSON fields.
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
 /// Embedded resources' metadata keeps only ObjectMeta's fields.
 fn prune_embedded_meta(m: Option<&mut Value>) {
-    const KEEP: &[&str] = &[
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    ];
     if let Some(Value::Object(m)) = m {
-        m.retain(|k, _| KEEP.contains(&k.as_str()));
+        m.retain(|k, _| OBJECT_META_FIELDS.contains(&k.as_str()));
     }
 }
 
@@ -107,6 +109,16 @@ pub fn unknown(s: &Value, v: &Value, path: &str, root: bool, out: &mut Vec<Strin
             let keep_all = keeps_unknown(s);
             for (k, cv) in m {
                 if (root || embedded) && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    // Metadata is ObjectMeta's (upstream's objectmeta coercion names its unknown
+                    // fields too).
+                    if let (Value::Object(meta), "metadata") = (cv, k.as_str()) {
+                        let at = join(path, k);
+                        out.extend(
+                            meta.keys()
+                                .filter(|f| !OBJECT_META_FIELDS.contains(&f.as_str()))
+                                .map(|f| join(&at, f)),
+                        );
+                    }
                     continue;
                 }
                 match child(s, k) {
@@ -765,7 +777,7 @@ mod tests {
             "spec": {"size": 1, "bogus": true, "free": {"any": {"thing": 1}}}, "extra": 1});
         let mut unk = Vec::new();
         unknown(&schema(), &v, "", true, &mut unk);
-        assert_eq!(unk, vec!["extra", "spec.bogus"]);
+        assert_eq!(unk, vec!["extra", "metadata.x", "spec.bogus"]);
         prune(&schema(), &mut v, true);
         default(&schema(), &mut v, true);
         assert_eq!(
