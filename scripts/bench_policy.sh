@@ -72,6 +72,8 @@ EOF
     done
 }
 
+echo "$PROFILE build of $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $OBJECTS ConfigMap creates per run, $CONCURRENCY workers, $(nproc) cores, load average at start: $(cut -d" " -f1-3 /proc/loadavg)."
+echo
 echo "| Policies | Matching the write | Creates | Errors | Throughput (creates/s) | p50 (ms) | p99 (ms) |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
 for series in configmaps secrets; do

@@ -2,7 +2,7 @@
 //! message as upstream v1.33.13 prints them), Warn (kubectl prints the warning), Audit (the
 //! audit log carries `validation.policy.admission.k8s.io/validation_failure` and the policy's
 //! audit annotations), params from a ConfigMap and from a custom resource, write-time
-//! compilation errors, status.typeChecking against a CRD's schema, and a CRD rule whose
+//! compilation errors, status.typeChecking against a CRD's and built-in kinds' schemas, and a CRD rule whose
 //! estimated cost is over budget. Every expected text below was taken from upstream
 //! kube-apiserver v1.33.13 (and its kube-controller-manager for typeChecking) on the same
 //! fixtures (`tests/fixtures/policy`).
@@ -297,6 +297,22 @@ fn type_checking_status_and_cost_overrun() {
             {"fieldRef": "spec.validations[1].expression", "warning": "example.com/v1, Kind=Limit: ERROR: <input>:1:21: found no matching overload for '_>_' applied to '(int, string)'\n | object.spec.maxSize > 'a'\n | ....................^\n"}
         ]}})
     );
+
+    // Built-in kinds: expressions typed by the served OpenAPI schemas (ConfigMap, Deployment,
+    // ReplicaSet; params by ConfigMap's), variables by their expressions; rules with wildcard
+    // groups or versions are not checked. Expected: upstream's controller on the same fixture.
+    s.kubectl_ok(V, &["apply", "-f", &fixture("typed_builtin.yaml")]);
+    let want: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("typed_builtin_status.json")).expect("recorded status"))
+            .expect("json");
+    for (name, want) in want.as_object().expect("object") {
+        let status = eventually(&format!("{name} status.typeChecking"), secs(10), || {
+            let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", name, "-o", "json"]);
+            let v: Value = serde_json::from_str(&out).expect("json");
+            matching(v["status"].clone(), |st| st.get("typeChecking").is_some())
+        });
+        assert_eq!(&status, want, "{name}");
+    }
 
     // A CRD rule over the cost budget is refused when the CRD is written.
     let err = s.kubectl_err(V, &["apply", "-f", &fixture("costly_crd.yaml")]);

@@ -181,7 +181,9 @@ fn build<'r>(s: &Value, root: bool, name: &str, resolve: Option<Resolver<'r>>, d
     if depth > 48 {
         return Some(DeclType::scalar(Type::Dyn, 1, MAX_REQUEST_SIZE_BYTES - 2));
     }
-    if flag(s, "x-kubernetes-int-or-string") {
+    // Built-in kinds say int-or-string with the format, CRDs with the extension (upstream
+    // `isXIntOrString` checks both).
+    if flag(s, "x-kubernetes-int-or-string") || s.get("format").and_then(Value::as_str) == Some("int-or-string") {
         return Some(DeclType::scalar(Type::Dyn, 1, MAX_REQUEST_SIZE_BYTES - 2));
     }
     let ty = schema_type(s);
@@ -240,7 +242,7 @@ fn build<'r>(s: &Value, root: bool, name: &str, resolve: Option<Resolver<'r>>, d
                 .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
             if root {
-                with_type_and_object_meta(&mut props);
+                with_type_and_object_meta(&mut props, resolve);
             }
             let required: Vec<&str> = s
                 .get("required")
@@ -320,10 +322,14 @@ fn build<'r>(s: &Value, root: bool, name: &str, resolve: Option<Resolver<'r>>, d
 }
 
 /// Upstream `WithTypeAndObjectMeta`: a resource root always has `kind`, `apiVersion` and
-/// `metadata.name`/`generateName` as strings.
-fn with_type_and_object_meta(props: &mut Vec<(String, Value)>) {
-    let has = |props: &Vec<(String, Value)>, k: &str, t: &str| props.iter().any(|(n, v)| n == k && schema_type(v) == t);
+/// `metadata.name`/`generateName` as strings (references resolved first, as upstream inlines
+/// them: a built-in kind keeps its whole ObjectMeta).
+fn with_type_and_object_meta(props: &mut Vec<(String, Value)>, resolve: Option<Resolver<'_>>) {
+    let has = |props: &Vec<(String, Value)>, k: &str, t: &str| {
+        props.iter().any(|(n, v)| n == k && schema_type(deref(v, resolve)) == t)
+    };
     let meta_ok = props.iter().any(|(n, v)| {
+        let v = deref(v, resolve);
         n == "metadata"
             && schema_type(v) == "object"
             && v.pointer("/properties/name/type").and_then(Value::as_str) == Some("string")

@@ -1,19 +1,27 @@
 //! `status.typeChecking` of ValidatingAdmissionPolicies (upstream's type-checking
-//! controller): each policy generation's expressions are checked with `object` and
-//! `oldObject` typed by the schema of every custom resource its rules name exactly, and the
-//! errors are written as `expressionWarnings` with `observedGeneration`.
-//!
-//! Built-in kinds are not type-checked against their schemas here (their expressions see
-//! `object` as dyn), so a policy on built-ins gets an empty `typeChecking`.
+//! controller, `validatingadmissionpolicy-status-controller`): each policy generation's
+//! validations (`expression`, `messageExpression`) are checked with `object` and `oldObject`
+//! typed by the schema of every kind its rules name exactly (built-in kinds: the OpenAPI
+//! schemas capstan serves; custom resources: their CRD version's schema), `params` by the
+//! paramKind's schema and `variables` by their expressions' types. Errors are written as
+//! `expressionWarnings` with `observedGeneration`, in upstream's text.
 
 use super::{GROUP, POLICIES};
+use crate::api::schema::openapi_json::{closure, definitions, Dialect};
+use crate::api::schema::{self as builtin_schema};
 use crate::cel::policy as compile;
-use crate::cel::{schema, Mode, Type};
+use crate::cel::schema::{self, DeclType};
+use crate::cel::types::{Fields, StructType};
+use crate::cel::{Mode, Type};
 use crate::registry::store::Part;
 use crate::registry::Registry;
 use crate::util::json::JsonExt;
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Upstream `maxTypesToCheck`: resolved kinds past this many are not checked.
+const MAX_TYPES_TO_CHECK: usize = 10;
 
 #[derive(Default)]
 pub struct Checker {
@@ -21,122 +29,195 @@ pub struct Checker {
     done: HashMap<String, i64>,
 }
 
-/// The schema-typed kinds a policy's rules name: `(group/version, Kind, schema)`.
-fn typed_kinds(reg: &Registry, policy: &Value) -> Vec<(String, String, Value)> {
-    let Some(crds_def) = reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions") else {
-        return Vec::new();
-    };
-    let cache = reg.caches.cache(crds_def.storage);
-    let mut out = Vec::new();
+/// A kind a policy is checked against.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Gvk {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+impl Gvk {
+    /// Upstream prints `GroupVersion().String()` as `group/version` (`/v1` for the core group).
+    fn label(&self) -> String {
+        format!("{}/{}, Kind={}", self.group, self.version, self.kind)
+    }
+}
+
+/// Upstream `typesToCheck`: the kinds of every (group, version, resource) the rules name
+/// exactly. A rule with a wildcard group or version is skipped, as are wildcard and
+/// subresource entries; at most [`MAX_TYPES_TO_CHECK`]; sorted by group, version, kind.
+fn kinds_to_check(reg: &Registry, policy: &Value) -> Vec<Gvk> {
+    let mut out = BTreeSet::new();
+    let mut count = 0;
     for r in policy
         .pointer("/spec/matchConstraints/resourceRules")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        let strs = |f: &str| -> Vec<String> {
-            r.get(f)
+        let strs = |f: &str| -> Vec<&str> {
+            let mut v: Vec<&str> = r
+                .get(f)
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
+                .collect();
+            v.sort_unstable();
+            v
         };
-        for g in strs("apiGroups").iter().filter(|g| *g != "*") {
-            for res in strs("resources")
-                .iter()
-                .filter(|r| !r.contains('*') && !r.contains('/'))
-            {
-                let key = format!("{}{res}.{g}", reg.key_prefix(crds_def, None));
-                let Some(crd) = cache.get(&key) else { continue };
-                let kind = crd.value.str_at("/spec/names/kind").to_string();
-                for v in crd
-                    .value
-                    .pointer("/spec/versions")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = v.str_at("/name");
-                    let wanted = strs("apiVersions");
-                    if !wanted.iter().any(|w| w == "*" || w == name) {
-                        continue;
-                    }
-                    if let Some(s) = v.pointer("/schema/openAPIV3Schema") {
-                        out.push((format!("{g}/{name}"), kind.clone(), s.clone()));
+        let (groups, versions) = (strs("apiGroups"), strs("apiVersions"));
+        if groups.iter().chain(&versions).any(|s| s.contains('*')) {
+            continue;
+        }
+        let resources: Vec<&str> = strs("resources")
+            .into_iter()
+            .filter(|r| !r.contains('*') && !r.contains('/'))
+            .collect();
+        for g in &groups {
+            for v in &versions {
+                for res in &resources {
+                    let Some(def) = reg.find(g, v, res) else { continue };
+                    out.insert(Gvk {
+                        group: def.group.to_string(),
+                        version: def.version.to_string(),
+                        kind: def.kind.to_string(),
+                    });
+                    count += 1;
+                    if count == MAX_TYPES_TO_CHECK {
+                        return out.into_iter().collect();
                     }
                 }
             }
         }
     }
-    out
+    out.into_iter().collect()
+}
+
+/// The CEL declaration of a kind's schema: a built-in's OpenAPI v3 definition (with its
+/// references), else the custom resource's CRD version schema.
+fn kind_decl(reg: &Registry, gvk: &Gvk) -> Option<Arc<DeclType>> {
+    let schemas = builtin_schema::builtin();
+    if let Some(name) = schemas
+        .kinds
+        .get(&(gvk.group.clone(), gvk.version.clone(), gvk.kind.clone()))
+    {
+        let defs: Map<String, Value> = definitions(schemas, Dialect::V3, &closure(schemas, [name.clone()]));
+        let resolve = |r: &str| r.strip_prefix("#/components/schemas/").and_then(|n| defs.get(n));
+        return schema::from_openapi(defs.get(name)?, true, &gvk.kind, Some(&resolve));
+    }
+    let def = reg
+        .resources
+        .by_kind(&gvk.group, &gvk.version, &gvk.kind)
+        .into_iter()
+        .next()?;
+    let crds_def = reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
+    let key = format!("{}{}.{}", reg.key_prefix(crds_def, None), def.plural, gvk.group);
+    let crd = reg.caches.cache(crds_def.storage).get(&key)?;
+    let version = crd
+        .value
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|v| v.str_at("/name") == gvk.version)?;
+    schema::from_openapi(version.pointer("/schema/openAPIV3Schema")?, true, &gvk.kind, None)
+}
+
+/// The paramKind's declaration, when it names a kind with a schema.
+fn params_decl(reg: &Registry, spec: &Value) -> Option<Arc<DeclType>> {
+    let pk = spec.get("paramKind")?;
+    let (group, version) = match pk.str_at("/apiVersion").split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), pk.str_at("/apiVersion").to_string()),
+    };
+    kind_decl(
+        reg,
+        &Gvk {
+            group,
+            version,
+            kind: pk.str_at("/kind").to_string(),
+        },
+    )
+}
+
+/// The environment for one kind: typed `object`/`oldObject`/`params`, and `variables` typed
+/// by compiling each in turn (a variable that does not compile stays dyn).
+fn typed_env(spec: &Value, object: Type, params: Option<Type>) -> crate::cel::Env {
+    let vars: Vec<(String, String)> = spec
+        .get("variables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| (v.str_at("/name").to_string(), v.str_at("/expression").to_string()))
+        .collect();
+    let mut types: BTreeMap<String, Type> = vars.iter().map(|(n, _)| (n.clone(), Type::Dyn)).collect();
+    let env = |types: &BTreeMap<String, Type>| {
+        let names: Vec<String> = types.keys().cloned().collect();
+        let mut e = compile::env(&names, Mode::Stored)
+            .var("object", object.clone())
+            .var("oldObject", object.clone())
+            .var(
+                "variables",
+                StructType::new("kubernetes.variables", Fields::Fixed(types.clone())),
+            );
+        if let Some(p) = &params {
+            e = e.var("params", p.clone());
+        }
+        e
+    };
+    for (name, src) in &vars {
+        if let Ok(p) = compile::compile_fresh(&env(&types), src, &[]) {
+            types.insert(name.clone(), p.output.clone());
+        }
+    }
+    env(&types)
 }
 
 /// The warnings for one policy.
 pub fn warnings(reg: &Registry, policy: &Value) -> Vec<Value> {
     let spec = policy.get("spec").cloned().unwrap_or(Value::Null);
-    let var_names: Vec<String> = spec
-        .get("variables")
+    let params = params_decl(reg, &spec).map(|d| d.cel_type());
+    let envs: Vec<(Gvk, crate::cel::Env)> = kinds_to_check(reg, policy)
+        .into_iter()
+        .filter_map(|gvk| {
+            let t = kind_decl(reg, &gvk)?.cel_type();
+            let env = typed_env(&spec, t, params.clone());
+            Some((gvk, env))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut check = |field: String, src: &str| {
+        if src.is_empty() {
+            return;
+        }
+        // Upstream `TypeCheckingResults.String()`: one `<gv>, Kind=<kind>: <issues>` per kind.
+        let results: Vec<String> = envs
+            .iter()
+            .filter_map(|(gvk, env)| {
+                let e = compile::compile_fresh(env, src, &[]).err()?;
+                let e = e.strip_prefix("compilation failed: ").unwrap_or(&e);
+                Some(format!("{}: {e}\n", gvk.label()))
+            })
+            .collect();
+        if !results.is_empty() {
+            out.push(json!({"fieldRef": field, "warning": results.join("\n")}));
+        }
+    };
+    for (i, v) in spec
+        .get("validations")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|v| v.str_at("/name").to_string())
-        .collect();
-    let mut by_field: Vec<(String, Vec<String>)> = Vec::new();
-    for (gv, kind, s) in typed_kinds(reg, policy) {
-        let Some(decl) = schema::from_openapi(&s, true, &kind, None) else {
-            continue;
-        };
-        let t = decl.cel_type();
-        let env = compile::env(&var_names, Mode::Stored)
-            .var("object", t.clone())
-            .var("oldObject", t);
-        let mut check = |field: String, src: &str, want: &[Type]| {
-            if src.is_empty() {
-                return;
-            }
-            if let Err(e) = compile::compile_fresh(&env, src, want) {
-                let e = e.strip_prefix("compilation failed: ").unwrap_or(&e).to_string();
-                let msg = format!("{gv}, Kind={kind}: {e}");
-                match by_field.iter_mut().find(|(f, _)| *f == field) {
-                    Some((_, v)) => v.push(msg),
-                    None => by_field.push((field, vec![msg])),
-                }
-            }
-        };
-        let items = |f: &str| spec.get(f).and_then(Value::as_array).cloned().unwrap_or_default();
-        for (i, m) in items("matchConditions").iter().enumerate() {
-            check(
-                format!("spec.matchConditions[{i}].expression"),
-                m.str_at("/expression"),
-                &[Type::Bool],
-            );
-        }
-        for (i, v) in items("validations").iter().enumerate() {
-            check(
-                format!("spec.validations[{i}].expression"),
-                v.str_at("/expression"),
-                &[Type::Bool],
-            );
-            check(
-                format!("spec.validations[{i}].messageExpression"),
-                v.str_at("/messageExpression"),
-                &[Type::String],
-            );
-        }
-        for (i, a) in items("auditAnnotations").iter().enumerate() {
-            check(
-                format!("spec.auditAnnotations[{i}].valueExpression"),
-                a.str_at("/valueExpression"),
-                &[Type::String, Type::Null],
-            );
-        }
+        .enumerate()
+    {
+        check(format!("spec.validations[{i}].expression"), v.str_at("/expression"));
+        check(
+            format!("spec.validations[{i}].messageExpression"),
+            v.str_at("/messageExpression"),
+        );
     }
-    by_field
-        .into_iter()
-        .map(|(f, w)| json!({"fieldRef": f, "warning": w.iter().map(|m| format!("{m}\n")).collect::<String>()}))
-        .collect()
+    out
 }
 
 impl Checker {

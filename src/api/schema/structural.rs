@@ -212,6 +212,119 @@ pub fn validate(s: &Value, v: &Value, errs: &mut FieldErrors) {
     walk(s, v, "", true, errs);
 }
 
+/// A composition error (`anyOf`/`oneOf`/`allOf`/`not`): kube-openapi raises these as plain
+/// errors without a field, which apiextensions reports at the nil path with the value `""`,
+/// naming the validated value's path (Go's `%q`) in the message.
+fn composite(path: &str, what: &str) -> FieldError {
+    FieldError::invalid("<nil>", "", format!("{} must {what}", go_quote(path)))
+}
+
+/// Go's `%q` of a field path.
+fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// `anyOf`, `oneOf`, `allOf` and `not` as kube-openapi's schemaPropsValidator: each
+/// sub-schema validates the same value; of failing alternatives the one with the most passed
+/// checks (kube-openapi's MatchCount, the first on a tie) contributes its errors after the
+/// composition's own error. Returns the passed checks merged in.
+fn compositions(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) -> usize {
+    let subs = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let run = |sub: &Value| {
+        let mut e = Vec::new();
+        let m = walk(sub, v, path, root, &mut e);
+        (e, m)
+    };
+    let mut matched = 0;
+    let any = subs("anyOf");
+    if !any.is_empty() {
+        let mut best: Option<(FieldErrors, usize)> = None;
+        let mut ok = None;
+        for sub in any {
+            let (e, m) = run(sub);
+            if e.is_empty() {
+                ok = Some(m);
+                best = None;
+                break;
+            }
+            if best.as_ref().is_none_or(|(_, bm)| m > *bm) {
+                best = Some((e, m));
+            }
+        }
+        if ok.is_none() {
+            errs.push(composite(path, "validate at least one schema (anyOf)"));
+        }
+        if let Some((e, m)) = best {
+            errs.extend(e);
+            matched += m;
+        } else {
+            matched += ok.unwrap_or(0);
+        }
+    }
+    let one = subs("oneOf");
+    if !one.is_empty() {
+        let mut best: Option<(FieldErrors, usize)> = None;
+        let mut first_ok = None;
+        let mut valid = 0;
+        for sub in one {
+            let (e, m) = run(sub);
+            if e.is_empty() {
+                valid += 1;
+                best = None;
+                first_ok.get_or_insert(m);
+                continue;
+            }
+            if valid == 0 && best.as_ref().is_none_or(|(_, bm)| m > *bm) {
+                best = Some((e, m));
+            }
+        }
+        if valid != 1 {
+            let found = if valid == 0 {
+                "Found none valid".to_string()
+            } else {
+                format!("Found {valid} valid alternatives")
+            };
+            errs.push(composite(
+                path,
+                &format!("validate one and only one schema (oneOf). {found}"),
+            ));
+            if let Some((e, m)) = best {
+                errs.extend(e);
+                matched += m;
+            }
+        } else {
+            matched += first_ok.unwrap_or(0);
+        }
+    }
+    let all = subs("allOf");
+    if !all.is_empty() {
+        let mut valid = 0;
+        for sub in all {
+            let (e, m) = run(sub);
+            if e.is_empty() {
+                valid += 1;
+            }
+            errs.extend(e);
+            matched += m;
+        }
+        if valid != all.len() {
+            let none = if valid == 0 { ". None validated" } else { "" };
+            errs.push(composite(path, &format!("validate all the schemas (allOf){none}")));
+        }
+    }
+    if let Some(not) = s.get("not") {
+        if run(not).0.is_empty() {
+            errs.push(composite(path, "not validate the schema (not)"));
+        }
+    }
+    matched
+}
+
 fn body_path(path: &str) -> &str {
     if path.is_empty() {
         "<nil>"
@@ -220,11 +333,15 @@ fn body_path(path: &str) -> &str {
     }
 }
 
-fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
+/// Validates `v` at `path`; returns how many checks passed (kube-openapi's MatchCount, which
+/// picks the alternative whose errors a failed `anyOf`/`oneOf` reports).
+fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) -> usize {
     let bp = body_path(path);
+    let before = errs.len();
+    let mut checks = 0;
     if v.is_null() {
         if flag(s, "nullable") {
-            return;
+            return 1;
         }
         if let Some(t) = s.get("type").and_then(Value::as_str) {
             errs.push(FieldError::type_invalid(
@@ -233,7 +350,7 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
                 format!("{bp} in body must be of type {t}: \"null\""),
             ));
         }
-        return;
+        return 0;
     }
     let int_or_string = flag(s, "x-kubernetes-int-or-string");
     if int_or_string {
@@ -243,8 +360,11 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
                 type_name(v),
                 format!("{bp} in body must be of type integer,string: \"{}\"", type_name(v)),
             ));
-            return;
+            // kube-openapi still runs the compositions (int-or-string's `anyOf` of both types).
+            compositions(s, v, path, root, errs);
+            return 0;
         }
+        checks += 1;
     } else if let Some(t) = s.get("type").and_then(Value::as_str) {
         if !type_ok(t, v) {
             // kube-openapi reports the value's type as the bad value.
@@ -253,9 +373,12 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
                 type_name(v),
                 format!("{bp} in body must be of type {t}: \"{}\"", type_name(v)),
             ));
-            return;
+            compositions(s, v, path, root, errs);
+            return 0;
         }
+        checks += 1;
     }
+    let mut matched = compositions(s, v, path, root, errs);
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
         if !e.contains(v) {
             let list: Vec<String> = e.iter().map(crate::error::field::render_value).collect();
@@ -296,14 +419,16 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
             }
             if let Some(is) = s.get("items") {
                 for (i, it) in items.iter().enumerate() {
-                    walk(is, it, &format!("{path}[{i}]"), false, errs);
+                    matched += walk(is, it, &format!("{path}[{i}]"), false, errs);
                 }
             }
         }
         Value::Object(m) => {
             if let Some(req) = s.get("required").and_then(Value::as_array) {
                 for r in req.iter().filter_map(Value::as_str) {
-                    if !m.contains_key(r) {
+                    if m.contains_key(r) {
+                        checks += 1;
+                    } else {
                         errs.push(FieldError::required(join(path, r), ""));
                     }
                 }
@@ -336,13 +461,36 @@ fn walk(s: &Value, v: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
                     continue;
                 }
                 if let Some(cs) = child(s, k) {
-                    walk(cs, cv, &join(path, k), false, errs);
+                    matched += walk(cs, cv, &join(path, k), false, errs);
                 }
             }
         }
         _ => {}
     }
+    // Every value-level constraint that added no error counts as one match.
+    let constraints = VALUE_KEYWORDS.iter().filter(|k| s.get(**k).is_some()).count();
+    if errs.len() == before {
+        checks += constraints;
+    }
+    checks + matched
 }
+
+/// The value validations kube-openapi counts in MatchCount when they pass.
+const VALUE_KEYWORDS: &[&str] = &[
+    "enum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "multipleOf",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxProperties",
+    "minProperties",
+];
 
 fn string_checks(s: &Value, st: &str, v: &Value, path: &str, bp: &str, errs: &mut FieldErrors) {
     let len = st.chars().count() as u64;
@@ -535,6 +683,92 @@ mod tests {
                 "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\""
             ]
         );
+    }
+
+    /// The CRD of tests/crd_compositions.rs; messages as kube-apiserver v1.33 prints them.
+    fn compositions_schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object",
+                "properties": {
+                    "a": {"type": "string"}, "b": {"type": "integer"}, "c": {"type": "integer"},
+                    "size": {"type": "integer"}, "name": {"type": "string"},
+                    "list": {"type": "array", "items": {"type": "object",
+                        "properties": {"p": {"type": "integer"}, "q": {"type": "integer"}},
+                        "oneOf": [{"required": ["p"]}, {"required": ["q"]}]}},
+                },
+                "oneOf": [{"required": ["a"]}, {"required": ["b"]}],
+                "anyOf": [{"required": ["c"]}, {"properties": {"size": {"minimum": 10}}, "required": ["size"]}],
+                "allOf": [{"properties": {"name": {"maxLength": 3}}}, {"properties": {"name": {"pattern": "^[a-z]+$"}}}],
+                "not": {"required": ["name", "size"]},
+            },
+            "top": {"type": "integer"},
+        }, "anyOf": [{"required": ["spec"]}, {"required": ["top"]}]})
+    }
+
+    fn composition_messages(v: Value) -> Vec<String> {
+        let mut errs = Vec::new();
+        validate(&compositions_schema(), &v, &mut errs);
+        errs.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn compositions_match_upstream() {
+        assert_eq!(
+            composition_messages(json!({"spec": {}})),
+            vec![
+                "<nil>: Invalid value: \"\": \"spec\" must validate at least one schema (anyOf)",
+                "spec.c: Required value",
+                "<nil>: Invalid value: \"\": \"spec\" must validate one and only one schema (oneOf). Found none valid",
+                "spec.a: Required value",
+            ]
+        );
+        assert_eq!(
+            composition_messages(json!({"spec": {"a": "x", "b": 1, "c": 1}})),
+            vec!["<nil>: Invalid value: \"\": \"spec\" must validate one and only one schema (oneOf). Found 2 valid alternatives"]
+        );
+        assert_eq!(
+            composition_messages(json!({"spec": {"a": "x", "size": 5, "name": "ABCDE"}})),
+            vec![
+                "<nil>: Invalid value: \"\": \"spec\" must validate at least one schema (anyOf)",
+                "spec.size: Invalid value: 5: spec.size in body should be greater than or equal to 10",
+                "spec.name: Too long: may not be more than 3 bytes",
+                "spec.name: Invalid value: \"ABCDE\": spec.name in body should match '^[a-z]+$'",
+                "<nil>: Invalid value: \"\": \"spec\" must validate all the schemas (allOf). None validated",
+                "<nil>: Invalid value: \"\": \"spec\" must not validate the schema (not)",
+            ]
+        );
+        assert_eq!(
+            composition_messages(json!({"spec": {"a": "x", "c": 1, "list": [{}, {"p": 1, "q": 2}, {"p": 1}]}})),
+            vec![
+                "<nil>: Invalid value: \"\": \"spec.list[0]\" must validate one and only one schema (oneOf). Found none valid",
+                "spec.list[0].p: Required value",
+                "<nil>: Invalid value: \"\": \"spec.list[1]\" must validate one and only one schema (oneOf). Found 2 valid alternatives",
+            ]
+        );
+        assert_eq!(
+            composition_messages(json!({"apiVersion": "example.com/v1", "kind": "Widget"})),
+            vec![
+                "<nil>: Invalid value: \"\": \"\" must validate at least one schema (anyOf)",
+                "spec: Required value",
+            ]
+        );
+        assert!(composition_messages(json!({"top": 1})).is_empty());
+        // controller-gen's int-or-string: the type error, then the anyOf's first alternative.
+        let port = json!({"type": "object", "properties": {"port":
+            {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}});
+        let mut errs = Vec::new();
+        validate(&port, &json!({"port": true}), &mut errs);
+        validate(&port, &json!({"port": 80}), &mut errs);
+        validate(&port, &json!({"port": "http"}), &mut errs);
+        assert_eq!(
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            vec![
+                "port: Invalid value: \"boolean\": port in body must be of type integer,string: \"boolean\"",
+                "<nil>: Invalid value: \"\": \"port\" must validate at least one schema (anyOf)",
+                "port: Invalid value: \"boolean\": port in body must be of type integer: \"boolean\"",
+            ]
+        );
+        assert!(composition_messages(json!({"spec": {"a": "x", "c": 1, "name": "abc"}})).is_empty());
     }
 
     #[test]
