@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{get, raw, Resp};
+use common::http::{get, send_json as send};
 use common::TestServer;
 use futures_util::StreamExt;
 use http::Method;
@@ -12,15 +12,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-async fn send(c: &kube::Client, method: Method, path: &str, body: Value) -> Resp {
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        serde_json::to_vec(&body).unwrap()
-    };
-    raw(c, method, path, &[("Content-Type", "application/json")], bytes).await
-}
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -76,9 +67,7 @@ async fn a_paged_list_resumes_in_its_snapshot() {
     let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
     let mut pages = 1;
     loop {
-        let page = get(&c, &format!("{CMS}?limit=10&continue={token}"), None)
-            .await
-            .json();
+        let page = get(&c, &format!("{CMS}?limit=10&continue={token}"), None).await.json();
         pages += 1;
         assert_eq!(page["metadata"]["resourceVersion"], rv.as_str(), "{page}");
         seen.extend(names(&page));
@@ -94,7 +83,11 @@ async fn a_paged_list_resumes_in_its_snapshot() {
         }
     }
     assert_eq!(pages, total.div_ceil(10));
-    assert_eq!(seen, names(&all), "the traversal is the list at its first page's revision");
+    assert_eq!(
+        seen,
+        names(&all),
+        "the traversal is the list at its first page's revision"
+    );
     assert!(seen.contains(&second_page_name) && !seen.contains(&"zz-late".to_string()));
 
     // Across namespaces: the count covers every namespace, exactly.
@@ -157,7 +150,9 @@ async fn kubelet_node_selector_lists_and_watches_only_its_pods() {
     let got: Vec<String> = on_n1.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
     assert_eq!(got, ["a1", "a2", "a3"]);
     // The legacy label `spec.host` is the same field.
-    let legacy = get(&c, &format!("{PODS}?fieldSelector=spec.host%3Dn2"), None).await.json();
+    let legacy = get(&c, &format!("{PODS}?fieldSelector=spec.host%3Dn2"), None)
+        .await
+        .json();
     assert_eq!(names(&legacy), ["b1", "b2"]);
     // Paged through the index.
     let p1 = get(&c, &format!("{PODS}?fieldSelector=spec.nodeName%3Dn1&limit=2"), None)
@@ -182,7 +177,9 @@ async fn kubelet_node_selector_lists_and_watches_only_its_pods() {
     .await
     .json();
     assert_eq!(names(&both), ["a2"]);
-    let none = get(&c, &format!("{PODS}?fieldSelector=spec.nodeName%3Dn9"), None).await.json();
+    let none = get(&c, &format!("{PODS}?fieldSelector=spec.nodeName%3Dn9"), None)
+        .await
+        .json();
     assert!(names(&none).is_empty());
 
     let rv = on_n1.metadata.resource_version.clone().unwrap();
@@ -203,10 +200,7 @@ async fn kubelet_node_selector_lists_and_watches_only_its_pods() {
     );
     let mut initial = vec![next_event(&mut from_zero).await, next_event(&mut from_zero).await];
     initial.sort();
-    assert_eq!(
-        initial,
-        [("ADDED", "b1".to_string()), ("ADDED", "b2".to_string())]
-    );
+    assert_eq!(initial, [("ADDED", "b1".to_string()), ("ADDED", "b2".to_string())]);
 
     // Another node's pod: not sent to n1's watch. An unscheduled pod: to the unscheduled one.
     assert_eq!(send(&c, Method::POST, PODS, pod("b3", Some("n2"))).await.status, 201);
@@ -230,6 +224,8 @@ async fn kubelet_node_selector_lists_and_watches_only_its_pods() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(next_event(&mut n1).await, ("DELETED", "u1".to_string()));
-    let listed = get(&c, &format!("{PODS}?fieldSelector=spec.nodeName%3Dn1"), None).await.json();
+    let listed = get(&c, &format!("{PODS}?fieldSelector=spec.nodeName%3Dn1"), None)
+        .await
+        .json();
     assert_eq!(names(&listed), ["a1", "a2", "a3"]);
 }

@@ -258,7 +258,10 @@ impl Registry {
         if let Some(field) = def.strategy.indexed_field() {
             let strategy = def.strategy;
             // Unset fields match as "" (upstream's `fields.Set.Get`), so they index as "".
-            cache.index_by(field, Arc::new(move |v| Some(strategy.field_value(v, field).unwrap_or_default())));
+            cache.index_by(
+                field,
+                Arc::new(move |v| Some(strategy.field_value(v, field).unwrap_or_default())),
+            );
         }
         cache
     }

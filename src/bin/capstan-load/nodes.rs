@@ -53,7 +53,11 @@ pub async fn run(ctx: &Arc<Ctx>, pods: usize, nodes: usize, repeats: usize) -> V
             ctx.concurrency,
             Arc::new(move |i| {
                 let node = node_of(i % nodes, nodes);
-                ("GET", format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}"), None)
+                (
+                    "GET",
+                    format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}"),
+                    None,
+                )
             }),
             Arc::new(move |i, r, _| {
                 if r.status != 200 {

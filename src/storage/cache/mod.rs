@@ -18,7 +18,6 @@ mod view;
 pub use view::{Extract, View};
 
 use super::{EventType, KeyValue, Storage, StorageError, WatchItem};
-use view::{Contents, Index, Retained};
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -26,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use view::{Contents, Index, Retained};
 
 /// A stored object as served: parsed, with `metadata.resourceVersion` set, and its JSON
 /// encoding computed once and shared by every list and watcher.
@@ -261,7 +261,14 @@ impl WatchCache {
     /// Index the objects by `field` (read by `extract`) from now on; a no-op when already
     /// indexed by it. Lists and watches selecting one value of it then skip the others.
     pub fn index_by(&self, field: &'static str, extract: Extract) {
-        if self.state.read().unwrap_or_else(|e| e.into_inner()).index.as_ref().is_some_and(|ix| ix.field == field) {
+        if self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .as_ref()
+            .is_some_and(|ix| ix.field == field)
+        {
             return;
         }
         let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
@@ -333,10 +340,15 @@ impl WatchCache {
         let (initial, revision) = match after {
             None => {
                 let objects: Box<dyn Iterator<Item = &Arc<CachedObject>>> = match &only {
-                    Some(v) => match st.objects.indexed(st.index.as_ref().map_or("", |ix| ix.field), v, key_prefix, None) {
-                        Some(it) => Box::new(it),
-                        None => Box::new(st.objects.range(key_prefix, None)),
-                    },
+                    Some(v) => {
+                        match st
+                            .objects
+                            .indexed(st.index.as_ref().map_or("", |ix| ix.field), v, key_prefix, None)
+                        {
+                            Some(it) => Box::new(it),
+                            None => Box::new(st.objects.range(key_prefix, None)),
+                        }
+                    }
                     None => Box::new(st.objects.range(key_prefix, None)),
                 };
                 let initial = objects
@@ -400,7 +412,8 @@ impl WatchCache {
                     tracing::warn!(key, revision, "undecodable object in storage; skipped");
                     return;
                 };
-                st.objects.insert(&self.prefix, st.index.as_ref(), key.to_string(), obj.clone());
+                st.objects
+                    .insert(&self.prefix, st.index.as_ref(), key.to_string(), obj.clone());
                 let kind = if prev.is_some() {
                     CacheEventType::Modified
                 } else {
@@ -647,6 +660,12 @@ impl CacheSet {
         caches.get(first).cloned()
     }
 
+    /// Every cache (a copy of the list, so no lock is held while they are visited).
+    fn all(&self) -> Vec<Arc<WatchCache>> {
+        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner());
+        caches.values().cloned().collect()
+    }
+
     async fn relist(&self, storage: &dyn Storage) -> Result<i64, StorageError> {
         let page = storage.list(&self.root, None, 0, 0).await?;
         let mut grouped: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
@@ -658,14 +677,7 @@ impl CacheSet {
                     .insert(kv.key.clone(), obj);
             }
         }
-        let caches: Vec<_> = self
-            .caches
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for c in caches {
+        for c in self.all() {
             c.reset(grouped.remove(&c.prefix).unwrap_or_default(), page.revision);
         }
         self.revision_tx.send_replace(page.revision);
@@ -693,14 +705,7 @@ impl CacheSet {
                                     rev = p;
                                     self.revision_tx.send_replace(rev);
                                 }
-                                let caches: Vec<_> = self
-                                    .caches
-                                    .read()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .values()
-                                    .cloned()
-                                    .collect();
-                                for c in caches {
+                                for c in self.all() {
                                     c.progress(rev);
                                 }
                             }

@@ -192,7 +192,7 @@ impl Contents {
     }
 }
 
-/// A cache's objects at one revision.
+/// A cache's objects at one revision (read them through [`Contents`]).
 #[derive(Clone)]
 pub struct View {
     pub revision: i64,
@@ -209,29 +209,16 @@ impl View {
         }
     }
 
-    /// Objects under `key_prefix`, strictly after `start_after` when given, in key order.
-    pub fn range<'a>(
-        &'a self,
-        key_prefix: &'a str,
-        start_after: Option<&str>,
-    ) -> impl Iterator<Item = &'a Arc<CachedObject>> + 'a {
-        self.contents.range(key_prefix, start_after)
-    }
-
-    /// Objects under `key_prefix` whose indexed `field` is `value` (see [`Contents::indexed`]).
-    pub fn indexed<'a>(
-        &'a self,
-        field: &str,
-        value: &str,
-        key_prefix: &'a str,
-        start_after: Option<&str>,
-    ) -> Option<impl Iterator<Item = &'a Arc<CachedObject>> + 'a> {
-        self.contents.indexed(field, value, key_prefix, start_after)
-    }
-
     /// How many objects are under `key_prefix` (O(1) for the resource or one namespace).
     pub fn count(&self, key_prefix: &str) -> usize {
         self.contents.count(&self.root, key_prefix)
+    }
+}
+
+impl std::ops::Deref for View {
+    type Target = Contents;
+    fn deref(&self) -> &Contents {
+        &self.contents
     }
 }
 
@@ -345,7 +332,10 @@ mod tests {
         let n2 = keys(c.indexed("spec.nodeName", "n2", ROOT, None).expect("indexed"));
         assert_eq!(n2, ["c/p4"]);
         // Resuming after a key, and within one namespace.
-        let after = keys(c.indexed("spec.nodeName", "n1", ROOT, Some("/registry/pods/a/p1")).unwrap());
+        let after = keys(
+            c.indexed("spec.nodeName", "n1", ROOT, Some("/registry/pods/a/p1"))
+                .unwrap(),
+        );
         assert_eq!(after, ["a/p2"]);
         assert!(keys(c.indexed("spec.nodeName", "n2", "/registry/pods/a/", None).unwrap()).is_empty());
         assert!(c.indexed("status.phase", "x", ROOT, None).is_none(), "not indexed");
