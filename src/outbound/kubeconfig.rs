@@ -5,7 +5,6 @@
 //! (relative file paths are relative to the kubeconfig's directory), and one async JSON POST.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,29 +159,14 @@ impl Server {
     }
 
     async fn post_inner(&self, body: Vec<u8>, timeout: Duration) -> Result<(u16, Bytes), String> {
-        let addr = self.addr();
-        let tcp = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| format!("dial tcp {addr}: connect: {e}"))?;
-        let mut req = http::Request::post(format!("{}?timeout={}s", self.path, timeout.as_secs()))
-            .header(http::header::HOST, format!("{}:{}", self.host, self.port))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json");
+        let mut headers = Vec::new();
         if let Some(t) = &self.token {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+            headers.push((http::header::AUTHORIZATION, format!("Bearer {t}")));
         }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-        match &self.tls {
-            Some(tls) => {
-                let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
-                let stream = tokio_rustls::TlsConnector::from(tls.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("tls: {e}"))?;
-                send(stream, req).await
-            }
-            None => send(tcp, req).await,
-        }
+        let path = format!("{}?timeout={}s", self.path, timeout.as_secs());
+        let tls = self.tls.clone().map(|cfg| (self.host.as_str(), cfg));
+        let (code, _, bytes) = super::webhook::post(&self.addr(), tls, &path, &headers, Bytes::from(body)).await?;
+        Ok((code, bytes))
     }
 }
 
@@ -235,23 +219,6 @@ fn status_error(code: u16, body: &[u8], what: &str) -> String {
         }
         _ => format!("an error on the server ({text:?}) has prevented the request from succeeding (post {what})"),
     }
-}
-
-/// One HTTP/1.1 exchange on an established connection.
-pub(super) async fn send<S>(io: S, req: http::Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, bytes))
 }
 
 #[cfg(test)]

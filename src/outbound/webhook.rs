@@ -148,9 +148,6 @@ pub async fn post(
     headers: &[(http::HeaderName, String)],
     body: Bytes,
 ) -> Result<(u16, http::HeaderMap, Bytes), String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| super::dial_error(addr, &e))?;
     let host = tls
         .as_ref()
         .map(|(n, _)| n.to_string())
@@ -165,6 +162,19 @@ pub async fn post(
         }
         b.body(Full::new(body)).map_err(|e| e.to_string())?
     };
+    exchange(addr, tls, req).await
+}
+
+/// Connect to `addr` (over TLS verified as `server_name` when `tls` is given) and make one
+/// HTTP/1.1 exchange: the status, headers and body (at most [`MAX_RESPONSE_BYTES`]).
+async fn exchange(
+    addr: &str,
+    tls: Option<(&str, Arc<rustls::ClientConfig>)>,
+    req: http::Request<Full<Bytes>>,
+) -> Result<(u16, http::HeaderMap, Bytes), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| super::dial_error(addr, &e))?;
     match tls {
         Some((server_name, cfg)) => {
             let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
@@ -204,20 +214,13 @@ where
 pub async fn get(url: &str, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Result<(u16, Bytes), String> {
     let t = parse_url(url)?;
     let fetch = async {
-        let tcp = tokio::net::TcpStream::connect(&t.addr)
-            .await
-            .map_err(|e| format!("dial tcp {}: connect: {e}", t.addr))?;
-        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone()).map_err(|e| e.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("tls: {e}"))?;
         let req = http::Request::get(t.path.as_str())
             .header(http::header::HOST, t.server_name.as_str())
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        super::kubeconfig::send(stream, req).await
+        let (status, _, body) = exchange(&t.addr, Some((&t.server_name, tls)), req).await?;
+        Ok::<_, String>((status, body))
     };
     match tokio::time::timeout(timeout, fetch).await {
         Ok(r) => r.map_err(|e| format!("Get {url:?}: {e}")),

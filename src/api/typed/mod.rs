@@ -177,7 +177,7 @@ impl<'a> Walk<'a> {
             Value::String(s) => s.trim().to_string(),
             other => other.to_string(),
         };
-        let mut q = quantity::Quantity::parse(&text).map_err(str::to_string)?;
+        let mut q = quantity::Quantity::parse(&text)?;
         if resource_list {
             q.round_up_to_milli();
         }
