@@ -82,6 +82,10 @@ pub struct Fields {
     pub convert: fn(&str) -> Result<String, String>,
     /// Values of the kind's own fields (`metadata.name`/`metadata.namespace` are common).
     pub value: fn(&Value, &str) -> Option<String>,
+    /// The field the watch cache indexes: what real clients select one value of (every
+    /// kubelet lists and watches its pods by `spec.nodeName`), so such a list or watch reads
+    /// only the matching objects.
+    pub indexed: Option<&'static str>,
 }
 
 /// The value of (already converted) `field` in `obj`'s selectable field set, or `None` when the
@@ -127,6 +131,7 @@ pub fn default_conversion(label: &str) -> Result<String, String> {
 pub const DEFAULT: Fields = Fields {
     convert: default_conversion,
     value: no_fields,
+    indexed: None,
 };
 
 pub const POD: Fields = Fields {
@@ -148,21 +153,25 @@ pub const POD: Fields = Fields {
             _ => return None,
         })
     },
+    indexed: Some("spec.nodeName"),
 };
 
 pub const NODE: Fields = Fields {
     convert: |label| accept(NODE_FIELDS, label),
     value: |obj, field| (field == "spec.unschedulable").then(|| boolean(obj, "/spec/unschedulable")),
+    indexed: None,
 };
 
 pub const REPLICATION_CONTROLLER: Fields = Fields {
     convert: |label| accept(RC_FIELDS, label),
     value: |obj, field| (field == "status.replicas").then(|| int(obj, "/status/replicas")),
+    indexed: None,
 };
 
 pub const EVENT: Fields = Fields {
     convert: |label| accept(EVENT_FIELDS, label),
     value: event_field,
+    indexed: None,
 };
 
 pub const EVENT_V1: Fields = Fields {
@@ -171,6 +180,7 @@ pub const EVENT_V1: Fields = Fields {
         None => not_supported(label),
     },
     value: event_field,
+    indexed: None,
 };
 
 pub const NAMESPACE: Fields = Fields {
@@ -181,11 +191,13 @@ pub const NAMESPACE: Fields = Fields {
         "name" => Some(obj.text_at("/metadata/name")),
         _ => None,
     },
+    indexed: None,
 };
 
 pub const SECRET: Fields = Fields {
     convert: |label| accept(SECRET_FIELDS, label),
     value: |obj, field| (field == "type").then(|| obj.text_at("/type")),
+    indexed: None,
 };
 
 pub const SERVICE: Fields = Fields {
@@ -195,6 +207,7 @@ pub const SERVICE: Fields = Fields {
         "spec.type" => Some(obj.text_at("/spec/type")),
         _ => None,
     },
+    indexed: None,
 };
 
 pub const JOB: Fields = Fields {
@@ -206,11 +219,13 @@ pub const JOB: Fields = Fields {
         }
     },
     value: |obj, field| (field == "status.successful").then(|| int(obj, "/status/succeeded")),
+    indexed: None,
 };
 
 pub const CERTIFICATE_SIGNING_REQUEST: Fields = Fields {
     convert: |label| accept(CSR_FIELDS, label),
     value: |obj, field| (field == "spec.signerName").then(|| obj.text_at("/spec/signerName")),
+    indexed: None,
 };
 
 /// Field-label conversion for a custom resource (apiextensions `crConverter`): `metadata.name`,

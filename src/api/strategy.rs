@@ -145,6 +145,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         super::fields::value(&super::fields::DEFAULT, obj, field)
     }
+    /// The field the watch cache indexes for this kind (see [`super::fields::Fields::indexed`]).
+    fn indexed_field(&self) -> Option<&'static str> {
+        None
+    }
     /// Fields unknown to the kind's schema, for `fieldValidation` (custom resources; None for
     /// kinds whose built-in schema is used instead).
     fn unknown_fields(&self, _obj: &Value) -> Option<Vec<String>> {
@@ -391,6 +395,9 @@ impl Strategy for Builtin {
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         super::fields::value(self.fields, obj, field)
+    }
+    fn indexed_field(&self) -> Option<&'static str> {
+        self.fields.indexed
     }
     fn scale(&self, _def: &ResourceDef, obj: &CachedObject) -> Value {
         super::scale::of(obj, self.default_replicas)

@@ -53,33 +53,36 @@ pub struct Page {
     pub last_key: Option<String>,
     /// More keys follow the page (matching or not).
     pub more: bool,
-    /// How many keys follow the page.
-    pub rest: usize,
+    /// Keys read to fill the page (matching or not), up to and including its last item.
+    pub scanned: usize,
 }
 
-/// Take up to `limit` matching objects from a key-ordered iterator.
-pub fn take_page(
-    mut iter: impl Iterator<Item = Arc<CachedObject>>,
+/// Take up to `limit` (0 = all) matching objects from a key-ordered iterator, reading no
+/// further than the page needs plus one key (to tell whether more follow).
+pub fn take_page<'a>(
+    mut iter: impl Iterator<Item = &'a Arc<CachedObject>>,
     limit: usize,
     matches: &dyn Fn(&Value) -> bool,
 ) -> Page {
     let mut items = Vec::new();
     let mut last_key = None;
+    let mut scanned = 0;
     for obj in iter.by_ref() {
+        scanned += 1;
         if matches(&obj.value) {
             last_key = Some(obj.key.clone());
-            items.push(obj);
+            items.push(obj.clone());
             if items.len() == limit {
                 break;
             }
         }
     }
-    let rest = iter.count();
+    let more = limit > 0 && items.len() == limit && iter.next().is_some();
     Page {
         items,
         last_key,
-        more: rest > 0,
-        rest,
+        more,
+        scanned,
     }
 }
 

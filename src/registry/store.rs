@@ -10,7 +10,7 @@ use super::resources::Resources;
 use crate::api::{meta, ResourceDef};
 use crate::error::field::{FieldError, FieldErrors};
 use crate::error::{ApiError, ApiResult};
-use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, WatchCache, WatchMsg};
+use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, View, WatchCache, WatchMsg};
 use crate::storage::{Storage, StorageError};
 use crate::util;
 use crate::util::json::JsonExt;
@@ -252,8 +252,24 @@ impl Registry {
         format!("{}{}", self.key_prefix(def, ns), name)
     }
 
+    /// The kind's watch cache, indexed by the field its strategy names (on first use).
     fn cache(&self, def: &ResourceDef) -> Arc<WatchCache> {
-        self.caches.cache(def.storage)
+        let cache = self.caches.cache(def.storage);
+        if let Some(field) = def.strategy.indexed_field() {
+            let strategy = def.strategy;
+            // Unset fields match as "" (upstream's `fields.Set.Get`), so they index as "".
+            cache.index_by(
+                field,
+                Arc::new(move |v| Some(strategy.field_value(v, field).unwrap_or_default())),
+            );
+        }
+        cache
+    }
+
+    /// The indexed field and the one value the selector requires of it, if any.
+    fn indexed_term<'a>(def: &ResourceDef, opts: &'a ListOptions) -> Option<(&'static str, &'a str)> {
+        let field = def.strategy.indexed_field()?;
+        Some((field, opts.field_selector.exact_match(field)?))
     }
 
     fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>, part: Part) -> ApiResult<()> {
@@ -470,10 +486,19 @@ impl Registry {
         let prefix = self.key_prefix(def, ns);
         let matches = self.matcher(def, opts);
         let selecting = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
+        let sel = Selection {
+            prefix: &prefix,
+            matches: &matches,
+            selecting,
+            index: Self::indexed_term(def, opts),
+        };
 
         if let Some(token) = &opts.continue_token {
             let tok = ContinueToken::decode(token)?;
             let start_after = format!("{}{}", self.key_prefix(def, None), tok.start.trim_end_matches('\u{0}'));
+            if let Some(view) = self.retained_view(def, tok.rv).await {
+                return Ok(self.page_of(def, &view, &sel, Some(&start_after), opts.limit));
+            }
             return self
                 .list_from_storage(
                     def,
@@ -490,20 +515,23 @@ impl Registry {
         match (rv, opts.rv_match) {
             (Some(n), Some(RvMatch::Exact)) => {
                 if self.caches.revision() == n {
-                    return Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting));
+                    return Ok(self.list_from_cache(def, &sel, opts.limit));
+                }
+                if let Some(view) = self.retained_view(def, n).await {
+                    return Ok(self.page_of(def, &view, &sel, None, opts.limit));
                 }
                 self.list_from_storage(def, &prefix, None, n, opts.limit, &matches, selecting)
                     .await
             }
             (Some(0), _) => {
                 // Any version: serve the cache as is; upstream ignores limit here.
-                Ok(self.list_from_cache(def, &prefix, 0, &matches, selecting))
+                Ok(self.list_from_cache(def, &sel, 0))
             }
             (Some(n), _) => {
                 if !self.caches.wait_for(n, FRESHNESS_WAIT).await {
                     return Err(too_large_rv());
                 }
-                Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting))
+                Ok(self.list_from_cache(def, &sel, opts.limit))
             }
             (None, _) => {
                 // Consistent read: the cache must have caught up with storage's newest revision.
@@ -513,49 +541,70 @@ impl Registry {
                         .list_from_storage(def, &prefix, None, current, opts.limit, &matches, selecting)
                         .await;
                 }
-                Ok(self.list_from_cache(def, &prefix, opts.limit, &matches, selecting))
+                Ok(self.list_from_cache(def, &sel, opts.limit))
             }
         }
     }
 
-    fn list_from_cache(
+    fn list_from_cache(&self, def: &ResourceDef, sel: &Selection<'_>, limit: usize) -> ListResult {
+        let view = self.cache(def).view();
+        self.page_of(def, &view, sel, None, limit)
+    }
+
+    /// A view a continue token (or an exact-revision read) can resume in: retained by the
+    /// cache and not yet compacted away in storage (where upstream answers 410).
+    async fn retained_view(&self, def: &ResourceDef, revision: i64) -> Option<View> {
+        let view = self.cache(def).retained(revision)?;
+        let compacted = self.storage.compacted_revision().await.ok()?;
+        (revision > compacted).then_some(view)
+    }
+
+    /// One page of `view` under `prefix`, after `start_after`: O(log n + page). A page with
+    /// more to come retains the view so its continue token resumes in place.
+    fn page_of(
         &self,
         def: &ResourceDef,
-        prefix: &str,
+        view: &View,
+        sel: &Selection<'_>,
+        start_after: Option<&str>,
         limit: usize,
-        matches: &(dyn Fn(&Value) -> bool + Sync),
-        selecting: bool,
     ) -> ListResult {
-        let cache = self.cache(def);
-        if limit == 0 {
-            let snap = cache.snapshot(prefix);
-            let items = snap.items.into_iter().filter(|o| matches(&o.value)).collect();
+        let prefix = sel.prefix;
+        let indexed = sel.index.and_then(|(f, v)| view.indexed(f, v, prefix, start_after));
+        let page = match indexed {
+            Some(objects) => pager::take_page(objects, limit, sel.matches),
+            None => pager::take_page(view.range(prefix, start_after), limit, sel.matches),
+        };
+        let (Some(last), true) = (&page.last_key, page.more) else {
             return ListResult {
-                revision: snap.revision,
-                items,
+                revision: view.revision,
+                items: page.items,
                 continue_token: None,
                 remaining: None,
             };
-        }
-        let snap = cache.snapshot(prefix);
-        let resource_root = self.key_prefix(def, None);
-        let page = pager::take_page(snap.items.into_iter(), limit, matches);
-        let continue_token = page.last_key.as_ref().filter(|_| page.more).map(|k| {
-            ContinueToken {
-                rv: snap.revision,
-                start: format!("{}\u{0}", k.trim_start_matches(&resource_root)),
-            }
-            .encode()
-        });
-        let remaining = if selecting || continue_token.is_none() {
-            None
-        } else {
-            Some(page.rest)
         };
+        let cache = self.cache(def);
+        let before = match start_after {
+            None => Some(0),
+            Some(k) => cache.consumed(view.revision, prefix, k),
+        };
+        let consumed = before.map(|n| n + page.scanned);
+        cache.retain(view, prefix, last, consumed);
+        let resource_root = self.key_prefix(def, None);
+        let continue_token = ContinueToken {
+            rv: view.revision,
+            start: format!("{}\u{0}", last.trim_start_matches(&resource_root)),
+        }
+        .encode();
+        // Upstream counts what follows only when every key is an item (no selector).
+        let remaining = (!sel.selecting).then(|| match consumed {
+            Some(n) => view.count(prefix).saturating_sub(n),
+            None => view.range(prefix, Some(last)).count(),
+        });
         ListResult {
-            revision: snap.revision,
+            revision: view.revision,
             items: page.items,
-            continue_token,
+            continue_token: Some(continue_token),
             remaining,
         }
     }
@@ -1116,7 +1165,7 @@ impl Registry {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let def = *def;
-        match cache.subscribe(&prefix, after) {
+        match cache.subscribe(&prefix, after, Self::indexed_term(&def, &opts)) {
             Err(crate::storage::cache::CacheError::TooOld { requested, oldest }) => {
                 let err = ApiError::expired(format!("too old resource version: {requested} ({oldest})"));
                 let _ = tx.try_send(WatchOut::Error(err));
@@ -1245,6 +1294,16 @@ fn write<'a>(
         subresource,
         dry_run,
     }
+}
+
+/// What a list reads: the keys under `prefix` that `matches`, found through the cache's index
+/// when the selector requires one value of the indexed field.
+struct Selection<'a> {
+    prefix: &'a str,
+    matches: &'a (dyn Fn(&Value) -> bool + Sync),
+    /// Any selector given (then upstream reports no remainingItemCount).
+    selecting: bool,
+    index: Option<(&'static str, &'a str)>,
 }
 
 fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {

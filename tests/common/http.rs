@@ -56,3 +56,13 @@ pub async fn get(client: &kube::Client, path: &str, accept: Option<&str>) -> Res
     let headers: Vec<(&str, &str)> = accept.map(|a| vec![("Accept", a)]).unwrap_or_default();
     raw(client, Method::GET, path, &headers, Vec::new()).await
 }
+
+/// A request with a JSON body (`Value::Null`: no body).
+pub async fn send_json(client: &kube::Client, method: Method, path: &str, body: Value) -> Resp {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).expect("encode body")
+    };
+    raw(client, method, path, &[("Content-Type", "application/json")], bytes).await
+}

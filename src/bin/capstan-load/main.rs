@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+mod nodes;
 mod soak;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,6 +41,8 @@ enum Scenario {
     All,
     /// A mixed workload with correctness checks that survives faults (see `soak.rs`).
     Soak,
+    /// `--objects` pods over `--nodes` nodes, then per-node LISTs by `spec.nodeName` (`nodes.rs`).
+    NodePods,
 }
 
 /// The kind the load is made of.
@@ -106,7 +109,8 @@ struct Args {
     /// Soak: how long the workload runs, in seconds.
     #[arg(long, default_value_t = 300)]
     duration: u64,
-    /// Soak: kubelet-like clients (node status and lease every `--node-period-ms`).
+    /// Soak: kubelet-like clients (node status and lease every `--node-period-ms`); node-pods:
+    /// the nodes the pods are spread over.
     #[arg(long, default_value_t = 50)]
     nodes: usize,
     #[arg(long, default_value_t = 1000)]
@@ -1262,6 +1266,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             rows.extend(ctx.watch(small, args.watchers, 2).await?);
         }
         Scenario::Soak => unreachable!("handled above"),
+        Scenario::NodePods => rows.extend(nodes::run(&ctx, args.objects, args.nodes, args.list_repeats).await),
         Scenario::All => {
             let mut create = ctx.create(&format!("create {}", ctx.noun()), 0..small).await;
             rows.extend(ctx.list_full(small, args.list_repeats).await);

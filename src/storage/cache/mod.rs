@@ -13,16 +13,19 @@
 //! resourceVersion; older versions get 410 Expired. Each watcher has a bounded queue; a watcher
 //! that falls behind is closed (the client re-lists), never buffered without bound.
 
+mod view;
+
+pub use view::{Extract, View};
+
 use super::{EventType, KeyValue, Storage, StorageError, WatchItem};
-use crate::util::keys::prefix_end_str;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use view::{Contents, Index, Retained};
 
 /// A stored object as served: parsed, with `metadata.resourceVersion` set, and its JSON
 /// encoding computed once and shared by every list and watcher.
@@ -35,12 +38,6 @@ pub struct CachedObject {
     /// The protobuf encoding (`k8s\0` envelope), made on first use and then shared like
     /// `json`; `None` inside when the kind has no protobuf form.
     pub protobuf: std::sync::OnceLock<Option<Bytes>>,
-}
-
-/// The exclusive upper bound of the keys under `prefix` (unbounded when its range end is not a
-/// string; the callers stop at the first key without the prefix).
-fn upper_bound(prefix: &str) -> Bound<String> {
-    prefix_end_str(prefix).map_or(Bound::Unbounded, Bound::Excluded)
 }
 
 impl CachedObject {
@@ -140,6 +137,9 @@ struct Watcher {
     id: u64,
     /// The keys it watches (a namespace's, or the whole resource's): only their events are sent.
     prefix: String,
+    /// The value of the cache's indexed field it selects on: only events of objects that have
+    /// (or had) it are sent, so a kubelet's watch does not see every pod's changes.
+    only: Option<String>,
     tx: mpsc::Sender<WatchMsg>,
 }
 
@@ -150,7 +150,11 @@ struct State {
     /// While the first list of a cache created at run time is read: the feed's changes for it
     /// (None once loaded; `overflowed` when more arrived than the history holds).
     loading: Option<(Vec<Pending>, bool)>,
-    objects: BTreeMap<String, Arc<CachedObject>>,
+    objects: Contents,
+    /// The field `objects` is indexed by, if any.
+    index: Option<Index>,
+    /// The newest revision applied here (the shared revision may be published a moment later).
+    applied: i64,
     events: VecDeque<CacheEvent>,
     /// Watches may start from any revision >= this (all later events are buffered).
     oldest: i64,
@@ -160,7 +164,11 @@ struct State {
 /// One resource's cache (one storage key prefix).
 pub struct WatchCache {
     pub prefix: String,
+    /// `prefix`, shared by the views.
+    root: Arc<str>,
     state: RwLock<State>,
+    /// Views handed out in continue tokens.
+    retained: Retained,
     capacity: usize,
     queue: usize,
     revision: watch::Receiver<i64>,
@@ -187,10 +195,14 @@ impl WatchCache {
     fn new(prefix: String, revision: watch::Receiver<i64>, capacity: usize, queue: usize, loading: bool) -> Self {
         let oldest = *revision.borrow();
         WatchCache {
+            root: Arc::from(prefix.as_str()),
             prefix,
+            retained: Retained::default(),
             state: RwLock::new(State {
                 loading: loading.then(|| (Vec::new(), false)),
-                objects: BTreeMap::new(),
+                objects: Contents::default(),
+                index: None,
+                applied: 0,
                 events: VecDeque::new(),
                 oldest,
                 watchers: Vec::new(),
@@ -206,7 +218,8 @@ impl WatchCache {
     /// Merge the first list (objects at `revision`) with the changes held meanwhile: those
     /// the list already reflects are dropped, newer ones applied on top in feed order.
     fn finish_load(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) -> Loaded {
-        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
         let pending = match st.loading.take() {
             // A re-list of every cache got here first: it is consistent already.
             None => return Loaded::Done,
@@ -216,11 +229,12 @@ impl WatchCache {
             }
             Some((pending, false)) => pending,
         };
-        st.objects = objects;
+        st.objects = Contents::new(&self.prefix, st.index.as_ref(), objects);
+        st.applied = revision;
         st.events.clear();
         st.oldest = revision;
         for (kind, key, value, rev) in pending.into_iter().filter(|p| p.3 > revision) {
-            self.apply_locked(&mut st, kind, &key, &value, rev);
+            self.apply_locked(st, kind, &key, &value, rev);
         }
         Loaded::Done
     }
@@ -240,36 +254,54 @@ impl WatchCache {
     pub fn snapshot(&self, key_prefix: &str) -> Snapshot {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
         let revision = self.revision();
-        let items = st
-            .objects
-            .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
-            .take_while(|(k, _)| k.starts_with(key_prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = st.objects.range(key_prefix, None).cloned().collect();
         Snapshot { revision, items }
     }
 
-    /// Objects under `key_prefix` strictly after `start_after`, at most `limit` (0 = all), with
-    /// the number of objects left after the page.
-    pub fn page(&self, key_prefix: &str, start_after: Option<&str>, limit: usize) -> (Snapshot, usize) {
+    /// Index the objects by `field` (read by `extract`) from now on; a no-op when already
+    /// indexed by it. Lists and watches selecting one value of it then skip the others.
+    pub fn index_by(&self, field: &'static str, extract: Extract) {
+        if self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .as_ref()
+            .is_some_and(|ix| ix.field == field)
+        {
+            return;
+        }
+        let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
+        if st.index.as_ref().is_some_and(|ix| ix.field == field) {
+            return;
+        }
+        let index = Index { field, extract };
+        st.objects = st.objects.reindexed(&self.prefix, &index);
+        st.index = Some(index);
+    }
+
+    /// The objects now, as a view that later changes leave untouched (O(1)).
+    pub fn view(&self) -> View {
         let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let revision = self.revision();
-        let lower = match start_after {
-            Some(k) if k >= key_prefix => Bound::Excluded(k.to_string()),
-            _ => Bound::Included(key_prefix.to_string()),
-        };
-        let mut iter = st
-            .objects
-            .range((lower, upper_bound(key_prefix)))
-            .take_while(|(k, _)| k.starts_with(key_prefix))
-            .map(|(_, v)| v.clone());
-        let items: Vec<_> = if limit == 0 {
-            iter.by_ref().collect()
-        } else {
-            iter.by_ref().take(limit).collect()
-        };
-        let remaining = iter.count();
-        (Snapshot { revision, items }, remaining)
+        View::new(self.revision().max(st.applied), self.root.clone(), st.objects.clone())
+    }
+
+    /// Keep `view` resumable for a continue token: a page of `key_prefix` ended at
+    /// `last_key` after `consumed` keys under the prefix (None: not known).
+    pub fn retain(&self, view: &View, key_prefix: &str, last_key: &str, consumed: Option<usize>) {
+        self.retained.keep(view, key_prefix, last_key, consumed);
+    }
+
+    /// The view at `revision`, if a continue token retained it and it has not expired.
+    pub fn retained(&self, revision: i64) -> Option<View> {
+        self.retained.get(revision)
+    }
+
+    /// Keys under `key_prefix` up to and including `last_key` in the retained view at
+    /// `revision`, if a page handed out ended there.
+    pub fn consumed(&self, revision: i64, key_prefix: &str, last_key: &str) -> Option<usize> {
+        self.retained.consumed(revision, key_prefix, last_key)
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
@@ -291,17 +323,36 @@ impl WatchCache {
 
     /// Subscribe to changes after `after`. `None` = "start at most recent": the current
     /// objects under `key_prefix` as synthetic ADDED events, then every later change.
-    pub fn subscribe(&self, key_prefix: &str, after: Option<i64>) -> Result<Subscription, CacheError> {
+    /// `only` = (field, value): the watcher selects objects whose `field` is `value`; when the
+    /// cache indexes that field, it is sent only the changes of such objects.
+    pub fn subscribe(
+        &self,
+        key_prefix: &str,
+        after: Option<i64>,
+        only: Option<(&str, &str)>,
+    ) -> Result<Subscription, CacheError> {
         let (tx, rx) = mpsc::channel(self.queue);
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         let current = self.revision();
+        let only = only
+            .filter(|(f, _)| st.index.as_ref().is_some_and(|ix| ix.field == *f))
+            .map(|(_, v)| v.to_string());
         let (initial, revision) = match after {
             None => {
-                let initial = st
-                    .objects
-                    .range((Bound::Included(key_prefix.to_string()), upper_bound(key_prefix)))
-                    .take_while(|(k, _)| k.starts_with(key_prefix))
-                    .map(|(_, o)| CacheEvent {
+                let objects: Box<dyn Iterator<Item = &Arc<CachedObject>>> = match &only {
+                    Some(v) => {
+                        match st
+                            .objects
+                            .indexed(st.index.as_ref().map_or("", |ix| ix.field), v, key_prefix, None)
+                        {
+                            Some(it) => Box::new(it),
+                            None => Box::new(st.objects.range(key_prefix, None)),
+                        }
+                    }
+                    None => Box::new(st.objects.range(key_prefix, None)),
+                };
+                let initial = objects
+                    .map(|o| CacheEvent {
                         kind: CacheEventType::Added,
                         object: o.clone(),
                         prev: None,
@@ -330,6 +381,7 @@ impl WatchCache {
         st.watchers.push(Watcher {
             id,
             prefix: key_prefix.to_string(),
+            only,
             tx,
         });
         Ok(Subscription { initial, revision, rx })
@@ -352,6 +404,7 @@ impl WatchCache {
     }
 
     fn apply_locked(&self, st: &mut State, kind: EventType, key: &str, value: &Bytes, revision: i64) {
+        st.applied = st.applied.max(revision);
         let prev = st.objects.get(key).cloned();
         let event = match kind {
             EventType::Put => {
@@ -359,7 +412,8 @@ impl WatchCache {
                     tracing::warn!(key, revision, "undecodable object in storage; skipped");
                     return;
                 };
-                st.objects.insert(key.to_string(), obj.clone());
+                st.objects
+                    .insert(&self.prefix, st.index.as_ref(), key.to_string(), obj.clone());
                 let kind = if prev.is_some() {
                     CacheEventType::Modified
                 } else {
@@ -373,7 +427,7 @@ impl WatchCache {
                 }
             }
             EventType::Delete => {
-                st.objects.remove(key);
+                st.objects.remove(&self.prefix, st.index.as_ref(), key);
                 let last = match &prev {
                     Some(p) => CachedObject::decode(key, &p.json, revision),
                     None => CachedObject::decode(key, value, revision),
@@ -393,9 +447,22 @@ impl WatchCache {
             }
         }
         st.events.push_back(event.clone());
+        // The indexed field's value now and before: a watcher selecting another value skips it.
+        let values = match &st.index {
+            Some(ix) if st.watchers.iter().any(|w| w.only.is_some()) => Some([
+                (ix.extract)(&event.object.value),
+                event.prev.as_ref().and_then(|p| (ix.extract)(&p.value)),
+            ]),
+            _ => None,
+        };
         st.watchers.retain(|w| {
             if !key.starts_with(&w.prefix) {
                 return true;
+            }
+            if let (Some(v), Some(values)) = (&w.only, &values) {
+                if !values.iter().any(|x| x.as_deref() == Some(v.as_str())) {
+                    return true;
+                }
             }
             match w.tx.try_send(WatchMsg::Event(event.clone())) {
                 Ok(()) => true,
@@ -422,14 +489,16 @@ impl WatchCache {
     }
 
     fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) {
-        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
         st.loading = None;
-        st.objects = objects;
+        st.objects = Contents::new(&self.prefix, st.index.as_ref(), objects);
+        st.applied = revision;
         st.events.clear();
         st.oldest = revision;
         // Watchers cannot be resumed across a re-list: close them so clients re-list too.
         st.watchers.clear();
-        drop(st);
+        drop(guard);
         self.ready.send_replace(true);
     }
 
@@ -591,6 +660,12 @@ impl CacheSet {
         caches.get(first).cloned()
     }
 
+    /// Every cache (a copy of the list, so no lock is held while they are visited).
+    fn all(&self) -> Vec<Arc<WatchCache>> {
+        let caches = self.caches.read().unwrap_or_else(|e| e.into_inner());
+        caches.values().cloned().collect()
+    }
+
     async fn relist(&self, storage: &dyn Storage) -> Result<i64, StorageError> {
         let page = storage.list(&self.root, None, 0, 0).await?;
         let mut grouped: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
@@ -602,14 +677,7 @@ impl CacheSet {
                     .insert(kv.key.clone(), obj);
             }
         }
-        let caches: Vec<_> = self
-            .caches
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for c in caches {
+        for c in self.all() {
             c.reset(grouped.remove(&c.prefix).unwrap_or_default(), page.revision);
         }
         self.revision_tx.send_replace(page.revision);
@@ -637,14 +705,7 @@ impl CacheSet {
                                     rev = p;
                                     self.revision_tx.send_replace(rev);
                                 }
-                                let caches: Vec<_> = self
-                                    .caches
-                                    .read()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .values()
-                                    .cloned()
-                                    .collect();
-                                for c in caches {
+                                for c in self.all() {
                                     c.progress(rev);
                                 }
                             }
@@ -707,7 +768,7 @@ mod tests {
             [("/registry/x/a".to_string(), 14), ("/registry/x/b".to_string(), 13)]
         );
         let sub = c
-            .subscribe("/registry/x/", Some(12))
+            .subscribe("/registry/x/", Some(12), None)
             .map_err(|e| format!("{e:?}"))
             .expect("subscribe");
         let seen: Vec<(CacheEventType, i64)> = sub.initial.iter().map(|e| (e.kind, e.revision)).collect();
@@ -720,7 +781,7 @@ mod tests {
             ]
         );
         assert!(
-            c.subscribe("/registry/x/", Some(11)).is_err(),
+            c.subscribe("/registry/x/", Some(11), None).is_err(),
             "older than the list: expired"
         );
     }
@@ -734,7 +795,7 @@ mod tests {
         c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 1), 1);
         c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 1), 2);
         let mut sub = c
-            .subscribe("/registry/x/a/", Some(0))
+            .subscribe("/registry/x/a/", Some(0), None)
             .map_err(|e| format!("{e:?}"))
             .expect("subscribe");
         assert_eq!(sub.initial.iter().map(|e| e.revision).collect::<Vec<_>>(), [1]);
