@@ -282,6 +282,7 @@ mod tests {
             name_rule: rule,
             generation: false,
             strategy: &crate::api::Builtin::DEFAULT,
+            availability: crate::api::Availability::ON,
         }
     }
 

@@ -130,6 +130,33 @@ pub struct ResourceDef {
     pub generation: bool,
     /// Everything else the kind does differently.
     pub strategy: &'static dyn Strategy,
+    /// Whether a default server serves the row, and what turns it on otherwise.
+    pub availability: Availability,
+}
+
+/// Upstream's API enablement for a row: its group/version on or off by default
+/// (`DefaultAPIResourceConfigSource`; `--runtime-config` overrides), and the feature gate the
+/// resource also needs (an alpha API is served only with both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    pub on_by_default: bool,
+    pub gate: Option<&'static str>,
+}
+
+impl Availability {
+    /// Served by default (every GA group/version, and the beta ones upstream enables).
+    pub const ON: Availability = Availability {
+        on_by_default: true,
+        gate: None,
+    };
+
+    /// Served only when `--runtime-config` enables the group/version and `gate` (if any) is on.
+    pub const fn off_by_default(gate: Option<&'static str>) -> Availability {
+        Availability {
+            on_by_default: false,
+            gate,
+        }
+    }
 }
 
 impl std::fmt::Debug for ResourceDef {
@@ -152,6 +179,7 @@ impl PartialEq for ResourceDef {
                 self.name_rule,
                 self.generation,
             ) == (o.subresources, o.storage, o.served, o.name_rule, o.generation)
+            && self.availability == o.availability
             && std::ptr::addr_eq(self.strategy, o.strategy)
     }
 }

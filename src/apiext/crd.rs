@@ -137,6 +137,7 @@ impl State {
             name_rule: NameRule::Subdomain,
             generation: true,
             strategy,
+            availability: crate::api::Availability::ON,
         }));
         self.rows.insert(key, (row, strategy));
         (row, strategy)

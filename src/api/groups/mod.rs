@@ -28,7 +28,7 @@ mod rbac;
 mod scheduling;
 mod storage;
 
-use super::{Builtin, Gvk, NameRule, ResourceDef, Scope, Served, ALL_VERBS};
+use super::{Availability, Builtin, Gvk, NameRule, ResourceDef, Scope, Served, ALL_VERBS};
 use std::sync::OnceLock;
 
 /// Verbs of connect-style and other non-standard subresources, as upstream's discovery lists them.
@@ -76,6 +76,7 @@ const fn def(
         name_rule: NameRule::Subdomain,
         generation: false,
         strategy: &Builtin::DEFAULT,
+        availability: Availability::ON,
     }
 }
 
