@@ -127,10 +127,12 @@ fn labels_of(v: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
 /// and built-ins sharing its storage (core and events.k8s.io events).
 pub fn equivalents(a: &Attributes) -> Vec<Gvr> {
     let d = &a.def;
-    let mut out: Vec<Gvr> = crate::api::builtin()
+    // The rows a default server serves (an off-by-default version a webhook names is not
+    // installed, so upstream's RESTMapper knows no equivalence to it).
+    let mut out: Vec<Gvr> = crate::api::enablement::default_rows()
         .iter()
         .filter(|r| !d.storage.is_empty() && r.storage == d.storage && (r.group, r.version) != (d.group, d.version))
-        .map(Gvr::of)
+        .map(|r| Gvr::of(r))
         .collect();
     // Another version of the same group/resource, whether served or not (a CRD's versions).
     out.push(Gvr {

@@ -61,6 +61,31 @@ pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value
     Some(v)
 }
 
+/// Beta versions whose schema is the GA one's (served off by default, `--runtime-config`):
+/// only `apiVersion` differs between the served and the stored (GA) form.
+fn set_api_version(v: &mut Value, api_version: &str) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("apiVersion".into(), json!(api_version));
+    }
+}
+
+/// admissionregistration.k8s.io/v1beta1 → v1 (the storage version; same schema).
+pub fn admissionregistration_to_v1(v: &mut Value) {
+    set_api_version(v, "admissionregistration.k8s.io/v1");
+}
+
+/// networking.k8s.io/v1beta1 → v1 (the storage version; same schema).
+pub fn networking_to_v1(v: &mut Value) {
+    set_api_version(v, "networking.k8s.io/v1");
+}
+
+/// A stored object of the GA version as `def`'s same-schema version serves it.
+pub fn same_schema_served(def: &ResourceDef, stored: &Value) -> Option<Value> {
+    let mut v = stored.clone();
+    set_api_version(&mut v, &def.api_version());
+    Some(v)
+}
+
 /// apps/v1 StatefulSets: upstream's conversion stamps `apiVersion: v1` and
 /// `kind: PersistentVolumeClaim` on every volumeClaimTemplate (kubernetes#87583); the stored
 /// protobuf has no place for them.
@@ -160,6 +185,20 @@ mod tests {
         assert_eq!(v["involvedObject"]["name"], "p");
         assert_eq!(v["apiVersion"], "v1");
         assert_eq!(events_v1_from_storage(&def, &v).unwrap(), orig);
+    }
+
+    #[test]
+    fn same_schema_betas_differ_only_in_api_version() {
+        let beta = row("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicy");
+        let mut v = json!({"apiVersion": "admissionregistration.k8s.io/v1beta1", "kind": "ValidatingAdmissionPolicy", "spec": {"failurePolicy": "Fail"}});
+        let orig = v.clone();
+        admissionregistration_to_v1(&mut v);
+        assert_eq!(v["apiVersion"], "admissionregistration.k8s.io/v1");
+        assert_eq!(v["spec"], orig["spec"]);
+        assert_eq!(same_schema_served(&beta, &v).unwrap(), orig);
+        let mut ip = json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "IPAddress"});
+        networking_to_v1(&mut ip);
+        assert_eq!(ip["apiVersion"], "networking.k8s.io/v1");
     }
 
     #[test]

@@ -104,7 +104,19 @@ pub fn served_rows(
             missing.join(", ")
         ));
     }
-    Ok(rows.iter().filter(|r| is_served(r, en, gates)).collect())
+    // kube-apiserver 1.33 panics at startup without core v1 (its legacy REST storage needs it).
+    if !en.version_enabled("", "v1") {
+        return Err("--runtime-config disables v1 (the core API): kube-apiserver 1.33 cannot start without it".into());
+    }
+    let served: Vec<&'static ResourceDef> = rows.iter().filter(|r| is_served(r, en, gates)).collect();
+    // The aggregator's own check (kube-aggregator `NewWithDelegate`), in upstream's words.
+    if !served
+        .iter()
+        .any(|r| (r.group, r.version, r.plural) == ("apiregistration.k8s.io", "v1", "apiservices"))
+    {
+        return Err("API group/version apiregistration.k8s.io/v1 must be enabled".into());
+    }
+    Ok(served)
 }
 
 /// The built-in rows a server with no `--runtime-config` and default gates serves.
@@ -147,6 +159,7 @@ mod tests {
                 ..ga
             };
             vec![
+                *crate::api::builtin_row("apiregistration.k8s.io", "apiservices").unwrap(),
                 ga,
                 alpha("mutatingadmissionpolicies"),
                 alpha("mutatingadmissionpolicybindings"),
@@ -158,13 +171,16 @@ mod tests {
     fn gated_off_by_default_row_needs_version_and_gate() {
         let on = FeatureGates::with(&[("PodTopologyLabelsAdmission", true)]);
         let off = FeatureGates::default();
-        let ga_only = vec!["admissionregistration.k8s.io/v1/validatingadmissionpolicies".to_string()];
+        let ga_only = vec![
+            "apiregistration.k8s.io/v1/apiservices".to_string(),
+            "admissionregistration.k8s.io/v1/validatingadmissionpolicies".to_string(),
+        ];
         let all = |gates: &FeatureGates, pairs: &[(&str, &str)]| {
             plurals(&served_rows(synthetic(), &parse(pairs), gates).unwrap())
         };
         assert_eq!(all(&on, &[]), ga_only, "off by default even with the gate");
         assert_eq!(all(&off, &[("admissionregistration.k8s.io/v1alpha1", "true")]), ga_only);
-        assert_eq!(all(&on, &[("admissionregistration.k8s.io/v1alpha1", "true")]).len(), 3);
+        assert_eq!(all(&on, &[("admissionregistration.k8s.io/v1alpha1", "true")]).len(), 4);
         assert_eq!(
             all(
                 &on,
@@ -177,7 +193,7 @@ mod tests {
                 ]
             )
             .len(),
-            3,
+            4,
             "api/alpha enables it too"
         );
         let e = served_rows(synthetic(), &parse(&[("api/alpha", "true")]), &on).unwrap_err();
@@ -194,12 +210,12 @@ mod tests {
                 )]
             )
             .len(),
-            2,
+            3,
             "one resource"
         );
         // Without rows for the version, enabling it is refused, naming it.
         let e = served_rows(
-            &synthetic()[..1],
+            &synthetic()[..2],
             &parse(&[("admissionregistration.k8s.io/v1alpha1", "true")]),
             &on,
         )
@@ -228,6 +244,15 @@ mod tests {
         ] {
             assert!(e.contains(gv), "{e}");
         }
+        let e = served_rows(
+            crate::api::builtin(),
+            &parse(&[("apiregistration.k8s.io/v1/apiservices", "false")]),
+            &gates,
+        )
+        .unwrap_err();
+        assert_eq!(e, "API group/version apiregistration.k8s.io/v1 must be enabled");
+        let e = served_rows(crate::api::builtin(), &parse(&[("api/v1/pods", "false")]), &gates).unwrap_err();
+        assert!(e.contains("disables v1 (the core API)"), "{e}");
         // Versions upstream registers but serves nothing in are accepted.
         assert!(served_rows(
             crate::api::builtin(),

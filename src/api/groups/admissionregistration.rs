@@ -1,4 +1,5 @@
-//! `admissionregistration.k8s.io/v1`. (Mutating admission policies are alpha in 1.33.)
+//! `admissionregistration.k8s.io/v1`, and v1beta1's ValidatingAdmissionPolicy(Binding) (off by
+//! default; the same schema, stored as v1). (Mutating admission policies are alpha in 1.33.)
 
 use super::def;
 use crate::api::*;
@@ -60,6 +61,35 @@ pub const ROWS: &[ResourceDef] = &[
             Scope::Cluster,
         )
     },
+    ResourceDef {
+        categories: EXT,
+        subresources: &[STATUS],
+        generation: true,
+        strategy: &VALIDATING_ADMISSION_POLICY_V1BETA1,
+        availability: Availability::off_by_default(None),
+        ..def(
+            G,
+            "v1beta1",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicies",
+            "validatingadmissionpolicy",
+            Scope::Cluster,
+        )
+    },
+    ResourceDef {
+        categories: EXT,
+        generation: true,
+        strategy: &VALIDATING_ADMISSION_POLICY_BINDING_V1BETA1,
+        availability: Availability::off_by_default(None),
+        ..def(
+            G,
+            "v1beta1",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+            "validatingadmissionpolicybinding",
+            Scope::Cluster,
+        )
+    },
 ];
 
 // Per-kind behaviour of this group's rows.
@@ -85,4 +115,16 @@ const VALIDATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
 const VALIDATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
     printer: &table::WEBHOOK_CONFIGURATION,
     ..Builtin::DEFAULT
+};
+
+const VALIDATING_ADMISSION_POLICY_V1BETA1: Builtin = Builtin {
+    to_storage: convert::admissionregistration_to_v1,
+    served_form: convert::same_schema_served,
+    ..VALIDATING_ADMISSION_POLICY
+};
+
+const VALIDATING_ADMISSION_POLICY_BINDING_V1BETA1: Builtin = Builtin {
+    to_storage: convert::admissionregistration_to_v1,
+    served_form: convert::same_schema_served,
+    ..VALIDATING_ADMISSION_POLICY_BINDING
 };

@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn versions_served_by_default_in_1_33() {
         let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for r in all() {
+        for r in all().iter().filter(|r| r.availability.on_by_default) {
             let v = versions.entry(r.group).or_default();
             if !v.contains(&r.version) {
                 v.push(r.version);
@@ -477,6 +477,28 @@ mod tests {
                 &["v1"]
             };
             assert_eq!(v, expected, "versions of {group:?}");
+        }
+        // Off by default: beta versions with the GA schema, served over the GA objects.
+        for (g, v, p) in [
+            ("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicies"),
+            (
+                "admissionregistration.k8s.io",
+                "v1beta1",
+                "validatingadmissionpolicybindings",
+            ),
+            ("networking.k8s.io", "v1beta1", "ipaddresses"),
+            ("networking.k8s.io", "v1beta1", "servicecidrs"),
+        ] {
+            let beta = find(g, v, p);
+            let ga = find(g, "v1", p);
+            assert!(
+                !beta.availability.on_by_default && beta.availability.gate.is_none(),
+                "{beta:?}"
+            );
+            assert_eq!(
+                (beta.kind, beta.storage, beta.subresources),
+                (ga.kind, ga.storage, ga.subresources)
+            );
         }
         // GA in 1.33.
         let cidr = find("networking.k8s.io", "v1", "servicecidrs");
@@ -510,6 +532,7 @@ mod tests {
     fn categories_match_upstream() {
         let mut all_cat: Vec<&str> = all()
             .iter()
+            .filter(|r| r.availability.on_by_default)
             .filter(|r| r.categories.contains(&"all"))
             .map(|r| r.plural)
             .collect();
@@ -531,6 +554,7 @@ mod tests {
         );
         let ext: Vec<&str> = all()
             .iter()
+            .filter(|r| r.availability.on_by_default)
             .filter(|r| r.categories.contains(&"api-extensions"))
             .map(|r| r.plural)
             .collect();

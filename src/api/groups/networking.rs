@@ -1,4 +1,5 @@
-//! `networking.k8s.io/v1`. ServiceCIDR and IPAddress are GA (v1, on by default) in 1.33.
+//! `networking.k8s.io/v1`. ServiceCIDR and IPAddress are GA (v1, on by default) in 1.33; their
+//! v1beta1 (off by default, the same schema) is served over the v1 objects.
 
 use super::def;
 use crate::api::*;
@@ -71,6 +72,33 @@ pub const ROWS: &[ResourceDef] = &[
             Scope::Cluster,
         )
     },
+    ResourceDef {
+        short_names: &["ip"],
+        name_rule: NameRule::PathSegment,
+        strategy: &IP_ADDRESS_V1BETA1,
+        availability: Availability::off_by_default(None),
+        ..def(
+            "networking.k8s.io",
+            "v1beta1",
+            "IPAddress",
+            "ipaddresses",
+            "ipaddress",
+            Scope::Cluster,
+        )
+    },
+    ResourceDef {
+        subresources: &[STATUS],
+        strategy: &SERVICE_CIDR_V1BETA1,
+        availability: Availability::off_by_default(None),
+        ..def(
+            "networking.k8s.io",
+            "v1beta1",
+            "ServiceCIDR",
+            "servicecidrs",
+            "servicecidr",
+            Scope::Cluster,
+        )
+    },
 ];
 
 // Per-kind behaviour of this group's rows.
@@ -99,4 +127,16 @@ const SERVICE_CIDR: Builtin = Builtin {
     printer: &table::SERVICE_CIDR,
     status_write: StatusWrite::KeepUserMeta,
     ..strategy::networking::SERVICE_CIDR
+};
+
+const IP_ADDRESS_V1BETA1: Builtin = Builtin {
+    to_storage: convert::networking_to_v1,
+    served_form: convert::same_schema_served,
+    ..IP_ADDRESS
+};
+
+const SERVICE_CIDR_V1BETA1: Builtin = Builtin {
+    to_storage: convert::networking_to_v1,
+    served_form: convert::same_schema_served,
+    ..SERVICE_CIDR
 };

@@ -38,7 +38,7 @@ fn named(b: &[u8], field: u32) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn rows() -> Vec<ResourceDef> {
-    crate::api::builtin().to_vec()
+    crate::api::enablement::default_rows().iter().map(|r| **r).collect()
 }
 
 #[test]

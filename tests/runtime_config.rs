@@ -1,0 +1,316 @@
+//! `--runtime-config` end to end, checked against what kube-apiserver v1.33.13 does with the
+//! same flags: a disabled group/version or resource vanishes from /api, /apis, aggregated
+//! discovery, /openapi/v2 and /openapi/v3 (kubectl sees it gone) and answers 404, while the
+//! rest keeps working and stored objects survive; enabling an off-by-default version serves
+//! it; bad keys are refused at startup with upstream's text.
+
+mod common;
+
+use common::TestServer;
+use serde_json::Value;
+
+const K: &str = "1.33";
+const NOT_FOUND: &str = r#""message":"the server could not find the requested resource""#;
+const ACCEPT_V2: &str = "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// GET `path` as the admin: (status, body).
+fn get(s: &TestServer, path: &str, extra: &[&str]) -> (u16, String) {
+    let (cert, key) = s.admin_cert();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let mut args = vec!["--cert", &cert, "--key", &key];
+    args.extend_from_slice(extra);
+    s.curl_status(&args, path)
+}
+
+fn get_json(s: &TestServer, path: &str, extra: &[&str]) -> Value {
+    let (code, body) = get(s, path, extra);
+    assert_eq!(code, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// `group/version` of every entry of aggregated discovery (`/apis`, v2).
+fn aggregated_versions(s: &TestServer) -> Vec<String> {
+    let doc = get_json(s, "/apis", &["-H", ACCEPT_V2]);
+    let mut out = Vec::new();
+    for g in doc["items"].as_array().into_iter().flatten() {
+        for v in g["versions"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "{}/{}",
+                g["metadata"]["name"].as_str().unwrap_or(""),
+                v["version"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+}
+
+/// `batch/v1=false`: batch is gone from every discovery document and OpenAPI, its paths 404
+/// (as upstream), its local APIService is removed; apps keeps working. `apps/v1/daemonsets=false`
+/// removes one resource of a served version. A CronJob stored before is served again once the
+/// version is back.
+#[test]
+fn disabled_group_version_and_resource_vanish_and_data_survives() {
+    let data = tempfile::tempdir().unwrap();
+    let first = TestServer::builder().data_dir(data.path()).start();
+    first.kubectl_ok(
+        K,
+        &["create", "cronjob", "kept", "--image=busybox", "--schedule=*/5 * * * *"],
+    );
+    drop(first);
+
+    let s = TestServer::builder()
+        .data_dir(data.path())
+        .arg("--runtime-config=batch/v1=false,apps/v1/daemonsets=false")
+        .start();
+    let versions = s.kubectl_ok(K, &["api-versions"]);
+    assert!(!lines(&versions).contains(&"batch/v1"), "{versions}");
+    assert!(
+        lines(&versions).contains(&"apps/v1") && lines(&versions).contains(&"v1"),
+        "{versions}"
+    );
+    let resources = s.kubectl_ok(K, &["api-resources", "-o", "name"]);
+    let res = lines(&resources);
+    for gone in ["jobs.batch", "cronjobs.batch", "daemonsets.apps"] {
+        assert!(!res.contains(&gone), "{gone} still listed:\n{resources}");
+    }
+    for kept in ["deployments.apps", "pods", "horizontalpodautoscalers.autoscaling"] {
+        assert!(res.contains(&kept), "{kept} missing:\n{resources}");
+    }
+    // Legacy and aggregated discovery.
+    let groups = get_json(&s, "/apis", &[]);
+    assert!(
+        groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["name"] != "batch"),
+        "{groups}"
+    );
+    let agg = aggregated_versions(&s);
+    assert!(
+        !agg.iter().any(|gv| gv.starts_with("batch/")) && agg.contains(&"apps/v1".to_string()),
+        "{agg:?}"
+    );
+    let apps = get_json(&s, "/apis/apps/v1", &[]);
+    let names: Vec<&str> = apps["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("daemonsets")) && names.contains(&"deployments"),
+        "{names:?}"
+    );
+    // Upstream's 404s.
+    for path in [
+        "/apis/batch/v1",
+        "/apis/batch",
+        "/apis/batch/v1/namespaces/default/cronjobs",
+        "/apis/batch/v1/namespaces/default/cronjobs/kept",
+        "/apis/apps/v1/daemonsets",
+        "/apis/apps/v1/namespaces/default/daemonsets/x",
+    ] {
+        let (code, body) = get(&s, path, &[]);
+        assert_eq!(code, 404, "{path}: {body}");
+        assert!(
+            body.replace([' ', '\n'], "").contains(&NOT_FOUND.replace(' ', "")),
+            "{path}: {body}"
+        );
+    }
+    let err = s.kubectl_err(K, &["get", "cronjobs"]);
+    assert!(
+        err.contains("the server doesn't have a resource type \"cronjobs\""),
+        "{err}"
+    );
+    // OpenAPI v2 and v3.
+    let v2 = get_json(&s, "/openapi/v2", &[]);
+    let paths = v2["paths"].as_object().unwrap();
+    assert!(
+        !paths.keys().any(|p| p.starts_with("/apis/batch/")),
+        "batch paths in /openapi/v2"
+    );
+    assert!(
+        !paths.keys().any(|p| p.contains("/daemonsets")),
+        "daemonset paths in /openapi/v2"
+    );
+    assert!(paths.contains_key("/apis/apps/v1/namespaces/{namespace}/deployments"));
+    let v3 = get_json(&s, "/openapi/v3", &[]);
+    let v3paths = v3["paths"].as_object().unwrap();
+    assert!(
+        !v3paths.contains_key("apis/batch/v1") && v3paths.contains_key("apis/apps/v1"),
+        "{v3}"
+    );
+    let (code, _) = get(&s, "/openapi/v3/apis/batch/v1", &[]);
+    assert_eq!(code, 404);
+    // The local APIService of the disabled version is gone (upstream's autoregister on start).
+    let err = s.kubectl_err(K, &["get", "apiservice", "v1.batch"]);
+    assert!(err.contains("\"v1.batch\" not found"), "{err}");
+    s.kubectl_ok(K, &["get", "apiservice", "v1.apps"]);
+    // Everything else keeps working.
+    s.kubectl_ok(K, &["create", "deployment", "web", "--image=nginx"]);
+    s.kubectl_ok(K, &["get", "deployment", "web"]);
+    drop(s);
+
+    let s = TestServer::builder().data_dir(data.path()).start();
+    let out = s.kubectl_ok(K, &["get", "cronjob", "kept", "-o", "name"]);
+    assert_eq!(out.trim(), "cronjob.batch/kept");
+    s.kubectl_ok(K, &["get", "apiservice", "v1.batch"]);
+}
+
+/// The beta versions upstream 1.33 serves with `api/beta=true` (the others switched off again,
+/// as capstan lacks them): admissionregistration.k8s.io/v1beta1 and networking.k8s.io/v1beta1,
+/// the same schema as v1 and the same objects. A VAP written as v1beta1 reads back as v1 and
+/// the other way round; v1 stays the preferred version.
+#[test]
+fn api_beta_serves_the_beta_versions_over_the_ga_objects() {
+    let default = TestServer::start();
+    let versions = default.kubectl_ok(K, &["api-versions"]);
+    assert!(!versions.contains("v1beta1"), "{versions}");
+    let (code, body) = get(&default, "/apis/admissionregistration.k8s.io/v1beta1", &[]);
+    assert_eq!(code, 404, "{body}");
+    drop(default);
+
+    let s = TestServer::start_with(&[
+        "--runtime-config=api/beta=true,resource.k8s.io/v1beta1=false,resource.k8s.io/v1beta2=false,coordination.k8s.io/v1beta1=false,storage.k8s.io/v1beta1=false",
+    ]);
+    let versions = s.kubectl_ok(K, &["api-versions"]);
+    for gv in [
+        "admissionregistration.k8s.io/v1beta1",
+        "networking.k8s.io/v1beta1",
+        "admissionregistration.k8s.io/v1",
+    ] {
+        assert!(lines(&versions).contains(&gv), "{gv} missing:\n{versions}");
+    }
+    assert!(!versions.contains("resource.k8s.io"), "{versions}");
+    let agg = aggregated_versions(&s);
+    assert!(agg.contains(&"networking.k8s.io/v1beta1".to_string()), "{agg:?}");
+    // Preferred versions stay v1.
+    let wide = s.kubectl_ok(K, &["api-resources", "--api-group=admissionregistration.k8s.io"]);
+    assert!(
+        wide.contains("admissionregistration.k8s.io/v1 ") && !wide.contains("v1beta1"),
+        "{wide}"
+    );
+    let vap = s.write_file(
+        "vap.yaml",
+        "apiVersion: admissionregistration.k8s.io/v1beta1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: beta\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: [\"\"]\n      apiVersions: [\"v1\"]\n      operations: [\"CREATE\"]\n      resources: [\"configmaps\"]\n  validations:\n  - expression: \"true\"\n",
+    );
+    s.kubectl_ok(K, &["create", "-f", &vap.display().to_string()]);
+    let v1 = get_json(
+        &s,
+        "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/beta",
+        &[],
+    );
+    assert_eq!(v1["apiVersion"], "admissionregistration.k8s.io/v1");
+    assert_eq!(v1["spec"]["validations"][0]["expression"], "true", "{v1}");
+    let beta = get_json(
+        &s,
+        "/apis/admissionregistration.k8s.io/v1beta1/validatingadmissionpolicies/beta",
+        &[],
+    );
+    assert_eq!(beta["apiVersion"], "admissionregistration.k8s.io/v1beta1");
+    assert_eq!(beta["spec"], v1["spec"]);
+    let list = s.kubectl_ok(
+        K,
+        &[
+            "get",
+            "validatingadmissionpolicies.v1beta1.admissionregistration.k8s.io",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        list.trim(),
+        "validatingadmissionpolicy.admissionregistration.k8s.io/beta"
+    );
+    // networking v1beta1 lists the v1 objects (the default ServiceCIDR).
+    let cidrs = get_json(&s, "/apis/networking.k8s.io/v1beta1/servicecidrs", &[]);
+    assert_eq!(cidrs["apiVersion"], "networking.k8s.io/v1beta1");
+    // OpenAPI v3 has the beta group/version.
+    let v3 = get_json(&s, "/openapi/v3", &[]);
+    assert!(
+        v3["paths"].get("apis/admissionregistration.k8s.io/v1beta1").is_some(),
+        "{v3}"
+    );
+    let doc = get_json(&s, "/openapi/v3/apis/networking.k8s.io/v1beta1", &[]);
+    assert!(doc.to_string().contains("io.k8s.api.networking.v1beta1.ServiceCIDR"));
+
+    // One resource of an off-by-default version.
+    drop(s);
+    let s = TestServer::start_with(&[
+        "--runtime-config=admissionregistration.k8s.io/v1beta1/validatingadmissionpolicies=true",
+    ]);
+    let doc = get_json(&s, "/apis/admissionregistration.k8s.io/v1beta1", &[]);
+    let names: Vec<&str> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["validatingadmissionpolicies", "validatingadmissionpolicies/status"]
+    );
+}
+
+/// Enabling off-by-default versions capstan does not implement fails startup naming each;
+/// versions upstream registers but serves nothing in are accepted.
+#[test]
+fn unimplemented_versions_are_refused_naming_them() {
+    let out = TestServer::builder().arg("--runtime-config=api/all=true").start_fails();
+    for gv in [
+        "resource.k8s.io/v1beta2",
+        "resource.k8s.io/v1alpha3",
+        "coordination.k8s.io/v1beta1",
+        "storage.k8s.io/v1beta1",
+        "internal.apiserver.k8s.io/v1alpha1",
+    ] {
+        assert!(out.contains(gv), "{gv} not named:\n{out}");
+    }
+    assert!(out.contains("capstan does not implement them"), "{out}");
+    let out = TestServer::builder()
+        .arg("--runtime-config=resource.k8s.io/v1beta1/deviceclasses=true")
+        .start_fails();
+    assert!(out.contains("resource.k8s.io/v1beta1 (deviceclasses)"), "{out}");
+    // Registered, but 1.33 serves nothing there: accepted, nothing new served (as upstream).
+    let s = TestServer::start_with(&["--runtime-config=flowcontrol.apiserver.k8s.io/v1beta3=true,apps/v1beta1"]);
+    let versions = s.kubectl_ok(K, &["api-versions"]);
+    assert!(
+        !versions.contains("v1beta3") && !versions.contains("apps/v1beta1"),
+        "{versions}"
+    );
+}
+
+/// Bad keys and values fail at startup with kube-apiserver 1.33.13's error text.
+#[test]
+fn bad_runtime_config_is_refused_with_upstream_text() {
+    for (flag, want) in [
+        (
+            "api/all=false",
+            "--runtime-config=api/all=false conflicts with --enable-priority-and-fairness=true",
+        ),
+        ("api/all=false", "invalid key with only api/all=false"),
+        ("api/all=maybe", "invalid value api/all=maybe"),
+        (
+            "batch/v1=maybe",
+            "invalid value of batch/v1: maybe, err: strconv.ParseBool: parsing \"maybe\": invalid syntax",
+        ),
+        ("batch/v9=true", "group version batch/v9 that has not been registered"),
+        ("foo.io/v1=true", "unknown api groups foo.io"),
+        (
+            "batch/v1/Jobs=false",
+            "invalid key batch/v1/Jobs: group/version/resource and resource is always lowercase plural, not \"Jobs\"",
+        ),
+        ("a/b/c/d=true", "runtime-config invalid key a/b/c/d"),
+        ("batch=true", "runtime-config invalid key batch"),
+    ] {
+        let out = TestServer::builder()
+            .arg(format!("--runtime-config={flag}"))
+            .start_fails();
+        assert!(out.contains(want), "--runtime-config={flag}: want {want:?} in:\n{out}");
+    }
+}
