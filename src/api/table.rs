@@ -2418,7 +2418,6 @@ pub static MUTATING_ADMISSION_POLICY: Printer = Printer {
     conditions: no_conditions,
 };
 
-
 /// Pods in a terminal phase are marked `Completed`, as upstream's row conditions.
 fn pod_conditions(obj: &Value) -> Option<Value> {
     let (reason, message) = match obj.text_at("/status/phase").as_str() {

@@ -530,7 +530,12 @@ fn walk_declared(v: &Value, schemas: &Schemas, node: &Node, path: &mut Vec<Strin
 /// `ApplyStructuredMergeDiff`): the configuration must fit the schema and may not set atomic
 /// lists, maps or structs; then the apply merge, without managed fields. Err is upstream's
 /// message.
-pub fn merge_configuration(live: &Value, config: &Value, schemas: &Schemas, node: Option<&Node>) -> Result<Value, String> {
+pub fn merge_configuration(
+    live: &Value,
+    config: &Value,
+    schemas: &Schemas,
+    node: Option<&Node>,
+) -> Result<Value, String> {
     let undeclared = undeclared_fields(config, schemas, node);
     if !undeclared.is_empty() {
         return Err(format!(

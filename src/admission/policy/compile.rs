@@ -4,7 +4,7 @@
 //! expression that does not compile keeps its error, reported when a request reaches it
 //! (under the policy's failurePolicy).
 
-use crate::cel::policy::{compile, env, json_patch_list_type, mutating_env, object_type};
+use crate::cel::policy::{compile, compile_exact, env, json_patch_list_type, mutating_env, object_type};
 use crate::cel::{Mode, Type};
 use crate::util::json::JsonExt;
 use serde_json::Value;
@@ -118,7 +118,7 @@ impl Policy {
                     let src = m.get(field)?.str_at("/expression");
                     Some(Mutation {
                         json_patch,
-                        program: compile(&env, src.trim(), &[want]),
+                        program: compile_exact(&env, src.trim(), &[want]),
                     })
                 })
                 .collect(),

@@ -95,7 +95,9 @@ impl Engine {
                     Err(e) => {
                         let (binding, message) = match e {
                             ParamError::Policy(m) => (None, format!("failed to configure policy: {m}")),
-                            ParamError::Binding(m) => (Some(b.name.clone()), format!("failed to configure binding: {m}")),
+                            ParamError::Binding(m) => {
+                                (Some(b.name.clone()), format!("failed to configure binding: {m}"))
+                            }
                         };
                         failures.push(Failure {
                             policy: b.policy.clone(),
@@ -328,7 +330,10 @@ fn check_type_names(v: &Value<'_>, path: &str) -> Result<(), String> {
             Ok(())
         }
         Value::List(l) => l.iter().try_for_each(|x| check_type_names(&x, path)),
-        Value::Map(m) => m.entries().into_iter().try_for_each(|(_, x)| check_type_names(&x, path)),
+        Value::Map(m) => m
+            .entries()
+            .into_iter()
+            .try_for_each(|(_, x)| check_type_names(&x, path)),
         _ => Ok(()),
     }
 }

@@ -74,9 +74,16 @@ pub fn validate_policy_update(obj: &Value, _old: &Value, errs: &mut FieldErrors)
 
 // MutatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1alpha1).
 
-/// Upstream v1alpha1 `SetDefaults_MatchResources`.
+/// Upstream v1alpha1 `SetDefaults_MatchResources` (and v1 `SetDefaults_Rule`: scope `*`).
 fn default_match_resources(m: &mut Value) {
     let Some(o) = m.as_object_mut() else { return };
+    for rules in ["resourceRules", "excludeResourceRules"] {
+        for r in o.get_mut(rules).and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(r) = r.as_object_mut() {
+                r.entry("scope").or_insert_with(|| "*".into());
+            }
+        }
+    }
     o.entry("matchPolicy").or_insert_with(|| "Equivalent".into());
     o.entry("namespaceSelector").or_insert_with(|| serde_json::json!({}));
     o.entry("objectSelector").or_insert_with(|| serde_json::json!({}));
@@ -125,7 +132,13 @@ fn check_mutating_operations(m: &Value, path: &str, errs: &mut FieldErrors) {
 }
 
 /// An expression of a mutating policy: required, compiles, has the type its field needs.
-fn check_expression(env: &crate::cel::Env, path: String, src: &str, want: &[Type], required: &str) -> Option<FieldError> {
+fn check_expression(
+    env: &crate::cel::Env,
+    path: String,
+    src: &str,
+    want: &[Type],
+    required: &str,
+) -> Option<FieldError> {
     let src = src.trim();
     if src.is_empty() {
         return Some(FieldError::required(path, required));
@@ -133,32 +146,43 @@ fn check_expression(env: &crate::cel::Env, path: String, src: &str, want: &[Type
     compile(env, src, want).err().map(|e| FieldError::invalid(path, src, e))
 }
 
+/// A mutation's expression: its type must be exactly `want`.
+fn check_mutation_expression(env: &crate::cel::Env, path: String, src: &str, want: Type) -> Option<FieldError> {
+    let src = src.trim();
+    if src.is_empty() {
+        return Some(FieldError::required(path, ""));
+    }
+    crate::cel::policy::compile_exact(env, src, &[want])
+        .err()
+        .map(|e| FieldError::invalid(path, src, e))
+}
+
 /// Upstream `validateMutation`.
 fn validate_mutation(env: &crate::cel::Env, m: &Value, path: &str, errs: &mut FieldErrors) {
     let present = |f: &str| m.get(f).filter(|v| !v.is_null());
     let (apply, patch) = (present("applyConfiguration"), present("jsonPatch"));
-    let mut one = |kind: &str, body: Option<&Value>, field: &str, other: Option<&Value>, other_field: &str, want: Type| {
-        match body {
-            None => errs.push(FieldError::required(
-                format!("{path}.{field}"),
-                format!("must be specified when patchType is {kind}"),
-            )),
-            Some(b) => errs.extend(check_expression(
-                env,
-                format!("{path}.{field}.expression"),
-                b.str_at("/expression"),
-                &[want],
-                "",
-            )),
-        }
-        if other.is_some() {
-            errs.push(FieldError::invalid(
-                format!("{path}.{other_field}"),
-                format!("{{{other_field}}}"),
-                format!("must not be specified when patchType is {kind}"),
-            ));
-        }
-    };
+    let mut one =
+        |kind: &str, body: Option<&Value>, field: &str, other: Option<&Value>, other_field: &str, want: Type| {
+            match body {
+                None => errs.push(FieldError::required(
+                    format!("{path}.{field}"),
+                    format!("must be specified when patchType is {kind}"),
+                )),
+                Some(b) => errs.extend(check_mutation_expression(
+                    env,
+                    format!("{path}.{field}.expression"),
+                    b.str_at("/expression"),
+                    want.clone(),
+                )),
+            }
+            if other.is_some() {
+                errs.push(FieldError::invalid(
+                    format!("{path}.{other_field}"),
+                    format!("{{{other_field}}}"),
+                    format!("must not be specified when patchType is {kind}"),
+                ));
+            }
+        };
     match m.str_at("/patchType") {
         "" => errs.push(FieldError::required(format!("{path}.patchType"), "")),
         "JSONPatch" => one(
@@ -191,7 +215,11 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
     match spec.get("failurePolicy").and_then(Value::as_str) {
         None => errs.push(FieldError::required("spec.failurePolicy", "")),
         Some("Fail" | "Ignore") => {}
-        Some(other) => errs.push(FieldError::not_supported("spec.failurePolicy", other, &["Fail", "Ignore"])),
+        Some(other) => errs.push(FieldError::not_supported(
+            "spec.failurePolicy",
+            other,
+            &["Fail", "Ignore"],
+        )),
     }
     match spec.get("matchConstraints").filter(|m| m.is_object()) {
         None => errs.push(FieldError::required("spec.matchConstraints", "")),
