@@ -139,7 +139,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-readycheck-timeout", "Capstan's etcd readiness check uses its own short timeout."),
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
     ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
-    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
+    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, MutatingAdmissionPolicy, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
     ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
     ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
