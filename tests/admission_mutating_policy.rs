@@ -257,6 +257,14 @@ fn runtime_failures_and_reinvocation() {
         format!("Error from server (Forbidden): error when creating \"{file}\": policy 'needs-params' with binding 'needs-params' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction")
     );
 
+    // A nested Object type must be named after its field path.
+    let (ok, _, err) = run(&s, &["create", "configmap", "-n", "typename", "c", "--from-literal=x=yes"]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: policy 'wrong-type-name' with binding 'wrong-type-name' denied request: type mismatch: unexpected type name \"Object.spec\", expected \"Object.metadata\", which matches field name path from root Object type"
+    );
+
     // failurePolicy Ignore: the failing mutation is skipped, the next one applies.
     let (ok, _, err) = create("ignored");
     assert!(ok, "{err}");
