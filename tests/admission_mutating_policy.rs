@@ -40,12 +40,7 @@ fn deployment_in(s: &TestServer, ns: &str) -> String {
 }
 
 fn run(s: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let o = s.kubectl(V, args);
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    s.kubectl_run(V, args)
 }
 
 fn get_json(s: &TestServer, args: &[&str]) -> Value {
@@ -258,7 +253,10 @@ fn runtime_failures_and_reinvocation() {
     );
 
     // A nested Object type must be named after its field path.
-    let (ok, _, err) = run(&s, &["create", "configmap", "-n", "typename", "c", "--from-literal=x=yes"]);
+    let (ok, _, err) = run(
+        &s,
+        &["create", "configmap", "-n", "typename", "c", "--from-literal=x=yes"],
+    );
     assert!(!ok);
     assert_eq!(
         err.trim(),

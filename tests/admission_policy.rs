@@ -33,14 +33,8 @@ fn deployment(s: &TestServer, name: &str, ns: &str, replicas: u32) -> String {
         .to_string()
 }
 
-/// kubectl's exit status, stdout and stderr.
 fn run(s: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let o = s.kubectl(V, args);
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    s.kubectl_run(V, args)
 }
 
 fn audit_events(path: &std::path::Path) -> Vec<Value> {

@@ -222,19 +222,29 @@ impl Engine {
         }
         let idx = self.index(env.registry).await;
         let mut run = eval::Run::new(a, env);
-        for b in idx.candidates(a.def.plural) {
-            let Some(matched) = matches(&b.policy.match_constraints, a, env).await? else {
-                continue;
-            };
-            if let Some(mr) = b.spec.get("matchResources").filter(|m| m.is_object()) {
-                if matches(mr, a, env).await?.is_none() {
-                    continue;
-                }
-            }
-            run.binding(b, &matched).await?;
+        for (b, matched) in matching_bindings(&idx, a, env).await? {
+            run.binding(&b, &matched).await?;
         }
         run.finish()
     }
+}
+
+/// The bindings whose policy's matchConstraints and own matchResources match the request,
+/// with the resource it matched as.
+async fn matching_bindings(idx: &Index, a: &Attributes, env: &Env<'_>) -> ApiResult<Vec<(Arc<Bound>, Gvr)>> {
+    let mut out = Vec::new();
+    for b in idx.candidates(a.def.plural) {
+        let Some(matched) = matches(&b.policy.match_constraints, a, env).await? else {
+            continue;
+        };
+        if let Some(mr) = b.spec.get("matchResources").filter(|m| m.is_object()) {
+            if matches(mr, a, env).await?.is_none() {
+                continue;
+            }
+        }
+        out.push((b.clone(), matched));
+    }
+    Ok(out)
 }
 
 /// `matchConstraints` / a binding's `matchResources` (upstream `matching.Matcher`): resource

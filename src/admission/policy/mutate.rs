@@ -9,9 +9,10 @@
 use super::compile::{Mutation, Policy};
 use super::eval::{activation_vars, namespace_of, request_var, run_one, Vars};
 use super::params::{self, ParamError};
-use super::{matches, Bound, Engine, GROUP};
+use super::{matching_bindings, Bound, Engine, GROUP};
 use crate::admission::webhook::Gvr;
 use crate::admission::{Attributes, Env, Operation};
+use crate::cel::value::StructVal;
 use crate::cel::{self, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::util::json::JsonExt;
@@ -78,15 +79,7 @@ impl Engine {
         let idx = self.index(env.registry).await;
         let mut failures = Vec::new();
         let mut invocations = Vec::new();
-        for b in idx.candidates(a.def.plural) {
-            let Some(matched) = matches(&b.policy.match_constraints, a, env).await? else {
-                continue;
-            };
-            if let Some(mr) = b.spec.get("matchResources").filter(|m| m.is_object()) {
-                if matches(mr, a, env).await?.is_none() {
-                    continue;
-                }
-            }
+        for (b, matched) in matching_bindings(&idx, a, env).await? {
             let params = match &b.policy.param_kind {
                 None => vec![Json::Null],
                 Some(kind) => match params::collect(kind, &b.spec, a, env).await {
@@ -251,18 +244,8 @@ fn mutation(
             Err(e) => return Err(format!("JSON Patch: {e}")),
         }
     } else {
-        let Value::Struct(s) = &out else {
-            return Err(format!(
-                "unsupported return type from ApplyConfiguration expression: {}",
-                out.type_name()
-            ));
-        };
-        if &*s.name != "Object" {
-            return Err(format!(
-                "unsupported return type from ApplyConfiguration expression: {}",
-                s.name
-            ));
-        }
+        as_struct(&out, "Object")
+            .map_err(|t| format!("unsupported return type from ApplyConfiguration expression: {t}"))?;
         check_type_names(&out, "Object").map_err(|e| format!("type mismatch: {e}"))?;
         let schemas = crate::api::schema::builtin();
         let root = schemas.root_for(a.def.group, a.def.version, a.def.kind);
@@ -281,18 +264,9 @@ fn json_patch_ops(out: &Value<'_>) -> Result<Json, String> {
     };
     let mut ops = Vec::with_capacity(items.len());
     for item in items.iter() {
-        let Value::Struct(s) = &item else {
-            return Err(format!(
-                "type mismatch: JSONPatchType.expression should evaluate to array of JSONPatch, got element of {}",
-                item.type_name()
-            ));
-        };
-        if &*s.name != "JSONPatch" {
-            return Err(format!(
-                "type mismatch: JSONPatchType.expression should evaluate to array of JSONPatch, got element of {}",
-                s.name
-            ));
-        }
+        let s = as_struct(&item, "JSONPatch").map_err(|t| {
+            format!("type mismatch: JSONPatchType.expression should evaluate to array of JSONPatch, got element of {t}")
+        })?;
         let field = |n: &str| s.fields.iter().find(|(k, _)| &**k == n).map(|(_, v)| v);
         let text = |n: &str| match field(n) {
             Some(Value::Str(v)) => v.to_string(),
@@ -304,14 +278,24 @@ fn json_patch_ops(out: &Value<'_>) -> Result<Json, String> {
             op["from"] = json!(from);
         }
         if let Some(v) = field("value") {
-            if matches!(v, Value::Struct(_)) {
-                check_type_names(v, "Object").map_err(|e| format!("type mismatch: {e}"))?;
+            // An `Object.<path>{…}` value is checked from its own type name down.
+            if let Value::Struct(o) = v {
+                check_type_names(v, &o.name).map_err(|e| format!("type mismatch: {e}"))?;
             }
             op["value"] = v.to_json();
         }
         ops.push(op);
     }
     Ok(Json::Array(ops))
+}
+
+/// `v` as a struct of type `name`; Err: the type it has.
+fn as_struct<'v, 'a>(v: &'v Value<'a>, name: &str) -> Result<&'v StructVal<'a>, String> {
+    match v {
+        Value::Struct(s) if &*s.name == name => Ok(s),
+        Value::Struct(s) => Err(s.name.to_string()),
+        other => Err(other.type_name().to_string()),
+    }
 }
 
 /// Upstream `CheckTypeNamesMatchFieldPathNames`: an `Object.<path>` value sits at `<path>`.
@@ -362,4 +346,67 @@ fn deny(a: &Attributes, failures: Vec<Failure>) -> ApiResult<()> {
         d["causes"] = Json::Array(failures.iter().map(|f| json!({"message": text(f)})).collect());
     }
     Err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cel::{Activation, Mode};
+
+    fn eval_json_patch(src: &str) -> Result<Json, String> {
+        let p = crate::cel::policy::mutating_env(&[], Mode::Stored)
+            .compile(src)
+            .map_err(|e| e.to_string())?;
+        let (out, _) = p.eval(&Activation::new(), Some(cel::PER_CALL_LIMIT));
+        json_patch_ops(&out.map_err(|e| e.msg)?)
+    }
+
+    #[test]
+    fn json_patch_operations_from_cel() {
+        assert_eq!(
+            eval_json_patch(
+                r#"[JSONPatch{op: "add", path: "/metadata/annotations/" + jsonpatch.escapeKey("a/b~c"), value: {"k": 1}}, JSONPatch{op: "move", from: "/x", path: "/y"}]"#
+            ),
+            Ok(json!([
+                {"op": "add", "path": "/metadata/annotations/a~1b~0c", "value": {"k": 1}},
+                {"op": "move", "path": "/y", "from": "/x"},
+            ]))
+        );
+        assert_eq!(
+            eval_json_patch(r#"[JSONPatch{op: "add", path: "/spec", value: Object.spec{template: Object.spec.metadata{}}}]"#),
+            Err("type mismatch: unexpected type name \"Object.spec.metadata\", expected \"Object.spec.template\", which matches field name path from root Object type".into())
+        );
+        assert_eq!(
+            eval_json_patch("[1]"),
+            Err(
+                "type mismatch: JSONPatchType.expression should evaluate to array of JSONPatch, got element of int"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn apply_configuration_merges_as_server_side_apply() {
+        let schemas = crate::api::schema::builtin();
+        let root = schemas.root_for("apps", "v1", "Deployment");
+        let live = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [
+            {"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}}}});
+        let config =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "imagePullPolicy": "Always"}]}}}});
+        assert_eq!(
+            crate::patch::apply::merge_configuration(&live, &config, schemas, root),
+            Ok(json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [
+                {"name": "a", "image": "x"}, {"name": "b", "image": "y", "imagePullPolicy": "Always"}]}}}}))
+        );
+        let atomic = json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "command": ["sh"]}]}}}});
+        assert_eq!(
+            crate::patch::apply::merge_configuration(&live, &atomic, schemas, root),
+            Err("invalid ApplyConfiguration: may not mutate atomic arrays, maps or structs: .spec.template.spec.containers[0].command".into())
+        );
+        let undeclared = json!({"spec": {"bogus": 1}});
+        assert_eq!(
+            crate::patch::apply::merge_configuration(&live, &undeclared, schemas, root),
+            Err("failed to convert patch object to typed object: .spec.bogus: field not declared in schema".into())
+        );
+    }
 }
