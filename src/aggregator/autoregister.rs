@@ -76,10 +76,10 @@ pub fn name_of(group: &str, version: &str) -> String {
     format!("{version}.{group}")
 }
 
-/// The local APIServices upstream would register for our built-in table.
-pub fn wanted() -> Vec<Value> {
+/// The local APIServices upstream would register for the served built-in rows.
+pub fn wanted(rows: &[&'static crate::api::ResourceDef]) -> Vec<Value> {
     let mut gvs: Vec<(&str, &str)> = vec![("apiregistration.k8s.io", "v1")];
-    for r in crate::api::builtin() {
+    for r in rows {
         if !gvs.contains(&(r.group, r.version)) {
             gvs.push((r.group, r.version));
         }
@@ -102,8 +102,29 @@ pub async fn ensure(reg: &Registry) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let def = crate::api::builtin_row("apiregistration.k8s.io", "apiservices")
         .ok_or_else(|| anyhow::anyhow!("resource table lacks apiservices"))?;
+    let wanted = wanted(reg.resources.builtin_rows());
+    // As upstream's autoregister on start: `onstart` APIServices of group/versions no longer
+    // served (disabled by --runtime-config) are deleted.
+    let stored = reg
+        .caches
+        .cache(super::SEGMENT)
+        .snapshot(&format!("/registry/{}/", super::SEGMENT));
+    for o in stored.items.iter().map(|o| &o.value) {
+        let name = o.str_at("/metadata/name");
+        let onstart = o.opt_str_at("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged") == Some("onstart");
+        if !onstart || wanted.iter().any(|w| w.str_at("/metadata/name") == name) {
+            continue;
+        }
+        match reg
+            .delete(def, None, name, &crate::registry::options::DeleteOptions::default())
+            .await
+        {
+            Ok(_) | Err(crate::error::ApiError { code: 404 | 409, .. }) => {}
+            Err(e) => anyhow::bail!("cannot delete APIService {name} of a disabled API: {e}"),
+        }
+    }
     // Concurrent, so a first start commits them in a few group commits.
-    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(wanted())
+    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(wanted)
         .map(|want| ensure_one(reg, def, want))
         .buffer_unordered(32)
         .collect()
@@ -215,7 +236,7 @@ mod tests {
 
     #[test]
     fn every_builtin_group_version_gets_a_local_apiservice() {
-        let names: Vec<String> = wanted()
+        let names: Vec<String> = wanted(crate::api::enablement::default_rows())
             .iter()
             .filter_map(|v| v.opt_str_at("/metadata/name").map(str::to_string))
             .collect();

@@ -6,6 +6,7 @@
 //! `groups/<group>.rs` (plus, when it has rules, their functions in `strategy/<group>.rs`).
 
 pub mod convert;
+pub mod enablement;
 pub mod fields;
 pub mod groups;
 pub mod meta;
@@ -150,7 +151,11 @@ impl Availability {
         gate: None,
     };
 
-    /// Served only when `--runtime-config` enables the group/version and `gate` (if any) is on.
+    /// Served only when `--runtime-config` enables the group/version (or the resource) and
+    /// `gate` (if any) is on (`api::enablement`). Give a gate only where upstream's REST
+    /// storage checks one (ClusterTrustBundle does; MutatingAdmissionPolicy's storage is
+    /// served in 1.33 whenever its version is enabled, gate or not); it must be in
+    /// `config::features::HONOURED`.
     pub const fn off_by_default(gate: Option<&'static str>) -> Availability {
         Availability {
             on_by_default: false,

@@ -146,7 +146,7 @@ pub fn help_text(program: &str) -> String {
             Kind::Float => " float".into(),
             Kind::Duration => " duration".into(),
             Kind::List | Kind::Repeated => " strings".into(),
-            Kind::BoolMap | Kind::StrMap => " key=value,...".into(),
+            Kind::BoolMap | Kind::StrMap | Kind::KeyMap => " key=value,...".into(),
             _ => " string".into(),
         };
         let short = if f.name == "v" { "  -v," } else { "     " };

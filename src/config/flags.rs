@@ -27,8 +27,11 @@ pub enum Kind {
     Repeated,
     /// `key=true|false` pairs (`--feature-gates`).
     BoolMap,
-    /// `key=value` pairs (`--runtime-config`).
+    /// `key=value` pairs (`--oidc-required-claim`).
     StrMap,
+    /// `key=value` pairs where a bare `key` means `key=` (upstream's `ConfigurationMap`:
+    /// `--runtime-config`).
+    KeyMap,
     /// One of a fixed set of words.
     Enum(&'static [&'static str]),
     /// `N1-N2` (or `N1+offset`, or a single port), inclusive.
@@ -52,6 +55,7 @@ impl Kind {
             Kind::List | Kind::Repeated => "list of strings".into(),
             Kind::BoolMap => "map of name to bool".into(),
             Kind::StrMap => "map of name to string".into(),
+            Kind::KeyMap => "map of name to string (a bare name means an empty value)".into(),
             Kind::Enum(v) => format!("one of: {}", v.join(", ")),
             Kind::PortRange => "port range N1-N2".into(),
             Kind::Cidrs => "CIDR, or an IPv4,IPv6 pair of CIDRs".into(),
@@ -60,7 +64,10 @@ impl Kind {
 
     /// Lists and maps collect repeated flags instead of keeping the last one.
     pub fn accumulates(&self) -> bool {
-        matches!(self, Kind::List | Kind::Repeated | Kind::BoolMap | Kind::StrMap)
+        matches!(
+            self,
+            Kind::List | Kind::Repeated | Kind::BoolMap | Kind::StrMap | Kind::KeyMap
+        )
     }
 }
 
@@ -156,7 +163,6 @@ static NOTES: &[(&str, &str)] = &[
     ("peer-advertise-port", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("peer-ca-file", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("profiling", "Go profiling; capstan has no /debug/pprof (nothing is exposed)."),
-    ("runtime-config", "Refused: API enablement is not implemented; capstan serves the APIs 1.33 serves by default (no alpha or off-by-default beta API)."),
     ("runtime-config-emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
     ("service-account-signing-endpoint", "Refused: the external JWT signer (ExternalJWTSigner gRPC API, alpha ExternalServiceAccountTokenSigner gate in 1.33) is not implemented; use --service-account-signing-key-file."),
     ("show-hidden-metrics-for-version", "Capstan hides no deprecated metrics."),
@@ -405,7 +411,7 @@ flags! {
     "requestheader-group-headers" => "authentication.requestheader.group-headers", Kind::List, "", Implemented, "List of request headers to inspect for groups. X-Remote-Group is suggested.";
     "requestheader-uid-headers" => "authentication.requestheader.uid-headers", Kind::List, "", Implemented, "List of request headers to inspect for UIDs. X-Remote-Uid is suggested.";
     "requestheader-username-headers" => "authentication.requestheader.username-headers", Kind::List, "", Implemented, "List of request headers to inspect for usernames. X-Remote-User is common.";
-    "runtime-config" => "runtime-config", Kind::StrMap, "", Refused, "A set of key=value pairs that enable or disable built-in APIs (api/all, api/ga, <group>/<version>).";
+    "runtime-config" => "runtime-config", Kind::KeyMap, "", Implemented, "A set of key=value pairs that enable or disable built-in APIs: v1=true|false for the core API group, <group>/<version>=true|false, <group>/<version>/<resource>=true|false, api/all, api/ga, api/beta and api/alpha=true|false (merged over upstream 1.33's defaults as kube-apiserver does). Enabling a group/version that 1.33 serves but capstan does not implement fails startup, naming it.";
     "runtime-config-emulation-forward-compatible" => "runtime-config-emulation-forward-compatible", Kind::Bool, "false", Refused, "If true, APIs identified by group/version that are enabled in the --runtime-config flag will be installed even if it is introduced after the emulation version.";
     "secure-port" => "secure-port", U16, "6443", Implemented, "The port on which to serve HTTPS with authentication and authorization.";
     "service-account-extend-token-expiration" => "service-account.extend-token-expiration", Kind::Bool, "true", Implemented, "Turns on projected service account expiration extension during token generation.";

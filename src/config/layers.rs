@@ -449,7 +449,7 @@ pub fn merge(layers: &[Layer]) -> Result<Merged, ConfigError> {
     flatten("", &tree, &mut merged.values);
     for key in merged.values.keys() {
         let flag = flags::by_key(key);
-        let source = if matches!(flag.map(|f| f.kind), Some(Kind::BoolMap | Kind::StrMap)) {
+        let source = if matches!(flag.map(|f| f.kind), Some(Kind::BoolMap | Kind::StrMap | Kind::KeyMap)) {
             // Maps merge entry by entry: name every layer that contributed.
             let names: Vec<&str> = layers
                 .iter()

@@ -17,6 +17,7 @@ pub mod argv;
 pub mod features;
 pub mod flags;
 pub mod layers;
+pub mod runtime_config;
 pub mod show;
 pub mod value;
 
@@ -83,6 +84,8 @@ pub struct ServeOptions {
     pub pid_file: Option<PathBuf>,
     pub feature_gates: BTreeMap<String, bool>,
     pub runtime_config: BTreeMap<String, String>,
+    /// `--runtime-config` merged over upstream's defaults: which built-in APIs are enabled.
+    pub api_enablement: runtime_config::ApiEnablement,
     /// Every setting by config key (including ones capstan does not implement yet), merged.
     pub settings: BTreeMap<String, Json>,
     /// Config key → the layer that set it.
@@ -196,6 +199,13 @@ impl ServeOptions {
                 m.sources.get("services.endpoint-reconciler-type").map(String::as_str).unwrap_or("default")
             ));
         }
+        let api_enablement =
+            runtime_config::ApiEnablement::parse(&runtime_config, g.bool("enable-priority-and-fairness"))
+                .unwrap_or_else(|errs| {
+                    let src = m.sources.get("runtime-config").map(String::as_str).unwrap_or("default");
+                    refused.extend(errs.into_iter().map(|e| format!("{src}: --runtime-config: {e}")));
+                    Default::default()
+                });
         if !refused.is_empty() {
             return Err(ConfigError(refused));
         }
@@ -237,6 +247,7 @@ impl ServeOptions {
             pid_file: g.path("pid-file"),
             feature_gates,
             runtime_config,
+            api_enablement,
             settings: m.values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             sources: m.sources.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             config_files: m.files.clone(),

@@ -449,10 +449,10 @@ fn refused_flags_fail_unless_default() {
         e.contains("--max-connection-bytes-per-sec=1000") && e.contains("--etcd-servers-overrides="),
         "{e}"
     );
-    let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=api/beta=true"]);
+    let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=batch/v9=true"]);
     assert!(
         e.contains("--feature-gates=A=true,B=false: capstan does not implement the feature gates A, B (it acts on PodTopologyLabelsAdmission,")
-            && e.contains("--runtime-config=api/beta=true: API enablement is not implemented"),
+            && e.contains("--runtime-config: group version batch/v9 that has not been registered"),
         "{e}"
     );
     let e = err(&["--authorization-policy-file=/etc/abac.jsonl"]);
@@ -540,6 +540,44 @@ fn validate_file_checks_one_file() {
             "{}:3: key \"audit.log.maxage\" (flag --audit-log-maxage): expected integer >= 0, got -1 (number)",
             bad.display()
         )
+    );
+}
+
+/// `--runtime-config` from every layer, merged entry by entry; bad keys fail with upstream's text
+/// and the layer that set them.
+#[test]
+fn runtime_config_layers_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(&file, "runtime-config:\n  batch/v1: false\n  api/beta: \"true\"\n").unwrap();
+    let env = [("CAPSTAN_RUNTIME_CONFIG".to_string(), "apps/v1/deployments".to_string())];
+    let (_, o) = load(
+        &s(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--runtime-config=batch/v1/jobs=true",
+        ]),
+        &env,
+        &nowhere(dir.path()),
+    )
+    .unwrap();
+    let en = &o.api_enablement;
+    assert!(en.resource_enabled("batch", "v1", "jobs") && !en.resource_enabled("batch", "v1", "cronjobs"));
+    assert!(en.version_enabled("networking.k8s.io", "v1beta1"));
+    assert!(en.resource_enabled("apps", "v1", "deployments"));
+    let e = load(&s(&["--runtime-config=api/all=false"]), &[], &nowhere(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("flag --runtime-config: --runtime-config: invalid key with only api/all=false")
+            || e.contains("--runtime-config: invalid key with only api/all=false"),
+        "{e}"
+    );
+    let bad = [("CAPSTAN_RUNTIME_CONFIG".to_string(), "foo.io/v1=true".to_string())];
+    let e = load(&[], &bad, &nowhere(dir.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("CAPSTAN_RUNTIME_CONFIG") && e.contains("unknown api groups foo.io"),
+        "{e}"
     );
 }
 

@@ -125,9 +125,16 @@ fn check_port_range(s: &str) -> bool {
 fn map_from_pairs(kind: &Kind, s: &str, strict_bool: bool) -> Result<Json, String> {
     let mut m = Map::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("{part:?} is not a key=value pair (expected {})", kind.describe()))?;
+        let (k, v) = match part.split_once('=') {
+            Some(kv) => kv,
+            None if *kind == Kind::KeyMap => (part, ""),
+            None => {
+                return Err(format!(
+                    "{part:?} is not a key=value pair (expected {})",
+                    kind.describe()
+                ))
+            }
+        };
         let k = k.trim().to_string();
         let v = v.trim();
         let val = if *kind == Kind::BoolMap {
@@ -242,7 +249,7 @@ fn from_json_inner(kind: &Kind, v: &Json, strict_bool: bool) -> Result<Json, Str
                 .map(|s| Json::Array(if s.is_empty() { vec![] } else { vec![Json::String(s)] }))
                 .ok_or_else(err),
         },
-        Kind::BoolMap | Kind::StrMap => match v {
+        Kind::BoolMap | Kind::StrMap | Kind::KeyMap => match v {
             Json::Object(m) => {
                 let mut out = Map::new();
                 for (k, val) in m {
@@ -358,6 +365,11 @@ mod tests {
             from_text(&Kind::StrMap, "api/all=true,batch/v1=false", true),
             Ok(json!({"api/all": "true", "batch/v1": "false"}))
         );
+        assert_eq!(
+            from_text(&Kind::KeyMap, "batch/v1, api/all=true", true),
+            Ok(json!({"batch/v1": "", "api/all": "true"}))
+        );
+        assert!(from_text(&Kind::StrMap, "batch/v1", true).is_err());
         assert!(from_text(&Kind::BoolMap, "A=maybe", true).is_err());
         assert_eq!(
             from_text(&Kind::PortRange, "30000-32767", true),

@@ -15,6 +15,8 @@ type KindIndex = HashMap<(String, String, String), Vec<&'static ResourceDef>>;
 type Listener = Box<dyn Fn(&[ResourceDef], bool) + Send + Sync>;
 
 pub struct Resources {
+    /// The built-in rows this server serves (`--runtime-config`, feature gates), fixed at start.
+    builtin: Vec<&'static ResourceDef>,
     index: RwLock<HashMap<Key, &'static ResourceDef>>,
     kinds: RwLock<KindIndex>,
     /// The custom rows, in the order the CRD controller gave them.
@@ -26,8 +28,8 @@ fn key(r: &ResourceDef) -> Key {
     (r.group.to_string(), r.version.to_string(), r.plural.to_string())
 }
 
-fn builtin_index() -> HashMap<Key, &'static ResourceDef> {
-    crate::api::builtin().iter().map(|r| (key(r), r)).collect()
+fn builtin_index(builtin: &[&'static ResourceDef]) -> HashMap<Key, &'static ResourceDef> {
+    builtin.iter().map(|r| (key(r), *r)).collect()
 }
 
 fn kind_index<'a>(rows: impl Iterator<Item = &'a &'static ResourceDef>) -> KindIndex {
@@ -44,10 +46,16 @@ fn kind_index<'a>(rows: impl Iterator<Item = &'a &'static ResourceDef>) -> KindI
 }
 
 impl Resources {
-    /// The built-in rows.
+    /// The built-in rows a default server serves.
     pub fn builtin() -> Resources {
-        let index = builtin_index();
+        Resources::serving(crate::api::enablement::default_rows().to_vec())
+    }
+
+    /// These built-in rows (`api::enablement::served_rows`).
+    pub fn serving(builtin: Vec<&'static ResourceDef>) -> Resources {
+        let index = builtin_index(&builtin);
         Resources {
+            builtin,
             kinds: RwLock::new(kind_index(index.values())),
             index: RwLock::new(index),
             custom: RwLock::new(Vec::new()),
@@ -74,9 +82,14 @@ impl Resources {
             .unwrap_or_default()
     }
 
+    /// The built-in rows served, in table order.
+    pub fn builtin_rows(&self) -> &[&'static ResourceDef] {
+        &self.builtin
+    }
+
     /// Every served row: built-ins first, then custom rows.
     pub fn all(&self) -> Vec<ResourceDef> {
-        let mut all: Vec<ResourceDef> = crate::api::builtin().to_vec();
+        let mut all: Vec<ResourceDef> = self.builtin.iter().map(|r| **r).collect();
         all.extend(
             self.custom
                 .read()
@@ -98,7 +111,7 @@ impl Resources {
     /// Serve these custom rows (CRD versions, in discovery order) next to the built-ins, and
     /// tell the listeners.
     pub fn set_custom_rows(&self, custom: &[&'static ResourceDef]) {
-        let mut index = builtin_index();
+        let mut index = builtin_index(&self.builtin);
         for r in custom {
             index.insert(key(r), *r);
         }

@@ -221,6 +221,12 @@ impl Registry {
         }
     }
 
+    /// Serve these built-in rows instead of the default ones (`--runtime-config`).
+    pub fn with_rows(mut self, builtin: Vec<&'static ResourceDef>) -> Registry {
+        self.resources = Arc::new(Resources::serving(builtin));
+        self
+    }
+
     /// Tell `hook` of every object gone for good.
     pub fn with_delete_hook(mut self, hook: Arc<dyn DeleteHook>) -> Registry {
         self.on_delete = Some(hook);

@@ -73,7 +73,7 @@ impl App {
     pub fn object_counts(&self) -> Vec<(String, usize)> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for r in crate::api::builtin() {
+        for r in self.registry.resources.builtin_rows() {
             if r.storage.is_empty() || r.served != crate::api::Served::Store || !seen.insert(r.storage) {
                 continue;
             }
@@ -398,6 +398,13 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         )
     })?;
     let first_service_ip = opts.first_service_ip().map_err(anyhow::Error::msg)?;
+    // The built-in rows served (--runtime-config, feature gates): fixed for the process.
+    let served = crate::api::enablement::served_rows(
+        crate::api::builtin(),
+        &opts.api_enablement,
+        &crate::config::features::FeatureGates::from_options(&opts),
+    )
+    .map_err(anyhow::Error::msg)?;
     let advertise = opts.advertise_address.unwrap_or(opts.bind_address);
     let host = if opts.bind_address.is_unspecified() {
         "127.0.0.1".to_string()
@@ -465,7 +472,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let backend: Arc<dyn Storage> = crate::storage::transcode::Transcoding::new(backend, layout);
     let storage: Arc<dyn Storage> = crate::storage::metered::Metered::new(backend, metrics.clone());
-    let rows = crate::api::builtin();
+    let rows: Vec<crate::api::ResourceDef> = served.iter().map(|r| **r).collect();
     let mut segments: Vec<&str> = rows.iter().map(|r| r.storage).filter(|s| !s.is_empty()).collect();
     // Custom resources of stored CRDs: cached from the start, so their objects load.
     let crd_segments = crate::apiext::crd::stored_segments(storage.as_ref()).await;
@@ -478,7 +485,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file);
     // it also hears of every object gone for good (quota).
     let admission = Arc::new(crate::admission::AdmissionChain::from_options(&opts)?);
-    let mut registry = Registry::new(storage.clone(), caches).with_delete_hook(admission.clone());
+    let mut registry = Registry::new(storage.clone(), caches)
+        .with_rows(served)
+        .with_delete_hook(admission.clone());
     // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
     registry.event_ttl = opts.event_ttl.as_secs();
     let health = Arc::new(health::Health::default());
@@ -504,8 +513,11 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let metrics_audit = metrics.audit.clone();
     let metrics_streams = metrics.streams.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
-    let discovery = Arc::new(discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)));
-    let openapi = Arc::new(openapi::OpenApi::build(rows));
+    let discovery = Arc::new(discovery::Live::new(
+        &rows,
+        &format!("{advertise}:{}", opts.secure_port),
+    ));
+    let openapi = Arc::new(openapi::OpenApi::build(&rows));
     {
         let (discovery, openapi) = (discovery.clone(), openapi.clone());
         registry.resources.on_change(move |all, changed| {
