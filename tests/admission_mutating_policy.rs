@@ -25,7 +25,10 @@ fn fixture(name: &str) -> String {
 }
 
 fn server() -> TestServer {
-    TestServer::start_with(&["--feature-gates=MutatingAdmissionPolicy=true"])
+    TestServer::start_with(&[
+        "--feature-gates=MutatingAdmissionPolicy=true",
+        "--runtime-config=admissionregistration.k8s.io/v1alpha1=true",
+    ])
 }
 
 /// `deploy.yaml` in namespace `ns`, written beside the server.
@@ -277,15 +280,22 @@ fn runtime_failures_and_reinvocation() {
     assert_eq!(d["metadata"]["labels"], json!({"calls": "2"}));
 }
 
+/// The API needs both the gate and the runtime-config, as upstream's alpha APIs.
 #[test]
-fn without_the_gate_nothing_is_served_or_enforced() {
-    let s = TestServer::start();
-    let (ok, _, err) = run(&s, &["get", "mutatingadmissionpolicies"]);
-    assert!(!ok);
-    assert!(
-        err.contains("the server doesn't have a resource type \"mutatingadmissionpolicies\""),
-        "{err}"
-    );
+fn without_the_gate_or_the_runtime_config_the_api_is_not_served() {
+    for args in [
+        &[][..],
+        &["--runtime-config=admissionregistration.k8s.io/v1alpha1=true"][..],
+        &["--feature-gates=MutatingAdmissionPolicy=true"][..],
+    ] {
+        let s = TestServer::start_with(args);
+        let (ok, _, err) = run(&s, &["get", "mutatingadmissionpolicies"]);
+        assert!(!ok, "{args:?}");
+        assert!(
+            err.contains("the server doesn't have a resource type \"mutatingadmissionpolicies\""),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// A MutatingAdmissionPolicy and a mutating webhook, both `reinvocationPolicy: IfNeeded`:
