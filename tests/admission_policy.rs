@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::kubectl::last_response_body;
 use common::{eventually, matching, secs, TestServer};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -32,22 +33,8 @@ fn deployment(s: &TestServer, name: &str, ns: &str, replicas: u32) -> String {
         .to_string()
 }
 
-/// kubectl's exit status, stdout and stderr.
 fn run(s: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let o = s.kubectl(V, args);
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// The last response body `kubectl -v=8` logged (a Go-quoted string holding JSON).
-fn last_response_body(log: &str) -> Value {
-    let at = log.rfind("\"Response Body\" body=\"").expect("a logged response body") + "\"Response Body\" body=".len();
-    let mut quoted = serde_json::Deserializer::from_str(&log[at..]).into_iter::<String>();
-    let body = quoted.next().expect("a quoted body").expect("JSON-compatible quoting");
-    serde_json::from_str(&body).expect("a JSON body")
+    s.kubectl_run(V, args)
 }
 
 fn audit_events(path: &std::path::Path) -> Vec<Value> {

@@ -343,6 +343,8 @@ pub struct AdmissionChain {
     webhooks: webhook::Dispatcher,
     /// The ValidatingAdmissionPolicy engine (its index follows the watch cache).
     policies: Arc<policy::Engine>,
+    /// The MutatingAdmissionPolicy engine.
+    mutating_policies: Arc<policy::Engine>,
     /// The feature gates in effect (the binding storage asks about PodTopologyLabelsAdmission).
     pub features: crate::config::features::FeatureGates,
 }
@@ -440,6 +442,12 @@ impl AdmissionChain {
                 plugins::Built::Plugin(p) => Step::Builtin(p),
                 plugins::Built::MutatingWebhooks => Step::MutatingWebhooks,
                 plugins::Built::ValidatingWebhooks => Step::ValidatingWebhooks,
+                // Upstream's plugin is enabled by default and does nothing unless its
+                // feature gate is on (`InspectFeatureGates`).
+                plugins::Built::Policy("MutatingAdmissionPolicy") if !features.enabled("MutatingAdmissionPolicy") => {
+                    enabled.push(*n);
+                    continue;
+                }
                 plugins::Built::Policy(kind) => Step::Policy {
                     mutating: kind == "MutatingAdmissionPolicy",
                 },
@@ -453,7 +461,8 @@ impl AdmissionChain {
             config,
             webhooks: webhook::Dispatcher,
             features,
-            policies: Arc::default(),
+            policies: Arc::new(policy::Engine::new(policy::Kind::Validating)),
+            mutating_policies: Arc::new(policy::Engine::new(policy::Kind::Mutating)),
         })
     }
 
@@ -462,18 +471,32 @@ impl AdmissionChain {
         AdmissionChain::build(names, config, Default::default()).map_err(|(_, e)| e)
     }
 
-    /// Run the mutating half of the chain; `a.object` is changed in place.
+    /// Run the mutating half of the chain; `a.object` is changed in place. When a
+    /// MutatingAdmissionPolicy changed the object, the reinvocable plugins run once more
+    /// (upstream's `reinvoker`): the IfNeeded policies, then, if they changed the object
+    /// again, the IfNeeded webhooks.
     pub async fn mutate(&self, reg: &Registry, ctx: &Context, a: &mut Attributes) -> ApiResult<()> {
         let env = Env {
             registry: reg,
             ctx,
             config: &self.config,
         };
+        let mut re = policy::Reinvocation::default();
         for s in &self.steps {
             match s {
                 Step::Builtin(p) => p.admit(a, &env).await?,
                 Step::MutatingWebhooks => self.webhooks.mutate(a, &env).await?,
-                Step::Policy { .. } | Step::ValidatingWebhooks => {}
+                Step::Policy { mutating: true } => self.mutating_policies.mutate(a, &env, &mut re).await?,
+                Step::Policy { mutating: false } | Step::ValidatingWebhooks => {}
+            }
+        }
+        if re.should_reinvoke() {
+            re.begin_round2();
+            let before = a.object.clone();
+            self.mutating_policies.mutate(a, &env, &mut re).await?;
+            let webhooks = self.steps.iter().any(|s| matches!(s, Step::MutatingWebhooks));
+            if webhooks && a.object != before {
+                self.webhooks.reinvoke(a, &env).await?;
             }
         }
         Ok(())

@@ -628,6 +628,26 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The chain's reinvocation round after a MutatingAdmissionPolicy changed the object
+    /// again: every matching `reinvocationPolicy: IfNeeded` webhook is called once more.
+    pub async fn reinvoke(&self, a: &mut Attributes, env: &Env<'_>) -> ApiResult<()> {
+        if exempt(a) {
+            return Ok(());
+        }
+        for h in hooks(env, "mutatingwebhookconfigurations").await? {
+            if h.spec.get("reinvocationPolicy").and_then(Value::as_str) != Some("IfNeeded") {
+                continue;
+            }
+            let Some(m) = matches(&h, a, env).await? else { continue };
+            let outcome = self.call(&h, &m, a, env, true, 1).await?;
+            annotate_mutation(env, &h, 1, &outcome, a.object.as_ref());
+            if let Outcome::Allowed(Some(obj)) = outcome {
+                a.object = Some(obj);
+            }
+        }
+        Ok(())
+    }
+
     /// Validating webhooks, called in parallel as upstream; any denial fails the request
     /// (the first in configuration order is reported).
     pub async fn validate(&self, a: &Attributes, env: &Env<'_>) -> ApiResult<()> {

@@ -2391,6 +2391,33 @@ pub static VALIDATING_ADMISSION_POLICY_BINDING: Printer = Printer {
     conditions: no_conditions,
 };
 
+static MAP_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "Mutations",
+        "integer",
+        "Mutation indicates the number of mutations rules defined in this configuration",
+    ),
+    c(
+        "ParamKind",
+        "string",
+        "ParamKind specifies the kind of resources used to parameterize this policy",
+    ),
+    AGE,
+];
+
+fn map_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let mut cells = vap_cells(obj, now);
+    cells[1] = json!(len_of(obj, "/spec/mutations"));
+    cells
+}
+
+pub static MUTATING_ADMISSION_POLICY: Printer = Printer {
+    columns: MAP_COLUMNS,
+    cells: map_cells,
+    conditions: no_conditions,
+};
+
 /// Pods in a terminal phase are marked `Completed`, as upstream's row conditions.
 fn pod_conditions(obj: &Value) -> Option<Value> {
     let (reason, message) = match obj.text_at("/status/phase").as_str() {

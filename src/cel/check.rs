@@ -303,6 +303,9 @@ impl Checker<'_> {
                     let ft = match &t {
                         Type::Struct(s) => match s.field(&sf.field) {
                             Some(ft) => ft,
+                            // cel-go's JSONPatch type answers every field name, unknown ones
+                            // with no type: assigning to them fails as a type mismatch.
+                            None if s.name == "JSONPatch" => types::opaque("", Vec::new()),
                             None => {
                                 self.err(f.id, format!("undefined field '{}'", sf.field));
                                 Type::Error

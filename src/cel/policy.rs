@@ -26,24 +26,74 @@ pub fn env(variables: &[String], mode: Mode) -> Env {
         )
 }
 
+/// The environment of a MutatingAdmissionPolicy's expressions: [`env`] plus the JSON patch
+/// library and the types its mutations construct (upstream `HasPatchTypes`: the
+/// `DynamicTypeResolver`'s `Object`, `Object.<field>…` and `JSONPatch`).
+pub fn mutating_env(variables: &[String], mode: Mode) -> Env {
+    env(variables, mode).patch_types(Arc::new(patch_type))
+}
+
+/// `Object{…}`'s type (what an ApplyConfiguration must evaluate to).
+pub fn object_type() -> Type {
+    types::StructType::new("Object", types::Fields::Dynamic)
+}
+
+/// `list(JSONPatch)` (what a JSONPatch expression must evaluate to).
+pub fn json_patch_list_type() -> Type {
+    types::list(patch_type("JSONPatch").unwrap_or(Type::Dyn))
+}
+
+/// Upstream `DynamicTypeResolver.FindStructType`: `Object` and `Object.<path>` take any field
+/// (typed dyn); `JSONPatch` has `op`, `path`, `from` (strings) and `value` (dyn).
+fn patch_type(name: &str) -> Option<Type> {
+    if name == "Object" || name.starts_with("Object.") {
+        return Some(types::StructType::new(name, types::Fields::Dynamic));
+    }
+    (name == "JSONPatch").then(|| {
+        let fields = [
+            ("op", Type::String),
+            ("path", Type::String),
+            ("from", Type::String),
+            ("value", Type::Dyn),
+        ];
+        types::StructType::new(
+            "JSONPatch",
+            types::Fields::Fixed(fields.into_iter().map(|(k, t)| (k.to_string(), t)).collect()),
+        )
+    })
+}
+
 /// Upstream `CompileCELExpression`: compile, then the result type must be one of `want`
 /// (dyn always passes).
 pub fn compile(env: &Env, src: &str, want: &[Type]) -> Compiled {
     let p = env
         .compile_cached(src)
         .map_err(|e| format!("compilation failed: {e}"))?;
-    output(p, want)
+    output(p, want, true)
+}
+
+/// [`compile`] where the result type must be exactly one of `want` (dyn does not pass):
+/// upstream's check for the mutations of MutatingAdmissionPolicies, whose `Object` and
+/// `list(JSONPatch)` types cel-go never matches with dyn.
+pub fn compile_exact(env: &Env, src: &str, want: &[Type]) -> Compiled {
+    let p = env
+        .compile_cached(src)
+        .map_err(|e| format!("compilation failed: {e}"))?;
+    output(p, want, false)
 }
 
 /// [`compile`] without the process-wide cache (schema-typed environments whose declarations
 /// the cache key does not tell apart).
 pub fn compile_fresh(env: &Env, src: &str, want: &[Type]) -> Compiled {
     let p = env.compile(src).map_err(|e| format!("compilation failed: {e}"))?;
-    output(Arc::new(p), want)
+    output(Arc::new(p), want, true)
 }
 
-fn output(p: Arc<Program>, want: &[Type]) -> Compiled {
-    if want.is_empty() || p.output.is_dyn() || want.iter().any(|t| t.to_string() == p.output.to_string()) {
+fn output(p: Arc<Program>, want: &[Type], dyn_passes: bool) -> Compiled {
+    if want.is_empty()
+        || (dyn_passes && p.output.is_dyn())
+        || want.iter().any(|t| t.to_string() == p.output.to_string())
+    {
         return Ok(p);
     }
     Err(if want.len() == 1 {

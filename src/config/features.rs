@@ -7,6 +7,9 @@ use super::ServeOptions;
 pub const HONOURED: &[(&str, bool)] = &[
     // PodTopologyLabels admission and the binding storage copying the Binding's labels (alpha).
     ("PodTopologyLabelsAdmission", false),
+    // MutatingAdmissionPolicy admission and its v1alpha1 API (alpha; the API also needs
+    // --runtime-config=admissionregistration.k8s.io/v1alpha1=true).
+    ("MutatingAdmissionPolicy", false),
     // NodeRestriction: a node's token audiences must come from its pods' volumes (beta).
     ("ServiceAccountNodeAudienceRestriction", true),
     // NodeRestriction: nodes may create kubelet CSRs for any CN (deprecated).

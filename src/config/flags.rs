@@ -140,7 +140,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-count-metric-poll-period", "Capstan's apiserver_storage_objects comes from the watch caches and is current at every scrape, which any poll period allows; nothing polls etcd."),
     ("etcd-db-metric-poll-interval", "Capstan exports no etcd database size metric (apiserver_storage_size_bytes), so there is nothing to poll."),
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
-    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
+    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, MutatingAdmissionPolicy, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
     ("goaway-chance", "Refused when non-zero: HTTP/2 GOAWAY load spreading is not implemented (clients would stay on their connection)."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
     ("log-flush-frequency", "Capstan writes each log line as it comes (nothing is buffered), which any flush period allows."),

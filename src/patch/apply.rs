@@ -541,6 +541,77 @@ fn walk_declared(v: &Value, schemas: &Schemas, node: &Node, path: &mut Vec<Strin
     }
 }
 
+/// A MutatingAdmissionPolicy's ApplyConfiguration merged into `live` (upstream
+/// `ApplyStructuredMergeDiff`): the configuration must fit the schema and may not set atomic
+/// lists, maps or structs; then the apply merge, without managed fields. Err is upstream's
+/// message.
+pub fn merge_configuration(
+    live: &Value,
+    config: &Value,
+    schemas: &Schemas,
+    node: Option<&Node>,
+) -> Result<Value, String> {
+    let undeclared = undeclared_fields(config, schemas, node);
+    if !undeclared.is_empty() {
+        return Err(format!(
+            "failed to convert patch object to typed object: {}",
+            problems_text(&undeclared)
+        ));
+    }
+    let mut atomics = Vec::new();
+    find_atomics(config, schemas, node, &mut Vec::new(), &mut atomics);
+    if !atomics.is_empty() {
+        return Err(format!(
+            "invalid ApplyConfiguration: may not mutate atomic arrays, maps or structs: {}",
+            atomics.join(", ")
+        ));
+    }
+    Ok(merge(Some(live), config, schemas, node))
+}
+
+/// Upstream `findAtomics`: the paths of atomic maps and lists the configuration sets (list
+/// items are walked by index).
+fn find_atomics(v: &Value, schemas: &Schemas, node: Option<&Node>, path: &mut Vec<String>, out: &mut Vec<String>) {
+    use crate::api::schema::{ListType, MapType, Ty};
+    let Some(n) = node else { return };
+    match v {
+        Value::Object(m) if n.ty == Ty::Object => {
+            if n.map_type == MapType::Atomic {
+                out.push(path_string(path));
+            }
+            for (k, fv) in m {
+                if let Some(child) = n.fields.get(k).and_then(|r| schemas.resolve(r)) {
+                    path.push(super::fieldpath::field_pe(k));
+                    find_atomics(fv, schemas, Some(child), path, out);
+                    path.pop();
+                }
+            }
+        }
+        Value::Array(items) if n.ty == Ty::Array => {
+            if super::fieldpath::list_kind(Some(n)).0 == ListType::Atomic {
+                out.push(path_string(path));
+            }
+            let elem = super::fieldpath::items(schemas, Some(n));
+            for (i, item) in items.iter().enumerate() {
+                path.push(format!("i:{i}"));
+                find_atomics(item, schemas, elem, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One problem, or `errors:` and one indented line each (structured-merge-diff's list).
+fn problems_text(problems: &[String]) -> String {
+    if problems.len() == 1 {
+        return problems[0].clone();
+    }
+    let mut lines = vec!["errors:".to_string()];
+    lines.extend(problems.iter().map(|p| format!("  {p}")));
+    lines.join("\n")
+}
+
 /// What upstream's field manager answers when an applied configuration does not fit its schema:
 /// a plain error (500, no reason) naming the object as `namespace/name; group/version, Kind=Kind`
 /// and listing the problems (`errors:` and one indented line each when there are several).
@@ -549,13 +620,7 @@ pub fn typed_patch_error(applied: &Value, problems: &[String]) -> ApiError {
     let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
-    let detail = if problems.len() == 1 {
-        problems[0].clone()
-    } else {
-        let mut lines = vec!["errors:".to_string()];
-        lines.extend(problems.iter().map(|p| format!("  {p}")));
-        lines.join("\n")
-    };
+    let detail = problems_text(problems);
     ApiError::new(
         500,
         "",

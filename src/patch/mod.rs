@@ -48,7 +48,7 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let (parent, last) = split_pointer(path)?;
     let target = doc
         .pointer_mut(&parent)
-        .ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
+        .ok_or_else(|| format!("add operation does not apply: doc is missing path: \"{path}\": missing value"))?;
     match target {
         Value::Object(m) => {
             m.insert(last, value);
@@ -66,15 +66,20 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
             a.insert(i, value);
             Ok(())
         }
-        _ => Err(format!("doc is missing path: \"{path}\"")),
+        _ => Err(format!(
+            "add operation does not apply: doc is missing path: \"{path}\": missing value"
+        )),
     }
 }
 
 fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
     let (parent, last) = split_pointer(path)?;
-    let missing = || format!("remove operation does not apply: doc is missing path: \"{path}\"");
+    // evanphx/json-patch v4's messages (its ErrMissing reads "missing value").
+    let missing = || format!("remove operation does not apply: doc is missing path: \"{path}\": missing value");
     match doc.pointer_mut(&parent).ok_or_else(missing)? {
-        Value::Object(m) => m.remove(&last).ok_or_else(missing),
+        Value::Object(m) => m.remove(&last).ok_or_else(|| {
+            format!("error in remove for path: '{path}': Unable to remove nonexistent key: {last}: missing value")
+        }),
         Value::Array(a) => {
             let i = last.parse::<usize>().map_err(|_| missing())?;
             if i >= a.len() {
@@ -108,9 +113,15 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
             }
             "replace" => {
                 let v = value()?;
-                let t = work
-                    .pointer_mut(path)
-                    .ok_or_else(|| format!("replace operation does not apply: doc is missing key: {path}"))?;
+                let (parent, _) = split_pointer(path)?;
+                if !work.pointer(&parent).is_some_and(|p| p.is_object() || p.is_array()) {
+                    return Err(format!(
+                        "replace operation does not apply: doc is missing path: {path}: missing value"
+                    ));
+                }
+                let t = work.pointer_mut(path).ok_or_else(|| {
+                    format!("replace operation does not apply: doc is missing key: {path}: missing value")
+                })?;
                 *t = v;
             }
             "move" | "copy" => {

@@ -128,3 +128,11 @@ impl Drop for StreamingKubectl {
         let _ = self.child.wait();
     }
 }
+
+/// The last response body `kubectl -v=8` logged (a Go-quoted string holding JSON).
+pub fn last_response_body(log: &str) -> serde_json::Value {
+    let at = log.rfind("\"Response Body\" body=\"").expect("a logged response body") + "\"Response Body\" body=".len();
+    let mut quoted = serde_json::Deserializer::from_str(&log[at..]).into_iter::<String>();
+    let body = quoted.next().expect("a quoted body").expect("JSON-compatible quoting");
+    serde_json::from_str(&body).expect("a JSON body")
+}

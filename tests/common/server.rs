@@ -479,6 +479,16 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("kubectl {version} {args:?}: {e}\nserver log:\n{}", self.log()))
     }
 
+    /// Run kubectl: (succeeded, stdout, stderr).
+    pub fn kubectl_run(&self, version: &str, args: &[&str]) -> (bool, String, String) {
+        let o = self.kubectl(version, args);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
     /// Run kubectl and require success; returns stdout.
     pub fn kubectl_ok(&self, version: &str, args: &[&str]) -> String {
         let out = self.kubectl(version, args);

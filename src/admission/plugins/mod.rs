@@ -49,9 +49,9 @@ pub enum Built {
     Plugin(Box<dyn Plugin>),
     MutatingWebhooks,
     ValidatingWebhooks,
-    /// ISSUE 19 POLICY HOOK: `ValidatingAdmissionPolicy` and `MutatingAdmissionPolicy` (both
-    /// default-on upstream) are built by the policy engine of issue 19, which replaces this
-    /// variant with its plugins. They are never refused.
+    /// `ValidatingAdmissionPolicy` and `MutatingAdmissionPolicy` (both default-on upstream):
+    /// steps of the chain run by the policy engines (`crate::admission::policy`). Never
+    /// refused; MutatingAdmissionPolicy does nothing unless its feature gate is on.
     Policy(&'static str),
 }
 

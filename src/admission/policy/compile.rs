@@ -1,9 +1,10 @@
-//! A ValidatingAdmissionPolicy compiled once (upstream `validating.compilePolicy`): its
-//! matchConditions, variables, validations, message expressions and audit annotations become
-//! programs of Kubernetes' CEL environment; an expression that does not compile keeps its
-//! error, reported when a request reaches it (under the policy's failurePolicy).
+//! An admission policy compiled once (upstream `validating.compilePolicy` and
+//! `mutating.compilePolicy`): its matchConditions, variables, validations, message expressions,
+//! audit annotations and mutations become programs of Kubernetes' CEL environment; an
+//! expression that does not compile keeps its error, reported when a request reaches it
+//! (under the policy's failurePolicy).
 
-use crate::cel::policy::{compile, env};
+use crate::cel::policy::{compile, compile_exact, env, json_patch_list_type, mutating_env, object_type};
 use crate::cel::{Mode, Type};
 use crate::util::json::JsonExt;
 use serde_json::Value;
@@ -23,7 +24,14 @@ pub struct AuditAnnotation {
     pub program: Compiled,
 }
 
-/// One compiled policy.
+/// A MutatingAdmissionPolicy's mutation: `JSONPatch` (a list of `JSONPatch{…}`) or
+/// `ApplyConfiguration` (an `Object{…}` merged as server-side apply merges).
+pub struct Mutation {
+    pub json_patch: bool,
+    pub program: Compiled,
+}
+
+/// One compiled policy (validating or mutating: a mutating one has no validations).
 pub struct Policy {
     pub name: String,
     /// `Fail` unless `Ignore`.
@@ -34,6 +42,9 @@ pub struct Policy {
     pub variables: Vec<(String, Compiled)>,
     pub validations: Vec<Validation>,
     pub audit_annotations: Vec<AuditAnnotation>,
+    pub mutations: Vec<Mutation>,
+    /// `reinvocationPolicy: IfNeeded` (mutating policies).
+    pub reinvoke: bool,
 }
 
 fn items<'a>(spec: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
@@ -41,12 +52,18 @@ fn items<'a>(spec: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
 }
 
 impl Policy {
-    pub fn compile(obj: &Value, mode: Mode) -> Policy {
+    /// `mutating`: a MutatingAdmissionPolicy (its expressions see the `Object`/`JSONPatch`
+    /// types).
+    pub fn compile(obj: &Value, mode: Mode, mutating: bool) -> Policy {
         let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
         let names: Vec<String> = items(&spec, "variables")
             .map(|v| v.str_at("/name").to_string())
             .collect();
-        let env = env(&names, mode);
+        let env = if mutating {
+            mutating_env(&names, mode)
+        } else {
+            env(&names, mode)
+        };
         let param_kind = spec
             .get("paramKind")
             .filter(|p| p.is_object())
@@ -90,6 +107,22 @@ impl Policy {
                     program: compile(&env, a.str_at("/valueExpression"), &[Type::String, Type::Null]),
                 })
                 .collect(),
+            mutations: items(&spec, "mutations")
+                .filter_map(|m| {
+                    let json_patch = m.str_at("/patchType") == "JSONPatch";
+                    let (field, want) = if json_patch {
+                        ("jsonPatch", json_patch_list_type())
+                    } else {
+                        ("applyConfiguration", object_type())
+                    };
+                    let src = m.get(field)?.str_at("/expression");
+                    Some(Mutation {
+                        json_patch,
+                        program: compile_exact(&env, src.trim(), &[want]),
+                    })
+                })
+                .collect(),
+            reinvoke: spec.get("reinvocationPolicy").and_then(Value::as_str) == Some("IfNeeded"),
         }
     }
 

@@ -34,12 +34,29 @@ pub struct Run<'r, 'e> {
 }
 
 /// `variables`, each evaluated on first use (upstream's lazy composition).
-struct Vars<'a> {
+pub(super) struct Vars<'a> {
     programs: &'a [(String, Compiled)],
     base: Vec<(&'a str, Value<'a>)>,
     memo: RefCell<HashMap<String, Result<Value<'a>, EvalError>>>,
     this: RefCell<Option<&'a Vars<'a>>>,
     cost: RefCell<u64>,
+}
+
+impl<'a> Vars<'a> {
+    /// The policy's variables over `base`; [`Vars::link`] before use.
+    pub(super) fn new(programs: &'a [(String, Compiled)], base: Vec<(&'a str, Value<'a>)>) -> Self {
+        Vars {
+            programs,
+            base,
+            memo: RefCell::new(HashMap::new()),
+            this: RefCell::new(None),
+            cost: RefCell::new(0),
+        }
+    }
+    /// Let the variables see each other (through the same memo).
+    pub(super) fn link(&'a self) {
+        *self.this.borrow_mut() = Some(self);
+    }
 }
 
 impl<'a> Lazy<'a> for Vars<'a> {
@@ -92,12 +109,7 @@ impl<'r, 'e> Run<'r, 'e> {
     /// The request's namespace object (`namespaceObject`), read once.
     async fn namespace(&mut self) -> ApiResult<Option<Json>> {
         if self.namespace.is_none() {
-            let ns = if self.a.def.namespaced() && !self.a.namespace.is_empty() {
-                self.env.get("", "namespaces", None, &self.a.namespace).await?
-            } else {
-                None
-            };
-            self.namespace = Some(ns);
+            self.namespace = Some(namespace_of(self.a, self.env).await?);
         }
         Ok(self.namespace.clone().flatten())
     }
@@ -122,12 +134,7 @@ impl<'r, 'e> Run<'r, 'e> {
                 }
             },
         };
-        let mut request = webhook::review_as(self.a, "", Some(matched))["request"].take();
-        if let Some(r) = request.as_object_mut() {
-            r.remove("object");
-            r.remove("oldObject");
-            r.remove("uid");
-        }
+        let request = request_var(self.a, matched);
         let ns = self.namespace().await?;
         for param in &params {
             let (decisions, notes) = evaluate(p, self.a, &request, ns.as_ref(), param);
@@ -210,8 +217,28 @@ impl<'r, 'e> Run<'r, 'e> {
     }
 }
 
+/// The namespace object of a namespaced request (`namespaceObject`), None otherwise.
+pub(super) async fn namespace_of(a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Json>> {
+    if a.def.namespaced() && !a.namespace.is_empty() {
+        env.get("", "namespaces", None, &a.namespace).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// The `request` variable: the AdmissionRequest without the objects and uid.
+pub(super) fn request_var(a: &Attributes, matched: &Gvr) -> Json {
+    let mut request = webhook::review_as(a, "", Some(matched))["request"].take();
+    if let Some(r) = request.as_object_mut() {
+        r.remove("object");
+        r.remove("oldObject");
+        r.remove("uid");
+    }
+    request
+}
+
 /// The base variables of one evaluation.
-fn activation_vars<'a>(
+pub(super) fn activation_vars<'a>(
     a: &'a Attributes,
     request: &'a Json,
     ns: Option<&'a Json>,
@@ -227,7 +254,7 @@ fn activation_vars<'a>(
     ]
 }
 
-fn run_one<'a>(prog: &Compiled, vars: &'a Vars<'a>, budget: &mut i64) -> Result<Value<'a>, String> {
+pub(super) fn run_one<'a>(prog: &Compiled, vars: &'a Vars<'a>, budget: &mut i64) -> Result<Value<'a>, String> {
     let p = prog.as_ref().map_err(|e| format!("compilation error: {e}"))?;
     if *budget < 0 {
         return Err(OUT_OF_BUDGET.into());
@@ -260,14 +287,8 @@ fn evaluate(
     ns: Option<&Json>,
     param: &Json,
 ) -> (Vec<Decision>, Vec<(String, String)>) {
-    let vars = Vars {
-        programs: &p.variables,
-        base: activation_vars(a, request, ns, param),
-        memo: RefCell::new(HashMap::new()),
-        this: RefCell::new(None),
-        cost: RefCell::new(0),
-    };
-    *vars.this.borrow_mut() = Some(&vars);
+    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param));
+    vars.link();
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let error = |msg: String, index: usize| Decision {
         message: msg,

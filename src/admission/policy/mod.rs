@@ -1,5 +1,6 @@
 //! ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1) as upstream 1.33's
-//! `plugin/policy/validating`: policies and bindings are read from the watch cache into an
+//! `plugin/policy/validating`, and MutatingAdmissionPolicy (v1alpha1, `plugin/policy/mutating`,
+//! in [`mutate`]) on the same matcher, params and CEL: policies and bindings are read from the watch cache into an
 //! [`Index`] (rebuilt when either changes, compiled once), so a request only meets the
 //! bindings whose policy names its resource — the cost per write stays flat in the number of
 //! policies that do not match it.
@@ -12,6 +13,7 @@
 
 pub mod compile;
 mod eval;
+mod mutate;
 mod params;
 pub mod typecheck;
 
@@ -27,9 +29,31 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use mutate::Reinvocation;
+
 pub const GROUP: &str = "admissionregistration.k8s.io";
-const POLICIES: &str = "validatingadmissionpolicies";
-const BINDINGS: &str = "validatingadmissionpolicybindings";
+
+/// Which policies an engine enforces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Validating,
+    Mutating,
+}
+
+impl Kind {
+    /// (version, policies, bindings).
+    fn resources(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Validating => ("v1", "validatingadmissionpolicies", "validatingadmissionpolicybindings"),
+            Kind::Mutating => (
+                "v1alpha1",
+                "mutatingadmissionpolicies",
+                "mutatingadmissionpolicybindings",
+            ),
+        }
+    }
+}
 /// How often the index looks for changed policies or bindings (a cache snapshot compare).
 const RESYNC: Duration = Duration::from_millis(100);
 
@@ -53,11 +77,12 @@ pub struct Index {
 }
 
 impl Index {
-    fn build(policies: &[Value], bindings: &[Value], fingerprint: Vec<(String, i64)>) -> Index {
+    fn build(policies: &[Value], bindings: &[Value], fingerprint: Vec<(String, i64)>, kind: Kind) -> Index {
         let mut compiled: HashMap<String, Arc<Policy>> = HashMap::new();
         for p in policies {
             let name = p.str_at("/metadata/name").to_string();
-            let prev = compiled.insert(name, Arc::new(Policy::compile(p, Mode::Stored)));
+            let policy = Policy::compile(p, Mode::Stored, kind == Kind::Mutating);
+            let prev = compiled.insert(name, Arc::new(policy));
             debug_assert!(prev.is_none());
         }
         let mut idx = Index {
@@ -116,15 +141,17 @@ impl Index {
     }
 }
 
-/// The engine one admission chain holds: the index and the task that keeps it current.
+/// The engine one admission chain holds per policy kind: the index and the task that keeps
+/// it current.
 #[derive(Default)]
 pub struct Engine {
+    kind: Kind,
     index: RwLock<Arc<Index>>,
     started: tokio::sync::OnceCell<()>,
 }
 
-fn snapshot(reg: &Registry, plural: &str) -> (Vec<Value>, Vec<(String, i64)>) {
-    let Some(def) = reg.find(GROUP, "v1", plural) else {
+fn snapshot(reg: &Registry, version: &str, plural: &str) -> (Vec<Value>, Vec<(String, i64)>) {
+    let Some(def) = reg.find(GROUP, version, plural) else {
         return (Vec::new(), Vec::new());
     };
     let snap = reg.caches.cache(def.storage).snapshot(&reg.key_prefix(def, None));
@@ -133,15 +160,23 @@ fn snapshot(reg: &Registry, plural: &str) -> (Vec<Value>, Vec<(String, i64)>) {
 }
 
 impl Engine {
+    pub fn new(kind: Kind) -> Engine {
+        Engine {
+            kind,
+            ..Default::default()
+        }
+    }
+
     /// Rebuild the index when a policy or binding changed.
     fn sync(&self, reg: &Registry) {
-        let (policies, mut fp) = snapshot(reg, POLICIES);
-        let (bindings, bfp) = snapshot(reg, BINDINGS);
+        let (version, policies, bindings) = self.kind.resources();
+        let (policies, mut fp) = snapshot(reg, version, policies);
+        let (bindings, bfp) = snapshot(reg, version, bindings);
         fp.extend(bfp);
         if self.current().fingerprint == fp {
             return;
         }
-        let idx = Arc::new(Index::build(&policies, &bindings, fp));
+        let idx = Arc::new(Index::build(&policies, &bindings, fp, self.kind));
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = idx;
     }
 
@@ -150,15 +185,17 @@ impl Engine {
     }
 
     /// The index, following the watch cache from the first request on (also writing
-    /// policies' status.typeChecking).
+    /// ValidatingAdmissionPolicies' status.typeChecking).
     async fn index(self: &Arc<Self>, reg: &Registry) -> Arc<Index> {
         self.started
             .get_or_init(|| async {
-                for plural in [POLICIES, BINDINGS] {
-                    if let Some(def) = reg.find(GROUP, "v1", plural) {
+                let (version, policies, bindings) = self.kind.resources();
+                for plural in [policies, bindings] {
+                    if let Some(def) = reg.find(GROUP, version, plural) {
                         reg.caches.ensure(def.storage).await;
                     }
                 }
+                let typecheck = self.kind == Kind::Validating;
                 self.sync(reg);
                 let (me, reg) = (Arc::downgrade(self), reg.clone());
                 tokio::spawn(async move {
@@ -167,7 +204,9 @@ impl Engine {
                         tokio::time::sleep(RESYNC).await;
                         let Some(me) = me.upgrade() else { return };
                         me.sync(&reg);
-                        checker.run(&reg).await;
+                        if typecheck {
+                            checker.run(&reg).await;
+                        }
                     }
                 });
             })
@@ -183,19 +222,29 @@ impl Engine {
         }
         let idx = self.index(env.registry).await;
         let mut run = eval::Run::new(a, env);
-        for b in idx.candidates(a.def.plural) {
-            let Some(matched) = matches(&b.policy.match_constraints, a, env).await? else {
-                continue;
-            };
-            if let Some(mr) = b.spec.get("matchResources").filter(|m| m.is_object()) {
-                if matches(mr, a, env).await?.is_none() {
-                    continue;
-                }
-            }
-            run.binding(b, &matched).await?;
+        for (b, matched) in matching_bindings(&idx, a, env).await? {
+            run.binding(&b, &matched).await?;
         }
         run.finish()
     }
+}
+
+/// The bindings whose policy's matchConstraints and own matchResources match the request,
+/// with the resource it matched as.
+async fn matching_bindings(idx: &Index, a: &Attributes, env: &Env<'_>) -> ApiResult<Vec<(Arc<Bound>, Gvr)>> {
+    let mut out = Vec::new();
+    for b in idx.candidates(a.def.plural) {
+        let Some(matched) = matches(&b.policy.match_constraints, a, env).await? else {
+            continue;
+        };
+        if let Some(mr) = b.spec.get("matchResources").filter(|m| m.is_object()) {
+            if matches(mr, a, env).await?.is_none() {
+                continue;
+            }
+        }
+        out.push((b.clone(), matched));
+    }
+    Ok(out)
 }
 
 /// `matchConstraints` / a binding's `matchResources` (upstream `matching.Matcher`): resource

@@ -6,7 +6,7 @@
 //! paramKind's schema and `variables` by their expressions' types. Errors are written as
 //! `expressionWarnings` with `observedGeneration`, in upstream's text.
 
-use super::{GROUP, POLICIES};
+use super::{Kind, GROUP};
 use crate::api::schema::openapi_json::{closure, definitions, Dialect};
 use crate::api::schema::{self as builtin_schema};
 use crate::cel::policy as compile;
@@ -223,7 +223,8 @@ pub fn warnings(reg: &Registry, policy: &Value) -> Vec<Value> {
 impl Checker {
     /// Write `status.typeChecking` for every policy generation not written yet.
     pub async fn run(&mut self, reg: &Registry) {
-        let Some(def) = reg.find(GROUP, "v1", POLICIES) else {
+        let (version, policies, _) = Kind::Validating.resources();
+        let Some(def) = reg.find(GROUP, version, policies) else {
             return;
         };
         let snap = reg.caches.cache(def.storage).snapshot(&reg.key_prefix(def, None));

@@ -1,5 +1,7 @@
-//! `admissionregistration.k8s.io/v1`, and v1beta1's ValidatingAdmissionPolicy(Binding) (off by
-//! default; the same schema, stored as v1). (Mutating admission policies are alpha in 1.33.)
+//! `admissionregistration.k8s.io/v1`; v1beta1's ValidatingAdmissionPolicy(Binding) (off by
+//! default; the same schema, stored as v1); v1alpha1's MutatingAdmissionPolicies (alpha in
+//! 1.33: served with `--runtime-config=admissionregistration.k8s.io/v1alpha1=true`, enforced
+//! with the `MutatingAdmissionPolicy` feature gate, as upstream).
 
 use super::def;
 use crate::api::*;
@@ -90,9 +92,58 @@ pub const ROWS: &[ResourceDef] = &[
             Scope::Cluster,
         )
     },
+    ResourceDef {
+        categories: EXT,
+        generation: true,
+        strategy: &MUTATING_ADMISSION_POLICY,
+        availability: MAP_AVAILABILITY,
+        ..def(
+            G,
+            "v1alpha1",
+            "MutatingAdmissionPolicy",
+            "mutatingadmissionpolicies",
+            "mutatingadmissionpolicy",
+            Scope::Cluster,
+        )
+    },
+    ResourceDef {
+        categories: EXT,
+        generation: true,
+        strategy: &MUTATING_ADMISSION_POLICY_BINDING,
+        availability: MAP_AVAILABILITY,
+        ..def(
+            G,
+            "v1alpha1",
+            "MutatingAdmissionPolicyBinding",
+            "mutatingadmissionpolicybindings",
+            "mutatingadmissionpolicybinding",
+            Scope::Cluster,
+        )
+    },
 ];
 
 // Per-kind behaviour of this group's rows.
+
+/// Upstream 1.33 serves the v1alpha1 API whenever `--runtime-config` enables it (its storage
+/// checks no gate); the `MutatingAdmissionPolicy` gate turns on the admission plugin that
+/// enforces the policies.
+const MAP_AVAILABILITY: Availability = Availability::off_by_default(None);
+
+const MUTATING_ADMISSION_POLICY: Builtin = Builtin {
+    printer: &table::MUTATING_ADMISSION_POLICY,
+    defaults: crate::api::strategy::admissionregistration::default_mutating_policy,
+    validate: crate::api::strategy::admissionregistration::validate_mutating_policy,
+    validate_update: crate::api::strategy::admissionregistration::validate_mutating_policy_update,
+    ..Builtin::DEFAULT
+};
+
+const MUTATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
+    printer: &table::VALIDATING_ADMISSION_POLICY_BINDING,
+    defaults: crate::api::strategy::admissionregistration::default_mutating_binding,
+    validate: crate::api::strategy::admissionregistration::validate_mutating_binding,
+    validate_update: crate::api::strategy::admissionregistration::validate_mutating_binding_update,
+    ..Builtin::DEFAULT
+};
 
 const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
     printer: &table::WEBHOOK_CONFIGURATION,

@@ -566,6 +566,8 @@ mod tests {
                 "validatingadmissionpolicies",
                 "validatingadmissionpolicybindings",
                 "validatingwebhookconfigurations",
+                "mutatingadmissionpolicies",
+                "mutatingadmissionpolicybindings",
                 "customresourcedefinitions"
             ]
         );

@@ -54,6 +54,8 @@ fn register(c: &mut Collect<'_>) {
         a::admissionregistration::v1::ValidatingWebhookConfiguration,
         a::admissionregistration::v1beta1::ValidatingAdmissionPolicy,
         a::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding,
+        a::admissionregistration::v1alpha1::MutatingAdmissionPolicy,
+        a::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding,
         a::apps::v1::ControllerRevision, a::apps::v1::DaemonSet, a::apps::v1::Deployment, a::apps::v1::ReplicaSet,
         a::apps::v1::StatefulSet,
         a::authentication::v1::SelfSubjectReview, a::authentication::v1::TokenRequest,

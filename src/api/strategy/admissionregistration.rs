@@ -1,4 +1,4 @@
-//! Validation of ValidatingAdmissionPolicies (upstream
+//! Defaults and validation of admission policies and bindings (upstream
 //! `pkg/apis/admissionregistration/validation`): every expression compiles in the admission
 //! policy CEL environment of the compatibility version and has the type its field needs.
 
@@ -70,4 +70,256 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
 
 pub fn validate_policy_update(obj: &Value, _old: &Value, errs: &mut FieldErrors) {
     validate_policy(obj, errs);
+}
+
+// MutatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1alpha1).
+
+/// Upstream v1alpha1 `SetDefaults_MatchResources` (and v1 `SetDefaults_Rule`: scope `*`).
+fn default_match_resources(m: &mut Value) {
+    let Some(o) = m.as_object_mut() else { return };
+    for rules in ["resourceRules", "excludeResourceRules"] {
+        for r in o.get_mut(rules).and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(r) = r.as_object_mut() {
+                r.entry("scope").or_insert_with(|| "*".into());
+            }
+        }
+    }
+    o.entry("matchPolicy").or_insert_with(|| "Equivalent".into());
+    o.entry("namespaceSelector").or_insert_with(|| serde_json::json!({}));
+    o.entry("objectSelector").or_insert_with(|| serde_json::json!({}));
+}
+
+/// Upstream v1alpha1 defaults: failurePolicy Fail and the matchConstraints' defaults.
+pub fn default_mutating_policy(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    spec.entry("failurePolicy").or_insert_with(|| "Fail".into());
+    if let Some(m) = spec.get_mut("matchConstraints") {
+        default_match_resources(m);
+    }
+}
+
+/// Upstream v1alpha1 defaults: parameterNotFoundAction Deny and the matchResources' defaults.
+pub fn default_mutating_binding(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(r) = spec.get_mut("paramRef").and_then(Value::as_object_mut) {
+        r.entry("parameterNotFoundAction").or_insert_with(|| "Deny".into());
+    }
+    if let Some(m) = spec.get_mut("matchResources") {
+        default_match_resources(m);
+    }
+}
+
+/// Operations a mutating policy or binding may name (no DELETE).
+const MUTATING_OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "UPDATE"];
+
+fn check_mutating_operations(m: &Value, path: &str, errs: &mut FieldErrors) {
+    for r in items(m, "resourceRules") {
+        for op in items(r, "operations") {
+            let s = op.as_str().unwrap_or("");
+            if !MUTATING_OPERATIONS.contains(&s) {
+                errs.push(FieldError::not_supported(
+                    format!("{path}.resourceRules.operations"),
+                    op.clone(),
+                    MUTATING_OPERATIONS,
+                ));
+            }
+        }
+    }
+}
+
+/// An expression of a mutating policy: required, compiles, has the type its field needs.
+fn check_expression(
+    env: &crate::cel::Env,
+    path: String,
+    src: &str,
+    want: &[Type],
+    required: &str,
+) -> Option<FieldError> {
+    let src = src.trim();
+    if src.is_empty() {
+        return Some(FieldError::required(path, required));
+    }
+    compile(env, src, want).err().map(|e| FieldError::invalid(path, src, e))
+}
+
+/// A mutation's expression: its type must be exactly `want`.
+fn check_mutation_expression(env: &crate::cel::Env, path: String, src: &str, want: Type) -> Option<FieldError> {
+    let src = src.trim();
+    if src.is_empty() {
+        return Some(FieldError::required(path, ""));
+    }
+    crate::cel::policy::compile_exact(env, src, &[want])
+        .err()
+        .map(|e| FieldError::invalid(path, src, e))
+}
+
+/// Upstream `validateMutation`.
+fn validate_mutation(env: &crate::cel::Env, m: &Value, path: &str, errs: &mut FieldErrors) {
+    let present = |f: &str| m.get(f).filter(|v| !v.is_null());
+    let (apply, patch) = (present("applyConfiguration"), present("jsonPatch"));
+    let mut one =
+        |kind: &str, body: Option<&Value>, field: &str, other: Option<&Value>, other_field: &str, want: Type| {
+            match body {
+                None => errs.push(FieldError::required(
+                    format!("{path}.{field}"),
+                    format!("must be specified when patchType is {kind}"),
+                )),
+                Some(b) => errs.extend(check_mutation_expression(
+                    env,
+                    format!("{path}.{field}.expression"),
+                    b.str_at("/expression"),
+                    want.clone(),
+                )),
+            }
+            if other.is_some() {
+                errs.push(FieldError::invalid(
+                    format!("{path}.{other_field}"),
+                    format!("{{{other_field}}}"),
+                    format!("must not be specified when patchType is {kind}"),
+                ));
+            }
+        };
+    match m.str_at("/patchType") {
+        "" => errs.push(FieldError::required(format!("{path}.patchType"), "")),
+        "JSONPatch" => one(
+            "JSONPatch",
+            patch,
+            "jsonPatch",
+            apply,
+            "applyConfiguration",
+            crate::cel::policy::json_patch_list_type(),
+        ),
+        "ApplyConfiguration" => one(
+            "ApplyConfiguration",
+            apply,
+            "applyConfiguration",
+            patch,
+            "jsonPatch",
+            crate::cel::policy::object_type(),
+        ),
+        other => errs.push(FieldError::not_supported(
+            format!("{path}.patchType"),
+            other,
+            &["ApplyConfiguration", "JSONPatch"],
+        )),
+    }
+}
+
+/// Upstream `validateMutatingAdmissionPolicySpec`.
+pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    match spec.get("failurePolicy").and_then(Value::as_str) {
+        None => errs.push(FieldError::required("spec.failurePolicy", "")),
+        Some("Fail" | "Ignore") => {}
+        Some(other) => errs.push(FieldError::not_supported(
+            "spec.failurePolicy",
+            other,
+            &["Fail", "Ignore"],
+        )),
+    }
+    match spec.get("matchConstraints").filter(|m| m.is_object()) {
+        None => errs.push(FieldError::required("spec.matchConstraints", "")),
+        Some(m) => {
+            if items(m, "resourceRules").is_empty() {
+                errs.push(FieldError::required("spec.matchConstraints.resourceRules", ""));
+            }
+            check_mutating_operations(m, "spec.matchConstraints", errs);
+        }
+    }
+    let names: Vec<String> = items(&spec, "variables")
+        .iter()
+        .map(|v| v.str_at("/name").to_string())
+        .collect();
+    let env = crate::cel::policy::mutating_env(&names, Mode::New);
+    for (i, m) in items(&spec, "matchConditions").iter().enumerate() {
+        errs.extend(check_expression(
+            &env,
+            format!("spec.matchConditions[{i}].expression"),
+            m.str_at("/expression"),
+            &[Type::Bool],
+            "",
+        ));
+    }
+    for (i, v) in items(&spec, "variables").iter().enumerate() {
+        errs.extend(check_expression(
+            &env,
+            format!("spec.variables[{i}].expression"),
+            v.str_at("/expression"),
+            &[],
+            "expression is not specified",
+        ));
+    }
+    let mutations = items(&spec, "mutations");
+    if mutations.is_empty() {
+        errs.push(FieldError::required(
+            "spec.mutations",
+            "mutations must contain at least one item",
+        ));
+    }
+    for (i, m) in mutations.iter().enumerate() {
+        validate_mutation(&env, m, &format!("spec.mutations[{i}]"), errs);
+    }
+    match spec.get("reinvocationPolicy").and_then(Value::as_str).unwrap_or("") {
+        "" => errs.push(FieldError::required("spec.reinvocationPolicy", "")),
+        "Never" | "IfNeeded" => {}
+        other => errs.push(FieldError::not_supported(
+            "spec.reinvocationPolicy",
+            other,
+            &["IfNeeded", "Never"],
+        )),
+    }
+}
+
+pub fn validate_mutating_policy_update(obj: &Value, _old: &Value, errs: &mut FieldErrors) {
+    validate_mutating_policy(obj, errs);
+}
+
+/// Upstream `validateMutatingAdmissionPolicyBindingSpec`.
+pub fn validate_mutating_binding(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let name = spec.str_at("/policyName");
+    if name.is_empty() {
+        errs.push(FieldError::required("spec.policyName", ""));
+    } else {
+        for msg in crate::util::names::is_dns1123_subdomain(name) {
+            errs.push(FieldError::invalid("spec.policyName", name, msg));
+        }
+    }
+    if let Some(r) = spec.get("paramRef").filter(|r| r.is_object()) {
+        let has_name = !r.str_at("/name").is_empty();
+        let has_selector = r.get("selector").is_some_and(|s| !s.is_null());
+        if has_name && has_selector {
+            for f in ["name", "selector"] {
+                errs.push(FieldError::forbidden(
+                    format!("spec.paramRef.{f}"),
+                    "name and selector are mutually exclusive",
+                ));
+            }
+        } else if !has_name && !has_selector {
+            errs.push(FieldError::required(
+                "spec.paramRef",
+                "one of name or selector must be specified",
+            ));
+        }
+        match r.opt_str_at("/parameterNotFoundAction") {
+            None => errs.push(FieldError::required("spec.paramRef.parameterNotFoundAction", "")),
+            Some("Allow" | "Deny") => {}
+            Some(other) => errs.push(FieldError::not_supported(
+                "spec.paramRef.parameterNotFoundAction",
+                other,
+                &["Deny", "Allow"],
+            )),
+        }
+    }
+    if let Some(m) = spec.get("matchResources").filter(|m| m.is_object()) {
+        check_mutating_operations(m, "spec.matchResources", errs);
+    }
+}
+
+pub fn validate_mutating_binding_update(obj: &Value, _old: &Value, errs: &mut FieldErrors) {
+    validate_mutating_binding(obj, errs);
 }
