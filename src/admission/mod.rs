@@ -242,7 +242,7 @@ impl Env<'_> {
             return Ok(None);
         };
         match self.registry.get(def, ns, name, None).await {
-            Ok(o) => Ok(Some(o.value.clone())),
+            Ok(o) => Ok(Some(o.value())),
             Err(e) if e.code == 404 => Ok(None),
             Err(e) => Err(e),
         }
@@ -254,7 +254,7 @@ impl Env<'_> {
         };
         // A consistent read (the cache once caught up): an object created just before is seen.
         let l = self.registry.list(def, ns, &ListOptions::default()).await?;
-        Ok(l.items.iter().map(|o| o.value.clone()).collect())
+        Ok(l.items.iter().map(|o| o.value()).collect())
     }
     /// This plugin's configuration from the AdmissionConfiguration file (Null when none).
     pub fn plugin_config(&self, name: &str) -> Value {

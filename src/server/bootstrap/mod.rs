@@ -120,7 +120,7 @@ async fn ensure_default_service_cidr(app: &App, cidrs: Vec<String>) -> anyhow::R
         Err(e) if e.code == 409 => {}
         Err(e) => anyhow::bail!("cannot create the default ServiceCIDR: {e}"),
     }
-    let current = app.registry.get(def, None, "kubernetes", None).await?.value.clone();
+    let current = app.registry.get(def, None, "kubernetes", None).await?.value();
     if current.pointer("/spec/cidrs") != Some(&json!(cidrs)) {
         tracing::warn!(
             configured = ?cidrs,
