@@ -316,6 +316,36 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The cache keeps the values of `own` (selectors then never decode an object): it must
+    /// name every field the kind's conversion accepts besides `metadata.*`, and only those.
+    #[test]
+    fn own_fields_are_the_accepted_non_metadata_fields() {
+        let kinds: [(&Fields, &[&str]); 10] = [
+            (&POD, POD_FIELDS),
+            (&NODE, NODE_FIELDS),
+            (&REPLICATION_CONTROLLER, RC_FIELDS),
+            (&EVENT, EVENT_FIELDS),
+            (&EVENT_V1, EVENT_FIELDS),
+            (&NAMESPACE, NAMESPACE_FIELDS),
+            (&SECRET, SECRET_FIELDS),
+            (&SERVICE, SERVICE_FIELDS),
+            (&JOB, JOB_FIELDS),
+            (&CERTIFICATE_SIGNING_REQUEST, CSR_FIELDS),
+        ];
+        for (fields, accepted) in kinds {
+            let mut want: Vec<&str> = accepted
+                .iter()
+                .copied()
+                .filter(|f| !f.starts_with("metadata."))
+                .collect();
+            let mut own = fields.own.to_vec();
+            want.sort();
+            own.sort();
+            assert_eq!(own, want);
+        }
+        assert!(DEFAULT.own.is_empty());
+    }
+
     #[test]
     fn default_kinds_reject_unknown_fields_with_upstream_text() {
         assert_eq!(
