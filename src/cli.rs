@@ -225,9 +225,6 @@ fn serve(program: &str, args: &[String]) -> i32 {
     for w in &opts.config_warnings {
         tracing::warn!("{w}");
     }
-    if let Some(w) = opts.ignored_warning() {
-        tracing::warn!("{w}");
-    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

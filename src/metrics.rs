@@ -119,6 +119,8 @@ pub struct Metrics {
     pub audit: std::sync::Arc<AuditCounters>,
     /// Stream translation counters, shared with the proxy.
     pub streams: std::sync::Arc<StreamCounters>,
+    /// `--disabled-metrics`: families left out of the exposition.
+    pub disabled: Vec<String>,
 }
 
 impl Default for Metrics {
@@ -133,6 +135,7 @@ impl Default for Metrics {
             started: std::time::SystemTime::now(),
             audit: std::sync::Arc::default(),
             streams: std::sync::Arc::default(),
+            disabled: Vec::new(),
         }
     }
 }
@@ -189,6 +192,40 @@ impl Metrics {
 
     pub fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Metrics without the `--disabled-metrics` families.
+    pub fn with_disabled(disabled: Vec<String>) -> Metrics {
+        Metrics {
+            disabled,
+            ..Metrics::default()
+        }
+    }
+
+    /// The exposition without the `--disabled-metrics` families (their HELP, TYPE and every
+    /// sample, histogram `_bucket`/`_sum`/`_count` included), as upstream's registry drops them.
+    pub fn without_disabled(&self, text: String) -> String {
+        if self.disabled.is_empty() {
+            return text;
+        }
+        let family = |line: &str| -> String {
+            let name = match line.strip_prefix("# HELP ").or_else(|| line.strip_prefix("# TYPE ")) {
+                Some(rest) => rest.split(' ').next().unwrap_or(""),
+                None => line.split(['{', ' ']).next().unwrap_or(""),
+            };
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| self.disabled.iter().any(|d| d == b)));
+            base.unwrap_or(name).to_string()
+        };
+        let mut out = String::with_capacity(text.len());
+        for line in text.lines() {
+            if !self.disabled.contains(&family(line)) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// The exposition. `objects` is `apiserver_storage_objects` per resource.
@@ -324,6 +361,25 @@ mod tests {
         assert!(text.contains("apiserver_request_duration_seconds_bucket{component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"namespace\",subresource=\"\",verb=\"LIST\",version=\"v1\",le=\"0.005\"} 1"));
         assert!(text.contains("le=\"0.05\"} 2"));
         assert!(text.contains("apiserver_storage_objects{resource=\"pods\"} 3"));
+        // --disabled-metrics drops whole families, histograms included, and nothing else.
+        let m = Metrics::with_disabled(vec![
+            "apiserver_storage_objects".into(),
+            "apiserver_request_duration_seconds".into(),
+        ]);
+        let kept = m.without_disabled(text.clone());
+        assert!(!kept.contains("apiserver_storage_objects"), "{kept}");
+        assert!(!kept.contains("apiserver_request_duration_seconds"), "{kept}");
+        assert!(kept.contains("# TYPE apiserver_request_total counter"));
+        assert_eq!(
+            kept.lines().count()
+                + text
+                    .lines()
+                    .filter(
+                        |l| l.contains("apiserver_storage_objects") || l.contains("apiserver_request_duration_seconds")
+                    )
+                    .count(),
+            text.lines().count()
+        );
         assert!(text.contains("process_resident_memory_bytes "));
     }
 }

@@ -176,6 +176,34 @@ fn informers_and_start_up_tasks_gate_readiness() {
     eventually("the ready line", secs(30), || ts.log().contains("capstan: serving on"));
 }
 
+/// `--livez-grace-period`: an unfinished start-up task fails `/readyz` but passes `/livez`
+/// during the grace period (upstream's `AddBootSequenceHealthChecks`).
+#[test]
+fn livez_grace_period_covers_unfinished_start_up_tasks() {
+    let faults = tempfile::tempdir().unwrap();
+    std::fs::write(faults.path().join("apf-producer-hold"), "").unwrap();
+    let ts = TestServer::builder()
+        .env("TEST_FAULT_DIR", faults.path())
+        .arg("--livez-grace-period=1h")
+        .until_listening()
+        .start();
+    let ready = eventually("readyz to answer (and fail)", secs(30), || {
+        let (ok, body) = raw(&ts, "/readyz?verbose");
+        matching((ok, body), |(ok, b)| {
+            !ok && b.contains("[-]poststarthook/priority-and-fairness-config-producer failed")
+        })
+    })
+    .1;
+    assert!(!ready.is_empty());
+    let (ok, live) = raw(&ts, "/livez?verbose");
+    assert!(
+        ok && live.contains("[+]poststarthook/priority-and-fairness-config-producer ok"),
+        "{live}"
+    );
+    std::fs::remove_file(faults.path().join("apf-producer-hold")).unwrap();
+    eventually("readyz to pass", secs(30), || raw(&ts, "/readyz").0);
+}
+
 /// SIGTERM: `/readyz/shutdown` fails at once (with upstream's reason) while `/livez` passes
 /// through `--shutdown-delay-duration`.
 #[test]

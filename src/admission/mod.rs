@@ -236,16 +236,21 @@ pub struct Env<'a> {
 }
 
 impl Env<'_> {
-    /// One object (live read), None if missing.
+    /// One object, None if missing: from the watch cache (upstream's plugins read listers),
+    /// then — only when the cache has not got it — from storage, as upstream's plugins fall
+    /// back to a live lookup for an object created a moment ago.
     pub async fn get(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Option<Value>> {
         let Some(def) = crate::api::builtin_row(group, plural) else {
             return Ok(None);
         };
-        match self.registry.get(def, ns, name, None).await {
-            Ok(o) => Ok(Some(o.value())),
-            Err(e) if e.code == 404 => Ok(None),
-            Err(e) => Err(e),
+        for rv in [Some(0), None] {
+            match self.registry.get(def, ns, name, rv).await {
+                Ok(o) => return Ok(Some(o.value())),
+                Err(e) if e.code == 404 => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Ok(None)
     }
     /// Every object of a resource (from the watch cache), optionally in one namespace.
     pub async fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {

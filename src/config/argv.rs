@@ -156,7 +156,6 @@ pub fn help_text(program: &str) -> String {
             line.push_str(&format!(" (default {})", f.default));
         }
         match f.status {
-            flags::Status::Ignored => line.push_str(" [accepted, ignored]"),
             flags::Status::NoEffect => line.push_str(" [no effect]"),
             flags::Status::Refused => line.push_str(" [not supported: refused unless default]"),
             _ => {}

@@ -65,19 +65,18 @@ impl Kind {
 }
 
 /// Whether capstan acts on a setting. Every status but `Implemented` and `Capstan` has a
-/// [`note`] saying why.
+/// [`note`] saying why. There is no "accepted and ignored": a setting either works, has no
+/// effect upstream either, or is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// An upstream kube-apiserver flag that capstan implements.
     Implemented,
-    /// An upstream flag capstan accepts (and stores) but does not act on: ignoring it neither
-    /// weakens security nor loses data (tuning, observability). Warns when set.
-    Ignored,
-    /// Has no effect upstream either in what capstan runs (deprecated no-ops, flags of alpha
-    /// features that are off). Accepted silently.
+    /// Accepted with no effect, and none is lost: it has none upstream either in what capstan
+    /// runs (deprecated no-ops, flags of alpha features that are off), or what it tunes does
+    /// not arise in capstan (the note says why). Accepted silently.
     NoEffect,
-    /// Not implemented, and ignoring it would weaken security or lose data: startup fails when
-    /// it is set to anything but its default (see [`refusal`]).
+    /// Not implemented: startup fails when it is set to anything but its default or a value
+    /// capstan handles (see [`refusal`]), naming the flag.
     Refused,
     /// A capstan-only setting (no kube-apiserver equivalent).
     Capstan,
@@ -107,7 +106,7 @@ impl Flag {
     }
     /// Whether setting it changes what capstan does (or would, upstream too).
     pub fn implemented(&self) -> bool {
-        !matches!(self.status, Status::Ignored | Status::Refused)
+        self.status != Status::Refused
     }
 
     /// Why capstan does not implement it (None for implemented and capstan-only flags).
@@ -118,55 +117,45 @@ impl Flag {
 
 /// Why a flag is not implemented, for every flag whose status is not `Implemented`/`Capstan`.
 static NOTES: &[(&str, &str)] = &[
-    ("allow-metric-labels", "Metric label allow-lists: capstan exposes its own metric set."),
-    ("allow-metric-labels-manifest", "Metric label allow-lists: capstan exposes its own metric set."),
+    ("allow-metric-labels", "Refused when set: metric label allow-lists are not implemented (capstan's metrics carry no unbounded labels to cap)."),
+    ("allow-metric-labels-manifest", "Refused when set: metric label allow-lists are not implemented (capstan's metrics carry no unbounded labels to cap)."),
     ("apiserver-count", "Deprecated upstream; only read by the master-count endpoint reconciler, which capstan refuses (the lease reconciler, upstream's default, ignores it too)."),
     ("authorization-policy-file", "Refused: ABAC is not implemented; use RBAC, Webhook or --authorization-config."),
-    ("cert-dir", "Only used upstream when no --tls-cert-file is given; capstan then generates its PKI under --data-dir/pki."),
-    ("contention-profiling", "Go profiling; capstan has no /debug/pprof."),
-    ("debug-socket-path", "Go profiling socket; capstan opens none (nothing is exposed)."),
+    ("cert-dir", "Refused when set without --tls-cert-file: upstream writes the serving certificate it generates there; capstan generates its own under --data-dir/pki."),
+    ("contention-profiling", "Refused when true: Go block profiling; capstan serves no /debug/pprof to read it from."),
+    ("debug-socket-path", "Refused when set: capstan opens no profiling socket."),
     ("default-watch-cache-size", "Deprecated upstream: watch caches are sized automatically (no effect)."),
-    ("delete-collection-workers", "Parallelism of DeleteCollection; capstan deletes sequentially with the same result."),
-    ("disabled-metrics", "Metric selection: capstan exposes its own metric set."),
     ("egress-selector-config-file", "Refused: egress selection (konnectivity) is not implemented; connections to kubelets, webhooks and aggregated APIs would bypass the configured proxies."),
     ("emulated-version", "Refused unless it names 1.33 (kube=1.33): capstan serves the 1.33 API and cannot emulate another version."),
     ("emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
     ("enable-garbage-collector", "Refused when false: capstan always runs deletion propagation as with the garbage collector on; with it off, orphan/foreground finalizers would wait for a collector that is not there."),
-    ("enable-logs-handler", "Deprecated upstream (/logs); capstan serves no /logs (nothing is exposed)."),
-    ("etcd-count-metric-poll-period", "Object counts come from the watch cache (apiserver_storage_objects), not from polling etcd."),
-    ("etcd-db-metric-poll-interval", "Etcd database size metrics are not exported."),
-    ("etcd-healthcheck-timeout", "Capstan's etcd health check uses its own short timeout."),
-    ("etcd-readycheck-timeout", "Capstan's etcd readiness check uses its own short timeout."),
+    ("enable-logs-handler", "Deprecated upstream. Capstan serves no /logs, as with --enable-logs-handler=false: the default exposes less than upstream's, never more."),
+    ("etcd-count-metric-poll-period", "Capstan's apiserver_storage_objects comes from the watch caches and is current at every scrape, which any poll period allows; nothing polls etcd."),
+    ("etcd-db-metric-poll-interval", "Capstan exports no etcd database size metric (apiserver_storage_size_bytes), so there is nothing to poll."),
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
-    ("external-hostname", "Only used upstream for generated external URLs; capstan uses --advertise-address."),
     ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
-    ("goaway-chance", "HTTP/2 GOAWAY load spreading is not implemented (clients stay on their connection)."),
-    ("kubelet-port", "Deprecated upstream; capstan reaches kubelets at the port in the Node's status.daemonEndpoints."),
+    ("goaway-chance", "Refused when non-zero: HTTP/2 GOAWAY load spreading is not implemented (clients would stay on their connection)."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
-    ("kubernetes-service-node-port", "The default/kubernetes Service stays ClusterIP (not exposed on a node port)."),
-    ("lease-reuse-duration-seconds", "Capstan attaches no etcd leases to objects."),
-    ("livez-grace-period", "Capstan reports live as soon as it serves."),
-    ("log-flush-frequency", "Logs are written as they come."),
-    ("log-json-info-buffer-size", "Log buffering of klog's split streams: capstan logs with tracing."),
-    ("log-json-split-stream", "Log stream splitting of klog: capstan logs with tracing (see --log-file)."),
-    ("log-text-info-buffer-size", "Log buffering of klog's split streams: capstan logs with tracing."),
-    ("log-text-split-stream", "Log stream splitting of klog: capstan logs with tracing (see --log-file)."),
+    ("log-flush-frequency", "Capstan writes each log line as it comes (nothing is buffered), which any flush period allows."),
+    ("log-json-info-buffer-size", "Refused when non-zero: klog's split-stream info buffering is not implemented."),
+    ("log-json-split-stream", "Refused when true: split log streams (info to stdout, errors to stderr) are not implemented; capstan writes every line to one stream (or --log-file)."),
+    ("log-text-info-buffer-size", "Refused when non-zero: klog's split-stream info buffering is not implemented."),
+    ("log-text-split-stream", "Refused when true: split log streams (info to stdout, errors to stderr) are not implemented; capstan writes every line to one stream (or --log-file)."),
     ("max-connection-bytes-per-sec", "Refused when non-zero: per-connection bandwidth limits on proxy, exec, attach and port-forward streams are not implemented."),
     ("peer-advertise-ip", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("peer-advertise-port", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
     ("peer-ca-file", "Only used with the alpha UnknownVersionInteroperabilityProxy feature, off by default upstream (no effect)."),
-    ("profiling", "Go profiling; capstan has no /debug/pprof (nothing is exposed)."),
+    ("profiling", "Capstan has no Go runtime to profile and serves no /debug/pprof, as with --profiling=false: the default exposes less than upstream's, never more."),
     ("runtime-config", "Refused: API enablement is not implemented; capstan serves the APIs 1.33 serves by default (no alpha or off-by-default beta API)."),
     ("runtime-config-emulation-forward-compatible", "Refused when true: as upstream, it cannot be true when the emulation version is the binary's (capstan emulates only 1.33)."),
     ("service-account-signing-endpoint", "Refused: the external JWT signer (ExternalJWTSigner gRPC API, alpha ExternalServiceAccountTokenSigner gate in 1.33) is not implemented; use --service-account-signing-key-file."),
-    ("show-hidden-metrics-for-version", "Capstan hides no deprecated metrics."),
-    ("shutdown-send-retry-after", "On shutdown capstan stops accepting connections after --shutdown-delay-duration instead of answering 429 with Retry-After."),
-    ("shutdown-watch-termination-grace-period", "Watches end at shutdown; clients re-list."),
-    ("storage-initialization-timeout", "Capstan reports ready once its caches are loaded."),
-    ("tracing-config-file", "OpenTelemetry tracing is not implemented."),
-    ("vmodule", "Per-file log levels of klog: use CAPSTAN_LOG (a tracing filter) instead."),
-    ("watch-cache", "Capstan always serves lists and watches from its watch cache (consistent with etcd)."),
-    ("watch-cache-sizes", "Watch cache history is sized by capstan."),
+    ("shutdown-send-retry-after", "Refused when true: answering 429 with Retry-After after --shutdown-delay-duration is not implemented; capstan stops accepting connections then and finishes in-flight requests."),
+    ("shutdown-watch-termination-grace-period", "Refused when non-zero: draining watches over a grace period is not implemented; capstan ends every watch at once when it stops (clients resume from their resourceVersion)."),
+    ("storage-initialization-timeout", "Refused when not 1m0s: capstan loads every watch cache before it listens, so it cannot become ready with storage still initialising after a timeout."),
+    ("tracing-config-file", "Refused when set: OpenTelemetry tracing is not implemented."),
+    ("vmodule", "Refused when set: klog's per-file log levels do not exist in capstan; use CAPSTAN_LOG (a tracing filter, e.g. capstan::storage=debug)."),
+    ("watch-cache", "Refused when false: capstan always serves lists and watches from its watch cache (consistent with storage); turning it off is not implemented."),
+    ("watch-cache-sizes", "Refused when a size is 0: upstream would not cache that resource, and capstan always caches. Non-zero sizes have no effect upstream either (caches are sized automatically); they are accepted after upstream's syntax check."),
 ];
 
 /// Why `name` is not implemented.
@@ -175,8 +164,14 @@ pub fn note(name: &str) -> Option<&'static str> {
 }
 
 /// Why capstan refuses to start with `flag` set to `value` (a `Refused` flag set to anything
-/// but its default or a value capstan handles), or None.
-pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_json::Value) -> Option<String> {
+/// but its default or a value capstan handles), or None. `setting` reads the other merged
+/// settings by config key (some refusals depend on them).
+pub fn refusal(
+    flag: &Flag,
+    value: &serde_json::Value,
+    setting: &dyn Fn(&str) -> Option<serde_json::Value>,
+) -> Option<String> {
+    let feature_gates = setting("feature-gates").unwrap_or(serde_json::Value::Null);
     if flag.status != Status::Refused {
         return None;
     }
@@ -203,7 +198,16 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         "emulated-version" => text
             .split(',')
             .all(|v| v.is_empty() || matches!(v.trim(), "1.33" | "kube=1.33" | "kube=v1.33")),
-        _ => text == flag.default || text.is_empty() && flag.default.is_empty(),
+        // Upstream reads it only to generate a serving certificate when none is given.
+        "cert-dir" => {
+            setting("tls.cert-file").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) || text == flag.default
+        }
+        // Non-zero sizes have no effect upstream either; 0 would turn the cache off.
+        // (Malformed entries are reported by `watch_cache_size_errors`.)
+        "watch-cache-sizes" => !text
+            .split(',')
+            .any(|c| c.split_once('#').is_some_and(|(_, n)| n.parse::<i64>() == Ok(0))),
+        _ => same_as_default(flag, value, &text),
     };
     if harmless {
         return None;
@@ -225,6 +229,7 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         {
             "setting `--service-account-signing-endpoint` requires enabling ExternalServiceAccountTokenSigner feature gate (capstan does not implement the external signer either: use --service-account-signing-key-file)".to_string()
         }
+        "cert-dir" => "capstan generates its serving certificate under --data-dir/pki when --tls-cert-file is not given; pass --tls-cert-file and --tls-private-key-file, or leave --cert-dir unset".to_string(),
         _ => {
             let n = note(flag.name).unwrap_or("not implemented");
             // The note says when it is refused ("Refused when …: why"); the message says why.
@@ -235,6 +240,50 @@ pub fn refusal(flag: &Flag, value: &serde_json::Value, feature_gates: &serde_jso
         }
     };
     Some(format!("--{}={text}: {why}", flag.name))
+}
+
+/// `--watch-cache-sizes` entries upstream's `ParseWatchCacheSizes` rejects, with its messages.
+pub fn watch_cache_size_errors(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|c| {
+            let tokens: Vec<&str> = c.split('#').collect();
+            if tokens.len() != 2 {
+                return Some(format!("invalid value of watch cache size: {c}"));
+            }
+            match tokens[1].parse::<i64>() {
+                Err(_) => Some(format!("invalid size of watch cache size: {c}")),
+                Ok(n) if n < 0 => Some(format!("watch cache size cannot be negative: {c}")),
+                Ok(_) => None,
+            }
+        })
+        .collect()
+}
+
+/// Upstream's check of `--show-hidden-metrics-for-version`: only the previous minor (1.32).
+pub fn show_hidden_metrics_error(version: &str) -> Option<String> {
+    (!version.is_empty() && version != "1.32").then(|| {
+        "--show-hidden-metrics-for-version must be omitted or have the value '1.32'. Only the previous minor version is allowed".to_string()
+    })
+}
+
+/// `value` means the flag's default (`0` = `0.0`, `1m` = `1m0s`, `0Ki` = `0`).
+fn same_as_default(flag: &Flag, value: &serde_json::Value, text: &str) -> bool {
+    if text == flag.default || text.is_empty() && flag.default.is_empty() {
+        return true;
+    }
+    match flag.kind {
+        Kind::Float | Kind::Int { .. } => value
+            .as_f64()
+            .zip(flag.default.parse::<f64>().ok())
+            .is_some_and(|(a, b)| a == b),
+        Kind::Duration => super::parse_duration(text)
+            .ok()
+            .is_some_and(|d| super::parse_duration(flag.default).ok() == Some(d)),
+        // Quantities (log buffer sizes): any spelling of zero.
+        Kind::Str if flag.default == "0" => text.trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0",
+        _ => false,
+    }
 }
 
 const U16: Kind = Kind::Int { min: 0, max: 65535 };
@@ -260,8 +309,8 @@ flags! {
     "admission-control-config-file" => "admission.config-file", Kind::Path, "", Implemented, "File with admission control configuration.";
     "advertise-address" => "advertise-address", Kind::Ip, "", Implemented, "The IP address on which to advertise the apiserver to members of the cluster. If blank, --bind-address is used.";
     "aggregator-reject-forwarding-redirect" => "aggregator-reject-forwarding-redirect", Kind::Bool, "true", Implemented, "Aggregator reject forwarding redirect response back to client.";
-    "allow-metric-labels" => "metrics.allow-labels", Kind::Str, "", Ignored, "The map from metric-label to value allow-list of this label.";
-    "allow-metric-labels-manifest" => "metrics.allow-labels-manifest", Kind::Path, "", Ignored, "The path to the manifest file that contains the allow-list mapping.";
+    "allow-metric-labels" => "metrics.allow-labels", Kind::Str, "", Refused, "The map from metric-label to value allow-list of this label.";
+    "allow-metric-labels-manifest" => "metrics.allow-labels-manifest", Kind::Path, "", Refused, "The path to the manifest file that contains the allow-list mapping.";
     "allow-privileged" => "allow-privileged", Kind::Bool, "false", Implemented, "If true, allow privileged containers (securityContext.privileged, Windows HostProcess); refused with \"disallowed by cluster policy\" otherwise.";
     "anonymous-auth" => "authentication.anonymous-auth", Kind::Bool, "true", Implemented, "Enables anonymous requests to the secure port of the API server.";
     "api-audiences" => "authentication.api-audiences", Kind::List, "", Implemented, "Identifiers of the API; service account tokens must be bound to at least one of them.";
@@ -310,19 +359,19 @@ flags! {
     "authorization-webhook-config-file" => "authorization.webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration in kubeconfig format, used with --authorization-mode=Webhook.";
     "authorization-webhook-version" => "authorization.webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authorization.k8s.io SubjectAccessReview to send to the webhook.";
     "bind-address" => "bind-address", Kind::Ip, "127.0.0.1", Implemented, "The IP address on which to listen for the --secure-port port (capstan's default is loopback; upstream's is 0.0.0.0).";
-    "cert-dir" => "tls.cert-dir", Kind::Path, "/var/run/kubernetes", Ignored, "The directory where the TLS certs are located (capstan generates its PKI under --data-dir).";
+    "cert-dir" => "tls.cert-dir", Kind::Path, "/var/run/kubernetes", Refused, "The directory where the TLS certs are located (capstan generates its PKI under --data-dir).";
     "client-ca-file" => "authentication.client-ca-file", Kind::Path, "", Implemented, "Client certificates signed by this CA are authenticated as CommonName (user) and Organization (groups).";
-    "contention-profiling" => "contention-profiling", Kind::Bool, "false", Ignored, "Enable block profiling, if profiling is enabled.";
+    "contention-profiling" => "contention-profiling", Kind::Bool, "false", Refused, "Enable block profiling, if profiling is enabled.";
     "cors-allowed-origins" => "cors-allowed-origins", Kind::List, "", Implemented, "List of allowed origins for CORS, comma separated.";
     "data-dir" => "data-dir", Kind::Path, "", Capstan, "Where the embedded store and generated PKI live. Unset: $XDG_DATA_HOME/capstan (~/.local/share/capstan), or /var/lib/capstan for root.";
-    "debug-socket-path" => "debug-socket-path", Kind::Path, "", Ignored, "Use an unprotected (no authn/authz) unix-domain socket for profiling with the given path.";
+    "debug-socket-path" => "debug-socket-path", Kind::Path, "", Refused, "Use an unprotected (no authn/authz) unix-domain socket for profiling with the given path.";
     "default-not-ready-toleration-seconds" => "default-not-ready-toleration-seconds", NAT, "300", Implemented, "The tolerationSeconds of the notReady:NoExecute toleration added to every pod.";
     "default-unreachable-toleration-seconds" => "default-unreachable-toleration-seconds", NAT, "300", Implemented, "The tolerationSeconds of the unreachable:NoExecute toleration added to every pod.";
     "default-watch-cache-size" => "storage.default-watch-cache-size", NAT, "100", NoEffect, "Default watch cache size.";
-    "delete-collection-workers" => "storage.delete-collection-workers", POS, "1", Ignored, "Number of workers spawned for DeleteCollection call.";
+    "delete-collection-workers" => "storage.delete-collection-workers", POS, "1", Implemented, "Number of workers spawned for DeleteCollection call.";
     "disable-admission-plugins" => "admission.disable-plugins", Kind::List, "", Implemented, "Admission plugins that should be disabled although they are in the default enabled plugins list.";
     "disable-http2-serving" => "disable-http2-serving", Kind::Bool, "false", Implemented, "If true, HTTP2 serving will be disabled.";
-    "disabled-metrics" => "metrics.disabled", Kind::List, "", Ignored, "Fully qualified metric names to disable.";
+    "disabled-metrics" => "metrics.disabled", Kind::List, "", Implemented, "Fully qualified metric names to disable.";
     "egress-selector-config-file" => "egress-selector-config-file", Kind::Path, "", Refused, "File with apiserver egress selector configuration.";
     "emulated-version" => "emulated-version", Kind::List, "", Refused, "The versions different components emulate their capabilities (APIs, features, ...) of, e.g. kube=1.31.";
     "emulation-forward-compatible" => "emulation-forward-compatible", Kind::Bool, "false", Refused, "If true, for any beta+ APIs enabled by default or by --runtime-config at the emulation version, their future versions with higher priority/stability will be auto enabled even if they introduced after the emulation version.";
@@ -330,7 +379,7 @@ flags! {
     "enable-aggregator-routing" => "enable-aggregator-routing", Kind::Bool, "false", Implemented, "Turns on aggregator routing requests to endpoints IP rather than cluster IP.";
     "enable-bootstrap-token-auth" => "authentication.enable-bootstrap-token-auth", Kind::Bool, "false", Implemented, "Allow secrets of type 'bootstrap.kubernetes.io/token' in 'kube-system' to be used for TLS bootstrapping authentication.";
     "enable-garbage-collector" => "enable-garbage-collector", Kind::Bool, "true", Refused, "Enables the generic garbage collector.";
-    "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", Ignored, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
+    "enable-logs-handler" => "logging.enable-logs-handler", Kind::Bool, "true", NoEffect, "If true, install a /logs handler for the apiserver logs (deprecated upstream).";
     "enable-priority-and-fairness" => "enable-priority-and-fairness", Kind::Bool, "true", Implemented, "Replace the max-in-flight handler with one that queues and dispatches with priority and fairness.";
     "encryption-provider-config" => "storage.encryption-provider-config", Kind::Path, "", Implemented, "The file containing configuration for encryption providers to be used for storing secrets.";
     "encryption-provider-config-automatic-reload" => "storage.encryption-provider-config-automatic-reload", Kind::Bool, "false", Implemented, "Reload the file set by --encryption-provider-config when it changes.";
@@ -338,18 +387,18 @@ flags! {
     "etcd-cafile" => "etcd.cafile", Kind::Path, "", Implemented, "SSL Certificate Authority file used to secure etcd communication.";
     "etcd-certfile" => "etcd.certfile", Kind::Path, "", Implemented, "SSL certification file used to secure etcd communication.";
     "etcd-compaction-interval" => "etcd.compaction-interval", Kind::Duration, "5m0s", Implemented, "The interval of compaction requests. If 0, compaction is disabled.";
-    "etcd-count-metric-poll-period" => "etcd.count-metric-poll-period", Kind::Duration, "1m0s", Ignored, "Frequency of polling etcd for number of resources per type.";
-    "etcd-db-metric-poll-interval" => "etcd.db-metric-poll-interval", Kind::Duration, "30s", Ignored, "The interval of requests to poll etcd and update metric.";
-    "etcd-healthcheck-timeout" => "etcd.healthcheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd health.";
+    "etcd-count-metric-poll-period" => "etcd.count-metric-poll-period", Kind::Duration, "1m0s", NoEffect, "Frequency of polling etcd for number of resources per type.";
+    "etcd-db-metric-poll-interval" => "etcd.db-metric-poll-interval", Kind::Duration, "30s", NoEffect, "The interval of requests to poll etcd and update metric.";
+    "etcd-healthcheck-timeout" => "etcd.healthcheck-timeout", Kind::Duration, "2s", Implemented, "The timeout to use when checking etcd health.";
     "etcd-keyfile" => "etcd.keyfile", Kind::Path, "", Implemented, "SSL key file used to secure etcd communication.";
     "etcd-prefix" => "etcd.prefix", Kind::Str, "/registry", Implemented, "The prefix to prepend to all resource paths in etcd.";
-    "etcd-readycheck-timeout" => "etcd.readycheck-timeout", Kind::Duration, "2s", Ignored, "The timeout to use when checking etcd readiness.";
+    "etcd-readycheck-timeout" => "etcd.readycheck-timeout", Kind::Duration, "2s", Implemented, "The timeout to use when checking etcd readiness.";
     "etcd-servers" => "etcd.servers", Kind::List, "", Implemented, "List of etcd servers to connect with (scheme://ip:port), comma separated.";
     "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Refused, "Per-resource etcd servers overrides: group/resource#servers.";
     "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Implemented, "Amount of time to retain events.";
-    "external-hostname" => "external-hostname", Kind::Str, "", Ignored, "The hostname to use when generating externalized URLs for this control plane.";
+    "external-hostname" => "external-hostname", Kind::Str, "", Implemented, "The hostname to use when generating externalized URLs for this control plane.";
     "feature-gates" => "feature-gates", Kind::BoolMap, "", Refused, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
-    "goaway-chance" => "goaway-chance", Kind::Float, "0", Ignored, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
+    "goaway-chance" => "goaway-chance", Kind::Float, "0", Refused, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
     "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Implemented, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
     "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";
     "insecure-bind-address" => "insecure.bind-address", Kind::Ip, "127.0.0.1", Capstan, "Address of the plain-HTTP port.";
@@ -357,21 +406,21 @@ flags! {
     "kubelet-certificate-authority" => "kubelet.certificate-authority", Kind::Path, "", Implemented, "Path to a cert file for the certificate authority of kubelets.";
     "kubelet-client-certificate" => "kubelet.client-certificate", Kind::Path, "", Implemented, "Path to a client cert file for TLS to kubelets.";
     "kubelet-client-key" => "kubelet.client-key", Kind::Path, "", Implemented, "Path to a client key file for TLS to kubelets.";
-    "kubelet-port" => "kubelet.port", U16, "10250", Ignored, "DEPRECATED: kubelet port.";
+    "kubelet-port" => "kubelet.port", U16, "10250", Implemented, "DEPRECATED: kubelet port.";
     "kubelet-preferred-address-types" => "kubelet.preferred-address-types", Kind::List, "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP", Implemented, "List of the preferred NodeAddressTypes to use for kubelet connections.";
     "kubelet-read-only-port" => "kubelet.read-only-port", U16, "10255", NoEffect, "DEPRECATED: kubelet read-only port.";
     "kubelet-timeout" => "kubelet.timeout", Kind::Duration, "5s", Implemented, "Timeout for kubelet operations.";
-    "kubernetes-service-node-port" => "services.kubernetes-service-node-port", U16, "0", Ignored, "If non-zero, the kubernetes Service is of type NodePort, using this as the value of the port.";
-    "lease-reuse-duration-seconds" => "storage.lease-reuse-duration-seconds", POS, "60", Ignored, "The time in seconds that each lease is reused.";
-    "livez-grace-period" => "livez-grace-period", Kind::Duration, "0s", Ignored, "The maximum time it should take for apiserver to complete its startup sequence and become live.";
+    "kubernetes-service-node-port" => "services.kubernetes-service-node-port", U16, "0", Implemented, "If non-zero, the kubernetes Service is of type NodePort, using this as the value of the port.";
+    "lease-reuse-duration-seconds" => "storage.lease-reuse-duration-seconds", POS, "60", Implemented, "The time in seconds that each lease is reused.";
+    "livez-grace-period" => "livez-grace-period", Kind::Duration, "0s", Implemented, "The maximum time it should take for apiserver to complete its startup sequence and become live.";
     "log-file" => "logging.file", Kind::Path, "", Capstan, "Also write logs to this file, rotated as --log-file-rotation says.";
     "log-file-max-files" => "logging.file-max-files", NAT, "7", Capstan, "Rotated log files kept (0: keep all).";
     "log-file-rotation" => "logging.file-rotation", Kind::Enum(&["never", "minutely", "hourly", "daily"]), "daily", Capstan, "How often --log-file is rotated; rotated files get a date suffix.";
-    "log-flush-frequency" => "logging.flush-frequency", Kind::Duration, "5s", Ignored, "Maximum number of seconds between log flushes.";
-    "log-json-info-buffer-size" => "logging.json-info-buffer-size", Kind::Str, "0", Ignored, "[Alpha] In JSON format with split output streams, the info messages can be buffered for a while.";
-    "log-json-split-stream" => "logging.json-split-stream", Kind::Bool, "false", Ignored, "[Alpha] In JSON format, write error messages to stderr and info messages to stdout.";
-    "log-text-info-buffer-size" => "logging.text-info-buffer-size", Kind::Str, "0", Ignored, "[Alpha] In text format with split output streams, the info messages can be buffered for a while.";
-    "log-text-split-stream" => "logging.text-split-stream", Kind::Bool, "false", Ignored, "[Alpha] In text format, write error messages to stderr and info messages to stdout.";
+    "log-flush-frequency" => "logging.flush-frequency", Kind::Duration, "5s", NoEffect, "Maximum number of seconds between log flushes.";
+    "log-json-info-buffer-size" => "logging.json-info-buffer-size", Kind::Str, "0", Refused, "[Alpha] In JSON format with split output streams, the info messages can be buffered for a while.";
+    "log-json-split-stream" => "logging.json-split-stream", Kind::Bool, "false", Refused, "[Alpha] In JSON format, write error messages to stderr and info messages to stdout.";
+    "log-text-info-buffer-size" => "logging.text-info-buffer-size", Kind::Str, "0", Refused, "[Alpha] In text format with split output streams, the info messages can be buffered for a while.";
+    "log-text-split-stream" => "logging.text-split-stream", Kind::Bool, "false", Refused, "[Alpha] In text format, write error messages to stderr and info messages to stdout.";
     "logging-format" => "logging.format", Kind::Enum(&["text", "json"]), "text", Implemented, "Sets the log format.";
     "max-connection-bytes-per-sec" => "max-connection-bytes-per-sec", NAT, "0", Refused, "If non-zero, throttle each user connection to this number of bytes/sec.";
     "max-mutating-requests-inflight" => "max-mutating-requests-inflight", NAT, "200", Implemented, "The maximum number of mutating requests in flight (0: no limit).";
@@ -393,7 +442,7 @@ flags! {
     "permit-address-sharing" => "permit-address-sharing", Kind::Bool, "false", Implemented, "If true, SO_REUSEADDR will be used when binding the port.";
     "permit-port-sharing" => "permit-port-sharing", Kind::Bool, "false", Implemented, "If true, SO_REUSEPORT will be used when binding the port.";
     "pid-file" => "pid-file", Kind::Path, "", Capstan, "Write the process id to this file while running (removed on exit).";
-    "profiling" => "profiling", Kind::Bool, "true", Ignored, "Enable profiling via web interface host:port/debug/pprof/.";
+    "profiling" => "profiling", Kind::Bool, "true", NoEffect, "Enable profiling via web interface host:port/debug/pprof/.";
     "proxy-allow-loopback-targets" => "proxy.allow-loopback-targets", Kind::Bool, "false", Capstan, "Allow nodes/pods/services proxy to loopback and link-local addresses, which upstream refuses (\"address not allowed\"). For single-host test setups only.";
     "proxy-client-cert-file" => "proxy-client.cert-file", Kind::Path, "", Implemented, "Client certificate used to prove the identity of the aggregator or kube-apiserver when it must call out during a request.";
     "proxy-client-key-file" => "proxy-client.key-file", Kind::Path, "", Implemented, "Private key for the client certificate used by the aggregator.";
@@ -418,12 +467,12 @@ flags! {
     "service-account-signing-key-file" => "service-account.signing-key-file", Kind::Path, "", Implemented, "Path to the file that contains the current private key of the service account token issuer. Without any service account key flag and with the generated PKI, capstan uses <data-dir>/pki/sa.key (ECDSA P-256, created on first start) and sa.pub.";
     "service-cluster-ip-range" => "services.cluster-ip-range", Kind::Cidrs, "10.0.0.0/24", Implemented, "A CIDR notation IP range from which to assign service cluster IPs (max two, dual-stack).";
     "service-node-port-range" => "services.node-port-range", Kind::PortRange, "30000-32767", Implemented, "A port range to reserve for services with NodePort visibility, inclusive at both ends.";
-    "show-hidden-metrics-for-version" => "metrics.show-hidden-for-version", Kind::Str, "", Ignored, "The previous version for which you want to show hidden metrics.";
+    "show-hidden-metrics-for-version" => "metrics.show-hidden-for-version", Kind::Str, "", Implemented, "The previous version for which you want to show hidden metrics.";
     "shutdown-delay-duration" => "shutdown-delay-duration", Kind::Duration, "0s", Implemented, "Time to delay the termination: /readyz fails at once, requests are still served, then the server stops.";
-    "shutdown-send-retry-after" => "shutdown-send-retry-after", Kind::Bool, "false", Ignored, "Keep listening until in-flight requests drain, answering new ones with 429 and Retry-After.";
-    "shutdown-watch-termination-grace-period" => "shutdown-watch-termination-grace-period", Kind::Duration, "0s", Ignored, "The grace period the server waits for active watch requests to drain.";
+    "shutdown-send-retry-after" => "shutdown-send-retry-after", Kind::Bool, "false", Refused, "Keep listening until in-flight requests drain, answering new ones with 429 and Retry-After.";
+    "shutdown-watch-termination-grace-period" => "shutdown-watch-termination-grace-period", Kind::Duration, "0s", Refused, "The grace period the server waits for active watch requests to drain.";
     "storage-backend" => "storage.backend", Kind::Enum(&["embedded", "etcd3"]), "", Implemented, "The storage backend: embedded (SQLite under --data-dir) or etcd3. Unset: etcd3 when --etcd-servers is given, else embedded.";
-    "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Ignored, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
+    "storage-initialization-timeout" => "storage.initialization-timeout", Kind::Duration, "1m0s", Refused, "Maximum amount of time to wait for storage initialization before declaring the apiserver ready.";
     "storage-media-type" => "storage.media-type", Kind::Enum(&["application/vnd.kubernetes.protobuf", "application/json"]), "application/vnd.kubernetes.protobuf", Implemented, "The media type to use to store built-in objects in etcd (custom resources, CRDs and APIServices are JSON, as upstream; the embedded store keeps JSON). Values in either encoding are read.";
     "storage-min-history" => "storage.min-history", INT, "0", Capstan, "Revisions the embedded store's compactor keeps beyond upstream's rule (history back to the revision seen one compaction interval earlier).";
     "strict-transport-security-directives" => "strict-transport-security-directives", Kind::List, "", Implemented, "List of directives for HSTS, comma separated.";
@@ -433,11 +482,11 @@ flags! {
     "tls-private-key-file" => "tls.private-key-file", Kind::Path, "", Implemented, "File containing the default x509 private key matching --tls-cert-file.";
     "tls-sni-cert-key" => "tls.sni-cert-key", Kind::Repeated, "", Implemented, "A pair of x509 certificate and private key file paths, optionally suffixed with domain patterns; repeat for several.";
     "token-auth-file" => "authentication.token-auth-file", Kind::Path, "", Implemented, "The file that will be used to secure the secure port of the API server via token authentication.";
-    "tracing-config-file" => "tracing-config-file", Kind::Path, "", Ignored, "File with apiserver tracing configuration.";
+    "tracing-config-file" => "tracing-config-file", Kind::Path, "", Refused, "File with apiserver tracing configuration.";
     "v" => "logging.verbosity", Kind::Int { min: 0, max: 255 }, "0", Implemented, "Number for the log level verbosity (1: info, 2-4: debug, 5+: trace).";
-    "vmodule" => "logging.vmodule", Kind::Str, "", Ignored, "Comma-separated list of pattern=N settings for file-filtered logging.";
-    "watch-cache" => "storage.watch-cache", Kind::Bool, "true", Ignored, "Enable watch caching in the apiserver (capstan always caches).";
-    "watch-cache-sizes" => "storage.watch-cache-sizes", Kind::List, "", Ignored, "Watch cache size settings for some resources: resource[.group]#size.";
+    "vmodule" => "logging.vmodule", Kind::Str, "", Refused, "Comma-separated list of pattern=N settings for file-filtered logging.";
+    "watch-cache" => "storage.watch-cache", Kind::Bool, "true", Refused, "Enable watch caching in the apiserver (capstan always caches).";
+    "watch-cache-sizes" => "storage.watch-cache-sizes", Kind::List, "", Refused, "Watch cache size settings for some resources: resource[.group]#size.";
 }
 
 /// The row for a flag name (without `--`).

@@ -182,13 +182,42 @@ impl ServeOptions {
         };
         // Flags whose being ignored would weaken security or lose data fail here, naming the
         // flag and the layer that set it.
-        let gates = g.raw("feature-gates").cloned().unwrap_or(Json::Null);
+        let setting = |k: &str| g.raw(k).cloned();
         let mut refused = Vec::new();
         for f in flags::FLAGS {
-            if let Some(why) = g.raw(f.key).and_then(|v| flags::refusal(f, v, &gates)) {
+            if let Some(why) = g.raw(f.key).and_then(|v| flags::refusal(f, v, &setting)) {
                 let src = m.sources.get(f.key).map(String::as_str).unwrap_or("default");
                 refused.push(format!("{src}: {why}"));
             }
+        }
+        let src_of = |k: &str| m.sources.get(k).map(String::as_str).unwrap_or("default").to_string();
+        for e in flags::watch_cache_size_errors(&g.list("storage.watch-cache-sizes")) {
+            refused.push(format!(
+                "{}: --watch-cache-sizes: {e}",
+                src_of("storage.watch-cache-sizes")
+            ));
+        }
+        let kube_node_port = g
+            .raw("services.kubernetes-service-node-port")
+            .and_then(Json::as_u64)
+            .unwrap_or(0);
+        let node_ports = g.str("services.node-port-range");
+        let node_ports = if node_ports.is_empty() {
+            "30000-32767".to_string()
+        } else {
+            node_ports
+        };
+        if kube_node_port > 0
+            && value::port_range_bounds(&node_ports)
+                .is_some_and(|(a, b)| !(a as u64..=b as u64).contains(&kube_node_port))
+        {
+            refused.push(format!(
+                "{}: kubernetes service node port range {node_ports} doesn't contain {kube_node_port}",
+                src_of("services.kubernetes-service-node-port")
+            ));
+        }
+        if let Some(e) = flags::show_hidden_metrics_error(&g.str("metrics.show-hidden-for-version")) {
+            refused.push(format!("{}: {e}", src_of("metrics.show-hidden-for-version")));
         }
         if g.str("services.endpoint-reconciler-type") == "master-count" {
             refused.push(format!(
@@ -283,27 +312,23 @@ impl ServeOptions {
         parse_duration(&self.get_str(key)).unwrap_or(Duration::ZERO)
     }
 
-    /// Settings capstan accepts and ignores that some layer (not the defaults) set, as flag
-    /// names (`--profiling`).
-    pub fn ignored_settings(&self) -> Vec<String> {
-        flags::FLAGS
-            .iter()
-            .filter(|f| f.status == flags::Status::Ignored)
-            .filter(|f| self.sources.get(f.key).is_some_and(|s| s != "default"))
-            .map(|f| format!("--{}", f.name))
-            .collect()
-    }
-
-    /// The one warning line for [`ServeOptions::ignored_settings`], if any.
-    pub fn ignored_warning(&self) -> Option<String> {
-        let ignored = self.ignored_settings();
-        if ignored.is_empty() {
+    /// `--external-hostname` as upstream's ExternalAddress: with the secure port unless it
+    /// names one (None: unset; callers fall back to the advertised address).
+    pub fn external_address(&self) -> Option<String> {
+        let host = self.get_str("external-hostname");
+        if host.is_empty() {
             return None;
         }
-        Some(format!(
-            "accepted and ignored (docs/config-reference.md says why for each): {}",
-            ignored.join(", ")
-        ))
+        let has_port = host
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']')));
+        Some(if has_port {
+            host
+        } else if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", self.secure_port)
+        } else {
+            format!("{host}:{}", self.secure_port)
+        })
     }
 
     /// The storage backend in effect.

@@ -130,10 +130,9 @@ feature-gates:\n  SomeGate: true\n\
 *Status* — every upstream kube-apiserver 1.33 flag is listed:\n\n\
 - **yes** — implemented as upstream;\n\
 - **capstan** — a capstan-only setting;\n\
-- **no effect** — has no effect upstream either in what capstan runs (deprecated no-ops, flags of alpha\n  features that are off); accepted silently;\n\
-- **ignored** — accepted and not acted on, because ignoring it neither weakens security nor loses data\n  (tuning, observability); setting it logs one warning line naming it at startup;\n\
-- **refused** — not implemented, and ignoring it would weaken security or lose data: startup fails with a\n  message naming the flag when it is set to anything but its default (or a value capstan handles);\n\
-- **not yet** — accepted, not implemented yet, and being built (issue 20's authentication, authorization and\n  API enablement parts).\n\n\
+- **no effect** — accepted, and nothing is lost: it has no effect upstream either in what capstan runs\n  (deprecated no-ops, flags of alpha features that are off), or what it tunes does not arise in capstan\n  (the description says why);\n\
+- **refused** — not implemented: startup fails with a message naming the flag when it is set to anything\n  but its default (or a value capstan handles).\n\n\
+No flag is accepted and then ignored.\n\n\
 The *Description* says why for every flag that is not implemented. `--config`, `--help` and `--version` are\n\
 command-line only.\n\n\
 | Flag | Config key | Environment variable | Type | Default | Status | Description |\n\
@@ -151,8 +150,6 @@ command-line only.\n\n\
             Status::Capstan => "capstan",
             Status::NoEffect => "no effect",
             Status::Refused => "refused",
-            Status::Ignored if note.starts_with("Not implemented yet") => "not yet",
-            Status::Ignored => "ignored",
         };
         let help = if note.is_empty() {
             f.help.to_string()

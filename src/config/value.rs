@@ -112,13 +112,20 @@ fn check_cidr(s: &str) -> bool {
 }
 
 fn check_port_range(s: &str) -> bool {
+    port_range_bounds(s).is_some()
+}
+
+/// The first and last port of `a-b`, `a+offset` or a single port (Go's `net.ParsePortRange`).
+pub fn port_range_bounds(s: &str) -> Option<(u32, u32)> {
     let port = |p: &str| p.trim().parse::<u32>().ok().filter(|n| *n <= 65535);
     if let Some((a, b)) = s.split_once('-') {
-        matches!((port(a), port(b)), (Some(a), Some(b)) if a <= b)
+        let (a, b) = (port(a)?, port(b)?);
+        (a <= b).then_some((a, b))
     } else if let Some((a, off)) = s.split_once('+') {
-        matches!((port(a), port(off)), (Some(a), Some(o)) if a + o <= 65535)
+        let (a, o) = (port(a)?, port(off)?);
+        (a + o <= 65535).then_some((a, a + o))
     } else {
-        port(s).is_some()
+        port(s).map(|p| (p, p))
     }
 }
 

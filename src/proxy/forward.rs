@@ -419,7 +419,7 @@ async fn node_location<'a>(
     let node = get(reg, "", "nodes", None, name).await?;
     let host = kubelet::node_address(&node, &cfg.address_types)?;
     check_proxyable(cfg, &host)?;
-    let kport = kubelet::kubelet_port(&node);
+    let kport = kubelet::kubelet_port(&node, cfg.kubelet_port);
     if port.is_empty() || port == kport.to_string() {
         let scheme = if scheme.is_empty() { "https" } else { scheme };
         return Ok((

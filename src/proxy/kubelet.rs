@@ -138,13 +138,14 @@ pub fn node_address(node: &Value, preferred: &[String]) -> ApiResult<String> {
     ))
 }
 
-/// The kubelet's port: `status.daemonEndpoints.kubeletEndpoint.Port`, else 10250.
-pub fn kubelet_port(node: &Value) -> u16 {
+/// The kubelet's port: `status.daemonEndpoints.kubeletEndpoint.Port`, else `default`
+/// (`--kubelet-port`, 10250), as upstream's `GetConnectionInfo`.
+pub fn kubelet_port(node: &Value, default: u16) -> u16 {
     node.pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
         .and_then(Value::as_u64)
         .filter(|p| *p > 0 && *p <= 65535)
         .map(|p| p as u16)
-        .unwrap_or(10250)
+        .unwrap_or(default)
 }
 
 #[cfg(test)]
@@ -163,10 +164,15 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(node_address(&node, &order).ok().as_deref(), Some("10.0.0.1"));
-        assert_eq!(kubelet_port(&node), 12345);
+        assert_eq!(kubelet_port(&node, 10250), 12345);
         let labelled = json!({"metadata": {"labels": {"kubernetes.io/hostname": "n1"}}, "status": {}});
         assert_eq!(node_address(&labelled, &order).ok().as_deref(), Some("n1"));
-        assert_eq!(kubelet_port(&labelled), 10250);
+        assert_eq!(kubelet_port(&labelled, 10250), 10250);
+        assert_eq!(
+            kubelet_port(&labelled, 11250),
+            11250,
+            "--kubelet-port when the node reports none"
+        );
         let e = node_address(&node, &["Hostname".to_string()]).err().map(|e| e.message);
         assert_eq!(
             e.as_deref(),

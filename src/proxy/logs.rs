@@ -66,7 +66,7 @@ pub async fn kubelet_of(reg: &Registry, cfg: &ProxyConfig, pod: &Value) -> ApiRe
     Ok(Some(Location {
         scheme: "https".into(),
         host: kubelet::node_address(&node, &cfg.address_types)?,
-        port: kubelet::kubelet_port(&node),
+        port: kubelet::kubelet_port(&node, cfg.kubelet_port),
     }))
 }
 

@@ -28,6 +28,8 @@ use warp::reply::Response;
 pub struct ProxyConfig {
     /// `--kubelet-preferred-address-types`.
     pub address_types: Vec<String>,
+    /// `--kubelet-port`: the kubelet's port when a Node's status reports none.
+    pub kubelet_port: u16,
     /// `--kubelet-timeout`: dial and TLS handshake bound.
     pub timeout: Duration,
     /// `/api/v1/proxy/...` (removed upstream in 1.10) served again when true.
@@ -59,6 +61,12 @@ impl ProxyConfig {
         let timeout = opts.get_duration("kubelet.timeout");
         Ok(ProxyConfig {
             address_types: types,
+            kubelet_port: opts
+                .get("kubelet.port")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .unwrap_or(10250),
             timeout: if timeout.is_zero() {
                 Duration::from_secs(5)
             } else {

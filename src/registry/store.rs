@@ -41,6 +41,8 @@ pub struct Registry {
     /// `--event-ttl` in whole seconds: how long the kinds whose rows say
     /// [`Expiry::EventTtl`](crate::api::strategy::Expiry) live after their last write.
     pub event_ttl: u64,
+    /// `--delete-collection-workers`: deletes a DeleteCollection runs at once (at least 1).
+    pub delete_collection_workers: usize,
     /// The informers started on this registry, for the `informer-sync` health check.
     pub informers: Arc<super::informer::Synced>,
 }
@@ -209,6 +211,7 @@ impl Registry {
             allocators: None,
             on_delete: None,
             event_ttl: DEFAULT_EVENT_TTL,
+            delete_collection_workers: 1,
             informers: Arc::default(),
         }
     }
@@ -1107,13 +1110,20 @@ impl Registry {
         all.continue_token = None;
         let found = self.list(def, ns, &all).await?;
         let mut out = Vec::with_capacity(found.items.len());
-        for obj in found.items {
-            let name = obj.name().to_string();
-            let obj_ns = def.namespaced().then(|| obj.namespace().to_string());
-            match self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, adm).await {
-                Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
+        // Up to `delete_collection_workers` deletes at once, as upstream's workers; a batch
+        // always finishes (no delete is abandoned midway) before an error ends the call.
+        for batch in found.items.chunks(self.delete_collection_workers.max(1)) {
+            let deletes = batch.iter().map(|obj| {
+                let name = obj.name().to_string();
+                let obj_ns = def.namespaced().then(|| obj.namespace().to_string());
+                async move { self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, adm).await }
+            });
+            for result in futures_util::future::join_all(deletes).await {
+                match result {
+                    Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(o),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         let revision = self.caches.revision();

@@ -39,12 +39,17 @@ struct Check {
     name: String,
     scope: Scope,
     probe: Probe,
+    /// On `/livez`, the check passes until then (`--livez-grace-period` for start-up hooks).
+    live_after: Option<std::time::Instant>,
 }
 
 /// The server's health checks.
 #[derive(Default)]
 pub struct Health {
     checks: RwLock<Vec<Check>>,
+    /// `--livez-grace-period`: how long after a start-up hook is registered `/livez` assumes it
+    /// will finish (upstream's `AddBootSequenceHealthChecks`); `/readyz` never does.
+    livez_grace: std::time::Duration,
 }
 
 /// A start-up task's `poststarthook/<name>` check: failing until [`Hook::done`].
@@ -58,12 +63,25 @@ impl Hook {
 }
 
 impl Health {
+    /// Checks whose start-up hooks `/livez` assumes healthy for `grace` after registration.
+    pub fn with_livez_grace(grace: std::time::Duration) -> Health {
+        Health {
+            livez_grace: grace,
+            ..Default::default()
+        }
+    }
+
     /// Add a check (after the ones already there).
     pub fn add(&self, name: &str, scope: Scope, probe: Probe) {
+        self.push(name, scope, probe, None);
+    }
+
+    fn push(&self, name: &str, scope: Scope, probe: Probe, live_after: Option<std::time::Instant>) {
         self.checks.write().unwrap_or_else(|e| e.into_inner()).push(Check {
             name: name.to_string(),
             scope,
             probe,
+            live_after,
         });
     }
 
@@ -71,7 +89,8 @@ impl Health {
     pub fn hook(&self, name: &str) -> Hook {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
-        self.add(
+        let grace = (!self.livez_grace.is_zero()).then(|| std::time::Instant::now() + self.livez_grace);
+        self.push(
             &format!("poststarthook/{name}"),
             Scope::All,
             Arc::new(move || {
@@ -84,12 +103,15 @@ impl Health {
                     }
                 })
             }),
+            grace,
         );
         Hook(flag)
     }
 
     /// The checks of `root` (`/healthz`, `/livez`, `/readyz`): name and probe.
     fn of(&self, root: &str) -> Vec<(String, Probe)> {
+        let now = std::time::Instant::now();
+        let passing: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
         self.checks
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -99,7 +121,10 @@ impl Health {
                 Scope::Ready => root == "/readyz",
                 Scope::NotLive => root != "/livez",
             })
-            .map(|c| (c.name.clone(), c.probe.clone()))
+            .map(|c| match c.live_after {
+                Some(t) if root == "/livez" && now < t => (c.name.clone(), passing.clone()),
+                _ => (c.name.clone(), c.probe.clone()),
+            })
             .collect()
     }
 }
@@ -217,5 +242,28 @@ mod tests {
         assert_eq!((code, b.as_str()), (500, "internal server error: etcd is down\n"));
         let (code, _) = body(respond(&h, "/livez", Some("shutdown"), &q("")).await).await;
         assert_eq!(code, 404, "shutdown is a readyz check only");
+    }
+
+    /// `--livez-grace-period`: an unfinished start-up hook passes `/livez` during the grace
+    /// period (the generic `etcd` check does not), and fails `/readyz` all along.
+    #[tokio::test]
+    async fn livez_grace_covers_start_up_hooks_only() {
+        let h = Health::with_livez_grace(std::time::Duration::from_secs(3600));
+        h.add("etcd", Scope::All, fixed(Err("etcd is down")));
+        let _hook = h.hook("start-thing");
+        let q = |s: &str| Query::parse(s);
+        let (code, b) = body(respond(&h, "/livez", None, &q("verbose")).await).await;
+        assert_eq!(code, 500);
+        assert!(b.contains("[+]poststarthook/start-thing ok"), "{b}");
+        assert!(b.contains("[-]etcd failed"), "{b}");
+        let (code, _) = body(respond(&h, "/livez", None, &q("exclude=etcd")).await).await;
+        assert_eq!(code, 200);
+        let (code, _) = body(respond(&h, "/readyz", None, &q("exclude=etcd")).await).await;
+        assert_eq!(code, 500, "readyz has no grace period");
+        // Without a grace period the hook fails /livez until done.
+        let h = Health::default();
+        let _hook = h.hook("start-thing");
+        let (code, _) = body(respond(&h, "/livez", None, &q("")).await).await;
+        assert_eq!(code, 500);
     }
 }

@@ -448,7 +448,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     crate::api::strategy::core::set_allow_privileged(opts.get_bool("allow-privileged"));
 
     // Storage and caches.
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = Arc::new(crate::metrics::Metrics::with_disabled(
+        opts.get_list("metrics.disabled"),
+    ));
     let backend = open_storage(&opts, &data_dir).await?;
     // Encryption at rest applies to the bytes as stored (after transcoding), as upstream's
     // transformers do, so an etcd upstream encrypted reads here and back.
@@ -491,9 +493,16 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let mut registry = Registry::new(storage.clone(), caches).with_delete_hook(admission.clone());
     // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
     registry.event_ttl = opts.event_ttl.as_secs();
-    let health = Arc::new(health::Health::default());
+    registry.delete_collection_workers = opts
+        .get("storage.delete-collection-workers")
+        .and_then(Value::as_u64)
+        .unwrap_or(1) as usize;
+    let health = Arc::new(health::Health::with_livez_grace(
+        opts.get_duration("livez-grace-period"),
+    ));
     let shutting_down = Arc::new(AtomicBool::new(false));
     let hooks = startup_checks(
+        &opts,
         &health,
         &registry,
         encryption.as_ref(),
@@ -514,7 +523,10 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let metrics_audit = metrics.audit.clone();
     let metrics_streams = metrics.streams.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
-    let discovery = Arc::new(discovery::Live::new(rows, &format!("{advertise}:{}", opts.secure_port)));
+    let server_address = opts
+        .external_address()
+        .unwrap_or_else(|| format!("{advertise}:{}", opts.secure_port));
+    let discovery = Arc::new(discovery::Live::new(rows, &server_address));
     let openapi = Arc::new(openapi::OpenApi::build(rows));
     {
         let (discovery, openapi) = (discovery.clone(), openapi.clone());
@@ -601,7 +613,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         }
         crate::flowcontrol::Gate::MaxInflight(_) => None,
     };
-    bootstrap::ensure_defaults(&app, &hooks, first_service_ip, opts.secure_port).await?;
+    let node_port = opts
+        .get("services.kubernetes-service-node-port")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(0);
+    bootstrap::ensure_defaults(&app, &hooks, first_service_ip, opts.secure_port, node_port).await?;
     // Serve the stored CRDs before reporting ready, then follow CRD changes.
     crate::apiext::crd::start(app.registry.clone()).await;
     hooks.crd.done();
@@ -694,6 +711,7 @@ struct StartupHooks {
 
 /// Register `ping`, `log`, `etcd`, `etcd-readiness`, `informer-sync` and the start-up hooks.
 fn startup_checks(
+    opts: &ServeOptions,
     health: &health::Health,
     registry: &Registry,
     encryption: Option<&Arc<crate::storage::encryption::Encryption>>,
@@ -706,14 +724,22 @@ fn startup_checks(
         Scope::All,
         probe(|| async { lifecycle::LOG_WATCH.check(crate::util::unix_millis(), lifecycle::LOG_BLOCKED_AFTER) }),
     );
-    for (name, scope) in [("etcd", Scope::All), ("etcd-readiness", Scope::Ready)] {
+    let (health_timeout, ready_timeout) = storage_check_timeouts(opts);
+    for (name, scope, deadline) in [
+        ("etcd", Scope::All, health_timeout),
+        ("etcd-readiness", Scope::Ready, ready_timeout),
+    ] {
         let storage = registry.storage.clone();
         health.add(
             name,
             scope,
             probe(move || {
                 let storage = storage.clone();
-                async move { storage.health().await }
+                async move {
+                    tokio::time::timeout(deadline, storage.health())
+                        .await
+                        .unwrap_or_else(|_| Err(format!("the storage did not answer within {deadline:?}")))
+                }
             }),
         );
     }
@@ -817,12 +843,33 @@ pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storag
     Ok(crate::storage::transcode::migrate(backend.as_ref(), "/registry/", layout).await?)
 }
 
+/// `--etcd-healthcheck-timeout` (`etcd` on /healthz and /livez) and `--etcd-readycheck-timeout`
+/// (`etcd-readiness` on /readyz), as upstream names them for either backend.
+fn storage_check_timeouts(opts: &ServeOptions) -> (Duration, Duration) {
+    let or_2s = |d: Duration| if d.is_zero() { Duration::from_secs(2) } else { d };
+    (
+        or_2s(opts.get_duration("etcd.healthcheck-timeout")),
+        or_2s(opts.get_duration("etcd.readycheck-timeout")),
+    )
+}
+
+/// The storage's own probe deadline: the longer check's, so each check's own timeout decides.
+fn storage_check_deadline(opts: &ServeOptions) -> Duration {
+    let (health, ready) = storage_check_timeouts(opts);
+    health.max(ready)
+}
+
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.
 async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Storage>> {
     match opts.backend() {
         "embedded" => {
             let db = data_dir.join("capstan.db");
-            let sqlite = SqliteStorage::open(&db).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
+            let tuning = crate::storage::sqlite::SqliteOptions {
+                health_timeout: storage_check_deadline(opts),
+                ..Default::default()
+            };
+            let sqlite = SqliteStorage::open_with(&db, tuning)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
             if !opts.compaction_interval.is_zero() {
                 sqlite.spawn_compactor(opts.compaction_interval, opts.min_history);
             }
@@ -832,15 +879,24 @@ async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow
             if opts.etcd_servers.is_empty() {
                 anyhow::bail!("--storage-backend=etcd3 needs --etcd-servers (e.g. https://127.0.0.1:2379)");
             }
-            let etcd = crate::storage::etcd::EtcdStorage::connect(&crate::storage::etcd::EtcdOptions {
+            let tuning = crate::storage::etcd::EtcdTuning {
+                health_timeout: storage_check_deadline(opts),
+                lease_reuse_seconds: opts
+                    .get("storage.lease-reuse-duration-seconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(60),
+                ..Default::default()
+            };
+            let etcd_opts = crate::storage::etcd::EtcdOptions {
                 endpoints: opts.etcd_servers.clone(),
                 prefix: opts.etcd_prefix.clone(),
                 ca_file: opts.etcd_cafile.clone(),
                 cert_file: opts.etcd_certfile.clone(),
                 key_file: opts.etcd_keyfile.clone(),
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach etcd at {}: {e}", opts.etcd_servers.join(",")))?;
+            };
+            let etcd = crate::storage::etcd::EtcdStorage::connect_with(&etcd_opts, tuning)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach etcd at {}: {e}", opts.etcd_servers.join(",")))?;
             // Upstream's compactor (--etcd-compaction-interval, 0 disables it).
             if !opts.compaction_interval.is_zero() {
                 etcd.spawn_compactor(opts.compaction_interval);

@@ -99,6 +99,7 @@ pub async fn serve(app: &Arc<App>, req: &Request) -> ApiResult<Response> {
             if let crate::flowcontrol::Gate::Apf(apf) = &app.flow {
                 apf.metrics.render(&mut text);
             }
+            let text = app.metrics.without_disabled(text);
             return Ok(encode::bytes_response(
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",

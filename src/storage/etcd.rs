@@ -71,6 +71,8 @@ pub struct EtcdTuning {
     pub list_chunk: i64,
     /// Deadline of the health probe.
     pub health_timeout: Duration,
+    /// `--lease-reuse-duration-seconds`: the longest a lease is reused for later TTL writes.
+    pub lease_reuse_seconds: i64,
 }
 
 impl Default for EtcdTuning {
@@ -85,6 +87,7 @@ impl Default for EtcdTuning {
             watch_channel_capacity: 1024,
             list_chunk: 10_000,
             health_timeout: Duration::from_secs(2),
+            lease_reuse_seconds: 60,
         }
     }
 }
@@ -98,10 +101,9 @@ const LOGICAL_ROOT: &str = "/registry";
 /// Largest response accepted from etcd (big lists, watch catch-up batches).
 const MAX_DECODING: usize = 512 * 1024 * 1024;
 
-/// Upstream's lease reuse: at most this share of the TTL, at most [`LEASE_REUSE_MAX`] seconds, and
-/// at most [`LEASE_MAX_KEYS`] keys per lease.
+/// Upstream's lease reuse: at most this share of the TTL, at most
+/// [`EtcdTuning::lease_reuse_seconds`], and at most [`LEASE_MAX_KEYS`] keys per lease.
 const LEASE_REUSE_PERCENT: f64 = 0.05;
-const LEASE_REUSE_MAX: i64 = 60;
 const LEASE_MAX_KEYS: u32 = 1000;
 
 /// The lease most recently granted, reused by later writes with a similar TTL.
@@ -307,7 +309,7 @@ impl EtcdStorage {
     async fn lease_for(&self, ttl: i64) -> StorageResult<i64> {
         let mut leases = self.leases.lock().await;
         let now = Instant::now();
-        let reuse = ((LEASE_REUSE_PERCENT * ttl as f64) as i64).min(LEASE_REUSE_MAX);
+        let reuse = ((LEASE_REUSE_PERCENT * ttl as f64) as i64).min(self.tuning.lease_reuse_seconds);
         let secs = |n: i64| Duration::from_secs(n.max(0) as u64);
         leases.keys += 1;
         if let Some(exp) = leases.expires {

@@ -320,6 +320,9 @@ fn service_accounts(opts: &ServeOptions) -> anyhow::Result<Option<serviceaccount
         issuers.push(serviceaccount::DEFAULT_ISSUER.to_string());
     }
     let mut jwks_uri = opts.get_str("service-account.jwks-uri");
+    if let Some(external) = opts.external_address().filter(|_| jwks_uri.is_empty()) {
+        jwks_uri = format!("https://{external}/openid/v1/jwks");
+    }
     if jwks_uri.is_empty() {
         let host = opts.advertise_address.unwrap_or(opts.bind_address);
         let host = if host.is_unspecified() {

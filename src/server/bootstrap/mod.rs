@@ -21,6 +21,7 @@ pub(super) async fn ensure_defaults(
     hooks: &super::StartupHooks,
     first_service_ip: IpAddr,
     secure_port: u16,
+    node_port: u16,
 ) -> anyhow::Result<()> {
     let find = |plural: &str| {
         crate::api::builtin_row("", plural).ok_or_else(|| anyhow::anyhow!("resource table lacks core {plural}"))
@@ -45,7 +46,10 @@ pub(super) async fn ensure_defaults(
     }
     let services = find("services")?;
     let family = if first_service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
-    let svc = json!({
+    // `--kubernetes-service-node-port`: NodePort on that port instead of ClusterIP, as
+    // upstream's `createPortAndServiceSpec`.
+    let (ports, svc_type) = kubernetes_service_ports(secure_port, node_port);
+    let mut svc = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -57,12 +61,73 @@ pub(super) async fn ensure_defaults(
             "ipFamilyPolicy": "SingleStack",
             "sessionAffinity": "None",
             "internalTrafficPolicy": "Cluster",
-            "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": secure_port}],
+            "ports": ports,
         },
     });
+    if svc_type == "NodePort" {
+        svc["spec"]["type"] = json!("NodePort");
+        svc["spec"]["externalTrafficPolicy"] = json!("Cluster");
+    }
     match app.registry.create(services, Some("default"), svc, false).await {
-        Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => Ok(()),
+        Ok(_) => Ok(()),
+        Err(crate::error::ApiError { code: 409, .. }) => {
+            reconcile_kubernetes_service(app, services, &ports, svc_type).await
+        }
         Err(e) => anyhow::bail!("cannot create the kubernetes Service: {e}"),
+    }
+}
+
+/// The kubernetes Service's ports and type for the secure port and `--kubernetes-service-node-port`.
+fn kubernetes_service_ports(secure_port: u16, node_port: u16) -> (Value, &'static str) {
+    let mut port = json!({"name": "https", "protocol": "TCP", "port": 443, "targetPort": secure_port});
+    if node_port == 0 {
+        return (json!([port]), "ClusterIP");
+    }
+    port["nodePort"] = json!(node_port);
+    (json!([port]), "NodePort")
+}
+
+/// An existing kubernetes Service whose ports or type differ from this server's is rewritten
+/// (upstream's `getMasterServiceUpdateIfNeeded`); one that matches is left alone.
+async fn reconcile_kubernetes_service(
+    app: &App,
+    services: &ResourceDef,
+    ports: &Value,
+    svc_type: &str,
+) -> anyhow::Result<()> {
+    let current = app
+        .registry
+        .get(services, Some("default"), "kubernetes", None)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the kubernetes Service: {e}"))?
+        .value();
+    let spec = current.get("spec");
+    let same_type = spec.and_then(|s| s.get("type")).and_then(Value::as_str) == Some(svc_type);
+    if same_type && spec.and_then(|s| s.get("ports")) == Some(ports) {
+        return Ok(());
+    }
+    let mut svc = current;
+    svc["spec"]["ports"] = ports.clone();
+    svc["spec"]["type"] = json!(svc_type);
+    match svc_type {
+        "NodePort" => svc["spec"]["externalTrafficPolicy"] = json!("Cluster"),
+        _ => {
+            if let Some(spec) = svc["spec"].as_object_mut() {
+                spec.remove("externalTrafficPolicy");
+            }
+        }
+    }
+    tracing::info!(
+        svc_type,
+        "updating the kubernetes Service to this server's ports and type"
+    );
+    match app
+        .registry
+        .update(services, Some("default"), "kubernetes", svc, Part::Main, false, None)
+        .await
+    {
+        Ok(_) | Err(crate::error::ApiError { code: 409, .. }) => Ok(()),
+        Err(e) => anyhow::bail!("cannot update the kubernetes Service: {e}"),
     }
 }
 
