@@ -9,9 +9,9 @@
 #      RSS, the encoded size (sum of each item's JSON in a full LIST, as served), the ratio.
 #   4. list: `capstan-load --scenario list` (full LIST of all OBJECTS and a paged traversal).
 #   5. watch: `capstan-load --scenario watch` (WATCH_EVENTS updates, each seen by a watcher).
-#   6. the encoders that read more than the cached JSON: a Table LIST and protobuf LISTs of
-#      all OBJECTS (curl, three each; the first protobuf LIST also makes each object's
-#      protobuf encoding, kept from then on).
+#   6. LISTs of all OBJECTS as JSON, and with the encoders that read more than the cached
+#      JSON: Table and protobuf (curl, three each; the first protobuf LIST also makes each
+#      object's protobuf encoding, kept from then on).
 #
 # Usage: scripts/bench-cache-memory.sh
 # Environment:
@@ -20,6 +20,7 @@
 #   LOAD           capstan-load (default: next to this tree's build; needs --labels/--data-keys)
 #   BACKEND        embedded (default) | etcd (Debian's etcd on free loopback ports)
 #   OBJECTS=100000 LABELS=3 DATA_KEYS=4 VALUE_BYTES=120 REPEATS=3 WATCH_EVENTS=2000
+#   SKIP_IDLE=1, SKIP_LOAD=1   leave out step 1, steps 4-5
 #   WORK=DIR       where the store lives, kept (default: a new dir under $HOME/.cache/capstan,
 #                  removed); a second run on the same WORK reuses its ConfigMaps, so another
 #                  BIN measures the same collection
@@ -97,13 +98,15 @@ echo "## bench-cache-memory: $(basename "$BIN") on $BACKEND ($(git rev-parse --s
 echo
 
 # 1. Idle.
-mkdir -p "$WORK/idle"
-start_store "$WORK/idle"
-start_server "$WORK/idle"
-idle_ready="$(rss)"
-sleep 2
-echo "Idle RSS: $idle_ready MiB when ready, $(rss) MiB 2 s later."
-stop "$SERVER"; stop "$ETCD"; SERVER=""; ETCD=""
+if [ -z "${SKIP_IDLE:-}" ]; then
+    mkdir -p "$WORK/idle"
+    start_store "$WORK/idle"
+    start_server "$WORK/idle"
+    idle_ready="$(rss)"
+    sleep 2
+    echo "Idle RSS: $idle_ready MiB when ready, $(rss) MiB 2 s later."
+    stop "$SERVER"; stop "$ETCD"; SERVER=""; ETCD=""
+fi
 
 # 2. Load (not measured here), 3. hold after a restart.
 mkdir -p "$WORK/run"
@@ -133,10 +136,12 @@ echo "RSS after one full LIST: $(rss) MiB"
 echo
 
 # 4. LIST, 5. WATCH.
-load --scenario list --objects "$OBJECTS" --small-objects "$OBJECTS" --list-repeats "$REPEATS" --pid "$SERVER"
-echo
-load --scenario watch --small-objects "$WATCH_EVENTS" --pid "$SERVER"
-echo
+if [ -z "${SKIP_LOAD:-}" ]; then
+    load --scenario list --objects "$OBJECTS" --small-objects "$OBJECTS" --list-repeats "$REPEATS" --pid "$SERVER"
+    echo
+    load --scenario watch --small-objects "$WATCH_EVENTS" --pid "$SERVER"
+    echo
+fi
 
 # 6. Table and protobuf LISTs.
 python3 - "$WORK/run/data/admin.kubeconfig" "$WORK/run" <<'PY'
@@ -150,7 +155,7 @@ PY
 url="$(cat "$WORK/run/server")/api/v1/namespaces/bench-cache/configmaps"
 echo "| LIST of $OBJECTS as | run 1 (s) | run 2 (s) | run 3 (s) | bytes |"
 echo "|---|---:|---:|---:|---:|"
-for accept in "application/json;as=Table;v=v1;g=meta.k8s.io" "application/vnd.kubernetes.protobuf"; do
+for accept in "application/json" "application/json;as=Table;v=v1;g=meta.k8s.io" "application/vnd.kubernetes.protobuf"; do
     row="| $accept |"
     for _ in 1 2 3; do
         out="$(curl -sS --max-time 600 -o /dev/null -w '%{time_total} %{size_download}' --cacert "$WORK/run/ca.crt" \

@@ -535,7 +535,7 @@ impl WatchCache {
                 return true;
             }
             if let (Some(v), Some(values)) = (&w.only, &values) {
-                if !values.iter().any(|x| *x == Some(v.as_str())) {
+                if !values.contains(&Some(v.as_str())) {
                     return true;
                 }
             }
