@@ -132,10 +132,15 @@ fn served_json(def: &ResourceDef, obj: &CachedObject) -> Bytes {
 }
 
 fn partial_metadata(obj: &CachedObject, version: &str) -> Value {
+    partial_metadata_of(obj.metadata(), version)
+}
+
+/// PartialObjectMetadata of an object's `metadata` (Null: none).
+fn partial_metadata_of(metadata: Value, version: &str) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": format!("meta.k8s.io/{version}"),
-        "metadata": match obj.metadata() {
+        "metadata": match metadata {
             Value::Null => json!({}),
             m => m,
         },
@@ -167,7 +172,14 @@ fn table_row(
     }
     match include {
         IncludeObject::None => {}
-        IncludeObject::Metadata => row["object"] = partial_metadata(obj, version),
+        // From the tree decoded for the cells (not a second parse of the JSON).
+        IncludeObject::Metadata => {
+            let metadata = match stored {
+                Value::Object(mut m) => m.remove("metadata").unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            row["object"] = partial_metadata_of(metadata, version)
+        }
         IncludeObject::Object => row["object"] = served.unwrap_or(stored),
     }
     row
