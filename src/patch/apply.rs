@@ -208,6 +208,19 @@ fn encode(obj: &mut Value, mut entries: Vec<Entry>) {
     }
 }
 
+/// What upstream's field manager compares a create against: the kind's typed zero value
+/// (`json.Marshal(&T{})`, e.g. a Pod's `{"metadata":{"creationTimestamp":null},"spec":
+/// {"containers":null},"status":{}}`), generated from client-go's scheme by
+/// `tests/clients/go/zeroobjects`; `{}` for custom resources.
+fn zero_object(api_version: &str, kind: &str) -> Value {
+    static ZERO: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    let table = ZERO.get_or_init(|| serde_json::from_str(include_str!("zero_objects.json")).unwrap_or_default());
+    table
+        .get(&format!("{api_version}/{kind}"))
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
 fn without_managed(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -444,7 +457,9 @@ pub fn record_update(
         },
         None => old.map(managed_of).unwrap_or_default(),
     };
-    let old_clean = old.map(without_managed).unwrap_or_else(|| Value::Object(Map::new()));
+    let old_clean = old
+        .map(without_managed)
+        .unwrap_or_else(|| zero_object(api_version, new.get("kind").and_then(Value::as_str).unwrap_or("")));
     let new_clean = without_managed(new);
     let cmp = compare(&old_clean, &new_clean, schemas, node);
     let mut changed = cmp.modified.clone();

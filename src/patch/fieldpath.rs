@@ -350,6 +350,20 @@ fn empty_container(v: Option<&Value>) -> bool {
     }
 }
 
+/// An empty map or list that appears (or disappears) is itself a member, as structured-merge-diff
+/// records `f:securityContext: {}` for a defaulted empty struct; absent and null are neither.
+fn empty_member_change(lhs: Option<&Value>, rhs: Option<&Value>, path: &[String], c: &mut Comparison) {
+    let present = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    if path.is_empty() {
+        return;
+    }
+    match (lhs, rhs) {
+        (None, r) if present(r) => c.added.insert(path),
+        (l, None) if present(l) => c.removed.insert(path),
+        _ => {}
+    }
+}
+
 fn walk_compare(
     lhs: Option<&Value>,
     rhs: Option<&Value>,
@@ -360,12 +374,16 @@ fn walk_compare(
 ) {
     let is_map = matches!(lhs, Some(Value::Object(_))) || matches!(rhs, Some(Value::Object(_)));
     let is_list = matches!(lhs, Some(Value::Array(_))) || matches!(rhs, Some(Value::Array(_)));
+    // A null container (a Go nil slice/map/pointer in the typed zero object a create is
+    // compared against) is there but empty: what fills it is added, not the container itself.
     let shapes_agree = match (lhs, rhs) {
+        (Some(Value::Null), _) | (_, Some(Value::Null)) => true,
         (Some(l), Some(r)) => l.is_object() == r.is_object() && l.is_array() == r.is_array(),
         _ => true,
     };
     if shapes_agree && is_map && !map_is_atomic(node) {
         if empty_container(lhs) && empty_container(rhs) {
+            empty_member_change(lhs, rhs, path, c);
             return;
         }
         if !path.is_empty() {
@@ -396,6 +414,7 @@ fn walk_compare(
         let (kind, keys) = list_kind(node);
         if kind != ListType::Atomic {
             if empty_container(lhs) && empty_container(rhs) {
+                empty_member_change(lhs, rhs, path, c);
                 return;
             }
             if !path.is_empty() {

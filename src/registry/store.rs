@@ -783,6 +783,9 @@ impl Registry {
                     meta_mut(&mut new).insert("managedFields".into(), mf.clone());
                 }
             }
+            // Defaulted before the field manager compares (upstream decodes, hence defaults,
+            // first): a PUT that omits a defaulted field does not take it from its owner.
+            strat.defaults(&mut new);
             if let Some(m) = manager {
                 let schemas = crate::api::schema::builtin();
                 let sub = part.subresource();
@@ -813,7 +816,6 @@ impl Registry {
                 }
                 m.remove("resourceVersion");
             }
-            strat.defaults(&mut new);
             let w = write(Operation::Update, def, ns, name, sub, dry_run);
             if let Some(a) = adm {
                 a.mutate(self, &w, &mut new, Some(&old)).await?;

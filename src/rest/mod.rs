@@ -173,6 +173,9 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             let schemas = crate::api::schema::builtin();
             let root = schemas.root_for(def.group, def.version, def.kind);
             let manager = field_manager(req);
+            // Decoding defaults the object before the field manager sees it (upstream), so the
+            // creator owns the defaulted fields too.
+            def.strategy.defaults(&mut obj);
             crate::patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             let ctx = rest.admission_context(req, None);
             let created = reg

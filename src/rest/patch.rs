@@ -179,6 +179,8 @@ pub async fn patch(
         if mode != crate::api::schema::FieldValidation::Warn {
             warnings.clear();
         }
+        // The patched object is decoded (defaulted) before the field manager compares it.
+        def.strategy.defaults(&mut target);
         patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {

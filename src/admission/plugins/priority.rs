@@ -54,7 +54,9 @@ impl Plugin for Priority {
                         d.get("preemptionPolicy").and_then(Value::as_str).map(str::to_string),
                     )
                 }
-                None => (0, None),
+                // No default class: upstream's DefaultPriorityWhenNoDefaultClassExists and
+                // PreemptLowerPriority.
+                None => (0, Some("PreemptLowerPriority".to_string())),
             }
         } else {
             match class(env, &name).await? {
@@ -62,8 +64,7 @@ impl Plugin for Priority {
                 None => return Err(a.forbidden(&format!("no PriorityClass with name {name} was found"))),
             }
         };
-        // Capstan's pod defaults already set `priority: 0`, so 0 counts as unset here.
-        if let Some(given) = pod.i64_at("/spec/priority").filter(|p| *p != 0) {
+        if let Some(given) = pod.i64_at("/spec/priority") {
             if given != value {
                 return Err(a.forbidden(&format!(
                     "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"

@@ -139,6 +139,8 @@ impl Plugin for ServiceAccount {
         }
         if pod.str_at("/spec/serviceAccountName").is_empty() {
             pod["spec"]["serviceAccountName"] = json!("default");
+            // v1's deprecated alias, as upstream's conversion writes it.
+            pod["spec"]["serviceAccount"] = json!("default");
         }
         let sa_name = pod.str_at("/spec/serviceAccountName").to_string();
         let Some(sa) = env.get("", "serviceaccounts", Some(&ns), &sa_name).await? else {

@@ -1324,9 +1324,6 @@ pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
 }
 
 fn pod_defaults(obj: &mut Value) {
-    let is_mirror = obj
-        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
-        .is_some();
     let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -1334,15 +1331,9 @@ fn pod_defaults(obj: &mut Value) {
     default_requests_from_limits(spec);
     let Some(m) = spec.as_object_mut() else { return };
     default_val(m, "enableServiceLinks", json!(true));
-    // Stand-ins for admission plugins we do not run yet: ServiceAccount (serviceAccountName),
-    // Priority (priority, preemptionPolicy). Mirror pods get no account, as upstream's
-    // ServiceAccount plugin leaves them (NodeRestriction refuses mirror pods that name one).
-    if !is_mirror {
-        default_str(m, "serviceAccountName", "default");
-        default_str(m, "serviceAccount", "default");
-    }
-    default_val(m, "priority", json!(0));
-    default_val(m, "preemptionPolicy", json!("PreemptLowerPriority"));
+    // serviceAccountName, priority and preemptionPolicy are not defaults: the ServiceAccount
+    // and Priority admission plugins set them (after the field manager has recorded the
+    // creator's fields), and leave them unset when disabled, as upstream.
 }
 
 fn pod_prepare_create(obj: &mut Value) {
@@ -1545,8 +1536,8 @@ pub const SERVICE: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 
-/// `SetDefaults_Service`, plus `ipFamilyPolicy: SingleStack` which upstream's service REST
-/// sets before allocation (the allocator fills `clusterIP(s)`/`ipFamilies`).
+/// `SetDefaults_Service`. `ipFamilyPolicy`, `clusterIP(s)` and `ipFamilies` are the service
+/// allocator's (upstream's service REST, after the field manager has recorded the creator).
 fn service_defaults(obj: &mut Value) {
     let Some(spec) = obj_mut(obj, "spec") else { return };
     default_str(spec, "sessionAffinity", "None");
@@ -1588,9 +1579,6 @@ fn service_defaults(obj: &mut Value) {
     }
     if ty == "LoadBalancer" {
         default_val(spec, "allocateLoadBalancerNodePorts", json!(true));
-    }
-    if ty != "ExternalName" {
-        default_val(spec, "ipFamilyPolicy", json!("SingleStack"));
     }
     if ty == "LoadBalancer" {
         if let Some(ing) = obj
@@ -3027,10 +3015,10 @@ mod tests {
         assert_eq!(spec["schedulerName"], "default-scheduler");
         assert_eq!(spec["securityContext"], json!({}));
         assert_eq!(spec["enableServiceLinks"], true);
-        assert_eq!(spec["preemptionPolicy"], "PreemptLowerPriority");
-        assert_eq!(spec["priority"], 0);
-        assert_eq!(spec["serviceAccountName"], "default");
-        assert_eq!(spec["serviceAccount"], "default");
+        // Admission's (Priority, ServiceAccount), not defaults: upstream's SetDefaults_Pod leaves them.
+        for admitted in ["preemptionPolicy", "priority", "serviceAccountName", "serviceAccount"] {
+            assert!(spec.get(admitted).is_none(), "{admitted} is not a default");
+        }
         let c = &spec["containers"];
         assert_eq!(c[0]["imagePullPolicy"], "Always");
         assert_eq!(c[1]["imagePullPolicy"], "IfNotPresent");
@@ -3169,7 +3157,7 @@ mod tests {
         assert_eq!(spec["ports"][0]["protocol"], "TCP");
         assert_eq!(spec["ports"][0]["targetPort"], 80);
         assert_eq!(spec["internalTrafficPolicy"], "Cluster");
-        assert_eq!(spec["ipFamilyPolicy"], "SingleStack");
+        assert!(spec.get("ipFamilyPolicy").is_none(), "the allocator's, not a default");
         assert!(spec.get("externalTrafficPolicy").is_none());
         assert!(errors("Service", &svc).is_empty());
         let np = defaulted(
