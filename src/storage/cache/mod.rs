@@ -178,6 +178,11 @@ pub enum WatchMsg {
     Progress(i64),
 }
 
+/// How long an event stays in a cache's history past the `history` count (upstream's
+/// `eventFreshDuration`), and the most events kept for it (upstream's upper bound, 100 × 1024).
+const HISTORY_FRESH: Duration = Duration::from_secs(75);
+const HISTORY_MAX: usize = 100 * 1024;
+
 /// A registered watcher: its initial events (replayed history or a snapshot) and the live queue.
 pub struct Subscription {
     pub initial: Vec<CacheEvent>,
@@ -217,6 +222,8 @@ struct State {
     /// The newest revision applied here (the shared revision may be published a moment later).
     applied: i64,
     events: VecDeque<CacheEvent>,
+    /// When each of `events` arrived (same order), for the time-based history window.
+    event_times: VecDeque<std::time::Instant>,
     /// Watches may start from any revision >= this (all later events are buffered).
     oldest: i64,
     watchers: Vec<Watcher>,
@@ -273,6 +280,7 @@ impl WatchCache {
                 selectable,
                 applied: 0,
                 events: VecDeque::new(),
+                event_times: VecDeque::new(),
                 oldest,
                 watchers: Vec::new(),
             }),
@@ -301,6 +309,7 @@ impl WatchCache {
         st.objects = Contents::new(&self.prefix, st.index.as_ref(), objects);
         st.applied = revision;
         st.events.clear();
+        st.event_times.clear();
         st.oldest = revision;
         for (kind, key, value, rev) in pending.into_iter().filter(|p| p.3 > revision) {
             self.apply_locked(st, kind, &key, &value, rev);
@@ -516,12 +525,22 @@ impl WatchCache {
                 }
             }
         };
-        if st.events.len() >= self.capacity {
-            if let Some(dropped) = st.events.pop_front() {
-                st.oldest = dropped.revision;
+        // Upstream's watch cache history: at least `capacity` events, and more — up to
+        // HISTORY_MAX — while the oldest is younger than HISTORY_FRESH, so a client resumes a
+        // watch after a burst of writes instead of getting 410 and re-listing.
+        while st.events.len() >= self.capacity {
+            let fresh = st.event_times.front().is_some_and(|t| t.elapsed() < HISTORY_FRESH);
+            if fresh && st.events.len() < HISTORY_MAX {
+                break;
+            }
+            st.event_times.pop_front();
+            match st.events.pop_front() {
+                Some(dropped) => st.oldest = dropped.revision,
+                None => break,
             }
         }
         st.events.push_back(event.clone());
+        st.event_times.push_back(std::time::Instant::now());
         // The indexed field's value now and before: a watcher selecting another value skips it.
         let values = match &st.index {
             Some(ix) if st.watchers.iter().any(|w| w.only.is_some()) => Some([
@@ -570,6 +589,7 @@ impl WatchCache {
         st.objects = Contents::new(&self.prefix, st.index.as_ref(), objects);
         st.applied = revision;
         st.events.clear();
+        st.event_times.clear();
         st.oldest = revision;
         // Watchers cannot be resumed across a re-list: close them so clients re-list too.
         st.watchers.clear();
@@ -905,5 +925,33 @@ mod tests {
         c.apply(EventType::Put, "/registry/x/a", &obj("a", 4), 4);
         assert_eq!(c.finish_load(BTreeMap::new(), 3), Loaded::Done);
         assert_eq!(c.get("/registry/x/a").map(|o| o.revision), Some(4));
+    }
+
+    /// Past its `capacity`, a cache keeps the events of the last 75 s (upstream's
+    /// eventFreshDuration): a watch resumes from before a burst of writes instead of getting 410.
+    #[test]
+    fn history_keeps_fresh_events_beyond_its_count() {
+        let (_tx, rx) = watch::channel(0);
+        let c = WatchCache::new("/registry/x/".into(), rx, 4, 64, false);
+        for r in 1..=40 {
+            c.apply(EventType::Put, "/registry/x/a/one", &obj("one", r as u32), r);
+        }
+        let sub = c
+            .subscribe("/registry/x/", Some(1), None)
+            .map_err(|e| format!("{e:?}"))
+            .expect("a watch from the first revision resumes");
+        assert_eq!(sub.initial.len(), 39);
+        // Events older than the window go once the count is exceeded.
+        let mut st = c.state.write().unwrap();
+        for t in st.event_times.iter_mut() {
+            *t = t.checked_sub(HISTORY_FRESH).expect("the clock has run for 75 s");
+        }
+        drop(st);
+        c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 41), 41);
+        assert!(matches!(
+            c.subscribe("/registry/x/", Some(1), None),
+            Err(CacheError::TooOld { .. })
+        ));
+        assert!(c.subscribe("/registry/x/", Some(37), None).is_ok());
     }
 }
