@@ -932,7 +932,7 @@ mod tests {
     #[test]
     fn history_keeps_fresh_events_beyond_its_count() {
         let (_tx, rx) = watch::channel(0);
-        let c = WatchCache::new("/registry/x/".into(), rx, 4, 64, false);
+        let c = WatchCache::new("/registry/x/".into(), rx, 4, 64, false, None);
         for r in 1..=40 {
             c.apply(EventType::Put, "/registry/x/a/one", &obj("one", r as u32), r);
         }
