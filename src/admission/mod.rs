@@ -245,7 +245,7 @@ impl Env<'_> {
         };
         for rv in [Some(0), None] {
             match self.registry.get(def, ns, name, rv).await {
-                Ok(o) => return Ok(Some(o.value.clone())),
+                Ok(o) => return Ok(Some(o.value())),
                 Err(e) if e.code == 404 => continue,
                 Err(e) => return Err(e),
             }
@@ -259,7 +259,7 @@ impl Env<'_> {
         };
         // A consistent read (the cache once caught up): an object created just before is seen.
         let l = self.registry.list(def, ns, &ListOptions::default()).await?;
-        Ok(l.items.iter().map(|o| o.value.clone()).collect())
+        Ok(l.items.iter().map(|o| o.value()).collect())
     }
     /// This plugin's configuration from the AdmissionConfiguration file (Null when none).
     pub fn plugin_config(&self, name: &str) -> Value {

@@ -266,7 +266,10 @@ async fn concurrent_creates_never_exceed_quota() {
     let Ok(stored) = reg.get(q, Some("t"), "q", None).await else {
         panic!("quota")
     };
-    assert_eq!(stored.value.pointer("/status/used/configmaps"), Some(&json!("3")));
+    assert_eq!(
+        stored.value().pointer("/status/used/configmaps").cloned(),
+        Some(json!("3"))
+    );
     // A create into a missing namespace is refused by NamespaceLifecycle before quota.
     let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
     let e = reg

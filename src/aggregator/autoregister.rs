@@ -141,13 +141,11 @@ async fn ensure_one(reg: &Registry, def: &'static crate::api::ResourceDef, want:
         },
         Err(e) => anyhow::bail!("cannot read APIService {name}: {e}"),
         Ok(cur) => {
-            let managed = cur
-                .value
-                .pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged");
-            if managed.is_none() || cur.value.get("spec") == want.get("spec") {
+            let mut next = cur.value();
+            let managed = cur.attrs.label("kube-aggregator.kubernetes.io/automanaged");
+            if managed.is_none() || next.get("spec") == want.get("spec") {
                 return Ok(());
             }
-            let mut next = cur.value.clone();
             next["spec"] = want["spec"].clone();
             if let Err(e) = reg
                 .update(def, None, &name, next, crate::registry::store::Part::Main, false, None)
@@ -179,7 +177,7 @@ pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
         return;
     };
     let mut wanted: Vec<(String, String)> = Vec::new();
-    for crd in snap.items.iter().map(|o| &o.value) {
+    for crd in snap.items.iter().map(|o| o.value()) {
         let group = crd.str_at("/spec/group");
         for v in crd.arr_at("/spec/versions").iter() {
             let name = v.get("name").and_then(Value::as_str).unwrap_or("");
@@ -208,7 +206,7 @@ pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
         .caches
         .cache(super::SEGMENT)
         .snapshot(&format!("/registry/{}/", super::SEGMENT));
-    for o in stored.items.iter().map(|o| &o.value) {
+    for o in stored.items.iter().map(|o| o.value()) {
         let managed = o.opt_str_at("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged");
         let g = o.str_at("/spec/group");
         let v = o.str_at("/spec/version");

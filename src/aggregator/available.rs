@@ -102,7 +102,7 @@ struct Memory {
 async fn pass(reg: &Registry, agg: &Arc<Aggregator>, last: &mut Memory) {
     super::autoregister::sync_crds(reg, &mut last.crds).await;
     let objs = stored(reg);
-    let services: Vec<ApiService> = objs.iter().filter_map(|o| ApiService::from_value(&o.value)).collect();
+    let services: Vec<ApiService> = objs.iter().filter_map(|o| ApiService::from_value(&o.value())).collect();
     agg.set_services(services.clone());
     let fp = fingerprint(reg, &services);
     if let Some((old, at)) = last.checked.as_ref() {
@@ -115,7 +115,8 @@ async fn pass(reg: &Registry, agg: &Arc<Aggregator>, last: &mut Memory) {
         let reg = reg.clone();
         let agg = agg.clone();
         async move {
-            let Some(svc) = ApiService::from_value(&o.value) else {
+            let stored = o.value();
+            let Some(svc) = ApiService::from_value(&stored) else {
                 return;
             };
             let (verdict, doc) = match &svc.service {
@@ -126,7 +127,7 @@ async fn pass(reg: &Registry, agg: &Arc<Aggregator>, last: &mut Memory) {
                 Some(r) => check(&reg, &agg, &svc, r).await,
             };
             agg.set_available(&svc.name, verdict.status == "True", doc);
-            write_status(&reg, &o.value, &verdict).await;
+            write_status(&reg, &stored, &verdict).await;
         }
     });
     futures_util::future::join_all(checks).await;
@@ -171,7 +172,7 @@ async fn has_endpoint_objects(reg: &Registry, r: &ServiceRef) -> bool {
         if snap
             .items
             .iter()
-            .any(|o| o.value.str_at("/metadata/labels/kubernetes.io~1service-name") == r.name)
+            .any(|o| o.attrs.label("kubernetes.io/service-name") == Some(r.name.as_str()))
         {
             return true;
         }
@@ -190,7 +191,7 @@ pub async fn check(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &Servi
         Some(d) => reg.get(d, Some(&r.namespace), &r.name, Some(0)).await.ok(),
         None => None,
     };
-    let Some(service) = service.map(|s| s.value.clone()) else {
+    let Some(service) = service.map(|s| s.value()) else {
         return fail(
             "ServiceNotFound",
             format!("service/{} in \"{}\" is not present", r.name, r.namespace),

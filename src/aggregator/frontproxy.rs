@@ -141,9 +141,9 @@ pub async fn publish(reg: &Registry, data: serde_json::Map<String, Value>) {
     let name = "extension-apiserver-authentication";
     let want = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "kube-system"}, "data": data});
     let r = match reg.get(def, Some("kube-system"), name, None).await {
-        Ok(cur) if cur.value.get("data") == want.get("data") => Ok(()),
+        Ok(cur) if cur.value().get("data") == want.get("data") => Ok(()),
         Ok(cur) => {
-            let mut next = cur.value.clone();
+            let mut next = cur.value();
             next["data"] = want["data"].clone();
             reg.update(
                 def,

@@ -87,7 +87,7 @@ pub fn set_user_headers(h: &mut HeaderMap, user: &str, groups: &[String], extra:
 
 async fn get(reg: &Registry, plural: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
     let def = crate::api::builtin_row("", plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
-    Ok(reg.get(def, Some(ns), name, Some(0)).await?.value.clone())
+    Ok(reg.get(def, Some(ns), name, Some(0)).await?.value())
 }
 
 /// The service's port entry whose `port` is the APIService's port.
@@ -106,7 +106,8 @@ pub async fn ready_endpoints(reg: &Registry, ns: &str, name: &str, port_name: &s
     if let Some(def) = crate::api::builtin_row("discovery.k8s.io", "endpointslices") {
         let prefix = reg.key_prefix(def, Some(ns));
         let snap = reg.caches.cache(def.storage).snapshot(&prefix);
-        out = from_slices(snap.items.iter().map(|o| &o.value), name, port_name);
+        let slices: Vec<Value> = snap.items.iter().map(|o| o.value()).collect();
+        out = from_slices(slices.iter(), name, port_name);
     }
     if out.is_empty() {
         if let Ok(eps) = get(reg, "endpoints", ns, name).await {

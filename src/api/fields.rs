@@ -82,6 +82,9 @@ pub struct Fields {
     pub convert: fn(&str) -> Result<String, String>,
     /// Values of the kind's own fields (`metadata.name`/`metadata.namespace` are common).
     pub value: fn(&Value, &str) -> Option<String>,
+    /// The fields `value` answers for (all but `metadata.*`): the watch cache keeps their
+    /// values with each object, so selecting on them never decodes it.
+    pub own: &'static [&'static str],
     /// The field the watch cache indexes: what real clients select one value of (every
     /// kubelet lists and watches its pods by `spec.nodeName`), so such a list or watch reads
     /// only the matching objects.
@@ -131,6 +134,7 @@ pub fn default_conversion(label: &str) -> Result<String, String> {
 pub const DEFAULT: Fields = Fields {
     convert: default_conversion,
     value: no_fields,
+    own: &[],
     indexed: None,
 };
 
@@ -153,24 +157,28 @@ pub const POD: Fields = Fields {
             _ => return None,
         })
     },
+    own: POD_FIELDS.split_at(2).1,
     indexed: Some("spec.nodeName"),
 };
 
 pub const NODE: Fields = Fields {
     convert: |label| accept(NODE_FIELDS, label),
     value: |obj, field| (field == "spec.unschedulable").then(|| boolean(obj, "/spec/unschedulable")),
+    own: NODE_FIELDS.split_at(1).1,
     indexed: None,
 };
 
 pub const REPLICATION_CONTROLLER: Fields = Fields {
     convert: |label| accept(RC_FIELDS, label),
     value: |obj, field| (field == "status.replicas").then(|| int(obj, "/status/replicas")),
+    own: RC_FIELDS.split_at(2).1,
     indexed: None,
 };
 
 pub const EVENT: Fields = Fields {
     convert: |label| accept(EVENT_FIELDS, label),
     value: event_field,
+    own: EVENT_FIELDS.split_at(11).0,
     indexed: None,
 };
 
@@ -180,6 +188,7 @@ pub const EVENT_V1: Fields = Fields {
         None => not_supported(label),
     },
     value: event_field,
+    own: EVENT_FIELDS.split_at(11).0,
     indexed: None,
 };
 
@@ -191,12 +200,14 @@ pub const NAMESPACE: Fields = Fields {
         "name" => Some(obj.text_at("/metadata/name")),
         _ => None,
     },
+    own: NAMESPACE_FIELDS.split_at(1).0,
     indexed: None,
 };
 
 pub const SECRET: Fields = Fields {
     convert: |label| accept(SECRET_FIELDS, label),
     value: |obj, field| (field == "type").then(|| obj.text_at("/type")),
+    own: SECRET_FIELDS.split_at(1).0,
     indexed: None,
 };
 
@@ -207,6 +218,7 @@ pub const SERVICE: Fields = Fields {
         "spec.type" => Some(obj.text_at("/spec/type")),
         _ => None,
     },
+    own: SERVICE_FIELDS.split_at(2).1,
     indexed: None,
 };
 
@@ -219,12 +231,14 @@ pub const JOB: Fields = Fields {
         }
     },
     value: |obj, field| (field == "status.successful").then(|| int(obj, "/status/succeeded")),
+    own: JOB_FIELDS.split_at(2).1,
     indexed: None,
 };
 
 pub const CERTIFICATE_SIGNING_REQUEST: Fields = Fields {
     convert: |label| accept(CSR_FIELDS, label),
     value: |obj, field| (field == "spec.signerName").then(|| obj.text_at("/spec/signerName")),
+    own: CSR_FIELDS.split_at(1).1,
     indexed: None,
 };
 
@@ -301,6 +315,36 @@ fn go_quote(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The cache keeps the values of `own` (selectors then never decode an object): it must
+    /// name every field the kind's conversion accepts besides `metadata.*`, and only those.
+    #[test]
+    fn own_fields_are_the_accepted_non_metadata_fields() {
+        let kinds: [(&Fields, &[&str]); 10] = [
+            (&POD, POD_FIELDS),
+            (&NODE, NODE_FIELDS),
+            (&REPLICATION_CONTROLLER, RC_FIELDS),
+            (&EVENT, EVENT_FIELDS),
+            (&EVENT_V1, EVENT_FIELDS),
+            (&NAMESPACE, NAMESPACE_FIELDS),
+            (&SECRET, SECRET_FIELDS),
+            (&SERVICE, SERVICE_FIELDS),
+            (&JOB, JOB_FIELDS),
+            (&CERTIFICATE_SIGNING_REQUEST, CSR_FIELDS),
+        ];
+        for (fields, accepted) in kinds {
+            let mut want: Vec<&str> = accepted
+                .iter()
+                .copied()
+                .filter(|f| !f.starts_with("metadata."))
+                .collect();
+            let mut own = fields.own.to_vec();
+            want.sort();
+            own.sort();
+            assert_eq!(own, want);
+        }
+        assert!(DEFAULT.own.is_empty());
+    }
 
     #[test]
     fn default_kinds_reject_unknown_fields_with_upstream_text() {

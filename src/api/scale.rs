@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 /// autoscaling/v1 Scale for an object with `spec.replicas`.
 pub fn of(obj: &CachedObject, default_replicas: i64) -> Value {
-    let v = &obj.value;
+    let v = &obj.value();
     let m = &v["metadata"];
     let selector = v.pointer("/spec/selector").map(selector_string).unwrap_or_default();
     json!({

@@ -53,10 +53,15 @@ impl LabelRequirement {
     /// Upstream's `Requirement.Matches`: `!=` and `notin` match when the key is absent.
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         let value = labels.and_then(|m| m.get(&self.key)).map(label_text);
+        self.matches_value(value.as_deref())
+    }
+
+    /// [`LabelRequirement::matches`] given the label's value (None: the object lacks it).
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
         let has = |v: &str| self.values.iter().any(|x| x == v);
         match self.op {
-            LabelOp::In | LabelOp::Equals | LabelOp::DoubleEquals => value.is_some_and(|v| has(&v)),
-            LabelOp::NotIn | LabelOp::NotEquals => value.is_none_or(|v| !has(&v)),
+            LabelOp::In | LabelOp::Equals | LabelOp::DoubleEquals => value.is_some_and(has),
+            LabelOp::NotIn | LabelOp::NotEquals => value.is_none_or(|v| !has(v)),
             LabelOp::Exists => value.is_some(),
             LabelOp::DoesNotExist => value.is_none(),
             LabelOp::GreaterThan | LabelOp::LessThan => {
@@ -143,6 +148,10 @@ impl LabelSelector {
     }
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
+    }
+    /// [`LabelSelector::matches`] reading each label through `label` (None: absent).
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.requirements.iter().all(|r| r.matches_value(label(&r.key)))
     }
     /// Upstream `RequiresExactMatch`: the single value required for `key` by `=`, `==` or a
     /// one-value `in`.

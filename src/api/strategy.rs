@@ -27,7 +27,7 @@ use super::table::Printer;
 use super::ResourceDef;
 use crate::error::field::FieldErrors;
 use crate::error::ApiResult;
-use crate::storage::cache::CachedObject;
+use crate::storage::cache::{CachedObject, Selectable};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -103,6 +103,11 @@ pub trait Strategy: Send + Sync + 'static {
     fn served_form(&self, _def: &ResourceDef, _stored: &Value) -> Option<Value> {
         None
     }
+    /// Whether [`Strategy::served_form`] may rewrite an object (else objects are served as
+    /// cached without being decoded).
+    fn rewrites_served(&self) -> bool {
+        false
+    }
     /// Objects converted for serving by a conversion webhook, all in one call (custom
     /// resources with `Webhook` conversion); None when no webhook applies.
     fn convert_for_serving(
@@ -149,6 +154,11 @@ pub trait Strategy: Send + Sync + 'static {
     fn indexed_field(&self) -> Option<&'static str> {
         None
     }
+    /// The kind's own selectable fields, kept with each cached object so selectors do not
+    /// decode it (None: only `metadata.name`/`metadata.namespace`, read from the key).
+    fn selectable(&self) -> Option<Selectable> {
+        None
+    }
     /// Fields unknown to the kind's schema, for `fieldValidation` (custom resources; None for
     /// kinds whose built-in schema is used instead).
     fn unknown_fields(&self, _obj: &Value) -> Option<Vec<String>> {
@@ -189,7 +199,8 @@ pub struct Builtin {
     pub keep_status_on_create: bool,
     /// Storage-version conversion for rows that share storage with another version.
     pub to_storage: fn(&mut Value),
-    pub served_form: fn(&ResourceDef, &Value) -> Option<Value>,
+    /// The stored object as a row serves it, for rows that rewrite it (None: as stored).
+    pub served_form: Option<fn(&ResourceDef, &Value) -> Option<Value>>,
     pub before_delete: fn(&mut Value) -> bool,
     pub check_delete: fn(&str) -> ApiResult<()>,
     pub grace_period: fn(&Value, Option<i64>) -> Option<i64>,
@@ -296,9 +307,6 @@ impl StatusWrite {
 fn no_op(_: &mut Value) {}
 fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
-fn stored_as_served(_: &ResourceDef, _: &Value) -> Option<Value> {
-    None
-}
 fn unchanged(_: &mut Value) -> bool {
     false
 }
@@ -318,7 +326,7 @@ impl Builtin {
         validate_update: no_validate_update,
         keep_status_on_create: false,
         to_storage: no_op,
-        served_form: stored_as_served,
+        served_form: None,
         before_delete: unchanged,
         check_delete: deletable,
         grace_period: immediate,
@@ -379,7 +387,10 @@ impl Strategy for Builtin {
         Ok(())
     }
     fn served_form(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
-        (self.served_form)(def, stored)
+        (self.served_form?)(def, stored)
+    }
+    fn rewrites_served(&self) -> bool {
+        self.served_form.is_some()
     }
     fn column_definitions(&self) -> Vec<Value> {
         self.printer.columns.iter().map(|c| c.definition()).collect()
@@ -398,6 +409,13 @@ impl Strategy for Builtin {
     }
     fn indexed_field(&self) -> Option<&'static str> {
         self.fields.indexed
+    }
+    fn selectable(&self) -> Option<Selectable> {
+        (!self.fields.own.is_empty()).then_some(Selectable {
+            fields: self.fields.own,
+            read: self.fields.value,
+            indexed: self.fields.indexed,
+        })
     }
     fn scale(&self, _def: &ResourceDef, obj: &CachedObject) -> Value {
         super::scale::of(obj, self.default_replicas)

@@ -174,7 +174,8 @@ pub fn served_objects(
     def: &ResourceDef,
     objs: &[&CachedObject],
 ) -> ApiResult<Option<Vec<Arc<CachedObject>>>> {
-    let values: Vec<&Value> = objs.iter().map(|o| &o.value).collect();
+    let decoded: Vec<Value> = objs.iter().map(|o| o.value()).collect();
+    let values: Vec<&Value> = decoded.iter().collect();
     Ok(served_values(reg, cv, def, &values)?.map(|converted| {
         objs.iter()
             .zip(converted)

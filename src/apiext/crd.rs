@@ -200,7 +200,7 @@ async fn sync(reg: &Registry, state: &mut State) {
     if fp == state.fingerprint {
         return;
     }
-    let mut crds: Vec<Value> = snap.items.iter().map(|o| o.value.clone()).collect();
+    let mut crds: Vec<Value> = snap.items.iter().map(|o| o.value()).collect();
     // Names already accepted are kept (upstream checks against other CRDs' acceptedNames);
     // among new CRDs the older one wins.
     let key = |c: &Value| {
@@ -467,7 +467,7 @@ async fn finish_deletion(
         );
     }
     let updated = match reg.update(def, None, name, crd, Part::Status, false, None).await {
-        Ok(o) => o.value.clone(),
+        Ok(o) => o.value(),
         Err(e) => {
             tracing::debug!(crd = %name, error = %e.message, "CRD terminating status update failed");
             return false;

@@ -169,6 +169,10 @@ impl Strategy for CustomResource {
     /// The object as the requested version serves it: its apiVersion, and the storage
     /// version's defaults (upstream defaults when decoding from storage, so objects stored
     /// before a default was added come back defaulted).
+    fn rewrites_served(&self) -> bool {
+        true
+    }
+
     fn served_form(&self, def: &ResourceDef, stored: &Value) -> Option<Value> {
         let cv = self.current()?;
         let want = def.api_version();
@@ -243,7 +247,7 @@ impl Strategy for CustomResource {
         let Some(sp) = self.current().and_then(|cv| cv.scale.clone()) else {
             return crate::api::scale::of(obj, 0);
         };
-        let v = &obj.value;
+        let v = &obj.value();
         let m = &v["metadata"];
         let selector = sp
             .label_selector

@@ -107,18 +107,18 @@ pub fn error_response_as(e: &ApiError, output: Output) -> Response {
     r
 }
 
-/// The object as this row serves it (rows sharing storage across versions rewrite apiVersion).
+/// The object as this row serves it (rows sharing storage across versions rewrite apiVersion);
+/// None: as cached. Only an object a row rewrites is decoded.
 pub fn served_value(def: &ResourceDef, obj: &CachedObject) -> Option<Value> {
-    if let Some(v) = def.strategy.served_form(def, &obj.value) {
+    let decoded = def.strategy.rewrites_served().then(|| obj.value());
+    if let Some(v) = decoded.as_ref().and_then(|v| def.strategy.served_form(def, v)) {
         return Some(v);
     }
     let want = def.api_version();
-    if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str())
-        && obj.value.get("kind").and_then(Value::as_str) == Some(def.kind)
-    {
+    if obj.attrs.api_version() == want && obj.attrs.kind() == def.kind {
         return None;
     }
-    let mut v = obj.value.clone();
+    let mut v = decoded.unwrap_or_else(|| obj.value());
     v["apiVersion"] = json!(want);
     v["kind"] = json!(def.kind);
     Some(v)
@@ -131,15 +131,31 @@ fn served_json(def: &ResourceDef, obj: &CachedObject) -> Bytes {
     }
 }
 
-fn partial_metadata(obj: &Value, version: &str) -> Value {
+fn partial_metadata(obj: &CachedObject, version: &str) -> Value {
+    partial_metadata_of(obj.metadata(), version)
+}
+
+/// PartialObjectMetadata of an object's `metadata` (Null: none).
+fn partial_metadata_of(metadata: Value, version: &str) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": format!("meta.k8s.io/{version}"),
-        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+        "metadata": match metadata {
+            Value::Null => json!({}),
+            m => m,
+        },
     })
 }
 
-fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, version: &str, now: SystemTime) -> Value {
+/// One Table row of `obj` (`stored`: it decoded).
+fn table_row(
+    def: &ResourceDef,
+    obj: &CachedObject,
+    stored: Value,
+    include: IncludeObject,
+    version: &str,
+    now: SystemTime,
+) -> Value {
     // Built-in printers read the stored form (core Events); custom columns the served one
     // (schema defaults applied on read). The served form is built only when something uses it.
     let from_served = def.strategy.cells_from_served();
@@ -148,32 +164,40 @@ fn table_row(def: &ResourceDef, obj: &CachedObject, include: IncludeObject, vers
         .flatten();
     let cells_from = match &served {
         Some(v) if from_served => v,
-        _ => &obj.value,
+        _ => &stored,
     };
     let mut row = json!({"cells": def.strategy.cells(cells_from, now)});
-    if let Some(c) = def.strategy.row_conditions(&obj.value) {
+    if let Some(c) = def.strategy.row_conditions(&stored) {
         row["conditions"] = c;
     }
     match include {
         IncludeObject::None => {}
-        IncludeObject::Metadata => row["object"] = partial_metadata(&obj.value, version),
-        IncludeObject::Object => row["object"] = served.unwrap_or_else(|| obj.value.clone()),
+        // From the tree decoded for the cells (not a second parse of the JSON).
+        IncludeObject::Metadata => {
+            let metadata = match stored {
+                Value::Object(mut m) => m.remove("metadata").unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            row["object"] = partial_metadata_of(metadata, version)
+        }
+        IncludeObject::Object => row["object"] = served.unwrap_or(stored),
     }
     row
 }
 
 fn table(def: &ResourceDef, items: &[Arc<CachedObject>], meta: Value, include: IncludeObject, version: &str) -> Value {
     let now = SystemTime::now();
-    let mut ordered: Vec<&Arc<CachedObject>> = items.iter().collect();
+    // Printers read the tree: each object is decoded once, for its row (and the sort).
+    let mut decoded: Vec<(Value, &Arc<CachedObject>)> = items.iter().map(|o| (o.value(), o)).collect();
     if let Some(order) = def.strategy.table_order() {
-        ordered.sort_by(|a, b| order(&a.value, &b.value));
+        decoded.sort_by(|a, b| order(&a.0, &b.0));
     }
     json!({
         "kind": "Table",
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": meta,
         "columnDefinitions": def.strategy.column_definitions(),
-        "rows": ordered.iter().map(|o| table_row(def, o, include, version, now)).collect::<Vec<_>>(),
+        "rows": decoded.into_iter().map(|(v, o)| table_row(def, o, v, include, version, now)).collect::<Vec<_>>(),
     })
 }
 
@@ -193,13 +217,13 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
         Output::Protobuf => match served_value(def, obj) {
             None => match obj.protobuf() {
                 Some(b) => bytes_response(code, crate::protobuf::MEDIA_TYPE, b.clone()),
-                None => value_response(code, &obj.value, enc),
+                None => value_response(code, &obj.value(), enc),
             },
             Some(v) => value_response(code, &v, enc),
         },
-        Output::ProtobufPartialMetadata(v) => value_response(code, &partial_metadata(&obj.value, v), enc),
+        Output::ProtobufPartialMetadata(v) => value_response(code, &partial_metadata(obj, v), enc),
         Output::Table(v) => {
-            let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
+            let meta = json!({"resourceVersion": resource_version(obj)});
             value_response(
                 code,
                 &table(
@@ -212,8 +236,8 @@ pub fn object_response(code: u16, def: &ResourceDef, obj: &CachedObject, enc: En
                 enc,
             )
         }
-        Output::PartialMetadata(v) => value_response(code, &partial_metadata(&obj.value, v), enc),
-        _ => value_response(code, &served_value(def, obj).unwrap_or_else(|| obj.value.clone()), enc),
+        Output::PartialMetadata(v) => value_response(code, &partial_metadata(obj, v), enc),
+        _ => value_response(code, &served_value(def, obj).unwrap_or_else(|| obj.value()), enc),
     }
 }
 
@@ -223,13 +247,13 @@ fn convert_for_serving(def: &ResourceDef, obj: &CachedObject) -> Result<Option<A
 }
 
 fn clone_obj(o: &CachedObject) -> CachedObject {
-    CachedObject {
-        key: o.key.clone(),
-        value: o.value.clone(),
-        json: o.json.clone(),
-        revision: o.revision,
-        protobuf: o.protobuf.clone(),
-    }
+    o.with_attrs(o.attrs.clone())
+}
+
+/// `metadata.resourceVersion` as the cached object carries it (stamped from its revision; a
+/// stripped object, e.g. a dry-run result, has none).
+fn resource_version(obj: &CachedObject) -> Value {
+    obj.metadata().get("resourceVersion").cloned().unwrap_or(Value::Null)
 }
 
 fn list_meta(list: &ListResult) -> Value {
@@ -263,7 +287,7 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
         Output::Table(v) => value_response(200, &table(def, &list.items, meta, enc.include, v), enc),
         Output::Protobuf => protobuf_list(def, &list.items, &meta, enc),
         Output::PartialMetadata(v) | Output::ProtobufPartialMetadata(v) => {
-            let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(&o.value, v)).collect();
+            let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(o, v)).collect();
             let doc = json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": meta, "items": items});
             value_response(200, &doc, enc)
         }
@@ -297,7 +321,7 @@ pub fn list_response(def: &ResourceDef, list: ListResult, enc: Encoding) -> Resp
             let items: Vec<Value> = list
                 .items
                 .iter()
-                .map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone()))
+                .map(|o| served_value(def, o).unwrap_or_else(|| o.value()))
                 .collect();
             let doc = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
             value_response(200, &doc, enc)
@@ -333,7 +357,7 @@ fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, e
             tracing::warn!(error = %e, kind = def.kind, "no protobuf encoding for a list; answering JSON");
             let items: Vec<Value> = items
                 .iter()
-                .map(|o| served_value(def, o).unwrap_or_else(|| o.value.clone()))
+                .map(|o| served_value(def, o).unwrap_or_else(|| o.value()))
                 .collect();
             let doc = json!({"kind": list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": items});
             value_response(
@@ -360,7 +384,7 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
             let obj = converted.as_ref().unwrap_or(obj);
             let object = match enc.output {
                 Output::ProtobufPartialMetadata(v) => {
-                    crate::protobuf::encode(&partial_metadata(&obj.value, v)).map(Bytes::from)
+                    crate::protobuf::encode(&partial_metadata(obj, v)).map(Bytes::from)
                 }
                 _ => match served_value(def, obj) {
                     None => obj
@@ -417,10 +441,10 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
             let obj = converted.as_ref().unwrap_or(obj);
             let object = match enc.output {
                 Output::Table(v) => {
-                    let meta = json!({"resourceVersion": obj.value.pointer("/metadata/resourceVersion")});
+                    let meta = json!({"resourceVersion": resource_version(obj)});
                     table(def, std::slice::from_ref(obj), meta, enc.include, v)
                 }
-                Output::PartialMetadata(v) => partial_metadata(&obj.value, v),
+                Output::PartialMetadata(v) => partial_metadata(obj, v),
                 _ => {
                     // Fast path: splice the cached encoding without re-serialising.
                     match served_value(def, obj) {
@@ -462,7 +486,8 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
 
 /// Status `Success` returned by deletes of kinds that don't return the object.
 pub fn delete_status(def: &ResourceDef, obj: &CachedObject) -> Value {
-    let mut details = json!({"name": obj.value.pointer("/metadata/name"), "kind": def.plural, "uid": obj.value.pointer("/metadata/uid")});
+    let meta = obj.metadata();
+    let mut details = json!({"name": meta.get("name"), "kind": def.plural, "uid": meta.get("uid")});
     if !def.group.is_empty() {
         details["group"] = json!(def.group);
     }

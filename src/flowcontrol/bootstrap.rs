@@ -96,7 +96,7 @@ async fn ensure_one(reg: &Registry, def: &ResourceDef, boot: &Value, mandatory: 
         }
         Err(e) => Err(format!("cannot read {} {name}: {}", def.kind, e.message)),
         Ok(current) => {
-            let Some(revised) = revise(&current.value, boot, mandatory) else {
+            let Some(revised) = revise(&current.value(), boot, mandatory) else {
                 return Ok(());
             };
             match reg
@@ -125,8 +125,8 @@ async fn remove_unwanted(reg: &Registry, def: &ResourceDef, wanted: &[Value]) ->
         .await
         .map_err(|e| format!("cannot list {}: {}", def.plural, e.message))?;
     for o in &list.items {
-        let name = o.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        if names.contains(name) || annotation(&o.value).and_then(parse_bool) != Some(true) {
+        let name = o.name();
+        if names.contains(name) || annotation(&o.value()).and_then(parse_bool) != Some(true) {
             continue;
         }
         match reg.delete(def, None, name, &DeleteOptions::default()).await {

@@ -67,7 +67,7 @@ pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, Stri
         .await
         .map_err(|_| format!("service \"{name}\" not found"))?;
     let port_name = service
-        .value
+        .value()
         .pointer("/spec/ports")
         .and_then(Value::as_array)
         .and_then(|ps| ps.iter().find(|p| p.get("port").and_then(Value::as_i64) == Some(port)))
@@ -87,15 +87,15 @@ pub async fn resolve_service(reg: &Registry, svc: &Value) -> Result<Target, Stri
         )
         .await
         .map_err(|e| e.message)?;
-    let slices = slices.items.iter().map(|o| &o.value);
-    if let Some((ip, p)) = super::endpoints::from_slices(slices, name, &port_name)
+    let slices: Vec<Value> = slices.items.iter().map(|o| o.value()).collect();
+    if let Some((ip, p)) = super::endpoints::from_slices(slices.iter(), name, &port_name)
         .into_iter()
         .next()
     {
         return Ok(target(&ip, p.into()));
     }
     if let Ok(ep) = reg.get(row("", "endpoints")?, Some(ns), name, None).await {
-        if let Some((_, ip, p)) = super::endpoints::from_endpoints(&ep.value, &port_name)
+        if let Some((_, ip, p)) = super::endpoints::from_endpoints(&ep.value(), &port_name)
             .into_iter()
             .next()
         {

@@ -405,7 +405,7 @@ async fn proxy_to(
 async fn get(reg: &Registry, group: &str, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<Value> {
     let def =
         crate::api::builtin_row(group, plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
-    Ok(reg.get(def, ns, name, None).await?.value.clone())
+    Ok(reg.get(def, ns, name, None).await?.value())
 }
 
 /// The kubelet (its own port: client certificate) or another port on the node (plain).
@@ -567,7 +567,7 @@ async fn slice_candidates(reg: &Registry, ns: &str, name: &str, port_name: &str)
         .list(slices_def, Some(ns), &crate::registry::options::ListOptions::default())
         .await?;
     Ok(crate::outbound::endpoints::from_slices(
-        list.items.iter().map(|o| &o.value),
+        list.items.iter().map(|o| o.value()).collect::<Vec<_>>().iter(),
         name,
         port_name,
     ))

@@ -62,11 +62,11 @@ pub async fn kubelet_of(reg: &Registry, cfg: &ProxyConfig, pod: &Value) -> ApiRe
         return Ok(None);
     }
     let nodes = crate::api::builtin_row("", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
-    let node = reg.get(nodes, None, node_name, Some(0)).await?;
+    let node = reg.get(nodes, None, node_name, Some(0)).await?.value();
     Ok(Some(Location {
         scheme: "https".into(),
-        host: kubelet::node_address(&node.value, &cfg.address_types)?,
-        port: kubelet::kubelet_port(&node.value, cfg.kubelet_port),
+        host: kubelet::node_address(&node, &cfg.address_types)?,
+        port: kubelet::kubelet_port(&node, cfg.kubelet_port),
     }))
 }
 
@@ -132,7 +132,7 @@ pub async fn serve(reg: &Registry, cfg: &ProxyConfig, req: &Request) -> ApiResul
     let ns = info.namespace.as_deref().unwrap_or("");
     let params = validate(q)?;
     let pods = crate::api::builtin_row("", "pods").ok_or_else(|| ApiError::internal("no pods resource"))?;
-    let pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
+    let pod = reg.get(pods, Some(ns), name, None).await?.value();
     let c = container(&pod, name, q.get("container"))?;
     let Some(loc) = kubelet_of(reg, cfg, &pod).await? else {
         // Not scheduled: upstream answers an empty stream.

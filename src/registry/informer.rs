@@ -60,7 +60,7 @@ pub type Sink = Arc<dyn Fn(Change) + Send + Sync>;
 async fn list(reg: &Registry, def: &ResourceDef, sink: &Sink) -> Option<i64> {
     match reg.list(def, None, &ListOptions::default()).await {
         Ok(l) => {
-            sink(Change::Reset(l.items.iter().map(|o| o.value.clone()).collect()));
+            sink(Change::Reset(l.items.iter().map(|o| o.value()).collect()));
             Some(l.revision)
         }
         Err(e) => {
@@ -113,8 +113,8 @@ pub async fn start(reg: Registry, def: &'static ResourceDef, sink: Sink) {
                     WatchOut::Event(kind, obj) => {
                         last = last.max(obj.revision);
                         match kind {
-                            CacheEventType::Deleted => sink(Change::Delete(obj.value.clone())),
-                            _ => sink(Change::Upsert(obj.value.clone())),
+                            CacheEventType::Deleted => sink(Change::Delete(obj.value())),
+                            _ => sink(Change::Upsert(obj.value())),
                         }
                     }
                     WatchOut::Bookmark(r, _) => last = last.max(r),

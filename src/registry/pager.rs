@@ -62,14 +62,14 @@ pub struct Page {
 pub fn take_page<'a>(
     mut iter: impl Iterator<Item = &'a Arc<CachedObject>>,
     limit: usize,
-    matches: &dyn Fn(&Value) -> bool,
+    matches: &dyn Fn(&CachedObject) -> bool,
 ) -> Page {
     let mut items = Vec::new();
     let mut last_key = None;
     let mut scanned = 0;
     for obj in iter.by_ref() {
         scanned += 1;
-        if matches(&obj.value) {
+        if matches(obj) {
             last_key = Some(obj.key.clone());
             items.push(obj.clone());
             if items.len() == limit {

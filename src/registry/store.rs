@@ -261,16 +261,12 @@ impl Registry {
         format!("{}{}", self.key_prefix(def, ns), name)
     }
 
-    /// The kind's watch cache, indexed by the field its strategy names (on first use).
+    /// The kind's watch cache, keeping the kind's selectable field values (and indexed by the
+    /// field its strategy names) from its first use if not from its creation.
     fn cache(&self, def: &ResourceDef) -> Arc<WatchCache> {
         let cache = self.caches.cache(def.storage);
-        if let Some(field) = def.strategy.indexed_field() {
-            let strategy = def.strategy;
-            // Unset fields match as "" (upstream's `fields.Set.Get`), so they index as "".
-            cache.index_by(
-                field,
-                Arc::new(move |v| Some(strategy.field_value(v, field).unwrap_or_default())),
-            );
+        if let Some(selectable) = def.strategy.selectable() {
+            cache.select(selectable);
         }
         cache
     }
@@ -482,11 +478,12 @@ impl Registry {
         Ok(out)
     }
 
-    pub fn matcher<'a>(&self, def: &'a ResourceDef, opts: &'a ListOptions) -> impl Fn(&Value) -> bool + Sync + 'a {
-        move |obj: &Value| {
-            let labels = obj.obj_at("/metadata/labels");
-            opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
-        }
+    pub fn matcher<'a>(
+        &self,
+        def: &'a ResourceDef,
+        opts: &'a ListOptions,
+    ) -> impl Fn(&CachedObject) -> bool + Sync + 'a {
+        move |obj: &CachedObject| selects(def, opts, obj)
     }
 
     pub async fn list(&self, def: &ResourceDef, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListResult> {
@@ -626,7 +623,7 @@ impl Registry {
         start_after: Option<&str>,
         rv: i64,
         limit: usize,
-        matches: &(dyn Fn(&Value) -> bool + Sync),
+        matches: &(dyn Fn(&CachedObject) -> bool + Sync),
         selecting: bool,
     ) -> ApiResult<ListResult> {
         let resource_root = self.key_prefix(def, None);
@@ -645,7 +642,7 @@ impl Registry {
             let n = page.items.len();
             for (i, kv) in page.items.iter().enumerate() {
                 let Some(obj) = CachedObject::from_kv(kv) else { continue };
-                if !matches(&obj.value) {
+                if !matches(&obj) {
                     continue;
                 }
                 items.push(obj);
@@ -1074,11 +1071,12 @@ impl Registry {
             match self.storage.delete(&key, current.mod_revision).await {
                 Ok((rev, kv)) => {
                     let o = CachedObject::decode(&key, &kv.value, rev).ok_or_else(|| ApiError::internal("encode"))?;
+                    let gone = o.value();
                     if let Some(al) = self.service_allocators(def) {
-                        al.release_for(&o.value).await;
+                        al.release_for(&gone).await;
                     }
                     if let Some(h) = &self.on_delete {
-                        h.deleted(self, def, &o.value).await;
+                        h.deleted(self, def, &gone).await;
                     }
                     return Ok(Deleted::Gone(o));
                 }
@@ -1124,8 +1122,8 @@ impl Registry {
         // always finishes (no delete is abandoned midway) before an error ends the call.
         for batch in found.items.chunks(self.delete_collection_workers.max(1)) {
             let deletes = batch.iter().map(|obj| {
-                let name = name_of(&obj.value).to_string();
-                let obj_ns = obj.value.opt_str_at("/metadata/namespace").map(str::to_string);
+                let name = obj.name().to_string();
+                let obj_ns = def.namespaced().then(|| obj.namespace().to_string());
                 async move { self.delete_with(def, obj_ns.as_deref().or(ns), &name, opts, adm).await }
             });
             for result in futures_util::future::join_all(deletes).await {
@@ -1284,7 +1282,7 @@ impl Registry {
                 return Err(ApiError::stale(def.plural, def.group, name));
             }
         }
-        let mut obj = current.value.clone();
+        let mut obj = current.value();
         def.strategy.set_replicas(&mut obj, replicas);
         let res = self.update(def, ns, name, obj, Part::Main, dry_run, None).await;
         if let Some(a) = adm {
@@ -1318,24 +1316,43 @@ fn write<'a>(
 /// when the selector requires one value of the indexed field.
 struct Selection<'a> {
     prefix: &'a str,
-    matches: &'a (dyn Fn(&Value) -> bool + Sync),
+    matches: &'a (dyn Fn(&CachedObject) -> bool + Sync),
     /// Any selector given (then upstream reports no remainingItemCount).
     selecting: bool,
     index: Option<(&'static str, &'a str)>,
 }
 
 fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
-    let mut v = o.value.clone();
+    let mut v = o.value();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
     let json = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
     Arc::new(CachedObject {
         key: o.key.clone(),
-        value: v,
         json,
         revision: 0,
         protobuf: Default::default(),
+        attrs: o.attrs.clone(),
+    })
+}
+
+/// Whether `opts`' label and field selectors select `obj`: read from the labels and field
+/// values the cache keeps with it; the object is decoded (once) only for a field it does not
+/// keep (a custom resource's selectable fields).
+fn selects(def: &ResourceDef, opts: &ListOptions, obj: &CachedObject) -> bool {
+    if !opts.label_selector.matches_with(|k| obj.attrs.label(k)) {
+        return false;
+    }
+    let decoded = std::cell::OnceCell::new();
+    opts.field_selector.matches(|f| match f {
+        "metadata.name" => Some(obj.name().to_string()),
+        // Cluster-scoped kinds have no namespace in their set; their keys carry none.
+        "metadata.namespace" => def.namespaced().then(|| obj.namespace().to_string()),
+        _ => match obj.attrs.field(f) {
+            Some(v) => Some(v.to_string()),
+            None => def.strategy.field_value(decoded.get_or_init(|| obj.value()), f),
+        },
     })
 }
 
@@ -1379,10 +1396,7 @@ async fn run_watcher(
     tx: tokio::sync::mpsc::Sender<WatchOut>,
     timeout: Duration,
 ) {
-    let matches = |obj: &Value| {
-        let labels = obj.obj_at("/metadata/labels");
-        opts.label_selector.matches(labels) && opts.field_selector.matches(|f| def.strategy.field_value(obj, f))
-    };
+    let matches = |obj: &CachedObject| selects(&def, &opts, obj);
     let deadline = tokio::time::Instant::now() + timeout;
     let bookmark_every = Duration::from_secs(60).min(
         timeout
@@ -1391,8 +1405,8 @@ async fn run_watcher(
     );
     let mut last_rev = sub.revision;
     let emit = |ev: &CacheEvent| -> Option<WatchOut> {
-        let now_in = matches(&ev.object.value);
-        let was_in = ev.prev.as_ref().is_some_and(|p| matches(&p.value));
+        let now_in = matches(&ev.object);
+        let was_in = ev.prev.as_ref().is_some_and(|p| matches(p));
         match ev.kind {
             CacheEventType::Added if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
             CacheEventType::Modified if now_in && was_in => {
@@ -1413,7 +1427,7 @@ async fn run_watcher(
     for ev in &sub.initial {
         last_rev = last_rev.max(ev.revision);
         let out = if ev.prev.is_none() && ev.kind == CacheEventType::Added {
-            matches(&ev.object.value).then(|| WatchOut::Event(CacheEventType::Added, ev.object.clone()))
+            matches(&ev.object).then(|| WatchOut::Event(CacheEventType::Added, ev.object.clone()))
         } else {
             emit(ev)
         };

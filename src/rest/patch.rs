@@ -134,7 +134,7 @@ pub async fn patch(
             return Ok(respond(encode::value_response(200, &scale, enc), Vec::new(), &ctx));
         }
         let current = reg.get(def, ns, name, None).await?;
-        let live = encode::served_value(def, &current).unwrap_or_else(|| current.value.clone());
+        let live = encode::served_value(def, &current).unwrap_or_else(|| current.value());
         let mut target = live.clone();
         apply(&mut target)?;
         crate::codec::check_kind(def, &mut target)?;
@@ -344,7 +344,7 @@ async fn apply_resource(
     for _ in 0..8 {
         let live = match reg.get(def, ns, name, None).await {
             Ok(current) => Some((
-                encode::served_value(def, &current).unwrap_or_else(|| current.value.clone()),
+                encode::served_value(def, &current).unwrap_or_else(|| current.value()),
                 current.revision,
             )),
             Err(e) if e.code == 404 && sub.is_none() => None,

@@ -109,7 +109,7 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
         return Ok(json_response(
             req,
             200,
-            &reg.get(pods, Some(ns), name, None).await?.value,
+            &reg.get(pods, Some(ns), name, None).await?.value(),
         ));
     }
     let options = if req.info.verb == "update" {
@@ -171,7 +171,7 @@ async fn ephemeral_containers(rest: &Rest<'_>, req: &Request, ns: &str, name: &s
     let mut attempts = 0;
     let updated = loop {
         attempts += 1;
-        let current = reg.get(pods, Some(ns), name, None).await?.value.clone();
+        let current = reg.get(pods, Some(ns), name, None).await?.value();
         let candidate = pods::ephemeral::apply(&current, &change(&current)?, update, name)?;
         let mut a = Attributes::new(&ctx, Operation::Update, pods, Some(ns), name);
         a.subresource = "ephemeralcontainers".into();

@@ -76,7 +76,7 @@ fn as_cached(v: Value) -> Arc<CachedObject> {
     let json = bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
     Arc::new(CachedObject {
         key: name,
-        value: v,
+        attrs: crate::storage::cache::Attrs::of(&v, None),
         json,
         revision: 0,
         protobuf: Default::default(),

@@ -481,7 +481,17 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     segments.extend(crd_segments.iter().map(String::as_str));
     segments.sort();
     segments.dedup();
-    let caches = CacheSet::start(storage.clone(), "/registry/", &segments, CacheOptions::default())
+    // Each kind's selectable field values are kept with its cached objects from the first list.
+    let selectable = rows
+        .iter()
+        .filter(|r| !r.storage.is_empty())
+        .filter_map(|r| Some((r.storage.to_string(), r.strategy.selectable()?)))
+        .collect();
+    let cache_opts = CacheOptions {
+        selectable,
+        ..CacheOptions::default()
+    };
+    let caches = CacheSet::start(storage.clone(), "/registry/", &segments, cache_opts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
     // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file);

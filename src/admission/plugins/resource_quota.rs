@@ -312,7 +312,7 @@ impl Plugin for ResourceQuota {
                 let Ok(live) = env.registry.get(qdef, Some(&a.namespace), &qname, None).await else {
                     continue;
                 };
-                let q = &live.value;
+                let q = &live.value();
                 let mut used = quantities(q.obj_at("/status/used"));
                 for r in hard.keys() {
                     if !used.contains_key(r) {
@@ -387,7 +387,7 @@ pub async fn refund(reg: &Registry, c: &Charge) {
         let Ok(cur) = reg.get(qdef, Some(&c.namespace), &c.quota, None).await else {
             return;
         };
-        let mut body = cur.value.clone();
+        let mut body = cur.value();
         let mut used = quantities(body.obj_at("/status/used"));
         for (k, v) in &c.delta {
             if let Some(u) = used.get_mut(k) {
@@ -419,11 +419,11 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
         return;
     };
     let u = usage(def, obj);
-    for q in list.items {
-        if !super::quota_scope::matches(&q.value, def, obj) {
+    for q in list.items.iter().map(|q| q.value()) {
+        if !super::quota_scope::matches(&q, def, obj) {
             continue;
         }
-        let used = quantities(q.value.obj_at("/status/used"));
+        let used = quantities(q.obj_at("/status/used"));
         let delta: BTreeMap<String, i128> = u
             .iter()
             .filter(|(k, _)| used.contains_key(*k))
@@ -434,7 +434,7 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
         }
         let c = Charge {
             namespace: ns.to_string(),
-            quota: q.value.str_at("/metadata/name").to_string(),
+            quota: q.str_at("/metadata/name").to_string(),
             delta,
         };
         refund(reg, &c).await;

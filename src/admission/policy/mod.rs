@@ -156,7 +156,7 @@ fn snapshot(reg: &Registry, version: &str, plural: &str) -> (Vec<Value>, Vec<(St
     };
     let snap = reg.caches.cache(def.storage).snapshot(&reg.key_prefix(def, None));
     let fp = snap.items.iter().map(|o| (o.key.clone(), o.revision)).collect();
-    (snap.items.iter().map(|o| o.value.clone()).collect(), fp)
+    (snap.items.iter().map(|o| o.value()).collect(), fp)
 }
 
 impl Engine {

@@ -59,7 +59,7 @@ pub async fn collect(
     let internal = |e: crate::error::ApiError| ParamError::Binding(e.message);
     let found: Vec<Value> = if let Some(name) = r.opt_str_at("/name").filter(|n| !n.is_empty()) {
         match reg.get(def, ns.as_deref(), name, Some(0)).await {
-            Ok(o) => vec![o.value.clone()],
+            Ok(o) => vec![o.value()],
             Err(e) if e.code == 404 => Vec::new(),
             Err(e) => return Err(internal(e)),
         }
@@ -71,7 +71,7 @@ pub async fn collect(
             ..Default::default()
         };
         let l = reg.list(def, ns.as_deref(), &opts).await.map_err(internal)?;
-        l.items.iter().map(|o| o.value.clone()).collect()
+        l.items.iter().map(|o| o.value()).collect()
     };
     if !found.is_empty() {
         return Ok(Some(found));

@@ -114,9 +114,8 @@ fn kind_decl(reg: &Registry, gvk: &Gvk) -> Option<Arc<DeclType>> {
         .next()?;
     let crds_def = reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
     let key = format!("{}{}.{}", reg.key_prefix(crds_def, None), def.plural, gvk.group);
-    let crd = reg.caches.cache(crds_def.storage).get(&key)?;
+    let crd = reg.caches.cache(crds_def.storage).get(&key)?.value();
     let version = crd
-        .value
         .pointer("/spec/versions")
         .and_then(Value::as_array)?
         .iter()
@@ -228,10 +227,9 @@ impl Checker {
             return;
         };
         let snap = reg.caches.cache(def.storage).snapshot(&reg.key_prefix(def, None));
-        self.done
-            .retain(|n, _| snap.items.iter().any(|o| o.value.str_at("/metadata/name") == n));
+        self.done.retain(|n, _| snap.items.iter().any(|o| o.name() == n));
         for o in &snap.items {
-            let p = &o.value;
+            let p = &o.value();
             let name = p.str_at("/metadata/name").to_string();
             let generation = p.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             let observed = p.pointer("/status/observedGeneration").and_then(Value::as_i64);

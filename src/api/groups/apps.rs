@@ -96,6 +96,6 @@ const REPLICA_SET: Builtin = Builtin {
 
 const STATEFUL_SET: Builtin = Builtin {
     printer: &table::STATEFUL_SET,
-    served_form: convert::statefulset_claim_type_meta,
+    served_form: Some(convert::statefulset_claim_type_meta),
     ..strategy::apps::STATEFUL_SET
 };

@@ -47,6 +47,6 @@ const HORIZONTAL_POD_AUTOSCALER: Builtin = Builtin {
 const HORIZONTAL_POD_AUTOSCALER_V1: Builtin = Builtin {
     printer: &table::HORIZONTAL_POD_AUTOSCALER,
     to_storage: convert::hpa_v1_to_v2,
-    served_form: convert::hpa_v1_from_storage,
+    served_form: Some(convert::hpa_v1_from_storage),
     ..Builtin::DEFAULT
 };

@@ -17,6 +17,6 @@ const EVENT: Builtin = Builtin {
     expiry: Expiry::EventTtl,
     fields: &fields::EVENT_V1,
     to_storage: convert::events_v1_to_storage,
-    served_form: convert::events_v1_from_storage,
+    served_form: Some(convert::events_v1_from_storage),
     ..Builtin::DEFAULT
 };

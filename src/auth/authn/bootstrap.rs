@@ -31,7 +31,7 @@ pub async fn authenticate(reg: &Registry, token: &str) -> Option<UserInfo> {
         .get(def, Some("kube-system"), &format!("bootstrap-token-{id}"), Some(0))
         .await
         .ok()?;
-    let s = &obj.value;
+    let s = &obj.value();
     if s["metadata"]["deletionTimestamp"].is_string() || s["type"] != "bootstrap.kubernetes.io/token" {
         return None;
     }

@@ -127,8 +127,9 @@ fn self_subject_review(req: &Request, body: &Bytes) -> ApiResult<Response> {
 async fn live(reg: &Registry, plural: &str, ns: Option<&str>, name: &str) -> ApiResult<(String, String, Value)> {
     let def = crate::api::builtin_row("", plural).ok_or_else(|| ApiError::internal(format!("no {plural} resource")))?;
     let obj = reg.get(def, ns, name, None).await?;
-    let uid = obj.value["metadata"]["uid"].as_str().unwrap_or("").to_string();
-    Ok((name.to_string(), uid, obj.value.clone()))
+    let value = obj.value();
+    let uid = value["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    Ok((name.to_string(), uid, value))
 }
 
 async fn token_request(authn: &Authenticator, reg: &Registry, req: &Request, body: &Bytes) -> ApiResult<Response> {

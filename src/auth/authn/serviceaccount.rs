@@ -242,10 +242,11 @@ impl ServiceAccounts {
                 .get(def, Some(&ns), &secret, None)
                 .await
                 .map_err(|_| format!("secrets \"{secret}\" not found"))?;
-            let stored = obj.value["data"]["token"].as_str().unwrap_or("");
+            let secret = obj.value();
+            let stored = secret["data"]["token"].as_str().unwrap_or("");
             let decoded =
                 base64::Engine::decode(&base64::engine::general_purpose::STANDARD, stored).unwrap_or_default();
-            if decoded != token.as_bytes() || obj.value["metadata"]["deletionTimestamp"].is_string() {
+            if decoded != token.as_bytes() || secret["metadata"]["deletionTimestamp"].is_string() {
                 return Err("token does not match secret, or secret is being deleted".into());
             }
             check_live(reg, "serviceaccounts", Some(&ns), &sa, &uid, "serviceaccount").await?;
@@ -299,7 +300,7 @@ async fn check_live(
         Err(e) if e.code == 404 => return Err(format!("{what} {name} has been deleted")),
         Err(e) => return Err(e.message),
     };
-    let meta = &obj.value["metadata"];
+    let meta = &obj.metadata();
     let live_uid = meta["uid"].as_str().unwrap_or("");
     if !uid.is_empty() && live_uid != uid {
         return Err(format!("{what} UID ({live_uid}) does not match claim ({uid})"));

@@ -45,7 +45,7 @@ async fn pass(reg: &Registry, def: &ResourceDef) {
     let Ok(list) = reg.list(def, None, &ListOptions::default()).await else {
         return;
     };
-    let all: Vec<Value> = list.items.iter().map(|o| o.value.clone()).collect();
+    let all: Vec<Value> = list.items.iter().map(|o| o.value()).collect();
     for role in &all {
         let Some(rules) = aggregate(role, &all) else { continue };
         let current = role.get("rules").cloned().unwrap_or(Value::Null);

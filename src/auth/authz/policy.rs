@@ -264,12 +264,11 @@ async fn ensure_one(reg: &Registry, want: Value) -> anyhow::Result<(u32, u32)> {
             },
             Err(e) => anyhow::bail!("cannot read {kind} {name}: {e}"),
             Ok(cur) => {
+                let cur = cur.value();
                 // A binding whose roleRef changed is recreated (roleRef is immutable).
                 if want.get("roleRef").is_some()
-                    && cur.value.get("roleRef") != want.get("roleRef")
-                    && cur
-                        .value
-                        .pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
+                    && cur.get("roleRef") != want.get("roleRef")
+                    && cur.pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
                         != Some(&json!("false"))
                 {
                     let opts = crate::registry::options::DeleteOptions::parse(&crate::request::Query::parse(""), None)
@@ -277,7 +276,7 @@ async fn ensure_one(reg: &Registry, want: Value) -> anyhow::Result<(u32, u32)> {
                     let _ = reg.delete(def, ns, name, &opts).await;
                     continue;
                 }
-                let Some(next) = reconcile(&cur.value, &want) else {
+                let Some(next) = reconcile(&cur, &want) else {
                     break;
                 };
                 match reg

@@ -80,6 +80,13 @@ struct Args {
     /// Size of the data value in each object, in bytes.
     #[arg(long, default_value_t = 256)]
     value_bytes: usize,
+    /// Labels on each object (`app=capstan-load`, then `label-<k>=v<i mod 7>`).
+    #[arg(long, default_value_t = 1)]
+    labels: usize,
+    /// Data keys in each object: `value` and `generation`, then `key-<k>` each holding a
+    /// `--value-bytes` value.
+    #[arg(long, default_value_t = 2)]
+    data_keys: usize,
     /// The objects: ConfigMaps or Secrets.
     #[arg(long, value_enum, default_value_t = Resource::Configmaps)]
     resource: Resource,
@@ -576,6 +583,9 @@ struct Ctx {
     concurrency: usize,
     timeout: Duration,
     value: String,
+    /// `--labels` and `--data-keys`.
+    labels: usize,
+    data_keys: usize,
     resource: Resource,
     /// Last known resourceVersion per object index.
     rvs: Vec<Mutex<String>>,
@@ -640,6 +650,9 @@ impl Ctx {
 
     fn cm_body(&self, i: usize, rv: Option<String>, gen: u64) -> Vec<u8> {
         let mut meta = json!({"name": name_of(i), "labels": {"app": "capstan-load"}});
+        for k in 1..self.labels {
+            meta["labels"][format!("label-{k}")] = Value::String(format!("v{}", (i + k) % 7));
+        }
         if let Some(rv) = rv.filter(|r| !r.is_empty()) {
             meta["resourceVersion"] = Value::String(rv);
         }
@@ -657,6 +670,13 @@ impl Ctx {
                 "data": {"value": STANDARD.encode(&self.value), "generation": STANDARD.encode(gen.to_string())},
             }),
         };
+        let mut obj = obj;
+        for k in 2..self.data_keys {
+            obj["data"][format!("key-{k}")] = match self.resource {
+                Resource::Configmaps => Value::String(self.value.clone()),
+                Resource::Secrets => Value::String(STANDARD.encode(&self.value)),
+            };
+        }
         serde_json::to_vec(&obj).unwrap_or_default()
     }
 
@@ -1224,6 +1244,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         timeout: Duration::from_secs(args.request_timeout.max(1)),
         value: "x".repeat(args.value_bytes),
+        labels: args.labels.max(1),
+        data_keys: args.data_keys.max(2),
         resource: args.resource,
         rvs: (0..big).map(|_| Mutex::new(String::new())).collect(),
         watch_pace: (args.watch_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.watch_rate)),

@@ -141,7 +141,7 @@ pub async fn store(
         Ok(())
     };
     if dry_run {
-        let mut pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
+        let mut pod = reg.get(pods, Some(ns), name, None).await?.value();
         write(&mut pod)?;
         return Ok(pod);
     }

@@ -26,7 +26,7 @@ pub async fn evict(reg: &Registry, ns: &str, name: &str, eviction: &Value, query
     let opts = DeleteOptions::parse(query, del_body)?;
     let dry_run = opts.dry_run;
     let pods = super::pods()?;
-    let pod = reg.get(pods, Some(ns), name, None).await?.value.clone();
+    let pod = reg.get(pods, Some(ns), name, None).await?.value();
     if !can_ignore_pdb(&pod) {
         check_budgets(reg, ns, name, &pod, dry_run).await?;
     }
@@ -80,7 +80,7 @@ async fn check_budgets(reg: &Registry, ns: &str, pod_name: &str, pod: &Value, dr
     let matching: Vec<Value> = all
         .items
         .iter()
-        .map(|o| o.value.clone())
+        .map(|o| o.value())
         .filter(|p| selects(p.pointer("/spec/selector"), labels))
         .collect();
     if matching.len() > 1 {

@@ -86,18 +86,19 @@ pub async fn write_kubernetes_endpoints(registry: &Registry, addresses: &[IpAddr
         };
         match registry.get(def, Some("default"), "kubernetes", None).await {
             Ok(cur) => {
+                let cur = cur.value();
                 let differs = want
                     .as_object()
                     .map(|m| {
                         m.iter().any(|(k, v)| match k.as_str() {
-                            "metadata" => cur.value.pointer("/metadata/labels") != v.get("labels"),
+                            "metadata" => cur.pointer("/metadata/labels") != v.get("labels"),
                             "apiVersion" | "kind" => false,
-                            _ => cur.value.get(k) != Some(v),
+                            _ => cur.get(k) != Some(v),
                         })
                     })
                     .unwrap_or(false);
                 if differs {
-                    let mut body = cur.value.clone();
+                    let mut body = cur;
                     if let (Some(b), Some(w)) = (body.as_object_mut(), want.as_object()) {
                         for (k, v) in w {
                             if k == "metadata" {
@@ -400,11 +401,11 @@ mod tests {
             .get(slice_def, Some("default"), "kubernetes", None)
             .await
             .expect("slice");
-        let ips: Vec<String> = ep.value["subsets"][0]["addresses"]
+        let ips: Vec<String> = ep.value()["subsets"][0]["addresses"]
             .as_array()
             .map(|a| a.iter().filter_map(|x| x["ip"].as_str().map(String::from)).collect())
             .unwrap_or_default();
-        let slice_ips: Vec<String> = slice.value["endpoints"]
+        let slice_ips: Vec<String> = slice.value()["endpoints"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -449,7 +450,7 @@ mod tests {
         let def = crate::api::builtin_row("", "endpoints").expect("def");
         let ep = reg.get(def, Some("default"), "kubernetes", None).await.expect("ep");
         // The port of the lowest IP's lease.
-        assert_eq!(ep.value["subsets"][0]["ports"][0]["port"], 6444);
+        assert_eq!(ep.value()["subsets"][0]["ports"][0]["port"], 6444);
         // Shutting down removes the lease and the address; the last server stays listed.
         b.remove(&reg).await.expect("remove b");
         assert!(st

@@ -99,13 +99,14 @@ async fn reconcile_kubernetes_service(
         .registry
         .get(services, Some("default"), "kubernetes", None)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot read the kubernetes Service: {e}"))?;
-    let spec = current.value.get("spec");
+        .map_err(|e| anyhow::anyhow!("cannot read the kubernetes Service: {e}"))?
+        .value();
+    let spec = current.get("spec");
     let same_type = spec.and_then(|s| s.get("type")).and_then(Value::as_str) == Some(svc_type);
     if same_type && spec.and_then(|s| s.get("ports")) == Some(ports) {
         return Ok(());
     }
-    let mut svc = current.value.clone();
+    let mut svc = current;
     svc["spec"]["ports"] = ports.clone();
     svc["spec"]["type"] = json!(svc_type);
     match svc_type {
@@ -184,7 +185,7 @@ async fn ensure_default_service_cidr(app: &App, cidrs: Vec<String>) -> anyhow::R
         Err(e) if e.code == 409 => {}
         Err(e) => anyhow::bail!("cannot create the default ServiceCIDR: {e}"),
     }
-    let current = app.registry.get(def, None, "kubernetes", None).await?.value.clone();
+    let current = app.registry.get(def, None, "kubernetes", None).await?.value();
     if current.pointer("/spec/cidrs") != Some(&json!(cidrs)) {
         tracing::warn!(
             configured = ?cidrs,

@@ -13,9 +13,11 @@
 //! resourceVersion; older versions get 410 Expired. Each watcher has a bounded queue; a watcher
 //! that falls behind is closed (the client re-lists), never buffered without bound.
 
+mod attrs;
 mod view;
 
-pub use view::{Extract, View};
+pub use attrs::{Attrs, Selectable};
+pub use view::View;
 
 use super::{EventType, KeyValue, Storage, StorageError, WatchItem};
 use bytes::Bytes;
@@ -27,60 +29,117 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use view::{Contents, Index, Retained};
 
-/// A stored object as served: parsed, with `metadata.resourceVersion` set, and its JSON
-/// encoding computed once and shared by every list and watcher.
+/// A stored object as served: its JSON encoding (with `metadata.resourceVersion` set), made
+/// once and shared by every list, watcher and GET, plus what selectors and the encoders read
+/// without decoding it ([`Attrs`]). The decoded tree is not kept: [`CachedObject::value`]
+/// decodes it for the few readers that need it.
 #[derive(Debug)]
 pub struct CachedObject {
     pub key: String,
-    pub value: Value,
     pub json: Bytes,
     pub revision: i64,
     /// The protobuf encoding (`k8s\0` envelope), made on first use and then shared like
     /// `json`; `None` inside when the kind has no protobuf form.
     pub protobuf: std::sync::OnceLock<Option<Bytes>>,
+    pub attrs: Attrs,
+}
+
+/// JSON bytes without spare capacity (they are kept for the object's life).
+fn exact(v: Vec<u8>) -> Bytes {
+    Bytes::from(v.into_boxed_slice())
 }
 
 impl CachedObject {
+    /// The object, decoded from its JSON (Null if that could fail: it was encoded from a tree).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The object's `metadata` only (the rest is skipped, not built).
+    pub fn metadata(&self) -> Value {
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            metadata: Value,
+        }
+        serde_json::from_slice::<Meta>(&self.json).map_or(Value::Null, |m| m.metadata)
+    }
+
+    /// The object's name (the last segment of its key).
+    pub fn name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The object's namespace, for a namespaced kind's key (`…/<namespace>/<name>`).
+    pub fn namespace(&self) -> &str {
+        self.key.rsplit('/').nth(1).unwrap_or_default()
+    }
+
     /// The object's protobuf encoding, encoded once per object (None: the kind has none).
     pub fn protobuf(&self) -> Option<&Bytes> {
         self.protobuf
-            .get_or_init(|| crate::protobuf::encode(&self.value).ok().map(Bytes::from))
+            .get_or_init(|| crate::protobuf::encode(&self.value()).ok().map(Bytes::from))
             .as_ref()
     }
 
     /// Decode a stored value and stamp its resourceVersion.
     pub fn decode(key: &str, raw: &[u8], revision: i64) -> Option<Arc<CachedObject>> {
-        let mut value: Value = serde_json::from_slice(raw).ok()?;
-        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
-        }
-        let json = Bytes::from(serde_json::to_vec(&value).ok()?);
-        Some(Arc::new(CachedObject {
-            key: key.to_string(),
-            value,
-            json,
-            revision,
-            protobuf: Default::default(),
-        }))
+        Self::decode_with(key, raw, revision, None)
     }
 
-    /// Wrap an object just written (no re-parse): stamp its resourceVersion and encode once.
-    pub fn from_value(key: &str, mut value: Value, revision: i64) -> Arc<CachedObject> {
+    /// [`CachedObject::decode`], keeping `selectable`'s field values for selectors.
+    pub fn decode_with(
+        key: &str,
+        raw: &[u8],
+        revision: i64,
+        selectable: Option<&Selectable>,
+    ) -> Option<Arc<CachedObject>> {
+        let value: Value = serde_json::from_slice(raw).ok()?;
+        Some(Self::build(key, value, revision, selectable))
+    }
+
+    fn build(key: &str, mut value: Value, revision: i64, selectable: Option<&Selectable>) -> Arc<CachedObject> {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         }
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let json = exact(serde_json::to_vec(&value).unwrap_or_default());
         Arc::new(CachedObject {
             key: key.to_string(),
-            value,
+            attrs: Attrs::of(&value, selectable),
             json,
             revision,
             protobuf: Default::default(),
         })
     }
 
+    /// Wrap an object just written (no re-parse): stamp its resourceVersion and encode once.
+    pub fn from_value(key: &str, value: Value, revision: i64) -> Arc<CachedObject> {
+        Self::build(key, value, revision, None)
+    }
+
     pub fn from_kv(kv: &KeyValue) -> Option<Arc<CachedObject>> {
         Self::decode(&kv.key, &kv.value, kv.mod_revision)
+    }
+
+    /// The same object with other attributes: the encodings are shared, not copied.
+    pub fn with_attrs(&self, attrs: Attrs) -> CachedObject {
+        CachedObject {
+            key: self.key.clone(),
+            json: self.json.clone(),
+            revision: self.revision,
+            protobuf: self.protobuf.clone(),
+            attrs,
+        }
+    }
+
+    /// Heap and inline bytes this entry holds (its encodings and attributes; the JSON and
+    /// protobuf may be shared with responses in flight).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<CachedObject>()
+            + self.key.len()
+            + self.json.len()
+            + self.protobuf.get().and_then(Option::as_ref).map_or(0, Bytes::len)
+            + self.attrs.heap_bytes()
     }
 }
 
@@ -156,6 +215,8 @@ struct State {
     /// (None once loaded; `overflowed` when more arrived than the history holds).
     loading: Option<(Vec<Pending>, bool)>,
     objects: Contents,
+    /// The field values kept with each object for selectors (None: none of the kind's own).
+    selectable: Option<Selectable>,
     /// The field `objects` is indexed by, if any.
     index: Option<Index>,
     /// The newest revision applied here (the shared revision may be published a moment later).
@@ -199,7 +260,14 @@ pub struct Snapshot {
 }
 
 impl WatchCache {
-    fn new(prefix: String, revision: watch::Receiver<i64>, capacity: usize, queue: usize, loading: bool) -> Self {
+    fn new(
+        prefix: String,
+        revision: watch::Receiver<i64>,
+        capacity: usize,
+        queue: usize,
+        loading: bool,
+        selectable: Option<Selectable>,
+    ) -> Self {
         let oldest = *revision.borrow();
         WatchCache {
             root: Arc::from(prefix.as_str()),
@@ -208,7 +276,8 @@ impl WatchCache {
             state: RwLock::new(State {
                 loading: loading.then(|| (Vec::new(), false)),
                 objects: Contents::default(),
-                index: None,
+                index: selectable.and_then(|s| s.indexed).map(|field| Index { field }),
+                selectable,
                 applied: 0,
                 events: VecDeque::new(),
                 event_times: VecDeque::new(),
@@ -267,27 +336,33 @@ impl WatchCache {
         Snapshot { revision, items }
     }
 
-    /// Index the objects by `field` (read by `extract`) from now on; a no-op when already
-    /// indexed by it. Lists and watches selecting one value of it then skip the others.
-    pub fn index_by(&self, field: &'static str, extract: Extract) {
-        if self
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .index
-            .as_ref()
-            .is_some_and(|ix| ix.field == field)
-        {
+    /// Keep `selectable`'s field values with each object (and index by its indexed field) from
+    /// now on; a no-op when already so. The objects held are read again once (O(n)), so a cache
+    /// is best given its fields when it is created ([`CacheOptions::selectable`]).
+    pub fn select(&self, selectable: Selectable) {
+        let same = |st: &State| st.selectable.is_some_and(|s| s.same(&selectable));
+        if same(&self.state.read().unwrap_or_else(|e| e.into_inner())) {
             return;
         }
         let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
         let st = &mut *guard;
-        if st.index.as_ref().is_some_and(|ix| ix.field == field) {
+        if same(st) {
             return;
         }
-        let index = Index { field, extract };
-        st.objects = st.objects.reindexed(&self.prefix, &index);
-        st.index = Some(index);
+        let index = selectable.indexed.map(|field| Index { field });
+        let objects = st.objects.range(&self.prefix, None).map(|o| {
+            let attrs = Attrs::of(&o.value(), Some(&selectable));
+            (o.key.clone(), Arc::new(o.with_attrs(attrs)))
+        });
+        st.objects = Contents::new(&self.prefix, index.as_ref(), objects.collect::<Vec<_>>());
+        st.index = index;
+        st.selectable = Some(selectable);
+    }
+
+    /// Decode a stored object with the field values this cache keeps.
+    fn decode(&self, key: &str, raw: &[u8], revision: i64) -> Option<Arc<CachedObject>> {
+        let selectable = self.state.read().unwrap_or_else(|e| e.into_inner()).selectable;
+        CachedObject::decode_with(key, raw, revision, selectable.as_ref())
     }
 
     /// The objects now, as a view that later changes leave untouched (O(1)).
@@ -417,7 +492,7 @@ impl WatchCache {
         let prev = st.objects.get(key).cloned();
         let event = match kind {
             EventType::Put => {
-                let Some(obj) = CachedObject::decode(key, value, revision) else {
+                let Some(obj) = CachedObject::decode_with(key, value, revision, st.selectable.as_ref()) else {
                     tracing::warn!(key, revision, "undecodable object in storage; skipped");
                     return;
                 };
@@ -438,8 +513,8 @@ impl WatchCache {
             EventType::Delete => {
                 st.objects.remove(&self.prefix, st.index.as_ref(), key);
                 let last = match &prev {
-                    Some(p) => CachedObject::decode(key, &p.json, revision),
-                    None => CachedObject::decode(key, value, revision),
+                    Some(p) => CachedObject::decode_with(key, &p.json, revision, st.selectable.as_ref()),
+                    None => CachedObject::decode_with(key, value, revision, st.selectable.as_ref()),
                 };
                 let Some(obj) = last else { return };
                 CacheEvent {
@@ -469,8 +544,8 @@ impl WatchCache {
         // The indexed field's value now and before: a watcher selecting another value skips it.
         let values = match &st.index {
             Some(ix) if st.watchers.iter().any(|w| w.only.is_some()) => Some([
-                (ix.extract)(&event.object.value),
-                event.prev.as_ref().and_then(|p| (ix.extract)(&p.value)),
+                ix.value_of(&event.object),
+                event.prev.as_ref().and_then(|p| ix.value_of(p)),
             ]),
             _ => None,
         };
@@ -479,7 +554,7 @@ impl WatchCache {
                 return true;
             }
             if let (Some(v), Some(values)) = (&w.only, &values) {
-                if !values.iter().any(|x| x.as_deref() == Some(v.as_str())) {
+                if !values.contains(&Some(v.as_str())) {
                     return true;
                 }
             }
@@ -536,7 +611,7 @@ async fn load(storage: Arc<dyn Storage>, cache: Arc<WatchCache>, mut feed: watch
                 let objects = page
                     .items
                     .iter()
-                    .filter_map(CachedObject::from_kv)
+                    .filter_map(|kv| cache.decode(&kv.key, &kv.value, kv.mod_revision))
                     .map(|o| (o.key.clone(), o))
                     .collect();
                 if cache.finish_load(objects, page.revision) == Loaded::Done {
@@ -565,15 +640,19 @@ pub struct CacheSet {
     revision_tx: watch::Sender<i64>,
     capacity: usize,
     queue: usize,
+    selectable: HashMap<String, Selectable>,
 }
 
 /// Tunables for the cache.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CacheOptions {
     /// Events kept per resource for watch resumption.
     pub history: usize,
     /// Queue length per watcher before it is cut off.
     pub watcher_queue: usize,
+    /// The field values each resource's cache keeps for selectors, by storage segment, known
+    /// before its objects are first read (otherwise they are read again on `select`).
+    pub selectable: HashMap<String, Selectable>,
 }
 
 impl Default for CacheOptions {
@@ -581,6 +660,7 @@ impl Default for CacheOptions {
         CacheOptions {
             history: 4096,
             watcher_queue: 1024,
+            selectable: HashMap::new(),
         }
     }
 }
@@ -603,6 +683,7 @@ impl CacheSet {
             revision_tx,
             capacity: opts.history,
             queue: opts.watcher_queue,
+            selectable: opts.selectable,
         });
         for seg in segments {
             set.cache(seg);
@@ -632,6 +713,7 @@ impl CacheSet {
             self.capacity,
             self.queue,
             late,
+            self.selectable.get(segment).copied(),
         ));
         // Registered before its list is read, so the feed holds every later change for it.
         caches.insert(segment.to_string(), cache.clone());
@@ -690,7 +772,10 @@ impl CacheSet {
         let page = storage.list(&self.root, None, 0, 0).await?;
         let mut grouped: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
         for kv in &page.items {
-            if let (Some(cache), Some(obj)) = (self.cache_for_key(&kv.key), CachedObject::from_kv(kv)) {
+            let Some(cache) = self.cache_for_key(&kv.key) else {
+                continue;
+            };
+            if let Some(obj) = cache.decode(&kv.key, &kv.value, kv.mod_revision) {
                 grouped
                     .entry(cache.prefix.clone())
                     .or_default()
@@ -764,7 +849,7 @@ mod tests {
     #[test]
     fn a_late_cache_merges_its_list_with_what_arrived_meanwhile() {
         let (_tx, rx) = watch::channel(10);
-        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, true);
+        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, true, None);
         // Changes the feed delivered while the list (at revision 12) was read.
         c.apply(EventType::Put, "/registry/x/a", &obj("a", 1), 11);
         c.apply(EventType::Put, "/registry/x/b", &obj("b", 1), 13);
@@ -811,7 +896,7 @@ mod tests {
     #[test]
     fn a_watcher_gets_only_its_prefix() {
         let (_tx, rx) = watch::channel(0);
-        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, false);
+        let c = WatchCache::new("/registry/x/".into(), rx, 16, 8, false, None);
         c.apply(EventType::Put, "/registry/x/a/one", &obj("one", 1), 1);
         c.apply(EventType::Put, "/registry/x/b/two", &obj("two", 1), 2);
         let mut sub = c
@@ -832,7 +917,7 @@ mod tests {
     #[test]
     fn a_late_cache_lists_again_when_changes_outrun_it() {
         let (_tx, rx) = watch::channel(0);
-        let c = WatchCache::new("/registry/x/".into(), rx, 2, 8, true);
+        let c = WatchCache::new("/registry/x/".into(), rx, 2, 8, true, None);
         for r in 1..=3 {
             c.apply(EventType::Put, "/registry/x/a", &obj("a", r as u32), r);
         }
@@ -847,7 +932,7 @@ mod tests {
     #[test]
     fn history_keeps_fresh_events_beyond_its_count() {
         let (_tx, rx) = watch::channel(0);
-        let c = WatchCache::new("/registry/x/".into(), rx, 4, 64, false);
+        let c = WatchCache::new("/registry/x/".into(), rx, 4, 64, false, None);
         for r in 1..=40 {
             c.apply(EventType::Put, "/registry/x/a/one", &obj("one", r as u32), r);
         }

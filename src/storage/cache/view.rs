@@ -19,20 +19,17 @@ const MAX_VIEWS: usize = 16;
 /// Page ends remembered per view (for remainingItemCount in O(1)); past that, counted.
 const MAX_CURSORS: usize = 4096;
 
-/// Reads the indexed field of an object (None: the object has no value for it).
-pub type Extract = Arc<dyn Fn(&serde_json::Value) -> Option<String> + Send + Sync>;
-
 /// The field a cache indexes (one per cache: what real clients select on, e.g. every kubelet's
-/// pods by `spec.nodeName`) and how to read it.
+/// pods by `spec.nodeName`); its value is among those each object keeps ([`super::Attrs`]).
 #[derive(Clone)]
 pub struct Index {
     pub field: &'static str,
-    pub extract: Extract,
 }
 
 impl Index {
-    fn value_of(&self, obj: &CachedObject) -> Option<String> {
-        (self.extract)(&obj.value)
+    /// Unset fields match as "" (upstream's `fields.Set.Get`), so they index as "".
+    pub fn value_of<'a>(&self, obj: &'a CachedObject) -> Option<&'a str> {
+        Some(obj.attrs.field(self.field).unwrap_or_default())
     }
 }
 
@@ -94,14 +91,14 @@ impl Contents {
         obj: Arc<CachedObject>,
     ) -> Option<Arc<CachedObject>> {
         let ns = namespace_of(root, &key).map(str::to_string);
-        let value = index.and_then(|ix| ix.value_of(&obj));
+        let value = index.and_then(|ix| ix.value_of(&obj)).map(str::to_string);
         let prev = self.objects.insert(key.clone(), obj);
         if let (None, Some(ns)) = (&prev, ns) {
             *self.namespaces.entry(ns).or_insert(0) += 1;
         }
         let old = index.zip(prev.as_ref()).and_then(|(ix, p)| ix.value_of(p));
-        if old != value {
-            self.unindex(old.as_deref(), &key);
+        if old != value.as_deref() {
+            self.unindex(old, &key);
             if let (Some(v), Some((_, by))) = (value, self.index.as_mut()) {
                 by.entry(v).or_default().insert(key);
             }
@@ -120,7 +117,7 @@ impl Contents {
             }
         }
         let old = index.zip(prev.as_ref()).and_then(|(ix, p)| ix.value_of(p));
-        self.unindex(old.as_deref(), key);
+        self.unindex(old, key);
         prev
     }
 
@@ -288,18 +285,21 @@ mod tests {
 
     const ROOT: &str = "/registry/pods/";
 
+    const BY_NODE: super::super::Selectable = super::super::Selectable {
+        fields: &["spec.nodeName"],
+        read: |v, _| v["spec"]["nodeName"].as_str().map(str::to_string),
+        indexed: Some("spec.nodeName"),
+    };
+
     fn pod(ns: &str, name: &str, node: &str) -> (String, Arc<CachedObject>) {
         let key = format!("{ROOT}{ns}/{name}");
         let v = serde_json::json!({"metadata": {"name": name, "namespace": ns}, "spec": {"nodeName": node}});
-        let o = CachedObject::from_value(&key, v, 1);
+        let o = CachedObject::decode_with(&key, v.to_string().as_bytes(), 1, Some(&BY_NODE)).expect("decodes");
         (key, o)
     }
 
     fn by_node() -> Index {
-        Index {
-            field: "spec.nodeName",
-            extract: Arc::new(|v| Some(v["spec"]["nodeName"].as_str().unwrap_or("").to_string())),
-        }
+        Index { field: "spec.nodeName" }
     }
 
     fn keys<'a>(it: impl Iterator<Item = &'a Arc<CachedObject>>) -> Vec<String> {

@@ -35,7 +35,7 @@ async fn fixture() -> Fixture {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let node_uid = made.value["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let node_uid = made.value()["metadata"]["uid"].as_str().unwrap_or("").to_string();
     reg.create(
         row("", "nodes"),
         None,
@@ -474,7 +474,7 @@ async fn service_account_tokens() {
         async move {
             reg.get(row, Some("t"), &name, None)
                 .await
-                .map(|o| o.value["metadata"]["uid"].as_str().unwrap_or("").to_string())
+                .map(|o| o.value()["metadata"]["uid"].as_str().unwrap_or("").to_string())
                 .unwrap_or_default()
         }
     };
