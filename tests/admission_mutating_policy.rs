@@ -297,7 +297,9 @@ fn the_runtime_config_serves_the_api_and_the_gate_enforces_it() {
     }
     let s = TestServer::start_with(&["--runtime-config=admissionregistration.k8s.io/v1alpha1=true"]);
     s.kubectl_ok(V, &["apply", "-f", &fixture("policies.yaml")]);
-    assert!(s.kubectl_ok(V, &["get", "mutatingadmissionpolicies"]).contains("team-defaults"));
+    assert!(s
+        .kubectl_ok(V, &["get", "mutatingadmissionpolicies"])
+        .contains("team-defaults"));
     // No MutatingAdmissionPolicy step in the admission chain without the gate.
     s.kubectl_ok(V, &["create", "-f", &fixture("deploy.yaml")]);
     let d = get_json(&s, &["deployment", "-n", "map-ns", "web"]);

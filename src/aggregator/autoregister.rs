@@ -109,7 +109,7 @@ pub async fn ensure(reg: &Registry) -> anyhow::Result<()> {
         .caches
         .cache(super::SEGMENT)
         .snapshot(&format!("/registry/{}/", super::SEGMENT));
-    for o in stored.items.iter().map(|o| &o.value) {
+    for o in stored.items.iter().map(|o| o.value()) {
         let name = o.str_at("/metadata/name");
         let onstart = o.opt_str_at("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged") == Some("onstart");
         if !onstart || wanted.iter().any(|w| w.str_at("/metadata/name") == name) {

@@ -170,12 +170,12 @@ const VALIDATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
 
 const VALIDATING_ADMISSION_POLICY_V1BETA1: Builtin = Builtin {
     to_storage: convert::admissionregistration_to_v1,
-    served_form: convert::same_schema_served,
+    served_form: Some(convert::same_schema_served),
     ..VALIDATING_ADMISSION_POLICY
 };
 
 const VALIDATING_ADMISSION_POLICY_BINDING_V1BETA1: Builtin = Builtin {
     to_storage: convert::admissionregistration_to_v1,
-    served_form: convert::same_schema_served,
+    served_form: Some(convert::same_schema_served),
     ..VALIDATING_ADMISSION_POLICY_BINDING
 };

@@ -131,12 +131,12 @@ const SERVICE_CIDR: Builtin = Builtin {
 
 const IP_ADDRESS_V1BETA1: Builtin = Builtin {
     to_storage: convert::networking_to_v1,
-    served_form: convert::same_schema_served,
+    served_form: Some(convert::same_schema_served),
     ..IP_ADDRESS
 };
 
 const SERVICE_CIDR_V1BETA1: Builtin = Builtin {
     to_storage: convert::networking_to_v1,
-    served_form: convert::same_schema_served,
+    served_form: Some(convert::same_schema_served),
     ..SERVICE_CIDR
 };
