@@ -566,11 +566,14 @@ mod tests {
                 "validatingadmissionpolicies",
                 "validatingadmissionpolicybindings",
                 "validatingwebhookconfigurations",
-                "mutatingadmissionpolicies",
-                "mutatingadmissionpolicybindings",
                 "customresourcedefinitions"
             ]
         );
+        // Off by default, and in api-extensions once enabled (as upstream's discovery).
+        for plural in ["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"] {
+            let r = find("admissionregistration.k8s.io", "v1alpha1", plural);
+            assert!(!r.availability.on_by_default && r.categories.contains(&"api-extensions"));
+        }
         assert_eq!(
             find("apiextensions.k8s.io", "v1", "customresourcedefinitions").short_names,
             ["crd", "crds"]
