@@ -234,14 +234,6 @@ pub(crate) async fn selectors_match(spec: &Value, a: &Attributes, env: &Env<'_>)
     Ok(true)
 }
 
-/// Upstream's environment of webhook matchConditions: `object`, `oldObject`, `request`.
-fn match_env() -> crate::cel::Env {
-    crate::cel::Env::new()
-        .var("object", crate::cel::Type::Dyn)
-        .var("oldObject", crate::cel::Type::Dyn)
-        .var("request", crate::cel::request_type())
-}
-
 /// matchConditions: all must be true; an evaluation error follows the failure policy
 /// (Err carries upstream's message).
 pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
@@ -254,8 +246,12 @@ pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
     {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
         let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
-        let prog = crate::cel::policy::compile(&match_env(), expr, &[])
-            .map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
+        let prog = crate::cel::policy::compile(
+            &crate::cel::policy::webhook_match_env(crate::cel::Mode::Stored),
+            expr,
+            &[],
+        )
+        .map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
         let j = |v: &'static str| match &request[v] {
             Value::Null => crate::cel::Value::Null,
             v => crate::cel::Value::json(v, None),

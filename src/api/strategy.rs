@@ -7,6 +7,7 @@
 //! The defaulting and validation functions match upstream's `pkg/apis/*/v1/defaults.go` and
 //! `pkg/apis/*/validation`.
 
+pub mod admission_webhooks;
 pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;
@@ -196,6 +197,9 @@ pub struct Builtin {
     pub prepare_create: fn(&mut Value),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
+    /// On update only `validate_update` runs: upstream's update rules that relax the create
+    /// rules by what the old object had (webhook configurations).
+    pub update_replaces_validate: bool,
     pub keep_status_on_create: bool,
     /// Storage-version conversion for rows that share storage with another version.
     pub to_storage: fn(&mut Value),
@@ -324,6 +328,7 @@ impl Builtin {
         prepare_create: no_op,
         validate: no_validate,
         validate_update: no_validate_update,
+        update_replaces_validate: false,
         keep_status_on_create: false,
         to_storage: no_op,
         served_form: None,
@@ -352,8 +357,10 @@ impl Strategy for Builtin {
     fn keep_status_on_create(&self) -> bool {
         self.keep_status_on_create
     }
-    fn validate(&self, obj: &Value, _old: Option<&Value>, errs: &mut FieldErrors) {
-        (self.validate)(obj, errs)
+    fn validate(&self, obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
+        if !(self.update_replaces_validate && old.is_some()) {
+            (self.validate)(obj, errs)
+        }
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         (self.validate_update)(new, old, errs)

@@ -26,6 +26,23 @@ pub fn env(variables: &[String], mode: Mode) -> Env {
         )
 }
 
+/// Upstream's environment of webhook matchConditions (the stateless compiler with
+/// `HasAuthorizer` and no params): `object`, `oldObject`, `namespaceObject`, `request`,
+/// `authorizer` and `authorizer.requestResource`; no `params`, no `variables`.
+pub fn webhook_match_env(mode: Mode) -> Env {
+    Env::new()
+        .mode(mode)
+        .var("object", Type::Dyn)
+        .var("oldObject", Type::Dyn)
+        .var("namespaceObject", super::namespace_type())
+        .var("request", super::request_type())
+        .var("authorizer", types::parse_type("kubernetes.authorization.Authorizer"))
+        .var(
+            "authorizer.requestResource",
+            types::parse_type("kubernetes.authorization.ResourceCheck"),
+        )
+}
+
 /// The environment of a MutatingAdmissionPolicy's expressions: [`env`] plus the JSON patch
 /// library and the types its mutations construct (upstream `HasPatchTypes`: the
 /// `DynamicTypeResolver`'s `Object`, `Object.<field>…` and `JSONPatch`).

@@ -147,6 +147,10 @@ const MUTATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
 
 const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
     printer: &table::WEBHOOK_CONFIGURATION,
+    defaults: crate::api::strategy::admission_webhooks::default_mutating,
+    validate: crate::api::strategy::admission_webhooks::validate_mutating,
+    validate_update: crate::api::strategy::admission_webhooks::validate_mutating_update,
+    update_replaces_validate: true,
     ..Builtin::DEFAULT
 };
 
@@ -165,6 +169,10 @@ const VALIDATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
 
 const VALIDATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
     printer: &table::WEBHOOK_CONFIGURATION,
+    defaults: crate::api::strategy::admission_webhooks::default_validating,
+    validate: crate::api::strategy::admission_webhooks::validate_validating,
+    validate_update: crate::api::strategy::admission_webhooks::validate_validating_update,
+    update_replaces_validate: true,
     ..Builtin::DEFAULT
 };
 

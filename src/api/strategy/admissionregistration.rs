@@ -12,6 +12,44 @@ fn items<'a>(spec: &'a Value, f: &str) -> &'a [Value] {
     spec.get(f).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// Upstream `validateMatchConditions` (webhooks and policies): at most 64, each with a
+/// qualified, unique name and an expression that compiles to bool in `env_for(expression)`
+/// (the stored environment for expressions the old object already had).
+pub fn validate_match_conditions(
+    conds: &[Value],
+    path: &str,
+    env_for: &dyn Fn(&str) -> crate::cel::Env,
+    errs: &mut FieldErrors,
+) {
+    if conds.len() > 64 {
+        errs.push(FieldError::too_many(path, conds.len(), 64));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, c) in conds.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let expr = c.str_at("/expression").trim();
+        if expr.is_empty() {
+            errs.push(FieldError::required(format!("{p}.expression"), ""));
+        } else if let Err(e) = compile(&env_for(expr), expr, &[Type::Bool]) {
+            errs.push(FieldError::invalid(format!("{p}.expression"), expr, e));
+        }
+        let name = c.str_at("/name");
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{p}.name"), ""));
+        } else {
+            crate::api::validation::push_msgs(
+                errs,
+                &format!("{p}.name"),
+                name,
+                crate::util::names::is_qualified_name(name),
+            );
+            if !names.insert(name) {
+                errs.push(FieldError::duplicate(format!("{p}.name"), name));
+            }
+        }
+    }
+}
+
 pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     match spec.get("matchConstraints").filter(|m| m.is_object()) {
@@ -31,21 +69,20 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
         .iter()
         .map(|v| v.str_at("/name").to_string())
         .collect();
-    let env = env(&names, Mode::New);
+    validate_match_conditions(
+        items(&spec, "matchConditions"),
+        "spec.matchConditions",
+        &|_| env(&names, Mode::New),
+        errs,
+    );
+    let policy_env = env(&names, Mode::New);
     let mut check = |path: String, src: &str, want: &[Type]| {
         if src.trim().is_empty() {
             errs.push(FieldError::required(path, ""));
-        } else if let Err(e) = compile(&env, src, want) {
+        } else if let Err(e) = compile(&policy_env, src, want) {
             errs.push(FieldError::invalid(path, src, e));
         }
     };
-    for (i, m) in items(&spec, "matchConditions").iter().enumerate() {
-        check(
-            format!("spec.matchConditions[{i}].expression"),
-            m.str_at("/expression"),
-            &[Type::Bool],
-        );
-    }
     for (i, v) in items(&spec, "variables").iter().enumerate() {
         check(format!("spec.variables[{i}].expression"), v.str_at("/expression"), &[]);
     }
@@ -235,15 +272,12 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
         .map(|v| v.str_at("/name").to_string())
         .collect();
     let env = crate::cel::policy::mutating_env(&names, Mode::New);
-    for (i, m) in items(&spec, "matchConditions").iter().enumerate() {
-        errs.extend(check_expression(
-            &env,
-            format!("spec.matchConditions[{i}].expression"),
-            m.str_at("/expression"),
-            &[Type::Bool],
-            "",
-        ));
-    }
+    validate_match_conditions(
+        items(&spec, "matchConditions"),
+        "spec.matchConditions",
+        &|_| crate::cel::policy::mutating_env(&names, Mode::New),
+        errs,
+    );
     for (i, v) in items(&spec, "variables").iter().enumerate() {
         errs.extend(check_expression(
             &env,
