@@ -11,6 +11,9 @@
 #   BACKEND=embedded|etcd       Capstan's embedded store (default for capstan) or a throwaway etcd
 #                               (Debian's etcd) on free loopback ports (the only one for upstream)
 #   FOCUS='\[Conformance\]'     ginkgo --focus regexp
+#   FOCUS=baseline              exactly the specs that PASS in $BASELINE (the yardstick: every one of
+#                               them must pass on Capstan; the others fail on upstream too)
+#   E2E_STRICT=1                exit 1 when a spec that passes in $BASELINE does not pass here
 #   SKIP='\[Serial\]|\[Disruptive\]'   ginkgo --skip regexp
 #   PARALLEL=16                 ginkgo processes: the specs mostly wait (no kubelet: many wait out
 #                               5-minute timeouts), so more processes than cores; upstream uses 25
@@ -53,6 +56,11 @@ PARALLEL="${PARALLEL:-16}"
 NODES="${NODES:-3}"
 E2E_TIMEOUT="${E2E_TIMEOUT:-3h}"
 BASELINE="${BASELINE:-$ROOT/conformance/baseline-v1.33.txt}"
+if [ "$FOCUS" = baseline ]; then
+    # One alternation of the baseline's PASS names, regexp metacharacters escaped.
+    FOCUS="($(sed -n 's/^PASS //p' "$BASELINE" | sed 's/[][(){}.*+?^$|\\]/\\&/g' | paste -sd '|'))"
+    [ "$FOCUS" != "()" ] || { echo "e2e: no PASS lines in $BASELINE" >&2; exit 2; }
+fi
 OUT="${E2E_OUTPUT_DIR:-$CARGO_TARGET_DIR/e2e/$SERVER-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
 if [ "$BACKEND" = etcd ] && ! command -v etcd >/dev/null; then
     echo "e2e: BACKEND=etcd needs etcd (Debian package etcd-server)" >&2
@@ -129,6 +137,11 @@ if server == "capstan" and os.path.exists(baseline):
 print(f"{npass} passed, {nfail} failed")
 PY
     log "results: $OUT/results.txt, failures: $OUT/failures.txt"
+    if [ "${E2E_STRICT:-}" = 1 ] && [ -f "$OUT/diff-vs-baseline.txt" ] && grep -q '^\[' "$OUT/diff-vs-baseline.txt"; then
+        log "E2E_STRICT: specs that pass upstream failed here:"
+        grep -A1 '^\[' "$OUT/diff-vs-baseline.txt" >&2
+        exit 1
+    fi
 }
 
 # `scripts/e2e.sh report DIR`: redo the results of an earlier run's output dir.
