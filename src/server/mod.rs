@@ -628,6 +628,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or(0);
     bootstrap::ensure_defaults(&app, &hooks, first_service_ip, opts.secure_port, node_port).await?;
+    tokio::spawn(bootstrap::token_tracking::run(app.registry.clone()));
     // Serve the stored CRDs before reporting ready, then follow CRD changes.
     crate::apiext::crd::start(app.registry.clone()).await;
     hooks.crd.done();
