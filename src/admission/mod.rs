@@ -596,7 +596,7 @@ impl crate::registry::admission::Admission for Request<'_> {
         if let Some(new) = a.object {
             if new != *obj {
                 *obj = new;
-                w.def.strategy.defaults(obj);
+                crate::apiext::apply_defaults(w.def, obj);
             }
         }
         Ok(())

@@ -247,13 +247,21 @@ fn mutation(
         as_struct(&out, "Object")
             .map_err(|t| format!("unsupported return type from ApplyConfiguration expression: {t}"))?;
         check_type_names(&out, "Object").map_err(|e| format!("type mismatch: {e}"))?;
+        // Built-ins merge by their OpenAPI schema; custom resources by their CRD's (list
+        // types and map keys included), as upstream's type converters.
         let schemas = crate::api::schema::builtin();
-        let root = schemas.root_for(a.def.group, a.def.version, a.def.kind);
+        let custom = crate::apiext::lookup(&a.def).and_then(|cv| cv.typed.clone());
+        let root = match &custom {
+            Some(n) => Some(&**n),
+            None => schemas.root_for(a.def.group, a.def.version, a.def.kind),
+        };
         crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, root)
             .map_err(|e| format!("error applying patch: {e}"))?
     };
-    // The result is decoded into its kind, as upstream decodes the patched JSON.
+    // The result is decoded into its kind, as upstream decodes the patched JSON, and defaulted
+    // (upstream `dispatchOne`: after every mutation, so the next one sees the defaults).
     crate::api::typed::normalize_any(&mut patched).map_err(|e| format!("error applying patch: {e}"))?;
+    crate::apiext::apply_defaults(&a.def, &mut patched);
     Ok(patched)
 }
 
