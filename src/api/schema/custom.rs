@@ -86,16 +86,21 @@ mod tests {
 
     #[test]
     fn list_and_map_types_come_from_the_schema() {
-        let r = root(&json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
-            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
-                      "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "env": {"type": "object", "x-kubernetes-map-type": "atomic", "additionalProperties": {"type": "string"}},
-        }}}}));
+        let r = root(
+            &json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+                "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                          "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "env": {"type": "object", "x-kubernetes-map-type": "atomic", "additionalProperties": {"type": "string"}},
+            }}}}),
+        );
         let s = super::super::builtin();
         let spec = s.field(&r, "spec").expect("spec");
         let ports = s.field(spec, "ports").expect("ports");
-        assert_eq!((ports.list_type, ports.map_keys.clone()), (ListType::Map, vec!["name".to_string()]));
+        assert_eq!(
+            (ports.list_type, ports.map_keys.clone()),
+            (ListType::Map, vec!["name".to_string()])
+        );
         assert_eq!(s.field(spec, "tags").expect("tags").list_type, ListType::Atomic);
         assert_eq!(s.field(spec, "env").expect("env").map_type, MapType::Atomic);
         assert!(s.field(&r, "metadata").is_some_and(|m| m.fields.contains_key("labels")));
