@@ -400,7 +400,7 @@ webhooks:
 /// upstream kube-apiserver v1.33.13's for the same objects (`tests/fixtures/map/invalid_table.json`):
 /// matchResources and their rules (wildcards, subresources, resourceNames, scope), paramKind,
 /// paramRef, matchCondition names and expressions (no `variables`, `params` only with a
-/// paramKind), variable names, mutations, reinvocationPolicy. As upstream, a costly
+/// paramKind, `authorizer` declared), variable names, mutations, reinvocationPolicy. As upstream, a costly
 /// expression is not refused at write time (its cost is limited when it runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_time_validation_matches_upstream_table() {
@@ -511,5 +511,37 @@ fn defaults_after_each_mutation_and_custom_resource_merge_keys() {
     assert_eq!(
         g["spec"],
         json!({"ports": [{"name": "web", "port": 80, "protocol": "TCP"}, {"name": "metrics", "port": 9090, "protocol": "TCP"}], "tags": ["a"]})
+    );
+}
+
+/// `authorizer` in matchConditions, variables and mutations asks the server's authorizer (RBAC
+/// here) for the request's user, or for a service account after `serviceAccount(…)`;
+/// `authorizer.requestResource` checks the request's own resource. Expected labels are
+/// upstream's for the same fixture and user (cluster admin).
+#[test]
+fn authorizer_checks_in_expressions() {
+    let s = server();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("authorizer.yaml")]);
+    let labels = eventually("the policy is in force", secs(10), || {
+        let (ok, out, err) = run(
+            &s,
+            &[
+                "create",
+                "configmap",
+                "-n",
+                "authz",
+                "c",
+                "--from-literal=a=b",
+                "--dry-run=server",
+                "-o",
+                "json",
+            ],
+        );
+        let d: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out} {err}"))?;
+        matching(d["metadata"]["labels"].clone(), |l| ok && l.is_object())
+    });
+    assert_eq!(
+        labels,
+        json!({"sa-lists-secrets": "false", "sa-reason-empty": "true", "user-lists-secrets": "true"})
     );
 }

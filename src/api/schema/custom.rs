@@ -3,7 +3,7 @@
 //! `x-kubernetes-map-type`) and `metadata` as the built-in ObjectMeta, as upstream's
 //! published OpenAPI for the CRD (what its type converters read) has them.
 
-use super::{ListType, MapType, Node, Ty, TypeRef};
+use super::{Node, Ty, TypeRef};
 use serde_json::Value;
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
@@ -11,7 +11,7 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 /// The root node of a custom resource of this schema; nodes are inline except `metadata`
 /// (resolve with [`super::builtin`]).
 pub fn root(schema: &Value) -> Node {
-    let mut n = node(schema);
+    let mut n = super::build::to_node(schema);
     n.ty = Ty::Object;
     for f in ["apiVersion", "kind"] {
         n.fields.entry(f.into()).or_insert_with(|| {
@@ -25,63 +25,10 @@ pub fn root(schema: &Value) -> Node {
     n
 }
 
-fn node(s: &Value) -> Node {
-    let flag = |k: &str| s.get(k).and_then(Value::as_bool) == Some(true);
-    let text = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("");
-    let preserve = flag("x-kubernetes-preserve-unknown-fields");
-    let mut n = Node {
-        ty: match text("type") {
-            _ if flag("x-kubernetes-int-or-string") => Ty::IntOrString,
-            "object" => Ty::Object,
-            "array" => Ty::Array,
-            "string" => Ty::String,
-            "integer" => Ty::Integer,
-            "number" => Ty::Number,
-            "boolean" => Ty::Boolean,
-            _ => Ty::Any,
-        },
-        preserve_unknown: preserve,
-        format: text("format").to_string(),
-        list_type: match text("x-kubernetes-list-type") {
-            "map" => ListType::Map,
-            "set" => ListType::Set,
-            _ => ListType::Atomic,
-        },
-        map_keys: s
-            .get("x-kubernetes-list-map-keys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        map_type: match text("x-kubernetes-map-type") {
-            "atomic" => MapType::Atomic,
-            _ => MapType::Granular,
-        },
-        ..Node::default()
-    };
-    if let Some(props) = s.get("properties").and_then(Value::as_object) {
-        for (k, v) in props {
-            n.fields.insert(k.clone(), TypeRef::Inline(Box::new(node(v))));
-        }
-    }
-    if let Some(a) = s.get("additionalProperties").filter(|a| a.is_object()) {
-        n.additional = Some(Box::new(TypeRef::Inline(Box::new(node(a)))));
-    }
-    if let Some(i) = s.get("items").filter(|i| i.is_object()) {
-        n.items = Some(Box::new(TypeRef::Inline(Box::new(node(i)))));
-    }
-    // An embedded resource carries its own apiVersion, kind and metadata.
-    if flag("x-kubernetes-embedded-resource") {
-        n.preserve_unknown = true;
-    }
-    n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::schema::{ListType, MapType};
     use serde_json::json;
 
     #[test]

@@ -232,9 +232,9 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
             check_mutating_operations(m, "spec.matchConstraints", errs);
         }
     }
-    // matchConditions compile in upstream's stateless environment: no `variables`, and
-    // `params` only with a paramKind.
-    let conditions_env = crate::cel::policy::env_for(None, pk.is_some(), Mode::New);
+    // matchConditions compile in upstream's stateless environment: no `variables`, `params`
+    // only with a paramKind, and the authorizer.
+    let conditions_env = crate::cel::policy::env_for(None, pk.is_some(), true, Mode::New);
     rules::match_conditions(
         items(&spec, "matchConditions"),
         "spec.matchConditions",
