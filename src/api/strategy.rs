@@ -7,6 +7,7 @@
 //! The defaulting and validation functions match upstream's `pkg/apis/*/v1/defaults.go` and
 //! `pkg/apis/*/validation`.
 
+pub mod admission_rules;
 pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;

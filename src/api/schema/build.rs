@@ -105,7 +105,9 @@ fn to_ref(v: &Value) -> TypeRef {
     TypeRef::Inline(Box::new(to_node(v)))
 }
 
-fn to_node(v: &Value) -> Node {
+/// A JSON Schema node, with the `x-kubernetes-*` merge and pruning extensions it carries (CRD
+/// schemas; built-in definitions get theirs from `patch_meta.txt`).
+pub(super) fn to_node(v: &Value) -> Node {
     let mut n = Node::default();
     let Some(o) = v.as_object() else {
         n.ty = Ty::Any;
@@ -150,6 +152,19 @@ fn to_node(v: &Value) -> Node {
     // (RawExtension, FieldsV1): never pruned.
     if n.ty == Ty::Object && props.is_none() && additional.is_none() {
         n.preserve_unknown = true;
+    }
+    let flag = |k: &str| o.get(k).and_then(Value::as_bool) == Some(true);
+    // An embedded resource carries its own apiVersion, kind and metadata.
+    n.preserve_unknown |= flag("x-kubernetes-preserve-unknown-fields") || flag("x-kubernetes-embedded-resource");
+    apply_meta(
+        &mut n,
+        &[
+            &format!("list={}", str_of(o, "x-kubernetes-list-type")),
+            &format!("map={}", str_of(o, "x-kubernetes-map-type")),
+        ],
+    );
+    if let Some(keys) = o.get("x-kubernetes-list-map-keys").and_then(Value::as_array) {
+        n.map_keys = keys.iter().filter_map(Value::as_str).map(str::to_string).collect();
     }
     n
 }
