@@ -25,6 +25,7 @@ mod networking;
 mod node;
 mod policy;
 mod rbac;
+mod resource;
 mod scheduling;
 mod storage;
 
@@ -101,6 +102,7 @@ const GROUPS: &[&[ResourceDef]] = &[
     coordination::ROWS,
     node::ROWS,
     discovery::ROWS,
+    resource::ROWS,
     flowcontrol::ROWS,
 ];
 

@@ -1302,12 +1302,39 @@ fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 pub const POD: Builtin = Builtin {
     defaults: pod_defaults,
     prepare_create: pod_prepare_create,
+    drop_disabled: drop_disabled_pod_fields,
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
     status_write: StatusWrite::Pod,
     ..Builtin::DEFAULT
 };
+
+/// `dropDisabledDynamicResourceAllocationFields` and the status half of
+/// `dropDisabledPodStatusFields` (`pkg/api/pod/util.go`): with DynamicResourceAllocation off,
+/// claim references go unless the stored pod already has `spec.resourceClaims`.
+pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, pod: &mut Value, old: Option<&Value>) {
+    let in_use = old
+        .and_then(|o| o.pointer("/spec/resourceClaims"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if gates.enabled("DynamicResourceAllocation") || in_use {
+        return;
+    }
+    if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("resourceClaims");
+        for list in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(r) = c.get_mut("resources").and_then(Value::as_object_mut) {
+                    r.remove("claims");
+                }
+            }
+        }
+    }
+    if let Some(st) = pod.get_mut("status").and_then(Value::as_object_mut) {
+        st.remove("resourceClaimStatuses");
+    }
+}
 
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
 /// finished pods go at once. The grace period when the delete must wait.
