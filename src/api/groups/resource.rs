@@ -129,6 +129,7 @@ const RESOURCE_CLAIM_TEMPLATE: Builtin = Builtin {
 
 const RESOURCE_SLICE: Builtin = Builtin {
     printer: &table::RESOURCE_SLICE,
+    to_storage: s::convert::v1beta1_to_storage,
     fields: &fields::RESOURCE_SLICE_V1BETA1,
     defaults: s::default_slice,
     drop_disabled: s::drop_slice_fields,

@@ -131,9 +131,27 @@ pub fn v1beta1_to_v1beta2(v: &mut Value) {
     }
 }
 
+/// Every device of a v1beta1/v1alpha3 slice has `basic`: upstream's conversion from the
+/// internal type always sets it, so a device written without one is stored and served with `{}`.
+fn ensure_basic(v: &mut Value) {
+    for d in devices_mut(v).into_iter().flatten() {
+        if let Some(d) = d.as_object_mut() {
+            if !d.get("basic").is_some_and(Value::is_object) {
+                d.insert("basic".into(), json!({}));
+            }
+        }
+    }
+}
+
+/// A v1beta1 object as upstream stores it after its trip through the internal type.
+pub fn v1beta1_to_storage(v: &mut Value) {
+    ensure_basic(v);
+}
+
 /// A v1alpha3 object in v1beta1's shape (capacities gain their `{value}` wrapper).
 pub fn v1alpha3_to_v1beta1(v: &mut Value) {
     set_api_version(v, "v1beta1");
+    ensure_basic(v);
     for d in devices_mut(v).into_iter().flatten() {
         if let Some(cap) = d.pointer_mut("/basic/capacity").and_then(Value::as_object_mut) {
             for q in cap.values_mut() {
@@ -148,6 +166,7 @@ pub fn v1alpha3_to_v1beta1(v: &mut Value) {
 /// A v1beta1 object in v1alpha3's shape.
 pub fn v1beta1_to_v1alpha3(v: &mut Value) {
     set_api_version(v, "v1alpha3");
+    ensure_basic(v);
     for d in devices_mut(v).into_iter().flatten() {
         if let Some(cap) = d.pointer_mut("/basic/capacity").and_then(Value::as_object_mut) {
             for q in cap.values_mut() {
