@@ -140,8 +140,14 @@ fn resource_api_matches_upstream_in_every_version() {
     again["metadata"] = json!({"name": "c2", "namespace": "default"});
     let f = s.write_file("c2.json", &again.to_string());
     s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
-    assert_eq!(get_json(&s, &["resourceclaims.v1beta1.resource.k8s.io", "c2"])["spec"], v1["spec"]);
-    assert_eq!(get_json(&s, &["resourceclaims.v1beta2.resource.k8s.io", "c2"])["spec"], v2["spec"]);
+    assert_eq!(
+        get_json(&s, &["resourceclaims.v1beta1.resource.k8s.io", "c2"])["spec"],
+        v1["spec"]
+    );
+    assert_eq!(
+        get_json(&s, &["resourceclaims.v1beta2.resource.k8s.io", "c2"])["spec"],
+        v2["spec"]
+    );
 
     // Slices: `basic` lifted in v1beta2, bare quantities in v1alpha3; the device taint is
     // dropped (DRADeviceTaints is off).
@@ -163,7 +169,10 @@ fn resource_api_matches_upstream_in_every_version() {
     assert_eq!(rule["metadata"]["generation"], 1);
 
     // Printers.
-    let table = s.kubectl_ok(K, &["get", "resourceslices,resourceclaims,deviceclasses,devicetaintrules"]);
+    let table = s.kubectl_ok(
+        K,
+        &["get", "resourceslices,resourceclaims,deviceclasses,devicetaintrules"],
+    );
     for want in [
         "NAME                                   NODE   DRIVER            POOL   AGE",
         "resourceslice.resource.k8s.io/n1-gpu   n1     gpu.example.com   n1",
@@ -178,10 +187,27 @@ fn resource_api_matches_upstream_in_every_version() {
     // Field selectors: spec.nodeName and spec.driver; others refused in upstream's words.
     let names = s.kubectl_ok(
         K,
-        &["get", "resourceslices", "--field-selector", "spec.nodeName=n1,spec.driver=gpu.example.com", "-o", "name"],
+        &[
+            "get",
+            "resourceslices",
+            "--field-selector",
+            "spec.nodeName=n1,spec.driver=gpu.example.com",
+            "-o",
+            "name",
+        ],
     );
     assert_eq!(names.trim(), "resourceslice.resource.k8s.io/n1-gpu");
-    let none = s.kubectl_ok(K, &["get", "resourceslices", "--field-selector", "spec.nodeName=n2", "-o", "name"]);
+    let none = s.kubectl_ok(
+        K,
+        &[
+            "get",
+            "resourceslices",
+            "--field-selector",
+            "spec.nodeName=n2",
+            "-o",
+            "name",
+        ],
+    );
     assert_eq!(none.trim(), "");
     let err = s.kubectl_err(K, &["get", "resourceslices", "--field-selector", "spec.foo=x"]);
     assert!(
@@ -190,7 +216,12 @@ fn resource_api_matches_upstream_in_every_version() {
     );
     let err = s.kubectl_err(
         K,
-        &["get", "resourceslices.v1beta1.resource.k8s.io", "--field-selector", "metadata.namespace=x"],
+        &[
+            "get",
+            "resourceslices.v1beta1.resource.k8s.io",
+            "--field-selector",
+            "metadata.namespace=x",
+        ],
     );
     assert!(
         err.contains("field label not supported for resource.k8s.io/v1beta1, Kind=ResourceSlice: metadata.namespace"),
@@ -211,26 +242,64 @@ fn resource_api_matches_upstream_in_every_version() {
     // The spec is immutable; the status subresource takes an allocation once.
     let err = s.kubectl_err(
         K,
-        &["patch", "resourceclaim", "c1", "--type=merge", "-p", r#"{"spec":{"devices":{"requests":[{"name":"x","exactly":{"deviceClassName":"y"}}]}}}"#],
+        &[
+            "patch",
+            "resourceclaim",
+            "c1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"devices":{"requests":[{"name":"x","exactly":{"deviceClassName":"y"}}]}}}"#,
+        ],
     );
-    assert!(err.contains("The ResourceClaim \"c1\" is invalid: spec: Invalid value: ") && err.contains("field is immutable"), "{err}");
+    assert!(
+        err.contains("The ResourceClaim \"c1\" is invalid: spec: Invalid value: ")
+            && err.contains("field is immutable"),
+        "{err}"
+    );
     let alloc = r#"{"status":{"allocation":{"devices":{"results":[{"request":"gpu","driver":"gpu.example.com","pool":"n1","device":"d0"}]}},"reservedFor":[{"resource":"pods","name":"p","uid":"u1"}]}}"#;
-    s.kubectl_ok(K, &["patch", "resourceclaim", "c1", "--subresource=status", "--type=merge", "-p", alloc]);
+    s.kubectl_ok(
+        K,
+        &[
+            "patch",
+            "resourceclaim",
+            "c1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            alloc,
+        ],
+    );
     let claims = s.kubectl_ok(K, &["get", "resourceclaims", "c1"]);
     assert!(claims.contains("allocated,reserved"), "{claims}");
     let err = s.kubectl_err(
         K,
-        &["patch", "resourceclaim", "c1", "--subresource=status", "--type=json", "-p",
-          r#"[{"op":"replace","path":"/status/allocation/devices/results/0/device","value":"d1"}]"#],
+        &[
+            "patch",
+            "resourceclaim",
+            "c1",
+            "--subresource=status",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/status/allocation/devices/results/0/device","value":"d1"}]"#,
+        ],
     );
-    assert!(err.contains("status.allocation: Invalid value: ") && err.contains("field is immutable"), "{err}");
+    assert!(
+        err.contains("status.allocation: Invalid value: ") && err.contains("field is immutable"),
+        "{err}"
+    );
 
     // OpenAPI has the group's schemas.
     let (cert, key) = s.admin_cert();
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let (code, body) = s.curl_status(&["--cert", &cert, "--key", &key], "/openapi/v3/apis/resource.k8s.io/v1beta2");
+    let (code, body) = s.curl_status(
+        &["--cert", &cert, "--key", &key],
+        "/openapi/v3/apis/resource.k8s.io/v1beta2",
+    );
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("io.k8s.api.resource.v1beta2.ResourceClaim"), "not the v1beta2 schemas");
+    assert!(
+        body.contains("io.k8s.api.resource.v1beta2.ResourceClaim"),
+        "not the v1beta2 schemas"
+    );
 }
 
 /// Off by default: no resource.k8s.io anywhere; one version alone serves its four kinds (the
@@ -250,7 +319,10 @@ spec:
 "#;
     let claims_of = |s: &TestServer| {
         let p = get_json(s, &["pod", "p1"]);
-        (p["spec"]["resourceClaims"].clone(), p["spec"]["containers"][0]["resources"].clone())
+        (
+            p["spec"]["resourceClaims"].clone(),
+            p["spec"]["containers"][0]["resources"].clone(),
+        )
     };
 
     let s = TestServer::start();
@@ -265,7 +337,11 @@ spec:
     let _ = s.kubectl_run(K, &["create", "serviceaccount", "default"]);
     let f = s.write_file("pod.yaml", pod);
     s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
-    assert_eq!(claims_of(&s), (Value::Null, json!({})), "dropped as upstream with the gate off");
+    assert_eq!(
+        claims_of(&s),
+        (Value::Null, json!({})),
+        "dropped as upstream with the gate off"
+    );
     drop(s);
 
     let s = TestServer::start_with(&[
@@ -287,6 +363,9 @@ spec:
     s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
     assert_eq!(
         claims_of(&s),
-        (json!([{"name": "gpu", "resourceClaimName": "c1"}]), json!({"claims": [{"name": "gpu"}]}))
+        (
+            json!([{"name": "gpu", "resourceClaimName": "c1"}]),
+            json!({"claims": [{"name": "gpu"}]})
+        )
     );
 }

@@ -305,10 +305,16 @@ mod tests {
             ]
         );
         // No gate is needed: upstream's REST storage checks none (DRADeviceTaints included).
-        let all = served(&[("resource.k8s.io/v1beta2", "true"), ("resource.k8s.io/v1alpha3", "true")]);
+        let all = served(&[
+            ("resource.k8s.io/v1beta2", "true"),
+            ("resource.k8s.io/v1alpha3", "true"),
+        ]);
         assert_eq!(all.len(), 9, "{all:?}");
         assert!(all.contains(&"v1alpha3/devicetaintrules".to_string()));
-        for (group, version, resources) in UPSTREAM_OFF_BY_DEFAULT.iter().filter(|(g, _, _)| *g == "resource.k8s.io") {
+        for (group, version, resources) in UPSTREAM_OFF_BY_DEFAULT
+            .iter()
+            .filter(|(g, _, _)| *g == "resource.k8s.io")
+        {
             for res in *resources {
                 assert!(
                     crate::api::builtin()
@@ -319,5 +325,4 @@ mod tests {
             }
         }
     }
-
 }

@@ -24,9 +24,9 @@ pub mod storage;
 pub mod sysctls;
 
 use super::fields::Fields;
-use crate::config::features::FeatureGates;
 use super::table::Printer;
 use super::ResourceDef;
+use crate::config::features::FeatureGates;
 use crate::error::field::FieldErrors;
 use crate::error::ApiResult;
 use crate::storage::cache::{CachedObject, Selectable};

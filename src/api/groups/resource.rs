@@ -25,7 +25,14 @@ macro_rules! dra_rows {
                 subresources: &[STATUS],
                 strategy: &$claim,
                 availability: OFF,
-                ..def(G, $v, "ResourceClaim", "resourceclaims", "resourceclaim", Scope::Namespaced)
+                ..def(
+                    G,
+                    $v,
+                    "ResourceClaim",
+                    "resourceclaims",
+                    "resourceclaim",
+                    Scope::Namespaced,
+                )
             },
             ResourceDef {
                 strategy: &$template,
@@ -43,7 +50,14 @@ macro_rules! dra_rows {
                 generation: true,
                 strategy: &$slice,
                 availability: OFF,
-                ..def(G, $v, "ResourceSlice", "resourceslices", "resourceslice", Scope::Cluster)
+                ..def(
+                    G,
+                    $v,
+                    "ResourceSlice",
+                    "resourceslices",
+                    "resourceslice",
+                    Scope::Cluster,
+                )
             },
         ]
     };

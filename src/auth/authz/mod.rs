@@ -308,8 +308,7 @@ pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
             .find_map(|v| reg.find("resource.k8s.io", v, "resourceslices"));
         if let Some(row) = slices.filter(|_| reg.features.enabled("DynamicResourceAllocation")) {
             let idx = az.node.clone();
-            let sink: crate::registry::informer::Sink =
-                Arc::new(move |c| idx.apply(node::Feed::ResourceSlices, c));
+            let sink: crate::registry::informer::Sink = Arc::new(move |c| idx.apply(node::Feed::ResourceSlices, c));
             crate::registry::informer::start(reg.clone(), row, sink).await;
         }
     }

@@ -681,7 +681,10 @@ mod tests {
         assert!(slice("list", "", "spec.nodeName=n1").0);
         assert_eq!(
             slice("watch", "", "spec.nodeName=n2"),
-            (false, "can only list/watch/deletecollection resourceslices with nodeName field selector".into())
+            (
+                false,
+                "can only list/watch/deletecollection resourceslices with nodeName field selector".into()
+            )
         );
         n.apply(
             Feed::ResourceSlices,
@@ -689,5 +692,4 @@ mod tests {
         );
         assert!(!slice("get", "n1-gpu", "").0);
     }
-
 }

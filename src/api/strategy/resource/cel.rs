@@ -90,7 +90,12 @@ mod tests {
         let e = validate("device.driver", "p", false).unwrap();
         assert_eq!(e.detail, "must evaluate to bool or the unknown type, not string");
         let e = validate("device.nosuch == 1", "p", false).unwrap();
-        assert!(e.detail.starts_with("compilation failed: ERROR: <input>:1:7: undefined field 'nosuch'"), "{}", e.detail);
+        assert!(
+            e.detail
+                .starts_with("compilation failed: ERROR: <input>:1:7: undefined field 'nosuch'"),
+            "{}",
+            e.detail
+        );
         let e = validate(&"x".repeat(EXPRESSION_MAX_LENGTH + 1), "p", false).unwrap();
         assert_eq!(e.body(), "Too long: may not be more than 10240 bytes");
     }

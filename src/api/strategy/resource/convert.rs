@@ -60,9 +60,13 @@ fn set_api_version(v: &mut Value, version: &str) {
 /// Upstream `hasAnyMainRequestFieldsSet`: a v1beta1 request with any of these is an `exactly`.
 fn main_field_set(r: &Map<String, Value>) -> bool {
     let set = |k: &str| r.get(k).is_some_and(|v| !v.is_null());
-    r.get("deviceClassName").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+    r.get("deviceClassName")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
         || set("selectors")
-        || r.get("allocationMode").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        || r.get("allocationMode")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
         || r.get("count").and_then(Value::as_i64).is_some_and(|c| c != 0)
         || set("adminAccess")
         || set("tolerations")
@@ -198,12 +202,12 @@ mod tests {
 
     fn claim() -> Value {
         json!({"apiVersion": "resource.k8s.io/v1beta1", "kind": "ResourceClaim",
-               "metadata": {"name": "c", "namespace": "default"},
-               "spec": {"devices": {"requests": [
-                   {"name": "gpu", "deviceClassName": "gpu.example.com", "allocationMode": "ExactCount", "count": 2,
-                    "selectors": [{"cel": {"expression": "device.driver == \"x\""}}]},
-                   {"name": "any", "firstAvailable": [{"name": "a", "deviceClassName": "c", "allocationMode": "All"}]}
-               ]}}})
+        "metadata": {"name": "c", "namespace": "default"},
+        "spec": {"devices": {"requests": [
+            {"name": "gpu", "deviceClassName": "gpu.example.com", "allocationMode": "ExactCount", "count": 2,
+             "selectors": [{"cel": {"expression": "device.driver == \"x\""}}]},
+            {"name": "any", "firstAvailable": [{"name": "a", "deviceClassName": "c", "allocationMode": "All"}]}
+        ]}}})
     }
 
     fn slice() -> Value {
@@ -247,6 +251,9 @@ mod tests {
         let mut back = a3.clone();
         v1alpha3_to_v1beta1(&mut back);
         assert_eq!(back, slice());
-        assert_eq!(to_internal(&a3)["spec"]["devices"][0]["capacity"]["mem"]["value"], "1Gi");
+        assert_eq!(
+            to_internal(&a3)["spec"]["devices"][0]["capacity"]["mem"]["value"],
+            "1Gi"
+        );
     }
 }

@@ -18,7 +18,8 @@ fn default_count(r: &mut Value) {
     if o.get("allocationMode").and_then(Value::as_str).unwrap_or("").is_empty() {
         o.insert("allocationMode".into(), json!("ExactCount"));
     }
-    if o.get("allocationMode") == Some(&json!("ExactCount")) && o.get("count").and_then(Value::as_i64).unwrap_or(0) == 0 {
+    if o.get("allocationMode") == Some(&json!("ExactCount")) && o.get("count").and_then(Value::as_i64).unwrap_or(0) == 0
+    {
         o.insert("count".into(), json!(1));
     }
 }
@@ -45,7 +46,11 @@ fn default_requests(requests: Option<&mut Value>) {
         if let Some(exact) = r.get_mut("exactly").filter(|e| e.is_object()) {
             default_count(exact);
             default_tolerations(exact);
-        } else if r.get("deviceClassName").and_then(Value::as_str).is_some_and(|c| !c.is_empty()) {
+        } else if r
+            .get("deviceClassName")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty())
+        {
             default_count(r);
         }
         default_tolerations(r);
@@ -207,7 +212,10 @@ pub fn drop_claim_fields(gates: &FeatureGates, obj: &mut Value, old: Option<&Val
         // dropDeallocatedStatusDevices: device status goes with the device's allocation.
         let results = "/status/allocation/devices/results";
         let now = device_ids(obj, results);
-        let gone: Vec<_> = device_ids(old, results).into_iter().filter(|d| !now.contains(d)).collect();
+        let gone: Vec<_> = device_ids(old, results)
+            .into_iter()
+            .filter(|d| !now.contains(d))
+            .collect();
         if let Some(devs) = obj.pointer_mut("/status/devices").and_then(Value::as_array_mut) {
             devs.retain(|d| {
                 let f = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -279,7 +287,10 @@ mod tests {
             {"name": "b", "firstAvailable": [{"name": "x", "deviceClassName": "c", "allocationMode": "All"}]}]}}});
         default_claim(&mut b1);
         let r = &b1["spec"]["devices"]["requests"];
-        assert_eq!((r[0]["allocationMode"].as_str(), r[0]["count"].as_i64()), (Some("ExactCount"), Some(1)));
+        assert_eq!(
+            (r[0]["allocationMode"].as_str(), r[0]["count"].as_i64()),
+            (Some("ExactCount"), Some(1))
+        );
         assert_eq!(r[0]["tolerations"][0]["operator"], "Equal");
         assert!(r[1].get("allocationMode").is_none());
         assert!(r[1]["firstAvailable"][0].get("count").is_none());

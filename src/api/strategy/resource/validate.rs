@@ -191,7 +191,11 @@ fn allocation_mode(r: &Value, path: &str, errs: &mut FieldErrors) {
         }
         "ExactCount" => {
             if count <= 0 {
-                errs.push(FieldError::invalid(format!("{path}.count"), count, "must be greater than zero"));
+                errs.push(FieldError::invalid(
+                    format!("{path}.count"),
+                    count,
+                    "must be greater than zero",
+                ));
             }
         }
         other => errs.push(FieldError::not_supported(
@@ -236,7 +240,11 @@ fn toleration(t: &Value, path: &str, errs: &mut FieldErrors) {
     }
     let effect = s(t, "effect");
     if !effect.is_empty() && !TAINT_EFFECTS.contains(&effect) {
-        errs.push(FieldError::not_supported(format!("{path}.effect"), effect, TAINT_EFFECTS));
+        errs.push(FieldError::not_supported(
+            format!("{path}.effect"),
+            effect,
+            TAINT_EFFECTS,
+        ));
     }
 }
 
@@ -322,7 +330,13 @@ fn opaque(config: &Value, path: &str, stored: bool, errs: &mut FieldErrors) {
         None => errs.push(FieldError::required(format!("{path}.opaque"), "")),
         Some(o) => {
             driver_name(s(o, "driver"), &format!("{path}.opaque.driver"), errs);
-            raw_extension(o.get("parameters"), &format!("{path}.opaque.parameters"), stored, OPAQUE_PARAMETERS_MAX_LENGTH, errs);
+            raw_extension(
+                o.get("parameters"),
+                &format!("{path}.opaque.parameters"),
+                stored,
+                OPAQUE_PARAMETERS_MAX_LENGTH,
+                errs,
+            );
         }
     }
 }
@@ -333,7 +347,11 @@ fn raw_extension(v: Option<&Value>, path: &str, stored: bool, max: usize, errs: 
         None | Some(Value::Null) => errs.push(FieldError::required(path, "")),
         Some(v) if !stored && v.to_string().len() > max => errs.push(FieldError::too_long(path, max)),
         Some(Value::Object(_)) => {}
-        Some(_) => errs.push(invalid_raw(path, "\"<value omitted>\"".into(), "parameters must be a valid JSON object")),
+        Some(_) => errs.push(invalid_raw(
+            path,
+            "\"<value omitted>\"".into(),
+            "parameters must be a valid JSON object",
+        )),
     }
 }
 
@@ -361,7 +379,12 @@ fn device_claim(devices: &Value, path: &str, stored: bool, errs: &mut FieldError
             }
         }
     }
-    too_many(errs, constraints, DEVICE_CONSTRAINTS_MAX, &format!("{path}.constraints"));
+    too_many(
+        errs,
+        constraints,
+        DEVICE_CONSTRAINTS_MAX,
+        &format!("{path}.constraints"),
+    );
     let configs = arr(devices, "config");
     for (i, c) in configs.iter().enumerate() {
         let cp = format!("{path}.config[{i}]");
@@ -382,7 +405,11 @@ fn claim_spec(spec: Option<&Value>, path: &str, stored: bool, errs: &mut FieldEr
 fn immutable_struct(new: Option<&Value>, old: Option<&Value>, path: &str, errs: &mut FieldErrors) {
     let null = Value::Null;
     if new.unwrap_or(&null) != old.unwrap_or(&null) {
-        errs.push(invalid_raw(path, new.unwrap_or(&null).to_string(), "field is immutable"));
+        errs.push(invalid_raw(
+            path,
+            new.unwrap_or(&null).to_string(),
+            "field is immutable",
+        ));
     }
 }
 
@@ -401,7 +428,13 @@ pub fn claim_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
     let names = request_names(new.pointer("/spec/devices").unwrap_or(&Value::Null));
     let deleted = new.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
     let null = Value::Null;
-    claim_status(new.get("status").unwrap_or(&null), old.get("status").unwrap_or(&null), deleted, &names, errs);
+    claim_status(
+        new.get("status").unwrap_or(&null),
+        old.get("status").unwrap_or(&null),
+        deleted,
+        &names,
+        errs,
+    );
 }
 
 fn device_id(v: &Value) -> String {
@@ -423,13 +456,21 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
         let mut seen = BTreeSet::new();
         for (i, r) in reserved.iter().enumerate() {
             if !seen.insert(s(r, "uid")) {
-                errs.push(FieldError::duplicate(format!("status.reservedFor[{i}].uid"), s(r, "uid")));
+                errs.push(FieldError::duplicate(
+                    format!("status.reservedFor[{i}].uid"),
+                    s(r, "uid"),
+                ));
             }
         }
     }
     let allocation = status.get("allocation").filter(|a| !a.is_null());
     let allocated: BTreeSet<String> = allocation
-        .map(|a| a.pointer("/devices/results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]))
+        .map(|a| {
+            a.pointer("/devices/results")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        })
         .unwrap_or(&[])
         .iter()
         .map(device_id)
@@ -446,10 +487,20 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
         }
         let conds = arr(d, "conditions");
         if conds.len() > DEVICE_STATUS_MAX_CONDITIONS {
-            errs.push(FieldError::too_many(format!("{p}.conditions"), conds.len(), DEVICE_STATUS_MAX_CONDITIONS));
+            errs.push(FieldError::too_many(
+                format!("{p}.conditions"),
+                conds.len(),
+                DEVICE_STATUS_MAX_CONDITIONS,
+            ));
         }
         if let Some(data) = d.get("data").filter(|v| !v.is_null()) {
-            raw_extension(Some(data), &format!("{p}.data"), false, DEVICE_STATUS_DATA_MAX_LENGTH, errs);
+            raw_extension(
+                Some(data),
+                &format!("{p}.data"),
+                false,
+                DEVICE_STATUS_DATA_MAX_LENGTH,
+                errs,
+            );
         }
     }
     {
@@ -496,7 +547,12 @@ fn allocation_result(a: &Value, path: &str, names: &RequestNames, errs: &mut Fie
         pool_name(s(r, "pool"), &format!("{p}.pool"), errs);
         dns_label(s(r, "device"), &format!("{p}.device"), errs);
     }
-    too_many(errs, results, ALLOCATION_RESULTS_MAX, &format!("{path}.devices.results"));
+    too_many(
+        errs,
+        results,
+        ALLOCATION_RESULTS_MAX,
+        &format!("{path}.devices.results"),
+    );
     let configs = arr(devices, "config");
     for (i, c) in configs.iter().enumerate() {
         let p = format!("{path}.devices.config[{i}]");
@@ -564,8 +620,18 @@ pub fn slice_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
         "spec.pool.name",
         errs,
     );
-    immutable(new.pointer("/spec/driver"), old.pointer("/spec/driver"), "spec.driver", errs);
-    immutable(new.pointer("/spec/nodeName"), old.pointer("/spec/nodeName"), "spec.nodeName", errs);
+    immutable(
+        new.pointer("/spec/driver"),
+        old.pointer("/spec/driver"),
+        "spec.driver",
+        errs,
+    );
+    immutable(
+        new.pointer("/spec/nodeName"),
+        old.pointer("/spec/nodeName"),
+        "spec.nodeName",
+        errs,
+    );
 }
 
 fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
@@ -575,7 +641,11 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
     pool_name(s(pool, "name"), "spec.pool.name", errs);
     let count = pool.get("resourceSliceCount").and_then(Value::as_i64).unwrap_or(0);
     if count <= 0 {
-        errs.push(FieldError::invalid("spec.pool.resourceSliceCount", count, "must be greater than zero"));
+        errs.push(FieldError::invalid(
+            "spec.pool.resourceSliceCount",
+            count,
+            "must be greater than zero",
+        ));
     }
     let generation = pool.get("generation").and_then(Value::as_i64).unwrap_or(0);
     if generation < 0 {
@@ -588,7 +658,11 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
     let mut set: Vec<&str> = Vec::new();
     if let Some(n) = spec.get("nodeName").and_then(Value::as_str) {
         if n.is_empty() {
-            errs.push(FieldError::invalid("spec.nodeName", n, "must be either unset or set to a non-empty string"));
+            errs.push(FieldError::invalid(
+                "spec.nodeName",
+                n,
+                "must be either unset or set to a non-empty string",
+            ));
         } else {
             set.push("`nodeName`");
             dns_subdomain(n, "spec.nodeName", errs);
@@ -608,9 +682,17 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
     for key in ["allNodes", "perDeviceNodeSelection"] {
         if let Some(b) = spec.get(key).and_then(Value::as_bool) {
             if b {
-                set.push(if key == "allNodes" { "`allNodes`" } else { "`perDeviceNodeSelection`" });
+                set.push(if key == "allNodes" {
+                    "`allNodes`"
+                } else {
+                    "`perDeviceNodeSelection`"
+                });
             } else {
-                errs.push(FieldError::invalid(format!("spec.{key}"), b, "must be either unset or set to true"));
+                errs.push(FieldError::invalid(
+                    format!("spec.{key}"),
+                    b,
+                    "must be either unset or set to true",
+                ));
             }
         }
     }
@@ -651,7 +733,10 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
         } else {
             dns_label(name, &format!("{p}.name"), errs);
         }
-        if c.get("counters").and_then(Value::as_object).is_none_or(|m| m.is_empty()) {
+        if c.get("counters")
+            .and_then(Value::as_object)
+            .is_none_or(|m| m.is_empty())
+        {
             errs.push(FieldError::required(format!("{p}.counters"), ""));
         }
     }
@@ -731,7 +816,11 @@ fn device(d: &Value, path: &str, counters: &BTreeMap<&str, BTreeSet<&str>>, per_
             if b {
                 set.push("`allNodes`");
             } else {
-                errs.push(FieldError::invalid(format!("{path}.allNodes"), b, "must be either unset or set to true"));
+                errs.push(FieldError::invalid(
+                    format!("{path}.allNodes"),
+                    b,
+                    "must be either unset or set to true",
+                ));
             }
         }
         const ONE_OF: &str = "exactly one of `nodeName`, `nodeSelector`, or `allNodes` is required when `perDeviceNodeSelection` is set to true in the ResourceSlice spec";
@@ -768,7 +857,10 @@ fn attribute(a: &Value, path: &str, errs: &mut FieldErrors) {
     }
     if let Some(v) = a.get("string").and_then(Value::as_str) {
         if v.len() > ATTRIBUTE_MAX_VALUE_LENGTH {
-            errs.push(FieldError::too_long(format!("{path}.string"), ATTRIBUTE_MAX_VALUE_LENGTH));
+            errs.push(FieldError::too_long(
+                format!("{path}.string"),
+                ATTRIBUTE_MAX_VALUE_LENGTH,
+            ));
         }
     }
     if let Some(v) = a.get("version").and_then(Value::as_str) {
@@ -780,7 +872,10 @@ fn attribute(a: &Value, path: &str, errs: &mut FieldErrors) {
             ));
         }
         if v.len() > ATTRIBUTE_MAX_VALUE_LENGTH {
-            errs.push(FieldError::too_long(format!("{path}.version"), ATTRIBUTE_MAX_VALUE_LENGTH));
+            errs.push(FieldError::too_long(
+                format!("{path}.version"),
+                ATTRIBUTE_MAX_VALUE_LENGTH,
+            ));
         }
     }
     match n {
@@ -877,9 +972,23 @@ mod tests {
         let mut errs = Vec::new();
         claim(&obj, &mut errs);
         let b = bodies(&errs);
-        assert!(b.contains(&"spec.devices.requests[0].exactly.deviceClassName: Required value".to_string()), "{b:?}");
-        assert!(b.iter().any(|e| e.starts_with("spec.devices.requests[1].name: Invalid value: \"Bad\": a lowercase RFC 1123 label")), "{b:?}");
-        assert!(b.contains(&"spec.devices.requests[1]: Required value: exactly one of `exactly` or `firstAvailable` is required".to_string()), "{b:?}");
+        assert!(
+            b.contains(&"spec.devices.requests[0].exactly.deviceClassName: Required value".to_string()),
+            "{b:?}"
+        );
+        assert!(
+            b.iter()
+                .any(|e| e
+                    .starts_with("spec.devices.requests[1].name: Invalid value: \"Bad\": a lowercase RFC 1123 label")),
+            "{b:?}"
+        );
+        assert!(
+            b.contains(
+                &"spec.devices.requests[1]: Required value: exactly one of `exactly` or `firstAvailable` is required"
+                    .to_string()
+            ),
+            "{b:?}"
+        );
     }
 
     #[test]
@@ -891,7 +1000,12 @@ mod tests {
         slice(&obj, &mut errs);
         let b = bodies(&errs);
         assert!(b.contains(&"spec: Required value: exactly one of `nodeName`, `nodeSelector`, `allNodes`, `perDeviceNodeSelection` is required".to_string()), "{b:?}");
-        assert!(b.contains(&"spec.devices[0].attributes[model]: Required value: exactly one value must be specified".to_string()), "{b:?}");
+        assert!(
+            b.contains(
+                &"spec.devices[0].attributes[model]: Required value: exactly one value must be specified".to_string()
+            ),
+            "{b:?}"
+        );
         assert!(b.contains(&"spec.devices[0].attributes[v].version: Invalid value: \"1.0\": must be a string compatible with semver.org spec 2.0.0".to_string()), "{b:?}");
         assert!(is_semver("1.2.3-rc.1+build.5") && !is_semver("01.2.3"));
     }
@@ -911,11 +1025,20 @@ mod tests {
             "status": {"reservedFor": [{"resource": "pods", "name": "p", "uid": "1"}]}});
         let mut errs = Vec::new();
         claim_update(&unallocated, &unallocated, &mut errs);
-        assert_eq!(bodies(&errs), vec!["status.reservedFor: Forbidden: may not be specified when `allocated` is not set"]);
+        assert_eq!(
+            bodies(&errs),
+            vec!["status.reservedFor: Forbidden: may not be specified when `allocated` is not set"]
+        );
         let mut allocated = unallocated.clone();
         allocated["status"]["allocation"] = json!({"devices": {"results": [{"request": "nope", "driver": "d.example.com", "pool": "p", "device": "d0"}]}});
         let mut errs = Vec::new();
         claim_update(&allocated, &unallocated, &mut errs);
-        assert!(bodies(&errs).iter().any(|e| e.starts_with("status.allocation.devices.results[0].request: Invalid value: \"nope\"")), "{:?}", bodies(&errs));
+        assert!(
+            bodies(&errs)
+                .iter()
+                .any(|e| e.starts_with("status.allocation.devices.results[0].request: Invalid value: \"nope\"")),
+            "{:?}",
+            bodies(&errs)
+        );
     }
 }
