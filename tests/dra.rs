@@ -342,6 +342,19 @@ spec:
         (Value::Null, json!({})),
         "dropped as upstream with the gate off"
     );
+    // Workload pod templates too (DropDisabledTemplateFields).
+    let deploy = s.write_file(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: default}\nspec:\n  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: {app: d}}\n    spec:\n      resourceClaims: [{name: gpu, resourceClaimTemplateName: t}]\n      containers: [{name: c, image: busybox, resources: {claims: [{name: gpu}]}}]\n",
+    );
+    s.kubectl_ok(K, &["create", "-f", &deploy.display().to_string()]);
+    let d = get_json(&s, &["deployment", "d"]);
+    assert_eq!(d["spec"]["template"]["spec"]["resourceClaims"], Value::Null, "{d}");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["resources"],
+        json!({}),
+        "{d}"
+    );
     drop(s);
 
     let s = TestServer::start_with(&[

@@ -1310,18 +1310,23 @@ pub const POD: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 
-/// `dropDisabledDynamicResourceAllocationFields` and the status half of
-/// `dropDisabledPodStatusFields` (`pkg/api/pod/util.go`): with DynamicResourceAllocation off,
-/// claim references go unless the stored pod already has `spec.resourceClaims`.
-pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, pod: &mut Value, old: Option<&Value>) {
+/// `dropDisabledDynamicResourceAllocationFields` on the pod spec at `ptr`: with
+/// DynamicResourceAllocation off, claim references go unless the stored object's spec already
+/// has `resourceClaims`. Returns whether they went.
+pub fn drop_claims_at(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+    ptr: &str,
+) -> bool {
     let in_use = old
-        .and_then(|o| o.pointer("/spec/resourceClaims"))
+        .and_then(|o| o.pointer(&format!("{ptr}/resourceClaims")))
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
     if gates.enabled("DynamicResourceAllocation") || in_use {
-        return;
+        return false;
     }
-    if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+    if let Some(spec) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
         spec.remove("resourceClaims");
         for list in ["containers", "initContainers", "ephemeralContainers"] {
             for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
@@ -1331,9 +1336,35 @@ pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, p
             }
         }
     }
-    if let Some(st) = pod.get_mut("status").and_then(Value::as_object_mut) {
-        st.remove("resourceClaimStatuses");
+    true
+}
+
+/// Pods: the spec's claim references and, as `dropDisabledPodStatusFields`,
+/// `status.resourceClaimStatuses` (`pkg/api/pod/util.go`).
+pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, pod: &mut Value, old: Option<&Value>) {
+    if drop_claims_at(gates, pod, old, "/spec") {
+        if let Some(st) = pod.get_mut("status").and_then(Value::as_object_mut) {
+            st.remove("resourceClaimStatuses");
+        }
     }
+}
+
+/// Pod templates of workloads (`DropDisabledTemplateFields`).
+pub fn drop_disabled_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/spec/template/spec");
+}
+
+/// PodTemplates.
+fn drop_disabled_pod_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/template/spec");
 }
 
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
@@ -2644,6 +2675,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // ---------------------------------------------------------------------------------------------
 
 pub const REPLICATION_CONTROLLER: Builtin = Builtin {
+    drop_disabled: drop_disabled_template_fields,
     defaults: rc_defaults,
     prepare_create: no_op,
     validate: rc_validate,
@@ -2736,6 +2768,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 pub const POD_TEMPLATE: Builtin = Builtin {
+    drop_disabled: drop_disabled_pod_template_fields,
     defaults: pod_template_defaults,
     prepare_create: no_op,
     validate: pod_template_validate,
