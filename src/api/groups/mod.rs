@@ -458,6 +458,9 @@ mod tests {
                 "coordination.k8s.io",
                 "node.k8s.io",
                 "discovery.k8s.io",
+                // Off by default; with --runtime-config after discovery.k8s.io (same priority,
+                // then by name, as the aggregator sorts).
+                "resource.k8s.io",
                 "flowcontrol.apiserver.k8s.io",
             ]
         );
