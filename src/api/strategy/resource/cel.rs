@@ -54,7 +54,7 @@ pub fn validate(expr: &str, path: &str, stored: bool) -> Option<FieldError> {
         return Some(FieldError::too_long(path, EXPRESSION_MAX_LENGTH));
     }
     let mode = if stored { Mode::Stored } else { Mode::New };
-    let env = Env::new().var("device", device().cel_type()).mode(mode);
+    let env = Env::new().var("device", device().cel_type()).mode(mode).bindings();
     let program = match env.compile_cached(expr) {
         Ok(p) => p,
         Err(e) => return Some(FieldError::invalid(path, expr, format!("compilation failed: {e}"))),
@@ -83,6 +83,13 @@ mod tests {
         assert!(validate(r#"device.driver == "gpu.example.com""#, "p", false).is_none());
         assert!(validate(
             r#"device.attributes["gpu.example.com"].model == "a100" && device.capacity["gpu.example.com"].memory.compareTo(quantity("1Gi")) >= 0"#,
+            "p",
+            false
+        )
+        .is_none());
+        // cel-go's bindings extension, as upstream's DRA environment has it.
+        assert!(validate(
+            r#"cel.bind(dra, device.attributes["dra.example.com"], dra.model == "a" && dra.count > 1)"#,
             "p",
             false
         )
