@@ -263,8 +263,6 @@ fn api_beta_serves_the_beta_versions_over_the_ga_objects() {
 fn unimplemented_versions_are_refused_naming_them() {
     let out = TestServer::builder().arg("--runtime-config=api/all=true").start_fails();
     for gv in [
-        "resource.k8s.io/v1beta2",
-        "resource.k8s.io/v1alpha3",
         "coordination.k8s.io/v1beta1",
         "storage.k8s.io/v1beta1",
         "internal.apiserver.k8s.io/v1alpha1",
@@ -272,10 +270,11 @@ fn unimplemented_versions_are_refused_naming_them() {
         assert!(out.contains(gv), "{gv} not named:\n{out}");
     }
     assert!(out.contains("capstan does not implement them"), "{out}");
+    assert!(!out.contains("resource.k8s.io"), "DRA is implemented:\n{out}");
     let out = TestServer::builder()
-        .arg("--runtime-config=resource.k8s.io/v1beta1/deviceclasses=true")
+        .arg("--runtime-config=coordination.k8s.io/v1beta1/leasecandidates=true")
         .start_fails();
-    assert!(out.contains("resource.k8s.io/v1beta1 (deviceclasses)"), "{out}");
+    assert!(out.contains("coordination.k8s.io/v1beta1 (leasecandidates)"), "{out}");
     // Registered, but 1.33 serves nothing there: accepted, nothing new served (as upstream).
     let s = TestServer::start_with(&["--runtime-config=flowcontrol.apiserver.k8s.io/v1beta3=true,apps/v1beta1"]);
     let versions = s.kubectl_ok(K, &["api-versions"]);

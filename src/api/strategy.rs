@@ -19,6 +19,7 @@ pub mod flowcontrol;
 pub mod networking;
 pub mod rbac;
 pub mod resize;
+pub mod resource;
 pub mod scheduling;
 pub mod storage;
 pub mod sysctls;
@@ -26,6 +27,7 @@ pub mod sysctls;
 use super::fields::Fields;
 use super::table::Printer;
 use super::ResourceDef;
+use crate::config::features::FeatureGates;
 use crate::error::field::FieldErrors;
 use crate::error::ApiResult;
 use crate::storage::cache::{CachedObject, Selectable};
@@ -44,6 +46,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn defaults(&self, _obj: &mut Value) {}
     /// Create-only preparation after the generic status reset (e.g. `status.phase`).
     fn prepare_create(&self, _obj: &mut Value) {}
+    /// Upstream's `dropDisabledFields`: clear fields whose feature gate is off unless `old` (the
+    /// stored object, None on create) already uses them. Runs after defaulting on every write.
+    fn drop_disabled(&self, _gates: &FeatureGates, _obj: &mut Value, _old: Option<&Value>) {}
     /// Keep `status` from the request on create (nodes, events…); otherwise the store clears
     /// it for kinds with a status subresource.
     fn keep_status_on_create(&self) -> bool {
@@ -195,6 +200,8 @@ pub enum Expiry {
 pub struct Builtin {
     pub defaults: fn(&mut Value),
     pub prepare_create: fn(&mut Value),
+    /// [`Strategy::drop_disabled`].
+    pub drop_disabled: fn(&FeatureGates, &mut Value, Option<&Value>),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
     pub keep_status_on_create: bool,
@@ -306,6 +313,7 @@ impl StatusWrite {
 }
 
 fn no_op(_: &mut Value) {}
+fn keep_all(_: &FeatureGates, _: &mut Value, _: Option<&Value>) {}
 fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 fn unchanged(_: &mut Value) -> bool {
@@ -323,6 +331,7 @@ impl Builtin {
     pub const DEFAULT: Builtin = Builtin {
         defaults: no_op,
         prepare_create: no_op,
+        drop_disabled: keep_all,
         validate: no_validate,
         validate_update: no_validate_update,
         keep_status_on_create: false,
@@ -349,6 +358,9 @@ impl Strategy for Builtin {
     }
     fn prepare_create(&self, obj: &mut Value) {
         (self.prepare_create)(obj)
+    }
+    fn drop_disabled(&self, gates: &FeatureGates, obj: &mut Value, old: Option<&Value>) {
+        (self.drop_disabled)(gates, obj, old)
     }
     fn keep_status_on_create(&self) -> bool {
         self.keep_status_on_create

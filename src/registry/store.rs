@@ -45,6 +45,8 @@ pub struct Registry {
     pub delete_collection_workers: usize,
     /// The informers started on this registry, for the `informer-sync` health check.
     pub informers: Arc<super::informer::Synced>,
+    /// `--feature-gates`: the fields strategies drop while a gate is off.
+    pub features: crate::config::features::FeatureGates,
 }
 
 /// Which part of an object a write may change.
@@ -213,6 +215,7 @@ impl Registry {
             event_ttl: DEFAULT_EVENT_TTL,
             delete_collection_workers: 1,
             informers: Arc::default(),
+            features: Default::default(),
         }
     }
 
@@ -365,6 +368,7 @@ impl Registry {
             }
         }
         strat.defaults(&mut obj);
+        strat.drop_disabled(&self.features, &mut obj, None);
         if let Some(a) = adm {
             let name = name_of(&obj).to_string();
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
@@ -792,6 +796,7 @@ impl Registry {
             // Defaulted before the field manager compares (upstream decodes, hence defaults,
             // first): a PUT that omits a defaulted field does not take it from its owner.
             strat.defaults(&mut new);
+            strat.drop_disabled(&self.features, &mut new, Some(&old));
             if let Some(m) = manager {
                 let schemas = crate::api::schema::builtin();
                 let sub = part.subresource();

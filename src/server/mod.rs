@@ -500,6 +500,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let mut registry = Registry::new(storage.clone(), caches)
         .with_rows(served)
         .with_delete_hook(admission.clone());
+    registry.features = crate::config::features::FeatureGates::from_options(&opts);
     // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
     registry.event_ttl = opts.event_ttl.as_secs();
     registry.delete_collection_workers = opts

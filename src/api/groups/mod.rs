@@ -25,6 +25,7 @@ mod networking;
 mod node;
 mod policy;
 mod rbac;
+mod resource;
 mod scheduling;
 mod storage;
 
@@ -101,6 +102,7 @@ const GROUPS: &[&[ResourceDef]] = &[
     coordination::ROWS,
     node::ROWS,
     discovery::ROWS,
+    resource::ROWS,
     flowcontrol::ROWS,
 ];
 
@@ -456,6 +458,9 @@ mod tests {
                 "coordination.k8s.io",
                 "node.k8s.io",
                 "discovery.k8s.io",
+                // Off by default; with --runtime-config after discovery.k8s.io (same priority,
+                // then by name, as the aggregator sorts).
+                "resource.k8s.io",
                 "flowcontrol.apiserver.k8s.io",
             ]
         );

@@ -1302,12 +1302,70 @@ fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 pub const POD: Builtin = Builtin {
     defaults: pod_defaults,
     prepare_create: pod_prepare_create,
+    drop_disabled: drop_disabled_pod_fields,
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
     status_write: StatusWrite::Pod,
     ..Builtin::DEFAULT
 };
+
+/// `dropDisabledDynamicResourceAllocationFields` on the pod spec at `ptr`: with
+/// DynamicResourceAllocation off, claim references go unless the stored object's spec already
+/// has `resourceClaims`. Returns whether they went.
+pub fn drop_claims_at(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+    ptr: &str,
+) -> bool {
+    let in_use = old
+        .and_then(|o| o.pointer(&format!("{ptr}/resourceClaims")))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if gates.enabled("DynamicResourceAllocation") || in_use {
+        return false;
+    }
+    if let Some(spec) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
+        spec.remove("resourceClaims");
+        for list in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(r) = c.get_mut("resources").and_then(Value::as_object_mut) {
+                    r.remove("claims");
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Pods: the spec's claim references and, as `dropDisabledPodStatusFields`,
+/// `status.resourceClaimStatuses` (`pkg/api/pod/util.go`).
+pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, pod: &mut Value, old: Option<&Value>) {
+    if drop_claims_at(gates, pod, old, "/spec") {
+        if let Some(st) = pod.get_mut("status").and_then(Value::as_object_mut) {
+            st.remove("resourceClaimStatuses");
+        }
+    }
+}
+
+/// Pod templates of workloads (`DropDisabledTemplateFields`).
+pub fn drop_disabled_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/spec/template/spec");
+}
+
+/// PodTemplates.
+fn drop_disabled_pod_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/template/spec");
+}
 
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
 /// finished pods go at once. The grace period when the delete must wait.
@@ -2642,6 +2700,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // ---------------------------------------------------------------------------------------------
 
 pub const REPLICATION_CONTROLLER: Builtin = Builtin {
+    drop_disabled: drop_disabled_template_fields,
     defaults: rc_defaults,
     prepare_create: no_op,
     validate: rc_validate,
@@ -2734,6 +2793,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 pub const POD_TEMPLATE: Builtin = Builtin {
+    drop_disabled: drop_disabled_pod_template_fields,
     defaults: pod_template_defaults,
     prepare_create: no_op,
     validate: pod_template_validate,
