@@ -237,12 +237,31 @@ mod tests {
         let rows = served_rows(crate::api::builtin(), &parse(&[("batch/v1/jobs", "false")]), &gates).unwrap();
         assert!(rows.iter().any(|r| r.plural == "cronjobs") && !rows.iter().any(|r| r.plural == "jobs"));
         let e = served_rows(crate::api::builtin(), &parse(&[("api/all", "true")]), &gates).unwrap_err();
-        for gv in [
-            "resource.k8s.io/v1beta2",
-            "coordination.k8s.io/v1beta1",
-            "storage.k8s.io/v1alpha1",
-        ] {
+        for gv in ["resource.k8s.io/v1beta2", "resource.k8s.io/v1alpha3"] {
             assert!(e.contains(gv), "{e}");
+        }
+        for gv in ["coordination.k8s.io", "storage.k8s.io", "internal.apiserver.k8s.io"] {
+            assert!(!e.contains(gv), "{e}");
+        }
+        // Everything upstream serves off by default but resource.k8s.io has rows now.
+        let rows = served_rows(
+            crate::api::builtin(),
+            &parse(&[
+                ("api/all", "true"),
+                ("resource.k8s.io/v1alpha3", "false"),
+                ("resource.k8s.io/v1beta1", "false"),
+                ("resource.k8s.io/v1beta2", "false"),
+            ]),
+            &gates,
+        )
+        .unwrap();
+        for (g, v, res) in UPSTREAM_OFF_BY_DEFAULT.iter().filter(|(g, ..)| *g != "resource.k8s.io") {
+            for p in *res {
+                assert!(
+                    rows.iter().any(|r| (r.group, r.version, r.plural) == (*g, *v, *p)),
+                    "{g}/{v} {p}"
+                );
+            }
         }
         let e = served_rows(
             crate::api::builtin(),

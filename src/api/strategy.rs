@@ -9,6 +9,7 @@
 
 pub mod admissionregistration;
 pub mod apiextensions;
+pub mod apiserverinternal;
 pub mod apps;
 pub mod batch;
 pub mod coordination;
@@ -43,6 +44,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn defaults(&self, _obj: &mut Value) {}
     /// Create-only preparation after the generic status reset (e.g. `status.phase`).
     fn prepare_create(&self, _obj: &mut Value) {}
+    /// Upstream's `dropDisabledFields` of `PrepareForCreate`/`PrepareForUpdate` (after mutating
+    /// admission): fields of feature gates that are off (capstan refuses those gates, so they
+    /// are always off) go, unless `old` (the stored object on update) already uses them.
+    fn drop_disabled(&self, _old: Option<&Value>, _obj: &mut Value) {}
     /// Keep `status` from the request on create (nodes, events…); otherwise the store clears
     /// it for kinds with a status subresource.
     fn keep_status_on_create(&self) -> bool {
@@ -194,6 +199,8 @@ pub enum Expiry {
 pub struct Builtin {
     pub defaults: fn(&mut Value),
     pub prepare_create: fn(&mut Value),
+    /// [`Strategy::drop_disabled`].
+    pub drop_disabled: fn(Option<&Value>, &mut Value),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
     pub keep_status_on_create: bool,
@@ -305,6 +312,7 @@ impl StatusWrite {
 }
 
 fn no_op(_: &mut Value) {}
+fn no_drop(_: Option<&Value>, _: &mut Value) {}
 fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 fn unchanged(_: &mut Value) -> bool {
@@ -322,6 +330,7 @@ impl Builtin {
     pub const DEFAULT: Builtin = Builtin {
         defaults: no_op,
         prepare_create: no_op,
+        drop_disabled: no_drop,
         validate: no_validate,
         validate_update: no_validate_update,
         keep_status_on_create: false,
@@ -348,6 +357,9 @@ impl Strategy for Builtin {
     }
     fn prepare_create(&self, obj: &mut Value) {
         (self.prepare_create)(obj)
+    }
+    fn drop_disabled(&self, old: Option<&Value>, obj: &mut Value) {
+        (self.drop_disabled)(old, obj)
     }
     fn keep_status_on_create(&self) -> bool {
         self.keep_status_on_create

@@ -370,6 +370,7 @@ impl Registry {
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
             a.mutate(self, &w, &mut obj, None).await?;
         }
+        strat.drop_disabled(None, &mut obj);
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
         self.validate(def, &obj, None, Part::Main)?;
@@ -826,6 +827,7 @@ impl Registry {
             if let Some(a) = adm {
                 a.mutate(self, &w, &mut new, Some(&old)).await?;
             }
+            strat.drop_disabled(Some(&old), &mut new);
             strat.normalize(def, &mut new);
             let svc_al = if part == Part::Main {
                 self.service_allocators(def)
