@@ -662,9 +662,8 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
         extra,
         claim_rules,
         user_rules,
-        // Upstream allows every algorithm when the file configures the issuers; capstan
-        // verifies the two it implements (a token in another is refused).
-        signing_algs: vec!["RS256".into(), "ES256".into()],
+        // Every algorithm when the file configures the issuers (`AllValidSigningAlgorithms`).
+        signing_algs: super::jwt::Alg::ALL.iter().map(|a| a.name().to_string()).collect(),
     };
     match Oidc::new(cfg, ca.as_bytes()) {
         Ok(o) => Some(Arc::new(o)),

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod jwt;
 pub mod oidc;
+mod p521;
 pub mod requestheader;
 pub mod reviews;
 pub mod serviceaccount;
