@@ -105,13 +105,13 @@ fn validate_storage_version(obj: &Value, errs: &mut FieldErrors) {
     }
 }
 
-/// Go's `%#v` of a `[]string` (nil when absent).
+/// Go's `%#v` of a `[]string` that is nil when empty (an omitted list).
 fn go_string_slice(items: &[&str]) -> String {
     if items.is_empty() {
-        return "[]string(nil)".into();
+        "[]string(nil)".into()
+    } else {
+        crate::util::go_string_slice(items)
     }
-    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
-    format!("[]string{{{}}}", quoted.join(", "))
 }
 
 /// `validateServerStorageVersion`.
