@@ -555,3 +555,78 @@ async fn second_delete_only_shortens_a_pods_grace_period() {
     assert!(out.contains("pod \"g\" force deleted"), "{out}");
     get(&c, &format!("{pods}/g"), None).await.expect_status(404, "NotFound");
 }
+
+/// kwok (like kubelets before dual-stack) patches `status.podIP` alone; upstream's v1 ⇄ internal
+/// conversion fills `status.podIPs` from it, and the EndpointSlice controller reads only
+/// podIPs — without it a Service never gets endpoints (found by upstream's e2e webhook tests).
+#[tokio::test]
+async fn pod_status_patch_with_pod_ip_alone_fills_pod_ips() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ip"}, "spec": {
+        "nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(send(&c, Method::POST, pods, pod).await.status, 201);
+    let patch = json!({"status": {"phase": "Running", "podIP": "10.244.0.7", "hostIP": "127.0.0.1"}});
+    let r = raw(
+        &c,
+        Method::PATCH,
+        &format!("{pods}/ip/status"),
+        &[("Content-Type", "application/strategic-merge-patch+json")],
+        serde_json::to_vec(&patch).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let st = get(&c, &format!("{pods}/ip"), None).await.json()["status"].clone();
+    assert_eq!(st["podIP"], "10.244.0.7");
+    assert_eq!(st["podIPs"], json!([{"ip": "10.244.0.7"}]), "{st}");
+    // A later podIP wins over stale podIPs, as upstream's conversion decides.
+    let patch = json!({"status": {"podIP": "10.244.0.8"}});
+    let r = raw(
+        &c,
+        Method::PATCH,
+        &format!("{pods}/ip/status"),
+        &[("Content-Type", "application/merge-patch+json")],
+        serde_json::to_vec(&patch).unwrap(),
+    )
+    .await;
+    assert_eq!(r.json()["status"]["podIPs"], json!([{"ip": "10.244.0.8"}]));
+}
+
+/// A patch without a resourceVersion never answers 409: when a controller writes between the
+/// read and the write, the patch is applied again to the fresh object (upstream's
+/// GuaranteedUpdate) — on the scale subresource too (upstream's e2e StatefulSet scale test
+/// patched `/scale` while the controller wrote status).
+#[tokio::test]
+async fn scale_patches_retry_on_concurrent_writes() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    assert_eq!(send(&c, Method::POST, DEPLOYS, deployment("busy")).await.status, 201);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let body = serde_json::to_vec(&json!({"status": {"observedGeneration": n}})).unwrap();
+                let ct = [("Content-Type", "application/merge-patch+json")];
+                let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/status"), &ct, body).await;
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+            n
+        })
+    };
+    let ct = [("Content-Type", "application/strategic-merge-patch+json")];
+    for i in 0..40 {
+        let body = serde_json::to_vec(&json!({"spec": {"replicas": i % 5 + 1}})).unwrap();
+        let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/scale"), &ct, body).await;
+        assert_eq!(r.status, 200, "patch {i}: {}", r.text());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.await.unwrap() > 1, "the status writer ran alongside the patches");
+    // With an explicit resourceVersion a stale patch still conflicts.
+    let stale = serde_json::to_vec(&json!({"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 2}})).unwrap();
+    let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/scale"), &ct, stale).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}

@@ -123,15 +123,22 @@ pub async fn patch(
             _ => Err(ApiError::unsupported_media_type("", PATCH_TYPES)),
         }
     };
-    for _ in 0..8 {
+    let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
+    for _ in 0..CONFLICT_RETRIES {
         if sub == Some("scale") {
             let mut scale = reg.scale(def, ns, name).await?;
             apply(&mut scale)?;
             let ctx = rest.admission_context(req, sub);
-            let scale = reg
+            // Like any patch, a scale patch re-applies to a fresh read when a controller wrote
+            // in between (upstream's GuaranteedUpdate), unless it named a resourceVersion.
+            match reg
                 .update_scale(def, ns, name, &scale, dry_run, Some(&rest.admission.request(&ctx)))
-                .await?;
-            return Ok(respond(encode::value_response(200, &scale, enc), Vec::new(), &ctx));
+                .await
+            {
+                Ok(scale) => return Ok(respond(encode::value_response(200, &scale, enc), Vec::new(), &ctx)),
+                Err(e) if is_conflict(&e) && !explicit_rv => continue,
+                Err(e) => return Err(e),
+            }
         }
         let current = reg.get(def, ns, name, None).await?;
         let live = encode::served_value(def, &current).unwrap_or_else(|| current.value());
@@ -186,7 +193,6 @@ pub async fn patch(
         if target.pointer("/metadata/resourceVersion").is_none() {
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
         }
-        let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
         let ctx = rest.admission_context(req, sub);
         match reg
             .update_with(
@@ -208,7 +214,7 @@ pub async fn patch(
                     &ctx,
                 ))
             }
-            Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
+            Err(e) if is_conflict(&e) && !explicit_rv => continue,
             Err(e) => return Err(e),
         }
     }
@@ -218,6 +224,15 @@ pub async fn patch(
         name,
         "too many concurrent patches",
     ))
+}
+
+/// How often a patch is re-applied to a fresh read after losing a race to another writer.
+/// Upstream's GuaranteedUpdate retries until the request times out; a busy controller writing
+/// status must not turn a client's patch into a 409, so the bound is generous.
+const CONFLICT_RETRIES: usize = 100;
+
+fn is_conflict(e: &ApiError) -> bool {
+    e.code == 409 && e.reason == "Conflict"
 }
 
 /// The target of a server-side apply.
@@ -341,7 +356,7 @@ async fn apply_resource(
     let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
     let reg = rest.registry;
     let adm = rest.admission.request(ctx);
-    for _ in 0..8 {
+    for _ in 0..CONFLICT_RETRIES {
         let live = match reg.get(def, ns, name, None).await {
             Ok(current) => Some((
                 encode::served_value(def, &current).unwrap_or_else(|| current.value()),
@@ -383,7 +398,7 @@ async fn apply_resource(
                     ctx,
                 ))
             }
-            Err(e) if e.code == 409 && e.reason == "Conflict" && !explicit_rv => continue,
+            Err(e) if is_conflict(&e) && !explicit_rv => continue,
             Err(e) => return Err(e),
         }
     }

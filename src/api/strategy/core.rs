@@ -1324,6 +1324,7 @@ pub fn pod_grace_period(obj: &Value, requested: Option<i64>) -> Option<i64> {
 }
 
 fn pod_defaults(obj: &mut Value) {
+    pod_status_ips(obj);
     let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -1334,6 +1335,30 @@ fn pod_defaults(obj: &mut Value) {
     // serviceAccountName, priority and preemptionPolicy are not defaults: the ServiceAccount
     // and Priority admission plugins set them (after the field manager has recorded the
     // creator's fields), and leave them unset when disabled, as upstream.
+}
+
+/// The v1 ⇄ internal conversion every write goes through keeps `status.podIP` and
+/// `status.podIPs` in step: podIP wins when both are set and differ (older kubelets and kwok
+/// send only podIP), and podIP is podIPs[0] on the way out.
+fn pod_status_ips(obj: &mut Value) {
+    let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let nonempty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(String::from);
+    let ip = nonempty(st.get("podIP").and_then(Value::as_str));
+    let first = nonempty(st.get("podIPs").and_then(|ips| ips.opt_str_at("/0/ip")));
+    match (ip, first) {
+        (Some(ip), first) if first.as_deref() != Some(ip.as_str()) => {
+            st.insert("podIPs".into(), json!([{ "ip": ip }]));
+        }
+        (None, Some(first)) => {
+            st.insert("podIP".into(), json!(first));
+        }
+        (None, None) => {
+            st.remove("podIP");
+        }
+        _ => {}
+    }
 }
 
 fn pod_prepare_create(obj: &mut Value) {
@@ -3049,6 +3074,32 @@ mod tests {
         assert_eq!(
             template_errors(&REPLICATION_CONTROLLER, rc),
             vec!["spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicationController is not Supported"]
+        );
+    }
+
+    #[test]
+    fn pod_ip_and_pod_ips_kept_in_step_as_upstreams_conversion() {
+        let ips =
+            |status: Value| defaulted("Pod", json!({"metadata": {"name": "p"}, "status": status}))["status"].clone();
+        // kwok and older kubelets send podIP alone.
+        assert_eq!(
+            ips(json!({"podIP": "10.0.0.5"})),
+            json!({"podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}]})
+        );
+        // podIP wins when the two differ; podIPs[0] fills an absent podIP.
+        assert_eq!(
+            ips(json!({"podIP": "10.0.0.6", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]})),
+            json!({"podIP": "10.0.0.6", "podIPs": [{"ip": "10.0.0.6"}]})
+        );
+        let dual = json!({"podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]});
+        assert_eq!(ips(dual.clone()), dual);
+        assert_eq!(
+            ips(json!({"podIPs": [{"ip": "fd00::5"}]})),
+            json!({"podIP": "fd00::5", "podIPs": [{"ip": "fd00::5"}]})
+        );
+        assert_eq!(
+            ips(json!({"podIP": "", "phase": "Pending"})),
+            json!({"phase": "Pending"})
         );
     }
 
