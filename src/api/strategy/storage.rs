@@ -162,7 +162,8 @@ fn validate_provisioner(p: &str, path: &str, errs: &mut FieldErrors) {
     }
 }
 
-fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+/// `parameters` may not change (an empty map is the same as none).
+fn forbid_parameter_updates(new: &Value, old: &Value, errs: &mut FieldErrors) {
     let params = |v: &Value| {
         v.get("parameters")
             .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
@@ -174,6 +175,10 @@ fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldError
             "updates to parameters are forbidden.",
         ));
     }
+}
+
+fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    forbid_parameter_updates(new, old, errs);
     for k in ["provisioner", "reclaimPolicy"] {
         if at(new, &[k]) != at(old, &[k]) {
             errs.push(FieldError::forbidden(k, format!("updates to {k} are forbidden.")));
@@ -204,17 +209,7 @@ fn validate_volume_attributes_class_update(new: &Value, old: &Value, errs: &mut 
             "updates to driverName are forbidden.",
         ));
     }
-    let params = |v: &Value| {
-        v.get("parameters")
-            .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
-            .cloned()
-    };
-    if params(new) != params(old) {
-        errs.push(FieldError::forbidden(
-            "parameters",
-            "updates to parameters are forbidden.",
-        ));
-    }
+    forbid_parameter_updates(new, old, errs);
     validate_volume_attributes_class(new, errs);
 }
 

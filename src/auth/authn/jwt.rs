@@ -475,6 +475,20 @@ mod tests {
         p
     }
 
+    /// Run openssl in `dir`; it must succeed.
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn roundtrip(key: &SigningKey, public: &[PublicKey]) {
         let claims = json!({"iss": "x", "sub": "y"});
         let tok = key.sign(&claims).unwrap();
@@ -525,18 +539,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         run(&["genrsa", "-out", "rsa.key", "2048"]);
         run(&["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "p384.key"]);
         run(&["ecparam", "-name", "secp521r1", "-genkey", "-noout", "-out", "p521.key"]);
@@ -614,15 +617,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let ok = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            assert!(ok, "openssl {args:?}");
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         run(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
         run(&["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"]);
         run(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]);
