@@ -10,6 +10,7 @@
 pub mod admission_rules;
 pub mod admissionregistration;
 pub mod apiextensions;
+pub mod apiserverinternal;
 pub mod apps;
 pub mod batch;
 pub mod coordination;
@@ -47,7 +48,8 @@ pub trait Strategy: Send + Sync + 'static {
     /// Create-only preparation after the generic status reset (e.g. `status.phase`).
     fn prepare_create(&self, _obj: &mut Value) {}
     /// Upstream's `dropDisabledFields`: clear fields whose feature gate is off unless `old` (the
-    /// stored object, None on create) already uses them. Runs after defaulting on every write.
+    /// stored object, None on create) already uses them. Runs after defaulting on every write
+    /// (gates capstan refuses are always off).
     fn drop_disabled(&self, _gates: &FeatureGates, _obj: &mut Value, _old: Option<&Value>) {}
     /// Keep `status` from the request on create (nodes, events…); otherwise the store clears
     /// it for kinds with a status subresource.

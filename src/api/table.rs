@@ -2278,6 +2278,96 @@ pub static DEVICE_TAINT_RULE: Printer = Printer {
     conditions: no_conditions,
 };
 
+static LEASE_CANDIDATE_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "LeaseName",
+        "string",
+        "LeaseName is the name of the lease for which this candidate is contending. This field is immutable.",
+    ),
+    // Upstream takes these two descriptions from ObjectMeta's swagger docs, which have none.
+    c("BinaryVersion", "string", ""),
+    c("EmulationVersion", "string", ""),
+    AGE,
+];
+
+fn lease_candidate_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    vec![
+        name(obj),
+        json!(obj.text_at("/spec/leaseName")),
+        json!(obj.text_at("/spec/binaryVersion")),
+        json!(obj.text_at("/spec/emulationVersion")),
+        age(obj, now),
+    ]
+}
+
+pub static LEASE_CANDIDATE: Printer = Printer {
+    columns: LEASE_CANDIDATE_COLUMNS,
+    cells: lease_candidate_cells,
+    conditions: no_conditions,
+};
+
+static VOLUME_ATTRIBUTES_CLASS_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "DriverName",
+        "string",
+        "Name of the CSI driver This field is immutable.",
+    ),
+    AGE,
+];
+
+/// The name gets ` (default)` with the alpha default-class annotation, as upstream prints it.
+fn volume_attributes_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let mut n = obj.text_at("/metadata/name");
+    if obj.text_at("/metadata/annotations/volumeattributesclass.alpha.kubernetes.io~1is-default-class") == "true" {
+        n.push_str(" (default)");
+    }
+    vec![json!(n), json!(obj.text_at("/driverName")), age(obj, now)]
+}
+
+pub static VOLUME_ATTRIBUTES_CLASS: Printer = Printer {
+    columns: VOLUME_ATTRIBUTES_CLASS_COLUMNS,
+    cells: volume_attributes_class_cells,
+    conditions: no_conditions,
+};
+
+static STORAGE_VERSION_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "CommonEncodingVersion",
+        "string",
+        "If all API server instances agree on the same encoding storage version, then this field is set to that version. Otherwise this field is left empty. API servers should finish updating its storageVersionStatus entry before serving write operations, so that this field will be in sync with the reality.",
+    ),
+    c("StorageVersions", "string", "The reported versions per API server instance."),
+    AGE,
+];
+
+/// `<unset>` without a common version; at most three `server=version` pairs.
+fn storage_version_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let all: Vec<String> = obj
+        .pointer("/status/storageVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|sv| format!("{}={}", sv.text_at("/apiServerID"), sv.text_at("/encodingVersion")))
+        .collect();
+    let max = 3;
+    let shown = &all[..all.len().min(max)];
+    vec![
+        name(obj),
+        json!(opt_st(obj, "/status/commonEncodingVersion").unwrap_or_else(|| "<unset>".to_string())),
+        json!(list_with_more(shown, all.len() > max, all.len(), max)),
+        age(obj, now),
+    ]
+}
+
+pub static STORAGE_VERSION: Printer = Printer {
+    columns: STORAGE_VERSION_COLUMNS,
+    cells: storage_version_cells,
+    conditions: no_conditions,
+};
+
 // kube-aggregator's APIService printer: SERVICE is `Local` or `namespace/name`, AVAILABLE the
 // `Available` condition (`False (Reason)` when not true and a reason is set, `Unknown` without).
 static API_SERVICE_COLUMNS: &[Column] = &[

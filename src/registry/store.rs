@@ -368,12 +368,13 @@ impl Registry {
             }
         }
         strat.defaults(&mut obj);
-        strat.drop_disabled(&self.features, &mut obj, None);
         if let Some(a) = adm {
             let name = name_of(&obj).to_string();
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
             a.mutate(self, &w, &mut obj, None).await?;
         }
+        // Upstream's PrepareForCreate: after mutating admission, before validation.
+        strat.drop_disabled(&self.features, &mut obj, None);
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
         self.validate(def, &obj, None, Part::Main)?;
@@ -796,7 +797,6 @@ impl Registry {
             // Defaulted before the field manager compares (upstream decodes, hence defaults,
             // first): a PUT that omits a defaulted field does not take it from its owner.
             strat.defaults(&mut new);
-            strat.drop_disabled(&self.features, &mut new, Some(&old));
             if let Some(m) = manager {
                 let schemas = crate::api::schema::builtin();
                 let sub = part.subresource();
@@ -831,6 +831,7 @@ impl Registry {
             if let Some(a) = adm {
                 a.mutate(self, &w, &mut new, Some(&old)).await?;
             }
+            strat.drop_disabled(&self.features, &mut new, Some(&old));
             strat.normalize(def, &mut new);
             let svc_al = if part == Part::Main {
                 self.service_allocators(def)

@@ -2459,11 +2459,66 @@ fn validate_storage_class_name(spec: &Value, errs: &mut FieldErrors) {
 pub const PERSISTENT_VOLUME: Builtin = Builtin {
     defaults: pv_defaults,
     prepare_create: pv_prepare_create,
+    drop_disabled: drop_volume_attributes_class,
     validate: pv_validate,
     validate_update: pv_validate_update,
     keep_status_on_create: false,
     ..Builtin::DEFAULT
 };
+
+/// The VolumeAttributesClass gate (off in 1.33, refused by capstan) is off: PV and PVC
+/// `spec.volumeAttributesClassName`, PVC `status.currentVolumeAttributesClassName` and
+/// `status.modifyVolumeStatus` are dropped unless the stored object has them
+/// (`DropDisabledSpecFields`, `DropDisabledFields`, `DropDisabledFieldsFromStatus`).
+fn drop_volume_attributes_class(_gates: &crate::config::features::FeatureGates, obj: &mut Value, old: Option<&Value>) {
+    for (parent, field) in [
+        ("spec", "volumeAttributesClassName"),
+        ("status", "currentVolumeAttributesClassName"),
+        ("status", "modifyVolumeStatus"),
+    ] {
+        let in_use = old
+            .and_then(|o| o.get(parent))
+            .and_then(|p| p.get(field))
+            .is_some_and(|v| !v.is_null());
+        if !in_use {
+            if let Some(p) = obj.get_mut(parent).and_then(Value::as_object_mut) {
+                p.remove(field);
+            }
+        }
+    }
+}
+
+/// The update rules of `spec.volumeAttributesClassName` with the gate off: it may not change
+/// (only an object stored with one still has it), nor be cleared (`pvc`: nor emptied).
+fn vac_name_update(new: &Value, old: &Value, pvc: bool, errs: &mut FieldErrors) {
+    let name = |o: &Value| {
+        o.pointer("/spec/volumeAttributesClassName")
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let (n, o) = (name(new), name(old));
+    if n == o {
+        return;
+    }
+    let path = "spec.volumeAttributesClassName";
+    errs.push(FieldError::forbidden(
+        path,
+        "update is forbidden when the VolumeAttributesClass feature gate is disabled",
+    ));
+    if o.is_some() {
+        match n {
+            None => errs.push(FieldError::forbidden(
+                path,
+                "update from non-nil value to nil is forbidden",
+            )),
+            Some(v) if pvc && v == "" => errs.push(FieldError::forbidden(
+                path,
+                "update from non-nil value to an empty string is forbidden",
+            )),
+            Some(_) => {}
+        }
+    }
+}
 
 fn pv_defaults(obj: &mut Value) {
     if let Some(spec) = obj_mut(obj, "spec") {
@@ -2589,11 +2644,13 @@ fn pv_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "field is immutable",
         ));
     }
+    vac_name_update(new, old, false, errs);
 }
 
 pub const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
     defaults: pvc_defaults,
     prepare_create: pvc_prepare_create,
+    drop_disabled: drop_volume_attributes_class,
     validate: pvc_validate,
     validate_update: pvc_validate_update,
     keep_status_on_create: false,
@@ -2693,6 +2750,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             }
         }
     }
+    vac_name_update(new, old, true, errs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3467,6 +3525,33 @@ mod tests {
         new["status"]["phase"] = json!("Bound");
         (strat("PersistentVolumeClaim").validate_update)(&new, &pvc, &mut errs);
         assert!(errs.is_empty(), "{errs:?}");
+
+        // The VolumeAttributesClass gate is off: its fields go unless already stored.
+        let pvcs = strat("PersistentVolumeClaim");
+        let mut with = pvc.clone();
+        with["spec"]["volumeAttributesClassName"] = json!("gold");
+        with["status"]["currentVolumeAttributesClassName"] = json!("gold");
+        let mut created = with.clone();
+        let gates = crate::config::features::FeatureGates::default();
+        (pvcs.drop_disabled)(&gates, &mut created, None);
+        assert!(created["spec"].get("volumeAttributesClassName").is_none());
+        assert!(created["status"].get("currentVolumeAttributesClassName").is_none());
+        let mut kept = with.clone();
+        (pvcs.drop_disabled)(&gates, &mut kept, Some(&with));
+        assert_eq!(kept, with);
+        let mut errs = Vec::new();
+        let mut cleared = with.clone();
+        cleared["spec"]["volumeAttributesClassName"] = json!("");
+        (pvcs.validate_update)(&cleared, &with, &mut errs);
+        let texts: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(texts.contains(&"spec.volumeAttributesClassName: Forbidden: update is forbidden when the VolumeAttributesClass feature gate is disabled".to_string()), "{texts:?}");
+        assert!(
+            texts.contains(
+                &"spec.volumeAttributesClassName: Forbidden: update from non-nil value to an empty string is forbidden"
+                    .to_string()
+            ),
+            "{texts:?}"
+        );
     }
 
     #[test]
