@@ -107,6 +107,67 @@ impl StreamCounters {
     }
 }
 
+/// Automatic reloads of a configuration file (`--authentication-config`), as upstream's
+/// `apiserver_<what>_config_controller_automatic_reloads_total` and
+/// `..._automatic_reload_last_timestamp_seconds`, by status and the hashed apiserver identity.
+#[derive(Debug)]
+pub struct ConfigReloads {
+    what: &'static str,
+    id_hash: String,
+    /// status → (count, unix time of the last one)
+    state: Mutex<std::collections::BTreeMap<&'static str, (u64, f64)>>,
+}
+
+impl ConfigReloads {
+    /// `what`: `authentication` or `authorization`; `apiserver_id` as [`crate::util::hash::apiserver_id`].
+    pub fn new(what: &'static str, apiserver_id: &str) -> ConfigReloads {
+        ConfigReloads {
+            what,
+            id_hash: format!("sha256:{}", crate::util::hash::sha256_hex(apiserver_id.as_bytes())),
+            state: Mutex::default(),
+        }
+    }
+
+    pub fn success(&self) {
+        self.record("success");
+    }
+
+    pub fn failure(&self) {
+        self.record("failure");
+    }
+
+    fn record(&self, status: &'static str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        if let Ok(mut m) = self.state.lock() {
+            let e = m.entry(status).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 = now;
+        }
+    }
+
+    /// Nothing until the first reload attempt (upstream's vectors start empty).
+    fn render(&self, out: &mut String) {
+        let Ok(m) = self.state.lock() else { return };
+        if m.is_empty() {
+            return;
+        }
+        let (what, id) = (self.what, &self.id_hash);
+        let total = format!("apiserver_{what}_config_controller_automatic_reloads_total");
+        let _ = writeln!(out, "# HELP {total} [ALPHA] Total number of automatic reloads of {what} configuration split by status and apiserver identity.\n# TYPE {total} counter");
+        for (status, (n, _)) in m.iter() {
+            let _ = writeln!(out, "{total}{{apiserver_id_hash=\"{id}\",status=\"{status}\"}} {n}");
+        }
+        let last = format!("apiserver_{what}_config_controller_automatic_reload_last_timestamp_seconds");
+        let _ = writeln!(out, "# HELP {last} [ALPHA] Timestamp of the last automatic reload of {what} configuration split by status and apiserver identity.\n# TYPE {last} gauge");
+        for (status, (_, t)) in m.iter() {
+            let _ = writeln!(out, "{last}{{apiserver_id_hash=\"{id}\",status=\"{status}\"}} {t}");
+        }
+    }
+}
+
 pub struct Metrics {
     requests: Mutex<HashMap<(RequestLabels, u16), u64>>,
     durations: Mutex<HashMap<RequestLabels, Histogram>>,
@@ -119,6 +180,8 @@ pub struct Metrics {
     pub audit: std::sync::Arc<AuditCounters>,
     /// Stream translation counters, shared with the proxy.
     pub streams: std::sync::Arc<StreamCounters>,
+    /// `--authentication-config` reloads, shared with the authenticator.
+    pub authn_config_reloads: std::sync::Arc<ConfigReloads>,
     /// `--disabled-metrics`: families left out of the exposition.
     pub disabled: Vec<String>,
 }
@@ -135,6 +198,14 @@ impl Default for Metrics {
             started: std::time::SystemTime::now(),
             audit: std::sync::Arc::default(),
             streams: std::sync::Arc::default(),
+            authn_config_reloads: std::sync::Arc::new(ConfigReloads::new(
+                "authentication",
+                &crate::util::hash::apiserver_id(
+                    &hostname::get()
+                        .map(|h| h.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+            )),
             disabled: Vec::new(),
         }
     }
@@ -296,6 +367,7 @@ impl Metrics {
             }
         }
         self.streams.render(&mut out);
+        self.authn_config_reloads.render(&mut out);
         process_metrics(&mut out, self.started);
         out
     }

@@ -193,12 +193,35 @@ fn two_issuers_with_cel_mappings_rules_anonymous_paths_and_reload() {
     let (code, body) = server.curl_status(&[], "/api");
     assert_eq!(code, 401, "{body}");
 
-    // Reload: a changed file takes effect without a restart.
+    // Reload: a changed file takes effect without a restart, counted in upstream's metrics
+    // (`reloads(status)`: the counter's value, None before the first attempt of that status).
+    let metric_line = |status: &str| -> Option<String> {
+        let text = server.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
+        text.lines()
+            .find(|l| {
+                l.starts_with("apiserver_authentication_config_controller_automatic_reloads_total{")
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(str::to_string)
+    };
+    assert_eq!(metric_line("success"), None, "no reload yet");
     std::fs::write(&file, config(&a, &b, "a2:")).expect("rewrite");
     eventually("the reloaded username mapping", secs(30), || {
         let u = whoami(&token_a)?;
         (u["username"] == "a2:jane").then_some(()).ok_or(format!("{u}"))
     });
+    let line = metric_line("success").expect("success counted");
+    assert!(
+        line.contains("apiserver_id_hash=\"sha256:") && line.ends_with(" 1"),
+        "{line}"
+    );
+    let text = server.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
+    assert!(
+        text.contains(
+            "# TYPE apiserver_authentication_config_controller_automatic_reload_last_timestamp_seconds gauge"
+        ),
+        "{text}"
+    );
     // A bad file is logged and the running config stays.
     std::fs::write(&file, config(&a, &b, "a3:").replace("url: https://", "url: http://")).expect("rewrite");
     eventually("the reload failure in the log", secs(30), || {
@@ -208,6 +231,10 @@ fn two_issuers_with_cel_mappings_rules_anonymous_paths_and_reload() {
             .ok_or("not yet")
     });
     assert_eq!(whoami(&token_a).expect("still logged in")["username"], "a2:jane");
+    let line = eventually("the failure counted", secs(30), || {
+        metric_line("failure").ok_or("not yet")
+    });
+    assert!(line.ends_with(" 1"), "{line}");
     // Changing the anonymous section is refused on reload as upstream does.
     std::fs::write(&file, config(&a, &b, "a4:").replace("path: /healthz", "path: /livez")).expect("rewrite");
     eventually("the anonymous change refused", secs(30), || {

@@ -162,8 +162,8 @@ fn disabled_group_version_and_resource_vanish_and_data_survives() {
     s.kubectl_ok(K, &["get", "apiservice", "v1.batch"]);
 }
 
-/// The beta versions upstream 1.33 serves with `api/beta=true` (the others switched off again,
-/// as capstan lacks them): admissionregistration.k8s.io/v1beta1 and networking.k8s.io/v1beta1,
+/// The beta versions upstream 1.33 serves with `api/beta=true` (resource.k8s.io switched off
+/// again, as capstan lacks it): admissionregistration.k8s.io/v1beta1 and networking.k8s.io/v1beta1,
 /// the same schema as v1 and the same objects. A VAP written as v1beta1 reads back as v1 and
 /// the other way round; v1 stays the preferred version.
 #[test]
@@ -176,13 +176,15 @@ fn api_beta_serves_the_beta_versions_over_the_ga_objects() {
     drop(default);
 
     let s = TestServer::start_with(&[
-        "--runtime-config=api/beta=true,resource.k8s.io/v1beta1=false,resource.k8s.io/v1beta2=false,coordination.k8s.io/v1beta1=false,storage.k8s.io/v1beta1=false",
+        "--runtime-config=api/beta=true,resource.k8s.io/v1beta1=false,resource.k8s.io/v1beta2=false",
     ]);
     let versions = s.kubectl_ok(K, &["api-versions"]);
     for gv in [
         "admissionregistration.k8s.io/v1beta1",
         "networking.k8s.io/v1beta1",
         "admissionregistration.k8s.io/v1",
+        "coordination.k8s.io/v1beta1",
+        "storage.k8s.io/v1beta1",
     ] {
         assert!(lines(&versions).contains(&gv), "{gv} missing:\n{versions}");
     }
@@ -260,22 +262,27 @@ fn api_beta_serves_the_beta_versions_over_the_ga_objects() {
 /// Enabling off-by-default versions capstan does not implement fails startup naming each;
 /// versions upstream registers but serves nothing in are accepted.
 #[test]
-fn unimplemented_versions_are_refused_naming_them() {
-    let out = TestServer::builder().arg("--runtime-config=api/all=true").start_fails();
+fn api_all_serves_every_off_by_default_version() {
+    // Every API version upstream 1.33 serves off by default has rows: api/all starts and serves
+    // them all (the refusal for a version capstan lacks has nothing left to name).
+    let s = TestServer::start_with(&["--runtime-config=api/all=true"]);
+    let versions = s.kubectl_ok(K, &["api-versions"]);
     for gv in [
-        "resource.k8s.io/v1beta2",
-        "resource.k8s.io/v1alpha3",
+        "admissionregistration.k8s.io/v1alpha1",
+        "admissionregistration.k8s.io/v1beta1",
+        "coordination.k8s.io/v1alpha2",
         "coordination.k8s.io/v1beta1",
-        "storage.k8s.io/v1beta1",
         "internal.apiserver.k8s.io/v1alpha1",
+        "networking.k8s.io/v1beta1",
+        "resource.k8s.io/v1alpha3",
+        "resource.k8s.io/v1beta1",
+        "resource.k8s.io/v1beta2",
+        "storage.k8s.io/v1alpha1",
+        "storage.k8s.io/v1beta1",
     ] {
-        assert!(out.contains(gv), "{gv} not named:\n{out}");
+        assert!(versions.lines().any(|l| l == gv), "{gv} not served:\n{versions}");
     }
-    assert!(out.contains("capstan does not implement them"), "{out}");
-    let out = TestServer::builder()
-        .arg("--runtime-config=resource.k8s.io/v1beta1/deviceclasses=true")
-        .start_fails();
-    assert!(out.contains("resource.k8s.io/v1beta1 (deviceclasses)"), "{out}");
+    drop(s);
     // Registered, but 1.33 serves nothing there: accepted, nothing new served (as upstream).
     let s = TestServer::start_with(&["--runtime-config=flowcontrol.apiserver.k8s.io/v1beta3=true,apps/v1beta1"]);
     let versions = s.kubectl_ok(K, &["api-versions"]);
@@ -312,5 +319,258 @@ fn bad_runtime_config_is_refused_with_upstream_text() {
             .arg(format!("--runtime-config={flag}"))
             .start_fails();
         assert!(out.contains(want), "--runtime-config={flag}: want {want:?} in:\n{out}");
+    }
+}
+
+/// The off-by-default kinds as kube-apiserver v1.33.13 serves them with this runtime-config:
+/// LeaseCandidate (coordination.k8s.io v1beta1, v1alpha2), VolumeAttributesClass
+/// (storage.k8s.io v1beta1, v1alpha1), StorageVersion (internal.apiserver.k8s.io v1alpha1).
+/// Every expected text is what real upstream answered to the same kubectl 1.33 commands on the
+/// same fixtures (`tests/fixtures/runtime_apis`).
+#[test]
+fn off_by_default_kinds_are_served_as_upstream() {
+    const RC: &str = "--runtime-config=coordination.k8s.io/v1beta1=true,coordination.k8s.io/v1alpha2=true,storage.k8s.io/v1beta1=true,storage.k8s.io/v1alpha1=true,internal.apiserver.k8s.io/v1alpha1=true";
+    let default = TestServer::start();
+    let versions = default.kubectl_ok(K, &["api-versions"]);
+    for gv in [
+        "coordination.k8s.io/v1beta1",
+        "storage.k8s.io/v1alpha1",
+        "internal.apiserver.k8s.io",
+    ] {
+        assert!(!versions.contains(gv), "{gv} served by default:\n{versions}");
+    }
+    drop(default);
+
+    let s = TestServer::start_with(&[RC]);
+    let fx = |name: &str| {
+        let p: std::path::PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "runtime_apis", name]
+            .iter()
+            .collect();
+        p.display().to_string()
+    };
+    let versions = s.kubectl_ok(K, &["api-versions"]);
+    for gv in [
+        "coordination.k8s.io/v1alpha2",
+        "coordination.k8s.io/v1beta1",
+        "internal.apiserver.k8s.io/v1alpha1",
+        "storage.k8s.io/v1alpha1",
+        "storage.k8s.io/v1beta1",
+    ] {
+        assert!(lines(&versions).contains(&gv), "{gv} missing:\n{versions}");
+    }
+    let agg = aggregated_versions(&s);
+    assert!(
+        agg.contains(&"internal.apiserver.k8s.io/v1alpha1".to_string()),
+        "{agg:?}"
+    );
+    assert_eq!(
+        lines(&s.kubectl_ok(K, &["api-resources", "--api-group=coordination.k8s.io"])),
+        [
+            "NAME              SHORTNAMES   APIVERSION                    NAMESPACED   KIND",
+            "leasecandidates                coordination.k8s.io/v1beta1   true         LeaseCandidate",
+            "leases                         coordination.k8s.io/v1        true         Lease",
+        ]
+    );
+    let v3 = get_json(&s, "/openapi/v3/apis/internal.apiserver.k8s.io/v1alpha1", &[]);
+    assert!(v3
+        .to_string()
+        .contains("io.k8s.api.apiserverinternal.v1alpha1.StorageVersion"));
+
+    // LeaseCandidate: a ConfigMap-key name, upstream's spec rules, leaseName immutable; the
+    // v1alpha2 row serves the v1beta1 object.
+    s.kubectl_ok(K, &["create", "-f", &fx("lc-ok.yaml")]);
+    assert_eq!(
+        s.kubectl_err(K, &["create", "-f", &fx("lc-bad.yaml")]).trim(),
+        "The LeaseCandidate \"bad\" is invalid: \n\
+         * spec.leaseName: Required value\n\
+         * spec.binaryVersion: Invalid value: \"1.30\": must be a valid semantic version\n\
+         * spec.binaryVersion: Invalid value: \"1.30\": must be greater than or equal to `emulationVersion`\n\
+         * spec.strategy.strategy: Unsupported value: \"Foo\": supported values: \"OldestEmulationVersion\""
+    );
+    assert_eq!(
+        s.kubectl_err(K, &["create", "-f", &fx("lc-bad2.yaml")]).trim(),
+        "The LeaseCandidate \"bad2\" is invalid: spec.binaryVersion: Invalid value: \"1.30.0\": must be greater than or equal to `emulationVersion`"
+    );
+    let table = s.kubectl_ok(K, &["get", "leasecandidates", "-A"]);
+    assert_eq!(
+        lines(&table)[0],
+        "NAMESPACE   NAME       LEASENAME        BINARYVERSION   EMULATIONVERSION   AGE"
+    );
+    assert!(
+        lines(&table)[1].starts_with("default     Cand_1.x   kube-scheduler   1.33.0          1.32.0 "),
+        "{table}"
+    );
+    assert_eq!(
+        s.kubectl_ok(
+            K,
+            &[
+                "get",
+                "leasecandidates.v1alpha2.coordination.k8s.io",
+                "Cand_1.x",
+                "-o",
+                "jsonpath={.apiVersion} {.spec.leaseName}"
+            ]
+        ),
+        "coordination.k8s.io/v1alpha2 kube-scheduler"
+    );
+    assert_eq!(
+        s.kubectl_err(K, &["get", "leasecandidates", "--field-selector", "spec.leaseName=kube-scheduler"]).trim(),
+        "Error from server (BadRequest): Unable to find \"coordination.k8s.io/v1beta1, Resource=leasecandidates\" that match label selector \"\", field selector \"spec.leaseName=kube-scheduler\": \"spec.leaseName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    assert_eq!(
+        s.kubectl_err(
+            K,
+            &[
+                "patch",
+                "leasecandidate",
+                "Cand_1.x",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"leaseName":"other"}}"#
+            ]
+        )
+        .trim(),
+        "The LeaseCandidate \"Cand_1.x\" is invalid: spec.leaseName: Invalid value: \"other\": field is immutable"
+    );
+
+    // VolumeAttributesClass: driver and parameters fixed; v1alpha1 deprecated.
+    s.kubectl_ok(K, &["create", "-f", &fx("vac-ok.yaml")]);
+    assert_eq!(
+        // (Upstream also sends v1alpha1's deprecation warning with the error; capstan warns on
+        // successful requests only.)
+        s.kubectl_err(K, &["create", "-f", &fx("vac-bad.yaml")])
+            .trim()
+            .trim_start_matches("Warning: storage.k8s.io/v1alpha1 VolumeAttributesClass is deprecated in v1.32+, unavailable in v1.35+\n"),
+        "The VolumeAttributesClass \"silver\" is invalid: \n\
+         * driverName: Invalid value: \"bad_driver!\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')\n\
+         * parameters: Required value: must contain at least one key/value pair"
+    );
+    let table = s.kubectl_ok(K, &["get", "volumeattributesclasses"]);
+    assert_eq!(lines(&table)[0], "NAME             DRIVERNAME        AGE");
+    assert!(
+        lines(&table)[1].starts_with("gold (default)   csi.example.com "),
+        "{table}"
+    );
+    let (ok, out, err) = s.kubectl_run(
+        K,
+        &[
+            "get",
+            "volumeattributesclasses.v1alpha1.storage.k8s.io",
+            "gold",
+            "-o",
+            "jsonpath={.apiVersion} {.driverName}",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "storage.k8s.io/v1alpha1 csi.example.com");
+    assert!(
+        err.contains(
+            "Warning: storage.k8s.io/v1alpha1 VolumeAttributesClass is deprecated in v1.32+, unavailable in v1.35+"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        s.kubectl_err(
+            K,
+            &[
+                "patch",
+                "volumeattributesclass",
+                "gold",
+                "--type=merge",
+                "-p",
+                r#"{"driverName":"other.example.com","parameters":{"iops":"1"}}"#
+            ]
+        )
+        .trim(),
+        "The VolumeAttributesClass \"gold\" is invalid: \n\
+         * driverName: Forbidden: updates to driverName are forbidden.\n\
+         * parameters: Forbidden: updates to parameters are forbidden."
+    );
+    assert_eq!(
+        s.kubectl_err(
+            K,
+            &[
+                "patch",
+                "volumeattributesclass",
+                "gold",
+                "--type=merge",
+                "-p",
+                r#"{"parameters":null}"#
+            ]
+        )
+        .trim(),
+        "The VolumeAttributesClass \"gold\" is invalid: \n\
+         * parameters: Required value: must contain at least one key/value pair\n\
+         * parameters: Forbidden: updates to parameters are forbidden."
+    );
+
+    // StorageVersion: `<group>.<resource>` names, status reset on create and written only
+    // through the status subresource, with upstream's status rules.
+    assert_eq!(
+        s.kubectl_err(K, &["create", "-f", &fx("sv-bad.yaml")]).trim(),
+        "The StorageVersion \"nodots\" is invalid: metadata.name: Invalid value: \"nodots\": name must be in the form of <group>.<resource>"
+    );
+    s.kubectl_ok(K, &["create", "-f", &fx("sv-ok.yaml")]);
+    assert_eq!(
+        s.kubectl_ok(
+            K,
+            &["get", "storageversion", "apps.deployments", "-o", "jsonpath={.status}"]
+        ),
+        "{}"
+    );
+    assert_eq!(
+        s.kubectl_err(
+            K,
+            &["patch", "storageversion", "apps.deployments", "--subresource=status", "--type=merge", "-p",
+              r#"{"status":{"commonEncodingVersion":"apps/v1","storageVersions":[{"apiServerID":"a","encodingVersion":"apps/v1","decodableVersions":["apps/v1"],"servedVersions":["apps/v2"]}],"conditions":[{"type":"AllEncodingVersionsEqual","status":"True"}]}}"#]
+        )
+        .trim(),
+        "The StorageVersion \"apps.deployments\" is invalid: \n\
+         * status.storageVersions[0].servedVersions[0]: Invalid value: \"apps/v2\": individual served version : apps/v2 must be included in decodableVersions : [apps/v1]\n\
+         * status[0].reason: Required value: reason cannot be empty\n\
+         * status[0].message: Required value: message cannot be empty"
+    );
+    s.kubectl_ok(
+        K,
+        &["patch", "storageversion", "apps.deployments", "--subresource=status", "--type=merge", "-p",
+          r#"{"status":{"commonEncodingVersion":"apps/v1","storageVersions":[{"apiServerID":"a","encodingVersion":"apps/v1","decodableVersions":["apps/v1"]},{"apiServerID":"b","encodingVersion":"apps/v1","decodableVersions":["apps/v1","apps/v1beta2"],"servedVersions":["apps/v1"]}]}}"#],
+    );
+    let table = s.kubectl_ok(K, &["get", "storageversions"]);
+    assert_eq!(
+        lines(&table)[0],
+        "NAME               COMMONENCODINGVERSION   STORAGEVERSIONS       AGE"
+    );
+    assert!(
+        lines(&table)[1].starts_with("apps.deployments   apps/v1                 a=apps/v1,b=apps/v1 "),
+        "{table}"
+    );
+
+    // The VolumeAttributesClass gate stays off (capstan refuses it), so claims drop the field,
+    // as upstream's `DropDisabledFields` does.
+    s.kubectl_ok(K, &["create", "-f", &fx("pvc-vac.yaml")]);
+    assert_eq!(
+        s.kubectl_ok(
+            K,
+            &[
+                "get",
+                "pvc",
+                "claim",
+                "-o",
+                "jsonpath={.spec.volumeAttributesClassName}|{.spec.accessModes[0]}"
+            ]
+        ),
+        "|ReadWriteOnce"
+    );
+    let out = TestServer::builder()
+        .arg("--feature-gates=VolumeAttributesClass=true")
+        .start_fails();
+    assert!(out.contains("VolumeAttributesClass"), "{out}");
+
+    for (kind, name) in [
+        ("leasecandidate", "Cand_1.x"),
+        ("volumeattributesclass", "gold"),
+        ("storageversion", "apps.deployments"),
+    ] {
+        s.kubectl_ok(K, &["delete", kind, name]);
     }
 }

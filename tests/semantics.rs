@@ -630,3 +630,41 @@ async fn scale_patches_retry_on_concurrent_writes() {
     let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/scale"), &ct, stale).await;
     assert_eq!(r.status, 409, "{}", r.text());
 }
+
+/// Upstream's legacy-token-tracking controller: kube-controller-manager's legacy token cleaner
+/// reads `kube-system/kube-apiserver-legacy-service-account-token-tracking` (it logged "not
+/// found" against Capstan in the e2e runs). Created on start with today's UTC date, managed by
+/// kube-apiserver, and a `since` that is not a date is rewritten.
+#[tokio::test]
+async fn legacy_token_tracking_configmap_as_upstream() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let path = "/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking";
+    let is_date = |v: &Value| {
+        let d = v["data"]["since"].as_str().unwrap_or("");
+        d.len() == 10 && capstan::util::parse_rfc3339(&format!("{d}T00:00:00Z")).is_some()
+    };
+    let cm = eventually_async("the tracking ConfigMap", secs(10), || async {
+        let r = get(&c, path, None).await;
+        if r.status == 200 {
+            Ok(r.json())
+        } else {
+            Err(r.text())
+        }
+    })
+    .await;
+    assert!(is_date(&cm), "{cm}");
+    assert_eq!(cm["metadata"]["managedFields"][0]["manager"], "kube-apiserver", "{cm}");
+    let mut bad = cm.clone();
+    bad["data"]["since"] = json!("yesterday");
+    assert_eq!(send(&c, Method::PUT, path, bad).await.status, 200);
+    eventually_async("since rewritten to a date", secs(10), || async {
+        let v = get(&c, path, None).await.json();
+        if is_date(&v) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+}

@@ -148,6 +148,10 @@ impl Context {
             ..Default::default()
         }
     }
+    /// The server's authorizer (None for internal writes).
+    pub fn authorizer_handle(&self) -> Option<&AuthzHandle> {
+        self.authorizer.as_ref()
+    }
     pub fn with_authorizer(mut self, a: Arc<crate::auth::authz::Authorizer>) -> Context {
         self.authorizer = Some(AuthzHandle(a));
         self
@@ -596,7 +600,7 @@ impl crate::registry::admission::Admission for Request<'_> {
         if let Some(new) = a.object {
             if new != *obj {
                 *obj = new;
-                w.def.strategy.defaults(obj);
+                crate::apiext::apply_defaults(w.def, obj);
             }
         }
         Ok(())

@@ -61,8 +61,8 @@ pub fn events_v1_from_storage(def: &ResourceDef, stored: &Value) -> Option<Value
     Some(v)
 }
 
-/// Beta versions whose schema is the GA one's (served off by default, `--runtime-config`):
-/// only `apiVersion` differs between the served and the stored (GA) form.
+/// Versions whose schema is the storage version's (served off by default, `--runtime-config`):
+/// only `apiVersion` differs between the served and the stored form.
 fn set_api_version(v: &mut Value, api_version: &str) {
     if let Some(o) = v.as_object_mut() {
         o.insert("apiVersion".into(), json!(api_version));
@@ -79,7 +79,17 @@ pub fn networking_to_v1(v: &mut Value) {
     set_api_version(v, "networking.k8s.io/v1");
 }
 
-/// A stored object of the GA version as `def`'s same-schema version serves it.
+/// coordination.k8s.io/v1alpha2 → v1beta1 (LeaseCandidate's storage version; same schema).
+pub fn coordination_to_v1beta1(v: &mut Value) {
+    set_api_version(v, "coordination.k8s.io/v1beta1");
+}
+
+/// storage.k8s.io/v1alpha1 → v1beta1 (VolumeAttributesClass's storage version; same schema).
+pub fn storage_to_v1beta1(v: &mut Value) {
+    set_api_version(v, "storage.k8s.io/v1beta1");
+}
+
+/// A stored object of the storage version as `def`'s same-schema version serves it.
 pub fn same_schema_served(def: &ResourceDef, stored: &Value) -> Option<Value> {
     let mut v = stored.clone();
     set_api_version(&mut v, &def.api_version());

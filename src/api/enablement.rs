@@ -5,7 +5,8 @@
 //! request never checks enablement.
 //!
 //! Enabling an off-by-default group/version that upstream 1.33 serves but capstan has no rows
-//! for fails startup, naming it ("nothing silently ignored").
+//! for fails startup, naming it ("nothing silently ignored"); resource.k8s.io (all three
+//! versions) is served.
 
 use super::ResourceDef;
 use crate::config::features::FeatureGates;
@@ -236,13 +237,15 @@ mod tests {
         assert!(rows.iter().any(|r| r.group == "apps"));
         let rows = served_rows(crate::api::builtin(), &parse(&[("batch/v1/jobs", "false")]), &gates).unwrap();
         assert!(rows.iter().any(|r| r.plural == "cronjobs") && !rows.iter().any(|r| r.plural == "jobs"));
-        let e = served_rows(crate::api::builtin(), &parse(&[("api/all", "true")]), &gates).unwrap_err();
-        for gv in [
-            "resource.k8s.io/v1beta2",
-            "coordination.k8s.io/v1beta1",
-            "storage.k8s.io/v1alpha1",
-        ] {
-            assert!(e.contains(gv), "{e}");
+        // Every version upstream serves off by default has rows: api/all serves them all.
+        let rows = served_rows(crate::api::builtin(), &parse(&[("api/all", "true")]), &gates).unwrap();
+        for (g, v, res) in UPSTREAM_OFF_BY_DEFAULT {
+            for p in *res {
+                assert!(
+                    rows.iter().any(|r| (r.group, r.version, r.plural) == (*g, *v, *p)),
+                    "{g}/{v} {p}"
+                );
+            }
         }
         let e = served_rows(
             crate::api::builtin(),
@@ -284,6 +287,47 @@ mod tests {
                 en.resource_enabled(r.group, r.version, r.plural),
                 "{r:?}: on_by_default disagrees with DefaultAPIResourceConfigSource"
             );
+        }
+    }
+    #[test]
+    fn resource_api_versions_serve_upstreams_resources() {
+        let gates = FeatureGates::default();
+        let served = |pairs: &[(&str, &str)]| {
+            let rows = served_rows(crate::api::builtin(), &parse(pairs), &gates).unwrap();
+            rows.iter()
+                .filter(|r| r.group == "resource.k8s.io")
+                .map(|r| format!("{}/{}", r.version, r.plural))
+                .collect::<Vec<_>>()
+        };
+        assert!(served(&[]).is_empty(), "off by default");
+        assert_eq!(
+            served(&[("resource.k8s.io/v1beta1", "true")]),
+            [
+                "v1beta1/deviceclasses",
+                "v1beta1/resourceclaims",
+                "v1beta1/resourceclaimtemplates",
+                "v1beta1/resourceslices"
+            ]
+        );
+        // No gate is needed: upstream's REST storage checks none (DRADeviceTaints included).
+        let all = served(&[
+            ("resource.k8s.io/v1beta2", "true"),
+            ("resource.k8s.io/v1alpha3", "true"),
+        ]);
+        assert_eq!(all.len(), 9, "{all:?}");
+        assert!(all.contains(&"v1alpha3/devicetaintrules".to_string()));
+        for (group, version, resources) in UPSTREAM_OFF_BY_DEFAULT
+            .iter()
+            .filter(|(g, _, _)| *g == "resource.k8s.io")
+        {
+            for res in *resources {
+                assert!(
+                    crate::api::builtin()
+                        .iter()
+                        .any(|r| (r.group, r.version, r.plural) == (*group, *version, *res)),
+                    "{version}/{res}"
+                );
+            }
         }
     }
 }

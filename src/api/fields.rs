@@ -242,6 +242,38 @@ pub const CERTIFICATE_SIGNING_REQUEST: Fields = Fields {
     indexed: None,
 };
 
+const RESOURCE_SLICE_FIELDS: &[&str] = &["metadata.name", "spec.nodeName", "spec.driver"];
+
+/// `resource.k8s.io` ResourceSlices, per version (the conversion's message names it):
+/// `metadata.name`, `spec.nodeName` (indexed, as upstream's watch cache: each kubelet's DRA
+/// plugins watch their node's slices) and `spec.driver`; no `metadata.namespace`.
+const fn resource_slice(convert: fn(&str) -> Result<String, String>) -> Fields {
+    Fields {
+        convert,
+        value: |obj, field| match field {
+            "spec.nodeName" => Some(obj.text_at("/spec/nodeName")),
+            "spec.driver" => Some(obj.text_at("/spec/driver")),
+            _ => None,
+        },
+        own: RESOURCE_SLICE_FIELDS.split_at(1).1,
+        indexed: Some("spec.nodeName"),
+    }
+}
+
+fn resource_slice_label(version: &str, label: &str) -> Result<String, String> {
+    if RESOURCE_SLICE_FIELDS.contains(&label) {
+        Ok(label.to_string())
+    } else {
+        Err(format!(
+            "field label not supported for resource.k8s.io/{version}, Kind=ResourceSlice: {label}"
+        ))
+    }
+}
+
+pub const RESOURCE_SLICE_V1BETA2: Fields = resource_slice(|l| resource_slice_label("v1beta2", l));
+pub const RESOURCE_SLICE_V1BETA1: Fields = resource_slice(|l| resource_slice_label("v1beta1", l));
+pub const RESOURCE_SLICE_V1ALPHA3: Fields = resource_slice(|l| resource_slice_label("v1alpha3", l));
+
 /// Field-label conversion for a custom resource (apiextensions `crConverter`): `metadata.name`,
 /// `metadata.namespace` for namespaced CRDs, and the version's `selectableFields` (given as
 /// field labels without the leading dot, e.g. `spec.color`).

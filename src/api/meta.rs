@@ -16,7 +16,9 @@ fn mask_trailing_dash(name: &str) -> String {
 
 /// The kind's name rule as messages; `prefix` for generateName.
 pub fn name_messages(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
-    let name = if prefix && rule != NameRule::PathSegment {
+    // Upstream masks a trailing `-` of a prefix inside the DNS name functions only.
+    let masks = matches!(rule, NameRule::Subdomain | NameRule::Label | NameRule::Rfc1035Label);
+    let name = if prefix && masks {
         mask_trailing_dash(name)
     } else {
         name.to_string()
@@ -27,7 +29,23 @@ pub fn name_messages(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
         NameRule::Rfc1035Label => v::is_dns1035_label(&name),
         NameRule::PathSegment if prefix => v::is_valid_path_segment_prefix(&name),
         NameRule::PathSegment => v::is_valid_path_segment_name(&name),
+        NameRule::ConfigMapKey => v::is_config_map_key(&name),
+        NameRule::GroupResource => group_resource_name(&name),
     }
+}
+
+/// `ValidateStorageVersionName`: the group part a DNS subdomain, the resource a DNS-1035 label.
+fn group_resource_name(name: &str) -> Vec<String> {
+    let Some(idx) = name.rfind('.') else {
+        return vec!["name must be in the form of <group>.<resource>".to_string()];
+    };
+    let group = v::is_dns1123_subdomain(&name[..idx])
+        .into_iter()
+        .map(|m| format!("the group segment {m}"));
+    let resource = v::is_dns1035_label(&name[idx + 1..])
+        .into_iter()
+        .map(|m| format!("the resource segment {m}"));
+    group.chain(resource).collect()
 }
 
 fn meta_str<'a>(meta: &'a Value, key: &str, errs: &mut FieldErrors) -> &'a str {

@@ -91,6 +91,10 @@ pub enum NameRule {
     Rfc1035Label,
     /// Path segment: not `.`/`..`, no `/` or `%` (RBAC, some others).
     PathSegment,
+    /// A ConfigMap key (LeaseCandidates: `ValidLeaseCandidateName`).
+    ConfigMapKey,
+    /// `<group>.<resource>` (StorageVersions: `ValidateStorageVersionName`).
+    GroupResource,
 }
 
 /// Group/version/kind of a response (subresources answer with other kinds).

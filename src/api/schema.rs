@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 mod build;
+pub mod custom;
 pub mod openapi_json;
 pub mod structural;
 mod validate;

@@ -7,9 +7,11 @@
 //! The defaulting and validation functions match upstream's `pkg/apis/*/v1/defaults.go` and
 //! `pkg/apis/*/validation`.
 
+pub mod admission_rules;
 pub mod admission_webhooks;
 pub mod admissionregistration;
 pub mod apiextensions;
+pub mod apiserverinternal;
 pub mod apps;
 pub mod batch;
 pub mod coordination;
@@ -19,6 +21,7 @@ pub mod flowcontrol;
 pub mod networking;
 pub mod rbac;
 pub mod resize;
+pub mod resource;
 pub mod scheduling;
 pub mod storage;
 pub mod sysctls;
@@ -26,6 +29,7 @@ pub mod sysctls;
 use super::fields::Fields;
 use super::table::Printer;
 use super::ResourceDef;
+use crate::config::features::FeatureGates;
 use crate::error::field::FieldErrors;
 use crate::error::ApiResult;
 use crate::storage::cache::{CachedObject, Selectable};
@@ -44,6 +48,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn defaults(&self, _obj: &mut Value) {}
     /// Create-only preparation after the generic status reset (e.g. `status.phase`).
     fn prepare_create(&self, _obj: &mut Value) {}
+    /// Upstream's `dropDisabledFields`: clear fields whose feature gate is off unless `old` (the
+    /// stored object, None on create) already uses them. Runs after defaulting on every write
+    /// (gates capstan refuses are always off).
+    fn drop_disabled(&self, _gates: &FeatureGates, _obj: &mut Value, _old: Option<&Value>) {}
     /// Keep `status` from the request on create (nodes, events…); otherwise the store clears
     /// it for kinds with a status subresource.
     fn keep_status_on_create(&self) -> bool {
@@ -195,6 +203,8 @@ pub enum Expiry {
 pub struct Builtin {
     pub defaults: fn(&mut Value),
     pub prepare_create: fn(&mut Value),
+    /// [`Strategy::drop_disabled`].
+    pub drop_disabled: fn(&FeatureGates, &mut Value, Option<&Value>),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
     /// On update only `validate_update` runs: upstream's update rules that relax the create
@@ -309,6 +319,7 @@ impl StatusWrite {
 }
 
 fn no_op(_: &mut Value) {}
+fn keep_all(_: &FeatureGates, _: &mut Value, _: Option<&Value>) {}
 fn no_validate(_: &Value, _: &mut FieldErrors) {}
 fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 fn unchanged(_: &mut Value) -> bool {
@@ -326,6 +337,7 @@ impl Builtin {
     pub const DEFAULT: Builtin = Builtin {
         defaults: no_op,
         prepare_create: no_op,
+        drop_disabled: keep_all,
         validate: no_validate,
         validate_update: no_validate_update,
         update_replaces_validate: false,
@@ -353,6 +365,9 @@ impl Strategy for Builtin {
     }
     fn prepare_create(&self, obj: &mut Value) {
         (self.prepare_create)(obj)
+    }
+    fn drop_disabled(&self, gates: &FeatureGates, obj: &mut Value, old: Option<&Value>) {
+        (self.drop_disabled)(gates, obj, old)
     }
     fn keep_status_on_create(&self) -> bool {
         self.keep_status_on_create

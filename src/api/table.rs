@@ -2161,6 +2161,213 @@ pub static LEASE: Printer = Printer {
     conditions: no_conditions,
 };
 
+// resource.k8s.io (upstream's printers read the internal type; the stored v1beta1 object has
+// these fields at the same paths).
+const D_SLICE_NODE: &str = "NodeName identifies the node which provides the resources in this pool. A field selector can be used to list only ResourceSlice objects belonging to a certain node.\n\nThis field can be used to limit access from nodes to ResourceSlices with the same node name. It also indicates to autoscalers that adding new nodes of the same type as some old node might also make new resources available.\n\nExactly one of NodeName, NodeSelector, AllNodes, and PerDeviceNodeSelection must be set. This field is immutable.";
+const D_SLICE_DRIVER: &str = "Driver identifies the DRA driver providing the capacity information. A field selector can be used to list only ResourceSlice objects with a certain driver name.\n\nMust be a DNS subdomain and should end with a DNS domain owned by the vendor of the driver. This field is immutable.";
+const D_POOL_NAME: &str = "Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required.\n\nIt must not be longer than 253 characters and must consist of one or more DNS sub-domains separated by slashes. This field is immutable.";
+const D_TAINT_KEY: &str = "The taint key to be applied to a device. Must be a label name.";
+const D_TAINT_VALUE: &str = "The taint value corresponding to the taint key. Must be a label value.";
+const D_TAINT_EFFECT: &str = "The effect of the taint on claims that do not tolerate the taint and through such claims on the pods using them. Valid effects are NoSchedule and NoExecute. PreferNoSchedule as used for nodes is not valid here.";
+const D_TAINT_ADDED: &str = "TimeAdded represents the time at which the taint was added. Added automatically during create or update if not set.";
+
+static NAME_AGE_COLUMNS: &[Column] = &[NAME, AGE];
+
+fn name_age_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    vec![name(obj), age(obj, now)]
+}
+
+/// DeviceClasses and ResourceClaimTemplates: Name and Age.
+pub static NAME_AGE: Printer = Printer {
+    columns: NAME_AGE_COLUMNS,
+    cells: name_age_cells,
+    conditions: no_conditions,
+};
+
+static RESOURCE_CLAIM_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "State",
+        "string",
+        "A summary of the current state (allocated, pending, reserved, etc.).",
+    ),
+    AGE,
+];
+
+/// Upstream `resourceClaimState`.
+fn resource_claim_state(obj: &Value) -> String {
+    let deleted = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+    let mut states = Vec::new();
+    if deleted {
+        states.push("deleted");
+    }
+    if obj.pointer("/status/allocation").is_none_or(Value::is_null) {
+        if !deleted {
+            states.push("pending");
+        }
+    } else {
+        states.push("allocated");
+        if !obj.arr_at("/status/reservedFor").is_empty() {
+            states.push("reserved");
+        }
+    }
+    states.join(",")
+}
+
+fn resource_claim_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    vec![name(obj), json!(resource_claim_state(obj)), age(obj, now)]
+}
+
+pub static RESOURCE_CLAIM: Printer = Printer {
+    columns: RESOURCE_CLAIM_COLUMNS,
+    cells: resource_claim_cells,
+    conditions: no_conditions,
+};
+
+static RESOURCE_SLICE_COLUMNS: &[Column] = &[
+    NAME,
+    c("Node", "string", D_SLICE_NODE),
+    c("Driver", "string", D_SLICE_DRIVER),
+    c("Pool", "string", D_POOL_NAME),
+    AGE,
+];
+
+fn resource_slice_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    vec![
+        name(obj),
+        json!(obj.text_at("/spec/nodeName")),
+        json!(obj.text_at("/spec/driver")),
+        json!(obj.text_at("/spec/pool/name")),
+        age(obj, now),
+    ]
+}
+
+pub static RESOURCE_SLICE: Printer = Printer {
+    columns: RESOURCE_SLICE_COLUMNS,
+    cells: resource_slice_cells,
+    conditions: no_conditions,
+};
+
+static DEVICE_TAINT_RULE_COLUMNS: &[Column] = &[
+    NAME,
+    c("Key", "string", D_TAINT_KEY),
+    c("Value", "string", D_TAINT_VALUE),
+    c("Effect", "string", D_TAINT_EFFECT),
+    c("TimeAdded", "string", D_TAINT_ADDED),
+    AGE,
+];
+
+fn device_taint_rule_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let added = match time_at(obj, "/spec/taint/timeAdded") {
+        Some(t) => since(Some(t), now),
+        None => String::new(),
+    };
+    vec![
+        name(obj),
+        json!(obj.text_at("/spec/taint/key")),
+        json!(obj.text_at("/spec/taint/value")),
+        json!(obj.text_at("/spec/taint/effect")),
+        json!(added),
+        age(obj, now),
+    ]
+}
+
+pub static DEVICE_TAINT_RULE: Printer = Printer {
+    columns: DEVICE_TAINT_RULE_COLUMNS,
+    cells: device_taint_rule_cells,
+    conditions: no_conditions,
+};
+
+static LEASE_CANDIDATE_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "LeaseName",
+        "string",
+        "LeaseName is the name of the lease for which this candidate is contending. This field is immutable.",
+    ),
+    // Upstream takes these two descriptions from ObjectMeta's swagger docs, which have none.
+    c("BinaryVersion", "string", ""),
+    c("EmulationVersion", "string", ""),
+    AGE,
+];
+
+fn lease_candidate_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    vec![
+        name(obj),
+        json!(obj.text_at("/spec/leaseName")),
+        json!(obj.text_at("/spec/binaryVersion")),
+        json!(obj.text_at("/spec/emulationVersion")),
+        age(obj, now),
+    ]
+}
+
+pub static LEASE_CANDIDATE: Printer = Printer {
+    columns: LEASE_CANDIDATE_COLUMNS,
+    cells: lease_candidate_cells,
+    conditions: no_conditions,
+};
+
+static VOLUME_ATTRIBUTES_CLASS_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "DriverName",
+        "string",
+        "Name of the CSI driver This field is immutable.",
+    ),
+    AGE,
+];
+
+/// The name gets ` (default)` with the alpha default-class annotation, as upstream prints it.
+fn volume_attributes_class_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let mut n = obj.text_at("/metadata/name");
+    if obj.text_at("/metadata/annotations/volumeattributesclass.alpha.kubernetes.io~1is-default-class") == "true" {
+        n.push_str(" (default)");
+    }
+    vec![json!(n), json!(obj.text_at("/driverName")), age(obj, now)]
+}
+
+pub static VOLUME_ATTRIBUTES_CLASS: Printer = Printer {
+    columns: VOLUME_ATTRIBUTES_CLASS_COLUMNS,
+    cells: volume_attributes_class_cells,
+    conditions: no_conditions,
+};
+
+static STORAGE_VERSION_COLUMNS: &[Column] = &[
+    NAME,
+    c(
+        "CommonEncodingVersion",
+        "string",
+        "If all API server instances agree on the same encoding storage version, then this field is set to that version. Otherwise this field is left empty. API servers should finish updating its storageVersionStatus entry before serving write operations, so that this field will be in sync with the reality.",
+    ),
+    c("StorageVersions", "string", "The reported versions per API server instance."),
+    AGE,
+];
+
+/// `<unset>` without a common version; at most three `server=version` pairs.
+fn storage_version_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let all: Vec<String> = obj
+        .pointer("/status/storageVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|sv| format!("{}={}", sv.text_at("/apiServerID"), sv.text_at("/encodingVersion")))
+        .collect();
+    let max = 3;
+    let shown = &all[..all.len().min(max)];
+    vec![
+        name(obj),
+        json!(opt_st(obj, "/status/commonEncodingVersion").unwrap_or_else(|| "<unset>".to_string())),
+        json!(list_with_more(shown, all.len() > max, all.len(), max)),
+        age(obj, now),
+    ]
+}
+
+pub static STORAGE_VERSION: Printer = Printer {
+    columns: STORAGE_VERSION_COLUMNS,
+    cells: storage_version_cells,
+    conditions: no_conditions,
+};
+
 // kube-aggregator's APIService printer: SERVICE is `Local` or `namespace/name`, AVAILABLE the
 // `Available` condition (`False (Reason)` when not true and a reason is set, `Unknown` without).
 static API_SERVICE_COLUMNS: &[Column] = &[

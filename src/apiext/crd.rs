@@ -331,6 +331,9 @@ async fn sync(reg: &Registry, state: &mut State) {
                 Arc::new(CustomVersion {
                     crd_name: name.clone(),
                     schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                    typed: v
+                        .pointer("/schema/openAPIV3Schema")
+                        .map(|s| Arc::new(crate::api::schema::custom::root(s))),
                     rules: v
                         .pointer("/schema/openAPIV3Schema")
                         .map(crate::cel::crd::Rules::of)

@@ -38,6 +38,9 @@ pub struct CustomVersion {
     pub crd_name: String,
     /// The version's `schema.openAPIV3Schema` (None: no schema, everything is kept).
     pub schema: Option<Value>,
+    /// The schema as a typed tree with its merge metadata (list types, map keys), built once:
+    /// what a MutatingAdmissionPolicy's ApplyConfiguration merges with.
+    pub typed: Option<Arc<crate::api::schema::Node>>,
     /// Its `x-kubernetes-validations` rules, compiled once.
     pub rules: Option<Arc<crate::cel::crd::Rules>>,
     /// Table columns after Name (`additionalPrinterColumns`, or Age).
@@ -82,6 +85,15 @@ impl CustomResource {
 /// The custom version a row serves, None for built-ins.
 pub fn lookup(def: &ResourceDef) -> Option<Arc<CustomVersion>> {
     def.strategy.as_any().downcast_ref::<CustomResource>()?.current()
+}
+
+/// The kind's defaults as upstream's `ObjectDefaulter` applies them after an admission patch:
+/// built-ins by their strategy, custom resources by their schema's `default`s.
+pub fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
+    def.strategy.defaults(obj);
+    if let Some(s) = lookup(def).as_ref().and_then(|cv| cv.schema.as_ref()) {
+        schema::default(s, obj, true);
+    }
 }
 
 /// A stored object with the storage version's defaults (upstream defaults what it reads from

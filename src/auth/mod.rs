@@ -23,7 +23,12 @@ pub struct Auth {
 impl Auth {
     /// Build the authenticator and authorizer chains from the serve options; `registry` is
     /// what tokens are checked against (None without storage).
-    pub fn from_options(opts: &crate::config::ServeOptions, registry: Option<Registry>) -> anyhow::Result<Auth> {
+    /// `authn_reloads`: where `--authentication-config` reloads are counted (`/metrics`).
+    pub fn from_options(
+        opts: &crate::config::ServeOptions,
+        registry: Option<Registry>,
+        authn_reloads: Arc<crate::metrics::ConfigReloads>,
+    ) -> anyhow::Result<Auth> {
         let mut anonymous = opts.get_bool("authentication.anonymous-auth");
         let legacy_modes = opts.get_path("authorization.config-file").is_none();
         if anonymous && legacy_modes && opts.get_list("authorization.mode").iter().any(|m| m == "AlwaysAllow") {
@@ -32,7 +37,12 @@ impl Auth {
             anonymous = false;
         }
         Ok(Auth {
-            authenticator: Arc::new(authn::Authenticator::from_options(opts, anonymous, registry)?),
+            authenticator: Arc::new(authn::Authenticator::from_options(
+                opts,
+                anonymous,
+                registry,
+                authn_reloads,
+            )?),
             authorizer: Arc::new(authz::config::from_options(opts)?),
         })
     }

@@ -1,7 +1,9 @@
 //! The macros of Kubernetes' environment, expanded by the parser as cel-go does: the standard
 //! ones (`has`, `all`, `exists`, `exists_one`, `map`, `filter`), the optionals library's
 //! `optMap`/`optFlatMap` and the two-variable comprehensions (`all(k, v, p)`,
-//! `transformList`, `transformMap`, `transformMapEntry`…). `cel.bind` is not one of them.
+//! `transformList`, `transformMap`, `transformMapEntry`…). `cel.bind` is not one of them: only
+//! environments with cel-go's bindings extension (DRA device selectors) parse it
+//! ([`env_with_bindings`]).
 
 use cel::common::ast::{CallExpr, ComprehensionExpr, Expr, IdedExpr, ListExpr, LiteralValue, MapExpr};
 use cel::parser::{Macro, MacroExprHelper, ParseError};
@@ -256,41 +258,80 @@ fn transform(kind: Transform, (h, target, args): Parts<'_, '_>) -> Result<Option
     Ok(Some(comp(h, range, va, Some(vb), init, cond, step, result)))
 }
 
+/// `cel.bind(name, init, body)` (cel-go's bindings extension): `name` is `init` within `body`,
+/// expanded as cel-go does, to a comprehension over nothing whose accumulator is `name`.
+fn bind_macro((h, target, args): Parts<'_, '_>) -> Result<Option<IdedExpr>, ParseError> {
+    if !matches!(target.as_ref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "cel") {
+        return Ok(None);
+    }
+    let mut args = std::mem::take(args);
+    let body = args.pop().expect("three arguments");
+    let init = args.pop().expect("three arguments");
+    let var = ident(h, &args[0], "cel.bind() variable names must be simple identifiers")?;
+    let range = h.next_expr(Expr::List(ListExpr {
+        elements: Vec::new(),
+        optional_indices: Vec::new(),
+    }));
+    let cond = lit(h, LiteralValue::Boolean(false.into()));
+    let step = h.next_expr(Expr::Ident(var.clone()));
+    Ok(Some(h.next_expr(Expr::Comprehension(Box::new(ComprehensionExpr {
+        iter_range: range,
+        iter_var: "#unused".into(),
+        iter_var2: None,
+        accu_var: var,
+        accu_init: init,
+        loop_cond: cond,
+        loop_step: step,
+        result: body,
+    })))))
+}
+
+fn kubernetes_macros() -> Vec<Macro> {
+    vec![
+        Macro::global("has", 1, |h, t, a| has_macro((h, t, a))),
+        Macro::receiver("all", 2, |h, t, a| quantifier(Quant::All, false, (h, t, a))),
+        Macro::receiver("exists", 2, |h, t, a| quantifier(Quant::Exists, false, (h, t, a))),
+        Macro::receiver("exists_one", 2, |h, t, a| {
+            quantifier(Quant::ExistsOne, false, (h, t, a))
+        }),
+        Macro::receiver("map", 2, |h, t, a| map_macro((h, t, a))),
+        Macro::receiver("map", 3, |h, t, a| map_macro((h, t, a))),
+        Macro::receiver("filter", 2, |h, t, a| filter_macro((h, t, a))),
+        Macro::receiver("optMap", 2, |h, t, a| opt_map(false, (h, t, a))),
+        Macro::receiver("optFlatMap", 2, |h, t, a| opt_map(true, (h, t, a))),
+        Macro::receiver("all", 3, |h, t, a| quantifier(Quant::All, true, (h, t, a))),
+        Macro::receiver("exists", 3, |h, t, a| quantifier(Quant::Exists, true, (h, t, a))),
+        Macro::receiver("existsOne", 3, |h, t, a| quantifier(Quant::ExistsOne, true, (h, t, a))),
+        Macro::receiver("exists_one", 3, |h, t, a| quantifier(Quant::ExistsOne, true, (h, t, a))),
+        Macro::receiver("transformList", 3, |h, t, a| transform(Transform::List, (h, t, a))),
+        Macro::receiver("transformList", 4, |h, t, a| transform(Transform::List, (h, t, a))),
+        Macro::receiver("transformMap", 3, |h, t, a| transform(Transform::Map, (h, t, a))),
+        Macro::receiver("transformMap", 4, |h, t, a| transform(Transform::Map, (h, t, a))),
+        Macro::receiver("transformMapEntry", 3, |h, t, a| {
+            transform(Transform::MapEntry, (h, t, a))
+        }),
+        Macro::receiver("transformMapEntry", 4, |h, t, a| {
+            transform(Transform::MapEntry, (h, t, a))
+        }),
+    ]
+}
+
+fn parser_env(extra: Vec<Macro>) -> cel::Env {
+    let mut e = cel::Env::default();
+    for m in kubernetes_macros().into_iter().chain(extra) {
+        e.add_macro(m).expect("macros are distinct");
+    }
+    e
+}
+
 /// The parser environment with Kubernetes' macros.
 pub fn env() -> &'static cel::Env {
     static ENV: OnceLock<cel::Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut e = cel::Env::default();
-        let ms = [
-            Macro::global("has", 1, |h, t, a| has_macro((h, t, a))),
-            Macro::receiver("all", 2, |h, t, a| quantifier(Quant::All, false, (h, t, a))),
-            Macro::receiver("exists", 2, |h, t, a| quantifier(Quant::Exists, false, (h, t, a))),
-            Macro::receiver("exists_one", 2, |h, t, a| {
-                quantifier(Quant::ExistsOne, false, (h, t, a))
-            }),
-            Macro::receiver("map", 2, |h, t, a| map_macro((h, t, a))),
-            Macro::receiver("map", 3, |h, t, a| map_macro((h, t, a))),
-            Macro::receiver("filter", 2, |h, t, a| filter_macro((h, t, a))),
-            Macro::receiver("optMap", 2, |h, t, a| opt_map(false, (h, t, a))),
-            Macro::receiver("optFlatMap", 2, |h, t, a| opt_map(true, (h, t, a))),
-            Macro::receiver("all", 3, |h, t, a| quantifier(Quant::All, true, (h, t, a))),
-            Macro::receiver("exists", 3, |h, t, a| quantifier(Quant::Exists, true, (h, t, a))),
-            Macro::receiver("existsOne", 3, |h, t, a| quantifier(Quant::ExistsOne, true, (h, t, a))),
-            Macro::receiver("exists_one", 3, |h, t, a| quantifier(Quant::ExistsOne, true, (h, t, a))),
-            Macro::receiver("transformList", 3, |h, t, a| transform(Transform::List, (h, t, a))),
-            Macro::receiver("transformList", 4, |h, t, a| transform(Transform::List, (h, t, a))),
-            Macro::receiver("transformMap", 3, |h, t, a| transform(Transform::Map, (h, t, a))),
-            Macro::receiver("transformMap", 4, |h, t, a| transform(Transform::Map, (h, t, a))),
-            Macro::receiver("transformMapEntry", 3, |h, t, a| {
-                transform(Transform::MapEntry, (h, t, a))
-            }),
-            Macro::receiver("transformMapEntry", 4, |h, t, a| {
-                transform(Transform::MapEntry, (h, t, a))
-            }),
-        ];
-        for m in ms {
-            e.add_macro(m).expect("macros are distinct");
-        }
-        e
-    })
+    ENV.get_or_init(|| parser_env(Vec::new()))
+}
+
+/// [`env`] plus `cel.bind`.
+pub fn env_with_bindings() -> &'static cel::Env {
+    static ENV: OnceLock<cel::Env> = OnceLock::new();
+    ENV.get_or_init(|| parser_env(vec![Macro::receiver("bind", 3, |h, t, a| bind_macro((h, t, a)))]))
 }

@@ -67,6 +67,8 @@ pub struct Env {
     vars: HashMap<String, Type>,
     mode: Mode,
     patch: bool,
+    /// cel-go's bindings extension (`cel.bind`).
+    bindings: bool,
     structs: Option<StructResolver>,
     /// Identifies the declarations (for the compile cache).
     key: String,
@@ -84,6 +86,7 @@ impl Env {
             vars: HashMap::new(),
             mode: Mode::Stored,
             patch: false,
+            bindings: false,
             structs: None,
             key: String::new(),
         }
@@ -106,13 +109,24 @@ impl Env {
         self.structs = Some(resolver);
         self
     }
+    /// Parse `cel.bind(name, init, body)` (the DRA environment has cel-go's bindings extension).
+    pub fn bindings(mut self) -> Env {
+        self.key.push_str("bindings;");
+        self.bindings = true;
+        self
+    }
     pub fn has_var(&self, name: &str) -> bool {
         self.vars.contains_key(name)
     }
 
     /// Parse, check and plan `src`.
     pub fn compile(&self, src: &str) -> Result<Program, CompileError> {
-        let parser = macros::env().parser().enable_optional_syntax(true);
+        let macros = if self.bindings {
+            macros::env_with_bindings()
+        } else {
+            macros::env()
+        };
+        let parser = macros.parser().enable_optional_syntax(true);
         let (ast, info) = parser.parse_with_source_info(src).map_err(|e| CompileError {
             issues: e
                 .errors

@@ -12,18 +12,38 @@ pub type Compiled = Result<Arc<Program>, String>;
 /// Upstream's environment for admission policy expressions, with the policy's variables and
 /// params declared; `mode` New for expressions being written, Stored for evaluation.
 pub fn env(variables: &[String], mode: Mode) -> Env {
-    let vars: BTreeMap<String, Type> = variables.iter().map(|v| (v.clone(), Type::Dyn)).collect();
-    Env::new()
+    env_for(Some(variables), true, false, mode)
+}
+
+/// Upstream `OptionalVariableDeclarations`: `variables` only with composition (None: the
+/// stateless compiler of matchConditions), `params` only when the policy has a paramKind,
+/// `authorizer` (and `authorizer.requestResource`) where the expression may ask it.
+pub fn env_for(variables: Option<&[String]>, params: bool, authorizer: bool, mode: Mode) -> Env {
+    let mut e = Env::new()
         .mode(mode)
         .var("object", Type::Dyn)
         .var("oldObject", Type::Dyn)
-        .var("params", Type::Dyn)
         .var("request", super::request_type())
-        .var("namespaceObject", super::namespace_type())
-        .var(
+        .var("namespaceObject", super::namespace_type());
+    if params {
+        e = e.var("params", Type::Dyn);
+    }
+    if authorizer {
+        e = e
+            .var("authorizer", types::parse_type("kubernetes.authorization.Authorizer"))
+            .var(
+                "authorizer.requestResource",
+                types::parse_type("kubernetes.authorization.ResourceCheck"),
+            );
+    }
+    if let Some(variables) = variables {
+        let vars: BTreeMap<String, Type> = variables.iter().map(|v| (v.clone(), Type::Dyn)).collect();
+        e = e.var(
             "variables",
             types::StructType::new("kubernetes.variables", types::Fields::Fixed(vars)),
-        )
+        );
+    }
+    e
 }
 
 /// Upstream's environment of webhook matchConditions (the stateless compiler with
@@ -47,7 +67,12 @@ pub fn webhook_match_env(mode: Mode) -> Env {
 /// library and the types its mutations construct (upstream `HasPatchTypes`: the
 /// `DynamicTypeResolver`'s `Object`, `Object.<field>…` and `JSONPatch`).
 pub fn mutating_env(variables: &[String], mode: Mode) -> Env {
-    env(variables, mode).patch_types(Arc::new(patch_type))
+    mutating_env_for(variables, true, mode)
+}
+
+/// [`mutating_env`] with `params` only when the policy has a paramKind (write-time checks).
+pub fn mutating_env_for(variables: &[String], params: bool, mode: Mode) -> Env {
+    env_for(Some(variables), params, true, mode).patch_types(Arc::new(patch_type))
 }
 
 /// `Object{…}`'s type (what an ApplyConfiguration must evaluate to).

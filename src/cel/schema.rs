@@ -348,7 +348,8 @@ fn with_type_and_object_meta(props: &mut Vec<(String, Value)>, resolve: Option<R
     ));
 }
 
-const RESERVED: &[&str] = &[
+/// CEL's reserved words (no identifier may be one).
+pub const RESERVED: &[&str] = &[
     "true",
     "false",
     "null",

@@ -20,6 +20,17 @@ pub const HONOURED: &[(&str, bool)] = &[
     ("StructuredAuthenticationConfiguration", true),
     // The `anonymous` section of --authentication-config (beta); off refuses the section.
     ("AnonymousAuthConfigurableEndpoints", true),
+    // Pods keep spec.resourceClaims, containers' resources.claims and
+    // status.resourceClaimStatuses (beta, off: dropped on write unless already in use).
+    ("DynamicResourceAllocation", false),
+    // resource.k8s.io: requests' firstAvailable (alpha; dropped unless in use).
+    ("DRAPrioritizedList", false),
+    // resource.k8s.io: ResourceSlice device taints (alpha; dropped unless in use).
+    ("DRADeviceTaints", false),
+    // resource.k8s.io: sharedCounters, consumesCounters, per-device node selection (alpha).
+    ("DRAPartitionableDevices", false),
+    // resource.k8s.io: ResourceClaim status.devices (beta).
+    ("DRAResourceClaimDeviceStatus", true),
 ];
 
 /// The gates in effect: the operator's `--feature-gates` over upstream's defaults.

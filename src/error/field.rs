@@ -89,6 +89,11 @@ impl FieldError {
     pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::Invalid, field, Some(value.into()), detail)
     }
+    /// `Invalid value` with the value already rendered as upstream prints it (`%#v` of a Go
+    /// slice: `[]string{"*", "apps"}`).
+    pub fn invalid_raw(field: impl Into<String>, rendered: &str, detail: &str) -> Self {
+        Self::make(ErrorType::Invalid, field, None, format!("{rendered}: {detail}"))
+    }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::Forbidden, field, None, detail)
     }

@@ -108,13 +108,18 @@ impl ApiError {
 
     /// 422 Invalid with one cause per field error; `details.kind` is the Kind here.
     pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
-        let joined = if errors.len() == 1 {
-            errors[0].to_string()
+        // The message lists each text once (`ErrorList.ToAggregate`); the causes keep all.
+        let mut texts: Vec<String> = Vec::with_capacity(errors.len());
+        for e in errors {
+            let t = e.to_string();
+            if !texts.contains(&t) {
+                texts.push(t);
+            }
+        }
+        let joined = if texts.len() == 1 {
+            texts.remove(0)
         } else {
-            format!(
-                "[{}]",
-                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
-            )
+            format!("[{}]", texts.join(", "))
         };
         let mut d = details(group, kind, name);
         d["causes"] = Value::Array(errors.iter().map(FieldError::cause).collect());

@@ -212,13 +212,23 @@ where
 /// GET an `https://` URL trusting `tls` (OIDC discovery and JWKS): the status and body,
 /// bounded by `timeout`; errors read like Go's (`Get "<url>": <cause>`).
 pub async fn get(url: &str, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Result<(u16, Bytes), String> {
+    get_with(url, tls, timeout, &[("accept", "application/json")]).await
+}
+
+/// A GET with these request headers (e.g. a bearer token) instead of `Accept: application/json`.
+pub async fn get_with(
+    url: &str,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Bytes), String> {
     let t = parse_url(url)?;
     let fetch = async {
-        let req = http::Request::get(t.path.as_str())
-            .header(http::header::HOST, t.server_name.as_str())
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
+        let mut req = http::Request::get(t.path.as_str()).header(http::header::HOST, t.server_name.as_str());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
         let (status, _, body) = exchange(&t.addr, Some((&t.server_name, tls)), req).await?;
         Ok::<_, String>((status, body))
     };

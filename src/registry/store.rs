@@ -45,6 +45,8 @@ pub struct Registry {
     pub delete_collection_workers: usize,
     /// The informers started on this registry, for the `informer-sync` health check.
     pub informers: Arc<super::informer::Synced>,
+    /// `--feature-gates`: the fields strategies drop while a gate is off.
+    pub features: crate::config::features::FeatureGates,
 }
 
 /// Which part of an object a write may change.
@@ -213,6 +215,7 @@ impl Registry {
             event_ttl: DEFAULT_EVENT_TTL,
             delete_collection_workers: 1,
             informers: Arc::default(),
+            features: Default::default(),
         }
     }
 
@@ -370,6 +373,8 @@ impl Registry {
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
             a.mutate(self, &w, &mut obj, None).await?;
         }
+        // Upstream's PrepareForCreate: after mutating admission, before validation.
+        strat.drop_disabled(&self.features, &mut obj, None);
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
         self.validate(def, &obj, None, Part::Main)?;
@@ -826,6 +831,7 @@ impl Registry {
             if let Some(a) = adm {
                 a.mutate(self, &w, &mut new, Some(&old)).await?;
             }
+            strat.drop_disabled(&self.features, &mut new, Some(&old));
             strat.normalize(def, &mut new);
             let svc_al = if part == Part::Main {
                 self.service_allocators(def)

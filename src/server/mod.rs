@@ -500,6 +500,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let mut registry = Registry::new(storage.clone(), caches)
         .with_rows(served)
         .with_delete_hook(admission.clone());
+    registry.features = crate::config::features::FeatureGates::from_options(&opts);
     // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
     registry.event_ttl = opts.event_ttl.as_secs();
     registry.delete_collection_workers = opts
@@ -531,6 +532,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     registry.allocators = Some(allocators);
     let metrics_audit = metrics.audit.clone();
     let metrics_streams = metrics.streams.clone();
+    let metrics_authn_reloads = metrics.authn_config_reloads.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
     let server_address = opts
         .external_address()
@@ -549,7 +551,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let flow = flow_gate(&opts, &registry)?;
     let app = Arc::new(App {
-        auth: crate::auth::Auth::from_options(&opts, Some(registry.clone()))?,
+        auth: crate::auth::Auth::from_options(&opts, Some(registry.clone()), metrics_authn_reloads)?,
         registry,
         discovery,
         openapi,
@@ -628,6 +630,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or(0);
     bootstrap::ensure_defaults(&app, &hooks, first_service_ip, opts.secure_port, node_port).await?;
+    tokio::spawn(bootstrap::token_tracking::run(app.registry.clone()));
     // Serve the stored CRDs before reporting ready, then follow CRD changes.
     crate::apiext::crd::start(app.registry.clone()).await;
     hooks.crd.done();

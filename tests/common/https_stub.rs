@@ -1,6 +1,7 @@
 //! A stand-in HTTPS server for webhooks and OIDC issuers (and signing keys for test tokens): each request's method, path and JSON
-//! body go to a handler that returns (status, JSON body); every request is recorded. Runs on
-//! its own runtime so synchronous (kubectl) tests can use it.
+//! body go to a handler that returns (status, JSON body; a JSON string is sent as raw text, e.g.
+//! a JWT); every request is recorded. Runs on its own runtime so synchronous (kubectl) tests can
+//! use it.
 
 use super::pki;
 use serde_json::Value;
@@ -13,6 +14,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub body: Value,
+    /// The `Authorization` header, if sent.
+    pub authorization: Option<String>,
 }
 
 pub type Handler = Arc<dyn Fn(&Seen) -> (u16, Value) + Send + Sync>;
@@ -51,6 +54,11 @@ impl HttpsStub {
                             use http_body_util::BodyExt;
                             let method = req.method().to_string();
                             let path = req.uri().path().to_string();
+                            let authorization = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
                             let body = req
                                 .into_body()
                                 .collect()
@@ -58,14 +66,23 @@ impl HttpsStub {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-                            let seen = Seen { method, path, body };
+                            let seen = Seen {
+                                method,
+                                path,
+                                body,
+                                authorization,
+                            };
                             let handler = h.lock().expect("handler").clone();
                             let (code, out) = handler(&seen);
                             s.lock().expect("seen").push(seen);
+                            let (ctype, text) = match out {
+                                Value::String(raw) => ("application/jwt", raw),
+                                json => ("application/json", json.to_string()),
+                            };
                             let resp = http::Response::builder()
                                 .status(code)
-                                .header("content-type", "application/json")
-                                .body(http_body_util::Full::new(bytes::Bytes::from(out.to_string())))
+                                .header("content-type", ctype)
+                                .body(http_body_util::Full::new(bytes::Bytes::from(text)))
                                 .expect("response");
                             Ok::<_, std::convert::Infallible>(resp)
                         }

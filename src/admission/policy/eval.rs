@@ -243,15 +243,20 @@ pub(super) fn activation_vars<'a>(
     request: &'a Json,
     ns: Option<&'a Json>,
     param: &'a Json,
+    authz: Option<&super::authz::Binding>,
 ) -> Vec<(&'a str, Value<'a>)> {
     let j = |v: Option<&'a Json>| v.map_or(Value::Null, |v| Value::json(v, None));
-    vec![
+    let mut vars = vec![
         ("object", j(a.object.as_ref())),
         ("oldObject", j(a.old.as_ref())),
         ("params", j(Some(param).filter(|p| !p.is_null()))),
         ("request", Value::json(request, None)),
         ("namespaceObject", j(ns)),
-    ]
+    ];
+    if let Some(b) = authz {
+        vars.extend(b.vars(a));
+    }
+    vars
 }
 
 pub(super) fn run_one<'a>(prog: &Compiled, vars: &'a Vars<'a>, budget: &mut i64) -> Result<Value<'a>, String> {
@@ -287,7 +292,7 @@ fn evaluate(
     ns: Option<&Json>,
     param: &Json,
 ) -> (Vec<Decision>, Vec<(String, String)>) {
-    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param));
+    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
     vars.link();
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let error = |msg: String, index: usize| Decision {

@@ -11,6 +11,7 @@
 //! (the `validation.policy.admission.k8s.io/validation_failure` audit annotation) as the
 //! binding's validationActions say; evaluation errors follow the policy's failurePolicy.
 
+mod authz;
 pub mod compile;
 mod eval;
 mod mutate;

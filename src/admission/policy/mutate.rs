@@ -115,7 +115,8 @@ impl Engine {
             if re.round2 && re.last_output.as_ref() != Some(&a.object) {
                 re.require_reinvoking();
             }
-            dispatch(&invocations, a, ns.as_ref(), re, &mut failures);
+            let authz = super::authz::Binding::of(a, env);
+            dispatch(&invocations, a, ns.as_ref(), authz.as_ref(), re, &mut failures);
             re.last_output = Some(a.object.clone());
         }
         deny(a, failures)
@@ -127,6 +128,7 @@ fn dispatch(
     invocations: &[Invocation],
     a: &mut Attributes,
     ns: Option<&Json>,
+    authz: Option<&super::authz::Binding>,
     re: &mut Reinvocation,
     failures: &mut Vec<Failure>,
 ) {
@@ -140,7 +142,13 @@ fn dispatch(
             message,
             invalid: true,
         };
-        match conditions(p, a, &request, ns, &inv.param) {
+        let inputs = Inputs {
+            request: &request,
+            ns,
+            param: &inv.param,
+            authz,
+        };
+        match conditions(p, a, &inputs) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -155,7 +163,7 @@ fn dispatch(
         let before = a.object.clone();
         for m in &p.mutations {
             let Some(obj) = a.object.as_ref() else { continue };
-            match mutation(m, p, a, obj, &request, ns, &inv.param) {
+            match mutation(m, p, a, obj, &inputs) {
                 Ok(new) => {
                     a.object = Some(new);
                     dirty = true;
@@ -189,14 +197,33 @@ fn param_key(param: &Json) -> String {
     )
 }
 
+/// What one invocation's expressions see besides the object.
+struct Inputs<'i> {
+    request: &'i Json,
+    ns: Option<&'i Json>,
+    param: &'i Json,
+    authz: Option<&'i super::authz::Binding>,
+}
+
+impl<'i> Inputs<'i> {
+    /// A fresh activation (variables evaluated lazily within it, as upstream's per-evaluation
+    /// composition context).
+    fn vars<'a>(&'a self, p: &'a Policy, a: &'a Attributes) -> Vars<'a> {
+        Vars::new(
+            &p.variables,
+            activation_vars(a, self.request, self.ns, self.param, self.authz),
+        )
+    }
+}
+
 /// The policy's matchConditions (upstream `matchconditions.Matcher` under the policy's
 /// failurePolicy): Ok(false) when one is false; Err when one failed and the policy fails
 /// closed.
-fn conditions(p: &Policy, a: &Attributes, request: &Json, ns: Option<&Json>, param: &Json) -> Result<bool, String> {
+fn conditions(p: &Policy, a: &Attributes, inputs: &Inputs<'_>) -> Result<bool, String> {
     if p.match_conditions.is_empty() {
         return Ok(true);
     }
-    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param));
+    let vars = inputs.vars(p, a);
     vars.link();
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET_MATCH_CONDITIONS;
     let mut errors = Vec::new();
@@ -218,19 +245,11 @@ fn conditions(p: &Policy, a: &Attributes, request: &Json, ns: Option<&Json>, par
 
 /// One mutation of `obj` (`a.object`; upstream `jsonPatcher.Patch` / `applyConfigPatcher.Patch`): the
 /// patched object, or upstream's error message.
-fn mutation(
-    m: &Mutation,
-    p: &Policy,
-    a: &Attributes,
-    obj: &Json,
-    request: &Json,
-    ns: Option<&Json>,
-    param: &Json,
-) -> Result<Json, String> {
+fn mutation(m: &Mutation, p: &Policy, a: &Attributes, obj: &Json, inputs: &Inputs<'_>) -> Result<Json, String> {
     if let Err(e) = &m.program {
         return Err(e.clone());
     }
-    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param));
+    let vars = inputs.vars(p, a);
     vars.link();
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let out = run_one(&m.program, &vars, &mut budget)?;
@@ -247,13 +266,21 @@ fn mutation(
         as_struct(&out, "Object")
             .map_err(|t| format!("unsupported return type from ApplyConfiguration expression: {t}"))?;
         check_type_names(&out, "Object").map_err(|e| format!("type mismatch: {e}"))?;
+        // Built-ins merge by their OpenAPI schema; custom resources by their CRD's (list
+        // types and map keys included), as upstream's type converters.
         let schemas = crate::api::schema::builtin();
-        let root = schemas.root_for(a.def.group, a.def.version, a.def.kind);
+        let custom = crate::apiext::lookup(&a.def).and_then(|cv| cv.typed.clone());
+        let root = match &custom {
+            Some(n) => Some(&**n),
+            None => schemas.root_for(a.def.group, a.def.version, a.def.kind),
+        };
         crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, root)
             .map_err(|e| format!("error applying patch: {e}"))?
     };
-    // The result is decoded into its kind, as upstream decodes the patched JSON.
+    // The result is decoded into its kind, as upstream decodes the patched JSON, and defaulted
+    // (upstream `dispatchOne`: after every mutation, so the next one sees the defaults).
     crate::api::typed::normalize_any(&mut patched).map_err(|e| format!("error applying patch: {e}"))?;
+    crate::apiext::apply_defaults(&a.def, &mut patched);
     Ok(patched)
 }
 

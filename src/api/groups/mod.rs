@@ -10,6 +10,7 @@
 mod admissionregistration;
 mod apiextensions;
 mod apiregistration;
+mod apiserverinternal;
 mod apps;
 mod authentication;
 mod authorization;
@@ -25,6 +26,7 @@ mod networking;
 mod node;
 mod policy;
 mod rbac;
+mod resource;
 mod scheduling;
 mod storage;
 
@@ -101,7 +103,9 @@ const GROUPS: &[&[ResourceDef]] = &[
     coordination::ROWS,
     node::ROWS,
     discovery::ROWS,
+    resource::ROWS,
     flowcontrol::ROWS,
+    apiserverinternal::ROWS,
 ];
 
 /// Every built-in row.
@@ -456,7 +460,11 @@ mod tests {
                 "coordination.k8s.io",
                 "node.k8s.io",
                 "discovery.k8s.io",
+                // Off by default; with --runtime-config after discovery.k8s.io (same priority,
+                // then by name, as the aggregator sorts).
+                "resource.k8s.io",
                 "flowcontrol.apiserver.k8s.io",
+                "internal.apiserver.k8s.io",
             ]
         );
     }
@@ -500,6 +508,30 @@ mod tests {
                 (ga.kind, ga.storage, ga.subresources)
             );
         }
+        // Off by default, stored in their beta version (upstream's storage-version overrides):
+        // the alpha row converts to it.
+        for (g, beta, alpha, p) in [
+            ("coordination.k8s.io", "v1beta1", "v1alpha2", "leasecandidates"),
+            ("storage.k8s.io", "v1beta1", "v1alpha1", "volumeattributesclasses"),
+        ] {
+            let (b, a) = (find(g, beta, p), find(g, alpha, p));
+            for r in [b, a] {
+                assert!(!r.availability.on_by_default && r.availability.gate.is_none(), "{r:?}");
+            }
+            assert_eq!((b.kind, b.storage, b.scope), (a.kind, a.storage, a.scope));
+            assert!(all().iter().position(|r| std::ptr::eq(r, b)) < all().iter().position(|r| std::ptr::eq(r, a)));
+            let mut obj = serde_json::json!({"apiVersion": format!("{g}/{alpha}")});
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(a.strategy.to_storage(a, &mut obj)).unwrap();
+            assert_eq!(obj["apiVersion"], format!("{g}/{beta}"));
+        }
+        let sv = find("internal.apiserver.k8s.io", "v1alpha1", "storageversions");
+        assert_eq!((sv.scope, sub_names(sv)), (Scope::Cluster, vec!["status"]));
+        assert_eq!(sv.name_rule, NameRule::GroupResource);
+        assert_eq!(
+            find("coordination.k8s.io", "v1beta1", "leasecandidates").name_rule,
+            NameRule::ConfigMapKey
+        );
         // GA in 1.33.
         let cidr = find("networking.k8s.io", "v1", "servicecidrs");
         assert_eq!((cidr.kind, cidr.scope), ("ServiceCIDR", Scope::Cluster));

@@ -66,6 +66,7 @@ fn register(c: &mut Collect<'_>) {
         a::batch::v1::CronJob, a::batch::v1::Job,
         a::certificates::v1::CertificateSigningRequest,
         a::coordination::v1::Lease,
+        a::coordination::v1beta1::LeaseCandidate, a::coordination::v1alpha2::LeaseCandidate,
         a::discovery::v1::EndpointSlice,
         a::events::v1::Event,
         a::flowcontrol::v1::FlowSchema, a::flowcontrol::v1::PriorityLevelConfiguration,
@@ -74,10 +75,19 @@ fn register(c: &mut Collect<'_>) {
         a::networking::v1beta1::IPAddress, a::networking::v1beta1::ServiceCIDR,
         a::node::v1::RuntimeClass,
         a::policy::v1::Eviction, a::policy::v1::PodDisruptionBudget,
+        a::resource::v1beta2::DeviceClass, a::resource::v1beta2::ResourceClaim,
+        a::resource::v1beta2::ResourceClaimTemplate, a::resource::v1beta2::ResourceSlice,
+        a::resource::v1beta1::DeviceClass, a::resource::v1beta1::ResourceClaim,
+        a::resource::v1beta1::ResourceClaimTemplate, a::resource::v1beta1::ResourceSlice,
+        a::resource::v1alpha3::DeviceClass, a::resource::v1alpha3::DeviceTaintRule,
+        a::resource::v1alpha3::ResourceClaim, a::resource::v1alpha3::ResourceClaimTemplate,
+        a::resource::v1alpha3::ResourceSlice,
         a::rbac::v1::ClusterRole, a::rbac::v1::ClusterRoleBinding, a::rbac::v1::Role, a::rbac::v1::RoleBinding,
         a::scheduling::v1::PriorityClass,
         a::storage::v1::CSIDriver, a::storage::v1::CSINode, a::storage::v1::CSIStorageCapacity,
         a::storage::v1::StorageClass, a::storage::v1::VolumeAttachment,
+        a::storage::v1beta1::VolumeAttributesClass, a::storage::v1alpha1::VolumeAttributesClass,
+        a::apiserverinternal::v1alpha1::StorageVersion,
         apiext::CustomResourceDefinition,
         apireg::APIService,
         meta::Status,
@@ -105,7 +115,9 @@ fn to_ref(v: &Value) -> TypeRef {
     TypeRef::Inline(Box::new(to_node(v)))
 }
 
-fn to_node(v: &Value) -> Node {
+/// A JSON Schema node, with the `x-kubernetes-*` merge and pruning extensions it carries (CRD
+/// schemas; built-in definitions get theirs from `patch_meta.txt`).
+pub(super) fn to_node(v: &Value) -> Node {
     let mut n = Node::default();
     let Some(o) = v.as_object() else {
         n.ty = Ty::Any;
@@ -150,6 +162,19 @@ fn to_node(v: &Value) -> Node {
     // (RawExtension, FieldsV1): never pruned.
     if n.ty == Ty::Object && props.is_none() && additional.is_none() {
         n.preserve_unknown = true;
+    }
+    let flag = |k: &str| o.get(k).and_then(Value::as_bool) == Some(true);
+    // An embedded resource carries its own apiVersion, kind and metadata.
+    n.preserve_unknown |= flag("x-kubernetes-preserve-unknown-fields") || flag("x-kubernetes-embedded-resource");
+    apply_meta(
+        &mut n,
+        &[
+            &format!("list={}", str_of(o, "x-kubernetes-list-type")),
+            &format!("map={}", str_of(o, "x-kubernetes-map-type")),
+        ],
+    );
+    if let Some(keys) = o.get("x-kubernetes-list-map-keys").and_then(Value::as_array) {
+        n.map_keys = keys.iter().filter_map(Value::as_str).map(str::to_string).collect();
     }
     n
 }

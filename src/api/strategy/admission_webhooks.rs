@@ -3,7 +3,7 @@
 //! create rules by what the stored object already had (upstream's `validationOptions`), so a
 //! configuration stored by an older server stays writable.
 
-use super::admissionregistration::validate_match_conditions;
+use super::admission_rules::{match_conditions, rule_with_operations};
 use super::apps::util::invalid_raw;
 use crate::api::validation::{is_dns1035_label, is_dns1123_subdomain, push_msgs, validate_label_selector};
 use crate::cel::Mode;
@@ -171,7 +171,7 @@ fn validate_hook(h: &Value, mutating: bool, opts: &Options, p: &str, errs: &mut 
         .flatten()
         .enumerate()
     {
-        validate_rule_with_operations(r, &format!("{p}.rules[{i}]"), errs);
+        rule_with_operations(r, &format!("{p}.rules[{i}]"), errs);
     }
     one_of(h, "failurePolicy", &["Fail", "Ignore"], p, errs);
     one_of(h, "matchPolicy", &["Equivalent", "Exact"], p, errs);
@@ -222,7 +222,11 @@ fn validate_hook(h: &Value, mutating: bool, opts: &Options, p: &str, errs: &mut 
             };
             crate::cel::policy::webhook_match_env(mode)
         };
-        validate_match_conditions(conds, &format!("{p}.matchConditions"), &env_for, errs);
+        match_conditions(conds, &format!("{p}.matchConditions"), errs, |path, src| {
+            crate::cel::policy::compile(&env_for(src), src, &[crate::cel::Type::Bool])
+                .err()
+                .map(|e| FieldError::invalid(path, src, e))
+        });
     }
 }
 
@@ -272,116 +276,6 @@ fn validate_review_versions(h: &Value, require_recognized: bool, p: &str, errs: 
             p,
             go_string_slice(&versions),
             &format!("must include at least one of {}", ACCEPTED_REVIEW_VERSIONS.join(", ")),
-        ));
-    }
-}
-
-const OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
-const SCOPES: &[&str] = &["*", "Cluster", "Namespaced"];
-
-/// Upstream `validateRuleWithOperations` and `validateRule` (subresources allowed).
-fn validate_rule_with_operations(r: &Value, p: &str, errs: &mut FieldErrors) {
-    let ops = strings(r, "operations");
-    if ops.is_empty() {
-        errs.push(FieldError::required(format!("{p}.operations"), ""));
-    }
-    if ops.len() > 1 && ops.iter().any(|o| o == "*") {
-        let rendered = go_string_slice(&ops).replacen("[]string", "[]admissionregistration.OperationType", 1);
-        errs.push(invalid_raw(
-            format!("{p}.operations"),
-            rendered,
-            "if '*' is present, must not specify other operations",
-        ));
-    }
-    for (i, o) in ops.iter().enumerate() {
-        if !OPERATIONS.contains(&o.as_str()) {
-            errs.push(FieldError::not_supported(
-                format!("{p}.operations[{i}]"),
-                o.as_str(),
-                OPERATIONS,
-            ));
-        }
-    }
-    for (field, what) in [("apiGroups", "API groups"), ("apiVersions", "API versions")] {
-        let list = strings(r, field);
-        if list.is_empty() {
-            errs.push(FieldError::required(format!("{p}.{field}"), ""));
-        }
-        if list.len() > 1 && list.iter().any(|s| s == "*") {
-            errs.push(invalid_raw(
-                format!("{p}.{field}"),
-                go_string_slice(&list),
-                &format!("if '*' is present, must not specify other {what}"),
-            ));
-        }
-        if field == "apiVersions" {
-            for (i, v) in list.iter().enumerate() {
-                if v.is_empty() {
-                    errs.push(FieldError::required(format!("{p}.apiVersions[{i}]"), ""));
-                }
-            }
-        }
-    }
-    validate_resources(&strings(r, "resources"), &format!("{p}.resources"), errs);
-    if let Some(s) = r.get("scope").and_then(Value::as_str) {
-        if !SCOPES.contains(&s) {
-            errs.push(FieldError::not_supported(format!("{p}.scope"), s, SCOPES));
-        }
-    }
-}
-
-/// Upstream `validateResources`: `*`, `*/*`, `x/*` and `*/x` may not overlap other entries.
-fn validate_resources(resources: &[String], p: &str, errs: &mut FieldErrors) {
-    if resources.is_empty() {
-        errs.push(FieldError::required(p, ""));
-    }
-    let mut res_wild_sub = HashSet::new();
-    let mut sub_wild_res = HashSet::new();
-    let (mut double, mut single, mut plain) = (false, false, false);
-    for (i, rs) in resources.iter().enumerate() {
-        if rs.is_empty() {
-            errs.push(FieldError::required(format!("{p}[{i}]"), ""));
-            continue;
-        }
-        double |= rs == "*/*";
-        single |= rs == "*";
-        let Some((res, sub)) = rs.split_once('/') else {
-            plain = rs != "*";
-            continue;
-        };
-        if res_wild_sub.contains(res) {
-            errs.push(FieldError::invalid(
-                format!("{p}[{i}]"),
-                rs.as_str(),
-                format!("if '{res}/*' is present, must not specify {rs}"),
-            ));
-        }
-        if sub_wild_res.contains(sub) {
-            errs.push(FieldError::invalid(
-                format!("{p}[{i}]"),
-                rs.as_str(),
-                format!("if '*/{sub}' is present, must not specify {rs}"),
-            ));
-        }
-        if sub == "*" {
-            res_wild_sub.insert(res);
-        }
-        if res == "*" {
-            sub_wild_res.insert(sub);
-        }
-    }
-    if resources.len() > 1 && double {
-        errs.push(invalid_raw(
-            p,
-            go_string_slice(resources),
-            "if '*/*' is present, must not specify other resources",
-        ));
-    }
-    if single && plain {
-        errs.push(invalid_raw(
-            p,
-            go_string_slice(resources),
-            "if '*' is present, must not specify other resources without subresources",
         ));
     }
 }

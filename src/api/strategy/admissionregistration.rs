@@ -2,53 +2,12 @@
 //! `pkg/apis/admissionregistration/validation`): every expression compiles in the admission
 //! policy CEL environment of the compatibility version and has the type its field needs.
 
+use super::admission_rules::{self as rules, items};
 use crate::cel::policy::{compile, env};
 use crate::cel::{Mode, Type};
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
 use serde_json::Value;
-
-fn items<'a>(spec: &'a Value, f: &str) -> &'a [Value] {
-    spec.get(f).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-}
-
-/// Upstream `validateMatchConditions` (webhooks and policies): at most 64, each with a
-/// qualified, unique name and an expression that compiles to bool in `env_for(expression)`
-/// (the stored environment for expressions the old object already had).
-pub fn validate_match_conditions(
-    conds: &[Value],
-    path: &str,
-    env_for: &dyn Fn(&str) -> crate::cel::Env,
-    errs: &mut FieldErrors,
-) {
-    if conds.len() > 64 {
-        errs.push(FieldError::too_many(path, conds.len(), 64));
-    }
-    let mut names = std::collections::HashSet::new();
-    for (i, c) in conds.iter().enumerate() {
-        let p = format!("{path}[{i}]");
-        let expr = c.str_at("/expression").trim();
-        if expr.is_empty() {
-            errs.push(FieldError::required(format!("{p}.expression"), ""));
-        } else if let Err(e) = compile(&env_for(expr), expr, &[Type::Bool]) {
-            errs.push(FieldError::invalid(format!("{p}.expression"), expr, e));
-        }
-        let name = c.str_at("/name");
-        if name.is_empty() {
-            errs.push(FieldError::required(format!("{p}.name"), ""));
-        } else {
-            crate::api::validation::push_msgs(
-                errs,
-                &format!("{p}.name"),
-                name,
-                crate::util::names::is_qualified_name(name),
-            );
-            if !names.insert(name) {
-                errs.push(FieldError::duplicate(format!("{p}.name"), name));
-            }
-        }
-    }
-}
 
 pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
@@ -69,20 +28,21 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
         .iter()
         .map(|v| v.str_at("/name").to_string())
         .collect();
-    validate_match_conditions(
-        items(&spec, "matchConditions"),
-        "spec.matchConditions",
-        &|_| env(&names, Mode::New),
-        errs,
-    );
-    let policy_env = env(&names, Mode::New);
+    let env = env(&names, Mode::New);
     let mut check = |path: String, src: &str, want: &[Type]| {
         if src.trim().is_empty() {
             errs.push(FieldError::required(path, ""));
-        } else if let Err(e) = compile(&policy_env, src, want) {
+        } else if let Err(e) = compile(&env, src, want) {
             errs.push(FieldError::invalid(path, src, e));
         }
     };
+    for (i, m) in items(&spec, "matchConditions").iter().enumerate() {
+        check(
+            format!("spec.matchConditions[{i}].expression"),
+            m.str_at("/expression"),
+            &[Type::Bool],
+        );
+    }
     for (i, v) in items(&spec, "variables").iter().enumerate() {
         check(format!("spec.variables[{i}].expression"), v.str_at("/expression"), &[]);
     }
@@ -258,30 +218,44 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
             &["Fail", "Ignore"],
         )),
     }
+    let pk = spec.get("paramKind").filter(|p| !p.is_null());
+    if let Some(pk) = pk {
+        rules::param_kind(pk, "spec.paramKind", errs);
+    }
     match spec.get("matchConstraints").filter(|m| m.is_object()) {
         None => errs.push(FieldError::required("spec.matchConstraints", "")),
         Some(m) => {
+            rules::match_resources(m, "spec.matchConstraints", errs);
             if items(m, "resourceRules").is_empty() {
                 errs.push(FieldError::required("spec.matchConstraints.resourceRules", ""));
             }
             check_mutating_operations(m, "spec.matchConstraints", errs);
         }
     }
+    // matchConditions compile in upstream's stateless environment: no `variables`, `params`
+    // only with a paramKind, and the authorizer.
+    let conditions_env = crate::cel::policy::env_for(None, pk.is_some(), true, Mode::New);
+    rules::match_conditions(
+        items(&spec, "matchConditions"),
+        "spec.matchConditions",
+        errs,
+        |path, src| {
+            compile(&conditions_env, src, &[Type::Bool])
+                .err()
+                .map(|e| FieldError::invalid(path, src, e))
+        },
+    );
     let names: Vec<String> = items(&spec, "variables")
         .iter()
         .map(|v| v.str_at("/name").to_string())
         .collect();
-    let env = crate::cel::policy::mutating_env(&names, Mode::New);
-    validate_match_conditions(
-        items(&spec, "matchConditions"),
-        "spec.matchConditions",
-        &|_| crate::cel::policy::mutating_env(&names, Mode::New),
-        errs,
-    );
+    let env = crate::cel::policy::mutating_env_for(&names, pk.is_some(), Mode::New);
     for (i, v) in items(&spec, "variables").iter().enumerate() {
+        let path = format!("spec.variables[{i}]");
+        rules::variable_name(v.str_at("/name"), &path, errs);
         errs.extend(check_expression(
             &env,
-            format!("spec.variables[{i}].expression"),
+            format!("{path}.expression"),
             v.str_at("/expression"),
             &[],
             "expression is not specified",
@@ -323,33 +297,11 @@ pub fn validate_mutating_binding(obj: &Value, errs: &mut FieldErrors) {
             errs.push(FieldError::invalid("spec.policyName", name, msg));
         }
     }
-    if let Some(r) = spec.get("paramRef").filter(|r| r.is_object()) {
-        let has_name = !r.str_at("/name").is_empty();
-        let has_selector = r.get("selector").is_some_and(|s| !s.is_null());
-        if has_name && has_selector {
-            for f in ["name", "selector"] {
-                errs.push(FieldError::forbidden(
-                    format!("spec.paramRef.{f}"),
-                    "name and selector are mutually exclusive",
-                ));
-            }
-        } else if !has_name && !has_selector {
-            errs.push(FieldError::required(
-                "spec.paramRef",
-                "one of name or selector must be specified",
-            ));
-        }
-        match r.opt_str_at("/parameterNotFoundAction") {
-            None => errs.push(FieldError::required("spec.paramRef.parameterNotFoundAction", "")),
-            Some("Allow" | "Deny") => {}
-            Some(other) => errs.push(FieldError::not_supported(
-                "spec.paramRef.parameterNotFoundAction",
-                other,
-                &["Deny", "Allow"],
-            )),
-        }
+    if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
+        rules::param_ref(r, "spec.paramRef", errs);
     }
-    if let Some(m) = spec.get("matchResources").filter(|m| m.is_object()) {
+    if let Some(m) = spec.get("matchResources").filter(|m| !m.is_null()) {
+        rules::match_resources(m, "spec.matchResources", errs);
         check_mutating_operations(m, "spec.matchResources", errs);
     }
 }

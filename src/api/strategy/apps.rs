@@ -13,6 +13,7 @@ use util::*;
 fn no_op(_: &mut Value) {}
 
 pub const DEPLOYMENT: Builtin = Builtin {
+    drop_disabled: super::core::drop_disabled_template_fields,
     defaults: default_deployment,
     prepare_create: no_op,
     validate: validate_deployment,
@@ -22,6 +23,7 @@ pub const DEPLOYMENT: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 pub const REPLICA_SET: Builtin = Builtin {
+    drop_disabled: super::core::drop_disabled_template_fields,
     defaults: default_replica_set,
     prepare_create: no_op,
     validate: validate_replica_set,
@@ -30,6 +32,7 @@ pub const REPLICA_SET: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 pub const STATEFUL_SET: Builtin = Builtin {
+    drop_disabled: super::core::drop_disabled_template_fields,
     defaults: default_stateful_set,
     prepare_create: no_op,
     validate: validate_stateful_set,
@@ -38,6 +41,7 @@ pub const STATEFUL_SET: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 pub const DAEMON_SET: Builtin = Builtin {
+    drop_disabled: super::core::drop_disabled_template_fields,
     defaults: default_daemon_set,
     prepare_create: prepare_daemon_set,
     validate: validate_daemon_set,

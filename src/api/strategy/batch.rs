@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 fn no_op(_: &mut Value) {}
 
 pub const JOB: Builtin = Builtin {
+    drop_disabled: super::core::drop_disabled_template_fields,
     defaults: default_job,
     prepare_create: prepare_job,
     validate: validate_job,
@@ -16,7 +17,13 @@ pub const JOB: Builtin = Builtin {
     keep_status_on_create: false,
     ..Builtin::DEFAULT
 };
+/// A CronJob's pod template (`DropDisabledTemplateFields` on its job template).
+fn drop_disabled_cron_job_fields(gates: &crate::config::features::FeatureGates, obj: &mut Value, old: Option<&Value>) {
+    super::core::drop_claims_at(gates, obj, old, "/spec/jobTemplate/spec/template/spec");
+}
+
 pub const CRON_JOB: Builtin = Builtin {
+    drop_disabled: drop_disabled_cron_job_fields,
     defaults: default_cron_job,
     prepare_create: no_op,
     validate: validate_cron_job,

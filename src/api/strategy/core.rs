@@ -1302,12 +1302,70 @@ fn no_validate_update(_: &Value, _: &Value, _: &mut FieldErrors) {}
 pub const POD: Builtin = Builtin {
     defaults: pod_defaults,
     prepare_create: pod_prepare_create,
+    drop_disabled: drop_disabled_pod_fields,
     validate: pod_validate,
     validate_update: pod_validate_update,
     keep_status_on_create: false,
     status_write: StatusWrite::Pod,
     ..Builtin::DEFAULT
 };
+
+/// `dropDisabledDynamicResourceAllocationFields` on the pod spec at `ptr`: with
+/// DynamicResourceAllocation off, claim references go unless the stored object's spec already
+/// has `resourceClaims`. Returns whether they went.
+pub fn drop_claims_at(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+    ptr: &str,
+) -> bool {
+    let in_use = old
+        .and_then(|o| o.pointer(&format!("{ptr}/resourceClaims")))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if gates.enabled("DynamicResourceAllocation") || in_use {
+        return false;
+    }
+    if let Some(spec) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
+        spec.remove("resourceClaims");
+        for list in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(r) = c.get_mut("resources").and_then(Value::as_object_mut) {
+                    r.remove("claims");
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Pods: the spec's claim references and, as `dropDisabledPodStatusFields`,
+/// `status.resourceClaimStatuses` (`pkg/api/pod/util.go`).
+pub fn drop_disabled_pod_fields(gates: &crate::config::features::FeatureGates, pod: &mut Value, old: Option<&Value>) {
+    if drop_claims_at(gates, pod, old, "/spec") {
+        if let Some(st) = pod.get_mut("status").and_then(Value::as_object_mut) {
+            st.remove("resourceClaimStatuses");
+        }
+    }
+}
+
+/// Pod templates of workloads (`DropDisabledTemplateFields`).
+pub fn drop_disabled_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/spec/template/spec");
+}
+
+/// PodTemplates.
+fn drop_disabled_pod_template_fields(
+    gates: &crate::config::features::FeatureGates,
+    obj: &mut Value,
+    old: Option<&Value>,
+) {
+    drop_claims_at(gates, obj, old, "/template/spec");
+}
 
 /// Pods bound to a node terminate gracefully (the kubelet finishes the delete); unbound or
 /// finished pods go at once. The grace period when the delete must wait.
@@ -2401,11 +2459,66 @@ fn validate_storage_class_name(spec: &Value, errs: &mut FieldErrors) {
 pub const PERSISTENT_VOLUME: Builtin = Builtin {
     defaults: pv_defaults,
     prepare_create: pv_prepare_create,
+    drop_disabled: drop_volume_attributes_class,
     validate: pv_validate,
     validate_update: pv_validate_update,
     keep_status_on_create: false,
     ..Builtin::DEFAULT
 };
+
+/// The VolumeAttributesClass gate (off in 1.33, refused by capstan) is off: PV and PVC
+/// `spec.volumeAttributesClassName`, PVC `status.currentVolumeAttributesClassName` and
+/// `status.modifyVolumeStatus` are dropped unless the stored object has them
+/// (`DropDisabledSpecFields`, `DropDisabledFields`, `DropDisabledFieldsFromStatus`).
+fn drop_volume_attributes_class(_gates: &crate::config::features::FeatureGates, obj: &mut Value, old: Option<&Value>) {
+    for (parent, field) in [
+        ("spec", "volumeAttributesClassName"),
+        ("status", "currentVolumeAttributesClassName"),
+        ("status", "modifyVolumeStatus"),
+    ] {
+        let in_use = old
+            .and_then(|o| o.get(parent))
+            .and_then(|p| p.get(field))
+            .is_some_and(|v| !v.is_null());
+        if !in_use {
+            if let Some(p) = obj.get_mut(parent).and_then(Value::as_object_mut) {
+                p.remove(field);
+            }
+        }
+    }
+}
+
+/// The update rules of `spec.volumeAttributesClassName` with the gate off: it may not change
+/// (only an object stored with one still has it), nor be cleared (`pvc`: nor emptied).
+fn vac_name_update(new: &Value, old: &Value, pvc: bool, errs: &mut FieldErrors) {
+    let name = |o: &Value| {
+        o.pointer("/spec/volumeAttributesClassName")
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let (n, o) = (name(new), name(old));
+    if n == o {
+        return;
+    }
+    let path = "spec.volumeAttributesClassName";
+    errs.push(FieldError::forbidden(
+        path,
+        "update is forbidden when the VolumeAttributesClass feature gate is disabled",
+    ));
+    if o.is_some() {
+        match n {
+            None => errs.push(FieldError::forbidden(
+                path,
+                "update from non-nil value to nil is forbidden",
+            )),
+            Some(v) if pvc && v == "" => errs.push(FieldError::forbidden(
+                path,
+                "update from non-nil value to an empty string is forbidden",
+            )),
+            Some(_) => {}
+        }
+    }
+}
 
 fn pv_defaults(obj: &mut Value) {
     if let Some(spec) = obj_mut(obj, "spec") {
@@ -2531,11 +2644,13 @@ fn pv_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "field is immutable",
         ));
     }
+    vac_name_update(new, old, false, errs);
 }
 
 pub const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
     defaults: pvc_defaults,
     prepare_create: pvc_prepare_create,
+    drop_disabled: drop_volume_attributes_class,
     validate: pvc_validate,
     validate_update: pvc_validate_update,
     keep_status_on_create: false,
@@ -2635,6 +2750,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             }
         }
     }
+    vac_name_update(new, old, true, errs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2642,6 +2758,7 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 // ---------------------------------------------------------------------------------------------
 
 pub const REPLICATION_CONTROLLER: Builtin = Builtin {
+    drop_disabled: drop_disabled_template_fields,
     defaults: rc_defaults,
     prepare_create: no_op,
     validate: rc_validate,
@@ -2734,6 +2851,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 pub const POD_TEMPLATE: Builtin = Builtin {
+    drop_disabled: drop_disabled_pod_template_fields,
     defaults: pod_template_defaults,
     prepare_create: no_op,
     validate: pod_template_validate,
@@ -3407,6 +3525,33 @@ mod tests {
         new["status"]["phase"] = json!("Bound");
         (strat("PersistentVolumeClaim").validate_update)(&new, &pvc, &mut errs);
         assert!(errs.is_empty(), "{errs:?}");
+
+        // The VolumeAttributesClass gate is off: its fields go unless already stored.
+        let pvcs = strat("PersistentVolumeClaim");
+        let mut with = pvc.clone();
+        with["spec"]["volumeAttributesClassName"] = json!("gold");
+        with["status"]["currentVolumeAttributesClassName"] = json!("gold");
+        let mut created = with.clone();
+        let gates = crate::config::features::FeatureGates::default();
+        (pvcs.drop_disabled)(&gates, &mut created, None);
+        assert!(created["spec"].get("volumeAttributesClassName").is_none());
+        assert!(created["status"].get("currentVolumeAttributesClassName").is_none());
+        let mut kept = with.clone();
+        (pvcs.drop_disabled)(&gates, &mut kept, Some(&with));
+        assert_eq!(kept, with);
+        let mut errs = Vec::new();
+        let mut cleared = with.clone();
+        cleared["spec"]["volumeAttributesClassName"] = json!("");
+        (pvcs.validate_update)(&cleared, &with, &mut errs);
+        let texts: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(texts.contains(&"spec.volumeAttributesClassName: Forbidden: update is forbidden when the VolumeAttributesClass feature gate is disabled".to_string()), "{texts:?}");
+        assert!(
+            texts.contains(
+                &"spec.volumeAttributesClassName: Forbidden: update from non-nil value to an empty string is forbidden"
+                    .to_string()
+            ),
+            "{texts:?}"
+        );
     }
 
     #[test]

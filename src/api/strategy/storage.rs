@@ -1,4 +1,5 @@
-//! Strategies for `storage.k8s.io`: StorageClass, CSIDriver, VolumeAttachment (upstream
+//! Strategies for `storage.k8s.io`: StorageClass, CSIDriver, VolumeAttachment,
+//! VolumeAttributesClass (upstream
 //! `pkg/apis/storage/v1/defaults.go`, `pkg/apis/storage/validation/validation.go`).
 
 use super::apps::util::*;
@@ -33,6 +34,17 @@ pub const VOLUME_ATTACHMENT: Builtin = Builtin {
     ..Builtin::DEFAULT
 };
 
+/// VolumeAttributesClass (`pkg/registry/storage/volumeattributesclass`): no defaults; driver
+/// and parameters fixed at creation.
+pub const VOLUME_ATTRIBUTES_CLASS: Builtin = Builtin {
+    defaults: no_op,
+    prepare_create: no_op,
+    validate: validate_volume_attributes_class,
+    validate_update: validate_volume_attributes_class_update,
+    keep_status_on_create: false,
+    ..Builtin::DEFAULT
+};
+
 // ---------------------------------------------------------------- defaults
 
 /// `SetDefaults_StorageClass`: reclaimPolicy Delete, volumeBindingMode Immediate.
@@ -63,26 +75,7 @@ pub fn default_csi_driver(obj: &mut Value) {
 
 fn validate_storage_class(obj: &Value, errs: &mut FieldErrors) {
     validate_provisioner(get_str(obj, "provisioner", "", errs).unwrap_or(""), "provisioner", errs);
-    if let Some(params) = get_obj(obj, "parameters", "", errs) {
-        let m = params.as_object().cloned().unwrap_or_default();
-        if m.len() > 512 {
-            errs.push(FieldError::too_long("parameters", 512));
-        } else {
-            let mut total = 0usize;
-            for (k, v) in &m {
-                if k.is_empty() {
-                    errs.push(FieldError::invalid("parameters", "", "field can not be empty."));
-                }
-                match v.as_str() {
-                    Some(s) => total += k.len() + s.len(),
-                    None => errs.push(type_error(format!("parameters.{k}"), v, "string")),
-                }
-            }
-            if total > 256 * 1024 {
-                errs.push(FieldError::too_long("parameters", 256 * 1024));
-            }
-        }
-    }
+    validate_parameters(obj, true, errs);
     if let Some(rp) = get_str(obj, "reclaimPolicy", "", errs) {
         if !rp.is_empty() && rp != "Delete" && rp != "Retain" {
             errs.push(FieldError::not_supported("reclaimPolicy", rp, &["Delete", "Retain"]));
@@ -127,6 +120,36 @@ fn validate_storage_class(obj: &Value, errs: &mut FieldErrors) {
     }
 }
 
+/// `validateParameters`: at most 512 entries and 256 KiB of keys and values, no empty key;
+/// `allow_empty` false requires one entry.
+fn validate_parameters(obj: &Value, allow_empty: bool, errs: &mut FieldErrors) {
+    let params = get_obj(obj, "parameters", "", errs);
+    let m = params.and_then(Value::as_object);
+    if m.is_some_and(|m| m.len() > 512) {
+        errs.push(FieldError::too_long("parameters", 512));
+        return;
+    }
+    let mut total = 0usize;
+    for (k, v) in m.into_iter().flatten() {
+        if k.is_empty() {
+            errs.push(FieldError::invalid("parameters", "", "field can not be empty."));
+        }
+        match v.as_str() {
+            Some(s) => total += k.len() + s.len(),
+            None => errs.push(type_error(format!("parameters.{k}"), v, "string")),
+        }
+    }
+    if total > 256 * 1024 {
+        errs.push(FieldError::too_long("parameters", 256 * 1024));
+    }
+    if !allow_empty && m.is_none_or(|m| m.is_empty()) {
+        errs.push(FieldError::required(
+            "parameters",
+            "must contain at least one key/value pair",
+        ));
+    }
+}
+
 /// `validateProvisioner`: required, a qualified name (checked lower-cased).
 fn validate_provisioner(p: &str, path: &str, errs: &mut FieldErrors) {
     if p.is_empty() {
@@ -139,7 +162,8 @@ fn validate_provisioner(p: &str, path: &str, errs: &mut FieldErrors) {
     }
 }
 
-fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+/// `parameters` may not change (an empty map is the same as none).
+fn forbid_parameter_updates(new: &Value, old: &Value, errs: &mut FieldErrors) {
     let params = |v: &Value| {
         v.get("parameters")
             .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
@@ -151,6 +175,10 @@ fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldError
             "updates to parameters are forbidden.",
         ));
     }
+}
+
+fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    forbid_parameter_updates(new, old, errs);
     for k in ["provisioner", "reclaimPolicy"] {
         if at(new, &[k]) != at(old, &[k]) {
             errs.push(FieldError::forbidden(k, format!("updates to {k} are forbidden.")));
@@ -162,6 +190,27 @@ fn validate_storage_class_update(new: &Value, old: &Value, errs: &mut FieldError
         "volumeBindingMode",
         errs,
     );
+}
+
+// ---------------------------------------------------------------- VolumeAttributesClass
+
+/// `ValidateVolumeAttributesClass`.
+fn validate_volume_attributes_class(obj: &Value, errs: &mut FieldErrors) {
+    validate_provisioner(get_str(obj, "driverName", "", errs).unwrap_or(""), "driverName", errs);
+    validate_parameters(obj, false, errs);
+}
+
+/// `ValidateVolumeAttributesClassUpdate` (which validates the new object once more, as the
+/// strategy already did: upstream's causes list those errors twice).
+fn validate_volume_attributes_class_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    if at(new, &["driverName"]) != at(old, &["driverName"]) {
+        errs.push(FieldError::forbidden(
+            "driverName",
+            "updates to driverName are forbidden.",
+        ));
+    }
+    forbid_parameter_updates(new, old, errs);
+    validate_volume_attributes_class(new, errs);
 }
 
 // ---------------------------------------------------------------- CSIDriver

@@ -18,8 +18,12 @@ use std::time::Duration;
 
 /// The versions kube-apiserver 1.33 decodes the kind from.
 const VERSIONS: &[&str] = &["apiserver.config.k8s.io/v1alpha1", "apiserver.config.k8s.io/v1beta1"];
-/// How often the file is checked for changes (upstream: fsnotify plus a one-minute resync).
+/// How often the file is checked for changes: upstream reacts to fsnotify events at once, which
+/// a short poll stands in for.
 const POLL: Duration = Duration::from_secs(2);
+/// After a failure that is retried (unreadable file, issuers not answering), the next attempt
+/// of the same content waits for upstream's one-minute resync tick.
+const RESYNC: Duration = Duration::from_secs(60);
 /// The longest a reload waits for a new issuer's keys (upstream `UpdateAuthenticationConfigTimeout`).
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upstream's cap on `jwt` entries.
@@ -662,9 +666,8 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
         extra,
         claim_rules,
         user_rules,
-        // Upstream allows every algorithm when the file configures the issuers; capstan
-        // verifies the two it implements (a token in another is refused).
-        signing_algs: vec!["RS256".into(), "ES256".into()],
+        // Every algorithm when the file configures the issuers (`AllValidSigningAlgorithms`).
+        signing_algs: super::jwt::Alg::ALL.iter().map(|a| a.name().to_string()).collect(),
     };
     match Oidc::new(cfg, ca.as_bytes()) {
         Ok(o) => Some(Arc::new(o)),
@@ -799,13 +802,15 @@ fn is_kubernetes_domain(key: &str) -> bool {
 
 /// Poll the file; a changed, valid file replaces the JWT authenticators once every new issuer
 /// has answered. As upstream: a file that fails to decode or validate is logged and not
-/// retried until it changes again; the anonymous section may not change.
+/// retried until it changes again; the anonymous section may not change. Each attempt counts
+/// in `reloads` (`apiserver_authentication_config_controller_*`) as upstream's controller.
 pub fn spawn_reload(
     path: PathBuf,
     data: String,
     set: Arc<JwtSet>,
     anonymous: Option<Anonymous>,
     disallowed: Vec<String>,
+    reloads: Arc<crate::metrics::ConfigReloads>,
 ) {
     if tokio::runtime::Handle::try_current().is_err() {
         return;
@@ -813,17 +818,31 @@ pub fn spawn_reload(
     let set = Arc::downgrade(&set);
     tokio::spawn(async move {
         let mut tracked = data;
+        // The content (None: unreadable) whose retried failure waits for the resync tick.
+        let mut failed: Option<(Option<String>, std::time::Instant)> = None;
         let mut tick = tokio::time::interval(POLL);
         loop {
             tick.tick().await;
             let Some(set) = set.upgrade() else { return };
-            let now = match std::fs::read_to_string(&path) {
+            let read = std::fs::read_to_string(&path);
+            let content = read.as_ref().ok().cloned();
+            if failed
+                .as_ref()
+                .is_some_and(|(c, at)| *c == content && at.elapsed() < RESYNC)
+            {
+                continue;
+            }
+            let now = match read {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "failed to read authentication config file");
+                    // Retried: the file may come back.
+                    reloads.failure();
+                    failed = Some((None, std::time::Instant::now()));
                     continue;
                 }
             };
+            failed = None;
             if now == tracked {
                 continue;
             }
@@ -837,6 +856,7 @@ pub fn spawn_reload(
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "failed to load authentication config");
+                    reloads.failure();
                     tracked = now;
                     continue;
                 }
@@ -856,10 +876,13 @@ pub fn spawn_reload(
                 }
             }
             if !ready {
+                reloads.failure();
+                failed = Some((Some(now), std::time::Instant::now()));
                 continue;
             }
             set.replace(cfg.jwt);
             tracked = now;
+            reloads.success();
             tracing::info!(path = %path.display(), "reloaded authentication config");
         }
     });

@@ -1,5 +1,6 @@
-//! JWS compact tokens for ServiceAccounts: key loading (PEM RSA / ECDSA P-256, public or
-//! private), RS256/ES256 signing and verification with `ring`, key ids and JWKS as upstream
+//! JWS compact tokens: key loading (PEM RSA / ECDSA P-256 or P-384, public or private),
+//! signing and verification with `ring` — RS256/384/512, PS256/384/512, ES256/384 — plus
+//! ES512 (P-521, which ring lacks) verified by [`super::p521`]; key ids and JWKS as upstream
 //! (`kid` = base64url(sha256(PKIX DER of the public key))).
 
 use anyhow::{anyhow, Context};
@@ -10,22 +11,60 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// A JWS signing algorithm (go-oidc's list: every one upstream's OIDC authenticator allows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
     RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
     ES256,
+    ES384,
+    ES512,
 }
 
 impl Alg {
+    /// Sorted by name, as upstream's `AllValidSigningAlgorithms`.
+    pub const ALL: &'static [Alg] = &[
+        Alg::ES256,
+        Alg::ES384,
+        Alg::ES512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
             Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    fn is_rsa(self) -> bool {
+        !matches!(self, Alg::ES256 | Alg::ES384 | Alg::ES512)
     }
 }
 
-/// A verification key: PKCS#1 RSAPublicKey DER (RS256) or the uncompressed P-256 point (ES256).
+/// A verification key: PKCS#1 RSAPublicKey DER (`alg` RS256) or the uncompressed EC point
+/// (`alg` ES256, ES384 or ES512 by its curve). `alg` is the key's own algorithm (what a
+/// service-account key signs with); an RSA key verifies every RS* and PS* token.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
     pub alg: Alg,
@@ -47,6 +86,19 @@ pub struct SigningKey {
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+
+/// (ES algorithm, curve OID, JWK `crv`, coordinate bytes) of the EC keys.
+const CURVES: &[(Alg, &[u8], &str, usize)] = &[
+    (Alg::ES256, OID_P256, "P-256", 32),
+    (Alg::ES384, OID_P384, "P-384", 48),
+    (Alg::ES512, OID_P521, "P-521", 66),
+];
+
+fn curve(alg: Alg) -> Option<&'static (Alg, &'static [u8], &'static str, usize)> {
+    CURVES.iter().find(|c| c.0 == alg)
+}
 
 fn der(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
@@ -93,9 +145,9 @@ impl PublicKey {
 
     /// PKIX SubjectPublicKeyInfo DER.
     pub fn spki(&self) -> Vec<u8> {
-        let alg = match self.alg {
-            Alg::RS256 => [der(0x06, OID_RSA), vec![0x05, 0x00]].concat(),
-            Alg::ES256 => [der(0x06, OID_EC), der(0x06, OID_P256)].concat(),
+        let alg = match curve(self.alg) {
+            None => [der(0x06, OID_RSA), vec![0x05, 0x00]].concat(),
+            Some((_, oid, ..)) => [der(0x06, OID_EC), der(0x06, oid)].concat(),
         };
         let bits = [&[0u8][..], &self.raw].concat();
         der(0x30, &[der(0x30, &alg), der(0x03, &bits)].concat())
@@ -111,36 +163,60 @@ impl PublicKey {
         if oid == OID_RSA {
             return Ok(PublicKey::new(Alg::RS256, raw));
         }
-        if oid == OID_EC && der_take(params).is_some_and(|(_, c, _)| c == OID_P256) {
-            return Ok(PublicKey::new(Alg::ES256, raw));
+        if oid == OID_EC {
+            if let Some((alg, ..)) = der_take(params).and_then(|(_, c, _)| CURVES.iter().find(|k| k.1 == c)) {
+                return Ok(PublicKey::new(*alg, raw));
+            }
         }
-        Err(anyhow!("unsupported public key type (want RSA or ECDSA P-256)"))
+        Err(anyhow!(
+            "unsupported public key type (want RSA or ECDSA P-256, P-384, P-521)"
+        ))
     }
 
     /// The JWK upstream publishes at `/openid/v1/jwks`.
     pub fn jwk(&self) -> Value {
-        match self.alg {
-            Alg::RS256 => {
+        match curve(self.alg) {
+            None => {
                 let (n, e) = rsa_components(&self.raw).unwrap_or_default();
-                json!({"use": "sig", "kty": "RSA", "kid": self.kid, "alg": "RS256", "n": B64.encode(n), "e": B64.encode(e)})
+                json!({"use": "sig", "kty": "RSA", "kid": self.kid, "alg": self.alg.name(), "n": B64.encode(n), "e": B64.encode(e)})
             }
-            Alg::ES256 => {
-                let (x, y) = if self.raw.len() == 65 {
-                    (&self.raw[1..33], &self.raw[33..])
+            Some((alg, _, crv, len)) => {
+                let (x, y) = if self.raw.len() == 1 + 2 * len {
+                    (&self.raw[1..1 + len], &self.raw[1 + len..])
                 } else {
                     (&[][..], &[][..])
                 };
-                json!({"use": "sig", "kty": "EC", "kid": self.kid, "crv": "P-256", "alg": "ES256", "x": B64.encode(x), "y": B64.encode(y)})
+                json!({"use": "sig", "kty": "EC", "kid": self.kid, "crv": crv, "alg": alg.name(), "x": B64.encode(x), "y": B64.encode(y)})
             }
         }
     }
 
-    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
+    /// Whether this key can have made an `alg` signature: RSA keys RS* and PS*, EC keys their
+    /// curve's ES* (as go-jose picks the verifier by key type and header).
+    pub fn accepts(&self, alg: Alg) -> bool {
+        if self.alg.is_rsa() {
+            alg.is_rsa()
+        } else {
+            alg == self.alg
+        }
+    }
+
+    fn verify(&self, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
+        if !self.accepts(alg) {
+            return false;
+        }
+        let ring_alg: &dyn signature::VerificationAlgorithm = match alg {
             Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
             Alg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Alg::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Alg::ES512 => return super::p521::verify(&self.raw, msg, sig),
         };
-        UnparsedPublicKey::new(alg, &self.raw).verify(msg, sig).is_ok()
+        UnparsedPublicKey::new(ring_alg, &self.raw).verify(msg, sig).is_ok()
     }
 }
 
@@ -167,14 +243,19 @@ impl PublicKey {
                 let body = [int(field("n")?), int(field("e")?)].concat();
                 PublicKey::new(Alg::RS256, der(0x30, &body))
             }
-            (Some("EC"), Some("P-256")) => {
+            (Some("EC"), Some(crv)) if CURVES.iter().any(|c| c.2 == crv) => {
+                let (alg, _, _, len) = CURVES.iter().find(|c| c.2 == crv).copied().unwrap_or(CURVES[0]);
                 let (x, y) = (field("x")?, field("y")?);
-                if x.len() != 32 || y.len() != 32 {
-                    return Err("JWK: bad P-256 point".into());
+                if x.len() != len || y.len() != len {
+                    return Err(format!("JWK: bad {crv} point"));
                 }
-                PublicKey::new(Alg::ES256, [&[4u8][..], &x, &y].concat())
+                PublicKey::new(alg, [&[4u8][..], &x, &y].concat())
             }
-            (kty, crv) => return Err(format!("unsupported JWK kty={kty:?} crv={crv:?} (RSA or EC P-256)")),
+            (kty, crv) => {
+                return Err(format!(
+                    "unsupported JWK kty={kty:?} crv={crv:?} (RSA or EC P-256, P-384, P-521)"
+                ))
+            }
         };
         if let Some(kid) = jwk.get("kid").and_then(Value::as_str) {
             key.kid = kid.to_string();
@@ -198,9 +279,9 @@ fn rsa_components(pkcs1: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((strip(n), strip(e)))
 }
 
-/// SEC1 `EC PRIVATE KEY` wrapped as PKCS#8 (what ring reads).
-fn sec1_to_pkcs8(sec1: &[u8]) -> Vec<u8> {
-    let alg = der(0x30, &[der(0x06, OID_EC), der(0x06, OID_P256)].concat());
+/// SEC1 `EC PRIVATE KEY` wrapped as PKCS#8 (what ring reads), for the curve `oid`.
+fn sec1_to_pkcs8(sec1: &[u8], oid: &[u8]) -> Vec<u8> {
+    let alg = der(0x30, &[der(0x06, OID_EC), der(0x06, oid)].concat());
     der(0x30, &[vec![0x02, 0x01, 0x00], alg, der(0x04, sec1)].concat())
 }
 
@@ -213,8 +294,8 @@ impl SigningKey {
         }
     }
 
-    fn ec(k: EcdsaKeyPair) -> SigningKey {
-        let public = PublicKey::new(Alg::ES256, k.public_key().as_ref().to_vec());
+    fn ec(alg: Alg, k: EcdsaKeyPair) -> SigningKey {
+        let public = PublicKey::new(alg, k.public_key().as_ref().to_vec());
         SigningKey {
             signer: Signer::Ec(k),
             public,
@@ -226,14 +307,20 @@ impl SigningKey {
         let rng = SystemRandom::new();
         let ec = |pkcs8: &[u8]| {
             EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
-                .map(SigningKey::ec)
-                .map_err(|e| anyhow!("unsupported EC private key (want P-256): {e}"))
+                .map(|k| SigningKey::ec(Alg::ES256, k))
+                .or_else(|_| {
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8, &rng)
+                        .map(|k| SigningKey::ec(Alg::ES384, k))
+                })
+                .map_err(|e| anyhow!("unsupported EC private key (want P-256 or P-384): {e}"))
         };
+        // A SEC1 key names its curve inside; try both curves ring signs with.
+        let sec1 = |der: &[u8]| ec(&sec1_to_pkcs8(der, OID_P256)).or_else(|_| ec(&sec1_to_pkcs8(der, OID_P384)));
         Ok(Some(match item {
             Item::Pkcs1Key(k) => SigningKey::rsa(
                 RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(|e| anyhow!("invalid RSA private key: {e}"))?,
             ),
-            Item::Sec1Key(k) => ec(&sec1_to_pkcs8(k.secret_sec1_der()))?,
+            Item::Sec1Key(k) => sec1(k.secret_sec1_der())?,
             Item::Pkcs8Key(k) => match RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()) {
                 Ok(r) => SigningKey::rsa(r),
                 Err(_) => ec(k.secret_pkcs8_der())?,
@@ -254,9 +341,18 @@ impl SigningKey {
         Err(anyhow!("no private key found in {}", path.display()))
     }
 
-    /// Sign `claims` as a compact JWS (header `{"alg":..,"kid":..}`).
+    /// Sign `claims` as a compact JWS (header `{"alg":..,"kid":..}`) with the key's own
+    /// algorithm.
     pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
-        let header = json!({"alg": self.public.alg.name(), "kid": self.public.kid});
+        self.sign_as(self.public.alg, claims)
+    }
+
+    /// Sign with `alg` (RSA keys: any RS* or PS*; EC keys: their curve's).
+    pub fn sign_as(&self, alg: Alg, claims: &Value) -> anyhow::Result<String> {
+        if !self.public.accepts(alg) {
+            return Err(anyhow!("a {} key cannot sign {}", self.public.alg.name(), alg.name()));
+        }
+        let header = json!({"alg": alg.name(), "kid": self.public.kid});
         let input = format!(
             "{}.{}",
             B64.encode(serde_json::to_vec(&header)?),
@@ -266,7 +362,15 @@ impl SigningKey {
         let sig = match &self.signer {
             Signer::Rsa(k) => {
                 let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                let padding: &'static dyn signature::RsaEncoding = match alg {
+                    Alg::RS384 => &signature::RSA_PKCS1_SHA384,
+                    Alg::RS512 => &signature::RSA_PKCS1_SHA512,
+                    Alg::PS256 => &signature::RSA_PSS_SHA256,
+                    Alg::PS384 => &signature::RSA_PSS_SHA384,
+                    Alg::PS512 => &signature::RSA_PSS_SHA512,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                k.sign(padding, &rng, input.as_bytes(), &mut sig)
                     .map_err(|_| anyhow!("RSA signing failed"))?;
                 sig
             }
@@ -350,11 +454,8 @@ pub fn verify(token: &str, keys: &[PublicKey]) -> Result<Value, String> {
         .and_then(|h| serde_json::from_slice(&h).ok())
         .ok_or_else(invalid)?;
     let sig = B64.decode(sig).map_err(|_| invalid())?;
-    let alg = header["alg"].as_str().unwrap_or("");
-    let ok = keys
-        .iter()
-        .filter(|k| k.alg.name() == alg)
-        .any(|k| k.verify(input.as_bytes(), &sig));
+    let alg = Alg::from_name(header["alg"].as_str().unwrap_or("")).ok_or_else(invalid)?;
+    let ok = keys.iter().any(|k| k.verify(alg, input.as_bytes(), &sig));
     if !ok {
         return Err(invalid());
     }
@@ -372,6 +473,20 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    /// Run openssl in `dir`; it must succeed.
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn roundtrip(key: &SigningKey, public: &[PublicKey]) {
@@ -415,21 +530,94 @@ mod tests {
         assert!(verify(&other.sign(&json!({})).unwrap(), &pubs).is_err());
     }
 
+    /// Every algorithm upstream's OIDC authenticator allows: RSA keys sign RS* and PS* with
+    /// ring, a P-384 key ES384; ES512 tokens are signed by openssl (ring has no P-521), which
+    /// also checks our P-521 verifier against an independent implementation.
+    #[test]
+    fn every_upstream_algorithm_signs_and_verifies() {
+        if !crate::testing::require_tool("openssl") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| openssl(dir.path(), args);
+        run(&["genrsa", "-out", "rsa.key", "2048"]);
+        run(&["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "p384.key"]);
+        run(&["ecparam", "-name", "secp521r1", "-genkey", "-noout", "-out", "p521.key"]);
+        run(&["ec", "-in", "p521.key", "-pubout", "-out", "p521.pub"]);
+        let rsa = SigningKey::load(&dir.path().join("rsa.key")).unwrap();
+        let p384 = SigningKey::load(&dir.path().join("p384.key")).unwrap();
+        assert_eq!(p384.public.alg, Alg::ES384);
+        let rsa_jwk = PublicKey::from_jwk(&rsa.public.jwk()).unwrap();
+        let p384_jwk = PublicKey::from_jwk(&p384.public.jwk()).unwrap();
+        let keys = [rsa_jwk, p384_jwk];
+        for alg in [Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512] {
+            let tok = rsa.sign_as(alg, &json!({"a": alg.name()})).unwrap();
+            assert_eq!(peek_header(&tok).unwrap()["alg"], alg.name());
+            assert_eq!(verify(&tok, &keys).unwrap()["a"], alg.name(), "{alg:?}");
+            // The header names the algorithm: the same signature under another name fails.
+            let other = if alg == Alg::RS256 { Alg::PS256 } else { Alg::RS256 };
+            let (_, rest) = tok.split_once('.').unwrap();
+            let header = B64.encode(serde_json::to_vec(&json!({"alg": other.name(), "kid": rsa.public.kid})).unwrap());
+            assert!(
+                verify(&format!("{header}.{rest}"), &keys).is_err(),
+                "{alg:?} as {other:?}"
+            );
+        }
+        let tok = p384.sign_as(Alg::ES384, &json!({"a": 1})).unwrap();
+        assert_eq!(verify(&tok, &keys).unwrap()["a"], 1);
+        assert!(p384.sign_as(Alg::ES256, &json!({})).is_err());
+        assert!(rsa.sign_as(Alg::ES256, &json!({})).is_err());
+
+        // ES512: the P-521 key's public half through PEM and JWK; openssl signs.
+        let p521 = load_public_keys(&dir.path().join("p521.pub")).unwrap().remove(0);
+        assert_eq!(p521.alg, Alg::ES512);
+        let jwk = p521.jwk();
+        assert_eq!(
+            (jwk["crv"].as_str(), jwk["alg"].as_str()),
+            (Some("P-521"), Some("ES512"))
+        );
+        let p521 = PublicKey::from_jwk(&jwk).unwrap();
+        let es512 = |claims: &Value| {
+            let input = format!(
+                "{}.{}",
+                B64.encode(br#"{"alg":"ES512"}"#),
+                B64.encode(serde_json::to_vec(claims).unwrap())
+            );
+            std::fs::write(dir.path().join("msg"), &input).unwrap();
+            run(&["dgst", "-sha512", "-sign", "p521.key", "-out", "sig.der", "msg"]);
+            let der_sig = std::fs::read(dir.path().join("sig.der")).unwrap();
+            // ECDSA-Sig-Value (SEQUENCE of two INTEGERs) → r‖s, 66 bytes each.
+            let (_, seq, _) = der_take(&der_sig).unwrap();
+            let (_, r, rest) = der_take(seq).unwrap();
+            let (_, s, _) = der_take(rest).unwrap();
+            let fixed = |v: &[u8]| {
+                let v: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+                [vec![0u8; 66 - v.len()], v].concat()
+            };
+            format!("{input}.{}", B64.encode([fixed(r), fixed(s)].concat()))
+        };
+        for i in 0..3 {
+            let tok = es512(&json!({"n": i}));
+            let keys = [keys[0].clone(), p521.clone()];
+            assert_eq!(verify(&tok, &keys).unwrap()["n"], i);
+            // A changed payload or signature fails.
+            let mut parts: Vec<String> = tok.split('.').map(str::to_string).collect();
+            parts[1] = B64.encode(br#"{"n":99}"#);
+            assert!(verify(&parts.join("."), &keys).is_err());
+            let mut sig = B64.decode(tok.rsplit('.').next().unwrap()).unwrap();
+            sig[70] ^= 1;
+            let bad = format!("{}.{}", tok.rsplit_once('.').unwrap().0, B64.encode(sig));
+            assert!(verify(&bad, &keys).is_err());
+        }
+    }
+
     #[test]
     fn rsa_and_sec1_keys_from_openssl() {
         if !crate::testing::require_tool("openssl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let ok = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            assert!(ok, "openssl {args:?}");
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         run(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
         run(&["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"]);
         run(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]);

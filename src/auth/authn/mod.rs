@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod jwt;
 pub mod oidc;
+mod p521;
 pub mod requestheader;
 pub mod reviews;
 pub mod serviceaccount;
@@ -58,6 +59,7 @@ impl Authenticator {
         opts: &ServeOptions,
         anonymous: bool,
         registry: Option<Registry>,
+        reloads: Arc<crate::metrics::ConfigReloads>,
     ) -> anyhow::Result<Authenticator> {
         let tokens = match opts.get_path("authentication.token-auth-file") {
             Some(p) => {
@@ -100,7 +102,7 @@ impl Authenticator {
         let disallowed = service_accounts.as_ref().map(|s| s.issuers.clone()).unwrap_or_default();
         let (jwt, anonymous, anonymous_paths) = match opts.get_path("authentication.config-file") {
             Some(path) => {
-                let (j, a, p) = from_config_file(opts, &path, &disallowed, anonymous)?;
+                let (j, a, p) = from_config_file(opts, &path, &disallowed, anonymous, reloads)?;
                 (Some(j), a, p)
             }
             None => {
@@ -213,6 +215,7 @@ fn from_config_file(
     path: &std::path::Path,
     disallowed: &[String],
     flag_anonymous: bool,
+    reloads: Arc<crate::metrics::ConfigReloads>,
 ) -> anyhow::Result<(Arc<config::JwtSet>, bool, std::collections::HashSet<String>)> {
     let gates = crate::config::features::FeatureGates::from_options(opts);
     if !gates.enabled("StructuredAuthenticationConfiguration") {
@@ -249,6 +252,7 @@ fn from_config_file(
         set.clone(),
         cfg.anonymous,
         disallowed.to_vec(),
+        reloads,
     );
     Ok((set, anonymous, paths))
 }

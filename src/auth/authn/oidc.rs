@@ -6,6 +6,12 @@
 //! Keys are fetched in the background until the first success (tokens fail with
 //! `oidc: authenticator not initialized` meanwhile) and refetched when a token names an unknown
 //! key id, at most every [`REFRESH_MIN`].
+//!
+//! Distributed groups (OIDC Core §5.6.2): when the groups claim is mapped from a claim and the
+//! token names it in `_claim_names` instead, the JWT at its `_claim_sources` endpoint is fetched
+//! (with the source's `access_token`), verified against its own issuer (discovered as above, in
+//! the background; same audiences and algorithms) and its groups claim used, as upstream's
+//! `claimResolver`.
 
 use super::jwt::{self, PublicKey};
 use super::TokenResult;
@@ -23,9 +29,6 @@ const REFRESH_MIN: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// go-oidc's allowed clock skew for `exp` and `nbf`.
 const SKEW: i64 = 300;
-const SUPPORTED_ALGS: &[&str] = &["RS256", "ES256"];
-/// Algorithms upstream accepts that capstan cannot verify.
-const UPSTREAM_ONLY_ALGS: &[&str] = &["RS384", "RS512", "ES384", "ES512", "PS256", "PS384", "PS512"];
 
 /// How a user attribute comes from the claims: a claim (with a prefix) or a CEL expression.
 #[derive(Clone)]
@@ -64,7 +67,13 @@ pub struct Oidc {
     tls: Arc<rustls::ClientConfig>,
     keys: RwLock<Option<Vec<PublicKey>>>,
     last_fetch: std::sync::Mutex<Option<Instant>>,
+    /// Verifiers of distributed-claim issuers, by issuer (created on first use).
+    claim_issuers: std::sync::Mutex<std::collections::BTreeMap<String, Arc<Oidc>>>,
 }
+
+/// At most this many distributed-claim issuers are remembered (upstream keeps every one; the
+/// issuers come from endpoints the trusted tokens name, so a handful is the real case).
+const MAX_CLAIM_ISSUERS: usize = 16;
 
 /// Whether any `--oidc-*` flag was set by a layer (not the built-in defaults).
 pub fn any_set(opts: &ServeOptions) -> bool {
@@ -99,6 +108,7 @@ impl Oidc {
             tls: Arc::new(tls),
             keys: RwLock::new(None),
             last_fetch: std::sync::Mutex::new(None),
+            claim_issuers: Default::default(),
         })
     }
 
@@ -129,11 +139,9 @@ impl Oidc {
         if signing_algs.is_empty() {
             signing_algs.push("RS256".into());
         }
+        // go-oidc's list (RS*, ES*, PS*), as upstream's `allowedSigningAlgs`.
         for a in &signing_algs {
-            if UPSTREAM_ONLY_ALGS.contains(&a.as_str()) {
-                anyhow::bail!("--oidc-signing-algs: {a:?} is not supported by capstan (supported: RS256, ES256)");
-            }
-            if !SUPPORTED_ALGS.contains(&a.as_str()) {
+            if jwt::Alg::from_name(a).is_none() {
                 anyhow::bail!("oidc-signing-algs: {a:?} is not a supported signing algorithm");
             }
         }
@@ -250,11 +258,27 @@ impl Oidc {
     }
 
     pub async fn authenticate(&self, token: &str) -> TokenResult {
+        if self.keys.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Err("oidc: authenticator not initialized".into());
+        }
+        let mut claims = self
+            .verify_token(token)
+            .await
+            .map_err(|e| format!("oidc: verify token: {e}"))?;
+        self.expand_distributed(&mut claims)
+            .await
+            .map_err(|e| format!("oidc: could not expand distributed claims: {e}"))?;
+        self.map_user(&claims)
+    }
+
+    /// Signature (an allowed algorithm, a key of the issuer), then time and audience: go-oidc's
+    /// `Verify`. The claims, or the error after upstream's `oidc: verify token: ` prefix.
+    async fn verify_token(&self, token: &str) -> Result<Value, String> {
         let header = jwt::peek_header(token).unwrap_or(Value::Null);
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
         if !self.cfg.signing_algs.iter().any(|a| a == alg) {
             return Err(format!(
-                "oidc: verify token: oidc: id token signed with unsupported algorithm, expected {:?} got {alg:?}",
+                "oidc: id token signed with unsupported algorithm, expected {:?} got {alg:?}",
                 self.cfg.signing_algs
             ));
         }
@@ -274,9 +298,124 @@ impl Oidc {
                     .unwrap_or_default();
             }
         }
-        let claims =
-            jwt::verify(token, &keys).map_err(|e| format!("oidc: verify token: failed to verify signature: {e}"))?;
-        self.check(&claims, crate::util::unix_now() as i64)
+        let claims = jwt::verify(token, &keys).map_err(|e| format!("failed to verify signature: {e}"))?;
+        self.verify_claims(&claims, crate::util::unix_now() as i64)?;
+        Ok(claims)
+    }
+
+    /// Upstream's `claimResolver.expand` for the groups claim.
+    async fn expand_distributed(&self, c: &mut Value) -> Result<(), String> {
+        let Some(Mapping::Claim { claim, .. }) = &self.cfg.groups else {
+            return Ok(());
+        };
+        if c.get(claim).is_some() {
+            return Ok(());
+        }
+        let Some(names) = c.get("_claim_names") else {
+            return Ok(());
+        };
+        let names: std::collections::BTreeMap<String, String> = serde_json::from_value(names.clone())
+            .map_err(|e| format!("oidc: error parsing distributed claim names: {e}"))?;
+        let sources = c.get("_claim_sources").ok_or("oidc: no claim sources")?;
+        let sources: std::collections::BTreeMap<String, ClaimSource> =
+            serde_json::from_value(sources.clone()).map_err(|e| format!("oidc: could not parse claim sources: {e}"))?;
+        let Some(src) = names.get(claim) else {
+            return Ok(());
+        };
+        let ep = sources
+            .get(src)
+            .ok_or_else(|| format!("id token _claim_names contained a source {src} missing in _claims_sources"))?;
+        if ep.endpoint.is_empty() {
+            // An aggregated claim (`JWT`): not supported upstream either.
+            return Ok(());
+        }
+        let value = self.resolve(claim, ep).await?;
+        c[claim.as_str()] = value;
+        Ok(())
+    }
+
+    /// Fetch the source's JWT, verify it with its issuer's verifier, take the claim.
+    async fn resolve(&self, claim: &str, ep: &ClaimSource) -> Result<Value, String> {
+        let bearer = format!("Bearer {}", ep.access_token);
+        let headers: &[(&str, &str)] = if ep.access_token.is_empty() {
+            &[]
+        } else {
+            &[("authorization", bearer.as_str())]
+        };
+        let (code, body) = crate::outbound::webhook::get_with(&ep.endpoint, self.tls.clone(), FETCH_TIMEOUT, headers)
+            .await
+            .map_err(|e| format!("while getting distributed claim {claim:?}: {e}"))?;
+        if !(200..=226).contains(&code) {
+            let reason = http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("");
+            return Err(format!(
+                "while getting distributed claim {claim:?}: error while getting distributed claim JWT: {code} {reason}"
+            ));
+        }
+        let token = String::from_utf8_lossy(&body).into_owned();
+        let iss = untrusted_issuer(&token).map_err(|e| {
+            format!(
+                "getting untrusted issuer from endpoint {} failed for claim {claim:?}: {e}",
+                ep.endpoint
+            )
+        })?;
+        let verifier = self.claim_issuer(&iss)?;
+        if verifier.keys.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Err(format!(
+                "verifying untrusted issuer {iss} failed: verifier not initialized for issuer: {iss:?}"
+            ));
+        }
+        let dist = verifier
+            .verify_token(&token)
+            .await
+            .map_err(|e| format!("verify distributed claim token: {e}"))?;
+        dist.get(claim).cloned().ok_or_else(|| {
+            format!(
+                "jwt returned by distributed claim endpoint {:?} did not contain claim: {claim}",
+                ep.endpoint
+            )
+        })
+    }
+
+    /// The verifier of a distributed-claim issuer: created (and its discovery started) on
+    /// first use, as upstream's `asyncIDTokenVerifier`.
+    fn claim_issuer(&self, iss: &str) -> Result<Arc<Oidc>, String> {
+        let mut all = self.claim_issuers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = all.get(iss) {
+            return Ok(v.clone());
+        }
+        if all.len() >= MAX_CLAIM_ISSUERS {
+            return Err(format!(
+                "verifying untrusted issuer {iss} failed: too many distributed claim issuers"
+            ));
+        }
+        let cfg = Jwt {
+            issuer: iss.to_string(),
+            discovery_url: None,
+            audiences: self.cfg.audiences.clone(),
+            username: Mapping::Claim {
+                claim: "sub".into(),
+                prefix: String::new(),
+            },
+            groups: None,
+            uid: None,
+            extra: Vec::new(),
+            claim_rules: Vec::new(),
+            user_rules: Vec::new(),
+            signing_algs: self.cfg.signing_algs.clone(),
+        };
+        let v = Arc::new(Oidc {
+            cfg,
+            tls: self.tls.clone(),
+            keys: RwLock::new(None),
+            last_fetch: std::sync::Mutex::new(None),
+            claim_issuers: Default::default(),
+        });
+        v.spawn_discovery();
+        all.insert(iss.to_string(), v.clone());
+        Ok(v)
     }
 
     fn may_refresh(&self) -> bool {
@@ -285,20 +424,25 @@ impl Oidc {
     }
 
     /// Everything after the signature, in upstream's order: time and audience (the verifier),
-    /// username, groups, uid, extra, required claims, claim validation rules, user rules.
+    /// then the user mapping.
+    #[cfg(test)]
     fn check(&self, c: &Value, now: i64) -> TokenResult {
+        self.verify_claims(c, now)
+            .map_err(|e| format!("oidc: verify token: {e}"))?;
+        self.map_user(c)
+    }
+
+    /// go-oidc's time and audience checks (errors without the `oidc: verify token: ` prefix).
+    fn verify_claims(&self, c: &Value, now: i64) -> Result<(), String> {
         let num = |k: &str| c.get(k).and_then(Value::as_f64).map(|f| f as i64);
         let exp = num("exp").unwrap_or(0);
         if now > exp + SKEW {
-            return Err(format!(
-                "oidc: verify token: oidc: token is expired (Token Expiry: {})",
-                time(exp)
-            ));
+            return Err(format!("oidc: token is expired (Token Expiry: {})", time(exp)));
         }
         if let Some(nbf) = num("nbf") {
             if now + SKEW < nbf {
                 return Err(format!(
-                    "oidc: verify token: oidc: current time {} before the nbf (not before) time: {}",
+                    "oidc: current time {} before the nbf (not before) time: {}",
                     time(now),
                     time(nbf)
                 ));
@@ -313,11 +457,16 @@ impl Oidc {
             let mut want: Vec<&str> = self.cfg.audiences.iter().map(String::as_str).collect();
             want.sort();
             return Err(format!(
-                "oidc: verify token: oidc: expected audience in {} got {}",
+                "oidc: expected audience in {} got {}",
                 go_q_list(&want),
                 go_q_list(&auds)
             ));
         }
+        Ok(())
+    }
+
+    /// Username, groups, uid, extra, required claims, claim validation rules, user rules.
+    fn map_user(&self, c: &Value) -> TokenResult {
         let cel_claims = [("claims", c)];
         let name = self.username(c)?;
         let groups = match &self.cfg.groups {
@@ -448,6 +597,39 @@ impl Oidc {
         }
         Ok(format!("{prefix}{username}"))
     }
+}
+
+/// One `_claim_sources` entry (`endpoint`, optional `access_token`; `JWT` aggregated claims
+/// are ignored, as upstream).
+#[derive(serde::Deserialize)]
+struct ClaimSource {
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    access_token: String,
+}
+
+/// The unverified `iss` of a compact JWT (upstream `untrustedIssuer`).
+fn untrusted_issuer(token: &str) -> Result<String, String> {
+    if token.trim_start().starts_with('{') {
+        return Err("token is not compact JWT".into());
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err("malformed token".into());
+    }
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .map_err(|e| format!("error decoding token: {e}"))?;
+    let claims: Value = serde_json::from_slice(&payload).map_err(|e| format!("while unmarshaling token: {e}"))?;
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    // Google's legacy issuer, coalesced as upstream does.
+    Ok(if iss == "accounts.google.com" {
+        "https://accounts.google.com".to_string()
+    } else {
+        iss.to_string()
+    })
 }
 
 /// The user's extra key for the token's `jti` (upstream `user.CredentialIDKey`).

@@ -301,6 +301,16 @@ pub async fn start(reg: &Registry, az: &Authorizer) -> anyhow::Result<()> {
             let sink: crate::registry::informer::Sink = Arc::new(move |c| idx.apply(feed, c));
             crate::registry::informer::start(reg.clone(), find(group, plural)?, sink).await;
         }
+        // Upstream feeds slices to the graph only with DynamicResourceAllocation on; the
+        // stored (v1beta1) objects are read whichever version is served.
+        let slices = ["v1beta2", "v1beta1", "v1alpha3"]
+            .iter()
+            .find_map(|v| reg.find("resource.k8s.io", v, "resourceslices"));
+        if let Some(row) = slices.filter(|_| reg.features.enabled("DynamicResourceAllocation")) {
+            let idx = az.node.clone();
+            let sink: crate::registry::informer::Sink = Arc::new(move |c| idx.apply(node::Feed::ResourceSlices, c));
+            crate::registry::informer::start(reg.clone(), row, sink).await;
+        }
     }
     Ok(())
 }

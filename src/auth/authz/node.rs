@@ -50,6 +50,9 @@ struct Graph {
     secret_pvs: HashMap<String, BTreeSet<String>>,
     /// VolumeAttachment name → node.
     attachments: HashMap<String, String>,
+    /// ResourceSlice name → its `spec.nodeName` (fed only while DynamicResourceAllocation is
+    /// on, as upstream's graph populator).
+    slices: HashMap<String, String>,
 }
 
 pub struct NodeAuthorizer {
@@ -63,6 +66,7 @@ pub enum Feed {
     Pods,
     PersistentVolumes,
     VolumeAttachments,
+    ResourceSlices,
 }
 
 /// The non-empty string at `p`: a reference the pod makes, or none.
@@ -229,11 +233,12 @@ impl Graph {
         );
     }
 
-    fn set_attachment(&mut self, va: &Value, present: bool) {
-        let name = key_of(va);
-        match ref_at(va, "/spec/nodeName").filter(|_| present) {
-            Some(node) => self.attachments.insert(name, node.to_string()),
-            None => self.attachments.remove(&name),
+    /// The node a VolumeAttachment or ResourceSlice names in `spec.nodeName`.
+    fn set_node_of(map: &mut HashMap<String, String>, obj: &Value, present: bool) {
+        let name = key_of(obj);
+        match ref_at(obj, "/spec/nodeName").filter(|_| present) {
+            Some(node) => map.insert(name, node.to_string()),
+            None => map.remove(&name),
         };
     }
 
@@ -278,8 +283,8 @@ enum Target {
     Secret,
     Pv,
     VolumeAttachment,
-    /// A kind no object of which is ever in the graph.
-    None,
+    /// A ResourceSlice: linked by its `spec.nodeName`.
+    ResourceSlice,
 }
 
 fn no(reason: impl Into<String>) -> Verdict {
@@ -319,14 +324,22 @@ impl NodeAuthorizer {
             }
             (Feed::PersistentVolumes, Change::Upsert(p)) => g.add_pv(&p),
             (Feed::PersistentVolumes, Change::Delete(p)) => g.remove_pv(&key_of(&p)),
-            (Feed::VolumeAttachments, Change::Reset(items)) => {
-                g.attachments.clear();
-                for va in items {
-                    g.set_attachment(&va, true);
+            (Feed::VolumeAttachments | Feed::ResourceSlices, change) => {
+                let map = match feed {
+                    Feed::VolumeAttachments => &mut g.attachments,
+                    _ => &mut g.slices,
+                };
+                match change {
+                    Change::Reset(items) => {
+                        map.clear();
+                        for o in items {
+                            Graph::set_node_of(map, &o, true);
+                        }
+                    }
+                    Change::Upsert(o) => Graph::set_node_of(map, &o, true),
+                    Change::Delete(o) => Graph::set_node_of(map, &o, false),
                 }
             }
-            (Feed::VolumeAttachments, Change::Upsert(va)) => g.set_attachment(&va, true),
-            (Feed::VolumeAttachments, Change::Delete(va)) => g.set_attachment(&va, false),
         }
     }
 
@@ -342,7 +355,7 @@ impl NodeAuthorizer {
             Target::Indexed(k) => g.linked(k, &key, node),
             Target::Pv => g.pv_linked(a.name, node),
             Target::VolumeAttachment => g.attachments.get(a.name).is_some_and(|n| n == node),
-            Target::None => false,
+            Target::ResourceSlice => g.slices.get(a.name).is_some_and(|n| n == node),
         };
         if ok {
             YES()
@@ -445,9 +458,11 @@ impl NodeAuthorizer {
                     }
                     return match a.verb {
                         "create" => YES(),
-                        // resource.k8s.io is not served in 1.33 (beta, off): no slice exists.
-                        "get" | "update" | "patch" | "delete" => self.related(node, Target::None, a),
-                        "watch" | "list" | "deletecollection" if selects(a.field_selector, "nodeName", node) => YES(),
+                        // Create is NodeRestriction's to check (the body names the node).
+                        "get" | "update" | "patch" | "delete" => self.related(node, Target::ResourceSlice, a),
+                        "watch" | "list" | "deletecollection" if selects(a.field_selector, "spec.nodeName", node) => {
+                            YES()
+                        }
                         "watch" | "list" | "deletecollection" => {
                             no("can only list/watch/deletecollection resourceslices with nodeName field selector")
                         }
@@ -642,5 +657,39 @@ mod tests {
         };
         assert!(claim("shared-gpu") && claim("dra-tmp-x7"));
         assert!(!claim("dra-later"));
+    }
+    #[test]
+    fn nodes_reach_only_their_own_resource_slices() {
+        let n = NodeAuthorizer::new(Vec::new());
+        n.apply(
+            Feed::ResourceSlices,
+            Change::Reset(vec![
+                json!({"metadata": {"name": "n1-gpu"}, "spec": {"nodeName": "n1", "driver": "gpu.example.com"}}),
+                json!({"metadata": {"name": "n2-gpu"}, "spec": {"nodeName": "n2", "driver": "gpu.example.com"}}),
+            ]),
+        );
+        let k1 = UserInfo::new("system:node:n1", vec!["system:nodes".into()]);
+        let slice = |verb, name, selector| {
+            let mut a = attrs(&k1, verb, "", "resourceslices", name);
+            a.api_group = "resource.k8s.io";
+            a.field_selector = selector;
+            n.authorize(&a)
+        };
+        assert!(slice("get", "n1-gpu", "").0 && slice("delete", "n1-gpu", "").0);
+        assert!(!slice("update", "n2-gpu", "").0);
+        assert!(slice("create", "", "").0, "create is NodeRestriction's to check");
+        assert!(slice("list", "", "spec.nodeName=n1").0);
+        assert_eq!(
+            slice("watch", "", "spec.nodeName=n2"),
+            (
+                false,
+                "can only list/watch/deletecollection resourceslices with nodeName field selector".into()
+            )
+        );
+        n.apply(
+            Feed::ResourceSlices,
+            Change::Delete(json!({"metadata": {"name": "n1-gpu"}, "spec": {"nodeName": "n1"}})),
+        );
+        assert!(!slice("get", "n1-gpu", "").0);
     }
 }

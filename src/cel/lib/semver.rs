@@ -26,12 +26,12 @@ enum Pre {
 
 impl PartialEq for Semver {
     fn eq(&self, o: &Semver) -> bool {
-        self.cmp(o) == Ordering::Equal
+        self.compare(o) == Ordering::Equal
     }
 }
 
 impl Semver {
-    fn cmp(&self, o: &Semver) -> Ordering {
+    pub fn compare(&self, o: &Semver) -> Ordering {
         (self.major, self.minor, self.patch)
             .cmp(&(o.major, o.minor, o.patch))
             .then_with(|| match (self.pre.is_empty(), o.pre.is_empty()) {
@@ -225,20 +225,20 @@ pub fn register(r: &mut Registry) {
         "isGreaterThan",
         "semver_is_greater_than",
         "kubernetes.Semver, kubernetes.Semver -> bool",
-        |a| Ok(Value::Bool(sv(&a, 0)?.cmp(&sv(&a, 1)?) == Ordering::Greater)),
+        |a| Ok(Value::Bool(sv(&a, 0)?.compare(&sv(&a, 1)?) == Ordering::Greater)),
     );
     r.member(
         "isLessThan",
         "semver_is_less_than",
         "kubernetes.Semver, kubernetes.Semver -> bool",
-        |a| Ok(Value::Bool(sv(&a, 0)?.cmp(&sv(&a, 1)?) == Ordering::Less)),
+        |a| Ok(Value::Bool(sv(&a, 0)?.compare(&sv(&a, 1)?) == Ordering::Less)),
     );
     r.member(
         "compareTo",
         "semver_compare_to",
         "kubernetes.Semver, kubernetes.Semver -> int",
         |a| {
-            Ok(Value::Int(match sv(&a, 0)?.cmp(&sv(&a, 1)?) {
+            Ok(Value::Int(match sv(&a, 0)?.compare(&sv(&a, 1)?) {
                 Ordering::Less => -1,
                 Ordering::Equal => 0,
                 Ordering::Greater => 1,
@@ -262,9 +262,9 @@ mod tests {
 
     #[test]
     fn parses_and_orders_like_blang() {
-        assert!(parse("1.2.3").unwrap().cmp(&parse("1.2.10").unwrap()) == Ordering::Less);
-        assert!(parse("1.0.0-alpha").unwrap().cmp(&parse("1.0.0").unwrap()) == Ordering::Less);
-        assert!(parse("1.0.0-2").unwrap().cmp(&parse("1.0.0-10").unwrap()) == Ordering::Less);
+        assert!(parse("1.2.3").unwrap().compare(&parse("1.2.10").unwrap()) == Ordering::Less);
+        assert!(parse("1.0.0-alpha").unwrap().compare(&parse("1.0.0").unwrap()) == Ordering::Less);
+        assert!(parse("1.0.0-2").unwrap().compare(&parse("1.0.0-10").unwrap()) == Ordering::Less);
         assert_eq!(
             parse("01.2.3").unwrap_err(),
             "Major number must not contain leading zeroes \"01\""

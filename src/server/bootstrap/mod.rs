@@ -2,15 +2,17 @@
 //! `default/kubernetes` Service (bootstrap controller), the system PriorityClasses
 //! (`scheduling/bootstrap-system-priority-classes`), the default ServiceCIDR `kubernetes` from
 //! `--service-cluster-ip-range` (default-servicecidr controller; the Service's IPAddress comes
-//! with its allocation); and, in [`endpoints`], the reconciler that keeps the Service's
-//! Endpoints and EndpointSlice pointing at the live API servers.
+//! with its allocation); in [`endpoints`], the reconciler that keeps the Service's
+//! Endpoints and EndpointSlice pointing at the live API servers; in [`token_tracking`], the
+//! legacy ServiceAccount token tracking ConfigMap.
 
 pub mod endpoints;
+pub mod token_tracking;
 
 use super::App;
 use crate::api::ResourceDef;
 use crate::error::ApiResult;
-use crate::registry::store::Part;
+use crate::registry::store::{Part, Registry};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
@@ -133,7 +135,7 @@ async fn reconcile_kubernetes_service(
 
 /// A create by the kube-apiserver itself: decoded (defaulted), its `Update` managedFields entry,
 /// then the registry.
-async fn create_as_apiserver(app: &App, def: &ResourceDef, mut obj: Value) -> ApiResult<()> {
+async fn create_as_apiserver(reg: &Registry, def: &ResourceDef, ns: Option<&str>, mut obj: Value) -> ApiResult<()> {
     def.strategy.defaults(&mut obj);
     let schemas = crate::api::schema::builtin();
     let root = schemas.root_for(def.group, def.version, def.kind);
@@ -146,7 +148,7 @@ async fn create_as_apiserver(app: &App, def: &ResourceDef, mut obj: Value) -> Ap
         schemas,
         root,
     );
-    app.registry.create(def, None, obj, false).await.map(|_| ())
+    reg.create(def, ns, obj, false).await.map(|_| ())
 }
 
 fn row(group: &str, plural: &str) -> anyhow::Result<&'static ResourceDef> {
@@ -158,7 +160,14 @@ async fn ensure_system_priority_classes(app: &App) -> anyhow::Result<()> {
     use crate::api::strategy::scheduling::{system_priority_class, SYSTEM_PRIORITY_CLASSES};
     let def = row("scheduling.k8s.io", "priorityclasses")?;
     for (name, value, description) in SYSTEM_PRIORITY_CLASSES {
-        match create_as_apiserver(app, def, system_priority_class(name, *value, description)).await {
+        match create_as_apiserver(
+            &app.registry,
+            def,
+            None,
+            system_priority_class(name, *value, description),
+        )
+        .await
+        {
             Ok(()) => tracing::info!(priority_class = name, "created system priority class"),
             Err(e) if e.code == 409 => {}
             Err(e) => anyhow::bail!("cannot create priority class {name}: {e}"),
@@ -180,7 +189,7 @@ async fn ensure_default_service_cidr(app: &App, cidrs: Vec<String>) -> anyhow::R
         "metadata": {"name": "kubernetes"},
         "spec": {"cidrs": cidrs},
     });
-    match create_as_apiserver(app, def, obj).await {
+    match create_as_apiserver(&app.registry, def, None, obj).await {
         Ok(()) => tracing::info!(?cidrs, "created the default ServiceCIDR"),
         Err(e) if e.code == 409 => {}
         Err(e) => anyhow::bail!("cannot create the default ServiceCIDR: {e}"),
