@@ -93,21 +93,10 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Go's `time.Parse("2006-01-02", s)` accepts it.
+/// Go's `time.Parse("2006-01-02", s)` accepts it (the shared RFC 3339 parser checks the
+/// calendar, leap days included).
 fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) || !digits(8..10) {
-        return false;
-    }
-    let (y, m, d) = (
-        s[0..4].parse::<i64>().unwrap_or(0),
-        s[5..7].parse::<u32>().unwrap_or(0),
-        s[8..10].parse::<u32>().unwrap_or(0),
-    );
-    (1..=12).contains(&m)
-        && d >= 1
-        && crate::util::time::civil_from_days(crate::util::time::days_from_civil(y, m, d)) == (y, m, d)
+    s.len() == 10 && crate::util::time::parse_rfc3339(&format!("{s}T00:00:00Z")).is_some()
 }
 
 #[cfg(test)]
