@@ -29,6 +29,9 @@ pub const HONOURED: &[(&str, bool)] = &[
     ("DRADeviceTaints", false),
     // resource.k8s.io: sharedCounters, consumesCounters, per-device node selection (alpha).
     ("DRAPartitionableDevices", false),
+    // resource.k8s.io: requests' and allocation results' adminAccess (alpha; dropped unless in
+    // use), allowed only in namespaces labelled `resource.k8s.io/admin-access: "true"`.
+    ("DRAAdminAccess", false),
     // resource.k8s.io: ResourceClaim status.devices (beta).
     ("DRAResourceClaimDeviceStatus", true),
 ];
