@@ -65,6 +65,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate(&self, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
     /// Extra update rules (immutable fields).
     fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
+    /// Validation that depends on feature gates (run after [`Strategy::validate`] and
+    /// [`Strategy::validate_update`]; `old`: the stored object on update).
+    fn validate_gated(&self, _gates: &FeatureGates, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
     /// A rule of this write that reads the object's namespace ([`NamespaceRule`]); asked on
     /// create (`old` None) and on writes to `status` (`old`: the stored object).
     fn namespace_rule(&self, _obj: &Value, _old: Option<&Value>) -> Option<NamespaceRule> {
@@ -224,6 +227,8 @@ pub struct Builtin {
     pub drop_disabled: fn(&FeatureGates, &mut Value, Option<&Value>),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
+    /// [`Strategy::validate_gated`].
+    pub validate_gated: Option<fn(&FeatureGates, &Value, Option<&Value>, &mut FieldErrors)>,
     /// [`Strategy::namespace_rule`].
     pub namespace_rule: Option<fn(&Value, Option<&Value>) -> Option<NamespaceRule>>,
     /// On update only `validate_update` runs: upstream's update rules that relax the create
@@ -359,6 +364,7 @@ impl Builtin {
         drop_disabled: keep_all,
         validate: no_validate,
         validate_update: no_validate_update,
+        validate_gated: None,
         namespace_rule: None,
         update_replaces_validate: false,
         keep_status_on_create: false,
@@ -399,6 +405,11 @@ impl Strategy for Builtin {
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         (self.validate_update)(new, old, errs)
+    }
+    fn validate_gated(&self, gates: &FeatureGates, obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
+        if let Some(f) = self.validate_gated {
+            f(gates, obj, old, errs)
+        }
     }
     fn namespace_rule(&self, obj: &Value, old: Option<&Value>) -> Option<NamespaceRule> {
         (self.namespace_rule?)(obj, old)

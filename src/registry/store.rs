@@ -300,6 +300,7 @@ impl Registry {
                 _ => def.strategy.validate_update(obj, old, &mut errs),
             }
         }
+        def.strategy.validate_gated(&self.features, obj, old, &mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
