@@ -4,8 +4,9 @@
 mod common;
 
 use common::https_stub::{HttpsStub, Seen};
-use common::{eventually, secs, TestServer};
+use common::{eventually, secs, TestServer, TestServerBuilder};
 use serde_json::{json, Value};
+use std::path::Path;
 
 /// The token webhook: `jane-token` is jane (group devs), `expired` fails with an error, anything
 /// else is not authenticated.
@@ -45,6 +46,26 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A server whose users come from the token webhook behind `authn_kc` and whose authorizers
+/// are the AuthorizationConfiguration `cfg`.
+fn start_with_authorization_config(b: TestServerBuilder, authn_kc: &Path, cfg: &Path) -> TestServer {
+    b.arg(format!(
+        "--authentication-token-webhook-config-file={}",
+        authn_kc.display()
+    ))
+    .arg("--authentication-token-webhook-version=v1")
+    .arg(format!("--authorization-config={}", cfg.display()))
+    .start()
+}
+
+/// kubectl as jane (her webhook token), nothing else from the admin kubeconfig.
+fn as_jane(server: &TestServer, args: &[&str]) -> std::process::Output {
+    let kc = server.token_kubeconfig("anon", "");
+    let mut all = vec!["--kubeconfig", kc.to_str().expect("path"), "--token", "jane-token"];
+    all.extend_from_slice(args);
+    server.kubectl("1.33", &all)
 }
 
 #[test]
@@ -187,21 +208,8 @@ authorizers:
         authz_kc.display()
     );
     let cfg = b.write_file("authz-config.yaml", &config);
-    let server = b
-        .arg(format!(
-            "--authentication-token-webhook-config-file={}",
-            authn_kc.display()
-        ))
-        .arg("--authentication-token-webhook-version=v1")
-        .arg(format!("--authorization-config={}", cfg.display()))
-        .start();
-    let kc = server.token_kubeconfig("anon", "");
-    let kc = kc.to_str().expect("path");
-    let as_jane = |args: &[&str]| {
-        let mut all = vec!["--kubeconfig", kc, "--token", "jane-token"];
-        all.extend_from_slice(args);
-        server.kubectl("1.33", &all)
-    };
+    let server = start_with_authorization_config(b, &authn_kc, &cfg);
+    let as_jane = |args: &[&str]| as_jane(&server, args);
     let out = as_jane(&["get", "configmaps", "-n", "default"]);
     assert!(out.status.success(), "{}", text(&out));
     // The match conditions leave pods out: the webhook is not asked, RBAC says no.
@@ -267,21 +275,8 @@ fn authorization_config_reloads_when_the_file_changes() {
     let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers:\n";
     // The webhook first: its explicit denial of secret-ns wins over RBAC's allow.
     let cfg = b.write_file("authz-config.yaml", &format!("{head}{webhook}{rbac}"));
-    let server = b
-        .arg(format!(
-            "--authentication-token-webhook-config-file={}",
-            authn_kc.display()
-        ))
-        .arg("--authentication-token-webhook-version=v1")
-        .arg(format!("--authorization-config={}", cfg.display()))
-        .start();
-    let kc = server.token_kubeconfig("anon", "");
-    let kc = kc.to_str().expect("path");
-    let as_jane = |args: &[&str]| {
-        let mut all = vec!["--kubeconfig", kc, "--token", "jane-token"];
-        all.extend_from_slice(args);
-        server.kubectl("1.33", &all)
-    };
+    let server = start_with_authorization_config(b, &authn_kc, &cfg);
+    let as_jane = |args: &[&str]| as_jane(&server, args);
     let reloads = |status: &str| -> Option<String> {
         let text = server.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
         text.lines()
