@@ -197,6 +197,11 @@ pub trait Strategy: Send + Sync + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// [`Strategy::validate_gated`] of a [`Builtin`]: (gates, object, stored object, errors).
+pub type GatedValidation = fn(&FeatureGates, &Value, Option<&Value>, &mut FieldErrors);
+/// [`Strategy::namespace_rule`] of a [`Builtin`]: (object, stored object on status writes).
+pub type NamespaceRuleOf = fn(&Value, Option<&Value>) -> Option<NamespaceRule>;
+
 /// Validation that depends on the object's namespace, as upstream strategies that hold a
 /// namespace getter (DRA admin access): the store reads the namespace and runs `check`. Its
 /// errors come before the kind's own validation errors, as upstream appends them.
@@ -228,9 +233,9 @@ pub struct Builtin {
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
     /// [`Strategy::validate_gated`].
-    pub validate_gated: Option<fn(&FeatureGates, &Value, Option<&Value>, &mut FieldErrors)>,
+    pub validate_gated: Option<GatedValidation>,
     /// [`Strategy::namespace_rule`].
-    pub namespace_rule: Option<fn(&Value, Option<&Value>) -> Option<NamespaceRule>>,
+    pub namespace_rule: Option<NamespaceRuleOf>,
     /// On update only `validate_update` runs: upstream's update rules that relax the create
     /// rules by what the old object had (webhook configurations).
     pub update_replaces_validate: bool,
