@@ -7,7 +7,7 @@
 //! message. [`Reinvocation`] carries `reinvocationPolicy: IfNeeded` across the chain's rounds.
 
 use super::compile::{Mutation, Policy};
-use super::eval::{activation_vars, namespace_of, request_var, run_one, Vars};
+use super::eval::{activation_vars, namespace_of, policy_conditions, request_var, run_one, Vars};
 use super::params::{self, ParamError};
 use super::{matching_bindings, Bound, Engine, GROUP};
 use crate::admission::webhook::Gvr;
@@ -148,7 +148,7 @@ fn dispatch(
             param: &inv.param,
             authz,
         };
-        match conditions(p, a, &inputs) {
+        match policy_conditions(p, a, &inv.param, authz) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -213,33 +213,6 @@ impl<'i> Inputs<'i> {
             &p.variables,
             activation_vars(a, self.request, self.ns, self.param, self.authz),
         )
-    }
-}
-
-/// The policy's matchConditions (upstream `matchconditions.Matcher` under the policy's
-/// failurePolicy): Ok(false) when one is false; Err when one failed and the policy fails
-/// closed.
-fn conditions(p: &Policy, a: &Attributes, inputs: &Inputs<'_>) -> Result<bool, String> {
-    if p.match_conditions.is_empty() {
-        return Ok(true);
-    }
-    let vars = inputs.vars(p, a);
-    vars.link();
-    let mut budget = cel::RUNTIME_CEL_COST_BUDGET_MATCH_CONDITIONS;
-    let mut errors = Vec::new();
-    for (_, mc) in &p.match_conditions {
-        match run_one(mc, &vars, &mut budget) {
-            Ok(Value::Bool(true)) => {}
-            Ok(Value::Bool(false)) => return Ok(false),
-            Ok(_) => errors.push("matchCondition did not evaluate to a bool".to_string()),
-            Err(e) => errors.push(e),
-        }
-    }
-    match errors.len() {
-        0 => Ok(true),
-        _ if !p.fail => Ok(false),
-        1 => Err(errors.remove(0)),
-        _ => Err(format!("[{}]", errors.join(", "))),
     }
 }
 
