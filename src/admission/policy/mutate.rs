@@ -242,12 +242,8 @@ fn mutation(m: &Mutation, p: &Policy, a: &Attributes, obj: &Json, inputs: &Input
         // Built-ins merge by their OpenAPI schema; custom resources by their CRD's (list
         // types and map keys included), as upstream's type converters.
         let schemas = crate::api::schema::builtin();
-        let custom = crate::apiext::lookup(&a.def).and_then(|cv| cv.typed.clone());
-        let root = match &custom {
-            Some(n) => Some(&**n),
-            None => schemas.root_for(a.def.group, a.def.version, a.def.kind),
-        };
-        crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, root)
+        let merge = crate::api::schema::merge_root(&a.def);
+        crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, merge.as_ref().map(|m| m.node()))
             .map_err(|e| format!("error applying patch: {e}"))?
     };
     // The result is decoded into its kind, as upstream decodes the patched JSON, and defaulted
