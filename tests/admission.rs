@@ -616,7 +616,12 @@ fn each_webhook_patch_is_defaulted_before_the_next_webhook() {
     create_ok(&s, "pod.yaml", pod);
     let added = received(&stub, "/add");
     assert_eq!(added.len(), 1, "{added:?}");
-    assert_eq!(added[0].pointer("/object/spec/containers").map(|c| c.as_array().map(Vec::len)), Some(Some(1)));
+    assert_eq!(
+        added[0]
+            .pointer("/object/spec/containers")
+            .map(|c| c.as_array().map(Vec::len)),
+        Some(Some(1))
+    );
     let observed = received(&stub, "/observe");
     assert_eq!(observed.len(), 1, "{observed:?}");
     assert_eq!(
@@ -678,14 +683,28 @@ fn webhook_match_conditions_ask_the_authorizer() {
     for user in ["alice", "bob", "carol"] {
         let out = s.kubectl(
             K,
-            &["--as", user, "create", "cm", &format!("c-{user}"), "-n", "authz", "--dry-run=server"],
+            &[
+                "--as",
+                user,
+                "create",
+                "cm",
+                &format!("c-{user}"),
+                "-n",
+                "authz",
+                "--dry-run=server",
+            ],
         );
         assert!(out.status.success(), "{user}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let users = |path: &str| -> Vec<String> {
         received(&stub, path)
             .iter()
-            .map(|r| r.pointer("/userInfo/username").and_then(|u| u.as_str()).unwrap_or("").to_string())
+            .map(|r| {
+                r.pointer("/userInfo/username")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect()
     };
     // Only alice may list and update configmaps.

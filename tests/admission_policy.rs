@@ -328,7 +328,16 @@ fn authorizer_checks_in_policy_expressions() {
     let create = |user: &str| {
         run(
             &s,
-            &["--as", user, "create", "cm", &format!("x-{user}"), "-n", "authz", "--dry-run=server"],
+            &[
+                "--as",
+                user,
+                "create",
+                "cm",
+                &format!("x-{user}"),
+                "-n",
+                "authz",
+                "--dry-run=server",
+            ],
         )
     };
     // bob may create and update configmaps but not list them: the variable's check denies.
@@ -354,7 +363,16 @@ fn authorizer_checks_in_policy_expressions() {
     // The auditAnnotation has no authorizer at run time: under failurePolicy Fail it denies.
     let (ok, _, err) = run(
         &s,
-        &["create", "secret", "generic", "s", "-n", "authz", "--from-literal=a=b", "--dry-run=server"],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "authz",
+            "--from-literal=a=b",
+            "--dry-run=server",
+        ],
     );
     assert!(!ok);
     assert_eq!(

@@ -1058,11 +1058,20 @@ fn server_side_apply_merges_custom_resource_lists_by_the_crd_schema() {
     let apply = |manager: &str, spec: &str| {
         let f = s.write_file(
             &format!("gate-{manager}.yaml"),
-            &format!("apiVersion: example.com/v1\nkind: Gate\nmetadata: {{name: r, namespace: default}}\nspec: {spec}\n"),
+            &format!(
+                "apiVersion: example.com/v1\nkind: Gate\nmetadata: {{name: r, namespace: default}}\nspec: {spec}\n"
+            ),
         );
         s.kubectl_ok(
             v,
-            &["apply", "--server-side", "--field-manager", manager, "-f", f.to_str().expect("utf-8")],
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                manager,
+                "-f",
+                f.to_str().expect("utf-8"),
+            ],
         );
     };
     let state = || {
@@ -1079,7 +1088,12 @@ fn server_side_apply_merges_custom_resource_lists_by_the_crd_schema() {
     apply("b", "{ports: [{name: https, port: 443}], tags: [b, shared]}");
     let ports = |name: &str, port: u16| json!({"name": name, "port": port});
     let entry = |name: &str| json!({format!("k:{{\"name\":\"{name}\"}}"): {".": {}, "f:name": {}, "f:port": {}}});
-    let tags = |t: &[&str]| -> Value { t.iter().map(|t| (format!("v:\"{t}\""), json!({}))).collect::<serde_json::Map<_, _>>().into() };
+    let tags = |t: &[&str]| -> Value {
+        t.iter()
+            .map(|t| (format!("v:\"{t}\""), json!({})))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     assert_eq!(
         state(),
         (

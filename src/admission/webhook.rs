@@ -254,7 +254,10 @@ pub fn conditions_match<'a>(
         .flatten()
         .map(|c| {
             let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
-            (c.str_at("/name").to_string(), crate::cel::policy::compile(&env, expr, &[Type::Bool]))
+            (
+                c.str_at("/name").to_string(),
+                crate::cel::policy::compile(&env, expr, &[Type::Bool]),
+            )
         })
         .collect();
     if conditions.is_empty() {

@@ -37,12 +37,10 @@ pub fn env_for(variables: Option<&[String]>, params: bool, authorizer: bool, mod
         e = e.var("params", Type::Dyn);
     }
     if authorizer {
-        e = e
-            .var("authorizer", authorizer_type())
-            .var(
-                "authorizer.requestResource",
-                types::parse_type("kubernetes.authorization.ResourceCheck"),
-            );
+        e = e.var("authorizer", authorizer_type()).var(
+            "authorizer.requestResource",
+            types::parse_type("kubernetes.authorization.ResourceCheck"),
+        );
     }
     if let Some(variables) = variables {
         let vars: BTreeMap<String, Type> = variables.iter().map(|v| (v.clone(), Type::Dyn)).collect();

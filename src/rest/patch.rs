@@ -191,7 +191,15 @@ pub async fn patch(
         // Managed fields follow the kind's merge schema (a custom resource's CRD list types).
         let merge = crate::api::schema::merge_root(def).filter(|_| sub != Some("scale"));
         let merge_root = merge.as_ref().map(|m| m.node()).or(root);
-        patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, merge_root);
+        patch::record_update(
+            Some(&live),
+            &mut target,
+            &manager,
+            &api_version,
+            sub,
+            schemas,
+            merge_root,
+        );
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
@@ -388,8 +396,17 @@ async fn apply_resource(
                 Err(e) => return Err(e),
             }
         };
-        let mut target = patch::apply(Some(&live), applied, manager, force, &api_version, sub, schemas, merge_root)
-            .map_err(|e| e.to_api_error())?;
+        let mut target = patch::apply(
+            Some(&live),
+            applied,
+            manager,
+            force,
+            &api_version,
+            sub,
+            schemas,
+            merge_root,
+        )
+        .map_err(|e| e.to_api_error())?;
         crate::codec::normalize_applied(def, &mut target, applied)?;
         if !explicit_rv {
             target["metadata"]["resourceVersion"] = json!(revision.to_string());

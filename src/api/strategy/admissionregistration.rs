@@ -51,7 +51,12 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
         );
     }
     for (i, v) in items(&spec, "variables").iter().enumerate() {
-        check(&env, format!("spec.variables[{i}].expression"), v.str_at("/expression"), &[]);
+        check(
+            &env,
+            format!("spec.variables[{i}].expression"),
+            v.str_at("/expression"),
+            &[],
+        );
     }
     for (i, v) in items(&spec, "validations").iter().enumerate() {
         check(
