@@ -289,17 +289,7 @@ fn type_checking_status_and_cost_overrun() {
     // ReplicaSet; params by ConfigMap's), variables by their expressions; rules with wildcard
     // groups or versions are not checked. Expected: upstream's controller on the same fixture.
     s.kubectl_ok(V, &["apply", "-f", &fixture("typed_builtin.yaml")]);
-    let want: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("typed_builtin_status.json")).expect("recorded status"))
-            .expect("json");
-    for (name, want) in want.as_object().expect("object") {
-        let status = eventually(&format!("{name} status.typeChecking"), secs(10), || {
-            let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", name, "-o", "json"]);
-            let v: Value = serde_json::from_str(&out).expect("json");
-            matching(v["status"].clone(), |st| st.get("typeChecking").is_some())
-        });
-        assert_eq!(&status, want, "{name}");
-    }
+    assert_statuses(&s, "typed_builtin_status.json");
 
     // A CRD rule over the cost budget is refused when the CRD is written.
     let err = s.kubectl_err(V, &["apply", "-f", &fixture("costly_crd.yaml")]);
@@ -393,9 +383,14 @@ fn type_checking_params_by_param_kind_schema() {
         run(&s, &["get", "limits.example.com", "-A"]).0
     });
     s.kubectl_ok(V, &["apply", "-f", &fixture("typed_params.yaml")]);
+    assert_statuses(&s, "typed_params_status.json");
+}
+
+/// Each policy's status (once typeChecking is written) equals the one upstream's controller
+/// wrote, recorded in the fixture `recorded` (policy name → status).
+fn assert_statuses(s: &TestServer, recorded: &str) {
     let want: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("typed_params_status.json")).expect("recorded status"))
-            .expect("json");
+        serde_json::from_str(&std::fs::read_to_string(fixture(recorded)).expect("recorded status")).expect("json");
     for (name, want) in want.as_object().expect("object") {
         let status = eventually(&format!("{name} status.typeChecking"), secs(10), || {
             let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", name, "-o", "json"]);
