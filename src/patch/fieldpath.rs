@@ -650,7 +650,7 @@ mod tests {
             .collect(),
             ..Default::default()
         };
-        s.defs.insert("C".into(), container);
+        s.insert("C".into(), container);
         let containers = Node {
             ty: Ty::Array,
             items: Some(Box::new(TypeRef::Named("C".into()))),

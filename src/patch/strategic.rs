@@ -346,7 +346,7 @@ mod tests {
                 }),
             ),
         ]);
-        s.defs.insert("Container".into(), container);
+        s.insert("Container".into(), container);
         let volume = Node {
             patch_strategy: PatchStrategy::RetainKeys,
             ..obj(vec![

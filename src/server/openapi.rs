@@ -508,7 +508,7 @@ fn v2_value(rows: &[ResourceDef]) -> Value {
     let refs: Vec<&ResourceDef> = rows.iter().collect();
     let mut p = Map::new();
     paths(Dialect::V2, s, &refs, &mut p);
-    let names: BTreeSet<String> = s.defs.keys().cloned().collect();
+    let names: BTreeSet<String> = s.names().cloned().collect();
     let mut defs = definitions(s, Dialect::V2, &names);
     crate::apiext::openapi::extend(false, &refs, &mut p, &mut defs);
     json!({
@@ -798,7 +798,7 @@ impl Docs {
         let by_gv = self.rows_by_gv();
         let rows = by_gv.get(gv)?;
         let doc = v3_doc(rows);
-        trim_heap();
+        crate::util::trim_heap();
         if let Ok(mut d) = self.docs.lock() {
             d.insert(gv.to_string(), doc.clone());
         }
@@ -820,7 +820,7 @@ impl Docs {
                     (gv, h)
                 })
                 .collect();
-            trim_heap();
+            crate::util::trim_heap();
             hashes
         })
     }
@@ -849,7 +849,7 @@ impl Docs {
             let json = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
             let proto = v2_proto(&doc);
             drop(doc);
-            trim_heap();
+            crate::util::trim_heap();
             let h = crate::util::hash::content_hash(&proto);
             (json, proto, h)
         })
@@ -863,16 +863,6 @@ impl Docs {
     pub fn v2_proto(&self) -> (Bytes, String) {
         let v = self.v2();
         (v.1.clone(), v.2.clone())
-    }
-}
-
-/// Hands the memory freed after rendering a large document back to the OS (glibc keeps it
-/// otherwise, and the documents are rendered once).
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

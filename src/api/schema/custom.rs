@@ -11,7 +11,7 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 /// The root node of a custom resource of this schema; nodes are inline except `metadata`
 /// (resolve with [`super::builtin`]).
 pub fn root(schema: &Value) -> Node {
-    let mut n = super::build::to_node(schema);
+    let mut n = super::convert::to_node(schema);
     n.ty = Ty::Object;
     for f in ["apiVersion", "kind"] {
         n.fields.entry(f.into()).or_insert_with(|| {

@@ -107,7 +107,7 @@ fn node_value(d: Dialect, n: &Node, gvks: Option<&[(String, String, String)]>) -
     if let Some(t) = ty {
         m.insert("type".into(), t.into());
     }
-    if n.ty == Ty::IntOrString && n.format.is_empty() && n.description.starts_with("IntOrString") {
+    if n.ty == Ty::IntOrString && n.format.is_empty() && n.description.as_str().starts_with("IntOrString") {
         m.insert("format".into(), "int-or-string".into());
     } else if !n.format.is_empty() {
         m.insert("format".into(), n.format.as_str().into());
@@ -116,7 +116,12 @@ fn node_value(d: Dialect, n: &Node, gvks: Option<&[(String, String, String)]>) -
         let props: Map<String, Value> = n
             .fields
             .iter()
-            .map(|(k, r)| (k.clone(), typeref_value(d, r, n.field_docs.get(k).map(String::as_str))))
+            .map(|(k, r)| {
+                (
+                    k.clone(),
+                    typeref_value(d, r, n.field_docs.get(k).map(super::Doc::as_str)),
+                )
+            })
             .collect();
         m.insert("properties".into(), Value::Object(props));
     }
@@ -185,16 +190,16 @@ pub fn closure(s: &Schemas, roots: impl IntoIterator<Item = String>) -> BTreeSet
     let mut seen = BTreeSet::new();
     let mut todo: Vec<String> = Vec::new();
     for r in roots {
-        if s.defs.contains_key(&r) && seen.insert(r.clone()) {
+        if s.contains(&r) && seen.insert(r.clone()) {
             todo.push(r);
         }
     }
     while let Some(name) = todo.pop() {
-        if let Some(n) = s.defs.get(&name) {
+        if let Some(n) = s.def(&name) {
             visit_node(s, n, &mut seen, &mut todo);
         }
     }
-    seen.retain(|n| s.defs.contains_key(n));
+    seen.retain(|n| s.contains(n));
     seen
 }
 
@@ -203,7 +208,7 @@ pub fn definitions(s: &Schemas, d: Dialect, names: &BTreeSet<String>) -> Map<Str
     names
         .iter()
         .filter_map(|name| {
-            let n = s.defs.get(name)?;
+            let n = s.def(name)?;
             Some((
                 name.clone(),
                 node_value(d, n, gvks.get(name.as_str()).map(Vec::as_slice)),

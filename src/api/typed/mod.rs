@@ -30,7 +30,7 @@ pub fn normalize(group: &str, version: &str, kind: &str, obj: &mut Value) -> Res
     let Some(def) = s.def_name(group, version, kind) else {
         return Ok(());
     };
-    let Some(root) = s.defs.get(def) else {
+    let Some(root) = s.def(def) else {
         return Ok(());
     };
     let mut w = Walk {
@@ -126,7 +126,7 @@ impl<'a> Walk<'a> {
             TypeRef::Named(n) if n == MICRO_TIME => self.time(v, Precision::Micros),
             TypeRef::Named(n) if n == QUANTITY => self.quantity(v, resource_list),
             TypeRef::Named(n) => {
-                let Some(node) = self.s.defs.get(n) else {
+                let Some(node) = self.s.def(n) else {
                     return Ok(());
                 };
                 self.within(short(n), node, v)

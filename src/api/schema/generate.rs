@@ -1,11 +1,13 @@
 //! Builds [`Schemas`] for every built-in kind from k8s-openapi's schemars output (structure and
-//! descriptions, upstream definition names) plus our patch-metadata table (`patch_meta.txt`,
-//! generated from upstream Go struct tags and `+listType`/`+mapType`/`+structType` markers).
+//! descriptions, upstream definition names) and our patch-metadata table (`patch_meta.txt`,
+//! generated from upstream Go struct tags and `+listType`/`+mapType`/`+structType` markers). Run by `build.rs`
+//! (which stores the result with `codec.rs`) and by the unit tests; the server binary does not
+//! contain k8s-openapi.
 
-use super::{ListType, MapType, Node, PatchStrategy, Schemas, Ty, TypeRef};
+use super::convert::{apply_meta, to_node};
+use super::{Node, Schemas, Ty, TypeRef};
 use k8s_openapi::schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use k8s_openapi::Resource;
-use serde_json::{Map, Value};
 
 /// Upstream field metadata: `<definition> <field|.> [patch=] [key=] [list=] [keys=] [map=]`.
 const PATCH_META: &str = include_str!("patch_meta.txt");
@@ -98,124 +100,68 @@ fn register(c: &mut Collect<'_>) {
     c.def::<meta::WatchEvent<serde_json::Value>>();
 }
 
-/// The definition name a `$ref` points at (`#/$defs/<name>`).
-fn ref_name(r: &str) -> String {
-    r.rsplit('/').next().unwrap_or(r).replace("~1", "/").replace("~0", "~")
-}
-
-fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> &'a str {
-    o.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A JSON Schema (sub)schema as a reference: `$ref` → named, anything else → inline node.
-fn to_ref(v: &Value) -> TypeRef {
-    if let Some(r) = v.get("$ref").and_then(Value::as_str) {
-        return TypeRef::Named(ref_name(r));
+/// Converts the generator's definitions into `s`, dropping each JSON schema as it goes.
+fn drain_into(gen: &mut SchemaGenerator, s: &mut Schemas) {
+    for (name, v) in gen.take_definitions(false) {
+        if s.contains(&name) {
+            continue;
+        }
+        let mut node = to_node(&v);
+        // apiextensions JSON holds any JSON value, not only objects.
+        if name.ends_with(".apiextensions.v1.JSON") {
+            node.ty = Ty::Any;
+        }
+        s.insert(name, node);
     }
-    TypeRef::Inline(Box::new(to_node(v)))
 }
 
-/// A JSON Schema node, with the `x-kubernetes-*` merge and pruning extensions it carries (CRD
-/// schemas; built-in definitions get theirs from `patch_meta.txt`).
-pub(super) fn to_node(v: &Value) -> Node {
-    let mut n = Node::default();
-    let Some(o) = v.as_object() else {
-        n.ty = Ty::Any;
-        return n;
+/// Builds the schemas of every built-in kind. Definitions are converted kind by kind so the
+/// intermediate JSON never holds more than one kind's closure.
+pub(super) fn build() -> Schemas {
+    let mut s = Schemas::default();
+    let mut c = Collect {
+        gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
+        kinds: Vec::new(),
+        sink: Some(&mut s),
     };
-    n.description = str_of(o, "description").to_string();
-    n.format = str_of(o, "format").to_string();
-    let props = o.get("properties").and_then(Value::as_object);
-    let additional = o.get("additionalProperties").filter(|a| a.is_object());
-    n.ty = if o.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
-        Ty::IntOrString
-    } else {
-        match str_of(o, "type") {
-            "object" => Ty::Object,
-            "array" => Ty::Array,
-            "string" => Ty::String,
-            "integer" => Ty::Integer,
-            "number" => Ty::Number,
-            "boolean" => Ty::Boolean,
-            _ => Ty::Any,
+    register(&mut c);
+    let kinds = std::mem::take(&mut c.kinds);
+    drop(c);
+    for (g, v, k, def) in kinds {
+        // k8s-openapi requires `metadata` (its Rust field is not optional); upstream does not.
+        if let Some(n) = s.def_mut(&def) {
+            n.required.retain(|r| r != "metadata");
         }
-    };
-    if let Some(props) = props {
-        for (k, p) in props {
-            let r = to_ref(p);
-            if let (TypeRef::Named(_), Some(d)) = (&r, p.get("description").and_then(Value::as_str)) {
-                n.field_docs.insert(k.clone(), d.to_string());
-            }
-            n.fields.insert(k.clone(), r);
+        s.kinds
+            .insert((g.to_string(), v.to_string(), k.to_string()), def.clone());
+        if !listable(k) {
+            continue;
         }
+        let list_name = format!("{def}List");
+        s.insert(list_name.clone(), list_def(&def, k));
+        s.kinds
+            .insert((g.to_string(), v.to_string(), format!("{k}List")), list_name);
     }
-    if let Some(req) = o.get("required").and_then(Value::as_array) {
-        n.required = req.iter().filter_map(|s| s.as_str().map(str::to_string)).collect();
-    }
-    if let Some(a) = additional {
-        n.additional = Some(Box::new(to_ref(a)));
-    }
-    if let Some(items) = o.get("items") {
-        n.items = Some(Box::new(to_ref(items)));
-    }
-    // An object with neither properties nor value schema holds arbitrary content
-    // (RawExtension, FieldsV1): never pruned.
-    if n.ty == Ty::Object && props.is_none() && additional.is_none() {
-        n.preserve_unknown = true;
-    }
-    let flag = |k: &str| o.get(k).and_then(Value::as_bool) == Some(true);
-    // An embedded resource carries its own apiVersion, kind and metadata.
-    n.preserve_unknown |= flag("x-kubernetes-preserve-unknown-fields") || flag("x-kubernetes-embedded-resource");
-    apply_meta(
-        &mut n,
-        &[
-            &format!("list={}", str_of(o, "x-kubernetes-list-type")),
-            &format!("map={}", str_of(o, "x-kubernetes-map-type")),
-        ],
-    );
-    if let Some(keys) = o.get("x-kubernetes-list-map-keys").and_then(Value::as_array) {
-        n.map_keys = keys.iter().filter_map(Value::as_str).map(str::to_string).collect();
-    }
-    n
+    let _ = apply_patch_meta(&mut s, PATCH_META);
+    s
 }
 
-/// Parses one `patch_meta.txt` line into (definition, field, setter).
-fn apply_meta(node: &mut Node, attrs: &[&str]) {
-    for a in attrs {
-        let Some((k, v)) = a.split_once('=') else { continue };
-        match k {
-            "patch" => {
-                node.patch_strategy = match v {
-                    "merge" => PatchStrategy::Merge,
-                    "replace" => PatchStrategy::Replace,
-                    "merge,retainKeys" => PatchStrategy::MergeRetainKeys,
-                    "retainKeys" => PatchStrategy::RetainKeys,
-                    _ => PatchStrategy::None,
-                }
-            }
-            "key" => node.merge_key = Some(v.to_string()),
-            "list" => {
-                node.list_type = match v {
-                    "set" => ListType::Set,
-                    "map" => ListType::Map,
-                    _ => ListType::Atomic,
-                }
-            }
-            "keys" => node.map_keys = v.split(',').map(str::to_string).collect(),
-            "map" => {
-                node.map_type = if v == "atomic" {
-                    MapType::Atomic
-                } else {
-                    MapType::Granular
-                }
-            }
-            _ => {}
-        }
-    }
+/// The patch-metadata lines that match no definition (for tests).
+#[allow(dead_code)]
+pub(super) fn unmatched_patch_meta() -> Vec<String> {
+    let mut s = Schemas::default();
+    let mut c = Collect {
+        gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
+        kinds: Vec::new(),
+        sink: Some(&mut s),
+    };
+    register(&mut c);
+    drop(c);
+    apply_patch_meta(&mut s, PATCH_META)
 }
 
 /// Applies the patch-metadata table; returns the lines that matched nothing (for tests).
-pub(super) fn apply_patch_meta(s: &mut Schemas, table: &str) -> Vec<String> {
+fn apply_patch_meta(s: &mut Schemas, table: &str) -> Vec<String> {
     let mut unmatched = Vec::new();
     for line in table.lines() {
         let line = line.trim();
@@ -227,13 +173,13 @@ pub(super) fn apply_patch_meta(s: &mut Schemas, table: &str) -> Vec<String> {
             continue;
         };
         // Metadata on a field whose schema is a shared definition: the field gets its own copy.
-        let copy = match s.defs.get(*def).and_then(|n| n.fields.get(*field)) {
+        let copy = match s.def(def).and_then(|n| n.fields.get(*field)) {
             Some(TypeRef::Named(name)) if attrs.iter().any(|a| !a.starts_with("list=")) => {
-                s.defs.get(name).map(|target| (name.clone(), target.clone()))
+                s.def(name).map(|target| (name.clone(), target.clone()))
             }
             _ => None,
         };
-        let Some(node) = s.defs.get_mut(*def) else {
+        let Some(node) = s.def_mut(def) else {
             unmatched.push(line.to_string());
             continue;
         };
@@ -264,14 +210,14 @@ pub(super) fn apply_patch_meta(s: &mut Schemas, table: &str) -> Vec<String> {
 fn list_def(kind_def: &str, kind: &str) -> Node {
     let mut n = Node {
         ty: Ty::Object,
-        description: format!("{kind}List is a list of {kind} objects."),
+        description: format!("{kind}List is a list of {kind} objects.").into(),
         required: vec!["items".to_string()],
         ..Default::default()
     };
     let s = |d: &str| {
         TypeRef::Inline(Box::new(Node {
             ty: Ty::String,
-            description: d.to_string(),
+            description: d.into(),
             ..Default::default()
         }))
     };
@@ -287,7 +233,7 @@ fn list_def(kind_def: &str, kind: &str) -> Node {
         "items".into(),
         TypeRef::Inline(Box::new(Node {
             ty: Ty::Array,
-            description: format!("List of {kind} objects."),
+            description: format!("List of {kind} objects.").into(),
             items: Some(Box::new(TypeRef::Named(kind_def.to_string()))),
             ..Default::default()
         })),
@@ -301,73 +247,7 @@ fn list_def(kind_def: &str, kind: &str) -> Node {
     n
 }
 
-/// Converts the generator's definitions into `s`, dropping each JSON schema as it goes.
-fn drain_into(gen: &mut SchemaGenerator, s: &mut Schemas) {
-    for (name, v) in gen.take_definitions(false) {
-        if s.defs.contains_key(&name) {
-            continue;
-        }
-        let mut node = to_node(&v);
-        // apiextensions JSON holds any JSON value, not only objects.
-        if name.ends_with(".apiextensions.v1.JSON") {
-            node.ty = Ty::Any;
-        }
-        s.defs.insert(name, node);
-    }
-}
-
-/// Builds the schemas of every built-in kind. Definitions are converted kind by kind so the
-/// intermediate JSON never holds more than one kind's closure.
-pub(super) fn build() -> Schemas {
-    let mut s = Schemas::default();
-    let mut c = Collect {
-        gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
-        kinds: Vec::new(),
-        sink: Some(&mut s),
-    };
-    register(&mut c);
-    let kinds = std::mem::take(&mut c.kinds);
-    drop(c);
-    for (g, v, k, def) in kinds {
-        // k8s-openapi requires `metadata` (its Rust field is not optional); upstream does not.
-        if let Some(n) = s.defs.get_mut(&def) {
-            n.required.retain(|r| r != "metadata");
-        }
-        s.kinds
-            .insert((g.to_string(), v.to_string(), k.to_string()), def.clone());
-        if !listable(k) {
-            continue;
-        }
-        let list_name = format!("{def}List");
-        s.defs.insert(list_name.clone(), list_def(&def, k));
-        s.kinds
-            .insert((g.to_string(), v.to_string(), format!("{k}List")), list_name);
-    }
-    let _ = apply_patch_meta(&mut s, PATCH_META);
-    s.defs.shrink_to_fit();
-    // The intermediate JSON schemas are gone; give their pages back (glibc keeps them otherwise).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    s
-}
-
 /// Kinds upstream serves lists of (reviews, subresource and status kinds have none).
 fn listable(kind: &str) -> bool {
     !(kind.ends_with("Review") || matches!(kind, "Status" | "Eviction" | "Binding" | "Scale" | "TokenRequest"))
-}
-
-#[cfg(test)]
-pub(super) fn unmatched_patch_meta() -> Vec<String> {
-    let mut s = Schemas::default();
-    let mut c = Collect {
-        gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
-        kinds: Vec::new(),
-        sink: Some(&mut s),
-    };
-    register(&mut c);
-    drop(c);
-    apply_patch_meta(&mut s, PATCH_META)
 }
