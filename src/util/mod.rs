@@ -8,6 +8,7 @@
 //! - [`names`]: name and value rules with upstream's messages.
 //! - [`protowire`]: the protobuf wire format.
 //! - [`quantity`]: `resource.Quantity`, exact.
+//! - [`strict`]: strict decoding of config kinds, upstream's errors.
 //! - [`time`]: RFC 3339 times, Go durations and civil dates.
 //! - [`ttl_cache`]: a bounded map of expiring entries (webhook answer caches).
 //! - here: random names, Go-style quoting, giving freed heap back.
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod names;
 pub mod protowire;
 pub mod quantity;
+pub mod strict;
 pub mod time;
 pub mod ttl_cache;
 

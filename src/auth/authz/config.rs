@@ -11,6 +11,7 @@ use super::{Authorizer, Chain, Mode};
 use crate::config::ServeOptions;
 use crate::metrics::ConfigReloads;
 use crate::util::file_poll::{self, Outcome};
+use crate::util::strict::Shape;
 use anyhow::bail;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -91,8 +92,46 @@ fn decode(data: &str) -> Result<Value, String> {
             "no kind \"{kind}\" is registered for version \"{av}\" in scheme \"pkg/runtime/scheme.go:110\""
         )));
     }
+    let mut rest = doc.as_object().cloned().unwrap_or_default();
+    rest.remove("apiVersion");
+    rest.remove("kind");
+    let version = av.rsplit('/').next().unwrap_or("v1");
+    crate::util::strict::check(&rest, SHAPE, "AuthorizationConfiguration", version).map_err(fail)?;
     Ok(doc)
 }
+
+/// The kind's fields (`k8s.io/apiserver/pkg/apis/apiserver/v1.AuthorizationConfiguration`; the
+/// same in v1beta1 and v1alpha1), for strict decoding.
+const SHAPE: &[(&str, Shape)] = &[(
+    "authorizers",
+    Shape::List(&Shape::Obj(
+        "AuthorizerConfiguration",
+        &[
+            ("type", Shape::Str),
+            ("name", Shape::Str),
+            ("webhook", Shape::Obj("WebhookConfiguration", WEBHOOK)),
+        ],
+    )),
+)];
+const WEBHOOK: &[(&str, Shape)] = &[
+    ("authorizedTTL", Shape::Str),
+    ("unauthorizedTTL", Shape::Str),
+    ("timeout", Shape::Str),
+    ("subjectAccessReviewVersion", Shape::Str),
+    ("matchConditionSubjectAccessReviewVersion", Shape::Str),
+    ("failurePolicy", Shape::Str),
+    (
+        "connectionInfo",
+        Shape::Obj(
+            "WebhookConnectionInfo",
+            &[("type", Shape::Str), ("kubeConfigFile", Shape::Str)],
+        ),
+    ),
+    (
+        "matchConditions",
+        Shape::List(&Shape::Obj("WebhookMatchCondition", &[("expression", Shape::Str)])),
+    ),
+];
 
 /// Load and validate an AuthorizationConfiguration, and watch the file; errors start with the
 /// file name.
@@ -439,6 +478,20 @@ mod tests {
             Ok(_) => String::new(),
             Err(e) => aggregate(&e),
         }
+    }
+
+    #[test]
+    fn decoding_is_strict_as_upstream() {
+        let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\n";
+        assert_eq!(
+            decode(&format!("{head}authorizers: [{{type: RBAC, name: rbac, bogus: 1}}]\nextra: true\n")).unwrap_err(),
+            "failed to load AuthorizationConfiguration from file: strict decoding error: unknown field \"authorizers[0].bogus\", unknown field \"extra\""
+        );
+        assert_eq!(
+            decode(&format!("{head}authorizers: [{{type: Webhook, name: w, webhook: {{timeout: 3, connectionInfo: {{type: InClusterConfig, file: x}}}}}}]\n")).unwrap_err(),
+            "failed to load AuthorizationConfiguration from file: json: cannot unmarshal number into Go struct field WebhookConfiguration.authorizers.webhook.timeout of type string"
+        );
+        assert!(decode(&format!("{head}authorizers: [{{type: Webhook, name: w, webhook: {{timeout: 3s, matchConditions: [{{expression: 'true'}}], connectionInfo: {{type: KubeConfigFile, kubeConfigFile: /k}}}}}}]\n")).is_ok());
     }
 
     #[test]
