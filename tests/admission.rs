@@ -637,6 +637,33 @@ fn each_webhook_patch_is_defaulted_before_the_next_webhook() {
     );
 }
 
+/// Under matchPolicy Equivalent a webhook's matchConditions see the request's own resource in
+/// `request.resource` (upstream's matcher builds `request` from the request's resource and the
+/// matched version's kind), while the AdmissionReview names the matched resource.
+#[test]
+fn webhook_match_conditions_see_the_requests_own_resource() {
+    let stub = chain_stub();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&stub.ca_pem);
+    let s = TestServer::start();
+    apply(
+        &s,
+        "hook.yaml",
+        &format!(
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: eq-conditions}}\nwebhooks:\n- name: eq.capstan.test\n  clientConfig: {{url: \"{url}\", caBundle: \"{ca}\"}}\n  matchPolicy: Equivalent\n  rules: [{{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}}]\n  failurePolicy: Fail\n  matchConditions:\n  - name: own-resource\n    expression: \"request.resource.group == '' && request.requestResource.group == '' && request.kind.group == 'events.k8s.io'\"\n  sideEffects: None\n  admissionReviewVersions: [v1]\n",
+            url = stub.url("/eq")
+        ),
+    );
+    let ev = "apiVersion: v1\nkind: Event\nmetadata:\n  name: eq-ev\n  namespace: default\ninvolvedObject:\n  kind: Pod\n  name: p\n  namespace: default\nreason: X\nmessage: m\n";
+    create_ok(&s, "ev.yaml", ev);
+    let seen = received(&stub, "/eq");
+    assert_eq!(seen.len(), 1, "the condition matched the core/v1 request");
+    assert_eq!(
+        seen[0].pointer("/resource/group"),
+        Some(&serde_json::json!("events.k8s.io"))
+    );
+    assert_eq!(seen[0].pointer("/requestResource/group"), Some(&serde_json::json!("")));
+}
+
 /// Webhook matchConditions see `authorizer` and `authorizer.requestResource` (asked for the
 /// request's user) and a null `namespaceObject` (upstream declares it for webhooks but binds
 /// nothing); a condition that fails under failurePolicy Fail refuses the request with a 403

@@ -400,3 +400,50 @@ fn assert_statuses(s: &TestServer, recorded: &str) {
         assert_eq!(&status, want, "{name}");
     }
 }
+
+/// Upstream validator texts through kubectl (recorded on kube-apiserver v1.33.13 with the same
+/// fixture): a failing variable is reported by the expression that used it, as a composited
+/// variable error (nested for variables using variables); `namespaceObject` is the trimmed
+/// Namespace (no kind, no managedFields); auditAnnotations typed dyn or int are refused.
+#[test]
+fn validator_texts_as_upstream() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("validator_texts.yaml")]);
+    let create = |name: &str| {
+        run(
+            &s,
+            &[
+                "create",
+                "cm",
+                name,
+                "-n",
+                "vtexts",
+                "--from-literal=x=a,b",
+                "--dry-run=server",
+            ],
+        )
+    };
+    let err = eventually("the policies deny", secs(10), || {
+        let (ok, _, err) = create("ns-dump");
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"ns-dump\" is forbidden: ValidatingAdmissionPolicy 'nsobj' with binding 'nsobj' denied request: 3 6 false false z"
+    );
+    let (_, _, err) = create("vars-a");
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"vars-a\" is forbidden: ValidatingAdmissionPolicy 'vars' with binding 'vars' denied request: expression 'object.metadata.name != 'vars-a' || variables.idx == 'q'' resulted in error: composited variable \"idx\" fails to evaluate: index out of bounds: 5"
+    );
+    let (_, _, err) = create("vars-b");
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"vars-b\" is forbidden: ValidatingAdmissionPolicy 'vars' with binding 'vars' denied request: expression 'object.metadata.name != 'vars-b' || variables.outer == 'q'' resulted in error: composited variable \"outer\" fails to evaluate: composited variable \"idx\" fails to evaluate: index out of bounds: 5"
+    );
+    let err = s.kubectl_err(V, &["apply", "-f", &fixture("audit_annotation_types.yaml")]);
+    assert_eq!(
+        err.trim(),
+        "The ValidatingAdmissionPolicy \"notes-dyn\" is invalid: \n* spec.auditAnnotations[0].valueExpression: Invalid value: \"object.metadata.name\": must evaluate to one of [string null_type] but got dyn\n* spec.auditAnnotations[1].valueExpression: Invalid value: \"{'a': 1}['a']\": must evaluate to one of [string null_type] but got int"
+    );
+}

@@ -1319,3 +1319,75 @@ fn crd_schema_compositions_with_kubectl() {
     );
     s.kubectl_ok("1.33", &["create", "-f", top.to_str().expect("path")]);
 }
+
+/// Server-side apply on a custom resource whose list-map key field has a default: the key is
+/// defaulted in the applied configuration (upstream v1.33.13, recorded with the same CRD and
+/// kubectl steps), so managers own `k:{"port":80,"protocol":"TCP"}` without owning the
+/// defaulted `protocol`, and a second manager's change conflicts on that key.
+#[test]
+fn ssa_defaults_list_map_keys_of_custom_resources() {
+    let v = "1.33";
+    let s = TestServer::start();
+    let crd = format!(
+        "{}/tests/fixtures/crd/list_map_default_key.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    s.kubectl_ok(v, &["apply", "-f", &crd]);
+    wait_established(&s, v, "widgets.lm.test");
+    let widget = |name: &str| {
+        s.write_file(
+            &format!("w-{name}.yaml"),
+            &format!("apiVersion: lm.test/v1\nkind: Widget\nmetadata: {{name: w, namespace: default}}\nspec:\n  ports:\n  - {{port: 80, name: {name}}}\n"),
+        )
+        .to_str()
+        .expect("path")
+        .to_string()
+    };
+    let (a, b) = (widget("a"), widget("b"));
+    let apply = |manager: &str, file: &str, force: bool| {
+        let mut args = vec!["apply", "--server-side", "--field-manager", manager, "-f", file];
+        if force {
+            args.push("--force-conflicts");
+        }
+        s.kubectl_run(v, &args)
+    };
+    eventually("the Widget kind is served", secs(10), || {
+        let (ok, _, err) = apply("m1", &a, false);
+        matching(err, |_| ok)
+    });
+    let (ok, _, err) = apply("m2", &b, false);
+    assert!(!ok);
+    assert!(
+        err.starts_with(
+            "error: Apply failed with 1 conflict: conflict with \"m1\": .spec.ports[port=80,protocol=\"TCP\"].name\n"
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = apply("m2", &b, true);
+    assert!(ok, "{err}");
+    let w = get_json(&s, v, &["get", "widget", "w", "--show-managed-fields"]);
+    assert_eq!(
+        w["spec"],
+        json!({"ports": [{"name": "b", "port": 80, "protocol": "TCP"}]})
+    );
+    let fields: Vec<(String, Value)> = w["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|m| (m["manager"].as_str().unwrap_or("").to_string(), m["fieldsV1"].clone()))
+        .collect();
+    let key = "k:{\"port\":80,\"protocol\":\"TCP\"}";
+    assert_eq!(
+        fields,
+        vec![
+            (
+                "m1".to_string(),
+                json!({"f:spec": {"f:ports": {key: {".": {}, "f:port": {}}}}})
+            ),
+            (
+                "m2".to_string(),
+                json!({"f:spec": {"f:ports": {key: {".": {}, "f:name": {}, "f:port": {}}}}})
+            ),
+        ]
+    );
+}

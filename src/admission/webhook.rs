@@ -470,7 +470,12 @@ impl Dispatcher {
         let fail_open = spec.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
         let authz = super::policy::AuthzBinding::of(a, env);
         let authz_vars = authz.as_ref().map(|b| b.vars(a).to_vec()).unwrap_or_default();
-        match conditions_match(spec, &doc["request"], authz_vars) {
+        // Upstream's matcher builds `request` from the request's own resource (with the
+        // matched version's kind): `request.resource` differs from the review's under
+        // matchPolicy Equivalent.
+        let mut request = doc["request"].clone();
+        request["resource"] = request["requestResource"].clone();
+        match conditions_match(spec, &request, authz_vars) {
             Ok(true) => {}
             Ok(false) => return Ok(Outcome::Skipped),
             // Upstream fails closed with a Forbidden on the request's resource.

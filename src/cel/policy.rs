@@ -149,13 +149,18 @@ fn output(p: Arc<Program>, want: &[Type], dyn_passes: bool) -> Compiled {
     {
         return Ok(p);
     }
+    // cel-go `Type.String()`: null is `null_type` here (not the checker's `null`).
+    let name = |t: &Type| match t {
+        Type::Null => "null_type".to_string(),
+        t => t.to_string(),
+    };
     Err(if want.len() == 1 {
-        format!("must evaluate to {} but got {}", want[0], p.output)
+        format!("must evaluate to {} but got {}", name(&want[0]), name(&p.output))
     } else {
         format!(
             "must evaluate to one of [{}] but got {}",
-            want.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "),
-            p.output
+            want.iter().map(name).collect::<Vec<_>>().join(" "),
+            name(&p.output)
         )
     })
 }

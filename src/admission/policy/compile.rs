@@ -23,6 +23,7 @@ pub struct Validation {
 
 pub struct AuditAnnotation {
     pub key: String,
+    pub expression: String,
     pub program: Compiled,
 }
 
@@ -110,7 +111,9 @@ impl Policy {
             audit_annotations: items(&spec, "auditAnnotations")
                 .map(|a| AuditAnnotation {
                     key: a.str_at("/key").to_string(),
-                    program: compile(&env, a.str_at("/valueExpression"), &[Type::String, Type::Null]),
+                    expression: a.str_at("/valueExpression").to_string(),
+                    // Upstream wants exactly string or null here: dyn does not pass.
+                    program: compile_exact(&env, a.str_at("/valueExpression"), &[Type::String, Type::Null]),
                 })
                 .collect(),
             mutations: items(&spec, "mutations")

@@ -65,8 +65,12 @@ impl<'a> Lazy<'a> for Vars<'a> {
             return Some(v.clone());
         }
         let (_, prog) = self.programs.iter().find(|(n, _)| n == name)?;
+        // Upstream `variableAccessor.Callback`: the error names the variable; the expression
+        // that used it reports it as its own ("expression '<outer>' resulted in error: …").
         let r = match prog {
-            Err(e) => Err(EvalError::new(format!("compilation error: {e}"))),
+            Err(e) => Err(EvalError::new(format!(
+                "composited variable {name:?} fails to compile: {e}"
+            ))),
             Ok(p) => {
                 let act = Activation {
                     vars: self.base.clone(),
@@ -74,7 +78,7 @@ impl<'a> Lazy<'a> for Vars<'a> {
                 };
                 let (r, c) = p.eval(&act, Some(cel::PER_CALL_LIMIT));
                 *self.cost.borrow_mut() += c;
-                r.map_err(|e| EvalError::new(format!("expression '{}' resulted in error: {e}", p.source)))
+                r.map_err(|e| EvalError::new(format!("composited variable {name:?} fails to evaluate: {e}")))
             }
         };
         self.memo.borrow_mut().insert(name.to_string(), r.clone());
@@ -138,8 +142,8 @@ impl<'r, 'e> Run<'r, 'e> {
         let ns = self.namespace().await?;
         let authz = super::authz::Binding::of(self.a, self.env);
         for param in &params {
-            let (decisions, notes) = evaluate(p, self.a, &request, ns.as_ref(), param, authz.as_ref());
-            for d in decisions {
+            let out = evaluate(p, self.a, &request, ns.as_ref(), param, authz.as_ref());
+            for d in out.decisions {
                 if b.deny {
                     self.deny(b, &d.message, &d.reason, &d.field_path);
                 }
@@ -165,8 +169,11 @@ impl<'r, 'e> Run<'r, 'e> {
                     ));
                 }
             }
-            for (k, v) in notes {
+            for (k, v) in out.notes {
                 self.env.ctx.annotate(format!("{}/{k}", p.name), v);
+            }
+            for e in out.note_errors {
+                self.deny(b, &e, "", "");
             }
         }
         Ok(())
@@ -218,13 +225,21 @@ impl<'r, 'e> Run<'r, 'e> {
     }
 }
 
-/// The namespace object of a namespaced request (`namespaceObject`), None otherwise.
+/// The namespace object of a namespaced request (`namespaceObject`), None otherwise: as
+/// upstream's namespace informer holds it, without apiVersion, kind and managedFields.
 pub(super) async fn namespace_of(a: &Attributes, env: &Env<'_>) -> ApiResult<Option<Json>> {
-    if a.def.namespaced() && !a.namespace.is_empty() {
-        env.get("", "namespaces", None, &a.namespace).await
-    } else {
-        Ok(None)
+    if !a.def.namespaced() || a.namespace.is_empty() {
+        return Ok(None);
     }
+    let mut ns = env.get("", "namespaces", None, &a.namespace).await?;
+    if let Some(o) = ns.as_mut().and_then(Json::as_object_mut) {
+        o.remove("apiVersion");
+        o.remove("kind");
+        if let Some(m) = o.get_mut("metadata").and_then(Json::as_object_mut) {
+            m.remove("managedFields");
+        }
+    }
+    Ok(ns)
 }
 
 /// The `request` variable: the AdmissionRequest without the objects and uid.
@@ -275,13 +290,7 @@ pub(super) fn run_one<'a>(prog: &Compiled, vars: &'a Vars<'a>, budget: &mut i64)
     if *budget < 0 {
         return Err(OUT_OF_BUDGET.into());
     }
-    r.map_err(|e| {
-        if e.msg.starts_with("expression '") {
-            e.msg
-        } else {
-            format!("expression '{}' resulted in error: {e}", p.source)
-        }
-    })
+    r.map_err(|e| format!("expression '{}' resulted in error: {e}", p.source))
 }
 
 /// A policy's matchConditions (upstream `matchconditions.Matcher.Match`, shared by policies
@@ -323,11 +332,36 @@ pub(super) fn policy_conditions(
     conditions(&p.match_conditions, &vars, p.fail)
 }
 
-/// The policy's decisions for one param — failed validations and, under failurePolicy Fail,
-/// evaluation errors — and its audit annotations. A false matchCondition yields none.
-/// As upstream's validator: matchConditions and validations see the authorizer;
-/// messageExpressions and auditAnnotations are evaluated without it (each in an activation
-/// of its own, so variables they use are evaluated again there).
+/// Upstream `maxAuditAnnotationValueLength`: longer published values are cut.
+const MAX_AUDIT_ANNOTATION_VALUE_LENGTH: usize = 10 * 1024;
+
+/// What one policy yields for one request and param (upstream `ValidateResult`).
+#[derive(Default)]
+struct Outcome {
+    /// Failed validations and, under failurePolicy Fail, evaluation errors: each goes through
+    /// the binding's validationActions.
+    decisions: Vec<Decision>,
+    /// Audit annotations to publish.
+    notes: Vec<(String, String)>,
+    /// Audit annotation errors: upstream denies on them whatever the validationActions.
+    note_errors: Vec<String>,
+}
+
+/// cel-go's name of a value's runtime type (`ref.Val.Type()`), as upstream prints it.
+fn runtime_type(v: &Value) -> String {
+    match v {
+        Value::List(_) => "list(dyn)".into(),
+        Value::Map(_) => "map(dyn, dyn)".into(),
+        v => v.type_name().to_string(),
+    }
+}
+
+/// The policy's decisions for one param and its audit annotations, as upstream's
+/// `validator.Validate`. A false matchCondition yields none. matchConditions and validations
+/// see the authorizer; messageExpressions and auditAnnotations are evaluated without it (each
+/// filter in an activation of its own, so variables they use are evaluated again there).
+/// `ns` is the request's namespace: validations and messageExpressions see it trimmed
+/// (upstream `CreateNamespaceObject`), auditAnnotations whole.
 fn evaluate(
     p: &Policy,
     a: &Attributes,
@@ -335,69 +369,162 @@ fn evaluate(
     ns: Option<&Json>,
     param: &Json,
     authz: Option<&super::authz::Binding>,
-) -> (Vec<Decision>, Vec<(String, String)>) {
+) -> Outcome {
     let error = |msg: String, index: usize| Decision {
         message: msg,
         reason: String::new(),
         field_path: String::new(),
         index,
     };
+    // An error is a decision only under failurePolicy Fail (Ignore admits).
+    let failed = |msg: String| Outcome {
+        decisions: if p.fail { vec![error(msg, 0)] } else { Vec::new() },
+        ..Outcome::default()
+    };
     match policy_conditions(p, a, param, authz) {
         Ok(true) => {}
-        Ok(false) => return (Vec::new(), Vec::new()),
-        Err(e) => return (vec![error(e, 0)], Vec::new()),
+        Ok(false) => return Outcome::default(),
+        Err(e) => return failed(e),
     }
-    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, authz));
+    let trimmed = ns.map(trim_namespace);
+    let vars = Vars::new(
+        &p.variables,
+        activation_vars(a, request, trimmed.as_ref(), param, authz),
+    );
     vars.link();
-    let messages = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
-    messages.link();
+    // Every validation first; running out of budget drops their results for one error.
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
-    let mut out = Vec::new();
-    for (i, v) in p.validations.iter().enumerate() {
+    let mut results = Vec::with_capacity(p.validations.len());
+    for v in &p.validations {
         match run_one(&v.program, &vars, &mut budget) {
-            Ok(Value::Bool(true)) => {}
-            Ok(_) => {
-                let mut message = if v.message.is_empty() {
-                    format!("failed expression: {}", v.expression.trim())
-                } else {
-                    v.message.clone()
-                };
-                if let Some(m) = &v.message_expression {
-                    if let Ok(Value::Str(s)) = run_one(m, &messages, &mut budget) {
+            Err(e) if budget < 0 => return failed(e),
+            r => results.push(r),
+        }
+    }
+    // Then every messageExpression — also those of passing validations — on the remaining
+    // budget; running out of it there fails each validation that did not fail on its own.
+    let messages = Vars::new(&p.variables, activation_vars(a, request, trimmed.as_ref(), param, None));
+    messages.link();
+    let mut message_results = Vec::with_capacity(p.validations.len());
+    let mut message_error = None;
+    for v in &p.validations {
+        let Some(m) = &v.message_expression else {
+            message_results.push(None);
+            continue;
+        };
+        match run_one(m, &messages, &mut budget) {
+            Err(e) if budget < 0 => {
+                message_error = Some(format!("failed messageExpression: {e}"));
+                break;
+            }
+            r => message_results.push(r.ok()),
+        }
+    }
+    let mut out = Outcome::default();
+    for (i, (v, r)) in p.validations.iter().zip(results).enumerate() {
+        match (r, &message_error) {
+            (Err(e), _) => {
+                if p.fail {
+                    out.decisions.push(error(e, i));
+                }
+            }
+            (Ok(_), Some(e)) => {
+                if p.fail {
+                    out.decisions.push(error(e.clone(), i));
+                }
+            }
+            (Ok(Value::Bool(true)), None) => {}
+            (Ok(_), None) => {
+                let from_expression = match message_results.get(i) {
+                    Some(Some(Value::Str(s))) => {
                         let s = s.trim();
-                        if !s.is_empty()
-                            && !s.contains('\n')
-                            && s.len() <= cel::MAX_EVALUATED_MESSAGE_EXPRESSION_SIZE_BYTES
-                        {
-                            message = s.to_string();
+                        if s.contains('\n') || s.len() > cel::MAX_EVALUATED_MESSAGE_EXPRESSION_SIZE_BYTES {
+                            ""
+                        } else {
+                            s
                         }
                     }
+                    _ => "",
                 }
-                out.push(Decision {
+                .to_string();
+                let message = [from_expression, v.message.trim().to_string()]
+                    .into_iter()
+                    .find(|m| !m.is_empty())
+                    .unwrap_or_else(|| format!("failed expression: {}", v.expression.trim()));
+                out.decisions.push(Decision {
                     message,
                     reason: v.reason.clone(),
                     field_path: String::new(),
                     index: i,
                 });
             }
-            Err(e) if p.fail => out.push(error(e, i)),
-            Err(_) => {}
-        }
-        if budget < 0 {
-            break;
         }
     }
     let notes_vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
     notes_vars.link();
     let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
-    let mut notes = Vec::new();
-    for (i, an) in p.audit_annotations.iter().enumerate() {
+    for an in &p.audit_annotations {
         match run_one(&an.program, &notes_vars, &mut budget) {
-            Ok(Value::Str(s)) => notes.push((an.key.clone(), s.to_string())),
-            Ok(_) => {}
-            Err(e) if p.fail => out.push(error(e, i)),
-            Err(_) => {}
+            Err(e) if budget < 0 => return failed(e),
+            Err(e) => {
+                if p.fail {
+                    out.note_errors.push(e);
+                }
+            }
+            Ok(Value::Str(s)) => {
+                let mut v = s.trim().to_string();
+                if !v.is_empty() {
+                    if v.len() > MAX_AUDIT_ANNOTATION_VALUE_LENGTH {
+                        let mut end = MAX_AUDIT_ANNOTATION_VALUE_LENGTH;
+                        while !v.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        v.truncate(end);
+                    }
+                    out.notes.push((an.key.clone(), v));
+                }
+            }
+            Ok(Value::Null) => {}
+            // Upstream denies on this whatever the failure policy.
+            Ok(other) => out.note_errors.push(format!(
+                "valueExpression '{}' resulted in unsupported return type: {}. Return type must be either string or null.",
+                an.expression,
+                runtime_type(&other)
+            )),
         }
     }
-    (out, notes)
+    out
+}
+
+/// The fields of the request's Namespace that validations and messageExpressions see
+/// (upstream `CreateNamespaceObject`).
+fn trim_namespace(ns: &Json) -> Json {
+    const META: [&str; 12] = [
+        "name",
+        "generateName",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "finalizers",
+    ];
+    let mut out = serde_json::Map::new();
+    // Go's struct fields: always there.
+    for f in ["spec", "status"] {
+        out.insert(f.into(), ns.get(f).cloned().unwrap_or_else(|| json!({})));
+    }
+    let meta: serde_json::Map<String, Json> = META
+        .iter()
+        .filter_map(|k| {
+            ns.pointer(&format!("/metadata/{k}"))
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    out.insert("metadata".into(), Json::Object(meta));
+    Json::Object(out)
 }

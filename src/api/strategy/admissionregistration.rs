@@ -3,7 +3,7 @@
 //! policy CEL environment of the compatibility version and has the type its field needs.
 
 use super::admission_rules::{self as rules, items};
-use crate::cel::policy::{compile, env, env_for, message_env};
+use crate::cel::policy::{compile, compile_exact, env, env_for, message_env};
 use crate::cel::{Mode, Type};
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
@@ -35,10 +35,16 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
     let env = env(&names, params, Mode::New);
     let conditions_env = env_for(None, params, true, Mode::New);
     let message_env = message_env(&names, params, Mode::New);
+    // auditAnnotations want exactly string or null (upstream: dyn does not pass there).
     let mut check = |env: &crate::cel::Env, path: String, src: &str, want: &[Type]| {
+        let exact = path.starts_with("spec.auditAnnotations");
         if src.trim().is_empty() {
             errs.push(FieldError::required(path, ""));
-        } else if let Err(e) = compile(env, src, want) {
+        } else if let Err(e) = if exact {
+            compile_exact(env, src, want)
+        } else {
+            compile(env, src, want)
+        } {
             errs.push(FieldError::invalid(path, src, e));
         }
     };

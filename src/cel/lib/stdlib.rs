@@ -228,7 +228,8 @@ pub fn list_index(l: &crate::cel::value::List<'_>, i: &Value<'_>) -> Result<usiz
         other => return Err(format!("unsupported index type '{}' in list", other.type_name())),
     };
     if n < 0 || n >= l.len() as i128 {
-        return Err(format!("index '{n}' out of range in list size '{}'", l.len()));
+        // cel-go plans `_[_]` as an attribute qualifier: its `missingIndex` error.
+        return Err(format!("index out of bounds: {}", display(i)));
     }
     Ok(n as usize)
 }
