@@ -1,5 +1,5 @@
 # Shared pieces for scripts that run upstream kube-apiserver and/or Capstan on one etcd:
-# sourced by scripts/interop.sh (and usable by hand: `source scripts/lib/cluster.sh`).
+# sourced by scripts/interop.sh and scripts/density.sh (and usable by hand: `source scripts/lib/cluster.sh`).
 # Needs: WORK (a scratch dir), CAPSTAN (the capstan binary). Every process started with
 # `cl_start` is remembered in CL_PIDS and stopped by `cl_stop_all`.
 
@@ -69,7 +69,7 @@ cl_etcd() {
     cl_wait etcd "$ETCD_PID" 60 sh -c "curl -fsS --max-time 2 $ETCD_URL/health | grep -q '\"health\":\"true\"'"
 }
 
-# cl_apiserver_args PORT ADVERTISE: kubeadm's kube-apiserver flags on $ETCD_URL.
+# cl_apiserver_args PORT ADVERTISE: kubeadm's kube-apiserver flags on $ETCD_URL (if set).
 cl_apiserver_args() {
     local p="$WORK/pki"
     CL_ARGS=(
@@ -85,8 +85,9 @@ cl_apiserver_args() {
         --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key"
         --service-cluster-ip-range=10.96.0.0/12
         --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key"
-        --etcd-servers="$ETCD_URL"
     )
+    # Without ETCD_URL Capstan runs on its embedded store (the caller passes --data-dir).
+    [ -z "${ETCD_URL:-}" ] || CL_ARGS+=(--etcd-servers="$ETCD_URL")
 }
 
 # cl_upstream NAME PORT ADVERTISE: upstream kube-apiserver; sets LAST_PID. Waits for /readyz.
