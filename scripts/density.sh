@@ -21,6 +21,7 @@
 #   NODES=1000 PODS=30000        kwok nodes (110 pods each at most) and pods
 #   DEPLOYMENTS=                 how many Deployments share the pods (default: one per 3,000 pods)
 #   CLIENT_QPS=100 CLIENT_BURST=200   --kube-api-qps/--kube-api-burst of KCM and the scheduler
+#   KWOK_PARALLELISM=64          kwok's pod/node stage and lease parallelism (its default is 4)
 #   POD_TIMEOUT=1200             seconds allowed from the first create to all pods Running
 #   PROFILE=release              which Capstan build (CAPSTAN_BIN=path overrides)
 #   DENSITY_OUTPUT_DIR=DIR       results (default $CARGO_TARGET_DIR/density/<time>)
@@ -43,6 +44,7 @@ PODS="${PODS:-30000}"
 DEPLOYMENTS="${DEPLOYMENTS:-$(((PODS + 2999) / 3000))}"
 CLIENT_QPS="${CLIENT_QPS:-100}"
 CLIENT_BURST="${CLIENT_BURST:-200}"
+KWOK_PARALLELISM="${KWOK_PARALLELISM:-64}"
 POD_TIMEOUT="${POD_TIMEOUT:-1200}"
 PROFILE="${PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
@@ -137,7 +139,18 @@ run_one() {
     cl_wait "kube-scheduler lease" "$sched_pid" 120 has_lease kube-scheduler || return 1
 
     kwok_port="$(cl_free_port)"
-    cl_start kwok "$WORK/kwok.log" "$KWOK" --kubeconfig="$WORK/admin.conf" --manage-all-nodes=false \
+    # kwok's default of 4 parallel pod-status patches per process (one kubelet's worth) caps the
+    # whole run at 4 / patch latency; 1,000 real kubelets patch in parallel.
+    cat >"$WORK/kwok.yaml" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: $KWOK_PARALLELISM
+  nodePlayStageParallelism: $KWOK_PARALLELISM
+  nodeLeaseParallelism: $KWOK_PARALLELISM
+  podsOnNodeSyncParallelism: $KWOK_PARALLELISM
+EOF
+    cl_start kwok "$WORK/kwok.log" "$KWOK" --config="$WORK/kwok.yaml" --kubeconfig="$WORK/admin.conf" --manage-all-nodes=false \
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --manage-nodes-with-label-selector= \
         --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom \
         --disregard-status-with-label-selector= --cidr=10.0.0.0/8 --node-ip=127.0.0.1 \
@@ -240,7 +253,7 @@ EOF
     echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git status --porcelain -- src | grep -q . && echo ' (uncommitted changes in src)' || true)"
     echo "capstan: $CAPSTAN ($PROFILE)"
     echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load average at start $(cut -d' ' -f1-3 /proc/loadavg), nice $(nice)"
-    echo "components: kube-controller-manager, kube-scheduler $K8S_VERSION (--kube-api-qps=$CLIENT_QPS --kube-api-burst=$CLIENT_BURST), $("$KWOK" --version | awk '{print $1, $3}'), etcd $(etcd --version | awk '/etcd Version/ {print $3}')"
+    echo "components: kube-controller-manager, kube-scheduler $K8S_VERSION (--kube-api-qps=$CLIENT_QPS --kube-api-burst=$CLIENT_BURST), $("$KWOK" --version | awk '{print $1, $3}') (parallelism $KWOK_PARALLELISM), etcd $(etcd --version | awk '/etcd Version/ {print $3}')"
     echo "command: SERVERS='$SERVERS' NODES=$NODES PODS=$PODS DEPLOYMENTS=$DEPLOYMENTS POD_TIMEOUT=$POD_TIMEOUT scripts/density.sh"
 } >"$OUT/run-info.txt"
 cat "$OUT/run-info.txt" >&2
