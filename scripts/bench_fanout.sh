@@ -54,14 +54,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm() { awk '$1 == "VmHWM:" { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 echo "- date: $(date -u '+%F %T UTC'); commit $(cd "$ROOT" && git rev-parse --short HEAD); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg); nice $(nice)"
 echo "- command: RUNS='$RUNS' UPDATES=$UPDATES RATE=$RATE CONCURRENCY=$CONCURRENCY scripts/bench_fanout.sh"
 echo "- capstan: $("$CAPSTAN" --version | head -1) ($CAPSTAN); upstream: kube-apiserver $("$KAS" --version | awk '{print $2}'); etcd $(etcd --version | awk '/etcd Version/ {print $3}')"
 echo
-SUMMARY=("| server | watchers | events delivered | errors | event latency p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | server peak RSS (MiB) | server RSS before the watches (MiB) | load average at start |"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+SUMMARY=("| server | watchers | events delivered | errors | event latency p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | server peak RSS (MiB) | server RSS before the watches (MiB) | server CPU (s) | load tool CPU (s) | load average at start |"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for r in $RUNS; do
     server="${r%%:*}" watchers="${r#*:}"
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/capstan-fanout.XXXXXX")"
@@ -74,9 +75,14 @@ for r in $RUNS; do
     echo "### $server, $watchers watchers"
     echo
     rc=0
-    timeout 600 "$LOAD" --kubeconfig "$WORK/super-admin.conf" --scenario watch --watchers "$watchers" \
+    cpu0="$(cpu_s "$pid")"
+    # CPU of the load tool itself (user+system): with thousands of watchers it shares the 2 cores.
+    TIMEFORMAT='%U %S'
+    { time timeout 600 "$LOAD" --kubeconfig "$WORK/super-admin.conf" --scenario watch --watchers "$watchers" \
         --objects "$UPDATES" --small-objects "$UPDATES" --watch-rate "$RATE" --concurrency "$CONCURRENCY" \
-        --pid "$pid" >"$WORK/load.md" 2>"$WORK/load.err" || rc=$?
+        --pid "$pid" >"$WORK/load.md" 2>"$WORK/load.err" || rc=$?; } 2>"$WORK/load.time"
+    server_cpu="$(awk -v a="$(cpu_s "$pid")" -v b="$cpu0" 'BEGIN { printf "%.1f", a - b }')"
+    client_cpu="$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/load.time")"
     cat "$WORK/load.md"
     if [ "$rc" != 0 ]; then
         echo
@@ -91,8 +97,9 @@ for r in $RUNS; do
     row="$(grep '^| watch event latency from update response' "$WORK/load.md" || true)"
     before="$(sed -n 's/^| RSS before load | \(.*\) |$/\1/p' "$WORK/load.md")"
     SUMMARY+=("$(awk -F'|' -v s="$server" -v w="$watchers" -v h="$(hwm "$pid")" -v b="${before:-?}" -v l="$load" \
-        'NF > 10 { gsub(/ /, "", $3); gsub(/ /, "", $4); printf "| %s | %s | %s | %s |%s|%s|%s|%s| %s | %s | %s |", s, w, $3, $4, $7, $8, $9, $10, h, b, l }' <<<"$row")")
-    [ -n "$row" ] || SUMMARY[-1]="| $server | $watchers | – | run failed | – | – | – | – | $(hwm "$pid") | ${before:-?} | $load |"
+        -v sc="$server_cpu" -v cc="$client_cpu" \
+        'NF > 10 { gsub(/ /, "", $3); gsub(/ /, "", $4); printf "| %s | %s | %s | %s |%s|%s|%s|%s| %s | %s | %s | %s | %s |", s, w, $3, $4, $7, $8, $9, $10, h, b, sc, cc, l }' <<<"$row")")
+    [ -n "$row" ] || SUMMARY[-1]="| $server | $watchers | – | run failed | – | – | – | – | $(hwm "$pid") | ${before:-?} | $server_cpu | $client_cpu | $load |"
     cl_stop_all
     rm -rf "$WORK"
     WORK=""
