@@ -225,6 +225,12 @@ EOF
     cpu1="$(cpu_s "$server_pid")"
     [ -z "$etcd_pid" ] || ecpu1="$(cpu_s "$etcd_pid")"
     comp1="$(awk -v a="$(cpu_s "$kcm_pid")" -v b="$(cpu_s "$sched_pid")" -v c="$(cpu_s "$kwok_pid")" 'BEGIN{print a+b+c}')"
+    # A component that lost its leader lease (the server too slow to renew it) exits; nothing
+    # restarts it here as a kubelet would, so the run stalls: record it.
+    local exited=""
+    kill -0 "$kcm_pid" 2>/dev/null || exited+="kube-controller-manager "
+    kill -0 "$sched_pid" 2>/dev/null || exited+="kube-scheduler "
+    kill -0 "$kwok_pid" 2>/dev/null || exited+="kwok "
     local last=""
     [ ! -f "$dir/pods.json" ] || last="$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["last_running"]; print(v if v else "")' "$dir/pods.json")"
     local version
@@ -238,7 +244,7 @@ EOF
  "etcd_hwm_mib": "$([ -n "$etcd_pid" ] && status_mib "$etcd_pid" VmHWM || echo –)",
  "etcd_cpu_pods_s": $(awk -v a="$ecpu1" -v b="$ecpu0" 'BEGIN{printf "%.1f", a-b}'),
  "components_cpu_pods_s": $(awk -v a="$comp1" -v b="$comp0" 'BEGIN{printf "%.1f", a-b}'),
- "loadavg": "$load"}
+ "components_exited": "${exited:-none}", "loadavg": "$load"}
 EOF
     cl_log "$server: $(cat "$dir/run.json" | tr -d '\n')"
     cl_stop_all

@@ -285,6 +285,8 @@ def report(d, servers):
     rows.append(("etcd CPU during the pod phase (s)", lambda c: sec(c["run"].get("etcd_cpu_pods_s"))))
     rows.append(("kube-controller-manager + kube-scheduler + kwok CPU, pod phase (s)",
                  lambda c: sec(c["run"].get("components_cpu_pods_s"))))
+    rows.append(("components that exited during the pod phase (lost their leader lease)",
+                 lambda c: c["run"].get("components_exited", "–")))
     rows.append(("load average at the start of the pod phase", lambda c: c["run"].get("loadavg", "–")))
     print("| measurement | " + " | ".join(servers) + " |")
     print("|---|" + "---:|" * len(servers))
