@@ -472,6 +472,21 @@ impl Registry {
         found.ok_or_else(|| ApiError::not_found(def.plural, def.group, name))
     }
 
+    /// One object from the watch cache, or from storage when the cache has not got it (yet):
+    /// what upstream's listers-with-live-fallback (admission plugins, the service-account token
+    /// getter) read, without a storage round trip when the cache has it.
+    pub async fn get_cached_or_live(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Arc<CachedObject>> {
+        match self.get(def, ns, name, Some(0)).await {
+            Err(e) if e.code == 404 => self.get(def, ns, name, None).await,
+            found => found,
+        }
+    }
+
     /// Convert field-selector labels the way the kind does (renames, and 400 for unsupported
     /// fields with upstream's message).
     fn convert_fields(&self, def: &ResourceDef, opts: &ListOptions) -> ApiResult<ListOptions> {
