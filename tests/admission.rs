@@ -608,3 +608,159 @@ fn admission_reads_the_watch_cache_not_storage_per_write() {
         after - before
     );
 }
+
+/// A stub admission webhook: `/add` patches a sidecar container into pods; everything is
+/// allowed and recorded.
+fn chain_stub() -> common::https_stub::HttpsStub {
+    common::https_stub::HttpsStub::start(|seen| {
+        let uid = seen.body.pointer("/request/uid").cloned().unwrap_or_default();
+        let mut resp = serde_json::json!({"uid": uid, "allowed": true});
+        if seen.path == "/add" {
+            let ops = serde_json::json!([{"op": "add", "path": "/spec/containers/-", "value": {"name": "sidecar", "image": "busybox"}}]);
+            resp["patch"] = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(ops.to_string()));
+            resp["patchType"] = serde_json::json!("JSONPatch");
+        }
+        (
+            200,
+            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp}),
+        )
+    })
+}
+
+/// The objects a stub webhook path received, in order.
+fn received(stub: &common::https_stub::HttpsStub, path: &str) -> Vec<serde_json::Value> {
+    stub.seen()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .map(|s| s.body["request"].clone())
+        .collect()
+}
+
+/// Upstream's mutating webhook dispatcher defaults the object after each webhook's patch: the
+/// second webhook sees the sidecar the first added with the Pod defaults filled in (what
+/// upstream v1.33.13 sends it, recorded with the same two webhooks).
+#[test]
+fn each_webhook_patch_is_defaulted_before_the_next_webhook() {
+    let stub = chain_stub();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&stub.ca_pem);
+    let s = TestServer::start();
+    let hook = |config: &str, name: &str, path: &str| {
+        format!(
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {{name: {config}}}\nwebhooks:\n- name: {name}\n  clientConfig: {{url: \"{url}\", caBundle: \"{ca}\"}}\n  rules: [{{operations: [CREATE], apiGroups: [\"\"], apiVersions: [v1], resources: [pods]}}]\n  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: chain}}}}\n  sideEffects: None\n  admissionReviewVersions: [v1]\n",
+            url = stub.url(path)
+        )
+    };
+    apply(
+        &s,
+        "chain.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: chain}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: default, namespace: chain}}\n---\n{}---\n{}",
+            hook("a-add-sidecar", "add.capstan.test", "/add"),
+            hook("b-observe", "observe.capstan.test", "/observe")
+        ),
+    );
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: chain}\nspec:\n  automountServiceAccountToken: false\n  containers: [{name: main, image: nginx:1.27}]\n";
+    create_ok(&s, "pod.yaml", pod);
+    let added = received(&stub, "/add");
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(
+        added[0]
+            .pointer("/object/spec/containers")
+            .map(|c| c.as_array().map(Vec::len)),
+        Some(Some(1))
+    );
+    let observed = received(&stub, "/observe");
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    assert_eq!(
+        observed[0].pointer("/object/spec/containers/1"),
+        Some(&serde_json::json!({
+            "name": "sidecar",
+            "image": "busybox",
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+            "imagePullPolicy": "Always"
+        }))
+    );
+}
+
+/// Webhook matchConditions see `authorizer` and `authorizer.requestResource` (asked for the
+/// request's user) and a null `namespaceObject` (upstream declares it for webhooks but binds
+/// nothing); a condition that fails under failurePolicy Fail refuses the request with a 403
+/// on the resource. Expected outcomes and texts: upstream v1.33.13 on the same configuration.
+#[test]
+fn webhook_match_conditions_ask_the_authorizer() {
+    let stub = chain_stub();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&stub.ca_pem);
+    let s = TestServer::start();
+    let webhook = |name: &str, path: &str, conditions: &str| {
+        format!(
+            "- name: {name}\n  clientConfig: {{url: \"{url}\", caBundle: \"{ca}\"}}\n  rules: [{{operations: [CREATE], apiGroups: [\"\"], apiVersions: [v1], resources: [configmaps]}}]\n  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: authz}}}}\n  failurePolicy: Fail\n  matchConditions:\n{conditions}  sideEffects: None\n  admissionReviewVersions: [v1]\n",
+            url = stub.url(path)
+        )
+    };
+    let roles = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/policy/authz_policy.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    // The namespace, roles and bindings of the policy fixture, without its policies.
+    let roles: String = roles
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: ValidatingAdmissionPolicy"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    apply(
+        &s,
+        "hooks.yaml",
+        &format!(
+            "{roles}\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: conditions}}\nwebhooks:\n{}{}",
+            webhook(
+                "can-list.capstan.test",
+                "/can-list",
+                "  - name: can-list\n    expression: \"authorizer.group('').resource('configmaps').namespace(object.metadata.namespace).check('list').allowed()\"\n  - name: request-resource\n    expression: \"authorizer.requestResource.check('update').allowed()\"\n"
+            ),
+            webhook(
+                "namespace-object.capstan.test",
+                "/ns",
+                "  - name: ns-labels\n    expression: \"object.metadata.name != 'ns-check' || namespaceObject.metadata.name == 'authz'\"\n"
+            ),
+        ),
+    );
+    for user in ["alice", "bob", "carol"] {
+        let out = s.kubectl(
+            K,
+            &[
+                "--as",
+                user,
+                "create",
+                "cm",
+                &format!("c-{user}"),
+                "-n",
+                "authz",
+                "--dry-run=server",
+            ],
+        );
+        assert!(out.status.success(), "{user}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let users = |path: &str| -> Vec<String> {
+        received(&stub, path)
+            .iter()
+            .map(|r| {
+                r.pointer("/userInfo/username")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    // Only alice may list and update configmaps.
+    assert_eq!(users("/can-list"), ["alice"]);
+    assert_eq!(users("/ns"), ["alice", "bob", "carol"]);
+    let err = s.kubectl_err(K, &["create", "cm", "ns-check", "-n", "authz", "--dry-run=server"]);
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"ns-check\" is forbidden: expression 'object.metadata.name != 'ns-check' || namespaceObject.metadata.name == 'authz'' resulted in error: no such key: metadata"
+    );
+    assert_eq!(users("/ns").len(), 3);
+}

@@ -289,17 +289,7 @@ fn type_checking_status_and_cost_overrun() {
     // ReplicaSet; params by ConfigMap's), variables by their expressions; rules with wildcard
     // groups or versions are not checked. Expected: upstream's controller on the same fixture.
     s.kubectl_ok(V, &["apply", "-f", &fixture("typed_builtin.yaml")]);
-    let want: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("typed_builtin_status.json")).expect("recorded status"))
-            .expect("json");
-    for (name, want) in want.as_object().expect("object") {
-        let status = eventually(&format!("{name} status.typeChecking"), secs(10), || {
-            let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", name, "-o", "json"]);
-            let v: Value = serde_json::from_str(&out).expect("json");
-            matching(v["status"].clone(), |st| st.get("typeChecking").is_some())
-        });
-        assert_eq!(&status, want, "{name}");
-    }
+    assert_statuses(&s, "typed_builtin_status.json");
 
     // A CRD rule over the cost budget is refused when the CRD is written.
     let err = s.kubectl_err(V, &["apply", "-f", &fixture("costly_crd.yaml")]);
@@ -310,4 +300,103 @@ fn type_checking_status_and_cost_overrun() {
 * spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema
 * spec.validation.openAPIV3Schema: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"#
     );
+}
+
+/// `authorizer` and `authorizer.requestResource` ask the server's authorizer for the request's
+/// (here impersonated) user in matchConditions, variables and validations; messageExpressions
+/// may not use it (rejected at write time) and auditAnnotations compile with it but are
+/// evaluated without it. Expected texts: upstream kube-apiserver v1.33.13 on the same fixtures.
+#[test]
+fn authorizer_checks_in_policy_expressions() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("authz_policy.yaml")]);
+    let err = s.kubectl_err(V, &["apply", "-f", &fixture("authz_message.yaml")]);
+    assert_eq!(
+        err.trim(),
+        "The ValidatingAdmissionPolicy \"authz-message\" is invalid: spec.validations[0].messageExpression: Invalid value: \"authorizer.requestResource.check('get').reason()\": compilation failed: ERROR: <input>:1:1: undeclared reference to 'authorizer' (in container '')\n | authorizer.requestResource.check('get').reason()\n | ^"
+    );
+    let create = |user: &str| {
+        run(
+            &s,
+            &[
+                "--as",
+                user,
+                "create",
+                "cm",
+                &format!("x-{user}"),
+                "-n",
+                "authz",
+                "--dry-run=server",
+            ],
+        )
+    };
+    // bob may create and update configmaps but not list them: the variable's check denies.
+    let err = eventually("the policy asks the authorizer", secs(10), || {
+        let (ok, _, err) = create("bob");
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"x-bob\" is forbidden: ValidatingAdmissionPolicy 'authz-checks' with binding 'authz-checks' denied request: must be able to list configmaps"
+    );
+    // carol may not update: `authorizer.requestResource` denies, with the messageExpression.
+    let (ok, _, err) = create("carol");
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"x-carol\" is forbidden: ValidatingAdmissionPolicy 'authz-checks' with binding 'authz-checks' denied request: update on configmaps is needed for carol"
+    );
+    // alice holds every verb asked.
+    let (ok, out, err) = create("alice");
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "configmap/x-alice created (server dry run)");
+    // The auditAnnotation has no authorizer at run time: under failurePolicy Fail it denies.
+    let (ok, _, err) = run(
+        &s,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "authz",
+            "--from-literal=a=b",
+            "--dry-run=server",
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: failed to create secret secrets \"s\" is forbidden: ValidatingAdmissionPolicy 'authz-audit' with binding 'authz-audit' denied request: expression 'authorizer.requestResource.check('get').allowed() ? 'yes' : 'no'' resulted in error: no such attribute(s): authorizer.requestResource"
+    );
+}
+
+/// status.typeChecking with params typed by the paramKind's schema: a custom resource's
+/// structural schema (its fields, list element types, `metadata`, variables built on params),
+/// a paramKind with no schema (`params` undeclared, as upstream), and `authorizer` (declared;
+/// `authorizer.requestResource` is not). Expected: upstream's controller on the same fixture.
+#[test]
+fn type_checking_params_by_param_kind_schema() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("limits_crd.yaml")]);
+    eventually("the Limit kind is served", secs(20), || {
+        run(&s, &["get", "limits.example.com", "-A"]).0
+    });
+    s.kubectl_ok(V, &["apply", "-f", &fixture("typed_params.yaml")]);
+    assert_statuses(&s, "typed_params_status.json");
+}
+
+/// Each policy's status (once typeChecking is written) equals the one upstream's controller
+/// wrote, recorded in the fixture `recorded` (policy name → status).
+fn assert_statuses(s: &TestServer, recorded: &str) {
+    let want: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(recorded)).expect("recorded status")).expect("json");
+    for (name, want) in want.as_object().expect("object") {
+        let status = eventually(&format!("{name} status.typeChecking"), secs(10), || {
+            let out = s.kubectl_ok(V, &["get", "validatingadmissionpolicy", name, "-o", "json"]);
+            let v: Value = serde_json::from_str(&out).expect("json");
+            matching(v["status"].clone(), |st| st.get("typeChecking").is_some())
+        });
+        assert_eq!(&status, want, "{name}");
+    }
 }

@@ -1041,3 +1041,78 @@ spec:
         );
     }
 }
+
+/// Server-side apply on a custom resource merges by its CRD's schema: an
+/// `x-kubernetes-list-type: map` list keyed by `name` and a `set` list keep what two managers
+/// applied, each owning its own entries (`k:{"name":…}`, `v:"…"`); a manager's re-apply drops
+/// only the entries it no longer applies. Expected: upstream v1.33.13 with the same applies.
+#[test]
+fn server_side_apply_merges_custom_resource_lists_by_the_crd_schema() {
+    let s = TestServer::start();
+    let v = "1.33";
+    let crd = format!("{}/tests/fixtures/ssa/gates_crd.yaml", env!("CARGO_MANIFEST_DIR"));
+    s.kubectl_ok(v, &["apply", "-f", &crd]);
+    common::eventually("the Gate kind is served", std::time::Duration::from_secs(20), || {
+        s.kubectl_run(v, &["get", "gates.example.com"]).0
+    });
+    let apply = |manager: &str, spec: &str| {
+        let f = s.write_file(
+            &format!("gate-{manager}.yaml"),
+            &format!(
+                "apiVersion: example.com/v1\nkind: Gate\nmetadata: {{name: r, namespace: default}}\nspec: {spec}\n"
+            ),
+        );
+        s.kubectl_ok(
+            v,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                manager,
+                "-f",
+                f.to_str().expect("utf-8"),
+            ],
+        );
+    };
+    let state = || {
+        let o = json_of(&s.kubectl_ok(v, &["get", "gate", "r", "-o", "json", "--show-managed-fields"]));
+        let owned: serde_json::Map<String, Value> = o["metadata"]["managedFields"]
+            .as_array()
+            .expect("managedFields")
+            .iter()
+            .map(|m| (m["manager"].as_str().unwrap_or("").to_string(), m["fieldsV1"].clone()))
+            .collect();
+        (o["spec"].clone(), Value::Object(owned))
+    };
+    apply("a", "{ports: [{name: http, port: 80}], tags: [a, shared]}");
+    apply("b", "{ports: [{name: https, port: 443}], tags: [b, shared]}");
+    let ports = |name: &str, port: u16| json!({"name": name, "port": port});
+    let entry = |name: &str| json!({format!("k:{{\"name\":\"{name}\"}}"): {".": {}, "f:name": {}, "f:port": {}}});
+    let tags = |t: &[&str]| -> Value {
+        t.iter()
+            .map(|t| (format!("v:\"{t}\""), json!({})))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    assert_eq!(
+        state(),
+        (
+            json!({"ports": [ports("http", 80), ports("https", 443)], "tags": ["a", "b", "shared"]}),
+            json!({
+                "a": {"f:spec": {"f:ports": entry("http"), "f:tags": tags(&["a", "shared"])}},
+                "b": {"f:spec": {"f:ports": entry("https"), "f:tags": tags(&["b", "shared"])}},
+            })
+        )
+    );
+    apply("a", "{ports: [{name: admin, port: 8080}], tags: [a]}");
+    assert_eq!(
+        state(),
+        (
+            json!({"ports": [ports("https", 443), ports("admin", 8080)], "tags": ["a", "b", "shared"]}),
+            json!({
+                "a": {"f:spec": {"f:ports": entry("admin"), "f:tags": tags(&["a"])}},
+                "b": {"f:spec": {"f:ports": entry("https"), "f:tags": tags(&["b", "shared"])}},
+            })
+        )
+    );
+}

@@ -608,8 +608,8 @@ impl Request<'_> {
 
 #[async_trait::async_trait]
 impl crate::registry::admission::Admission for Request<'_> {
-    /// Mutating admission of an incoming object. The kind's defaults run again when admission
-    /// changed the object, as upstream decodes and defaults webhook output.
+    /// Mutating admission of an incoming object (webhooks and MutatingAdmissionPolicies default
+    /// what they patch themselves, after each patch, as upstream).
     async fn mutate(&self, reg: &Registry, w: &Write<'_>, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
         // RBAC escalation prevention (upstream's policy-based RBAC storage) before any plugin.
         if let Some(AuthzHandle(az)) = &self.ctx.authorizer {
@@ -620,10 +620,7 @@ impl crate::registry::admission::Admission for Request<'_> {
         a.object = Some(obj.clone());
         self.chain.mutate(reg, self.ctx, &mut a).await?;
         if let Some(new) = a.object {
-            if new != *obj {
-                *obj = new;
-                crate::apiext::apply_defaults(w.def, obj);
-            }
+            *obj = new;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 
 use super::{Attributes, Env, Operation};
 use crate::api::selector::selects;
+use crate::cel::Type;
 use crate::error::{ApiError, ApiResult};
 use crate::util::json::JsonExt;
 use base64::Engine;
@@ -234,45 +235,49 @@ pub(crate) async fn selectors_match(spec: &Value, a: &Attributes, env: &Env<'_>)
     Ok(true)
 }
 
-/// matchConditions: all must be true; an evaluation error follows the failure policy
-/// (Err carries upstream's message).
-pub fn conditions_match(spec: &Value, request: &Value) -> Result<bool, String> {
-    let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
-    for c in spec
+/// matchConditions (upstream `matchconditions.Matcher` in `ShouldCallHook`): Ok(false) when
+/// one is false, or when one failed under failurePolicy Ignore; Err with upstream's error text
+/// when one failed under Fail. Expressions see `object`, `oldObject`, `request`, the
+/// authorizer (`authz`: `authorizer` and `authorizer.requestResource`) and
+/// `namespaceObject`, which upstream declares but never binds for webhooks (null).
+pub fn conditions_match<'a>(
+    spec: &'a Value,
+    request: &'a Value,
+    authz: Vec<(&'a str, crate::cel::Value<'a>)>,
+) -> Result<bool, String> {
+    use crate::cel::Value as Cel;
+    let env = crate::cel::policy::webhook_match_env(crate::cel::Mode::Stored);
+    let conditions: Vec<(String, crate::cel::policy::Compiled)> = spec
         .get("matchConditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
-        let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
-        let prog = crate::cel::policy::compile(
-            &crate::cel::policy::webhook_match_env(crate::cel::Mode::Stored),
-            expr,
-            &[],
-        )
-        .map_err(|e| format!("webhook {name:?}: matchCondition {cname:?}: {e}"))?;
-        let j = |v: &'static str| match &request[v] {
-            Value::Null => crate::cel::Value::Null,
-            v => crate::cel::Value::json(v, None),
-        };
-        let act = crate::cel::Activation::new()
-            .with("object", j("object"))
-            .with("oldObject", j("oldObject"))
-            .with("request", crate::cel::Value::json(request, None));
-        match prog.eval(&act, Some(crate::cel::PER_CALL_LIMIT)).0 {
-            Ok(crate::cel::Value::Bool(true)) => {}
-            Ok(crate::cel::Value::Bool(false)) => return Ok(false),
-            Ok(other) => {
-                return Err(format!(
-                    "failed to evaluate match condition {cname:?}: expression must evaluate to bool, got {}",
-                    other.to_json()
-                ))
-            }
-            Err(e) => return Err(format!("failed to evaluate match condition {cname:?}: {e}")),
-        }
+        .map(|c| {
+            let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
+            (
+                c.str_at("/name").to_string(),
+                crate::cel::policy::compile(&env, expr, &[Type::Bool]),
+            )
+        })
+        .collect();
+    if conditions.is_empty() {
+        return Ok(true);
     }
-    Ok(true)
+    let j = |v: &'static str| match &request[v] {
+        Value::Null => Cel::Null,
+        v => Cel::json(v, None),
+    };
+    let mut base = vec![
+        ("object", j("object")),
+        ("oldObject", j("oldObject")),
+        ("request", Cel::json(request, None)),
+        ("namespaceObject", Cel::Null),
+    ];
+    base.extend(authz);
+    let vars = super::policy::Vars::new(&[], base);
+    vars.link();
+    let fail = spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore");
+    super::policy::conditions(&conditions, &vars, fail)
 }
 
 /// The group/version/kind of a subresource's object when it is not the resource's kind.
@@ -434,6 +439,19 @@ fn annotate_mutation(env: &Env<'_>, h: &Hook, round: usize, outcome: &Outcome, b
     );
 }
 
+/// A mutating webhook's patched object becomes the request's and is defaulted, as upstream's
+/// dispatcher runs the `ObjectDefaulter` after each patch (the next webhook sees the
+/// defaults). A subresource with a kind of its own (Scale) has no defaults. Whether the patch
+/// changed the object, compared before defaulting as upstream does.
+fn take_patched(a: &mut Attributes, mut obj: Value) -> bool {
+    let changed = a.object.as_ref() != Some(&obj);
+    if subresource_kind(a).is_none() {
+        crate::apiext::apply_defaults(&a.def, &mut obj);
+    }
+    a.object = Some(obj);
+    changed
+}
+
 impl Dispatcher {
     /// One call; `round` is 0, or 1 for a reinvocation (audit annotation keys).
     #[allow(clippy::too_many_arguments)]
@@ -450,14 +468,16 @@ impl Dispatcher {
         let uid = uuid::Uuid::new_v4().to_string();
         let doc = review_as(a, &uid, Some(m));
         let fail_open = spec.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
-        match conditions_match(spec, &doc["request"]) {
+        let authz = super::policy::AuthzBinding::of(a, env);
+        let authz_vars = authz.as_ref().map(|b| b.vars(a).to_vec()).unwrap_or_default();
+        match conditions_match(spec, &doc["request"], authz_vars) {
             Ok(true) => {}
             Ok(false) => return Ok(Outcome::Skipped),
-            Err(e) if fail_open => {
-                tracing::warn!(webhook = %h.name, error = %e, "matchConditions failed; ignored");
-                return Ok(Outcome::Skipped);
+            // Upstream fails closed with a Forbidden on the request's resource.
+            Err(e) => {
+                tracing::warn!(webhook = %h.name, error = %e, "failed evaluating match conditions, failing closed");
+                return Err(ApiError::forbidden(a.def.plural, a.def.group, &a.object_name(), &e));
             }
-            Err(e) => return Err(ApiError::internal(format!("failed calling webhook {:?}: {e}", h.name))),
         }
         if a.dry_run {
             let se = spec.get("sideEffects").and_then(Value::as_str).unwrap_or("Unknown");
@@ -600,8 +620,7 @@ impl Dispatcher {
             matched.push(Some(m));
             annotate_mutation(env, h, 0, &outcome, a.object.as_ref());
             if let Outcome::Allowed(Some(obj)) = outcome {
-                if a.object.as_ref() != Some(&obj) {
-                    a.object = Some(obj);
+                if take_patched(a, obj) {
                     for c in called.iter_mut() {
                         c.1 = true;
                     }
@@ -618,7 +637,7 @@ impl Dispatcher {
             let outcome = self.call(h, m, a, env, true, 1).await?;
             annotate_mutation(env, h, 1, &outcome, a.object.as_ref());
             if let Outcome::Allowed(Some(obj)) = outcome {
-                a.object = Some(obj);
+                take_patched(a, obj);
             }
         }
         Ok(())
@@ -638,7 +657,7 @@ impl Dispatcher {
             let outcome = self.call(&h, &m, a, env, true, 1).await?;
             annotate_mutation(env, &h, 1, &outcome, a.object.as_ref());
             if let Outcome::Allowed(Some(obj)) = outcome {
-                a.object = Some(obj);
+                take_patched(a, obj);
             }
         }
         Ok(())
@@ -707,14 +726,16 @@ mod tests {
         assert_eq!(
             conditions_match(
                 &spec,
-                &json!({"object": {"metadata": {"name": "a"}}, "oldObject": null})
+                &json!({"object": {"metadata": {"name": "a"}}, "oldObject": null}),
+                Vec::new()
             ),
             Ok(true)
         );
         assert_eq!(
             conditions_match(
                 &spec,
-                &json!({"object": {"metadata": {"name": "skip-me"}}, "oldObject": null})
+                &json!({"object": {"metadata": {"name": "skip-me"}}, "oldObject": null}),
+                Vec::new()
             ),
             Ok(false)
         );

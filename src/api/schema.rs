@@ -105,6 +105,32 @@ pub struct Schemas {
     pub kinds: HashMap<(String, String, String), String>,
 }
 
+/// The schema a kind's objects merge with (server-side apply, managed fields,
+/// ApplyConfigurations): a custom resource's CRD version schema, else the built-in one.
+pub enum MergeRoot {
+    Builtin(&'static Node),
+    Custom(std::sync::Arc<Node>),
+}
+
+impl MergeRoot {
+    pub fn node(&self) -> &Node {
+        match self {
+            MergeRoot::Builtin(n) => n,
+            MergeRoot::Custom(n) => n,
+        }
+    }
+}
+
+/// [`MergeRoot`] of a kind (None: no schema; lists are atomic, as without one upstream).
+pub fn merge_root(def: &super::ResourceDef) -> Option<MergeRoot> {
+    if let Some(n) = def.strategy.typed_schema() {
+        return Some(MergeRoot::Custom(n));
+    }
+    builtin()
+        .root_for(def.group, def.version, def.kind)
+        .map(MergeRoot::Builtin)
+}
+
 impl Schemas {
     pub fn resolve<'a>(&'a self, r: &'a TypeRef) -> Option<&'a Node> {
         match r {

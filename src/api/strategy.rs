@@ -173,6 +173,12 @@ pub trait Strategy: Send + Sync + 'static {
     fn unknown_fields(&self, _obj: &Value) -> Option<Vec<String>> {
         None
     }
+    /// The typed tree the kind's objects merge with when it is not a built-in schema (custom
+    /// resources: their CRD version's, with list types and map keys); see
+    /// [`crate::api::schema::merge_root`].
+    fn typed_schema(&self) -> Option<std::sync::Arc<crate::api::schema::Node>> {
+        None
+    }
 
     // --- Scale -------------------------------------------------------------------------------
 

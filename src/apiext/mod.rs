@@ -246,6 +246,10 @@ impl Strategy for CustomResource {
         }
     }
 
+    fn typed_schema(&self) -> Option<Arc<crate::api::schema::Node>> {
+        self.current()?.typed.clone()
+    }
+
     fn unknown_fields(&self, obj: &Value) -> Option<Vec<String>> {
         let cv = self.current()?;
         let s = cv.schema.as_ref()?;

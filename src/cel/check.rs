@@ -416,6 +416,13 @@ impl Checker<'_> {
         let (target, is_opt) = ot.unwrap_optional();
         let result = match &target {
             Type::Map(_, v) => (**v).clone(),
+            // A named type the environment only declares (the library's opaque object types,
+            // e.g. `kubernetes.authorization.Authorizer`): cel-go's type provider cannot
+            // resolve it.
+            Type::Struct(s) if matches!(s.fields, types::Fields::None) => {
+                self.err(id, format!("unexpected failed resolution of '{}'", s.name));
+                Type::Error
+            }
             Type::Struct(s) => match s.field(field) {
                 Some(t) => t,
                 None => {

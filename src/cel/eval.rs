@@ -648,18 +648,23 @@ pub fn select<'a>(v: &Value<'a>, field: &str) -> Res<'a> {
             .map(|(_, v)| v.clone())
             .ok_or_else(|| EvalError::new(format!("no such field '{field}'"))),
         Value::Optional(_) => Err(EvalError::new("no such overload")),
-        _ => Err(EvalError::new(format!(
-            "type '{}' does not support field selection",
-            v.type_name()
-        ))),
+        // cel-go's `refQualify` (v0.23, Kubernetes 1.33): a list takes no string index; any
+        // other value (null — e.g. an unset `oldObject` or `namespaceObject` —, scalars) has
+        // no such key.
+        Value::List(_) => Err(EvalError::new("unsupported index type 'string' in list")),
+        _ => Err(EvalError::new(format!("no such key: {field}"))),
     }
 }
 
+/// `has(v.f)`: as cel-go's `refQualify` with a presence test (bad presence tests are not
+/// errors there): false on values that are neither maps nor objects.
 fn select_test<'a>(v: &Value<'a>, field: &str) -> Res<'a> {
     match v {
         Value::Map(m) => Ok(Value::Bool(m.get(&string(field)).is_some())),
         Value::Struct(s) => Ok(Value::Bool(s.fields.iter().any(|(k, _)| &**k == field))),
-        _ => Err(EvalError::new("invalid type for field selection.".to_string())),
+        Value::List(_) => Err(EvalError::new("unsupported index type 'string' in list")),
+        Value::Optional(_) => Err(EvalError::new("invalid type for field selection.")),
+        _ => Ok(Value::Bool(false)),
     }
 }
 

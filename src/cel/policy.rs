@@ -9,10 +9,18 @@ use std::sync::Arc;
 /// A compiled expression or upstream's error detail.
 pub type Compiled = Result<Arc<Program>, String>;
 
-/// Upstream's environment for admission policy expressions, with the policy's variables and
-/// params declared; `mode` New for expressions being written, Stored for evaluation.
-pub fn env(variables: &[String], mode: Mode) -> Env {
-    env_for(Some(variables), true, false, mode)
+/// Upstream's environment for a ValidatingAdmissionPolicy's validations, variables,
+/// matchConditions and auditAnnotations: the policy's variables, `params` when it has a
+/// paramKind, and the authorizer; `mode` New for expressions being written, Stored for
+/// evaluation.
+pub fn env(variables: &[String], params: bool, mode: Mode) -> Env {
+    env_for(Some(variables), params, true, mode)
+}
+
+/// Upstream's environment for messageExpressions (`HasAuthorizer: false`): [`env`] without
+/// the authorizer.
+pub fn message_env(variables: &[String], params: bool, mode: Mode) -> Env {
+    env_for(Some(variables), params, false, mode)
 }
 
 /// Upstream `OptionalVariableDeclarations`: `variables` only with composition (None: the
@@ -29,12 +37,10 @@ pub fn env_for(variables: Option<&[String]>, params: bool, authorizer: bool, mod
         e = e.var("params", Type::Dyn);
     }
     if authorizer {
-        e = e
-            .var("authorizer", types::parse_type("kubernetes.authorization.Authorizer"))
-            .var(
-                "authorizer.requestResource",
-                types::parse_type("kubernetes.authorization.ResourceCheck"),
-            );
+        e = e.var("authorizer", authorizer_type()).var(
+            "authorizer.requestResource",
+            types::parse_type("kubernetes.authorization.ResourceCheck"),
+        );
     }
     if let Some(variables) = variables {
         let vars: BTreeMap<String, Type> = variables.iter().map(|v| (v.clone(), Type::Dyn)).collect();
@@ -44,6 +50,11 @@ pub fn env_for(variables: Option<&[String]>, params: bool, authorizer: bool, mod
         );
     }
     e
+}
+
+/// The `authorizer` variable's type (`library.AuthorizerType`).
+pub fn authorizer_type() -> Type {
+    types::parse_type("kubernetes.authorization.Authorizer")
 }
 
 /// Upstream's environment of webhook matchConditions (the stateless compiler with
@@ -56,7 +67,7 @@ pub fn webhook_match_env(mode: Mode) -> Env {
         .var("oldObject", Type::Dyn)
         .var("namespaceObject", super::namespace_type())
         .var("request", super::request_type())
-        .var("authorizer", types::parse_type("kubernetes.authorization.Authorizer"))
+        .var("authorizer", authorizer_type())
         .var(
             "authorizer.requestResource",
             types::parse_type("kubernetes.authorization.ResourceCheck"),
@@ -70,7 +81,7 @@ pub fn mutating_env(variables: &[String], mode: Mode) -> Env {
     mutating_env_for(variables, true, mode)
 }
 
-/// [`mutating_env`] with `params` only when the policy has a paramKind (write-time checks).
+/// [`mutating_env`] with `params` only when the policy has a paramKind.
 pub fn mutating_env_for(variables: &[String], params: bool, mode: Mode) -> Env {
     env_for(Some(variables), params, true, mode).patch_types(Arc::new(patch_type))
 }

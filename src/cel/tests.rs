@@ -55,9 +55,25 @@ fn basics() {
         ("format.dns1123Label().validate('Bad_Name').hasValue()", "true"),
         ("{'a': 1}.transformMap(k, v, v + 1)", "{\"a\":2}"),
         ("[1, 2].all(i, v, v > i)", "true"),
+        // cel-go v0.23's attribute qualification: null (an unset oldObject or
+        // namespaceObject) and scalars have no keys; has() on them is false.
+        ("object.spec.replicas.x", "error: no such key: x"),
+        ("has(object.spec.replicas.x)", "false"),
+        ("object.spec.tags.x", "error: unsupported index type 'string' in list"),
     ] {
         assert_eq!(run(e, o.clone()), want, "{e}");
     }
+    assert_eq!(run("object.metadata", json!(null)), "error: no such key: metadata");
+    assert_eq!(run("has(object.metadata)", json!(null)), "false");
+    // A library object type has no fields the checker can resolve (upstream's typeChecking
+    // of `authorizer.requestResource` where only `authorizer` is declared).
+    let e = env().var("authorizer", policy::authorizer_type());
+    let err = e.compile("authorizer.requestResource").err().map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("unexpected failed resolution of 'kubernetes.authorization.Authorizer'")),
+        "{err:?}"
+    );
 }
 
 #[test]

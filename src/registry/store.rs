@@ -815,7 +815,8 @@ impl Registry {
             if let Some(m) = manager {
                 let schemas = crate::api::schema::builtin();
                 let sub = part.subresource();
-                let root = schemas.root_for(def.group, def.version, def.kind);
+                let merge = crate::api::schema::merge_root(def);
+                let root = merge.as_ref().map(|m| m.node());
                 crate::patch::record_update(Some(&old), &mut new, m, &def.api_version(), sub, schemas, root);
             }
             {

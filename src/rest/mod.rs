@@ -171,11 +171,12 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             let (mut obj, body) = rest.decoded_object(req, def).await?;
             let warnings = validate_fields(def, query, &mut obj, Some(&body))?;
             let schemas = crate::api::schema::builtin();
-            let root = schemas.root_for(def.group, def.version, def.kind);
+            let merge = crate::api::schema::merge_root(def);
             let manager = field_manager(req);
             // Decoding defaults the object before the field manager sees it (upstream), so the
             // creator owns the defaulted fields too.
             def.strategy.defaults(&mut obj);
+            let root = merge.as_ref().map(|m| m.node());
             crate::patch::record_update(None, &mut obj, &manager, &def.api_version(), None, schemas, root);
             let ctx = rest.admission_context(req, None);
             let created = reg

@@ -188,7 +188,18 @@ pub async fn patch(
         }
         // The patched object is decoded (defaulted) before the field manager compares it.
         def.strategy.defaults(&mut target);
-        patch::record_update(Some(&live), &mut target, &manager, &api_version, sub, schemas, root);
+        // Managed fields follow the kind's merge schema (a custom resource's CRD list types).
+        let merge = crate::api::schema::merge_root(def).filter(|_| sub != Some("scale"));
+        let merge_root = merge.as_ref().map(|m| m.node()).or(root);
+        patch::record_update(
+            Some(&live),
+            &mut target,
+            &manager,
+            &api_version,
+            sub,
+            schemas,
+            merge_root,
+        );
         // The patch applies to what was read: keep that resourceVersion unless the patch set one.
         if target.pointer("/metadata/resourceVersion").is_none() {
             target["metadata"]["resourceVersion"] = json!(current.revision.to_string());
@@ -353,6 +364,10 @@ async fn apply_resource(
         return Err(patch::apply::typed_patch_error(applied, &undeclared));
     }
     strict_yaml(body, directive, ctx)?;
+    // Apply merges by the kind's schema: for a custom resource its CRD's list types and map
+    // keys (`x-kubernetes-list-type`, `x-kubernetes-list-map-keys`, `x-kubernetes-map-type`).
+    let merge = crate::api::schema::merge_root(def);
+    let merge_root = merge.as_ref().map(|m| m.node()).or(root);
     let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
     let reg = rest.registry;
     let adm = rest.admission.request(ctx);
@@ -366,7 +381,7 @@ async fn apply_resource(
             Err(e) => return Err(e),
         };
         let Some((live, revision)) = live else {
-            let mut obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, root)
+            let mut obj = patch::apply(None, applied, manager, force, &api_version, sub, schemas, merge_root)
                 .map_err(|e| e.to_api_error())?;
             crate::codec::normalize_applied(def, &mut obj, applied)?;
             match reg.create_with(def, ns, obj, dry_run, Some(&adm)).await {
@@ -381,8 +396,17 @@ async fn apply_resource(
                 Err(e) => return Err(e),
             }
         };
-        let mut target = patch::apply(Some(&live), applied, manager, force, &api_version, sub, schemas, root)
-            .map_err(|e| e.to_api_error())?;
+        let mut target = patch::apply(
+            Some(&live),
+            applied,
+            manager,
+            force,
+            &api_version,
+            sub,
+            schemas,
+            merge_root,
+        )
+        .map_err(|e| e.to_api_error())?;
         crate::codec::normalize_applied(def, &mut target, applied)?;
         if !explicit_rv {
             target["metadata"]["resourceVersion"] = json!(revision.to_string());

@@ -4,7 +4,9 @@
 //! expression that does not compile keeps its error, reported when a request reaches it
 //! (under the policy's failurePolicy).
 
-use crate::cel::policy::{compile, compile_exact, env, json_patch_list_type, mutating_env, object_type};
+use crate::cel::policy::{
+    compile, compile_exact, env, json_patch_list_type, message_env, mutating_env_for, object_type,
+};
 use crate::cel::{Mode, Type};
 use crate::util::json::JsonExt;
 use serde_json::Value;
@@ -59,15 +61,19 @@ impl Policy {
         let names: Vec<String> = items(&spec, "variables")
             .map(|v| v.str_at("/name").to_string())
             .collect();
-        let env = if mutating {
-            mutating_env(&names, mode)
-        } else {
-            env(&names, mode)
-        };
         let param_kind = spec
             .get("paramKind")
             .filter(|p| p.is_object())
             .map(|p| (p.str_at("/apiVersion").to_string(), p.str_at("/kind").to_string()));
+        // Upstream `compilePolicy`: `params` only with a paramKind; the authorizer everywhere
+        // but in messageExpressions.
+        let params = param_kind.is_some();
+        let env = if mutating {
+            mutating_env_for(&names, params, mode)
+        } else {
+            env(&names, params, mode)
+        };
+        let message_env = message_env(&names, params, mode);
         Policy {
             name: obj.str_at("/metadata/name").to_string(),
             fail: spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore"),
@@ -97,7 +103,7 @@ impl Policy {
                     message_expression: v
                         .opt_str_at("/messageExpression")
                         .filter(|m| !m.is_empty())
-                        .map(|m| compile(&env, m, &[Type::String])),
+                        .map(|m| compile(&message_env, m, &[Type::String])),
                     reason: v.str_at("/reason").to_string(),
                 })
                 .collect(),

@@ -34,7 +34,7 @@ pub struct Run<'r, 'e> {
 }
 
 /// `variables`, each evaluated on first use (upstream's lazy composition).
-pub(super) struct Vars<'a> {
+pub(crate) struct Vars<'a> {
     programs: &'a [(String, Compiled)],
     base: Vec<(&'a str, Value<'a>)>,
     memo: RefCell<HashMap<String, Result<Value<'a>, EvalError>>>,
@@ -44,7 +44,7 @@ pub(super) struct Vars<'a> {
 
 impl<'a> Vars<'a> {
     /// The policy's variables over `base`; [`Vars::link`] before use.
-    pub(super) fn new(programs: &'a [(String, Compiled)], base: Vec<(&'a str, Value<'a>)>) -> Self {
+    pub(crate) fn new(programs: &'a [(String, Compiled)], base: Vec<(&'a str, Value<'a>)>) -> Self {
         Vars {
             programs,
             base,
@@ -54,7 +54,7 @@ impl<'a> Vars<'a> {
         }
     }
     /// Let the variables see each other (through the same memo).
-    pub(super) fn link(&'a self) {
+    pub(crate) fn link(&'a self) {
         *self.this.borrow_mut() = Some(self);
     }
 }
@@ -136,8 +136,9 @@ impl<'r, 'e> Run<'r, 'e> {
         };
         let request = request_var(self.a, matched);
         let ns = self.namespace().await?;
+        let authz = super::authz::Binding::of(self.a, self.env);
         for param in &params {
-            let (decisions, notes) = evaluate(p, self.a, &request, ns.as_ref(), param);
+            let (decisions, notes) = evaluate(p, self.a, &request, ns.as_ref(), param, authz.as_ref());
             for d in decisions {
                 if b.deny {
                     self.deny(b, &d.message, &d.reason, &d.field_path);
@@ -283,31 +284,74 @@ pub(super) fn run_one<'a>(prog: &Compiled, vars: &'a Vars<'a>, budget: &mut i64)
     })
 }
 
+/// A policy's matchConditions (upstream `matchconditions.Matcher.Match`, shared by policies
+/// and webhooks): every condition is evaluated within the match-conditions budget; any false
+/// one means no match; otherwise errors follow the failure policy — Ok(false) when it is
+/// Ignore, else Err with the error (several: `[a, b]`, as upstream's aggregate).
+pub(crate) fn conditions<'a>(conds: &[(String, Compiled)], vars: &'a Vars<'a>, fail: bool) -> Result<bool, String> {
+    let mut budget = cel::RUNTIME_CEL_COST_BUDGET_MATCH_CONDITIONS;
+    let mut errors = Vec::new();
+    for (_, mc) in conds {
+        match run_one(mc, vars, &mut budget) {
+            Ok(Value::Bool(false)) => return Ok(false),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(true),
+        _ if !fail => Ok(false),
+        1 => Err(errors.remove(0)),
+        _ => Err(format!("[{}]", errors.join(", "))),
+    }
+}
+
+/// A policy's matchConditions for one request and param. Upstream's matcher sees the
+/// request's own resource and no namespace (`namespaceObject` is null), and the authorizer.
+pub(super) fn policy_conditions(
+    p: &Policy,
+    a: &Attributes,
+    param: &Json,
+    authz: Option<&super::authz::Binding>,
+) -> Result<bool, String> {
+    if p.match_conditions.is_empty() {
+        return Ok(true);
+    }
+    let request = request_var(a, &Gvr::of(&a.def));
+    let vars = Vars::new(&p.variables, activation_vars(a, &request, None, param, authz));
+    vars.link();
+    conditions(&p.match_conditions, &vars, p.fail)
+}
+
 /// The policy's decisions for one param — failed validations and, under failurePolicy Fail,
 /// evaluation errors — and its audit annotations. A false matchCondition yields none.
+/// As upstream's validator: matchConditions and validations see the authorizer;
+/// messageExpressions and auditAnnotations are evaluated without it (each in an activation
+/// of its own, so variables they use are evaluated again there).
 fn evaluate(
     p: &Policy,
     a: &Attributes,
     request: &Json,
     ns: Option<&Json>,
     param: &Json,
+    authz: Option<&super::authz::Binding>,
 ) -> (Vec<Decision>, Vec<(String, String)>) {
-    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
-    vars.link();
-    let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let error = |msg: String, index: usize| Decision {
         message: msg,
         reason: String::new(),
         field_path: String::new(),
         index,
     };
-    for (_, mc) in &p.match_conditions {
-        match run_one(mc, &vars, &mut budget) {
-            Ok(Value::Bool(true)) => {}
-            Ok(_) => return (Vec::new(), Vec::new()),
-            Err(e) => return (if p.fail { vec![error(e, 0)] } else { Vec::new() }, Vec::new()),
-        }
+    match policy_conditions(p, a, param, authz) {
+        Ok(true) => {}
+        Ok(false) => return (Vec::new(), Vec::new()),
+        Err(e) => return (vec![error(e, 0)], Vec::new()),
     }
+    let vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, authz));
+    vars.link();
+    let messages = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
+    messages.link();
+    let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let mut out = Vec::new();
     for (i, v) in p.validations.iter().enumerate() {
         match run_one(&v.program, &vars, &mut budget) {
@@ -319,7 +363,7 @@ fn evaluate(
                     v.message.clone()
                 };
                 if let Some(m) = &v.message_expression {
-                    if let Ok(Value::Str(s)) = run_one(m, &vars, &mut budget) {
+                    if let Ok(Value::Str(s)) = run_one(m, &messages, &mut budget) {
                         let s = s.trim();
                         if !s.is_empty()
                             && !s.contains('\n')
@@ -343,9 +387,12 @@ fn evaluate(
             break;
         }
     }
+    let notes_vars = Vars::new(&p.variables, activation_vars(a, request, ns, param, None));
+    notes_vars.link();
+    let mut budget = cel::RUNTIME_CEL_COST_BUDGET;
     let mut notes = Vec::new();
     for (i, an) in p.audit_annotations.iter().enumerate() {
-        match run_one(&an.program, &vars, &mut budget) {
+        match run_one(&an.program, &notes_vars, &mut budget) {
             Ok(Value::Str(s)) => notes.push((an.key.clone(), s.to_string())),
             Ok(_) => {}
             Err(e) if p.fail => out.push(error(e, i)),

@@ -30,6 +30,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub(crate) use authz::Binding as AuthzBinding;
+pub(crate) use eval::{conditions, Vars};
 pub use mutate::Reinvocation;
 
 pub const GROUP: &str = "admissionregistration.k8s.io";

@@ -7,7 +7,7 @@
 //! message. [`Reinvocation`] carries `reinvocationPolicy: IfNeeded` across the chain's rounds.
 
 use super::compile::{Mutation, Policy};
-use super::eval::{activation_vars, namespace_of, request_var, run_one, Vars};
+use super::eval::{activation_vars, namespace_of, policy_conditions, request_var, run_one, Vars};
 use super::params::{self, ParamError};
 use super::{matching_bindings, Bound, Engine, GROUP};
 use crate::admission::webhook::Gvr;
@@ -148,7 +148,7 @@ fn dispatch(
             param: &inv.param,
             authz,
         };
-        match conditions(p, a, &inputs) {
+        match policy_conditions(p, a, &inv.param, authz) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -216,33 +216,6 @@ impl<'i> Inputs<'i> {
     }
 }
 
-/// The policy's matchConditions (upstream `matchconditions.Matcher` under the policy's
-/// failurePolicy): Ok(false) when one is false; Err when one failed and the policy fails
-/// closed.
-fn conditions(p: &Policy, a: &Attributes, inputs: &Inputs<'_>) -> Result<bool, String> {
-    if p.match_conditions.is_empty() {
-        return Ok(true);
-    }
-    let vars = inputs.vars(p, a);
-    vars.link();
-    let mut budget = cel::RUNTIME_CEL_COST_BUDGET_MATCH_CONDITIONS;
-    let mut errors = Vec::new();
-    for (_, mc) in &p.match_conditions {
-        match run_one(mc, &vars, &mut budget) {
-            Ok(Value::Bool(true)) => {}
-            Ok(Value::Bool(false)) => return Ok(false),
-            Ok(_) => errors.push("matchCondition did not evaluate to a bool".to_string()),
-            Err(e) => errors.push(e),
-        }
-    }
-    match errors.len() {
-        0 => Ok(true),
-        _ if !p.fail => Ok(false),
-        1 => Err(errors.remove(0)),
-        _ => Err(format!("[{}]", errors.join(", "))),
-    }
-}
-
 /// One mutation of `obj` (`a.object`; upstream `jsonPatcher.Patch` / `applyConfigPatcher.Patch`): the
 /// patched object, or upstream's error message.
 fn mutation(m: &Mutation, p: &Policy, a: &Attributes, obj: &Json, inputs: &Inputs<'_>) -> Result<Json, String> {
@@ -269,12 +242,8 @@ fn mutation(m: &Mutation, p: &Policy, a: &Attributes, obj: &Json, inputs: &Input
         // Built-ins merge by their OpenAPI schema; custom resources by their CRD's (list
         // types and map keys included), as upstream's type converters.
         let schemas = crate::api::schema::builtin();
-        let custom = crate::apiext::lookup(&a.def).and_then(|cv| cv.typed.clone());
-        let root = match &custom {
-            Some(n) => Some(&**n),
-            None => schemas.root_for(a.def.group, a.def.version, a.def.kind),
-        };
-        crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, root)
+        let merge = crate::api::schema::merge_root(&a.def);
+        crate::patch::apply::merge_configuration(obj, &out.to_json(), schemas, merge.as_ref().map(|m| m.node()))
             .map_err(|e| format!("error applying patch: {e}"))?
     };
     // The result is decoded into its kind, as upstream decodes the patched JSON, and defaulted

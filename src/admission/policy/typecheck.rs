@@ -140,8 +140,9 @@ fn params_decl(reg: &Registry, spec: &Value) -> Option<Arc<DeclType>> {
     )
 }
 
-/// The environment for one kind: typed `object`/`oldObject`/`params`, and `variables` typed
-/// by compiling each in turn (a variable that does not compile stays dyn).
+/// The environment for one kind: typed `object`/`oldObject`/`params` (undeclared when the
+/// paramKind has no schema), and `variables` typed by compiling each in turn (a variable that
+/// does not compile stays dyn).
 fn typed_env(spec: &Value, object: Type, params: Option<Type>) -> crate::cel::Env {
     let vars: Vec<(String, String)> = spec
         .get("variables")
@@ -151,9 +152,12 @@ fn typed_env(spec: &Value, object: Type, params: Option<Type>) -> crate::cel::En
         .map(|v| (v.str_at("/name").to_string(), v.str_at("/expression").to_string()))
         .collect();
     let mut types: BTreeMap<String, Type> = vars.iter().map(|(n, _)| (n.clone(), Type::Dyn)).collect();
+    // Upstream `buildEnvSet`: `params` only when the paramKind's schema resolved, and
+    // `authorizer` (not `authorizer.requestResource`: only its structure is needed).
     let env = |types: &BTreeMap<String, Type>| {
         let names: Vec<String> = types.keys().cloned().collect();
-        let mut e = compile::env(&names, Mode::Stored)
+        let mut e = compile::env_for(Some(&names), false, false, Mode::Stored)
+            .var("authorizer", compile::authorizer_type())
             .var("object", object.clone())
             .var("oldObject", object.clone())
             .var(

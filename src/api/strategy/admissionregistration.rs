@@ -3,7 +3,7 @@
 //! policy CEL environment of the compatibility version and has the type its field needs.
 
 use super::admission_rules::{self as rules, items};
-use crate::cel::policy::{compile, env};
+use crate::cel::policy::{compile, env, env_for, message_env};
 use crate::cel::{Mode, Type};
 use crate::error::field::{FieldError, FieldErrors};
 use crate::util::json::JsonExt;
@@ -28,36 +28,55 @@ pub fn validate_policy(obj: &Value, errs: &mut FieldErrors) {
         .iter()
         .map(|v| v.str_at("/name").to_string())
         .collect();
-    let env = env(&names, Mode::New);
-    let mut check = |path: String, src: &str, want: &[Type]| {
+    // Upstream `validateValidatingAdmissionPolicySpec`: `params` only with a paramKind; the
+    // authorizer in matchConditions (the stateless environment, no `variables`), variables,
+    // validations and auditAnnotations, not in messageExpressions.
+    let params = spec.get("paramKind").is_some_and(|p| !p.is_null());
+    let env = env(&names, params, Mode::New);
+    let conditions_env = env_for(None, params, true, Mode::New);
+    let message_env = message_env(&names, params, Mode::New);
+    let mut check = |env: &crate::cel::Env, path: String, src: &str, want: &[Type]| {
         if src.trim().is_empty() {
             errs.push(FieldError::required(path, ""));
-        } else if let Err(e) = compile(&env, src, want) {
+        } else if let Err(e) = compile(env, src, want) {
             errs.push(FieldError::invalid(path, src, e));
         }
     };
     for (i, m) in items(&spec, "matchConditions").iter().enumerate() {
         check(
+            &conditions_env,
             format!("spec.matchConditions[{i}].expression"),
             m.str_at("/expression"),
             &[Type::Bool],
         );
     }
     for (i, v) in items(&spec, "variables").iter().enumerate() {
-        check(format!("spec.variables[{i}].expression"), v.str_at("/expression"), &[]);
+        check(
+            &env,
+            format!("spec.variables[{i}].expression"),
+            v.str_at("/expression"),
+            &[],
+        );
     }
     for (i, v) in items(&spec, "validations").iter().enumerate() {
         check(
+            &env,
             format!("spec.validations[{i}].expression"),
             v.str_at("/expression"),
             &[Type::Bool],
         );
         if let Some(m) = v.opt_str_at("/messageExpression").filter(|m| !m.trim().is_empty()) {
-            check(format!("spec.validations[{i}].messageExpression"), m, &[Type::String]);
+            check(
+                &message_env,
+                format!("spec.validations[{i}].messageExpression"),
+                m,
+                &[Type::String],
+            );
         }
     }
     for (i, a) in items(&spec, "auditAnnotations").iter().enumerate() {
         check(
+            &env,
             format!("spec.auditAnnotations[{i}].valueExpression"),
             a.str_at("/valueExpression"),
             &[Type::String, Type::Null],
@@ -234,7 +253,7 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
     }
     // matchConditions compile in upstream's stateless environment: no `variables`, `params`
     // only with a paramKind, and the authorizer.
-    let conditions_env = crate::cel::policy::env_for(None, pk.is_some(), true, Mode::New);
+    let conditions_env = env_for(None, pk.is_some(), true, Mode::New);
     rules::match_conditions(
         items(&spec, "matchConditions"),
         "spec.matchConditions",
