@@ -591,7 +591,15 @@ fn admission_reads_the_watch_cache_not_storage_per_write() {
     );
     let cpu = s.kubectl_ok(
         K,
-        &["-n", "lr", "get", "pod", "p", "-o", "jsonpath={.spec.containers[0].resources.requests.cpu}"],
+        &[
+            "-n",
+            "lr",
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.containers[0].resources.requests.cpu}",
+        ],
     );
     assert_eq!(cpu.trim(), "123m");
     // Writes read webhook configurations, LimitRanges and PriorityClasses from the cache, as

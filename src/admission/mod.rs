@@ -254,29 +254,22 @@ impl Env<'_> {
         }
     }
     /// Every object of a resource as the watch cache holds it now, as upstream's plugins read
-    /// their informers' listers: no storage round trip (a consistent read costs one per call,
-    /// and these run on every write).
+    /// their informers' listers: no storage round trip (these run on every write).
     pub async fn list_cached(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {
         let Some(def) = crate::api::builtin_row(group, plural) else {
             return Ok(Vec::new());
         };
-        let opts = ListOptions {
-            resource_version: Some("0".into()),
-            ..ListOptions::default()
-        };
-        let l = self.registry.list(def, ns, &opts).await?;
-        Ok(l.items.iter().map(|o| o.value()).collect())
+        let items = self.registry.list_cached(def, ns).await?;
+        Ok(items.iter().map(|o| o.value()).collect())
     }
-    /// [`Env::list_cached`], and when the cache has none, a consistent read: upstream's
-    /// LimitRanger and ResourceQuota look up live when their lister returns nothing (an object
-    /// created a moment ago).
+    /// [`Env::list_cached`], and when the cache has none, a live lookup (upstream's LimitRanger
+    /// and ResourceQuota): [`Registry::list_cached_or_live`].
     pub async fn list_cached_or_live(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {
-        let cached = self.list_cached(group, plural, ns).await?;
-        if cached.is_empty() {
-            self.list(group, plural, ns).await
-        } else {
-            Ok(cached)
-        }
+        let Some(def) = crate::api::builtin_row(group, plural) else {
+            return Ok(Vec::new());
+        };
+        let items = self.registry.list_cached_or_live(def, ns).await?;
+        Ok(items.iter().map(|o| o.value()).collect())
     }
     /// Every object of a resource (from the watch cache), optionally in one namespace.
     pub async fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {

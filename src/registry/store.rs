@@ -47,6 +47,8 @@ pub struct Registry {
     pub informers: Arc<super::informer::Synced>,
     /// `--feature-gates`: the fields strategies drop while a gate is off.
     pub features: crate::config::features::FeatureGates,
+    /// Live lookups that found nothing, not repeated for a while (`lookup.rs`).
+    pub(super) empty_lookups: Arc<super::lookup::EmptyLookups>,
 }
 
 /// Which part of an object a write may change.
@@ -216,6 +218,7 @@ impl Registry {
             delete_collection_workers: 1,
             informers: Arc::default(),
             features: Default::default(),
+            empty_lookups: Default::default(),
         }
     }
 
@@ -470,21 +473,6 @@ impl Registry {
             }
         };
         found.ok_or_else(|| ApiError::not_found(def.plural, def.group, name))
-    }
-
-    /// One object from the watch cache, or from storage when the cache has not got it (yet):
-    /// what upstream's listers-with-live-fallback (admission plugins, the service-account token
-    /// getter) read, without a storage round trip when the cache has it.
-    pub async fn get_cached_or_live(
-        &self,
-        def: &ResourceDef,
-        ns: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Arc<CachedObject>> {
-        match self.get(def, ns, name, Some(0)).await {
-            Err(e) if e.code == 404 => self.get(def, ns, name, None).await,
-            found => found,
-        }
     }
 
     /// Convert field-selector labels the way the kind does (renames, and 400 for unsupported

@@ -446,10 +446,19 @@ mod tests {
         assert_eq!(labels(Method::GET, ns, ""), ("LIST".into(), "namespace"));
         assert_eq!(labels(Method::GET, ns, "watch=true"), ("WATCH".into(), "namespace"));
         assert_eq!(labels(Method::GET, "/api/v1/pods", ""), ("LIST".into(), "cluster"));
-        assert_eq!(labels(Method::POST, "/api/v1/namespaces", ""), ("POST".into(), "resource"));
-        assert_eq!(labels(Method::POST, "/api/v1/namespaces/ns/pods/p/binding", ""), ("POST".into(), "resource"));
+        assert_eq!(
+            labels(Method::POST, "/api/v1/namespaces", ""),
+            ("POST".into(), "resource")
+        );
+        assert_eq!(
+            labels(Method::POST, "/api/v1/namespaces/ns/pods/p/binding", ""),
+            ("POST".into(), "resource")
+        );
         assert_eq!(labels(Method::DELETE, ns, ""), ("DELETECOLLECTION".into(), "namespace"));
-        assert_eq!(labels(Method::PUT, "/api/v1/namespaces/ns/pods/p/status", ""), ("PUT".into(), "resource"));
+        assert_eq!(
+            labels(Method::PUT, "/api/v1/namespaces/ns/pods/p/status", ""),
+            ("PUT".into(), "resource")
+        );
         assert_eq!(labels(Method::GET, "/healthz", ""), ("GET".into(), ""));
     }
 }

@@ -286,7 +286,8 @@ impl Plugin for ResourceQuota {
         'attempt: for attempt in 0..10 {
             // After a conflict the cache may still hold the quota we lost to: read storage.
             let quotas = if attempt == 0 {
-                env.list_cached_or_live("", "resourcequotas", Some(&a.namespace)).await?
+                env.list_cached_or_live("", "resourcequotas", Some(&a.namespace))
+                    .await?
             } else {
                 env.list("", "resourcequotas", Some(&a.namespace)).await?
             };

@@ -238,7 +238,8 @@ impl ServiceAccounts {
         }
         if let (Some(reg), true) = (reg, self.lookup) {
             let def = crate::api::builtin_row("", "secrets").ok_or("no secrets resource")?;
-            let obj = reg.get_cached_or_live(def, Some(&ns), &secret)
+            let obj = reg
+                .get_cached_or_live(def, Some(&ns), &secret)
                 .await
                 .map_err(|_| format!("secrets \"{secret}\" not found"))?;
             let secret = obj.value();
