@@ -157,22 +157,8 @@ EOF
         --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kwok_port"
     local kwok_pid="${CL_PIDS[-1]}"
     cl_wait kwok "$kwok_pid" 60 curl -fsS --max-time 2 "http://127.0.0.1:$kwok_port/healthz" || return 1
+    cl_kwok_nodes "$NODES" >"$WORK/nodes.yaml"
     local i
-    for ((i = 0; i < NODES; i++)); do
-        cat <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-$i
-  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
-  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
-status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
-  nodeInfo: {architecture: amd64, kubeletVersion: $K8S_VERSION, kubeProxyVersion: $K8S_VERSION, operatingSystem: linux}
----
-EOF
-    done >"$WORK/nodes.yaml"
     t=$(date +%s)
     "${kc[@]}" create -f "$WORK/nodes.yaml" >/dev/null || return 1
     nodes_ready() { [ "$("${kc[@]}" get nodes --no-headers | grep -c ' Ready ')" -ge "$NODES" ]; }

@@ -109,3 +109,23 @@ cl_capstan() {
     LAST_PID="${CL_PIDS[-1]}"
     cl_wait "$name" "$LAST_PID" 180 sh -c "[ \"\$(curl -sk --max-time 5 https://127.0.0.1:$port/readyz)\" = ok ]"
 }
+
+# cl_kwok_nodes COUNT: YAML of COUNT Nodes kwok-node-0.. that kwok (started with
+# --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake) manages, labelled type=kwok.
+cl_kwok_nodes() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+---
+EOF
+    done
+}
