@@ -23,13 +23,7 @@ RUNS="${RUNS:-capstan:10000 capstan:1000 upstream:1000}"
 UPDATES="${UPDATES:-100}"
 RATE="${RATE:-10}"
 CONCURRENCY="${CONCURRENCY:-4}"
-PROFILE="${PROFILE:-release}"
-if [ "$PROFILE" = release ]; then
-    TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target-release}"
-else
-    TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
-fi
-CAPSTAN="${CAPSTAN_BIN:-$TARGET/$PROFILE/capstan}"
+cl_build_dirs
 LOAD="${LOAD_BIN:-$TARGET/$PROFILE/capstan-load}"
 [ -x "$CAPSTAN" ] && [ -x "$LOAD" ] || { echo "fanout: missing $CAPSTAN or $LOAD" >&2; exit 1; }
 command -v etcd >/dev/null || { echo "fanout: needs etcd (scripts/setup.sh installs etcd-server)" >&2; exit 1; }

@@ -46,13 +46,7 @@ CLIENT_QPS="${CLIENT_QPS:-100}"
 CLIENT_BURST="${CLIENT_BURST:-200}"
 KWOK_PARALLELISM="${KWOK_PARALLELISM:-64}"
 POD_TIMEOUT="${POD_TIMEOUT:-1200}"
-PROFILE="${PROFILE:-release}"
-if [ "$PROFILE" = release ]; then
-    TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target-release}"
-else
-    TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
-fi
-CAPSTAN="${CAPSTAN_BIN:-$TARGET/$PROFILE/capstan}"
+cl_build_dirs
 OUT="${DENSITY_OUTPUT_DIR:-$TARGET/density/$(date +%Y%m%d-%H%M%S)}"
 for s in $SERVERS; do
     case "$s" in capstan | capstan-embedded | upstream) ;; *) echo "density: unknown server $s" >&2; exit 2 ;; esac

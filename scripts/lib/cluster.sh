@@ -6,6 +6,18 @@
 CL_PIDS=()
 CL_NAMES=()
 
+# cl_build_dirs: PROFILE (default release), TARGET (its cargo target dir: $CARGO_TARGET_DIR, else
+# the shared release or debug cache) and CAPSTAN (the binary; CAPSTAN_BIN overrides).
+cl_build_dirs() {
+    PROFILE="${PROFILE:-release}"
+    if [ "$PROFILE" = release ]; then
+        TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target-release}"
+    else
+        TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
+    fi
+    CAPSTAN="${CAPSTAN_BIN:-$TARGET/$PROFILE/capstan}"
+}
+
 cl_log() { echo "${CL_TAG:-cluster}: $*" >&2; }
 
 cl_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
