@@ -107,7 +107,8 @@ impl StreamCounters {
     }
 }
 
-/// Automatic reloads of a configuration file (`--authentication-config`), as upstream's
+/// Automatic reloads of a configuration file (`--authentication-config`,
+/// `--authorization-config`), as upstream's
 /// `apiserver_<what>_config_controller_automatic_reloads_total` and
 /// `..._automatic_reload_last_timestamp_seconds`, by status and the hashed apiserver identity.
 #[derive(Debug)]
@@ -182,12 +183,19 @@ pub struct Metrics {
     pub streams: std::sync::Arc<StreamCounters>,
     /// `--authentication-config` reloads, shared with the authenticator.
     pub authn_config_reloads: std::sync::Arc<ConfigReloads>,
+    /// `--authorization-config` reloads, shared with the authorizer.
+    pub authz_config_reloads: std::sync::Arc<ConfigReloads>,
     /// `--disabled-metrics`: families left out of the exposition.
     pub disabled: Vec<String>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let apiserver_id = crate::util::hash::apiserver_id(
+            &hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         Metrics {
             requests: Mutex::default(),
             durations: Mutex::default(),
@@ -198,14 +206,8 @@ impl Default for Metrics {
             started: std::time::SystemTime::now(),
             audit: std::sync::Arc::default(),
             streams: std::sync::Arc::default(),
-            authn_config_reloads: std::sync::Arc::new(ConfigReloads::new(
-                "authentication",
-                &crate::util::hash::apiserver_id(
-                    &hostname::get()
-                        .map(|h| h.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                ),
-            )),
+            authn_config_reloads: std::sync::Arc::new(ConfigReloads::new("authentication", &apiserver_id)),
+            authz_config_reloads: std::sync::Arc::new(ConfigReloads::new("authorization", &apiserver_id)),
             disabled: Vec::new(),
         }
     }
@@ -368,6 +370,7 @@ impl Metrics {
         }
         self.streams.render(&mut out);
         self.authn_config_reloads.render(&mut out);
+        self.authz_config_reloads.render(&mut out);
         process_metrics(&mut out, self.started);
         out
     }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::https_stub::{HttpsStub, Seen};
-use common::TestServer;
+use common::{eventually, secs, TestServer, TestServerBuilder};
 use serde_json::{json, Value};
+use std::path::Path;
 
 /// The token webhook: `jane-token` is jane (group devs), `expired` fails with an error, anything
 /// else is not authenticated.
@@ -45,6 +46,26 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A server whose users come from the token webhook behind `authn_kc` and whose authorizers
+/// are the AuthorizationConfiguration `cfg`.
+fn start_with_authorization_config(b: TestServerBuilder, authn_kc: &Path, cfg: &Path) -> TestServer {
+    b.arg(format!(
+        "--authentication-token-webhook-config-file={}",
+        authn_kc.display()
+    ))
+    .arg("--authentication-token-webhook-version=v1")
+    .arg(format!("--authorization-config={}", cfg.display()))
+    .start()
+}
+
+/// kubectl as jane (her webhook token), nothing else from the admin kubeconfig.
+fn as_jane(server: &TestServer, args: &[&str]) -> std::process::Output {
+    let kc = server.token_kubeconfig("anon", "");
+    let mut all = vec!["--kubeconfig", kc.to_str().expect("path"), "--token", "jane-token"];
+    all.extend_from_slice(args);
+    server.kubectl("1.33", &all)
 }
 
 #[test]
@@ -187,21 +208,8 @@ authorizers:
         authz_kc.display()
     );
     let cfg = b.write_file("authz-config.yaml", &config);
-    let server = b
-        .arg(format!(
-            "--authentication-token-webhook-config-file={}",
-            authn_kc.display()
-        ))
-        .arg("--authentication-token-webhook-version=v1")
-        .arg(format!("--authorization-config={}", cfg.display()))
-        .start();
-    let kc = server.token_kubeconfig("anon", "");
-    let kc = kc.to_str().expect("path");
-    let as_jane = |args: &[&str]| {
-        let mut all = vec!["--kubeconfig", kc, "--token", "jane-token"];
-        all.extend_from_slice(args);
-        server.kubectl("1.33", &all)
-    };
+    let server = start_with_authorization_config(b, &authn_kc, &cfg);
+    let as_jane = |args: &[&str]| as_jane(&server, args);
     let out = as_jane(&["get", "configmaps", "-n", "default"]);
     assert!(out.status.success(), "{}", text(&out));
     // The match conditions leave pods out: the webhook is not asked, RBAC says no.
@@ -238,6 +246,114 @@ authorizers:
         err.contains("Internal Server Error") && err.contains("authorizer down"),
         "{err}"
     );
+}
+
+/// `--authorization-config` is watched as upstream: a rewritten file reorders the chain
+/// without a restart, a broken rewrite keeps the running chain; both counted in
+/// `apiserver_authorization_config_controller_automatic_reloads_total`.
+#[test]
+fn authorization_config_reloads_when_the_file_changes() {
+    let authn = HttpsStub::start(token_reviewer);
+    let authz = HttpsStub::start(access_reviewer);
+    let b = TestServer::builder();
+    let authn_kc = b.write_file("authn.kubeconfig", &authn.kubeconfig("/authenticate"));
+    let authz_kc = b.write_file("authz.kubeconfig", &authz.kubeconfig("/authorize"));
+    let webhook = format!(
+        "- type: Webhook
+  name: team-webhook
+  webhook:
+    timeout: 3s
+    authorizedTTL: 1ms
+    unauthorizedTTL: 1ms
+    subjectAccessReviewVersion: v1
+    failurePolicy: NoOpinion
+    connectionInfo: {{type: KubeConfigFile, kubeConfigFile: {}}}
+",
+        authz_kc.display()
+    );
+    let rbac = "- type: RBAC\n  name: rbac\n";
+    let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers:\n";
+    // The webhook first: its explicit denial of secret-ns wins over RBAC's allow.
+    let cfg = b.write_file("authz-config.yaml", &format!("{head}{webhook}{rbac}"));
+    let server = start_with_authorization_config(b, &authn_kc, &cfg);
+    let as_jane = |args: &[&str]| as_jane(&server, args);
+    let reloads = |status: &str| -> Option<String> {
+        let text = server.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
+        text.lines()
+            .find(|l| {
+                l.starts_with("apiserver_authorization_config_controller_automatic_reloads_total{")
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(str::to_string)
+    };
+    // As upstream, the watch counts one success when it starts.
+    let line = reloads("success").expect("the start counted");
+    assert!(
+        line.contains("apiserver_id_hash=\"sha256:") && line.ends_with(" 1"),
+        "{line}"
+    );
+    assert_eq!(reloads("failure"), None);
+    server.kubectl_ok("1.33", &["create", "namespace", "secret-ns"]);
+    server.kubectl_ok(
+        "1.33",
+        &[
+            "create",
+            "rolebinding",
+            "jane-view",
+            "-n",
+            "secret-ns",
+            "--clusterrole=view",
+            "--user=jane",
+        ],
+    );
+    let err = text(&as_jane(&["get", "configmaps", "-n", "secret-ns"]));
+    assert!(
+        err.contains("configmaps is forbidden: User \"jane\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"secret-ns\": secret-ns is closed"),
+        "{err}"
+    );
+
+    // RBAC first: its allow now decides, without a restart.
+    std::fs::write(&cfg, format!("{head}{rbac}{webhook}")).expect("rewrite");
+    eventually("the reordered chain applies", secs(30), || {
+        let out = as_jane(&["get", "configmaps", "-n", "secret-ns"]);
+        out.status.success().then_some(()).ok_or_else(|| text(&out))
+    });
+    let line = reloads("success").expect("success");
+    assert!(line.ends_with(" 2"), "{line}");
+    let text_now = server.kubectl_ok("1.33", &["get", "--raw", "/metrics"]);
+    assert!(
+        text_now
+            .contains("# TYPE apiserver_authorization_config_controller_automatic_reload_last_timestamp_seconds gauge"),
+        "{text_now}"
+    );
+
+    // Broken rewrites: logged, counted, and the running chain stays.
+    std::fs::write(&cfg, format!("{head}{webhook}")).expect("rewrite");
+    eventually("the missing RBAC refused", secs(30), || {
+        let log = server.log();
+        (log.contains("reloading authorization config") && log.contains("missing required types: [RBAC]"))
+            .then_some(())
+            .ok_or("not yet")
+    });
+    std::fs::write(
+        &cfg,
+        format!("{head}{}{rbac}", webhook.replace("timeout: 3s", "timeout: 40s")),
+    )
+    .expect("rewrite");
+    let line = eventually("two failures counted", secs(30), || {
+        reloads("failure").filter(|l| l.ends_with(" 2")).ok_or("not yet")
+    });
+    assert!(line.contains("apiserver_id_hash=\"sha256:"), "{line}");
+    assert!(
+        server
+            .log()
+            .contains("authorizers[0].webhook.timeout: Invalid value: \"40s\": must be > 0s and <= 30s"),
+        "{}",
+        server.log()
+    );
+    let out = as_jane(&["get", "configmaps", "-n", "secret-ns"]);
+    assert!(out.status.success(), "the last good chain decides: {}", text(&out));
+    assert!(reloads("success").expect("success").ends_with(" 2"));
 }
 
 #[test]

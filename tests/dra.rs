@@ -382,3 +382,152 @@ spec:
         )
     );
 }
+
+/// DRAAdminAccess on: `adminAccess` is kept, and allowed only in namespaces labelled
+/// `resource.k8s.io/admin-access: "true"` — on create of claims and templates and on a status
+/// write granting it — with the 422 kube-apiserver v1.33.13 answered (captured with
+/// `--feature-gates=DRAAdminAccess=true,DynamicResourceAllocation=true
+/// --runtime-config=resource.k8s.io/v1beta1=true`). Off: the field is dropped.
+#[test]
+fn admin_access_needs_the_namespace_label_with_the_gate() {
+    let claim = |ns: &str| {
+        json!({"apiVersion": "resource.k8s.io/v1beta1", "kind": "ResourceClaim",
+            "metadata": {"name": "c1", "namespace": ns},
+            "spec": {"devices": {"requests": [{"name": "r", "deviceClassName": "gpu", "adminAccess": true}]}}})
+    };
+    let template = |ns: &str| {
+        json!({"apiVersion": "resource.k8s.io/v1beta2", "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "t1", "namespace": ns},
+            "spec": {"spec": {"devices": {"requests": [{"name": "r", "exactly": {"deviceClassName": "gpu", "adminAccess": true}}]}}}})
+    };
+    let msg =
+        "admin access to devices requires the `resource.k8s.io/admin-access: true` label on the containing namespace";
+    let status = |kind: &str, name: &str, field: &str| {
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("{kind}.resource.k8s.io \"{name}\" is invalid: {field}: Forbidden: {msg}"),
+            "reason": "Invalid",
+            "details": {"name": name, "group": "resource.k8s.io", "kind": kind,
+                "causes": [{"reason": "FieldValueForbidden", "message": format!("Forbidden: {msg}"), "field": field}]},
+            "code": 422})
+    };
+
+    let s = TestServer::start_with(&[
+        "--runtime-config=resource.k8s.io/v1beta1=true,resource.k8s.io/v1beta2=true",
+        "--feature-gates=DRAAdminAccess=true,DynamicResourceAllocation=true",
+    ]);
+    let (cert, key) = s.admin_cert();
+    let post = |path: &str, body: &Value| -> (u16, Value) {
+        let body = body.to_string();
+        let (code, out) = s.curl_status(
+            &[
+                "--cert",
+                cert.to_str().expect("path"),
+                "--key",
+                key.to_str().expect("path"),
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+            ],
+            path,
+        );
+        (
+            code,
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
+        )
+    };
+    s.kubectl_ok(K, &["create", "namespace", "plain"]);
+    s.kubectl_ok(K, &["create", "namespace", "adm"]);
+    s.kubectl_ok(K, &["label", "namespace", "adm", "resource.k8s.io/admin-access=true"]);
+
+    let claims = "/apis/resource.k8s.io/v1beta1/namespaces/plain/resourceclaims";
+    assert_eq!(
+        post(claims, &claim("plain")),
+        (
+            422,
+            status("ResourceClaim", "c1", "spec.devices.requests[0].adminAccess")
+        )
+    );
+    let templates = "/apis/resource.k8s.io/v1beta2/namespaces/plain/resourceclaimtemplates";
+    assert_eq!(
+        post(templates, &template("plain")),
+        (
+            422,
+            status("ResourceClaimTemplate", "t1", "spec.devices.requests[0].adminAccess")
+        )
+    );
+    // In the labelled namespace both are stored with the field (kubectl, both versions).
+    let f = s.write_file("adm.json", &claim("adm").to_string());
+    s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
+    let f = s.write_file("adm-t.json", &template("adm").to_string());
+    s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
+    assert_eq!(
+        get_json(&s, &["resourceclaims.v1beta1.resource.k8s.io", "c1", "-n", "adm"])["spec"]["devices"]["requests"][0]
+            ["adminAccess"],
+        true
+    );
+    assert_eq!(
+        get_json(
+            &s,
+            &["resourceclaimtemplates.v1beta1.resource.k8s.io", "t1", "-n", "adm"]
+        )["spec"]["spec"]["devices"]["requests"][0]["adminAccess"],
+        true
+    );
+
+    // A status write granting admin access in an unlabelled namespace is refused.
+    let mut plain = claim("plain");
+    plain["spec"]["devices"]["requests"][0]
+        .as_object_mut()
+        .expect("request")
+        .remove("adminAccess");
+    let f = s.write_file("plain.json", &plain.to_string());
+    s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
+    let grant = r#"{"status":{"allocation":{"devices":{"results":[{"request":"r","driver":"d.example.com","pool":"p","device":"d0","adminAccess":true}]}}}}"#;
+    let err = s.kubectl_err(
+        K,
+        &[
+            "patch",
+            "resourceclaim",
+            "c1",
+            "-n",
+            "plain",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            grant,
+        ],
+    );
+    assert!(
+        err.contains(&format!(
+            "status.allocation.devices.results[0].adminAccess: Forbidden: {msg}"
+        )),
+        "{err}"
+    );
+    s.kubectl_ok(
+        K,
+        &[
+            "patch",
+            "resourceclaim",
+            "c1",
+            "-n",
+            "adm",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            grant,
+        ],
+    );
+    drop(s);
+
+    // Gate off (its default): dropped, wherever the claim lives.
+    let s = TestServer::start_with(&["--runtime-config=resource.k8s.io/v1beta1=true"]);
+    let f = s.write_file("c.json", &claim("default").to_string());
+    s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
+    let got = get_json(&s, &["resourceclaims.v1beta1.resource.k8s.io", "c1"]);
+    assert!(
+        got["spec"]["devices"]["requests"][0].get("adminAccess").is_none(),
+        "{got}"
+    );
+}

@@ -545,8 +545,8 @@ fn off_by_default_kinds_are_served_as_upstream() {
         "{table}"
     );
 
-    // The VolumeAttributesClass gate stays off (capstan refuses it), so claims drop the field,
-    // as upstream's `DropDisabledFields` does.
+    // The VolumeAttributesClass gate is off by default, so claims drop the field, as
+    // upstream's `DropDisabledFields` does.
     s.kubectl_ok(K, &["create", "-f", &fx("pvc-vac.yaml")]);
     assert_eq!(
         s.kubectl_ok(
@@ -561,10 +561,6 @@ fn off_by_default_kinds_are_served_as_upstream() {
         ),
         "|ReadWriteOnce"
     );
-    let out = TestServer::builder()
-        .arg("--feature-gates=VolumeAttributesClass=true")
-        .start_fails();
-    assert!(out.contains("VolumeAttributesClass"), "{out}");
 
     for (kind, name) in [
         ("leasecandidate", "Cand_1.x"),
@@ -573,4 +569,157 @@ fn off_by_default_kinds_are_served_as_upstream() {
     ] {
         s.kubectl_ok(K, &["delete", kind, name]);
     }
+}
+
+/// `--feature-gates=VolumeAttributesClass=true`: PV and PVC classes kept and validated, the
+/// class of a bound claim changeable, never removed; the texts kube-apiserver v1.33.13
+/// printed for the same kubectl commands (its `spec` immutability message also carries a
+/// field diff, which capstan does not render).
+#[test]
+fn volume_attributes_class_gate_as_upstream() {
+    let s = TestServer::start_with(&[
+        "--feature-gates=VolumeAttributesClass=true",
+        "--runtime-config=storage.k8s.io/v1beta1=true",
+    ]);
+    let dns = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    let pv = |name: &str, source: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {name}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  {source}\n  volumeAttributesClassName: {class}\n"
+        )
+    };
+    let create = |name: &str, yaml: &str| {
+        let f = s.write_file(name, yaml);
+        s.kubectl_run(K, &["create", "-f", &f.display().to_string()])
+    };
+    let err_of = |r: (bool, String, String)| {
+        assert!(!r.0, "succeeded: {}", r.1);
+        r.2.trim().to_string()
+    };
+    assert_eq!(
+        err_of(create("pv1.yaml", &pv("pv-empty", "hostPath: {path: /tmp/x}", "\"\""))),
+        "The PersistentVolume \"pv-empty\" is invalid: \n\
+         * spec.volumeAttributesClassName: Required value: an empty string is disallowed\n\
+         * spec.csi: Required value: has to be specified when using volumeAttributesClassName"
+    );
+    assert_eq!(
+        err_of(create(
+            "pv2.yaml",
+            &pv("pv-bad", "hostPath: {path: /tmp/x}", "\"Gold!\"")
+        )),
+        format!(
+            "The PersistentVolume \"pv-bad\" is invalid: \n\
+             * spec.volumeAttributesClassName: Invalid value: \"Gold!\": {dns}\n\
+             * spec.csi: Required value: has to be specified when using volumeAttributesClassName"
+        )
+    );
+    let ok = create(
+        "pv3.yaml",
+        &pv("pv-ok", "csi: {driver: d.example.com, volumeHandle: h}", "gold"),
+    );
+    assert!(ok.0, "{}", ok.2);
+    let patch =
+        |kind: &str, name: &str, body: &str| s.kubectl_run(K, &["patch", kind, name, "--type=merge", "-p", body]);
+    assert!(patch("pv", "pv-ok", r#"{"spec":{"volumeAttributesClassName":"silver"}}"#).0);
+    assert_eq!(
+        err_of(patch("pv", "pv-ok", r#"{"spec":{"volumeAttributesClassName":null}}"#)),
+        "The PersistentVolume \"pv-ok\" is invalid: spec.volumeAttributesClassName: Forbidden: update from non-nil value to nil is forbidden"
+    );
+    assert_eq!(
+        s.kubectl_ok(
+            K,
+            &["get", "pv", "pv-ok", "-o", "jsonpath={.spec.volumeAttributesClassName}"]
+        ),
+        "silver"
+    );
+
+    let pvc = |name: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  volumeAttributesClassName: {class}\n"
+        )
+    };
+    assert_eq!(
+        err_of(create("c-bad.yaml", &pvc("c-bad", "\"Gold!\""))),
+        format!("The PersistentVolumeClaim \"c-bad\" is invalid: spec.volumeAttributesClassName: Invalid value: \"Gold!\": {dns}")
+    );
+    assert!(create("c1.yaml", &pvc("c1", "gold")).0);
+    let class = || {
+        s.kubectl_ok(
+            K,
+            &["get", "pvc", "c1", "-o", "jsonpath={.spec.volumeAttributesClassName}"],
+        )
+    };
+    assert_eq!(class(), "gold");
+    let immutable = "The PersistentVolumeClaim \"c1\" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims";
+    // Unbound: the spec is immutable, the class included.
+    let e = err_of(patch("pvc", "c1", r#"{"spec":{"volumeAttributesClassName":"silver"}}"#));
+    assert!(e.starts_with(immutable), "{e}");
+    s.kubectl_ok(
+        K,
+        &["patch", "pvc", "c1", "--subresource=status", "--type=merge", "-p",
+          r#"{"status":{"phase":"Bound","currentVolumeAttributesClassName":"gold","modifyVolumeStatus":{"status":"InProgress","targetVolumeAttributesClassName":"silver"}}}"#],
+    );
+    assert_eq!(
+        s.kubectl_ok(K, &["get", "pvc", "c1", "-o", "jsonpath={.status}"]),
+        r#"{"currentVolumeAttributesClassName":"gold","modifyVolumeStatus":{"status":"InProgress","targetVolumeAttributesClassName":"silver"},"phase":"Bound"}"#
+    );
+    // Bound: the class may change, not be emptied or removed, and must be a valid name.
+    assert!(patch("pvc", "c1", r#"{"spec":{"volumeAttributesClassName":"silver"}}"#).0);
+    assert_eq!(
+        err_of(patch("pvc", "c1", r#"{"spec":{"volumeAttributesClassName":""}}"#)),
+        "The PersistentVolumeClaim \"c1\" is invalid: spec.volumeAttributesClassName: Forbidden: update from non-nil value to an empty string is forbidden"
+    );
+    let e = err_of(patch("pvc", "c1", r#"{"spec":{"volumeAttributesClassName":null}}"#));
+    assert!(
+        e.starts_with("The PersistentVolumeClaim \"c1\" is invalid: \n* spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims")
+            && e.ends_with("* spec.volumeAttributesClassName: Forbidden: update from non-nil value to nil is forbidden"),
+        "{e}"
+    );
+    assert_eq!(
+        err_of(patch("pvc", "c1", r#"{"spec":{"volumeAttributesClassName":"Bad!"}}"#)),
+        format!("The PersistentVolumeClaim \"c1\" is invalid: spec.volumeAttributesClassName: Invalid value: \"Bad!\": {dns}")
+    );
+    assert_eq!(class(), "silver");
+
+    // StorageObjectInUseProtection protects new classes (upstream's admitVAC).
+    let f = s.write_file(
+        "vac.yaml",
+        "apiVersion: storage.k8s.io/v1beta1\nkind: VolumeAttributesClass\nmetadata: {name: gold}\ndriverName: d.example.com\nparameters: {iops: \"1\"}\n",
+    );
+    s.kubectl_ok(K, &["create", "-f", &f.display().to_string()]);
+    assert_eq!(
+        s.kubectl_ok(
+            K,
+            &[
+                "get",
+                "volumeattributesclass",
+                "gold",
+                "-o",
+                "jsonpath={.metadata.finalizers}"
+            ]
+        ),
+        r#"["kubernetes.io/vac-protection"]"#
+    );
+    // A quota scoped to VolumeAttributesClass counts only claims that name a class.
+    s.kubectl_ok(K, &["create", "namespace", "q"]);
+    s.kubectl_ok(
+        K,
+        &[
+            "create",
+            "quota",
+            "vq",
+            "-n",
+            "q",
+            "--hard=persistentvolumeclaims=1",
+            "--scopes=VolumeAttributesClass",
+        ],
+    );
+    let in_q = |name: &str, class: &str| pvc(name, class).replace("namespace: default", "namespace: q");
+    assert!(create("qa.yaml", &in_q("a", "gold")).0);
+    assert_eq!(
+        err_of(create("qb.yaml", &in_q("b", "gold"))),
+        "Error from server (Forbidden): error when creating \"".to_string()
+            + &s.scratch().join("qb.yaml").display().to_string()
+            + "\": persistentvolumeclaims \"b\" is forbidden: exceeded quota: vq, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1"
+    );
+    assert!(create("qc.yaml", &in_q("plain", "null")).0, "no class: not counted");
 }

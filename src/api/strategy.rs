@@ -65,6 +65,14 @@ pub trait Strategy: Send + Sync + 'static {
     fn validate(&self, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
     /// Extra update rules (immutable fields).
     fn validate_update(&self, _new: &Value, _old: &Value, _errs: &mut FieldErrors) {}
+    /// Validation that depends on feature gates (run after [`Strategy::validate`] and
+    /// [`Strategy::validate_update`]; `old`: the stored object on update).
+    fn validate_gated(&self, _gates: &FeatureGates, _obj: &Value, _old: Option<&Value>, _errs: &mut FieldErrors) {}
+    /// A rule of this write that reads the object's namespace ([`NamespaceRule`]); asked on
+    /// create (`old` None) and on writes to `status` (`old`: the stored object).
+    fn namespace_rule(&self, _obj: &Value, _old: Option<&Value>) -> Option<NamespaceRule> {
+        None
+    }
     /// What a write to the `status` subresource takes from the request.
     fn status_write(&self) -> StatusWrite {
         StatusWrite::StatusOnly
@@ -195,6 +203,23 @@ pub trait Strategy: Send + Sync + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// [`Strategy::validate_gated`] of a [`Builtin`]: (gates, object, stored object, errors).
+pub type GatedValidation = fn(&FeatureGates, &Value, Option<&Value>, &mut FieldErrors);
+/// [`Strategy::namespace_rule`] of a [`Builtin`]: (object, stored object on status writes).
+pub type NamespaceRuleOf = fn(&Value, Option<&Value>) -> Option<NamespaceRule>;
+
+/// Validation that depends on the object's namespace, as upstream strategies that hold a
+/// namespace getter (DRA admin access): the store reads the namespace and runs `check`. Its
+/// errors come before the kind's own validation errors, as upstream appends them.
+pub struct NamespaceRule {
+    /// The field the rule is about (where its errors point).
+    pub field: String,
+    /// What the namespace is read for, in the internal error when it cannot be read.
+    pub purpose: &'static str,
+    /// The error when the namespace (`field`, the namespace object) does not allow the field.
+    pub check: fn(&str, &Value) -> Option<crate::error::field::FieldError>,
+}
+
 /// How long a kind's objects live in storage without being deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -213,6 +238,10 @@ pub struct Builtin {
     pub drop_disabled: fn(&FeatureGates, &mut Value, Option<&Value>),
     pub validate: fn(&Value, &mut FieldErrors),
     pub validate_update: fn(&Value, &Value, &mut FieldErrors),
+    /// [`Strategy::validate_gated`].
+    pub validate_gated: Option<GatedValidation>,
+    /// [`Strategy::namespace_rule`].
+    pub namespace_rule: Option<NamespaceRuleOf>,
     /// On update only `validate_update` runs: upstream's update rules that relax the create
     /// rules by what the old object had (webhook configurations).
     pub update_replaces_validate: bool,
@@ -346,6 +375,8 @@ impl Builtin {
         drop_disabled: keep_all,
         validate: no_validate,
         validate_update: no_validate_update,
+        validate_gated: None,
+        namespace_rule: None,
         update_replaces_validate: false,
         keep_status_on_create: false,
         to_storage: no_op,
@@ -385,6 +416,14 @@ impl Strategy for Builtin {
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         (self.validate_update)(new, old, errs)
+    }
+    fn validate_gated(&self, gates: &FeatureGates, obj: &Value, old: Option<&Value>, errs: &mut FieldErrors) {
+        if let Some(f) = self.validate_gated {
+            f(gates, obj, old, errs)
+        }
+    }
+    fn namespace_rule(&self, obj: &Value, old: Option<&Value>) -> Option<NamespaceRule> {
+        (self.namespace_rule?)(obj, old)
     }
     fn status_write(&self) -> StatusWrite {
         self.status_write

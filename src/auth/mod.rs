@@ -23,11 +23,13 @@ pub struct Auth {
 impl Auth {
     /// Build the authenticator and authorizer chains from the serve options; `registry` is
     /// what tokens are checked against (None without storage).
-    /// `authn_reloads`: where `--authentication-config` reloads are counted (`/metrics`).
+    /// `authn_reloads`, `authz_reloads`: where `--authentication-config` and
+    /// `--authorization-config` reloads are counted (`/metrics`).
     pub fn from_options(
         opts: &crate::config::ServeOptions,
         registry: Option<Registry>,
         authn_reloads: Arc<crate::metrics::ConfigReloads>,
+        authz_reloads: Arc<crate::metrics::ConfigReloads>,
     ) -> anyhow::Result<Auth> {
         let mut anonymous = opts.get_bool("authentication.anonymous-auth");
         let legacy_modes = opts.get_path("authorization.config-file").is_none();
@@ -43,7 +45,7 @@ impl Auth {
                 registry,
                 authn_reloads,
             )?),
-            authorizer: Arc::new(authz::config::from_options(opts)?),
+            authorizer: authz::config::from_options(opts, authz_reloads)?,
         })
     }
 }

@@ -29,6 +29,13 @@ pub const HONOURED: &[(&str, bool)] = &[
     ("DRADeviceTaints", false),
     // resource.k8s.io: sharedCounters, consumesCounters, per-device node selection (alpha).
     ("DRAPartitionableDevices", false),
+    // PV/PVC volumeAttributesClassName and PVC status.currentVolumeAttributesClassName /
+    // modifyVolumeStatus kept and validated, the class changeable (beta; off: dropped unless in
+    // use, changes forbidden).
+    ("VolumeAttributesClass", false),
+    // resource.k8s.io: requests' and allocation results' adminAccess (alpha; dropped unless in
+    // use), allowed only in namespaces labelled `resource.k8s.io/admin-access: "true"`.
+    ("DRAAdminAccess", false),
     // resource.k8s.io: ResourceClaim status.devices (beta).
     ("DRAResourceClaimDeviceStatus", true),
 ];

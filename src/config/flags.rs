@@ -357,7 +357,7 @@ flags! {
     "authentication-token-webhook-cache-ttl" => "authentication.token-webhook.cache-ttl", Kind::Duration, "2m0s", Implemented, "The duration to cache responses from the webhook token authenticator.";
     "authentication-token-webhook-config-file" => "authentication.token-webhook.config-file", Kind::Path, "", Implemented, "File with webhook configuration for token authentication in kubeconfig format.";
     "authentication-token-webhook-version" => "authentication.token-webhook.version", Kind::Enum(&["v1", "v1beta1"]), "v1beta1", Implemented, "The API version of the authentication.k8s.io TokenReview to send to the webhook.";
-    "authorization-config" => "authorization.config-file", Kind::Path, "", Implemented, "File with Authorization Configuration (structured authorization).";
+    "authorization-config" => "authorization.config-file", Kind::Path, "", Implemented, "File with Authorization Configuration to configure the authorizer chain (apiserver.config.k8s.io/v1, v1beta1 or v1alpha1; reloaded when it changes).";
     "authorization-mode" => "authorization.mode", Kind::List, "AlwaysAllow", Implemented, "Ordered list of plug-ins to do authorization on secure port: AlwaysAllow, AlwaysDeny, ABAC, Webhook, RBAC, Node.";
     "authorization-policy-file" => "authorization.policy-file", Kind::Path, "", Refused, "File with authorization policy in json line by line format, used with --authorization-mode=ABAC.";
     "authorization-webhook-cache-authorized-ttl" => "authorization.webhook.cache-authorized-ttl", Kind::Duration, "5m0s", Implemented, "The duration to cache 'authorized' responses from the webhook authorizer.";

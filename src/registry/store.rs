@@ -283,8 +283,16 @@ impl Registry {
         Some((field, opts.field_selector.exact_match(field)?))
     }
 
-    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>, part: Part) -> ApiResult<()> {
-        let mut errs: FieldErrors = Vec::new();
+    /// `first`: errors found before (the namespace rule's), listed first as upstream does.
+    fn validate(
+        &self,
+        def: &ResourceDef,
+        obj: &Value,
+        old: Option<&Value>,
+        part: Part,
+        first: FieldErrors,
+    ) -> ApiResult<()> {
+        let mut errs = first;
         meta::validate_object_meta(obj, def, &mut errs);
         def.strategy.validate(obj, old, &mut errs);
         if let Some(old) = old {
@@ -295,10 +303,32 @@ impl Registry {
                 _ => def.strategy.validate_update(obj, old, &mut errs),
             }
         }
+        def.strategy.validate_gated(&self.features, obj, old, &mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
             Err(ApiError::invalid(def.kind, def.group, name_of(obj), &errs))
+        }
+    }
+
+    /// The errors of the kind's [`crate::api::strategy::NamespaceRule`] for this write (create:
+    /// `old` None; status writes: the stored object). The namespace is read from storage, as
+    /// upstream's namespace getter reads through the API.
+    async fn namespace_errors(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> FieldErrors {
+        let Some(rule) = def.strategy.namespace_rule(obj, old) else {
+            return Vec::new();
+        };
+        let ns = obj.str_at("/metadata/namespace");
+        let got = match crate::api::builtin_row("", "namespaces") {
+            Some(row) => self.get(row, None, ns, None).await.map(|o| o.value()),
+            None => Err(ApiError::internal("the resource table lacks namespaces")),
+        };
+        match got {
+            Ok(nsobj) => (rule.check)(&rule.field, &nsobj).into_iter().collect(),
+            Err(e) => vec![FieldError::internal(
+                &rule.field,
+                format!("could not retrieve namespace to {}: {}", rule.purpose, e.message),
+            )],
         }
     }
 
@@ -380,7 +410,8 @@ impl Registry {
         strat.drop_disabled(&self.features, &mut obj, None);
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
-        self.validate(def, &obj, None, Part::Main)?;
+        let first = self.namespace_errors(def, &obj, None).await;
+        self.validate(def, &obj, None, Part::Main, first)?;
         let name = name_of(&obj).to_string();
         if let Some(a) = adm {
             let w = write(Operation::Create, def, ns, &name, "", dry_run);
@@ -845,7 +876,12 @@ impl Registry {
             if svc_al.is_some() {
                 allocator::prepare_update(&old, &mut new);
             }
-            self.validate(def, &new, Some(&old), part)?;
+            let first = if part == Part::Status {
+                self.namespace_errors(def, &new, Some(&old)).await
+            } else {
+                Vec::new()
+            };
+            self.validate(def, &new, Some(&old), part, first)?;
             if let Some(a) = adm {
                 a.validate(self, &w, Some(&new), Some(&old)).await?;
             }

@@ -533,6 +533,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let metrics_audit = metrics.audit.clone();
     let metrics_streams = metrics.streams.clone();
     let metrics_authn_reloads = metrics.authn_config_reloads.clone();
+    let metrics_authz_reloads = metrics.authz_config_reloads.clone();
     // Discovery and OpenAPI follow the served rows (built-ins now, CRD versions as they come).
     let server_address = opts
         .external_address()
@@ -551,7 +552,12 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let flow = flow_gate(&opts, &registry)?;
     let app = Arc::new(App {
-        auth: crate::auth::Auth::from_options(&opts, Some(registry.clone()), metrics_authn_reloads)?,
+        auth: crate::auth::Auth::from_options(
+            &opts,
+            Some(registry.clone()),
+            metrics_authn_reloads,
+            metrics_authz_reloads,
+        )?,
         registry,
         discovery,
         openapi,

@@ -1,6 +1,7 @@
 //! Shared helpers, the bottom layer: no knowledge of requests, storage or resources.
 //!
 //! - [`fault`]: debug-build fault switches tests turn on from outside the process.
+//! - [`file_poll`]: watching a configuration file for changes (the config reloaders).
 //! - [`hash`]: content hashes for ETags, SHA-256 hex.
 //! - [`json`]: typed reads of JSON fields by pointer.
 //! - [`keys`]: the range end of a key prefix.
@@ -12,6 +13,7 @@
 //! - here: random names, Go-style quoting.
 
 pub mod fault;
+pub mod file_poll;
 pub mod gofmt;
 pub mod hash;
 pub mod json;

@@ -1,8 +1,10 @@
-//! ResourceQuota scopes (upstream's pod evaluator `podMatchesScopeFunc`): a quota with
-//! `spec.scopes` or `spec.scopeSelector` only tracks the pods every scope matches; other
+//! ResourceQuota scopes (upstream's pod evaluator `podMatchesScopeFunc`, and with the
+//! VolumeAttributesClass gate the PVC evaluator's `pvcMatchesScopeFunc`): a quota with
+//! `spec.scopes` or `spec.scopeSelector` only tracks the pods (PVCs) every scope matches; other
 //! kinds never match a scoped quota (the generic evaluator matches no scope).
 
 use crate::api::ResourceDef;
+use crate::config::features::FeatureGates;
 use crate::util::json::JsonExt;
 use serde_json::Value;
 
@@ -91,14 +93,50 @@ fn pod_matches(pod: &Value, scope: &str, op: &str, values: &[String]) -> bool {
     }
 }
 
+/// The classes a claim refers to (`getReferencedVolumeAttributesClassNames`).
+fn pvc_classes(pvc: &Value) -> Vec<&str> {
+    let mut out: Vec<&str> = [
+        "/spec/volumeAttributesClassName",
+        "/status/currentVolumeAttributesClassName",
+        "/status/modifyVolumeStatus/targetVolumeAttributesClassName",
+    ]
+    .iter()
+    .map(|p| pvc.str_at(p))
+    .filter(|n| !n.is_empty())
+    .collect();
+    out.dedup();
+    out
+}
+
+/// `pvcMatchesScopeFunc`: the VolumeAttributesClass scope, as a label selector over the
+/// classes the claim refers to (no class: the empty label set).
+fn pvc_matches(pvc: &Value, scope: &str, op: &str, values: &[String]) -> bool {
+    if scope != "VolumeAttributesClass" {
+        return false;
+    }
+    let classes = pvc_classes(pvc);
+    if classes.is_empty() {
+        return matches!(op, "NotIn" | "DoesNotExist");
+    }
+    classes.iter().any(|c| match op {
+        "In" => values.iter().any(|v| v == c),
+        "NotIn" => !values.iter().any(|v| v == c),
+        "Exists" => true,
+        _ => false,
+    })
+}
+
 /// Does the quota track this object? Unscoped quotas track everything.
-pub fn matches(quota: &Value, def: &ResourceDef, obj: &Value) -> bool {
+pub fn matches(gates: &FeatureGates, quota: &Value, def: &ResourceDef, obj: &Value) -> bool {
     let reqs = requirements(quota);
     if reqs.is_empty() {
         return true;
     }
-    let is_pod = def.group.is_empty() && def.kind == "Pod";
-    is_pod && reqs.iter().all(|(s, op, vals)| pod_matches(obj, s, op, vals))
+    let core = def.group.is_empty();
+    if core && def.kind == "PersistentVolumeClaim" && gates.enabled("VolumeAttributesClass") {
+        return reqs.iter().all(|(s, op, vals)| pvc_matches(obj, s, op, vals));
+    }
+    core && def.kind == "Pod" && reqs.iter().all(|(s, op, vals)| pod_matches(obj, s, op, vals))
 }
 
 #[cfg(test)]
@@ -118,19 +156,52 @@ mod tests {
         let burst = json!({"spec": {"activeDeadlineSeconds": 30, "priorityClassName": "high",
             "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}});
         let q = |spec: Value| json!({"spec": spec});
-        assert!(matches(&q(json!({"scopes": ["BestEffort"]})), &pods, &be));
-        assert!(!matches(&q(json!({"scopes": ["BestEffort"]})), &pods, &burst));
+        let g = FeatureGates::default();
+        assert!(matches(&g, &q(json!({"scopes": ["BestEffort"]})), &pods, &be));
+        assert!(!matches(&g, &q(json!({"scopes": ["BestEffort"]})), &pods, &burst));
         assert!(matches(
+            &g,
             &q(json!({"scopes": ["Terminating", "NotBestEffort"]})),
             &pods,
             &burst
         ));
-        assert!(matches(&q(json!({"scopes": ["NotTerminating"]})), &pods, &be));
+        assert!(matches(&g, &q(json!({"scopes": ["NotTerminating"]})), &pods, &be));
         let pc = q(json!({"scopeSelector": {"matchExpressions": [
             {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}));
-        assert!(matches(&pc, &pods, &burst));
-        assert!(!matches(&pc, &pods, &be));
-        assert!(!matches(&pc, &cms, &json!({})));
-        assert!(matches(&q(json!({"hard": {"pods": "1"}})), &cms, &json!({})));
+        assert!(matches(&g, &pc, &pods, &burst));
+        assert!(!matches(&g, &pc, &pods, &be));
+        assert!(!matches(&g, &pc, &cms, &json!({})));
+        assert!(matches(&g, &q(json!({"hard": {"pods": "1"}})), &cms, &json!({})));
+    }
+
+    #[test]
+    fn pvc_scopes_with_the_volume_attributes_class_gate() {
+        let Some(pvcs) = crate::api::builtin_row("", "persistentvolumeclaims").copied() else {
+            return;
+        };
+        let on = FeatureGates::with(&[("VolumeAttributesClass", true)]);
+        let gold = json!({"spec": {"volumeAttributesClassName": "gold"}});
+        let moving = json!({"spec": {"volumeAttributesClassName": "gold"},
+            "status": {"modifyVolumeStatus": {"targetVolumeAttributesClassName": "silver"}}});
+        let none = json!({"spec": {}});
+        let sel = |op: &str, values: Value| {
+            json!({"spec": {"scopeSelector": {"matchExpressions": [
+                {"scopeName": "VolumeAttributesClass", "operator": op, "values": values}]}}})
+        };
+        let exists = json!({"spec": {"scopes": ["VolumeAttributesClass"]}});
+        assert!(matches(&on, &exists, &pvcs, &gold));
+        assert!(!matches(&on, &exists, &pvcs, &none));
+        assert!(matches(&on, &sel("In", json!(["silver"])), &pvcs, &moving));
+        assert!(!matches(&on, &sel("In", json!(["silver"])), &pvcs, &gold));
+        assert!(
+            matches(&on, &sel("NotIn", json!(["gold"])), &pvcs, &moving),
+            "silver is not gold"
+        );
+        assert!(matches(&on, &sel("NotIn", json!(["gold"])), &pvcs, &none));
+        assert!(matches(&on, &sel("DoesNotExist", json!([])), &pvcs, &none));
+        assert!(
+            !matches(&FeatureGates::default(), &exists, &pvcs, &gold),
+            "gate off: no scope matches"
+        );
     }
 }

@@ -217,7 +217,7 @@ async fn live_usage(env: &Env<'_>, quota: &Value, ns: &str, resource: &str) -> A
     let items = env.list(&group, &plural, Some(ns)).await?;
     Ok(items
         .iter()
-        .filter(|o| super::quota_scope::matches(quota, def, o))
+        .filter(|o| super::quota_scope::matches(&env.registry.features, quota, def, o))
         .map(|o| usage(def, o).get(resource).copied().unwrap_or(0))
         .sum())
 }
@@ -294,8 +294,9 @@ impl Plugin for ResourceQuota {
             for q in &quotas {
                 // A scoped quota tracks only the objects its scopes match (the new object;
                 // on update the old one too, so usage moves when a scope stops matching).
-                let now = super::quota_scope::matches(q, &a.def, obj);
-                let before = old.is_some_and(|o| super::quota_scope::matches(q, &a.def, o));
+                let gates = &env.registry.features;
+                let now = super::quota_scope::matches(gates, q, &a.def, obj);
+                let before = old.is_some_and(|o| super::quota_scope::matches(gates, q, &a.def, o));
                 let requested = match (old, now, before) {
                     (_, false, false) => continue,
                     (Some(_), true, false) => usage(&a.def, obj),
@@ -426,7 +427,7 @@ pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
     };
     let u = usage(def, obj);
     for q in list.items.iter().map(|q| q.value()) {
-        if !super::quota_scope::matches(&q, def, obj) {
+        if !super::quota_scope::matches(&reg.features, &q, def, obj) {
             continue;
         }
         let used = quantities(q.obj_at("/status/used"));

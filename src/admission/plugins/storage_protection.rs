@@ -1,5 +1,6 @@
 //! StorageObjectInUseProtection: new PVCs and PVs carry the `kubernetes.io/pvc-protection` /
-//! `kubernetes.io/pv-protection` finalizer so they outlive their users.
+//! `kubernetes.io/pv-protection` finalizer so they outlive their users; with the
+//! VolumeAttributesClass gate, new VolumeAttributesClasses `kubernetes.io/vac-protection`.
 
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
@@ -21,7 +22,7 @@ impl Plugin for StorageObjectInUseProtection {
     fn name(&self) -> &'static str {
         "StorageObjectInUseProtection"
     }
-    async fn admit(&self, a: &mut Attributes, _env: &Env<'_>) -> ApiResult<()> {
+    async fn admit(&self, a: &mut Attributes, env: &Env<'_>) -> ApiResult<()> {
         if a.operation != Operation::Create || !a.subresource.is_empty() {
             return Ok(());
         }
@@ -29,6 +30,11 @@ impl Plugin for StorageObjectInUseProtection {
             "kubernetes.io/pvc-protection"
         } else if a.is_core("PersistentVolume") {
             "kubernetes.io/pv-protection"
+        } else if a.def.group == "storage.k8s.io"
+            && a.def.kind == "VolumeAttributesClass"
+            && env.registry.features.enabled("VolumeAttributesClass")
+        {
+            "kubernetes.io/vac-protection"
         } else {
             return Ok(());
         };

@@ -128,6 +128,7 @@ const RESOURCE_CLAIM: Builtin = Builtin {
     drop_disabled: s::drop_claim_fields,
     validate: s::validate::claim,
     validate_update: s::validate::claim_update,
+    namespace_rule: Some(s::claim_namespace_rule),
     status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };
@@ -138,6 +139,7 @@ const RESOURCE_CLAIM_TEMPLATE: Builtin = Builtin {
     drop_disabled: s::drop_claim_template_fields,
     validate: s::validate::claim_template,
     validate_update: s::validate::claim_template_update,
+    namespace_rule: Some(s::claim_template_namespace_rule),
     ..Builtin::DEFAULT
 };
 

@@ -2462,15 +2462,19 @@ pub const PERSISTENT_VOLUME: Builtin = Builtin {
     drop_disabled: drop_volume_attributes_class,
     validate: pv_validate,
     validate_update: pv_validate_update,
+    validate_gated: Some(pv_validate_vac),
     keep_status_on_create: false,
     ..Builtin::DEFAULT
 };
 
-/// The VolumeAttributesClass gate (off in 1.33, refused by capstan) is off: PV and PVC
+/// Without the VolumeAttributesClass gate (beta, off in 1.33): PV and PVC
 /// `spec.volumeAttributesClassName`, PVC `status.currentVolumeAttributesClassName` and
 /// `status.modifyVolumeStatus` are dropped unless the stored object has them
 /// (`DropDisabledSpecFields`, `DropDisabledFields`, `DropDisabledFieldsFromStatus`).
-fn drop_volume_attributes_class(_gates: &crate::config::features::FeatureGates, obj: &mut Value, old: Option<&Value>) {
+fn drop_volume_attributes_class(gates: &crate::config::features::FeatureGates, obj: &mut Value, old: Option<&Value>) {
+    if gates.enabled(VAC_GATE) {
+        return;
+    }
     for (parent, field) in [
         ("spec", "volumeAttributesClassName"),
         ("status", "currentVolumeAttributesClassName"),
@@ -2488,35 +2492,99 @@ fn drop_volume_attributes_class(_gates: &crate::config::features::FeatureGates, 
     }
 }
 
-/// The update rules of `spec.volumeAttributesClassName` with the gate off: it may not change
-/// (only an object stored with one still has it), nor be cleared (`pvc`: nor emptied).
-fn vac_name_update(new: &Value, old: &Value, pvc: bool, errs: &mut FieldErrors) {
-    let name = |o: &Value| {
-        o.pointer("/spec/volumeAttributesClassName")
-            .filter(|v| !v.is_null())
-            .cloned()
-    };
-    let (n, o) = (name(new), name(old));
+const VAC_GATE: &str = "VolumeAttributesClass";
+const VAC_PATH: &str = "spec.volumeAttributesClassName";
+
+fn vac_name(o: &Value) -> Option<&Value> {
+    o.pointer("/spec/volumeAttributesClassName").filter(|v| !v.is_null())
+}
+
+/// `EnableVolumeAttributesClass` of upstream's validation options: the gate, or a stored
+/// object that already has a class.
+fn vac_enabled(gates: &crate::config::features::FeatureGates, old: Option<&Value>) -> bool {
+    gates.enabled(VAC_GATE) || old.and_then(vac_name).is_some()
+}
+
+/// The update rules of `spec.volumeAttributesClassName` (`ValidatePersistentVolumeUpdate`,
+/// `ValidatePersistentVolumeClaimUpdate`): a change needs the gate; a class once set may not
+/// be removed (`pvc`: nor emptied).
+fn vac_name_update(
+    gates: &crate::config::features::FeatureGates,
+    new: &Value,
+    old: &Value,
+    pvc: bool,
+    errs: &mut FieldErrors,
+) {
+    let (n, o) = (vac_name(new), vac_name(old));
     if n == o {
         return;
     }
-    let path = "spec.volumeAttributesClassName";
-    errs.push(FieldError::forbidden(
-        path,
-        "update is forbidden when the VolumeAttributesClass feature gate is disabled",
-    ));
+    if !gates.enabled(VAC_GATE) {
+        errs.push(FieldError::forbidden(
+            VAC_PATH,
+            "update is forbidden when the VolumeAttributesClass feature gate is disabled",
+        ));
+    }
     if o.is_some() {
         match n {
             None => errs.push(FieldError::forbidden(
-                path,
+                VAC_PATH,
                 "update from non-nil value to nil is forbidden",
             )),
             Some(v) if pvc && v == "" => errs.push(FieldError::forbidden(
-                path,
+                VAC_PATH,
                 "update from non-nil value to an empty string is forbidden",
             )),
             Some(_) => {}
         }
+    }
+}
+
+/// A class name's own rules (`ValidateClassName`: a DNS subdomain).
+fn vac_name_valid(name: &Value, errs: &mut FieldErrors) {
+    match name.as_str() {
+        Some(s) => push_subdomain(errs, VAC_PATH, s),
+        None => errs.push(FieldError::invalid(VAC_PATH, name.clone(), "must be a string")),
+    }
+}
+
+/// PV rules of VolumeAttributesClass (`ValidatePersistentVolumeSpec`, update rules).
+fn pv_validate_vac(
+    gates: &crate::config::features::FeatureGates,
+    obj: &Value,
+    old: Option<&Value>,
+    errs: &mut FieldErrors,
+) {
+    if let Some(name) = vac_name(obj).filter(|_| vac_enabled(gates, old)) {
+        if name == "" {
+            errs.push(FieldError::required(VAC_PATH, "an empty string is disallowed"));
+        } else {
+            vac_name_valid(name, errs);
+        }
+        if obj.pointer("/spec/csi").is_none_or(Value::is_null) {
+            errs.push(FieldError::required(
+                "spec.csi",
+                "has to be specified when using volumeAttributesClassName",
+            ));
+        }
+    }
+    if let Some(old) = old {
+        vac_name_update(gates, obj, old, false, errs);
+    }
+}
+
+/// PVC rules of VolumeAttributesClass (`ValidatePersistentVolumeClaimSpec`, update rules).
+fn pvc_validate_vac(
+    gates: &crate::config::features::FeatureGates,
+    obj: &Value,
+    old: Option<&Value>,
+    errs: &mut FieldErrors,
+) {
+    if let Some(name) = vac_name(obj).filter(|n| *n != "" && vac_enabled(gates, old)) {
+        vac_name_valid(name, errs);
+    }
+    if let Some(old) = old {
+        vac_name_update(gates, obj, old, true, errs);
     }
 }
 
@@ -2644,7 +2712,6 @@ fn pv_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             "field is immutable",
         ));
     }
-    vac_name_update(new, old, false, errs);
 }
 
 pub const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
@@ -2653,6 +2720,7 @@ pub const PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
     drop_disabled: drop_volume_attributes_class,
     validate: pvc_validate,
     validate_update: pvc_validate_update,
+    validate_gated: Some(pvc_validate_vac),
     keep_status_on_create: false,
     ..Builtin::DEFAULT
 };
@@ -2725,7 +2793,9 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
                 }
             }
         }
-        if let (Some(nm), Some(om)) = (n.as_object_mut(), o.as_object()) {
+        // A bound claim may change its class, not drop it (upstream resets only a set one).
+        let set = ns.get("volumeAttributesClassName").is_some_and(|v| !v.is_null());
+        if let (Some(nm), Some(om), true) = (n.as_object_mut(), o.as_object(), set) {
             set_or_remove(nm, "volumeAttributesClassName", om.get("volumeAttributesClassName"));
         }
     }
@@ -2750,7 +2820,6 @@ fn pvc_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
             }
         }
     }
-    vac_name_update(new, old, true, errs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3542,7 +3611,8 @@ mod tests {
         let mut errs = Vec::new();
         let mut cleared = with.clone();
         cleared["spec"]["volumeAttributesClassName"] = json!("");
-        (pvcs.validate_update)(&cleared, &with, &mut errs);
+        let vac = pvcs.validate_gated.expect("VolumeAttributesClass rules");
+        vac(&gates, &cleared, Some(&with), &mut errs);
         let texts: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(texts.contains(&"spec.volumeAttributesClassName: Forbidden: update is forbidden when the VolumeAttributesClass feature gate is disabled".to_string()), "{texts:?}");
         assert!(
@@ -3551,6 +3621,32 @@ mod tests {
                     .to_string()
             ),
             "{texts:?}"
+        );
+        // The gate on: kept on create, the name validated, changes allowed.
+        let on = crate::config::features::FeatureGates::with(&[("VolumeAttributesClass", true)]);
+        let mut created = with.clone();
+        (pvcs.drop_disabled)(&on, &mut created, None);
+        assert_eq!(created, with);
+        let mut errs = Vec::new();
+        let mut bad = with.clone();
+        bad["spec"]["volumeAttributesClassName"] = json!("Gold!");
+        vac(&on, &bad, None, &mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].to_string().starts_with(
+                "spec.volumeAttributesClassName: Invalid value: \"Gold!\": a lowercase RFC 1123 subdomain"
+            ),
+            "{errs:?}"
+        );
+        let mut errs = Vec::new();
+        let mut silver = with.clone();
+        silver["spec"]["volumeAttributesClassName"] = json!("silver");
+        vac(&on, &silver, Some(&with), &mut errs);
+        assert!(errs.is_empty(), "{errs:?}");
+        vac(&on, &cleared, Some(&with), &mut errs);
+        assert_eq!(
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            ["spec.volumeAttributesClassName: Forbidden: update from non-nil value to an empty string is forbidden"]
         );
     }
 

@@ -18,12 +18,6 @@ use std::time::Duration;
 
 /// The versions kube-apiserver 1.33 decodes the kind from.
 const VERSIONS: &[&str] = &["apiserver.config.k8s.io/v1alpha1", "apiserver.config.k8s.io/v1beta1"];
-/// How often the file is checked for changes: upstream reacts to fsnotify events at once, which
-/// a short poll stands in for.
-const POLL: Duration = Duration::from_secs(2);
-/// After a failure that is retried (unreadable file, issuers not answering), the next attempt
-/// of the same content waits for upstream's one-minute resync tick.
-const RESYNC: Duration = Duration::from_secs(60);
 /// The longest a reload waits for a new issuer's keys (upstream `UpdateAuthenticationConfigTimeout`).
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upstream's cap on `jwt` entries.
@@ -800,10 +794,11 @@ fn is_kubernetes_domain(key: &str) -> bool {
     d == "kubernetes.io" || d.ends_with(".kubernetes.io") || d == "k8s.io" || d.ends_with(".k8s.io")
 }
 
-/// Poll the file; a changed, valid file replaces the JWT authenticators once every new issuer
-/// has answered. As upstream: a file that fails to decode or validate is logged and not
-/// retried until it changes again; the anonymous section may not change. Each attempt counts
-/// in `reloads` (`apiserver_authentication_config_controller_*`) as upstream's controller.
+/// Watch the file ([`crate::util::file_poll`]); a changed, valid file replaces the JWT
+/// authenticators once every new issuer has answered. As upstream: a file that fails to decode
+/// or validate is logged and not retried until it changes again; the anonymous section may not
+/// change. Each attempt counts in `reloads` (`apiserver_authentication_config_controller_*`)
+/// as upstream's controller.
 pub fn spawn_reload(
     path: PathBuf,
     data: String,
@@ -812,40 +807,21 @@ pub fn spawn_reload(
     disallowed: Vec<String>,
     reloads: Arc<crate::metrics::ConfigReloads>,
 ) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    let set = Arc::downgrade(&set);
-    tokio::spawn(async move {
-        let mut tracked = data;
-        // The content (None: unreadable) whose retried failure waits for the resync tick.
-        let mut failed: Option<(Option<String>, std::time::Instant)> = None;
-        let mut tick = tokio::time::interval(POLL);
-        loop {
-            tick.tick().await;
-            let Some(set) = set.upgrade() else { return };
-            let read = std::fs::read_to_string(&path);
-            let content = read.as_ref().ok().cloned();
-            if failed
-                .as_ref()
-                .is_some_and(|(c, at)| *c == content && at.elapsed() < RESYNC)
-            {
-                continue;
-            }
+    use crate::util::file_poll::{self, Outcome};
+    let shown = path.display().to_string();
+    file_poll::spawn(path, data, Arc::downgrade(&set), move |set, read| {
+        let (anonymous, disallowed, reloads, shown) =
+            (anonymous.clone(), disallowed.clone(), reloads.clone(), shown.clone());
+        async move {
             let now = match read {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "failed to read authentication config file");
                     // Retried: the file may come back.
                     reloads.failure();
-                    failed = Some((None, std::time::Instant::now()));
-                    continue;
+                    return Outcome::RetryLater;
                 }
             };
-            failed = None;
-            if now == tracked {
-                continue;
-            }
             let cfg = match from_data(&now, &disallowed) {
                 Ok(c) if c.anonymous != anonymous => {
                     Err("anonymous: Forbidden: changed from initial configuration file".to_string())
@@ -857,8 +833,7 @@ pub fn spawn_reload(
                 Err(e) => {
                     tracing::error!(error = %e, "failed to load authentication config");
                     reloads.failure();
-                    tracked = now;
-                    continue;
+                    return Outcome::Settled;
                 }
             };
             let mut ready = true;
@@ -877,13 +852,12 @@ pub fn spawn_reload(
             }
             if !ready {
                 reloads.failure();
-                failed = Some((Some(now), std::time::Instant::now()));
-                continue;
+                return Outcome::RetryLater;
             }
             set.replace(cfg.jwt);
-            tracked = now;
             reloads.success();
-            tracing::info!(path = %path.display(), "reloaded authentication config");
+            tracing::info!(path = %shown, "reloaded authentication config");
+            Outcome::Settled
         }
     });
 }

@@ -1,15 +1,19 @@
-//! The authorizer chain from the serve options: `--authorization-mode` with the
+//! Building the authorizer chain from the serve options: `--authorization-mode` with the
 //! `--authorization-webhook-*` flags, or the structured `--authorization-config`
 //! (AuthorizationConfiguration `apiserver.config.k8s.io/v1`, `v1beta1`, `v1alpha1`), with
-//! upstream's validation messages. The file is read at startup (no automatic reload: a changed
-//! file takes effect on restart).
+//! upstream's validation messages. As kube-apiserver, the file is watched: a changed valid file
+//! swaps the chain at once, a bad one is logged and the running chain stays (upstream
+//! `pkg/kubeapiserver/authorizer/reload.go`), counted in
+//! `apiserver_authorization_config_controller_automatic_reload*`.
 
 use super::webhook::{FailurePolicy, Settings, WebhookAuthorizer};
-use super::{Authorizer, Mode};
+use super::{Authorizer, Chain, Mode};
 use crate::config::ServeOptions;
+use crate::metrics::ConfigReloads;
+use crate::util::file_poll::{self, Outcome};
 use anyhow::bail;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +22,8 @@ fn is_set(opts: &ServeOptions, key: &str) -> bool {
     opts.sources.get(key).is_some_and(|s| s != "default")
 }
 
-pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Authorizer> {
+/// The chain the options describe; with `--authorization-config` its reloads count in `reloads`.
+pub fn from_options(opts: &ServeOptions, reloads: Arc<ConfigReloads>) -> anyhow::Result<Arc<Authorizer>> {
     if let Some(file) = opts.get_path("authorization.config-file") {
         let legacy = [
             "authorization.mode",
@@ -30,7 +35,7 @@ pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Authorizer> {
         if legacy.iter().any(|k| is_set(opts, k)) {
             bail!("--authorization-config can not be specified when --authorization-mode or --authorization-webhook-* flags are defined");
         }
-        return from_file(&file);
+        return from_file(&file, reloads);
     }
     let modes = opts.get_list("authorization.mode");
     let webhook_file = opts.get_path("authorization.webhook.config-file");
@@ -50,7 +55,10 @@ pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Authorizer> {
     if !errs.is_empty() {
         bail!("{}", errs.join(", "));
     }
-    let mut az = Authorizer::new(&modes)?;
+    let mut chain = Chain {
+        modes: super::parse_modes(&modes)?,
+        webhooks: Vec::new(),
+    };
     if let Some(f) = webhook_file {
         let settings = Settings {
             version: opts.get_str("authorization.webhook.version"),
@@ -61,9 +69,9 @@ pub fn from_options(opts: &ServeOptions) -> anyhow::Result<Authorizer> {
         };
         let w = WebhookAuthorizer::new("webhook", &f, settings)
             .map_err(|e| anyhow::anyhow!("--authorization-webhook-config-file: {e}"))?;
-        az.webhooks.push(Arc::new(w));
+        chain.webhooks.push(Arc::new(w));
     }
-    Ok(az)
+    Ok(Arc::new(Authorizer::with_chain(chain)))
 }
 
 const KINDS: &[&str] = &[
@@ -72,22 +80,106 @@ const KINDS: &[&str] = &[
     "apiserver.config.k8s.io/v1alpha1",
 ];
 
-/// Load and validate an AuthorizationConfiguration; errors start with the file name.
-pub fn from_file(path: &Path) -> anyhow::Result<Authorizer> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("failed to load config from file {}: {e}", path.display()))?;
-    let doc: Value = yaml_serde::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("failed to load config from file {}: {e}", path.display()))?;
+/// Decode the file's content (upstream `load.LoadFromData`'s errors).
+fn decode(data: &str) -> Result<Value, String> {
+    let fail = |e: String| format!("failed to load AuthorizationConfiguration from file: {e}");
+    let doc: Value = yaml_serde::from_str(data).map_err(|e| fail(e.to_string()))?;
     let av = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
     if !KINDS.contains(&av) || kind != "AuthorizationConfiguration" {
-        bail!(
-            "failed to load config from file {}: no kind \"{kind}\" is registered for version \"{av}\" (want kind AuthorizationConfiguration in {})",
-            path.display(),
-            KINDS.join(", ")
-        );
+        return Err(fail(format!(
+            "no kind \"{kind}\" is registered for version \"{av}\" in scheme \"pkg/runtime/scheme.go:110\""
+        )));
     }
-    build(&doc).map_err(|errs| anyhow::anyhow!("{}: {}", path.display(), aggregate(&errs)))
+    Ok(doc)
+}
+
+/// Load and validate an AuthorizationConfiguration, and watch the file; errors start with the
+/// file name.
+pub fn from_file(path: &Path, reloads: Arc<ConfigReloads>) -> anyhow::Result<Arc<Authorizer>> {
+    let data = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("open {}: {}", path.display(), crate::util::go_io_error(&e)))?;
+    let fail = |e: String| anyhow::anyhow!("{}: {e}", path.display());
+    let doc = decode(&data).map_err(fail)?;
+    let chain = build(&doc, &[]).map_err(|errs| fail(aggregate(&errs)))?;
+    // Upstream: every non-webhook authorizer of the first file must stay in later ones.
+    let required: Vec<&'static str> = chain.modes.iter().filter_map(|m| type_name(*m)).collect();
+    let az = Arc::new(Authorizer::with_chain(chain));
+    spawn_reload(path.to_path_buf(), data, doc, required, &az, reloads);
+    Ok(az)
+}
+
+/// Upstream's `runReload`/`checkFile`: one success counted as the watch starts; then each
+/// changed content is validated and, when it describes a different chain, swapped in.
+fn spawn_reload(
+    path: PathBuf,
+    data: String,
+    mut loaded: Value,
+    required: Vec<&'static str>,
+    az: &Arc<Authorizer>,
+    reloads: Arc<ConfigReloads>,
+) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    reloads.success();
+    file_poll::spawn(path, data, Arc::downgrade(az), move |az, read| {
+        let outcome = match read {
+            Err(e) => {
+                tracing::error!(error = %e, "reloading authorization config");
+                reloads.failure();
+                Outcome::RetryLater
+            }
+            Ok(data) => {
+                tracing::info!("found new authorization config data");
+                match reload(&az, &data, &required, &mut loaded) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        tracing::info!("reloaded authz config");
+                        reloads.success();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reloading authorization config");
+                        reloads.failure();
+                    }
+                }
+                Outcome::Settled
+            }
+        };
+        async move { outcome }
+    });
+}
+
+/// Apply a changed file: Ok(false) when it decodes to the chain already loaded.
+fn reload(az: &Authorizer, data: &str, required: &[&'static str], loaded: &mut Value) -> Result<bool, String> {
+    let doc = decode(data)?;
+    let chain = build(&doc, required).map_err(|errs| aggregate(&errs))?;
+    if doc == *loaded {
+        return Ok(false);
+    }
+    tracing::info!("found new authorization config");
+    *loaded = doc;
+    // The RBAC and Node indexes run only when enabled at startup.
+    for ty in chain.modes.iter().filter_map(|m| type_name(*m)) {
+        if matches!(ty, "Node" | "RBAC") && !required.contains(&ty) {
+            return Err(format!(
+                "authorizer type {ty} is not allowed if it was not enabled at initial server startup"
+            ));
+        }
+    }
+    az.replace_chain(chain);
+    Ok(true)
+}
+
+/// The `type` of a non-webhook authorizer.
+fn type_name(m: Mode) -> Option<&'static str> {
+    match m {
+        Mode::AlwaysAllow => Some("AlwaysAllow"),
+        Mode::AlwaysDeny => Some("AlwaysDeny"),
+        Mode::Rbac => Some("RBAC"),
+        Mode::Node => Some("Node"),
+        Mode::Webhook(_) => None,
+    }
 }
 
 /// utilerrors.NewAggregate's text.
@@ -118,8 +210,9 @@ fn duration(v: Option<&Value>) -> Result<Duration, String> {
     }
 }
 
-/// ValidateAuthorizationConfiguration, then the chain.
-fn build(doc: &Value) -> Result<Authorizer, Vec<String>> {
+/// ValidateAuthorizationConfiguration and kube-apiserver's checks (non-webhook authorizers
+/// named after their type, the `required` types still present), then the chain.
+fn build(doc: &Value, required: &[&str]) -> Result<Chain, Vec<String>> {
     let mut errs = Vec::new();
     let items = doc
         .get("authorizers")
@@ -192,10 +285,30 @@ fn build(doc: &Value) -> Result<Authorizer, Vec<String>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    let mut az = Authorizer::new(&["AlwaysDeny".to_string()]).map_err(|e| vec![e.to_string()])?;
-    az.modes = modes;
-    az.webhooks = webhooks;
-    Ok(az)
+    let mut seen = Vec::new();
+    for a in &items {
+        let ty = a.get("type").and_then(Value::as_str).unwrap_or("");
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        if ty == "Webhook" {
+            continue;
+        }
+        seen.push(ty);
+        if name != ty.to_lowercase() {
+            errs.push(format!(
+                "expected name {} for authorizer {ty} instead of {name}",
+                ty.to_lowercase()
+            ));
+        }
+    }
+    let mut missing: Vec<&str> = required.iter().copied().filter(|t| !seen.contains(t)).collect();
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        errs.push(format!("missing required types: [{}]", missing.join(" ")));
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Chain { modes, webhooks })
 }
 
 fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec<String>> {
@@ -322,7 +435,7 @@ mod tests {
 
     fn errors(yaml: &str) -> String {
         let doc: Value = yaml_serde::from_str(yaml).expect("yaml");
-        match build(&doc) {
+        match build(&doc, &[]) {
             Ok(_) => String::new(),
             Err(e) => aggregate(&e),
         }
@@ -355,5 +468,61 @@ mod tests {
             assert!(e.contains(want), "{want} in {e}");
         }
         assert!(errors("authorizers: [{type: Node, name: node}, {type: RBAC, name: rbac}]").is_empty());
+    }
+
+    #[test]
+    fn kube_apiserver_checks_names_and_kept_types() {
+        assert_eq!(
+            errors("authorizers: [{type: Node, name: nodex}, {type: AlwaysAllow, name: allow}]"),
+            "[expected name node for authorizer Node instead of nodex, expected name alwaysallow for authorizer AlwaysAllow instead of allow]"
+        );
+        let doc: Value = yaml_serde::from_str("authorizers: [{type: AlwaysDeny, name: alwaysdeny}]").expect("yaml");
+        assert_eq!(
+            build(&doc, &["RBAC", "Node", "AlwaysDeny"])
+                .err()
+                .map(|e| aggregate(&e)),
+            Some("missing required types: [Node RBAC]".to_string())
+        );
+        assert_eq!(
+            decode("apiVersion: apiserver.config.k8s.io/v2\nkind: AuthorizationConfiguration\n").err(),
+            Some("failed to load AuthorizationConfiguration from file: no kind \"AuthorizationConfiguration\" is registered for version \"apiserver.config.k8s.io/v2\" in scheme \"pkg/runtime/scheme.go:110\"".to_string())
+        );
+    }
+
+    #[test]
+    fn reload_swaps_the_chain_only_for_a_changed_valid_file() {
+        let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\n";
+        let first = format!("{head}authorizers: [{{type: RBAC, name: rbac}}]\n");
+        let mut loaded = decode(&first).expect("decode");
+        let az = Authorizer::with_chain(build(&loaded, &[]).expect("build"));
+        let required = ["RBAC"];
+        // Formatting only: the same configuration, nothing reloaded.
+        let same = format!("{head}authorizers:\n- type: RBAC\n  name: rbac\n");
+        assert_eq!(reload(&az, &same, &required, &mut loaded), Ok(false));
+        let more = format!("{head}authorizers: [{{type: AlwaysDeny, name: alwaysdeny}}, {{type: RBAC, name: rbac}}]\n");
+        assert_eq!(reload(&az, &more, &required, &mut loaded), Ok(true));
+        assert_eq!(az.chain().modes, [Mode::AlwaysDeny, Mode::Rbac]);
+        for (bad, want) in [
+            (
+                format!("{head}authorizers: [{{type: AlwaysAllow, name: alwaysallow}}]\n"),
+                "missing required types: [RBAC]",
+            ),
+            (
+                format!("{head}authorizers: [{{type: Node, name: node}}, {{type: RBAC, name: rbac}}]\n"),
+                "authorizer type Node is not allowed if it was not enabled at initial server startup",
+            ),
+            (
+                "authorizers: [".to_string(),
+                "failed to load AuthorizationConfiguration from file: ",
+            ),
+        ] {
+            let e = reload(&az, &bad, &required, &mut loaded).expect_err(want);
+            assert!(e.contains(want), "{want} in {e}");
+            assert_eq!(
+                az.chain().modes,
+                [Mode::AlwaysDeny, Mode::Rbac],
+                "the running chain stays"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::registry::Registry;
 use crate::request::RequestInfo;
 use crate::request::UserInfo;
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// What is being asked (upstream `authorizer.Attributes`).
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub enum Mode {
     AlwaysDeny,
     Rbac,
     Node,
-    /// The webhook at this index of [`Authorizer::webhooks`].
+    /// The webhook at this index of [`Chain::webhooks`].
     Webhook(usize),
 }
 
@@ -131,46 +131,75 @@ impl Verdict {
     }
 }
 
-/// The configured authorizers.
-pub struct Authorizer {
+/// The ordered authorizers in effect: replaced as a whole when `--authorization-config`
+/// reloads (upstream's reloadable authorizer resolver), so a request sees one chain.
+#[derive(Default)]
+pub struct Chain {
     pub modes: Vec<Mode>,
+    pub webhooks: Vec<Arc<webhook::WebhookAuthorizer>>,
+}
+
+/// The configured authorizers. The RBAC and Node authorizers (and their indexes) persist
+/// across reloads, as upstream's.
+pub struct Authorizer {
+    chain: RwLock<Arc<Chain>>,
     pub rbac: Arc<rbac::Rbac>,
     pub node: Arc<node::NodeAuthorizer>,
-    pub webhooks: Vec<Arc<webhook::WebhookAuthorizer>>,
 }
 
 pub const PRIVILEGED_GROUP: &str = "system:masters";
 
+/// Parse `--authorization-mode` (upstream's validation messages).
+pub fn parse_modes(modes: &[String]) -> anyhow::Result<Vec<Mode>> {
+    let mut out = Vec::new();
+    if modes.is_empty() {
+        anyhow::bail!("at least one authorization-mode must be passed");
+    }
+    for m in modes {
+        let mode = match m.as_str() {
+            "AlwaysAllow" => Mode::AlwaysAllow,
+            "AlwaysDeny" => Mode::AlwaysDeny,
+            "RBAC" => Mode::Rbac,
+            "Node" => Mode::Node,
+            "Webhook" => Mode::Webhook(0),
+            "ABAC" => anyhow::bail!(
+                "authorization-mode \"ABAC\" is not supported by capstan (--authorization-policy-file): use RBAC or Webhook"
+            ),
+            _ => anyhow::bail!("authorization-mode {m:?} is not a valid mode"),
+        };
+        if out.contains(&mode) {
+            anyhow::bail!("authorization-mode {m:?} has mode specified more than once");
+        }
+        out.push(mode);
+    }
+    Ok(out)
+}
+
 impl Authorizer {
-    /// Parse `--authorization-mode` (upstream's validation messages).
+    /// The chain of `--authorization-mode` without webhooks.
     pub fn new(modes: &[String]) -> anyhow::Result<Authorizer> {
-        let mut out = Vec::new();
-        if modes.is_empty() {
-            anyhow::bail!("at least one authorization-mode must be passed");
-        }
-        for m in modes {
-            let mode = match m.as_str() {
-                "AlwaysAllow" => Mode::AlwaysAllow,
-                "AlwaysDeny" => Mode::AlwaysDeny,
-                "RBAC" => Mode::Rbac,
-                "Node" => Mode::Node,
-                "Webhook" => Mode::Webhook(0),
-                "ABAC" => anyhow::bail!(
-                    "authorization-mode \"ABAC\" is not supported by capstan (--authorization-policy-file): use RBAC or Webhook"
-                ),
-                _ => anyhow::bail!("authorization-mode {m:?} is not a valid mode"),
-            };
-            if out.contains(&mode) {
-                anyhow::bail!("authorization-mode {m:?} has mode specified more than once");
-            }
-            out.push(mode);
-        }
-        Ok(Authorizer {
-            modes: out,
+        Ok(Authorizer::with_chain(Chain {
+            modes: parse_modes(modes)?,
+            webhooks: Vec::new(),
+        }))
+    }
+
+    pub fn with_chain(chain: Chain) -> Authorizer {
+        Authorizer {
+            chain: RwLock::new(Arc::new(chain)),
             rbac: Arc::new(rbac::Rbac::default()),
             node: Arc::new(node::NodeAuthorizer::new(policy::node_rules())),
-            webhooks: Vec::new(),
-        })
+        }
+    }
+
+    /// The chain in effect now.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swap in a reloaded chain; requests already deciding finish on the old one.
+    pub fn replace_chain(&self, chain: Chain) {
+        *self.chain.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(chain);
     }
 
     /// Run the chain (upstream's union authorizer): the first Allow or Deny decides; reasons
@@ -180,13 +209,14 @@ impl Authorizer {
             return Verdict::allow("");
         }
         let (mut reasons, mut errors) = (Vec::new(), Vec::new());
-        for mode in &self.modes {
+        let chain = self.chain();
+        for mode in &chain.modes {
             let v = match mode {
                 Mode::AlwaysAllow => Verdict::allow(""),
                 Mode::AlwaysDeny => Verdict::no_opinion("Everything is forbidden."),
                 Mode::Rbac => no_opinion_unless(self.rbac.authorize(attrs)),
                 Mode::Node => no_opinion_unless(self.node.authorize(attrs)),
-                Mode::Webhook(i) => match self.webhooks.get(*i) {
+                Mode::Webhook(i) => match chain.webhooks.get(*i) {
                     Some(w) => w.authorize(attrs).await,
                     None => Verdict::no_opinion(""),
                 },
@@ -246,7 +276,7 @@ impl Authorizer {
     }
 
     pub fn has(&self, mode: Mode) -> bool {
-        self.modes.contains(&mode)
+        self.chain().modes.contains(&mode)
     }
 }
 

@@ -104,7 +104,7 @@ async fn status(az: &Authorizer, user: &UserInfo, spec: &Value) -> Value {
 /// Upstream's union RuleResolver over the chain: (rules, incomplete, evaluation errors).
 fn rules_for(az: &Authorizer, user: &UserInfo, ns: &str) -> (Vec<Rule>, bool, Vec<String>) {
     let (mut rules, mut incomplete, mut errors) = (Vec::new(), false, Vec::new());
-    for mode in &az.modes {
+    for mode in &az.chain().modes {
         match mode {
             Mode::AlwaysAllow => {
                 rules.push(Rule {

@@ -7,7 +7,9 @@ pub mod cel;
 pub mod convert;
 pub mod validate;
 
+use crate::api::strategy::NamespaceRule;
 use crate::config::features::FeatureGates;
+use crate::error::field::FieldError;
 use serde_json::{json, Value};
 
 // ------------------------------------------------------------------ defaults
@@ -162,12 +164,11 @@ fn admin_in_use(old: Option<&Value>, ptr: &str) -> bool {
     })
 }
 
-/// The request fields of claims and templates behind alpha gates. DRAAdminAccess is not
-/// honoured (it would need the namespace label check of `AuthorizedForAdmin`): off, as
-/// upstream's default, so `adminAccess` is dropped unless already in use.
+/// The request fields of claims and templates behind alpha gates (DRAPrioritizedList,
+/// DRAAdminAccess), dropped with the gate off unless the stored object uses them.
 fn drop_request_fields(gates: &FeatureGates, obj: &mut Value, old: Option<&Value>, ptr: &str) {
     let drop_prioritized = !gates.enabled("DRAPrioritizedList") && !prioritized_in_use(old, ptr);
-    let drop_admin = !admin_in_use(old, ptr);
+    let drop_admin = !gates.enabled("DRAAdminAccess") && !admin_in_use(old, ptr);
     for r in obj.pointer_mut(ptr).and_then(Value::as_array_mut).into_iter().flatten() {
         if drop_prioritized {
             remove(r, "firstAvailable");
@@ -189,6 +190,68 @@ fn drop_request_fields(gates: &FeatureGates, obj: &mut Value, old: Option<&Value
             remove(r, "adminAccess");
         }
     }
+}
+
+// ------------------------------------------------------------------ admin access
+
+/// The namespace label that allows `adminAccess` (upstream `DRAAdminNamespaceLabelKey`).
+pub const ADMIN_NAMESPACE_LABEL: &str = "resource.k8s.io/admin-access";
+
+/// `AuthorizedForAdmin`'s check of the namespace.
+fn admin_namespace(field: &str, ns: &Value) -> Option<FieldError> {
+    let label = ns
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(ADMIN_NAMESPACE_LABEL))
+        .and_then(Value::as_str);
+    (label != Some("true")).then(|| {
+        FieldError::forbidden(
+            field,
+            format!("admin access to devices requires the `{ADMIN_NAMESPACE_LABEL}: true` label on the containing namespace"),
+        )
+    })
+}
+
+fn admin_rule(field: String) -> NamespaceRule {
+    NamespaceRule {
+        field,
+        purpose: "verify admin access",
+        check: admin_namespace,
+    }
+}
+
+/// The first request asking for admin access (`adminAccess: true`, v1beta2's under `exactly`);
+/// the path is upstream's internal one whatever the version.
+fn admin_requested(obj: &Value, ptr: &str) -> Option<NamespaceRule> {
+    let i = requests(obj, ptr).iter().position(|r| {
+        r.get("adminAccess") == Some(&json!(true)) || r.pointer("/exactly/adminAccess") == Some(&json!(true))
+    })?;
+    Some(admin_rule(format!("spec.devices.requests[{i}].adminAccess")))
+}
+
+/// The first allocation result granting admin access.
+fn admin_granted(obj: &Value) -> Option<NamespaceRule> {
+    let i = requests(obj, "/status/allocation/devices/results")
+        .iter()
+        .position(|r| r.get("adminAccess") == Some(&json!(true)))?;
+    Some(admin_rule(format!(
+        "status.allocation.devices.results[{i}].adminAccess"
+    )))
+}
+
+/// Upstream `AuthorizedForAdmin` on create (the spec is immutable) and
+/// `AuthorizedForAdminStatus` on status writes (unless the stored allocation already grants it).
+pub fn claim_namespace_rule(obj: &Value, old: Option<&Value>) -> Option<NamespaceRule> {
+    match old {
+        None => admin_requested(obj, "/spec/devices/requests"),
+        Some(old) if admin_granted(old).is_some() => None,
+        Some(_) => admin_granted(obj),
+    }
+}
+
+pub fn claim_template_namespace_rule(obj: &Value, old: Option<&Value>) -> Option<NamespaceRule> {
+    old.is_none()
+        .then(|| admin_requested(obj, "/spec/spec/devices/requests"))
+        .flatten()
 }
 
 fn device_ids(obj: &Value, ptr: &str) -> Vec<(String, String, String)> {
@@ -325,5 +388,34 @@ mod tests {
         let mut s = slice.clone();
         drop_slice_fields(&on, &mut s, None);
         assert!(s.pointer("/spec/devices/0/basic/taints").is_some());
+    }
+
+    #[test]
+    fn admin_access_kept_with_the_gate_and_checked_against_the_namespace() {
+        let on = FeatureGates::with(&[("DRAAdminAccess", true)]);
+        let claim = json!({"spec": {"devices": {"requests": [
+            {"name": "a", "deviceClassName": "c"},
+            {"name": "b", "deviceClassName": "c", "adminAccess": true}]}}});
+        let mut c = claim.clone();
+        drop_claim_fields(&on, &mut c, None);
+        assert_eq!(c, claim);
+        let rule = claim_namespace_rule(&c, None).expect("a rule");
+        assert_eq!(rule.field, "spec.devices.requests[1].adminAccess");
+        let plain = json!({"metadata": {"name": "n"}});
+        let labelled = json!({"metadata": {"name": "n", "labels": {ADMIN_NAMESPACE_LABEL: "true"}}});
+        assert_eq!(
+            (rule.check)(&rule.field, &plain).map(|e| e.to_string()),
+            Some("spec.devices.requests[1].adminAccess: Forbidden: admin access to devices requires the `resource.k8s.io/admin-access: true` label on the containing namespace".to_string())
+        );
+        assert!((rule.check)(&rule.field, &labelled).is_none());
+        let v1beta2 = json!({"spec": {"spec": {"devices": {"requests": [{"name": "a", "exactly": {"deviceClassName": "c", "adminAccess": true}}]}}}});
+        assert!(claim_template_namespace_rule(&v1beta2, None).is_some());
+        assert!(claim_template_namespace_rule(&v1beta2, Some(&v1beta2)).is_none());
+        // Status: a new grant is checked, one already stored is not.
+        let granted = json!({"status": {"allocation": {"devices": {"results": [{"adminAccess": true}]}}}});
+        let rule = claim_namespace_rule(&granted, Some(&claim)).expect("a rule");
+        assert_eq!(rule.field, "status.allocation.devices.results[0].adminAccess");
+        assert!(claim_namespace_rule(&granted, Some(&granted)).is_none());
+        assert!(claim_namespace_rule(&claim, Some(&claim)).is_none());
     }
 }
