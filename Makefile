@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 CARGO ?= cargo
 DATA_DIR ?=
 
-.PHONY: rpm build release run test unit fmt fmt-check lint bench bench-wire soak setup clean conformance conformance-upstream interop
+.PHONY: rpm build release run test unit fmt fmt-check lint bench bench-wire bench-fanout density density-short soak setup clean conformance conformance-upstream interop
 
 build:
 	$(CARGO) build --bins
@@ -53,6 +53,21 @@ soak: release
 ## Protobuf vs JSON (LIST 10,000 pods, watch 1,000 updates) and etcd bytes per object, Capstan beside upstream.
 bench-wire: release
 	bash scripts/bench_wire.sh
+
+## Density run (issue 22): real kube-controller-manager, kube-scheduler and kwok nodes (NODES=1000,
+## PODS=30000 by default) against Capstan and upstream kube-apiserver in turn; pod startup and API
+## call latency, peak RSS, CPU side by side (scripts/density.sh; BENCHMARKS.md).
+density: release upstream
+	bash scripts/density.sh
+
+## Its short form (CI, when the upstream binaries are cached): 10 nodes, 200 pods, debug build; fails
+## unless every pod went Running on both servers and /metrics had the request-latency histogram.
+density-short: build
+	NODES=10 PODS=200 POD_TIMEOUT=300 PROFILE=debug DENSITY_STRICT=1 bash scripts/density.sh
+
+## Watch fan-out: Capstan with 10,000 watchers beside upstream with 1,000 (scripts/bench_fanout.sh).
+bench-fanout: release upstream
+	bash scripts/bench_fanout.sh
 
 ## Capstan and upstream kube-apiserver v1.33 on one etcd, and the real scheduler/controller-manager
 ## against Capstan (scripts/interop.sh; needs Go for scripts/upstream.sh, skips loudly without it).

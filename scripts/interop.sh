@@ -251,20 +251,7 @@ phase_components() {
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --manage-nodes-with-label-selector= \
         --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom --disregard-status-with-label-selector= \
         --cidr=10.244.0.0/16 --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kp"
-    for i in 0 1; do
-        cat <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-$i
-  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
-  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
-status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
----
-EOF
-    done >"$WORK/nodes.yaml"
+    cl_kwok_nodes 2 >"$WORK/nodes.yaml"
     kc apply -f "$WORK/nodes.yaml" >/dev/null
     kc create namespace comp >/dev/null
     # The namespace's default ServiceAccount comes from the controller-manager.

@@ -1,10 +1,22 @@
 # Shared pieces for scripts that run upstream kube-apiserver and/or Capstan on one etcd:
-# sourced by scripts/interop.sh (and usable by hand: `source scripts/lib/cluster.sh`).
+# sourced by scripts/interop.sh and scripts/density.sh (and usable by hand: `source scripts/lib/cluster.sh`).
 # Needs: WORK (a scratch dir), CAPSTAN (the capstan binary). Every process started with
 # `cl_start` is remembered in CL_PIDS and stopped by `cl_stop_all`.
 
 CL_PIDS=()
 CL_NAMES=()
+
+# cl_build_dirs: PROFILE (default release), TARGET (its cargo target dir: $CARGO_TARGET_DIR, else
+# the shared release or debug cache) and CAPSTAN (the binary; CAPSTAN_BIN overrides).
+cl_build_dirs() {
+    PROFILE="${PROFILE:-release}"
+    if [ "$PROFILE" = release ]; then
+        TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target-release}"
+    else
+        TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
+    fi
+    CAPSTAN="${CAPSTAN_BIN:-$TARGET/$PROFILE/capstan}"
+}
 
 cl_log() { echo "${CL_TAG:-cluster}: $*" >&2; }
 
@@ -69,7 +81,7 @@ cl_etcd() {
     cl_wait etcd "$ETCD_PID" 60 sh -c "curl -fsS --max-time 2 $ETCD_URL/health | grep -q '\"health\":\"true\"'"
 }
 
-# cl_apiserver_args PORT ADVERTISE: kubeadm's kube-apiserver flags on $ETCD_URL.
+# cl_apiserver_args PORT ADVERTISE: kubeadm's kube-apiserver flags on $ETCD_URL (if set).
 cl_apiserver_args() {
     local p="$WORK/pki"
     CL_ARGS=(
@@ -85,8 +97,9 @@ cl_apiserver_args() {
         --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key"
         --service-cluster-ip-range=10.96.0.0/12
         --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key"
-        --etcd-servers="$ETCD_URL"
     )
+    # Without ETCD_URL Capstan runs on its embedded store (the caller passes --data-dir).
+    [ -z "${ETCD_URL:-}" ] || CL_ARGS+=(--etcd-servers="$ETCD_URL")
 }
 
 # cl_upstream NAME PORT ADVERTISE: upstream kube-apiserver; sets LAST_PID. Waits for /readyz.
@@ -107,4 +120,24 @@ cl_capstan() {
     cl_start "$name" "$WORK/$name.log" env "${unset[@]}" "$CAPSTAN" serve "${CL_ARGS[@]}" "$@"
     LAST_PID="${CL_PIDS[-1]}"
     cl_wait "$name" "$LAST_PID" 180 sh -c "[ \"\$(curl -sk --max-time 5 https://127.0.0.1:$port/readyz)\" = ok ]"
+}
+
+# cl_kwok_nodes COUNT: YAML of COUNT Nodes kwok-node-0.. that kwok (started with
+# --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake) manages, labelled type=kwok.
+cl_kwok_nodes() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+---
+EOF
+    done
 }

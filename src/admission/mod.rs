@@ -247,14 +247,29 @@ impl Env<'_> {
         let Some(def) = crate::api::builtin_row(group, plural) else {
             return Ok(None);
         };
-        for rv in [Some(0), None] {
-            match self.registry.get(def, ns, name, rv).await {
-                Ok(o) => return Ok(Some(o.value())),
-                Err(e) if e.code == 404 => continue,
-                Err(e) => return Err(e),
-            }
+        match self.registry.get_cached_or_live(def, ns, name).await {
+            Ok(o) => Ok(Some(o.value())),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(None)
+    }
+    /// Every object of a resource as the watch cache holds it now, as upstream's plugins read
+    /// their informers' listers: no storage round trip (these run on every write).
+    pub async fn list_cached(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {
+        let Some(def) = crate::api::builtin_row(group, plural) else {
+            return Ok(Vec::new());
+        };
+        let items = self.registry.list_cached(def, ns).await?;
+        Ok(items.iter().map(|o| o.value()).collect())
+    }
+    /// [`Env::list_cached`], and when the cache has none, a live lookup (upstream's LimitRanger
+    /// and ResourceQuota): [`Registry::list_cached_or_live`].
+    pub async fn list_cached_or_live(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {
+        let Some(def) = crate::api::builtin_row(group, plural) else {
+            return Ok(Vec::new());
+        };
+        let items = self.registry.list_cached_or_live(def, ns).await?;
+        Ok(items.iter().map(|o| o.value()).collect())
     }
     /// Every object of a resource (from the watch cache), optionally in one namespace.
     pub async fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> ApiResult<Vec<Value>> {

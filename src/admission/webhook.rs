@@ -34,7 +34,7 @@ struct Hook {
 }
 
 async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
-    let mut configs = env.list("admissionregistration.k8s.io", plural, None).await?;
+    let mut configs = env.list_cached("admissionregistration.k8s.io", plural, None).await?;
     configs.sort_by(|a, b| a.str_at("/metadata/name").cmp(b.str_at("/metadata/name")));
     let mut out = Vec::new();
     for c in configs {

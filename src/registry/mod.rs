@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod informer;
+pub mod lookup;
 pub mod options;
 pub mod pager;
 pub mod pods;

@@ -47,6 +47,8 @@ pub struct Registry {
     pub informers: Arc<super::informer::Synced>,
     /// `--feature-gates`: the fields strategies drop while a gate is off.
     pub features: crate::config::features::FeatureGates,
+    /// Live lookups that found nothing, not repeated for a while (`lookup.rs`).
+    pub(super) empty_lookups: Arc<super::lookup::EmptyLookups>,
 }
 
 /// Which part of an object a write may change.
@@ -216,6 +218,7 @@ impl Registry {
             delete_collection_workers: 1,
             informers: Arc::default(),
             features: Default::default(),
+            empty_lookups: Default::default(),
         }
     }
 

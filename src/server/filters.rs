@@ -50,9 +50,10 @@ fn metric_labels(req: &Request) -> crate::metrics::RequestLabels {
 }
 
 fn labels_with(info: &RequestInfo, query: &Query, verb: String) -> crate::metrics::RequestLabels {
+    // Upstream's CleanScope: a create is scoped to the one resource it makes.
     let scope = if !info.is_resource {
         ""
-    } else if info.name.is_some() {
+    } else if info.name.is_some() || info.verb == "create" {
         "resource"
     } else if info.namespace.is_some() {
         "namespace"
@@ -425,4 +426,39 @@ fn error_output(req: &Request) -> crate::codec::negotiate::Output {
         discovery
     };
     negotiate(req.header("accept"), Endpoint::Plain, pb).unwrap_or(Output::Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(method: http::Method, path: &str, query: &str) -> (String, &'static str) {
+        let req = Request::new(method, path.into(), query.into(), http::HeaderMap::new(), None);
+        let l = metric_labels(&req);
+        (l.verb, l.scope)
+    }
+
+    #[test]
+    fn scope_and_verb_labels_as_upstream_clean_scope() {
+        use http::Method;
+        let ns = "/api/v1/namespaces/ns/pods";
+        assert_eq!(labels(Method::POST, ns, ""), ("POST".into(), "resource"));
+        assert_eq!(labels(Method::GET, ns, ""), ("LIST".into(), "namespace"));
+        assert_eq!(labels(Method::GET, ns, "watch=true"), ("WATCH".into(), "namespace"));
+        assert_eq!(labels(Method::GET, "/api/v1/pods", ""), ("LIST".into(), "cluster"));
+        assert_eq!(
+            labels(Method::POST, "/api/v1/namespaces", ""),
+            ("POST".into(), "resource")
+        );
+        assert_eq!(
+            labels(Method::POST, "/api/v1/namespaces/ns/pods/p/binding", ""),
+            ("POST".into(), "resource")
+        );
+        assert_eq!(labels(Method::DELETE, ns, ""), ("DELETECOLLECTION".into(), "namespace"));
+        assert_eq!(
+            labels(Method::PUT, "/api/v1/namespaces/ns/pods/p/status", ""),
+            ("PUT".into(), "resource")
+        );
+        assert_eq!(labels(Method::GET, "/healthz", ""), ("GET".into(), ""));
+    }
 }

@@ -31,7 +31,7 @@ impl Plugin for DefaultIngressClass {
         {
             return Ok(());
         }
-        let classes = env.list("networking.k8s.io", "ingressclasses", None).await?;
+        let classes = env.list_cached("networking.k8s.io", "ingressclasses", None).await?;
         if let (Some(name), Some(obj)) = (pick_default(&classes, DEFAULT_ANN), a.object.as_mut()) {
             if !obj.get("spec").is_some_and(|s| s.is_object()) {
                 obj["spec"] = json!({});

@@ -47,7 +47,7 @@ impl Plugin for DefaultStorageClass {
         if has_class {
             return Ok(());
         }
-        let classes = env.list("storage.k8s.io", "storageclasses", None).await?;
+        let classes = env.list_cached("storage.k8s.io", "storageclasses", None).await?;
         if let (Some(name), Some(pvc)) = (pick_default(&classes, DEFAULT_ANN), a.object.as_mut()) {
             pvc["spec"]["storageClassName"] = json!(name);
         }

@@ -17,7 +17,7 @@ fn applies(a: &Attributes) -> bool {
 
 /// The `Container` items of every LimitRange in the namespace.
 async fn container_items(env: &Env<'_>, ns: &str) -> ApiResult<Vec<Value>> {
-    let ranges = env.list("", "limitranges", Some(ns)).await?;
+    let ranges = env.list_cached_or_live("", "limitranges", Some(ns)).await?;
     Ok(ranges
         .iter()
         .flat_map(|r| r.arr_at("/spec/limits").to_vec())

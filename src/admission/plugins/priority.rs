@@ -39,7 +39,7 @@ impl Plugin for Priority {
         let Some(pod) = a.object.as_ref() else { return Ok(()) };
         let mut name = pod.str_at("/spec/priorityClassName").to_string();
         let (value, preemption) = if name.is_empty() {
-            let classes = env.list("scheduling.k8s.io", "priorityclasses", None).await?;
+            let classes = env.list_cached("scheduling.k8s.io", "priorityclasses", None).await?;
             let mut defaults: Vec<&Value> = classes
                 .iter()
                 .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
@@ -102,7 +102,7 @@ impl Plugin for Priority {
             return Ok(());
         }
         let me = pc.str_at("/metadata/name");
-        for other in env.list("scheduling.k8s.io", "priorityclasses", None).await? {
+        for other in env.list_cached("scheduling.k8s.io", "priorityclasses", None).await? {
             let n = other.str_at("/metadata/name");
             if n != me && other.get("globalDefault").and_then(Value::as_bool) == Some(true) {
                 return Err(a.forbidden(&format!(

@@ -283,8 +283,14 @@ impl Plugin for ResourceQuota {
             }
         }
         // Retry the whole check when a concurrent writer changed a quota under us.
-        'attempt: for _ in 0..10 {
-            let quotas = env.list("", "resourcequotas", Some(&a.namespace)).await?;
+        'attempt: for attempt in 0..10 {
+            // After a conflict the cache may still hold the quota we lost to: read storage.
+            let quotas = if attempt == 0 {
+                env.list_cached_or_live("", "resourcequotas", Some(&a.namespace))
+                    .await?
+            } else {
+                env.list("", "resourcequotas", Some(&a.namespace)).await?
+            };
             for q in &quotas {
                 // A scoped quota tracks only the objects its scopes match (the new object;
                 // on update the old one too, so usage moves when a scope stops matching).

@@ -239,7 +239,7 @@ impl ServiceAccounts {
         if let (Some(reg), true) = (reg, self.lookup) {
             let def = crate::api::builtin_row("", "secrets").ok_or("no secrets resource")?;
             let obj = reg
-                .get(def, Some(&ns), &secret, None)
+                .get_cached_or_live(def, Some(&ns), &secret)
                 .await
                 .map_err(|_| format!("secrets \"{secret}\" not found"))?;
             let secret = obj.value();
@@ -295,7 +295,9 @@ async fn check_live(
     what: &str,
 ) -> Result<(), String> {
     let def = crate::api::builtin_row("", plural).ok_or_else(|| format!("no {plural} resource"))?;
-    let obj = match reg.get(def, ns, name, None).await {
+    let obj = // The watch cache first, as upstream's token getter reads its listers: a storage read per
+    // authenticated request would put an etcd round trip before every controller call.
+    match reg.get_cached_or_live(def, ns, name).await {
         Ok(o) => o,
         Err(e) if e.code == 404 => return Err(format!("{what} {name} has been deleted")),
         Err(e) => return Err(e.message),
