@@ -26,6 +26,13 @@ impl EmptyLookups {
         map.get(prefix).is_some_and(|t| t.elapsed() < LIVE_TTL)
     }
 
+    /// An object was created under `prefix` through this server: the next lookup reads storage
+    /// unless the cache already shows it (the cache may lag the create by a moment).
+    pub(super) fn forget(&self, prefix: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(prefix);
+    }
+
     fn note(&self, prefix: String) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_REMEMBERED {

@@ -475,7 +475,11 @@ impl Registry {
             al.release(a).await;
         }
         match res {
-            Ok(rev) => Ok(CachedObject::from_value(&key, obj, rev)),
+            Ok(rev) => {
+                // The collection is no longer empty, whatever the watch cache has applied yet.
+                self.empty_lookups.forget(&self.key_prefix(def, ns));
+                Ok(CachedObject::from_value(&key, obj, rev))
+            }
             Err(StorageError::KeyExists { .. }) => Err(ApiError::already_exists(def.plural, def.group, &name)),
             Err(e) => Err(storage_err(e)),
         }

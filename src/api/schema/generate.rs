@@ -115,9 +115,9 @@ fn drain_into(gen: &mut SchemaGenerator, s: &mut Schemas) {
     }
 }
 
-/// Builds the schemas of every built-in kind. Definitions are converted kind by kind so the
-/// intermediate JSON never holds more than one kind's closure.
-pub(super) fn build() -> Schemas {
+/// Every registered definition, converted kind by kind so the intermediate JSON never holds more
+/// than one kind's closure, and the kinds' (group, version, kind, definition name).
+fn collect() -> (Schemas, Vec<(&'static str, &'static str, &'static str, String)>) {
     let mut s = Schemas::default();
     let mut c = Collect {
         gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
@@ -127,6 +127,12 @@ pub(super) fn build() -> Schemas {
     register(&mut c);
     let kinds = std::mem::take(&mut c.kinds);
     drop(c);
+    (s, kinds)
+}
+
+/// Builds the schemas of every built-in kind.
+pub(super) fn build() -> Schemas {
+    let (mut s, kinds) = collect();
     for (g, v, k, def) in kinds {
         // k8s-openapi requires `metadata` (its Rust field is not optional); upstream does not.
         if let Some(n) = s.def_mut(&def) {
@@ -149,15 +155,7 @@ pub(super) fn build() -> Schemas {
 /// The patch-metadata lines that match no definition (for tests).
 #[allow(dead_code)]
 pub(super) fn unmatched_patch_meta() -> Vec<String> {
-    let mut s = Schemas::default();
-    let mut c = Collect {
-        gen: SchemaGenerator::new(SchemaSettings::draft2020_12()),
-        kinds: Vec::new(),
-        sink: Some(&mut s),
-    };
-    register(&mut c);
-    drop(c);
-    apply_patch_meta(&mut s, PATCH_META)
+    apply_patch_meta(&mut collect().0, PATCH_META)
 }
 
 /// Applies the patch-metadata table; returns the lines that matched nothing (for tests).
