@@ -76,7 +76,7 @@ report() {
 python3 - "$OUT" "$BASELINE" "$SERVER" "${WRITE_BASELINE:-}" <<'PY'
 import os, sys, xml.etree.ElementTree as ET
 out, baseline, server, write_baseline = sys.argv[1:5]
-results, first = {}, {}
+results, first, full = {}, {}, {}
 for case in ET.parse(os.path.join(out, "junit_01.xml")).getroot().iter("testcase"):
     name = case.get("name", "")
     if name.startswith("[It] "):
@@ -96,6 +96,7 @@ for case in ET.parse(os.path.join(out, "junit_01.xml")).getroot().iter("testcase
         text = (bad.get("message") or "") + "\n" + (bad.text or "")
         lines = [l.strip() for l in text.splitlines() if l.strip()]
         first[name] = lines[0] if lines else "(no failure message)"
+        full[name] = lines[:25]
 with open(os.path.join(out, "results.txt"), "w") as f:
     for name in sorted(results):
         f.write(f"{results[name]} {name}\n")
@@ -127,8 +128,8 @@ if server == "capstan" and os.path.exists(baseline):
     with open(os.path.join(out, "diff-vs-baseline.txt"), "w") as f:
         f.write(f"# {len(lost)} tests pass in {os.path.basename(baseline)} and not here; first failure line of each\n")
         for n in lost:
-            why = first.get(n, "not run" if n not in results else "")
-            f.write(f"{n}\n    {why}\n")
+            why = full.get(n) or ["not run" if n not in results else ""]
+            f.write(n + "\n" + "".join(f"    {l}\n" for l in why))
         if gained:
             f.write(f"# {len(gained)} tests pass here and not in the baseline\n")
             for n in gained:
@@ -139,7 +140,12 @@ PY
     log "results: $OUT/results.txt, failures: $OUT/failures.txt"
     if [ "${E2E_STRICT:-}" = 1 ] && [ -f "$OUT/diff-vs-baseline.txt" ] && grep -q '^\[' "$OUT/diff-vs-baseline.txt"; then
         log "E2E_STRICT: specs that pass upstream failed here:"
-        grep -A1 '^\[' "$OUT/diff-vs-baseline.txt" >&2
+        # The whole (bounded) failure text: CI keeps only this output.
+        grep -v '^#' "$OUT/diff-vs-baseline.txt" >&2
+        if [ -f "$OUT/apiserver.log" ]; then
+            log "the API server's last warnings and errors:"
+            grep -E ' (WARN|ERROR) ' "$OUT/apiserver.log" | tail -n 30 >&2 || true
+        fi
         exit 1
     fi
 }

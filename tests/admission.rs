@@ -57,7 +57,7 @@ fn pod(name: &str, ns: &str, extra_container: &str, extra_spec: &str) -> String 
 }
 
 #[test]
-fn quota_blocks_the_third_configmap_and_frees_on_delete() {
+fn quota_blocks_the_third_configmap_and_only_charges() {
     let s = TestServer::start();
     s.kubectl_ok(K, &["create", "namespace", "q"]);
     s.kubectl_ok(K, &["create", "quota", "q", "-n", "q", "--hard=count/configmaps=2"]);
@@ -69,11 +69,19 @@ fn quota_blocks_the_third_configmap_and_frees_on_delete() {
         "{err}"
     );
     assert_eq!(used(&s, "q", "count/configmaps"), "2");
-    // A dry run is checked but not charged; a delete gives the unit back.
+    // As upstream, admission only charges: a delete gives nothing back until
+    // kube-controller-manager's quota controller recounts (none runs here).
     s.kubectl_ok(K, &["delete", "configmap", "c1", "-n", "q"]);
+    let err = s.kubectl_err(K, &["create", "configmap", "c3", "-n", "q", "--dry-run=server"]);
+    assert!(err.contains("exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2"), "{err}");
+    assert_eq!(used(&s, "q", "count/configmaps"), "2");
+    // A dry run is checked but not charged.
+    let raise = ["-n", "q", "--type=merge", "-p", r#"{"spec":{"hard":{"count/configmaps":"3"}}}"#];
+    s.kubectl_ok(K, &[&["patch", "quota", "q"][..], &raise[..]].concat());
     s.kubectl_ok(K, &["create", "configmap", "c3", "-n", "q", "--dry-run=server"]);
-    assert_eq!(used(&s, "q", "count/configmaps"), "1");
+    assert_eq!(used(&s, "q", "count/configmaps"), "2");
     s.kubectl_ok(K, &["create", "configmap", "c3", "-n", "q"]);
+    assert_eq!(used(&s, "q", "count/configmaps"), "3");
     // Compute quota: a pod must declare what the quota tracks.
     s.kubectl_ok(K, &["create", "quota", "cpu", "-n", "q", "--hard=requests.cpu=1"]);
     let err = create_err(&s, "p.yaml", &pod("p", "q", "", ""));
@@ -528,7 +536,8 @@ fn quota_charges_updates_and_scoped_quotas() {
         err.contains("services \"s2\" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"),
         "{err}"
     );
-    // Back to ClusterIP gives the port back (capstan has no quota controller to recount).
+    // Back to ClusterIP gives nothing back in admission (upstream's non-negative delta; the
+    // quota controller recounts), and a port no longer taken is not charged again.
     s.kubectl_ok(
         K,
         &[
@@ -542,8 +551,10 @@ fn quota_charges_updates_and_scoped_quotas() {
             r#"{"spec":{"type":"ClusterIP","ports":[{"port":80,"targetPort":80,"nodePort":null}]}}"#,
         ],
     );
-    assert_eq!(used(&s, "np", "services.nodeports"), "0");
-    s.kubectl_ok(K, &[&["patch", "service", "s2"][..], &to_node_port[..]].concat());
+    assert_eq!(used(&s, "np", "services.nodeports"), "1");
+    let err = s.kubectl_err(K, &[&["patch", "service", "s2"][..], &to_node_port[..]].concat());
+    assert!(err.contains("exceeded quota: np"), "{err}");
+    s.kubectl_ok(K, &["label", "service", "s1", "-n", "q", "touched=yes"]);
     assert_eq!(used(&s, "np", "services.nodeports"), "1");
     let burst = "    resources:\n      requests:\n        cpu: 200m\n";
     // A BestEffort-scoped quota counts only BestEffort pods.

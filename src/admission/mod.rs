@@ -650,16 +650,6 @@ impl crate::registry::admission::Admission for Request<'_> {
     }
 }
 
-/// After an object is gone for good: its quota usage is released.
-#[async_trait::async_trait]
-impl crate::registry::admission::DeleteHook for AdmissionChain {
-    async fn deleted(&self, reg: &Registry, def: &ResourceDef, obj: &Value) {
-        if self.enabled.contains(&"ResourceQuota") {
-            plugins::resource_quota::release(reg, def, obj).await;
-        }
-    }
-}
-
 /// An `AdmissionConfiguration` (apiserver.config.k8s.io/v1, YAML or JSON): plugin name →
 /// its `configuration` (inline) or the content of its `path`.
 pub fn load_config_file(path: &std::path::Path) -> Result<BTreeMap<String, Value>, String> {

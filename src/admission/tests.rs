@@ -186,7 +186,7 @@ async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<Adm
         Ok(c) => Arc::new(c),
         Err(e) => panic!("{e}"),
     };
-    let reg = Registry::new(storage, caches).with_delete_hook(chain.clone());
+    let reg = Registry::new(storage, caches);
     let Some(ns) = row("", "namespaces") else {
         panic!("namespaces row")
     };

@@ -60,8 +60,3 @@ pub trait Admission: Send + Sync {
     async fn admit_scale(&self, reg: &Registry, w: &Write<'_>, scale: &mut Value, old: &Value) -> ApiResult<()>;
 }
 
-/// Told when an object is gone for good, whoever deleted it (quota releases its usage).
-#[async_trait::async_trait]
-pub trait DeleteHook: Send + Sync {
-    async fn deleted(&self, reg: &Registry, def: &ResourceDef, obj: &Value);
-}

@@ -2,7 +2,7 @@
 //! create/get/list/update/delete/watch for every row of the resource table. Per-kind rules come
 //! from the row's strategy; everything else is data on the row.
 
-use super::admission::{Admission, DeleteHook, Operation, Write};
+use super::admission::{Admission, Operation, Write};
 use super::allocator::{self, Allocation, ServiceAllocators};
 use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
 use super::pager::{self, ContinueToken};
@@ -36,8 +36,6 @@ pub struct Registry {
     pub resources: Arc<Resources>,
     /// Service ClusterIP/NodePort allocation (None: Services are stored as given).
     pub allocators: Option<Arc<ServiceAllocators>>,
-    /// Told of every object gone for good (None: nobody listens).
-    on_delete: Option<Arc<dyn DeleteHook>>,
     /// `--event-ttl` in whole seconds: how long the kinds whose rows say
     /// [`Expiry::EventTtl`](crate::api::strategy::Expiry) live after their last write.
     pub event_ttl: u64,
@@ -213,7 +211,6 @@ impl Registry {
             root: "/registry/".into(),
             resources: Arc::new(Resources::builtin()),
             allocators: None,
-            on_delete: None,
             event_ttl: DEFAULT_EVENT_TTL,
             delete_collection_workers: 1,
             informers: Arc::default(),
@@ -233,12 +230,6 @@ impl Registry {
     /// Serve these built-in rows instead of the default ones (`--runtime-config`).
     pub fn with_rows(mut self, builtin: Vec<&'static ResourceDef>) -> Registry {
         self.resources = Arc::new(Resources::serving(builtin));
-        self
-    }
-
-    /// Tell `hook` of every object gone for good.
-    pub fn with_delete_hook(mut self, hook: Arc<dyn DeleteHook>) -> Registry {
-        self.on_delete = Some(hook);
         self
     }
 
@@ -1124,9 +1115,6 @@ impl Registry {
                     let gone = o.value();
                     if let Some(al) = self.service_allocators(def) {
                         al.release_for(&gone).await;
-                    }
-                    if let Some(h) = &self.on_delete {
-                        h.deleted(self, def, &gone).await;
                     }
                     return Ok(Deleted::Gone(o));
                 }

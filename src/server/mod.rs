@@ -494,12 +494,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let caches = CacheSet::start(storage.clone(), "/registry/", &segments, cache_opts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load storage: {e}"))?;
-    // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file);
-    // it also hears of every object gone for good (quota).
+    // Admission chain (--enable/--disable-admission-plugins, --admission-control-config-file).
     let admission = Arc::new(crate::admission::AdmissionChain::from_options(&opts)?);
-    let mut registry = Registry::new(storage.clone(), caches)
-        .with_rows(served)
-        .with_delete_hook(admission.clone());
+    let mut registry = Registry::new(storage.clone(), caches).with_rows(served);
     registry.features = crate::config::features::FeatureGates::from_options(&opts);
     // --event-ttl, in whole seconds as upstream hands it to storage (under a second: none).
     registry.event_ttl = opts.event_ttl.as_secs();

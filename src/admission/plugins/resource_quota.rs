@@ -1,8 +1,9 @@
 //! ResourceQuota: every create is checked against the namespace's quotas and charged to their
 //! `status.used` with a compare-and-swap on the quota object, so concurrent creates can't both
-//! take the last unit. A failed write refunds the charge; a completed delete gives the object's
-//! usage back (capstan runs no quota controller to recount). A quota whose status has no
-//! entry for a resource yet is initialised from a live count.
+//! take the last unit. A failed write refunds the charge. As upstream, admission only ever
+//! charges: deletes and decreases are given back by kube-controller-manager's quota controller
+//! when it recounts (writing `status.used` here too raced its updates into conflicts). A quota
+//! whose status has no entry for a resource yet is initialised from a live count.
 
 use crate::admission::{Attributes, Charge, Env, Operation, Plugin};
 use crate::api::builtin_row as row;
@@ -270,18 +271,19 @@ impl Plugin for ResourceQuota {
             return Ok(());
         };
         let old = a.old.as_ref().filter(|_| a.operation == Operation::Update);
-        let mut requested = usage(&a.def, obj);
-        if let Some(old) = old {
-            // Upstream charges the non-negative delta; capstan has no quota controller to
-            // recount, so a decrease is given back (charged negative) instead.
-            for (k, v) in usage(&a.def, old) {
-                *requested.entry(k).or_insert(0) -= v;
+        let full = usage(&a.def, obj);
+        // An update charges what it adds (upstream's SubtractWithNonNegativeResult) to a quota
+        // that tracked the old object too, and the whole usage to one that starts tracking it.
+        let added: BTreeMap<String, i128> = match old {
+            Some(old) => {
+                let before = usage(&a.def, old);
+                full.iter()
+                    .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+                    .filter(|(_, v)| *v > 0)
+                    .collect()
             }
-            requested.retain(|_, v| *v != 0);
-            if requested.is_empty() {
-                return Ok(());
-            }
-        }
+            None => full.clone(),
+        };
         // Retry the whole check when a concurrent writer changed a quota under us.
         'attempt: for attempt in 0..10 {
             // After a conflict the cache may still hold the quota we lost to: read storage.
@@ -297,15 +299,19 @@ impl Plugin for ResourceQuota {
                 let gates = &env.registry.features;
                 let now = super::quota_scope::matches(gates, q, &a.def, obj);
                 let before = old.is_some_and(|o| super::quota_scope::matches(gates, q, &a.def, o));
-                let requested = match (old, now, before) {
-                    (_, false, false) => continue,
-                    (Some(_), true, false) => usage(&a.def, obj),
-                    (Some(o), false, true) => usage(&a.def, o).into_iter().map(|(k, v)| (k, -v)).collect(),
-                    _ => requested.clone(),
+                let requested = match (now, before) {
+                    (false, _) => continue,
+                    (true, false) => &full,
+                    (true, true) => &added,
                 };
                 let qname = q.str_at("/metadata/name").to_string();
                 let hard = quantities(q.obj_at("/spec/hard"));
-                let tracked: Vec<&String> = requested.keys().filter(|k| hard.contains_key(*k)).collect();
+                // Zero usage changes nothing: no status write (upstream's RemoveZeros).
+                let tracked: Vec<&String> = requested
+                    .iter()
+                    .filter(|(k, v)| **v != 0 && hard.contains_key(*k))
+                    .map(|(k, _)| k)
+                    .collect();
                 if a.is_core("Pod") && now {
                     let missing = missing_pod_resources(obj, &hard);
                     if !missing.is_empty() {
@@ -408,43 +414,6 @@ pub async fn refund(reg: &Registry, c: &Charge) {
             Err(e) if e.code == 409 => continue,
             _ => return,
         }
-    }
-}
-
-/// A deleted object's usage goes back to every quota in its namespace that tracks it.
-pub async fn release(reg: &Registry, def: &ResourceDef, obj: &Value) {
-    let ns = obj.str_at("/metadata/namespace");
-    if ns.is_empty() || (def.group.is_empty() && def.kind == "ResourceQuota") {
-        return;
-    }
-    let Some(qdef) = row("", "resourcequotas") else { return };
-    let opts = crate::registry::options::ListOptions {
-        resource_version: Some("0".into()),
-        ..Default::default()
-    };
-    let Ok(list) = reg.list(qdef, Some(ns), &opts).await else {
-        return;
-    };
-    let u = usage(def, obj);
-    for q in list.items.iter().map(|q| q.value()) {
-        if !super::quota_scope::matches(&reg.features, &q, def, obj) {
-            continue;
-        }
-        let used = quantities(q.obj_at("/status/used"));
-        let delta: BTreeMap<String, i128> = u
-            .iter()
-            .filter(|(k, _)| used.contains_key(*k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        if delta.is_empty() {
-            continue;
-        }
-        let c = Charge {
-            namespace: ns.to_string(),
-            quota: q.str_at("/metadata/name").to_string(),
-            delta,
-        };
-        refund(reg, &c).await;
     }
 }
 
