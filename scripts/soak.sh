@@ -91,6 +91,11 @@ capstan_start() {
     "$LOAD" --kubeconfig "$RUN/data/admin.kubeconfig" --wait-ready --ready-timeout 120 >/dev/null
 }
 
+# A fault window, from the kill to the killed part answering again, as `START END` (Unix
+# seconds) in $RUN/faults.txt: the load splits its latencies inside and outside them.
+fault_begin() { printf '%s' "$(date +%s.%N)" >>"$RUN/faults.txt"; }
+fault_end() { printf ' %s\n' "$(date +%s.%N)" >>"$RUN/faults.txt"; }
+
 run_backend() {
     local backend="$1" faults=0 t0 next
     RUN="$OUT/$backend"
@@ -111,7 +116,7 @@ run_backend() {
         --nodes "$NODES" --node-period-ms "$NODE_PERIOD_MS" --flood-objects "$FLOOD_OBJECTS" \
         --flood-workers "$FLOOD_WORKERS" --writers "$WRITERS" --write-keys "$WRITE_KEYS" \
         --watchers "$WATCHERS" --pid-file "$RUN/capstan.pid" --report "$RUN/report.json" \
-        >"$RUN/report.md" 2>"$RUN/load.log" &
+        --fault-log "$RUN/faults.txt" >"$RUN/report.md" 2>"$RUN/load.log" &
     local load=$!
     until grep -q "soak: running for" "$RUN/load.log" 2>/dev/null; do
         kill -0 "$load" 2>/dev/null || { log "the load ended during setup"; tail -20 "$RUN/load.log" >&2; return 1; }
@@ -125,16 +130,21 @@ run_backend() {
                 local leader
                 leader="$(etcd_leader)" || { log "no etcd leader found"; leader=0; }
                 log "fault $((faults + 1)): SIGKILL of the etcd leader m$leader"
+                fault_begin
                 kill -KILL "${ETCD_PIDS[$leader]}"
                 wait "${ETCD_PIDS[$leader]}" 2>/dev/null || true
                 sleep 5
                 etcd_start "$leader" existing
+                for _ in $(seq 1 150); do etcd_healthy "$leader" && break; sleep 0.2; done
+                fault_end
             else
                 log "fault $((faults + 1)): SIGKILL of capstan (pid $CAPSTAN_PID)"
+                fault_begin
                 kill -KILL "$CAPSTAN_PID"
                 # Reaped first: a zombie still counts as running for --pid-file.
                 wait "$CAPSTAN_PID" 2>/dev/null || true
                 capstan_start
+                fault_end
             fi
             faults=$((faults + 1))
             next=$((next + FAULT_EVERY))

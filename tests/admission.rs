@@ -73,10 +73,19 @@ fn quota_blocks_the_third_configmap_and_only_charges() {
     // kube-controller-manager's quota controller recounts (none runs here).
     s.kubectl_ok(K, &["delete", "configmap", "c1", "-n", "q"]);
     let err = s.kubectl_err(K, &["create", "configmap", "c3", "-n", "q", "--dry-run=server"]);
-    assert!(err.contains("exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2"), "{err}");
+    assert!(
+        err.contains("exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2"),
+        "{err}"
+    );
     assert_eq!(used(&s, "q", "count/configmaps"), "2");
     // A dry run is checked but not charged.
-    let raise = ["-n", "q", "--type=merge", "-p", r#"{"spec":{"hard":{"count/configmaps":"3"}}}"#];
+    let raise = [
+        "-n",
+        "q",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hard":{"count/configmaps":"3"}}}"#,
+    ];
     s.kubectl_ok(K, &[&["patch", "quota", "q"][..], &raise[..]].concat());
     s.kubectl_ok(K, &["create", "configmap", "c3", "-n", "q", "--dry-run=server"]);
     assert_eq!(used(&s, "q", "count/configmaps"), "2");

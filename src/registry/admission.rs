@@ -59,4 +59,3 @@ pub trait Admission: Send + Sync {
     /// change it.
     async fn admit_scale(&self, reg: &Registry, w: &Write<'_>, scale: &mut Value, old: &Value) -> ApiResult<()>;
 }
-

@@ -139,6 +139,11 @@ struct Args {
     /// Soak: write the report as JSON here too.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Soak: the fault injector's log, a `START END` line (Unix seconds) per fault from the
+    /// kill to the storage answering again; read at the end to split latency inside and
+    /// outside those windows.
+    #[arg(long)]
+    fault_log: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------------

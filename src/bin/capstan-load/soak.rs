@@ -32,7 +32,8 @@ const CLIENTS_GROUP: &str = "capstan-soak:clients";
 /// Latencies of successful requests and counts of the others, per traffic class.
 #[derive(Default)]
 struct Class {
-    ok: Vec<Duration>,
+    /// When each successful request started (Unix seconds) and how long it took.
+    ok: Vec<(f64, Duration)>,
     rejected: u64,
     retry_after_seen: u64,
     failed: u64,
@@ -46,7 +47,8 @@ struct Recorder {
 
 impl Recorder {
     fn ok(&self, class: &'static str, took: Duration) {
-        self.with(class, |c| c.ok.push(took));
+        let started = unix_now() - took.as_secs_f64();
+        self.with(class, |c| c.ok.push((started, took)));
     }
 
     fn fail(&self, class: &'static str, what: String) {
@@ -107,6 +109,32 @@ struct Watched {
     duplicates: u64,
     events: u64,
     reconnects: u64,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The fault injector's windows (`START END` per line, Unix seconds); unreadable lines are
+/// skipped, an unfinished window (no END) lasts to the end of the run.
+fn fault_windows(path: &std::path::Path) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace().map(|f| f.parse::<f64>().ok());
+            let start = it.next().flatten()?;
+            Some((start, it.next().flatten().unwrap_or(f64::INFINITY)))
+        })
+        .collect()
+}
+
+/// p50, p99 and max of `lat`, sorted in place.
+fn percentiles(lat: &mut [Duration]) -> (Duration, Duration, Duration) {
+    lat.sort();
+    let max = lat.last().copied().unwrap_or_default();
+    (Stats::quantile(lat, 0.5), Stats::quantile(lat, 0.99), max)
 }
 
 fn rv_num(v: &Value) -> u64 {
@@ -775,27 +803,42 @@ fn report(
 ) -> anyhow::Result<()> {
     let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
     let mut per_class = serde_json::Map::new();
-    println!("| Traffic class | OK | 429 (with Retry-After) | Failed | p50 (ms) | p99 (ms) | max (ms) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let windows = args.fault_log.as_deref().map(fault_windows).unwrap_or_default();
+    let in_fault = |started: f64| windows.iter().any(|(a, b)| started >= *a && started <= *b);
+    println!("| Traffic class | OK | 429 (with Retry-After) | Failed | p50 (ms) | p99 (ms) | max (ms) | p99 outside / inside fault windows (ms) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, c) in classes {
-        let mut s = c.ok.clone();
-        s.sort();
-        let (p50, p99) = (Stats::quantile(&s, 0.5), Stats::quantile(&s, 0.99));
-        let max = s.last().copied().unwrap_or_default();
+        let mut all: Vec<Duration> = c.ok.iter().map(|o| o.1).collect();
+        let (p50, p99, max) = percentiles(&mut all);
+        let (mut inside, mut outside): (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
+        for (started, took) in &c.ok {
+            if in_fault(*started) {
+                inside.push(*took)
+            } else {
+                outside.push(*took)
+            }
+        }
+        let (n_in, n_out) = (inside.len(), outside.len());
+        let (_, p99_out, _) = percentiles(&mut outside);
+        let (_, p99_in, _) = percentiles(&mut inside);
         println!(
-            "| {name} | {} | {} ({}) | {} | {:.2} | {:.2} | {:.2} |",
-            s.len(),
+            "| {name} | {} | {} ({}) | {} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} |",
+            all.len(),
             c.rejected,
             c.retry_after_seen,
             c.failed,
             ms(p50),
             ms(p99),
-            ms(max)
+            ms(max),
+            ms(p99_out),
+            ms(p99_in)
         );
         per_class.insert(
             name.to_string(),
-            json!({"ok": s.len(), "rejected": c.rejected, "retry_after": c.retry_after_seen, "failed": c.failed,
-                   "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "failure_samples": c.samples}),
+            json!({"ok": all.len(), "rejected": c.rejected, "retry_after": c.retry_after_seen, "failed": c.failed,
+                   "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "failure_samples": c.samples,
+                   "outside_faults": {"ok": n_out, "p99_ms": ms(p99_out)},
+                   "inside_faults": {"ok": n_in, "p99_ms": ms(p99_in)}}),
         );
     }
     let operations: u64 = classes
@@ -861,6 +904,7 @@ fn report(
         "rss_end_kib": rss_end,
         "rss_samples": rss.iter().map(|r| json!([r.0, r.1, r.2])).collect::<Vec<_>>(),
         "classes": per_class,
+        "fault_windows": windows.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
         "flood_objects": args.flood_objects,
         "nodes": args.nodes,
     });
@@ -868,4 +912,34 @@ fn report(
         std::fs::write(p, serde_json::to_vec_pretty(&out)?)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_windows_read_the_injectors_log() {
+        let dir = std::env::temp_dir().join(format!("capstan-load-faults-{}", std::process::id()));
+        std::fs::write(&dir, "100.5 104.25\ngarbage\n200.0\n").unwrap();
+        let w = fault_windows(&dir);
+        let _ = std::fs::remove_file(&dir);
+        // The unfinished last window lasts to the end of the run.
+        assert_eq!(w, vec![(100.5, 104.25), (200.0, f64::INFINITY)]);
+        assert!(fault_windows(std::path::Path::new("/nonexistent/faults")).is_empty());
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut lat: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let (p50, p99, max) = percentiles(&mut lat);
+        assert_eq!(
+            (p50, p99, max),
+            (
+                Duration::from_millis(50),
+                Duration::from_millis(99),
+                Duration::from_millis(100)
+            )
+        );
+    }
 }
