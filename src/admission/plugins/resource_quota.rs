@@ -349,7 +349,7 @@ impl Plugin for ResourceQuota {
                     };
                     return Err(a.forbidden(&format!(
                         "exceeded quota: {qname}, requested: {}, used: {}, limited: {}",
-                        pretty(&mask(&requested)),
+                        pretty(&mask(requested)),
                         pretty(&mask(&used)),
                         pretty(&mask(&hard))
                     )));

@@ -1032,7 +1032,8 @@ impl Ctx {
         let modified = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for mine in received.iter().cloned() {
+        for mine in &received {
+            let mine = mine.clone();
             let mut conn = self.target.connect().await.context("watch connect")?;
             let path = format!(
                 "{}?watch=true&resourceVersion={list_rv}&allowWatchBookmarks=true&timeoutSeconds=600",
