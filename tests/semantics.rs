@@ -631,6 +631,46 @@ async fn scale_patches_retry_on_concurrent_writes() {
     assert_eq!(r.status, 409, "{}", r.text());
 }
 
+/// A Scale PUT without a resourceVersion is unconditional: it never answers 409 while a
+/// controller writes status (upstream's e2e "should get and update a ReplicationController
+/// scale" clears the resourceVersion and lost that race against the RC manager); with a stale
+/// resourceVersion it still conflicts.
+#[tokio::test]
+async fn unconditional_scale_updates_retry_on_concurrent_writes() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    assert_eq!(send(&c, Method::POST, DEPLOYS, deployment("busy")).await.status, 201);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let body = serde_json::to_vec(&json!({"status": {"observedGeneration": n}})).unwrap();
+                let ct = [("Content-Type", "application/merge-patch+json")];
+                let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/status"), &ct, body).await;
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+            n
+        })
+    };
+    let scale_path = format!("{DEPLOYS}/busy/scale");
+    for i in 0..40 {
+        let mut scale = get(&c, &scale_path, None).await.json();
+        scale["metadata"]["resourceVersion"] = json!("");
+        scale["spec"]["replicas"] = json!(i % 5 + 1);
+        let r = send(&c, Method::PUT, &scale_path, scale).await;
+        assert_eq!(r.status, 200, "put {i}: {}", r.text());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.await.unwrap() > 1, "the status writer ran alongside the updates");
+    let mut stale = get(&c, &scale_path, None).await.json();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let r = send(&c, Method::PUT, &scale_path, stale).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}
+
 /// Upstream's legacy-token-tracking controller: kube-controller-manager's legacy token cleaner
 /// reads `kube-system/kube-apiserver-legacy-service-account-token-tracking` (it logged "not
 /// found" against Capstan in the e2e runs). Created on start with today's UTC date, managed by

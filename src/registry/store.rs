@@ -1289,7 +1289,34 @@ impl Registry {
         Ok(def.strategy.scale(def, &obj))
     }
 
+    /// A Scale without a resourceVersion is unconditional: when a controller writes between
+    /// the read and the write (the ReplicationController manager writing status), it is
+    /// applied again to a fresh read, as upstream's GuaranteedUpdate does, never a 409.
     pub async fn update_scale(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: &Value,
+        dry_run: bool,
+        adm: Option<&dyn Admission>,
+    ) -> ApiResult<Value> {
+        let unconditional = body.opt_str_at("/metadata/resourceVersion").is_none_or(str::is_empty);
+        for _ in 0..SCALE_CONFLICT_RETRIES {
+            match self.update_scale_once(def, ns, name, body, dry_run, adm).await {
+                Err(e) if unconditional && e.code == 409 && e.reason == "Conflict" => continue,
+                res => return res,
+            }
+        }
+        Err(ApiError::conflict(
+            def.plural,
+            def.group,
+            name,
+            "too many concurrent updates",
+        ))
+    }
+
+    async fn update_scale_once(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
@@ -1330,6 +1357,10 @@ impl Registry {
         Ok(def.strategy.scale(def, &updated))
     }
 }
+
+/// How often an unconditional Scale update is applied again after losing a race (upstream
+/// retries until the request times out).
+const SCALE_CONFLICT_RETRIES: usize = 100;
 
 /// Admission's view of a write.
 fn write<'a>(
