@@ -275,23 +275,24 @@ phase_components() {
     # Quota, as upstream splits it: admission charges creates; the controller-manager's quota
     # controller gives a deleted object's usage back. Capstan writing status.used on deletes
     # too raced the controller into conflicts.
-    kc -n comp create quota cm --hard=count/configmaps=2 >/dev/null
+    # Secrets: the namespace has none of its own (ConfigMaps: the root CA publisher's).
+    kc -n comp create quota sq --hard=count/secrets=2 >/dev/null
     local used
-    used() { kc -n comp get quota cm -o jsonpath='{.status.used.count/configmaps}'; }
+    used() { kc -n comp get quota sq -o jsonpath='{.status.used.count/secrets}'; }
     ok=0
     for i in $(seq 1 600); do [ "$(used)" = 0 ] && { ok=1; break; }; sleep 0.2; done
-    kc -n comp create configmap c1 >/dev/null && kc -n comp create configmap c2 >/dev/null
-    if [ "$ok" = 1 ] && [ "$(used)" = 2 ] && ! kc -n comp create configmap c3 >/dev/null 2>&1; then
-        kc -n comp delete configmap c1 >/dev/null
+    if [ "$ok" = 1 ] && kc -n comp create secret generic s1 >/dev/null && kc -n comp create secret generic s2 >/dev/null &&
+        [ "$(used)" = 2 ] && ! kc -n comp create secret generic s3 >/dev/null 2>&1; then
+        kc -n comp delete secret s1 >/dev/null
         ok=0
         for i in $(seq 1 600); do [ "$(used)" = 1 ] && { ok=1; break; }; sleep 0.2; done
     else
         ok=0
     fi
-    if [ "$ok" = 1 ] && kc -n comp create configmap c3 >/dev/null; then
-        pass "quota: admission charged two ConfigMaps and refused a third; kube-controller-manager recounted after a delete"
+    if [ "$ok" = 1 ] && kc -n comp create secret generic s3 >/dev/null; then
+        pass "quota: admission charged two Secrets and refused a third; kube-controller-manager recounted after a delete"
     else
-        kc -n comp get quota cm -o yaml >&2 || true
+        kc -n comp get quota sq -o yaml >&2 || true
         fail "quota was not charged by admission and recounted by kube-controller-manager"
     fi
     if grep -E 'Operation cannot be fulfilled on resourcequotas' "$WORK/kcm.log" | head -3 >&2; then
