@@ -13,7 +13,9 @@
 #   FOCUS='\[Conformance\]'     ginkgo --focus regexp
 #   FOCUS=baseline              exactly the specs that PASS in $BASELINE (the yardstick: every one of
 #                               them must pass on Capstan; the others fail on upstream too)
-#   E2E_STRICT=1                exit 1 when a spec that passes in $BASELINE does not pass here
+#   E2E_STRICT=1                exit 1 when a spec that passes in $BASELINE does not pass here,
+#                               not even when re-run alone once (E2E_RERUN=0: no re-run)
+#   CAPSTAN_BIN=PATH            the capstan binary (default: the debug build)
 #   SKIP='\[Serial\]|\[Disruptive\]'   ginkgo --skip regexp
 #   PARALLEL=16                 ginkgo processes: the specs mostly wait (no kubelet: many wait out
 #                               5-minute timeouts), so more processes than cores; upstream uses 25
