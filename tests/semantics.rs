@@ -593,6 +593,27 @@ async fn pod_status_patch_with_pod_ip_alone_fills_pod_ips() {
     assert_eq!(r.json()["status"]["podIPs"], json!([{"ip": "10.244.0.8"}]));
 }
 
+/// A controller stand-in: merge-patches Deployment `name`'s status in a loop until `stop`;
+/// returns how many writes it made.
+fn status_writer(
+    c: &kube::Client,
+    name: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<i32> {
+    let (c, path) = (c.clone(), format!("{DEPLOYS}/{name}/status"));
+    tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let body = serde_json::to_vec(&json!({"status": {"observedGeneration": n}})).unwrap();
+            let ct = [("Content-Type", "application/merge-patch+json")];
+            let r = raw(&c, Method::PATCH, &path, &ct, body).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        n
+    })
+}
+
 /// A patch without a resourceVersion never answers 409: when a controller writes between the
 /// read and the write, the patch is applied again to the fresh object (upstream's
 /// GuaranteedUpdate) — on the scale subresource too (upstream's e2e StatefulSet scale test
@@ -603,20 +624,7 @@ async fn scale_patches_retry_on_concurrent_writes() {
     let c = s.kube_client().await;
     assert_eq!(send(&c, Method::POST, DEPLOYS, deployment("busy")).await.status, 201);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let (c, stop) = (c.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                n += 1;
-                let body = serde_json::to_vec(&json!({"status": {"observedGeneration": n}})).unwrap();
-                let ct = [("Content-Type", "application/merge-patch+json")];
-                let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/status"), &ct, body).await;
-                assert_eq!(r.status, 200, "{}", r.text());
-            }
-            n
-        })
-    };
+    let writer = status_writer(&c, "busy", stop.clone());
     let ct = [("Content-Type", "application/strategic-merge-patch+json")];
     for i in 0..40 {
         let body = serde_json::to_vec(&json!({"spec": {"replicas": i % 5 + 1}})).unwrap();
@@ -641,20 +649,7 @@ async fn unconditional_scale_updates_retry_on_concurrent_writes() {
     let c = s.kube_client().await;
     assert_eq!(send(&c, Method::POST, DEPLOYS, deployment("busy")).await.status, 201);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let (c, stop) = (c.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                n += 1;
-                let body = serde_json::to_vec(&json!({"status": {"observedGeneration": n}})).unwrap();
-                let ct = [("Content-Type", "application/merge-patch+json")];
-                let r = raw(&c, Method::PATCH, &format!("{DEPLOYS}/busy/status"), &ct, body).await;
-                assert_eq!(r.status, 200, "{}", r.text());
-            }
-            n
-        })
-    };
+    let writer = status_writer(&c, "busy", stop.clone());
     let scale_path = format!("{DEPLOYS}/busy/scale");
     for i in 0..40 {
         let mut scale = get(&c, &scale_path, None).await.json();
