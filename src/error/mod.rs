@@ -96,6 +96,12 @@ impl ApiError {
         .with_details(details(group, resource, name))
     }
 
+    /// Whether this is an optimistic-concurrency conflict (a write that lost a race), which an
+    /// unconditional write retries on a fresh read.
+    pub fn is_conflict(&self) -> bool {
+        self.code == 409 && self.reason == "Conflict"
+    }
+
     /// The optimistic-concurrency failure (stale resourceVersion).
     pub fn stale(resource: &str, group: &str, name: &str) -> Self {
         Self::conflict(

@@ -1302,9 +1302,9 @@ impl Registry {
         adm: Option<&dyn Admission>,
     ) -> ApiResult<Value> {
         let unconditional = body.opt_str_at("/metadata/resourceVersion").is_none_or(str::is_empty);
-        for _ in 0..SCALE_CONFLICT_RETRIES {
+        for _ in 0..CONFLICT_RETRIES {
             match self.update_scale_once(def, ns, name, body, dry_run, adm).await {
-                Err(e) if unconditional && e.code == 409 && e.reason == "Conflict" => continue,
+                Err(e) if unconditional && e.is_conflict() => continue,
                 res => return res,
             }
         }
@@ -1358,9 +1358,11 @@ impl Registry {
     }
 }
 
-/// How often an unconditional Scale update is applied again after losing a race (upstream
-/// retries until the request times out).
-const SCALE_CONFLICT_RETRIES: usize = 100;
+/// How often an unconditional write (a patch, a Scale without a resourceVersion) is applied
+/// again to a fresh read after losing a race to another writer. Upstream's GuaranteedUpdate
+/// retries until the request times out; a busy controller writing status must not turn a
+/// client's write into a 409, so the bound is generous.
+pub const CONFLICT_RETRIES: usize = 100;
 
 /// Admission's view of a write.
 fn write<'a>(

@@ -8,6 +8,7 @@ use crate::codec::encode::{self, Encoding};
 use crate::codec::negotiate::{self, BodyType};
 use crate::error::{ApiError, ApiResult};
 use crate::patch;
+use crate::registry::store::CONFLICT_RETRIES;
 use crate::request::Request;
 use crate::util::json::JsonExt;
 use bytes::Bytes;
@@ -136,7 +137,7 @@ pub async fn patch(
                 .await
             {
                 Ok(scale) => return Ok(respond(encode::value_response(200, &scale, enc), Vec::new(), &ctx)),
-                Err(e) if is_conflict(&e) && !explicit_rv => continue,
+                Err(e) if e.is_conflict() && !explicit_rv => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -225,7 +226,7 @@ pub async fn patch(
                     &ctx,
                 ))
             }
-            Err(e) if is_conflict(&e) && !explicit_rv => continue,
+            Err(e) if e.is_conflict() && !explicit_rv => continue,
             Err(e) => return Err(e),
         }
     }
@@ -235,15 +236,6 @@ pub async fn patch(
         name,
         "too many concurrent patches",
     ))
-}
-
-/// How often a patch is re-applied to a fresh read after losing a race to another writer.
-/// Upstream's GuaranteedUpdate retries until the request times out; a busy controller writing
-/// status must not turn a client's patch into a 409, so the bound is generous.
-const CONFLICT_RETRIES: usize = 100;
-
-fn is_conflict(e: &ApiError) -> bool {
-    e.code == 409 && e.reason == "Conflict"
 }
 
 /// The target of a server-side apply.
@@ -422,7 +414,7 @@ async fn apply_resource(
                     ctx,
                 ))
             }
-            Err(e) if is_conflict(&e) && !explicit_rv => continue,
+            Err(e) if e.is_conflict() && !explicit_rv => continue,
             Err(e) => return Err(e),
         }
     }
