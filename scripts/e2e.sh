@@ -142,6 +142,20 @@ PY
     log "results: $OUT/results.txt, failures: $OUT/failures.txt"
 }
 
+# ginkgo_cmd PROCESSES FOCUS REPORT_DIR: the suite's command line, in GINKGO_CMD.
+ginkgo_cmd() {
+    GINKGO_CMD=("$GINKGO" --nodes="$1" --timeout="$E2E_TIMEOUT" --no-color
+        --focus="$2" --skip="$SKIP"
+        "$E2E_TEST" --
+        --provider=skeleton
+        --kubeconfig="$ADMIN"
+        --kubectl-path="$KUBECTL"
+        --report-dir="$3"
+        --e2e-output-dir="$3"
+        --num-nodes="$NODES"
+        ${E2E_EXTRA_ARGS:-})
+}
+
 # The specs that pass in the baseline and did not here (names, one per line).
 lost_specs() {
     [ -f "$OUT/diff-vs-baseline.txt" ] && grep '^\[' "$OUT/diff-vs-baseline.txt" || true
@@ -166,10 +180,8 @@ strict_check() {
     focus="($(lost_specs | sed 's/[][(){}.*+?^$|\\]/\\&/g' | paste -sd '|'))"
     log "re-running the $n spec(s) alone, once"
     mkdir -p "$OUT/rerun"
-    local cmd=("$GINKGO" --nodes=1 --timeout="$E2E_TIMEOUT" --no-color --focus="$focus" --skip="$SKIP"
-        "$E2E_TEST" -- --provider=skeleton --kubeconfig="$ADMIN" --kubectl-path="$KUBECTL"
-        --report-dir="$OUT/rerun" --e2e-output-dir="$OUT/rerun" --num-nodes="$NODES" ${E2E_EXTRA_ARGS:-})
-    (cd "$WORK" && "${cmd[@]}" >"$OUT/rerun/e2e.log" 2>&1) || true
+    ginkgo_cmd 1 "$focus" "$OUT/rerun"
+    (cd "$WORK" && "${GINKGO_CMD[@]}" >"$OUT/rerun/e2e.log" 2>&1) || true
     local passed
     passed="$(python3 - "$OUT/rerun/junit_01.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -507,16 +519,7 @@ log "$NODES kwok nodes Ready"
 } >"$OUT/run-info.txt"
 log "running e2e.test: focus '$FOCUS' skip '$SKIP', $PARALLEL ginkgo processes; output $OUT/e2e.log"
 T0=$(date +%s)
-GINKGO_CMD=("$GINKGO" --nodes="$PARALLEL" --timeout="$E2E_TIMEOUT" --no-color
-    --focus="$FOCUS" --skip="$SKIP"
-    "$E2E_TEST" --
-    --provider=skeleton
-    --kubeconfig="$ADMIN"
-    --kubectl-path="$KUBECTL"
-    --report-dir="$OUT"
-    --e2e-output-dir="$OUT"
-    --num-nodes="$NODES"
-    ${E2E_EXTRA_ARGS:-})
+ginkgo_cmd "$PARALLEL" "$FOCUS" "$OUT"
 # In the background, so that a signal to this script stops the suite and the cluster at once.
 cd "$WORK"
 start ginkgo "$OUT/e2e.log" "${GINKGO_CMD[@]}"
