@@ -282,7 +282,8 @@ impl Plugin for ResourceQuota {
                     .filter(|(_, v)| *v > 0)
                     .collect()
             }
-            None => full.clone(),
+            // A create charges `full` (no quota tracked an old object).
+            None => BTreeMap::new(),
         };
         // Retry the whole check when a concurrent writer changed a quota under us.
         'attempt: for attempt in 0..10 {
