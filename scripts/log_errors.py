@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Error lines of kube-controller-manager / kube-scheduler logs, normalised and diffed.
 
-Usage: scripts/log_errors.py CAPSTAN_LOG UPSTREAM_LOG
+Usage: scripts/log_errors.py CAPSTAN_LOG UPSTREAM_LOG [UPSTREAM_LOG ...]
 
 Each klog error line (`E1207 01:11:18.004357 32371 file.go:276] ...`) is reduced to its source
 location and message, with what differs from run to run (namespaces and names with random
-suffixes, numbers, UIDs, quoted names) replaced by placeholders. Prints the count of each kind on
-both sides and exits 1 when a kind appears only in the first log: the e2e yardstick (issue 18)
-asks that the control plane logs no error against Capstan that it does not log against upstream.
+suffixes, numbers, UIDs, quoted names) replaced by placeholders. Which spec's namespace a race
+lands in differs from run to run too, so the namespace of "in namespace X" and "namespace: X" is
+a placeholder. Several upstream logs (several runs) together are the reference: a kind counts
+as upstream's when any of them has it. Prints the count of each kind per log and exits 1 when a
+kind appears only in the first log: the e2e yardstick (issue 18) asks that the control plane
+logs no error against Capstan that it does not log against upstream.
 """
 import collections
 import re
@@ -23,6 +26,8 @@ VARYING = [
     (re.compile(r'\\"[^"\\]*\\"'), '"<name>"'),
     # A Go struct dump (&Node{ObjectMeta:...}) is the object, not the error.
     (re.compile(r"&[A-Z]\w*\{.*"), "&{...}"),
+    # The spec whose namespace a race hits: "in namespace replicaset-8411", "namespace: pods-12".
+    (re.compile(r"\b(in namespace|for namespace|namespace:) [a-z0-9-]+"), r"\1 <ns>"),
     (re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}\b"), "<name>"),
     (re.compile(r"\d+"), "<n>"),
 ]
@@ -53,15 +58,23 @@ def kinds(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
-    ours, theirs = kinds(sys.argv[1]), kinds(sys.argv[2])
+    ours = kinds(sys.argv[1])
+    runs = [kinds(path) for path in sys.argv[2:]]
+    theirs = collections.Counter()
+    for run in runs:
+        theirs.update(run)
     only = sorted(k for k in ours if k not in theirs)
-    print(f"error kinds: {len(ours)} in {sys.argv[1]}, {len(theirs)} in {sys.argv[2]}; {len(only)} only in the first")
+    print(
+        f"error kinds: {len(ours)} in {sys.argv[1]}, {len(theirs)} in {', '.join(sys.argv[2:])};"
+        f" {len(only)} only in the first"
+    )
     for k in sorted(set(ours) | set(theirs), key=lambda k: (-ours[k], k)):
         mark = "ONLY HERE " if k in only else ""
-        print(f"{ours[k]:5d} {theirs[k]:5d}  {mark}{k}")
+        counts = " ".join(f"{run[k]:5d}" for run in runs)
+        print(f"{ours[k]:5d} {counts}  {mark}{k}")
     return 1 if only else 0
 
 
