@@ -31,6 +31,9 @@
 #                               before it starts (Capstan's bootstrap policy lacks it)
 #   ADVERTISE_ADDRESS=IP        --advertise-address (default: the default route's source address)
 #   E2E_EXTRA_ARGS=...          extra e2e.test flags (word-split)
+#   E2E_AUDIT=1                 the API server (either) writes an audit log of every write
+#                               (Metadata level) to audit.log: trace a control-plane race request
+#                               by request, the same way on both servers
 # Outputs in the output dir: junit_01.xml, e2e.log (ginkgo), results.txt (PASS|FAIL <test>,
 # sorted), failures.txt (<test> TAB <first failure line>), diff-vs-baseline.txt (tests that pass
 # in the baseline and not here), and the logs of every component (apiserver, etcd,
@@ -363,6 +366,18 @@ APISERVER_ARGS=(
     --tls-private-key-file="$PKI/apiserver.key"
     "${STORAGE_ARGS[@]}"
 )
+if [ "${E2E_AUDIT:-0}" = 1 ]; then
+    cat >"$WORK/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+POLICY
+    APISERVER_ARGS+=(--audit-policy-file="$WORK/audit-policy.yaml" --audit-log-path="$OUT/audit.log")
+fi
 if [ "$SERVER" = capstan ]; then
     COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     if [ -n "$(cd "$ROOT" && git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null || true)" ]; then
