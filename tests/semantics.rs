@@ -223,12 +223,18 @@ async fn generate_name_immutability_preconditions_dry_run() {
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
     assert!(v["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
 
-    // uid is immutable; the namespace in the body must match the URL.
-    let mut bad = v.clone();
-    bad["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
-    let st = send(&c, Method::PUT, &format!("{CMS}/{name}"), bad)
-        .await
-        .expect_status(422, "Invalid");
+    // uid is immutable: a PATCH that changes it is invalid (a PUT's uid is a precondition,
+    // see `a_put_names_the_uid_it_replaces`); the namespace in the body must match the URL.
+    let patch = json!({"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}});
+    let st = raw(
+        &c,
+        Method::PATCH,
+        &format!("{CMS}/{name}"),
+        &[("Content-Type", "application/merge-patch+json")],
+        serde_json::to_vec(&patch).unwrap(),
+    )
+    .await
+    .expect_status(422, "Invalid");
     assert!(
         st["message"].as_str().unwrap().contains("metadata.uid: Invalid value"),
         "{st}"
@@ -745,4 +751,92 @@ async fn a_watcher_behind_gets_every_event_framed_in_order() {
     }
     assert_eq!(at, r.body.len(), "frames end exactly where the body does");
     assert_eq!(frames, N);
+}
+
+/// Upstream's UID precondition, word for word: a PUT whose object carries `metadata.uid` (every
+/// object a client read does) replaces only the object with that UID. A controller writing an
+/// object a spec deleted meanwhile gets 409, which it retries quietly (a 404 it logs as an
+/// error: the e2e yardstick's control-plane log diff found this). Without a uid: 404. A PATCH
+/// is not conditional on the uid.
+#[tokio::test]
+async fn a_put_names_the_uid_it_replaces() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    let precondition_failed = |resource: &str, name: &str, key: &str, uid: &str, stored: &str| {
+        format!(
+            "Operation cannot be fulfilled on {resource} \"{name}\": StorageError: invalid object, Code: 4, \
+             Key: /registry/{key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: \
+             UID in precondition: {uid}, UID in object meta: {stored}"
+        )
+    };
+    let created = send(&c, Method::POST, CMS, cm("gone", json!({}))).await.json();
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    send(&c, Method::DELETE, &format!("{CMS}/gone"), Value::Null).await;
+
+    // The object is gone: with its uid 409, without it 404, and a patch 404.
+    let st = send(&c, Method::PUT, &format!("{CMS}/gone"), created.clone())
+        .await
+        .expect_status(409, "Conflict");
+    assert_eq!(
+        st["message"],
+        precondition_failed("configmaps", "gone", "configmaps/default/gone", &uid, ""),
+        "{st}"
+    );
+    let mut no_uid = created.clone();
+    no_uid["metadata"].as_object_mut().unwrap().remove("uid");
+    send(&c, Method::PUT, &format!("{CMS}/gone"), no_uid)
+        .await
+        .expect_status(404, "NotFound");
+    raw(
+        &c,
+        Method::PATCH,
+        &format!("{CMS}/gone"),
+        &[("Content-Type", "application/merge-patch+json")],
+        br#"{"data": {"x": "y"}}"#.to_vec(),
+    )
+    .await
+    .expect_status(404, "NotFound");
+
+    // Recreated under the same name: the old uid is not this object's.
+    let again = send(&c, Method::POST, CMS, cm("gone", json!({}))).await.json();
+    let new_uid = again["metadata"]["uid"].as_str().unwrap();
+    let mut stale = created.clone();
+    stale["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    let st = send(&c, Method::PUT, &format!("{CMS}/gone"), stale)
+        .await
+        .expect_status(409, "Conflict");
+    assert_eq!(
+        st["message"],
+        precondition_failed("configmaps", "gone", "configmaps/default/gone", &uid, new_uid),
+        "{st}"
+    );
+
+    // A status PUT of a deleted ResourceQuota (the quota controller's write), and a Scale PUT
+    // of a deleted Deployment, are conditional on the uid too.
+    let quotas = "/api/v1/namespaces/default/resourcequotas";
+    let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}});
+    let q = send(&c, Method::POST, quotas, q).await.json();
+    send(&c, Method::DELETE, &format!("{quotas}/q"), Value::Null).await;
+    let st = send(&c, Method::PUT, &format!("{quotas}/q/status"), q.clone())
+        .await
+        .expect_status(409, "Conflict");
+    let quid = q["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        st["message"],
+        precondition_failed("resourcequotas", "q", "resourcequotas/default/q", quid, ""),
+        "{st}"
+    );
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    send(&c, Method::POST, deployments, deployment("d")).await;
+    let scale = get(&c, &format!("{deployments}/d/scale"), None).await.json();
+    send(&c, Method::DELETE, &format!("{deployments}/d"), Value::Null).await;
+    let st = send(&c, Method::PUT, &format!("{deployments}/d/scale"), scale.clone())
+        .await
+        .expect_status(409, "Conflict");
+    let duid = scale["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        st["message"],
+        precondition_failed("deployments.apps", "d", "deployments/default/d", duid, ""),
+        "{st}"
+    );
 }

@@ -22,6 +22,9 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// `<resource>[.<group>]`, the qualified resource name upstream uses in messages.
+/// The words that mark upstream's failed storage precondition (a UID that is not the stored one's).
+const UID_PRECONDITION_FAILED: &str = "Precondition failed";
+
 pub fn qualified(resource: &str, group: &str) -> String {
     if group.is_empty() {
         resource.to_string()
@@ -97,9 +100,32 @@ impl ApiError {
     }
 
     /// Whether this is an optimistic-concurrency conflict (a write that lost a race), which an
-    /// unconditional write retries on a fresh read.
+    /// unconditional write retries on a fresh read. A failed UID precondition is not one: a
+    /// fresh read has the same (other or no) object.
     pub fn is_conflict(&self) -> bool {
-        self.code == 409 && self.reason == "Conflict"
+        self.code == 409 && self.reason == "Conflict" && !self.message.contains(UID_PRECONDITION_FAILED)
+    }
+
+    /// A PUT whose object names a UID the stored object (at `key`; none: `stored_uid` empty)
+    /// does not have: upstream's storage precondition error, word for word (its
+    /// `ResourceVersion` is always 0 there).
+    pub fn uid_precondition_failed(
+        resource: &str,
+        group: &str,
+        name: &str,
+        key: &str,
+        uid: &str,
+        stored_uid: &str,
+    ) -> Self {
+        Self::conflict(
+            resource,
+            group,
+            name,
+            &format!(
+                "StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: \
+                 {UID_PRECONDITION_FAILED}: UID in precondition: {uid}, UID in object meta: {stored_uid}"
+            ),
+        )
     }
 
     /// The optimistic-concurrency failure (stale resourceVersion).

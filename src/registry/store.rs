@@ -727,9 +727,35 @@ impl Registry {
             .await
     }
 
-    /// Replace an object (PUT), or its status/finalizers part. `manager`: record an `Update`
-    /// managedFields entry for it (patch and apply record their own and pass None). `actx`:
-    /// the request's admission context (run against the stored object on every attempt).
+    /// A client's PUT of an object or of its status/finalizers part: as [`Self::update_with`],
+    /// and the `metadata.uid` the object carries, when set, is a precondition, as upstream's
+    /// `DefaultUpdatedObjectInfo`: an object deleted (or deleted and recreated) since the client
+    /// read it answers 409, not 404 — controllers retry a conflict quietly and log a 404.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_with(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        part: Part,
+        dry_run: bool,
+        manager: Option<&str>,
+        adm: Option<&dyn Admission>,
+    ) -> ApiResult<Arc<CachedObject>> {
+        let uid = body
+            .opt_str_at("/metadata/uid")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        self.update_checked(def, ns, name, body, part, dry_run, manager, adm, uid.as_deref())
+            .await
+    }
+
+    /// Replace an object, or its status/finalizers part, with what a patch or an internal
+    /// writer built (a changed `metadata.uid` is a validation error here, not a precondition).
+    /// `manager`: record an `Update` managedFields entry for it (patch and apply record their
+    /// own and pass None). `adm`: the request's admission (run against the stored object on
+    /// every attempt).
     #[allow(clippy::too_many_arguments)]
     pub async fn update_with(
         &self,
@@ -741,6 +767,25 @@ impl Registry {
         dry_run: bool,
         manager: Option<&str>,
         adm: Option<&dyn Admission>,
+    ) -> ApiResult<Arc<CachedObject>> {
+        self.update_checked(def, ns, name, body, part, dry_run, manager, adm, None)
+            .await
+    }
+
+    /// The update itself; `uid`: the UID the stored object must have (checked on every attempt,
+    /// before the resourceVersion, as upstream's GuaranteedUpdate checks preconditions).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_checked(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        part: Part,
+        dry_run: bool,
+        manager: Option<&str>,
+        adm: Option<&dyn Admission>,
+        uid: Option<&str>,
     ) -> ApiResult<Arc<CachedObject>> {
         let sub = part.subresource().unwrap_or("");
         if name_of(&body) != name {
@@ -771,14 +816,27 @@ impl Registry {
         // Unconditional updates retry on races; conditional ones fail with 409.
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
+                if let Some(uid) = uid {
+                    return Err(ApiError::uid_precondition_failed(
+                        def.plural, def.group, name, &key, uid, "",
+                    ));
+                }
                 return Err(ApiError::not_found(def.plural, def.group, name));
             };
+            let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+            if let Some(uid) = uid {
+                let stored_uid = stored.str_at("/metadata/uid");
+                if uid != stored_uid {
+                    return Err(ApiError::uid_precondition_failed(
+                        def.plural, def.group, name, &key, uid, stored_uid,
+                    ));
+                }
+            }
             if let Some(w) = wanted_rv {
                 if w != current.mod_revision {
                     return Err(ApiError::stale(def.plural, def.group, name));
                 }
             }
-            let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
             let old = strat.served_form(def, &stored).unwrap_or_else(|| stored.clone());
             let mut new = match part {
                 Part::Main => {
@@ -1325,10 +1383,40 @@ impl Registry {
         dry_run: bool,
         adm: Option<&dyn Admission>,
     ) -> ApiResult<Value> {
+        // The Scale's UID is a precondition on its object, as on any PUT.
+        let uid = body.opt_str_at("/metadata/uid").filter(|u| !u.is_empty());
+        let current = match self.get(def, ns, name, None).await {
+            Err(e) if e.code == 404 && uid.is_some() => {
+                let key = self.key(def, ns, name);
+                return Err(ApiError::uid_precondition_failed(
+                    def.plural,
+                    def.group,
+                    name,
+                    &key,
+                    uid.unwrap_or(""),
+                    "",
+                ));
+            }
+            res => res?,
+        };
+        if let Some(uid) = uid {
+            let stored_uid = current.metadata().str_at("/uid").to_owned();
+            if uid != stored_uid {
+                let key = self.key(def, ns, name);
+                return Err(ApiError::uid_precondition_failed(
+                    def.plural,
+                    def.group,
+                    name,
+                    &key,
+                    uid,
+                    &stored_uid,
+                ));
+            }
+        }
         // Admission sees the Scale (subresource `scale`), as upstream; it may change replicas.
         let mut body = body.clone();
         if let Some(a) = adm {
-            let old = self.scale(def, ns, name).await?;
+            let old = def.strategy.scale(def, &current);
             let w = write(Operation::Update, def, ns, name, "scale", dry_run);
             a.admit_scale(self, &w, &mut body, &old).await?;
         }
@@ -1341,7 +1429,6 @@ impl Registry {
             )];
             return Err(ApiError::invalid("Scale", "autoscaling", name, &errs));
         }
-        let current = self.get(def, ns, name, None).await?;
         if let Some(rv) = body.opt_str_at("/metadata/resourceVersion").filter(|s| !s.is_empty()) {
             if rv != current.revision.to_string() {
                 return Err(ApiError::stale(def.plural, def.group, name));

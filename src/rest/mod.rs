@@ -202,7 +202,7 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             let ctx = rest.admission_context(req, s);
             let adm = rest.admission.request(&ctx);
             let updated = reg
-                .update_with(def, ns, name, obj, part_of(s), dry_run, Some(&manager), Some(&adm))
+                .replace_with(def, ns, name, obj, part_of(s), dry_run, Some(&manager), Some(&adm))
                 .await?;
             Ok(respond(
                 encode::object_response(200, def, &updated, enc),
