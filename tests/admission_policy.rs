@@ -500,3 +500,81 @@ async fn defaults_as_upstream() {
         assert_eq!(stored["spec"], row["spec"], "{name}");
     }
 }
+
+/// A policy's objectSelector (unlabelled objects are not checked), its excludeResourceRules
+/// under matchPolicy Equivalent (excluding events.k8s.io events also excludes core v1 events,
+/// their equivalent; under Exact the core event would be refused, as upstream does), and
+/// failurePolicy Ignore (an expression that errors at run time is ignored; the same policy
+/// under Fail denies with the error). Expected texts: upstream kube-apiserver v1.33.13 on the
+/// same fixture.
+#[test]
+fn object_selector_equivalent_exclusions_and_ignored_errors() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("match_and_ignore.yaml")]);
+    // The runtime error under failurePolicy Fail denies (the last policy applied: once it is
+    // in force, so are the others).
+    let err = eventually("erroring-fail denies", secs(10), || {
+        let (ok, _, err) = run(
+            &s,
+            &[
+                "create",
+                "cm",
+                "plain",
+                "-n",
+                "fail-ns",
+                "--from-literal=a=b",
+                "--dry-run=server",
+            ],
+        );
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"plain\" is forbidden: ValidatingAdmissionPolicy 'erroring-fail' with binding 'erroring-fail' denied request: expression 'object.data.missing == 'x'' resulted in error: no such key: missing"
+    );
+    let labelled = s.write_file(
+        "labelled.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: labelled, namespace: match-ns, labels: {checked: \"yes\"}}\ndata: {a: b}\n",
+    );
+    let (ok, _, err) = run(&s, &["create", "-f", labelled.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "The configmaps \"labelled\" is invalid: : ValidatingAdmissionPolicy 'labelled-only' with binding 'labelled-only' denied request: labelled objects are refused"
+    );
+    // Unlabelled: not selected; erroring-ignore's runtime error is ignored.
+    let (ok, out, err) = run(&s, &["create", "cm", "plain", "-n", "match-ns", "--from-literal=a=b"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "configmap/plain created");
+    // A labelled core v1 Event: excluded as the equivalent of events.k8s.io/v1 events.
+    let event = |name: &str| {
+        let y = format!("apiVersion: v1\nkind: Event\nmetadata: {{name: {name}, namespace: match-ns, labels: {{checked: \"yes\"}}}}\ninvolvedObject: {{kind: ConfigMap, name: x, namespace: match-ns}}\nreason: Test\nmessage: hello\ntype: Normal\n");
+        s.write_file(&format!("{name}.yaml"), &y)
+            .to_str()
+            .expect("utf-8")
+            .to_string()
+    };
+    let (ok, out, err) = run(&s, &["create", "-f", &event("ev")]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "event/ev created");
+    // Under Exact the exclusion names only events.k8s.io events: the core one is refused.
+    s.kubectl_ok(
+        V,
+        &[
+            "patch",
+            "validatingadmissionpolicies",
+            "labelled-only",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"matchConstraints":{"matchPolicy":"Exact"}}}"#,
+        ],
+    );
+    let err = eventually("the core event is refused under Exact", secs(10), || {
+        let (ok, _, err) = run(&s, &["create", "-f", &event("ev2"), "--dry-run=server"]);
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "The events \"ev2\" is invalid: : ValidatingAdmissionPolicy 'labelled-only' with binding 'labelled-only' denied request: labelled objects are refused"
+    );
+}
