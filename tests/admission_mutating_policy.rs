@@ -408,33 +408,14 @@ async fn write_time_validation_matches_upstream_table() {
     let client = s.kube_client().await;
     let table: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(fixture("invalid_table.json")).expect("fixture")).expect("JSON");
-    let mut diffs = Vec::new();
-    for row in &table {
-        let o = &row["object"];
-        let plural = match o["kind"].as_str() {
-            Some("MutatingAdmissionPolicy") => "mutatingadmissionpolicies",
+    let diffs = common::http::diff_with_upstream_table(&client, &table, |kind| {
+        let plural = match kind {
+            "MutatingAdmissionPolicy" => "mutatingadmissionpolicies",
             _ => "mutatingadmissionpolicybindings",
         };
-        let r = common::http::send_json(
-            &client,
-            http::Method::POST,
-            &format!("/apis/admissionregistration.k8s.io/v1alpha1/{plural}?dryRun=All"),
-            o.clone(),
-        )
-        .await;
-        let body = r.json();
-        let got = if body["kind"] == "Status" {
-            body
-        } else {
-            json!({"created": true})
-        };
-        if got != row["response"] {
-            diffs.push(format!(
-                "{}:\n  upstream: {}\n  capstan:  {}",
-                o["metadata"]["name"], row["response"], got
-            ));
-        }
-    }
+        format!("/apis/admissionregistration.k8s.io/v1alpha1/{plural}")
+    })
+    .await;
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 

@@ -447,3 +447,134 @@ fn validator_texts_as_upstream() {
         "The ValidatingAdmissionPolicy \"notes-dyn\" is invalid: \n* spec.auditAnnotations[0].valueExpression: Invalid value: \"object.metadata.name\": must evaluate to one of [string null_type] but got dyn\n* spec.auditAnnotations[1].valueExpression: Invalid value: \"{'a': 1}['a']\": must evaluate to one of [string null_type] but got int"
     );
 }
+
+/// Write-time validation of ValidatingAdmissionPolicies and their bindings against a table of
+/// objects, each sent as a server-side dry-run create (or, with `before`, update); the
+/// expected answers (422 Status bodies, or an accepted write) are upstream kube-apiserver
+/// v1.33.13's for the same objects (`tests/fixtures/policy/invalid_table.json`):
+/// failurePolicy, paramKind, matchConstraints and their rules, matchConditions, variables,
+/// validations (expression, message, messageExpression, reason; fieldPath is not checked),
+/// auditAnnotations (keys qualified with the policy's name and unique, valueExpression, at
+/// most 20); a binding's policyName, validationActions (required, known, unique, not both
+/// Deny and Warn), paramRef (name or selector, parameterNotFoundAction, not defaulted in v1)
+/// and matchResources; nulls defaulted as upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_time_validation_matches_upstream_table() {
+    let s = TestServer::start();
+    let client = s.kube_client().await;
+    let table: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("invalid_table.json")).expect("fixture")).expect("JSON");
+    let diffs = common::http::diff_with_upstream_table(&client, &table, |kind| {
+        let plural = match kind {
+            "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
+            _ => "validatingadmissionpolicybindings",
+        };
+        format!("/apis/admissionregistration.k8s.io/v1/{plural}")
+    })
+    .await;
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// Upstream's v1 defaults: a policy's failurePolicy Fail and its matchConstraints'
+/// matchPolicy Equivalent, empty selectors and rule scope `*` (excluded rules too); a
+/// binding's matchResources the same, its paramRef untouched. Each stored spec is the one
+/// upstream kube-apiserver v1.33.13 stored for the same object
+/// (`tests/fixtures/policy/defaults.json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_as_upstream() {
+    let s = TestServer::start();
+    let client = s.kube_client().await;
+    let recorded: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("defaults.json")).expect("fixture")).expect("JSON");
+    for row in &recorded {
+        let o = &row["object"];
+        let plural = match o["kind"].as_str() {
+            Some("ValidatingAdmissionPolicy") => "validatingadmissionpolicies",
+            _ => "validatingadmissionpolicybindings",
+        };
+        let path = format!("/apis/admissionregistration.k8s.io/v1/{plural}");
+        let r = common::http::send_json(&client, http::Method::POST, &path, o.clone()).await;
+        assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+        let name = o["metadata"]["name"].as_str().expect("name");
+        let stored = common::http::get(&client, &format!("{path}/{name}"), None).await.json();
+        assert_eq!(stored["spec"], row["spec"], "{name}");
+    }
+}
+
+/// A policy's objectSelector (unlabelled objects are not checked), its excludeResourceRules
+/// under matchPolicy Equivalent (excluding events.k8s.io events also excludes core v1 events,
+/// their equivalent; under Exact the core event would be refused, as upstream does), and
+/// failurePolicy Ignore (an expression that errors at run time is ignored; the same policy
+/// under Fail denies with the error). Expected texts: upstream kube-apiserver v1.33.13 on the
+/// same fixture.
+#[test]
+fn object_selector_equivalent_exclusions_and_ignored_errors() {
+    let s = TestServer::start();
+    s.kubectl_ok(V, &["apply", "-f", &fixture("match_and_ignore.yaml")]);
+    // The runtime error under failurePolicy Fail denies (the last policy applied: once it is
+    // in force, so are the others).
+    let err = eventually("erroring-fail denies", secs(10), || {
+        let (ok, _, err) = run(
+            &s,
+            &[
+                "create",
+                "cm",
+                "plain",
+                "-n",
+                "fail-ns",
+                "--from-literal=a=b",
+                "--dry-run=server",
+            ],
+        );
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"plain\" is forbidden: ValidatingAdmissionPolicy 'erroring-fail' with binding 'erroring-fail' denied request: expression 'object.data.missing == 'x'' resulted in error: no such key: missing"
+    );
+    let labelled = s.write_file(
+        "labelled.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: labelled, namespace: match-ns, labels: {checked: \"yes\"}}\ndata: {a: b}\n",
+    );
+    let (ok, _, err) = run(&s, &["create", "-f", labelled.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "The configmaps \"labelled\" is invalid: : ValidatingAdmissionPolicy 'labelled-only' with binding 'labelled-only' denied request: labelled objects are refused"
+    );
+    // Unlabelled: not selected; erroring-ignore's runtime error is ignored.
+    let (ok, out, err) = run(&s, &["create", "cm", "plain", "-n", "match-ns", "--from-literal=a=b"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "configmap/plain created");
+    // A labelled core v1 Event: excluded as the equivalent of events.k8s.io/v1 events.
+    let event = |name: &str| {
+        let y = format!("apiVersion: v1\nkind: Event\nmetadata: {{name: {name}, namespace: match-ns, labels: {{checked: \"yes\"}}}}\ninvolvedObject: {{kind: ConfigMap, name: x, namespace: match-ns}}\nreason: Test\nmessage: hello\ntype: Normal\n");
+        s.write_file(&format!("{name}.yaml"), &y)
+            .to_str()
+            .expect("utf-8")
+            .to_string()
+    };
+    let (ok, out, err) = run(&s, &["create", "-f", &event("ev")]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "event/ev created");
+    // Under Exact the exclusion names only events.k8s.io events: the core one is refused.
+    s.kubectl_ok(
+        V,
+        &[
+            "patch",
+            "validatingadmissionpolicies",
+            "labelled-only",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"matchConstraints":{"matchPolicy":"Exact"}}}"#,
+        ],
+    );
+    let err = eventually("the core event is refused under Exact", secs(10), || {
+        let (ok, _, err) = run(&s, &["create", "-f", &event("ev2"), "--dry-run=server"]);
+        matching(err, |e| !ok && e.contains("denied request"))
+    });
+    assert_eq!(
+        err.trim(),
+        "The events \"ev2\" is invalid: : ValidatingAdmissionPolicy 'labelled-only' with binding 'labelled-only' denied request: labelled objects are refused"
+    );
+}

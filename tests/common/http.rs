@@ -66,3 +66,45 @@ pub async fn send_json(client: &kube::Client, method: Method, path: &str, body: 
     };
     raw(client, method, path, &[("Content-Type", "application/json")], bytes).await
 }
+
+/// Compare writes with upstream's recorded answers. Each row of `table` has an `object` and
+/// the `response` upstream gave for it: a `Status` body, or `{"created": true}` /
+/// `{"updated": true}` for an accepted write. A row with `before` is an update: `before` is
+/// created, then `object` is sent as its server-side dry-run PUT (and `before` deleted);
+/// otherwise `object` is sent as a server-side dry-run POST. `collection` maps an object's
+/// kind to its collection path (`/apis/<group>/<version>/<plural>`). Returns one line per
+/// row whose answer differs from upstream's.
+pub async fn diff_with_upstream_table(
+    client: &kube::Client,
+    table: &[Value],
+    collection: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for row in table {
+        let o = &row["object"];
+        let path = collection(o["kind"].as_str().unwrap_or(""));
+        let name = o["metadata"]["name"].as_str().unwrap_or("");
+        let (r, accepted) = match row.get("before") {
+            None => (
+                send_json(client, Method::POST, &format!("{path}?dryRun=All"), o.clone()).await,
+                serde_json::json!({"created": true}),
+            ),
+            Some(before) => {
+                let created = send_json(client, Method::POST, &path, before.clone()).await;
+                assert!(created.status.is_success(), "create {name}: {}", created.text());
+                let mut new = o.clone();
+                new["metadata"]["resourceVersion"] = created.json()["metadata"]["resourceVersion"].clone();
+                let item = format!("{path}/{name}");
+                let r = send_json(client, Method::PUT, &format!("{item}?dryRun=All"), new).await;
+                send_json(client, Method::DELETE, &item, Value::Null).await;
+                (r, serde_json::json!({"updated": true}))
+            }
+        };
+        let body = r.json();
+        let got = if body["kind"] == "Status" { body } else { accepted };
+        if got != row["response"] {
+            diffs.push(format!("{name}:\n  upstream: {}\n  capstan:  {got}", row["response"]));
+        }
+    }
+    diffs
+}

@@ -279,13 +279,15 @@ async fn matches(m: &Value, a: &Attributes, env: &Env<'_>) -> ApiResult<Option<G
     {
         Gvr::of(&a.def)
     } else {
-        let include = serde_json::json!({"rules": rules("resourceRules"), "matchPolicy": policy});
+        let include = serde_json::json!({"rules": rules("resourceRules"), "matchPolicy": policy.clone()});
         let Some(gvr) = webhook::matched_resource(&include, a) else {
             return Ok(None);
         };
         gvr
     };
-    let exclude = serde_json::json!({"rules": rules("excludeResourceRules"), "matchPolicy": "Exact"});
+    // The same matchPolicy for excluded resources (upstream `matching.Matcher`): under
+    // Equivalent an exclusion also covers the resource's equivalents.
+    let exclude = serde_json::json!({"rules": rules("excludeResourceRules"), "matchPolicy": policy});
     if webhook::matched_resource(&exclude, a).is_some() {
         return Ok(None);
     }

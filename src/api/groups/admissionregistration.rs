@@ -156,14 +156,20 @@ const MUTATING_WEBHOOK_CONFIGURATION: Builtin = Builtin {
 
 const VALIDATING_ADMISSION_POLICY: Builtin = Builtin {
     printer: &table::VALIDATING_ADMISSION_POLICY,
+    defaults: crate::api::strategy::admissionregistration::default_policy,
     validate: crate::api::strategy::admissionregistration::validate_policy,
     validate_update: crate::api::strategy::admissionregistration::validate_policy_update,
+    update_replaces_validate: true,
     status_write: StatusWrite::KeepUserMeta,
     ..Builtin::DEFAULT
 };
 
 const VALIDATING_ADMISSION_POLICY_BINDING: Builtin = Builtin {
     printer: &table::VALIDATING_ADMISSION_POLICY_BINDING,
+    defaults: crate::api::strategy::admissionregistration::default_binding,
+    validate: crate::api::strategy::admissionregistration::validate_binding,
+    validate_update: crate::api::strategy::admissionregistration::validate_binding_update,
+    update_replaces_validate: true,
     ..Builtin::DEFAULT
 };
 
