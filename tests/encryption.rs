@@ -1,7 +1,7 @@
 //! Encryption at rest end to end: a real `capstan serve` with `--encryption-provider-config`,
 //! driven by kubectl, with the stored bytes checked where they live — in the embedded store's
-//! SQLite file and in etcd — for every provider, including KMS v2 with a test plugin (a gRPC
-//! server on a unix socket, `common/kms_plugin.rs`). Key rotation, re-encryption by
+//! SQLite file and in etcd — for every provider (aescbc, aesgcm and secretbox on both stores),
+//! including KMS v2 with a test plugin (a gRPC server on a unix socket, `common/kms_plugin.rs`). Key rotation, re-encryption by
 //! `kubectl get secrets -A -o json | kubectl replace -f -`, automatic reload, the
 //! `kms-providers` health check and refusals of bad config files.
 
@@ -144,6 +144,51 @@ fn each_provider_encrypts_secrets_in_the_embedded_store() {
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind}");
         // And after a restart (read from the store, not the cache).
         let mut s = s;
+        s.restart();
+        assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind} after restart");
+    }
+}
+
+/// The same three providers on etcd: each writes `k8s:enc:<provider>:v1:<key name>:` and
+/// ciphertext to etcd (one etcd, a prefix per provider), and reads back, also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_provider_encrypts_secrets_in_etcd() {
+    let etcd = TestEtcd::start();
+    for (kind, secret) in [
+        ("aescbc", key(1)),
+        ("aesgcm", base64::engine::general_purpose::STANDARD.encode([2u8; 16])),
+        ("secretbox", key(3)),
+    ] {
+        let b = TestServer::builder();
+        let file = b.write_file(
+            "enc.yaml",
+            &config(&format!(
+                "- resources: [secrets]\n  providers:\n{}  - identity: {{}}\n",
+                provider(kind, "key1", &secret)
+            )),
+        );
+        let root = format!("/registry-{kind}");
+        let mut s = b
+            .etcd(&etcd)
+            .arg(format!("--etcd-prefix={root}"))
+            .arg(format!("--encryption-provider-config={}", file.display()))
+            .start();
+        create_secret(&s, "s1");
+        s.kubectl_ok(K, &["create", "configmap", "c1", "--from-literal=password=supersecret"]);
+        let raw = etcd_value(&etcd, &format!("{root}/secrets/default/s1")).await;
+        let prefix = format!("k8s:enc:{kind}:v1:key1:");
+        assert!(
+            raw.starts_with(prefix.as_bytes()),
+            "{kind}: stored {:?}",
+            String::from_utf8_lossy(&raw[..40.min(raw.len())])
+        );
+        assert!(
+            !contains(&raw, SECRET_B64) && !contains(&raw, "supersecret"),
+            "{kind}: plaintext in etcd"
+        );
+        let cm = etcd_value(&etcd, &format!("{root}/configmaps/default/c1")).await;
+        assert!(contains(&cm, "supersecret"), "configmaps are not listed, so plain");
+        assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind}");
         s.restart();
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind} after restart");
     }

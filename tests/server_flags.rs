@@ -1,6 +1,7 @@
 //! kube-apiserver flags that change what the server publishes or how it works, end to end with
 //! kubectl: `--kubernetes-service-node-port`, `--external-hostname`, `--disabled-metrics`,
-//! `--delete-collection-workers`, and flags refused at startup rather than ignored.
+//! `--delete-collection-workers`, `--feature-gates` as kube-apiserver 1.33.13 takes it, and flags
+//! refused at startup rather than ignored.
 
 mod common;
 
@@ -103,4 +104,40 @@ fn unimplemented_flags_stop_the_server_naming_them() {
         .start_fails();
     assert!(err.contains("--watch-cache=false"), "{err}");
     assert!(err.contains("--vmodule=storage=4"), "{err}");
+}
+
+/// Gates kube-apiserver 1.33 knows, set to their defaults (as kind and kubeadm configs do), start
+/// the server, a GA one with upstream's warning; an unknown gate, a locked one set to the other
+/// value, and a gate capstan does not implement set to the other value stop it, with the texts
+/// kube-apiserver v1.33.13 printed for the same flags (capstan adds the nearest name).
+#[test]
+fn feature_gates_at_their_defaults_start_and_others_fail_as_upstream() {
+    let s = TestServer::start_with(&["--feature-gates=SidecarContainers=true,APIResponseCompression=true"]);
+    assert_eq!(s.curl_status(&[], "/readyz").0, 200);
+    assert!(
+        s.log()
+            .contains("Setting GA feature gate SidecarContainers=true. It will be removed in a future release."),
+        "{}",
+        s.log()
+    );
+    for (gates, want) in [
+        ("Foo=true", "--feature-gates=Foo=true: unrecognized feature gate: Foo"),
+        (
+            "kube:SidecarContainer=true",
+            "unrecognized feature gate: SidecarContainer (did you mean SidecarContainers?)",
+        ),
+        (
+            "SidecarContainers=false",
+            "cannot set feature gate SidecarContainers to false, feature is locked to true",
+        ),
+        (
+            "APIResponseCompression=false",
+            "--feature-gates=APIResponseCompression=false: capstan does not implement the feature gate APIResponseCompression=false (it acts on PodTopologyLabelsAdmission,",
+        ),
+    ] {
+        let out = TestServer::builder()
+            .arg(format!("--feature-gates={gates}"))
+            .start_fails();
+        assert!(out.contains(want), "--feature-gates={gates}: want {want:?} in:\n{out}");
+    }
 }

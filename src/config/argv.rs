@@ -158,6 +158,7 @@ pub fn help_text(program: &str) -> String {
         match f.status {
             flags::Status::NoEffect => line.push_str(" [no effect]"),
             flags::Status::Refused => line.push_str(" [not supported: refused unless default]"),
+            flags::Status::Partial => line.push_str(" [partly supported: some values refused]"),
             _ => {}
         }
         s.push_str(&line);

@@ -85,6 +85,9 @@ pub enum Status {
     /// Not implemented: startup fails when it is set to anything but its default or a value
     /// capstan handles (see [`refusal`]), naming the flag.
     Refused,
+    /// Implemented for some values (the note says which); startup fails on the others, naming
+    /// the flag (see [`refusal`]).
+    Partial,
     /// A capstan-only setting (no kube-apiserver equivalent).
     Capstan,
 }
@@ -140,7 +143,7 @@ static NOTES: &[(&str, &str)] = &[
     ("etcd-count-metric-poll-period", "Capstan's apiserver_storage_objects comes from the watch caches and is current at every scrape, which any poll period allows; nothing polls etcd."),
     ("etcd-db-metric-poll-interval", "Capstan exports no etcd database size metric (apiserver_storage_size_bytes), so there is nothing to poll."),
     ("etcd-servers-overrides", "Refused: per-resource etcd servers are not implemented; objects would be read from and written to the main etcd instead of the override."),
-    ("feature-gates", "Refused unless every gate named is one capstan acts on (PodTopologyLabelsAdmission, MutatingAdmissionPolicy, ServiceAccountNodeAudienceRestriction, AllowInsecureKubeletCertificateSigningRequests, RecoverVolumeExpansionFailure, StructuredAuthenticationConfiguration, AnonymousAuthConfigurableEndpoints, DynamicResourceAllocation, DRAPrioritizedList, DRADeviceTaints, DRAPartitionableDevices, DRAResourceClaimDeviceStatus): other gates are not implemented; capstan serves what 1.33 serves with every other gate at its default."),
+    // "feature-gates": built from `features::HONOURED` (see `note`).
     ("goaway-chance", "Refused when non-zero: HTTP/2 GOAWAY load spreading is not implemented (clients would stay on their connection)."),
     ("kubelet-read-only-port", "Deprecated upstream and unused by the API server."),
     ("log-flush-frequency", "Capstan writes each log line as it comes (nothing is buffered), which any flush period allows."),
@@ -164,8 +167,20 @@ static NOTES: &[(&str, &str)] = &[
     ("watch-cache-sizes", "Refused when a size is 0: upstream would not cache that resource, and capstan always caches. Non-zero sizes have no effect upstream either (caches are sized automatically); they are accepted after upstream's syntax check."),
 ];
 
-/// Why `name` is not implemented.
+/// The `--feature-gates` note, naming the gates capstan acts on.
+static FEATURE_GATES_NOTE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "Every gate kube-apiserver 1.33 knows is accepted at its 1.33 default (a GA or deprecated one with upstream's warning); an unknown gate, or a locked one set to the other value, fails as upstream. \
+         Set to the other value, only the gates capstan acts on work ({}); any other is refused at startup, naming it: capstan serves what 1.33 serves with every other gate at its default.",
+        super::features::HONOURED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    )
+});
+
+/// Why `name` is not (or only partly) implemented.
 pub fn note(name: &str) -> Option<&'static str> {
+    if name == "feature-gates" {
+        return Some(FEATURE_GATES_NOTE.as_str());
+    }
     NOTES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
@@ -178,7 +193,7 @@ pub fn refusal(
     setting: &dyn Fn(&str) -> Option<serde_json::Value>,
 ) -> Option<String> {
     let feature_gates = setting("feature-gates").unwrap_or(serde_json::Value::Null);
-    if flag.status != Status::Refused {
+    if !matches!(flag.status, Status::Refused | Status::Partial) {
         return None;
     }
     let text = match value {
@@ -198,8 +213,8 @@ pub fn refusal(
         other => other.to_string(),
     };
     let harmless = match flag.name {
-        // Gates capstan acts on (`config::features::HONOURED`) are accepted.
-        "feature-gates" => super::features::unhonoured(value).is_empty(),
+        // Known gates at their defaults, and those capstan acts on (`features::HONOURED`).
+        "feature-gates" => super::features::check(value).is_ok(),
         // `kube=1.33` (or `1.33`): the version capstan is.
         "emulated-version" => text
             .split(',')
@@ -222,11 +237,7 @@ pub fn refusal(
         "emulation-forward-compatible" => {
             "ServerRunOptions.EmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
         }
-        "feature-gates" => format!(
-            "capstan does not implement the feature gates {} (it acts on {}; every other gate keeps its 1.33 default)",
-            super::features::unhonoured(value).join(", "),
-            super::features::HONOURED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ),
+        "feature-gates" => super::features::check(value).refusal().unwrap_or_default(),
         "runtime-config-emulation-forward-compatible" => {
             "ServerRunOptions.RuntimeConfigEmulationForwardCompatible cannot be set to true if the emulation version is the same as the binary version".to_string()
         }
@@ -403,7 +414,7 @@ flags! {
     "etcd-servers-overrides" => "etcd.servers-overrides", Kind::List, "", Refused, "Per-resource etcd servers overrides: group/resource#servers.";
     "event-ttl" => "event-ttl", Kind::Duration, "1h0m0s", Implemented, "Amount of time to retain events.";
     "external-hostname" => "external-hostname", Kind::Str, "", Implemented, "The hostname to use when generating externalized URLs for this control plane.";
-    "feature-gates" => "feature-gates", Kind::BoolMap, "", Refused, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
+    "feature-gates" => "feature-gates", Kind::BoolMap, "", Partial, "A set of key=value pairs that describe feature gates for alpha/experimental features.";
     "goaway-chance" => "goaway-chance", Kind::Float, "0", Refused, "Fraction of HTTP/2 requests that are sent a GOAWAY (0 to 0.02).";
     "http2-max-streams-per-connection" => "http2-max-streams-per-connection", NAT, "0", Implemented, "The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection.";
     "insecure-allow-non-loopback" => "insecure.allow-non-loopback", Kind::Bool, "false", Capstan, "Allow the insecure port on a non-loopback address (dangerous).";

@@ -14,6 +14,7 @@
 //! generated from it ([`show::reference_markdown`]).
 
 pub mod argv;
+mod feature_gates_v133;
 pub mod features;
 pub mod flags;
 pub mod layers;
@@ -280,7 +281,12 @@ impl ServeOptions {
             settings: m.values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             sources: m.sources.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             config_files: m.files.clone(),
-            config_warnings: m.warnings.clone(),
+            config_warnings: m
+                .warnings
+                .iter()
+                .cloned()
+                .chain(features::check(g.raw("feature-gates").unwrap_or(&Json::Null)).warnings)
+                .collect(),
             args: Vec::new(),
             default_config: PathBuf::from(DEFAULT_CONFIG),
         })

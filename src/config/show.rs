@@ -125,12 +125,13 @@ secure-port: 6443\n\
 bind-address: 0.0.0.0\n\
 etcd:\n  servers: [https://127.0.0.1:2379]\n  cafile: /etc/kubernetes/pki/etcd/ca.crt\n\
 logging:\n  format: json\n  verbosity: 2\n\
-feature-gates:\n  SomeGate: true\n\
+feature-gates:\n  PodTopologyLabelsAdmission: true\n\
 ```\n\n\
 *Status* — every upstream kube-apiserver 1.33 flag is listed:\n\n\
 - **yes** — implemented as upstream;\n\
 - **capstan** — a capstan-only setting;\n\
 - **no effect** — accepted, and nothing is lost: it has no effect upstream either in what capstan runs\n  (deprecated no-ops, flags of alpha features that are off), or what it tunes does not arise in capstan\n  (the description says why);\n\
+- **partial** — implemented for some values (the description says which): startup fails with a message\n  naming the flag on the others;\n\
 - **refused** — not implemented: startup fails with a message naming the flag when it is set to anything\n  but its default (or a value capstan handles).\n\n\
 No flag is accepted and then ignored.\n\n\
 The *Description* says why for every flag that is not implemented. `--config`, `--help` and `--version` are\n\
@@ -150,6 +151,7 @@ command-line only.\n\n\
             Status::Capstan => "capstan",
             Status::NoEffect => "no effect",
             Status::Refused => "refused",
+            Status::Partial => "partial",
         };
         let help = if note.is_empty() {
             f.help.to_string()

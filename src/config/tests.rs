@@ -420,6 +420,73 @@ fn kubeadm_flag_set_parses() {
     );
 }
 
+/// `--feature-gates` as kube-apiserver 1.33 takes it: unknown names and locked gates fail with
+/// upstream's errors, gates at their defaults pass (GA and deprecated ones with upstream's
+/// warning), the gates capstan acts on work at either value, and any other gate set to the other
+/// value is refused, naming the layer and the gate.
+#[test]
+fn feature_gates_follow_upstream_and_refuse_what_capstan_does_not_implement() {
+    let dir = tempfile::tempdir().unwrap();
+    let load_with = |args: &[&str], vars: &[(&str, &str)]| load(&s(args), &env(vars), &nowhere(dir.path()));
+    // Unknown: upstream's text, the layer, and the nearest known name.
+    let e = err_of(load_with(&["--feature-gates=SidecarContainer=true"], &[]));
+    assert_eq!(
+        e,
+        "flag --feature-gates: --feature-gates=SidecarContainer=true: unrecognized feature gate: SidecarContainer (did you mean SidecarContainers?)"
+    );
+    let e = err_of(load_with(&[], &[("CAPSTAN_FEATURE_GATES", "Foo=true")]));
+    assert_eq!(
+        e,
+        "environment variable CAPSTAN_FEATURE_GATES: --feature-gates=Foo=true: unrecognized feature gate: Foo"
+    );
+    // Locked to its default.
+    let e = err_of(load_with(&["--feature-gates=SidecarContainers=false"], &[]));
+    assert!(
+        e.ends_with("--feature-gates=SidecarContainers=false: cannot set feature gate SidecarContainers to false, feature is locked to true"),
+        "{e}"
+    );
+    // At their defaults: accepted, with upstream's warnings for GA and deprecated gates.
+    let (_, o) = load_with(
+        &[
+            "--feature-gates=SidecarContainers=true,APIResponseCompression=true",
+            "--feature-gates=kube:AllowInsecureKubeletCertificateSigningRequests=false,AllAlpha=false",
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        o.config_warnings,
+        vec![
+            "Setting GA feature gate SidecarContainers=true. It will be removed in a future release.",
+            "Setting deprecated feature gate AllowInsecureKubeletCertificateSigningRequests=false. It will be removed in a future release.",
+        ]
+    );
+    // Known, not implemented, set to the other value: refused, naming it.
+    let e = err_of(load_with(
+        &["--feature-gates=APIResponseCompression=false,SidecarContainers=true"],
+        &[],
+    ));
+    assert!(
+        e.starts_with("flag --feature-gates: --feature-gates=APIResponseCompression=false,SidecarContainers=true: capstan does not implement the feature gate APIResponseCompression=false (")
+            && e.contains("VolumeAttributesClass, DRAAdminAccess, DRAResourceClaimDeviceStatus;"),
+        "{e}"
+    );
+    // Honoured: works as before.
+    let (_, o) = load_with(
+        &["--feature-gates=PodTopologyLabelsAdmission=true,VolumeAttributesClass=true"],
+        &[],
+    )
+    .unwrap();
+    let g = features::FeatureGates::from_options(&o);
+    assert!(g.enabled("PodTopologyLabelsAdmission") && g.enabled("VolumeAttributesClass"));
+    assert!(o.config_warnings.is_empty(), "{:?}", o.config_warnings);
+    // The note (and so the reference) names every gate capstan acts on.
+    let note = flags::by_name("feature-gates").and_then(|f| f.note()).unwrap();
+    for (name, _) in features::HONOURED {
+        assert!(note.contains(name), "{name}: {note}");
+    }
+}
+
 /// Flags whose being ignored would weaken security or lose data fail at load, naming the flag,
 /// the layer and why; their defaults and harmless values pass.
 #[test]
@@ -453,9 +520,12 @@ fn refused_flags_fail_unless_default() {
         e.contains("--max-connection-bytes-per-sec=1000") && e.contains("--etcd-servers-overrides="),
         "{e}"
     );
-    let e = err(&["--feature-gates=A=true,B=false", "--runtime-config=batch/v9=true"]);
+    let e = err(&[
+        "--feature-gates=ImageVolume=true,WatchList=false",
+        "--runtime-config=batch/v9=true",
+    ]);
     assert!(
-        e.contains("--feature-gates=A=true,B=false: capstan does not implement the feature gates A, B (it acts on PodTopologyLabelsAdmission,")
+        e.contains("--feature-gates=ImageVolume=true,WatchList=false: capstan does not implement the feature gate ImageVolume=true (it acts on PodTopologyLabelsAdmission,")
             && e.contains("--runtime-config: group version batch/v9 that has not been registered"),
         "{e}"
     );
