@@ -5,12 +5,13 @@
 //!
 //! - top: `cli`, then `server` (listeners, filter chain, dispatch, the App);
 //! - dispatchers: `rest` (REST handlers), `proxy` (kubelet/pod/service), `aggregator`;
-//! - `admission`, `audit`, then `apiext` (CRDs) and `auth` (authn, authz, reviews);
+//! - `admission`, `audit`, then `apiext` (CRDs), `auth` (authn, authz, reviews) and
+//!   `flowcontrol` (API Priority and Fairness, the max-in-flight limits);
 //! - `codec` (negotiation, encoders, decoding) and `outbound` (the client for outgoing calls);
 //! - `registry` (the cloneable handle on everything stored), `patch`, `api` (the resource table
 //!   with per-kind behaviour on each row), `storage` (revision log, etcd, watch cache);
 //! - `request` (the request parsed once) and the leaves: `util`, `error`, `config`, `pki`,
-//!   `metrics`, `cel`, `testing`.
+//!   `metrics`, `cel`, `testing`, `protobuf` (the table-driven Kubernetes protobuf codec).
 
 pub mod admission;
 pub mod aggregator;

@@ -2,6 +2,7 @@
 //! unit tests under `src/` and the integration harness in `tests/common`:
 //!
 //! - [`free_port`], [`stop_process`];
+//! - [`hex_bytes`]: the bytes of a hex test vector;
 //! - [`eventually`] / [`eventually_async`]: poll a condition until it holds, or fail with what was
 //!   awaited and the last thing seen. Tests synchronise on conditions, never on fixed sleeps;
 //! - [`require_tool`]: an external tool a test needs (curl, etcd, openssl, …). Missing under
@@ -15,6 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The bytes of a hex string (a test vector); panics on anything else.
+pub fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
 
 /// A loopback TCP port that is free now and was never handed out before in this process.
 ///

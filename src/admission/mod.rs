@@ -655,7 +655,7 @@ impl crate::registry::admission::Admission for Request<'_> {
 pub fn load_config_file(path: &std::path::Path) -> Result<BTreeMap<String, Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc: Value = yaml_serde::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let kind = doc.str_of("kind");
     if kind != "AdmissionConfiguration" {
         return Err(format!(
             "{}: expected kind AdmissionConfiguration, got {kind:?}",

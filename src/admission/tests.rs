@@ -164,42 +164,16 @@ pub(crate) async fn registry_for(dir: &std::path::Path) -> Registry {
 
 /// A registry over a fresh SQLite store, a chain of these plugins, and one namespace.
 async fn registry(dir: &std::path::Path, plugins: &[&str]) -> (Registry, Arc<AdmissionChain>) {
-    use crate::storage::cache::{CacheOptions, CacheSet};
-    use crate::storage::sqlite::SqliteStorage;
-    use crate::storage::Storage;
-    let storage: Arc<dyn Storage> = match SqliteStorage::open(&dir.join("db.sqlite")) {
-        Ok(s) => s,
-        Err(e) => panic!("open sqlite: {e}"),
-    };
-    let mut segs: Vec<&str> = crate::api::builtin()
-        .iter()
-        .map(|r| r.storage)
-        .filter(|s| !s.is_empty())
-        .collect();
-    segs.sort();
-    segs.dedup();
-    let caches = match CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default()).await {
-        Ok(c) => c,
-        Err(e) => panic!("caches: {e}"),
-    };
+    let storage: Arc<dyn crate::storage::Storage> =
+        match crate::storage::sqlite::SqliteStorage::open(&dir.join("db.sqlite")) {
+            Ok(s) => s,
+            Err(e) => panic!("open sqlite: {e}"),
+        };
     let chain = match AdmissionChain::with_plugins(plugins, BTreeMap::new()) {
         Ok(c) => Arc::new(c),
         Err(e) => panic!("{e}"),
     };
-    let reg = Registry::new(storage, caches);
-    let Some(ns) = row("", "namespaces") else {
-        panic!("namespaces row")
-    };
-    let made = reg
-        .create(
-            ns,
-            None,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t"}}),
-            false,
-        )
-        .await;
-    assert!(made.is_ok());
-    (reg, chain)
+    (crate::registry::test_registry(storage, "t").await, chain)
 }
 
 /// The built-in plugin behind `name`, with no configuration and default gates.

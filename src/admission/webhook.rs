@@ -40,7 +40,7 @@ async fn hooks(env: &Env<'_>, plural: &str) -> ApiResult<Vec<Hook>> {
     for c in configs {
         for w in c.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
             out.push(Hook {
-                name: w.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                name: w.str_of("name").to_string(),
                 config: c.str_at("/metadata/name").to_string(),
                 index: out.len(),
                 spec: w.clone(),
@@ -253,7 +253,7 @@ pub fn conditions_match<'a>(
         .into_iter()
         .flatten()
         .map(|c| {
-            let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
+            let expr = c.str_of("expression");
             (
                 c.str_at("/name").to_string(),
                 crate::cel::policy::compile(&env, expr, &[Type::Bool]),
@@ -396,8 +396,8 @@ fn static_reason(r: &str) -> &'static str {
 pub fn denial(name: &str, status: Option<&Value>) -> ApiError {
     let st = status.cloned().unwrap_or(Value::Null);
     let code = st.get("code").and_then(Value::as_u64).unwrap_or(0).clamp(400, 599) as u16;
-    let message = st.get("message").and_then(Value::as_str).unwrap_or("");
-    let reason = st.get("reason").and_then(Value::as_str).unwrap_or("");
+    let message = st.str_of("message");
+    let reason = st.str_of("reason");
     let denied = format!("admission webhook {name:?} denied the request");
     let text = if !message.is_empty() {
         format!("{denied}: {message}")
@@ -500,12 +500,12 @@ impl Dispatcher {
                 .clamp(1, 30),
         );
         let cc = spec.get("clientConfig").cloned().unwrap_or(Value::Null);
-        let ca = cc.get("caBundle").and_then(Value::as_str).unwrap_or("").to_string();
+        let ca = cc.str_of("caBundle").to_string();
         let target = match (cc.get("url").and_then(Value::as_str), cc.get("service")) {
             (Some(u), _) => parse_url(u),
             (None, Some(s)) => resolve_service(s, env).await.map_err(|e| {
-                let ns = s.get("namespace").and_then(Value::as_str).unwrap_or("");
-                let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+                let ns = s.str_of("namespace");
+                let name = s.str_of("name");
                 let port = s.get("port").and_then(Value::as_i64).unwrap_or(443);
                 let path = s.get("path").and_then(Value::as_str).unwrap_or("/");
                 format!(
@@ -562,10 +562,7 @@ impl Dispatcher {
             }
         };
         if r.get("uid").and_then(Value::as_str) != Some(uid.as_str()) {
-            return bad(&format!(
-                "expected response.uid={uid:?}, got {:?}",
-                r.get("uid").and_then(Value::as_str).unwrap_or("")
-            ));
+            return bad(&format!("expected response.uid={uid:?}, got {:?}", r.str_of("uid")));
         }
         for w in r.get("warnings").and_then(Value::as_array).into_iter().flatten() {
             if let Some(w) = w.as_str() {

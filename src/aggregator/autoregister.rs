@@ -180,7 +180,7 @@ pub async fn sync_crds(reg: &Registry, last: &mut Vec<(String, i64)>) {
     for crd in snap.items.iter().map(|o| o.value()) {
         let group = crd.str_at("/spec/group");
         for v in crd.arr_at("/spec/versions").iter() {
-            let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = v.str_of("name");
             if v.get("served").and_then(Value::as_bool) == Some(true) && !group.is_empty() && !name.is_empty() {
                 wanted.push((group.to_string(), name.to_string()));
             }

@@ -4,8 +4,9 @@
 //! answer `GET /apis/<group>/<version>` (which also gives us its discovery document).
 //! Re-checked when APIServices, Services or endpoints change, and every 10s.
 
-use super::proxy::{connect, join_host_port, ready_endpoints, resolve, send, set_user_headers};
+use super::proxy::{connect, join_host_port, ready_endpoints, resolve, set_user_headers};
 use super::{Aggregator, ApiService, ServiceRef, SEGMENT};
+use crate::outbound::send_http1;
 use crate::registry::store::Part;
 use crate::registry::Registry;
 use crate::util::json::JsonExt;
@@ -266,7 +267,7 @@ async fn probe(reg: &Registry, agg: &Aggregator, svc: &ApiService, r: &ServiceRe
             &["system:masters".into()],
             &[],
         );
-        let resp = send(io, req).await?;
+        let resp = send_http1(io, req, "aggregated API connection").await?;
         let code = resp.status().as_u16();
         if !(200..300).contains(&code) {
             return Err(format!("bad status from {url}: {code}"));

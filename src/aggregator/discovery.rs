@@ -133,7 +133,7 @@ pub fn group_list(agg: &Aggregator, local: &Bytes) -> Bytes {
                 .into_iter()
                 .flatten()
                 .map(|g| {
-                    let name = g.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                    let name = g.str_of("name").to_string();
                     let vs = g
                         .get("versions")
                         .and_then(Value::as_array)
@@ -176,7 +176,7 @@ pub fn aggregated_version(version: &str, list: &Value, freshness: &str) -> Value
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |v: &Value, k: &str| v.str_of(k).to_string();
     // As upstream's ConvertGroupVersionIntoToDiscovery: the legacy entry's own group and
     // version (empty unless it names another).
     let kind_of = |r: &Value| json!({"group": s(r, "group"), "version": s(r, "version"), "kind": s(r, "kind")});

@@ -63,8 +63,8 @@ impl ApiService {
             .pointer("/spec/service")
             .filter(|x| x.is_object())
             .map(|svc| ServiceRef {
-                namespace: svc.get("namespace").and_then(Value::as_str).unwrap_or("").to_string(),
-                name: svc.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                namespace: svc.str_of("namespace").to_string(),
+                name: svc.str_of("name").to_string(),
                 port: svc.get("port").and_then(Value::as_u64).unwrap_or(443) as u16,
             });
         let ca_bundle = v.opt_str_at("/spec/caBundle").filter(|b| !b.is_empty()).and_then(|b| {

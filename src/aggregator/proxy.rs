@@ -4,6 +4,7 @@
 
 use super::{Aggregator, ApiService, ServiceRef};
 use crate::error::ApiError;
+use crate::outbound::send_http1;
 use crate::registry::Registry;
 use crate::request::Request;
 use crate::util::json::JsonExt;
@@ -136,7 +137,7 @@ pub async fn resolve(reg: &Registry, routing: bool, r: &ServiceRef) -> Result<(S
             return Err(format!("unsupported service type \"{ty}\""));
         }
         let port = service_port(&svc, r.port).ok_or_else(no_port)?;
-        let port_name = port.get("name").and_then(Value::as_str).unwrap_or("");
+        let port_name = port.str_of("name");
         let eps = ready_endpoints(reg, &r.namespace, &r.name, port_name).await;
         if eps.is_empty() {
             return Err(format!("no endpoints available for service \"{}\"", r.name));
@@ -187,27 +188,6 @@ pub async fn connect(
         .map_err(|_| "net/http: TLS handshake timeout".to_string())?
         .map_err(|e| format!("tls: {e}"))?;
     Ok(Box::new(stream))
-}
-
-/// One HTTP/1.1 exchange on a fresh connection (upgrades supported).
-pub async fn send<B>(
-    io: Box<dyn crate::proxy::kubelet::Io>,
-    req: http::Request<B>,
-) -> Result<http::Response<hyper::body::Incoming>, String>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "aggregated API connection ended with error");
-        }
-    });
-    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 /// Proxy `req` to the backend of `svc` and answer with its response.
@@ -271,7 +251,7 @@ pub async fn serve(reg: &Registry, agg: &Aggregator, req: &Request, svc: &ApiSer
         Ok(io) => io,
         Err(e) => return plain_error(503, &e),
     };
-    let mut resp = match send(io, out).await {
+    let mut resp = match send_http1(io, out, "aggregated API connection").await {
         Ok(r) => r,
         Err(e) => return plain_error(503, &e),
     };

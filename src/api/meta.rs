@@ -3,6 +3,7 @@
 use super::validation as v;
 use super::{NameRule, ResourceDef};
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 /// Upstream `maskTrailingDash`: a generateName prefix may end in `-`.
@@ -141,7 +142,7 @@ fn validate_owner_references(refs: Option<&Value>, errs: &mut FieldErrors) {
             errs.push(FieldError::type_invalid(path, r.clone(), "expected object"));
             continue;
         }
-        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+        let field = |k: &str| r.str_of(k);
         let api_version = field("apiVersion");
         let version = api_version.rsplit('/').next().unwrap_or("");
         if version.is_empty() {

@@ -13,6 +13,7 @@
 //! ```
 
 use crate::util::go_quote;
+use crate::util::json::JsonExt;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -213,8 +214,8 @@ pub fn label_selector_from_json(sel: Option<&Value>) -> Result<Option<LabelSelec
     }
     if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
         for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let op_s = e.get("operator").and_then(Value::as_str).unwrap_or("");
+            let key = e.str_of("key");
+            let op_s = e.str_of("operator");
             let op = match op_s {
                 "In" => LabelOp::In,
                 "NotIn" => LabelOp::NotIn,

@@ -4,7 +4,7 @@
 //! The `is_*` functions return upstream's message strings (empty = valid); the `validate_*`
 //! functions push [`FieldError`]s at a path.
 
-use crate::error::field::{FieldError, FieldErrors};
+use crate::error::field::{join, FieldError, FieldErrors};
 use serde_json::Value;
 
 pub use crate::util::names::*;
@@ -16,20 +16,101 @@ pub fn push_msgs(errs: &mut FieldErrors, path: &str, value: &str, msgs: Vec<Stri
     }
 }
 
+/// `TypeInvalid` for a value of the wrong JSON type: `expected <ty>`.
+pub fn type_error(path: impl Into<String>, v: &Value, ty: &str) -> FieldError {
+    FieldError::type_invalid(path, v.clone(), format!("expected {ty}"))
+}
+
+/// `v` read as the expected JSON type `ty` by `get`; a value of another type is reported at
+/// `path` (as upstream's decoder would reject it). None when absent or null.
+fn typed<'a, T>(
+    v: Option<&'a Value>,
+    path: impl FnOnce() -> String,
+    errs: &mut FieldErrors,
+    ty: &str,
+    get: impl FnOnce(&'a Value) -> Option<T>,
+) -> Option<T> {
+    let v = v.filter(|v| !v.is_null())?;
+    let out = get(v);
+    if out.is_none() {
+        errs.push(type_error(path(), v, ty));
+    }
+    out
+}
+
 /// Type helper: a JSON object at `path`, or a TypeInvalid error (None when absent/null).
 pub fn as_object<'a>(
     v: Option<&'a Value>,
     path: &str,
     errs: &mut FieldErrors,
 ) -> Option<&'a serde_json::Map<String, Value>> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(other) => {
-            errs.push(FieldError::type_invalid(path, other.clone(), "expected object"));
-            None
+    typed(v, || path.to_string(), errs, "object", Value::as_object)
+}
+
+// The typed field getters: field `key` of `parent` (at `ppath`) read as one JSON type; a value
+// of another type is reported (`<ppath>.<key>: Invalid value: …: expected <type>`). None (or
+// empty) when absent or null.
+
+/// Integer field (int32/int64 in Go).
+pub fn get_i64(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<i64> {
+    typed(parent.get(key), || join(ppath, key), errs, "integer", Value::as_i64)
+}
+
+pub fn get_str<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a str> {
+    typed(parent.get(key), || join(ppath, key), errs, "string", Value::as_str)
+}
+
+/// String field or `""`.
+pub fn str_or_empty<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> &'a str {
+    get_str(parent, key, ppath, errs).unwrap_or("")
+}
+
+pub fn get_bool(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<bool> {
+    typed(parent.get(key), || join(ppath, key), errs, "boolean", Value::as_bool)
+}
+
+/// Object field, as the value.
+pub fn get_obj<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Value> {
+    typed(
+        parent.get(key),
+        || join(ppath, key),
+        errs,
+        "object",
+        |v: &'a Value| v.is_object().then_some(v),
+    )
+}
+
+/// Object field, as its map.
+pub fn get_map<'a>(
+    parent: &'a Value,
+    key: &str,
+    ppath: &str,
+    errs: &mut FieldErrors,
+) -> Option<&'a serde_json::Map<String, Value>> {
+    as_object(parent.get(key), &join(ppath, key), errs)
+}
+
+pub fn get_arr<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Vec<Value>> {
+    typed(parent.get(key), || join(ppath, key), errs, "array", Value::as_array)
+}
+
+/// Array field, empty when absent.
+pub fn get_list<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> &'a [Value] {
+    get_arr(parent, key, ppath, errs).map_or(&[], Vec::as_slice)
+}
+
+/// Strings of a `[]string` field; non-strings are reported and skipped.
+pub fn get_str_list<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    if let Some(a) = get_arr(parent, key, ppath, errs) {
+        for (i, v) in a.iter().enumerate() {
+            match v.as_str() {
+                Some(s) => out.push(s),
+                None => errs.push(type_error(format!("{}[{i}]", join(ppath, key)), v, "string")),
+            }
         }
     }
+    out
 }
 
 /// `ValidateLabels`: keys are qualified names, values label values.

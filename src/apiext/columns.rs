@@ -3,6 +3,7 @@
 //! Cells follow `cellForJSONValue`: integers, numbers, booleans typed; dates as a human age;
 //! strings as JSONPath prints them.
 
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::time::SystemTime;
 
@@ -32,7 +33,7 @@ impl Columns {
         Columns(
             list.iter()
                 .map(|c| {
-                    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    let s = |k: &str| c.str_of(k).to_string();
                     Column {
                         name: s("name"),
                         type_: s("type"),

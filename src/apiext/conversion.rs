@@ -39,16 +39,12 @@ impl Webhook {
 }
 
 fn api_version(v: &Value) -> &str {
-    v.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+    v.str_of("apiVersion")
 }
 
 /// `group/version, Kind=kind` as Go prints a GroupVersionKind.
 fn gvk(v: &Value) -> String {
-    format!(
-        "{}, Kind={}",
-        api_version(v),
-        v.get("kind").and_then(Value::as_str).unwrap_or("")
-    )
+    format!("{}, Kind={}", api_version(v), v.str_of("kind"))
 }
 
 /// Convert `objs` to `desired` (`group/version`). One review for every object not already
@@ -88,11 +84,7 @@ pub async fn convert(reg: &Registry, wh: &Webhook, mut objs: Vec<Value>, desired
 
 /// Upstream's checks of a v1 ConversionReview response.
 fn converted_objects(uid: &str, resp: &Value) -> Result<Vec<Value>, String> {
-    let got = format!(
-        "{}, Kind={}",
-        resp.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
-        resp.get("kind").and_then(Value::as_str).unwrap_or("")
-    );
+    let got = format!("{}, Kind={}", resp.str_of("apiVersion"), resp.str_of("kind"));
     if got != "apiextensions.k8s.io/v1, Kind=ConversionReview" {
         return Err(format!(
             "expected webhook response of apiextensions.k8s.io/v1, Kind=ConversionReview, got {got}"
@@ -102,7 +94,7 @@ fn converted_objects(uid: &str, resp: &Value) -> Result<Vec<Value>, String> {
         .get("response")
         .filter(|r| r.is_object())
         .ok_or("no response provided")?;
-    let ruid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+    let ruid = r.str_of("uid");
     if ruid != uid {
         return Err(format!("expected response.uid={uid:?}, got {ruid:?}"));
     }
@@ -126,7 +118,7 @@ async fn call(reg: &Registry, wh: &Webhook, review: Value) -> Result<Value, Stri
     let t = crate::outbound::webhook::target(reg, cc).await?;
     let url = format!("https://{}{}", t.server_name, t.path);
     let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
-    let ca = cc.get("caBundle").and_then(Value::as_str).unwrap_or("");
+    let ca = cc.str_of("caBundle");
     let post = crate::outbound::webhook::post_json(&t, ca, body, TIMEOUT);
     let (status, bytes) = tokio::time::timeout(TIMEOUT, post)
         .await

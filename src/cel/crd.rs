@@ -9,7 +9,7 @@ use super::schema::{self, DeclType};
 use super::types::{self, Type};
 use super::{cost_error_message, Activation, Env, Mode, Program, Value};
 use super::{EvalError, COST_LIMIT_EXCEEDED, MAX_EVALUATED_MESSAGE_EXPRESSION_SIZE_BYTES, PER_CALL_LIMIT};
-use crate::error::field::{FieldError, FieldErrors};
+use crate::error::field::{join, FieldError, FieldErrors};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -234,14 +234,6 @@ impl Rules {
         let Some(root) = &self.root else { return };
         let mut budget = RUNTIME_BUDGET;
         validate_node(root, obj, old, "", true, &mut budget, errs);
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
     }
 }
 

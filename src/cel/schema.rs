@@ -5,6 +5,7 @@
 //! estimation, and the value semantics a schema gives (`format`, list types, int-or-string).
 
 use super::types::{self, Fields, StructType, Type};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -279,7 +280,7 @@ fn build<'r>(s: &Value, root: bool, name: &str, resolve: Option<Resolver<'r>>, d
             Some(DeclType::object(name, fields, min_size))
         }
         "string" => {
-            let fmt = s.get("format").and_then(Value::as_str).unwrap_or("");
+            let fmt = s.str_of("format");
             let per_request = match fmt {
                 "duration" => MAX_DURATION_SIZE_JSON,
                 "date" => JSON_DATE_SIZE,

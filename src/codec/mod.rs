@@ -8,6 +8,7 @@ pub mod yaml_strict;
 
 use crate::api::ResourceDef;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use negotiate::BodyType;
 use serde_json::{json, Value};
 
@@ -47,8 +48,8 @@ pub fn decode_object(def: &ResourceDef, content_type: Option<&str>, body: &[u8])
 /// normalised as the decoder of that kind does ([`crate::api::typed`]).
 pub fn normalize_any(v: &mut Value) -> ApiResult<()> {
     crate::api::typed::normalize_any(v).map_err(|e| {
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-        let av = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = v.str_of("kind");
+        let av = v.str_of("apiVersion");
         ApiError::cannot_handle(kind, av.rsplit('/').next().unwrap_or(av), &e)
     })
 }
@@ -75,7 +76,7 @@ pub fn normalize_patched(def: &ResourceDef, v: &mut Value, strategic_patch: Opti
 /// normalised; a value the decoder rejects is upstream's reason-less 500 from the field manager.
 pub fn normalize_applied(def: &ResourceDef, v: &mut Value, applied: &Value) -> ApiResult<()> {
     crate::api::typed::normalize(def.group, def.version, def.kind, v).map_err(|e| {
-        let s = |p: &str| applied.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| applied.str_at(p).to_string();
         let gvk = format!("{}/{}, Kind={}", def.group, def.version, def.kind);
         ApiError::new(
             500,

@@ -182,9 +182,25 @@ impl std::fmt::Display for FieldError {
 /// Collected errors for one object.
 pub type FieldErrors = Vec<FieldError>;
 
+/// The path of field `key` under `path` (`spec` + `replicas` → `spec.replicas`; an empty
+/// `path` is the root, so the key alone).
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joins_paths() {
+        assert_eq!(join("", "spec"), "spec");
+        assert_eq!(join("spec", "replicas"), "spec.replicas");
+    }
 
     #[test]
     fn renders_like_upstream() {

@@ -15,6 +15,7 @@ use crate::api::ResourceDef;
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::store::Part;
 use crate::registry::Registry;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -79,7 +80,7 @@ pub fn revise(current: &Value, boot: &Value, mandatory: bool) -> Option<Value> {
 
 /// Create `boot` if missing, else revise it.
 async fn ensure_one(reg: &Registry, def: &ResourceDef, boot: &Value, mandatory: bool) -> Result<(), String> {
-    let name = boot.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = boot.str_at("/metadata/name");
     match reg.get(def, None, name, Some(0)).await {
         Err(e) if e.code == 404 => {
             let mut obj = boot.clone();

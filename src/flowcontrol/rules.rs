@@ -4,6 +4,7 @@
 //! non-resource rule matches the request.
 
 use crate::request::{RequestInfo, UserInfo};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +86,11 @@ fn strs(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
 impl FlowSchema {
     /// The stored object, read leniently (validation already ran on write).
     pub fn from_value(v: &Value) -> FlowSchema {
         let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-        let distinguisher = match s(&spec, "/distinguisherMethod/type") {
+        let distinguisher = match spec.str_at("/distinguisherMethod/type") {
             "ByUser" => Some(Distinguisher::ByUser),
             "ByNamespace" => Some(Distinguisher::ByNamespace),
             _ => None,
@@ -106,19 +103,19 @@ impl FlowSchema {
         let dangling = v
             .pointer("/status/conditions")
             .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Dangling"))
+            .and_then(|cs| cs.iter().find(|c| c.str_at("/type") == "Dangling"))
             .map(|c| {
                 (
-                    s(c, "/status").to_string(),
-                    s(c, "/reason").to_string(),
-                    s(c, "/message").to_string(),
+                    c.str_at("/status").to_string(),
+                    c.str_at("/reason").to_string(),
+                    c.str_at("/message").to_string(),
                 )
             });
         FlowSchema {
-            name: s(v, "/metadata/name").to_string(),
-            uid: s(v, "/metadata/uid").to_string(),
+            name: v.str_at("/metadata/name").to_string(),
+            uid: v.str_at("/metadata/uid").to_string(),
             precedence: spec.get("matchingPrecedence").and_then(Value::as_i64).unwrap_or(1000),
-            level: s(&spec, "/priorityLevelConfiguration/name").to_string(),
+            level: spec.str_at("/priorityLevelConfiguration/name").to_string(),
             distinguisher,
             rules,
             dangling,
@@ -146,12 +143,12 @@ fn rules_of(r: &Value) -> PolicyRules {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .map(|sub| match s(sub, "/kind") {
-                    "User" => Subject::User(s(sub, "/user/name").to_string()),
-                    "Group" => Subject::Group(s(sub, "/group/name").to_string()),
+                .map(|sub| match sub.str_at("/kind") {
+                    "User" => Subject::User(sub.str_at("/user/name").to_string()),
+                    "Group" => Subject::Group(sub.str_at("/group/name").to_string()),
                     "ServiceAccount" => Subject::ServiceAccount {
-                        namespace: s(sub, "/serviceAccount/namespace").to_string(),
-                        name: s(sub, "/serviceAccount/name").to_string(),
+                        namespace: sub.str_at("/serviceAccount/namespace").to_string(),
+                        name: sub.str_at("/serviceAccount/name").to_string(),
                     },
                     _ => Subject::Other,
                 })
@@ -268,11 +265,11 @@ impl PriorityLevel {
     /// The stored object; a spec the dispatcher cannot use is refused with the reason (upstream
     /// ignores such a level, and FlowSchemas pointing at it become dangling).
     pub fn from_value(v: &Value) -> Result<PriorityLevel, String> {
-        let name = s(v, "/metadata/name").to_string();
-        let uid = s(v, "/metadata/uid").to_string();
+        let name = v.str_at("/metadata/name").to_string();
+        let uid = v.str_at("/metadata/uid").to_string();
         let spec = v.get("spec").cloned().unwrap_or(Value::Null);
         let int = |ptr: &str| spec.pointer(ptr).and_then(Value::as_i64);
-        let ty = s(&spec, "/type");
+        let ty = spec.str_at("/type");
         let limited = spec.get("limited").filter(|l| l.is_object());
         let exempt = spec.get("exempt").filter(|e| e.is_object());
         if (ty == "Limited") != limited.is_some() {
@@ -292,7 +289,7 @@ impl PriorityLevel {
                 queuing: None,
             });
         }
-        let queuing = match s(&spec, "/limited/limitResponse/type") {
+        let queuing = match spec.str_at("/limited/limitResponse/type") {
             "Reject" => None,
             "Queue" => {
                 let q = |k: &str| int(&format!("/limited/limitResponse/queuing/{k}")).unwrap_or(0).max(0) as usize;

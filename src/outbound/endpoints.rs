@@ -10,7 +10,7 @@ fn named_port(ports: Option<&Value>, port_name: &str) -> Option<u16> {
     ports?
         .as_array()?
         .iter()
-        .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)?
+        .find(|p| p.str_of("name") == port_name)?
         .get("port")?
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())

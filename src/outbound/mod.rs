@@ -18,3 +18,28 @@ pub fn dial_error(addr: &str, e: &std::io::Error) -> String {
     };
     format!("dial tcp {addr}: {what}")
 }
+
+/// Sends `req` over `io` as HTTP/1.1 (upgrades allowed: the connection runs on its own task
+/// until it ends, logged at debug as `<what> ended with error`) and answers the response head;
+/// the error is the hyper error's text.
+pub async fn send_http1<T, B>(
+    io: T,
+    req: http::Request<B>,
+    what: &'static str,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "{what} ended with error");
+        }
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}

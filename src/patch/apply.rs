@@ -136,7 +136,7 @@ impl Entry {
 fn decode(list: &Value) -> Option<Vec<Entry>> {
     let mut out: Vec<Entry> = Vec::new();
     for e in list.as_array()? {
-        let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |k: &str| e.str_of(k).to_string();
         if e.get("fieldsType")
             .and_then(Value::as_str)
             .is_some_and(|t| t != "FieldsV1")
@@ -459,7 +459,7 @@ pub fn record_update(
     };
     let old_clean = old
         .map(without_managed)
-        .unwrap_or_else(|| zero_object(api_version, new.get("kind").and_then(Value::as_str).unwrap_or("")));
+        .unwrap_or_else(|| zero_object(api_version, new.str_of("kind")));
     let new_clean = without_managed(new);
     let cmp = compare(&old_clean, &new_clean, schemas, node);
     let mut changed = cmp.modified.clone();
@@ -617,9 +617,9 @@ fn problems_text(problems: &[String]) -> String {
 /// and listing the problems (`errors:` and one indented line each when there are several).
 pub fn typed_patch_error(applied: &Value, problems: &[String]) -> ApiError {
     let meta = |k: &str| applied.str_at(&format!("/metadata/{k}")).to_string();
-    let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = applied.str_of("apiVersion");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
+    let kind = applied.str_of("kind");
     let detail = problems_text(problems);
     ApiError::new(
         500,

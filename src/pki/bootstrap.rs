@@ -37,9 +37,9 @@ pub const ADMIN_GROUP: &str = "system:masters";
 /// Cluster name written into the admin kubeconfig.
 pub const CLUSTER_NAME: &str = "capstan";
 
-const BACKDATE: Duration = Duration::from_secs(5 * 60);
-const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
-const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+pub(super) const BACKDATE: Duration = Duration::from_secs(5 * 60);
+pub(super) const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(super) const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Inputs of [`bootstrap`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub fn bootstrap(opts: &BootstrapOptions) -> anyhow::Result<PkiPaths> {
     let mut issuer: Option<Issuer<'static, KeyPair>> = None;
     let ca_created = !ca_cert_exists && !ca_key_exists;
     if ca_created {
-        let (cert_pem, key_pem, ca) = new_ca()?;
+        let (cert_pem, key_pem, ca) = new_ca(base_params(CA_COMMON_NAME, &[], CA_VALIDITY), CA_COMMON_NAME)?;
         write_file(&paths.ca_key, key_pem.as_bytes(), 0o600)?;
         write_file(&paths.ca_cert, cert_pem.as_bytes(), 0o644)?;
         tracing::info!(path = %paths.ca_cert.display(), "generated cluster CA");
@@ -299,7 +299,7 @@ fn is_wildcard_dns1123_subdomain(value: &str) -> bool {
     value.len() <= 253 && value.strip_prefix("*.").is_some_and(is_dns1123_subdomain)
 }
 
-fn random_serial() -> SerialNumber {
+pub(super) fn random_serial() -> SerialNumber {
     // kubeadm: uniform in [1, MaxInt64).
     let value = (rand::random::<u64>() % (i64::MAX as u64 - 1)) + 1;
     SerialNumber::from(value)
@@ -321,22 +321,27 @@ fn base_params(common_name: &str, organizations: &[&str], validity: Duration) ->
     params
 }
 
-fn new_ca() -> anyhow::Result<(String, String, Issuer<'static, KeyPair>)> {
+/// A new self-signed CA named `common_name` from its base `params` (name, validity, serial):
+/// its certificate and key PEM, and the issuer for its leaves.
+pub(super) fn new_ca(
+    mut params: CertificateParams,
+    common_name: &str,
+) -> anyhow::Result<(String, String, Issuer<'static, KeyPair>)> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating CA key")?;
-    let mut params = base_params(CA_COMMON_NAME, &[], CA_VALIDITY);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
         KeyUsagePurpose::KeyCertSign,
     ];
-    params.subject_alt_names = vec![SanType::DnsName(CA_COMMON_NAME.try_into()?)];
+    params.subject_alt_names = vec![SanType::DnsName(common_name.try_into()?)];
     let cert = params.self_signed(&key).context("self-signing CA certificate")?;
     let key_pem = key.serialize_pem();
     Ok((cert.pem(), key_pem, Issuer::new(params, key)))
 }
 
-fn load_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Issuer<'static, KeyPair>> {
+/// The CA in `cert_path` and `key_path`, as an issuer.
+pub(super) fn load_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Issuer<'static, KeyPair>> {
     let cert_pem = read_string(cert_path)?;
     let key_pem = read_string(key_path)?;
     let key = key_pair_from_pem(&key_pem).with_context(|| format!("loading CA key {}", key_path.display()))?;
@@ -489,6 +494,6 @@ fn sec1_to_pkcs8(sec1: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(pkcs8_wrap(&der_tlv(0x30, &algorithm), sec1))
 }
 
-fn read_string(path: &Path) -> anyhow::Result<String> {
+pub(super) fn read_string(path: &Path) -> anyhow::Result<String> {
     fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -32,11 +32,13 @@ use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType, PKCS_ECDSA_P256_SHA256,
 };
 
-use super::bootstrap::key_pair_from_pem;
+use super::bootstrap::{
+    key_pair_from_pem, load_ca, new_ca, random_serial, read_string, BACKDATE, CA_VALIDITY, LEAF_VALIDITY,
+};
 use super::files::write_file;
 
 /// Default certificate directory (kubeadm `certificatesDir`).
@@ -45,10 +47,6 @@ pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
 /// Cluster name kubeadm writes into its kubeconfigs.
 pub const KUBEADM_CLUSTER_NAME: &str = "kubernetes";
-
-const BACKDATE: Duration = Duration::from_secs(5 * 60);
-const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
-const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// One of kubeadm's three certificate authorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,11 +424,6 @@ fn endpoint_host(endpoint: &str) -> String {
         .to_string()
 }
 
-fn random_serial() -> SerialNumber {
-    let value = (rand::random::<u64>() % (i64::MAX as u64 - 1)) + 1;
-    SerialNumber::from(value)
-}
-
 fn base_params(common_name: &str, organizations: &[&str], validity: Duration) -> CertificateParams {
     let now = SystemTime::now();
     let mut params = CertificateParams::default();
@@ -476,35 +469,10 @@ fn set_sans(params: &mut CertificateParams, dns: &[String], ips: &[IpAddr]) -> a
 
 type Ca = Issuer<'static, KeyPair>;
 
-fn new_ca(common_name: &str) -> anyhow::Result<(String, String, Ca)> {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating CA key")?;
-    let mut params = base_params(common_name, &[], CA_VALIDITY);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-        KeyUsagePurpose::KeyCertSign,
-    ];
-    params.subject_alt_names = vec![SanType::DnsName(common_name.try_into()?)];
-    let cert = params.self_signed(&key).context("self-signing CA certificate")?;
-    Ok((cert.pem(), key.serialize_pem(), Issuer::new(params, key)))
-}
-
-fn load_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Ca> {
-    let cert_pem = read_string(cert_path)?;
-    let key_pem = read_string(key_path)?;
-    let key = key_pair_from_pem(&key_pem).with_context(|| format!("loading CA key {}", key_path.display()))?;
-    Issuer::from_ca_cert_pem(&cert_pem, key).with_context(|| format!("loading CA certificate {}", cert_path.display()))
-}
-
 fn sign(params: CertificateParams, ca: &Ca) -> anyhow::Result<(String, String)> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating key")?;
     let cert = params.signed_by(&key, ca).context("signing certificate")?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-fn read_string(path: &Path) -> anyhow::Result<String> {
-    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
@@ -558,7 +526,7 @@ pub fn init(opts: &CertsOptions) -> anyhow::Result<Vec<String>> {
             );
         } else {
             log.push(format!("[certs] Generating \"{}\" certificate and key", ca.name));
-            let (cert_pem, key_pem, issuer) = new_ca(ca.common_name)?;
+            let (cert_pem, key_pem, issuer) = new_ca(base_params(ca.common_name, &[], CA_VALIDITY), ca.common_name)?;
             write_pair(dir, ca.base, &cert_pem, &key_pem)?;
             cas.push((ca, issuer, true));
         }

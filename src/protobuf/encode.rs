@@ -5,6 +5,7 @@
 
 use super::wire::{put_bytes, put_key, put_nested, put_varint};
 use super::{message_for, table, Field, Label, Scalar, MAGIC};
+use crate::util::json::JsonExt;
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -30,8 +31,8 @@ pub fn encode_envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
 
 /// An object (with `apiVersion` and `kind`) in its envelope.
 pub fn encode(obj: &Value) -> Result<Vec<u8>, String> {
-    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = obj.str_of("apiVersion");
+    let kind = obj.str_of("kind");
     let msg = message_for(av, kind).ok_or_else(|| format!("no protobuf encoding for {kind} in version {av:?}"))?;
     Ok(encode_envelope(av, kind, &encode_message(msg, obj)?))
 }

@@ -1,6 +1,7 @@
 use super::decode::format_time;
 use super::*;
 use crate::util::go_duration;
+use crate::util::protowire::{put_bytes, Writer};
 use serde_json::{json, Value};
 
 /// A tiny protobuf encoder: a message is a list of (field number, value).
@@ -11,41 +12,18 @@ enum P {
     Msg(Vec<(u64, P)>),
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn enc(fields: &[(u64, P)]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut w = Writer::default();
     for (tag, v) in fields {
+        let tag = *tag as u32;
         match v {
-            P::Int(n) => {
-                varint(tag << 3, &mut out);
-                varint(*n as u64, &mut out);
-            }
-            P::Str(s) => {
-                varint(tag << 3 | 2, &mut out);
-                varint(s.len() as u64, &mut out);
-                out.extend_from_slice(s.as_bytes());
-            }
-            P::Bytes(b) => {
-                varint(tag << 3 | 2, &mut out);
-                varint(b.len() as u64, &mut out);
-                out.extend_from_slice(b);
-            }
-            P::Msg(m) => {
-                let b = enc(m);
-                varint(tag << 3 | 2, &mut out);
-                varint(b.len() as u64, &mut out);
-                out.extend_from_slice(&b);
-            }
-        }
+            P::Int(n) => w.uint(tag, *n as u64),
+            P::Str(s) => w.string(tag, s),
+            P::Bytes(b) => w.bytes(tag, b),
+            P::Msg(m) => w.bytes(tag, &enc(m)),
+        };
     }
-    out
+    w.into_bytes()
 }
 
 /// `k8s\0` + runtime.Unknown{typeMeta, raw}.
@@ -53,9 +31,7 @@ fn envelope(api_version: &'static str, kind: &'static str, raw: Vec<(u64, P)>) -
     let raw = enc(&raw);
     let mut out = b"k8s\0".to_vec();
     let mut unknown = enc(&[(1, P::Msg(vec![(1, P::Str(api_version)), (2, P::Str(kind))]))]);
-    varint(2 << 3 | 2, &mut unknown);
-    varint(raw.len() as u64, &mut unknown);
-    unknown.extend_from_slice(&raw);
+    put_bytes(&mut unknown, 2, &raw);
     unknown.extend(enc(&[(3, P::Str("")), (4, P::Str(""))]));
     out.extend(unknown);
     out

@@ -490,7 +490,7 @@ async fn service_location(
     let svc = get(reg, "", "services", Some(ns), name).await?;
     let ports = svc.arr_at("/spec/ports").to_vec();
     let svc_port = ports.iter().find(|p| {
-        let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
+        let pname = p.str_of("name");
         port.is_empty()
             || pname == port
             || p.get("port").and_then(Value::as_u64).map(|n| n.to_string()).as_deref() == Some(port)
@@ -502,7 +502,7 @@ async fn service_location(
             format!("no service port {port:?} found for service {name:?}"),
         ));
     };
-    let port_name = svc_port.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let port_name = svc_port.str_of("name").to_string();
     // Upstream reads the Endpoints object; without one (no endpoints controller mirrors them
     // here) the EndpointSlices of the service stand in.
     let candidates = match get(reg, "", "endpoints", Some(ns), name).await {
@@ -547,10 +547,10 @@ async fn valid_address(reg: &Registry, ns: &str, addr: &Value, ip: &str) -> bool
     let Some(target) = addr.get("targetRef") else {
         return false;
     };
-    if target.get("namespace").and_then(Value::as_str).unwrap_or("") != ns {
+    if target.str_of("namespace") != ns {
         return false;
     }
-    let pod_name = target.get("name").and_then(Value::as_str).unwrap_or("");
+    let pod_name = target.str_of("name");
     let Ok(pod) = get(reg, "", "pods", Some(ns), pod_name).await else {
         return false;
     };

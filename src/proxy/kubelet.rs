@@ -4,7 +4,6 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::util::json::JsonExt;
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use std::path::Path;
@@ -96,15 +95,9 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+    crate::outbound::send_http1(io, req, "proxied connection")
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "proxied connection ended with error");
-        }
-    });
-    sender.send_request(req).await.map_err(|e| unavailable(e.to_string()))
+        .map_err(unavailable)
 }
 
 /// The node's address for kubelet connections: the first address of the first preferred type

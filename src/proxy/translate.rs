@@ -11,6 +11,7 @@ use super::websocket::{self, Socket};
 use super::ProxyConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Request;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -201,7 +202,7 @@ fn decode_error_stream(protocol: &str, msg: &[u8]) -> Outcome {
         Ok(v) => v,
         Err(e) => return Outcome::internal(&format!("error stream protocol error: {e} in {text:?}")),
     };
-    let field = |k: &str| status.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    let field = |k: &str| status.str_of(k);
     match field("status") {
         "Success" => Outcome::success(),
         "Failure" if field("reason") == "NonZeroExitCode" => {
@@ -214,7 +215,7 @@ fn decode_error_stream(protocol: &str, msg: &[u8]) -> Outcome {
             else {
                 return Outcome::internal("error stream protocol error: no ExitCode cause given");
             };
-            let m = cause.get("message").and_then(serde_json::Value::as_str).unwrap_or("");
+            let m = cause.str_of("message");
             match m.parse::<u8>() {
                 Ok(rc) => Outcome::exit_code(rc),
                 Err(_) => Outcome::internal(&format!("error stream protocol error: invalid exit code value {m:?}")),

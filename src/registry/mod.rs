@@ -16,3 +16,25 @@ pub mod resources;
 pub mod store;
 
 pub use store::Registry;
+
+/// A registry over `storage` for unit tests: a watch cache for every built-in resource's
+/// storage segment, and namespace `namespace` created. Panics on any failure.
+#[cfg(test)]
+pub(crate) async fn test_registry(storage: std::sync::Arc<dyn crate::storage::Storage>, namespace: &str) -> Registry {
+    use crate::storage::cache::{CacheOptions, CacheSet};
+    let mut segs: Vec<&str> = crate::api::builtin()
+        .iter()
+        .map(|r| r.storage)
+        .filter(|s| !s.is_empty())
+        .collect();
+    segs.sort();
+    segs.dedup();
+    let caches = CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default())
+        .await
+        .expect("caches");
+    let reg = Registry::new(storage, caches);
+    let ns = crate::api::builtin_row("", "namespaces").expect("namespaces row");
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    reg.create(ns, None, body, false).await.expect("namespace");
+    reg
+}

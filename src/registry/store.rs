@@ -363,7 +363,7 @@ impl Registry {
             } else {
                 m.remove("namespace");
             }
-            let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = m.str_of("name").to_string();
             if name.is_empty() {
                 if let Some(gen) = m.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
                     let base: String = gen.chars().take(58).collect();

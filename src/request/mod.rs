@@ -45,6 +45,47 @@ pub struct Request {
     decoded: OnceLock<ApiResult<Value>>,
 }
 
+/// The request target parsed: path, query and what they name ([`RequestInfo`]). The
+/// connection loop parses it before routing (a watch's stream is ended at shutdown) and hands
+/// it on in the request's extensions, so the router does not parse it again.
+#[derive(Clone)]
+pub struct Target {
+    pub path: String,
+    /// The query string as sent.
+    pub raw_query: String,
+    pub query: Query,
+    pub info: RequestInfo,
+}
+
+impl Target {
+    pub fn parse(method: &Method, path: String, raw_query: String) -> Target {
+        let query = Query::parse(&raw_query);
+        let watch_param = query.flag("watch").unwrap_or(false);
+        let info = RequestInfo::parse(method.as_str(), &path, watch_param);
+        Target {
+            path,
+            raw_query,
+            query,
+            info,
+        }
+    }
+
+    /// The target of an HTTP request.
+    pub fn of<B>(req: &http::Request<B>) -> Target {
+        let uri = req.uri();
+        Target::parse(
+            req.method(),
+            uri.path().to_string(),
+            uri.query().unwrap_or("").to_string(),
+        )
+    }
+
+    /// A watch: a `/watch/` path or `?watch=true` (any of Go's true spellings).
+    pub fn is_watch(&self) -> bool {
+        self.info.watch_path || self.query.flag("watch").unwrap_or(false)
+    }
+}
+
 impl Request {
     /// Parse path and query once; the body stays unread until a handler asks for it.
     pub fn new(
@@ -54,9 +95,18 @@ impl Request {
         headers: HeaderMap,
         body: Option<BodyStream>,
     ) -> Request {
-        let query = Query::parse(&raw_query);
-        let watch_param = query.flag("watch").unwrap_or(false);
-        let info = RequestInfo::parse(method.as_str(), &path, watch_param);
+        let target = Target::parse(&method, path, raw_query);
+        Request::with_target(method, target, headers, body)
+    }
+
+    /// A request whose path and query are already parsed.
+    pub fn with_target(method: Method, target: Target, headers: HeaderMap, body: Option<BodyStream>) -> Request {
+        let Target {
+            path,
+            raw_query,
+            query,
+            info,
+        } = target;
         Request {
             method,
             path,

@@ -5,6 +5,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// Decoded query parameters (last value wins, as Go's `url.Values.Get` takes the first; we
 /// follow Go and keep the first).
+#[derive(Clone)]
 pub struct Query(Vec<(String, String)>);
 
 impl Query {

@@ -317,8 +317,8 @@ async fn apply_resource(
             String::from_utf8_lossy(body).trim()
         )));
     }
-    let av = applied.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = applied.str_of("apiVersion");
+    let kind = applied.str_of("kind");
     if kind.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Object 'Kind' is missing in '{}'",

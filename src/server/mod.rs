@@ -139,6 +139,7 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ConnUser>())
         .and(warp::ext::optional::<crate::request::Upgrade>())
+        .and(warp::ext::optional::<crate::request::Target>())
         .and(warp::body::stream())
         .then(
             move |method,
@@ -147,18 +148,22 @@ fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Erro
                   headers,
                   user: Option<ConnUser>,
                   upgrade: Option<crate::request::Upgrade>,
+                  target: Option<crate::request::Target>,
                   body| {
                 let app = app.clone();
                 async move {
-                    // Path and query are parsed once here; a handler reads the body (with the
-                    // limit) or, when proxying, streams it.
+                    // Path and query are parsed once: by the connection loop (its target), or
+                    // here for a request that did not come through it; a handler reads the body
+                    // (with the limit) or, when proxying, streams it.
                     // CORS and HSTS wrap the whole chain (upstream's WithCORS, WithHSTS).
                     let origin = app.headers.allowed_origin(&headers);
                     if let Some(r) = app.headers.preflight(&method, origin.as_ref()) {
                         return r;
                     }
                     let body = crate::request::body_stream(body);
-                    let mut req = Request::new(method, path.as_str().to_string(), query, headers, Some(body));
+                    let target = target
+                        .unwrap_or_else(|| crate::request::Target::parse(&method, path.as_str().to_string(), query));
+                    let mut req = Request::with_target(method, target, headers, Some(body));
                     req.remote = user.as_ref().and_then(|u| u.1);
                     req.conn_user = user.and_then(|u| u.0);
                     req.upgrade = upgrade;
@@ -280,26 +285,6 @@ impl<B: hyper::body::Body> hyper::body::Body for EndOnStop<B> {
     }
 }
 
-/// Whether a request is a watch (`?watch=true|1` or a `/watch/` path): its stream is ended
-/// when the server stops instead of being waited for.
-fn is_watch_request<B>(req: &http::Request<B>) -> bool {
-    let segs: Vec<&str> = req.uri().path().split('/').collect();
-    let watch_path = match segs.get(1) {
-        Some(&"api") => segs.get(3) == Some(&"watch"),
-        Some(&"apis") => segs.get(4) == Some(&"watch"),
-        _ => false,
-    };
-    watch_path
-        || req.uri().query().is_some_and(|q| {
-            q.split('&').any(|kv| {
-                matches!(
-                    kv,
-                    "watch=true" | "watch=1" | "watch=True" | "watch=TRUE" | "watch=t" | "watch=T"
-                )
-            })
-        })
-}
-
 /// Serve one accepted connection (plain or TLS) with HTTP/1.1 and HTTP/2, watched by the
 /// graceful shutdown (a connection arriving after the drain began is closed at once).
 fn serve_conn<IO>(io: IO, user: Option<UserInfo>, peer: Option<SocketAddr>, app: Arc<App>, drain: &Drain)
@@ -316,7 +301,11 @@ where
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(conn_user.clone());
         crate::request::Upgrade::stash(&mut req);
-        let stop = is_watch_request(&req).then(|| stopped.clone());
+        // Path and query are parsed once, here: a watch's stream is ended when the server
+        // stops instead of being waited for; the router takes the parsed target on.
+        let target = crate::request::Target::of(&req);
+        let stop = target.is_watch().then(|| stopped.clone());
+        req.extensions_mut().insert(target);
         let mut svc = svc.clone();
         async move {
             tower_service::Service::call(&mut svc, req).await.map(|mut resp| {

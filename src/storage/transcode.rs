@@ -9,6 +9,7 @@
 use super::crd_v1beta1;
 use super::*;
 use crate::protobuf;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -110,8 +111,8 @@ pub fn to_stored(layout: Layout, json: Bytes) -> StorageResult<Bytes> {
             .map(Bytes::from)
             .map_err(|e| StorageError::Internal(e.to_string()));
     }
-    let av = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = v.str_of("apiVersion");
+    let kind = v.str_of("kind");
     if layout.media == MediaType::Json || !protobuf::stored_as_protobuf(av, kind) {
         return Ok(json);
     }

@@ -23,12 +23,44 @@ pub const LEN: u8 = 2;
 pub const FIXED32: u8 = 5;
 
 /// Append `v` as a base-128 varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let (b, n) = varint_bytes(v);
+    out.extend_from_slice(&b[..n]);
+}
+
+/// `v` as a base-128 varint: the bytes, and how many of them it takes.
+fn varint_bytes(mut v: u64) -> ([u8; 10], usize) {
+    let (mut b, mut n) = ([0u8; 10], 0);
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        b[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    out.push(v as u8);
+    b[n] = v as u8;
+    (b, n + 1)
+}
+
+/// Append a field's key: its number and wire type.
+pub fn put_key(out: &mut Vec<u8>, field: u64, wire_type: u8) {
+    put_varint(out, (field << 3) | u64::from(wire_type));
+}
+
+/// Append a length-delimited field.
+pub fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    put_key(out, field, LEN);
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// Append a length-delimited field whose body `f` writes in place: the body is written after
+/// the key, then its length is inserted before it (one move of the body, no temporary buffer).
+pub fn put_nested<E>(out: &mut Vec<u8>, field: u64, f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    put_key(out, field, LEN);
+    let start = out.len();
+    f(out)?;
+    let (b, n) = varint_bytes((out.len() - start) as u64);
+    out.splice(start..start, b[..n].iter().copied());
+    Ok(())
 }
 
 /// Read a varint from the front of `buf`, advancing it (packed repeated fields are a run of
@@ -55,7 +87,7 @@ pub struct Writer(Vec<u8>);
 impl Writer {
     /// A field's key: its number and wire type.
     pub fn key(&mut self, field: u32, wire_type: u8) -> &mut Self {
-        put_varint(&mut self.0, (u64::from(field) << 3) | u64::from(wire_type));
+        put_key(&mut self.0, u64::from(field), wire_type);
         self
     }
 
@@ -72,9 +104,7 @@ impl Writer {
 
     /// A length-delimited field.
     pub fn bytes(&mut self, field: u32, b: &[u8]) -> &mut Self {
-        self.key(field, LEN);
-        put_varint(&mut self.0, b.len() as u64);
-        self.0.extend_from_slice(b);
+        put_bytes(&mut self.0, u64::from(field), b);
         self
     }
 
@@ -207,6 +237,24 @@ mod tests {
                 (5, WireValue::Fixed32(7)),
             ]
         );
+    }
+
+    #[test]
+    fn nested_in_place() {
+        for len in [0usize, 5, 127, 128, 300, 20_000] {
+            let body = vec![7u8; len];
+            let mut out = vec![0xff];
+            put_nested(&mut out, 3, |o| {
+                o.extend_from_slice(&body);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            let mut want = vec![0xff];
+            put_bytes(&mut want, 3, &body);
+            assert_eq!(out, want, "len {len}");
+        }
+        let mut out = Vec::new();
+        assert_eq!(put_nested(&mut out, 1, |_| Err("stop")), Err("stop"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::containers_mut;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -15,7 +16,7 @@ pub struct AlwaysPullImages;
 fn images(pod: &Value) -> HashSet<&str> {
     super::containers(&pod["spec"])
         .into_iter()
-        .map(|(_, _, c)| c.get("image").and_then(Value::as_str).unwrap_or(""))
+        .map(|(_, _, c)| c.str_of("image"))
         .collect()
 }
 
@@ -39,7 +40,7 @@ pub fn violations(pod: &Value) -> Vec<FieldError> {
     let spec = &pod["spec"];
     let mut errs = Vec::new();
     for (list, i, c) in super::containers(spec) {
-        let p = c.get("imagePullPolicy").and_then(Value::as_str).unwrap_or("");
+        let p = c.str_of("imagePullPolicy");
         if p != "Always" {
             errs.push(FieldError::not_supported(
                 format!("spec.{list}[{i}].imagePullPolicy"),
@@ -56,7 +57,7 @@ pub fn violations(pod: &Value) -> Vec<FieldError> {
         .enumerate()
     {
         if let Some(img) = v.get("image").filter(|i| i.is_object()) {
-            let p = img.get("pullPolicy").and_then(Value::as_str).unwrap_or("");
+            let p = img.str_of("pullPolicy");
             if p != "Always" {
                 errs.push(FieldError::not_supported(
                     format!("spec.volumes[{i}].image.pullPolicy"),

@@ -8,6 +8,7 @@
 use super::certificates::authorized_for_signer;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 pub struct ClusterTrustBundleAttest;
@@ -45,7 +46,7 @@ impl Plugin for ClusterTrustBundleAttest {
             return Ok(());
         }
         let Some(bundle) = a.object.as_ref() else { return Ok(()) };
-        let signer = bundle.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+        let signer = bundle.str_at("/spec/signerName");
         if signer.is_empty() {
             return Ok(());
         }

@@ -17,8 +17,8 @@ pub fn add_defaults(pod: &mut Value, seconds: [i64; 2]) {
     let mut changed = false;
     for (key, seconds) in KEYS.iter().zip(seconds) {
         let covered = tols.iter().any(|t| {
-            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
-            let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let effect = t.str_of("effect");
+            let k = t.str_of("key");
             (effect.is_empty() || effect == "NoExecute")
                 && (k == *key || (k.is_empty() && t.get("operator").and_then(Value::as_str) == Some("Exists")))
         });

@@ -18,6 +18,7 @@ use crate::admission::lru::Lru;
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::field::FieldError;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -72,7 +73,7 @@ impl Limit {
                 let Some(ev) = a.object.as_ref() else {
                     return String::new();
                 };
-                let s = |p: &str| ev.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+                let s = |p: &str| ev.str_at(p).to_string();
                 [
                     "/source/component",
                     "/source/host",
@@ -146,7 +147,7 @@ impl EventRateLimit {
         let mut out = Vec::new();
         for (i, l) in limits.iter().enumerate() {
             let p = format!("limits[{i}]");
-            let kind = l.get("type").and_then(Value::as_str).unwrap_or("");
+            let kind = l.str_of("type");
             let int = |k: &str| -> Result<i64, String> {
                 match l.get(k) {
                     None | Some(Value::Null) => Ok(0),

@@ -17,6 +17,7 @@ use crate::admission::lru::{get_live, ExpiringLru, Lru};
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::error::{ApiError, ApiResult};
 use crate::outbound::kubeconfig::Server;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
@@ -142,7 +143,7 @@ pub fn review_spec(pod: &Value, subresource: &str, namespace: &str) -> Value {
         .filter_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array))
         .flatten()
         .map(|c| {
-            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let image = c.str_of("image");
             if image.is_empty() {
                 json!({})
             } else {
@@ -352,7 +353,7 @@ impl Plugin for ImagePolicyWebhook {
         if status.get("allowed").and_then(Value::as_bool) == Some(true) {
             return Ok(());
         }
-        let reason = status.get("reason").and_then(Value::as_str).unwrap_or("");
+        let reason = status.str_of("reason");
         Err(a.forbidden(&if reason.is_empty() {
             "one or more images rejected by webhook backend".to_string()
         } else {

@@ -37,7 +37,7 @@ pub fn apply_defaults(pod: &mut Value, items: &[Value]) -> Vec<String> {
         if list == "ephemeralContainers" {
             return;
         }
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let cname = c.str_of("name").to_string();
         let mut set_req = Vec::new();
         let mut set_lim = Vec::new();
         for item in items {

@@ -35,6 +35,7 @@ pub mod tolerations;
 
 use super::Plugin;
 use crate::config::features::FeatureGates;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 /// What a plugin is built from: its entry of the AdmissionConfiguration file (None when the
@@ -146,11 +147,11 @@ pub fn containers_mut(spec: &mut Value, mut f: impl FnMut(&'static str, &mut Val
 /// as upstream's universal decoder accepts it; Err with its message otherwise.
 pub fn typed_config<'a>(config: &'a Value, group: &str, kind: &str) -> Result<&'a Value, String> {
     let raw = config.to_string();
-    let k = config.get("kind").and_then(Value::as_str).unwrap_or("");
+    let k = config.str_of("kind");
     if k.is_empty() {
         return Err(format!("Object 'Kind' is missing in '{raw}'"));
     }
-    let v = config.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let v = config.str_of("apiVersion");
     if v.is_empty() {
         return Err(format!("Object 'apiVersion' is missing in '{raw}'"));
     }

@@ -297,7 +297,7 @@ async fn pod_create(node: &str, a: &Attributes, env: &Env<'_>) -> Check {
             )))
         }
         [owner] => {
-            let s = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or("");
+            let s = |k: &str| owner.str_of(k);
             if s("apiVersion") != "v1" || s("kind") != "Node" || s("name") != node {
                 return Err(a.forbidden(&format!(
                     "node {node:?} can only create pods with an owner reference set to itself"

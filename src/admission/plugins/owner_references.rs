@@ -6,6 +6,7 @@
 use crate::admission::{Attributes, Env, Operation, Plugin};
 use crate::auth::authz::Attributes as Authz;
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 pub struct OwnerReferencesPermissionEnforcement;
@@ -36,7 +37,7 @@ pub fn new_blocking_refs<'a>(new: Option<&'a Value>, old: Option<&Value>) -> Vec
     if old.is_none() {
         return blocking_new;
     }
-    let uid = |r: &Value| r.get("uid").and_then(Value::as_str).unwrap_or("").to_string();
+    let uid = |r: &Value| r.str_of("uid").to_string();
     let old_by_uid: std::collections::HashMap<String, &Value> = refs(old).iter().map(|r| (uid(r), r)).collect();
     blocking_new
         .into_iter()
@@ -110,7 +111,7 @@ impl Plugin for OwnerReferencesPermissionEnforcement {
             return Ok(());
         }
         for r in new_refs {
-            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+            let s = |k: &str| r.str_of(k);
             let (api_version, kind, name) = (s("apiVersion"), s("kind"), s("name"));
             let rows = owner_rows(env, api_version, kind).map_err(|e| {
                 a.forbidden(&format!(

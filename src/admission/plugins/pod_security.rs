@@ -104,7 +104,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<Failure> {
         return out;
     }
     let all: Vec<&Value> = super::containers(spec).into_iter().map(|(_, _, c)| c).collect();
-    let name = |c: &Value| c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = |c: &Value| c.str_of("name").to_string();
     let restricted = level == Level::Restricted;
     // capabilities_baseline (overridden by capabilities_restricted)
     if !restricted {

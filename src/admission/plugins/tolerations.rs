@@ -2,11 +2,8 @@
 //! `pkg/util/tolerations` and `core/helper.AddOrUpdateTolerationInPod`), over JSON
 //! tolerations whose absent fields read as empty.
 
+use crate::util::json::JsonExt;
 use serde_json::Value;
-
-fn s<'a>(t: &'a Value, k: &str) -> &'a str {
-    t.get(k).and_then(Value::as_str).unwrap_or("")
-}
 
 fn seconds(t: &Value) -> Option<i64> {
     t.get("tolerationSeconds").and_then(Value::as_i64)
@@ -16,7 +13,7 @@ fn seconds(t: &Value) -> Option<i64> {
 pub fn equal(a: &Value, b: &Value) -> bool {
     ["key", "operator", "value", "effect"]
         .iter()
-        .all(|k| s(a, k) == s(b, k))
+        .all(|k| a.str_of(k) == b.str_of(k))
         && seconds(a) == seconds(b)
 }
 
@@ -25,21 +22,21 @@ pub fn is_superset(ss: &Value, t: &Value) -> bool {
     if equal(t, ss) {
         return true;
     }
-    if s(t, "key") != s(ss, "key") && (!s(ss, "key").is_empty() || s(ss, "operator") != "Exists") {
+    if t.str_of("key") != ss.str_of("key") && (!ss.str_of("key").is_empty() || ss.str_of("operator") != "Exists") {
         return false;
     }
-    if s(t, "effect") != s(ss, "effect") && !s(ss, "effect").is_empty() {
+    if t.str_of("effect") != ss.str_of("effect") && !ss.str_of("effect").is_empty() {
         return false;
     }
-    if s(ss, "effect") == "NoExecute" {
+    if ss.str_of("effect") == "NoExecute" {
         if let Some(max) = seconds(ss) {
             if seconds(t).is_none_or(|v| v > max) {
                 return false;
             }
         }
     }
-    match s(ss, "operator") {
-        "Equal" | "" => s(t, "operator") == "Equal" && s(t, "value") == s(ss, "value"),
+    match ss.str_of("operator") {
+        "Equal" | "" => t.str_of("operator") == "Equal" && t.str_of("value") == ss.str_of("value"),
         "Exists" => true,
         _ => false,
     }
@@ -81,7 +78,7 @@ pub fn add_or_update(pod: &mut Value, t: &Value) -> bool {
     let same = |o: &Value| {
         ["key", "operator", "value", "effect"]
             .iter()
-            .all(|k| s(o, k) == s(t, k))
+            .all(|k| o.str_of(k) == t.str_of(k))
     };
     let mut out = Vec::with_capacity(old.len() + 1);
     let mut updated = false;

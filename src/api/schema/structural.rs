@@ -5,19 +5,11 @@
 //! `metadata` at the root is ObjectMeta (validated by the generic store), `apiVersion`/`kind`
 //! are always kept.
 
-use crate::error::field::{FieldError, FieldErrors};
+use crate::error::field::{join, FieldError, FieldErrors};
 use serde_json::Value;
 
 fn flag(s: &Value, key: &str) -> bool {
     s.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
 }
 
 /// The schema of a property under `s` (named property, else `additionalProperties` schema).

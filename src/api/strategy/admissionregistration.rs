@@ -558,7 +558,7 @@ pub fn validate_mutating_policy(obj: &Value, errs: &mut FieldErrors) {
     for (i, m) in mutations.iter().enumerate() {
         validate_mutation(&env, m, &format!("spec.mutations[{i}]"), errs);
     }
-    match spec.get("reinvocationPolicy").and_then(Value::as_str).unwrap_or("") {
+    match spec.str_of("reinvocationPolicy") {
         "" => errs.push(FieldError::required("spec.reinvocationPolicy", "")),
         "Never" | "IfNeeded" => {}
         other => errs.push(FieldError::not_supported(

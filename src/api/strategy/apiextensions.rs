@@ -79,11 +79,11 @@ pub fn default_crd(obj: &mut Value) {
         return;
     };
     if let Some(names) = spec.get_mut("names").and_then(Value::as_object_mut) {
-        let kind = names.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-        if names.get("singular").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
+        let kind = names.str_of("kind").to_string();
+        if names.str_of("singular").is_empty() && !kind.is_empty() {
             names.insert("singular".into(), json!(kind.to_lowercase()));
         }
-        if names.get("listKind").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
+        if names.str_of("listKind").is_empty() && !kind.is_empty() {
             names.insert("listKind".into(), json!(format!("{kind}List")));
         }
     }
@@ -362,7 +362,7 @@ fn validate_columns(v: &Value, vp: &str, errs: &mut FieldErrors) {
 fn structural(s: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
     let preserve = s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
     let int_or_string = s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
-    let ty = s.get("type").and_then(Value::as_str).unwrap_or("");
+    let ty = s.str_of("type");
     if ty.is_empty() && !preserve && !int_or_string {
         let msg = if root {
             "must not be empty at the root"
@@ -383,7 +383,7 @@ fn structural(s: &Value, path: &str, root: bool, errs: &mut FieldErrors) {
     }
     if let Some(rules) = s.get("x-kubernetes-validations").and_then(Value::as_array) {
         for (i, r) in rules.iter().enumerate() {
-            let rule = r.get("rule").and_then(Value::as_str).unwrap_or("");
+            let rule = r.str_of("rule");
             if rule.trim().is_empty() {
                 errs.push(FieldError::required(
                     format!("{path}.x-kubernetes-validations[{i}].rule"),

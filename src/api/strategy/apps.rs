@@ -760,18 +760,6 @@ pub(super) mod util {
         m.get(key).is_none_or(|v| v.is_null() || v.is_string())
     }
 
-    fn join(parent: &str, key: &str) -> String {
-        if parent.is_empty() {
-            key.to_string()
-        } else {
-            format!("{parent}.{key}")
-        }
-    }
-
-    pub fn type_error(path: impl Into<String>, v: &Value, ty: &str) -> FieldError {
-        FieldError::type_invalid(path, v.clone(), format!("expected {ty}"))
-    }
-
     /// `spec` of an object, reporting a wrong type. A missing spec reads as `{}`.
     pub fn spec_of<'a>(obj: &'a Value, errs: &mut FieldErrors) -> Option<&'a Value> {
         static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
@@ -783,61 +771,6 @@ pub(super) mod util {
                 None
             }
         }
-    }
-
-    /// A field of the expected JSON type; a value of another type is reported (as upstream's
-    /// decoder would reject it). None when absent or null.
-    fn typed<'a, T>(
-        parent: &'a Value,
-        key: &str,
-        ppath: &str,
-        errs: &mut FieldErrors,
-        ty: &str,
-        get: impl Fn(&'a Value) -> Option<T>,
-    ) -> Option<T> {
-        let v = parent.get(key).filter(|v| !v.is_null())?;
-        let out = get(v);
-        if out.is_none() {
-            errs.push(type_error(join(ppath, key), v, ty));
-        }
-        out
-    }
-
-    /// Integer field (int32/int64 in Go).
-    pub fn get_i64(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<i64> {
-        typed(parent, key, ppath, errs, "integer", Value::as_i64)
-    }
-
-    pub fn get_str<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a str> {
-        typed(parent, key, ppath, errs, "string", Value::as_str)
-    }
-
-    pub fn get_bool(parent: &Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<bool> {
-        typed(parent, key, ppath, errs, "boolean", Value::as_bool)
-    }
-
-    pub fn get_obj<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Value> {
-        typed(parent, key, ppath, errs, "object", |v: &'a Value| {
-            v.is_object().then_some(v)
-        })
-    }
-
-    pub fn get_arr<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Option<&'a Vec<Value>> {
-        typed(parent, key, ppath, errs, "array", Value::as_array)
-    }
-
-    /// Strings of a `[]string` field; non-strings are reported and skipped.
-    pub fn get_str_list<'a>(parent: &'a Value, key: &str, ppath: &str, errs: &mut FieldErrors) -> Vec<&'a str> {
-        let mut out = Vec::new();
-        if let Some(a) = get_arr(parent, key, ppath, errs) {
-            for (i, v) in a.iter().enumerate() {
-                match v.as_str() {
-                    Some(s) => out.push(s),
-                    None => errs.push(type_error(format!("{}[{i}]", join(ppath, key)), v, "string")),
-                }
-            }
-        }
-        out
     }
 
     /// `ValidateNonnegativeField`.
@@ -968,6 +901,7 @@ pub(super) mod util {
 
     // ------------------------------------------------------------ name/label checks
 
+    pub use crate::api::validation::{get_arr, get_bool, get_i64, get_obj, get_str, get_str_list, type_error};
     pub use crate::api::validation::{
         is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
         is_valid_path_segment_name as path_segment_errors, max_len_error, validate_annotations,

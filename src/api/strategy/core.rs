@@ -5,8 +5,8 @@
 use super::apps::util as apps_util;
 use super::{Builtin, StatusWrite};
 use crate::api::selector::LabelSelector;
-use crate::api::validation as v;
-use crate::error::field::{FieldError, FieldErrors};
+use crate::api::validation::{self as v, get_bool, get_i64, get_list, get_map, get_str, str_or_empty};
+use crate::error::field::{join, FieldError, FieldErrors};
 use crate::util::json::JsonExt;
 use crate::util::quantity::{self, Quantity};
 use serde_json::{json, Map, Value};
@@ -57,69 +57,6 @@ fn ensure_obj<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Ma
     m.get_mut(key).and_then(Value::as_object_mut)
 }
 
-fn join(path: &str, child: &str) -> String {
-    if path.is_empty() {
-        child.to_string()
-    } else {
-        format!("{path}.{child}")
-    }
-}
-
-/// Read an optional string field, reporting a wrong type. Absent/null → None.
-fn get_str<'a>(m: &'a Value, key: &str, path: &str, errs: &mut FieldErrors) -> Option<&'a str> {
-    match m.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            errs.push(FieldError::type_invalid(
-                join(path, key),
-                other.clone(),
-                "expected string",
-            ));
-            None
-        }
-    }
-}
-
-/// String field or "" (wrong types reported).
-fn str_or_empty<'a>(m: &'a Value, key: &str, path: &str, errs: &mut FieldErrors) -> &'a str {
-    get_str(m, key, path, errs).unwrap_or("")
-}
-
-fn get_int(m: &Value, key: &str, path: &str, errs: &mut FieldErrors) -> Option<i64> {
-    match m.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
-        Some(other) => {
-            errs.push(FieldError::type_invalid(
-                join(path, key),
-                other.clone(),
-                "expected integer",
-            ));
-            None
-        }
-    }
-}
-
-fn get_arr<'a>(m: &'a Value, key: &str, path: &str, errs: &mut FieldErrors) -> &'a [Value] {
-    match m.get(key) {
-        None | Some(Value::Null) => &[],
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            errs.push(FieldError::type_invalid(
-                join(path, key),
-                other.clone(),
-                "expected array",
-            ));
-            &[]
-        }
-    }
-}
-
-fn get_obj<'a>(m: &'a Value, key: &str, path: &str, errs: &mut FieldErrors) -> Option<&'a Map<String, Value>> {
-    v::as_object(m.get(key), &join(path, key), errs)
-}
-
 fn is_obj(val: &Value, path: &str, errs: &mut FieldErrors) -> bool {
     match val {
         Value::Object(_) => true,
@@ -139,7 +76,7 @@ fn push_subdomain(errs: &mut FieldErrors, path: &str, value: &str) {
 }
 
 fn nonnegative(errs: &mut FieldErrors, val: &Value, key: &str, path: &str) {
-    if let Some(n) = get_int(val, key, path, errs) {
+    if let Some(n) = get_i64(val, key, path, errs) {
         if n < 0 {
             errs.push(FieldError::invalid(
                 join(path, key),
@@ -197,8 +134,8 @@ fn validate_container_resources(res: &Value, path: &str, errs: &mut FieldErrors)
     let lim_path = join(path, "limits");
     let req_path = join(path, "requests");
     let empty = Map::new();
-    let limits = get_obj(res, "limits", path, errs).unwrap_or(&empty);
-    let requests = get_obj(res, "requests", path, errs).unwrap_or(&empty);
+    let limits = get_map(res, "limits", path, errs).unwrap_or(&empty);
+    let requests = get_map(res, "requests", path, errs).unwrap_or(&empty);
     let mut lim_vals = std::collections::BTreeMap::new();
     for (name, q) in limits {
         let p = format!("{lim_path}[{name}]");
@@ -299,7 +236,7 @@ fn default_object_field_selector(fr: Option<&mut Value>) {
 fn default_container(c: &mut Value) {
     let Some(m) = c.as_object_mut() else { return };
     if empty_str(m, "imagePullPolicy") {
-        let image = m.get("image").and_then(Value::as_str).unwrap_or("");
+        let image = m.str_of("image");
         let policy = if !image.is_empty() && image_tag(image) == "latest" {
             "Always"
         } else {
@@ -686,7 +623,7 @@ fn validate_volume_source(vol: &Value, path: &str, errs: &mut FieldErrors) {
 
 /// File modes: 0..=0777.
 fn validate_mode(val: &Value, key: &str, path: &str, errs: &mut FieldErrors) {
-    if let Some(mode) = get_int(val, key, path, errs) {
+    if let Some(mode) = get_i64(val, key, path, errs) {
         if !(0..=0o777).contains(&mode) {
             errs.push(FieldError::invalid(
                 join(path, key),
@@ -714,7 +651,7 @@ fn validate_container_ports(ports: &[Value], path: &str, errs: &mut FieldErrors)
                 names.push(name);
             }
         }
-        match get_int(port, "containerPort", &ip, errs) {
+        match get_i64(port, "containerPort", &ip, errs) {
             None | Some(0) => {
                 if !port
                     .get("containerPort")
@@ -729,7 +666,7 @@ fn validate_container_ports(ports: &[Value], path: &str, errs: &mut FieldErrors)
                 }
             }
         }
-        if let Some(n) = get_int(port, "hostPort", &ip, errs).filter(|n| *n != 0) {
+        if let Some(n) = get_i64(port, "hostPort", &ip, errs).filter(|n| *n != 0) {
             for m in v::is_valid_port_num(n) {
                 errs.push(FieldError::invalid(format!("{ip}.hostPort"), n, m));
             }
@@ -884,7 +821,7 @@ fn validate_probe(probe: &Value, path: &str, liveness_or_startup: bool, errs: &m
         nonnegative(errs, probe, key, path);
     }
     if liveness_or_startup {
-        if let Some(n) = get_int(probe, "successThreshold", path, errs) {
+        if let Some(n) = get_i64(probe, "successThreshold", path, errs) {
             if n != 1 {
                 errs.push(FieldError::invalid(format!("{path}.successThreshold"), n, "must be 1"));
             }
@@ -905,7 +842,7 @@ fn validate_probe(probe: &Value, path: &str, liveness_or_startup: bool, errs: &m
         validate_port_num_or_name(t.get("port"), &format!("{path}.tcpSocket.port"), errs);
     }
     if let Some(e) = probe.get("exec").filter(|x| x.is_object()) {
-        if get_arr(e, "command", &format!("{path}.exec"), errs).is_empty() {
+        if get_list(e, "command", &format!("{path}.exec"), errs).is_empty() {
             errs.push(FieldError::required(format!("{path}.exec.command"), ""));
         }
     }
@@ -1037,10 +974,10 @@ fn validate_container_list(
                 "must be 'File' or 'FallbackToLogsOnError'",
             )),
         }
-        validate_container_ports(get_arr(c, "ports", &ip, errs), &format!("{ip}.ports"), errs);
-        validate_env(get_arr(c, "env", &ip, errs), &format!("{ip}.env"), errs);
+        validate_container_ports(get_list(c, "ports", &ip, errs), &format!("{ip}.ports"), errs);
+        validate_env(get_list(c, "env", &ip, errs), &format!("{ip}.env"), errs);
         validate_volume_mounts(
-            get_arr(c, "volumeMounts", &ip, errs),
+            get_list(c, "volumeMounts", &ip, errs),
             volumes,
             &format!("{ip}.volumeMounts"),
             errs,
@@ -1165,14 +1102,14 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     if !is_obj(spec, path, errs) {
         return;
     }
-    let volumes = validate_volumes(get_arr(spec, "volumes", path, errs), &join(path, "volumes"), errs);
-    let containers = get_arr(spec, "containers", path, errs);
+    let volumes = validate_volumes(get_list(spec, "volumes", path, errs), &join(path, "volumes"), errs);
+    let containers = get_list(spec, "containers", path, errs);
     let mut names = Vec::new();
     if containers.is_empty() {
         errs.push(FieldError::required(join(path, "containers"), ""));
     }
     validate_container_list(containers, &join(path, "containers"), &volumes, &mut names, false, errs);
-    let inits = get_arr(spec, "initContainers", path, errs);
+    let inits = get_list(spec, "initContainers", path, errs);
     validate_container_list(inits, &join(path, "initContainers"), &volumes, &mut names, true, errs);
     validate_restart_policy(spec, path, errs);
     validate_dns_policy(spec, path, errs);
@@ -1180,7 +1117,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     if let Some(ns) = spec.get("nodeSelector").filter(|x| !x.is_null()) {
         v::validate_labels(ns, &join(path, "nodeSelector"), errs);
     }
-    for (i, s) in get_arr(spec, "imagePullSecrets", path, errs).iter().enumerate() {
+    for (i, s) in get_list(spec, "imagePullSecrets", path, errs).iter().enumerate() {
         let ip = format!("{}[{i}]", join(path, "imagePullSecrets"));
         if is_obj(s, &ip, errs) && str_or_empty(s, "name", &ip, errs).is_empty() {
             errs.push(FieldError::required(format!("{ip}.name"), ""));
@@ -1192,7 +1129,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
     if let Some(n) = get_str(spec, "nodeName", path, errs).filter(|s| !s.is_empty()) {
         push_subdomain(errs, &join(path, "nodeName"), n);
     }
-    if let Some(ads) = get_int(spec, "activeDeadlineSeconds", path, errs) {
+    if let Some(ads) = get_i64(spec, "activeDeadlineSeconds", path, errs) {
         if !(1..=i32::MAX as i64).contains(&ads) {
             errs.push(FieldError::invalid(
                 join(path, "activeDeadlineSeconds"),
@@ -1207,7 +1144,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
         }
     }
     validate_tolerations(
-        get_arr(spec, "tolerations", path, errs),
+        get_list(spec, "tolerations", path, errs),
         &join(path, "tolerations"),
         errs,
     );
@@ -1242,11 +1179,9 @@ pub fn validate_pod_spec(spec: &Value, path: &str, errs: &mut FieldErrors) {
         "enableServiceLinks",
         "automountServiceAccountToken",
     ] {
-        if let Some(x) = spec.get(key).filter(|x| !x.is_null() && !x.is_boolean()) {
-            errs.push(FieldError::type_invalid(join(path, key), x.clone(), "expected boolean"));
-        }
+        let _ = get_bool(spec, key, path, errs);
     }
-    let _ = get_int(spec, "terminationGracePeriodSeconds", path, errs);
+    let _ = get_i64(spec, "terminationGracePeriodSeconds", path, errs);
     validate_host_process(spec, path, allow_privileged(), errs);
 }
 
@@ -1265,7 +1200,7 @@ pub fn validate_pod_template(tpl: &Value, path: &str, errs: &mut FieldErrors) {
     if !is_obj(tpl, path, errs) {
         return;
     }
-    if let Some(meta) = get_obj(tpl, "metadata", path, errs) {
+    if let Some(meta) = get_map(tpl, "metadata", path, errs) {
         if let Some(l) = meta.get("labels").filter(|x| !x.is_null()) {
             v::validate_labels(l, &join(path, "labels"), errs);
         }
@@ -1586,7 +1521,7 @@ fn namespace_validate(obj: &Value, errs: &mut FieldErrors) {
     if !is_obj(spec, "spec", errs) {
         return;
     }
-    for (i, f) in get_arr(spec, "finalizers", "spec", errs).iter().enumerate() {
+    for (i, f) in get_list(spec, "finalizers", "spec", errs).iter().enumerate() {
         let p = format!("spec.finalizers[{i}]");
         match f.as_str() {
             Some(s) => {
@@ -1632,7 +1567,7 @@ fn service_defaults(obj: &mut Value) {
         }
     }
     default_str(spec, "type", "ClusterIP");
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = spec.str_of("type").to_string();
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports.iter_mut().filter_map(Value::as_object_mut) {
             default_str(p, "protocol", "TCP");
@@ -1685,7 +1620,7 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
     let ty = get_str(spec, "type", "spec", errs).unwrap_or("");
     let cluster_ip = get_str(spec, "clusterIP", "spec", errs).unwrap_or("");
     let headless = cluster_ip == "None";
-    let ports = get_arr(spec, "ports", "spec", errs);
+    let ports = get_list(spec, "ports", "spec", errs);
     if ports.is_empty() && !headless && ty != "ExternalName" {
         errs.push(FieldError::required("spec.ports", ""));
     }
@@ -1735,16 +1670,16 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
                 names.push(name);
             }
         }
-        let port = get_int(p, "port", &ip, errs).unwrap_or(0);
+        let port = get_i64(p, "port", &ip, errs).unwrap_or(0);
         for m in v::is_valid_port_num(port) {
             errs.push(FieldError::invalid(format!("{ip}.port"), port, m));
         }
         validate_protocol(p, &ip, errs);
-        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("");
+        let proto = p.str_of("protocol");
         if ty != "ExternalName" || p.get("targetPort").is_some() {
             validate_port_num_or_name(p.get("targetPort"), &format!("{ip}.targetPort"), errs);
         }
-        if let Some(np) = get_int(p, "nodePort", &ip, errs).filter(|n| *n != 0) {
+        if let Some(np) = get_i64(p, "nodePort", &ip, errs).filter(|n| *n != 0) {
             if ty == "ClusterIP" || ty == "ExternalName" {
                 errs.push(FieldError::forbidden(
                     format!("{ip}.nodePort"),
@@ -1813,7 +1748,7 @@ fn service_validate(obj: &Value, errs: &mut FieldErrors) {
             "must be empty, 'None', or a valid IP address",
         ));
     }
-    for (i, ip) in get_arr(spec, "externalIPs", "spec", errs).iter().enumerate() {
+    for (i, ip) in get_list(spec, "externalIPs", "spec", errs).iter().enumerate() {
         let p = format!("spec.externalIPs[{i}]");
         match ip.as_str() {
             Some(s) => v::push_msgs(errs, &p, s, v::is_valid_ip_msgs(s)),
@@ -1849,8 +1784,8 @@ pub const CONFIG_MAP: Builtin = Builtin {
 
 fn config_map_validate(obj: &Value, errs: &mut FieldErrors) {
     let empty = Map::new();
-    let data = get_obj(obj, "data", "", errs).unwrap_or(&empty);
-    let binary = get_obj(obj, "binaryData", "", errs).unwrap_or(&empty);
+    let data = get_map(obj, "data", "", errs).unwrap_or(&empty);
+    let binary = get_map(obj, "binaryData", "", errs).unwrap_or(&empty);
     let mut total = 0usize;
     for (k, val) in data {
         let p = format!("data[{k}]");
@@ -1965,7 +1900,7 @@ fn secret_defaults(obj: &mut Value) {
 }
 
 fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
-    if let Some(sd) = get_obj(obj, "stringData", "", errs) {
+    if let Some(sd) = get_map(obj, "stringData", "", errs) {
         for (k, val) in sd {
             if !val.is_string() {
                 errs.push(FieldError::type_invalid(
@@ -1977,7 +1912,7 @@ fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
         }
     }
     let empty = Map::new();
-    let data = get_obj(obj, "data", "", errs).unwrap_or(&empty);
+    let data = get_map(obj, "data", "", errs).unwrap_or(&empty);
     let mut total = 0usize;
     for (k, val) in data {
         let p = format!("data[{k}]");
@@ -2039,7 +1974,7 @@ fn secret_validate(obj: &Value, errs: &mut FieldErrors) {
 }
 
 fn secret_validate_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
-    let ty = |o: &Value| o.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = |o: &Value| o.str_of("type").to_string();
     if ty(new) != ty(old) {
         errs.push(FieldError::invalid("type", ty(new), "field is immutable"));
     }
@@ -2061,20 +1996,11 @@ pub const SERVICE_ACCOUNT: Builtin = Builtin {
 
 fn service_account_validate(obj: &Value, errs: &mut FieldErrors) {
     for key in ["secrets", "imagePullSecrets"] {
-        for (i, s) in get_arr(obj, key, "", errs).iter().enumerate() {
+        for (i, s) in get_list(obj, key, "", errs).iter().enumerate() {
             let _ = is_obj(s, &format!("{key}[{i}]"), errs);
         }
     }
-    if let Some(x) = obj
-        .get("automountServiceAccountToken")
-        .filter(|x| !x.is_null() && !x.is_boolean())
-    {
-        errs.push(FieldError::type_invalid(
-            "automountServiceAccountToken",
-            x.clone(),
-            "expected boolean",
-        ));
-    }
+    let _ = get_bool(obj, "automountServiceAccountToken", "", errs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2126,7 +2052,7 @@ fn node_validate(obj: &Value, errs: &mut FieldErrors) {
     if !is_obj(spec, "spec", errs) {
         return;
     }
-    let cidrs = get_arr(spec, "podCIDRs", "spec", errs);
+    let cidrs = get_list(spec, "podCIDRs", "spec", errs);
     for (i, c) in cidrs.iter().enumerate() {
         let p = format!("spec.podCIDRs[{i}]");
         match c.as_str() {
@@ -2153,7 +2079,7 @@ fn node_validate(obj: &Value, errs: &mut FieldErrors) {
         }
     }
     let mut seen: Vec<(String, String)> = Vec::new();
-    for (i, t) in get_arr(spec, "taints", "spec", errs).iter().enumerate() {
+    for (i, t) in get_list(spec, "taints", "spec", errs).iter().enumerate() {
         let ip = format!("spec.taints[{i}]");
         if !is_obj(t, &ip, errs) {
             continue;
@@ -2320,13 +2246,13 @@ fn non_special_ip(ip: &str) -> Option<&'static str> {
 }
 
 fn endpoints_validate(obj: &Value, errs: &mut FieldErrors) {
-    for (i, ss) in get_arr(obj, "subsets", "", errs).iter().enumerate() {
+    for (i, ss) in get_list(obj, "subsets", "", errs).iter().enumerate() {
         let sp = format!("subsets[{i}]");
         if !is_obj(ss, &sp, errs) {
             continue;
         }
-        let addrs = get_arr(ss, "addresses", &sp, errs);
-        let not_ready = get_arr(ss, "notReadyAddresses", &sp, errs);
+        let addrs = get_list(ss, "addresses", &sp, errs);
+        let not_ready = get_list(ss, "notReadyAddresses", &sp, errs);
         if addrs.is_empty() && not_ready.is_empty() {
             errs.push(FieldError::required(
                 &sp,
@@ -2357,7 +2283,7 @@ fn endpoints_validate(obj: &Value, errs: &mut FieldErrors) {
                 }
             }
         }
-        let ports = get_arr(ss, "ports", &sp, errs);
+        let ports = get_list(ss, "ports", &sp, errs);
         let require_name = ports.len() > 1;
         for (j, p) in ports.iter().enumerate() {
             let pp = format!("{sp}.ports[{j}]");
@@ -2370,7 +2296,7 @@ fn endpoints_validate(obj: &Value, errs: &mut FieldErrors) {
             } else if !name.is_empty() {
                 push_dns_label(errs, &format!("{pp}.name"), name);
             }
-            let port = get_int(p, "port", &pp, errs).unwrap_or(0);
+            let port = get_i64(p, "port", &pp, errs).unwrap_or(0);
             for m in v::is_valid_port_num(port) {
                 errs.push(FieldError::invalid(format!("{pp}.port"), port, m));
             }
@@ -2414,7 +2340,7 @@ const PV_SOURCES: &[&str] = &[
 ];
 
 fn validate_access_modes(spec: &Value, required_detail: &str, errs: &mut FieldErrors) {
-    let modes = get_arr(spec, "accessModes", "spec", errs);
+    let modes = get_list(spec, "accessModes", "spec", errs);
     if modes.is_empty() {
         errs.push(FieldError::required("spec.accessModes", required_detail));
     }
@@ -2614,7 +2540,7 @@ fn pv_validate(obj: &Value, errs: &mut FieldErrors) {
     }
     validate_access_modes(spec, "", errs);
     let empty = Map::new();
-    let cap = get_obj(spec, "capacity", "spec", errs).unwrap_or(&empty);
+    let cap = get_map(spec, "capacity", "spec", errs).unwrap_or(&empty);
     if cap.is_empty() {
         errs.push(FieldError::required("spec.capacity", ""));
     }
@@ -2878,7 +2804,7 @@ fn rc_validate(obj: &Value, errs: &mut FieldErrors) {
     }
     nonnegative(errs, spec, "minReadySeconds", "spec");
     let empty = Map::new();
-    let selector = get_obj(spec, "selector", "spec", errs).unwrap_or(&empty);
+    let selector = get_map(spec, "selector", "spec", errs).unwrap_or(&empty);
     if selector.is_empty() {
         errs.push(FieldError::required("spec.selector", ""));
     } else {
@@ -2988,7 +2914,7 @@ fn limit_range_defaults(obj: &mut Value) {
 
 fn limit_range_validate(obj: &Value, errs: &mut FieldErrors) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    for (i, item) in get_arr(spec, "limits", "spec", errs).iter().enumerate() {
+    for (i, item) in get_list(spec, "limits", "spec", errs).iter().enumerate() {
         let ip = format!("spec.limits[{i}]");
         if !is_obj(item, &ip, errs) {
             continue;
@@ -3003,7 +2929,7 @@ fn limit_range_validate(obj: &Value, errs: &mut FieldErrors) {
             )),
         }
         for key in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
-            if let Some(m) = get_obj(item, key, &ip, errs) {
+            if let Some(m) = get_map(item, key, &ip, errs) {
                 for (r, q) in m {
                     let _ = validate_quantity(q, &format!("{ip}.{key}[{r}]"), errs);
                 }
@@ -3026,7 +2952,7 @@ fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
     if !spec.is_null() && !is_obj(spec, "spec", errs) {
         return;
     }
-    if let Some(hard) = get_obj(spec, "hard", "spec", errs) {
+    if let Some(hard) = get_map(spec, "hard", "spec", errs) {
         for (r, q) in hard {
             let p = format!("spec.hard[{r}]");
             v::push_msgs(errs, &p, r, v::is_qualified_name(r));
@@ -3042,7 +2968,7 @@ fn resource_quota_validate(obj: &Value, errs: &mut FieldErrors) {
         "Terminating",
         "VolumeAttributesClass",
     ];
-    for s in get_arr(spec, "scopes", "spec", errs) {
+    for s in get_list(spec, "scopes", "spec", errs) {
         match s.as_str() {
             Some(x) if SCOPES.contains(&x) => {}
             Some(x) => errs.push(FieldError::not_supported("spec.scopes", x, SCOPES)),

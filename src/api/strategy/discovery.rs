@@ -4,6 +4,7 @@
 use super::apps::util::*;
 use super::Builtin;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
@@ -143,7 +144,7 @@ fn validate_endpoint(ep: &Value, addr_type: &str, path: &str, errs: &mut FieldEr
         let mut seen = std::collections::HashSet::new();
         for (i, z) in zones.into_iter().flatten().enumerate() {
             let zp = format!("{fz}[{i}].name");
-            let name = z.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = z.str_of("name");
             if !seen.insert(name.to_string()) {
                 errs.push(FieldError::duplicate(zp.clone(), name));
             }

@@ -9,6 +9,7 @@
 use super::apps::util::*;
 use crate::api::validation::{is_dns1123_label, is_dns1123_subdomain};
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::sync::OnceLock;
@@ -164,7 +165,7 @@ pub fn spec_equal(a: &Value, b: &Value) -> bool {
 
 /// `ValidateFlowSchema` (beyond ObjectMeta).
 pub fn validate_flow_schema(obj: &Value, errs: &mut FieldErrors) {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj.str_at("/metadata/name");
     let Some(spec) = spec_of(obj, errs) else { return };
     let prec = get_i64(spec, "matchingPrecedence", "spec", errs).unwrap_or(0);
     if prec <= 0 {
@@ -189,7 +190,7 @@ pub fn validate_flow_schema(obj: &Value, errs: &mut FieldErrors) {
         ));
     }
     if let Some(dm) = get_obj(spec, "distinguisherMethod", "spec", errs) {
-        let t = dm.get("type").and_then(Value::as_str).unwrap_or("");
+        let t = dm.str_of("type");
         if !DISTINGUISHER_METHODS.contains(&t) {
             errs.push(not_supported_raw(
                 "spec.distinguisherMethod.type",
@@ -454,7 +455,7 @@ fn validate_conditions(obj: &Value, errs: &mut FieldErrors) {
     };
     let mut seen = std::collections::HashSet::new();
     for (i, c) in conds.iter().enumerate() {
-        let t = c.get("type").and_then(Value::as_str).unwrap_or("");
+        let t = c.str_of("type");
         if !seen.insert(t.to_string()) {
             errs.push(FieldError::duplicate(format!("status.conditions[{i}].type"), t));
         }
@@ -469,7 +470,7 @@ fn validate_conditions(obj: &Value, errs: &mut FieldErrors) {
 
 /// `ValidatePriorityLevelConfiguration` (beyond ObjectMeta).
 pub fn validate_priority_level(obj: &Value, errs: &mut FieldErrors) {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj.str_at("/metadata/name");
     if obj
         .pointer("/metadata/annotations")
         .and_then(Value::as_object)

@@ -5,6 +5,7 @@
 
 use super::core::pod_qos_class;
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use crate::util::quantity;
 use serde_json::{Map, Value};
 
@@ -16,7 +17,7 @@ fn containers<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
 }
 
 fn name_of(c: &Value) -> &str {
-    c.get("name").and_then(Value::as_str).unwrap_or("")
+    c.str_of("name")
 }
 
 /// `dropNonResizeUpdatesForContainers`: the old containers with the new ones' resources and

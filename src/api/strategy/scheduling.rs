@@ -6,6 +6,7 @@ use super::apps::util::*;
 use super::Builtin;
 use crate::error::field::{FieldError, FieldErrors};
 use crate::error::ApiError;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 /// Upstream's `SystemPriorityClasses()`: (name, value, description).
@@ -77,7 +78,7 @@ fn known_system_class(name: &str, value: i64, global_default: bool) -> Result<()
 
 /// `ValidatePriorityClass`.
 fn validate_priority_class(obj: &Value, errs: &mut FieldErrors) {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj.str_at("/metadata/name");
     let value = get_i64(obj, "value", "", errs).unwrap_or(0);
     let global_default = get_bool(obj, "globalDefault", "", errs).unwrap_or(false);
     if name.starts_with("system-") {

@@ -3,6 +3,7 @@
 //! shares that namespace with the host.
 
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use regex::Regex;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -79,7 +80,7 @@ pub fn validate(spec: &Value, path: &str, host_sysctls_allowed: bool, errs: &mut
     let mut seen = std::collections::HashSet::new();
     for (i, s) in list.iter().enumerate() {
         let field = format!("{path}.securityContext.sysctls[{i}].name");
-        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = s.str_of("name");
         if name.is_empty() {
             errs.push(FieldError::required(&field, ""));
         } else if !valid_name(name) {

@@ -15,6 +15,7 @@ pub mod quantity;
 pub mod time;
 
 use super::schema::{self, Node, Schemas, Ty, TypeRef};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use time::Precision;
 
@@ -46,8 +47,8 @@ pub fn normalize(group: &str, version: &str, kind: &str, obj: &mut Value) -> Res
 
 /// [`normalize`] for a body that names its own kind (`apiVersion`, `kind`).
 pub fn normalize_any(obj: &mut Value) -> Result<(), String> {
-    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let av = obj.str_of("apiVersion").to_string();
+    let kind = obj.str_of("kind").to_string();
     let (group, version) = av.rsplit_once('/').unwrap_or(("", &av));
     normalize(group, version, &kind, obj)
 }

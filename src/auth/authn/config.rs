@@ -10,6 +10,7 @@ use super::oidc::{ClaimRule, Jwt, Mapping, Oidc};
 use crate::auth::expressions::Expr;
 use crate::cel::Type;
 use crate::error::field::FieldError;
+use crate::util::json::JsonExt;
 use crate::util::strict::Shape;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -119,8 +120,8 @@ fn decode(data: &str) -> Result<Value, String> {
     let Value::Object(obj) = &doc else {
         return Err("couldn't get version/kind; json parse error: json: cannot unmarshal into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }".into());
     };
-    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = obj.str_of("apiVersion");
+    let kind = obj.str_of("kind");
     if kind.is_empty() {
         return Err(format!("Object 'Kind' is missing in '{data}'"));
     }
@@ -205,14 +206,6 @@ const MAPPINGS: &[(&str, Shape)] = &[
     ),
 ];
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-}
-
 /// `field.Invalid` with a value upstream prints with `%#v` (already rendered).
 fn invalid_raw(field: impl Into<String>, rendered: &str, detail: &str) -> FieldError {
     let mut e = FieldError::invalid(field, Value::Null, detail);
@@ -239,7 +232,7 @@ fn compile(path: &str, var: &str, src: &str, want: Option<Type>) -> Result<Expr,
 /// ValidateAuthenticationConfiguration, then the authenticators.
 fn build(doc: &Value, disallowed: &[String]) -> Result<Config, Vec<FieldError>> {
     let mut errs = Vec::new();
-    let jwts = list(doc, "jwt");
+    let jwts = doc.arr_of("jwt");
     if jwts.len() > MAX_JWT {
         return Err(vec![FieldError::too_many("jwt", jwts.len(), MAX_JWT)]);
     }
@@ -249,11 +242,11 @@ fn build(doc: &Value, disallowed: &[String]) -> Result<Config, Vec<FieldError>> 
         let p = format!("jwt[{i}]");
         let built = jwt(a, &p, disallowed, &mut errs);
         let issuer = a.get("issuer").cloned().unwrap_or(Value::Null);
-        let url = s(&issuer, "url");
+        let url = issuer.str_of("url");
         if !issuers.insert(url.to_string()) {
             errs.push(FieldError::duplicate(format!("{p}.issuer.url"), url));
         }
-        let d = s(&issuer, "discoveryURL");
+        let d = issuer.str_of("discoveryURL");
         if !d.is_empty() && !discovery.insert(d.to_string()) {
             errs.push(FieldError::duplicate(format!("{p}.issuer.discoveryURL"), d));
         }
@@ -263,7 +256,11 @@ fn build(doc: &Value, disallowed: &[String]) -> Result<Config, Vec<FieldError>> 
         None => None,
         Some(a) => {
             let enabled = a.get("enabled").and_then(Value::as_bool).unwrap_or(false);
-            let paths: Vec<String> = list(a, "conditions").iter().map(|c| s(c, "path").to_string()).collect();
+            let paths: Vec<String> = a
+                .arr_of("conditions")
+                .iter()
+                .map(|c| c.str_of("path").to_string())
+                .collect();
             if !enabled && !paths.is_empty() {
                 let conds: Vec<String> = paths
                     .iter()
@@ -289,13 +286,13 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     let before = errs.len();
     let issuer = a.get("issuer").cloned().unwrap_or(Value::Null);
     let ip = format!("{p}.issuer");
-    let url = s(&issuer, "url");
+    let url = issuer.str_of("url");
     if url.is_empty() {
         errs.push(FieldError::required(format!("{ip}.url"), "URL is required"));
     } else {
         validate_url(url, disallowed, &format!("{ip}.url"), errs);
     }
-    let discovery_url = s(&issuer, "discoveryURL");
+    let discovery_url = issuer.str_of("discoveryURL");
     if !discovery_url.is_empty() {
         let dp = format!("{ip}.discoveryURL");
         if !url.is_empty() && url.trim_end_matches('/') == discovery_url.trim_end_matches('/') {
@@ -307,11 +304,12 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
         }
         validate_url(discovery_url, &[], &dp, errs);
     }
-    let audiences: Vec<String> = list(&issuer, "audiences")
+    let audiences: Vec<String> = issuer
+        .arr_of("audiences")
         .iter()
         .map(|v| v.as_str().unwrap_or("").to_string())
         .collect();
-    let policy = s(&issuer, "audienceMatchPolicy");
+    let policy = issuer.str_of("audienceMatchPolicy");
     let ap = format!("{ip}.audiences");
     if audiences.is_empty() {
         errs.push(FieldError::required(&ap, format!("at least one {ap} is required")));
@@ -341,7 +339,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
             ));
         }
     }
-    let ca = s(&issuer, "certificateAuthority");
+    let ca = issuer.str_of("certificateAuthority");
     if !ca.is_empty() {
         let certs = rustls_pemfile::certs(&mut ca.as_bytes()).collect::<Result<Vec<_>, _>>();
         if !certs.is_ok_and(|c| !c.is_empty()) {
@@ -357,13 +355,13 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     let mut uses_email_verified = false;
     let mut claim_rules = Vec::new();
     let (mut seen_claims, mut seen_exprs) = (HashSet::new(), HashSet::new());
-    for (i, r) in list(a, "claimValidationRules").iter().enumerate() {
+    for (i, r) in a.arr_of("claimValidationRules").iter().enumerate() {
         let rp = format!("{p}.claimValidationRules[{i}]");
         let (claim, expr, message, required) = (
-            s(r, "claim"),
-            s(r, "expression"),
-            s(r, "message"),
-            s(r, "requiredValue"),
+            r.str_of("claim"),
+            r.str_of("expression"),
+            r.str_of("message"),
+            r.str_of("requiredValue"),
         );
         match (claim.is_empty(), expr.is_empty()) {
             (false, false) => errs.push(FieldError::invalid(
@@ -430,7 +428,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     }
     let groups = prefixed(m.get("groups").unwrap_or(&null), &format!("{mp}.groups"), false, errs);
     let uid_v = m.get("uid").unwrap_or(&null);
-    let uid = match (s(uid_v, "claim"), s(uid_v, "expression")) {
+    let uid = match (uid_v.str_of("claim"), uid_v.str_of("expression")) {
         (c, e) if !c.is_empty() && !e.is_empty() => {
             errs.push(FieldError::invalid(
                 format!("{mp}.uid"),
@@ -454,9 +452,9 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     };
     let mut extra = Vec::new();
     let mut seen_keys = HashSet::new();
-    for (i, x) in list(&m, "extra").iter().enumerate() {
+    for (i, x) in m.arr_of("extra").iter().enumerate() {
         let xp = format!("{mp}.extra[{i}]");
-        let key = s(x, "key");
+        let key = x.str_of("key");
         let kp = format!("{xp}.key");
         domain_prefixed_path(&kp, key, errs);
         if key != key.to_lowercase() {
@@ -473,7 +471,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
             errs.push(FieldError::duplicate(&kp, key));
             continue;
         }
-        let ve = s(x, "valueExpression");
+        let ve = x.str_of("valueExpression");
         if ve.is_empty() {
             errs.push(FieldError::required(
                 format!("{xp}.valueExpression"),
@@ -490,7 +488,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
         }
     }
     if uses_email && !uses_email_verified {
-        let src = s(m.get("username").unwrap_or(&null), "expression");
+        let src = (m.get("username").unwrap_or(&null)).str_of("expression");
         errs.push(FieldError::invalid(
             format!("{mp}.username.expression"),
             src,
@@ -501,9 +499,9 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     // userValidationRules
     let mut user_rules = Vec::new();
     let mut seen = HashSet::new();
-    for (i, r) in list(a, "userValidationRules").iter().enumerate() {
+    for (i, r) in a.arr_of("userValidationRules").iter().enumerate() {
         let rp = format!("{p}.userValidationRules[{i}]");
-        let expr = s(r, "expression");
+        let expr = r.str_of("expression");
         if expr.is_empty() {
             errs.push(FieldError::required(
                 format!("{rp}.expression"),
@@ -516,7 +514,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
             continue;
         }
         match compile(&format!("{rp}.expression"), "user", expr, Some(Type::Bool)) {
-            Ok(e) => user_rules.push((e, s(r, "message").to_string())),
+            Ok(e) => user_rules.push((e, r.str_of("message").to_string())),
             Err(e) => errs.push(e),
         }
     }
@@ -548,7 +546,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
 
 /// A `PrefixedClaimOrExpression` (username, groups).
 fn prefixed(v: &Value, p: &str, required: bool, errs: &mut Vec<FieldError>) -> Option<Mapping> {
-    let (claim, expr) = (s(v, "claim"), s(v, "expression"));
+    let (claim, expr) = (v.str_of("claim"), v.str_of("expression"));
     let prefix = v.get("prefix").and_then(Value::as_str);
     match (claim.is_empty(), expr.is_empty()) {
         (false, false) => {

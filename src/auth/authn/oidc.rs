@@ -18,6 +18,7 @@ use super::TokenResult;
 use crate::auth::expressions::Expr;
 use crate::config::ServeOptions;
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -232,7 +233,7 @@ impl Oidc {
             None => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
         };
         let disco = self.get_json(&url).await?;
-        let got = disco.get("issuer").and_then(Value::as_str).unwrap_or("");
+        let got = disco.str_of("issuer");
         if got != issuer {
             return Err(format!(
                 "oidc: issuer did not match the issuer returned by provider, expected {issuer:?} got {got:?}"
@@ -275,7 +276,7 @@ impl Oidc {
     /// `Verify`. The claims, or the error after upstream's `oidc: verify token: ` prefix.
     async fn verify_token(&self, token: &str) -> Result<Value, String> {
         let header = jwt::peek_header(token).unwrap_or(Value::Null);
-        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        let alg = header.str_of("alg");
         if !self.cfg.signing_algs.iter().any(|a| a == alg) {
             return Err(format!(
                 "oidc: id token signed with unsupported algorithm, expected {:?} got {alg:?}",
@@ -286,7 +287,7 @@ impl Oidc {
         let Some(mut keys) = keys else {
             return Err("oidc: authenticator not initialized".into());
         };
-        let kid = header.get("kid").and_then(Value::as_str).unwrap_or("");
+        let kid = header.str_of("kid");
         if !kid.is_empty() && !keys.iter().any(|k| k.kid == kid) && self.may_refresh() {
             // A key the cached set lacks: the issuer may have rotated.
             if self.fetch_keys().await.is_ok() {
@@ -623,7 +624,7 @@ fn untrusted_issuer(token: &str) -> Result<String, String> {
         .decode(parts[1])
         .map_err(|e| format!("error decoding token: {e}"))?;
     let claims: Value = serde_json::from_slice(&payload).map_err(|e| format!("while unmarshaling token: {e}"))?;
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let iss = claims.str_of("iss");
     // Google's legacy issuer, coalesced as upstream does.
     Ok(if iss == "accounts.google.com" {
         "https://accounts.google.com".to_string()

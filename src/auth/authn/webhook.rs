@@ -7,6 +7,7 @@
 use super::TokenResult;
 use crate::outbound::kubeconfig::{self, Server};
 use crate::request::UserInfo;
+use crate::util::json::JsonExt;
 use crate::util::ttl_cache::TtlCache;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -99,8 +100,8 @@ fn decide(resp: &Value, want: &[String], implicit: &[String]) -> TokenResult {
         .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(Some(v)))).collect())
         .unwrap_or_default();
     let info = UserInfo {
-        name: user.get("username").and_then(Value::as_str).unwrap_or("").to_string(),
-        uid: user.get("uid").and_then(Value::as_str).unwrap_or("").to_string(),
+        name: user.str_of("username").to_string(),
+        uid: user.str_of("uid").to_string(),
         groups: strings(user.get("groups")),
         extra,
     };

@@ -11,6 +11,7 @@ use super::{Authorizer, Chain, Mode};
 use crate::config::ServeOptions;
 use crate::metrics::ConfigReloads;
 use crate::util::file_poll::{self, Outcome};
+use crate::util::json::JsonExt;
 use crate::util::strict::Shape;
 use anyhow::bail;
 use serde_json::Value;
@@ -85,8 +86,8 @@ const KINDS: &[&str] = &[
 fn decode(data: &str) -> Result<Value, String> {
     let fail = |e: String| format!("failed to load AuthorizationConfiguration from file: {e}");
     let doc: Value = yaml_serde::from_str(data).map_err(|e| fail(e.to_string()))?;
-    let av = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = doc.str_of("apiVersion");
+    let kind = doc.str_of("kind");
     if !KINDS.contains(&av) || kind != "AuthorizationConfiguration" {
         return Err(fail(format!(
             "no kind \"{kind}\" is registered for version \"{av}\" in scheme \"pkg/runtime/scheme.go:110\""
@@ -265,8 +266,8 @@ fn build(doc: &Value, required: &[&str]) -> Result<Chain, Vec<String>> {
     let (mut seen_types, mut seen_names) = (Vec::new(), Vec::new());
     for (i, a) in items.iter().enumerate() {
         let p = format!("authorizers[{i}]");
-        let ty = a.get("type").and_then(Value::as_str).unwrap_or("");
-        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        let ty = a.str_of("type");
+        let name = a.str_of("name");
         if name.is_empty() {
             errs.push(format!("{p}.name: Required value"));
         } else if !dns1123_subdomain(name) {
@@ -326,8 +327,8 @@ fn build(doc: &Value, required: &[&str]) -> Result<Chain, Vec<String>> {
     }
     let mut seen = Vec::new();
     for a in &items {
-        let ty = a.get("type").and_then(Value::as_str).unwrap_or("");
-        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        let ty = a.str_of("type");
+        let name = a.str_of("name");
         if ty == "Webhook" {
             continue;
         }
@@ -352,7 +353,7 @@ fn build(doc: &Value, required: &[&str]) -> Result<Chain, Vec<String>> {
 
 fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec<String>> {
     let mut errs = Vec::new();
-    let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |k: &str| w.str_of(k).to_string();
     let mut ttl = |k: &str, default: Duration| match duration(w.get(k)) {
         Ok(d) if d.is_zero() => default,
         Ok(d) => d,
@@ -371,7 +372,7 @@ fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec
         Ok(d) if d > Duration::from_secs(30) => {
             errs.push(format!(
                 "{p}.timeout: Invalid value: \"{}\": must be > 0s and <= 30s",
-                w.get("timeout").and_then(Value::as_str).unwrap_or("")
+                w.str_of("timeout")
             ));
             d
         }
@@ -404,8 +405,8 @@ fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec
         }
     };
     let ci = w.get("connectionInfo").cloned().unwrap_or(Value::Null);
-    let ci_type = ci.get("type").and_then(Value::as_str).unwrap_or("");
-    let kubeconfig = ci.get("kubeConfigFile").and_then(Value::as_str).unwrap_or("");
+    let ci_type = ci.str_of("type");
+    let kubeconfig = ci.str_of("kubeConfigFile");
     match ci_type {
         "KubeConfigFile" if kubeconfig.is_empty() => {
             errs.push(format!("{p}.connectionInfo.kubeConfigFile: Required value"))
@@ -425,11 +426,7 @@ fn webhook_from(p: &str, name: &str, w: &Value) -> Result<WebhookAuthorizer, Vec
     let exprs: Vec<String> = w
         .get("matchConditions")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|c| c.get("expression").and_then(Value::as_str).unwrap_or("").to_string())
-                .collect()
-        })
+        .map(|a| a.iter().map(|c| c.str_of("expression").to_string()).collect())
         .unwrap_or_default();
     if !exprs.is_empty() {
         let mv = s("matchConditionSubjectAccessReviewVersion");

@@ -6,6 +6,7 @@
 
 use super::{Attributes, Verdict};
 use crate::outbound::kubeconfig::{self, Server};
+use crate::util::json::JsonExt;
 use crate::util::ttl_cache::TtlCache;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -92,11 +93,7 @@ impl WebhookAuthorizer {
                 };
                 let st = resp.get("status").cloned().unwrap_or(Value::Null);
                 let flag = |k: &str| st.get(k).and_then(Value::as_bool).unwrap_or(false);
-                let answer = (
-                    flag("allowed"),
-                    flag("denied"),
-                    st.get("reason").and_then(Value::as_str).unwrap_or("").to_string(),
-                );
+                let answer = (flag("allowed"), flag("denied"), st.str_of("reason").to_string());
                 let ttl = if answer.0 {
                     self.settings.authorized_ttl
                 } else {

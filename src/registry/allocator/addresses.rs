@@ -10,6 +10,7 @@ use super::fields::{name_of, ns_name};
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::StorageError;
+use crate::util::json::JsonExt;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -43,7 +44,7 @@ pub(super) enum Claim {
 /// The IPAddress object of `ip` for the Service `svc`, as the kube-apiserver writes it.
 fn address_object(ip: IpAddr, svc: &Value) -> Value {
     let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
-    let ns = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let ns = svc.str_at("/metadata/namespace");
     let mut obj = json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "IPAddress",

@@ -4,12 +4,12 @@
 
 use super::errors::{go_string_slice, invalid, invalid_raw};
 use super::fields::{
-    family_of, has_selector, is_headless, name_of, other_family, policy, set_str_list, spec_mut, sstr, str_list,
-    svc_type,
+    family_of, has_selector, is_headless, name_of, other_family, policy, set_str_list, spec_mut, str_list, svc_type,
 };
 use super::ServiceAllocators;
 use crate::error::field::FieldError;
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 impl ServiceAllocators {
@@ -20,7 +20,7 @@ impl ServiceAllocators {
         }
         let name = name_of(svc);
         // clusterIP and clusterIPs[0] are the same field (v1 conversion keeps them in step).
-        let cip = sstr(svc, "clusterIP").to_string();
+        let cip = svc.str_at("/spec/clusterIP").to_string();
         let mut cips = str_list(svc, "clusterIPs");
         if cips.is_empty() && !cip.is_empty() {
             cips = vec![cip.clone()];

@@ -1,6 +1,7 @@
 //! The Service fields the allocators read and write (`spec.type`, `clusterIP(s)`,
 //! `ipFamilies`, `ipFamilyPolicy`, ports and their node ports, `healthCheckNodePort`).
 
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 
@@ -18,12 +19,8 @@ pub(super) fn spec_mut(svc: &mut Value) -> &mut Map<String, Value> {
     svc["spec"].as_object_mut().expect("spec is an object")
 }
 
-pub(super) fn sstr<'a>(svc: &'a Value, key: &str) -> &'a str {
-    spec(svc).get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 pub(super) fn svc_type(svc: &Value) -> &str {
-    match sstr(svc, "type") {
+    match svc.str_at("/spec/type") {
         "" => "ClusterIP",
         t => t,
     }
@@ -37,7 +34,7 @@ pub(super) fn name_of(svc: &Value) -> String {
 }
 
 pub(super) fn ns_name(svc: &Value) -> String {
-    let ns = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let ns = svc.str_at("/metadata/namespace");
     format!("{ns}/{}", name_of(svc))
 }
 
@@ -76,7 +73,7 @@ pub(super) fn has_selector(svc: &Value) -> bool {
 }
 
 pub(super) fn is_headless(svc: &Value) -> bool {
-    sstr(svc, "clusterIP") == "None" || str_list(svc, "clusterIPs").first().map(String::as_str) == Some("None")
+    svc.str_at("/spec/clusterIP") == "None" || str_list(svc, "clusterIPs").first().map(String::as_str) == Some("None")
 }
 
 pub(super) fn needs_node_ports(svc: &Value) -> bool {
@@ -97,7 +94,7 @@ pub(super) fn should_allocate_node_ports(svc: &Value) -> bool {
 
 /// `apiservice.NeedsHealthCheck`.
 pub(super) fn needs_health_check(svc: &Value) -> bool {
-    svc_type(svc) == "LoadBalancer" && sstr(svc, "externalTrafficPolicy") == "Local"
+    svc_type(svc) == "LoadBalancer" && svc.str_at("/spec/externalTrafficPolicy") == "Local"
 }
 
 pub(super) fn hc_node_port(svc: &Value) -> i64 {
@@ -122,7 +119,7 @@ pub(super) fn ports_of(svc: &Value) -> Vec<PortInfo> {
         .map(|a| {
             a.iter()
                 .map(|p| PortInfo {
-                    name: p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                    name: p.str_of("name").to_string(),
                     port: p.get("port").and_then(Value::as_i64).unwrap_or(0),
                     protocol: p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
                     node_port: p.get("nodePort").and_then(Value::as_i64).unwrap_or(0),

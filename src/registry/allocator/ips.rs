@@ -197,9 +197,10 @@ impl ServiceAllocators {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fields::{family_of, sstr, str_list};
+    use super::super::fields::{family_of, str_list};
     use super::super::fixtures::{ip_svc, np_svc, store, svc};
     use super::super::ServiceAllocators;
+    use crate::util::json::JsonExt;
     use serde_json::json;
     use std::net::IpAddr;
 
@@ -302,7 +303,7 @@ mod tests {
         assert_eq!(family_of(&cips[1]), "IPv6");
         let mut single = svc("s", json!({"ipFamilies": ["IPv6"], "ports": [{"port": 80}]}));
         a.allocate_create(&mut single, false).await.expect("v6 only");
-        assert_eq!(family_of(sstr(&single, "clusterIP")), "IPv6");
+        assert_eq!(family_of(single.str_at("/spec/clusterIP")), "IPv6");
         let st = a.storage.clone();
         assert!(ServiceAllocators::new(st.clone(), "10.0.0.0/24,10.1.0.0/24", "").is_err());
         assert!(ServiceAllocators::new(st, "10.0.0.0/8", "").is_err());

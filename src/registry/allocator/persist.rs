@@ -7,6 +7,7 @@ use super::bitmap::{bit_positions, Bits};
 use super::range::Range;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{KeyValue, Storage, StorageError};
+use crate::util::json::JsonExt;
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -53,8 +54,8 @@ impl Persisted {
     /// over value by value, dropping what is outside the new range.
     fn decode(&self, raw: &[u8]) -> Result<Bits, String> {
         let v: Value = serde_json::from_slice(raw).map_err(|e| format!("{}: {e}", self.key))?;
-        let spec = v.get("range").and_then(Value::as_str).unwrap_or("");
-        let data = v.get("data").and_then(Value::as_str).unwrap_or("");
+        let spec = v.str_of("range");
+        let data = v.str_of("data");
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
             .map_err(|e| format!("{}: bad data: {e}", self.key))?;

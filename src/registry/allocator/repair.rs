@@ -3,12 +3,11 @@
 //! passes; and the loop that runs it periodically.
 
 use super::bitmap::Bits;
-use super::fields::{
-    hc_node_port, is_headless, needs_health_check, node_port_numbers, ns_name, sstr, str_list, svc_type,
-};
+use super::fields::{hc_node_port, is_headless, needs_health_check, node_port_numbers, ns_name, str_list, svc_type};
 use super::persist::Persisted;
 use super::ServiceAllocators;
 use crate::error::{ApiError, ApiResult};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -49,8 +48,8 @@ impl ServiceAllocators {
             let who = ns_name(svc);
             if svc_type(svc) != "ExternalName" && !is_headless(svc) {
                 let mut ips = str_list(svc, "clusterIPs");
-                if ips.is_empty() && !sstr(svc, "clusterIP").is_empty() {
-                    ips.push(sstr(svc, "clusterIP").to_string());
+                if ips.is_empty() && !svc.str_at("/spec/clusterIP").is_empty() {
+                    ips.push(svc.str_at("/spec/clusterIP").to_string());
                 }
                 for ip_s in ips.iter().filter(|s| !s.is_empty()) {
                     let Ok(ip) = ip_s.parse::<IpAddr>() else {

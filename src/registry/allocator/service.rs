@@ -4,10 +4,11 @@
 
 use super::fields::{
     cluster_ips, hc_node_port, is_headless, name_of, needs_health_check, needs_node_ports, node_port_numbers, ports_of,
-    set_node_port, set_str_list, spec, spec_mut, sstr, str_list, svc_type,
+    set_node_port, set_str_list, spec, spec_mut, str_list, svc_type,
 };
 use super::ServiceAllocators;
 use crate::error::ApiResult;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -18,8 +19,8 @@ use std::net::IpAddr;
 pub fn prepare_update(old: &Value, new: &mut Value) {
     let needs_ip = |s: &Value| svc_type(s) != "ExternalName";
     if needs_ip(old) && needs_ip(new) {
-        if sstr(new, "clusterIP").is_empty() && !sstr(old, "clusterIP").is_empty() {
-            let v = sstr(old, "clusterIP").to_string();
+        if new.str_at("/spec/clusterIP").is_empty() && !old.str_at("/spec/clusterIP").is_empty() {
+            let v = old.str_at("/spec/clusterIP").to_string();
             spec_mut(new).insert("clusterIP".into(), json!(v));
         }
         let old_ips = str_list(old, "clusterIPs");
@@ -178,7 +179,7 @@ impl ServiceAllocators {
         if svc_type(svc) != "ExternalName" && !is_headless(svc) {
             alloc.ips = cluster_ips(svc);
             if alloc.ips.is_empty() {
-                if let Ok(ip) = sstr(svc, "clusterIP").parse::<IpAddr>() {
+                if let Ok(ip) = svc.str_at("/spec/clusterIP").parse::<IpAddr>() {
                     alloc.ips.push(ip);
                 }
             }

@@ -13,7 +13,7 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     let mut errs = Vec::new();
     let old_list = old.arr_at("/spec/ephemeralContainers").to_vec();
     for o in &old_list {
-        let n = o.get("name").and_then(Value::as_str).unwrap_or("");
+        let n = o.str_of("name");
         match new_list
             .iter()
             .find(|c| c.get("name").and_then(Value::as_str) == Some(n))
@@ -32,7 +32,7 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
     let mut taken = [old.names_at("/spec/containers"), old.names_at("/spec/initContainers")].concat();
     for (i, c) in new_list.iter().enumerate() {
         let path = format!("spec.ephemeralContainers[{i}]");
-        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = c.str_of("name");
         if name.is_empty() {
             errs.push(FieldError::required(format!("{path}.name"), ""));
         } else if taken.iter().any(|t| t == name) {
@@ -40,7 +40,7 @@ pub fn validate(old: &Value, new_list: &[Value], pod: &str) -> ApiResult<()> {
         } else {
             taken.push(name.to_string());
         }
-        if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if c.str_of("image").is_empty() {
             errs.push(FieldError::required(format!("{path}.image"), ""));
         }
         crate::api::strategy::core::validate_privileged(

@@ -363,31 +363,7 @@ mod tests {
     }
 
     async fn registry(storage: Arc<dyn Storage>) -> Registry {
-        use crate::storage::cache::{CacheOptions, CacheSet};
-        let mut segs: Vec<&str> = crate::api::builtin()
-            .iter()
-            .map(|r| r.storage)
-            .filter(|s| !s.is_empty())
-            .collect();
-        segs.sort();
-        segs.dedup();
-        let caches = CacheSet::start(storage.clone(), "/registry/", &segs, CacheOptions::default())
-            .await
-            .expect("caches");
-        let reg = Registry::new(storage, caches);
-        let ns = crate::api::builtin()
-            .iter()
-            .find(|d| d.group.is_empty() && d.plural == "namespaces")
-            .expect("namespaces def");
-        reg.create(
-            ns,
-            None,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
-            false,
-        )
-        .await
-        .expect("default namespace");
-        reg
+        crate::registry::test_registry(storage, "default").await
     }
 
     async fn endpoint_ips(reg: &Registry) -> Vec<String> {

@@ -3,6 +3,7 @@
 //! when the object enters the cache and packed into one small allocation. The decoded tree is
 //! not kept (it is ~10× the size of the object's JSON); the few readers that need it decode.
 
+use crate::util::json::JsonExt;
 use serde_json::Value;
 
 /// The fields a kind's field selectors read besides `metadata.name`/`metadata.namespace` (which
@@ -64,8 +65,8 @@ impl Attrs {
     /// Read from the decoded object; `selectable` names the field values to keep.
     pub fn of(obj: &Value, selectable: Option<&Selectable>) -> Attrs {
         let mut buf = Vec::new();
-        push(&mut buf, obj.get("apiVersion").and_then(Value::as_str).unwrap_or(""));
-        push(&mut buf, obj.get("kind").and_then(Value::as_str).unwrap_or(""));
+        push(&mut buf, obj.str_of("apiVersion"));
+        push(&mut buf, obj.str_of("kind"));
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
         for (k, v) in labels.into_iter().flatten() {
             push(&mut buf, k);

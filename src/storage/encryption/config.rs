@@ -3,6 +3,7 @@
 //! messages (`k8s.io/apiserver/pkg/apis/apiserver/validation/validation_encryption.go`). Every
 //! error names the file, the field path and how to fix it.
 
+use crate::error::field::join;
 use serde_json::{Map, Value as Json};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -466,14 +467,6 @@ impl Decoder {
             return false;
         }
         true
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
     }
 }
 

@@ -574,21 +574,15 @@ impl Transformer for KmsProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::hex_bytes;
 
     /// RFC 5869 test case 1's expand step (PRK and OKM from the RFC, first 32 bytes).
     #[test]
     fn hkdf_expand_matches_rfc5869() {
-        let prk = hex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
-        let info = hex("f0f1f2f3f4f5f6f7f8f9");
-        let okm = hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
+        let prk = hex_bytes("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+        let info = hex_bytes("f0f1f2f3f4f5f6f7f8f9");
+        let okm = hex_bytes("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
         assert_eq!(derive_key(&prk, &info).unwrap().to_vec(), okm);
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     #[test]

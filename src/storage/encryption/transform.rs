@@ -344,6 +344,7 @@ pub fn keyed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::hex_bytes;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -396,10 +397,10 @@ mod tests {
     /// Go's crypto/cipher CBC with a known key and IV (NIST SP 800-38A F.2.5, first block).
     #[test]
     fn cbc_matches_the_standard_vector() {
-        let key = hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
-        let iv = hex("000102030405060708090a0b0c0d0e0f");
-        let plain = hex("6bc1bee22e409f96e93d7e117393172a");
-        let want = hex("f58c4c04d6e5f1ba779eabfb5f7bfbd6");
+        let key = hex_bytes("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+        let iv = hex_bytes("000102030405060708090a0b0c0d0e0f");
+        let plain = hex_bytes("6bc1bee22e409f96e93d7e117393172a");
+        let want = hex_bytes("f58c4c04d6e5f1ba779eabfb5f7bfbd6");
         let cbc = AesCbc::new(&key).unwrap();
         // Encrypt the padded block by hand through `open` of a crafted value: IV + cipher + pad.
         let mut block: [u8; 16] = plain.clone().try_into().unwrap();
@@ -408,13 +409,6 @@ mod tests {
         }
         cbc.block.encrypt(&mut block);
         assert_eq!(block.to_vec(), want);
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! lifted a device's `basic` fields onto the device; ResourceSliceSpec's `nodeName`/`allNodes`
 //! became pointers; v1alpha3 capacities are bare quantities, not `{value}`.
 
+use crate::util::json::JsonExt;
 use serde_json::{json, Map, Value};
 
 /// v1beta1 DeviceRequest fields that v1beta2 keeps in `exactly`.
@@ -31,7 +32,7 @@ const BASIC_FIELDS: &[&str] = &[
 ];
 
 fn kind(v: &Value) -> &str {
-    v.get("kind").and_then(Value::as_str).unwrap_or("")
+    v.str_of("kind")
 }
 
 /// The request lists of a ResourceClaim (`spec.devices`) or template (`spec.spec.devices`).

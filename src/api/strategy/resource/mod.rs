@@ -10,6 +10,7 @@ pub mod validate;
 use crate::api::strategy::NamespaceRule;
 use crate::config::features::FeatureGates;
 use crate::error::field::FieldError;
+use crate::util::json::JsonExt;
 use serde_json::{json, Value};
 
 // ------------------------------------------------------------------ defaults
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 /// `SetDefaults_DeviceRequest` / `SetDefaults_ExactDeviceRequest` / `SetDefaults_DeviceSubRequest`.
 fn default_count(r: &mut Value) {
     let Some(o) = r.as_object_mut() else { return };
-    if o.get("allocationMode").and_then(Value::as_str).unwrap_or("").is_empty() {
+    if o.str_of("allocationMode").is_empty() {
         o.insert("allocationMode".into(), json!("ExactCount"));
     }
     if o.get("allocationMode") == Some(&json!("ExactCount")) && o.get("count").and_then(Value::as_i64).unwrap_or(0) == 0
@@ -34,7 +35,7 @@ fn default_tolerations(holder: &mut Value) {
         .flatten()
     {
         if let Some(o) = t.as_object_mut() {
-            if o.get("operator").and_then(Value::as_str).unwrap_or("").is_empty() {
+            if o.str_of("operator").is_empty() {
                 o.insert("operator".into(), json!("Equal"));
             }
         }
@@ -258,7 +259,7 @@ fn device_ids(obj: &Value, ptr: &str) -> Vec<(String, String, String)> {
     requests(obj, ptr)
         .iter()
         .map(|r| {
-            let f = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let f = |k: &str| r.str_of(k).to_string();
             (f("driver"), f("pool"), f("device"))
         })
         .collect()
@@ -281,7 +282,7 @@ pub fn drop_claim_fields(gates: &FeatureGates, obj: &mut Value, old: Option<&Val
             .collect();
         if let Some(devs) = obj.pointer_mut("/status/devices").and_then(Value::as_array_mut) {
             devs.retain(|d| {
-                let f = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let f = |k: &str| d.str_of(k).to_string();
                 !gone.contains(&(f("driver"), f("pool"), f("device")))
             });
         }

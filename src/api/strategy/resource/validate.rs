@@ -10,6 +10,7 @@ use crate::api::validation::{
     validate_annotations, validate_labels,
 };
 use crate::error::field::{FieldError, FieldErrors};
+use crate::util::json::JsonExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,14 +33,6 @@ const DEVICE_STATUS_MAX_CONDITIONS: usize = 8;
 const DEVICE_STATUS_DATA_MAX_LENGTH: usize = 10 * 1024;
 const TAINT_EFFECTS: &[&str] = &["NoExecute", "NoSchedule"];
 
-fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-}
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 fn present(v: &Value, key: &str) -> bool {
     v.get(key).is_some_and(|x| !x.is_null())
 }
@@ -60,7 +53,7 @@ fn too_many(errs: &mut FieldErrors, items: &[Value], max: usize, path: &str) {
 fn duplicates(items: &[Value], key: &str, path: &str, errs: &mut FieldErrors) {
     let mut seen = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
-        let k = s(item, key);
+        let k = item.str_of(key);
         if !seen.insert(k.to_string()) {
             errs.push(FieldError::duplicate(format!("{path}[{i}].{key}"), k));
         }
@@ -111,12 +104,13 @@ fn device_class_ref(v: &str, path: &str, errs: &mut FieldErrors) {
 type RequestNames = BTreeMap<String, Option<BTreeSet<String>>>;
 
 fn request_names(devices: &Value) -> RequestNames {
-    arr(devices, "requests")
+    devices
+        .arr_of("requests")
         .iter()
         .map(|r| {
-            let subs = arr(r, "firstAvailable");
-            let set = (!subs.is_empty()).then(|| subs.iter().map(|s| self::s(s, "name").to_string()).collect());
-            (s(r, "name").to_string(), set)
+            let subs = r.arr_of("firstAvailable");
+            let set = (!subs.is_empty()).then(|| subs.iter().map(|s| s.str_of("name").to_string()).collect());
+            (r.str_of("name").to_string(), set)
         })
         .collect()
 }
@@ -168,7 +162,7 @@ fn selectors(list: &[Value], path: &str, stored: bool, errs: &mut FieldErrors) {
         match sel.get("cel").filter(|c| !c.is_null()) {
             None => errs.push(FieldError::required(p, "")),
             Some(c) => {
-                if let Some(e) = cel::validate(s(c, "expression"), &format!("{p}.expression"), stored) {
+                if let Some(e) = cel::validate(c.str_of("expression"), &format!("{p}.expression"), stored) {
                     errs.push(e);
                 }
             }
@@ -179,7 +173,7 @@ fn selectors(list: &[Value], path: &str, stored: bool, errs: &mut FieldErrors) {
 
 fn allocation_mode(r: &Value, path: &str, errs: &mut FieldErrors) {
     let count = r.get("count").and_then(Value::as_i64).unwrap_or(0);
-    match s(r, "allocationMode") {
+    match r.str_of("allocationMode") {
         "All" => {
             if count != 0 {
                 errs.push(FieldError::invalid(
@@ -215,12 +209,12 @@ fn label_value(v: &str, path: &str, errs: &mut FieldErrors) {
 }
 
 fn toleration(t: &Value, path: &str, errs: &mut FieldErrors) {
-    let key = s(t, "key");
+    let key = t.str_of("key");
     if !key.is_empty() {
         label_name(key, &format!("{path}.key"), errs);
     }
-    let value = s(t, "value");
-    match s(t, "operator") {
+    let value = t.str_of("value");
+    match t.str_of("operator") {
         "Exists" => {
             if !value.is_empty() {
                 errs.push(FieldError::invalid(
@@ -238,7 +232,7 @@ fn toleration(t: &Value, path: &str, errs: &mut FieldErrors) {
             &["Equal", "Exists"],
         )),
     }
-    let effect = s(t, "effect");
+    let effect = t.str_of("effect");
     if !effect.is_empty() && !TAINT_EFFECTS.contains(&effect) {
         errs.push(FieldError::not_supported(
             format!("{path}.effect"),
@@ -250,24 +244,24 @@ fn toleration(t: &Value, path: &str, errs: &mut FieldErrors) {
 
 /// The fields `exactly` and a subrequest share.
 fn one_kind_of_device(r: &Value, path: &str, stored: bool, errs: &mut FieldErrors) {
-    device_class_ref(s(r, "deviceClassName"), &format!("{path}.deviceClassName"), errs);
-    selectors(arr(r, "selectors"), &format!("{path}.selectors"), stored, errs);
+    device_class_ref(r.str_of("deviceClassName"), &format!("{path}.deviceClassName"), errs);
+    selectors(r.arr_of("selectors"), &format!("{path}.selectors"), stored, errs);
     allocation_mode(r, path, errs);
-    for (i, t) in arr(r, "tolerations").iter().enumerate() {
+    for (i, t) in r.arr_of("tolerations").iter().enumerate() {
         toleration(t, &format!("{path}.tolerations[{i}]"), errs);
     }
 }
 
 fn request(r: &Value, path: &str, stored: bool, errs: &mut FieldErrors) {
-    dns_label(s(r, "name"), &format!("{path}.name"), errs);
+    dns_label(r.str_of("name"), &format!("{path}.name"), errs);
     let mut kinds = 0;
-    let subs = arr(r, "firstAvailable");
+    let subs = r.arr_of("firstAvailable");
     if !subs.is_empty() {
         kinds += 1;
         let p = format!("{path}.firstAvailable");
         for (i, sub) in subs.iter().enumerate() {
             let sp = format!("{p}[{i}]");
-            dns_label(s(sub, "name"), &format!("{sp}.name"), errs);
+            dns_label(sub.str_of("name"), &format!("{sp}.name"), errs);
             one_kind_of_device(sub, &sp, stored, errs);
         }
         too_many(errs, subs, FIRST_AVAILABLE_MAX, &p);
@@ -329,7 +323,7 @@ fn opaque(config: &Value, path: &str, stored: bool, errs: &mut FieldErrors) {
     match config.get("opaque").filter(|o| !o.is_null()) {
         None => errs.push(FieldError::required(format!("{path}.opaque"), "")),
         Some(o) => {
-            driver_name(s(o, "driver"), &format!("{path}.opaque.driver"), errs);
+            driver_name(o.str_of("driver"), &format!("{path}.opaque.driver"), errs);
             raw_extension(
                 o.get("parameters"),
                 &format!("{path}.opaque.parameters"),
@@ -357,17 +351,17 @@ fn raw_extension(v: Option<&Value>, path: &str, stored: bool, max: usize, errs: 
 
 fn device_claim(devices: &Value, path: &str, stored: bool, errs: &mut FieldErrors) {
     let names = request_names(devices);
-    let reqs = arr(devices, "requests");
+    let reqs = devices.arr_of("requests");
     let p = format!("{path}.requests");
     for (i, r) in reqs.iter().enumerate() {
         request(r, &format!("{p}[{i}]"), stored, errs);
     }
     too_many(errs, reqs, DEVICE_REQUESTS_MAX, &p);
     duplicates(reqs, "name", &p, errs);
-    let constraints = arr(devices, "constraints");
+    let constraints = devices.arr_of("constraints");
     for (i, c) in constraints.iter().enumerate() {
         let cp = format!("{path}.constraints[{i}]");
-        request_refs(arr(c, "requests"), &format!("{cp}.requests"), &names, errs);
+        request_refs(c.arr_of("requests"), &format!("{cp}.requests"), &names, errs);
         match c.get("matchAttribute").and_then(Value::as_str) {
             None => errs.push(FieldError::required(format!("{cp}.matchAttribute"), "")),
             Some(a) => {
@@ -385,10 +379,10 @@ fn device_claim(devices: &Value, path: &str, stored: bool, errs: &mut FieldError
         DEVICE_CONSTRAINTS_MAX,
         &format!("{path}.constraints"),
     );
-    let configs = arr(devices, "config");
+    let configs = devices.arr_of("config");
     for (i, c) in configs.iter().enumerate() {
         let cp = format!("{path}.config[{i}]");
-        request_refs(arr(c, "requests"), &format!("{cp}.requests"), &names, errs);
+        request_refs(c.arr_of("requests"), &format!("{cp}.requests"), &names, errs);
         opaque(c, &cp, stored, errs);
     }
     too_many(errs, configs, DEVICE_CONFIG_MAX, &format!("{path}.config"));
@@ -438,15 +432,15 @@ pub fn claim_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 }
 
 fn device_id(v: &Value) -> String {
-    format!("{}/{}/{}", s(v, "driver"), s(v, "pool"), s(v, "device"))
+    format!("{}/{}/{}", v.str_of("driver"), v.str_of("pool"), v.str_of("device"))
 }
 
 fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames, errs: &mut FieldErrors) {
-    let reserved = arr(status, "reservedFor");
+    let reserved = status.arr_of("reservedFor");
     for (i, r) in reserved.iter().enumerate() {
         let p = format!("status.reservedFor[{i}]");
         for k in ["resource", "name", "uid"] {
-            if s(r, k).is_empty() {
+            if r.str_of(k).is_empty() {
                 errs.push(FieldError::required(format!("{p}.{k}"), ""));
             }
         }
@@ -455,10 +449,10 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
     {
         let mut seen = BTreeSet::new();
         for (i, r) in reserved.iter().enumerate() {
-            if !seen.insert(s(r, "uid")) {
+            if !seen.insert(r.str_of("uid")) {
                 errs.push(FieldError::duplicate(
                     format!("status.reservedFor[{i}].uid"),
-                    s(r, "uid"),
+                    r.str_of("uid"),
                 ));
             }
         }
@@ -475,17 +469,17 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
         .iter()
         .map(device_id)
         .collect();
-    let devices = arr(status, "devices");
+    let devices = status.arr_of("devices");
     for (i, d) in devices.iter().enumerate() {
         let p = format!("status.devices[{i}]");
-        driver_name(s(d, "driver"), &format!("{p}.driver"), errs);
-        pool_name(s(d, "pool"), &format!("{p}.pool"), errs);
-        dns_label(s(d, "device"), &format!("{p}.device"), errs);
+        driver_name(d.str_of("driver"), &format!("{p}.driver"), errs);
+        pool_name(d.str_of("pool"), &format!("{p}.pool"), errs);
+        dns_label(d.str_of("device"), &format!("{p}.device"), errs);
         let id = device_id(d);
         if !allocated.contains(&id) {
             errs.push(FieldError::invalid(&p, id, "must be an allocated device in the claim"));
         }
-        let conds = arr(d, "conditions");
+        let conds = d.arr_of("conditions");
         if conds.len() > DEVICE_STATUS_MAX_CONDITIONS {
             errs.push(FieldError::too_many(
                 format!("{p}.conditions"),
@@ -519,7 +513,7 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
                 "may not be specified when `allocated` is not set",
             ));
         } else if deleted {
-            let before: BTreeSet<String> = arr(old, "reservedFor").iter().map(Value::to_string).collect();
+            let before: BTreeSet<String> = old.arr_of("reservedFor").iter().map(Value::to_string).collect();
             if reserved.iter().any(|r| !before.contains(&r.to_string())) {
                 errs.push(FieldError::forbidden(
                     "status.reservedFor",
@@ -539,13 +533,13 @@ fn claim_status(status: &Value, old: &Value, deleted: bool, names: &RequestNames
 fn allocation_result(a: &Value, path: &str, names: &RequestNames, errs: &mut FieldErrors) {
     let null = Value::Null;
     let devices = a.get("devices").unwrap_or(&null);
-    let results = arr(devices, "results");
+    let results = devices.arr_of("results");
     for (i, r) in results.iter().enumerate() {
         let p = format!("{path}.devices.results[{i}]");
-        request_ref(s(r, "request"), &format!("{p}.request"), names, errs);
-        driver_name(s(r, "driver"), &format!("{p}.driver"), errs);
-        pool_name(s(r, "pool"), &format!("{p}.pool"), errs);
-        dns_label(s(r, "device"), &format!("{p}.device"), errs);
+        request_ref(r.str_of("request"), &format!("{p}.request"), names, errs);
+        driver_name(r.str_of("driver"), &format!("{p}.driver"), errs);
+        pool_name(r.str_of("pool"), &format!("{p}.pool"), errs);
+        dns_label(r.str_of("device"), &format!("{p}.device"), errs);
     }
     too_many(
         errs,
@@ -553,10 +547,10 @@ fn allocation_result(a: &Value, path: &str, names: &RequestNames, errs: &mut Fie
         ALLOCATION_RESULTS_MAX,
         &format!("{path}.devices.results"),
     );
-    let configs = arr(devices, "config");
+    let configs = devices.arr_of("config");
     for (i, c) in configs.iter().enumerate() {
         let p = format!("{path}.devices.config[{i}]");
-        match s(c, "source") {
+        match c.str_of("source") {
             "" => errs.push(FieldError::required(format!("{p}.source"), "")),
             "FromClaim" | "FromClass" => {}
             other => errs.push(FieldError::not_supported(
@@ -565,7 +559,7 @@ fn allocation_result(a: &Value, path: &str, names: &RequestNames, errs: &mut Fie
                 &["FromClaim", "FromClass"],
             )),
         }
-        request_refs(arr(c, "requests"), &format!("{p}.requests"), names, errs);
+        request_refs(c.arr_of("requests"), &format!("{p}.requests"), names, errs);
         opaque(c, &p, false, errs);
     }
     too_many(errs, configs, 2 * DEVICE_CONFIG_MAX, &format!("{path}.devices.config"));
@@ -595,8 +589,8 @@ pub fn claim_template_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 
 pub fn device_class(obj: &Value, errs: &mut FieldErrors) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    selectors(arr(&spec, "selectors"), "spec.selectors", false, errs);
-    let configs = arr(&spec, "config");
+    selectors(spec.arr_of("selectors"), "spec.selectors", false, errs);
+    let configs = spec.arr_of("config");
     for (i, c) in configs.iter().enumerate() {
         opaque(c, &format!("spec.config[{i}]"), false, errs);
     }
@@ -635,10 +629,10 @@ pub fn slice_update(new: &Value, old: &Value, errs: &mut FieldErrors) {
 }
 
 fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
-    driver_name(s(spec, "driver"), "spec.driver", errs);
+    driver_name(spec.str_of("driver"), "spec.driver", errs);
     let null = Value::Null;
     let pool = spec.get("pool").unwrap_or(&null);
-    pool_name(s(pool, "name"), "spec.pool.name", errs);
+    pool_name(pool.str_of("name"), "spec.pool.name", errs);
     let count = pool.get("resourceSliceCount").and_then(Value::as_i64).unwrap_or(0);
     if count <= 0 {
         errs.push(FieldError::invalid(
@@ -670,7 +664,7 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
     }
     if let Some(sel) = spec.get("nodeSelector").filter(|v| !v.is_null()) {
         set.push("`nodeSelector`");
-        let terms = arr(sel, "nodeSelectorTerms");
+        let terms = sel.arr_of("nodeSelectorTerms");
         if terms.len() != 1 {
             errs.push(invalid_raw(
                 "spec.nodeSelector.nodeSelectorTerms",
@@ -707,7 +701,8 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
         )),
     }
     let per_device = spec.get("perDeviceNodeSelection").and_then(Value::as_bool) == Some(true);
-    let counters: BTreeMap<&str, BTreeSet<&str>> = arr(spec, "sharedCounters")
+    let counters: BTreeMap<&str, BTreeSet<&str>> = spec
+        .arr_of("sharedCounters")
         .iter()
         .map(|c| {
             let names = c
@@ -715,19 +710,19 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
                 .and_then(Value::as_object)
                 .map(|m| m.keys().map(String::as_str).collect())
                 .unwrap_or_default();
-            (s(c, "name"), names)
+            (c.str_of("name"), names)
         })
         .collect();
-    let devices = arr(spec, "devices");
+    let devices = spec.arr_of("devices");
     for (i, d) in devices.iter().enumerate() {
         device(d, &format!("spec.devices[{i}]"), &counters, per_device, errs);
     }
     too_many(errs, devices, SLICE_MAX_DEVICES, "spec.devices");
     duplicates(devices, "name", "spec.devices", errs);
-    let shared = arr(spec, "sharedCounters");
+    let shared = spec.arr_of("sharedCounters");
     for (i, c) in shared.iter().enumerate() {
         let p = format!("spec.sharedCounters[{i}]");
-        let name = s(c, "name");
+        let name = c.str_of("name");
         if name.is_empty() {
             errs.push(FieldError::required(format!("{p}.name"), ""));
         } else {
@@ -744,7 +739,7 @@ fn slice_spec(spec: &Value, errs: &mut FieldErrors) {
 }
 
 fn device(d: &Value, path: &str, counters: &BTreeMap<&str, BTreeSet<&str>>, per_device: bool, errs: &mut FieldErrors) {
-    dns_label(s(d, "name"), &format!("{path}.name"), errs);
+    dns_label(d.str_of("name"), &format!("{path}.name"), errs);
     let attrs = d.get("attributes").and_then(Value::as_object);
     let caps = d.get("capacity").and_then(Value::as_object);
     let n = attrs.map_or(0, |m| m.len()) + caps.map_or(0, |m| m.len());
@@ -764,14 +759,14 @@ fn device(d: &Value, path: &str, counters: &BTreeMap<&str, BTreeSet<&str>>, per_
     for k in caps.into_iter().flat_map(|m| m.keys()) {
         qualified_name(k, &format!("{path}.capacity[{}]", truncate(k, key_max)), errs);
     }
-    let taints = arr(d, "taints");
+    let taints = d.arr_of("taints");
     for (i, t) in taints.iter().enumerate() {
         taint(t, &format!("{path}.taints[{i}]"), errs);
     }
     too_many(errs, taints, DEVICE_TAINTS_MAX, &format!("{path}.taints"));
-    for (i, c) in arr(d, "consumesCounters").iter().enumerate() {
+    for (i, c) in d.arr_of("consumesCounters").iter().enumerate() {
         let cp = format!("{path}.consumesCounters[{i}]");
-        let set = s(c, "counterSet");
+        let set = c.str_of("counterSet");
         if set.is_empty() {
             errs.push(FieldError::required(format!("{cp}.counterSet"), ""));
         }
@@ -913,17 +908,17 @@ fn is_semver(v: &str) -> bool {
 }
 
 fn taint(t: &Value, path: &str, errs: &mut FieldErrors) {
-    let key = s(t, "key");
+    let key = t.str_of("key");
     if key.is_empty() {
         errs.push(FieldError::required(format!("{path}.key"), ""));
     } else {
         label_name(key, &format!("{path}.key"), errs);
     }
-    let value = s(t, "value");
+    let value = t.str_of("value");
     if !value.is_empty() {
         label_value(value, &format!("{path}.value"), errs);
     }
-    match s(t, "effect") {
+    match t.str_of("effect") {
         "" => errs.push(FieldError::required(format!("{path}.effect"), "")),
         e if !TAINT_EFFECTS.contains(&e) => {
             errs.push(FieldError::not_supported(format!("{path}.effect"), e, TAINT_EFFECTS))
@@ -951,7 +946,7 @@ pub fn taint_rule(obj: &Value, errs: &mut FieldErrors) {
         if let Some(d) = sel.get("device").and_then(Value::as_str) {
             dns_label(d, &format!("{p}.device"), errs);
         }
-        selectors(arr(sel, "selectors"), &format!("{p}.selectors"), false, errs);
+        selectors(sel.arr_of("selectors"), &format!("{p}.selectors"), false, errs);
     }
     taint(spec.get("taint").unwrap_or(&null), "spec.taint", errs);
 }
