@@ -106,44 +106,69 @@ fn replace_all_secrets(s: &TestServer) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// aescbc, aesgcm and secretbox, each with a key.
+fn local_providers() -> [(&'static str, String); 3] {
+    [
+        ("aescbc", key(1)),
+        ("aesgcm", base64::engine::general_purpose::STANDARD.encode([2u8; 16])),
+        ("secretbox", key(3)),
+    ]
+}
+
+/// An encryption config for Secrets only: `kind` with key `key1` first, then identity.
+fn secrets_only(b: &common::TestServerBuilder, kind: &str, secret: &str) -> std::path::PathBuf {
+    b.write_file(
+        "enc.yaml",
+        &config(&format!(
+            "- resources: [secrets]\n  providers:\n{}  - identity: {{}}\n",
+            provider(kind, "key1", secret)
+        )),
+    )
+}
+
+/// Secret `s1` and ConfigMap `c1`, both holding "supersecret".
+fn create_secret_and_configmap(s: &TestServer) {
+    create_secret(s, "s1");
+    s.kubectl_ok(K, &["create", "configmap", "c1", "--from-literal=password=supersecret"]);
+}
+
+/// The stored Secret carries upstream's `k8s:enc:<kind>:v1:key1:` prefix and no plaintext; the
+/// ConfigMap (not listed in the config) is stored plain.
+fn assert_only_the_secret_encrypted(kind: &str, secret: &[u8], configmap: &[u8]) {
+    let prefix = format!("k8s:enc:{kind}:v1:key1:");
+    assert!(
+        secret.starts_with(prefix.as_bytes()),
+        "{kind}: stored {:?}",
+        String::from_utf8_lossy(&secret[..40.min(secret.len())])
+    );
+    assert!(
+        !contains(secret, SECRET_B64) && !contains(secret, "supersecret"),
+        "{kind}: plaintext in the store"
+    );
+    assert!(
+        contains(configmap, "supersecret"),
+        "configmaps are not listed, so plain"
+    );
+}
+
 /// aescbc, aesgcm and secretbox: Secrets are stored encrypted in the SQLite file with
 /// upstream's prefix, other resources stay plain, and kubectl reads the Secret back.
 #[test]
 fn each_provider_encrypts_secrets_in_the_embedded_store() {
-    for (kind, secret) in [
-        ("aescbc", key(1)),
-        ("aesgcm", base64::engine::general_purpose::STANDARD.encode([2u8; 16])),
-        ("secretbox", key(3)),
-    ] {
+    for (kind, secret) in local_providers() {
         let b = TestServer::builder();
-        let file = b.write_file(
-            "enc.yaml",
-            &config(&format!(
-                "- resources: [secrets]\n  providers:\n{}  - identity: {{}}\n",
-                provider(kind, "key1", &secret)
-            )),
-        );
-        let s = b
+        let file = secrets_only(&b, kind, &secret);
+        let mut s = b
             .arg(format!("--encryption-provider-config={}", file.display()))
             .start();
-        create_secret(&s, "s1");
-        s.kubectl_ok(K, &["create", "configmap", "c1", "--from-literal=password=supersecret"]);
-        let raw = sqlite_value(&s.data_dir(), "/registry/secrets/default/s1");
-        let prefix = format!("k8s:enc:{kind}:v1:key1:");
-        assert!(
-            raw.starts_with(prefix.as_bytes()),
-            "{kind}: stored {:?}",
-            String::from_utf8_lossy(&raw[..40.min(raw.len())])
+        create_secret_and_configmap(&s);
+        assert_only_the_secret_encrypted(
+            kind,
+            &sqlite_value(&s.data_dir(), "/registry/secrets/default/s1"),
+            &sqlite_value(&s.data_dir(), "/registry/configmaps/default/c1"),
         );
-        assert!(
-            !contains(&raw, SECRET_B64) && !contains(&raw, "supersecret"),
-            "{kind}: plaintext in the store"
-        );
-        let cm = sqlite_value(&s.data_dir(), "/registry/configmaps/default/c1");
-        assert!(contains(&cm, "supersecret"), "configmaps are not listed, so plain");
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind}");
         // And after a restart (read from the store, not the cache).
-        let mut s = s;
         s.restart();
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind} after restart");
     }
@@ -154,40 +179,21 @@ fn each_provider_encrypts_secrets_in_the_embedded_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_provider_encrypts_secrets_in_etcd() {
     let etcd = TestEtcd::start();
-    for (kind, secret) in [
-        ("aescbc", key(1)),
-        ("aesgcm", base64::engine::general_purpose::STANDARD.encode([2u8; 16])),
-        ("secretbox", key(3)),
-    ] {
+    for (kind, secret) in local_providers() {
         let b = TestServer::builder();
-        let file = b.write_file(
-            "enc.yaml",
-            &config(&format!(
-                "- resources: [secrets]\n  providers:\n{}  - identity: {{}}\n",
-                provider(kind, "key1", &secret)
-            )),
-        );
+        let file = secrets_only(&b, kind, &secret);
         let root = format!("/registry-{kind}");
         let mut s = b
             .etcd(&etcd)
             .arg(format!("--etcd-prefix={root}"))
             .arg(format!("--encryption-provider-config={}", file.display()))
             .start();
-        create_secret(&s, "s1");
-        s.kubectl_ok(K, &["create", "configmap", "c1", "--from-literal=password=supersecret"]);
-        let raw = etcd_value(&etcd, &format!("{root}/secrets/default/s1")).await;
-        let prefix = format!("k8s:enc:{kind}:v1:key1:");
-        assert!(
-            raw.starts_with(prefix.as_bytes()),
-            "{kind}: stored {:?}",
-            String::from_utf8_lossy(&raw[..40.min(raw.len())])
+        create_secret_and_configmap(&s);
+        assert_only_the_secret_encrypted(
+            kind,
+            &etcd_value(&etcd, &format!("{root}/secrets/default/s1")).await,
+            &etcd_value(&etcd, &format!("{root}/configmaps/default/c1")).await,
         );
-        assert!(
-            !contains(&raw, SECRET_B64) && !contains(&raw, "supersecret"),
-            "{kind}: plaintext in etcd"
-        );
-        let cm = etcd_value(&etcd, &format!("{root}/configmaps/default/c1")).await;
-        assert!(contains(&cm, "supersecret"), "configmaps are not listed, so plain");
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind}");
         s.restart();
         assert_eq!(read_secret(&s, "s1"), SECRET_B64, "{kind} after restart");

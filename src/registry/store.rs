@@ -102,6 +102,12 @@ pub enum WatchOut {
     Error(ApiError),
 }
 
+/// The UID precondition a client's PUT carries: the object's `metadata.uid`, when set (upstream's
+/// `DefaultUpdatedObjectInfo.Preconditions`).
+pub fn put_uid(body: &Value) -> Option<&str> {
+    body.opt_str_at("/metadata/uid").filter(|u| !u.is_empty())
+}
+
 fn storage_err(e: StorageError) -> ApiError {
     match e {
         StorageError::Compacted { requested, compacted } => {
@@ -723,59 +729,20 @@ impl Registry {
         dry_run: bool,
         manager: Option<&str>,
     ) -> ApiResult<Arc<CachedObject>> {
-        self.update_with(def, ns, name, body, part, dry_run, manager, None)
+        self.update_with(def, ns, name, body, part, dry_run, manager, None, None)
             .await
     }
 
-    /// A client's PUT of an object or of its status/finalizers part: as [`Self::update_with`],
-    /// and the `metadata.uid` the object carries, when set, is a precondition, as upstream's
-    /// `DefaultUpdatedObjectInfo`: an object deleted (or deleted and recreated) since the client
-    /// read it answers 409, not 404 — controllers retry a conflict quietly and log a 404.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn replace_with(
-        &self,
-        def: &ResourceDef,
-        ns: Option<&str>,
-        name: &str,
-        body: Value,
-        part: Part,
-        dry_run: bool,
-        manager: Option<&str>,
-        adm: Option<&dyn Admission>,
-    ) -> ApiResult<Arc<CachedObject>> {
-        let uid = body
-            .opt_str_at("/metadata/uid")
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned);
-        self.update_checked(def, ns, name, body, part, dry_run, manager, adm, uid.as_deref())
-            .await
-    }
-
-    /// Replace an object, or its status/finalizers part, with what a patch or an internal
-    /// writer built (a changed `metadata.uid` is a validation error here, not a precondition).
-    /// `manager`: record an `Update` managedFields entry for it (patch and apply record their
-    /// own and pass None). `adm`: the request's admission (run against the stored object on
-    /// every attempt).
+    /// Replace an object (PUT), or its status/finalizers part. `manager`: record an `Update`
+    /// managedFields entry for it (patch and apply record their own and pass None). `adm`: the
+    /// request's admission (run against the stored object on every attempt). `uid`: the UID
+    /// the stored object must have, checked on every attempt before the resourceVersion, as
+    /// upstream's GuaranteedUpdate checks preconditions — a client's PUT passes the
+    /// `metadata.uid` it sent ([`put_uid`]), so an object deleted (or recreated) since the
+    /// client read it answers 409, not 404 (controllers retry a conflict quietly and log a
+    /// 404); patches and internal writes pass None (a changed uid is then a validation error).
     #[allow(clippy::too_many_arguments)]
     pub async fn update_with(
-        &self,
-        def: &ResourceDef,
-        ns: Option<&str>,
-        name: &str,
-        body: Value,
-        part: Part,
-        dry_run: bool,
-        manager: Option<&str>,
-        adm: Option<&dyn Admission>,
-    ) -> ApiResult<Arc<CachedObject>> {
-        self.update_checked(def, ns, name, body, part, dry_run, manager, adm, None)
-            .await
-    }
-
-    /// The update itself; `uid`: the UID the stored object must have (checked on every attempt,
-    /// before the resourceVersion, as upstream's GuaranteedUpdate checks preconditions).
-    #[allow(clippy::too_many_arguments)]
-    async fn update_checked(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
@@ -1384,7 +1351,7 @@ impl Registry {
         adm: Option<&dyn Admission>,
     ) -> ApiResult<Value> {
         // The Scale's UID is a precondition on its object, as on any PUT.
-        let uid = body.opt_str_at("/metadata/uid").filter(|u| !u.is_empty());
+        let uid = put_uid(body);
         let current = match self.get(def, ns, name, None).await {
             Err(e) if e.code == 404 && uid.is_some() => {
                 let key = self.key(def, ns, name);

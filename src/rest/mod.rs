@@ -201,8 +201,19 @@ pub async fn serve(rest: &Rest<'_>, req: &Request, def: &'static ResourceDef) ->
             let manager = field_manager(req);
             let ctx = rest.admission_context(req, s);
             let adm = rest.admission.request(&ctx);
+            let uid = crate::registry::store::put_uid(&obj).map(str::to_owned);
             let updated = reg
-                .replace_with(def, ns, name, obj, part_of(s), dry_run, Some(&manager), Some(&adm))
+                .update_with(
+                    def,
+                    ns,
+                    name,
+                    obj,
+                    part_of(s),
+                    dry_run,
+                    Some(&manager),
+                    Some(&adm),
+                    uid.as_deref(),
+                )
                 .await?;
             Ok(respond(
                 encode::object_response(200, def, &updated, enc),

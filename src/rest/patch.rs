@@ -216,6 +216,7 @@ pub async fn patch(
                 dry_run,
                 None,
                 Some(&rest.admission.request(&ctx)),
+                None,
             )
             .await
         {
@@ -404,7 +405,7 @@ async fn apply_resource(
             target["metadata"]["resourceVersion"] = json!(revision.to_string());
         }
         match reg
-            .update_with(def, ns, name, target, part_of(sub), dry_run, None, Some(&adm))
+            .update_with(def, ns, name, target, part_of(sub), dry_run, None, Some(&adm), None)
             .await
         {
             Ok(updated) => {

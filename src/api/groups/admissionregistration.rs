@@ -131,7 +131,7 @@ const MAP_AVAILABILITY: Availability = Availability::off_by_default(None);
 
 const MUTATING_ADMISSION_POLICY: Builtin = Builtin {
     printer: &table::MUTATING_ADMISSION_POLICY,
-    defaults: crate::api::strategy::admissionregistration::default_mutating_policy,
+    defaults: crate::api::strategy::admissionregistration::default_policy,
     validate: crate::api::strategy::admissionregistration::validate_mutating_policy,
     validate_update: crate::api::strategy::admissionregistration::validate_mutating_policy_update,
     ..Builtin::DEFAULT

@@ -21,8 +21,8 @@ fn default_field(o: &mut serde_json::Map<String, Value>, key: &str, value: Value
     }
 }
 
-/// Upstream v1 (and v1beta1) `SetObjectDefaults_ValidatingAdmissionPolicy`: failurePolicy
-/// Fail and the matchConstraints' defaults.
+/// Upstream v1 (and v1beta1) `SetObjectDefaults_ValidatingAdmissionPolicy`, and v1alpha1's for
+/// MutatingAdmissionPolicy (the same): failurePolicy Fail and the matchConstraints' defaults.
 pub fn default_policy(obj: &mut Value) {
     let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
@@ -379,17 +379,6 @@ fn default_match_resources(m: &mut Value) {
 }
 
 // MutatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1alpha1).
-
-/// Upstream v1alpha1 defaults: failurePolicy Fail and the matchConstraints' defaults.
-pub fn default_mutating_policy(obj: &mut Value) {
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    default_field(spec, "failurePolicy", "Fail".into());
-    if let Some(m) = spec.get_mut("matchConstraints") {
-        default_match_resources(m);
-    }
-}
 
 /// Upstream v1alpha1 defaults: parameterNotFoundAction Deny and the matchResources' defaults.
 pub fn default_mutating_binding(obj: &mut Value) {
