@@ -26,6 +26,8 @@ VARYING = [
     (re.compile(r'\\"[^"\\]*\\"'), '"<name>"'),
     # A Go struct dump (&Node{ObjectMeta:...}) is the object, not the error.
     (re.compile(r"&[A-Z]\w*\{.*"), "&{...}"),
+    # The object a storage error names: "Key: /registry/replicasets/ns/test-rs,".
+    (re.compile(r"Key: [^ ,]+"), "Key: <key>"),
     # The spec whose namespace a race hits: "in namespace replicaset-8411", "namespace: pods-12".
     (re.compile(r"\b(in namespace|for namespace|namespace:) [a-z0-9-]+"), r"\1 <ns>"),
     (re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{5}\b"), "<name>"),
