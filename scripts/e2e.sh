@@ -34,6 +34,8 @@
 #   E2E_AUDIT=1                 the API server (either) writes an audit log of every write
 #                               (Metadata level) to audit.log: trace a control-plane race request
 #                               by request, the same way on both servers
+#   E2E_AUDIT_POLICY=FILE       with E2E_AUDIT=1: this audit policy instead (e.g. Request level
+#                               for one resource, to see the resourceVersions a controller sends)
 # Outputs in the output dir: junit_01.xml, e2e.log (ginkgo), results.txt (PASS|FAIL <test>,
 # sorted), failures.txt (<test> TAB <first failure line>), diff-vs-baseline.txt (tests that pass
 # in the baseline and not here), and the logs of every component (apiserver, etcd,
@@ -376,6 +378,7 @@ rules:
   verbs: [create, update, patch, delete, deletecollection]
 - level: None
 POLICY
+    [ -z "${E2E_AUDIT_POLICY:-}" ] || cp "$E2E_AUDIT_POLICY" "$WORK/audit-policy.yaml"
     APISERVER_ARGS+=(--audit-policy-file="$WORK/audit-policy.yaml" --audit-log-path="$OUT/audit.log")
 fi
 if [ "$SERVER" = capstan ]; then
