@@ -90,9 +90,14 @@ impl FieldError {
         Self::make(ErrorType::Invalid, field, Some(value.into()), detail)
     }
     /// `Invalid value` with the value already rendered as upstream prints it (`%#v` of a Go
-    /// slice: `[]string{"*", "apps"}`).
+    /// slice: `[]string{"*", "apps"}`); an empty detail adds nothing, as upstream's `ErrorBody`.
     pub fn invalid_raw(field: impl Into<String>, rendered: &str, detail: &str) -> Self {
-        Self::make(ErrorType::Invalid, field, None, format!("{rendered}: {detail}"))
+        let detail = if detail.is_empty() {
+            rendered.to_string()
+        } else {
+            format!("{rendered}: {detail}")
+        };
+        Self::make(ErrorType::Invalid, field, None, detail)
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::make(ErrorType::Forbidden, field, None, detail)

@@ -278,20 +278,9 @@ fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-/// Kubernetes `validation.IsDNS1123Subdomain`.
-fn is_dns1123_subdomain(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 253 && value.split('.').all(is_dns1123_label)
-}
-
-fn is_dns1123_label(label: &str) -> bool {
-    let bytes = label.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+/// Kubernetes `validation.IsDNS1123Subdomain`, as a yes/no.
+pub(crate) fn is_dns1123_subdomain(value: &str) -> bool {
+    crate::util::names::is_dns1123_subdomain(value).is_empty()
 }
 
 /// Kubernetes `validation.IsWildcardDNS1123Subdomain` (`*.` followed by a subdomain).

@@ -21,6 +21,7 @@
 //! key usage is digitalSignature only, as kubeadm does for non-RSA keys. `sa.key` is an ECDSA
 //! P-256 PKCS#8 key and `sa.pub` its SubjectPublicKeyInfo (`PUBLIC KEY`). Keys are mode 0600.
 
+use super::bootstrap::is_dns1123_subdomain;
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
@@ -332,20 +333,6 @@ pub fn first_service_ip(cidrs: &str) -> anyhow::Result<IpAddr> {
         }
         _ => bail!("invalid CIDR address: {cidr}"),
     }
-}
-
-fn is_dns1123_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 fn is_wildcard_dns(name: &str) -> bool {

@@ -60,28 +60,7 @@ pub fn dry_run_error<S: AsRef<str>>(values: &[S]) -> Option<FieldError> {
         .then(|| FieldError::not_supported_raw("dryRun", &crate::util::go_string_slice(values), &["All"]))
 }
 
+/// A query parameter's key or value, decoded as Go's `url.QueryUnescape` (`+` is a space).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::util::percent::decode(s, true, crate::util::percent::Invalid::Keep).unwrap_or_default()
 }

@@ -20,6 +20,7 @@ pub mod hash;
 pub mod json;
 pub mod keys;
 pub mod names;
+pub mod percent;
 pub mod protowire;
 pub mod quantity;
 pub mod strict;

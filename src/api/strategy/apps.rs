@@ -855,19 +855,9 @@ pub(super) mod util {
         v.map(go_label_selector).unwrap_or_else(|| "null".into())
     }
 
-    /// An `Invalid value` error whose value is already rendered the way Go prints it.
+    /// [`FieldError::invalid_raw`] for a value rendered into a `String` here.
     pub fn invalid_raw(field: impl Into<String>, rendered: String, detail: &str) -> FieldError {
-        let detail = if detail.is_empty() {
-            rendered
-        } else {
-            format!("{rendered}: {detail}")
-        };
-        FieldError {
-            kind: ErrorType::Invalid,
-            field: field.into(),
-            value: None,
-            detail,
-        }
+        FieldError::invalid_raw(field, &rendered, detail)
     }
 
     /// An `Unsupported value` error with a pre-rendered value.

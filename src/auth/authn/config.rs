@@ -206,14 +206,6 @@ const MAPPINGS: &[(&str, Shape)] = &[
     ),
 ];
 
-/// `field.Invalid` with a value upstream prints with `%#v` (already rendered).
-fn invalid_raw(field: impl Into<String>, rendered: &str, detail: &str) -> FieldError {
-    let mut e = FieldError::invalid(field, Value::Null, detail);
-    e.value = None;
-    e.detail = format!("{rendered}: {detail}");
-    e
-}
-
 fn claims_type() -> Type {
     crate::cel::types::map(Type::String, Type::Dyn)
 }
@@ -266,7 +258,7 @@ fn build(doc: &Value, disallowed: &[String]) -> Result<Config, Vec<FieldError>> 
                     .iter()
                     .map(|p| format!("apiserver.AnonymousAuthCondition{{Path:{}}}", crate::util::go_quote(p)))
                     .collect();
-                errs.push(invalid_raw(
+                errs.push(FieldError::invalid_raw(
                     "anonymous.conditions",
                     &format!("[]apiserver.AnonymousAuthCondition{{{}}}", conds.join(", ")),
                     "enabled should be set to true when conditions are defined",
@@ -343,7 +335,7 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     if !ca.is_empty() {
         let certs = rustls_pemfile::certs(&mut ca.as_bytes()).collect::<Result<Vec<_>, _>>();
         if !certs.is_ok_and(|c| !c.is_empty()) {
-            errs.push(invalid_raw(
+            errs.push(FieldError::invalid_raw(
                 format!("{ip}.certificateAuthority"),
                 "\"<omitted>\"",
                 "data does not contain any valid RSA or ECDSA certificates",
@@ -538,7 +530,11 @@ fn jwt(a: &Value, p: &str, disallowed: &[String], errs: &mut Vec<FieldError>) ->
     match Oidc::new(cfg, ca.as_bytes()) {
         Ok(o) => Some(Arc::new(o)),
         Err(e) => {
-            errs.push(invalid_raw(format!("{ip}.certificateAuthority"), "\"<omitted>\"", &e));
+            errs.push(FieldError::invalid_raw(
+                format!("{ip}.certificateAuthority"),
+                "\"<omitted>\"",
+                &e,
+            ));
             None
         }
     }

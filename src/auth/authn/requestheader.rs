@@ -26,27 +26,7 @@ fn values<'a>(h: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
 
 /// Go's url.PathUnescape for extra keys (`%2F` → `/`); invalid escapes leave the key as is.
 fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            match b
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
-            {
-                Some(v) => {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                None => return s.to_string(),
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+    crate::util::percent::decode(s, false, crate::util::percent::Invalid::Fail).unwrap_or_else(|| s.to_string())
 }
 
 impl RequestHeader {
