@@ -108,6 +108,22 @@ pub fn put_uid(body: &Value) -> Option<&str> {
     body.opt_str_at("/metadata/uid").filter(|u| !u.is_empty())
 }
 
+/// Upstream's UID precondition: `want` (a PUT's uid, if any) against the uid of the object
+/// stored at `key` (None: no object there).
+fn check_uid(def: &ResourceDef, key: &str, name: &str, want: Option<&str>, stored: Option<&str>) -> ApiResult<()> {
+    match want {
+        Some(uid) if stored != Some(uid) => Err(ApiError::uid_precondition_failed(
+            def.plural,
+            def.group,
+            name,
+            key,
+            uid,
+            stored.unwrap_or(""),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn storage_err(e: StorageError) -> ApiError {
     match e {
         StorageError::Compacted { requested, compacted } => {
@@ -783,22 +799,11 @@ impl Registry {
         // Unconditional updates retry on races; conditional ones fail with 409.
         for _ in 0..16 {
             let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
-                if let Some(uid) = uid {
-                    return Err(ApiError::uid_precondition_failed(
-                        def.plural, def.group, name, &key, uid, "",
-                    ));
-                }
+                check_uid(def, &key, name, uid, None)?;
                 return Err(ApiError::not_found(def.plural, def.group, name));
             };
             let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            if let Some(uid) = uid {
-                let stored_uid = stored.str_at("/metadata/uid");
-                if uid != stored_uid {
-                    return Err(ApiError::uid_precondition_failed(
-                        def.plural, def.group, name, &key, uid, stored_uid,
-                    ));
-                }
-            }
+            check_uid(def, &key, name, uid, Some(stored.str_at("/metadata/uid")))?;
             if let Some(w) = wanted_rv {
                 if w != current.mod_revision {
                     return Err(ApiError::stale(def.plural, def.group, name));
@@ -1352,34 +1357,15 @@ impl Registry {
     ) -> ApiResult<Value> {
         // The Scale's UID is a precondition on its object, as on any PUT.
         let uid = put_uid(body);
+        let key = self.key(def, ns, name);
         let current = match self.get(def, ns, name, None).await {
-            Err(e) if e.code == 404 && uid.is_some() => {
-                let key = self.key(def, ns, name);
-                return Err(ApiError::uid_precondition_failed(
-                    def.plural,
-                    def.group,
-                    name,
-                    &key,
-                    uid.unwrap_or(""),
-                    "",
-                ));
+            Err(e) if e.code == 404 => {
+                check_uid(def, &key, name, uid, None)?;
+                return Err(e);
             }
             res => res?,
         };
-        if let Some(uid) = uid {
-            let stored_uid = current.metadata().str_at("/uid").to_owned();
-            if uid != stored_uid {
-                let key = self.key(def, ns, name);
-                return Err(ApiError::uid_precondition_failed(
-                    def.plural,
-                    def.group,
-                    name,
-                    &key,
-                    uid,
-                    &stored_uid,
-                ));
-            }
-        }
+        check_uid(def, &key, name, uid, Some(current.metadata().str_at("/uid")))?;
         // Admission sees the Scale (subresource `scale`), as upstream; it may change replicas.
         let mut body = body.clone();
         if let Some(a) = adm {

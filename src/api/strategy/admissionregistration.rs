@@ -345,16 +345,24 @@ fn validation_actions(list: &[Value], path: &str, errs: &mut FieldErrors) {
     }
 }
 
-/// Upstream `ValidateValidatingAdmissionPolicyBinding` (the same on update).
-pub fn validate_binding(obj: &Value, errs: &mut FieldErrors) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    check_policy_name(&spec, errs);
+/// What both binding kinds check first, in upstream's order: policyName, paramRef and
+/// matchResources (returned for the kind's own checks).
+fn check_binding_refs<'a>(spec: &'a Value, errs: &mut FieldErrors) -> Option<&'a Value> {
+    check_policy_name(spec, errs);
     if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
         rules::param_ref(r, "spec.paramRef", errs);
     }
-    if let Some(m) = spec.get("matchResources").filter(|m| !m.is_null()) {
+    let m = spec.get("matchResources").filter(|m| !m.is_null());
+    if let Some(m) = m {
         rules::match_resources(m, "spec.matchResources", errs);
     }
+    m
+}
+
+/// Upstream `ValidateValidatingAdmissionPolicyBinding` (the same on update).
+pub fn validate_binding(obj: &Value, errs: &mut FieldErrors) {
+    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    check_binding_refs(&spec, errs);
     validation_actions(items(&spec, "validationActions"), "spec.validationActions", errs);
 }
 
@@ -565,12 +573,7 @@ pub fn validate_mutating_policy_update(obj: &Value, _old: &Value, errs: &mut Fie
 /// Upstream `validateMutatingAdmissionPolicyBindingSpec`.
 pub fn validate_mutating_binding(obj: &Value, errs: &mut FieldErrors) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    check_policy_name(&spec, errs);
-    if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
-        rules::param_ref(r, "spec.paramRef", errs);
-    }
-    if let Some(m) = spec.get("matchResources").filter(|m| !m.is_null()) {
-        rules::match_resources(m, "spec.matchResources", errs);
+    if let Some(m) = check_binding_refs(&spec, errs) {
         check_mutating_operations(m, "spec.matchResources", errs);
     }
 }
