@@ -68,6 +68,9 @@ fn ordered(services: &[ApiService], local: &[(String, Vec<String>)]) -> Vec<(Str
             g.versions.push((s.version.clone(), s.version_priority));
         }
     }
+    // A built-in version whose APIService is not in the snapshot yet (the watch cache may lag
+    // autoregister's creates) takes the priority that APIService will have, so the order does
+    // not change when it appears (kubectl picks a resource's version by this order).
     for (name, versions) in local {
         let g = groups.entry(name.clone()).or_insert(Group {
             priority: DEFAULT_GROUP_PRIORITY,
@@ -75,7 +78,10 @@ fn ordered(services: &[ApiService], local: &[(String, Vec<String>)]) -> Vec<(Str
         });
         for v in versions {
             if !g.versions.iter().any(|(x, _)| x == v) {
-                g.versions.push((v.clone(), DEFAULT_VERSION_PRIORITY));
+                let (group_priority, version_priority) = super::autoregister::priority(name, v)
+                    .unwrap_or((DEFAULT_GROUP_PRIORITY, DEFAULT_VERSION_PRIORITY));
+                g.priority = g.priority.max(group_priority);
+                g.versions.push((v.clone(), version_priority));
             }
         }
     }
@@ -336,6 +342,20 @@ mod tests {
         );
         assert_eq!(order[2].1, ["v2", "v1"]);
         assert_eq!(order[3].1, ["v2", "v1"]);
+
+        // A built-in version whose APIService the snapshot lacks yet keeps the place its
+        // APIService will have (v1alpha2 after v1beta1), not a default that lists it first.
+        let services = [
+            svc("coordination.k8s.io", "v1", 16500, 15),
+            svc("coordination.k8s.io", "v1beta1", 16500, 13),
+        ];
+        let local = [(
+            "coordination.k8s.io".to_string(),
+            vec!["v1".to_string(), "v1beta1".to_string(), "v1alpha2".to_string()],
+        )];
+        assert_eq!(ordered(&services, &local)[0].1, ["v1", "v1beta1", "v1alpha2"]);
+        let local_only = ordered(&[], &local);
+        assert_eq!(local_only[0].1, ["v1", "v1beta1", "v1alpha2"]);
     }
 
     #[test]
