@@ -980,7 +980,9 @@ impl Registry {
                 Ok(rev) => return Ok(CachedObject::from_value(&key, new, rev)),
                 Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
                 Err(StorageError::Conflict { .. }) => return Err(ApiError::stale(def.plural, def.group, name)),
-                Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(def.plural, def.group, name)),
+                // Deleted since the read: read again, so the answer is the UID precondition's
+                // 409 when one was given (as upstream's GuaranteedUpdate retries), else 404.
+                Err(StorageError::NotFound { .. }) => continue,
                 Err(e) => return Err(storage_err(e)),
             }
         }
