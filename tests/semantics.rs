@@ -753,6 +753,28 @@ async fn a_watcher_behind_gets_every_event_framed_in_order() {
     assert_eq!(frames, N);
 }
 
+/// PUT `body` to `path` and expect upstream's failed-UID-precondition 409 naming `resource`
+/// `name` at storage key `/registry/{key}`, the `uid` sent and the `stored` one.
+async fn put_fails_uid_precondition(
+    c: &kube::Client,
+    path: &str,
+    body: Value,
+    (resource, name, key): (&str, &str, &str),
+    uid: &str,
+    stored: &str,
+) {
+    let st = send(c, Method::PUT, path, body).await.expect_status(409, "Conflict");
+    assert_eq!(
+        st["message"],
+        format!(
+            "Operation cannot be fulfilled on {resource} \"{name}\": StorageError: invalid object, Code: 4, \
+             Key: /registry/{key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: \
+             UID in precondition: {uid}, UID in object meta: {stored}"
+        ),
+        "{st}"
+    );
+}
+
 /// Upstream's UID precondition, word for word: a PUT whose object carries `metadata.uid` (every
 /// object a client read does) replaces only the object with that UID. A controller writing an
 /// object a spec deleted meanwhile gets 409, which it retries quietly (a 404 it logs as an
@@ -762,26 +784,13 @@ async fn a_watcher_behind_gets_every_event_framed_in_order() {
 async fn a_put_names_the_uid_it_replaces() {
     let s = TestServer::start();
     let c = s.kube_client().await;
-    let precondition_failed = |resource: &str, name: &str, key: &str, uid: &str, stored: &str| {
-        format!(
-            "Operation cannot be fulfilled on {resource} \"{name}\": StorageError: invalid object, Code: 4, \
-             Key: /registry/{key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: \
-             UID in precondition: {uid}, UID in object meta: {stored}"
-        )
-    };
+    let gone = ("configmaps", "gone", "configmaps/default/gone");
     let created = send(&c, Method::POST, CMS, cm("gone", json!({}))).await.json();
     let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
     send(&c, Method::DELETE, &format!("{CMS}/gone"), Value::Null).await;
 
     // The object is gone: with its uid 409, without it 404, and a patch 404.
-    let st = send(&c, Method::PUT, &format!("{CMS}/gone"), created.clone())
-        .await
-        .expect_status(409, "Conflict");
-    assert_eq!(
-        st["message"],
-        precondition_failed("configmaps", "gone", "configmaps/default/gone", &uid, ""),
-        "{st}"
-    );
+    put_fails_uid_precondition(&c, &format!("{CMS}/gone"), created.clone(), gone, &uid, "").await;
     let mut no_uid = created.clone();
     no_uid["metadata"].as_object_mut().unwrap().remove("uid");
     send(&c, Method::PUT, &format!("{CMS}/gone"), no_uid)
@@ -802,14 +811,7 @@ async fn a_put_names_the_uid_it_replaces() {
     let new_uid = again["metadata"]["uid"].as_str().unwrap();
     let mut stale = created.clone();
     stale["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-    let st = send(&c, Method::PUT, &format!("{CMS}/gone"), stale)
-        .await
-        .expect_status(409, "Conflict");
-    assert_eq!(
-        st["message"],
-        precondition_failed("configmaps", "gone", "configmaps/default/gone", &uid, new_uid),
-        "{st}"
-    );
+    put_fails_uid_precondition(&c, &format!("{CMS}/gone"), stale, gone, &uid, new_uid).await;
 
     // A status PUT of a deleted ResourceQuota (the quota controller's write), and a Scale PUT
     // of a deleted Deployment, are conditional on the uid too.
@@ -817,26 +819,22 @@ async fn a_put_names_the_uid_it_replaces() {
     let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}});
     let q = send(&c, Method::POST, quotas, q).await.json();
     send(&c, Method::DELETE, &format!("{quotas}/q"), Value::Null).await;
-    let st = send(&c, Method::PUT, &format!("{quotas}/q/status"), q.clone())
-        .await
-        .expect_status(409, "Conflict");
     let quid = q["metadata"]["uid"].as_str().unwrap();
-    assert_eq!(
-        st["message"],
-        precondition_failed("resourcequotas", "q", "resourcequotas/default/q", quid, ""),
-        "{st}"
-    );
+    let quota = ("resourcequotas", "q", "resourcequotas/default/q");
+    put_fails_uid_precondition(&c, &format!("{quotas}/q/status"), q.clone(), quota, quid, "").await;
     let deployments = "/apis/apps/v1/namespaces/default/deployments";
     send(&c, Method::POST, deployments, deployment("d")).await;
     let scale = get(&c, &format!("{deployments}/d/scale"), None).await.json();
     send(&c, Method::DELETE, &format!("{deployments}/d"), Value::Null).await;
-    let st = send(&c, Method::PUT, &format!("{deployments}/d/scale"), scale.clone())
-        .await
-        .expect_status(409, "Conflict");
     let duid = scale["metadata"]["uid"].as_str().unwrap();
-    assert_eq!(
-        st["message"],
-        precondition_failed("deployments.apps", "d", "deployments/default/d", duid, ""),
-        "{st}"
-    );
+    let deployment_d = ("deployments.apps", "d", "deployments/default/d");
+    put_fails_uid_precondition(
+        &c,
+        &format!("{deployments}/d/scale"),
+        scale.clone(),
+        deployment_d,
+        duid,
+        "",
+    )
+    .await;
 }
