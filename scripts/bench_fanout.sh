@@ -11,6 +11,8 @@
 #   RUNS="capstan:10000 capstan:1000 upstream:1000"   SERVER:WATCHERS, in this order
 #   UPDATES=100 RATE=10 CONCURRENCY=4                 updates, their pace (per s), writers
 #   PROFILE=release (CAPSTAN_BIN / LOAD_BIN override the binaries)
+#   PERF_DIR=DIR                                      record the server with `perf record -g`
+#                                                     during each run (DIR/<server>-<watchers>.data)
 # Each step is bounded (etcd 60 s, server readiness 180 s, one load run 600 s). One TCP
 # connection per watch on both ends: the open-file limit is raised to the hard limit, which must
 # exceed the largest watcher count by ~1,000. Only 127.0.0.1 is used; scratch dirs are deleted.
@@ -70,12 +72,19 @@ for r in $RUNS; do
     echo
     rc=0
     cpu0="$(cpu_s "$pid")"
+    perf_pid=""
+    if [ -n "${PERF_DIR:-}" ]; then
+        mkdir -p "$PERF_DIR"
+        perf record -F 999 -g -p "$pid" -o "$PERF_DIR/$server-$watchers.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     # CPU of the load tool itself (user+system): with thousands of watchers it shares the 2 cores.
     TIMEFORMAT='%U %S'
     { time timeout 600 "$LOAD" --kubeconfig "$WORK/super-admin.conf" --scenario watch --watchers "$watchers" \
         --objects "$UPDATES" --small-objects "$UPDATES" --watch-rate "$RATE" --concurrency "$CONCURRENCY" \
         --pid "$pid" >"$WORK/load.md" 2>"$WORK/load.err" || rc=$?; } 2>"$WORK/load.time"
     server_cpu="$(awk -v a="$(cpu_s "$pid")" -v b="$cpu0" 'BEGIN { printf "%.1f", a - b }')"
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" || true; fi
     client_cpu="$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/load.time")"
     cat "$WORK/load.md"
     if [ "$rc" != 0 ]; then

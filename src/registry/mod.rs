@@ -14,6 +14,7 @@ pub mod pager;
 pub mod pods;
 pub mod resources;
 pub mod store;
+pub mod watch;
 
 pub use store::Registry;
 

@@ -7,10 +7,11 @@ use super::allocator::{self, Allocation, ServiceAllocators};
 use super::options::{DeleteOptions, ListOptions, Propagation, RvMatch};
 use super::pager::{self, ContinueToken};
 use super::resources::Resources;
+use super::watch::Watch;
 use crate::api::{meta, ResourceDef};
 use crate::error::field::{FieldError, FieldErrors};
 use crate::error::{ApiError, ApiResult};
-use crate::storage::cache::{CacheEvent, CacheEventType, CacheSet, CachedObject, View, WatchCache, WatchMsg};
+use crate::storage::cache::{CacheEventType, CacheSet, CachedObject, View, WatchCache};
 use crate::storage::{Storage, StorageError};
 use crate::util;
 use crate::util::json::JsonExt;
@@ -1221,7 +1222,7 @@ impl Registry {
         ns: Option<&str>,
         opts: ListOptions,
         timeout: Duration,
-    ) -> ApiResult<tokio::sync::mpsc::Receiver<WatchOut>> {
+    ) -> ApiResult<Watch> {
         let opts = self.convert_fields(def, &opts)?;
         let prefix = self.key_prefix(def, ns);
         let cache = self.cache(def);
@@ -1249,18 +1250,14 @@ impl Registry {
             (Some(false), Some(n)) if n > 0 => Some(n),
             (Some(false), _) => Some(self.caches.revision()),
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
         let def = *def;
-        match cache.subscribe(&prefix, after, Self::indexed_term(&def, &opts)) {
+        Ok(match cache.subscribe(&prefix, after, Self::indexed_term(&def, &opts)) {
             Err(crate::storage::cache::CacheError::TooOld { requested, oldest }) => {
                 let err = ApiError::expired(format!("too old resource version: {requested} ({oldest})"));
-                let _ = tx.try_send(WatchOut::Error(err));
+                Watch::failed(def, err)
             }
-            Ok(sub) => {
-                tokio::spawn(run_watcher(def, opts, sub, tx, timeout));
-            }
-        }
-        Ok(rx)
+            Ok(sub) => Watch::new(def, opts, sub, timeout),
+        })
     }
 
     /// Read-modify-write of one stored object with compare-and-swap, retried on races
@@ -1453,7 +1450,7 @@ fn strip_rv(o: Arc<CachedObject>) -> Arc<CachedObject> {
 /// Whether `opts`' label and field selectors select `obj`: read from the labels and field
 /// values the cache keeps with it; the object is decoded (once) only for a field it does not
 /// keep (a custom resource's selectable fields).
-fn selects(def: &ResourceDef, opts: &ListOptions, obj: &CachedObject) -> bool {
+pub(super) fn selects(def: &ResourceDef, opts: &ListOptions, obj: &CachedObject) -> bool {
     if !opts.label_selector.matches_with(|k| obj.attrs.label(k)) {
         return false;
     }
@@ -1497,85 +1494,5 @@ fn add_finalizer(obj: &mut Value, f: &str) -> bool {
             true
         }
         _ => false,
-    }
-}
-
-/// One watcher: applies selectors (objects moving in/out of the selection become
-/// ADDED/DELETED), bookmarks, and the timeout.
-async fn run_watcher(
-    def: ResourceDef,
-    opts: ListOptions,
-    sub: crate::storage::cache::Subscription,
-    tx: tokio::sync::mpsc::Sender<WatchOut>,
-    timeout: Duration,
-) {
-    let matches = |obj: &CachedObject| selects(&def, &opts, obj);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let bookmark_every = Duration::from_secs(60).min(
-        timeout
-            .saturating_sub(Duration::from_secs(2))
-            .max(Duration::from_secs(1)),
-    );
-    let mut last_rev = sub.revision;
-    let emit = |ev: &CacheEvent| -> Option<WatchOut> {
-        let now_in = matches(&ev.object);
-        let was_in = ev.prev.as_ref().is_some_and(|p| matches(p));
-        match ev.kind {
-            CacheEventType::Added if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
-            CacheEventType::Modified if now_in && was_in => {
-                Some(WatchOut::Event(CacheEventType::Modified, ev.object.clone()))
-            }
-            CacheEventType::Modified if now_in => Some(WatchOut::Event(CacheEventType::Added, ev.object.clone())),
-            CacheEventType::Modified if was_in => {
-                let prev = ev.prev.as_ref()?;
-                let gone = CachedObject::decode(&prev.key, &prev.json, ev.revision)?;
-                Some(WatchOut::Event(CacheEventType::Deleted, gone))
-            }
-            CacheEventType::Deleted if was_in || (ev.prev.is_none() && now_in) => {
-                Some(WatchOut::Event(CacheEventType::Deleted, ev.object.clone()))
-            }
-            _ => None,
-        }
-    };
-    for ev in &sub.initial {
-        last_rev = last_rev.max(ev.revision);
-        let out = if ev.prev.is_none() && ev.kind == CacheEventType::Added {
-            matches(&ev.object).then(|| WatchOut::Event(CacheEventType::Added, ev.object.clone()))
-        } else {
-            emit(ev)
-        };
-        if let Some(out) = out {
-            if tx.send(out).await.is_err() {
-                return;
-            }
-        }
-    }
-    if opts.send_initial_events == Some(true)
-        && opts.allow_bookmarks
-        && tx.send(WatchOut::Bookmark(last_rev, true)).await.is_err()
-    {
-        return;
-    }
-    let mut rx = sub.rx;
-    let mut next_bookmark = tokio::time::Instant::now() + bookmark_every;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return,
-            _ = tokio::time::sleep_until(next_bookmark), if opts.allow_bookmarks => {
-                next_bookmark = tokio::time::Instant::now() + bookmark_every;
-                if tx.send(WatchOut::Bookmark(last_rev, false)).await.is_err() { return; }
-            }
-            msg = rx.recv() => match msg {
-                None => return,
-                Some(WatchMsg::Progress(r)) => { last_rev = last_rev.max(r); }
-                Some(WatchMsg::Event(ev)) => {
-                    if ev.revision <= last_rev { continue; }
-                    last_rev = last_rev.max(ev.revision);
-                    if let Some(out) = emit(&ev) {
-                        if tx.send(out).await.is_err() { return; }
-                    }
-                }
-            }
-        }
     }
 }

@@ -330,17 +330,17 @@ fn watch_batch(
     def: &'static ResourceDef,
     enc: Encoding,
     first: crate::registry::store::WatchOut,
-    rx: &mut tokio::sync::mpsc::Receiver<crate::registry::store::WatchOut>,
+    rx: &mut crate::registry::watch::Watch,
 ) -> Bytes {
     let frame = encode::watch_frame(def, &first, enc);
-    let Ok(next) = rx.try_recv() else { return frame };
+    let Some(next) = rx.try_recv() else { return frame };
     let mut batch = bytes::BytesMut::with_capacity(frame.len() * 4);
     batch.extend_from_slice(&frame);
     batch.extend_from_slice(&encode::watch_frame(def, &next, enc));
     while batch.len() < WATCH_BATCH_BYTES {
         match rx.try_recv() {
-            Ok(out) => batch.extend_from_slice(&encode::watch_frame(def, &out, enc)),
-            Err(_) => break,
+            Some(out) => batch.extend_from_slice(&encode::watch_frame(def, &out, enc)),
+            None => break,
         }
     }
     batch.freeze()
@@ -441,16 +441,19 @@ fn part_of(sub: Option<&str>) -> Part {
 mod tests {
     use super::*;
     use crate::codec::negotiate::Output;
-    use crate::registry::store::WatchOut;
-    use crate::storage::cache::{CacheEventType, CachedObject};
+    use crate::registry::options::ListOptions;
+    use crate::registry::watch::Watch;
+    use crate::storage::cache::{CacheEvent, CacheEventType, CachedObject, Subscription, WatchMsg};
 
-    fn event(i: usize) -> WatchOut {
+    fn event(i: usize) -> WatchMsg {
         let v = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("c{i}"), "namespace": "d", "resourceVersion": i.to_string()}});
-        WatchOut::Event(
-            CacheEventType::Added,
-            CachedObject::from_value(&format!("/registry/configmaps/d/c{i}"), v, i as i64),
-        )
+        WatchMsg::Event(CacheEvent {
+            kind: CacheEventType::Added,
+            object: CachedObject::from_value(&format!("/registry/configmaps/d/c{i}"), v, i as i64),
+            prev: None,
+            revision: i as i64,
+        })
     }
 
     #[tokio::test]
@@ -463,7 +466,13 @@ mod tests {
             pretty: false,
             include: IncludeObject::Metadata,
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let (tx, live) = tokio::sync::mpsc::channel(8);
+        let sub = Subscription {
+            initial: Vec::new(),
+            revision: 0,
+            rx: live,
+        };
+        let mut rx = Watch::new(*def, ListOptions::default(), sub, Duration::from_secs(60));
         for i in 1..=3 {
             tx.send(event(i)).await.unwrap_or_else(|_| panic!("send"));
         }
