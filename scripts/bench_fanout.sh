@@ -10,6 +10,8 @@
 # Environment:
 #   RUNS="capstan:10000 capstan:1000 upstream:1000"   SERVER:WATCHERS, in this order
 #   UPDATES=100 RATE=10 CONCURRENCY=4                 updates, their pace (per s), writers
+#   PER_CONN=1                                        watches per connection: 1 = an HTTP/1.1
+#                                                     connection each; N = HTTP/2, N streams each
 #   PROFILE=release (CAPSTAN_BIN / LOAD_BIN override the binaries)
 #   PERF_DIR=DIR                                      record the server with `perf record -g`
 #                                                     during each run (DIR/<server>-<watchers>.data)
@@ -25,6 +27,7 @@ RUNS="${RUNS:-capstan:10000 capstan:1000 upstream:1000}"
 UPDATES="${UPDATES:-100}"
 RATE="${RATE:-10}"
 CONCURRENCY="${CONCURRENCY:-4}"
+PER_CONN="${PER_CONN:-1}"
 cl_build_dirs
 LOAD="${LOAD_BIN:-$TARGET/$PROFILE/capstan-load}"
 [ -x "$CAPSTAN" ] && [ -x "$LOAD" ] || { echo "fanout: missing $CAPSTAN or $LOAD" >&2; exit 1; }
@@ -54,7 +57,7 @@ cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/p
 hwm() { awk '$1 == "VmHWM:" { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 echo "- date: $(date -u '+%F %T UTC'); commit $(cd "$ROOT" && git rev-parse --short HEAD); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg); nice $(nice)"
-echo "- command: RUNS='$RUNS' UPDATES=$UPDATES RATE=$RATE CONCURRENCY=$CONCURRENCY scripts/bench_fanout.sh"
+echo "- command: RUNS='$RUNS' UPDATES=$UPDATES RATE=$RATE CONCURRENCY=$CONCURRENCY PER_CONN=$PER_CONN scripts/bench_fanout.sh"
 echo "- capstan: $("$CAPSTAN" --version | head -1) ($CAPSTAN); upstream: kube-apiserver $("$KAS" --version | awk '{print $2}'); etcd $(etcd --version | awk '/etcd Version/ {print $3}')"
 echo
 SUMMARY=("| server | watchers | events delivered | errors | event latency p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | server peak RSS (MiB) | server RSS before the watches (MiB) | server CPU (s) | load tool CPU (s) | load average at start |"
@@ -82,7 +85,7 @@ for r in $RUNS; do
     TIMEFORMAT='%U %S'
     { time timeout 600 "$LOAD" --kubeconfig "$WORK/super-admin.conf" --scenario watch --watchers "$watchers" \
         --objects "$UPDATES" --small-objects "$UPDATES" --watch-rate "$RATE" --concurrency "$CONCURRENCY" \
-        --pid "$pid" >"$WORK/load.md" 2>"$WORK/load.err" || rc=$?; } 2>"$WORK/load.time"
+        --watches-per-connection "$PER_CONN" --pid "$pid" >"$WORK/load.md" 2>"$WORK/load.err" || rc=$?; } 2>"$WORK/load.time"
     server_cpu="$(awk -v a="$(cpu_s "$pid")" -v b="$cpu0" 'BEGIN { printf "%.1f", a - b }')"
     if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" || true; fi
     client_cpu="$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/load.time")"

@@ -103,6 +103,11 @@ struct Args {
     /// workers go). With many watchers, an unpaced burst measures queueing, not event latency.
     #[arg(long, default_value_t = 0.0)]
     watch_rate: f64,
+    /// Watches per connection during the watch measurement: 1 = one HTTP/1.1 connection per
+    /// watch (as separate processes, e.g. kubelets); more = HTTP/2 connections each carrying
+    /// this many watches (as one client-go process's informers).
+    #[arg(long, default_value_t = 1)]
+    watches_per_connection: usize,
     /// Per-request timeout in seconds (a request that takes longer counts as an error).
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
@@ -155,6 +160,8 @@ struct Target {
     host_header: String,
     server_name: ServerName<'static>,
     tls: Arc<rustls::ClientConfig>,
+    /// The same, offering only HTTP/2 (for `--watches-per-connection` > 1).
+    tls_h2: Arc<rustls::ClientConfig>,
 }
 
 fn named<'a>(list: &'a Value, name: &str, field: &str) -> anyhow::Result<&'a Value> {
@@ -229,12 +236,15 @@ fn load_target(path: &Path) -> anyhow::Result<Target> {
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key)
         .context("client certificate/key rejected")?;
+    let mut tls_h2 = tls.clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls_h2.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Target {
         addr: format!("{bare_host}:{port}"),
         host_header: hostport.to_string(),
         server_name,
         tls: Arc::new(tls),
+        tls_h2: Arc::new(tls_h2),
     })
 }
 
@@ -274,19 +284,36 @@ impl Response {
 
 impl Target {
     async fn connect(&self) -> std::io::Result<Conn> {
+        let tls = self.tls_stream(&self.tls).await?;
+        Ok(Conn {
+            io: BufReader::with_capacity(64 * 1024, tls),
+            host: self.host_header.clone(),
+        })
+    }
+
+    async fn tls_stream(&self, config: &Arc<rustls::ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
         let addr: Vec<SocketAddr> = tokio::net::lookup_host(&self.addr).await?.collect();
         let first = addr
             .first()
             .ok_or_else(|| std::io::Error::other(format!("{} does not resolve", self.addr)))?;
         let tcp = TcpStream::connect(first).await?;
         tcp.set_nodelay(true)?;
-        let tls = TlsConnector::from(self.tls.clone())
+        TlsConnector::from(config.clone())
             .connect(self.server_name.clone(), tcp)
-            .await?;
-        Ok(Conn {
-            io: BufReader::with_capacity(64 * 1024, tls),
-            host: self.host_header.clone(),
-        })
+            .await
+    }
+
+    /// An HTTP/2 connection for many requests at once.
+    async fn connect_h2(&self) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>> {
+        let tls = self.tls_stream(&self.tls_h2).await?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            bail!("the server did not agree to HTTP/2");
+        }
+        let (send, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls))
+                .await?;
+        tokio::spawn(conn);
+        Ok(send)
     }
 }
 
@@ -594,6 +621,8 @@ struct Ctx {
     resource: Resource,
     /// Last known resourceVersion per object index.
     rvs: Vec<Mutex<String>>,
+    /// `--watches-per-connection`.
+    watches_per_connection: usize,
     /// Start interval between updates during the watch measurement (`--watch-rate`).
     watch_pace: Option<Duration>,
 }
@@ -1031,74 +1060,90 @@ impl Ctx {
             (0..watchers.max(1)).map(|_| Arc::default()).collect();
         let modified = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let path = format!(
+            "{}?watch=true&resourceVersion={list_rv}&allowWatchBookmarks=true&timeoutSeconds=600",
+            self.cm_path()
+        );
         let mut tasks = Vec::new();
-        for mine in &received {
-            let mine = mine.clone();
-            let mut conn = self.target.connect().await.context("watch connect")?;
-            let path = format!(
-                "{}?watch=true&resourceVersion={list_rv}&allowWatchBookmarks=true&timeoutSeconds=600",
-                self.cm_path()
-            );
-            conn.send("GET", &path, None, "").await?;
-            let head = tokio::time::timeout(self.timeout, conn.read_head())
-                .await
-                .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
-            if head.status != 200 {
-                let body = conn.read_body(&head).await.unwrap_or_default();
-                bail!("watch: {}", status_message(&Response::new(head.status, body)));
-            }
-            let (modified, errors) = (modified.clone(), errors.clone());
-            let report = move |e: String| {
-                if let Ok(mut g) = errors.lock() {
-                    g.push(e);
+        let recorders = received.iter().map(|mine| WatchRecorder {
+            pending: Vec::new(),
+            mine: mine.clone(),
+            modified: modified.clone(),
+            errors: errors.clone(),
+        });
+        if self.watches_per_connection <= 1 {
+            for mut rec in recorders {
+                let mut conn = self.target.connect().await.context("watch connect")?;
+                conn.send("GET", &path, None, "").await?;
+                let head = tokio::time::timeout(self.timeout, conn.read_head())
+                    .await
+                    .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
+                if head.status != 200 {
+                    let body = conn.read_body(&head).await.unwrap_or_default();
+                    bail!("watch: {}", status_message(&Response::new(head.status, body)));
                 }
-            };
-            tasks.push(tokio::spawn(async move {
-                let mut pending: Vec<u8> = Vec::new();
-                loop {
-                    let chunk = if head.chunked {
-                        match conn.read_chunk().await {
-                            Ok(Some(c)) => c,
-                            Ok(None) => break,
-                            Err(e) => {
-                                report(format!("watch stream: {e}"));
-                                break;
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let chunk = if head.chunked {
+                            match conn.read_chunk().await {
+                                Ok(Some(c)) => c,
+                                Ok(None) => break,
+                                Err(e) => return rec.report(format!("watch stream: {e}")),
                             }
-                        }
-                    } else {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        match conn.io.read(&mut buf).await {
-                            Ok(0) => break,
-                            Ok(k) => {
-                                buf.truncate(k);
-                                buf
-                            }
-                            Err(e) => {
-                                report(format!("watch stream: {e}"));
-                                break;
-                            }
-                        }
-                    };
-                    let at = Instant::now();
-                    pending.extend_from_slice(&chunk);
-                    let mut start = 0;
-                    while let Some(len) = pending[start..].iter().position(|b| *b == b'\n') {
-                        let line = &pending[start..start + len];
-                        start += len + 1;
-                        match watch_line(line) {
-                            WatchLine::Modified(rv) => {
-                                if let Ok(mut m) = mine.lock() {
-                                    m.insert(rv, at);
+                        } else {
+                            let mut buf = vec![0u8; 64 * 1024];
+                            match conn.io.read(&mut buf).await {
+                                Ok(0) => break,
+                                Ok(k) => {
+                                    buf.truncate(k);
+                                    buf
                                 }
-                                modified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                Err(e) => return rec.report(format!("watch stream: {e}")),
                             }
-                            WatchLine::Other => {}
-                            WatchLine::Error(e) => report(e),
-                        }
+                        };
+                        rec.feed(&chunk, Instant::now());
                     }
-                    pending.drain(..start);
+                }));
+            }
+        } else {
+            let recorders: Vec<WatchRecorder> = recorders.collect();
+            for group in recorders.chunks(self.watches_per_connection) {
+                let send = self.target.connect_h2().await.context("watch connect (HTTP/2)")?;
+                for rec in group {
+                    let mut send = send.clone();
+                    send.ready().await.context("HTTP/2 connection")?;
+                    let req = hyper::Request::get(&path)
+                        .header("host", &self.target.host_header)
+                        .header("user-agent", "capstan-load")
+                        .header("accept", "application/json")
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+                    let resp = tokio::time::timeout(self.timeout, send.send_request(req))
+                        .await
+                        .map_err(|_| anyhow!("watch: no response headers within {:?}", self.timeout))??;
+                    if resp.status() != 200 {
+                        let status = resp.status().as_u16();
+                        let body = http_body_util::BodyExt::collect(resp.into_body())
+                            .await
+                            .map(|b| b.to_bytes().to_vec())
+                            .unwrap_or_default();
+                        bail!("watch: {}", status_message(&Response::new(status, body)));
+                    }
+                    let mut rec = rec.clone();
+                    let mut body = resp.into_body();
+                    tasks.push(tokio::spawn(async move {
+                        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+                            match frame {
+                                Ok(f) => {
+                                    if let Some(data) = f.data_ref() {
+                                        rec.feed(data, Instant::now());
+                                    }
+                                }
+                                Err(e) => return rec.report(format!("watch stream: {e}")),
+                            }
+                        }
+                    }));
                 }
-            }));
+            }
         }
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let upd = self
@@ -1155,6 +1200,46 @@ impl Ctx {
         from_resp.note = format!("{early} event(s) arrived before the update response was read (counted as 0)");
         from_sent.note = "includes the update's own latency".into();
         Ok(vec![upd, from_resp, from_sent])
+    }
+}
+
+/// What one watcher of the watch scenario saw: the arrival time of each MODIFIED event by its
+/// resourceVersion (its own map, so 10,000 watchers do not share one lock), counted in `modified`.
+#[derive(Clone)]
+struct WatchRecorder {
+    /// The start of a line not yet complete.
+    pending: Vec<u8>,
+    mine: Arc<Mutex<HashMap<String, Instant>>>,
+    modified: Arc<std::sync::atomic::AtomicUsize>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl WatchRecorder {
+    /// Record the complete lines of `chunk` (read at `at`).
+    fn feed(&mut self, chunk: &[u8], at: Instant) {
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(len) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &self.pending[start..start + len];
+            start += len + 1;
+            match watch_line(line) {
+                WatchLine::Modified(rv) => {
+                    if let Ok(mut m) = self.mine.lock() {
+                        m.insert(rv, at);
+                    }
+                    self.modified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                WatchLine::Other => {}
+                WatchLine::Error(e) => self.report(e),
+            }
+        }
+        self.pending.drain(..start);
+    }
+
+    fn report(&self, e: String) {
+        if let Ok(mut g) = self.errors.lock() {
+            g.push(e);
+        }
     }
 }
 
@@ -1290,6 +1375,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_keys: args.data_keys.max(2),
         resource: args.resource,
         rvs: (0..big).map(|_| Mutex::new(String::new())).collect(),
+        watches_per_connection: args.watches_per_connection.max(1),
         watch_pace: (args.watch_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.watch_rate)),
     });
     let rss_before = args.pid.and_then(|p| status_kb(p, "VmRSS:"));
