@@ -524,6 +524,24 @@ impl Registry {
         found.ok_or_else(|| ApiError::not_found(def.plural, def.group, name))
     }
 
+    /// The object a write starts from: on its first attempt the watch cache's copy when there
+    /// is one (the write's compare-and-swap proves it current, and one that fails on it is
+    /// tried again on a fresh read — see [`Registry::update_with`]), else a fresh read.
+    pub async fn get_for_write(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        first_attempt: bool,
+    ) -> ApiResult<Arc<CachedObject>> {
+        if first_attempt {
+            if let Some(o) = self.cache(def).get(&self.key(def, ns, name)) {
+                return Ok(o);
+            }
+        }
+        self.get(def, ns, name, None).await
+    }
+
     /// Convert field-selector labels the way the kind does (renames, and 400 for unsupported
     /// fields with upstream's message).
     fn convert_fields(&self, def: &ResourceDef, opts: &ListOptions) -> ApiResult<ListOptions> {
@@ -798,193 +816,224 @@ impl Registry {
         let key = self.key(def, ns, name);
         let strat = def.strategy;
         // Unconditional updates retry on races; conditional ones fail with 409.
+        // The first attempt starts from the watch cache's copy, as upstream's GuaranteedUpdate
+        // starts from the cacher's: the write's compare-and-swap proves it current, so a write
+        // costs storage one transaction instead of a read and a transaction. Whatever fails on
+        // that copy (a conflict, a precondition, validation, no change) is tried again on a
+        // fresh read before it is answered.
+        let mut from_cache_next = !dry_run;
         for _ in 0..16 {
-            let Some(current) = self.storage.get(&key, 0).await.map_err(storage_err)? else {
-                check_uid(def, &key, name, uid, None)?;
-                return Err(ApiError::not_found(def.plural, def.group, name));
-            };
-            let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
-            check_uid(def, &key, name, uid, Some(stored.str_at("/metadata/uid")))?;
-            if let Some(w) = wanted_rv {
-                if w != current.mod_revision {
-                    return Err(ApiError::stale(def.plural, def.group, name));
+            let from_cache = std::mem::take(&mut from_cache_next);
+            let current = if from_cache {
+                match self.cache(def).get(&key) {
+                    Some(o) => Some(cached_kv(&o)),
+                    None => continue,
                 }
-            }
-            let old = strat.served_form(def, &stored).unwrap_or_else(|| stored.clone());
-            let mut new = match part {
-                Part::Main => {
-                    let mut n = body.clone();
-                    if is_namespace(def) {
-                        // Namespaces change spec.finalizers only through `finalize`.
-                        n["spec"]["finalizers"] = old.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            } else {
+                self.storage.get(&key, 0).await.map_err(storage_err)?
+            };
+            let step: ApiResult<Step> = async {
+                let Some(current) = current else {
+                    check_uid(def, &key, name, uid, None)?;
+                    return Err(ApiError::not_found(def.plural, def.group, name));
+                };
+                let stored: Value = serde_json::from_slice(&current.value).map_err(ApiError::internal)?;
+                check_uid(def, &key, name, uid, Some(stored.str_at("/metadata/uid")))?;
+                if let Some(w) = wanted_rv {
+                    if w != current.mod_revision {
+                        return Err(ApiError::stale(def.plural, def.group, name));
                     }
-                    if def.has_status() {
-                        match old.get("status") {
-                            Some(s) => n["status"] = s.clone(),
-                            None => {
-                                if let Some(o) = n.as_object_mut() {
-                                    o.remove("status");
+                }
+                let old = strat.served_form(def, &stored).unwrap_or_else(|| stored.clone());
+                let mut new = match part {
+                    Part::Main => {
+                        let mut n = body.clone();
+                        if is_namespace(def) {
+                            // Namespaces change spec.finalizers only through `finalize`.
+                            n["spec"]["finalizers"] = old.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                        }
+                        if def.has_status() {
+                            match old.get("status") {
+                                Some(s) => n["status"] = s.clone(),
+                                None => {
+                                    if let Some(o) = n.as_object_mut() {
+                                        o.remove("status");
+                                    }
                                 }
                             }
                         }
+                        n
                     }
-                    n
+                    Part::Status => strat.status_write().apply(&old, &body),
+                    Part::Finalize => {
+                        let mut n = old.clone();
+                        n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                        n
+                    }
+                    Part::Approval => {
+                        // Upstream's approval strategy: metadata as sent, spec and status as stored
+                        // but for the conditions.
+                        let mut n = body.clone();
+                        n["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+                        let mut status = old.get("status").cloned().unwrap_or(json!({}));
+                        status["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+                        n["status"] = status;
+                        n
+                    }
+                    Part::Resize => crate::api::strategy::resize::merge(&old, &body),
+                };
+                if part != Part::Main {
+                    // Subresource writes keep the managedFields the patch/apply path recorded.
+                    if let Some(mf) = body.pointer("/metadata/managedFields") {
+                        meta_mut(&mut new).insert("managedFields".into(), mf.clone());
+                    }
                 }
-                Part::Status => strat.status_write().apply(&old, &body),
-                Part::Finalize => {
-                    let mut n = old.clone();
-                    n["spec"]["finalizers"] = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
-                    n
+                // Defaulted before the field manager compares (upstream decodes, hence defaults,
+                // first): a PUT that omits a defaulted field does not take it from its owner.
+                strat.defaults(&mut new);
+                if let Some(m) = manager {
+                    let schemas = crate::api::schema::builtin();
+                    let sub = part.subresource();
+                    let merge = crate::api::schema::merge_root(def);
+                    let root = merge.as_ref().map(|m| m.node());
+                    crate::patch::record_update(Some(&old), &mut new, m, &def.api_version(), sub, schemas, root);
                 }
-                Part::Approval => {
-                    // Upstream's approval strategy: metadata as sent, spec and status as stored
-                    // but for the conditions.
-                    let mut n = body.clone();
-                    n["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
-                    let mut status = old.get("status").cloned().unwrap_or(json!({}));
-                    status["conditions"] = body.pointer("/status/conditions").cloned().unwrap_or(json!([]));
-                    n["status"] = status;
-                    n
-                }
-                Part::Resize => crate::api::strategy::resize::merge(&old, &body),
-            };
-            if part != Part::Main {
-                // Subresource writes keep the managedFields the patch/apply path recorded.
-                if let Some(mf) = body.pointer("/metadata/managedFields") {
-                    meta_mut(&mut new).insert("managedFields".into(), mf.clone());
-                }
-            }
-            // Defaulted before the field manager compares (upstream decodes, hence defaults,
-            // first): a PUT that omits a defaulted field does not take it from its owner.
-            strat.defaults(&mut new);
-            if let Some(m) = manager {
-                let schemas = crate::api::schema::builtin();
-                let sub = part.subresource();
-                let merge = crate::api::schema::merge_root(def);
-                let root = merge.as_ref().map(|m| m.node());
-                crate::patch::record_update(Some(&old), &mut new, m, &def.api_version(), sub, schemas, root);
-            }
-            {
-                // System-owned metadata carries over from the stored object.
-                let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
-                let m = meta_mut(&mut new);
-                for k in ["uid", "creationTimestamp"] {
-                    if m.get(k).is_none_or(|v| v.as_str() == Some("") || v.is_null()) {
-                        if let Some(v) = old_meta.get(k) {
-                            m.insert(k.into(), v.clone());
+                {
+                    // System-owned metadata carries over from the stored object.
+                    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+                    let m = meta_mut(&mut new);
+                    for k in ["uid", "creationTimestamp"] {
+                        if m.get(k).is_none_or(|v| v.as_str() == Some("") || v.is_null()) {
+                            if let Some(v) = old_meta.get(k) {
+                                m.insert(k.into(), v.clone());
+                            }
                         }
                     }
+                    for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                        match old_meta.get(k) {
+                            Some(v) => m.insert(k.into(), v.clone()),
+                            None => m.remove(k),
+                        };
+                    }
+                    if def.namespaced() {
+                        m.insert("namespace".into(), json!(ns.unwrap_or("")));
+                    } else {
+                        m.remove("namespace");
+                    }
+                    m.remove("resourceVersion");
                 }
-                for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
-                    match old_meta.get(k) {
-                        Some(v) => m.insert(k.into(), v.clone()),
-                        None => m.remove(k),
-                    };
+                let w = write(Operation::Update, def, ns, name, sub, dry_run);
+                if let Some(a) = adm {
+                    a.mutate(self, &w, &mut new, Some(&old)).await?;
                 }
-                if def.namespaced() {
-                    m.insert("namespace".into(), json!(ns.unwrap_or("")));
+                strat.drop_disabled(&self.features, &mut new, Some(&old));
+                strat.normalize(def, &mut new);
+                let svc_al = if part == Part::Main {
+                    self.service_allocators(def)
                 } else {
-                    m.remove("namespace");
+                    None
+                };
+                if svc_al.is_some() {
+                    allocator::prepare_update(&old, &mut new);
                 }
-                m.remove("resourceVersion");
-            }
-            let w = write(Operation::Update, def, ns, name, sub, dry_run);
-            if let Some(a) = adm {
-                a.mutate(self, &w, &mut new, Some(&old)).await?;
-            }
-            strat.drop_disabled(&self.features, &mut new, Some(&old));
-            strat.normalize(def, &mut new);
-            let svc_al = if part == Part::Main {
-                self.service_allocators(def)
-            } else {
-                None
-            };
-            if svc_al.is_some() {
-                allocator::prepare_update(&old, &mut new);
-            }
-            let first = if part == Part::Status {
-                self.namespace_errors(def, &new, Some(&old)).await
-            } else {
-                Vec::new()
-            };
-            self.validate(def, &new, Some(&old), part, first)?;
-            if let Some(a) = adm {
-                a.validate(self, &w, Some(&new), Some(&old)).await?;
-            }
-            // (allocated now: release on failure, no longer used: release after success)
-            let mut svc_txn: Option<(Arc<ServiceAllocators>, Allocation, Allocation)> = None;
-            if let Some(al) = svc_al {
-                let (got, rel) = al.allocate_update(&old, &mut new, dry_run).await?;
-                svc_txn = Some((al, got, rel));
-            }
-            if def.generation && spec_part(&new) != spec_part(&old) {
-                let g = old.i64_at("/metadata/generation").unwrap_or(0);
-                meta_mut(&mut new).insert("generation".into(), json!(g + 1));
-            }
-            if let Err(e) = strat.to_storage(def, &mut new).await {
-                if let Some((al, got, _)) = &svc_txn {
-                    al.release(got).await;
+                let first = if part == Part::Status {
+                    self.namespace_errors(def, &new, Some(&old)).await
+                } else {
+                    Vec::new()
+                };
+                self.validate(def, &new, Some(&old), part, first)?;
+                if let Some(a) = adm {
+                    a.validate(self, &w, Some(&new), Some(&old)).await?;
                 }
-                return Err(e);
-            }
-            let mut old_cmp = stored;
-            if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            if new == old_cmp && !current.stale {
-                // Nothing changed: no write, same resourceVersion (as upstream). A value read
-                // through an old encryption key or provider is written again (re-encrypted).
-                return CachedObject::from_kv(&current).ok_or_else(|| ApiError::internal("undecodable object"));
-            }
-            let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
-            let bytes = match encode_for_storage(&new) {
-                Ok(b) => b,
-                Err(e) => {
+                // (allocated now: release on failure, no longer used: release after success)
+                let mut svc_txn: Option<(Arc<ServiceAllocators>, Allocation, Allocation)> = None;
+                if let Some(al) = svc_al {
+                    let (got, rel) = al.allocate_update(&old, &mut new, dry_run).await?;
+                    svc_txn = Some((al, got, rel));
+                }
+                if def.generation && spec_part(&new) != spec_part(&old) {
+                    let g = old.i64_at("/metadata/generation").unwrap_or(0);
+                    meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+                }
+                if let Err(e) = strat.to_storage(def, &mut new).await {
                     if let Some((al, got, _)) = &svc_txn {
                         al.release(got).await;
                     }
                     return Err(e);
                 }
-            };
-            if dry_run {
-                return CachedObject::decode(&key, &bytes, current.mod_revision)
-                    .ok_or_else(|| ApiError::internal("encode failed"));
-            }
-            if finishing {
-                // The last finalizer is gone from an object being deleted: delete it now.
-                let res = self.storage.delete(&key, current.mod_revision).await;
-                if let Some((al, got, rel)) = &svc_txn {
-                    if res.is_ok() {
-                        al.release_for(&new).await;
-                        al.release(rel).await;
-                    } else {
-                        al.release(got).await;
-                    }
+                let mut old_cmp = stored;
+                if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
                 }
-                return match res {
-                    Ok((rev, _)) => {
-                        CachedObject::decode(&key, &bytes, rev).ok_or_else(|| ApiError::internal("encode failed"))
+                if new == old_cmp && !current.stale {
+                    // Nothing changed: no write, same resourceVersion (as upstream). A value read
+                    // through an old encryption key or provider is written again (re-encrypted).
+                    // Upstream confirms a no-op found on the cached copy with a fresh read.
+                    if from_cache {
+                        return Ok(Step::Retry);
                     }
-                    Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
-                    Err(StorageError::Conflict { .. }) => Err(ApiError::stale(def.plural, def.group, name)),
-                    Err(e) => Err(storage_err(e)),
+                    return CachedObject::from_kv(&current)
+                        .map(Step::Done)
+                        .ok_or_else(|| ApiError::internal("undecodable object"));
+                }
+                let finishing = new.pointer("/metadata/deletionTimestamp").is_some() && !pending_finalizers(def, &new);
+                let bytes = match encode_for_storage(&new) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if let Some((al, got, _)) = &svc_txn {
+                            al.release(got).await;
+                        }
+                        return Err(e);
+                    }
                 };
+                if dry_run {
+                    return CachedObject::decode(&key, &bytes, current.mod_revision)
+                        .map(Step::Done)
+                        .ok_or_else(|| ApiError::internal("encode failed"));
+                }
+                if finishing {
+                    // The last finalizer is gone from an object being deleted: delete it now.
+                    let res = self.storage.delete(&key, current.mod_revision).await;
+                    if let Some((al, got, rel)) = &svc_txn {
+                        if res.is_ok() {
+                            al.release_for(&new).await;
+                            al.release(rel).await;
+                        } else {
+                            al.release(got).await;
+                        }
+                    }
+                    return match res {
+                        Ok((rev, _)) => CachedObject::decode(&key, &bytes, rev)
+                            .map(Step::Done)
+                            .ok_or_else(|| ApiError::internal("encode failed")),
+                        Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => Ok(Step::Retry),
+                        Err(StorageError::Conflict { .. }) => Err(ApiError::stale(def.plural, def.group, name)),
+                        Err(e) => Err(storage_err(e)),
+                    };
+                }
+                let res = self
+                    .storage
+                    .update_with_ttl(&key, bytes.clone(), current.mod_revision, self.ttl_of(def))
+                    .await;
+                if let Some((al, got, rel)) = &svc_txn {
+                    al.release(if res.is_ok() { rel } else { got }).await;
+                }
+                match res {
+                    Ok(rev) => Ok(Step::Done(CachedObject::from_value(&key, new, rev))),
+                    Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => Ok(Step::Retry),
+                    Err(StorageError::Conflict { .. }) => Err(ApiError::stale(def.plural, def.group, name)),
+                    // Deleted since the read: read again, so the answer is the UID precondition's
+                    // 409 when one was given (as upstream's GuaranteedUpdate retries), else 404.
+                    Err(StorageError::NotFound { .. }) => Ok(Step::Retry),
+                    Err(e) => Err(storage_err(e)),
+                }
             }
-            let res = self
-                .storage
-                .update_with_ttl(&key, bytes.clone(), current.mod_revision, self.ttl_of(def))
-                .await;
-            if let Some((al, got, rel)) = &svc_txn {
-                al.release(if res.is_ok() { rel } else { got }).await;
-            }
-            match res {
-                Ok(rev) => return Ok(CachedObject::from_value(&key, new, rev)),
-                Err(StorageError::Conflict { .. }) if wanted_rv.is_none() => continue,
-                Err(StorageError::Conflict { .. }) => return Err(ApiError::stale(def.plural, def.group, name)),
-                // Deleted since the read: read again, so the answer is the UID precondition's
-                // 409 when one was given (as upstream's GuaranteedUpdate retries), else 404.
-                Err(StorageError::NotFound { .. }) => continue,
-                Err(e) => return Err(storage_err(e)),
+            .await;
+            match step {
+                Ok(Step::Done(obj)) => return Ok(obj),
+                Ok(Step::Retry) => continue,
+                Err(_) if from_cache => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(ApiError::new(
@@ -1402,6 +1451,24 @@ impl Registry {
 /// retries until the request times out; a busy controller writing status must not turn a
 /// client's write into a 409, so the bound is generous.
 pub const CONFLICT_RETRIES: usize = 100;
+
+/// How one attempt of a read-modify-write ended.
+enum Step {
+    Done(Arc<CachedObject>),
+    /// Lost a race (or started from a stale cached copy): read again and retry.
+    Retry,
+}
+
+/// The watch cache's copy of an object in storage's form, to start a write from.
+fn cached_kv(o: &CachedObject) -> crate::storage::KeyValue {
+    crate::storage::KeyValue {
+        key: o.key.clone(),
+        value: o.json.clone(),
+        create_revision: 0,
+        mod_revision: o.revision,
+        stale: false,
+    }
+}
 
 /// Admission's view of a write.
 fn write<'a>(

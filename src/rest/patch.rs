@@ -125,7 +125,7 @@ pub async fn patch(
         }
     };
     let explicit_rv = patch_doc.pointer("/metadata/resourceVersion").is_some();
-    for _ in 0..CONFLICT_RETRIES {
+    for attempt in 0..CONFLICT_RETRIES {
         if sub == Some("scale") {
             let mut scale = reg.scale(def, ns, name).await?;
             apply(&mut scale)?;
@@ -141,7 +141,7 @@ pub async fn patch(
                 Err(e) => return Err(e),
             }
         }
-        let current = reg.get(def, ns, name, None).await?;
+        let current = reg.get_for_write(def, ns, name, attempt == 0 && !dry_run).await?;
         let live = encode::served_value(def, &current).unwrap_or_else(|| current.value());
         let mut target = live.clone();
         apply(&mut target)?;
@@ -364,8 +364,8 @@ async fn apply_resource(
     let explicit_rv = applied.pointer("/metadata/resourceVersion").is_some();
     let reg = rest.registry;
     let adm = rest.admission.request(ctx);
-    for _ in 0..CONFLICT_RETRIES {
-        let live = match reg.get(def, ns, name, None).await {
+    for attempt in 0..CONFLICT_RETRIES {
+        let live = match reg.get_for_write(def, ns, name, attempt == 0 && !dry_run).await {
             Ok(current) => Some((
                 encode::served_value(def, &current).unwrap_or_else(|| current.value()),
                 current.revision,

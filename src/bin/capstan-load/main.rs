@@ -304,14 +304,18 @@ impl Target {
     }
 
     /// An HTTP/2 connection for many requests at once.
-    async fn connect_h2(&self) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>> {
+    async fn connect_h2(
+        &self,
+    ) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>> {
         let tls = self.tls_stream(&self.tls_h2).await?;
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             bail!("the server did not agree to HTTP/2");
         }
-        let (send, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls))
-                .await?;
+        let (send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await?;
         tokio::spawn(conn);
         Ok(send)
     }
