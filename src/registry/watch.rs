@@ -28,9 +28,13 @@ pub struct Watch {
     /// Live events; None once the watch has ended.
     rx: Option<mpsc::Receiver<WatchMsg>>,
     last_rev: i64,
-    deadline: Pin<Box<Sleep>>,
+    /// When the watch ends.
+    deadline: Instant,
+    /// How often a bookmark is sent (when the client allows them).
     bookmark_every: Duration,
-    next_bookmark: Pin<Box<Sleep>>,
+    /// One timer per watch, for whichever comes first: the next bookmark or the deadline (one
+    /// timer polled per event, not two).
+    wake: Pin<Box<Sleep>>,
 }
 
 impl Watch {
@@ -43,6 +47,12 @@ impl Watch {
                 .max(Duration::from_secs(1)),
         );
         let initial_end_pending = opts.send_initial_events == Some(true) && opts.allow_bookmarks;
+        let deadline = now + timeout;
+        let first_wake = if opts.allow_bookmarks {
+            deadline.min(now + bookmark_every)
+        } else {
+            deadline
+        };
         Watch {
             def,
             opts,
@@ -51,9 +61,9 @@ impl Watch {
             error: None,
             rx: Some(sub.rx),
             last_rev: sub.revision,
-            deadline: Box::pin(tokio::time::sleep_until(now + timeout)),
+            deadline,
             bookmark_every,
-            next_bookmark: Box::pin(tokio::time::sleep_until(now + bookmark_every)),
+            wake: Box::pin(tokio::time::sleep_until(first_wake)),
         }
     }
 
@@ -67,9 +77,9 @@ impl Watch {
             error: Some(err),
             rx: None,
             last_rev: 0,
-            deadline: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            deadline: Instant::now(),
             bookmark_every: Duration::ZERO,
-            next_bookmark: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            wake: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
 
@@ -82,11 +92,15 @@ impl Watch {
             let rx = self.rx.as_mut()?;
             let msg = tokio::select! {
                 biased;
-                _ = &mut self.deadline => None,
-                _ = &mut self.next_bookmark, if self.opts.allow_bookmarks => {
-                    let next = Instant::now() + self.bookmark_every;
-                    self.next_bookmark.as_mut().reset(next);
-                    return Some(WatchOut::Bookmark(self.last_rev, false));
+                _ = &mut self.wake => {
+                    let now = Instant::now();
+                    if now >= self.deadline {
+                        None
+                    } else {
+                        let next = self.deadline.min(now + self.bookmark_every);
+                        self.wake.as_mut().reset(next);
+                        return Some(WatchOut::Bookmark(self.last_rev, false));
+                    }
                 }
                 msg = rx.recv() => msg,
             };
