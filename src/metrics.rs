@@ -58,6 +58,39 @@ impl Histogram {
     }
 }
 
+/// upstream `apiserver_watch_events_sizes` buckets: 1 KiB doubling to 128 KiB.
+const WATCH_EVENT_SIZE_BUCKETS: [u64; 8] = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
+
+/// One kind's `apiserver_watch_events_total` and `apiserver_watch_events_sizes`: atomics, so a
+/// watch holds its kind's handle and records each event it writes without a lock.
+#[derive(Debug, Default)]
+pub struct WatchEventStats {
+    /// Events at or under each bucket's bound (not cumulative; summed when rendered).
+    buckets: [AtomicU64; WATCH_EVENT_SIZE_BUCKETS.len()],
+    count: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl WatchEventStats {
+    /// One event sent, carrying an object of `size` bytes.
+    pub fn observe(&self, size: usize) {
+        let size = size as u64;
+        if let Some(i) = WATCH_EVENT_SIZE_BUCKETS.iter().position(|b| size <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events sent so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// `(group, version, kind)` of a watched resource, as upstream labels its watch metrics.
+type WatchKind = (&'static str, &'static str, &'static str);
+
 /// The audit backends' counters, shared with `/metrics`.
 #[derive(Debug, Default)]
 pub struct AuditCounters {
@@ -173,6 +206,7 @@ pub struct Metrics {
     requests: Mutex<HashMap<(RequestLabels, u16), u64>>,
     durations: Mutex<HashMap<RequestLabels, Histogram>>,
     storage: Mutex<HashMap<(&'static str, String), Histogram>>,
+    watch_events: Mutex<HashMap<WatchKind, std::sync::Arc<WatchEventStats>>>,
     pub inflight_readonly: AtomicI64,
     pub inflight_mutating: AtomicI64,
     rejected: AtomicU64,
@@ -200,6 +234,7 @@ impl Default for Metrics {
             requests: Mutex::default(),
             durations: Mutex::default(),
             storage: Mutex::default(),
+            watch_events: Mutex::default(),
             inflight_readonly: AtomicI64::new(0),
             inflight_mutating: AtomicI64::new(0),
             rejected: AtomicU64::new(0),
@@ -260,6 +295,62 @@ impl Metrics {
             m.entry((operation, ty.to_string()))
                 .or_insert_with(|| Histogram::new(STORAGE_BUCKETS))
                 .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// The watch event counters of one kind, for a watch to record what it sends.
+    pub fn watch_events(
+        &self,
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+    ) -> std::sync::Arc<WatchEventStats> {
+        let mut m = self.watch_events.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry((group, version, kind)).or_default().clone()
+    }
+
+    fn render_watch_events(&self, out: &mut String) {
+        let m = self.watch_events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<_> = m.iter().collect();
+        rows.sort_by_key(|(k, _)| **k);
+        out.push_str("# HELP apiserver_watch_events_sizes [ALPHA] Watch event size distribution in bytes\n# TYPE apiserver_watch_events_sizes histogram\n");
+        for ((group, version, kind), s) in &rows {
+            let labels = format!(
+                "group=\"{}\",kind=\"{}\",version=\"{}\"",
+                esc(group),
+                esc(kind),
+                esc(version)
+            );
+            let mut cumulative = 0;
+            for (bound, n) in WATCH_EVENT_SIZE_BUCKETS.iter().zip(&s.buckets) {
+                cumulative += n.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "apiserver_watch_events_sizes_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let count = s.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "apiserver_watch_events_sizes_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "apiserver_watch_events_sizes_sum{{{labels}}} {}",
+                s.bytes.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(out, "apiserver_watch_events_sizes_count{{{labels}}} {count}");
+        }
+        out.push_str("# HELP apiserver_watch_events_total [ALPHA] Number of events sent in watch clients\n# TYPE apiserver_watch_events_total counter\n");
+        for ((group, version, kind), s) in &rows {
+            let _ = writeln!(
+                out,
+                "apiserver_watch_events_total{{group=\"{}\",kind=\"{}\",version=\"{}\"}} {}",
+                esc(group),
+                esc(kind),
+                esc(version),
+                s.count()
+            );
         }
     }
 
@@ -368,6 +459,7 @@ impl Metrics {
                 );
             }
         }
+        self.render_watch_events(&mut out);
         self.streams.render(&mut out);
         self.authn_config_reloads.render(&mut out);
         self.authz_config_reloads.render(&mut out);

@@ -753,6 +753,87 @@ async fn a_watcher_behind_gets_every_event_framed_in_order() {
     assert_eq!(frames, N);
 }
 
+/// The value of the first `/metrics` sample starting with `prefix` (0 when absent).
+async fn metric(c: &kube::Client, prefix: &str) -> f64 {
+    get(c, "/metrics", None)
+        .await
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Upstream's `apiserver_watch_events_total` and `apiserver_watch_events_sizes`: every event a
+/// watch client is sent (bookmarks too) counts once for the watched kind, and its size is the
+/// encoded object's. Events are written as upstream writes them, `{"type":…,"object":…}`.
+#[tokio::test]
+async fn watch_events_are_counted_and_sized_per_kind() {
+    let s = TestServer::start();
+    let c = s.kube_client().await;
+    const TOTAL: &str = "apiserver_watch_events_total{group=\"\",kind=\"ConfigMap\",version=\"v1\"}";
+    const SIZES: &str = "apiserver_watch_events_sizes_sum{group=\"\",kind=\"ConfigMap\",version=\"v1\"}";
+    const BELOW_1K: &str =
+        "apiserver_watch_events_sizes_bucket{group=\"\",kind=\"ConfigMap\",version=\"v1\",le=\"1024\"}";
+    let rv = get(&c, CMS, None).await.json()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (name, value) in [("small", "x".to_string()), ("large", "y".repeat(3000))] {
+        let r = send(
+            &c,
+            Method::POST,
+            CMS,
+            cm(name, json!({ "annotations": { "v": value } })),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let (total0, sizes0, small0) = (
+        metric(&c, TOTAL).await,
+        metric(&c, SIZES).await,
+        metric(&c, BELOW_1K).await,
+    );
+    let r = get(
+        &c,
+        &format!("{CMS}?watch=true&resourceVersion={rv}&timeoutSeconds=2&allowWatchBookmarks=true"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end()).filter(|l| !l.is_empty()).collect();
+    // Two ADDED events, then (over 2 s) perhaps a bookmark: count what was sent.
+    let (mut sized, mut under_1k) = (0usize, 0.0);
+    for l in &lines {
+        let ev: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let ty = ev["type"].as_str().unwrap();
+        let head = format!("{{\"type\":\"{ty}\",\"object\":");
+        assert!(l.starts_with(&head), "upstream's field order: {l}");
+        let size = l.len() - head.len() - 1;
+        sized += size;
+        if size <= 1024 {
+            under_1k += 1.0;
+        }
+    }
+    assert!(lines.len() >= 2, "{lines:?}");
+    let sent = lines.len() as f64;
+    eventually_async("watch events counted", secs(10), || async {
+        let (total, sizes) = (metric(&c, TOTAL).await, metric(&c, SIZES).await);
+        if total - total0 == sent && sizes - sizes0 == sized as f64 {
+            Ok(())
+        } else {
+            Err(format!(
+                "total {total0} -> {total}, sizes {sizes0} -> {sizes}; sent {sent} of {sized} bytes"
+            ))
+        }
+    })
+    .await;
+    // The 3 KB object is over the 1 KiB bucket; the small one and any bookmark are under it.
+    assert!(under_1k >= 1.0 && under_1k < sent, "{lines:?}");
+    assert_eq!(metric(&c, BELOW_1K).await - small0, under_1k);
+}
+
 /// PUT `body` to `path` and expect upstream's failed-UID-precondition 409 naming `resource`
 /// `name` at storage key `/registry/{key}`, the `uid` sent and the `stored` one.
 async fn put_fails_uid_precondition(
@@ -843,13 +924,7 @@ async fn a_put_names_the_uid_it_replaces() {
 /// server asked its storage for that.
 async fn storage_calls(c: &kube::Client, op: &str, ty: &str) -> u64 {
     let prefix = format!("etcd_request_duration_seconds_count{{operation=\"{op}\",type=\"{ty}\"}}");
-    get(c, "/metrics", None)
-        .await
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    metric(c, &prefix).await as u64
 }
 
 /// Writes start from the watch cache's copy, as upstream's GuaranteedUpdate starts from the

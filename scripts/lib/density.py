@@ -197,6 +197,39 @@ def buckets(path):
     return out
 
 
+def counter(path, name, keys):
+    """{tuple of the `keys` labels: summed value} of counter (or histogram series) `name`."""
+    out = {}
+    prefix = name + "{"
+    for line in open(path):
+        if not line.startswith(prefix):
+            continue
+        body, _, value = line.rpartition("} ")
+        labels = dict(LABEL.findall(body[len(prefix):]))
+        key = tuple(labels.get(k, "") for k in keys)
+        out[key] = out.get(key, 0) + float(value)
+    return out
+
+
+def pod_phase(d, name, keys):
+    """What counter `name` gained during the pod phase, by `keys`, largest first."""
+    before = counter(os.path.join(d, "metrics-before.txt"), name, keys)
+    after = counter(os.path.join(d, "metrics-after.txt"), name, keys)
+    gained = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+    return sorted(gained.items(), key=lambda kv: -kv[1])
+
+
+def traffic(d):
+    """Watch events sent per kind (count, MB) and the requests that show informers lagging or
+    re-listing: LISTs and 409 Conflicts per resource, over the pod phase."""
+    sizes = dict(pod_phase(d, "apiserver_watch_events_sizes_sum", ("kind",)))
+    events = [(k[0], n, sizes.get(k, 0) / 1e6) for k, n in pod_phase(d, "apiserver_watch_events_total", ("kind",))]
+    requests = pod_phase(d, "apiserver_request_total", ("verb", "resource", "subresource", "code"))
+    lists = [("/".join(x for x in k[1:3] if x), n) for k, n in requests if k[0] == "LIST"]
+    conflicts = [(f"{k[0]} " + "/".join(x for x in k[1:3] if x), n) for k, n in requests if k[3] == "409"]
+    return {"events": events, "lists": lists, "conflicts": conflicts}
+
+
 def hist_quantile(q, b):
     """Prometheus histogram_quantile over {le: cumulative count}."""
     les = sorted(b)
@@ -254,6 +287,7 @@ def report(d, servers):
                 col[key] = json.load(open(p))
         if os.path.exists(os.path.join(sd, "metrics-after.txt")) and os.path.exists(os.path.join(sd, "metrics-before.txt")):
             col["api"] = api_latency(sd)
+            col["traffic"] = traffic(sd)
         cols[s] = col
 
     def ms(v):
@@ -298,6 +332,14 @@ def report(d, servers):
         if worst:
             print(f"- {s}: highest p99 per verb/resource: " + ", ".join(
                 f"{w['key']} {ms(w['p99'])} ms (n={w['count']:,})" for w in worst))
+    for s in servers:
+        t = cols[s].get("traffic")
+        if not t:
+            continue
+        print(f"- {s}: watch events sent in the pod phase: " + (", ".join(
+            f"{k} {n:,.0f} ({mb:,.1f} MB)" for k, n, mb in t["events"][:8]) or "none recorded"))
+        print(f"- {s}: LISTs in the pod phase: " + (", ".join(f"{k} {n:,.0f}" for k, n in t["lists"][:8]) or "none"))
+        print(f"- {s}: 409 Conflicts in the pod phase: " + (", ".join(f"{k} {n:,.0f}" for k, n in t["conflicts"][:8]) or "none"))
 
 
 def main():

@@ -374,7 +374,7 @@ fn protobuf_list(def: &ResourceDef, items: &[Arc<CachedObject>], meta: &Value, e
 
 /// One watch event in protobuf: a 4-byte big-endian length, then a `metav1.WatchEvent` whose
 /// object is the enveloped object (upstream's length-delimited framer).
-fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
+fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> WatchFrame {
     let (ty, object): (&str, Result<Bytes, String>) = match out {
         WatchOut::Event(kind, obj) => {
             let converted = match convert_for_serving(def, obj) {
@@ -423,11 +423,37 @@ fn protobuf_watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Byt
     let mut b = Vec::with_capacity(ev.len() + 4);
     b.extend_from_slice(&(ev.len() as u32).to_be_bytes());
     b.extend_from_slice(&ev);
-    Bytes::from(b)
+    WatchFrame {
+        bytes: Bytes::from(b),
+        object_len: object.len(),
+    }
+}
+
+/// One encoded watch event, and the size of the object it carries (upstream's
+/// `apiserver_watch_events_sizes` observes the object, not the frame).
+pub struct WatchFrame {
+    pub bytes: Bytes,
+    pub object_len: usize,
+}
+
+impl WatchFrame {
+    /// `{"type":"<ty>","object":<object>}` and a newline, in upstream's field order.
+    fn json(ty: &str, object: &[u8]) -> WatchFrame {
+        let mut b = Vec::with_capacity(object.len() + ty.len() + 24);
+        b.extend_from_slice(b"{\"type\":\"");
+        b.extend_from_slice(ty.as_bytes());
+        b.extend_from_slice(b"\",\"object\":");
+        b.extend_from_slice(object);
+        b.extend_from_slice(b"}\n");
+        WatchFrame {
+            bytes: Bytes::from(b),
+            object_len: object.len(),
+        }
+    }
 }
 
 /// One watch event as a newline-terminated JSON frame, or a length-prefixed protobuf frame.
-pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
+pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> WatchFrame {
     if enc.output.is_protobuf() {
         return protobuf_watch_frame(def, out, enc);
     }
@@ -449,15 +475,7 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
                     // Fast path: splice the cached encoding without re-serialising.
                     match served_value(def, obj) {
                         Some(converted) => converted,
-                        None => {
-                            let mut b = Vec::with_capacity(obj.json.len() + 32);
-                            b.extend_from_slice(b"{\"type\":\"");
-                            b.extend_from_slice(ty.as_bytes());
-                            b.extend_from_slice(b"\",\"object\":");
-                            b.extend_from_slice(&obj.json);
-                            b.extend_from_slice(b"}\n");
-                            return Bytes::from(b);
-                        }
+                        None => return WatchFrame::json(ty, &obj.json),
                     }
                 }
             };
@@ -479,9 +497,7 @@ pub fn watch_frame(def: &ResourceDef, out: &WatchOut, enc: Encoding) -> Bytes {
         }
         WatchOut::Error(e) => ("ERROR", e.to_status()),
     };
-    let mut b = serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
-    b.push(b'\n');
-    Bytes::from(b)
+    WatchFrame::json(ty, &serde_json::to_vec(&object).unwrap_or_default())
 }
 
 /// Status `Success` returned by deletes of kinds that don't return the object.

@@ -37,6 +37,8 @@ pub struct Rest<'a> {
     pub max_body: usize,
     /// `--min-request-timeout`: watches without `timeoutSeconds` last between it and twice it.
     pub min_request_timeout: Duration,
+    /// Watches record the events they send here.
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 impl Rest<'_> {
@@ -297,12 +299,16 @@ async fn watch(
         }
     };
     let rx = rest.registry.watch(def, ns, opts, timeout).await?;
-    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
-        let first = rx.recv().await?;
-        Some((
-            Ok::<Bytes, std::convert::Infallible>(watch_batch(def, enc, first, &mut rx)),
-            rx,
-        ))
+    let sent = rest.metrics.watch_events(def.group, def.version, def.kind);
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let sent = sent.clone();
+        async move {
+            let first = rx.recv().await?;
+            Some((
+                Ok::<Bytes, std::convert::Infallible>(watch_batch(def, enc, first, &mut rx, &sent)),
+                rx,
+            ))
+        }
     });
     let mut r = warp::reply::stream(stream).into_response();
     let ct = if enc.output.is_protobuf() {
@@ -331,15 +337,21 @@ fn watch_batch(
     enc: Encoding,
     first: crate::registry::store::WatchOut,
     rx: &mut crate::registry::watch::Watch,
+    sent: &crate::metrics::WatchEventStats,
 ) -> Bytes {
-    let frame = encode::watch_frame(def, &first, enc);
-    let Some(next) = rx.try_recv() else { return frame };
-    let mut batch = bytes::BytesMut::with_capacity(frame.len() * 4);
-    batch.extend_from_slice(&frame);
-    batch.extend_from_slice(&encode::watch_frame(def, &next, enc));
+    let frame = |out: &crate::registry::store::WatchOut| {
+        let f = encode::watch_frame(def, out, enc);
+        sent.observe(f.object_len);
+        f.bytes
+    };
+    let first = frame(&first);
+    let Some(next) = rx.try_recv() else { return first };
+    let mut batch = bytes::BytesMut::with_capacity(first.len() * 4);
+    batch.extend_from_slice(&first);
+    batch.extend_from_slice(&frame(&next));
     while batch.len() < WATCH_BATCH_BYTES {
         match rx.try_recv() {
-            Some(out) => batch.extend_from_slice(&encode::watch_frame(def, &out, enc)),
+            Some(out) => batch.extend_from_slice(&frame(&out)),
             None => break,
         }
     }
@@ -477,7 +489,8 @@ mod tests {
             tx.send(event(i)).await.unwrap_or_else(|_| panic!("send"));
         }
         let first = rx.recv().await.unwrap_or_else(|| panic!("recv"));
-        let batch = watch_batch(def, enc, first, &mut rx);
+        let sent = crate::metrics::WatchEventStats::default();
+        let batch = watch_batch(def, enc, first, &mut rx, &sent);
         let names: Vec<String> = std::str::from_utf8(&batch)
             .unwrap_or_default()
             .lines()
@@ -488,15 +501,17 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["\"c1\"", "\"c2\"", "\"c3\""]);
+        assert_eq!(sent.count(), 3, "each event of a batch is counted");
         // Nothing queued: the event goes out on its own.
         tx.send(event(4)).await.unwrap_or_else(|_| panic!("send"));
         let first = rx.recv().await.unwrap_or_else(|| panic!("recv"));
         assert_eq!(
-            watch_batch(def, enc, first, &mut rx)
+            watch_batch(def, enc, first, &mut rx, &sent)
                 .iter()
                 .filter(|b| **b == b'\n')
                 .count(),
             1
         );
+        assert_eq!(sent.count(), 4);
     }
 }

@@ -94,6 +94,7 @@ impl App {
             authorizer: &self.auth.authorizer,
             max_body: self.max_body,
             min_request_timeout: self.min_request_timeout,
+            metrics: &self.metrics,
         }
     }
 
