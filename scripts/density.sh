@@ -172,7 +172,9 @@ EOF
     local cpu0 ecpu0=0 comp0 load
     cpu0="$(cpu_s "$server_pid")"
     [ -z "$etcd_pid" ] || ecpu0="$(cpu_s "$etcd_pid")"
-    comp0="$(awk -v a="$(cpu_s "$kcm_pid")" -v b="$(cpu_s "$sched_pid")" -v c="$(cpu_s "$kwok_pid")" 'BEGIN{print a+b+c}')"
+    local kcm0 sched0 kwok0
+    kcm0="$(cpu_s "$kcm_pid")" sched0="$(cpu_s "$sched_pid")" kwok0="$(cpu_s "$kwok_pid")"
+    comp0="$(awk -v a="$kcm0" -v b="$sched0" -v c="$kwok0" 'BEGIN{print a+b+c}')"
     load="$(cut -d' ' -f1-3 /proc/loadavg)"
     local per=$((PODS / DEPLOYMENTS)) extra_pods=$((PODS % DEPLOYMENTS)) n
     for ((i = 0; i < DEPLOYMENTS; i++)); do
@@ -204,7 +206,13 @@ EOF
     local cpu1 ecpu1=0 comp1
     cpu1="$(cpu_s "$server_pid")"
     [ -z "$etcd_pid" ] || ecpu1="$(cpu_s "$etcd_pid")"
-    comp1="$(awk -v a="$(cpu_s "$kcm_pid")" -v b="$(cpu_s "$sched_pid")" -v c="$(cpu_s "$kwok_pid")" 'BEGIN{print a+b+c}')"
+    local kcm1 sched1 kwok1
+    kcm1="$(cpu_s "$kcm_pid")" sched1="$(cpu_s "$sched_pid")" kwok1="$(cpu_s "$kwok_pid")"
+    comp1="$(awk -v a="$kcm1" -v b="$sched1" -v c="$kwok1" 'BEGIN{print a+b+c}')"
+    # The components' own view (scheduling attempts, work queues), scraped with the admin
+    # client certificate; a component that exited has none.
+    python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$sched_port/metrics" "$dir/scheduler-metrics-after.txt" || true
+    python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$kcm_port/metrics" "$dir/kcm-metrics-after.txt" || true
     # A component that lost its leader lease (the server too slow to renew it) exits; nothing
     # restarts it here as a kubelet would, so the run stalls: record it.
     local exited=""
@@ -224,6 +232,9 @@ EOF
  "etcd_hwm_mib": "$([ -n "$etcd_pid" ] && status_mib "$etcd_pid" VmHWM || echo –)",
  "etcd_cpu_pods_s": $(awk -v a="$ecpu1" -v b="$ecpu0" 'BEGIN{printf "%.1f", a-b}'),
  "components_cpu_pods_s": $(awk -v a="$comp1" -v b="$comp0" 'BEGIN{printf "%.1f", a-b}'),
+ "kcm_cpu_pods_s": $(awk -v a="$kcm1" -v b="$kcm0" 'BEGIN{printf "%.1f", a-b}'),
+ "scheduler_cpu_pods_s": $(awk -v a="$sched1" -v b="$sched0" 'BEGIN{printf "%.1f", a-b}'),
+ "kwok_cpu_pods_s": $(awk -v a="$kwok1" -v b="$kwok0" 'BEGIN{printf "%.1f", a-b}'),
  "components_exited": "${exited:-none}", "loadavg": "$load"}
 EOF
     cl_log "$server: $(cat "$dir/run.json" | tr -d '\n')"

@@ -31,8 +31,9 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"}
 READ_ONLY = {"GET", "LIST"}
 
 
-def kubeconfig(path):
-    """(host, port, ssl context) from a kubeconfig with embedded certificates (kubeadm's)."""
+def kubeconfig(path, verify=True):
+    """(host, port, ssl context) from a kubeconfig with embedded certificates (kubeadm's).
+    verify=False: the server's certificate is not checked (a component's self-signed one)."""
     text = open(path).read()
 
     def field(name):
@@ -45,8 +46,11 @@ def kubeconfig(path):
     m = re.match(r"https://([^:/]+):(\d+)", server)
     if not m:
         raise SystemExit(f"density: unsupported server {server}")
-    ctx = ssl.create_default_context(cadata=base64.b64decode(field("certificate-authority-data")).decode())
-    ctx.check_hostname = False
+    if verify:
+        ctx = ssl.create_default_context(cadata=base64.b64decode(field("certificate-authority-data")).decode())
+        ctx.check_hostname = False
+    else:
+        ctx = ssl._create_unverified_context()
     with tempfile.TemporaryDirectory() as d:
         cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
         with open(cert, "wb") as f:
@@ -169,9 +173,15 @@ def watch(kc, ns, expect, out, ready_file, timeout):
 
 
 def metrics(kc, url, out):
-    conn = kubeconfig(kc)
-    path = re.sub(r"^https://[^/]+", "", url)
-    status, body = get(conn, path, timeout=120)
+    """GET url's /metrics with kc's client certificate: the API server's (checked against kc's
+    CA) or a component's on another port (its serving certificate is self-signed)."""
+    host, port, ctx = kubeconfig(kc)
+    m = re.match(r"https://([^:/]+):(\d+)(/.*)$", url)
+    if not m:
+        raise SystemExit(f"density: unsupported URL {url}")
+    if int(m.group(2)) != port:
+        host, port, ctx = m.group(1), int(m.group(2)), kubeconfig(kc, verify=False)[2]
+    status, body = get((host, port, ctx), m.group(3), timeout=120)
     if status != 200:
         raise SystemExit(f"density: GET {url}: HTTP {status}: {body[:300]!r}")
     with open(out, "wb") as f:
@@ -319,6 +329,8 @@ def report(d, servers):
     rows.append(("etcd CPU during the pod phase (s)", lambda c: sec(c["run"].get("etcd_cpu_pods_s"))))
     rows.append(("kube-controller-manager + kube-scheduler + kwok CPU, pod phase (s)",
                  lambda c: sec(c["run"].get("components_cpu_pods_s"))))
+    for name, key in (("kube-controller-manager", "kcm"), ("kube-scheduler", "scheduler"), ("kwok", "kwok")):
+        rows.append((f"{name} CPU, pod phase (s)", lambda c, key=key: sec(c["run"].get(f"{key}_cpu_pods_s"))))
     rows.append(("components that exited during the pod phase (lost their leader lease)",
                  lambda c: c["run"].get("components_exited", "–")))
     rows.append(("load average at the start of the pod phase", lambda c: c["run"].get("loadavg", "–")))
@@ -332,6 +344,20 @@ def report(d, servers):
         if worst:
             print(f"- {s}: highest p99 per verb/resource: " + ", ".join(
                 f"{w['key']} {ms(w['p99'])} ms (n={w['count']:,})" for w in worst))
+    for s in servers:
+        sched = os.path.join(d, s, "scheduler-metrics-after.txt")
+        if os.path.exists(sched):
+            attempts = counter(sched, "scheduler_schedule_attempts_total", ("result",))
+            took = counter(sched, "scheduler_scheduling_attempt_duration_seconds_sum", ())
+            n = sum(attempts.values())
+            print(f"- {s}: kube-scheduler attempts: " + ", ".join(f"{k[0]} {v:,.0f}" for k, v in sorted(attempts.items()))
+                  + (f"; mean attempt {sum(took.values()) / n * 1000:,.0f} ms" if n else ""))
+        kcm = os.path.join(d, s, "kcm-metrics-after.txt")
+        if os.path.exists(kcm):
+            for what in ("adds", "retries"):
+                q = sorted(counter(kcm, f"workqueue_{what}_total", ("name",)).items(), key=lambda kv: -kv[1])
+                print(f"- {s}: kube-controller-manager work queue {what}: " + (", ".join(
+                    f"{k[0]} {v:,.0f}" for k, v in q[:6] if v) or "none"))
     for s in servers:
         t = cols[s].get("traffic")
         if not t:
