@@ -781,22 +781,27 @@ mod tests {
         let Start::Queued(lw) = start(&q, 1, light) else {
             panic!()
         };
-        let light_waiter = tokio::spawn(lw.wait(Duration::from_secs(10)));
+        let mut light_waiter = tokio::spawn(lw.wait(Duration::from_secs(10)));
         drop(running);
         // Run heavy requests one by one until the light one has run; count how many went first.
+        // One seat: whichever waiter holds it is the only one ready, so waiting on both tells
+        // the dispatch order whatever order the runtime polls the tasks in.
         let mut heavy_before = 0;
         let mut pending = heavy_waiters.into_iter();
-        loop {
-            if light_waiter.is_finished() {
-                break;
+        let light_seat = loop {
+            let Some(h) = pending.next() else {
+                break (&mut light_waiter).await.unwrap();
+            };
+            tokio::select! {
+                biased;
+                seat = &mut light_waiter => break seat.unwrap(),
+                seat = h => {
+                    heavy_before += 1;
+                    drop(seat.unwrap());
+                }
             }
-            let Some(h) = pending.next() else { break };
-            let seat = h.await.unwrap();
-            heavy_before += 1;
-            drop(seat);
-            tokio::task::yield_now().await;
-        }
-        assert!(light_waiter.await.unwrap().is_some());
+        };
+        assert!(light_seat.is_some());
         assert!(
             heavy_before <= 2,
             "{heavy_before} heavy requests went before the light one"
