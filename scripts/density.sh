@@ -27,6 +27,10 @@
 #   DENSITY_OUTPUT_DIR=DIR       results (default $CARGO_TARGET_DIR/density/<time>)
 #   DENSITY_STRICT=1             exit 1 unless every pod went Running and the metrics were scraped
 #                                on every server (the CI short form)
+#   WATCHLAG=N WATCHLAG_PAUSE=300ms   also time, during the pod phase, how long a client-go
+#                                informer takes to see its own status write (N writes, one at a
+#                                time: conformance/e2e/watchlag, built with Go into
+#                                ~/.cache/capstan/watchlag on first use) -> DIR/<server>/watchlag.txt
 #   KEEP=1                       keep the scratch dirs (etcd data, PKI)
 # Output: DIR/report.md (the side-by-side table) and DIR/<server>/ (pods.json, metrics before and
 # after, run.json, component logs). Every process started here is stopped on exit, on
@@ -59,6 +63,12 @@ KAS="$(UP kube-apiserver)" && KCM="$(UP kube-controller-manager)" && SCHED="$(UP
     KUBECTL="$(UP kubectl)" && KWOK="$(UP kwok)" ||
     { echo "density: upstream binaries not cached (make upstream)" >&2; exit 1; }
 K8S_VERSION="$(bash "$ROOT/scripts/upstream.sh" version)"
+WATCHLAG_BIN="$HOME/.cache/capstan/watchlag"
+if [ -n "${WATCHLAG:-}" ] && [ ! -x "$WATCHLAG_BIN" ]; then
+    echo "density: building conformance/e2e/watchlag into $WATCHLAG_BIN" >&2
+    (cd "$ROOT/conformance/e2e" && go build -mod=readonly -o "$WATCHLAG_BIN" ./watchlag) ||
+        { echo "density: could not build watchlag (WATCHLAG=$WATCHLAG)" >&2; exit 1; }
+fi
 # One watch per component and informer, plus the watcher: far below any limit, but kwok opens one
 # connection per node lease when NODES is large.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -200,8 +210,15 @@ EOF
     t0="$(date +%s.%N)"
     "${kc[@]}" create -f "$WORK/deployments.yaml" >&2 || return 1
     cl_log "$server: $DEPLOYMENTS Deployments, $PODS pods created at $(date -u +%T); waiting up to $POD_TIMEOUT s for all Running"
+    local lag_pid=""
+    if [ -n "${WATCHLAG:-}" ]; then
+        cl_start watchlag "$dir/watchlag.txt" "$WATCHLAG_BIN" "$WORK/admin.conf" "$WATCHLAG" "${WATCHLAG_PAUSE:-300ms}"
+        lag_pid="${CL_PIDS[-1]}"
+    fi
     local rc=0
     wait "$watch_pid" || rc=$?
+    # The lag probe is over long before the pods are (or it is cut off: its line is then missing).
+    [ -z "$lag_pid" ] || ! kill -0 "$lag_pid" 2>/dev/null || { cl_log "$server: watchlag still running; stopped"; kill "$lag_pid" 2>/dev/null || true; }
     python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$port/metrics" "$dir/metrics-after.txt" || rc=1
     local cpu1 ecpu1=0 comp1
     cpu1="$(cpu_s "$server_pid")"

@@ -359,6 +359,11 @@ def report(d, servers):
                 print(f"- {s}: kube-controller-manager work queue {what}: " + (", ".join(
                     f"{k[0]} {v:,.0f}" for k, v in q[:6] if v) or "none"))
     for s in servers:
+        lag = os.path.join(d, s, "watchlag.txt")
+        if os.path.exists(lag):
+            line = next((l.strip() for l in open(lag) if l.startswith("updates ")), "no result (cut off)")
+            print(f"- {s}: a client-go informer seeing its own status write during the pod phase (watchlag): {line}")
+    for s in servers:
         t = cols[s].get("traffic")
         if not t:
             continue
