@@ -311,16 +311,21 @@ impl Metrics {
 
     fn render_watch_events(&self, out: &mut String) {
         let m = self.watch_events.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rows: Vec<_> = m.iter().collect();
-        rows.sort_by_key(|(k, _)| **k);
+        let mut rows: Vec<_> = m
+            .iter()
+            .map(|((group, version, kind), s)| {
+                let labels = format!(
+                    "group=\"{}\",kind=\"{}\",version=\"{}\"",
+                    esc(group),
+                    esc(kind),
+                    esc(version)
+                );
+                (labels, s)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         out.push_str("# HELP apiserver_watch_events_sizes [ALPHA] Watch event size distribution in bytes\n# TYPE apiserver_watch_events_sizes histogram\n");
-        for ((group, version, kind), s) in &rows {
-            let labels = format!(
-                "group=\"{}\",kind=\"{}\",version=\"{}\"",
-                esc(group),
-                esc(kind),
-                esc(version)
-            );
+        for (labels, s) in &rows {
             let mut cumulative = 0;
             for (bound, n) in WATCH_EVENT_SIZE_BUCKETS.iter().zip(&s.buckets) {
                 cumulative += n.load(Ordering::Relaxed);
@@ -329,7 +334,7 @@ impl Metrics {
                     "apiserver_watch_events_sizes_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
                 );
             }
-            let count = s.count.load(Ordering::Relaxed);
+            let count = s.count();
             let _ = writeln!(
                 out,
                 "apiserver_watch_events_sizes_bucket{{{labels},le=\"+Inf\"}} {count}"
@@ -342,15 +347,8 @@ impl Metrics {
             let _ = writeln!(out, "apiserver_watch_events_sizes_count{{{labels}}} {count}");
         }
         out.push_str("# HELP apiserver_watch_events_total [ALPHA] Number of events sent in watch clients\n# TYPE apiserver_watch_events_total counter\n");
-        for ((group, version, kind), s) in &rows {
-            let _ = writeln!(
-                out,
-                "apiserver_watch_events_total{{group=\"{}\",kind=\"{}\",version=\"{}\"}} {}",
-                esc(group),
-                esc(kind),
-                esc(version),
-                s.count()
-            );
+        for (labels, s) in &rows {
+            let _ = writeln!(out, "apiserver_watch_events_total{{{labels}}} {}", s.count());
         }
     }
 

@@ -299,16 +299,12 @@ async fn watch(
         }
     };
     let rx = rest.registry.watch(def, ns, opts, timeout).await?;
+    // The kind's counters travel with the watch: no lookup or reference count per event.
     let sent = rest.metrics.watch_events(def.group, def.version, def.kind);
-    let stream = futures_util::stream::unfold(rx, move |mut rx| {
-        let sent = sent.clone();
-        async move {
-            let first = rx.recv().await?;
-            Some((
-                Ok::<Bytes, std::convert::Infallible>(watch_batch(def, enc, first, &mut rx, &sent)),
-                rx,
-            ))
-        }
+    let stream = futures_util::stream::unfold((rx, sent), move |(mut rx, sent)| async move {
+        let first = rx.recv().await?;
+        let batch = watch_batch(def, enc, first, &mut rx, &sent);
+        Some((Ok::<Bytes, std::convert::Infallible>(batch), (rx, sent)))
     });
     let mut r = warp::reply::stream(stream).into_response();
     let ct = if enc.output.is_protobuf() {
