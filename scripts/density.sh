@@ -179,12 +179,11 @@ EOF
     cl_wait watcher "$watch_pid" 60 test -e "$WORK/watch-ready" || return 1
 
     python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$port/metrics" "$dir/metrics-before.txt" || return 1
-    local cpu0 ecpu0=0 comp0 load
+    local cpu0 ecpu0=0 load
     cpu0="$(cpu_s "$server_pid")"
     [ -z "$etcd_pid" ] || ecpu0="$(cpu_s "$etcd_pid")"
     local kcm0 sched0 kwok0
     kcm0="$(cpu_s "$kcm_pid")" sched0="$(cpu_s "$sched_pid")" kwok0="$(cpu_s "$kwok_pid")"
-    comp0="$(awk -v a="$kcm0" -v b="$sched0" -v c="$kwok0" 'BEGIN{print a+b+c}')"
     load="$(cut -d' ' -f1-3 /proc/loadavg)"
     local per=$((PODS / DEPLOYMENTS)) extra_pods=$((PODS % DEPLOYMENTS)) n
     for ((i = 0; i < DEPLOYMENTS; i++)); do
@@ -220,12 +219,11 @@ EOF
     # The lag probe is over long before the pods are (or it is cut off: its line is then missing).
     [ -z "$lag_pid" ] || ! kill -0 "$lag_pid" 2>/dev/null || { cl_log "$server: watchlag still running; stopped"; kill "$lag_pid" 2>/dev/null || true; }
     python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$port/metrics" "$dir/metrics-after.txt" || rc=1
-    local cpu1 ecpu1=0 comp1
+    local cpu1 ecpu1=0
     cpu1="$(cpu_s "$server_pid")"
     [ -z "$etcd_pid" ] || ecpu1="$(cpu_s "$etcd_pid")"
     local kcm1 sched1 kwok1
     kcm1="$(cpu_s "$kcm_pid")" sched1="$(cpu_s "$sched_pid")" kwok1="$(cpu_s "$kwok_pid")"
-    comp1="$(awk -v a="$kcm1" -v b="$sched1" -v c="$kwok1" 'BEGIN{print a+b+c}')"
     # The components' own view (scheduling attempts, work queues), scraped with the admin
     # client certificate; a component that exited has none.
     python3 "$PY" metrics "$WORK/admin.conf" "https://127.0.0.1:$sched_port/metrics" "$dir/scheduler-metrics-after.txt" || true
@@ -248,7 +246,7 @@ EOF
  "server_cpu_s": $(cpu_s "$server_pid"), "server_cpu_pods_s": $(awk -v a="$cpu1" -v b="$cpu0" 'BEGIN{printf "%.1f", a-b}'),
  "etcd_hwm_mib": "$([ -n "$etcd_pid" ] && status_mib "$etcd_pid" VmHWM || echo –)",
  "etcd_cpu_pods_s": $(awk -v a="$ecpu1" -v b="$ecpu0" 'BEGIN{printf "%.1f", a-b}'),
- "components_cpu_pods_s": $(awk -v a="$comp1" -v b="$comp0" 'BEGIN{printf "%.1f", a-b}'),
+ "components_cpu_pods_s": $(awk -v a="$kcm1" -v b="$kcm0" -v c="$sched1" -v d="$sched0" -v e="$kwok1" -v f="$kwok0" 'BEGIN{printf "%.1f", a-b+c-d+e-f}'),
  "kcm_cpu_pods_s": $(awk -v a="$kcm1" -v b="$kcm0" 'BEGIN{printf "%.1f", a-b}'),
  "scheduler_cpu_pods_s": $(awk -v a="$sched1" -v b="$sched0" 'BEGIN{printf "%.1f", a-b}'),
  "kwok_cpu_pods_s": $(awk -v a="$kwok1" -v b="$kwok0" 'BEGIN{printf "%.1f", a-b}'),
