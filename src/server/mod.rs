@@ -448,7 +448,9 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let metrics = Arc::new(crate::metrics::Metrics::with_disabled(
         opts.get_list("metrics.disabled"),
     ));
-    let backend = open_storage(&opts, &data_dir).await?;
+    // The storage watch feeding the caches runs on a thread of its own, until `run` returns.
+    let feed = crate::storage::feed::FeedRuntime::start()?;
+    let backend = open_storage(&opts, &data_dir, Some(feed.handle())).await?;
     // Encryption at rest applies to the bytes as stored (after transcoding), as upstream's
     // transformers do, so an etcd upstream encrypted reads here and back.
     let (backend, encryption) = encryption::wrap(&opts, backend).await?;
@@ -479,6 +481,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .collect();
     let cache_opts = CacheOptions {
         selectable,
+        feed: Some(feed.handle()),
         ..CacheOptions::default()
     };
     let caches = CacheSet::start(storage.clone(), "/registry/", &segments, cache_opts)
@@ -841,7 +844,7 @@ fn listen(addr: SocketAddr, port_sharing: bool) -> std::io::Result<TcpListener> 
 pub async fn migrate_storage(opts: ServeOptions) -> anyhow::Result<crate::storage::transcode::Migrated> {
     use crate::storage::transcode::{Layout, MediaType};
     let data_dir = opts.data_dir();
-    let backend = open_storage(&opts, &data_dir).await?;
+    let backend = open_storage(&opts, &data_dir, None).await?;
     let (backend, _) = encryption::wrap(&opts, backend).await?;
     let layout = match opts.backend() {
         "etcd3" => Layout::upstream(MediaType::parse(&opts.storage_media_type).map_err(anyhow::Error::msg)?),
@@ -867,7 +870,12 @@ fn storage_check_deadline(opts: &ServeOptions) -> Duration {
 }
 
 /// The configured backend: the embedded SQLite log under the data dir, or etcd.
-async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Storage>> {
+/// `watch_runtime`: where etcd's watches run (the embedded store's follow whoever watches).
+async fn open_storage(
+    opts: &ServeOptions,
+    data_dir: &std::path::Path,
+    watch_runtime: Option<tokio::runtime::Handle>,
+) -> anyhow::Result<Arc<dyn Storage>> {
     match opts.backend() {
         "embedded" => {
             let db = data_dir.join("capstan.db");
@@ -892,6 +900,7 @@ async fn open_storage(opts: &ServeOptions, data_dir: &std::path::Path) -> anyhow
                     .get("storage.lease-reuse-duration-seconds")
                     .and_then(Value::as_i64)
                     .unwrap_or(60),
+                watch_runtime,
                 ..Default::default()
             };
             let etcd_opts = crate::storage::etcd::EtcdOptions {

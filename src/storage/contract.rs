@@ -487,9 +487,14 @@ pub fn etcd_options(etcd: &TestEtcd) -> EtcdOptions {
 
 /// Connect to a test etcd (retrying while it starts, up to 15 s).
 pub async fn etcd_storage_with(etcd: &TestEtcd, opts: &EtcdOptions) -> Arc<EtcdStorage> {
+    etcd_storage_tuned(etcd, opts, test_tuning()).await
+}
+
+/// [`etcd_storage_with`] with the given tuning.
+pub async fn etcd_storage_tuned(etcd: &TestEtcd, opts: &EtcdOptions, tuning: EtcdTuning) -> Arc<EtcdStorage> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        match EtcdStorage::connect_with(opts, test_tuning()).await {
+        match EtcdStorage::connect_with(opts, tuning.clone()).await {
             Ok(s) => return s,
             Err(_) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -73,6 +73,8 @@ pub struct EtcdTuning {
     pub health_timeout: Duration,
     /// `--lease-reuse-duration-seconds`: the longest a lease is reused for later TTL writes.
     pub lease_reuse_seconds: i64,
+    /// Where watches and their etcd connection run ([`super::feed`]); none: the caller's runtime.
+    pub watch_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for EtcdTuning {
@@ -88,6 +90,7 @@ impl Default for EtcdTuning {
             list_chunk: 10_000,
             health_timeout: Duration::from_secs(2),
             lease_reuse_seconds: 60,
+            watch_runtime: None,
         }
     }
 }
@@ -174,14 +177,21 @@ impl EtcdStorage {
             endpoints
         };
         let joined = endpoints.join(",");
-        let client = tokio::time::timeout(tuning.request_timeout, Client::connect(&endpoints, Some(connect)))
-            .await
-            .map_err(|_| StorageError::Unavailable(format!("etcd: timed out connecting to {joined}")))?
-            .map_err(|e| StorageError::Internal(format!("etcd: cannot connect to {joined}: {e}")))?;
+        let client = dial(endpoints.clone(), connect.clone(), tuning.request_timeout).await?;
+        // Watches get a connection of their own on the watch runtime, so etcd's events are read
+        // there and not behind the request runtime's queue.
+        let watch = match &tuning.watch_runtime {
+            Some(rt) => rt
+                .spawn(dial(endpoints, connect, tuning.request_timeout))
+                .await
+                .map_err(|e| StorageError::Internal(format!("etcd: watch connection task failed: {e}")))??
+                .watch_client(),
+            None => client.watch_client(),
+        };
         let root = opts.prefix.trim_end_matches('/').to_string();
         let store = Arc::new(EtcdStorage {
             kv: client.kv_client().max_decoding_message_size(MAX_DECODING),
-            watch: client.watch_client().max_decoding_message_size(MAX_DECODING),
+            watch: watch.max_decoding_message_size(MAX_DECODING),
             lease: client.lease_client(),
             leases: tokio::sync::Mutex::new(Leases::default()),
             endpoints: joined,
@@ -786,7 +796,10 @@ impl Storage for EtcdStorage {
         let mut task = task;
         match task.open().await {
             Ok(Some(stream)) => {
-                tokio::spawn(task.run(Some(stream)));
+                match &self.tuning.watch_runtime {
+                    Some(rt) => rt.spawn(task.run(Some(stream))),
+                    None => tokio::spawn(task.run(Some(stream))),
+                };
                 Ok(rx)
             }
             Ok(None) => Err(StorageError::Compacted {
@@ -836,6 +849,15 @@ impl Storage for EtcdStorage {
     async fn health(&self) -> Result<(), String> {
         self.check_health().await
     }
+}
+
+/// Connect to `endpoints` within `timeout`.
+async fn dial(endpoints: Vec<String>, connect: ConnectOptions, timeout: Duration) -> StorageResult<Client> {
+    let joined = endpoints.join(",");
+    tokio::time::timeout(timeout, Client::connect(&endpoints, Some(connect)))
+        .await
+        .map_err(|_| StorageError::Unavailable(format!("etcd: timed out connecting to {joined}")))?
+        .map_err(|e| StorageError::Internal(format!("etcd: cannot connect to {joined}: {e}")))
 }
 
 fn header_revision(resp: &etcd_client::TxnResponse) -> StorageResult<i64> {

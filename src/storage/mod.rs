@@ -18,6 +18,7 @@ mod contract;
 mod crd_v1beta1;
 pub mod encryption;
 pub mod etcd;
+pub mod feed;
 pub mod metered;
 pub mod sqlite;
 pub mod transcode;

@@ -653,6 +653,9 @@ pub struct CacheOptions {
     /// The field values each resource's cache keeps for selectors, by storage segment, known
     /// before its objects are first read (otherwise they are read again on `select`).
     pub selectable: HashMap<String, Selectable>,
+    /// Where the feed (the storage watch applied to the caches) runs ([`crate::storage::feed`]);
+    /// none: the caller's runtime.
+    pub feed: Option<tokio::runtime::Handle>,
 }
 
 impl Default for CacheOptions {
@@ -661,6 +664,7 @@ impl Default for CacheOptions {
             history: 4096,
             watcher_queue: 1024,
             selectable: HashMap::new(),
+            feed: None,
         }
     }
 }
@@ -690,8 +694,11 @@ impl CacheSet {
         }
         let rev = set.relist(storage.as_ref()).await?;
         set.started.store(true, Ordering::SeqCst);
-        let feed = set.clone();
-        tokio::spawn(async move { feed.run(storage, rev).await });
+        let feed = set.clone().run(storage, rev);
+        match opts.feed {
+            Some(rt) => rt.spawn(feed),
+            None => tokio::spawn(feed),
+        };
         Ok(set)
     }
 
