@@ -22,6 +22,8 @@ use std::time::Duration;
 
 /// How long a read at a future resourceVersion waits for the cache (upstream: 3s).
 const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+/// Upstream's `maxNameGenerationCreateAttempts`.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
 /// Upstream's `--event-ttl` default: one hour.
 pub const DEFAULT_EVENT_TTL: u64 = 3600;
 
@@ -48,6 +50,8 @@ pub struct Registry {
     pub features: crate::config::features::FeatureGates,
     /// Live lookups that found nothing, not repeated for a while (`lookup.rs`).
     pub(super) empty_lookups: Arc<super::lookup::EmptyLookups>,
+    /// The random part of a generated name (upstream's NameGenerator; tests fix it).
+    pub name_suffix: fn() -> String,
 }
 
 /// Which part of an object a write may change.
@@ -147,6 +151,16 @@ fn name_of(obj: &Value) -> &str {
     obj.str_at("/metadata/name")
 }
 
+/// What a generated name starts with when the object has none: `generateName`, cut to 58
+/// characters so the name with its 5 random ones fits 63 (upstream's SimpleNameGenerator).
+fn generate_name_base(obj: &Value) -> Option<String> {
+    if !name_of(obj).is_empty() {
+        return None;
+    }
+    let prefix = obj.pointer("/metadata/generateName").and_then(Value::as_str)?;
+    (!prefix.is_empty()).then(|| prefix.chars().take(58).collect())
+}
+
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
@@ -239,6 +253,7 @@ impl Registry {
             informers: Arc::default(),
             features: Default::default(),
             empty_lookups: Default::default(),
+            name_suffix: || util::random_suffix(5),
         }
     }
 
@@ -386,13 +401,6 @@ impl Registry {
             } else {
                 m.remove("namespace");
             }
-            let name = m.str_of("name").to_string();
-            if name.is_empty() {
-                if let Some(gen) = m.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
-                    let base: String = gen.chars().take(58).collect();
-                    m.insert("name".into(), json!(format!("{base}{}", util::random_suffix(5))));
-                }
-            }
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
             for k in [
@@ -424,18 +432,33 @@ impl Registry {
         strat.drop_disabled(&self.features, &mut obj, None);
         strat.normalize(def, &mut obj);
         strat.prepare_create(&mut obj);
-        let first = self.namespace_errors(def, &obj, None).await;
-        self.validate(def, &obj, None, Part::Main, first)?;
-        let name = name_of(&obj).to_string();
-        if let Some(a) = adm {
-            let w = write(Operation::Create, def, ns, &name, "", dry_run);
-            a.validate(self, &w, Some(&obj), None).await?;
+        // Upstream's BeforeCreate names the object after mutating admission (which sees no name)
+        // and, with RetryGenerateName (GA in 1.32), names, validates and admits it again while
+        // the generated name is taken, up to 8 attempts.
+        let generate = generate_name_base(&obj);
+        let mut attempt = 1;
+        loop {
+            let retry = generate.is_some() && attempt < GENERATE_NAME_ATTEMPTS;
+            let mut obj = if retry { obj.clone() } else { std::mem::take(&mut obj) };
+            if let Some(base) = &generate {
+                meta_mut(&mut obj).insert("name".into(), json!(format!("{base}{}", (self.name_suffix)())));
+            }
+            let first = self.namespace_errors(def, &obj, None).await;
+            self.validate(def, &obj, None, Part::Main, first)?;
+            let name = name_of(&obj).to_string();
+            if let Some(a) = adm {
+                let w = write(Operation::Create, def, ns, &name, "", dry_run);
+                a.validate(self, &w, Some(&obj), None).await?;
+            }
+            let res = self.create_write(def, ns, obj, dry_run, &name).await;
+            if let Some(a) = adm {
+                a.finish(self, res.is_ok()).await;
+            }
+            match res {
+                Err(e) if retry && e.reason == "AlreadyExists" => attempt += 1,
+                res => return res,
+            }
         }
-        let res = self.create_write(def, ns, obj, dry_run, &name).await;
-        if let Some(a) = adm {
-            a.finish(self, res.is_ok()).await;
-        }
-        res
     }
 
     /// The storage half of create (after admission).
@@ -1561,5 +1584,57 @@ fn add_finalizer(obj: &mut Value, f: &str) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn registry(dir: &std::path::Path, suffix: fn() -> String) -> Registry {
+        let storage: Arc<dyn Storage> = crate::storage::sqlite::SqliteStorage::open(&dir.join("db")).unwrap();
+        let mut reg = crate::registry::test_registry(storage, "t").await;
+        reg.name_suffix = suffix;
+        reg
+    }
+
+    async fn create_generated(reg: &Registry) -> ApiResult<String> {
+        let def = crate::api::builtin_row("", "configmaps").unwrap();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "web-"}});
+        let created = reg.create(def, Some("t"), body, false).await?;
+        Ok(created.value().str_at("/metadata/name").to_string())
+    }
+
+    /// A generated name that is taken is generated again (upstream's RetryGenerateName).
+    #[tokio::test]
+    async fn a_taken_generated_name_is_generated_again() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        // The first two names collide, the third is new.
+        fn suffix() -> String {
+            ["aaaaa", "aaaaa", "bbbbb"][CALLS.fetch_add(1, Ordering::SeqCst).min(2)].to_string()
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), suffix).await;
+        assert_eq!(create_generated(&reg).await.unwrap(), "web-aaaaa");
+        assert_eq!(create_generated(&reg).await.unwrap(), "web-bbbbb");
+        assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+    }
+
+    /// After 8 taken names the create fails with the last one's AlreadyExists, as upstream.
+    #[tokio::test]
+    async fn eight_taken_generated_names_are_a_conflict() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        fn suffix() -> String {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            "aaaaa".to_string()
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), suffix).await;
+        create_generated(&reg).await.unwrap();
+        let err = create_generated(&reg).await.unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+        assert_eq!(err.message, r#"configmaps "web-aaaaa" already exists"#);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1 + GENERATE_NAME_ATTEMPTS);
     }
 }
