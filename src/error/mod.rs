@@ -106,6 +106,11 @@ impl ApiError {
         self.code == 409 && self.reason == "Conflict" && !self.message.contains(UID_PRECONDITION_FAILED)
     }
 
+    /// Whether the object to create already exists (409 AlreadyExists).
+    pub fn is_already_exists(&self) -> bool {
+        self.code == 409 && self.reason == "AlreadyExists"
+    }
+
     /// A PUT whose object names a UID the stored object (at `key`; none: `stored_uid` empty)
     /// does not have: upstream's storage precondition error, word for word (its
     /// `ResourceVersion` is always 0 there).

@@ -455,7 +455,7 @@ impl Registry {
                 a.finish(self, res.is_ok()).await;
             }
             match res {
-                Err(e) if retry && e.reason == "AlreadyExists" => attempt += 1,
+                Err(e) if retry && e.is_already_exists() => attempt += 1,
                 res => return res,
             }
         }

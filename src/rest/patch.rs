@@ -385,7 +385,7 @@ async fn apply_resource(
                         ctx,
                     ))
                 }
-                Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                Err(e) if e.is_already_exists() => continue,
                 Err(e) => return Err(e),
             }
         };

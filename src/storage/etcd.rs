@@ -796,10 +796,7 @@ impl Storage for EtcdStorage {
         let mut task = task;
         match task.open().await {
             Ok(Some(stream)) => {
-                match &self.tuning.watch_runtime {
-                    Some(rt) => rt.spawn(task.run(Some(stream))),
-                    None => tokio::spawn(task.run(Some(stream))),
-                };
+                super::feed::spawn_on(self.tuning.watch_runtime.as_ref(), task.run(Some(stream)));
                 Ok(rx)
             }
             Ok(None) => Err(StorageError::Compacted {

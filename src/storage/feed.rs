@@ -27,6 +27,17 @@ impl FeedRuntime {
     }
 }
 
+/// Run `task` on `runtime` when there is one, else on the caller's runtime.
+pub fn spawn_on<F>(runtime: Option<&Handle>, task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match runtime {
+        Some(rt) => drop(rt.spawn(task)),
+        None => drop(tokio::spawn(task)),
+    }
+}
+
 impl Drop for FeedRuntime {
     fn drop(&mut self) {
         // Dropped from async code at shutdown, where a blocking drop would panic.

@@ -26,7 +26,7 @@ impl Plugin for NamespaceAutoProvision {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": a.namespace}});
         match env.registry.create(def, None, ns, false).await {
             Ok(_) => Ok(()),
-            Err(e) if e.code == 409 && e.reason == "AlreadyExists" => Ok(()),
+            Err(e) if e.is_already_exists() => Ok(()),
             Err(e) => Err(a.forbidden(&e.message)),
         }
     }

@@ -694,11 +694,7 @@ impl CacheSet {
         }
         let rev = set.relist(storage.as_ref()).await?;
         set.started.store(true, Ordering::SeqCst);
-        let feed = set.clone().run(storage, rev);
-        match opts.feed {
-            Some(rt) => rt.spawn(feed),
-            None => tokio::spawn(feed),
-        };
+        crate::storage::feed::spawn_on(opts.feed.as_ref(), set.clone().run(storage, rev));
         Ok(set)
     }
 
