@@ -662,7 +662,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .map(|a| crate::registry::allocator::spawn_repair_loop(a, crate::registry::allocator::REPAIR_INTERVAL));
     tracing::info!(address = %addr, ready_ms = started.elapsed().as_millis() as u64, data_dir = %data_dir.display(), "capstan is serving");
     // Startup's garbage (bootstrap reconciliation, store warm-up) is freed by now.
-    crate::util::trim_heap();
+    crate::util::alloc::trim_heap();
     println!(
         "capstan: serving on {server_url} (ready in {} ms)",
         started.elapsed().as_millis()

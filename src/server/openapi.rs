@@ -798,7 +798,7 @@ impl Docs {
         let by_gv = self.rows_by_gv();
         let rows = by_gv.get(gv)?;
         let doc = v3_doc(rows);
-        crate::util::trim_heap();
+        crate::util::alloc::trim_heap();
         if let Ok(mut d) = self.docs.lock() {
             d.insert(gv.to_string(), doc.clone());
         }
@@ -820,7 +820,7 @@ impl Docs {
                     (gv, h)
                 })
                 .collect();
-            crate::util::trim_heap();
+            crate::util::alloc::trim_heap();
             hashes
         })
     }
@@ -849,7 +849,7 @@ impl Docs {
             let json = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
             let proto = v2_proto(&doc);
             drop(doc);
-            crate::util::trim_heap();
+            crate::util::alloc::trim_heap();
             let h = crate::util::hash::content_hash(&proto);
             (json, proto, h)
         })

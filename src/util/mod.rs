@@ -13,6 +13,7 @@
 //! - [`ttl_cache`]: a bounded map of expiring entries (webhook answer caches).
 //! - here: random names, Go-style quoting, giving freed heap back.
 
+pub mod alloc;
 pub mod fault;
 pub mod file_poll;
 pub mod gofmt;
@@ -118,16 +119,5 @@ pub fn go_io_error(e: &std::io::Error) -> String {
                 None => String::new(),
             }
         }
-    }
-}
-
-/// Hands freed heap pages back to the OS. glibc keeps them in its arenas otherwise, so memory
-/// that a one-time burst freed (startup's bootstrap, rendering an OpenAPI document) would stay
-/// in the server's RSS.
-pub fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

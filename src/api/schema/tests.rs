@@ -276,35 +276,23 @@ fn building_costs_little_memory() {
             })
             .unwrap_or(0)
     }
-    fn heap() -> usize {
-        // SAFETY: mallinfo2 only reads allocator statistics.
-        {
-            let m = unsafe { libc::mallinfo2() };
-            m.uordblks + m.hblkhd
-        }
-    }
     let before = rss_kb();
-    let heap_before = heap();
     let t = std::time::Instant::now();
     let n = codec::decode(BUILTIN_STRUCTURE).expect("decodes");
     let names: Vec<String> = n.names().cloned().collect();
-    let index_heap = heap().saturating_sub(heap_before);
     for name in &names {
         n.def(name);
     }
     let took = t.elapsed();
     let after = rss_kb();
-    let retained = heap().saturating_sub(heap_before);
     eprintln!(
-        "schema decode: {} definitions, {} kinds, {:?}, RSS {} kB -> {} kB (+{} kB), heap retained {} kB (index alone {} kB)",
+        "schema decode: {} definitions, {} kinds, {:?}, RSS {} kB -> {} kB (+{} kB)",
         n.len(),
         n.kinds.len(),
         took,
         before,
         after,
-        after.saturating_sub(before),
-        retained / 1024,
-        index_heap / 1024
+        after.saturating_sub(before)
     );
     assert!(n.len() > 400);
 }

@@ -1492,6 +1492,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+// The server's allocator (capstan::util::alloc): with 10,000 watchers this tool shares the cores
+// with the server under test, and its own allocations are CPU the server does not get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
