@@ -21,6 +21,8 @@
 #   NODES=1000 PODS=30000        kwok nodes (110 pods each at most) and pods
 #   DEPLOYMENTS=                 how many Deployments share the pods (default: one per 3,000 pods)
 #   CLIENT_QPS=100 CLIENT_BURST=200   --kube-api-qps/--kube-api-burst of KCM and the scheduler
+#   KCM_ARGS=                    more kube-controller-manager flags, e.g.
+#                                --vmodule=replica_set_utils=4 (logs each ReplicaSet status write)
 #   KWOK_PARALLELISM=64          kwok's pod/node stage and lease parallelism (its default is 4)
 #   POD_TIMEOUT=1200             seconds allowed from the first create to all pods Running
 #   PROFILE=release              which Capstan build (CAPSTAN_BIN=path overrides)
@@ -128,7 +130,7 @@ run_one() {
         --leader-elect=true --requestheader-client-ca-file="$WORK/pki/front-proxy-ca.crt" \
         --root-ca-file="$WORK/pki/ca.crt" --secure-port="$kcm_port" \
         --service-account-private-key-file="$WORK/pki/sa.key" --use-service-account-credentials=true \
-        --kube-api-qps="$CLIENT_QPS" --kube-api-burst="$CLIENT_BURST"
+        --kube-api-qps="$CLIENT_QPS" --kube-api-burst="$CLIENT_BURST" ${KCM_ARGS:-}
     local kcm_pid="${CL_PIDS[-1]}"
     sched_port="$(cl_free_port)"
     cl_start kube-scheduler "$WORK/kube-scheduler.log" "$SCHED" \
