@@ -3,7 +3,8 @@
 //!
 //! Under the density load glibc's malloc was ~47 % of the server's CPU, merging and splitting
 //! the chunks of the small JSON trees each write builds and drops; mimalloc's per-thread,
-//! per-size pages take a quarter off the server's CPU there (BENCHMARKS.md, "The allocator").
+//! per-size pages take a third off the server's CPU there (BENCHMARKS.md, "mimalloc and one
+//! LTO unit").
 //! Two settings keep its idle memory at glibc's: no transparent huge pages (the `no_thp`
 //! feature; 2 MiB pages for its arenas tripled idle RSS) and no purge delay ([`configure`]).
 
