@@ -157,7 +157,7 @@ fn generate_name_base(obj: &Value) -> Option<String> {
     if !name_of(obj).is_empty() {
         return None;
     }
-    let prefix = obj.pointer("/metadata/generateName").and_then(Value::as_str)?;
+    let prefix = obj.opt_str_at("/metadata/generateName")?;
     (!prefix.is_empty()).then(|| prefix.chars().take(58).collect())
 }
 
